@@ -1,0 +1,289 @@
+"""The `edgeae` command: parse, validate, call one public function.
+
+Imports stay lazy so the runtime commands never load TensorFlow and `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from edgeae import __version__
+from edgeae.errors import EdgeaeError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and examples shown verbatim."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _ranged(kind: type, lo: float | None = None, hi: float | None = None,
+            lo_open: bool = False) -> Callable[[str], float | int]:
+    """An argparse type that parses `kind` and checks lo <= value <= hi."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value != value or (lo is not None and (value <= lo if lo_open else value < lo)) or (
+                hi is not None and value > hi):
+            bound = f"{'>' if lo_open else '>='} {lo}" if lo is not None else ""
+            bound += (" and " if bound and hi is not None else "") + (
+                f"<= {hi}" if hi is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    """'64' or '48x64' (height x width) -> (h, w)."""
+    parts = text.lower().split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else map(int, parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    if h < 1 or w < 1 or h > 16384 or w > 16384:
+        raise argparse.ArgumentTypeError(f"sides must be 1..16384, got {text}")
+    return h, w
+
+
+def _filters(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(f) for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 16,8, got {text!r}") from None
+
+
+POSITIVE = _ranged(int, 1)
+FRACTION = _ranged(float, 0.0, 1.0, lo_open=True)
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + textwrap.indent("\n".join(lines), "  ")
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, metavar="D",
+                   help="folder of images (recursive; sub-folders are classes), image file, "
+                        ".npy/.npz array, IDX file, video file, or digits|mnist|fashion-mnist")
+    g.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="for mnist/fashion-mnist: read these IDX files or .npz (no download)")
+    g.add_argument("--image-size", type=_image_size, metavar="HxW",
+                   help="resize every image to this size (N or HxW)")
+    g.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 gray or 3 RGB (default: what the images are)")
+    g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
+                   help="videos: keep every K-th frame (default 1)")
+    g.add_argument("--strict", action="store_true",
+                   help="fail on an unreadable image instead of skipping it")
+
+
+def _load_kwargs(args: argparse.Namespace) -> dict:
+    return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every}
+
+
+def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(task, help=summary, description=summary, epilog=example)
+    _add_data_args(p)
+    g = p.add_argument_group("model and training")
+    g.add_argument("--out", type=Path, required=True, help="model directory to write")
+    g.add_argument("--model", default="conv", help="registered model: conv (any image size) or "
+                                                   "dense (the tutorial's, fixed size)")
+    g.add_argument("--latent-dim", type=POSITIVE, help="dense: size of the latent code (64)")
+    g.add_argument("--filters", type=_filters, help="conv: filters per stage, e.g. 16,8")
+    g.add_argument("--epochs", type=POSITIVE, default=20)
+    g.add_argument("--batch-size", type=POSITIVE, default=32)
+    g.add_argument("--learning-rate", type=_ranged(float, 0.0, 10.0, lo_open=True), default=1e-3)
+    g.add_argument("--loss", choices=("mse", "mae", "bce"), default="mse")
+    g.add_argument("--val-split", type=_ranged(float, 0.0, 0.9, lo_open=True), default=0.1,
+                   help="fraction held out for validation (default 0.1)")
+    g.add_argument("--patience", type=POSITIVE, default=5,
+                   help="early stopping: epochs without validation improvement")
+    g.add_argument("--patch-size", type=POSITIVE,
+                   help="train on random square crops of this size (large or mixed-size images)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=_cmd_train, task=task)
+    return p
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from edgeae.train.fit import TrainSettings, train
+    from edgeae.train.sources import Preprocess, load_data
+
+    params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters))
+              if v is not None}
+    settings = TrainSettings(
+        task=args.task, architecture=args.model, params=params, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
+        val_split=args.val_split, seed=args.seed, patience=args.patience,
+        patch_size=args.patch_size, noise_factor=getattr(args, "noise_factor", None))
+    splits = load_data(args.data, Preprocess(args.channels, args.image_size), **_load_kwargs(args))
+    try:
+        manifest = train(splits.train, args.out, settings, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print("interrupted: finished epochs are kept; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    t = manifest.training
+    print(f"trained {manifest.architecture} {manifest.task} on {manifest.data.n_train} images: "
+          f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
+          f"-> {args.out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edgeae.export.tflite import export_tflite
+    from edgeae.train.modeldir import ModelDir
+
+    result = export_tflite(ModelDir.open(args.model_dir), args.out, overwrite=args.overwrite,
+                           tolerance=args.tolerance, allow_drift=args.allow_drift)
+    art = result.manifest.artifact
+    print(f"{result.path}  {art.size_bytes / 1024:.1f} KiB  parity max abs diff "
+          f"{result.parity.max_abs_diff:.3g} (tolerance {args.tolerance:g}, "
+          f"{result.parity.n_samples} samples)")
+    return 0
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from edgeae.reconstruct import load_for_model, open_model, reconstruct_images
+
+    model = open_model(args.model, args.backend, args.threads)
+    source = load_for_model(model.manifest, args.data, args.image_size, **_load_kwargs(args))
+    report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
+    print(json.dumps(report.summary(), indent=2))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from edgeae.runtime import read_artifact_manifest
+    from edgeae.runtime.manifest import Manifest
+    from edgeae.train.modeldir import MANIFEST_FILE
+
+    path = args.model
+    manifest = (Manifest.read(path / MANIFEST_FILE) if path.is_dir()
+                else read_artifact_manifest(path))
+    print(manifest.to_json(), end="")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edgeae.demo import run_demo
+
+    metrics = run_demo(args.out, args.epochs, args.overwrite)
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {args.out}/: model/, export/, reconstructions.png, metrics.json")
+    return 0
+
+
+def build_parser() -> Parser:
+    """The full command-line interface."""
+    parser = Parser(prog="edgeae", description=(
+        "Train Keras autoencoders, export them for edge devices, run them on frames."),
+        epilog=_examples("edgeae demo --out edgeae-demo",
+                         "edgeae train autoencoder --data photos/ --out model_dir",
+                         "edgeae export model_dir --format tflite --out export/",
+                         "edgeae reconstruct --model export/model_fp32.tflite --data photos/ "
+                         "--out recon/"))
+    parser.add_argument("--version", action="version", version=f"edgeae {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model on images",
+                           description="Train a model; see each task's --help.")
+    tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    _add_train_parser(tasks, "autoencoder", "reconstruct images through a small latent code",
+                      _examples("edgeae train autoencoder --data photos/ --out model_dir",
+                                "edgeae train autoencoder --data fashion-mnist --data-dir "
+                                "../shared/data/fashion_mnist.npz --model dense --out dense_ae",
+                                "edgeae train autoencoder --data clip.mp4 --every 5 "
+                                "--image-size 96x128 --out cam_ae"))
+    denoise = _add_train_parser(
+        tasks, "denoiser", "learn to remove Gaussian noise from clean images (the tutorial's)",
+        _examples("edgeae train denoiser --data fashion-mnist --noise-factor 0.2 --out denoiser",
+                  "edgeae train denoiser --data photos/ --patch-size 64 --out denoiser"))
+    denoise.add_argument("--noise-factor", type=_ranged(float, 0.0, 10.0, lo_open=True),
+                         default=0.2, help="noisy = clip(x + f * N(0, 1), 0, 1) (default 0.2)")
+
+    p = sub.add_parser("export", help="export a model directory to TFLite",
+                       description="Export a trained model and check it against Keras.",
+                       epilog=_examples("edgeae export model_dir --format tflite --out export/"))
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--format", choices=("tflite",), default="tflite")
+    p.add_argument("--out", type=Path, required=True, help="folder for the artifact + manifest")
+    p.add_argument("--tolerance", type=_ranged(float, 0.0), default=1e-4,
+                   help="largest allowed max abs difference from Keras (default 1e-4)")
+    p.add_argument("--allow-drift", action="store_true",
+                   help="keep an artifact that exceeds the tolerance (warns instead)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("reconstruct", help="reconstruct images; write a grid and errors",
+                       description="Run a model directory (Keras) or exported .tflite (runtime, "
+                                   "no TensorFlow) on images.",
+                       epilog=_examples("edgeae reconstruct --model export/model_fp32.tflite "
+                                        "--data photos/ --out recon/",
+                                        "edgeae reconstruct --model model_dir --data digits "
+                                        "--out recon/ --limit 100"))
+    p.add_argument("--model", type=Path, required=True, help="model directory or .tflite file")
+    _add_data_args(p)
+    p.add_argument("--out", type=Path, required=True, help="folder for grid.png and errors.csv")
+    p.add_argument("--limit", type=POSITIVE, help="reconstruct at most this many images")
+    p.add_argument("--backend", help="runtime backend: litert or tflite-runtime (default: auto)")
+    p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser("info", help="print a model's manifest",
+                       description="Print the manifest of a model directory or exported file.",
+                       epilog=_examples("edgeae info model_dir",
+                                        "edgeae info export/model_fp32.tflite"))
+    p.add_argument("model", type=Path)
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="train, export and run on digits (offline, ~1 minute)",
+                       description="The whole pipeline on scikit-learn's digits, no network.",
+                       epilog=_examples("edgeae demo", "edgeae demo --out /tmp/demo --overwrite"))
+    p.add_argument("--out", type=Path, default=Path("edgeae-demo"))
+    p.add_argument("--epochs", type=POSITIVE, default=60)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to ..." noise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run one command; user errors print one line and return their exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    _quiet_tensorflow()
+    try:
+        return args.func(args)
+    except EdgeaeError as exc:
+        print(f"edgeae: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeae: interrupted", file=sys.stderr)
+        return 130

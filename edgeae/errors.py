@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints them as one line and exits with their code."""
+
+
+class EdgeaeError(Exception):
+    """Base of every error edgeae reports to a user instead of a traceback."""
+
+    exit_code = 2
+
+
+class UserError(EdgeaeError):
+    """Bad input: a missing path, corrupt data, an out-of-range option. Exit code 2."""
+
+
+class DriftError(EdgeaeError):
+    """An exported artifact deviates from the Keras model beyond tolerance. Exit code 1."""
+
+    exit_code = 1

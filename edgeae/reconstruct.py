@@ -1,0 +1,107 @@
+"""`edgeae reconstruct`: run a model on images; write a comparison grid and per-image errors.
+
+The model is a model directory (Keras) or an exported file (runtime).
+With an exported file this path needs no TensorFlow: Keras is imported only for a model
+directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeae.errors import UserError
+from edgeae.files import atomic_path, check_writable, write_text
+from edgeae.progress import progress
+from edgeae.runtime.images import resize, tile_grid, write_png
+from edgeae.runtime.manifest import Manifest
+from edgeae.runtime.models import Reconstructor
+from edgeae.train.sources import DataSplits, ImageSource, Preprocess, load_data
+
+GRID_IMAGES = 16
+
+
+def open_model(path: str | Path, backend: str | None = None,
+               num_threads: int | None = None) -> Reconstructor:
+    """A Reconstructor over a model directory (Keras) or an exported artifact (runtime)."""
+    path = Path(path)
+    if path.is_dir():
+        from edgeae.train.modeldir import KerasSession, ModelDir
+
+        model_dir = ModelDir.open(path)
+        return Reconstructor(KerasSession(model_dir.load_keras()), model_dir.manifest)
+    import edgeae.runtime as rt
+
+    return rt.load(path, backend, num_threads)
+
+
+def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,
+                   **load_kwargs) -> ImageSource:
+    """Images converted to the model's channels and (for fixed-size models) its size.
+
+    The held-out test part is used when the data defines one (built-in datasets, npz files).
+    """
+    spec = manifest.input
+    splits: DataSplits = load_data(data, Preprocess(spec.channels, image_size), **load_kwargs)
+    source = splits.test or splits.train
+    fixed = spec.fixed_size
+    if fixed is not None and source.size != fixed:
+        have = "mixed sizes" if source.size is None else f"{source.size[0]}x{source.size[1]}"
+        raise UserError(f"the model takes {fixed[0]}x{fixed[1]} images but {data} has {have}; "
+                        f"pass --image-size {fixed[0]}x{fixed[1]} to resize them")
+    return source
+
+
+@dataclass(frozen=True)
+class ReconstructionReport:
+    """Per-image mean squared errors (pixels in [0, 1]) and where the outputs were written."""
+
+    names: list[str]
+    mse: np.ndarray
+    grid: Path
+    table: Path
+
+    def summary(self) -> dict[str, float | int | str]:
+        """Mean / max error and counts, for printing as JSON."""
+        return {"images": len(self.mse), "mean_mse": float(self.mse.mean()),
+                "max_mse": float(self.mse.max()), "grid": str(self.grid),
+                "errors_csv": str(self.table)}
+
+
+def reconstruct_images(model: Reconstructor, source: ImageSource, out_dir: Path,
+                       limit: int | None = None, overwrite: bool = False,
+                       batch_size: int = 32) -> ReconstructionReport:
+    """Reconstruct up to `limit` images of `source`; write grid.png and errors.csv to out_dir."""
+    grid_path, table_path = out_dir / "grid.png", out_dir / "errors.csv"
+    check_writable(grid_path, overwrite)
+    check_writable(table_path, overwrite)
+    count = len(source) if limit is None else min(limit, len(source))
+    # images of differing sizes go one at a time; the runtime pads each to the model's multiple
+    step = batch_size if source.size is not None else 1
+    errors, shown = np.empty(count), []
+    for start in progress(range(0, count, step), total=-(-count // step), desc="reconstructing"):
+        idx = np.arange(start, min(start + step, count))
+        batch = np.stack([source.read(i) for i in idx])
+        restored = model.reconstruct(batch)
+        errors[idx] = ((restored - batch) ** 2).reshape(len(idx), -1).mean(axis=1)
+        shown += list(zip(batch, restored))[: GRID_IMAGES - len(shown)]
+    size = shown[0][0].shape[:2]
+    rows = [[resize(o, size) for o, _ in shown], [resize(r, size) for _, r in shown]]
+    with atomic_path(grid_path, overwrite) as tmp:
+        write_png(tmp, tile_grid(rows))
+    names = [source.item_name(i) for i in range(count)]
+    write_text(table_path, _errors_csv(names, errors), overwrite)
+    return ReconstructionReport(names, errors, grid_path, table_path)
+
+
+def _errors_csv(names: list[str], errors: np.ndarray) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["index", "name", "mse"])
+    writer.writerows((i, n, f"{e:.6g}") for i, (n, e) in enumerate(zip(names, errors)))
+    return buffer.getvalue()
+

@@ -1,0 +1,1 @@
+"""Export: trained model directories -> edge artifacts, each checked for parity with Keras."""

@@ -1,0 +1,49 @@
+"""The on-device runtime: numpy, OpenCV and one inference backend; never TensorFlow.
+
+Example:
+    >>> import edgeae.runtime as rt
+    >>> model = rt.load("export/model_fp32.tflite")   # reads model_fp32.json beside it
+    >>> restored = model.reconstruct(frame)           # uint8 in, uint8 out
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeae.runtime.backends import BACKENDS, Backend, Session, backend_names, open_session
+from edgeae.runtime.manifest import Manifest, manifest_path_for
+from edgeae.runtime.models import Reconstructor
+
+from edgeae.errors import UserError
+
+__all__ = ["BACKENDS", "Backend", "Manifest", "Reconstructor", "Session", "backend_names",
+           "load", "read_artifact_manifest"]
+
+# Which model object serves each task; later tasks add their own classes here.
+MODEL_CLASSES: dict[str, type[Reconstructor]] = {
+    "autoencoder": Reconstructor,
+    "denoiser": Reconstructor,
+}
+
+
+def read_artifact_manifest(path: Path) -> Manifest:
+    """The manifest of an exported artifact, with a clear error for a model directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a model directory; the runtime loads exported files: "
+                        f"run `edgeae export {path} --out DIR` and load DIR/model_fp32.tflite")
+    if not path.is_file():
+        raise UserError(f"no such model file: {path}")
+    manifest = Manifest.read(manifest_path_for(path))
+    if manifest.artifact is None:
+        raise UserError(f"{manifest_path_for(path)} describes a Keras model, not an exported "
+                        "artifact; re-export with `edgeae export`")
+    return manifest
+
+
+def load(path: str | Path, backend: str | None = None,
+         num_threads: int | None = None) -> Reconstructor:
+    """Open an exported artifact and its manifest; return the model object for its task."""
+    manifest = read_artifact_manifest(Path(path))
+    session, _ = open_session(Path(path), backend, num_threads)
+    return MODEL_CLASSES[manifest.task](session, manifest)

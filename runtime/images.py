@@ -1,0 +1,110 @@
+"""Reading and converting images with OpenCV and numpy only (no TensorFlow).
+
+Conventions: OpenCV decodes to BGR; edgeae works in RGB (or single-channel gray) float32 in
+[0, 1], HWC. 8-bit images are divided by 255, 16-bit by 65535.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeae.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """Decode an image file as stored (bit depth and channels kept); None if unreadable.
+
+    Colour images come back in RGB(A) order, not OpenCV's BGR.
+    """
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None or img.size == 0:
+        return None
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return img
+
+
+def to_unit_float(img: np.ndarray) -> np.ndarray:
+    """Scale integer pixels to float32 [0, 1] by their dtype's range; floats pass through."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) * np.float32(1.0 / 255.0)
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if img.dtype == np.bool_:
+        return img.astype(np.float32)
+    if np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32, copy=False)
+    raise UserError(f"unsupported pixel type {img.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def channel_count(img: np.ndarray) -> int:
+    """Channels of an HW or HWC image, alpha excluded."""
+    if img.ndim == 2:
+        return 1
+    return 1 if img.shape[2] == 1 else 3
+
+
+def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """Return an HWC image with `channels` (1 gray or 3 RGB); alpha is dropped."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    have = img.shape[2]
+    if have == channels:
+        return img
+    if channels == 1:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[:, :, None]
+    if channels == 3 and have == 1:
+        return np.repeat(img, 3, axis=2)
+    raise UserError(f"cannot convert a {have}-channel image to {channels} channels")
+
+
+def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an HWC image to (height, width): area averaging to shrink, bilinear to grow."""
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img
+    shrinking = img.shape[0] * img.shape[1] > h * w
+    out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return out if out.ndim == 3 else out[:, :, None]
+
+
+def prepare(img: np.ndarray, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Raw decoded image -> float32 HWC in [0, 1] with the given channels and optional size."""
+    out = convert_channels(to_unit_float(img), channels)
+    if size is not None:
+        out = resize(out, size)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float [0, 1] -> uint8, rounded and clipped."""
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, img: np.ndarray) -> None:
+    """Write an RGB or gray uint8 image (HW or HWC) as PNG, converting to OpenCV's BGR."""
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), img):
+        raise UserError(f"could not write image {path}")
+
+
+def tile_grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Lay out rows of equally sized float HWC images as one uint8 grid image."""
+    h, w, c = rows[0][0].shape
+    cols = max(len(r) for r in rows)
+    grid = np.full((len(rows) * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            grid[y:y + h, x:x + w] = to_uint8(img)
+    return grid

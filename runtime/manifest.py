@@ -1,0 +1,148 @@
+"""The manifest: one validated description of a model that travels from training to the device.
+
+Training writes it beside the `.keras` file; export copies it beside every artifact with the
+artifact's own section filled in; the runtime reads nothing else to pre- and post-process frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgeae.errors import UserError
+
+SCHEMA_VERSION = 1
+Task = Literal["autoencoder", "denoiser"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(_Strict):
+    """What the network takes: NHWC float32; None for a size the model accepts freely."""
+
+    height: int | None = Field(default=None, ge=1)
+    width: int | None = Field(default=None, ge=1)
+    channels: Literal[1, 3]
+    layout: Literal["NHWC"] = "NHWC"
+    color_order: Literal["gray", "rgb"]
+    # Fully convolutional models downsample by this factor: frames are padded to a multiple.
+    size_multiple: int = Field(default=1, ge=1)
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """(height, width) when the model only accepts one size, else None."""
+        if self.height is None or self.width is None:
+            return None
+        return self.height, self.width
+
+    def describe(self) -> str:
+        """A short human form such as '28x28x1' or 'any x any x 3'."""
+        h = self.height or "any"
+        w = self.width or "any"
+        return f"{h}x{w}x{self.channels}"
+
+
+class Normalization(_Strict):
+    """model_input = pixel * scale + offset, for 8-bit pixels; outputs are mapped back."""
+
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+
+
+class DataSummary(_Strict):
+    """Where the training images came from, so a model can be traced to its data."""
+
+    source: str
+    kind: str
+    n_train: int = Field(ge=1)
+    n_val: int = Field(ge=1)
+    image_size: tuple[int, int] | None = None
+    patch_size: int | None = None
+    class_names: list[str] | None = None
+
+
+class TrainingSummary(_Strict):
+    """How the model was trained and how well it did on validation data."""
+
+    loss: Literal["mse", "mae", "bce"]
+    epochs: int = Field(ge=1)
+    epochs_run: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    seed: int
+    best_val_loss: float | None = None
+    val_mse: float | None = None
+    noise_factor: float | None = None
+    seconds: float = 0.0
+
+
+class ArtifactInfo(_Strict):
+    """The exported file this manifest describes."""
+
+    format: Literal["tflite", "onnx"]
+    precision: Literal["fp32", "fp16", "int8-dynamic", "int8"]
+    file: str
+    size_bytes: int = Field(ge=0)
+    sha256: str
+    source_model_sha256: str
+    parity_max_abs_diff: float | None = None
+    parity_mean_abs_diff: float | None = None
+
+
+class Manifest(_Strict):
+    """Everything needed to use a model correctly, from any stage."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    edgeae_version: str
+    task: Task
+    architecture: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    input: InputSpec
+    normalization: Normalization = Normalization()
+    data: DataSummary
+    training: TrainingSummary
+    threshold: float | None = None
+    artifact: ArtifactInfo | None = None
+
+    def to_json(self) -> str:
+        """Serialise as indented JSON."""
+        return self.model_dump_json(indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "manifest") -> Manifest:
+        """Parse and validate; a bad manifest is a one-line UserError naming the problem."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                            "re-export the model or restore the file") from None
+        if not isinstance(raw, dict) or "schema_version" not in raw:
+            raise UserError(f"{origin} is not an edgeae manifest (no schema_version)")
+        if raw["schema_version"] != SCHEMA_VERSION:
+            raise UserError(f"{origin} has schema_version {raw['schema_version']!r}; this edgeae "
+                            f"reads version {SCHEMA_VERSION}: upgrade edgeae or re-export")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise UserError(f"{origin} is invalid at {where}: {first['msg']}") from None
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """Read and validate a manifest file."""
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"manifest not found: {path}; a model directory or exported artifact "
+                            "needs its manifest JSON beside it")
+        return cls.from_json(path.read_text(encoding="utf-8", errors="replace"), origin=str(path))
+
+
+def manifest_path_for(artifact: Path) -> Path:
+    """The manifest JSON that sits beside an exported artifact: model.tflite -> model.json."""
+    return Path(artifact).with_suffix(".json")

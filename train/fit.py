@@ -1,0 +1,194 @@
+"""Training: `model.fit` with Keras callbacks, resumable, writing a model directory.
+
+A run killed half-way resumes from its last finished epoch when the same command is run again
+(BackupAndRestore), so at most one epoch is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, Task, TrainingSummary
+from edgeae.train.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from edgeae.train.models import create_model, make_config
+from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
+from edgeae.train.sources import ImageSource
+
+import edgeae
+from edgeae.errors import UserError
+from edgeae.files import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+          "bce": "binary_crossentropy"}
+WORK_DIR = ".work"  # backups, best checkpoint and history of a run in progress
+N_SAMPLES = 32
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides a training run; a resumed run must use the same settings."""
+
+    task: Task = "autoencoder"
+    architecture: str = "conv"
+    params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    loss: Literal["mse", "mae", "bce"] = "mse"
+    val_split: float = 0.1
+    seed: int = 0
+    patience: int = 5
+    patch_size: int | None = None
+    noise_factor: float | None = None
+
+    def pipeline(self) -> PipelineConfig:
+        """The tf.data settings these imply."""
+        return PipelineConfig(self.batch_size, self.seed, self.patch_size, self.noise_factor)
+
+
+def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> bool:
+    """Make `out` ready; return True when an interrupted run there will be resumed."""
+    work = out / WORK_DIR
+    settings_file = work / "settings.json"
+    wanted = json.dumps(asdict(settings), sort_keys=True)
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    elif (out / MANIFEST_FILE).exists():
+        raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
+    elif settings_file.exists():
+        if settings_file.read_text() != wanted:
+            raise UserError(f"{out} holds an interrupted run with other settings; rerun it with "
+                            "the same options to resume, or pass --overwrite to start over")
+        return True
+    elif out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
+    work.mkdir(parents=True, exist_ok=True)
+    write_text(settings_file, wanted, overwrite=True)
+    return False
+
+
+def _best_val_loss(history: Path) -> float | None:
+    """Lowest val_loss logged so far (to keep the best checkpoint across a resume)."""
+    if not history.exists():
+        return None
+    with open(history, newline="") as fh:
+        values = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
+    return min(values) if values else None
+
+
+def _callbacks(out: Path, settings: TrainSettings,
+               extra: Sequence[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+    work = out / WORK_DIR
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(work / MODEL_FILE), monitor="val_loss", save_best_only=True,
+            initial_value_threshold=_best_val_loss(work / HISTORY_FILE)),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience),
+        keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True),
+        *extra,
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    return callbacks
+
+
+def _val_summary(history: Path) -> tuple[int, float | None, float | None]:
+    """(epochs run, best val_loss, val_mse at that epoch) from the CSV log."""
+    with open(history, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return 0, None, None
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    return len(rows), float(best["val_loss"]), float(best["val_mse"])
+
+
+def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tuple[int, int, int],
+                   n_train: int, n_val: int, history: Path, seconds: float) -> Manifest:
+    """The manifest of a finished run."""
+    config = make_config(settings.architecture, settings.params)
+    h, w, c = image_shape
+    epochs_run, best_val, val_mse = _val_summary(history)
+    return Manifest(
+        edgeae_version=edgeae.__version__,
+        task=settings.task,
+        architecture=settings.architecture,
+        params=config.model_dump(mode="json"),
+        input=InputSpec(height=h if config.fixed_size else None,
+                        width=w if config.fixed_size else None, channels=c,
+                        color_order="gray" if c == 1 else "rgb",
+                        size_multiple=config.size_multiple()),
+        data=DataSummary(source=source.name, kind=source.kind, n_train=n_train, n_val=n_val,
+                         image_size=source.size, patch_size=settings.patch_size,
+                         class_names=source.class_names),
+        training=TrainingSummary(loss=settings.loss, epochs=settings.epochs,
+                                 epochs_run=epochs_run, batch_size=settings.batch_size,
+                                 learning_rate=settings.learning_rate, seed=settings.seed,
+                                 best_val_loss=best_val, val_mse=val_mse,
+                                 noise_factor=settings.noise_factor, seconds=round(seconds, 2)),
+    )
+
+
+def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),
+          overwrite: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
+          verbose: int | str = "auto") -> Manifest:
+    """Train `settings.architecture` on `source` and write a model directory to `out`."""
+    out = Path(out)
+    make_config(settings.architecture, settings.params)  # fail on bad params before any work
+    resuming = _prepare_out_dir(out, settings, overwrite)
+    if resuming:
+        log.warning("resuming the interrupted run in %s", out)
+    keras.utils.set_random_seed(settings.seed)
+    train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed)
+    cfg = settings.pipeline()
+    train_images = image_batches(source, train_idx, cfg, training=True)
+    val_images = image_batches(source, val_idx, cfg, training=False)
+    shape = tuple(train_images.element_spec.shape[1:])
+    model = create_model(settings.architecture, shape, settings.params)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                  loss=LOSSES[settings.loss], metrics=["mse"])
+    if verbose == "auto":
+        verbose = 1 if sys.stderr.isatty() else 2
+    start = time.monotonic()
+    model.fit(training_pairs(train_images, cfg, training=True),
+              validation_data=training_pairs(val_images, cfg, training=False),
+              epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
+              verbose=verbose)
+    seconds = time.monotonic() - start
+    if not (out / WORK_DIR / MODEL_FILE).exists():  # no epoch improved on a resumed best
+        model.save(out / WORK_DIR / MODEL_FILE)
+    return _finish(out, source, settings, shape, val_images, len(train_idx), len(val_idx), seconds)
+
+
+def _finish(out: Path, source: ImageSource, settings: TrainSettings,
+            shape: tuple[int, int, int], val_images, n_train: int, n_val: int,
+            seconds: float) -> Manifest:
+    """Move the best checkpoint and history into place, save samples, write the manifest last."""
+    work = out / WORK_DIR
+    samples = np.stack([x.numpy() for x in val_images.unbatch().take(N_SAMPLES)])
+    with atomic_path(out / SAMPLES_FILE) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, samples.astype(np.float32))
+    shutil.move(work / MODEL_FILE, out / MODEL_FILE)
+    shutil.move(work / HISTORY_FILE, out / HISTORY_FILE)
+    manifest = build_manifest(source, settings, shape, n_train, n_val, out / HISTORY_FILE,
+                              seconds)
+    write_text(out / MANIFEST_FILE, manifest.to_json())
+    shutil.rmtree(work)
+    log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
+             manifest.training.best_val_loss, out)
+    return manifest

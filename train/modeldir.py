@@ -1,0 +1,90 @@
+"""The model directory: the unit that moves through the pipeline.
+
+    model_dir/
+      model.keras     the trained Keras model (best validation epoch)
+      manifest.json   task, architecture, input, normalisation, data and training summary
+      samples.npy     a few validation images, for export parity checks and calibration
+      history.csv     per-epoch losses (Keras CSVLogger)
+
+manifest.json is written last, so its presence marks a complete directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from edgeae.runtime.manifest import Manifest
+
+from edgeae.errors import UserError
+from edgeae.files import file_digest
+
+MODEL_FILE = "model.keras"
+MANIFEST_FILE = "manifest.json"
+SAMPLES_FILE = "samples.npy"
+HISTORY_FILE = "history.csv"
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A complete model directory with a validated manifest."""
+
+    path: Path
+    manifest: Manifest
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelDir:
+        """Open and validate; every problem is a one-line UserError."""
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"no such model directory: {path}")
+        if not path.is_dir():
+            raise UserError(f"{path} is a file; pass the model directory `edgeae train` wrote")
+        if not (path / MANIFEST_FILE).is_file():
+            raise UserError(f"{path} has no {MANIFEST_FILE}: not a finished edgeae model directory "
+                            "(was training interrupted? run the same train command to resume)")
+        manifest = Manifest.read(path / MANIFEST_FILE)
+        if not (path / MODEL_FILE).is_file():
+            raise UserError(f"{path} has no {MODEL_FILE}; train the model again")
+        return cls(path, manifest)
+
+    @cached_property
+    def model_sha256(self) -> str:
+        """Digest of model.keras, recorded in exported artifacts to trace them to it."""
+        return file_digest(self.path / MODEL_FILE)
+
+    def load_keras(self):
+        """Load the Keras model; a corrupt or foreign file is a UserError."""
+        import keras
+
+        try:
+            return keras.models.load_model(self.path / MODEL_FILE, compile=False)
+        except Exception as exc:  # Keras raises many types for a bad archive
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UserError(f"{self.path / MODEL_FILE} is not a readable Keras model ({first}); "
+                            "train it again") from None
+
+    def samples(self) -> np.ndarray:
+        """The validation images saved at training time, float32 NHWC in [0, 1]."""
+        path = self.path / SAMPLES_FILE
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} is missing or unreadable ({exc}); train the model again "
+                            "or pass --data with sample images") from None
+
+
+class KerasSession:
+    """A Keras model behind the runtime's Session interface.
+
+    The runtime's model classes and the parity checks then treat Keras and artifacts alike.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one NHWC float32 batch."""
+        return np.asarray(self.model(batch, training=False))

@@ -1,0 +1,41 @@
+"""`conv`: the TensorFlow tutorial's convolutional autoencoder, fully convolutional."""
+
+from __future__ import annotations
+
+import keras
+from edgeae.train.models.registry import ModelConfig, register_model
+from pydantic import Field, field_validator
+
+
+class ConvConfig(ModelConfig):
+    """Hyper-parameters of the convolutional autoencoder: one stride-2 stage per filter count."""
+
+    filters: tuple[int, ...] = Field(default=(16, 8), min_length=1, max_length=6)  # tutorial's
+    kernel_size: int = Field(default=3, ge=1, le=9)
+
+    @field_validator("filters")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(f < 1 for f in v):
+            raise ValueError("every filter count must be >= 1")
+        return v
+
+    def size_multiple(self) -> int:
+        """Each stage halves the image, so sides must divide by 2**stages."""
+        return 2 ** len(self.filters)
+
+
+@register_model("conv", ConvConfig)
+def build_conv(config: ConvConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """Stride-2 Conv2D encoder, mirrored Conv2DTranspose decoder, sigmoid Conv2D output."""
+    c = image_shape[2]
+    k = config.kernel_size
+    inputs = keras.Input((None, None, c), name="image")  # any size that divides by 2**stages
+    x = inputs
+    for f in config.filters:  # (B, H, W, c) -> (B, H/2**n, W/2**n, filters[-1])
+        x = keras.layers.Conv2D(f, k, strides=2, padding="same", activation="relu")(x)
+    for f in reversed(config.filters):  # back up to (B, H, W, filters[0])
+        x = keras.layers.Conv2DTranspose(f, k, strides=2, padding="same", activation="relu")(x)
+    outputs = keras.layers.Conv2D(c, k, padding="same", activation="sigmoid",
+                                  name="reconstruction")(x)
+    return keras.Model(inputs, outputs, name="conv_autoencoder")

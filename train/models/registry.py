@@ -1,0 +1,90 @@
+"""The model registry: builders keyed by name, each with a validated configuration class.
+
+`create_model` and `list_models` are the only way in, so every registered model gets the same
+tests (build, fit a step, export, parity) by looping over `list_models()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import keras
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from edgeae.errors import UserError
+
+
+class ModelConfig(BaseModel):
+    """Base of every builder's hyper-parameters; unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fixed_size: ClassVar[bool] = False  # True: the model only takes its training image size
+
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this (its total downsampling)."""
+        return 1
+
+
+Builder = Callable[[Any, tuple[int, int, int]], keras.Model]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered builder: its name, config class and a one-line description."""
+
+    name: str
+    build: Builder
+    config_cls: type[ModelConfig]
+    summary: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, config_cls: type[ModelConfig]) -> Callable[[Builder], Builder]:
+    """Decorator: register `builder(config, (h, w, c)) -> keras.Model` under `name`."""
+
+    def add(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        summary = (builder.__doc__ or name).strip().splitlines()[0]
+        _REGISTRY[name] = ModelEntry(name, builder, config_cls, summary)
+        return builder
+
+    return add
+
+
+def list_models() -> list[str]:
+    """Registered model names."""
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for `name`, or a UserError listing the known names."""
+    if name not in _REGISTRY:
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def make_config(name: str, params: dict[str, Any]) -> ModelConfig:
+    """Validate hyper-parameters for model `name`; a bad one is a one-line UserError."""
+    try:
+        return get_entry(name).config_cls(**params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"model {name!r}: bad parameter {key}: {err['msg']}") from None
+
+
+def create_model(name: str, image_shape: tuple[int, int, int],
+                 params: dict[str, Any] | None = None) -> keras.Model:
+    """Build model `name` for images of (h, w, c); fully convolutional models accept any size."""
+    config = make_config(name, params or {})
+    multiple = config.size_multiple()
+    h, w, _ = image_shape
+    if h % multiple or w % multiple:
+        raise UserError(f"model {name!r} needs image sides that are multiples of {multiple}, got "
+                        f"{h}x{w}; pass --image-size or --patch-size with such a size")
+    return get_entry(name).build(config, image_shape)

@@ -1,0 +1,271 @@
+"""Image sources: folders, arrays, IDX files, videos and built-in datasets, read one at a time.
+
+This module needs numpy and OpenCV only, so the runtime environment (no TensorFlow) can read
+data for `edgeae reconstruct` too. `edgeae.train.pipeline` streams a source through tf.data.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from edgeae.runtime.images import IMAGE_SUFFIXES, channel_count, prepare, read_image
+from edgeae.train.datasets import BUILTIN_NAMES, load_builtin
+from edgeae.train.idx import looks_like_idx, read_idx
+
+from edgeae.errors import UserError
+from edgeae.progress import progress
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw images become model inputs: channel count and optional resize to (h, w)."""
+
+    channels: int | None = None  # None: 3 if any image is colour, else 1
+    size: tuple[int, int] | None = None
+
+
+@dataclass
+class ImageSource:
+    """N images readable one at a time as float32 HWC in [0, 1].
+
+    `size` is the common (h, w) after preprocessing, or None when images differ in size (then
+    training needs random patch crops).
+    """
+
+    name: str
+    kind: str
+    channels: int
+    size: tuple[int, int] | None
+    labels: np.ndarray | None = None
+    class_names: list[str] | None = None
+    smallest: tuple[int, int] | None = field(default=None, repr=False)  # (h, w) after prep
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def raw(self, i: int) -> np.ndarray:
+        """The i-th image as stored."""
+        raise NotImplementedError
+
+    def item_name(self, i: int) -> str:
+        """A name for the i-th image in reports (file name or index)."""
+        return str(i)
+
+    def read(self, i: int) -> np.ndarray:
+        """The i-th image as float32 HWC in [0, 1]."""
+        return prepare(self.raw(int(i)), self.channels, self.size)
+
+    def read_batch(self, indices: np.ndarray) -> np.ndarray:
+        """Stack images (they must share a size) into an NHWC float32 array."""
+        if self.size is None:
+            raise UserError(f"images in {self.name} differ in size; pass --image-size HxW")
+        return np.stack([self.read(i) for i in indices]) if len(indices) else np.empty(
+            (0, *self.size, self.channels), np.float32)
+
+
+class FolderImages(ImageSource):
+    """Image files found recursively under a folder; first-level sub-folders become labels."""
+
+    def __init__(self, root: Path, prep: Preprocess, strict: bool = False) -> None:
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise UserError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)} "
+                            "recursively); point --data at a folder of images")
+        self.paths, sizes, chans = _probe_images(files, strict)
+        labels, names = _folder_labels(root, self.paths)
+        common = prep.size or (sizes.most_common(1)[0][0] if len(sizes) == 1 else None)
+        channels = prep.channels or (3 if 3 in chans else 1)
+        smallest = common or min(sizes, key=lambda s: s[0] * s[1])
+        super().__init__(str(root), "folder", channels, common, labels, names, smallest)
+        self.distinct_sizes = sorted(sizes)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def raw(self, i: int) -> np.ndarray:
+        """Decode the i-th file (it was readable when the folder was scanned)."""
+        img = read_image(self.paths[i])
+        if img is None:
+            raise UserError(f"{self.paths[i]} became unreadable during training")
+        return img
+
+    def item_name(self, i: int) -> str:
+        """The file's path relative to the folder."""
+        root = Path(self.name)
+        return str(self.paths[i].relative_to(root)) if root.is_dir() else self.paths[i].name
+
+
+def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter, set[int]]:
+    """Decode each file once to find unreadable ones, sizes and channel counts."""
+    good, bad, sizes, chans = [], [], Counter(), set()
+    for path in progress(files, total=len(files), desc="scanning images", unit="img"):
+        img = read_image(path)
+        if img is None:
+            if strict:
+                raise UserError(f"{path} is not a readable image; remove it or drop --strict")
+            bad.append(path)
+            continue
+        good.append(path)
+        sizes[img.shape[:2]] += 1
+        chans.add(channel_count(img))
+    if bad:
+        shown = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        log.warning("skipped %d unreadable image(s): %s", len(bad), shown)
+    if not good:
+        raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
+    return good, sizes, chans
+
+
+def _folder_labels(root: Path, paths: list[Path]) -> tuple[np.ndarray | None, list[str] | None]:
+    """Class labels from first-level sub-folders, when every image lies in one."""
+    if not root.is_dir():
+        return None, None
+    parts = [p.relative_to(root).parts for p in paths]
+    if any(len(p) < 2 for p in parts):
+        return None, None
+    names = sorted({p[0] for p in parts})
+    return np.array([names.index(p[0]) for p in parts]), names
+
+
+class ArrayImages(ImageSource):
+    """Images held in an (N, H, W) or (N, H, W, C) array, possibly memory-mapped from disk."""
+
+    def __init__(self, array: np.ndarray, prep: Preprocess, name: str, kind: str,
+                 labels: np.ndarray | None = None) -> None:
+        array = _check_array(array, name)
+        channels = prep.channels or (1 if array.ndim == 3 or array.shape[3] == 1 else 3)
+        size = prep.size or tuple(array.shape[1:3])
+        super().__init__(name, kind, channels, size, labels, smallest=size)
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def raw(self, i: int) -> np.ndarray:
+        """The i-th image, loaded from the (maybe memory-mapped) array."""
+        return np.asarray(self.array[i])
+
+
+def _check_array(array: np.ndarray, name: str) -> np.ndarray:
+    """Reject shapes, types and values that are not images, with a fix in the message."""
+    if array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[3] not in (1, 3, 4)):
+        raise UserError(f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, C) "
+                        "with C = 1, 3 or 4")
+    if len(array) == 0:
+        raise UserError(f"{name} holds no images")
+    if np.issubdtype(array.dtype, np.floating):
+        lo, hi = _finite_range(array, name)
+        if lo < 0.0 or hi > 1.0:
+            raise UserError(f"{name} holds floats in [{lo:.4g}, {hi:.4g}]; edgeae expects floats "
+                            "in [0, 1] (divide by 255) or uint8/uint16 images")
+    elif array.dtype not in (np.uint8, np.uint16, np.bool_):
+        raise UserError(f"{name} has dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
+    return array
+
+
+def _finite_range(array: np.ndarray, name: str, chunk: int = 4096) -> tuple[float, float]:
+    """Min and max, chunked so a memory-mapped array is never loaded whole; NaN/inf rejected."""
+    lo, hi = np.inf, -np.inf
+    for start in range(0, len(array), chunk):
+        part = np.asarray(array[start:start + chunk])
+        if not np.isfinite(part).all():
+            bad = start + int(np.argwhere(~np.isfinite(part).reshape(len(part), -1).all(1))[0, 0])
+            raise UserError(f"{name} contains NaN or inf (first at image {bad}); clean the array")
+        lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+    return lo, hi
+
+
+@dataclass
+class DataSplits:
+    """The training images and, when the source defines one, a held-out test part."""
+
+    train: ImageSource
+    test: ImageSource | None = None
+
+
+def load_arrays(path: Path, prep: Preprocess) -> DataSplits:
+    """.npy (N,H,W[,C]) memory-mapped, or .npz with x_train[/x_test] (or one image array)."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return DataSplits(ArrayImages(np.load(path, mmap_mode="r"), prep, str(path), "npy"))
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable numpy file ({exc})") from None
+    if "x_train" in arrays:
+        train, test = (ArrayImages(arrays[f"x_{part}"], prep, f"{path}:x_{part}", "npz",
+                                   arrays.get(f"y_{part}")) if f"x_{part}" in arrays else None
+                       for part in ("train", "test"))
+        return DataSplits(train, test)
+    images = [k for k, a in arrays.items() if a.ndim in (3, 4)]
+    if len(images) != 1:
+        raise UserError(f"{path} has arrays {sorted(arrays)}; name the images x_train (and "
+                        "optionally x_test, y_train, y_test)")
+    return DataSplits(ArrayImages(arrays[images[0]], prep, f"{path}:{images[0]}", "npz"))
+
+
+def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
+    """Every k-th frame of a video as an RGB uint8 (N, H, W, 3) array.
+
+    Frames go to a memory-mapped temporary file, so long videos do not fill memory.
+    """
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise UserError(f"{path} cannot be opened as a video (is it a video file OpenCV's "
+                        "FFmpeg backend reads?)")
+    store = tempfile.TemporaryFile(prefix="edgeae-frames-")
+    shape, count, index = None, 0, 0
+    try:
+        while cap.grab():
+            if index % every == 0:
+                ok, frame = cap.retrieve()
+                if ok:
+                    shape = shape or frame.shape
+                    store.write(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).tobytes())
+                    count += 1
+            index += 1
+    finally:
+        cap.release()
+    if count == 0:
+        store.close()
+        raise UserError(f"{path} has no readable frames")
+    store.flush()
+    return np.memmap(store, np.uint8, mode="r", shape=(count, *shape))
+
+
+def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None = None,
+              strict: bool = False, every: int = 1, cache_dir: Path | None = None) -> DataSplits:
+    """Resolve `--data`: a built-in name, folder, image, array, IDX or video file."""
+    if spec in BUILTIN_NAMES:
+        arrays = load_builtin(spec, data_dir, cache_dir)
+        return DataSplits(
+            ArrayImages(arrays["x_train"], prep, spec, "builtin", arrays["y_train"]),
+            ArrayImages(arrays["x_test"], prep, f"{spec}:test", "builtin", arrays["y_test"]))
+    path = Path(spec)
+    if not path.exists():
+        raise UserError(f"no such file or directory: {spec} (built-in datasets: "
+                        f"{', '.join(BUILTIN_NAMES)})")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in IMAGE_SUFFIXES:
+        return DataSplits(FolderImages(path, prep, strict))
+    if suffix in ARRAY_SUFFIXES:
+        return load_arrays(path, prep)
+    if suffix in VIDEO_SUFFIXES:
+        return DataSplits(ArrayImages(read_video_frames(path, every), prep, str(path), "video"))
+    if looks_like_idx(path):
+        return DataSplits(ArrayImages(read_idx(path), prep, str(path), "idx"))
+    raise UserError(f"cannot read {spec}: expected a folder of images, an image, .npy/.npz, an "
+                    f"IDX file or a video ({', '.join(VIDEO_SUFFIXES)})")
