@@ -167,7 +167,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     model.fit(training_pairs(train_images, cfg, training=True),
               validation_data=training_pairs(val_images, cfg, training=False),
               epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
-              verbose=verbose)
+              shuffle=False, verbose=verbose)  # tf.data already shuffles
     seconds = time.monotonic() - start
     if not (out / WORK_DIR / MODEL_FILE).exists():  # no epoch improved on a resumed best
         model.save(out / WORK_DIR / MODEL_FILE)

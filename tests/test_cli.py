@@ -1,0 +1,173 @@
+"""The command line end to end, and every bad input: one line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import blobs, run_cli, write_folder
+
+COMMANDS = [["train", "autoencoder"], ["train", "denoiser"], ["export"], ["reconstruct"],
+            ["info"], ["demo"], []]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "edgeae")
+def test_help_has_examples(command):
+    code, out, _ = run_cli(*command, "--help")
+    assert code == 0 and "examples:" in out
+
+
+def test_user_workflow_folder_to_runtime(gray_folder, tmp_path):
+    """train autoencoder --data photos/ -> export -> reconstruct with the .tflite -> info."""
+    model_dir, export_dir = tmp_path / "model", tmp_path / "export"
+    code, out, err = run_cli("train", "autoencoder", "--data", gray_folder, "--out", model_dir,
+                             "--epochs", "20", "--batch-size", "16", "--learning-rate", "0.01",
+                             "--filters", "8,8")
+    assert code == 0, err
+    assert "trained conv autoencoder on 58 images" in out
+    code, out, err = run_cli("export", model_dir, "--format", "tflite", "--out", export_dir)
+    assert code == 0 and "parity max abs diff" in out, err
+    tflite = export_dir / "model_fp32.tflite"
+    code, out, err = run_cli("reconstruct", "--model", tflite, "--data", gray_folder,
+                             "--out", tmp_path / "recon", "--limit", "20")
+    assert code == 0, err
+    summary = json.loads(out)
+    images = blobs(64).astype(np.float32) / 255  # what gray_folder holds
+    mean_image_mse = float(((images - images.mean(axis=0)) ** 2).mean())
+    assert summary["images"] == 20 and 0 < summary["mean_mse"] < mean_image_mse / 2
+    grid = cv2.imread(str(tmp_path / "recon" / "grid.png"), cv2.IMREAD_UNCHANGED)
+    assert grid.ndim == 2 and grid.shape[1] > 16 * 16
+    rows = (tmp_path / "recon" / "errors.csv").read_text().splitlines()
+    assert rows[0] == "index,name,mse" and len(rows) == 21 and "class_0/img_000.png" in rows[1]
+    code, out, _ = run_cli("info", tflite)
+    assert code == 0 and json.loads(out)["params"]["filters"] == [8, 8]
+    # the Keras model directory gives the same errors as its artifact
+    code, out, _ = run_cli("reconstruct", "--model", model_dir, "--data", gray_folder,
+                           "--out", tmp_path / "recon_keras", "--limit", "20")
+    assert code == 0
+    assert json.loads(out)["mean_mse"] == pytest.approx(summary["mean_mse"], rel=1e-3)
+
+
+def test_denoiser_from_npz(tmp_path):
+    np.savez(tmp_path / "d.npz", x_train=blobs(40), x_test=blobs(8, seed=1))
+    code, out, err = run_cli("train", "denoiser", "--data", tmp_path / "d.npz", "--out",
+                             tmp_path / "dn", "--epochs", "2", "--noise-factor", "0.3")
+    assert code == 0, err
+    code, out, _ = run_cli("info", tmp_path / "dn")
+    info = json.loads(out)
+    assert info["task"] == "denoiser" and info["training"]["noise_factor"] == 0.3
+
+
+def test_video_training(tmp_path):
+    from conftest import write_video
+
+    video = write_video(tmp_path / "cam.avi", blobs(12, size=32, channels=3))
+    code, out, err = run_cli("train", "autoencoder", "--data", video, "--every", "2",
+                             "--channels", "1", "--image-size", "16x16", "--out", tmp_path / "v",
+                             "--epochs", "1")
+    assert code == 0, err
+    assert "on 5 images" in out  # 6 frames sampled, 1 held out
+
+
+def test_demo(tmp_path):
+    code, out, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "2")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert metrics["parity_max_abs_diff"] <= 1e-4 and metrics["test_images"] == 359
+    assert metrics["latency_ms_p50"] > 0 and 0 < metrics["test_mse_runtime"] < 0.2
+    assert (tmp_path / "demo" / "reconstructions.png").exists()
+    assert (tmp_path / "demo" / "export" / "model_fp32.tflite").exists()
+    code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1")
+    assert code == 2 and "--overwrite" in err
+
+
+def one_line_error(args, match: str, code: int = 2) -> str:
+    got, _, err = run_cli(*args)
+    assert got == code, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert match in err, err
+    return err
+
+
+@pytest.fixture()
+def bad(tmp_path):
+    """A folder of odd inputs for the error cases."""
+    (tmp_path / "empty").mkdir()
+    mixed = write_folder(tmp_path / "mixed", blobs(2, size=16))
+    cv2.imwrite(str(mixed / "big.png"), blobs(1, size=20)[0])
+    corrupt = write_folder(tmp_path / "corrupt", blobs(6))
+    (corrupt / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    nan = blobs(4).astype(np.float32) / 255
+    nan[1, 0, 0] = np.inf
+    np.save(tmp_path / "inf.npy", nan)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, match", [
+    (["train", "autoencoder", "--data", "{t}/nope", "--out", "{t}/m"], "no such file"),
+    (["train", "autoencoder", "--data", "{t}/empty", "--out", "{t}/m"], "no images found"),
+    (["train", "autoencoder", "--data", "{t}/mixed", "--out", "{t}/m"], "--image-size"),
+    (["train", "autoencoder", "--data", "{t}/corrupt", "--out", "{t}/m", "--strict"],
+     "bad.jpg is not a readable image"),
+    (["train", "autoencoder", "--data", "{t}/inf.npy", "--out", "{t}/m"], "NaN or inf"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--epochs", "0"],
+     "must be >= 1"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--val-split", "1.5"],
+     "must be > 0.0 and <= 0.9"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--learning-rate", "nan"],
+     "must be"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--image-size", "0x5"],
+     "sides must be"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--model", "vit"],
+     "unknown model 'vit'"),
+    (["train", "autoencoder", "--data", "digits", "--out", "{t}/m", "--patch-size", "64"],
+     "larger than the smallest image"),
+    (["export", "{t}/nope", "--out", "{t}/e"], "no such model directory"),
+    (["export", "{t}/empty", "--out", "{t}/e"], "no manifest.json"),
+    (["info", "{t}/nope.tflite"], "no such model file"),
+])
+def test_bad_input_is_one_line_exit_2(bad, args, match):
+    one_line_error([a.format(t=bad) for a in args], match)
+
+
+def test_corrupt_image_is_skipped_with_a_count(bad, tmp_path, caplog):
+    code, out, err = run_cli("train", "autoencoder", "--data", bad / "corrupt", "--out",
+                             tmp_path / "m", "--epochs", "1")
+    assert code == 0, err
+    assert "skipped 1 unreadable image(s)" in caplog.text and "bad.jpg" in caplog.text
+
+
+def test_broken_model_directories(conv_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(conv_dir, broken)
+    (broken / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
+    one_line_error(["export", broken, "--out", tmp_path / "e"], "not a readable Keras model")
+    (broken / "manifest.json").write_text('{"schema_version": 1, "task": "autoencod')
+    one_line_error(["export", broken, "--out", tmp_path / "e"], "not valid JSON")
+    (broken / "manifest.json").write_text(json.dumps({"name": "someone else's"}))
+    one_line_error(["info", broken], "not an edgeae manifest")
+
+
+def test_data_that_does_not_fit_the_model(dense_dir, conv_tflite, tmp_path):
+    rgb = write_folder(tmp_path / "rgb", blobs(3, size=20, channels=3))
+    one_line_error(["reconstruct", "--model", dense_dir, "--data", rgb, "--out", tmp_path / "r"],
+                   "takes 16x16 images but")
+    code, _, err = run_cli("reconstruct", "--model", dense_dir, "--data", rgb, "--image-size",
+                           "16", "--out", tmp_path / "r")
+    assert code == 0, err  # resized and converted to the model's gray channel
+    code, _, err = run_cli("reconstruct", "--model", dense_dir, "--data", rgb, "--image-size",
+                           "16", "--out", tmp_path / "r")
+    assert code == 2 and "already exists; pass --overwrite" in err
+
+
+def test_real_entry_point_prints_no_traceback(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "edgeae", "info", str(tmp_path / "x.tflite")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"edgeae: error: no such model file: {tmp_path / 'x.tflite'}"

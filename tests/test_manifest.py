@@ -1,0 +1,54 @@
+"""The manifest: validated round trip and clear errors for anything else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeae.errors import UserError
+from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, TrainingSummary
+
+
+def sample() -> Manifest:
+    return Manifest(edgeae_version="0.1.0", task="autoencoder", architecture="conv",
+                    params={"filters": [16, 8]},
+                    input=InputSpec(channels=1, color_order="gray", size_multiple=4),
+                    data=DataSummary(source="x", kind="folder", n_train=9, n_val=1),
+                    training=TrainingSummary(loss="mse", epochs=2, epochs_run=2, batch_size=4,
+                                             learning_rate=1e-3, seed=0))
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(sample().to_json())
+    assert Manifest.read(path) == sample()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"hello": 1}), "not an edgeae manifest"),
+    (json.dumps([1, 2]), "not an edgeae manifest"),
+])
+def test_foreign_or_corrupt(tmp_path, text, message):
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        Manifest.read(path)
+
+
+def test_schema_version_and_fields(tmp_path):
+    raw = json.loads(sample().to_json())
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**raw, "schema_version": 99}))
+    with pytest.raises(UserError, match="schema_version 99"):
+        Manifest.read(path)
+    path.write_text(json.dumps({**raw, "surprise": True}))
+    with pytest.raises(UserError, match="invalid at surprise"):
+        Manifest.read(path)
+    raw["input"]["channels"] = 2
+    path.write_text(json.dumps(raw))
+    with pytest.raises(UserError, match="invalid at input.channels"):
+        Manifest.read(path)
+    with pytest.raises(UserError, match="manifest not found"):
+        Manifest.read(tmp_path / "absent.json")

@@ -1,0 +1,51 @@
+"""Every registered model: builds, keeps the image shape, trains a step; configs are validated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeae.errors import UserError
+from edgeae.train.models import create_model, list_models, make_config
+
+
+def test_registry_lists_the_tutorial_models():
+    assert {"conv", "dense"} <= set(list_models())
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("channels", [1, 3])
+def test_build_and_fit_one_step(name, channels):
+    x = np.random.default_rng(0).random((4, 16, 16, channels), dtype=np.float32)
+    model = create_model(name, (16, 16, channels))
+    assert model.output_shape[-1] == channels
+    model.compile("adam", "mse")
+    before = model.evaluate(x, x, verbose=0)
+    model.fit(x, x, epochs=3, verbose=0)
+    assert model.evaluate(x, x, verbose=0) < before
+    assert model.predict(x, verbose=0).shape == x.shape
+
+
+def test_tutorial_defaults():
+    dense = create_model("dense", (28, 28, 1))
+    assert dense.get_layer("latent").units == 64
+    conv = create_model("conv", (28, 28, 1))
+    convs = [layer.filters for layer in conv.layers if type(layer).__name__ == "Conv2D"]
+    assert convs == [16, 8, 1]
+    assert make_config("conv", {}).size_multiple() == 4
+
+
+def test_conv_is_fully_convolutional():
+    model = create_model("conv", (16, 16, 1), {"filters": (4, 4, 4)})
+    assert model.predict(np.zeros((1, 24, 40, 1), np.float32), verbose=0).shape == (1, 24, 40, 1)
+
+
+def test_bad_configs_are_user_errors():
+    with pytest.raises(UserError, match="unknown model 'vit'"):
+        create_model("vit", (8, 8, 1))
+    with pytest.raises(UserError, match="bad parameter latent_dim"):
+        create_model("conv", (8, 8, 1), {"latent_dim": 3})
+    with pytest.raises(UserError, match="bad parameter latent_dim"):
+        create_model("dense", (8, 8, 1), {"latent_dim": 0})
+    with pytest.raises(UserError, match="multiples of 4"):
+        create_model("conv", (10, 8, 1))

@@ -1,0 +1,174 @@
+"""Data sources: folders of every supported format, arrays, IDX, video and built-ins."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+
+import cv2
+import numpy as np
+import pytest
+from conftest import blobs, write_folder, write_video
+
+from edgeae.errors import UserError
+from edgeae.train.idx import read_idx
+from edgeae.train.sources import Preprocess, load_data
+
+
+def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif"])
+def test_folder_formats_recursive_with_labels(tmp_path, suffix):
+    write_folder(tmp_path, blobs(6, channels=3), classes=3, suffix=suffix)
+    src = load_data(str(tmp_path)).train
+    assert len(src) == 6 and src.channels == 3 and src.size == (16, 16)
+    assert src.class_names == ["class_0", "class_1", "class_2"]
+    assert sorted(np.bincount(src.labels)) == [2, 2, 2]
+    img = src.read(0)
+    assert img.dtype == np.float32 and img.shape == (16, 16, 3)
+    assert 0.0 <= img.min() and img.max() <= 1.0
+
+
+def test_16bit_png_and_tiff_scale_by_65535(tmp_path):
+    img = np.full((8, 8), 65535 // 2, np.uint16)
+    for name in ("a.png", "b.tiff"):
+        assert cv2.imwrite(str(tmp_path / name), img)
+    src = load_data(str(tmp_path)).train
+    for i in range(2):
+        assert src.read(i) == pytest.approx(np.full((8, 8, 1), 0.5, np.float32), abs=1e-4)
+
+
+def test_rgb_order_is_kept(tmp_path):
+    red = np.zeros((1, 4, 4, 3), np.uint8)
+    red[..., 0] = 255  # RGB red
+    write_folder(tmp_path, red)
+    img = load_data(str(tmp_path)).train.read(0)
+    assert img[0, 0].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_channel_conversion_and_resize(tmp_path):
+    write_folder(tmp_path, blobs(3, channels=3))
+    src = load_data(str(tmp_path), Preprocess(channels=1, size=(8, 12))).train
+    assert src.read(0).shape == (8, 12, 1)
+    gray = write_folder(tmp_path / "g", blobs(2))
+    assert load_data(str(gray), Preprocess(channels=3)).train.read(0).shape == (16, 16, 3)
+
+
+def test_corrupt_image_skipped_with_warning(tmp_path, caplog):
+    write_folder(tmp_path, blobs(4))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    with caplog.at_level(logging.WARNING):
+        src = load_data(str(tmp_path)).train
+    assert len(src) == 4
+    assert "skipped 1 unreadable image(s)" in caplog.text and "broken.png" in caplog.text
+    with pytest.raises(UserError, match="broken.png is not a readable image"):
+        load_data(str(tmp_path), strict=True)
+
+
+def test_mixed_sizes_need_image_size(tmp_path):
+    from edgeae.train.pipeline import image_shape
+
+    write_folder(tmp_path, blobs(2, size=16))
+    cv2.imwrite(str(tmp_path / "big.png"), blobs(1, size=24)[0])
+    src = load_data(str(tmp_path)).train
+    with pytest.raises(UserError, match="different sizes.*--image-size"):
+        image_shape(src, None)
+    assert image_shape(src, 12) == (12, 12, 1)
+    assert load_data(str(tmp_path), Preprocess(size=(16, 16))).train.size == (16, 16)
+
+
+@pytest.mark.parametrize("shape", [(5, 12, 10), (5, 12, 10, 1), (5, 12, 10, 3)])
+def test_npy_and_npz_arrays(tmp_path, shape):
+    arr = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
+    np.save(tmp_path / "x.npy", arr)
+    src = load_data(str(tmp_path / "x.npy")).train
+    assert len(src) == 5 and src.channels == (3 if shape[-1] == 3 else 1)
+    np.testing.assert_allclose(src.read(2)[..., 0], arr[2].reshape(12, 10, -1)[..., 0] / 255,
+                               atol=1e-6)
+    np.savez(tmp_path / "s.npz", x_train=arr, y_train=np.arange(5), x_test=arr[:2])
+    splits = load_data(str(tmp_path / "s.npz"))
+    assert len(splits.train) == 5 and len(splits.test) == 2
+
+
+def test_float_arrays_validated(tmp_path):
+    ok = np.random.default_rng(0).random((3, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "ok.npy", ok)
+    np.testing.assert_allclose(load_data(str(tmp_path / "ok.npy")).train.read(1)[..., 0], ok[1])
+    bad = ok.copy()
+    bad[2, 1, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(UserError, match="NaN or inf.*image 2"):
+        load_data(str(tmp_path / "nan.npy"))
+    np.save(tmp_path / "range.npy", ok * 255)
+    with pytest.raises(UserError, match=r"floats in \[.*expects floats in \[0, 1\]"):
+        load_data(str(tmp_path / "range.npy"))
+    np.save(tmp_path / "flat.npy", ok[0, 0])
+    with pytest.raises(UserError, match="expected \\(N, H, W\\)"):
+        load_data(str(tmp_path / "flat.npy"))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_files(tmp_path, compress):
+    arr = blobs(7, size=12)[..., 0]
+    path = tmp_path / ("imgs-idx3-ubyte" + (".gz" if compress else ""))
+    write_idx(path, arr, compress)
+    np.testing.assert_array_equal(read_idx(path), arr)
+    assert len(load_data(str(path)).train) == 7
+    raw = tmp_path / "cut-idx3-ubyte"
+    write_idx(raw, arr)
+    raw.write_bytes(raw.read_bytes()[:-5])
+    with pytest.raises(UserError, match="truncated"):
+        read_idx(raw)
+
+
+def test_video_every_kth_frame(tmp_path):
+    frames = blobs(20, size=32, channels=3)
+    path = write_video(tmp_path / "clip.avi", frames)
+    src = load_data(str(path), every=3).train
+    assert len(src) == 7  # frames 0, 3, ..., 18
+    # MJPG is lossy: compare the 4th sampled frame (frame 9) loosely
+    np.testing.assert_allclose(src.read(3), frames[9] / 255, atol=0.12)
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(UserError, match="cannot be opened as a video|no readable frames"):
+        load_data(str(tmp_path / "bad.mp4"))
+
+
+def test_builtin_digits_offline():
+    splits = load_data("digits")
+    assert len(splits.train) + len(splits.test) == 1797
+    assert splits.train.size == (8, 8) and splits.train.read(0).max() <= 1.0
+
+
+def test_fashion_mnist_from_data_dir(tmp_path):
+    arrays = {"x_train": blobs(10, size=28)[..., 0], "y_train": np.arange(10),
+              "x_test": blobs(4, size=28)[..., 0], "y_test": np.arange(4)}
+    np.savez(tmp_path / "fm.npz", **arrays)
+    splits = load_data("fashion-mnist", data_dir=tmp_path / "fm.npz")
+    assert (len(splits.train), len(splits.test)) == (10, 4)
+    idx_dir = tmp_path / "idx"
+    idx_dir.mkdir()
+    names = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
+             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+    for key, name in names.items():
+        write_idx(idx_dir / name, arrays[key], compress=name.endswith(".gz"))
+    splits = load_data("mnist", data_dir=idx_dir)
+    np.testing.assert_allclose(splits.test.read(1)[..., 0], arrays["x_test"][1] / 255, atol=1e-6)
+    (idx_dir / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(UserError, match="has no t10k-labels"):
+        load_data("mnist", data_dir=idx_dir)
+
+
+def test_missing_and_empty(tmp_path):
+    with pytest.raises(UserError, match="no such file or directory.*built-in datasets"):
+        load_data(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no images found"):
+        load_data(str(tmp_path / "empty"))
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(UserError, match="cannot read"):
+        load_data(str(tmp_path / "notes.txt"))
