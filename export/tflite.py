@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+
+from edgeae.errors import DriftError
 from edgeae.export.parity import Parity, compare
+from edgeae.files import check_writable, file_digest, write_bytes, write_text
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.manifest import ArtifactInfo, Manifest, manifest_path_for
 from edgeae.train.modeldir import KerasSession, ModelDir
-
-from edgeae.errors import DriftError
-from edgeae.files import check_writable, file_digest, write_bytes, write_text
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeae.errors import UserError
 from edgeae.runtime.backends import BACKENDS, Backend, Session, backend_names, open_session
 from edgeae.runtime.manifest import Manifest, manifest_path_for
 from edgeae.runtime.models import Reconstructor
-
-from edgeae.errors import UserError
 
 __all__ = ["BACKENDS", "Backend", "Manifest", "Reconstructor", "Session", "backend_names",
            "load", "read_artifact_manifest"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from edgeae.runtime.backends import Session
-from edgeae.runtime.manifest import Manifest
 
 from edgeae.errors import UserError
+from edgeae.runtime.backends import Session
+from edgeae.runtime.manifest import Manifest
 
 
 class Reconstructor:

@@ -9,6 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+
 from conftest import blobs, run_cli, write_folder
 
 COMMANDS = [["train", "autoencoder"], ["train", "denoiser"], ["export"], ["reconstruct"],

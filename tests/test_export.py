@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
 import edgeae.runtime as rt
 from edgeae.errors import DriftError, UserError
 from edgeae.export.tflite import export_tflite
 from edgeae.train.modeldir import KerasSession, ModelDir
 from edgeae.train.models import list_models
+
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, blobs
 
 import edgeae.runtime as rt
 from edgeae.errors import UserError
+
+from conftest import REPO, blobs
 
 
 def runtime_python() -> Path | None:

@@ -8,11 +8,12 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import blobs, write_folder, write_video
 
 from edgeae.errors import UserError
 from edgeae.train.idx import read_idx
 from edgeae.train.sources import Preprocess, load_data
+
+from conftest import blobs, write_folder, write_video
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import blobs
 
 from edgeae.errors import UserError
 from edgeae.runtime.manifest import Manifest
@@ -16,6 +15,8 @@ from edgeae.train.fit import WORK_DIR, TrainSettings, train
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.sources import ArrayImages, Preprocess
+
+from conftest import blobs
 
 
 @pytest.fixture(scope="module")

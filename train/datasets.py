@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from edgeae.train.idx import read_idx
 
 from edgeae.errors import UserError
 from edgeae.files import atomic_path, file_digest
 from edgeae.progress import progress
+from edgeae.train.idx import read_idx
 
 log = logging.getLogger(__name__)
 

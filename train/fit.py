@@ -20,15 +20,15 @@ from typing import Any, Literal
 
 import keras
 import numpy as np
+
+import edgeae
+from edgeae.errors import UserError
+from edgeae.files import atomic_path, write_text
 from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, Task, TrainingSummary
 from edgeae.train.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.train.models import create_model, make_config
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.sources import ImageSource
-
-import edgeae
-from edgeae.errors import UserError
-from edgeae.files import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 

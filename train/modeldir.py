@@ -16,10 +16,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from edgeae.runtime.manifest import Manifest
 
 from edgeae.errors import UserError
 from edgeae.files import file_digest
+from edgeae.runtime.manifest import Manifest
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from edgeae.train.sources import ImageSource
 
 from edgeae.errors import UserError
+from edgeae.train.sources import ImageSource
 
 
 @dataclass(frozen=True)
@@ -50,33 +50,39 @@ def image_shape(source: ImageSource, patch_size: int | None) -> tuple[int, int, 
     return (*source.size, source.channels)
 
 
-def _decode(source: ImageSource, shape: tuple[int | None, int | None, int]):
-    def read(index: np.ndarray) -> np.ndarray:
-        return source.read(int(index))
+def _reader(read, shape: tuple[int | None, ...]):
+    """Wrap a numpy reader of indices as a tf.data map function with a known output shape."""
 
-    def decode(index: tf.Tensor) -> tf.Tensor:
-        img = tf.numpy_function(read, [index], tf.float32, stateful=False)
-        img.set_shape(shape)
-        return img
+    def decode(indices: tf.Tensor) -> tf.Tensor:
+        images = tf.numpy_function(read, [indices], tf.float32, stateful=False)
+        images.set_shape(shape)
+        return images
 
     return decode
 
 
 def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
                   training: bool) -> tf.data.Dataset:
-    """Batches of float32 NHWC images; shuffled and freshly cropped each epoch when training."""
+    """Batches of float32 NHWC images; shuffled and freshly cropped each epoch when training.
+
+    Without crops, indices are batched first and each batch is read in one call (one Python
+    round trip per batch, not per image); batches are decoded in parallel.
+    """
     out_shape = image_shape(source, cfg.patch_size)
-    read_shape = (*source.size, source.channels) if source.size else (None, None, source.channels)
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
     if training:
         ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.map(_decode(source, read_shape), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
-    if cfg.patch_size is not None:
-        seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
-        ds = tf.data.Dataset.zip(ds, seeds.batch(2)).map(
-            lambda img, s: tf.image.stateless_random_crop(img, out_shape, seed=s),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cfg.patch_size is None:
+        read = _reader(source.read_batch, (None, *out_shape))
+        return ds.batch(cfg.batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE,
+                                            deterministic=True)
+    read = _reader(lambda i: source.read(int(i)), (*(source.size or (None, None)),
+                                                   source.channels))
+    seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
+    ds = tf.data.Dataset.zip(ds.map(read, num_parallel_calls=tf.data.AUTOTUNE,
+                                    deterministic=True), seeds.batch(2))
+    ds = ds.map(lambda img, s: tf.image.stateless_random_crop(img, out_shape, seed=s),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(cfg.batch_size)
 
 

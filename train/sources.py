@@ -14,12 +14,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from edgeae.runtime.images import IMAGE_SUFFIXES, channel_count, prepare, read_image
-from edgeae.train.datasets import BUILTIN_NAMES, load_builtin
-from edgeae.train.idx import looks_like_idx, read_idx
 
 from edgeae.errors import UserError
 from edgeae.progress import progress
+from edgeae.runtime.images import (
+    IMAGE_SUFFIXES,
+    channel_count,
+    prepare,
+    read_image,
+    to_unit_float,
+)
+from edgeae.train.datasets import BUILTIN_NAMES, load_builtin
+from edgeae.train.idx import looks_like_idx, read_idx
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +163,14 @@ class ArrayImages(ImageSource):
     def raw(self, i: int) -> np.ndarray:
         """The i-th image, loaded from the (maybe memory-mapped) array."""
         return np.asarray(self.array[i])
+
+    def read_batch(self, indices: np.ndarray) -> np.ndarray:
+        """One vectorised read when no conversion is needed: the training hot path."""
+        raw = self.array[np.asarray(indices)]
+        raw = raw[..., None] if raw.ndim == 3 else raw
+        if raw.shape[1:] != (*self.size, self.channels):
+            return super().read_batch(indices)
+        return np.ascontiguousarray(to_unit_float(raw))
 
 
 def _check_array(array: np.ndarray, name: str) -> np.ndarray:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import keras
-from edgeae.train.models.registry import ModelConfig, register_model
 from pydantic import Field, field_validator
+
+from edgeae.train.models.registry import ModelConfig, register_model
 
 
 class ConvConfig(ModelConfig):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 import keras
-from edgeae.train.models.registry import ModelConfig, register_model
 from pydantic import Field
+
+from edgeae.train.models.registry import ModelConfig, register_model
 
 
 class DenseConfig(ModelConfig):
