@@ -12,6 +12,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from edgeae import __version__
@@ -149,16 +150,41 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgeae.export.tflite import export_tflite
+    from edgeae.export.artifacts import FORMATS, ExportOptions, export_model, load_calibration
+    from edgeae.export.parity import Tolerances
     from edgeae.train.modeldir import ModelDir
 
-    result = export_tflite(ModelDir.open(args.model_dir), args.out, overwrite=args.overwrite,
-                           tolerance=args.tolerance, allow_drift=args.allow_drift)
-    art = result.manifest.artifact
-    print(f"{result.path}  {art.size_bytes / 1024:.1f} KiB  parity max abs diff "
-          f"{result.parity.max_abs_diff:.3g} (tolerance {args.tolerance:g}, "
-          f"{result.parity.n_samples} samples)")
+    model_dir = ModelDir.open(args.model_dir)
+    options = ExportOptions(
+        formats=FORMATS if args.format == "all" else (args.format,),
+        precisions=args.precision, input_size=args.input_size,
+        calibration_samples=args.calibration_samples, int8_io=args.int8_io,
+        per_channel=not args.per_tensor, opset=args.opset, allow_drift=args.allow_drift,
+        overwrite=args.overwrite, seed=args.seed,
+        tolerances=Tolerances(args.fp32_tolerance, args.fp16_tolerance, args.int8_psnr_drop))
+    if args.calibration:
+        images = load_calibration(args.calibration, model_dir.manifest, args.input_size,
+                                  args.calibration_samples, args.seed)
+        options = replace(options, calibration=images, calibration_source=args.calibration)
+    report = export_model(model_dir, args.out, options)
+    print(report.table)
+    for exported in report.artifacts:
+        print(f"wrote {exported.path} (+ {exported.path.name}.json)")
     return 0
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    """'fp32,int8' or 'all' -> a tuple of precisions, validated."""
+    from edgeae.export.artifacts import PRECISIONS
+
+    names = PRECISIONS if text == "all" else tuple(p.strip() for p in text.split(","))
+    unknown = [p for p in names if p not in PRECISIONS]
+    if unknown or not names:
+        bad = ", ".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(
+            f"unknown precision {bad}; use a comma-separated list of {', '.join(PRECISIONS)} "
+            "or 'all'")
+    return names
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -221,17 +247,50 @@ def build_parser() -> Parser:
     denoise.add_argument("--noise-factor", type=_ranged(float, 0.0, 10.0, lo_open=True),
                          default=0.2, help="noisy = clip(x + f * N(0, 1), 0, 1) (default 0.2)")
 
-    p = sub.add_parser("export", help="export a model directory to TFLite",
-                       description="Export a trained model and check it against Keras.",
-                       epilog=_examples("edgeae export model_dir --format tflite --out export/"))
+    p = sub.add_parser(
+        "export", help="export a model directory to TFLite / ONNX, checked against Keras",
+        description=(
+            "Convert a trained model to TFLite (fp32, fp16, int8-dynamic, int8) and ONNX (fp32,\n"
+            "int8-dynamic, int8), run each artifact with its real interpreter on held-out\n"
+            "images and compare it with the Keras model. Float artifacts must match within a\n"
+            "max abs difference; quantized ones within a PSNR drop. A failed gate writes\n"
+            "nothing and exits 1 unless --allow-drift. Each artifact gets its manifest embedded\n"
+            "and as FILE.json beside it; parity.json and the printed table hold the report."),
+        epilog=_examples(
+            "edgeae export model_dir --out export/",
+            "edgeae export model_dir --format all --precision all --out export/",
+            "edgeae export model_dir --precision int8 --int8-io uint8 --calibration photos/ "
+            "--out export/",
+            "edgeae export model_dir --precision int8 --input-size 256x256 --out export/"))
     p.add_argument("model_dir", type=Path)
-    p.add_argument("--format", choices=("tflite",), default="tflite")
-    p.add_argument("--out", type=Path, required=True, help="folder for the artifact + manifest")
-    p.add_argument("--tolerance", type=_ranged(float, 0.0), default=1e-4,
-                   help="largest allowed max abs difference from Keras (default 1e-4)")
-    p.add_argument("--allow-drift", action="store_true",
-                   help="keep an artifact that exceeds the tolerance (warns instead)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
+    p.add_argument("--format", choices=("tflite", "onnx", "all"), default="tflite")
+    p.add_argument("--precision", type=_precisions, default=("fp32",), metavar="LIST",
+                   help="comma-separated fp32, fp16, int8-dynamic, int8, or all (default fp32)")
+    p.add_argument("--input-size", type=_image_size, metavar="HxW",
+                   help="a fixed-shape variant (e.g. a 256x256 tile model for int8 backends)")
+    g = p.add_argument_group("int8")
+    g.add_argument("--calibration", metavar="D",
+                   help="calibration images (any --data form); default: the training images "
+                        "saved in the model directory")
+    g.add_argument("--calibration-samples", type=POSITIVE, default=200, metavar="N",
+                   help="images used to calibrate, picked to cover the brightness range (200)")
+    g.add_argument("--int8-io", choices=("uint8", "int8", "float32"), default="uint8",
+                   help="TFLite int8: input/output type (default uint8, a camera's pixels)")
+    g.add_argument("--per-tensor", action="store_true",
+                   help="ONNX: one weight scale per tensor instead of per output channel")
+    g.add_argument("--opset", type=_ranged(int, 13, 21), default=17, help="ONNX opset (17)")
+    g = p.add_argument_group("parity gate")
+    g.add_argument("--fp32-tolerance", type=_ranged(float, 0.0), default=1e-4, metavar="X",
+                   help="fp32: largest max abs difference from Keras (1e-4)")
+    g.add_argument("--fp16-tolerance", type=_ranged(float, 0.0), default=2e-3, metavar="X",
+                   help="fp16: largest max abs difference from Keras (2e-3)")
+    g.add_argument("--int8-psnr-drop", type=_ranged(float, 0.0), default=0.3, metavar="DB",
+                   help="int8 and int8-dynamic: largest PSNR drop vs Keras in dB (0.3)")
+    g.add_argument("--allow-drift", action="store_true",
+                   help="keep artifacts that fail the gate (warns instead)")
+    p.add_argument("--seed", type=int, default=0, help="noise for denoiser inputs (0)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("reconstruct", help="reconstruct images; write a grid and errors",
@@ -267,21 +326,32 @@ def build_parser() -> Parser:
     return parser
 
 
-def _quiet_tensorflow() -> None:
+def _configure_logging(verbose: bool) -> None:
+    """Edgeae's own progress at INFO; the toolchain's chatter only when it is a warning.
+
+    The converters log at INFO (tf2onnx's optimizer, onnxruntime's quantizer on the root logger)
+    and onnxruntime's symbolic shape inference warns about dynamic sizes it cannot prove equal,
+    which is expected for fully convolutional models: shown only with --verbose.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to ..." noise
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("edgeae").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        for name in ("tensorflow", "tf2onnx", "onnxruntime.tools.symbolic_shape_infer"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line and return their exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    _quiet_tensorflow()
+    _configure_logging(args.verbose)
     try:
         return args.func(args)
     except EdgeaeError as exc:
+        if exc.details:
+            print(exc.details)
         print(f"edgeae: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -34,7 +34,7 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
              overwrite: bool = False) -> dict[str, float | int | str]:
     """Train, export and run the runtime on digits; return and write the metrics."""
     import edgeae.runtime as rt
-    from edgeae.export.tflite import export_tflite
+    from edgeae.export.artifacts import export_model
     from edgeae.train.fit import TrainSettings, train
     from edgeae.train.modeldir import ModelDir
     from edgeae.train.sources import load_data
@@ -44,7 +44,7 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
     test = splits.test.read_batch(np.arange(len(splits.test)))  # (N, 8, 8, 1) float32
     with atomic_dir(out, overwrite) as work:
         manifest = train(splits.train, work / "model", TrainSettings(epochs=epochs, patience=8))
-        exported = export_tflite(ModelDir.open(work / "model"), work / "export")
+        exported = export_model(ModelDir.open(work / "model"), work / "export").artifacts[0]
         model = rt.load(exported.path)
         restored = model.reconstruct(test)
         latency = _latency_ms(model, to_uint8(test[..., 0]))
@@ -57,7 +57,7 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
             "train_seconds": manifest.training.seconds,
             "val_mse": manifest.training.val_mse,
             "test_mse_runtime": float(np.mean((restored - test) ** 2)),
-            "parity_max_abs_diff": exported.parity.max_abs_diff,
+            "parity_max_abs_diff": exported.manifest.artifact.parity.max_abs_diff,
             "artifact": f"export/{exported.path.name}",
             "artifact_bytes": exported.manifest.artifact.size_bytes,
             "latency_ms_p50": float(np.percentile(latency, 50)),

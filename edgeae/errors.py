@@ -2,9 +2,16 @@
 
 
 class EdgeaeError(Exception):
-    """Base of every error edgeae reports to a user instead of a traceback."""
+    """Base of every error edgeae reports to a user instead of a traceback.
+
+    `details` (such as a report table) is printed to stdout before the one-line message.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class UserError(EdgeaeError):

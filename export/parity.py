@@ -1,35 +1,111 @@
-"""Parity: how far an exported artifact's outputs are from the Keras model's on the same inputs."""
+"""Parity: how far an exported artifact's outputs are from the Keras model's on held-out inputs.
+
+Float artifacts must match Keras closely (max absolute difference); quantized artifacts are
+judged by what users see, the PSNR of the output against its target (the clean image for a
+denoiser, the input for an autoencoder), next to the Keras model's PSNR on the same inputs.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from skimage.metrics import peak_signal_noise_ratio
 
 from edgeae.runtime.backends import Session
+from edgeae.runtime.manifest import ParityInfo
 
 
 @dataclass(frozen=True)
-class Parity:
-    """Absolute output differences between a reference and a candidate over sample inputs."""
+class Tolerances:
+    """The export gate; the defaults are the documented ones (see `edgeae export --help`)."""
 
+    fp32_max_abs_diff: float = 1e-4
+    fp16_max_abs_diff: float = 2e-3
+    int8_psnr_drop_db: float = 0.3
+
+    def failure(self, precision: str, parity: ParityInfo) -> str | None:
+        """Why `parity` fails the gate for `precision`, or None when it passes."""
+        if precision in ("fp32", "fp16"):
+            limit = self.fp32_max_abs_diff if precision == "fp32" else self.fp16_max_abs_diff
+            if parity.max_abs_diff > limit:
+                return f"max abs diff {parity.max_abs_diff:.3g} > {limit:g} ({precision})"
+            return None
+        drop = psnr_drop(parity)
+        if drop > self.int8_psnr_drop_db:
+            return f"PSNR drop {drop:.2f} dB > {self.int8_psnr_drop_db:g} dB ({precision})"
+        return None
+
+    def describe(self, precision: str) -> str:
+        """The gate for `precision` in words, for the report table."""
+        if precision == "fp32":
+            return f"max|diff| <= {self.fp32_max_abs_diff:g}"
+        if precision == "fp16":
+            return f"max|diff| <= {self.fp16_max_abs_diff:g}"
+        return f"PSNR drop <= {self.int8_psnr_drop_db:g} dB"
+
+
+def psnr_drop(parity: ParityInfo) -> float:
+    """Keras PSNR minus the artifact's: positive when the artifact is worse."""
+    return float(parity.keras_psnr_db - parity.psnr_db)
+
+
+def mean_psnr(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean per-image PSNR in dB of NHWC outputs against targets in [0, 1]."""
+    values = [peak_signal_noise_ratio(t, np.clip(o, 0, 1), data_range=1.0)
+              for o, t in zip(outputs, targets)]
+    return float(np.mean(np.minimum(values, 100.0)))  # identical images give inf
+
+
+def run_batched(session: Session, inputs: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Outputs of `session` on NHWC float32 `inputs`, in batches."""
+    parts = [np.array(session.run(np.ascontiguousarray(inputs[i:i + batch_size])), np.float32)
+             for i in range(0, len(inputs), batch_size)]
+    return np.concatenate(parts)
+
+
+def measure(reference: np.ndarray, candidate: np.ndarray, targets: np.ndarray) -> ParityInfo:
+    """Differences between the candidate's and the reference's outputs, and both PSNRs."""
+    diff = np.abs(candidate.astype(np.float64) - reference)
+    return ParityInfo(n_samples=len(targets), max_abs_diff=float(diff.max()),
+                      mean_abs_diff=float(diff.mean()), psnr_db=mean_psnr(candidate, targets),
+                      keras_psnr_db=mean_psnr(reference, targets))
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One artifact's line in the parity report."""
+
+    file: str
+    format: str
+    precision: str
+    size_bytes: int
     max_abs_diff: float
     mean_abs_diff: float
-    n_samples: int
+    psnr_db: float
+    keras_psnr_db: float
+    gate: str
+    failure: str | None
 
-    def within(self, tolerance: float) -> bool:
-        """Whether the largest difference is within `tolerance`."""
-        return self.max_abs_diff <= tolerance
+    def to_dict(self) -> dict:
+        """JSON-ready form, with the PSNR drop spelled out."""
+        return {**asdict(self), "psnr_drop_db": self.keras_psnr_db - self.psnr_db,
+                "passed": self.failure is None}
 
 
-def compare(reference: Session, candidate: Session, samples: np.ndarray,
-            batch_size: int = 8) -> Parity:
-    """Run both sessions on `samples` (NHWC float32) and measure their disagreement."""
-    worst, total, count = 0.0, 0.0, 0
-    for start in range(0, len(samples), batch_size):
-        batch = np.ascontiguousarray(samples[start:start + batch_size], dtype=np.float32)
-        diff = np.abs(reference.run(batch).astype(np.float64) - candidate.run(batch))
-        worst = max(worst, float(diff.max()))
-        total += float(diff.sum())
-        count += diff.size
-    return Parity(worst, total / max(count, 1), len(samples))
+def format_table(rows: list[ReportRow], keras_bytes: int) -> str:
+    """The report as an aligned text table, Keras first."""
+    header = ("artifact", "size KiB", "max|diff|", "mean|diff|", "PSNR dB", "drop dB", "gate",
+              "result")
+    lines = [header]
+    if rows:
+        lines.append(("model.keras", f"{keras_bytes / 1024:.1f}", "-", "-",
+                      f"{rows[0].keras_psnr_db:.2f}", "-", "reference", ""))
+    for r in rows:
+        lines.append((r.file, f"{r.size_bytes / 1024:.1f}", f"{r.max_abs_diff:.2e}",
+                      f"{r.mean_abs_diff:.2e}", f"{r.psnr_db:.2f}",
+                      f"{r.keras_psnr_db - r.psnr_db:+.2f}", r.gate,
+                      "ok" if r.failure is None else "FAILED: " + r.failure))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+                     for line in lines)

@@ -1,4 +1,4 @@
-"""Keras model -> SavedModel -> TFLite, the converter road that also serves int8 calibration.
+"""Keras model -> SavedModel -> TFLite flatbuffers in every precision, with the manifest inside.
 
 `model.export(format="tf_saved_model")` then `TFLiteConverter.from_saved_model`: converting from
 a concrete function of a Keras 3 model fails int8 calibration (variables are not frozen).
@@ -6,68 +6,63 @@ a concrete function of a Keras 3 model fails int8 calibration (variables are not
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import tensorflow as tf
 
-from edgeae.errors import DriftError
-from edgeae.export.parity import Parity, compare
-from edgeae.files import check_writable, file_digest, write_bytes, write_text
-from edgeae.runtime.backends import open_session
-from edgeae.runtime.manifest import ArtifactInfo, Manifest, manifest_path_for
-from edgeae.train.modeldir import KerasSession, ModelDir
+from edgeae.runtime.manifest import EMBEDDED_KEY
 
-log = logging.getLogger(__name__)
-
-FP32_TOLERANCE = 1e-4
+IoType = Literal["uint8", "int8", "float32"]
+_TF_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    """An exported artifact, its manifest and its measured parity."""
-
-    path: Path
-    manifest: Manifest
-    parity: Parity
-
-
-def convert_fp32(model) -> bytes:
-    """Float32 TFLite flatbuffer of a Keras model, through a temporary SavedModel."""
+@contextlib.contextmanager
+def saved_model(model, input_shape: tuple[int | None, ...]) -> Iterator[Path]:
+    """A temporary SavedModel of `model` whose serving input is NHWC float32 `input_shape`."""
+    signature = [tf.TensorSpec((None, *input_shape), tf.float32, name="input")]
     with tempfile.TemporaryDirectory(prefix="edgeae-savedmodel-") as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        return tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+        model.export(tmp, format="tf_saved_model", input_signature=signature, verbose=False)
+        yield Path(tmp)
 
 
-def export_tflite(model_dir: ModelDir, out_dir: str | Path, overwrite: bool = False,
-                  tolerance: float = FP32_TOLERANCE, allow_drift: bool = False) -> ExportResult:
-    """Write out_dir/model_fp32.tflite and its manifest, after a parity check on samples.
+def convert_tflite(saved_model_dir: Path, precision: str, calibration: np.ndarray | None = None,
+                   io_type: IoType = "uint8") -> bytes:
+    """A TFLite flatbuffer in `precision`: fp32, fp16, int8-dynamic or int8 (full integer).
 
-    Raises DriftError (exit code 1) and writes nothing if the artifact's outputs differ from
-    the Keras model's by more than `tolerance`, unless `allow_drift`.
+    fp16 stores float16 weights; int8-dynamic stores int8 weights and quantizes activations at
+    run time; int8 calibrates every activation on `calibration` (NHWC float32 model inputs) and
+    runs integer-only kernels with `io_type` input and output.
     """
-    path = Path(out_dir) / "model_fp32.tflite"
-    check_writable(path, overwrite)
-    check_writable(manifest_path_for(path), overwrite)
-    model = model_dir.load_keras()
-    flatbuffer = convert_fp32(model)
-    with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
-        candidate_path = Path(tmp) / path.name
-        candidate_path.write_bytes(flatbuffer)
-        candidate, _ = open_session(candidate_path)
-        parity = compare(KerasSession(model), candidate, model_dir.samples())
-    if not parity.within(tolerance):
-        message = (f"{path.name} drifted from the Keras model: max abs diff "
-                   f"{parity.max_abs_diff:.3g} > tolerance {tolerance:g}")
-        if not allow_drift:
-            raise DriftError(message + "; nothing written (pass --allow-drift to keep it)")
-        log.warning("%s (kept: --allow-drift)", message)
-    write_bytes(path, flatbuffer, overwrite)
-    manifest = model_dir.manifest.model_copy(update={"artifact": ArtifactInfo(
-        format="tflite", precision="fp32", file=path.name, size_bytes=len(flatbuffer),
-        sha256=file_digest(path), source_model_sha256=model_dir.model_sha256,
-        parity_max_abs_diff=parity.max_abs_diff, parity_mean_abs_diff=parity.mean_abs_diff)})
-    write_text(manifest_path_for(path), manifest.to_json(), overwrite)
-    return ExportResult(path, manifest, parity)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    if precision != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        if calibration is None or not len(calibration):
+            raise ValueError("int8 needs calibration images")
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = _TF_TYPES[io_type]
+        converter.inference_output_type = _TF_TYPES[io_type]
+    return converter.convert()
+
+
+def embed_tflite_metadata(flatbuffer: bytes, text: str, name: str = EMBEDDED_KEY) -> bytes:
+    """The flatbuffer with `text` added as a named metadata buffer (TFLite's own mechanism)."""
+    from tensorflow.lite.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(flatbuffer))
+    buffer = fb.schema_fb.BufferT()
+    buffer.data = np.frombuffer(text.encode("utf-8"), np.uint8)
+    entry = fb.schema_fb.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers)
+    model.buffers.append(buffer)
+    model.metadata = [*(model.metadata or []), entry]
+    return bytes(fb.convert_object_to_bytearray(model))

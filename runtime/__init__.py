@@ -2,7 +2,7 @@
 
 Example:
     >>> import edgeae.runtime as rt
-    >>> model = rt.load("export/model_fp32.tflite")   # reads model_fp32.json beside it
+    >>> model = rt.load("export/model_fp32.tflite")   # reads model_fp32.tflite.json beside it
     >>> restored = model.reconstruct(frame)           # uint8 in, uint8 out
 """
 
@@ -11,8 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeae.errors import UserError
-from edgeae.runtime.backends import BACKENDS, Backend, Session, backend_names, open_session
-from edgeae.runtime.manifest import Manifest, manifest_path_for
+from edgeae.runtime.backends import (
+    BACKENDS,
+    Backend,
+    Session,
+    backend_names,
+    choose_backend,
+    open_session,
+)
+from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.runtime.models import Reconstructor
 
 __all__ = ["BACKENDS", "Backend", "Manifest", "Reconstructor", "Session", "backend_names",
@@ -25,24 +32,32 @@ MODEL_CLASSES: dict[str, type[Reconstructor]] = {
 }
 
 
-def read_artifact_manifest(path: Path) -> Manifest:
-    """The manifest of an exported artifact, with a clear error for a model directory."""
+def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
+    """The manifest of an exported artifact: the JSON beside it, else the copy embedded in it."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a model directory; the runtime loads exported files: "
                         f"run `edgeae export {path} --out DIR` and load DIR/model_fp32.tflite")
     if not path.is_file():
         raise UserError(f"no such model file: {path}")
-    manifest = Manifest.read(manifest_path_for(path))
+    beside = manifest_path_for(path)
+    if beside.exists():
+        manifest = Manifest.read(beside)
+    else:
+        embedded = choose_backend(path, backend).read_metadata(path).get(EMBEDDED_KEY)
+        if embedded is None:
+            raise UserError(f"{path} has no manifest: neither {beside.name} beside it nor one "
+                            "embedded in it; copy the JSON that `edgeae export` wrote with it")
+        manifest = Manifest.from_json(embedded, origin=f"the manifest embedded in {path}")
     if manifest.artifact is None:
-        raise UserError(f"{manifest_path_for(path)} describes a Keras model, not an exported "
-                        "artifact; re-export with `edgeae export`")
+        raise UserError(f"{beside} describes a Keras model, not an exported artifact; "
+                        "re-export with `edgeae export`")
     return manifest
 
 
 def load(path: str | Path, backend: str | None = None,
          num_threads: int | None = None) -> Reconstructor:
     """Open an exported artifact and its manifest; return the model object for its task."""
-    manifest = read_artifact_manifest(Path(path))
+    manifest = read_artifact_manifest(Path(path), backend)
     session, _ = open_session(Path(path), backend, num_threads)
     return MODEL_CLASSES[manifest.task](session, manifest)

@@ -1,7 +1,8 @@
 """Inference backends described as data; the runtime loops over this table, never over names.
 
 Each backend opens an artifact file into a `Session` whose `run` takes a float32 NHWC batch and
-returns the model's float32 output. Backends import lazily, so only the one used is loaded.
+returns the model's float32 output (quantized inputs and outputs are converted inside).
+Backends import lazily, so only the one used is loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ class Session(Protocol):
 
 
 class TFLiteSession:
-    """A TFLite interpreter that re-allocates only when the input shape changes."""
+    """A TFLite interpreter that re-allocates only when the input shape changes.
+
+    Full-integer artifacts take and return uint8/int8 tensors: float batches are quantized with
+    the input's scale and zero point and outputs dequantized, in buffers reused across calls.
+    """
 
     def __init__(self, interpreter_cls: type, path: Path, num_threads: int | None) -> None:
         try:
@@ -35,9 +40,14 @@ class TFLiteSession:
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{path} is not a readable TFLite model ({_first_line(exc)}); "
                             "re-export it with `edgeae export`") from None
-        self._in = self._interp.get_input_details()[0]["index"]
-        self._out = self._interp.get_output_details()[0]["index"]
+        in_detail = self._interp.get_input_details()[0]
+        out_detail = self._interp.get_output_details()[0]
+        self._in, self._out = in_detail["index"], out_detail["index"]
+        self._in_dtype = in_detail["dtype"]
+        self._in_q = _affine(in_detail)
+        self._out_q = _affine(out_detail)
         self._shape: tuple[int, ...] | None = None
+        self._quantized: np.ndarray | None = None
         self._result: np.ndarray | None = None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -47,17 +57,70 @@ class TFLiteSession:
             self._interp.allocate_tensors()
             self._shape = batch.shape
             self._result = None
-        self._interp.set_tensor(self._in, batch)
+            if self._in_q is not None:
+                self._quantized = np.empty(batch.shape, self._in_dtype)
+        self._interp.set_tensor(self._in, self._quantize(batch))
         self._interp.invoke()
         out = self._interp.tensor(self._out)()  # a view into the interpreter's arena
         if self._result is None:
-            self._result = np.empty_like(out)
-        np.copyto(self._result, out)
+            self._result = np.empty(out.shape, np.float32)
+        if self._out_q is None:
+            np.copyto(self._result, out)
+        else:
+            scale, zero = self._out_q
+            np.subtract(out, zero, out=self._result, dtype=np.float32)
+            self._result *= scale
         return self._result
+
+    def _quantize(self, batch: np.ndarray) -> np.ndarray:
+        """Quantize into the reused integer buffer: clip(round(x / scale + zero_point))."""
+        if self._in_q is None:
+            return batch
+        scale, zero = self._in_q
+        info = np.iinfo(self._in_dtype)
+        q = np.rint(batch / scale + zero)
+        np.clip(q, info.min, info.max, out=q)
+        np.copyto(self._quantized, q, casting="unsafe")
+        return self._quantized
+
+
+def _affine(detail: dict) -> tuple[float, int] | None:
+    """(scale, zero_point) of an integer tensor, None for a float one."""
+    if detail["dtype"] not in (np.uint8, np.int8):
+        return None
+    scale, zero = detail["quantization"]
+    return float(scale), int(zero)
+
+
+class OnnxSession:
+    """An onnxruntime InferenceSession on the CPU with a fixed thread count."""
+
+    def __init__(self, path: Path, num_threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own pybind types for bad files
+            raise UserError(f"{path} is not a readable ONNX model ({_first_line(exc)}); "
+                            "re-export it with `edgeae export`") from None
+        self._input = self._session.get_inputs()[0].name
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one NHWC float32 batch."""
+        return self._session.run(None, {self._input: batch})[0]
+
+    def metadata(self) -> dict[str, str]:
+        """The model's metadata_props."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _tflite_opener(module: str) -> Callable[[Path, int | None], Session]:
@@ -68,6 +131,26 @@ def _tflite_opener(module: str) -> Callable[[Path, int | None], Session]:
     return open_tflite
 
 
+def _tflite_metadata(path: Path) -> dict[str, str]:
+    """Name -> text of the metadata buffers in a .tflite flatbuffer (via LiteRT's schema)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # tflite-runtime ships no schema; the JSON beside the file is needed
+        return {}
+    try:
+        model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+        entries = (model.Metadata(i) for i in range(model.MetadataLength()))
+        return {m.Name().decode(): model.Buffers(m.Buffer()).DataAsNumpy().tobytes().decode(
+            "utf-8", errors="replace") for m in entries}  # some converter entries are binary
+    except Exception:  # a damaged flatbuffer: report it as "no embedded manifest"
+        return {}
+
+
+def _onnx_metadata(path: Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file."""
+    return OnnxSession(path, 1).metadata()
+
+
 @dataclass(frozen=True)
 class Backend:
     """One way to run artifacts: its name, the module it needs, the files it opens."""
@@ -76,6 +159,7 @@ class Backend:
     module: str
     suffixes: tuple[str, ...]
     open: Callable[[Path, int | None], Session]
+    read_metadata: Callable[[Path], dict[str, str]]
     install_hint: str
 
     def available(self) -> bool:
@@ -88,9 +172,13 @@ class Backend:
 
 BACKENDS: tuple[Backend, ...] = (
     Backend("litert", "ai_edge_litert.interpreter", (".tflite",),
-            _tflite_opener("ai_edge_litert.interpreter"), "pip install ai-edge-litert"),
+            _tflite_opener("ai_edge_litert.interpreter"), _tflite_metadata,
+            "pip install ai-edge-litert"),
     Backend("tflite-runtime", "tflite_runtime.interpreter", (".tflite",),
-            _tflite_opener("tflite_runtime.interpreter"), "pip install tflite-runtime 'numpy<2'"),
+            _tflite_opener("tflite_runtime.interpreter"), _tflite_metadata,
+            "pip install tflite-runtime 'numpy<2'"),
+    Backend("onnxruntime", "onnxruntime", (".onnx",), OnnxSession, _onnx_metadata,
+            "pip install onnxruntime"),
 )
 
 

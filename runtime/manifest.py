@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edgeae.errors import UserError
 
 SCHEMA_VERSION = 1
+# The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
+# metadata_props), so a file that travels alone still describes itself.
+EMBEDDED_KEY = "edgeae_manifest"
 Task = Literal["autoencoder", "denoiser"]
 
 
@@ -81,17 +84,52 @@ class TrainingSummary(_Strict):
     seconds: float = 0.0
 
 
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8"]
+
+
+class TensorQuantization(_Strict):
+    """How a quantized input or output maps to real values: real = (q - zero_point) * scale."""
+
+    dtype: Literal["uint8", "int8"]
+    scale: float = Field(gt=0)
+    zero_point: int
+
+
+class Quantization(_Strict):
+    """What was quantized and how, so a device can reproduce the artifact's arithmetic."""
+
+    scheme: Literal["float16-weights", "dynamic-range", "full-integer", "qdq"]
+    weights: Literal["per-channel", "per-tensor"] | None = None
+    input: TensorQuantization | None = None  # None: the artifact takes float32
+    output: TensorQuantization | None = None  # None: the artifact returns float32
+    calibration_samples: int | None = None
+    calibration_source: str | None = None
+
+
+class ParityInfo(_Strict):
+    """The artifact against the Keras model on held-out samples (see `edgeae export`)."""
+
+    n_samples: int = Field(ge=1)
+    max_abs_diff: float
+    mean_abs_diff: float
+    psnr_db: float | None = None  # artifact output vs the clean target
+    keras_psnr_db: float | None = None  # the Keras model's, on the same inputs
+
+
 class ArtifactInfo(_Strict):
     """The exported file this manifest describes."""
 
     format: Literal["tflite", "onnx"]
-    precision: Literal["fp32", "fp16", "int8-dynamic", "int8"]
+    precision: Precision
     file: str
-    size_bytes: int = Field(ge=0)
-    sha256: str
+    # Both None inside the copy embedded in the artifact itself (a file cannot hold its own
+    # digest, nor know its size before the copy is added).
+    size_bytes: int | None = Field(default=None, ge=0)
+    sha256: str | None = None
     source_model_sha256: str
-    parity_max_abs_diff: float | None = None
-    parity_mean_abs_diff: float | None = None
+    opset: int | None = None
+    quantization: Quantization | None = None
+    parity: ParityInfo | None = None
 
 
 class Manifest(_Strict):
@@ -144,5 +182,9 @@ class Manifest(_Strict):
 
 
 def manifest_path_for(artifact: Path) -> Path:
-    """The manifest JSON that sits beside an exported artifact: model.tflite -> model.json."""
-    return Path(artifact).with_suffix(".json")
+    """The manifest JSON beside an artifact: model_fp32.tflite -> model_fp32.tflite.json.
+
+    The full file name is kept so model_fp32.tflite and model_fp32.onnx can share a folder.
+    """
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".json")

@@ -71,30 +71,45 @@ def gray_folder(tmp_path_factory) -> Path:
     return write_folder(tmp_path_factory.mktemp("gray"), blobs(64), classes=2)
 
 
-@pytest.fixture(scope="session")
-def conv_dir(tmp_path_factory, gray_folder) -> Path:
-    """A conv autoencoder trained briefly on the gray folder, through the CLI."""
-    out = tmp_path_factory.mktemp("models") / "conv"
-    code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--out", out,
-                           "--epochs", "3", "--batch-size", "16")
+def train_cli(out: Path, task: str, data: Path, *options: str) -> Path:
+    """Train through the CLI into `out`; fail the calling fixture on any error."""
+    code, _, err = run_cli("train", task, "--data", data, "--out", out, *options)
     assert code == 0, err
     return out
+
+
+@pytest.fixture(scope="session")
+def conv_dir(tmp_path_factory, gray_folder) -> Path:
+    """A conv autoencoder trained briefly on the gray folder."""
+    return train_cli(tmp_path_factory.mktemp("models") / "conv", "autoencoder", gray_folder,
+                     "--epochs", "3", "--batch-size", "16")
 
 
 @pytest.fixture(scope="session")
 def dense_dir(tmp_path_factory, gray_folder) -> Path:
     """The tutorial's dense autoencoder trained briefly on the gray folder."""
-    out = tmp_path_factory.mktemp("models") / "dense"
-    code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--out", out,
-                           "--model", "dense", "--latent-dim", "8", "--epochs", "3")
+    return train_cli(tmp_path_factory.mktemp("models") / "dense", "autoencoder", gray_folder,
+                     "--model", "dense", "--latent-dim", "8", "--epochs", "3")
+
+
+@pytest.fixture(scope="session")
+def denoiser_dir(tmp_path_factory, gray_folder) -> Path:
+    """The tutorial's conv denoiser (noise factor 0.2) trained briefly on the gray folder."""
+    return train_cli(tmp_path_factory.mktemp("models") / "denoiser", "denoiser", gray_folder,
+                     "--epochs", "4", "--batch-size", "16")
+
+
+@pytest.fixture(scope="session")
+def conv_artifacts(tmp_path_factory, conv_dir) -> Path:
+    """The conv model exported to every format and precision, through the CLI."""
+    out = tmp_path_factory.mktemp("export")
+    code, _, err = run_cli("export", conv_dir, "--format", "all", "--precision", "all",
+                           "--out", out)
     assert code == 0, err
     return out
 
 
 @pytest.fixture(scope="session")
-def conv_tflite(tmp_path_factory, conv_dir) -> Path:
-    """The conv model exported to float32 TFLite."""
-    out = tmp_path_factory.mktemp("export")
-    code, _, err = run_cli("export", conv_dir, "--format", "tflite", "--out", out)
-    assert code == 0, err
-    return out / "model_fp32.tflite"
+def conv_tflite(conv_artifacts) -> Path:
+    """The conv model as float32 TFLite."""
+    return conv_artifacts / "model_fp32.tflite"

@@ -1,54 +1,154 @@
-"""Export: every registered model to float32 TFLite, run by the real interpreter, parity gated."""
+"""Export: every format and precision, from models of each task, run by the real interpreters."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import numpy as np
 import pytest
 
 import edgeae.runtime as rt
 from edgeae.errors import DriftError, UserError
-from edgeae.export.tflite import export_tflite
+from edgeae.export.artifacts import ExportOptions, export_model
+from edgeae.export.parity import Tolerances, mean_psnr
+from edgeae.runtime.manifest import manifest_path_for
 from edgeae.train.modeldir import KerasSession, ModelDir
-from edgeae.train.models import list_models
 
-from conftest import run_cli
+from conftest import blobs, run_cli
+
+ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"))
+FILES = ["model_fp32.tflite", "model_fp16.tflite", "model_int8-dynamic.tflite",
+         "model_int8.tflite", "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx"]
+MAX_DIFF = {"fp32": 1e-4, "fp16": 2e-3}
 
 
 @pytest.fixture(scope="module")
-def model_dirs(conv_dir, dense_dir):
-    return {"conv": conv_dir, "dense": dense_dir}
+def model_dirs(conv_dir, dense_dir, denoiser_dir):
+    return {"conv autoencoder": conv_dir, "dense autoencoder": dense_dir,
+            "conv denoiser": denoiser_dir}
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_model_exports_within_tolerance(name, model_dirs, tmp_path):
-    model_dir = ModelDir.open(model_dirs[name])
-    result = export_tflite(model_dir, tmp_path)
-    assert result.path.stat().st_size == result.manifest.artifact.size_bytes > 0
-    assert result.parity.max_abs_diff <= 1e-4
-    art = result.manifest.artifact
-    assert art.format == "tflite" and art.precision == "fp32"
-    assert art.source_model_sha256 == model_dir.model_sha256
-    # the runtime, from the file alone, matches Keras on fresh inputs too
-    model = rt.load(result.path)
-    x = np.random.default_rng(1).random((3, 16, 16, 1), dtype=np.float32)
-    keras_out = KerasSession(model_dir.load_keras()).run(x)
-    np.testing.assert_allclose(model.reconstruct(x), keras_out, atol=1e-4)
+@pytest.mark.parametrize("which", ["conv autoencoder", "dense autoencoder", "conv denoiser"])
+def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path):
+    model_dir = ModelDir.open(model_dirs[which])
+    report = export_model(model_dir, tmp_path, ALL)
+    assert [e.path.name for e in report.artifacts] == FILES
+    keras = KerasSession(model_dir.load_keras())
+    clean = blobs(12, seed=7).astype(np.float32) / 255  # fresh images, not the export samples
+    for exported in report.artifacts:
+        art = exported.manifest.artifact
+        assert exported.path.stat().st_size == art.size_bytes and art.sha256
+        assert art.source_model_sha256 == model_dir.model_sha256
+        assert exported.row.failure is None and art.parity.n_samples == len(model_dir.samples())
+        model = rt.load(exported.path)  # the runtime, from the file and its manifest alone
+        out, expected = model.reconstruct(clean), keras.run(clean)
+        if art.precision in MAX_DIFF:
+            np.testing.assert_allclose(out, expected, atol=MAX_DIFF[art.precision])
+        else:
+            assert mean_psnr(expected, clean) - mean_psnr(out, clean) < 0.5, exported.path.name
+            assert np.abs(out - expected).max() > 0  # really quantized
+    sizes = {e.path.name: e.manifest.artifact.size_bytes for e in report.artifacts}
+    assert sizes["model_int8.tflite"] < sizes["model_fp32.tflite"]
+    assert sizes["model_fp16.tflite"] < sizes["model_fp32.tflite"]
+    table = report.table.splitlines()
+    assert table[1].startswith("model.keras") and len(table) == 2 + len(FILES)
+    assert all(line.endswith("ok") for line in table[2:])
 
 
-def test_drift_beyond_tolerance_fails_and_writes_nothing(conv_dir, tmp_path):
-    with pytest.raises(DriftError, match="drifted.*nothing written"):
-        export_tflite(ModelDir.open(conv_dir), tmp_path / "out", tolerance=0.0)
-    assert not (tmp_path / "out" / "model_fp32.tflite").exists()
-    code, _, err = run_cli("export", conv_dir, "--out", tmp_path / "out", "--tolerance", "0")
-    assert code == 1 and err.count("\n") == 1 and "drifted" in err
-    code, _, err = run_cli("export", conv_dir, "--out", tmp_path / "out", "--tolerance", "0",
-                           "--allow-drift")
+def test_int8_metadata_and_quantized_io(conv_artifacts):
+    manifest = rt.read_artifact_manifest(conv_artifacts / "model_int8.tflite")
+    q = manifest.artifact.quantization
+    assert q.scheme == "full-integer" and q.weights == "per-channel"
+    # calibration spans the images' range (blobs reach 254/255): uint8 pixels map almost 1:1
+    assert q.input.dtype == "uint8" and q.input.zero_point == 0
+    assert q.input.scale == pytest.approx(1 / 255, rel=0.01)
+    assert q.output.dtype == "uint8" and 0 < q.calibration_samples <= 200
+    onnx_q = rt.read_artifact_manifest(conv_artifacts / "model_int8.onnx").artifact.quantization
+    assert onnx_q.scheme == "qdq" and onnx_q.input is None
+    report = json.loads((conv_artifacts / "parity.json").read_text())
+    assert {r["file"] for r in report["artifacts"]} == set(FILES)
+    assert report["tolerances"]["fp32_max_abs_diff"] == 1e-4
+
+
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.onnx"])
+def test_artifacts_carry_their_manifest_inside(name, conv_artifacts, tmp_path):
+    lone = tmp_path / name
+    shutil.copy(conv_artifacts / name, lone)  # without its JSON
+    model = rt.load(lone)
+    beside = rt.read_artifact_manifest(conv_artifacts / name)
+    assert model.manifest.artifact.sha256 is None  # a file cannot hold its own digest
+    own = {"sha256", "size_bytes"}
+    embedded = model.manifest.artifact.model_dump(exclude=own)
+    assert embedded == beside.artifact.model_dump(exclude=own)
+    frames = blobs(2)
+    np.testing.assert_array_equal(model.reconstruct(frames),
+                                  rt.load(conv_artifacts / name).reconstruct(frames))
+
+
+def test_int8_with_float_io_and_fixed_shape_variant(conv_dir, tmp_path):
+    code, out, err = run_cli("export", conv_dir, "--precision", "int8", "--int8-io", "float32",
+                             "--input-size", "32x24", "--format", "all", "--out", tmp_path)
     assert code == 0, err
-    assert (tmp_path / "out" / "model_fp32.tflite").exists()
+    assert "model_int8_32x24.tflite" in out and "model_int8_32x24.onnx" in out
+    model = rt.load(tmp_path / "model_int8_32x24.tflite")
+    q = model.manifest.artifact.quantization
+    assert q.input is None and q.output is None
+    assert model.manifest.input.fixed_size == (32, 24)
+    assert model.reconstruct(blobs(1, size=32)[..., :24, :]).shape == (1, 32, 24, 1)
+    with pytest.raises(UserError, match="takes 32x24 frames but got 16x16"):
+        model.reconstruct(blobs(1))
 
 
-def test_second_export_needs_overwrite(conv_dir, tmp_path):
-    export_tflite(ModelDir.open(conv_dir), tmp_path)
-    with pytest.raises(UserError, match="already exists.*--overwrite"):
-        export_tflite(ModelDir.open(conv_dir), tmp_path)
-    export_tflite(ModelDir.open(conv_dir), tmp_path, overwrite=True)
+def test_calibration_from_a_folder(conv_dir, gray_folder, tmp_path):
+    code, _, err = run_cli("export", conv_dir, "--precision", "int8", "--calibration", gray_folder,
+                           "--calibration-samples", "10", "--out", tmp_path)
+    assert code == 0, err
+    q = rt.read_artifact_manifest(tmp_path / "model_int8.tflite").artifact.quantization
+    assert q.calibration_samples == 10 and q.calibration_source == str(gray_folder)
+
+
+def test_drift_fails_with_the_metric_and_writes_nothing(conv_dir, tmp_path, caplog):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("export", conv_dir, "--out", out, "--fp32-tolerance", "0")
+    assert code == 1 and err.count("\n") == 1
+    assert "model_fp32.tflite drifted from the Keras model: max abs diff" in err
+    assert "nothing written" in err and "FAILED" in stdout  # the table says which and by how much
+    assert not out.exists()
+    with pytest.raises(DriftError, match=r"model_int8.onnx drifted.*PSNR drop -?\d.* > -1 dB"):
+        export_model(ModelDir.open(conv_dir), out, ExportOptions(
+            formats=("onnx",), precisions=("int8",), tolerances=Tolerances(int8_psnr_drop_db=-1)))
+    assert not out.exists()
+    code, _, err = run_cli("export", conv_dir, "--out", out, "--fp32-tolerance", "0",
+                           "--allow-drift")
+    assert code == 0 and "kept: --allow-drift" in caplog.text, err
+    assert (out / "model_fp32.tflite").exists()
+
+
+def test_second_export_needs_overwrite_and_the_report_merges(conv_dir, tmp_path):
+    export_model(ModelDir.open(conv_dir), tmp_path)
+    with pytest.raises(UserError, match="model_fp32.tflite already exists.*--overwrite"):
+        export_model(ModelDir.open(conv_dir), tmp_path)
+    export_model(ModelDir.open(conv_dir), tmp_path, ExportOptions(precisions=("fp16",)))
+    export_model(ModelDir.open(conv_dir), tmp_path, ExportOptions(overwrite=True))
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert sorted(r["file"] for r in report["artifacts"]) == ["model_fp16.tflite",
+                                                               "model_fp32.tflite"]
+    assert manifest_path_for(tmp_path / "model_fp16.tflite").exists()
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--format", "onnx", "--precision", "fp16"], "onnx export supports precisions"),
+    (["--precision", "fp8"], "unknown precision fp8"),
+    (["--input-size", "30x30"], "must be a multiple of 4"),
+    (["--opset", "5"], "must be >= 13"),
+    (["--calibration", "/no/such/folder", "--precision", "int8"], "no such file or directory"),
+])
+def test_bad_export_options_are_one_line_exit_2(args, match, conv_dir, tmp_path):
+    code, _, err = run_cli("export", conv_dir, "--out", tmp_path, *args)
+    assert code == 2 and err.count("\n") == 1 and match in err, err
+
+
+def test_fixed_size_model_refuses_another_input_size(dense_dir, tmp_path):
+    code, _, err = run_cli("export", dense_dir, "--input-size", "32x32", "--out", tmp_path)
+    assert code == 2 and "only takes 16x16 images" in err

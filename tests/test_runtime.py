@@ -15,6 +15,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.errors import UserError
+from edgeae.runtime.manifest import manifest_path_for
 
 from conftest import REPO, blobs
 
@@ -65,10 +66,10 @@ def test_bad_frames(model):
 
 
 def test_fixed_size_model_rejects_other_sizes(dense_dir, tmp_path):
-    from edgeae.export.tflite import export_tflite
+    from edgeae.export.artifacts import export_model
     from edgeae.train.modeldir import ModelDir
 
-    model = rt.load(export_tflite(ModelDir.open(dense_dir), tmp_path).path)
+    model = rt.load(export_model(ModelDir.open(dense_dir), tmp_path).artifacts[0].path)
     assert model.reconstruct(blobs(2)).shape == (2, 16, 16, 1)
     with pytest.raises(UserError, match="takes 16x16 frames but got 32x32"):
         model.reconstruct(blobs(1, size=32))
@@ -79,17 +80,21 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
         rt.load(conv_dir)
     with pytest.raises(UserError, match="no such model file"):
         rt.load(tmp_path / "absent.tflite")
+    beside = manifest_path_for(conv_tflite)
     lone = tmp_path / "lone.tflite"
-    shutil.copy(conv_tflite, lone)
-    with pytest.raises(UserError, match="manifest not found"):
+    lone.write_bytes(conv_tflite.read_bytes()[:300])  # truncated, and no JSON beside it
+    with pytest.raises(UserError, match="has no manifest: neither lone.tflite.json"):
         rt.load(lone)
-    shutil.copy(conv_tflite.with_suffix(".json"), tmp_path / "lone.json")
-    lone.write_bytes(conv_tflite.read_bytes()[:300])  # truncated
+    shutil.copy(beside, manifest_path_for(lone))
     with pytest.raises(UserError, match="not a readable TFLite model"):
         rt.load(lone)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not protobuf")
+    with pytest.raises(UserError, match="not a readable ONNX model"):
+        rt.load(broken)
     other = tmp_path / "model.pt"
     other.write_bytes(b"x")
-    shutil.copy(conv_tflite.with_suffix(".json"), tmp_path / "model.json")
+    shutil.copy(beside, manifest_path_for(other))
     with pytest.raises(UserError, match="no backend runs '.pt' files"):
         rt.load(other)
     with pytest.raises(UserError, match="backend 'nope'"):
@@ -102,24 +107,30 @@ def test_importing_the_runtime_does_not_import_tensorflow():
     assert out.stdout.strip() == "False"
 
 
-def test_runtime_environment_without_tensorflow(conv_tflite, gray_folder, tmp_path):
-    """In a venv with only the [runtime] extra: load, reconstruct, and run the CLI on a .tflite."""
+def test_runtime_environment_without_tensorflow(conv_artifacts, gray_folder, tmp_path):
+    """In a venv with only the [runtime] extra: every artifact loads and gives what it gives here,
+    and the CLI runs on a .tflite."""
     python = runtime_python()
     if python is None:
         if os.environ.get("CI"):
             pytest.fail("the runtime venv is missing: CI must create .venv-runtime")
         pytest.skip("no .venv-runtime here; `make install` creates it")
+    conv_tflite = conv_artifacts / "model_fp32.tflite"
+    names = ["model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"]
     frames = blobs(4)
     np.save(tmp_path / "frames.npy", frames)
-    np.save(tmp_path / "expected.npy", rt.load(conv_tflite).reconstruct(frames))
+    for name in names:
+        np.save(tmp_path / f"{name}.npy", rt.load(conv_artifacts / name).reconstruct(frames))
     script = textwrap.dedent(f"""
         import importlib.util, sys
         import numpy as np
         assert importlib.util.find_spec("tensorflow") is None, "tensorflow is installed here"
         import edgeae.runtime as rt
-        model = rt.load({str(conv_tflite)!r})
-        out = model.reconstruct(np.load({str(tmp_path / "frames.npy")!r}))
-        assert (out == np.load({str(tmp_path / "expected.npy")!r})).all()
+        frames = np.load({str(tmp_path / "frames.npy")!r})
+        for name in {names!r}:
+            out = rt.load({str(conv_artifacts)!r} + "/" + name).reconstruct(frames)
+            expected = np.load({str(tmp_path)!r} + "/" + name + ".npy")
+            assert np.abs(out.astype(int) - expected).max() <= 1, name
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules
         print("ok")
     """)

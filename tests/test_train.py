@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from edgeae.errors import UserError
 from edgeae.runtime.manifest import Manifest
+from edgeae.train.calibration import calibration_count, covering_subset
 from edgeae.train.fit import WORK_DIR, TrainSettings, train
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
@@ -50,6 +51,8 @@ def test_model_directory_contents(tmp_path, source):
     assert (manifest.data.n_train, manifest.data.n_val) == (43, 5)
     assert manifest.training.epochs_run == 2 and manifest.training.val_mse > 0
     assert model_dir.samples().shape == (5, 16, 16, 1)
+    calibration = model_dir.calibration()  # training images, not validation ones
+    assert calibration.shape == (43, 16, 16, 1)
     assert not (tmp_path / "m" / WORK_DIR).exists()
     model = model_dir.load_keras()
     assert model.predict(model_dir.samples(), verbose=0).shape == (5, 16, 16, 1)
@@ -114,3 +117,16 @@ def test_patch_crops_are_seeded(source):
     assert batches[0].shape == (4, 8, 8, 1)
     np.testing.assert_array_equal(*batches)
     assert tf.reduce_max(batches[0]) <= 1.0
+
+
+def test_calibration_pick_covers_the_brightness_range():
+    pool = np.random.default_rng(0).random((100, 4, 4, 1), dtype=np.float32)
+    pool[17] = 0.0  # the darkest scene
+    pool[63] = 1.0  # the brightest
+    picked = covering_subset(pool, 10)
+    means = picked.mean(axis=(1, 2, 3))
+    assert len(picked) == 10 and means.min() == 0.0 and means.max() == 1.0
+    assert (np.diff(means) >= 0).all()  # evenly spaced ranks, in order
+    assert len(covering_subset(pool[:5], 10)) == 5  # a small pool is kept whole
+    assert calibration_count((28, 28, 1)) == 256
+    assert calibration_count((1024, 1024, 3)) == 5  # capped at 64 MiB of float32

@@ -25,6 +25,7 @@ import edgeae
 from edgeae.errors import UserError
 from edgeae.files import atomic_path, write_text
 from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, Task, TrainingSummary
+from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.train.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.train.models import create_model, make_config
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
           "bce": "binary_crossentropy"}
 WORK_DIR = ".work"  # backups, best checkpoint and history of a run in progress
-N_SAMPLES = 32
+N_SAMPLES = 64  # held-out images kept for export parity checks
+CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
 
 @dataclass(frozen=True)
@@ -171,18 +173,25 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     seconds = time.monotonic() - start
     if not (out / WORK_DIR / MODEL_FILE).exists():  # no epoch improved on a resumed best
         model.save(out / WORK_DIR / MODEL_FILE)
-    return _finish(out, source, settings, shape, val_images, len(train_idx), len(val_idx), seconds)
+    _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
+    n_calibration = calibration_count(shape)
+    _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
+                 lambda pool: covering_subset(pool, n_calibration))
+    return _finish(out, source, settings, shape, len(train_idx), len(val_idx), seconds)
+
+
+def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> None:
+    """Save up to `n` images of a batched dataset (after `choose`) as float32 .npy."""
+    images = np.stack([x.numpy() for x in batches.unbatch().take(n)])
+    with atomic_path(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, choose(images).astype(np.float32))
 
 
 def _finish(out: Path, source: ImageSource, settings: TrainSettings,
-            shape: tuple[int, int, int], val_images, n_train: int, n_val: int,
-            seconds: float) -> Manifest:
-    """Move the best checkpoint and history into place, save samples, write the manifest last."""
+            shape: tuple[int, int, int], n_train: int, n_val: int, seconds: float) -> Manifest:
+    """Move the best checkpoint and history into place and write the manifest last."""
     work = out / WORK_DIR
-    samples = np.stack([x.numpy() for x in val_images.unbatch().take(N_SAMPLES)])
-    with atomic_path(out / SAMPLES_FILE) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, samples.astype(np.float32))
     shutil.move(work / MODEL_FILE, out / MODEL_FILE)
     shutil.move(work / HISTORY_FILE, out / HISTORY_FILE)
     manifest = build_manifest(source, settings, shape, n_train, n_val, out / HISTORY_FILE,

@@ -3,7 +3,8 @@
     model_dir/
       model.keras     the trained Keras model (best validation epoch)
       manifest.json   task, architecture, input, normalisation, data and training summary
-      samples.npy     a few validation images, for export parity checks and calibration
+      samples.npy     held-out validation images, for export parity checks
+      calibration.npy training images covering the brightness range, for int8 calibration
       history.csv     per-epoch losses (Keras CSVLogger)
 
 manifest.json is written last, so its presence marks a complete directory.
@@ -20,6 +21,7 @@ import numpy as np
 from edgeae.errors import UserError
 from edgeae.files import file_digest
 from edgeae.runtime.manifest import Manifest
+from edgeae.train.calibration import CALIBRATION_FILE
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -62,18 +64,32 @@ class ModelDir:
         try:
             return keras.models.load_model(self.path / MODEL_FILE, compile=False)
         except Exception as exc:  # Keras raises many types for a bad archive
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise UserError(f"{self.path / MODEL_FILE} is not a readable Keras model ({first}); "
-                            "train it again") from None
+            raise UserError(f"{self.path / MODEL_FILE} is not a readable Keras model "
+                            f"({_first_line(exc)}); train it again") from None
 
     def samples(self) -> np.ndarray:
         """The validation images saved at training time, float32 NHWC in [0, 1]."""
-        path = self.path / SAMPLES_FILE
+        return self._images(SAMPLES_FILE)
+
+    def calibration(self) -> np.ndarray:
+        """The training images saved for int8 calibration, float32 NHWC in [0, 1]."""
+        return self._images(CALIBRATION_FILE)
+
+    def _images(self, name: str) -> np.ndarray:
+        path = self.path / name
         try:
-            return np.load(path, allow_pickle=False)
+            images = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is missing or unreadable ({exc}); train the model again "
-                            "or pass --data with sample images") from None
+            raise UserError(f"{path} is missing or unreadable ({_first_line(exc)}); train the "
+                            "model again") from None
+        if images.ndim != 4 or images.dtype != np.float32:
+            raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
+                            "images; train the model again")
+        return images
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 class KerasSession:

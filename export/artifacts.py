@@ -1,0 +1,307 @@
+"""`edgeae export`: every requested artifact, converted, measured against Keras, then written.
+
+All artifacts are converted and measured before anything is written, so a failed gate leaves
+the output folder as it was. Each written artifact carries its manifest twice: embedded (TFLite
+metadata, ONNX metadata_props) and as JSON beside it. parity.json collects the report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeae.errors import DriftError, UserError
+from edgeae.export.onnx import DEFAULT_OPSET, convert_onnx, embed_onnx_metadata, quantize_onnx
+from edgeae.export.parity import ReportRow, Tolerances, format_table, measure, run_batched
+from edgeae.export.tflite import IoType, convert_tflite, embed_tflite_metadata, saved_model
+from edgeae.files import check_writable, file_digest, write_bytes, write_json, write_text
+from edgeae.progress import progress
+from edgeae.runtime.backends import open_session
+from edgeae.runtime.images import resize
+from edgeae.runtime.manifest import (
+    ArtifactInfo,
+    Manifest,
+    ParityInfo,
+    Quantization,
+    TensorQuantization,
+    manifest_path_for,
+)
+from edgeae.train.modeldir import KerasSession, ModelDir
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("tflite", "onnx")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+SUPPORTED = {"tflite": PRECISIONS, "onnx": ("fp32", "int8-dynamic", "int8")}
+SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
+REPORT_FILE = "parity.json"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how strictly to check it."""
+
+    formats: tuple[str, ...] = ("tflite",)
+    precisions: tuple[str, ...] = ("fp32",)
+    input_size: tuple[int, int] | None = None  # a fixed-shape variant; None keeps the model's
+    calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
+    calibration_source: str = "model directory (training images)"
+    calibration_samples: int = 200
+    int8_io: IoType = "uint8"
+    per_channel: bool = True
+    opset: int = DEFAULT_OPSET
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    allow_drift: bool = False
+    overwrite: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Exported:
+    """One written artifact with its manifest and its line in the report."""
+
+    path: Path
+    manifest: Manifest
+    row: ReportRow
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """Everything one export wrote, in order, with the report table."""
+
+    artifacts: list[Exported]
+    table: str
+
+
+@dataclass
+class _Candidate:
+    format: str
+    precision: str
+    name: str
+    data: bytes = b""
+    quantization: Quantization | None = None
+    parity: ParityInfo | None = None
+    failure: str | None = None
+
+
+def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The (format, precision) pairs to build; pairs a format does not support are skipped."""
+    pairs = [(f, p) for f in formats for p in precisions if p in SUPPORTED[f]]
+    for f in formats:
+        skipped = [p for p in precisions if p not in SUPPORTED[f]]
+        if skipped and len(formats) > 1:
+            log.info("skipping %s %s: %s supports %s", f, ",".join(skipped), f,
+                     ", ".join(SUPPORTED[f]))
+        elif skipped:
+            raise UserError(f"{f} export supports precisions {', '.join(SUPPORTED[f])}; "
+                            f"got {', '.join(skipped)}")
+    return pairs
+
+
+def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None) -> str:
+    """model_fp32.tflite, model_int8_256x256.onnx, ..."""
+    size = f"_{input_size[0]}x{input_size[1]}" if input_size else ""
+    return f"model_{precision}{size}{SUFFIX[fmt]}"
+
+
+def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int | None, ...]:
+    """The artifact's HWC input shape: fixed by the model, by --input-size, or free."""
+    spec = manifest.input
+    fixed = spec.fixed_size
+    if size is not None and fixed is not None and size != fixed:
+        raise UserError(f"the {manifest.architecture} model only takes {fixed[0]}x{fixed[1]} "
+                        f"images; drop --input-size or pass {fixed[0]}x{fixed[1]}")
+    if size is not None and (size[0] % spec.size_multiple or size[1] % spec.size_multiple):
+        raise UserError(f"--input-size {size[0]}x{size[1]} must be a multiple of "
+                        f"{spec.size_multiple} for this model (it downsamples by that factor)")
+    h, w = size or fixed or (None, None)
+    return h, w, spec.channels
+
+
+def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray:
+    """What the model sees for clean images: the training noise for a denoiser (seeded)."""
+    factor = manifest.training.noise_factor
+    if manifest.task != "denoiser" or not factor:
+        return clean
+    noise = np.random.default_rng(seed).standard_normal(clean.shape, dtype=np.float32)
+    return np.clip(clean + factor * noise, 0, 1).astype(np.float32)
+
+
+def _at_size(images: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Images resized to `size` (for fixed-shape variants), else unchanged."""
+    if size is None or images.shape[1:3] == size:
+        return images
+    return np.stack([resize(image, size) for image in images]).reshape(
+        len(images), *size, images.shape[-1])
+
+
+def export_model(model_dir: ModelDir, out_dir: str | Path,
+                 options: ExportOptions = ExportOptions()) -> ExportReport:
+    """Convert, measure and (when every gate passes or --allow-drift) write the artifacts.
+
+    Raises DriftError (exit code 1) naming each artifact and the metric that failed; nothing
+    is written then.
+    """
+    out_dir = Path(out_dir)
+    manifest = model_dir.manifest
+    shape = _input_shape(manifest, options.input_size)
+    candidates = [_Candidate(f, p, artifact_name(f, p, options.input_size))
+                  for f, p in plan(options.formats, options.precisions)]
+    for c in candidates:
+        check_writable(out_dir / c.name, options.overwrite)
+        check_writable(manifest_path_for(out_dir / c.name), options.overwrite)
+    model = model_dir.load_keras()
+    clean = _at_size(model_dir.samples(), options.input_size)
+    inputs = model_inputs(clean, manifest, options.seed + 1)
+    reference = run_batched(KerasSession(model), inputs)
+    calibration = _calibration(model_dir, options, candidates)
+    _convert(model, shape, candidates, calibration, options)
+    for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
+        _check(c, reference, inputs, clean, options.tolerances)
+    rows = [_row(c, options.tolerances) for c in candidates]
+    table = format_table(rows, (model_dir.path / "model.keras").stat().st_size)
+    failed = [c for c in candidates if c.failure]
+    if failed:
+        message = "; ".join(f"{c.name} drifted from the Keras model: {c.failure}" for c in failed)
+        if not options.allow_drift:
+            raise DriftError(f"{message}; nothing written (pass --allow-drift to keep it)",
+                             details=table)
+        log.warning("%s (kept: --allow-drift)", message)
+    written = [_write(c, row, out_dir, model_dir, manifest, shape, options)
+               for c, row in zip(candidates, rows)]
+    _merge_report(out_dir / REPORT_FILE, rows, options)
+    return ExportReport(written, table)
+
+
+def _calibration(model_dir: ModelDir, options: ExportOptions,
+                 candidates: list[_Candidate]) -> np.ndarray | None:
+    """Model inputs for int8 calibration: a seeded, range-covering pick at the artifact size."""
+    if not any(c.precision == "int8" for c in candidates):
+        return None
+    from edgeae.train.calibration import covering_subset
+
+    images = options.calibration if options.calibration is not None else model_dir.calibration()
+    images = covering_subset(images, options.calibration_samples)
+    return model_inputs(_at_size(images, options.input_size), model_dir.manifest, options.seed)
+
+
+def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
+             calibration: np.ndarray | None, options: ExportOptions) -> None:
+    """Fill in each candidate's bytes and quantization description."""
+    with saved_model(model, shape) as saved:
+        onnx_fp32 = None
+        for c in progress(candidates, total=len(candidates), desc="convert", min_total=2):
+            log.info("converting %s", c.name)
+            if c.format == "tflite":
+                c.data = convert_tflite(saved, c.precision, calibration, options.int8_io)
+                continue
+            onnx_fp32 = onnx_fp32 or convert_onnx(model, shape, options.opset)
+            c.data = (onnx_fp32 if c.precision == "fp32" else
+                      quantize_onnx(onnx_fp32, c.precision, calibration, options.per_channel))
+    for c in candidates:
+        c.quantization = _quantization(c, calibration, options)
+
+
+def _quantization(c: _Candidate, calibration: np.ndarray | None,
+                  options: ExportOptions) -> Quantization | None:
+    """The manifest's description of how `c` was quantized."""
+    if c.precision == "fp32":
+        return None
+    if c.precision == "fp16":
+        return Quantization(scheme="float16-weights")
+    weights = "per-channel" if options.per_channel or c.format == "tflite" else "per-tensor"
+    if c.precision == "int8-dynamic":
+        return Quantization(scheme="dynamic-range", weights=weights)
+    calibrated = {"calibration_samples": len(calibration),
+                  "calibration_source": options.calibration_source}
+    if c.format == "onnx":
+        return Quantization(scheme="qdq", weights=weights, **calibrated)
+    return Quantization(scheme="full-integer", weights=weights, **_tflite_io(c.data), **calibrated)
+
+
+def _tflite_io(flatbuffer: bytes) -> dict[str, TensorQuantization | None]:
+    """Input and output quantization parameters read back from the converted flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=flatbuffer)
+
+    def describe(detail: dict) -> TensorQuantization | None:
+        if detail["dtype"] not in (np.uint8, np.int8):
+            return None
+        scale, zero = detail["quantization"]
+        return TensorQuantization(dtype=np.dtype(detail["dtype"]).name, scale=scale,
+                                  zero_point=zero)
+
+    return {"input": describe(interp.get_input_details()[0]),
+            "output": describe(interp.get_output_details()[0])}
+
+
+def _check(c: _Candidate, reference: np.ndarray, inputs: np.ndarray, clean: np.ndarray,
+           tolerances: Tolerances) -> None:
+    """Run the candidate with the runtime's own backend and measure it against Keras."""
+    with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
+        path = Path(tmp) / c.name
+        path.write_bytes(c.data)
+        session, _ = open_session(path)
+        outputs = run_batched(session, inputs)
+    c.parity = measure(reference, outputs, clean)
+    c.failure = tolerances.failure(c.precision, c.parity)
+
+
+def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:
+    p = c.parity
+    return ReportRow(c.name, c.format, c.precision, len(c.data), p.max_abs_diff, p.mean_abs_diff,
+                     p.psnr_db, p.keras_psnr_db, tolerances.describe(c.precision), c.failure)
+
+
+def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,
+           shape: tuple[int | None, ...], options: ExportOptions) -> Exported:
+    """Embed the manifest, write the artifact, then its JSON manifest (with the file's digest)."""
+    h, w, _ = shape
+    info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name,
+                        source_model_sha256=model_dir.model_sha256,
+                        opset=options.opset if c.format == "onnx" else None,
+                        quantization=c.quantization, parity=c.parity)
+    described = manifest.model_copy(update={
+        "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})
+    embed = embed_tflite_metadata if c.format == "tflite" else embed_onnx_metadata
+    data = embed(c.data, described.to_json())
+    path = write_bytes(out_dir / c.name, data, options.overwrite)
+    final = described.model_copy(update={"artifact": info.model_copy(update={
+        "size_bytes": len(data), "sha256": file_digest(path)})})
+    write_text(manifest_path_for(path), final.to_json(), options.overwrite)
+    return Exported(path, final, row)
+
+
+def _merge_report(path: Path, rows: list[ReportRow], options: ExportOptions) -> None:
+    """parity.json: this export's rows replace older rows for the same files; others stay."""
+    old = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())["artifacts"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s was unreadable; starting a new report", path)
+    names = {r.file for r in rows}
+    merged = [r for r in old if r.get("file") not in names] + [r.to_dict() for r in rows]
+    write_json(path, {"tolerances": options.tolerances.__dict__, "artifacts": merged},
+               overwrite=True)
+
+
+def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] | None,
+                     n: int, seed: int = 0) -> np.ndarray:
+    """Clean calibration images from `--calibration DATA`, in the model's channels and size."""
+    from edgeae.train.sources import Preprocess, load_data
+
+    size = input_size or manifest.input.fixed_size
+    source = load_data(spec, Preprocess(manifest.input.channels, size)).train
+    if source.size is None:
+        raise UserError(f"calibration images in {spec} differ in size; pass --input-size HxW "
+                        "to resize them")
+    pool = min(len(source), 4 * n)
+    indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
+    return source.read_batch(indices)

@@ -1,0 +1,75 @@
+"""Keras model -> ONNX with tf2onnx, and onnxruntime's quantization for int8 ONNX.
+
+Static int8 uses QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops), which
+onnxruntime's CPU kernels fuse into integer ones: uint8 activations, per-channel int8 weights,
+calibrated on the same images as TFLite. Input and output stay float32.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeae.runtime.manifest import EMBEDDED_KEY
+
+DEFAULT_OPSET = 17
+
+
+def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET) -> bytes:
+    """A float32 ONNX model with a dynamic batch (and any None spatial size in `input_shape`)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, *input_shape), tf.float32, name="input"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+    return proto.SerializeToString()
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader over NHWC float32 images, one per call."""
+
+    def __init__(self, input_name: str, images: np.ndarray) -> None:
+        self._feeds = iter({input_name: image[None]} for image in images)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | None = None,
+                  per_channel: bool = True) -> bytes:
+    """int8-dynamic (int8 weights, activations quantized at run time) or int8 (static, QDQ)."""
+    import onnx
+    from onnxruntime.quantization import (
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="edgeae-onnx-") as tmp:
+        src, prepared, out = (Path(tmp) / n for n in ("float.onnx", "prep.onnx", "int8.onnx"))
+        src.write_bytes(float_model)
+        quant_pre_process(str(src), str(prepared))  # shape inference + graph clean-up
+        if precision == "int8-dynamic":
+            quantize_dynamic(prepared, out, weight_type=QuantType.QInt8, per_channel=per_channel)
+        else:
+            if calibration is None or not len(calibration):
+                raise ValueError("int8 needs calibration images")
+            input_name = onnx.load(prepared).graph.input[0].name
+            quantize_static(prepared, out, _Calibration(input_name, calibration),
+                            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return out.read_bytes()
+
+
+def embed_onnx_metadata(model_bytes: bytes, text: str, name: str = EMBEDDED_KEY) -> bytes:
+    """The model with `text` stored under `name` in its metadata_props."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != name]
+    onnx.helper.set_model_props(model, dict([*kept, (name, text)]))
+    return model.SerializeToString()

@@ -1,0 +1,29 @@
+"""Calibration images for int8 export, chosen to cover the range of inputs a model will see.
+
+Int8 quantization fixes each tensor's range from the images it is calibrated on. A random pick
+can miss the darkest and brightest scenes and then clip them on the device, so the pick is
+stratified by mean brightness: sort a pool of training images by brightness and take them at
+evenly spaced ranks, always including both extremes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CALIBRATION_FILE = "calibration.npy"
+MAX_CALIBRATION_IMAGES = 256
+MAX_CALIBRATION_BYTES = 64 * 2**20  # keeps calibration.npy small for large images
+
+
+def calibration_count(image_shape: tuple[int, ...], wanted: int = MAX_CALIBRATION_IMAGES) -> int:
+    """How many float32 images of `image_shape` to keep within MAX_CALIBRATION_BYTES."""
+    per_image = 4 * int(np.prod(image_shape))
+    return max(1, min(wanted, MAX_CALIBRATION_BYTES // per_image))
+
+
+def covering_subset(images: np.ndarray, n: int) -> np.ndarray:
+    """`n` images of an NHWC pool at evenly spaced ranks of mean brightness (extremes included)."""
+    if len(images) <= n:
+        return images
+    order = np.argsort(images.mean(axis=(1, 2, 3)), kind="stable")
+    return images[order[np.linspace(0, len(images) - 1, n).round().astype(int)]]
