@@ -3,7 +3,7 @@
 Trains (or reuses, from --work) the tutorial's dense autoencoder and conv denoiser with edgeae
 (Adam, MSE, 10 epochs, batch 32), exports each to TFLite fp32/fp16/int8-dynamic/int8 and ONNX
 fp32/int8-dynamic/int8, plus int8 variants that answer which quantization choices keep quality
-(TFLite float32 vs uint8 input/output, ONNX per-tensor vs per-channel weights, fewer
+(TFLite float32 vs uint8 input/output, per-tensor vs per-channel weights, fewer
 calibration images). Every artifact is then run by its runtime backend on the whole test split
 (never used for training, calibration or any choice) and compared with the Keras model.
 
@@ -41,6 +41,7 @@ VARIANTS = {  # name -> the options that differ from the default int8 export
     "tflite int8, float32 input/output": ExportOptions(precisions=("int8",), int8_io="float32"),
     "tflite int8, 20 calibration images": ExportOptions(precisions=("int8",),
                                                         calibration_samples=20),
+    "tflite int8, per-tensor weights": ExportOptions(precisions=("int8",), per_channel=False),
     "onnx int8, per-tensor weights": ExportOptions(formats=("onnx",), precisions=("int8",),
                                                    per_channel=False),
 }

@@ -278,7 +278,7 @@ def build_parser() -> Parser:
     g.add_argument("--int8-io", choices=("uint8", "int8", "float32"), default="uint8",
                    help="TFLite int8: input/output type (default uint8, a camera's pixels)")
     g.add_argument("--per-tensor", action="store_true",
-                   help="ONNX: one weight scale per tensor instead of per output channel")
+                   help="one weight scale per tensor instead of per output channel")
     g.add_argument("--opset", type=_ranged(int, 13, 21), default=17, help="ONNX opset (17)")
     g = p.add_argument_group("parity gate")
     g.add_argument("--fp32-tolerance", type=_ranged(float, 0.0), default=1e-4, metavar="X",

@@ -198,7 +198,8 @@ def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
         for c in progress(candidates, total=len(candidates), desc="convert", min_total=2):
             log.info("converting %s", c.name)
             if c.format == "tflite":
-                c.data = convert_tflite(saved, c.precision, calibration, options.int8_io)
+                c.data = convert_tflite(saved, c.precision, calibration, options.int8_io,
+                                        options.per_channel)
                 continue
             onnx_fp32 = onnx_fp32 or convert_onnx(model, shape, options.opset)
             c.data = (onnx_fp32 if c.precision == "fp32" else
@@ -214,18 +215,21 @@ def _quantization(c: _Candidate, calibration: np.ndarray | None,
         return None
     if c.precision == "fp16":
         return Quantization(scheme="float16-weights")
-    weights = "per-channel" if options.per_channel or c.format == "tflite" else "per-tensor"
-    if c.precision == "int8-dynamic":
-        return Quantization(scheme="dynamic-range", weights=weights)
-    calibrated = {"calibration_samples": len(calibration),
-                  "calibration_source": options.calibration_source}
     if c.format == "onnx":
-        return Quantization(scheme="qdq", weights=weights, **calibrated)
-    return Quantization(scheme="full-integer", weights=weights, **_tflite_io(c.data), **calibrated)
+        weights = "per-channel" if options.per_channel else "per-tensor"
+        if c.precision == "int8-dynamic":
+            return Quantization(scheme="dynamic-range", weights=weights)
+        return Quantization(scheme="qdq", weights=weights, calibration_samples=len(calibration),
+                            calibration_source=options.calibration_source)
+    found = _tflite_quantization(c.data)
+    if c.precision == "int8-dynamic":
+        return Quantization(scheme="dynamic-range", weights=found["weights"])
+    return Quantization(scheme="full-integer", calibration_samples=len(calibration),
+                        calibration_source=options.calibration_source, **found)
 
 
-def _tflite_io(flatbuffer: bytes) -> dict[str, TensorQuantization | None]:
-    """Input and output quantization parameters read back from the converted flatbuffer."""
+def _tflite_quantization(flatbuffer: bytes) -> dict:
+    """Weight granularity and input/output parameters, read back from the flatbuffer."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=flatbuffer)
@@ -237,7 +241,10 @@ def _tflite_io(flatbuffer: bytes) -> dict[str, TensorQuantization | None]:
         return TensorQuantization(dtype=np.dtype(detail["dtype"]).name, scale=scale,
                                   zero_point=zero)
 
-    return {"input": describe(interp.get_input_details()[0]),
+    scales = [len(t["quantization_parameters"]["scales"]) for t in interp.get_tensor_details()
+              if t["dtype"] == np.int8]
+    return {"weights": "per-channel" if max(scales, default=0) > 1 else "per-tensor",
+            "input": describe(interp.get_input_details()[0]),
             "output": describe(interp.get_output_details()[0])}
 
 

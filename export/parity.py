@@ -52,8 +52,9 @@ def psnr_drop(parity: ParityInfo) -> float:
 
 def mean_psnr(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Mean per-image PSNR in dB of NHWC outputs against targets in [0, 1]."""
-    values = [peak_signal_noise_ratio(t, np.clip(o, 0, 1), data_range=1.0)
-              for o, t in zip(outputs, targets)]
+    with np.errstate(divide="ignore"):
+        values = [peak_signal_noise_ratio(t, np.clip(o, 0, 1), data_range=1.0)
+                  for o, t in zip(outputs, targets)]
     return float(np.mean(np.minimum(values, 100.0)))  # identical images give inf
 
 

@@ -31,16 +31,21 @@ def saved_model(model, input_shape: tuple[int | None, ...]) -> Iterator[Path]:
 
 
 def convert_tflite(saved_model_dir: Path, precision: str, calibration: np.ndarray | None = None,
-                   io_type: IoType = "uint8") -> bytes:
+                   io_type: IoType = "uint8", per_channel: bool = True) -> bytes:
     """A TFLite flatbuffer in `precision`: fp32, fp16, int8-dynamic or int8 (full integer).
 
     fp16 stores float16 weights; int8-dynamic stores int8 weights and quantizes activations at
     run time; int8 calibrates every activation on `calibration` (NHWC float32 model inputs) and
-    runs integer-only kernels with `io_type` input and output.
+    runs integer-only kernels with `io_type` input and output. `per_channel=False` gives every
+    weight tensor one scale (smaller for wide Dense layers, whose per-channel scales and zero
+    points cost 12 bytes per output unit).
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if not per_channel:  # the converter's switches for this have no public name yet
+        converter._experimental_disable_per_channel = True
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     if precision == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif precision == "int8":

@@ -152,3 +152,16 @@ def test_bad_export_options_are_one_line_exit_2(args, match, conv_dir, tmp_path)
 def test_fixed_size_model_refuses_another_input_size(dense_dir, tmp_path):
     code, _, err = run_cli("export", dense_dir, "--input-size", "32x32", "--out", tmp_path)
     assert code == 2 and "only takes 16x16 images" in err
+
+
+def test_incompatible_model_directory_parts(conv_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(conv_dir, broken)
+    (broken / "calibration.npy").unlink()
+    code, _, err = run_cli("export", broken, "--precision", "int8", "--out", tmp_path / "e")
+    assert code == 2 and err.count("\n") == 1
+    assert "calibration.npy is missing" in err and "--calibration DATA" in err
+    np.save(broken / "samples.npy", np.zeros((3, 16, 16), np.uint8))
+    code, _, err = run_cli("export", broken, "--out", tmp_path / "e")
+    assert code == 2 and "not float32 NHWC images" in err and err.count("\n") == 1
+    assert not (tmp_path / "e").exists()

@@ -84,7 +84,7 @@ class ModelDir:
                             "model again") from None
         if images.ndim != 4 or images.dtype != np.float32:
             raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
-                            "images; train the model again")
+                            f"images; {remedy}")
         return images
 
 
