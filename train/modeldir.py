@@ -69,19 +69,19 @@ class ModelDir:
 
     def samples(self) -> np.ndarray:
         """The validation images saved at training time, float32 NHWC in [0, 1]."""
-        return self._images(SAMPLES_FILE)
+        return self._images(SAMPLES_FILE, "train the model again")
 
     def calibration(self) -> np.ndarray:
         """The training images saved for int8 calibration, float32 NHWC in [0, 1]."""
-        return self._images(CALIBRATION_FILE)
+        return self._images(CALIBRATION_FILE, "pass --calibration DATA or train the model again")
 
-    def _images(self, name: str) -> np.ndarray:
+    def _images(self, name: str, remedy: str) -> np.ndarray:
         path = self.path / name
         try:
             images = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is missing or unreadable ({_first_line(exc)}); train the "
-                            "model again") from None
+            raise UserError(f"{path} is missing or unreadable ({_first_line(exc)}); "
+                            f"{remedy}") from None
         if images.ndim != 4 or images.dtype != np.float32:
             raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
                             f"images; {remedy}")
