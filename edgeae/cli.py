@@ -124,6 +124,14 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     return p
 
 
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    from edgeae.runtime.backends import backend_names
+
+    p.add_argument("--backend", choices=backend_names(),
+                   help="runtime backend (default: the first installed one for the file)")
+    p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from edgeae.train.fit import TrainSettings, train
     from edgeae.train.sources import Preprocess, load_data
@@ -194,6 +202,29 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     source = load_for_model(model.manifest, args.data, args.image_size, **_load_kwargs(args))
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
     print(json.dumps(report.summary(), indent=2))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import edgeae.runtime as rt
+    from edgeae.runtime.loop import RunOptions, run
+    from edgeae.runtime.sources import parse_source
+
+    source = parse_source(args.source)
+    manifest = rt.read_artifact_manifest(args.model, args.backend)
+    task = args.task or ("denoise" if manifest.task == "denoiser" else "score")
+    model = rt.load(args.model, args.backend, args.threads, task=task)
+    if args.threshold is not None:
+        model.threshold = args.threshold
+    if task == "score" and model.threshold is None:
+        logging.getLogger("edgeae").warning(
+            "no threshold in the manifest and no --threshold: scores only, no decisions")
+    options = RunOptions(output=args.output, events=args.events,
+                         event_interval=args.event_interval, max_fps=args.max_fps,
+                         duration=args.duration, display=args.display,
+                         side_by_side=args.side_by_side, overlay=not args.no_overlay,
+                         overwrite=args.overwrite)
+    print(json.dumps(run(model, source, options).to_dict(), indent=2))
     return 0
 
 
@@ -304,10 +335,48 @@ def build_parser() -> Parser:
     _add_data_args(p)
     p.add_argument("--out", type=Path, required=True, help="folder for grid.png and errors.csv")
     p.add_argument("--limit", type=POSITIVE, help="reconstruct at most this many images")
-    p.add_argument("--backend", help="runtime backend: litert or tflite-runtime (default: auto)")
-    p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+    _add_backend_args(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_reconstruct)
+
+    p = sub.add_parser(
+        "run", help="denoise or score live frames (camera, stream, video, folder)",
+        description=(
+            "Run an exported model on frames with the runtime alone (no TensorFlow). Live\n"
+            "sources (a camera index or stream URL) are captured by their own thread that keeps\n"
+            "only the newest frame (stale ones are dropped and counted) and reconnect with\n"
+            "back-off when lost; a video file or folder plays every frame and ends the run.\n"
+            "Ctrl-C stops cleanly: the output video is finalised and a summary printed."),
+        epilog=_examples(
+            "edgeae run --model export/model_int8.tflite --source 0 --display",
+            "edgeae run --model model_fp32.onnx --source clip.mp4 --output clean.mp4 "
+            "--side-by-side",
+            "edgeae run --model model_int8.tflite --source rtsp://cam/stream --task score "
+            "--threshold 0.012 --events events.jsonl --duration 3600",
+            "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/"))
+    p.add_argument("--model", type=Path, required=True, help="exported .tflite or .onnx file")
+    p.add_argument("--source", required=True,
+                   help="camera index (0), stream URL (rtsp://, http://), video file or folder")
+    p.add_argument("--task", choices=("denoise", "score"),
+                   help="default: the model's own (denoise for denoisers, score otherwise)")
+    p.add_argument("--threshold", type=_ranged(float, 0.0),
+                   help="score: anomaly threshold (default: the manifest's)")
+    p.add_argument("--output", type=Path,
+                   help="a video file (.mp4, .avi, ...) or a folder for PNG frames")
+    p.add_argument("--events", type=Path, help="score: write anomaly events as JSON lines")
+    p.add_argument("--event-interval", type=_ranged(float, 0.0), default=1.0, metavar="S",
+                   help="at most one event per S seconds (default 1)")
+    p.add_argument("--max-fps", type=_ranged(float, 0.0, lo_open=True), metavar="N",
+                   help="process at most N frames per second")
+    p.add_argument("--duration", type=_ranged(float, 0.0, lo_open=True), metavar="S",
+                   help="stop after S seconds")
+    p.add_argument("--display", action="store_true", help="show frames in a window (q quits)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="show and write input | output (or heat map) side by side")
+    p.add_argument("--no-overlay", action="store_true", help="no FPS / latency text on frames")
+    _add_backend_args(p)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("info", help="print a model's manifest",
                        description="Print the manifest of a model directory or exported file.",

@@ -20,16 +20,19 @@ from edgeae.runtime.backends import (
     open_session,
 )
 from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
-from edgeae.runtime.models import Reconstructor
+from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
+from edgeae.runtime.sources import frames
 
-__all__ = ["BACKENDS", "Backend", "Manifest", "Reconstructor", "Session", "backend_names",
-           "load", "read_artifact_manifest"]
+__all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Manifest", "Reconstructor",
+           "Score", "Session", "backend_names", "frames", "load", "read_artifact_manifest"]
 
-# Which model object serves each task; later tasks add their own classes here.
+# The model object for each use; `load` picks by the manifest's task unless told otherwise.
 MODEL_CLASSES: dict[str, type[Reconstructor]] = {
-    "autoencoder": Reconstructor,
-    "denoiser": Reconstructor,
+    "reconstruct": Reconstructor,
+    "denoise": Denoiser,
+    "score": AnomalyScorer,
 }
+DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise"}
 
 
 def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
@@ -55,9 +58,15 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
     return manifest
 
 
-def load(path: str | Path, backend: str | None = None,
-         num_threads: int | None = None) -> Reconstructor:
-    """Open an exported artifact and its manifest; return the model object for its task."""
+def load(path: str | Path, backend: str | None = None, num_threads: int | None = None,
+         task: str | None = None) -> Reconstructor:
+    """Open an exported artifact and its manifest; return the model object for its task.
+
+    `task` ("reconstruct", "denoise" or "score") overrides the manifest's: any autoencoder
+    can denoise or score frames.
+    """
+    if task is not None and task not in MODEL_CLASSES:
+        raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
     manifest = read_artifact_manifest(Path(path), backend)
     session, _ = open_session(Path(path), backend, num_threads)
-    return MODEL_CLASSES[manifest.task](session, manifest)
+    return MODEL_CLASSES[task or DEFAULT_USE[manifest.task]](session, manifest)

@@ -1,12 +1,24 @@
-"""Model objects the runtime returns: pre- and post-processing driven by the manifest."""
+"""Model objects the runtime returns: pre- and post-processing driven by the manifest.
+
+`Reconstructor` runs whole images (batches welcome); `Denoiser` and `AnomalyScorer` take one
+camera frame of any size, as OpenCV gives it (uint8, BGR or gray), and return it in the same
+form. Artifacts with a fixed input size run over overlapping tiles whose seams are blended.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
 import numpy as np
 
 from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
 from edgeae.runtime.manifest import Manifest
+from edgeae.runtime.tiles import TileBlender
+
+ColorOrder = Literal["bgr", "rgb"]
 
 
 class Reconstructor:
@@ -22,6 +34,8 @@ class Reconstructor:
         >>> out = model.reconstruct(frame)  # frame: uint8 (H, W) for a gray model
     """
 
+    tiles_any_size = False  # whole-image reconstruction needs the model's own size
+
     def __init__(self, session: Session, manifest: Manifest) -> None:
         self.session = session
         self.manifest = manifest
@@ -31,6 +45,8 @@ class Reconstructor:
         # model_input = pixel8 * scale + offset, pixel8 = unit * 255
         self._in_gain = {True: norm.scale, False: 255.0 * norm.scale}
         self._offset = norm.offset
+        fixed = manifest.input.fixed_size
+        self._tiles = TileBlender(fixed) if fixed and self.tiles_any_size else None
 
     @property
     def input_spec(self):  # noqa: D102 - a property's docstring is its type
@@ -42,8 +58,14 @@ class Reconstructor:
         batch = self._as_batch(frames)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=frames.dtype == np.uint8)
-        y = self.session.run(x)[:, :h, :w, :]
+        y = self._infer(x)[:, :h, :w, :]
         return self._finish(y, frames, out)
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """The model on a normalised batch, tiled when the artifact has another fixed size."""
+        if self._tiles is not None and x.shape[1:3] != self.input_spec.fixed_size:
+            return self._tiles.run(self.session.run, x)
+        return self.session.run(x)
 
     def _as_batch(self, frames: np.ndarray) -> np.ndarray:
         """View frames as NHWC without copying; check channels and size against the manifest."""
@@ -65,7 +87,7 @@ class Reconstructor:
         if frames.dtype != np.uint8 and not np.issubdtype(frames.dtype, np.floating):
             raise UserError(f"frames must be uint8 or float in [0, 1], got {frames.dtype}")
         fixed = self.input_spec.fixed_size
-        if fixed is not None and batch.shape[1:3] != fixed:
+        if fixed is not None and self._tiles is None and batch.shape[1:3] != fixed:
             raise UserError(f"the model takes {fixed[0]}x{fixed[1]} frames but got "
                             f"{batch.shape[1]}x{batch.shape[2]}; resize them first")
         return batch
@@ -87,17 +109,113 @@ class Reconstructor:
 
     def _finish(self, y: np.ndarray, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """Map model output back to the input's pixel type and layout."""
-        if self._unit is None or self._unit.shape != y.shape:
-            self._unit = np.empty(y.shape, np.float32)
-        unit = self._unit
-        np.subtract(y, self._offset, out=unit)
+        unit = self._to_unit(y)
         if frames.dtype == np.uint8:
-            np.multiply(unit, 1.0 / self.manifest.normalization.scale, out=unit)
+            np.multiply(unit, 255.0, out=unit)
             np.clip(np.rint(unit, out=unit), 0, 255, out=unit)
-        else:
-            np.multiply(unit, 1.0 / (255.0 * self.manifest.normalization.scale), out=unit)
         result = unit.reshape(frames.shape)
         if out is None:
             return result.astype(np.uint8 if frames.dtype == np.uint8 else np.float32)
         np.copyto(out, result, casting="unsafe")
         return out
+
+    def _to_unit(self, y: np.ndarray) -> np.ndarray:
+        """Model output -> [0, 1] pixels in the reused float buffer."""
+        if self._unit is None or self._unit.shape != y.shape:
+            self._unit = np.empty(y.shape, np.float32)
+        np.subtract(y, self._offset, out=self._unit)
+        np.multiply(self._unit, 1.0 / (255.0 * self.manifest.normalization.scale), out=self._unit)
+        return self._unit
+
+
+class _FrameModel(Reconstructor):
+    """One camera frame of any size, as OpenCV delivers it (uint8 BGR or gray)."""
+
+    tiles_any_size = True
+
+    def _model_frames(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
+        """The frame as the model's NHWC batch: colour converted, or gray planes of a colour frame.
+
+        A gray model sees each colour plane of a colour frame as its own image (a batch of 3).
+        """
+        frame = np.asarray(frame)
+        channels = self.input_spec.channels
+        colour = frame.ndim == 3 and frame.shape[-1] == 3
+        if frame.ndim == 3 and frame.shape[-1] == 1:
+            frame = frame[..., 0]
+        elif frame.ndim != 2 and not colour:
+            raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {frame.shape}")
+        if channels == 1:
+            return frame.transpose(2, 0, 1)[..., None] if colour else frame[None, :, :, None]
+        if not colour:
+            return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)[None]
+        return (cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if color == "bgr" else frame)[None]
+
+    @staticmethod
+    def _frame_layout(batch: np.ndarray, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
+        """Undo `_model_frames`: back to the frame's own shape and colour order."""
+        frame = np.asarray(frame)
+        if batch.shape[0] == 3 and batch.shape[-1] == 1:  # gray planes of a colour frame
+            out = batch[..., 0].transpose(1, 2, 0)
+        elif frame.ndim == 2 or frame.shape[-1] == 1:
+            out = batch[0] if batch.shape[-1] == 1 else cv2.cvtColor(batch[0], cv2.COLOR_RGB2GRAY)
+        else:
+            out = cv2.cvtColor(batch[0], cv2.COLOR_RGB2BGR) if color == "bgr" else batch[0]
+        return np.ascontiguousarray(out).reshape(frame.shape)
+
+
+class Denoiser(_FrameModel):
+    """Denoises camera frames: uint8 in, uint8 out, same shape and colour order.
+
+    OpenCV delivers colour frames in BGR order, the default here; pass color="rgb" for RGB.
+    A gray model denoises each colour plane separately.
+
+    Example:
+        >>> model = edgeae.runtime.load("export/model_int8.tflite", task="denoise")
+        >>> ok, frame = cv2.VideoCapture(0).read()
+        >>> clean = model.denoise(frame)
+    """
+
+    def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr") -> np.ndarray:
+        """The denoised frame, in the input's shape, dtype and colour order."""
+        batch = self._model_frames(frame, color)
+        return self._frame_layout(self.reconstruct(batch), frame, color)
+
+
+@dataclass(frozen=True)
+class Score:
+    """An anomaly score for one frame; `is_anomaly` is None when no threshold is known."""
+
+    score: float
+    is_anomaly: bool | None
+    heatmap: np.ndarray  # float32 (H, W), per-pixel error at the frame's size
+
+
+class AnomalyScorer(_FrameModel):
+    """Scores frames by how badly the autoencoder reconstructs them (higher = more anomalous).
+
+    The heat map is the squared reconstruction error per pixel, averaged over channels and
+    smoothed with a Gaussian (sigma 2 px); the score is its mean, the tutorial's MSE. The
+    decision compares the score with the manifest's threshold (or `threshold=`).
+    """
+
+    def __init__(self, session: Session, manifest: Manifest,
+                 threshold: float | None = None) -> None:
+        super().__init__(session, manifest)
+        self.threshold = manifest.threshold if threshold is None else threshold
+
+    def score(self, frame: np.ndarray, color: ColorOrder = "bgr") -> Score:
+        """Score one frame: (score, decision at the threshold, heat map)."""
+        batch = self._model_frames(frame, color)
+        _, h, w, _ = batch.shape
+        x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
+        y = self._infer(x)[:, :h, :w, :]
+        error = np.square(self._to_unit(y) - self._input_unit(x[:, :h, :w, :]))
+        heatmap = cv2.GaussianBlur(error.mean(axis=(0, 3)), (0, 0), 2.0)
+        value = float(heatmap.mean())
+        decision = None if self.threshold is None else value > self.threshold
+        return Score(value, decision, heatmap)
+
+    def _input_unit(self, x: np.ndarray) -> np.ndarray:
+        """The normalised model input back in [0, 1] pixels."""
+        return (x - self._offset) / (255.0 * self.manifest.normalization.scale)

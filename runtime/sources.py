@@ -1,0 +1,246 @@
+"""Frames from a camera, a stream, a video file or a folder of images, through OpenCV.
+
+Live sources (a camera index or a stream URL) are read by their own thread that keeps only the
+newest frame: a slow model never builds a queue, it skips stale frames (counted as dropped).
+A live source that fails or disconnects is reopened with exponential back-off, forever or until
+the caller stops. Video files and folders are read in order with no frame dropped, and end when
+they end. Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW).
+
+Example:
+    >>> import edgeae.runtime as rt
+    >>> model = rt.load("model_int8.tflite", task="denoise")
+    >>> for frame in rt.frames("0"):          # camera 0
+    ...     clean = model.denoise(frame)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeae.errors import UserError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class SourceStats:
+    """What happened while reading a source."""
+
+    frames: int = 0  # delivered to the caller
+    dropped: int = 0  # captured but replaced by a newer frame before the caller took it
+    reconnects: int = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed --source: what it is and how OpenCV opens it."""
+
+    kind: str  # camera | stream | video | folder
+    target: int | str
+
+    @property
+    def live(self) -> bool:
+        """Live sources drop stale frames and reconnect; files play every frame and end."""
+        return self.kind in ("camera", "stream")
+
+    def open(self) -> cv2.VideoCapture:
+        """An opened VideoCapture, or a one-line UserError."""
+        capture = cv2.VideoCapture(self.target)
+        if not capture.isOpened():
+            capture.release()
+            what = {"camera": "camera", "stream": "stream", "video": "video file"}[self.kind]
+            raise UserError(f"cannot open {what} {self.target}: check that it exists and is a "
+                            "format OpenCV can read")
+        return capture
+
+
+def parse_source(text: str | int) -> Source:
+    """'0' -> camera 0, 'rtsp://...' -> stream, a folder -> images, a file -> video."""
+    text = str(text)
+    if text.isdigit():
+        return Source("camera", int(text))
+    if "://" in text:
+        return Source("stream", text)
+    path = Path(text)
+    if path.is_dir():
+        return Source("folder", text)
+    if path.is_file():
+        return Source("video", text)
+    raise UserError(f"no such source: {text} (give a camera index, a stream URL, a video file "
+                    "or a folder of images)")
+
+
+@dataclass
+class Backoff:
+    """Waits between reconnect attempts: first, doubling up to `longest` seconds."""
+
+    first: float = 0.5
+    longest: float = 10.0
+    _next: float = field(default=0.0, init=False)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Sleep the next interval (or until `stop`)."""
+        self._next = min(self.longest, self._next * 2) if self._next else self.first
+        stop.wait(self._next)
+
+    def reset(self) -> None:
+        """A frame arrived: the next failure starts from `first` again."""
+        self._next = 0.0
+
+
+class LatestFrameReader:
+    """A thread that reads a live source into three reused buffers and publishes the newest.
+
+    Triple buffering: the reader writes into a buffer that is neither the newest published one
+    nor the one the caller is using, so capture never waits for inference and never allocates
+    once frames have a steady size.
+    """
+
+    def __init__(self, source: Source, backoff: Backoff | None = None) -> None:
+        self.source = source
+        self.stats = SourceStats()
+        self._backoff = backoff or Backoff()
+        self._buffers: list[np.ndarray | None] = [None, None, None]
+        self._latest: int | None = None  # index of the newest unread frame
+        self._in_use: int | None = None  # index the caller holds
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._capture = source.open()  # fail fast (exit 2) when it cannot open at all
+        self._thread = threading.Thread(target=self._read_forever, daemon=True,
+                                        name=f"edgeae-capture-{source.target}")
+        self._thread.start()
+
+    def next(self, timeout: float = 1.0) -> np.ndarray | None:
+        """The newest frame not yet returned, waiting up to `timeout` s; None if none came.
+
+        The returned array stays valid until the following call.
+        """
+        with self._cond:
+            if self._latest is None:
+                self._cond.wait(timeout)
+            if self._latest is None:
+                return None
+            self._in_use, self._latest = self._latest, None
+            self.stats.frames += 1
+            return self._buffers[self._in_use]
+
+    def close(self) -> None:
+        """Stop the thread and release the device."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _free_slot(self) -> int:
+        return next(i for i in range(3) if i not in (self._latest, self._in_use))
+
+    def _read_forever(self) -> None:
+        capture = self._capture
+        while not self._stop.is_set():
+            if capture is None:
+                capture = self._reopen()
+                continue
+            with self._cond:
+                slot = self._free_slot()
+            ok, frame = capture.read(self._buffers[slot])
+            if not ok:
+                log.warning("lost %s %s; reconnecting", self.source.kind, self.source.target)
+                capture.release()
+                capture = None
+                continue
+            self._backoff.reset()
+            with self._cond:
+                self._buffers[slot] = frame  # the same array when OpenCV could reuse it
+                if self._latest is not None:
+                    self.stats.dropped += 1
+                self._latest = slot
+                self._cond.notify()
+        if capture is not None:
+            capture.release()
+
+    def _reopen(self) -> cv2.VideoCapture | None:
+        self._backoff.wait(self._stop)
+        if self._stop.is_set():
+            return None
+        try:
+            capture = self.source.open()
+        except UserError as exc:
+            log.warning("%s; retrying", exc)
+            return None
+        self.stats.reconnects += 1
+        log.warning("reconnected to %s %s", self.source.kind, self.source.target)
+        return capture
+
+
+def _folder_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
+    paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
+                   IMAGE_SUFFIXES)
+    if not paths:
+        raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    for path in paths:
+        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if frame is None:
+            log.warning("skipping unreadable image %s", path)
+            continue
+        stats.frames += 1
+        yield frame
+
+
+def _video_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
+    capture = source.open()
+    frame = None
+    try:
+        while True:
+            ok, frame = capture.read(frame)  # decodes into the same buffer every time
+            if not ok:
+                return
+            stats.frames += 1
+            yield frame
+    finally:
+        capture.release()
+
+
+def _live_frames(source: Source, stats: SourceStats, stop: threading.Event,
+                 backoff: Backoff | None) -> Iterator[np.ndarray]:
+    reader = LatestFrameReader(source, backoff)
+    try:
+        while not stop.is_set():
+            frame = reader.next(timeout=0.5)
+            stats.frames, stats.dropped, stats.reconnects = (
+                reader.stats.frames, reader.stats.dropped, reader.stats.reconnects)
+            if frame is not None:
+                yield frame
+    finally:
+        reader.close()
+
+
+def frames(source: str | int | Source, stats: SourceStats | None = None,
+           stop: threading.Event | None = None, backoff: Backoff | None = None
+           ) -> Iterator[np.ndarray]:
+    """Iterate over a source's frames (see the module docstring); `stop` ends a live source."""
+    source = source if isinstance(source, Source) else parse_source(source)
+    stats = stats if stats is not None else SourceStats()
+    if source.kind == "folder":
+        return _folder_frames(source, stats)
+    if source.live:
+        return _live_frames(source, stats, stop or threading.Event(), backoff)
+    return _video_frames(source, stats)
+
+
+def wait_for_rate(last: float, max_fps: float | None) -> float:
+    """Sleep so that frames are at least 1/max_fps apart; return the new frame time."""
+    now = time.monotonic()
+    if max_fps:
+        delay = last + 1.0 / max_fps - now
+        if delay > 0:
+            time.sleep(delay)
+            now += delay
+    return now

@@ -1,0 +1,194 @@
+"""The runtime on frames: any frame size, tiles, scoring, and `edgeae run` on real video."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import edgeae.runtime as rt
+from edgeae.runtime.sources import Backoff, Source, SourceStats, frames
+from edgeae.runtime.tiles import ramp, tile_starts
+
+from conftest import REPO, run_cli, write_folder, write_video
+
+DEFECTS = range(25, 30)
+
+
+def camera_clip(n: int = 40, h: int = 48, w: int = 64, seed: int = 0,
+                defects: range = DEFECTS) -> np.ndarray:
+    """RGB frames of a soft disc moving across a dark scene with sensor noise; frames in
+    DEFECTS also show a bright square (the anomaly)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    out = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        cy, cx = h / 2 + 8 * np.sin(i / 6), 10 + (w - 20) * i / n
+        disc = np.clip(1.5 - np.hypot(yy - cy, xx - cx) / 7, 0, 1)
+        frame = 200 * disc[..., None] * np.array([0.9, 0.8, 1.0])
+        if i in defects:
+            frame[6:18, 44:56] = 255
+        out[i] = np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "clip.avi", camera_clip())
+
+
+def test_tile_cover_and_weights():
+    assert tile_starts(10, 16, 2) == [0]
+    starts = tile_starts(70, 16, 2)
+    assert starts[0] == 0 and starts[-1] == 70 - 16
+    assert all(b - a <= 14 for a, b in zip(starts, starts[1:]))  # overlap >= 2 everywhere
+    weights = ramp(16, 2)
+    assert weights.min() > 0 and weights.max() == 1.0 and weights[0] == weights[-1]
+
+
+def test_denoise_any_frame_size_and_colour(conv_tflite):
+    model = rt.load(conv_tflite, task="denoise")
+    gray = camera_clip(1, h=37, w=53)[0, ..., 1]
+    out = model.denoise(gray)
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    bgr = cv2.cvtColor(camera_clip(1)[0], cv2.COLOR_RGB2BGR)
+    colour = model.denoise(bgr)  # a gray model denoises each colour plane on its own
+    assert colour.shape == bgr.shape
+    for plane in range(3):
+        np.testing.assert_array_equal(colour[..., plane], model.denoise(bgr[..., plane]))
+
+
+def test_fixed_shape_artifact_runs_over_blended_tiles(conv_dir, conv_tflite, tmp_path):
+    code, _, err = run_cli("export", conv_dir, "--input-size", "16x16", "--out", tmp_path)
+    assert code == 0, err
+    tiled = rt.load(tmp_path / "model_fp32_16x16.tflite", task="denoise")
+    whole = rt.load(conv_tflite, task="denoise")
+    frame = camera_clip(1)[0, ..., 0]  # 48x64: 20 overlapping 16x16 tiles
+    a, b = tiled.denoise(frame).astype(int), whole.denoise(frame).astype(int)
+    assert a.shape == frame.shape
+    # tile borders see less context than the whole frame, but no seam stands out
+    assert np.abs(a - b).mean() < 3 and np.abs(a - b).max() < 64
+
+
+def test_scorer_gives_score_decision_and_heat_map(conv_tflite):
+    model = rt.load(conv_tflite, task="score")
+    i = DEFECTS[0]
+    normal, defect = camera_clip(defects=range(0))[i, ..., 0], camera_clip()[i, ..., 0]
+    assert model.score(normal).is_anomaly is None  # no threshold known yet
+    model.threshold = (model.score(normal).score + model.score(defect).score) / 2
+    a, b = model.score(normal), model.score(defect)
+    assert a.heatmap.shape == normal.shape and a.heatmap.dtype == np.float32
+    assert (a.is_anomaly, b.is_anomaly) == (False, True)
+    # the heat map points at the square (the frames differ only there)
+    y, x = np.unravel_index(np.argmax(b.heatmap - a.heatmap), b.heatmap.shape)
+    assert 4 <= y <= 20 and 42 <= x <= 58
+
+
+def test_run_denoises_a_video_into_a_complete_file(conv_tflite, clip, tmp_path):
+    out = tmp_path / "clean.avi"
+    code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", clip, "--task",
+                                "denoise", "--output", out, "--side-by-side")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["frames"] == 40 and summary["dropped"] == 0 and summary["stopped_by"] == "end"
+    assert summary["fps"] > 0 and 0 < summary["model_ms"]["p50"] <= summary["model_ms"]["p99"]
+    video = cv2.VideoCapture(str(out))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 40
+    assert int(video.get(cv2.CAP_PROP_FRAME_WIDTH)) == 2 * 64  # input | output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+    code, _, err = run_cli("run", "--model", conv_tflite, "--source", clip, "--output", out)
+    assert code == 2 and "already exists; pass --overwrite" in err
+
+
+def _threshold_between(model, clip_frames: np.ndarray) -> float:
+    scores = np.array([model.score(cv2.cvtColor(f, cv2.COLOR_RGB2BGR)).score
+                       for f in clip_frames])
+    normal = np.delete(scores, list(DEFECTS))
+    assert scores[list(DEFECTS)].min() > normal.max()  # the clip is separable at all
+    return float((scores[list(DEFECTS)].min() + normal.max()) / 2)
+
+
+def test_run_scores_defects_into_rate_limited_events(conv_artifacts, clip, tmp_path):
+    artifact = conv_artifacts / "model_int8.tflite"
+    # the video codec is lossy: score what the decoder gives, as the run will
+    decoded = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames(str(clip))])
+    threshold = _threshold_between(rt.load(artifact, task="score"), decoded)
+    events = tmp_path / "events.jsonl"
+    code, stdout, err = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
+                                "--threshold", threshold, "--events", events,
+                                "--event-interval", "0", "--output", tmp_path / "frames")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["frame"] for e in lines] == list(DEFECTS) and summary["events"] == len(DEFECTS)
+    assert summary["anomalies"] == len(DEFECTS)
+    assert all(e["score"] > threshold and e["anomaly"] for e in lines) and "time" in lines[0]
+    assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 40
+    code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
+                              "--threshold", threshold, "--events", events, "--overwrite")
+    assert code == 0 and json.loads(stdout)["events"] == 1  # one per second at the most
+
+
+def test_live_source_keeps_the_newest_frame_and_reconnects(clip):
+    """A real stream (the clip over file://) that ends is a lost connection: it is reopened
+    with back-off; a slow consumer gets the newest frame and the skipped ones are counted."""
+    stats, stop = SourceStats(), threading.Event()
+    got = 0
+    for frame in frames(Source("stream", f"file://{clip}"), stats, stop, Backoff(0.01, 0.05)):
+        assert frame.shape == (48, 64, 3)
+        got += 1
+        time.sleep(0.02)  # slower than the decoder
+        if stats.reconnects >= 2 or got > 400:
+            stop.set()
+    assert stats.reconnects >= 2 and stats.dropped > 0 and stats.frames == got
+
+
+def test_folder_source(conv_tflite, tmp_path):
+    folder = write_folder(tmp_path / "in", camera_clip(5))
+    code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", folder,
+                                "--output", tmp_path / "out", "--max-fps", "100")
+    assert code == 0, err
+    assert json.loads(stdout)["frames"] == 5
+    assert len(list((tmp_path / "out").glob("*.png"))) == 5
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--source", "/no/such/clip.mp4"], "no such source"),
+    (["--source", "{text}"], "cannot open video file"),
+    (["--source", "{clip}", "--display"], "--display needs OpenCV with a GUI"),
+    (["--source", "{clip}", "--task", "denoise", "--events", "e.jsonl"], "--events needs"),
+    (["--source", "{clip}", "--output", "out.xyz"], "cannot write video out.xyz"),
+    (["--source", "{clip}", "--max-fps", "0"], "must be > 0.0"),
+])
+def test_run_errors_are_one_line_exit_2(args, match, conv_tflite, clip, tmp_path):
+    text = tmp_path / "notes.avi"
+    text.write_text("not a video")
+    args = [a.format(clip=clip, text=text) for a in args]
+    code, _, err = run_cli("run", "--model", conv_tflite, *args)
+    assert code == 2 and err.count("\n") == 1 and match in err, err
+
+
+def test_ctrl_c_finalises_the_output_video(conv_tflite, clip, tmp_path):
+    out = tmp_path / "live.avi"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeae", "run", "--model", str(conv_tflite), "--source",
+         f"file://{clip}", "--task", "denoise", "--output", str(out), "--max-fps", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by"] == "interrupt" and summary["frames"] > 10
+    video = cv2.VideoCapture(str(out))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["frames"]
