@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class TFLiteSession:
     """
 
     def __init__(self, interpreter_cls: type, path: Path, num_threads: int | None) -> None:
+        self._path = Path(path)
         try:
             self._interp = interpreter_cls(model_path=str(path), num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
@@ -60,7 +62,13 @@ class TFLiteSession:
             if self._in_q is not None:
                 self._quantized = np.empty(batch.shape, self._in_dtype)
         self._interp.set_tensor(self._in, self._quantize(batch))
-        self._interp.invoke()
+        try:
+            self._interp.invoke()
+        except RuntimeError as exc:  # an operator this interpreter version cannot run
+            self._shape = None
+            raise UserError(f"{self._path.name} cannot run on this interpreter "
+                            f"({_kernel_error(exc)}); install LiteRT (pip install "
+                            "ai-edge-litert) or export another precision") from None
         out = self._interp.tensor(self._out)()  # a view into the interpreter's arena
         if self._result is None:
             self._result = np.empty(out.shape, np.float32)
@@ -117,6 +125,11 @@ class OnnxSession:
     def metadata(self) -> dict[str, str]:
         """The model's metadata_props."""
         return dict(self._session.get_modelmeta().custom_metadata_map)
+
+
+def _kernel_error(exc: RuntimeError) -> str:
+    """The useful part of a TFLite kernel error, without the source path it starts with."""
+    return re.sub(r"\S+\.cc:\d+\s*", "", " ".join(str(exc).split()))[:200]
 
 
 def _first_line(exc: BaseException) -> str:
