@@ -158,7 +158,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from edgeae.export.artifacts import FORMATS, ExportOptions, export_model, load_calibration
+    from edgeae.export.artifacts import (
+        FORMATS,
+        ExportOptions,
+        export_model,
+        load_calibration,
+        load_labelled,
+    )
     from edgeae.export.parity import Tolerances
     from edgeae.train.modeldir import ModelDir
 
@@ -169,11 +175,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
         calibration_samples=args.calibration_samples, int8_io=args.int8_io,
         per_channel=not args.per_tensor, opset=args.opset, allow_drift=args.allow_drift,
         overwrite=args.overwrite, seed=args.seed,
-        tolerances=Tolerances(args.fp32_tolerance, args.fp16_tolerance, args.int8_psnr_drop))
+        tolerances=Tolerances(args.fp32_tolerance, args.fp16_tolerance, args.int8_psnr_drop,
+                              args.int8_auroc_drop))
     if args.calibration:
         images = load_calibration(args.calibration, model_dir.manifest, args.input_size,
                                   args.calibration_samples, args.seed)
         options = replace(options, calibration=images, calibration_source=args.calibration)
+    if args.labelled:
+        options = replace(options, labelled=load_labelled(args.labelled, model_dir.manifest,
+                                                          args.input_size))
     report = export_model(model_dir, args.out, options)
     print(report.table)
     for exported in report.artifacts:
@@ -292,7 +302,8 @@ def build_parser() -> Parser:
             "edgeae export model_dir --format all --precision all --out export/",
             "edgeae export model_dir --precision int8 --int8-io uint8 --calibration photos/ "
             "--out export/",
-            "edgeae export model_dir --precision int8 --input-size 256x256 --out export/"))
+            "edgeae export model_dir --precision int8 --input-size 256x256 --out export/",
+            "edgeae export detector_dir --precision all --labelled test/ --out export/"))
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=("tflite", "onnx", "all"), default="tflite")
@@ -318,6 +329,11 @@ def build_parser() -> Parser:
                    help="fp16: largest max abs difference from Keras (2e-3)")
     g.add_argument("--int8-psnr-drop", type=_ranged(float, 0.0), default=0.3, metavar="DB",
                    help="int8 and int8-dynamic: largest PSNR drop vs Keras in dB (0.3)")
+    g.add_argument("--labelled", metavar="D",
+                   help="detection parity on a labelled folder: good/ (or normal/) holds normal "
+                        "images, other sub-folders anomalies; adds AUROC and score correlation")
+    g.add_argument("--int8-auroc-drop", type=_ranged(float, 0.0), default=0.005, metavar="X",
+                   help="int8 with --labelled: largest AUROC drop vs Keras (0.005)")
     g.add_argument("--allow-drift", action="store_true",
                    help="keep artifacts that fail the gate (warns instead)")
     p.add_argument("--seed", type=int, default=0, help="noise for denoiser inputs (0)")

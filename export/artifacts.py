@@ -17,7 +17,15 @@ import numpy as np
 
 from edgeae.errors import DriftError, UserError
 from edgeae.export.onnx import DEFAULT_OPSET, convert_onnx, embed_onnx_metadata, quantize_onnx
-from edgeae.export.parity import ReportRow, Tolerances, format_table, measure, run_batched
+from edgeae.export.parity import (
+    ReportRow,
+    Tolerances,
+    anomaly_scores,
+    detection_parity,
+    format_table,
+    measure,
+    run_batched,
+)
 from edgeae.export.tflite import IoType, convert_tflite, embed_tflite_metadata, saved_model
 from edgeae.files import check_writable, file_digest, write_bytes, write_json, write_text
 from edgeae.progress import progress
@@ -52,6 +60,8 @@ class ExportOptions:
     calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
     calibration_source: str = "model directory (training images)"
     calibration_samples: int = 200
+    # A labelled set for detection parity: NHWC float32 images and labels (1 anomaly, 0 normal)
+    labelled: tuple[np.ndarray, np.ndarray] | None = None
     int8_io: IoType = "uint8"
     per_channel: bool = True
     opset: int = DEFAULT_OPSET
@@ -87,6 +97,14 @@ class _Candidate:
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
     failure: str | None = None
+
+    def outputs(self, inputs: np.ndarray) -> np.ndarray:
+        """This artifact's outputs on `inputs`, run by the runtime's backend for its format."""
+        with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
+            path = Path(tmp) / self.name
+            path.write_bytes(self.data)
+            session, _ = open_session(path)
+            return run_batched(session, inputs)
 
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -159,10 +177,18 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     clean = _at_size(model_dir.samples(), options.input_size)
     inputs = model_inputs(clean, manifest, options.seed + 1)
     reference = run_batched(KerasSession(model), inputs)
+    labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
+    keras_scores = (anomaly_scores(run_batched(KerasSession(model), labelled), labelled)
+                    if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
     _convert(model, shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
-        _check(c, reference, inputs, clean, options.tolerances)
+        c.parity = measure(reference, c.outputs(inputs), clean)
+        if labelled is not None:
+            scores = anomaly_scores(c.outputs(labelled), labelled)
+            c.parity = c.parity.model_copy(update=detection_parity(
+                keras_scores, scores, options.labelled[1]))
+        c.failure = options.tolerances.failure(c.precision, c.parity)
     rows = [_row(c, options.tolerances) for c in candidates]
     table = format_table(rows, (model_dir.path / "model.keras").stat().st_size)
     failed = [c for c in candidates if c.failure]
@@ -248,22 +274,9 @@ def _tflite_quantization(flatbuffer: bytes) -> dict:
             "output": describe(interp.get_output_details()[0])}
 
 
-def _check(c: _Candidate, reference: np.ndarray, inputs: np.ndarray, clean: np.ndarray,
-           tolerances: Tolerances) -> None:
-    """Run the candidate with the runtime's own backend and measure it against Keras."""
-    with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
-        path = Path(tmp) / c.name
-        path.write_bytes(c.data)
-        session, _ = open_session(path)
-        outputs = run_batched(session, inputs)
-    c.parity = measure(reference, outputs, clean)
-    c.failure = tolerances.failure(c.precision, c.parity)
-
-
 def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:
-    p = c.parity
-    return ReportRow(c.name, c.format, c.precision, len(c.data), p.max_abs_diff, p.mean_abs_diff,
-                     p.psnr_db, p.keras_psnr_db, tolerances.describe(c.precision), c.failure)
+    return ReportRow(c.name, c.format, c.precision, len(c.data), c.parity,
+                     tolerances.describe(c.precision), c.failure)
 
 
 def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,
@@ -312,3 +325,23 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
     pool = min(len(source), 4 * n)
     indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
     return source.read_batch(indices)
+
+
+NORMAL_FOLDERS = ("good", "normal")
+
+
+def load_labelled(spec: str, manifest: Manifest,
+                  input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled folder: good/ (or normal/) holds normal images, other sub-folders anomalies."""
+    from edgeae.train.sources import Preprocess, load_data
+
+    source = load_data(spec, Preprocess(manifest.input.channels,
+                                        input_size or manifest.input.fixed_size)).train
+    names = source.class_names or []
+    if source.labels is None or not any(n in NORMAL_FOLDERS for n in names) or len(names) < 2:
+        raise UserError(f"--labelled {spec} needs sub-folders: good/ (or normal/) with normal "
+                        "images and at least one folder of anomalous ones")
+    if source.size is None:
+        raise UserError(f"images in {spec} differ in size; pass --input-size HxW")
+    anomalous = np.array([name not in NORMAL_FOLDERS for name in names])
+    return source.read_batch(np.arange(len(source))), anomalous[source.labels].astype(int)

@@ -3,11 +3,13 @@
 Float artifacts must match Keras closely (max absolute difference); quantized artifacts are
 judged by what users see, the PSNR of the output against its target (the clean image for a
 denoiser, the input for an autoencoder), next to the Keras model's PSNR on the same inputs.
+Given a labelled set of normal and anomalous images, anomaly scores (per-image reconstruction
+MSE) are compared too: their correlation with Keras's, and the AUROC each achieves.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
@@ -23,6 +25,7 @@ class Tolerances:
     fp32_max_abs_diff: float = 1e-4
     fp16_max_abs_diff: float = 2e-3
     int8_psnr_drop_db: float = 0.3
+    int8_auroc_drop: float = 0.005
 
     def failure(self, precision: str, parity: ParityInfo) -> str | None:
         """Why `parity` fails the gate for `precision`, or None when it passes."""
@@ -34,6 +37,9 @@ class Tolerances:
         drop = psnr_drop(parity)
         if drop > self.int8_psnr_drop_db:
             return f"PSNR drop {drop:.2f} dB > {self.int8_psnr_drop_db:g} dB ({precision})"
+        if parity.auroc is not None and parity.keras_auroc - parity.auroc > self.int8_auroc_drop:
+            return (f"AUROC drop {parity.keras_auroc - parity.auroc:.4f} > "
+                    f"{self.int8_auroc_drop:g} ({precision})")
         return None
 
     def describe(self, precision: str) -> str:
@@ -42,7 +48,8 @@ class Tolerances:
             return f"max|diff| <= {self.fp32_max_abs_diff:g}"
         if precision == "fp16":
             return f"max|diff| <= {self.fp16_max_abs_diff:g}"
-        return f"PSNR drop <= {self.int8_psnr_drop_db:g} dB"
+        return (f"PSNR drop <= {self.int8_psnr_drop_db:g} dB, AUROC drop <= "
+                f"{self.int8_auroc_drop:g}")
 
 
 def psnr_drop(parity: ParityInfo) -> float:
@@ -73,6 +80,22 @@ def measure(reference: np.ndarray, candidate: np.ndarray, targets: np.ndarray) -
                       keras_psnr_db=mean_psnr(reference, targets))
 
 
+def anomaly_scores(outputs: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Per-image reconstruction MSE: the anomaly score (higher = more anomalous)."""
+    return np.mean((outputs - inputs) ** 2, axis=(1, 2, 3))
+
+
+def detection_parity(keras_scores: np.ndarray, scores: np.ndarray,
+                     labels: np.ndarray) -> dict[str, float | int]:
+    """Score correlation with Keras and both AUROCs (labels: 1 anomaly, 0 normal)."""
+    from sklearn.metrics import roc_auc_score
+
+    return {"n_labelled": len(labels),
+            "score_correlation": float(np.corrcoef(keras_scores, scores)[0, 1]),
+            "auroc": float(roc_auc_score(labels, scores)),
+            "keras_auroc": float(roc_auc_score(labels, keras_scores))}
+
+
 @dataclass(frozen=True)
 class ReportRow:
     """One artifact's line in the parity report."""
@@ -81,32 +104,39 @@ class ReportRow:
     format: str
     precision: str
     size_bytes: int
-    max_abs_diff: float
-    mean_abs_diff: float
-    psnr_db: float
-    keras_psnr_db: float
+    parity: ParityInfo
     gate: str
     failure: str | None
 
     def to_dict(self) -> dict:
-        """JSON-ready form, with the PSNR drop spelled out."""
-        return {**asdict(self), "psnr_drop_db": self.keras_psnr_db - self.psnr_db,
-                "passed": self.failure is None}
+        """JSON-ready form, with the drops spelled out."""
+        p = self.parity
+        drops = {"psnr_drop_db": psnr_drop(p)}
+        if p.auroc is not None:
+            drops["auroc_drop"] = p.keras_auroc - p.auroc
+        return {"file": self.file, "format": self.format, "precision": self.precision,
+                "size_bytes": self.size_bytes, **p.model_dump(exclude_none=True), **drops,
+                "gate": self.gate, "failure": self.failure, "passed": self.failure is None}
 
 
 def format_table(rows: list[ReportRow], keras_bytes: int) -> str:
-    """The report as an aligned text table, Keras first."""
-    header = ("artifact", "size KiB", "max|diff|", "mean|diff|", "PSNR dB", "drop dB", "gate",
-              "result")
-    lines = [header]
+    """The report as an aligned text table, Keras first; AUROC columns with a labelled set."""
+    labelled = bool(rows) and rows[0].parity.auroc is not None
+    header = ["artifact", "size KiB", "max|diff|", "mean|diff|", "PSNR dB", "drop dB"]
+    header += ["AUROC", "corr"] if labelled else []
+    lines = [[*header, "gate", "result"]]
     if rows:
-        lines.append(("model.keras", f"{keras_bytes / 1024:.1f}", "-", "-",
-                      f"{rows[0].keras_psnr_db:.2f}", "-", "reference", ""))
+        first = rows[0].parity
+        keras = ["model.keras", f"{keras_bytes / 1024:.1f}", "-", "-",
+                 f"{first.keras_psnr_db:.2f}", "-"]
+        lines.append(keras + ([f"{first.keras_auroc:.4f}", "-"] if labelled else []) +
+                     ["reference", ""])
     for r in rows:
-        lines.append((r.file, f"{r.size_bytes / 1024:.1f}", f"{r.max_abs_diff:.2e}",
-                      f"{r.mean_abs_diff:.2e}", f"{r.psnr_db:.2f}",
-                      f"{r.keras_psnr_db - r.psnr_db:+.2f}", r.gate,
-                      "ok" if r.failure is None else "FAILED: " + r.failure))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        p = r.parity
+        cells = [r.file, f"{r.size_bytes / 1024:.1f}", f"{p.max_abs_diff:.2e}",
+                 f"{p.mean_abs_diff:.2e}", f"{p.psnr_db:.2f}", f"{psnr_drop(p):+.2f}"]
+        cells += [f"{p.auroc:.4f}", f"{p.score_correlation:.4f}"] if labelled else []
+        lines.append(cells + [r.gate, "ok" if r.failure is None else "FAILED: " + r.failure])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
                      for line in lines)

@@ -114,6 +114,12 @@ class ParityInfo(_Strict):
     mean_abs_diff: float
     psnr_db: float | None = None  # artifact output vs the clean target
     keras_psnr_db: float | None = None  # the Keras model's, on the same inputs
+    # On a labelled set (`--labelled`): anomaly scores (per-image reconstruction MSE) of the
+    # artifact against the Keras model's, and each one's AUROC for normal vs anomalous.
+    n_labelled: int | None = None
+    score_correlation: float | None = None
+    auroc: float | None = None
+    keras_auroc: float | None = None
 
 
 class ArtifactInfo(_Strict):

@@ -15,7 +15,7 @@ from edgeae.export.parity import Tolerances, mean_psnr
 from edgeae.runtime.manifest import manifest_path_for
 from edgeae.train.modeldir import KerasSession, ModelDir
 
-from conftest import blobs, run_cli
+from conftest import blobs, run_cli, write_folder
 
 ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"))
 FILES = ["model_fp32.tflite", "model_fp16.tflite", "model_int8-dynamic.tflite",
@@ -165,3 +165,41 @@ def test_incompatible_model_directory_parts(conv_dir, tmp_path):
     code, _, err = run_cli("export", broken, "--out", tmp_path / "e")
     assert code == 2 and "not float32 NHWC images" in err and err.count("\n") == 1
     assert not (tmp_path / "e").exists()
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    """good/: the discs the models learned; scratch/: the same with a bright bar (anomalies)."""
+    root = tmp_path_factory.mktemp("labelled")
+    good = blobs(24, seed=11)
+    bad = blobs(16, seed=12)
+    bad[:, 2:6, :] = 255
+    write_folder(root / "good", good)
+    write_folder(root / "scratch", bad)
+    return root
+
+
+def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_path):
+    code, out, err = run_cli("export", conv_dir, "--format", "all", "--precision", "fp32,int8",
+                             "--labelled", labelled_folder, "--out", tmp_path)
+    assert code == 0, err
+    assert "AUROC" in out.splitlines()[0]
+    for name in ("model_fp32.tflite", "model_int8.tflite", "model_int8.onnx"):
+        parity = rt.read_artifact_manifest(tmp_path / name).artifact.parity
+        assert parity.n_labelled == 40 and parity.keras_auroc > 0.75, parity  # a 3-epoch model
+        assert parity.score_correlation > 0.99 and abs(parity.keras_auroc - parity.auroc) <= 0.005
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert all("auroc_drop" in row for row in report["artifacts"])
+    with pytest.raises(DriftError, match=r"model_int8.tflite drifted.*AUROC drop .* > -1"):
+        from edgeae.export.artifacts import load_labelled
+
+        model_dir = ModelDir.open(conv_dir)
+        export_model(model_dir, tmp_path / "strict", ExportOptions(
+            precisions=("int8",), labelled=load_labelled(str(labelled_folder),
+                                                         model_dir.manifest, None),
+            tolerances=Tolerances(int8_psnr_drop_db=10, int8_auroc_drop=-1)))
+
+
+def test_labelled_folder_needs_a_normal_class(conv_dir, gray_folder, tmp_path):
+    code, _, err = run_cli("export", conv_dir, "--labelled", gray_folder, "--out", tmp_path)
+    assert code == 2 and "needs sub-folders: good/" in err and err.count("\n") == 1
