@@ -222,6 +222,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
     events = (EventLog(options.events, options.event_interval, options.overwrite)
               if options.events else None)
     model_ms, frame_ms, anomalies = [], [], 0
+    denoised = None  # the reused output frame
     stopped_by: Literal["end", "duration", "interrupt"] = "end"
     start = last = time.monotonic()
     heat_scale = 4 * model.threshold if scoring and model.threshold else None
@@ -236,7 +237,9 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
                     if result.is_anomaly and events is not None:
                         events.maybe_write(index, result.score, model.threshold)
                 else:
-                    result = model.denoise(frame)
+                    if denoised is None or denoised.shape != frame.shape:
+                        denoised = np.empty_like(frame)
+                    result = model.denoise(frame, out=denoised)
                 t1 = time.perf_counter()
                 model_ms.append((t1 - t0) * 1e3)
                 if output is not None or options.display:

@@ -133,6 +133,11 @@ class _FrameModel(Reconstructor):
 
     tiles_any_size = True
 
+    def __init__(self, session: Session, manifest: Manifest) -> None:
+        super().__init__(session, manifest)
+        self._rgb: np.ndarray | None = None
+        self._output: np.ndarray | None = None
+
     def _model_frames(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
         """The frame as the model's NHWC batch: colour converted, or gray planes of a colour frame.
 
@@ -148,20 +153,35 @@ class _FrameModel(Reconstructor):
         if channels == 1:
             return frame.transpose(2, 0, 1)[..., None] if colour else frame[None, :, :, None]
         if not colour:
-            return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)[None]
-        return (cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if color == "bgr" else frame)[None]
+            return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB, dst=self._rgb_buffer(frame))[None]
+        if color == "bgr":
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb_buffer(frame))[None]
+        return frame[None]
+
+    def _rgb_buffer(self, frame: np.ndarray) -> np.ndarray:
+        """The reused RGB frame that colour conversions write into."""
+        shape = (*frame.shape[:2], 3)
+        if self._rgb is None or self._rgb.shape != shape or self._rgb.dtype != frame.dtype:
+            self._rgb = np.empty(shape, frame.dtype)
+        return self._rgb
 
     @staticmethod
-    def _frame_layout(batch: np.ndarray, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
-        """Undo `_model_frames`: back to the frame's own shape and colour order."""
-        frame = np.asarray(frame)
+    def _frame_layout(batch: np.ndarray, frame: np.ndarray, color: ColorOrder,
+                      out: np.ndarray) -> np.ndarray:
+        """Undo `_model_frames` into `out`: the frame's own shape and colour order."""
         if batch.shape[0] == 3 and batch.shape[-1] == 1:  # gray planes of a colour frame
-            out = batch[..., 0].transpose(1, 2, 0)
+            np.copyto(out, batch[..., 0].transpose(1, 2, 0))
         elif frame.ndim == 2 or frame.shape[-1] == 1:
-            out = batch[0] if batch.shape[-1] == 1 else cv2.cvtColor(batch[0], cv2.COLOR_RGB2GRAY)
+            plane = out.reshape(frame.shape[:2])
+            if batch.shape[-1] == 1:
+                np.copyto(plane, batch[0, ..., 0])
+            else:
+                cv2.cvtColor(batch[0], cv2.COLOR_RGB2GRAY, dst=plane)
+        elif color == "bgr":
+            cv2.cvtColor(batch[0], cv2.COLOR_RGB2BGR, dst=out)
         else:
-            out = cv2.cvtColor(batch[0], cv2.COLOR_RGB2BGR) if color == "bgr" else batch[0]
-        return np.ascontiguousarray(out).reshape(frame.shape)
+            np.copyto(out, batch[0])
+        return out
 
 
 class Denoiser(_FrameModel):
@@ -176,10 +196,25 @@ class Denoiser(_FrameModel):
         >>> clean = model.denoise(frame)
     """
 
-    def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr") -> np.ndarray:
-        """The denoised frame, in the input's shape, dtype and colour order."""
+    def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
+                out: np.ndarray | None = None) -> np.ndarray:
+        """The denoised frame, in the input's shape, dtype and colour order.
+
+        Pass `out` (same shape and dtype as `frame`) to write into it: with it a live loop
+        allocates nothing per frame, as every intermediate buffer is kept and reused.
+        """
+        frame = np.asarray(frame)
+        if out is None:
+            out = np.empty_like(frame)
+        elif out.shape != frame.shape or out.dtype != frame.dtype:
+            raise UserError(f"out must match the frame: {frame.shape} {frame.dtype}, "
+                            f"got {out.shape} {out.dtype}")
         batch = self._model_frames(frame, color)
-        return self._frame_layout(self.reconstruct(batch), frame, color)
+        if self._output is None or self._output.shape != batch.shape \
+                or self._output.dtype != batch.dtype:
+            self._output = np.empty(batch.shape, batch.dtype)
+        self.reconstruct(batch, out=self._output)
+        return self._frame_layout(self._output, frame, color, out)
 
 
 @dataclass(frozen=True)

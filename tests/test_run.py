@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
+from edgeae.errors import UserError
 from edgeae.runtime.sources import Backoff, Source, SourceStats, frames
 from edgeae.runtime.tiles import ramp, tile_starts
 
@@ -65,6 +66,20 @@ def test_denoise_any_frame_size_and_colour(conv_tflite):
     assert colour.shape == bgr.shape
     for plane in range(3):
         np.testing.assert_array_equal(colour[..., plane], model.denoise(bgr[..., plane]))
+
+
+def test_denoise_into_reused_buffers(conv_tflite):
+    model = rt.load(conv_tflite, task="denoise")
+    clip = cv2.cvtColor(camera_clip(2)[1], cv2.COLOR_RGB2BGR), camera_clip(2)[0]
+    out = np.empty_like(clip[0])
+    assert model.denoise(clip[0], out=out) is out
+    buffers = model._input, model._unit, model._output
+    for frame in (clip[1], clip[0]):  # another frame of the same shape reuses every buffer
+        expected = model.denoise(frame)
+        np.testing.assert_array_equal(model.denoise(frame, out=out), expected)
+    assert all(a is b for a, b in zip(buffers, (model._input, model._unit, model._output)))
+    with pytest.raises(UserError, match="out must match the frame"):
+        model.denoise(clip[0], out=np.empty(clip[0].shape[:2], np.uint8))
 
 
 def test_fixed_shape_artifact_runs_over_blended_tiles(conv_dir, conv_tflite, tmp_path):
