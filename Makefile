@@ -9,7 +9,7 @@ TFLITE_VENV := .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 HAS_TFLITE_WHEELS := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info < (3, 12)))')
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean pretrained
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 ifeq ($(HAS_TFLITE_WHEELS),1)
@@ -33,6 +33,29 @@ $(TFLITE_VENV)/.installed: pyproject.toml
 
 demo: install
 	$(VENV)/bin/edgeae demo --out edgeae-demo --overwrite
+
+# The shipped denoisers (runtime/pretrained/): blind gray U-Nets trained on Train400 with
+# Gaussian noise of sigma 0-55, each for at most PRETRAINED_MINUTES, exported to TFLite and ONNX
+# in fp32 and int8 and checked against Keras. Slow: run it in the background (or on a GPU).
+DATA ?= ../shared/data
+PRETRAINED_WORK ?= pretrained-work
+PRETRAINED_MINUTES ?= 45
+PRETRAINED_SIZES := live:small quality:medium
+
+pretrained: $(VENV)/.installed
+	set -e; for pair in $(PRETRAINED_SIZES); do \
+	  name=$${pair%%:*}; size=$${pair##*:}; \
+	  $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet --size $$size \
+	    --noise gaussian:0-55 --patch-size 64 --patches-per-image 16 --batch-size 32 \
+	    --epochs 400 --patience 12 --time-limit $(PRETRAINED_MINUTES) \
+	    --out $(PRETRAINED_WORK)/$$name; \
+	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$$name --format all --precision fp32,int8 \
+	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
+	  for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.onnx; do \
+	    cp $(PRETRAINED_WORK)/$$name-export/$$f runtime/pretrained/$${name}_$${f#model_}; \
+	    cp $(PRETRAINED_WORK)/$$name-export/$$f.json runtime/pretrained/$${name}_$${f#model_}.json; \
+	  done; \
+	done
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

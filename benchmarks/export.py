@@ -32,6 +32,7 @@ from edgeae.export.artifacts import ExportOptions, export_model, model_inputs  #
 from edgeae.export.parity import mean_psnr, run_batched  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
 from edgeae.train.modeldir import KerasSession, ModelDir  # noqa: E402
+from edgeae.train.noise import noise_from_factor  # noqa: E402
 from edgeae.train.sources import load_data  # noqa: E402
 
 MODELS = {"dense_autoencoder": ("autoencoder", "dense"), "conv_denoiser": ("denoiser", "conv")}
@@ -55,7 +56,7 @@ def trained(name: str, data: str, work: Path, epochs: int) -> ModelDir:
         splits = load_data("fashion-mnist", data_dir=Path(data))
         settings = TrainSettings(task=task, architecture=architecture, epochs=epochs,
                                  batch_size=32, patience=epochs,
-                                 noise_factor=0.2 if task == "denoiser" else None)
+                                 noise=noise_from_factor(0.2) if task == "denoiser" else None)
         train(splits.train, path, settings, verbose=2)
     return ModelDir.open(path)
 

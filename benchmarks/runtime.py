@@ -125,7 +125,7 @@ def run_children(artifacts: Path, video: Path, threads: int) -> list[dict]:
         if not python.exists():
             print(f"skipping {backend}: {venv} is missing (make install)", file=sys.stderr)
             continue
-        for artifact in sorted(artifacts.glob(f"model_*{suffix}")):
+        for artifact in sorted(artifacts.glob(f"*{suffix}")):
             out = subprocess.run([str(python), __file__, "--child", "--artifact", str(artifact),
                                   "--video", str(video), "--backend", backend,
                                   "--threads", str(threads)],

@@ -33,6 +33,7 @@ from edgeae.export.artifacts import export_model  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
 from edgeae.train.modeldir import ModelDir  # noqa: E402
 from edgeae.train.models import create_model  # noqa: E402
+from edgeae.train.noise import noise_from_factor  # noqa: E402
 from edgeae.train.sources import load_data  # noqa: E402
 
 NOISE = 0.2
@@ -95,7 +96,8 @@ def edgeae_path(task: str, name: str, data: str, x_test, y_test, epochs: int, ba
     """The edgeae way: training, export and runtime on the same data and architecture."""
     splits = load_data("fashion-mnist", data_dir=Path(data))
     settings = TrainSettings(task=task, architecture=name, epochs=epochs, batch_size=batch,
-                             patience=epochs, noise_factor=NOISE if task == "denoiser" else None)
+                             patience=epochs,
+                             noise=noise_from_factor(NOISE) if task == "denoiser" else None)
     timer = EpochTimer()
     manifest = train(splits.train, work / name, settings, callbacks=[timer], verbose=2)
     model_dir = ModelDir.open(work / name)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeae import __version__
-from edgeae.errors import EdgeaeError
+from edgeae.errors import EdgeaeError, UserError
 
 
 class Parser(argparse.ArgumentParser):
@@ -104,11 +104,19 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     _add_data_args(p)
     g = p.add_argument_group("model and training")
     g.add_argument("--out", type=Path, required=True, help="model directory to write")
-    g.add_argument("--model", default="conv", help="registered model: conv (any image size) or "
-                                                   "dense (the tutorial's, fixed size)")
+    g.add_argument("--model", default="conv",
+                   help="registered model: conv (any image size), dense (the tutorial's, fixed "
+                        "size) or unet (denoising, residual, any size)")
+    g.add_argument("--size", choices=("tiny", "small", "medium", "large"),
+                   help="unet, in multiply-accumulates per pixel: tiny 8.5k, small 34k (the "
+                        "pretrained live), medium 110k (pretrained quality), large 640k "
+                        "(default small)")
     g.add_argument("--latent-dim", type=POSITIVE, help="dense: size of the latent code (64)")
-    g.add_argument("--filters", type=_filters, help="conv: filters per stage, e.g. 16,8")
+    g.add_argument("--filters", type=_filters,
+                   help="conv: filters per stage, e.g. 16,8; unet: per level, e.g. 16,32,64")
     g.add_argument("--epochs", type=POSITIVE, default=20)
+    g.add_argument("--time-limit", type=_ranged(float, 0.0, 1e6, lo_open=True), metavar="MIN",
+                   help="stop after the epoch that reaches this many minutes, keeping the best")
     g.add_argument("--batch-size", type=POSITIVE, default=32)
     g.add_argument("--learning-rate", type=_ranged(float, 0.0, 10.0, lo_open=True), default=1e-3)
     g.add_argument("--loss", choices=("mse", "mae", "bce"), default="mse")
@@ -118,6 +126,8 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
                    help="early stopping: epochs without validation improvement")
     g.add_argument("--patch-size", type=POSITIVE,
                    help="train on random square crops of this size (large or mixed-size images)")
+    g.add_argument("--patches-per-image", type=POSITIVE, default=1, metavar="K",
+                   help="with --patch-size: crops drawn from each image per epoch (default 1)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_train, task=task)
@@ -133,19 +143,22 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from edgeae.train.fit import TrainSettings, train
+    from edgeae.train.fit import TimeLimit, TrainSettings, train
     from edgeae.train.sources import Preprocess, load_data
 
-    params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters))
-              if v is not None}
+    params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
+                                ("size", args.size)) if v is not None}
     settings = TrainSettings(
         task=args.task, architecture=args.model, params=params, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
         val_split=args.val_split, seed=args.seed, patience=args.patience,
-        patch_size=args.patch_size, noise_factor=getattr(args, "noise_factor", None))
+        patch_size=args.patch_size, patches_per_image=args.patches_per_image,
+        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False))
     splits = load_data(args.data, Preprocess(args.channels, args.image_size), **_load_kwargs(args))
     try:
-        manifest = train(splits.train, args.out, settings, overwrite=args.overwrite)
+        limit = [TimeLimit(args.time_limit)] if args.time_limit else []
+        manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
+                         callbacks=limit)
     except KeyboardInterrupt:
         print("interrupted: finished epochs are kept; run the same command to resume",
               file=sys.stderr)
@@ -155,6 +168,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _noise_spec(args: argparse.Namespace) -> str | None:
+    """A denoiser's canonical noise spec (None for autoencoders and self-supervised training)."""
+    if args.task != "denoiser":
+        return None
+    if args.self_supervised:
+        if args.noise or args.noise_factor:
+            raise UserError("--self-supervised learns from the noise already in --data; "
+                            "drop --noise / --noise-factor")
+        return None
+    from edgeae.train.noise import noise_from_factor, parse_noise
+
+    return str(parse_noise(args.noise or noise_from_factor(args.noise_factor or 0.2)))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -215,15 +242,47 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_path(args: argparse.Namespace) -> Path:
+    """--model, or the shipped artifact that --pretrained names."""
+    if args.pretrained is None:
+        return args.model
+    from edgeae.runtime.pretrained import pretrained_path
+
+    return pretrained_path(args.pretrained, args.backend, args.precision)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    from edgeae.runtime.pretrained import NAMES, PRECISIONS
+
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", type=Path, help="exported .tflite or .onnx file")
+    g.add_argument("--pretrained", choices=NAMES,
+                   help="a shipped blind gray denoiser: live (real time) or quality")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="--pretrained: fp32 or int8 (default int8 for live, fp32 for quality)")
+
+
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    import edgeae.runtime as rt
+    from edgeae.denoise import denoise_files, plan_jobs
+
+    jobs = plan_jobs(args.inputs, args.out, args.overwrite)
+    model = rt.load(_model_path(args), args.backend, args.threads, task="denoise")
+    count = denoise_files(model, jobs, args.overwrite)
+    print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import edgeae.runtime as rt
     from edgeae.runtime.loop import RunOptions, run
     from edgeae.runtime.sources import parse_source
 
     source = parse_source(args.source)
-    manifest = rt.read_artifact_manifest(args.model, args.backend)
+    path = _model_path(args)
+    manifest = rt.read_artifact_manifest(path, args.backend)
     task = args.task or ("denoise" if manifest.task == "denoiser" else "score")
-    model = rt.load(args.model, args.backend, args.threads, task=task)
+    model = rt.load(path, args.backend, args.threads, task=task)
     if args.threshold is not None:
         model.threshold = args.threshold
     if task == "score" and model.threshold is None:
@@ -282,11 +341,25 @@ def build_parser() -> Parser:
                                 "edgeae train autoencoder --data clip.mp4 --every 5 "
                                 "--image-size 96x128 --out cam_ae"))
     denoise = _add_train_parser(
-        tasks, "denoiser", "learn to remove Gaussian noise from clean images (the tutorial's)",
+        tasks, "denoiser", "learn to remove noise: from clean images with a noise model, or "
+                           "from noisy images alone (--self-supervised)",
         _examples("edgeae train denoiser --data fashion-mnist --noise-factor 0.2 --out denoiser",
-                  "edgeae train denoiser --data photos/ --patch-size 64 --out denoiser"))
-    denoise.add_argument("--noise-factor", type=_ranged(float, 0.0, 10.0, lo_open=True),
-                         default=0.2, help="noisy = clip(x + f * N(0, 1), 0, 1) (default 0.2)")
+                  "edgeae train denoiser --data clean/ --model unet --size tiny --patch-size 64 "
+                  "--noise gaussian:5-50 --out live",
+                  "edgeae train denoiser --data phone/ --patch-size 96 --noise "
+                  "poisson-gaussian:20-200,2-8+jpeg:60-95 --out phone",
+                  "edgeae train denoiser --self-supervised --data noisy.mp4 --every 5 "
+                  "--model unet --patch-size 64 --out n2v"))
+    noise = denoise.add_argument_group("noise (supervised)").add_mutually_exclusive_group()
+    noise.add_argument("--noise", metavar="SPEC",
+                       help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
+                            "a blind model), poisson-gaussian:PEAK,READ, salt-pepper:FRACTION, "
+                            "speckle:SIGMA, jpeg:QUALITY, clip (default gaussian:51+clip)")
+    noise.add_argument("--noise-factor", type=_ranged(float, 0.0, 10.0, lo_open=True),
+                       help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
+    denoise.add_argument("--self-supervised", action="store_true",
+                         help="--data holds noisy images only: learn by Noise2Void blind-spot "
+                              "masking (no clean targets, no --noise)")
 
     p = sub.add_parser(
         "export", help="export a model directory to TFLite / ONNX, checked against Keras",
@@ -369,8 +442,9 @@ def build_parser() -> Parser:
             "--side-by-side",
             "edgeae run --model model_int8.tflite --source rtsp://cam/stream --task score "
             "--threshold 0.012 --events events.jsonl --duration 3600",
-            "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/"))
-    p.add_argument("--model", type=Path, required=True, help="exported .tflite or .onnx file")
+            "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/",
+            "edgeae run --pretrained live --source 0 --display --side-by-side"))
+    _add_model_args(p)
     p.add_argument("--source", required=True,
                    help="camera index (0), stream URL (rtsp://, http://), video file or folder")
     p.add_argument("--task", choices=("denoise", "score"),
@@ -393,6 +467,24 @@ def build_parser() -> Parser:
     _add_backend_args(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "denoise", help="denoise image files and folders (runtime only, no TensorFlow)",
+        description=(
+            "Denoise images with an exported model or a shipped pretrained one. Each output\n"
+            "keeps its input's format, size and bit depth (8- or 16-bit PNG/TIFF); EXIF\n"
+            "orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
+            "Colour images are denoised per colour plane by gray models."),
+        epilog=_examples("edgeae denoise --pretrained quality photo.png --out clean/",
+                         "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
+                         "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
+                         "--out clean/ --overwrite"))
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    _add_model_args(p)
+    p.add_argument("--out", type=Path, required=True, help="folder for the denoised images")
+    _add_backend_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=_cmd_denoise)
 
     p = sub.add_parser("info", help="print a model's manifest",
                        description="Print the manifest of a model directory or exported file.",

@@ -1,7 +1,9 @@
 """`edgeae demo`: the whole pipeline on scikit-learn's digits, offline, in about a minute.
 
 Trains the conv autoencoder, exports it to float32 TFLite, runs the runtime on the held-out
-test digits and writes a reconstruction grid and metrics.json.
+test digits and writes a reconstruction grid and metrics.json. Then denoises scikit-image's
+`camera` photograph (Gaussian noise, sigma 25, clipped to uint8 as a camera would) with the
+shipped pretrained `live` model through the runtime: a noisy | denoised | clean grid and PSNR.
 """
 
 from __future__ import annotations
@@ -64,5 +66,29 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
             "latency_ms_p99": float(np.percentile(latency, 99)),
             "frames_per_second": float(1e3 / np.median(latency)),
         }
+        metrics["denoise"] = denoise_photo(work / "denoising.png")
         write_json(work / "metrics.json", metrics)
     return metrics
+
+
+def denoise_photo(grid_path: Path, sigma: float = 25.0) -> dict[str, float | str]:
+    """The pretrained `live` model on a noisy photograph; write the grid, return PSNRs."""
+    from skimage import data
+    from skimage.metrics import peak_signal_noise_ratio
+
+    import edgeae.runtime as rt
+    from edgeae.runtime.pretrained import pretrained_path
+
+    clean = data.camera()
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.rint(clean + sigma * rng.standard_normal(clean.shape)), 0, 255)
+    noisy = noisy.astype(np.uint8)
+    path = pretrained_path("live")
+    model = rt.load(path, task="denoise")
+    denoised = model.denoise(noisy)
+    write_png(grid_path, tile_grid([[x[..., None] / 255.0 for x in (noisy, denoised, clean)]]))
+    return {"image": "skimage.data.camera() 512x512", "sigma": sigma,
+            "model": f"pretrained live ({path.name})",
+            "psnr_noisy_db": float(peak_signal_noise_ratio(clean, noisy)),
+            "psnr_denoised_db": float(peak_signal_noise_ratio(clean, denoised)),
+            "grid": grid_path.name}

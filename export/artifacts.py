@@ -142,12 +142,19 @@ def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int 
 
 
 def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray:
-    """What the model sees for clean images: the training noise for a denoiser (seeded)."""
-    factor = manifest.training.noise_factor
-    if manifest.task != "denoiser" or not factor:
+    """What the model sees for clean images: the training noise for a denoiser (seeded).
+
+    A self-supervised denoiser's samples are already noisy, so they are used as they are.
+    """
+    spec = manifest.training.noise
+    if manifest.task != "denoiser" or not spec:
         return clean
-    noise = np.random.default_rng(seed).standard_normal(clean.shape, dtype=np.float32)
-    return np.clip(clean + factor * noise, 0, 1).astype(np.float32)
+    import tensorflow as tf
+
+    from edgeae.train.noise import parse_noise
+
+    noisy = parse_noise(spec)(tf.constant(clean, tf.float32), tf.constant([seed, 0]))
+    return noisy.numpy()
 
 
 def _at_size(images: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:

@@ -52,7 +52,9 @@ def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | 
     with tempfile.TemporaryDirectory(prefix="edgeae-onnx-") as tmp:
         src, prepared, out = (Path(tmp) / n for n in ("float.onnx", "prep.onnx", "int8.onnx"))
         src.write_bytes(float_model)
-        quant_pre_process(str(src), str(prepared))  # shape inference + graph clean-up
+        # ONNX's own shape inference is enough for convolutions; the symbolic one cannot follow
+        # a Resize sized from a dynamic input (the U-Net) and leaves temp files in the cwd
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         if precision == "int8-dynamic":
             quantize_dynamic(prepared, out, weight_type=QuantType.QInt8, per_channel=per_channel)
         else:

@@ -80,7 +80,8 @@ class TrainingSummary(_Strict):
     seed: int
     best_val_loss: float | None = None
     val_mse: float | None = None
-    noise_factor: float | None = None
+    noise: str | None = None  # a denoiser's training noise spec, e.g. "gaussian:5-50"
+    self_supervised: bool = False  # trained on noisy images alone (blind-spot masking)
     seconds: float = 0.0
 
 

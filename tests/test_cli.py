@@ -60,7 +60,7 @@ def test_denoiser_from_npz(tmp_path):
     assert code == 0, err
     code, out, _ = run_cli("info", tmp_path / "dn")
     info = json.loads(out)
-    assert info["task"] == "denoiser" and info["training"]["noise_factor"] == 0.3
+    assert info["task"] == "denoiser" and info["training"]["noise"] == "gaussian:76.5+clip"
 
 
 def test_video_training(tmp_path):
@@ -81,6 +81,9 @@ def test_demo(tmp_path):
     assert metrics["parity_max_abs_diff"] <= 1e-4 and metrics["test_images"] == 359
     assert metrics["latency_ms_p50"] > 0 and 0 < metrics["test_mse_runtime"] < 0.2
     assert (tmp_path / "demo" / "reconstructions.png").exists()
+    denoise = metrics["denoise"]  # the shipped live model, through the runtime
+    assert denoise["psnr_denoised_db"] > denoise["psnr_noisy_db"] + 5
+    assert cv2.imread(str(tmp_path / "demo" / "denoising.png")).shape[1] > 3 * 512
     assert (tmp_path / "demo" / "export" / "model_fp32.tflite").exists()
     code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1")
     assert code == 2 and "--overwrite" in err

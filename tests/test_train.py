@@ -93,7 +93,7 @@ def test_split_is_seeded_and_disjoint():
 
 
 def test_denoiser_pairs_fresh_noise_in_training_fixed_in_validation(source):
-    cfg = PipelineConfig(batch_size=8, seed=1, noise_factor=0.2)
+    cfg = PipelineConfig(batch_size=8, seed=1, noise="gaussian:51+clip")  # the tutorial's 0.2
     idx = np.arange(8)
 
     def first_batch(training: bool):

@@ -55,11 +55,14 @@ class TrainSettings:
     seed: int = 0
     patience: int = 5
     patch_size: int | None = None
-    noise_factor: float | None = None
+    patches_per_image: int = 1
+    noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
+    self_supervised: bool = False  # denoisers from noisy images only (blind-spot masking)
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
-        return PipelineConfig(self.batch_size, self.seed, self.patch_size, self.noise_factor)
+        return PipelineConfig(self.batch_size, self.seed, self.patch_size,
+                              self.patches_per_image, self.noise, self.self_supervised)
 
 
 def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> bool:
@@ -101,12 +104,28 @@ def _callbacks(out: Path, settings: TrainSettings,
             str(work / MODEL_FILE), monitor="val_loss", save_best_only=True,
             initial_value_threshold=_best_val_loss(work / HISTORY_FILE)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                          patience=max(1, settings.patience // 2), min_lr=1e-5),
         keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True),
         *extra,
     ]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
     return callbacks
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop after the epoch that reaches `minutes` of training; the run then finishes normally."""
+
+    def __init__(self, minutes: float) -> None:
+        super().__init__()
+        self.seconds = minutes * 60
+        self.start = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
+        if time.monotonic() - self.start >= self.seconds:
+            log.info("time limit of %.0f min reached after epoch %d", self.seconds / 60, epoch + 1)
+            self.model.stop_training = True
 
 
 def _val_summary(history: Path) -> tuple[int, float | None, float | None]:
@@ -141,7 +160,8 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  epochs_run=epochs_run, batch_size=settings.batch_size,
                                  learning_rate=settings.learning_rate, seed=settings.seed,
                                  best_val_loss=best_val, val_mse=val_mse,
-                                 noise_factor=settings.noise_factor, seconds=round(seconds, 2)),
+                                 noise=settings.noise, self_supervised=settings.self_supervised,
+                                 seconds=round(seconds, 2)),
     )
 
 

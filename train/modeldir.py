@@ -62,6 +62,8 @@ class ModelDir:
         import keras
 
         try:
+            import edgeae.train.models  # noqa: F401  (registers custom layers)
+
             return keras.models.load_model(self.path / MODEL_FILE, compile=False)
         except Exception as exc:  # Keras raises many types for a bad archive
             raise UserError(f"{self.path / MODEL_FILE} is not a readable Keras model "

@@ -12,7 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 from edgeae.errors import UserError
+from edgeae.train.noise import parse_noise
 from edgeae.train.sources import ImageSource
+
+BLIND_SPOT_FRACTION = 0.02  # Noise2Void masks a few percent of pixels per patch
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,9 @@ class PipelineConfig:
     batch_size: int = 32
     seed: int = 0
     patch_size: int | None = None
-    noise_factor: float | None = None  # denoisers: clip(x + f * N(0, 1), 0, 1), fresh per batch
+    patches_per_image: int = 1  # training crops drawn from each image per epoch
+    noise: str | None = None  # denoisers: a noise spec (train/noise.py), fresh every batch
+    self_supervised: bool = False  # blind-spot training on noisy images (no clean targets)
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +74,8 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     round trip per batch, not per image); batches are decoded in parallel.
     """
     out_shape = image_shape(source, cfg.patch_size)
+    if training and cfg.patch_size is not None:
+        indices = np.tile(indices, cfg.patches_per_image)
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
     if training:
         ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
@@ -87,20 +94,54 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
 
 
 def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool) -> tf.data.Dataset:
-    """(input, target) pairs: the image itself, or a noisy copy of it for denoisers.
+    """What `fit` consumes: (input, target) pairs, or (input, target, weight) for blind spots.
 
-    Training noise is redrawn every epoch; validation noise is the same every epoch so its
-    loss is comparable across epochs.
+    An autoencoder rebuilds its input; a supervised denoiser gets a noisy copy of the clean
+    image; a self-supervised one gets the noisy image with random pixels masked and is scored
+    only there. Training randomness is redrawn every epoch; validation's is the same every epoch
+    so its loss is comparable across epochs.
     """
-    if cfg.noise_factor is None:
-        pairs = images.map(lambda x: (x, x))
+    seeds = tf.data.Dataset.random(seed=cfg.seed + 1, rerandomize_each_iteration=training)
+    if cfg.self_supervised:
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(blind_spot_batch)
+    elif cfg.noise is not None:
+        noise = parse_noise(cfg.noise)
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(lambda x, s: (noise(x, s), x))
     else:
-        factor = cfg.noise_factor
-        seeds = tf.data.Dataset.random(seed=cfg.seed + 1, rerandomize_each_iteration=training)
-
-        def add_noise(x: tf.Tensor, s: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            noise = tf.random.stateless_normal(tf.shape(x), seed=s)
-            return tf.clip_by_value(x + factor * noise, 0.0, 1.0), x
-
-        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(add_noise)
+        pairs = images.map(lambda x: (x, x))
     return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def blind_spot_batch(noisy: tf.Tensor, seed: tf.Tensor,
+                     fraction: float = BLIND_SPOT_FRACTION,
+                     radius: int = 2) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Noise2Void masking of a NHWC batch: (masked input, noisy target, per-pixel weight).
+
+    `fraction` of each image's pixels are picked at random coordinates and replaced by a random
+    other pixel within `radius` (reflected at the border, so never the pixel itself). The weight
+    is 1 exactly at the picked coordinates (scattered from them, not found by comparing values),
+    so the loss only sees pixels the network could not copy from its input.
+    """
+    shape = tf.shape(noisy)
+    b, h, w = shape[0], shape[1], shape[2]
+    n = tf.maximum(1, tf.cast(tf.cast(h * w, tf.float32) * fraction, tf.int32))
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    ys = tf.random.stateless_uniform([b, n], seed=s[0], maxval=h, dtype=tf.int32)
+    xs = tf.random.stateless_uniform([b, n], seed=s[1], maxval=w, dtype=tf.int32)
+    side = 2 * radius + 1
+    k = tf.random.stateless_uniform([b, n], seed=s[2], maxval=side * side - 1, dtype=tf.int32)
+    k += tf.cast(k >= side * side // 2, tf.int32)  # skip the centre offset
+    ny = _reflect(ys + k // side - radius, h)
+    nx = _reflect(xs + k % side - radius, w)
+    batch = tf.broadcast_to(tf.range(b)[:, None], [b, n])
+    at = tf.reshape(tf.stack([batch, ys, xs], -1), [-1, 3])
+    source = tf.reshape(tf.stack([batch, ny, nx], -1), [-1, 3])
+    masked = tf.tensor_scatter_nd_update(noisy, at, tf.gather_nd(noisy, source))
+    weight = tf.scatter_nd(at, tf.ones([b * n]), [b, h, w])
+    return masked, noisy, tf.minimum(weight, 1.0)  # a coordinate drawn twice still counts once
+
+
+def _reflect(i: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """Indices mirrored back into [0, size) (no repeat of the edge pixel)."""
+    i = tf.abs(i)
+    return tf.where(i >= size, 2 * (size - 1) - i, i)

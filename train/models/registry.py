@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import prod
 from typing import Any, ClassVar
 
 import keras
@@ -88,3 +89,27 @@ def create_model(name: str, image_shape: tuple[int, int, int],
         raise UserError(f"model {name!r} needs image sides that are multiples of {multiple}, got "
                         f"{h}x{w}; pass --image-size or --patch-size with such a size")
     return get_entry(name).build(config, image_shape)
+
+
+def macs_per_pixel(model: keras.Model, size: int = 64) -> float:
+    """Multiply-accumulates per input pixel of one forward pass (convolutions and dense layers).
+
+    A model that takes any size is measured at `size` x `size`; the count is exact for
+    convolutional models, whose cost is proportional to the pixel count.
+    """
+    h, w = model.input_shape[1:3]
+    if h is None or w is None:
+        h = w = size
+        model = keras.models.clone_model(
+            model, input_tensors=keras.Input((h, w, model.input_shape[-1])))
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            cin = layer.input.shape[-1]
+            total += prod(layer.input.shape[1:3]) * prod(layer.kernel_size) * cin * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            cin = layer.input.shape[-1] // layer.groups
+            total += prod(layer.output.shape[1:3]) * prod(layer.kernel_size) * cin * layer.filters
+        elif isinstance(layer, keras.layers.Dense):
+            total += prod(layer.input.shape[1:]) * layer.units
+    return total / (h * w)

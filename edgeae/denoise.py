@@ -1,0 +1,98 @@
+"""`edgeae denoise`: denoise image files and folders with an exported or pretrained model.
+
+Images keep their format, bit depth (8- or 16-bit PNG/TIFF) and size; EXIF orientation is
+applied on reading, as photo viewers do. Outputs mirror the inputs' names under --out and are
+written atomically; all output paths are checked before any work, so a refused overwrite costs
+nothing. Needs only the runtime (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeae.errors import UserError
+from edgeae.files import atomic_path, check_writable
+from edgeae.progress import progress
+from edgeae.runtime.images import IMAGE_SUFFIXES
+from edgeae.runtime.models import Denoiser
+
+JPEG_QUALITY = 95
+DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to denoise and where its result goes."""
+
+    source: Path
+    target: Path
+
+
+def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False) -> list[Job]:
+    """Pair every input image with its output path; fail before any work on a bad one.
+
+    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH.
+    """
+    jobs = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
+            jobs += [Job(p, out_dir / path.resolve().name / p.relative_to(path)) for p in found]
+        elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise UserError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)})")
+            jobs.append(Job(path, out_dir / path.name))
+        else:
+            raise UserError(f"no such file or folder: {path}")
+    targets = [j.target for j in jobs]
+    if len(set(targets)) != len(targets):
+        raise UserError("two inputs share a name; denoise them into different --out folders")
+    for target in targets:
+        check_writable(target, overwrite)
+    return jobs
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image as stored (uint8 or uint16, gray or BGR), turned upright by its EXIF tag."""
+    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if image is None or image.size == 0:
+        raise UserError(f"cannot read {path} as an image")
+    if image.dtype not in DEPTH_MAX:
+        raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images")
+    return image
+
+
+def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
+    """Denoise a uint8 or uint16 gray/BGR image; the result has the same dtype and shape."""
+    if image.dtype == np.uint8:
+        return model.denoise(image)
+    top = DEPTH_MAX[image.dtype]
+    restored = model.denoise(image.astype(np.float32) / top)
+    return np.clip(np.rint(restored * top), 0, top).astype(image.dtype)
+
+
+def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
+    """Write atomically in the format the suffix names (JPEG at quality 95)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (
+        ".jpg", ".jpeg") else []
+    ok, encoded = cv2.imencode(path.suffix, image, params)
+    if not ok:
+        raise UserError(f"OpenCV cannot write {image.dtype} images as {path.suffix}")
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_bytes(encoded.tobytes())
+
+
+def denoise_files(model: Denoiser, jobs: Sequence[Job], overwrite: bool = False) -> int:
+    """Denoise every job with a progress bar; return how many images were written."""
+    for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
+        write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
+    return len(jobs)

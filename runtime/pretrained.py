@@ -1,0 +1,42 @@
+"""Denoisers that ship with edgeae, for a feed that needs denoising now (no training).
+
+Both are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma 0-55 (0-255
+scale), so one model serves any noise level in that range. `live` (unet small: half-resolution
+levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
+in int8; `quality` (unet medium, full resolution, 110k per pixel) is slower and better. Colour frames are denoised one colour plane at a time. The
+commands that reproduce them are `make pretrained` (see the Makefile) and the numbers are in
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeae.errors import UserError
+from edgeae.runtime.backends import BACKENDS
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+NAMES = ("live", "quality")
+PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = {"live": "int8", "quality": "fp32"}
+
+
+def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:
+    """The shipped artifact for `name`, in the format the installed (or named) backend runs.
+
+    TFLite when a TFLite backend is installed, else ONNX; int8 for `live` and fp32 for
+    `quality` unless `precision` says otherwise.
+    """
+    if name not in NAMES:
+        raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
+    precision = precision or DEFAULT_PRECISION[name]
+    if precision not in PRECISIONS:
+        raise UserError(f"pretrained models come in {', '.join(PRECISIONS)}, not {precision!r}")
+    usable = [b for b in BACKENDS if (b.name == backend if backend else b.available())]
+    if not usable:
+        raise UserError("no runtime backend installed: pip install 'edgeae[runtime]'")
+    path = PRETRAINED_DIR / f"{name}_{precision}{usable[0].suffixes[0]}"
+    if not path.is_file():
+        raise UserError(f"this edgeae install lacks {path.name}; reinstall edgeae or pass "
+                        "--model with an exported artifact")
+    return path

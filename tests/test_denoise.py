@@ -1,0 +1,216 @@
+"""Denoising: noise models, blind-spot masking, the U-Net, self-supervised training, `denoise`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from skimage.metrics import peak_signal_noise_ratio
+
+import edgeae.runtime as rt
+from edgeae.errors import UserError
+from edgeae.runtime.pretrained import NAMES, pretrained_path
+from edgeae.train.models import create_model, macs_per_pixel
+from edgeae.train.noise import noise_from_factor, parse_noise
+from edgeae.train.pipeline import blind_spot_batch
+
+from conftest import blobs, run_cli, train_cli, write_folder
+
+
+def smooth_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Float [0, 1] gray images of soft discs on a gradient: smooth, so noise is separable."""
+    images = blobs(n, size, seed=seed).astype(np.float32) / 255.0
+    ramp = np.linspace(0, 0.1, size, dtype=np.float32)[None, None, :, None]
+    return 0.2 + 0.6 * images + ramp
+
+
+@pytest.mark.parametrize("spec", ["gaussian:25", "gaussian:5-50+clip", "poisson-gaussian:30,5",
+                                  "salt-pepper:0.02", "speckle:0.1", "jpeg:30-90",
+                                  "poisson-gaussian:10-100,0-5+jpeg:60"])
+def test_noise_specs_are_canonical_and_seeded(spec):
+    noise = parse_noise(spec)
+    assert str(noise) == spec and str(parse_noise(str(noise))) == spec
+    x = tf.constant(smooth_images(8))
+    a, b = noise(x, tf.constant([3, 4])), noise(x, tf.constant([3, 4]))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(a.numpy(), noise(x, tf.constant([3, 5])).numpy())
+    assert a.shape == x.shape and not np.array_equal(a.numpy(), x.numpy())
+
+
+def test_noise_models_have_their_statistics():
+    x = tf.constant(np.full((64, 32, 32, 1), 0.5, np.float32))
+    seed = tf.constant([1, 2])
+    assert np.std(parse_noise("gaussian:25")(x, seed) - x) == pytest.approx(25 / 255, rel=0.03)
+    per_image = np.std(parse_noise("gaussian:5-50")(x, seed) - x, axis=(1, 2, 3)) * 255
+    assert 4 < per_image.min() and per_image.max() < 52 and per_image.std() > 5  # blind range
+    shot = parse_noise("poisson-gaussian:40,0")(x, seed).numpy()
+    assert np.var(shot) == pytest.approx(0.5 / 40, rel=0.05)  # Poisson: variance = mean/peak
+    hits = parse_noise("salt-pepper:0.1")(x, seed).numpy() != 0.5
+    assert hits.mean() == pytest.approx(0.1, abs=0.01)
+    speckle = parse_noise("speckle:0.2")(x, seed) - x
+    assert np.std(speckle) == pytest.approx(0.5 * 0.2, rel=0.03)  # multiplicative
+    jpeg = parse_noise("jpeg:10")(tf.constant(smooth_images(4)), seed).numpy()
+    assert 0.0 <= jpeg.min() and jpeg.max() <= 1.0
+    assert noise_from_factor(0.2) == "gaussian:51+clip"
+    clipped = parse_noise(noise_from_factor(0.2))(x, seed).numpy()
+    assert clipped.min() >= 0 and clipped.max() <= 1
+
+
+@pytest.mark.parametrize("spec", ["gauss:5", "gaussian", "gaussian:50-5", "jpeg:101",
+                                  "poisson-gaussian:0,5", "gaussian:a", "gaussian:5+"])
+def test_bad_noise_spec_is_one_line_exit_2(spec, gray_folder, tmp_path):
+    with pytest.raises(UserError, match="bad noise spec"):
+        parse_noise(spec)
+    code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--noise", spec,
+                           "--out", tmp_path / "m")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "gaussian:SIGMA" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_blind_spot_masks_exactly_the_sampled_pixels():
+    noisy = tf.constant(np.random.default_rng(0).random((4, 40, 48, 1), np.float32))
+    masked, target, weight = (t.numpy() for t in blind_spot_batch(noisy, tf.constant([0, 1]),
+                                                                   fraction=0.02, radius=2))
+    np.testing.assert_array_equal(target, noisy.numpy())
+    assert set(np.unique(weight)) == {0.0, 1.0}
+    assert 0.015 < weight.mean() <= 0.02  # ~2% of pixels (a coordinate may be drawn twice)
+    changed = masked[..., 0] != target[..., 0]
+    assert not (changed & (weight == 0)).any()  # only masked pixels were replaced
+    for b, y, x in zip(*np.nonzero(weight)):
+        window = target[b, max(y - 2, 0):y + 3, max(x - 2, 0):x + 3, 0]
+        assert masked[b, y, x, 0] in window  # a neighbour's value ...
+        others = np.delete(window.ravel(), list(window.ravel()).index(target[b, y, x, 0]))
+        assert masked[b, y, x, 0] in others  # ... never the pixel itself
+
+
+def test_unet_sizes_residual_output_and_macs():
+    macs = [macs_per_pixel(create_model("unet", (32, 32, 1), {"size": s}))
+            for s in ("tiny", "small", "medium", "large")]
+    assert macs == sorted(macs) and macs[0] < 10_000 < macs[2]
+    assert macs_per_pixel(create_model("conv", (28, 28, 1))) == 576  # worked out by hand
+    assert macs_per_pixel(create_model("dense", (28, 28, 1))) == 2 * 64  # 784x64 twice / 784
+    model = create_model("unet", (32, 32, 1), {"size": "tiny"})
+    head = model.get_layer("noise_blocks")  # zeroed, the noise head passes the image through
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    x = smooth_images(2, 48)  # any size that divides by 8
+    np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-6)
+    code, _, err = run_cli("train", "denoiser", "--data", "digits", "--model", "unet",
+                           "--size", "huge", "--out", "x")
+    assert code == 2 and "invalid choice" in err
+
+
+@pytest.fixture(scope="module")
+def unet_artifacts(tmp_path_factory) -> Path:
+    """A tiny U-Net trained on clean images with blind Gaussian noise, exported fp32 + int8."""
+    root = tmp_path_factory.mktemp("unet")
+    data = write_folder(root / "clean", np.rint(smooth_images(48) * 255).astype(np.uint8))
+    train_cli(root / "model", "denoiser", data, "--model", "unet", "--size", "tiny",
+              "--noise", "gaussian:10-40", "--patch-size", "16", "--patches-per-image", "4",
+              "--epochs", "4", "--batch-size", "16")
+    code, _, err = run_cli("export", root / "model", "--format", "all", "--precision",
+                           "fp32,int8", "--out", root / "export")
+    assert code == 0, err
+    return root / "export"
+
+
+def test_unet_exports_carry_the_noise_spec(unet_artifacts):
+    manifest = rt.read_artifact_manifest(unet_artifacts / "model_int8.tflite")
+    assert manifest.architecture == "unet" and manifest.params["size"] == "tiny"
+    assert manifest.training.noise == "gaussian:10-40"
+    report = json.loads((unet_artifacts / "parity.json").read_text())
+    rows = {(r["format"], r["precision"]): r for r in report["artifacts"]}
+    assert rows["tflite", "fp32"]["max_abs_diff"] <= 1e-4
+    assert rows["onnx", "fp32"]["max_abs_diff"] <= 1e-4
+
+
+def _exif_rotated_jpeg(path: Path, pixels: np.ndarray) -> None:
+    """A JPEG whose stored pixels are `pixels` with EXIF orientation 6 (display rotated 90)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(path, quality=98, exif=exif.tobytes())
+
+
+def test_denoise_files_and_folders_keep_depth_orientation_and_names(unet_artifacts, tmp_path):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    clean16 = np.rint(smooth_images(1, 64)[0, ..., 0] * 65535).astype(np.uint16)
+    noisy16 = np.clip(clean16 + rng.normal(0, 25 * 257, clean16.shape), 0, 65535)
+    assert cv2.imwrite(str(photos / "sub" / "deep.png"), noisy16.astype(np.uint16))
+    colour = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    assert cv2.imwrite(str(photos / "colour.tif"), colour)
+    single = tmp_path / "tall.jpg"
+    _exif_rotated_jpeg(single, rng.integers(0, 255, (32, 48), dtype=np.uint8))
+    model = unet_artifacts / "model_fp32.tflite"
+    code, out, err = run_cli("denoise", photos, single, "--model", model, "--out",
+                             tmp_path / "out")
+    assert code == 0, err
+    assert "denoised 3 images" in out
+    deep = cv2.imread(str(tmp_path / "out" / "photos" / "sub" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and deep.shape == clean16.shape
+    assert (deep % 257 != 0).mean() > 0.5  # 16-bit precision kept, not 8-bit scaled up
+    assert np.abs(deep.astype(float) - clean16).mean() < np.abs(noisy16 - clean16).mean()
+    tif = cv2.imread(str(tmp_path / "out" / "photos" / "colour.tif"), cv2.IMREAD_UNCHANGED)
+    assert tif.shape == colour.shape and tif.dtype == np.uint8
+    assert cv2.imread(str(tmp_path / "out" / "tall.jpg")).shape[:2] == (48, 32)  # upright
+    code, _, err = run_cli("denoise", single, "--model", model, "--out", tmp_path / "out")
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.png"], "no such file"),
+    (["{notimage}"], "is not an image"),
+    (["{empty}"], "no images in"),
+])
+def test_denoise_bad_inputs(unet_artifacts, tmp_path, args, message):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    args = [a.format(notimage=tmp_path / "notes.txt", empty=tmp_path / "empty") for a in args]
+    code, _, err = run_cli("denoise", *args, "--model", unet_artifacts / "model_fp32.tflite",
+                           "--out", tmp_path / "out")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_self_supervised_learns_from_noisy_images_alone(tmp_path):
+    rng = np.random.default_rng(1)
+    clean = smooth_images(96, 32, seed=1)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    data = write_folder(tmp_path / "noisy", np.rint(noisy * 255).astype(np.uint8))
+    code, _, err = run_cli("train", "denoiser", "--self-supervised", "--noise", "gaussian:5",
+                           "--data", data, "--out", tmp_path / "bad")
+    assert code == 2 and "--self-supervised" in err
+    train_cli(tmp_path / "n2v", "denoiser", data, "--self-supervised", "--model", "unet",
+              "--size", "tiny", "--patch-size", "16", "--patches-per-image", "8", "--epochs", "10",
+              "--batch-size", "16", "--patience", "10")
+    info = json.loads(run_cli("info", tmp_path / "n2v")[1])
+    assert info["training"]["self_supervised"] and info["training"]["noise"] is None
+    code, _, err = run_cli("export", tmp_path / "n2v", "--out", tmp_path / "export")
+    assert code == 0, err
+    model = rt.load(tmp_path / "export" / "model_fp32.tflite")
+    restored = model.reconstruct(noisy[:16])
+    before = peak_signal_noise_ratio(clean[:16], noisy[:16], data_range=1.0)
+    after = peak_signal_noise_ratio(clean[:16], np.clip(restored, 0, 1), data_range=1.0)
+    assert after > before + 1.0, (before, after)  # never saw a clean image
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pretrained_models_ship_and_denoise(name, tmp_path):
+    path = pretrained_path(name)
+    manifest = rt.read_artifact_manifest(path)
+    assert manifest.task == "denoiser" and manifest.input.channels == 1
+    clean = np.rint(smooth_images(1, 64)[0, ..., 0] * 255)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255)
+    out = rt.load(path).denoise(noisy.astype(np.uint8))
+    assert peak_signal_noise_ratio(clean, out.astype(float), data_range=255) > \
+        peak_signal_noise_ratio(clean, noisy, data_range=255) + 3
+    for precision in ("fp32", "int8"):
+        for backend in ("litert", "onnxruntime"):
+            assert pretrained_path(name, backend, precision).is_file()
+    with pytest.raises(UserError, match="unknown pretrained"):
+        pretrained_path("best")

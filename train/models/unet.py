@@ -1,0 +1,138 @@
+"""`unet`: a fully convolutional denoiser with skip connections and a residual output.
+
+The network predicts the noise and subtracts it from its input (DnCNN's residual learning), so
+an untrained or unsure network passes the image through rather than blurring it. Sizes trade
+speed for quality; `edgeae train denoiser --model unet --size tiny` is sized for live video on
+a small CPU. Every level halves the resolution, so deep levels are cheap per input pixel.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import keras
+import tensorflow as tf
+from pydantic import Field, field_validator
+
+from edgeae.train.models.registry import ModelConfig, register_model
+
+Size = Literal["tiny", "small", "medium", "large"]
+# filters per level, convolutions per level, stem stride; smallest to largest
+PRESETS: dict[str, tuple[tuple[int, ...], int, int]] = {
+    "tiny": ((16, 32, 64), 2, 2),
+    "small": ((32, 64, 128), 2, 2),
+    "medium": ((32, 64, 128), 2, 1),
+    "large": ((64, 128, 256, 512), 2, 1),
+}
+
+
+class UNetConfig(ModelConfig):
+    """U-Net hyper-parameters: a named size, or explicit filters per level."""
+
+    size: Size = "small"
+    filters: tuple[int, ...] | None = Field(default=None, min_length=2, max_length=6)
+    convs_per_level: int | None = Field(default=None, ge=1, le=4)
+    stem: Literal[1, 2] | None = None  # 2: the first level already runs at half resolution
+
+    @field_validator("filters")
+    @classmethod
+    def _positive(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None and any(f < 1 for f in v):
+            raise ValueError("every filter count must be >= 1")
+        return v
+
+    def level_filters(self) -> tuple[int, ...]:
+        """Filters per level: explicit ones, else the size's."""
+        return self.filters or PRESETS[self.size][0]
+
+    def level_convs(self) -> int:
+        """3x3 convolutions per level: explicit, else the size's."""
+        return self.convs_per_level or PRESETS[self.size][1]
+
+    def stem_stride(self) -> int:
+        """1, or 2 to run every level at half resolution (a learned pixel unshuffle)."""
+        return self.stem or PRESETS[self.size][2]
+
+    def size_multiple(self) -> int:
+        """Each level below the first halves the image, and so does a stride-2 stem."""
+        return 2 ** (len(self.level_filters()) - 1) * self.stem_stride()
+
+
+@keras.saving.register_keras_serializable(package="edgeae")
+class PixelShuffle(keras.layers.Layer):
+    """Depth to space: (H, W, C * r * r) -> (H * r, W * r, C), the inverse of the stem."""
+
+    def __init__(self, factor: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):  # noqa: D102 - Keras layer API
+        r = self.factor
+        b, h, w = keras.ops.shape(x)[0], keras.ops.shape(x)[1], keras.ops.shape(x)[2]
+        c = x.shape[-1] // (r * r)
+        x = keras.ops.reshape(x, (b, h, w, r, r, c))
+        x = keras.ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return keras.ops.reshape(x, (b, h * r, w * r, c))
+
+    def compute_output_shape(self, shape):  # noqa: D102
+        r = self.factor
+        scaled = [None if d is None else d * r for d in shape[1:3]]
+        return (shape[0], *scaled, shape[3] // (r * r))
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="edgeae")
+class Upsample2x(keras.layers.Layer):
+    """Nearest-neighbour 2x upsampling that keeps the channel count known for any frame size.
+
+    (keras.layers.UpSampling2D repeats rows with `ops.repeat`, whose traced shape loses the
+    channels when height and width are dynamic, and the TFLite converter then fails;
+    keras.ops.image.resize refuses a dynamic size in graph mode. edgeae trains on the
+    TensorFlow backend, so tf.image.resize it is: TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize.)
+    """
+
+    def call(self, x):  # noqa: D102 - Keras layer API
+        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
+
+    def compute_output_shape(self, shape):  # noqa: D102
+        return (shape[0], *[None if d is None else 2 * d for d in shape[1:3]], shape[3])
+
+
+def _convs(x, filters: int, n: int, name: str):
+    for i in range(n):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
+                                name=f"{name}_conv{i}")(x)
+    return x
+
+
+@register_model("unet", UNetConfig)
+def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """U-Net denoiser: stride-2 encoder, transposed-conv decoder with skips, residual output."""
+    c = image_shape[2]
+    filters, n = config.level_filters(), config.level_convs()
+    inputs = keras.Input((None, None, c), name="image")
+    stem = config.stem_stride()
+    x = inputs
+    if stem > 1:  # fold 2x2 pixel blocks into channels; the head unfolds them
+        x = keras.layers.Conv2D(filters[0], stem, strides=stem, activation="relu",
+                                name="stem")(x)
+    x = _convs(x, filters[0], n, "level0")
+    skips = [x]
+    for level, f in enumerate(filters[1:], start=1):  # down: (H/2**l, W/2**l, f)
+        x = keras.layers.Conv2D(f, 2, strides=2, activation="relu", name=f"down{level}")(x)
+        x = _convs(x, f, n, f"level{level}")
+        skips.append(x)
+    for level in range(len(filters) - 2, -1, -1):  # up, joining the encoder's features
+        f = filters[level]
+        x = Upsample2x(name=f"up{level}")(x)
+        x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _convs(x, f, n, f"merge{level}")
+    if stem > 1:
+        x = keras.layers.Conv2D(c * stem * stem, 3, padding="same", name="noise_blocks")(x)
+        noise = PixelShuffle(stem, name="noise")(x)
+    else:
+        noise = keras.layers.Conv2D(c, 3, padding="same", name="noise")(x)
+    outputs = keras.layers.Subtract(name="reconstruction")([inputs, noise])
+    return keras.Model(inputs, outputs, name=f"unet_{config.size}")

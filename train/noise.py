@@ -1,0 +1,159 @@
+"""Noise models for denoiser training, parsed from a spec string and applied in tf.data.
+
+A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
+
+    gaussian:25              additive white Gaussian noise, sigma 25 on the 0-255 scale
+    gaussian:5-50            a blind model: sigma drawn per image from [5, 50]
+    poisson-gaussian:30,5    camera sensor: shot noise at a peak of 30 photons for white, plus
+                             Gaussian read noise of sigma 5 (0-255); each number may be a range
+    salt-pepper:0.02         that fraction of pixels set to 0 or 1
+    speckle:0.1              multiplicative: x + x * 0.1 * N(0, 1)
+    jpeg:30-90               JPEG compression at a quality drawn from [30, 90] (clips to [0, 1])
+    clip                     clip to [0, 1], as a camera's pixels are
+
+The tutorial's noise_factor 0.2 is "gaussian:51+clip". Randomness is stateless: the same seed
+gives the same noise, and tf.data feeds a fresh seed every batch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from edgeae.errors import UserError
+
+FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
+         "speckle:SIGMA", "jpeg:QUALITY", "clip")
+# name -> (number of values, lowest allowed, highest allowed)
+_LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
+           "salt-pepper": (1, 0.0, 1.0), "speckle": (1, 0.0, 10.0), "jpeg": (1, 1.0, 100.0),
+           "clip": (0, 0.0, 0.0)}
+_NUMBER = r"\d+(?:\.\d+)?"
+_VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
+
+
+@dataclass(frozen=True)
+class NoiseStep:
+    """One noise model with each parameter as a (low, high) range, drawn per image."""
+
+    name: str
+    ranges: tuple[tuple[float, float], ...]
+
+    def __str__(self) -> str:
+        values = ",".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in self.ranges)
+        return f"{self.name}:{values}" if values else self.name
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A parsed noise spec: steps applied in order. `str()` gives its canonical form."""
+
+    steps: tuple[NoiseStep, ...]
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.steps)
+
+    def __call__(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """Noisy copies of a float32 NHWC batch in [0, 1]; `seed` is a shape-[2] int tensor."""
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), len(self.steps))
+        x = tf.cast(images, tf.float32)
+        for i, step in enumerate(self.steps):
+            x = _APPLY[step.name](x, step.ranges, seeds[i])
+        return x
+
+
+def _bad(spec: str, why: str) -> UserError:
+    return UserError(f"bad noise spec {spec!r}: {why}; use steps joined by '+' from "
+                     f"{', '.join(FORMS)} (a number may be a range LO-HI), "
+                     "e.g. 'gaussian:5-50+jpeg:30-90'")
+
+
+def parse_noise(spec: str) -> NoiseSpec:
+    """Parse a spec like "gaussian:5-50+jpeg:60"; a bad one is a one-line UserError."""
+    steps = []
+    for part in spec.strip().split("+"):
+        name, _, values = part.strip().partition(":")
+        if name not in _LIMITS:
+            raise _bad(spec, f"unknown noise {name!r}")
+        count, low, high = _LIMITS[name]
+        numbers = [v.strip() for v in values.split(",")] if values else []
+        if len(numbers) != count:
+            raise _bad(spec, f"{name} takes {count} value{'s' if count != 1 else ''}")
+        ranges = []
+        for text in numbers:
+            match = _VALUE.match(text)
+            if not match:
+                raise _bad(spec, f"{text!r} is not a number or a range LO-HI")
+            lo = float(match[1])
+            hi = float(match[2]) if match[2] else lo
+            if not low <= lo <= hi <= high:
+                raise _bad(spec, f"{name} values must satisfy {low:g} <= LO <= HI <= {high:g}")
+            ranges.append((lo, hi))
+        if name == "poisson-gaussian" and ranges[0][0] <= 0:
+            raise _bad(spec, "the photon peak must be > 0")
+        steps.append(NoiseStep(name, tuple(ranges)))
+    return NoiseSpec(tuple(steps))
+
+
+def noise_from_factor(factor: float) -> str:
+    """The spec of the tutorial's clip(x + factor * N(0, 1), 0, 1)."""
+    return f"gaussian:{factor * 255:g}+clip"
+
+
+def _per_image(x: tf.Tensor, bounds: tuple[float, float], seed: tf.Tensor) -> tf.Tensor:
+    """One value per image drawn uniformly from `bounds`, shaped to broadcast over NHWC."""
+    lo, hi = bounds
+    u = tf.random.stateless_uniform([tf.shape(x)[0], 1, 1, 1], seed=seed)
+    return lo + (hi - lo) * u
+
+
+def _gaussian(x, ranges, seed):
+    s = tf.random.experimental.stateless_split(seed, 2)
+    sigma = _per_image(x, ranges[0], s[0]) / 255.0
+    return x + sigma * tf.random.stateless_normal(tf.shape(x), seed=s[1])
+
+
+def _poisson_gaussian(x, ranges, seed):
+    s = tf.random.experimental.stateless_split(seed, 4)
+    peak = _per_image(x, ranges[0], s[0])
+    lam = tf.maximum(x, 0.0) * peak
+    shot = tf.random.stateless_poisson(tf.shape(x), seed=s[1], lam=lam, dtype=tf.float32)
+    read = _per_image(x, ranges[1], s[2]) / 255.0
+    return shot / peak + read * tf.random.stateless_normal(tf.shape(x), seed=s[3])
+
+
+def _salt_pepper(x, ranges, seed):
+    s = tf.random.experimental.stateless_split(seed, 3)
+    fraction = _per_image(x, ranges[0], s[0])
+    hit = tf.random.stateless_uniform(tf.shape(x), seed=s[1]) < fraction
+    salt = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=s[2]) < 0.5, x.dtype)
+    return tf.where(hit, salt, x)
+
+
+def _speckle(x, ranges, seed):
+    s = tf.random.experimental.stateless_split(seed, 2)
+    sigma = _per_image(x, ranges[0], s[0])
+    return x + x * sigma * tf.random.stateless_normal(tf.shape(x), seed=s[1])
+
+
+def _jpeg(x, ranges, seed):
+    lo, hi = (int(round(v)) for v in ranges[0])
+    quality = tf.random.stateless_uniform([tf.shape(x)[0]], seed=seed, minval=lo,
+                                          maxval=hi + 1, dtype=tf.int32)
+
+    def one(args):
+        image, q = args
+        return tf.image.adjust_jpeg_quality(tf.clip_by_value(image, 0.0, 1.0), q)
+
+    out = tf.map_fn(one, (x, quality), fn_output_signature=tf.float32)
+    return tf.ensure_shape(out, x.shape)
+
+
+def _clip(x, ranges, seed):
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+_APPLY = {"gaussian": _gaussian, "poisson-gaussian": _poisson_gaussian,
+          "salt-pepper": _salt_pepper, "speckle": _speckle, "jpeg": _jpeg, "clip": _clip}
