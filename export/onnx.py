@@ -24,7 +24,28 @@ def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAUL
 
     signature = (tf.TensorSpec((None, *input_shape), tf.float32, name="input"),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+    _modernise_nearest_resize(proto)
     return proto.SerializeToString()
+
+
+def _modernise_nearest_resize(proto) -> None:
+    """Rewrite tf2onnx's nearest-Resize mode `tf_half_pixel_for_nn` as `asymmetric` + `floor`.
+
+    The old mode is deprecated since opset 13 and onnxruntime warns about it on every session.
+    For the integer upscaling edgeae's models use (2x), floor((i + 0.5) / s) == floor(i / s), so
+    the output is identical; the export's parity gate checks it.
+    """
+    for node in proto.graph.node:
+        if node.op_type != "Resize":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        mode = attrs.get("coordinate_transformation_mode")
+        if mode is not None and mode.s == b"tf_half_pixel_for_nn":
+            mode.s = b"asymmetric"
+            if "nearest_mode" in attrs:
+                attrs["nearest_mode"].s = b"floor"
+            else:
+                node.attribute.add(name="nearest_mode", s=b"floor", type=3)  # STRING
 
 
 class _Calibration:

@@ -107,6 +107,9 @@ class OnnxSession:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # errors only: tf2onnx's nearest Resize carries an attribute onnxruntime warns about on
+        # every session (`tf_half_pixel_for_nn`), though it computes the same thing
+        options.log_severity_level = 3
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1

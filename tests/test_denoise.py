@@ -214,3 +214,8 @@ def test_pretrained_models_ship_and_denoise(name, tmp_path):
             assert pretrained_path(name, backend, precision).is_file()
     with pytest.raises(UserError, match="unknown pretrained"):
         pretrained_path("best")
+    frames = write_folder(tmp_path / "frames", np.stack([noisy.astype(np.uint8)[..., None]] * 2))
+    code, out, err = run_cli("run", "--pretrained", name, "--source", frames, "--output",
+                             tmp_path / "out")
+    assert code == 0, err
+    assert json.loads(out)["frames"] == 2 and len(list((tmp_path / "out").iterdir())) == 2

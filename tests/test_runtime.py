@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -207,3 +208,26 @@ def test_device_environment_runs_the_cli(venv, conv_artifacts, gray_folder, tmp_
     assert json.loads(run.stdout)["frames"] == 64
     run = subprocess.run([*cli, "info", str(tflite)], capture_output=True, text=True)
     assert run.returncode == 0 and json.loads(run.stdout)["artifact"]["precision"] == "int8"
+
+
+@pytest.mark.parametrize("venv", DEVICE_VENVS)
+@pytest.mark.parametrize("backend", ["tflite", "onnxruntime"])
+def test_device_environment_runs_the_pretrained_denoisers(venv, backend, tmp_path):
+    """The shipped models denoise with only a device's packages, every precision and backend."""
+    python = device_python(venv)
+    rng = np.random.default_rng(0)
+    clean = np.rint(np.clip(128 + 60 * np.sin(np.mgrid[:48, :64][1] / 6.0), 0, 255))
+    noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    assert cv2.imwrite(str(tmp_path / "noisy.png"), noisy)
+    tflite_backend = DEVICE_VENVS[venv][1]
+    for name, precision in [("live", "int8"), ("live", "fp32"), ("quality", "fp32"),
+                            ("quality", "int8")]:
+        out = tmp_path / f"{name}-{precision}"
+        run = subprocess.run(
+            [str(python), "-m", "edgeae", "denoise", str(tmp_path / "noisy.png"), "--pretrained",
+             name, "--precision", precision, "--backend",
+             tflite_backend if backend == "tflite" else backend, "--out", str(out)],
+            capture_output=True, text=True)
+        assert run.returncode == 0, (name, precision, run.stderr)
+        denoised = cv2.imread(str(out / "noisy.png"), cv2.IMREAD_UNCHANGED).astype(float)
+        assert np.abs(denoised - clean).mean() < 0.6 * np.abs(noisy - clean).mean()

@@ -104,7 +104,9 @@ def _callbacks(out: Path, settings: TrainSettings,
             str(work / MODEL_FILE), monitor="val_loss", save_best_only=True,
             initial_value_threshold=_best_val_loss(work / HISTORY_FILE)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+        # min_delta=0: Keras's default 1e-4 is absolute, larger than a whole epoch's progress
+        # at denoising losses of ~1e-3, and would halve the rate every few epochs regardless
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, min_delta=0.0,
                                           patience=max(1, settings.patience // 2), min_lr=1e-5),
         keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True),
         *extra,

@@ -2,8 +2,10 @@
 
 The network predicts the noise and subtracts it from its input (DnCNN's residual learning), so
 an untrained or unsure network passes the image through rather than blurring it. Sizes trade
-speed for quality; `edgeae train denoiser --model unet --size tiny` is sized for live video on
-a small CPU. Every level halves the resolution, so deep levels are cheap per input pixel.
+speed for quality: `tiny` and `small` fold 2x2 pixel blocks into channels first (a stride-2 stem,
+as FFDNet does), so every level runs at half resolution or less and int8 runs them in real time
+on a small CPU; `medium` and `large` keep a full-resolution level for the best quality. Every
+level halves the resolution again, so deep levels are cheap per input pixel.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Upsample2x(keras.layers.Layer):
 
 
 def _convs(x, filters: int, n: int, name: str):
+    """`n` 3x3 ReLU convolutions of `filters` channels."""
     for i in range(n):
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
                                 name=f"{name}_conv{i}")(x)
@@ -109,7 +112,7 @@ def _convs(x, filters: int, n: int, name: str):
 
 @register_model("unet", UNetConfig)
 def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """U-Net denoiser: stride-2 encoder, transposed-conv decoder with skips, residual output."""
+    """U-Net denoiser: stride-2 encoder, upsampling decoder with skips, residual output."""
     c = image_shape[2]
     filters, n = config.level_filters(), config.level_convs()
     inputs = keras.Input((None, None, c), name="image")
