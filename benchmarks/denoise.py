@@ -122,7 +122,7 @@ def self_supervised(noisy: list[np.ndarray], sigma: float, work: Path, minutes: 
     code = main(["train", "denoiser", "--self-supervised", "--data", str(folder),
                  "--model", "unet", "--size", "tiny", "--patch-size", "64",
                  "--patches-per-image", "64", "--batch-size", "32", "--epochs", "1000",
-                 "--patience", "20", "--val-split", "0.17", "--time-limit", str(minutes),
+                 "--patience", "40", "--val-split", "0.17", "--time-limit", str(minutes),
                  "--out", str(model_dir)])
     assert code == 0
     assert main(["export", str(model_dir), "--format", "tflite", "--precision", "fp32",

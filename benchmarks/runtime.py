@@ -58,7 +58,7 @@ def make_video(set12: Path, path: Path, frames: int = 150, sigma: float = 25.0) 
     return path
 
 
-def child(artifact: Path, video: Path, backend: str, threads: int) -> dict:
+def child(artifact: Path, video: Path, backend: str, threads: int, gray: bool) -> dict:
     """Run in a device environment: import, load, capture-only pass, then the run loop."""
     start = time.perf_counter()
     import numpy as np
@@ -101,7 +101,7 @@ def child(artifact: Path, video: Path, backend: str, threads: int) -> dict:
 
     model.session = TimedSession(model.session)
     try:
-        summary = run(model, parse_source(str(video)), RunOptions())
+        summary = run(model, parse_source(str(video)), RunOptions(gray=gray))
     except rt.UserError as exc:
         return {"error": str(exc), "import_s": import_s, "load_s": load_s}
     inference = model.session.ms
@@ -117,7 +117,7 @@ def child(artifact: Path, video: Path, backend: str, threads: int) -> dict:
     }
 
 
-def run_children(artifacts: Path, video: Path, threads: int) -> list[dict]:
+def run_children(artifacts: Path, video: Path, threads: int, gray: bool) -> list[dict]:
     """One subprocess per backend x artifact."""
     rows = []
     for backend, venv, suffix in CHILDREN:
@@ -128,7 +128,7 @@ def run_children(artifacts: Path, video: Path, threads: int) -> list[dict]:
         for artifact in sorted(artifacts.glob(f"*{suffix}")):
             out = subprocess.run([str(python), __file__, "--child", "--artifact", str(artifact),
                                   "--video", str(video), "--backend", backend,
-                                  "--threads", str(threads)],
+                                  "--threads", str(threads), *(["--gray"] if gray else [])],
                                  capture_output=True, text=True, check=True)
             row = {"backend": backend, "artifact": artifact.name,
                    **json.loads(out.stdout.strip().splitlines()[-1])}
@@ -155,18 +155,21 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=REPO / "benchmarks/results/pan640x480.avi")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--gray", action="store_true",
+                        help="edgeae run --gray: frames to gray, one plane per frame")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--artifact", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--backend", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.artifact, args.video, args.backend, args.threads)))
+        print(json.dumps(child(args.artifact, args.video, args.backend, args.threads,
+                               args.gray)))
         return
     args.video.parent.mkdir(parents=True, exist_ok=True)
     make_video(args.set12, args.video)
     print("| backend | artifact | fps | frame p50 / p99 ms | inference p50 / p99 ms | "
           "pre/post p50 ms | capture p50 ms | import s | peak RSS MB |", file=sys.stderr)
-    rows = run_children(args.artifacts, args.video, args.threads)
+    rows = run_children(args.artifacts, args.video, args.threads, args.gray)
     result = {"command": " ".join(["python benchmarks/runtime.py", *sys.argv[1:]]),
               "date": time.strftime("%Y-%m-%d"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",

@@ -45,6 +45,7 @@ class RunOptions:
     side_by_side: bool = False
     overlay: bool = True
     overwrite: bool = False
+    gray: bool = False  # colour frames to gray first: one plane for a gray model, not three
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
     events = (EventLog(options.events, options.event_interval, options.overwrite)
               if options.events else None)
     model_ms, frame_ms, anomalies = [], [], 0
-    denoised = None  # the reused output frame
+    denoised = gray = None  # reused output and gray frames
     stopped_by: Literal["end", "duration", "interrupt"] = "end"
     start = last = time.monotonic()
     heat_scale = 4 * model.threshold if scoring and model.threshold else None
@@ -230,6 +231,9 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
         with contextlib.closing(_Closer(output, events, stream)):
             for index, frame in enumerate(itertools.chain([first], stream)):
                 t0 = time.perf_counter()
+                if options.gray and frame.ndim == 3:
+                    gray = _gray_buffer(gray, frame)
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
                 if scoring:
                     result = model.score(frame)
                     heat_scale = heat_scale or 4 * max(result.score, 1e-6)
@@ -276,6 +280,13 @@ class _Closer:
     def close(self) -> None:
         for part in self._parts:
             part.close()
+
+
+def _gray_buffer(buffer: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
+    """The reused gray frame for `frame`'s size."""
+    if buffer is None or buffer.shape != frame.shape[:2]:
+        return np.empty(frame.shape[:2], frame.dtype)
+    return buffer
 
 
 def _view(frame: np.ndarray, result, heat_scale: float | None, options: RunOptions,

@@ -108,6 +108,20 @@ def test_scorer_gives_score_decision_and_heat_map(conv_tflite):
     assert 4 <= y <= 20 and 42 <= x <= 58
 
 
+def test_run_gray_denoises_one_plane_per_frame(conv_tflite, clip, tmp_path):
+    frames = {}
+    for flag in ([], ["--gray"]):
+        out = tmp_path / f"frames{len(flag)}"
+        code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", clip, "--task",
+                                    "denoise", "--output", out, "--no-overlay", *flag)
+        assert code == 0, err
+        assert json.loads(stdout)["frames"] == 40
+        frames[bool(flag)] = cv2.imread(str(sorted(out.iterdir())[5]))
+    colour, gray = frames[False].astype(int), frames[True].astype(int)
+    assert (colour[..., 0] != colour[..., 2]).any()  # per colour plane: planes differ
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+
+
 def test_run_denoises_a_video_into_a_complete_file(conv_tflite, clip, tmp_path):
     out = tmp_path / "clean.avi"
     code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", clip, "--task",
