@@ -27,7 +27,7 @@ from edgeae.files import atomic_path, write_text
 from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, Task, TrainingSummary
 from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.train.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
-from edgeae.train.models import create_model, make_config
+from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.sources import ImageSource
 
@@ -183,6 +183,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     val_images = image_batches(source, val_idx, cfg, training=False)
     shape = tuple(train_images.element_spec.shape[1:])
     model = create_model(settings.architecture, shape, settings.params)
+    log.info("%s: %s parameters, %s multiply-accumulates per pixel", settings.architecture,
+             f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}")
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                   loss=LOSSES[settings.loss], metrics=["mse"])
     if verbose == "auto":
