@@ -129,6 +129,9 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     g.add_argument("--patches-per-image", type=POSITIVE, default=1, metavar="K",
                    help="with --patch-size: crops drawn from each image per epoch (default 1)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--initial-weights", type=Path, metavar="W",
+                   help="start from these .weights.h5 (same --model and --size), e.g. ones "
+                        "trained on a GPU by python -m edgeae.train.pretrain")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_train, task=task)
     return p
@@ -143,7 +146,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from edgeae.train.fit import TimeLimit, TrainSettings, train
+    from edgeae.train.callbacks import TimeLimit
+    from edgeae.train.fit import TrainSettings, train
     from edgeae.train.sources import Preprocess, load_data
 
     params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
@@ -153,7 +157,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
-        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False))
+        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False),
+        initial_weights=str(args.initial_weights) if args.initial_weights else None)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size), **_load_kwargs(args))
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []

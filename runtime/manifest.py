@@ -82,6 +82,7 @@ class TrainingSummary(_Strict):
     val_mse: float | None = None
     noise: str | None = None  # a denoiser's training noise spec, e.g. "gaussian:5-50"
     self_supervised: bool = False  # trained on noisy images alone (blind-spot masking)
+    initial_weights: str | None = None  # the weights file training started from, if any
     seconds: float = 0.0
 
 

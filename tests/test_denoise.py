@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -219,3 +220,42 @@ def test_pretrained_models_ship_and_denoise(name, tmp_path):
                              tmp_path / "out")
     assert code == 0, err
     assert json.loads(out)["frames"] == 2 and len(list((tmp_path / "out").iterdir())) == 2
+
+
+def test_upsample_gives_the_same_pixels_on_every_backend(monkeypatch):
+    from edgeae.train.models.unet import Upsample2x
+
+    x = np.random.default_rng(0).random((2, 3, 5, 4)).astype(np.float32)
+    on_tensorflow = np.asarray(Upsample2x()(x))
+    assert on_tensorflow.shape == (2, 6, 10, 4)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")  # the repeat path JAX traces
+    np.testing.assert_array_equal(np.asarray(Upsample2x()(x)), on_tensorflow)
+
+
+def test_gpu_recipe_weights_become_a_model_directory(tmp_path):
+    from edgeae.train.pretrain import STEPS_PER_EPOCH
+    from edgeae.train.pretrain import main as pretrain
+
+    data = write_folder(tmp_path / "clean", np.rint(smooth_images(12, 48) * 255).astype(np.uint8))
+    weights = tmp_path / "gpu" / "tiny.weights.h5"
+    pretrain(["--data", str(data), "--size", "tiny", "--patch", "32", "--batch", "8",
+              "--minutes", "0.001", "--val-images", "2", "--out", str(weights)])
+    summary = json.loads(Path(f"{weights}.json").read_text())
+    assert summary["steps"] == STEPS_PER_EPOCH and summary["train_images"] == 10
+    assert summary["val_psnr_sigma25_db"] > 20.2 + 3  # sigma-25 noise alone is 20.2 dB
+
+    train_cli(tmp_path / "model", "denoiser", data, "--model", "unet", "--size", "tiny",
+              "--noise", "gaussian:0-55", "--patch-size", "32", "--epochs", "1",
+              "--learning-rate", "1e-9", "--initial-weights", weights)
+    started = create_model("unet", (32, 32, 1), {"size": "tiny"})
+    started.load_weights(weights)
+    trained = keras.saving.load_model(tmp_path / "model" / "model.keras")
+    for a, b in zip(trained.get_weights(), started.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    info = json.loads(run_cli("info", tmp_path / "model")[1])
+    assert info["training"]["initial_weights"] == str(weights)
+
+    code, _, err = run_cli("train", "denoiser", "--data", data, "--model", "unet", "--size",
+                           "small", "--patch-size", "32", "--initial-weights", weights,
+                           "--out", tmp_path / "other")
+    assert code == 2 and "does not fit" in err and len(err.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ class TrainSettings:
     patches_per_image: int = 1
     noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
     self_supervised: bool = False  # denoisers from noisy images only (blind-spot masking)
+    initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
@@ -116,20 +118,6 @@ def _callbacks(out: Path, settings: TrainSettings,
     return callbacks
 
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stop after the epoch that reaches `minutes` of training; the run then finishes normally."""
-
-    def __init__(self, minutes: float) -> None:
-        super().__init__()
-        self.seconds = minutes * 60
-        self.start = time.monotonic()
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
-        if time.monotonic() - self.start >= self.seconds:
-            log.info("time limit of %.0f min reached after epoch %d", self.seconds / 60, epoch + 1)
-            self.model.stop_training = True
-
-
 def _val_summary(history: Path) -> tuple[int, float | None, float | None]:
     """(epochs run, best val_loss, val_mse at that epoch) from the CSV log."""
     with open(history, newline="") as fh:
@@ -163,6 +151,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  learning_rate=settings.learning_rate, seed=settings.seed,
                                  best_val_loss=best_val, val_mse=val_mse,
                                  noise=settings.noise, self_supervised=settings.self_supervised,
+                                 initial_weights=settings.initial_weights,
                                  seconds=round(seconds, 2)),
     )
 
@@ -183,6 +172,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     val_images = image_batches(source, val_idx, cfg, training=False)
     shape = tuple(train_images.element_spec.shape[1:])
     model = create_model(settings.architecture, shape, settings.params)
+    if settings.initial_weights:
+        load_initial_weights(model, settings.initial_weights)
     log.info("%s: %s parameters, %s multiply-accumulates per pixel", settings.architecture,
              f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}")
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
@@ -202,6 +193,26 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, len(train_idx), len(val_idx), seconds)
+
+
+def load_initial_weights(model: keras.Model, path: str) -> None:
+    """Start from saved weights of the same architecture; a mismatch is a one-line error."""
+    if not Path(path).is_file():
+        raise UserError(f"--initial-weights {path}: no such file")
+    with warnings.catch_warnings(record=True) as skipped:  # Keras warns of layers it left out
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+            problem = next((str(w.message) for w in skipped
+                            if issubclass(w.category, UserWarning)), None)
+        except (ValueError, OSError, KeyError) as exc:
+            problem = str(exc).strip() or type(exc).__name__
+    if problem:
+        reason = problem.splitlines()[0]
+        raise UserError(f"--initial-weights {path} does not fit this {model.name} model "
+                        f"({reason}); pass the same --model and --size it was trained with"
+                        ) from None
+    log.info("starting from the weights in %s", path)
 
 
 def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
-import tensorflow as tf
 from pydantic import Field, field_validator
 
 from edgeae.train.models.registry import ModelConfig, register_model
@@ -91,12 +90,18 @@ class Upsample2x(keras.layers.Layer):
 
     (keras.layers.UpSampling2D repeats rows with `ops.repeat`, whose traced shape loses the
     channels when height and width are dynamic, and the TFLite converter then fails;
-    keras.ops.image.resize refuses a dynamic size in graph mode. edgeae trains on the
-    TensorFlow backend, so tf.image.resize it is: TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize.)
+    keras.ops.image.resize refuses a dynamic size in graph mode. On the TensorFlow backend,
+    which exports, tf.image.resize it is: TFLite RESIZE_NEAREST_NEIGHBOR, ONNX Resize. Other
+    backends trace static shapes, where repeating rows and columns gives the same pixels, so
+    weights trained with JAX on a GPU machine without TensorFlow load here unchanged.)
     """
 
     def call(self, x):  # noqa: D102 - Keras layer API
-        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
+        return keras.ops.repeat(keras.ops.repeat(x, 2, axis=1), 2, axis=2)
 
     def compute_output_shape(self, shape):  # noqa: D102
         return (shape[0], *[None if d is None else 2 * d for d in shape[1:3]], shape[3])
