@@ -137,6 +137,19 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     return p
 
 
+def _model_on_images_parser(sub, name: str, func: Callable, summary: str, description: str,
+                            *examples: str) -> argparse.ArgumentParser:
+    """A command that runs --model (directory or exported file) over --data images."""
+    p = sub.add_parser(name, help=summary, description=description,
+                       epilog=_examples(*examples))
+    p.add_argument("--model", type=Path, required=True, help="model directory or exported file")
+    _add_data_args(p)
+    _add_backend_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=func)
+    return p
+
+
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
     from edgeae.runtime.backends import backend_names
 
@@ -158,7 +171,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
         noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False),
-        initial_weights=str(args.initial_weights) if args.initial_weights else None)
+        initial_weights=str(args.initial_weights) if args.initial_weights else None,
+        **_detector_settings(args))
     splits = load_data(args.data, Preprocess(args.channels, args.image_size), **_load_kwargs(args))
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
@@ -173,6 +187,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _detector_settings(args: argparse.Namespace) -> dict:
+    """A detector's threshold strategy and score configuration, validated before training."""
+    if args.task != "detector":
+        return {}
+    from pydantic import ValidationError
+
+    from edgeae.runtime.manifest import ScoreConfig
+    from edgeae.runtime.threshold import parse_threshold
+
+    spec = parse_threshold(args.threshold)
+    if spec.needs_labels:
+        raise UserError("best-f1 needs labelled images: train with another strategy, then run "
+                        "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
+    try:
+        score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool)
+    except ValidationError:
+        raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
+                        "(0, 1], e.g. top:0.01") from None
+    return {"threshold": str(spec), "score": score.model_dump()}
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
@@ -244,6 +279,81 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     source = load_for_model(model.manifest, args.data, args.image_size, **_load_kwargs(args))
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
     print(json.dumps(report.summary(), indent=2))
+    return 0
+
+
+def _scorer_and_data(args: argparse.Namespace):
+    """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
+    from edgeae.reconstruct import load_for_model, open_model
+
+    scorer = open_model(args.model, getattr(args, "backend", None),
+                        getattr(args, "threads", None), use="score")
+    load_kwargs = _load_kwargs(args) if hasattr(args, "every") else {}
+    source = load_for_model(scorer.manifest, args.data, getattr(args, "image_size", None),
+                            **load_kwargs)
+    return scorer, source
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from edgeae.detect import score_folder
+
+    scorer, source = _scorer_and_data(args)
+    if args.threshold is not None:
+        scorer.threshold = args.threshold
+    elif scorer.threshold is None:
+        logging.getLogger("edgeae").warning(
+            "%s has no threshold: scores only (pass --threshold or run `edgeae threshold`)",
+            args.model)
+    summary = score_folder(scorer, source, args.out, args.maps, args.overwrite)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from edgeae.detect import evaluate_folder, labels_for
+    from edgeae.files import check_writable, write_json
+
+    if args.out is not None:
+        check_writable(args.out, args.overwrite)
+    scorer, source = _scorer_and_data(args)
+    labels = labels_for(source, args.labels)
+    metrics = evaluate_folder(scorer, source, labels, args.masks)
+    print(_metrics_table(metrics))
+    if args.out is not None:
+        write_json(args.out, metrics, overwrite=args.overwrite)
+    return 0
+
+
+def _metrics_table(metrics: dict) -> str:
+    """The evaluation as aligned `name  value` lines, None shown as n/a."""
+    rows = [(k, metrics.get(k)) for k in ("n", "n_anomalous", "threshold", "accuracy",
+                                          "precision", "recall", "f1", "auroc", "aupr")]
+    rows += [(f"pixel_{k}".replace("pixel_pixel_", "pixel_"), v)
+             for k, v in metrics.get("pixel", {}).items() if k != "note"]
+    lines = [f"{k:<16}{'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v}"
+             for k, v in rows]
+    if "confusion_matrix" in metrics:
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        lines.append(f"{'confusion':<16}TN {tn}  FP {fp}  FN {fn}  TP {tp}")
+    lines += [f"note: {n}" for n in (metrics.get("note"), metrics.get("pixel", {}).get("note"))
+              if n]
+    return "\n".join(lines)
+
+
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    from edgeae.detect import apply_threshold, labels_for, scored
+    from edgeae.runtime.threshold import parse_threshold
+
+    scores = labels = None
+    if parse_threshold(args.strategy).needs_labels:
+        if args.data is None:
+            raise UserError("best-f1 needs labelled images: pass --data DIR (good/ and anomaly "
+                            "sub-folders) or --data DIR --labels CSV")
+        scorer, source = _scorer_and_data(args)
+        labels = labels_for(source, args.labels)
+        scores = [s for _, s, _ in scored(scorer, source)]
+    manifest = apply_threshold(args.model, args.strategy, scores, labels)
+    print(f"{args.model}: threshold {manifest.threshold_strategy} = {manifest.threshold:.6g}")
     return 0
 
 
@@ -365,6 +475,23 @@ def build_parser() -> Parser:
     denoise.add_argument("--self-supervised", action="store_true",
                          help="--data holds noisy images only: learn by Noise2Void blind-spot "
                               "masking (no clean targets, no --noise)")
+    detector = _add_train_parser(
+        tasks, "detector", "learn normal images; score, threshold and localise anomalies",
+        _examples("edgeae train detector --data normal/ --out det",
+                  "edgeae train detector --data parts/good --threshold percentile:99 "
+                  "--score-smooth 2 --score-pool top:0.01 --out det",
+                  "edgeae threshold det --strategy contamination:0.02   # later, no retraining"))
+    g = detector.add_argument_group("anomaly score and threshold")
+    g.add_argument("--threshold", default="mean+1std", metavar="SPEC",
+                   help="mean+Kstd (training scores; the tutorial's mean+1std, the default), "
+                        "percentile:P (held-out normal scores), contamination:R, fixed:V")
+    g.add_argument("--score-error", choices=("squared", "absolute"), default="squared",
+                   help="per-pixel error (squared)")
+    g.add_argument("--score-smooth", type=_ranged(float, 0.0, 50.0), default=0.0, metavar="PX",
+                   help="Gaussian sigma in pixels applied to the error map (0: none)")
+    g.add_argument("--score-pool", default="mean", metavar="HOW",
+                   help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
+                        "the highest F fraction of pixels (small defects)")
 
     p = sub.add_parser(
         "export", help="export a model directory to TFLite / ONNX, checked against Keras",
@@ -418,20 +545,56 @@ def build_parser() -> Parser:
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("reconstruct", help="reconstruct images; write a grid and errors",
-                       description="Run a model directory (Keras) or exported .tflite (runtime, "
-                                   "no TensorFlow) on images.",
-                       epilog=_examples("edgeae reconstruct --model export/model_fp32.tflite "
-                                        "--data photos/ --out recon/",
-                                        "edgeae reconstruct --model model_dir --data digits "
-                                        "--out recon/ --limit 100"))
-    p.add_argument("--model", type=Path, required=True, help="model directory or .tflite file")
-    _add_data_args(p)
+    p = _model_on_images_parser(
+        sub, "reconstruct", _cmd_reconstruct, "reconstruct images; write a grid and errors",
+        "Run a model directory (Keras) or exported .tflite (runtime, no TensorFlow) on images.",
+        "edgeae reconstruct --model export/model_fp32.tflite --data photos/ --out recon/",
+        "edgeae reconstruct --model model_dir --data digits --out recon/ --limit 100")
     p.add_argument("--out", type=Path, required=True, help="folder for grid.png and errors.csv")
     p.add_argument("--limit", type=POSITIVE, help="reconstruct at most this many images")
-    _add_backend_args(p)
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=_cmd_reconstruct)
+
+    p = _model_on_images_parser(
+        sub, "score", _cmd_score, "score images for anomalies; write a CSV and heat maps",
+        "Score every image with a detector (model directory or exported file) and flag those "
+        "above its threshold.",
+        "edgeae score --model det --data new/ --out scores.csv",
+        "edgeae score --model export/model_int8.tflite --data new/ --out scores.csv --maps maps/")
+    p.add_argument("--out", type=Path, required=True, help="CSV of path, score, prediction")
+    p.add_argument("--maps", type=Path, metavar="DIR",
+                   help="also write each image with its anomaly map overlaid, as PNG")
+    p.add_argument("--threshold", type=float, help="use this threshold, not the model's")
+
+    p = _model_on_images_parser(
+        sub, "evaluate", _cmd_evaluate, "detection metrics on labelled images",
+        "Accuracy, precision, recall, F1 at the model's threshold; AUROC, AUPR; pixel AUROC "
+        "and PRO with --masks.",
+        "edgeae evaluate --model det --data test/   # good/ = normal, other sub-folders = "
+        "anomalies",
+        "edgeae evaluate --model det --data test/ --labels labels.csv --masks masks/ --out "
+        "metrics.json")
+    p.add_argument("--labels", type=Path, metavar="CSV",
+                   help="path,label per image (1 = anomaly); default: sub-folders named "
+                        "good, normal or ok are normal, the others anomalous")
+    p.add_argument("--masks", type=Path, metavar="DIR",
+                   help="defect masks: PNGs at the images' relative paths, non-zero on defects "
+                        "(a missing mask means no defect)")
+    p.add_argument("--out", type=Path, metavar="JSON", help="also write the metrics here")
+
+    p = sub.add_parser("threshold", help="change a detector's threshold without retraining",
+                       description="Recompute the threshold of a model directory or exported "
+                                   "file from its stored score statistics (or labelled images "
+                                   "for best-f1) and rewrite its manifest.",
+                       epilog=_examples("edgeae threshold det --strategy percentile:99.5",
+                                        "edgeae threshold export/model_int8.tflite --strategy "
+                                        "best-f1 --data val/",
+                                        "edgeae threshold det --strategy fixed:0.004"))
+    p.add_argument("model", type=Path, help="model directory or exported file")
+    p.add_argument("--strategy", required=True, metavar="SPEC",
+                   help="mean+Kstd, percentile:P, contamination:R, best-f1, fixed:V")
+    g = p.add_argument_group("labelled images (best-f1)")
+    g.add_argument("--data", metavar="D", help="labelled images, as for evaluate")
+    g.add_argument("--labels", type=Path, metavar="CSV", help="path,label per image")
+    p.set_defaults(func=_cmd_threshold)
 
     p = sub.add_parser(
         "run", help="denoise or score live frames (camera, stream, video, folder)",

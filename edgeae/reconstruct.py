@@ -25,18 +25,21 @@ from edgeae.train.sources import DataSplits, ImageSource, Preprocess, load_data
 GRID_IMAGES = 16
 
 
-def open_model(path: str | Path, backend: str | None = None,
-               num_threads: int | None = None) -> Reconstructor:
-    """A Reconstructor over a model directory (Keras) or an exported artifact (runtime)."""
+def open_model(path: str | Path, backend: str | None = None, num_threads: int | None = None,
+               use: str = "reconstruct") -> Reconstructor:
+    """The runtime's object for `use` (reconstruct, denoise, score) on a model dir or artifact.
+
+    A model directory runs its Keras model through the same pre- and post-processing.
+    """
+    import edgeae.runtime as rt
+
     path = Path(path)
     if path.is_dir():
         from edgeae.train.modeldir import KerasSession, ModelDir
 
         model_dir = ModelDir.open(path)
-        return Reconstructor(KerasSession(model_dir.load_keras()), model_dir.manifest)
-    import edgeae.runtime as rt
-
-    return rt.load(path, backend, num_threads)
+        return rt.MODEL_CLASSES[use](KerasSession(model_dir.load_keras()), model_dir.manifest)
+    return rt.load(path, backend, num_threads, task=use)
 
 
 def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,

@@ -20,7 +20,6 @@ from edgeae.export.onnx import DEFAULT_OPSET, convert_onnx, embed_onnx_metadata,
 from edgeae.export.parity import (
     ReportRow,
     Tolerances,
-    anomaly_scores,
     detection_parity,
     format_table,
     measure,
@@ -39,6 +38,7 @@ from edgeae.runtime.manifest import (
     TensorQuantization,
     manifest_path_for,
 )
+from edgeae.runtime.scoring import anomaly_scores
 from edgeae.train.modeldir import KerasSession, ModelDir
 
 log = logging.getLogger(__name__)
@@ -185,14 +185,14 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     inputs = model_inputs(clean, manifest, options.seed + 1)
     reference = run_batched(KerasSession(model), inputs)
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
-    keras_scores = (anomaly_scores(run_batched(KerasSession(model), labelled), labelled)
-                    if labelled is not None else None)
+    keras_scores = (anomaly_scores(labelled, run_batched(KerasSession(model), labelled),
+                                   manifest.score)[0] if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
     _convert(model, shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, c.outputs(inputs), clean)
         if labelled is not None:
-            scores = anomaly_scores(c.outputs(labelled), labelled)
+            scores = anomaly_scores(labelled, c.outputs(labelled), manifest.score)[0]
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity)
@@ -334,21 +334,18 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
     return source.read_batch(indices)
 
 
-NORMAL_FOLDERS = ("good", "normal")
-
-
 def load_labelled(spec: str, manifest: Manifest,
                   input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled folder: good/ (or normal/) holds normal images, other sub-folders anomalies."""
+    """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies."""
+    from edgeae.detect import labels_for
     from edgeae.train.sources import Preprocess, load_data
 
     source = load_data(spec, Preprocess(manifest.input.channels,
                                         input_size or manifest.input.fixed_size)).train
-    names = source.class_names or []
-    if source.labels is None or not any(n in NORMAL_FOLDERS for n in names) or len(names) < 2:
-        raise UserError(f"--labelled {spec} needs sub-folders: good/ (or normal/) with normal "
-                        "images and at least one folder of anomalous ones")
+    labels = labels_for(source, None)
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"--labelled {spec} needs normal and anomalous images: good/ (or "
+                        "normal/) and at least one folder of anomalous ones")
     if source.size is None:
         raise UserError(f"images in {spec} differ in size; pass --input-size HxW")
-    anomalous = np.array([name not in NORMAL_FOLDERS for name in names])
-    return source.read_batch(np.arange(len(source))), anomalous[source.labels].astype(int)
+    return source.read_batch(np.arange(len(source))), labels

@@ -80,11 +80,6 @@ def measure(reference: np.ndarray, candidate: np.ndarray, targets: np.ndarray) -
                       keras_psnr_db=mean_psnr(reference, targets))
 
 
-def anomaly_scores(outputs: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-    """Per-image reconstruction MSE: the anomaly score (higher = more anomalous)."""
-    return np.mean((outputs - inputs) ** 2, axis=(1, 2, 3))
-
-
 def detection_parity(keras_scores: np.ndarray, scores: np.ndarray,
                      labels: np.ndarray) -> dict[str, float | int]:
     """Score correlation with Keras and both AUROCs (labels: 1 anomaly, 0 normal)."""

@@ -32,7 +32,7 @@ MODEL_CLASSES: dict[str, type[Reconstructor]] = {
     "denoise": Denoiser,
     "score": AnomalyScorer,
 }
-DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise"}
+DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score"}
 
 
 def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:

@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
-Task = Literal["autoencoder", "denoiser"]
+Task = Literal["autoencoder", "denoiser", "detector"]
 
 
 class _Strict(BaseModel):
@@ -140,6 +140,34 @@ class ArtifactInfo(_Strict):
     parity: ParityInfo | None = None
 
 
+class ScoreConfig(_Strict):
+    """How a reconstruction becomes an anomaly score (runtime/scoring.py computes it).
+
+    The per-pixel error (squared or absolute, averaged over channels) is optionally smoothed
+    with a Gaussian of `smooth` pixels, then pooled: "mean" (the tutorial's MSE), "max", or
+    "top:F" (mean of the highest F fraction of pixels, for small defects).
+    """
+
+    error: Literal["squared", "absolute"] = "squared"
+    smooth: float = Field(default=0.0, ge=0.0, le=50.0)
+    pool: str = Field(default="mean", pattern=r"^(mean|max|top:(0?\.\d+|1(\.0+)?))$")
+
+
+class ScoreStats(_Strict):
+    """Anomaly scores of the normal images at training time, to set thresholds later.
+
+    Quantiles at every 0.5% (201 values) of the training images' scores and of the held-out
+    normal images' scores: enough to apply any threshold strategy without the images.
+    """
+
+    n_train: int = Field(ge=1)
+    train_mean: float
+    train_std: float = Field(ge=0.0)
+    train_quantiles: list[float] = Field(min_length=201, max_length=201)
+    n_val: int = Field(default=0, ge=0)
+    val_quantiles: list[float] | None = Field(default=None, min_length=201, max_length=201)
+
+
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
@@ -153,6 +181,9 @@ class Manifest(_Strict):
     data: DataSummary
     training: TrainingSummary
     threshold: float | None = None
+    threshold_strategy: str | None = None  # how `threshold` was set, e.g. "mean+1std"
+    score: ScoreConfig = ScoreConfig()
+    score_stats: ScoreStats | None = None
     artifact: ArtifactInfo | None = None
 
     def to_json(self) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
 from edgeae.runtime.manifest import Manifest
+from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps
 from edgeae.runtime.tiles import TileBlender
 
 ColorOrder = Literal["bgr", "rgb"]
@@ -229,9 +230,9 @@ class Score:
 class AnomalyScorer(_FrameModel):
     """Scores frames by how badly the autoencoder reconstructs them (higher = more anomalous).
 
-    The heat map is the squared reconstruction error per pixel, averaged over channels and
-    smoothed with a Gaussian (sigma 2 px); the score is its mean, the tutorial's MSE. The
-    decision compares the score with the manifest's threshold (or `threshold=`).
+    The heat map is the per-pixel reconstruction error and the score its pooled value, both as
+    the manifest's `score` says (runtime/scoring.py; by default the tutorial's mean squared
+    error). The decision compares the score with the manifest's threshold (or `threshold=`).
     """
 
     def __init__(self, session: Session, manifest: Manifest,
@@ -245,11 +246,21 @@ class AnomalyScorer(_FrameModel):
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
         y = self._infer(x)[:, :h, :w, :]
-        error = np.square(self._to_unit(y) - self._input_unit(x[:, :h, :w, :]))
-        heatmap = cv2.GaussianBlur(error.mean(axis=(0, 3)), (0, 0), 2.0)
-        value = float(heatmap.mean())
+        config = self.manifest.score
+        maps = error_maps(self._input_unit(x[:, :h, :w, :]), self._to_unit(y), config)
+        value = float(pool_maps(maps, config).mean())  # a gray model scores colour planes apart
         decision = None if self.threshold is None else value > self.threshold
-        return Score(value, decision, heatmap)
+        return Score(value, decision, maps.mean(axis=0))
+
+    def score_batch(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (N,), error maps (N, H, W)) of whole images: NHWC or NHW, uint8 or [0, 1].
+
+        The path training, export and `edgeae score` share, so their thresholds agree.
+        """
+        images = np.asarray(images)
+        unit = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+        unit = self._as_batch(unit)
+        return anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
 
     def _input_unit(self, x: np.ndarray) -> np.ndarray:
         """The normalised model input back in [0, 1] pixels."""

@@ -25,9 +25,23 @@ import numpy as np
 import edgeae
 from edgeae.errors import UserError
 from edgeae.files import atomic_path, write_text
-from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, Task, TrainingSummary
+from edgeae.runtime.manifest import (
+    DataSummary,
+    InputSpec,
+    Manifest,
+    ScoreConfig,
+    Task,
+    TrainingSummary,
+)
 from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
-from edgeae.train.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from edgeae.train.modeldir import (
+    HISTORY_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SAMPLES_FILE,
+    KerasSession,
+    ModelDir,
+)
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.sources import ImageSource
@@ -60,6 +74,8 @@ class TrainSettings:
     noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
     self_supervised: bool = False  # denoisers from noisy images only (blind-spot masking)
     initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
+    threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
+    score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
@@ -153,6 +169,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
                                  seconds=round(seconds, 2)),
+        score=ScoreConfig(**settings.score),
     )
 
 
@@ -192,7 +209,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     n_calibration = calibration_count(shape)
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
-    return _finish(out, source, settings, shape, len(train_idx), len(val_idx), seconds)
+    return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
 
 
 def load_initial_weights(model: keras.Model, path: str) -> None:
@@ -224,13 +241,26 @@ def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> N
 
 
 def _finish(out: Path, source: ImageSource, settings: TrainSettings,
-            shape: tuple[int, int, int], n_train: int, n_val: int, seconds: float) -> Manifest:
-    """Move the best checkpoint and history into place and write the manifest last."""
+            shape: tuple[int, int, int], split: tuple[np.ndarray, np.ndarray],
+            seconds: float) -> Manifest:
+    """Move the best checkpoint and history into place and write the manifest last.
+
+    A detector's manifest also gets its normal images' score statistics and threshold.
+    """
     work = out / WORK_DIR
     shutil.move(work / MODEL_FILE, out / MODEL_FILE)
     shutil.move(work / HISTORY_FILE, out / HISTORY_FILE)
-    manifest = build_manifest(source, settings, shape, n_train, n_val, out / HISTORY_FILE,
-                              seconds)
+    train_idx, val_idx = split
+    manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
+                              out / HISTORY_FILE, seconds)
+    if settings.task == "detector":
+        from edgeae.runtime.models import AnomalyScorer
+        from edgeae.train.detector import DEFAULT_THRESHOLD, calibrated
+
+        scorer = AnomalyScorer(KerasSession(ModelDir(out, manifest).load_keras()), manifest)
+        manifest = calibrated(manifest, scorer, source, train_idx, val_idx,
+                              settings.threshold or DEFAULT_THRESHOLD, settings.seed)
+        log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
     write_text(out / MANIFEST_FILE, manifest.to_json())
     shutil.rmtree(work)
     log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,

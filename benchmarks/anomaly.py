@@ -1,0 +1,219 @@
+"""One-class anomaly detection on Fashion-MNIST and MNIST-10k: edgeae against the usual baselines.
+
+Protocol of ../shared/data/README.md: for each class c, train only on x_train[y_train == c],
+score all of x_test, anomalies = every other class; AUROC per class and the mean. Side by side
+in one run, per class:
+
+- edgeae's Detector (the tutorial's conv autoencoder), every score in SCORES computed from the
+  same model; the default is the score with the best mean AUROC on a validation split (10% of
+  every class of x_train, held out from training), never on x_test;
+- the same model exported to int8 TFLite and scored by the runtime (--int8), with that score;
+- the tutorial's anomaly recipe: a dense 32-16-8 autoencoder trained with MAE, threshold mean +
+  1 std of the training loss (accuracy, precision, recall at it, as the tutorial reports);
+- PCA reconstruction error (95% of the variance), IsolationForest and OneClassSVM
+  (scikit-learn, defaults) on raw pixels.
+
+    python benchmarks/anomaly.py --data ../shared/data --out benchmarks/results/anomaly.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.ensemble import IsolationForest  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.svm import OneClassSVM  # noqa: E402
+
+import edgeae  # noqa: E402
+import edgeae.runtime as rt  # noqa: E402
+from edgeae.export.artifacts import ExportOptions, export_model  # noqa: E402
+from edgeae.files import write_text  # noqa: E402
+from edgeae.metrics import detection_metrics  # noqa: E402
+from edgeae.runtime.manifest import ScoreConfig  # noqa: E402
+from edgeae.train.detector import Detector  # noqa: E402
+from edgeae.train.modeldir import ModelDir  # noqa: E402
+
+DATASETS = {"fashion-mnist": "fashion_mnist.npz", "mnist-10k": "mnist_10k.npz"}
+SCORES = {  # name -> how a reconstruction becomes a score
+    "mse (tutorial)": ScoreConfig(),
+    "mae": ScoreConfig(error="absolute"),
+    "max": ScoreConfig(pool="max"),
+    "top 1%": ScoreConfig(pool="top:0.01"),
+    "top 5%": ScoreConfig(pool="top:0.05"),
+    "smooth 1 + max": ScoreConfig(smooth=1.0, pool="max"),
+    "smooth 1 + top 5%": ScoreConfig(smooth=1.0, pool="top:0.05"),
+    "smooth 2 + top 10%": ScoreConfig(smooth=2.0, pool="top:0.1"),
+}
+VAL_FRACTION = 0.1
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, seed: int = 0):
+    """(x_fit, y_fit, x_val, y_val): VAL_FRACTION of each class held out for choices."""
+    rng = np.random.default_rng(seed)
+    val = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        val[rng.choice(members, int(len(members) * VAL_FRACTION), replace=False)] = True
+    return x[~val], y[~val], x[val], y[val]
+
+
+def auroc(scores: np.ndarray, anomalous: np.ndarray) -> float:
+    """scikit-learn's AUROC, as a plain float."""
+    return float(roc_auc_score(anomalous, scores))
+
+
+def edgeae_scores(det: Detector, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every score in SCORES for x, from the same fitted detector."""
+    out = {}
+    manifest = det.scorer.manifest
+    for name, config in SCORES.items():
+        det.scorer.manifest = manifest.model_copy(update={"score": config})
+        out[name] = det.anomaly_score(x)
+    det.scorer.manifest = manifest
+    return out
+
+
+def tutorial_recipe(x_fit: np.ndarray, x_test: np.ndarray, anomalous: np.ndarray,
+                    epochs: int, seed: int) -> dict:
+    """The tutorial's dense 32-16-8 autoencoder, MAE, threshold = mean + 1 std of train loss."""
+    keras.utils.set_random_seed(seed)
+    d = x_fit.shape[1] * x_fit.shape[2]
+    flat_fit, flat_test = x_fit.reshape(len(x_fit), d), x_test.reshape(len(x_test), d)
+    model = keras.Sequential([keras.Input((d,))] + [
+        keras.layers.Dense(n, activation="relu") for n in (32, 16, 8, 16, 32)] + [
+        keras.layers.Dense(d, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="mae")
+    start = time.perf_counter()
+    model.fit(flat_fit, flat_fit, epochs=epochs, batch_size=512, verbose=0)
+    seconds = time.perf_counter() - start
+    train_loss = np.mean(np.abs(model.predict(flat_fit, verbose=0) - flat_fit), axis=1)
+    threshold = float(train_loss.mean() + train_loss.std())
+    scores = np.mean(np.abs(model.predict(flat_test, verbose=0) - flat_test), axis=1)
+    metrics = detection_metrics(scores, anomalous, threshold)
+    return {key: metrics[key] for key in ("auroc", "accuracy", "precision", "recall")} | {
+        "train_s": round(seconds, 1)}
+
+
+def sklearn_baselines(x_fit: np.ndarray, x_test: np.ndarray, anomalous: np.ndarray,
+                      seed: int) -> dict:
+    """AUROC and fit time of PCA reconstruction error, IsolationForest and OneClassSVM."""
+    fit, test = x_fit.reshape(len(x_fit), -1), x_test.reshape(len(x_test), -1)
+    results = {}
+    start = time.perf_counter()
+    pca = PCA(n_components=0.95, svd_solver="full").fit(fit)
+    error = np.mean((pca.inverse_transform(pca.transform(test)) - test) ** 2, axis=1)
+    results["PCA (95% variance)"] = {"auroc": auroc(error, anomalous),
+                                     "train_s": round(time.perf_counter() - start, 1)}
+    for name, model in (("IsolationForest", IsolationForest(random_state=seed)),
+                        ("OneClassSVM", OneClassSVM())):
+        start = time.perf_counter()
+        model.fit(fit)
+        results[name] = {"auroc": auroc(-model.score_samples(test), anomalous),
+                         "train_s": round(time.perf_counter() - start, 1)}
+    return results
+
+
+def int8_auroc(model_dir: Path, score: ScoreConfig, x_test: np.ndarray,
+               anomalous: np.ndarray) -> float:
+    """The model exported to int8 TFLite with `score`, scored by the runtime."""
+    manifest = ModelDir.open(model_dir).manifest.model_copy(update={"score": score})
+    write_text(model_dir / "manifest.json", manifest.to_json(), overwrite=True)
+    export_model(ModelDir.open(model_dir), model_dir / "export",
+                 ExportOptions(formats=("tflite",), precisions=("int8",), allow_drift=True,
+                               overwrite=True))  # measured here by AUROC, not gated
+    scorer = rt.load(model_dir / "export" / "model_int8.tflite", "litert", task="score")
+    scores = np.concatenate([scorer.score_batch(x_test[i:i + 256])[0]
+                             for i in range(0, len(x_test), 256)])
+    return auroc(scores, anomalous)
+
+
+def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
+    """Every method on every class of one dataset; the score chosen on validation."""
+    data = np.load(path)
+    x_train, y_train = data["x_train"].astype(np.float32) / 255, data["y_train"]
+    x_test, y_test = data["x_test"].astype(np.float32) / 255, data["y_test"]
+    x_fit, y_fit, x_val, y_val = split_validation(x_train, y_train, args.seed)
+    classes = [int(c) for c in np.unique(y_train)][:args.classes]
+    rows: dict = {}
+    for c in classes:
+        start = time.perf_counter()
+        det = Detector(model="conv", epochs=args.epochs, batch_size=64, seed=args.seed).fit(
+            x_fit[y_fit == c], out=work / f"{path.stem}-{c}", overwrite=True)
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        test_scores = edgeae_scores(det, x_test)
+        score_s = (time.perf_counter() - start) / len(SCORES)
+        val_scores = edgeae_scores(det, x_val)
+        row = {"edgeae": {name: {"val_auroc": auroc(val_scores[name], y_val != c),
+                                 "auroc": auroc(test_scores[name], y_test != c)}
+                          for name in SCORES},
+               "edgeae_train_s": round(train_s, 1), "edgeae_score_ms_per_image": round(
+                   1000 * score_s / len(x_test), 3),
+               "edgeae_at_threshold": detection_metrics(test_scores["mse (tutorial)"],
+                                                        y_test != c, det.threshold_),
+               "tutorial recipe": tutorial_recipe(x_fit[y_fit == c], x_test, y_test != c,
+                                                  args.tutorial_epochs, args.seed)}
+        row |= sklearn_baselines(x_fit[y_fit == c], x_test, y_test != c, args.seed)
+        rows[c] = row
+        print(f"{path.stem} class {c}: " + ", ".join(
+            f"{k} {v['auroc']:.3f}" for k, v in row["edgeae"].items()) +
+              f"; tutorial {row['tutorial recipe']['auroc']:.3f}; " + ", ".join(
+            f"{k} {row[k]['auroc']:.3f}" for k in ("PCA (95% variance)", "IsolationForest",
+                                                   "OneClassSVM")), flush=True)
+    chosen = max(SCORES, key=lambda s: np.mean([rows[c]["edgeae"][s]["val_auroc"]
+                                                for c in classes]))
+    summary = {"chosen_score (by validation AUROC)": chosen,
+               "mean_val_auroc": {s: float(np.mean([rows[c]["edgeae"][s]["val_auroc"]
+                                                    for c in classes])) for s in SCORES},
+               "mean_test_auroc": {f"edgeae {s}": float(np.mean([
+                   rows[c]["edgeae"][s]["auroc"] for c in classes])) for s in SCORES}}
+    for method in ("tutorial recipe", "PCA (95% variance)", "IsolationForest", "OneClassSVM"):
+        summary["mean_test_auroc"][method] = float(np.mean([rows[c][method]["auroc"]
+                                                            for c in classes]))
+    if args.int8:
+        for c in classes:
+            rows[c]["edgeae int8 tflite (chosen score)"] = int8_auroc(
+                work / f"{path.stem}-{c}", SCORES[chosen], x_test, y_test != c)
+        summary["mean_test_auroc"]["edgeae int8 tflite (chosen score)"] = float(np.mean(
+            [rows[c]["edgeae int8 tflite (chosen score)"] for c in classes]))
+    return {"summary": summary, "per_class": rows}
+
+
+def main() -> None:
+    """Parse arguments, run, print the summary and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--classes", type=int, default=10, help="first N classes only")
+    parser.add_argument("--epochs", type=int, default=20, help="edgeae detector epochs")
+    parser.add_argument("--tutorial-epochs", type=int, default=20)
+    parser.add_argument("--int8", action="store_true", help="also export and score int8 TFLite")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with tempfile.TemporaryDirectory(prefix="edgeae-anomaly-") as work:
+        result = {name: bench_dataset(args.data / DATASETS[name], args, Path(work))
+                  for name in args.datasets}
+    result["run"] = {"started": started, "machine": platform.platform(), "cpus": os.cpu_count(),
+                     "python": platform.python_version(), "numpy": np.__version__,
+                     "keras": keras.__version__, "edgeae": edgeae.__version__,
+                     "args": {k: str(v) for k, v in vars(args).items()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v["summary"] for k, v in result.items() if k != "run"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

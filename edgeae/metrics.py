@@ -1,0 +1,102 @@
+"""Detection metrics from scikit-learn and scikit-image: image-level and, with masks, pixel-level.
+
+Labels are 1 for anomalies and 0 for normal images; masks are non-zero on defect pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+PRO_MAX_FPR = 0.3  # PRO is integrated up to this false-positive rate (MVTec AD's convention)
+PRO_STEPS = 200
+
+
+def detection_metrics(scores: np.ndarray, labels: np.ndarray,
+                      threshold: float | None) -> dict:
+    """Image-level metrics: AUROC and AUPR over all thresholds, the rest at `threshold`.
+
+    At the threshold ("score > threshold" is an anomaly): accuracy, precision, recall, F1 and
+    the confusion matrix [[TN, FP], [FN, TP]]. AUROC and AUPR are None, with a note saying
+    why, when the set holds only one class.
+    """
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    result: dict = {"n": len(labels), "n_anomalous": int(labels.sum()), "threshold": threshold,
+                    "auroc": None, "aupr": None}
+    if len(np.unique(labels)) == 2:
+        result["auroc"] = float(roc_auc_score(labels, scores))
+        result["aupr"] = float(average_precision_score(labels, scores))
+    else:
+        only = "anomalous" if labels.all() else "normal"
+        result["note"] = (f"AUROC and AUPR need both normal and anomalous images; this set has "
+                          f"only {only} ones")
+    if threshold is not None:
+        predicted = (scores > threshold).astype(int)
+        result.update(
+            accuracy=float(accuracy_score(labels, predicted)),
+            precision=float(precision_score(labels, predicted, zero_division=0)),
+            recall=float(recall_score(labels, predicted, zero_division=0)),
+            f1=float(f1_score(labels, predicted, zero_division=0)),
+            confusion_matrix=confusion_matrix(labels, predicted, labels=[0, 1]).tolist())
+    return result
+
+
+def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict:
+    """Pixel AUROC and PRO of per-image (H, W) anomaly maps against masks of the same shapes."""
+    from sklearn.metrics import roc_auc_score
+
+    truth = [np.asarray(m) > 0 for m in masks]
+    if any(t.shape != m.shape for t, m in zip(truth, maps)):
+        raise ValueError("every mask must have its map's shape")
+    flat_truth = np.concatenate([t.ravel() for t in truth])
+    flat_maps = np.concatenate([np.asarray(m, np.float64).ravel() for m in maps])
+    if flat_truth.all() or not flat_truth.any():
+        return {"pixel_auroc": None, "pro": None,
+                "note": "pixel metrics need both defect and normal pixels in the masks"}
+    return {"pixel_auroc": float(roc_auc_score(flat_truth, flat_maps)),
+            "pro": per_region_overlap(flat_maps, flat_truth, _regions(truth))}
+
+
+def _regions(truth: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Flat indices (into all images' pixels, concatenated) of every connected defect region."""
+    from skimage.measure import label
+
+    regions, offset = [], 0
+    for t in truth:
+        labelled = label(t).ravel()
+        regions += [np.flatnonzero(labelled == k) + offset for k in range(1, labelled.max() + 1)]
+        offset += t.size
+    return regions
+
+
+def per_region_overlap(scores: np.ndarray, truth: np.ndarray, regions: list[np.ndarray],
+                       max_fpr: float = PRO_MAX_FPR, steps: int = PRO_STEPS) -> float:
+    """Area under the PRO curve up to `max_fpr`, divided by `max_fpr` (1.0 is perfect).
+
+    Each connected defect region counts equally, however small, so small defects matter as
+    much as large ones; the false-positive rate is over the normal pixels.
+    """
+    from sklearn.metrics import auc
+
+    normal = ~truth
+    fprs, pros = [], []
+    for cut in np.linspace(scores.max(), scores.min(), steps):
+        flagged = scores >= cut
+        fprs.append(flagged[normal].mean())
+        pros.append(np.mean([flagged[r].mean() for r in regions]))
+    fprs, pros = np.array(fprs), np.array(pros)
+    keep = fprs <= max_fpr
+    x = np.append(fprs[keep], max_fpr)
+    y = np.append(pros[keep], np.interp(max_fpr, fprs, pros))
+    return float(auc(x, y) / max_fpr)

@@ -1,0 +1,276 @@
+"""Anomaly detection: scores, threshold strategies, metrics, the Detector API and its commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import edgeae.runtime as rt
+from edgeae.errors import UserError
+from edgeae.metrics import detection_metrics, pixel_metrics
+from edgeae.runtime.manifest import ScoreConfig
+from edgeae.runtime.scoring import anomaly_scores
+from edgeae.runtime.threshold import (
+    QUANTILE_LEVELS,
+    best_f1_threshold,
+    parse_threshold,
+    resolve_threshold,
+    score_stats,
+)
+from edgeae.train.detector import Detector
+
+from conftest import blobs, run_cli, train_cli, write_folder
+
+
+def defects(images: np.ndarray, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Copies with a bright 5x5 square of noise pasted somewhere, and the square's masks."""
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape[:3], np.uint8)
+    for img, mask in zip(out, masks):
+        y, x = rng.integers(0, images.shape[1] - 5, 2)
+        img[y:y + 5, x:x + 5] = rng.integers(128, 256, (5, 5, images.shape[3]))
+        mask[y:y + 5, x:x + 5] = 255
+    return out, masks
+
+
+@pytest.mark.parametrize("spec, canonical", [
+    ("mean+1std", "mean+1std"), ("MEAN + 2.5std", "mean+2.5std"),
+    ("percentile:99", "percentile:99"), ("contamination:0.05", "contamination:0.05"),
+    ("best-f1", "best-f1"), ("fixed:0.012", "fixed:0.012")])
+def test_threshold_specs_are_canonical(spec, canonical):
+    assert str(parse_threshold(spec)) == canonical
+
+
+@pytest.mark.parametrize("spec", ["mean", "percentile:101", "contamination:0.9", "top:3", ""])
+def test_bad_threshold_spec_is_one_line_exit_2(spec, gray_folder, tmp_path):
+    with pytest.raises(UserError):
+        parse_threshold(spec)
+    code, _, err = run_cli("train", "detector", "--data", gray_folder, "--threshold", spec,
+                           "--out", tmp_path / "det")
+    assert code == 2 and "threshold" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "det").exists()
+
+
+def test_threshold_strategies_follow_their_definitions():
+    rng = np.random.default_rng(0)
+    train, val = rng.gamma(2.0, 1.0, 5000), rng.gamma(2.0, 1.1, 800)
+    stats = score_stats(train, val)
+    assert resolve_threshold(parse_threshold("mean+1std"), stats) == pytest.approx(
+        train.mean() + train.std())
+    assert resolve_threshold(parse_threshold("mean+2std"), stats) == pytest.approx(
+        train.mean() + 2 * train.std())
+    assert resolve_threshold(parse_threshold("percentile:99"), stats) == pytest.approx(
+        np.percentile(val, 99))  # held-out normal scores, not training ones
+    assert resolve_threshold(parse_threshold("contamination:0.05"), stats) == pytest.approx(
+        np.percentile(train, 95))
+    assert resolve_threshold(parse_threshold("fixed:3.5"), stats) == 3.5
+    between = resolve_threshold(parse_threshold("percentile:97.25"), stats)
+    assert np.percentile(val, 97) <= between <= np.percentile(val, 97.5)
+    assert len(QUANTILE_LEVELS) == len(stats.train_quantiles) == 201
+    with pytest.raises(UserError, match="labelled"):
+        resolve_threshold(parse_threshold("best-f1"), stats)
+    with pytest.raises(UserError, match="statistics"):
+        resolve_threshold(parse_threshold("mean+1std"), None)
+
+
+def test_best_f1_threshold_maximises_f1_without_splitting_ties():
+    scores = np.array([0.1, 0.2, 0.2, 0.3, 0.7, 0.8, 0.9, 0.25])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    t = best_f1_threshold(scores, labels)
+    predicted = scores > t
+    f1 = 2 * np.sum(predicted & (labels == 1)) / (predicted.sum() + labels.sum())
+    for cut in np.unique(scores):  # no cut between the distinct scores does better
+        p = scores > cut
+        assert 2 * np.sum(p & (labels == 1)) / (p.sum() + labels.sum()) <= f1 + 1e-12
+    assert 0.2 < t < 0.25  # flags 0.25 (the hard anomaly) and the 0.3 normal: F1 0.89
+    with pytest.raises(UserError, match="both"):
+        best_f1_threshold(scores, np.zeros(8))
+
+
+def test_scores_pool_error_maps():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 12, 10, 2)).astype(np.float32)
+    y = x + rng.normal(0, 0.1, x.shape).astype(np.float32)
+    y[1, 2:4, 3:5] += 0.8  # a small defect in image 1
+    per_pixel = np.square(y - x).mean(axis=3)
+    mean, maps = anomaly_scores(x, y)
+    np.testing.assert_allclose(mean, np.mean((y - x) ** 2, axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(maps, per_pixel, rtol=1e-6)
+    peak, _ = anomaly_scores(x, y, ScoreConfig(pool="max"))
+    np.testing.assert_allclose(peak, per_pixel.reshape(3, -1).max(axis=1), rtol=1e-6)
+    top, _ = anomaly_scores(x, y, ScoreConfig(pool="top:0.1"))  # the 12 highest of 120 pixels
+    expected = np.sort(per_pixel.reshape(3, -1), axis=1)[:, -12:].mean(axis=1)
+    np.testing.assert_allclose(top, expected, rtol=1e-6)
+    assert top[1] / top[0] > mean[1] / mean[0]  # top-k pooling stresses small defects
+    smooth, smooth_maps = anomaly_scores(x, y, ScoreConfig(smooth=1.5, error="absolute"))
+    assert smooth_maps.std() < np.abs(y - x).mean(axis=3).std()
+    np.testing.assert_allclose(smooth, np.abs(y - x).mean(axis=(1, 2, 3)), rtol=0.05)
+
+
+def test_detection_and_pixel_metrics():
+    m = detection_metrics(np.array([0.1, 0.2, 0.8, 0.9, 0.3]), np.array([0, 0, 1, 1, 1]), 0.5)
+    assert m["auroc"] == 1.0 and m["aupr"] == 1.0
+    assert m["accuracy"] == 0.8 and m["precision"] == 1.0 and m["recall"] == pytest.approx(2 / 3)
+    assert m["confusion_matrix"] == [[2, 0], [1, 2]]
+    one_class = detection_metrics(np.array([0.1, 0.2]), np.array([0, 0]), 0.5)
+    assert one_class["auroc"] is None and "only normal" in one_class["note"]
+    assert one_class["accuracy"] == 1.0
+
+    masks = np.zeros((2, 20, 20), bool)
+    masks[0, 2:5, 2:5] = masks[0, 10:18, 10:18] = masks[1, 5:7, 5:7] = True
+    perfect = pixel_metrics(masks.astype(np.float32), masks)
+    assert perfect["pixel_auroc"] == 1.0 and perfect["pro"] == pytest.approx(1.0, abs=0.01)
+    missed_small = masks.astype(np.float32)
+    missed_small[0, 2:5, 2:5] = missed_small[1, 5:7, 5:7] = 0  # two of three regions missed
+    partial = pixel_metrics(missed_small, masks)
+    assert partial["pro"] < 0.6 < partial["pixel_auroc"]  # PRO weighs every region equally
+    assert pixel_metrics(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)))["pro"] is None
+
+
+@pytest.fixture(scope="module")
+def detector_data(tmp_path_factory) -> dict:
+    """Normal blobs to train on; a labelled test folder (good/, defect/) with defect masks."""
+    root = tmp_path_factory.mktemp("detect")
+    normal = blobs(160, seed=0)
+    test_normal = blobs(24, seed=5)
+    broken, masks = defects(blobs(24, seed=6))
+    write_folder(root / "normal", normal)
+    write_folder(root / "test" / "good", test_normal)
+    write_folder(root / "test" / "defect", broken)
+    for i, mask in enumerate(masks):
+        (root / "masks" / "defect").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "masks" / "defect" / f"img_{i:03d}.png"), mask)
+    return {"root": root, "normal": normal, "test_normal": test_normal, "broken": broken,
+            "masks": masks}
+
+
+@pytest.mark.slow
+def test_detector_api_fits_normal_images_and_keeps_sklearn_signs(detector_data, tmp_path):
+    normal, broken = detector_data["normal"], detector_data["broken"]
+    det = Detector(model="conv", epochs=12, batch_size=16).fit(normal, out=tmp_path / "det")
+    manifest = json.loads((tmp_path / "det" / "manifest.json").read_text())
+    assert manifest["task"] == "detector" and manifest["threshold_strategy"] == "mean+1std"
+    stats = manifest["score_stats"]
+    assert det.threshold_ == pytest.approx(stats["train_mean"] + stats["train_std"])
+    assert stats["n_train"] + stats["n_val"] == len(normal)
+
+    x = np.concatenate([detector_data["test_normal"], broken])
+    y = np.r_[np.zeros(24), np.ones(24)]
+    scores = det.anomaly_score(x)
+    np.testing.assert_allclose(det.score_samples(x), -scores)
+    np.testing.assert_array_equal(det.predict(x), (det.decision_function(x) < 0).astype(int))
+    assert det.anomaly_map(x).shape == (48, 16, 16)
+    metrics = det.evaluate(x, y, masks=np.concatenate([np.zeros((24, 16, 16)),
+                                                       detector_data["masks"]]))
+    assert metrics["auroc"] > 0.9, metrics
+    assert metrics["pixel"]["pixel_auroc"] > 0.8, metrics["pixel"]
+
+    assert det.set_threshold("contamination:0.25") == pytest.approx(
+        stats["train_quantiles"][150])  # the 75th percentile of the training scores
+    assert Detector.load(tmp_path / "det").threshold_ == det.threshold_
+    assert det.set_threshold("best-f1", x, y) == Detector.load(tmp_path / "det").threshold_
+    assert det.evaluate(x, y)["f1"] >= metrics["f1"]
+
+
+@pytest.fixture(scope="module")
+def trained_detector(detector_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "det"
+    return train_cli(out, "detector", detector_data["root"] / "normal", "--epochs", "12",
+                     "--batch-size", "16", "--threshold", "percentile:95", "--score-error",
+                     "absolute", "--score-pool", "max")
+
+
+@pytest.mark.slow
+def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, detector_data,
+                                                          tmp_path):
+    root = detector_data["root"]
+    info = json.loads(run_cli("info", trained_detector)[1])
+    assert info["threshold_strategy"] == "percentile:95"
+    assert info["score"] == {"error": "absolute", "smooth": 0.0, "pool": "max"}
+
+    code, out, err = run_cli("score", "--model", trained_detector, "--data", root / "test",
+                             "--out", tmp_path / "scores.csv", "--maps", tmp_path / "maps")
+    assert code == 0, err
+    with open(tmp_path / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 48 and json.loads(out)["anomalies"] == sum(
+        r["prediction"] == "1" for r in rows)
+    flagged = {r["path"].split("/")[0]: 0 for r in rows}
+    for r in rows:
+        flagged[r["path"].split("/")[0]] += int(r["prediction"])
+    assert flagged["defect"] > flagged["good"]
+    overlay = cv2.imread(str(tmp_path / "maps" / "defect" / "img_000.png"))
+    assert overlay.shape == (16, 16, 3)
+    code, _, err = run_cli("score", "--model", trained_detector, "--data", root / "test",
+                           "--out", tmp_path / "scores.csv")
+    assert code == 2 and "--overwrite" in err
+
+    code, out, err = run_cli("evaluate", "--model", trained_detector, "--data", root / "test",
+                             "--masks", root / "masks", "--out", tmp_path / "metrics.json")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["auroc"] > 0.9 and metrics["pixel"]["pro"] is not None
+    assert "auroc" in out and "confusion" in out
+
+    code, out, err = run_cli("threshold", trained_detector, "--strategy", "best-f1",
+                             "--data", root / "test")
+    assert code == 0, err
+    best = json.loads(run_cli("info", trained_detector)[1])
+    assert best["threshold_strategy"] == "best-f1"
+
+    code, _, err = run_cli("export", trained_detector, "--format", "all", "--precision",
+                           "fp32,int8", "--out", tmp_path / "export", "--labelled", root / "test")
+    assert code == 0, err
+    artifact = tmp_path / "export" / "model_int8.tflite"
+    scorer = rt.load(artifact)
+    assert isinstance(scorer, rt.AnomalyScorer)
+    assert scorer.threshold == pytest.approx(best["threshold"])
+    assert scorer.manifest.score.pool == "max"
+    code, _, err = run_cli("evaluate", "--model", artifact, "--data", root / "test")
+    assert code == 0, err
+    code, out, err = run_cli("threshold", artifact, "--strategy", "fixed:0.5")
+    assert code == 0 and "0.5" in out, err
+    assert rt.load(artifact).threshold == 0.5  # the runtime reads the rewritten manifest
+
+
+@pytest.mark.slow
+def test_detector_bad_inputs(trained_detector, detector_data, tmp_path, caplog):
+    root = detector_data["root"]
+    good = root / "test" / "good"
+    code, out, err = run_cli("evaluate", "--model", trained_detector, "--data", good,
+                             "--labels", _labels_csv(tmp_path, good, 0))
+    assert code == 0 and "only normal" in out, err  # said plainly, not a crash
+    short = tmp_path / "short.csv"
+    short.write_text("path,label\nimg_000.png,0\n")
+    code, _, err = run_cli("evaluate", "--model", trained_detector, "--data",
+                           root / "test" / "good", "--labels", short)
+    assert code == 2 and "no label for 23 of 24" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("evaluate", "--model", trained_detector, "--data", root / "normal")
+    assert code == 2 and "no labels" in err
+    big = tmp_path / "bigmasks" / "defect"
+    big.mkdir(parents=True)
+    for i, mask in enumerate(detector_data["masks"]):
+        cv2.imwrite(str(big / f"img_{i:03d}.png"), cv2.resize(mask, (32, 32),
+                                                            interpolation=cv2.INTER_NEAREST))
+    code, _, err = run_cli("evaluate", "--model", trained_detector, "--data", root / "test",
+                           "--masks", tmp_path / "bigmasks")
+    assert code == 0, err
+    assert "24 mask(s)" in caplog.text and "resized (nearest neighbour)" in caplog.text
+    code, _, err = run_cli("threshold", trained_detector, "--strategy", "best-f1")
+    assert code == 2 and "--data" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli("train", "detector", "--data", empty, "--out", tmp_path / "x")
+    assert code == 2 and "no images" in err
+
+
+def _labels_csv(tmp_path: Path, folder: Path, label: int) -> Path:
+    path = tmp_path / f"labels{label}.csv"
+    names = sorted(p.name for p in folder.iterdir())
+    path.write_text("path,label\n" + "".join(f"{n},{label}\n" for n in names))
+    return path

@@ -1,0 +1,159 @@
+"""Anomaly detection: an autoencoder trained on normal images, a score and a threshold.
+
+Training scores the normal images it learned from (and the held-out ones) with the runtime's
+own scoring (runtime/scoring.py), keeps their statistics in the manifest and sets the threshold
+by a strategy (runtime/threshold.py), so every exported artifact and the device decide alike.
+
+    >>> det = Detector(threshold="percentile:99", epochs=10).fit(normal_images)
+    >>> det.predict(frames)        # 0 normal, 1 anomaly
+    >>> det.anomaly_score(frames)  # higher = more anomalous
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeae.runtime.manifest import Manifest, ScoreConfig
+from edgeae.runtime.models import AnomalyScorer
+from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
+from edgeae.train.sources import ImageSource
+
+DEFAULT_THRESHOLD = "mean+1std"  # the tutorial's
+MAX_SCORED = 20_000  # training images scored for the statistics (a seeded random subset)
+BATCH = 64
+
+
+def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
+    """Anomaly scores of `source`'s images at `indices`."""
+    from edgeae.detect import scored
+
+    return np.array([score for _, score, _ in scored(scorer, source, indices, "threshold")])
+
+
+def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
+               train_idx: np.ndarray, val_idx: np.ndarray, strategy: str, seed: int) -> Manifest:
+    """The manifest with the normal images' score statistics and the strategy's threshold."""
+    spec = parse_threshold(strategy)
+    if len(train_idx) > MAX_SCORED:
+        train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
+    stats = score_stats(score_source(scorer, source, train_idx),
+                        score_source(scorer, source, val_idx))
+    return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
+                                       "threshold": resolve_threshold(spec, stats)})
+
+
+def as_images(x: np.ndarray) -> np.ndarray:
+    """NHWC float32 in [0, 1] from uint8 or float arrays of shape (N, H, W) or (N, H, W, C)."""
+    x = np.asarray(x)
+    x = x[..., None] if x.ndim == 3 else x
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+class Detector:
+    """An autoencoder anomaly detector with scikit-learn's conventions.
+
+    `fit` takes normal images only. `anomaly_score` is higher for anomalies; `score_samples`
+    and `decision_function` keep scikit-learn's signs (higher = more normal; negative =
+    anomaly). `predict` gives 0 (normal) or 1 (anomaly), as the tutorial's labels.
+    """
+
+    def __init__(self, model: str = "conv", threshold: str = DEFAULT_THRESHOLD,
+                 score: ScoreConfig | None = None, epochs: int = 20, batch_size: int = 32,
+                 seed: int = 0, **params: Any) -> None:
+        parse_threshold(threshold)  # fail early on a bad spec
+        self.model, self.threshold, self.score = model, threshold, score or ScoreConfig()
+        self.epochs, self.batch_size, self.seed, self.params = epochs, batch_size, seed, params
+        self.model_dir: Path | None = None
+        self._scorer: AnomalyScorer | None = None
+
+    def fit(self, x: np.ndarray, out: str | Path | None = None, overwrite: bool = False,
+            verbose: int = 0) -> Detector:
+        """Train on normal images into the model directory `out` (a temporary one if None)."""
+        from edgeae.train.fit import TrainSettings, train
+        from edgeae.train.sources import ArrayImages, Preprocess
+
+        out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="edgeae-det-"))
+        images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
+        settings = TrainSettings(task="detector", architecture=self.model, params=self.params,
+                                 epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                                 threshold=self.threshold, score=self.score.model_dump())
+        train(ArrayImages(images, Preprocess(), "array", "array"), out, settings,
+              overwrite=overwrite, verbose=verbose)
+        return self._open(out)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Detector:
+        """A trained detector from its model directory."""
+        return cls()._open(Path(model_dir))
+
+    def _open(self, model_dir: Path) -> Detector:
+        from edgeae.reconstruct import open_model
+
+        self.model_dir = model_dir
+        self._scorer = open_model(model_dir, use="score")
+        manifest = self._scorer.manifest
+        self.threshold, self.score = manifest.threshold_strategy, manifest.score
+        return self
+
+    @property
+    def scorer(self) -> AnomalyScorer:
+        """The fitted model's scorer; an error before `fit`."""
+        if self._scorer is None:
+            raise RuntimeError("this Detector is not fitted yet: call fit(X) or Detector.load()")
+        return self._scorer
+
+    @property
+    def threshold_(self) -> float | None:
+        """The decision threshold in score units."""
+        return self.scorer.threshold
+
+    def anomaly_score(self, x: np.ndarray) -> np.ndarray:
+        """(N,) scores, higher = more anomalous."""
+        return self._batches(x)[0]
+
+    def anomaly_map(self, x: np.ndarray) -> np.ndarray:
+        """(N, H, W) per-pixel anomaly maps at the input's resolution."""
+        return self._batches(x)[1]
+
+    def score_samples(self, x: np.ndarray) -> np.ndarray:
+        """scikit-learn's sign: higher = more normal."""
+        return -self.anomaly_score(x)
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        """scikit-learn's sign: negative for anomalies (threshold - score)."""
+        return self.threshold_ - self.anomaly_score(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """0 for normal, 1 for anomaly (score above the threshold)."""
+        return (self.anomaly_score(x) > self.threshold_).astype(np.int64)
+
+    def set_threshold(self, strategy: str, x: np.ndarray | None = None,
+                      y: np.ndarray | None = None) -> float:
+        """Change the threshold without retraining; best-f1 needs labelled x, y."""
+        from edgeae.detect import apply_threshold
+
+        scores = self.anomaly_score(x) if x is not None else None
+        apply_threshold(self.model_dir, strategy, scores, y)
+        return self._open(self.model_dir).threshold_
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, masks: np.ndarray | None = None) -> dict:
+        """Image metrics at the threshold and over all thresholds; pixel ones given masks.
+
+        `y` is 1 for anomalies; `masks` (N, H, W) are non-zero on defects.
+        """
+        from edgeae.metrics import detection_metrics, pixel_metrics
+
+        scores, maps = self._batches(x)
+        result = detection_metrics(scores, np.asarray(y), self.threshold_)
+        if masks is not None:
+            result["pixel"] = pixel_metrics(maps, np.asarray(masks))
+        return result
+
+    def _batches(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = as_images(x)
+        parts = [self.scorer.score_batch(images[i:i + BATCH]) for i in range(0, len(images), BATCH)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
