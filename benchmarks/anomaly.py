@@ -4,10 +4,10 @@ Protocol of ../shared/data/README.md: for each class c, train only on x_train[y_
 score all of x_test, anomalies = every other class; AUROC per class and the mean. Side by side
 in one run, per class:
 
-- edgeae's Detector (the tutorial's conv autoencoder), every score in SCORES computed from the
-  same model; the default is the score with the best mean AUROC on a validation split (10% of
-  every class of x_train, held out from training), never on x_test;
-- the same model exported to int8 TFLite and scored by the runtime (--int8), with that score;
+- edgeae's Detector with each model in ARCHITECTURES and every score in SCORES computed from the
+  same fitted model; the default is the (model, score) with the best mean AUROC on a validation
+  split (10% of every class of x_train, held out from training), never on x_test;
+- that model exported to int8 TFLite and scored by the runtime (--int8), with that score;
 - the tutorial's anomaly recipe: a dense 32-16-8 autoencoder trained with MAE, threshold mean +
   1 std of the training loss (accuracy, precision, recall at it, as the tutorial reports);
 - PCA reconstruction error (95% of the variance), IsolationForest and OneClassSVM
@@ -54,6 +54,12 @@ SCORES = {  # name -> how a reconstruction becomes a score
     "smooth 1 + max": ScoreConfig(smooth=1.0, pool="max"),
     "smooth 1 + top 5%": ScoreConfig(smooth=1.0, pool="top:0.05"),
     "smooth 2 + top 10%": ScoreConfig(smooth=2.0, pool="top:0.1"),
+}
+ARCHITECTURES = {  # name -> registered model and its parameters
+    "conv": {"model": "conv"},  # the tutorial's conv denoiser: a 7x7x8 code for 28x28 images
+    "dense 8": {"model": "dense", "latent_dim": 8},
+    "dense 32": {"model": "dense", "latent_dim": 32},
+    "dense 64": {"model": "dense", "latent_dim": 64},  # the tutorial's first autoencoder
 }
 VAL_FRACTION = 0.1
 
@@ -138,8 +144,31 @@ def int8_auroc(model_dir: Path, score: ScoreConfig, x_test: np.ndarray,
     return auroc(scores, anomalous)
 
 
+def fit_edgeae(x_fit: np.ndarray, x_test: np.ndarray, x_val: np.ndarray, anomalous: np.ndarray,
+               val_anomalous: np.ndarray, args: argparse.Namespace, out: Path) -> dict:
+    """Every (architecture, score) of edgeae on one class: validation and test AUROC, times."""
+    results = {}
+    for arch, params in ARCHITECTURES.items():
+        start = time.perf_counter()
+        det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed, **params).fit(
+            x_fit, out=out / arch.replace(" ", "-"), overwrite=True)
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        test_scores = edgeae_scores(det, x_test)
+        score_ms = 1000 * (time.perf_counter() - start) / len(SCORES) / len(x_test)
+        val_scores = edgeae_scores(det, x_val)
+        results[arch] = {
+            "train_s": round(train_s, 1), "score_ms_per_image": round(score_ms, 4),
+            "at_threshold (mse, mean+1std)": detection_metrics(
+                test_scores["mse (tutorial)"], anomalous, det.threshold_),
+            "scores": {name: {"val_auroc": auroc(val_scores[name], val_anomalous),
+                              "auroc": auroc(test_scores[name], anomalous)}
+                       for name in SCORES}}
+    return results
+
+
 def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
-    """Every method on every class of one dataset; the score chosen on validation."""
+    """Every method on every class of one dataset; edgeae's default chosen on validation."""
     data = np.load(path)
     x_train, y_train = data["x_train"].astype(np.float32) / 255, data["y_train"]
     x_test, y_test = data["x_test"].astype(np.float32) / 255, data["y_test"]
@@ -147,46 +176,40 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
     classes = [int(c) for c in np.unique(y_train)][:args.classes]
     rows: dict = {}
     for c in classes:
-        start = time.perf_counter()
-        det = Detector(model="conv", epochs=args.epochs, batch_size=64, seed=args.seed).fit(
-            x_fit[y_fit == c], out=work / f"{path.stem}-{c}", overwrite=True)
-        train_s = time.perf_counter() - start
-        start = time.perf_counter()
-        test_scores = edgeae_scores(det, x_test)
-        score_s = (time.perf_counter() - start) / len(SCORES)
-        val_scores = edgeae_scores(det, x_val)
-        row = {"edgeae": {name: {"val_auroc": auroc(val_scores[name], y_val != c),
-                                 "auroc": auroc(test_scores[name], y_test != c)}
-                          for name in SCORES},
-               "edgeae_train_s": round(train_s, 1), "edgeae_score_ms_per_image": round(
-                   1000 * score_s / len(x_test), 3),
-               "edgeae_at_threshold": detection_metrics(test_scores["mse (tutorial)"],
-                                                        y_test != c, det.threshold_),
-               "tutorial recipe": tutorial_recipe(x_fit[y_fit == c], x_test, y_test != c,
+        normal = x_fit[y_fit == c]
+        row = {"edgeae": fit_edgeae(normal, x_test, x_val, y_test != c, y_val != c, args,
+                                    work / f"{path.stem}-{c}"),
+               "tutorial recipe": tutorial_recipe(normal, x_test, y_test != c,
                                                   args.tutorial_epochs, args.seed)}
-        row |= sklearn_baselines(x_fit[y_fit == c], x_test, y_test != c, args.seed)
+        row |= sklearn_baselines(normal, x_test, y_test != c, args.seed)
         rows[c] = row
-        print(f"{path.stem} class {c}: " + ", ".join(
-            f"{k} {v['auroc']:.3f}" for k, v in row["edgeae"].items()) +
-              f"; tutorial {row['tutorial recipe']['auroc']:.3f}; " + ", ".join(
-            f"{k} {row[k]['auroc']:.3f}" for k in ("PCA (95% variance)", "IsolationForest",
-                                                   "OneClassSVM")), flush=True)
-    chosen = max(SCORES, key=lambda s: np.mean([rows[c]["edgeae"][s]["val_auroc"]
-                                                for c in classes]))
-    summary = {"chosen_score (by validation AUROC)": chosen,
-               "mean_val_auroc": {s: float(np.mean([rows[c]["edgeae"][s]["val_auroc"]
-                                                    for c in classes])) for s in SCORES},
-               "mean_test_auroc": {f"edgeae {s}": float(np.mean([
-                   rows[c]["edgeae"][s]["auroc"] for c in classes])) for s in SCORES}}
+        best = {a: max(r["scores"].values(), key=lambda s: s["val_auroc"])["auroc"]
+                for a, r in row["edgeae"].items()}
+        print(f"{path.stem} class {c}: edgeae " + ", ".join(
+            f"{a} {v:.3f}" for a, v in best.items()) + "; " + ", ".join(
+            f"{k} {row[k]['auroc']:.3f}" for k in ("tutorial recipe", "PCA (95% variance)",
+                                                   "IsolationForest", "OneClassSVM")),
+              flush=True)
+    combos = [(a, s) for a in ARCHITECTURES for s in SCORES]
+
+    def mean_over_classes(arch: str, score: str, key: str) -> float:
+        return float(np.mean([rows[c]["edgeae"][arch]["scores"][score][key] for c in classes]))
+
+    arch, score = max(combos, key=lambda a_s: mean_over_classes(*a_s, "val_auroc"))
+    summary = {"chosen (by validation AUROC)": f"{arch}, {score}",
+               "mean_val_auroc": {f"{a}, {s}": mean_over_classes(a, s, "val_auroc")
+                                  for a, s in combos},
+               "mean_test_auroc": {f"edgeae {a}, {s}": mean_over_classes(a, s, "auroc")
+                                   for a, s in combos}}
     for method in ("tutorial recipe", "PCA (95% variance)", "IsolationForest", "OneClassSVM"):
         summary["mean_test_auroc"][method] = float(np.mean([rows[c][method]["auroc"]
                                                             for c in classes]))
     if args.int8:
+        key = "edgeae int8 tflite (chosen)"
         for c in classes:
-            rows[c]["edgeae int8 tflite (chosen score)"] = int8_auroc(
-                work / f"{path.stem}-{c}", SCORES[chosen], x_test, y_test != c)
-        summary["mean_test_auroc"]["edgeae int8 tflite (chosen score)"] = float(np.mean(
-            [rows[c]["edgeae int8 tflite (chosen score)"] for c in classes]))
+            rows[c][key] = int8_auroc(work / f"{path.stem}-{c}" / arch.replace(" ", "-"),
+                                      SCORES[score], x_test, y_test != c)
+        summary["mean_test_auroc"][key] = float(np.mean([rows[c][key] for c in classes]))
     return {"summary": summary, "per_class": rows}
 
 
