@@ -476,22 +476,27 @@ def build_parser() -> Parser:
                          help="--data holds noisy images only: learn by Noise2Void blind-spot "
                               "masking (no clean targets, no --noise)")
     detector = _add_train_parser(
-        tasks, "detector", "learn normal images; score, threshold and localise anomalies",
+        tasks, "detector", "learn normal images; score, threshold and localise anomalies "
+                           "(default: the dense autoencoder, see --model)",
         _examples("edgeae train detector --data normal/ --out det",
                   "edgeae train detector --data parts/good --threshold percentile:99 "
                   "--score-smooth 2 --score-pool top:0.01 --out det",
                   "edgeae threshold det --strategy contamination:0.02   # later, no retraining"))
+    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
+
+    detector.set_defaults(model=DEFAULT_MODEL)
     g = detector.add_argument_group("anomaly score and threshold")
     g.add_argument("--threshold", default="mean+1std", metavar="SPEC",
                    help="mean+Kstd (training scores; the tutorial's mean+1std, the default), "
                         "percentile:P (held-out normal scores), contamination:R, fixed:V")
-    g.add_argument("--score-error", choices=("squared", "absolute"), default="squared",
-                   help="per-pixel error (squared)")
-    g.add_argument("--score-smooth", type=_ranged(float, 0.0, 50.0), default=0.0, metavar="PX",
-                   help="Gaussian sigma in pixels applied to the error map (0: none)")
-    g.add_argument("--score-pool", default="mean", metavar="HOW",
+    g.add_argument("--score-error", choices=("squared", "absolute"),
+                   default=DEFAULT_SCORE.error, help=f"per-pixel error ({DEFAULT_SCORE.error})")
+    g.add_argument("--score-smooth", type=_ranged(float, 0.0, 50.0), default=DEFAULT_SCORE.smooth,
+                   metavar="PX", help="Gaussian sigma in pixels applied to the error map "
+                                      f"(0: none; default {DEFAULT_SCORE.smooth:g})")
+    g.add_argument("--score-pool", default=DEFAULT_SCORE.pool, metavar="HOW",
                    help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
-                        "the highest F fraction of pixels (small defects)")
+                        f"the highest F fraction of pixels (default {DEFAULT_SCORE.pool})")
 
     p = sub.add_parser(
         "export", help="export a model directory to TFLite / ONNX, checked against Keras",

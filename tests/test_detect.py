@@ -152,9 +152,10 @@ def detector_data(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_detector_api_fits_normal_images_and_keeps_sklearn_signs(detector_data, tmp_path):
     normal, broken = detector_data["normal"], detector_data["broken"]
-    det = Detector(model="conv", epochs=12, batch_size=16).fit(normal, out=tmp_path / "det")
+    det = Detector(epochs=30, batch_size=16).fit(normal, out=tmp_path / "det")  # the defaults
     manifest = json.loads((tmp_path / "det" / "manifest.json").read_text())
     assert manifest["task"] == "detector" and manifest["threshold_strategy"] == "mean+1std"
+    assert manifest["architecture"] == "dense" and manifest["score"]["pool"] == "top:0.1"
     stats = manifest["score_stats"]
     assert det.threshold_ == pytest.approx(stats["train_mean"] + stats["train_std"])
     assert stats["n_train"] + stats["n_val"] == len(normal)
@@ -167,8 +168,8 @@ def test_detector_api_fits_normal_images_and_keeps_sklearn_signs(detector_data, 
     assert det.anomaly_map(x).shape == (48, 16, 16)
     metrics = det.evaluate(x, y, masks=np.concatenate([np.zeros((24, 16, 16)),
                                                        detector_data["masks"]]))
-    assert metrics["auroc"] > 0.9, metrics
-    assert metrics["pixel"]["pixel_auroc"] > 0.8, metrics["pixel"]
+    assert metrics["auroc"] > 0.85, metrics  # 0.93 when written
+    assert metrics["pixel"]["pixel_auroc"] > 0.85, metrics["pixel"]  # 0.94
 
     assert det.set_threshold("contamination:0.25") == pytest.approx(
         stats["train_quantiles"][150])  # the 75th percentile of the training scores
@@ -182,7 +183,7 @@ def trained_detector(detector_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "det"
     return train_cli(out, "detector", detector_data["root"] / "normal", "--epochs", "12",
                      "--batch-size", "16", "--threshold", "percentile:95", "--score-error",
-                     "absolute", "--score-pool", "max")
+                     "absolute", "--score-smooth", "0", "--score-pool", "max")
 
 
 @pytest.mark.slow
@@ -190,6 +191,7 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
                                                           tmp_path):
     root = detector_data["root"]
     info = json.loads(run_cli("info", trained_detector)[1])
+    assert info["architecture"] == "dense" and info["params"]["latent_dim"] == 64  # the default
     assert info["threshold_strategy"] == "percentile:95"
     assert info["score"] == {"error": "absolute", "smooth": 0.0, "pool": "max"}
 
