@@ -429,7 +429,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))
-    print(f"wrote {args.out}/: model/, export/, reconstructions.png, metrics.json")
+    print(f"wrote {args.out}/: model/, export/, reconstructions.png, denoising.png, detector/, "
+          "detector-export/, anomalies.png, metrics.json")
     return 0
 
 

@@ -85,6 +85,10 @@ def test_demo(tmp_path):
     assert denoise["psnr_denoised_db"] > denoise["psnr_noisy_db"] + 5
     assert cv2.imread(str(tmp_path / "demo" / "denoising.png")).shape[1] > 3 * 512
     assert (tmp_path / "demo" / "export" / "model_fp32.tflite").exists()
+    anomaly = metrics["anomaly"]  # a detector of zeros, exported and scored by the runtime
+    assert anomaly["threshold_strategy"] == "mean+1std" and anomaly["threshold"] > 0
+    assert sum(map(sum, anomaly["confusion_matrix"])) == 359 and 0 <= anomaly["auroc"] <= 1
+    assert cv2.imread(str(tmp_path / "demo" / "anomalies.png")).shape == (64, 8 * 64, 3)
     code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1")
     assert code == 2 and "--overwrite" in err
 
