@@ -93,10 +93,18 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="videos: keep every K-th frame (default 1)")
     g.add_argument("--strict", action="store_true",
                    help="fail on an unreadable image instead of skipping it")
+    g.add_argument("--label-column", metavar="COL",
+                   help="series (a CSV with one series per row, or an (N, L) .npy): the label "
+                        "column's header name or 0-based index (-1: the last)")
+    g.add_argument("--normal-label", metavar="V",
+                   help="series: the label value of normal rows; training keeps only those")
 
 
-def _load_kwargs(args: argparse.Namespace) -> dict:
-    return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every}
+def _load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict:
+    from edgeae.train.series import SeriesOptions
+
+    return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every,
+            "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
 
 
 def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.ArgumentParser:
@@ -173,7 +181,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         **_detector_settings(args))
-    splits = load_data(args.data, Preprocess(args.channels, args.image_size), **_load_kwargs(args))
+    splits = load_data(args.data, Preprocess(args.channels, args.image_size),
+                       **_load_kwargs(args, normal_only=True))
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
         manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,

@@ -20,6 +20,7 @@ from edgeae.progress import progress
 from edgeae.runtime.images import resize, tile_grid, write_png
 from edgeae.runtime.manifest import Manifest
 from edgeae.runtime.models import Reconstructor
+from edgeae.train.series import SeriesOptions
 from edgeae.train.sources import DataSplits, ImageSource, Preprocess, load_data
 
 GRID_IMAGES = 16
@@ -49,7 +50,12 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
     The held-out test part is used when the data defines one (built-in datasets, npz files).
     """
     spec = manifest.input
-    splits: DataSplits = load_data(data, Preprocess(spec.channels, image_size), **load_kwargs)
+    series = load_kwargs.pop("series", None) or SeriesOptions()
+    if manifest.data.value_range is not None:  # rows of numbers: scale them as in training
+        series = SeriesOptions(series.label_column or manifest.data.label_column,
+                               series.normal_label or manifest.data.normal_label)
+    splits: DataSplits = load_data(data, Preprocess(spec.channels, image_size), series=series,
+                                   value_range=manifest.data.value_range, **load_kwargs)
     source = splits.test or splits.train
     fixed = spec.fixed_size
     if fixed is not None and source.size != fixed:

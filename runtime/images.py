@@ -16,6 +16,16 @@ from edgeae.errors import UserError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
+def series_as_images(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """(N, L) rows of numbers as (N, 1, L, 1) float32 images in [0, 1].
+
+    Scaled by the training rows' (min, max), as the tutorial does; values outside are clipped.
+    """
+    lo, hi = value_range
+    unit = (np.asarray(values, np.float64) - lo) / (hi - lo if hi > lo else 1.0)
+    return np.clip(unit, 0.0, 1.0).astype(np.float32)[:, None, :, None]
+
+
 def read_image(path: Path) -> np.ndarray | None:
     """Decode an image file as stored (bit depth and channels kept); None if unreadable.
 

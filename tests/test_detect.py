@@ -276,3 +276,70 @@ def _labels_csv(tmp_path: Path, folder: Path, label: int) -> Path:
     names = sorted(p.name for p in folder.iterdir())
     path.write_text("path,label\n" + "".join(f"{n},{label}\n" for n in names))
     return path
+
+
+def heartbeats(n: int, abnormal: bool, rng: np.random.Generator) -> np.ndarray:
+    """ECG-like rows of 140 samples: one sharp beat; abnormal ones grow a late bump."""
+    t = np.linspace(0, 1, 140)
+    x = rng.normal(3, 0.2, (n, 1)) * np.exp(-((t - 0.3 - rng.normal(0, 0.01, (n, 1))) / 0.03) ** 2)
+    x += 0.5 * np.sin(2 * np.pi * t) - 1 + rng.normal(0, 0.05, (n, 140))
+    return x + (1.5 * np.exp(-((t - 0.7) / 0.08) ** 2) if abnormal else 0)
+
+
+@pytest.fixture(scope="module")
+def ecg_csv(tmp_path_factory) -> Path:
+    """The tutorial's third example in miniature: label 1 = normal, 0 = abnormal (ECG5000's)."""
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([heartbeats(200, False, rng), heartbeats(60, True, rng)])
+    labels = [1] * 200 + [0] * 60
+    path = tmp_path_factory.mktemp("ecg") / "ecg.csv"
+    lines = [",".join([f"t{i}" for i in range(140)] + ["label"])]
+    lines += [",".join(f"{v:.5f}" for v in r) + f",{y}" for r, y in zip(rows, labels)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
+    det = train_cli(tmp_path / "det", "detector", ecg_csv, "--label-column", "label",
+                    "--normal-label", "1", "--epochs", "30")
+    info = json.loads(run_cli("info", det)[1])
+    data = info["data"]
+    assert data["kind"] == "series" and data["image_size"] == [1, 140]
+    assert data["n_train"] + data["n_val"] == 200  # the normal rows only
+    assert data["label_column"] == "label" and data["normal_label"] == "1"
+    values = np.loadtxt(ecg_csv, delimiter=",", skiprows=1)[:, :140]
+    assert data["value_range"] == pytest.approx([values.min(), values.max()], abs=1e-9)
+
+    code, _, err = run_cli("evaluate", "--model", det, "--data", ecg_csv, "--out",
+                           tmp_path / "keras.json")  # labels and scaling from the manifest
+    assert code == 0, err
+    keras_metrics = json.loads((tmp_path / "keras.json").read_text())
+    assert keras_metrics["n"] == 260 and keras_metrics["n_anomalous"] == 60
+    assert keras_metrics["auroc"] > 0.9, keras_metrics
+    code, _, err = run_cli("export", det, "--precision", "fp32,int8", "--out",
+                           tmp_path / "export")
+    assert code == 0, err
+    code, _, err = run_cli("evaluate", "--model", tmp_path / "export" / "model_int8.tflite",
+                           "--data", ecg_csv, "--out", tmp_path / "int8.json")
+    assert code == 0, err
+    int8 = json.loads((tmp_path / "int8.json").read_text())
+    assert abs(int8["auroc"] - keras_metrics["auroc"]) < 0.02
+
+    np.save(tmp_path / "rows.npy", values[:200])  # an (N, L) array: series without labels
+    train_cli(tmp_path / "npy", "detector", tmp_path / "rows.npy", "--epochs", "2")
+    assert json.loads(run_cli("info", tmp_path / "npy")[1])["data"]["kind"] == "series"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--label-column", "beat"], "no column 'beat'"),
+    (["--label-column", "label", "--normal-label", "7"], "no row has label '7'"),
+    ([], "non-numeric"),  # the label strings stay in the rows without --label-column
+])
+def test_series_bad_inputs_are_one_line_errors(ecg_csv, tmp_path, options, message):
+    bad = ecg_csv
+    if not options:
+        bad = tmp_path / "text.csv"
+        bad.write_text("a,b,c\n1,2,x\n3,4,5\n")
+    code, _, err = run_cli("train", "detector", "--data", bad, *options, "--out", tmp_path / "d")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -22,10 +22,19 @@ from edgeae.runtime.images import (
     channel_count,
     prepare,
     read_image,
+    series_as_images,
     to_unit_float,
 )
 from edgeae.train.datasets import BUILTIN_NAMES, load_builtin
 from edgeae.train.idx import looks_like_idx, read_idx
+from edgeae.train.series import (
+    ANOMALY,
+    NORMAL,
+    SeriesOptions,
+    is_series_file,
+    read_series,
+    series_labels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,8 @@ class ImageSource:
     labels: np.ndarray | None = None
     class_names: list[str] | None = None
     smallest: tuple[int, int] | None = field(default=None, repr=False)  # (h, w) after prep
+    value_range: tuple[float, float] | None = None  # series rows: the raw (min, max) -> [0, 1]
+    series: SeriesOptions | None = field(default=None, repr=False)  # how labelled rows were read
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -260,9 +271,31 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
     return np.memmap(store, np.uint8, mode="r", shape=(count, *shape))
 
 
+def load_series(path: Path, options: SeriesOptions,
+                value_range: tuple[float, float] | None = None) -> DataSplits:
+    """Rows of a CSV or (N, L) .npy as 1 x L images in [0, 1] (train/series.py).
+
+    `value_range` scales new rows like the training ones (None: this file's own min and max).
+    With `options.normal_only`, only the rows labelled `options.normal_label` are kept.
+    """
+    values, raw_labels = read_series(path, options)
+    labels = series_labels(raw_labels, options)
+    value_range = value_range or (float(values.min()), float(values.max()))
+    images = series_as_images(values, value_range)
+    if labels is not None and options.normal_only:
+        images, labels = images[labels == 0], labels[labels == 0]
+    source = ArrayImages(images, Preprocess(), str(path), "series", labels)
+    source.value_range, source.series = value_range, options
+    if labels is not None:
+        source.class_names = [NORMAL, ANOMALY]
+    return DataSplits(source)
+
+
 def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None = None,
-              strict: bool = False, every: int = 1, cache_dir: Path | None = None) -> DataSplits:
-    """Resolve `--data`: a built-in name, folder, image, array, IDX or video file."""
+              strict: bool = False, every: int = 1, cache_dir: Path | None = None,
+              series: SeriesOptions | None = None,
+              value_range: tuple[float, float] | None = None) -> DataSplits:
+    """Resolve `--data`: a built-in name, folder, image, array, IDX, video or series file."""
     if spec in BUILTIN_NAMES:
         arrays = load_builtin(spec, data_dir, cache_dir)
         return DataSplits(
@@ -273,6 +306,8 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
         raise UserError(f"no such file or directory: {spec} (built-in datasets: "
                         f"{', '.join(BUILTIN_NAMES)})")
     suffix = path.suffix.lower()
+    if path.is_file() and is_series_file(path):
+        return load_series(path, series or SeriesOptions(), value_range)
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         return DataSplits(FolderImages(path, prep, strict))
     if suffix in ARRAY_SUFFIXES:

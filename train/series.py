@@ -1,0 +1,119 @@
+"""Rows of numbers (one series per row, like ECG heartbeats) as 1 x L gray images.
+
+The tutorial's third example: a CSV with one series per row (and optionally a label column
+named by --label-column) or an .npy of shape (N, L). Values are scaled to [0, 1] by the
+training rows' min and max (the tutorial's normalisation); the manifest keeps that range so new
+rows are scaled the same way when they are scored. Every model that takes 1 x L images (the
+dense autoencoder) then trains, exports and runs unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeae.errors import UserError
+
+NORMAL, ANOMALY = "normal", "anomaly"  # class names of labelled rows
+
+
+@dataclass(frozen=True)
+class SeriesOptions:
+    """How to read labelled rows: which column holds the label and which value is normal."""
+
+    label_column: str | None = None
+    normal_label: str | None = None  # the label value of normal rows
+    normal_only: bool = False  # keep only the normal rows (training a detector)
+
+
+def is_series_file(path: Path) -> bool:
+    """A CSV, or an .npy holding a 2-D (N, L) array."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return True
+    if suffix != ".npy":
+        return False
+    try:
+        return np.load(path, mmap_mode="r").ndim == 2
+    except (ValueError, OSError):
+        return False
+
+
+def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values (N, L) float64, label strings or None) from a CSV or an (N, L) .npy."""
+    if path.suffix.lower() == ".npy":
+        if options.label_column is not None:
+            raise UserError(f"{path} is an array: it has no --label-column; use a CSV for labels")
+        return _finite(np.load(path).astype(np.float64), path), None
+    rows = _csv_rows(path)
+    header, body = (rows[0], rows[1:]) if not _numeric(rows[0]) else (None, rows)
+    labels = None
+    if options.label_column is not None:
+        column = _column_index(header, options.label_column, path)
+        labels = np.array([r[column].strip() for r in body])
+        body = [r[:column] + r[column + 1:] for r in body]
+    try:
+        values = np.array(body, np.float64)
+    except ValueError:
+        raise UserError(f"{path} has rows of different lengths or non-numeric values; every row "
+                        "must be one series of numbers (name a label column with "
+                        "--label-column)") from None
+    return _finite(values, path), labels
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    try:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.reader(fh) if r]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path} as CSV ({exc})") from None
+    if len(rows) < 2:
+        raise UserError(f"{path} holds fewer than 2 rows; one series per row is expected")
+    return rows
+
+
+def _numeric(row: list[str]) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _column_index(header: list[str] | None, name: str, path: Path) -> int:
+    """The label column: a header name, or a 0-based index (negative counts from the end)."""
+    if header is not None and name in header:
+        return header.index(name)
+    try:
+        index = int(name)
+    except ValueError:
+        known = ", ".join(header[:8]) if header else "no header row"
+        raise UserError(f"{path} has no column {name!r} ({known}); pass a header name or a "
+                        "0-based column index") from None
+    width = len(header) if header is not None else None
+    if width is not None and not -width <= index < width:
+        raise UserError(f"--label-column {index} is outside {path}'s {width} columns")
+    return index
+
+
+def _finite(values: np.ndarray, path: Path) -> np.ndarray:
+    if values.ndim != 2 or values.shape[1] < 2:
+        raise UserError(f"{path} has shape {values.shape}; expected (N, L) series with L >= 2")
+    if not np.isfinite(values).all():
+        raise UserError(f"{path} contains NaN or inf; clean or drop those rows")
+    return values
+
+
+def series_labels(labels: np.ndarray | None, options: SeriesOptions) -> np.ndarray | None:
+    """0 normal / 1 anomaly per row, when the rows are labelled and the normal value is known."""
+    if labels is None or options.normal_label is None:
+        return None
+    normal = labels == options.normal_label
+    if not normal.any():
+        found = ", ".join(sorted(set(labels.tolist()))[:6])
+        raise UserError(f"no row has label {options.normal_label!r} (labels found: {found}); "
+                        "pass --normal-label with one of them")
+    return (~normal).astype(np.int64)
