@@ -11,7 +11,12 @@ in one run, per class:
 - the tutorial's anomaly recipe: a dense 32-16-8 autoencoder trained with MAE, threshold mean +
   1 std of the training loss (accuracy, precision, recall at it, as the tutorial reports);
 - PCA reconstruction error (95% of the variance), IsolationForest and OneClassSVM
-  (scikit-learn, defaults) on raw pixels.
+  (scikit-learn, defaults) on raw pixels, and PyOD's AutoEncoder (defaults) when PyOD is
+  installed (`pip install pyod`, which needs PyTorch);
+- with --pixel, localisation: the chosen detector's maps on the class's test images with one
+  pasted defect each (a patch of another image, a scratch, a blob; masks known), pixel AUROC and
+  PRO; and every model trained on 64x64 crops of Train400 and tested on crops of held-out
+  images with such defects.
 
     python benchmarks/anomaly.py --data ../shared/data --out benchmarks/results/anomaly.json
 """
@@ -19,6 +24,7 @@ in one run, per class:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -28,6 +34,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
@@ -39,7 +46,7 @@ import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
 from edgeae.export.artifacts import ExportOptions, export_model  # noqa: E402
 from edgeae.files import write_text  # noqa: E402
-from edgeae.metrics import detection_metrics  # noqa: E402
+from edgeae.metrics import detection_metrics, pixel_metrics  # noqa: E402
 from edgeae.runtime.manifest import ScoreConfig  # noqa: E402
 from edgeae.train.detector import Detector  # noqa: E402
 from edgeae.train.modeldir import ModelDir  # noqa: E402
@@ -62,6 +69,7 @@ ARCHITECTURES = {  # name -> registered model and its parameters
     "dense 64": {"model": "dense", "latent_dim": 64},  # the tutorial's first autoencoder
 }
 VAL_FRACTION = 0.1
+BASELINES = ("PCA (95% variance)", "IsolationForest", "OneClassSVM", "PyOD AutoEncoder")
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, seed: int = 0):
@@ -127,7 +135,88 @@ def sklearn_baselines(x_fit: np.ndarray, x_test: np.ndarray, anomalous: np.ndarr
         model.fit(fit)
         results[name] = {"auroc": auroc(-model.score_samples(test), anomalous),
                          "train_s": round(time.perf_counter() - start, 1)}
+    if importlib.util.find_spec("pyod") is not None:  # benchmark-only, needs PyTorch
+        from pyod.models.auto_encoder import AutoEncoder
+
+        start = time.perf_counter()
+        model = AutoEncoder(random_state=seed, verbose=0).fit(fit)  # PyOD's defaults
+        results["PyOD AutoEncoder"] = {"auroc": auroc(model.decision_function(test), anomalous),
+                                       "train_s": round(time.perf_counter() - start, 1)}
     return results
+
+
+def paste_defects(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of NHWC images in [0, 1], each with one local defect, and the defects' masks.
+
+    In turn: a patch pasted from another image (a sixth of the side), a bright scratch (a line
+    a third to a half of the side long) and a blob (a filled ellipse of random brightness).
+    """
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape[:3], np.uint8)
+    n, h, w, _ = images.shape
+    for i in range(n):
+        mask = masks[i]
+        kind = i % 3
+        if kind == 0:
+            s = max(3, h // 6)
+            y, x = rng.integers(0, h - s, 2)
+            sy, sx = rng.integers(0, h - s, 2)
+            out[i, y:y + s, x:x + s] = images[(i + 1 + rng.integers(n - 1)) % n, sy:sy + s,
+                                              sx:sx + s]
+            mask[y:y + s, x:x + s] = 1
+        elif kind == 1:
+            length = rng.uniform(h / 3, h / 2)
+            angle = rng.uniform(0, np.pi)
+            y0, x0 = rng.uniform(h / 4, 3 * h / 4, 2)
+            end = (int(x0 + length * np.cos(angle)), int(y0 + length * np.sin(angle)))
+            cv2.line(mask, (int(x0), int(y0)), end, 1, max(1, h // 28))
+            out[i][mask.astype(bool)] = 1.0
+        else:
+            centre = tuple(int(v) for v in rng.integers(h // 5, 4 * h // 5, 2))
+            axes = tuple(int(v) for v in rng.integers(max(1, h // 14), max(2, h // 7) + 1, 2))
+            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+            out[i][mask.astype(bool)] = rng.uniform(0.3, 1.0)
+    return out, masks
+
+
+def pixel_level(det: Detector, clean: np.ndarray, seed: int) -> dict:
+    """Pixel AUROC and PRO of the detector's maps on pasted defects.
+
+    Also the image AUROC of the defective copies against the same images without defects.
+    """
+    broken, masks = paste_defects(clean, seed)
+    result = pixel_metrics(list(det.anomaly_map(broken)), list(masks))
+    labels = np.r_[np.zeros(len(clean)), np.ones(len(broken))]
+    result["image_auroc"] = auroc(det.anomaly_score(np.concatenate([clean, broken])), labels)
+    return result
+
+
+def train400_pixel_level(data: Path, args: argparse.Namespace, work: Path) -> dict:
+    """Every model trained on 64x64 crops of 360 Train400 images, tested on the other 40.
+
+    Defects are pasted on the test crops; pixel AUROC and PRO per model, default score.
+    """
+    files = sorted((data / "train400").glob("*.png"))
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(files))
+
+    def crops(indices: np.ndarray, per_image: int) -> np.ndarray:
+        out = []
+        for i in indices:
+            image = cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+            for _ in range(per_image):
+                y, x = rng.integers(0, image.shape[0] - 64, 2)
+                out.append(image[y:y + 64, x:x + 64, None])
+        return np.stack(out)
+
+    fit, test = crops(order[40:], 8), crops(order[:40], 4)
+    results = {}
+    for arch, params in ARCHITECTURES.items():
+        det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed, **params).fit(
+            fit, out=work / f"train400-{arch.replace(' ', '-')}", overwrite=True)
+        results[arch] = pixel_level(det, test, args.seed)
+        print(f"train400 crops {arch}: {results[arch]}", flush=True)
+    return {"train_crops": len(fit), "test_crops": len(test), "models": results}
 
 
 def int8_auroc(model_dir: Path, score: ScoreConfig, x_test: np.ndarray,
@@ -187,8 +276,7 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
                 for a, r in row["edgeae"].items()}
         print(f"{path.stem} class {c}: edgeae " + ", ".join(
             f"{a} {v:.3f}" for a, v in best.items()) + "; " + ", ".join(
-            f"{k} {row[k]['auroc']:.3f}" for k in ("tutorial recipe", "PCA (95% variance)",
-                                                   "IsolationForest", "OneClassSVM")),
+            f"{k} {row[k]['auroc']:.3f}" for k in ("tutorial recipe", *BASELINES) if k in row),
               flush=True)
     combos = [(a, s) for a in ARCHITECTURES for s in SCORES]
 
@@ -201,15 +289,26 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
                                   for a, s in combos},
                "mean_test_auroc": {f"edgeae {a}, {s}": mean_over_classes(a, s, "auroc")
                                    for a, s in combos}}
-    for method in ("tutorial recipe", "PCA (95% variance)", "IsolationForest", "OneClassSVM"):
-        summary["mean_test_auroc"][method] = float(np.mean([rows[c][method]["auroc"]
-                                                            for c in classes]))
+    for method in ("tutorial recipe", *BASELINES):
+        if method in rows[classes[0]]:
+            summary["mean_test_auroc"][method] = float(np.mean([rows[c][method]["auroc"]
+                                                                for c in classes]))
     if args.int8:
         key = "edgeae int8 tflite (chosen)"
         for c in classes:
             rows[c][key] = int8_auroc(work / f"{path.stem}-{c}" / arch.replace(" ", "-"),
                                       SCORES[score], x_test, y_test != c)
         summary["mean_test_auroc"][key] = float(np.mean([rows[c][key] for c in classes]))
+    if args.pixel:
+        for c in classes:
+            det = Detector.load(work / f"{path.stem}-{c}" / arch.replace(" ", "-"))
+            det.scorer.manifest = det.scorer.manifest.model_copy(update={"score": SCORES[score]})
+            rows[c]["pixel (chosen)"] = pixel_level(det, x_test[y_test == c][..., None]
+                                                    if x_test.ndim == 3 else x_test[y_test == c],
+                                                    args.seed + c)
+        summary["pixel (chosen), mean over classes"] = {
+            k: float(np.mean([rows[c]["pixel (chosen)"][k] for c in classes]))
+            for k in ("pixel_auroc", "pro", "image_auroc")}
     return {"summary": summary, "per_class": rows}
 
 
@@ -222,6 +321,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="edgeae detector epochs")
     parser.add_argument("--tutorial-epochs", type=int, default=20)
     parser.add_argument("--int8", action="store_true", help="also export and score int8 TFLite")
+    parser.add_argument("--pixel", action="store_true",
+                        help="also pixel AUROC and PRO on pasted defects (and Train400 crops)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -229,6 +330,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edgeae-anomaly-") as work:
         result = {name: bench_dataset(args.data / DATASETS[name], args, Path(work))
                   for name in args.datasets}
+        if args.pixel:
+            result["train400-crops"] = {"summary": train400_pixel_level(args.data, args,
+                                                                        Path(work))}
     result["run"] = {"started": started, "machine": platform.platform(), "cpus": os.cpu_count(),
                      "python": platform.python_version(), "numpy": np.__version__,
                      "keras": keras.__version__, "edgeae": edgeae.__version__,
