@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +166,21 @@ def test_run_scores_defects_into_rate_limited_events(conv_artifacts, clip, tmp_p
     code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
                               "--threshold", threshold, "--events", events, "--overwrite")
     assert code == 0 and json.loads(stdout)["events"] == 1  # one per second at the most
+
+
+def test_run_decides_at_the_threshold_edgeae_threshold_wrote(conv_artifacts, clip, tmp_path):
+    for name in ("model_int8.tflite", "model_int8.tflite.json"):  # a copy: the fixture is shared
+        shutil.copy(conv_artifacts / name, tmp_path / name)
+    artifact = tmp_path / "model_int8.tflite"
+    decoded = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames(str(clip))])
+    threshold = _threshold_between(rt.load(artifact, task="score"), decoded)
+    code, _, err = run_cli("threshold", artifact, "--strategy", f"fixed:{threshold!r}")
+    assert code == 0, err
+    events = tmp_path / "events.jsonl"
+    code, stdout, err = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
+                                "--events", events, "--event-interval", "0")  # no --threshold
+    assert code == 0, err
+    assert [json.loads(line)["frame"] for line in events.read_text().splitlines()] == list(DEFECTS)
 
 
 def test_live_source_keeps_the_newest_frame_and_reconnects(clip):
