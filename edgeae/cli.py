@@ -337,7 +337,7 @@ def _metrics_table(metrics: dict) -> str:
     """The evaluation as aligned `name  value` lines, None shown as n/a."""
     rows = [(k, metrics.get(k)) for k in ("n", "n_anomalous", "threshold", "accuracy",
                                           "precision", "recall", "f1", "auroc", "aupr")]
-    rows += [(f"pixel_{k}".replace("pixel_pixel_", "pixel_"), v)
+    rows += [(k if k.startswith("pixel") else f"pixel_{k}", v)
              for k, v in metrics.get("pixel", {}).items() if k != "note"]
     lines = [f"{k:<16}{'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v}"
              for k, v in rows]

@@ -21,6 +21,7 @@ from edgeae.progress import progress
 from edgeae.runtime.manifest import Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold
+from edgeae.train.modeldir import MANIFEST_FILE
 from edgeae.train.sources import ImageSource
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,6 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     value = resolve_threshold(spec, manifest.score_stats,
                               None if scores is None else np.asarray(scores), labels)
     updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})
-    target = model / "manifest.json" if model.is_dir() else manifest_path_for(model)
+    target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
     write_text(target, updated.to_json(), overwrite=True)
     return updated
