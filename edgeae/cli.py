@@ -140,6 +140,9 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     g.add_argument("--initial-weights", type=Path, metavar="W",
                    help="start from these .weights.h5 (same --model and --size), e.g. ones "
                         "trained on a GPU by python -m edgeae.train.pretrain")
+    g.add_argument("--quantization-aware", action="store_true",
+                   help="simulate int8 rounding after every layer while training, so the int8 "
+                        "export loses less (best as a few epochs on --initial-weights)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_train, task=task)
     return p
@@ -180,6 +183,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
         noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
+        quantization_aware=args.quantization_aware,
         **_detector_settings(args))
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **_load_kwargs(args, normal_only=True))

@@ -87,6 +87,7 @@ class TrainingSummary(_Strict):
     noise: str | None = None  # a denoiser's training noise spec, e.g. "gaussian:5-50"
     self_supervised: bool = False  # trained on noisy images alone (blind-spot masking)
     initial_weights: str | None = None  # the weights file training started from, if any
+    quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
     seconds: float = 0.0
 
 

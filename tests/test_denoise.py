@@ -259,3 +259,33 @@ def test_gpu_recipe_weights_become_a_model_directory(tmp_path):
                            "small", "--patch-size", "32", "--initial-weights", weights,
                            "--out", tmp_path / "other")
     assert code == 2 and "does not fit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fake_quant_rounds_to_256_levels_with_identity_gradient():
+    from edgeae.train.quantize import FakeQuant
+
+    fq = FakeQuant()
+    x = tf.constant(np.linspace(-0.2, 1.3, 2000, dtype=np.float32).reshape(1, 40, 50, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fq(x, training=True)  # the first batch sets the range
+    out = y.numpy()
+    assert len(np.unique(out)) <= 256
+    assert np.abs(out - x.numpy()).max() <= 1.5 / 255 / 2 + 1e-6  # half a level at most
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), 1.0)  # straight through
+
+
+def test_quantization_aware_training_saves_the_plain_model(tmp_path):
+    from edgeae.train.quantize import FakeQuant
+
+    data = write_folder(tmp_path / "clean", np.rint(smooth_images(24, 32) * 255).astype(np.uint8))
+    train_cli(tmp_path / "qat", "denoiser", data, "--model", "unet", "--size", "tiny",
+              "--noise", "gaussian:10-40", "--patch-size", "16", "--epochs", "2",
+              "--quantization-aware")
+    model = keras.saving.load_model(tmp_path / "qat" / "model.keras")
+    assert not any(isinstance(layer, FakeQuant) for layer in model.layers)
+    assert model.name == create_model("unet", (16, 16, 1), {"size": "tiny"}).name
+    assert json.loads(run_cli("info", tmp_path / "qat")[1])["training"]["quantization_aware"]
+    code, _, err = run_cli("export", tmp_path / "qat", "--precision", "fp32,int8", "--out",
+                           tmp_path / "export", "--allow-drift")
+    assert code == 0, err

@@ -44,6 +44,7 @@ from edgeae.train.modeldir import (
 )
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
+from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.sources import ImageSource
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class TrainSettings:
     initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
+    quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
@@ -170,6 +172,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  best_val_loss=best_val, val_mse=val_mse,
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
+                                 quantization_aware=settings.quantization_aware,
                                  seconds=round(seconds, 2)),
         score=ScoreConfig(**settings.score),
     )
@@ -195,18 +198,22 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         load_initial_weights(model, settings.initial_weights)
     log.info("%s: %s parameters, %s multiply-accumulates per pixel", settings.architecture,
              f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}")
-    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                  loss=LOSSES[settings.loss], metrics=["mse"])
+    fitted = with_fake_quant(model) if settings.quantization_aware else model
+    fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                   loss=LOSSES[settings.loss], metrics=["mse"])
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
     start = time.monotonic()
-    model.fit(training_pairs(train_images, cfg, training=True),
-              validation_data=training_pairs(val_images, cfg, training=False),
-              epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
-              shuffle=False, verbose=verbose)  # tf.data already shuffles
+    fitted.fit(training_pairs(train_images, cfg, training=True),
+               validation_data=training_pairs(val_images, cfg, training=False),
+               epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
+               shuffle=False, verbose=verbose)  # tf.data already shuffles
     seconds = time.monotonic() - start
-    if not (out / WORK_DIR / MODEL_FILE).exists():  # no epoch improved on a resumed best
-        model.save(out / WORK_DIR / MODEL_FILE)
+    best = out / WORK_DIR / MODEL_FILE
+    if not best.exists():  # no epoch improved on a resumed best
+        fitted.save(best)
+    if settings.quantization_aware:  # export the plain architecture with the learned weights
+        without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
     _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
     n_calibration = calibration_count(shape)
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
