@@ -299,11 +299,8 @@ def _scorer_and_data(args: argparse.Namespace):
     """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
     from edgeae.reconstruct import load_for_model, open_model
 
-    scorer = open_model(args.model, getattr(args, "backend", None),
-                        getattr(args, "threads", None), use="score")
-    load_kwargs = _load_kwargs(args) if hasattr(args, "every") else {}
-    source = load_for_model(scorer.manifest, args.data, getattr(args, "image_size", None),
-                            **load_kwargs)
+    scorer = open_model(args.model, args.backend, args.threads, use="score")
+    source = load_for_model(scorer.manifest, args.data, args.image_size, **_load_kwargs(args))
     return scorer, source
 
 
@@ -364,7 +361,7 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
                             "sub-folders) or --data DIR --labels CSV")
         scorer, source = _scorer_and_data(args)
         labels = labels_for(source, args.labels)
-        scores = [s for _, s, _ in scored(scorer, source)]
+        scores = [s for _, s, _, _ in scored(scorer, source)]
     manifest = apply_threshold(args.model, args.strategy, scores, labels)
     print(f"{args.model}: threshold {manifest.threshold_strategy} = {manifest.threshold:.6g}")
     return 0
@@ -613,7 +610,11 @@ def build_parser() -> Parser:
     g = p.add_argument_group("labelled images (best-f1)")
     g.add_argument("--data", metavar="D", help="labelled images, as for evaluate")
     g.add_argument("--labels", type=Path, metavar="CSV", help="path,label per image")
-    p.set_defaults(func=_cmd_threshold)
+    _add_backend_args(p)
+    # what the data options of score / evaluate would give: images as they are, series rows
+    # labelled as the manifest says
+    p.set_defaults(func=_cmd_threshold, image_size=None, data_dir=None, strict=False, every=1,
+                   label_column=None, normal_label=None)
 
     p = sub.add_parser(
         "run", help="denoise or score live frames (camera, stream, video, folder)",

@@ -18,10 +18,11 @@ import numpy as np
 from edgeae.errors import UserError
 from edgeae.files import atomic_path, check_writable, write_text
 from edgeae.progress import progress
+from edgeae.runtime import read_artifact_manifest
 from edgeae.runtime.manifest import Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold
-from edgeae.train.modeldir import MANIFEST_FILE
+from edgeae.train.modeldir import MANIFEST_FILE, ModelDir
 from edgeae.train.sources import ImageSource
 
 log = logging.getLogger(__name__)
@@ -30,22 +31,25 @@ BATCH = 64
 
 
 def scored(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray | None = None,
-           desc: str = "scoring") -> Iterator[tuple[int, float, np.ndarray]]:
-    """(index, score, error map) for each image (all, or `indices`), batched when sizes agree."""
+           desc: str = "scoring") -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
+    """(index, score, error map, image) for each image (all, or `indices`).
+
+    Batched when the sizes agree; the image comes along so callers need not read it again.
+    """
     indices = np.arange(len(source)) if indices is None else np.asarray(indices)
     return progress(_score_chunks(scorer, source, indices), total=len(indices), desc=desc,
                     unit="img")
 
 
 def _score_chunks(scorer: AnomalyScorer, source: ImageSource,
-                  indices: np.ndarray) -> Iterator[tuple[int, float, np.ndarray]]:
+                  indices: np.ndarray) -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
     step = BATCH if source.size is not None else 1
     for start in range(0, len(indices), step):
         chunk = indices[start:start + step]
         batch = (source.read_batch(chunk) if source.size is not None
                  else source.read(int(chunk[0]))[None])
         scores, maps = scorer.score_batch(batch)
-        yield from zip(chunk.tolist(), scores.tolist(), maps)
+        yield from zip(chunk.tolist(), scores.tolist(), maps, batch)
 
 
 def labels_for(source: ImageSource, labels_file: Path | None) -> np.ndarray:
@@ -116,12 +120,12 @@ def score_folder(scorer: AnomalyScorer, source: ImageSource, out_csv: Path,
     writer = csv.writer(buffer)
     writer.writerow(["path", "score", "prediction"])
     flagged = 0
-    for i, score, heat in scored(scorer, source):
+    for i, score, heat, image in scored(scorer, source):
         prediction = "" if threshold is None else int(score > threshold)
         flagged += prediction == 1
         writer.writerow([source.item_name(i), f"{score:.8g}", prediction])
         if maps_dir is not None:
-            picture = overlay(source.read(i), heat, scale or float(heat.max()))
+            picture = overlay(image, heat, scale or float(heat.max()))
             target = (maps_dir / source.item_name(i)).with_suffix(".png")
             with atomic_path(target, overwrite=overwrite) as tmp:
                 if not cv2.imwrite(str(tmp), picture):
@@ -137,7 +141,7 @@ def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarr
     from edgeae.metrics import detection_metrics, pixel_metrics
 
     scores, maps, masks, resized = np.empty(len(source)), [], [], 0
-    for i, score, heat in scored(scorer, source, desc="evaluating"):
+    for i, score, heat, _ in scored(scorer, source, desc="evaluating"):
         scores[i] = score
         if masks_dir is not None:
             mask, was_resized = read_mask(masks_dir, source.item_name(i), heat.shape)
@@ -164,13 +168,13 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     An artifact's manifest JSON beside it is what the runtime reads first, so that file
     changes (and is created from the embedded copy if it was missing).
     """
-    from edgeae.reconstruct import open_model
-
     spec = parse_threshold(strategy)
-    manifest = open_model(model, use="score").manifest
+    if model.is_dir():  # the manifest alone: no model is loaded to change a number in it
+        manifest, target = ModelDir.open(model).manifest, model / MANIFEST_FILE
+    else:
+        manifest, target = read_artifact_manifest(model), manifest_path_for(model)
     value = resolve_threshold(spec, manifest.score_stats,
                               None if scores is None else np.asarray(scores), labels)
     updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})
-    target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
     write_text(target, updated.to_json(), overwrite=True)
     return updated

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
+from edgeae.runtime.images import to_unit_float
 from edgeae.runtime.manifest import Manifest
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps
 from edgeae.runtime.tiles import TileBlender
@@ -257,9 +258,7 @@ class AnomalyScorer(_FrameModel):
 
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
-        images = np.asarray(images)
-        unit = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
-        unit = self._as_batch(unit)
+        unit = self._as_batch(to_unit_float(np.asarray(images)))
         return anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
 
     def _input_unit(self, x: np.ndarray) -> np.ndarray:

@@ -22,13 +22,14 @@ from edgeae.runtime.manifest import ScoreStats
 
 FORMS = ("mean+Kstd", "percentile:P", "contamination:R", "best-f1", "fixed:V")
 QUANTILE_LEVELS = np.linspace(0.0, 100.0, 201)  # every 0.5%, as ScoreStats stores them
-_NUMBER = r"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+_UNSIGNED = r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_NUMBER = rf"({_UNSIGNED})"
 _PATTERNS = {
     "mean+std": re.compile(rf"^mean\+{_NUMBER}std$"),
     "percentile": re.compile(rf"^percentile:{_NUMBER}$"),
     "contamination": re.compile(rf"^contamination:{_NUMBER}$"),
     "best-f1": re.compile(r"^best-f1$"),
-    "fixed": re.compile(rf"^fixed:(-?{_NUMBER[1:-1]})$"),
+    "fixed": re.compile(rf"^fixed:(-?{_UNSIGNED})$"),
 }
 _LIMITS = {"percentile": (0.0, 100.0), "contamination": (0.0, 0.5)}
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeae.detect import BATCH, scored
+from edgeae.runtime.images import to_unit_float
 from edgeae.runtime.manifest import Manifest, ScoreConfig
 from edgeae.runtime.models import AnomalyScorer
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
@@ -29,14 +31,11 @@ DEFAULT_THRESHOLD = "mean+1std"  # the tutorial's
 DEFAULT_MODEL = "dense"
 DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1")
 MAX_SCORED = 20_000  # training images scored for the statistics (a seeded random subset)
-BATCH = 64
 
 
 def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
     """Anomaly scores of `source`'s images at `indices`."""
-    from edgeae.detect import scored
-
-    return np.array([score for _, score, _ in scored(scorer, source, indices, "threshold")])
+    return np.array([score for _, score, _, _ in scored(scorer, source, indices, "threshold")])
 
 
 def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
@@ -53,9 +52,8 @@ def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
 
 def as_images(x: np.ndarray) -> np.ndarray:
     """NHWC float32 in [0, 1] from uint8 or float arrays of shape (N, H, W) or (N, H, W, C)."""
-    x = np.asarray(x)
-    x = x[..., None] if x.ndim == 3 else x
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    x = to_unit_float(np.asarray(x))
+    return x[..., None] if x.ndim == 3 else x
 
 
 class Detector:
