@@ -5,8 +5,10 @@ white Gaussian noise of sigma 15, 25 and 50 (0-255 scale, no clipping, fixed see
 
 - the shipped pretrained `live` and `quality` models through the runtime, for each backend
   (LiteRT, onnxruntime) and precision (fp32, int8), fed the unclipped noisy image as float;
-- a self-supervised U-Net trained with `edgeae train denoiser --self-supervised` on the 12
-  noisy test images alone (no clean image is ever seen; that is the point of the method);
+- self-supervised tiny U-Nets trained with `edgeae train denoiser --self-supervised METHOD`
+  on the 12 noisy test images alone (no clean image is ever seen; that is the point of the
+  methods), one per method: recorrupted (R2R, the noise level estimated from the images) and
+  blind-spot (Noise2Void);
 - OpenCV's fastNlMeansDenoising, on the noisy image clipped to uint8 (its only input type), with
   its filter strength h chosen per sigma on Train400 images (never on Set12);
 - BM3D (the `bm3d` package) told the true sigma.
@@ -110,16 +112,18 @@ def bm3d_denoiser(sigma: float) -> Denoise:
     return lambda z: bm3d.bm3d(z / 255.0, sigma_psd=sigma / 255.0) * 255.0
 
 
-def self_supervised(noisy: list[np.ndarray], sigma: float, work: Path, minutes: float) -> Denoise:
-    """A tiny U-Net trained by blind-spot masking on the noisy test images alone."""
+def self_supervised(noisy: list[np.ndarray], sigma: float, method: str, work: Path,
+                    minutes: float) -> Denoise:
+    """A tiny U-Net trained by `method` on the noisy test images alone."""
     from edgeae.cli import main
 
-    folder, model_dir, export = (work / f"{n}{sigma}" for n in ("noisy", "n2v", "export"))
+    folder = work / f"noisy{sigma}"
+    model_dir, export = (work / f"{method}{sigma}-{n}" for n in ("model", "export"))
     folder.mkdir(parents=True, exist_ok=True)
     for i, z in enumerate(noisy):  # 16-bit PNG holds -256..768 unclipped, at 1/64 gray level
         cv2.imwrite(str(folder / f"{i:02d}.png"),
                     np.clip(np.rint((z + OFFSET) * SCALE), 0, 65535).astype(np.uint16))
-    code = main(["train", "denoiser", "--self-supervised", "--data", str(folder),
+    code = main(["train", "denoiser", "--self-supervised", method, "--data", str(folder),
                  "--model", "unet", "--size", "tiny", "--patch-size", "64",
                  "--patches-per-image", "64", "--batch-size", "32", "--epochs", "1000",
                  "--patience", "40", "--val-split", "0.17", "--time-limit", str(minutes),
@@ -152,7 +156,7 @@ def bench_set12(args: argparse.Namespace) -> dict:
                     lambda s, n, p=path, b=backend: runtime_denoiser(p, b))
     methods["opencv fastNlMeansDenoising"] = lambda s, n: nlm(tune_nlm_h(train_images, s))
     methods["bm3d"] = lambda s, n: bm3d_denoiser(s)
-    methods = {k: v for k, v in methods.items() if not args.only or args.only in k}
+    methods = {k: v for k, v in methods.items() if not args.only or any(o in k for o in args.only)}
     results: dict = {"sigmas": {}}
     with tempfile.TemporaryDirectory(prefix="edgeae-n2v-") as work:
         for sigma in args.sigmas:
@@ -164,10 +168,11 @@ def bench_set12(args: argparse.Namespace) -> dict:
                 if name.startswith("opencv"):
                     row[name]["h"] = tune_nlm_h(train_images, sigma)
                 print(f"sigma {sigma} {name}: {row[name]['psnr_db']:.2f} dB", flush=True)
-            if sigma in args.self_supervised_sigmas:
-                fn = self_supervised(noisy, sigma, Path(work), args.minutes)
-                row["self-supervised unet tiny (noisy Set12 only)"] = scores(
-                    clean, [fn(z) for z in noisy])
+            for method in args.self_supervised if sigma in args.self_supervised_sigmas else ():
+                fn = self_supervised(noisy, sigma, method, Path(work), args.minutes)
+                name = f"self-supervised {method} unet tiny (noisy Set12 only)"
+                row[name] = scores(clean, [fn(z) for z in noisy])
+                print(f"sigma {sigma} {name}: {row[name]['psnr_db']:.2f} dB", flush=True)
             results["sigmas"][str(sigma)] = row
     if not methods:
         return results
@@ -254,10 +259,15 @@ def main() -> None:
     parser.add_argument("--part", choices=("set12", "fashion"), required=True)
     parser.add_argument("--sigmas", type=int, nargs="+", default=list(SIGMAS))
     parser.add_argument("--self-supervised-sigmas", type=int, nargs="*", default=[25])
+    parser.add_argument("--self-supervised", nargs="*", default=["recorrupted", "blind-spot"],
+                        choices=("recorrupted", "blind-spot"), metavar="METHOD",
+                        help="self-supervised methods to train (default both)")
     parser.add_argument("--minutes", type=float, default=8.0,
                         help="training time for each self-supervised model")
-    parser.add_argument("--only", help="run only the methods whose name contains this "
-                        "(e.g. 'self-supervised' with --self-supervised-sigmas 25)")
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="run only the methods whose name contains one of these "
+                        "(e.g. 'self-supervised opencv'); the self-supervised ones always run "
+                        "at --self-supervised-sigmas")
     parser.add_argument("--nlm-tune-images", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=4, help="fashion: epochs per model")

@@ -181,7 +181,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
-        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", False),
+        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", None),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware,
         **_detector_settings(args))
@@ -224,15 +224,23 @@ def _detector_settings(args: argparse.Namespace) -> dict:
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
-    """A denoiser's canonical noise spec (None for autoencoders and self-supervised training)."""
+    """A denoiser's canonical noise spec, None for the others.
+
+    Supervised: the noise to add. Recorrupted self-supervised: the level of the noise --data
+    holds (None: estimated when training starts). Blind-spot: None.
+    """
     if args.task != "denoiser":
         return None
+    from edgeae.train.noise import gaussian_sigma, noise_from_factor, parse_noise
+
+    if args.self_supervised == "recorrupted" and args.noise:
+        return f"gaussian:{gaussian_sigma(args.noise):g}"
     if args.self_supervised:
         if args.noise or args.noise_factor:
-            raise UserError("--self-supervised learns from the noise already in --data; "
-                            "drop --noise / --noise-factor")
+            raise UserError("--self-supervised learns from the noise already in --data; drop "
+                            "--noise / --noise-factor (recorrupted takes --noise gaussian:SIGMA "
+                            "as the level that noise has)")
         return None
-    from edgeae.train.noise import noise_from_factor, parse_noise
 
     return str(parse_noise(args.noise or noise_from_factor(args.noise_factor or 0.2)))
 
@@ -475,7 +483,9 @@ def build_parser() -> Parser:
                   "edgeae train denoiser --data phone/ --patch-size 96 --noise "
                   "poisson-gaussian:20-200,2-8+jpeg:60-95 --out phone",
                   "edgeae train denoiser --self-supervised --data noisy.mp4 --every 5 "
-                  "--model unet --patch-size 64 --out n2v"))
+                  "--model unet --patch-size 64 --out n2v",
+                  "edgeae train denoiser --self-supervised recorrupted --data noisy_frames/ "
+                  "--model unet --size tiny --patch-size 64 --out r2r"))
     noise = denoise.add_argument_group("noise (supervised)").add_mutually_exclusive_group()
     noise.add_argument("--noise", metavar="SPEC",
                        help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
@@ -483,9 +493,14 @@ def build_parser() -> Parser:
                             "speckle:SIGMA, jpeg:QUALITY, clip (default gaussian:51+clip)")
     noise.add_argument("--noise-factor", type=_ranged(float, 0.0, 10.0, lo_open=True),
                        help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
-    denoise.add_argument("--self-supervised", action="store_true",
-                         help="--data holds noisy images only: learn by Noise2Void blind-spot "
-                              "masking (no clean targets, no --noise)")
+    denoise.add_argument("--self-supervised", nargs="?", const="blind-spot",
+                         choices=("blind-spot", "recorrupted"), metavar="METHOD",
+                         help="--data holds noisy images only, no clean targets. blind-spot "
+                              "(the default): Noise2Void masking, for any pixel-independent "
+                              "noise. recorrupted: Recorrupted-to-Recorrupted pairs, for "
+                              "Gaussian noise, much better there (Set12 sigma 25: 28.9 vs 25.4 "
+                              "dB); its level is estimated from the images, or give it as "
+                              "--noise gaussian:SIGMA")
     detector = _add_train_parser(
         tasks, "detector", "learn normal images; score, threshold and localise anomalies "
                            "(default: the dense autoencoder, see --model)",

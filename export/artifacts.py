@@ -147,7 +147,7 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
     A self-supervised denoiser's samples are already noisy, so they are used as they are.
     """
     spec = manifest.training.noise
-    if manifest.task != "denoiser" or not spec:
+    if manifest.task != "denoiser" or not spec or manifest.training.self_supervised:
         return clean
     import tensorflow as tf
 

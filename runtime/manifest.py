@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgeae.errors import UserError
 
@@ -19,6 +19,7 @@ SCHEMA_VERSION = 1
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
 Task = Literal["autoencoder", "denoiser", "detector"]
+SelfSupervised = Literal["blind-spot", "recorrupted"]
 
 
 class _Strict(BaseModel):
@@ -84,11 +85,22 @@ class TrainingSummary(_Strict):
     seed: int
     best_val_loss: float | None = None
     val_mse: float | None = None
-    noise: str | None = None  # a denoiser's training noise spec, e.g. "gaussian:5-50"
-    self_supervised: bool = False  # trained on noisy images alone (blind-spot masking)
+    # A denoiser's training noise spec, e.g. "gaussian:5-50"; for a recorrupted self-supervised
+    # one, the Gaussian noise its data holds (given, or estimated from the images).
+    noise: str | None = None
+    # Trained on noisy images alone: blind-spot masking (Noise2Void) or recorrupted pairs (R2R).
+    self_supervised: SelfSupervised | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
     seconds: float = 0.0
+
+    @field_validator("self_supervised", mode="before")
+    @classmethod
+    def _legacy_flag(cls, value: Any) -> Any:
+        """Older manifests stored a flag; True meant blind-spot masking."""
+        if isinstance(value, bool):
+            return "blind-spot" if value else None
+        return value
 
 
 Precision = Literal["fp32", "fp16", "int8-dynamic", "int8"]

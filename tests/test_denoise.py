@@ -14,10 +14,11 @@ from skimage.metrics import peak_signal_noise_ratio
 
 import edgeae.runtime as rt
 from edgeae.errors import UserError
+from edgeae.runtime.manifest import TrainingSummary
 from edgeae.runtime.pretrained import NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
-from edgeae.train.noise import noise_from_factor, parse_noise
-from edgeae.train.pipeline import blind_spot_batch
+from edgeae.train.noise import estimate_gaussian_sigma, noise_from_factor, parse_noise
+from edgeae.train.pipeline import RECORRUPTION_ALPHA, blind_spot_batch, recorrupted_batch
 
 from conftest import blobs, run_cli, train_cli, write_folder
 
@@ -86,6 +87,34 @@ def test_blind_spot_masks_exactly_the_sampled_pixels():
         assert masked[b, y, x, 0] in window  # a neighbour's value ...
         others = np.delete(window.ravel(), list(window.ravel()).index(target[b, y, x, 0]))
         assert masked[b, y, x, 0] in others  # ... never the pixel itself
+
+
+def test_recorrupted_pairs_carry_independent_noise():
+    sigma, a = 0.1, RECORRUPTION_ALPHA
+    rng = np.random.default_rng(0)
+    noisy = tf.constant(0.5 + sigma * rng.standard_normal((16, 64, 64, 1)), tf.float32)  # x=0.5
+    inputs, targets = (t.numpy() - 0.5 for t in recorrupted_batch(noisy, tf.constant([0, 1]),
+                                                                    sigma))
+    assert np.std(inputs) == pytest.approx(sigma * np.sqrt(1 + a ** 2), rel=0.02)
+    assert np.std(targets) == pytest.approx(sigma * np.sqrt(1 + 1 / a ** 2), rel=0.02)
+    # what makes the target's loss equal the clean loss plus a constant: no shared noise
+    assert abs(np.corrcoef(inputs.ravel(), targets.ravel())[0, 1]) < 0.01
+    again = recorrupted_batch(noisy, tf.constant([0, 1]), sigma)[0].numpy() - 0.5
+    np.testing.assert_array_equal(inputs, again)  # seeded
+
+
+def test_noise_level_is_estimated_from_noisy_images():
+    clean = smooth_images(8, 64)
+    for sigma in (10, 25):
+        noisy = clean + sigma / 255 * np.random.default_rng(sigma).standard_normal(clean.shape)
+        assert estimate_gaussian_sigma(noisy) == pytest.approx(sigma, rel=0.1)
+
+
+def test_old_manifests_self_supervised_flag_still_reads():
+    base = {"loss": "mse", "epochs": 1, "epochs_run": 1, "batch_size": 1, "learning_rate": 0.1,
+            "seed": 0}
+    assert TrainingSummary(**base, self_supervised=True).self_supervised == "blind-spot"
+    assert TrainingSummary(**base, self_supervised=False).self_supervised is None
 
 
 def test_unet_sizes_residual_output_and_macs():
@@ -178,20 +207,31 @@ def test_denoise_bad_inputs(unet_artifacts, tmp_path, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_self_supervised_learns_from_noisy_images_alone(tmp_path):
+@pytest.mark.parametrize("method", ["blind-spot", "recorrupted"])
+def test_self_supervised_learns_from_noisy_images_alone(tmp_path, method):
     rng = np.random.default_rng(1)
     clean = smooth_images(96, 32, seed=1)
     noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
     data = write_folder(tmp_path / "noisy", np.rint(noisy * 255).astype(np.uint8))
-    code, _, err = run_cli("train", "denoiser", "--self-supervised", "--noise", "gaussian:5",
-                           "--data", data, "--out", tmp_path / "bad")
-    assert code == 2 and "--self-supervised" in err
-    train_cli(tmp_path / "n2v", "denoiser", data, "--self-supervised", "--model", "unet",
+    if method == "blind-spot":
+        code, _, err = run_cli("train", "denoiser", "--self-supervised", "--noise",
+                               "gaussian:5", "--data", data, "--out", tmp_path / "bad")
+        assert code == 2 and "--self-supervised" in err
+    else:
+        code, _, err = run_cli("train", "denoiser", "--self-supervised", method, "--noise",
+                               "gaussian:5-50", "--data", data, "--out", tmp_path / "bad")
+        assert code == 2 and "one Gaussian noise level" in err and len(err.splitlines()) == 1
+    train_cli(tmp_path / "ssl", "denoiser", data, "--self-supervised", method, "--model", "unet",
               "--size", "tiny", "--patch-size", "16", "--patches-per-image", "8", "--epochs", "10",
               "--batch-size", "16", "--patience", "10")
-    info = json.loads(run_cli("info", tmp_path / "n2v")[1])
-    assert info["training"]["self_supervised"] and info["training"]["noise"] is None
-    code, _, err = run_cli("export", tmp_path / "n2v", "--out", tmp_path / "export")
+    training = json.loads(run_cli("info", tmp_path / "ssl")[1])["training"]
+    assert training["self_supervised"] == method
+    if method == "recorrupted":  # the level was estimated from the images: 0.1 * 255 = 25.5
+        assert training["noise"].startswith("gaussian:")
+        assert float(training["noise"].split(":")[1]) == pytest.approx(25.5, rel=0.15)
+    else:
+        assert training["noise"] is None
+    code, _, err = run_cli("export", tmp_path / "ssl", "--out", tmp_path / "export")
     assert code == 0, err
     model = rt.load(tmp_path / "export" / "model_fp32.tflite")
     restored = model.reconstruct(noisy[:16])

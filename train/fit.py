@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ from edgeae.runtime.manifest import (
     InputSpec,
     Manifest,
     ScoreConfig,
+    SelfSupervised,
     Task,
     TrainingSummary,
 )
@@ -43,6 +44,7 @@ from edgeae.train.modeldir import (
     ModelDir,
 )
 from edgeae.train.models import create_model, macs_per_pixel, make_config
+from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.sources import ImageSource
@@ -73,7 +75,9 @@ class TrainSettings:
     patch_size: int | None = None
     patches_per_image: int = 1
     noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
-    self_supervised: bool = False  # denoisers from noisy images only (blind-spot masking)
+    # denoisers from noisy images only: "blind-spot" masking, or "recorrupted" pairs, which need
+    # the data's Gaussian noise as `noise` (None: estimated from the images when training starts)
+    self_supervised: SelfSupervised | None = None
     initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
@@ -184,6 +188,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     """Train `settings.architecture` on `source` and write a model directory to `out`."""
     out = Path(out)
     make_config(settings.architecture, settings.params)  # fail on bad params before any work
+    settings = with_data_noise(settings, source)
     resuming = _prepare_out_dir(out, settings, overwrite)
     if resuming:
         log.warning("resuming the interrupted run in %s", out)
@@ -219,6 +224,27 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def with_data_noise(settings: TrainSettings, source: ImageSource,
+                    n_images: int = 32) -> TrainSettings:
+    """Recorrupted training needs the Gaussian noise level of its data: given, or estimated.
+
+    The estimate is the median over up to `n_images` images spread across the source, so it is
+    the same every time the same data is trained on (a resumed run finds the same settings).
+    """
+    if settings.self_supervised != "recorrupted":
+        return settings
+    if settings.noise is not None:
+        gaussian_sigma(settings.noise)  # a one-line error unless it is one Gaussian level
+        return settings
+    picks = np.unique(np.linspace(0, len(source) - 1, min(n_images, len(source))).astype(int))
+    sigma = estimate_gaussian_sigma([source.read(int(i)) for i in picks])
+    if sigma <= 0.0:
+        raise UserError(f"found no noise in {source.name} to learn from; recorrupted training "
+                        "needs noisy images (or pass their level as --noise gaussian:SIGMA)")
+    log.info("estimated the noise in %s as Gaussian with sigma %.2f (0-255)", source.name, sigma)
+    return replace(settings, noise=f"gaussian:{sigma:.4g}")
 
 
 def load_initial_weights(model: keras.Model, path: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from edgeae.errors import UserError
@@ -95,6 +96,26 @@ def parse_noise(spec: str) -> NoiseSpec:
             raise _bad(spec, "the photon peak must be > 0")
         steps.append(NoiseStep(name, tuple(ranges)))
     return NoiseSpec(tuple(steps))
+
+
+def gaussian_sigma(spec: str) -> float:
+    """The sigma (0-255) of a spec that is one fixed Gaussian level, such as "gaussian:25"."""
+    steps = parse_noise(spec).steps
+    if len(steps) != 1 or steps[0].name != "gaussian" or len(set(steps[0].ranges[0])) != 1:
+        raise UserError(f"expected one Gaussian noise level such as 'gaussian:25', got {spec!r}")
+    return steps[0].ranges[0][0]
+
+
+def estimate_gaussian_sigma(images: np.ndarray) -> float:
+    """The Gaussian noise level (0-255) of noisy images in [0, 1], from their wavelet detail.
+
+    scikit-image's estimate_sigma (Donoho's median absolute deviation of the finest diagonal
+    wavelet band) per image and channel; the median over images resists a few textured ones.
+    """
+    from skimage.restoration import estimate_sigma
+
+    levels = [estimate_sigma(img, channel_axis=-1, average_sigmas=True) for img in images]
+    return float(np.median(levels) * 255.0)
 
 
 def noise_from_factor(factor: float) -> str:

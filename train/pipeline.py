@@ -12,10 +12,12 @@ import numpy as np
 import tensorflow as tf
 
 from edgeae.errors import UserError
-from edgeae.train.noise import parse_noise
+from edgeae.train.noise import gaussian_sigma, parse_noise
 from edgeae.train.sources import ImageSource
 
 BLIND_SPOT_FRACTION = 0.02  # Noise2Void masks a few percent of pixels per patch
+CROP_SHUFFLE_BUFFER = 2048  # crops mixed across images (64x64 gray: 32 MiB)
+RECORRUPTION_ALPHA = 0.5  # R2R's input gets alpha * z more noise, its target z / alpha less
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class PipelineConfig:
     patch_size: int | None = None
     patches_per_image: int = 1  # training crops drawn from each image per epoch
     noise: str | None = None  # denoisers: a noise spec (train/noise.py), fresh every batch
-    self_supervised: bool = False  # blind-spot training on noisy images (no clean targets)
+    # noisy images only: "blind-spot" masking, or "recorrupted" by the Gaussian `noise` they hold
+    self_supervised: str | None = None
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +74,12 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     """Batches of float32 NHWC images; shuffled and freshly cropped each epoch when training.
 
     Without crops, indices are batched first and each batch is read in one call (one Python
-    round trip per batch, not per image); batches are decoded in parallel.
+    round trip per batch, not per image); batches are decoded in parallel. With crops, each image
+    is decoded once per epoch and gives all its `patches_per_image` crops, which a bounded
+    shuffle buffer then mixes across images: decoding, not the network, is what limits training
+    on a few large images.
     """
     out_shape = image_shape(source, cfg.patch_size)
-    if training and cfg.patch_size is not None:
-        indices = np.tile(indices, cfg.patches_per_image)
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
     if training:
         ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
@@ -85,12 +89,17 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
                                             deterministic=True)
     read = _reader(lambda i: source.read(int(i)), (*(source.size or (None, None)),
                                                    source.channels))
+    per_image = cfg.patches_per_image if training else 1
+    images = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    repeated = images.flat_map(lambda img: tf.data.Dataset.from_tensors(img).repeat(per_image))
     seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
-    ds = tf.data.Dataset.zip(ds.map(read, num_parallel_calls=tf.data.AUTOTUNE,
-                                    deterministic=True), seeds.batch(2))
-    ds = ds.map(lambda img, s: tf.image.stateless_random_crop(img, out_shape, seed=s),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(cfg.batch_size)
+    crops = tf.data.Dataset.zip(repeated, seeds.batch(2)).map(
+        lambda img, s: tf.image.stateless_random_crop(img, out_shape, seed=s),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if per_image > 1:
+        crops = crops.shuffle(min(len(indices) * per_image, CROP_SHUFFLE_BUFFER),
+                              seed=cfg.seed + 2, reshuffle_each_iteration=True)
+    return crops.batch(cfg.batch_size)
 
 
 def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool) -> tf.data.Dataset:
@@ -98,12 +107,17 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
 
     An autoencoder rebuilds its input; a supervised denoiser gets a noisy copy of the clean
     image; a self-supervised one gets the noisy image with random pixels masked and is scored
-    only there. Training randomness is redrawn every epoch; validation's is the same every epoch
-    so its loss is comparable across epochs.
+    only there (blind-spot), or a recorrupted pair of it (recorrupted). Training randomness is
+    redrawn every epoch; validation's is the same every epoch so its loss is comparable across
+    epochs.
     """
     seeds = tf.data.Dataset.random(seed=cfg.seed + 1, rerandomize_each_iteration=training)
-    if cfg.self_supervised:
+    if cfg.self_supervised == "blind-spot":
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(blind_spot_batch)
+    elif cfg.self_supervised == "recorrupted":
+        sigma = gaussian_sigma(cfg.noise) / 255.0
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
+            lambda y, s: recorrupted_batch(y, s, sigma))
     elif cfg.noise is not None:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(lambda x, s: (noise(x, s), x))
@@ -139,6 +153,18 @@ def blind_spot_batch(noisy: tf.Tensor, seed: tf.Tensor,
     masked = tf.tensor_scatter_nd_update(noisy, at, tf.gather_nd(noisy, source))
     weight = tf.scatter_nd(at, tf.ones([b * n]), [b, h, w])
     return masked, noisy, tf.minimum(weight, 1.0)  # a coordinate drawn twice still counts once
+
+
+def recorrupted_batch(noisy: tf.Tensor, seed: tf.Tensor, sigma: float,
+                      alpha: float = RECORRUPTION_ALPHA) -> tuple[tf.Tensor, tf.Tensor]:
+    """Recorrupted-to-Recorrupted pairs (Pang et al., CVPR 2021) of a noisy NHWC batch.
+
+    With y = x + n, n ~ N(0, sigma^2) and a fresh z ~ N(0, sigma^2), the input y + alpha * z and
+    the target y - z / alpha carry independent noise, so the expected loss against the target
+    equals the loss against the clean x plus a constant: supervised training without x.
+    """
+    z = sigma * tf.random.stateless_normal(tf.shape(noisy), seed=tf.cast(seed, tf.int64))
+    return noisy + alpha * z, noisy - z / alpha
 
 
 def _reflect(i: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
