@@ -430,6 +430,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from edgeae.benchmark import (
+        BenchmarkOptions,
+        benchmark,
+        markdown_table,
+        model_target,
+        pretrained_target,
+    )
+
+    if (args.model_dir is None) == (args.pretrained is None):
+        raise UserError("pass a MODEL_DIR or --pretrained NAME (one of them)")
+    options = BenchmarkOptions(
+        backends=args.backends, precisions=args.precisions, sizes=args.sizes,
+        threads=args.threads, data=args.data, labels=args.labels, noise=args.noise,
+        warmup=args.warmup, repeats=args.repeats, python=args.python or sys.executable,
+        overwrite=args.overwrite, seed=args.seed)
+    target = (pretrained_target(args.pretrained) if args.pretrained else
+              model_target(args.model_dir, args.artifacts or args.out / "artifacts", options))
+    rows = benchmark(target, args.out, options)
+    print(markdown_table(rows))
+    print(f"wrote {args.out / 'benchmark.json'} and benchmark.csv")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from edgeae.report import write_report
+
+    path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
+    print(f"wrote {path}")
+    return 0
+
+
+def _listed(parse: Callable[[str], object], choices: Sequence[str] | None = None):
+    """An argparse type for comma-separated values, each parsed (and checked) on its own."""
+
+    def parse_list(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        bad = [t for t in items if choices is not None and t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(bad)}; choose from "
+                                             f"{', '.join(choices)}")
+        return tuple(dict.fromkeys(parse(t) for t in items))
+
+    return parse_list
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    """'640x480' (width x height, as cameras are described) -> (height, width)."""
+    h, w = _image_size(text)
+    return w, h
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from edgeae.runtime import read_artifact_manifest
     from edgeae.runtime.manifest import Manifest
@@ -448,7 +502,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {args.out}/: model/, export/, reconstructions.png, denoising.png, detector/, "
-          "detector-export/, anomalies.png, metrics.json")
+          "detector-export/, anomalies.png, benchmark/, metrics.json")
+    print(f"report: {metrics['report']}")
     return 0
 
 
@@ -691,6 +746,72 @@ def build_parser() -> Parser:
     _add_backend_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_cmd_denoise)
+
+    p = sub.add_parser(
+        "benchmark", help="latency, memory, size and quality per backend and precision",
+        description=(
+            "Measure a model on every backend x precision x frame size x thread count: latency\n"
+            "(p50/p90/p99 after warm-up) of the per-frame call a camera loop makes, frames/s,\n"
+            "peak resident memory, artifact size, import time, the multiply-accumulates per\n"
+            "frame and the rate achieved, and with --data the quality (PSNR/SSIM for denoisers,\n"
+            "AUROC for detectors, MSE for autoencoders) beside the Keras model's. Each backend,\n"
+            "precision and thread count runs in a fresh process. Missing artifacts are exported\n"
+            "first. Prints a Markdown table; writes benchmark.json and benchmark.csv to --out."),
+        epilog=_examples(
+            "edgeae benchmark model_dir --out bench/",
+            "edgeae benchmark --pretrained live --backends tflite,onnx --precisions fp32,int8 "
+            "--sizes 640x480 --threads 1,2,4 --data ../shared/data/set12 --noise gaussian:25 "
+            "--out bench-live/",
+            "edgeae benchmark det_dir --data test/ --labels labels.csv --out bench-det/",
+            "edgeae benchmark model_dir --python .venv-runtime/bin/python --out bench/  "
+            "# runtime rows without TensorFlow"))
+    p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
+                   help="a model directory from `edgeae train`")
+    p.add_argument("--pretrained", choices=("live", "quality"),
+                   help="a shipped pretrained denoiser instead of MODEL_DIR")
+    p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json / .csv")
+    p.add_argument("--backends", type=_listed(str, ("keras", "tflite", "onnx")),
+                   default=("keras", "tflite", "onnx"), help="default keras,tflite,onnx")
+    p.add_argument("--precisions", type=_listed(str, ("fp32", "fp16", "int8")),
+                   default=("fp32", "fp16", "int8"),
+                   help="default fp32,fp16,int8 (fp16 is TFLite only; Keras runs fp32)")
+    p.add_argument("--sizes", type=_listed(_frame_size), default=((256, 256), (480, 640)),
+                   metavar="WxH,...", help="frame sizes, width x height (default 256x256,640x480)")
+    p.add_argument("--threads", type=_listed(POSITIVE), default=(1, 2), metavar="N,...",
+                   help="inference thread counts (default 1,2)")
+    p.add_argument("--data", help="images to measure quality on (at most 256 are used)")
+    p.add_argument("--labels", type=Path,
+                   help="detectors: CSV of path,label (default: class sub-folders of --data)")
+    p.add_argument("--noise", metavar="SPEC",
+                   help="denoisers: noise added to --data (default: the model's training noise)")
+    p.add_argument("--warmup", type=POSITIVE, default=5, help="untimed calls first (default 5)")
+    p.add_argument("--repeats", type=POSITIVE, default=50, help="timed calls (default 50)")
+    p.add_argument("--artifacts", type=Path, metavar="DIR",
+                   help="where exported artifacts are found or written (default OUT/artifacts)")
+    p.add_argument("--python", metavar="PATH",
+                   help="interpreter for the runtime backends' processes, e.g. a venv without "
+                        "TensorFlow (default: this one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
+    p.set_defaults(func=_cmd_benchmark)
+
+    p = sub.add_parser(
+        "report", help="one self-contained HTML page about a model",
+        description=(
+            "Write one HTML page (images and plots embedded, no network needed) with the model\n"
+            "card from the manifest, training curves, sample outputs on held-out images, the\n"
+            "export parity table and the benchmark table with plots."),
+        epilog=_examples("edgeae report model_dir --out report.html",
+                         "edgeae benchmark model_dir --out bench/ && "
+                         "edgeae report model_dir --benchmark bench/ --out report.html"))
+    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--benchmark", type=Path, metavar="DIR",
+                   help="an `edgeae benchmark --out` folder (its artifacts/ give the parity)")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="an `edgeae export --out` folder holding parity.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing page")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("info", help="print a model's manifest",
                        description="Print the manifest of a model directory or exported file.",

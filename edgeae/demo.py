@@ -5,7 +5,9 @@ test digits and writes a reconstruction grid and metrics.json. Then denoises sci
 `camera` photograph (Gaussian noise, sigma 25, clipped to uint8 as a camera would) with the
 shipped pretrained `live` model through the runtime: a noisy | denoised | clean grid and PSNR.
 Last, anomaly detection: a detector learns the digit 0 alone, is exported, and the runtime
-scores every test digit at the detector's threshold (metrics and heat maps).
+scores every test digit at the detector's threshold (metrics and heat maps). It ends with the
+autoencoder's benchmark (Keras, TFLite and ONNX, fp32 and int8, each in its own process) and
+report.html, one page with the model card, curves, samples, parity and benchmark.
 """
 
 from __future__ import annotations
@@ -70,8 +72,25 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
         }
         metrics["denoise"] = denoise_photo(work / "denoising.png")
         metrics["anomaly"] = detect_digits(splits, work, epochs)
+        metrics["report"] = benchmark_and_report(work, out)
         write_json(work / "metrics.json", metrics)
     return metrics
+
+
+def benchmark_and_report(work: Path, out: Path) -> str:
+    """Benchmark the autoencoder on every backend, then write report.html; return its path.
+
+    Quality is measured on the test digits.
+    """
+    from edgeae.benchmark import BenchmarkOptions, benchmark, model_target
+    from edgeae.report import write_report
+
+    options = BenchmarkOptions(precisions=("fp32", "int8"), sizes=((64, 64), (480, 640)),
+                               threads=(1,), data="digits", repeats=20)
+    bench = work / "benchmark"
+    benchmark(model_target(work / "model", bench / "artifacts", options), bench, options)
+    write_report(work / "model", work / "report.html", benchmark_dir=bench)
+    return str(out / "report.html")
 
 
 def denoise_photo(grid_path: Path, sigma: float = 25.0) -> dict[str, float | str]:

@@ -89,6 +89,13 @@ def test_demo(tmp_path):
     assert anomaly["threshold_strategy"] == "mean+1std" and anomaly["threshold"] > 0
     assert sum(map(sum, anomaly["confusion_matrix"])) == 359 and 0 <= anomaly["auroc"] <= 1
     assert cv2.imread(str(tmp_path / "demo" / "anomalies.png")).shape == (64, 8 * 64, 3)
+    assert metrics["report"] == str(tmp_path / "demo" / "report.html")
+    assert f"report: {metrics['report']}" in out
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert 'id="benchmark"' in page and "onnxruntime" in page and "litert" in page
+    rows = json.loads((tmp_path / "demo" / "benchmark" / "benchmark.json").read_text())["rows"]
+    assert {r["backend"] for r in rows} == {"keras", "litert", "onnxruntime"}
+    assert all("mse" in r for r in rows)  # quality on the test digits
     code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1")
     assert code == 2 and "--overwrite" in err
 

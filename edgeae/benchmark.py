@@ -1,0 +1,380 @@
+"""`edgeae benchmark`: latency, memory, size and quality of a model per backend, side by side.
+
+For every backend x precision x thread count one child process (`edgeae.measure`) imports the
+backend, loads the model and times the per-frame call a camera loop makes (`denoise`, `score`
+or `reconstruct`, pre- and post-processing included) at every frame size, after warm-up; so
+import time and peak memory belong to that backend alone. With `--data`, each child also runs
+the quality set and the parent scores it against the truth and against the Keras model. Beside
+each row: the model's multiply-accumulates per frame and the rate they were done at, so users
+see how far a backend is from the hardware.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import edgeae
+from edgeae.errors import UserError
+from edgeae.files import check_writable, write_json, write_text
+from edgeae.measure import Job
+from edgeae.progress import progress
+from edgeae.runtime import DEFAULT_USE
+from edgeae.runtime.backends import choose_backend
+from edgeae.runtime.manifest import Manifest, manifest_path_for
+from edgeae.runtime.tiles import TileBlender, tile_starts
+
+log = logging.getLogger(__name__)
+
+FORMAT_OF = {"tflite": "tflite", "onnx": "onnx"}  # --backends name -> artifact format
+BACKEND_CHOICES = ("keras", "tflite", "onnx")
+RESULT_FILES = ("benchmark.json", "benchmark.csv")
+QUALITY_LIMIT = 256  # images of --data scored by every backend
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    """What to measure; sizes are (height, width)."""
+
+    backends: tuple[str, ...] = BACKEND_CHOICES
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    sizes: tuple[tuple[int, int], ...] = ((256, 256), (480, 640))
+    threads: tuple[int, ...] = (1, 2)
+    data: str | None = None
+    labels: Path | None = None  # detectors: a CSV of path,label (else class sub-folders)
+    noise: str | None = None  # denoisers: noise added to --data (default: the training noise)
+    warmup: int = 5
+    repeats: int = 50
+    python: str = sys.executable  # interpreter of the runtime backends' processes
+    overwrite: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Target:
+    """The model benchmarked: its manifest, Keras model directory (if any) and artifacts."""
+
+    name: str
+    manifest: Manifest
+    model_dir: Path | None
+    artifacts: dict[tuple[str, str], Path] = field(default_factory=dict)  # (format, precision)
+
+
+@dataclass(frozen=True)
+class QualitySet:
+    """Inputs every backend runs, and what their outputs are scored against."""
+
+    inputs: np.ndarray  # NHWC float32 in [0, 1]
+    truth: np.ndarray  # clean images (PSNR / MSE) or 0/1 labels (AUROC)
+    metric: str  # "psnr", "mse" or "auroc"
+    description: str
+
+
+def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
+    """A model directory, with the artifacts the options need exported when missing."""
+    from edgeae.export.artifacts import SUPPORTED, ExportOptions, artifact_name, export_model
+    from edgeae.train.modeldir import ModelDir
+
+    md = ModelDir.open(model_dir)
+    wanted = [(f, p) for b in options.backends if b in FORMAT_OF for f in [FORMAT_OF[b]]
+              for p in options.precisions if p in SUPPORTED[f]]
+    found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}
+    missing = [k for k, path in found.items() if not _exported_from(path, md.model_sha256)]
+    for fmt in sorted({f for f, _ in missing}):
+        precisions = tuple(p for f, p in missing if f == fmt)
+        log.info("exporting %s %s to %s", fmt, ",".join(precisions), artifacts_dir)
+        export_model(md, artifacts_dir, ExportOptions(
+            formats=(fmt,), precisions=precisions, allow_drift=True, overwrite=True))
+    return Target(md.path.name, md.manifest, md.path, found)
+
+
+def _exported_from(path: Path, model_sha256: str) -> bool:
+    """Whether `path` is an artifact exported from this exact model.keras."""
+    beside = manifest_path_for(path)
+    if not (path.is_file() and beside.is_file()):
+        return False
+    try:
+        artifact = Manifest.read(beside).artifact
+    except UserError:
+        return False
+    return artifact is not None and artifact.source_model_sha256 == model_sha256
+
+
+def pretrained_target(name: str) -> Target:
+    """A shipped pretrained model: its artifacts as installed; no Keras model."""
+    from edgeae.runtime.pretrained import PRECISIONS, PRETRAINED_DIR, pretrained_path
+
+    pretrained_path(name, backend="onnxruntime", precision="fp32")  # checks the name
+    artifacts = {(fmt, p): PRETRAINED_DIR / f"{name}_{p}.{fmt}"
+                 for fmt in FORMAT_OF.values() for p in PRECISIONS}
+    artifacts = {k: v for k, v in artifacts.items() if v.is_file()}
+    manifest = Manifest.read(manifest_path_for(artifacts["onnx", "fp32"]))
+    return Target(f"pretrained {name}", manifest, None, artifacts)
+
+
+def plan_jobs(target: Target, options: BenchmarkOptions, work: Path) -> list[Job]:
+    """One job per backend x precision x thread count the target has an artifact for."""
+    use = DEFAULT_USE[target.manifest.task]
+    sizes = frame_sizes(target.manifest, options.sizes)
+    quality = str(work / "quality-inputs.npy") if options.data else None
+    jobs = []
+    for backend in options.backends:
+        if backend == "keras":
+            if target.model_dir is None:
+                log.warning("%s has no Keras model; skipping the keras rows", target.name)
+                continue
+            runs = [("keras", str(target.model_dir), "fp32")] if "fp32" in options.precisions \
+                else []
+        else:
+            runs = [(choose_backend(path).name, str(path), p)
+                    for (fmt, p), path in target.artifacts.items()
+                    if fmt == FORMAT_OF[backend] and p in options.precisions]
+        for engine, model, precision in runs:
+            for threads in options.threads:  # quality once per artifact: threads don't change it
+                scored = quality if threads == options.threads[0] else None
+                outputs = work / f"{engine}-{precision}-outputs.npy"
+                jobs.append(Job(engine, model, use, threads, sizes, options.warmup,
+                                options.repeats, scored, str(outputs) if scored else None,
+                                options.seed))
+    if not jobs:
+        raise UserError(f"nothing to measure for {target.name}: no artifact matches "
+                        f"--backends {','.join(options.backends)} and --precisions "
+                        f"{','.join(options.precisions)}")
+    return jobs
+
+
+def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """The sizes to time: any for frame models; a whole-image autoencoder only takes its own."""
+    fixed = manifest.input.fixed_size
+    if fixed is not None and manifest.task == "autoencoder":
+        if set(sizes) != {fixed}:
+            log.warning("a %dx%d autoencoder reconstructs whole images of its own size only; "
+                        "timing %dx%d", *fixed, *fixed)
+        return [fixed]
+    return list(sizes)
+
+
+def macs_per_frame(manifest: Manifest, macs_per_pixel: float, size: tuple[int, int]) -> float:
+    """Multiply-accumulates the network does for one frame: padded, or over tiles."""
+    h, w = size
+    fixed = manifest.input.fixed_size
+    if fixed is not None:
+        th, tw = fixed
+        blender = TileBlender(fixed)
+        n = (len(tile_starts(max(h, th), th, blender.overlap[0])) *
+             len(tile_starts(max(w, tw), tw, blender.overlap[1])))
+        return macs_per_pixel * th * tw * n
+    m = manifest.input.size_multiple
+    return macs_per_pixel * (-(-h // m) * m) * (-(-w // m) * m)
+
+
+def model_macs_per_pixel(manifest: Manifest) -> float:
+    """The architecture's multiply-accumulates per input pixel (built from the manifest)."""
+    from edgeae.train.models import create_model, macs_per_pixel
+
+    spec = manifest.input
+    shape = (spec.height or 64, spec.width or 64, spec.channels)
+    return macs_per_pixel(create_model(manifest.architecture, shape, manifest.params))
+
+
+def quality_set(manifest: Manifest, options: BenchmarkOptions) -> QualitySet:
+    """--data read to suit the model, at most QUALITY_LIMIT images, with its truth."""
+    from edgeae.reconstruct import load_for_model
+
+    source = load_for_model(manifest, options.data, None)
+    picks = np.arange(min(len(source), QUALITY_LIMIT))
+    images = _common_size([source.read(int(i)) for i in picks])
+    what = f"{len(picks)} images of {options.data}"
+    if manifest.task == "detector":
+        from edgeae.detect import labels_for
+
+        labels = labels_for(source, options.labels)[picks]
+        return QualitySet(images, labels, "auroc", what)
+    if manifest.task == "denoiser":
+        noise = options.noise or manifest.training.noise
+        if not noise:
+            raise UserError(f"{manifest.architecture} learned from noisy images alone; pass "
+                            "--noise SPEC to say what noise to add to the clean --data")
+        return QualitySet(add_noise(images, noise, options.seed), images, "psnr",
+                          f"{what} with {noise} noise")
+    return QualitySet(images, images, "mse", what)
+
+
+def _common_size(images: list[np.ndarray]) -> np.ndarray:
+    """Stack images, centre-cropping mixed sizes to the smallest height and width."""
+    h = min(i.shape[0] for i in images)
+    w = min(i.shape[1] for i in images)
+    crops = [i[(i.shape[0] - h) // 2:][:h, (i.shape[1] - w) // 2:][:, :w] for i in images]
+    return np.stack(crops).astype(np.float32)
+
+
+def add_noise(images: np.ndarray, spec: str, seed: int) -> np.ndarray:
+    """`images` with the noise of a spec (train/noise.py), seeded."""
+    import tensorflow as tf
+
+    from edgeae.train.noise import parse_noise
+
+    return parse_noise(spec)(tf.constant(images), tf.constant([seed, 0])).numpy()
+
+
+def run_job(job: Job, work: Path, python: str) -> dict:
+    """Run one job in a fresh process; a failure is a UserError with the child's last line."""
+    path = work / f"{job.backend}-{Path(job.model).stem}-t{job.threads}.json"
+    path.write_text(json.dumps(job.__dict__))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([python, "-m", "edgeae.measure", str(path)], capture_output=True,
+                          text=True, env=env)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"measuring {Path(job.model).name} on {job.backend} failed: {last}")
+    return json.loads(path.with_suffix(".result.json").read_text())
+
+
+def score_outputs(quality: QualitySet, outputs: np.ndarray) -> float:
+    """One number per backend: mean PSNR (dB), AUROC, or MSE, on the quality set."""
+    if quality.metric == "auroc":
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(quality.truth, outputs))
+    if quality.metric == "psnr":
+        from edgeae.export.parity import mean_psnr
+
+        return mean_psnr(outputs, quality.truth)
+    return float(np.mean((np.clip(outputs, 0, 1) - quality.truth) ** 2))
+
+
+def ssim(outputs: np.ndarray, truth: np.ndarray) -> float:
+    """Mean SSIM (scikit-image) of restored images against the clean ones."""
+    from skimage.metrics import structural_similarity
+
+    return float(np.mean([structural_similarity(t, np.clip(o, 0, 1), data_range=1.0,
+                                                channel_axis=-1)
+                          for o, t in zip(outputs, truth)]))
+
+
+def rows_for(job: Job, result: dict, target: Target, macs_px: float,
+             quality: dict[str, float | None]) -> list[dict]:
+    """The table rows of one job: one per frame size."""
+    precision = "fp32" if job.backend == "keras" else next(
+        p for (_, p), path in target.artifacts.items() if str(path) == job.model)
+    size = (Path(job.model) / "model.keras" if job.backend == "keras" else Path(job.model))
+    rows = []
+    for (h, w), timing in zip(job.sizes, result["sizes"].values()):
+        macs = macs_per_frame(target.manifest, macs_px, (h, w))
+        rows.append({
+            "backend": job.backend, "precision": precision, "size": f"{w}x{h}",
+            "threads": job.threads, **{k: round(v, 3) for k, v in timing.items()},
+            "fps": round(1e3 / timing["ms_p50"], 1),
+            "file_mb": round(size.stat().st_size / 2 ** 20, 3),
+            "import_s": round(result["import_s"], 3), "load_s": round(result["load_s"], 3),
+            "tensorflow_imported": result["tensorflow_imported"],
+            "mmacs_per_frame": round(macs / 1e6, 2),
+            "gmacs_per_s": round(macs / (timing["ms_p50"] / 1e3) / 1e9, 2),
+            **quality})
+    return rows
+
+
+def benchmark(target: Target, out: Path, options: BenchmarkOptions) -> list[dict]:
+    """Measure every job, write benchmark.json and .csv in `out`, return the rows."""
+    for name in RESULT_FILES:
+        check_writable(out / name, options.overwrite)
+    macs_px = model_macs_per_pixel(target.manifest)
+    quality = quality_set(target.manifest, options) if options.data else None
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgeae-bench-") as tmp:
+        work = Path(tmp)
+        jobs = plan_jobs(target, options, work)
+        if quality is not None:
+            np.save(work / "quality-inputs.npy", quality.inputs)
+        results = [(job, run_job(job, work, options.python if job.backend != "keras"
+                                 else sys.executable))
+                   for job in progress(jobs, total=len(jobs), desc="benchmark", unit="run",
+                                       min_total=2)]
+        scored = [job for job, _ in results if job.quality_outputs]
+        keras = next((np.load(j.quality_outputs) for j in scored if j.backend == "keras"), None)
+        columns = {(j.backend, j.model): quality_columns(quality, np.load(j.quality_outputs),
+                                                         keras) for j in scored}
+        for job, result in results:
+            rows += rows_for(job, result, target, macs_px, columns.get((job.backend, job.model),
+                                                                       {}))
+    write_results(out, target, options, rows, quality, macs_px)
+    return rows
+
+
+def quality_columns(quality: QualitySet, outputs: np.ndarray,
+                    keras: np.ndarray | None) -> dict[str, float]:
+    """A backend's quality, the Keras model's, and the largest output difference from it."""
+    columns = {quality.metric: round(score_outputs(quality, outputs), 5)}
+    if quality.metric == "psnr":
+        columns["ssim"] = round(ssim(outputs, quality.truth), 5)
+    if keras is not None:
+        columns[f"keras_{quality.metric}"] = round(score_outputs(quality, keras), 5)
+        columns["max_abs_diff_vs_keras"] = float(np.max(np.abs(outputs - keras)))
+    return columns
+
+
+def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: list[dict],
+                  quality: QualitySet | None, macs_px: float) -> None:
+    """benchmark.json (rows and the run's facts) and benchmark.csv (the rows)."""
+    run = {"model": target.name, "task": target.manifest.task,
+           "architecture": target.manifest.architecture,
+           "macs_per_pixel": macs_px, "quality_set": quality and quality.description,
+           "quality_metric": quality and quality.metric,
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "machine": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+           "edgeae": edgeae.__version__, "versions": backend_versions(),
+           "warmup": options.warmup, "repeats": options.repeats}
+    write_json(out / "benchmark.json", {"run": run, "rows": rows}, options.overwrite)
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "benchmark.csv", buffer.getvalue(), options.overwrite)
+
+
+def backend_versions() -> dict[str, str]:
+    """Versions of the inference packages installed here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow-cpu",
+                    "tensorflow", "keras", "numpy", "opencv-python-headless"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table, with the quality columns the rows have."""
+    quality = [k for k in ("psnr", "ssim", "auroc", "mse") if any(k in r for r in rows)]
+    header = ["backend", "precision", "size", "threads", "p50 ms", "p90 ms", "p99 ms", "fps",
+              "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["backend"], r["precision"], r["size"], str(r["threads"]),
+                 f"{r['ms_p50']:.2f}", f"{r['ms_p90']:.2f}", f"{r['ms_p99']:.2f}",
+                 f"{r['fps']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
+                 f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
+                 f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+

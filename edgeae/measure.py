@@ -1,0 +1,145 @@
+"""One backend's measurements, in a process of its own: `python -m edgeae.measure JOB.json`.
+
+`edgeae benchmark` starts one of these per backend, precision and thread count, so the import
+time and peak memory it reports belong to that backend alone. A runtime backend's process
+imports the runtime and nothing else (no TensorFlow); the Keras one imports Keras. The job and
+its result are JSON files; quality inputs and outputs travel as .npy files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+PEAK_RESET = Path("/proc/self/clear_refs")  # writing "5" resets the peak resident size (Linux)
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one child measures: a model on one backend and thread count at several sizes."""
+
+    backend: str  # "keras" or a runtime backend name (litert, tflite-runtime, onnxruntime)
+    model: str  # a model directory for keras, else an exported artifact
+    use: str  # reconstruct, denoise or score (the runtime's model classes)
+    threads: int
+    sizes: list[tuple[int, int]]  # (height, width) of the frames timed
+    warmup: int = 5
+    repeats: int = 50
+    quality_inputs: str | None = None  # .npy NHWC float32 in [0, 1]; outputs written beside
+    quality_outputs: str | None = None
+    seed: int = 0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since the last reset, in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak so each size's memory is its own (no-op where Linux does not allow)."""
+    try:
+        PEAK_RESET.write_text("5")
+    except OSError:
+        pass
+
+
+def open_model(job: Job):
+    """(model object, seconds importing the backend, seconds loading the model)."""
+    start = time.perf_counter()
+    import edgeae.runtime as rt
+
+    if job.backend == "keras":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(job.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(job.threads)
+        from edgeae.train.modeldir import KerasSession, ModelDir
+    else:
+        importlib.import_module(next(b.module for b in rt.BACKENDS if b.name == job.backend))
+    imported = time.perf_counter()
+    if job.backend == "keras":
+        model_dir = ModelDir.open(job.model)
+        session = KerasSession(model_dir.load_keras())
+        model = rt.MODEL_CLASSES[job.use](session, model_dir.manifest)
+    else:
+        model = rt.load(job.model, job.backend, job.threads, task=job.use)
+    return model, imported - start, time.perf_counter() - imported
+
+
+def frame_call(model, use: str):
+    """The per-frame call a camera loop makes for this use."""
+    if use == "denoise":
+        return model.denoise
+    if use == "score":
+        return model.score
+    return model.reconstruct
+
+
+def time_size(call, frame: np.ndarray, warmup: int, repeats: int) -> dict:
+    """Latency percentiles (ms) and peak memory for one frame size, after warm-up."""
+    reset_peak_rss()
+    for _ in range(warmup):
+        call(frame)
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        call(frame)
+        times[i] = time.perf_counter() - start
+    ms = times * 1e3
+    return {"ms_p50": float(np.percentile(ms, 50)), "ms_p90": float(np.percentile(ms, 90)),
+            "ms_p99": float(np.percentile(ms, 99)), "ms_mean": float(ms.mean()),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def quality_outputs(model, use: str, inputs: np.ndarray) -> np.ndarray:
+    """Outputs on the quality set: restored images, or anomaly scores for a detector."""
+    if use == "score":
+        return np.concatenate([model.score_batch(inputs[i:i + BATCH])[0]
+                               for i in range(0, len(inputs), BATCH)])
+    return np.concatenate([model.reconstruct(inputs[i:i + BATCH])
+                           for i in range(0, len(inputs), BATCH)])
+
+
+def measure(job: Job) -> dict:
+    """Import, load, time every size, and run the quality set."""
+    model, import_s, load_s = open_model(job)
+    channels = model.manifest.input.channels
+    rng = np.random.default_rng(job.seed)
+    call = frame_call(model, job.use)
+    sizes = {}
+    for h, w in job.sizes:
+        shape = (h, w) if channels == 1 else (h, w, 3)
+        frame = rng.integers(0, 256, shape, dtype=np.uint8)
+        sizes[f"{h}x{w}"] = time_size(call, frame, job.warmup, job.repeats)
+    if job.quality_inputs:
+        outputs = quality_outputs(model, job.use, np.load(job.quality_inputs))
+        np.save(job.quality_outputs, outputs.astype(np.float32))
+    return {"import_s": import_s, "load_s": load_s, "sizes": sizes,
+            "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read the job file, write the result file (its name with .result.json)."""
+    path = Path((argv or sys.argv[1:])[0])
+    job = Job(**json.loads(path.read_text()))
+    result = {"job": asdict(job), **measure(job)}
+    path.with_suffix(".result.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""`edgeae report`: one self-contained HTML page about a model, to open anywhere offline.
+
+The model card comes from the manifest, training curves from history.csv, sample outputs from
+running the Keras model on the held-out samples saved at training time, the parity table from
+an export's parity.json and the benchmark table from `edgeae benchmark`'s benchmark.json.
+Plots are drawn with matplotlib and every image is embedded as a data URI, so the page needs no
+network and no other file. The HTML comes from a Jinja2 template (templates/report.html.j2).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import edgeae
+from edgeae.errors import UserError
+from edgeae.files import write_text
+from edgeae.runtime.images import tile_grid
+from edgeae.train.modeldir import HISTORY_FILE, KerasSession, ModelDir
+
+N_SAMPLES = 8
+SAMPLE_SCALE = 96  # sample tiles are drawn at least this many pixels tall
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An embedded picture with its caption."""
+
+    caption: str
+    uri: str
+
+
+def png_uri(image: np.ndarray) -> str:
+    """A uint8 BGR or gray image as a PNG data URI."""
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise UserError("could not encode a report image as PNG")
+    return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def plot_uri(fig) -> str:
+    """A matplotlib figure as a PNG data URI (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def new_figure(width: float = 6.0, height: float = 3.6):
+    """A headless matplotlib figure and axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def training_curves(history: Path) -> Figure | None:
+    """Training and validation loss per epoch (log scale), from Keras's CSVLogger file."""
+    if not history.is_file():
+        return None
+    with open(history, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return None
+    fig, ax = new_figure()
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for key, label in (("loss", "training loss"), ("val_loss", "validation loss")):
+        if key in rows[0]:
+            ax.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return Figure(f"Loss per epoch ({len(rows)} epochs)", plot_uri(fig))
+
+
+def sample_outputs(md: ModelDir) -> Figure:
+    """The Keras model on held-out samples, as rows of input and output.
+
+    A detector adds its error maps; a supervised denoiser adds the clean images.
+    """
+    from edgeae.export.artifacts import model_inputs
+    from edgeae.export.parity import run_batched
+
+    samples = md.samples()[:N_SAMPLES]
+    manifest = md.manifest
+    session = KerasSession(md.load_keras())
+    inputs = model_inputs(samples, manifest, seed=1)
+    outputs = np.clip(run_batched(session, inputs), 0, 1)
+    rows, names = [list(inputs), list(outputs)], ["input", "output"]
+    if manifest.task == "denoiser" and inputs is not samples:
+        rows.append(list(samples))
+        names = ["noisy input", "denoised", "clean"]
+    if manifest.task == "detector":
+        from edgeae.runtime.scoring import error_maps
+
+        maps = error_maps(inputs, outputs, manifest.score)
+        scale = float(np.percentile(maps, 99.5)) or 1.0
+        rows.append([np.clip(m / scale, 0, 1)[..., None] for m in maps])
+        names = ["input", "reconstruction", "error map"]
+    rows = [[np.clip(img, 0, 1).astype(np.float32) for img in row] for row in rows]
+    if rows[-1][0].shape[-1] != rows[0][0].shape[-1]:  # gray error maps beside colour images
+        rows[-1] = [np.repeat(img, rows[0][0].shape[-1], -1) for img in rows[-1]]
+    grid = tile_grid(rows, pad=1)
+    zoom = max(1, SAMPLE_SCALE // samples.shape[1])
+    grid = cv2.resize(grid, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+    if grid.ndim == 3 and grid.shape[2] == 3:
+        grid = cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)
+    return Figure(f"Rows: {', '.join(names)} (held-out validation images, Keras model)",
+                  png_uri(grid))
+
+
+def read_json(path: Path | None, what: str) -> dict | None:
+    """A JSON file another command wrote, or None when not given; unreadable is an error."""
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {what} {path} ({type(exc).__name__}); run the command "
+                        "that writes it again") from None
+
+
+def benchmark_plots(bench: dict) -> list[Figure]:
+    """Latency against quality per backend, and latency against frame size."""
+    rows, run = bench["rows"], bench["run"]
+    figures = []
+    metric = run.get("quality_metric")
+    largest = max(rows, key=lambda r: r["mmacs_per_frame"])["size"]
+    threads = max(r["threads"] for r in rows)
+    if metric:
+        fig, ax = new_figure()
+        for r in rows:
+            if r["size"] == largest and r["threads"] == threads and metric in r:
+                ax.scatter(r["ms_p50"], r[metric], s=40)
+                ax.annotate(f"{r['backend']} {r['precision']}", (r["ms_p50"], r[metric]),
+                            textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel(f"p50 latency, ms ({largest}, {threads} threads)")
+        ax.set_ylabel(metric.upper() + (" (dB)" if metric == "psnr" else ""))
+        ax.grid(alpha=0.3)
+        figures.append(Figure("Latency against quality per backend and precision",
+                              plot_uri(fig)))
+    fig, ax = new_figure()
+    for key in dict.fromkeys((r["backend"], r["precision"]) for r in rows):
+        line = sorted((r["mmacs_per_frame"], r["ms_p50"], r["size"]) for r in rows
+                      if (r["backend"], r["precision"]) == key and r["threads"] == threads)
+        ax.plot([m for m, _, _ in line], [ms for _, ms, _ in line], marker="o",
+                label=" ".join(key))
+    ax.set_xlabel("multiply-accumulates per frame, millions (grows with frame size)")
+    ax.set_ylabel("p50 latency, ms")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figures.append(Figure(f"Latency against frame size ({threads} threads)", plot_uri(fig)))
+    return figures
+
+
+def model_card(md: ModelDir) -> list[tuple[str, str]]:
+    """The manifest's facts as (name, value) pairs, most useful first."""
+    from edgeae.train.models import create_model, macs_per_pixel
+
+    m = md.manifest
+    spec = m.input
+    shape = (spec.height or 64, spec.width or 64, spec.channels)
+    model = md.load_keras()
+    t = m.training
+    card = [("task", m.task), ("architecture", f"{m.architecture} {json.dumps(m.params)}"),
+            ("input", f"{spec.height or 'any'} x {spec.width or 'any'} pixels, "
+                      f"{spec.color_order}"),
+            ("parameters", f"{model.count_params():,}"),
+            ("multiply-accumulates per pixel",
+             f"{macs_per_pixel(create_model(m.architecture, shape, m.params)):,.0f}"),
+            ("data", f"{m.data.source} ({m.data.kind}): {m.data.n_train} training, "
+                     f"{m.data.n_val} validation images"),
+            ("training", f"{t.epochs_run} of {t.epochs} epochs, {t.loss} loss, batch "
+                         f"{t.batch_size}, learning rate {t.learning_rate:g}, seed {t.seed}, "
+                         f"{t.seconds:.0f} s"),
+            ("best validation loss", f"{t.best_val_loss:.6g}" if t.best_val_loss else "-")]
+    if t.noise:
+        card.append(("noise", t.noise))
+    if t.self_supervised:
+        card.append(("self-supervised", t.self_supervised))
+    if m.task == "detector":
+        card += [("anomaly score", json.dumps(m.score.model_dump())),
+                 ("threshold", f"{m.threshold_strategy} = {m.threshold:.6g}"
+                  if m.threshold is not None else "none")]
+    card.append(("edgeae version", m.edgeae_version))
+    return card
+
+
+def render(context: dict) -> str:
+    """The page from the package's Jinja2 template (autoescaped)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("edgeae", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2").render(**context)
+
+
+def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | None = None,
+                 export_dir: Path | None = None, overwrite: bool = False) -> Path:
+    """Gather everything about `model_dir` into one HTML file at `out`."""
+    md = ModelDir.open(model_dir)
+    bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
+                      "benchmark results")
+    if export_dir is None and benchmark_dir is not None:
+        export_dir = benchmark_dir / "artifacts" if (benchmark_dir / "artifacts").is_dir() \
+            else None
+    parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")
+    context = {
+        "title": f"edgeae report: {md.path.name}",
+        "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "version": edgeae.__version__,
+        "card": model_card(md),
+        "curves": training_curves(md.path / HISTORY_FILE),
+        "samples": sample_outputs(md),
+        "parity": parity,
+        "bench": bench,
+        "bench_figures": benchmark_plots(bench) if bench and bench["rows"] else [],
+        "quality_keys": [k for k in ("psnr", "ssim", "auroc", "mse")
+                         if bench and any(k in r for r in bench["rows"])],
+    }
+    return write_text(Path(out), render(context), overwrite)
+

@@ -1,0 +1,112 @@
+"""`edgeae benchmark`: every backend in its own process, real artifacts, real timings."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from edgeae.benchmark import macs_per_frame
+from edgeae.runtime.manifest import Manifest
+
+from conftest import blobs, run_cli, write_folder
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, denoiser_dir) -> dict:
+    """The conv denoiser benchmarked on Keras, TFLite and ONNX, fp32 and int8."""
+    root = tmp_path_factory.mktemp("bench")
+    data = write_folder(root / "clean", blobs(12, seed=3))
+    code, out, err = run_cli("benchmark", denoiser_dir, "--precisions", "fp32,int8",
+                             "--sizes", "32x32,64x48", "--threads", "1", "--repeats", "5",
+                             "--data", data, "--out", root / "out")
+    assert code == 0, err
+    return {"root": root, "data": data, "stdout": out,
+            "json": json.loads((root / "out" / "benchmark.json").read_text())}
+
+
+def test_benchmark_measures_every_backend_precision_and_size(bench, denoiser_dir):
+    rows = bench["json"]["rows"]
+    combos = {(r["backend"], r["precision"], r["size"]) for r in rows}
+    engines = [("keras", "fp32"), ("litert", "fp32"), ("litert", "int8"),
+               ("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+    assert combos == {(b, p, s) for b, p in engines for s in ("32x32", "64x48")}
+    for r in rows:
+        assert 0 < r["ms_p50"] <= r["ms_p90"] <= r["ms_p99"]
+        assert r["fps"] == pytest.approx(1e3 / r["ms_p50"], rel=0.01)
+        assert r["peak_rss_mb"] > 10 and r["file_mb"] > 0 and r["import_s"] > 0
+        assert r["tensorflow_imported"] == (r["backend"] == "keras")  # the runtime needs no TF
+        assert r["gmacs_per_s"] == pytest.approx(
+            r["mmacs_per_frame"] * 1e6 / (r["ms_p50"] / 1e3) / 1e9, rel=0.02)
+        assert 5 < r["psnr"] < 60 and -1 <= r["ssim"] <= 1  # a briefly trained model
+        assert r["keras_psnr"] == next(k["psnr"] for k in rows if k["backend"] == "keras")
+    fp32 = [r for r in rows if r["precision"] == "fp32" and r["backend"] != "keras"]
+    assert all(r["max_abs_diff_vs_keras"] < 1e-4 for r in fp32)
+    int8 = [r for r in rows if r["precision"] == "int8"]
+    assert all(abs(r["psnr"] - r["keras_psnr"]) < 3 for r in int8)
+    # 4x4 pooling pads a 64x48 frame to 64x48: the conv model's 576 MACs per pixel
+    assert next(r for r in rows if r["size"] == "64x48")["mmacs_per_frame"] == round(
+        576 * 64 * 48 / 1e6, 2)
+    with open(bench["root"] / "out" / "benchmark.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(rows)
+    table = bench["stdout"].splitlines()
+    assert table[0].startswith("| backend | precision | size") and len(table) >= 2 + len(rows)
+    run = bench["json"]["run"]
+    assert run["macs_per_pixel"] == 576 and run["quality_metric"] == "psnr"
+    assert "onnxruntime" in run["versions"]
+
+
+def test_benchmark_reuses_its_exports_and_never_overwrites_silently(bench, denoiser_dir):
+    out = bench["root"] / "out"
+    artifact = out / "artifacts" / "model_int8.tflite"
+    before = artifact.stat().st_mtime_ns
+    args = ["benchmark", denoiser_dir, "--backends", "tflite", "--precisions", "int8",
+            "--sizes", "32x32", "--threads", "1,2", "--repeats", "2", "--out", out]
+    code, _, err = run_cli(*args)
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(*args, "--overwrite")
+    assert code == 0, err
+    assert artifact.stat().st_mtime_ns == before  # same model.keras: not exported again
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    assert [r["threads"] for r in rows] == [1, 2] and "psnr" not in rows[0]
+
+
+def test_macs_per_frame_counts_padding_and_tiles():
+    free = Manifest.model_validate({
+        "edgeae_version": "0", "task": "denoiser", "architecture": "unet", "params": {},
+        "input": {"channels": 1, "color_order": "gray", "size_multiple": 8},
+        "data": {"source": "s", "kind": "folder", "n_train": 1, "n_val": 1},
+        "training": {"loss": "mse", "epochs": 1, "epochs_run": 1, "batch_size": 1,
+                     "learning_rate": 0.1, "seed": 0}})
+    assert macs_per_frame(free, 10.0, (30, 30)) == 10.0 * 32 * 32
+    fixed = free.model_copy(update={"input": free.input.model_copy(
+        update={"height": 16, "width": 16, "size_multiple": 1})})
+    assert macs_per_frame(fixed, 10.0, (16, 16)) == 10.0 * 256
+    assert macs_per_frame(fixed, 10.0, (16, 30)) == 10.0 * 256 * 2  # two overlapping tiles
+
+
+def test_benchmark_of_a_pretrained_denoiser(tmp_path):
+    clean = np.stack([blobs(1, 64, seed=s)[0] for s in range(3)])
+    data = write_folder(tmp_path / "clean", clean)
+    code, out, err = run_cli("benchmark", "--pretrained", "live", "--backends", "onnx",
+                             "--precisions", "int8", "--sizes", "64x48", "--threads", "1",
+                             "--repeats", "3", "--data", data, "--noise", "gaussian:25",
+                             "--out", tmp_path / "out")
+    assert code == 0, err
+    (row,) = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
+    assert row["backend"] == "onnxruntime" and row["precision"] == "int8"
+    assert row["psnr"] > 20 * np.log10(255 / 25) + 3  # well above the noisy input's 20.2 dB
+    assert "keras_psnr" not in row  # a shipped model has no Keras model beside it
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "MODEL_DIR or --pretrained"),
+    (("--pretrained", "live", "--sizes", "64y48"), "--sizes"),
+    (("--pretrained", "live", "--backends", "tflite,cuda"), "unknown cuda"),
+    (("--pretrained", "live", "--backends", "keras"), "nothing to measure"),
+])
+def test_benchmark_bad_input_is_one_line(tmp_path, args, message):
+    code, _, err = run_cli("benchmark", *args, "--out", tmp_path / "out")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,85 @@
+"""`edgeae report`: a self-contained page, checked by opening it in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import blobs, run_cli, train_cli, write_folder
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SECTIONS = ("model-card", "training", "samples", "parity", "benchmark")
+
+
+def open_in_chromium(path) -> dict:
+    """Load the page in headless Chromium (no network); return console errors and images."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: CI must install it (.ci/run does)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+        errors, requests = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        found = {
+            "errors": errors,
+            "requests": [u for u in requests if not u.startswith(("file:", "data:"))],
+            "images": page.evaluate("Array.from(document.images).map("
+                                    "i => [i.alt, i.complete && i.naturalWidth > 0])"),
+            "sections": page.evaluate("Array.from(document.querySelectorAll('section'))"
+                                      ".map(s => s.id)"),
+            "text": page.inner_text("body"),
+        }
+        browser.close()
+    return found
+
+
+def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
+    bench = tmp_path / "bench"
+    data = write_folder(tmp_path / "clean", blobs(8, seed=4))
+    code, _, err = run_cli("benchmark", denoiser_dir, "--backends", "keras,tflite",
+                           "--precisions", "fp32,int8", "--sizes", "32x32,64x64", "--threads",
+                           "1", "--repeats", "3", "--data", data, "--out", bench)
+    assert code == 0, err
+    code, out, err = run_cli("report", denoiser_dir, "--benchmark", bench, "--out",
+                             tmp_path / "report.html")
+    assert code == 0, err
+    page = open_in_chromium(tmp_path / "report.html")
+    assert page["errors"] == [] and page["requests"] == []  # self-contained
+    assert tuple(page["sections"]) == SECTIONS
+    alts = [alt for alt, decoded in page["images"]]
+    assert all(decoded for _, decoded in page["images"]), page["images"]
+    assert alts[:2] == ["training curves", "sample outputs"]
+    assert "Latency against frame size (1 threads)" in alts
+    assert "Latency against quality per backend and precision" in alts
+    assert "model_int8.tflite" in page["text"] and "litert" in page["text"]
+    assert "noisy input, denoised, clean" in page["text"]
+    code, _, err = run_cli("report", denoiser_dir, "--out", tmp_path / "report.html")
+    assert code == 2 and "--overwrite" in err
+
+
+def test_report_of_a_detector_without_benchmark_says_what_is_missing(tmp_path, gray_folder):
+    det = train_cli(tmp_path / "det", "detector", gray_folder, "--epochs", "2")
+    code, _, err = run_cli("report", det, "--out", tmp_path / "det.html")
+    assert code == 0, err
+    page = open_in_chromium(tmp_path / "det.html")
+    assert page["errors"] == [] and all(decoded for _, decoded in page["images"])
+    assert tuple(page["sections"]) == SECTIONS
+    assert "error map" in page["text"] and "mean+1std" in page["text"]
+    assert "No benchmark given" in page["text"] and "No export report given" in page["text"]
+
+
+def test_report_bad_input_is_one_line(tmp_path, denoiser_dir):
+    for args, message in [((tmp_path / "nope",), "no such model directory"),
+                          ((denoiser_dir, "--benchmark", tmp_path), "cannot read benchmark")]:
+        code, _, err = run_cli("report", *args, "--out", tmp_path / "r.html")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
