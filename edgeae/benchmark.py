@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 FORMAT_OF = {"tflite": "tflite", "onnx": "onnx"}  # --backends name -> artifact format
 BACKEND_CHOICES = ("keras", "tflite", "onnx")
 RESULT_FILES = ("benchmark.json", "benchmark.csv")
-QUALITY_LIMIT = 256  # images of --data scored by every backend
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,7 @@ class BenchmarkOptions:
     data: str | None = None
     labels: Path | None = None  # detectors: a CSV of path,label (else class sub-folders)
     noise: str | None = None  # denoisers: noise added to --data (default: the training noise)
+    limit: int = 256  # images of --data run by every backend, spread evenly over it
     warmup: int = 5
     repeats: int = 50
     python: str = sys.executable  # interpreter of the runtime backends' processes
@@ -190,18 +190,25 @@ def model_macs_per_pixel(manifest: Manifest) -> float:
 
 
 def quality_set(manifest: Manifest, options: BenchmarkOptions) -> QualitySet:
-    """--data read to suit the model, at most QUALITY_LIMIT images, with its truth."""
+    """--data read to suit the model, with the truth its outputs are scored against.
+
+    At most `options.limit` images, spread evenly over the set (class folders are sorted).
+    """
     from edgeae.reconstruct import load_for_model
 
     source = load_for_model(manifest, options.data, None)
-    picks = np.arange(min(len(source), QUALITY_LIMIT))
+    picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), options.limit)).astype(int))
     images = _common_size([source.read(int(i)) for i in picks])
     what = f"{len(picks)} images of {options.data}"
     if manifest.task == "detector":
         from edgeae.detect import labels_for
 
         labels = labels_for(source, options.labels)[picks]
-        return QualitySet(images, labels, "auroc", what)
+        if len(np.unique(labels)) < 2:
+            raise UserError(f"the {len(picks)} images used from {options.data} are all "
+                            f"{'anomalous' if labels.all() else 'normal'}; AUROC needs both "
+                            "(raise --limit or give a labelled set with both)")
+        return QualitySet(images, labels, "auroc", f"{what} ({int(labels.sum())} anomalous)")
     if manifest.task == "denoiser":
         noise = options.noise or manifest.training.noise
         if not noise:

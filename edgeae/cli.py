@@ -444,6 +444,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(
         backends=args.backends, precisions=args.precisions, sizes=args.sizes,
         threads=args.threads, data=args.data, labels=args.labels, noise=args.noise,
+        limit=args.limit,
         warmup=args.warmup, repeats=args.repeats, python=args.python or sys.executable,
         overwrite=args.overwrite, seed=args.seed)
     target = (pretrained_target(args.pretrained) if args.pretrained else
@@ -779,7 +780,9 @@ def build_parser() -> Parser:
                    metavar="WxH,...", help="frame sizes, width x height (default 256x256,640x480)")
     p.add_argument("--threads", type=_listed(POSITIVE), default=(1, 2), metavar="N,...",
                    help="inference thread counts (default 1,2)")
-    p.add_argument("--data", help="images to measure quality on (at most 256 are used)")
+    p.add_argument("--data", help="images to measure quality on")
+    p.add_argument("--limit", type=POSITIVE, default=256, metavar="N",
+                   help="use at most N images of --data, spread evenly over it (default 256)")
     p.add_argument("--labels", type=Path,
                    help="detectors: CSV of path,label (default: class sub-folders of --data)")
     p.add_argument("--noise", metavar="SPEC",

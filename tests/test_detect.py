@@ -241,6 +241,28 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
 
 
 @pytest.mark.slow
+def test_benchmark_of_a_detector_reports_auroc_per_backend(trained_detector, detector_data,
+                                                          tmp_path):
+    test = detector_data["root"] / "test"  # defect/ sorts before good/: picks must span both
+    code, _, err = run_cli("benchmark", trained_detector, "--precisions", "fp32,int8",
+                           "--sizes", "64x48", "--threads", "1", "--repeats", "3", "--data", test,
+                           "--limit", "20", "--out", tmp_path / "bench")
+    assert code == 0, err
+    bench = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    assert bench["run"]["quality_metric"] == "auroc" and "20 images" in bench["run"]["quality_set"]
+    rows = bench["rows"]
+    keras = next(r["auroc"] for r in rows if r["backend"] == "keras")
+    assert keras > 0.8  # the detector separates defects (0.93 on all 48 when written)
+    for r in rows:
+        assert r["keras_auroc"] == keras
+        assert abs(r["auroc"] - keras) < (1e-6 if r["precision"] == "fp32" else 0.1), r
+    only_normal = tmp_path / "only-normal"
+    write_folder(only_normal / "good", detector_data["test_normal"])
+    code, _, err = run_cli("benchmark", trained_detector, "--backends", "tflite",
+                           "--data", only_normal, "--out", tmp_path / "one-class")
+    assert code == 2 and "AUROC needs both" in err, err
+
+
 def test_detector_bad_inputs(trained_detector, detector_data, tmp_path, caplog):
     root = detector_data["root"]
     good = root / "test" / "good"
