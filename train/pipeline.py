@@ -89,16 +89,16 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
                                             deterministic=True)
     read = _reader(lambda i: source.read(int(i)), (*(source.size or (None, None)),
                                                    source.channels))
-    per_image = cfg.patches_per_image if training else 1
+    per_image = cfg.patches_per_image  # validation too: one crop per image is a noisy loss
     images = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     repeated = images.flat_map(lambda img: tf.data.Dataset.from_tensors(img).repeat(per_image))
     seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
     crops = tf.data.Dataset.zip(repeated, seeds.batch(2)).map(
         lambda img, s: tf.image.stateless_random_crop(img, out_shape, seed=s),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if per_image > 1:
+    if per_image > 1:  # validation's order is fixed, but mixed too (its first crops are samples)
         crops = crops.shuffle(min(len(indices) * per_image, CROP_SHUFFLE_BUFFER),
-                              seed=cfg.seed + 2, reshuffle_each_iteration=True)
+                              seed=cfg.seed + 2, reshuffle_each_iteration=training)
     return crops.batch(cfg.batch_size)
 
 
