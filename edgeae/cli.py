@@ -119,9 +119,11 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
                    help="unet, in multiply-accumulates per pixel: tiny 8.5k, small 34k (the "
                         "pretrained live), medium 110k (pretrained quality), large 640k "
                         "(default small)")
-    g.add_argument("--latent-dim", type=POSITIVE, help="dense: size of the latent code (64)")
+    g.add_argument("--latent-dim", type=POSITIVE,
+                   help="dense and vae: size of the latent code (dense 64, vae 16)")
     g.add_argument("--filters", type=_filters,
-                   help="conv: filters per stage, e.g. 16,8; unet: per level, e.g. 16,32,64")
+                   help="conv: filters per stage, e.g. 16,8; unet: per level, e.g. 16,32,64; "
+                        "vae: per encoder stage, e.g. 32,64")
     g.add_argument("--epochs", type=POSITIVE, default=20)
     g.add_argument("--time-limit", type=_ranged(float, 0.0, 1e6, lo_open=True), metavar="MIN",
                    help="stop after the epoch that reaches this many minutes, keeping the best")
@@ -175,10 +177,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from edgeae.train.sources import Preprocess, load_data
 
     params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
-                                ("size", args.size)) if v is not None}
+                                ("size", args.size),
+                                ("likelihood", getattr(args, "likelihood", None)),
+                                ("beta", getattr(args, "beta", None)),
+                                ("kl_warmup_epochs", getattr(args, "kl_warmup", None)))
+              if v is not None}
     settings = TrainSettings(
         task=args.task, architecture=args.model, params=params, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, loss=args.loss,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
         noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", None),
@@ -200,6 +206,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _loss(args: argparse.Namespace) -> str:
+    """--loss, or for a VAE the loss its likelihood implies."""
+    if args.loss is not None:
+        return args.loss
+    from edgeae.train.models.vae import LOSS_OF
+
+    return LOSS_OF[args.likelihood]
 
 
 def _detector_settings(args: argparse.Namespace) -> dict:
@@ -455,6 +470,18 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from edgeae.generate import generate
+
+    if args.interpolate is not None and args.traverse is not None:
+        raise UserError("pass --interpolate or --traverse, not both")
+    summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
+                       tuple(args.interpolate) if args.interpolate else None, args.steps,
+                       args.traverse, args.overwrite)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from edgeae.report import write_report
 
@@ -579,6 +606,22 @@ def build_parser() -> Parser:
     g.add_argument("--score-pool", default=DEFAULT_SCORE.pool, metavar="HOW",
                    help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
                         f"the highest F fraction of pixels (default {DEFAULT_SCORE.pool})")
+    vae = _add_train_parser(
+        tasks, "vae", "learn a smooth latent space to generate images from (variational "
+                      "autoencoder); see `edgeae generate`",
+        _examples("edgeae train vae --data fashion-mnist --data-dir "
+                  "../shared/data/fashion_mnist.npz --epochs 30 --out vae",
+                  "edgeae train vae --data faces/ --image-size 64x64 --likelihood gaussian "
+                  "--latent-dim 32 --kl-warmup 5 --out face_vae"))
+    vae.set_defaults(model="vae", loss=None)
+    g = vae.add_argument_group("variational autoencoder")
+    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+                   help="bernoulli (binary cross-entropy; the default, for images in [0, 1]) or "
+                        "gaussian with a fixed sigma (mean squared error)")
+    g.add_argument("--beta", type=_ranged(float, 0.0, 100.0, lo_open=True),
+                   help="weight of the KL term (beta-VAE; default 1)")
+    g.add_argument("--kl-warmup", type=_ranged(int, 0, 10000), metavar="EPOCHS",
+                   help="ramp the KL weight from 0 to 1 over this many epochs (default 0)")
 
     p = sub.add_parser(
         "export", help="export a model directory to TFLite / ONNX, checked against Keras",
@@ -797,6 +840,33 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
     p.set_defaults(func=_cmd_benchmark)
+
+    p = sub.add_parser(
+        "generate", help="new images from a trained VAE: samples, interpolations, traversals",
+        description=(
+            "Decode codes drawn from the prior N(0, T^2) of a VAE (`edgeae train vae`) into a\n"
+            "grid image, in batches with a progress bar; or one row interpolating between two\n"
+            "images' codes (spherically), or sweeping one code dimension from -3 to 3."),
+        epilog=_examples("edgeae generate --model vae -n 64 --out grid.png --seed 0",
+                         "edgeae generate --model vae -n 10000 --save-each samples/ --out grid.png",
+                         "edgeae generate --model vae --interpolate a.png b.png --steps 10 "
+                         "--out path.png",
+                         "edgeae generate --model vae --traverse 3 --out dim3.png"))
+    p.add_argument("--model", type=Path, required=True, help="a VAE model directory")
+    p.add_argument("-n", type=POSITIVE, default=64, help="how many samples (default 64)")
+    p.add_argument("--out", type=Path, required=True, help="the grid image to write (.png)")
+    p.add_argument("--seed", type=int, help="seed of the codes (default: fresh each run)")
+    p.add_argument("--temperature", type=_ranged(float, 0.0, 10.0, lo_open=True), default=1.0,
+                   help="scale of the prior's std: below 1 gives typical, less varied images")
+    p.add_argument("--save-each", type=Path, metavar="DIR", help="also write each image here")
+    p.add_argument("--interpolate", type=Path, nargs=2, metavar=("A", "B"),
+                   help="interpolate between two image files instead of sampling")
+    p.add_argument("--traverse", type=_ranged(int, 0), metavar="DIM",
+                   help="sweep code dimension DIM from -3 to 3 instead of sampling")
+    p.add_argument("--steps", type=_ranged(int, 2, 1000), default=10,
+                   help="images in an interpolation or traversal row (default 10)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing images")
+    p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser(
         "report", help="one self-contained HTML page about a model",

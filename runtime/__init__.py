@@ -32,7 +32,8 @@ MODEL_CLASSES: dict[str, type[Reconstructor]] = {
     "denoise": Denoiser,
     "score": AnomalyScorer,
 }
-DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score"}
+DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score",
+               "vae": "reconstruct"}
 
 
 def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:

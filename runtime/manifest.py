@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
-Task = Literal["autoencoder", "denoiser", "detector"]
+Task = Literal["autoencoder", "denoiser", "detector", "vae"]
 SelfSupervised = Literal["blind-spot", "recorrupted"]
 
 

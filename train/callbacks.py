@@ -45,3 +45,19 @@ class TimeCosineDecay(TimeLimit):
         t = min(1.0, self.elapsed_fraction())
         rate = self.low + 0.5 * (self.high - self.low) * (1 + math.cos(math.pi * t))
         self.model.optimizer.learning_rate = rate  # as keras's LearningRateScheduler does
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Ramp a VAE's KL weight linearly from 0 to 1 over the first `epochs` epochs.
+
+    Starting with little KL lets the decoder learn to use the code before the prior pulls the
+    code towards noise (avoids posterior collapse).
+    """
+
+    def __init__(self, epochs: int, layer: str = "sampling") -> None:
+        super().__init__()
+        self.epochs, self.layer = epochs, layer
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
+        weight = min(1.0, epoch / self.epochs)
+        self.model.get_layer(self.layer).kl_weight.assign(weight)

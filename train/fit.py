@@ -35,6 +35,7 @@ from edgeae.runtime.manifest import (
     TrainingSummary,
 )
 from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
+from edgeae.train.callbacks import KLWarmup
 from edgeae.train.modeldir import (
     HISTORY_FILE,
     MANIFEST_FILE,
@@ -44,6 +45,7 @@ from edgeae.train.modeldir import (
     ModelDir,
 )
 from edgeae.train.models import create_model, macs_per_pixel, make_config
+from edgeae.train.models.vae import LOSS_OF
 from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
@@ -135,6 +137,9 @@ def _callbacks(out: Path, settings: TrainSettings,
         keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True),
         *extra,
     ]
+    warmup = getattr(make_config(settings.architecture, settings.params), "kl_warmup_epochs", 0)
+    if warmup:
+        callbacks.append(KLWarmup(warmup))
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
     return callbacks
@@ -187,7 +192,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
           verbose: int | str = "auto") -> Manifest:
     """Train `settings.architecture` on `source` and write a model directory to `out`."""
     out = Path(out)
-    make_config(settings.architecture, settings.params)  # fail on bad params before any work
+    check_settings(settings)  # fail on bad params before any work
     settings = with_data_noise(settings, source)
     resuming = _prepare_out_dir(out, settings, overwrite)
     if resuming:
@@ -224,6 +229,17 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def check_settings(settings: TrainSettings) -> None:
+    """Parameters that contradict each other are one-line errors before any work."""
+    config = make_config(settings.architecture, settings.params)
+    likelihood = getattr(config, "likelihood", None)
+    if likelihood and settings.loss != LOSS_OF[likelihood]:
+        raise UserError(f"a {likelihood} VAE trains with the {LOSS_OF[likelihood]} loss, not "
+                        f"{settings.loss}; drop --loss or pick the other --likelihood")
+    if (settings.task == "vae") != (settings.architecture == "vae"):
+        raise UserError("`edgeae train vae` trains the vae model, and only it does")
 
 
 def with_data_noise(settings: TrainSettings, source: ImageSource,

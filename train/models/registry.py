@@ -103,7 +103,7 @@ def macs_per_pixel(model: keras.Model, size: int = 64) -> float:
         model = keras.models.clone_model(
             model, input_tensors=keras.Input((h, w, model.input_shape[-1])))
     total = 0
-    for layer in model.layers:
+    for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.Conv2DTranspose):
             cin = layer.input.shape[-1]
             total += prod(layer.input.shape[1:3]) * prod(layer.kernel_size) * cin * layer.filters
@@ -113,3 +113,12 @@ def macs_per_pixel(model: keras.Model, size: int = 64) -> float:
         elif isinstance(layer, keras.layers.Dense):
             total += prod(layer.input.shape[1:]) * layer.units
     return total / (h * w)
+
+
+def _leaf_layers(model: keras.Model):
+    """Every layer, looking inside nested models (a VAE's encoder and decoder)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer

@@ -1,0 +1,86 @@
+"""`edgeae generate`: new images from a trained VAE, as a grid (and one file each if asked).
+
+Samples are decoded in batches with a progress bar; an interpolation is one row from image A
+to image B along the spherical path between their codes; a traversal is one row sweeping one
+code dimension from -3 to 3. Small images are enlarged (nearest neighbour) in the grid so it can
+be looked at; files written with --save-each keep the model's size.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeae.errors import UserError
+from edgeae.files import atomic_path, check_writable
+from edgeae.progress import progress
+from edgeae.runtime.images import prepare, read_image, tile_grid, to_uint8
+from edgeae.train.vae import BATCH, VAE
+
+MIN_TILE = 64  # grid tiles are enlarged to at least this many pixels
+
+
+def sample_batches(vae: VAE, n: int, seed: int | None, temperature: float) -> np.ndarray:
+    """`n` samples, drawn batch by batch from one seeded stream, with a progress bar."""
+    rng = np.random.default_rng(seed)
+    z = temperature * rng.standard_normal((n, vae.config.latent_dim))
+    chunks = range(0, n, BATCH)
+    return np.concatenate([vae.decode(z[i:i + BATCH])
+                           for i in progress(chunks, total=len(chunks), desc="generating",
+                                             unit="batch", min_total=4)])
+
+
+def read_for(vae: VAE, path: Path) -> np.ndarray:
+    """An image file in the model's size and channels, float HWC in [0, 1]."""
+    img = read_image(path)
+    if img is None:
+        raise UserError(f"{path} is not a readable image; pass PNG, JPEG, BMP or TIFF files")
+    h, w, c = vae.image_shape
+    return prepare(img, c, (h, w))
+
+
+def grid_image(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """Images (N, H, W, C) in [0, 1] laid out row by row, enlarged to readable tiles."""
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = [list(images[i:i + columns]) for i in range(0, len(images), columns)]
+    grid = tile_grid(rows, pad=1)
+    zoom = max(1, MIN_TILE // images.shape[1])
+    return cv2.resize(grid, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+
+
+def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
+    """Write an RGB or gray uint8 image atomically (PNG, or the suffix's format)."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    with atomic_path(path, overwrite) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise UserError(f"could not write {path}: use a .png or .jpg name")
+
+
+def generate(model_dir: Path, out: Path, n: int = 64, seed: int | None = None,
+             temperature: float = 1.0, save_each: Path | None = None,
+             interpolate: tuple[Path, Path] | None = None, steps: int = 10,
+             traverse: int | None = None, overwrite: bool = False) -> dict:
+    """Write the grid (and the single images); return what was made."""
+    vae = VAE.load(model_dir)
+    check_writable(out, overwrite)
+    if interpolate is not None:
+        images = vae.interpolate(*(read_for(vae, p) for p in interpolate), steps=steps)
+        made, columns = f"interpolation of {steps} steps", steps
+    elif traverse is not None:
+        images = vae.traverse(traverse, steps=steps)
+        made, columns = f"traversal of dimension {traverse} in {steps} steps", steps
+    else:
+        images = sample_batches(vae, n, seed, temperature)
+        made, columns = f"{n} samples at temperature {temperature:g}", None
+    if save_each is not None:
+        save_each.mkdir(parents=True, exist_ok=True)
+        width = len(str(len(images) - 1))
+        for i, img in enumerate(images):
+            write_image(save_each / f"{i:0{width}d}.png", to_uint8(img), overwrite)
+    write_image(out, grid_image(images, columns), overwrite)
+    return {"made": made, "images": len(images), "grid": str(out),
+            "image_size": list(vae.image_shape), "each": str(save_each) if save_each else None}

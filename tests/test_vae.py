@@ -1,0 +1,138 @@
+"""The VAE: model, training with KL warm-up, sampling, interpolation, bounds, `edgeae generate`."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeae.errors import UserError
+from edgeae.train.callbacks import KLWarmup
+from edgeae.train.models import create_model, macs_per_pixel
+from edgeae.train.vae import VAE, slerp
+
+from conftest import blobs, run_cli, train_cli, write_folder
+
+
+@pytest.fixture(scope="module")
+def vae(tmp_path_factory) -> VAE:
+    """A small Bernoulli VAE fitted on 16x16 blobs."""
+    out = tmp_path_factory.mktemp("vae") / "model"
+    return VAE(latent_dim=4, filters=(8, 16), epochs=8, kl_warmup_epochs=2,
+               batch_size=32).fit(blobs(256, seed=2), out=out)
+
+
+def test_vae_builds_any_size_and_counts_nested_macs():
+    gray = create_model("vae", (28, 28, 1), {"latent_dim": 8, "filters": [16, 32]})
+    colour = create_model("vae", (32, 32, 3), {"likelihood": "gaussian"})
+    assert gray.output_shape == (None, 28, 28, 1) and colour.output_shape == (None, 32, 32, 3)
+    assert gray.get_layer("encoder").output_shape[0] == (None, 8)
+    assert gray.get_layer("decoder").input_shape == (None, 8)
+    assert macs_per_pixel(gray) > 300  # the encoder's and decoder's layers are counted
+    with pytest.raises(UserError, match="multiples of 4"):
+        create_model("vae", (30, 30, 1), {"filters": [8, 16]})
+    with pytest.raises(UserError, match="likelihood"):
+        create_model("vae", (28, 28, 1), {"likelihood": "poisson"})
+
+
+def test_kl_warmup_changes_training_loss_but_not_validation_loss():
+    model = create_model("vae", (16, 16, 1), {"latent_dim": 4, "filters": [8]})
+    model.compile("adam", "binary_crossentropy")
+    x = blobs(32).astype(np.float32) / 255
+    sampling = model.get_layer("sampling")
+    KLWarmup(4).set_model(model)
+    losses = {}
+    for weight in (0.0, 1.0):
+        sampling.kl_weight.assign(weight)
+        losses[weight] = (model.evaluate(x, x, verbose=0),
+                          float(model.compute_loss(x, x, model(x, training=True), training=True)))
+    assert losses[0.0][0] == pytest.approx(losses[1.0][0])  # validation: always the whole KL
+    callback = KLWarmup(4)
+    callback.set_model(model)
+    callback.on_epoch_begin(2)
+    assert float(sampling.kl_weight) == 0.5
+
+
+def test_vae_api_samples_interpolates_and_bounds_the_likelihood(vae):
+    test = blobs(16, seed=9)
+    a = vae.sample(5, seed=1)
+    assert a.shape == (5, 16, 16, 1) and 0 <= a.min() and a.max() <= 1
+    np.testing.assert_array_equal(a, vae.sample(5, seed=1))
+    assert not np.array_equal(a, vae.sample(5, seed=2))
+    path = vae.interpolate(test[0], test[1], steps=6)
+    ends = vae.reconstruct(test[:2])
+    np.testing.assert_allclose(path[[0, -1]], ends, atol=1e-5)
+    mean, logvar = vae.encode(test)
+    assert mean.shape == logvar.shape == (16, 4)
+    elbo = vae.elbo(test, samples=20)
+    iwae = vae.log_likelihood(test, k=64)
+    assert np.all(elbo < 0) and np.all(np.isfinite(iwae))
+    assert iwae.mean() >= elbo.mean() - 0.5  # the importance-weighted bound is tighter
+    with pytest.raises(UserError, match="positive"):
+        vae.sample(0)
+    with pytest.raises(UserError, match="0..3"):
+        vae.traverse(4)
+    assert vae.traverse(1, steps=5).shape == (5, 16, 16, 1)
+
+
+def test_slerp_keeps_the_norm_between_codes():
+    a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
+    path = slerp(a, b, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0)  # a line would dip to 2.12
+    np.testing.assert_allclose(path[[0, -1]], [a, b], atol=1e-12)
+
+
+def test_train_vae_and_generate_cli(tmp_path, gray_folder):
+    model = train_cli(tmp_path / "vae", "vae", gray_folder, "--latent-dim", "4", "--filters",
+                      "8,16", "--epochs", "3", "--kl-warmup", "2", "--likelihood", "gaussian")
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["task"] == "vae" and manifest["params"]["likelihood"] == "gaussian"
+    assert manifest["training"]["loss"] == "mse" and manifest["params"]["kl_warmup_epochs"] == 2
+
+    code, out, err = run_cli("generate", "--model", model, "-n", "10", "--seed", "0",
+                             "--save-each", tmp_path / "each", "--out", tmp_path / "grid.png")
+    assert code == 0, err
+    grid = cv2.imread(str(tmp_path / "grid.png"), cv2.IMREAD_UNCHANGED)
+    assert grid.shape == ((3 * 17 + 1) * 4, (4 * 17 + 1) * 4)  # 4 columns, 16 px tiles x4
+    assert len(list((tmp_path / "each").glob("*.png"))) == 10
+    assert json.loads(out)["images"] == 10
+
+    pair = write_folder(tmp_path / "pair", blobs(2, seed=4))
+    a, b = sorted(pair.rglob("*.png"))
+    code, _, err = run_cli("generate", "--model", model, "--interpolate", a, b, "--steps", "7",
+                           "--out", tmp_path / "path.png")
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "path.png"), cv2.IMREAD_UNCHANGED).shape[1] == (7 * 17 + 1) * 4
+    code, _, err = run_cli("generate", "--model", model, "--traverse", "1", "--out",
+                           tmp_path / "dim.png")
+    assert code == 0, err
+
+
+@pytest.fixture(scope="module")
+def vae_dir(tmp_path_factory, gray_folder):
+    return train_cli(tmp_path_factory.mktemp("cli") / "vae", "vae", gray_folder, "--latent-dim",
+                     "4", "--filters", "8", "--epochs", "1")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("-n", "0"), "must be >= 1"),
+    (("--traverse", "9"), "dimension 0..3"),
+    (("--traverse", "1", "--interpolate", "a.png", "b.png"), "not both"),
+    (("--interpolate", "missing.png", "missing.png"), "not a readable image"),
+])
+def test_generate_bad_input_is_one_line(tmp_path, vae_dir, args, message):
+    code, _, err = run_cli("generate", "--model", vae_dir, *args, "--out", tmp_path / "g.png")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_generate_refuses_other_models_and_overwrites(tmp_path, conv_dir, vae_dir):
+    code, _, err = run_cli("generate", "--model", conv_dir, "--out", tmp_path / "g.png")
+    assert code == 2 and "'autoencoder', not a VAE" in err
+    code, _, err = run_cli("train", "vae", "--data", "digits", "--loss", "mae", "--out",
+                           tmp_path / "bad")
+    assert code == 2 and "bce loss" in err
+    assert run_cli("generate", "--model", vae_dir, "-n", "4", "--out", tmp_path / "g.png")[0] == 0
+    code, _, err = run_cli("generate", "--model", vae_dir, "-n", "4", "--out", tmp_path / "g.png")
+    assert code == 2 and "--overwrite" in err
