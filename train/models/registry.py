@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import keras
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeae.errors import UserError
+
+FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
 
 
 class ModelConfig(BaseModel):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Literal
 
 import keras
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from edgeae.train.models.registry import ModelConfig, register_model
+from edgeae.train.models.registry import FilterCount, ModelConfig, register_model
 
 Size = Literal["tiny", "small", "medium", "large"]
 # filters per level, convolutions per level, stem stride; smallest to largest
@@ -31,16 +31,10 @@ class UNetConfig(ModelConfig):
     """U-Net hyper-parameters: a named size, or explicit filters per level."""
 
     size: Size = "small"
-    filters: tuple[int, ...] | None = Field(default=None, min_length=2, max_length=6)
+    filters: tuple[FilterCount, ...] | None = Field(default=None, min_length=2, max_length=6)
     convs_per_level: int | None = Field(default=None, ge=1, le=4)
     stem: Literal[1, 2] | None = None  # 2: the first level already runs at half resolution
 
-    @field_validator("filters")
-    @classmethod
-    def _positive(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        if v is not None and any(f < 1 for f in v):
-            raise ValueError("every filter count must be >= 1")
-        return v
 
     def level_filters(self) -> tuple[int, ...]:
         """Filters per level: explicit ones, else the size's."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import keras
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from edgeae.train.models.registry import ModelConfig, register_model
+from edgeae.train.models.registry import FilterCount, ModelConfig, register_model
 
 LOSS_OF = {"bernoulli": "bce", "gaussian": "mse"}  # the training loss each likelihood implies
 
@@ -27,18 +27,12 @@ class VAEConfig(ModelConfig):
 
     fixed_size: ClassVar[bool] = True
     latent_dim: int = Field(default=16, ge=1, le=4096)
-    filters: tuple[int, ...] = Field(default=(32, 64), min_length=1, max_length=5)
+    filters: tuple[FilterCount, ...] = Field(default=(32, 64), min_length=1, max_length=5)
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     gaussian_sigma: float = Field(default=0.1, gt=0.0, le=1.0)  # the Gaussian's fixed std
     beta: float = Field(default=1.0, gt=0.0, le=100.0)  # KL weight (beta-VAE)
     kl_warmup_epochs: int = Field(default=0, ge=0, le=10000)  # KL weight ramps 0 -> 1 over these
 
-    @field_validator("filters")
-    @classmethod
-    def _positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(f < 1 for f in v):
-            raise ValueError("every filter count must be >= 1")
-        return v
 
     def size_multiple(self) -> int:
         """Each encoder stage halves the image."""
