@@ -273,7 +273,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     model_dir = ModelDir.open(args.model_dir)
     options = ExportOptions(
-        formats=FORMATS if args.format == "all" else (args.format,),
+        formats=FORMATS if args.format == "all" else (args.format,), part=args.part,
         precisions=args.precision, input_size=args.input_size,
         calibration_samples=args.calibration_samples, int8_io=args.int8_io,
         per_channel=not args.per_tensor, opset=args.opset, allow_drift=args.allow_drift,
@@ -642,6 +642,9 @@ def build_parser() -> Parser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=("tflite", "onnx", "all"), default="tflite")
+    p.add_argument("--part", choices=("model", "decoder"), default="model",
+                   help="decoder: a VAE's decoder alone (latent codes in, images out), for "
+                        "generating on the device with edgeae.runtime's Generator")
     p.add_argument("--precision", type=_precisions, default=("fp32",), metavar="LIST",
                    help="comma-separated fp32, fp16, int8-dynamic, int8, or all (default fp32)")
     p.add_argument("--input-size", type=_image_size, metavar="HxW",

@@ -57,6 +57,7 @@ class ExportOptions:
     formats: tuple[str, ...] = ("tflite",)
     precisions: tuple[str, ...] = ("fp32",)
     input_size: tuple[int, int] | None = None  # a fixed-shape variant; None keeps the model's
+    part: str = "model"  # "decoder": a VAE's decoder alone, for generation on the device
     calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
     calibration_source: str = "model directory (training images)"
     calibration_samples: int = 200
@@ -121,10 +122,11 @@ def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[st
     return pairs
 
 
-def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None) -> str:
-    """model_fp32.tflite, model_int8_256x256.onnx, ..."""
+def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None,
+                  part: str = "model") -> str:
+    """model_fp32.tflite, model_int8_256x256.onnx, decoder_int8.tflite, ..."""
     size = f"_{input_size[0]}x{input_size[1]}" if input_size else ""
-    return f"model_{precision}{size}{SUFFIX[fmt]}"
+    return f"{part}_{precision}{size}{SUFFIX[fmt]}"
 
 
 def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int | None, ...]:
@@ -174,8 +176,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     """
     out_dir = Path(out_dir)
     manifest = model_dir.manifest
-    shape = _input_shape(manifest, options.input_size)
-    candidates = [_Candidate(f, p, artifact_name(f, p, options.input_size))
+    image_shape = _input_shape(manifest, options.input_size)
+    candidates = [_Candidate(f, p, artifact_name(f, p, options.input_size, options.part))
                   for f, p in plan(options.formats, options.precisions)]
     for c in candidates:
         check_writable(out_dir / c.name, options.overwrite)
@@ -183,11 +185,18 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     model = model_dir.load_keras()
     clean = _at_size(model_dir.samples(), options.input_size)
     inputs = model_inputs(clean, manifest, options.seed + 1)
+    shape = image_shape
+    if options.part == "decoder":  # codes in, images out; judged against the clean images
+        model, inputs = decoder_and_codes(model, manifest, clean)
+        shape = tuple(model.input_shape[1:])
     reference = run_batched(KerasSession(model), inputs)
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
     keras_scores = (anomaly_scores(labelled, run_batched(KerasSession(model), labelled),
                                    manifest.score)[0] if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
+    if calibration is not None and options.part == "decoder":
+        calibration = decoder_calibration(model_dir.load_keras(), manifest, calibration,
+                                          options.seed)
     _convert(model, shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, c.outputs(inputs), clean)
@@ -205,10 +214,26 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
             raise DriftError(f"{message}; nothing written (pass --allow-drift to keep it)",
                              details=table)
         log.warning("%s (kept: --allow-drift)", message)
-    written = [_write(c, row, out_dir, model_dir, manifest, shape, options)
+    written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
                for c, row in zip(candidates, rows)]
     _merge_report(out_dir / REPORT_FILE, rows, options)
     return ExportReport(written, table)
+
+
+def decoder_and_codes(vae, manifest: Manifest, images: np.ndarray):
+    """A VAE's decoder and the codes (encoder means) of `images`, to check it on."""
+    if manifest.task != "vae":
+        raise UserError(f"--part decoder exports a VAE's decoder; this is a {manifest.task!r} "
+                        "model (drop --part)")
+    mean, _ = vae.get_layer("encoder").predict(images, verbose=0)
+    return vae.get_layer("decoder"), mean.astype(np.float32)
+
+
+def decoder_calibration(vae, manifest: Manifest, images: np.ndarray, seed: int) -> np.ndarray:
+    """Codes the decoder will meet: training images' encodings and draws from the prior."""
+    _, codes = decoder_and_codes(vae, manifest, images)
+    prior = np.random.default_rng(seed).standard_normal(codes.shape).astype(np.float32)
+    return np.concatenate([codes, prior])
 
 
 def _calibration(model_dir: ModelDir, options: ExportOptions,
@@ -290,7 +315,7 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
            shape: tuple[int | None, ...], options: ExportOptions) -> Exported:
     """Embed the manifest, write the artifact, then its JSON manifest (with the file's digest)."""
     h, w, _ = shape
-    info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name,
+    info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
                         opset=options.opset if c.format == "onnx" else None,
                         quantization=c.quantization, parity=c.parity)

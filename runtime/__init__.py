@@ -19,18 +19,21 @@ from edgeae.runtime.backends import (
     choose_backend,
     open_session,
 )
+from edgeae.runtime.generator import Generator
 from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
 from edgeae.runtime.sources import frames
 
-__all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Manifest", "Reconstructor",
+__all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Generator", "Manifest",
+           "Reconstructor",
            "Score", "Session", "backend_names", "frames", "load", "read_artifact_manifest"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
-MODEL_CLASSES: dict[str, type[Reconstructor]] = {
+MODEL_CLASSES: dict[str, type] = {
     "reconstruct": Reconstructor,
     "denoise": Denoiser,
     "score": AnomalyScorer,
+    "generate": Generator,
 }
 DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score",
                "vae": "reconstruct"}
@@ -64,10 +67,15 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     """Open an exported artifact and its manifest; return the model object for its task.
 
     `task` ("reconstruct", "denoise" or "score") overrides the manifest's: any autoencoder
-    can denoise or score frames.
+    can denoise or score frames. A VAE decoder artifact gives a Generator.
     """
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
     manifest = read_artifact_manifest(Path(path), backend)
+    decoder = manifest.artifact.part == "decoder"
+    if decoder and task not in (None, "generate"):
+        raise UserError(f"{Path(path).name} is a VAE decoder (codes in, images out); it cannot "
+                        f"{task}: load the whole model's artifact for that")
     session, _ = open_session(Path(path), backend, num_threads)
-    return MODEL_CLASSES[task or DEFAULT_USE[manifest.task]](session, manifest)
+    use = task or ("generate" if decoder else DEFAULT_USE[manifest.task])
+    return MODEL_CLASSES[use](session, manifest)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import cv2
 import numpy as np
 import pytest
 
+import edgeae.runtime as rt
 from edgeae.errors import UserError
+from edgeae.runtime.generator import slerp
 from edgeae.train.callbacks import KLWarmup
 from edgeae.train.models import create_model, macs_per_pixel
-from edgeae.train.vae import VAE, slerp
+from edgeae.train.vae import VAE
 
-from conftest import blobs, run_cli, train_cli, write_folder
+from conftest import REPO, blobs, run_cli, train_cli, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +140,50 @@ def test_generate_refuses_other_models_and_overwrites(tmp_path, conv_dir, vae_di
     assert run_cli("generate", "--model", vae_dir, "-n", "4", "--out", tmp_path / "g.png")[0] == 0
     code, _, err = run_cli("generate", "--model", vae_dir, "-n", "4", "--out", tmp_path / "g.png")
     assert code == 2 and "--overwrite" in err
+
+
+def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
+    out = tmp_path / "export"
+    code, _, err = run_cli("export", vae.model_dir.path, "--part", "decoder", "--format", "all",
+                           "--precision", "fp32,int8", "--out", out)
+    assert code == 0, err
+    manifest = json.loads((out / "decoder_int8.tflite.json").read_text())
+    assert manifest["artifact"]["part"] == "decoder" and manifest["task"] == "vae"
+    expected = np.clip(np.rint(vae.sample(6, seed=3) * 255), 0, 255)
+    for name in ("decoder_fp32.tflite", "decoder_fp32.onnx", "decoder_int8.tflite",
+                 "decoder_int8.onnx"):
+        gen = rt.load(out / name)
+        assert isinstance(gen, rt.Generator)
+        images = gen.sample(6, seed=3)
+        assert images.dtype == np.uint8 and images.shape == (6, 16, 16, 1)
+        worst = np.abs(images.astype(int) - expected).max()
+        assert worst <= (1 if "fp32" in name else 40), (name, worst)  # int8: a coarser decoder
+    codes = np.random.default_rng(0).standard_normal((2, 4))
+    row = rt.load(out / "decoder_fp32.onnx").interpolate(codes[0], codes[1], steps=5)
+    assert row.shape == (5, 16, 16, 1)
+    with pytest.raises(UserError, match="cannot denoise"):
+        rt.load(out / "decoder_fp32.onnx", task="denoise")
+
+
+def test_only_a_vae_has_a_decoder_to_export(tmp_path, conv_dir, conv_tflite):
+    code, _, err = run_cli("export", conv_dir, "--part", "decoder", "--out", tmp_path / "x")
+    assert code == 2 and "VAE's decoder" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="needs a VAE decoder"):
+        rt.load(conv_tflite, task="generate")
+
+
+def test_the_decoder_runs_without_tensorflow(tmp_path, vae):
+    python = REPO / ".venv-runtime" / "bin" / "python"
+    if not python.exists():
+        if os.environ.get("CI"):
+            pytest.fail(".venv-runtime is missing: CI must create it (make install)")
+        pytest.skip("no .venv-runtime here; `make install` creates it")
+    out = tmp_path / "export"
+    assert run_cli("export", vae.model_dir.path, "--part", "decoder", "--precision", "int8",
+                   "--out", out)[0] == 0
+    script = ("import sys, edgeae.runtime as rt; g = rt.load(sys.argv[1]); "
+              "print(g.sample(4, seed=0).shape, 'tensorflow' in sys.modules)")
+    run = subprocess.run([str(python), "-c", script, str(out / "decoder_int8.tflite")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(4, 16, 16, 1) False"

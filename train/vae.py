@@ -20,26 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.errors import UserError
+from edgeae.runtime.generator import slerp
 from edgeae.train.detector import as_images
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.models.vae import LOSS_OF, VAEConfig
 
 BATCH = 256
 LOG_2PI = math.log(2 * math.pi)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between codes `a` and `b` at fractions `t` (linear if parallel).
-
-    Under a Gaussian prior most mass lies near a sphere; a straight line between two codes cuts
-    through the low-norm interior, where decoded images are atypical.
-    """
-    cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    t = np.asarray(t, np.float64)[:, None]
-    if omega < 1e-6:
-        return (1 - t) * a + t * b
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
 class VAE:
