@@ -530,7 +530,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {args.out}/: model/, export/, reconstructions.png, denoising.png, detector/, "
-          "detector-export/, anomalies.png, benchmark/, metrics.json")
+          "detector-export/, anomalies.png, vae/, vae-export/, generation.png, benchmark/, "
+          "metrics.json")
     print(f"report: {metrics['report']}")
     return 0
 

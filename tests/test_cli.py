@@ -89,6 +89,11 @@ def test_demo(tmp_path):
     assert anomaly["threshold_strategy"] == "mean+1std" and anomaly["threshold"] > 0
     assert sum(map(sum, anomaly["confusion_matrix"])) == 359 and 0 <= anomaly["auroc"] <= 1
     assert cv2.imread(str(tmp_path / "demo" / "anomalies.png")).shape == (64, 8 * 64, 3)
+    generation = metrics["generation"]  # a VAE's decoder, exported, sampled by the runtime
+    assert generation["artifact"] == "vae-export/decoder_fp32.tflite"
+    assert generation["test_elbo_nats"] < 0
+    grid = cv2.imread(str(tmp_path / "demo" / "generation.png"))
+    assert grid.shape == ((5 * 9 + 1) * 8, (8 * 9 + 1) * 8, 3)  # 5 rows of 8 digits, 8x enlarged
     assert metrics["report"] == str(tmp_path / "demo" / "report.html")
     assert f"report: {metrics['report']}" in out
     page = (tmp_path / "demo" / "report.html").read_text()
