@@ -26,12 +26,15 @@ DEVICE_VENVS = {
     # tflite-runtime has wheels for Python <= 3.11 only; the Makefile skips it above that.
     "tflite-runtime": (REPO / ".venv-tflite", "tflite-runtime", sys.version_info < (3, 12)),
 }
+# An emulated Raspberry Pi (benchmarks/arm_check.sh): an aarch64 interpreter, given as a file.
+if os.environ.get("EDGEAE_DEVICE_PYTHON"):
+    DEVICE_VENVS["aarch64"] = (Path(os.environ["EDGEAE_DEVICE_PYTHON"]), "litert", True)
 
 
 def device_python(name: str) -> Path:
     """The interpreter of a device environment; fail under CI, skip elsewhere, if missing."""
     venv, _, expected = DEVICE_VENVS[name]
-    python = venv / "bin" / "python"
+    python = venv / "bin" / "python" if venv.is_dir() else venv
     if not python.exists():
         if os.environ.get("CI") and expected:
             pytest.fail(f"{venv.name} is missing: CI must create it (make install)")
