@@ -117,7 +117,7 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
                         "size) or unet (denoising, residual, any size)")
     g.add_argument("--size", choices=("tiny", "small", "medium", "large"),
                    help="unet, in multiply-accumulates per pixel: tiny 8.5k, small 34k (the "
-                        "pretrained live), medium 110k (pretrained quality), large 640k "
+                        "pretrained live), medium 124k (pretrained quality), large 726k "
                         "(default small)")
     g.add_argument("--latent-dim", type=POSITIVE,
                    help="dense and vae: size of the latent code (dense 64, vae 16)")

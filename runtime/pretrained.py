@@ -3,7 +3,7 @@
 Both are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma 0-55 (0-255
 scale), so one model serves any noise level in that range. `live` (unet small: half-resolution
 levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
-in int8; `quality` (unet medium, full resolution, 110k per pixel) is slower and better. Colour
+in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
 frames are denoised one colour plane at a time. `make pretrained` reproduces them; their
 numbers are in BENCHMARKS.md.
 """
