@@ -643,9 +643,9 @@ def build_parser() -> Parser:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=("tflite", "onnx", "all"), default="tflite")
-    p.add_argument("--part", choices=("model", "decoder"), default="model",
-                   help="decoder: a VAE's decoder alone (latent codes in, images out), for "
-                        "generating on the device with edgeae.runtime's Generator")
+    p.add_argument("--part", choices=("model", "decoder", "encoder"), default="model",
+                   help="a VAE's decoder (codes in, images out: edgeae.runtime's Generator) or "
+                        "encoder (images in, codes out: its Encoder), for generating on a device")
     p.add_argument("--precision", type=_precisions, default=("fp32",), metavar="LIST",
                    help="comma-separated fp32, fp16, int8-dynamic, int8, or all (default fp32)")
     p.add_argument("--input-size", type=_image_size, metavar="HxW",

@@ -1,9 +1,12 @@
 """`edgeae generate`: new images from a trained VAE, as a grid (and one file each if asked).
 
-Samples are decoded in batches with a progress bar; an interpolation is one row from image A
-to image B along the spherical path between their codes; a traversal is one row sweeping one
-code dimension from -3 to 3. Small images are enlarged (nearest neighbour) in the grid so it can
-be looked at; files written with --save-each keep the model's size.
+The model is a VAE's model directory (Keras) or its exported decoder (the runtime alone, no
+TensorFlow; interpolating between images then needs the encoder exported beside it, as
+`encoder_<precision>.<format>`). Samples are decoded in batches with a progress bar; an
+interpolation is one row from image A to image B along the spherical path between their codes;
+a traversal is one row sweeping one code dimension from -3 to 3. Small images are enlarged
+(nearest neighbour) in the grid so it can be looked at; files written with --save-each keep
+the model's size.
 """
 
 from __future__ import annotations
@@ -17,23 +20,65 @@ import numpy as np
 from edgeae.errors import UserError
 from edgeae.files import atomic_path, check_writable
 from edgeae.progress import progress
+from edgeae.runtime.generator import BATCH, Encoder, Generator, slerp, traverse_codes
 from edgeae.runtime.images import prepare, read_image, tile_grid, to_uint8
-from edgeae.train.vae import BATCH, VAE
 
 MIN_TILE = 64  # grid tiles are enlarged to at least this many pixels
 
 
-def sample_batches(vae: VAE, n: int, seed: int | None, temperature: float) -> np.ndarray:
+class ArtifactVAE:
+    """An exported decoder (and the encoder beside it, if any) behind the calls generate makes."""
+
+    def __init__(self, decoder: Path) -> None:
+        import edgeae.runtime as rt
+
+        self.generator = rt.load(decoder)
+        if not isinstance(self.generator, Generator):
+            raise UserError(f"{decoder} is not a VAE decoder; export one with `edgeae export "
+                            "VAE_DIR --part decoder`, or pass the model directory")
+        self.latent_dim = self.generator.latent_dim
+        spec = self.generator.manifest.input
+        self.image_shape = (spec.height, spec.width, spec.channels)
+        beside = decoder.with_name(decoder.name.replace("decoder_", "encoder_", 1))
+        self.encoder: Encoder | None = rt.load(beside) if beside.is_file() else None
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Float images in [0, 1] for codes."""
+        return self.generator.decode(z)
+
+    def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+        """The spherical path between two images' codes, through the exported encoder."""
+        if self.encoder is None:
+            raise UserError("interpolating between images needs the encoder exported beside the "
+                            "decoder: edgeae export VAE_DIR --part encoder (same --out)")
+        codes = self.encoder.encode(np.stack([a, b]))
+        return self.decode(slerp(codes[0], codes[1], np.linspace(0.0, 1.0, steps)))
+
+    def traverse(self, dim: int, steps: int) -> np.ndarray:
+        """One code dimension swept from -3 to 3."""
+        return self.decode(traverse_codes(self.latent_dim, dim, steps))
+
+
+def open_vae(model: Path):
+    """A model directory as the Keras VAE, an exported decoder as the runtime's."""
+    if model.is_file():
+        return ArtifactVAE(model)
+    from edgeae.train.vae import VAE
+
+    return VAE.load(model)
+
+
+def sample_batches(vae, n: int, seed: int | None, temperature: float) -> np.ndarray:
     """`n` samples, drawn batch by batch from one seeded stream, with a progress bar."""
     rng = np.random.default_rng(seed)
-    z = temperature * rng.standard_normal((n, vae.config.latent_dim))
+    z = temperature * rng.standard_normal((n, vae.latent_dim))
     chunks = range(0, n, BATCH)
     return np.concatenate([vae.decode(z[i:i + BATCH])
                            for i in progress(chunks, total=len(chunks), desc="generating",
                                              unit="batch", min_total=4)])
 
 
-def read_for(vae: VAE, path: Path) -> np.ndarray:
+def read_for(vae, path: Path) -> np.ndarray:
     """An image file in the model's size and channels, float HWC in [0, 1]."""
     img = read_image(path)
     if img is None:
@@ -65,7 +110,7 @@ def generate(model_dir: Path, out: Path, n: int = 64, seed: int | None = None,
              interpolate: tuple[Path, Path] | None = None, steps: int = 10,
              traverse: int | None = None, overwrite: bool = False) -> dict:
     """Write the grid (and the single images); return what was made."""
-    vae = VAE.load(model_dir)
+    vae = open_vae(Path(model_dir))
     check_writable(out, overwrite)
     if interpolate is not None:
         images = vae.interpolate(*(read_for(vae, p) for p in interpolate), steps=steps)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +59,7 @@ class ExportOptions:
     formats: tuple[str, ...] = ("tflite",)
     precisions: tuple[str, ...] = ("fp32",)
     input_size: tuple[int, int] | None = None  # a fixed-shape variant; None keeps the model's
-    part: str = "model"  # "decoder": a VAE's decoder alone, for generation on the device
+    part: str = "model"  # "decoder" / "encoder": one half of a VAE, for generating on a device
     calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
     calibration_source: str = "model directory (training images)"
     calibration_samples: int = 200
@@ -182,24 +184,19 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     for c in candidates:
         check_writable(out_dir / c.name, options.overwrite)
         check_writable(manifest_path_for(out_dir / c.name), options.overwrite)
-    model = model_dir.load_keras()
     clean = _at_size(model_dir.samples(), options.input_size)
-    inputs = model_inputs(clean, manifest, options.seed + 1)
-    shape = image_shape
-    if options.part == "decoder":  # codes in, images out; judged against the clean images
-        model, inputs = decoder_and_codes(model, manifest, clean)
-        shape = tuple(model.input_shape[1:])
-    reference = run_batched(KerasSession(model), inputs)
+    part = export_part(model_dir.load_keras(), manifest, options.part,
+                       model_inputs(clean, manifest, options.seed + 1), image_shape)
+    reference = part.view(run_batched(KerasSession(part.model), part.inputs))
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
-    keras_scores = (anomaly_scores(labelled, run_batched(KerasSession(model), labelled),
+    keras_scores = (anomaly_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                    manifest.score)[0] if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
-    if calibration is not None and options.part == "decoder":
-        calibration = decoder_calibration(model_dir.load_keras(), manifest, calibration,
-                                          options.seed)
-    _convert(model, shape, candidates, calibration, options)
+    if calibration is not None:
+        calibration = part.calibrate(calibration)
+    _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
-        c.parity = measure(reference, c.outputs(inputs), clean)
+        c.parity = measure(reference, part.view(c.outputs(part.inputs)), clean)
         if labelled is not None:
             scores = anomaly_scores(labelled, c.outputs(labelled), manifest.score)[0]
             c.parity = c.parity.model_copy(update=detection_parity(
@@ -220,18 +217,44 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     return ExportReport(written, table)
 
 
-def decoder_and_codes(vae, manifest: Manifest, images: np.ndarray):
-    """A VAE's decoder and the codes (encoder means) of `images`, to check it on."""
+@dataclass(frozen=True)
+class ExportPart:
+    """What one export converts, what it is checked on, and how its outputs become images.
+
+    Parity always compares images with the clean samples: a decoder's images directly, an
+    encoder's codes after the Keras decoder turns them into images (so its gate asks how much
+    its rounding of the codes costs a reconstruction).
+    """
+
+    model: Any  # the Keras model converted
+    shape: tuple[int | None, ...]  # its input, without the batch
+    inputs: np.ndarray  # parity inputs
+    view: Callable[[np.ndarray], np.ndarray] = lambda outputs: outputs
+    calibrate: Callable[[np.ndarray], np.ndarray] = lambda inputs: inputs
+
+
+def export_part(model, manifest: Manifest, part: str, inputs: np.ndarray,
+                image_shape: tuple[int | None, ...]) -> ExportPart:
+    """The whole model, or a VAE's decoder (codes in) or encoder (images in, code means out)."""
+    if part == "model":
+        return ExportPart(model, image_shape, inputs)
     if manifest.task != "vae":
-        raise UserError(f"--part decoder exports a VAE's decoder; this is a {manifest.task!r} "
-                        "model (drop --part)")
-    mean, _ = vae.get_layer("encoder").predict(images, verbose=0)
-    return vae.get_layer("decoder"), mean.astype(np.float32)
+        raise UserError(f"--part {part} exports part of a VAE; this is a {manifest.task!r} model "
+                        "(drop --part)")
+    import keras
+
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    means = keras.Model(encoder.input, encoder.outputs[0], name="encoder_mean")
+    encode = lambda images: means.predict(images, verbose=0).astype(np.float32)  # noqa: E731
+    if part == "encoder":
+        return ExportPart(means, image_shape, inputs,
+                          view=lambda codes: decoder.predict(codes, verbose=0))
+    return ExportPart(decoder, tuple(decoder.input_shape[1:]), encode(inputs),
+                      calibrate=lambda images: _decoder_codes(encode(images)))
 
 
-def decoder_calibration(vae, manifest: Manifest, images: np.ndarray, seed: int) -> np.ndarray:
-    """Codes the decoder will meet: training images' encodings and draws from the prior."""
-    _, codes = decoder_and_codes(vae, manifest, images)
+def _decoder_codes(codes: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Codes a decoder meets: encodings of training images and as many draws from the prior."""
     prior = np.random.default_rng(seed).standard_normal(codes.shape).astype(np.float32)
     return np.concatenate([codes, prior])
 

@@ -19,14 +19,14 @@ from edgeae.runtime.backends import (
     choose_backend,
     open_session,
 )
-from edgeae.runtime.generator import Generator
+from edgeae.runtime.generator import Encoder, Generator
 from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
 from edgeae.runtime.sources import frames
 
-__all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Generator", "Manifest",
-           "Reconstructor",
-           "Score", "Session", "backend_names", "frames", "load", "read_artifact_manifest"]
+__all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
+           "Reconstructor", "Score", "Session", "backend_names", "frames", "load",
+           "read_artifact_manifest"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
 MODEL_CLASSES: dict[str, type] = {
@@ -34,7 +34,9 @@ MODEL_CLASSES: dict[str, type] = {
     "denoise": Denoiser,
     "score": AnomalyScorer,
     "generate": Generator,
+    "encode": Encoder,
 }
+PART_USE = {"decoder": "generate", "encoder": "encode"}  # what a VAE half's artifact does
 DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score",
                "vae": "reconstruct"}
 
@@ -67,15 +69,16 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     """Open an exported artifact and its manifest; return the model object for its task.
 
     `task` ("reconstruct", "denoise" or "score") overrides the manifest's: any autoencoder
-    can denoise or score frames. A VAE decoder artifact gives a Generator.
+    can denoise or score frames. A VAE decoder artifact gives a Generator, an encoder one an
+    Encoder.
     """
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
     manifest = read_artifact_manifest(Path(path), backend)
-    decoder = manifest.artifact.part == "decoder"
-    if decoder and task not in (None, "generate"):
-        raise UserError(f"{Path(path).name} is a VAE decoder (codes in, images out); it cannot "
+    part_use = PART_USE.get(manifest.artifact.part)
+    if part_use is not None and task not in (None, part_use):
+        raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
     session, _ = open_session(Path(path), backend, num_threads)
-    use = task or ("generate" if decoder else DEFAULT_USE[manifest.task])
+    use = task or part_use or DEFAULT_USE[manifest.task]
     return MODEL_CLASSES[use](session, manifest)

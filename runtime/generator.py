@@ -1,11 +1,15 @@
 """Generation on the device: a VAE's exported decoder turns latent codes into images.
 
 Codes are drawn from the prior N(0, temperature^2) with numpy, or interpolated spherically
-between two codes; the decoder artifact (`edgeae export VAE_DIR --part decoder`) runs on any
-runtime backend. Needs numpy and the backend only.
+between two codes, which the exported encoder gives for two images; the artifacts
+(`edgeae export VAE_DIR --part decoder` and `--part encoder`) run on any runtime backend.
+Needs numpy and the backend only.
 
     >>> gen = edgeae.runtime.load("export/decoder_int8.tflite")
     >>> images = gen.sample(16, seed=0)            # (16, H, W, C) uint8
+    >>> enc = edgeae.runtime.load("export/encoder_fp32.tflite")
+    >>> codes = enc.encode(np.stack([frame_a, frame_b]))
+    >>> path = gen.interpolate(codes[0], codes[1], steps=10)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
 from edgeae.runtime.images import to_uint8
 from edgeae.runtime.manifest import Manifest
+from edgeae.runtime.models import Reconstructor
 
 BATCH = 64
 
@@ -32,6 +37,15 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     if omega < 1e-6:
         return (1 - t) * a + t * b
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def traverse_codes(latent_dim: int, dim: int, steps: int = 9, span: float = 3.0) -> np.ndarray:
+    """Codes sweeping dimension `dim` from -span to span, the others at 0 (the prior's mean)."""
+    if not 0 <= dim < latent_dim:
+        raise UserError(f"--traverse takes a dimension 0..{latent_dim - 1}, got {dim}")
+    z = np.zeros((steps, latent_dim))
+    z[:, dim] = np.linspace(-span, span, steps)
+    return z
 
 
 class Generator:
@@ -69,3 +83,13 @@ class Generator:
             raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
         return to_uint8(self.decode(slerp(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                           np.linspace(0.0, 1.0, steps))))
+
+
+class Encoder(Reconstructor):
+    """A VAE encoder artifact: images in (any layout the runtime takes), code means out."""
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        """Codes (N, latent_dim) of one image (HW / HWC) or a batch, uint8 or float [0, 1]."""
+        frames = np.asarray(frames)
+        x = self._fill_input(self._as_batch(frames), is_uint8=frames.dtype == np.uint8)
+        return np.array(self.session.run(x), np.float64)

@@ -147,9 +147,10 @@ class ArtifactInfo(_Strict):
     format: Literal["tflite", "onnx"]
     precision: Precision
     file: str
-    # What the file holds: the whole model (image in, image out), or a VAE's decoder (a latent
-    # code of params["latent_dim"] numbers in, an image as `input` describes it out).
-    part: Literal["model", "decoder"] = "model"
+    # What the file holds: the whole model (image in, image out), a VAE's decoder (a latent
+    # code of params["latent_dim"] numbers in, an image as `input` describes it out) or its
+    # encoder (that image in, the code's mean out).
+    part: Literal["model", "decoder", "encoder"] = "model"
     # Both None inside the copy embedded in the artifact itself (a file cannot hold its own
     # digest, nor know its size before the copy is added).
     size_bytes: int | None = Field(default=None, ge=0)

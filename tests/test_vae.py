@@ -167,12 +167,44 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
 
 def test_only_a_vae_has_a_decoder_to_export(tmp_path, conv_dir, conv_tflite):
     code, _, err = run_cli("export", conv_dir, "--part", "decoder", "--out", tmp_path / "x")
-    assert code == 2 and "VAE's decoder" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "part of a VAE" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(UserError, match="needs a VAE decoder"):
         rt.load(conv_tflite, task="generate")
 
 
-def test_the_decoder_runs_without_tensorflow(tmp_path, vae):
+def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
+    out = tmp_path / "export"
+    for part in ("decoder", "encoder"):
+        code, _, err = run_cli("export", vae.model_dir.path, "--part", part, "--format", "all",
+                               "--precision", "fp32,int8", "--out", out)
+        assert code == 0, err
+    test = blobs(4, seed=11)
+    keras_means = vae.encode(test)[0]
+    for name in ("encoder_fp32.tflite", "encoder_fp32.onnx"):
+        encoder = rt.load(out / name)
+        assert isinstance(encoder, rt.Encoder)
+        np.testing.assert_allclose(encoder.encode(test), keras_means, atol=1e-4)
+    parity = json.loads((out / "encoder_int8.tflite.json").read_text())["artifact"]["parity"]
+    assert parity["psnr_db"] >= parity["keras_psnr_db"] - 0.3  # codes -> Keras decoder -> PSNR
+
+    pair = write_folder(tmp_path / "pair", test[:2])
+    a, b = sorted(pair.rglob("*.png"))
+    code, out_json, err = run_cli("generate", "--model", out / "decoder_int8.tflite",
+                                  "--interpolate", a, b, "--steps", "5",
+                                  "--out", tmp_path / "path.png")
+    assert code == 0, err
+    assert json.loads(out_json)["images"] == 5
+    lone = tmp_path / "lone"
+    assert run_cli("export", vae.model_dir.path, "--part", "decoder", "--out", lone)[0] == 0
+    code, _, err = run_cli("generate", "--model", lone / "decoder_fp32.tflite", "--interpolate",
+                           a, b, "--out", tmp_path / "x.png")
+    assert code == 2 and "--part encoder" in err
+    code, _, err = run_cli("generate", "--model", out / "encoder_fp32.onnx", "--out",
+                           tmp_path / "y.png")
+    assert code == 2 and "not a VAE decoder" in err
+
+
+def test_generation_runs_without_tensorflow(tmp_path, vae):
     python = REPO / ".venv-runtime" / "bin" / "python"
     if not python.exists():
         if os.environ.get("CI"):
@@ -187,3 +219,8 @@ def test_the_decoder_runs_without_tensorflow(tmp_path, vae):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "(4, 16, 16, 1) False"
+    run = subprocess.run([str(python), "-m", "edgeae", "generate", "--model",
+                          str(out / "decoder_int8.tflite"), "-n", "9", "--out",
+                          str(tmp_path / "grid.png")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["images"] == 9

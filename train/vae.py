@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.errors import UserError
-from edgeae.runtime.generator import slerp
+from edgeae.runtime.generator import slerp, traverse_codes
 from edgeae.train.detector import as_images
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.models.vae import LOSS_OF, VAEConfig
@@ -74,6 +74,11 @@ class VAE:
         return self
 
     @property
+    def latent_dim(self) -> int:
+        """Numbers in a code."""
+        return self.config.latent_dim
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the images the model makes."""
         return tuple(self._fitted().input_shape[1:])
@@ -118,12 +123,7 @@ class VAE:
 
     def traverse(self, dim: int, steps: int = 9, span: float = 3.0) -> np.ndarray:
         """Images as code dimension `dim` goes from -span to span, the others at 0."""
-        if not 0 <= dim < self.config.latent_dim:
-            raise UserError(f"--traverse takes a dimension 0..{self.config.latent_dim - 1}, "
-                            f"got {dim}")
-        z = np.zeros((steps, self.config.latent_dim))
-        z[:, dim] = np.linspace(-span, span, steps)
-        return self.decode(z)
+        return self.decode(traverse_codes(self.config.latent_dim, dim, steps, span))
 
     def log_likelihood_of(self, x: np.ndarray, means: np.ndarray) -> np.ndarray:
         """The log-likelihood log p(x | z) in nats of images (N, ...) given decoded means."""
