@@ -582,7 +582,7 @@ def build_parser() -> Parser:
                          help="--data holds noisy images only, no clean targets. blind-spot "
                               "(the default): Noise2Void masking, for any pixel-independent "
                               "noise. recorrupted: Recorrupted-to-Recorrupted pairs, for "
-                              "Gaussian noise, much better there (Set12 sigma 25: 28.6 vs 24.8 "
+                              "Gaussian noise, much better there (Set12 sigma 25: 28.8 vs 25.8 "
                               "dB); its level is estimated from the images, or give it as "
                               "--noise gaussian:SIGMA")
     detector = _add_train_parser(
