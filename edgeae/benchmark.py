@@ -287,8 +287,8 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
             "file_mb": round(size.stat().st_size / 2 ** 20, 3),
             "import_s": round(result["import_s"], 3), "load_s": round(result["load_s"], 3),
             "tensorflow_imported": result["tensorflow_imported"],
-            "mmacs_per_frame": round(macs / 1e6, 2),
-            "gmacs_per_s": round(macs / (timing["ms_p50"] / 1e3) / 1e9, 2),
+            "mmacs_per_frame": _significant(macs / 1e6),
+            "gmacs_per_s": _significant(macs / (timing["ms_p50"] / 1e3) / 1e9),
             **quality})
     return rows
 
@@ -380,6 +380,11 @@ def markdown_table(rows: list[dict]) -> str:
                  f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """`value` to a few significant digits (tiny models have sub-1 GMAC/s rates)."""
+    return float(f"{value:.{digits}g}")
 
 
 def _fmt(value: float | None) -> str:
