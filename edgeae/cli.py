@@ -179,6 +179,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
                                 ("size", args.size),
                                 ("likelihood", getattr(args, "likelihood", None)),
+                                ("hidden", getattr(args, "hidden", None)),
                                 ("beta", getattr(args, "beta", None)),
                                 ("kl_warmup_epochs", getattr(args, "kl_warmup", None)))
               if v is not None}
@@ -619,6 +620,8 @@ def build_parser() -> Parser:
     g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="bernoulli (binary cross-entropy; the default, for images in [0, 1]) or "
                         "gaussian with a fixed sigma (mean squared error)")
+    g.add_argument("--hidden", type=POSITIVE,
+                   help="Dense units between the convolutions and the code (default 256)")
     g.add_argument("--beta", type=_ranged(float, 0.0, 100.0, lo_open=True),
                    help="weight of the KL term (beta-VAE; default 1)")
     g.add_argument("--kl-warmup", type=_ranged(int, 0, 10000), metavar="EPOCHS",

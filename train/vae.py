@@ -33,11 +33,12 @@ class VAE:
     """A convolutional VAE (the registered `vae` model) with sampling and likelihood bounds."""
 
     def __init__(self, latent_dim: int = 16, filters: tuple[int, ...] = (32, 64),
-                 likelihood: str = "bernoulli", beta: float = 1.0, kl_warmup_epochs: int = 0,
-                 epochs: int = 30, batch_size: int = 64, learning_rate: float = 1e-3,
-                 seed: int = 0) -> None:
-        self.config = VAEConfig(latent_dim=latent_dim, filters=filters, likelihood=likelihood,
-                                beta=beta, kl_warmup_epochs=kl_warmup_epochs)
+                 hidden: int = 256, likelihood: str = "bernoulli", beta: float = 1.0,
+                 kl_warmup_epochs: int = 0, epochs: int = 30, batch_size: int = 64,
+                 learning_rate: float = 1e-3, seed: int = 0) -> None:
+        self.config = VAEConfig(latent_dim=latent_dim, filters=filters, hidden=hidden,
+                                likelihood=likelihood, beta=beta,
+                                kl_warmup_epochs=kl_warmup_epochs)
         self.epochs, self.batch_size = epochs, batch_size
         self.learning_rate, self.seed = learning_rate, seed
         self.model_dir: ModelDir | None = None
