@@ -335,8 +335,10 @@ def quality_columns(quality: QualitySet, outputs: np.ndarray,
 def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: list[dict],
                   quality: QualitySet | None, macs_px: float) -> None:
     """benchmark.json (rows and the run's facts) and benchmark.csv (the rows)."""
+    artifacts = {path.parent for path in target.artifacts.values()}
     run = {"model": target.name, "task": target.manifest.task,
            "architecture": target.manifest.architecture,
+           "artifacts": str(artifacts.pop().resolve()) if len(artifacts) == 1 else None,
            "macs_per_pixel": macs_px, "quality_set": quality and quality.description,
            "quality_metric": quality and quality.metric,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -887,7 +887,8 @@ def build_parser() -> Parser:
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     p.add_argument("--benchmark", type=Path, metavar="DIR",
-                   help="an `edgeae benchmark --out` folder (its artifacts/ give the parity)")
+                   help="an `edgeae benchmark --out` folder (the parity comes from the artifacts "
+                        "it measured)")
     p.add_argument("--export", type=Path, metavar="DIR",
                    help="an `edgeae export --out` folder holding parity.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing page")

@@ -215,9 +215,9 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
     md = ModelDir.open(model_dir)
     bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
                       "benchmark results")
-    if export_dir is None and benchmark_dir is not None:
-        export_dir = benchmark_dir / "artifacts" if (benchmark_dir / "artifacts").is_dir() \
-            else None
+    measured = bench and bench["run"].get("artifacts")  # where the benchmark found or made them
+    if export_dir is None and measured and (Path(measured) / "parity.json").is_file():
+        export_dir = Path(measured)
     parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")
     context = {
         "title": f"edgeae report: {md.path.name}",

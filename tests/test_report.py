@@ -48,7 +48,8 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     data = write_folder(tmp_path / "clean", blobs(8, seed=4))
     code, _, err = run_cli("benchmark", denoiser_dir, "--backends", "keras,tflite",
                            "--precisions", "fp32,int8", "--sizes", "32x32,64x64", "--threads",
-                           "1", "--repeats", "3", "--data", data, "--out", bench)
+                           "1", "--repeats", "3", "--data", data, "--artifacts",
+                           tmp_path / "exported", "--out", bench)
     assert code == 0, err
     code, out, err = run_cli("report", denoiser_dir, "--benchmark", bench, "--out",
                              tmp_path / "report.html")
@@ -61,6 +62,7 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     assert alts[:2] == ["training curves", "sample outputs"]
     assert "Latency against frame size (1 threads)" in alts
     assert "Latency against quality per backend and precision" in alts
+    # the parity table, from the artifacts the benchmark exported (wherever --artifacts put them)
     assert "model_int8.tflite" in page["text"] and "litert" in page["text"]
     assert "noisy input, denoised, clean" in page["text"]
     code, _, err = run_cli("report", denoiser_dir, "--out", tmp_path / "report.html")
