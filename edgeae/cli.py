@@ -145,6 +145,11 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
     g.add_argument("--quantization-aware", action="store_true",
                    help="simulate int8 rounding after every layer while training, so the int8 "
                         "export loses less (best as a few epochs on --initial-weights)")
+    g.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"),
+                   default="auto",
+                   help="tf.distribute strategy: mirrored = every local GPU (or logical CPU), "
+                        "multi-worker = the cluster in TF_CONFIG; --batch-size is the global "
+                        "batch (default auto: mirrored over several GPUs, else one device)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_train, task=task)
     return p
@@ -190,7 +195,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
         noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", None),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
-        quantization_aware=args.quantization_aware,
+        quantization_aware=args.quantization_aware, strategy=args.strategy,
         **_detector_settings(args))
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **_load_kwargs(args, normal_only=True))

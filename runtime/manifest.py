@@ -92,6 +92,7 @@ class TrainingSummary(_Strict):
     self_supervised: SelfSupervised | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
+    strategy: str = "auto"  # the tf.distribute strategy it trained under (train/distribute.py)
     seconds: float = 0.0
 
     @field_validator("self_supervised", mode="before")

@@ -36,6 +36,7 @@ from edgeae.runtime.manifest import (
 )
 from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.train.callbacks import KLWarmup
+from edgeae.train.distribute import distribution_strategy
 from edgeae.train.modeldir import (
     HISTORY_FILE,
     MANIFEST_FILE,
@@ -84,6 +85,7 @@ class TrainSettings:
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
+    strategy: str = "auto"  # the tf.distribute strategy (train/distribute.py)
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
@@ -182,7 +184,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
                                  quantization_aware=settings.quantization_aware,
-                                 seconds=round(seconds, 2)),
+                                 strategy=settings.strategy, seconds=round(seconds, 2)),
         score=ScoreConfig(**settings.score),
     )
 
@@ -194,6 +196,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     out = Path(out)
     check_settings(settings)  # fail on bad params before any work
     settings = with_data_noise(settings, source)
+    strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
     resuming = _prepare_out_dir(out, settings, overwrite)
     if resuming:
         log.warning("resuming the interrupted run in %s", out)
@@ -203,14 +206,16 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     train_images = image_batches(source, train_idx, cfg, training=True)
     val_images = image_batches(source, val_idx, cfg, training=False)
     shape = tuple(train_images.element_spec.shape[1:])
-    model = create_model(settings.architecture, shape, settings.params)
-    if settings.initial_weights:
-        load_initial_weights(model, settings.initial_weights)
-    log.info("%s: %s parameters, %s multiply-accumulates per pixel", settings.architecture,
-             f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}")
-    fitted = with_fake_quant(model) if settings.quantization_aware else model
-    fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                   loss=LOSSES[settings.loss], metrics=["mse"])
+    with strategy.scope():  # variables (model, optimizer) live on every replica
+        model = create_model(settings.architecture, shape, settings.params)
+        if settings.initial_weights:
+            load_initial_weights(model, settings.initial_weights)
+        fitted = with_fake_quant(model) if settings.quantization_aware else model
+        fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                       loss=LOSSES[settings.loss], metrics=["mse"])
+    log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
+             settings.architecture, f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}",
+             strategy.num_replicas_in_sync)
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
     start = time.monotonic()

@@ -1,0 +1,53 @@
+"""tf.distribute: MirroredStrategy over two logical CPUs trains like one device, saves once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from conftest import run_cli
+
+TWO_CPUS = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from edgeae.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def train_on_two_cpus(*args) -> subprocess.CompletedProcess:
+    """`edgeae train ...` in a process whose CPU is split into two logical devices."""
+    return subprocess.run([sys.executable, "-c", TWO_CPUS, "train", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_mirrored_over_two_logical_cpus_matches_one_device(tmp_path, gray_folder):
+    common = ["autoencoder", "--data", gray_folder, "--epochs", "3", "--batch-size", "16"]
+    runs = {}
+    for strategy in ("one-device", "mirrored"):
+        out = tmp_path / strategy
+        run = train_on_two_cpus(*common, "--strategy", strategy, "--out", out)
+        assert run.returncode == 0, run.stderr
+        assert ("2 replica(s)" if strategy == "mirrored" else "1 replica(s)") in run.stderr
+        runs[strategy] = json.loads((out / "manifest.json").read_text())["training"]
+        assert [p.name for p in out.glob("*.keras")] == ["model.keras"]  # saved once
+        assert not (out / ".work").exists()
+    assert runs["mirrored"]["strategy"] == "mirrored"
+    one, two = runs["one-device"]["best_val_loss"], runs["mirrored"]["best_val_loss"]
+    assert abs(one - two) <= 1e-4 * one, (one, two)  # the same global batch, the same math
+
+
+def test_multi_worker_needs_tf_config(tmp_path, gray_folder, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--strategy",
+                           "multi-worker", "--out", tmp_path / "m")
+    assert code == 2 and "TF_CONFIG" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--strategy",
+                           "multi-worker", "--out", tmp_path / "m")
+    assert code == 2 and "TF_CONFIG must be JSON" in err
+    assert not (tmp_path / "m").exists()  # nothing half-written
