@@ -417,12 +417,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
-    import edgeae.runtime as rt
-    from edgeae.denoise import denoise_files, plan_jobs
+    from edgeae.denoise import ModelSpec, denoise_files, plan_jobs
 
-    jobs = plan_jobs(args.inputs, args.out, args.overwrite)
-    model = rt.load(_model_path(args), args.backend, args.threads, task="denoise")
-    count = denoise_files(model, jobs, args.overwrite)
+    jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
+    spec = ModelSpec(_model_path(args), args.backend, args.threads)
+    spec.open()  # a bad model is one error here, not one per worker
+    count = denoise_files(spec, jobs, args.overwrite, args.workers)
     print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
     return 0
 
@@ -795,11 +795,17 @@ def build_parser() -> Parser:
         epilog=_examples("edgeae denoise --pretrained quality photo.png --out clean/",
                          "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
                          "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
-                         "--out clean/ --overwrite"))
+                         "--out clean/ --overwrite",
+                         "edgeae denoise --pretrained live archive/ --out clean/ --workers 2 "
+                         "--resume"))
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
     _add_model_args(p)
     p.add_argument("--out", type=Path, required=True, help="folder for the denoised images")
     _add_backend_args(p)
+    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
+                   help="denoise in N processes (large archives; each opens the model once)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip images whose output exists (continue an interrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_cmd_denoise)
 

@@ -3,12 +3,18 @@
 Images keep their format, bit depth (8- or 16-bit PNG/TIFF) and size; EXIF orientation is
 applied on reading, as photo viewers do. Outputs mirror the inputs' names under --out and are
 written atomically; all output paths are checked before any work, so a refused overwrite costs
-nothing. Needs only the runtime (no TensorFlow).
+nothing. Large archives: `workers` processes each open the model once and take images from one
+queue (each output keeps its input's name, so order does not matter), and `resume` skips the
+images whose output already exists (an interrupted run leaves only whole files). Needs only the
+runtime (no TensorFlow).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +39,27 @@ class Job:
     target: Path
 
 
-def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False) -> list[Job]:
+@dataclass(frozen=True)
+class ModelSpec:
+    """What each worker opens: an artifact, its backend and inference threads."""
+
+    path: Path
+    backend: str | None = None
+    threads: int | None = None
+
+    def open(self) -> Denoiser:
+        """The runtime's Denoiser for this artifact."""
+        import edgeae.runtime as rt
+
+        return rt.load(self.path, self.backend, self.threads, task="denoise")
+
+
+def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
+              resume: bool = False) -> list[Job]:
     """Pair every input image with its output path; fail before any work on a bad one.
 
-    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH.
+    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH. With
+    `resume`, images whose output exists are left out (done by an earlier run).
     """
     jobs = []
     for path in map(Path, inputs):
@@ -55,8 +78,10 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False) ->
     targets = [j.target for j in jobs]
     if len(set(targets)) != len(targets):
         raise UserError("two inputs share a name; denoise them into different --out folders")
-    for target in targets:
-        check_writable(target, overwrite)
+    if resume and not overwrite:
+        jobs = [j for j in jobs if not j.target.exists()]
+    for job in jobs:
+        check_writable(job.target, overwrite)
     return jobs
 
 
@@ -91,8 +116,33 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
         tmp.write_bytes(encoded.tobytes())
 
 
-def denoise_files(model: Denoiser, jobs: Sequence[Job], overwrite: bool = False) -> int:
-    """Denoise every job with a progress bar; return how many images were written."""
-    for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
-        write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
+def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
+                  workers: int = 1) -> int:
+    """Denoise every job with one progress bar, in `workers` processes; return the count."""
+    if workers == 1 or len(jobs) < 2:
+        model = spec.open()
+        for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
+            write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
+        return len(jobs)
+    if spec.threads is None:  # share the cores instead of each worker taking them all
+        spec = ModelSpec(spec.path, spec.backend, max(1, (os.cpu_count() or 1) // workers))
+    context = multiprocessing.get_context("spawn")  # no inherited interpreter threads or locks
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(spec, overwrite)) as pool:
+        done = pool.map(_denoise_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+        for _ in progress(done, total=len(jobs), desc="denoising", unit="image", min_total=2):
+            pass
     return len(jobs)
+
+
+_worker: tuple[Denoiser, bool] | None = None  # this worker process's model and overwrite flag
+
+
+def _start_worker(spec: ModelSpec, overwrite: bool) -> None:
+    global _worker
+    _worker = (spec.open(), overwrite)
+
+
+def _denoise_job(job: Job) -> None:
+    model, overwrite = _worker
+    write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)

@@ -329,3 +329,33 @@ def test_quantization_aware_training_saves_the_plain_model(tmp_path):
     code, _, err = run_cli("export", tmp_path / "qat", "--precision", "fp32,int8", "--out",
                            tmp_path / "export", "--allow-drift")
     assert code == 0, err
+
+
+def test_denoise_archive_in_workers_and_resume(tmp_path, unet_artifacts):
+    rng = np.random.default_rng(3)
+    noisy = np.clip(smooth_images(12, 32) + rng.normal(0, 0.1, (12, 32, 32, 1)), 0, 1)
+    archive = write_folder(tmp_path / "archive", np.rint(noisy * 255).astype(np.uint8),
+                           classes=2)
+    model = unet_artifacts / "model_fp32.onnx"
+    assert run_cli("denoise", archive, "--model", model, "--out", tmp_path / "one")[0] == 0
+    code, out, err = run_cli("denoise", archive, "--model", model, "--workers", "2",
+                             "--out", tmp_path / "two")
+    assert code == 0 and "denoised 12 images" in out, err
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
+    two = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*.png"))
+    assert one == two and len(one) == 12  # the same names, wherever each was made
+    for rel in one:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes()
+
+    done = sorted((tmp_path / "two").rglob("*.png"))
+    for lost in done[:3]:  # an interrupted run: three images never written
+        lost.unlink()
+    kept = {p: p.stat().st_mtime_ns for p in done[3:]}
+    code, _, err = run_cli("denoise", archive, "--model", model, "--workers", "2",
+                           "--out", tmp_path / "two")
+    assert code == 2 and "--overwrite" in err  # existing outputs are never replaced silently
+    code, out, err = run_cli("denoise", archive, "--model", model, "--workers", "2",
+                             "--resume", "--out", tmp_path / "two")
+    assert code == 0 and "denoised 3 images" in out, err
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # done ones skipped
+    assert len(list((tmp_path / "two").rglob("*.png"))) == 12
