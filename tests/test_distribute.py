@@ -51,3 +51,40 @@ def test_multi_worker_needs_tf_config(tmp_path, gray_folder, monkeypatch):
                            "multi-worker", "--out", tmp_path / "m")
     assert code == 2 and "TF_CONFIG must be JSON" in err
     assert not (tmp_path / "m").exists()  # nothing half-written
+
+
+RESUME_ON_TWO_CPUS = textwrap.dedent("""
+    import csv, json, sys
+    from pathlib import Path
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from edgeae.train.fit import TrainSettings, train
+    from edgeae.train.sources import load_data
+
+    class Interrupt(keras.callbacks.Callback):  # as a kill after epoch 1 would
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    source, out = load_data(sys.argv[1]).train, Path(sys.argv[2])
+    settings = TrainSettings(epochs=4, batch_size=16, patience=10, strategy="mirrored")
+    try:
+        train(source, out, settings, callbacks=[Interrupt()], verbose=0)
+    except KeyboardInterrupt:
+        pass
+    manifest = train(source, out, settings, verbose=0)
+    with open(out / "history.csv", newline="") as fh:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(fh)]
+    print(json.dumps({"epochs": epochs, "run": manifest.training.epochs_run}))
+""")
+
+
+def test_backup_and_restore_resumes_under_mirrored(tmp_path, gray_folder):
+    run = subprocess.run([sys.executable, "-c", RESUME_ON_TWO_CPUS, str(gray_folder),
+                          str(tmp_path / "m")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    # epochs 0 and 1 ran before the interruption; the resumed run did only 2 and 3
+    assert result == {"epochs": [0, 1, 2, 3], "run": 4}
