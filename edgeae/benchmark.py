@@ -145,9 +145,9 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path) -> list[Job
             for threads in options.threads:  # quality once per artifact: threads don't change it
                 scored = quality if threads == options.threads[0] else None
                 outputs = work / f"{engine}-{precision}-outputs.npy"
-                jobs.append(Job(engine, model, use, threads, sizes, options.warmup,
-                                options.repeats, scored, str(outputs) if scored else None,
-                                options.seed))
+                jobs.append(Job(engine, model, precision, use, threads, sizes,
+                                options.warmup, options.repeats, scored,
+                                str(outputs) if scored else None, options.seed))
     if not jobs:
         raise UserError(f"nothing to measure for {target.name}: no artifact matches "
                         f"--backends {','.join(options.backends)} and --precisions "
@@ -223,7 +223,8 @@ def _common_size(images: list[np.ndarray]) -> np.ndarray:
     """Stack images, centre-cropping mixed sizes to the smallest height and width."""
     h = min(i.shape[0] for i in images)
     w = min(i.shape[1] for i in images)
-    crops = [i[(i.shape[0] - h) // 2:][:h, (i.shape[1] - w) // 2:][:, :w] for i in images]
+    tops = [((i.shape[0] - h) // 2, (i.shape[1] - w) // 2) for i in images]
+    crops = [i[y:y + h, x:x + w] for i, (y, x) in zip(images, tops)]
     return np.stack(crops).astype(np.float32)
 
 
@@ -274,14 +275,12 @@ def ssim(outputs: np.ndarray, truth: np.ndarray) -> float:
 def rows_for(job: Job, result: dict, target: Target, macs_px: float,
              quality: dict[str, float | None]) -> list[dict]:
     """The table rows of one job: one per frame size."""
-    precision = "fp32" if job.backend == "keras" else next(
-        p for (_, p), path in target.artifacts.items() if str(path) == job.model)
     size = (Path(job.model) / "model.keras" if job.backend == "keras" else Path(job.model))
     rows = []
     for (h, w), timing in zip(job.sizes, result["sizes"].values()):
         macs = macs_per_frame(target.manifest, macs_px, (h, w))
         rows.append({
-            "backend": job.backend, "precision": precision, "size": f"{w}x{h}",
+            "backend": job.backend, "precision": job.precision, "size": f"{w}x{h}",
             "threads": job.threads, **{k: round(v, 3) for k, v in timing.items()},
             "fps": round(1e3 / timing["ms_p50"], 1),
             "file_mb": round(size.stat().st_size / 2 ** 20, 3),

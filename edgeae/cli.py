@@ -420,9 +420,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     from edgeae.denoise import ModelSpec, denoise_files, plan_jobs
 
     jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
-    spec = ModelSpec(_model_path(args), args.backend, args.threads)
-    spec.open()  # a bad model is one error here, not one per worker
-    count = denoise_files(spec, jobs, args.overwrite, args.workers)
+    count = denoise_files(ModelSpec(_model_path(args), args.backend, args.threads), jobs,
+                          args.overwrite, args.workers)
     print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
     return 0
 

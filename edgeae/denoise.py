@@ -105,7 +105,7 @@ def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
-    """Write atomically in the format the suffix names (JPEG at quality 95)."""
+    """Write a gray or BGR image atomically in the format the suffix names (JPEG at 95)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (
         ".jpg", ".jpeg") else []
@@ -118,9 +118,12 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
 
 def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
                   workers: int = 1) -> int:
-    """Denoise every job with one progress bar, in `workers` processes; return the count."""
+    """Denoise every job with one progress bar, in `workers` processes; return the count.
+
+    The model is opened here first, so a bad one is one error before any worker starts.
+    """
+    model = spec.open()
     if workers == 1 or len(jobs) < 2:
-        model = spec.open()
         for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
             write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
         return len(jobs)

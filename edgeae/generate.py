@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeae.denoise import write_image as save
 from edgeae.errors import UserError
-from edgeae.files import atomic_path, check_writable
+from edgeae.files import check_writable
 from edgeae.progress import progress
 from edgeae.runtime.generator import BATCH, Encoder, Generator, slerp, traverse_codes
 from edgeae.runtime.images import prepare, read_image, tile_grid, to_uint8
@@ -97,12 +98,10 @@ def grid_image(images: np.ndarray, columns: int | None = None) -> np.ndarray:
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
-    """Write an RGB or gray uint8 image atomically (PNG, or the suffix's format)."""
+    """Write an RGB or gray uint8 image atomically (denoise's writer takes OpenCV's BGR)."""
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    with atomic_path(path, overwrite) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise UserError(f"could not write {path}: use a .png or .jpg name")
+    save(path, image, overwrite)
 
 
 def generate(model_dir: Path, out: Path, n: int = 64, seed: int | None = None,

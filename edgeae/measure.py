@@ -28,6 +28,7 @@ class Job:
 
     backend: str  # "keras" or a runtime backend name (litert, tflite-runtime, onnxruntime)
     model: str  # a model directory for keras, else an exported artifact
+    precision: str  # the artifact's (fp32 for keras), for the report
     use: str  # reconstruct, denoise or score (the runtime's model classes)
     threads: int
     sizes: list[tuple[int, int]]  # (height, width) of the frames timed

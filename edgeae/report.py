@@ -87,7 +87,7 @@ def training_curves(history: Path) -> Figure | None:
     return Figure(f"Loss per epoch ({len(rows)} epochs)", plot_uri(fig))
 
 
-def sample_outputs(md: ModelDir) -> Figure:
+def sample_outputs(md: ModelDir, model) -> Figure:
     """The Keras model on held-out samples, as rows of input and output.
 
     A detector adds its error maps; a supervised denoiser adds the clean images.
@@ -97,7 +97,7 @@ def sample_outputs(md: ModelDir) -> Figure:
 
     samples = md.samples()[:N_SAMPLES]
     manifest = md.manifest
-    session = KerasSession(md.load_keras())
+    session = KerasSession(model)
     inputs = model_inputs(samples, manifest, seed=1)
     outputs = np.clip(run_batched(session, inputs), 0, 1)
     rows, names = [list(inputs), list(outputs)], ["input", "output"]
@@ -167,21 +167,19 @@ def benchmark_plots(bench: dict) -> list[Figure]:
     return figures
 
 
-def model_card(md: ModelDir) -> list[tuple[str, str]]:
+def model_card(md: ModelDir, model) -> list[tuple[str, str]]:
     """The manifest's facts as (name, value) pairs, most useful first."""
-    from edgeae.train.models import create_model, macs_per_pixel
+    from edgeae.train.models import macs_per_pixel
 
     m = md.manifest
     spec = m.input
-    shape = (spec.height or 64, spec.width or 64, spec.channels)
-    model = md.load_keras()
     t = m.training
     card = [("task", m.task), ("architecture", f"{m.architecture} {json.dumps(m.params)}"),
             ("input", f"{spec.height or 'any'} x {spec.width or 'any'} pixels, "
                       f"{spec.color_order}"),
             ("parameters", f"{model.count_params():,}"),
             ("multiply-accumulates per pixel",
-             f"{macs_per_pixel(create_model(m.architecture, shape, m.params)):,.0f}"),
+             f"{macs_per_pixel(model):,.0f}"),
             ("data", f"{m.data.source} ({m.data.kind}): {m.data.n_train} training, "
                      f"{m.data.n_val} validation images"),
             ("training", f"{t.epochs_run} of {t.epochs} epochs, {t.loss} loss, batch "
@@ -213,6 +211,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
                  export_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Gather everything about `model_dir` into one HTML file at `out`."""
     md = ModelDir.open(model_dir)
+    model = md.load_keras()  # once: the card counts it, the samples run it
     bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
                       "benchmark results")
     measured = bench and bench["run"].get("artifacts")  # where the benchmark found or made them
@@ -223,9 +222,9 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         "title": f"edgeae report: {md.path.name}",
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "version": edgeae.__version__,
-        "card": model_card(md),
+        "card": model_card(md, model),
         "curves": training_curves(md.path / HISTORY_FILE),
-        "samples": sample_outputs(md),
+        "samples": sample_outputs(md, model),
         "parity": parity,
         "bench": bench,
         "bench_figures": benchmark_plots(bench) if bench and bench["rows"] else [],

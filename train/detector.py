@@ -56,6 +56,14 @@ def as_images(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def array_source(x: np.ndarray):
+    """Images (N, H, W[, C]), uint8 or float in [0, 1], as a training source (uint8, in RAM)."""
+    from edgeae.train.sources import ArrayImages, Preprocess
+
+    images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
+    return ArrayImages(images, Preprocess(), "array", "array")
+
+
 class Detector:
     """An autoencoder anomaly detector with scikit-learn's conventions.
 
@@ -77,15 +85,12 @@ class Detector:
             verbose: int = 0) -> Detector:
         """Train on normal images into the model directory `out` (a temporary one if None)."""
         from edgeae.train.fit import TrainSettings, train
-        from edgeae.train.sources import ArrayImages, Preprocess
 
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="edgeae-det-"))
-        images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
         settings = TrainSettings(task="detector", architecture=self.model, params=self.params,
                                  epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
                                  threshold=self.threshold, score=self.score.model_dump())
-        train(ArrayImages(images, Preprocess(), "array", "array"), out, settings,
-              overwrite=overwrite, verbose=verbose)
+        train(array_source(x), out, settings, overwrite=overwrite, verbose=verbose)
         return self._open(out)
 
     @classmethod

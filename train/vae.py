@@ -21,7 +21,7 @@ import numpy as np
 
 from edgeae.errors import UserError
 from edgeae.runtime.generator import slerp, traverse_codes
-from edgeae.train.detector import as_images
+from edgeae.train.detector import array_source, as_images
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.models.vae import LOSS_OF, VAEConfig
 
@@ -48,16 +48,13 @@ class VAE:
             verbose: int = 0) -> VAE:
         """Train on images (N, H, W[, C]) into the model directory `out` (temporary if None)."""
         from edgeae.train.fit import TrainSettings, train
-        from edgeae.train.sources import ArrayImages, Preprocess
 
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="edgeae-vae-"))
-        images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
         settings = TrainSettings(
             task="vae", architecture="vae", params=self.config.model_dump(mode="json"),
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             loss=LOSS_OF[self.config.likelihood], seed=self.seed, patience=max(5, self.epochs))
-        train(ArrayImages(images, Preprocess(), "array", "array"), out, settings,
-              overwrite=overwrite, verbose=verbose)
+        train(array_source(x), out, settings, overwrite=overwrite, verbose=verbose)
         return self._open(out)
 
     @classmethod
