@@ -4,10 +4,12 @@ Generates folders of 128x128 gray PNGs (soft discs on gradients, seeded) of --si
 then for each: (1) decode only: one pass of the training input pipeline (tf.data, parallel
 decoding) with no model; (2) `edgeae train autoencoder` for one epoch (conv model, batch 64) in
 a fresh process that reports its own peak resident memory (getrusage) when done. Memory should
-stay flat from 10k to 50k images: the pipeline streams from disk.
+stay flat from 10k to 50k images: the pipeline streams from disk. With --cache, the disk cache
+(`edgeae train --cache DIR`): passes over the smallest folder and over --photos 640x480 JPEGs
+(read at 128x128, where decoding costs more) without a cache, while writing it, and from it.
 
     python benchmarks/streaming.py --work /var/tmp/edgeae-streaming --sizes 10000 50000 \\
-        --out benchmarks/results/streaming.json
+        --cache --out benchmarks/results/streaming.json
 """
 
 from __future__ import annotations
@@ -46,17 +48,50 @@ def make_folder(folder: Path, n: int) -> Path:
     return folder
 
 
-def decode_pass(folder: Path, batch: int = 64) -> dict:
-    """Seconds and images/s of one pass of the training input pipeline, without a model."""
-    from edgeae.train.pipeline import PipelineConfig, image_batches
-    from edgeae.train.sources import load_data
+def make_photos(folder: Path, n: int) -> Path:
+    """`n` seeded 640x480 JPEGs (quality 90), the 128x128 images scaled up with noise."""
+    if folder.is_dir() and len(list(folder.glob("*.jpg"))) == n:
+        return folder
+    small = make_folder(folder.parent / f"images-{n}", n)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for path in sorted(small.glob("*.png")):
+        big = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), (640, 480))
+        big = np.clip(big + rng.normal(0, 8, big.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{path.stem}.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return folder
 
-    source = load_data(str(folder)).train
+
+def decode_pass(folder: Path, batch: int = 64, ds=None) -> dict:
+    """Seconds and images/s of one pass of the training input pipeline, without a model."""
+    if ds is None:
+        ds = pipeline(folder, batch)
     start = time.perf_counter()
-    count = sum(int(x.shape[0]) for x in image_batches(
-        source, np.arange(len(source)), PipelineConfig(batch_size=batch), training=True))
+    count = sum(int(x.shape[0]) for x in ds)
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 1), "images_per_second": round(count / seconds, 1)}
+    return {"seconds": round(seconds, 2), "images_per_second": round(count / seconds, 1)}
+
+
+def pipeline(folder: Path, batch: int = 64, cache: Path | None = None):
+    """The training input pipeline over a folder (read at SIZE x SIZE), optionally cached."""
+    from edgeae.train.pipeline import PipelineConfig, image_batches
+    from edgeae.train.sources import Preprocess, load_data
+
+    source = load_data(str(folder), Preprocess(size=(SIZE, SIZE))).train
+    return image_batches(source, np.arange(len(source)),
+                         PipelineConfig(batch_size=batch, cache=cache), training=True)
+
+
+def cache_passes(folder: Path) -> dict:
+    """Passes without the disk cache, while writing it, and reading it; the cache's size."""
+    with tempfile.TemporaryDirectory(prefix="edgeae-cache-") as tmp:
+        ds = pipeline(folder, cache=Path(tmp))
+        row = {"no_cache": decode_pass(folder), "first_pass_writing_cache": decode_pass(
+            folder, ds=ds), "cached_pass": decode_pass(folder, ds=ds)}
+        row["cache_mb"] = round(sum(f.stat().st_size for f in Path(tmp).rglob("*")) / 2**20)
+    row["disk_mb"] = round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20)
+    row["speed-up"] = round(row["no_cache"]["seconds"] / row["cached_pass"]["seconds"], 2)
+    return row
 
 
 CHILD = ("import resource, sys; from edgeae.cli import main; code = main(sys.argv[1:]); "
@@ -82,6 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="where the folders are made")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--cache", action="store_true", help="also measure the disk cache")
+    parser.add_argument("--photos", type=int, default=2000, help="JPEGs for the cache test")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     result = {"image": f"{SIZE}x{SIZE} gray PNG", "model": "conv autoencoder, batch 64",
@@ -95,6 +132,12 @@ def main() -> None:
                                              row["train_seconds"], 2)
         result["folders"][str(n)] = row
         print(n, row, flush=True)
+    if args.cache:
+        smallest = args.work / f"images-{min(args.sizes)}"
+        photos = make_photos(args.work / f"photos-{args.photos}", args.photos)
+        result["disk_cache"] = {f"{min(args.sizes)} PNGs 128x128": cache_passes(smallest),
+                                f"{args.photos} JPEGs 640x480": cache_passes(photos)}
+        print(json.dumps(result["disk_cache"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

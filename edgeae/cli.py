@@ -150,6 +150,10 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
                    help="tf.distribute strategy: mirrored = every local GPU (or logical CPU), "
                         "multi-worker = the cluster in TF_CONFIG; --batch-size is the global "
                         "batch (default auto: mirrored over several GPUs, else one device)")
+    g.add_argument("--cache", type=Path, metavar="DIR",
+                   help="keep decoded images in DIR after the first epoch (uint16, about "
+                        "2 bytes per pixel); later epochs and runs on the same data read them "
+                        "instead of decoding again")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_cmd_train, task=task)
     return p
@@ -202,7 +206,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
         manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
-                         callbacks=limit)
+                         callbacks=limit, cache=args.cache)
     except KeyboardInterrupt:
         print("interrupted: finished epochs are kept; run the same command to resume",
               file=sys.stderr)
@@ -334,16 +338,15 @@ def _scorer_and_data(args: argparse.Namespace):
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from edgeae.detect import score_folder
+    from edgeae.detect import read_manifest, score_folder
+    from edgeae.reconstruct import load_for_model
+    from edgeae.workers import ModelSpec
 
-    scorer, source = _scorer_and_data(args)
-    if args.threshold is not None:
-        scorer.threshold = args.threshold
-    elif scorer.threshold is None:
-        logging.getLogger("edgeae").warning(
-            "%s has no threshold: scores only (pass --threshold or run `edgeae threshold`)",
-            args.model)
-    summary = score_folder(scorer, source, args.out, args.maps, args.overwrite)
+    source = load_for_model(read_manifest(args.model), args.data, args.image_size,
+                            **_load_kwargs(args))
+    spec = ModelSpec(args.model, args.backend, args.threads, "score", args.threshold)
+    summary = score_folder(spec, source, args.out, args.maps, args.overwrite, args.workers,
+                           args.resume)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -417,7 +420,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
-    from edgeae.denoise import ModelSpec, denoise_files, plan_jobs
+    from edgeae.denoise import denoise_files, plan_jobs
+    from edgeae.workers import ModelSpec
 
     jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
     count = denoise_files(ModelSpec(_model_path(args), args.backend, args.threads), jobs,
@@ -699,11 +703,18 @@ def build_parser() -> Parser:
         "Score every image with a detector (model directory or exported file) and flag those "
         "above its threshold.",
         "edgeae score --model det --data new/ --out scores.csv",
-        "edgeae score --model export/model_int8.tflite --data new/ --out scores.csv --maps maps/")
+        "edgeae score --model export/model_int8.tflite --data new/ --out scores.csv --maps maps/",
+        "edgeae score --model export/model_int8.tflite --data archive/ --out scores.csv "
+        "--workers 2 --resume")
     p.add_argument("--out", type=Path, required=True, help="CSV of path, score, prediction")
     p.add_argument("--maps", type=Path, metavar="DIR",
                    help="also write each image with its anomaly map overlaid, as PNG")
     p.add_argument("--threshold", type=float, help="use this threshold, not the model's")
+    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
+                   help="score in N processes (large archives; each opens the model once); "
+                        "the CSV keeps the images' order")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows an interrupted (or earlier) run wrote; score the rest")
 
     p = _model_on_images_parser(
         sub, "evaluate", _cmd_evaluate, "detection metrics on labelled images",

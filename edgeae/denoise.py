@@ -11,10 +11,7 @@ runtime (no TensorFlow).
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from edgeae.files import atomic_path, check_writable
 from edgeae.progress import progress
 from edgeae.runtime.images import IMAGE_SUFFIXES
 from edgeae.runtime.models import Denoiser
+from edgeae.workers import ModelSpec, process_pool
 
 JPEG_QUALITY = 95
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -37,21 +35,6 @@ class Job:
 
     source: Path
     target: Path
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What each worker opens: an artifact, its backend and inference threads."""
-
-    path: Path
-    backend: str | None = None
-    threads: int | None = None
-
-    def open(self) -> Denoiser:
-        """The runtime's Denoiser for this artifact."""
-        import edgeae.runtime as rt
-
-        return rt.load(self.path, self.backend, self.threads, task="denoise")
 
 
 def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
@@ -127,11 +110,7 @@ def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
         for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
             write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
         return len(jobs)
-    if spec.threads is None:  # share the cores instead of each worker taking them all
-        spec = ModelSpec(spec.path, spec.backend, max(1, (os.cpu_count() or 1) // workers))
-    context = multiprocessing.get_context("spawn")  # no inherited interpreter threads or locks
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(spec, overwrite)) as pool:
+    with process_pool(workers, spec, _start_worker, overwrite) as pool:
         done = pool.map(_denoise_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
         for _ in progress(done, total=len(jobs), desc="denoising", unit="image", min_total=2):
             pass

@@ -24,6 +24,7 @@ from edgeae.runtime.models import AnomalyScorer
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold
 from edgeae.train.modeldir import MANIFEST_FILE, ModelDir
 from edgeae.train.sources import ImageSource
+from edgeae.workers import ModelSpec, process_pool
 
 log = logging.getLogger(__name__)
 NORMAL_FOLDERS = ("good", "normal", "ok")  # class sub-folders holding normal images
@@ -110,29 +111,127 @@ def overlay(image: np.ndarray, heat: np.ndarray, scale: float) -> np.ndarray:
     return cv2.addWeighted(base, 0.55, colour, 0.45, 0)
 
 
-def score_folder(scorer: AnomalyScorer, source: ImageSource, out_csv: Path,
-                 maps_dir: Path | None = None, overwrite: bool = False) -> dict:
-    """Write path, score, prediction per image (and heat-map overlays); return a summary."""
-    check_writable(out_csv, overwrite)
+def read_manifest(model: Path) -> Manifest:
+    """The manifest of a model directory or of an exported artifact, without loading a model."""
+    if model.is_dir():
+        return ModelDir.open(model).manifest
+    return read_artifact_manifest(model)
+
+
+def journal_path(out_csv: Path) -> Path:
+    """Where `score_folder` keeps the rows of a run in progress (removed when it finishes)."""
+    return out_csv.with_name(out_csv.name + ".partial")
+
+
+def read_scored(path: Path) -> dict[str, float]:
+    """name -> score of the rows in a scores CSV or journal; a torn last line is left out."""
+    if not path.exists():
+        return {}
+    text = path.read_text()
+    rows = csv.reader(io.StringIO(text[:text.rfind("\n") + 1]))
+    done = {}
+    for row in rows:
+        try:
+            done[row[0]] = float(row[1])
+        except (IndexError, ValueError):  # the header, or a line that is not a row
+            continue
+    return done
+
+
+class ChunkScorer:
+    """Scores chunks of a source's images and writes their heat-map overlays as it goes."""
+
+    def __init__(self, scorer: AnomalyScorer, source: ImageSource, maps_dir: Path | None,
+                 overwrite: bool) -> None:
+        self.scorer, self.source, self.maps_dir, self.overwrite = (scorer, source, maps_dir,
+                                                                   overwrite)
+        self.scale = 4 * scorer.threshold if scorer.threshold else None
+
+    def __call__(self, indices: np.ndarray) -> list[tuple[int, float]]:
+        """(index, score) of each image; its overlay is written first, when maps are wanted."""
+        out = []
+        for i, score, heat, image in _score_chunks(self.scorer, self.source, indices):
+            if self.maps_dir is not None:
+                picture = overlay(image, heat, self.scale or float(heat.max()))
+                target = (self.maps_dir / self.source.item_name(i)).with_suffix(".png")
+                with atomic_path(target, overwrite=self.overwrite) as tmp:
+                    if not cv2.imwrite(str(tmp), picture):
+                        raise UserError(f"could not write {target}")
+            out.append((i, score))
+        return out
+
+
+def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
+                 maps_dir: Path | None = None, overwrite: bool = False, workers: int = 1,
+                 resume: bool = False) -> dict:
+    """Write path, score, prediction per image (and heat-map overlays); return a summary.
+
+    Rows are journaled as they are scored, so `resume` after an interruption scores only the
+    images not done yet; the CSV, in the source's order, is written when all are. `workers`
+    processes each open the model once and score chunks of up to BATCH images.
+    """
+    journal = journal_path(out_csv)
+    check_writable(out_csv, overwrite or resume)
+    if journal.exists() and not (resume or overwrite):
+        raise UserError(f"an interrupted run left {journal}; pass --resume to finish it or "
+                        "--overwrite to start over")
+    scorer = spec.open()  # here first: a bad model is one error before any worker starts
+    if scorer.threshold is None:
+        log.warning("%s has no threshold: scores only (pass --threshold or run `edgeae "
+                    "threshold`)", spec.path)
+    names = [source.item_name(i) for i in range(len(source))]
+    done = ({**read_scored(out_csv), **read_scored(journal)} if resume and not overwrite
+            else {})
+    scores = np.array([done.get(n, np.nan) for n in names])
+    todo = np.flatnonzero(np.isnan(scores))
+    step = max(1, min(BATCH, len(todo) // (4 * workers)))  # every worker gets several
+    chunks = [todo[k:k + step] for k in range(0, len(todo), step)]
+    mode = "a" if resume and not overwrite else "w"
+    rows = (row for chunk in _scored_chunks(spec, scorer, source, chunks, maps_dir,
+                                            overwrite or resume, workers) for row in chunk)
+    with open(journal, mode, newline="") as fh:
+        writer = csv.writer(fh)
+        for i, score in progress(rows, total=len(todo), desc="scoring", unit="img"):
+            scores[i] = float(f"{score:.8g}")  # as the CSV has it, resumed or not
+            writer.writerow([names[i], f"{score:.8g}"])
+            fh.flush()  # an interruption loses only the images in flight
     threshold = scorer.threshold
-    scale = 4 * threshold if threshold else None
+    predictions = ([""] * len(names) if threshold is None
+                   else (scores > threshold).astype(int).tolist())
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["path", "score", "prediction"])
-    flagged = 0
-    for i, score, heat, image in scored(scorer, source):
-        prediction = "" if threshold is None else int(score > threshold)
-        flagged += prediction == 1
-        writer.writerow([source.item_name(i), f"{score:.8g}", prediction])
-        if maps_dir is not None:
-            picture = overlay(image, heat, scale or float(heat.max()))
-            target = (maps_dir / source.item_name(i)).with_suffix(".png")
-            with atomic_path(target, overwrite=overwrite) as tmp:
-                if not cv2.imwrite(str(tmp), picture):
-                    raise UserError(f"could not write {target}")
-    write_text(out_csv, buffer.getvalue(), overwrite=overwrite)
-    return {"images": len(source), "threshold": threshold,
-            "anomalies": None if threshold is None else int(flagged), "csv": str(out_csv)}
+    table = csv.writer(buffer)
+    table.writerow(["path", "score", "prediction"])
+    table.writerows((n, f"{s:.8g}", p) for n, s, p in zip(names, scores, predictions))
+    write_text(out_csv, buffer.getvalue(), overwrite=True)
+    journal.unlink()
+    return {"images": len(names), "scored": int(len(todo)), "resumed": len(names) - len(todo),
+            "threshold": threshold,
+            "anomalies": None if threshold is None else int(sum(predictions)),
+            "csv": str(out_csv)}
+
+
+def _scored_chunks(spec: ModelSpec, scorer: AnomalyScorer, source: ImageSource,
+                   chunks: list[np.ndarray], maps_dir: Path | None, overwrite: bool,
+                   workers: int) -> Iterator[list[tuple[int, float]]]:
+    """Each chunk's (index, score) rows, in order: here, or from `workers` processes."""
+    if workers == 1 or len(chunks) < 2:
+        yield from map(ChunkScorer(scorer, source, maps_dir, overwrite), chunks)
+        return
+    with process_pool(workers, spec, _start_worker, source, maps_dir, overwrite) as pool:
+        yield from pool.map(_score_chunk, chunks)
+
+
+_worker: ChunkScorer | None = None  # this worker process's model and images
+
+
+def _start_worker(spec: ModelSpec, source: ImageSource, maps_dir: Path | None,
+                  overwrite: bool) -> None:
+    global _worker
+    _worker = ChunkScorer(spec.open(), source, maps_dir, overwrite)
+
+
+def _score_chunk(indices: np.ndarray) -> list[tuple[int, float]]:
+    return _worker(indices)
 
 
 def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarray,
@@ -169,10 +268,8 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     changes (and is created from the embedded copy if it was missing).
     """
     spec = parse_threshold(strategy)
-    if model.is_dir():  # the manifest alone: no model is loaded to change a number in it
-        manifest, target = ModelDir.open(model).manifest, model / MANIFEST_FILE
-    else:
-        manifest, target = read_artifact_manifest(model), manifest_path_for(model)
+    manifest = read_manifest(model)  # the manifest alone: no model is loaded to change it
+    target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
     value = resolve_threshold(spec, manifest.score_stats,
                               None if scores is None else np.asarray(scores), labels)
     updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -238,6 +239,52 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     code, out, err = run_cli("threshold", artifact, "--strategy", "fixed:0.5")
     assert code == 0 and "0.5" in out, err
     assert rt.load(artifact).threshold == 0.5  # the runtime reads the rewritten manifest
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_score_an_archive_in_workers_in_order_and_resume(trained_detector, detector_data,
+                                                         tmp_path):
+    code, _, err = run_cli("export", trained_detector, "--format", "onnx", "--out",
+                           tmp_path / "export")
+    assert code == 0, err
+    model, test = tmp_path / "export" / "model_fp32.onnx", tmp_path / "test"
+    shutil.copytree(detector_data["root"] / "test", test)  # it will grow
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert run_cli("score", "--model", model, "--data", test, "--out", one)[0] == 0
+    code, out, err = run_cli("score", "--model", model, "--data", test, "--out", two,
+                             "--workers", "2", "--maps", tmp_path / "maps")
+    assert code == 0 and json.loads(out)["scored"] == 48, err
+    assert two.read_bytes() == one.read_bytes()  # same rows, same order, however many workers
+    assert len(list((tmp_path / "maps").rglob("*.png"))) == 48
+
+    # an interrupted run: its journal holds the first 20 rows and half of the 21st
+    rows = read_rows(one)
+    journal = tmp_path / "three.csv.partial"
+    journal.write_text("".join(f"{r['path']},{r['score']}\n" for r in rows[:20])
+                       + rows[20]["path"] + ",0.0")
+    code, _, err = run_cli("score", "--model", model, "--data", test, "--out",
+                           tmp_path / "three.csv")
+    assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli("score", "--model", model, "--data", test, "--out",
+                             tmp_path / "three.csv", "--workers", "2", "--resume")
+    summary = json.loads(out)
+    assert code == 0 and (summary["scored"], summary["resumed"]) == (28, 20), err
+    assert (tmp_path / "three.csv").read_bytes() == one.read_bytes() and not journal.exists()
+
+    # the archive grows: --resume scores only the new images and keeps every earlier row
+    write_folder(test / "new", detector_data["broken"][:3])
+    code, out, err = run_cli("score", "--model", model, "--data", test, "--out", one,
+                             "--resume")
+    summary = json.loads(out)
+    assert code == 0 and (summary["scored"], summary["resumed"]) == (3, 48), err
+    grown = read_rows(one)
+    assert [r for r in grown if not r["path"].startswith("new/")] == rows
+    assert sum(r["path"].startswith("new/") for r in grown) == 3
 
 
 @pytest.mark.slow

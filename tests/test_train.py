@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -15,9 +16,9 @@ from edgeae.train.calibration import calibration_count, covering_subset
 from edgeae.train.fit import WORK_DIR, TrainSettings, train
 from edgeae.train.modeldir import ModelDir
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
-from edgeae.train.sources import ArrayImages, Preprocess
+from edgeae.train.sources import ArrayImages, FolderImages, Preprocess
 
-from conftest import blobs
+from conftest import blobs, run_cli, write_folder
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +131,56 @@ def test_calibration_pick_covers_the_brightness_range():
     assert len(covering_subset(pool[:5], 10)) == 5  # a small pool is kept whole
     assert calibration_count((28, 28, 1)) == 256
     assert calibration_count((1024, 1024, 3)) == 5  # capped at 64 MiB of float32
+
+
+def pass_images(ds: tf.data.Dataset) -> np.ndarray:
+    """Every image of one pass (epoch) over a batched dataset."""
+    return np.concatenate([b.numpy() for b in ds])
+
+
+def by_content(images: np.ndarray) -> np.ndarray:
+    """The images in an order that depends only on them, to compare passes as sets."""
+    return images[np.lexsort(images.reshape(len(images), -1).T)]
+
+
+@pytest.mark.parametrize("patch_size", [None, 8])
+def test_disk_cache_decodes_once_and_keys_on_the_data(tmp_path, patch_size):
+    images = blobs(20, seed=3)
+    folder = write_folder(tmp_path / "imgs", images)
+    source = FolderImages(folder, Preprocess())
+    idx = np.arange(len(source))
+    plain = PipelineConfig(batch_size=8, seed=2, patch_size=patch_size)
+    cfg = replace(plain, cache=tmp_path / "cache")
+    cached = image_batches(source, idx, cfg, training=True)
+    first = pass_images(cached)
+    if patch_size is None:  # the same images as decoding every time, in another order
+        decoded = pass_images(image_batches(source, idx, plain, True))
+        np.testing.assert_allclose(by_content(first), by_content(decoded), atol=1e-6)
+        np.testing.assert_allclose(by_content(first), by_content(images / 255.0), atol=1e-6)
+    (key,) = [p.name for p in (tmp_path / "cache").iterdir()]
+    assert (tmp_path / "cache" / key / "images.index").exists()  # finalised after one pass
+    for png in folder.glob("*.png"):
+        png.unlink()  # later epochs cannot decode: they read the cache
+    second = pass_images(cached)
+    assert second.shape == first.shape and not np.array_equal(second, first)  # reshuffled
+    if patch_size is None:
+        np.testing.assert_array_equal(by_content(second), by_content(first))
+
+    write_folder(folder, images[:19])  # changed data: a new cache beside the old one
+    (tmp_path / "cache" / key / "images_0.lockfile").write_text("")  # a killed run's
+    pass_images(image_batches(FolderImages(folder, Preprocess()), np.arange(19), cfg, True))
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_train_with_a_disk_cache_from_the_command_line(tmp_path, gray_folder):
+    for run in ("a", "b"):  # the second run finds the first one's decoded images
+        code, out, err = run_cli("train", "autoencoder", "--data", gray_folder, "--epochs", "2",
+                                 "--batch-size", "8", "--cache", tmp_path / "cache", "--out",
+                                 tmp_path / run)
+        assert code == 0, err
+    caches = sorted((tmp_path / "cache").iterdir())
+    assert len(caches) == 2 and all((c / "images.index").exists() for c in caches)  # train, val
+    history = [np.loadtxt(tmp_path / r / "history.csv", delimiter=",", skiprows=1)
+               for r in ("a", "b")]
+    assert history[0].shape[0] == 2  # both epochs ran (the cached stream's length is known)
+    np.testing.assert_allclose(history[0][:, 1:], history[1][:, 1:], rtol=1e-5)

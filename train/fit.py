@@ -191,8 +191,12 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
 
 def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),
           overwrite: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
-          verbose: int | str = "auto") -> Manifest:
-    """Train `settings.architecture` on `source` and write a model directory to `out`."""
+          verbose: int | str = "auto", cache: str | Path | None = None) -> Manifest:
+    """Train `settings.architecture` on `source` and write a model directory to `out`.
+
+    `cache`: a folder where decoded images are kept after the first epoch (and found again by
+    later runs on the same data); it changes speed, never results, so it is not a setting.
+    """
     out = Path(out)
     check_settings(settings)  # fail on bad params before any work
     settings = with_data_noise(settings, source)
@@ -202,7 +206,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         log.warning("resuming the interrupted run in %s", out)
     keras.utils.set_random_seed(settings.seed)
     train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed)
-    cfg = settings.pipeline()
+    cfg = replace(settings.pipeline(), cache=None if cache is None else Path(cache))
     train_images = image_batches(source, train_idx, cfg, training=True)
     val_images = image_batches(source, val_idx, cfg, training=False)
     shape = tuple(train_images.element_spec.shape[1:])

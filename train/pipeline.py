@@ -6,7 +6,11 @@ Randomness (shuffle order, patch crops, noise) comes from the seed, so a run is 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -15,9 +19,13 @@ from edgeae.errors import UserError
 from edgeae.train.noise import gaussian_sigma, parse_noise
 from edgeae.train.sources import ImageSource
 
+log = logging.getLogger(__name__)
+
 BLIND_SPOT_FRACTION = 0.02  # Noise2Void masks a few percent of pixels per patch
 CROP_SHUFFLE_BUFFER = 2048  # crops mixed across images (64x64 gray: 32 MiB)
 RECORRUPTION_ALPHA = 0.5  # R2R's input gets alpha * z more noise, its target z / alpha less
+CACHE_SHUFFLE_BYTES = 256 * 2**20  # cached images are mixed in a buffer of at most this size
+CACHE_SCALE = 65535.0  # cached as uint16: exact for 8- and 16-bit images, half of float32's size
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class PipelineConfig:
     noise: str | None = None  # denoisers: a noise spec (train/noise.py), fresh every batch
     # noisy images only: "blind-spot" masking, or "recorrupted" by the Gaussian `noise` they hold
     self_supervised: str | None = None
+    cache: Path | None = None  # a folder to keep decoded images in after the first epoch
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,11 +67,11 @@ def image_shape(source: ImageSource, patch_size: int | None) -> tuple[int, int, 
     return (*source.size, source.channels)
 
 
-def _reader(read, shape: tuple[int | None, ...]):
+def _reader(read, shape: tuple[int | None, ...], dtype: tf.DType = tf.float32):
     """Wrap a numpy reader of indices as a tf.data map function with a known output shape."""
 
     def decode(indices: tf.Tensor) -> tf.Tensor:
-        images = tf.numpy_function(read, [indices], tf.float32, stateful=False)
+        images = tf.numpy_function(read, [indices], dtype, stateful=False)
         images.set_shape(shape)
         return images
 
@@ -77,20 +86,26 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     round trip per batch, not per image); batches are decoded in parallel. With crops, each image
     is decoded once per epoch and gives all its `patches_per_image` crops, which a bounded
     shuffle buffer then mixes across images: decoding, not the network, is what limits training
-    on a few large images.
+    on a few large images. With `cfg.cache`, images are decoded in the first epoch only
+    (cached_images).
     """
     out_shape = image_shape(source, cfg.patch_size)
-    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
-    if training:
-        ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
-    if cfg.patch_size is None:
-        read = _reader(source.read_batch, (None, *out_shape))
-        return ds.batch(cfg.batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE,
-                                            deterministic=True)
-    read = _reader(lambda i: source.read(int(i)), (*(source.size or (None, None)),
-                                                   source.channels))
+    if cfg.cache is not None:
+        images = cached_images(source, indices, cfg, training)
+        if cfg.patch_size is None:
+            return images.batch(cfg.batch_size)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+        if training:
+            ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
+        if cfg.patch_size is None:
+            read = _reader(source.read_batch, (None, *out_shape))
+            return ds.batch(cfg.batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE,
+                                                deterministic=True)
+        read = _reader(lambda i: source.read(int(i)), (*(source.size or (None, None)),
+                                                       source.channels))
+        images = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     per_image = cfg.patches_per_image  # validation too: one crop per image is a noisy loss
-    images = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     repeated = images.flat_map(lambda img: tf.data.Dataset.from_tensors(img).repeat(per_image))
     seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
     crops = tf.data.Dataset.zip(repeated, seeds.batch(2)).map(
@@ -100,6 +115,51 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
         crops = crops.shuffle(min(len(indices) * per_image, CROP_SHUFFLE_BUFFER),
                               seed=cfg.seed + 2, reshuffle_each_iteration=training)
     return crops.batch(cfg.batch_size)
+
+
+def cached_images(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
+                  training: bool) -> tf.data.Dataset:
+    """Single images, decoded in the first epoch and read from `cfg.cache` after it.
+
+    The cache is tf.data's file cache, kept as uint16, in a sub-folder named by a fingerprint
+    of the data (files, their sizes and times, preprocessing) and the images' order: another
+    run on the same data reuses it, changed data gets a new one. Images are cached in one
+    seeded random order; training mixes them again each epoch in a shuffle buffer of at most
+    CACHE_SHUFFLE_BYTES.
+    """
+    order = (np.random.default_rng(cfg.seed).permutation(indices) if training
+             else np.asarray(indices)).astype(np.int64)
+    folder = Path(cfg.cache) / cache_key(source, order)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.lockfile"):  # left by a run that stopped mid-way through
+        stale.unlink()
+    ds = tf.data.Dataset.from_tensor_slices(order)
+    if source.size is not None:  # decoded a batch per Python call, as without a cache
+        ds, read, shape = ds.batch(cfg.batch_size), source.read_batch, (None, *source.size)
+    else:
+        read, shape = (lambda i: source.read(int(i))), (None, None)
+    stored = ds.map(_reader(lambda i: np.rint(read(i) * CACHE_SCALE).astype(np.uint16),
+                            (*shape, source.channels), tf.uint16),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if source.size is not None:  # unbatched, the count is known again (Keras plans epochs by it)
+        stored = stored.unbatch().apply(tf.data.experimental.assert_cardinality(len(order)))
+    stored = stored.cache(str(folder / "images"))
+    if training:
+        h, w = source.size or source.smallest or (1, 1)
+        buffer = max(1, min(len(order), CACHE_SHUFFLE_BYTES // (2 * h * w * source.channels)))
+        stored = stored.shuffle(buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+    return stored.map(lambda x: tf.cast(x, tf.float32) / CACHE_SCALE,
+                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def cache_key(source: ImageSource, order: np.ndarray) -> str:
+    """A short hash of what the cached images depend on: the data, its preprocessing, order."""
+    paths = getattr(source, "paths", None) or [Path(source.name.split(":")[0])]
+    files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in map(Path, paths)
+             if p.is_file()]
+    described = json.dumps([source.name, source.kind, source.channels, source.size, files,
+                            hashlib.sha256(order.tobytes()).hexdigest()])
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
 def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool) -> tf.data.Dataset:

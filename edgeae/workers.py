@@ -1,0 +1,50 @@
+"""Processes that share a large archive: each opens the model once and takes work from a queue.
+
+Used by `edgeae denoise --workers N` and `edgeae score --workers N`. Workers are spawned, not
+forked, so none inherits the parent's interpreter threads or locks, and a worker needs no more
+than what the model needs (the runtime and one backend for an exported file).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from edgeae.runtime.models import Reconstructor
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What each worker opens: a model directory or artifact, for one use, on one backend."""
+
+    path: Path
+    backend: str | None = None
+    threads: int | None = None
+    use: str = "denoise"  # denoise, score or reconstruct (the runtime's model classes)
+    threshold: float | None = None  # scoring: replaces the manifest's threshold
+
+    def open(self) -> Reconstructor:
+        """The runtime's object for this model (a model directory runs its Keras model)."""
+        from edgeae.reconstruct import open_model
+
+        model = open_model(self.path, self.backend, self.threads, use=self.use)
+        if self.threshold is not None:
+            model.threshold = self.threshold
+        return model
+
+
+def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None],
+                 *initargs: Any) -> ProcessPoolExecutor:
+    """`workers` spawned processes, each run `initializer(spec, *initargs)` once.
+
+    Without an explicit thread count the cores are shared out, instead of each worker's
+    backend taking them all.
+    """
+    if spec.threads is None:
+        spec = replace(spec, threads=max(1, (os.cpu_count() or 1) // workers))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer, initargs=(spec, *initargs))
