@@ -124,7 +124,7 @@ def journal_path(out_csv: Path) -> Path:
 
 
 def read_scored(path: Path) -> dict[str, float]:
-    """name -> score of the rows in a scores CSV or journal; a torn last line is left out."""
+    """Name -> score of the rows in a scores CSV or journal; a torn last line is left out."""
     if not path.exists():
         return {}
     text = path.read_text()
