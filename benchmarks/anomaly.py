@@ -47,26 +47,33 @@ import edgeae.runtime as rt  # noqa: E402
 from edgeae.export.artifacts import ExportOptions, export_model  # noqa: E402
 from edgeae.files import write_text  # noqa: E402
 from edgeae.metrics import detection_metrics, pixel_metrics  # noqa: E402
-from edgeae.runtime.manifest import ScoreConfig  # noqa: E402
+from edgeae.runtime.manifest import Manifest, ScoreConfig  # noqa: E402
 from edgeae.train.detector import Detector  # noqa: E402
 from edgeae.train.modeldir import ModelDir  # noqa: E402
 
 DATASETS = {"fashion-mnist": "fashion_mnist.npz", "mnist-10k": "mnist_10k.npz"}
-SCORES = {  # name -> how a reconstruction becomes a score
-    "mse (tutorial)": ScoreConfig(),
-    "mae": ScoreConfig(error="absolute"),
-    "max": ScoreConfig(pool="max"),
-    "top 1%": ScoreConfig(pool="top:0.01"),
-    "top 5%": ScoreConfig(pool="top:0.05"),
-    "smooth 1 + max": ScoreConfig(smooth=1.0, pool="max"),
-    "smooth 1 + top 5%": ScoreConfig(smooth=1.0, pool="top:0.05"),
-    "smooth 2 + top 10%": ScoreConfig(smooth=2.0, pool="top:0.1"),
+# Every model is fitted with FIT_SCORE: its k-NN memory (HOG descriptors of the training images)
+# and the standardisation of its parts then serve every score below, all from the same fit.
+FIT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1", knn=5)
+RECONSTRUCTION = {"knn": 0, "error": "squared", "smooth": 0.0, "pool": "mean"}
+SCORES = {  # name -> how the fitted score configuration changes
+    "mse (tutorial)": RECONSTRUCTION,
+    "mae": RECONSTRUCTION | {"error": "absolute"},
+    "max": RECONSTRUCTION | {"pool": "max"},
+    "top 1%": RECONSTRUCTION | {"pool": "top:0.01"},
+    "top 5%": RECONSTRUCTION | {"pool": "top:0.05"},
+    "smooth 1 + max": RECONSTRUCTION | {"smooth": 1.0, "pool": "max"},
+    "smooth 1 + top 5%": RECONSTRUCTION | {"smooth": 1.0, "pool": "top:0.05"},
+    "smooth 2 + top 10%": RECONSTRUCTION | {"smooth": 2.0, "pool": "top:0.1"},
+    "HOG 5-NN": {"combine": "knn"},  # the nearest training images' HOG descriptors alone
+    "HOG 5-NN + smooth 2 + top 10%": {"combine": "both"},  # each standardised, summed
 }
 ARCHITECTURES = {  # name -> registered model and its parameters
     "conv": {"model": "conv"},  # the tutorial's conv denoiser: a 7x7x8 code for 28x28 images
     "dense 8": {"model": "dense", "latent_dim": 8},
     "dense 32": {"model": "dense", "latent_dim": 32},
     "dense 64": {"model": "dense", "latent_dim": 64},  # the tutorial's first autoencoder
+    "dense 256-128-32": {"model": "dense", "latent_dim": 32, "hidden": (256, 128)},
 }
 VAL_FRACTION = 0.1
 BASELINES = ("PCA (95% variance)", "IsolationForest", "OneClassSVM", "PyOD AutoEncoder")
@@ -87,12 +94,17 @@ def auroc(scores: np.ndarray, anomalous: np.ndarray) -> float:
     return float(roc_auc_score(anomalous, scores))
 
 
+def scored_by(manifest: Manifest, name: str) -> Manifest:
+    """The fitted manifest with the score SCORES[name]."""
+    return manifest.model_copy(update={"score": manifest.score.model_copy(update=SCORES[name])})
+
+
 def edgeae_scores(det: Detector, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every score in SCORES for x, from the same fitted detector."""
     out = {}
     manifest = det.scorer.manifest
-    for name, config in SCORES.items():
-        det.scorer.manifest = manifest.model_copy(update={"score": config})
+    for name in SCORES:
+        det.scorer.manifest = scored_by(manifest, name)
         out[name] = det.anomaly_score(x)
     det.scorer.manifest = manifest
     return out
@@ -219,10 +231,9 @@ def train400_pixel_level(data: Path, args: argparse.Namespace, work: Path) -> di
     return {"train_crops": len(fit), "test_crops": len(test), "models": results}
 
 
-def int8_auroc(model_dir: Path, score: ScoreConfig, x_test: np.ndarray,
-               anomalous: np.ndarray) -> float:
-    """The model exported to int8 TFLite with `score`, scored by the runtime."""
-    manifest = ModelDir.open(model_dir).manifest.model_copy(update={"score": score})
+def int8_auroc(model_dir: Path, score: str, x_test: np.ndarray, anomalous: np.ndarray) -> float:
+    """The model exported to int8 TFLite with the score SCORES[score], scored by the runtime."""
+    manifest = scored_by(ModelDir.open(model_dir).manifest, score)
     write_text(model_dir / "manifest.json", manifest.to_json(), overwrite=True)
     export_model(ModelDir.open(model_dir), model_dir / "export",
                  ExportOptions(formats=("tflite",), precisions=("int8",), allow_drift=True,
@@ -239,8 +250,8 @@ def fit_edgeae(x_fit: np.ndarray, x_test: np.ndarray, x_val: np.ndarray, anomalo
     results = {}
     for arch, params in ARCHITECTURES.items():
         start = time.perf_counter()
-        det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed, **params).fit(
-            x_fit, out=out / arch.replace(" ", "-"), overwrite=True)
+        det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed, score=FIT_SCORE,
+                       **params).fit(x_fit, out=out / arch.replace(" ", "-"), overwrite=True)
         train_s = time.perf_counter() - start
         start = time.perf_counter()
         test_scores = edgeae_scores(det, x_test)
@@ -297,12 +308,12 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
         key = "edgeae int8 tflite (chosen)"
         for c in classes:
             rows[c][key] = int8_auroc(work / f"{path.stem}-{c}" / arch.replace(" ", "-"),
-                                      SCORES[score], x_test, y_test != c)
+                                      score, x_test, y_test != c)
         summary["mean_test_auroc"][key] = float(np.mean([rows[c][key] for c in classes]))
     if args.pixel:
         for c in classes:
             det = Detector.load(work / f"{path.stem}-{c}" / arch.replace(" ", "-"))
-            det.scorer.manifest = det.scorer.manifest.model_copy(update={"score": SCORES[score]})
+            det.scorer.manifest = scored_by(det.scorer.manifest, score)
             rows[c]["pixel (chosen)"] = pixel_level(det, x_test[y_test == c][..., None]
                                                     if x_test.ndim == 3 else x_test[y_test == c],
                                                     args.seed + c)

@@ -121,6 +121,10 @@ def _add_train_parser(sub, task: str, summary: str, example: str) -> argparse.Ar
                         "(default small)")
     g.add_argument("--latent-dim", type=POSITIVE,
                    help="dense and vae: size of the latent code (dense 64, vae 16)")
+    if task != "vae":  # the VAE's --hidden is one width
+        g.add_argument("--hidden", type=_filters, metavar="UNITS",
+                       help="dense: hidden layers between the pixels and the code, mirrored "
+                            "in the decoder, e.g. 256,128 (default none, the tutorial's)")
     g.add_argument("--filters", type=_filters,
                    help="conv: filters per stage, e.g. 16,8; unet: per level, e.g. 16,32,64; "
                         "vae: per encoder stage, e.g. 32,64")
@@ -241,7 +245,8 @@ def _detector_settings(args: argparse.Namespace) -> dict:
         raise UserError("best-f1 needs labelled images: train with another strategy, then run "
                         "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
     try:
-        score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool)
+        score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
+                            knn=args.score_knn, combine=args.score_combine)
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
@@ -616,6 +621,14 @@ def build_parser() -> Parser:
     g.add_argument("--score-pool", default=DEFAULT_SCORE.pool, metavar="HOW",
                    help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
                         f"the highest F fraction of pixels (default {DEFAULT_SCORE.pool})")
+    g.add_argument("--score-knn", type=_ranged(int, 0, 1000), default=DEFAULT_SCORE.knn,
+                   metavar="K", help="also measure the mean distance of each image's HOG "
+                                     "descriptor to its K nearest training images' (0: off; "
+                                     f"default {DEFAULT_SCORE.knn}); needs one image size")
+    g.add_argument("--score-combine", choices=("knn", "both"), default=DEFAULT_SCORE.combine,
+                   help="with --score-knn: score by the k-NN distance alone or add the "
+                        f"reconstruction score (each standardised; default "
+                        f"{DEFAULT_SCORE.combine})")
     vae = _add_train_parser(
         tasks, "vae", "learn a smooth latent space to generate images from (variational "
                       "autoencoder); see `edgeae generate`",

@@ -148,8 +148,8 @@ def denoise_photo(grid_path: Path, sigma: float = 25.0) -> dict[str, float | str
 def detect_digits(splits, work: Path, epochs: int, normal: int = 0) -> dict:
     """Learn one digit, export, score all test digits through the runtime; write heat maps.
 
-    8x8 digits take an 8-d code and the tutorial's MSE score (the 64-d default is as large as
-    the image itself).
+    8x8 digits take an 8-d code (the 64-d default is as large as the image itself); the score
+    is the default, HOG k-NN, and the maps the autoencoder's error.
     """
     import cv2
 
@@ -157,12 +157,11 @@ def detect_digits(splits, work: Path, epochs: int, normal: int = 0) -> dict:
     from edgeae.detect import overlay
     from edgeae.export.artifacts import export_model
     from edgeae.metrics import detection_metrics
-    from edgeae.runtime.manifest import ScoreConfig
     from edgeae.train.detector import Detector
     from edgeae.train.modeldir import ModelDir
 
     train_x = splits.train.read_batch(np.arange(len(splits.train)))
-    Detector(latent_dim=8, score=ScoreConfig(), epochs=epochs).fit(
+    Detector(latent_dim=8, epochs=epochs).fit(
         train_x[splits.train.labels == normal], out=work / "detector")
     exported = export_model(ModelDir.open(work / "detector"), work / "detector-export")
     scorer = rt.load(exported.artifacts[0].path)
@@ -170,7 +169,8 @@ def detect_digits(splits, work: Path, epochs: int, normal: int = 0) -> dict:
     scores, maps = scorer.score_batch(test)
     anomalous = splits.test.labels != normal
     shown = [*np.argsort(-scores)[:6], *np.flatnonzero(~anomalous)[:2]]  # top scores, 2 normal
-    tiles = [cv2.resize(overlay(test[i], maps[i], 4 * scorer.threshold), (64, 64),
+    scale = scorer.heat_scale or float(maps[shown].max())
+    tiles = [cv2.resize(overlay(test[i], maps[i], scale), (64, 64),
                         interpolation=cv2.INTER_NEAREST) for i in shown]
     cv2.imwrite(str(work / "anomalies.png"), cv2.hconcat(tiles))
     result = detection_metrics(scores, anomalous, scorer.threshold)

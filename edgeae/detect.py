@@ -145,7 +145,7 @@ class ChunkScorer:
                  overwrite: bool) -> None:
         self.scorer, self.source, self.maps_dir, self.overwrite = (scorer, source, maps_dir,
                                                                    overwrite)
-        self.scale = 4 * scorer.threshold if scorer.threshold else None
+        self.scale = scorer.heat_scale
 
     def __call__(self, indices: np.ndarray) -> list[tuple[int, float]]:
         """(index, score) of each image; its overlay is written first, when maps are wanted."""

@@ -33,6 +33,7 @@ from edgeae.progress import progress
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.images import resize
 from edgeae.runtime.manifest import (
+    MEMORY_FILE,
     ArtifactInfo,
     Manifest,
     ParityInfo,
@@ -40,7 +41,7 @@ from edgeae.runtime.manifest import (
     TensorQuantization,
     manifest_path_for,
 )
-from edgeae.runtime.scoring import anomaly_scores
+from edgeae.runtime.scoring import anomaly_scores, read_memory, with_knn
 from edgeae.train.modeldir import KerasSession, ModelDir
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,12 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
     reference = part.view(run_batched(KerasSession(part.model), part.inputs))
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
-    keras_scores = (anomaly_scores(labelled, run_batched(KerasSession(part.model), labelled),
-                                   manifest.score)[0] if labelled is not None else None)
+    memory = read_memory(model_dir.path, manifest)
+    if memory is not None:  # a different memory already there is refused before any work
+        _copy_unless_same(model_dir.path / MEMORY_FILE, out_dir / MEMORY_FILE,
+                          options.overwrite, dry_run=True)
+    keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
+                                    manifest, memory) if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
     if calibration is not None:
         calibration = part.calibrate(calibration)
@@ -198,7 +203,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)), clean)
         if labelled is not None:
-            scores = anomaly_scores(labelled, c.outputs(labelled), manifest.score)[0]
+            scores = detector_scores(labelled, c.outputs(labelled), manifest, memory)
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity)
@@ -213,6 +218,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         log.warning("%s (kept: --allow-drift)", message)
     written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
                for c, row in zip(candidates, rows)]
+    if memory is not None:  # the k-NN score's descriptors go with the artifacts
+        _copy_unless_same(model_dir.path / MEMORY_FILE, out_dir / MEMORY_FILE, options.overwrite)
     _merge_report(out_dir / REPORT_FILE, rows, options)
     return ExportReport(written, table)
 
@@ -327,6 +334,24 @@ def _tflite_quantization(flatbuffer: bytes) -> dict:
     return {"weights": "per-channel" if max(scales, default=0) > 1 else "per-tensor",
             "input": describe(interp.get_input_details()[0]),
             "output": describe(interp.get_output_details()[0])}
+
+
+def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
+                    memory: np.ndarray | None) -> np.ndarray:
+    """Anomaly scores as the runtime computes them (reconstruction, and k-NN when configured)."""
+    config = manifest.score
+    return with_knn(anomaly_scores(images, outputs, config)[0], images,
+                    None if memory is None else memory.astype(np.float32), config)
+
+
+def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:
+    """Copy a file atomically; an identical copy already there is left as it is."""
+    data = source.read_bytes()
+    if target.exists() and target.read_bytes() == data:
+        return
+    check_writable(target, overwrite)
+    if not dry_run:
+        write_bytes(target, data, overwrite)
 
 
 def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:

@@ -22,11 +22,12 @@ from edgeae.runtime.backends import (
 from edgeae.runtime.generator import Encoder, Generator
 from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
+from edgeae.runtime.scoring import read_memory
 from edgeae.runtime.sources import frames
 
 __all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
            "Reconstructor", "Score", "Session", "backend_names", "frames", "load",
-           "read_artifact_manifest"]
+           "read_artifact_manifest", "read_memory"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
 MODEL_CLASSES: dict[str, type] = {
@@ -81,4 +82,6 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
                         f"{task}: load the whole model's artifact for that")
     session, _ = open_session(Path(path), backend, num_threads)
     use = task or part_use or DEFAULT_USE[manifest.task]
+    if use == "score":
+        return AnomalyScorer(session, manifest, memory=read_memory(Path(path).parent, manifest))
     return MODEL_CLASSES[use](session, manifest)

@@ -226,7 +226,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
     denoised = gray = None  # reused output and gray frames
     stopped_by: Literal["end", "duration", "interrupt"] = "end"
     start = last = time.monotonic()
-    heat_scale = 4 * model.threshold if scoring and model.threshold else None
+    heat_scale = model.heat_scale if scoring else None
     try:
         with contextlib.closing(_Closer(output, events, stream)):
             for index, frame in enumerate(itertools.chain([first], stream)):
@@ -236,7 +236,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
                     frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
                 if scoring:
                     result = model.score(frame)
-                    heat_scale = heat_scale or 4 * max(result.score, 1e-6)
+                    heat_scale = heat_scale or 4 * max(float(result.heatmap.mean()), 1e-6)
                     anomalies += bool(result.is_anomaly)
                     if result.is_anomaly and events is not None:
                         events.maybe_write(index, result.score, model.threshold)

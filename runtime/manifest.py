@@ -173,6 +173,19 @@ class ScoreConfig(_Strict):
     error: Literal["squared", "absolute"] = "squared"
     smooth: float = Field(default=0.0, ge=0.0, le=50.0)
     pool: str = Field(default="mean", pattern=r"^(mean|max|top:(0?\.\d+|1(\.0+)?))$")
+    # Nearest neighbours (runtime/features.py): with knn = k > 0 the score also measures how far
+    # the image's HOG descriptor is from its k nearest training images' (mean cosine distance;
+    # the descriptors are MEMORY_FILE beside the model). "knn" scores by that alone, "both" adds
+    # it to the reconstruction score, each standardised by its training images' mean and std
+    # (`norm`: reconstruction mean, std, knn mean, std; set by training). Maps stay the
+    # reconstruction error. HOG cells are `hog_cell` pixels square; None: about 7 across the
+    # shorter side (4 for 28x28), fixed when training.
+    knn: int = Field(default=0, ge=0, le=1000)
+    combine: Literal["knn", "both"] = "both"
+    hog_cell: int | None = Field(default=None, ge=2, le=1024)
+    hog_size: tuple[int, int] | None = None  # (h, w) images are resized to first; training's
+    hog_orientations: int = Field(default=4, ge=2, le=36)
+    norm: tuple[float, float, float, float] | None = None
 
 
 class ScoreStats(_Strict):
@@ -240,6 +253,9 @@ class Manifest(_Strict):
             raise UserError(f"manifest not found: {path}; a model directory or exported artifact "
                             "needs its manifest JSON beside it")
         return cls.from_json(path.read_text(encoding="utf-8", errors="replace"), origin=str(path))
+
+
+MEMORY_FILE = "memory.npy"  # a k-NN score's training descriptors, beside the model or artifact
 
 
 def manifest_path_for(artifact: Path) -> Path:

@@ -16,8 +16,8 @@ import numpy as np
 from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
 from edgeae.runtime.images import to_unit_float
-from edgeae.runtime.manifest import Manifest
-from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps
+from edgeae.runtime.manifest import MEMORY_FILE, Manifest
+from edgeae.runtime.scoring import anomaly_scores, error_maps, knn_scores, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender
 
 ColorOrder = Literal["bgr", "rgb"]
@@ -236,10 +236,25 @@ class AnomalyScorer(_FrameModel):
     error). The decision compares the score with the manifest's threshold (or `threshold=`).
     """
 
-    def __init__(self, session: Session, manifest: Manifest,
-                 threshold: float | None = None) -> None:
+    def __init__(self, session: Session, manifest: Manifest, threshold: float | None = None,
+                 memory: np.ndarray | None = None) -> None:
         super().__init__(session, manifest)
         self.threshold = manifest.threshold if threshold is None else threshold
+        if manifest.score.norm is not None and memory is None:  # a trained k-NN score
+            raise UserError(f"this detector's score needs its training descriptors "
+                            f"({MEMORY_FILE}) beside the model; copy it from the export folder")
+        # the k-NN score's training descriptors, float32 once here rather than every frame
+        self.memory = None if memory is None else np.asarray(memory, np.float32)
+        self.leave_one_out = False  # True while scoring the very images in `memory`
+
+    @property
+    def heat_scale(self) -> float | None:
+        """The map error drawn hottest: 4x the threshold when the score is a reconstruction
+        error (in the maps' units); None for a k-NN score (callers scale by the maps).
+        """
+        if self.manifest.score.knn or not self.threshold:
+            return None
+        return 4 * self.threshold
 
     def score(self, frame: np.ndarray, color: ColorOrder = "bgr") -> Score:
         """Score one frame: (score, decision at the threshold, heat map)."""
@@ -248,8 +263,10 @@ class AnomalyScorer(_FrameModel):
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
         y = self._infer(x)[:, :h, :w, :]
         config = self.manifest.score
-        maps = error_maps(self._input_unit(x[:, :h, :w, :]), self._to_unit(y), config)
-        value = float(pool_maps(maps, config).mean())  # a gray model scores colour planes apart
+        unit = self._input_unit(x[:, :h, :w, :])
+        maps = error_maps(unit, self._to_unit(y), config)
+        values = self._with_knn(pool_maps(maps, config), unit)
+        value = float(values.mean())  # a gray model scores colour planes apart
         decision = None if self.threshold is None else value > self.threshold
         return Score(value, decision, maps.mean(axis=0))
 
@@ -259,7 +276,19 @@ class AnomalyScorer(_FrameModel):
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
         unit = self._as_batch(to_unit_float(np.asarray(images)))
-        return anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
+        scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
+        return self._with_knn(scores, unit), maps
+
+    def score_parts(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(reconstruction scores, k-NN distances) of whole images, before they are combined."""
+        unit = self._as_batch(to_unit_float(np.asarray(images)))
+        scores, _ = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
+        return scores, knn_scores(unit, self.memory, self.manifest.score, self.leave_one_out)
+
+    def _with_knn(self, reconstruction: np.ndarray, unit: np.ndarray) -> np.ndarray:
+        """The manifest's score from the reconstruction scores of `unit` images."""
+        return with_knn(reconstruction, unit, self.memory, self.manifest.score,
+                        self.leave_one_out)
 
     def _input_unit(self, x: np.ndarray) -> np.ndarray:
         """The normalised model input back in [0, 1] pixels."""

@@ -7,10 +7,14 @@ a threshold means the same thing everywhere. Higher scores are more anomalous.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
-from edgeae.runtime.manifest import ScoreConfig
+from edgeae.errors import UserError
+from edgeae.runtime.features import hog_features, knn_distances, unit_rows
+from edgeae.runtime.manifest import MEMORY_FILE, Manifest, ScoreConfig
 
 DEFAULT = ScoreConfig()  # the tutorial's per-image MSE
 
@@ -43,3 +47,60 @@ def anomaly_scores(inputs: np.ndarray, outputs: np.ndarray,
     """(scores (N,), maps (N, H, W)) of a batch and its reconstruction."""
     maps = error_maps(inputs, outputs, config)
     return pool_maps(maps, config), maps
+
+
+def descriptors(images: np.ndarray, config: ScoreConfig) -> np.ndarray:
+    """(N, D) unit-length HOG descriptors of NHWC images in [0, 1], as the k-NN score uses.
+
+    Images of another size than the training images (a camera's frames) are resized first.
+    """
+    images = np.asarray(images, np.float32)
+    if config.hog_size is not None and images.shape[1:3] != tuple(config.hog_size):
+        h, w = config.hog_size
+        images = np.stack([cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA).reshape(
+            h, w, -1) for im in images])
+    return unit_rows(hog_features(images, config.hog_cell, config.hog_orientations))
+
+
+def knn_scores(images: np.ndarray, memory: np.ndarray, config: ScoreConfig,
+               drop_nearest: bool = False) -> np.ndarray:
+    """(N,) mean cosine distance to the k nearest training descriptors in `memory`.
+
+    `drop_nearest` when the images are themselves in `memory` (their training statistics):
+    each one's nearest neighbour is itself.
+    """
+    queries = descriptors(images, config)
+    if queries.shape[1] != memory.shape[1]:
+        raise UserError(f"{MEMORY_FILE} holds descriptors of {memory.shape[1]} numbers, these "
+                        f"images give {queries.shape[1]}: it belongs to another model")
+    return knn_distances(memory, queries, config.knn, skip=int(drop_nearest))
+
+
+def with_knn(reconstruction: np.ndarray, images: np.ndarray, memory: np.ndarray | None,
+             config: ScoreConfig, drop_nearest: bool = False) -> np.ndarray:
+    """The configured score of `images`: their reconstruction scores, or those combined with
+    their k-NN distances to `memory`.
+    """
+    if not config.knn:
+        return reconstruction
+    return combined_scores(reconstruction, knn_scores(images, memory, config, drop_nearest),
+                           config)
+
+
+def combined_scores(reconstruction: np.ndarray, knn: np.ndarray,
+                    config: ScoreConfig) -> np.ndarray:
+    """The configured score from its parts, each standardised by its training statistics."""
+    r_mean, r_std, k_mean, k_std = config.norm
+    z = (knn - k_mean) / k_std
+    return z if config.combine == "knn" else z + (reconstruction - r_mean) / r_std
+
+
+def read_memory(folder: Path, manifest: Manifest) -> np.ndarray | None:
+    """The training descriptors a k-NN score needs (MEMORY_FILE in `folder`), else None."""
+    if not manifest.score.knn:
+        return None
+    path = Path(folder) / MEMORY_FILE
+    if not path.is_file():
+        raise UserError(f"this detector's k-NN score needs {path}; keep {MEMORY_FILE} beside the "
+                        "model (edgeae export writes it with the artifacts)")
+    return np.load(path, allow_pickle=False)

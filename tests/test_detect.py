@@ -157,6 +157,8 @@ def test_detector_api_fits_normal_images_and_keeps_sklearn_signs(detector_data, 
     manifest = json.loads((tmp_path / "det" / "manifest.json").read_text())
     assert manifest["task"] == "detector" and manifest["threshold_strategy"] == "mean+1std"
     assert manifest["architecture"] == "dense" and manifest["score"]["pool"] == "top:0.1"
+    assert (manifest["score"]["knn"], manifest["score"]["combine"]) == (5, "knn")
+    assert manifest["score"]["hog_cell"] == 16 // 7 and (tmp_path / "det" / "memory.npy").exists()
     stats = manifest["score_stats"]
     assert det.threshold_ == pytest.approx(stats["train_mean"] + stats["train_std"])
     assert stats["n_train"] + stats["n_val"] == len(normal)
@@ -184,7 +186,7 @@ def trained_detector(detector_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "det"
     return train_cli(out, "detector", detector_data["root"] / "normal", "--epochs", "12",
                      "--batch-size", "16", "--threshold", "percentile:95", "--score-error",
-                     "absolute", "--score-smooth", "0", "--score-pool", "max")
+                     "absolute", "--score-smooth", "0", "--score-pool", "max", "--score-knn", "0")
 
 
 @pytest.mark.slow
@@ -194,7 +196,9 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     info = json.loads(run_cli("info", trained_detector)[1])
     assert info["architecture"] == "dense" and info["params"]["latent_dim"] == 64  # the default
     assert info["threshold_strategy"] == "percentile:95"
-    assert info["score"] == {"error": "absolute", "smooth": 0.0, "pool": "max"}
+    assert {k: info["score"][k] for k in ("error", "smooth", "pool", "knn")} == {
+        "error": "absolute", "smooth": 0.0, "pool": "max", "knn": 0}
+    assert not (trained_detector / "memory.npy").exists()  # the reconstruction error alone
 
     code, out, err = run_cli("score", "--model", trained_detector, "--data", root / "test",
                              "--out", tmp_path / "scores.csv", "--maps", tmp_path / "maps")
@@ -412,3 +416,56 @@ def test_series_bad_inputs_are_one_line_errors(ecg_csv, tmp_path, options, messa
         bad.write_text("a,b,c\n1,2,x\n3,4,5\n")
     code, _, err = run_cli("train", "detector", "--data", bad, *options, "--out", tmp_path / "d")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_hog_descriptors_are_scikit_images():
+    from skimage.feature import hog
+
+    from edgeae.runtime.features import hog_features, knn_distances, unit_rows
+
+    images = np.concatenate([blobs(6, size=28)[..., 0] / 255.0,
+                             np.random.default_rng(0).random((4, 28, 28))]).astype(np.float32)
+    for cell, orientations in ((4, 4), (5, 9)):
+        expected = [hog(im, orientations=orientations, pixels_per_cell=(cell, cell),
+                        cells_per_block=(2, 2), block_norm="L2-Hys") for im in images]
+        np.testing.assert_allclose(hog_features(images, cell, orientations), expected,
+                                   atol=1e-6)
+    bank = unit_rows(hog_features(images))
+    assert np.allclose(knn_distances(bank, bank, 1), 0, atol=1e-6)  # each image is in the bank
+    loo = knn_distances(bank, bank, 2, skip=1)  # without itself: its 2 nearest others
+    others = 1 - np.sort(bank @ bank.T, axis=1)[:, ::-1][:, 1:3].mean(axis=1)
+    np.testing.assert_allclose(loo, others, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_path):
+    normal, broken = detector_data["normal"], detector_data["broken"]
+    x = np.concatenate([detector_data["test_normal"], broken])
+    y = np.r_[np.zeros(24), np.ones(24)]
+    det = Detector(epochs=5, batch_size=16, score=ScoreConfig(knn=3, combine="both")).fit(
+        normal, out=tmp_path / "det")
+    config = det.scorer.manifest.score
+    assert config.knn == 3 and config.norm is not None
+    memory = np.load(tmp_path / "det" / "memory.npy")
+    assert memory.shape == (det.scorer.manifest.data.n_train, 7 * 7 * 16)  # 2 px cells: 8x8
+    stats = det.scorer.manifest.score_stats
+    assert abs(stats.train_mean) < 0.5  # standardised parts, training images scored without
+    # themselves as neighbours: the training scores are centred, as new normal images' will be
+    keras_scores = det.anomaly_score(x)
+    assert det.evaluate(x, y)["auroc"] > 0.8  # 0.88 when written (5 epochs)
+
+    code, _, err = run_cli("export", tmp_path / "det", "--format", "all", "--precision", "fp32",
+                           "--out", tmp_path / "export")
+    assert code == 0, err
+    assert (tmp_path / "export" / "memory.npy").read_bytes() == (
+        tmp_path / "det" / "memory.npy").read_bytes()
+    for name in ("model_fp32.tflite", "model_fp32.onnx"):
+        scorer = rt.load(tmp_path / "export" / name)
+        scores = scorer.score_batch(x)[0]
+        np.testing.assert_allclose(scores, keras_scores, rtol=1e-4, atol=1e-4)
+        one = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR) if broken.shape[-1] == 1
+                           else broken[0])
+        assert one.score == pytest.approx(keras_scores[24], rel=1e-3, abs=1e-3)
+    (tmp_path / "export" / "memory.npy").unlink()
+    with pytest.raises(UserError, match="memory.npy"):
+        rt.load(tmp_path / "export" / "model_fp32.onnx")

@@ -35,6 +35,14 @@ def test_tutorial_defaults():
     assert make_config("conv", {}).size_multiple() == 4
 
 
+def test_dense_hidden_layers_are_mirrored():
+    deep = create_model("dense", (28, 28, 1), {"latent_dim": 32, "hidden": (256, 128)})
+    units = [layer.units for layer in deep.layers if type(layer).__name__ == "Dense"]
+    assert units == [256, 128, 32, 128, 256, 784]
+    with pytest.raises(UserError, match="bad parameter hidden"):
+        create_model("dense", (8, 8, 1), {"hidden": (16, 0)})
+
+
 def test_conv_is_fully_convolutional():
     model = create_model("conv", (16, 16, 1), {"filters": (4, 4, 4)})
     assert model.predict(np.zeros((1, 24, 40, 1), np.float32), verbose=0).shape == (1, 24, 40, 1)

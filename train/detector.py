@@ -11,6 +11,7 @@ by a strategy (runtime/threshold.py), so every exported artifact and the device 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,26 @@ from typing import Any
 import numpy as np
 
 from edgeae.detect import BATCH, scored
+from edgeae.files import atomic_path
 from edgeae.runtime.images import to_unit_float
-from edgeae.runtime.manifest import Manifest, ScoreConfig
+from edgeae.runtime.manifest import MEMORY_FILE, Manifest, ScoreConfig
 from edgeae.runtime.models import AnomalyScorer
+from edgeae.runtime.scoring import descriptors
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
 from edgeae.train.sources import ImageSource
 
+log = logging.getLogger(__name__)
+
 DEFAULT_THRESHOLD = "mean+1std"  # the tutorial's
 # Chosen by benchmarks/anomaly.py on validation splits of Fashion-MNIST and MNIST-10k (best mean
-# AUROC over both; BENCHMARKS.md): the tutorial's dense autoencoder (64-d code), its error map
-# smoothed (Gaussian, 2 px) and pooled as the mean of the highest 10% of pixels.
+# AUROC over both; BENCHMARKS.md): the mean cosine distance of an image's HOG descriptor to its
+# 5 nearest training images'. The tutorial's dense autoencoder (64-d code) still gives the
+# anomaly maps: its error smoothed (Gaussian, 2 px), which "both" adds as its top 10% mean.
 DEFAULT_MODEL = "dense"
-DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1")
+DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1", knn=5, combine="knn")
 MAX_SCORED = 20_000  # training images scored for the statistics (a seeded random subset)
+HOG_CELLS = 7  # a k-NN score's HOG cells across the shorter side, unless set (4 px for 28x28)
+MIN_HOG_SIDE = 8  # smaller images (1 x L series rows) are scored by reconstruction alone
 
 
 def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
@@ -39,15 +47,56 @@ def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray
 
 
 def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
-               train_idx: np.ndarray, val_idx: np.ndarray, strategy: str, seed: int) -> Manifest:
-    """The manifest with the normal images' score statistics and the strategy's threshold."""
+               train_idx: np.ndarray, val_idx: np.ndarray, strategy: str, seed: int,
+               out: Path) -> Manifest:
+    """The manifest with the normal images' score statistics and the strategy's threshold.
+
+    A k-NN score first gets its memory (the training images' descriptors, written to `out`)
+    and the statistics that standardise its parts; training images are then scored without
+    themselves as neighbours, as new images will be.
+    """
     spec = parse_threshold(strategy)
     if len(train_idx) > MAX_SCORED:
         train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
-    stats = score_stats(score_source(scorer, source, train_idx),
-                        score_source(scorer, source, val_idx))
+    if manifest.score.knn and (source.size is None or min(source.size) < MIN_HOG_SIDE):
+        log.warning("%s: a k-NN score compares HOG descriptors of whole images of one size, at "
+                    "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
+                    "by reconstruction only", source.name, MIN_HOG_SIDE)
+        manifest = manifest.model_copy(
+            update={"score": manifest.score.model_copy(update={"knn": 0})})
+        scorer = AnomalyScorer(scorer.session, manifest)
+    elif manifest.score.knn:
+        scorer = with_memory(scorer, source, train_idx, out)
+        manifest = scorer.manifest
+    scorer.leave_one_out = True
+    train_scores = score_source(scorer, source, train_idx)
+    scorer.leave_one_out = False
+    stats = score_stats(train_scores, score_source(scorer, source, val_idx))
     return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
                                        "threshold": resolve_threshold(spec, stats)})
+
+
+def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,
+                out: Path) -> AnomalyScorer:
+    """A scorer whose k-NN score has its memory (saved as out/MEMORY_FILE) and `norm`."""
+    config = scorer.manifest.score
+    cell = config.hog_cell or max(2, min(source.size) // HOG_CELLS)
+    config = config.model_copy(update={"hog_cell": cell, "hog_size": source.size})
+    chunks = [train_idx[i:i + BATCH] for i in range(0, len(train_idx), BATCH)]
+    memory = np.concatenate([descriptors(source.read_batch(c), config) for c in chunks])
+    memory = memory.astype(np.float16)  # half the file; cosine distances barely move
+    with atomic_path(out / MEMORY_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, memory)
+    scorer = AnomalyScorer(scorer.session, scorer.manifest.model_copy(update={"score": config}),
+                           memory=memory)
+    scorer.leave_one_out = True
+    parts = [scorer.score_parts(source.read_batch(c)) for c in chunks]
+    reconstruction, knn = (np.concatenate(p) for p in zip(*parts))
+    norm = (float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
+            float(knn.mean()), float(knn.std()) or 1.0)
+    manifest = scorer.manifest.model_copy(
+        update={"score": config.model_copy(update={"norm": norm})})
+    return AnomalyScorer(scorer.session, manifest, memory=memory)
 
 
 def as_images(x: np.ndarray) -> np.ndarray:

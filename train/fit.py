@@ -319,7 +319,7 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
 
         scorer = AnomalyScorer(KerasSession(ModelDir(out, manifest).load_keras()), manifest)
         manifest = calibrated(manifest, scorer, source, train_idx, val_idx,
-                              settings.threshold or DEFAULT_THRESHOLD, settings.seed)
+                              settings.threshold or DEFAULT_THRESHOLD, settings.seed, out)
         log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
     write_text(out / MANIFEST_FILE, manifest.to_json())
     shutil.rmtree(work)
