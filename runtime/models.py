@@ -249,8 +249,9 @@ class AnomalyScorer(_FrameModel):
 
     @property
     def heat_scale(self) -> float | None:
-        """The map error drawn hottest: 4x the threshold when the score is a reconstruction
-        error (in the maps' units); None for a k-NN score (callers scale by the maps).
+        """The map error drawn hottest: 4x the threshold, in the maps' units.
+
+        None for a k-NN score, whose threshold is not in those units (callers scale by the maps).
         """
         if self.manifest.score.knn or not self.threshold:
             return None

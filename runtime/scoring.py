@@ -78,8 +78,9 @@ def knn_scores(images: np.ndarray, memory: np.ndarray, config: ScoreConfig,
 
 def with_knn(reconstruction: np.ndarray, images: np.ndarray, memory: np.ndarray | None,
              config: ScoreConfig, drop_nearest: bool = False) -> np.ndarray:
-    """The configured score of `images`: their reconstruction scores, or those combined with
-    their k-NN distances to `memory`.
+    """The configured score of `images` from their reconstruction scores.
+
+    Those alone, or combined with the images' k-NN distances to `memory`.
     """
     if not config.knn:
         return reconstruction
