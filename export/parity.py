@@ -3,8 +3,9 @@
 Float artifacts must match Keras closely (max absolute difference); quantized artifacts are
 judged by what users see, the PSNR of the output against its target (the clean image for a
 denoiser, the input for an autoencoder), next to the Keras model's PSNR on the same inputs.
-Given a labelled set of normal and anomalous images, anomaly scores (per-image reconstruction
-MSE) are compared too: their correlation with Keras's, and the AUROC each achieves.
+Given a labelled set of normal and anomalous images, anomaly scores (the detector's score, as
+the runtime computes it) are compared too: their correlation with Keras's, and the AUROC each
+achieves.
 """
 
 from __future__ import annotations
