@@ -68,14 +68,14 @@ def open_model(job: Job):
 
         tf.config.threading.set_intra_op_parallelism_threads(job.threads)
         tf.config.threading.set_inter_op_parallelism_threads(job.threads)
-        from edgeae.train.modeldir import KerasSession, ModelDir
+        import keras  # noqa: F401  (import time, apart from loading)
     else:
         importlib.import_module(next(b.module for b in rt.BACKENDS if b.name == job.backend))
     imported = time.perf_counter()
     if job.backend == "keras":
-        model_dir = ModelDir.open(job.model)
-        session = KerasSession(model_dir.load_keras())
-        model = rt.MODEL_CLASSES[job.use](session, model_dir.manifest)
+        from edgeae.reconstruct import open_model as open_model_dir
+
+        model = open_model_dir(job.model, use=job.use)  # a detector's memory.npy comes along
     else:
         model = rt.load(job.model, job.backend, job.threads, task=job.use)
     return model, imported - start, time.perf_counter() - imported

@@ -469,3 +469,7 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
     (tmp_path / "export" / "memory.npy").unlink()
     with pytest.raises(UserError, match="memory.npy"):
         rt.load(tmp_path / "export" / "model_fp32.onnx")
+    code, _, err = run_cli("benchmark", tmp_path / "det", "--backends", "keras", "--precisions",
+                           "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "2",
+                           "--out", tmp_path / "bench")  # the Keras rows find memory.npy too
+    assert code == 0, err

@@ -114,6 +114,8 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     if per_image > 1:  # validation's order is fixed, but mixed too (its first crops are samples)
         crops = crops.shuffle(min(len(indices) * per_image, CROP_SHUFFLE_BUFFER),
                               seed=cfg.seed + 2, reshuffle_each_iteration=training)
+    # flat_map hides the count; Keras plans each epoch by it (and warns when it is unknown)
+    crops = crops.apply(tf.data.experimental.assert_cardinality(len(indices) * per_image))
     return crops.batch(cfg.batch_size)
 
 
