@@ -176,6 +176,14 @@ def _model_on_images_parser(sub, name: str, func: Callable, summary: str, descri
     return p
 
 
+def _add_archive_args(p: argparse.ArgumentParser, verb: str, order: str, resume: str) -> None:
+    """--workers and --resume, for commands that run over large archives."""
+    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
+                   help=f"{verb} in N processes (large archives; each opens the model once); "
+                        f"{order}")
+    p.add_argument("--resume", action="store_true", help=resume)
+
+
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
     from edgeae.runtime.backends import backend_names
 
@@ -723,11 +731,8 @@ def build_parser() -> Parser:
     p.add_argument("--maps", type=Path, metavar="DIR",
                    help="also write each image with its anomaly map overlaid, as PNG")
     p.add_argument("--threshold", type=float, help="use this threshold, not the model's")
-    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
-                   help="score in N processes (large archives; each opens the model once); "
-                        "the CSV keeps the images' order")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the rows an interrupted (or earlier) run wrote; score the rest")
+    _add_archive_args(p, "score", "the CSV keeps the images' order",
+                      "keep the rows an interrupted (or earlier) run wrote; score the rest")
 
     p = _model_on_images_parser(
         sub, "evaluate", _cmd_evaluate, "detection metrics on labelled images",
@@ -825,10 +830,8 @@ def build_parser() -> Parser:
     _add_model_args(p)
     p.add_argument("--out", type=Path, required=True, help="folder for the denoised images")
     _add_backend_args(p)
-    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
-                   help="denoise in N processes (large archives; each opens the model once)")
-    p.add_argument("--resume", action="store_true",
-                   help="skip images whose output exists (continue an interrupted run)")
+    _add_archive_args(p, "denoise", "each output keeps its input's name",
+                      "skip images whose output exists (continue an interrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.set_defaults(func=_cmd_denoise)
 

@@ -39,10 +39,7 @@ def open_model(path: str | Path, backend: str | None = None, num_threads: int | 
         from edgeae.train.modeldir import KerasSession, ModelDir
 
         model_dir = ModelDir.open(path)
-        session, manifest = KerasSession(model_dir.load_keras()), model_dir.manifest
-        if use == "score":
-            return rt.AnomalyScorer(session, manifest, memory=rt.read_memory(path, manifest))
-        return rt.MODEL_CLASSES[use](session, manifest)
+        return rt.model_for(use, KerasSession(model_dir.load_keras()), model_dir.manifest, path)
     return rt.load(path, backend, num_threads, task=use)
 
 

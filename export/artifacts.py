@@ -340,8 +340,7 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
                     memory: np.ndarray | None) -> np.ndarray:
     """Anomaly scores as the runtime computes them (reconstruction, and k-NN when configured)."""
     config = manifest.score
-    return with_knn(anomaly_scores(images, outputs, config)[0], images,
-                    None if memory is None else memory.astype(np.float32), config)
+    return with_knn(anomaly_scores(images, outputs, config)[0], images, memory, config)
 
 
 def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:

@@ -27,7 +27,7 @@ from edgeae.runtime.sources import frames
 
 __all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
            "Reconstructor", "Score", "Session", "backend_names", "frames", "load",
-           "read_artifact_manifest", "read_memory"]
+           "model_for", "read_artifact_manifest"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
 MODEL_CLASSES: dict[str, type] = {
@@ -81,7 +81,12 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
         raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
     session, _ = open_session(Path(path), backend, num_threads)
-    use = task or part_use or DEFAULT_USE[manifest.task]
+    return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,
+                     Path(path).parent)
+
+
+def model_for(use: str, session: Session, manifest: Manifest, folder: Path) -> Reconstructor:
+    """The model object for `use`; a detector's k-NN memory is read from `folder`."""
     if use == "score":
-        return AnomalyScorer(session, manifest, memory=read_memory(Path(path).parent, manifest))
+        return AnomalyScorer(session, manifest, memory=read_memory(folder, manifest))
     return MODEL_CLASSES[use](session, manifest)

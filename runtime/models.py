@@ -17,7 +17,7 @@ from edgeae.errors import UserError
 from edgeae.runtime.backends import Session
 from edgeae.runtime.images import to_unit_float
 from edgeae.runtime.manifest import MEMORY_FILE, Manifest
-from edgeae.runtime.scoring import anomaly_scores, error_maps, knn_scores, pool_maps, with_knn
+from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender
 
 ColorOrder = Literal["bgr", "rgb"]
@@ -245,7 +245,6 @@ class AnomalyScorer(_FrameModel):
                             f"({MEMORY_FILE}) beside the model; copy it from the export folder")
         # the k-NN score's training descriptors, float32 once here rather than every frame
         self.memory = None if memory is None else np.asarray(memory, np.float32)
-        self.leave_one_out = False  # True while scoring the very images in `memory`
 
     @property
     def heat_scale(self) -> float | None:
@@ -280,16 +279,9 @@ class AnomalyScorer(_FrameModel):
         scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
         return self._with_knn(scores, unit), maps
 
-    def score_parts(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(reconstruction scores, k-NN distances) of whole images, before they are combined."""
-        unit = self._as_batch(to_unit_float(np.asarray(images)))
-        scores, _ = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
-        return scores, knn_scores(unit, self.memory, self.manifest.score, self.leave_one_out)
-
     def _with_knn(self, reconstruction: np.ndarray, unit: np.ndarray) -> np.ndarray:
         """The manifest's score from the reconstruction scores of `unit` images."""
-        return with_knn(reconstruction, unit, self.memory, self.manifest.score,
-                        self.leave_one_out)
+        return with_knn(reconstruction, unit, self.memory, self.manifest.score)
 
     def _input_unit(self, x: np.ndarray) -> np.ndarray:
         """The normalised model input back in [0, 1] pixels."""

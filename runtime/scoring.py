@@ -62,30 +62,24 @@ def descriptors(images: np.ndarray, config: ScoreConfig) -> np.ndarray:
     return unit_rows(hog_features(images, config.hog_cell, config.hog_orientations))
 
 
-def knn_scores(images: np.ndarray, memory: np.ndarray, config: ScoreConfig,
-               drop_nearest: bool = False) -> np.ndarray:
-    """(N,) mean cosine distance to the k nearest training descriptors in `memory`.
-
-    `drop_nearest` when the images are themselves in `memory` (their training statistics):
-    each one's nearest neighbour is itself.
-    """
+def knn_scores(images: np.ndarray, memory: np.ndarray, config: ScoreConfig) -> np.ndarray:
+    """(N,) mean cosine distance to the k nearest training descriptors in `memory`."""
     queries = descriptors(images, config)
     if queries.shape[1] != memory.shape[1]:
         raise UserError(f"{MEMORY_FILE} holds descriptors of {memory.shape[1]} numbers, these "
                         f"images give {queries.shape[1]}: it belongs to another model")
-    return knn_distances(memory, queries, config.knn, skip=int(drop_nearest))
+    return knn_distances(memory, queries, config.knn)
 
 
 def with_knn(reconstruction: np.ndarray, images: np.ndarray, memory: np.ndarray | None,
-             config: ScoreConfig, drop_nearest: bool = False) -> np.ndarray:
+             config: ScoreConfig) -> np.ndarray:
     """The configured score of `images` from their reconstruction scores.
 
     Those alone, or combined with the images' k-NN distances to `memory`.
     """
     if not config.knn:
         return reconstruction
-    return combined_scores(reconstruction, knn_scores(images, memory, config, drop_nearest),
-                           config)
+    return combined_scores(reconstruction, knn_scores(images, memory, config), config)
 
 
 def combined_scores(reconstruction: np.ndarray, knn: np.ndarray,
@@ -104,4 +98,4 @@ def read_memory(folder: Path, manifest: Manifest) -> np.ndarray | None:
     if not path.is_file():
         raise UserError(f"this detector's k-NN score needs {path}; keep {MEMORY_FILE} beside the "
                         "model (edgeae export writes it with the artifacts)")
-    return np.load(path, allow_pickle=False)
+    return np.load(path, allow_pickle=False).astype(np.float32)  # stored as float16

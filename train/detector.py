@@ -20,10 +20,11 @@ import numpy as np
 
 from edgeae.detect import BATCH, scored
 from edgeae.files import atomic_path
+from edgeae.runtime.features import knn_distances
 from edgeae.runtime.images import to_unit_float
 from edgeae.runtime.manifest import MEMORY_FILE, Manifest, ScoreConfig
 from edgeae.runtime.models import AnomalyScorer
-from edgeae.runtime.scoring import descriptors
+from edgeae.runtime.scoring import combined_scores, descriptors
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
 from edgeae.train.sources import ImageSource
 
@@ -65,38 +66,47 @@ def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
         manifest = manifest.model_copy(
             update={"score": manifest.score.model_copy(update={"knn": 0})})
         scorer = AnomalyScorer(scorer.session, manifest)
-    elif manifest.score.knn:
-        scorer = with_memory(scorer, source, train_idx, out)
+    if manifest.score.knn:
+        scorer, train_scores = with_memory(scorer, source, train_idx, out)
         manifest = scorer.manifest
-    scorer.leave_one_out = True
-    train_scores = score_source(scorer, source, train_idx)
-    scorer.leave_one_out = False
+    else:
+        train_scores = score_source(scorer, source, train_idx)
     stats = score_stats(train_scores, score_source(scorer, source, val_idx))
     return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
                                        "threshold": resolve_threshold(spec, stats)})
 
 
 def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,
-                out: Path) -> AnomalyScorer:
-    """A scorer whose k-NN score has its memory (saved as out/MEMORY_FILE) and `norm`."""
+                out: Path) -> tuple[AnomalyScorer, np.ndarray]:
+    """(scorer with its k-NN memory and `norm`, the training images' scores); memory.npy saved.
+
+    Each training image is scored without itself as a neighbour, as new images will be. One
+    pass over the images gives their descriptors (the memory) and reconstruction scores; their
+    k-NN distances then come from the memory itself.
+    """
     config = scorer.manifest.score
     cell = config.hog_cell or max(2, min(source.size) // HOG_CELLS)
     config = config.model_copy(update={"hog_cell": cell, "hog_size": source.size})
-    chunks = [train_idx[i:i + BATCH] for i in range(0, len(train_idx), BATCH)]
-    memory = np.concatenate([descriptors(source.read_batch(c), config) for c in chunks])
-    memory = memory.astype(np.float16)  # half the file; cosine distances barely move
+    plain = AnomalyScorer(scorer.session, scorer.manifest.model_copy(
+        update={"score": config.model_copy(update={"knn": 0})}))
+    features, reconstruction = [], []
+    for start in range(0, len(train_idx), BATCH):
+        images = source.read_batch(train_idx[start:start + BATCH])
+        features.append(descriptors(images, config))
+        reconstruction.append(plain.score_batch(images)[0])
+    memory = np.concatenate(features).astype(np.float16)  # half the file; distances barely move
     with atomic_path(out / MEMORY_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
         np.save(fh, memory)
-    scorer = AnomalyScorer(scorer.session, scorer.manifest.model_copy(update={"score": config}),
-                           memory=memory)
-    scorer.leave_one_out = True
-    parts = [scorer.score_parts(source.read_batch(c)) for c in chunks]
-    reconstruction, knn = (np.concatenate(p) for p in zip(*parts))
-    norm = (float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
-            float(knn.mean()), float(knn.std()) or 1.0)
-    manifest = scorer.manifest.model_copy(
-        update={"score": config.model_copy(update={"norm": norm})})
-    return AnomalyScorer(scorer.session, manifest, memory=memory)
+    bank = memory.astype(np.float32)
+    knn = np.concatenate([knn_distances(bank, bank[i:i + BATCH], config.knn, skip=1)
+                          for i in range(0, len(bank), BATCH)])
+    reconstruction = np.concatenate(reconstruction)
+    config = config.model_copy(update={"norm": (
+        float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
+        float(knn.mean()), float(knn.std()) or 1.0)})
+    manifest = scorer.manifest.model_copy(update={"score": config})
+    return (AnomalyScorer(scorer.session, manifest, memory=bank),
+            combined_scores(reconstruction, knn, config))
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
