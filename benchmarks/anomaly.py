@@ -45,12 +45,12 @@ from sklearn.svm import OneClassSVM  # noqa: E402
 
 import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
+from edgeae.core.files import write_text  # noqa: E402
+from edgeae.core.manifest import Manifest  # noqa: E402
+from edgeae.core.metrics import detection_metrics, pixel_metrics  # noqa: E402
+from edgeae.core.modeldir import ModelDir  # noqa: E402
 from edgeae.export.artifacts import ExportOptions, export_model  # noqa: E402
-from edgeae.files import write_text  # noqa: E402
-from edgeae.metrics import detection_metrics, pixel_metrics  # noqa: E402
-from edgeae.runtime.manifest import Manifest  # noqa: E402
 from edgeae.train.detector import DEFAULT_SCORE, Detector  # noqa: E402
-from edgeae.train.modeldir import ModelDir  # noqa: E402
 
 DATASETS = {"fashion-mnist": "fashion_mnist.npz", "mnist-10k": "mnist_10k.npz"}
 # Every model is fitted with edgeae's default score (HOG 5-NN, whose threshold the accuracy,

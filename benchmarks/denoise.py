@@ -115,7 +115,7 @@ def bm3d_denoiser(sigma: float) -> Denoise:
 def self_supervised(noisy: list[np.ndarray], sigma: float, method: str, work: Path,
                     minutes: float) -> Denoise:
     """A tiny U-Net trained by `method` on the noisy test images alone."""
-    from edgeae.cli import main
+    from edgeae.app.cli import main
 
     folder = work / f"noisy{sigma}"
     model_dir, export = (work / f"{method}{sigma}-{n}" for n in ("model", "export"))
@@ -214,10 +214,11 @@ def bench_colour(sigma: float = 25.0) -> dict:
 
 def bench_fashion(args: argparse.Namespace) -> dict:
     """The tutorial's conv vs edgeae's default denoiser on Fashion-MNIST, noise 0.2."""
+    from edgeae.core.data import load_data
+    from edgeae.core.modeldir import ModelDir
     from edgeae.train.fit import TrainSettings, train
-    from edgeae.train.modeldir import ModelDir
+    from edgeae.train.keras_backend import load_keras
     from edgeae.train.noise import noise_from_factor
-    from edgeae.train.sources import load_data
 
     data = np.load(args.data / "fashion_mnist.npz")
     clean = data["x_test"].astype(np.float32)[..., None] / 255.0
@@ -234,7 +235,7 @@ def bench_fashion(args: argparse.Namespace) -> dict:
                                      noise=noise_from_factor(0.2))
             train(splits.train, out, settings, verbose=2)
         model_dir = ModelDir.open(out)
-        restored = model_dir.load_keras().predict(noisy, batch_size=256, verbose=0)
+        restored = load_keras(model_dir).predict(noisy, batch_size=256, verbose=0)
         results[label] = {**_unit_scores(clean, restored),
                           "seconds": model_dir.manifest.training.seconds,
                           "epochs": model_dir.manifest.training.epochs_run}

@@ -28,12 +28,13 @@ from skimage.metrics import structural_similarity  # noqa: E402
 
 import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
+from edgeae.core.data import load_data  # noqa: E402
+from edgeae.core.modeldir import ModelDir  # noqa: E402
 from edgeae.export.artifacts import ExportOptions, export_model, model_inputs  # noqa: E402
 from edgeae.export.parity import mean_psnr, run_batched  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
-from edgeae.train.modeldir import KerasSession, ModelDir  # noqa: E402
+from edgeae.train.keras_backend import KerasSession, load_keras  # noqa: E402
 from edgeae.train.noise import noise_from_factor  # noqa: E402
-from edgeae.train.sources import load_data  # noqa: E402
 
 MODELS = {"dense_autoencoder": ("autoencoder", "dense"), "conv_denoiser": ("denoiser", "conv")}
 ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"),
@@ -104,7 +105,7 @@ def bench_model(name: str, args: argparse.Namespace, x_test: np.ndarray) -> dict
     """Export every artifact and variant of one model and evaluate them side by side."""
     model_dir = trained(name, args.data, args.work, args.epochs)
     inputs = model_inputs(x_test, model_dir.manifest, seed=1)  # noisy for the denoiser
-    keras_out = run_batched(KerasSession(model_dir.load_keras()), inputs, batch_size=256)
+    keras_out = run_batched(KerasSession(load_keras(model_dir)), inputs, batch_size=256)
     exports = args.work / f"{name}-exports"
     results = {"keras": {"bytes": (model_dir.path / "model.keras").stat().st_size,
                          **quality(keras_out, x_test)},

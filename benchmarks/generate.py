@@ -3,7 +3,7 @@
 For each dataset (Fashion-MNIST, MNIST-10k: ../shared/data), both VAEs train on x_train for the
 same epochs (Bernoulli likelihood, 16-d code, batch 64, Adam 1e-3):
 
-- edgeae: the registered `vae` (conv encoder 32/64, conv decoder), `edgeae.train.vae.VAE`;
+- edgeae: the registered `vae` (conv encoder 32/64, conv decoder), `edgeae.train.generative.VAE`;
 - pythae 0.1.2: its `VAE` with its default MLP encoder and decoder (pythae's conv networks
   for MNIST, 128 to 1024 channels, are beyond this CPU's budget), BCE reconstruction loss.
 
@@ -75,7 +75,7 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
 def edgeae_vae(x_train: np.ndarray, x_test: np.ndarray, epochs: int, iwae_images: int,
                work: Path) -> tuple[dict, np.ndarray, np.ndarray]:
     """Train edgeae's VAE; its bounds, 10,000 samples and an interpolation row."""
-    from edgeae.train.vae import VAE
+    from edgeae.train.generative import VAE
 
     start = time.perf_counter()
     vae = VAE(latent_dim=LATENT, epochs=epochs, batch_size=BATCH, learning_rate=RATE,
@@ -134,7 +134,7 @@ def _pythae_elbo(model, test) -> float:
 
 def grid(images: np.ndarray, columns: int) -> np.ndarray:
     """uint8 grid of (N, 28, 28, 1) images in [0, 1]."""
-    from edgeae.runtime.images import tile_grid
+    from edgeae.core.images import tile_grid
 
     rows = [list(images[i:i + columns]) for i in range(0, len(images), columns)]
     return tile_grid(rows, pad=1)

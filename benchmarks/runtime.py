@@ -64,8 +64,8 @@ def child(artifact: Path, video: Path, backend: str, threads: int, gray: bool) -
     import numpy as np
 
     import edgeae.runtime as rt
+    from edgeae.runtime.capture import parse_source
     from edgeae.runtime.loop import RunOptions, run
-    from edgeae.runtime.sources import parse_source
 
     import_s = time.perf_counter() - start
 

@@ -74,8 +74,8 @@ def decode_pass(folder: Path, batch: int = 64, ds=None) -> dict:
 
 def pipeline(folder: Path, batch: int = 64, cache: Path | None = None):
     """The training input pipeline over a folder (read at SIZE x SIZE), optionally cached."""
+    from edgeae.core.data import Preprocess, load_data
     from edgeae.train.pipeline import PipelineConfig, image_batches
-    from edgeae.train.sources import Preprocess, load_data
 
     source = load_data(str(folder), Preprocess(size=(SIZE, SIZE))).train
     return image_batches(source, np.arange(len(source)),
@@ -94,7 +94,7 @@ def cache_passes(folder: Path) -> dict:
     return row
 
 
-CHILD = ("import resource, sys; from edgeae.cli import main; code = main(sys.argv[1:]); "
+CHILD = ("import resource, sys; from edgeae.app.cli import main; code = main(sys.argv[1:]); "
          "print('peak_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
          "sys.exit(code)")
 

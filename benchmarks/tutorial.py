@@ -29,12 +29,13 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # no
 
 import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
+from edgeae.core.data import load_data  # noqa: E402
+from edgeae.core.modeldir import ModelDir  # noqa: E402
 from edgeae.export.artifacts import export_model  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
-from edgeae.train.modeldir import ModelDir  # noqa: E402
+from edgeae.train.keras_backend import load_keras  # noqa: E402
 from edgeae.train.models import create_model  # noqa: E402
 from edgeae.train.noise import noise_from_factor  # noqa: E402
-from edgeae.train.sources import load_data  # noqa: E402
 
 NOISE = 0.2
 
@@ -101,7 +102,7 @@ def edgeae_path(task: str, name: str, data: str, x_test, y_test, epochs: int, ba
     timer = EpochTimer()
     manifest = train(splits.train, work / name, settings, callbacks=[timer], verbose=2)
     model_dir = ModelDir.open(work / name)
-    keras_model = model_dir.load_keras()
+    keras_model = load_keras(model_dir)
     exported = export_model(model_dir, work / f"{name}-export").artifacts[0]
     runtime = rt.load(exported.path, num_threads=threads)
     keras_out = keras_model.predict(x_test, batch_size=256, verbose=0)

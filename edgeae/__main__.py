@@ -1,3 +1,3 @@
-from edgeae.cli import main
+from edgeae.app.cli import main
 
 raise SystemExit(main())

@@ -7,6 +7,7 @@ metadata, ONNX metadata_props) and as JSON beside it. parity.json collects the r
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import tempfile
@@ -17,8 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from edgeae.errors import DriftError, UserError
-from edgeae.export.onnx import DEFAULT_OPSET, convert_onnx, embed_onnx_metadata, quantize_onnx
+from edgeae.core.errors import DriftError, UserError
+from edgeae.core.files import check_writable, file_digest, write_bytes, write_json, write_text
+from edgeae.core.formats import FORMATS, PRECISIONS
+from edgeae.core.images import resize
+from edgeae.core.manifest import (
+    MEMORY_FILE,
+    ArtifactInfo,
+    Manifest,
+    ParityInfo,
+    Quantization,
+    manifest_path_for,
+)
+from edgeae.core.modeldir import ModelDir
+from edgeae.core.progress import progress
+from edgeae.export.onnx import DEFAULT_OPSET
 from edgeae.export.parity import (
     ReportRow,
     Tolerances,
@@ -27,29 +41,13 @@ from edgeae.export.parity import (
     measure,
     run_batched,
 )
-from edgeae.export.tflite import IoType, convert_tflite, embed_tflite_metadata, saved_model
-from edgeae.files import check_writable, file_digest, write_bytes, write_json, write_text
-from edgeae.progress import progress
+from edgeae.export.tflite import IoType
 from edgeae.runtime.backends import open_session
-from edgeae.runtime.images import resize
-from edgeae.runtime.manifest import (
-    MEMORY_FILE,
-    ArtifactInfo,
-    Manifest,
-    ParityInfo,
-    Quantization,
-    TensorQuantization,
-    manifest_path_for,
-)
 from edgeae.runtime.scoring import anomaly_scores, read_memory, with_knn
-from edgeae.train.modeldir import KerasSession, ModelDir
+from edgeae.train.keras_backend import KerasSession, load_keras
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("tflite", "onnx")
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
-SUPPORTED = {"tflite": PRECISIONS, "onnx": ("fp32", "int8-dynamic", "int8")}
-SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
 REPORT_FILE = "parity.json"
 
 
@@ -101,6 +99,8 @@ class _Candidate:
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
     failure: str | None = None
+    fields: dict = field(default_factory=dict)  # the format's own ArtifactInfo fields
+    embed: Callable[[bytes, str], bytes] | None = None  # puts the manifest inside the file
 
     def outputs(self, inputs: np.ndarray) -> np.ndarray:
         """This artifact's outputs on `inputs`, run by the runtime's backend for its format."""
@@ -113,14 +113,15 @@ class _Candidate:
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
     """The (format, precision) pairs to build; pairs a format does not support are skipped."""
-    pairs = [(f, p) for f in formats for p in precisions if p in SUPPORTED[f]]
+    supported = {f: FORMATS[f].precisions for f in formats}
+    pairs = [(f, p) for f in formats for p in precisions if p in supported[f]]
     for f in formats:
-        skipped = [p for p in precisions if p not in SUPPORTED[f]]
+        skipped = [p for p in precisions if p not in supported[f]]
         if skipped and len(formats) > 1:
             log.info("skipping %s %s: %s supports %s", f, ",".join(skipped), f,
-                     ", ".join(SUPPORTED[f]))
+                     ", ".join(supported[f]))
         elif skipped:
-            raise UserError(f"{f} export supports precisions {', '.join(SUPPORTED[f])}; "
+            raise UserError(f"{f} export supports precisions {', '.join(supported[f])}; "
                             f"got {', '.join(skipped)}")
     return pairs
 
@@ -129,7 +130,7 @@ def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None,
                   part: str = "model") -> str:
     """model_fp32.tflite, model_int8_256x256.onnx, decoder_int8.tflite, ..."""
     size = f"_{input_size[0]}x{input_size[1]}" if input_size else ""
-    return f"{part}_{precision}{size}{SUFFIX[fmt]}"
+    return f"{part}_{precision}{size}{FORMATS[fmt].suffix}"
 
 
 def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int | None, ...]:
@@ -186,7 +187,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         check_writable(out_dir / c.name, options.overwrite)
         check_writable(manifest_path_for(out_dir / c.name), options.overwrite)
     clean = _at_size(model_dir.samples(), options.input_size)
-    part = export_part(model_dir.load_keras(), manifest, options.part,
+    part = export_part(load_keras(model_dir), manifest, options.part,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
     reference = part.view(run_batched(KerasSession(part.model), part.inputs))
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
@@ -269,71 +270,49 @@ def _decoder_codes(codes: np.ndarray, seed: int = 0) -> np.ndarray:
 def _calibration(model_dir: ModelDir, options: ExportOptions,
                  candidates: list[_Candidate]) -> np.ndarray | None:
     """Model inputs for int8 calibration: a seeded, range-covering pick at the artifact size."""
-    if not any(c.precision == "int8" for c in candidates):
+    if not any(PRECISIONS[c.precision].calibrated for c in candidates):
         return None
-    from edgeae.train.calibration import covering_subset
+    from edgeae.core.calibration import covering_subset
 
     images = options.calibration if options.calibration is not None else model_dir.calibration()
     images = covering_subset(images, options.calibration_samples)
     return model_inputs(_at_size(images, options.input_size), model_dir.manifest, options.seed)
 
 
+def converter_class(fmt: str) -> type:
+    """The converter class the format's row names ("module:Class")."""
+    module, _, name = FORMATS[fmt].converter.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
              calibration: np.ndarray | None, options: ExportOptions) -> None:
-    """Fill in each candidate's bytes and quantization description."""
-    with saved_model(model, shape) as saved:
-        onnx_fp32 = None
+    """Fill in each candidate's bytes, quantization description and manifest fields."""
+    converters = {f: converter_class(f)(model, shape, options)
+                  for f in dict.fromkeys(c.format for c in candidates)}
+    try:
         for c in progress(candidates, total=len(candidates), desc="convert", min_total=2):
             log.info("converting %s", c.name)
-            if c.format == "tflite":
-                c.data = convert_tflite(saved, c.precision, calibration, options.int8_io,
-                                        options.per_channel)
-                continue
-            onnx_fp32 = onnx_fp32 or convert_onnx(model, shape, options.opset)
-            c.data = (onnx_fp32 if c.precision == "fp32" else
-                      quantize_onnx(onnx_fp32, c.precision, calibration, options.per_channel))
-    for c in candidates:
-        c.quantization = _quantization(c, calibration, options)
+            converter = converters[c.format]
+            c.data = converter.convert(c.precision, calibration)
+            c.quantization = _quantization(c, converter.describe(c.data, c.precision),
+                                           calibration, options)
+            c.fields, c.embed = converter.artifact_fields(), converter.embed
+    finally:
+        for converter in converters.values():
+            converter.close()
 
 
-def _quantization(c: _Candidate, calibration: np.ndarray | None,
+def _quantization(c: _Candidate, described: dict, calibration: np.ndarray | None,
                   options: ExportOptions) -> Quantization | None:
-    """The manifest's description of how `c` was quantized."""
-    if c.precision == "fp32":
+    """The manifest's description of how `c` was quantized: the table's scheme and details."""
+    scheme = FORMATS[c.format].schemes[c.precision]
+    if scheme is None:
         return None
-    if c.precision == "fp16":
-        return Quantization(scheme="float16-weights")
-    if c.format == "onnx":
-        weights = "per-channel" if options.per_channel else "per-tensor"
-        if c.precision == "int8-dynamic":
-            return Quantization(scheme="dynamic-range", weights=weights)
-        return Quantization(scheme="qdq", weights=weights, calibration_samples=len(calibration),
-                            calibration_source=options.calibration_source)
-    found = _tflite_quantization(c.data)
-    if c.precision == "int8-dynamic":
-        return Quantization(scheme="dynamic-range", weights=found["weights"])
-    return Quantization(scheme="full-integer", calibration_samples=len(calibration),
-                        calibration_source=options.calibration_source, **found)
-
-
-def _tflite_quantization(flatbuffer: bytes) -> dict:
-    """Weight granularity and input/output parameters, read back from the flatbuffer."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=flatbuffer)
-
-    def describe(detail: dict) -> TensorQuantization | None:
-        if detail["dtype"] not in (np.uint8, np.int8):
-            return None
-        scale, zero = detail["quantization"]
-        return TensorQuantization(dtype=np.dtype(detail["dtype"]).name, scale=scale,
-                                  zero_point=zero)
-
-    scales = [len(t["quantization_parameters"]["scales"]) for t in interp.get_tensor_details()
-              if t["dtype"] == np.int8]
-    return {"weights": "per-channel" if max(scales, default=0) > 1 else "per-tensor",
-            "input": describe(interp.get_input_details()[0]),
-            "output": describe(interp.get_output_details()[0])}
+    if PRECISIONS[c.precision].calibrated:
+        described = {**described, "calibration_samples": len(calibration),
+                     "calibration_source": options.calibration_source}
+    return Quantization(scheme=scheme, **described)
 
 
 def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
@@ -364,12 +343,10 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
     h, w, _ = shape
     info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
-                        opset=options.opset if c.format == "onnx" else None,
-                        quantization=c.quantization, parity=c.parity)
+                        quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
         "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})
-    embed = embed_tflite_metadata if c.format == "tflite" else embed_onnx_metadata
-    data = embed(c.data, described.to_json())
+    data = c.embed(c.data, described.to_json())
     path = write_bytes(out_dir / c.name, data, options.overwrite)
     final = described.model_copy(update={"artifact": info.model_copy(update={
         "size_bytes": len(data), "sha256": file_digest(path)})})
@@ -394,7 +371,7 @@ def _merge_report(path: Path, rows: list[ReportRow], options: ExportOptions) -> 
 def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] | None,
                      n: int, seed: int = 0) -> np.ndarray:
     """Clean calibration images from `--calibration DATA`, in the model's channels and size."""
-    from edgeae.train.sources import Preprocess, load_data
+    from edgeae.core.data import Preprocess, load_data
 
     size = input_size or manifest.input.fixed_size
     source = load_data(spec, Preprocess(manifest.input.channels, size)).train
@@ -409,8 +386,8 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
 def load_labelled(spec: str, manifest: Manifest,
                   input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies."""
-    from edgeae.detect import labels_for
-    from edgeae.train.sources import Preprocess, load_data
+    from edgeae.core.data import Preprocess, load_data
+    from edgeae.core.labels import labels_for
 
     source = load_data(spec, Preprocess(manifest.input.channels,
                                         input_size or manifest.input.fixed_size)).train

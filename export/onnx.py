@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.runtime.manifest import EMBEDDED_KEY
+from edgeae.core.formats import PRECISIONS
+from edgeae.core.manifest import EMBEDDED_KEY
 
 DEFAULT_OPSET = 17
 
@@ -96,3 +97,36 @@ def embed_onnx_metadata(model_bytes: bytes, text: str, name: str = EMBEDDED_KEY)
     kept = [(p.key, p.value) for p in model.metadata_props if p.key != name]
     onnx.helper.set_model_props(model, dict([*kept, (name, text)]))
     return model.SerializeToString()
+
+
+class OnnxConverter:
+    """The ONNX row's converter: tf2onnx once per export, onnxruntime's quantizer per precision."""
+
+    def __init__(self, model, shape: tuple[int | None, ...], options) -> None:
+        self._model, self._shape, self._options = model, shape, options
+        self._float: bytes | None = None
+
+    def convert(self, precision: str, calibration: np.ndarray | None) -> bytes:
+        """The ONNX model in `precision`; the float graph is converted once and quantized."""
+        if self._float is None:
+            self._float = convert_onnx(self._model, self._shape, self._options.opset)
+        if precision == "fp32":
+            return self._float
+        return quantize_onnx(self._float, precision, calibration, self._options.per_channel)
+
+    def describe(self, data: bytes, precision: str) -> dict:
+        """Quantization fields: the weights' granularity, as asked for."""
+        if not PRECISIONS[precision].int8_weights:
+            return {}
+        return {"weights": "per-channel" if self._options.per_channel else "per-tensor"}
+
+    def embed(self, data: bytes, text: str) -> bytes:
+        """The model with the manifest in its metadata_props."""
+        return embed_onnx_metadata(data, text)
+
+    def artifact_fields(self) -> dict:
+        """Extra ArtifactInfo fields: the opset."""
+        return {"opset": self._options.opset}
+
+    def close(self) -> None:
+        """Nothing to clean up."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
+from edgeae.core.formats import PRECISIONS
+from edgeae.core.manifest import ParityInfo
 from edgeae.runtime.backends import Session
-from edgeae.runtime.manifest import ParityInfo
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ class Tolerances:
 
     def failure(self, precision: str, parity: ParityInfo) -> str | None:
         """Why `parity` fails the gate for `precision`, or None when it passes."""
-        if precision in ("fp32", "fp16"):
-            limit = self.fp32_max_abs_diff if precision == "fp32" else self.fp16_max_abs_diff
+        row = PRECISIONS[precision]
+        if row.gate == "max_abs_diff":
+            limit = getattr(self, row.tolerance)
             if parity.max_abs_diff > limit:
                 return f"max abs diff {parity.max_abs_diff:.3g} > {limit:g} ({precision})"
             return None
@@ -45,10 +47,9 @@ class Tolerances:
 
     def describe(self, precision: str) -> str:
         """The gate for `precision` in words, for the report table."""
-        if precision == "fp32":
-            return f"max|diff| <= {self.fp32_max_abs_diff:g}"
-        if precision == "fp16":
-            return f"max|diff| <= {self.fp16_max_abs_diff:g}"
+        row = PRECISIONS[precision]
+        if row.gate == "max_abs_diff":
+            return f"max|diff| <= {getattr(self, row.tolerance):g}"
         return (f"PSNR drop <= {self.int8_psnr_drop_db:g} dB, AUROC drop <= "
                 f"{self.int8_auroc_drop:g}")
 

@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 import tensorflow as tf
 
-from edgeae.runtime.manifest import EMBEDDED_KEY
+from edgeae.core.formats import PRECISIONS
+from edgeae.core.manifest import EMBEDDED_KEY, TensorQuantization
 
 IoType = Literal["uint8", "int8", "float32"]
 _TF_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
@@ -71,3 +72,53 @@ def embed_tflite_metadata(flatbuffer: bytes, text: str, name: str = EMBEDDED_KEY
     model.buffers.append(buffer)
     model.metadata = [*(model.metadata or []), entry]
     return bytes(fb.convert_object_to_bytearray(model))
+
+
+class TFLiteConverter:
+    """The TFLite row's converter: one SavedModel per export, one flatbuffer per precision."""
+
+    def __init__(self, model, shape: tuple[int | None, ...], options) -> None:
+        self._stack = contextlib.ExitStack()
+        self._saved = self._stack.enter_context(saved_model(model, shape))
+        self._options = options
+
+    def convert(self, precision: str, calibration: np.ndarray | None) -> bytes:
+        """The flatbuffer in `precision` (int8 calibrated on `calibration`)."""
+        return convert_tflite(self._saved, precision, calibration, self._options.int8_io,
+                              self._options.per_channel)
+
+    def describe(self, data: bytes, precision: str) -> dict:
+        """Quantization fields read back from the flatbuffer: weights, input and output."""
+        return _tflite_quantization(data) if PRECISIONS[precision].int8_weights else {}
+
+    def embed(self, data: bytes, text: str) -> bytes:
+        """The flatbuffer with the manifest embedded as metadata."""
+        return embed_tflite_metadata(data, text)
+
+    def artifact_fields(self) -> dict:
+        """Extra ArtifactInfo fields: none for TFLite."""
+        return {}
+
+    def close(self) -> None:
+        """Remove the temporary SavedModel."""
+        self._stack.close()
+
+
+def _tflite_quantization(flatbuffer: bytes) -> dict:
+    """Weight granularity and input/output parameters, read back from the flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=flatbuffer)
+
+    def describe(detail: dict) -> TensorQuantization | None:
+        if detail["dtype"] not in (np.uint8, np.int8):
+            return None
+        scale, zero = detail["quantization"]
+        return TensorQuantization(dtype=np.dtype(detail["dtype"]).name, scale=scale,
+                                  zero_point=zero)
+
+    scales = [len(t["quantization_parameters"]["scales"]) for t in interp.get_tensor_details()
+              if t["dtype"] == np.int8]
+    return {"weights": "per-channel" if max(scales, default=0) > 1 else "per-tensor",
+            "input": describe(interp.get_input_details()[0]),
+            "output": describe(interp.get_output_details()[0])}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import Manifest
+from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
     BACKENDS,
     Backend,
@@ -19,14 +21,13 @@ from edgeae.runtime.backends import (
     choose_backend,
     open_session,
 )
+from edgeae.runtime.capture import frames
 from edgeae.runtime.generator import Encoder, Generator
-from edgeae.runtime.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
 from edgeae.runtime.scoring import read_memory
-from edgeae.runtime.sources import frames
 
 __all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
-           "Reconstructor", "Score", "Session", "backend_names", "frames", "load",
+           "Reconstructor", "Score", "Session", "backend_names", "choose_backend", "frames", "load",
            "model_for", "read_artifact_manifest"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
@@ -40,29 +41,6 @@ MODEL_CLASSES: dict[str, type] = {
 PART_USE = {"decoder": "generate", "encoder": "encode"}  # what a VAE half's artifact does
 DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score",
                "vae": "reconstruct"}
-
-
-def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
-    """The manifest of an exported artifact: the JSON beside it, else the copy embedded in it."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a model directory; the runtime loads exported files: "
-                        f"run `edgeae export {path} --out DIR` and load DIR/model_fp32.tflite")
-    if not path.is_file():
-        raise UserError(f"no such model file: {path}")
-    beside = manifest_path_for(path)
-    if beside.exists():
-        manifest = Manifest.read(beside)
-    else:
-        embedded = choose_backend(path, backend).read_metadata(path).get(EMBEDDED_KEY)
-        if embedded is None:
-            raise UserError(f"{path} has no manifest: neither {beside.name} beside it nor one "
-                            "embedded in it; copy the JSON that `edgeae export` wrote with it")
-        manifest = Manifest.from_json(embedded, origin=f"the manifest embedded in {path}")
-    if manifest.artifact is None:
-        raise UserError(f"{beside} describes a Keras model, not an exported artifact; "
-                        "re-export with `edgeae export`")
-    return manifest
 
 
 def load(path: str | Path, backend: str | None = None, num_threads: int | None = None,

@@ -1,8 +1,10 @@
 """Inference backends described as data; the runtime loops over this table, never over names.
 
-Each backend opens an artifact file into a `Session` whose `run` takes a float32 NHWC batch and
-returns the model's float32 output (quantized inputs and outputs are converted inside).
-Backends import lazily, so only the one used is loaded.
+Each backend runs the files of one format (core/formats.py): it opens a file into a `Session`
+whose `run` takes a float32 NHWC batch and returns the model's float32 output (quantized inputs
+and outputs are converted inside). Backends import lazily, so only the one used is loaded.
+Adding one is a row: `register_backend(Backend(...))` with its session opener; training
+registers Keras this way (train/keras_backend.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError, first_line
+from edgeae.core.formats import FORMATS
 
 
 class Session(Protocol):
@@ -40,7 +43,7 @@ class TFLiteSession:
         try:
             self._interp = interpreter_cls(model_path=str(path), num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
-            raise UserError(f"{path} is not a readable TFLite model ({_first_line(exc)}); "
+            raise UserError(f"{path} is not a readable TFLite model ({first_line(exc)}); "
                             "re-export it with `edgeae export`") from None
         in_detail = self._interp.get_input_details()[0]
         out_detail = self._interp.get_output_details()[0]
@@ -117,7 +120,7 @@ class OnnxSession:
             self._session = ort.InferenceSession(str(path), options,
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind types for bad files
-            raise UserError(f"{path} is not a readable ONNX model ({_first_line(exc)}); "
+            raise UserError(f"{path} is not a readable ONNX model ({first_line(exc)}); "
                             "re-export it with `edgeae export`") from None
         self._input = self._session.get_inputs()[0].name
 
@@ -133,10 +136,6 @@ class OnnxSession:
 def _kernel_error(exc: RuntimeError) -> str:
     """The useful part of a TFLite kernel error, without the source path it starts with."""
     return re.sub(r"\S+\.cc:\d+\s*", "", " ".join(str(exc).split()))[:200]
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _tflite_opener(module: str) -> Callable[[Path, int | None], Session]:
@@ -172,11 +171,16 @@ class Backend:
     """One way to run artifacts: its name, the module it needs, the files it opens."""
 
     name: str
+    format: str  # the core/formats.py row whose files it runs
     module: str
-    suffixes: tuple[str, ...]
     open: Callable[[Path, int | None], Session]
     read_metadata: Callable[[Path], dict[str, str]]
     install_hint: str
+
+    @property
+    def suffix(self) -> str:
+        """The suffix of the files it opens."""
+        return FORMATS[self.format].suffix
 
     def available(self) -> bool:
         """Whether its module is importable here (checked without importing it)."""
@@ -186,29 +190,44 @@ class Backend:
             return False
 
 
-BACKENDS: tuple[Backend, ...] = (
-    Backend("litert", "ai_edge_litert.interpreter", (".tflite",),
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> Backend:
+    """Add a row to the table (a format the table knows; a new name, or the same row again)."""
+    if backend.format not in FORMATS:
+        raise ValueError(f"backend {backend.name!r} runs unknown format {backend.format!r}")
+    if BACKENDS.get(backend.name, backend) != backend:
+        raise ValueError(f"a different backend is already called {backend.name!r}")
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+for _row in (
+    Backend("litert", "tflite", "ai_edge_litert.interpreter",
             _tflite_opener("ai_edge_litert.interpreter"), _tflite_metadata,
             "pip install ai-edge-litert"),
-    Backend("tflite-runtime", "tflite_runtime.interpreter", (".tflite",),
+    Backend("tflite-runtime", "tflite", "tflite_runtime.interpreter",
             _tflite_opener("tflite_runtime.interpreter"), _tflite_metadata,
             "pip install tflite-runtime 'numpy<2'"),
-    Backend("onnxruntime", "onnxruntime", (".onnx",), OnnxSession, _onnx_metadata,
+    Backend("onnxruntime", "onnx", "onnxruntime", OnnxSession, _onnx_metadata,
             "pip install onnxruntime"),
-)
+):
+    register_backend(_row)
 
 
-def backend_names() -> list[str]:
-    """Names accepted by `--backend`."""
-    return [b.name for b in BACKENDS]
+def backend_names(exported_only: bool = True) -> list[str]:
+    """Names accepted by `--backend`: those that run exported artifacts (or all of them)."""
+    return [name for name, b in BACKENDS.items()
+            if not exported_only or FORMATS[b.format].exported]
 
 
 def choose_backend(path: Path, name: str | None = None) -> Backend:
     """The named backend, or the first installed one that opens this file type."""
     suffix = Path(path).suffix.lower()
-    fitting = [b for b in BACKENDS if suffix in b.suffixes]
+    fitting = [b for b in BACKENDS.values() if b.suffix == suffix]
     if not fitting:
-        known = sorted({s for b in BACKENDS for s in b.suffixes})
+        known = sorted({b.suffix for b in BACKENDS.values()})
         raise UserError(f"{path}: no backend runs '{suffix}' files; expected one of {known}")
     if name is not None:
         chosen = [b for b in fitting if b.name == name]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.images import to_uint8
+from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.images import to_uint8
-from edgeae.runtime.manifest import Manifest
 from edgeae.runtime.models import Reconstructor
 
 BATCH = 64

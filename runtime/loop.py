@@ -22,10 +22,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.files import FILE_MODE
+from edgeae.core.errors import UserError
+from edgeae.core.files import FILE_MODE
+from edgeae.runtime.capture import Source, SourceStats, frames, wait_for_rate
 from edgeae.runtime.models import AnomalyScorer, Denoiser
-from edgeae.runtime.sources import Source, SourceStats, frames, wait_for_rate
 
 log = logging.getLogger(__name__)
 

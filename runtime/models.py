@@ -13,10 +13,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.images import to_unit_float
+from edgeae.core.manifest import MEMORY_FILE, Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.images import to_unit_float
-from edgeae.runtime.manifest import MEMORY_FILE, Manifest
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.formats import FORMATS
+from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 NAMES = ("live", "quality")
-PRECISIONS = ("fp32", "int8")
+# the precisions shipped: those of the files beside this module, in the table's order
+PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32"}
 
 
@@ -32,10 +35,11 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     precision = precision or DEFAULT_PRECISION[name]
     if precision not in PRECISIONS:
         raise UserError(f"pretrained models come in {', '.join(PRECISIONS)}, not {precision!r}")
-    usable = [b for b in BACKENDS if (b.name == backend if backend else b.available())]
+    usable = [b for b in BACKENDS.values() if FORMATS[b.format].exported
+              and (b.name == backend if backend else b.available())]
     if not usable:
         raise UserError("no runtime backend installed: pip install 'edgeae[runtime]'")
-    path = PRETRAINED_DIR / f"{name}_{precision}{usable[0].suffixes[0]}"
+    path = PRETRAINED_DIR / f"{name}_{precision}{usable[0].suffix}"
     if not path.is_file():
         raise UserError(f"this edgeae install lacks {path.name}; reinstall edgeae or pass "
                         "--model with an exported artifact")

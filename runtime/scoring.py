@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import MEMORY_FILE, Manifest, ScoreConfig
 from edgeae.runtime.features import hog_features, knn_distances, unit_rows
-from edgeae.runtime.manifest import MEMORY_FILE, Manifest, ScoreConfig
 
 DEFAULT = ScoreConfig()  # the tutorial's per-image MSE
 

@@ -13,12 +13,17 @@ threshold can be recomputed or changed later without the training images or retr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.runtime.manifest import ScoreStats
+from edgeae.core.errors import UserError
+from edgeae.core.files import write_text
+from edgeae.core.manifest import Manifest, ScoreStats, manifest_path_for
+from edgeae.core.modeldir import MANIFEST_FILE
+from edgeae.runtime.artifact import read_manifest
 
 FORMS = ("mean+Kstd", "percentile:P", "contamination:R", "best-f1", "fixed:V")
 QUANTILE_LEVELS = np.linspace(0.0, 100.0, 201)  # every 0.5%, as ScoreStats stores them
@@ -116,3 +121,21 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     if i + 1 < len(ranked):
         return float((ranked[i] + ranked[i + 1]) / 2)
     return float(np.nextafter(ranked[-1], -np.inf))
+
+
+def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None = None,
+                    labels: np.ndarray | None = None) -> Manifest:
+    """Set a model directory's or artifact's threshold by `strategy`; rewrite its manifest.
+
+    An artifact's manifest JSON beside it is what the runtime reads first, so that file
+    changes (and is created from the embedded copy if it was missing).
+    """
+    spec = parse_threshold(strategy)
+    manifest = read_manifest(model)  # the manifest alone: no model is loaded to change it
+    target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
+    value = resolve_threshold(spec, manifest.score_stats,
+                              None if scores is None else np.asarray(scores), labels)
+    updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})
+    write_text(target, updated.to_json(), overwrite=True)
+    return updated
+

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeae.cli import main
+from edgeae.app.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from edgeae.benchmark import macs_per_frame
-from edgeae.runtime.manifest import Manifest
+from edgeae.app.benchmark import macs_per_frame
+from edgeae.core.manifest import Manifest
 
 from conftest import blobs, run_cli, write_folder
 

@@ -13,8 +13,8 @@ import tensorflow as tf
 from skimage.metrics import peak_signal_noise_ratio
 
 import edgeae.runtime as rt
-from edgeae.errors import UserError
-from edgeae.runtime.manifest import TrainingSummary
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import TrainingSummary
 from edgeae.runtime.pretrained import NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
 from edgeae.train.noise import estimate_gaussian_sigma, noise_from_factor, parse_noise

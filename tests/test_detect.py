@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.errors import UserError
-from edgeae.metrics import detection_metrics, pixel_metrics
-from edgeae.runtime.manifest import ScoreConfig
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import ScoreConfig
+from edgeae.core.metrics import detection_metrics, pixel_metrics
 from edgeae.runtime.scoring import anomaly_scores
 from edgeae.runtime.threshold import (
     QUANTILE_LEVELS,

@@ -14,7 +14,7 @@ TWO_CPUS = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from edgeae.cli import main
+    from edgeae.app.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
 
@@ -61,7 +61,7 @@ RESUME_ON_TWO_CPUS = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from edgeae.train.fit import TrainSettings, train
-    from edgeae.train.sources import load_data
+    from edgeae.core.data import load_data
 
     class Interrupt(keras.callbacks.Callback):  # as a kill after epoch 1 would
         def on_epoch_end(self, epoch, logs=None):

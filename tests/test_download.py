@@ -11,9 +11,9 @@ from functools import partial
 import numpy as np
 import pytest
 
-import edgeae.train.datasets as datasets
-from edgeae.errors import UserError
-from edgeae.train.datasets import RemoteDataset, download, load_builtin
+import edgeae.core.datasets as datasets
+from edgeae.core.datasets import RemoteDataset, download, load_builtin
+from edgeae.core.errors import UserError
 
 
 @pytest.fixture()

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.errors import DriftError, UserError
+from edgeae.core.errors import DriftError, UserError
+from edgeae.core.manifest import manifest_path_for
+from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
 from edgeae.export.parity import Tolerances, mean_psnr
-from edgeae.runtime.manifest import manifest_path_for
-from edgeae.train.modeldir import KerasSession, ModelDir
+from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
 
@@ -34,7 +35,7 @@ def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path
     model_dir = ModelDir.open(model_dirs[which])
     report = export_model(model_dir, tmp_path, ALL)
     assert [e.path.name for e in report.artifacts] == FILES
-    keras = KerasSession(model_dir.load_keras())
+    keras = KerasSession(load_keras(model_dir))
     clean = blobs(12, seed=7).astype(np.float32) / 255  # fresh images, not the export samples
     for exported in report.artifacts:
         art = exported.manifest.artifact

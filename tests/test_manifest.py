@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from edgeae.errors import UserError
-from edgeae.runtime.manifest import DataSummary, InputSpec, Manifest, TrainingSummary
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import DataSummary, InputSpec, Manifest, TrainingSummary
 
 
 def sample() -> Manifest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 from edgeae.train.models import create_model, list_models, make_config
 
 

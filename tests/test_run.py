@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.errors import UserError
-from edgeae.runtime.sources import Backoff, Source, SourceStats, frames
+from edgeae.core.errors import UserError
+from edgeae.runtime.capture import Backoff, Source, SourceStats, frames
 from edgeae.runtime.tiles import ramp, tile_starts
 
 from conftest import REPO, run_cli, write_folder, write_video

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.errors import UserError
-from edgeae.runtime.manifest import manifest_path_for
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import manifest_path_for
 
 from conftest import REPO, blobs
 
@@ -82,8 +82,8 @@ def test_bad_frames(model):
 
 
 def test_fixed_size_model_rejects_other_sizes(dense_dir, tmp_path):
+    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import export_model
-    from edgeae.train.modeldir import ModelDir
 
     model = rt.load(export_model(ModelDir.open(dense_dir), tmp_path).artifacts[0].path)
     assert model.reconstruct(blobs(2)).shape == (2, 16, 16, 1)
@@ -118,7 +118,7 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
 
 
 def test_importing_the_runtime_does_not_import_tensorflow():
-    code = "import sys, edgeae.runtime, edgeae.cli; print('tensorflow' in sys.modules)"
+    code = "import sys, edgeae.runtime, edgeae.app.cli; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -128,11 +128,12 @@ def real_images_and_keras(conv_dir, tmp_path_factory) -> Path:
     """scikit-learn's scanned digits (real images) and the Keras model's outputs on them."""
     from sklearn.datasets import load_digits
 
-    from edgeae.train.modeldir import KerasSession, ModelDir
+    from edgeae.core.modeldir import ModelDir
+    from edgeae.train.keras_backend import KerasSession, load_keras
 
     folder = tmp_path_factory.mktemp("parity")
     digits = (load_digits().images[:64, :, :, None] / 16).astype(np.float32)
-    keras = KerasSession(ModelDir.open(conv_dir).load_keras())
+    keras = KerasSession(load_keras(ModelDir.open(conv_dir)))
     np.save(folder / "images.npy", digits)
     np.save(folder / "keras.npy", keras.run(digits))
     return folder

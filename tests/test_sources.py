@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeae.errors import UserError
-from edgeae.train.idx import read_idx
-from edgeae.train.sources import Preprocess, load_data
+from edgeae.core.data import Preprocess, load_data
+from edgeae.core.errors import UserError
+from edgeae.core.idx import read_idx
 
 from conftest import blobs, write_folder, write_video
 

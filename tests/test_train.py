@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edgeae.errors import UserError
-from edgeae.runtime.manifest import Manifest
-from edgeae.train.calibration import calibration_count, covering_subset
+from edgeae.core.calibration import calibration_count, covering_subset
+from edgeae.core.data import ArrayImages, FolderImages, Preprocess
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import Manifest
+from edgeae.core.modeldir import ModelDir
 from edgeae.train.fit import WORK_DIR, TrainSettings, train
-from edgeae.train.modeldir import ModelDir
+from edgeae.train.keras_backend import load_keras
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
-from edgeae.train.sources import ArrayImages, FolderImages, Preprocess
 
 from conftest import blobs, run_cli, write_folder
 
@@ -55,7 +56,7 @@ def test_model_directory_contents(tmp_path, source):
     calibration = model_dir.calibration()  # training images, not validation ones
     assert calibration.shape == (43, 16, 16, 1)
     assert not (tmp_path / "m" / WORK_DIR).exists()
-    model = model_dir.load_keras()
+    model = load_keras(model_dir)
     assert model.predict(model_dir.samples(), verbose=0).shape == (5, 16, 16, 1)
 
 

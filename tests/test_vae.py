@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 from edgeae.runtime.generator import slerp
 from edgeae.train.callbacks import KLWarmup
+from edgeae.train.generative import VAE
 from edgeae.train.models import create_model, macs_per_pixel
-from edgeae.train.vae import VAE
 
 from conftest import REPO, blobs, run_cli, train_cli, write_folder
 

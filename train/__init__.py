@@ -1,5 +1,5 @@
 """Training: data sources, tf.data pipelines, registered Keras models and `fit` with callbacks.
 
-Importing this package does not import TensorFlow; `edgeae.train.sources` (and what it uses)
+Importing this package does not import TensorFlow; `edgeae.core.data` (and what it uses)
 needs only numpy and OpenCV, the rest imports TensorFlow when first used.
 """

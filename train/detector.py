@@ -18,95 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from edgeae.detect import BATCH, scored
-from edgeae.files import atomic_path
-from edgeae.runtime.features import knn_distances
-from edgeae.runtime.images import to_unit_float
-from edgeae.runtime.manifest import MEMORY_FILE, Manifest, ScoreConfig
+from edgeae.core.images import to_unit_float
+from edgeae.core.manifest import ScoreConfig
+from edgeae.runtime.batch import BATCH
 from edgeae.runtime.models import AnomalyScorer
-from edgeae.runtime.scoring import combined_scores, descriptors
-from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
-from edgeae.train.sources import ImageSource
+from edgeae.runtime.threshold import parse_threshold
+from edgeae.train.thresholds import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = "mean+1std"  # the tutorial's
 # Chosen by benchmarks/anomaly.py on validation splits of Fashion-MNIST and MNIST-10k (best mean
 # AUROC over both; BENCHMARKS.md): the mean cosine distance of an image's HOG descriptor to its
 # 5 nearest training images'. The tutorial's dense autoencoder (64-d code) still gives the
 # anomaly maps: its error smoothed (Gaussian, 2 px), which "both" adds as its top 10% mean.
 DEFAULT_MODEL = "dense"
 DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1", knn=5, combine="knn")
-MAX_SCORED = 20_000  # training images scored for the statistics (a seeded random subset)
-HOG_CELLS = 7  # a k-NN score's HOG cells across the shorter side, unless set (4 px for 28x28)
-MIN_HOG_SIDE = 8  # smaller images (1 x L series rows) are scored by reconstruction alone
-
-
-def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
-    """Anomaly scores of `source`'s images at `indices`."""
-    return np.array([score for _, score, _, _ in scored(scorer, source, indices, "threshold")])
-
-
-def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
-               train_idx: np.ndarray, val_idx: np.ndarray, strategy: str, seed: int,
-               out: Path) -> Manifest:
-    """The manifest with the normal images' score statistics and the strategy's threshold.
-
-    A k-NN score first gets its memory (the training images' descriptors, written to `out`)
-    and the statistics that standardise its parts; training images are then scored without
-    themselves as neighbours, as new images will be.
-    """
-    spec = parse_threshold(strategy)
-    if len(train_idx) > MAX_SCORED:
-        train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
-    if manifest.score.knn and (source.size is None or min(source.size) < MIN_HOG_SIDE):
-        log.warning("%s: a k-NN score compares HOG descriptors of whole images of one size, at "
-                    "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
-                    "by reconstruction only", source.name, MIN_HOG_SIDE)
-        manifest = manifest.model_copy(
-            update={"score": manifest.score.model_copy(update={"knn": 0})})
-        scorer = AnomalyScorer(scorer.session, manifest)
-    if manifest.score.knn:
-        scorer, train_scores = with_memory(scorer, source, train_idx, out)
-        manifest = scorer.manifest
-    else:
-        train_scores = score_source(scorer, source, train_idx)
-    stats = score_stats(train_scores, score_source(scorer, source, val_idx))
-    return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
-                                       "threshold": resolve_threshold(spec, stats)})
-
-
-def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,
-                out: Path) -> tuple[AnomalyScorer, np.ndarray]:
-    """(scorer with its k-NN memory and `norm`, the training images' scores); memory.npy saved.
-
-    Each training image is scored without itself as a neighbour, as new images will be. One
-    pass over the images gives their descriptors (the memory) and reconstruction scores; their
-    k-NN distances then come from the memory itself.
-    """
-    config = scorer.manifest.score
-    cell = config.hog_cell or max(2, min(source.size) // HOG_CELLS)
-    config = config.model_copy(update={"hog_cell": cell, "hog_size": source.size})
-    plain = AnomalyScorer(scorer.session, scorer.manifest.model_copy(
-        update={"score": config.model_copy(update={"knn": 0})}))
-    features, reconstruction = [], []
-    for start in range(0, len(train_idx), BATCH):
-        images = source.read_batch(train_idx[start:start + BATCH])
-        features.append(descriptors(images, config))
-        reconstruction.append(plain.score_batch(images)[0])
-    memory = np.concatenate(features).astype(np.float16)  # half the file; distances barely move
-    with atomic_path(out / MEMORY_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, memory)
-    bank = memory.astype(np.float32)
-    knn = np.concatenate([knn_distances(bank, bank[i:i + BATCH], config.knn, skip=1)
-                          for i in range(0, len(bank), BATCH)])
-    reconstruction = np.concatenate(reconstruction)
-    config = config.model_copy(update={"norm": (
-        float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
-        float(knn.mean()), float(knn.std()) or 1.0)})
-    manifest = scorer.manifest.model_copy(update={"score": config})
-    return (AnomalyScorer(scorer.session, manifest, memory=bank),
-            combined_scores(reconstruction, knn, config))
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
@@ -117,7 +43,7 @@ def as_images(x: np.ndarray) -> np.ndarray:
 
 def array_source(x: np.ndarray):
     """Images (N, H, W[, C]), uint8 or float in [0, 1], as a training source (uint8, in RAM)."""
-    from edgeae.train.sources import ArrayImages, Preprocess
+    from edgeae.core.data import ArrayImages, Preprocess
 
     images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
     return ArrayImages(images, Preprocess(), "array", "array")
@@ -158,7 +84,7 @@ class Detector:
         return cls()._open(Path(model_dir))
 
     def _open(self, model_dir: Path) -> Detector:
-        from edgeae.reconstruct import open_model
+        from edgeae.train.keras_backend import open_model
 
         self.model_dir = model_dir
         self._scorer = open_model(model_dir, use="score")
@@ -201,7 +127,7 @@ class Detector:
     def set_threshold(self, strategy: str, x: np.ndarray | None = None,
                       y: np.ndarray | None = None) -> float:
         """Change the threshold without retraining; best-f1 needs labelled x, y."""
-        from edgeae.detect import apply_threshold
+        from edgeae.runtime.threshold import apply_threshold
 
         scores = self.anomaly_score(x) if x is not None else None
         apply_threshold(self.model_dir, strategy, scores, y)
@@ -212,7 +138,7 @@ class Detector:
 
         `y` is 1 for anomalies; `masks` (N, H, W) are non-zero on defects.
         """
-        from edgeae.metrics import detection_metrics, pixel_metrics
+        from edgeae.core.metrics import detection_metrics, pixel_metrics
 
         scores, maps = self._batches(x)
         result = detection_metrics(scores, np.asarray(y), self.threshold_)

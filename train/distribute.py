@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 

@@ -23,9 +23,11 @@ import keras
 import numpy as np
 
 import edgeae
-from edgeae.errors import UserError
-from edgeae.files import atomic_path, write_text
-from edgeae.runtime.manifest import (
+from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
+from edgeae.core.data import ImageSource
+from edgeae.core.errors import UserError
+from edgeae.core.files import atomic_path, write_text
+from edgeae.core.manifest import (
     DataSummary,
     InputSpec,
     Manifest,
@@ -34,23 +36,21 @@ from edgeae.runtime.manifest import (
     Task,
     TrainingSummary,
 )
-from edgeae.train.calibration import CALIBRATION_FILE, calibration_count, covering_subset
-from edgeae.train.callbacks import KLWarmup
-from edgeae.train.distribute import distribution_strategy
-from edgeae.train.modeldir import (
+from edgeae.core.modeldir import (
     HISTORY_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     SAMPLES_FILE,
-    KerasSession,
     ModelDir,
 )
+from edgeae.train.callbacks import KLWarmup
+from edgeae.train.distribute import distribution_strategy
+from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.models.vae import LOSS_OF
 from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
-from edgeae.train.sources import ImageSource
 
 log = logging.getLogger(__name__)
 
@@ -315,9 +315,9 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
                               out / HISTORY_FILE, seconds)
     if settings.task == "detector":
         from edgeae.runtime.models import AnomalyScorer
-        from edgeae.train.detector import DEFAULT_THRESHOLD, calibrated
+        from edgeae.train.thresholds import DEFAULT_THRESHOLD, calibrated
 
-        scorer = AnomalyScorer(KerasSession(ModelDir(out, manifest).load_keras()), manifest)
+        scorer = AnomalyScorer(KerasSession(load_keras(ModelDir(out, manifest))), manifest)
         manifest = calibrated(manifest, scorer, source, train_idx, val_idx,
                               settings.threshold or DEFAULT_THRESHOLD, settings.seed, out)
         log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
          "speckle:SIGMA", "jpeg:QUALITY", "clip")

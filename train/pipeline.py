@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edgeae.errors import UserError
+from edgeae.core.data import ImageSource
+from edgeae.core.errors import UserError
 from edgeae.train.noise import gaussian_sigma, parse_noise
-from edgeae.train.sources import ImageSource
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from edgeae.core.data import Preprocess, load_data
 from edgeae.train.callbacks import TimeCosineDecay
 from edgeae.train.models import create_model, macs_per_pixel
-from edgeae.train.sources import Preprocess, load_data
 
 log = logging.getLogger(__name__)
 STEPS_PER_EPOCH = 200  # an epoch here is a logging and learning-rate step, not a data pass

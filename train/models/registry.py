@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar
 import keras
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.files import atomic_dir, write_json
-from edgeae.runtime.images import tile_grid, to_uint8, write_png
+from edgeae.core.files import atomic_dir, write_json
+from edgeae.core.images import tile_grid, to_uint8, write_png
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
              overwrite: bool = False) -> dict[str, float | int | str]:
     """Train, export and run the runtime on digits; return and write the metrics."""
     import edgeae.runtime as rt
+    from edgeae.core.data import load_data
+    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import export_model
     from edgeae.train.fit import TrainSettings, train
-    from edgeae.train.modeldir import ModelDir
-    from edgeae.train.sources import load_data
 
     out = Path(out)
     splits = load_data("digits")
@@ -85,9 +85,9 @@ def generate_digits(splits, work: Path, epochs: int) -> dict:
     generation.png: 4 rows of 8 samples, then one row interpolating between two samples' codes.
     """
     import edgeae.runtime as rt
+    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import ExportOptions, export_model
-    from edgeae.train.modeldir import ModelDir
-    from edgeae.train.vae import VAE
+    from edgeae.train.generative import VAE
 
     train_x = splits.train.read_batch(np.arange(len(splits.train)))
     vae = VAE(latent_dim=4, filters=(16, 32), epochs=epochs, kl_warmup_epochs=5).fit(
@@ -111,8 +111,8 @@ def benchmark_and_report(work: Path, out: Path) -> str:
 
     Quality is measured on the test digits.
     """
-    from edgeae.benchmark import BenchmarkOptions, benchmark, model_target
-    from edgeae.report import write_report
+    from edgeae.app.benchmark import BenchmarkOptions, benchmark, model_target
+    from edgeae.app.report import write_report
 
     options = BenchmarkOptions(precisions=("fp32", "int8"), sizes=((64, 64), (480, 640)),
                                threads=(1,), data="digits", repeats=20)
@@ -154,11 +154,11 @@ def detect_digits(splits, work: Path, epochs: int, normal: int = 0) -> dict:
     import cv2
 
     import edgeae.runtime as rt
-    from edgeae.detect import overlay
+    from edgeae.core.images import overlay
+    from edgeae.core.metrics import detection_metrics
+    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import export_model
-    from edgeae.metrics import detection_metrics
     from edgeae.train.detector import Detector
-    from edgeae.train.modeldir import ModelDir
 
     train_x = splits.train.read_batch(np.arange(len(splits.train)))
     Detector(latent_dim=8, epochs=epochs).fit(

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

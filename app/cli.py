@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeae import __version__
-from edgeae.errors import EdgeaeError, UserError
+from edgeae.core.errors import EdgeaeError, UserError
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,7 +101,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict:
-    from edgeae.train.series import SeriesOptions
+    from edgeae.core.series import SeriesOptions
 
     return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every,
             "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
@@ -193,9 +193,9 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from edgeae.core.data import Preprocess, load_data
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import TrainSettings, train
-    from edgeae.train.sources import Preprocess, load_data
 
     params = {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
                                 ("size", args.size),
@@ -245,7 +245,7 @@ def _detector_settings(args: argparse.Namespace) -> dict:
         return {}
     from pydantic import ValidationError
 
-    from edgeae.runtime.manifest import ScoreConfig
+    from edgeae.core.manifest import ScoreConfig
     from edgeae.runtime.threshold import parse_threshold
 
     spec = parse_threshold(args.threshold)
@@ -284,6 +284,7 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import (
         FORMATS,
         ExportOptions,
@@ -292,7 +293,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
         load_labelled,
     )
     from edgeae.export.parity import Tolerances
-    from edgeae.train.modeldir import ModelDir
 
     model_dir = ModelDir.open(args.model_dir)
     options = ExportOptions(
@@ -332,7 +332,8 @@ def _precisions(text: str) -> tuple[str, ...]:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    from edgeae.reconstruct import load_for_model, open_model, reconstruct_images
+    from edgeae.app.reconstruct import load_for_model, reconstruct_images
+    from edgeae.train.keras_backend import open_model
 
     model = open_model(args.model, args.backend, args.threads)
     source = load_for_model(model.manifest, args.data, args.image_size, **_load_kwargs(args))
@@ -343,7 +344,8 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def _scorer_and_data(args: argparse.Namespace):
     """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
-    from edgeae.reconstruct import load_for_model, open_model
+    from edgeae.app.reconstruct import load_for_model
+    from edgeae.train.keras_backend import open_model
 
     scorer = open_model(args.model, args.backend, args.threads, use="score")
     source = load_for_model(scorer.manifest, args.data, args.image_size, **_load_kwargs(args))
@@ -351,9 +353,10 @@ def _scorer_and_data(args: argparse.Namespace):
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from edgeae.detect import read_manifest, score_folder
-    from edgeae.reconstruct import load_for_model
-    from edgeae.workers import ModelSpec
+    from edgeae.app.detect import score_folder
+    from edgeae.app.reconstruct import load_for_model
+    from edgeae.app.workers import ModelSpec
+    from edgeae.runtime.artifact import read_manifest
 
     source = load_for_model(read_manifest(args.model), args.data, args.image_size,
                             **_load_kwargs(args))
@@ -365,8 +368,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from edgeae.detect import evaluate_folder, labels_for
-    from edgeae.files import check_writable, write_json
+    from edgeae.app.detect import evaluate_folder
+    from edgeae.core.files import check_writable, write_json
+    from edgeae.core.labels import labels_for
 
     if args.out is not None:
         check_writable(args.out, args.overwrite)
@@ -396,8 +400,9 @@ def _metrics_table(metrics: dict) -> str:
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
-    from edgeae.detect import apply_threshold, labels_for, scored
-    from edgeae.runtime.threshold import parse_threshold
+    from edgeae.core.labels import labels_for
+    from edgeae.runtime.batch import scored
+    from edgeae.runtime.threshold import apply_threshold, parse_threshold
 
     scores = labels = None
     if parse_threshold(args.strategy).needs_labels:
@@ -433,8 +438,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
-    from edgeae.denoise import denoise_files, plan_jobs
-    from edgeae.workers import ModelSpec
+    from edgeae.app.denoise import denoise_files, plan_jobs
+    from edgeae.app.workers import ModelSpec
 
     jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
     count = denoise_files(ModelSpec(_model_path(args), args.backend, args.threads), jobs,
@@ -445,8 +450,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import edgeae.runtime as rt
+    from edgeae.runtime.capture import parse_source
     from edgeae.runtime.loop import RunOptions, run
-    from edgeae.runtime.sources import parse_source
 
     source = parse_source(args.source)
     path = _model_path(args)
@@ -468,7 +473,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from edgeae.benchmark import (
+    from edgeae.app.benchmark import (
         BenchmarkOptions,
         benchmark,
         markdown_table,
@@ -493,7 +498,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from edgeae.generate import generate
+    from edgeae.app.generate import generate
 
     if args.interpolate is not None and args.traverse is not None:
         raise UserError("pass --interpolate or --traverse, not both")
@@ -505,7 +510,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from edgeae.report import write_report
+    from edgeae.app.report import write_report
 
     path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
     print(f"wrote {path}")
@@ -535,9 +540,9 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from edgeae.core.manifest import Manifest
+    from edgeae.core.modeldir import MANIFEST_FILE
     from edgeae.runtime import read_artifact_manifest
-    from edgeae.runtime.manifest import Manifest
-    from edgeae.train.modeldir import MANIFEST_FILE
 
     path = args.model
     manifest = (Manifest.read(path / MANIFEST_FILE) if path.is_dir()
@@ -547,7 +552,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from edgeae.demo import run_demo
+    from edgeae.app.demo import run_demo
 
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))

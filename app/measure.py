@@ -1,4 +1,4 @@
-"""One backend's measurements, in a process of its own: `python -m edgeae.measure JOB.json`.
+"""One backend's measurements, in a process of its own: `python -m edgeae.app.measure JOB.json`.
 
 `edgeae benchmark` starts one of these per backend, precision and thread count, so the import
 time and peak memory it reports belong to that backend alone. A runtime backend's process
@@ -26,9 +26,9 @@ BATCH = 32
 class Job:
     """What one child measures: a model on one backend and thread count at several sizes."""
 
-    backend: str  # "keras" or a runtime backend name (litert, tflite-runtime, onnxruntime)
-    model: str  # a model directory for keras, else an exported artifact
-    precision: str  # the artifact's (fp32 for keras), for the report
+    backend: str  # a backend row's name (keras, litert, tflite-runtime, onnxruntime, ...)
+    model: str  # the file it runs: model.keras or an exported artifact
+    precision: str  # the file's, for the report
     use: str  # reconstruct, denoise or score (the runtime's model classes)
     threads: int
     sizes: list[tuple[int, int]]  # (height, width) of the frames timed
@@ -62,22 +62,11 @@ def open_model(job: Job):
     """(model object, seconds importing the backend, seconds loading the model)."""
     start = time.perf_counter()
     import edgeae.runtime as rt
+    from edgeae.train.keras_backend import open_model as open_any  # registers the Keras row
 
-    if job.backend == "keras":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(job.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(job.threads)
-        import keras  # noqa: F401  (import time, apart from loading)
-    else:
-        importlib.import_module(next(b.module for b in rt.BACKENDS if b.name == job.backend))
+    importlib.import_module(rt.BACKENDS[job.backend].module)
     imported = time.perf_counter()
-    if job.backend == "keras":
-        from edgeae.reconstruct import open_model as open_model_dir
-
-        model = open_model_dir(job.model, use=job.use)  # a detector's memory.npy comes along
-    else:
-        model = rt.load(job.model, job.backend, job.threads, task=job.use)
+    model = open_any(job.model, job.backend, job.threads, use=job.use)
     return model, imported - start, time.perf_counter() - imported
 
 

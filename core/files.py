@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -17,12 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.denoise import write_image as save
-from edgeae.errors import UserError
-from edgeae.files import check_writable
-from edgeae.progress import progress
+from edgeae.app.denoise import write_image as save
+from edgeae.core.errors import UserError
+from edgeae.core.files import check_writable
+from edgeae.core.images import prepare, read_image, tile_grid, to_uint8
+from edgeae.core.progress import progress
 from edgeae.runtime.generator import BATCH, Encoder, Generator, slerp, traverse_codes
-from edgeae.runtime.images import prepare, read_image, tile_grid, to_uint8
 
 MIN_TILE = 64  # grid tiles are enlarged to at least this many pixels
 
@@ -64,7 +64,7 @@ def open_vae(model: Path):
     """A model directory as the Keras VAE, an exported decoder as the runtime's."""
     if model.is_file():
         return ArtifactVAE(model)
-    from edgeae.train.vae import VAE
+    from edgeae.train.generative import VAE
 
     return VAE.load(model)
 

@@ -22,3 +22,8 @@ class DriftError(EdgeaeError):
     """An exported artifact deviates from the Keras model beyond tolerance. Exit code 1."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line (at most 200 characters), for one-line error messages."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -30,7 +30,7 @@ class ModelSpec:
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""
-        from edgeae.reconstruct import open_model
+        from edgeae.train.keras_backend import open_model
 
         model = open_model(self.path, self.backend, self.threads, use=self.use)
         if self.threshold is not None:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.modeldir import ModelDir
 from edgeae.runtime.generator import slerp, traverse_codes
 from edgeae.train.detector import array_source, as_images
-from edgeae.train.modeldir import ModelDir
+from edgeae.train.keras_backend import load_keras
 from edgeae.train.models.vae import LOSS_OF, VAEConfig
 
 BATCH = 256
@@ -68,7 +69,7 @@ class VAE:
             raise UserError(f"{path} is a model for task {md.manifest.task!r}, not a VAE; train "
                             "one with `edgeae train vae`")
         self.model_dir, self.config = md, VAEConfig(**md.manifest.params)
-        self._model = md.load_keras()
+        self._model = load_keras(md)
         return self
 
     @property

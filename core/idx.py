@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 # type code -> big-endian dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.files import atomic_path, check_writable
-from edgeae.progress import progress
-from edgeae.runtime.images import IMAGE_SUFFIXES
+from edgeae.app.workers import ModelSpec, process_pool
+from edgeae.core.errors import UserError
+from edgeae.core.files import atomic_path, check_writable
+from edgeae.core.images import IMAGE_SUFFIXES
+from edgeae.core.progress import progress
 from edgeae.runtime.models import Denoiser
-from edgeae.workers import ModelSpec, process_pool
 
 JPEG_QUALITY = 95
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.files import atomic_path, file_digest
-from edgeae.progress import progress
-from edgeae.train.idx import read_idx
+from edgeae.core.errors import UserError
+from edgeae.core.files import atomic_path, file_digest
+from edgeae.core.idx import read_idx
+from edgeae.core.progress import progress
 
 log = logging.getLogger(__name__)
 

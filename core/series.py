@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 NORMAL, ANOMALY = "normal", "anomaly"  # class names of labelled rows
 

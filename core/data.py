@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.progress import progress
-from edgeae.runtime.images import (
+from edgeae.core.datasets import BUILTIN_NAMES, load_builtin
+from edgeae.core.errors import UserError
+from edgeae.core.idx import looks_like_idx, read_idx
+from edgeae.core.images import (
     IMAGE_SUFFIXES,
     channel_count,
     prepare,
@@ -25,9 +26,8 @@ from edgeae.runtime.images import (
     series_as_images,
     to_unit_float,
 )
-from edgeae.train.datasets import BUILTIN_NAMES, load_builtin
-from edgeae.train.idx import looks_like_idx, read_idx
-from edgeae.train.series import (
+from edgeae.core.progress import progress
+from edgeae.core.series import (
     ANOMALY,
     NORMAL,
     SeriesOptions,

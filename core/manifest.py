@@ -10,9 +10,17 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
+from edgeae.core.formats import FORMATS
 
 SCHEMA_VERSION = 1
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
@@ -104,9 +112,6 @@ class TrainingSummary(_Strict):
         return value
 
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8"]
-
-
 class TensorQuantization(_Strict):
     """How a quantized input or output maps to real values: real = (q - zero_point) * scale."""
 
@@ -118,7 +123,15 @@ class TensorQuantization(_Strict):
 class Quantization(_Strict):
     """What was quantized and how, so a device can reproduce the artifact's arithmetic."""
 
-    scheme: Literal["float16-weights", "dynamic-range", "full-integer", "qdq"]
+    @field_validator("scheme")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        known = {s for f in FORMATS.values() for s in f.schemes.values() if s}
+        if value not in known:
+            raise ValueError(f"unknown quantization scheme {value!r}; known: {sorted(known)}")
+        return value
+
+    scheme: str  # a Format row's scheme for its precision (core/formats.py)
     weights: Literal["per-channel", "per-tensor"] | None = None
     input: TensorQuantization | None = None  # None: the artifact takes float32
     output: TensorQuantization | None = None  # None: the artifact returns float32
@@ -145,8 +158,8 @@ class ParityInfo(_Strict):
 class ArtifactInfo(_Strict):
     """The exported file this manifest describes."""
 
-    format: Literal["tflite", "onnx"]
-    precision: Precision
+    format: str  # an exported Format row's name (core/formats.py)
+    precision: str  # a precision that format stores
     file: str
     # What the file holds: the whole model (image in, image out), a VAE's decoder (a latent
     # code of params["latent_dim"] numbers in, an image as `input` describes it out) or its
@@ -160,6 +173,17 @@ class ArtifactInfo(_Strict):
     opset: int | None = None
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
+
+    @model_validator(mode="after")
+    def _known_format(self) -> ArtifactInfo:
+        row = FORMATS.get(self.format)
+        if row is None or not row.exported:
+            raise ValueError(f"unknown artifact format {self.format!r}; known: "
+                             f"{', '.join(f for f, r in FORMATS.items() if r.exported)}")
+        if self.precision not in row.schemes:
+            raise ValueError(f"{self.format} artifacts come in {', '.join(row.precisions)}, "
+                             f"not {self.precision!r}")
+        return self
 
 
 class ScoreConfig(_Strict):

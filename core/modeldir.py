@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.files import file_digest
-from edgeae.runtime.manifest import Manifest
-from edgeae.train.calibration import CALIBRATION_FILE
+from edgeae.core.calibration import CALIBRATION_FILE
+from edgeae.core.errors import UserError, first_line
+from edgeae.core.files import file_digest
+from edgeae.core.manifest import Manifest
 
 MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
@@ -57,18 +57,6 @@ class ModelDir:
         """Digest of model.keras, recorded in exported artifacts to trace them to it."""
         return file_digest(self.path / MODEL_FILE)
 
-    def load_keras(self):
-        """Load the Keras model; a corrupt or foreign file is a UserError."""
-        import keras
-
-        try:
-            import edgeae.train.models  # noqa: F401  (registers custom layers)
-
-            return keras.models.load_model(self.path / MODEL_FILE, compile=False)
-        except Exception as exc:  # Keras raises many types for a bad archive
-            raise UserError(f"{self.path / MODEL_FILE} is not a readable Keras model "
-                            f"({_first_line(exc)}); train it again") from None
-
     def samples(self) -> np.ndarray:
         """The validation images saved at training time, float32 NHWC in [0, 1]."""
         return self._images(SAMPLES_FILE, "train the model again")
@@ -82,27 +70,9 @@ class ModelDir:
         try:
             images = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is missing or unreadable ({_first_line(exc)}); "
+            raise UserError(f"{path} is missing or unreadable ({first_line(exc)}); "
                             f"{remedy}") from None
         if images.ndim != 4 or images.dtype != np.float32:
             raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
                             f"images; {remedy}")
         return images
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-
-
-class KerasSession:
-    """A Keras model behind the runtime's Session interface.
-
-    The runtime's model classes and the parity checks then treat Keras and artifacts alike.
-    """
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run one NHWC float32 batch."""
-        return np.asarray(self.model(batch, training=False))

@@ -14,33 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.errors import UserError
-from edgeae.files import atomic_path, check_writable, write_text
-from edgeae.progress import progress
-from edgeae.runtime.images import resize, tile_grid, write_png
-from edgeae.runtime.manifest import Manifest
+from edgeae.core.data import DataSplits, ImageSource, Preprocess, load_data
+from edgeae.core.errors import UserError
+from edgeae.core.files import atomic_path, check_writable, write_text
+from edgeae.core.images import resize, tile_grid, write_png
+from edgeae.core.manifest import Manifest
+from edgeae.core.progress import progress
+from edgeae.core.series import SeriesOptions
 from edgeae.runtime.models import Reconstructor
-from edgeae.train.series import SeriesOptions
-from edgeae.train.sources import DataSplits, ImageSource, Preprocess, load_data
 
 GRID_IMAGES = 16
-
-
-def open_model(path: str | Path, backend: str | None = None, num_threads: int | None = None,
-               use: str = "reconstruct") -> Reconstructor:
-    """The runtime's object for `use` (reconstruct, denoise, score) on a model dir or artifact.
-
-    A model directory runs its Keras model through the same pre- and post-processing.
-    """
-    import edgeae.runtime as rt
-
-    path = Path(path)
-    if path.is_dir():
-        from edgeae.train.modeldir import KerasSession, ModelDir
-
-        model_dir = ModelDir.open(path)
-        return rt.model_for(use, KerasSession(model_dir.load_keras()), model_dir.manifest, path)
-    return rt.load(path, backend, num_threads, task=use)
 
 
 def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.errors import UserError
+from edgeae.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -118,3 +118,13 @@ def tile_grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
             y, x = pad + i * (h + pad), pad + j * (w + pad)
             grid[y:y + h, x:x + w] = to_uint8(img)
     return grid
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, scale: float) -> np.ndarray:
+    """A BGR uint8 picture of the image with its anomaly map (0..scale) blended on top."""
+    unit = np.clip(heat / scale, 0, 1) if scale > 0 else np.zeros_like(heat)
+    colour = cv2.applyColorMap(np.rint(unit * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    base = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    base = cv2.cvtColor(base, cv2.COLOR_GRAY2BGR if base.shape[-1] == 1 else cv2.COLOR_RGB2BGR)
+    return cv2.addWeighted(base, 0.55, colour, 0.45, 0)
+

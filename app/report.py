@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 
 import edgeae
-from edgeae.errors import UserError
-from edgeae.files import write_text
-from edgeae.runtime.images import tile_grid
-from edgeae.train.modeldir import HISTORY_FILE, KerasSession, ModelDir
+from edgeae.core.errors import UserError
+from edgeae.core.files import write_text
+from edgeae.core.images import tile_grid
+from edgeae.core.modeldir import HISTORY_FILE, ModelDir
+from edgeae.train.keras_backend import KerasSession, load_keras
 
 N_SAMPLES = 8
 SAMPLE_SCALE = 96  # sample tiles are drawn at least this many pixels tall
@@ -202,7 +203,7 @@ def render(context: dict) -> str:
     """The page from the package's Jinja2 template (autoescaped)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("edgeae", "templates"),
+    env = Environment(loader=PackageLoader("edgeae.app", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(**context)
 
@@ -211,7 +212,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
                  export_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Gather everything about `model_dir` into one HTML file at `out`."""
     md = ModelDir.open(model_dir)
-    model = md.load_keras()  # once: the card counts it, the samples run it
+    model = load_keras(md)  # once: the card counts it, the samples run it
     bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
                       "benchmark results")
     measured = bench and bench["run"].get("artifacts")  # where the benchmark found or made them

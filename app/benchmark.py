@@ -1,6 +1,6 @@
 """`edgeae benchmark`: latency, memory, size and quality of a model per backend, side by side.
 
-For every backend x precision x thread count one child process (`edgeae.measure`) imports the
+For every backend x precision x thread count one child process (`edgeae.app.measure`) imports the
 backend, loads the model and times the per-frame call a camera loop makes (`denoise`, `score`
 or `reconstruct`, pre- and post-processing included) at every frame size, after warm-up; so
 import time and peak memory belong to that backend alone. With `--data`, each child also runs
@@ -27,19 +27,22 @@ from pathlib import Path
 import numpy as np
 
 import edgeae
-from edgeae.errors import UserError
-from edgeae.files import check_writable, write_json, write_text
-from edgeae.measure import Job
-from edgeae.progress import progress
+from edgeae.app.measure import Job
+from edgeae.core.errors import UserError
+from edgeae.core.files import check_writable, write_json, write_text
+from edgeae.core.formats import FORMATS, exported_formats
+from edgeae.core.manifest import Manifest, manifest_path_for
+from edgeae.core.modeldir import MODEL_FILE
+from edgeae.core.progress import progress
 from edgeae.runtime import DEFAULT_USE
-from edgeae.runtime.backends import choose_backend
-from edgeae.runtime.manifest import Manifest, manifest_path_for
+from edgeae.runtime.backends import BACKENDS, choose_backend
 from edgeae.runtime.tiles import TileBlender, tile_starts
+from edgeae.train.keras_backend import KERAS  # noqa: F401  (registers the Keras row)
 
 log = logging.getLogger(__name__)
 
-FORMAT_OF = {"tflite": "tflite", "onnx": "onnx"}  # --backends name -> artifact format
-BACKEND_CHOICES = ("keras", "tflite", "onnx")
+# the format training writes (Keras): its rows are the reference the others are compared with
+REFERENCE = next(name for name, f in FORMATS.items() if not f.exported)
 RESULT_FILES = ("benchmark.json", "benchmark.csv")
 
 
@@ -47,7 +50,7 @@ RESULT_FILES = ("benchmark.json", "benchmark.csv")
 class BenchmarkOptions:
     """What to measure; sizes are (height, width)."""
 
-    backends: tuple[str, ...] = BACKEND_CHOICES
+    backends: tuple[str, ...] = tuple(FORMATS)  # format names
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     sizes: tuple[tuple[int, int], ...] = ((256, 256), (480, 640))
     threads: tuple[int, ...] = (1, 2)
@@ -84,12 +87,12 @@ class QualitySet:
 
 def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
     """A model directory, with the artifacts the options need exported when missing."""
-    from edgeae.export.artifacts import SUPPORTED, ExportOptions, artifact_name, export_model
-    from edgeae.train.modeldir import ModelDir
+    from edgeae.core.modeldir import ModelDir
+    from edgeae.export.artifacts import ExportOptions, artifact_name, export_model
 
     md = ModelDir.open(model_dir)
-    wanted = [(f, p) for b in options.backends if b in FORMAT_OF for f in [FORMAT_OF[b]]
-              for p in options.precisions if p in SUPPORTED[f]]
+    wanted = [(f, p) for f in options.backends if FORMATS[f].exported
+              for p in options.precisions if p in FORMATS[f].schemes]
     found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}
     missing = [k for k, path in found.items() if not _exported_from(path, md.model_sha256)]
     for fmt in sorted({f for f, _ in missing}):
@@ -97,6 +100,7 @@ def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions
         log.info("exporting %s %s to %s", fmt, ",".join(precisions), artifacts_dir)
         export_model(md, artifacts_dir, ExportOptions(
             formats=(fmt,), precisions=precisions, allow_drift=True, overwrite=True))
+    found[REFERENCE, "fp32"] = md.path / MODEL_FILE
     return Target(md.path.name, md.manifest, md.path, found)
 
 
@@ -117,8 +121,8 @@ def pretrained_target(name: str) -> Target:
     from edgeae.runtime.pretrained import PRECISIONS, PRETRAINED_DIR, pretrained_path
 
     pretrained_path(name, backend="onnxruntime", precision="fp32")  # checks the name
-    artifacts = {(fmt, p): PRETRAINED_DIR / f"{name}_{p}.{fmt}"
-                 for fmt in FORMAT_OF.values() for p in PRECISIONS}
+    artifacts = {(fmt, p): PRETRAINED_DIR / f"{name}_{p}{FORMATS[fmt].suffix}"
+                 for fmt in exported_formats() for p in PRECISIONS}
     artifacts = {k: v for k, v in artifacts.items() if v.is_file()}
     manifest = Manifest.read(manifest_path_for(artifacts["onnx", "fp32"]))
     return Target(f"pretrained {name}", manifest, None, artifacts)
@@ -130,17 +134,12 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path) -> list[Job
     sizes = frame_sizes(target.manifest, options.sizes)
     quality = str(work / "quality-inputs.npy") if options.data else None
     jobs = []
-    for backend in options.backends:
-        if backend == "keras":
-            if target.model_dir is None:
-                log.warning("%s has no Keras model; skipping the keras rows", target.name)
-                continue
-            runs = [("keras", str(target.model_dir), "fp32")] if "fp32" in options.precisions \
-                else []
-        else:
-            runs = [(choose_backend(path).name, str(path), p)
-                    for (fmt, p), path in target.artifacts.items()
-                    if fmt == FORMAT_OF[backend] and p in options.precisions]
+    for fmt in options.backends:
+        runs = [(choose_backend(path).name, str(path), p)
+                for (f, p), path in target.artifacts.items()
+                if f == fmt and p in options.precisions]
+        if not any(f == fmt for f, _ in target.artifacts):
+            log.warning("%s has no %s model; skipping the %s rows", target.name, fmt, fmt)
         for engine, model, precision in runs:
             for threads in options.threads:  # quality once per artifact: threads don't change it
                 scored = quality if threads == options.threads[0] else None
@@ -194,14 +193,14 @@ def quality_set(manifest: Manifest, options: BenchmarkOptions) -> QualitySet:
 
     At most `options.limit` images, spread evenly over the set (class folders are sorted).
     """
-    from edgeae.reconstruct import load_for_model
+    from edgeae.app.reconstruct import load_for_model
 
     source = load_for_model(manifest, options.data, None)
     picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), options.limit)).astype(int))
     images = _common_size([source.read(int(i)) for i in picks])
     what = f"{len(picks)} images of {options.data}"
     if manifest.task == "detector":
-        from edgeae.detect import labels_for
+        from edgeae.core.labels import labels_for
 
         labels = labels_for(source, options.labels)[picks]
         if len(np.unique(labels)) < 2:
@@ -242,7 +241,7 @@ def run_job(job: Job, work: Path, python: str) -> dict:
     path = work / f"{job.backend}-{Path(job.model).stem}-t{job.threads}.json"
     path.write_text(json.dumps(job.__dict__))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([python, "-m", "edgeae.measure", str(path)], capture_output=True,
+    done = subprocess.run([python, "-m", "edgeae.app.measure", str(path)], capture_output=True,
                           text=True, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -275,7 +274,7 @@ def ssim(outputs: np.ndarray, truth: np.ndarray) -> float:
 def rows_for(job: Job, result: dict, target: Target, macs_px: float,
              quality: dict[str, float | None]) -> list[dict]:
     """The table rows of one job: one per frame size."""
-    size = (Path(job.model) / "model.keras" if job.backend == "keras" else Path(job.model))
+    size = Path(job.model)
     rows = []
     for (h, w), timing in zip(job.sizes, result["sizes"].values()):
         macs = macs_per_frame(target.manifest, macs_px, (h, w))
@@ -304,14 +303,15 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions) -> list[dict
         jobs = plan_jobs(target, options, work)
         if quality is not None:
             np.save(work / "quality-inputs.npy", quality.inputs)
-        results = [(job, run_job(job, work, options.python if job.backend != "keras"
+        results = [(job, run_job(job, work, options.python if _on_device(job)
                                  else sys.executable))
                    for job in progress(jobs, total=len(jobs), desc="benchmark", unit="run",
                                        min_total=2)]
         scored = [job for job, _ in results if job.quality_outputs]
-        keras = next((np.load(j.quality_outputs) for j in scored if j.backend == "keras"), None)
+        reference = next((np.load(j.quality_outputs) for j in scored if not _on_device(j)),
+                         None)
         columns = {(j.backend, j.model): quality_columns(quality, np.load(j.quality_outputs),
-                                                         keras) for j in scored}
+                                                         reference) for j in scored}
         for job, result in results:
             rows += rows_for(job, result, target, macs_px, columns.get((job.backend, job.model),
                                                                        {}))
@@ -319,15 +319,20 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions) -> list[dict
     return rows
 
 
+def _on_device(job: Job) -> bool:
+    """Whether the job's backend runs exported artifacts (the runtime, no TensorFlow)."""
+    return FORMATS[BACKENDS[job.backend].format].exported
+
+
 def quality_columns(quality: QualitySet, outputs: np.ndarray,
-                    keras: np.ndarray | None) -> dict[str, float]:
+                    reference: np.ndarray | None) -> dict[str, float]:
     """A backend's quality, the Keras model's, and the largest output difference from it."""
     columns = {quality.metric: round(score_outputs(quality, outputs), 5)}
     if quality.metric == "psnr":
         columns["ssim"] = round(ssim(outputs, quality.truth), 5)
-    if keras is not None:
-        columns[f"keras_{quality.metric}"] = round(score_outputs(quality, keras), 5)
-        columns["max_abs_diff_vs_keras"] = float(np.max(np.abs(outputs - keras)))
+    if reference is not None:
+        columns[f"{REFERENCE}_{quality.metric}"] = round(score_outputs(quality, reference), 5)
+        columns[f"max_abs_diff_vs_{REFERENCE}"] = float(np.max(np.abs(outputs - reference)))
     return columns
 
 

@@ -1,0 +1,105 @@
+"""The vocabulary of model files: formats and precisions as tables, read by every stage.
+
+A format is a kind of model file (Keras, TFLite, ONNX); a precision is how its numbers are
+stored (fp32, fp16, int8 weights with dynamic activations, full int8). The export converts with
+the format's converter, the runtime picks a backend by the format's suffix, the benchmark, the
+report, the CLI's choices and the pretrained files all read these rows. Adding a format or a
+precision is one row here and its converter (export/) or session (runtime/backends.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgeae.core.errors import UserError
+
+Gate = Literal["max_abs_diff", "quality"]
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How an artifact stores its numbers, and how its export is judged against Keras.
+
+    A float precision must match Keras closely (`gate` "max_abs_diff", limit `tolerance`, a
+    field of export/parity.py's Tolerances); a quantized one is judged by what users see
+    ("quality": the PSNR and AUROC drops).
+    """
+
+    name: str
+    calibrated: bool  # needs calibration images (static activation ranges)
+    int8_weights: bool  # weights stored as int8 (per channel or per tensor)
+    gate: Gate
+    tolerance: str | None = None  # the Tolerances field bounding max|diff| for a float gate
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Format:
+    """A kind of model file: its suffix, the precisions it stores and how each is quantized.
+
+    `schemes` maps each supported precision to the manifest's Quantization.scheme (None for
+    float). `converter` names the export's converter class ("module:Class") or is None for the
+    format training writes (Keras), which is run but never exported.
+    """
+
+    name: str
+    suffix: str
+    schemes: dict[str, str | None]
+    converter: str | None
+    description: str = ""
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precisions this format stores, in table order."""
+        return tuple(p for p in PRECISIONS if p in self.schemes)
+
+    @property
+    def exported(self) -> bool:
+        """Whether `edgeae export` writes this format."""
+        return self.converter is not None
+
+
+PRECISIONS: dict[str, Precision] = {p.name: p for p in (
+    Precision("fp32", False, False, "max_abs_diff", "fp32_max_abs_diff", "32-bit floats"),
+    Precision("fp16", False, False, "max_abs_diff", "fp16_max_abs_diff",
+              "16-bit float weights, float32 compute"),
+    Precision("int8-dynamic", False, True, "quality", None,
+              "int8 weights, activations quantized at run time"),
+    Precision("int8", True, True, "quality", None,
+              "int8 weights and activations, calibrated on training images"),
+)}
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("keras", ".keras", {"fp32": None}, None, "the trained Keras model (TensorFlow)"),
+    Format("tflite", ".tflite",
+           {"fp32": None, "fp16": "float16-weights", "int8-dynamic": "dynamic-range",
+            "int8": "full-integer"},
+           "edgeae.export.tflite:TFLiteConverter", "LiteRT / tflite-runtime flatbuffer"),
+    Format("onnx", ".onnx", {"fp32": None, "int8-dynamic": "dynamic-range", "int8": "qdq"},
+           "edgeae.export.onnx:OnnxConverter", "ONNX graph (onnxruntime, OpenVINO)"),
+)}
+
+
+def exported_formats() -> tuple[str, ...]:
+    """Names of the formats `edgeae export` writes."""
+    return tuple(name for name, f in FORMATS.items() if f.exported)
+
+
+def format_named(name: str) -> Format:
+    """The format row called `name`; an unknown name is a one-line UserError."""
+    if name not in FORMATS:
+        raise UserError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def precision_named(name: str) -> Precision:
+    """The precision row called `name`; an unknown name is a one-line UserError."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[name]
+
+
+def format_of_suffix(suffix: str) -> Format | None:
+    """The format whose files end in `suffix` (case-insensitive), or None."""
+    return next((f for f in FORMATS.values() if f.suffix == suffix.lower()), None)

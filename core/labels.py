@@ -1,0 +1,64 @@
+"""Which images are anomalies: labels from class sub-folders or a CSV, and defect masks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeae.core.data import ImageSource
+from edgeae.core.errors import UserError
+
+NORMAL_FOLDERS = ("good", "normal", "ok")  # class sub-folders holding normal images
+
+
+def labels_for(source: ImageSource, labels_file: Path | None) -> np.ndarray:
+    """0/1 labels (1 = anomaly) from a CSV of path,label or from class sub-folders."""
+    if labels_file is not None:
+        return _labels_from_csv(source, labels_file)
+    if not source.class_names or source.labels is None:
+        raise UserError(f"{source.name} has no labels: put normal images in a sub-folder named "
+                        f"{' or '.join(NORMAL_FOLDERS)} and anomalies in others, or pass --labels")
+    normal = [n.lower() in NORMAL_FOLDERS for n in source.class_names]
+    if not any(normal):
+        raise UserError(f"none of {source.name}'s sub-folders ({', '.join(source.class_names)}) "
+                        f"is named {' or '.join(NORMAL_FOLDERS)}; rename the normal one or pass "
+                        "--labels FILE")
+    return np.array([0 if normal[k] else 1 for k in source.labels], np.int64)
+
+
+def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
+    try:
+        with open(path, newline="") as fh:
+            rows = {r["path"]: r["label"] for r in csv.DictReader(fh)}
+    except (OSError, KeyError, TypeError):
+        raise UserError(f"{path} is not a readable CSV with 'path' and 'label' columns") from None
+    names = [source.item_name(i) for i in range(len(source))]
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise UserError(f"{path} has no label for {len(missing)} of {len(names)} images "
+                        f"(first: {missing[0]}); list every image's path relative to the folder")
+    values = [rows[n].strip() for n in names]
+    if set(values) - {"0", "1"}:
+        bad = next(v for v in values if v not in ("0", "1"))
+        raise UserError(f"{path}: labels must be 0 (normal) or 1 (anomaly), got {bad!r}")
+    return np.array(values, np.int64)
+
+
+def read_mask(masks_dir: Path, name: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """(defect mask at `shape`, whether it was resized) for the image at relative path `name`.
+
+    The mask is the PNG at the same relative path under `masks_dir`; no file means no defect.
+    """
+    path = (masks_dir / name).with_suffix(".png")
+    if not path.exists():
+        return np.zeros(shape, bool), False
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise UserError(f"cannot read mask {path}")
+    if mask.shape == shape:
+        return mask > 0, False
+    return cv2.resize(mask, shape[::-1], interpolation=cv2.INTER_NEAREST) > 0, True
+
