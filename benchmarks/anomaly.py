@@ -327,6 +327,8 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
 
 def main() -> None:
     """Parse arguments, run, print the summary and write the JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
@@ -337,7 +339,7 @@ def main() -> None:
     parser.add_argument("--pixel", action="store_true",
                         help="also pixel AUROC and PRO on pasted defects (and Train400 crops)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/anomaly.json"))
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="edgeae-anomaly-") as work:
@@ -346,7 +348,8 @@ def main() -> None:
         if args.pixel:
             result["train400-crops"] = {"summary": train400_pixel_level(args.data, args,
                                                                         Path(work))}
-    result["run"] = {"started": started, "machine": platform.platform(), "cpus": os.cpu_count(),
+    result["run"] = {"started": started, "cpu": cpu_model(),
+                     "machine": platform.platform(), "cpus": os.cpu_count(),
                      "python": platform.python_version(), "numpy": np.__version__,
                      "keras": keras.__version__, "edgeae": edgeae.__version__,
                      "args": {k: str(v) for k, v in vars(args).items()}}

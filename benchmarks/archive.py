@@ -62,6 +62,8 @@ def export_detector(archive: Path, work: Path, precision: str) -> Path:
 
 def main() -> None:
     """Parse arguments, time each task and worker count, print and write JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set12", type=Path, required=True)
     parser.add_argument("--images", type=int, default=400)
@@ -69,10 +71,11 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=("denoise", "score"),
                         default=["denoise", "score"])
     parser.add_argument("--precision", default="int8")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/archive.json"))
     args = parser.parse_args()
     result = {"images": args.images, "size": "256x256 gray PNG", "precision": args.precision,
               "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "cpu": cpu_model(),
               "machine": platform.platform(), "cpus": os.cpu_count(), "runs": {}}
     with tempfile.TemporaryDirectory(prefix="edgeae-archive-") as tmp:
         work = Path(tmp)

@@ -255,6 +255,8 @@ def _unit_scores(clean: np.ndarray, out: np.ndarray) -> dict:
 
 def main() -> None:
     """Parse arguments, run one part, print and write its JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--part", choices=("set12", "fashion"), required=True)
@@ -273,11 +275,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=4, help="fashion: epochs per model")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/denoise-work"))
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path,
+                        help="default: benchmarks/results/denoise-{set12,fashion}.json")
     args = parser.parse_args()
+    args.out = args.out or Path(f"benchmarks/results/denoise-{args.part}.json")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result = bench_set12(args) if args.part == "set12" else bench_fashion(args)
-    result["run"] = {"started": started, "machine": platform.platform(),
+    result["run"] = {"started": started, "cpu": cpu_model(),
+                     "machine": platform.platform(),
                      "cpus": os.cpu_count(), "threads": THREADS,
                      "python": platform.python_version(), "numpy": np.__version__,
                      "opencv": cv2.__version__}

@@ -129,13 +129,15 @@ def bench_model(name: str, args: argparse.Namespace, x_test: np.ndarray) -> dict
 
 def main() -> None:
     """Run both models and print one JSON document."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="fashion_mnist.npz (x_train ... y_test)")
     parser.add_argument("--work", type=Path, required=True,
                         help="folder for the trained models and exports (reused when present)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/export.json"))
     args = parser.parse_args()
     with np.load(args.data) as npz:
         x_test = (npz["x_test"].astype(np.float32) / 255)[..., None]
@@ -143,6 +145,7 @@ def main() -> None:
         "command": "python benchmarks/export.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
         "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_model(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "versions": _versions(),
         **{name: bench_model(name, args, x_test) for name in MODELS},

@@ -168,6 +168,8 @@ def bench(name: str, path: Path, epochs: int, iwae_images: int, work: Path,
 
 def main() -> None:
     """Parse arguments, run both datasets, print and write the JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--epochs", type=int, default=10)
@@ -175,14 +177,15 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/generate-work"))
     parser.add_argument("--grids", type=Path)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generate.json"))
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results = {name: bench(name, args.data / DATASETS[name], args.epochs, args.iwae_images,
                            args.work / name, args.grids) for name in args.datasets}
     from importlib.metadata import version
 
-    results["run"] = {"started": started, "machine": platform.platform(), "cpus": os.cpu_count(),
+    results["run"] = {"started": started, "cpu": cpu_model(),
+                      "machine": platform.platform(), "cpus": os.cpu_count(),
                       "epochs": args.epochs, "iwae_images": args.iwae_images,
                       "versions": {p: version(p) for p in ("keras", "tensorflow-cpu", "pythae",
                                                            "torch", "numpy", "scipy")}}

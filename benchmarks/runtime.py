@@ -149,12 +149,14 @@ def _line(row: dict) -> str:
 
 def main() -> None:
     """Parent: make the video, run every child, print a table and JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set12", type=Path, help="../shared/data/set12 (for the video)")
     parser.add_argument("--artifacts", type=Path, help="folder of exported model_* files")
     parser.add_argument("--video", type=Path, default=REPO / "benchmarks/results/pan640x480.avi")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/runtime.json"))
     parser.add_argument("--gray", action="store_true",
                         help="edgeae run --gray: frames to gray, one plane per frame")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -172,12 +174,14 @@ def main() -> None:
     rows = run_children(args.artifacts, args.video, args.threads, args.gray)
     result = {"command": " ".join(["python benchmarks/runtime.py", *sys.argv[1:]]),
               "date": time.strftime("%Y-%m-%d"),
+              "cpu": cpu_model(),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "video": f"{args.video.name}: 150 frames 640x480, BGR (gray content)",
               "rows": rows}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
 
 

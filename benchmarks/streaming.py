@@ -114,15 +114,18 @@ def train_epoch(folder: Path, out: Path) -> dict:
 
 def main() -> None:
     """Parse arguments, measure each folder size, print and write JSON."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="where the folders are made")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--cache", action="store_true", help="also measure the disk cache")
     parser.add_argument("--photos", type=int, default=2000, help="JPEGs for the cache test")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/streaming.json"))
     args = parser.parse_args()
     result = {"image": f"{SIZE}x{SIZE} gray PNG", "model": "conv autoencoder, batch 64",
               "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "cpu": cpu_model(),
               "machine": platform.platform(), "cpus": os.cpu_count(), "folders": {}}
     for n in args.sizes:
         folder = make_folder(args.work / f"images-{n}", n)

@@ -130,12 +130,14 @@ def edgeae_path(task: str, name: str, data: str, x_test, y_test, epochs: int, ba
 
 def main() -> None:
     """Run both examples both ways and print one JSON document."""
+    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="fashion_mnist.npz (x_train ... y_test)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tutorial.json"))
     args = parser.parse_args()
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -149,6 +151,7 @@ def main() -> None:
         "command": "python benchmarks/tutorial.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
         "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_model(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "versions": {"edgeae": edgeae.__version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__},

@@ -1,0 +1,71 @@
+"""Where and how a benchmark ran: the CPU model, cores, date, command and versions.
+
+Every results file under benchmarks/results/ carries this, so each table of BENCHMARKS.md can
+name its CPU (`lscpu | grep 'Model name'`) from the committed JSON alone.
+
+    python benchmarks/provenance.py                     # print it
+    python benchmarks/provenance.py --wrap IN OUT --command CMD
+                                        # OUT = IN's JSON plus {"provenance": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
+            "onnxruntime", "opencv-python-headless", "scikit-learn", "scikit-image")
+
+
+def cpu_model() -> str:
+    """`lscpu`'s Model name (platform.processor() where lscpu is missing)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor() or platform.machine()
+    for line in out.splitlines():
+        if line.startswith("Model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def provenance(command: str | None = None) -> dict:
+    """The facts a table's caption gives: date, CPU, cores, command, Python and versions."""
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "versions": found,
+            "command": command or " ".join(["python", *sys.argv])}
+
+
+def main() -> None:
+    """Print the provenance, or wrap a results file with it."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wrap", nargs=2, type=Path, metavar=("IN", "OUT"))
+    parser.add_argument("--command")
+    args = parser.parse_args()
+    stamp = provenance(args.command)
+    if not args.wrap:
+        print(json.dumps(stamp, indent=1))
+        return
+    src, dst = args.wrap
+    data = json.loads(src.read_text())
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps({"provenance": stamp, **data}, indent=1) + "\n")
+    print(f"wrote {dst}")
+
+
+if __name__ == "__main__":
+    main()
