@@ -34,6 +34,7 @@ from edgeae.core.formats import FORMATS, exported_formats
 from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.core.modeldir import MODEL_FILE
 from edgeae.core.progress import progress
+from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
 from edgeae.runtime.backends import BACKENDS, choose_backend
 from edgeae.runtime.tiles import TileBlender, tile_starts
@@ -157,7 +158,7 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path) -> list[Job
 def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
     """The sizes to time: any for frame models; a whole-image autoencoder only takes its own."""
     fixed = manifest.input.fixed_size
-    if fixed is not None and manifest.task == "autoencoder":
+    if fixed is not None and TASKS[manifest.task].whole_images:
         if set(sizes) != {fixed}:
             log.warning("a %dx%d autoencoder reconstructs whole images of its own size only; "
                         "timing %dx%d", *fixed, *fixed)
@@ -199,23 +200,42 @@ def quality_set(manifest: Manifest, options: BenchmarkOptions) -> QualitySet:
     picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), options.limit)).astype(int))
     images = _common_size([source.read(int(i)) for i in picks])
     what = f"{len(picks)} images of {options.data}"
-    if manifest.task == "detector":
-        from edgeae.core.labels import labels_for
+    return QUALITY_SETS[TASKS[manifest.task].metric](source, picks, images, what, manifest,
+                                                    options)
 
-        labels = labels_for(source, options.labels)[picks]
-        if len(np.unique(labels)) < 2:
-            raise UserError(f"the {len(picks)} images used from {options.data} are all "
-                            f"{'anomalous' if labels.all() else 'normal'}; AUROC needs both "
-                            "(raise --limit or give a labelled set with both)")
-        return QualitySet(images, labels, "auroc", f"{what} ({int(labels.sum())} anomalous)")
-    if manifest.task == "denoiser":
-        noise = options.noise or manifest.training.noise
-        if not noise:
-            raise UserError(f"{manifest.architecture} learned from noisy images alone; pass "
-                            "--noise SPEC to say what noise to add to the clean --data")
-        return QualitySet(add_noise(images, noise, options.seed), images, "psnr",
-                          f"{what} with {noise} noise")
+
+def _labelled_set(source, picks: np.ndarray, images: np.ndarray, what: str, manifest: Manifest,
+                  options: BenchmarkOptions) -> QualitySet:
+    """AUROC: the images with their 0/1 labels (class folders or --labels)."""
+    from edgeae.core.labels import labels_for
+
+    labels = labels_for(source, options.labels)[picks]
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"the {len(picks)} images used from {options.data} are all "
+                        f"{'anomalous' if labels.all() else 'normal'}; AUROC needs both "
+                        "(raise --limit or give a labelled set with both)")
+    return QualitySet(images, labels, "auroc", f"{what} ({int(labels.sum())} anomalous)")
+
+
+def _noisy_set(source, picks: np.ndarray, images: np.ndarray, what: str, manifest: Manifest,
+               options: BenchmarkOptions) -> QualitySet:
+    """PSNR: the images with noise added (--noise, else the training noise), clean as truth."""
+    noise = options.noise or manifest.training.noise
+    if not noise:
+        raise UserError(f"{manifest.architecture} learned from noisy images alone; pass "
+                        "--noise SPEC to say what noise to add to the clean --data")
+    return QualitySet(add_noise(images, noise, options.seed), images, "psnr",
+                      f"{what} with {noise} noise")
+
+
+def _plain_set(source, picks: np.ndarray, images: np.ndarray, what: str, manifest: Manifest,
+               options: BenchmarkOptions) -> QualitySet:
+    """MSE: the images are their own truth."""
     return QualitySet(images, images, "mse", what)
+
+
+# a task's quality metric (core/tasks.py) -> how its quality set is made
+QUALITY_SETS = {"auroc": _labelled_set, "psnr": _noisy_set, "mse": _plain_set}
 
 
 def _common_size(images: list[np.ndarray]) -> np.ndarray:

@@ -24,7 +24,9 @@ import edgeae
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.images import tile_grid
+from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import HISTORY_FILE, ModelDir
+from edgeae.core.tasks import TASKS
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 N_SAMPLES = 8
@@ -88,6 +90,26 @@ def training_curves(history: Path) -> Figure | None:
     return Figure(f"Loss per epoch ({len(rows)} epochs)", plot_uri(fig))
 
 
+def _clean_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
+               manifest: Manifest) -> list[np.ndarray] | None:
+    """The clean images a denoiser's noisy inputs came from (none when trained on noise)."""
+    return None if inputs is samples else list(samples)
+
+
+def _error_map_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
+                   manifest: Manifest) -> list[np.ndarray]:
+    """A detector's error maps, scaled to their 99.5th percentile."""
+    from edgeae.runtime.scoring import error_maps
+
+    maps = error_maps(inputs, outputs, manifest.score)
+    scale = float(np.percentile(maps, 99.5)) or 1.0
+    return [np.clip(m / scale, 0, 1)[..., None] for m in maps]
+
+
+# a task's third sample row (core/tasks.py report_rows), by its name
+EXTRA_ROWS = {"clean": _clean_row, "error map": _error_map_row}
+
+
 def sample_outputs(md: ModelDir, model) -> Figure:
     """The Keras model on held-out samples, as rows of input and output.
 
@@ -102,16 +124,12 @@ def sample_outputs(md: ModelDir, model) -> Figure:
     inputs = model_inputs(samples, manifest, seed=1)
     outputs = np.clip(run_batched(session, inputs), 0, 1)
     rows, names = [list(inputs), list(outputs)], ["input", "output"]
-    if manifest.task == "denoiser" and inputs is not samples:
-        rows.append(list(samples))
-        names = ["noisy input", "denoised", "clean"]
-    if manifest.task == "detector":
-        from edgeae.runtime.scoring import error_maps
-
-        maps = error_maps(inputs, outputs, manifest.score)
-        scale = float(np.percentile(maps, 99.5)) or 1.0
-        rows.append([np.clip(m / scale, 0, 1)[..., None] for m in maps])
-        names = ["input", "reconstruction", "error map"]
+    task = TASKS[manifest.task]
+    extra_row = EXTRA_ROWS.get(task.report_rows[-1])  # None: inputs and outputs only
+    extra = extra_row(samples, inputs, outputs, manifest) if extra_row else None
+    if extra is not None:
+        rows.append(extra)
+        names = list(task.report_rows)
     rows = [[np.clip(img, 0, 1).astype(np.float32) for img in row] for row in rows]
     if rows[-1][0].shape[-1] != rows[0][0].shape[-1]:  # gray error maps beside colour images
         rows[-1] = [np.repeat(img, rows[0][0].shape[-1], -1) for img in rows[-1]]
@@ -191,7 +209,7 @@ def model_card(md: ModelDir, model) -> list[tuple[str, str]]:
         card.append(("noise", t.noise))
     if t.self_supervised:
         card.append(("self-supervised", t.self_supervised))
-    if m.task == "detector":
+    if TASKS[m.task].scored:
         card += [("anomaly score", json.dumps(m.score.model_dump())),
                  ("threshold", f"{m.threshold_strategy} = {m.threshold:.6g}"
                   if m.threshold is not None else "none")]

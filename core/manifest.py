@@ -21,12 +21,12 @@ from pydantic import (
 
 from edgeae.core.errors import UserError
 from edgeae.core.formats import FORMATS
+from edgeae.core.tasks import TASKS
 
 SCHEMA_VERSION = 1
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
-Task = Literal["autoencoder", "denoiser", "detector", "vae"]
 SelfSupervised = Literal["blind-spot", "recorrupted"]
 
 
@@ -232,7 +232,7 @@ class Manifest(_Strict):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     edgeae_version: str
-    task: Task
+    task: str  # a core/tasks.py row
     architecture: str
     params: dict[str, Any] = Field(default_factory=dict)
     input: InputSpec
@@ -244,6 +244,13 @@ class Manifest(_Strict):
     score: ScoreConfig = ScoreConfig()
     score_stats: ScoreStats | None = None
     artifact: ArtifactInfo | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"unknown task {value!r}; known: {', '.join(TASKS)}")
+        return value
 
     def to_json(self) -> str:
         """Serialise as indented JSON."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeae.core.errors import DriftError, UserError
 from edgeae.core.files import check_writable, file_digest, write_bytes, write_json, write_text
-from edgeae.core.formats import FORMATS, PRECISIONS
+from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
     MEMORY_FILE,
@@ -32,6 +32,7 @@ from edgeae.core.manifest import (
 )
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
+from edgeae.core.tasks import TASKS
 from edgeae.export.onnx import DEFAULT_OPSET
 from edgeae.export.parity import (
     ReportRow,
@@ -113,6 +114,9 @@ class _Candidate:
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
     """The (format, precision) pairs to build; pairs a format does not support are skipped."""
+    for f in formats:
+        if f not in FORMATS or not FORMATS[f].exported:
+            raise UserError(f"cannot export to {f!r}: use one of {', '.join(exported_formats())}")
     supported = {f: FORMATS[f].precisions for f in formats}
     pairs = [(f, p) for f in formats for p in precisions if p in supported[f]]
     for f in formats:
@@ -153,7 +157,7 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
     A self-supervised denoiser's samples are already noisy, so they are used as they are.
     """
     spec = manifest.training.noise
-    if manifest.task != "denoiser" or not spec or manifest.training.self_supervised:
+    if not TASKS[manifest.task].noisy_inputs or not spec or manifest.training.self_supervised:
         return clean
     import tensorflow as tf
 
@@ -246,7 +250,7 @@ def export_part(model, manifest: Manifest, part: str, inputs: np.ndarray,
     """The whole model, or a VAE's decoder (codes in) or encoder (images in, code means out)."""
     if part == "model":
         return ExportPart(model, image_shape, inputs)
-    if manifest.task != "vae":
+    if part not in TASKS[manifest.task].parts:
         raise UserError(f"--part {part} exports part of a VAE; this is a {manifest.task!r} model "
                         "(drop --part)")
     import keras

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import Manifest
+from edgeae.core.tasks import TASKS
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
     BACKENDS,
@@ -39,8 +40,7 @@ MODEL_CLASSES: dict[str, type] = {
     "encode": Encoder,
 }
 PART_USE = {"decoder": "generate", "encoder": "encode"}  # what a VAE half's artifact does
-DEFAULT_USE = {"autoencoder": "reconstruct", "denoiser": "denoise", "detector": "score",
-               "vae": "reconstruct"}
+DEFAULT_USE = {name: task.use for name, task in TASKS.items()}
 
 
 def load(path: str | Path, backend: str | None = None, num_threads: int | None = None,

@@ -33,7 +33,6 @@ from edgeae.core.manifest import (
     Manifest,
     ScoreConfig,
     SelfSupervised,
-    Task,
     TrainingSummary,
 )
 from edgeae.core.modeldir import (
@@ -43,6 +42,7 @@ from edgeae.core.modeldir import (
     SAMPLES_FILE,
     ModelDir,
 )
+from edgeae.core.tasks import TASKS
 from edgeae.train.callbacks import KLWarmup
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
@@ -65,7 +65,7 @@ CALIBRATION_POOL = 4  # calibration images are picked from this many times as ma
 class TrainSettings:
     """Everything that decides a training run; a resumed run must use the same settings."""
 
-    task: Task = "autoencoder"
+    task: str = "autoencoder"  # a core/tasks.py row
     architecture: str = "conv"
     params: dict[str, Any] = field(default_factory=dict)
     epochs: int = 20
@@ -313,7 +313,7 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
     train_idx, val_idx = split
     manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
                               out / HISTORY_FILE, seconds)
-    if settings.task == "detector":
+    if TASKS[settings.task].scored:
         from edgeae.runtime.models import AnomalyScorer
         from edgeae.train.thresholds import DEFAULT_THRESHOLD, calibrated
 

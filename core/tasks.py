@@ -1,0 +1,46 @@
+"""The tasks a model is trained for, as one table: what each one means to every stage.
+
+A manifest's `task` names a row. Training, the export's parity inputs, the runtime's default
+use, the benchmark's quality metric and the report's sample rows read the row instead of
+branching on the name; adding a task is a row here (and its model class, if it has a new use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edgeae.core.errors import UserError
+
+Metric = Literal["mse", "psnr", "auroc"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task's model does, and how it is fed, judged and shown."""
+
+    name: str
+    use: str  # the runtime's default use of its artifacts: reconstruct, denoise or score
+    metric: Metric  # the benchmark's quality measure: MSE, PSNR against clean, AUROC on labels
+    noisy_inputs: bool = False  # parity and report inputs carry the training noise
+    whole_images: bool = False  # a fixed-size model reconstructs whole images, never tiles
+    scored: bool = False  # training calibrates an anomaly score and a threshold
+    parts: tuple[str, ...] = ("model",)  # what `edgeae export --part` may convert
+    report_rows: tuple[str, ...] = ("input", "output")  # the report's sample rows, in order
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("autoencoder", "reconstruct", "mse", whole_images=True),
+    Task("denoiser", "denoise", "psnr", noisy_inputs=True,
+         report_rows=("noisy input", "denoised", "clean")),
+    Task("detector", "score", "auroc", scored=True,
+         report_rows=("input", "reconstruction", "error map")),
+    Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),
+)}
+
+
+def task_named(name: str) -> Task:
+    """The task row called `name`; an unknown one is a one-line UserError."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; use one of {', '.join(TASKS)}")
+    return TASKS[name]
