@@ -166,7 +166,7 @@ def detect_digits(splits, work: Path, epochs: int, normal: int = 0) -> dict:
     exported = export_model(ModelDir.open(work / "detector"), work / "detector-export")
     scorer = rt.load(exported.artifacts[0].path)
     test = splits.test.read_batch(np.arange(len(splits.test)))
-    scores, maps = scorer.score_batch(test)
+    scores, maps, _ = scorer.score_batch(test)
     anomalous = splits.test.labels != normal
     shown = [*np.argsort(-scores)[:6], *np.flatnonzero(~anomalous)[:2]]  # top scores, 2 normal
     scale = scorer.heat_scale or float(maps[shown].max())

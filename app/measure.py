@@ -98,7 +98,7 @@ def time_size(call, frame: np.ndarray, warmup: int, repeats: int) -> dict:
 def quality_outputs(model, use: str, inputs: np.ndarray) -> np.ndarray:
     """Outputs on the quality set: restored images, or anomaly scores for a detector."""
     if use == "score":
-        return np.concatenate([model.score_batch(inputs[i:i + BATCH])[0]
+        return np.concatenate([model.score_batch(inputs[i:i + BATCH]).score
                                for i in range(0, len(inputs), BATCH)])
     return np.concatenate([model.reconstruct(inputs[i:i + BATCH])
                            for i in range(0, len(inputs), BATCH)])

@@ -273,7 +273,7 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
 
 def load_series(path: Path, options: SeriesOptions,
                 value_range: tuple[float, float] | None = None) -> DataSplits:
-    """Rows of a CSV or (N, L) .npy as 1 x L images in [0, 1] (train/series.py).
+    """Rows of a CSV or (N, L) .npy as 1 x L images in [0, 1] (core/series.py).
 
     `value_range` scales new rows like the training ones (None: this file's own min and max).
     With `options.normal_only`, only the rows labelled `options.normal_label` are kept.

@@ -76,7 +76,7 @@ class DataSummary(_Strict):
     image_size: tuple[int, int] | None = None
     patch_size: int | None = None
     class_names: list[str] | None = None
-    # rows of numbers (train/series.py): raw (min, max) scaled to [0, 1], and the labels' column
+    # rows of numbers (core/series.py): raw (min, max) scaled to [0, 1], and the labels' column
     value_range: tuple[float, float] | None = None
     label_column: str | None = None
     normal_label: str | None = None

@@ -32,6 +32,6 @@ def score_chunks(scorer: AnomalyScorer, source: ImageSource,
         chunk = indices[start:start + step]
         batch = (source.read_batch(chunk) if source.size is not None
                  else source.read(int(chunk[0]))[None])
-        scores, maps = scorer.score_batch(batch)
-        yield from zip(chunk.tolist(), scores.tolist(), maps, batch)
+        result = scorer.score_batch(batch)
+        yield from zip(chunk.tolist(), result.score.tolist(), result.heatmap, batch)
 

@@ -25,7 +25,7 @@ import numpy as np
 from edgeae.core.errors import UserError
 from edgeae.core.files import FILE_MODE
 from edgeae.runtime.capture import Source, SourceStats, frames, wait_for_rate
-from edgeae.runtime.models import AnomalyScorer, Denoiser
+from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 
 log = logging.getLogger(__name__)
 
@@ -207,12 +207,39 @@ def _source_fps(source: Source, max_fps: float | None) -> float:
     return max_fps or 30.0
 
 
+class _FrameStep:
+    """One frame through the model, with the buffers it reuses and the anomalies it counts."""
+
+    def __init__(self, model: Denoiser | AnomalyScorer, gray: bool,
+                 events: EventLog | None) -> None:
+        self.model, self.gray, self.events = model, gray, events
+        self.scoring = isinstance(model, AnomalyScorer)
+        self.heat_scale = model.heat_scale if self.scoring else None
+        self.anomalies = 0
+        self._denoised = self._gray = None  # reused output and gray frames
+
+    def __call__(self, index: int, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | Score]:
+        """(the frame as the model saw it, the model's denoised frame or Score)."""
+        if self.gray and frame.ndim == 3:
+            self._gray = _gray_buffer(self._gray, frame)
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
+        if not self.scoring:
+            if self._denoised is None or self._denoised.shape != frame.shape:
+                self._denoised = np.empty_like(frame)
+            return frame, self.model.denoise(frame, out=self._denoised)
+        result = self.model.score(frame)
+        self.heat_scale = self.heat_scale or 4 * max(float(result.heatmap.mean()), 1e-6)
+        self.anomalies += bool(result.is_anomaly)
+        if result.is_anomaly and self.events is not None:
+            self.events.maybe_write(index, result.score, self.model.threshold)
+        return frame, result
+
+
 def run(model: Denoiser | AnomalyScorer, source: Source,
         options: RunOptions = RunOptions()) -> RunSummary:
     """Denoise or score every frame of `source` until it ends, --duration passes or Ctrl-C."""
     _check_display(options.display)
-    scoring = isinstance(model, AnomalyScorer)
-    if options.events is not None and not scoring:
+    if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
     stats = SourceStats()
     stream = frames(source, stats)
@@ -222,32 +249,18 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
     output = open_output(options.output, _source_fps(source, options.max_fps), options.overwrite)
     events = (EventLog(options.events, options.event_interval, options.overwrite)
               if options.events else None)
-    model_ms, frame_ms, anomalies = [], [], 0
-    denoised = gray = None  # reused output and gray frames
+    model_ms, frame_ms = [], []
+    step = _FrameStep(model, options.gray, events)
     stopped_by: Literal["end", "duration", "interrupt"] = "end"
     start = last = time.monotonic()
-    heat_scale = model.heat_scale if scoring else None
     try:
         with contextlib.closing(_Closer(output, events, stream)):
             for index, frame in enumerate(itertools.chain([first], stream)):
                 t0 = time.perf_counter()
-                if options.gray and frame.ndim == 3:
-                    gray = _gray_buffer(gray, frame)
-                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
-                if scoring:
-                    result = model.score(frame)
-                    heat_scale = heat_scale or 4 * max(float(result.heatmap.mean()), 1e-6)
-                    anomalies += bool(result.is_anomaly)
-                    if result.is_anomaly and events is not None:
-                        events.maybe_write(index, result.score, model.threshold)
-                else:
-                    if denoised is None or denoised.shape != frame.shape:
-                        denoised = np.empty_like(frame)
-                    result = model.denoise(frame, out=denoised)
-                t1 = time.perf_counter()
-                model_ms.append((t1 - t0) * 1e3)
+                frame, result = step(index, frame)
+                model_ms.append((time.perf_counter() - t0) * 1e3)
                 if output is not None or options.display:
-                    view = _view(frame, result, heat_scale, options,
+                    view = _view(frame, result, step.heat_scale, options,
                                  fps=len(model_ms) / max(time.monotonic() - start, 1e-9),
                                  ms=model_ms[-1])
                     if output is not None:
@@ -266,7 +279,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source,
     return RunSummary(
         frames=len(model_ms), dropped=stats.dropped, reconnects=stats.reconnects,
         seconds=round(seconds, 3), fps=len(model_ms) / seconds if seconds else 0.0,
-        model_ms=_stats(model_ms), frame_ms=_stats(frame_ms), anomalies=anomalies,
+        model_ms=_stats(model_ms), frame_ms=_stats(frame_ms), anomalies=step.anomalies,
         events=events.count if events else 0, stopped_by=stopped_by,
         output=str(options.output) if options.output else None)
 

@@ -7,8 +7,7 @@ form. Artifacts with a fixed input size run over overlapping tiles whose seams a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -219,13 +218,18 @@ class Denoiser(_FrameModel):
         return self._frame_layout(self._output, frame, color, out)
 
 
-@dataclass(frozen=True)
-class Score:
-    """An anomaly score for one frame; `is_anomaly` is None when no threshold is known."""
+class Score(NamedTuple):
+    """The one record of an anomaly score: of a frame (scalars) or of a batch (arrays).
 
-    score: float
-    is_anomaly: bool | None
-    heatmap: np.ndarray  # float32 (H, W), per-pixel error at the frame's size
+    `score` is a float for a frame, (N,) for a batch; `heatmap` the per-pixel error (H, W) or
+    (N, H, W) at the images' size; `is_anomaly` the decision at the threshold, None when no
+    threshold is known. Frames, batches, `edgeae score` and `evaluate`, training and the export
+    all read scores through it.
+    """
+
+    score: float | np.ndarray
+    heatmap: np.ndarray
+    is_anomaly: bool | np.ndarray | None = None
 
 
 class AnomalyScorer(_FrameModel):
@@ -267,17 +271,21 @@ class AnomalyScorer(_FrameModel):
         maps = error_maps(unit, self._to_unit(y), config)
         values = self._with_knn(pool_maps(maps, config), unit)
         value = float(values.mean())  # a gray model scores colour planes apart
-        decision = None if self.threshold is None else value > self.threshold
-        return Score(value, decision, maps.mean(axis=0))
+        return Score(value, maps.mean(axis=0), self.decide(value))
 
-    def score_batch(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scores (N,), error maps (N, H, W)) of whole images: NHWC or NHW, uint8 or [0, 1].
+    def score_batch(self, images: np.ndarray) -> Score:
+        """The Score of whole images (NHWC or NHW, uint8 or [0, 1]): arrays of N.
 
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
         unit = self._as_batch(to_unit_float(np.asarray(images)))
         scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
-        return self._with_knn(scores, unit), maps
+        scores = self._with_knn(scores, unit)
+        return Score(scores, maps, self.decide(scores))
+
+    def decide(self, scores: float | np.ndarray) -> bool | np.ndarray | None:
+        """Above the threshold: an anomaly; None when no threshold is known."""
+        return None if self.threshold is None else scores > self.threshold
 
     def _with_knn(self, reconstruction: np.ndarray, unit: np.ndarray) -> np.ndarray:
         """The manifest's score from the reconstruction scores of `unit` images."""

@@ -1,5 +1,5 @@
-"""Training: data sources, tf.data pipelines, registered Keras models and `fit` with callbacks.
+"""Training: tf.data pipelines, registered Keras models, `fit` with callbacks, Keras as a backend.
 
-Importing this package does not import TensorFlow; `edgeae.core.data` (and what it uses)
-needs only numpy and OpenCV, the rest imports TensorFlow when first used.
+Importing this package does not import TensorFlow; its modules import it when first used. The
+data it trains on comes from the ground floor's TF-free sources (`edgeae.core.data`).
 """

@@ -21,7 +21,7 @@ import numpy as np
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import ScoreConfig
 from edgeae.runtime.batch import BATCH
-from edgeae.runtime.models import AnomalyScorer
+from edgeae.runtime.models import AnomalyScorer, Score
 from edgeae.runtime.threshold import parse_threshold
 from edgeae.train.thresholds import DEFAULT_THRESHOLD
 
@@ -106,11 +106,11 @@ class Detector:
 
     def anomaly_score(self, x: np.ndarray) -> np.ndarray:
         """(N,) scores, higher = more anomalous."""
-        return self._batches(x)[0]
+        return self.scores(x).score
 
     def anomaly_map(self, x: np.ndarray) -> np.ndarray:
         """(N, H, W) per-pixel anomaly maps at the input's resolution."""
-        return self._batches(x)[1]
+        return self.scores(x).heatmap
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         """scikit-learn's sign: higher = more normal."""
@@ -140,13 +140,16 @@ class Detector:
         """
         from edgeae.core.metrics import detection_metrics, pixel_metrics
 
-        scores, maps = self._batches(x)
+        scores, maps, _ = self.scores(x)
         result = detection_metrics(scores, np.asarray(y), self.threshold_)
         if masks is not None:
             result["pixel"] = pixel_metrics(maps, np.asarray(masks))
         return result
 
-    def _batches(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, x: np.ndarray) -> Score:
+        """The runtime's Score of every image: scores, maps and decisions (arrays of N)."""
         images = as_images(x)
         parts = [self.scorer.score_batch(images[i:i + BATCH]) for i in range(0, len(images), BATCH)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        scores = np.concatenate([p.score for p in parts])
+        return Score(scores, np.concatenate([p.heatmap for p in parts]),
+                     self.scorer.decide(scores))

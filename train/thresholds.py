@@ -86,7 +86,7 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
     for start in range(0, len(train_idx), BATCH):
         images = source.read_batch(train_idx[start:start + BATCH])
         features.append(descriptors(images, config))
-        reconstruction.append(plain.score_batch(images)[0])
+        reconstruction.append(plain.score_batch(images).score)
     memory = np.concatenate(features).astype(np.float16)  # half the file; distances barely move
     with atomic_path(out / MEMORY_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
         np.save(fh, memory)
