@@ -4,20 +4,36 @@
 # Fashion-MNIST's class 0 and scored on the whole test split (the one-class protocol). The
 # runtime rows run in .venv-runtime (no TensorFlow), as on a device.
 #
+# Each table's rows (benchmark.json) are kept with the CPU and versions as
+# $RESULTS/edge-{live,quality,fashion-detector}.json, which benchmarks/tables.py renders; OUT
+# (models, PNG folders, artifacts, report) is not committed.
+#
 #   benchmarks/edge_table.sh ../shared/data [OUT]      (OUT: benchmarks/results/edge)
+#   PARTS=detector benchmarks/edge_table.sh ../shared/data     (only some tables)
 set -euo pipefail
 DATA=${1:?usage: benchmarks/edge_table.sh DATA_DIR [OUT]}
 OUT=${2:-benchmarks/results/edge}
+PARTS_ARG=${PARTS:-live quality detector}
+PARTS=" $PARTS_ARG "
+RESULTS=${RESULTS:-benchmarks/results}
 EDGEAE=${EDGEAE:-.venv/bin/edgeae}
 PYTHON=${PYTHON:-.venv/bin/python}
 RUNTIME_PYTHON=${RUNTIME_PYTHON:-.venv-runtime/bin/python}
 COMMON=(--threads 1,2 --python "$RUNTIME_PYTHON" --overwrite)
 
+keep() {  # keep NAME: the rows of $OUT/NAME/benchmark.json with the machine, for tables.py
+  "$PYTHON" benchmarks/provenance.py --wrap "$OUT/$1/benchmark.json" "$RESULTS/edge-$1.json" \
+    --command "PARTS=\"$PARTS_ARG\" benchmarks/edge_table.sh $DATA $OUT"
+}
+
 for name in live quality; do
+  [[ $PARTS == *" $name "* ]] || continue
   "$EDGEAE" benchmark --pretrained "$name" --backends tflite,onnx --precisions fp32,int8 \
     --sizes 320x240,640x480 --data "$DATA/set12" --noise gaussian:25 "${COMMON[@]}" \
     --out "$OUT/$name"
+  keep "$name"
 done
+[[ $PARTS == *" detector "* ]] || exit 0
 
 "$PYTHON" benchmarks/one_class_folders.py --data "$DATA/fashion_mnist.npz" --normal 0 \
   --out "$OUT/fashion0"
@@ -26,5 +42,6 @@ done
 "$EDGEAE" benchmark "$OUT/fashion0/det" --precisions fp32,fp16,int8 --sizes 28x28,640x480 \
   --data "$OUT/fashion0/test" --limit 10000 --artifacts "$OUT/fashion0/artifacts" \
   "${COMMON[@]}" --out "$OUT/fashion-detector"
+keep fashion-detector
 "$EDGEAE" report "$OUT/fashion0/det" --benchmark "$OUT/fashion-detector" --overwrite \
   --out "$OUT/fashion-detector/report.html"
