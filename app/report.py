@@ -193,7 +193,7 @@ def model_card(md: ModelDir, model) -> list[tuple[str, str]]:
     m = md.manifest
     spec = m.input
     t = m.training
-    card = [("task", m.task), ("architecture", f"{m.architecture} {json.dumps(m.params)}"),
+    card = [("task", m.task), ("architecture", f"{m.architecture} {m.params.model_dump_json()}"),
             ("input", f"{spec.height or 'any'} x {spec.width or 'any'} pixels, "
                       f"{spec.color_order}"),
             ("parameters", f"{model.count_params():,}"),

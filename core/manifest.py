@@ -14,16 +14,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from edgeae.core.architectures import ModelConfig, config_for
 from edgeae.core.errors import UserError
 from edgeae.core.formats import FORMATS
 from edgeae.core.tasks import TASKS
 
-SCHEMA_VERSION = 1
+# 2: `params` is the architecture's typed configuration (core/architectures.py), complete and
+# validated as the class `architecture` names. Version 1 files (params as a free dict) are read
+# and validated the same way; their JSON is otherwise identical, so they open unchanged.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -230,11 +236,11 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: SerializeAsAny[ModelConfig]  # the architecture's configuration (tagged by it)
     input: InputSpec
     normalization: Normalization = Normalization()
     data: DataSummary
@@ -244,6 +250,16 @@ class Manifest(_Strict):
     score: ScoreConfig = ScoreConfig()
     score_stats: ScoreStats | None = None
     artifact: ArtifactInfo | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_params(cls, raw: Any) -> Any:
+        """Read `params` as the configuration `architecture` names; older files become v2."""
+        if isinstance(raw, dict) and isinstance(raw.get("architecture"), str):
+            params = raw.get("params") or {}
+            raw = {**raw, "schema_version": SCHEMA_VERSION,
+                   "params": config_for(raw["architecture"], params)}
+        return raw
 
     @field_validator("task")
     @classmethod
@@ -266,9 +282,10 @@ class Manifest(_Strict):
                             "re-export the model or restore the file") from None
         if not isinstance(raw, dict) or "schema_version" not in raw:
             raise UserError(f"{origin} is not an edgeae manifest (no schema_version)")
-        if raw["schema_version"] != SCHEMA_VERSION:
+        if raw["schema_version"] not in READABLE_VERSIONS:
             raise UserError(f"{origin} has schema_version {raw['schema_version']!r}; this edgeae "
-                            f"reads version {SCHEMA_VERSION}: upgrade edgeae or re-export")
+                            f"reads versions {', '.join(map(str, READABLE_VERSIONS))}: upgrade "
+                            "edgeae or re-export")
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 import edgeae
+from edgeae.core.architectures import LOSS_OF
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
@@ -47,7 +48,6 @@ from edgeae.train.callbacks import KLWarmup
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.models import create_model, macs_per_pixel, make_config
-from edgeae.train.models.vae import LOSS_OF
 from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
 from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
@@ -167,7 +167,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
         edgeae_version=edgeae.__version__,
         task=settings.task,
         architecture=settings.architecture,
-        params=config.model_dump(mode="json"),
+        params=config,
         input=InputSpec(height=h if config.fixed_size else None,
                         width=w if config.fixed_size else None, channels=c,
                         color_order="gray" if c == 1 else "rgb",

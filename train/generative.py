@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeae.core.architectures import LOSS_OF, VAEConfig
 from edgeae.core.errors import UserError
 from edgeae.core.modeldir import ModelDir
 from edgeae.runtime.generator import slerp, traverse_codes
 from edgeae.train.detector import array_source, as_images
 from edgeae.train.keras_backend import load_keras
-from edgeae.train.models.vae import LOSS_OF, VAEConfig
 
 BATCH = 256
 LOG_2PI = math.log(2 * math.pi)
@@ -68,7 +68,7 @@ class VAE:
         if md.manifest.task != "vae":
             raise UserError(f"{path} is a model for task {md.manifest.task!r}, not a VAE; train "
                             "one with `edgeae train vae`")
-        self.model_dir, self.config = md, VAEConfig(**md.manifest.params)
+        self.model_dir, self.config = md, md.manifest.params
         self._model = load_keras(md)
         return self
 

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import keras
-from pydantic import Field
 
-from edgeae.train.models.registry import FilterCount, ModelConfig, register_model
-
-
-class ConvConfig(ModelConfig):
-    """Hyper-parameters of the convolutional autoencoder: one stride-2 stage per filter count."""
-
-    # the tutorial's 16, 8
-    filters: tuple[FilterCount, ...] = Field(default=(16, 8), min_length=1, max_length=6)
-    kernel_size: int = Field(default=3, ge=1, le=9)
+from edgeae.core.architectures import ConvConfig
+from edgeae.train.models.registry import register_model
 
 
-    def size_multiple(self) -> int:
-        """Each stage halves the image, so sides must divide by 2**stages."""
-        return 2 ** len(self.filters)
-
-
-@register_model("conv", ConvConfig)
+@register_model("conv")
 def build_conv(config: ConvConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """Stride-2 Conv2D encoder, mirrored Conv2DTranspose decoder, sigmoid Conv2D output."""
     c = image_shape[2]

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import keras
-from pydantic import Field, PositiveInt
 
-from edgeae.train.models.registry import ModelConfig, register_model
-
-
-class DenseConfig(ModelConfig):
-    """Hyper-parameters of the dense autoencoder."""
-
-    fixed_size: ClassVar[bool] = True
-    latent_dim: int = Field(default=64, ge=1, le=65536)  # the tutorial's 64
-    # Dense layers between the pixels and the code, mirrored in the decoder: () is the
-    # tutorial's first autoencoder, (32, 16) with an 8-d code its anomaly detector.
-    hidden: tuple[PositiveInt, ...] = Field(default=(), max_length=8)
+from edgeae.core.architectures import DenseConfig
+from edgeae.train.models.registry import register_model
 
 
-@register_model("dense", DenseConfig)
+@register_model("dense")
 def build_dense(config: DenseConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """Flatten -> Dense(hidden..., relu) -> Dense(latent, relu) -> mirrored -> Reshape."""
     h, w, c = image_shape

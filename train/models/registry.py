@@ -9,26 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
 import keras
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from edgeae.core.architectures import CONFIGS, ModelConfig, config_for
 from edgeae.core.errors import UserError
-
-FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
-
-
-class ModelConfig(BaseModel):
-    """Base of every builder's hyper-parameters; unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    fixed_size: ClassVar[bool] = False  # True: the model only takes its training image size
-
-    def size_multiple(self) -> int:
-        """Input height and width must be multiples of this (its total downsampling)."""
-        return 1
-
 
 Builder = Callable[[Any, tuple[int, int, int]], keras.Model]
 
@@ -46,14 +33,19 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, config_cls: type[ModelConfig]) -> Callable[[Builder], Builder]:
-    """Decorator: register `builder(config, (h, w, c)) -> keras.Model` under `name`."""
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: register `builder(config, (h, w, c)) -> keras.Model` under `name`.
+
+    Its configuration is the class core/architectures.py registers under the same name.
+    """
 
     def add(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
+        if name not in CONFIGS:
+            raise ValueError(f"model {name!r} has no configuration in core/architectures.py")
         summary = (builder.__doc__ or name).strip().splitlines()[0]
-        _REGISTRY[name] = ModelEntry(name, builder, config_cls, summary)
+        _REGISTRY[name] = ModelEntry(name, builder, CONFIGS[name], summary)
         return builder
 
     return add
@@ -71,10 +63,11 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def make_config(name: str, params: dict[str, Any]) -> ModelConfig:
+def make_config(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
     """Validate hyper-parameters for model `name`; a bad one is a one-line UserError."""
+    get_entry(name)
     try:
-        return get_entry(name).config_cls(**params)
+        return config_for(name, params)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
@@ -82,7 +75,7 @@ def make_config(name: str, params: dict[str, Any]) -> ModelConfig:
 
 
 def create_model(name: str, image_shape: tuple[int, int, int],
-                 params: dict[str, Any] | None = None) -> keras.Model:
+                 params: dict[str, Any] | ModelConfig | None = None) -> keras.Model:
     """Build model `name` for images of (h, w, c); fully convolutional models accept any size."""
     config = make_config(name, params or {})
     multiple = config.size_multiple()

@@ -10,47 +10,10 @@ level halves the resolution again, so deep levels are cheap per input pixel.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import keras
-from pydantic import Field
 
-from edgeae.train.models.registry import FilterCount, ModelConfig, register_model
-
-Size = Literal["tiny", "small", "medium", "large"]
-# filters per level, convolutions per level, stem stride; smallest to largest
-PRESETS: dict[str, tuple[tuple[int, ...], int, int]] = {
-    "tiny": ((16, 32, 64), 2, 2),
-    "small": ((32, 64, 128), 2, 2),
-    "medium": ((32, 64, 128), 2, 1),
-    "large": ((64, 128, 256, 512), 2, 1),
-}
-
-
-class UNetConfig(ModelConfig):
-    """U-Net hyper-parameters: a named size, or explicit filters per level."""
-
-    size: Size = "small"
-    filters: tuple[FilterCount, ...] | None = Field(default=None, min_length=2, max_length=6)
-    convs_per_level: int | None = Field(default=None, ge=1, le=4)
-    stem: Literal[1, 2] | None = None  # 2: the first level already runs at half resolution
-
-
-    def level_filters(self) -> tuple[int, ...]:
-        """Filters per level: explicit ones, else the size's."""
-        return self.filters or PRESETS[self.size][0]
-
-    def level_convs(self) -> int:
-        """3x3 convolutions per level: explicit, else the size's."""
-        return self.convs_per_level or PRESETS[self.size][1]
-
-    def stem_stride(self) -> int:
-        """1, or 2 to run every level at half resolution (a learned pixel unshuffle)."""
-        return self.stem or PRESETS[self.size][2]
-
-    def size_multiple(self) -> int:
-        """Each level below the first halves the image, and so does a stride-2 stem."""
-        return 2 ** (len(self.level_filters()) - 1) * self.stem_stride()
+from edgeae.core.architectures import UNetConfig
+from edgeae.train.models.registry import register_model
 
 
 @keras.saving.register_keras_serializable(package="edgeae")
@@ -109,7 +72,7 @@ def _convs(x, filters: int, n: int, name: str):
     return x
 
 
-@register_model("unet", UNetConfig)
+@register_model("unet")
 def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """U-Net denoiser: stride-2 encoder, upsampling decoder with skips, residual output."""
     c = image_shape[2]

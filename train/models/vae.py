@@ -12,40 +12,10 @@ whose MSE lacks the 1 / 2 sigma^2). Encoder and decoder are sub-models named "en
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 import keras
-from pydantic import Field
 
-from edgeae.train.models.registry import FilterCount, ModelConfig, register_model
-
-LOSS_OF = {"bernoulli": "bce", "gaussian": "mse"}  # the training loss each likelihood implies
-
-
-class VAEConfig(ModelConfig):
-    """Hyper-parameters of the VAE: code size, encoder widths, likelihood and KL weighting."""
-
-    fixed_size: ClassVar[bool] = True
-    latent_dim: int = Field(default=16, ge=1, le=4096)
-    filters: tuple[FilterCount, ...] = Field(default=(32, 64), min_length=1, max_length=5)
-    # Dense units between the convolutions and the code. 256, not 64: validation ELBO after 10
-    # epochs, on images held out of x_train, -111.1 vs -123.2 nats (MNIST-10k) and -244.5 vs
-    # -245.8 (a 20k subset of Fashion-MNIST); see BENCHMARKS.md, generation.
-    hidden: int = Field(default=256, ge=1, le=8192)
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    gaussian_sigma: float = Field(default=0.1, gt=0.0, le=1.0)  # the Gaussian's fixed std
-    beta: float = Field(default=1.0, gt=0.0, le=100.0)  # KL weight (beta-VAE)
-    kl_warmup_epochs: int = Field(default=0, ge=0, le=10000)  # KL weight ramps 0 -> 1 over these
-
-
-    def size_multiple(self) -> int:
-        """Each encoder stage halves the image."""
-        return 2 ** len(self.filters)
-
-    def kl_scale(self, pixels: int) -> float:
-        """The KL term's weight against the per-pixel reconstruction loss (see the module)."""
-        variance_factor = 2 * self.gaussian_sigma ** 2 if self.likelihood == "gaussian" else 1.0
-        return self.beta * variance_factor / pixels
+from edgeae.core.architectures import VAEConfig
+from edgeae.train.models.registry import register_model
 
 
 @keras.saving.register_keras_serializable(package="edgeae")
@@ -113,7 +83,7 @@ def build_decoder(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras
     return keras.Model(z, mean, name="decoder")
 
 
-@register_model("vae", VAEConfig)
+@register_model("vae")
 def build_vae(config: VAEConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """Conv encoder -> Sampling (+ KL) -> conv decoder; a fixed image size."""
     h, w, c = image_shape
