@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -253,13 +254,22 @@ class Manifest(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _typed_params(cls, raw: Any) -> Any:
-        """Read `params` as the configuration `architecture` names; older files become v2."""
-        if isinstance(raw, dict) and isinstance(raw.get("architecture"), str):
-            params = raw.get("params") or {}
-            raw = {**raw, "schema_version": SCHEMA_VERSION,
-                   "params": config_for(raw["architecture"], params)}
+    def _upgrade(cls, raw: Any) -> Any:
+        """A readable older file becomes the current version (its JSON is otherwise the same)."""
+        if isinstance(raw, dict) and raw.get("schema_version") in READABLE_VERSIONS:
+            raw = {**raw, "schema_version": SCHEMA_VERSION}
         return raw
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _typed_params(cls, params: Any, info: ValidationInfo) -> ModelConfig:
+        """`params` as the configuration class that `architecture` names."""
+        try:
+            return config_for(info.data.get("architecture", ""), params or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where}: {first['msg']}") from None
 
     @field_validator("task")
     @classmethod
@@ -291,7 +301,8 @@ class Manifest(_Strict):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise UserError(f"{origin} is invalid at {where}: {first['msg']}") from None
+            message = first['msg'].removeprefix("Value error, ")
+            raise UserError(f"{origin} is invalid at {where}: {message}") from None
 
     @classmethod
     def read(cls, path: Path) -> Manifest:

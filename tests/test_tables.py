@@ -75,3 +75,25 @@ def test_every_precision_has_a_gate_and_the_shipped_ones_are_rows():
         if row.gate == "max_abs_diff":
             assert isinstance(getattr(tolerances, row.tolerance), float)
     assert set(SHIPPED) <= set(PRECISIONS) and SHIPPED == ("fp32", "int8")
+
+
+def test_params_are_the_architectures_typed_configuration_and_v1_files_read(tmp_path):
+    from edgeae.core.architectures import CONFIGS, UNetConfig
+    from edgeae.core.errors import UserError
+    from edgeae.core.manifest import SCHEMA_VERSION, Manifest
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    path = PRETRAINED_DIR / "live_int8.tflite.json"
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == 1  # shipped before version 2
+    manifest = Manifest.read(path)
+    assert isinstance(manifest.params, UNetConfig) and manifest.params.size == "small"
+    assert json.loads(manifest.to_json())["params"] == raw["params"]  # same JSON, now typed
+    assert manifest.schema_version == SCHEMA_VERSION == 2
+    assert set(CONFIGS) == {"conv", "dense", "unet", "vae"}
+    for change, message in ((dict(architecture="resnet"), "unknown architecture"),
+                            (dict(params={**raw["params"], "size": "huge"}), "params: size")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**raw, **change}))
+        with pytest.raises(UserError, match=message):
+            Manifest.read(bad)
