@@ -60,14 +60,15 @@ class ChunkScorer:
     def __call__(self, indices: np.ndarray) -> list[tuple[int, float]]:
         """(index, score) of each image; its overlay is written first, when maps are wanted."""
         out = []
-        for i, score, heat, image in score_chunks(self.scorer, self.source, indices):
+        for i, result, image in score_chunks(self.scorer, self.source, indices):
             if self.maps_dir is not None:
+                heat = result.heatmap
                 picture = overlay(image, heat, self.scale or float(heat.max()))
                 target = (self.maps_dir / self.source.item_name(i)).with_suffix(".png")
                 with atomic_path(target, overwrite=self.overwrite) as tmp:
                     if not cv2.imwrite(str(tmp), picture):
                         raise UserError(f"could not write {target}")
-            out.append((i, score))
+            out.append((i, result.score))
         return out
 
 
@@ -150,11 +151,11 @@ def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarr
     from edgeae.core.metrics import detection_metrics, pixel_metrics
 
     scores, maps, masks, resized = np.empty(len(source)), [], [], 0
-    for i, score, heat, _ in scored(scorer, source, desc="evaluating"):
-        scores[i] = score
+    for i, result, _ in scored(scorer, source, desc="evaluating"):
+        scores[i] = result.score
         if masks_dir is not None:
-            mask, was_resized = read_mask(masks_dir, source.item_name(i), heat.shape)
-            maps.append(heat)
+            mask, was_resized = read_mask(masks_dir, source.item_name(i), result.heatmap.shape)
+            maps.append(result.heatmap)
             masks.append(mask)
             resized += was_resized
     if resized:

@@ -8,14 +8,14 @@ import numpy as np
 
 from edgeae.core.data import ImageSource
 from edgeae.core.progress import progress
-from edgeae.runtime.models import AnomalyScorer
+from edgeae.runtime.models import AnomalyScorer, Score
 
 BATCH = 64
 
 
 def scored(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray | None = None,
-           desc: str = "scoring") -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
-    """(index, score, error map, image) for each image (all, or `indices`).
+           desc: str = "scoring") -> Iterator[tuple[int, Score, np.ndarray]]:
+    """(index, Score, image) for each image (all, or `indices`).
 
     Batched when the sizes agree; the image comes along so callers need not read it again.
     """
@@ -25,13 +25,12 @@ def scored(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray | Non
 
 
 def score_chunks(scorer: AnomalyScorer, source: ImageSource,
-                 indices: np.ndarray) -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
-    """(index, score, map, image) of `indices`, a batch (or one mixed-size image) at a time."""
+                 indices: np.ndarray) -> Iterator[tuple[int, Score, np.ndarray]]:
+    """(index, Score, image) of `indices`, a batch (or one mixed-size image) at a time."""
     step = BATCH if source.size is not None else 1
     for start in range(0, len(indices), step):
         chunk = indices[start:start + step]
         batch = (source.read_batch(chunk) if source.size is not None
                  else source.read(int(chunk[0]))[None])
-        result = scorer.score_batch(batch)
-        yield from zip(chunk.tolist(), result.score.tolist(), result.heatmap, batch)
+        yield from zip(chunk.tolist(), scorer.score_batch(batch).per_image(), batch)
 

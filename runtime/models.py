@@ -7,6 +7,7 @@ form. Artifacts with a fixed input size run over overlapping tiles whose seams a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import cv2
@@ -230,6 +231,12 @@ class Score(NamedTuple):
     score: float | np.ndarray
     heatmap: np.ndarray
     is_anomaly: bool | np.ndarray | None = None
+
+    def per_image(self) -> Iterator[Score]:
+        """A batch's record, one image at a time."""
+        decisions = [None] * len(self.score) if self.is_anomaly is None else self.is_anomaly
+        for score, heatmap, decision in zip(self.score.tolist(), self.heatmap, decisions):
+            yield Score(score, heatmap, None if decision is None else bool(decision))
 
 
 class AnomalyScorer(_FrameModel):

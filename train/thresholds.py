@@ -37,7 +37,7 @@ MIN_HOG_SIDE = 8  # smaller images (1 x L series rows) are scored by reconstruct
 
 def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
     """Anomaly scores of `source`'s images at `indices`."""
-    return np.array([score for _, score, _, _ in scored(scorer, source, indices, "threshold")])
+    return np.array([r.score for _, r, _ in scored(scorer, source, indices, "threshold")])
 
 
 def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
