@@ -44,6 +44,7 @@ from edgeae.export.parity import (
 )
 from edgeae.export.tflite import IoType
 from edgeae.runtime.backends import open_session
+from edgeae.runtime.models import Score
 from edgeae.runtime.scoring import anomaly_scores, read_memory, with_knn
 from edgeae.train.keras_backend import KerasSession, load_keras
 
@@ -200,7 +201,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         _copy_unless_same(model_dir.path / MEMORY_FILE, out_dir / MEMORY_FILE,
                           options.overwrite, dry_run=True)
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
-                                    manifest, memory) if labelled is not None else None)
+                                    manifest, memory).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
     if calibration is not None:
         calibration = part.calibrate(calibration)
@@ -208,7 +209,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)), clean)
         if labelled is not None:
-            scores = detector_scores(labelled, c.outputs(labelled), manifest, memory)
+            scores = detector_scores(labelled, c.outputs(labelled), manifest, memory).score
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity)
@@ -320,10 +321,14 @@ def _quantization(c: _Candidate, described: dict, calibration: np.ndarray | None
 
 
 def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
-                    memory: np.ndarray | None) -> np.ndarray:
-    """Anomaly scores as the runtime computes them (reconstruction, and k-NN when configured)."""
+                    memory: np.ndarray | None) -> Score:
+    """The Score of `images` from a model's `outputs`, as the runtime computes it.
+
+    Reconstruction, and k-NN when the manifest's score configures it.
+    """
     config = manifest.score
-    return with_knn(anomaly_scores(images, outputs, config)[0], images, memory, config)
+    scores, maps = anomaly_scores(images, outputs, config)
+    return Score(with_knn(scores, images, memory, config), maps)
 
 
 def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:
