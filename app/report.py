@@ -23,6 +23,7 @@ import numpy as np
 import edgeae
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
+from edgeae.core.formats import PRECISIONS
 from edgeae.core.images import tile_grid
 from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import HISTORY_FILE, ModelDir
@@ -226,6 +227,16 @@ def render(context: dict) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
+def parity_gates(parity: dict | None) -> list[tuple[str, str]]:
+    """(precision, its gate in words) for every precision row, at the export's tolerances."""
+    if not parity:
+        return []
+    from edgeae.export.parity import Tolerances
+
+    tolerances = Tolerances(**parity.get("tolerances", {}))
+    return [(name, tolerances.describe(name)) for name in PRECISIONS]
+
+
 def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | None = None,
                  export_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Gather everything about `model_dir` into one HTML file at `out`."""
@@ -245,6 +256,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         "curves": training_curves(md.path / HISTORY_FILE),
         "samples": sample_outputs(md, model),
         "parity": parity,
+        "gates": parity_gates(parity),
         "bench": bench,
         "bench_figures": benchmark_plots(bench) if bench and bench["rows"] else [],
         "quality_keys": [k for k in ("psnr", "ssim", "auroc", "mse")
