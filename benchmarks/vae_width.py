@@ -76,8 +76,8 @@ def main() -> None:
         best = max(rows, key=lambda w: rows[w]["val_elbo_nats"])
         result["datasets"][name] = {"fit_images": len(x_fit), "validation_images": len(x_val),
                                     "best_width": int(best), "widths": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # after each dataset
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 
