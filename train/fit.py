@@ -15,9 +15,8 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -33,7 +32,6 @@ from edgeae.core.manifest import (
     InputSpec,
     Manifest,
     ScoreConfig,
-    SelfSupervised,
     TrainingSummary,
 )
 from edgeae.core.modeldir import (
@@ -49,8 +47,9 @@ from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
-from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
+from edgeae.train.pipeline import image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
+from edgeae.train.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,38 +58,6 @@ LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
 WORK_DIR = ".work"  # backups, best checkpoint and history of a run in progress
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that decides a training run; a resumed run must use the same settings."""
-
-    task: str = "autoencoder"  # a core/tasks.py row
-    architecture: str = "conv"
-    params: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    loss: Literal["mse", "mae", "bce"] = "mse"
-    val_split: float = 0.1
-    seed: int = 0
-    patience: int = 5
-    patch_size: int | None = None
-    patches_per_image: int = 1
-    noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
-    # denoisers from noisy images only: "blind-spot" masking, or "recorrupted" pairs, which need
-    # the data's Gaussian noise as `noise` (None: estimated from the images when training starts)
-    self_supervised: SelfSupervised | None = None
-    initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
-    threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
-    score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
-    quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
-    strategy: str = "auto"  # the tf.distribute strategy (train/distribute.py)
-
-    def pipeline(self) -> PipelineConfig:
-        """The tf.data settings these imply."""
-        return PipelineConfig(self.batch_size, self.seed, self.patch_size,
-                              self.patches_per_image, self.noise, self.self_supervised)
 
 
 def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> bool:
@@ -189,7 +156,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
     )
 
 
-def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),
+def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),  # noqa: B008 - frozen
           overwrite: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
           verbose: int | str = "auto", cache: str | Path | None = None) -> Manifest:
     """Train `settings.architecture` on `source` and write a model directory to `out`.

@@ -1,0 +1,54 @@
+"""What decides a training run, importable without TensorFlow.
+
+The command line reads its defaults and choices here (`edgeae --help` must not load Keras);
+`edgeae.train.fit` trains with them (and re-exports TrainSettings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from edgeae.core.manifest import SelfSupervised
+
+if TYPE_CHECKING:
+    from edgeae.train.pipeline import PipelineConfig
+
+Loss = Literal["mse", "mae", "bce"]  # fit.py's LOSSES maps each to its Keras loss
+Strategy = Literal["auto", "one-device", "mirrored", "multi-worker"]  # train/distribute.py
+LOSS_NAMES: tuple[str, ...] = get_args(Loss)
+STRATEGY_NAMES: tuple[str, ...] = get_args(Strategy)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides a training run; a resumed run must use the same settings."""
+
+    task: str = "autoencoder"  # a core/tasks.py row
+    architecture: str = "conv"
+    params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    loss: Loss = "mse"
+    val_split: float = 0.1
+    seed: int = 0
+    patience: int = 5
+    patch_size: int | None = None
+    patches_per_image: int = 1
+    noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
+    # denoisers from noisy images only: "blind-spot" masking, or "recorrupted" pairs, which need
+    # the data's Gaussian noise as `noise` (None: estimated from the images when training starts)
+    self_supervised: SelfSupervised | None = None
+    initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
+    threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
+    score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
+    quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
+    strategy: Strategy = "auto"  # the tf.distribute strategy (train/distribute.py)
+
+    def pipeline(self) -> PipelineConfig:
+        """The tf.data settings these imply."""
+        from edgeae.train.pipeline import PipelineConfig  # TensorFlow
+
+        return PipelineConfig(self.batch_size, self.seed, self.patch_size,
+                              self.patches_per_image, self.noise, self.self_supervised)
