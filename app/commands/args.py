@@ -1,0 +1,197 @@
+"""Argument types and groups shared by the commands.
+
+Nothing here imports TensorFlow: every parser is built for `edgeae --help` and for the runtime
+commands on a device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def ranged(kind: type, lo: float | None = None, hi: float | None = None,
+           lo_open: bool = False) -> Callable[[str], float | int]:
+    """An argparse type that parses `kind` and checks lo <= value <= hi."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value != value or (lo is not None and (value <= lo if lo_open else value < lo)) or (
+                hi is not None and value > hi):
+            bound = f"{'>' if lo_open else '>='} {lo}" if lo is not None else ""
+            bound += (" and " if bound and hi is not None else "") + (
+                f"<= {hi}" if hi is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+POSITIVE = ranged(int, 1)
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """'64' or '48x64' (height x width) -> (h, w)."""
+    parts = text.lower().split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else map(int, parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    if h < 1 or w < 1 or h > 16384 or w > 16384:
+        raise argparse.ArgumentTypeError(f"sides must be 1..16384, got {text}")
+    return h, w
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """'640x480' (width x height, as cameras are described) -> (height, width)."""
+    h, w = image_size(text)
+    return w, h
+
+
+def integers(text: str) -> tuple[int, ...]:
+    """'16,8' -> (16, 8)."""
+    try:
+        return tuple(int(f) for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 16,8, got {text!r}") from None
+
+
+def listed(parse: Callable[[str], object],
+           choices: Sequence[str] | None = None) -> Callable[[str], tuple]:
+    """An argparse type for comma-separated values, each parsed (and checked) on its own."""
+
+    def parse_list(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        bad = [t for t in items if choices is not None and t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(bad)}; choose from "
+                                             f"{', '.join(choices)}")
+        return tuple(dict.fromkeys(parse(t) for t in items))
+
+    return parse_list
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, shown verbatim."""
+    return "examples:\n" + textwrap.indent("\n".join(lines), "  ")
+
+
+def shown(value: object) -> str:
+    """A default as a user would type it: floats short, tuples comma-separated."""
+    if isinstance(value, tuple):
+        return ",".join(shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_of(function: Callable, name: str) -> Any:
+    """The default value of `function`'s parameter `name`."""
+    return inspect.signature(function).parameters[name].default
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among `names` the user gave (not None): an options object fills in the rest."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """--data and how to read it: the options every command that reads images shares."""
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, metavar="D",
+                   help="folder of images (recursive; sub-folders are classes), image file, "
+                        ".npy/.npz array, IDX file, video file, or digits|mnist|fashion-mnist")
+    g.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="for mnist/fashion-mnist: read these IDX files or .npz (no download)")
+    g.add_argument("--image-size", type=image_size, metavar="HxW",
+                   help="resize every image to this size (N or HxW)")
+    g.add_argument("--channels", type=int, choices=(1, 3),
+                   help="1 gray or 3 RGB (default: what the images are)")
+    g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
+                   help="videos: keep every K-th frame (default 1)")
+    g.add_argument("--strict", action="store_true",
+                   help="fail on an unreadable image instead of skipping it")
+    g.add_argument("--label-column", metavar="COL",
+                   help="series (a CSV with one series per row, or an (N, L) .npy): the label "
+                        "column's header name or 0-based index (-1: the last)")
+    g.add_argument("--normal-label", metavar="V",
+                   help="series: the label value of normal rows; training keeps only those")
+
+
+def load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict[str, Any]:
+    """The data options as keyword arguments of `load_data` / `load_for_model`."""
+    from edgeae.core.series import SeriesOptions
+
+    return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every,
+            "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """--backend (the runtime's backends) and --threads."""
+    from edgeae.runtime.backends import backend_names
+
+    p.add_argument("--backend", choices=backend_names(),
+                   help="runtime backend (default: the first installed one for the file)")
+    p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model (an exported file) or --pretrained NAME, with --precision for the latter."""
+    from edgeae.runtime.pretrained import DEFAULT_PRECISION, NAMES, PRECISIONS
+
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", type=Path, help="exported .tflite or .onnx file")
+    g.add_argument("--pretrained", choices=NAMES,
+                   help=f"a shipped blind gray denoiser: {' or '.join(NAMES)}")
+    precisions = ", ".join(f"{p} for {n}" for n, p in DEFAULT_PRECISION.items())
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help=f"--pretrained: {' or '.join(PRECISIONS)} (default {precisions})")
+
+
+def model_path(args: argparse.Namespace) -> Path:
+    """--model, or the shipped artifact that --pretrained names."""
+    if args.pretrained is None:
+        return args.model
+    from edgeae.runtime.pretrained import pretrained_path
+
+    return pretrained_path(args.pretrained, args.backend, args.precision)
+
+
+def add_archive_args(p: argparse.ArgumentParser, verb: str, order: str, resume: str) -> None:
+    """--workers and --resume, for commands that run over large archives."""
+    p.add_argument("--workers", type=POSITIVE, default=1, metavar="N",
+                   help=f"{verb} in N processes (large archives; each opens the model once); "
+                        f"{order}")
+    p.add_argument("--resume", action="store_true", help=resume)
+
+
+def model_on_images_parser(sub: argparse._SubParsersAction, name: str,
+                           run: Callable[[argparse.Namespace], int], summary: str,
+                           description: str, *example_lines: str) -> argparse.ArgumentParser:
+    """A command that runs --model (directory or exported file) over --data images."""
+    p = sub.add_parser(name, help=summary, description=description,
+                       epilog=examples(*example_lines))
+    p.add_argument("--model", type=Path, required=True, help="model directory or exported file")
+    add_data_args(p)
+    add_backend_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=run)
+    return p
+
+
+def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
+    from edgeae.app.reconstruct import load_for_model
+    from edgeae.train.keras_backend import open_model
+
+    scorer = open_model(args.model, args.backend, args.threads, use="score")
+    source = load_for_model(scorer.manifest, args.data, args.image_size, **load_kwargs(args))
+    return scorer, source

@@ -1,0 +1,108 @@
+"""`edgeae benchmark`: latency, memory, size and quality per backend and precision.
+
+Choices come from edgeae.core.formats (formats and precisions) and the shipped pretrained
+models; defaults are BenchmarkOptions'.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeae.app.benchmark import BenchmarkOptions
+from edgeae.app.commands.args import POSITIVE, examples, frame_size, given, listed
+from edgeae.core.errors import UserError
+from edgeae.core.formats import FORMATS, PRECISIONS
+from edgeae.runtime.pretrained import NAMES
+
+DEFAULTS = BenchmarkOptions()
+# BenchmarkOptions fields an option of the same name sets when given
+OPTION_FIELDS = ("backends", "precisions", "sizes", "threads", "data", "labels", "noise", "limit",
+                 "warmup", "repeats", "python", "seed")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`benchmark MODEL_DIR|--pretrained NAME --out DIR` and what to measure."""
+    p = subparsers.add_parser(
+        "benchmark", help="latency, memory, size and quality per backend and precision",
+        description=(
+            "Measure a model on every backend x precision x frame size x thread count: latency\n"
+            "(p50/p90/p99 after warm-up) of the per-frame call a camera loop makes, frames/s,\n"
+            "peak resident memory, artifact size, import time, the multiply-accumulates per\n"
+            "frame and the rate achieved, and with --data the quality (PSNR/SSIM for denoisers,\n"
+            "AUROC for detectors, MSE for autoencoders) beside the Keras model's. Each backend,\n"
+            "precision and thread count runs in a fresh process. Missing artifacts are exported\n"
+            "first. Prints a Markdown table; writes benchmark.json and benchmark.csv to --out."),
+        epilog=examples(
+            "edgeae benchmark model_dir --out bench/",
+            "edgeae benchmark --pretrained live --backends tflite,onnx --precisions fp32,int8 "
+            "--sizes 640x480 --threads 1,2,4 --data ../shared/data/set12 --noise gaussian:25 "
+            "--out bench-live/",
+            "edgeae benchmark det_dir --data test/ --labels labels.csv --out bench-det/",
+            "edgeae benchmark model_dir --python .venv-runtime/bin/python --out bench/  "
+            "# runtime rows without TensorFlow"))
+    p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
+                   help="a model directory from `edgeae train`")
+    p.add_argument("--pretrained", choices=NAMES,
+                   help="a shipped pretrained denoiser instead of MODEL_DIR")
+    p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json / .csv")
+    _add_matrix_args(p)
+    _add_quality_args(p)
+    p.add_argument("--warmup", type=POSITIVE, default=DEFAULTS.warmup,
+                   help="untimed calls first (default %(default)s)")
+    p.add_argument("--repeats", type=POSITIVE, default=DEFAULTS.repeats,
+                   help="timed calls (default %(default)s)")
+    p.add_argument("--artifacts", type=Path, metavar="DIR",
+                   help="where exported artifacts are found or written (default OUT/artifacts)")
+    p.add_argument("--python", metavar="PATH",
+                   help="interpreter for the runtime backends' processes, e.g. a venv without "
+                        "TensorFlow (default: this one)")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
+    p.set_defaults(func=run)
+
+
+def _add_matrix_args(p: argparse.ArgumentParser) -> None:
+    """What is measured: backends (formats) x precisions x frame sizes x thread counts."""
+    p.add_argument("--backends", type=listed(str, tuple(FORMATS)), default=DEFAULTS.backends,
+                   metavar="LIST",
+                   help=f"comma-separated {', '.join(FORMATS)} "
+                        f"(default {','.join(DEFAULTS.backends)})")
+    p.add_argument("--precisions", type=listed(str, tuple(PRECISIONS)),
+                   default=DEFAULTS.precisions, metavar="LIST",
+                   help=f"comma-separated {', '.join(PRECISIONS)} (default "
+                        f"{','.join(DEFAULTS.precisions)}; each format runs those it stores, "
+                        "Keras fp32)")
+    sizes = ",".join(f"{w}x{h}" for h, w in DEFAULTS.sizes)
+    p.add_argument("--sizes", type=listed(frame_size), default=DEFAULTS.sizes,
+                   metavar="WxH,...", help=f"frame sizes, width x height (default {sizes})")
+    p.add_argument("--threads", type=listed(POSITIVE), default=DEFAULTS.threads, metavar="N,...",
+                   help="inference thread counts "
+                        f"(default {','.join(map(str, DEFAULTS.threads))})")
+
+
+def _add_quality_args(p: argparse.ArgumentParser) -> None:
+    """The images quality is measured on."""
+    p.add_argument("--data", help="images to measure quality on")
+    p.add_argument("--limit", type=POSITIVE, default=DEFAULTS.limit, metavar="N",
+                   help="use at most N images of --data, spread evenly over it "
+                        "(default %(default)s)")
+    p.add_argument("--labels", type=Path,
+                   help="detectors: CSV of path,label (default: class sub-folders of --data)")
+    p.add_argument("--noise", metavar="SPEC",
+                   help="denoisers: noise added to --data (default: the model's training noise)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark the model; print the Markdown table and write the results."""
+    from edgeae.app.benchmark import benchmark, markdown_table, model_target, pretrained_target
+
+    if (args.model_dir is None) == (args.pretrained is None):
+        raise UserError("pass a MODEL_DIR or --pretrained NAME (one of them)")
+    options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite)
+    target = (pretrained_target(args.pretrained) if args.pretrained else
+              model_target(args.model_dir, args.artifacts or args.out / "artifacts", options))
+    rows = benchmark(target, args.out, options)
+    print(markdown_table(rows))
+    print(f"wrote {args.out / 'benchmark.json'} and benchmark.csv")
+    return 0

@@ -1,0 +1,60 @@
+"""`edgeae evaluate`: detection metrics of a model on labelled images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeae.app.commands.args import model_on_images_parser, scorer_and_data
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`evaluate --model M --data D [--labels CSV] [--masks DIR] [--out JSON]`."""
+    p = model_on_images_parser(
+        subparsers, "evaluate", run, "detection metrics on labelled images",
+        "Accuracy, precision, recall, F1 at the model's threshold; AUROC, AUPR; pixel AUROC "
+        "and PRO with --masks.",
+        "edgeae evaluate --model det --data test/   # good/ = normal, other sub-folders = "
+        "anomalies",
+        "edgeae evaluate --model det --data test/ --labels labels.csv --masks masks/ --out "
+        "metrics.json")
+    p.add_argument("--labels", type=Path, metavar="CSV",
+                   help="path,label per image (1 = anomaly); default: sub-folders named "
+                        "good, normal or ok are normal, the others anomalous")
+    p.add_argument("--masks", type=Path, metavar="DIR",
+                   help="defect masks: PNGs at the images' relative paths, non-zero on defects "
+                        "(a missing mask means no defect)")
+    p.add_argument("--out", type=Path, metavar="JSON", help="also write the metrics here")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the labelled images; print the metrics (and write them with --out)."""
+    from edgeae.app.detect import evaluate_folder
+    from edgeae.core.files import check_writable, write_json
+    from edgeae.core.labels import labels_for
+
+    if args.out is not None:
+        check_writable(args.out, args.overwrite)
+    scorer, source = scorer_and_data(args)
+    labels = labels_for(source, args.labels)
+    metrics = evaluate_folder(scorer, source, labels, args.masks)
+    print(metrics_table(metrics))
+    if args.out is not None:
+        write_json(args.out, metrics, overwrite=args.overwrite)
+    return 0
+
+
+def metrics_table(metrics: dict) -> str:
+    """The evaluation as aligned `name  value` lines, None shown as n/a."""
+    rows = [(k, metrics.get(k)) for k in ("n", "n_anomalous", "threshold", "accuracy",
+                                          "precision", "recall", "f1", "auroc", "aupr")]
+    rows += [(k if k.startswith("pixel") else f"pixel_{k}", v)
+             for k, v in metrics.get("pixel", {}).items() if k != "note"]
+    lines = [f"{k:<16}{'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v}"
+             for k, v in rows]
+    if "confusion_matrix" in metrics:
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        lines.append(f"{'confusion':<16}TN {tn}  FP {fp}  FN {fn}  TP {tp}")
+    lines += [f"note: {n}" for n in (metrics.get("note"), metrics.get("pixel", {}).get("note"))
+              if n]
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""`edgeae export`: a model directory to TFLite / ONNX artifacts, each checked against Keras.
+
+Formats and precisions come from edgeae.core.formats. The other defaults are ExportOptions' and
+Tolerances' (edgeae.export), which import TensorFlow: the options parse to None unless given,
+the export fills them in, and `--help` reads them only when it is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from edgeae.app.commands.args import POSITIVE, examples, given, image_size, ranged, shown
+from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
+from edgeae.core.tasks import TASKS
+
+# ExportOptions fields an option of the same name sets when given
+OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io", "opset",
+                 "seed")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`export MODEL_DIR --out DIR` with its format, int8 and parity-gate options."""
+    p = subparsers.add_parser(
+        "export", help="export a model directory to TFLite / ONNX, checked against Keras",
+        description=_description(),
+        epilog=examples(
+            "edgeae export model_dir --out export/",
+            "edgeae export model_dir --format all --precision all --out export/",
+            "edgeae export model_dir --precision int8 --int8-io uint8 --calibration photos/ "
+            "--out export/",
+            "edgeae export model_dir --precision int8 --input-size 256x256 --out export/",
+            "edgeae export detector_dir --precision all --labelled test/ --out export/"))
+    p.add_argument("model_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
+    p.add_argument("--format", choices=(*exported_formats(), "all"),
+                   help="default %(default)s")
+    parts = tuple(dict.fromkeys(part for task in TASKS.values() for part in task.parts))
+    p.add_argument("--part", choices=parts,
+                   help="a VAE's decoder (codes in, images out: edgeae.runtime's Generator) or "
+                        "encoder (images in, codes out: its Encoder), for generating on a device "
+                        "(default %(default)s)")
+    p.add_argument("--precision", dest="precisions", type=_precisions, metavar="LIST",
+                   help=f"comma-separated {', '.join(PRECISIONS)}, or all (default %(default)s)")
+    p.add_argument("--input-size", type=image_size, metavar="HxW",
+                   help="a fixed-shape variant (e.g. a 256x256 tile model for int8 backends)")
+    _add_int8_args(p)
+    _add_gate_args(p)
+    p.add_argument("--seed", type=int, help="noise for denoiser inputs (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
+    p.set_defaults(func=run)
+    p.shown_defaults.append(_shown_defaults)
+
+
+def _description() -> str:
+    """What the export does, naming the formats and precisions from the tables."""
+    written = " and ".join(f"{name} ({', '.join(FORMATS[name].precisions)})"
+                           for name in exported_formats())
+    return "\n\n".join(textwrap.fill(text, 88) for text in (
+        f"Convert a trained model to {written}, run each artifact with its real interpreter on "
+        "held-out images and compare it with the Keras model. Float artifacts must match "
+        "within a max abs difference; quantized ones within a PSNR drop. A failed gate writes "
+        "nothing and exits 1 unless --allow-drift.",
+        "Each artifact gets its manifest embedded and as FILE.json beside it; parity.json and "
+        "the printed table hold the report."))
+
+
+def _add_int8_args(p: argparse.ArgumentParser) -> None:
+    """Calibration and quantization options."""
+    g = p.add_argument_group("int8")
+    g.add_argument("--calibration", metavar="D",
+                   help="calibration images (any --data form); default: the training images "
+                        "saved in the model directory")
+    g.add_argument("--calibration-samples", type=POSITIVE, metavar="N",
+                   help="images used to calibrate, picked to cover the brightness range "
+                        "(default %(default)s)")
+    g.add_argument("--int8-io", choices=("uint8", "int8", "float32"),
+                   help="TFLite int8: input/output type (default %(default)s, a camera's "
+                        "pixels)")
+    g.add_argument("--per-tensor", action="store_true",
+                   help="one weight scale per tensor instead of per output channel")
+    g.add_argument("--opset", type=ranged(int, 13, 21), help="ONNX opset (default %(default)s)")
+
+
+def _add_gate_args(p: argparse.ArgumentParser) -> None:
+    """The parity gate: one tolerance per float precision, the quantized ones' drops."""
+    g = p.add_argument_group("parity gate")
+    for precision in PRECISIONS.values():
+        if precision.gate == "max_abs_diff":
+            g.add_argument(f"--{precision.name}-tolerance", dest=precision.tolerance,
+                           type=ranged(float, 0.0), metavar="X",
+                           help=f"{precision.name}: largest max abs difference from Keras "
+                                "(default %(default)s)")
+    quantized = " and ".join(p.name for p in PRECISIONS.values() if p.gate == "quality")
+    g.add_argument("--int8-psnr-drop", dest="int8_psnr_drop_db", type=ranged(float, 0.0),
+                   metavar="DB",
+                   help=f"{quantized}: largest PSNR drop vs Keras in dB (default %(default)s)")
+    g.add_argument("--labelled", metavar="D",
+                   help="detection parity on a labelled folder: good/ (or normal/) holds normal "
+                        "images, other sub-folders anomalies; adds AUROC and score correlation")
+    g.add_argument("--int8-auroc-drop", type=ranged(float, 0.0), metavar="X",
+                   help="int8 with --labelled: largest AUROC drop vs Keras "
+                        "(default %(default)s)")
+    g.add_argument("--allow-drift", action="store_true",
+                   help="keep artifacts that fail the gate (warns instead)")
+
+
+def _shown_defaults() -> dict[str, str]:
+    """What --help shows as defaults: ExportOptions' and its Tolerances' (imports TensorFlow)."""
+    from edgeae.export.artifacts import ExportOptions
+
+    options = ExportOptions()
+    values = {name: getattr(options, name) for name in OPTION_FIELDS}
+    values.update(asdict(options.tolerances), format=options.formats)
+    return {name: shown(value) for name, value in values.items()}
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    """'fp32,int8' or 'all' -> a tuple of precisions, validated."""
+    names = tuple(PRECISIONS) if text == "all" else tuple(p.strip() for p in text.split(","))
+    unknown = [p for p in names if p not in PRECISIONS]
+    if unknown or not names:
+        bad = ", ".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(
+            f"unknown precision {bad}; use a comma-separated list of {', '.join(PRECISIONS)} "
+            "or 'all'")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export, check parity, print the report table and the files written."""
+    from edgeae.core.modeldir import ModelDir
+    from edgeae.export.artifacts import (
+        ExportOptions,
+        export_model,
+        load_calibration,
+        load_labelled,
+    )
+    from edgeae.export.parity import Tolerances
+
+    model_dir = ModelDir.open(args.model_dir)
+    chosen = given(args, *OPTION_FIELDS)
+    if args.format is not None:
+        chosen["formats"] = exported_formats() if args.format == "all" else (args.format,)
+    if args.per_tensor:
+        chosen["per_channel"] = False
+    options = ExportOptions(**chosen, tolerances=Tolerances(**given(args, *asdict(Tolerances()))),
+                            allow_drift=args.allow_drift, overwrite=args.overwrite)
+    if args.calibration:
+        images = load_calibration(args.calibration, model_dir.manifest, options.input_size,
+                                  options.calibration_samples, options.seed)
+        options = replace(options, calibration=images, calibration_source=args.calibration)
+    if args.labelled:
+        options = replace(options, labelled=load_labelled(args.labelled, model_dir.manifest,
+                                                          options.input_size))
+    report = export_model(model_dir, args.out, options)
+    print(report.table)
+    for exported in report.artifacts:
+        print(f"wrote {exported.path} (+ {exported.path.name}.json)")
+    return 0

@@ -1,0 +1,55 @@
+"""`edgeae generate`: new images from a trained VAE: samples, interpolations, traversals."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeae.app.commands.args import POSITIVE, default_of, examples, ranged
+from edgeae.app.generate import generate
+from edgeae.core.errors import UserError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`generate --model VAE --out GRID.png` (defaults: `edgeae.app.generate.generate`'s)."""
+    p = subparsers.add_parser(
+        "generate", help="new images from a trained VAE: samples, interpolations, traversals",
+        description=(
+            "Decode codes drawn from the prior N(0, T^2) of a VAE (`edgeae train vae`) into a\n"
+            "grid image, in batches with a progress bar; or one row interpolating between two\n"
+            "images' codes (spherically), or sweeping one code dimension from -3 to 3."),
+        epilog=examples("edgeae generate --model vae -n 64 --out grid.png --seed 0",
+                        "edgeae generate --model vae -n 10000 --save-each samples/ --out grid.png",
+                        "edgeae generate --model vae --interpolate a.png b.png --steps 10 "
+                        "--out path.png",
+                        "edgeae generate --model vae --traverse 3 --out dim3.png"))
+    p.add_argument("--model", type=Path, required=True, help="a VAE model directory")
+    p.add_argument("-n", type=POSITIVE, default=default_of(generate, "n"),
+                   help="how many samples (default %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="the grid image to write (.png)")
+    p.add_argument("--seed", type=int, help="seed of the codes (default: fresh each run)")
+    p.add_argument("--temperature", type=ranged(float, 0.0, 10.0, lo_open=True),
+                   default=default_of(generate, "temperature"),
+                   help="scale of the prior's std: below 1 gives typical, less varied images "
+                        "(default %(default)g)")
+    p.add_argument("--save-each", type=Path, metavar="DIR", help="also write each image here")
+    p.add_argument("--interpolate", type=Path, nargs=2, metavar=("A", "B"),
+                   help="interpolate between two image files instead of sampling")
+    p.add_argument("--traverse", type=ranged(int, 0), metavar="DIM",
+                   help="sweep code dimension DIM from -3 to 3 instead of sampling")
+    p.add_argument("--steps", type=ranged(int, 2, 1000), default=default_of(generate, "steps"),
+                   help="images in an interpolation or traversal row (default %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing images")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the grid (and each image); print what was made as JSON."""
+    if args.interpolate is not None and args.traverse is not None:
+        raise UserError("pass --interpolate or --traverse, not both")
+    summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
+                       tuple(args.interpolate) if args.interpolate else None, args.steps,
+                       args.traverse, args.overwrite)
+    print(json.dumps(summary, indent=2))
+    return 0

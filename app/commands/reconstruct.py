@@ -1,0 +1,32 @@
+"""`edgeae reconstruct`: run a model on images; write a grid and per-image errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeae.app.commands.args import POSITIVE, load_kwargs, model_on_images_parser
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`reconstruct --model M --data D --out DIR`."""
+    p = model_on_images_parser(
+        subparsers, "reconstruct", run, "reconstruct images; write a grid and errors",
+        "Run a model directory (Keras) or exported .tflite (runtime, no TensorFlow) on images.",
+        "edgeae reconstruct --model export/model_fp32.tflite --data photos/ --out recon/",
+        "edgeae reconstruct --model model_dir --data digits --out recon/ --limit 100")
+    p.add_argument("--out", type=Path, required=True, help="folder for grid.png and errors.csv")
+    p.add_argument("--limit", type=POSITIVE, help="reconstruct at most this many images")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Reconstruct --data with --model; print the summary as JSON."""
+    from edgeae.app.reconstruct import load_for_model, reconstruct_images
+    from edgeae.train.keras_backend import open_model
+
+    model = open_model(args.model, args.backend, args.threads)
+    source = load_for_model(model.manifest, args.data, args.image_size, **load_kwargs(args))
+    report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
+    print(json.dumps(report.summary(), indent=2))
+    return 0

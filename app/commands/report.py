@@ -1,0 +1,39 @@
+"""`edgeae report`: one self-contained HTML page about a model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeae.app.commands.args import examples
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`report MODEL_DIR --out PAGE.html [--benchmark DIR] [--export DIR]`."""
+    p = subparsers.add_parser(
+        "report", help="one self-contained HTML page about a model",
+        description=(
+            "Write one HTML page (images and plots embedded, no network needed) with the model\n"
+            "card from the manifest, training curves, sample outputs on held-out images, the\n"
+            "export parity table and the benchmark table with plots."),
+        epilog=examples("edgeae report model_dir --out report.html",
+                        "edgeae benchmark model_dir --out bench/ && "
+                        "edgeae report model_dir --benchmark bench/ --out report.html"))
+    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--benchmark", type=Path, metavar="DIR",
+                   help="an `edgeae benchmark --out` folder (the parity comes from the artifacts "
+                        "it measured)")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="an `edgeae export --out` folder holding parity.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing page")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the page; print its path."""
+    from edgeae.app.report import write_report
+
+    path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
+    print(f"wrote {path}")
+    return 0

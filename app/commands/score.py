@@ -1,0 +1,43 @@
+"""`edgeae score`: anomaly scores of images into a CSV, with heat maps on request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeae.app.commands.args import add_archive_args, load_kwargs, model_on_images_parser
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`score --model M --data D --out CSV`."""
+    p = model_on_images_parser(
+        subparsers, "score", run, "score images for anomalies; write a CSV and heat maps",
+        "Score every image with a detector (model directory or exported file) and flag those "
+        "above its threshold.",
+        "edgeae score --model det --data new/ --out scores.csv",
+        "edgeae score --model export/model_int8.tflite --data new/ --out scores.csv --maps maps/",
+        "edgeae score --model export/model_int8.tflite --data archive/ --out scores.csv "
+        "--workers 2 --resume")
+    p.add_argument("--out", type=Path, required=True, help="CSV of path, score, prediction")
+    p.add_argument("--maps", type=Path, metavar="DIR",
+                   help="also write each image with its anomaly map overlaid, as PNG")
+    p.add_argument("--threshold", type=float, help="use this threshold, not the model's")
+    add_archive_args(p, "score", "the CSV keeps the images' order",
+                     "keep the rows an interrupted (or earlier) run wrote; score the rest")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score --data with --model into --out; print the summary as JSON."""
+    from edgeae.app.detect import score_folder
+    from edgeae.app.reconstruct import load_for_model
+    from edgeae.app.workers import ModelSpec
+    from edgeae.runtime.artifact import read_manifest
+
+    source = load_for_model(read_manifest(args.model), args.data, args.image_size,
+                            **load_kwargs(args))
+    spec = ModelSpec(args.model, args.backend, args.threads, "score", args.threshold)
+    summary = score_folder(spec, source, args.out, args.maps, args.overwrite, args.workers,
+                           args.resume)
+    print(json.dumps(summary, indent=2))
+    return 0

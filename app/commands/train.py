@@ -1,0 +1,314 @@
+"""`edgeae train TASK`: one sub-command per task, sharing the data, model and training options.
+
+Defaults and choices come from edgeae.train.settings (TrainSettings), the architectures'
+configurations (edgeae.core.architectures), the detector's defaults and the manifest's types,
+none of which imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, get_args
+
+from edgeae.app.commands.args import (
+    POSITIVE,
+    add_data_args,
+    examples,
+    integers,
+    load_kwargs,
+    ranged,
+)
+from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import ScoreConfig, SelfSupervised
+from edgeae.train.settings import LOSS_NAMES, STRATEGY_NAMES, TrainSettings
+
+DEFAULTS = TrainSettings()
+
+
+def _default(architecture: str, name: str) -> Any:
+    """The default of parameter `name` in `architecture`'s configuration."""
+    config: type[ModelConfig] = CONFIGS[architecture]
+    return config.model_fields[name].default
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`train` and its tasks: autoencoder, denoiser, detector, vae."""
+    p = subparsers.add_parser("train", help="train a model on images",
+                              description="Train a model; see each task's --help.")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    _task_parser(tasks, "autoencoder", "reconstruct images through a small latent code",
+                 examples("edgeae train autoencoder --data photos/ --out model_dir",
+                          "edgeae train autoencoder --data fashion-mnist --data-dir "
+                          "../shared/data/fashion_mnist.npz --model dense --out dense_ae",
+                          "edgeae train autoencoder --data clip.mp4 --every 5 "
+                          "--image-size 96x128 --out cam_ae"))
+    _add_denoiser(tasks)
+    _add_detector(tasks)
+    _add_vae(tasks)
+
+
+def _task_parser(sub: argparse._SubParsersAction, task: str, summary: str,
+                 epilog: str) -> argparse.ArgumentParser:
+    """The parser of one task, with the options every task shares."""
+    p = sub.add_parser(task, help=summary, description=summary, epilog=epilog)
+    add_data_args(p)
+    g = p.add_argument_group("model and training")
+    g.add_argument("--out", type=Path, required=True, help="model directory to write")
+    _add_model_args(g, task)
+    _add_training_args(g, task)
+    p.set_defaults(func=run, task=task)
+    return p
+
+
+def _add_model_args(g: argparse._ArgumentGroup, task: str) -> None:
+    """Which architecture, and its hyper-parameters (its configuration's defaults if not given)."""
+    models = ", ".join(f"{name} ({'fixed' if config.fixed_size else 'any'} size)"
+                       for name, config in CONFIGS.items())
+    g.add_argument("--model", default=DEFAULTS.architecture,
+                   help=f"registered model: {models} (default %(default)s)")
+    g.add_argument("--size", choices=tuple(PRESETS),
+                   help="unet, in multiply-accumulates per pixel: tiny 8.5k, small 34k (the "
+                        "pretrained live), medium 124k (pretrained quality), large 726k "
+                        f"(default {_default('unet', 'size')})")
+    g.add_argument("--latent-dim", type=POSITIVE,
+                   help="dense and vae: size of the latent code (dense "
+                        f"{_default('dense', 'latent_dim')}, vae {_default('vae', 'latent_dim')})")
+    if task != "vae":  # the VAE's --hidden is one width
+        g.add_argument("--hidden", type=integers, metavar="UNITS",
+                       help="dense: hidden layers between the pixels and the code, mirrored "
+                            "in the decoder, e.g. 256,128 (default none, the tutorial's)")
+    g.add_argument("--filters", type=integers,
+                   help="conv: filters per stage, e.g. 16,8; unet: per level, e.g. 16,32,64; "
+                        "vae: per encoder stage, e.g. 32,64")
+
+
+def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
+    """How to train: TrainSettings' fields, and how the run is kept and resumed."""
+    g.add_argument("--epochs", type=POSITIVE, default=DEFAULTS.epochs,
+                   help="at most this many epochs (default %(default)s)")
+    g.add_argument("--time-limit", type=ranged(float, 0.0, 1e6, lo_open=True), metavar="MIN",
+                   help="stop after the epoch that reaches this many minutes, keeping the best")
+    g.add_argument("--batch-size", type=POSITIVE, default=DEFAULTS.batch_size,
+                   help="default %(default)s")
+    g.add_argument("--learning-rate", type=ranged(float, 0.0, 10.0, lo_open=True),
+                   default=DEFAULTS.learning_rate, help="Adam's (default %(default)g)")
+    g.add_argument("--loss", choices=LOSS_NAMES, default=DEFAULTS.loss,
+                   help="default: what --likelihood implies" if task == "vae" else
+                   "default %(default)s")
+    g.add_argument("--val-split", type=ranged(float, 0.0, 0.9, lo_open=True),
+                   default=DEFAULTS.val_split,
+                   help="fraction held out for validation (default %(default)g)")
+    g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
+                   help="early stopping: epochs without validation improvement "
+                        "(default %(default)s)")
+    g.add_argument("--patch-size", type=POSITIVE,
+                   help="train on random square crops of this size (large or mixed-size images)")
+    g.add_argument("--patches-per-image", type=POSITIVE, default=DEFAULTS.patches_per_image,
+                   metavar="K",
+                   help="with --patch-size: crops drawn from each image per epoch "
+                        "(default %(default)s)")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+    g.add_argument("--initial-weights", type=Path, metavar="W",
+                   help="start from these .weights.h5 (same --model and --size), e.g. ones "
+                        "trained on a GPU by python -m edgeae.train.pretrain")
+    g.add_argument("--quantization-aware", action="store_true",
+                   help="simulate int8 rounding after every layer while training, so the int8 "
+                        "export loses less (best as a few epochs on --initial-weights)")
+    g.add_argument("--strategy", choices=STRATEGY_NAMES, default=DEFAULTS.strategy,
+                   help="tf.distribute strategy: mirrored = every local GPU (or logical CPU), "
+                        "multi-worker = the cluster in TF_CONFIG; --batch-size is the global "
+                        "batch (default %(default)s: mirrored over several GPUs, else one "
+                        "device)")
+    g.add_argument("--cache", type=Path, metavar="DIR",
+                   help="keep decoded images in DIR after the first epoch (uint16, about "
+                        "2 bytes per pixel); later epochs and runs on the same data read them "
+                        "instead of decoding again")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def _add_denoiser(sub: argparse._SubParsersAction) -> None:
+    """`train denoiser`: a noise model to learn to remove, or noisy images alone."""
+    p = _task_parser(
+        sub, "denoiser", "learn to remove noise: from clean images with a noise model, or "
+                         "from noisy images alone (--self-supervised)",
+        examples("edgeae train denoiser --data fashion-mnist --noise-factor 0.2 --out denoiser",
+                 "edgeae train denoiser --data clean/ --model unet --size tiny --patch-size 64 "
+                 "--noise gaussian:5-50 --out live",
+                 "edgeae train denoiser --data phone/ --patch-size 96 --noise "
+                 "poisson-gaussian:20-200,2-8+jpeg:60-95 --out phone",
+                 "edgeae train denoiser --self-supervised --data noisy.mp4 --every 5 "
+                 "--model unet --patch-size 64 --out n2v",
+                 "edgeae train denoiser --self-supervised recorrupted --data noisy_frames/ "
+                 "--model unet --size tiny --patch-size 64 --out r2r"))
+    noise = p.add_argument_group("noise (supervised)").add_mutually_exclusive_group()
+    noise.add_argument("--noise", metavar="SPEC",
+                       help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
+                            "a blind model), poisson-gaussian:PEAK,READ, salt-pepper:FRACTION, "
+                            "speckle:SIGMA, jpeg:QUALITY, clip (default gaussian:51+clip)")
+    noise.add_argument("--noise-factor", type=ranged(float, 0.0, 10.0, lo_open=True),
+                       help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
+    methods = get_args(SelfSupervised)
+    p.add_argument("--self-supervised", nargs="?", const=methods[0], choices=methods,
+                   metavar="METHOD",
+                   help="--data holds noisy images only, no clean targets. blind-spot "
+                        "(the default): Noise2Void masking, for any pixel-independent "
+                        "noise. recorrupted: Recorrupted-to-Recorrupted pairs, for "
+                        "Gaussian noise, much better there (Set12 sigma 25: 28.8 vs 25.8 "
+                        "dB); its level is estimated from the images, or give it as "
+                        "--noise gaussian:SIGMA")
+
+
+def _add_detector(sub: argparse._SubParsersAction) -> None:
+    """`train detector`: the anomaly score and threshold (the detector's defaults)."""
+    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
+    from edgeae.train.thresholds import DEFAULT_THRESHOLD
+
+    p = _task_parser(
+        sub, "detector", "learn normal images; score, threshold and localise anomalies "
+                         f"(default: the {DEFAULT_MODEL} autoencoder, see --model)",
+        examples("edgeae train detector --data normal/ --out det",
+                 "edgeae train detector --data parts/good --threshold percentile:99 "
+                 "--score-smooth 2 --score-pool top:0.01 --out det",
+                 "edgeae threshold det --strategy contamination:0.02   # later, no retraining"))
+    p.set_defaults(model=DEFAULT_MODEL)
+    fields = ScoreConfig.model_fields
+    g = p.add_argument_group("anomaly score and threshold")
+    g.add_argument("--threshold", default=DEFAULT_THRESHOLD, metavar="SPEC",
+                   help="mean+Kstd (training scores; the tutorial's mean+1std), percentile:P "
+                        "(held-out normal scores), contamination:R, fixed:V "
+                        "(default %(default)s)")
+    g.add_argument("--score-error", choices=get_args(fields["error"].annotation),
+                   default=DEFAULT_SCORE.error, help="per-pixel error (default %(default)s)")
+    g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), default=DEFAULT_SCORE.smooth,
+                   metavar="PX", help="Gaussian sigma in pixels applied to the error map "
+                                      "(0: none; default %(default)g)")
+    g.add_argument("--score-pool", default=DEFAULT_SCORE.pool, metavar="HOW",
+                   help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
+                        "the highest F fraction of pixels (default %(default)s)")
+    g.add_argument("--score-knn", type=ranged(int, 0, 1000), default=DEFAULT_SCORE.knn,
+                   metavar="K", help="also measure the mean distance of each image's HOG "
+                                     "descriptor to its K nearest training images' (0: off; "
+                                     "default %(default)s); needs one image size")
+    g.add_argument("--score-combine", choices=get_args(fields["combine"].annotation),
+                   default=DEFAULT_SCORE.combine,
+                   help="with --score-knn: score by the k-NN distance alone or add the "
+                        "reconstruction score (each standardised; default %(default)s)")
+
+
+def _add_vae(sub: argparse._SubParsersAction) -> None:
+    """`train vae`: the likelihood and the KL term."""
+    p = _task_parser(
+        sub, "vae", "learn a smooth latent space to generate images from (variational "
+                    "autoencoder); see `edgeae generate`",
+        examples("edgeae train vae --data fashion-mnist --data-dir "
+                 "../shared/data/fashion_mnist.npz --epochs 30 --out vae",
+                 "edgeae train vae --data faces/ --image-size 64x64 --likelihood gaussian "
+                 "--latent-dim 32 --kl-warmup 5 --out face_vae"))
+    p.set_defaults(model="vae", loss=None)
+    g = p.add_argument_group("variational autoencoder")
+    likelihoods = get_args(CONFIGS["vae"].model_fields["likelihood"].annotation)
+    g.add_argument("--likelihood", choices=likelihoods, default=_default("vae", "likelihood"),
+                   help="bernoulli (binary cross-entropy, for images in [0, 1]) or gaussian "
+                        "with a fixed sigma (mean squared error) (default %(default)s)")
+    g.add_argument("--hidden", type=POSITIVE,
+                   help="Dense units between the convolutions and the code "
+                        f"(default {_default('vae', 'hidden')})")
+    g.add_argument("--beta", type=ranged(float, 0.0, 100.0, lo_open=True),
+                   help=f"weight of the KL term (beta-VAE; default {_default('vae', 'beta'):g})")
+    g.add_argument("--kl-warmup", type=ranged(int, 0, 10000), metavar="EPOCHS",
+                   help="ramp the KL weight from 0 to 1 over this many epochs "
+                        f"(default {_default('vae', 'kl_warmup_epochs')})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train the task's model on --data into --out; Ctrl-C keeps the finished epochs."""
+    from edgeae.core.data import Preprocess, load_data
+    from edgeae.train.callbacks import TimeLimit
+    from edgeae.train.fit import train
+
+    settings = TrainSettings(
+        task=args.task, architecture=args.model, params=_model_params(args), epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
+        val_split=args.val_split, seed=args.seed, patience=args.patience,
+        patch_size=args.patch_size, patches_per_image=args.patches_per_image,
+        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", None),
+        initial_weights=str(args.initial_weights) if args.initial_weights else None,
+        quantization_aware=args.quantization_aware, strategy=args.strategy,
+        **_detector_settings(args))
+    splits = load_data(args.data, Preprocess(args.channels, args.image_size),
+                       **load_kwargs(args, normal_only=True))
+    try:
+        limit = [TimeLimit(args.time_limit)] if args.time_limit else []
+        manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
+                         callbacks=limit, cache=args.cache)
+    except KeyboardInterrupt:
+        print("interrupted: finished epochs are kept; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    t = manifest.training
+    print(f"trained {manifest.architecture} {manifest.task} on {manifest.data.n_train} images: "
+          f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
+          f"-> {args.out}")
+    return 0
+
+
+def _model_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The model's hyper-parameters the user gave; the model's config fills in the rest."""
+    return {k: v for k, v in (("latent_dim", args.latent_dim), ("filters", args.filters),
+                              ("size", args.size),
+                              ("likelihood", getattr(args, "likelihood", None)),
+                              ("hidden", getattr(args, "hidden", None)),
+                              ("beta", getattr(args, "beta", None)),
+                              ("kl_warmup_epochs", getattr(args, "kl_warmup", None)))
+            if v is not None}
+
+
+def _loss(args: argparse.Namespace) -> str:
+    """--loss, or for a VAE the loss its likelihood implies."""
+    return args.loss if args.loss is not None else LOSS_OF[args.likelihood]
+
+
+def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """A detector's threshold strategy and score configuration, validated before training."""
+    if args.task != "detector":
+        return {}
+    from pydantic import ValidationError
+
+    from edgeae.runtime.threshold import parse_threshold
+
+    spec = parse_threshold(args.threshold)
+    if spec.needs_labels:
+        raise UserError("best-f1 needs labelled images: train with another strategy, then run "
+                        "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
+    try:
+        score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
+                            knn=args.score_knn, combine=args.score_combine)
+    except ValidationError:
+        raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
+                        "(0, 1], e.g. top:0.01") from None
+    return {"threshold": str(spec), "score": score.model_dump()}
+
+
+def _noise_spec(args: argparse.Namespace) -> str | None:
+    """A denoiser's canonical noise spec, None for the others.
+
+    Supervised: the noise to add. Recorrupted self-supervised: the level of the noise --data
+    holds (None: estimated when training starts). Blind-spot: None.
+    """
+    if args.task != "denoiser":
+        return None
+    from edgeae.train.noise import gaussian_sigma, noise_from_factor, parse_noise
+
+    if args.self_supervised == "recorrupted" and args.noise:
+        return f"gaussian:{gaussian_sigma(args.noise):g}"
+    if args.self_supervised:
+        if args.noise or args.noise_factor:
+            raise UserError("--self-supervised learns from the noise already in --data; drop "
+                            "--noise / --noise-factor (recorrupted takes --noise gaussian:SIGMA "
+                            "as the level that noise has)")
+        return None
+
+    return str(parse_noise(args.noise or noise_from_factor(args.noise_factor or 0.2)))
