@@ -359,7 +359,8 @@ def quality_columns(quality: QualitySet, outputs: np.ndarray,
 def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: list[dict],
                   quality: QualitySet | None, macs_px: float) -> None:
     """benchmark.json (rows and the run's facts) and benchmark.csv (the rows)."""
-    artifacts = {path.parent for path in target.artifacts.values()}
+    artifacts = {path.parent for (fmt, _), path in target.artifacts.items()
+                 if FORMATS[fmt].exported}  # the export folder (model.keras sits elsewhere)
     run = {"model": target.name, "task": target.manifest.task,
            "architecture": target.manifest.architecture,
            "artifacts": str(artifacts.pop().resolve()) if len(artifacts) == 1 else None,
