@@ -89,7 +89,8 @@ class QualitySet:
 def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
     """A model directory, with the artifacts the options need exported when missing."""
     from edgeae.core.modeldir import ModelDir
-    from edgeae.export.artifacts import ExportOptions, artifact_name, export_model
+    from edgeae.export.artifacts import artifact_name, export_model
+    from edgeae.export.options import ExportOptions
 
     md = ModelDir.open(model_dir)
     wanted = [(f, p) for f in options.backends if FORMATS[f].exported

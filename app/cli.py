@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
@@ -20,28 +20,14 @@ from edgeae.core.errors import EdgeaeError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2), examples shown verbatim and lazy help defaults.
-
-    An option whose default lives in a module too heavy to import for every command line (the
-    export's options import TensorFlow) parses to None, and its command fills it in from that
-    module; `shown_defaults` readers give the values `--help` shows as %(default)s.
-    """
+    """argparse with one-line errors (exit 2) and examples shown verbatim."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
-        self.shown_defaults: list[Callable[[], dict[str, object]]] = []
 
     def error(self, message: str) -> None:  # noqa: D102 - argparse's hook
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-    def format_help(self) -> str:  # noqa: D102 - argparse's hook
-        while self.shown_defaults:
-            values = self.shown_defaults.pop()()
-            for action in self._actions:
-                if action.dest in values:
-                    action.default = values[action.dest]
-        return super().format_help()
 
 
 def build_parser() -> Parser:

@@ -86,7 +86,8 @@ def generate_digits(splits, work: Path, epochs: int) -> dict:
     """
     import edgeae.runtime as rt
     from edgeae.core.modeldir import ModelDir
-    from edgeae.export.artifacts import ExportOptions, export_model
+    from edgeae.export.artifacts import export_model
+    from edgeae.export.options import ExportOptions
     from edgeae.train.generative import VAE
 
     train_x = splits.train.read_batch(np.arange(len(splits.train)))

@@ -231,7 +231,7 @@ def parity_gates(parity: dict | None) -> list[tuple[str, str]]:
     """(precision, its gate in words) for every precision row, at the export's tolerances."""
     if not parity:
         return []
-    from edgeae.export.parity import Tolerances
+    from edgeae.export.options import Tolerances
 
     tolerances = Tolerances(**parity.get("tolerances", {}))
     return [(name, tolerances.describe(name)) for name in PRECISIONS]

@@ -33,7 +33,7 @@ from edgeae.core.manifest import (
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
-from edgeae.export.onnx import DEFAULT_OPSET
+from edgeae.export.options import ExportOptions
 from edgeae.export.parity import (
     ReportRow,
     Tolerances,
@@ -42,7 +42,6 @@ from edgeae.export.parity import (
     measure,
     run_batched,
 )
-from edgeae.export.tflite import IoType
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.models import Score
 from edgeae.runtime.scoring import anomaly_scores, read_memory, with_knn
@@ -51,28 +50,6 @@ from edgeae.train.keras_backend import KerasSession, load_keras
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "parity.json"
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What to export and how strictly to check it."""
-
-    formats: tuple[str, ...] = ("tflite",)
-    precisions: tuple[str, ...] = ("fp32",)
-    input_size: tuple[int, int] | None = None  # a fixed-shape variant; None keeps the model's
-    part: str = "model"  # "decoder" / "encoder": one half of a VAE, for generating on a device
-    calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
-    calibration_source: str = "model directory (training images)"
-    calibration_samples: int = 200
-    # A labelled set for detection parity: NHWC float32 images and labels (1 anomaly, 0 normal)
-    labelled: tuple[np.ndarray, np.ndarray] | None = None
-    int8_io: IoType = "uint8"
-    per_channel: bool = True
-    opset: int = DEFAULT_OPSET
-    tolerances: Tolerances = field(default_factory=Tolerances)
-    allow_drift: bool = False
-    overwrite: bool = False
-    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ import numpy as np
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY
-
-DEFAULT_OPSET = 17
+from edgeae.export.options import DEFAULT_OPSET
 
 
 def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET) -> bytes:

@@ -15,48 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
-from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import ParityInfo
+from edgeae.export.options import psnr_drop
 from edgeae.runtime.backends import Session
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """The export gate; the defaults are the documented ones (see `edgeae export --help`)."""
-
-    fp32_max_abs_diff: float = 1e-4
-    fp16_max_abs_diff: float = 2e-3
-    int8_psnr_drop_db: float = 0.3
-    int8_auroc_drop: float = 0.005
-
-    def failure(self, precision: str, parity: ParityInfo) -> str | None:
-        """Why `parity` fails the gate for `precision`, or None when it passes."""
-        row = PRECISIONS[precision]
-        if row.gate == "max_abs_diff":
-            limit = getattr(self, row.tolerance)
-            if parity.max_abs_diff > limit:
-                return f"max abs diff {parity.max_abs_diff:.3g} > {limit:g} ({precision})"
-            return None
-        drop = psnr_drop(parity)
-        if drop > self.int8_psnr_drop_db:
-            return f"PSNR drop {drop:.2f} dB > {self.int8_psnr_drop_db:g} dB ({precision})"
-        if parity.auroc is not None and parity.keras_auroc - parity.auroc > self.int8_auroc_drop:
-            return (f"AUROC drop {parity.keras_auroc - parity.auroc:.4f} > "
-                    f"{self.int8_auroc_drop:g} ({precision})")
-        return None
-
-    def describe(self, precision: str) -> str:
-        """The gate for `precision` in words, for the report table."""
-        row = PRECISIONS[precision]
-        if row.gate == "max_abs_diff":
-            return f"max|diff| <= {getattr(self, row.tolerance):g}"
-        return (f"PSNR drop <= {self.int8_psnr_drop_db:g} dB, AUROC drop <= "
-                f"{self.int8_auroc_drop:g}")
-
-
-def psnr_drop(parity: ParityInfo) -> float:
-    """Keras PSNR minus the artifact's: positive when the artifact is worse."""
-    return float(parity.keras_psnr_db - parity.psnr_db)
 
 
 def mean_psnr(outputs: np.ndarray, targets: np.ndarray) -> float:

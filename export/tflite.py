@@ -10,15 +10,14 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import tensorflow as tf
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY, TensorQuantization
+from edgeae.export.options import IoType
 
-IoType = Literal["uint8", "int8", "float32"]
 _TF_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 
 

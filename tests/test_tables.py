@@ -8,7 +8,7 @@ import pytest
 import edgeae.runtime as rt
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.export.artifacts import artifact_name, plan
-from edgeae.export.parity import Tolerances
+from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import BACKENDS, Backend, OnnxSession, backend_names, register_backend
 from edgeae.runtime.pretrained import PRECISIONS as SHIPPED
 

@@ -156,7 +156,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
     )
 
 
-def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),  # noqa: B008 - frozen
+def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainSettings(),
           overwrite: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
           verbose: int | str = "auto", cache: str | Path | None = None) -> Manifest:
     """Train `settings.architecture` on `source` and write a model directory to `out`.

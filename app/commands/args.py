@@ -86,13 +86,6 @@ def examples(*lines: str) -> str:
     return "examples:\n" + textwrap.indent("\n".join(lines), "  ")
 
 
-def shown(value: object) -> str:
-    """A default as a user would type it: floats short, tuples comma-separated."""
-    if isinstance(value, tuple):
-        return ",".join(shown(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def default_of(function: Callable, name: str) -> Any:
     """The default value of `function`'s parameter `name`."""
     return inspect.signature(function).parameters[name].default

@@ -1,8 +1,8 @@
 """`edgeae export`: a model directory to TFLite / ONNX artifacts, each checked against Keras.
 
-Formats and precisions come from edgeae.core.formats. The other defaults are ExportOptions' and
-Tolerances' (edgeae.export), which import TensorFlow: the options parse to None unless given,
-the export fills them in, and `--help` reads them only when it is shown.
+Formats and precisions come from edgeae.core.formats, the other defaults from ExportOptions and
+its Tolerances (edgeae.export.options, TensorFlow-free): options parse to None unless given and
+the options object fills in the rest.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from edgeae.app.commands.args import POSITIVE, examples, given, image_size, ranged, shown
+from edgeae.app.commands.args import POSITIVE, examples, given, image_size, ranged
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.tasks import TASKS
+from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
+
+DEFAULTS = ExportOptions()
 
 # ExportOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io", "opset",
@@ -36,22 +39,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=(*exported_formats(), "all"),
-                   help="default %(default)s")
+                   help=f"default {','.join(DEFAULTS.formats)}")
     parts = tuple(dict.fromkeys(part for task in TASKS.values() for part in task.parts))
     p.add_argument("--part", choices=parts,
                    help="a VAE's decoder (codes in, images out: edgeae.runtime's Generator) or "
                         "encoder (images in, codes out: its Encoder), for generating on a device "
-                        "(default %(default)s)")
+                        f"(default {DEFAULTS.part})")
     p.add_argument("--precision", dest="precisions", type=_precisions, metavar="LIST",
-                   help=f"comma-separated {', '.join(PRECISIONS)}, or all (default %(default)s)")
+                   help=f"comma-separated {', '.join(PRECISIONS)}, or all "
+                        f"(default {','.join(DEFAULTS.precisions)})")
     p.add_argument("--input-size", type=image_size, metavar="HxW",
                    help="a fixed-shape variant (e.g. a 256x256 tile model for int8 backends)")
     _add_int8_args(p)
     _add_gate_args(p)
-    p.add_argument("--seed", type=int, help="noise for denoiser inputs (default %(default)s)")
+    p.add_argument("--seed", type=int, help=f"noise for denoiser inputs (default {DEFAULTS.seed})")
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.set_defaults(func=run)
-    p.shown_defaults.append(_shown_defaults)
 
 
 def _description() -> str:
@@ -75,13 +78,14 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
                         "saved in the model directory")
     g.add_argument("--calibration-samples", type=POSITIVE, metavar="N",
                    help="images used to calibrate, picked to cover the brightness range "
-                        "(default %(default)s)")
-    g.add_argument("--int8-io", choices=("uint8", "int8", "float32"),
-                   help="TFLite int8: input/output type (default %(default)s, a camera's "
+                        f"(default {DEFAULTS.calibration_samples})")
+    g.add_argument("--int8-io", choices=IO_TYPES,
+                   help=f"TFLite int8: input/output type (default {DEFAULTS.int8_io}, a camera's "
                         "pixels)")
     g.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
-    g.add_argument("--opset", type=ranged(int, 13, 21), help="ONNX opset (default %(default)s)")
+    g.add_argument("--opset", type=ranged(int, 13, 21),
+                   help=f"ONNX opset (default {DEFAULTS.opset})")
 
 
 def _add_gate_args(p: argparse.ArgumentParser) -> None:
@@ -92,29 +96,20 @@ def _add_gate_args(p: argparse.ArgumentParser) -> None:
             g.add_argument(f"--{precision.name}-tolerance", dest=precision.tolerance,
                            type=ranged(float, 0.0), metavar="X",
                            help=f"{precision.name}: largest max abs difference from Keras "
-                                "(default %(default)s)")
+                                f"(default {getattr(DEFAULTS.tolerances, precision.tolerance)})")
     quantized = " and ".join(p.name for p in PRECISIONS.values() if p.gate == "quality")
     g.add_argument("--int8-psnr-drop", dest="int8_psnr_drop_db", type=ranged(float, 0.0),
                    metavar="DB",
-                   help=f"{quantized}: largest PSNR drop vs Keras in dB (default %(default)s)")
+                   help=f"{quantized}: largest PSNR drop vs Keras in dB "
+                        f"(default {DEFAULTS.tolerances.int8_psnr_drop_db})")
     g.add_argument("--labelled", metavar="D",
                    help="detection parity on a labelled folder: good/ (or normal/) holds normal "
                         "images, other sub-folders anomalies; adds AUROC and score correlation")
     g.add_argument("--int8-auroc-drop", type=ranged(float, 0.0), metavar="X",
                    help="int8 with --labelled: largest AUROC drop vs Keras "
-                        "(default %(default)s)")
+                        f"(default {DEFAULTS.tolerances.int8_auroc_drop})")
     g.add_argument("--allow-drift", action="store_true",
                    help="keep artifacts that fail the gate (warns instead)")
-
-
-def _shown_defaults() -> dict[str, str]:
-    """What --help shows as defaults: ExportOptions' and its Tolerances' (imports TensorFlow)."""
-    from edgeae.export.artifacts import ExportOptions
-
-    options = ExportOptions()
-    values = {name: getattr(options, name) for name in OPTION_FIELDS}
-    values.update(asdict(options.tolerances), format=options.formats)
-    return {name: shown(value) for name, value in values.items()}
 
 
 def _precisions(text: str) -> tuple[str, ...]:
@@ -132,13 +127,7 @@ def _precisions(text: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print the report table and the files written."""
     from edgeae.core.modeldir import ModelDir
-    from edgeae.export.artifacts import (
-        ExportOptions,
-        export_model,
-        load_calibration,
-        load_labelled,
-    )
-    from edgeae.export.parity import Tolerances
+    from edgeae.export.artifacts import export_model, load_calibration, load_labelled
 
     model_dir = ModelDir.open(args.model_dir)
     chosen = given(args, *OPTION_FIELDS)

@@ -1,0 +1,79 @@
+"""What an export is asked for and how strictly it is judged: options and the parity gate.
+
+TensorFlow-free, so the command line can show and check these defaults without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from edgeae.core.formats import PRECISIONS
+from edgeae.core.manifest import ParityInfo
+
+IoType = Literal["uint8", "int8", "float32"]  # a full-integer TFLite artifact's input and output
+IO_TYPES: tuple[str, ...] = IoType.__args__
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """The export gate; the defaults are the documented ones (see `edgeae export --help`)."""
+
+    fp32_max_abs_diff: float = 1e-4
+    fp16_max_abs_diff: float = 2e-3
+    int8_psnr_drop_db: float = 0.3
+    int8_auroc_drop: float = 0.005
+
+    def failure(self, precision: str, parity: ParityInfo) -> str | None:
+        """Why `parity` fails the gate for `precision`, or None when it passes."""
+        row = PRECISIONS[precision]
+        if row.gate == "max_abs_diff":
+            limit = getattr(self, row.tolerance)
+            if parity.max_abs_diff > limit:
+                return f"max abs diff {parity.max_abs_diff:.3g} > {limit:g} ({precision})"
+            return None
+        drop = psnr_drop(parity)
+        if drop > self.int8_psnr_drop_db:
+            return f"PSNR drop {drop:.2f} dB > {self.int8_psnr_drop_db:g} dB ({precision})"
+        if parity.auroc is not None and parity.keras_auroc - parity.auroc > self.int8_auroc_drop:
+            return (f"AUROC drop {parity.keras_auroc - parity.auroc:.4f} > "
+                    f"{self.int8_auroc_drop:g} ({precision})")
+        return None
+
+    def describe(self, precision: str) -> str:
+        """The gate for `precision` in words, for the report table."""
+        row = PRECISIONS[precision]
+        if row.gate == "max_abs_diff":
+            return f"max|diff| <= {getattr(self, row.tolerance):g}"
+        return (f"PSNR drop <= {self.int8_psnr_drop_db:g} dB, AUROC drop <= "
+                f"{self.int8_auroc_drop:g}")
+
+
+def psnr_drop(parity: ParityInfo) -> float:
+    """Keras PSNR minus the artifact's: positive when the artifact is worse."""
+    return float(parity.keras_psnr_db - parity.psnr_db)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how strictly to check it."""
+
+    formats: tuple[str, ...] = ("tflite",)
+    precisions: tuple[str, ...] = ("fp32",)
+    input_size: tuple[int, int] | None = None  # a fixed-shape variant; None keeps the model's
+    part: str = "model"  # "decoder" / "encoder": one half of a VAE, for generating on a device
+    calibration: np.ndarray | None = None  # NHWC float32 clean images; None: the model dir's
+    calibration_source: str = "model directory (training images)"
+    calibration_samples: int = 200
+    # A labelled set for detection parity: NHWC float32 images and labels (1 anomaly, 0 normal)
+    labelled: tuple[np.ndarray, np.ndarray] | None = None
+    int8_io: IoType = "uint8"
+    per_channel: bool = True
+    opset: int = DEFAULT_OPSET
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    allow_drift: bool = False
+    overwrite: bool = False
+    seed: int = 0
