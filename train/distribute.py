@@ -14,8 +14,7 @@ import os
 import tensorflow as tf
 
 from edgeae.core.errors import UserError
-
-STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
+from edgeae.train.settings import STRATEGY_NAMES
 
 
 def local_devices() -> list[str]:
@@ -26,8 +25,9 @@ def local_devices() -> list[str]:
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
     """The strategy for `name`; `auto` mirrors over several GPUs and uses the default otherwise."""
-    if name not in STRATEGIES:
-        raise UserError(f"unknown --strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if name not in STRATEGY_NAMES:
+        raise UserError(f"unknown --strategy {name!r}; choose one of "
+                        f"{', '.join(STRATEGY_NAMES)}")
     if name == "one-device":
         return tf.distribute.OneDeviceStrategy(local_devices()[0])
     if name == "mirrored":

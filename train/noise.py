@@ -118,6 +118,9 @@ def estimate_gaussian_sigma(images: np.ndarray) -> float:
     return float(np.median(levels) * 255.0)
 
 
+TUTORIAL_NOISE_FACTOR = 0.2  # the tutorial's noise_factor, a denoiser's default noise
+
+
 def noise_from_factor(factor: float) -> str:
     """The spec of the tutorial's clip(x + factor * N(0, 1), 0, 1)."""
     return f"gaussian:{factor * 255:g}+clip"

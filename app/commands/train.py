@@ -300,7 +300,12 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
     """
     if args.task != "denoiser":
         return None
-    from edgeae.train.noise import gaussian_sigma, noise_from_factor, parse_noise
+    from edgeae.train.noise import (
+        TUTORIAL_NOISE_FACTOR,
+        gaussian_sigma,
+        noise_from_factor,
+        parse_noise,
+    )
 
     if args.self_supervised == "recorrupted" and args.noise:
         return f"gaussian:{gaussian_sigma(args.noise):g}"
@@ -311,4 +316,5 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
                             "as the level that noise has)")
         return None
 
-    return str(parse_noise(args.noise or noise_from_factor(args.noise_factor or 0.2)))
+    factor = args.noise_factor or TUTORIAL_NOISE_FACTOR
+    return str(parse_noise(args.noise or noise_from_factor(factor)))
