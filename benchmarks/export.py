@@ -30,7 +30,8 @@ import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
 from edgeae.core.data import load_data  # noqa: E402
 from edgeae.core.modeldir import ModelDir  # noqa: E402
-from edgeae.export.artifacts import ExportOptions, export_model, model_inputs  # noqa: E402
+from edgeae.export.artifacts import export_model, model_inputs  # noqa: E402
+from edgeae.export.options import ExportOptions  # noqa: E402
 from edgeae.export.parity import mean_psnr, run_batched  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
 from edgeae.train.keras_backend import KerasSession, load_keras  # noqa: E402
