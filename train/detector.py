@@ -74,7 +74,7 @@ class Detector:
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="edgeae-det-"))
         settings = TrainSettings(task="detector", architecture=self.model, params=self.params,
                                  epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                                 threshold=self.threshold, score=self.score.model_dump())
+                                 threshold=self.threshold, score=self.score)
         train(array_source(x), out, settings, overwrite=overwrite, verbose=verbose)
         return self._open(out)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 import logging
 import shutil
 import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -31,7 +30,6 @@ from edgeae.core.manifest import (
     DataSummary,
     InputSpec,
     Manifest,
-    ScoreConfig,
     TrainingSummary,
 )
 from edgeae.core.modeldir import (
@@ -64,7 +62,7 @@ def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> boo
     """Make `out` ready; return True when an interrupted run there will be resumed."""
     work = out / WORK_DIR
     settings_file = work / "settings.json"
-    wanted = json.dumps(asdict(settings), sort_keys=True)
+    wanted = settings.to_json()
     if out.exists() and overwrite:
         shutil.rmtree(out)
     elif (out / MANIFEST_FILE).exists():
@@ -152,7 +150,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  initial_weights=settings.initial_weights,
                                  quantization_aware=settings.quantization_aware,
                                  strategy=settings.strategy, seconds=round(seconds, 2)),
-        score=ScoreConfig(**settings.score),
+        score=settings.score,
     )
 
 

@@ -6,10 +6,11 @@ The command line reads its defaults and choices here (`edgeae --help` must not l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from edgeae.core.manifest import SelfSupervised
+from edgeae.core.manifest import ScoreConfig, SelfSupervised
 
 if TYPE_CHECKING:
     from edgeae.train.pipeline import PipelineConfig
@@ -42,9 +43,14 @@ class TrainSettings:
     self_supervised: SelfSupervised | None = None
     initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
-    score: dict[str, Any] = field(default_factory=dict)  # detectors: a ScoreConfig's fields
+    score: ScoreConfig = field(default_factory=ScoreConfig)  # how a detector scores images
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
     strategy: Strategy = "auto"  # the tf.distribute strategy (train/distribute.py)
+
+    def to_json(self) -> str:
+        """The settings as sorted JSON (a run in progress keeps them to resume only with these)."""
+        return json.dumps({**asdict(self), "score": self.score.model_dump(mode="json")},
+                          sort_keys=True)
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""

@@ -289,7 +289,7 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
-    return {"threshold": str(spec), "score": score.model_dump()}
+    return {"threshold": str(spec), "score": score}
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
