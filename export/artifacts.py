@@ -33,10 +33,9 @@ from edgeae.core.manifest import (
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
-from edgeae.export.options import ExportOptions
+from edgeae.export.options import ExportOptions, Tolerances
 from edgeae.export.parity import (
     ReportRow,
-    Tolerances,
     detection_parity,
     format_table,
     measure,

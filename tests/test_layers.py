@@ -128,3 +128,18 @@ def test_importing_the_runtime_loads_no_tensorflow_nor_upper_floors():
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_every_module_imports():
+    """A name moved between modules is caught here, not by the first command that needs it."""
+    import importlib
+
+    failed = []
+    for module in module_files():
+        if module == APP_ENTRY:  # running it is running the command
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any import-time error is the finding
+            failed.append(f"{module}: {exc}")
+    assert not failed, "\n".join(failed)
