@@ -241,7 +241,7 @@ def int8_auroc(model_dir: Path, score: str, x_test: np.ndarray, anomalous: np.nd
                  ExportOptions(formats=("tflite",), precisions=("int8",), allow_drift=True,
                                overwrite=True))  # measured here by AUROC, not gated
     scorer = rt.load(model_dir / "export" / "model_int8.tflite", "litert", task="score")
-    scores = np.concatenate([scorer.score_batch(x_test[i:i + 256])[0]
+    scores = np.concatenate([scorer.score_batch(x_test[i:i + 256]).score
                              for i in range(0, len(x_test), 256)])
     return auroc(scores, anomalous)
 
