@@ -19,6 +19,9 @@ class TimeLimit(keras.callbacks.Callback):
         self.seconds = minutes * 60
         self.start = time.monotonic()
 
+    def on_train_begin(self, logs=None) -> None:  # noqa: D102 - a Keras hook
+        self.start = time.monotonic()  # the budget is for training, not for building the model
+
     def elapsed_fraction(self) -> float:
         """Share of the time budget used so far."""
         return (time.monotonic() - self.start) / self.seconds
