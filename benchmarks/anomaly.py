@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -327,7 +328,7 @@ def bench_dataset(path: Path, args: argparse.Namespace, work: Path) -> dict:
 
 def main() -> None:
     """Parse arguments, run, print the summary and write the JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import cpu_model, provenance  # benchmarks/provenance.py, beside this script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
@@ -342,16 +343,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/anomaly.json"))
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="edgeae-anomaly-") as work:
         result = {name: bench_dataset(args.data / DATASETS[name], args, Path(work))
                   for name in args.datasets}
         if args.pixel:
             result["train400-crops"] = {"summary": train400_pixel_level(args.data, args,
                                                                         Path(work))}
-    result["run"] = {"started": started, "cpu": cpu_model(),
+    result["run"] = {"started": started,
+                     "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "load_average_1_5_15": {"before": load_before,
+                                             "after": [round(v, 2) for v in os.getloadavg()]},
+                     "command": " ".join(["python", *sys.argv]), "cpu": cpu_model(),
                      "machine": platform.platform(), "cpus": os.cpu_count(),
                      "python": platform.python_version(), "numpy": np.__version__,
                      "keras": keras.__version__, "edgeae": edgeae.__version__,
+                     "versions": provenance()["versions"],
                      "args": {k: str(v) for k, v in vars(args).items()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -142,6 +142,8 @@ def main() -> None:
     args = parser.parse_args()
     with np.load(args.data) as npz:
         x_test = (npz["x_test"].astype(np.float32) / 255)[..., None]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_before = [round(v, 2) for v in os.getloadavg()]
     result = {
         "command": "python benchmarks/export.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
@@ -151,6 +153,10 @@ def main() -> None:
         "versions": _versions(),
         **{name: bench_model(name, args, x_test) for name in MODELS},
     }
+    result |= {"started_utc": started,
+               "finished_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "load_average_1_5_15": {"before": load_before,
+                                       "after": [round(v, 2) for v in os.getloadavg()]}}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -173,15 +173,247 @@ def _export(model: str) -> Callable[[], str]:
                          f"{row['latency_ms_p50_batch1']:.3f}",
                          "pass" if row["export_gate_passed"] else "fail"])
         keras = res["keras"]
-        stamp = {"date_utc": data["date"], "cpu": data.get("cpu"),
-                 "cores": data["machine"].split(", ")[-1].split()[0], "command": data["command"]}
-        return (caption(stamp) + f"\n\nKeras: {keras['bytes']:,} B, test PSNR "
+        return (_script_caption(data) + f"\n\nKeras: {keras['bytes']:,} B, test PSNR "
                 f"{keras['psnr_db']:.2f} dB, SSIM {keras['ssim']:.4f}.\n\n"
                 + table(["artifact", "bytes", "size ratio", "max abs diff vs Keras", "PSNR dB",
                          "PSNR drop dB", "SSIM", "p50 ms", "gate"], rows,
                         right={1, 2, 3, 4, 5, 6, 7}) + "\n")
     render.__doc__ = f"export.json's {model}."
     return render
+
+
+# --- anomaly detection (benchmarks/anomaly.py) -------------------------------------------------
+
+_ANOMALY_SETS = {"fashion-mnist": "Fashion-MNIST", "mnist-10k": "MNIST-10k"}
+_RECONSTRUCTION = ("mse (tutorial)", "mae", "max", "top 1%", "top 5%", "smooth 1 + max",
+                   "smooth 1 + top 5%", "smooth 2 + top 10%")
+_ANOMALY_DEFAULT = "dense 64, HOG 5-NN"  # edgeae's default model and score (DEFAULT_SCORE)
+_ANOMALY_BASELINES = ("PCA (95% variance)", "IsolationForest", "OneClassSVM", "PyOD AutoEncoder")
+
+
+def _anomaly_caption(data: dict) -> str:
+    run = data["run"]
+    load = run.get("load_average_1_5_15", {})
+    busy = (f"; load average (1/5/15 min) {' / '.join(map(str, load['before']))} before, "
+            f"{' / '.join(map(str, load['after']))} after" if load else "")
+    return (f"Run {run['started']} to {run.get('finished', '?')}; CPU {run['cpu']}, "
+            f"{run['cpus']} cores{busy}; `{run['command']}`")
+
+
+def _anomaly_sets(data: dict) -> list[str]:
+    return [name for name in _ANOMALY_SETS if name in data]
+
+
+def _mean_val(data: dict, dataset: str, combo: str) -> float:
+    return data[dataset]["summary"]["mean_val_auroc"][combo]
+
+
+def _mean_test(data: dict, dataset: str, method: str) -> float:
+    return data[dataset]["summary"]["mean_test_auroc"][method]
+
+
+def _best_reconstruction(data: dict, dataset: str) -> str:
+    """The (model, reconstruction-error score) with the best mean validation AUROC."""
+    vals = data[dataset]["summary"]["mean_val_auroc"]
+    return max((k for k in vals if k.split(", ", 1)[1] in _RECONSTRUCTION), key=vals.get)
+
+
+def anomaly() -> str:
+    """Mean test AUROC over the classes, per method and dataset."""
+    data = load("anomaly")
+    sets = _anomaly_sets(data)
+    chosen = {d: data[d]["summary"]["chosen (by validation AUROC)"] for d in sets}
+
+    def cells(method: str, bold: bool = False) -> list[str]:
+        out = []
+        for d in sets:
+            value = data[d]["summary"]["mean_test_auroc"].get(method)
+            out.append("-" if value is None else f"**{value:.4f}**" if bold else f"{value:.4f}")
+        return out
+
+    both = {c: sum(_mean_val(data, d, c) for d in sets) / len(sets)
+            for c in data[sets[0]]["summary"]["mean_val_auroc"]}
+    best_both = max(both, key=both.get)
+    rows = [["**edgeae, chosen on each dataset's validation split**",
+             *[f"**{_mean_test(data, d, 'edgeae ' + chosen[d]):.4f}** ({chosen[d]})"
+               for d in sets]],
+            ["edgeae int8 TFLite, same choice, scored by the runtime",
+             *cells("edgeae int8 tflite (chosen)")],
+            [f"edgeae default ({_ANOMALY_DEFAULT}: mean over both validation splits "
+             f"{both[_ANOMALY_DEFAULT]:.4f}; the best, {best_both}, {both[best_both]:.4f})",
+             *cells("edgeae " + _ANOMALY_DEFAULT)]]
+    for d in sets:
+        combo = _best_reconstruction(data, d)
+        rows.append([f"edgeae {combo.replace(' (tutorial)', '')} (the best reconstruction error on "
+                     f"{_ANOMALY_SETS[d]}'s validation split)", *cells("edgeae " + combo)])
+    for combo, note in (("dense 256-128-32, HOG 5-NN + smooth 2 + top 10%", ""),
+                        ("dense 64, HOG 5-NN + smooth 2 + top 10%", ""),
+                        ("dense 256-128-32, smooth 2 + top 10%", ""),
+                        ("dense 64, smooth 2 + top 10%", " (the previous default)"),
+                        ("dense 64, mse (tutorial)", " (the tutorial's score)"),
+                        ("conv, mse (tutorial)", " (the tutorial's conv denoiser)")):
+        rows.append([f"edgeae {combo.replace(' (tutorial)', '')}{note}", *cells("edgeae " + combo)])
+    rows.append(["the tutorial's recipe (dense 32-16-8, MAE)", *cells("tutorial recipe")])
+    labels = {"PCA (95% variance)": "PCA reconstruction error (95% variance)",
+              "PyOD AutoEncoder": "PyOD AutoEncoder (defaults)"}
+    rows += [[labels.get(b, b), *cells(b)] for b in _ANOMALY_BASELINES]
+    return (_anomaly_caption(data) + "\n\nMean test AUROC over the 10 classes:\n\n"
+            + table(["method", *[_ANOMALY_SETS[d] for d in sets]], rows) + "\n")
+
+
+def anomaly_per_class() -> str:
+    """Test AUROC per class: the chosen detector, its int8 export and the best baseline."""
+    data = load("anomaly")
+    header, columns = ["class"], []
+    for d in _anomaly_sets(data):
+        per_class = data[d]["per_class"]
+        chosen = "edgeae " + data[d]["summary"]["chosen (by validation AUROC)"]
+        arch, score = chosen[len("edgeae "):].split(", ", 1)
+        baseline = max((b for b in _ANOMALY_BASELINES
+                        if b in data[d]["summary"]["mean_test_auroc"]),
+                       key=data[d]["summary"]["mean_test_auroc"].get)
+        name = _ANOMALY_SETS[d]
+        header += [f"{name}: edgeae chosen", f"{name}: int8", f"{name}: {baseline}"]
+        columns.append({c: [f"{r['edgeae'][arch]['scores'][score]['auroc']:.4f}",
+                            f"{r['edgeae int8 tflite (chosen)']:.4f}"
+                            if "edgeae int8 tflite (chosen)" in r else "-",
+                            f"{r[baseline]['auroc']:.4f}"] for c, r in per_class.items()})
+    classes = sorted({c for col in columns for c in col}, key=int)
+    rows = [[c, *[v for col in columns for v in col.get(c, ["-"] * 3)]] for c in classes]
+    return ("Test AUROC per class (the best baseline: the one with the best mean test AUROC "
+            "on that dataset):\n\n" + table(header, rows) + "\n")
+
+
+def anomaly_threshold() -> str:
+    """Class 0 at the threshold (mean + 1 std): edgeae's default against the tutorial's."""
+    data = load("anomaly")
+    arch = _ANOMALY_DEFAULT.split(", ")[0]
+    rows = []
+    for d in _anomaly_sets(data):
+        r = data[d]["per_class"]["0"]
+        m, t = r["edgeae"][arch]["at_threshold (HOG 5-NN, mean+1std)"], r["tutorial recipe"]
+        for label, x in ((f"edgeae default ({_ANOMALY_DEFAULT})", m),
+                         ("the tutorial's recipe (MAE)", t)):
+            rows.append([_ANOMALY_SETS[d], label,
+                         *[f"{x[k]:.3f}" for k in ("accuracy", "precision", "recall", "auroc")]])
+    return ("Class 0 at each method's threshold, mean + 1 std of its training images' scores "
+            "(test set):\n\n" + table(["dataset", "detector", "accuracy", "precision", "recall",
+                                       "AUROC"], rows, right={2, 3, 4, 5}) + "\n")
+
+
+def anomaly_time() -> str:
+    """Mean fit time per class and scoring time, per method."""
+    data = load("anomaly")
+    sets = _anomaly_sets(data)
+    archs = list(data[sets[0]]["per_class"]["0"]["edgeae"])
+
+    def mean(d: str, *keys: str) -> float:
+        """The mean over the classes of per_class[c][keys[0]][keys[1]]..."""
+        values = []
+        for r in data[d]["per_class"].values():
+            for k in keys:
+                r = r[k]
+            values.append(r)
+        return sum(values) / len(values)
+
+    rows = [[f"edgeae {a}", *[f"{mean(d, 'edgeae', a, 'train_s'):.1f}" for d in sets],
+             *[f"{mean(d, 'edgeae', a, 'score_ms_per_image'):.3f}" for d in sets]]
+            for a in archs]
+    rows += [[method, *[f"{mean(d, method, 'train_s'):.1f}" for d in sets], *["" for _ in sets]]
+             for method in ("tutorial recipe", *_ANOMALY_BASELINES)
+             if method in data[sets[0]]["per_class"]["0"]]
+    n = {d: len(data[d]["per_class"]) for d in sets}
+    return ("Mean time per class: fitting (edgeae: training, the HOG memory and scoring the "
+            "training images) and edgeae's scoring per test image (Keras, batches of 64, the "
+            "mean over its 10 scores):\n\n"
+            + table(["method", *[f"fit s, {_ANOMALY_SETS[d]} ({n[d]} classes)" for d in sets],
+                     *[f"score ms/image, {_ANOMALY_SETS[d]}" for d in sets]], rows) + "\n")
+
+
+def anomaly_pixel() -> str:
+    """Localisation on pasted defects (--pixel)."""
+    data = load("anomaly")
+    rows = []
+    for d in _anomaly_sets(data):
+        summary = data[d]["summary"]
+        p = summary.get("pixel (chosen), mean over classes")
+        if p:
+            chosen = summary["chosen (by validation AUROC)"]
+            rows.append([f"{_ANOMALY_SETS[d]}, mean of {len(data[d]['per_class'])} classes",
+                         f"{chosen} (chosen)", f"{p['pixel_auroc']:.3f}", f"{p['pro']:.3f}",
+                         f"{p['image_auroc']:.3f}"])
+    crops = data.get("train400-crops", {}).get("summary")
+    if crops:
+        for arch, p in crops["models"].items():
+            rows.append([f"Train400 crops ({crops['train_crops']:,} / {crops['test_crops']} "
+                         "test)", f"{arch}, default score", f"{p['pixel_auroc']:.3f}",
+                         f"{p['pro']:.3f}", f"{p['image_auroc']:.3f}"])
+    return table(["set", "model, image score", "pixel AUROC", "PRO (to FPR 0.3)",
+                  "image AUROC"], rows, right={2, 3, 4}) + "\n"
+
+
+# --- the tutorial (benchmarks/tutorial.py) ------------------------------------------------------
+
+_TUTORIAL_MODELS = {"dense_autoencoder": "dense autoencoder (latent 64)",
+                    "conv_denoiser": "conv denoiser (noise 0.2)"}
+# The run of the TensorFlow tutorial quoted in the issue (not measured here): s/epoch, test MSE,
+# PSNR dB, SSIM ("" where the issue gave none).
+_TUTORIAL_QUOTED = {"dense_autoencoder": ("1.58", "0.00878", "", ""),
+                    "conv_denoiser": ("7.9", "0.00706", "21.9", "0.80")}
+
+
+def _script_caption(data: dict) -> str:
+    load = data.get("load_average_1_5_15", {})
+    busy = (f"; load average (1/5/15 min) {' / '.join(map(str, load['before']))} before, "
+            f"{' / '.join(map(str, load['after']))} after" if "after" in load else "")
+    when = data.get("started_utc", data["date"])
+    if "finished_utc" in data:
+        when += f" to {data['finished_utc']}"
+    return (f"Run {when}; CPU {data['cpu']}, {data['machine'].split(', ')[-1]}{busy}; "
+            f"`{data['command']}`")
+
+
+def tutorial() -> str:
+    """Training speed and test quality, the tutorial's recipe against edgeae's path."""
+    data = load("tutorial")
+
+    def q(x: dict) -> list[str]:
+        return [f"{x['mse']:.5f}", f"{x['psnr_db']:.2f}", f"{x['ssim']:.3f}"]
+
+    rows = []
+    for key, label in _TUTORIAL_MODELS.items():
+        res = data[key]
+        quoted = _TUTORIAL_QUOTED[key]
+        rows += [[label, "issue's quoted run of the tutorial", *quoted],
+                 ["", "tutorial recipe, this run",
+                  f"{res['tutorial_recipe']['seconds_per_epoch']:.2f}", *q(res["tutorial_recipe"])],
+                 ["", "edgeae (Keras)", f"{res['edgeae']['seconds_per_epoch']:.2f}",
+                  *q(res["edgeae"]["keras"])],
+                 ["", "edgeae (TFLite fp32, runtime)", "", *q(res["edgeae"]["tflite_fp32"])]]
+    noisy = data["noisy_input_quality"]
+    return (_script_caption(data) + "\n\n"
+            + table(["example", "way", "s/epoch", "test MSE", "test PSNR dB", "test SSIM"], rows,
+                    right={2, 3, 4, 5})
+            + f"\n\nThe noisy test inputs themselves: MSE {noisy['mse']:.4f}, PSNR "
+            f"{noisy['psnr_db']:.2f} dB, SSIM {noisy['ssim']:.3f}.\n")
+
+
+def tutorial_runtime() -> str:
+    """The exported float32 TFLite models in the runtime against Keras."""
+    data = load("tutorial")
+    rows = []
+    for key, label in (("dense_autoencoder", "dense"), ("conv_denoiser", "conv denoiser")):
+        e = data[key]["edgeae"]
+        b1, b32 = e["latency_batch1"], e["images_per_second_batch32"]
+        rows.append([label, f"{e['tflite_bytes']:,} B",
+                     f"{e['tflite_max_abs_diff_vs_keras_on_test']:.1e}",
+                     f"{b1['keras']['p50_ms']:.2f} / {b1['keras']['p99_ms']:.2f}",
+                     f"{b1['tflite']['p50_ms']:.3f} / {b1['tflite']['p99_ms']:.3f}",
+                     f"{b1['speedup']:.0f}x",
+                     f"{b32['keras']:,.0f} / {b32['tflite']:,.0f}"])
+    return table(["model", "TFLite size", "max abs diff vs Keras (10k test)",
+                  "batch-1 p50 / p99 ms, Keras", "batch-1 p50 / p99 ms, TFLite", "speed-up",
+                  "images/s at batch 32, Keras / TFLite"], rows) + "\n"
 
 
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
@@ -194,6 +426,13 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
     "export-conv": ("export", _export("conv_denoiser")),
+    "tutorial": ("tutorial", tutorial),
+    "tutorial-runtime": ("tutorial", tutorial_runtime),
+    "anomaly": ("anomaly", anomaly),
+    "anomaly-per-class": ("anomaly", anomaly_per_class),
+    "anomaly-threshold": ("anomaly", anomaly_threshold),
+    "anomaly-time": ("anomaly", anomaly_time),
+    "anomaly-pixel": ("anomaly", anomaly_pixel),
 }
 
 

@@ -130,7 +130,7 @@ def edgeae_path(task: str, name: str, data: str, x_test, y_test, epochs: int, ba
 
 def main() -> None:
     """Run both examples both ways and print one JSON document."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import cpu_model, provenance  # benchmarks/provenance.py, beside this script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="fashion_mnist.npz (x_train ... y_test)")
@@ -151,10 +151,13 @@ def main() -> None:
         "command": "python benchmarks/tutorial.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
         "date": time.strftime("%Y-%m-%d"),
+        "started_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average_1_5_15": {"before": [round(v, 2) for v in os.getloadavg()]},
         "cpu": cpu_model(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "versions": {"edgeae": edgeae.__version__, "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
+                     "keras": keras.__version__, "numpy": np.__version__,
+                     **provenance()["versions"]},
         "noisy_input_quality": quality(x_test_noisy, x_test),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,6 +170,8 @@ def main() -> None:
                                                x_test, e, b),
             "edgeae": edgeae_path("denoiser", "conv", args.data, x_test_noisy, x_test, e, b,
                                   Path(tmp), args.threads)}
+    result["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result["load_average_1_5_15"]["after"] = [round(v, 2) for v in os.getloadavg()]
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
