@@ -10,6 +10,7 @@ import pytest
 
 from edgeae.app.benchmark import macs_per_frame
 from edgeae.core.manifest import Manifest
+from edgeae.export.options import Tolerances
 
 from conftest import blobs, run_cli, write_folder
 
@@ -40,12 +41,16 @@ def test_benchmark_measures_every_backend_precision_and_size(bench, denoiser_dir
         assert r["tensorflow_imported"] == (r["backend"] == "keras")  # the runtime needs no TF
         assert r["gmacs_per_s"] == pytest.approx(
             r["mmacs_per_frame"] * 1e6 / (r["ms_p50"] / 1e3) / 1e9, rel=0.02)
-        assert 5 < r["psnr"] < 60 and -1 <= r["ssim"] <= 1  # a briefly trained model
+        # a briefly trained model: measured 7.41 dB and SSIM -0.012 on every row on 2026-11-30
+        # (4 epochs barely move it off its untrained 6.9 dB, whose structure is as poor)
+        assert 7.2 < r["psnr"] < 60 and r["ssim"] > -0.03
         assert r["keras_psnr"] == next(k["psnr"] for k in rows if k["backend"] == "keras")
     fp32 = [r for r in rows if r["precision"] == "fp32" and r["backend"] != "keras"]
-    assert all(r["max_abs_diff_vs_keras"] < 1e-4 for r in fp32)
+    gate = Tolerances()
+    assert all(r["max_abs_diff_vs_keras"] <= gate.fp32_max_abs_diff for r in fp32)
     int8 = [r for r in rows if r["precision"] == "int8"]
-    assert all(abs(r["psnr"] - r["keras_psnr"]) < 3 for r in int8)
+    # measured within 0.004 dB of Keras on 2026-11-30
+    assert all(abs(r["psnr"] - r["keras_psnr"]) <= gate.int8_psnr_drop_db for r in int8)
     # 4x4 pooling pads a 64x48 frame to 64x48: the conv model's 576 MACs per pixel
     assert next(r for r in rows if r["size"] == "64x48")["mmacs_per_frame"] == pytest.approx(
         576 * 64 * 48 / 1e6, rel=1e-3)

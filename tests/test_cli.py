@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeae.export.options import Tolerances
+
 from conftest import blobs, run_cli, write_folder
 
 COMMANDS = [["train", "autoencoder"], ["train", "denoiser"], ["export"], ["reconstruct"],
@@ -78,8 +80,10 @@ def test_demo(tmp_path):
     code, out, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "2")
     assert code == 0, err
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
-    assert metrics["parity_max_abs_diff"] <= 1e-4 and metrics["test_images"] == 359
-    assert metrics["latency_ms_p50"] > 0 and 0 < metrics["test_mse_runtime"] < 0.2
+    assert metrics["parity_max_abs_diff"] <= Tolerances().fp32_max_abs_diff
+    assert metrics["test_images"] == 359
+    # test MSE measured 0.0772 on 2026-11-30 (2 epochs; the mean digit scores about 0.073)
+    assert metrics["latency_ms_p50"] > 0 and metrics["test_mse_runtime"] < 0.085
     assert (tmp_path / "demo" / "reconstructions.png").exists()
     denoise = metrics["denoise"]  # the shipped live model, through the runtime
     assert denoise["psnr_denoised_db"] > denoise["psnr_noisy_db"] + 5
@@ -87,11 +91,13 @@ def test_demo(tmp_path):
     assert (tmp_path / "demo" / "export" / "model_fp32.tflite").exists()
     anomaly = metrics["anomaly"]  # a detector of zeros, exported and scored by the runtime
     assert anomaly["threshold_strategy"] == "mean+1std" and anomaly["threshold"] > 0
-    assert sum(map(sum, anomaly["confusion_matrix"])) == 359 and 0 <= anomaly["auroc"] <= 1
+    assert sum(map(sum, anomaly["confusion_matrix"])) == 359
+    assert anomaly["auroc"] > 0.98  # measured 0.9986 on 2026-11-30
     assert cv2.imread(str(tmp_path / "demo" / "anomalies.png")).shape == (64, 8 * 64, 3)
     generation = metrics["generation"]  # a VAE's decoder, exported, sampled by the runtime
     assert generation["artifact"] == "vae-export/decoder_fp32.tflite"
-    assert generation["test_elbo_nats"] < 0
+    # measured -32.8 nats on 2026-11-30; a decoder that says 0.5 everywhere scores -44.4
+    assert generation["test_elbo_nats"] > -36
     grid = cv2.imread(str(tmp_path / "demo" / "generation.png"))
     assert grid.shape == ((5 * 9 + 1) * 8, (8 * 9 + 1) * 8, 3)  # 5 rows of 8 digits, 8x enlarged
     assert metrics["report"] == str(tmp_path / "demo" / "report.html")

@@ -15,6 +15,7 @@ import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import ScoreConfig
 from edgeae.core.metrics import detection_metrics, pixel_metrics
+from edgeae.export.options import Tolerances
 from edgeae.runtime.scoring import anomaly_scores
 from edgeae.runtime.threshold import (
     QUANTILE_LEVELS,
@@ -306,7 +307,9 @@ def test_benchmark_of_a_detector_reports_auroc_per_backend(trained_detector, det
     assert keras > 0.8  # the detector separates defects (0.93 on all 48 when written)
     for r in rows:
         assert r["keras_auroc"] == keras
-        assert abs(r["auroc"] - keras) < (1e-6 if r["precision"] == "fp32" else 0.1), r
+        # int8: the export gate; measured equal to Keras (0.96) on 2026-11-30
+        limit = 1e-6 if r["precision"] == "fp32" else Tolerances().int8_auroc_drop
+        assert abs(r["auroc"] - keras) <= limit, r
     only_normal = tmp_path / "only-normal"
     write_folder(only_normal / "good", detector_data["test_normal"])
     code, _, err = run_cli("benchmark", trained_detector, "--backends", "tflite",
@@ -397,7 +400,8 @@ def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
                            "--data", ecg_csv, "--out", tmp_path / "int8.json")
     assert code == 0, err
     int8 = json.loads((tmp_path / "int8.json").read_text())
-    assert abs(int8["auroc"] - keras_metrics["auroc"]) < 0.02
+    # the export gate; measured 0.9845 against Keras 0.9889 on 2026-11-30
+    assert abs(int8["auroc"] - keras_metrics["auroc"]) <= Tolerances().int8_auroc_drop
 
     np.save(tmp_path / "rows.npy", values[:200])  # an (N, L) array: series without labels
     train_cli(tmp_path / "npy", "detector", tmp_path / "rows.npy", "--epochs", "2")
@@ -459,13 +463,14 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
     assert code == 0, err
     assert (tmp_path / "export" / "memory.npy").read_bytes() == (
         tmp_path / "det" / "memory.npy").read_bytes()
+    tol = Tolerances().fp32_max_abs_diff  # measured within 3e-7 on 2026-11-30
     for name in ("model_fp32.tflite", "model_fp32.onnx"):
         scorer = rt.load(tmp_path / "export" / name)
         scores = scorer.score_batch(x)[0]
-        np.testing.assert_allclose(scores, keras_scores, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(scores, keras_scores, rtol=tol, atol=tol)
         one = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR) if broken.shape[-1] == 1
                            else broken[0])
-        assert one.score == pytest.approx(keras_scores[24], rel=1e-3, abs=1e-3)
+        assert one.score == pytest.approx(keras_scores[24], rel=tol, abs=tol)
     (tmp_path / "export" / "memory.npy").unlink()
     with pytest.raises(UserError, match="memory.npy"):
         rt.load(tmp_path / "export" / "model_fp32.onnx")

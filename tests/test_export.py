@@ -21,7 +21,8 @@ from conftest import blobs, run_cli, write_folder
 ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"))
 FILES = ["model_fp32.tflite", "model_fp16.tflite", "model_int8-dynamic.tflite",
          "model_int8.tflite", "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx"]
-MAX_DIFF = {"fp32": 1e-4, "fp16": 2e-3}
+GATE = Tolerances()  # the export gate the parity checks below must not be looser than
+MAX_DIFF = {"fp32": GATE.fp32_max_abs_diff, "fp16": GATE.fp16_max_abs_diff}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,9 @@ def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path
         if art.precision in MAX_DIFF:
             np.testing.assert_allclose(out, expected, atol=MAX_DIFF[art.precision])
         else:
-            assert mean_psnr(expected, clean) - mean_psnr(out, clean) < 0.5, exported.path.name
+            # measured drops of 0.0042 dB at most on 2026-11-30
+            drop = mean_psnr(expected, clean) - mean_psnr(out, clean)
+            assert drop <= GATE.int8_psnr_drop_db, exported.path.name
             assert np.abs(out - expected).max() > 0  # really quantized
     sizes = {e.path.name: e.manifest.artifact.size_bytes for e in report.artifacts}
     assert sizes["model_int8.tflite"] < sizes["model_fp32.tflite"]
@@ -188,7 +191,8 @@ def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_pa
     for name in ("model_fp32.tflite", "model_int8.tflite", "model_int8.onnx"):
         parity = rt.read_artifact_manifest(tmp_path / name).artifact.parity
         assert parity.n_labelled == 40 and parity.keras_auroc > 0.75, parity  # a 3-epoch model
-        assert parity.score_correlation > 0.99 and abs(parity.keras_auroc - parity.auroc) <= 0.005
+        assert parity.score_correlation > 0.99
+        assert abs(parity.keras_auroc - parity.auroc) <= GATE.int8_auroc_drop
     report = json.loads((tmp_path / "parity.json").read_text())
     assert all("auroc_drop" in row for row in report["artifacts"])
     with pytest.raises(DriftError, match=r"model_int8.tflite drifted.*AUROC drop .* > -1"):

@@ -17,6 +17,7 @@ import pytest
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import manifest_path_for
+from edgeae.export.options import Tolerances
 
 from conftest import REPO, blobs
 
@@ -177,6 +178,7 @@ def test_device_environment_matches_keras_without_tensorflow(venv, conv_artifact
     report = json.loads(run.stdout)
     assert len(report) == 7, report
     tflite_backend = DEVICE_VENVS[venv][1]
+    gate = Tolerances()
     for name, row in report.items():
         assert row["backend"] == (tflite_backend if name.endswith(".tflite") else "onnxruntime")
         if venv == "tflite-runtime" and name == "model_int8-dynamic.tflite":
@@ -187,11 +189,11 @@ def test_device_environment_matches_keras_without_tensorflow(venv, conv_artifact
             continue
         assert "error" not in row, (name, row)
         if "fp32" in name:
-            assert row["max_abs_diff"] <= 1e-4, (name, row)
+            assert row["max_abs_diff"] <= gate.fp32_max_abs_diff, (name, row)
         elif "fp16" in name:
-            assert row["max_abs_diff"] <= 2e-3, (name, row)
+            assert row["max_abs_diff"] <= gate.fp16_max_abs_diff, (name, row)
         else:
-            assert row["psnr_drop"] <= 0.3, (name, row)
+            assert row["psnr_drop"] <= gate.int8_psnr_drop_db, (name, row)
 
 
 @pytest.mark.parametrize("venv", DEVICE_VENVS)

@@ -51,7 +51,8 @@ def test_model_directory_contents(tmp_path, source):
     assert model_dir.manifest == manifest == Manifest.read(tmp_path / "m" / "manifest.json")
     assert manifest.input.height is None and manifest.input.size_multiple == 4
     assert (manifest.data.n_train, manifest.data.n_val) == (43, 5)
-    assert manifest.training.epochs_run == 2 and manifest.training.val_mse > 0
+    # val MSE measured 0.189 on 2026-11-30; the untrained model scores 0.205
+    assert manifest.training.epochs_run == 2 and manifest.training.val_mse < 0.2
     assert model_dir.samples().shape == (5, 16, 16, 1)
     calibration = model_dir.calibration()  # training images, not validation ones
     assert calibration.shape == (43, 16, 16, 1)

@@ -12,6 +12,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
+from edgeae.export.options import Tolerances
 from edgeae.runtime.generator import slerp
 from edgeae.train.callbacks import KLWarmup
 from edgeae.train.generative import VAE
@@ -72,7 +73,8 @@ def test_vae_api_samples_interpolates_and_bounds_the_likelihood(vae):
     assert mean.shape == logvar.shape == (16, 4)
     elbo = vae.elbo(test, samples=20)
     iwae = vae.log_likelihood(test, k=64)
-    assert np.all(elbo < 0) and np.all(np.isfinite(iwae))
+    # means measured -97.0 (ELBO) and -88.3 nats (IWAE) on 2026-11-30; 0.5 everywhere: -177
+    assert elbo.mean() > -110 and iwae.mean() > -100
     assert iwae.mean() >= elbo.mean() - 0.5  # the importance-weighted bound is tighter
     with pytest.raises(UserError, match="positive"):
         vae.sample(0)
@@ -183,9 +185,11 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
     for name in ("encoder_fp32.tflite", "encoder_fp32.onnx"):
         encoder = rt.load(out / name)
         assert isinstance(encoder, rt.Encoder)
-        np.testing.assert_allclose(encoder.encode(test), keras_means, atol=1e-4)
+        np.testing.assert_allclose(encoder.encode(test), keras_means,
+                                   atol=Tolerances().fp32_max_abs_diff)
     parity = json.loads((out / "encoder_int8.tflite.json").read_text())["artifact"]["parity"]
-    assert parity["psnr_db"] >= parity["keras_psnr_db"] - 0.3  # codes -> Keras decoder -> PSNR
+    # codes -> Keras decoder -> PSNR
+    assert parity["psnr_db"] >= parity["keras_psnr_db"] - Tolerances().int8_psnr_drop_db
 
     pair = write_folder(tmp_path / "pair", test[:2])
     a, b = sorted(pair.rglob("*.png"))

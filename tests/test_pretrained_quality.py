@@ -1,0 +1,82 @@
+"""Regression guard: the shipped denoisers' PSNR on a small fixed set, against recorded values.
+
+The set is built here, deterministically, from scikit-image's bundled sample photographs (no
+download, nothing read from ../shared/data): four 128x128 gray crops with seeded Gaussian noise
+of sigma 25, quantized to uint8 as a camera would deliver them. Each shipped artifact denoises
+them through the runtime on one thread; the mean PSNR must stay within 0.1 dB of the value
+recorded below. A retrained or re-exported model that moves it, either way, must re-record it
+(and say why in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import color, data
+from skimage.metrics import peak_signal_noise_ratio
+
+import edgeae.runtime as rt
+from edgeae.runtime.pretrained import pretrained_path
+
+SIGMA = 25
+CROPS = [  # sample image, rows, columns: textured parts, not flat sky
+    ("camera", slice(64, 192), slice(192, 320)),
+    ("astronaut", slice(64, 192), slice(160, 288)),
+    ("coins", slice(96, 224), slice(128, 256)),
+    ("moon", slice(192, 320), slice(192, 320)),
+]
+TOLERANCE_DB = 0.1
+# Mean PSNR (dB) of the denoised crops against the clean ones; the noisy input's is 20.42 dB.
+# Measured 2026-11-30 (AMD EPYC, 2 cores, LiteRT 2.3.0, onnxruntime 1.32.0): bit-identical
+# outputs across runs and with 1 or 2 threads; fp32 TFLite and ONNX give the same pixels.
+RECORDED_DB = {
+    ("live", "int8", "litert"): 30.1947,
+    ("live", "int8", "onnxruntime"): 30.1246,
+    ("live", "fp32", "litert"): 30.4884,
+    ("live", "fp32", "onnxruntime"): 30.4884,
+    ("quality", "fp32", "litert"): 30.8084,
+    ("quality", "fp32", "onnxruntime"): 30.8084,
+    ("quality", "int8", "litert"): 30.7197,
+    ("quality", "int8", "onnxruntime"): 30.6632,
+}
+
+
+@pytest.fixture(scope="module")
+def clean_and_noisy() -> tuple[np.ndarray, np.ndarray]:
+    """The fixed set: clean uint8 crops and their noisy versions (seeded)."""
+    crops = []
+    for name, rows, cols in CROPS:
+        image = getattr(data, name)()
+        if image.ndim == 3:
+            image = np.rint(color.rgb2gray(image) * 255).astype(np.uint8)
+        crops.append(image[rows, cols])
+    clean = np.stack(crops)
+    assert clean.shape == (len(CROPS), 128, 128) and clean.dtype == np.uint8
+    noise = np.random.default_rng(SIGMA).normal(0, SIGMA, clean.shape)
+    noisy = np.clip(np.rint(clean + noise), 0, 255).astype(np.uint8)
+    return clean, noisy
+
+
+def mean_psnr(clean: np.ndarray, images: np.ndarray) -> float:
+    return float(np.mean([peak_signal_noise_ratio(c, i, data_range=255)
+                          for c, i in zip(clean, images)]))
+
+
+def test_the_fixed_set_is_the_recorded_one(clean_and_noisy):
+    clean, noisy = clean_and_noisy
+    # measured 20.4234 dB on 2026-11-30: a change here means the set changed, not the models
+    assert mean_psnr(clean, noisy) == pytest.approx(20.4234, abs=1e-3)
+
+
+@pytest.mark.parametrize("name, precision, backend", list(RECORDED_DB))
+def test_shipped_denoiser_quality_is_the_recorded_one(name, precision, backend,
+                                                      clean_and_noisy):
+    clean, noisy = clean_and_noisy
+    model = rt.load(pretrained_path(name, backend, precision), backend=backend, num_threads=1)
+    assert isinstance(model, rt.Denoiser)
+    denoised = np.stack([model.denoise(frame) for frame in noisy])
+    assert denoised.dtype == np.uint8 and denoised.shape == noisy.shape
+    got = mean_psnr(clean, denoised)
+    recorded = RECORDED_DB[name, precision, backend]
+    assert abs(got - recorded) <= TOLERANCE_DB, (
+        f"{name} {precision} on {backend}: {got:.4f} dB, recorded {recorded:.4f} dB")
