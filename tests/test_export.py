@@ -13,7 +13,8 @@ from edgeae.core.errors import DriftError, UserError
 from edgeae.core.manifest import manifest_path_for
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
-from edgeae.export.parity import Tolerances, mean_psnr
+from edgeae.export.options import Tolerances
+from edgeae.export.parity import mean_psnr
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
@@ -184,17 +185,27 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_path):
+    # --allow-drift: onnxruntime's int8 kernels on an x86 CPU without VNNI saturate (its U8S8
+    # path), which flips a few near-tied scores of this 3-epoch model (AUROC drop 0.0078 on an
+    # AVX2-only AMD EPYC): the gate must then say so, and every artifact must be measured.
     code, out, err = run_cli("export", conv_dir, "--format", "all", "--precision", "fp32,int8",
-                             "--labelled", labelled_folder, "--out", tmp_path)
+                             "--labelled", labelled_folder, "--out", tmp_path, "--allow-drift")
     assert code == 0, err
     assert "AUROC" in out.splitlines()[0]
-    for name in ("model_fp32.tflite", "model_int8.tflite", "model_int8.onnx"):
+    report = {row["file"]: row for row in
+              json.loads((tmp_path / "parity.json").read_text())["artifacts"]}
+    for name in ("model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"):
         parity = rt.read_artifact_manifest(tmp_path / name).artifact.parity
         assert parity.n_labelled == 40 and parity.keras_auroc > 0.75, parity  # a 3-epoch model
         assert parity.score_correlation > 0.99
-        assert abs(parity.keras_auroc - parity.auroc) <= GATE.int8_auroc_drop
-    report = json.loads((tmp_path / "parity.json").read_text())
-    assert all("auroc_drop" in row for row in report["artifacts"])
+        drop = parity.keras_auroc - parity.auroc
+        assert report[name]["auroc_drop"] == pytest.approx(drop)
+        within = (parity.max_abs_diff <= GATE.fp32_max_abs_diff if "fp32" in name else
+                  drop <= GATE.int8_auroc_drop
+                  and report[name]["psnr_drop_db"] <= GATE.int8_psnr_drop_db)
+        assert report[name]["passed"] == within
+        if name.endswith(".tflite"):  # LiteRT's integer kernels do not saturate
+            assert abs(drop) <= GATE.int8_auroc_drop
     with pytest.raises(DriftError, match=r"model_int8.tflite drifted.*AUROC drop .* > -1"):
         from edgeae.export.artifacts import load_labelled
 
