@@ -8,6 +8,7 @@ registers the "keras" row in the runtime's backend table.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from edgeae.core.errors import UserError, first_line
 from edgeae.core.modeldir import MODEL_FILE, ModelDir
 from edgeae.runtime.backends import Backend, register_backend
 from edgeae.runtime.models import Reconstructor
+
+if TYPE_CHECKING:
+    import keras
 
 
 class KerasSession:
@@ -29,7 +33,7 @@ class KerasSession:
         return np.asarray(self.model(batch, training=False))
 
 
-def load_keras(model_dir: ModelDir):
+def load_keras(model_dir: ModelDir) -> keras.Model:
     """The directory's Keras model; a corrupt or foreign file is a UserError."""
     import keras
 
