@@ -43,6 +43,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.ensemble import IsolationForest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.svm import OneClassSVM  # noqa: E402
+from splits import split_validation  # noqa: E402  (benchmarks/splits.py, beside this script)
 
 import edgeae  # noqa: E402
 import edgeae.runtime as rt  # noqa: E402
@@ -78,18 +79,7 @@ ARCHITECTURES = {  # name -> registered model and its parameters; validation tie
     "conv": {"model": "conv"},  # the tutorial's conv denoiser: a 7x7x8 code for 28x28 images
     "dense 256-128-32": {"model": "dense", "latent_dim": 32, "hidden": (256, 128)},
 }
-VAL_FRACTION = 0.1
 BASELINES = ("PCA (95% variance)", "IsolationForest", "OneClassSVM", "PyOD AutoEncoder")
-
-
-def split_validation(x: np.ndarray, y: np.ndarray, seed: int = 0):
-    """(x_fit, y_fit, x_val, y_val): VAL_FRACTION of each class held out for choices."""
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(y), bool)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        val[rng.choice(members, int(len(members) * VAL_FRACTION), replace=False)] = True
-    return x[~val], y[~val], x[val], y[val]
 
 
 def auroc(scores: np.ndarray, anomalous: np.ndarray) -> float:

@@ -32,22 +32,12 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
+from splits import split_validation  # benchmarks/splits.py, beside this script
 
 from edgeae.runtime.features import hog_features, unit_rows
 
 DATASETS = {"fashion-mnist": "fashion_mnist.npz", "mnist-10k": "mnist_10k.npz"}
-VAL_FRACTION = 0.1  # as benchmarks/anomaly.py
 DEFAULT = {"orientations": 4, "cell": 4, "k": 5, "metric": "cosine"}  # DEFAULT_SCORE, 28x28
-
-
-def split_validation(x: np.ndarray, y: np.ndarray, seed: int = 0):
-    """(x_fit, y_fit, x_val, y_val): VAL_FRACTION of each class held out (anomaly.py's split)."""
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(y), bool)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        val[rng.choice(members, int(len(members) * VAL_FRACTION), replace=False)] = True
-    return x[~val], y[~val], x[val], y[val]
 
 
 def machine() -> dict:

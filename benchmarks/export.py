@@ -157,11 +157,9 @@ def main() -> None:
                "finished_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "load_average_1_5_15": {"before": load_before,
                                        "after": [round(v, 2) for v in os.getloadavg()]}}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    from provenance import write_result  # benchmarks/provenance.py, beside this script
+
+    write_result(result, args.out)
 
 
 def _versions() -> dict[str, str]:

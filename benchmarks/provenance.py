@@ -51,6 +51,15 @@ def provenance(command: str | None = None) -> dict:
             "command": command or " ".join(["python", *sys.argv])}
 
 
+def write_result(result: dict, out: Path | None, indent: int = 2) -> None:
+    """Print a run's JSON and write it to `out` (benchmarks/results/NAME.json) when given."""
+    text = json.dumps(result, indent=indent)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
 def main() -> None:
     """Print the provenance, or wrap a results file with it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -178,11 +178,9 @@ def main() -> None:
               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "video": f"{args.video.name}: 150 frames 640x480, BGR (gray content)",
               "rows": rows}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    from provenance import write_result  # benchmarks/provenance.py, beside this script
+
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the runtime against Keras. Quality is measured on x_test (never used for trainin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -172,11 +171,9 @@ def main() -> None:
                                   Path(tmp), args.threads)}
     result["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result["load_average_1_5_15"]["after"] = [round(v, 2) for v in os.getloadavg()]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    from provenance import write_result  # benchmarks/provenance.py, beside this script
+
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
