@@ -99,9 +99,16 @@ def detector_sweep_knn() -> str:
 
 # --- the VAE's width (benchmarks/vae_width.py) ---------------------------------------------
 
-def vae_width() -> str:
+def _vae_width(name: str) -> Callable[[], str]:
+    def render() -> str:
+        return vae_width(name)
+    render.__doc__ = f"Validation ELBO per width and dataset, from {name}.json."
+    return render
+
+
+def vae_width(name: str = "vae_width") -> str:
     """Validation ELBO per width and dataset."""
-    data = load("vae_width")
+    data = load(name)
     sets = data["datasets"]
     widths = sorted({int(w) for d in sets.values() for w in d["widths"]})
     rows = []
@@ -420,6 +427,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
     "vae-width": ("vae_width", vae_width),
+    "vae-width-fashion": ("vae_width-fashion", _vae_width("vae_width-fashion")),
     "demo": ("demo", demo),
     "edge-live": ("edge-live", _edge("live")),
     "edge-quality": ("edge-quality", _edge("quality")),
