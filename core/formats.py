@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from edgeae.core.errors import UserError
-
 Gate = Literal["max_abs_diff", "quality"]
 
 
@@ -86,20 +84,3 @@ def exported_formats() -> tuple[str, ...]:
     return tuple(name for name, f in FORMATS.items() if f.exported)
 
 
-def format_named(name: str) -> Format:
-    """The format row called `name`; an unknown name is a one-line UserError."""
-    if name not in FORMATS:
-        raise UserError(f"unknown format {name!r}; use one of {', '.join(FORMATS)}")
-    return FORMATS[name]
-
-
-def precision_named(name: str) -> Precision:
-    """The precision row called `name`; an unknown name is a one-line UserError."""
-    if name not in PRECISIONS:
-        raise UserError(f"unknown precision {name!r}; use one of {', '.join(PRECISIONS)}")
-    return PRECISIONS[name]
-
-
-def format_of_suffix(suffix: str) -> Format | None:
-    """The format whose files end in `suffix` (case-insensitive), or None."""
-    return next((f for f in FORMATS.values() if f.suffix == suffix.lower()), None)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from edgeae.core.errors import UserError
-
 Metric = Literal["mse", "psnr", "auroc"]
 
 
@@ -39,8 +37,3 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 
 
-def task_named(name: str) -> Task:
-    """The task row called `name`; an unknown one is a one-line UserError."""
-    if name not in TASKS:
-        raise UserError(f"unknown task {name!r}; use one of {', '.join(TASKS)}")
-    return TASKS[name]

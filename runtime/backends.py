@@ -190,9 +190,6 @@ class Backend:
             return False
 
 
-BACKENDS: dict[str, Backend] = {}
-
-
 def register_backend(backend: Backend) -> Backend:
     """Add a row to the table (a format the table knows; a new name, or the same row again)."""
     if backend.format not in FORMATS:
@@ -203,7 +200,7 @@ def register_backend(backend: Backend) -> Backend:
     return backend
 
 
-for _row in (
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("litert", "tflite", "ai_edge_litert.interpreter",
             _tflite_opener("ai_edge_litert.interpreter"), _tflite_metadata,
             "pip install ai-edge-litert"),
@@ -212,8 +209,7 @@ for _row in (
             "pip install tflite-runtime 'numpy<2'"),
     Backend("onnxruntime", "onnx", "onnxruntime", OnnxSession, _onnx_metadata,
             "pip install onnxruntime"),
-):
-    register_backend(_row)
+)}
 
 
 def backend_names(exported_only: bool = True) -> list[str]:
