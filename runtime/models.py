@@ -18,7 +18,7 @@ from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import MEMORY_FILE, Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
-from edgeae.runtime.tiles import TileBlender
+from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
 
 ColorOrder = Literal["bgr", "rgb"]
 
@@ -28,8 +28,8 @@ class Reconstructor:
 
     Frames may be one image (HW or HWC) or a batch (NHW or NHWC), in RGB or gray as the manifest
     says. Frames whose size is not a multiple of the model's downsampling factor are padded by
-    edge replication and cropped back. The input buffer is allocated once per frame shape and
-    reused.
+    reflection (`runtime.tiles.fill_reflect_padding`) and cropped back. The input buffer is
+    allocated once per frame shape and reused.
 
     Example:
         >>> model = edgeae.runtime.load("export/model_fp32.tflite")
@@ -105,8 +105,7 @@ class Reconstructor:
         np.multiply(batch, self._in_gain[is_uint8], out=x[:, :h, :w, :], casting="unsafe")
         if self._offset:
             x[:, :h, :w, :] += self._offset
-        x[:, h:, :w, :] = x[:, h - 1:h, :w, :]  # replicate the last row into the padding
-        x[:, :, w:, :] = x[:, :, w - 1:w, :]
+        fill_reflect_padding(x, h, w)
         return x
 
     def _finish(self, y: np.ndarray, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:

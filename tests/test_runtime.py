@@ -237,3 +237,27 @@ def test_device_environment_runs_the_pretrained_denoisers(venv, backend, tmp_pat
         assert run.returncode == 0, (name, precision, run.stderr)
         denoised = cv2.imread(str(out / "noisy.png"), cv2.IMREAD_UNCHANGED).astype(float)
         assert np.abs(denoised - clean).mean() < 0.6 * np.abs(noisy - clean).mean()
+
+
+@pytest.mark.parametrize("length, padded", [(1, 8), (2, 9), (3, 8), (5, 8), (7, 8), (6, 40)])
+def test_padding_mirrors_the_image(length, padded):
+    from edgeae.runtime.tiles import fill_reflect_padding
+
+    image = np.random.default_rng(length).random((2, length, length + 1, 1), np.float32)
+    x = np.full((2, padded, padded + 1, 1), np.nan, np.float32)
+    x[:, :length, :length + 1] = image
+    fill_reflect_padding(x, length, length + 1)
+    rows = np.pad(image, ((0, 0), (0, padded - length), (0, 0), (0, 0)),
+                  mode="reflect" if length > 1 else "edge")  # one row can only repeat
+    want = np.pad(rows, ((0, 0), (0, 0), (0, padded - length), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(x, want)
+
+
+def test_tiles_pad_a_small_frame_by_reflection():
+    from edgeae.runtime.tiles import TileBlender
+
+    frame = np.random.default_rng(0).random((1, 5, 6, 1), np.float32)
+    flipped = TileBlender((8, 8)).run(lambda t: t[:, ::-1, ::-1].copy(), frame)
+    # the flip brings the padding into view: it must be the frame's mirror image
+    want = np.pad(frame, ((0, 0), (0, 3), (0, 2), (0, 0)), mode="reflect")[:, ::-1, ::-1]
+    np.testing.assert_allclose(flipped, want[:, :5, :6], rtol=1e-6)
