@@ -72,8 +72,14 @@ pretrained: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
+# When make started (install and lint included), to print `make test`'s time beside README's.
+MAKE_STARTED := $(shell date +%s)
+README_TEST_TIME = $(shell grep -o 'make test .*# .*, \(about [^,]*\)' README.md | sed 's/.*, //')
+
 test: install lint
 	$(VENV)/bin/python -m pytest -q
+	@echo "make test took $$(( $$(date +%s) - $(MAKE_STARTED) )) s with the install;" \
+	  "README.md says: $(README_TEST_TIME)"
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) $(TFLITE_VENV) edgeae-demo .pytest_cache
