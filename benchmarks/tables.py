@@ -442,6 +442,22 @@ def odd_sizes() -> str:
             + table(["artifact", *sets], rows) + "\n")
 
 
+# --- Raspberry Pi estimates (benchmarks/pi_estimate.py) ---------------------------------------
+
+def pi_estimate() -> str:
+    """Estimated fp32 frames/s on a Pi 4 and 5 from MACs per frame and published rates."""
+    data = load("pi_estimate")
+    rows = [[r["model"], f"{r['macs_per_pixel']:,}", r["frame"], f"{r['gmacs_per_frame']:.2f}",
+             f"{r['pi4_fps']:.1f}", f"{r['pi5_fps'][0]:.1f}-{r['pi5_fps'][1]:.1f}"]
+            for r in data["rows"]]
+    lo, hi = data["pi5_speedup"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Pi 4: {data['pi4_gmacs']:.1f} GMAC/s; Pi 5: {lo:g}-{hi:g} x that.\n\n"
+            + table(["model (fp32)", "MACs per pixel", "frame", "G MACs per frame",
+                     "Pi 4 est. frames/s", "Pi 5 est. frames/s"], rows, right={1, 3, 4, 5})
+            + "\n")
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
@@ -454,6 +470,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "export-dense": ("export", _export("dense_autoencoder")),
     "export-conv": ("export", _export("conv_denoiser")),
     "odd-sizes": ("odd_sizes", odd_sizes),
+    "pi-estimate": ("pi_estimate", pi_estimate),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
     "anomaly": ("anomaly", anomaly),
