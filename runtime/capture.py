@@ -1,10 +1,12 @@
 """Frames from a camera, a stream, a video file or a folder of images, through OpenCV.
 
-Live sources (a camera index or a stream URL) are read by their own thread that keeps only the
-newest frame: a slow model never builds a queue, it skips stale frames (counted as dropped).
+Live sources (a camera index or a stream URL) are opened and read by their own thread that keeps
+only the newest frame: a slow model never builds a queue, it skips stale frames (counted as
+dropped), and a source that stalls never blocks the caller, who waits for a frame with a time-out.
 A live source that fails or disconnects is reopened with exponential back-off, forever or until
-the caller stops. Video files and folders are read in order with no frame dropped, and end when
-they end. Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW).
+the caller stops; one that gives no frame within `CaptureOptions.wait_for_source` of start-up is
+an error. Video files and folders are read in order with no frame dropped, and end when they end.
+Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW).
 
 Example:
     >>> import edgeae.runtime as rt
@@ -42,6 +44,15 @@ class SourceStats:
 
 
 @dataclass(frozen=True)
+class CaptureOptions:
+    """How long a live source may take, in seconds."""
+
+    open_timeout: float = 10.0  # streams: OpenCV gives up opening after this
+    read_timeout: float = 5.0  # streams: no frame for this long is a lost connection (reopened)
+    wait_for_source: float = 5.0  # a live source with no frame yet is retried this long at most
+
+
+@dataclass(frozen=True)
 class Source:
     """A parsed --source: what it is and how OpenCV opens it."""
 
@@ -53,9 +64,14 @@ class Source:
         """Live sources drop stale frames and reconnect; files play every frame and end."""
         return self.kind in ("camera", "stream")
 
-    def open(self) -> cv2.VideoCapture:
-        """An opened VideoCapture, or a one-line UserError."""
-        capture = cv2.VideoCapture(self.target)
+    def open(self, options: CaptureOptions | None = None) -> cv2.VideoCapture:
+        """An opened VideoCapture, or a one-line UserError; streams honour `options`' time-outs."""
+        params = []
+        if self.kind == "stream":  # OpenCV's FFmpeg backend; other backends may not take these
+            options = options or CaptureOptions()
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(options.open_timeout * 1e3),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(options.read_timeout * 1e3)]
+        capture = cv2.VideoCapture(self.target, cv2.CAP_ANY, params)
         if not capture.isOpened():
             capture.release()
             what = {"camera": "camera", "stream": "stream", "video": "video file"}[self.kind]
@@ -99,15 +115,19 @@ class Backoff:
 
 
 class LatestFrameReader:
-    """A thread that reads a live source into three reused buffers and publishes the newest.
+    """A thread that opens a live source and publishes its newest frame.
 
     Triple buffering: the reader writes into a buffer that is neither the newest published one
     nor the one the caller is using, so capture never waits for inference and never allocates
-    once frames have a steady size.
+    once frames have a steady size. Opening happens in the thread too, so a source that is slow
+    to open or stops sending never holds up the caller beyond its `next` time-out.
     """
 
-    def __init__(self, source: Source, backoff: Backoff | None = None) -> None:
-        self.source = source
+    ended = False  # a live source never ends: it is reopened when lost
+
+    def __init__(self, source: Source, backoff: Backoff | None = None,
+                 options: CaptureOptions | None = None) -> None:
+        self.source, self.options = source, options or CaptureOptions()
         self.stats = SourceStats()
         self._backoff = backoff or Backoff()
         self._buffers: list[np.ndarray | None] = [None, None, None]
@@ -115,7 +135,9 @@ class LatestFrameReader:
         self._in_use: int | None = None  # index the caller holds
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._capture = source.open()  # fail fast (exit 2) when it cannot open at all
+        self._started = time.monotonic()
+        self._error = f"no frames from {source.kind} {source.target}"  # why, if none come
+        self._attempts = self._opens = 0
         self._thread = threading.Thread(target=self._read_forever, daemon=True,
                                         name=f"edgeae-capture-{source.target}")
         self._thread.start()
@@ -123,27 +145,34 @@ class LatestFrameReader:
     def next(self, timeout: float = 1.0) -> np.ndarray | None:
         """The newest frame not yet returned, waiting up to `timeout` s; None if none came.
 
-        The returned array stays valid until the following call.
+        The returned array stays valid until the following call. Raises a one-line UserError
+        when no frame has come at all within `wait_for_source` seconds of start-up.
         """
         with self._cond:
             if self._latest is None:
                 self._cond.wait(timeout)
             if self._latest is None:
+                self._check_started()
                 return None
             self._in_use, self._latest = self._latest, None
             self.stats.frames += 1
             return self._buffers[self._in_use]
 
     def close(self) -> None:
-        """Stop the thread and release the device."""
+        """Stop the thread; it releases the source itself if OpenCV still holds it in a call."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=0.5)
+
+    def _check_started(self) -> None:
+        waited = time.monotonic() - self._started
+        if self.stats.frames == 0 and waited >= self.options.wait_for_source:
+            raise UserError(f"{self._error}; gave up after {waited:.1f} s (--wait-for-source)")
 
     def _free_slot(self) -> int:
         return next(i for i in range(3) if i not in (self._latest, self._in_use))
 
     def _read_forever(self) -> None:
-        capture = self._capture
+        capture = None
         while not self._stop.is_set():
             if capture is None:
                 capture = self._reopen()
@@ -152,7 +181,7 @@ class LatestFrameReader:
                 slot = self._free_slot()
             ok, frame = capture.read(self._buffers[slot])
             if not ok:
-                log.warning("lost %s %s; reconnecting", self.source.kind, self.source.target)
+                self._log("lost %s %s; reconnecting", self.source.kind, self.source.target)
                 capture.release()
                 capture = None
                 continue
@@ -167,17 +196,27 @@ class LatestFrameReader:
             capture.release()
 
     def _reopen(self) -> cv2.VideoCapture | None:
-        self._backoff.wait(self._stop)
+        """Open the source: at once the first time, after the back-off's wait later."""
+        if self._attempts:
+            self._backoff.wait(self._stop)
+        self._attempts += 1
         if self._stop.is_set():
             return None
         try:
-            capture = self.source.open()
+            capture = self.source.open(self.options)
         except UserError as exc:
-            log.warning("%s; retrying", exc)
+            self._error = str(exc)
+            self._log("%s; retrying", exc)
             return None
-        self.stats.reconnects += 1
-        log.warning("reconnected to %s %s", self.source.kind, self.source.target)
+        self._opens += 1
+        if self._opens > 1:
+            self.stats.reconnects += 1
+            log.warning("reconnected to %s %s", self.source.kind, self.source.target)
         return capture
+
+    def _log(self, message: str, *args: object) -> None:
+        """A warning once the source has given frames; before that the start-up error says it."""
+        log.log(logging.WARNING if self.stats.frames else logging.DEBUG, message, *args)
 
 
 def _folder_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
@@ -209,11 +248,12 @@ def _video_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
 
 
 def _live_frames(source: Source, stats: SourceStats, stop: threading.Event,
-                 backoff: Backoff | None) -> Iterator[np.ndarray]:
-    reader = LatestFrameReader(source, backoff)
+                 backoff: Backoff | None, options: CaptureOptions | None
+                 ) -> Iterator[np.ndarray]:
+    reader = LatestFrameReader(source, backoff, options)
     try:
         while not stop.is_set():
-            frame = reader.next(timeout=0.5)
+            frame = reader.next(timeout=0.2)
             stats.frames, stats.dropped, stats.reconnects = (
                 reader.stats.frames, reader.stats.dropped, reader.stats.reconnects)
             if frame is not None:
@@ -223,24 +263,42 @@ def _live_frames(source: Source, stats: SourceStats, stop: threading.Event,
 
 
 def frames(source: str | int | Source, stats: SourceStats | None = None,
-           stop: threading.Event | None = None, backoff: Backoff | None = None
-           ) -> Iterator[np.ndarray]:
+           stop: threading.Event | None = None, backoff: Backoff | None = None,
+           options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
     """Iterate over a source's frames (see the module docstring); `stop` ends a live source."""
     source = source if isinstance(source, Source) else parse_source(source)
     stats = stats if stats is not None else SourceStats()
     if source.kind == "folder":
         return _folder_frames(source, stats)
     if source.live:
-        return _live_frames(source, stats, stop or threading.Event(), backoff)
+        return _live_frames(source, stats, stop or threading.Event(), backoff, options)
     return _video_frames(source, stats)
 
 
-def wait_for_rate(last: float, max_fps: float | None) -> float:
-    """Sleep so that frames are at least 1/max_fps apart; return the new frame time."""
-    now = time.monotonic()
-    if max_fps:
-        delay = last + 1.0 / max_fps - now
-        if delay > 0:
-            time.sleep(delay)
-            now += delay
-    return now
+class FileFeed:
+    """A video file or a folder, frame by frame in order, pulled like a LatestFrameReader.
+
+    `next` returns None once the source has ended; `ended` is True from then on.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.stats = SourceStats()
+        self.ended = False
+        read = _folder_frames if source.kind == "folder" else _video_frames
+        self._frames = read(source, self.stats)
+
+    def next(self, timeout: float = 1.0) -> np.ndarray | None:  # noqa: ARG002 - files never wait
+        """The next frame, or None at the end."""
+        frame = next(self._frames, None)
+        self.ended = frame is None
+        return frame
+
+    def close(self) -> None:
+        """Release the file."""
+        self._frames.close()
+
+
+def open_feed(source: Source, options: CaptureOptions | None = None,
+              backoff: Backoff | None = None) -> LatestFrameReader | FileFeed:
+    """A source to pull frames from with a time-out: a live source's reader, or a file's feed."""
+    return LatestFrameReader(source, backoff, options) if source.live else FileFeed(source)

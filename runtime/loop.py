@@ -1,8 +1,11 @@
 """The camera loop behind `edgeae run`: frames in, denoised frames or anomaly scores out.
 
-Capture runs in its own thread for live sources (see `sources`); inference, drawing and writing
-run here. The output video is written under a temporary name and renamed when the run ends,
-whether by the end of the source, --duration, or Ctrl-C, so it is never left truncated.
+Capture runs in its own thread for live sources (see `capture`); inference, drawing and writing
+run here. The loop keeps its own time: it waits for a frame at most `TICK` seconds at a time, so
+--duration, Ctrl-C (SIGINT) and SIGTERM act within a second whatever the source does. The output
+video is written under a temporary name and renamed when the run ends, whether by the end of the
+source, --duration or a signal, so it is never left truncated. Per-frame statistics live in
+fixed-size buffers: memory does not grow with the length of a run.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ import itertools
 import json
 import logging
 import os
+import random
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,12 +31,20 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import FILE_MODE
-from edgeae.runtime.capture import Source, SourceStats, frames, wait_for_rate
+from edgeae.runtime.capture import CaptureOptions, FileFeed, LatestFrameReader, Source, open_feed
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 
 log = logging.getLogger(__name__)
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
+TICK = 0.2  # seconds the loop waits for a frame before it checks --duration and signals again
+# A live source's output video is stamped with the rate frames were written at, measured over
+# the first RATE_WINDOW seconds (at most RATE_BUFFER_BYTES of frames are held until then)
+RATE_WINDOW = 2.0
+RATE_BUFFER_BYTES = 64 * 2**20
+DEFAULT_FPS = 30.0  # a folder's video, or a live one too short to measure
+StopReason = Literal["end", "duration", "interrupt", "terminate", "quit"]
+SIGNAL_REASONS: dict[int, StopReason] = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminate"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class RunOptions:
 class RunSummary:
     """How the run went; printed as JSON at the end."""
 
-    frames: int
+    frames: int  # through the model
     dropped: int
     reconnects: int
     seconds: float
@@ -61,20 +76,45 @@ class RunSummary:
     frame_ms: dict[str, float]  # the whole loop per frame: model, drawing, writing
     anomalies: int
     events: int
-    stopped_by: Literal["end", "duration", "interrupt"]
+    stopped_by: StopReason  # end | duration | interrupt (SIGINT) | terminate (SIGTERM) | quit
     output: str | None
+    written: int  # frames in the output
+    resized: int  # of those, resized to the video's size (the source's size changed)
+    output_fps: float | None  # the output video's stamped rate
 
     def to_dict(self) -> dict:
         """JSON-ready."""
         return asdict(self)
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"mean": 0.0, "p50": 0.0, "p99": 0.0}
-    array = np.asarray(values)
-    return {"mean": float(array.mean()), "p50": float(np.percentile(array, 50)),
-            "p99": float(np.percentile(array, 99))}
+class Latencies:
+    """Milliseconds per frame in fixed memory: exact count and mean, p50 and p99 from samples.
+
+    The reservoir (Vitter's algorithm R, seeded so a run's numbers are reproducible) holds every
+    frame up to `size`, then each frame with equal probability: at 4096 samples p99 rests on
+    about 41 values above it, within about half a percentile point of the exact one.
+    """
+
+    def __init__(self, size: int = 4096, seed: int = 0) -> None:
+        self._sample = np.zeros(size)  # allocated once
+        self._rng = random.Random(seed)
+        self.count, self.last, self._total = 0, 0.0, 0.0
+
+    def add(self, ms: float) -> None:
+        """Record one frame's time."""
+        slot = self.count if self.count < len(self._sample) else self._rng.randrange(self.count + 1)
+        if slot < len(self._sample):
+            self._sample[slot] = ms
+        self.count += 1
+        self.last, self._total = ms, self._total + ms
+
+    def summary(self) -> dict[str, float]:
+        """{"mean", "p50", "p99"} in milliseconds (zeros before any frame)."""
+        if not self.count:
+            return {"mean": 0.0, "p50": 0.0, "p99": 0.0}
+        kept = self._sample[:self.count]
+        p50, p99 = np.percentile(kept, [50, 99])
+        return {"mean": self._total / self.count, "p50": float(p50), "p99": float(p99)}
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
@@ -98,9 +138,15 @@ def draw_text(image: np.ndarray, lines: list[str]) -> np.ndarray:
 
 
 class VideoOutput:
-    """An OpenCV video written under a temporary name and renamed into place on close."""
+    """An OpenCV video written under a temporary name and renamed into place on close.
 
-    def __init__(self, path: Path, fps: float, overwrite: bool) -> None:
+    Every frame is written: one whose size differs from the video's (a folder of mixed sizes, a
+    stream that reconnects at another resolution) is resized to it and counted in `resized`.
+    With `fps` None (a live source) the first frames are held until the rate they come at is
+    measured (`RATE_WINDOW`), and the video is stamped with that rate so it plays in real time.
+    """
+
+    def __init__(self, path: Path, fps: float | None, overwrite: bool) -> None:
         if path.exists() and not overwrite:
             raise UserError(f"{path} already exists; pass --overwrite to replace it")
         if path.suffix.lower() not in VIDEO_CODECS:
@@ -109,26 +155,69 @@ class VideoOutput:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
-        self.path, self._tmp, self._fps = path, Path(tmp), fps
+        self.path, self._tmp, self.fps = path, Path(tmp), fps
+        self.written = self.resized = 0
         self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None  # (width, height) of the video
+        self._held: list[tuple[float, np.ndarray]] = []  # (time, frame) while the rate is measured
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one BGR frame; the first one fixes the video's size."""
+    def write(self, image: np.ndarray, when: float) -> None:
+        """Append one BGR frame shown at monotonic time `when`; the first fixes the size."""
+        if self.fps is not None:
+            self._append(image)
+            return
+        self._held.append((when, image.copy()))
+        held_bytes = self._held[0][1].nbytes * len(self._held)
+        if when - self._held[0][0] >= RATE_WINDOW or held_bytes >= RATE_BUFFER_BYTES:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Stamp the measured rate and write the frames held while measuring it."""
+        self.fps = measured_rate([when for when, _ in self._held]) or DEFAULT_FPS
+        for _, image in self._held:
+            self._append(image)
+        self._held.clear()
+
+    def _append(self, image: np.ndarray) -> None:
         if self._writer is None:
-            h, w = image.shape[:2]
+            self._size = image.shape[1], image.shape[0]
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self._fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 raise UserError(f"OpenCV cannot write {self.path.suffix} video here; try .avi")
+        if (image.shape[1], image.shape[0]) != self._size:
+            shrink = image.shape[0] * image.shape[1] > self._size[0] * self._size[1]
+            image = cv2.resize(image, self._size,
+                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            self.resized += 1
+        if not self._writer.isOpened():
+            raise UserError(f"writing {self.path} failed after {self.written} frames")
         self._writer.write(image)
+        self.written += 1
 
     def close(self) -> None:
         """Finalise the container and move it into place (nothing is left if no frame came)."""
-        if self._writer is not None:
-            self._writer.release()
-            os.chmod(self._tmp, FILE_MODE)
-            os.replace(self._tmp, self.path)
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._held:
+                self._release_held()
+            if self._writer is not None:
+                self._writer.release()
+                if self._tmp.stat().st_size == 0:
+                    raise UserError(f"writing {self.path} failed: OpenCV wrote nothing")
+                os.chmod(self._tmp, FILE_MODE)
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+def measured_rate(times: list[float]) -> float | None:
+    """Frames per second from the times frames came at; None from fewer than three frames.
+
+    The first interval is left out: it holds the model's first call, which sets itself up.
+    """
+    if len(times) < 3 or times[-1] <= times[1]:
+        return None
+    return (len(times) - 2) / (times[-1] - times[1])
 
 
 class FolderOutput:
@@ -138,23 +227,27 @@ class FolderOutput:
         if path.exists() and any(path.iterdir()) and not overwrite:
             raise UserError(f"{path} already holds files; pass --overwrite to write into it")
         path.mkdir(parents=True, exist_ok=True)
-        self.path, self._count = path, 0
+        self.path, self.written, self.resized, self.fps = path, 0, 0, None
 
-    def write(self, image: np.ndarray) -> None:
+    def write(self, image: np.ndarray, when: float) -> None:  # noqa: ARG002 - as VideoOutput
         """Write the next frame."""
-        final = self.path / f"frame_{self._count:06d}.png"
+        final = self.path / f"frame_{self.written:06d}.png"
         tmp = self.path / f".{final.name}.tmp.png"
         if not cv2.imwrite(str(tmp), image):
             raise UserError(f"cannot write {final}")
         os.replace(tmp, final)
-        self._count += 1
+        self.written += 1
 
     def close(self) -> None:
         """Nothing to finalise."""
 
 
-def open_output(path: Path | None, fps: float, overwrite: bool):
-    """A VideoOutput for a file name with a video suffix, else a FolderOutput, or None."""
+def open_output(path: Path | None, fps: float | None,
+                overwrite: bool) -> VideoOutput | FolderOutput | None:
+    """A VideoOutput for a file name with a video suffix, else a FolderOutput, or None.
+
+    `fps` None: measure the rate frames are written at (live sources).
+    """
     if path is None:
         return None
     if path.suffix:
@@ -196,15 +289,17 @@ def _check_display(display: bool) -> None:
                         "-headless), or write --output instead")
 
 
-def _source_fps(source: Source, max_fps: float | None) -> float:
-    """Frames per second for the output video: the file's own rate, else --max-fps, else 30."""
+def _source_fps(source: Source, max_fps: float | None) -> float | None:
+    """The output video's rate: a file's own; None for a live one (measured); --max-fps or 30."""
+    if source.live:
+        return None
     if source.kind == "video":
         capture = cv2.VideoCapture(source.target)
         fps = capture.get(cv2.CAP_PROP_FPS)
         capture.release()
         if fps and fps > 0:
             return fps
-    return max_fps or 30.0
+    return max_fps or DEFAULT_FPS
 
 
 class _FrameStep:
@@ -235,53 +330,116 @@ class _FrameStep:
         return frame, result
 
 
-def run(model: Denoiser | AnomalyScorer, source: Source,
-        options: RunOptions = RunOptions()) -> RunSummary:
-    """Denoise or score every frame of `source` until it ends, --duration passes or Ctrl-C."""
+class Stop:
+    """Whether and why the loop stops: --duration, a signal, the source's end or the user.
+
+    While `signals()` is active (in the main thread), SIGINT and SIGTERM only record their
+    reason here: the loop notices within `TICK`, finalises its outputs and returns its summary.
+    """
+
+    def __init__(self, duration: float | None = None) -> None:
+        self.start = time.monotonic()
+        self._deadline = self.start + duration if duration else float("inf")
+        self.reason: StopReason | None = None
+
+    def __call__(self) -> bool:
+        """True once the loop should stop (checks the clock against --duration)."""
+        if self.reason is None and time.monotonic() >= self._deadline:
+            self.reason = "duration"
+        return self.reason is not None
+
+    def sleep_until(self, when: float) -> None:
+        """Sleep until monotonic time `when`, or less if the loop should stop first."""
+        while not self() and (left := when - time.monotonic()) > 0:
+            time.sleep(min(left, TICK))
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Catch SIGINT and SIGTERM as stop reasons for the duration of the block."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # only the main thread may set handlers; Ctrl-C stays KeyboardInterrupt
+            return
+
+        def handle(signum: int, _frame: object) -> None:
+            self.reason = self.reason or SIGNAL_REASONS[signum]
+
+        previous = {signum: signal.signal(signum, handle) for signum in SIGNAL_REASONS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _frames(feed: LatestFrameReader | FileFeed, stop: Stop,
+            max_fps: float | None) -> Iterator[np.ndarray]:
+    """The feed's frames at most `max_fps` a second, until `stop` or the source's end."""
+    while not stop():
+        frame = feed.next(TICK)
+        if frame is None:
+            if feed.ended:
+                stop.reason = stop.reason or "end"
+            continue
+        came = time.monotonic()
+        yield frame
+        if max_fps:
+            stop.sleep_until(came + 1.0 / max_fps)
+
+
+def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = RunOptions(),
+        capture: CaptureOptions | None = None) -> RunSummary:
+    """Denoise or score every frame of `source` until it ends or the run is stopped.
+
+    Stops: --duration, SIGINT (Ctrl-C) or SIGTERM, q or Esc in the display window; `capture`
+    sets a live source's time-outs.
+    """
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
-    stats = SourceStats()
-    stream = frames(source, stats)
-    first = next(stream, None)  # a source that cannot open fails here, before any file is made
-    if first is None:
-        raise UserError(f"{source.target} gave no frames")
-    output = open_output(options.output, _source_fps(source, options.max_fps), options.overwrite)
-    events = (EventLog(options.events, options.event_interval, options.overwrite)
-              if options.events else None)
-    model_ms, frame_ms = [], []
-    step = _FrameStep(model, options.gray, events)
-    stopped_by: Literal["end", "duration", "interrupt"] = "end"
-    start = last = time.monotonic()
-    try:
-        with contextlib.closing(_Closer(output, events, stream)):
-            for index, frame in enumerate(itertools.chain([first], stream)):
-                t0 = time.perf_counter()
-                frame, result = step(index, frame)
-                model_ms.append((time.perf_counter() - t0) * 1e3)
-                if output is not None or options.display:
-                    view = _view(frame, result, step.heat_scale, options,
-                                 fps=len(model_ms) / max(time.monotonic() - start, 1e-9),
-                                 ms=model_ms[-1])
-                    if output is not None:
-                        output.write(view)
-                    if options.display and _show(view):
-                        stopped_by = "interrupt"
-                        break
-                frame_ms.append((time.perf_counter() - t0) * 1e3)
-                if options.duration and time.monotonic() - start >= options.duration:
-                    stopped_by = "duration"
-                    break
-                last = wait_for_rate(last, options.max_fps)
-    except KeyboardInterrupt:
-        stopped_by = "interrupt"
-    seconds = time.monotonic() - start
+    stop = Stop(options.duration)
+    with stop.signals(), contextlib.closing(open_feed(source, capture)) as feed:
+        stream = _frames(feed, stop, options.max_fps)
+        first = next(stream, None)  # a source that cannot open fails here, before any file is made
+        if first is None and stop.reason == "end":
+            raise UserError(f"{source.target} gave no frames")
+        output = open_output(options.output, _source_fps(source, options.max_fps),
+                             options.overwrite) if first is not None else None
+        events = (EventLog(options.events, options.event_interval, options.overwrite)
+                  if options.events and first is not None else None)
+        step = _FrameStep(model, options.gray, events)
+        model_ms, frame_ms = Latencies(), Latencies()
+        with contextlib.closing(_Closer(output, events)):
+            frames = itertools.chain([first], stream) if first is not None else ()
+            for index, frame in enumerate(frames):
+                _process(index, frame, step, output, options, stop, (model_ms, frame_ms))
+    seconds = time.monotonic() - stop.start
     return RunSummary(
-        frames=len(model_ms), dropped=stats.dropped, reconnects=stats.reconnects,
-        seconds=round(seconds, 3), fps=len(model_ms) / seconds if seconds else 0.0,
-        model_ms=_stats(model_ms), frame_ms=_stats(frame_ms), anomalies=step.anomalies,
-        events=events.count if events else 0, stopped_by=stopped_by,
-        output=str(options.output) if options.output else None)
+        frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,
+        seconds=round(seconds, 3), fps=model_ms.count / seconds if seconds else 0.0,
+        model_ms=model_ms.summary(), frame_ms=frame_ms.summary(), anomalies=step.anomalies,
+        events=events.count if events else 0, stopped_by=stop.reason or "end",
+        output=str(options.output) if options.output else None,
+        written=output.written if output else 0, resized=output.resized if output else 0,
+        output_fps=round(output.fps, 3) if output and output.fps else None)
+
+
+def _process(index: int, frame: np.ndarray, step: _FrameStep,
+             output: VideoOutput | FolderOutput | None, options: RunOptions, stop: Stop,
+             latencies: tuple[Latencies, Latencies]) -> None:
+    """One frame: the model, then the view drawn, written and shown."""
+    model_ms, frame_ms = latencies
+    t0 = time.perf_counter()
+    frame, result = step(index, frame)
+    model_ms.add((time.perf_counter() - t0) * 1e3)
+    if output is not None or options.display:
+        now = time.monotonic()
+        view = _view(frame, result, step.heat_scale, options,
+                     fps=model_ms.count / max(now - stop.start, 1e-9), ms=model_ms.last)
+        if output is not None:
+            output.write(view, now)
+        if options.display and _show(view):
+            stop.reason = stop.reason or "quit"
+    frame_ms.add((time.perf_counter() - t0) * 1e3)
 
 
 class _Closer:

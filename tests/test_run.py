@@ -222,7 +222,11 @@ def test_run_errors_are_one_line_exit_2(args, match, conv_tflite, clip, tmp_path
     assert code == 2 and err.count("\n") == 1 and match in err, err
 
 
-def test_ctrl_c_finalises_the_output_video(conv_tflite, clip, tmp_path):
+@pytest.mark.parametrize(("signum", "code", "reason"), [
+    (signal.SIGINT, 130, "interrupt"),  # Ctrl-C
+    (signal.SIGTERM, 0, "terminate"),  # what systemd and docker stop send
+])
+def test_signals_finalise_the_output_video(signum, code, reason, conv_tflite, clip, tmp_path):
     out = tmp_path / "live.avi"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -230,10 +234,15 @@ def test_ctrl_c_finalises_the_output_video(conv_tflite, clip, tmp_path):
          f"file://{clip}", "--task", "denoise", "--output", str(out), "--max-fps", "50"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(4)
-    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr
+    assert time.monotonic() - sent < 2  # the summary is printed and the process gone within 2 s
+    assert proc.returncode == code, stderr
     summary = json.loads(stdout)
-    assert summary["stopped_by"] == "interrupt" and summary["frames"] > 10
+    assert summary["stopped_by"] == reason and summary["frames"] > 10
+    assert summary["written"] == summary["frames"]
     video = cv2.VideoCapture(str(out))
-    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["frames"]
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["written"]
+    assert sum(video.read()[0] for _ in range(summary["written"] + 1)) == summary["written"]
+    assert [p.name for p in tmp_path.iterdir()] == ["live.avi"]  # no temporary file left

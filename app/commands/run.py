@@ -16,9 +16,19 @@ from edgeae.app.commands.args import (
     ranged,
 )
 from edgeae.runtime import DEFAULT_USE
+from edgeae.runtime.capture import CaptureOptions
 from edgeae.runtime.loop import RunOptions
 
 DEFAULTS = RunOptions()
+CAPTURE = CaptureOptions()
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+EXIT_CODES = (
+    "exit codes:\n"
+    "  0    the source ended, --duration passed, q was pressed, or SIGTERM (systemd, docker\n"
+    "       stop): the output is finalised and the summary printed\n"
+    f"  {INTERRUPTED}  Ctrl-C (SIGINT): the output is finalised and the summary printed too\n"
+    "  2    a one-line error: bad option, no such source, a live source not there within\n"
+    "       --wait-for-source, an output that cannot be written\n")
 USES = ("denoise", "score")  # what the loop does with a frame (runtime/loop.py)
 # The loop shows an autoencoder's reconstruction of a frame through the denoise path
 FRAME_USE = {"reconstruct": "denoise"}
@@ -33,8 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "sources (a camera index or stream URL) are captured by their own thread that keeps\n"
             "only the newest frame (stale ones are dropped and counted) and reconnect with\n"
             "back-off when lost; a video file or folder plays every frame and ends the run.\n"
-            "Ctrl-C stops cleanly: the output video is finalised and a summary printed."),
-        epilog=examples(
+            "The loop keeps its own time: --duration, Ctrl-C and SIGTERM act within a second\n"
+            "whatever the source does, and stop cleanly: the output video is finalised and a\n"
+            "summary printed."),
+        epilog=EXIT_CODES + "\n" + examples(
             "edgeae run --model export/model_int8.tflite --source 0 --display",
             "edgeae run --model model_fp32.onnx --source clip.mp4 --output clean.mp4 "
             "--side-by-side",
@@ -51,6 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=ranged(float, 0.0),
                    help="score: anomaly threshold (default: the manifest's)")
     _add_output_args(p)
+    _add_capture_args(p)
     add_backend_args(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
@@ -76,13 +89,30 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                         "frame, not once per colour plane: 3x faster)")
 
 
+def _add_capture_args(p: argparse.ArgumentParser) -> None:
+    """How long a live source may take: CaptureOptions' fields."""
+    seconds = ranged(float, 0.0, lo_open=True)
+    p.add_argument("--wait-for-source", type=seconds, metavar="S",
+                   help="a camera or stream with no frame yet is retried with back-off for S "
+                        f"seconds, then the run fails (default {CAPTURE.wait_for_source:g})")
+    p.add_argument("--open-timeout", type=seconds, metavar="S",
+                   help=f"streams: give up one attempt to open after S seconds "
+                        f"(default {CAPTURE.open_timeout:g})")
+    p.add_argument("--read-timeout", type=seconds, metavar="S",
+                   help="streams: no frame for S seconds is a lost connection, reopened with "
+                        f"back-off (default {CAPTURE.read_timeout:g})")
+
+
 def _default_uses() -> dict[str, str]:
     """What `run` does with each task's frames unless --task says: the runtime's default use."""
     return {task: FRAME_USE.get(use, use) for task, use in DEFAULT_USE.items()}
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the model on the source until it ends; print the summary as JSON."""
+    """Run the model on the source until it stops; print the summary as JSON.
+
+    Returns 0, or INTERRUPTED after Ctrl-C (the summary is printed either way).
+    """
     import edgeae.runtime as rt
     from edgeae.runtime.capture import parse_source
     from edgeae.runtime.loop import run as run_frames
@@ -101,5 +131,7 @@ def run(args: argparse.Namespace) -> int:
                                  "duration"),
                          display=args.display, side_by_side=args.side_by_side,
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray)
-    print(json.dumps(run_frames(model, source, options).to_dict(), indent=2))
-    return 0
+    capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
+    summary = run_frames(model, source, options, capture)
+    print(json.dumps(summary.to_dict(), indent=2), flush=True)
+    return INTERRUPTED if summary.stopped_by == "interrupt" else 0
