@@ -86,3 +86,36 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in chunks."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
+# (resolved path, size, mtime in ns, inode) -> SHA-256: a model is hashed once per process,
+# however often it is loaded (a benchmark, a worker pool), and again once it changes.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per process for each (path, size, mtime, inode)."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)
+    return _DIGESTS[key]
+
+
+def check_recorded(path: Path, size: int | None, sha256: str | None, manifest: str) -> None:
+    """A one-line UserError unless `path` has the size and SHA-256 `manifest` records for it.
+
+    The size is compared first (free; catches truncation); None means not recorded (older
+    manifests, or the copy embedded in the file itself).
+    """
+    remedy = ("re-export the model (edgeae export), or copy the files exported together "
+              "(the artifact, its JSON and its memory file)")
+    if not Path(path).is_file():
+        raise UserError(f"{path} is missing; {manifest} needs it beside the artifact: {remedy}")
+    actual = Path(path).stat().st_size
+    if size is not None and actual != size:
+        raise UserError(f"{path} is {actual} bytes but {manifest} records {size} (truncated, "
+                        f"another file, or a stale manifest): {remedy}")
+    if sha256 is not None and cached_sha256(path) != sha256:
+        raise UserError(f"{path} does not match {manifest} (its SHA-256 differs: another file "
+                        f"under this name, or a stale manifest): {remedy}")

@@ -23,6 +23,7 @@ from pydantic import (
 
 from edgeae.core.architectures import ModelConfig, config_for
 from edgeae.core.errors import UserError
+from edgeae.core.files import cached_sha256
 from edgeae.core.formats import FORMATS
 from edgeae.core.tasks import TASKS
 
@@ -162,8 +163,22 @@ class ParityInfo(_Strict):
     keras_auroc: float | None = None
 
 
+class FileRecord(_Strict):
+    """A file an artifact needs beside it, as export wrote it: checked on every load."""
+
+    name: str = Field(pattern=r"^[^/\\]+$")  # in the artifact's folder
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @classmethod
+    def of(cls, path: Path) -> FileRecord:
+        """The record of a file as it is now."""
+        path = Path(path)
+        return cls(name=path.name, size_bytes=path.stat().st_size, sha256=cached_sha256(path))
+
+
 class ArtifactInfo(_Strict):
-    """The exported file this manifest describes."""
+    """The exported file this manifest describes, and the other files it needs."""
 
     format: str  # an exported Format row's name (core/formats.py)
     precision: str  # a precision that format stores
@@ -177,6 +192,9 @@ class ArtifactInfo(_Strict):
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = None
     source_model_sha256: str
+    # A k-NN detector's training descriptors (memory_path_for); None for other models and in
+    # manifests written before it was recorded (those read MEMORY_FILE, checked by content).
+    memory: FileRecord | None = None
     opset: int | None = None
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
@@ -206,11 +224,11 @@ class ScoreConfig(_Strict):
     pool: str = Field(default="mean", pattern=r"^(mean|max|top:(0?\.\d+|1(\.0+)?))$")
     # Nearest neighbours (runtime/features.py): with knn = k > 0 the score also measures how far
     # the image's HOG descriptor is from its k nearest training images' (mean cosine distance;
-    # the descriptors are MEMORY_FILE beside the model). "knn" scores by that alone, "both" adds
-    # it to the reconstruction score, each standardised by its training images' mean and std
-    # (`norm`: reconstruction mean, std, knn mean, std; set by training). Maps stay the
-    # reconstruction error. HOG cells are `hog_cell` pixels square; None: about 7 across the
-    # shorter side (4 for 28x28), fixed when training.
+    # the descriptors are MEMORY_FILE in a model directory, memory_path_for beside an artifact).
+    # "knn" scores by that alone, "both" adds it to the reconstruction score, each standardised
+    # by its training images' mean and std (`norm`: reconstruction mean, std, knn mean, std;
+    # set by training). Maps stay the reconstruction error. HOG cells are `hog_cell` pixels
+    # square; None: about 7 across the shorter side (4 for 28x28), fixed when training.
     knn: int = Field(default=0, ge=0, le=1000)
     combine: Literal["knn", "both"] = "both"
     hog_cell: int | None = Field(default=None, ge=2, le=1024)
@@ -314,7 +332,7 @@ class Manifest(_Strict):
         return cls.from_json(path.read_text(encoding="utf-8", errors="replace"), origin=str(path))
 
 
-MEMORY_FILE = "memory.npy"  # a k-NN score's training descriptors, beside the model or artifact
+MEMORY_FILE = "memory.npy"  # a k-NN score's training descriptors in a model directory
 
 
 def manifest_path_for(artifact: Path) -> Path:
@@ -324,3 +342,13 @@ def manifest_path_for(artifact: Path) -> Path:
     """
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".json")
+
+
+def memory_path_for(artifact: Path) -> Path:
+    """The k-NN memory export writes beside an artifact: model_int8.tflite -> model_int8.memory.npy.
+
+    Named per artifact so detectors exported into one folder keep their own; a model's TFLite
+    and ONNX files of one precision share it.
+    """
+    artifact = Path(artifact)
+    return artifact.with_name(f"{artifact.stem}.memory.npy")

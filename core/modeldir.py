@@ -69,7 +69,7 @@ class ModelDir:
         path = self.path / name
         try:
             images = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise UserError(f"{path} is missing or unreadable ({first_line(exc)}); "
                             f"{remedy}") from None
         if images.ndim != 4 or images.dtype != np.float32:

@@ -1,6 +1,7 @@
-"""A model's manifest without loading the model (no TensorFlow).
+"""A model's manifest without loading the model (no TensorFlow), its files checked against it.
 
-From beside or inside an exported artifact, or from a model directory.
+From beside or inside an exported artifact, or from a model directory. Every file an artifact
+needs (itself, a detector's k-NN memory) must have the size and SHA-256 its manifest records.
 """
 
 from __future__ import annotations
@@ -8,13 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeae.core.errors import UserError
+from edgeae.core.files import check_recorded
 from edgeae.core.manifest import EMBEDDED_KEY, Manifest, manifest_path_for
 from edgeae.core.modeldir import ModelDir
 from edgeae.runtime.backends import choose_backend
 
 
 def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
-    """The manifest of an exported artifact: the JSON beside it, else the copy embedded in it."""
+    """The manifest of an exported artifact: the JSON beside it, else the copy embedded in it.
+
+    The artifact and the files it needs are checked against it first: a one-line UserError
+    names any file that is missing, truncated or another than the one exported.
+    """
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a model directory; the runtime loads exported files: "
@@ -23,18 +29,33 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
         raise UserError(f"no such model file: {path}")
     beside = manifest_path_for(path)
     if beside.exists():
-        manifest = Manifest.read(beside)
+        manifest, origin = Manifest.read(beside), str(beside)
     else:
         embedded = choose_backend(path, backend).read_metadata(path).get(EMBEDDED_KEY)
         if embedded is None:
             raise UserError(f"{path} has no manifest: neither {beside.name} beside it nor one "
                             "embedded in it; copy the JSON that `edgeae export` wrote with it")
-        manifest = Manifest.from_json(embedded, origin=f"the manifest embedded in {path}")
+        origin = f"the manifest embedded in {path}"
+        manifest = Manifest.from_json(embedded, origin=origin)
     if manifest.artifact is None:
         raise UserError(f"{beside} describes a Keras model, not an exported artifact; "
                         "re-export with `edgeae export`")
+    for file, size, sha256 in recorded_files(path, manifest):
+        check_recorded(file, size, sha256, origin)
     return manifest
 
+
+def recorded_files(path: Path, manifest: Manifest) -> list[tuple[Path, int | None, str | None]]:
+    """(file, size, SHA-256) of each file the artifact at `path` needs, as its manifest records.
+
+    The artifact itself is checked under its own name (a renamed copy keeps its digest); None
+    marks what the manifest does not record (the copy embedded in a file has no digest of it).
+    """
+    info, memory = manifest.artifact, manifest.artifact.memory
+    files = [(Path(path), info.size_bytes, info.sha256)]
+    if memory is not None:
+        files.append((Path(path).parent / memory.name, memory.size_bytes, memory.sha256))
+    return files
 
 
 def read_manifest(model: Path) -> Manifest:
@@ -42,4 +63,3 @@ def read_manifest(model: Path) -> Manifest:
     if model.is_dir():
         return ModelDir.open(model).manifest
     return read_artifact_manifest(model)
-

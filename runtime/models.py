@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
-from edgeae.core.manifest import MEMORY_FILE, Manifest
+from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
@@ -251,8 +251,8 @@ class AnomalyScorer(_FrameModel):
         super().__init__(session, manifest)
         self.threshold = manifest.threshold if threshold is None else threshold
         if manifest.score.norm is not None and memory is None:  # a trained k-NN score
-            raise UserError(f"this detector's score needs its training descriptors "
-                            f"({MEMORY_FILE}) beside the model; copy it from the export folder")
+            raise UserError("this detector's score needs its training descriptors (the memory "
+                            "file beside the model); copy it from the export folder")
         # the k-NN score's training descriptors, float32 once here rather than every frame
         self.memory = None if memory is None else np.asarray(memory, np.float32)
 

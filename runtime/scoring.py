@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.core.errors import UserError
+from edgeae.core.errors import UserError, first_line
 from edgeae.core.manifest import MEMORY_FILE, Manifest, ScoreConfig
 from edgeae.runtime.features import hog_features, knn_distances, unit_rows
 
@@ -66,7 +66,7 @@ def knn_scores(images: np.ndarray, memory: np.ndarray, config: ScoreConfig) -> n
     """(N,) mean cosine distance to the k nearest training descriptors in `memory`."""
     queries = descriptors(images, config)
     if queries.shape[1] != memory.shape[1]:
-        raise UserError(f"{MEMORY_FILE} holds descriptors of {memory.shape[1]} numbers, these "
+        raise UserError(f"the k-NN memory holds descriptors of {memory.shape[1]} numbers, these "
                         f"images give {queries.shape[1]}: it belongs to another model")
     return knn_distances(memory, queries, config.knn)
 
@@ -90,12 +90,48 @@ def combined_scores(reconstruction: np.ndarray, knn: np.ndarray,
     return z if config.combine == "knn" else z + (reconstruction - r_mean) / r_std
 
 
+def memory_path(folder: Path, manifest: Manifest) -> Path:
+    """Where a k-NN detector's memory is: the file its artifact records, else MEMORY_FILE."""
+    artifact = manifest.artifact
+    name = artifact.memory.name if artifact is not None and artifact.memory else MEMORY_FILE
+    return Path(folder) / name
+
+
 def read_memory(folder: Path, manifest: Manifest) -> np.ndarray | None:
-    """The training descriptors a k-NN score needs (MEMORY_FILE in `folder`), else None."""
+    """The training descriptors a k-NN score needs, from `folder`, checked; else None.
+
+    Unreadable, pickled, non-float, misshapen or non-finite descriptors are a one-line
+    UserError: a memory that does not fit would score every image wrongly without one.
+    """
     if not manifest.score.knn:
         return None
-    path = Path(folder) / MEMORY_FILE
+    path = memory_path(folder, manifest)
     if not path.is_file():
-        raise UserError(f"this detector's k-NN score needs {path}; keep {MEMORY_FILE} beside the "
-                        "model (edgeae export writes it with the artifacts)")
-    return np.load(path, allow_pickle=False).astype(np.float32)  # stored as float16
+        raise UserError(f"this detector's k-NN score needs {path}; keep it beside the model "
+                        "(edgeae export writes it with the artifacts)")
+    remedy = "restore the file trained or exported with this model, or re-export it"
+    try:
+        memory = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:  # truncated, pickled, not .npy at all
+        raise UserError(f"{path} is unreadable ({first_line(exc)}); {remedy}") from None
+    problem = _memory_problem(memory, manifest)
+    if problem:
+        raise UserError(f"{path} {problem}; {remedy}")
+    return memory.astype(np.float32)  # stored as float16
+
+
+def _memory_problem(memory: np.ndarray, manifest: Manifest) -> str | None:
+    """What is wrong with a loaded memory for this model, None when it fits."""
+    config = manifest.score
+    if not isinstance(memory, np.ndarray) or memory.dtype.kind != "f":
+        return f"holds {getattr(memory, 'dtype', type(memory).__name__)}, not float descriptors"
+    width = None
+    if config.hog_size is not None and config.hog_cell is not None:  # as training sets them
+        probe = np.zeros((1, *config.hog_size, manifest.input.channels), np.float32)
+        width = descriptors(probe, config).shape[1]
+    if memory.ndim != 2 or len(memory) == 0 or memory.shape[1] != (width or memory.shape[1]):
+        return (f"holds an array of shape {memory.shape}, not one row of {width or 'D'} "
+                "numbers per training image (this model's HOG descriptors)")
+    if not np.isfinite(memory).all():
+        return "holds values that are not finite (NaN or infinity)"
+    return None
