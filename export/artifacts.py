@@ -19,16 +19,18 @@ from typing import Any
 import numpy as np
 
 from edgeae.core.errors import DriftError, UserError
-from edgeae.core.files import check_writable, file_digest, write_bytes, write_json, write_text
+from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_json, write_text
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
     MEMORY_FILE,
     ArtifactInfo,
+    FileRecord,
     Manifest,
     ParityInfo,
     Quantization,
     manifest_path_for,
+    memory_path_for,
 )
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
@@ -174,8 +176,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
     memory = read_memory(model_dir.path, manifest)
     if memory is not None:  # a different memory already there is refused before any work
-        _copy_unless_same(model_dir.path / MEMORY_FILE, out_dir / MEMORY_FILE,
-                          options.overwrite, dry_run=True)
+        _copy_memory(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                     manifest, memory).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates)
@@ -198,10 +199,10 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
             raise DriftError(f"{message}; nothing written (pass --allow-drift to keep it)",
                              details=table)
         log.warning("%s (kept: --allow-drift)", message)
+    if memory is not None:  # the k-NN score's descriptors, before the manifests recording them
+        _copy_memory(model_dir, out_dir, candidates, options.overwrite)
     written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
                for c, row in zip(candidates, rows)]
-    if memory is not None:  # the k-NN score's descriptors go with the artifacts
-        _copy_unless_same(model_dir.path / MEMORY_FILE, out_dir / MEMORY_FILE, options.overwrite)
     _merge_report(out_dir / REPORT_FILE, rows, options)
     return ExportReport(written, table)
 
@@ -307,6 +308,13 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
     return Score(with_knn(scores, images, memory, config), maps)
 
 
+def _copy_memory(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
+                 overwrite: bool, dry_run: bool = False) -> None:
+    """The k-NN memory beside each artifact, named for it (model_int8.memory.npy, ...)."""
+    for target in dict.fromkeys(memory_path_for(out_dir / c.name) for c in candidates):
+        _copy_unless_same(model_dir.path / MEMORY_FILE, target, overwrite, dry_run)
+
+
 def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:
     """Copy a file atomically; an identical copy already there is left as it is."""
     data = source.read_bytes()
@@ -324,17 +332,22 @@ def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:
 
 def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,
            shape: tuple[int | None, ...], options: ExportOptions) -> Exported:
-    """Embed the manifest, write the artifact, then its JSON manifest (with the file's digest)."""
+    """Embed the manifest, write the artifact, then its JSON manifest (with the file's digest).
+
+    Both copies record the k-NN memory already beside it; only the JSON can record the file.
+    """
     h, w, _ = shape
+    memory = memory_path_for(out_dir / c.name)
     info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
+                        memory=FileRecord.of(memory) if manifest.score.knn else None,
                         quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
         "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})
     data = c.embed(c.data, described.to_json())
     path = write_bytes(out_dir / c.name, data, options.overwrite)
     final = described.model_copy(update={"artifact": info.model_copy(update={
-        "size_bytes": len(data), "sha256": file_digest(path)})})
+        "size_bytes": len(data), "sha256": cached_sha256(path)})})
     write_text(manifest_path_for(path), final.to_json(), options.overwrite)
     return Exported(path, final, row)
 
