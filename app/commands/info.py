@@ -1,8 +1,9 @@
-"""`edgeae info`: print the manifest of a model directory or exported file."""
+"""`edgeae info`: print the manifest of a model directory or exported file, its files verified."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edgeae.app.commands.args import examples
@@ -10,9 +11,10 @@ from edgeae.app.commands.args import examples
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`info MODEL`."""
-    p = subparsers.add_parser("info", help="print a model's manifest",
+    p = subparsers.add_parser("info", help="print a model's manifest; verify its files",
                               description="Print the manifest of a model directory or exported "
-                                          "file.",
+                                          "file, after checking every file it needs against it "
+                                          "(sizes, SHA-256, the k-NN memory's contents).",
                               epilog=examples("edgeae info model_dir",
                                               "edgeae info export/model_fp32.tflite"))
     p.add_argument("model", type=Path)
@@ -20,13 +22,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the manifest as JSON."""
-    from edgeae.core.manifest import Manifest
-    from edgeae.core.modeldir import MANIFEST_FILE
-    from edgeae.runtime import read_artifact_manifest
+    """Print the manifest as JSON; say on stderr which files were verified and how."""
+    from edgeae.runtime.artifact import read_manifest, recorded_files
+    from edgeae.runtime.scoring import memory_path, read_memory
 
     path = args.model
-    manifest = (Manifest.read(path / MANIFEST_FILE) if path.is_dir()
-                else read_artifact_manifest(path))
+    manifest = read_manifest(path)  # an artifact's recorded files are checked here
+    folder = path if path.is_dir() else path.parent
+    memory = read_memory(folder, manifest)  # and a k-NN memory's contents here
+    checked = {} if path.is_dir() else {
+        file: "size, SHA-256" if sha256 else "size" if size is not None else "not recorded"
+        for file, size, sha256 in recorded_files(path, manifest)}
+    if memory is not None:
+        where = memory_path(folder, manifest)
+        checked[where] = (f"{checked.get(where, 'not recorded')}; "
+                          f"{'x'.join(map(str, memory.shape))} finite")
     print(manifest.to_json(), end="")
+    done = ", ".join(f"{file.name} ({how})" for file, how in checked.items())
+    print(f"edgeae: verified {done or f'{path} (its manifest)'}", file=sys.stderr)
     return 0
