@@ -52,3 +52,25 @@ def test_schema_version_and_fields(tmp_path):
         Manifest.read(path)
     with pytest.raises(UserError, match="manifest not found"):
         Manifest.read(tmp_path / "absent.json")
+
+
+def test_artifact_records_its_memory_file(tmp_path):
+    from edgeae.core.manifest import ArtifactInfo, FileRecord, memory_path_for
+
+    memory = tmp_path / "model_int8.memory.npy"
+    memory.write_bytes(b"descriptors")
+    assert memory_path_for(tmp_path / "model_int8.tflite") == memory
+    record = FileRecord.of(memory)
+    assert (record.name, record.size_bytes) == ("model_int8.memory.npy", 11)
+    info = ArtifactInfo(format="tflite", precision="int8", file="model_int8.tflite",
+                        source_model_sha256="0" * 64, memory=record)
+    path = tmp_path / "m.json"
+    path.write_text(sample().model_copy(update={"artifact": info}).to_json())
+    assert Manifest.read(path).artifact.memory == record
+    raw = json.loads(path.read_text())
+    for field, value in (("name", "../memory.npy"), ("sha256", "not hex")):
+        raw["artifact"]["memory"][field] = value
+        path.write_text(json.dumps(raw))
+        with pytest.raises(UserError, match=f"invalid at artifact.memory.{field}"):
+            Manifest.read(path)
+        raw["artifact"]["memory"] = record.model_dump()
