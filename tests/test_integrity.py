@@ -133,6 +133,22 @@ def test_malformed_legacy_memory_is_refused(detectors, folder, tmp_path, content
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.write_bytes(path.read_bytes()[:1000]), "unreadable"),
+    (lambda path: np.save(path, np.full((4, 784), np.inf, np.float16)), "not finite"),
+], ids=["truncated", "infinite"])
+def test_a_model_directorys_damaged_memory_is_refused(detectors, tmp_path, damage, message):
+    model_dir = Path(shutil.copytree(detectors["a"], tmp_path / "det"))
+    damage(model_dir / "memory.npy")
+    for args in (("score", "--model", model_dir, "--data", detectors["images"], "--out",
+                  tmp_path / "scores.csv"), ("export", model_dir, "--out", tmp_path / "export"),
+                 ("info", model_dir)):
+        assert message in one_line_error(*args)
+    with pytest.raises(UserError, match=message):
+        Detector.load(model_dir)
+
+
+@pytest.mark.slow
 def test_stale_json_beside_another_model_file_is_refused(detectors, folder, tmp_path):
     images = detectors["images"]
     shutil.copy(detectors["b_export"] / ART, folder / ART)  # detector b's model, a's JSON
