@@ -161,7 +161,7 @@ class LatestFrameReader:
     def close(self) -> None:
         """Stop the thread; it releases the source itself if OpenCV still holds it in a call."""
         self._stop.set()
-        self._thread.join(timeout=0.5)
+        self._thread.join(timeout=0.3)
 
     def _check_started(self) -> None:
         waited = time.monotonic() - self._started

@@ -367,8 +367,8 @@ class Stop:
         try:
             yield
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            for signum, handler in previous.items():  # None: not set from Python
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _frames(feed: LatestFrameReader | FileFeed, stop: Stop,

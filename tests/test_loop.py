@@ -1,0 +1,257 @@
+"""`edgeae run` keeps its promises whatever the source does: every frame written, real-time
+video, its own clock, clean stops on signals, and memory that does not grow.
+
+Live sources here are real: a local TCP server that OpenCV's FFmpeg backend reads as
+tcp://127.0.0.1:PORT, serving an MJPG AVI at a set pace, or accepting and sending nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import edgeae.runtime as rt
+from edgeae.runtime.capture import CaptureOptions, LatestFrameReader, Source
+from edgeae.runtime.loop import Latencies, RunOptions, run
+
+from conftest import REPO, blobs, run_cli, write_folder, write_video
+
+Handler = Callable[[socket.socket, threading.Event], None]
+
+
+def avi_stream(n: int, header_fps: float = 30.0) -> tuple[bytes, list[int]]:
+    """An MJPG AVI of n frames (its header says `header_fps`) and where each frame ends."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = write_video(Path(folder) / "stream.avi", blobs(n, 48, 3), fps=header_fps
+                           ).read_bytes()
+    ends, pos = [], data.index(b"movi") + 4
+    while data[pos:pos + 4] != b"idx1":  # chunks: fourcc, little-endian size, data (even)
+        size = struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        pos += 8 + size + (size & 1)
+        ends.append(pos)
+    return data, ends
+
+
+def paced(fps: float, n: int = 200, header_fps: float = 30.0) -> Handler:
+    """Send the stream's header and then one frame every 1/fps seconds, as a camera would."""
+    data, ends = avi_stream(n, header_fps)
+
+    def handle(conn: socket.socket, closing: threading.Event) -> None:
+        start, sent = time.monotonic(), 0
+        for i, end in enumerate(ends):
+            conn.sendall(data[sent:end])
+            sent = end
+            if closing.wait(max(0.0, start + (i + 1) / fps - time.monotonic())):
+                return
+
+    return handle
+
+
+def silent(conn: socket.socket, closing: threading.Event) -> None:
+    """Accept and never send."""
+    closing.wait()
+
+
+@contextlib.contextmanager
+def tcp_server(handle: Handler, connections: int = 1000) -> Iterator[tuple[str, list]]:
+    """A stream at tcp://127.0.0.1:PORT; yields (url, the times connections were accepted).
+
+    After `connections` connections it stops listening: the source is gone.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    closing, accepted = threading.Event(), []
+
+    def serve() -> None:
+        with server:
+            while len(accepted) < connections:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                accepted.append(time.monotonic())
+                threading.Thread(target=lambda c=conn: _serve_one(c, handle, closing),
+                                 daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        closing.set()
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_RDWR)
+        server.close()
+
+
+def _serve_one(conn: socket.socket, handle: Handler, closing: threading.Event) -> None:
+    with conn, contextlib.suppress(OSError):
+        handle(conn, closing)
+
+
+def start_run(*args: object) -> subprocess.Popen:
+    """`edgeae run ARGS` in its own process, as systemd or a shell would start it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "edgeae", "run", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[str, str]:
+    """The run's (stdout, stderr) once it exits; killed, and the test failed, after `timeout` s."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"edgeae run was still running after {timeout} s")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# 3. every frame is written, whatever size it comes at
+
+def test_frames_of_another_size_are_resized_into_the_video(conv_tflite, tmp_path):
+    folder = tmp_path / "in"  # in/a/img_000..004.png at 48x48, then in/b/... at 32x32
+    write_folder(folder / "a", blobs(5, 48, 3))
+    write_folder(folder / "b", blobs(5, 32, 3, seed=1))
+    out = tmp_path / "out.avi"
+    code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", folder,
+                                "--task", "denoise", "--output", out)
+    assert code == 0, err
+    video = cv2.VideoCapture(str(out))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    summary = json.loads(stdout)
+    assert (summary["frames"], summary["written"], summary["resized"]) == (10, 10, 5)
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (48, 48)
+
+
+# 4. a live source's video plays in real time
+
+def test_live_video_is_stamped_with_the_rate_frames_came_at(conv_tflite, tmp_path):
+    out = tmp_path / "live.avi"
+    with tcp_server(paced(fps=12, header_fps=30)) as (url, _):  # the header's rate is wrong
+        code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", url,
+                                    "--task", "denoise", "--output", out, "--duration", "4")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    video = cv2.VideoCapture(str(out))
+    fps, count = video.get(cv2.CAP_PROP_FPS), video.get(cv2.CAP_PROP_FRAME_COUNT)
+    assert count / fps == pytest.approx(summary["seconds"], rel=0.2)  # plays as long as it ran
+    assert fps == pytest.approx(12, rel=0.15) and fps == pytest.approx(summary["output_fps"])
+    assert summary["stopped_by"] == "duration" and count == summary["written"] > 30
+
+
+# 5. the loop keeps its own time
+
+def test_duration_holds_when_the_stream_never_sends(conv_tflite):
+    with tcp_server(silent) as (url, _):
+        proc = start_run("--model", conv_tflite, "--source", url, "--duration", "2")
+        stdout, stderr = finish(proc, timeout=20)  # OpenCV alone would wait 30 s to open
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by"] == "duration" and summary["frames"] == 0
+    assert 2 <= summary["seconds"] < 3
+
+
+def test_duration_holds_when_the_stream_goes_away(conv_tflite):
+    with tcp_server(paced(fps=20, n=20), connections=1) as (url, accepted):  # 1 s, then gone
+        proc = start_run("--model", conv_tflite, "--source", url, "--duration", "4")
+        stdout, stderr = finish(proc, timeout=20)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped_by"] == "duration" and 10 <= summary["frames"] <= 20
+    assert 4 <= summary["seconds"] < 5 and len(accepted) == 1
+
+
+def test_ctrl_c_acts_at_once_while_the_stream_never_sends(conv_tflite):
+    with tcp_server(silent) as (url, accepted):
+        proc = start_run("--model", conv_tflite, "--source", url)
+        wait_until(lambda: accepted, timeout=30)  # the run is waiting on the silent stream
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = finish(proc, timeout=40)
+    assert time.monotonic() - sent < 1.5
+    assert proc.returncode == 130, stderr
+    assert json.loads(stdout)["stopped_by"] == "interrupt"
+
+
+def test_a_source_not_there_is_retried_then_a_one_line_error(conv_tflite):
+    with tcp_server(silent) as (url, accepted):
+        start = time.monotonic()
+        code, _, err = run_cli("run", "--model", conv_tflite, "--source", url,
+                               "--wait-for-source", "2", "--open-timeout", "0.5")
+        waited = time.monotonic() - start
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"cannot open stream {url}" in err and "gave up after 2" in err
+    assert 2 <= waited < 3 and len(accepted) >= 2  # opened again after a back-off wait
+
+
+def test_read_timeout_counts_a_silent_stream_as_lost():
+    data, ends = avi_stream(3)
+
+    def one_frame_then_silence(conn: socket.socket, closing: threading.Event) -> None:
+        conn.sendall(data[:ends[0]])
+        closing.wait()
+
+    with tcp_server(one_frame_then_silence) as (url, accepted):
+        reader = LatestFrameReader(Source("stream", url),
+                                   options=CaptureOptions(read_timeout=0.5))
+        try:
+            wait_until(lambda: reader.next(0.2) is not None, timeout=10)
+            wait_until(lambda: len(accepted) >= 2, timeout=3)  # reopened, not 5 s later
+        finally:
+            reader.close()
+
+
+# 7. memory does not grow with the run
+
+def test_statistics_stay_in_fixed_memory_over_20000_frames(conv_tflite, tmp_path):
+    """The whole loop over a real 20,000-frame video: the peak of Python memory is the same
+    as over 1,000 frames (per-frame lists would add about 1 MB). --gray: one model call a frame.
+    """
+    frames = np.repeat(blobs(10, 16, 3), 2000, axis=0)
+    long, short = write_video(tmp_path / "long.avi", frames), write_video(
+        tmp_path / "short.avi", frames[:1000])
+    model = rt.load(conv_tflite, task="denoise")
+    peaks = {}
+    for path in (short, long):
+        tracemalloc.start()
+        summary = run(model, Source("video", str(path)), RunOptions(gray=True))
+        peaks[path] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert summary.frames == (len(frames) if path == long else 1000)
+    assert peaks[long] - peaks[short] < 100_000, peaks
+
+
+def test_latency_percentiles_stay_meaningful():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(5, 0.5, 19_600), rng.uniform(20, 40, 400)])  # 2% slow
+    rng.shuffle(values)
+    stats = Latencies()
+    for v in values:
+        stats.add(float(v))
+    summary = stats.summary()
+    assert summary["mean"] == pytest.approx(values.mean())
+    assert summary["p50"] == pytest.approx(np.percentile(values, 50), rel=0.02)
+    assert summary["p99"] == pytest.approx(np.percentile(values, 99), rel=0.1)
+    assert stats.count == 20_000 and stats.last == values[-1]
