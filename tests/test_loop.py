@@ -233,6 +233,7 @@ def test_statistics_stay_in_fixed_memory_over_20000_frames(conv_tflite, tmp_path
     long, short = write_video(tmp_path / "long.avi", frames), write_video(
         tmp_path / "short.avi", frames[:1000])
     model = rt.load(conv_tflite, task="denoise")
+    run(model, Source("video", str(short)), RunOptions(gray=True))  # first calls set things up
     peaks = {}
     for path in (short, long):
         tracemalloc.start()
