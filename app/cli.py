@@ -62,12 +62,26 @@ def _configure_logging(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _quiet_toolchain(verbose: bool) -> None:
+    """TensorFlow's and OpenCV's own log lines only with --verbose.
+
+    Edgeae reports what they are about (a skipped image, a failed load) itself. Set before
+    TensorFlow is imported (parsing never imports it) and inherited by the worker and benchmark
+    processes; an explicit environment variable wins.
+    """
+    import cv2
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "INFO" if verbose else "ERROR")
+    if not verbose:
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line and return their exit code."""
-    # before parsing: `edgeae export --help` reads its defaults from the export (TensorFlow)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = build_parser().parse_args(argv)
+    _quiet_toolchain(args.verbose)
     _configure_logging(args.verbose)
     try:
         return args.func(args)

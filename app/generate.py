@@ -25,6 +25,7 @@ from edgeae.core.progress import progress
 from edgeae.runtime.generator import BATCH, Encoder, Generator, slerp, traverse_codes
 
 MIN_TILE = 64  # grid tiles are enlarged to at least this many pixels
+MAX_SAMPLES = 20_000  # codes and images are held in memory: a 142 x 142 grid at most
 
 
 class ArtifactVAE:

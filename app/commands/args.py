@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
+import shutil
 import textwrap
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from edgeae.core.errors import UserError
+
+# what a model directory runs on (its Keras model): the distribution `require` checks for
+KERAS_DISTRIBUTION = "keras"
 
 
 def ranged(kind: type, lo: float | None = None, hi: float | None = None,
@@ -110,13 +118,18 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="1 gray or 3 RGB (default: what the images are)")
     g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
                    help="videos: keep every K-th frame (default 1)")
-    g.add_argument("--strict", action="store_true",
-                   help="fail on an unreadable image instead of skipping it")
+    add_strict_arg(g)
     g.add_argument("--label-column", metavar="COL",
                    help="series (a CSV with one series per row, or an (N, L) .npy): the label "
                         "column's header name or 0-based index (-1: the last)")
     g.add_argument("--normal-label", metavar="V",
                    help="series: the label value of normal rows; training keeps only those")
+
+
+def add_strict_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--strict: an unreadable image is an error, not a warning and a count."""
+    p.add_argument("--strict", action="store_true",
+                   help="fail on an unreadable image instead of skipping it")
 
 
 def load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict[str, Any]:
@@ -180,6 +193,12 @@ def model_on_images_parser(sub: argparse._SubParsersAction, name: str,
     return p
 
 
+def check_model_and_data(args: argparse.Namespace, *distributions: str) -> None:
+    """Before any work: --model's and --data's paths, and what running them needs installed."""
+    check_data(args.data)
+    require(args.command, *runs_keras(args.model), *distributions)
+
+
 def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
     from edgeae.app.reconstruct import load_for_model
@@ -188,3 +207,73 @@ def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     scorer = open_model(args.model, args.backend, args.threads, use="score")
     source = load_for_model(scorer.manifest, args.data, args.image_size, **load_kwargs(args))
     return scorer, source
+
+
+def extra_of(distribution: str) -> str | None:
+    """The edgeae extra (pyproject's optional dependencies) that installs `distribution`."""
+    try:
+        requirements = metadata.requires("edgeae") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        extra = re.search(r'extra == "([^"]+)"', requirement)
+        if name and extra and name.group().lower() == distribution.lower():
+            return extra.group(1)
+    return None
+
+
+def require(command: str, *distributions: str) -> None:
+    """Fail before any work, naming the pip command, when `command` needs a missing package."""
+    missing = []
+    for distribution in dict.fromkeys(distributions):
+        try:
+            metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            missing.append(distribution)
+    if missing:
+        extras = {f'"edgeae[{extra}]"' if (extra := extra_of(d)) else d: None for d in missing}
+        raise UserError(f"edgeae {command} needs {', '.join(missing)}, not installed in this "
+                        f"environment: pip install {' '.join(extras)}")
+
+
+def runs_keras(path: Path) -> tuple[str, ...]:
+    """The distributions a --model path needs here: Keras for a model directory, else none.
+
+    A directory is checked to be a model directory first, so a wrong path is named as such.
+    """
+    from edgeae.core.formats import FORMATS
+    from edgeae.core.modeldir import ModelDir
+
+    path = Path(path)
+    if path.is_dir():
+        ModelDir.open(path)
+    keras_suffixes = {f.suffix for f in FORMATS.values() if not f.exported}
+    return (KERAS_DISTRIBUTION,) if path.is_dir() or path.suffix in keras_suffixes else ()
+
+
+def check_suffix(path: Path, suffixes: Sequence[str], option: str) -> None:
+    """Refuse an output path whose suffix is not one the command writes."""
+    if Path(path).suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path}: the file name must end in {', '.join(suffixes)}")
+
+
+def check_data(spec: str | None, option: str = "--data") -> None:
+    """Refuse a --data that is neither a path that exists nor a built-in dataset's name."""
+    from edgeae.core.datasets import BUILTIN_NAMES
+
+    if spec is not None and spec not in BUILTIN_NAMES and not Path(spec).exists():
+        raise UserError(f"{option} {spec}: no such file or directory (built-in datasets: "
+                        f"{', '.join(BUILTIN_NAMES)})")
+
+
+def check_exists(path: Path | None, option: str) -> None:
+    """Refuse an input path that does not exist."""
+    if path is not None and not Path(path).exists():
+        raise UserError(f"{option} {path}: no such file or directory")
+
+
+def check_program(program: str | None, option: str) -> None:
+    """Refuse an interpreter or program that is neither an executable file nor on PATH."""
+    if program is not None and shutil.which(program) is None:
+        raise UserError(f"{option} {program}: no such executable")

@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeae.app.commands.args import POSITIVE, default_of, examples
+from edgeae.app.commands import benchmark
+from edgeae.app.commands.args import POSITIVE, default_of, examples, require
 from edgeae.app.demo import run_demo
+from edgeae.core.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print its metrics and where it wrote them."""
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} is a file; pass a folder for the demo's outputs")
+    require("demo", *benchmark.NEEDS, "matplotlib", "jinja2")
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {args.out}/: model/, export/, reconstructions.png, denoising.png, detector/, "

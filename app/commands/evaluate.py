@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeae.app.commands.args import model_on_images_parser, scorer_and_data
+from edgeae.app.commands.args import (
+    check_exists,
+    check_model_and_data,
+    check_suffix,
+    model_on_images_parser,
+    scorer_and_data,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.core.labels import labels_for
 
     if args.out is not None:
+        check_suffix(args.out, (".json",), "--out")
         check_writable(args.out, args.overwrite)
+    check_exists(args.labels, "--labels")
+    check_exists(args.masks, "--masks")
+    check_model_and_data(args, "scikit-learn", *(("scikit-image",) if args.masks else ()))
     scorer, source = scorer_and_data(args)
     labels = labels_for(source, args.labels)
     metrics = evaluate_folder(scorer, source, labels, args.masks)

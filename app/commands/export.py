@@ -12,7 +12,16 @@ import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from edgeae.app.commands.args import POSITIVE, examples, given, image_size, ranged
+from edgeae.app.commands.args import (
+    KERAS_DISTRIBUTION,
+    POSITIVE,
+    check_data,
+    examples,
+    given,
+    image_size,
+    ranged,
+    require,
+)
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.tasks import TASKS
 from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
@@ -22,6 +31,8 @@ DEFAULTS = ExportOptions()
 # ExportOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io", "opset",
                  "seed")
+# what converting and checking an artifact imports (the [train] extra's)
+NEEDS = (KERAS_DISTRIBUTION, "tf2onnx", "onnx", "scikit-image")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -127,9 +138,11 @@ def _precisions(text: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print the report table and the files written."""
     from edgeae.core.modeldir import ModelDir
-    from edgeae.export.artifacts import export_model, load_calibration, load_labelled
 
     model_dir = ModelDir.open(args.model_dir)
+    check_data(args.calibration, "--calibration")
+    check_data(args.labelled, "--labelled")
+    require("export", *NEEDS)
     chosen = given(args, *OPTION_FIELDS)
     if args.format is not None:
         chosen["formats"] = exported_formats() if args.format == "all" else (args.format,)
@@ -137,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         chosen["per_channel"] = False
     options = ExportOptions(**chosen, tolerances=Tolerances(**given(args, *asdict(Tolerances()))),
                             allow_drift=args.allow_drift, overwrite=args.overwrite)
+    from edgeae.export.artifacts import export_model, load_calibration, load_labelled
+
     if args.calibration:
         images = load_calibration(args.calibration, model_dir.manifest, options.input_size,
                                   options.calibration_samples, options.seed)

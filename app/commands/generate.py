@@ -6,9 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeae.app.commands.args import POSITIVE, default_of, examples, ranged
-from edgeae.app.generate import generate
+from edgeae.app.commands.args import (
+    check_exists,
+    check_suffix,
+    default_of,
+    examples,
+    ranged,
+    require,
+    runs_keras,
+)
+from edgeae.app.generate import MAX_SAMPLES, generate
 from edgeae.core.errors import UserError
+from edgeae.core.images import IMAGE_SUFFIXES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,9 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--out path.png",
                         "edgeae generate --model vae --traverse 3 --out dim3.png"))
     p.add_argument("--model", type=Path, required=True, help="a VAE model directory")
-    p.add_argument("-n", type=POSITIVE, default=default_of(generate, "n"),
-                   help="how many samples (default %(default)s)")
-    p.add_argument("--out", type=Path, required=True, help="the grid image to write (.png)")
+    p.add_argument("-n", type=ranged(int, 1, MAX_SAMPLES), default=default_of(generate, "n"),
+                   help=f"how many samples, at most {MAX_SAMPLES} (default %(default)s)")
+    p.add_argument("--out", type=Path, required=True,
+                   help=f"the grid image to write ({', '.join(IMAGE_SUFFIXES)})")
     p.add_argument("--seed", type=int, help="seed of the codes (default: fresh each run)")
     p.add_argument("--temperature", type=ranged(float, 0.0, 10.0, lo_open=True),
                    default=default_of(generate, "temperature"),
@@ -48,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     """Write the grid (and each image); print what was made as JSON."""
     if args.interpolate is not None and args.traverse is not None:
         raise UserError("pass --interpolate or --traverse, not both")
+    check_suffix(args.out, IMAGE_SUFFIXES, "--out")
+    for image in args.interpolate or ():
+        check_exists(image, "--interpolate")
+    require("generate", *runs_keras(args.model))
     summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
                        tuple(args.interpolate) if args.interpolate else None, args.steps,
                        args.traverse, args.overwrite)

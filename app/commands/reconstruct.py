@@ -6,7 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeae.app.commands.args import POSITIVE, load_kwargs, model_on_images_parser
+from edgeae.app.commands.args import (
+    POSITIVE,
+    check_model_and_data,
+    load_kwargs,
+    model_on_images_parser,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.reconstruct import load_for_model, reconstruct_images
     from edgeae.train.keras_backend import open_model
 
+    check_model_and_data(args)
     model = open_model(args.model, args.backend, args.threads)
     source = load_for_model(model.manifest, args.data, args.image_size, **load_kwargs(args))
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)

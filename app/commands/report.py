@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeae.app.commands.args import examples
+from edgeae.app.commands.args import (
+    check_exists,
+    check_suffix,
+    examples,
+    require,
+    runs_keras,
+)
+
+PAGE_SUFFIXES = (".html", ".htm")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
     """Write the page; print its path."""
     from edgeae.app.report import write_report
 
+    check_suffix(args.out, PAGE_SUFFIXES, "--out")
+    check_exists(args.benchmark, "--benchmark")
+    check_exists(args.export, "--export")
+    check_exists(args.model_dir, "MODEL_DIR")
+    require("report", *runs_keras(args.model_dir), "matplotlib", "jinja2")
     path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
     print(f"wrote {path}")
     return 0

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeae.app.commands.args import add_archive_args, load_kwargs, model_on_images_parser
+from edgeae.app.commands.args import (
+    add_archive_args,
+    check_model_and_data,
+    check_suffix,
+    load_kwargs,
+    model_on_images_parser,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.workers import ModelSpec
     from edgeae.runtime.artifact import read_manifest
 
+    check_suffix(args.out, (".csv",), "--out")
+    check_model_and_data(args)
     source = load_for_model(read_manifest(args.model), args.data, args.image_size,
                             **load_kwargs(args))
     spec = ModelSpec(args.model, args.backend, args.threads, "score", args.threshold)

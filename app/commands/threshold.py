@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeae.app.commands.args import add_backend_args, examples, scorer_and_data
+from edgeae.app.commands.args import (
+    add_backend_args,
+    check_exists,
+    check_model_and_data,
+    examples,
+    scorer_and_data,
+)
 from edgeae.core.errors import UserError
 
 
@@ -45,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if args.data is None:
             raise UserError("best-f1 needs labelled images: pass --data DIR (good/ and anomaly "
                             "sub-folders) or --data DIR --labels CSV")
+        check_exists(args.labels, "--labels")
+        check_model_and_data(args)
         scorer, source = scorer_and_data(args)
         labels = labels_for(source, args.labels)
         scores = [result.score for _, result, _ in scored(scorer, source)]

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, get_args
 
 from edgeae.app.commands.args import (
+    KERAS_DISTRIBUTION,
     POSITIVE,
     add_data_args,
+    check_exists,
     examples,
     integers,
     load_kwargs,
     ranged,
+    require,
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import UserError
@@ -224,11 +227,17 @@ def _add_vae(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train the task's model on --data into --out; Ctrl-C keeps the finished epochs."""
-    from edgeae.core.data import Preprocess, load_data
-    from edgeae.train.callbacks import TimeLimit
-    from edgeae.train.fit import train
+    """Train the task's model on --data into --out; Ctrl-C keeps the finished epochs.
 
+    The data and paths are checked before TensorFlow is imported (seconds), so a mistake in
+    them is reported at once.
+    """
+    from edgeae.core.data import Preprocess, load_data
+
+    require("train", KERAS_DISTRIBUTION)
+    check_exists(args.initial_weights, "--initial-weights")
+    splits = load_data(args.data, Preprocess(args.channels, args.image_size),
+                       **load_kwargs(args, normal_only=True))
     settings = TrainSettings(
         task=args.task, architecture=args.model, params=_model_params(args), epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
@@ -238,8 +247,9 @@ def run(args: argparse.Namespace) -> int:
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware, strategy=args.strategy,
         **_detector_settings(args))
-    splits = load_data(args.data, Preprocess(args.channels, args.image_size),
-                       **load_kwargs(args, normal_only=True))
+    from edgeae.train.callbacks import TimeLimit
+    from edgeae.train.fit import train
+
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
         manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
