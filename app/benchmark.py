@@ -81,9 +81,10 @@ class QualitySet:
     """Inputs every backend runs, and what their outputs are scored against."""
 
     inputs: np.ndarray  # NHWC float32 in [0, 1]
-    truth: np.ndarray  # clean images (PSNR / MSE) or 0/1 labels (AUROC)
-    metric: str  # "psnr", "mse" or "auroc"
+    truth: np.ndarray  # clean images (PSNR / MSE) or 0/1 labels (AUROC, FPR)
+    metric: str  # "psnr", "mse", "auroc", or "fpr" (false alarms on normal images alone)
     description: str
+    threshold: float | None = None  # FPR: the detector's threshold
 
 
 def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
@@ -130,11 +131,12 @@ def pretrained_target(name: str) -> Target:
     return Target(f"pretrained {name}", manifest, None, artifacts)
 
 
-def plan_jobs(target: Target, options: BenchmarkOptions, work: Path) -> list[Job]:
+def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
+              with_quality: bool = False) -> list[Job]:
     """One job per backend x precision x thread count the target has an artifact for."""
     use = DEFAULT_USE[target.manifest.task]
     sizes = frame_sizes(target.manifest, options.sizes)
-    quality = str(work / "quality-inputs.npy") if options.data else None
+    quality = str(work / "quality-inputs.npy") if with_quality else None
     jobs = []
     for fmt in options.backends:
         runs = [(choose_backend(path).name, str(path), p)
@@ -190,19 +192,51 @@ def model_macs_per_pixel(manifest: Manifest) -> float:
     return macs_per_pixel(create_model(manifest.architecture, shape, manifest.params))
 
 
-def quality_set(manifest: Manifest, options: BenchmarkOptions) -> QualitySet:
+def quality_set(manifest: Manifest, options: BenchmarkOptions,
+                model_dir: Path | None = None) -> QualitySet | None:
     """--data read to suit the model, with the truth its outputs are scored against.
 
     At most `options.limit` images, spread evenly over the set (class folders are sorted).
+    Without --data, a model directory's held-out samples (None for a pretrained model).
     """
+    if options.data is None:
+        return held_out_set(manifest, options, model_dir) if model_dir is not None else None
     from edgeae.app.reconstruct import load_for_model
 
     source = load_for_model(manifest, options.data, None)
-    picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), options.limit)).astype(int))
+    picks = _spread(len(source), options.limit)
     images = _common_size([source.read(int(i)) for i in picks])
     what = f"{len(picks)} images of {options.data}"
     return QUALITY_SETS[TASKS[manifest.task].metric](source, picks, images, what, manifest,
                                                     options)
+
+
+def held_out_set(manifest: Manifest, options: BenchmarkOptions,
+                 model_dir: Path) -> QualitySet | None:
+    """The validation images training saved (samples.npy), as the quality set.
+
+    They are normal images only, so a detector's quality is its false-alarm rate at its
+    threshold (AUROC needs anomalies: pass --data); a denoiser's needs noise to add.
+    """
+    from edgeae.core.modeldir import ModelDir
+
+    samples = ModelDir(Path(model_dir), manifest).samples()
+    picks = _spread(len(samples), options.limit)
+    images = samples[picks]
+    what = f"{len(picks)} held-out samples of {Path(model_dir).name}"
+    metric = TASKS[manifest.task].metric
+    if metric == "auroc":
+        return QualitySet(images, np.zeros(len(images)), "fpr", f"{what} (all normal)",
+                          manifest.threshold)
+    if metric == "psnr" and not (options.noise or manifest.training.noise):
+        log.warning("%s learned from noisy images alone: no quality column without --noise", what)
+        return None
+    return QUALITY_SETS[metric](None, picks, images, what, manifest, options)
+
+
+def _spread(n: int, limit: int) -> np.ndarray:
+    """At most `limit` indices of `n` items, spread evenly over them."""
+    return np.unique(np.linspace(0, n - 1, min(n, limit)).astype(int))
 
 
 def _labelled_set(source, picks: np.ndarray, images: np.ndarray, what: str, manifest: Manifest,
@@ -272,6 +306,8 @@ def run_job(job: Job, work: Path, python: str) -> dict:
 
 def score_outputs(quality: QualitySet, outputs: np.ndarray) -> float:
     """One number per backend: mean PSNR (dB), AUROC, or MSE, on the quality set."""
+    if quality.metric == "fpr":
+        return float(np.mean(outputs > quality.threshold))
     if quality.metric == "auroc":
         from sklearn.metrics import roc_auc_score
 
@@ -312,16 +348,25 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
     return rows
 
 
-def benchmark(target: Target, out: Path, options: BenchmarkOptions) -> list[dict]:
-    """Measure every job, write benchmark.json and .csv in `out`, return the rows."""
+def check_outputs(out: Path, options: BenchmarkOptions) -> None:
+    """Refuse to replace an earlier benchmark unless asked (before any export or run)."""
     for name in RESULT_FILES:
         check_writable(out / name, options.overwrite)
+
+
+def benchmark(target: Target, out: Path, options: BenchmarkOptions,
+              quality: QualitySet | None = None) -> list[dict]:
+    """Measure every job, write benchmark.json and .csv in `out`, return the rows.
+
+    `quality`: the set `quality_set` read beforehand; by default it is read here.
+    """
+    check_outputs(out, options)
     macs_px = model_macs_per_pixel(target.manifest)
-    quality = quality_set(target.manifest, options) if options.data else None
+    quality = quality or quality_set(target.manifest, options, target.model_dir)
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeae-bench-") as tmp:
         work = Path(tmp)
-        jobs = plan_jobs(target, options, work)
+        jobs = plan_jobs(target, options, work, quality is not None)
         if quality is not None:
             np.save(work / "quality-inputs.npy", quality.inputs)
         results = [(job, run_job(job, work, options.python if _on_device(job)
@@ -396,7 +441,7 @@ def backend_versions() -> dict[str, str]:
 
 def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
-    quality = [k for k in ("psnr", "ssim", "auroc", "mse") if any(k in r for r in rows)]
+    quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
     header = ["backend", "precision", "size", "threads", "p50 ms", "p90 ms", "p99 ms", "fps",
               "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

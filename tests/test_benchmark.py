@@ -115,3 +115,16 @@ def test_benchmark_of_a_pretrained_denoiser(tmp_path):
 def test_benchmark_bad_input_is_one_line(tmp_path, args, message):
     code, _, err = run_cli("benchmark", *args, "--out", tmp_path / "out")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_benchmark_without_data_measures_quality_on_the_held_out_samples(conv_dir, tmp_path):
+    code, out, err = run_cli("benchmark", conv_dir, "--backends", "keras,onnx", "--precisions",
+                             "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "3",
+                             "--out", tmp_path / "out")
+    assert code == 0, err
+    bench = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert "held-out samples of" in bench["run"]["quality_set"]
+    assert bench["run"]["quality_metric"] == "mse"
+    assert [r["backend"] for r in bench["rows"]] == ["keras", "onnxruntime"]
+    assert all(0 <= r["mse"] < 0.2 and "keras_mse" in r for r in bench["rows"]), bench["rows"]
+    assert "| mse |" in out

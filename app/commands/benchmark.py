@@ -10,7 +10,18 @@ import argparse
 from pathlib import Path
 
 from edgeae.app.benchmark import BenchmarkOptions
-from edgeae.app.commands.args import POSITIVE, examples, frame_size, given, listed
+from edgeae.app.commands import export
+from edgeae.app.commands.args import (
+    POSITIVE,
+    check_data,
+    check_exists,
+    check_program,
+    examples,
+    frame_size,
+    given,
+    listed,
+    require,
+)
 from edgeae.core.errors import UserError
 from edgeae.core.formats import FORMATS, PRECISIONS
 from edgeae.runtime.pretrained import NAMES
@@ -19,6 +30,8 @@ DEFAULTS = BenchmarkOptions()
 # BenchmarkOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("backends", "precisions", "sizes", "threads", "data", "labels", "noise", "limit",
                  "warmup", "repeats", "python", "seed")
+# what the Keras rows, the exports and the quality measures (AUROC) import
+NEEDS = (*export.NEEDS, "scikit-learn")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Measure a model on every backend x precision x frame size x thread count: latency\n"
             "(p50/p90/p99 after warm-up) of the per-frame call a camera loop makes, frames/s,\n"
             "peak resident memory, artifact size, import time, the multiply-accumulates per\n"
-            "frame and the rate achieved, and with --data the quality (PSNR/SSIM for denoisers,\n"
-            "AUROC for detectors, MSE for autoencoders) beside the Keras model's. Each backend,\n"
-            "precision and thread count runs in a fresh process. Missing artifacts are exported\n"
-            "first. Prints a Markdown table; writes benchmark.json and benchmark.csv to --out."),
+            "frame and the rate achieved, and the quality (PSNR/SSIM for denoisers, AUROC for\n"
+            "detectors, MSE for autoencoders) on --data or the held-out samples, beside Keras's.\n"
+            "Each backend, precision and thread count runs in a fresh process. Missing artifacts\n"
+            "are exported first. Prints a Markdown table; writes benchmark.json and\n"
+            "benchmark.csv to --out."),
         epilog=examples(
             "edgeae benchmark model_dir --out bench/",
             "edgeae benchmark --pretrained live --backends tflite,onnx --precisions fp32,int8 "
@@ -83,7 +97,8 @@ def _add_matrix_args(p: argparse.ArgumentParser) -> None:
 
 def _add_quality_args(p: argparse.ArgumentParser) -> None:
     """The images quality is measured on."""
-    p.add_argument("--data", help="images to measure quality on")
+    p.add_argument("--data", help="images to measure quality on (default: a model directory's "
+                                  "held-out samples; a detector's false-alarm rate on them)")
     p.add_argument("--limit", type=POSITIVE, default=DEFAULTS.limit, metavar="N",
                    help="use at most N images of --data, spread evenly over it "
                         "(default %(default)s)")
@@ -94,15 +109,37 @@ def _add_quality_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Benchmark the model; print the Markdown table and write the results."""
-    from edgeae.app.benchmark import benchmark, markdown_table, model_target, pretrained_target
+    """Benchmark the model; print the Markdown table and write the results.
+
+    Every path, the outputs and the quality set are checked before any artifact is exported.
+    """
+    from edgeae.app.benchmark import (
+        benchmark,
+        check_outputs,
+        markdown_table,
+        model_target,
+        pretrained_target,
+        quality_set,
+    )
+    from edgeae.core.modeldir import ModelDir
 
     if (args.model_dir is None) == (args.pretrained is None):
         raise UserError("pass a MODEL_DIR or --pretrained NAME (one of them)")
+    check_program(args.python, "--python")
+    check_data(args.data)
+    check_exists(args.labels, "--labels")
+    if args.model_dir is not None:
+        ModelDir.open(args.model_dir)
+    require("benchmark", *NEEDS)
     options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite)
-    target = (pretrained_target(args.pretrained) if args.pretrained else
-              model_target(args.model_dir, args.artifacts or args.out / "artifacts", options))
-    rows = benchmark(target, args.out, options)
+    check_outputs(args.out, options)
+    if args.pretrained:
+        target = pretrained_target(args.pretrained)
+        quality = quality_set(target.manifest, options)
+    else:
+        quality = quality_set(ModelDir.open(args.model_dir).manifest, options, args.model_dir)
+        target = model_target(args.model_dir, args.artifacts or args.out / "artifacts", options)
+    rows = benchmark(target, args.out, options, quality)
     print(markdown_table(rows))
     print(f"wrote {args.out / 'benchmark.json'} and benchmark.csv")
     return 0
