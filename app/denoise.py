@@ -11,6 +11,8 @@ runtime (no TensorFlow).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from edgeae.core.files import atomic_path, check_writable
 from edgeae.core.images import IMAGE_SUFFIXES
 from edgeae.core.progress import progress
 from edgeae.runtime.models import Denoiser
+
+log = logging.getLogger(__name__)
 
 JPEG_QUALITY = 95
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -100,31 +104,53 @@ def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
 
 
 def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
-                  workers: int = 1) -> int:
-    """Denoise every job with one progress bar, in `workers` processes; return the count.
+                  workers: int = 1, strict: bool = False, resumed: bool = False) -> int:
+    """Denoise every job with one progress bar, in `workers` processes; return the count done.
 
-    The model is opened here first, so a bad one is one error before any worker starts.
+    The model is opened here first, so a bad one is one error before any worker starts. An
+    unreadable image is skipped with a warning (and left for a later --resume to skip again)
+    unless `strict`; if none could be read, that is an error, except when `resumed` (the jobs
+    are what an earlier run left, so only unreadable ones may remain).
     """
     model = spec.open()
-    if workers == 1 or len(jobs) < 2:
-        for job in progress(jobs, total=len(jobs), desc="denoising", unit="image", min_total=2):
-            write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
-        return len(jobs)
-    with process_pool(workers, spec, _start_worker, overwrite) as pool:
-        done = pool.map(_denoise_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
-        for _ in progress(done, total=len(jobs), desc="denoising", unit="image", min_total=2):
-            pass
-    return len(jobs)
+    with contextlib.ExitStack() as stack:
+        if workers == 1 or len(jobs) < 2:
+            done = (_denoise(model, job, overwrite, strict) for job in jobs)
+        else:
+            pool = stack.enter_context(process_pool(workers, spec, _start_worker, overwrite,
+                                                    strict))
+            done = pool.map(_denoise_job, jobs,
+                            chunksize=max(1, min(16, len(jobs) // (4 * workers))))
+        ok = list(progress(done, total=len(jobs), desc="denoising", unit="image", min_total=2))
+    skipped = [job.source for job, read in zip(jobs, ok) if not read]
+    if skipped and len(skipped) == len(jobs) and not resumed:
+        raise UserError(f"none of the {len(jobs)} images could be read (e.g. {skipped[0]})")
+    if skipped:
+        shown = ", ".join(map(str, skipped[:5])) + (" ..." if len(skipped) > 5 else "")
+        log.warning("skipped %d unreadable image(s): %s", len(skipped), shown)
+    return len(jobs) - len(skipped)
 
 
-_worker: tuple[Denoiser, bool] | None = None  # this worker process's model and overwrite flag
+def _denoise(model: Denoiser, job: Job, overwrite: bool, strict: bool) -> bool:
+    """Denoise one image into its target; False when it cannot be read (and not `strict`)."""
+    try:
+        image = read_image(job.source)
+    except UserError:
+        if strict:
+            raise
+        return False
+    write_image(job.target, denoise_image(model, image), overwrite)
+    return True
 
 
-def _start_worker(spec: ModelSpec, overwrite: bool) -> None:
+_worker: tuple[Denoiser, bool, bool] | None = None  # this worker's model, overwrite and strict
+
+
+def _start_worker(spec: ModelSpec, overwrite: bool, strict: bool) -> None:
     global _worker
-    _worker = (spec.open(), overwrite)
+    _worker = (spec.open(), overwrite, strict)
 
 
-def _denoise_job(job: Job) -> None:
-    model, overwrite = _worker
-    write_image(job.target, denoise_image(model, read_image(job.source)), overwrite)
+def _denoise_job(job: Job) -> bool:
+    model, overwrite, strict = _worker
+    return _denoise(model, job, overwrite, strict)

@@ -360,3 +360,24 @@ def test_denoise_archive_in_workers_and_resume(tmp_path, unet_artifacts):
     assert code == 0 and "denoised 3 images" in out, err
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # done ones skipped
     assert len(list((tmp_path / "two").rglob("*.png"))) == 12
+
+
+def test_denoise_skips_unreadable_images_with_a_count_and_resume_finishes(tmp_path, caplog):
+    archive = write_folder(tmp_path / "archive", blobs(4, 32), classes=2)
+    (archive / "class_0" / "garbage.png").write_bytes(b"not an image")
+    png = (archive / "class_1" / "img_001.png").read_bytes()
+    (archive / "class_1" / "truncated.png").write_bytes(png[:len(png) // 2])
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--workers", "2",
+                                "--out", out)
+    assert code == 0 and "denoised 4 images" in stdout, err
+    assert "skipped 2 unreadable image(s)" in caplog.text and "garbage.png" in caplog.text
+    assert len(list(out.rglob("*.png"))) == 4
+    caplog.clear()
+    code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--resume",
+                                "--out", out)  # the unreadable two never block a resume
+    assert code == 0 and "denoised 0 images" in stdout, err
+    assert "skipped 2 unreadable image(s)" in caplog.text
+    code, _, err = run_cli("denoise", archive, "--pretrained", "live", "--resume", "--strict",
+                           "--out", out)
+    assert code == 2 and "cannot read" in err and len(err.strip().splitlines()) == 1, err

@@ -9,6 +9,7 @@ from edgeae.app.commands.args import (
     add_archive_args,
     add_backend_args,
     add_model_args,
+    add_strict_arg,
     examples,
     model_path,
 )
@@ -36,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_archive_args(p, "denoise", "each output keeps its input's name",
                      "skip images whose output exists (continue an interrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_strict_arg(p)
     p.set_defaults(func=run)
 
 
@@ -46,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
 
     jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
     count = denoise_files(ModelSpec(model_path(args), args.backend, args.threads), jobs,
-                          args.overwrite, args.workers)
+                          args.overwrite, args.workers, args.strict, args.resume)
     print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
     return 0
