@@ -461,8 +461,8 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
     code, _, err = run_cli("export", tmp_path / "det", "--format", "all", "--precision", "fp32",
                            "--out", tmp_path / "export")
     assert code == 0, err
-    assert (tmp_path / "export" / "memory.npy").read_bytes() == (
-        tmp_path / "det" / "memory.npy").read_bytes()
+    assert (tmp_path / "export" / "model_fp32.memory.npy").read_bytes() == (
+        tmp_path / "det" / "memory.npy").read_bytes()  # one copy, named for the artifacts
     tol = Tolerances().fp32_max_abs_diff  # measured within 3e-7 on 2026-11-30
     for name in ("model_fp32.tflite", "model_fp32.onnx"):
         scorer = rt.load(tmp_path / "export" / name)
@@ -471,7 +471,7 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
         one = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR) if broken.shape[-1] == 1
                            else broken[0])
         assert one.score == pytest.approx(keras_scores[24], rel=tol, abs=tol)
-    (tmp_path / "export" / "memory.npy").unlink()
+    (tmp_path / "export" / "model_fp32.memory.npy").unlink()
     with pytest.raises(UserError, match="memory.npy"):
         rt.load(tmp_path / "export" / "model_fp32.onnx")
     code, _, err = run_cli("benchmark", tmp_path / "det", "--backends", "keras", "--precisions",

@@ -103,6 +103,11 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
     with pytest.raises(UserError, match="has no manifest: neither lone.tflite.json"):
         rt.load(lone)
     shutil.copy(beside, manifest_path_for(lone))
+    with pytest.raises(UserError, match="lone.tflite is 300 bytes but .*lone.tflite.json records"):
+        rt.load(lone)
+    unrecorded = json.loads(beside.read_text())
+    unrecorded["artifact"].update(size_bytes=None, sha256=None)  # as an embedded copy
+    manifest_path_for(lone).write_text(json.dumps(unrecorded))
     with pytest.raises(UserError, match="not a readable TFLite model"):
         rt.load(lone)
     broken = tmp_path / "broken.onnx"
@@ -111,7 +116,7 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
         rt.load(broken)
     other = tmp_path / "model.pt"
     other.write_bytes(b"x")
-    shutil.copy(beside, manifest_path_for(other))
+    shutil.copy(manifest_path_for(lone), manifest_path_for(other))
     with pytest.raises(UserError, match="no backend runs '.pt' files"):
         rt.load(other)
     with pytest.raises(UserError, match="backend 'nope'"):
