@@ -30,8 +30,10 @@ from edgeae.core.tasks import TASKS
 # 2: `params` is the architecture's typed configuration (core/architectures.py), complete and
 # validated as the class `architecture` names. Version 1 files (params as a free dict) are read
 # and validated the same way; their JSON is otherwise identical, so they open unchanged.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: an artifact records every other file it needs (`artifact.memory`: name, size, SHA-256), which
+# a version 2 reader would refuse as an unknown field; versions 1 and 2 simply record none.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -255,7 +257,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
