@@ -143,3 +143,14 @@ def test_every_module_imports():
         except Exception as exc:  # any import-time error is the finding
             failed.append(f"{module}: {exc}")
     assert not failed, "\n".join(failed)
+
+
+def test_no_product_function_is_over_60_lines():
+    long = []
+    for path in module_files().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines})")
+    assert not long, "split these: " + ", ".join(long)
