@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +22,22 @@ from edgeae.core.images import resize, tile_grid, write_png
 from edgeae.core.manifest import Manifest
 from edgeae.core.progress import progress
 from edgeae.core.series import SeriesOptions
+from edgeae.core.tasks import TASKS
 from edgeae.runtime.models import Reconstructor
+
+log = logging.getLogger(__name__)
 
 GRID_IMAGES = 16
 
 
 def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,
                    **load_kwargs) -> ImageSource:
-    """Images converted to the model's channels and (for fixed-size models) its size.
+    """Images converted to the model's channels and (fixed-size models, detectors) its size.
 
     The held-out test part is used when the data defines one (built-in datasets, npz files).
     """
     spec = manifest.input
+    image_size = image_size or training_size(manifest)
     series = load_kwargs.pop("series", None) or SeriesOptions()
     if manifest.data.value_range is not None:  # rows of numbers: scale them as in training
         series = SeriesOptions(series.label_column or manifest.data.label_column,
@@ -46,6 +51,20 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
         raise UserError(f"the model takes {fixed[0]}x{fixed[1]} images but {data} has {have}; "
                         f"pass --image-size {fixed[0]}x{fixed[1]} to resize them")
     return source
+
+
+def training_size(manifest: Manifest) -> tuple[int, int] | None:
+    """A detector's training image size, which its scores are calibrated at (said in a log line).
+
+    Images are resized to it unless --image-size says otherwise; other models take the sizes
+    they are given (a fixed-size one asks for --image-size).
+    """
+    size = manifest.data.image_size
+    if size is None or not TASKS[manifest.task].scored or manifest.data.value_range is not None:
+        return None
+    log.info("resizing images to %dx%d, the size the detector was trained at (the manifest's "
+             "data.image_size); pass --image-size to choose another", *size)
+    return size
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -197,3 +198,45 @@ def test_real_entry_point_prints_no_traceback(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.strip() == f"edgeae: error: no such model file: {tmp_path / 'x.tflite'}"
+
+
+def test_detector_applies_its_training_size_to_mixed_sizes(tmp_path, caplog):
+    mixed = write_folder(tmp_path / "normal", blobs(24, size=16))
+    for i, img in enumerate(blobs(8, size=20, seed=1)):
+        cv2.imwrite(str(mixed / f"big_{i}.png"), img)
+    model = tmp_path / "det"
+    code, _, err = run_cli("train", "detector", "--data", mixed, "--image-size", "24x24",
+                           "--epochs", "2", "--out", model)
+    assert code == 0, err
+    test = write_folder(tmp_path / "test" / "good", blobs(3, size=20, seed=2)).parent
+    write_folder(test / "defect", blobs(3, size=28, seed=3))
+    caplog.clear()
+    code, out, err = run_cli("score", "--model", model, "--data", test, "--out",
+                             tmp_path / "scores.csv")
+    assert code == 0, err  # no --image-size needed: the manifest says how training resized
+    assert json.loads(out)["images"] == 6
+    assert "resizing images to 24x24, the size the detector was trained at" in caplog.text
+    code, out, err = run_cli("evaluate", "--model", model, "--data", test)
+    assert code == 0 and "auroc" in out, err
+    from edgeae.app.benchmark import BenchmarkOptions, quality_set
+    from edgeae.core.modeldir import ModelDir
+
+    manifest = ModelDir.open(model).manifest
+    held_out = quality_set(manifest, BenchmarkOptions(), model)  # benchmark without --data
+    assert held_out.metric == "fpr" and held_out.threshold == manifest.threshold
+    assert not held_out.truth.any() and len(held_out.inputs) == manifest.data.n_val
+
+
+def test_no_toolchain_chatter_on_stderr(tmp_path):
+    """TensorFlow's and OpenCV's own log lines stay off stderr unless --verbose."""
+    corrupt = write_folder(tmp_path / "corrupt", blobs(2))
+    (corrupt / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    args = [sys.executable, "-m", "edgeae", "train", "autoencoder", "--data", str(corrupt),
+            "--strict", "--out", str(tmp_path / "m")]
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    run = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "broken.png is not a readable image" in run.stderr
+    verbose = subprocess.run([*args[:3], "--verbose", *args[3:]], capture_output=True, text=True,
+                             env=env)
+    assert "grfmt_png" in verbose.stderr  # OpenCV's own complaint, kept for --verbose
