@@ -85,6 +85,10 @@ CASES = {
                          "no images"),
     "score-foreign-model": ("device", "score --model {t}/notes.onnx --data {t}/images --out "
                             "{t}/s.csv", "notes.onnx"),
+    "score-non-finite": ("device", "score --model {p} --data {t}/inf.npy --out {t}/s.csv",
+                         "NaN or inf"),
+    "reconstruct-non-finite": ("device", "reconstruct --model {p} --data {t}/inf.npy --out {t}/r",
+                               "NaN or inf"),
     "score-out-of-range": ("device", "score --model {p} --data {t}/images --workers 0 --out "
                            "{t}/s.csv", "--workers"),
     # evaluate
@@ -98,6 +102,7 @@ CASES = {
                           "no such model file"),
     "threshold-out-of-range": ("device", "threshold {p} --strategy percentile:101",
                                "percentile"),
+    "threshold-non-finite": ("device", "threshold {p} --strategy fixed:nan", "fixed:nan"),
     "threshold-best-f1-no-data": ("device", "threshold {p} --strategy best-f1", "--data"),
     "threshold-best-f1-missing-data": ("device", "threshold {p} --strategy best-f1 --data "
                                        "{t}/missing", "no such file"),
@@ -138,6 +143,8 @@ CASES = {
                               "-n"),
     "generate-missing-model": ("device", "generate --model {t}/missing --out {t}/g.png",
                                "no such model"),
+    "generate-non-finite": ("device", "generate --model {p} --temperature nan --out {t}/g.png",
+                            "--temperature"),
     "generate-missing-image": ("device", "generate --model {p} --interpolate {t}/missing.png "
                                "{t}/missing.png --out {t}/g.png", "--interpolate"),
     "generate-swapped-model": ("device", "generate --model {p} --out {t}/g.png",
@@ -152,6 +159,7 @@ CASES = {
     "report-no-extra": ("device", "report {m} --out {t}/r.html", INSTALL_TRAIN),
     # info
     "info-missing": ("device", "info {t}/missing.tflite", "no such model file"),
+    "info-truncated": ("device", "info {t}/truncated.onnx", "not a readable ONNX model"),
     "info-foreign": ("device", "info {t}/photo.tflite", "photo.tflite"),
     # demo
     "demo-out-of-range": ("train", "demo --epochs 0", "--epochs"),

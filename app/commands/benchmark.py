@@ -128,17 +128,16 @@ def run(args: argparse.Namespace) -> int:
     check_program(args.python, "--python")
     check_data(args.data)
     check_exists(args.labels, "--labels")
-    if args.model_dir is not None:
-        ModelDir.open(args.model_dir)
+    model_dir = ModelDir.open(args.model_dir) if args.model_dir is not None else None
     require("benchmark", *NEEDS)
     options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite)
     check_outputs(args.out, options)
-    if args.pretrained:
+    if model_dir is None:
         target = pretrained_target(args.pretrained)
         quality = quality_set(target.manifest, options)
     else:
-        quality = quality_set(ModelDir.open(args.model_dir).manifest, options, args.model_dir)
-        target = model_target(args.model_dir, args.artifacts or args.out / "artifacts", options)
+        quality = quality_set(model_dir.manifest, options, model_dir.path)
+        target = model_target(model_dir.path, args.artifacts or args.out / "artifacts", options)
     rows = benchmark(target, args.out, options, quality)
     print(markdown_table(rows))
     print(f"wrote {args.out / 'benchmark.json'} and benchmark.csv")
