@@ -74,6 +74,11 @@ CASES = {
                                     "{t}/images --out {t}/r", "truncated.onnx"),
     "reconstruct-out-of-range": ("device", "reconstruct --model {p} --data {t}/images --limit 0 "
                                  "--out {t}/r", "--limit"),
+    "reconstruct-empty-data-keras": ("train", "reconstruct --model {m} --data {t}/empty --out "
+                                     "{t}/r", "no images"),
+    "reconstruct-corrupt-data-keras": ("train", "reconstruct --model {m} --data "
+                                       "{t}/truncated.png --strict --out {t}/r",
+                                       "not a readable image"),
     "reconstruct-no-keras": ("device", "reconstruct --model {m} --data {t}/images --out {t}/r",
                              INSTALL_TRAIN),
     # score
@@ -92,6 +97,7 @@ CASES = {
     "score-out-of-range": ("device", "score --model {p} --data {t}/images --workers 0 --out "
                            "{t}/s.csv", "--workers"),
     # evaluate
+    "evaluate-empty-data-keras": ("train", "evaluate --model {m} --data {t}/empty", "no images"),
     "evaluate-no-sklearn": ("device", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
     "evaluate-missing-labels": ("train", "evaluate --model {p} --data {t}/images --labels "
                                 "{t}/missing.csv", "--labels"),

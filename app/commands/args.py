@@ -200,13 +200,25 @@ def check_model_and_data(args: argparse.Namespace, *distributions: str) -> None:
 
 
 def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
-    """An AnomalyScorer for --model (directory or file) and --data read to suit it."""
-    from edgeae.app.reconstruct import load_for_model
+    """An AnomalyScorer for --model (directory or file) and --data read to suit it.
+
+    The data is read first (the manifest says how), so a problem with it is reported before
+    a Keras model is loaded.
+    """
     from edgeae.train.keras_backend import open_model
 
-    scorer = open_model(args.model, args.backend, args.threads, use="score")
-    source = load_for_model(scorer.manifest, args.data, args.image_size, **load_kwargs(args))
-    return scorer, source
+    source = data_for_model(args)
+    return open_model(args.model, args.backend, args.threads, use="score"), source
+
+
+def data_for_model(args: argparse.Namespace) -> Any:
+    """--data read to suit --model, whose manifest alone is read (no model loaded)."""
+    from edgeae.app.reconstruct import load_for_model
+    from edgeae.runtime.artifact import read_manifest
+
+    model = Path(args.model)
+    manifest = read_manifest(model.parent if model.suffix in _keras_suffixes() else model)
+    return load_for_model(manifest, args.data, args.image_size, **load_kwargs(args))
 
 
 def extra_of(distribution: str) -> str | None:
@@ -242,14 +254,19 @@ def runs_keras(path: Path) -> tuple[str, ...]:
 
     A directory is checked to be a model directory first, so a wrong path is named as such.
     """
-    from edgeae.core.formats import FORMATS
     from edgeae.core.modeldir import ModelDir
 
     path = Path(path)
     if path.is_dir():
         ModelDir.open(path)
-    keras_suffixes = {f.suffix for f in FORMATS.values() if not f.exported}
-    return (KERAS_DISTRIBUTION,) if path.is_dir() or path.suffix in keras_suffixes else ()
+    return (KERAS_DISTRIBUTION,) if path.is_dir() or path.suffix in _keras_suffixes() else ()
+
+
+def _keras_suffixes() -> set[str]:
+    """Suffixes of the files training writes (model.keras): run by Keras, not the runtime."""
+    from edgeae.core.formats import FORMATS
+
+    return {f.suffix for f in FORMATS.values() if not f.exported}
 
 
 def check_suffix(path: Path, suffixes: Sequence[str], option: str) -> None:

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from edgeae.app.commands.args import (
-    check_exists,
     check_suffix,
     default_of,
     examples,
@@ -60,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("pass --interpolate or --traverse, not both")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
     for image in args.interpolate or ():
-        check_exists(image, "--interpolate")
+        if not image.is_file():
+            raise UserError(f"--interpolate {image} is not a readable image: no such file")
     require("generate", *runs_keras(args.model))
     summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
                        tuple(args.interpolate) if args.interpolate else None, args.steps,

@@ -9,7 +9,7 @@ from pathlib import Path
 from edgeae.app.commands.args import (
     POSITIVE,
     check_model_and_data,
-    load_kwargs,
+    data_for_model,
     model_on_images_parser,
 )
 
@@ -27,12 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Reconstruct --data with --model; print the summary as JSON."""
-    from edgeae.app.reconstruct import load_for_model, reconstruct_images
+    from edgeae.app.reconstruct import reconstruct_images
     from edgeae.train.keras_backend import open_model
 
     check_model_and_data(args)
+    source = data_for_model(args)
     model = open_model(args.model, args.backend, args.threads)
-    source = load_for_model(model.manifest, args.data, args.image_size, **load_kwargs(args))
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
     print(json.dumps(report.summary(), indent=2))
     return 0

@@ -10,7 +10,7 @@ from edgeae.app.commands.args import (
     add_archive_args,
     check_model_and_data,
     check_suffix,
-    load_kwargs,
+    data_for_model,
     model_on_images_parser,
 )
 
@@ -36,14 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score --data with --model into --out; print the summary as JSON."""
     from edgeae.app.detect import score_folder
-    from edgeae.app.reconstruct import load_for_model
     from edgeae.app.workers import ModelSpec
-    from edgeae.runtime.artifact import read_manifest
 
     check_suffix(args.out, (".csv",), "--out")
     check_model_and_data(args)
-    source = load_for_model(read_manifest(args.model), args.data, args.image_size,
-                            **load_kwargs(args))
+    source = data_for_model(args)
     spec = ModelSpec(args.model, args.backend, args.threads, "score", args.threshold)
     summary = score_folder(spec, source, args.out, args.maps, args.overwrite, args.workers,
                            args.resume)
