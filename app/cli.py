@@ -75,7 +75,9 @@ def _quiet_toolchain(verbose: bool) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "INFO" if verbose else "ERROR")
     if not verbose:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        # OpenCV 4 has cv2.setLogLevel, OpenCV 5 cv2.utils.logging's; level 0 is silent in both
+        set_level = getattr(cv2, "setLogLevel", None) or cv2.utils.logging.setLogLevel
+        set_level(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

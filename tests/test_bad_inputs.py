@@ -1,13 +1,13 @@
 """Bad input to every command: exit 2, one line on stderr, no traceback, before any slow work.
 
-Each case runs the real entry point (`python -m edgeae`) in a fresh process: in the device
-environment (.venv-runtime: no TensorFlow, Keras or scikit-learn) where the command runs there
-or must say which extra it needs, else in the training environment with a TensorFlow that
-cannot be imported, so a case that loaded TensorFlow before answering fails loudly instead of
-merely taking seconds. Input classes: missing, empty, corrupt, truncated, foreign (a file of
-another kind), swapped (an argument given where another belongs), non-finite, out of range,
-wrong output suffix, and a missing extra. A detector's memory and stale manifests are
-test_integrity.py's.
+Each case runs the real entry point (`python -m edgeae`) in a fresh process: in a device
+environment (.venv-runtime, a few in .venv-tflite: no TensorFlow, Keras or scikit-learn) where
+the command runs there or must say which extra it needs, else in the training environment
+with a TensorFlow that cannot be imported, so a case that loaded TensorFlow before answering
+fails loudly instead of merely taking seconds. Input classes: missing, empty, corrupt,
+truncated, foreign (a file of another kind), swapped (an argument given where another
+belongs), non-finite, out of range, wrong output suffix, and a missing extra. A detector's
+memory and stale manifests are test_integrity.py's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from edgeae.runtime.pretrained import PRETRAINED_DIR
 
 from conftest import REPO, blobs, write_folder
 
-DEVICE_PYTHON = REPO / ".venv-runtime" / "bin" / "python"
+# the device environments `make install` creates, and whether CI must have each (tflite-runtime
+# has wheels for Python <= 3.11 only): LiteRT with OpenCV 5, tflite-runtime with OpenCV 4
+DEVICE_VENVS = {"device": (REPO / ".venv-runtime", True),
+                "tflite": (REPO / ".venv-tflite", sys.version_info < (3, 12))}
 ANSWER_S = 20.0  # generous: a busy 2-core machine; TensorFlow is kept out by the poison below
 INSTALL_TRAIN = 'pip install "edgeae[train]"'
 
@@ -171,6 +174,12 @@ CASES = {
     "demo-out-of-range": ("train", "demo --epochs 0", "--epochs"),
     "demo-out-is-a-file": ("train", "demo --out {t}/corrupt.png", "corrupt.png"),
     "demo-no-extra": ("device", "demo --out {t}/demo", INSTALL_TRAIN),
+    # the other device environment: older OpenCV and numpy
+    "tflite-env-missing-model": ("tflite", "reconstruct --model {t}/missing.tflite --data "
+                                 "{t}/images --out {t}/r", "no such model file"),
+    "tflite-env-all-corrupt": ("tflite", "denoise {t}/corrupt --pretrained live --backend "
+                               "tflite-runtime --out {t}/d", "none of the 2 images could be read"),
+    "tflite-env-no-sklearn": ("tflite", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
 }
 # known gaps, each failing until fixed where it lives
 GAPS = {
@@ -215,13 +224,15 @@ def no_tensorflow(tmp_path_factory) -> Path:
     return root
 
 
-def device_python() -> Path:
-    """.venv-runtime's interpreter; fail under CI, skip elsewhere, if missing."""
-    if not DEVICE_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(".venv-runtime is missing: CI must create it (make install)")
-        pytest.skip("no .venv-runtime here; `make install` creates it")
-    return DEVICE_PYTHON
+def device_python(where: str) -> Path:
+    """A device environment's interpreter; fail under CI, skip elsewhere, if missing."""
+    venv, expected = DEVICE_VENVS[where]
+    python = venv / "bin" / "python"
+    if not python.exists():
+        if os.environ.get("CI") and expected:
+            pytest.fail(f"{venv.name} is missing: CI must create it (make install)")
+        pytest.skip(f"no {venv.name} here; `make install` creates it")
+    return python
 
 
 def edgeae(python: Path, args: list[str], cwd: Path,
@@ -245,8 +256,8 @@ def test_bad_input_is_one_line_exit_2_at_once(case, bad, no_tensorflow, request,
     values = {"t": bad, "p": PRETRAINED_DIR / "live_fp32.onnx",
               "m": request.getfixturevalue("conv_dir") if "{m}" in line else None}
     args = [a.format(**values) for a in line.split()]
-    if where == "device":
-        done, seconds = edgeae(device_python(), args, tmp_path)
+    if where in DEVICE_VENVS:
+        done, seconds = edgeae(device_python(where), args, tmp_path)
     else:
         done, seconds = edgeae(Path(sys.executable), args, tmp_path, no_tensorflow)
     lines = done.stderr.strip().splitlines()
