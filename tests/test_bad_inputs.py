@@ -162,7 +162,7 @@ CASES = {
     # report
     "report-wrong-suffix": ("device", "report {m} --out {t}/r.pdf", ".html"),
     "report-missing-model": ("device", "report {t}/missing --out {t}/r.html",
-                             "no such file or directory"),
+                             "no such model directory"),
     "report-missing-benchmark": ("train", "report {m} --benchmark {t}/missing --out {t}/r.html",
                                  "--benchmark"),
     "report-no-extra": ("device", "report {m} --out {t}/r.html", INSTALL_TRAIN),

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from edgeae.app.commands.args import (
+    KERAS_DISTRIBUTION,
     check_exists,
     check_suffix,
     examples,
     require,
-    runs_keras,
 )
 
 PAGE_SUFFIXES = (".html", ".htm")
@@ -41,12 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the page; print its path."""
     from edgeae.app.report import write_report
+    from edgeae.core.modeldir import ModelDir
 
     check_suffix(args.out, PAGE_SUFFIXES, "--out")
     check_exists(args.benchmark, "--benchmark")
     check_exists(args.export, "--export")
-    check_exists(args.model_dir, "MODEL_DIR")
-    require("report", *runs_keras(args.model_dir), "matplotlib", "jinja2")
+    ModelDir.open(args.model_dir)
+    require("report", KERAS_DISTRIBUTION, "matplotlib", "jinja2")
     path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
     print(f"wrote {path}")
     return 0
