@@ -18,12 +18,12 @@ endif
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,dev]"
 	touch $@
 
 $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime]"
+	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino]"
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml

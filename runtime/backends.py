@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,6 +134,55 @@ class OnnxSession:
         return dict(self._session.get_modelmeta().custom_metadata_map)
 
 
+class OpenVINOSession:
+    """OpenVINO on the CPU, reading the exported ONNX file directly.
+
+    The graph is reshaped to each new input shape and compiled for it, with the latency hint,
+    a fixed thread count and float32 inference precision (exact; OpenVINO's default on CPUs
+    with BF16 is bfloat16, which moves outputs by about 1e-2). Compiled models are cached in
+    OPENVINO_CACHE (`$EDGEAE_CACHE/openvino`, else ~/.cache/edgeae/openvino), so the next start
+    with the same file and shape skips most of the compilation.
+    """
+
+    def __init__(self, path: Path, num_threads: int | None) -> None:
+        import openvino as ov
+
+        self._core = ov.Core()
+        self._core.set_property({"CACHE_DIR": str(openvino_cache_dir())})
+        try:
+            self._model = self._core.read_model(str(path))
+        except RuntimeError as exc:
+            raise UserError(f"{path} is not a readable ONNX model for OpenVINO "
+                            f"({first_line(exc)}); re-export it with `edgeae export`") from None
+        self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if num_threads:
+            self._config["INFERENCE_NUM_THREADS"] = num_threads
+        self._shape: tuple[int, ...] | None = None
+        self._request = None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one NHWC float32 batch; the output is a view into the request's own buffer."""
+        if batch.shape != self._shape:
+            self._model.reshape({self._model.inputs[0]: list(batch.shape)})
+            compiled = self._core.compile_model(self._model, "CPU", self._config)
+            self._request = compiled.create_infer_request()
+            self._shape = batch.shape
+        self._request.infer({0: batch})
+        return self._request.get_output_tensor(0).data
+
+    def metadata(self) -> dict[str, str]:
+        """The ONNX file's metadata_props, as OpenVINO keeps them."""
+        info = self._model.get_rt_info()
+        framework = info["framework"] if "framework" in info else {}
+        return {str(k): v.astype(str) for k, v in dict(framework).items()}
+
+
+def openvino_cache_dir() -> Path:
+    """Where OpenVINO keeps compiled models between runs."""
+    root = os.environ.get("EDGEAE_CACHE") or Path.home() / ".cache" / "edgeae"
+    return Path(root) / "openvino"
+
+
 def _kernel_error(exc: RuntimeError) -> str:
     """The useful part of a TFLite kernel error, without the source path it starts with."""
     return re.sub(r"\S+\.cc:\d+\s*", "", " ".join(str(exc).split()))[:200]
@@ -164,6 +214,11 @@ def _tflite_metadata(path: Path) -> dict[str, str]:
 def _onnx_metadata(path: Path) -> dict[str, str]:
     """The metadata_props of an ONNX file."""
     return OnnxSession(path, 1).metadata()
+
+
+def _openvino_metadata(path: Path) -> dict[str, str]:
+    """The metadata_props of an ONNX file, read by OpenVINO."""
+    return OpenVINOSession(path, 1).metadata()
 
 
 @dataclass(frozen=True)
@@ -209,6 +264,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "pip install tflite-runtime 'numpy<2'"),
     Backend("onnxruntime", "onnx", "onnxruntime", OnnxSession, _onnx_metadata,
             "pip install onnxruntime"),
+    Backend("openvino", "onnx", "openvino", OpenVINOSession, _openvino_metadata,
+            "pip install 'edgeae[openvino]'"),
 )}
 
 

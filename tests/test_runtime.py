@@ -266,3 +266,50 @@ def test_tiles_pad_a_small_frame_by_reflection():
     # the flip brings the padding into view: it must be the frame's mirror image
     want = np.pad(frame, ((0, 0), (0, 3), (0, 2), (0, 0)), mode="reflect")[:, ::-1, ::-1]
     np.testing.assert_allclose(flipped, want[:, :5, :6], rtol=1e-6)
+
+
+def test_openvino_runs_every_onnx_artifact_within_the_export_gates(conv_artifacts,
+                                                                   real_images_and_keras):
+    """OpenVINO, a backend row beside onnxruntime, runs the same .onnx files to the same gates."""
+    pytest.importorskip("openvino", reason="`make install` installs edgeae[openvino]")
+    images = np.load(real_images_and_keras / "images.npy")
+    keras = np.load(real_images_and_keras / "keras.npy")
+    gate = Tolerances()
+
+    def psnr(out: np.ndarray) -> float:
+        return float(np.mean(10 * np.log10(1 / ((np.clip(out, 0, 1) - images) ** 2)
+                                           .mean(axis=(1, 2, 3)))))
+
+    paths = sorted(conv_artifacts.glob("model_*.onnx"))
+    assert [p.stem for p in paths] == ["model_fp32", "model_int8-dynamic", "model_int8"]
+    for path in paths:
+        model = rt.load(path, backend="openvino", num_threads=1)
+        assert model.session.__class__.__name__ == "OpenVINOSession"
+        out = model.reconstruct(images)
+        few = model.reconstruct(images[:5])  # another shape: reshaped and compiled again
+        if "fp32" in path.name:
+            assert np.abs(out - keras).max() <= gate.fp32_max_abs_diff, path.name
+            assert np.abs(few - keras[:5]).max() <= gate.fp32_max_abs_diff, path.name
+        else:
+            assert psnr(keras) - psnr(out) <= gate.int8_psnr_drop_db, path.name
+            assert np.abs(few - out[:5]).max() <= 1 / 255, path.name  # one quantization step
+
+
+def test_openvino_reads_the_manifest_embedded_in_a_lone_onnx_file(conv_artifacts, tmp_path):
+    pytest.importorskip("openvino", reason="`make install` installs edgeae[openvino]")
+    lone = tmp_path / "alone.onnx"
+    shutil.copy(conv_artifacts / "model_fp32.onnx", lone)  # no JSON beside it
+    model = rt.load(lone, backend="openvino")
+    assert model.manifest.artifact.precision == "fp32"
+    assert rt.choose_backend(lone).name == "onnxruntime"  # the table's order: still the default
+
+
+def test_device_environment_runs_openvino(conv_artifacts, gray_folder, tmp_path):
+    """`make install` gives the LiteRT device environment OpenVINO too: `run` uses it there."""
+    python = device_python("litert")
+    run = subprocess.run([str(python), "-m", "edgeae", "run", "--model",
+                          str(conv_artifacts / "model_int8.onnx"), "--backend", "openvino",
+                          "--source", str(gray_folder), "--task", "denoise", "--output",
+                          str(tmp_path / "frames")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["frames"] == 64
