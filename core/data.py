@@ -138,11 +138,11 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
         good.append(path)
         sizes[img.shape[:2]] += 1
         chans.add(channel_count(img))
+    if not good:  # one line: the error says it all, no warning before it
+        raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
     if bad:
         shown = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
         log.warning("skipped %d unreadable image(s): %s", len(bad), shown)
-    if not good:
-        raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
     return good, sizes, chans
 
 

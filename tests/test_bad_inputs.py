@@ -181,13 +181,6 @@ CASES = {
                                "tflite-runtime --out {t}/d", "none of the 2 images could be read"),
     "tflite-env-no-sklearn": ("tflite", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
 }
-# known gaps, each failing until fixed where it lives
-GAPS = {
-    "train-all-corrupt": "core/data.py warns 'skipped N unreadable' before its error that none "
-                         "could be read: two lines",
-    "benchmark-corrupt-data": "core/data.py warns 'skipped N unreadable' before its error that "
-                              "none could be read: two lines",
-}
 
 
 @pytest.fixture(scope="module")
@@ -248,9 +241,7 @@ def edgeae(python: Path, args: list[str], cwd: Path,
     return done, time.perf_counter() - start
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(reason=GAPS[c], strict=True)) if c in GAPS else c
-    for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_exit_2_at_once(case, bad, no_tensorflow, request, tmp_path):
     where, line, fragment = CASES[case]
     values = {"t": bad, "p": PRETRAINED_DIR / "live_fp32.onnx",
