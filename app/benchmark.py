@@ -131,6 +131,27 @@ def pretrained_target(name: str) -> Target:
     return Target(f"pretrained {name}", manifest, None, artifacts)
 
 
+def installed_backends(python: str) -> set[str]:
+    """The backends importable by the interpreter that runs the rows (asked once)."""
+    if Path(python).resolve() == Path(sys.executable).resolve():
+        return {name for name, b in BACKENDS.items() if b.available()}
+    probe = ("from edgeae.runtime.backends import BACKENDS; "
+             "print(' '.join(n for n, b in BACKENDS.items() if b.available()))")
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    return set(done.stdout.split())
+
+
+def engines_for(path: Path, installed: set[str]) -> list[str]:
+    """Every installed backend that runs this file, side by side.
+
+    LiteRT and tflite-runtime run .tflite files, onnxruntime and OpenVINO .onnx. With none
+    installed, the file's first backend: its row then fails with its install hint.
+    """
+    suffix = path.suffix.lower()
+    names = [n for n, b in BACKENDS.items() if b.suffix == suffix and n in installed]
+    return names or [choose_backend(path).name]
+
+
 def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
               with_quality: bool = False) -> list[Job]:
     """One job per backend x precision x thread count the target has an artifact for."""
@@ -138,10 +159,11 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
     sizes = frame_sizes(target.manifest, options.sizes)
     quality = str(work / "quality-inputs.npy") if with_quality else None
     jobs = []
+    installed = installed_backends(options.python)
     for fmt in options.backends:
-        runs = [(choose_backend(path).name, str(path), p)
-                for (f, p), path in target.artifacts.items()
-                if f == fmt and p in options.precisions]
+        runs = [(engine, str(path), p) for (f, p), path in target.artifacts.items()
+                if f == fmt and p in options.precisions
+                for engine in engines_for(path, installed)]
         if not any(f == fmt for f, _ in target.artifacts):
             log.warning("%s has no %s model; skipping the %s rows", target.name, fmt, fmt)
         for engine, model, precision in runs:

@@ -32,7 +32,8 @@ def test_benchmark_measures_every_backend_precision_and_size(bench, denoiser_dir
     rows = bench["json"]["rows"]
     combos = {(r["backend"], r["precision"], r["size"]) for r in rows}
     engines = [("keras", "fp32"), ("litert", "fp32"), ("litert", "int8"),
-               ("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+               ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
+               ("openvino", "fp32"), ("openvino", "int8")]  # both backends of .onnx files
     assert combos == {(b, p, s) for b, p in engines for s in ("32x32", "64x48")}
     for r in rows:
         assert 0 < r["ms_p50"] <= r["ms_p90"] <= r["ms_p99"]
@@ -101,10 +102,12 @@ def test_benchmark_of_a_pretrained_denoiser(tmp_path):
                              "--repeats", "3", "--data", data, "--noise", "gaussian:25",
                              "--out", tmp_path / "out")
     assert code == 0, err
-    (row,) = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
-    assert row["backend"] == "onnxruntime" and row["precision"] == "int8"
-    assert row["psnr"] > 20 * np.log10(255 / 25) + 3  # well above the noisy input's 20.2 dB
-    assert "keras_psnr" not in row  # a shipped model has no Keras model beside it
+    rows = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["onnxruntime", "openvino"]  # the same .onnx file
+    for row in rows:
+        assert row["precision"] == "int8"
+        assert row["psnr"] > 20 * np.log10(255 / 25) + 3  # well above the noisy input's 20.2 dB
+        assert "keras_psnr" not in row  # a shipped model has no Keras model beside it
 
 
 @pytest.mark.parametrize("args, message", [
@@ -126,6 +129,6 @@ def test_benchmark_without_data_measures_quality_on_the_held_out_samples(conv_di
     bench = json.loads((tmp_path / "out" / "benchmark.json").read_text())
     assert "held-out samples of" in bench["run"]["quality_set"]
     assert bench["run"]["quality_metric"] == "mse"
-    assert [r["backend"] for r in bench["rows"]] == ["keras", "onnxruntime"]
+    assert [r["backend"] for r in bench["rows"]] == ["keras", "onnxruntime", "openvino"]
     assert all(0 <= r["mse"] < 0.2 and "keras_mse" in r for r in bench["rows"]), bench["rows"]
     assert "| mse |" in out

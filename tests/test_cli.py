@@ -106,7 +106,7 @@ def test_demo(tmp_path):
     page = (tmp_path / "demo" / "report.html").read_text()
     assert 'id="benchmark"' in page and "onnxruntime" in page and "litert" in page
     rows = json.loads((tmp_path / "demo" / "benchmark" / "benchmark.json").read_text())["rows"]
-    assert {r["backend"] for r in rows} == {"keras", "litert", "onnxruntime"}
+    assert {r["backend"] for r in rows} == {"keras", "litert", "onnxruntime", "openvino"}
     assert all("mse" in r for r in rows)  # quality on the test digits
     code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1")
     assert code == 2 and "--overwrite" in err

@@ -80,7 +80,8 @@ def _add_matrix_args(p: argparse.ArgumentParser) -> None:
     """What is measured: backends (formats) x precisions x frame sizes x thread counts."""
     p.add_argument("--backends", type=listed(str, tuple(FORMATS)), default=DEFAULTS.backends,
                    metavar="LIST",
-                   help=f"comma-separated {', '.join(FORMATS)} "
+                   help=f"comma-separated formats, {', '.join(FORMATS)}: every installed "
+                        "backend of each runs its rows "
                         f"(default {','.join(DEFAULTS.backends)})")
     p.add_argument("--precisions", type=listed(str, tuple(PRECISIONS)),
                    default=DEFAULTS.precisions, metavar="LIST",
