@@ -308,7 +308,7 @@ def add_noise(images: np.ndarray, spec: str, seed: int) -> np.ndarray:
     """`images` with the noise of a spec (train/noise.py), seeded."""
     import tensorflow as tf
 
-    from edgeae.train.noise import parse_noise
+    from edgeae.train.noise_spec import parse_noise
 
     return parse_noise(spec)(tf.constant(images), tf.constant([seed, 0])).numpy()
 

@@ -218,7 +218,7 @@ def bench_fashion(args: argparse.Namespace) -> dict:
     from edgeae.core.modeldir import ModelDir
     from edgeae.train.fit import TrainSettings, train
     from edgeae.train.keras_backend import load_keras
-    from edgeae.train.noise import noise_from_factor
+    from edgeae.train.noise_spec import noise_from_factor
 
     data = np.load(args.data / "fashion_mnist.npz")
     clean = data["x_test"].astype(np.float32)[..., None] / 255.0

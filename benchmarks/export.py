@@ -35,7 +35,7 @@ from edgeae.export.options import ExportOptions  # noqa: E402
 from edgeae.export.parity import mean_psnr, run_batched  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
 from edgeae.train.keras_backend import KerasSession, load_keras  # noqa: E402
-from edgeae.train.noise import noise_from_factor  # noqa: E402
+from edgeae.train.noise_spec import noise_from_factor  # noqa: E402
 
 MODELS = {"dense_autoencoder": ("autoencoder", "dense"), "conv_denoiser": ("denoiser", "conv")}
 ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"),

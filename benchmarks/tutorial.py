@@ -34,7 +34,7 @@ from edgeae.export.artifacts import export_model  # noqa: E402
 from edgeae.train.fit import TrainSettings, train  # noqa: E402
 from edgeae.train.keras_backend import load_keras  # noqa: E402
 from edgeae.train.models import create_model  # noqa: E402
-from edgeae.train.noise import noise_from_factor  # noqa: E402
+from edgeae.train.noise_spec import noise_from_factor  # noqa: E402
 
 NOISE = 0.2
 

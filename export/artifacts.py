@@ -140,7 +140,7 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
         return clean
     import tensorflow as tf
 
-    from edgeae.train.noise import parse_noise
+    from edgeae.train.noise_spec import parse_noise
 
     noisy = parse_noise(spec)(tf.constant(clean, tf.float32), tf.constant([seed, 0]))
     return noisy.numpy()

@@ -54,6 +54,8 @@ CASES = {
                               "--initial-weights {t}/missing.weights.h5", "no such file"),
     "train-out-of-range": ("train", "train detector --data {t}/images --out {t}/o "
                            "--val-split 0", "--val-split"),
+    "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "
+                        "--noise camera:dusk", "unknown light level"),
     "train-no-keras": ("device", "train autoencoder --data {t}/images --out {t}/o",
                        INSTALL_TRAIN),
     # export

@@ -79,7 +79,7 @@ def test_darker_presets_are_noisier_and_a_seed_repeats_itself():
 def test_camera_noise_spec_in_training():
     import tensorflow as tf
 
-    from edgeae.train.noise import parse_noise
+    from edgeae.train.noise_spec import parse_noise
 
     spec = parse_noise("camera:indoor-night,70-95")
     assert str(spec) == "camera:20-400,1.5-6,70-95" and parse_noise(str(spec)) == spec

@@ -18,7 +18,8 @@ from edgeae.core.manifest import TrainingSummary
 from edgeae.export.options import Tolerances
 from edgeae.runtime.pretrained import NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
-from edgeae.train.noise import estimate_gaussian_sigma, noise_from_factor, parse_noise
+from edgeae.train.noise import estimate_gaussian_sigma
+from edgeae.train.noise_spec import noise_from_factor, parse_noise
 from edgeae.train.pipeline import RECORRUPTION_ALPHA, blind_spot_batch, recorrupted_batch
 
 from conftest import blobs, run_cli, train_cli, write_folder

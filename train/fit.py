@@ -44,7 +44,8 @@ from edgeae.train.callbacks import KLWarmup
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.models import create_model, macs_per_pixel, make_config
-from edgeae.train.noise import estimate_gaussian_sigma, gaussian_sigma
+from edgeae.train.noise import estimate_gaussian_sigma
+from edgeae.train.noise_spec import gaussian_sigma
 from edgeae.train.pipeline import image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.settings import TrainSettings

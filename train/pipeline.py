@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
-from edgeae.train.noise import gaussian_sigma, parse_noise
+from edgeae.train.noise_spec import gaussian_sigma, parse_noise
 
 log = logging.getLogger(__name__)
 

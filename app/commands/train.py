@@ -236,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("train", KERAS_DISTRIBUTION)
     check_exists(args.initial_weights, "--initial-weights")
+    noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
     settings = TrainSettings(
@@ -243,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
-        noise=_noise_spec(args), self_supervised=getattr(args, "self_supervised", None),
+        noise=noise, self_supervised=getattr(args, "self_supervised", None),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware, strategy=args.strategy,
         **_detector_settings(args))
@@ -310,7 +311,7 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
     """
     if args.task != "denoiser":
         return None
-    from edgeae.train.noise import (
+    from edgeae.train.noise_spec import (
         TUTORIAL_NOISE_FACTOR,
         gaussian_sigma,
         noise_from_factor,

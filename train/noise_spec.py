@@ -1,0 +1,150 @@
+"""Noise models for denoiser training as spec strings: parsed and checked without TensorFlow.
+
+A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
+
+    gaussian:25              additive white Gaussian noise, sigma 25 on the 0-255 scale
+    gaussian:5-50            a blind model: sigma drawn per image from [5, 50]
+    poisson-gaussian:30,5    camera sensor: shot noise at a peak of 30 photons for white, plus
+                             Gaussian read noise of sigma 5 (0-255); each number may be a range
+    salt-pepper:0.02         that fraction of pixels set to 0 or 1
+    speckle:0.1              multiplicative: x + x * 0.1 * N(0, 1)
+    jpeg:30-90               JPEG compression at a quality drawn from [30, 90] (clips to [0, 1])
+    camera:dim               a camera pipeline (train/camera.py): linear light, RGGB mosaic, shot
+                             and read noise, demosaicing, white balance, sRGB curve; a light
+                             level (bright, indoor, dim, night, or a range such as indoor-night)
+    camera:dim,85            the same, then JPEG at quality 85 (a range too: 70-95)
+    camera:80,3[,85]         explicit: photons for white, read noise sigma (0-255)[, JPEG]
+    clip                     clip to [0, 1], as a camera's pixels are
+
+The tutorial's noise_factor 0.2 is "gaussian:51+clip". Parsing imports no TensorFlow, so a bad
+spec is reported before any slow work; calling a parsed spec applies it in TensorFlow
+(train/noise.py), statelessly: the same seed gives the same noise, and tf.data feeds a fresh
+seed every batch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edgeae.core.errors import UserError
+from edgeae.train.camera import PRESETS
+
+FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
+         "speckle:SIGMA", "jpeg:QUALITY", "camera:LIGHT[,JPEG]", "camera:PEAK,READ[,JPEG]", "clip")
+# name -> (number of values, lowest allowed, highest allowed)
+_LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
+           "salt-pepper": (1, 0.0, 1.0), "speckle": (1, 0.0, 10.0), "jpeg": (1, 1.0, 100.0),
+           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6)}
+_COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality"}
+_NUMBER = r"\d+(?:\.\d+)?"
+_VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
+
+
+@dataclass(frozen=True)
+class NoiseStep:
+    """One noise model with each parameter as a (low, high) range, drawn per image."""
+
+    name: str
+    ranges: tuple[tuple[float, float], ...]
+
+    def __str__(self) -> str:
+        values = ",".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in self.ranges)
+        return f"{self.name}:{values}" if values else self.name
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """A parsed noise spec: steps applied in order. `str()` gives its canonical form."""
+
+    steps: tuple[NoiseStep, ...]
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.steps)
+
+    def __call__(self, images, seed):
+        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2])."""
+        from edgeae.train.noise import apply_noise
+
+        return apply_noise(self, images, seed)
+
+
+def _bad(spec: str, why: str) -> UserError:
+    return UserError(f"bad noise spec {spec!r}: {why}; use steps joined by '+' from "
+                     f"{', '.join(FORMS)} (a number may be a range LO-HI), "
+                     "e.g. 'gaussian:5-50+jpeg:30-90'")
+
+
+def parse_noise(spec: str) -> NoiseSpec:
+    """Parse a spec like "gaussian:5-50+jpeg:60"; a bad one is a one-line UserError."""
+    steps = []
+    for part in spec.strip().split("+"):
+        name, _, values = part.strip().partition(":")
+        if name not in _LIMITS:
+            raise _bad(spec, f"unknown noise {name!r}")
+        numbers = [v.strip() for v in values.split(",")] if values else []
+        if name == "camera":
+            numbers = _camera_numbers(spec, numbers)
+        count, low, high = _LIMITS[name]
+        if len(numbers) != count:
+            raise _bad(spec, _COUNTS.get(name, f"{name} takes {count} value"
+                                             f"{'s' if count != 1 else ''}"))
+        ranges = tuple(_range(spec, name, text, low, high) for text in numbers)
+        if name in ("poisson-gaussian", "camera") and ranges[0][0] <= 0:
+            raise _bad(spec, "the photon peak must be > 0")
+        if name == "camera":
+            _check_camera(spec, *ranges)
+        steps.append(NoiseStep(name, ranges))
+    return NoiseSpec(tuple(steps))
+
+
+def _range(spec: str, name: str, text: str, low: float, high: float) -> tuple[float, float]:
+    """A value "V" or range "LO-HI" of step `name`, within [low, high]."""
+    match = _VALUE.match(text)
+    if not match:
+        raise _bad(spec, f"{text!r} is not a number or a range LO-HI")
+    lo = float(match[1])
+    hi = float(match[2]) if match[2] else lo
+    if not low <= lo <= hi <= high:
+        raise _bad(spec, f"{name} values must satisfy {low:g} <= LO <= HI <= {high:g}")
+    return lo, hi
+
+
+def _check_camera(spec: str, peak, read, jpeg) -> None:
+    """Limits of the camera step's values beyond the general ones."""
+    if read[1] > 255:
+        raise _bad(spec, "camera's read noise is a sigma on the 0-255 scale, at most 255")
+    if jpeg != (0, 0) and not (1 <= jpeg[0] and jpeg[1] <= 100):
+        raise _bad(spec, "camera's JPEG quality must be within 1-100 (0: none)")
+
+
+def _camera_numbers(spec: str, values: list[str]) -> list[str]:
+    """The camera step's values as PEAK,READ,JPEG texts: a light level (or LO-HI levels) expanded.
+
+    JPEG "0" means no compression, so every camera step has three values.
+    """
+    if values and not values[0][:1].isdigit():
+        levels = values[0].split("-")
+        if len(levels) > 2 or any(level not in PRESETS for level in levels):
+            raise _bad(spec, f"unknown light level {values[0]!r}; use one of "
+                             f"{', '.join(PRESETS)} or a range such as indoor-night")
+        peaks, reads = zip(*(PRESETS[level] for level in levels))
+        values = [f"{min(peaks):g}-{max(peaks):g}", f"{min(reads):g}-{max(reads):g}",
+                  *values[1:]]
+    return values + ["0"] if len(values) == 2 else values
+
+
+def gaussian_sigma(spec: str) -> float:
+    """The sigma (0-255) of a spec that is one fixed Gaussian level, such as "gaussian:25"."""
+    steps = parse_noise(spec).steps
+    if len(steps) != 1 or steps[0].name != "gaussian" or len(set(steps[0].ranges[0])) != 1:
+        raise UserError(f"expected one Gaussian noise level such as 'gaussian:25', got {spec!r}")
+    return steps[0].ranges[0][0]
+
+
+TUTORIAL_NOISE_FACTOR = 0.2  # the tutorial's noise_factor, a denoiser's default noise
+
+
+def noise_from_factor(factor: float) -> str:
+    """The spec of the tutorial's clip(x + factor * N(0, 1), 0, 1)."""
+    return f"gaussian:{factor * 255:g}+clip"
