@@ -29,6 +29,12 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise UserError(f"{path} already exists; pass --overwrite to replace it")
 
 
+def check_replaceable_dir(path: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty folder unless the user passed --overwrite."""
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix); move it to `path` on success."""
@@ -69,8 +75,7 @@ def write_json(path: Path, obj: Any, overwrite: bool = False) -> Path:
 def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+    check_replaceable_dir(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

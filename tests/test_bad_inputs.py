@@ -175,6 +175,7 @@ CASES = {
     # demo
     "demo-out-of-range": ("train", "demo --epochs 0", "--epochs"),
     "demo-out-is-a-file": ("train", "demo --out {t}/corrupt.png", "corrupt.png"),
+    "demo-out-not-empty": ("train", "demo --out {t}/images", "pass --overwrite"),
     "demo-no-extra": ("device", "demo --out {t}/demo", INSTALL_TRAIN),
     # the other device environment: older OpenCV and numpy
     "tflite-env-missing-model": ("tflite", "reconstruct --model {t}/missing.tflite --data "

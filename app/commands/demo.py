@@ -10,6 +10,7 @@ from edgeae.app.commands import benchmark
 from edgeae.app.commands.args import POSITIVE, default_of, examples, require
 from edgeae.app.demo import run_demo
 from edgeae.core.errors import UserError
+from edgeae.core.files import check_replaceable_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; print its metrics and where it wrote them."""
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} is a file; pass a folder for the demo's outputs")
+    check_replaceable_dir(args.out, args.overwrite)  # before TensorFlow and the data
     require("demo", *benchmark.NEEDS, "matplotlib", "jinja2")
     metrics = run_demo(args.out, args.epochs, args.overwrite)
     print(json.dumps(metrics, indent=2))
