@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeae.core.errors import UserError
+from edgeae.core.manifest import Manifest
+
 CALIBRATION_FILE = "calibration.npy"
 MAX_CALIBRATION_IMAGES = 256
 MAX_CALIBRATION_BYTES = 64 * 2**20  # keeps calibration.npy small for large images
@@ -27,3 +30,18 @@ def covering_subset(images: np.ndarray, n: int) -> np.ndarray:
         return images
     order = np.argsort(images.mean(axis=(1, 2, 3)), kind="stable")
     return images[order[np.linspace(0, len(images) - 1, n).round().astype(int)]]
+
+
+def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] | None,
+                     n: int, seed: int = 0) -> np.ndarray:
+    """Clean calibration images from `--calibration DATA`, in the model's channels and size."""
+    from edgeae.core.data import Preprocess, load_data
+
+    size = input_size or manifest.input.fixed_size
+    source = load_data(spec, Preprocess(manifest.input.channels, size)).train
+    if source.size is None:
+        raise UserError(f"calibration images in {spec} differ in size; pass --input-size HxW "
+                        "to resize them")
+    pool = min(len(source), 4 * n)
+    indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
+    return source.read_batch(indices)

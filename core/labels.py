@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
+from edgeae.core.manifest import Manifest
 
 NORMAL_FOLDERS = ("good", "normal", "ok")  # class sub-folders holding normal images
 
@@ -62,3 +63,18 @@ def read_mask(masks_dir: Path, name: str, shape: tuple[int, int]) -> tuple[np.nd
         return mask > 0, False
     return cv2.resize(mask, shape[::-1], interpolation=cv2.INTER_NEAREST) > 0, True
 
+
+def load_labelled(spec: str, manifest: Manifest,
+                  input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies."""
+    from edgeae.core.data import Preprocess, load_data
+
+    source = load_data(spec, Preprocess(manifest.input.channels,
+                                        input_size or manifest.input.fixed_size)).train
+    labels = labels_for(source, None)
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"--labelled {spec} needs normal and anomalous images: good/ (or "
+                        "normal/) and at least one folder of anomalous ones")
+    if source.size is None:
+        raise UserError(f"images in {spec} differ in size; pass --input-size HxW")
+    return source.read_batch(np.arange(len(source))), labels

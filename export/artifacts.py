@@ -364,35 +364,3 @@ def _merge_report(path: Path, rows: list[ReportRow], options: ExportOptions) -> 
     merged = [r for r in old if r.get("file") not in names] + [r.to_dict() for r in rows]
     write_json(path, {"tolerances": options.tolerances.__dict__, "artifacts": merged},
                overwrite=True)
-
-
-def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] | None,
-                     n: int, seed: int = 0) -> np.ndarray:
-    """Clean calibration images from `--calibration DATA`, in the model's channels and size."""
-    from edgeae.core.data import Preprocess, load_data
-
-    size = input_size or manifest.input.fixed_size
-    source = load_data(spec, Preprocess(manifest.input.channels, size)).train
-    if source.size is None:
-        raise UserError(f"calibration images in {spec} differ in size; pass --input-size HxW "
-                        "to resize them")
-    pool = min(len(source), 4 * n)
-    indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
-    return source.read_batch(indices)
-
-
-def load_labelled(spec: str, manifest: Manifest,
-                  input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies."""
-    from edgeae.core.data import Preprocess, load_data
-    from edgeae.core.labels import labels_for
-
-    source = load_data(spec, Preprocess(manifest.input.channels,
-                                        input_size or manifest.input.fixed_size)).train
-    labels = labels_for(source, None)
-    if len(np.unique(labels)) < 2:
-        raise UserError(f"--labelled {spec} needs normal and anomalous images: good/ (or "
-                        "normal/) and at least one folder of anomalous ones")
-    if source.size is None:
-        raise UserError(f"images in {spec} differ in size; pass --input-size HxW")
-    return source.read_batch(np.arange(len(source))), labels

@@ -64,6 +64,10 @@ CASES = {
     "export-swapped-file": ("train", "export {p} --out {t}/e", "is a file"),
     "export-missing-calibration": ("train", "export {m} --calibration {t}/missing --out {t}/e",
                                    "--calibration"),
+    "export-corrupt-calibration": ("train", "export {m} --calibration {t}/corrupt --out {t}/e",
+                                   "could be read"),
+    "export-unlabelled-parity-set": ("train", "export {m} --labelled {t}/images --out {t}/e",
+                                     "has no labels"),
     "export-out-of-range": ("train", "export {m} --opset 5 --out {t}/e", "--opset"),
     "export-no-keras": ("device", "export {m} --out {t}/e", INSTALL_TRAIN),
     # reconstruct

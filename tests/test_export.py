@@ -207,7 +207,7 @@ def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_pa
         if name.endswith(".tflite"):  # LiteRT's integer kernels do not saturate
             assert abs(drop) <= GATE.int8_auroc_drop
     with pytest.raises(DriftError, match=r"model_int8.tflite drifted.*AUROC drop .* > -1"):
-        from edgeae.export.artifacts import load_labelled
+        from edgeae.core.labels import load_labelled
 
         model_dir = ModelDir.open(conv_dir)
         export_model(model_dir, tmp_path / "strict", ExportOptions(

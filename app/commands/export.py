@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         chosen["per_channel"] = False
     options = ExportOptions(**chosen, tolerances=Tolerances(**given(args, *asdict(Tolerances()))),
                             allow_drift=args.allow_drift, overwrite=args.overwrite)
-    from edgeae.export.artifacts import export_model, load_calibration, load_labelled
+    from edgeae.core.calibration import load_calibration
+    from edgeae.core.labels import load_labelled
 
     if args.calibration:
         images = load_calibration(args.calibration, model_dir.manifest, options.input_size,
@@ -159,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     if args.labelled:
         options = replace(options, labelled=load_labelled(args.labelled, model_dir.manifest,
                                                           options.input_size))
+    from edgeae.export.artifacts import export_model  # TensorFlow: after the data is read
+
     report = export_model(model_dir, args.out, options)
     print(report.table)
     for exported in report.artifacts:
