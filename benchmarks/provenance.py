@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
-            "onnxruntime", "opencv-python-headless", "scikit-learn", "scikit-image", "pyod",
+            "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image", "pyod",
             "torch", "tf2onnx", "onnx")
 
 
