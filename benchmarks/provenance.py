@@ -21,8 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
-            "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image", "pyod",
-            "torch", "tf2onnx", "onnx")
+            "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image",
+            "pyod", "torch", "tf2onnx", "onnx")
 
 
 def cpu_model() -> str:
