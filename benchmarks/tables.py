@@ -448,13 +448,16 @@ def pi_estimate() -> str:
     """Estimated fp32 frames/s on a Pi 4 and 5 from MACs per frame and published rates."""
     data = load("pi_estimate")
     rows = [[r["model"], f"{r['macs_per_pixel']:,}", r["frame"], f"{r['gmacs_per_frame']:.2f}",
-             f"{r['pi4_fps']:.1f}", f"{r['pi5_fps'][0]:.1f}-{r['pi5_fps'][1]:.1f}"]
-            for r in data["rows"]]
+             f"{r['pi4_fps']:.1f}", f"{r['pi5_fps'][0]:.1f}-{r['pi5_fps'][1]:.1f}",
+             f"{r['pi4_ncnn_fps']:.1f}", f"{r['pi5_ncnn_fps']:.1f}"] for r in data["rows"]]
     lo, hi = data["pi5_speedup"]
+    ncnn = data["ncnn_gmacs"]
     return (caption(data["provenance"]) + "\n\n"
-            + f"Pi 4: {data['pi4_gmacs']:.1f} GMAC/s; Pi 5: {lo:g}-{hi:g} x that.\n\n"
+            + f"XNNPACK (LiteRT): Pi 4 {data['pi4_gmacs']:.1f} GMAC/s, Pi 5 {lo:g}-{hi:g} x that; "
+            f"ncnn: Pi 4 {ncnn['pi4']:.1f}, Pi 5 {ncnn['pi5']:.0f} GMAC/s.\n\n"
             + table(["model (fp32)", "MACs per pixel", "frame", "G MACs per frame",
-                     "Pi 4 est. frames/s", "Pi 5 est. frames/s"], rows, right={1, 3, 4, 5})
+                     "Pi 4 est. frames/s (XNNPACK)", "Pi 5 (XNNPACK)", "Pi 4 (ncnn rate)",
+                     "Pi 5 (ncnn rate)"], rows, right={1, 3, 4, 5, 6, 7})
             + "\n")
 
 
