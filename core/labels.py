@@ -71,6 +71,10 @@ def load_labelled(spec: str, manifest: Manifest,
 
     source = load_data(spec, Preprocess(manifest.input.channels,
                                         input_size or manifest.input.fixed_size)).train
+    names = [n.lower() for n in source.class_names or ()]
+    if not any(n in NORMAL_FOLDERS for n in names):  # export has no --labels to fall back on
+        raise UserError(f"--labelled {spec} needs sub-folders: normal images in "
+                        f"{' or '.join(NORMAL_FOLDERS)}/, anomalies in the others")
     labels = labels_for(source, None)
     if len(np.unique(labels)) < 2:
         raise UserError(f"--labelled {spec} needs normal and anomalous images: good/ (or "

@@ -67,7 +67,7 @@ CASES = {
     "export-corrupt-calibration": ("train", "export {m} --calibration {t}/corrupt --out {t}/e",
                                    "could be read"),
     "export-unlabelled-parity-set": ("train", "export {m} --labelled {t}/images --out {t}/e",
-                                     "has no labels"),
+                                     "needs sub-folders"),
     "export-out-of-range": ("train", "export {m} --opset 5 --out {t}/e", "--opset"),
     "export-no-keras": ("device", "export {m} --out {t}/e", INSTALL_TRAIN),
     # reconstruct
