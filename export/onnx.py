@@ -7,6 +7,7 @@ calibrated on the same images as TFLite. Input and output stay float32.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -16,16 +17,34 @@ from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY
 from edgeae.export.options import DEFAULT_OPSET
 
+log = logging.getLogger(__name__)
+CONVERSION_ATTEMPTS = 3
+
 
 def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET) -> bytes:
-    """A float32 ONNX model with a dynamic batch (and any None spatial size in `input_shape`)."""
+    """A float32 ONNX model with a dynamic batch (and any None spatial size in `input_shape`).
+
+    tf2onnx's graph optimizers visit nodes in an order that depends on the names earlier
+    conversions in the process used, and about one conversion in a few hundred loses the
+    final Squeeze of an NHWC output (seen with Keras 3.15 and tf2onnx 1.17: the ONNX output
+    came back (1, N, H, W, C)). The output's rank is checked against the Keras model's and
+    the conversion repeated (with fresh names) when it is wrong.
+    """
     import tensorflow as tf
     import tf2onnx
 
     signature = (tf.TensorSpec((None, *input_shape), tf.float32, name="input"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
-    _modernise_nearest_resize(proto)
-    return proto.SerializeToString()
+    wanted = len(model.outputs[0].shape)
+    for attempt in range(1, CONVERSION_ATTEMPTS + 1):
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+        rank = len(proto.graph.output[0].type.tensor_type.shape.dim)
+        if rank == wanted:
+            _modernise_nearest_resize(proto)
+            return proto.SerializeToString()
+        log.warning("tf2onnx gave a rank-%d output for a rank-%d model (attempt %d of %d)",
+                    rank, wanted, attempt, CONVERSION_ATTEMPTS)
+    raise RuntimeError(f"tf2onnx kept giving a rank-{rank} output for the rank-{wanted} model "
+                       f"{model.name}; export --format tflite meanwhile")
 
 
 def _modernise_nearest_resize(proto) -> None:

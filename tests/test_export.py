@@ -220,3 +220,27 @@ def test_labelled_folder_needs_a_normal_class(conv_dir, gray_folder, tmp_path):
     code, _, err = run_cli("export", conv_dir, "--labelled", gray_folder, "--out", tmp_path)
     assert code == 2 and "needs sub-folders: normal images in good or normal" in err, err
     assert err.count("\n") == 1 and "--labels" not in err  # export has no --labels
+
+
+def test_onnx_conversion_that_loses_the_output_rank_is_repeated(monkeypatch, caplog, tmp_path):
+    """tf2onnx now and then returns an NHWC model's output as (1, N, H, W, C): convert again."""
+    import tf2onnx
+
+    from edgeae.export.onnx import convert_onnx
+    from edgeae.runtime.backends import OnnxSession
+    from edgeae.train.models import create_model
+
+    real, calls = tf2onnx.convert.from_keras, []
+
+    def flaky(*args, **kwargs):  # the real conversion, its first result given a fifth dimension
+        proto, storage = real(*args, **kwargs)
+        calls.append(proto)
+        if len(calls) == 1:
+            proto.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 1
+        return proto, storage
+
+    monkeypatch.setattr(tf2onnx.convert, "from_keras", flaky)
+    path = tmp_path / "conv.onnx"
+    path.write_bytes(convert_onnx(create_model("conv", (16, 16, 1), {}), (None, None, 1)))
+    assert len(calls) == 2 and "rank-5 output for a rank-4 model" in caplog.text
+    assert OnnxSession(path, 1).run(blobs(3).astype(np.float32) / 255).shape == (3, 16, 16, 1)
