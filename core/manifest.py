@@ -32,12 +32,16 @@ from edgeae.core.tasks import TASKS
 # and validated the same way; their JSON is otherwise identical, so they open unchanged.
 # 3: an artifact records every other file it needs (`artifact.memory`: name, size, SHA-256), which
 # a version 2 reader would refuse as an unknown field; versions 1 and 2 simply record none.
-SCHEMA_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 4: a denoiser tuned to a camera's footage by `edgeae adapt` records how (`training.adaptation`,
+# `self_supervised: frame-to-frame`), which a version 3 reader would refuse.
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
-SelfSupervised = Literal["blind-spot", "recorrupted"]
+SelfSupervised = Literal["blind-spot", "recorrupted"]  # what `train denoiser` offers
+# ... and what a manifest records: frame-to-frame pairs are made by `edgeae adapt` from footage
+SelfSupervision = Literal["blind-spot", "recorrupted", "frame-to-frame"]
 
 
 class _Strict(BaseModel):
@@ -92,6 +96,26 @@ class DataSummary(_Strict):
     normal_label: str | None = None
 
 
+class Adaptation(_Strict):
+    """How `edgeae adapt` tuned a denoiser to footage, and whether the tuning was kept.
+
+    The validation loss is the masked frame-to-frame loss on the footage's held-out tail; the
+    adapted weights are kept only when it beats the starting model's.
+    """
+
+    start: str  # the model it started from: "pretrained:live" or a model directory
+    start_sha256: str  # that model's file
+    footage: str
+    frames: int = Field(ge=2)
+    train_pairs: int = Field(ge=1)
+    val_pairs: int = Field(ge=1)
+    mask_coverage: float = Field(ge=0, le=1)  # pixels the loss kept (flow trusted)
+    flow: str
+    val_loss_before: float
+    val_loss_after: float
+    kept: bool
+
+
 class TrainingSummary(_Strict):
     """How the model was trained and how well it did on validation data."""
 
@@ -107,11 +131,12 @@ class TrainingSummary(_Strict):
     # one, the Gaussian noise its data holds (given, or estimated from the images).
     noise: str | None = None
     # Trained on noisy images alone: blind-spot masking (Noise2Void) or recorrupted pairs (R2R).
-    self_supervised: SelfSupervised | None = None
+    self_supervised: SelfSupervision | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
     strategy: str = "auto"  # the tf.distribute strategy it trained under (train/distribute.py)
     seconds: float = 0.0
+    adaptation: Adaptation | None = None  # set by `edgeae adapt`
 
     @field_validator("self_supervised", mode="before")
     @classmethod
@@ -257,7 +282,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

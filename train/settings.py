@@ -58,3 +58,19 @@ class TrainSettings:
 
         return PipelineConfig(self.batch_size, self.seed, self.patch_size,
                               self.patches_per_image, self.noise, self.self_supervised)
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """How `edgeae adapt` tunes a denoiser to footage by frame-to-frame training."""
+
+    minutes: float = 10.0  # training time budget (the flow and the first pass come on top)
+    max_epochs: int = 100
+    steps_per_epoch: int = 50  # validation (and early stopping) after every this many batches
+    batch_size: int = 8
+    patch_size: int = 128
+    learning_rate: float = 5e-5
+    holdout: float = 0.2  # the footage's tail kept for validation
+    patience: int = 4  # epochs without a better validation loss before stopping
+    max_frames: int | None = None
+    seed: int = 0

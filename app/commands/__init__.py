@@ -5,6 +5,7 @@ and a name in that tuple.
 """
 
 from edgeae.app.commands import (
+    adapt,
     benchmark,
     demo,
     denoise,
@@ -20,5 +21,5 @@ from edgeae.app.commands import (
     train,
 )
 
-COMMANDS = (train, export, reconstruct, score, evaluate, threshold, run, denoise, benchmark,
-            generate, report, info, demo)
+COMMANDS = (train, adapt, export, reconstruct, score, evaluate, threshold, run, denoise,
+            benchmark, generate, report, info, demo)

@@ -1,0 +1,140 @@
+"""`edgeae adapt`: tune a denoiser to one camera from its noisy footage alone (frame-to-frame)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgeae.app.commands.args import (
+    KERAS_DISTRIBUTION,
+    POSITIVE,
+    check_data,
+    examples,
+    image_size,
+    ranged,
+    require,
+)
+from edgeae.core.errors import UserError
+from edgeae.core.files import check_replaceable_dir
+from edgeae.train.settings import AdaptSettings
+
+DEFAULTS = AdaptSettings()
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`adapt --pretrained NAME|--model DIR --data FOOTAGE --out DIR`."""
+    from edgeae.runtime.pretrained import NAMES
+
+    p = subparsers.add_parser(
+        "adapt", help="tune a denoiser to your camera from its noisy footage alone",
+        description=(
+            "Fine-tune a denoiser on a few seconds to minutes of noisy video of one camera,\n"
+            "with no clean frame: each frame learns from the next one, aligned by optical\n"
+            "flow (frame-to-frame training; pixels the flow cannot match are left out). The\n"
+            "footage's last frames are held out; the tuning is kept only if it lowers the loss\n"
+            "there. The result is a model directory: export it like any trained model."),
+        epilog=examples("edgeae adapt --pretrained live --data noisy.mp4 --out live_cam",
+                        "edgeae adapt --pretrained quality --data frames/ --minutes 5 "
+                        "--out quality_cam",
+                        "edgeae adapt --model my_denoiser/ --data clip.mp4 --every 2 "
+                        "--max-frames 600 --out my_cam",
+                        "edgeae export live_cam --precision int8 --out live_cam/export"))
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--pretrained", choices=NAMES, help="start from a shipped denoiser")
+    start.add_argument("--model", type=Path, metavar="DIR",
+                       help="start from a denoiser's model directory (edgeae train denoiser)")
+    g = p.add_argument_group("footage")
+    g.add_argument("--data", required=True, metavar="FOOTAGE",
+                   help="a video file or a folder of frames (in name order) of one camera")
+    g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
+                   help="videos: keep every K-th frame (default 1)")
+    g.add_argument("--max-frames", type=POSITIVE, metavar="N", help="use the first N frames")
+    g.add_argument("--image-size", type=image_size, metavar="HxW",
+                   help="resize every frame to this size first")
+    _add_tuning_args(p.add_argument_group("tuning"))
+    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run)
+
+
+def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
+    """AdaptSettings' fields, with their defaults."""
+    g.add_argument("--minutes", type=ranged(float, 0.0, 1e5, lo_open=True),
+                   default=DEFAULTS.minutes,
+                   help="training time budget; reading, denoising and flow come on top "
+                        "(default %(default)g)")
+    g.add_argument("--max-epochs", type=POSITIVE, default=DEFAULTS.max_epochs,
+                   help=f"epochs of {DEFAULTS.steps_per_epoch} batches (default %(default)s)")
+    g.add_argument("--batch-size", type=POSITIVE, default=DEFAULTS.batch_size,
+                   help="default %(default)s")
+    g.add_argument("--patch-size", type=POSITIVE, default=DEFAULTS.patch_size,
+                   help="square training crops (default %(default)s)")
+    g.add_argument("--learning-rate", type=ranged(float, 0.0, 1.0, lo_open=True),
+                   default=DEFAULTS.learning_rate, help="Adam's (default %(default)g)")
+    g.add_argument("--holdout", type=ranged(float, 0.0, 0.5, lo_open=True),
+                   default=DEFAULTS.holdout,
+                   help="fraction of the footage, at its end, held out (default %(default)g)")
+    g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
+                   help="stop after this many epochs without a better held-out loss "
+                        "(default %(default)s)")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Adapt, then print the held-out loss before and after."""
+    require("adapt", KERAS_DISTRIBUTION)
+    check_data(args.data)
+    check_replaceable_dir(args.out, args.overwrite)
+    if args.model is not None:
+        _check_denoiser_dir(args.model)
+    settings = AdaptSettings(
+        minutes=args.minutes, max_epochs=args.max_epochs, batch_size=args.batch_size,
+        patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
+        patience=args.patience, max_frames=args.max_frames, seed=args.seed)
+    from edgeae.core.data import Preprocess, load_data
+    from edgeae.train.adapt import adapt
+
+    start = _start(args)
+    source = load_data(args.data, Preprocess(start.manifest.input.channels, args.image_size),
+                       every=args.every).train
+    try:
+        manifest = adapt(start, source, args.out, settings, args.overwrite)
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
+    a = manifest.training.adaptation
+    verdict = "adapted" if a.kept else "kept the starting weights (no better held-out loss)"
+    print(f"{verdict}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
+          f"{a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
+    return 0
+
+
+def _check_denoiser_dir(path: Path) -> None:
+    """--model must be a denoiser's model directory (checked before TensorFlow loads)."""
+    from edgeae.core.modeldir import ModelDir
+    from edgeae.core.tasks import TASKS
+
+    manifest = ModelDir.open(path).manifest
+    if not TASKS[manifest.task].noisy_inputs:
+        raise UserError(f"{path} holds a {manifest.task}, not a denoiser; adapt tunes denoisers")
+
+
+def _start(args: argparse.Namespace):
+    """The model to start from: a model directory's, or a shipped one rebuilt from its ONNX."""
+    from edgeae.train.adapt import Start
+
+    if args.model is not None:
+        from edgeae.core.modeldir import ModelDir
+        from edgeae.train.keras_backend import load_keras
+
+        model_dir = ModelDir.open(args.model)
+        return Start(load_keras(model_dir), model_dir.manifest, str(args.model),
+                     model_dir.model_sha256)
+    from edgeae.export.options import Tolerances
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+    from edgeae.train.from_artifact import keras_from_onnx
+
+    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx",
+                                      Tolerances().fp32_max_abs_diff)
+    return Start(model, manifest, f"pretrained:{args.pretrained}", manifest.artifact.sha256)

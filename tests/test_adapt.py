@@ -1,0 +1,133 @@
+"""`edgeae adapt`: frame-to-frame pairs from real optical flow, and tuning a real model on them."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import edgeae.runtime as rt
+from edgeae.core.modeldir import ModelDir
+from edgeae.export.options import Tolerances
+from edgeae.runtime.backends import OnnxSession
+from edgeae.runtime.pretrained import NAMES, PRETRAINED_DIR
+from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.clips import clip_from_still
+from edgeae.train.frame_pairs import FlowAligner, frame_pairs
+
+from conftest import run_cli, write_folder
+
+
+def texture(size: int = 160, seed: int = 0) -> np.ndarray:
+    """A uint8 gray still with detail at several scales (something the flow can follow)."""
+    rng = np.random.default_rng(seed)
+    layers = [cv2.resize(rng.random((size // s, size // s), np.float32), (size, size),
+                         interpolation=cv2.INTER_CUBIC) for s in (32, 8, 4)]
+    image = sum(layers) / len(layers)
+    image = (image - image.min()) / np.ptp(image)
+    return np.rint(image * 255).astype(np.uint8)[..., None]
+
+
+def noisy_footage(folder, n: int = 14, size: tuple[int, int] = (64, 64), level: str = "night"):
+    """A panning clip of `texture()` through the camera noise model, as PNG frames."""
+    rng = np.random.default_rng(1)
+    clean = clip_from_still(texture(), n, size, rng)
+    peak, read = PRESETS[level]
+    camera = CameraNoise((peak, peak), (read, read))
+    noisy = [np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
+             for f in clean]
+    return write_folder(folder, np.stack(noisy).astype(np.uint8))
+
+
+def test_the_flow_aligns_the_next_frame_and_masks_what_moved_on_its_own():
+    still = texture()
+    first = still[40:104, 40:104, 0]
+    shift = np.float32([[1, 0, 2.5], [0, 1, -1.25]])  # the camera moves by (-2.5, 1.25) px
+    second = cv2.warpAffine(still[..., 0], shift, still.shape[1::-1])[40:104, 40:104].copy()
+    second[8:24, 8:24] = 255  # an object that appears in the second frame only
+    warped, mask = FlowAligner().align(first, second, second[..., None])
+    inside = mask.astype(bool)
+    error = np.abs(warped[..., 0].astype(float) - first)
+    assert inside.mean() > 0.6
+    assert np.median(error[inside]) < 4 and np.median(error[~inside]) > np.median(error[inside])
+    assert mask[10:22, 10:22].mean() < 0.2  # the new object is left out of the loss
+
+
+def test_pairs_are_consecutive_frames_with_a_mask_each():
+    frames = [np.full((32, 32, 1), v, np.uint8) for v in (10, 20, 30)]
+    pairs = frame_pairs(frames, [f[..., 0] for f in frames])
+    assert len(pairs) == 2 and pairs.inputs.shape == pairs.targets.shape == (2, 32, 32, 1)
+    assert pairs.masks.shape == (2, 32, 32, 1) and set(np.unique(pairs.masks)) <= {0, 1}
+    assert (pairs.inputs[1] == 20).all() and (pairs.targets[1] == 30).all()  # no motion
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
+    from edgeae.train.from_artifact import keras_from_onnx
+
+    path = PRETRAINED_DIR / f"{name}_fp32.onnx"
+    model, manifest = keras_from_onnx(path, Tolerances().fp32_max_abs_diff)
+    frame = texture(64)[None].astype(np.float32) / 255
+    expected = OnnxSession(path, 1).run(frame)
+    np.testing.assert_allclose(np.asarray(model(frame)), expected,
+                               atol=Tolerances().fp32_max_abs_diff)
+    assert manifest.params.size == {"live": "small", "quality": "medium"}[name]
+
+
+def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
+    footage = noisy_footage(tmp_path / "footage")
+    out = tmp_path / "live_cam"
+    code, stdout, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--out", out,
+                                "--minutes", "1", "--max-epochs", "2", "--batch-size", "4",
+                                "--patch-size", "48")
+    assert code == 0, err
+    manifest = ModelDir.open(out).manifest
+    a = manifest.training.adaptation
+    assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
+    # 10 frames give 9 training pairs, 3 held out give 2, and one frame between them is unused
+    assert (a.frames, a.train_pairs, a.val_pairs) == (14, 9, 2)
+    assert 0.5 < a.mask_coverage <= 1
+    assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0098 -> 0.0064
+    assert "adapted: held-out loss" in stdout
+    assert json.loads((out / "manifest.json").read_text())["schema_version"] == 4
+    code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",
+                           "--out", tmp_path / "export")
+    assert code == 0, err
+    model = rt.load(tmp_path / "export" / "model_fp32.tflite")
+    assert model.manifest.training.adaptation == a
+    assert model.denoise(np.zeros((50, 70, 1), np.uint8)).shape == (50, 70, 1)
+
+
+def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, denoiser_dir):
+    """A zero learning rate cannot beat the start: the written model is the starting one."""
+    footage = noisy_footage(tmp_path / "footage", size=(32, 32), level="indoor")
+    out = tmp_path / "same"
+    code, stdout, err = run_cli("adapt", "--model", denoiser_dir, "--data", footage, "--out", out,
+                                "--max-epochs", "1", "--learning-rate", "1e-30",
+                                "--patch-size", "16")
+    assert code == 0, err
+    a = ModelDir.open(out).manifest.training.adaptation
+    assert not a.kept and a.start == str(denoiser_dir) and "kept the starting weights" in stdout
+    from edgeae.train.keras_backend import load_keras
+
+    before = load_keras(ModelDir.open(denoiser_dir)).get_weights()
+    after = load_keras(ModelDir.open(out)).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(before, after))
+
+
+def test_adapt_refuses_bad_input_before_any_work(tmp_path, conv_dir):
+    few = noisy_footage(tmp_path / "few", n=5, size=(32, 32))
+    cases = [(("--pretrained", "live", "--data", few), "adapt needs at least 6"),
+             (("--model", conv_dir, "--data", few), "not a denoiser"),
+             (("--pretrained", "live", "--data", tmp_path / "nothing"), "no such file")]
+    for args, message in cases:
+        code, _, err = run_cli("adapt", *args, "--out", tmp_path / "out")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    code, _, err = run_cli("adapt", "--pretrained", "live", "--data", few, "--out",
+                           tmp_path / "taken")
+    assert code == 2 and "--overwrite" in err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,247 @@
+"""`edgeae adapt`: tune a denoiser to a camera from its noisy footage alone (frame-to-frame).
+
+The footage's frames, in time order, give pairs (frame t, frame t+1 warped onto it, the mask
+of pixels where the flow can be trusted; train/frame_pairs.py). The model is fine-tuned on
+random patches of those pairs with the masked squared error; the footage's last frames are held
+out, and the same masked loss on them decides when to stop and whether to keep the tuning at
+all: if no epoch beats the starting model's loss there, the starting weights are written
+unchanged (and the manifest says so). No clean frame is ever needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import edgeae
+from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
+from edgeae.core.data import ImageSource
+from edgeae.core.errors import UserError
+from edgeae.core.files import atomic_dir
+from edgeae.core.manifest import Adaptation, DataSummary, Manifest, TrainingSummary
+from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from edgeae.core.progress import progress
+from edgeae.train.callbacks import TimeLimit
+from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
+from edgeae.train.settings import AdaptSettings
+
+log = logging.getLogger(__name__)
+
+FLOW = "OpenCV DIS (medium) between the model's denoised frames, forward-backward checked"
+MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
+VAL_CROP = 256  # validation crops' largest side
+N_SAMPLES = 64  # held-out crops kept for export parity checks
+
+
+@dataclass(frozen=True)
+class Start:
+    """The model adaptation starts from, and how to name it in the manifest."""
+
+    model: keras.Model
+    manifest: Manifest
+    name: str  # "pretrained:live" or a model directory
+    sha256: str
+
+
+def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
+    """The footage's frames in order as uint8 HWC, cropped to sides the model accepts."""
+    if source.size is None:
+        raise UserError(f"the frames in {source.name} differ in size; adapt needs footage of "
+                        "one camera mode (pass --image-size HxW to resize them)")
+    n = len(source) if max_frames is None else min(len(source), max_frames)
+    if n < MIN_FRAMES:
+        raise UserError(f"{source.name} has {n} frame(s); adapt needs at least {MIN_FRAMES} "
+                        "consecutive frames of one scene (a few seconds of video)")
+    h, w = (side // multiple * multiple for side in source.size)
+    if min(h, w) < multiple * 4:
+        raise UserError(f"frames of {source.size[0]}x{source.size[1]} are too small to adapt on")
+    return [np.clip(source.read(i)[:h, :w] * 255 + 0.5, 0, 255).astype(np.uint8)
+            for i in progress(range(n), total=n, desc="reading frames", min_total=50)]
+
+
+def denoised_guides(model: keras.Model, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's denoised frames as uint8 planes: what the optical flow is computed on."""
+    guides = []
+    for frame in progress(frames, total=len(frames), desc="denoising for flow", min_total=20):
+        out = model.predict_on_batch(frame[None].astype(np.float32) / 255)[0]
+        guides.append(as_gray_u8(np.asarray(out)))
+    return guides
+
+
+def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
+    """Training and validation frames: the tail is held out, with one frame between them."""
+    n_val = max(2, int(round(n * holdout)))
+    n_train = n - n_val - 1
+    if n_train < 3:
+        raise UserError(f"{n} frames leave too few to train on after holding out {n_val}; "
+                        "give more footage or a smaller --holdout")
+    return slice(0, n_train), slice(n - n_val, n)
+
+
+def masked_mse(y_true, y_pred):
+    """Mean squared error over the pixels whose mask (y_true's last channel) is 1, per image."""
+    target, mask = y_true[..., :-1], y_true[..., -1:]
+    squared = keras.ops.sum(mask * keras.ops.square(y_pred - target), axis=(1, 2, 3))
+    kept = keras.ops.sum(mask, axis=(1, 2, 3)) * keras.ops.cast(keras.ops.shape(target)[-1],
+                                                                 "float32")
+    return squared / keras.ops.maximum(kept, 1.0)
+
+
+def as_training_arrays(inputs: np.ndarray, targets: np.ndarray,
+                       masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) for Keras: float inputs, and targets with the mask as one more channel."""
+    x = inputs.astype(np.float32) / 255
+    y = np.concatenate([targets.astype(np.float32) / 255, masks.astype(np.float32)], axis=-1)
+    return x, y
+
+
+class PatchPairs(keras.utils.PyDataset):
+    """Random square patches of the training pairs, flipped and rotated alike in x and y."""
+
+    def __init__(self, pairs: FramePairs, settings: AdaptSettings) -> None:
+        super().__init__()
+        self.pairs, self.settings = pairs, settings
+        self.rng = np.random.default_rng(settings.seed)
+
+    def __len__(self) -> int:
+        return self.settings.steps_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        s, (n, h, w, _) = self.settings, self.pairs.inputs.shape
+        p = min(s.patch_size, h, w)
+        picks = [(self.rng.integers(n), self.rng.integers(h - p + 1), self.rng.integers(w - p + 1),
+                  self.rng.integers(8)) for _ in range(s.batch_size)]
+        crops = [[_orient(a[i, y:y + p, x:x + p], turn) for i, y, x, turn in picks]
+                 for a in (self.pairs.inputs, self.pairs.targets, self.pairs.masks)]
+        return as_training_arrays(*(np.stack(c) for c in crops))
+
+
+def _orient(patch: np.ndarray, turn: int) -> np.ndarray:
+    """One of the eight flips and rotations of a square HWC patch."""
+    patch = np.rot90(patch, turn % 4)
+    return patch[:, ::-1] if turn >= 4 else patch
+
+
+def validation_crops(pairs: FramePairs, multiple: int) -> FramePairs:
+    """A centred crop of each held-out pair, at most VAL_CROP on a side (fast to evaluate)."""
+    _, h, w, _ = pairs.inputs.shape
+    ch, cw = (min(side, VAL_CROP) // multiple * multiple for side in (h, w))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    window = (slice(None), slice(top, top + ch), slice(left, left + cw))
+    return FramePairs(pairs.inputs[window], pairs.targets[window], pairs.masks[window])
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the lowest validation loss (in memory)."""
+
+    def __init__(self, baseline: float) -> None:
+        super().__init__()
+        self.best, self.weights = baseline, None
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
+        loss = (logs or {}).get("val_loss")
+        if loss is not None and loss < self.best:
+            self.best, self.weights = float(loss), self.model.get_weights()
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What fine-tuning did: the held-out loss before and at its best, and whether it is kept."""
+
+    before: float
+    after: float
+    epochs: int
+
+    @property
+    def kept(self) -> bool:
+        """The tuned weights are kept only when they beat the starting model on held-out frames."""
+        return self.after < self.before
+
+
+def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: AdaptSettings,
+         history: Path, verbose: int | str = "auto") -> Tuning:
+    """Fine-tune `model` in place on the pairs; it ends with its best (or its starting) weights."""
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=masked_mse)
+    val_x, val_y = as_training_arrays(val.inputs, val.targets, val.masks)
+    before = float(model.evaluate(val_x, val_y, batch_size=settings.batch_size, verbose=0))
+    log.info("held-out frame-to-frame loss of the starting model: %.6g", before)
+    start_weights, keep = model.get_weights(), KeepBest(before)
+    callbacks = [keep, TimeLimit(settings.minutes), keras.callbacks.CSVLogger(str(history)),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience)]
+    if verbose == "auto":
+        verbose = 1 if sys.stderr.isatty() else 2
+    fitted = model.fit(PatchPairs(train, settings), validation_data=(val_x, val_y),
+                       validation_batch_size=settings.batch_size, epochs=settings.max_epochs,
+                       callbacks=callbacks, verbose=verbose)
+    model.set_weights(keep.weights if keep.weights is not None else start_weights)
+    return Tuning(before, keep.best, len(fitted.epoch))
+
+
+def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings | None = None,
+          overwrite: bool = False, verbose: int | str = "auto") -> Manifest:
+    """Tune `start.model` to the footage in `source`; write the model directory `out`."""
+    began, settings = time.monotonic(), settings or AdaptSettings()
+    keras.utils.set_random_seed(settings.seed)
+    multiple = start.manifest.input.size_multiple
+    frames = read_frames(source, multiple, settings.max_frames)
+    train_part, val_part = split_frames(len(frames), settings.holdout)
+    guides = denoised_guides(start.model, frames)
+    train = frame_pairs(frames[train_part], guides[train_part])
+    val = validation_crops(frame_pairs(frames[val_part], guides[val_part]), multiple)
+    log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
+             len(train), len(val), 100 * train.coverage())
+    with atomic_dir(Path(out), overwrite) as tmp:
+        tuning = tune(start.model, train, val, settings, tmp / HISTORY_FILE, verbose)
+        start.model.save(tmp / MODEL_FILE)
+        _save_crops(tmp / SAMPLES_FILE, val.inputs[:N_SAMPLES])
+        pool = validation_crops(train, multiple).inputs
+        _save_crops(tmp / CALIBRATION_FILE, covering_subset(
+            pool, calibration_count(pool.shape[1:])))
+        manifest = adapted_manifest(start, source, (len(frames), train, val), settings, tuning,
+                                    time.monotonic() - began)
+        (tmp / MANIFEST_FILE).write_text(manifest.to_json())
+    _log_outcome(tuning, out)
+    return manifest
+
+
+def _save_crops(path: Path, crops: np.ndarray) -> None:
+    """uint8 crops as the float32 NHWC images a model directory keeps."""
+    np.save(path, crops.astype(np.float32) / 255)
+
+
+def _log_outcome(tuning: Tuning, out: Path) -> None:
+    if tuning.kept:
+        log.info("adapted: held-out loss %.6g -> %.6g (%.1f%% lower) -> %s", tuning.before,
+                 tuning.after, 100 * (1 - tuning.after / tuning.before), out)
+    else:
+        log.warning("no epoch beat the starting model on the held-out frames (loss %.6g); "
+                    "%s keeps the starting weights", tuning.before, out)
+
+
+def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, FramePairs, FramePairs],
+                     settings: AdaptSettings, tuning: Tuning, seconds: float) -> Manifest:
+    """The adapted model's manifest: the starting model's, with the footage and the tuning."""
+    n_frames, train, val = counts
+    base = start.manifest
+    adaptation = Adaptation(start=start.name, start_sha256=start.sha256, footage=source.name,
+                            frames=n_frames, train_pairs=len(train), val_pairs=len(val),
+                            mask_coverage=round(train.coverage(), 4), flow=FLOW,
+                            val_loss_before=tuning.before, val_loss_after=tuning.after,
+                            kept=tuning.kept)
+    training = TrainingSummary(
+        loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
+        batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,
+        best_val_loss=min(tuning.before, tuning.after), self_supervised="frame-to-frame",
+        initial_weights=start.name, seconds=round(seconds, 2), adaptation=adaptation)
+    data = DataSummary(source=source.name, kind=source.kind, n_train=len(train), n_val=len(val),
+                       image_size=train.inputs.shape[1:3], patch_size=settings.patch_size)
+    return Manifest(edgeae_version=edgeae.__version__, task=base.task,
+                    architecture=base.architecture, params=base.params, input=base.input,
+                    normalization=base.normalization, data=data, training=training,
+                    score=base.score)
