@@ -17,7 +17,7 @@ from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
 from edgeae.train.frame_pairs import FlowAligner, frame_pairs
 
-from conftest import run_cli, write_folder
+from conftest import run_cli, write_folder, write_video
 
 
 def texture(size: int = 160, seed: int = 0) -> np.ndarray:
@@ -131,3 +131,44 @@ def test_adapt_refuses_bad_input_before_any_work(tmp_path, conv_dir):
                            tmp_path / "taken")
     assert code == 2 and "--overwrite" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_adapt_records_from_a_source_and_keeps_frames_only_when_asked(tmp_path, denoiser_dir):
+    footage = noisy_footage(tmp_path / "footage", n=12, size=(32, 32), level="dim")
+    video = write_video(tmp_path / "clip.avi", np.stack([
+        np.repeat(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)[..., None], 3, -1)
+        for p in sorted(footage.glob("*.png"))]))
+    common = ("adapt", "--model", denoiser_dir, "--max-epochs", "1", "--patch-size", "16")
+    code, _, err = run_cli(*common, "--source", video, "--frames", "10", "--out",
+                           tmp_path / "a", "--keep-frames", tmp_path / "kept")
+    assert code == 0, err
+    a = ModelDir.open(tmp_path / "a").manifest.training.adaptation
+    assert a.frames == 10 and a.footage == f"--source {video}"
+    kept = sorted((tmp_path / "kept").glob("*.png"))
+    assert len(kept) == 10 and cv2.imread(str(kept[0]), cv2.IMREAD_UNCHANGED).shape == (32, 32)
+    before = set(tmp_path.iterdir())
+    code, _, err = run_cli(*common, "--source", video, "--frames", "8", "--out", tmp_path / "b")
+    assert code == 0, err
+    assert set(tmp_path.iterdir()) - before == {tmp_path / "b"}  # no frames left anywhere
+    code, _, err = run_cli(*common, "--data", footage, "--keep-frames", tmp_path / "k2",
+                           "--out", tmp_path / "c")
+    assert code == 2 and "--keep-frames keeps what --source records" in err
+
+
+def test_adapt_tunes_a_colour_denoiser_on_colour_footage(tmp_path):
+    from conftest import blobs, train_cli
+
+    model_dir = train_cli(tmp_path / "rgb", "denoiser", write_folder(
+        tmp_path / "rgb_images", blobs(32, channels=3)), "--epochs", "1", "--batch-size", "16")
+    rng = np.random.default_rng(2)
+    still = np.concatenate([texture(seed=s) for s in (0, 1, 2)], axis=-1)
+    noisy = clip_from_still(still, 10, (32, 32), rng).astype(np.float32)
+    noisy = np.clip(noisy + rng.normal(0, 20, noisy.shape), 0, 255).astype(np.uint8)
+    code, _, err = run_cli("adapt", "--model", model_dir, "--data",
+                           write_folder(tmp_path / "footage", noisy), "--out", tmp_path / "out",
+                           "--max-epochs", "1", "--patch-size", "16")
+    assert code == 0, err
+    manifest = ModelDir.open(tmp_path / "out").manifest
+    assert manifest.input.channels == 3 and manifest.training.adaptation.frames == 10
+    samples = ModelDir.open(tmp_path / "out").samples()
+    assert samples.shape[-1] == 3 and samples.dtype == np.float32

@@ -20,6 +20,7 @@ from edgeae.core.files import check_replaceable_dir
 from edgeae.train.settings import AdaptSettings
 
 DEFAULTS = AdaptSettings()
+RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +40,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--out quality_cam",
                         "edgeae adapt --model my_denoiser/ --data clip.mp4 --every 2 "
                         "--max-frames 600 --out my_cam",
+                        "edgeae adapt --pretrained live --source 0 --frames 600 --out live_cam",
                         "edgeae export live_cam --precision int8 --out live_cam/export"))
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--pretrained", choices=NAMES, help="start from a shipped denoiser")
     start.add_argument("--model", type=Path, metavar="DIR",
                        help="start from a denoiser's model directory (edgeae train denoiser)")
-    g = p.add_argument_group("footage")
-    g.add_argument("--data", required=True, metavar="FOOTAGE",
-                   help="a video file or a folder of frames (in name order) of one camera")
+    g = p.add_argument_group("footage (one of --data and --source)")
+    footage = g.add_mutually_exclusive_group(required=True)
+    footage.add_argument("--data", metavar="FOOTAGE",
+                         help="a video file or a folder of frames (in name order) of one camera")
+    footage.add_argument("--source", metavar="SRC",
+                         help="record the footage now: a camera index, a stream URL, a video "
+                              "or a folder, as `edgeae run --source` takes them")
+    g.add_argument("--frames", type=ranged(int, 6), default=RECORDED_FRAMES, metavar="N",
+                   help="--source: frames to record (default %(default)s)")
+    g.add_argument("--keep-frames", type=Path, metavar="DIR",
+                   help="--source: also save the recorded frames here as PNG (by default "
+                        "nothing from the camera is kept after the run)")
     g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
-                   help="videos: keep every K-th frame (default 1)")
+                   help="--data videos: keep every K-th frame (default 1)")
     g.add_argument("--max-frames", type=POSITIVE, metavar="N", help="use the first N frames")
     g.add_argument("--image-size", type=image_size, metavar="HxW",
                    help="resize every frame to this size first")
@@ -84,22 +95,16 @@ def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
 def run(args: argparse.Namespace) -> int:
     """Adapt, then print the held-out loss before and after."""
     require("adapt", KERAS_DISTRIBUTION)
-    check_data(args.data)
-    check_replaceable_dir(args.out, args.overwrite)
-    if args.model is not None:
-        _check_denoiser_dir(args.model)
+    _check_paths(args)
     settings = AdaptSettings(
         minutes=args.minutes, max_epochs=args.max_epochs, batch_size=args.batch_size,
         patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
         patience=args.patience, max_frames=args.max_frames, seed=args.seed)
-    from edgeae.core.data import Preprocess, load_data
     from edgeae.train.adapt import adapt
 
-    start = _start(args)
-    source = load_data(args.data, Preprocess(start.manifest.input.channels, args.image_size),
-                       every=args.every).train
     try:
-        manifest = adapt(start, source, args.out, settings, args.overwrite)
+        source = _footage(args)
+        manifest = adapt(_start(args), source, args.out, settings, args.overwrite)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
@@ -108,6 +113,48 @@ def run(args: argparse.Namespace) -> int:
     print(f"{verdict}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
           f"{a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
     return 0
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every path and the starting model checked before TensorFlow loads (seconds)."""
+    check_data(args.data)
+    if args.source is not None:
+        from edgeae.runtime.capture import parse_source
+
+        parse_source(args.source)
+    elif args.keep_frames is not None:
+        raise UserError("--keep-frames keeps what --source records; --data is kept already")
+    check_replaceable_dir(args.out, args.overwrite)
+    if args.keep_frames is not None:
+        check_replaceable_dir(args.keep_frames, args.overwrite)
+    if args.model is not None:
+        _check_denoiser_dir(args.model)
+
+
+def _footage(args: argparse.Namespace):
+    """The frames to adapt on: --data read from disk, or --source recorded now."""
+    from edgeae.core.data import ArrayImages, Preprocess, load_data
+
+    channels = _channels(args)
+    prep = Preprocess(channels, args.image_size)
+    if args.data is not None:
+        return load_data(args.data, prep, every=args.every).train
+    from edgeae.app.recording import record_frames
+
+    frames = record_frames(args.source, args.frames, channels, args.keep_frames, args.overwrite)
+    return ArrayImages(frames, prep, f"--source {args.source}", "recording")
+
+
+def _channels(args: argparse.Namespace) -> int:
+    """The starting model's channels, from its manifest (without loading the model)."""
+    from edgeae.core.manifest import Manifest
+    from edgeae.core.modeldir import MANIFEST_FILE
+
+    if args.model is not None:
+        return Manifest.read(args.model / MANIFEST_FILE).input.channels
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    return Manifest.read(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx.json").input.channels
 
 
 def _check_denoiser_dir(path: Path) -> None:
