@@ -8,7 +8,6 @@ already on disk instead: the IDX files, or an .npz with x_train/y_train/x_test/y
 from __future__ import annotations
 
 import logging
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.files import atomic_path, file_digest
+from edgeae.core.files import atomic_path, default_cache_dir, file_digest
 from edgeae.core.idx import read_idx
 from edgeae.core.progress import progress
 
@@ -55,11 +54,6 @@ REMOTE_DATASETS = {
          "y_test": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")}),
 }
 BUILTIN_NAMES = ("digits", *REMOTE_DATASETS)
-
-
-def default_cache_dir() -> Path:
-    """$EDGEAE_CACHE, else ~/.cache/edgeae."""
-    return Path(os.environ.get("EDGEAE_CACHE", Path.home() / ".cache" / "edgeae"))
 
 
 def _fetch(url: str, dest: Path, md5: str, timeout: float) -> None:

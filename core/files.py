@@ -23,6 +23,11 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file; mkstemp gives 0600
 
 
+def default_cache_dir() -> Path:
+    """$EDGEAE_CACHE, else ~/.cache/edgeae: downloads, compiled models, backend choices."""
+    return Path(os.environ.get("EDGEAE_CACHE") or Path.home() / ".cache" / "edgeae")
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing file unless the user passed --overwrite."""
     if path.exists() and not overwrite:

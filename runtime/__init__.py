@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from edgeae.core.errors import UserError
@@ -40,19 +41,27 @@ MODEL_CLASSES: dict[str, type] = {
     "encode": Encoder,
 }
 PART_USE = {"decoder": "generate", "encoder": "encode"}  # what a VAE half's artifact does
+log = logging.getLogger(__name__)
 DEFAULT_USE = {name: task.use for name, task in TASKS.items()}
 
 
 def load(path: str | Path, backend: str | None = None, num_threads: int | None = None,
-         task: str | None = None) -> Reconstructor:
+         task: str | None = None, frame_size: tuple[int, int] | None = None) -> Reconstructor:
     """Open an exported artifact and its manifest; return the model object for its task.
 
     `task` ("reconstruct", "denoise" or "score") overrides the manifest's: any autoencoder
     can denoise or score frames. A VAE decoder artifact gives a Generator, an encoder one an
-    Encoder.
+    Encoder. `backend="auto"` times the installed engines on frames of `frame_size` (h, w;
+    default the model's size or 480x640) and opens the fastest (runtime/auto.py).
     """
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
+    if backend == "auto":
+        from edgeae.runtime.auto import choose
+
+        choice = choose(path, frame_size, num_threads)
+        log.info("%s", choice.describe())
+        path, backend = choice.path, choice.backend
     manifest = read_artifact_manifest(Path(path), backend)
     part_use = PART_USE.get(manifest.artifact.part)
     if part_use is not None and task not in (None, part_use):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
+from edgeae.core.files import default_cache_dir
 from edgeae.core.formats import FORMATS
 
 
@@ -179,8 +179,7 @@ class OpenVINOSession:
 
 def openvino_cache_dir() -> Path:
     """Where OpenVINO keeps compiled models between runs."""
-    root = os.environ.get("EDGEAE_CACHE") or Path.home() / ".cache" / "edgeae"
-    return Path(root) / "openvino"
+    return default_cache_dir() / "openvino"
 
 
 def _kernel_error(exc: RuntimeError) -> str:

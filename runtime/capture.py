@@ -219,6 +219,18 @@ class LatestFrameReader:
         log.log(logging.WARNING if self.stats.frames else logging.DEBUG, message, *args)
 
 
+def frame_size_of(source: Source) -> tuple[int, int] | None:
+    """(h, w) of a video's or folder's first frame; None for a live source (known once open)."""
+    if source.live:
+        return None
+    feed = frames(source)
+    try:
+        frame = next(feed, None)
+    finally:
+        feed.close()  # releases the video
+    return None if frame is None else frame.shape[:2]
+
+
 def _folder_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
     paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
                    IMAGE_SUFFIXES)

@@ -10,6 +10,7 @@ import argparse
 import inspect
 import re
 import shutil
+import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -144,8 +145,11 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     """--backend (the runtime's backends) and --threads."""
     from edgeae.runtime.backends import backend_names
 
-    p.add_argument("--backend", choices=backend_names(),
-                   help="runtime backend (default: the first installed one for the file)")
+    p.add_argument("--backend", choices=[*backend_names(), "auto"],
+                   help="runtime backend (default: the first installed one for the file); "
+                        "auto: time every installed engine on this device (also on the same "
+                        "precision's other exported format beside the file), keep the "
+                        "fastest, and remember the choice")
     p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
 
 
@@ -168,7 +172,28 @@ def model_path(args: argparse.Namespace) -> Path:
         return args.model
     from edgeae.runtime.pretrained import pretrained_path
 
-    return pretrained_path(args.pretrained, args.backend, args.precision)
+    backend = None if args.backend == "auto" else args.backend
+    return pretrained_path(args.pretrained, backend, args.precision)
+
+
+def resolve_backend(args: argparse.Namespace, path: Path,
+                    frame: tuple[int, int] | None = None) -> Path:
+    """With --backend auto, time the engines (runtime/auto.py) and print the pick.
+
+    Sets `args.backend` to the backend chosen and returns the file to load, which may be the
+    same model's other format beside `path`. Keras model directories run on Keras (no choice).
+    """
+    if args.backend != "auto":
+        return path
+    args.backend = None
+    if Path(path).is_dir() or Path(path).suffix in _keras_suffixes():
+        return path
+    from edgeae.runtime.auto import choose
+
+    choice = choose(path, frame, args.threads)
+    print(choice.describe(), file=sys.stderr, flush=True)
+    args.backend = choice.backend
+    return Path(choice.path)
 
 
 def add_archive_args(p: argparse.ArgumentParser, verb: str, order: str, resume: str) -> None:
@@ -208,7 +233,8 @@ def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     from edgeae.train.keras_backend import open_model
 
     source = data_for_model(args)
-    return open_model(args.model, args.backend, args.threads, use="score"), source
+    model = resolve_backend(args, args.model, source.size or source.smallest)
+    return open_model(model, args.backend, args.threads, use="score"), source
 
 
 def data_for_model(args: argparse.Namespace) -> Any:

@@ -12,6 +12,7 @@ from edgeae.app.commands.args import (
     add_strict_arg,
     examples,
     model_path,
+    resolve_backend,
 )
 
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.workers import ModelSpec
 
     jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
-    count = denoise_files(ModelSpec(model_path(args), args.backend, args.threads), jobs,
+    model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
+    count = denoise_files(ModelSpec(model, args.backend, args.threads), jobs,
                           args.overwrite, args.workers, args.strict, args.resume)
     print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
     return 0

@@ -11,6 +11,7 @@ from edgeae.app.commands.args import (
     check_model_and_data,
     data_for_model,
     model_on_images_parser,
+    resolve_backend,
 )
 
 
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_model_and_data(args)
     source = data_for_model(args)
-    model = open_model(args.model, args.backend, args.threads)
+    path = resolve_backend(args, args.model, source.size or source.smallest)
+    model = open_model(path, args.backend, args.threads)
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
     print(json.dumps(report.summary(), indent=2))
     return 0

@@ -14,6 +14,7 @@ from edgeae.app.commands.args import (
     given,
     model_path,
     ranged,
+    resolve_backend,
 )
 from edgeae.runtime import DEFAULT_USE
 from edgeae.runtime.capture import CaptureOptions
@@ -114,11 +115,11 @@ def run(args: argparse.Namespace) -> int:
     Returns 0, or INTERRUPTED after Ctrl-C (the summary is printed either way).
     """
     import edgeae.runtime as rt
-    from edgeae.runtime.capture import parse_source
+    from edgeae.runtime.capture import frame_size_of, parse_source
     from edgeae.runtime.loop import run as run_frames
 
     source = parse_source(args.source)
-    path = model_path(args)
+    path = resolve_backend(args, model_path(args), frame_size_of(source))
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
     model = rt.load(path, args.backend, args.threads, task=use)

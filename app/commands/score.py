@@ -12,6 +12,7 @@ from edgeae.app.commands.args import (
     check_suffix,
     data_for_model,
     model_on_images_parser,
+    resolve_backend,
 )
 
 
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     check_suffix(args.out, (".csv",), "--out")
     check_model_and_data(args)
     source = data_for_model(args)
-    spec = ModelSpec(args.model, args.backend, args.threads, "score", args.threshold)
+    model = resolve_backend(args, args.model, source.size or source.smallest)
+    spec = ModelSpec(model, args.backend, args.threads, "score", args.threshold)
     summary = score_folder(spec, source, args.out, args.maps, args.overwrite, args.workers,
                            args.resume)
     print(json.dumps(summary, indent=2))

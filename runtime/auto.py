@@ -1,0 +1,160 @@
+"""`--backend auto`: time every installed engine on this device and keep the fastest.
+
+The candidates are the artifact itself and the files exported beside it from the same model at
+the same precision (model_int8.tflite and model_int8.onnx), each with every installed backend
+that runs its format: the user's choice of precision, and so of quality, is kept; only the
+engine changes. Each is timed on a frame of the real size after a warm-up, and the fastest
+median wins. The choice is cached per artifact, frame size, thread count, CPU model and engine
+versions in `$EDGEAE_CACHE/backend-choices.json`, so later starts skip the timing.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from edgeae.core.files import default_cache_dir, write_json
+from edgeae.core.manifest import Manifest
+from edgeae.runtime.artifact import read_artifact_manifest
+from edgeae.runtime.backends import BACKENDS, Backend, open_session
+
+AUTO = "auto"
+CACHE_FILE = "backend-choices.json"
+DEFAULT_FRAME = (480, 640)  # (h, w) timed when the caller does not know its frames' size
+RUNS = 5
+CACHE_ENTRIES = 64  # the newest choices kept
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """The file and backend `auto` picked, and what it measured (ms per frame)."""
+
+    path: str
+    backend: str
+    timings_ms: dict[str, float]  # "backend on file" -> median
+    frame: tuple[int, int]
+    cached: bool = False
+
+    def describe(self) -> str:
+        """One line: what was picked, how fast, and what it beat."""
+        best = f"{self.backend} on {Path(self.path).name}"
+        others = ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(self.timings_ms.items(),
+                                                                 key=lambda kv: kv[1])
+                           if k != best)
+        how = "cached choice" if self.cached else "measured now"
+        return (f"--backend auto: {best}, {self.timings_ms[best]:.1f} ms per "
+                f"{self.frame[0]}x{self.frame[1]} frame ({how}; "
+                f"{others or 'the only installed engine'})")
+
+
+def siblings(path: Path, manifest: Manifest) -> list[Path]:
+    """The artifact and the files exported beside it from the same model at its precision."""
+    suffixes = {b.suffix for b in BACKENDS.values()}
+    art, found = manifest.artifact, [path]
+    for other in sorted(path.parent.iterdir()):
+        if other == path or other.suffix not in suffixes or not other.is_file():
+            continue
+        try:
+            theirs = read_artifact_manifest(other).artifact
+        except Exception:  # noqa: BLE001 - an unreadable neighbour is simply not a candidate
+            continue
+        if (theirs.source_model_sha256, theirs.precision, theirs.part) == (
+                art.source_model_sha256, art.precision, art.part):
+            found.append(other)
+    return found
+
+
+def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend]]:
+    """(file, installed backend) pairs that could run this artifact."""
+    return [(f, b) for f in siblings(path, manifest) for b in BACKENDS.values()
+            if b.suffix == f.suffix and b.available()]
+
+
+def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:
+    """A batch of one input as the runtime feeds it: the fixed size, or the frame padded."""
+    spec = manifest.input
+    h, w = spec.fixed_size or (-(-side // spec.size_multiple) * spec.size_multiple
+                               for side in frame)
+    return np.random.default_rng(0).random((1, h, w, spec.channels), dtype=np.float32)
+
+
+def median_ms(path: Path, backend: Backend, batch: np.ndarray, threads: int | None) -> float:
+    """Median milliseconds of `backend` running `batch`, after one warm-up run."""
+    session, _ = open_session(path, backend.name, threads)
+    session.run(batch)
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        session.run(batch)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(backend: Backend) -> str:
+    """The installed version of the distribution behind a backend's module."""
+    top = backend.module.split(".")[0]
+    names = metadata.packages_distributions().get(top, [top])
+    try:
+        return f"{names[0]} {metadata.version(names[0])}"
+    except metadata.PackageNotFoundError:
+        return f"{top} ?"
+
+
+def cache_key(manifest: Manifest, pairs: list[tuple[Path, Backend]], frame: tuple[int, int],
+              threads: int | None) -> str:
+    """What a cached choice depends on: the artifact, the frame, threads, CPU and engines."""
+    engines = sorted({_version(b) for _, b in pairs})
+    return json.dumps([manifest.artifact.sha256, list(frame), threads, cpu_model(), engines,
+                       sorted(f.name for f, _ in pairs)])
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or damaged: measure again
+
+
+def choose(path: str | Path, frame: tuple[int, int] | None = None,
+           threads: int | None = None, cache_dir: Path | None = None) -> AutoChoice:
+    """The fastest (file, backend) for this artifact on this device, cached after the first."""
+    path = Path(path)
+    manifest = read_artifact_manifest(path)
+    frame = tuple(frame or manifest.input.fixed_size or DEFAULT_FRAME)
+    pairs = candidates(path, manifest)
+    if not pairs:
+        from edgeae.runtime.backends import choose_backend
+
+        choose_backend(path)  # raises the one-line "no backend installed" error
+    cache = Path(cache_dir or default_cache_dir()) / CACHE_FILE
+    key, known = cache_key(manifest, pairs, frame, threads), _read_cache(cache)
+    hit = known.get(key)
+    if hit and Path(hit["path"]).is_file():
+        return AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
+    batch = model_input(manifest, frame)
+    timings = {f"{b.name} on {f.name}": median_ms(f, b, batch, threads) for f, b in pairs}
+    best_label = min(timings, key=timings.get)
+    best_file, best = next((f, b) for f, b in pairs if f"{b.name} on {f.name}" == best_label)
+    choice = AutoChoice(str(best_file.resolve()), best.name, timings, frame)
+    known.pop(key, None)
+    known[key] = asdict(choice)  # newest last; the oldest beyond CACHE_ENTRIES are dropped
+    write_json(cache, dict(list(known.items())[-CACHE_ENTRIES:]), overwrite=True)
+    return choice

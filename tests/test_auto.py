@@ -1,0 +1,68 @@
+"""`--backend auto`: every installed engine timed on real artifacts, the fastest kept and cached."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+import edgeae.runtime as rt
+from edgeae.core.manifest import manifest_path_for
+from edgeae.runtime.auto import CACHE_FILE, choose
+from edgeae.runtime.backends import BACKENDS
+from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+from conftest import blobs, run_cli, write_folder
+
+
+def installed(suffix: str) -> set[str]:
+    return {b.name for b in BACKENDS.values() if b.suffix == suffix and b.available()}
+
+
+def test_auto_times_every_engine_on_both_formats_and_keeps_the_fastest(conv_artifacts,
+                                                                       tmp_path):
+    choice = choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, cache_dir=tmp_path)
+    expected = {f"{b} on model_int8.tflite" for b in installed(".tflite")} | {
+        f"{b} on model_int8.onnx" for b in installed(".onnx")}
+    assert set(choice.timings_ms) == expected and len(expected) >= 2
+    best = min(choice.timings_ms, key=choice.timings_ms.get)
+    assert best == f"{choice.backend} on {choice.path.rsplit('/', 1)[-1]}" and not choice.cached
+    assert "measured now" in choice.describe() and "int8" in choice.path  # precision kept
+    again = choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, cache_dir=tmp_path)
+    assert again.cached and (again.path, again.backend) == (choice.path, choice.backend)
+    assert "cached choice" in again.describe()
+    other = choose(conv_artifacts / "model_int8.tflite", (32, 48), 2, cache_dir=tmp_path)
+    assert not other.cached  # another thread count is measured again
+    (tmp_path / CACHE_FILE).write_text("{not json")  # a damaged cache is measured again
+    assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
+    assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1
+
+
+def test_auto_never_picks_another_models_file(conv_artifacts, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("model_int8.tflite", "model_int8.tflite.json"):
+        shutil.copy(conv_artifacts / name, folder / name)
+    stranger = PRETRAINED_DIR / "live_int8.onnx"  # same precision, another model
+    shutil.copy(stranger, folder / "model_int8.onnx")
+    shutil.copy(manifest_path_for(stranger), folder / "model_int8.onnx.json")
+    choice = choose(folder / "model_int8.tflite", (16, 16), 1, cache_dir=tmp_path)
+    assert {k.split(" on ")[1] for k in choice.timings_ms} == {"model_int8.tflite"}
+
+
+def test_auto_through_the_cli_and_the_api(conv_artifacts, conv_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEAE_CACHE", str(tmp_path / "cache"))
+    photos = write_folder(tmp_path / "photos", blobs(3))
+    code, _, err = run_cli("denoise", "--pretrained", "live", "--backend", "auto", photos,
+                           "--out", tmp_path / "clean")
+    assert code == 0, err
+    assert "--backend auto: " in err and "live_int8" in err and "480x640" in err
+    assert len(list((tmp_path / "clean").rglob("*.png"))) == 3
+    code, _, err = run_cli("reconstruct", "--model", conv_dir, "--backend", "auto", "--data",
+                           photos, "--out", tmp_path / "recon")
+    assert code == 0 and "--backend auto" not in err  # a model directory runs on Keras
+    model = rt.load(conv_artifacts / "model_fp32.onnx", backend="auto", frame_size=(16, 16))
+    frame = blobs(1)[0]
+    assert model.reconstruct(frame[None].astype(np.float32) / 255).shape == (1, 16, 16, 1)
+    assert (tmp_path / "cache" / CACHE_FILE).is_file()
