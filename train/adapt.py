@@ -27,6 +27,7 @@ from edgeae.core.files import atomic_dir
 from edgeae.core.manifest import Adaptation, DataSummary, Manifest, TrainingSummary
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
+from edgeae.runtime.backends import Session
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
@@ -47,6 +48,15 @@ class Start:
     manifest: Manifest
     name: str  # "pretrained:live" or a model directory
     sha256: str
+    # the same network run by a runtime engine (e.g. the fp32 ONNX file it was rebuilt from),
+    # which denoises the frames for the flow faster than Keras; None: Keras does it
+    session: Session | None = None
+
+    def denoise(self, batch: np.ndarray) -> np.ndarray:
+        """The starting model's output for an NHWC float batch."""
+        if self.session is not None:
+            return self.session.run(batch)
+        return np.asarray(self.model.predict_on_batch(batch))
 
 
 def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
@@ -65,12 +75,11 @@ def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> l
             for i in progress(range(n), total=n, desc="reading frames", min_total=50)]
 
 
-def denoised_guides(model: keras.Model, frames: list[np.ndarray]) -> list[np.ndarray]:
-    """The model's denoised frames as uint8 planes: what the optical flow is computed on."""
+def denoised_guides(start: Start, frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The starting model's denoised frames as uint8 planes: what the optical flow reads."""
     guides = []
     for frame in progress(frames, total=len(frames), desc="denoising for flow", min_total=20):
-        out = model.predict_on_batch(frame[None].astype(np.float32) / 255)[0]
-        guides.append(as_gray_u8(np.asarray(out)))
+        guides.append(as_gray_u8(start.denoise(frame[None].astype(np.float32) / 255)[0]))
     return guides
 
 
@@ -191,7 +200,7 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     multiple = start.manifest.input.size_multiple
     frames = read_frames(source, multiple, settings.max_frames)
     train_part, val_part = split_frames(len(frames), settings.holdout)
-    guides = denoised_guides(start.model, frames)
+    guides = denoised_guides(start, frames)
     train = frame_pairs(frames[train_part], guides[train_part])
     val = validation_crops(frame_pairs(frames[val_part], guides[val_part]), multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",

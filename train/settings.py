@@ -64,7 +64,7 @@ class TrainSettings:
 class AdaptSettings:
     """How `edgeae adapt` tunes a denoiser to footage by frame-to-frame training."""
 
-    minutes: float = 10.0  # training time budget (the flow and the first pass come on top)
+    minutes: float = 5.0  # training time budget (reading, denoising and the flow come on top)
     max_epochs: int = 100
     steps_per_epoch: int = 50  # validation (and early stopping) after every this many batches
     batch_size: int = 8

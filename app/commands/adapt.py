@@ -94,7 +94,8 @@ def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Adapt, then print the held-out loss before and after."""
-    require("adapt", KERAS_DISTRIBUTION)
+    # a shipped model is rebuilt from its ONNX file and checked against onnxruntime
+    require("adapt", KERAS_DISTRIBUTION, *(("onnx", "onnxruntime") if args.pretrained else ()))
     _check_paths(args)
     settings = AdaptSettings(
         minutes=args.minutes, max_epochs=args.max_epochs, batch_size=args.batch_size,
@@ -179,9 +180,11 @@ def _start(args: argparse.Namespace):
         return Start(load_keras(model_dir), model_dir.manifest, str(args.model),
                      model_dir.model_sha256)
     from edgeae.export.options import Tolerances
+    from edgeae.runtime.backends import OnnxSession
     from edgeae.runtime.pretrained import PRETRAINED_DIR
     from edgeae.train.from_artifact import keras_from_onnx
 
-    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx",
-                                      Tolerances().fp32_max_abs_diff)
-    return Start(model, manifest, f"pretrained:{args.pretrained}", manifest.artifact.sha256)
+    path = PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx"
+    model, manifest = keras_from_onnx(path, Tolerances().fp32_max_abs_diff)
+    return Start(model, manifest, f"pretrained:{args.pretrained}", manifest.artifact.sha256,
+                 OnnxSession(path, None))
