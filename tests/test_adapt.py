@@ -33,7 +33,7 @@ def texture(size: int = 160, seed: int = 0) -> np.ndarray:
 def noisy_footage(folder, n: int = 14, size: tuple[int, int] = (64, 64), level: str = "night"):
     """A panning clip of `texture()` through the camera noise model, as PNG frames."""
     rng = np.random.default_rng(1)
-    clean = clip_from_still(texture(), n, size, rng)
+    clean = clip_from_still(texture(), n, size, rng, objects=1).frames
     peak, read = PRESETS[level]
     camera = CameraNoise((peak, peak), (read, read))
     noisy = [np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
@@ -53,6 +53,21 @@ def test_the_flow_aligns_the_next_frame_and_masks_what_moved_on_its_own():
     assert inside.mean() > 0.6
     assert np.median(error[inside]) < 4 and np.median(error[~inside]) > np.median(error[inside])
     assert mask[10:22, 10:22].mean() < 0.2  # the new object is left out of the loss
+
+
+def test_a_clip_pans_over_its_still_with_objects_moving_on_their_own():
+    still = texture(200)
+    clip = clip_from_still(still, 12, (48, 64), np.random.default_rng(0), objects=2)
+    assert clip.frames.shape == (12, 48, 64, 1) and clip.frames.dtype == np.uint8
+    assert clip.moving.shape == (12, 48, 64) and clip.moving.any(axis=(1, 2)).all()
+    centres = [np.argwhere(m).mean(axis=0) for m in clip.moving]
+    assert np.abs(np.diff(centres, axis=0)).sum(axis=1).max() > 0.5  # the objects move
+    steps = np.abs(np.diff(clip.frames.astype(float), axis=0)).mean(axis=(1, 2, 3))
+    assert (steps > 0.2).all() and (steps < 40).all()  # smooth: every frame moves a little
+    plain = clip_from_still(still, 12, (48, 64), np.random.default_rng(0))
+    assert not plain.moving.any()
+    with pytest.raises(ValueError, match="too small"):
+        clip_from_still(still, 12, (190, 190), np.random.default_rng(0))
 
 
 def test_pairs_are_consecutive_frames_with_a_mask_each():
@@ -162,7 +177,7 @@ def test_adapt_tunes_a_colour_denoiser_on_colour_footage(tmp_path):
         tmp_path / "rgb_images", blobs(32, channels=3)), "--epochs", "1", "--batch-size", "16")
     rng = np.random.default_rng(2)
     still = np.concatenate([texture(seed=s) for s in (0, 1, 2)], axis=-1)
-    noisy = clip_from_still(still, 10, (32, 32), rng).astype(np.float32)
+    noisy = clip_from_still(still, 10, (32, 32), rng).frames.astype(np.float32)
     noisy = np.clip(noisy + rng.normal(0, 20, noisy.shape), 0, 255).astype(np.uint8)
     code, _, err = run_cli("adapt", "--model", model_dir, "--data",
                            write_folder(tmp_path / "footage", noisy), "--out", tmp_path / "out",

@@ -1,0 +1,187 @@
+"""`edgeae adapt` on camera noise: shipped `live`, adapted `live` and OpenCV's NLM side by side.
+
+For each light level a clip is made from a Set12 still (08.png, 512x512) by a camera on a smooth
+random path (train/clips.py: sub-pixel pan, small turn and zoom) with two objects moving on their
+own (patches of the still on straight paths, 0.7-2.5 px per frame), 60 frames of 240x320, each
+through the camera noise model (train/camera.py, gray, no JPEG, seed 0). Every method is
+measured on the clip's last 20% (the tail `edgeae adapt` holds out) against the clean frames:
+
+- `live`: the shipped model as it is (trained on Gaussian noise);
+- `live adapted`: `edgeae adapt --pretrained live` on the noisy clip (defaults but the time
+  budget), and its int8 TFLite export;
+- `live + blind-spot` / `live + recorrupted`: `train denoiser --self-supervised` (Noise2Void,
+  Recorrupted-to-Recorrupted) from `live`'s weights on the same noisy frames adapt trains on,
+  with adapt's batch size, learning rate and time budget;
+- `live supervised`: the upper reference, `live` tuned like adapt but against the clean
+  frames of the clip's first part (which no real user has);
+- non-local means (cv2.fastNlMeansDenoising, 7x7 patches, 21x21 search) at its best strength
+  h for each level, chosen on the clip's first part with the clean frames (an oracle choice,
+  so the baseline is at its strongest).
+
+    .venv/bin/python benchmarks/camera.py --data ../shared/data --minutes 2 \
+        --out benchmarks/results/camera.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from provenance import provenance, write_result
+from skimage.metrics import peak_signal_noise_ratio
+
+import edgeae.runtime as rt
+from edgeae.core.data import Preprocess, load_data
+from edgeae.core.modeldir import ModelDir
+from edgeae.export.artifacts import export_model
+from edgeae.export.options import ExportOptions, Tolerances
+from edgeae.runtime.backends import OnnxSession
+from edgeae.runtime.pretrained import PRETRAINED_DIR
+from edgeae.train.adapt import Start, adapt, split_frames, tune
+from edgeae.train.callbacks import TimeLimit
+from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.clips import clip_from_still
+from edgeae.train.frame_pairs import FramePairs
+from edgeae.train.from_artifact import keras_from_onnx
+from edgeae.train.settings import AdaptSettings
+
+FRAMES, SIZE, STILL, OBJECTS = 60, (240, 320), "08.png", 2
+NLM_STRENGTHS = (5, 8, 11, 14, 18, 22, 27, 33)
+
+
+def noisy_clip(still: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy) uint8 frames of a clip of `still` at light `level`."""
+    rng = np.random.default_rng(0)
+    clean = clip_from_still(still, FRAMES, SIZE, rng, objects=OBJECTS).frames
+    peak, read = PRESETS[level]
+    camera = CameraNoise((peak, peak), (read, read))
+    noisy = [camera.one(frame.astype(np.float32) / 255, rng) for frame in clean]
+    return clean, np.stack([np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in noisy])
+
+
+def psnr(clean: np.ndarray, out: np.ndarray) -> float:
+    """PSNR in dB of uint8 `clean` against `out` (uint8, or float in [0, 1])."""
+    out = out if out.dtype == np.uint8 else np.clip(out, 0, 1) * 255
+    return float(peak_signal_noise_ratio(clean.astype(np.float64), out.astype(np.float64),
+                                         data_range=255))
+
+
+def model_psnr(model, clean: np.ndarray, noisy: np.ndarray, frames: range) -> float:
+    """Mean PSNR of the Keras model's outputs over `frames`."""
+    return float(np.mean([psnr(clean[i], np.asarray(model.predict_on_batch(
+        noisy[i][None].astype(np.float32) / 255))[0]) for i in frames]))
+
+
+def nlm_psnr(clean: np.ndarray, noisy: np.ndarray, frames: range, h: float) -> float:
+    """Mean PSNR of OpenCV's non-local means with strength `h` over `frames`."""
+    return float(np.mean([psnr(clean[i][..., 0], cv2.fastNlMeansDenoising(
+        noisy[i][..., 0], None, h, 7, 21)) for i in frames]))
+
+
+LIVE = PRETRAINED_DIR / "live_fp32.onnx"
+
+
+def live_model():
+    """A fresh Keras copy of the shipped `live` and its manifest."""
+    return keras_from_onnx(LIVE, Tolerances().fp32_max_abs_diff)
+
+
+def adapted(noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,
+            minutes: float) -> dict:
+    """`edgeae adapt` from `live` on the noisy frames; its float and int8 PSNR on the tail."""
+    model, manifest = live_model()
+    began = time.monotonic()
+    result = adapt(Start(model, manifest, "pretrained:live", manifest.artifact.sha256,
+                         OnnxSession(LIVE, None)),  # as `edgeae adapt --pretrained live`
+                   load_data(str(work / "frames"), Preprocess(1)).train, work / "adapted",
+                   AdaptSettings(minutes=minutes), verbose=2)
+    seconds = time.monotonic() - began
+    export_model(ModelDir.open(work / "adapted"), work / "export",
+                 ExportOptions(precisions=("int8",), allow_drift=True))
+    int8 = rt.load(work / "export" / "model_int8.tflite")
+    return {"live adapted": model_psnr(model, clean, noisy, tail),
+            "live adapted int8": float(np.mean([psnr(clean[i], int8.denoise(noisy[i]))
+                                                for i in tail])),
+            "adapt_seconds": seconds,
+            "adaptation": result.training.adaptation.model_dump(exclude={"footage"})}
+
+
+def supervised(noisy: np.ndarray, clean: np.ndarray, head: range, tail: range, work: Path,
+               minutes: float) -> float:
+    """The upper reference: `live` tuned as adapt tunes it, on the clean first frames."""
+    model, _ = live_model()
+    fit, val = list(head)[:-4], list(head)[-4:]  # validation inside the first part too
+    ones = np.ones((*clean.shape[:3], 1), np.uint8)
+    pairs = [FramePairs(noisy[i], clean[i], ones[i]) for i in (fit, val)]
+    tune(model, pairs[0], pairs[1], AdaptSettings(minutes=minutes), work / "sup.csv", verbose=2)
+    return model_psnr(model, clean, noisy, tail)
+
+
+def self_supervised(method: str, noisy: np.ndarray, clean: np.ndarray, tail: range,
+                    work: Path, minutes: float) -> float:
+    """`train denoiser --self-supervised METHOD` from `live`'s weights, on the same frames."""
+    import keras
+
+    from edgeae.train.fit import TrainSettings, train
+
+    model, _ = live_model()
+    weights = work / "live.weights.h5"
+    model.save_weights(weights)
+    settings = TrainSettings(task="denoiser", architecture="unet", params={"size": "small"},
+                             epochs=1000, batch_size=AdaptSettings().batch_size,
+                             learning_rate=AdaptSettings().learning_rate, patch_size=64,
+                             patches_per_image=8, self_supervised=method,
+                             initial_weights=str(weights), patience=1000)
+    train(load_data(str(work / "frames"), Preprocess(1)).train, work / method, settings,
+          callbacks=[TimeLimit(minutes)], verbose=2)
+    trained = keras.saving.load_model(work / method / "model.keras", compile=False)
+    return model_psnr(trained, clean, noisy, tail)
+
+
+def measure_level(still: np.ndarray, level: str, minutes: float) -> dict:
+    """One light level: every method's PSNR on the clip's held-out tail, and adapt's record."""
+    clean, noisy = noisy_clip(still, level)
+    train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
+    tail, head = range(FRAMES)[tail_part], range(FRAMES)[train_part]
+    h = max(NLM_STRENGTHS, key=lambda s: nlm_psnr(clean, noisy, head[::6], s))
+    row = {"level": level, "peak": PRESETS[level][0], "read": PRESETS[level][1],
+           "noisy": float(np.mean([psnr(clean[i], noisy[i]) for i in tail])),
+           f"nlm (h={h})": nlm_psnr(clean, noisy, tail, h),
+           "live": model_psnr(live_model()[0], clean, noisy, tail)}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "frames").mkdir()
+        for i in head:  # self-supervision gets the frames adapt trains on
+            cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
+        for method in ("blind-spot", "recorrupted"):
+            row[f"live + {method}"] = self_supervised(method, noisy, clean, tail, work, minutes)
+        for i in range(len(head), FRAMES):  # adapt holds the tail out itself
+            cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
+        row.update(adapted(noisy, clean, tail, work, minutes))
+        row["live supervised (clean first part)"] = supervised(noisy, clean, head, tail, work,
+                                                                minutes)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def main() -> None:
+    """Measure each light level; print and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--levels", default="dim,night", help="camera presets, comma-separated")
+    parser.add_argument("--minutes", type=float, default=2.0, help="adapt's time budget")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/camera.json"))
+    args = parser.parse_args()
+    still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
+    rows = [measure_level(still, level, args.minutes) for level in args.levels.split(",")]
+    command = " ".join(["python benchmarks/camera.py", *sys.argv[1:]])
+    write_result({"provenance": provenance(command), "frames": FRAMES, "size": SIZE,
+                  "still": f"set12/{STILL}", "rows": rows}, args.out)
+
+
+if __name__ == "__main__":
+    main()
