@@ -28,6 +28,7 @@ import numpy as np
 
 import edgeae
 from edgeae.app.measure import Job
+from edgeae.app.peak import peak_columns
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_writable, write_json, write_text
 from edgeae.core.formats import FORMATS, exported_formats
@@ -64,6 +65,7 @@ class BenchmarkOptions:
     python: str = sys.executable  # interpreter of the runtime backends' processes
     overwrite: bool = False
     seed: int = 0
+    peak: bool = False  # also time a convolution probe per engine (app/peak.py)
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,7 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
             "tensorflow_imported": result["tensorflow_imported"],
             "mmacs_per_frame": _significant(macs / 1e6),
             "gmacs_per_s": _significant(macs / (timing["ms_p50"] / 1e3) / 1e9),
+            **peak_columns(macs / (timing["ms_p50"] / 1e3) / 1e9, result.get("probe_ms_p50")),
             **quality})
     return rows
 
@@ -389,6 +392,8 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions,
     with tempfile.TemporaryDirectory(prefix="edgeae-bench-") as tmp:
         work = Path(tmp)
         jobs = plan_jobs(target, options, work, quality is not None)
+        if options.peak:
+            jobs = with_probes(jobs, work, options.seed)
         if quality is not None:
             np.save(work / "quality-inputs.npy", quality.inputs)
         results = [(job, run_job(job, work, options.python if _on_device(job)
@@ -405,6 +410,19 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions,
                                                                        {}))
     write_results(out, target, options, rows, quality, macs_px)
     return rows
+
+
+def with_probes(jobs: list[Job], work: Path, seed: int) -> list[Job]:
+    """The jobs of exported files, each given the probe in its format and precision."""
+    from dataclasses import replace
+
+    from edgeae.app.peak import write_probes
+
+    format_of = {b.name: b.format for b in BACKENDS.values()}
+    pairs = {(format_of[j.backend], j.precision) for j in jobs if _on_device(j)}
+    probes = write_probes(work, pairs, seed)
+    return [replace(j, probe=str(probes[(format_of[j.backend], j.precision)]))
+            if (format_of[j.backend], j.precision) in probes else j for j in jobs]
 
 
 def _on_device(job: Job) -> bool:
@@ -464,17 +482,26 @@ def backend_versions() -> dict[str, str]:
 def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
     quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
+    peak = ["% of peak"] if any("pct_of_peak" in r for r in rows) else []
     header = ["backend", "precision", "size", "threads", "p50 ms", "p90 ms", "p99 ms", "fps",
-              "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s"]
+              "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s", *peak]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [r["backend"], r["precision"], r["size"], str(r["threads"]),
                  f"{r['ms_p50']:.2f}", f"{r['ms_p90']:.2f}", f"{r['ms_p99']:.2f}",
                  f"{r['fps']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
-                 f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}"]
+                 f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}",
+                 *([_peak_cell(r)] if peak else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _peak_cell(row: dict) -> str:
+    """'12% of 95.3' (the row's share of its engine's probe GMAC/s), or '-' without a probe."""
+    if "pct_of_peak" not in row:
+        return "-"
+    return f"{row['pct_of_peak']:.0f}% of {row['peak_gmacs_per_s']:.1f}"
 
 
 def _significant(value: float, digits: int = 4) -> float:

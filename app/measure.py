@@ -37,6 +37,7 @@ class Job:
     quality_inputs: str | None = None  # .npy NHWC float32 in [0, 1]; outputs written beside
     quality_outputs: str | None = None
     seed: int = 0
+    probe: str | None = None  # the convolution probe in this job's format and precision
 
 
 def peak_rss_mb() -> float:
@@ -119,7 +120,17 @@ def measure(job: Job) -> dict:
         outputs = quality_outputs(model, job.use, np.load(job.quality_inputs))
         np.save(job.quality_outputs, outputs.astype(np.float32))
     return {"import_s": import_s, "load_s": load_s, "sizes": sizes,
+            "probe_ms_p50": probe_ms(job) if job.probe else None,
             "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def probe_ms(job: Job) -> float:
+    """Median ms of the convolution probe (app/peak.py) on this job's engine and threads."""
+    import edgeae.runtime as rt
+    from edgeae.app.peak import probe_input
+
+    session = rt.BACKENDS[job.backend].open(Path(job.probe), job.threads)
+    return time_size(session.run, probe_input(job.seed), job.warmup, job.repeats)["ms_p50"]
 
 
 def main(argv: list[str] | None = None) -> int:

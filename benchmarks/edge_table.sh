@@ -19,7 +19,7 @@ RESULTS=${RESULTS:-benchmarks/results}
 EDGEAE=${EDGEAE:-.venv/bin/edgeae}
 PYTHON=${PYTHON:-.venv/bin/python}
 RUNTIME_PYTHON=${RUNTIME_PYTHON:-.venv-runtime/bin/python}
-COMMON=(--threads 1,2 --python "$RUNTIME_PYTHON" --overwrite)
+COMMON=(--threads 1,2 --python "$RUNTIME_PYTHON" --peak --overwrite)
 
 keep() {  # keep NAME: the rows of $OUT/NAME/benchmark.json with the machine, for tables.py
   "$PYTHON" benchmarks/provenance.py --wrap "$OUT/$1/benchmark.json" "$RESULTS/edge-$1.json" \

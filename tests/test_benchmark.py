@@ -110,6 +110,23 @@ def test_benchmark_of_a_pretrained_denoiser(tmp_path):
         assert "keras_psnr" not in row  # a shipped model has no Keras model beside it
 
 
+def test_benchmark_peak_times_a_convolution_probe_per_engine_and_precision(tmp_path):
+    from edgeae.app.peak import PROBE_MACS
+
+    code, out, err = run_cli("benchmark", "--pretrained", "live", "--backends", "tflite,onnx",
+                             "--precisions", "fp32,int8", "--sizes", "64x48", "--threads", "1",
+                             "--repeats", "3", "--peak", "--out", tmp_path / "out")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
+    assert {(r["backend"], r["precision"]) for r in rows} >= {
+        ("litert", "fp32"), ("litert", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
+    for row in rows:  # each engine's probe rate, and the model's share of it
+        assert row["peak_gmacs_per_s"] > 0.1
+        assert row["pct_of_peak"] == pytest.approx(
+            100 * row["gmacs_per_s"] / row["peak_gmacs_per_s"], rel=0.01)
+    assert "% of peak" in out and PROBE_MACS == 4 * 9 * 64 * 64 * 128 * 128
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "MODEL_DIR or --pretrained"),
     (("--pretrained", "live", "--sizes", "64y48"), "--sizes"),

@@ -49,7 +49,7 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     code, _, err = run_cli("benchmark", denoiser_dir, "--backends", "keras,tflite",
                            "--precisions", "fp32,int8", "--sizes", "32x32,64x64", "--threads",
                            "1", "--repeats", "3", "--data", data, "--artifacts",
-                           tmp_path / "exported", "--out", bench)
+                           tmp_path / "exported", "--peak", "--out", bench)
     assert code == 0, err
     code, out, err = run_cli("report", denoiser_dir, "--benchmark", bench, "--out",
                              tmp_path / "report.html")
@@ -65,6 +65,7 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     # the parity table, from the artifacts the benchmark exported (wherever --artifacts put them)
     assert "model_int8.tflite" in page["text"] and "litert" in page["text"]
     assert "noisy input, denoised, clean" in page["text"]
+    assert "of the engine's peak" in page["text"]  # --peak's column (keras rows: "-")
     code, _, err = run_cli("report", denoiser_dir, "--out", tmp_path / "report.html")
     assert code == 2 and "--overwrite" in err
 

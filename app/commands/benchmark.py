@@ -71,6 +71,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--python", metavar="PATH",
                    help="interpreter for the runtime backends' processes, e.g. a venv without "
                         "TensorFlow (default: this one)")
+    p.add_argument("--peak", action="store_true",
+                   help="also time a stack of 3x3 convolutions in each format, precision, engine "
+                        "and thread count: the engine's achievable GMAC/s here, and each row's "
+                        "percentage of it (adds a conversion per format and precision)")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
     p.set_defaults(func=run)
@@ -131,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     check_exists(args.labels, "--labels")
     model_dir = ModelDir.open(args.model_dir) if args.model_dir is not None else None
     require("benchmark", *NEEDS)
-    options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite)
+    options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite,
+                               peak=args.peak)
     check_outputs(args.out, options)
     if model_dir is None:
         target = pretrained_target(args.pretrained)
