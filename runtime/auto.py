@@ -111,11 +111,13 @@ def cpu_model() -> str:
 def _version(backend: Backend) -> str:
     """The installed version of the distribution behind a backend's module."""
     top = backend.module.split(".")[0]
-    names = metadata.packages_distributions().get(top, [top])
-    try:
-        return f"{names[0]} {metadata.version(names[0])}"
-    except metadata.PackageNotFoundError:
-        return f"{top} ?"
+    for name in (top.replace("_", "-"), top):  # ai_edge_litert -> ai-edge-litert
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    names = metadata.packages_distributions().get(top, [])  # slow: scans every distribution
+    return f"{names[0]} {metadata.version(names[0])}" if names else f"{top} ?"
 
 
 def cache_key(manifest: Manifest, pairs: list[tuple[Path, Backend]], frame: tuple[int, int],
