@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -34,6 +32,7 @@ CHILDREN = (  # backend, environment, artifact suffix
     ("litert", ".venv-runtime", ".tflite"),
     ("tflite-runtime", ".venv-tflite", ".tflite"),
     ("onnxruntime", ".venv-runtime", ".onnx"),
+    ("openvino", ".venv-runtime", ".onnx"),
 )
 
 
@@ -149,8 +148,6 @@ def _line(row: dict) -> str:
 
 def main() -> None:
     """Parent: make the video, run every child, print a table and JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set12", type=Path, help="../shared/data/set12 (for the video)")
     parser.add_argument("--artifacts", type=Path, help="folder of exported model_* files")
@@ -172,15 +169,12 @@ def main() -> None:
     print("| backend | artifact | fps | frame p50 / p99 ms | inference p50 / p99 ms | "
           "pre/post p50 ms | capture p50 ms | import s | peak RSS MB |", file=sys.stderr)
     rows = run_children(args.artifacts, args.video, args.threads, args.gray)
-    result = {"command": " ".join(["python benchmarks/runtime.py", *sys.argv[1:]]),
-              "date": time.strftime("%Y-%m-%d"),
-              "cpu": cpu_model(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "video": f"{args.video.name}: 150 frames 640x480, BGR (gray content)",
-              "rows": rows}
-    from provenance import write_result  # benchmarks/provenance.py, beside this script
+    from provenance import provenance, write_result  # benchmarks/provenance.py, beside this
 
-    write_result(result, args.out)
+    command = " ".join(["python benchmarks/runtime.py", *sys.argv[1:]])
+    write_result({"provenance": provenance(command), "threads": args.threads,
+                  "video": f"{args.video.name}: 150 frames 640x480, BGR (gray content)",
+                  "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -461,6 +461,82 @@ def pi_estimate() -> str:
             + "\n")
 
 
+# --- the run loop per backend (benchmarks/runtime.py) ------------------------------------------
+
+def _runtime_cells(r: dict) -> list[str]:
+    if "error" in r:
+        return [f"cannot run: {r['error'][:90]}"] + [""] * 7
+    return [f"{r['fps']:.1f}", f"{r['frame_ms']['p50']:.1f} / {r['frame_ms']['p99']:.1f}",
+            f"{r['inference_ms']['p50']:.1f} / {r['inference_ms']['p99']:.1f}",
+            f"{r['pre_post_ms_p50']:.2f}", f"{r['capture_ms']['p50']:.2f}",
+            f"{r['import_s']:.2f}", f"{r['peak_rss_mb']:.0f}", f"{r['numpy']}"]
+
+
+def runtime() -> str:
+    """`edgeae run`'s loop on a 640x480 video, per backend and artifact."""
+    data = load("runtime")
+    rows = [[r["backend"], r["artifact"], *_runtime_cells(r)] for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{data['video']}; {data['threads']} threads; times in ms per frame.\n\n"
+            + table(["backend", "artifact", "fps", "frame p50 / p99", "inference p50 / p99",
+                     "pre/post p50", "capture p50", "import s", "peak RSS MB", "numpy"], rows,
+                    right={2, 3, 4, 5, 6, 7, 8}) + "\n")
+
+
+# --- adapting to a camera (benchmarks/camera.py) ----------------------------------------------
+
+CAMERA_METHODS = ("noisy", "nlm", "live", "live + blind-spot", "live + recorrupted",
+                  "live adapted", "live adapted int8", "live supervised (clean first part)")
+
+
+def _camera_cell(row: dict, method: str) -> str:
+    if method != "nlm":
+        return f"{row[method]:.2f}"
+    key = next(k for k in row if k.startswith("nlm"))
+    return f"{row[key]:.2f} ({key[5:-1]})"
+
+
+def _adapt_cells(row: dict) -> list[str]:
+    a = row["adaptation"]
+    return [f"{a['val_loss_before']:.5f} -> {a['val_loss_after']:.5f} "
+            f"({'kept' if a['kept'] else 'not kept'})", f"{a['mask_coverage']:.0%}",
+            f"{row['adapt_seconds']:.0f}"]
+
+
+def camera() -> str:
+    """PSNR per light level and method on the clips' held-out tails; adapt's own record."""
+    data = load("camera")
+    rows = [[r["level"]] + [_camera_cell(r, m) for m in CAMERA_METHODS] + _adapt_cells(r)
+            for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"PSNR (dB) on the last 20% of {data['frames']} frames of {data['size'][0]}x"
+            f"{data['size'][1]} from {data['still']}, gray.\n\n"
+            + table(["light", "noisy", "NLM (best h)", "live", "live + Noise2Void",
+                     "live + R2R", "**live adapted**", "adapted int8",
+                     "supervised reference", "adapt's held-out loss", "flow trusted",
+                     "adapt s"], rows) + "\n")
+
+
+# --- --backend auto against fixed choices (benchmarks/auto_backend.py) -------------------------
+
+def auto_backend() -> str:
+    """Per shipped artifact: auto's pick, every fixed choice's p50 / p99, pick vs best."""
+    data = load("auto_backend")
+    rows = []
+    for r in data["rows"]:
+        fixed = sorted(r["fixed"].items(), key=lambda kv: kv[1]["p50_ms"])
+        timings = ", ".join(f"{name} {t['p50_ms']:.1f} / {t['p99_ms']:.1f}" for name, t in fixed)
+        rows.append([r["artifact"], r["picked"], f"{r['picked_vs_best']:.3f}",
+                     f"{r['first_start_s']:.1f}", f"{r['cached_start_s']:.2f}", timings])
+    h, w = data["frame"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{h}x{w} frames, {data['threads']} threads; p50 / p99 ms of every candidate "
+            "timed again after auto chose.\n\n"
+            + table(["given file", "auto picked", "picked p50 / best p50", "first start s",
+                     "cached start s", "every candidate (p50 / p99 ms)"], rows,
+                    right={2, 3, 4}) + "\n")
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
@@ -474,6 +550,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "export-conv": ("export", _export("conv_denoiser")),
     "odd-sizes": ("odd_sizes", odd_sizes),
     "pi-estimate": ("pi_estimate", pi_estimate),
+    "camera": ("camera", camera),
+    "runtime": ("runtime", runtime),
+    "auto-backend": ("auto_backend", auto_backend),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
     "anomaly": ("anomaly", anomaly),
