@@ -22,8 +22,7 @@ import numpy as np
 from provenance import provenance, write_result
 
 from edgeae.runtime.artifact import read_artifact_manifest
-from edgeae.runtime.auto import candidates, choose, model_input
-from edgeae.runtime.backends import open_session
+from edgeae.runtime.auto import candidates, choose, model_input, run_times_ms
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
 FRAME = (480, 640)
@@ -31,14 +30,7 @@ FRAME = (480, 640)
 
 def timed(path: Path, backend: str, batch: np.ndarray, threads: int, runs: int) -> dict:
     """p50 and p99 ms of `runs` runs after two warm-ups."""
-    session, _ = open_session(path, backend, threads)
-    for _ in range(2):
-        session.run(batch)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(batch)
-        times.append((time.perf_counter() - start) * 1e3)
+    times = run_times_ms(path, backend, batch, threads, runs, warmup=2)
     return {"p50_ms": round(statistics.median(times), 2),
             "p99_ms": round(float(np.percentile(times, 99)), 2)}
 

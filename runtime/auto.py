@@ -85,16 +85,23 @@ def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:
     return np.random.default_rng(0).random((1, h, w, spec.channels), dtype=np.float32)
 
 
-def median_ms(path: Path, backend: Backend, batch: np.ndarray, threads: int | None) -> float:
-    """Median milliseconds of `backend` running `batch`, after one warm-up run."""
-    session, _ = open_session(path, backend.name, threads)
-    session.run(batch)
+def run_times_ms(path: Path, backend: str, batch: np.ndarray, threads: int | None,
+                 runs: int = RUNS, warmup: int = 1) -> list[float]:
+    """Milliseconds of each of `runs` runs of `batch` on `backend`, after `warmup` runs."""
+    session, _ = open_session(path, backend, threads)
+    for _ in range(warmup):
+        session.run(batch)
     times = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         start = time.perf_counter()
         session.run(batch)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return times
+
+
+def median_ms(path: Path, backend: Backend, batch: np.ndarray, threads: int | None) -> float:
+    """Median milliseconds of `backend` running `batch`, after one warm-up run."""
+    return statistics.median(run_times_ms(path, backend.name, batch, threads))
 
 
 def cpu_model() -> str:
