@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_dir
+from edgeae.core.images import convert_channels, write_png
 from edgeae.core.progress import progress
 from edgeae.runtime.capture import SourceStats, frames
 
@@ -24,13 +25,9 @@ log = logging.getLogger(__name__)
 
 def _as_channels(frame: np.ndarray, channels: int) -> np.ndarray:
     """An OpenCV frame (BGR or gray) as HxWxC RGB or gray uint8."""
-    if frame.ndim == 2:
-        frame = frame[..., None]
-    if channels == 1:
-        return frame if frame.shape[-1] == 1 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[..., None]
-    if frame.shape[-1] == 1:
-        return np.repeat(frame, 3, axis=-1)
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    return convert_channels(frame, channels)
 
 
 def record_frames(source: str, n: int, channels: int, keep: Path | None = None,
@@ -62,9 +59,7 @@ def record_frames(source: str, n: int, channels: int, keep: Path | None = None,
 
 
 def _keep(array: np.ndarray, folder: Path, overwrite: bool) -> None:
-    """Save the recorded frames as numbered PNGs (BGR on disk, as OpenCV writes)."""
+    """Save the recorded frames as numbered PNGs."""
     with atomic_dir(folder, overwrite) as tmp:
         for i, frame in enumerate(array):
-            image = frame if frame.shape[-1] == 1 else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            if not cv2.imwrite(str(tmp / f"frame_{i:05d}.png"), image):
-                raise UserError(f"cannot write frames into {folder}")
+            write_png(tmp / f"frame_{i:05d}.png", frame)

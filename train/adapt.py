@@ -24,6 +24,7 @@ from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, coverin
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_dir
+from edgeae.core.images import to_uint8, to_unit_float
 from edgeae.core.manifest import Adaptation, DataSummary, Manifest, TrainingSummary
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
@@ -71,7 +72,7 @@ def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> l
     h, w = (side // multiple * multiple for side in source.size)
     if min(h, w) < multiple * 4:
         raise UserError(f"frames of {source.size[0]}x{source.size[1]} are too small to adapt on")
-    return [np.clip(source.read(i)[:h, :w] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return [to_uint8(source.read(i)[:h, :w])
             for i in progress(range(n), total=n, desc="reading frames", min_total=50)]
 
 
@@ -79,7 +80,7 @@ def denoised_guides(start: Start, frames: list[np.ndarray]) -> list[np.ndarray]:
     """The starting model's denoised frames as uint8 planes: what the optical flow reads."""
     guides = []
     for frame in progress(frames, total=len(frames), desc="denoising for flow", min_total=20):
-        guides.append(as_gray_u8(start.denoise(frame[None].astype(np.float32) / 255)[0]))
+        guides.append(as_gray_u8(start.denoise(to_unit_float(frame)[None])[0]))
     return guides
 
 
@@ -105,8 +106,8 @@ def masked_mse(y_true, y_pred):
 def as_training_arrays(inputs: np.ndarray, targets: np.ndarray,
                        masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) for Keras: float inputs, and targets with the mask as one more channel."""
-    x = inputs.astype(np.float32) / 255
-    y = np.concatenate([targets.astype(np.float32) / 255, masks.astype(np.float32)], axis=-1)
+    x = to_unit_float(inputs)
+    y = np.concatenate([to_unit_float(targets), masks.astype(np.float32)], axis=-1)
     return x, y
 
 
@@ -221,7 +222,7 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
 
 def _save_crops(path: Path, crops: np.ndarray) -> None:
     """uint8 crops as the float32 NHWC images a model directory keeps."""
-    np.save(path, crops.astype(np.float32) / 255)
+    np.save(path, to_unit_float(crops))
 
 
 def _log_outcome(tuning: Tuning, out: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edgeae.core.images import convert_channels, to_uint8
 from edgeae.core.progress import progress
 
 # Sundaram et al.'s forward-backward test: |fw + bw(x + fw)|^2 < A (|fw|^2 + |bw|^2) + B
@@ -45,8 +46,8 @@ class FramePairs:
 
 def as_gray_u8(image: np.ndarray) -> np.ndarray:
     """An HWC float [0, 1] or uint8 image as one uint8 plane (what the flow reads)."""
-    u8 = image if image.dtype == np.uint8 else np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
-    return u8[..., 0] if u8.shape[-1] == 1 else cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY)
+    u8 = image if image.dtype == np.uint8 else to_uint8(image)
+    return convert_channels(u8, 1)[..., 0]
 
 
 class FlowAligner:
