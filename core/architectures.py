@@ -28,6 +28,10 @@ class ModelConfig(BaseModel):
         """Input height and width must be multiples of this (its total downsampling)."""
         return 1
 
+    def input_frames(self) -> int:
+        """Consecutive frames the model takes at once: 1, or K for a temporal model."""
+        return 1
+
     def __getitem__(self, key: str) -> Any:
         """Read a parameter by name, as manifests' params dicts were read."""
         return getattr(self, key)
@@ -110,6 +114,9 @@ class UNetConfig(ModelConfig):
     filters: tuple[FilterCount, ...] | None = Field(default=None, min_length=2, max_length=6)
     convs_per_level: int | None = Field(default=None, ge=1, le=4)
     stem: Literal[1, 2] | None = None  # 2: the first level already runs at half resolution
+    # > 1: a temporal denoiser taking this many consecutive frames (oldest first, stacked on the
+    # channel axis) and restoring the last, so a live feed waits for no later frame
+    frames: int = Field(default=1, ge=1, le=8)
 
 
     def level_filters(self) -> tuple[int, ...]:
@@ -127,6 +134,10 @@ class UNetConfig(ModelConfig):
     def size_multiple(self) -> int:
         """Each level below the first halves the image, and so does a stride-2 stem."""
         return 2 ** (len(self.level_filters()) - 1) * self.stem_stride()
+
+    def input_frames(self) -> int:
+        """`frames`: 1 for a single-frame denoiser."""
+        return self.frames
 
 
 LOSS_OF = {"bernoulli": "bce", "gaussian": "mse"}  # the training loss each likelihood implies

@@ -34,8 +34,10 @@ from edgeae.core.tasks import TASKS
 # a version 2 reader would refuse as an unknown field; versions 1 and 2 simply record none.
 # 4: a denoiser tuned to a camera's footage by `edgeae adapt` records how (`training.adaptation`,
 # `self_supervised: frame-to-frame`), which a version 3 reader would refuse.
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 5: a temporal model takes several consecutive frames (`input.frames`); a version 4 reader would
+# refuse the field, rightly, as it would run such a model wrongly. Older files take one frame.
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -58,6 +60,14 @@ class InputSpec(_Strict):
     color_order: Literal["gray", "rgb"]
     # Fully convolutional models downsample by this factor: frames are padded to a multiple.
     size_multiple: int = Field(default=1, ge=1)
+    # A temporal model takes this many consecutive frames stacked on the channel axis (oldest
+    # first, `channels` each) and restores the last (runtime/history.py).
+    frames: int = Field(default=1, ge=1, le=8)
+
+    @property
+    def model_channels(self) -> int:
+        """Channels of the network's input tensor: every frame's, stacked."""
+        return self.frames * self.channels
 
     @property
     def fixed_size(self) -> tuple[int, int] | None:
@@ -70,7 +80,8 @@ class InputSpec(_Strict):
         """A short human form such as '28x28x1' or 'any x any x 3'."""
         h = self.height or "any"
         w = self.width or "any"
-        return f"{h}x{w}x{self.channels}"
+        frames = f" ({self.frames} frames)" if self.frames > 1 else ""
+        return f"{h}x{w}x{self.channels}{frames}"
 
 
 class Normalization(_Strict):
@@ -282,7 +293,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[4] = SCHEMA_VERSION
+    schema_version: Literal[5] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

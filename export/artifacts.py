@@ -127,7 +127,7 @@ def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int 
         raise UserError(f"--input-size {size[0]}x{size[1]} must be a multiple of "
                         f"{spec.size_multiple} for this model (it downsamples by that factor)")
     h, w = size or fixed or (None, None)
-    return h, w, spec.channels
+    return h, w, spec.model_channels
 
 
 def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray:
@@ -140,10 +140,19 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
         return clean
     import tensorflow as tf
 
+    from edgeae.train.noise import apply_noise_to_frames
     from edgeae.train.noise_spec import parse_noise
 
-    noisy = parse_noise(spec)(tf.constant(clean, tf.float32), tf.constant([seed, 0]))
-    return noisy.numpy()
+    images, seed = tf.constant(clean, tf.float32), tf.constant([seed, 0])
+    frames = manifest.input.frames
+    if frames > 1:  # clips: fresh noise in every frame
+        return apply_noise_to_frames(parse_noise(spec), images, frames, seed).numpy()
+    return parse_noise(spec)(images, seed).numpy()
+
+
+def restored_targets(clean: np.ndarray, manifest: Manifest) -> np.ndarray:
+    """What the outputs on `clean` samples are compared with: the last frame of a clip."""
+    return clean[..., -manifest.input.channels:] if manifest.input.frames > 1 else clean
 
 
 def _at_size(images: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -184,7 +193,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         calibration = part.calibrate(calibration)
     _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
-        c.parity = measure(reference, part.view(c.outputs(part.inputs)), clean)
+        c.parity = measure(reference, part.view(c.outputs(part.inputs)),
+                           restored_targets(clean, manifest))
         if labelled is not None:
             scores = detector_scores(labelled, c.outputs(labelled), manifest, memory).score
             c.parity = c.parity.model_copy(update=detection_parity(

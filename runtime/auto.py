@@ -82,7 +82,7 @@ def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:
     spec = manifest.input
     h, w = spec.fixed_size or (-(-side // spec.size_multiple) * spec.size_multiple
                                for side in frame)
-    return np.random.default_rng(0).random((1, h, w, spec.channels), dtype=np.float32)
+    return np.random.default_rng(0).random((1, h, w, spec.model_channels), dtype=np.float32)
 
 
 def run_times_ms(path: Path, backend: str, batch: np.ndarray, threads: int | None,

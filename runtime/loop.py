@@ -31,7 +31,14 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import FILE_MODE
-from edgeae.runtime.capture import CaptureOptions, FileFeed, LatestFrameReader, Source, open_feed
+from edgeae.runtime.capture import (
+    CaptureOptions,
+    FileFeed,
+    LatestFrameReader,
+    Source,
+    SourceStats,
+    open_feed,
+)
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,7 @@ class RunSummary:
     frame_ms: dict[str, float]  # the whole loop per frame: model, drawing, writing
     anomalies: int
     events: int
+    restarts: int  # a temporal model's history started again: reconnects and scene cuts
     stopped_by: StopReason  # end | duration | interrupt (SIGINT) | terminate (SIGTERM) | quit
     output: str | None
     written: int  # frames in the output
@@ -306,15 +314,20 @@ class _FrameStep:
     """One frame through the model, with the buffers it reuses and the anomalies it counts."""
 
     def __init__(self, model: Denoiser | AnomalyScorer, gray: bool,
-                 events: EventLog | None) -> None:
-        self.model, self.gray, self.events = model, gray, events
+                 events: EventLog | None, stats: SourceStats) -> None:
+        self.model, self.gray, self.events, self.stats = model, gray, events, stats
         self.scoring = isinstance(model, AnomalyScorer)
         self.heat_scale = model.heat_scale if self.scoring else None
-        self.anomalies = 0
+        self.anomalies = self.resets = 0
+        self._reconnects = stats.reconnects
         self._denoised = self._gray = None  # reused output and gray frames
 
     def __call__(self, index: int, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | Score]:
         """(the frame as the model saw it, the model's denoised frame or Score)."""
+        if self.stats.reconnects != self._reconnects:  # frames before a reconnect are stale
+            self._reconnects = self.stats.reconnects
+            self.model.reset()
+            self.resets += 1
         if self.gray and frame.ndim == 3:
             self._gray = _gray_buffer(self._gray, frame)
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
@@ -406,7 +419,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
                              options.overwrite) if first is not None else None
         events = (EventLog(options.events, options.event_interval, options.overwrite)
                   if options.events and first is not None else None)
-        step = _FrameStep(model, options.gray, events)
+        step = _FrameStep(model, options.gray, events, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
         with contextlib.closing(_Closer(output, events)):
             frames = itertools.chain([first], stream) if first is not None else ()
@@ -417,7 +430,9 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,
         seconds=round(seconds, 3), fps=model_ms.count / seconds if seconds else 0.0,
         model_ms=model_ms.summary(), frame_ms=frame_ms.summary(), anomalies=step.anomalies,
-        events=events.count if events else 0, stopped_by=stop.reason or "end",
+        events=events.count if events else 0,
+        restarts=step.resets + getattr(model, "scene_cuts", 0) if model.temporal else 0,
+        stopped_by=stop.reason or "end",
         output=str(options.output) if options.output else None,
         written=output.written if output else 0, resized=output.resized if output else 0,
         output_fps=round(output.fps, 3) if output and output.fps else None)

@@ -17,6 +17,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
+from edgeae.runtime.history import FrameHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
 
@@ -49,6 +50,19 @@ class Reconstructor:
         self._offset = norm.offset
         fixed = manifest.input.fixed_size
         self._tiles = TileBlender(fixed) if fixed and self.tiles_any_size else None
+        # a temporal model's input: here every image is a still (the Denoiser keeps a history)
+        frames = manifest.input.frames
+        self._frames: StillFrames | None = StillFrames(frames) if frames > 1 else None
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the model takes several consecutive frames (a video denoiser)."""
+        return self._frames is not None
+
+    def reset(self) -> None:
+        """Forget the frames before (a temporal model's history); the next frame starts afresh."""
+        if self._frames is not None:
+            self._frames.reset()
 
     @property
     def input_spec(self):  # noqa: D102 - a property's docstring is its type
@@ -106,7 +120,7 @@ class Reconstructor:
         if self._offset:
             x[:, :h, :w, :] += self._offset
         fill_reflect_padding(x, h, w)
-        return x
+        return x if self._frames is None else self._frames.stack(x)
 
     def _finish(self, y: np.ndarray, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """Map model output back to the input's pixel type and layout."""
@@ -189,13 +203,27 @@ class Denoiser(_FrameModel):
     """Denoises camera frames: uint8 in, uint8 out, same shape and colour order.
 
     OpenCV delivers colour frames in BGR order, the default here; pass color="rgb" for RGB.
-    A gray model denoises each colour plane separately.
+    A gray model denoises each colour plane separately. A temporal model (manifest
+    `input.frames` > 1) keeps the frames before in a FrameHistory: frames given one after the
+    other are a video; call `reset()` before an unrelated frame (a scene cut is found by itself).
 
     Example:
         >>> model = edgeae.runtime.load("export/model_int8.tflite", task="denoise")
         >>> ok, frame = cv2.VideoCapture(0).read()
         >>> clean = model.denoise(frame)
     """
+
+    def __init__(self, session: Session, manifest: Manifest) -> None:
+        super().__init__(session, manifest)
+        if self._frames is not None:
+            norm = manifest.normalization  # the history sees model inputs: 0-255 scaled so
+            self._frames = FrameHistory(manifest.input.frames,
+                                        (norm.offset, 255.0 * norm.scale + norm.offset))
+
+    @property
+    def scene_cuts(self) -> int:
+        """Scene cuts a temporal model's history found and started again at (0 otherwise)."""
+        return getattr(self._frames, "cuts", 0)
 
     def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
                 out: np.ndarray | None = None) -> np.ndarray:
@@ -249,6 +277,9 @@ class AnomalyScorer(_FrameModel):
     def __init__(self, session: Session, manifest: Manifest, threshold: float | None = None,
                  memory: np.ndarray | None = None) -> None:
         super().__init__(session, manifest)
+        if manifest.input.frames > 1:
+            raise UserError("a temporal model denoises video; it does not score frames "
+                            "(use --task denoise)")
         self.threshold = manifest.threshold if threshold is None else threshold
         if manifest.score.norm is not None and memory is None:  # a trained k-NN score
             raise UserError("this detector's score needs its training descriptors (the memory "

@@ -72,6 +72,8 @@ class TileBlender:
         for k, (y0, x0) in enumerate(self._positions):
             self._tiles[k * n:(k + 1) * n] = self._padded[:, y0:y0 + th, x0:x0 + tw]
         out = run(self._tiles)
+        if self._sum is None or self._sum.shape[-1] != out.shape[-1]:  # a temporal model's
+            self._sum = np.empty((*self._padded.shape[:3], out.shape[-1]), np.float32)  # fewer
         self._sum.fill(0.0)
         for k, (y0, x0) in enumerate(self._positions):
             self._sum[:, y0:y0 + th, x0:x0 + tw] += out[k * n:(k + 1) * n] * self._window
@@ -79,7 +81,7 @@ class TileBlender:
         return self._sum[:, :h, :w]
 
     def _prepare(self, shape: tuple[int, ...]) -> None:
-        """Allocate the padded frame, tile batch, accumulator and weight sum for this shape."""
+        """Allocate the padded frame, tile batch and weight sum for this shape."""
         n, h, w, c = shape
         th, tw = self.size
         ph, pw = max(h, th), max(w, tw)
@@ -87,7 +89,7 @@ class TileBlender:
                            for x0 in tile_starts(pw, tw, self.overlap[1])]
         self._padded = np.empty((n, ph, pw, c), np.float32)
         self._tiles = np.empty((len(self._positions) * n, th, tw, c), np.float32)
-        self._sum = np.empty((n, ph, pw, c), np.float32)
+        self._sum = None  # the output's channels are known once the model has run
         self._weights = np.zeros((1, ph, pw, 1), np.float32)
         for y0, x0 in self._positions:
             self._weights[:, y0:y0 + th, x0:x0 + tw] += self._window

@@ -11,6 +11,7 @@ Seeded; numpy and OpenCV only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -111,3 +112,58 @@ def clip_from_still(image: np.ndarray, n: int, size: tuple[int, int],
     if objects == 0:
         return Clip(frames, np.zeros(frames.shape[:3], bool))
     return paste_objects(image, frames, objects, rng)
+
+
+def _stacked(frames: np.ndarray) -> np.ndarray:
+    """(K, h, w, C) frames as one (h, w, K * C) float32 array, oldest first."""
+    k, h, w, c = frames.shape
+    return np.ascontiguousarray(frames.transpose(1, 2, 0, 3).reshape(h, w, k * c), np.float32)
+
+
+def still_clip(image: np.ndarray, frames: int, size: int, rng: np.random.Generator,
+               max_speed: float = 3.0, max_objects: int = 2, flicker: float = 0.03,
+               cut: float = 0.08) -> np.ndarray:
+    """A training clip from a still (HWC, float in [0, 1]): (size, size, frames * C), oldest first.
+
+    The camera moves at a random speed up to `max_speed` pixels a frame (0 included: a camera
+    on a tripod), up to `max_objects` objects move on their own, each frame's brightness
+    flickers by up to `flicker`, and with probability `cut` the frames before a random one show
+    another view (the still turned upside down), so the model learns to ignore frames that do
+    not match.
+    """
+    speed = rng.uniform(0.0, max_speed)
+    objects = int(rng.integers(0, max_objects + 1))
+    clip = _moving_clip(image, frames, size, rng, objects, speed)
+    out = clip.frames.astype(np.float32).reshape(frames, size, size, image.shape[-1])
+    if frames > 1 and rng.random() < cut:
+        other = _moving_clip(np.ascontiguousarray(image[::-1, ::-1]), frames, size, rng, 0,
+                             speed).frames
+        before = int(rng.integers(1, frames))
+        out[:before] = other[:before].reshape(before, size, size, image.shape[-1])
+    out *= rng.uniform(1 - flicker, 1 + flicker, (frames, 1, 1, 1)).astype(np.float32)
+    return _stacked(np.clip(out, 0.0, 1.0))
+
+
+def _moving_clip(image: np.ndarray, frames: int, size: int, rng: np.random.Generator,
+                 objects: int, speed: float) -> Clip:
+    """clip_from_still, the camera slowed (to a standstill at worst) where the still is small."""
+    for slower in (1.0, 0.25):
+        try:
+            return clip_from_still(image, frames, (size, size), rng, objects=objects,
+                                   speed=speed * slower)
+        except ValueError:
+            continue
+    return clip_from_still(image, frames, (size, size), rng, objects=objects, speed=0.0)
+
+
+def video_clip(read: Callable[[int], np.ndarray], end: int, frames: int, size: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """One random size x size window of frames end - K + 1 .. end: (size, size, frames * C).
+
+    `read(i)` gives frame i (HWC); before the video's start its first frame repeats.
+    """
+    picks = [read(max(0, end - k)) for k in range(frames - 1, -1, -1)]
+    h, w = picks[0].shape[:2]
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    window = np.stack([p.reshape(h, w, -1)[top:top + size, left:left + size] for p in picks])
+    return _stacked(window)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 import edgeae
-from edgeae.core.architectures import LOSS_OF
+from edgeae.core.architectures import LOSS_OF, ModelConfig
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
@@ -137,7 +137,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
         input=InputSpec(height=h if config.fixed_size else None,
                         width=w if config.fixed_size else None, channels=c,
                         color_order="gray" if c == 1 else "rgb",
-                        size_multiple=config.size_multiple()),
+                        size_multiple=config.size_multiple(), frames=config.input_frames()),
         data=DataSummary(source=source.name, kind=source.kind, n_train=n_train, n_val=n_val,
                          image_size=source.size, patch_size=settings.patch_size,
                          class_names=source.class_names, value_range=source.value_range,
@@ -175,11 +175,13 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     cfg = replace(settings.pipeline(), cache=None if cache is None else Path(cache))
     train_images = image_batches(source, train_idx, cfg, training=True)
     val_images = image_batches(source, val_idx, cfg, training=False)
-    shape = tuple(train_images.element_spec.shape[1:])
+    h, w, channels = train_images.element_spec.shape[1:]
+    shape = (h, w, channels // cfg.frames)  # one frame's; a temporal model stacks K of them
     with strategy.scope():  # variables (model, optimizer) live on every replica
         model = create_model(settings.architecture, shape, settings.params)
         if settings.initial_weights:
-            load_initial_weights(model, settings.initial_weights)
+            load_initial_weights(model, settings.initial_weights,
+                                 make_config(settings.architecture, settings.params))
         fitted = with_fake_quant(model) if settings.quantization_aware else model
         fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                        loss=LOSSES[settings.loss], metrics=["mse"])
@@ -200,7 +202,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     if settings.quantization_aware:  # export the plain architecture with the learned weights
         without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
     _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
-    n_calibration = calibration_count(shape)
+    n_calibration = calibration_count((h, w, channels))
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
@@ -215,6 +217,10 @@ def check_settings(settings: TrainSettings) -> None:
                         f"{settings.loss}; drop --loss or pick the other --likelihood")
     if (settings.task == "vae") != (settings.architecture == "vae"):
         raise UserError("`edgeae train vae` trains the vae model, and only it does")
+    if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None
+                                      or settings.self_supervised):
+        raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "
+                        "with --noise; use `edgeae train denoiser --noise SPEC`")
 
 
 def with_data_noise(settings: TrainSettings, source: ImageSource,
@@ -238,10 +244,39 @@ def with_data_noise(settings: TrainSettings, source: ImageSource,
     return replace(settings, noise=f"gaussian:{sigma:.4g}")
 
 
-def load_initial_weights(model: keras.Model, path: str) -> None:
-    """Start from saved weights of the same architecture; a mismatch is a one-line error."""
+def load_initial_weights(model: keras.Model, path: str, config: ModelConfig | None = None) -> None:
+    """Start from saved weights of the same architecture; a mismatch is a one-line error.
+
+    `path` is a .weights.h5 or a float32 ONNX artifact (a shipped model: train/from_artifact.py).
+    A temporal model starts from a single-frame one's weights (train/inflate.py).
+    """
     if not Path(path).is_file():
         raise UserError(f"--initial-weights {path}: no such file")
+    if path.endswith(".onnx"):
+        from edgeae.train.from_artifact import keras_from_onnx
+
+        source, _ = keras_from_onnx(Path(path), tolerance=1e-4)
+    else:
+        source = _single_frame_twin(model, config) or model
+        _load_weights_file(source, path)
+    if source is not model:
+        from edgeae.train.inflate import inflate_into
+
+        inflate_into(model, source)
+    log.info("starting from the weights in %s", path)
+
+
+def _single_frame_twin(model: keras.Model, config: ModelConfig | None) -> keras.Model | None:
+    """The single-frame model of a temporal model's configuration (None for any other model)."""
+    if config is None or config.input_frames() == 1:
+        return None
+    m = config.size_multiple()
+    shape = (m, m, model.input_shape[3] // config.input_frames())
+    return create_model(config.architecture, shape, config.model_copy(update={"frames": 1}))
+
+
+def _load_weights_file(model: keras.Model, path: str) -> None:
+    """model.load_weights, with a mismatch as a one-line error."""
     with warnings.catch_warnings(record=True) as skipped:  # Keras warns of layers it left out
         warnings.simplefilter("always")
         try:
@@ -255,7 +290,6 @@ def load_initial_weights(model: keras.Model, path: str) -> None:
         raise UserError(f"--initial-weights {path} does not fit this {model.name} model "
                         f"({reason}); pass the same --model and --size it was trained with"
                         ) from None
-    log.info("starting from the weights in %s", path)
 
 
 def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> None:

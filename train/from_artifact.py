@@ -64,7 +64,8 @@ def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.
     m, c = manifest.input.size_multiple, manifest.input.channels
     model = create_model(manifest.architecture, (8 * m, 8 * m, c), manifest.params)
     _load_convolutions(model, _initializers(path))
-    probe = np.random.default_rng(seed).random((1, 8 * m, 8 * m, c), dtype=np.float32)
+    probe = np.random.default_rng(seed).random((1, 8 * m, 8 * m, manifest.input.model_channels),
+                                               dtype=np.float32)
     expected = OnnxSession(path, None).run(probe)
     diff = float(np.abs(np.asarray(model(probe, training=False)) - expected).max())
     if diff > tolerance:

@@ -22,6 +22,24 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
     return x
 
 
+def apply_noise_to_frames(spec: NoiseSpec, clips: tf.Tensor, frames: int,
+                          seed: tf.Tensor) -> tf.Tensor:
+    """Fresh noise in every frame of (N, H, W, K * C) stacked clips, one level per clip.
+
+    The K frames are laid one above the other as a single tall image, so the noise's per-image
+    parameters (sigma, photon level, JPEG quality) hold for the whole clip, as a camera's do,
+    while every pixel of every frame gets its own draw.
+    """
+    shape = tf.shape(clips)
+    n, h, w = shape[0], shape[1], shape[2]
+    c = clips.shape[-1] // frames
+    tall = tf.reshape(tf.transpose(tf.reshape(clips, [n, h, w, frames, c]), [0, 3, 1, 2, 4]),
+                      [n, frames * h, w, c])
+    noisy = apply_noise(spec, tall, seed)
+    return tf.reshape(tf.transpose(tf.reshape(noisy, [n, frames, h, w, c]), [0, 2, 3, 1, 4]),
+                      [n, h, w, frames * c])
+
+
 def estimate_gaussian_sigma(images: np.ndarray) -> float:
     """The Gaussian noise level (0-255) of noisy images in [0, 1], from their wavelet detail.
 

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
-from edgeae.train.noise_spec import gaussian_sigma, parse_noise
+from edgeae.train.noise import apply_noise_to_frames
+from edgeae.train.noise_spec import NoiseSpec, gaussian_sigma, parse_noise
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ CROP_SHUFFLE_BUFFER = 2048  # crops mixed across images (64x64 gray: 32 MiB)
 RECORRUPTION_ALPHA = 0.5  # R2R's input gets alpha * z more noise, its target z / alpha less
 CACHE_SHUFFLE_BYTES = 256 * 2**20  # cached images are mixed in a buffer of at most this size
 CACHE_SCALE = 65535.0  # cached as uint16: exact for 8- and 16-bit images, half of float32's size
+# Temporal clips shown as a still (the noisy current frame K times), as the runtime shows a run's
+# first frame and the frame after a scene cut: the model learns to denoise those alone too.
+STILL_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class PipelineConfig:
     # noisy images only: "blind-spot" masking, or "recorrupted" by the Gaussian `noise` they hold
     self_supervised: str | None = None
     cache: Path | None = None  # a folder to keep decoded images in after the first epoch
+    frames: int = 1  # > 1: temporal clips of this many frames, stacked on the channel axis
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +94,8 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     on a few large images. With `cfg.cache`, images are decoded in the first epoch only
     (cached_images).
     """
+    if cfg.frames > 1:
+        return clip_batches(source, indices, cfg, training)
     out_shape = image_shape(source, cfg.patch_size)
     if cfg.cache is not None:
         images = cached_images(source, indices, cfg, training)
@@ -117,6 +124,49 @@ def image_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     # flat_map hides the count; Keras plans each epoch by it (and warns when it is unknown)
     crops = crops.apply(tf.data.experimental.assert_cardinality(len(indices) * per_image))
     return crops.batch(cfg.batch_size)
+
+
+def clip_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
+                  training: bool) -> tf.data.Dataset:
+    """Batches of clean (P, P, K * C) clips, `patches_per_image` per image and epoch.
+
+    A video's clips are K consecutive frames ending at each index; a still's are made by a
+    camera moving over it (train/clips.py: still_clip). Validation's clips are the same every
+    epoch.
+    """
+    from edgeae.train.clips import still_clip, video_clip
+
+    k, size = cfg.frames, cfg.patch_size
+    if size is None:
+        raise UserError("temporal training cuts clips of --patch-size pixels; pass --patch-size")
+    smallest = min(source.smallest or source.size or (0, 0))
+    needed = size if source.kind == "video" else int(np.ceil(1.25 * size))
+    if smallest < needed:
+        raise UserError(f"--patch-size {size} needs images of at least {needed} pixels a side "
+                        f"for temporal clips (a still must leave room for the camera to move); "
+                        f"the smallest in {source.name} is {smallest}")
+
+    def make(index: np.ndarray, seed: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(seed.astype(np.uint64))
+        if source.kind == "video":
+            return video_clip(source.read, int(index), k, size, rng)
+        return still_clip(source.read(int(index)), k, size, rng)
+
+    per_image = cfg.patches_per_image
+    ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
+    if training:
+        ds = ds.shuffle(len(indices), seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.flat_map(lambda i: tf.data.Dataset.from_tensors(i).repeat(per_image))
+    seeds = tf.data.Dataset.random(seed=cfg.seed, rerandomize_each_iteration=training)
+    shape = (size, size, k * source.channels)
+    clips = tf.data.Dataset.zip(ds, seeds.batch(2)).map(
+        lambda i, s: tf.ensure_shape(tf.numpy_function(make, [i, s], tf.float32), shape),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if per_image > 1:
+        clips = clips.shuffle(min(len(indices) * per_image, CROP_SHUFFLE_BUFFER // k),
+                              seed=cfg.seed + 2, reshuffle_each_iteration=training)
+    clips = clips.apply(tf.data.experimental.assert_cardinality(len(indices) * per_image))
+    return clips.batch(cfg.batch_size)
 
 
 def cached_images(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
@@ -180,12 +230,32 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
         sigma = gaussian_sigma(cfg.noise) / 255.0
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
             lambda y, s: recorrupted_batch(y, s, sigma))
+    elif cfg.noise is not None and cfg.frames > 1:
+        noise = parse_noise(cfg.noise)
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
+            lambda x, s: temporal_pair(noise, x, s, cfg.frames))
     elif cfg.noise is not None:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(lambda x, s: (noise(x, s), x))
     else:
         pairs = images.map(lambda x: (x, x))
     return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor,
+                  frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(noisy clips, clean last frame) of clean (N, H, W, K * C) clips.
+
+    Every frame gets fresh noise at its clip's level; STILL_FRACTION of the clips are shown as
+    a still instead: the noisy last frame repeated K times.
+    """
+    s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    noisy = apply_noise_to_frames(noise, clips, frames, s[0])
+    c = clips.shape[-1] // frames
+    current = noisy[..., -c:]
+    still = tf.random.stateless_uniform([tf.shape(clips)[0], 1, 1, 1], seed=s[1]) < STILL_FRACTION
+    noisy = tf.where(still, tf.tile(current, [1, 1, 1, frames]), noisy)
+    return noisy, clips[..., -c:]
 
 
 def blind_spot_batch(noisy: tf.Tensor, seed: tf.Tensor,

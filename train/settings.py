@@ -54,10 +54,12 @@ class TrainSettings:
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""
+        from edgeae.train.models import make_config
         from edgeae.train.pipeline import PipelineConfig  # TensorFlow
 
         return PipelineConfig(self.batch_size, self.seed, self.patch_size,
-                              self.patches_per_image, self.noise, self.self_supervised)
+                              self.patches_per_image, self.noise, self.self_supervised,
+                              frames=make_config(self.architecture, self.params).input_frames())
 
 
 @dataclass(frozen=True)

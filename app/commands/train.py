@@ -116,7 +116,9 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
     g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
     g.add_argument("--initial-weights", type=Path, metavar="W",
                    help="start from these .weights.h5 (same --model and --size), e.g. ones "
-                        "trained on a GPU by python -m edgeae.train.pretrain")
+                        "trained on a GPU by python -m edgeae.train.pretrain, or a float32 "
+                        ".onnx artifact such as a shipped one; a --temporal model starts from a "
+                        "single-frame model's")
     g.add_argument("--quantization-aware", action="store_true",
                    help="simulate int8 rounding after every layer while training, so the int8 "
                         "export loses less (best as a few epochs on --initial-weights)")
@@ -145,7 +147,9 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                  "edgeae train denoiser --self-supervised --data noisy.mp4 --every 5 "
                  "--model unet --patch-size 64 --out n2v",
                  "edgeae train denoiser --self-supervised recorrupted --data noisy_frames/ "
-                 "--model unet --size tiny --patch-size 64 --out r2r"))
+                 "--model unet --size tiny --patch-size 64 --out r2r",
+                 "edgeae train denoiser --temporal 3 --data clean/ --model unet --patch-size 64 "
+                 "--noise gaussian:0-55 --initial-weights live_fp32.onnx --out live-video"))
     noise = p.add_argument_group("noise (supervised)").add_mutually_exclusive_group()
     noise.add_argument("--noise", metavar="SPEC",
                        help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
@@ -162,6 +166,11 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                         "Gaussian noise, much better there (Set12 sigma 25: 28.8 vs 25.8 "
                         "dB); its level is estimated from the images, or give it as "
                         "--noise gaussian:SIGMA")
+    p.add_argument("--temporal", type=ranged(int, 2, 8), metavar="K",
+                   help="unet: a video denoiser seeing the K frames up to the current one "
+                        "(3 for live-video). Trains on clips: K consecutive frames of a video "
+                        "--data, or clips a moving camera makes from still images, with moving "
+                        "objects, flicker and scene cuts; fresh --noise in every frame")
 
 
 def _add_detector(sub: argparse._SubParsersAction) -> None:
@@ -273,6 +282,7 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
                               ("likelihood", getattr(args, "likelihood", None)),
                               ("hidden", getattr(args, "hidden", None)),
                               ("beta", getattr(args, "beta", None)),
+                              ("frames", getattr(args, "temporal", None)),
                               ("kl_warmup_epochs", getattr(args, "kl_warmup", None)))
             if v is not None}
 

@@ -64,6 +64,24 @@ class Upsample2x(keras.layers.Layer):
         return (shape[0], *[None if d is None else 2 * d for d in shape[1:3]], shape[3])
 
 
+@keras.saving.register_keras_serializable(package="edgeae")
+class LastFrame(keras.layers.Layer):
+    """The last `channels` channels of a stack of frames: the frame a temporal model restores."""
+
+    def __init__(self, channels: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def call(self, x):  # noqa: D102 - Keras layer API
+        return x[..., -self.channels:]
+
+    def compute_output_shape(self, shape):  # noqa: D102
+        return (*shape[:3], self.channels)
+
+    def get_config(self) -> dict:  # noqa: D102
+        return {**super().get_config(), "channels": self.channels}
+
+
 def _convs(x, filters: int, n: int, name: str):
     """`n` 3x3 ReLU convolutions of `filters` channels."""
     for i in range(n):
@@ -74,10 +92,14 @@ def _convs(x, filters: int, n: int, name: str):
 
 @register_model("unet")
 def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """U-Net denoiser: stride-2 encoder, upsampling decoder with skips, residual output."""
+    """U-Net denoiser: stride-2 encoder, upsampling decoder with skips, residual output.
+
+    With `frames` K > 1 it is temporal: K frames stacked on the channel axis come in, and the
+    noise it predicts is taken from the last of them.
+    """
     c = image_shape[2]
     filters, n = config.level_filters(), config.level_convs()
-    inputs = keras.Input((None, None, c), name="image")
+    inputs = keras.Input((None, None, c * config.frames), name="image")
     stem = config.stem_stride()
     x = inputs
     if stem > 1:  # fold 2x2 pixel blocks into channels; the head unfolds them
@@ -99,5 +121,6 @@ def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.M
         noise = PixelShuffle(stem, name="noise")(x)
     else:
         noise = keras.layers.Conv2D(c, 3, padding="same", name="noise")(x)
-    outputs = keras.layers.Subtract(name="reconstruction")([inputs, noise])
+    current = inputs if config.frames == 1 else LastFrame(c, name="current")(inputs)
+    outputs = keras.layers.Subtract(name="reconstruction")([current, noise])
     return keras.Model(inputs, outputs, name=f"unet_{config.size}")

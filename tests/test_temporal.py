@@ -1,0 +1,174 @@
+"""Temporal denoisers: clips for training, the model, its export, and the runtime's frame history.
+
+A tiny temporal U-Net is trained through the CLI on clips a moving camera makes from natural
+photos (scikit-image's), exported and run by the real engines; the history's restarts are
+checked on real video files: a scene cut inside one, and a stream that reconnects.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+import edgeae.runtime as rt
+from edgeae.runtime.capture import Source
+from edgeae.runtime.history import FrameHistory, StillFrames
+from edgeae.runtime.loop import RunOptions, run
+from edgeae.train.clips import clip_from_still, still_clip, video_clip
+from tests.conftest import run_cli, train_cli, write_folder, write_video
+
+K = 3
+
+
+def _photos() -> list[np.ndarray]:
+    """Gray natural photos from scikit-image (shipped with it, no download)."""
+    return [data.camera(), data.moon(), data.coins(), cv2.cvtColor(data.astronaut(),
+                                                                   cv2.COLOR_RGB2GRAY)]
+
+
+def _clip(photo: np.ndarray, n: int, seed: int, size=(48, 64)) -> np.ndarray:
+    """n gray uint8 frames of a camera panning over `photo`, with one object moving."""
+    rng = np.random.default_rng(seed)
+    return clip_from_still(photo[..., None], n, size, rng, objects=1).frames[..., 0]
+
+
+def test_still_frames_repeat_the_image():
+    x = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
+    stacked = StillFrames(K).stack(x)
+    assert stacked.shape == (2, 8, 8, K)
+    assert all(np.array_equal(stacked[..., k:k + 1], x) for k in range(K))
+
+
+def test_history_keeps_the_frames_before_oldest_first():
+    history = FrameHistory(K, find_cuts=False)
+    frames = [np.full((1, 4, 4, 1), v, np.float32) for v in (0.1, 0.2, 0.3, 0.4)]
+    assert np.allclose(history.stack(frames[0])[0, 0, 0], [0.1] * 3)  # starts as a still
+    history.stack(frames[1])
+    first = history.stack(frames[2])
+    assert np.allclose(first[0, 0, 0], [0.1, 0.2, 0.3])
+    buffer = first.ctypes.data
+    assert np.allclose(history.stack(frames[3])[0, 0, 0], [0.2, 0.3, 0.4])
+    assert history.stack(frames[3]).ctypes.data == buffer  # one buffer, shifted in place
+    history.reset()
+    assert np.allclose(history.stack(frames[0])[0, 0, 0], [0.1] * 3)
+    assert np.allclose(history.stack(np.zeros((1, 6, 4, 1), np.float32))[0, 0, 0], 0)  # new size
+
+
+def test_scene_cut_threshold_separates_motion_from_cuts():
+    """On real photos with sigma-25 noise: a panning camera is no cut, a cut to another photo
+    is one (photos other than those the thresholds were chosen on, a larger frame)."""
+    rng = np.random.default_rng(0)
+    colour = (data.rocket(), data.hubble_deep_field(), data.immunohistochemistry())
+    photos = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in colour] + [data.cell()]
+    for i, photo in enumerate(photos):
+        frames = _clip(photo, 6, i, size=(240, 320)).astype(np.float32) / 255
+        frames += rng.normal(0, 25 / 255, frames.shape).astype(np.float32)
+        other = _clip(photos[(i + 1) % len(photos)], 1, i, size=(240, 320))[0] / 255
+        history = FrameHistory(K)
+        for frame in frames:
+            history.stack(frame[None, :, :, None])
+        assert history.cuts == 0
+        history.stack(other.astype(np.float32)[None, :, :, None])
+        assert history.cuts == 1
+
+
+def test_training_clips_from_stills_and_videos():
+    rng = np.random.default_rng(0)
+    photo = data.camera()[::4, ::4, None].astype(np.float32) / 255  # 128x128
+    clip = still_clip(photo, K, 64, rng)
+    assert clip.shape == (64, 64, K) and clip.dtype == np.float32
+    assert 0.0 <= clip.min() and clip.max() <= 1.0
+    assert not np.allclose(clip[..., 0], clip[..., -1])  # the camera or objects moved
+    small = photo[:80, :80]  # room for little motion: the camera slows down, never fails
+    assert still_clip(small, 5, 64, rng, max_speed=10).shape == (64, 64, 5)
+    video = [np.full((10, 12, 1), i / 10, np.float32) for i in range(5)]
+    window = video_clip(video.__getitem__, 1, K, 8, rng)
+    assert np.allclose(window[0, 0], [0.0, 0.0, 0.1])  # frame 0 repeats before the start
+
+
+@pytest.fixture(scope="module")
+def temporal_artifacts(tmp_path_factory):
+    """A tiny temporal U-Net trained through the CLI on photo crops, exported fp32 and int8."""
+    root = tmp_path_factory.mktemp("temporal")
+    rng = np.random.default_rng(0)
+    crops = [p[y:y + 96, x:x + 96] for p in _photos()
+             for y, x in rng.integers(0, 300, (4, 2))]
+    folder = write_folder(root / "photos", np.stack(crops)[..., None])
+    model = train_cli(root / "model", "denoiser", folder, "--model", "unet", "--size", "tiny",
+                      "--temporal", str(K), "--patch-size", "32", "--patches-per-image", "4",
+                      "--noise", "gaussian:10-40", "--epochs", "2", "--batch-size", "8")
+    code, out, err = run_cli("export", model, "--format", "all",
+                             "--precision", "fp32,int8", "--out", root / "export")
+    assert code == 0, err + out
+    return model, root / "export"
+
+
+def test_temporal_model_trains_exports_and_records_its_frames(temporal_artifacts):
+    model, export = temporal_artifacts
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["input"]["frames"] == K and manifest["params"]["frames"] == K
+    report = json.loads((export / "parity.json").read_text())  # gated on clips
+    assert {a["file"] for a in report["artifacts"] if a["passed"]} == {
+        "model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"}
+    for name in ("model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"):
+        loaded = rt.load(export / name, task="denoise")
+        assert loaded.temporal and loaded.manifest.input.frames == K
+
+
+def test_still_image_through_a_temporal_model_is_repeatable(temporal_artifacts):
+    """A still is K copies of itself: denoising it twice, or after other frames and a reset,
+    gives the same image; reconstruct() treats every image as a still."""
+    _, export = temporal_artifacts
+    model = rt.load(export / "model_fp32.onnx", task="denoise")
+    still = _clip(data.camera(), 1, 0)[0]
+    first = model.denoise(still).copy()
+    for frame in _clip(data.moon(), 4, 1):
+        model.denoise(frame)
+    model.reset()
+    assert np.array_equal(model.denoise(still), first)
+    assert np.array_equal(model.reconstruct(still[None])[0], first)
+
+
+def test_history_restarts_at_a_scene_cut_in_a_video_file(temporal_artifacts, tmp_path):
+    """A real video with a cut before frame 8: the run finds one restart, and the frame after
+    the cut comes out as that frame alone would, while the next one uses the frame before."""
+    _, export = temporal_artifacts
+    frames = np.concatenate([_clip(data.camera(), 8, 0), _clip(data.coins(), 6, 1)])
+    video = write_video(tmp_path / "cut.avi", np.repeat(frames[..., None], 3, axis=-1))
+    model = rt.load(export / "model_int8.tflite", task="denoise")
+    summary = run(model, Source("file", str(video)), RunOptions(gray=True))
+    assert summary.frames == len(frames) and summary.restarts == 1 and model.scene_cuts == 1
+    decoded = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) / np.float32(255)
+               for f in rt.frames(str(video))]
+    model, alone = (rt.load(export / "model_fp32.onnx", task="denoise") for _ in range(2))
+    outs = [model.denoise(f).copy() for f in decoded]
+    assert model.scene_cuts == 1
+    assert np.array_equal(outs[8], alone.denoise(decoded[8]))
+    alone.reset()
+    assert not np.allclose(outs[9], alone.denoise(decoded[9]), atol=1e-3)  # the frame before
+
+
+def test_history_restarts_when_a_stream_reconnects(temporal_artifacts, tmp_path):
+    """A stream (a video over file://) that ends is reopened; each reconnect restarts the
+    history, so the frames before the gap are never mixed with the ones after it."""
+    _, export = temporal_artifacts
+    video = write_video(tmp_path / "loop.avi",
+                        np.repeat(_clip(data.camera(), 6, 0)[..., None], 3, axis=-1))
+    model = rt.load(export / "model_fp32.onnx", task="denoise")
+    summary = run(model, Source("stream", f"file://{video}"), RunOptions(gray=True, duration=3))
+    assert summary.reconnects >= 1
+    assert summary.restarts >= summary.reconnects
+
+
+def test_temporal_needs_a_supervised_unet(gray_folder, tmp_path):
+    code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--out", tmp_path / "m",
+                           "--temporal", "3", "--self-supervised", "--model", "unet",
+                           "--patch-size", "8")
+    assert code == 2 and "temporal" in err
+    code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--out", tmp_path / "n",
+                           "--temporal", "3", "--model", "conv")
+    assert code == 2 and "frames" in err
