@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_serializer
 
 FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
 
@@ -138,6 +138,14 @@ class UNetConfig(ModelConfig):
     def input_frames(self) -> int:
         """`frames`: 1 for a single-frame denoiser."""
         return self.frames
+
+    @model_serializer(mode="wrap")
+    def _single_frame_as_before(self, handler: Callable[[Any], dict]) -> dict:
+        """A single-frame U-Net's JSON stays as it was before `frames` existed."""
+        data = handler(self)
+        if data.get("frames") == 1:
+            del data["frames"]
+        return data
 
 
 LOSS_OF = {"bernoulli": "bce", "gaussian": "mse"}  # the training loss each likelihood implies

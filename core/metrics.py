@@ -1,4 +1,4 @@
-"""Detection metrics from scikit-learn and scikit-image: image-level and, with masks, pixel-level.
+"""Quality metrics from scikit-learn and scikit-image: detection (image and pixel level), video.
 
 Labels are 1 for anomalies and 0 for normal images; masks are non-zero on defect pixels.
 """
@@ -100,3 +100,28 @@ def per_region_overlap(scores: np.ndarray, truth: np.ndarray, regions: list[np.n
     x = np.append(fprs[keep], max_fpr)
     y = np.append(pros[keep], np.interp(max_fpr, fprs, pros))
     return float(auc(x, y) / max_fpr)
+
+
+def video_metrics(outputs: np.ndarray, clean: np.ndarray, moving: np.ndarray | None = None,
+                  data_range: float = 255.0) -> dict:
+    """Quality of a denoised clip (N, H, W) against its clean frames, as video.
+
+    - psnr, ssim: the mean over frames (scikit-image);
+    - flicker: the mean absolute difference between the output's change from one frame to the
+      next and the clean video's (in pixel units): 0 when the output moves exactly as the
+      scene does, higher when it shimmers where the scene is still or lags where it moves;
+    - moving_psnr: PSNR over the pixels objects moving on their own cover (`moving`, N x H x W
+      bool, e.g. train/clips.py's), where a temporal method would ghost; None without any.
+    """
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    out, ref = outputs.astype(np.float64), clean.astype(np.float64)
+    psnr = [peak_signal_noise_ratio(r, o, data_range=data_range) for r, o in zip(ref, out)]
+    ssim = [structural_similarity(r, o, data_range=data_range) for r, o in zip(ref, out)]
+    flicker = float(np.abs(np.diff(out, axis=0) - np.diff(ref, axis=0)).mean())
+    moving_psnr = None
+    if moving is not None and moving.any():
+        mse = float(((out - ref)[moving] ** 2).mean())
+        moving_psnr = float(10 * np.log10(data_range ** 2 / max(mse, 1e-12)))
+    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "flicker": flicker,
+            "moving_psnr": moving_psnr}

@@ -172,3 +172,20 @@ def test_temporal_needs_a_supervised_unet(gray_folder, tmp_path):
     code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--out", tmp_path / "n",
                            "--temporal", "3", "--model", "conv")
     assert code == 2 and "frames" in err
+
+
+def test_video_metrics_see_flicker_and_ghosts():
+    """Perfect output: no flicker; fresh noise every frame flickers, a frozen output lags
+    (flicker too, as the scene moves); a ghost inside the moving mask shows in moving_psnr."""
+    from edgeae.core.metrics import video_metrics
+
+    rng = np.random.default_rng(0)
+    clip = clip_from_still(data.camera()[..., None], 6, (64, 80), rng, objects=1)
+    clean = clip.frames[..., 0].astype(np.float64)
+    perfect = video_metrics(clean, clean, clip.moving)
+    assert perfect["flicker"] == 0 and perfect["ssim"] == pytest.approx(1.0)
+    noisy = clean + rng.normal(0, 5, clean.shape)
+    shimmer = video_metrics(noisy, clean, clip.moving)
+    assert shimmer["flicker"] > 5 and 33 < shimmer["psnr"] < 36
+    frozen = video_metrics(np.repeat(clean[:1], 6, axis=0), clean, clip.moving)
+    assert frozen["flicker"] > 1 and frozen["moving_psnr"] < frozen["psnr"]
