@@ -132,7 +132,8 @@ def quality(methods: dict, clips: dict[str, tuple[Clip, np.ndarray]]) -> dict:
 def still_psnr(paths: dict[str, Path], data: Path) -> dict[str, float]:
     """Each model's mean PSNR on Set12 stills at SIGMA (each image a still: history reset)."""
     rng = np.random.default_rng(SEED)
-    images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((data / "set12").glob("*.png"))]
+    images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+              for p in sorted((data / "set12").glob("*.png"))]
     pairs = [(img, noisy(img[None].astype(np.float64), rng)[0]) for img in images]
     out = {}
     for name, path in paths.items():

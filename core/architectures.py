@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    model_serializer,
+    model_validator,
+)
 
 FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
 
@@ -31,6 +38,10 @@ class ModelConfig(BaseModel):
     def input_frames(self) -> int:
         """Consecutive frames the model takes at once: 1, or K for a temporal model."""
         return 1
+
+    def clip_frames(self) -> int:
+        """Frames of each training clip (1: single images)."""
+        return self.input_frames()
 
     def __getitem__(self, key: str) -> Any:
         """Read a parameter by name, as manifests' params dicts were read."""
@@ -102,6 +113,7 @@ PRESETS: dict[str, tuple[tuple[int, ...], int, int]] = {
 
 
 Size = Literal["tiny", "small", "medium", "large"]
+RECURRENT_UNROLL = 4  # a recurrent model trains on clips of this many frames, one step each
 
 
 @architecture("unet")
@@ -117,6 +129,9 @@ class UNetConfig(ModelConfig):
     # > 1: a temporal denoiser taking this many consecutive frames (oldest first, stacked on the
     # channel axis) and restoring the last, so a live feed waits for no later frame
     frames: int = Field(default=1, ge=1, le=8)
+    # with frames 2: the first frame slot holds the model's own last output, moved with the
+    # scene by the runtime (a recursive filter whose memory reaches back over many frames)
+    recurrent: bool = False
 
 
     def level_filters(self) -> tuple[int, ...]:
@@ -139,12 +154,27 @@ class UNetConfig(ModelConfig):
         """`frames`: 1 for a single-frame denoiser."""
         return self.frames
 
+    def clip_frames(self) -> int:
+        """Frames of each training clip: the model's, or a recurrent model's RECURRENT_UNROLL.
+
+        A recurrent model trains on its own outputs, step after step (train/recurrent.py).
+        """
+        return RECURRENT_UNROLL if self.recurrent else self.frames
+
+    @model_validator(mode="after")
+    def _recurrent_takes_two(self) -> UNetConfig:
+        if self.recurrent and self.frames != 2:
+            raise ValueError("a recurrent U-Net takes 2 frames: its last output and the frame")
+        return self
+
     @model_serializer(mode="wrap")
     def _single_frame_as_before(self, handler: Callable[[Any], dict]) -> dict:
         """A single-frame U-Net's JSON stays as it was before `frames` existed."""
         data = handler(self)
         if data.get("frames") == 1:
             del data["frames"]
+        if data.get("recurrent") is False:
+            del data["recurrent"]
         return data
 
 

@@ -63,6 +63,9 @@ class InputSpec(_Strict):
     # A temporal model takes this many consecutive frames stacked on the channel axis (oldest
     # first, `channels` each) and restores the last (runtime/history.py).
     frames: int = Field(default=1, ge=1, le=8)
+    # A recurrent model (frames 2): the first slot holds the model's own last output, moved with
+    # the scene, instead of the frame before (runtime/history.py: RecurrentHistory).
+    recurrent: bool = False
 
     @property
     def model_channels(self) -> int:

@@ -144,10 +144,13 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
     from edgeae.train.noise_spec import parse_noise
 
     images, seed = tf.constant(clean, tf.float32), tf.constant([seed, 0])
-    frames = manifest.input.frames
-    if frames > 1:  # clips: fresh noise in every frame
-        return apply_noise_to_frames(parse_noise(spec), images, frames, seed).numpy()
-    return parse_noise(spec)(images, seed).numpy()
+    c = manifest.input.channels
+    if manifest.input.frames == 1:
+        return parse_noise(spec)(images, seed).numpy()
+    noisy = apply_noise_to_frames(parse_noise(spec), images, clean.shape[-1] // c, seed).numpy()
+    if manifest.input.recurrent:  # [its last output, the frame]: the clean frame before
+        return np.concatenate([clean[..., -2 * c:-c], noisy[..., -c:]], axis=-1)  # stands in
+    return noisy
 
 
 def restored_targets(clean: np.ndarray, manifest: Manifest) -> np.ndarray:

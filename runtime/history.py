@@ -1,9 +1,12 @@
 """The frames a temporal model sees: the current one and the K - 1 before it, on the channel axis.
 
 A temporal denoiser's input is K consecutive frames stacked on the channel axis, oldest first,
-the current frame last; its output restores the current frame. `StillFrames` gives it a still
-image as K copies of itself, which is what the model learned for a run's first frame and after
-a scene cut, so a still comes out as a single-frame model would make it. `FrameHistory` keeps
+the current frame last; its output restores the current frame. A recurrent one takes two: its
+own last output, moved with the scene (`RecurrentHistory`), and the frame.
+
+`StillFrames` gives a model a still image as K copies of itself, which is what the model
+learned for a run's first frame and after a scene cut, so a still comes out as a single-frame
+model would make it. `FrameHistory` keeps
 the frames before in one preallocated buffer (shifted in place, nothing allocated per frame) and
 starts again from copies of the current frame when the source reconnects, when `reset()` is
 called, when the frame's size changes, and at a scene cut.
@@ -48,6 +51,9 @@ class StillFrames:
 
     def reset(self) -> None:
         """Nothing to forget: every input is a still."""
+
+    def remember(self, y: np.ndarray) -> None:
+        """Nothing to keep: only a recurrent model's history keeps its output."""
 
 
 class FrameHistory(StillFrames):
@@ -109,3 +115,81 @@ class FrameHistory(StillFrames):
         for h in hists:
             h /= max(float(h.sum()), 1.0)
         return cv2.compareHist(*hists, cv2.HISTCMP_BHATTACHARYYA) > CUT_HISTOGRAM
+
+
+ALIGN_SIDE = 160  # the global shift is measured on frames shrunk to about this many pixels
+MIN_RESPONSE = 0.05  # a phase-correlation peak weaker than this is no shift (flat or cut scene)
+
+
+def global_shift(last: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """The (dx, dy) by which the scene moved from `last` to `current` (2-D float32 planes).
+
+    Phase correlation (cv2.phaseCorrelate, Hann-windowed) of copies shrunk to about ALIGN_SIDE
+    pixels across, which averages the noise away and keeps it under a millisecond at 480x640;
+    a camera's pan is found to a fraction of a pixel. A weak peak gives (0, 0).
+    """
+    step = max(1, max(last.shape) // ALIGN_SIDE)
+    size = (max(8, last.shape[1] // step), max(8, last.shape[0] // step))
+    small = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (last, current)]
+    (dx, dy), response = cv2.phaseCorrelate(*small, cv2.createHanningWindow(size, cv2.CV_32F))
+    if response < MIN_RESPONSE:
+        return 0.0, 0.0
+    return dx * last.shape[1] / size[0], dy * last.shape[0] / size[1]
+
+
+def shift_planes(planes: np.ndarray, dx: float, dy: float, out: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) planes moved by (dx, dy) pixels into `out` (bilinear, mirrored borders)."""
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    n, h, w, c = planes.shape
+    for i in range(n):
+        for j in range(c):
+            cv2.warpAffine(planes[i, :, :, j], m, (w, h), dst=out[i, :, :, j],
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
+class RecurrentHistory(FrameHistory):
+    """A recurrent model's input: its own last output, moved with the scene, then the frame.
+
+    The output is moved by the global shift between the last frame and this one (global_shift),
+    so a panning camera's last output lines up with the frame it helps to denoise; what still
+    differs (objects moving on their own, turns, a missed cut) is for the model to reject. It
+    starts again, from two copies of the frame, as FrameHistory does.
+    """
+
+    def __init__(self, value_range: tuple[float, float] = (0.0, 1.0),
+                 find_cuts: bool = True) -> None:
+        super().__init__(2, value_range, find_cuts)
+        self._last_frame: np.ndarray | None = None
+        self._output: np.ndarray | None = None
+
+    def stack(self, x: np.ndarray) -> np.ndarray:
+        """[the last output, moved with the scene; this frame] as the model input."""
+        c = x.shape[-1]
+        if self._output is None or self._output.shape != x.shape:
+            self._fresh = True
+        if self._is_cut(x):
+            self.cuts += 1
+            self._fresh = True
+        if self._fresh:
+            self._fresh = False
+            stacked = StillFrames.stack(self, x)
+        else:
+            stacked = self._stacked
+            dx, dy = global_shift(self._last_frame, x[0, :, :, 0])
+            stacked[..., :c] = shift_planes(self._output, dx, dy, out=self._aligned)
+            stacked[..., c:] = x
+        self._keep_frame(x)
+        return stacked
+
+    def remember(self, y: np.ndarray) -> None:
+        """Keep the model's output on this frame for the next one."""
+        if self._output is None or self._output.shape != y.shape:
+            self._output, self._aligned = np.empty_like(y), np.empty_like(y)
+        np.copyto(self._output, y)
+
+    def _keep_frame(self, x: np.ndarray) -> None:
+        """This frame's first plane, for the next frame's shift."""
+        if self._last_frame is None or self._last_frame.shape != x.shape[1:3]:
+            self._last_frame = np.empty(x.shape[1:3], np.float32)
+        np.copyto(self._last_frame, x[0, :, :, 0])

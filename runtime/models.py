@@ -17,7 +17,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.history import FrameHistory, StillFrames
+from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
 from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
 
@@ -74,8 +74,10 @@ class Reconstructor:
         batch = self._as_batch(frames)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=frames.dtype == np.uint8)
-        y = self._infer(x)[:, :h, :w, :]
-        return self._finish(y, frames, out)
+        y = self._infer(x)
+        if self._frames is not None:  # a recurrent model's next input
+            self._frames.remember(y)
+        return self._finish(y[:, :h, :w, :], frames, out)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """The model on a normalised batch, tiled when the artifact has another fixed size."""
@@ -217,8 +219,9 @@ class Denoiser(_FrameModel):
         super().__init__(session, manifest)
         if self._frames is not None:
             norm = manifest.normalization  # the history sees model inputs: 0-255 scaled so
-            self._frames = FrameHistory(manifest.input.frames,
-                                        (norm.offset, 255.0 * norm.scale + norm.offset))
+            values = (norm.offset, 255.0 * norm.scale + norm.offset)
+            self._frames = (RecurrentHistory(values) if manifest.input.recurrent
+                            else FrameHistory(manifest.input.frames, values))
 
     @property
     def scene_cuts(self) -> int:

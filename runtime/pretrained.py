@@ -4,8 +4,11 @@ Both are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma
 scale), so one model serves any noise level in that range. `live` (unet small: half-resolution
 levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
 in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
-frames are denoised one colour plane at a time. `make pretrained` reproduces them; their
-numbers are in BENCHMARKS.md.
+frames are denoised one colour plane at a time. `live-video` is `live` made recurrent for video
+(unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
+its last output, moved with the scene, where that agrees; 37k per pixel), trained on clips made
+from the same Train400 images. `make pretrained` reproduces them; their numbers are in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-NAMES = ("live", "quality")
+NAMES = ("live", "quality", "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
-DEFAULT_PRECISION = {"live": "int8", "quality": "fp32"}
+DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8"}
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:

@@ -16,7 +16,7 @@ from skimage import data
 
 import edgeae.runtime as rt
 from edgeae.runtime.capture import Source
-from edgeae.runtime.history import FrameHistory, StillFrames
+from edgeae.runtime.history import FrameHistory, StillFrames, global_shift, shift_planes
 from edgeae.runtime.loop import RunOptions, run
 from edgeae.train.clips import clip_from_still, still_clip, video_clip
 from tests.conftest import run_cli, train_cli, write_folder, write_video
@@ -76,6 +76,30 @@ def test_scene_cut_threshold_separates_motion_from_cuts():
         assert history.cuts == 1
 
 
+def test_global_shift_lines_up_a_panning_camera():
+    """A noisy pan of (3.4, -1.7) pixels is found to within 0.25 px, and moving the first frame
+    by it lines it up with the second; a flat frame gives no shift."""
+    from edgeae.train.clips import aligned_to_last
+
+    rng = np.random.default_rng(0)
+    photo = cv2.resize(data.camera(), (1024, 1024)).astype(np.float32) / 255
+    m = np.float32([[1, 0, 3.4], [0, 1, -1.7]])
+    moved = cv2.warpAffine(photo, m, (1024, 1024), flags=cv2.INTER_LINEAR)
+    a, b = (f[300:780, 200:840] + rng.normal(0, 0.1, (480, 640)).astype(np.float32)
+            for f in (photo, moved))
+    dx, dy = global_shift(a, b)
+    assert abs(dx - 3.4) < 0.25 and abs(dy + 1.7) < 0.25
+    out = np.empty((1, 480, 640, 1), np.float32)
+    lined = shift_planes(photo[300:780, 200:840][None, :, :, None], dx, dy, out)[0, 20:-20, 20:-20]
+    clean_b = moved[300:780, 200:840][20:-20, 20:-20, None]
+    before = np.abs(photo[320:760, 220:820, None] - clean_b).mean()
+    assert np.abs(lined - clean_b).mean() < 0.01 < before
+    flat = np.full((48, 64), 0.5, np.float32)
+    assert np.allclose(global_shift(flat, flat), 0, atol=1e-3)
+    clip = np.stack([photo[300:364, 200:264], moved[300:364, 200:264]], axis=-1)
+    assert np.abs(aligned_to_last(clip, 2)[8:-8, 8:-8, 0] - clip[8:-8, 8:-8, 1]).mean() < 0.02
+
+
 def test_training_clips_from_stills_and_videos():
     rng = np.random.default_rng(0)
     photo = data.camera()[::4, ::4, None].astype(np.float32) / 255  # 128x128
@@ -90,16 +114,17 @@ def test_training_clips_from_stills_and_videos():
     assert np.allclose(window[0, 0], [0.0, 0.0, 0.1])  # frame 0 repeats before the start
 
 
-@pytest.fixture(scope="module")
-def temporal_artifacts(tmp_path_factory):
-    """A tiny temporal U-Net trained through the CLI on photo crops, exported fp32 and int8."""
+@pytest.fixture(scope="module", params=["3", "recurrent"])
+def temporal_artifacts(tmp_path_factory, request):
+    """A tiny temporal U-Net (3 frames, or recurrent) trained through the CLI on photo crops,
+    exported fp32 and int8."""
     root = tmp_path_factory.mktemp("temporal")
     rng = np.random.default_rng(0)
     crops = [p[y:y + 96, x:x + 96] for p in _photos()
              for y, x in rng.integers(0, 300, (4, 2))]
     folder = write_folder(root / "photos", np.stack(crops)[..., None])
     model = train_cli(root / "model", "denoiser", folder, "--model", "unet", "--size", "tiny",
-                      "--temporal", str(K), "--patch-size", "32", "--patches-per-image", "4",
+                      "--temporal", request.param, "--patch-size", "32", "--patches-per-image", "4",
                       "--noise", "gaussian:10-40", "--epochs", "2", "--batch-size", "8")
     code, out, err = run_cli("export", model, "--format", "all",
                              "--precision", "fp32,int8", "--out", root / "export")
@@ -110,18 +135,21 @@ def temporal_artifacts(tmp_path_factory):
 def test_temporal_model_trains_exports_and_records_its_frames(temporal_artifacts):
     model, export = temporal_artifacts
     manifest = json.loads((model / "manifest.json").read_text())
-    assert manifest["input"]["frames"] == K and manifest["params"]["frames"] == K
+    recurrent = manifest["params"].get("recurrent", False)
+    frames = 2 if recurrent else K
+    assert manifest["input"]["frames"] == manifest["params"]["frames"] == frames
+    assert manifest["input"].get("recurrent", False) == recurrent
     report = json.loads((export / "parity.json").read_text())  # gated on clips
     assert {a["file"] for a in report["artifacts"] if a["passed"]} == {
         "model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"}
     for name in ("model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"):
         loaded = rt.load(export / name, task="denoise")
-        assert loaded.temporal and loaded.manifest.input.frames == K
+        assert loaded.temporal and loaded.manifest.input.frames == frames
 
 
 def test_still_image_through_a_temporal_model_is_repeatable(temporal_artifacts):
     """A still is K copies of itself: denoising it twice, or after other frames and a reset,
-    gives the same image; reconstruct() treats every image as a still."""
+    gives the same image; a Reconstructor (task "reconstruct") takes every image as a still."""
     _, export = temporal_artifacts
     model = rt.load(export / "model_fp32.onnx", task="denoise")
     still = _clip(data.camera(), 1, 0)[0]
@@ -130,7 +158,8 @@ def test_still_image_through_a_temporal_model_is_repeatable(temporal_artifacts):
         model.denoise(frame)
     model.reset()
     assert np.array_equal(model.denoise(still), first)
-    assert np.array_equal(model.reconstruct(still[None])[0], first)
+    stills = rt.load(export / "model_fp32.onnx", task="reconstruct")
+    assert np.array_equal(stills.reconstruct(np.stack([still, still]))[1], first)
 
 
 def test_history_restarts_at_a_scene_cut_in_a_video_file(temporal_artifacts, tmp_path):

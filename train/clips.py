@@ -167,3 +167,25 @@ def video_clip(read: Callable[[int], np.ndarray], end: int, frames: int, size: i
     top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
     window = np.stack([p.reshape(h, w, -1)[top:top + size, left:left + size] for p in picks])
     return _stacked(window)
+
+
+def aligned_to_last(clip: np.ndarray, frames: int) -> np.ndarray:
+    """A stacked (h, w, K * C) clip with every frame moved onto the last one's view.
+
+    The shifts are the runtime's (runtime/history.py: global_shift from each frame to the next,
+    summed), so a recurrent model trains on frames lined up exactly as well as it will see them.
+    """
+    from edgeae.runtime.history import global_shift
+
+    h, w, kc = clip.shape
+    c = kc // frames
+    planes = [clip[..., k * c:(k + 1) * c] for k in range(frames)]
+    out, dx, dy = clip.copy(), 0.0, 0.0
+    for k in range(frames - 2, -1, -1):
+        step = global_shift(planes[k][..., 0], planes[k + 1][..., 0])
+        dx, dy = dx + step[0], dy + step[1]
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        moved = cv2.warpAffine(planes[k], m, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        out[..., k * c:(k + 1) * c] = moved.reshape(h, w, c)
+    return out

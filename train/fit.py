@@ -137,7 +137,8 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
         input=InputSpec(height=h if config.fixed_size else None,
                         width=w if config.fixed_size else None, channels=c,
                         color_order="gray" if c == 1 else "rgb",
-                        size_multiple=config.size_multiple(), frames=config.input_frames()),
+                        size_multiple=config.size_multiple(), frames=config.input_frames(),
+                        recurrent=getattr(config, "recurrent", False)),
         data=DataSummary(source=source.name, kind=source.kind, n_train=n_train, n_val=n_val,
                          image_size=source.size, patch_size=settings.patch_size,
                          class_names=source.class_names, value_range=source.value_range,
@@ -177,12 +178,12 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     val_images = image_batches(source, val_idx, cfg, training=False)
     h, w, channels = train_images.element_spec.shape[1:]
     shape = (h, w, channels // cfg.frames)  # one frame's; a temporal model stacks K of them
+    config = make_config(settings.architecture, settings.params)
     with strategy.scope():  # variables (model, optimizer) live on every replica
         model = create_model(settings.architecture, shape, settings.params)
         if settings.initial_weights:
-            load_initial_weights(model, settings.initial_weights,
-                                 make_config(settings.architecture, settings.params))
-        fitted = with_fake_quant(model) if settings.quantization_aware else model
+            load_initial_weights(model, settings.initial_weights, config)
+        fitted = _fitted(model, config, settings, shape[2])
         fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                        loss=LOSSES[settings.loss], metrics=["mse"])
     log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
@@ -201,11 +202,26 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         fitted.save(best)
     if settings.quantization_aware:  # export the plain architecture with the learned weights
         without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
+    if getattr(config, "recurrent", False):  # the model itself, not its unrolled training
+        keras.saving.load_model(best, compile=False).get_layer(model.name).save(best)
     _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
     n_calibration = calibration_count((h, w, channels))
     _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
+            channels: int) -> keras.Model:
+    """What `fit` trains: the model; with fake quantization; or a recurrent one unrolled."""
+    if getattr(config, "recurrent", False):
+        from edgeae.train.inflate import train_only_new_layers
+        from edgeae.train.recurrent import unrolled
+
+        if settings.initial_weights:
+            train_only_new_layers(model)
+        model = unrolled(model, config.clip_frames(), channels)
+    return with_fake_quant(model) if settings.quantization_aware else model
 
 
 def check_settings(settings: TrainSettings) -> None:
@@ -221,6 +237,8 @@ def check_settings(settings: TrainSettings) -> None:
                                       or settings.self_supervised):
         raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "
                         "with --noise; use `edgeae train denoiser --noise SPEC`")
+    if config.input_frames() > 1 and settings.quantization_aware:
+        raise UserError("--quantization-aware does not train temporal models yet; drop it")
 
 
 def with_data_noise(settings: TrainSettings, source: ImageSource,
@@ -272,7 +290,8 @@ def _single_frame_twin(model: keras.Model, config: ModelConfig | None) -> keras.
         return None
     m = config.size_multiple()
     shape = (m, m, model.input_shape[3] // config.input_frames())
-    return create_model(config.architecture, shape, config.model_copy(update={"frames": 1}))
+    return create_model(config.architecture, shape,
+                        config.model_copy(update={"frames": 1, "recurrent": False}))
 
 
 def _load_weights_file(model: keras.Model, path: str) -> None:

@@ -4,7 +4,8 @@ A temporal U-Net differs from the single-frame U-Net of the same configuration o
 input channels of its first convolution (K frames instead of one). Inflating copies every layer
 and puts the single-frame kernel on the last frame's channels, with zeros on the earlier frames':
 the temporal model starts out as exactly the single-frame model, ignoring the frames before,
-and training teaches it to use them.
+and training teaches it to use them. A recurrent U-Net holds the single-frame one unchanged and
+adds a fusion (`fusion_*` layers), which keeps its own starting values and alone is trained.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 
+NEW_PREFIX = "fusion_"  # a recurrent model's own layers, which no single-frame model has
+
 
 def inflate_into(target: keras.Model, source: keras.Model) -> None:
     """Set `target`'s weights from `source`, a same-named model taking fewer input frames."""
     for layer in target.layers:
-        if not layer.weights:
+        if not layer.weights or layer.name.startswith(NEW_PREFIX):
             continue
         try:
             weights = source.get_layer(layer.name).get_weights()
@@ -41,3 +44,9 @@ def _inflated(weight: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarr
     kernel = np.zeros(shape, weight.dtype)
     kernel[:, :, -weight.shape[2]:] = weight
     return kernel
+
+
+def train_only_new_layers(model: keras.Model) -> None:
+    """Freeze the layers that came from the single-frame model; the fusion alone learns."""
+    for layer in model.layers:
+        layer.trainable = layer.name.startswith(NEW_PREFIX)

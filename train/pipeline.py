@@ -45,6 +45,7 @@ class PipelineConfig:
     self_supervised: str | None = None
     cache: Path | None = None  # a folder to keep decoded images in after the first epoch
     frames: int = 1  # > 1: temporal clips of this many frames, stacked on the channel axis
+    recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +135,7 @@ def clip_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     camera moving over it (train/clips.py: still_clip). Validation's clips are the same every
     epoch.
     """
-    from edgeae.train.clips import still_clip, video_clip
+    from edgeae.train.clips import aligned_to_last, still_clip, video_clip
 
     k, size = cfg.frames, cfg.patch_size
     if size is None:
@@ -149,8 +150,10 @@ def clip_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     def make(index: np.ndarray, seed: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(seed.astype(np.uint64))
         if source.kind == "video":
-            return video_clip(source.read, int(index), k, size, rng)
-        return still_clip(source.read(int(index)), k, size, rng)
+            clip = video_clip(source.read, int(index), k, size, rng)
+        else:
+            clip = still_clip(source.read(int(index)), k, size, rng)
+        return aligned_to_last(clip, k) if cfg.recurrent else clip
 
     per_image = cfg.patches_per_image
     ds = tf.data.Dataset.from_tensor_slices(indices.astype(np.int64))
@@ -233,7 +236,7 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
     elif cfg.noise is not None and cfg.frames > 1:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
-            lambda x, s: temporal_pair(noise, x, s, cfg.frames))
+            lambda x, s: temporal_pair(noise, x, s, cfg.frames, every_frame=cfg.recurrent))
     elif cfg.noise is not None:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(lambda x, s: (noise(x, s), x))
@@ -242,15 +245,19 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
     return pairs.prefetch(tf.data.AUTOTUNE)
 
 
-def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor,
-                  frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor, frames: int,
+                  every_frame: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """(noisy clips, clean last frame) of clean (N, H, W, K * C) clips.
 
     Every frame gets fresh noise at its clip's level; STILL_FRACTION of the clips are shown as
-    a still instead: the noisy last frame repeated K times.
+    a still instead: the noisy last frame repeated K times. `every_frame` (a recurrent model,
+    whose unrolled training restores every frame and starts from a still itself): (noisy clips,
+    clean clips).
     """
     s = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     noisy = apply_noise_to_frames(noise, clips, frames, s[0])
+    if every_frame:
+        return noisy, clips
     c = clips.shape[-1] // frames
     current = noisy[..., -c:]
     still = tf.random.stateless_uniform([tf.shape(clips)[0], 1, 1, 1], seed=s[1]) < STILL_FRACTION

@@ -57,9 +57,11 @@ class TrainSettings:
         from edgeae.train.models import make_config
         from edgeae.train.pipeline import PipelineConfig  # TensorFlow
 
+        config = make_config(self.architecture, self.params)
         return PipelineConfig(self.batch_size, self.seed, self.patch_size,
                               self.patches_per_image, self.noise, self.self_supervised,
-                              frames=make_config(self.architecture, self.params).input_frames())
+                              frames=config.clip_frames(),
+                              recurrent=getattr(config, "recurrent", False))
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,9 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                  "--model unet --patch-size 64 --out n2v",
                  "edgeae train denoiser --self-supervised recorrupted --data noisy_frames/ "
                  "--model unet --size tiny --patch-size 64 --out r2r",
-                 "edgeae train denoiser --temporal 3 --data clean/ --model unet --patch-size 64 "
-                 "--noise gaussian:0-55 --initial-weights live_fp32.onnx --out live-video"))
+                 "edgeae train denoiser --temporal recurrent --data clean/ --model unet "
+                 "--patch-size 64 --noise gaussian:0-55 --initial-weights live_fp32.onnx "
+                 "--out live-video"))
     noise = p.add_argument_group("noise (supervised)").add_mutually_exclusive_group()
     noise.add_argument("--noise", metavar="SPEC",
                        help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
@@ -166,10 +167,11 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                         "Gaussian noise, much better there (Set12 sigma 25: 28.8 vs 25.8 "
                         "dB); its level is estimated from the images, or give it as "
                         "--noise gaussian:SIGMA")
-    p.add_argument("--temporal", type=ranged(int, 2, 8), metavar="K",
-                   help="unet: a video denoiser seeing the K frames up to the current one "
-                        "(3 for live-video). Trains on clips: K consecutive frames of a video "
-                        "--data, or clips a moving camera makes from still images, with moving "
+    p.add_argument("--temporal", type=_temporal, metavar="K|recurrent",
+                   help="unet: a video denoiser. K: it sees the K frames up to the current one; "
+                        "recurrent (live-video): its own last output, moved with the scene, "
+                        "and the frame. Trains on clips: consecutive frames of a video --data, "
+                        "or clips a moving camera makes from still images, with moving "
                         "objects, flicker and scene cuts; fresh --noise in every frame")
 
 
@@ -282,9 +284,16 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
                               ("likelihood", getattr(args, "likelihood", None)),
                               ("hidden", getattr(args, "hidden", None)),
                               ("beta", getattr(args, "beta", None)),
-                              ("frames", getattr(args, "temporal", None)),
+                              *(getattr(args, "temporal", None) or {}).items(),
                               ("kl_warmup_epochs", getattr(args, "kl_warmup", None)))
             if v is not None}
+
+
+def _temporal(text: str) -> dict[str, Any]:
+    """--temporal: K frames (2-8), or "recurrent"; the U-Net parameters it sets."""
+    if text == "recurrent":
+        return {"frames": 2, "recurrent": True}
+    return {"frames": ranged(int, 2, 8)(text)}
 
 
 def _loss(args: argparse.Namespace) -> str:

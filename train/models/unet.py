@@ -65,21 +65,23 @@ class Upsample2x(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="edgeae")
-class LastFrame(keras.layers.Layer):
-    """The last `channels` channels of a stack of frames: the frame a temporal model restores."""
+class FrameSlice(keras.layers.Layer):
+    """Frame `index` (`channels` channels) of frames stacked on the channel axis; -1: the last."""
 
-    def __init__(self, channels: int, **kwargs) -> None:
+    def __init__(self, index: int, channels: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.channels = channels
+        self.index, self.channels = index, channels
 
     def call(self, x):  # noqa: D102 - Keras layer API
-        return x[..., -self.channels:]
+        if self.index == -1:
+            return x[..., -self.channels:]
+        return x[..., self.index * self.channels:(self.index + 1) * self.channels]
 
     def compute_output_shape(self, shape):  # noqa: D102
         return (*shape[:3], self.channels)
 
     def get_config(self) -> dict:  # noqa: D102
-        return {**super().get_config(), "channels": self.channels}
+        return {**super().get_config(), "index": self.index, "channels": self.channels}
 
 
 def _convs(x, filters: int, n: int, name: str):
@@ -95,13 +97,23 @@ def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.M
     """U-Net denoiser: stride-2 encoder, upsampling decoder with skips, residual output.
 
     With `frames` K > 1 it is temporal: K frames stacked on the channel axis come in, and the
-    noise it predicts is taken from the last of them.
+    noise it predicts is taken from the last of them. A recurrent one denoises the frame alone
+    and blends in its last output where that agrees (`_fused`).
     """
     c = image_shape[2]
-    filters, n = config.level_filters(), config.level_convs()
     inputs = keras.Input((None, None, c * config.frames), name="image")
+    if config.recurrent:
+        return _fused(inputs, config, c)
+    current = inputs if config.frames == 1 else FrameSlice(-1, c, name="current")(inputs)
+    noise = _noise(inputs, config, c)
+    outputs = keras.layers.Subtract(name="reconstruction")([current, noise])
+    return keras.Model(inputs, outputs, name=f"unet_{config.size}")
+
+
+def _noise(x, config: UNetConfig, c: int):
+    """The U-Net's estimate of the noise in the last of the frames `x` holds."""
+    filters, n = config.level_filters(), config.level_convs()
     stem = config.stem_stride()
-    x = inputs
     if stem > 1:  # fold 2x2 pixel blocks into channels; the head unfolds them
         x = keras.layers.Conv2D(filters[0], stem, strides=stem, activation="relu",
                                 name="stem")(x)
@@ -118,9 +130,34 @@ def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.M
         x = _convs(x, f, n, f"merge{level}")
     if stem > 1:
         x = keras.layers.Conv2D(c * stem * stem, 3, padding="same", name="noise_blocks")(x)
-        noise = PixelShuffle(stem, name="noise")(x)
-    else:
-        noise = keras.layers.Conv2D(c, 3, padding="same", name="noise")(x)
-    current = inputs if config.frames == 1 else LastFrame(c, name="current")(inputs)
-    outputs = keras.layers.Subtract(name="reconstruction")([current, noise])
+        return PixelShuffle(stem, name="noise")(x)
+    return keras.layers.Conv2D(c, 3, padding="same", name="noise")(x)
+
+
+FUSION_FILTERS = 16
+
+
+def _fused(inputs, config: UNetConfig, c: int) -> keras.Model:
+    """Recurrent: the frame denoised alone, moved towards the last output where they agree.
+
+    The single-frame U-Net (the same layers, so a single-frame model's weights load by name)
+    denoises the frame; three small convolutions (`fusion_*`, about 3k multiply-accumulates
+    per pixel) look at it, the last output and their difference and give a weight w in (0, 1)
+    per pixel; the output is denoised + w * (last - denoised). The weight starts near 0 (the
+    single-frame model), and training raises it where the last output is a better estimate:
+    still parts of the scene, whose noise then averages out over many frames.
+    """
+    last = FrameSlice(0, c, name="last_output")(inputs)
+    current = FrameSlice(1, c, name="current")(inputs)
+    alone = keras.layers.Subtract(name="denoised")([current, _noise(current, config, c)])
+    change = keras.layers.Subtract(name="fusion_change")([last, alone])
+    x = keras.layers.Concatenate(name="fusion_inputs")([alone, last, change, current])
+    for i in range(2):
+        x = keras.layers.Conv2D(FUSION_FILTERS, 3, padding="same", activation="relu",
+                                name=f"fusion_conv{i}")(x)
+    weight = keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid",
+                                 bias_initializer=keras.initializers.Constant(-3.0),
+                                 name="fusion_weight")(x)
+    blend = keras.layers.Multiply(name="fusion_blend")([weight, change])
+    outputs = keras.layers.Add(name="reconstruction")([alone, blend])
     return keras.Model(inputs, outputs, name=f"unet_{config.size}")
