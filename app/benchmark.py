@@ -246,7 +246,7 @@ def held_out_set(manifest: Manifest, options: BenchmarkOptions,
 
     samples = ModelDir(Path(model_dir), manifest).samples()
     picks = _spread(len(samples), options.limit)
-    images = samples[picks]
+    images = samples[picks][..., -manifest.input.channels:]  # a temporal model's: last frames
     what = f"{len(picks)} held-out samples of {Path(model_dir).name}"
     metric = TASKS[manifest.task].metric
     if metric == "auroc":

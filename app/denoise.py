@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from edgeae.app.workers import ModelSpec, process_pool
+from edgeae.core.data import VIDEO_SUFFIXES
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_path, check_writable
 from edgeae.core.images import IMAGE_SUFFIXES
@@ -83,12 +84,43 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
-    """Denoise a uint8 or uint16 gray/BGR image; the result has the same dtype and shape."""
+    """Denoise a uint8 or uint16 gray/BGR image; the result has the same dtype and shape.
+
+    Every image is a still: a temporal model forgets the image before.
+    """
+    model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
     top = DEPTH_MAX[image.dtype]
     restored = model.denoise(image.astype(np.float32) / top)
     return np.clip(np.rint(restored * top), 0, top).astype(image.dtype)
+
+
+def split_videos(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(video files, the other inputs): videos are denoised as video, frame after frame."""
+    videos = [p for p in map(Path, inputs) if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    return videos, [p for p in map(Path, inputs) if p not in videos]
+
+
+def denoise_videos(spec: ModelSpec, videos: Sequence[Path], out_dir: Path,
+                   overwrite: bool = False) -> int:
+    """Denoise each video into out_dir/NAME through the run loop; return the frames written.
+
+    A temporal model keeps its history from frame to frame (and starts again at every video
+    and scene cut); the output video is written atomically at the source's frame rate.
+    """
+    from edgeae.runtime.capture import Source
+    from edgeae.runtime.loop import RunOptions, run
+
+    for video in videos:  # all refused before any work
+        check_writable(out_dir / video.name, overwrite)
+    model, written = spec.open(), 0
+    for video in videos:
+        model.reset()
+        summary = run(model, Source("file", str(video)),
+                      RunOptions(output=out_dir / video.name, overwrite=overwrite))
+        written += summary.written
+    return written
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:

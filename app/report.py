@@ -124,6 +124,8 @@ def sample_outputs(md: ModelDir, model) -> Figure:
     session = KerasSession(model)
     inputs = model_inputs(samples, manifest, seed=1)
     outputs = np.clip(run_batched(session, inputs), 0, 1)
+    c = manifest.input.channels  # a temporal model's samples and inputs are clips: last frames
+    samples, inputs = samples[..., -c:], inputs[..., -c:]
     rows, names = [list(inputs), list(outputs)], ["input", "output"]
     task = TASKS[manifest.task]
     extra_row = EXTRA_ROWS.get(task.report_rows[-1])  # None: inputs and outputs only

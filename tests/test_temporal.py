@@ -218,3 +218,37 @@ def test_video_metrics_see_flicker_and_ghosts():
     assert shimmer["flicker"] > 5 and 33 < shimmer["psnr"] < 36
     frozen = video_metrics(np.repeat(clean[:1], 6, axis=0), clean, clip.moving)
     assert frozen["flicker"] > 1 and frozen["moving_psnr"] < frozen["psnr"]
+
+
+def test_benchmark_and_report_take_a_temporal_model(temporal_artifacts, tmp_path):
+    """Benchmark rows (every engine, fp32 and int8) and the report, from the model directory:
+    its held-out clips' last frames are the quality set, each a still."""
+    model, export = temporal_artifacts
+    code, out, err = run_cli("benchmark", model, "--precisions", "fp32,int8", "--backends",
+                             "tflite,onnx", "--sizes", "48x64", "--threads", "1", "--repeats",
+                             "3", "--out", tmp_path / "bench")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "bench" / "benchmark.json").read_text())["rows"]
+    assert {r["precision"] for r in rows} == {"fp32", "int8"} and all(r["psnr"] > 20 for r in rows)
+    code, _, err = run_cli("report", model, "--benchmark", tmp_path / "bench", "--export",
+                           export, "--out", tmp_path / "report.html")
+    assert code == 0, err
+
+
+def test_denoise_command_takes_videos_as_video_and_images_as_stills(temporal_artifacts,
+                                                                    tmp_path):
+    """`edgeae denoise` on a video writes a denoised video of every frame; an image beside it
+    is a still, whatever came before."""
+    _, export = temporal_artifacts
+    frames = _clip(data.camera(), 6, 0)
+    video = write_video(tmp_path / "clip.avi", np.repeat(frames[..., None], 3, axis=-1))
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), frames[0])
+    model = export / "model_fp32.onnx"
+    code, out, err = run_cli("denoise", "--model", model, video, image, "--out", tmp_path / "o")
+    assert code == 0, err
+    assert "1 image and 1 video (6 frames)" in out
+    assert len(list(rt.frames(str(tmp_path / "o" / "clip.avi")))) == len(frames)
+    alone = rt.load(model, task="denoise").denoise(frames[0])
+    assert np.array_equal(cv2.imread(str(tmp_path / "o" / "still.png"), cv2.IMREAD_GRAYSCALE),
+                          alone)

@@ -19,19 +19,22 @@ from edgeae.app.commands.args import (
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`denoise INPUT... --model M|--pretrained NAME --out DIR`."""
     p = subparsers.add_parser(
-        "denoise", help="denoise image files and folders (runtime only, no TensorFlow)",
+        "denoise", help="denoise images, folders and videos (runtime only, no TensorFlow)",
         description=(
             "Denoise images with an exported model or a shipped pretrained one. Each output\n"
             "keeps its input's format, size and bit depth (8- or 16-bit PNG/TIFF); EXIF\n"
             "orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
-            "Colour images are denoised per colour plane by gray models."),
+            "Colour images are denoised per colour plane by gray models. A video file is\n"
+            "denoised as video, frame after frame (a temporal model such as live-video uses\n"
+            "the frames before), into OUT/NAME; an image is always a still."),
         epilog=examples("edgeae denoise --pretrained quality photo.png --out clean/",
                         "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
                         "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
                         "--out clean/ --overwrite",
                         "edgeae denoise --pretrained live archive/ --out clean/ --workers 2 "
-                        "--resume"))
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+                        "--resume",
+                        "edgeae denoise --pretrained live-video clip.mp4 --out clean/"))
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, folders or video files")
     add_model_args(p)
     p.add_argument("--out", type=Path, required=True, help="folder for the denoised images")
     add_backend_args(p)
@@ -43,13 +46,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Denoise every input image into --out; print how many."""
-    from edgeae.app.denoise import denoise_files, plan_jobs
+    """Denoise every input image and video into --out; print how many."""
+    from edgeae.app.denoise import denoise_files, denoise_videos, plan_jobs, split_videos
     from edgeae.app.workers import ModelSpec
 
-    jobs = plan_jobs(args.inputs, args.out, args.overwrite, args.resume)
+    videos, images = split_videos(args.inputs)
+    jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
-    count = denoise_files(ModelSpec(model, args.backend, args.threads), jobs,
-                          args.overwrite, args.workers, args.strict, args.resume)
-    print(f"denoised {count} image{'s' if count != 1 else ''} -> {args.out}")
+    spec = ModelSpec(model, args.backend, args.threads)
+    frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
+    count = denoise_files(spec, jobs, args.overwrite, args.workers, args.strict,
+                          args.resume) if jobs else 0
+    done = [f"{count} image{'s' if count != 1 else ''}"] if images else []
+    done += [f"{len(videos)} video{'s' if len(videos) != 1 else ''} ({frames} frames)"
+             ] if videos else []
+    print(f"denoised {' and '.join(done)} -> {args.out}")
     return 0
