@@ -34,9 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae denoise --pretrained live archive/ --out clean/ --workers 2 "
                         "--resume",
                         "edgeae denoise --pretrained live-video clip.mp4 --out clean/"))
-    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files, folders or video files")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="image files, folders or video files")
     add_model_args(p)
-    p.add_argument("--out", type=Path, required=True, help="folder for the denoised images")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder for the denoised images and videos")
     add_backend_args(p)
     add_archive_args(p, "denoise", "each output keeps its input's name",
                      "skip images whose output exists (continue an interrupted run)")
