@@ -517,6 +517,27 @@ def camera() -> str:
                      "adapt s"], rows) + "\n")
 
 
+# --- video denoising (benchmarks/video.py) -----------------------------------------------------
+
+def video() -> str:
+    """Per method: PSNR, SSIM, flicker and moving-region PSNR over the clips; stills; speed."""
+    data = load("video")
+    rows = [[name, f"{m['psnr']:.2f}", f"{m['ssim']:.4f}", f"{m['flicker']:.2f}",
+             f"{m['moving_psnr']:.2f}"] for name, m in data["quality"]["mean"].items()]
+    still = ", ".join(f"{name} {v:.2f}" for name, v in data["still_psnr"].items())
+    speed = [[name, s["backend"], f"{s['model_ms_p50']:.1f} / {s['model_ms_p99']:.1f}",
+              f"{s['run_fps']:.1f}"] for name, s in data["speed"].items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{len(data['clips'])} clips of {data['frames']} frames, Gaussian sigma "
+            f"{data['sigma']:g} (8-bit); means over clips.\n\n"
+            + table(["method", "PSNR dB", "SSIM", "flicker", "moving-region PSNR dB"], rows,
+                    right={1, 2, 3, 4})
+            + f"\nStill images (Set12, sigma {data['sigma']:g}, each a still), PSNR dB: "
+            f"{still}.\n\n"
+            + table(["480x640 gray frame", "backend (auto)", "model ms p50 / p99",
+                     "`edgeae run` fps"], speed, right={2, 3}) + "\n")
+
+
 # --- --backend auto against fixed choices (benchmarks/auto_backend.py) -------------------------
 
 def auto_backend() -> str:
@@ -551,6 +572,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "odd-sizes": ("odd_sizes", odd_sizes),
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
+    "video": ("video", video),
     "runtime": ("runtime", runtime),
     "auto-backend": ("auto_backend", auto_backend),
     "tutorial": ("tutorial", tutorial),

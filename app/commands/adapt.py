@@ -25,7 +25,7 @@ RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`adapt --pretrained NAME|--model DIR --data FOOTAGE --out DIR`."""
-    from edgeae.runtime.pretrained import NAMES
+    from edgeae.runtime.pretrained import FRAME_NAMES
 
     p = subparsers.add_parser(
         "adapt", help="tune a denoiser to your camera from its noisy footage alone",
@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae adapt --pretrained live --source 0 --frames 600 --out live_cam",
                         "edgeae export live_cam --precision int8 --out live_cam/export"))
     start = p.add_mutually_exclusive_group(required=True)
-    start.add_argument("--pretrained", choices=NAMES, help="start from a shipped denoiser")
+    start.add_argument("--pretrained", choices=FRAME_NAMES,
+                       help="start from a shipped single-frame denoiser")
     start.add_argument("--model", type=Path, metavar="DIR",
                        help="start from a denoiser's model directory (edgeae train denoiser)")
     g = p.add_argument_group("footage (one of --data and --source)")
@@ -166,6 +167,9 @@ def _check_denoiser_dir(path: Path) -> None:
     manifest = ModelDir.open(path).manifest
     if not TASKS[manifest.task].noisy_inputs:
         raise UserError(f"{path} holds a {manifest.task}, not a denoiser; adapt tunes denoisers")
+    if manifest.input.frames > 1:
+        raise UserError(f"{path} holds a temporal denoiser; adapt tunes single-frame ones (adapt "
+                        "the single-frame model, then train the temporal one from it)")
 
 
 def _start(args: argparse.Namespace):
