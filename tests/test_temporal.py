@@ -252,3 +252,10 @@ def test_denoise_command_takes_videos_as_video_and_images_as_stills(temporal_art
     alone = rt.load(model, task="denoise").denoise(frames[0])
     assert np.array_equal(cv2.imread(str(tmp_path / "o" / "still.png"), cv2.IMREAD_GRAYSCALE),
                           alone)
+
+
+def test_adapt_refuses_a_temporal_model(temporal_artifacts, tmp_path):
+    model, _ = temporal_artifacts
+    frames = write_folder(tmp_path / "frames", _clip(data.camera(), 4, 0)[..., None])
+    code, _, err = run_cli("adapt", "--model", model, "--data", frames, "--out", tmp_path / "a")
+    assert code == 2 and "temporal" in err
