@@ -522,8 +522,11 @@ def camera() -> str:
 def video() -> str:
     """Per method: PSNR, SSIM, flicker and moving-region PSNR over the clips; stills; speed."""
     data = load("video")
-    rows = [[name, f"{m['psnr']:.2f}", f"{m['ssim']:.4f}", f"{m['flicker']:.2f}",
-             f"{m['moving_psnr']:.2f}"] for name, m in data["quality"]["mean"].items()]
+    rows = [[f"{group}: {name}" if i else f"**{group}**: {name}", f"{m['psnr']:.2f}",
+             f"{m['ssim']:.4f}", f"{m['flicker']:.2f}",
+             "-" if m["moving_psnr"] is None else f"{m['moving_psnr']:.2f}"]
+            for group, means in data["quality"]["mean"].items()
+            for i, (name, m) in enumerate(means.items())]
     still = ", ".join(f"{name} {v:.2f}" for name, v in data["still_psnr"].items())
     speed = [[name, s["backend"], f"{s['model_ms_p50']:.1f} / {s['model_ms_p99']:.1f}",
               f"{s['run_fps']:.1f}"] for name, s in data["speed"].items()]

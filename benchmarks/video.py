@@ -119,19 +119,32 @@ def best_strength(method, clips: list[tuple[Clip, np.ndarray]]) -> int:
 
 
 def quality(methods: dict, clips: dict[str, tuple[Clip, np.ndarray]]) -> dict:
-    """Every method's video metrics, per clip and averaged over clips."""
+    """Every method's video metrics per clip, and their means per group of clips.
+
+    Groups: set12 (a test set nothing was chosen on), train400 (held out of training, but the
+    validation split that picked the best epoch) and any real videos.
+    """
     per_clip: dict[str, dict] = {name: {} for name in methods}
     for clip_name, (clip, frames) in progress(clips.items(), total=len(clips), desc="clips"):
         clean, moving = clip.frames[..., 0], clip.moving
         for name, method in methods.items():
             per_clip[name][clip_name] = video_metrics(method(frames), clean,
                                                       moving if moving.any() else None)
-    summary = {}
-    for name, rows in per_clip.items():
-        keys = ("psnr", "ssim", "flicker", "moving_psnr")
-        summary[name] = {k: float(np.mean([r[k] for r in rows.values() if r[k] is not None]))
-                         for k in keys}
-    return {"mean": summary, "per_clip": per_clip}
+    groups = sorted({name.split("/")[0] if "/" in name else "video" for name in clips})
+    means = {group: {name: _mean(rows, group) for name, rows in per_clip.items()}
+             for group in groups}
+    return {"mean": means, "per_clip": per_clip}
+
+
+def _mean(rows: dict[str, dict], group: str) -> dict[str, float | None]:
+    """Mean metrics over the clips of `group` (moving_psnr over the clips that have one)."""
+    picked = [r for name, r in rows.items()
+              if (name.split("/")[0] if "/" in name else "video") == group]
+    out = {}
+    for key in ("psnr", "ssim", "flicker", "moving_psnr"):
+        values = [r[key] for r in picked if r[key] is not None]
+        out[key] = float(np.mean(values)) if values else None
+    return out
 
 
 def still_psnr(paths: dict[str, Path], data: Path) -> dict[str, float]:

@@ -75,19 +75,22 @@ class FrameHistory(StillFrames):
     def stack(self, x: np.ndarray) -> np.ndarray:
         """Push the normalised (N, H, W, C) frame; the (N, H, W, K * C) model input."""
         n, h, w, c = x.shape
-        if self._stacked is None or self._stacked.shape != (n, h, w, self.frames * c):
-            self._fresh = True
-        if self._is_cut(x):
-            self.cuts += 1
-            self._fresh = True
-        if self._fresh:
-            self._fresh = False
+        kept = self._stacked is not None and self._stacked.shape == (n, h, w, self.frames * c)
+        if self._starts_again(x, kept):
             return super().stack(x)
         s = self._stacked
         for k in range(self.frames - 1):  # oldest out: each slot takes the next one's frame
             s[..., k * c:(k + 1) * c] = s[..., (k + 1) * c:(k + 2) * c]
         s[..., -c:] = x
         return s
+
+    def _starts_again(self, x: np.ndarray, kept: bool) -> bool:
+        """Whether this frame starts the history: nothing `kept` for its shape, a reset or a cut."""
+        if self._is_cut(x):
+            self.cuts += 1
+            self._fresh = True
+        fresh, self._fresh = self._fresh or not kept, False
+        return fresh
 
     def _is_cut(self, x: np.ndarray) -> bool:
         """Whether the scene changed since the last frame (never said right after a reset)."""
@@ -166,13 +169,7 @@ class RecurrentHistory(FrameHistory):
     def stack(self, x: np.ndarray) -> np.ndarray:
         """[the last output, moved with the scene; this frame] as the model input."""
         c = x.shape[-1]
-        if self._output is None or self._output.shape != x.shape:
-            self._fresh = True
-        if self._is_cut(x):
-            self.cuts += 1
-            self._fresh = True
-        if self._fresh:
-            self._fresh = False
+        if self._starts_again(x, self._output is not None and self._output.shape == x.shape):
             stacked = StillFrames.stack(self, x)
         else:
             stacked = self._stacked
