@@ -80,15 +80,18 @@ def test_pairs_are_consecutive_frames_with_a_mask_each():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
+    """Every shipped model, live-video's fusion layers too, rebuilt from its fp32 ONNX file."""
     from edgeae.train.from_artifact import keras_from_onnx
 
     path = PRETRAINED_DIR / f"{name}_fp32.onnx"
     model, manifest = keras_from_onnx(path, Tolerances().fp32_max_abs_diff)
-    frame = texture(64)[None].astype(np.float32) / 255
+    frame = texture(64)[None].astype(np.float32) / 255  # a temporal model's: every frame
+    frame = np.concatenate([frame] * manifest.input.frames, axis=-1)
     expected = OnnxSession(path, 1).run(frame)
     np.testing.assert_allclose(np.asarray(model(frame)), expected,
                                atol=Tolerances().fp32_max_abs_diff)
-    assert manifest.params.size == {"live": "small", "quality": "medium"}[name]
+    assert manifest.params.size == {"live": "small", "quality": "medium",
+                                    "live-video": "small"}[name]
 
 
 def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
