@@ -535,7 +535,7 @@ def video() -> str:
             f"{data['sigma']:g} (8-bit); means over clips.\n\n"
             + table(["method", "PSNR dB", "SSIM", "flicker", "moving-region PSNR dB"], rows,
                     right={1, 2, 3, 4})
-            + f"\nStill images (Set12, sigma {data['sigma']:g}, each a still), PSNR dB: "
+            + f"\n\nStill images (Set12, sigma {data['sigma']:g}, each a still), PSNR dB: "
             f"{still}.\n\n"
             + table(["480x640 gray frame", "backend (auto)", "model ms p50 / p99",
                      "`edgeae run` fps"], speed, right={2, 3}) + "\n")

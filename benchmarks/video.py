@@ -78,13 +78,16 @@ def nlm(frames: np.ndarray, h: float) -> np.ndarray:
 
 
 def nlm_multi(frames: np.ndarray, h: float, window: int = 5) -> np.ndarray:
-    """OpenCV's multi-frame non-local means: `window` frames around each (clamped at the ends)."""
-    n, half = len(frames), window // 2
-    out = []
+    """OpenCV's multi-frame non-local means over `window` frames centred on each.
+
+    OpenCV needs the window centred, so it is narrower at the clip's ends (the first and last
+    frames alone).
+    """
+    n, out = len(frames), []
     for i in range(n):
-        start = min(max(0, i - half), n - window)
-        out.append(cv2.fastNlMeansDenoisingMulti(list(frames[start:start + window]),
-                                                 i - start, window, None, h, 7, 21))
+        half = min(window // 2, i, n - 1 - i)
+        out.append(cv2.fastNlMeansDenoisingMulti(list(frames[i - half:i + half + 1]), half,
+                                                 2 * half + 1, None, h, 7, 21))
     return np.stack(out)
 
 
