@@ -43,6 +43,10 @@ class ModelConfig(BaseModel):
         """Frames of each training clip (1: single images)."""
         return self.input_frames()
 
+    def is_recurrent(self) -> bool:
+        """Whether the model takes its own last output with each frame (runtime/history.py)."""
+        return False
+
     def __getitem__(self, key: str) -> Any:
         """Read a parameter by name, as manifests' params dicts were read."""
         return getattr(self, key)
@@ -153,6 +157,10 @@ class UNetConfig(ModelConfig):
     def input_frames(self) -> int:
         """`frames`: 1 for a single-frame denoiser."""
         return self.frames
+
+    def is_recurrent(self) -> bool:
+        """`recurrent`."""
+        return self.recurrent
 
     def clip_frames(self) -> int:
         """Frames of each training clip: the model's, or a recurrent model's RECURRENT_UNROLL.

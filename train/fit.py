@@ -138,7 +138,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                         width=w if config.fixed_size else None, channels=c,
                         color_order="gray" if c == 1 else "rgb",
                         size_multiple=config.size_multiple(), frames=config.input_frames(),
-                        recurrent=getattr(config, "recurrent", False)),
+                        recurrent=config.is_recurrent()),
         data=DataSummary(source=source.name, kind=source.kind, n_train=n_train, n_val=n_val,
                          image_size=source.size, patch_size=settings.patch_size,
                          class_names=source.class_names, value_range=source.value_range,
@@ -202,7 +202,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         fitted.save(best)
     if settings.quantization_aware:  # export the plain architecture with the learned weights
         without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
-    if getattr(config, "recurrent", False):  # the model itself, not its unrolled training
+    if config.is_recurrent():  # the model itself, not its unrolled training
         keras.saving.load_model(best, compile=False).get_layer(model.name).save(best)
     _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
     n_calibration = calibration_count((h, w, channels))
@@ -214,7 +214,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
 def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
             channels: int) -> keras.Model:
     """What `fit` trains: the model; with fake quantization; or a recurrent one unrolled."""
-    if getattr(config, "recurrent", False):
+    if config.is_recurrent():
         from edgeae.train.inflate import train_only_new_layers
         from edgeae.train.recurrent import unrolled
 

@@ -61,7 +61,7 @@ class TrainSettings:
         return PipelineConfig(self.batch_size, self.seed, self.patch_size,
                               self.patches_per_image, self.noise, self.self_supervised,
                               frames=config.clip_frames(),
-                              recurrent=getattr(config, "recurrent", False))
+                              recurrent=config.is_recurrent())
 
 
 @dataclass(frozen=True)
