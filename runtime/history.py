@@ -24,6 +24,8 @@ not match.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -131,13 +133,30 @@ def global_shift(last: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     pixels across, which averages the noise away and keeps it under a millisecond at 480x640;
     a camera's pan is found to a fraction of a pixel. A weak peak gives (0, 0).
     """
-    step = max(1, max(last.shape) // ALIGN_SIDE)
-    size = (max(8, last.shape[1] // step), max(8, last.shape[0] // step))
-    small = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (last, current)]
-    (dx, dy), response = cv2.phaseCorrelate(*small, cv2.createHanningWindow(size, cv2.CV_32F))
+    return shift_between(shrunk(last), shrunk(current), last.shape)
+
+
+def shrunk(plane: np.ndarray) -> np.ndarray:
+    """A 2-D plane shrunk (area average) to about ALIGN_SIDE pixels across, at least 8."""
+    step = max(1, max(plane.shape) // ALIGN_SIDE)
+    size = (max(8, plane.shape[1] // step), max(8, plane.shape[0] // step))
+    return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+
+
+def shift_between(last: np.ndarray, current: np.ndarray,
+                  shape: tuple[int, ...]) -> tuple[float, float]:
+    """global_shift from two `shrunk` planes, in pixels of the full (H, W) `shape`."""
+    h, w = last.shape
+    (dx, dy), response = cv2.phaseCorrelate(last, current, _hann(w, h))
     if response < MIN_RESPONSE:
         return 0.0, 0.0
-    return dx * last.shape[1] / size[0], dy * last.shape[0] / size[1]
+    return dx * shape[1] / w, dy * shape[0] / h
+
+
+@functools.lru_cache(maxsize=4)
+def _hann(w: int, h: int) -> np.ndarray:
+    """The phase correlation's window, made once per size."""
+    return cv2.createHanningWindow((w, h), cv2.CV_32F)
 
 
 def shift_planes(planes: np.ndarray, dx: float, dy: float, out: np.ndarray) -> np.ndarray:
@@ -163,20 +182,21 @@ class RecurrentHistory(FrameHistory):
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0),
                  find_cuts: bool = True) -> None:
         super().__init__(2, value_range, find_cuts)
-        self._last_frame: np.ndarray | None = None
+        self._last_small: np.ndarray | None = None  # the last frame, shrunk for its shift
         self._output: np.ndarray | None = None
 
     def stack(self, x: np.ndarray) -> np.ndarray:
         """[the last output, moved with the scene; this frame] as the model input."""
         c = x.shape[-1]
+        small = shrunk(x[0, :, :, 0])
         if self._starts_again(x, self._output is not None and self._output.shape == x.shape):
             stacked = StillFrames.stack(self, x)
         else:
             stacked = self._stacked
-            dx, dy = global_shift(self._last_frame, x[0, :, :, 0])
+            dx, dy = shift_between(self._last_small, small, x.shape[1:3])
             stacked[..., :c] = shift_planes(self._output, dx, dy, out=self._aligned)
             stacked[..., c:] = x
-        self._keep_frame(x)
+        self._last_small = small  # shrunk once per frame, used again by the next one
         return stacked
 
     def remember(self, y: np.ndarray) -> None:
@@ -184,9 +204,3 @@ class RecurrentHistory(FrameHistory):
         if self._output is None or self._output.shape != y.shape:
             self._output, self._aligned = np.empty_like(y), np.empty_like(y)
         np.copyto(self._output, y)
-
-    def _keep_frame(self, x: np.ndarray) -> None:
-        """This frame's first plane, for the next frame's shift."""
-        if self._last_frame is None or self._last_frame.shape != x.shape[1:3]:
-            self._last_frame = np.empty(x.shape[1:3], np.float32)
-        np.copyto(self._last_frame, x[0, :, :, 0])
