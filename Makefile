@@ -87,11 +87,14 @@ pretrained-video: $(VENV)/.installed
 	  --out $(PRETRAINED_WORK)/live-video-export --overwrite
 	$(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-video --format tflite --precision int8 \
 	  --out $(PRETRAINED_WORK)/live-video-export --overwrite
-	set -e; for f in model_fp32.tflite model_int8.tflite model_fp32.onnx; do \
+	$(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-video --format openvino --precision int8 \
+	  --out $(PRETRAINED_WORK)/live-video-export --overwrite
+	set -e; for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.xml; do \
 	  cp $(PRETRAINED_WORK)/live-video-export/$$f runtime/pretrained/live-video_$${f#model_}; \
 	  cp $(PRETRAINED_WORK)/live-video-export/$$f.json \
 	    runtime/pretrained/live-video_$${f#model_}.json; \
 	done
+	cp $(PRETRAINED_WORK)/live-video-export/model_int8.bin runtime/pretrained/live-video_int8.bin
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

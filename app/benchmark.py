@@ -37,6 +37,7 @@ from edgeae.core.modeldir import MODEL_FILE
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
+from edgeae.runtime.artifact import artifact_bytes
 from edgeae.runtime.backends import BACKENDS, choose_backend
 from edgeae.runtime.tiles import TileBlender, tile_starts
 from edgeae.train.keras_backend import KERAS  # noqa: F401  (registers the Keras row)
@@ -146,11 +147,11 @@ def installed_backends(python: str) -> set[str]:
 def engines_for(path: Path, installed: set[str]) -> list[str]:
     """Every installed backend that runs this file, side by side.
 
-    LiteRT and tflite-runtime run .tflite files, onnxruntime and OpenVINO .onnx. With none
-    installed, the file's first backend: its row then fails with its install hint.
+    LiteRT and tflite-runtime run .tflite files, onnxruntime and OpenVINO .onnx, OpenVINO its
+    own .xml. With none installed, the file's first backend: its row then fails with its
+    install hint.
     """
-    suffix = path.suffix.lower()
-    names = [n for n, b in BACKENDS.items() if b.suffix == suffix and n in installed]
+    names = [n for n, b in BACKENDS.items() if b.runs(path) and n in installed]
     return names or [choose_backend(path).name]
 
 
@@ -171,7 +172,7 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
         for engine, model, precision in runs:
             for threads in options.threads:  # quality once per artifact: threads don't change it
                 scored = quality if threads == options.threads[0] else None
-                outputs = work / f"{engine}-{precision}-outputs.npy"
+                outputs = work / f"{engine}-{fmt}-{precision}-outputs.npy"
                 jobs.append(Job(engine, model, precision, use, threads, sizes,
                                 options.warmup, options.repeats, scored,
                                 str(outputs) if scored else None, options.seed))
@@ -355,15 +356,16 @@ def ssim(outputs: np.ndarray, truth: np.ndarray) -> float:
 def rows_for(job: Job, result: dict, target: Target, macs_px: float,
              quality: dict[str, float | None]) -> list[dict]:
     """The table rows of one job: one per frame size."""
-    size = Path(job.model)
+    model = Path(job.model)
     rows = []
     for (h, w), timing in zip(job.sizes, result["sizes"].values()):
         macs = macs_per_frame(target.manifest, macs_px, (h, w))
         rows.append({
-            "backend": job.backend, "precision": job.precision, "size": f"{w}x{h}",
+            "backend": job.backend, "format": BACKENDS[job.backend].format_of(model),
+            "precision": job.precision, "size": f"{w}x{h}",
             "threads": job.threads, **{k: round(v, 3) for k, v in timing.items()},
             "fps": round(1e3 / timing["ms_p50"], 1),
-            "file_mb": round(size.stat().st_size / 2 ** 20, 3),
+            "file_mb": round(artifact_bytes(model) / 2 ** 20, 3),
             "import_s": round(result["import_s"], 3), "load_s": round(result["load_s"], 3),
             "tensorflow_imported": result["tensorflow_imported"],
             "mmacs_per_frame": _significant(macs / 1e6),
@@ -418,16 +420,14 @@ def with_probes(jobs: list[Job], work: Path, seed: int) -> list[Job]:
 
     from edgeae.app.peak import write_probes
 
-    format_of = {b.name: b.format for b in BACKENDS.values()}
-    pairs = {(format_of[j.backend], j.precision) for j in jobs if _on_device(j)}
-    probes = write_probes(work, pairs, seed)
-    return [replace(j, probe=str(probes[(format_of[j.backend], j.precision)]))
-            if (format_of[j.backend], j.precision) in probes else j for j in jobs]
+    wanted = [(BACKENDS[j.backend].format_of(Path(j.model)), j.precision) for j in jobs]
+    probes = write_probes(work, {w for w, j in zip(wanted, jobs) if _on_device(j)}, seed)
+    return [replace(j, probe=str(probes[w])) if w in probes else j for w, j in zip(wanted, jobs)]
 
 
 def _on_device(job: Job) -> bool:
     """Whether the job's backend runs exported artifacts (the runtime, no TensorFlow)."""
-    return FORMATS[BACKENDS[job.backend].format].exported
+    return BACKENDS[job.backend].exported
 
 
 def quality_columns(quality: QualitySet, outputs: np.ndarray,
@@ -479,6 +479,14 @@ def backend_versions() -> dict[str, str]:
     return found
 
 
+def row_label(row: dict) -> str:
+    """The row's engine, and the file it ran when that engine runs more than one format."""
+    backend = BACKENDS.get(row["backend"])
+    if backend is None or row.get("format", backend.formats[0]) == backend.formats[0]:
+        return row["backend"]
+    return f"{row['backend']} {FORMATS[row['format']].suffix}"
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
     quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
@@ -487,7 +495,7 @@ def markdown_table(rows: list[dict]) -> str:
               "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s", *peak]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r["backend"], r["precision"], r["size"], str(r["threads"]),
+        cells = [row_label(r), r["precision"], r["size"], str(r["threads"]),
                  f"{r['ms_p50']:.2f}", f"{r['ms_p90']:.2f}", f"{r['ms_p99']:.2f}",
                  f"{r['fps']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),

@@ -42,7 +42,7 @@ def probe_input(seed: int = 0) -> np.ndarray:
 def write_probes(work: Path, pairs: set[tuple[str, str]], seed: int = 0) -> dict:
     """The probe exported for each (format, precision) in `pairs`: (format, precision) -> path."""
     from edgeae.export.artifacts import converter_class
-    from edgeae.export.options import ExportOptions
+    from edgeae.export.options import Calibration, ExportOptions
 
     model, written = probe_model(), {}
     calibration = np.random.default_rng(seed).random((CALIBRATION, *PROBE_SHAPE),
@@ -52,7 +52,7 @@ def write_probes(work: Path, pairs: set[tuple[str, str]], seed: int = 0) -> dict
         try:
             for precision in (p for f, p in sorted(pairs) if f == fmt):
                 path = Path(work) / f"probe_{precision}{FORMATS[fmt].suffix}"
-                path.write_bytes(converter.convert(precision, calibration))
+                converter.convert(precision, Calibration(calibration)).write_to(path)
                 written[(fmt, precision)] = path
         finally:
             converter.close()

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 import edgeae
+from edgeae.app.benchmark import row_label
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
@@ -168,7 +169,7 @@ def benchmark_plots(bench: dict) -> list[Figure]:
         for r in rows:
             if r["size"] == largest and r["threads"] == threads and metric in r:
                 ax.scatter(r["ms_p50"], r[metric], s=40)
-                ax.annotate(f"{r['backend']} {r['precision']}", (r["ms_p50"], r[metric]),
+                ax.annotate(f"{row_label(r)} {r['precision']}", (r["ms_p50"], r[metric]),
                             textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel(f"p50 latency, ms ({largest}, {threads} threads)")
         ax.set_ylabel(metric.upper() + (" (dB)" if metric == "psnr" else ""))
@@ -176,9 +177,9 @@ def benchmark_plots(bench: dict) -> list[Figure]:
         figures.append(Figure("Latency against quality per backend and precision",
                               plot_uri(fig)))
     fig, ax = new_figure()
-    for key in dict.fromkeys((r["backend"], r["precision"]) for r in rows):
+    for key in dict.fromkeys((row_label(r), r["precision"]) for r in rows):
         line = sorted((r["mmacs_per_frame"], r["ms_p50"], r["size"]) for r in rows
-                      if (r["backend"], r["precision"]) == key and r["threads"] == threads)
+                      if (row_label(r), r["precision"]) == key and r["threads"] == threads)
         ax.plot([m for m, _, _ in line], [ms for _, ms, _ in line], marker="o",
                 label=" ".join(key))
     ax.set_xlabel("multiply-accumulates per frame, millions (grows with frame size)")

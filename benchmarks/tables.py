@@ -537,7 +537,7 @@ def video() -> str:
                     right={1, 2, 3, 4})
             + f"\n\nStill images (Set12, sigma {data['sigma']:g}, each a still), PSNR dB: "
             f"{still}.\n\n"
-            + table(["480x640 gray frame", "backend (auto)", "model ms p50 / p99",
+            + table(["480x640 gray frame", "engine and file", "model ms p50 / p99",
                      "`edgeae run` fps"], speed, right={2, 3}) + "\n")
 
 

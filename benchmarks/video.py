@@ -9,8 +9,9 @@ of sigma 25 (seeded, rounded to 8 bits) in every frame. Any real video given wit
 used too (its frames as the clean reference, the same noise added; no moving-object masks).
 
 Methods, all on the same noisy frames:
-- `live` and `live-video`, fp32 and int8 TFLite through LiteRT, frame after frame through the
-  runtime (`Denoiser.denoise`; the temporal one keeps its history and restarts per clip);
+- `live` and `live-video`, fp32 and int8 TFLite through LiteRT, and `live-video`'s int8
+  OpenVINO IR (NNCF) through OpenVINO, frame after frame through the runtime
+  (`Denoiser.denoise`; the temporal one keeps its history and restarts per clip);
 - OpenCV's non-local means, one frame (`fastNlMeansDenoising`) and five frames centred on the
   one denoised (`fastNlMeansDenoisingMulti`, which also looks two frames ahead, so it is not
   causal), 7x7 patches, 21x21 search; the strength h of each chosen on clips made the same way
@@ -18,9 +19,10 @@ Methods, all on the same noisy frames:
 
 Reported per method: PSNR and SSIM (mean over frames), flicker (core/metrics.py: how far the
 output's frame-to-frame change is from the clean video's) and moving-region PSNR (pixels the
-moving objects cover, where a temporal method would ghost); per frame of 480x640, the model's
-time through the runtime with `--backend auto` (2 threads) and the frame rate of the whole
-`edgeae run` loop on a 480x640 video; and on still images (Set12, sigma 25), each model's PSNR.
+moving objects cover, where a temporal method would ghost); per frame of 480x640, each int8
+model's time through the runtime on each engine that runs it and with `--backend auto`
+(2 threads), and the frame rate of the whole `edgeae run` loop on a 480x640 video; and on still
+images (Set12, sigma 25), each model's PSNR.
 
     .venv/bin/python benchmarks/video.py --data ../shared/data --out benchmarks/results/video.json
 """
@@ -40,6 +42,7 @@ from provenance import provenance, write_result
 import edgeae.runtime as rt
 from edgeae.core.metrics import video_metrics
 from edgeae.core.progress import progress
+from edgeae.runtime.auto import choose
 from edgeae.runtime.capture import Source
 from edgeae.runtime.loop import RunOptions, run
 from edgeae.runtime.pretrained import PRETRAINED_DIR
@@ -93,7 +96,7 @@ def nlm_multi(frames: np.ndarray, h: float, window: int = 5) -> np.ndarray:
 
 def runtime_method(path: Path):
     """Frame after frame through the runtime; the history restarts at every clip."""
-    model = rt.load(path, task="denoise", backend="litert")
+    model = rt.load(path, task="denoise")
 
     def denoise(frames: np.ndarray) -> np.ndarray:
         model.reset()
@@ -158,14 +161,14 @@ def still_psnr(paths: dict[str, Path], data: Path) -> dict[str, float]:
     pairs = [(img, noisy(img[None].astype(np.float64), rng)[0]) for img in images]
     out = {}
     for name, path in paths.items():
-        model = rt.load(path, task="denoise", backend="litert")
+        model = rt.load(path, task="denoise")
         out[name] = float(np.mean([video_metrics(model.denoise(n)[None], c[None])["psnr"]
                                    for c, n in pairs]))
     return out
 
 
-def speed(paths: dict[str, Path], still: np.ndarray) -> dict[str, dict]:
-    """Per model: the runtime's ms per 480x640 frame (auto backend) and the run loop's fps."""
+def speed(rows: dict[str, tuple[Path, str]], still: np.ndarray) -> dict[str, dict]:
+    """Per (model, engine or auto): the runtime's ms per 480x640 frame and the run loop's fps."""
     rng = np.random.default_rng(SEED)
     big = cv2.resize(still, (1024, 1024), interpolation=cv2.INTER_CUBIC)
     clip = clip_from_still(big[..., None], 60, FRAME_480P, rng, objects=OBJECTS, speed=1.0)
@@ -178,9 +181,11 @@ def speed(paths: dict[str, Path], still: np.ndarray) -> dict[str, dict]:
         for f in frames:
             writer.write(f)
         writer.release()
-        for name, path in paths.items():
-            model = rt.load(path, task="denoise", backend="auto", num_threads=THREADS,
-                            frame_size=FRAME_480P)
+        for name, (path, backend) in rows.items():
+            if backend == "auto":
+                choice = choose(path, FRAME_480P, THREADS)
+                path, backend = choice.path, choice.backend
+            model = rt.load(path, task="denoise", backend=backend, num_threads=THREADS)
             times = []
             for i in range(5 + TIMED_RUNS):
                 t0 = time.perf_counter()
@@ -188,11 +193,21 @@ def speed(paths: dict[str, Path], still: np.ndarray) -> dict[str, dict]:
                 times.append((time.perf_counter() - t0) * 1e3)
             model.reset()
             summary = run(model, Source("file", str(video)), RunOptions(gray=True))
-            out[name] = {"backend": type(model.session).__name__,
+            out[name] = {"backend": f"{backend} {path.name}",
                          "model_ms_p50": float(np.median(times[5:])),
                          "model_ms_p99": float(np.percentile(times[5:], 99)),
                          "run_fps": summary.fps, "run_frames": summary.frames}
     return out
+
+
+def speed_rows(folder: Path) -> dict[str, tuple[Path, str]]:
+    """The int8 models on each engine that runs them, and what --backend auto picks."""
+    return {"live int8, litert": (folder / "live_int8.tflite", "litert"),
+            "live int8, openvino": (folder / "live_int8.onnx", "openvino"),
+            "live int8, auto": (folder / "live_int8.tflite", "auto"),
+            "live-video int8, litert": (folder / "live-video_int8.tflite", "litert"),
+            "live-video int8, openvino": (folder / "live-video_int8.xml", "openvino"),
+            "live-video int8, auto": (folder / "live-video_int8.tflite", "auto")}
 
 
 def main() -> None:
@@ -218,16 +233,16 @@ def main() -> None:
     chooser = [(c, noisy(c.frames[..., 0].astype(np.float64), rng))
                for c in (clip_of(s, rng) for s in choice.values())]
     h_single, h_multi = best_strength(nlm, chooser), best_strength(nlm_multi, chooser)
-    models = {f"{m} {p}": args.models / f"{m}_{p}.tflite"
-              for m in ("live", "live-video") for p in ("fp32", "int8")}
+    models = {**{f"{m} {p}": args.models / f"{m}_{p}.tflite"
+                 for m in ("live", "live-video") for p in ("fp32", "int8")},
+              "live-video int8 IR": args.models / "live-video_int8.xml"}
     methods = {"noisy": lambda f: f,
                f"nlm (h={h_single})": lambda f: nlm(f, h_single),
                f"nlm 5 frames (h={h_multi})": lambda f: nlm_multi(f, h_multi),
                **{name: runtime_method(path) for name, path in models.items()}}
     result = {"frames": FRAMES, "sigma": SIGMA, "clips": sorted(clips),
               "quality": quality(methods, clips), "still_psnr": still_psnr(models, args.data),
-              "speed": speed({k: v for k, v in models.items() if k.endswith("int8")},
-                             measured["set12/08.png"])}
+              "speed": speed(speed_rows(args.models), measured["set12/08.png"])}
     command = " ".join(["python benchmarks/video.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), **result}, args.out)
 

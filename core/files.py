@@ -119,7 +119,7 @@ def check_recorded(path: Path, size: int | None, sha256: str | None, manifest: s
     manifests, or the copy embedded in the file itself).
     """
     remedy = ("re-export the model (edgeae export), or copy the files exported together "
-              "(the artifact, its JSON and any .memory.npy of it)")
+              "(the artifact, its JSON, an IR's .bin and any .memory.npy of it)")
     if not Path(path).is_file():
         raise UserError(f"{path} is missing; {manifest} needs it beside the artifact: {remedy}")
     actual = Path(path).stat().st_size

@@ -1,10 +1,11 @@
 """The vocabulary of model files: formats and precisions as tables, read by every stage.
 
-A format is a kind of model file (Keras, TFLite, ONNX); a precision is how its numbers are
-stored (fp32, fp16, int8 weights with dynamic activations, full int8). The export converts with
-the format's converter, the runtime picks a backend by the format's suffix, the benchmark, the
-report, the CLI's choices and the pretrained files all read these rows. Adding a format or a
-precision is one row here and its converter (export/) or session (runtime/backends.py).
+A format is a kind of model file (Keras, TFLite, ONNX, OpenVINO IR); a precision is how its
+numbers are stored (fp32, fp16, int8 weights with dynamic activations, full int8). The export
+converts with the format's converter, the runtime picks a backend by the format's suffix, the
+benchmark, the report, the CLI's choices and the pretrained files all read these rows. Adding a
+format or a precision is one row here and its converter (export/) or session
+(runtime/backends.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Format:
     schemes: dict[str, str | None]
     converter: str | None
     description: str = ""
+    weights_suffix: str | None = None  # a second file beside it holding the weights (IR .bin)
+    needs: tuple[str, ...] = ()  # distributions its converter needs beyond the export's own
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -76,6 +79,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "edgeae.export.tflite:TFLiteConverter", "LiteRT / tflite-runtime flatbuffer"),
     Format("onnx", ".onnx", {"fp32": None, "int8-dynamic": "dynamic-range", "int8": "qdq"},
            "edgeae.export.onnx:OnnxConverter", "ONNX graph (onnxruntime, OpenVINO)"),
+    Format("openvino", ".xml", {"fp32": None, "fp16": "float16-weights", "int8": "nncf"},
+           "edgeae.export.openvino:OpenVINOConverter",
+           "OpenVINO IR: the .xml graph and its .bin weights beside it", weights_suffix=".bin",
+           needs=("openvino", "nncf")),
 )}
 
 

@@ -36,8 +36,10 @@ from edgeae.core.tasks import TASKS
 # `self_supervised: frame-to-frame`), which a version 3 reader would refuse.
 # 5: a temporal model takes several consecutive frames (`input.frames`); a version 4 reader would
 # refuse the field, rightly, as it would run such a model wrongly. Older files take one frame.
-SCHEMA_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# 6: an OpenVINO IR artifact records its weights file (`artifact.weights`, the .bin beside the
+# .xml), which a version 5 reader would refuse; other artifacts record none.
+SCHEMA_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -236,6 +238,8 @@ class ArtifactInfo(_Strict):
     # A k-NN detector's training descriptors (memory_path_for); None for other models and in
     # manifests written before it was recorded (those read MEMORY_FILE, checked by content).
     memory: FileRecord | None = None
+    # The weights a format keeps in a second file (an OpenVINO IR's .bin, weights_path_for).
+    weights: FileRecord | None = None
     opset: int | None = None
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
@@ -296,7 +300,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[5] = SCHEMA_VERSION
+    schema_version: Literal[6] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -393,3 +397,16 @@ def memory_path_for(artifact: Path) -> Path:
     """
     artifact = Path(artifact)
     return artifact.with_name(f"{artifact.stem}.memory.npy")
+
+
+def weights_path_for(artifact: Path) -> Path | None:
+    """The weights file a format reads beside its graph (model_int8.xml -> model_int8.bin).
+
+    None for formats that keep everything in one file. The name follows the graph's, as
+    OpenVINO looks for it, so a renamed pair still loads.
+    """
+    artifact = Path(artifact)
+    for row in FORMATS.values():
+        if row.weights_suffix and row.suffix == artifact.suffix.lower():
+            return artifact.with_suffix(row.weights_suffix)
+    return None

@@ -31,11 +31,12 @@ from edgeae.core.manifest import (
     Quantization,
     manifest_path_for,
     memory_path_for,
+    weights_path_for,
 )
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
-from edgeae.export.options import ExportOptions, Tolerances
+from edgeae.export.options import Calibration, Converted, ExportOptions, Tolerances
 from edgeae.export.parity import (
     ReportRow,
     detection_parity,
@@ -75,7 +76,7 @@ class _Candidate:
     format: str
     precision: str
     name: str
-    data: bytes = b""
+    converted: Converted = Converted(b"")
     quantization: Quantization | None = None
     parity: ParityInfo | None = None
     failure: str | None = None
@@ -85,9 +86,7 @@ class _Candidate:
     def outputs(self, inputs: np.ndarray) -> np.ndarray:
         """This artifact's outputs on `inputs`, run by the runtime's backend for its format."""
         with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
-            path = Path(tmp) / self.name
-            path.write_bytes(self.data)
-            session, _ = open_session(path)
+            session, _ = open_session(self.converted.write_to(Path(tmp) / self.name))
             return run_batched(session, inputs)
 
 
@@ -179,8 +178,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     candidates = [_Candidate(f, p, artifact_name(f, p, options.input_size, options.part))
                   for f, p in plan(options.formats, options.precisions)]
     for c in candidates:
-        check_writable(out_dir / c.name, options.overwrite)
-        check_writable(manifest_path_for(out_dir / c.name), options.overwrite)
+        for path in _files_of(out_dir / c.name):
+            check_writable(path, options.overwrite)
     clean = _at_size(model_dir.samples(), options.input_size)
     part = export_part(load_keras(model_dir), manifest, options.part,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
@@ -191,9 +190,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         _copy_memory(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                     manifest, memory).score if labelled is not None else None)
-    calibration = _calibration(model_dir, options, candidates)
-    if calibration is not None:
-        calibration = part.calibrate(calibration)
+    calibration = _calibration(model_dir, options, candidates, part)
     _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)),
@@ -262,16 +259,22 @@ def _decoder_codes(codes: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.concatenate([codes, prior])
 
 
-def _calibration(model_dir: ModelDir, options: ExportOptions,
-                 candidates: list[_Candidate]) -> np.ndarray | None:
-    """Model inputs for int8 calibration: a seeded, range-covering pick at the artifact size."""
+def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_Candidate],
+                 part: ExportPart) -> Calibration | None:
+    """Model inputs for int8 calibration: a seeded, range-covering pick at the artifact size.
+
+    With the clean images they restore, for a whole model (a VAE's parts have no image targets).
+    """
     if not any(PRECISIONS[c.precision].calibrated for c in candidates):
         return None
     from edgeae.core.calibration import covering_subset
 
     images = options.calibration if options.calibration is not None else model_dir.calibration()
-    images = covering_subset(images, options.calibration_samples)
-    return model_inputs(_at_size(images, options.input_size), model_dir.manifest, options.seed)
+    images = _at_size(covering_subset(images, options.calibration_samples), options.input_size)
+    inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
+    if options.part != "model":
+        return Calibration(inputs)
+    return Calibration(inputs, restored_targets(images, model_dir.manifest))
 
 
 def converter_class(fmt: str) -> type:
@@ -281,7 +284,7 @@ def converter_class(fmt: str) -> type:
 
 
 def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
-             calibration: np.ndarray | None, options: ExportOptions) -> None:
+             calibration: Calibration | None, options: ExportOptions) -> None:
     """Fill in each candidate's bytes, quantization description and manifest fields."""
     converters = {f: converter_class(f)(model, shape, options)
                   for f in dict.fromkeys(c.format for c in candidates)}
@@ -289,8 +292,8 @@ def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
         for c in progress(candidates, total=len(candidates), desc="convert", min_total=2):
             log.info("converting %s", c.name)
             converter = converters[c.format]
-            c.data = converter.convert(c.precision, calibration)
-            c.quantization = _quantization(c, converter.describe(c.data, c.precision),
+            c.converted = converter.convert(c.precision, calibration)
+            c.quantization = _quantization(c, converter.describe(c.converted.data, c.precision),
                                            calibration, options)
             c.fields, c.embed = converter.artifact_fields(), converter.embed
     finally:
@@ -298,14 +301,14 @@ def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
             converter.close()
 
 
-def _quantization(c: _Candidate, described: dict, calibration: np.ndarray | None,
+def _quantization(c: _Candidate, described: dict, calibration: Calibration | None,
                   options: ExportOptions) -> Quantization | None:
     """The manifest's description of how `c` was quantized: the table's scheme and details."""
     scheme = FORMATS[c.format].schemes[c.precision]
     if scheme is None:
         return None
     if PRECISIONS[c.precision].calibrated:
-        described = {**described, "calibration_samples": len(calibration),
+        described = {**described, "calibration_samples": len(calibration.inputs),
                      "calibration_source": options.calibration_source}
     return Quantization(scheme=scheme, **described)
 
@@ -339,30 +342,40 @@ def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool
 
 
 def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:
-    return ReportRow(c.name, c.format, c.precision, len(c.data), c.parity,
+    return ReportRow(c.name, c.format, c.precision, c.converted.size, c.parity,
                      tolerances.describe(c.precision), c.failure)
 
 
 def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,
            shape: tuple[int | None, ...], options: ExportOptions) -> Exported:
-    """Embed the manifest, write the artifact, then its JSON manifest (with the file's digest).
+    """Write the weights (if apart), the artifact with its manifest inside, then its JSON.
 
-    Both copies record the k-NN memory already beside it; only the JSON can record the file.
+    The JSON adds the artifact's digest; both copies record the k-NN memory and the weights
+    already beside it.
     """
     h, w, _ = shape
     memory = memory_path_for(out_dir / c.name)
+    weights = None
+    if c.converted.weights is not None:
+        weights = FileRecord.of(write_bytes(weights_path_for(out_dir / c.name),
+                                            c.converted.weights, options.overwrite))
     info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
                         memory=FileRecord.of(memory) if manifest.score.knn else None,
-                        quantization=c.quantization, parity=c.parity, **c.fields)
+                        weights=weights, quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
         "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})
-    data = c.embed(c.data, described.to_json())
+    data = c.embed(c.converted.data, described.to_json())
     path = write_bytes(out_dir / c.name, data, options.overwrite)
     final = described.model_copy(update={"artifact": info.model_copy(update={
         "size_bytes": len(data), "sha256": cached_sha256(path)})})
     write_text(manifest_path_for(path), final.to_json(), options.overwrite)
     return Exported(path, final, row)
+
+
+def _files_of(artifact: Path) -> list[Path]:
+    """The files an export writes for one artifact: itself, its weights (if apart), its JSON."""
+    return [p for p in (artifact, weights_path_for(artifact), manifest_path_for(artifact)) if p]
 
 
 def _merge_report(path: Path, rows: list[ReportRow], options: ExportOptions) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY
-from edgeae.export.options import DEFAULT_OPSET
+from edgeae.export.options import DEFAULT_OPSET, Calibration, Converted
 
 log = logging.getLogger(__name__)
 CONVERSION_ATTEMPTS = 3
@@ -124,13 +124,14 @@ class OnnxConverter:
         self._model, self._shape, self._options = model, shape, options
         self._float: bytes | None = None
 
-    def convert(self, precision: str, calibration: np.ndarray | None) -> bytes:
+    def convert(self, precision: str, calibration: Calibration | None) -> Converted:
         """The ONNX model in `precision`; the float graph is converted once and quantized."""
         if self._float is None:
             self._float = convert_onnx(self._model, self._shape, self._options.opset)
         if precision == "fp32":
-            return self._float
-        return quantize_onnx(self._float, precision, calibration, self._options.per_channel)
+            return Converted(self._float)
+        inputs = calibration.inputs if calibration is not None else None
+        return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel))
 
     def describe(self, data: bytes, precision: str) -> dict:
         """Quantization fields: the weights' granularity, as asked for."""

@@ -6,12 +6,13 @@ TensorFlow-free, so the command line can show and check these defaults without l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from edgeae.core.formats import PRECISIONS
-from edgeae.core.manifest import ParityInfo
+from edgeae.core.manifest import ParityInfo, weights_path_for
 
 IoType = Literal["uint8", "int8", "float32"]  # a full-integer TFLite artifact's input and output
 IO_TYPES: tuple[str, ...] = IoType.__args__
@@ -77,3 +78,37 @@ class ExportOptions:
     allow_drift: bool = False
     overwrite: bool = False
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What int8 conversion sees: model inputs made from training images, and what they restore.
+
+    `targets` (the clean images the outputs should match) lets a converter measure what its
+    quantization costs on these training images; None where outputs are not images (a VAE's
+    parts) or for a probe.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A converted artifact's bytes: its file, and the weights beside it (an IR's .bin)."""
+
+    data: bytes
+    weights: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk, both files together."""
+        return len(self.data) + len(self.weights or b"")
+
+    def write_to(self, path: Path) -> Path:
+        """Both files at `path` (and its weights path), plainly: for temporary copies."""
+        path = Path(path)
+        path.write_bytes(self.data)
+        if self.weights is not None:
+            weights_path_for(path).write_bytes(self.weights)
+        return path

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY, TensorQuantization
-from edgeae.export.options import IoType
+from edgeae.export.options import Calibration, Converted, IoType
 
 _TF_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
 
@@ -81,10 +81,11 @@ class TFLiteConverter:
         self._saved = self._stack.enter_context(saved_model(model, shape))
         self._options = options
 
-    def convert(self, precision: str, calibration: np.ndarray | None) -> bytes:
-        """The flatbuffer in `precision` (int8 calibrated on `calibration`)."""
-        return convert_tflite(self._saved, precision, calibration, self._options.int8_io,
-                              self._options.per_channel)
+    def convert(self, precision: str, calibration: Calibration | None) -> Converted:
+        """The flatbuffer in `precision` (int8 calibrated on `calibration`'s inputs)."""
+        inputs = calibration.inputs if calibration is not None else None
+        return Converted(convert_tflite(self._saved, precision, inputs, self._options.int8_io,
+                                        self._options.per_channel))
 
     def describe(self, data: bytes, precision: str) -> dict:
         """Quantization fields read back from the flatbuffer: weights, input and output."""

@@ -56,7 +56,7 @@ class AutoChoice:
 
 def siblings(path: Path, manifest: Manifest) -> list[Path]:
     """The artifact and the files exported beside it from the same model at its precision."""
-    suffixes = {b.suffix for b in BACKENDS.values()}
+    suffixes = {s for b in BACKENDS.values() for s in b.suffixes}
     art, found = manifest.artifact, [path]
     for other in sorted(path.parent.iterdir()):
         if other == path or other.suffix not in suffixes or not other.is_file():
@@ -74,7 +74,7 @@ def siblings(path: Path, manifest: Manifest) -> list[Path]:
 def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend]]:
     """(file, installed backend) pairs that could run this artifact."""
     return [(f, b) for f in siblings(path, manifest) for b in BACKENDS.values()
-            if b.suffix == f.suffix and b.available()]
+            if b.runs(f) and b.available()]
 
 
 def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:

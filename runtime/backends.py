@@ -135,7 +135,7 @@ class OnnxSession:
 
 
 class OpenVINOSession:
-    """OpenVINO on the CPU, reading the exported ONNX file directly.
+    """OpenVINO on the CPU, reading an exported ONNX file or its own IR (.xml with its .bin).
 
     The graph is reshaped to each new input shape and compiled for it, with the latency hint,
     a fixed thread count and float32 inference precision (exact; OpenVINO's default on CPUs
@@ -152,8 +152,8 @@ class OpenVINOSession:
         try:
             self._model = self._core.read_model(str(path))
         except RuntimeError as exc:
-            raise UserError(f"{path} is not a readable ONNX model for OpenVINO "
-                            f"({first_line(exc)}); re-export it with `edgeae export`") from None
+            raise UserError(f"{path} is not a model OpenVINO can read ({first_line(exc)}); "
+                            "re-export it with `edgeae export`") from None
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if num_threads:
             self._config["INFERENCE_NUM_THREADS"] = num_threads
@@ -171,7 +171,7 @@ class OpenVINOSession:
         return self._request.get_output_tensor(0).data
 
     def metadata(self) -> dict[str, str]:
-        """The ONNX file's metadata_props, as OpenVINO keeps them."""
+        """The ONNX file's metadata_props, or an IR's framework rt_info, as OpenVINO keeps them."""
         info = self._model.get_rt_info()
         framework = info["framework"] if "framework" in info else {}
         return {str(k): v.astype(str) for k, v in dict(framework).items()}
@@ -216,7 +216,7 @@ def _onnx_metadata(path: Path) -> dict[str, str]:
 
 
 def _openvino_metadata(path: Path) -> dict[str, str]:
-    """The metadata_props of an ONNX file, read by OpenVINO."""
+    """The metadata of an ONNX file or an IR, read by OpenVINO."""
     return OpenVINOSession(path, 1).metadata()
 
 
@@ -225,16 +225,30 @@ class Backend:
     """One way to run artifacts: its name, the module it needs, the files it opens."""
 
     name: str
-    format: str  # the core/formats.py row whose files it runs
+    formats: tuple[str, ...]  # the core/formats.py rows whose files it runs
     module: str
     open: Callable[[Path, int | None], Session]
     read_metadata: Callable[[Path], dict[str, str]]
     install_hint: str
 
     @property
-    def suffix(self) -> str:
-        """The suffix of the files it opens."""
-        return FORMATS[self.format].suffix
+    def suffixes(self) -> tuple[str, ...]:
+        """The suffixes of the files it opens."""
+        return tuple(FORMATS[f].suffix for f in self.formats)
+
+    def runs(self, path: Path) -> bool:
+        """Whether it opens files like `path` (by suffix)."""
+        return Path(path).suffix.lower() in self.suffixes
+
+    def format_of(self, path: Path) -> str:
+        """The format row of a file it opens."""
+        suffix = Path(path).suffix.lower()
+        return next(f for f in self.formats if FORMATS[f].suffix == suffix)
+
+    @property
+    def exported(self) -> bool:
+        """Whether it runs exported artifacts (the device runtime), not the training format."""
+        return any(FORMATS[f].exported for f in self.formats)
 
     def available(self) -> bool:
         """Whether its module is importable here (checked without importing it)."""
@@ -246,8 +260,9 @@ class Backend:
 
 def register_backend(backend: Backend) -> Backend:
     """Add a row to the table (a format the table knows; a new name, or the same row again)."""
-    if backend.format not in FORMATS:
-        raise ValueError(f"backend {backend.name!r} runs unknown format {backend.format!r}")
+    unknown = [f for f in backend.formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"backend {backend.name!r} runs unknown format {unknown[0]!r}")
     if BACKENDS.get(backend.name, backend) != backend:
         raise ValueError(f"a different backend is already called {backend.name!r}")
     BACKENDS[backend.name] = backend
@@ -255,31 +270,30 @@ def register_backend(backend: Backend) -> Backend:
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
-    Backend("litert", "tflite", "ai_edge_litert.interpreter",
+    Backend("litert", ("tflite",), "ai_edge_litert.interpreter",
             _tflite_opener("ai_edge_litert.interpreter"), _tflite_metadata,
             "pip install ai-edge-litert"),
-    Backend("tflite-runtime", "tflite", "tflite_runtime.interpreter",
+    Backend("tflite-runtime", ("tflite",), "tflite_runtime.interpreter",
             _tflite_opener("tflite_runtime.interpreter"), _tflite_metadata,
             "pip install tflite-runtime 'numpy<2'"),
-    Backend("onnxruntime", "onnx", "onnxruntime", OnnxSession, _onnx_metadata,
+    Backend("onnxruntime", ("onnx",), "onnxruntime", OnnxSession, _onnx_metadata,
             "pip install onnxruntime"),
-    Backend("openvino", "onnx", "openvino", OpenVINOSession, _openvino_metadata,
+    Backend("openvino", ("onnx", "openvino"), "openvino", OpenVINOSession, _openvino_metadata,
             "pip install 'edgeae[openvino]'"),
 )}
 
 
 def backend_names(exported_only: bool = True) -> list[str]:
     """Names accepted by `--backend`: those that run exported artifacts (or all of them)."""
-    return [name for name, b in BACKENDS.items()
-            if not exported_only or FORMATS[b.format].exported]
+    return [name for name, b in BACKENDS.items() if not exported_only or b.exported]
 
 
 def choose_backend(path: Path, name: str | None = None) -> Backend:
     """The named backend, or the first installed one that opens this file type."""
     suffix = Path(path).suffix.lower()
-    fitting = [b for b in BACKENDS.values() if b.suffix == suffix]
+    fitting = [b for b in BACKENDS.values() if b.runs(path)]
     if not fitting:
-        known = sorted({b.suffix for b in BACKENDS.values()})
+        known = sorted({s for b in BACKENDS.values() for s in b.suffixes})
         raise UserError(f"{path}: no backend runs '{suffix}' files; expected one of {known}")
     if name is not None:
         chosen = [b for b in fitting if b.name == name]

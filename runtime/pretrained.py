@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeae.core.errors import UserError
-from edgeae.core.formats import FORMATS
 from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
 from edgeae.runtime.backends import BACKENDS
 
@@ -29,28 +28,32 @@ DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8"}
 # Files not shipped on purpose, and why (every other name, precision and format is shipped).
 SHIPPED_WITHOUT = {"live-video": {
     "live-video_int8.onnx": "onnxruntime's int8 lost 0.43 dB against the float model, over the "
-                            "0.3 dB gate, so the export refused it"}}
+                            "0.3 dB gate, so the export refused it; OpenVINO runs "
+                            "live-video_int8.xml instead"}}
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:
     """The shipped artifact for `name`, in the format the installed (or named) backend runs.
 
-    TFLite when a TFLite backend is installed, else ONNX; int8 for `live` and fp32 for
-    `quality` unless `precision` says otherwise.
+    TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
+    file of that precision ships); int8 for `live` and fp32 for `quality` unless `precision`
+    says otherwise.
     """
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
     precision = precision or DEFAULT_PRECISION[name]
     if precision not in PRECISIONS:
         raise UserError(f"pretrained models come in {', '.join(PRECISIONS)}, not {precision!r}")
-    usable = [b for b in BACKENDS.values() if FORMATS[b.format].exported
+    usable = [b for b in BACKENDS.values() if b.exported
               and (b.name == backend if backend else b.available())]
     if not usable:
         raise UserError("no runtime backend installed: pip install 'edgeae[runtime]'")
-    path = PRETRAINED_DIR / f"{name}_{precision}{usable[0].suffix}"
+    paths = [PRETRAINED_DIR / f"{name}_{precision}{suffix}" for suffix in usable[0].suffixes]
+    path = next((p for p in paths if p.is_file()), paths[0])
     if path.is_file():
         return path
-    shipped = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*") if p.suffix != ".json")
+    shipped = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*")
+                     if p.suffix in {s for b in BACKENDS.values() for s in b.suffixes})
     if name in SHIPPED_WITHOUT and path.name in SHIPPED_WITHOUT[name]:
         raise UserError(f"{name} ships as {', '.join(shipped)}, not {path.name} "
                         f"({SHIPPED_WITHOUT[name][path.name]}); pass --precision or --backend "

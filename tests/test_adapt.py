@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
+from edgeae.core.manifest import SCHEMA_VERSION
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import OnnxSession
@@ -109,7 +110,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     assert 0.5 < a.mask_coverage <= 1
     assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0098 -> 0.0064
     assert "adapted: held-out loss" in stdout
-    assert json.loads((out / "manifest.json").read_text())["schema_version"] == 5
+    assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
     code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",
                            "--out", tmp_path / "export")
     assert code == 0, err

@@ -10,7 +10,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import DriftError, UserError
-from edgeae.core.manifest import manifest_path_for
+from edgeae.core.manifest import manifest_path_for, weights_path_for
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
 from edgeae.export.options import Tolerances
@@ -19,9 +19,11 @@ from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
 
-ALL = ExportOptions(formats=("tflite", "onnx"), precisions=("fp32", "fp16", "int8-dynamic", "int8"))
+ALL = ExportOptions(formats=("tflite", "onnx", "openvino"),
+                    precisions=("fp32", "fp16", "int8-dynamic", "int8"))
 FILES = ["model_fp32.tflite", "model_fp16.tflite", "model_int8-dynamic.tflite",
-         "model_int8.tflite", "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx"]
+         "model_int8.tflite", "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx",
+         "model_fp32.xml", "model_fp16.xml", "model_int8.xml"]
 GATE = Tolerances()  # the export gate the parity checks below must not be looser than
 MAX_DIFF = {"fp32": GATE.fp32_max_abs_diff, "fp16": GATE.fp16_max_abs_diff}
 
@@ -56,6 +58,10 @@ def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path
     sizes = {e.path.name: e.manifest.artifact.size_bytes for e in report.artifacts}
     assert sizes["model_int8.tflite"] < sizes["model_fp32.tflite"]
     assert sizes["model_fp16.tflite"] < sizes["model_fp32.tflite"]
+    weights = {e.path.name: e.manifest.artifact.weights for e in report.artifacts}
+    assert all((w is None) == (not name.endswith(".xml")) for name, w in weights.items())
+    assert (weights["model_int8.xml"].size_bytes < weights["model_fp16.xml"].size_bytes
+            < weights["model_fp32.xml"].size_bytes)
     table = report.table.splitlines()
     assert table[1].startswith("model.keras") and len(table) == 2 + len(FILES)
     assert all(line.endswith("ok") for line in table[2:])
@@ -71,15 +77,19 @@ def test_int8_metadata_and_quantized_io(conv_artifacts):
     assert q.output.dtype == "uint8" and 0 < q.calibration_samples <= 200
     onnx_q = rt.read_artifact_manifest(conv_artifacts / "model_int8.onnx").artifact.quantization
     assert onnx_q.scheme == "qdq" and onnx_q.input is None
+    ir_q = rt.read_artifact_manifest(conv_artifacts / "model_int8.xml").artifact.quantization
+    assert ir_q.scheme == "nncf" and ir_q.weights == "per-channel" and ir_q.calibration_samples
     report = json.loads((conv_artifacts / "parity.json").read_text())
     assert {r["file"] for r in report["artifacts"]} == set(FILES)
     assert report["tolerances"]["fp32_max_abs_diff"] == 1e-4
 
 
-@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.onnx"])
+@pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.onnx", "model_int8.xml"])
 def test_artifacts_carry_their_manifest_inside(name, conv_artifacts, tmp_path):
     lone = tmp_path / name
     shutil.copy(conv_artifacts / name, lone)  # without its JSON
+    if weights_path_for(lone):  # an IR's graph needs its weights
+        shutil.copy(weights_path_for(conv_artifacts / name), weights_path_for(lone))
     model = rt.load(lone)
     beside = rt.read_artifact_manifest(conv_artifacts / name)
     assert model.manifest.artifact.sha256 is None  # a file cannot hold its own digest
@@ -89,6 +99,26 @@ def test_artifacts_carry_their_manifest_inside(name, conv_artifacts, tmp_path):
     frames = blobs(2)
     np.testing.assert_array_equal(model.reconstruct(frames),
                                   rt.load(conv_artifacts / name).reconstruct(frames))
+
+
+def test_an_ir_travels_with_its_weights_and_they_are_checked(conv_artifacts, tmp_path):
+    """The .bin is recorded (size, SHA-256); a renamed pair loads, a missing or swapped one is
+    one line naming it, before OpenVINO reads it."""
+    src = conv_artifacts / "model_int8.xml"
+    pair = tmp_path / "renamed.xml"
+    for a, b in ((src, pair), (weights_path_for(src), weights_path_for(pair)),
+                 (manifest_path_for(src), manifest_path_for(pair))):
+        shutil.copy(a, b)
+    frames = blobs(2)
+    np.testing.assert_array_equal(rt.load(pair).reconstruct(frames),
+                                  rt.load(src).reconstruct(frames))
+    shutil.copy(weights_path_for(conv_artifacts / "model_fp16.xml"), weights_path_for(pair))
+    with pytest.raises(UserError, match=r"renamed\.bin is \d+ bytes but .* records"):
+        rt.load(pair)
+    weights_path_for(pair).unlink()
+    code, _, err = run_cli("info", pair)
+    assert code == 2 and "renamed.bin is missing" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_int8_with_float_io_and_fixed_shape_variant(conv_dir, tmp_path):
@@ -185,16 +215,18 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_path):
-    # --allow-drift: onnxruntime's int8 kernels on an x86 CPU without VNNI saturate (its U8S8
-    # path), which flips a few near-tied scores of this 3-epoch model (AUROC drop 0.0078 on an
-    # AVX2-only AMD EPYC): the gate must then say so, and every artifact must be measured.
+    # --allow-drift: onnxruntime's and OpenVINO's int8 kernels on an x86 CPU without VNNI
+    # saturate (the U8S8 path), which flips a few near-tied scores of this 3-epoch model (AUROC
+    # drops 0.0078 and 0.018 on an AVX2-only AMD EPYC): the gate must then say so, and every
+    # artifact must be measured.
     code, out, err = run_cli("export", conv_dir, "--format", "all", "--precision", "fp32,int8",
                              "--labelled", labelled_folder, "--out", tmp_path, "--allow-drift")
     assert code == 0, err
     assert "AUROC" in out.splitlines()[0]
     report = {row["file"]: row for row in
               json.loads((tmp_path / "parity.json").read_text())["artifacts"]}
-    for name in ("model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx"):
+    for name in ("model_fp32.tflite", "model_int8.tflite", "model_fp32.onnx", "model_int8.onnx",
+                 "model_fp32.xml", "model_int8.xml"):
         parity = rt.read_artifact_manifest(tmp_path / name).artifact.parity
         assert parity.n_labelled == 40 and parity.keras_auroc > 0.75, parity  # a 3-epoch model
         assert parity.score_correlation > 0.99

@@ -30,7 +30,7 @@ class CountingSession:
 
 @pytest.fixture
 def throwaway_backend():
-    row = register_backend(Backend("counting-onnx", "onnx", "onnxruntime", CountingSession,
+    row = register_backend(Backend("counting-onnx", ("onnx",), "onnxruntime", CountingSession,
                                    lambda path: OnnxSession(path, 1).metadata(), "nothing"))
     CountingSession.calls = 0
     yield row
@@ -55,9 +55,9 @@ def test_a_registered_backend_is_chosen_by_name_and_runs(throwaway_backend, conv
 
 def test_a_backend_for_an_unknown_format_or_a_taken_name_is_refused(throwaway_backend):
     with pytest.raises(ValueError, match="unknown format"):
-        register_backend(Backend("x", "caffe", "caffe", CountingSession, dict, ""))
+        register_backend(Backend("x", ("caffe",), "caffe", CountingSession, dict, ""))
     with pytest.raises(ValueError, match="already called"):
-        register_backend(Backend("counting-onnx", "tflite", "x", CountingSession, dict, ""))
+        register_backend(Backend("counting-onnx", ("tflite",), "x", CountingSession, dict, ""))
 
 
 def test_export_plans_and_names_come_from_the_format_rows():
@@ -89,7 +89,7 @@ def test_params_are_the_architectures_typed_configuration_and_v1_files_read(tmp_
     manifest = Manifest.read(path)
     assert isinstance(manifest.params, UNetConfig) and manifest.params.size == "small"
     assert json.loads(manifest.to_json())["params"] == raw["params"]  # same JSON, now typed
-    assert manifest.schema_version == SCHEMA_VERSION == 5
+    assert manifest.schema_version == SCHEMA_VERSION == 6
     assert set(CONFIGS) == {"conv", "dense", "unet", "vae"}
     for change, message in ((dict(architecture="resnet"), "unknown architecture"),
                             (dict(params={**raw["params"], "size": "huge"}), "params: size")):

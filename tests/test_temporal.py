@@ -140,9 +140,10 @@ def test_temporal_model_trains_exports_and_records_its_frames(temporal_artifacts
     assert manifest["input"]["frames"] == manifest["params"]["frames"] == frames
     assert manifest["input"].get("recurrent", False) == recurrent
     report = json.loads((export / "parity.json").read_text())  # gated on clips
-    assert {a["file"] for a in report["artifacts"] if a["passed"]} == {
-        "model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"}
-    for name in ("model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx"):
+    files = {"model_fp32.tflite", "model_fp32.onnx", "model_int8.tflite", "model_int8.onnx",
+             "model_fp32.xml", "model_int8.xml"}
+    assert {a["file"] for a in report["artifacts"] if a["passed"]} == files
+    for name in sorted(files):
         loaded = rt.load(export / name, task="denoise")
         assert loaded.temporal and loaded.manifest.input.frames == frames
 

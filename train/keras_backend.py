@@ -67,7 +67,7 @@ def _set_threads(n: int) -> None:
 
 
 KERAS = register_backend(Backend(
-    "keras", "keras", "keras", open_keras, lambda path: {},
+    "keras", ("keras",), "keras", open_keras, lambda path: {},
     "pip install 'edgeae[train]' (the training environment)"))
 
 
@@ -79,7 +79,7 @@ def open_model(path: str | Path, backend: str | None = None, num_threads: int | 
     post-processing; a detector's k-NN memory comes along.
     """
     path = Path(path)
-    if path.is_dir() or path.suffix == KERAS.suffix:
+    if path.is_dir() or KERAS.runs(path):
         folder = path if path.is_dir() else path.parent
         model_dir = ModelDir.open(folder)
         return rt.model_for(use, KERAS.open(folder, num_threads), model_dir.manifest, folder)

@@ -1,4 +1,4 @@
-"""`edgeae export`: a model directory to TFLite / ONNX artifacts, each checked against Keras.
+"""`edgeae export`: a model directory to TFLite / ONNX / OpenVINO IR, each checked against Keras.
 
 Formats and precisions come from edgeae.core.formats, the other defaults from ExportOptions and
 its Tolerances (edgeae.export.options, TensorFlow-free): options parse to None unless given and
@@ -23,6 +23,7 @@ from edgeae.app.commands.args import (
     require,
 )
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
+from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
 
@@ -38,11 +39,13 @@ NEEDS = (KERAS_DISTRIBUTION, "tf2onnx", "onnx", "scikit-image")
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`export MODEL_DIR --out DIR` with its format, int8 and parity-gate options."""
     p = subparsers.add_parser(
-        "export", help="export a model directory to TFLite / ONNX, checked against Keras",
+        "export", help="export a model directory to TFLite / ONNX / OpenVINO IR, checked "
+                       "against Keras",
         description=_description(),
         epilog=examples(
             "edgeae export model_dir --out export/",
             "edgeae export model_dir --format all --precision all --out export/",
+            "edgeae export model_dir --format openvino --precision fp32,int8 --out export/",
             "edgeae export model_dir --precision int8 --int8-io uint8 --calibration photos/ "
             "--out export/",
             "edgeae export model_dir --precision int8 --input-size 256x256 --out export/",
@@ -142,10 +145,11 @@ def run(args: argparse.Namespace) -> int:
     model_dir = ModelDir.open(args.model_dir)
     check_data(args.calibration, "--calibration")
     check_data(args.labelled, "--labelled")
-    require("export", *NEEDS)
     chosen = given(args, *OPTION_FIELDS)
     if args.format is not None:
         chosen["formats"] = exported_formats() if args.format == "all" else (args.format,)
+    formats = chosen.get("formats", DEFAULTS.formats)
+    require("export", *NEEDS, *(d for f in formats for d in FORMATS[f].needs))
     if args.per_tensor:
         chosen["per_channel"] = False
     options = ExportOptions(**chosen, tolerances=Tolerances(**given(args, *asdict(Tolerances()))),
@@ -165,5 +169,6 @@ def run(args: argparse.Namespace) -> int:
     report = export_model(model_dir, args.out, options)
     print(report.table)
     for exported in report.artifacts:
-        print(f"wrote {exported.path} (+ {exported.path.name}.json)")
+        beside = [p.name for p in (weights_path_for(exported.path),) if p]
+        print(f"wrote {exported.path} (+ {', '.join([*beside, exported.path.name + '.json'])})")
     return 0
