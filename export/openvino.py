@@ -72,10 +72,10 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float):
 
 
 @contextlib.contextmanager
-def _nncf_quiet() -> Iterator[None]:
-    """NNCF's INFO lines and progress bars only with --verbose, and then on stderr.
+def _toolchain_quiet() -> Iterator[None]:
+    """NNCF's INFO lines and progress bars, and the converter's, only with --verbose (stderr).
 
-    NNCF prints its bars on stdout, which is the command's report. Its logger's level alone:
+    They print on stdout, which is the command's report. Its logger's level alone:
     nncf.set_log_level also re-levels the handlers it shares.
     """
     verbose = log.isEnabledFor(logging.DEBUG)
@@ -103,11 +103,12 @@ class OpenVINOConverter:
         with tempfile.TemporaryDirectory(prefix="edgeae-openvino-") as tmp:
             onnx_path, xml = Path(tmp) / "float.onnx", Path(tmp) / "model.xml"
             onnx_path.write_bytes(self._onnx.convert("fp32", None).data)
-            model = ov.convert_model(onnx_path)
-            if PRECISIONS[precision].calibrated:
-                if calibration is None or not len(calibration.inputs):
-                    raise ValueError("int8 needs calibration images")
-                with _nncf_quiet():
+            if PRECISIONS[precision].calibrated and (calibration is None
+                                                     or not len(calibration.inputs)):
+                raise ValueError("int8 needs calibration images")
+            with _toolchain_quiet():
+                model = ov.convert_model(onnx_path)
+                if PRECISIONS[precision].calibrated:
                     model = quantize_ir(model, calibration, self._max_drop)
             ov.save_model(model, xml, compress_to_fp16=precision == "fp16")
             return Converted(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())

@@ -200,10 +200,13 @@ def test_old_manifest_without_the_record_still_loads(detectors, folder, tmp_path
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PRETRAINED_DIR.iterdir()
-                                        if p.suffix in (".tflite", ".onnx")), ids=lambda p: p.name)
+                                        if p.suffix in (".tflite", ".onnx", ".xml")),
+                         ids=lambda p: p.name)
 def test_shipped_pretrained_files_verify_and_a_changed_byte_is_caught(path, tmp_path):
     code, out, err = run_cli("info", path)
-    assert code == 0 and err.strip() == f"edgeae: verified {path.name} (size, SHA-256)", err
+    files = [path.name, *([path.with_suffix(".bin").name] if path.suffix == ".xml" else [])]
+    verified = ", ".join(f"{name} (size, SHA-256)" for name in files)
+    assert code == 0 and err.strip() == f"edgeae: verified {verified}", err
     frame = rt.load(path).denoise(blobs(1, size=32)[0])
     assert frame.shape == (32, 32, 1) and frame.dtype == np.uint8
     copy = tmp_path / path.name

@@ -252,6 +252,27 @@ def test_device_environment_runs_the_pretrained_denoisers(venv, backend, tmp_pat
         assert np.abs(denoised - clean).mean() < 0.6 * np.abs(noisy - clean).mean()
 
 
+def test_device_environment_runs_live_video_int8_through_openvino_ir(tmp_path):
+    """`--backend openvino` takes live-video's int8 IR (no int8 ONNX ships) and denoises as
+    LiteRT's int8 TFLite of the same model does."""
+    python = device_python("litert")
+    rng = np.random.default_rng(0)
+    clean = np.rint(np.clip(128 + 60 * np.sin(np.mgrid[:48, :64][1] / 6.0), 0, 255))
+    noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    assert cv2.imwrite(str(tmp_path / "noisy.png"), noisy)
+    errors = {}
+    for backend in ("openvino", "litert"):
+        run = subprocess.run(
+            [str(python), "-m", "edgeae", "denoise", str(tmp_path / "noisy.png"), "--pretrained",
+             "live-video", "--backend", backend, "--out", str(tmp_path / backend)],
+            capture_output=True, text=True)
+        assert run.returncode == 0, (backend, run.stderr)
+        denoised = cv2.imread(str(tmp_path / backend / "noisy.png"), cv2.IMREAD_UNCHANGED)
+        errors[backend] = np.abs(denoised.astype(float) - clean).mean()
+    assert errors["openvino"] < 0.6 * np.abs(noisy - clean).mean()
+    assert errors["openvino"] == pytest.approx(errors["litert"], rel=0.1), errors
+
+
 @pytest.mark.parametrize("length, padded", [(1, 8), (2, 9), (3, 8), (5, 8), (7, 8), (6, 40)])
 def test_padding_mirrors_the_image(length, padded):
     from edgeae.runtime.tiles import fill_reflect_padding
