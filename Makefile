@@ -1,5 +1,6 @@
 # Three environments: .venv trains and exports (TensorFlow); the two a device gets, with no
-# TensorFlow, prove the runtime needs nothing more: .venv-runtime (LiteRT, onnxruntime, numpy 2)
+# TensorFlow, prove the runtime needs nothing more: .venv-runtime (LiteRT, onnxruntime, OpenVINO,
+# ncnn, numpy 2)
 # and .venv-tflite (tflite-runtime, onnxruntime, numpy < 2; tflite-runtime has wheels for
 # Python <= 3.11 only, so it is skipped on newer Pythons).
 PYTHON ?= python3
@@ -18,12 +19,13 @@ endif
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,ncnn,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps pnnx  # export --format ncnn (no PyTorch)
 	touch $@
 
 $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino]"
+	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino,ncnn]"
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml

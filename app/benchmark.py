@@ -31,7 +31,7 @@ from edgeae.app.measure import Job
 from edgeae.app.peak import peak_columns
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_writable, write_json, write_text
-from edgeae.core.formats import FORMATS, exported_formats
+from edgeae.core.formats import FORMATS, all_formats, exported_formats
 from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.core.modeldir import MODEL_FILE
 from edgeae.core.progress import progress
@@ -53,7 +53,7 @@ RESULT_FILES = ("benchmark.json", "benchmark.csv")
 class BenchmarkOptions:
     """What to measure; sizes are (height, width)."""
 
-    backends: tuple[str, ...] = tuple(FORMATS)  # format names
+    backends: tuple[str, ...] = all_formats(exported_only=False)  # format names
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     sizes: tuple[tuple[int, int], ...] = ((256, 256), (480, 640))
     threads: tuple[int, ...] = (1, 2)

@@ -561,6 +561,21 @@ def auto_backend() -> str:
                     right={2, 3, 4}) + "\n")
 
 
+# --- ncnn beside the other engines (benchmarks/ncnn.py) -----------------------------------------
+
+def ncnn() -> str:
+    """Per shipped float model and engine: p50 / p99 ms at 480x640, difference from onnxruntime."""
+    data = load("ncnn")
+    rows = [[r["model"], r["backend"], r["file"], f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+             f"{r['max_abs_diff']:.1e}"] for r in data["rows"]]
+    h, w = data["frame"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"One {h}x{w} gray frame, float32, {data['threads']} threads, {data['runs']} runs "
+            "after two warm-ups.\n\n"
+            + table(["model", "engine", "file", "p50 ms", "p99 ms", "max abs diff vs onnxruntime"],
+                    rows, right={3, 4, 5}) + "\n")
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
@@ -578,6 +593,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "auto-backend": ("auto_backend", auto_backend),
+    "ncnn": ("ncnn", ncnn),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
     "anomaly": ("anomaly", anomaly),

@@ -18,6 +18,10 @@ class UserError(EdgeaeError):
     """Bad input: a missing path, corrupt data, an out-of-range option. Exit code 2."""
 
 
+class UnsupportedModel(UserError):
+    """A format whose engine lacks an operation the model needs. Exit code 2."""
+
+
 class DriftError(EdgeaeError):
     """An exported artifact deviates from the Keras model beyond tolerance. Exit code 1."""
 

@@ -49,6 +49,9 @@ class Format:
     description: str = ""
     weights_suffix: str | None = None  # a second file beside it holding the weights (IR .bin)
     needs: tuple[str, ...] = ()  # distributions its converter needs beyond the export's own
+    # in `--format all` and the benchmark's default rows: False for a format only some models
+    # convert to, which is asked for by name
+    in_all: bool = True
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -83,11 +86,21 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "edgeae.export.openvino:OpenVINOConverter",
            "OpenVINO IR: the .xml graph and its .bin weights beside it", weights_suffix=".bin",
            needs=("openvino", "nncf")),
+    Format("ncnn", ".param", {"fp32": None, "fp16": "float16-weights"},
+           "edgeae.export.ncnn:NcnnConverter",
+           "ncnn: the .param graph and its .ncnn.bin weights beside it (pnnx from ONNX)",
+           weights_suffix=".ncnn.bin", needs=("pnnx",), in_all=False),
 )}
 
 
 def exported_formats() -> tuple[str, ...]:
     """Names of the formats `edgeae export` writes."""
     return tuple(name for name, f in FORMATS.items() if f.exported)
+
+
+def all_formats(exported_only: bool = True) -> tuple[str, ...]:
+    """What `--format all` exports (or, with Keras, what the benchmark measures by default)."""
+    return tuple(name for name, f in FORMATS.items()
+                 if f.in_all and (f.exported or not exported_only))
 
 

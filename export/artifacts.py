@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeae.core.errors import DriftError, UserError
+from edgeae.core.errors import DriftError, UnsupportedModel, UserError
 from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_json, write_text
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
@@ -191,7 +191,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                     manifest, memory).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates, part)
-    _convert(part.model, part.shape, candidates, calibration, options)
+    candidates = _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)),
                            restored_targets(clean, manifest))
@@ -284,21 +284,34 @@ def converter_class(fmt: str) -> type:
 
 
 def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
-             calibration: Calibration | None, options: ExportOptions) -> None:
-    """Fill in each candidate's bytes, quantization description and manifest fields."""
+             calibration: Calibration | None, options: ExportOptions) -> list[_Candidate]:
+    """Fill in each candidate's bytes, quantization description and manifest fields.
+
+    A format that cannot hold this model (UnsupportedModel) is skipped with a warning when
+    other formats were asked for too, and refused when it was the only one.
+    """
     converters = {f: converter_class(f)(model, shape, options)
                   for f in dict.fromkeys(c.format for c in candidates)}
+    converted = []
     try:
         for c in progress(candidates, total=len(candidates), desc="convert", min_total=2):
             log.info("converting %s", c.name)
             converter = converters[c.format]
-            c.converted = converter.convert(c.precision, calibration)
+            try:
+                c.converted = converter.convert(c.precision, calibration)
+            except UnsupportedModel as exc:
+                if len(options.formats) == 1:
+                    raise
+                log.warning("skipping %s: %s", c.name, exc)
+                continue
+            converted.append(c)
             c.quantization = _quantization(c, converter.describe(c.converted.data, c.precision),
                                            calibration, options)
             c.fields, c.embed = converter.artifact_fields(), converter.embed
     finally:
         for converter in converters.values():
             converter.close()
+    return converted
 
 
 def _quantization(c: _Candidate, described: dict, calibration: Calibration | None,

@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 CONVERSION_ATTEMPTS = 3
 
 
-def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET) -> bytes:
+def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET,
+                 nchw: bool = False) -> bytes:
     """A float32 ONNX model with a dynamic batch (and any None spatial size in `input_shape`).
+
+    `nchw`: the input and output in NCHW (the layout ncnn computes in) instead of Keras's NHWC.
 
     tf2onnx's graph optimizers visit nodes in an order that depends on the names earlier
     conversions in the process used, and about one conversion in a few hundred loses the
@@ -35,8 +38,11 @@ def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAUL
 
     signature = (tf.TensorSpec((None, *input_shape), tf.float32, name="input"),)
     wanted = len(model.outputs[0].shape)
+    layout = ({"inputs_as_nchw": ["input"], "outputs_as_nchw": list(model.output_names)}
+              if nchw else {})
     for attempt in range(1, CONVERSION_ATTEMPTS + 1):
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset,
+                                              **layout)
         rank = len(proto.graph.output[0].type.tensor_type.shape.dim)
         if rank == wanted:
             _modernise_nearest_resize(proto)

@@ -22,6 +22,7 @@ import numpy as np
 from edgeae.core.errors import UserError, first_line
 from edgeae.core.files import default_cache_dir
 from edgeae.core.formats import FORMATS
+from edgeae.core.manifest import weights_path_for
 
 
 class Session(Protocol):
@@ -177,6 +178,58 @@ class OpenVINOSession:
         return {str(k): v.astype(str) for k, v in dict(framework).items()}
 
 
+class NcnnSession:
+    """ncnn on the CPU: the .param graph and the .ncnn.bin weights beside it.
+
+    ncnn runs one CHW image at a time; NHWC batches are transposed in and out, into a buffer
+    reused while the shape stays. Float32 throughout (fp16 and bf16 storage and arithmetic off),
+    so a float artifact matches Keras as on the other engines.
+    """
+
+    def __init__(self, path: Path, num_threads: int | None) -> None:
+        import ncnn
+
+        self._ncnn, self._net = ncnn, ncnn.Net()
+        opt = self._net.opt
+        opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = False
+        opt.use_bf16_storage = False
+        if num_threads:
+            opt.num_threads = num_threads
+        weights = weights_path_for(path)
+        if self._net.load_param(str(path)) or self._net.load_model(str(weights)):
+            raise UserError(f"{path} with {weights.name} is not an ncnn model ncnn can read; "
+                            "re-export it with `edgeae export --format ncnn`")
+        self._input, self._output = self._net.input_names()[0], self._net.output_names()[0]
+        self._result: np.ndarray | None = None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one NHWC float32 batch, image by image."""
+        for i, image in enumerate(batch):
+            extractor = self._net.create_extractor()
+            extractor.input(self._input,
+                            self._ncnn.Mat(np.ascontiguousarray(image.transpose(2, 0, 1))))
+            status, out = extractor.extract(self._output)
+            if status:
+                raise UserError(f"ncnn could not run this model (status {status}); export "
+                                "another format")
+            hwc = _hwc(np.asarray(out))
+            if self._result is None or self._result.shape != (len(batch), *hwc.shape):
+                self._result = np.empty((len(batch), *hwc.shape), np.float32)
+            self._result[i] = hwc
+        return self._result
+
+
+def _hwc(out: np.ndarray) -> np.ndarray:
+    """An ncnn output as HWC.
+
+    ncnn keeps a CHW image 3-D; a single-channel one may come 2-D (H, W) or with a leading
+    axis of 1 (1, C, H, W).
+    """
+    if out.ndim == 2:
+        return out[..., None]
+    return out.reshape(out.shape[-3:]).transpose(1, 2, 0)
+
+
 def openvino_cache_dir() -> Path:
     """Where OpenVINO keeps compiled models between runs."""
     return default_cache_dir() / "openvino"
@@ -280,6 +333,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
             "pip install onnxruntime"),
     Backend("openvino", ("onnx", "openvino"), "openvino", OpenVINOSession, _openvino_metadata,
             "pip install 'edgeae[openvino]'"),
+    # an ncnn .param holds no metadata: its manifest is the JSON beside it
+    Backend("ncnn", ("ncnn",), "ncnn", NcnnSession, lambda path: {}, "pip install 'edgeae[ncnn]'"),
 )}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from skimage.metrics import peak_signal_noise_ratio
+from test_runtime import device_python
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
@@ -157,6 +159,40 @@ def test_unet_exports_carry_the_noise_spec(unet_artifacts):
     rows = {(r["format"], r["precision"]): r for r in report["artifacts"]}
     assert rows["tflite", "fp32"]["max_abs_diff"] <= Tolerances().fp32_max_abs_diff
     assert rows["onnx", "fp32"]["max_abs_diff"] <= Tolerances().fp32_max_abs_diff
+
+
+def test_unet_exports_to_ncnn_by_name_and_runs_in_the_device_environment(unet_artifacts,
+                                                                         tmp_path):
+    """ncnn is not in --format all; asked for, its files are gated, verified and run without
+    TensorFlow; a model pnnx cannot convert is one line naming the layer ncnn lacks."""
+    assert not list(unet_artifacts.glob("*.param"))
+    out = tmp_path / "ncnn"
+    code, stdout, err = run_cli("export", unet_artifacts.parent / "model", "--format", "ncnn",
+                                "--precision", "fp32,fp16", "--out", out)
+    assert code == 0, err
+    assert "model_fp32.ncnn.bin" in stdout and (out / "model_fp16.ncnn.bin").is_file()
+    report = {r["file"]: r for r in json.loads((out / "parity.json").read_text())["artifacts"]}
+    assert report["model_fp32.param"]["max_abs_diff"] <= Tolerances().fp32_max_abs_diff
+    code, _, err = run_cli("info", out / "model_fp32.param")
+    assert code == 0 and "model_fp32.ncnn.bin (size, SHA-256)" in err, err
+    frame = np.rint(smooth_images(1, 40)[0] * 255).astype(np.uint8)
+    script = (f"import edgeae.runtime as rt, numpy as np, sys; "
+              f"f = np.load({str(tmp_path / 'f.npy')!r}); "
+              f"np.save({str(tmp_path / 'o.npy')!r}, "
+              f"rt.load({str(out / 'model_fp32.param')!r}).denoise(f)); "
+              "assert 'tensorflow' not in sys.modules")
+    np.save(tmp_path / "f.npy", frame)
+    run = subprocess.run([str(device_python("litert")), "-c", script], capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr
+    litert = rt.load(unet_artifacts / "model_fp32.tflite").denoise(frame)
+    assert np.abs(np.load(tmp_path / "o.npy").astype(int) - litert).max() <= 1
+
+
+def test_a_model_ncnn_cannot_hold_is_refused_in_one_line(conv_dir, tmp_path):
+    code, _, err = run_cli("export", conv_dir, "--format", "ncnn", "--out", tmp_path / "x")
+    assert code == 2 and "ncnn has no Pad layer" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
 def _exif_rotated_jpeg(path: Path, pixels: np.ndarray) -> None:

@@ -22,7 +22,7 @@ from edgeae.app.commands.args import (
     ranged,
     require,
 )
-from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
+from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, exported_formats
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
@@ -80,6 +80,9 @@ def _description() -> str:
         "held-out images and compare it with the Keras model. Float artifacts must match "
         "within a max abs difference; quantized ones within a PSNR drop. A failed gate writes "
         "nothing and exits 1 unless --allow-drift.",
+        f"--format all is {', '.join(all_formats())}. ncnn is asked for by name: pnnx converts "
+        "gray U-Nets and dense autoencoders to layers ncnn runs, not every model (a model it "
+        "cannot convert is refused with the layer it lacks, and the gate checks the rest).",
         "Each artifact gets its manifest embedded and as FILE.json beside it; parity.json and "
         "the printed table hold the report."))
 
@@ -147,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     check_data(args.labelled, "--labelled")
     chosen = given(args, *OPTION_FIELDS)
     if args.format is not None:
-        chosen["formats"] = exported_formats() if args.format == "all" else (args.format,)
+        chosen["formats"] = all_formats() if args.format == "all" else (args.format,)
     formats = chosen.get("formats", DEFAULTS.formats)
     require("export", *NEEDS, *(d for f in formats for d in FORMATS[f].needs))
     if args.per_tensor:

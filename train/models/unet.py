@@ -18,7 +18,12 @@ from edgeae.train.models.registry import register_model
 
 @keras.saving.register_keras_serializable(package="edgeae")
 class PixelShuffle(keras.layers.Layer):
-    """Depth to space: (H, W, C * r * r) -> (H * r, W * r, C), the inverse of the stem."""
+    """Depth to space: (H, W, C * r * r) -> (H * r, W * r, C), the inverse of the stem.
+
+    On the TensorFlow backend, which exports, tf.nn.depth_to_space: one DEPTH_TO_SPACE op in
+    TFLite and DepthToSpace in ONNX, which every engine runs (ncnn's PixelShuffle included;
+    the reshape to rank 6 that other backends trace is beyond ncnn's tensors). The same pixels.
+    """
 
     def __init__(self, factor: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -26,6 +31,10 @@ class PixelShuffle(keras.layers.Layer):
 
     def call(self, x):  # noqa: D102 - Keras layer API
         r = self.factor
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.nn.depth_to_space(x, r)
         b, h, w = keras.ops.shape(x)[0], keras.ops.shape(x)[1], keras.ops.shape(x)[2]
         c = x.shape[-1] // (r * r)
         x = keras.ops.reshape(x, (b, h, w, r, r, c))

@@ -1,0 +1,100 @@
+"""Every registered model, converted by every exported format's converter, run by its engine.
+
+Freshly built models (seeded, untrained): conversion is about operations, not weights. Each
+float32 artifact must match Keras within the export's fp32 gate, except where a format is known
+not to hold the model: then the converter refuses it (UnsupportedModel, naming what is missing)
+or its outputs are far off, which the export's parity gate refuses. The table of which models
+ncnn runs is asserted both ways, so a pnnx or ncnn release that converts more shows up here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeae.core.errors import UnsupportedModel
+from edgeae.core.formats import FORMATS, exported_formats
+from edgeae.export.artifacts import converter_class
+from edgeae.export.options import ExportOptions, Tolerances
+from edgeae.runtime.backends import choose_backend
+from edgeae.train.models import create_model, list_models
+
+GATE = Tolerances().fp32_max_abs_diff
+# name -> (registered model, params, image shape for building); None sizes: any frame size
+MODELS = {
+    "conv": ("conv", {}, (28, 28, 1)),
+    "dense": ("dense", {}, (16, 16, 1)),
+    "unet gray": ("unet", {"size": "small"}, (32, 32, 1)),
+    "unet gray full-resolution": ("unet", {"size": "medium"}, (32, 32, 1)),
+    "unet colour": ("unet", {"size": "tiny"}, (32, 32, 3)),
+    "unet 3 frames": ("unet", {"size": "tiny", "frames": 3}, (32, 32, 1)),
+    "unet recurrent": ("unet", {"size": "tiny", "frames": 2, "recurrent": True}, (32, 32, 1)),
+    "vae": ("vae", {}, (16, 16, 1)),
+}
+# What pnnx 20261020 + ncnn 1.0.20261020 do with each; every other format runs every model.
+NCNN = {"conv": "refused", "dense": "runs", "unet gray": "runs",
+        "unet gray full-resolution": "runs", "unet colour": "wrong", "unet 3 frames": "wrong",
+        "unet recurrent": "wrong", "vae": "refused"}
+
+
+def test_every_registered_model_is_covered():
+    assert {spec[0] for spec in MODELS.values()} == set(list_models())
+
+
+@pytest.mark.parametrize("fmt", exported_formats())
+@pytest.mark.parametrize("which", MODELS)
+def test_each_model_converts_and_runs_in_each_format(which, fmt, tmp_path):
+    name, params, shape = MODELS[which]
+    model = create_model(name, shape, params)
+    fixed = model.input_shape[1] is not None
+    input_shape = tuple(model.input_shape[1:]) if fixed else (None, None, model.input_shape[-1])
+    rng = np.random.default_rng(0)
+    size = model.input_shape[1:3] if fixed else (48, 64)  # not the traced size
+    x = rng.random((2, *size, model.input_shape[-1]), dtype=np.float32)
+    expected = model.predict(x, verbose=0)
+    converter = converter_class(fmt)(model, input_shape, ExportOptions())
+    outcome = NCNN[which] if fmt == "ncnn" else "runs"
+    try:
+        if outcome == "refused":
+            with pytest.raises(UnsupportedModel, match="ncnn has no .* layer"):
+                converter.convert("fp32", None)
+            return
+        path = converter.convert("fp32", None).write_to(tmp_path / f"model{FORMATS[fmt].suffix}")
+    finally:
+        converter.close()
+    session = choose_backend(path).open(path, 1)
+    try:
+        diff = float(np.abs(np.asarray(session.run(x)) - expected).max())
+    except Exception:  # noqa: BLE001 - an engine that cannot run the graph at all
+        diff = np.inf
+    if outcome == "runs":
+        assert diff <= GATE, (which, fmt, diff)
+    else:  # the export's gate would refuse it: far beyond any tolerance
+        assert not diff <= 1e-2, (which, fmt, diff)
+
+
+
+def test_pixel_shuffle_is_the_same_rearrangement_as_before():
+    """tf.nn.depth_to_space (what exports now) moves the pixels as the rank-6 reshape did, so
+    the shipped U-Nets' weights give the same outputs in the rebuilt graph."""
+    import keras
+
+    from edgeae.train.models.unet import PixelShuffle
+
+    x = np.random.default_rng(0).random((2, 5, 7, 12), dtype=np.float32)
+    b, h, w, r, c = 2, 5, 7, 2, 3
+    old = keras.ops.reshape(keras.ops.transpose(keras.ops.reshape(x, (b, h, w, r, r, c)),
+                                                (0, 1, 3, 2, 4, 5)), (b, h * r, w * r, c))
+    np.testing.assert_array_equal(np.asarray(PixelShuffle(r)(x)), np.asarray(old))
+
+
+def test_shipped_live_rebuilt_in_todays_graph_matches_its_onnx_file():
+    from pathlib import Path
+
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+    from edgeae.train.from_artifact import keras_from_onnx
+
+    # keras_from_onnx rebuilds the U-Net with today's layers, loads the file's weights and
+    # refuses a model that differs from the file by more than the tolerance on a probe
+    model, _ = keras_from_onnx(Path(PRETRAINED_DIR / "live_fp32.onnx"), GATE)
+    assert model.get_layer("noise").__class__.__name__ == "PixelShuffle"
