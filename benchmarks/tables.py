@@ -561,7 +561,7 @@ def auto_backend() -> str:
                     right={2, 3, 4}) + "\n")
 
 
-# --- ncnn beside the other engines (benchmarks/ncnn.py) -----------------------------------------
+# --- ncnn beside the other engines (benchmarks/ncnn_side_by_side.py) ------------------------------
 
 def ncnn() -> str:
     """Per shipped float model and engine: p50 / p99 ms at 480x640, difference from onnxruntime."""

@@ -48,11 +48,20 @@ class PipelineConfig:
     recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded, deterministic train / validation split of range(n)."""
+def split_indices(n: int, val_fraction: float, seed: int,
+                  tail_gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded, deterministic train / validation split of range(n).
+
+    `tail_gap` (a video's frames, whose neighbours are near copies): validation is the last
+    frames instead of a random pick, less the first `tail_gap` of them (a clip of K frames
+    ending there would reach back into the training frames).
+    """
     if n < 2:
         raise UserError(f"need at least 2 images to hold one out for validation, got {n}")
     n_val = min(n - 1, max(1, int(round(n * val_fraction))))
+    if tail_gap is not None:
+        start = n - n_val
+        return np.arange(start), np.arange(min(start + tail_gap, n - 1), n)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 

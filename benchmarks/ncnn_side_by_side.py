@@ -6,7 +6,7 @@ converter (export/ncnn.py: pnnx, fp32 and fp16 weights). Every engine runs the s
 frame (Set12's 08.png resized), float32, on --threads threads: p50 / p99 ms of --runs runs after
 two warm-ups, and the largest difference from onnxruntime's output on the shipped ONNX file.
 
-    .venv/bin/python benchmarks/ncnn.py --data ../shared/data --threads 2 \
+    .venv/bin/python benchmarks/ncnn_side_by_side.py --data ../shared/data --threads 2 \
         --out benchmarks/results/ncnn.json
 """
 
@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [row for name in NAMES
                 for row in rows_for(name, batch, args.threads, args.runs, Path(tmp))]
-    command = " ".join(["python benchmarks/ncnn.py", *sys.argv[1:]])
+    command = " ".join(["python benchmarks/ncnn_side_by_side.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "frame": list(FRAME),
                   "threads": args.threads, "runs": args.runs, "rows": rows}, args.out)
 
