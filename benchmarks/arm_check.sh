@@ -3,9 +3,9 @@
 #
 # Proves the edgeae runtime works on the Raspberry Pi's architecture (aarch64) on an x86 Debian
 # host, under qemu user-mode emulation: an arm64 Debian bookworm root (Python 3.11, the base of
-# Raspberry Pi OS bookworm) gets the aarch64 wheels of the runtime extra and edgeae's own wheel,
-# no TensorFlow; then the runtime's device-environment tests and a short `edgeae run` on a video
-# use that interpreter. It proves the deployment path and the aarch64 wheels, not speed:
+# Raspberry Pi OS bookworm) gets the aarch64 wheels of the runtime, openvino and ncnn extras and
+# edgeae's own wheel, no TensorFlow; then the runtime's device-environment tests and a short
+# `edgeae run` on a video use that interpreter. It proves the deployment path and the aarch64 wheels, not speed:
 # emulated timings say nothing about a real board.
 #
 # Needs root (apt-get, binfmt_misc, debootstrap, chroot, mount namespaces) and the repository's
@@ -24,7 +24,8 @@ WORK=/tmp/edgeae-arm-check  # under /tmp: the wrapper shows /tmp inside the root
 RESULT="$REPO/benchmarks/results/arm-check.json"
 VIDEO_FRAMES=30
 # pip's platform tags for aarch64 wheels that bookworm's glibc (2.36) can load
-AARCH64_PLATFORMS=(manylinux_2_36_aarch64 manylinux_2_28_aarch64 manylinux_2_27_aarch64
+AARCH64_PLATFORMS=(manylinux_2_36_aarch64 manylinux_2_35_aarch64 manylinux_2_34_aarch64
+                   manylinux_2_31_aarch64 manylinux_2_28_aarch64 manylinux_2_27_aarch64
                    manylinux_2_17_aarch64 manylinux2014_aarch64)
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -100,7 +101,7 @@ download_wheels() {
     mkdir -p "$ROOT/wheels"
     "$HOST_PY" -m pip download --quiet --only-binary=:all: --python-version 3.11 \
         --implementation cp --abi cp311 "${platforms[@]}" -d "$ROOT/wheels" \
-        ai-edge-litert onnxruntime opencv-python-headless numpy pydantic pytest
+        ai-edge-litert onnxruntime openvino ncnn opencv-python-headless numpy pydantic pytest
 }
 
 # edgeae is pure Python: its wheel is built on the host, from a copy of the checkout (tracked
@@ -121,7 +122,7 @@ build_edgeae_wheel() {
 install_venv() {
     [ -x "$ROOT/opt/venv/bin/python" ] || in_root python3 -m venv /opt/venv
     in_root /opt/venv/bin/pip install --quiet --disable-pip-version-check --no-index \
-        --find-links /wheels 'edgeae[runtime]' pytest
+        --find-links /wheels 'edgeae[runtime,openvino,ncnn]' pytest
     # Same version, new code: pip would keep the old edgeae, so reinstall it when the wheel's
     # content differs from the one installed last time.
     local wheel sum stamp="$ROOT/opt/venv/.edgeae-wheel.sha256"
@@ -140,12 +141,13 @@ print(hashlib.sha256(b"".join(zf.read(n) for n in sorted(zf.namelist()))).hexdig
 verify_venv() {
     local machine
     machine=$(in_root /opt/venv/bin/python -c "import platform, edgeae.runtime, \
-ai_edge_litert.interpreter, onnxruntime, cv2; print(platform.machine())")
+ai_edge_litert.interpreter, onnxruntime, openvino, ncnn, cv2; print(platform.machine())")
     [ "$machine" = aarch64 ] || die "the root's Python reports '$machine', not aarch64"
     # The runtime must need no TensorFlow: it must not even be installed there.
     in_root /opt/venv/bin/python -c "import importlib.util as u; \
 assert u.find_spec('tensorflow') is None, 'tensorflow is importable'"
-    echo "aarch64 Python imports edgeae.runtime, LiteRT, onnxruntime and OpenCV; no TensorFlow"
+    echo "aarch64 Python imports edgeae.runtime, LiteRT, onnxruntime, OpenVINO, ncnn and OpenCV;" \
+        "no TensorFlow"
 }
 
 venv() { download_wheels; build_edgeae_wheel; install_venv; verify_venv; }

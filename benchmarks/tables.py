@@ -576,6 +576,27 @@ def ncnn() -> str:
                     rows, right={3, 4, 5}) + "\n")
 
 
+# --- the runtime on aarch64 under qemu (benchmarks/arm_check.sh) -------------------------------
+
+def arm_check() -> str:
+    """Each step's time and result, the aarch64 environment's engines, the emulated run."""
+    data = load("arm-check")
+    rows = [[name, f"{step['seconds']:.1f}", step["status"]]
+            for name, step in data["steps"].items()]
+    engines = ", ".join(p for p in data["packages_inside"] if p.split("==")[0] in
+                        ("ai-edge-litert", "onnxruntime", "openvino", "ncnn", "numpy",
+                         "opencv-python-headless"))
+    run = data["video_run"] or {}
+    host = data["host"]
+    return (f"Run {data['date_utc']}; host {host['machine']}, {host['cpus']} cores; "
+            f"`{data['command']}`; {data['qemu']}; Debian {data['debian']}, "
+            f"{data['python_inside']} inside\n\n"
+            + table(["step", "seconds", "result"], rows, right={1})
+            + f"\n\nDevice tests: {data['pytest']}. Inside: {engines}. `{run.get('command')}` "
+            f"on {run.get('source')}: {run.get('frames')} frames, {run.get('model_ms_p50')} ms "
+            f"per frame ({data['note']}). Passed: {data['passed']}.\n")
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
@@ -594,6 +615,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "runtime": ("runtime", runtime),
     "auto-backend": ("auto_backend", auto_backend),
     "ncnn": ("ncnn", ncnn),
+    "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
     "anomaly": ("anomaly", anomaly),
