@@ -23,7 +23,7 @@ import numpy as np
 from edgeae.core.files import default_cache_dir, write_json
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
-from edgeae.runtime.backends import BACKENDS, Backend, open_session
+from edgeae.runtime.backends import BACKENDS, Backend, backend_suffixes, open_session
 
 AUTO = "auto"
 CACHE_FILE = "backend-choices.json"
@@ -56,7 +56,7 @@ class AutoChoice:
 
 def siblings(path: Path, manifest: Manifest) -> list[Path]:
     """The artifact and the files exported beside it from the same model at its precision."""
-    suffixes = {s for b in BACKENDS.values() for s in b.suffixes}
+    suffixes = backend_suffixes()
     art, found = manifest.artifact, [path]
     for other in sorted(path.parent.iterdir()):
         if other == path or other.suffix not in suffixes or not other.is_file():

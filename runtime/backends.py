@@ -343,12 +343,17 @@ def backend_names(exported_only: bool = True) -> list[str]:
     return [name for name, b in BACKENDS.items() if not exported_only or b.exported]
 
 
+def backend_suffixes() -> set[str]:
+    """The suffixes of every file some backend opens (model files, not their side files)."""
+    return {s for b in BACKENDS.values() for s in b.suffixes}
+
+
 def choose_backend(path: Path, name: str | None = None) -> Backend:
     """The named backend, or the first installed one that opens this file type."""
     suffix = Path(path).suffix.lower()
     fitting = [b for b in BACKENDS.values() if b.runs(path)]
     if not fitting:
-        known = sorted({s for b in BACKENDS.values() for s in b.suffixes})
+        known = sorted(backend_suffixes())
         raise UserError(f"{path}: no backend runs '{suffix}' files; expected one of {known}")
     if name is not None:
         chosen = [b for b in fitting if b.name == name]

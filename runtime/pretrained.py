@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgeae.core.errors import UserError
 from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
-from edgeae.runtime.backends import BACKENDS
+from edgeae.runtime.backends import BACKENDS, backend_suffixes
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 FRAME_NAMES = ("live", "quality")  # single-frame: every frame on its own
@@ -53,7 +53,7 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     if path.is_file():
         return path
     shipped = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*")
-                     if p.suffix in {s for b in BACKENDS.values() for s in b.suffixes})
+                     if p.suffix in backend_suffixes())
     if name in SHIPPED_WITHOUT and path.name in SHIPPED_WITHOUT[name]:
         raise UserError(f"{name} ships as {', '.join(shipped)}, not {path.name} "
                         f"({SHIPPED_WITHOUT[name][path.name]}); pass --precision or --backend "
