@@ -89,7 +89,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("ncnn", ".param", {"fp32": None, "fp16": "float16-weights"},
            "edgeae.export.ncnn:NcnnConverter",
            "ncnn: the .param graph and its .ncnn.bin weights beside it (pnnx from ONNX)",
-           weights_suffix=".ncnn.bin", needs=("pnnx",), in_all=False),
+           weights_suffix=".ncnn.bin", needs=("pnnx", "ncnn"), in_all=False),
 )}
 
 
