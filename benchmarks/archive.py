@@ -14,9 +14,6 @@ the same precision, writing the CSV and a heat-map PNG per image.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -62,7 +59,7 @@ def export_detector(archive: Path, work: Path, precision: str) -> Path:
 
 def main() -> None:
     """Parse arguments, time each task and worker count, print and write JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import finished, provenance, write_result  # benchmarks/provenance.py
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set12", type=Path, required=True)
@@ -73,10 +70,9 @@ def main() -> None:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/archive.json"))
     args = parser.parse_args()
+    stamp = provenance()
     result = {"images": args.images, "size": "256x256 gray PNG", "precision": args.precision,
-              "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "cpu": cpu_model(),
-              "machine": platform.platform(), "cpus": os.cpu_count(), "runs": {}}
+              "runs": {}}
     with tempfile.TemporaryDirectory(prefix="edgeae-archive-") as tmp:
         work = Path(tmp)
         archive = work / "archive"
@@ -97,9 +93,7 @@ def main() -> None:
                        "images_per_second": round(args.images / seconds, 1)}
                 result["runs"][f"{task} x{workers}"] = run
                 print(task, workers, run, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result({**result, "provenance": finished(stamp)}, args.out)
 
 
 if __name__ == "__main__":

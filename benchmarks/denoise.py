@@ -4,7 +4,8 @@
 white Gaussian noise of sigma 15, 25 and 50 (0-255 scale, no clipping, fixed seed), denoised by
 
 - the shipped pretrained `live` and `quality` models through the runtime, for each backend
-  (LiteRT, onnxruntime) and precision (fp32, int8), fed the unclipped noisy image as float;
+  (LiteRT, onnxruntime, OpenVINO) and precision (fp32, int8), fed the unclipped noisy image
+  as float;
 - self-supervised tiny U-Nets trained with `edgeae train denoiser --self-supervised METHOD`
   on the 12 noisy test images alone (no clean image is ever seen; that is the point of the
   methods), one per method: recorrupted (R2R, the noise level estimated from the images) and
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,9 +44,10 @@ import numpy as np  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
 import edgeae.runtime as rt  # noqa: E402
-from edgeae.runtime.pretrained import NAMES, pretrained_path  # noqa: E402
+from edgeae.runtime.pretrained import FRAME_NAMES, pretrained_path  # noqa: E402
 
 SIGMAS = (15, 25, 50)
+BACKENDS = ("litert", "onnxruntime", "openvino")  # each runs the shipped file of its format
 THREADS = 2
 OFFSET, SCALE = 256.0, 64.0  # noisy 0-255 values -> 16-bit PNG for self-supervised training
 Denoise = Callable[[np.ndarray], np.ndarray]  # float 0-255 noisy -> float 0-255 estimate
@@ -148,9 +149,9 @@ def bench_set12(args: argparse.Namespace) -> dict:
     clean = read_gray(args.data / "set12")
     train_images = read_gray(args.data / "train400")[:args.nlm_tune_images]
     methods: dict[str, Callable[[float, list[np.ndarray]], Denoise]] = {}
-    for name in NAMES:
+    for name in FRAME_NAMES:
         for precision in ("fp32", "int8"):
-            for backend in ("litert", "onnxruntime"):
+            for backend in BACKENDS:
                 path = pretrained_path(name, backend, precision)
                 methods[f"{name} {precision} {backend}"] = (
                     lambda s, n, p=path, b=backend: runtime_denoiser(p, b))
@@ -201,7 +202,7 @@ def bench_colour(sigma: float = 25.0) -> dict:
     noisy = noisy.astype(np.uint8)
     result = {"image": "skimage.data.astronaut() 512x512 BGR uint8", "sigma": sigma,
               "noisy input": float(peak_signal_noise_ratio(clean, noisy))}
-    for name in NAMES:
+    for name in FRAME_NAMES:
         for precision in ("fp32", "int8"):
             model = rt.load(pretrained_path(name, "litert", precision), "litert", THREADS,
                             task="denoise")
@@ -218,6 +219,7 @@ def bench_fashion(args: argparse.Namespace) -> dict:
     from edgeae.core.modeldir import ModelDir
     from edgeae.train.fit import TrainSettings, train
     from edgeae.train.keras_backend import load_keras
+    from edgeae.train.models import macs_per_pixel
     from edgeae.train.noise_spec import noise_from_factor
 
     data = np.load(args.data / "fashion_mnist.npz")
@@ -235,8 +237,10 @@ def bench_fashion(args: argparse.Namespace) -> dict:
                                      noise=noise_from_factor(0.2))
             train(splits.train, out, settings, verbose=2)
         model_dir = ModelDir.open(out)
-        restored = load_keras(model_dir).predict(noisy, batch_size=256, verbose=0)
+        model = load_keras(model_dir)
+        restored = model.predict(noisy, batch_size=256, verbose=0)
         results[label] = {**_unit_scores(clean, restored),
+                          "macs_per_pixel": macs_per_pixel(model, 28),
                           "seconds": model_dir.manifest.training.seconds,
                           "epochs": model_dir.manifest.training.epochs_run}
         print(label, results[label], flush=True)
@@ -255,7 +259,7 @@ def _unit_scores(clean: np.ndarray, out: np.ndarray) -> dict:
 
 def main() -> None:
     """Parse arguments, run one part, print and write its JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import finished, provenance  # benchmarks/provenance.py, beside this script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
@@ -279,13 +283,9 @@ def main() -> None:
                         help="default: benchmarks/results/denoise-{set12,fashion}.json")
     args = parser.parse_args()
     args.out = args.out or Path(f"benchmarks/results/denoise-{args.part}.json")
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    run = {**provenance(), "threads": THREADS}
     result = bench_set12(args) if args.part == "set12" else bench_fashion(args)
-    result["run"] = {"started": started, "cpu": cpu_model(),
-                     "machine": platform.platform(),
-                     "cpus": os.cpu_count(), "threads": THREADS,
-                     "python": platform.python_version(), "numpy": np.__version__,
-                     "opencv": cv2.__version__}
+    result["run"] = finished(run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -22,9 +22,7 @@ interpolation grids are written as PNGs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -168,7 +166,7 @@ def bench(name: str, path: Path, epochs: int, iwae_images: int, work: Path,
 
 def main() -> None:
     """Parse arguments, run both datasets, print and write the JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import finished, provenance, write_result  # benchmarks/provenance.py
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
@@ -179,20 +177,11 @@ def main() -> None:
     parser.add_argument("--grids", type=Path)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generate.json"))
     args = parser.parse_args()
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    run = provenance()
     results = {name: bench(name, args.data / DATASETS[name], args.epochs, args.iwae_images,
                            args.work / name, args.grids) for name in args.datasets}
-    from importlib.metadata import version
-
-    results["run"] = {"started": started, "cpu": cpu_model(),
-                      "machine": platform.platform(), "cpus": os.cpu_count(),
-                      "epochs": args.epochs, "iwae_images": args.iwae_images,
-                      "versions": {p: version(p) for p in ("keras", "tensorflow-cpu", "pythae",
-                                                           "torch", "numpy", "scipy")}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-
+    results["run"] = {**finished(run), "epochs": args.epochs, "iwae_images": args.iwae_images}
+    write_result(results, args.out)
 
 if __name__ == "__main__":
     main()

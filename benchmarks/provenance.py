@@ -22,7 +22,7 @@ from pathlib import Path
 
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
             "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image",
-            "pyod", "torch", "tf2onnx", "onnx")
+            "pyod", "torch", "tf2onnx", "onnx", "pythae", "bm3d", "scipy")
 
 
 def cpu_model() -> str:
@@ -48,7 +48,14 @@ def provenance(command: str | None = None) -> dict:
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "versions": found,
-            "command": command or " ".join(["python", *sys.argv])}
+            "command": command or " ".join(["python", *sys.argv]),
+            "load_average_before": os.getloadavg()}
+
+
+def finished(run: dict) -> dict:
+    """`run` (from provenance() at the start) with the end time and the load average then."""
+    return {**run, "finished_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average_after": os.getloadavg()}
 
 
 def write_result(result: dict, out: Path | None, indent: int = 2) -> None:

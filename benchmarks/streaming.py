@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -114,7 +113,11 @@ def train_epoch(folder: Path, out: Path) -> dict:
 
 def main() -> None:
     """Parse arguments, measure each folder size, print and write JSON."""
-    from provenance import cpu_model  # benchmarks/provenance.py, beside this script
+    from provenance import (  # benchmarks/provenance.py, beside this script
+        finished,
+        provenance,
+        write_result,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="where the folders are made")
@@ -123,10 +126,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=2000, help="JPEGs for the cache test")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/streaming.json"))
     args = parser.parse_args()
+    run = provenance()
     result = {"image": f"{SIZE}x{SIZE} gray PNG", "model": "conv autoencoder, batch 64",
-              "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "cpu": cpu_model(),
-              "machine": platform.platform(), "cpus": os.cpu_count(), "folders": {}}
+              "folders": {}}
     for n in args.sizes:
         folder = make_folder(args.work / f"images-{n}", n)
         with tempfile.TemporaryDirectory(prefix="edgeae-stream-") as tmp:
@@ -141,9 +143,7 @@ def main() -> None:
         result["disk_cache"] = {f"{min(args.sizes)} PNGs 128x128": cache_passes(smallest),
                                 f"{args.photos} JPEGs 640x480": cache_passes(photos)}
         print(json.dumps(result["disk_cache"]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result({**result, "provenance": finished(run)}, args.out)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,17 @@ def load(name: str) -> dict:
 
 
 def caption(stamp: dict) -> str:
-    """The run's line: date, CPU, cores, command."""
+    """The run's line: date (to the end, where recorded), CPU, cores, load, command."""
     date = stamp.get("date_utc") or stamp.get("started_utc") or stamp.get("date")
+    if "finished_utc" in stamp:
+        end = stamp["finished_utc"]
+        date += f" to {end[11:] if end[:10] == date[:10] else end}"
     machine = stamp.get("machine", {}) if isinstance(stamp.get("machine"), dict) else stamp
-    return (f"Run {date}; CPU {machine.get('cpu')}, {machine.get('cores')} cores; "
+    loads = [f"{' / '.join(f'{x:.2f}' for x in stamp[k])} {when}"
+             for k, when in (("load_average_before", "before"), ("load_average_after", "after"))
+             if k in stamp]
+    load = f"; load average (1/5/15 min) {', '.join(loads)}" if loads else ""
+    return (f"Run {date}; CPU {machine.get('cpu')}, {machine.get('cores')} cores{load}; "
             f"`{stamp.get('command')}`")
 
 
@@ -308,6 +315,13 @@ def anomaly_threshold() -> str:
                                        "AUROC"], rows, right={2, 3, 4, 5}) + "\n")
 
 
+def _anomaly_timed_score(data: dict) -> str:
+    """What the scoring time covers: one score (since the run of 2026-11-30) or the mean of 10."""
+    if data["run"].get("timed_score"):
+        return f"the fitted score, {data['run']['timed_score']}, as `edgeae score` computes it"
+    return "the mean over its 10 scores"
+
+
 def anomaly_time() -> str:
     """Mean fit time per class and scoring time, per method."""
     data = load("anomaly")
@@ -331,8 +345,8 @@ def anomaly_time() -> str:
              if method in data[sets[0]]["per_class"]["0"]]
     n = {d: len(data[d]["per_class"]) for d in sets}
     return ("Mean time per class: fitting (edgeae: training, the HOG memory and scoring the "
-            "training images) and edgeae's scoring per test image (Keras, batches of 64, the "
-            "mean over its 10 scores):\n\n"
+            "training images) and edgeae's scoring per test image (Keras, batches of 64, "
+            f"{_anomaly_timed_score(data)}):\n\n"
             + table(["method", *[f"fit s, {_ANOMALY_SETS[d]} ({n[d]} classes)" for d in sets],
                      *[f"score ms/image, {_ANOMALY_SETS[d]}" for d in sets]], rows) + "\n")
 
@@ -472,9 +486,13 @@ def _runtime_cells(r: dict) -> list[str]:
             f"{r['import_s']:.2f}", f"{r['peak_rss_mb']:.0f}", f"{r['numpy']}"]
 
 
-def runtime() -> str:
+def _runtime(name: str) -> Callable[[], str]:
+    return lambda: runtime(name)
+
+
+def runtime(name: str = "runtime") -> str:
     """`edgeae run`'s loop on a 640x480 video, per backend and artifact."""
-    data = load("runtime")
+    data = load(name)
     rows = [[r["backend"], r["artifact"], *_runtime_cells(r)] for r in data["rows"]]
     return (caption(data["provenance"]) + "\n\n"
             + f"{data['video']}; {data['threads']} threads; times in ms per frame.\n\n"
@@ -597,6 +615,124 @@ def arm_check() -> str:
             f"per frame ({data['note']}). Passed: {data['passed']}.\n")
 
 
+# --- Set12 denoising (benchmarks/denoise.py --part set12) --------------------------------------
+
+PER_IMAGE_METHODS = ("live int8 litert", "quality fp32 litert", "bm3d",
+                     "opencv fastNlMeansDenoising", "self-supervised")
+
+
+def _set12_methods(data: dict) -> list[str]:
+    """Every method measured at any sigma, in the order the run measured them."""
+    names: dict[str, None] = {}
+    for row in data["sigmas"].values():
+        names.update(dict.fromkeys(row))
+    return list(names)
+
+
+def _set12_cells(data: dict, name: str) -> list[str]:
+    sigmas = data["sigmas"]
+    psnr = [f"{sigmas[s][name]['psnr_db']:.2f}" if name in sigmas[s] else "-" for s in sigmas]
+    ssim = sigmas.get("25", {}).get(name, {}).get("ssim")
+    speed = data.get("ms_per_640x480_frame", {}).get(name)
+    ms = f"{speed['ms_p50']:,.1f} ({speed['ms_p99']:,.1f})" if speed else "-"
+    return [*psnr, "-" if ssim is None else f"{ssim:.3f}", ms]
+
+
+def denoise_set12() -> str:
+    """Mean PSNR per method and sigma, SSIM at sigma 25, ms per 640x480 frame; per image."""
+    data = load("denoise-set12")
+    methods = _set12_methods(data)
+    rows = [[name, *_set12_cells(data, name)] for name in methods]
+    header = ["method", *(f"sigma {s}" for s in data["sigmas"]), "SSIM, sigma 25",
+              "ms per 640x480 frame p50 (p99)"]
+    at25 = data["sigmas"].get("25", {})
+    per_image = [[name, " ".join(f"{p:.2f}" for p in at25[name]["psnr_per_image"])]
+                 for name in at25 if name.startswith(PER_IMAGE_METHODS)]
+    colour = data["colour"]
+    shades = "; ".join(f"{k} {v['psnr_db']:.2f} dB ({v['ms_p50']:.1f} ms)"
+                       for k, v in colour.items() if isinstance(v, dict))
+    return (caption(data["run"]) + "\n\n"
+            + table(header, rows) + "\n\nPer image at sigma 25 (PSNR dB, Set12's order):\n\n"
+            + table(["method", "per-image PSNR dB"], per_image, right=set())
+            + f"\n\nColour: {colour['image']}, sigma {colour['sigma']:g} in every channel, "
+            f"each plane denoised on its own: noisy {colour['noisy input']:.2f} dB; {shades}.\n")
+
+
+
+def denoise_fashion() -> str:
+    """The tutorial's conv against edgeae's U-Net on Fashion-MNIST x_test: PSNR, SSIM, MACs."""
+    data = load("denoise-fashion")
+    rows = [[name, f"{r['psnr_db']:.2f}", f"{r['ssim']:.3f}",
+             f"{r['macs_per_pixel']:,.0f}" if "macs_per_pixel" in r else "-",
+             f"{r['epochs']}" if "epochs" in r else "-",
+             f"{r['seconds']:,.0f}" if "seconds" in r else "-"]
+            for name, r in data.items() if name != "run"]
+    return (caption(data["run"]) + "\n\n"
+            + table(["model", "PSNR dB", "SSIM", "MACs / pixel", "epochs", "training s"], rows)
+            + "\n")
+
+
+
+# --- generation (benchmarks/generate.py) -------------------------------------------------------
+
+GENERATE_DATASETS = {"fashion-mnist": "Fashion-MNIST", "mnist-10k": "MNIST-10k"}
+
+
+def generate() -> str:
+    """Per dataset, edgeae's VAE and pythae's: train time, test ELBO and IWAE, Frechet."""
+    data = load("generate")
+    rows = []
+    for key, label in GENERATE_DATASETS.items():
+        if key not in data:
+            continue
+        d = data[key]
+        for who in ("edgeae", "pythae"):
+            r = d[who]
+            floor = f" ({d['frechet_floor_train_vs_test']:.2f})" if who == "edgeae" else ""
+            rows.append([f"{label} ({d['test_images']:,} test)" if who == "edgeae" else label,
+                         who, f"{r['train_seconds']:.0f}", f"{r['test_elbo_nats']:.2f}",
+                         f"{r['subset_iwae500_nats']:.2f}", f"{r['frechet']:.1f}{floor}"])
+    run = data["run"]
+    return (caption(run) + "\n\n"
+            + f"{run['epochs']} epochs each; the importance-weighted bound (k = 500) on the "
+            f"first {run['iwae_images']:,} test images (all of a smaller test split).\n\n"
+            + table(["dataset", "model", "train s", "test ELBO", "test IWAE, k=500",
+                     "Frechet (floor)"], rows, right={2, 3, 4, 5}) + "\n")
+
+
+# --- scaling up (benchmarks/streaming.py, benchmarks/archive.py) ------------------------------
+
+def streaming() -> str:
+    """Per folder size: the input pipeline alone, one training epoch, peak memory."""
+    data = load("streaming")
+    rows = [[f"{int(n):,}", f"{r['decode_only']['seconds']:.1f} s "
+             f"({r['decode_only']['images_per_second']:,.0f} images/s)",
+             f"{r['train_seconds']:.1f} s", f"{r['images_per_second']:,.0f}",
+             f"{r['peak_rss_mb']:,.0f} MiB"] for n, r in data["folders"].items()]
+    cache = [[name, f"{r['disk_mb']:,} MB", f"{r['no_cache']['seconds']:.2f} s",
+              f"{r['first_pass_writing_cache']['seconds']:.2f} s",
+              f"{r['cached_pass']['seconds']:.2f} s", f"{r['cache_mb']:,} MB",
+              f"{r['speed-up']:.1f}x"] for name, r in data.get("disk_cache", {}).items()]
+    text = (caption(data["provenance"]) + "\n\n" + f"{data['image']}; {data['model']}.\n\n"
+            + table(["images", "input pipeline alone", "one training epoch", "images/s trained",
+                     "peak memory"], rows))
+    if cache:
+        text += "\n\nDisk cache (`--cache DIR`):\n\n" + table(
+            ["folder", "on disk", "no cache", "first pass, writing", "cached pass",
+             "cache size", "speed-up"], cache)
+    return text + "\n"
+
+
+def archive() -> str:
+    """Seconds and images/s of whole `denoise` / `score --maps` commands per worker count."""
+    data = load("archive")
+    rows = [[*name.split(" x"), f"{r['seconds']:.1f}", f"{r['images_per_second']:.0f}"]
+            for name, r in data["runs"].items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{data['images']:,} images, {data['size']}, {data['precision']}.\n\n"
+            + table(["command", "workers", "seconds", "images/s"], rows) + "\n")
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, renderer)
     "detector-sweep-hog": ("detector_sweep", detector_sweep_hog),
     "detector-sweep-knn": ("detector_sweep", detector_sweep_knn),
@@ -613,11 +749,17 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera": ("camera", camera),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
+    "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
     "auto-backend": ("auto_backend", auto_backend),
     "ncnn": ("ncnn", ncnn),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
+    "denoise-set12": ("denoise-set12", denoise_set12),
+    "denoise-fashion": ("denoise-fashion", denoise_fashion),
+    "generate": ("generate", generate),
+    "streaming": ("streaming", streaming),
+    "archive": ("archive", archive),
     "anomaly": ("anomaly", anomaly),
     "anomaly-per-class": ("anomaly", anomaly_per_class),
     "anomaly-threshold": ("anomaly", anomaly_threshold),
