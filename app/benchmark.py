@@ -67,6 +67,7 @@ class BenchmarkOptions:
     overwrite: bool = False
     seed: int = 0
     peak: bool = False  # also time a convolution probe per engine (app/peak.py)
+    video: str | None = None  # also run `edgeae run`'s loop over this video in every job
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
               with_quality: bool = False) -> list[Job]:
     """One job per backend x precision x thread count the target has an artifact for."""
     use = DEFAULT_USE[target.manifest.task]
-    sizes = frame_sizes(target.manifest, options.sizes)
+    sizes = frame_sizes(target.manifest, (*options.sizes, *video_size(options.video)))
     quality = str(work / "quality-inputs.npy") if with_quality else None
     jobs = []
     installed = installed_backends(options.python)
@@ -175,7 +176,8 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
                 outputs = work / f"{engine}-{fmt}-{precision}-outputs.npy"
                 jobs.append(Job(engine, model, precision, use, threads, sizes,
                                 options.warmup, options.repeats, scored,
-                                str(outputs) if scored else None, options.seed))
+                                str(outputs) if scored else None, options.seed,
+                                video=options.video))
     if not jobs:
         raise UserError(f"nothing to measure for {target.name}: no artifact matches "
                         f"--backends {','.join(options.backends)} and --precisions "
@@ -191,7 +193,19 @@ def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[
             log.warning("a %dx%d autoencoder reconstructs whole images of its own size only; "
                         "timing %dx%d", *fixed, *fixed)
         return [fixed]
-    return list(sizes)
+    return list(dict.fromkeys(sizes))
+
+
+def video_size(video: str | None) -> tuple[tuple[int, int], ...]:
+    """The (h, w) of --video's frames, timed bare beside the loop; () without a video."""
+    if video is None:
+        return ()
+    from edgeae.runtime.capture import Source, frame_size_of
+
+    size = frame_size_of(Source("video", video))
+    if size is None:
+        raise UserError(f"--video {video} gave no frames; pass a video OpenCV can read")
+    return (tuple(size),)
 
 
 def macs_per_frame(manifest: Manifest, macs_per_pixel: float, size: tuple[int, int]) -> float:
@@ -354,8 +368,8 @@ def ssim(outputs: np.ndarray, truth: np.ndarray) -> float:
 
 
 def rows_for(job: Job, result: dict, target: Target, macs_px: float,
-             quality: dict[str, float | None]) -> list[dict]:
-    """The table rows of one job: one per frame size."""
+             quality: dict[str, float | None], loop_size: str | None = None) -> list[dict]:
+    """The table rows of one job: one per frame size; the loop's columns on `loop_size`'s."""
     model = Path(job.model)
     rows = []
     for (h, w), timing in zip(job.sizes, result["sizes"].values()):
@@ -372,7 +386,17 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
             "gmacs_per_s": _significant(macs / (timing["ms_p50"] / 1e3) / 1e9),
             **peak_columns(macs / (timing["ms_p50"] / 1e3) / 1e9, result.get("probe_ms_p50")),
             **quality})
+    loop = result.get("loop")
+    if loop:  # beside the bare engine at the video's frame size
+        row = next((r for r in rows if r["size"] == loop_size), None)
+        if row is not None:
+            row.update(loop_fps=round(loop["fps"], 1), loop_frames=loop["frames"],
+                       loop_model_ms_p50=round(loop["model_ms_p50"], 3),
+                       loop_frame_ms_p50=round(loop["frame_ms_p50"], 3),
+                       loop_pct_of_engine=round(100 * loop["fps"] / row["fps"], 1))
     return rows
+
+
 
 
 def check_outputs(out: Path, options: BenchmarkOptions) -> None:
@@ -407,9 +431,10 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions,
                          None)
         columns = {(j.backend, j.model): quality_columns(quality, np.load(j.quality_outputs),
                                                          reference) for j in scored}
+        loop_size = next((f"{w}x{h}" for h, w in video_size(options.video)), None)
         for job, result in results:
-            rows += rows_for(job, result, target, macs_px, columns.get((job.backend, job.model),
-                                                                       {}))
+            rows += rows_for(job, result, target, macs_px,
+                             columns.get((job.backend, job.model), {}), loop_size)
     write_results(out, target, options, rows, quality, macs_px)
     return rows
 
@@ -491,13 +516,15 @@ def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
     quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
     peak = ["% of peak"] if any("pct_of_peak" in r for r in rows) else []
+    loop = ["`run` loop fps (% of engine)"] if any("loop_fps" in r for r in rows) else []
     header = ["backend", "precision", "size", "threads", "p50 ms", "p90 ms", "p99 ms", "fps",
-              "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s", *peak]
+              *loop, "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s", *peak]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [row_label(r), r["precision"], r["size"], str(r["threads"]),
                  f"{r['ms_p50']:.2f}", f"{r['ms_p90']:.2f}", f"{r['ms_p99']:.2f}",
-                 f"{r['fps']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
+                 f"{r['fps']:.1f}", *([_loop_cell(r)] if loop else []),
+                 f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
                  f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}",
                  *([_peak_cell(r)] if peak else [])]
@@ -510,6 +537,13 @@ def _peak_cell(row: dict) -> str:
     if "pct_of_peak" not in row:
         return "-"
     return f"{row['pct_of_peak']:.0f}% of {row['peak_gmacs_per_s']:.1f}"
+
+
+def _loop_cell(row: dict) -> str:
+    """'18.2 (81%)': the run loop's frames/s on --video and its share of the bare engine's."""
+    if "loop_fps" not in row:
+        return "-"
+    return f"{row['loop_fps']:.1f} ({row['loop_pct_of_engine']:.0f}%)"
 
 
 def _significant(value: float, digits: int = 4) -> float:

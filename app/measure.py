@@ -38,6 +38,7 @@ class Job:
     quality_outputs: str | None = None
     seed: int = 0
     probe: str | None = None  # the convolution probe in this job's format and precision
+    video: str | None = None  # a video run through `edgeae run`'s loop (frames/s beside the engine)
 
 
 def peak_rss_mb() -> float:
@@ -121,7 +122,29 @@ def measure(job: Job) -> dict:
         np.save(job.quality_outputs, outputs.astype(np.float32))
     return {"import_s": import_s, "load_s": load_s, "sizes": sizes,
             "probe_ms_p50": probe_ms(job) if job.probe else None,
+            "loop": loop_run(model, job) if job.video else None,
             "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def loop_run(model, job: Job) -> dict:
+    """`edgeae run`'s loop over the job's video: frames/s, median ms of model call and frame.
+
+    As the command runs it: a single-channel model with --gray (one plane per frame).
+    """
+    from edgeae.core.tasks import TASKS
+    from edgeae.runtime.capture import Source
+    from edgeae.runtime.loop import RunOptions, run
+    from edgeae.train.keras_backend import open_model as open_any
+
+    manifest = model.manifest
+    use = TASKS[manifest.task].frame_use
+    if use != job.use:  # an autoencoder: the loop shows its reconstruction as a denoiser's
+        model = open_any(job.model, job.backend, job.threads, use=use)
+    if model.temporal:
+        model.reset()  # the timed frames are not the video's past
+    summary = run(model, Source("video", job.video), RunOptions(gray=manifest.input.channels == 1))
+    return {"fps": summary.fps, "frames": summary.frames,
+            "model_ms_p50": summary.model_ms["p50"], "frame_ms_p50": summary.frame_ms["p50"]}
 
 
 def probe_ms(job: Job) -> float:

@@ -26,6 +26,11 @@ class Task:
     parts: tuple[str, ...] = ("model",)  # what `edgeae export --part` may convert
     report_rows: tuple[str, ...] = ("input", "output")  # the report's sample rows, in order
 
+    @property
+    def frame_use(self) -> str:
+        """What `edgeae run`'s loop does with a frame: score, or denoise (also an autoencoder's)."""
+        return "score" if self.use == "score" else "denoise"
+
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("autoencoder", "reconstruct", "mse", whole_images=True),

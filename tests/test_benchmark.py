@@ -12,7 +12,7 @@ from edgeae.app.benchmark import macs_per_frame
 from edgeae.core.manifest import Manifest
 from edgeae.export.options import Tolerances
 
-from conftest import blobs, run_cli, write_folder
+from conftest import blobs, run_cli, write_folder, write_video
 
 
 @pytest.fixture(scope="module")
@@ -127,11 +127,35 @@ def test_benchmark_peak_times_a_convolution_probe_per_engine_and_precision(tmp_p
     assert "% of peak" in out and PROBE_MACS == 4 * 9 * 64 * 64 * 128 * 128
 
 
+def test_benchmark_video_runs_the_run_loop_beside_the_bare_engine(tmp_path):
+    frames = np.stack([np.repeat(blobs(1, 64, seed=s)[0][:48], 3, axis=-1) for s in range(12)])
+    video = write_video(tmp_path / "clip.avi", frames)
+    code, out, err = run_cli("benchmark", "--pretrained", "live", "--backends", "tflite",
+                             "--precisions", "int8", "--sizes", "32x32", "--threads", "1,2",
+                             "--repeats", "3", "--video", video, "--out", tmp_path / "out")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
+    # the video's 64x48 frames are timed bare too, beside the sizes asked for
+    assert {(r["size"], r["threads"]) for r in rows} == {
+        (s, t) for s in ("32x32", "64x48") for t in (1, 2)}
+    for row in rows:
+        if row["size"] == "32x32":
+            assert "loop_fps" not in row
+            continue
+        assert row["loop_frames"] == len(frames)  # a file plays every frame
+        assert 0 < row["loop_model_ms_p50"] <= row["loop_frame_ms_p50"]
+        assert row["loop_pct_of_engine"] == pytest.approx(100 * row["loop_fps"] / row["fps"],
+                                                          abs=0.1)
+    assert "`run` loop fps (% of engine)" in out.splitlines()[0]
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "MODEL_DIR or --pretrained"),
     (("--pretrained", "live", "--sizes", "64y48"), "--sizes"),
     (("--pretrained", "live", "--backends", "tflite,cuda"), "unknown cuda"),
     (("--pretrained", "live", "--backends", "keras"), "nothing to measure"),
+    (("--pretrained", "live", "--video", "missing.avi"), "--video missing.avi: no such file"),
+    (("--pretrained", "live", "--video", __file__), "cannot open"),
 ])
 def test_benchmark_bad_input_is_one_line(tmp_path, args, message):
     code, _, err = run_cli("benchmark", *args, "--out", tmp_path / "out")

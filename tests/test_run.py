@@ -19,6 +19,7 @@ import pytest
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.runtime.capture import Backoff, Source, SourceStats, frames
+from edgeae.runtime.threads import candidates, pick
 from edgeae.runtime.tiles import ramp, tile_starts
 
 from conftest import REPO, run_cli, write_folder, write_video
@@ -206,6 +207,31 @@ def test_folder_source(conv_tflite, tmp_path):
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
 
 
+def test_run_threads_auto_times_the_loop_per_count_then_plays_every_frame(conv_tflite, clip,
+                                                                         tmp_path):
+    out = tmp_path / "clean.avi"
+    code, stdout, err = run_cli("run", "--model", conv_tflite, "--source", clip, "--task",
+                                "denoise", "--threads", "auto", "--output", out)
+    assert code == 0, err
+    line = next(li for li in err.splitlines() if li.startswith("threads auto: "))
+    picked = int(line.split()[2])
+    assert picked in candidates()
+    for n in candidates():  # every count was timed in the loop
+        assert f"{n} thread{'s' * (n > 1)} " in line
+    summary = json.loads(stdout)
+    assert summary["frames"] == 40 and summary["stopped_by"] == "end"  # trials took none away
+    video = cv2.VideoCapture(str(out))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 40  # and wrote nothing
+
+
+def test_threads_auto_candidates_and_near_ties():
+    assert candidates(1) == [1] and candidates(2) == [1, 2] and candidates(4) == [1, 2, 3, 4]
+    assert candidates(16) == [1, 2, 4, 8, 15, 16]
+    assert pick({1: 10.0, 2: 9.8}) == 1  # within 5%: the smaller count leaves a core free
+    assert pick({1: 10.0, 2: 8.0, 4: 7.9}) == 2
+    assert pick({1: 7.0, 2: 8.0}) == 1
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["--source", "/no/such/clip.mp4"], "no such source"),
     (["--source", "{text}"], "cannot open video file"),
@@ -213,6 +239,8 @@ def test_folder_source(conv_tflite, tmp_path):
     (["--source", "{clip}", "--task", "denoise", "--events", "e.jsonl"], "--events needs"),
     (["--source", "{clip}", "--output", "out.xyz"], "cannot write video out.xyz"),
     (["--source", "{clip}", "--max-fps", "0"], "must be > 0.0"),
+    (["--source", "{clip}", "--threads", "0"], "must be >= 1"),
+    (["--source", "{clip}", "--threads", "many"], "--threads"),
 ])
 def test_run_errors_are_one_line_exit_2(args, match, conv_tflite, clip, tmp_path):
     text = tmp_path / "notes.avi"

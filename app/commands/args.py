@@ -141,8 +141,13 @@ def load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict[str
             "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
 
 
-def add_backend_args(p: argparse.ArgumentParser) -> None:
-    """--backend (the runtime's backends) and --threads."""
+def positive_or_auto(text: str) -> int | str:
+    """A positive integer, or "auto"."""
+    return "auto" if text == "auto" else POSITIVE(text)
+
+
+def add_backend_args(p: argparse.ArgumentParser, threads_auto: str | None = None) -> None:
+    """--backend (the runtime's backends) and --threads, which takes auto where this says how."""
     from edgeae.runtime.backends import backend_names
 
     p.add_argument("--backend", choices=[*backend_names(), "auto"],
@@ -150,7 +155,11 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                         "auto: time every installed engine on this device (also on the same "
                         "precision's other exported format beside the file), keep the "
                         "fastest, and remember the choice")
-    p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+    if threads_auto is None:
+        p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+    else:
+        p.add_argument("--threads", type=positive_or_auto, metavar="N|auto",
+                       help=f"inference threads (default: backend's); auto: {threads_auto}")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

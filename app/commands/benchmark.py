@@ -29,7 +29,7 @@ from edgeae.runtime.pretrained import NAMES
 DEFAULTS = BenchmarkOptions()
 # BenchmarkOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("backends", "precisions", "sizes", "threads", "data", "labels", "noise", "limit",
-                 "warmup", "repeats", "python", "seed")
+                 "warmup", "repeats", "python", "seed", "video")
 # what the Keras rows, the exports and the quality measures (AUROC) import
 NEEDS = (*export.NEEDS, "scikit-learn")
 
@@ -53,6 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--sizes 640x480 --threads 1,2,4 --data ../shared/data/set12 --noise gaussian:25 "
             "--out bench-live/",
             "edgeae benchmark det_dir --data test/ --labels labels.csv --out bench-det/",
+            "edgeae benchmark --pretrained live --precisions int8 --threads 1,2 "
+            "--video clip.avi --out bench-loop/  # the run loop beside the engine",
             "edgeae benchmark model_dir --python .venv-runtime/bin/python --out bench/  "
             "# runtime rows without TensorFlow"))
     p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
@@ -75,6 +77,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also time a stack of 3x3 convolutions in each format, precision, engine "
                         "and thread count: the engine's achievable GMAC/s here, and each row's "
                         "percentage of it (adds a conversion per format and precision)")
+    p.add_argument("--video", metavar="FILE",
+                   help="also run `edgeae run`'s whole loop (decode, model, overlay) over this "
+                        "video in every row's process: its frames/s beside the bare engine's at "
+                        "the video's frame size, which is timed too (a short clip will do)")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
     p.set_defaults(func=run)
@@ -125,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         model_target,
         pretrained_target,
         quality_set,
+        video_size,
     )
     from edgeae.core.modeldir import ModelDir
 
@@ -133,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     check_program(args.python, "--python")
     check_data(args.data)
     check_exists(args.labels, "--labels")
+    check_exists(args.video, "--video")
+    video_size(args.video)  # a video with no frames fails here, before any export
     model_dir = ModelDir.open(args.model_dir) if args.model_dir is not None else None
     require("benchmark", *NEEDS)
     options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from edgeae.app.commands.args import (
@@ -16,8 +17,8 @@ from edgeae.app.commands.args import (
     ranged,
     resolve_backend,
 )
-from edgeae.runtime import DEFAULT_USE
-from edgeae.runtime.capture import CaptureOptions
+from edgeae.core.tasks import TASKS
+from edgeae.runtime.capture import CaptureOptions, Source
 from edgeae.runtime.loop import RunOptions
 
 DEFAULTS = RunOptions()
@@ -31,8 +32,6 @@ EXIT_CODES = (
     "  2    a one-line error: bad option, no such source, a live source not there within\n"
     "       --wait-for-source, an output that cannot be written\n")
 USES = ("denoise", "score")  # what the loop does with a frame (runtime/loop.py)
-# The loop shows an autoencoder's reconstruction of a frame through the denoise path
-FRAME_USE = {"reconstruct": "denoise"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="score: anomaly threshold (default: the manifest's)")
     _add_output_args(p)
     _add_capture_args(p)
-    add_backend_args(p)
+    add_backend_args(p, threads_auto="run the loop on the source's first frames with each "
+                     "count (1, 2, ... all cores) for 2 s, keep the fastest (a smaller count on a "
+                     "near tie, leaving cores to capture and the rest of the device)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
 
@@ -106,7 +107,7 @@ def _add_capture_args(p: argparse.ArgumentParser) -> None:
 
 def _default_uses() -> dict[str, str]:
     """What `run` does with each task's frames unless --task says: the runtime's default use."""
-    return {task: FRAME_USE.get(use, use) for task, use in DEFAULT_USE.items()}
+    return {name: task.frame_use for name, task in TASKS.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,20 +120,43 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.runtime.loop import run as run_frames
 
     source = parse_source(args.source)
+    auto_threads = args.threads == "auto"
+    if auto_threads:
+        args.threads = None  # until chosen: --backend auto times the engines at their default
     path = resolve_backend(args, model_path(args), frame_size_of(source))
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
+    options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
+                                 "duration"),
+                         display=args.display, side_by_side=args.side_by_side,
+                         overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray)
+    capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
+    if auto_threads and not _choose_threads(args, path, use, source, options, capture):
+        return INTERRUPTED
     model = rt.load(path, args.backend, args.threads, task=use)
     if args.threshold is not None:
         model.threshold = args.threshold
     if use == "score" and model.threshold is None:
         logging.getLogger("edgeae").warning(
             "no threshold in the manifest and no --threshold: scores only, no decisions")
-    options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
-                                 "duration"),
-                         display=args.display, side_by_side=args.side_by_side,
-                         overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray)
-    capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
     summary = run_frames(model, source, options, capture)
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
+
+
+def _choose_threads(args: argparse.Namespace, path: Path, use: str, source: Source,
+                    options: RunOptions, capture: CaptureOptions) -> bool:
+    """--threads auto: time the loop per count (runtime/threads.py) and set args.threads.
+
+    Prints the pick; False when the user stopped the trials.
+    """
+    import edgeae.runtime as rt
+    from edgeae.runtime.threads import choose_threads
+
+    choice = choose_threads(lambda n: rt.load(path, args.backend, n, task=use), source, options,
+                            capture)
+    if choice is None:
+        return False
+    print(choice.describe(), file=sys.stderr, flush=True)
+    args.threads = choice.threads
+    return True
