@@ -70,6 +70,9 @@ CASES = {
                                      "needs sub-folders"),
     "export-out-of-range": ("train", "export {m} --opset 5 --out {t}/e", "--opset"),
     "export-no-keras": ("device", "export {m} --out {t}/e", INSTALL_TRAIN),
+    # pnnx's wheel declares PyTorch, which its converter binary never uses
+    "export-ncnn-no-pnnx": ("device", "export {m} --format ncnn --out {t}/e",
+                            INSTALL_TRAIN + " && pip install --no-deps pnnx"),
     # reconstruct
     "reconstruct-missing-model": ("device", "reconstruct --model {t}/missing.tflite --data "
                                   "{t}/images --out {t}/r", "no such model file"),

@@ -270,6 +270,11 @@ def extra_of(distribution: str) -> str | None:
     return None
 
 
+# Distributions installed without their declared dependencies: pnnx's wheel requires PyTorch,
+# which its converter binary does not use
+NO_DEPS = ("pnnx",)
+
+
 def require(command: str, *distributions: str) -> None:
     """Fail before any work, naming the pip command, when `command` needs a missing package."""
     missing = []
@@ -279,9 +284,12 @@ def require(command: str, *distributions: str) -> None:
         except metadata.PackageNotFoundError:
             missing.append(distribution)
     if missing:
-        extras = {f'"edgeae[{extra}]"' if (extra := extra_of(d)) else d: None for d in missing}
+        plain = [d for d in missing if d not in NO_DEPS]
+        extras = {f'"edgeae[{extra}]"' if (extra := extra_of(d)) else d: None for d in plain}
+        commands = [f"pip install {' '.join(extras)}"] if extras else []
+        commands += [f"pip install --no-deps {d}" for d in missing if d in NO_DEPS]
         raise UserError(f"edgeae {command} needs {', '.join(missing)}, not installed in this "
-                        f"environment: pip install {' '.join(extras)}")
+                        f"environment: {' && '.join(commands)}")
 
 
 def runs_keras(path: Path) -> tuple[str, ...]:
