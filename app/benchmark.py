@@ -12,6 +12,7 @@ see how far a backend is from the hardware.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -196,8 +197,13 @@ def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[
     return list(dict.fromkeys(sizes))
 
 
+@functools.lru_cache(maxsize=4)
 def video_size(video: str | None) -> tuple[tuple[int, int], ...]:
-    """The (h, w) of --video's frames, timed bare beside the loop; () without a video."""
+    """The (h, w) of --video's frames, timed bare beside the loop; () without a video.
+
+    Read once per process (the command checks it before any export, the benchmark plans and
+    labels rows by it).
+    """
     if video is None:
         return ()
     from edgeae.runtime.capture import Source, frame_size_of
@@ -395,8 +401,6 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
                        loop_frame_ms_p50=round(loop["frame_ms_p50"], 3),
                        loop_pct_of_engine=round(100 * loop["fps"] / row["fps"], 1))
     return rows
-
-
 
 
 def check_outputs(out: Path, options: BenchmarkOptions) -> None:

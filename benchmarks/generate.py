@@ -183,5 +183,6 @@ def main() -> None:
     results["run"] = {**finished(run), "epochs": args.epochs, "iwae_images": args.iwae_images}
     write_result(results, args.out)
 
+
 if __name__ == "__main__":
     main()
