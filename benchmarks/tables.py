@@ -232,6 +232,15 @@ def _best_reconstruction(data: dict, dataset: str) -> str:
     return max((k for k in vals if k.split(", ", 1)[1] in _RECONSTRUCTION), key=vals.get)
 
 
+def _default_rank(both: dict[str, float]) -> str:
+    """Where the default stands among all choices by mean validation AUROC over both sets."""
+    best = max(both, key=both.get)
+    if best == _ANOMALY_DEFAULT:
+        return f"the best mean over both validation splits, {both[best]:.4f}"
+    return (f"mean over both validation splits {both[_ANOMALY_DEFAULT]:.4f}; the best, {best}, "
+            f"{both[best]:.4f}")
+
+
 def anomaly() -> str:
     """Mean test AUROC over the classes, per method and dataset."""
     data = load("anomaly")
@@ -247,15 +256,14 @@ def anomaly() -> str:
 
     both = {c: sum(_mean_val(data, d, c) for d in sets) / len(sets)
             for c in data[sets[0]]["summary"]["mean_val_auroc"]}
-    best_both = max(both, key=both.get)
     rows = [["**edgeae, chosen on each dataset's validation split**",
              *[f"**{_mean_test(data, d, 'edgeae ' + chosen[d]):.4f}** ({chosen[d]})"
                for d in sets]],
             ["edgeae int8 TFLite, same choice, scored by the runtime",
              *cells("edgeae int8 tflite (chosen)")],
-            [f"edgeae default ({_ANOMALY_DEFAULT}: mean over both validation splits "
-             f"{both[_ANOMALY_DEFAULT]:.4f}; the best, {best_both}, {both[best_both]:.4f})",
+            [f"edgeae default ({_ANOMALY_DEFAULT}: {_default_rank(both)})",
              *cells("edgeae " + _ANOMALY_DEFAULT)]]
+    shown = {_best_reconstruction(data, d) for d in sets}
     for d in sets:
         combo = _best_reconstruction(data, d)
         rows.append([f"edgeae {combo.replace(' (tutorial)', '')} (the best reconstruction error on "
@@ -266,6 +274,8 @@ def anomaly() -> str:
                         ("dense 64, smooth 2 + top 10%", " (the previous default)"),
                         ("dense 64, mse (tutorial)", " (the tutorial's score)"),
                         ("conv, mse (tutorial)", " (the tutorial's conv denoiser)")):
+        if combo in shown:
+            continue
         rows.append([f"edgeae {combo.replace(' (tutorial)', '')}{note}", *cells("edgeae " + combo)])
     rows.append(["the tutorial's recipe (dense 32-16-8, MAE)", *cells("tutorial recipe")])
     labels = {"PCA (95% variance)": "PCA reconstruction error (95% variance)",
