@@ -36,6 +36,7 @@ from edgeae.core.manifest import (
 from edgeae.core.modeldir import ModelDir
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
+from edgeae.export.onnx import shared_onnx_graphs
 from edgeae.export.options import Calibration, Converted, ExportOptions, Tolerances
 from edgeae.export.parity import (
     ReportRow,
@@ -191,7 +192,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                     manifest, memory).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates, part)
-    candidates = _convert(part.model, part.shape, candidates, calibration, options)
+    with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
+        candidates = _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)),
                            restored_targets(clean, manifest))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +22,38 @@ from edgeae.export.options import DEFAULT_OPSET, Calibration, Converted
 
 log = logging.getLogger(__name__)
 CONVERSION_ATTEMPTS = 3
+_GRAPHS: ContextVar[dict | None] = ContextVar("onnx_graphs", default=None)
+
+
+@contextmanager
+def shared_onnx_graphs() -> Iterator[None]:
+    """Inside: each model's ONNX graph is converted once, however many formats need it.
+
+    tf2onnx takes seconds to minutes; `--format all` wants the same float graph for the ONNX
+    files and for OpenVINO's IR. The cache lives only as long as the block (one export), so a
+    model changed later is never served a stale graph.
+    """
+    token = _GRAPHS.set({})
+    try:
+        yield
+    finally:
+        _GRAPHS.reset(token)
 
 
 def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET,
                  nchw: bool = False) -> bytes:
+    """A float32 ONNX model (converted once per model inside shared_onnx_graphs())."""
+    graphs = _GRAPHS.get()
+    key = (id(model), tuple(input_shape), opset, nchw)
+    if graphs is None:
+        return _convert_onnx(model, input_shape, opset, nchw)
+    if key not in graphs:
+        graphs[key] = _convert_onnx(model, input_shape, opset, nchw)
+    return graphs[key]
+
+
+def _convert_onnx(model, input_shape: tuple[int | None, ...], opset: int,
+                  nchw: bool) -> bytes:
     """A float32 ONNX model with a dynamic batch (and any None spatial size in `input_shape`).
 
     `nchw`: the input and output in NCHW (the layout ncnn computes in) instead of Keras's NHWC.

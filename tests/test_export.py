@@ -35,9 +35,16 @@ def model_dirs(conv_dir, dense_dir, denoiser_dir):
 
 
 @pytest.mark.parametrize("which", ["conv autoencoder", "dense autoencoder", "conv denoiser"])
-def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path):
+def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path, monkeypatch):
+    import tf2onnx
+
+    calls = []
+    real = tf2onnx.convert.from_keras
+    monkeypatch.setattr(tf2onnx.convert, "from_keras",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     model_dir = ModelDir.open(model_dirs[which])
     report = export_model(model_dir, tmp_path, ALL)
+    assert len(calls) == 1  # the ONNX files and OpenVINO's IR share one conversion
     assert [e.path.name for e in report.artifacts] == FILES
     keras = KerasSession(load_keras(model_dir))
     clean = blobs(12, seed=7).astype(np.float32) / 255  # fresh images, not the export samples
