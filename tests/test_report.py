@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
+import numpy as np
 import pytest
 
-from conftest import blobs, run_cli, train_cli, write_folder
+from conftest import blobs, run_cli, train_cli, write_folder, write_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SECTIONS = ("model-card", "training", "samples", "parity", "benchmark")
@@ -46,10 +48,11 @@ def open_in_chromium(path) -> dict:
 def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     bench = tmp_path / "bench"
     data = write_folder(tmp_path / "clean", blobs(8, seed=4))
+    video = write_video(tmp_path / "clip.avi", np.repeat(blobs(6, 64, seed=5), 3, axis=-1))
     code, _, err = run_cli("benchmark", denoiser_dir, "--backends", "keras,tflite",
                            "--precisions", "fp32,int8", "--sizes", "32x32,64x64", "--threads",
                            "1", "--repeats", "3", "--data", data, "--artifacts",
-                           tmp_path / "exported", "--peak", "--out", bench)
+                           tmp_path / "exported", "--peak", "--video", video, "--out", bench)
     assert code == 0, err
     code, out, err = run_cli("report", denoiser_dir, "--benchmark", bench, "--out",
                              tmp_path / "report.html")
@@ -66,6 +69,8 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     assert "model_int8.tflite" in page["text"] and "litert" in page["text"]
     assert "noisy input, denoised, clean" in page["text"]
     assert "of the engine's peak" in page["text"]  # --peak's column (keras rows: "-")
+    assert "loop fps (% of engine)" in page["text"]  # --video's column, at the video's 64x64
+    assert re.search(r"\b\d+\.\d \(\d+%\)", page["text"]), page["text"]
     code, _, err = run_cli("report", denoiser_dir, "--out", tmp_path / "report.html")
     assert code == 2 and "--overwrite" in err
 
