@@ -200,14 +200,22 @@ class NcnnSession:
             raise UserError(f"{path} with {weights.name} is not an ncnn model ncnn can read; "
                             "re-export it with `edgeae export --format ncnn`")
         self._input, self._output = self._net.input_names()[0], self._net.output_names()[0]
+        self._chw: np.ndarray | None = None
         self._result: np.ndarray | None = None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run one NHWC float32 batch, image by image."""
+        """Run one NHWC float32 batch, image by image.
+
+        ncnn.Mat(array) wraps the array's memory without holding it, so the CHW copy lives in
+        a buffer of ours until the extractor is done (a temporary would be freed at once).
+        """
+        chw_shape = (batch.shape[3], *batch.shape[1:3])
+        if self._chw is None or self._chw.shape != chw_shape:
+            self._chw = np.empty(chw_shape, np.float32)
         for i, image in enumerate(batch):
+            np.copyto(self._chw, image.transpose(2, 0, 1))
             extractor = self._net.create_extractor()
-            extractor.input(self._input,
-                            self._ncnn.Mat(np.ascontiguousarray(image.transpose(2, 0, 1))))
+            extractor.input(self._input, self._ncnn.Mat(self._chw))
             status, out = extractor.extract(self._output)
             if status:
                 raise UserError(f"ncnn could not run this model (status {status}); export "

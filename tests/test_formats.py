@@ -2,9 +2,9 @@
 
 Freshly built models (seeded, untrained): conversion is about operations, not weights. Each
 float32 artifact must match Keras within the export's fp32 gate, except where a format is known
-not to hold the model: then the converter refuses it (UnsupportedModel, naming what is missing)
-or its outputs are far off, which the export's parity gate refuses. The table of which models
-ncnn runs is asserted both ways, so a pnnx or ncnn release that converts more shows up here.
+not to hold the model: then the converter refuses it (UnsupportedModel, naming what is missing).
+The table of which models ncnn runs is asserted both ways, so a pnnx or
+ncnn release that converts more shows up here.
 """
 
 from __future__ import annotations
@@ -32,9 +32,12 @@ MODELS = {
     "vae": ("vae", {}, (16, 16, 1)),
 }
 # What pnnx 20261020 + ncnn 1.0.20261020 do with each; every other format runs every model.
+# The recurrent U-Net's input split ends in a Reshape that pnnx folds into ncnn's Reshape, but
+# in about one conversion of the suite in five (tf2onnx names nodes by what ran before) it is
+# left as `Tensor.reshape`, and the export refuses the model in one line: either is safe.
 NCNN = {"conv": "refused", "dense": "runs", "unet gray": "runs",
-        "unet gray full-resolution": "runs", "unet colour": "wrong", "unet 3 frames": "wrong",
-        "unet recurrent": "wrong", "vae": "refused"}
+        "unet gray full-resolution": "runs", "unet colour": "runs", "unet 3 frames": "runs",
+        "unet recurrent": "runs or refused", "vae": "refused"}
 
 
 def test_every_registered_model_is_covered():
@@ -59,19 +62,18 @@ def test_each_model_converts_and_runs_in_each_format(which, fmt, tmp_path):
             with pytest.raises(UnsupportedModel, match="ncnn has no .* layer"):
                 converter.convert("fp32", None)
             return
-        path = converter.convert("fp32", None).write_to(tmp_path / f"model{FORMATS[fmt].suffix}")
+        try:
+            converted = converter.convert("fp32", None)
+        except UnsupportedModel as exc:
+            if outcome == "runs or refused" and "ncnn has no Tensor.reshape layer" in str(exc):
+                return
+            raise
+        path = converted.write_to(tmp_path / f"model{FORMATS[fmt].suffix}")
     finally:
         converter.close()
     session = choose_backend(path).open(path, 1)
-    try:
-        diff = float(np.abs(np.asarray(session.run(x)) - expected).max())
-    except Exception:  # noqa: BLE001 - an engine that cannot run the graph at all
-        diff = np.inf
-    if outcome == "runs":
-        assert diff <= GATE, (which, fmt, diff)
-    else:  # the export's gate would refuse it: far beyond any tolerance
-        assert not diff <= 1e-2, (which, fmt, diff)
-
+    diff = float(np.abs(np.asarray(session.run(x)) - expected).max())
+    assert diff <= GATE, (which, fmt, diff)
 
 
 def test_pixel_shuffle_is_the_same_rearrangement_as_before():
