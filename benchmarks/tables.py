@@ -682,6 +682,29 @@ def denoise_fashion() -> str:
             + "\n")
 
 
+# --- the temporal design (benchmarks/temporal_design.py) ---------------------------------------
+
+def temporal_design() -> str:
+    """Per design: its fine-tuning and its quality on the validation clips, beside `live`."""
+    data = load("temporal-design")
+    quality, training = data["quality"], data["training"]
+    live = quality["live (single frame)"]["psnr"]
+    rows = []
+    for name, q in quality.items():
+        t = training.get(name)
+        rows.append([name, f"{t['learning_rate']:g}" if t else "-",
+                     f"{t['train_seconds']:,.0f}" if t else "-",
+                     f"{t['train_seconds'] / data['steps']:.2f}" if t else "-",
+                     f"{q['psnr']:.2f}", f"{q['psnr'] - live:+.2f}", f"{q['ssim']:.4f}",
+                     f"{q['flicker']:.2f}", f"{q['moving_psnr']:.2f}"])
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{data['steps']:,} steps of 16 patches per design ({data['epochs']} epochs, "
+            f"{data['patches_per_image']} crops of each of {data['training_stills']} stills, "
+            f"less train's own 10% validation); {len(data['validation_stills'])} validation "
+            "clips of 20 frames, Gaussian sigma 25:\n\n"
+            + table(["design", "learning rate", "training s", "s / step", "PSNR dB",
+                     "vs live dB", "SSIM", "flicker", "moving-region PSNR dB"], rows) + "\n")
+
 
 # --- generation (benchmarks/generate.py) -------------------------------------------------------
 
@@ -750,6 +773,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "vae-width-fashion": ("vae_width-fashion", _vae_width("vae_width-fashion")),
     "demo": ("demo", demo),
     "edge-live": ("edge-live", _edge("live")),
+    "edge-live-loop": ("edge-live-loop", _edge("live-loop")),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
@@ -767,6 +791,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "tutorial-runtime": ("tutorial", tutorial_runtime),
     "denoise-set12": ("denoise-set12", denoise_set12),
     "denoise-fashion": ("denoise-fashion", denoise_fashion),
+    "temporal-design": ("temporal-design", temporal_design),
     "generate": ("generate", generate),
     "streaming": ("streaming", streaming),
     "archive": ("archive", archive),
