@@ -208,13 +208,13 @@ def pixel_level(det: Detector, clean: np.ndarray, seed: int) -> dict:
     return result
 
 
-def train400_pixel_level(data: Path, args: argparse.Namespace, work: Path) -> dict:
-    """Every model trained on 64x64 crops of 360 Train400 images, tested on the other 40.
+def train400_crops(data: Path, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """64x64 gray crops in [0, 1]: 8 from each of 360 Train400 images, 4 from each other one.
 
-    Defects are pasted on the test crops; pixel AUROC and PRO per model, default score.
+    (fit, test): the 40 test images are a seeded random pick, none of them cropped for fit.
     """
     files = sorted((data / "train400").glob("*.png"))
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(files))
 
     def crops(indices: np.ndarray, per_image: int) -> np.ndarray:
@@ -226,7 +226,15 @@ def train400_pixel_level(data: Path, args: argparse.Namespace, work: Path) -> di
                 out.append(image[y:y + 64, x:x + 64, None])
         return np.stack(out)
 
-    fit, test = crops(order[40:], 8), crops(order[:40], 4)
+    return crops(order[40:], 8), crops(order[:40], 4)
+
+
+def train400_pixel_level(data: Path, args: argparse.Namespace, work: Path) -> dict:
+    """Every model trained on 64x64 crops of 360 Train400 images, tested on the other 40.
+
+    Defects are pasted on the test crops; pixel AUROC and PRO per model, default score.
+    """
+    fit, test = train400_crops(data, args.seed)
     results = {}
     for arch, params in ARCHITECTURES.items():
         det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed, **params).fit(

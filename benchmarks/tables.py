@@ -682,6 +682,37 @@ def denoise_fashion() -> str:
             + "\n")
 
 
+# --- localisation (benchmarks/localise.py) ----------------------------------------------------
+
+def _setting(row: dict) -> str:
+    context = " with 3x3 neighbours" if row.get("context") else ""
+    return (f"{row['cell']} px cells, {row['orientations']} bins{context}, smoothing "
+            f"{row['smooth']:g} px")
+
+
+def localise() -> str:
+    """Patch k-NN maps beside the reconstruction error's: validation grid, then test."""
+    data = load("localise")
+    metrics = ["pixel_auroc", "pro", "image_auroc"]
+    chosen = _setting(data["chosen"])
+    val = [[_setting(r) + (" (chosen)" if _setting(r) == chosen else ""),
+            *[f"{r[m]:.3f}" for m in metrics]] for r in data["validation"]]
+    test = [[name, *[f"{r[m]:.3f}" for m in metrics]] for name, r in data["test"].items()]
+    ms = data["patch_map_ms_256x256"]
+    header = ["pixel AUROC", "PRO (to FPR 0.3)", "image AUROC"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Validation: 320 crops of the last 40 fit images, one pasted defect each; the "
+            f"bank from the other {data['fit_crops'] - 320:,} fit crops, {data['bank_size']:,} "
+            "blocks by coreset:\n\n"
+            + table(["patch k-NN setting", *header], val)
+            + f"\n\nTest ({data['test_crops']} crops of 40 other images, one defect each; the "
+            f"chosen setting's bank rebuilt from all {data['fit_crops']:,} fit crops in "
+            f"{data['bank_build_s']:.0f} s, {data['bank_mb']:.1f} MB):\n\n"
+            + table(["map", *header], test)
+            + "\n\nPatch map per 256x256 frame (HOG, k-NN, map; numpy on 2 cores): "
+            f"p50 {ms['p50']:.0f} ms, p99 {ms['p99']:.0f} ms.\n")
+
+
 # --- the temporal design (benchmarks/temporal_design.py) ---------------------------------------
 
 def temporal_design() -> str:
@@ -792,6 +823,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "denoise-set12": ("denoise-set12", denoise_set12),
     "denoise-fashion": ("denoise-fashion", denoise_fashion),
     "temporal-design": ("temporal-design", temporal_design),
+    "localise": ("localise", localise),
     "generate": ("generate", generate),
     "streaming": ("streaming", streaming),
     "archive": ("archive", archive),

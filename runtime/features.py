@@ -22,6 +22,16 @@ def hog_features(images: np.ndarray, cell: int = 4, orientations: int = 4) -> np
     magnitude in each of `orientations` unsigned direction bins; 2x2-cell blocks, L2-Hys
     normalised. The cells tile the image from its top-left corner; a remainder is ignored.
     """
+    blocks = hog_blocks(images, cell, orientations)
+    return blocks.reshape(len(blocks), -1)
+
+
+def hog_blocks(images: np.ndarray, cell: int = 4, orientations: int = 4) -> np.ndarray:
+    """(N, R, C, 4 * orientations) float32: hog_features' blocks, kept at their locations.
+
+    Block (r, c) covers pixels [r * cell, (r + 2) * cell) x [c * cell, (c + 2) * cell): the
+    descriptor of one patch, which patch-level maps compare location by location.
+    """
     x = np.asarray(images, np.float32)
     if x.ndim == 4:
         x = x.mean(axis=3)
@@ -29,6 +39,20 @@ def hog_features(images: np.ndarray, cell: int = 4, orientations: int = 4) -> np
     rows, cols = h // cell, w // cell
     if rows < HOG_BLOCK or cols < HOG_BLOCK:
         raise ValueError(f"{h}x{w} images are too small for HOG cells of {cell} pixels")
+    cells = _cell_histograms(x, cell, orientations)
+    blocks = np.stack([cells[:, i:rows - HOG_BLOCK + 1 + i, j:cols - HOG_BLOCK + 1 + j]
+                       for i in range(HOG_BLOCK) for j in range(HOG_BLOCK)], axis=3)
+    blocks = blocks.reshape(n, rows - HOG_BLOCK + 1, cols - HOG_BLOCK + 1, -1)
+    blocks = blocks / np.sqrt(np.square(blocks).sum(-1, keepdims=True) + EPS ** 2)
+    blocks = np.minimum(blocks, HOG_CLIP)
+    blocks = blocks / np.sqrt(np.square(blocks).sum(-1, keepdims=True) + EPS ** 2)
+    return blocks.astype(np.float32)
+
+
+def _cell_histograms(x: np.ndarray, cell: int, orientations: int) -> np.ndarray:
+    """(N, rows, cols, orientations) mean gradient magnitude per cell and direction bin."""
+    n, h, w = x.shape
+    rows, cols = h // cell, w // cell
     g_row = np.zeros_like(x)
     g_col = np.zeros_like(x)
     g_row[:, 1:-1, :] = x[:, 2:, :] - x[:, :-2, :]
@@ -43,13 +67,7 @@ def hog_features(images: np.ndarray, cell: int = 4, orientations: int = 4) -> np
     for b in range(orientations):
         binned = np.where(bins[crop] == b, magnitude[crop], 0.0)
         cells[..., b] = binned.reshape(n, rows, cell, cols, cell).mean(axis=(2, 4))
-    blocks = np.stack([cells[:, i:rows - HOG_BLOCK + 1 + i, j:cols - HOG_BLOCK + 1 + j]
-                       for i in range(HOG_BLOCK) for j in range(HOG_BLOCK)], axis=3)
-    blocks = blocks.reshape(n, rows - HOG_BLOCK + 1, cols - HOG_BLOCK + 1, -1)
-    blocks = blocks / np.sqrt(np.square(blocks).sum(-1, keepdims=True) + EPS ** 2)
-    blocks = np.minimum(blocks, HOG_CLIP)
-    blocks = blocks / np.sqrt(np.square(blocks).sum(-1, keepdims=True) + EPS ** 2)
-    return blocks.reshape(n, -1).astype(np.float32)
+    return cells
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
@@ -69,3 +87,83 @@ def knn_distances(bank: np.ndarray, queries: np.ndarray, k: int, skip: int = 0) 
     if skip:
         nearest = -np.sort(-nearest, axis=1)[:, skip:]
     return (1.0 - nearest.mean(axis=1)).astype(np.float64)
+
+
+def neighbourhood(blocks: np.ndarray, radius: int = 1) -> np.ndarray:
+    """(N, R, C, (2 radius + 1)^2 D): each block with its neighbours', side by side.
+
+    A block alone sees 2x2 cells; with its 3x3 neighbours (radius 1) it sees 4x4 and how the
+    edges around it are arranged, which PatchCore found matters (it pools a 3x3 neighbourhood
+    too). The image's border repeats its edge blocks.
+    """
+    if radius == 0:
+        return blocks
+    _, rows, cols, _ = blocks.shape
+    side = 2 * radius + 1
+    padded = np.pad(blocks, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
+    return np.concatenate([padded[:, i:i + rows, j:j + cols]
+                           for i in range(side) for j in range(side)], axis=-1)
+
+
+def greedy_coreset(features: np.ndarray, size: int, seed: int = 0,
+                   projection: int = 64) -> np.ndarray:
+    """Indices of `size` rows chosen so every row is near one of them (PatchCore's coreset).
+
+    Greedy k-center: start from a random row, then repeatedly take the row farthest (Euclidean)
+    from everything chosen so far. A memory bank subsampled this way keeps the rare patches
+    a random subsample would drop, so a normal but rare patch is not called a defect. Rows
+    wider than `projection` are compared through a random projection to that many numbers, as
+    PatchCore does, which keeps distances nearly (Johnson-Lindenstrauss) and the selection fast.
+    """
+    n = len(features)
+    if size >= n:
+        return np.arange(n)
+    x = np.asarray(features, np.float32)
+    rng = np.random.default_rng(seed)
+    if x.shape[1] > projection:
+        x = x @ (rng.standard_normal((x.shape[1], projection)).astype(np.float32)
+                 / np.sqrt(projection))
+    chosen = np.empty(size, np.int64)
+    chosen[0] = rng.integers(n)
+    nearest = np.square(x - x[chosen[0]]).sum(axis=1)
+    for i in range(1, size):
+        chosen[i] = int(np.argmax(nearest))
+        np.minimum(nearest, np.square(x - x[chosen[i]]).sum(axis=1), out=nearest)
+    return chosen
+
+
+def patch_distances(bank: np.ndarray, blocks: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(N, R, C) cosine distance of each location's block to its nearest row of `bank`.
+
+    `bank` holds unit-length training blocks from any location; `blocks` is hog_blocks' output.
+    """
+    n, rows, cols, d = blocks.shape
+    queries = unit_rows(blocks.reshape(-1, d))
+    out = np.empty(len(queries), np.float32)
+    for start in range(0, len(queries), chunk):
+        similarity = queries[start:start + chunk] @ bank.T
+        out[start:start + chunk] = 1.0 - similarity.max(axis=1)
+    return out.reshape(n, rows, cols)
+
+
+def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],
+              smooth: float = 0.0) -> np.ndarray:
+    """(N, H, W) float32 maps from patch_distances' (N, R, C) block distances.
+
+    A cell takes the mean of the (up to four) blocks that cover it; cells are resized bilinearly
+    to pixels, the right and bottom remainder repeats the edge, and a Gaussian of `smooth`
+    pixels softens the blocks' grid.
+    """
+    import cv2
+
+    padded = np.pad(distances, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    cells = (padded[:, :-1, :-1] + padded[:, 1:, :-1] + padded[:, :-1, 1:] + padded[:, 1:, 1:]) / 4
+    n, rows, cols = cells.shape
+    h, w = shape
+    out = np.empty((n, h, w), np.float32)
+    for i in range(n):
+        up = cv2.resize(cells[i], (cols * cell, rows * cell), interpolation=cv2.INTER_LINEAR)
+        up = cv2.copyMakeBorder(up, 0, max(0, h - up.shape[0]), 0, max(0, w - up.shape[1]),
+                                cv2.BORDER_REPLICATE)[:h, :w]
+        out[i] = cv2.GaussianBlur(up, (0, 0), smooth) if smooth > 0 else up
+    return out

@@ -441,6 +441,59 @@ def test_hog_descriptors_are_scikit_images():
     np.testing.assert_allclose(loo, others, atol=1e-6)
 
 
+def test_greedy_coreset_covers_the_rows_better_than_a_random_pick():
+    from edgeae.runtime.features import greedy_coreset
+
+    rng = np.random.default_rng(1)
+    # one big cluster and a few rare far-off rows a random pick of 20 would likely miss
+    rows = np.concatenate([rng.normal(0, 1, (500, 8)), rng.normal(12, 0.1, (3, 8))])
+    chosen = greedy_coreset(rows, 20, seed=0)
+    assert len(set(chosen.tolist())) == 20
+    assert set(range(500, 503)) & set(chosen.tolist())  # a rare row kept
+
+    def radius(idx):  # the farthest any row is from its nearest chosen row
+        d = np.square(rows[:, None] - rows[idx][None]).sum(-1)
+        return float(np.sqrt(d.min(1).max()))
+
+    assert radius(chosen) < radius(rng.choice(len(rows), 20, replace=False))
+    np.testing.assert_array_equal(greedy_coreset(rows[:5], 20), np.arange(5))
+    wide = np.tile(rows, (1, 20))  # 160 numbers a row: chosen through a random projection
+    assert set(range(500, 503)) & set(greedy_coreset(wide, 20, seed=0).tolist())
+
+
+def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
+    from edgeae.runtime.features import (
+        hog_blocks,
+        hog_features,
+        neighbourhood,
+        patch_distances,
+        pixel_map,
+        unit_rows,
+    )
+
+    rng = np.random.default_rng(2)
+    stripes = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
+    normal = np.clip(stripes + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
+    blocks = hog_blocks(normal)
+    assert blocks.shape == (6, 15, 15, 16)
+    np.testing.assert_allclose(blocks.reshape(6, -1), hog_features(normal))
+    bank = unit_rows(blocks.reshape(-1, 16))
+    assert np.abs(patch_distances(bank, blocks)).max() < 1e-5  # every block is in the bank
+    broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
+    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
+    for radius in (0, 1):  # each block alone, and beside its 3x3 neighbours
+        context = neighbourhood(blocks, radius)
+        assert context.shape == (6, 15, 15, 16 * (2 * radius + 1) ** 2)
+        middle = (2 * radius + 1) ** 2 // 2 * 16
+        np.testing.assert_array_equal(context[..., middle:middle + 16], blocks)  # itself
+        bank = unit_rows(context.reshape(-1, context.shape[-1]))
+        distances = patch_distances(bank, neighbourhood(hog_blocks(broken), radius))
+        maps = pixel_map(distances, 4, (66, 67), smooth=2.0)
+        assert maps.shape == (1, 66, 67)
+        peak = np.unravel_index(np.argmax(maps[0]), maps[0].shape)
+        assert 36 <= peak[0] <= 56 and 4 <= peak[1] <= 24, (radius, peak)
+
+
 @pytest.mark.slow
 def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_path):
     normal, broken = detector_data["normal"], detector_data["broken"]
