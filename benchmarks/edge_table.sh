@@ -6,14 +6,15 @@
 #
 # Each table's rows (benchmark.json) are kept with the CPU and versions as
 # $RESULTS/edge-{live,quality,fashion-detector}.json, which benchmarks/tables.py renders; OUT
-# (models, PNG folders, artifacts, report) is not committed.
+# (models, PNG folders, artifacts, report) is not committed. The `loop` part times `edgeae run`'s
+# whole loop on a 640x480 video beside the bare engine, for `live` (edge-live-loop.json).
 #
 #   benchmarks/edge_table.sh ../shared/data [OUT]      (OUT: benchmarks/results/edge)
 #   PARTS=detector benchmarks/edge_table.sh ../shared/data     (only some tables)
 set -euo pipefail
 DATA=${1:?usage: benchmarks/edge_table.sh DATA_DIR [OUT]}
 OUT=${2:-benchmarks/results/edge}
-PARTS_ARG=${PARTS:-live quality detector}
+PARTS_ARG=${PARTS:-live quality loop detector}
 PARTS=" $PARTS_ARG "
 RESULTS=${RESULTS:-benchmarks/results}
 EDGEAE=${EDGEAE:-.venv/bin/edgeae}
@@ -33,6 +34,17 @@ for name in live quality; do
     --out "$OUT/$name"
   keep "$name"
 done
+if [[ $PARTS == *" loop "* ]]; then  # benchmarks/runtime.py's pan over Set12, sigma 25
+  video="$OUT/pan640x480.avi"
+  mkdir -p "$OUT"
+  "$PYTHON" -c "import sys; sys.path.insert(0, 'benchmarks')
+from pathlib import Path; from runtime import make_video
+make_video(Path(sys.argv[1]), Path(sys.argv[2]))" "$DATA/set12" "$video"
+  "$EDGEAE" benchmark --pretrained live --backends tflite,onnx --precisions fp32,int8 \
+    --sizes 640x480 --threads 2 --video "$video" --python "$RUNTIME_PYTHON" --overwrite \
+    --out "$OUT/live-loop"
+  keep live-loop
+fi
 [[ $PARTS == *" detector "* ]] || exit 0
 
 "$PYTHON" benchmarks/one_class_folders.py --data "$DATA/fashion_mnist.npz" --normal 0 \
