@@ -16,6 +16,7 @@ The parity gate then runs the result in ncnn itself, like every artifact.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import subprocess
 import tempfile
@@ -27,6 +28,8 @@ from edgeae.export.options import Calibration, Converted
 # pnnx traces a model of any size at this size and at twice it (a multiple of every U-Net's
 # downsampling), so what the graph reads from the input's shape stays dynamic
 TRACE_SIZE = 64
+UNFOLDED = "Tensor.reshape"  # pnnx's own op for a reshape it did not turn into ncnn's
+log = logging.getLogger(__name__)
 _DEPTH_TO_SPACE = re.compile(r"^DepthToSpace(\s+)(\S+)(\s+1 1 \S+ \S+)\s*$", re.M)
 _FIXED_INTERP = re.compile(r"^(Interp\s+\S+\s+1 1 \S+ \S+ 0=1) 3=\d+ 4=\d+", re.M)
 
@@ -88,11 +91,31 @@ class NcnnConverter:
         self._onnx: bytes | None = None
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
-        """fp32, or fp16 weights (ncnn computes in float32 on a CPU without fp16 arithmetic)."""
+        """fp32, or fp16 weights (ncnn computes in float32 on a CPU without fp16 arithmetic).
+
+        pnnx at times leaves a reshape it could not fold (`Tensor.reshape`), depending on the
+        node names tf2onnx gave; the graph is then converted again, which names it afresh.
+        """
+        from edgeae.export.onnx import CONVERSION_ATTEMPTS
+
+        for attempt in range(1, CONVERSION_ATTEMPTS):
+            try:
+                return self._pnnx(precision)
+            except UnsupportedModel as exc:
+                if UNFOLDED not in str(exc):
+                    raise
+                log.warning("pnnx left %s (attempt %d of %d); converting again",
+                            UNFOLDED, attempt, CONVERSION_ATTEMPTS)
+                self._onnx = None
+        return self._pnnx(precision)
+
+    def _pnnx(self, precision: str) -> Converted:
+        """Run pnnx on the NCHW ONNX graph, converted afresh when there is none."""
         from edgeae.export.onnx import convert_onnx
 
         if self._onnx is None:
-            self._onnx = convert_onnx(self._model, self._shape, self._options.opset, nchw=True)
+            self._onnx = convert_onnx(self._model, self._shape, self._options.opset, nchw=True,
+                                      fresh=True)
         h, w, c = self._shape
         return convert_ncnn(self._onnx, (c, h or TRACE_SIZE, w or TRACE_SIZE),
                             dynamic=h is None, fp16=precision == "fp16")

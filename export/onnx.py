@@ -41,13 +41,16 @@ def shared_onnx_graphs() -> Iterator[None]:
 
 
 def convert_onnx(model, input_shape: tuple[int | None, ...], opset: int = DEFAULT_OPSET,
-                 nchw: bool = False) -> bytes:
-    """A float32 ONNX model (converted once per model inside shared_onnx_graphs())."""
+                 nchw: bool = False, fresh: bool = False) -> bytes:
+    """A float32 ONNX model (converted once per model inside shared_onnx_graphs()).
+
+    `fresh`: convert again even when a graph is cached (tf2onnx names its nodes anew).
+    """
     graphs = _GRAPHS.get()
     key = (id(model), tuple(input_shape), opset, nchw)
     if graphs is None:
         return _convert_onnx(model, input_shape, opset, nchw)
-    if key not in graphs:
+    if fresh or key not in graphs:
         graphs[key] = _convert_onnx(model, input_shape, opset, nchw)
     return graphs[key]
 

@@ -33,8 +33,8 @@ MODELS = {
 }
 # What pnnx 20261020 + ncnn 1.0.20261020 do with each; every other format runs every model.
 # The recurrent U-Net's input split ends in a Reshape that pnnx folds into ncnn's Reshape, but
-# in about one conversion of the suite in five (tf2onnx names nodes by what ran before) it is
-# left as `Tensor.reshape`, and the export refuses the model in one line: either is safe.
+# at times (tf2onnx names nodes by what ran before) it is left as `Tensor.reshape`; the
+# converter then tries fresh conversions, and refuses the model in one line if all fail.
 NCNN = {"conv": "refused", "dense": "runs", "unet gray": "runs",
         "unet gray full-resolution": "runs", "unet colour": "runs", "unet 3 frames": "runs",
         "unet recurrent": "runs or refused", "vae": "refused"}
