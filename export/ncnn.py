@@ -70,9 +70,17 @@ def convert_ncnn(onnx_nchw: bytes, shape: tuple[int, int, int], dynamic: bool,
         text = runnable_param(param.read_text())
         missing = unknown_layers(text)
         if missing:
-            raise UnsupportedModel(f"ncnn has no {', '.join(missing)} layer, which this model "
-                                   "needs as pnnx converts it; export another format")
+            raise MissingLayers(missing, f"ncnn has no {', '.join(missing)} layer, which this "
+                                "model needs as pnnx converts it; export another format")
         return Converted(text.encode(), weights.read_bytes())
+
+
+class MissingLayers(UnsupportedModel):
+    """pnnx's graph needs layers the installed ncnn lacks (`layers`, by name)."""
+
+    def __init__(self, layers: list[str], message: str) -> None:
+        super().__init__(message)
+        self.layers = layers
 
 
 def unknown_layers(param: str) -> list[str]:
@@ -101,8 +109,8 @@ class NcnnConverter:
         for attempt in range(1, CONVERSION_ATTEMPTS):
             try:
                 return self._pnnx(precision)
-            except UnsupportedModel as exc:
-                if UNFOLDED not in str(exc):
+            except MissingLayers as exc:
+                if exc.layers != [UNFOLDED]:
                     raise
                 log.warning("pnnx left %s (attempt %d of %d); converting again",
                             UNFOLDED, attempt, CONVERSION_ATTEMPTS)

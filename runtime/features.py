@@ -8,6 +8,7 @@ agree), written with numpy alone so the runtime needs nothing more, and vectoris
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 HOG_BLOCK = 2  # cells per block side
@@ -154,8 +155,6 @@ def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],
     to pixels, the right and bottom remainder repeats the edge, and a Gaussian of `smooth`
     pixels softens the blocks' grid.
     """
-    import cv2
-
     padded = np.pad(distances, ((0, 0), (1, 1), (1, 1)), mode="edge")
     cells = (padded[:, :-1, :-1] + padded[:, 1:, :-1] + padded[:, :-1, 1:] + padded[:, 1:, 1:]) / 4
     n, rows, cols = cells.shape
