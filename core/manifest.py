@@ -7,8 +7,9 @@ artifact's own section filled in; the runtime reads nothing else to pre- and pos
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -38,8 +39,10 @@ from edgeae.core.tasks import TASKS
 # refuse the field, rightly, as it would run such a model wrongly. Older files take one frame.
 # 6: an OpenVINO IR artifact records its weights file (`artifact.weights`, the .bin beside the
 # .xml), which a version 5 reader would refuse; other artifacts record none.
-SCHEMA_VERSION = 6
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+# 7: a detector may draw its maps from a patch memory (`score.maps: patch`, `score.patch`); its
+# artifacts record that file (`artifact.patches`), which a version 6 reader would refuse.
+SCHEMA_VERSION = 7
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -235,9 +238,11 @@ class ArtifactInfo(_Strict):
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = None
     source_model_sha256: str
-    # A k-NN detector's training descriptors (memory_path_for); None for other models and in
+    # A k-NN detector's training descriptors (side_path_for); None for other models and in
     # manifests written before it was recorded (those read MEMORY_FILE, checked by content).
     memory: FileRecord | None = None
+    # A patch-map detector's memory of training patches (side_path_for); None for others.
+    patches: FileRecord | None = None
     # The weights a format keeps in a second file (an OpenVINO IR's .bin, weights_path_for).
     weights: FileRecord | None = None
     opset: int | None = None
@@ -256,6 +261,23 @@ class ArtifactInfo(_Strict):
         return self
 
 
+class PatchMapConfig(_Strict):
+    """How a patch map describes and remembers local patches (runtime/features.py).
+
+    Each location's HOG block (2x2 cells of `cell` pixels, `orientations` direction bins; with
+    `intensity`, also its pixels' mean and spread), side by side with its neighbours' within
+    `context` blocks, is compared with a memory of at most
+    `bank` training patches, chosen by greedy coreset selection. The defaults were chosen on
+    validation crops with synthetic defects (benchmarks/localise.py, BENCHMARKS.md).
+    """
+
+    cell: int = Field(default=4, ge=2, le=64)
+    orientations: int = Field(default=8, ge=2, le=36)
+    context: int = Field(default=1, ge=0, le=3)
+    intensity: float = Field(default=0.0, ge=0.0, le=100.0)  # weight of each block's mean, std
+    bank: int = Field(default=4096, ge=16, le=1_000_000)
+
+
 class ScoreConfig(_Strict):
     """How a reconstruction becomes an anomaly score (runtime/scoring.py computes it).
 
@@ -269,7 +291,7 @@ class ScoreConfig(_Strict):
     pool: str = Field(default="mean", pattern=r"^(mean|max|top:(0?\.\d+|1(\.0+)?))$")
     # Nearest neighbours (runtime/features.py): with knn = k > 0 the score also measures how far
     # the image's HOG descriptor is from its k nearest training images' (mean cosine distance;
-    # the descriptors are MEMORY_FILE in a model directory, memory_path_for beside an artifact).
+    # the descriptors are MEMORY_FILE in a model directory, side_path_for beside an artifact).
     # "knn" scores by that alone, "both" adds it to the reconstruction score, each standardised
     # by its training images' mean and std (`norm`: reconstruction mean, std, knn mean, std;
     # set by training). Maps stay the reconstruction error. HOG cells are `hog_cell` pixels
@@ -280,6 +302,12 @@ class ScoreConfig(_Strict):
     hog_size: tuple[int, int] | None = None  # (h, w) images are resized to first; training's
     hog_orientations: int = Field(default=4, ge=2, le=36)
     norm: tuple[float, float, float, float] | None = None
+    # The heat map: "error", the reconstruction error above; "patch", each location's distance
+    # to the nearest training patch (PATCHES_FILE; `smooth` applies, `error` does not), which
+    # finds defects the autoencoder reconstructs well. The pooled map is the reconstruction
+    # part of the score either way.
+    maps: Literal["error", "patch"] = "error"
+    patch: PatchMapConfig = PatchMapConfig()
 
 
 class ScoreStats(_Strict):
@@ -300,7 +328,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[6] = SCHEMA_VERSION
+    schema_version: Literal[7] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -378,6 +406,7 @@ class Manifest(_Strict):
 
 
 MEMORY_FILE = "memory.npy"  # a k-NN score's training descriptors in a model directory
+PATCHES_FILE = "patches.npy"  # a patch map's training patches in a model directory
 
 
 def manifest_path_for(artifact: Path) -> Path:
@@ -389,14 +418,33 @@ def manifest_path_for(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".json")
 
 
-def memory_path_for(artifact: Path) -> Path:
-    """The k-NN memory export writes beside an artifact: model_int8.tflite -> model_int8.memory.npy.
+class SideFile(NamedTuple):
+    """An array a detector's score keeps beside its model (runtime/scoring.py reads it)."""
+
+    model_dir_name: str  # its name in a model directory
+    suffix: str  # beside an artifact, after the artifact's stem
+    needed: Callable[[ScoreConfig], bool]  # whether a score configured so uses it
+    purpose: str  # what needs it, for messages
+    rows: str  # what one row holds, for messages
+
+
+# Keyed as ArtifactInfo's records of them.
+SIDE_FILES = {
+    "memory": SideFile(MEMORY_FILE, ".memory.npy", lambda score: bool(score.knn),
+                       "k-NN score", "one row per training image (its HOG descriptor)"),
+    "patches": SideFile(PATCHES_FILE, ".patches.npy", lambda score: score.maps == "patch",
+                        "patch maps", "one row per remembered training patch"),
+}
+
+
+def side_path_for(artifact: Path, kind: str) -> Path:
+    """A side file export writes beside an artifact: model_int8.tflite -> model_int8.memory.npy.
 
     Named per artifact so detectors exported into one folder keep their own; a model's TFLite
     and ONNX files of one precision share it.
     """
     artifact = Path(artifact)
-    return artifact.with_name(f"{artifact.stem}.memory.npy")
+    return artifact.with_name(artifact.stem + SIDE_FILES[kind].suffix)
 
 
 def weights_path_for(artifact: Path) -> Path | None:

@@ -23,14 +23,14 @@ from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
-    MEMORY_FILE,
+    SIDE_FILES,
     ArtifactInfo,
     FileRecord,
     Manifest,
     ParityInfo,
     Quantization,
     manifest_path_for,
-    memory_path_for,
+    side_path_for,
     weights_path_for,
 )
 from edgeae.core.modeldir import ModelDir
@@ -47,7 +47,7 @@ from edgeae.export.parity import (
 )
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.models import Score
-from edgeae.runtime.scoring import anomaly_scores, read_memory, with_knn
+from edgeae.runtime.scoring import anomaly_scores, read_side_arrays, side_path, with_knn
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 log = logging.getLogger(__name__)
@@ -186,11 +186,11 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
     reference = part.view(run_batched(KerasSession(part.model), part.inputs))
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
-    memory = read_memory(model_dir.path, manifest)
-    if memory is not None:  # a different memory already there is refused before any work
-        _copy_memory(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
+    arrays = read_side_arrays(model_dir.path, manifest)
+    # a different side file already there is refused before any work
+    _copy_side_files(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
-                                    manifest, memory).score if labelled is not None else None)
+                                    manifest, arrays).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates, part)
     with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
         candidates = _convert(part.model, part.shape, candidates, calibration, options)
@@ -198,7 +198,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         c.parity = measure(reference, part.view(c.outputs(part.inputs)),
                            restored_targets(clean, manifest))
         if labelled is not None:
-            scores = detector_scores(labelled, c.outputs(labelled), manifest, memory).score
+            scores = detector_scores(labelled, c.outputs(labelled), manifest, arrays).score
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity)
@@ -211,8 +211,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
             raise DriftError(f"{message}; nothing written (pass --allow-drift to keep it)",
                              details=table)
         log.warning("%s (kept: --allow-drift)", message)
-    if memory is not None:  # the k-NN score's descriptors, before the manifests recording them
-        _copy_memory(model_dir, out_dir, candidates, options.overwrite)
+    # the detector's side arrays, before the manifests recording them
+    _copy_side_files(model_dir, out_dir, candidates, options.overwrite)
     written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
                for c, row in zip(candidates, rows)]
     _merge_report(out_dir / REPORT_FILE, rows, options)
@@ -329,21 +329,29 @@ def _quantization(c: _Candidate, described: dict, calibration: Calibration | Non
 
 
 def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
-                    memory: np.ndarray | None) -> Score:
+                    arrays: dict[str, np.ndarray]) -> Score:
     """The Score of `images` from a model's `outputs`, as the runtime computes it.
 
-    Reconstruction, and k-NN when the manifest's score configures it.
+    Reconstruction or patch maps, and k-NN, as the manifest's score configures them; `arrays`
+    are read_side_arrays' (the k-NN memory, the training patches).
     """
     config = manifest.score
-    scores, maps = anomaly_scores(images, outputs, config)
-    return Score(with_knn(scores, images, memory, config), maps)
+    scores, maps = anomaly_scores(images, outputs, config, arrays.get("patches"))
+    return Score(with_knn(scores, images, arrays.get("memory"), config), maps)
 
 
-def _copy_memory(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
-                 overwrite: bool, dry_run: bool = False) -> None:
-    """The k-NN memory beside each artifact, named for it (model_int8.memory.npy, ...)."""
-    for target in dict.fromkeys(memory_path_for(out_dir / c.name) for c in candidates):
-        _copy_unless_same(model_dir.path / MEMORY_FILE, target, overwrite, dry_run)
+def _needed_side_files(manifest: Manifest) -> list[str]:
+    """The SIDE_FILES kinds this detector's score uses (none for other models)."""
+    return [kind for kind, side in SIDE_FILES.items() if side.needed(manifest.score)]
+
+
+def _copy_side_files(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
+                     overwrite: bool, dry_run: bool = False) -> None:
+    """Each side file beside each artifact, named for it (model_int8.memory.npy, ...)."""
+    for kind in _needed_side_files(model_dir.manifest):
+        source = side_path(model_dir.path, model_dir.manifest, kind)
+        for target in dict.fromkeys(side_path_for(out_dir / c.name, kind) for c in candidates):
+            _copy_unless_same(source, target, overwrite, dry_run)
 
 
 def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:
@@ -365,18 +373,18 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
            shape: tuple[int | None, ...], options: ExportOptions) -> Exported:
     """Write the weights (if apart), the artifact with its manifest inside, then its JSON.
 
-    The JSON adds the artifact's digest; both copies record the k-NN memory and the weights
+    The JSON adds the artifact's digest; both copies record the side files and the weights
     already beside it.
     """
     h, w, _ = shape
-    memory = memory_path_for(out_dir / c.name)
     weights = None
     if c.converted.weights is not None:
         weights = FileRecord.of(write_bytes(weights_path_for(out_dir / c.name),
                                             c.converted.weights, options.overwrite))
     info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
-                        memory=FileRecord.of(memory) if manifest.score.knn else None,
+                        **{kind: FileRecord.of(side_path_for(out_dir / c.name, kind))
+                           for kind in _needed_side_files(manifest)},
                         weights=weights, quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
         "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})

@@ -26,7 +26,7 @@ from edgeae.runtime.backends import (
 from edgeae.runtime.capture import frames
 from edgeae.runtime.generator import Encoder, Generator
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
-from edgeae.runtime.scoring import read_memory
+from edgeae.runtime.scoring import read_side_arrays
 
 __all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
            "Reconstructor", "Score", "Session", "backend_names", "choose_backend", "frames", "load",
@@ -73,7 +73,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
 
 
 def model_for(use: str, session: Session, manifest: Manifest, folder: Path) -> Reconstructor:
-    """The model object for `use`; a detector's k-NN memory is read from `folder`."""
+    """The model object for `use`; a detector's side arrays are read from `folder`."""
     if use == "score":
-        return AnomalyScorer(session, manifest, memory=read_memory(folder, manifest))
+        return AnomalyScorer(session, manifest, **read_side_arrays(folder, manifest))
     return MODEL_CLASSES[use](session, manifest)

@@ -1,7 +1,7 @@
 """A model's manifest without loading the model (no TensorFlow), its files checked against it.
 
 From beside or inside an exported artifact, or from a model directory. Every file an artifact
-needs (itself, an OpenVINO IR's weights, a detector's k-NN memory) must have the size and
+needs (itself, an OpenVINO IR's weights, a detector's memory and patches) must have the size and
 SHA-256 its manifest records.
 """
 
@@ -11,7 +11,13 @@ from pathlib import Path
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_recorded
-from edgeae.core.manifest import EMBEDDED_KEY, Manifest, manifest_path_for, weights_path_for
+from edgeae.core.manifest import (
+    EMBEDDED_KEY,
+    SIDE_FILES,
+    Manifest,
+    manifest_path_for,
+    weights_path_for,
+)
 from edgeae.core.modeldir import ModelDir
 from edgeae.runtime.backends import choose_backend
 
@@ -52,13 +58,13 @@ def recorded_files(path: Path, manifest: Manifest) -> list[tuple[Path, int | Non
     The artifact itself is checked under its own name (a renamed copy keeps its digest); None
     marks what the manifest does not record (the copy embedded in a file has no digest of it).
     """
-    info, memory, weights = manifest.artifact, manifest.artifact.memory, manifest.artifact.weights
+    info, weights = manifest.artifact, manifest.artifact.weights
     files = [(Path(path), info.size_bytes, info.sha256)]
     if weights is not None:  # read under the graph's name, as the engine reads it
         files.append((weights_path_for(path) or Path(path).parent / weights.name,
                       weights.size_bytes, weights.sha256))
-    if memory is not None:
-        files.append((Path(path).parent / memory.name, memory.size_bytes, memory.sha256))
+    for record in filter(None, (getattr(info, kind) for kind in SIDE_FILES)):
+        files.append((Path(path).parent / record.name, record.size_bytes, record.sha256))
     return files
 
 

@@ -27,10 +27,16 @@ def scored(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray | Non
 def score_chunks(scorer: AnomalyScorer, source: ImageSource,
                  indices: np.ndarray) -> Iterator[tuple[int, Score, np.ndarray]]:
     """(index, Score, image) of `indices`, a batch (or one mixed-size image) at a time."""
-    step = BATCH if source.size is not None else 1
+    for chunk, batch in read_chunks(source, indices):
+        yield from zip(chunk.tolist(), scorer.score_batch(batch).per_image(), batch)
+
+
+def read_chunks(source: ImageSource, indices: np.ndarray,
+                step: int = BATCH) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(indices, NHWC images) of `indices`, `step` at a time (one when sizes differ)."""
+    step = step if source.size is not None else 1
     for start in range(0, len(indices), step):
         chunk = indices[start:start + step]
-        batch = (source.read_batch(chunk) if source.size is not None
-                 else source.read(int(chunk[0]))[None])
-        yield from zip(chunk.tolist(), scorer.score_batch(batch).per_image(), batch)
+        yield chunk, (source.read_batch(chunk) if source.size is not None
+                      else source.read(int(chunk[0]))[None])
 

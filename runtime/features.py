@@ -124,27 +124,71 @@ def greedy_coreset(features: np.ndarray, size: int, seed: int = 0,
     if x.shape[1] > projection:
         x = x @ (rng.standard_normal((x.shape[1], projection)).astype(np.float32)
                  / np.sqrt(projection))
+    squares = np.square(x).sum(axis=1)
     chosen = np.empty(size, np.int64)
     chosen[0] = rng.integers(n)
-    nearest = np.square(x - x[chosen[0]]).sum(axis=1)
-    for i in range(1, size):
-        chosen[i] = int(np.argmax(nearest))
-        np.minimum(nearest, np.square(x - x[chosen[i]]).sum(axis=1), out=nearest)
+    nearest = np.full(n, np.inf, np.float32)
+    distance = np.empty(n, np.float32)
+    for i in range(size):
+        if i:
+            chosen[i] = int(np.argmax(nearest))
+        c = chosen[i]  # |x - c|^2 = |x|^2 + |c|^2 - 2 x.c: one matrix-vector product per pick
+        np.matmul(x, -2.0 * x[c], out=distance)
+        distance += squares + squares[c]
+        np.minimum(nearest, distance, out=nearest)
     return chosen
 
 
-def patch_distances(bank: np.ndarray, blocks: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """(N, R, C) cosine distance of each location's block to its nearest row of `bank`.
+def patch_descriptors(images: np.ndarray, cell: int, orientations: int, context: int,
+                      intensity: float = 0.0) -> np.ndarray:
+    """(N, R, C, D) float32 descriptors of every patch, as a patch memory holds them.
 
-    `bank` holds unit-length training blocks from any location; `blocks` is hog_blocks' output.
+    A HOG block with its `context` neighbours' side by side, scaled to unit length, so that half
+    the squared distance between two descriptors is their cosine distance. HOG is blind to
+    brightness (each block is normalised), so a flat stain or a blob of the wrong grey looks
+    normal to it: `intensity` > 0 appends the pixel mean and standard deviation of the same
+    blocks, times that weight, which then adds to that distance as a squared difference.
     """
-    n, rows, cols, d = blocks.shape
-    queries = unit_rows(blocks.reshape(-1, d))
+    hog = neighbourhood(hog_blocks(images, cell, orientations), context)
+    hog = unit_rows(hog.reshape(-1, hog.shape[-1])).reshape(hog.shape)
+    if not intensity:
+        return hog
+    stats = neighbourhood(block_intensity(images, cell), context)
+    return np.concatenate([hog, intensity * stats], axis=-1)
+
+
+def block_intensity(images: np.ndarray, cell: int) -> np.ndarray:
+    """(N, R, C, 2) float32 pixel mean and standard deviation over each HOG block's pixels."""
+    x = np.asarray(images, np.float32)
+    if x.ndim == 4:
+        x = x.mean(axis=3)
+    n, h, w = x.shape
+    rows, cols = h // cell, w // cell
+    cropped = x[:, :rows * cell, :cols * cell].reshape(n, rows, cell, cols, cell)
+    cells = np.stack([cropped.mean(axis=(2, 4)), np.square(cropped).mean(axis=(2, 4))], -1)
+    blocks = sum(cells[:, i:rows - HOG_BLOCK + 1 + i, j:cols - HOG_BLOCK + 1 + j]
+                 for i in range(HOG_BLOCK) for j in range(HOG_BLOCK)) / HOG_BLOCK ** 2
+    std = np.sqrt(np.maximum(blocks[..., 1] - np.square(blocks[..., 0]), 0.0))
+    return np.stack([blocks[..., 0], std], axis=-1).astype(np.float32)
+
+
+def patch_distances(bank: np.ndarray, descriptors: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(N, R, C) distance of each location's descriptor to its nearest row of `bank`.
+
+    Half the squared Euclidean distance, |q|^2 / 2 + min over b of (|b|^2 / 2 - q.b): one
+    matrix product per chunk. For unit-length rows (HOG alone) it is the cosine distance.
+    `bank` holds training patch_descriptors from any location.
+    """
+    n, rows, cols, d = descriptors.shape
+    queries = descriptors.reshape(-1, d)
+    half_bank = 0.5 * np.square(bank).sum(axis=1)
     out = np.empty(len(queries), np.float32)
     for start in range(0, len(queries), chunk):
-        similarity = queries[start:start + chunk] @ bank.T
-        out[start:start + chunk] = 1.0 - similarity.max(axis=1)
-    return out.reshape(n, rows, cols)
+        q = queries[start:start + chunk]
+        similarity = q @ bank.T
+        similarity -= half_bank
+        out[start:start + chunk] = 0.5 * np.square(q).sum(axis=1) - similarity.max(axis=1)
+    return np.maximum(out, 0.0).reshape(n, rows, cols)
 
 
 def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],

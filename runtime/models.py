@@ -18,7 +18,7 @@ from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
-from edgeae.runtime.scoring import anomaly_scores, error_maps, pool_maps, with_knn
+from edgeae.runtime.scoring import anomaly_scores, with_knn
 from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
 
 ColorOrder = Literal["bgr", "rgb"]
@@ -252,7 +252,7 @@ class Denoiser(_FrameModel):
 class Score(NamedTuple):
     """The one record of an anomaly score: of a frame (scalars) or of a batch (arrays).
 
-    `score` is a float for a frame, (N,) for a batch; `heatmap` the per-pixel error (H, W) or
+    `score` is a float for a frame, (N,) for a batch; `heatmap` the per-pixel map (H, W) or
     (N, H, W) at the images' size; `is_anomaly` the decision at the threshold, None when no
     threshold is known. Frames, batches, `edgeae score` and `evaluate`, training and the export
     all read scores through it.
@@ -278,7 +278,7 @@ class AnomalyScorer(_FrameModel):
     """
 
     def __init__(self, session: Session, manifest: Manifest, threshold: float | None = None,
-                 memory: np.ndarray | None = None) -> None:
+                 memory: np.ndarray | None = None, patches: np.ndarray | None = None) -> None:
         super().__init__(session, manifest)
         if manifest.input.frames > 1:
             raise UserError("a temporal model denoises video; it does not score frames "
@@ -287,16 +287,22 @@ class AnomalyScorer(_FrameModel):
         if manifest.score.norm is not None and memory is None:  # a trained k-NN score
             raise UserError("this detector's score needs its training descriptors (the memory "
                             "file beside the model); copy it from the export folder")
-        # the k-NN score's training descriptors, float32 once here rather than every frame
+        if manifest.score.maps == "patch" and patches is None:
+            raise UserError("this detector's maps need its training patches (the patches file "
+                            "beside the model); copy it from the export folder")
+        # the side arrays (runtime/scoring.py), float32 once here rather than every frame
         self.memory = None if memory is None else np.asarray(memory, np.float32)
+        self.patches = None if patches is None else np.asarray(patches, np.float32)
 
     @property
     def heat_scale(self) -> float | None:
         """The map error drawn hottest: 4x the threshold, in the maps' units.
 
-        None for a k-NN score, whose threshold is not in those units (callers scale by the maps).
+        None for a k-NN score or patch maps, whose threshold is not in the maps' units (callers
+        scale by the maps).
         """
-        if self.manifest.score.knn or not self.threshold:
+        config = self.manifest.score
+        if config.knn or config.maps != "error" or not self.threshold:
             return None
         return 4 * self.threshold
 
@@ -308,8 +314,8 @@ class AnomalyScorer(_FrameModel):
         y = self._infer(x)[:, :h, :w, :]
         config = self.manifest.score
         unit = self._input_unit(x[:, :h, :w, :])
-        maps = error_maps(unit, self._to_unit(y), config)
-        values = self._with_knn(pool_maps(maps, config), unit)
+        values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patches)
+        values = self._with_knn(values, unit)
         value = float(values.mean())  # a gray model scores colour planes apart
         return Score(value, maps.mean(axis=0), self.decide(value))
 
@@ -319,7 +325,8 @@ class AnomalyScorer(_FrameModel):
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
         unit = self._as_batch(to_unit_float(np.asarray(images)))
-        scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score)
+        scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score,
+                                      self.patches)
         scores = self._with_knn(scores, unit)
         return Score(scores, maps, self.decide(scores))
 

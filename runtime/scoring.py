@@ -13,8 +13,16 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.manifest import MEMORY_FILE, Manifest, ScoreConfig
-from edgeae.runtime.features import hog_features, knn_distances, unit_rows
+from edgeae.core.manifest import SIDE_FILES, Manifest, ScoreConfig
+from edgeae.runtime.features import (
+    HOG_BLOCK,
+    hog_features,
+    knn_distances,
+    patch_descriptors,
+    patch_distances,
+    pixel_map,
+    unit_rows,
+)
 
 DEFAULT = ScoreConfig()  # the tutorial's per-image MSE
 
@@ -42,10 +50,35 @@ def pool_maps(maps: np.ndarray, config: ScoreConfig = DEFAULT) -> np.ndarray:
     return np.partition(flat, flat.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
-def anomaly_scores(inputs: np.ndarray, outputs: np.ndarray,
-                   config: ScoreConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
-    """(scores (N,), maps (N, H, W)) of a batch and its reconstruction."""
-    maps = error_maps(inputs, outputs, config)
+def patch_maps(images: np.ndarray, patches: np.ndarray, config: ScoreConfig) -> np.ndarray:
+    """(N, H, W) float32 maps of NHWC images in [0, 1]: each patch's distance to the memory.
+
+    A location scores its distance to the nearest of the training `patches` (from any
+    location, so a shifted part is not a defect), at cell resolution, resized and smoothed.
+    """
+    patch = config.patch
+    rows = patch_descriptors(images, patch.cell, patch.orientations, patch.context,
+                             patch.intensity)
+    return pixel_map(patch_distances(patches, rows), patch.cell, images.shape[1:3],
+                     config.smooth)
+
+
+def patch_width(config: ScoreConfig) -> int:
+    """The numbers in one patch descriptor of this configuration."""
+    patch = config.patch
+    block = HOG_BLOCK ** 2 * patch.orientations + (2 if patch.intensity else 0)
+    return block * (2 * patch.context + 1) ** 2
+
+
+def anomaly_scores(inputs: np.ndarray, outputs: np.ndarray, config: ScoreConfig = DEFAULT,
+                   patches: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (N,), maps (N, H, W)) of a batch and its reconstruction.
+
+    The maps are the reconstruction error, or with `config.maps` "patch" the distances of the
+    inputs' patches to the training `patches`.
+    """
+    maps = (patch_maps(inputs, patches, config) if config.maps == "patch"
+            else error_maps(inputs, outputs, config))
     return pool_maps(maps, config), maps
 
 
@@ -90,48 +123,57 @@ def combined_scores(reconstruction: np.ndarray, knn: np.ndarray,
     return z if config.combine == "knn" else z + (reconstruction - r_mean) / r_std
 
 
-def memory_path(folder: Path, manifest: Manifest) -> Path:
-    """Where a k-NN detector's memory is: the file its artifact records, else MEMORY_FILE."""
-    artifact = manifest.artifact
-    name = artifact.memory.name if artifact is not None and artifact.memory else MEMORY_FILE
-    return Path(folder) / name
+def side_path(folder: Path, manifest: Manifest, kind: str) -> Path:
+    """Where a detector's side file (SIDE_FILES) is: as its artifact records, else its default."""
+    record = getattr(manifest.artifact, kind) if manifest.artifact is not None else None
+    return Path(folder) / (record.name if record else SIDE_FILES[kind].model_dir_name)
 
 
-def read_memory(folder: Path, manifest: Manifest) -> np.ndarray | None:
-    """The training descriptors a k-NN score needs, from `folder`, checked; else None.
+def read_side_arrays(folder: Path, manifest: Manifest) -> dict[str, np.ndarray]:
+    """Every array this detector's score needs (none for other models), from `folder`, checked.
 
-    Unreadable, pickled, non-float, misshapen or non-finite descriptors are a one-line
-    UserError: a memory that does not fit would score every image wrongly without one.
+    Keyed as SIDE_FILES ("memory", "patches"), as AnomalyScorer takes them. Unreadable,
+    pickled, non-float, misshapen or non-finite arrays are a one-line UserError: an array that
+    does not fit would score every image wrongly without one.
     """
-    if not manifest.score.knn:
-        return None
-    path = memory_path(folder, manifest)
+    return {kind: _read_side_array(side_path(folder, manifest, kind), manifest, kind)
+            for kind, side in SIDE_FILES.items() if side.needed(manifest.score)}
+
+
+def _read_side_array(path: Path, manifest: Manifest, kind: str) -> np.ndarray:
+    """One side array as float32, or a UserError saying what is wrong and what to do."""
     if not path.is_file():
-        raise UserError(f"this detector's k-NN score needs {path}; keep it beside the model "
-                        "(edgeae export writes it with the artifacts)")
+        raise UserError(f"this detector's {SIDE_FILES[kind].purpose} needs {path}; keep it beside "
+                        "the model (edgeae export writes it with the artifacts)")
     remedy = "restore the file trained or exported with this model, or re-export it"
     try:
-        memory = np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:  # truncated, pickled, not .npy at all
         raise UserError(f"{path} is unreadable ({first_line(exc)}); {remedy}") from None
-    problem = _memory_problem(memory, manifest)
+    problem = _array_problem(array, ROW_WIDTH[kind](manifest), SIDE_FILES[kind].rows)
     if problem:
         raise UserError(f"{path} {problem}; {remedy}")
-    return memory.astype(np.float32)  # stored as float16
+    return array.astype(np.float32)  # stored as float16
 
 
-def _memory_problem(memory: np.ndarray, manifest: Manifest) -> str | None:
-    """What is wrong with a loaded memory for this model, None when it fits."""
+def _memory_width(manifest: Manifest) -> int | None:
+    """The numbers in one k-NN memory row; None when training has not fixed the HOG yet."""
     config = manifest.score
-    if not isinstance(memory, np.ndarray) or memory.dtype.kind != "f":
-        return f"holds {getattr(memory, 'dtype', type(memory).__name__)}, not float descriptors"
-    width = None
-    if config.hog_size is not None and config.hog_cell is not None:  # as training sets them
-        probe = np.zeros((1, *config.hog_size, manifest.input.channels), np.float32)
-        width = descriptors(probe, config).shape[1]
-    if memory.ndim != 2 or len(memory) == 0 or memory.shape[1] != (width or memory.shape[1]):
-        return (f"holds an array of shape {memory.shape}, not one row of {width or 'D'} "
-                "numbers per training image (this model's HOG descriptors)")
-    if not np.isfinite(memory).all():
+    if config.hog_size is None or config.hog_cell is None:
+        return None
+    probe = np.zeros((1, *config.hog_size, manifest.input.channels), np.float32)
+    return descriptors(probe, config).shape[1]
+
+
+ROW_WIDTH = {"memory": _memory_width, "patches": lambda manifest: patch_width(manifest.score)}
+
+
+def _array_problem(array: np.ndarray, width: int | None, rows: str) -> str | None:
+    """What is wrong with a loaded side array, None when it fits."""
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        return f"holds {getattr(array, 'dtype', type(array).__name__)}, not float descriptors"
+    if array.ndim != 2 or len(array) == 0 or array.shape[1] != (width or array.shape[1]):
+        return f"holds an array of shape {array.shape}, not {rows} of {width or 'D'} numbers"
+    if not np.isfinite(array).all():
         return "holds values that are not finite (NaN or infinity)"
     return None

@@ -466,19 +466,17 @@ def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
         hog_blocks,
         hog_features,
         neighbourhood,
+        patch_descriptors,
         patch_distances,
         pixel_map,
-        unit_rows,
     )
 
     rng = np.random.default_rng(2)
-    stripes = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
-    normal = np.clip(stripes + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
+    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
+    normal = np.clip(stripes_ + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
     blocks = hog_blocks(normal)
     assert blocks.shape == (6, 15, 15, 16)
     np.testing.assert_allclose(blocks.reshape(6, -1), hog_features(normal))
-    bank = unit_rows(blocks.reshape(-1, 16))
-    assert np.abs(patch_distances(bank, blocks)).max() < 1e-5  # every block is in the bank
     broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
     broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
     for radius in (0, 1):  # each block alone, and beside its 3x3 neighbours
@@ -486,12 +484,37 @@ def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
         assert context.shape == (6, 15, 15, 16 * (2 * radius + 1) ** 2)
         middle = (2 * radius + 1) ** 2 // 2 * 16
         np.testing.assert_array_equal(context[..., middle:middle + 16], blocks)  # itself
-        bank = unit_rows(context.reshape(-1, context.shape[-1]))
-        distances = patch_distances(bank, neighbourhood(hog_blocks(broken), radius))
+        rows = patch_descriptors(normal, 4, 4, radius)
+        np.testing.assert_allclose(np.linalg.norm(rows, axis=-1), 1, atol=1e-5)
+        bank = rows.reshape(-1, rows.shape[-1])
+        assert np.abs(patch_distances(bank, rows)).max() < 1e-5  # every patch is in the bank
+        distances = patch_distances(bank, patch_descriptors(broken, 4, 4, radius))
+        np.testing.assert_allclose(  # half the squared distance of unit rows: cosine distance
+            distances[0, 0, 0], 1 - (bank @ patch_descriptors(broken, 4, 4, radius)[0, 0, 0]).max(),
+            atol=1e-5)
         maps = pixel_map(distances, 4, (66, 67), smooth=2.0)
         assert maps.shape == (1, 66, 67)
         peak = np.unravel_index(np.argmax(maps[0]), maps[0].shape)
         assert 36 <= peak[0] <= 56 and 4 <= peak[1] <= 24, (radius, peak)
+
+
+def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():
+    from edgeae.runtime.features import block_intensity, patch_descriptors, patch_distances
+
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 16, 20, 1), dtype=np.float32)
+    region = x[0, 4:12, 8:16, 0]  # block (1, 2) of 4-pixel cells
+    np.testing.assert_allclose(block_intensity(x, 4)[0, 1, 2], [region.mean(), region.std()],
+                               rtol=1e-5)
+    normal, clean, broken = (0.3 + rng.normal(0, 0.02, (3, 6, 32, 32, 1))).astype(np.float32)
+    broken[0, 8:24, 8:24] += 0.5  # a flat stain: inside it the gradients are the normal noise
+    inside = {}
+    for weight in (0.0, 1.0):
+        bank = patch_descriptors(normal, 4, 8, 0, weight).reshape(-1, 34 if weight else 32)
+        stain = patch_distances(bank, patch_descriptors(broken[:1], 4, 8, 0, weight))[0, 3, 3]
+        plain = patch_distances(bank, patch_descriptors(clean, 4, 8, 0, weight)).max()
+        inside[weight] = stain / plain
+    assert inside[0.0] < 1 < inside[1.0], inside  # 0.65 and 1.26 when written
 
 
 @pytest.mark.slow
@@ -531,3 +554,68 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
                            "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "2",
                            "--out", tmp_path / "bench")  # the Keras rows find memory.npy too
     assert code == 0, err
+
+
+def stripes(n: int, seed: int, size: int = 48) -> np.ndarray:
+    """n uint8 gray images of vertical stripes (random period and phase): a plain texture."""
+    rng = np.random.default_rng(seed)
+    x = np.arange(size)
+    rows = [0.5 + 0.35 * np.sin(2 * np.pi * (x + rng.uniform(0, 7)) / rng.uniform(5, 7))
+            for _ in range(n)]
+    images = np.stack([np.tile(r, (size, 1)) for r in rows]) + rng.normal(0, 0.03, (n, size, size))
+    return np.rint(np.clip(images, 0, 1) * 255).astype(np.uint8)[..., None]
+
+
+def turned(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies with a 12x12 square of the stripes turned 90 degrees, and its masks (255)."""
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape[:3], np.uint8)
+    for img, mask in zip(out, masks):
+        y, x = rng.integers(4, images.shape[1] - 16, 2)
+        img[y:y + 12, x:x + 12] = img[y:y + 12, x:x + 12].transpose(1, 0, 2)
+        mask[y:y + 12, x:x + 12] = 255
+    return out, masks
+
+
+@pytest.mark.slow
+def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path):
+    broken, masks = turned(stripes(20, seed=1), seed=2)
+    write_folder(tmp_path / "normal", stripes(120, seed=0))
+    write_folder(tmp_path / "test" / "defect", broken)
+    write_folder(tmp_path / "test" / "good", stripes(20, seed=3))
+    write_folder(tmp_path / "masks" / "defect", masks)
+    det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--epochs", "3",
+                    "--batch-size", "16", "--score-maps", "patch", "--patch-bank", "256")
+    patches = np.load(det / "patches.npy")
+    assert patches.shape == (256, 4 * 8 * 9) and patches.dtype == np.float16  # 3x3 blocks of 32
+    code, _, err = run_cli("evaluate", "--model", det, "--data", tmp_path / "test", "--masks",
+                           tmp_path / "masks", "--out", tmp_path / "metrics.json")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    pixel = metrics["pixel"]
+    assert pixel["pixel_auroc"] > 0.95 and pixel["pro"] > 0.9, pixel  # 0.997, 0.99 when written
+
+    code, _, err = run_cli("export", det, "--format", "all", "--precision", "fp32,int8",
+                           "--out", tmp_path / "export")
+    assert code == 0, err
+    keras_maps = Detector.load(det).anomaly_map(broken)
+    for name in ("model_fp32.tflite", "model_int8.onnx", "model_fp32.xml"):
+        artifact = tmp_path / "export" / name
+        scorer = rt.load(artifact)
+        assert scorer.manifest.artifact.patches.name == artifact.stem + ".patches.npy"
+        np.testing.assert_array_equal(scorer.score_batch(broken).heatmap, keras_maps)
+        frame = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR))  # a camera's frame
+        assert masks[0][np.unravel_index(np.argmax(frame.heatmap), masks[0].shape)]
+    error_config = scorer.manifest.score.model_copy(update={"maps": "error"})
+    unit = broken.astype(np.float32) / 255
+    _, error_maps = anomaly_scores(unit, scorer.reconstruct(unit), error_config)
+    assert pixel_metrics(error_maps, masks)["pixel_auroc"] < pixel["pixel_auroc"] - 0.1  # 0.74
+
+    code, _, err = run_cli("info", tmp_path / "export" / "model_int8.onnx")
+    assert code == 0 and "model_int8.patches.npy (size, SHA-256; 256x288 finite)" in err, err
+    np.save(det / "patches.npy", np.zeros((256, 100), np.float16))  # another configuration's
+    with pytest.raises(UserError, match=r"patches.npy holds an array of shape \(256, 100\)"):
+        Detector.load(det)
+    (tmp_path / "export" / "model_int8.patches.npy").unlink()
+    with pytest.raises(UserError, match="model_int8.patches.npy"):
+        rt.load(tmp_path / "export" / "model_int8.onnx")

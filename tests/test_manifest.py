@@ -55,11 +55,12 @@ def test_schema_version_and_fields(tmp_path):
 
 
 def test_artifact_records_its_memory_file(tmp_path):
-    from edgeae.core.manifest import ArtifactInfo, FileRecord, memory_path_for
+    from edgeae.core.manifest import ArtifactInfo, FileRecord, side_path_for
 
     memory = tmp_path / "model_int8.memory.npy"
     memory.write_bytes(b"descriptors")
-    assert memory_path_for(tmp_path / "model_int8.tflite") == memory
+    assert side_path_for(tmp_path / "model_int8.tflite", "memory") == memory
+    assert side_path_for(tmp_path / "model_int8.onnx", "patches").name == "model_int8.patches.npy"
     record = FileRecord.of(memory)
     assert (record.name, record.size_bytes) == ("model_int8.memory.npy", 11)
     info = ArtifactInfo(format="tflite", precision="int8", file="model_int8.tflite",

@@ -335,11 +335,10 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
     manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
                               out / HISTORY_FILE, seconds)
     if TASKS[settings.task].scored:
-        from edgeae.runtime.models import AnomalyScorer
         from edgeae.train.thresholds import DEFAULT_THRESHOLD, calibrated
 
-        scorer = AnomalyScorer(KerasSession(load_keras(ModelDir(out, manifest))), manifest)
-        manifest = calibrated(manifest, scorer, source, train_idx, val_idx,
+        session = KerasSession(load_keras(ModelDir(out, manifest)))
+        manifest = calibrated(manifest, session, source, train_idx, val_idx,
                               settings.threshold or DEFAULT_THRESHOLD, settings.seed, out)
         log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
     write_text(out / MANIFEST_FILE, manifest.to_json())

@@ -76,7 +76,7 @@ def open_model(path: str | Path, backend: str | None = None, num_threads: int | 
     """The runtime's object for `use` (reconstruct, denoise, score) on a model dir or artifact.
 
     A model directory (or its model.keras) runs its Keras model through the same pre- and
-    post-processing; a detector's k-NN memory comes along.
+    post-processing; a detector's side arrays come along.
     """
     path = Path(path)
     if path.is_dir() or KERAS.runs(path):

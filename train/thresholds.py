@@ -1,4 +1,4 @@
-"""A detector's calibration at training time: its k-NN memory, score statistics and threshold.
+"""A detector's calibration at training time: its memories, score statistics and threshold.
 
 Training scores the normal images it learned from (and the held-out ones) with the runtime's
 own scoring, keeps their statistics in the manifest and sets the threshold by a strategy
@@ -14,9 +14,16 @@ import numpy as np
 
 from edgeae.core.data import ImageSource
 from edgeae.core.files import atomic_path
-from edgeae.core.manifest import MEMORY_FILE, Manifest
-from edgeae.runtime.batch import BATCH, scored
-from edgeae.runtime.features import knn_distances
+from edgeae.core.manifest import (
+    MEMORY_FILE,
+    PATCHES_FILE,
+    Manifest,
+    PatchMapConfig,
+    ScoreConfig,
+)
+from edgeae.runtime.backends import Session
+from edgeae.runtime.batch import BATCH, read_chunks, scored
+from edgeae.runtime.features import greedy_coreset, knn_distances, patch_descriptors
 from edgeae.runtime.models import AnomalyScorer
 from edgeae.runtime.scoring import combined_scores, descriptors
 from edgeae.runtime.threshold import parse_threshold, resolve_threshold, score_stats
@@ -35,30 +42,32 @@ HOG_CELLS = 7  # a k-NN score's HOG cells across the shorter side, unless set (4
 MIN_HOG_SIDE = 8  # smaller images (1 x L series rows) are scored by reconstruction alone
 
 
+PATCH_SAMPLES = 50_000  # training patches a patch memory's coreset is chosen from (at random)
+PATCH_CHUNK = 8  # images described at once (a 256x256 image has ~4,000 patches of ~300 numbers)
+
+
 def score_source(scorer: AnomalyScorer, source: ImageSource, indices: np.ndarray) -> np.ndarray:
     """Anomaly scores of `source`'s images at `indices`."""
     return np.array([r.score for _, r, _ in scored(scorer, source, indices, "threshold")])
 
 
-def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
+def calibrated(manifest: Manifest, session: Session, source: ImageSource,
                train_idx: np.ndarray, val_idx: np.ndarray, strategy: str, seed: int,
                out: Path) -> Manifest:
     """The manifest with the normal images' score statistics and the strategy's threshold.
 
-    A k-NN score first gets its memory (the training images' descriptors, written to `out`)
-    and the statistics that standardise its parts; training images are then scored without
-    themselves as neighbours, as new images will be.
+    Patch maps first get their memory of training patches, a k-NN score its memory (the
+    training images' descriptors) and the statistics that standardise its parts, each written
+    to `out`; training images are then scored without themselves as k-NN neighbours, as new
+    images will be.
     """
     spec = parse_threshold(strategy)
     if len(train_idx) > MAX_SCORED:
         train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
-    if manifest.score.knn and (source.size is None or min(source.size) < MIN_HOG_SIDE):
-        log.warning("%s: a k-NN score compares HOG descriptors of whole images of one size, at "
-                    "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
-                    "by reconstruction only", source.name, MIN_HOG_SIDE)
-        manifest = manifest.model_copy(
-            update={"score": manifest.score.model_copy(update={"knn": 0})})
-        scorer = AnomalyScorer(scorer.session, manifest)
+    manifest = manifest.model_copy(update={"score": feasible_score(manifest.score, source)})
+    patches = (patch_memory(manifest.score.patch, source, train_idx, seed, out)
+               if manifest.score.maps == "patch" else None)
+    scorer = AnomalyScorer(session, manifest, patches=patches)
     if manifest.score.knn:
         scorer, train_scores = with_memory(scorer, source, train_idx, out)
         manifest = scorer.manifest
@@ -67,6 +76,25 @@ def calibrated(manifest: Manifest, scorer: AnomalyScorer, source: ImageSource,
     stats = score_stats(train_scores, score_source(scorer, source, val_idx))
     return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
                                        "threshold": resolve_threshold(spec, stats)})
+
+
+def feasible_score(score: ScoreConfig, source: ImageSource) -> ScoreConfig:
+    """The score configuration without the parts these images cannot have, each with a warning.
+
+    A k-NN score needs one image size of at least MIN_HOG_SIDE pixels; patch maps need images
+    of at least two cells a side (1 x L series rows have neither).
+    """
+    smallest = source.size or source.smallest
+    if score.maps == "patch" and smallest and min(smallest) < 2 * score.patch.cell:
+        log.warning("%s: %dx%d images are smaller than a patch (2 cells of %d pixels); drawing "
+                    "error maps instead", source.name, *smallest, score.patch.cell)
+        score = score.model_copy(update={"maps": "error"})
+    if score.knn and (source.size is None or min(source.size) < MIN_HOG_SIDE):
+        log.warning("%s: a k-NN score compares HOG descriptors of whole images of one size, at "
+                    "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
+                    "by reconstruction only", source.name, MIN_HOG_SIDE)
+        score = score.model_copy(update={"knn": 0})
+    return score
 
 
 def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,
@@ -81,7 +109,7 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
     cell = config.hog_cell or max(2, min(source.size) // HOG_CELLS)
     config = config.model_copy(update={"hog_cell": cell, "hog_size": source.size})
     plain = AnomalyScorer(scorer.session, scorer.manifest.model_copy(
-        update={"score": config.model_copy(update={"knn": 0})}))
+        update={"score": config.model_copy(update={"knn": 0})}), patches=scorer.patches)
     features, reconstruction = [], []
     for start in range(0, len(train_idx), BATCH):
         images = source.read_batch(train_idx[start:start + BATCH])
@@ -98,6 +126,30 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
         float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
         float(knn.mean()), float(knn.std()) or 1.0)})
     manifest = scorer.manifest.model_copy(update={"score": config})
-    return (AnomalyScorer(scorer.session, manifest, memory=bank),
+    return (AnomalyScorer(scorer.session, manifest, memory=bank, patches=scorer.patches),
             combined_scores(reconstruction, knn, config))
 
+
+def patch_memory(patch: PatchMapConfig, source: ImageSource, train_idx: np.ndarray, seed: int,
+                 out: Path) -> np.ndarray:
+    """A patch map's memory of training patches (float32); patches.npy saved.
+
+    A seeded random PATCH_SAMPLES of the training images' patch descriptors, cut to the
+    configured bank size by greedy coreset selection, so rare normal patches stay in it.
+    """
+    rng = np.random.default_rng(seed)
+    per_image = -(-PATCH_SAMPLES // len(train_idx))
+    rows = []
+    for _, images in read_chunks(source, train_idx, PATCH_CHUNK):
+        described = patch_descriptors(images, patch.cell, patch.orientations, patch.context,
+                                      patch.intensity)
+        flat = described.reshape(-1, described.shape[-1])
+        keep = min(len(flat), per_image * len(images))
+        rows.append(flat[rng.choice(len(flat), keep, replace=False)])
+    rows = np.concatenate(rows)
+    bank = rows[greedy_coreset(rows, patch.bank, seed)].astype(np.float16)
+    with atomic_path(out / PATCHES_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, bank)
+    log.info("patch memory: %d of %d patches sampled from %d images", len(bank), len(rows),
+             len(train_idx))
+    return bank.astype(np.float32)

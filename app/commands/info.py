@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="print a model's manifest; verify its files",
                               description="Print the manifest of a model directory or exported "
                                           "file, after checking every file it needs against it "
-                                          "(sizes, SHA-256, the k-NN memory's contents).",
+                                          "(sizes, SHA-256, a detector's side arrays by content).",
                               epilog=examples("edgeae info model_dir",
                                               "edgeae info export/model_fp32.tflite"))
     p.add_argument("model", type=Path)
@@ -24,19 +24,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the manifest as JSON; say on stderr which files were verified and how."""
     from edgeae.runtime.artifact import read_manifest, recorded_files
-    from edgeae.runtime.scoring import memory_path, read_memory
+    from edgeae.runtime.scoring import read_side_arrays, side_path
 
     path = args.model
     manifest = read_manifest(path)  # an artifact's recorded files are checked here
     folder = path if path.is_dir() else path.parent
-    memory = read_memory(folder, manifest)  # and a k-NN memory's contents here
+    arrays = read_side_arrays(folder, manifest)  # and a detector's side arrays' contents here
     checked = {} if path.is_dir() else {
         file: "size, SHA-256" if sha256 else "size" if size is not None else "not recorded"
         for file, size, sha256 in recorded_files(path, manifest)}
-    if memory is not None:
-        where = memory_path(folder, manifest)
+    for kind, array in arrays.items():
+        where = side_path(folder, manifest, kind)
         checked[where] = (f"{checked.get(where, 'not recorded')}; "
-                          f"{'x'.join(map(str, memory.shape))} finite")
+                          f"{'x'.join(map(str, array.shape))} finite")
     print(manifest.to_json(), end="")
     done = ", ".join(f"{file.name} ({how})" for file, how in checked.items())
     print(f"edgeae: verified {done or f'{path} (its manifest)'}", file=sys.stderr)

@@ -25,7 +25,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import ScoreConfig, SelfSupervised
+from edgeae.core.manifest import PatchMapConfig, ScoreConfig, SelfSupervised
 from edgeae.train.settings import LOSS_NAMES, STRATEGY_NAMES, TrainSettings
 
 DEFAULTS = TrainSettings()
@@ -186,6 +186,8 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
         examples("edgeae train detector --data normal/ --out det",
                  "edgeae train detector --data parts/good --threshold percentile:99 "
                  "--score-smooth 2 --score-pool top:0.01 --out det",
+                 "edgeae train detector --data tiles/good --score-maps patch --out det"
+                 "   # maps that point at defects on textures",
                  "edgeae threshold det --strategy contamination:0.02   # later, no retraining"))
     p.set_defaults(model=DEFAULT_MODEL)
     fields = ScoreConfig.model_fields
@@ -210,6 +212,15 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    default=DEFAULT_SCORE.combine,
                    help="with --score-knn: score by the k-NN distance alone or add the "
                         "reconstruction score (each standardised; default %(default)s)")
+    g.add_argument("--score-maps", choices=get_args(fields["maps"].annotation),
+                   default=DEFAULT_SCORE.maps,
+                   help="the heat map: the reconstruction error, or each patch's distance to the "
+                        "nearest training patch, which points at defects on textured surfaces "
+                        "(BENCHMARKS.md; default %(default)s)")
+    g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
+                   default=DEFAULT_SCORE.patch.bank, metavar="N",
+                   help="with --score-maps patch: training patches remembered (coreset; more "
+                        "finds more and costs more time per frame; default %(default)s)")
 
 
 def _add_vae(sub: argparse._SubParsersAction) -> None:
@@ -315,7 +326,8 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
                         "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
     try:
         score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
-                            knn=args.score_knn, combine=args.score_combine)
+                            knn=args.score_knn, combine=args.score_combine, maps=args.score_maps,
+                            patch=PatchMapConfig(bank=args.patch_bank))
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
