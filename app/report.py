@@ -26,7 +26,6 @@ from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.images import tile_grid
-from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import HISTORY_FILE, ModelDir
 from edgeae.core.tasks import TASKS
 from edgeae.train.keras_backend import KerasSession, load_keras
@@ -93,29 +92,30 @@ def training_curves(history: Path) -> Figure | None:
 
 
 def _clean_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
-               manifest: Manifest) -> list[np.ndarray] | None:
+               md: ModelDir) -> list[np.ndarray] | None:
     """The clean images a denoiser's noisy inputs came from (none when trained on noise)."""
     return None if inputs is samples else list(samples)
 
 
-def _error_map_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
-                   manifest: Manifest) -> list[np.ndarray]:
-    """A detector's error maps, scaled to their 99.5th percentile."""
-    from edgeae.runtime.scoring import error_maps
+def _anomaly_map_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
+                     md: ModelDir) -> list[np.ndarray]:
+    """A detector's anomaly maps (as it draws them), scaled to their 99.5th percentile."""
+    from edgeae.runtime.scoring import anomaly_scores, read_side_arrays
 
-    maps = error_maps(inputs, outputs, manifest.score)
+    patches = read_side_arrays(md.path, md.manifest).get("patches")
+    _, maps = anomaly_scores(inputs, outputs, md.manifest.score, patches)
     scale = float(np.percentile(maps, 99.5)) or 1.0
     return [np.clip(m / scale, 0, 1)[..., None] for m in maps]
 
 
 # a task's third sample row (core/tasks.py report_rows), by its name
-EXTRA_ROWS = {"clean": _clean_row, "error map": _error_map_row}
+EXTRA_ROWS = {"clean": _clean_row, "anomaly map": _anomaly_map_row}
 
 
 def sample_outputs(md: ModelDir, model) -> Figure:
     """The Keras model on held-out samples, as rows of input and output.
 
-    A detector adds its error maps; a supervised denoiser adds the clean images.
+    A detector adds its anomaly maps; a supervised denoiser adds the clean images.
     """
     from edgeae.export.artifacts import model_inputs
     from edgeae.export.parity import run_batched
@@ -130,12 +130,12 @@ def sample_outputs(md: ModelDir, model) -> Figure:
     rows, names = [list(inputs), list(outputs)], ["input", "output"]
     task = TASKS[manifest.task]
     extra_row = EXTRA_ROWS.get(task.report_rows[-1])  # None: inputs and outputs only
-    extra = extra_row(samples, inputs, outputs, manifest) if extra_row else None
+    extra = extra_row(samples, inputs, outputs, md) if extra_row else None
     if extra is not None:
         rows.append(extra)
         names = list(task.report_rows)
     rows = [[np.clip(img, 0, 1).astype(np.float32) for img in row] for row in rows]
-    if rows[-1][0].shape[-1] != rows[0][0].shape[-1]:  # gray error maps beside colour images
+    if rows[-1][0].shape[-1] != rows[0][0].shape[-1]:  # gray maps beside colour images
         rows[-1] = [np.repeat(img, rows[0][0].shape[-1], -1) for img in rows[-1]]
     grid = tile_grid(rows, pad=1)
     zoom = max(1, SAMPLE_SCALE // samples.shape[1])

@@ -37,7 +37,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("denoiser", "denoise", "psnr", noisy_inputs=True,
          report_rows=("noisy input", "denoised", "clean")),
     Task("detector", "score", "auroc", scored=True,
-         report_rows=("input", "reconstruction", "error map")),
+         report_rows=("input", "reconstruction", "anomaly map")),
     Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),
 )}
 

@@ -274,14 +274,20 @@ class EventLog:
         self._interval, self._last = interval, -float("inf")
         self.count = 0
 
-    def maybe_write(self, index: int, score: float, threshold: float) -> None:
-        """Record an anomaly unless one was recorded less than `interval` seconds ago."""
+    def maybe_write(self, index: int, result: Score, threshold: float) -> None:
+        """Record an anomaly unless one was recorded less than `interval` seconds ago.
+
+        The event says where the heat map peaks (`peak`: x, y in the frame's pixels), so an
+        alarm points at the defect.
+        """
         now = time.monotonic()
         if now - self._last < self._interval:
             return
         self._last = now
+        y, x = np.unravel_index(int(np.argmax(result.heatmap)), result.heatmap.shape)
         event = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "frame": index,
-                 "score": score, "threshold": threshold, "anomaly": True}
+                 "score": result.score, "threshold": threshold, "anomaly": True,
+                 "peak": {"x": int(x), "y": int(y)}}
         self._file.write(json.dumps(event) + "\n")
         self._file.flush()
         self.count += 1
@@ -339,7 +345,7 @@ class _FrameStep:
         self.heat_scale = self.heat_scale or 4 * max(float(result.heatmap.mean()), 1e-6)
         self.anomalies += bool(result.is_anomaly)
         if result.is_anomaly and self.events is not None:
-            self.events.maybe_write(index, result.score, self.model.threshold)
+            self.events.maybe_write(index, result, self.model.threshold)
         return frame, result
 
 

@@ -611,6 +611,8 @@ def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path
     _, error_maps = anomaly_scores(unit, scorer.reconstruct(unit), error_config)
     assert pixel_metrics(error_maps, masks)["pixel_auroc"] < pixel["pixel_auroc"] - 0.1  # 0.74
 
+    code, _, err = run_cli("report", det, "--out", tmp_path / "report.html")  # its patch maps
+    assert code == 0 and "anomaly map" in (tmp_path / "report.html").read_text(), err
     code, _, err = run_cli("info", tmp_path / "export" / "model_int8.onnx")
     assert code == 0 and "model_int8.patches.npy (size, SHA-256; 256x288 finite)" in err, err
     np.save(det / "patches.npy", np.zeros((256, 100), np.float16))  # another configuration's

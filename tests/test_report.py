@@ -82,7 +82,7 @@ def test_report_of_a_detector_without_benchmark_says_what_is_missing(tmp_path, g
     page = open_in_chromium(tmp_path / "det.html")
     assert page["errors"] == [] and all(decoded for _, decoded in page["images"])
     assert tuple(page["sections"]) == SECTIONS
-    assert "error map" in page["text"] and "mean+1std" in page["text"]
+    assert "anomaly map" in page["text"] and "mean+1std" in page["text"]
     assert "No benchmark given" in page["text"] and "No export report given" in page["text"]
 
 

@@ -163,6 +163,7 @@ def test_run_scores_defects_into_rate_limited_events(conv_artifacts, clip, tmp_p
     assert [e["frame"] for e in lines] == list(DEFECTS) and summary["events"] == len(DEFECTS)
     assert summary["anomalies"] == len(DEFECTS)
     assert all(e["score"] > threshold and e["anomaly"] for e in lines) and "time" in lines[0]
+    assert all(44 <= e["peak"]["x"] < 56 and 6 <= e["peak"]["y"] < 18 for e in lines), lines
     assert len(list((tmp_path / "frames").glob("frame_*.png"))) == 40
     code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
                               "--threshold", threshold, "--events", events, "--overwrite")
