@@ -11,6 +11,8 @@ import numpy as np
 
 PRO_MAX_FPR = 0.3  # PRO is integrated up to this false-positive rate (MVTec AD's convention)
 PRO_STEPS = 200
+# defect regions by their share of the image's pixels, for pixel metrics per size
+DEFECT_SIZES = {"small (up to 1%)": 0.01, "medium (1-5%)": 0.05, "large (over 5%)": 1.0}
 
 
 def detection_metrics(scores: np.ndarray, labels: np.ndarray,
@@ -64,20 +66,50 @@ def pixel_metrics(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> di
     if flat_truth.all() or not flat_truth.any():
         return {"pixel_auroc": None, "pro": None,
                 "note": "pixel metrics need both defect and normal pixels in the masks"}
+    regions, fractions = _regions(truth)
     return {"pixel_auroc": float(roc_auc_score(flat_truth, flat_maps)),
-            "pro": per_region_overlap(flat_maps, flat_truth, _regions(truth))}
+            "pro": per_region_overlap(flat_maps, flat_truth, regions),
+            "by_defect_size": _by_size(flat_maps, flat_truth, regions, fractions)}
 
 
-def _regions(truth: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Flat indices (into all images' pixels, concatenated) of every connected defect region."""
+def _regions(truth: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """(flat indices of every connected defect region, each region's share of its image).
+
+    The indices are into all images' pixels, concatenated.
+    """
     from skimage.measure import label
 
-    regions, offset = [], 0
+    regions, fractions, offset = [], [], 0
     for t in truth:
         labelled = label(t).ravel()
-        regions += [np.flatnonzero(labelled == k) + offset for k in range(1, labelled.max() + 1)]
+        for k in range(1, labelled.max() + 1):
+            regions.append(np.flatnonzero(labelled == k) + offset)
+            fractions.append(len(regions[-1]) / t.size)
         offset += t.size
-    return regions
+    return regions, np.array(fractions)
+
+
+def _by_size(flat_maps: np.ndarray, flat_truth: np.ndarray, regions: list[np.ndarray],
+             fractions: np.ndarray) -> dict:
+    """Pixel AUROC and PRO per DEFECT_SIZES bucket: are small defects found like large ones?
+
+    A bucket's pixel AUROC ranks its defect pixels against every normal pixel.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    normal = np.flatnonzero(~flat_truth)
+    out, lower = {}, 0.0
+    for name, upper in DEFECT_SIZES.items():
+        members = [r for r, f in zip(regions, fractions) if lower < f <= upper]
+        lower = upper
+        if not members:
+            continue
+        defect = np.concatenate(members)
+        labels = np.r_[np.ones(len(defect)), np.zeros(len(normal))]
+        out[name] = {"regions": len(members),
+                     "pixel_auroc": float(roc_auc_score(labels, flat_maps[np.r_[defect, normal]])),
+                     "pro": per_region_overlap(flat_maps, flat_truth, members)}
+    return out
 
 
 def per_region_overlap(scores: np.ndarray, truth: np.ndarray, regions: list[np.ndarray],

@@ -131,6 +131,12 @@ def test_detection_and_pixel_metrics():
     missed_small[0, 2:5, 2:5] = missed_small[1, 5:7, 5:7] = 0  # two of three regions missed
     partial = pixel_metrics(missed_small, masks)
     assert partial["pro"] < 0.6 < partial["pixel_auroc"]  # PRO weighs every region equally
+    sizes = partial["by_defect_size"]  # regions of 1%, 2.25% and 16% of their 20x20 image
+    assert list(sizes) == ["small (up to 1%)", "medium (1-5%)", "large (over 5%)"]
+    assert [v["regions"] for v in sizes.values()] == [1, 1, 1]
+    assert sizes["large (over 5%)"]["pixel_auroc"] == 1.0 == sizes["large (over 5%)"]["pro"]
+    small = sizes["small (up to 1%)"]
+    assert small["pixel_auroc"] == 0.5 and small["pro"] < 0.2  # missed: ranked as normal
     assert pixel_metrics(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)))["pro"] is None
 
 
@@ -594,6 +600,7 @@ def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     pixel = metrics["pixel"]
     assert pixel["pixel_auroc"] > 0.95 and pixel["pro"] > 0.9, pixel  # 0.997, 0.99 when written
+    assert pixel["by_defect_size"]["large (over 5%)"]["regions"] == 20  # 12x12 of 48x48
 
     code, _, err = run_cli("export", det, "--format", "all", "--precision", "fp32,int8",
                            "--out", tmp_path / "export")

@@ -58,13 +58,18 @@ def metrics_table(metrics: dict) -> str:
     """The evaluation as aligned `name  value` lines, None shown as n/a."""
     rows = [(k, metrics.get(k)) for k in ("n", "n_anomalous", "threshold", "accuracy",
                                           "precision", "recall", "f1", "auroc", "aupr")]
+    pixel = metrics.get("pixel", {})
     rows += [(k if k.startswith("pixel") else f"pixel_{k}", v)
-             for k, v in metrics.get("pixel", {}).items() if k != "note"]
-    lines = [f"{k:<16}{'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v}"
+             for k, v in pixel.items() if k not in ("note", "by_defect_size")]
+    for size, values in pixel.get("by_defect_size", {}).items():
+        rows.append((f"  {size} defects", f"{values['regions']} regions, pixel AUROC "
+                                  f"{values['pixel_auroc']:.4g}, PRO {values['pro']:.4g}"))
+    width = max(16, *(len(k) + 2 for k, _ in rows))
+    lines = [f"{k:<{width}}{'n/a' if v is None else f'{v:.4g}' if isinstance(v, float) else v}"
              for k, v in rows]
     if "confusion_matrix" in metrics:
         (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-        lines.append(f"{'confusion':<16}TN {tn}  FP {fp}  FN {fn}  TP {tp}")
+        lines.append(f"{'confusion':<{width}}TN {tn}  FP {fp}  FN {fn}  TP {tp}")
     lines += [f"note: {n}" for n in (metrics.get("note"), metrics.get("pixel", {}).get("note"))
               if n]
     return "\n".join(lines)
