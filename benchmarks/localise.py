@@ -113,7 +113,7 @@ def both_maps(det: Detector, clean: np.ndarray, seed: int) -> dict:
     def error_maps(x: np.ndarray) -> np.ndarray:
         return anomaly_scores(x, det.scorer.reconstruct(x), error_config)[1]
 
-    return {"patch maps": patch, "reconstruction error": localisation(error_maps, clean, seed)}
+    return {"reconstruction error": localisation(error_maps, clean, seed), "patch maps": patch}
 
 
 def frame_ms(model_dir: Path, work: Path) -> dict:
@@ -142,7 +142,8 @@ def train400(args: argparse.Namespace, work: Path) -> dict:
                                                                   args.seed)
     patch = pixel_level(patch_det, test, args.seed) | localisation(patch_det.anomaly_map, test,
                                                                    args.seed)
-    return {"fit_crops": len(fit), "test_crops": len(test), "validation": validation,
+    return {"fit_crops": len(fit), "test_crops": len(test),
+            "validation_crops": VALIDATION_IMAGES * CROPS_PER_IMAGE, "validation": validation,
             "chosen": setting, "patch_detector_train_s": round(train_s, 1),
             "patch_memory_mb": round((work / "patch" / "patches.npy").stat().st_size / 2**20, 2),
             "test": {f"reconstruction error ({BASELINE})": error, "patch maps": patch},
@@ -163,9 +164,14 @@ def fashion(args: argparse.Namespace, setting: dict, work: Path) -> dict:
         per_class[c] = both_maps(det, x_test[y_test == c][..., None].astype(np.float32) / 255,
                                  args.seed + c)
         print(f"fashion class {c}: {per_class[c]}", flush=True)
-    mean = {kind: {k: float(np.mean([per_class[c][kind][k] for c in per_class]))
-                   for k in per_class[0][kind]} for kind in per_class[0]}
-    return {"classes": args.classes, "mean over classes": mean, "per_class": per_class}
+    return {"classes": args.classes, "mean over classes": mean_of(list(per_class.values())),
+            "per_class": per_class}
+
+
+def mean_of(results: list[dict]) -> dict:
+    """The mean of each number in results of one shape (nested dictionaries too)."""
+    return {k: mean_of([r[k] for r in results]) if isinstance(v, dict)
+            else float(np.mean([r[k] for r in results])) for k, v in results[0].items()}
 
 
 def main() -> None:

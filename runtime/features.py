@@ -172,16 +172,21 @@ def block_intensity(images: np.ndarray, cell: int) -> np.ndarray:
     return np.stack([blocks[..., 0], std], axis=-1).astype(np.float32)
 
 
-def patch_distances(bank: np.ndarray, descriptors: np.ndarray, chunk: int = 4096) -> np.ndarray:
+SIMILARITY_BLOCK = 1 << 22  # numbers in one chunk's similarity matrix (16 MB of float32)
+
+
+def patch_distances(bank: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
     """(N, R, C) distance of each location's descriptor to its nearest row of `bank`.
 
     Half the squared Euclidean distance, |q|^2 / 2 + min over b of (|b|^2 / 2 - q.b): one
-    matrix product per chunk. For unit-length rows (HOG alone) it is the cosine distance.
-    `bank` holds training patch_descriptors from any location.
+    matrix product per chunk of queries, sized so memory stays flat whatever the bank. For
+    unit-length rows (HOG alone) it is the cosine distance. `bank` holds training
+    patch_descriptors from any location.
     """
     n, rows, cols, d = descriptors.shape
     queries = descriptors.reshape(-1, d)
     half_bank = 0.5 * np.square(bank).sum(axis=1)
+    chunk = max(1, SIMILARITY_BLOCK // len(bank))
     out = np.empty(len(queries), np.float32)
     for start in range(0, len(queries), chunk):
         q = queries[start:start + chunk]

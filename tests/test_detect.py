@@ -13,7 +13,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import ScoreConfig
+from edgeae.core.manifest import PatchMapConfig, ScoreConfig
 from edgeae.core.metrics import detection_metrics, pixel_metrics
 from edgeae.export.options import Tolerances
 from edgeae.runtime.scoring import anomaly_scores
@@ -628,3 +628,18 @@ def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path
     (tmp_path / "export" / "model_int8.patches.npy").unlink()
     with pytest.raises(UserError, match="model_int8.patches.npy"):
         rt.load(tmp_path / "export" / "model_int8.onnx")
+
+
+@pytest.mark.slow
+def test_a_score_from_patch_maps_is_calibrated_on_images_outside_the_memory(tmp_path):
+    # the map's maximum as the score (no k-NN): a memory covers its own images' patches, so
+    # training scores from it would put the threshold below new normal images' (64% flagged)
+    score = ScoreConfig(smooth=2.0, pool="max", knn=0, maps="patch",
+                        patch=PatchMapConfig(bank=1024))
+    det = Detector(epochs=2, batch_size=16, score=score).fit(stripes(200, seed=0),
+                                                              out=tmp_path / "det")
+    stats = det.scorer.manifest.score_stats
+    new_normal = det.anomaly_score(stripes(100, seed=5))
+    assert stats.train_mean == pytest.approx(new_normal.mean(), rel=0.2)  # 0.0072 and 0.0073
+    assert (new_normal > det.threshold_).mean() < 0.2  # mean+1std: 0.09 when written
+    assert (det.anomaly_score(turned(stripes(50, seed=6), seed=7)[0]) > det.threshold_).all()

@@ -58,21 +58,25 @@ def calibrated(manifest: Manifest, session: Session, source: ImageSource,
 
     Patch maps first get their memory of training patches, a k-NN score its memory (the
     training images' descriptors) and the statistics that standardise its parts, each written
-    to `out`; training images are then scored without themselves as k-NN neighbours, as new
+    to `out`; training images are then scored without themselves in either memory, as new
     images will be.
     """
     spec = parse_threshold(strategy)
     if len(train_idx) > MAX_SCORED:
         train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
     manifest = manifest.model_copy(update={"score": feasible_score(manifest.score, source)})
-    patches = (patch_memory(manifest.score.patch, source, train_idx, seed, out)
-               if manifest.score.maps == "patch" else None)
+    config, patches, pooled = manifest.score, None, None
+    if config.maps == "patch":
+        patches = save_array(out / PATCHES_FILE, patch_memory(config.patch, source, train_idx,
+                                                              seed))
+        if not config.knn or config.combine == "both":  # the score uses the map
+            pooled = cross_fitted(manifest, session, source, train_idx, seed)
     scorer = AnomalyScorer(session, manifest, patches=patches)
-    if manifest.score.knn:
-        scorer, train_scores = with_memory(scorer, source, train_idx, out)
+    if config.knn:
+        scorer, train_scores = with_memory(scorer, source, train_idx, out, pooled)
         manifest = scorer.manifest
     else:
-        train_scores = score_source(scorer, source, train_idx)
+        train_scores = pooled if pooled is not None else score_source(scorer, source, train_idx)
     stats = score_stats(train_scores, score_source(scorer, source, val_idx))
     return manifest.model_copy(update={"score_stats": stats, "threshold_strategy": str(spec),
                                        "threshold": resolve_threshold(spec, stats)})
@@ -98,12 +102,12 @@ def feasible_score(score: ScoreConfig, source: ImageSource) -> ScoreConfig:
 
 
 def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,
-                out: Path) -> tuple[AnomalyScorer, np.ndarray]:
+                out: Path, pooled: np.ndarray | None = None) -> tuple[AnomalyScorer, np.ndarray]:
     """(scorer with its k-NN memory and `norm`, the training images' scores); memory.npy saved.
 
     Each training image is scored without itself as a neighbour, as new images will be. One
-    pass over the images gives their descriptors (the memory) and reconstruction scores; their
-    k-NN distances then come from the memory itself.
+    pass over the images gives their descriptors (the memory) and reconstruction scores (or
+    `pooled`, cross_fitted's map scores); their k-NN distances then come from the memory itself.
     """
     config = scorer.manifest.score
     cell = config.hog_cell or max(2, min(source.size) // HOG_CELLS)
@@ -114,14 +118,13 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
     for start in range(0, len(train_idx), BATCH):
         images = source.read_batch(train_idx[start:start + BATCH])
         features.append(descriptors(images, config))
-        reconstruction.append(plain.score_batch(images).score)
-    memory = np.concatenate(features).astype(np.float16)  # half the file; distances barely move
-    with atomic_path(out / MEMORY_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, memory)
-    bank = memory.astype(np.float32)
+        if pooled is None:
+            reconstruction.append(plain.score_batch(images).score)
+    # float16: half the file; distances barely move
+    bank = save_array(out / MEMORY_FILE, np.concatenate(features).astype(np.float16))
     knn = np.concatenate([knn_distances(bank, bank[i:i + BATCH], config.knn, skip=1)
                           for i in range(0, len(bank), BATCH)])
-    reconstruction = np.concatenate(reconstruction)
+    reconstruction = pooled if pooled is not None else np.concatenate(reconstruction)
     config = config.model_copy(update={"norm": (
         float(reconstruction.mean()), float(reconstruction.std()) or 1.0,
         float(knn.mean()), float(knn.std()) or 1.0)})
@@ -130,26 +133,49 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
             combined_scores(reconstruction, knn, config))
 
 
-def patch_memory(patch: PatchMapConfig, source: ImageSource, train_idx: np.ndarray, seed: int,
-                 out: Path) -> np.ndarray:
-    """A patch map's memory of training patches (float32); patches.npy saved.
+def save_array(path: Path, array: np.ndarray) -> np.ndarray:
+    """Write `array` atomically as .npy (replacing a file of an earlier run); it as float32."""
+    with atomic_path(path, overwrite=True) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+    return array.astype(np.float32)
 
-    A seeded random PATCH_SAMPLES of the training images' patch descriptors, cut to the
-    configured bank size by greedy coreset selection, so rare normal patches stay in it.
+
+def patch_memory(patch: PatchMapConfig, source: ImageSource, indices: np.ndarray,
+                 seed: int) -> np.ndarray:
+    """A patch map's memory of the images at `indices` (float16 rows).
+
+    A seeded random PATCH_SAMPLES of their patch descriptors, cut to the configured bank size
+    by greedy coreset selection, so rare normal patches stay in it.
     """
     rng = np.random.default_rng(seed)
-    per_image = -(-PATCH_SAMPLES // len(train_idx))
+    per_image = -(-PATCH_SAMPLES // len(indices))
     rows = []
-    for _, images in read_chunks(source, train_idx, PATCH_CHUNK):
+    for _, images in read_chunks(source, indices, PATCH_CHUNK):
         described = patch_descriptors(images, patch.cell, patch.orientations, patch.context,
                                       patch.intensity)
         flat = described.reshape(-1, described.shape[-1])
         keep = min(len(flat), per_image * len(images))
         rows.append(flat[rng.choice(len(flat), keep, replace=False)])
     rows = np.concatenate(rows)
-    bank = rows[greedy_coreset(rows, patch.bank, seed)].astype(np.float16)
-    with atomic_path(out / PATCHES_FILE, overwrite=True) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, bank)
-    log.info("patch memory: %d of %d patches sampled from %d images", len(bank), len(rows),
-             len(train_idx))
-    return bank.astype(np.float32)
+    log.info("patch memory: %d of %d patches sampled from %d images", min(patch.bank, len(rows)),
+             len(rows), len(indices))
+    return rows[greedy_coreset(rows, patch.bank, seed)].astype(np.float16)
+
+
+def cross_fitted(manifest: Manifest, session: Session, source: ImageSource,
+                 train_idx: np.ndarray, seed: int) -> np.ndarray:
+    """The training images' pooled map scores, each from a patch memory built without it.
+
+    A coreset keeps every sampled patch within reach of its memory, so a memory scores its own
+    images low: thresholds set from such scores flagged 64% of new normal images (stripes,
+    mean+1std). Each half of the images is scored by a memory of the other half instead, so
+    their scores are those of unseen images (slightly higher: half the images' patches).
+    """
+    plain = manifest.model_copy(update={"score": manifest.score.model_copy(update={"knn": 0})})
+    halves = np.array_split(np.random.default_rng(seed).permutation(len(train_idx)), 2)
+    pooled = np.empty(len(train_idx))
+    for mine, other in (halves, halves[::-1]):
+        memory = patch_memory(manifest.score.patch, source, train_idx[np.sort(other)], seed)
+        scorer = AnomalyScorer(session, plain, patches=memory.astype(np.float32))
+        pooled[np.sort(mine)] = score_source(scorer, source, train_idx[np.sort(mine)])
+    return pooled
