@@ -76,7 +76,7 @@ def localisation(maps_of, clean: np.ndarray, seed: int) -> dict:
     return result
 
 
-def choose_setting(fit: np.ndarray, seed: int, work: Path) -> tuple[dict, list[dict]]:
+def choose_setting(fit: np.ndarray, seed: int) -> tuple[dict, list[dict]]:
     """Every GRID setting on the validation crops; the chosen one (module docstring), all rows.
 
     The greedy coreset is nested (its first k picks are the k-coreset), so one memory of the
@@ -88,8 +88,8 @@ def choose_setting(fit: np.ndarray, seed: int, work: Path) -> tuple[dict, list[d
     for context, intensity in itertools.product(GRID["context"], GRID["intensity"]):
         largest = patch_config({"context": context, "intensity": intensity, "smooth": 0,
                                 "bank": max(GRID["bank"])})
-        memory = patch_memory(largest.patch, array_source(bank_crops), np.arange(len(bank_crops)),
-                              seed, work)
+        memory = patch_memory(largest.patch, array_source(bank_crops),
+                              np.arange(len(bank_crops)), seed).astype(np.float32)
         for bank, smooth in itertools.product(GRID["bank"], GRID["smooth"]):
             setting = {"context": context, "intensity": intensity, "smooth": smooth, "bank": bank}
             config = patch_config(setting)
@@ -130,7 +130,7 @@ def frame_ms(model_dir: Path, work: Path) -> dict:
 def train400(args: argparse.Namespace, work: Path) -> dict:
     """The choice on validation crops, then both map kinds on the test crops, and their speed."""
     fit, test = train400_crops(args.data, args.seed)
-    setting, validation = choose_setting(fit, args.seed, work)
+    setting, validation = choose_setting(fit, args.seed)
     started = time.perf_counter()
     patch_det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
                          score=patch_config(setting), **ARCHITECTURES[BASELINE]).fit(
@@ -169,9 +169,10 @@ def fashion(args: argparse.Namespace, setting: dict, work: Path) -> dict:
 
 
 def mean_of(results: list[dict]) -> dict:
-    """The mean of each number in results of one shape (nested dictionaries too)."""
-    return {k: mean_of([r[k] for r in results]) if isinstance(v, dict)
-            else float(np.mean([r[k] for r in results])) for k, v in results[0].items()}
+    """The mean of each number every result has (nested dictionaries too)."""
+    keys = [k for k in results[0] if all(k in r for r in results)]
+    return {k: mean_of([r[k] for r in results]) if isinstance(results[0][k], dict)
+            else float(np.mean([r[k] for r in results])) for k in keys}
 
 
 def main() -> None:

@@ -643,3 +643,15 @@ def test_a_score_from_patch_maps_is_calibrated_on_images_outside_the_memory(tmp_
     assert stats.train_mean == pytest.approx(new_normal.mean(), rel=0.2)  # 0.0072 and 0.0073
     assert (new_normal > det.threshold_).mean() < 0.2  # mean+1std: 0.09 when written
     assert (det.anomaly_score(turned(stripes(50, seed=6), seed=7)[0]) > det.threshold_).all()
+
+
+def test_scores_these_images_cannot_have_fall_back_with_a_warning(caplog):
+    from edgeae.train.detector import array_source
+    from edgeae.train.thresholds import feasible_score
+
+    score = ScoreConfig(knn=5, maps="patch")
+    assert feasible_score(score, array_source(np.zeros((4, 16, 16), np.uint8))) == score
+    with caplog.at_level("WARNING"):
+        tiny = feasible_score(score, array_source(np.zeros((4, 6, 6), np.uint8)))
+    assert (tiny.maps, tiny.knn) == ("error", 0)  # 6 px: under 2 cells of 4 px, and 8 px
+    assert "smaller than a patch" in caplog.text and "reconstruction only" in caplog.text
