@@ -692,7 +692,7 @@ def _setting(row: dict) -> str:
 
 def _by_size(result: dict) -> str:
     sizes = result.get("by_defect_size", {})
-    return " / ".join(f"{v['pixel_auroc']:.3f}" for v in sizes.values()) or "-"
+    return ", ".join(f"{k.split()[0]} {v['pixel_auroc']:.3f}" for k, v in sizes.items()) or "-"
 
 
 def _map_rows(results: dict) -> list[list[str]]:
@@ -703,7 +703,8 @@ def _map_rows(results: dict) -> list[list[str]]:
 
 
 MAP_HEADER = ["map", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC, detector's score",
-              "image AUROC, map maximum", "pixel AUROC small / medium / large defects"]
+              "image AUROC, map maximum", "pixel AUROC by defect size (share of the image: "
+              "small up to 1%, medium 1-5%, large over 5%)"]
 
 
 def localise() -> str:

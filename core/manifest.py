@@ -274,7 +274,7 @@ class PatchMapConfig(_Strict):
     cell: int = Field(default=4, ge=2, le=64)
     orientations: int = Field(default=8, ge=2, le=36)
     context: int = Field(default=1, ge=0, le=3)
-    intensity: float = Field(default=0.0, ge=0.0, le=100.0)  # weight of each block's mean, std
+    intensity: float = Field(default=1.0, ge=0.0, le=100.0)  # weight of each block's mean, std
     bank: int = Field(default=4096, ge=16, le=1_000_000)
 
 

@@ -593,7 +593,7 @@ def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--epochs", "3",
                     "--batch-size", "16", "--score-maps", "patch", "--patch-bank", "256")
     patches = np.load(det / "patches.npy")
-    assert patches.shape == (256, 4 * 8 * 9) and patches.dtype == np.float16  # 3x3 blocks of 32
+    assert patches.shape == (256, 34 * 9) and patches.dtype == np.float16  # 3x3 blocks: HOG 32, 2
     code, _, err = run_cli("evaluate", "--model", det, "--data", tmp_path / "test", "--masks",
                            tmp_path / "masks", "--out", tmp_path / "metrics.json")
     assert code == 0, err
@@ -621,7 +621,7 @@ def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path
     code, _, err = run_cli("report", det, "--out", tmp_path / "report.html")  # its patch maps
     assert code == 0 and "anomaly map" in (tmp_path / "report.html").read_text(), err
     code, _, err = run_cli("info", tmp_path / "export" / "model_int8.onnx")
-    assert code == 0 and "model_int8.patches.npy (size, SHA-256; 256x288 finite)" in err, err
+    assert code == 0 and "model_int8.patches.npy (size, SHA-256; 256x306 finite)" in err, err
     np.save(det / "patches.npy", np.zeros((256, 100), np.float16))  # another configuration's
     with pytest.raises(UserError, match=r"patches.npy holds an array of shape \(256, 100\)"):
         Detector.load(det)
