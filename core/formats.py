@@ -1,7 +1,8 @@
 """The vocabulary of model files: formats and precisions as tables, read by every stage.
 
 A format is a kind of model file (Keras, TFLite, ONNX, OpenVINO IR); a precision is how its
-numbers are stored (fp32, fp16, int8 weights with dynamic activations, full int8). The export
+numbers are stored and computed (fp32, fp16, bf16 compute, int8 weights with dynamic activations,
+full int8). The export
 converts with the format's converter, the runtime picks a backend by the format's suffix, the
 benchmark, the report, the CLI's choices and the pretrained files all read these rows. Adding a
 format or a precision is one row here and its converter (export/) or session
@@ -31,6 +32,9 @@ class Precision:
     gate: Gate
     tolerance: str | None = None  # the Tolerances field bounding max|diff| for a float gate
     description: str = ""
+    # an instruction set the CPU must have (as OpenVINO's OPTIMIZATION_CAPABILITIES names it):
+    # without it the precision cannot be measured, so it is neither exported nor offered
+    cpu_capability: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ PRECISIONS: dict[str, Precision] = {p.name: p for p in (
     Precision("fp32", False, False, "max_abs_diff", "fp32_max_abs_diff", "32-bit floats"),
     Precision("fp16", False, False, "max_abs_diff", "fp16_max_abs_diff",
               "16-bit float weights, float32 compute"),
+    Precision("bf16", False, False, "max_abs_diff", "bf16_max_abs_diff",
+              "float32 weights, bfloat16 compute (CPUs with AVX512_BF16 or AMX)",
+              cpu_capability="BF16"),
     Precision("int8-dynamic", False, True, "quality", None,
               "int8 weights, activations quantized at run time"),
     Precision("int8", True, True, "quality", None,
@@ -82,7 +89,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "edgeae.export.tflite:TFLiteConverter", "LiteRT / tflite-runtime flatbuffer"),
     Format("onnx", ".onnx", {"fp32": None, "int8-dynamic": "dynamic-range", "int8": "qdq"},
            "edgeae.export.onnx:OnnxConverter", "ONNX graph (onnxruntime, OpenVINO)"),
-    Format("openvino", ".xml", {"fp32": None, "fp16": "float16-weights", "int8": "nncf"},
+    Format("openvino", ".xml",
+           {"fp32": None, "fp16": "float16-weights", "bf16": "bf16-compute", "int8": "nncf"},
            "edgeae.export.openvino:OpenVINOConverter",
            "OpenVINO IR: the .xml graph and its .bin weights beside it", weights_suffix=".bin",
            needs=("openvino", "nncf")),

@@ -92,12 +92,15 @@ class _Candidate:
 
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
-    """The (format, precision) pairs to build; pairs a format does not support are skipped."""
+    """The (format, precision) pairs to build; pairs a format does not support are skipped.
+
+    So is a precision this CPU cannot compute (bf16 without AVX512_BF16 or AMX): its gate could
+    not be measured here. Asked for alone, either is an error.
+    """
     for f in formats:
         if f not in FORMATS or not FORMATS[f].exported:
             raise UserError(f"cannot export to {f!r}: use one of {', '.join(exported_formats())}")
     supported = {f: FORMATS[f].precisions for f in formats}
-    pairs = [(f, p) for f in formats for p in precisions if p in supported[f]]
     for f in formats:
         skipped = [p for p in precisions if p not in supported[f]]
         if skipped and len(formats) > 1:
@@ -106,7 +109,23 @@ def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[st
         elif skipped:
             raise UserError(f"{f} export supports precisions {', '.join(supported[f])}; "
                             f"got {', '.join(skipped)}")
-    return pairs
+    return _computable([(f, p) for f in formats for p in precisions if p in supported[f]],
+                       explicit=len(precisions) == 1)
+
+
+def _computable(pairs: list[tuple[str, str]], explicit: bool) -> list[tuple[str, str]]:
+    """The pairs whose precision this CPU computes; UserError when `explicit` asked for one."""
+    from edgeae.runtime.backends import cpu_capabilities
+
+    needs = {p: PRECISIONS[p].cpu_capability for _, p in pairs if PRECISIONS[p].cpu_capability}
+    lacking = {p for p, need in needs.items() if need not in cpu_capabilities()}
+    if lacking and explicit:
+        p = lacking.pop()
+        raise UserError(f"{p} needs a CPU with {needs[p]} (AVX512_BF16 or AMX) and OpenVINO; "
+                        "this one cannot compute or check it: export fp32 or int8")
+    for p in sorted(lacking):
+        log.warning("skipping %s: this CPU lacks %s", p, needs[p])
+    return [(f, p) for f, p in pairs if p not in lacking]
 
 
 def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None,

@@ -2,11 +2,13 @@
 
 The float graph is the export's own ONNX (tf2onnx), read by OpenVINO's converter, so the IR
 computes what the ONNX file does. fp32 keeps float32 weights; fp16 stores them as float16
-(OpenVINO decompresses them and computes in float32 on a CPU). int8 is NNCF's post-training
-quantization, calibrated on the same images as TFLite and ONNX. Where that costs more than
-ACCURACY_SHARE of the gate's PSNR budget on those calibration images, NNCF's accuracy control
-returns, layer by layer, the layers that cost most to float until it does not: measured on the
-training images only, never on the samples the parity gate then judges.
+(OpenVINO decompresses them and computes in float32 on a CPU); bf16 keeps float32 weights and
+records bfloat16 as the inference precision in the IR (rt_info runtime_options, which
+runtime/backends.py's OpenVINOSession applies), for CPUs with AVX512_BF16 or AMX. int8 is
+NNCF's post-training quantization, calibrated on the same images as TFLite and ONNX. Where that
+costs more than ACCURACY_SHARE of the gate's PSNR budget on those calibration images, NNCF's
+accuracy control returns, layer by layer, the layers that cost most to float until it does not:
+measured on the training images only, never on the samples the parity gate then judges.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from edgeae.core.manifest import EMBEDDED_KEY
 from edgeae.export.onnx import OnnxConverter
 from edgeae.export.options import Calibration, Converted
 from edgeae.export.parity import mean_psnr
+from edgeae.runtime.backends import OPENVINO_PRECISION_HINT
 
 log = logging.getLogger(__name__)
 # The share of the int8 gate's PSNR drop that quantizing may cost on the calibration images:
 # the rest is left for the unseen samples the gate measures.
 ACCURACY_SHARE = 0.5
 VALIDATION_IMAGES = 64  # calibration images the accuracy control measures on
+INFERENCE_PRECISIONS = {"bf16": "bf16"}  # precision row -> OpenVINO's inference precision
 
 
 def embed_ir_metadata(xml: bytes, text: str, name: str = EMBEDDED_KEY) -> bytes:
@@ -110,6 +114,8 @@ class OpenVINOConverter:
                 model = ov.convert_model(onnx_path)
                 if PRECISIONS[precision].calibrated:
                     model = quantize_ir(model, calibration, self._max_drop)
+            if precision in INFERENCE_PRECISIONS:
+                model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_HINT)
             ov.save_model(model, xml, compress_to_fp16=precision == "fp16")
             return Converted(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())
 

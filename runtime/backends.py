@@ -9,6 +9,7 @@ registers Keras this way (train/keras_backend.py).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import re
@@ -135,12 +136,16 @@ class OnnxSession:
         return dict(self._session.get_modelmeta().custom_metadata_map)
 
 
+OPENVINO_PRECISION_HINT = ["runtime_options", "INFERENCE_PRECISION_HINT"]  # an IR's rt_info
+
+
 class OpenVINOSession:
     """OpenVINO on the CPU, reading an exported ONNX file or its own IR (.xml with its .bin).
 
     The graph is reshaped to each new input shape and compiled for it, with the latency hint,
     a fixed thread count and float32 inference precision (exact; OpenVINO's default on CPUs
-    with BF16 is bfloat16, which moves outputs by about 1e-2). Compiled models are cached in
+    with BF16 is bfloat16, which moves outputs by about 1e-2), unless the IR records its own
+    (a bf16 export: rt_info runtime_options INFERENCE_PRECISION_HINT). Compiled models are cached in
     OPENVINO_CACHE (`$EDGEAE_CACHE/openvino`, else ~/.cache/edgeae/openvino), so the next start
     with the same file and shape skips most of the compilation.
     """
@@ -155,7 +160,9 @@ class OpenVINOSession:
         except RuntimeError as exc:
             raise UserError(f"{path} is not a model OpenVINO can read ({first_line(exc)}); "
                             "re-export it with `edgeae export`") from None
-        self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        hint = (self._model.get_rt_info(OPENVINO_PRECISION_HINT).astype(str)
+                if self._model.has_rt_info(OPENVINO_PRECISION_HINT) else "f32")
+        self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         if num_threads:
             self._config["INFERENCE_NUM_THREADS"] = num_threads
         self._shape: tuple[int, ...] | None = None
@@ -236,6 +243,16 @@ def _hwc(out: np.ndarray) -> np.ndarray:
     if out.ndim == 2:
         return out[..., None]
     return out.reshape(out.shape[-3:]).transpose(1, 2, 0)
+
+
+@functools.cache
+def cpu_capabilities() -> frozenset[str]:
+    """What this CPU computes, as OpenVINO names it (FP32, BF16, INT8, ...); none without it."""
+    if not BACKENDS["openvino"].available():
+        return frozenset()
+    import openvino as ov
+
+    return frozenset(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def openvino_cache_dir() -> Path:

@@ -15,6 +15,7 @@ from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
 from edgeae.export.options import Tolerances
 from edgeae.export.parity import mean_psnr
+from edgeae.runtime.backends import cpu_capabilities
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
@@ -72,6 +73,35 @@ def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path
     table = report.table.splitlines()
     assert table[1].startswith("model.keras") and len(table) == 2 + len(FILES)
     assert all(line.endswith("ok") for line in table[2:])
+
+
+@pytest.mark.skipif("BF16" not in cpu_capabilities(),
+                    reason="this CPU has no AVX512_BF16 or AMX: bf16 cannot be computed here")
+def test_bf16_computes_in_bfloat16_within_its_gate(denoiser_dir, tmp_path):
+    report = export_model(ModelDir.open(denoiser_dir), tmp_path,
+                          ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
+    assert [e.path.name for e in report.artifacts] == ["model_fp32.xml", "model_bf16.xml"]
+    bf16 = report.artifacts[1].manifest.artifact
+    assert bf16.quantization.scheme == "bf16-compute" and bf16.parity.max_abs_diff > 0
+    noisy = blobs(12, seed=7).astype(np.float32) / 255
+    f32, b16 = (rt.load(tmp_path / f"model_{p}.xml").reconstruct(noisy) for p in ("fp32", "bf16"))
+    diff = np.abs(b16 - f32).max()
+    assert 0 < diff <= GATE.bf16_max_abs_diff  # computed in bfloat16, within the gate
+    # the weights stay float32: the same .bin as fp32's
+    assert bf16.weights.size_bytes == report.artifacts[0].manifest.artifact.weights.size_bytes
+
+
+def test_bf16_is_refused_where_the_cpu_cannot_compute_it(conv_dir, tmp_path, monkeypatch):
+    import edgeae.runtime.backends as backends
+
+    # the CPU is the hardware here: a CPU without BF16 is stood in for by what OpenVINO reports
+    monkeypatch.setattr(backends, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
+    with pytest.raises(UserError, match="bf16 needs a CPU with BF16"):
+        export_model(ModelDir.open(conv_dir), tmp_path,
+                     ExportOptions(formats=("openvino",), precisions=("bf16",)))
+    report = export_model(ModelDir.open(conv_dir), tmp_path,
+                          ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
+    assert [e.path.name for e in report.artifacts] == ["model_fp32.xml"]
 
 
 def test_int8_metadata_and_quantized_io(conv_artifacts):

@@ -1,0 +1,143 @@
+"""bf16 beside fp32 and int8 on every engine, for the shipped `live` and `quality`, in one run.
+
+On a CPU with AVX512_BF16 or AMX, OpenVINO can compute a float model in bfloat16. This runs the
+shipped artifacts as installed (LiteRT and onnxruntime on their fp32 and int8 files, OpenVINO on
+the ONNX files) beside the bf16 IR `edgeae export --format openvino --precision bf16` writes:
+the model rebuilt from its shipped fp32 ONNX file (train/from_artifact.py, checked against it)
+and converted by the export's own converter. Per row: p50 / p99 ms of --runs runs of one 480x640
+gray frame (Set12's 08.png resized) after two warm-ups on --threads threads; the largest
+difference from onnxruntime's fp32 output on that frame; PSNR on the 12 Set12 images with
+Gaussian noise of sigma 25 (unclipped, seed 0); and whether the row passes its precision's
+export gate (fp32 max|diff| <= 1e-4, bf16 <= 2.5e-2, int8 PSNR drop <= 0.3 dB).
+
+    .venv/bin/python benchmarks/bf16.py --data ../shared/data --threads 2 \
+        --out benchmarks/results/bf16.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from ncnn_side_by_side import FRAME, frame_batch
+from provenance import provenance, write_result
+from skimage.metrics import peak_signal_noise_ratio
+
+from edgeae.core.formats import PRECISIONS
+from edgeae.export.openvino import OpenVINOConverter
+from edgeae.export.options import ExportOptions, Tolerances
+from edgeae.runtime.auto import run_times_ms
+from edgeae.runtime.backends import cpu_capabilities, open_session
+from edgeae.runtime.pretrained import PRETRAINED_DIR
+from edgeae.train.from_artifact import keras_from_onnx
+
+NAMES = ("live", "quality")
+SIGMA = 25
+
+
+def set12_pairs(data: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clean, noisy) float32 HxW images in [0, 1] (noisy unclipped), seeded."""
+    rng = np.random.default_rng(0)
+    clean = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+             for p in sorted((data / "set12").glob("*.png"))]
+    return [(c, c + rng.normal(0, SIGMA / 255, c.shape).astype(np.float32)) for c in clean]
+
+
+def mean_psnr(path: Path, backend: str, threads: int, pairs: list) -> float:
+    """Mean PSNR (dB) of the engine's outputs on the noisy images."""
+    session = open_session(path, backend, threads)[0]
+    return float(np.mean([peak_signal_noise_ratio(
+        clean, np.clip(session.run(noisy[None, ..., None])[0, ..., 0], 0, 1), data_range=1)
+        for clean, noisy in pairs]))
+
+
+def bf16_ir(name: str, folder: Path) -> Path:
+    """The shipped model rebuilt and exported as a bf16 IR by the export's converter."""
+    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
+    converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels),
+                                  ExportOptions())
+    return converter.convert("bf16", None).write_to(folder / f"{name}_bf16.xml")
+
+
+def runs_for(name: str, folder: Path) -> list[tuple[str, str, Path]]:
+    """(engine, precision, file) of every row of one model."""
+    shipped = {(p, s): PRETRAINED_DIR / f"{name}_{p}{s}" for p in ("fp32", "int8")
+               for s in (".tflite", ".onnx")}
+    return [("litert", "fp32", shipped["fp32", ".tflite"]),
+            ("litert", "int8", shipped["int8", ".tflite"]),
+            ("onnxruntime", "fp32", shipped["fp32", ".onnx"]),
+            ("onnxruntime", "int8", shipped["int8", ".onnx"]),
+            ("openvino", "fp32", shipped["fp32", ".onnx"]),
+            ("openvino", "bf16", bf16_ir(name, folder)),
+            ("openvino", "int8", shipped["int8", ".onnx"])]
+
+
+def rows_for(name: str, batch: np.ndarray, pairs: list, args: argparse.Namespace,
+             folder: Path) -> list[dict]:
+    """One row per (engine, precision): times, difference from fp32, PSNR, gate."""
+    reference_file = PRETRAINED_DIR / f"{name}_fp32.onnx"
+    reference = np.array(open_session(reference_file, "onnxruntime", args.threads)[0].run(batch))
+    float_psnr = mean_psnr(reference_file, "onnxruntime", args.threads, pairs)
+    rows = []
+    for backend, precision, path in runs_for(name, folder):
+        out = np.array(open_session(path, backend, args.threads)[0].run(batch))
+        times = run_times_ms(path, backend, batch, args.threads, args.runs, warmup=2)
+        row = {"model": name, "backend": backend, "precision": precision, "file": path.name,
+               "p50_ms": round(statistics.median(times), 2),
+               "p99_ms": round(float(np.percentile(times, 99)), 2),
+               "max_abs_diff": float(np.abs(out - reference).max()),
+               "psnr": round(mean_psnr(path, backend, args.threads, pairs), 3)}
+        row["passes_gate"] = _passes(row, float_psnr)
+        rows.append(row)
+    return rows
+
+
+def _passes(row: dict, float_psnr: float) -> bool:
+    """The export gate of the row's precision (export/options.py's Tolerances)."""
+    gate, precision = Tolerances(), PRECISIONS[row["precision"]]
+    if precision.gate == "max_abs_diff":
+        return row["max_abs_diff"] <= getattr(gate, precision.tolerance)
+    return float_psnr - row["psnr"] <= gate.int8_psnr_drop_db
+
+
+def summary(rows: list[dict]) -> dict:
+    """Per model: the fastest row passing its gate, and its speed-up over LiteRT int8."""
+    out = {}
+    for name in NAMES:
+        mine = [r for r in rows if r["model"] == name]
+        best = min((r for r in mine if r["passes_gate"]), key=lambda r: r["p50_ms"])
+        litert = next(r for r in mine if (r["backend"], r["precision"]) == ("litert", "int8"))
+        out[name] = {"fastest": f"{best['backend']} {best['precision']}",
+                     "fastest_fps": round(1e3 / best["p50_ms"], 1),
+                     "x_litert_int8": round(litert["p50_ms"] / best["p50_ms"], 2)}
+    return out
+
+
+def main() -> None:
+    """Measure, print and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bf16.json"))
+    args = parser.parse_args()
+    if "BF16" not in cpu_capabilities():
+        sys.exit("this CPU has no AVX512_BF16 or AMX (OpenVINO reports "
+                 f"{sorted(cpu_capabilities())}): nothing to measure")
+    batch, pairs = frame_batch(args.data), set12_pairs(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [row for name in NAMES
+                for row in rows_for(name, batch, pairs, args, Path(tmp))]
+    command = " ".join(["python benchmarks/bf16.py", *sys.argv[1:]])
+    write_result({"provenance": provenance(command), "frame": list(FRAME),
+                  "threads": args.threads, "runs": args.runs, "sigma": SIGMA, "rows": rows,
+                  "summary": summary(rows)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
