@@ -19,13 +19,13 @@ endif
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,ncnn,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,ncnn,service,dev]"
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps pnnx  # export --format ncnn (no PyTorch)
 	touch $@
 
 $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino,ncnn]"
+	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino,ncnn,service]"
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml

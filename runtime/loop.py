@@ -11,6 +11,7 @@ fixed-size buffers: memory does not grow with the length of a run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -20,7 +21,8 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,7 @@ from edgeae.runtime.capture import (
     open_feed,
 )
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
+from edgeae.runtime.sinks import SINKS, Sinks, parse_sink
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ TICK = 0.2  # seconds the loop waits for a frame before it checks --duration and
 RATE_WINDOW = 2.0
 RATE_BUFFER_BYTES = 64 * 2**20
 DEFAULT_FPS = 30.0  # a folder's video, or a live one too short to measure
+SINK_SCHEMES = tuple(SINKS)
 StopReason = Literal["end", "duration", "interrupt", "terminate", "quit"]
 SIGNAL_REASONS: dict[int, StopReason] = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminate"}
 
@@ -68,6 +72,9 @@ class RunOptions:
     overlay: bool = True
     overwrite: bool = False
     gray: bool = False  # colour frames to gray first: one plane for a gray model, not three
+    sinks: tuple[str, ...] = ()  # mqtt(s):// and http(s):// URLs for events and status
+    queue_dir: Path | None = None  # the sinks' on-disk queues (default: sinks.default_queue_dir)
+    status_interval: float = 60.0  # seconds between two status messages to the sinks
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class RunSummary:
     written: int  # frames in the output
     resized: int  # of those, resized to the video's size (the source's size changed)
     output_fps: float | None  # the output video's stamped rate
+    sinks: dict[str, dict[str, int]]  # per sink: messages delivered, left queued, dropped
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -264,14 +272,21 @@ def open_output(path: Path | None, fps: float | None,
 
 
 class EventLog:
-    """Anomaly events as JSON lines, at most one per `interval` seconds, flushed as written."""
+    """Anomaly events, at most one per `interval` seconds, to `path` and to the sinks.
 
-    def __init__(self, path: Path, interval: float, overwrite: bool) -> None:
-        if path.exists() and not overwrite:
-            raise UserError(f"{path} already exists; pass --overwrite to replace it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self._interval, self._last = interval, -float("inf")
+    The file gets JSON lines, flushed as written; the sinks (MQTT, webhooks) queue each event on
+    disk before sending it.
+    """
+
+    def __init__(self, path: Path | None, interval: float, overwrite: bool,
+                 sinks: Sinks | None = None) -> None:
+        self._file = None
+        if path is not None:
+            if path.exists() and not overwrite:
+                raise UserError(f"{path} already exists; pass --overwrite to replace it")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._sinks, self._interval, self._last = sinks, interval, -float("inf")
         self.count = 0
 
     def maybe_write(self, index: int, result: Score, threshold: float) -> None:
@@ -285,16 +300,24 @@ class EventLog:
             return
         self._last = now
         y, x = np.unravel_index(int(np.argmax(result.heatmap)), result.heatmap.shape)
-        event = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "frame": index,
-                 "score": result.score, "threshold": threshold, "anomaly": True,
-                 "peak": {"x": int(x), "y": int(y)}}
-        self._file.write(json.dumps(event) + "\n")
-        self._file.flush()
+        event = {"id": uuid.uuid4().hex, "time": _now(), "frame": index, "score": result.score,
+                 "threshold": threshold, "anomaly": True, "peak": {"x": int(x), "y": int(y)}}
+        if self._file is not None:
+            self._file.write(json.dumps(event) + "\n")
+            self._file.flush()
+        if self._sinks is not None:
+            self._sinks.publish("event", event)
         self.count += 1
 
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """Close the file (the sinks are closed by the loop, after the last status)."""
+        if self._file is not None:
+            self._file.close()
+
+
+def _now() -> str:
+    """The wall-clock time as ISO 8601 UTC, to the millisecond."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _check_display(display: bool) -> None:
@@ -415,23 +438,26 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
+    for url in options.sinks:
+        parse_sink(url, SINK_SCHEMES)  # a bad URL fails before the source opens
     stop = Stop(options.duration)
     with stop.signals(), contextlib.closing(open_feed(source, capture)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":
             raise UserError(f"{source.target} gave no frames")
-        output = open_output(options.output, _source_fps(source, options.max_fps),
-                             options.overwrite) if first is not None else None
-        events = (EventLog(options.events, options.event_interval, options.overwrite)
-                  if options.events and first is not None else None)
-        step = _FrameStep(model, options.gray, events, feed.stats)
+        outputs = _Outputs(source, options, isinstance(model, AnomalyScorer), first is not None)
+        step = _FrameStep(model, options.gray, outputs.events, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
-        with contextlib.closing(_Closer(output, events)):
+        status = functools.partial(_status, step, feed.stats, model_ms, stop)
+        with contextlib.closing(outputs):
             frames = itertools.chain([first], stream) if first is not None else ()
             for index, frame in enumerate(frames):
-                _process(index, frame, step, output, options, stop, (model_ms, frame_ms))
+                _process(index, frame, step, outputs.video, options, stop, (model_ms, frame_ms))
+                outputs.maybe_status(status)
+            outputs.final_status = status()
     seconds = time.monotonic() - stop.start
+    video, events = outputs.video, outputs.events
     return RunSummary(
         frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,
         seconds=round(seconds, 3), fps=model_ms.count / seconds if seconds else 0.0,
@@ -440,8 +466,59 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         restarts=step.resets + getattr(model, "scene_cuts", 0) if model.temporal else 0,
         stopped_by=stop.reason or "end",
         output=str(options.output) if options.output else None,
-        written=output.written if output else 0, resized=output.resized if output else 0,
-        output_fps=round(output.fps, 3) if output and output.fps else None)
+        written=video.written if video else 0, resized=video.resized if video else 0,
+        output_fps=round(video.fps, 3) if video and video.fps else None, sinks=outputs.sent)
+
+
+def _status(step: _FrameStep, stats: SourceStats, model_ms: Latencies, stop: Stop) -> dict:
+    """The periodic status message: how the run is doing since it started."""
+    seconds = time.monotonic() - stop.start
+    return {"time": _now(), "running": stop.reason is None, "stopped_by": stop.reason,
+            "frames": model_ms.count, "fps": round(model_ms.count / seconds, 2) if seconds else 0,
+            "model_ms_p50": round(model_ms.summary()["p50"], 2), "dropped": stats.dropped,
+            "reconnects": stats.reconnects, "anomalies": step.anomalies}
+
+
+class _Outputs:
+    """What a run writes and sends: the video or frames, the event log, the sinks.
+
+    Opened once the source gave a frame (nothing is made for a source that cannot open), closed
+    whatever ended the loop: the video finalised, the last status queued, the sinks flushed.
+    """
+
+    def __init__(self, source: Source, options: RunOptions, scoring: bool, started: bool) -> None:
+        self.video = self.events = self.sinks = None
+        self.final_status, self.sent = None, {}
+        if not started:
+            return
+        with contextlib.ExitStack() as opened:
+            self.video = open_output(options.output, _source_fps(source, options.max_fps),
+                                     options.overwrite)
+            if self.video is not None:
+                opened.callback(self.video.close)
+            if options.sinks:
+                self.sinks = Sinks([parse_sink(u, SINK_SCHEMES) for u in options.sinks],
+                                   options.queue_dir, status_interval=options.status_interval)
+                opened.callback(self.sinks.close)
+            if scoring and (options.events or self.sinks):
+                self.events = EventLog(options.events, options.event_interval,
+                                       options.overwrite, self.sinks)
+            opened.pop_all()  # all open: close() closes them from now on
+
+    def maybe_status(self, status: Callable[[], dict]) -> None:
+        """Queue a status message for the sinks when one is due."""
+        if self.sinks is not None and self.sinks.status_due():
+            self.sinks.publish("status", status())
+
+    def close(self) -> None:
+        """Finalise the video, close the event log, send the last status and flush the sinks."""
+        for part in (self.video, self.events):
+            if part is not None:
+                part.close()
+        if self.sinks is not None:
+            if self.final_status is not None:
+                self.sinks.publish("status", self.final_status)
+            self.sent = self.sinks.close()
 
 
 def _process(index: int, frame: np.ndarray, step: _FrameStep,
@@ -461,17 +538,6 @@ def _process(index: int, frame: np.ndarray, step: _FrameStep,
         if options.display and _show(view):
             stop.reason = stop.reason or "quit"
     frame_ms.add((time.perf_counter() - t0) * 1e3)
-
-
-class _Closer:
-    """Closes the output and the event log, whatever ended the loop."""
-
-    def __init__(self, *parts) -> None:
-        self._parts = [p for p in parts if p is not None]
-
-    def close(self) -> None:
-        for part in self._parts:
-            part.close()
 
 
 def _gray_buffer(buffer: np.ndarray | None, frame: np.ndarray) -> np.ndarray:

@@ -53,7 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "edgeae run --model model_int8.tflite --source rtsp://cam/stream --task score "
             "--threshold 0.012 --events events.jsonl --duration 3600",
             "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/",
-            "edgeae run --pretrained live --source 0 --gray --display --side-by-side"))
+            "edgeae run --pretrained live --source 0 --gray --display --side-by-side",
+            "edgeae run --model det/model_int8.tflite --source 0 --task score "
+            "--mqtt mqtt://broker.local/line1/cam2 --webhook https://example.com/hook"))
     add_model_args(p)
     p.add_argument("--source", required=True,
                    help="camera index (0), stream URL (rtsp://, http://), video file or folder")
@@ -63,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=ranged(float, 0.0),
                    help="score: anomaly threshold (default: the manifest's)")
     _add_output_args(p)
+    _add_sink_args(p)
     _add_capture_args(p)
     add_backend_args(p, threads_auto="run the loop on the source's first frames with each "
                      "count (1, 2, ... all cores) for 2 s, keep the fastest (a smaller count on a "
@@ -89,6 +92,43 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gray", action="store_true",
                    help="convert colour frames to gray first (a gray model then runs once per "
                         "frame, not once per colour plane: 3x faster)")
+
+
+def _add_sink_args(p: argparse.ArgumentParser) -> None:
+    """Where events and status messages are sent: RunOptions' sink fields."""
+    g = p.add_argument_group(
+        "sinks", "anomaly events (score) and a periodic status message, sent to MQTT brokers and "
+        "webhooks; each sink queues its messages on disk first, so an outage or a restart loses "
+        "none: they are sent in order when it is back (at least once; each has an `id`)")
+    g.add_argument("--mqtt", action="append", default=[], type=_sink("mqtt", "mqtts"),
+                   metavar="URL", help="mqtt://[user:pass@]host[:port]/topic (mqtts:// for TLS; "
+                   "$EDGEAE_MQTT_USERNAME, $EDGEAE_MQTT_PASSWORD, $EDGEAE_MQTT_CAFILE): events "
+                   "to TOPIC, status to TOPIC/status (retained), QoS 1. Repeatable")
+    g.add_argument("--webhook", action="append", default=[], type=_sink("http", "https"),
+                   metavar="URL", help="POST each message as JSON to URL (a 2xx answer takes it; "
+                   "$EDGEAE_WEBHOOK_AUTHORIZATION is sent as the Authorization header). "
+                   "Repeatable")
+    g.add_argument("--status-interval", type=ranged(float, 0.0, lo_open=True), metavar="S",
+                   default=DEFAULTS.status_interval,
+                   help="seconds between status messages (default %(default)g)")
+    g.add_argument("--queue-dir", type=Path, metavar="DIR",
+                   help="where the sinks' queues live (default: $STATE_DIRECTORY under systemd, "
+                        "else $XDG_STATE_HOME/edgeae or ~/.local/state/edgeae)")
+
+
+def _sink(*schemes: str):
+    """An argparse type: a sink URL with one of `schemes`, checked before any work."""
+    from edgeae.core.errors import UserError
+    from edgeae.runtime.sinks import parse_sink
+
+    def parse(text: str) -> str:
+        try:
+            parse_sink(text, schemes)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+
+    return parse
 
 
 def _add_capture_args(p: argparse.ArgumentParser) -> None:
@@ -129,7 +169,9 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
                                  "duration"),
                          display=args.display, side_by_side=args.side_by_side,
-                         overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray)
+                         overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
+                         sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
+                         status_interval=args.status_interval)
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
     if auto_threads and not _choose_threads(args, path, use, source, options, capture):
         return INTERRUPTED
