@@ -80,9 +80,27 @@ def _quiet_toolchain(verbose: bool) -> None:
         set_level(0)
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line.
+
+    A command that takes a command line of its own after `--` (`service install NAME [OPTIONS]
+    -- run ARGS`) declares `passthrough` and gets those words there, whatever options come
+    between.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if "--" in argv:
+        cut = argv.index("--")
+        head = parser.parse_args(argv[:cut])
+        if hasattr(head, "passthrough"):
+            head.passthrough = argv[cut + 1:]
+            return head
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line and return their exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     _quiet_toolchain(args.verbose)
     _configure_logging(args.verbose)
     try:

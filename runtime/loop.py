@@ -43,6 +43,7 @@ from edgeae.runtime.capture import (
 )
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 from edgeae.runtime.sinks import SINKS, Sinks, parse_sink
+from edgeae.runtime.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ DEFAULT_FPS = 30.0  # a folder's video, or a live one too short to measure
 SINK_SCHEMES = tuple(SINKS)
 StopReason = Literal["end", "duration", "interrupt", "terminate", "quit"]
 SIGNAL_REASONS: dict[int, StopReason] = {signal.SIGINT: "interrupt", signal.SIGTERM: "terminate"}
+HANGUP = hasattr(signal, "SIGHUP")  # not on Windows
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,7 @@ class Stop:
         self.start = time.monotonic()
         self._deadline = self.start + duration if duration else float("inf")
         self.reason: StopReason | None = None
+        self.reload_requested = False  # SIGHUP, when the run reloads
 
     def __call__(self) -> bool:
         """True once the loop should stop (checks the clock against --duration)."""
@@ -396,16 +399,23 @@ class Stop:
             time.sleep(min(left, TICK))
 
     @contextlib.contextmanager
-    def signals(self) -> Iterator[None]:
-        """Catch SIGINT and SIGTERM as stop reasons for the duration of the block."""
+    def signals(self, hangup: bool = False) -> Iterator[None]:
+        """Catch SIGINT and SIGTERM as stop reasons during the block; SIGHUP too if `hangup`.
+
+        SIGHUP then only requests a reload, which the loop makes between two frames.
+        """
         if threading.current_thread() is not threading.main_thread():
             yield  # only the main thread may set handlers; Ctrl-C stays KeyboardInterrupt
             return
 
         def handle(signum: int, _frame: object) -> None:
-            self.reason = self.reason or SIGNAL_REASONS[signum]
+            if signum in SIGNAL_REASONS:
+                self.reason = self.reason or SIGNAL_REASONS[signum]
+            else:
+                self.reload_requested = True
 
-        previous = {signum: signal.signal(signum, handle) for signum in SIGNAL_REASONS}
+        caught = [*SIGNAL_REASONS, *([signal.SIGHUP] if hangup and HANGUP else [])]
+        previous = {signum: signal.signal(signum, handle) for signum in caught}
         try:
             yield
         finally:
@@ -429,11 +439,13 @@ def _frames(feed: LatestFrameReader | FileFeed, stop: Stop,
 
 
 def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = RunOptions(),
-        capture: CaptureOptions | None = None) -> RunSummary:
+        capture: CaptureOptions | None = None,
+        reload: Callable[[], None] | None = None) -> RunSummary:
     """Denoise or score every frame of `source` until it ends or the run is stopped.
 
     Stops: --duration, SIGINT (Ctrl-C) or SIGTERM, q or Esc in the display window; `capture`
-    sets a live source's time-outs.
+    sets a live source's time-outs. With `reload`, SIGHUP calls it between two frames (e.g. to
+    re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
     """
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
@@ -441,7 +453,8 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     for url in options.sinks:
         parse_sink(url, SINK_SCHEMES)  # a bad URL fails before the source opens
     stop = Stop(options.duration)
-    with stop.signals(), contextlib.closing(open_feed(source, capture)) as feed:
+    with stop.signals(hangup=reload is not None), \
+            contextlib.closing(open_feed(source, capture)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":
@@ -450,11 +463,12 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         step = _FrameStep(model, options.gray, outputs.events, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
         status = functools.partial(_status, step, feed.stats, model_ms, stop)
-        with contextlib.closing(outputs):
+        with contextlib.closing(outputs), contextlib.closing(_Service(reload)) as service:
             frames = itertools.chain([first], stream) if first is not None else ()
             for index, frame in enumerate(frames):
                 _process(index, frame, step, outputs.video, options, stop, (model_ms, frame_ms))
                 outputs.maybe_status(status)
+                service.after_frame(index, stop, status)
             outputs.final_status = status()
     seconds = time.monotonic() - stop.start
     video, events = outputs.video, outputs.events
@@ -477,6 +491,34 @@ def _status(step: _FrameStep, stats: SourceStats, model_ms: Latencies, stop: Sto
             "frames": model_ms.count, "fps": round(model_ms.count / seconds, 2) if seconds else 0,
             "model_ms_p50": round(model_ms.summary()["p50"], 2), "dropped": stats.dropped,
             "reconnects": stats.reconnects, "anomalies": step.anomalies}
+
+
+class _Service:
+    """Between frames, for a service: systemd's READY and keep-alives, SIGHUP's reload."""
+
+    def __init__(self, reload: Callable[[], None] | None) -> None:
+        self.notifier, self.reload = Notifier(), reload
+
+    def after_frame(self, index: int, stop: Stop, status: Callable[[], dict]) -> None:
+        """READY=1 after the first frame; WATCHDOG=1 and STATUS= when due; a requested reload."""
+        if index == 0:
+            self.notifier.send("READY=1")
+        self.notifier.alive(lambda: _status_line(status()))
+        if stop.reload_requested and self.reload is not None:
+            stop.reload_requested = False
+            self.reload()
+
+    def close(self) -> None:
+        """STOPPING=1: the loop is on its way out."""
+        self.notifier.send("STOPPING=1")
+        self.notifier.close()
+
+
+def _status_line(status: dict) -> str:
+    """The status message in one line, for `systemctl status`."""
+    return (f"{status['frames']} frames, {status['fps']:.1f} fps, {status['model_ms_p50']:.1f} ms "
+            f"per frame, {status['dropped']} dropped, {status['reconnects']} reconnects, "
+            f"{status['anomalies']} anomalies")
 
 
 class _Outputs:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +32,14 @@ def _needs(tool: str | None, name: str) -> None:
     if tool is None:
         message = f"{name} is not installed (apt-get install {name})"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _free_port() -> int:
@@ -195,3 +206,87 @@ def test_bad_sink_urls_are_one_line_before_any_work(option, url, match, conv_art
     code, _, err = run_cli("run", "--model", conv_artifacts / "model_int8.tflite", "--source",
                            scene, option, url)
     assert code == 2 and match in err and "Traceback" not in err
+
+
+# --- systemd: the unit, the notify protocol, SIGHUP ---------------------------------------------
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+UNPRIVILEGED = next((u for u in ("daemon", "www-data", "bin") if _user_exists(u)), None)
+
+
+def test_service_install_writes_a_unit_systemd_accepts(conv_artifacts, scene, tmp_path):
+    _needs(SYSTEMD_ANALYZE, "systemd")
+    if UNPRIVILEGED is None:
+        pytest.skip("no unprivileged system account (daemon, www-data, bin) to run it as")
+    odd = tmp_path / "out 100% $HOME.avi"  # a space, a specifier and a variable in a word
+    code, stdout, err = run_cli("service", "install", "line1", "--unit-dir", tmp_path,
+                                "--user", UNPRIVILEGED, "--watchdog", "30", "--workdir", "/srv",
+                                "--", "run", "--model", conv_artifacts / "model_int8.tflite",
+                                "--source", scene, "--output", odd)
+    assert code == 0, err
+    unit = tmp_path / "edgeae-line1.service"
+    text = unit.read_text()
+    assert f"wrote {unit}" in stdout
+    for line in ("Type=notify", "WatchdogSec=30", "Restart=always", f"User={UNPRIVILEGED}",
+                 "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "StateDirectory=edgeae/line1", "WorkingDirectory=/srv"):
+        assert line in text.splitlines(), line
+    assert f'"{tmp_path}/out 100%% $$HOME.avi"' in text  # quoted, % and $ escaped
+    verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True,
+                            text=True)
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    code, _, err = run_cli("service", "install", "line1", "--unit-dir", tmp_path, "--user",
+                           UNPRIVILEGED, "--", "run", "--pretrained", "live", "--source", "0")
+    assert code == 2 and "already exists; pass --overwrite" in err
+    code, stdout, _ = run_cli("service", "remove", "line1", "--unit-dir", tmp_path)
+    assert code == 0 and not unit.exists()
+
+
+@pytest.mark.parametrize(("words", "match"), [
+    (["bad/name", "--", "run", "--pretrained", "live", "--source", "0"], "service name"),
+    (["ok", "--user", "root", "--", "run", "--pretrained", "live", "--source", "0"],
+     "would run as root"),
+    (["ok", "--user", "no-such-user-here", "--", "run", "--pretrained", "live", "--source", "0"],
+     "no user 'no-such-user-here'"),
+    (["ok", "--", "denoise", "x"], "give the command after --"),
+    (["ok"], "give the command after --"),
+    (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--max-fps", "-1"],
+     "--max-fps"),
+])
+def test_service_install_refuses_bad_input_before_writing(words, match, tmp_path):
+    user = ["--user", UNPRIVILEGED or "nobody"] if "--user" not in words else []
+    cut = words.index("--") if "--" in words else len(words)
+    code, _, err = run_cli("service", "install", *words[:cut], "--unit-dir", tmp_path, *user,
+                           *words[cut:])
+    assert code == 2 and match in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_loop_speaks_systemds_notify_protocol_and_reloads_on_sighup(conv_artifacts, scene,
+                                                                       tmp_path):
+    for name in ("model_int8.tflite", "model_int8.tflite.json"):  # a copy: the fixture is shared
+        shutil.copy(conv_artifacts / name, tmp_path / name)
+    artifact, events = tmp_path / "model_int8.tflite", tmp_path / "events.jsonl"
+    assert run_cli("threshold", artifact, "--strategy", "fixed:1e9")[0] == 0  # nothing flagged
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(60)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"}
+    run = subprocess.Popen(
+        [str(Path(sys.executable).parent / "edgeae"), "run", "--model", artifact, "--source",
+         scene, "--task", "score", "--events", events, "--event-interval", "0", "--max-fps",
+         "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    messages = [notify.recv(4096).decode()]
+    assert messages[0] == "READY=1"  # after the first frame
+    assert run_cli("threshold", artifact, "--strategy", "fixed:0")[0] == 0  # all flagged
+    run.send_signal(signal.SIGHUP)  # systemctl reload
+    while not messages[-1].startswith("STOPPING=1"):
+        messages.append(notify.recv(4096).decode())
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr  # SIGHUP did not kill it
+    assert "SIGHUP: threshold 1000000000.0 -> 0.0" in stderr
+    flagged = [json.loads(line)["frame"] for line in events.read_text().splitlines()]
+    assert 0 < len(flagged) < 30 and flagged == list(range(30 - len(flagged), 30))
+    keepalives = [m for m in messages if m.startswith("WATCHDOG=1")]
+    assert len(keepalives) >= 3 and all("\nSTATUS=" in m and " fps" in m for m in keepalives)
+    assert json.loads(stdout)["anomalies"] == len(flagged)

@@ -17,9 +17,10 @@ from edgeae.app.commands import (
     report,
     run,
     score,
+    service,
     threshold,
     train,
 )
 
-COMMANDS = (train, adapt, export, reconstruct, score, evaluate, threshold, run, denoise,
-            benchmark, generate, report, info, demo)
+COMMANDS = (train, adapt, export, reconstruct, score, evaluate, threshold, run, service,
+            denoise, benchmark, generate, report, info, demo)

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeae.app.commands.args import (
@@ -45,7 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "back-off when lost; a video file or folder plays every frame and ends the run.\n"
             "The loop keeps its own time: --duration, Ctrl-C and SIGTERM act within a second\n"
             "whatever the source does, and stop cleanly: the output video is finalised and a\n"
-            "summary printed."),
+            "summary printed. SIGHUP re-reads the threshold from the manifest beside the\n"
+            "artifact (`systemctl reload`) without reopening the source; under systemd\n"
+            "(Type=notify) the loop sends READY, watchdog keep-alives and a status line."),
         epilog=EXIT_CODES + "\n" + examples(
             "edgeae run --model export/model_int8.tflite --source 0 --display",
             "edgeae run --model model_fp32.onnx --source clip.mp4 --output clean.mp4 "
@@ -181,9 +184,36 @@ def run(args: argparse.Namespace) -> int:
     if use == "score" and model.threshold is None:
         logging.getLogger("edgeae").warning(
             "no threshold in the manifest and no --threshold: scores only, no decisions")
-    summary = run_frames(model, source, options, capture)
+    summary = run_frames(model, source, options, capture,
+                         reload=_reload_threshold(model, path, args.backend))
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
+
+
+def _reload_threshold(model, path: Path, backend: str | None) -> Callable[[], None]:
+    """SIGHUP's action: the threshold again from the manifest beside the artifact.
+
+    After `edgeae threshold` changed it; it replaces --threshold. A denoiser has none.
+    """
+    log = logging.getLogger("edgeae")
+
+    def reload() -> None:
+        import edgeae.runtime as rt
+        from edgeae.core.errors import UserError
+
+        if not hasattr(model, "threshold"):
+            log.info("SIGHUP: a denoiser has no threshold to reload")
+            return
+        try:
+            threshold = rt.read_artifact_manifest(path, backend).threshold
+        except UserError as e:
+            log.warning("SIGHUP: %s; the threshold stays %s", e, model.threshold)
+            return
+        log.info("SIGHUP: threshold %s -> %s, from %s's manifest", model.threshold, threshold,
+                 path.name)
+        model.threshold = threshold
+
+    return reload
 
 
 def _choose_threads(args: argparse.Namespace, path: Path, use: str, source: Source,

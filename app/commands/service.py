@@ -1,0 +1,107 @@
+"""`edgeae service install|status|logs|remove`: `edgeae run` as a systemd service."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from edgeae.app.commands.args import examples, ranged
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`service ACTION NAME ...`, one sub-parser per action."""
+    p = subparsers.add_parser(
+        "service", help="run `edgeae run` as a systemd service (restarts, watchdog, reload)",
+        description=(
+            "Install `edgeae run ARGS` as the systemd service edgeae-NAME: started at boot,\n"
+            "restarted whatever stopped it, restarted by systemd's watchdog when no frame is\n"
+            "processed for --watchdog seconds (a hung camera or model), run as an unprivileged\n"
+            "user in a sandbox from the folder it was installed from. `systemctl reload\n"
+            "edgeae-NAME` re-reads the threshold (SIGHUP) without reopening the camera."),
+        epilog=examples(
+            "sudo edgeae service install line1 --now -- run --model det/model_int8.tflite "
+            "--source 0 --task score --mqtt mqtt://broker.local/line1",
+            "edgeae service install cam2 --unit-dir ~/units --user pi -- run --pretrained live "
+            "--source 0 --output /var/tmp/clean.mp4",
+            "edgeae service status line1",
+            "edgeae service logs line1 -f",
+            "sudo edgeae service remove line1"))
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _add_install(actions)
+    for action, text in (("status", "systemctl status edgeae-NAME"),
+                         ("logs", "journalctl -u edgeae-NAME (more journalctl options after)")):
+        a = actions.add_parser(action, help=text)
+        a.add_argument("name")
+        a.add_argument("more", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        a.set_defaults(func=_systemd_tool)
+    remove = actions.add_parser("remove", help="stop, disable and delete the service's unit")
+    remove.add_argument("name")
+    _add_unit_dir(remove)
+    remove.set_defaults(func=_remove)
+
+
+def _add_unit_dir(p: argparse.ArgumentParser) -> None:
+    from edgeae.app.service import SYSTEM_UNIT_DIR
+
+    p.add_argument("--unit-dir", type=Path, default=SYSTEM_UNIT_DIR, metavar="DIR",
+                   help="where the unit file lives (default %(default)s)")
+
+
+def _add_install(actions: argparse._SubParsersAction) -> None:
+    from edgeae.app.service import ServiceSpec
+
+    p = actions.add_parser("install", help="write the unit edgeae-NAME.service for `run ARGS`")
+    p.add_argument("name", help="the service is edgeae-NAME")
+    _add_unit_dir(p)
+    p.add_argument("--user", help="the account it runs as (default: whoever ran sudo, else you; "
+                                  "never root)")
+    p.add_argument("--watchdog", type=ranged(int, 1), default=ServiceSpec.watchdog, metavar="S",
+                   help="restart when no frame was processed for S seconds (default %(default)s)")
+    p.add_argument("--workdir", type=Path, metavar="DIR",
+                   help="the folder it runs in: relative paths in ARGS start there (default: "
+                        "the current folder)")
+    p.add_argument("--now", action="store_true", help="enable and start it at once")
+    p.add_argument("--overwrite", action="store_true")
+    p.usage = "edgeae service install NAME [OPTIONS] -- run ARGS..."
+    p.set_defaults(func=_install, passthrough=[])  # `run ARGS`, the words after -- (app/cli.py)
+
+
+def _install(args: argparse.Namespace) -> int:
+    """Check the run command line as `edgeae run` would, then write the unit."""
+    from edgeae.app.cli import build_parser
+    from edgeae.app.service import ServiceSpec, check_name, install, service_user
+    from edgeae.core.errors import UserError
+
+    command = args.passthrough
+    if command[:1] != ["run"]:
+        raise UserError("give the command after --: edgeae service install NAME -- run ARGS")
+    build_parser().parse_args(command)  # a bad option fails now, not at boot (exit 2)
+    spec = ServiceSpec(check_name(args.name), tuple(command[1:]), service_user(args.user),
+                       (args.workdir or Path(os.getcwd())).resolve(), args.watchdog)
+    path = install(spec, args.unit_dir, args.overwrite, args.now)
+    print(f"wrote {path}")
+    if not args.now:
+        print(f"start it: sudo systemctl enable --now {spec.unit}")
+    return 0
+
+
+def _systemd_tool(args: argparse.Namespace) -> int:
+    """`status` and `logs`: systemctl's or journalctl's own output and exit code."""
+    import subprocess
+
+    from edgeae.app.service import check_name, systemd_running
+    from edgeae.core.errors import UserError
+
+    unit = f"edgeae-{check_name(args.name)}.service"
+    if not systemd_running():
+        raise UserError("systemd is not running on this machine (no /run/systemd/system)")
+    tool = ["systemctl", "status", unit] if args.action == "status" else ["journalctl", "-u", unit]
+    return subprocess.call([*tool, *args.more])
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from edgeae.app.service import remove
+
+    print(f"removed {remove(args.name, args.unit_dir)}")
+    return 0

@@ -1,0 +1,164 @@
+"""`edgeae run` as a systemd service: the unit file, written, checked and removed.
+
+The unit runs `python -m edgeae run ARGS` from the folder it was installed from (so relative
+paths keep their meaning) as an unprivileged user, restarts it whatever ended it, and holds it
+to systemd's watchdog: the loop notifies systemd after its first frame (Type=notify) and keeps
+notifying while frames are processed (runtime/systemd.py), so a camera that stops delivering or
+a model that hangs restarts the service. `systemctl reload` sends SIGHUP, which re-reads the
+threshold. The sandbox: no new privileges, a read-only system and home but for the working
+folder and the unit's state and cache folders (the sinks' queues, OpenVINO's compiled models).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import pwd
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edgeae.core.errors import UserError
+from edgeae.core.files import write_text
+
+log = logging.getLogger(__name__)
+
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+PRIVATE = (Path("/tmp"), Path("/var/tmp"))  # what PrivateTmp=yes replaces for the service
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SANDBOX = (  # systemd.exec(5): what the service may not do; cameras stay reachable (/dev)
+    "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectSystem=strict", "ProtectHome=read-only",
+    "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes",
+    "RestrictSUIDSGID=yes", "RestrictRealtime=yes", "RestrictNamespaces=yes",
+    "LockPersonality=yes", "SystemCallArchitectures=native",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What `service install` writes: a name, the `run` arguments, who runs them, where."""
+
+    name: str
+    run_args: tuple[str, ...]
+    user: str
+    workdir: Path
+    watchdog: int = 60  # seconds without a processed frame before systemd restarts the service
+    restart_after: int = 5  # seconds between a stop and the restart
+
+    @property
+    def unit(self) -> str:
+        """The unit's name: edgeae-NAME.service."""
+        return f"edgeae-{self.name}.service"
+
+
+def check_name(name: str) -> str:
+    """A service name usable in a unit name and a folder name."""
+    if not NAME.fullmatch(name):
+        raise UserError(f"service name {name!r}: use letters, digits, '_', '.', '-' "
+                        "(at most 64, starting with a letter or digit)")
+    return name
+
+
+def service_user(user: str | None) -> str:
+    """The account the service runs as: `user`, else whoever ran sudo, else the caller.
+
+    Never root: the loop needs no privilege beyond the camera (the `video` group).
+    """
+    user = user or os.environ.get("SUDO_USER") or getpass.getuser()
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise UserError(f"no user {user!r} on this machine; pass --user NAME") from None
+    if user == "root":
+        raise UserError("the service would run as root; pass --user NAME (an unprivileged "
+                        "account; add it to the video group for a camera)")
+    return user
+
+
+def exec_word(arg: str) -> str:
+    """One word of ExecStart= as systemd.service(5) reads it.
+
+    Specifiers (%) and variables ($) escaped; quoted when it holds spaces, quotes, backslashes
+    or ';'.
+    """
+    escaped = arg.replace("%", "%%").replace("$", "$$")
+    if escaped and not re.search(r"[\s\"'\\;]", escaped):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unit_text(spec: ServiceSpec) -> str:
+    """The unit file."""
+    command = [sys.executable, "-m", "edgeae", "run", *spec.run_args]
+    state = f"edgeae/{spec.name}"
+    lines = [
+        f"# Written by `edgeae service install {spec.name}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; `edgeae service remove {spec.name}` "
+        "removes it.",
+        "[Unit]",
+        f"Description=edgeae {spec.name}: edgeae run {shlex.join(spec.run_args)}"
+        .replace("%", "%%"),
+        "Wants=network-online.target", "After=network-online.target", "",
+        "[Service]", "Type=notify", "NotifyAccess=main",
+        "ExecStart=" + " ".join(exec_word(a) for a in command),
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=always", f"RestartSec={spec.restart_after}", f"WatchdogSec={spec.watchdog}",
+        "TimeoutStartSec=300",  # the first frame: a model compiling, a camera coming up
+        f"User={spec.user}", "SupplementaryGroups=video",
+        f"WorkingDirectory={exec_word(str(spec.workdir))}",
+        f"ReadWritePaths={exec_word(str(spec.workdir))}",
+        f"StateDirectory={state}", f"CacheDirectory={state}",
+        "Environment=PYTHONUNBUFFERED=1", f"Environment=EDGEAE_CACHE=%C/{state}",
+        *SANDBOX, "",
+        "[Install]", "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
+
+
+def systemd_running() -> bool:
+    """Whether systemd is the init system here (sd_booted(3))."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def systemctl(*args: str, check: bool = True) -> int:
+    """Run systemctl; UserError when systemd is not running or it fails (with `check`)."""
+    if not systemd_running():
+        raise UserError("systemd is not running on this machine (no /run/systemd/system)")
+    code = subprocess.call(["systemctl", *args])
+    if check and code:
+        raise UserError(f"systemctl {' '.join(args)} failed (exit {code})")
+    return code
+
+
+def install(spec: ServiceSpec, unit_dir: Path, overwrite: bool, start: bool) -> Path:
+    """Write the unit into `unit_dir`; for the system's folder, reload systemd (and start it)."""
+    if start and not systemd_running():
+        raise UserError("--now needs systemd running on this machine")
+    if any(spec.workdir.is_relative_to(t) for t in PRIVATE):
+        log.warning("the service gets a private /tmp (PrivateTmp=yes): %s will be empty for it; "
+                    "pass --workdir, or install from another folder", spec.workdir)
+    path = write_text(unit_dir / spec.unit, unit_text(spec), overwrite)
+    if unit_dir == SYSTEM_UNIT_DIR and systemd_running():
+        systemctl("daemon-reload")
+        if start:
+            systemctl("enable", "--now", spec.unit)
+    return path
+
+
+def remove(name: str, unit_dir: Path) -> Path:
+    """Stop and disable the service (system folder), delete its unit."""
+    path = unit_dir / f"edgeae-{check_name(name)}.service"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: no service {name!r} installed there")
+    system = unit_dir == SYSTEM_UNIT_DIR and systemd_running()
+    if system:
+        systemctl("disable", "--now", path.name, check=False)
+    path.unlink()
+    if system:
+        systemctl("daemon-reload")
+    return path
