@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
@@ -41,9 +41,13 @@ from edgeae.runtime.capture import (
     SourceStats,
     open_feed,
 )
+from edgeae.runtime.drawing import as_bgr, draw_text, heat_overlay
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 from edgeae.runtime.sinks import SINKS, Sinks, parse_sink
 from edgeae.runtime.systemd import Notifier
+
+if TYPE_CHECKING:  # the server's module (http.server) is imported only when --serve is given
+    from edgeae.runtime.serve import PageServer, ServeOptions
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,16 @@ class RunOptions:
     sinks: tuple[str, ...] = ()  # mqtt(s):// and http(s):// URLs for events and status
     queue_dir: Path | None = None  # the sinks' on-disk queues (default: sinks.default_queue_dir)
     status_interval: float = 60.0  # seconds between two status messages to the sinks
+    serve: ServeOptions | None = None  # the web page, /metrics and /healthz (runtime/serve.py)
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """What the app lends the loop: SIGHUP's reload, the page's threshold saver, the name."""
+
+    reload: Callable[[], None] | None = None  # SIGHUP calls it between two frames
+    save_threshold: Callable[[float], None] | None = None  # the page's threshold, persisted
+    name: str = "model"  # shown on the page
 
 
 @dataclass(frozen=True)
@@ -133,26 +147,6 @@ class Latencies:
         kept = self._sample[:self.count]
         p50, p99 = np.percentile(kept, [50, 99])
         return {"mean": self._total / self.count, "p50": float(p50), "p99": float(p99)}
-
-
-def as_bgr(image: np.ndarray) -> np.ndarray:
-    """A 3-channel uint8 BGR view for drawing and writing."""
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-
-
-def heat_overlay(frame: np.ndarray, heatmap: np.ndarray, scale: float) -> np.ndarray:
-    """The frame with its anomaly heat map (JET colours, `scale` maps to red) blended on top."""
-    level = np.clip(heatmap * (255.0 / scale), 0, 255).astype(np.uint8)
-    return cv2.addWeighted(as_bgr(frame), 0.5, cv2.applyColorMap(level, cv2.COLORMAP_JET), 0.5, 0)
-
-
-def draw_text(image: np.ndarray, lines: list[str]) -> np.ndarray:
-    """Lines of white-on-black text in the top-left corner (in place)."""
-    for i, line in enumerate(lines):
-        y = 16 + 16 * i
-        cv2.putText(image, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3)
-        cv2.putText(image, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
-    return image
 
 
 class VideoOutput:
@@ -281,17 +275,18 @@ class EventLog:
     """
 
     def __init__(self, path: Path | None, interval: float, overwrite: bool,
-                 sinks: Sinks | None = None) -> None:
+                 sinks: Sinks | None = None, page: PageServer | None = None) -> None:
         self._file = None
         if path is not None:
             if path.exists() and not overwrite:
                 raise UserError(f"{path} already exists; pass --overwrite to replace it")
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self._sinks, self._interval, self._last = sinks, interval, -float("inf")
+        self._sinks, self._page = sinks, page
+        self._interval, self._last = interval, -float("inf")
         self.count = 0
 
-    def maybe_write(self, index: int, result: Score, threshold: float) -> None:
+    def maybe_write(self, index: int, frame: np.ndarray, result: Score, threshold: float) -> None:
         """Record an anomaly unless one was recorded less than `interval` seconds ago.
 
         The event says where the heat map peaks (`peak`: x, y in the frame's pixels), so an
@@ -309,6 +304,8 @@ class EventLog:
             self._file.flush()
         if self._sinks is not None:
             self._sinks.publish("event", event)
+        if self._page is not None:
+            self._page.live.event(event, frame, result)
         self.count += 1
 
     def close(self) -> None:
@@ -370,7 +367,7 @@ class _FrameStep:
         self.heat_scale = self.heat_scale or 4 * max(float(result.heatmap.mean()), 1e-6)
         self.anomalies += bool(result.is_anomaly)
         if result.is_anomaly and self.events is not None:
-            self.events.maybe_write(index, result, self.model.threshold)
+            self.events.maybe_write(index, frame, result, self.model.threshold)
         return frame, result
 
 
@@ -439,34 +436,30 @@ def _frames(feed: LatestFrameReader | FileFeed, stop: Stop,
 
 
 def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = RunOptions(),
-        capture: CaptureOptions | None = None,
-        reload: Callable[[], None] | None = None) -> RunSummary:
+        capture: CaptureOptions | None = None, hooks: RunHooks = RunHooks()) -> RunSummary:
     """Denoise or score every frame of `source` until it ends or the run is stopped.
 
     Stops: --duration, SIGINT (Ctrl-C) or SIGTERM, q or Esc in the display window; `capture`
-    sets a live source's time-outs. With `reload`, SIGHUP calls it between two frames (e.g. to
-    re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
+    sets a live source's time-outs. With `hooks.reload`, SIGHUP calls it between two frames
+    (e.g. to re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
     """
-    _check_display(options.display)
-    if options.events is not None and not isinstance(model, AnomalyScorer):
-        raise UserError("--events needs --task score (events are anomaly detections)")
-    for url in options.sinks:
-        parse_sink(url, SINK_SCHEMES)  # a bad URL fails before the source opens
+    _check_options(model, options)
     stop = Stop(options.duration)
-    with stop.signals(hangup=reload is not None), \
+    with stop.signals(hangup=hooks.reload is not None), \
             contextlib.closing(open_feed(source, capture)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":
             raise UserError(f"{source.target} gave no frames")
-        outputs = _Outputs(source, options, isinstance(model, AnomalyScorer), first is not None)
-        step = _FrameStep(model, options.gray, outputs.events, feed.stats)
+        step = _FrameStep(model, options.gray, None, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
-        status = functools.partial(_status, step, feed.stats, model_ms, stop)
-        with contextlib.closing(outputs), contextlib.closing(_Service(reload)) as service:
+        status = functools.partial(_status, step, feed.stats, (model_ms, frame_ms), stop)
+        outputs = _Outputs(source, options, step, hooks, status, first is not None)
+        step.events = outputs.events
+        with contextlib.closing(outputs), contextlib.closing(_Service(hooks.reload)) as service:
             frames = itertools.chain([first], stream) if first is not None else ()
             for index, frame in enumerate(frames):
-                _process(index, frame, step, outputs.video, options, stop, (model_ms, frame_ms))
+                _process(index, frame, step, outputs, options, stop, (model_ms, frame_ms))
                 outputs.maybe_status(status)
                 service.after_frame(index, stop, status)
             outputs.final_status = status()
@@ -484,12 +477,27 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         output_fps=round(video.fps, 3) if video and video.fps else None, sinks=outputs.sent)
 
 
-def _status(step: _FrameStep, stats: SourceStats, model_ms: Latencies, stop: Stop) -> dict:
+def _check_options(model: Denoiser | AnomalyScorer, options: RunOptions) -> None:
+    """What can be checked before the source opens."""
+    _check_display(options.display)
+    if options.events is not None and not isinstance(model, AnomalyScorer):
+        raise UserError("--events needs --task score (events are anomaly detections)")
+    for url in options.sinks:
+        parse_sink(url, SINK_SCHEMES)
+    if options.serve is not None:
+        from edgeae.runtime.serve import check_exposure
+
+        check_exposure(options.serve)
+
+
+def _status(step: _FrameStep, stats: SourceStats, latencies: tuple[Latencies, Latencies],
+            stop: Stop) -> dict:
     """The periodic status message: how the run is doing since it started."""
-    seconds = time.monotonic() - stop.start
+    seconds, (model_ms, frame_ms) = time.monotonic() - stop.start, latencies
     return {"time": _now(), "running": stop.reason is None, "stopped_by": stop.reason,
             "frames": model_ms.count, "fps": round(model_ms.count / seconds, 2) if seconds else 0,
-            "model_ms_p50": round(model_ms.summary()["p50"], 2), "dropped": stats.dropped,
+            "model_ms_p50": round(model_ms.summary()["p50"], 2),
+            "frame_ms_p50": round(frame_ms.summary()["p50"], 2), "dropped": stats.dropped,
             "reconnects": stats.reconnects, "anomalies": step.anomalies}
 
 
@@ -522,14 +530,16 @@ def _status_line(status: dict) -> str:
 
 
 class _Outputs:
-    """What a run writes and sends: the video or frames, the event log, the sinks.
+    """What a run writes, sends and serves: video or frames, event log, sinks, page.
 
     Opened once the source gave a frame (nothing is made for a source that cannot open), closed
-    whatever ended the loop: the video finalised, the last status queued, the sinks flushed.
+    whatever ended the loop: the video finalised, the last status queued, the sinks flushed,
+    the page stopped.
     """
 
-    def __init__(self, source: Source, options: RunOptions, scoring: bool, started: bool) -> None:
-        self.video = self.events = self.sinks = None
+    def __init__(self, source: Source, options: RunOptions, step: _FrameStep, hooks: RunHooks,
+                 status: Callable[[], dict], started: bool) -> None:
+        self.video = self.events = self.sinks = self.page = None
         self.final_status, self.sent = None, {}
         if not started:
             return
@@ -542,10 +552,18 @@ class _Outputs:
                 self.sinks = Sinks([parse_sink(u, SINK_SCHEMES) for u in options.sinks],
                                    options.queue_dir, status_interval=options.status_interval)
                 opened.callback(self.sinks.close)
-            if scoring and (options.events or self.sinks):
+            if options.serve is not None:
+                self.page = _page(options.serve, step, hooks, status)
+                opened.callback(self.page.close)
+            if step.scoring and (options.events or self.sinks or self.page):
                 self.events = EventLog(options.events, options.event_interval,
-                                       options.overwrite, self.sinks)
+                                       options.overwrite, self.sinks, self.page)
             opened.pop_all()  # all open: close() closes them from now on
+
+    def offer(self, frame: np.ndarray, result) -> None:
+        """The newest frame and result, for the page."""
+        if self.page is not None:
+            self.page.live.offer(frame, result)
 
     def maybe_status(self, status: Callable[[], dict]) -> None:
         """Queue a status message for the sinks when one is due."""
@@ -553,8 +571,8 @@ class _Outputs:
             self.sinks.publish("status", status())
 
     def close(self) -> None:
-        """Finalise the video, close the event log, send the last status and flush the sinks."""
-        for part in (self.video, self.events):
+        """Finalise the video, close the event log and the page, flush the sinks."""
+        for part in (self.video, self.events, self.page):
             if part is not None:
                 part.close()
         if self.sinks is not None:
@@ -563,14 +581,25 @@ class _Outputs:
             self.sent = self.sinks.close()
 
 
-def _process(index: int, frame: np.ndarray, step: _FrameStep,
-             output: VideoOutput | FolderOutput | None, options: RunOptions, stop: Stop,
-             latencies: tuple[Latencies, Latencies]) -> None:
-    """One frame: the model, then the view drawn, written and shown."""
+def _page(options: ServeOptions, step: _FrameStep, hooks: RunHooks,
+          status: Callable[[], dict]) -> PageServer:
+    """The run's web server, started."""
+    from edgeae.runtime.serve import PageModel, PageServer
+
+    model = PageModel(hooks.name, lambda: getattr(step.model, "threshold", None),
+                      hooks.save_threshold if step.scoring else None)
+    return PageServer(options, model, status, step.heat_scale, step.scoring)
+
+
+def _process(index: int, frame: np.ndarray, step: _FrameStep, outputs: _Outputs,
+             options: RunOptions, stop: Stop, latencies: tuple[Latencies, Latencies]) -> None:
+    """One frame: the model, then the view drawn, written, shown and offered to the page."""
     model_ms, frame_ms = latencies
     t0 = time.perf_counter()
     frame, result = step(index, frame)
     model_ms.add((time.perf_counter() - t0) * 1e3)
+    outputs.offer(frame, result)
+    output = outputs.video
     if output is not None or options.display:
         now = time.monotonic()
         view = _view(frame, result, step.heat_scale, options,

@@ -3,6 +3,7 @@ a real HTTP server, through outages and restarts, with nothing lost."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -16,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -290,3 +292,189 @@ def test_the_loop_speaks_systemds_notify_protocol_and_reloads_on_sighup(conv_art
     keepalives = [m for m in messages if m.startswith("WATCHDOG=1")]
     assert len(keepalives) >= 3 and all("\nSTATUS=" in m and " fps" in m for m in keepalives)
     assert json.loads(stdout)["anomalies"] == len(flagged)
+
+
+# --- the page: --serve ------------------------------------------------------------------------
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def long_scene(tmp_path_factory) -> Path:
+    frames = np.repeat(blobs(1, size=32, channels=3, seed=3), 400, axis=0)
+    return write_video(tmp_path_factory.mktemp("long") / "long.avi", frames)
+
+
+def _get(port: int, path: str, headers: dict | None = None, method: str = "GET",
+         body: bytes | None = None) -> tuple[int, dict, bytes]:
+    """One request, the path sent as given (no normalisation): status, headers, body."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=body, headers=headers or {})
+    answer = connection.getresponse()
+    data = answer.read() if not answer.getheader("Content-Type", "").startswith("multipart") \
+        else answer.read(4096)
+    connection.close()
+    return answer.status, dict(answer.getheaders()), data
+
+
+def _wait_healthy(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        with contextlib.suppress(OSError):
+            if _get(port, "/healthz")[0] == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError("the page never came up")
+
+
+@pytest.fixture()
+def served(conv_artifacts, long_scene, tmp_path):
+    """`edgeae run --serve` on a copy of the detector, in its own process, as on a device."""
+    for name in ("model_int8.tflite", "model_int8.tflite.json"):  # a copy: the fixture is shared
+        shutil.copy(conv_artifacts / name, tmp_path / name)
+    artifact, port = tmp_path / "model_int8.tflite", _free_port()
+    assert run_cli("threshold", artifact, "--strategy", "fixed:1e9")[0] == 0
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "edgeae"), "run", "--model", artifact, "--source",
+         long_scene, "--task", "score", "--max-fps", "20", "--event-interval", "0", "--serve",
+         f"127.0.0.1:{port}", "--page-fps", "10"], env={**os.environ, "EDGEAE_TOKEN": TOKEN},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_healthy(port, process)
+        yield port, artifact, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.communicate(timeout=60)
+
+
+def test_the_page_needs_the_token_and_serves_live_frames_metrics_and_events(served):
+    port, artifact, process = served
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    assert _get(port, "/")[0] == 401 and _get(port, "/", {"X-Edgeae-Token": "wrong"})[0] == 401
+    code, headers, _ = _get(port, f"/?token={TOKEN}")
+    assert code == 303 and headers["Location"] == "/"
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    code, _, page = _get(port, "/", {"Cookie": cookie})
+    assert code == 200 and b"edgeae run" in page
+    code, headers, data = _get(port, "/stream?view=side", bearer)
+    assert code == 200 and headers["Content-Type"].startswith("multipart/x-mixed-replace")
+    jpeg = data[data.index(b"\r\n\r\n") + 4:]
+    frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None and frame.shape[:2] == (32, 64)  # input | heat map
+    code, _, metrics = _get(port, "/metrics", bearer)
+    assert code == 200 and b"edgeae_frames_total" in metrics
+    assert b"edgeae_threshold 1e+09" in metrics
+    # the threshold, changed from the page: saved beside the artifact, used at once
+    wrong = {"Cookie": "edgeae_token=wrong"}
+    assert _get(port, "/threshold", wrong, "POST", b'{"threshold": 0}')[0] == 401
+    assert _get(port, "/threshold", bearer, "POST", b'{"threshold": -1}')[0] == 400
+    code, _, body = _get(port, "/threshold", {**bearer, "Content-Type": "application/json"},
+                         "POST", b'{"threshold": 0}')
+    assert code == 200 and json.loads(body) == {"threshold": 0.0}
+    assert json.loads((artifact.parent / "model_int8.tflite.json").read_text())["threshold"] == 0
+    deadline = time.monotonic() + 20
+    while not (events := json.loads(_get(port, "/events.json", bearer)[2])):
+        assert time.monotonic() < deadline, "no anomaly event after the threshold changed"
+        time.sleep(0.2)
+    code, headers, image = _get(port, f"/events/{events[0]['n']}.jpg", bearer)
+    assert code == 200 and headers["Content-Type"] == "image/jpeg" and image[:2] == b"\xff\xd8"
+    status = json.loads(_get(port, "/status.json", bearer)[2])
+    assert status["threshold"] == 0 and status["threshold_editable"] and status["anomalies"] > 0
+    process.terminate()
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0 and json.loads(stdout)["stopped_by"] == "terminate"
+
+
+TRAVERSALS = ("/../../etc/passwd", "/events/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+              "/events/1.jpg/../../../../etc/passwd", "//etc/passwd", "/page.html",
+              "/events/-1.jpg", "/stream?view=../../etc/passwd")
+
+
+def test_no_path_reaches_a_file_and_oversized_requests_are_refused(served):
+    port = served[0]
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in TRAVERSALS:
+        for headers in ({}, bearer):
+            code, _, body = _get(port, path, headers)
+            assert code in (400, 401, 404), (path, code)
+            assert b"root:" not in body and b"<html" not in body
+    code, _, _ = _get(port, "/threshold", {**bearer, "Content-Length": str(10**7)}, "POST", b"")
+    assert code == 413
+    assert _get(port, "/" + "a" * 5000, bearer)[0] == 414
+
+
+def test_slow_clients_cannot_lock_the_page_out(conv_artifacts, long_scene):
+    import edgeae.runtime as rt
+    from edgeae.runtime.capture import Source
+    from edgeae.runtime.loop import RunOptions, run
+    from edgeae.runtime.serve import ServeOptions
+
+    port = _free_port()
+    serve = ServeOptions(port=port, max_connections=3, socket_timeout=1.0)
+    model = rt.load(conv_artifacts / "model_int8.tflite", task="score")
+    loop = threading.Thread(target=run, args=(model, Source("video", str(long_scene)),
+                                              RunOptions(serve=serve, max_fps=20, duration=12)))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if _get(port, "/healthz")[0] == 200:
+                    break
+            time.sleep(0.1)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]  # say nothing
+        time.sleep(0.2)
+        assert _get(port, "/healthz")[0] == 503  # all connections taken: refused at once
+        time.sleep(1.5)  # the silent ones time out and are dropped
+        assert _get(port, "/healthz")[0] == 200
+        for s in idle:
+            s.close()
+    finally:
+        loop.join(30)
+
+
+def test_listening_beyond_this_machine_needs_a_token(conv_artifacts, scene):
+    artifact = conv_artifacts / "model_int8.tflite"
+    code, _, err = run_cli("run", "--model", artifact, "--source", scene, "--serve",
+                           f"0.0.0.0:{_free_port()}")
+    assert code == 2 and "pass --token SECRET (or --insecure" in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = run_cli("run", "--model", artifact, "--source", scene, "--serve",
+                               str(taken.getsockname()[1]))
+    assert code == 2 and "cannot listen on 127.0.0.1" in err
+    code, _, err = run_cli("run", "--model", artifact, "--source", scene, "--serve", "80x")
+    assert code == 2 and "expected [HOST:]PORT" in err
+
+
+def test_the_page_in_a_real_browser_shows_the_stream_and_sets_the_threshold(served):
+    from test_report import CHROMIUM
+
+    _needs(CHROMIUM, "chromium")
+    from playwright.sync_api import sync_playwright
+
+    port, artifact, _ = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")  # the cookie, then the page
+        page.wait_for_function("document.querySelectorAll('#figures tr').length == 8")
+        page.wait_for_function("document.getElementById('live').naturalWidth == 64")
+        assert "frames/s" in page.inner_text("#figures") and page.url.endswith(f"{port}/")
+        page.fill("#value", "0.25")
+        page.click("#threshold button")
+        page.wait_for_function("document.getElementById('saved').textContent == 'saved'")
+        page.select_option("#view", "output")
+        page.wait_for_function("document.getElementById('live').naturalWidth == 32")
+        browser.close()
+    assert not errors
+    assert json.loads(artifact.with_name("model_int8.tflite.json").read_text())["threshold"] == 0.25

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.tasks import TASKS
 from edgeae.runtime.capture import CaptureOptions, Source
-from edgeae.runtime.loop import RunOptions
+from edgeae.runtime.loop import RunHooks, RunOptions
 
 DEFAULTS = RunOptions()
 CAPTURE = CaptureOptions()
@@ -58,7 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/",
             "edgeae run --pretrained live --source 0 --gray --display --side-by-side",
             "edgeae run --model det/model_int8.tflite --source 0 --task score "
-            "--mqtt mqtt://broker.local/line1/cam2 --webhook https://example.com/hook"))
+            "--mqtt mqtt://broker.local/line1/cam2 --webhook https://example.com/hook",
+            "EDGEAE_TOKEN=s3cret edgeae run --model det/model_int8.tflite --source 0 "
+            "--task score --serve 0.0.0.0:8080"))
     add_model_args(p)
     p.add_argument("--source", required=True,
                    help="camera index (0), stream URL (rtsp://, http://), video file or folder")
@@ -69,6 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="score: anomaly threshold (default: the manifest's)")
     _add_output_args(p)
     _add_sink_args(p)
+    _add_serve_args(p)
     _add_capture_args(p)
     add_backend_args(p, threads_auto="run the loop on the source's first frames with each "
                      "count (1, 2, ... all cores) for 2 s, keep the fastest (a smaller count on a "
@@ -117,6 +121,45 @@ def _add_sink_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--queue-dir", type=Path, metavar="DIR",
                    help="where the sinks' queues live (default: $STATE_DIRECTORY under systemd, "
                         "else $XDG_STATE_HOME/edgeae or ~/.local/state/edgeae)")
+
+
+def _add_serve_args(p: argparse.ArgumentParser) -> None:
+    """The page, /metrics and /healthz: ServeOptions' fields (runtime/serve.py)."""
+    from edgeae.runtime.serve import ServeOptions
+
+    defaults = ServeOptions()
+    g = p.add_argument_group(
+        "web page", "a page with the live view, figures, the latest anomalies and the threshold; "
+        "/metrics for Prometheus; /healthz (503 when frames stop). Frames for the page are "
+        "encoded in their own thread, only while someone watches")
+    g.add_argument("--serve", metavar="[HOST:]PORT",
+                   help="listen on PORT (127.0.0.1 unless HOST is given, e.g. 0.0.0.0:8080)")
+    g.add_argument("--token", default=os.environ.get("EDGEAE_TOKEN"), metavar="SECRET",
+                   help="required by every page but /healthz (header 'Authorization: Bearer', "
+                        "or open /?token=SECRET once for a cookie), and to change the threshold; "
+                        "default $EDGEAE_TOKEN. Needed to listen beyond 127.0.0.1")
+    g.add_argument("--insecure", action="store_true",
+                   help="listen beyond 127.0.0.1 without a token (anyone on the network sees it)")
+    g.add_argument("--page-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
+                   default=defaults.page_fps,
+                   help="frames a second encoded for the page, at most (default %(default)g)")
+    g.add_argument("--health-timeout", type=ranged(float, 0.0, lo_open=True), metavar="S",
+                   default=defaults.health_timeout,
+                   help="/healthz fails after S seconds without a frame (default %(default)g)")
+
+
+def _serve_options(args: argparse.Namespace):
+    """ServeOptions from the command line, or None without --serve."""
+    from edgeae.core.errors import UserError
+    from edgeae.runtime.serve import ServeOptions, parse_address
+
+    if args.serve is None:
+        if args.insecure:
+            raise UserError("--insecure goes with --serve")
+        return None
+    host, port = parse_address(args.serve)
+    return ServeOptions(host=host, port=port, token=args.token or None, insecure=args.insecure,
+                        page_fps=args.page_fps, health_timeout=args.health_timeout)
 
 
 def _sink(*schemes: str):
@@ -174,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
                          display=args.display, side_by_side=args.side_by_side,
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
                          sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
-                         status_interval=args.status_interval)
+                         status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
     if auto_threads and not _choose_threads(args, path, use, source, options, capture):
         return INTERRUPTED
@@ -184,8 +227,9 @@ def run(args: argparse.Namespace) -> int:
     if use == "score" and model.threshold is None:
         logging.getLogger("edgeae").warning(
             "no threshold in the manifest and no --threshold: scores only, no decisions")
-    summary = run_frames(model, source, options, capture,
-                         reload=_reload_threshold(model, path, args.backend))
+    hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
+                     save_threshold=_threshold_saver(model, path), name=path.name)
+    summary = run_frames(model, source, options, capture, hooks)
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
 
@@ -214,6 +258,20 @@ def _reload_threshold(model, path: Path, backend: str | None) -> Callable[[], No
         model.threshold = threshold
 
     return reload
+
+
+def _threshold_saver(model, path: Path) -> Callable[[float], None]:
+    """The page's threshold: into the manifest beside the artifact, then from the next frame.
+
+    Written atomically, as `edgeae threshold` writes it.
+    """
+    def save(value: float) -> None:
+        from edgeae.runtime.threshold import apply_threshold
+
+        apply_threshold(path, f"fixed:{value!r}")
+        model.threshold = value
+
+    return save
 
 
 def _choose_threads(args: argparse.Namespace, path: Path, use: str, source: Source,

@@ -1,0 +1,466 @@
+"""`edgeae run --serve`: a small web server inside the loop, for a device without a screen.
+
+    /               the page: live view, figures, latest anomalies with snapshots, threshold
+    /stream?view=   MJPEG: side (input | output), output (the heat map for a detector), input
+    /status.json    the figures the page shows
+    /events.json    the latest anomaly events; /events/N.jpg their snapshots
+    /threshold      POST {"threshold": x}: a detector's threshold, saved to its manifest
+    /metrics        Prometheus text format (prometheus_client)
+    /healthz        200 while frames arrive, 503 once none has for `health_timeout` seconds
+
+The loop only hands over references (`LiveView.offer`): frames are copied and JPEG-encoded by
+the server's own thread, at most `page_fps` a second and only while someone watches, so the
+page never slows the model. Everything served comes from memory: no route reads a file, so no
+path can reach one. Listening beyond this machine needs a token (a header, or a cookie set once
+from ?token=), compared in constant time; changing the threshold always needs it. Connections
+are capped, each has a socket timeout, request bodies and URLs are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+
+from edgeae.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("side", "output", "input")
+COOKIE = "edgeae_token"
+MAX_BODY = 1024  # bytes a POST may carry
+MAX_URL = 2048
+EVENTS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Where the server listens and what it allows."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    insecure: bool = False  # listen beyond this machine without a token
+    page_fps: float = 5.0  # frames a second encoded for the page, at most
+    health_timeout: float = 10.0  # /healthz fails once no frame came for this long
+    max_connections: int = 16  # at once; more get 503
+    max_streams: int = 4  # MJPEG viewers at once
+    socket_timeout: float = 10.0  # a client silent this long is dropped (slow clients)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """'[HOST:]PORT' -> (host, port); the host defaults to 127.0.0.1."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise UserError(f"--serve {text}: expected [HOST:]PORT, e.g. 8080, 0.0.0.0:8080") from None
+    if not 0 < number < 65536:
+        raise UserError(f"--serve {text}: port must be 1-65535")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+def check_exposure(options: ServeOptions) -> None:
+    """Refuse to listen beyond this machine without a token, unless --insecure."""
+    if not _loopback(options.host) and not options.token and not options.insecure:
+        raise UserError(f"--serve {options.host}:{options.port} listens beyond this machine: "
+                        "pass --token SECRET (or --insecure to allow anyone on the network)")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@dataclass(frozen=True)
+class PageModel:
+    """What the page knows about the model: its name and threshold, and how to change it."""
+
+    name: str
+    threshold: Callable[[], float | None]
+    save_threshold: Callable[[float], None] | None = None  # None: not a detector
+
+
+def _snapshot(frame: np.ndarray, result) -> tuple:
+    """Copies of what the loop hands over (its buffers are reused by the next frame)."""
+    if isinstance(result, np.ndarray):
+        return frame.copy(), result.copy(), None
+    return frame.copy(), result.heatmap.copy(), result.is_anomaly
+
+
+def _views(snapshot: tuple, heat_scale: float | None, wanted: set[str]) -> dict[str, np.ndarray]:
+    """The images the page shows: input, output (or heat map) and both side by side.
+
+    `heat_scale` is None for a denoiser, whose output is an image.
+    """
+    from edgeae.runtime.drawing import as_bgr, heat_overlay
+
+    frame, out, flagged = snapshot
+    shown = as_bgr(out) if heat_scale is None else heat_overlay(frame, out, heat_scale)
+    if flagged:
+        cv2.rectangle(shown, (0, 0), (shown.shape[1] - 1, shown.shape[0] - 1), (0, 0, 255), 3)
+    images = {"input": as_bgr(frame), "output": shown}
+    if "side" in wanted:
+        size = images["input"].shape[1::-1]
+        images["side"] = np.hstack([images["input"], cv2.resize(shown, size)])
+    return {view: images[view] for view in wanted}
+
+
+class LiveView:
+    """What the loop shares with the page: the newest frame, anomaly snapshots, the last time.
+
+    The loop calls `offer` and `event`; the encoder thread makes the JPEGs.
+    """
+
+    def __init__(self, options: ServeOptions, scoring: bool, heat_scale: float | None) -> None:
+        # the heat map's red: the model's own, else set from the first map seen; None: denoiser
+        self.options, self.scoring, self._heat_scale = options, scoring, heat_scale
+        self.last_frame = time.monotonic()  # /healthz counts from the start
+        self.events: deque[tuple[int, dict, bytes]] = deque(maxlen=EVENTS_KEPT)
+        self._changed = threading.Condition()
+        self._viewers = dict.fromkeys(VIEWS, 0)
+        self._jpegs: dict[str, tuple[int, bytes]] = {}
+        self._pending, self._pending_events = None, deque(maxlen=4)
+        self._grabbed, self._seq, self._events_seen, self._closed = -float("inf"), 0, 0, False
+        self._thread = threading.Thread(target=self._encode_forever, daemon=True,
+                                        name="edgeae-page")
+        self._thread.start()
+
+    def offer(self, frame: np.ndarray, result) -> None:
+        """The loop's newest frame and result: copied for the page when one is due."""
+        now = self.last_frame = time.monotonic()
+        if not any(self._viewers.values()) or now - self._grabbed < 1 / self.options.page_fps:
+            return
+        self._grabbed = now
+        snapshot = _snapshot(frame, result)
+        with self._changed:
+            self._pending = snapshot
+            self._changed.notify_all()
+
+    def event(self, event: dict, frame: np.ndarray, result) -> None:
+        """An anomaly event: its snapshot is encoded by the page's thread."""
+        snapshot = _snapshot(frame, result)
+        with self._changed:
+            self._events_seen += 1
+            self._pending_events.append(({**event, "n": self._events_seen}, snapshot))
+            self._changed.notify_all()
+
+    def _scale(self, snapshot: tuple) -> float | None:
+        """The heat map's scale: fixed from the first map when the model has none."""
+        if self.scoring and self._heat_scale is None:
+            self._heat_scale = 4 * max(float(snapshot[1].mean()), 1e-6)
+        return self._heat_scale if self.scoring else None
+
+    def _encode_forever(self) -> None:
+        """Encode what the loop handed over, whenever it does, until closed."""
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._closed or self._pending is not None
+                                       or self._pending_events)
+                if self._closed:
+                    return
+                snapshot, self._pending = self._pending, None
+                events = list(self._pending_events)
+                self._pending_events.clear()
+                wanted = {v for v, n in self._viewers.items() if n}
+            for event, shot in events:
+                jpeg = _jpeg(_views(shot, self._scale(shot), {"output"})["output"])
+                self.events.appendleft((event["n"], event, jpeg))
+            if snapshot is not None and wanted:
+                encoded = {view: _jpeg(image) for view, image in
+                           _views(snapshot, self._scale(snapshot), wanted).items()}
+                with self._changed:
+                    self._seq += 1
+                    self._jpegs.update({v: (self._seq, j) for v, j in encoded.items()})
+                    self._changed.notify_all()
+
+    def stream(self, view: str) -> Iterator[bytes]:
+        """The view's JPEGs as they come, for one viewer (counted while it watches)."""
+        with self._changed:
+            self._viewers[view] += 1
+        try:
+            seen = -1
+            while not self._closed:
+                latest = self._next_jpeg(view, seen)
+                if latest is not None:
+                    seen = latest[0]
+                    yield latest[1]
+        finally:
+            with self._changed:
+                self._viewers[view] -= 1
+
+    def _next_jpeg(self, view: str, seen: int) -> tuple[int, bytes] | None:
+        """The view's (seq, JPEG) newer than `seen`; None after a second without one."""
+        def newer() -> bool:
+            return self._closed or self._jpegs.get(view, (-1,))[0] != seen
+
+        with self._changed:
+            self._changed.wait_for(newer, timeout=1.0)
+            latest = self._jpegs.get(view)
+        return None if latest is None or latest[0] == seen or self._closed else latest
+
+    def close(self) -> None:
+        """Stop the encoder and every stream."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return data.tobytes() if ok else b""
+
+
+def _metrics(status: dict, model: PageModel, live: LiveView) -> bytes:
+    """The run's figures in Prometheus' text format."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    threshold = model.threshold()
+    families = [
+        CounterMetricFamily("edgeae_frames", "Frames through the model", status["frames"]),
+        CounterMetricFamily("edgeae_dropped_frames", "Stale frames skipped", status["dropped"]),
+        CounterMetricFamily("edgeae_reconnects", "Source reconnections", status["reconnects"]),
+        CounterMetricFamily("edgeae_anomalies", "Frames above the threshold",
+                            status["anomalies"]),
+        GaugeMetricFamily("edgeae_fps", "Frames per second since the start", status["fps"]),
+        GaugeMetricFamily("edgeae_model_seconds", "Model time per frame, median",
+                          status["model_ms_p50"] / 1e3),
+        GaugeMetricFamily("edgeae_frame_seconds", "Loop time per frame, median",
+                          status["frame_ms_p50"] / 1e3),
+        GaugeMetricFamily("edgeae_seconds_since_frame", "Seconds since the last frame",
+                          time.monotonic() - live.last_frame),
+        GaugeMetricFamily("edgeae_threshold", "The anomaly threshold (NaN: none)",
+                          float("nan") if threshold is None else threshold)]
+
+    class Run:
+        def collect(self):
+            return families
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Run())
+    return generate_latest(registry)
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` at once (503 beyond)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, options: ServeOptions, live: LiveView, model: PageModel,
+                 status: Callable[[], dict]) -> None:
+        self.options, self.live, self.model, self.status = options, live, model, status
+        self.page = resources.files("edgeae.runtime").joinpath("page.html").read_bytes()
+        self._slots = threading.BoundedSemaphore(options.max_connections)
+        self.streams = threading.BoundedSemaphore(options.max_streams)
+        handler = type("Handler", (_Handler,), {"timeout": options.socket_timeout})
+        super().__init__((options.host, options.port), handler)
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\n"
+                                b"Content-Length: 0\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """The routes; nothing here opens a file."""
+
+    server: _Server
+    server_version = "edgeae"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's hook
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's hook
+        self._dispatch("POST")
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _dispatch(self, method: str) -> None:
+        if len(self.path) > MAX_URL:
+            return self._send(414, "URL too long")
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if (method, url.path) == ("GET", "/healthz"):
+            return self._health()
+        if "token" in query:
+            return self._token_cookie(url.path, query["token"][0])
+        if not self._authorised():
+            return self._send(401, "a token is needed: ?token=, 'Authorization: Bearer' or "
+                                   "X-Edgeae-Token")
+        image = EVENT_IMAGE.fullmatch(url.path) if method == "GET" else None
+        if image:
+            return self._event_image(int(image[1]))
+        route = ROUTES.get((method, url.path))
+        if route is None:
+            return self._send(404 if method == "GET" else 405, "not here")
+        return route(self, query)
+
+    def _send(self, code: int, body: bytes | str, kind: str = "text/plain; charset=utf-8",
+              headers: dict[str, str] | None = None) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(code)
+        for name, value in {"Content-Type": kind, "Content-Length": str(len(data)),
+                            "Cache-Control": "no-store", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _json(self, obj) -> None:
+        self._send(200, json.dumps(obj), "application/json")
+
+    def _given_tokens(self) -> list[str]:
+        cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        return [self.headers.get("Authorization", "").removeprefix("Bearer ").strip(),
+                self.headers.get("X-Edgeae-Token", ""),
+                cookie[COOKIE].value if COOKIE in cookie else ""]
+
+    def _authorised(self) -> bool:
+        token = self.server.options.token
+        return token is None or any(_same(given, token) for given in self._given_tokens())
+
+    def _token_cookie(self, path: str, given: str) -> None:
+        """?token=: set the cookie and send the browser to the same page without it."""
+        token = self.server.options.token
+        if token is None or not _same(given, token):
+            return self._send(401, "wrong token")
+        self._send(303, "", headers={
+            "Location": path, "Set-Cookie": f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"})
+
+    def _health(self) -> None:
+        age = time.monotonic() - self.server.live.last_frame
+        if age > self.server.options.health_timeout:
+            return self._send(503, f"no frame for {age:.0f} s")
+        return self._send(200, "ok")
+
+    def _page(self, query: dict) -> None:  # noqa: ARG002 - a route
+        self._send(200, self.server.page, "text/html; charset=utf-8")
+
+    def _status(self, query: dict) -> None:  # noqa: ARG002 - a route
+        model = self.server.model
+        self._json({**self.server.status(), "model": model.name, "threshold": model.threshold(),
+                    "threshold_editable": bool(model.save_threshold and self.server.options.token)})
+
+    def _events(self, query: dict) -> None:  # noqa: ARG002 - a route
+        self._json([event for _, event, _ in self.server.live.events])
+
+    def _event_image(self, n: int) -> None:
+        jpeg = next((j for i, _, j in self.server.live.events if i == n), None)
+        if jpeg is None:
+            return self._send(404, "no such event (only the latest are kept)")
+        return self._send(200, jpeg, "image/jpeg")
+
+    def _metrics(self, query: dict) -> None:  # noqa: ARG002 - a route
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        server = self.server
+        self._send(200, _metrics(server.status(), server.model, server.live), CONTENT_TYPE_LATEST)
+
+    def _stream(self, query: dict) -> None:
+        view = query.get("view", ["side"])[0]
+        if view not in VIEWS:
+            return self._send(400, f"view: one of {', '.join(VIEWS)}")
+        if not self.server.streams.acquire(blocking=False):
+            return self._send(503, "too many viewers")
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            for jpeg in self.server.live.stream(view):
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                 + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+        except OSError:
+            pass  # the viewer left, or stopped reading for socket_timeout
+        finally:
+            self.server.streams.release()
+
+    def _threshold(self, query: dict) -> None:  # noqa: ARG002 - a route
+        model = self.server.model
+        if model.save_threshold is None:
+            return self._send(409, "this model has no threshold (a denoiser)")
+        if self.server.options.token is None:
+            return self._send(403, "changing the threshold needs the server started with --token")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                return self._send(413, f"at most {MAX_BODY} bytes")
+            value = float(json.loads(self.rfile.read(length))["threshold"])
+        except (ValueError, KeyError, TypeError):
+            return self._send(400, 'expected {"threshold": NUMBER}')
+        if not math.isfinite(value) or value < 0:
+            return self._send(400, "the threshold must be a finite number >= 0")
+        try:
+            model.save_threshold(value)
+        except UserError as e:
+            return self._send(500, str(e))
+        log.info("threshold set to %g from the page", value)
+        return self._json({"threshold": value})
+
+
+ROUTES: dict[tuple[str, str], Callable[[_Handler, dict], None]] = {
+    ("GET", "/"): _Handler._page, ("GET", "/stream"): _Handler._stream,
+    ("GET", "/status.json"): _Handler._status, ("GET", "/events.json"): _Handler._events,
+    ("GET", "/metrics"): _Handler._metrics, ("POST", "/threshold"): _Handler._threshold}
+EVENT_IMAGE = re.compile(r"/events/(\d{1,9})\.jpg")
+
+
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison (hmac.compare_digest) of a given token with the real one."""
+    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+class PageServer:
+    """The web server of a run: started on open, stopped (streams ended) on close."""
+
+    def __init__(self, options: ServeOptions, model: PageModel, status: Callable[[], dict],
+                 heat_scale: float | None, scoring: bool) -> None:
+        self.live = LiveView(options, scoring, heat_scale)
+        try:
+            self._server = _Server(options, self.live, model, status)
+        except OSError as e:
+            self.live.close()
+            raise UserError(f"--serve: cannot listen on {options.host}:{options.port} "
+                            f"({e.strerror or e}); choose another port") from None
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True,
+                         name="edgeae-serve").start()
+        log.info("serving on http://%s:%d/", options.host, self.port)
+
+    def close(self) -> None:
+        """End the streams, stop listening."""
+        self.live.close()
+        self._server.shutdown()
+        self._server.server_close()
