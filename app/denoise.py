@@ -117,7 +117,7 @@ def denoise_videos(spec: ModelSpec, videos: Sequence[Path], out_dir: Path,
     model, written = spec.open(), 0
     for video in videos:
         model.reset()
-        summary = run(model, Source("file", str(video)),
+        summary = run(model, Source("video", str(video)),
                       RunOptions(output=out_dir / video.name, overwrite=overwrite))
         written += summary.written
     return written

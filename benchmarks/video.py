@@ -192,7 +192,7 @@ def speed(rows: dict[str, tuple[Path, str]], still: np.ndarray) -> dict[str, dic
                 model.denoise(frames[i % len(frames)])
                 times.append((time.perf_counter() - t0) * 1e3)
             model.reset()
-            summary = run(model, Source("file", str(video)), RunOptions(gray=True))
+            summary = run(model, Source("video", str(video)), RunOptions(gray=True))
             out[name] = {"backend": f"{backend} {Path(path).name}",
                          "model_ms_p50": float(np.median(times[5:])),
                          "model_ms_p99": float(np.percentile(times[5:], 99)),

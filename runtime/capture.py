@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,46 +45,140 @@ class SourceStats:
 
 @dataclass(frozen=True)
 class CaptureOptions:
-    """How long a live source may take, in seconds."""
+    """How long a live source may take (seconds), and what a camera is asked for."""
 
     open_timeout: float = 10.0  # streams: OpenCV gives up opening after this
     read_timeout: float = 5.0  # streams: no frame for this long is a lost connection (reopened)
     wait_for_source: float = 5.0  # a live source with no frame yet is retried this long at most
+    camera_size: tuple[int, int] | None = None  # (width, height) asked of a camera
+    camera_fps: float | None = None
+    fourcc: str | None = None  # a USB camera's pixel format, e.g. MJPG (V4L2)
 
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed --source: what it is and how OpenCV opens it."""
+    """A parsed --source: what it is and how it is opened (SOURCE_KINDS)."""
 
-    kind: str  # camera | stream | video | folder
+    kind: str  # a SOURCE_KINDS row: camera | picamera2 | stream | gstreamer | video | folder
     target: int | str
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"unknown source kind {self.kind!r}; one of {list(SOURCE_KINDS)}")
 
     @property
     def live(self) -> bool:
         """Live sources drop stale frames and reconnect; files play every frame and end."""
-        return self.kind in ("camera", "stream")
+        return SOURCE_KINDS[self.kind].live
 
     def open(self, options: CaptureOptions | None = None) -> cv2.VideoCapture:
-        """An opened VideoCapture, or a one-line UserError; streams honour `options`' time-outs."""
-        params = []
-        if self.kind == "stream":  # OpenCV's FFmpeg backend; other backends may not take these
-            options = options or CaptureOptions()
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(options.open_timeout * 1e3),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(options.read_timeout * 1e3)]
-        capture = cv2.VideoCapture(self.target, cv2.CAP_ANY, params)
+        """An opened VideoCapture (or one that reads like it), or a one-line UserError."""
+        kind = SOURCE_KINDS[self.kind]
+        capture = kind.open(self, options or CaptureOptions())
         if not capture.isOpened():
             capture.release()
-            what = {"camera": "camera", "stream": "stream", "video": "video file"}[self.kind]
-            raise UserError(f"cannot open {what} {self.target}: check that it exists and is a "
-                            "format OpenCV can read")
+            raise UserError(f"cannot open {kind.what} {self.target}: {kind.hint}")
         return capture
 
 
+def _open_camera(source: Source, options: CaptureOptions) -> cv2.VideoCapture:
+    """A USB or built-in camera by index, asked for the size, rate and pixel format given."""
+    capture = cv2.VideoCapture(source.target, cv2.CAP_ANY)
+    if capture.isOpened():
+        apply_camera_options(capture, options)
+    return capture
+
+
+def apply_camera_options(capture: cv2.VideoCapture, options: CaptureOptions) -> None:
+    """Ask the camera for --fourcc, --camera-size and --camera-fps; warn about what it refused.
+
+    The pixel format goes first: V4L2 cameras offer their larger sizes and rates in MJPG only.
+    """
+    wanted = {}
+    if options.fourcc:
+        wanted[cv2.CAP_PROP_FOURCC] = cv2.VideoWriter_fourcc(*options.fourcc)
+    if options.camera_size:
+        wanted[cv2.CAP_PROP_FRAME_WIDTH], wanted[cv2.CAP_PROP_FRAME_HEIGHT] = options.camera_size
+    if options.camera_fps:
+        wanted[cv2.CAP_PROP_FPS] = options.camera_fps
+    for prop, value in wanted.items():
+        capture.set(prop, value)
+    got = {prop: capture.get(prop) for prop in wanted}
+    refused = [f"{CAMERA_PROPS[p]} {value:g} (got {got[p]:g})" for p, value in wanted.items()
+               if abs(got[p] - value) > 1e-3]
+    if refused:
+        log.warning("the camera did not take %s", ", ".join(refused))
+
+
+CAMERA_PROPS = {cv2.CAP_PROP_FOURCC: "fourcc", cv2.CAP_PROP_FRAME_WIDTH: "width",
+                cv2.CAP_PROP_FRAME_HEIGHT: "height", cv2.CAP_PROP_FPS: "fps"}
+
+
+def _open_stream(source: Source, options: CaptureOptions) -> cv2.VideoCapture:
+    """rtsp://, http://, tcp:// (e.g. `rpicam-vid --listen`) through OpenCV's FFmpeg backend."""
+    return cv2.VideoCapture(source.target, cv2.CAP_FFMPEG, [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(options.open_timeout * 1e3),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(options.read_timeout * 1e3)])
+
+
+def _open_gstreamer(source: Source, options: CaptureOptions) -> cv2.VideoCapture:  # noqa: ARG001
+    """A GStreamer pipeline ending in appsink, where OpenCV was built with GStreamer."""
+    if not gstreamer_available():
+        raise UserError("this OpenCV was built without GStreamer (pip's wheels are): install "
+                        "your distribution's OpenCV (apt install python3-opencv) in a venv with "
+                        "--system-site-packages, or give the camera or stream directly")
+    return cv2.VideoCapture(source.target, cv2.CAP_GSTREAMER)
+
+
+def _open_picamera2(source: Source, options: CaptureOptions):
+    from edgeae.runtime.picamera import Picamera2Capture
+
+    return Picamera2Capture(source.target, options.camera_size, options.camera_fps)
+
+
+def gstreamer_available() -> bool:
+    """Whether this OpenCV reads GStreamer pipelines."""
+    return any(line.split(":")[0].strip() == "GStreamer" and "YES" in line
+               for line in cv2.getBuildInformation().splitlines())
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of --source: live or not, how it opens, how a failure is explained."""
+
+    live: bool
+    open: Callable[[Source, CaptureOptions], cv2.VideoCapture] | None  # None: read by frames()
+    what: str
+    hint: str = "check that it exists and is a format OpenCV can read"
+
+
+SOURCE_KINDS: dict[str, SourceKind] = {
+    "camera": SourceKind(True, _open_camera, "camera", "check that it is plugged in and free "
+                         "(on a Raspberry Pi's camera module, use --source picamera2)"),
+    "picamera2": SourceKind(True, _open_picamera2, "Pi camera"),
+    "stream": SourceKind(True, _open_stream, "stream"),
+    "gstreamer": SourceKind(True, _open_gstreamer, "GStreamer pipeline",
+                            "check the pipeline with gst-launch-1.0; it must end in appsink"),
+    "video": SourceKind(False, lambda source, _: cv2.VideoCapture(source.target, cv2.CAP_ANY),
+                        "video file"),
+    "folder": SourceKind(False, None, "folder"),
+}
+
+
 def parse_source(text: str | int) -> Source:
-    """'0' -> camera 0, 'rtsp://...' -> stream, a folder -> images, a file -> video."""
+    """What --source names.
+
+    '0' -> camera 0, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or 'tcp://...' -> stream,
+    '... ! appsink' -> GStreamer pipeline, a folder -> images, a file -> video.
+    """
     text = str(text)
     if text.isdigit():
         return Source("camera", int(text))
+    if text == "picamera2" or text.startswith("picamera2:"):
+        index = text.partition(":")[2] or "0"
+        if not index.isdigit():
+            raise UserError(f"--source {text}: expected picamera2 or picamera2:N")
+        return Source("picamera2", int(index))
     if "://" in text:
         return Source("stream", text)
     path = Path(text)
@@ -92,8 +186,10 @@ def parse_source(text: str | int) -> Source:
         return Source("folder", text)
     if path.is_file():
         return Source("video", text)
-    raise UserError(f"no such source: {text} (give a camera index, a stream URL, a video file "
-                    "or a folder of images)")
+    if " ! " in text:
+        return Source("gstreamer", text)
+    raise UserError(f"no such source: {text} (give a camera index, picamera2, a stream URL, a "
+                    "GStreamer pipeline, a video file or a folder of images)")
 
 
 @dataclass

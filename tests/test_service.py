@@ -478,3 +478,114 @@ def test_the_page_in_a_real_browser_shows_the_stream_and_sets_the_threshold(serv
         browser.close()
     assert not errors
     assert json.loads(artifact.with_name("model_int8.tflite.json").read_text())["threshold"] == 0.25
+
+
+# --- sources: the Pi camera, tcp:// streams, GStreamer, V4L2 options -------------------------
+
+STANDINS = Path(__file__).parent / "standins"
+
+
+@pytest.fixture()
+def picamera2(monkeypatch):
+    """The Picamera2 stand-in (tests/standins/picamera2) in place of the real module."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(STANDINS))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    module = importlib.import_module("picamera2")
+    module.LOG.clear()
+    monkeypatch.setattr(module, "FAIL_AFTER", 20)
+    return module
+
+
+def test_the_pi_camera_source_reads_the_lores_stream_and_reconnects(picamera2, tmp_path):
+    out = tmp_path / "clean.avi"
+    code, stdout, err = run_cli("run", "--pretrained", "live", "--source", "picamera2",
+                                "--camera-size", "330x240", "--camera-fps", "25", "--gray",
+                                "--duration", "3", "--output", out)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["frames"] > 10 and summary["reconnects"] == 1  # one unplug, then back
+    configured = [entry[1] for entry in picamera2.LOG if entry[0] == "configure"][0]
+    assert configured["lores"] == {"size": (320, 240), "format": "YUV420"}  # aligned
+    assert configured["controls"] == {"FrameRate": 25}
+    assert {e[1] for e in picamera2.LOG if e[0] == "capture"} == {"lores"}  # main left alone
+    assert picamera2.LOG[-1] == ("close",)
+    video = cv2.VideoCapture(str(out))
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 240)
+
+
+def test_pi_camera_errors_are_one_line(picamera2, tmp_path):
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "picamera2:3",
+                           "--wait-for-source", "0.5")
+    assert code == 2 and "no Pi camera 3: Picamera2 sees 1 camera(s)" in err
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "picamera2:x")
+    assert code == 2 and "expected picamera2 or picamera2:N" in err
+
+
+def test_without_picamera2_the_error_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "picamera2" else real(name, *a))
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "picamera2",
+                           "--wait-for-source", "0.5")
+    assert code == 2 and "sudo apt install python3-picamera2" in err
+
+
+def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene):
+    """`rpicam-vid --codec mjpeg --listen -o tcp://0.0.0.0:PORT` serves MJPEG to one client at
+    a time; here a server sends part of a clip per connection and hangs up."""
+    capture, jpegs = cv2.VideoCapture(str(long_scene)), []
+    while (got := capture.read())[0] and len(jpegs) < 40:
+        jpegs.append(cv2.imencode(".jpg", got[1])[1].tobytes())
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for _ in range(2):
+            client, _ = server.accept()
+            with client, contextlib.suppress(OSError):
+                for jpeg in jpegs:
+                    client.sendall(jpeg)
+                    time.sleep(0.02)
+
+    threading.Thread(target=serve, daemon=True).start()
+    code, stdout, err = run_cli("run", "--pretrained", "live", "--gray", "--source",
+                                f"tcp://127.0.0.1:{server.getsockname()[1]}", "--duration", "4",
+                                "--read-timeout", "1")
+    server.close()
+    assert code == 0, err
+    summary = json.loads(stdout)
+    # FFmpeg probes a burst before it decodes: the loop takes the newest frame of each burst
+    assert summary["frames"] > 0 and summary["reconnects"] >= 1
+    assert summary["frames"] + summary["dropped"] > len(jpegs)  # frames of both connections
+
+
+def test_gstreamer_pipelines_need_an_opencv_built_with_it(tmp_path):
+    from edgeae.runtime.capture import gstreamer_available
+
+    pipeline = ("videotestsrc num-buffers=30 ! video/x-raw,width=64,height=48 ! videoconvert "
+                "! appsink")
+    code, stdout, err = run_cli("run", "--pretrained", "live", "--gray", "--source", pipeline,
+                                "--duration", "5", "--wait-for-source", "2")
+    if gstreamer_available():
+        assert code == 0 and json.loads(stdout)["frames"] > 0, err
+    else:  # pip's OpenCV wheels: no GStreamer
+        assert code == 2 and "built without GStreamer" in err
+
+
+def test_camera_options_are_asked_for_and_refusals_named(long_scene, caplog):
+    from edgeae.runtime.capture import CaptureOptions, apply_camera_options
+
+    # a real camera cannot exist here: a video file's capture refuses every setting, as a
+    # camera refuses a size or rate it does not offer
+    capture = cv2.VideoCapture(str(long_scene))
+    apply_camera_options(capture, CaptureOptions(camera_size=(1280, 720), camera_fps=60,
+                                                 fourcc="MJPG"))
+    capture.release()
+    assert "the camera did not take" in caplog.text and "width 1280" in caplog.text
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "0", "--fourcc", "MJPEG")
+    assert code == 2 and "expected four characters" in err
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "0", "--camera-size", "0x5")
+    assert code == 2 and "sides must be" in err

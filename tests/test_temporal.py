@@ -170,7 +170,7 @@ def test_history_restarts_at_a_scene_cut_in_a_video_file(temporal_artifacts, tmp
     frames = np.concatenate([_clip(data.camera(), 8, 0), _clip(data.coins(), 6, 1)])
     video = write_video(tmp_path / "cut.avi", np.repeat(frames[..., None], 3, axis=-1))
     model = rt.load(export / "model_int8.tflite", task="denoise")
-    summary = run(model, Source("file", str(video)), RunOptions(gray=True))
+    summary = run(model, Source("video", str(video)), RunOptions(gray=True))
     assert summary.frames == len(frames) and summary.restarts == 1 and model.scene_cuts == 1
     decoded = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) / np.float32(255)
                for f in rt.frames(str(video))]

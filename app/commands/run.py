@@ -14,6 +14,7 @@ from edgeae.app.commands.args import (
     add_backend_args,
     add_model_args,
     examples,
+    frame_size,
     given,
     model_path,
     ranged,
@@ -58,13 +59,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--threshold 0.012 --events events.jsonl --duration 3600",
             "edgeae run --model model_fp32.tflite --source frames/ --output out_frames/",
             "edgeae run --pretrained live --source 0 --gray --display --side-by-side",
+            "edgeae run --pretrained live --source picamera2 --camera-size 640x480 --gray "
+            "--serve 8080",
+            "edgeae run --pretrained live --source 0 --fourcc MJPG --camera-size 1280x720 "
+            "--camera-fps 30 --output clean.mp4",
+            "edgeae run --pretrained live --source tcp://raspberrypi.local:8888 --gray "
+            "--output clean.mp4",
             "edgeae run --model det/model_int8.tflite --source 0 --task score "
             "--mqtt mqtt://broker.local/line1/cam2 --webhook https://example.com/hook",
             "EDGEAE_TOKEN=s3cret edgeae run --model det/model_int8.tflite --source 0 "
             "--task score --serve 0.0.0.0:8080"))
     add_model_args(p)
     p.add_argument("--source", required=True,
-                   help="camera index (0), stream URL (rtsp://, http://), video file or folder")
+                   help="camera index (0), picamera2[:N] (the Raspberry Pi camera), stream URL "
+                        "(rtsp://, http://, tcp:// as from `rpicam-vid --listen`), a GStreamer "
+                        "pipeline ending in appsink, video file or folder")
     defaults = ", ".join(f"{use} for {task}" for task, use in _default_uses().items())
     p.add_argument("--task", choices=USES,
                    help=f"default: the model's own ({defaults})")
@@ -189,6 +198,27 @@ def _add_capture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-timeout", type=seconds, metavar="S",
                    help="streams: no frame for S seconds is a lost connection, reopened with "
                         f"back-off (default {CAPTURE.read_timeout:g})")
+    p.add_argument("--camera-size", type=_camera_size, metavar="WxH",
+                   help="ask a camera (or the Pi camera's model stream) for this size, e.g. "
+                        "640x480")
+    p.add_argument("--camera-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
+                   help="ask a camera for N frames per second")
+    p.add_argument("--fourcc", type=_fourcc, metavar="CODE",
+                   help="a USB camera's pixel format, e.g. MJPG (V4L2 cameras give their larger "
+                        "sizes and rates in MJPG only)")
+
+
+def _camera_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480): width and height, as a camera takes them."""
+    return frame_size(text)[::-1]
+
+
+def _fourcc(text: str) -> str:
+    """Four characters, as V4L2 names pixel formats (MJPG, YUYV)."""
+    if len(text) != 4 or not text.isascii() or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"expected four characters like MJPG or YUYV, got "
+                                         f"{text!r}")
+    return text
 
 
 def _default_uses() -> dict[str, str]:
@@ -218,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
                          sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
                          status_interval=args.status_interval, serve=_serve_options(args))
-    capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source"))
+    capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
+                                     "camera_size", "camera_fps", "fourcc"))
     if auto_threads and not _choose_threads(args, path, use, source, options, capture):
         return INTERRUPTED
     model = rt.load(path, args.backend, args.threads, task=use)
