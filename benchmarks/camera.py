@@ -2,9 +2,11 @@
 
 For each light level a clip is made from a Set12 still (08.png, 512x512) by a camera on a smooth
 random path (train/clips.py: sub-pixel pan, small turn and zoom) with two objects moving on their
-own (patches of the still on straight paths, 0.7-2.5 px per frame), 60 frames of 240x320, each
-through the camera noise model (train/camera.py, gray, no JPEG, seed 0). Every method is
-measured on the clip's last 20% (the tail `edgeae adapt` holds out) against the clean frames:
+own (patches of the still on straight paths, 0.7-2.5 px per frame), 60 frames of 240x320, and
+from each real video given with --video (its first 60 frames, gray, resized to 240x320: the
+user's own clean footage); each frame goes through the camera noise model (train/camera.py,
+gray, no JPEG, seed 0). Every method is measured on the clip's last 20% (the tail `edgeae adapt`
+holds out) against the clean frames, by PSNR and SSIM (scikit-image, data range 255):
 
 - `live`: the shipped model as it is (trained on Gaussian noise);
 - `live adapted`: `edgeae adapt --pretrained live` on the noisy clip (defaults but the time
@@ -19,7 +21,7 @@ measured on the clip's last 20% (the tail `edgeae adapt` holds out) against the 
   so the baseline is at its strongest).
 
     .venv/bin/python benchmarks/camera.py --data ../shared/data --minutes 2 \
-        --out benchmarks/results/camera.json
+        [--video clean.mp4 ...] --out benchmarks/results/camera.json
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from provenance import provenance, write_result
-from skimage.metrics import peak_signal_noise_ratio
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import edgeae.runtime as rt
 from edgeae.core.data import Preprocess, load_data
@@ -54,33 +56,56 @@ FRAMES, SIZE, STILL, OBJECTS = 60, (240, 320), "08.png", 2
 NLM_STRENGTHS = (5, 8, 11, 14, 18, 22, 27, 33)
 
 
-def noisy_clip(still: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
-    """(clean, noisy) uint8 frames of a clip of `still` at light `level`."""
+def still_clip(still: np.ndarray) -> np.ndarray:
+    """Clean uint8 frames (FRAMES, *SIZE, 1) of a simulated camera panning over `still`."""
+    return clip_from_still(still, FRAMES, SIZE, np.random.default_rng(0), objects=OBJECTS).frames
+
+
+def video_clip(path: Path) -> np.ndarray:
+    """Clean uint8 frames (FRAMES, *SIZE, 1): a real video's first FRAMES frames, gray."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while len(frames) < FRAMES and (got := capture.read())[0]:
+        gray = cv2.cvtColor(got[1], cv2.COLOR_BGR2GRAY)
+        frames.append(cv2.resize(gray, SIZE[::-1], interpolation=cv2.INTER_AREA)[..., None])
+    capture.release()
+    if len(frames) < FRAMES:
+        sys.exit(f"{path}: {len(frames)} frames readable, {FRAMES} needed")
+    return np.stack(frames)
+
+
+def noisy_frames(clean: np.ndarray, level: str) -> np.ndarray:
+    """`clean` through the camera noise model at light `level` (seeded)."""
     rng = np.random.default_rng(0)
-    clean = clip_from_still(still, FRAMES, SIZE, rng, objects=OBJECTS).frames
     peak, read = PRESETS[level]
     camera = CameraNoise((peak, peak), (read, read))
     noisy = [camera.one(frame.astype(np.float32) / 255, rng) for frame in clean]
-    return clean, np.stack([np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in noisy])
+    return np.stack([np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in noisy])
 
 
-def psnr(clean: np.ndarray, out: np.ndarray) -> float:
-    """PSNR in dB of uint8 `clean` against `out` (uint8, or float in [0, 1])."""
+def quality(clean: np.ndarray, out: np.ndarray) -> tuple[float, float]:
+    """(PSNR dB, SSIM) of uint8 `clean` against `out` (uint8, or float in [0, 1]), gray."""
     out = out if out.dtype == np.uint8 else np.clip(out, 0, 1) * 255
-    return float(peak_signal_noise_ratio(clean.astype(np.float64), out.astype(np.float64),
-                                         data_range=255))
+    a, b = (np.squeeze(x).astype(np.float64) for x in (clean, out))
+    return (float(peak_signal_noise_ratio(a, b, data_range=255)),
+            float(structural_similarity(a, b, data_range=255)))
 
 
-def model_psnr(model, clean: np.ndarray, noisy: np.ndarray, frames: range) -> float:
-    """Mean PSNR of the Keras model's outputs over `frames`."""
-    return float(np.mean([psnr(clean[i], np.asarray(model.predict_on_batch(
-        noisy[i][None].astype(np.float32) / 255))[0]) for i in frames]))
+def mean_quality(clean: np.ndarray, outputs: dict) -> dict:
+    """{"psnr", "ssim"}: the means over frames i of quality(clean[i], out) for i, out in outputs."""
+    psnr, ssim = np.mean([quality(clean[i], out) for i, out in outputs.items()], axis=0)
+    return {"psnr": float(psnr), "ssim": float(ssim)}
 
 
-def nlm_psnr(clean: np.ndarray, noisy: np.ndarray, frames: range, h: float) -> float:
-    """Mean PSNR of OpenCV's non-local means with strength `h` over `frames`."""
-    return float(np.mean([psnr(clean[i][..., 0], cv2.fastNlMeansDenoising(
-        noisy[i][..., 0], None, h, 7, 21)) for i in frames]))
+def model_quality(model, clean: np.ndarray, noisy: np.ndarray, frames: range) -> dict:
+    """Mean PSNR and SSIM of the Keras model's outputs over `frames`."""
+    return mean_quality(clean, {i: np.asarray(model.predict_on_batch(
+        noisy[i][None].astype(np.float32) / 255))[0] for i in frames})
+
+
+def nlm_quality(clean: np.ndarray, noisy: np.ndarray, frames: range, h: float) -> dict:
+    """Mean PSNR and SSIM of OpenCV's non-local means with strength `h` over `frames`."""
+    return mean_quality(clean, {i: cv2.fastNlMeansDenoising(noisy[i][..., 0], None, h, 7, 21)
+                                for i in frames})
 
 
 LIVE = PRETRAINED_DIR / "live_fp32.onnx"
@@ -104,26 +129,25 @@ def adapted(noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,
     export_model(ModelDir.open(work / "adapted"), work / "export",
                  ExportOptions(precisions=("int8",), allow_drift=True))
     int8 = rt.load(work / "export" / "model_int8.tflite")
-    return {"live adapted": model_psnr(model, clean, noisy, tail),
-            "live adapted int8": float(np.mean([psnr(clean[i], int8.denoise(noisy[i]))
-                                                for i in tail])),
+    return {"live adapted": model_quality(model, clean, noisy, tail),
+            "live adapted int8": mean_quality(clean, {i: int8.denoise(noisy[i]) for i in tail}),
             "adapt_seconds": seconds,
             "adaptation": result.training.adaptation.model_dump(exclude={"footage"})}
 
 
 def supervised(noisy: np.ndarray, clean: np.ndarray, head: range, tail: range, work: Path,
-               minutes: float) -> float:
+               minutes: float) -> dict:
     """The upper reference: `live` tuned as adapt tunes it, on the clean first frames."""
     model, _ = live_model()
     fit, val = list(head)[:-4], list(head)[-4:]  # validation inside the first part too
     ones = np.ones((*clean.shape[:3], 1), np.uint8)
     pairs = [FramePairs(noisy[i], clean[i], ones[i]) for i in (fit, val)]
     tune(model, pairs[0], pairs[1], AdaptSettings(minutes=minutes), work / "sup.csv", verbose=2)
-    return model_psnr(model, clean, noisy, tail)
+    return model_quality(model, clean, noisy, tail)
 
 
 def self_supervised(method: str, noisy: np.ndarray, clean: np.ndarray, tail: range,
-                    work: Path, minutes: float) -> float:
+                    work: Path, minutes: float) -> dict:
     """`train denoiser --self-supervised METHOD` from `live`'s weights, on the same frames."""
     import keras
 
@@ -140,19 +164,19 @@ def self_supervised(method: str, noisy: np.ndarray, clean: np.ndarray, tail: ran
     train(load_data(str(work / "frames"), Preprocess(1)).train, work / method, settings,
           callbacks=[TimeLimit(minutes)], verbose=2)
     trained = keras.saving.load_model(work / method / "model.keras", compile=False)
-    return model_psnr(trained, clean, noisy, tail)
+    return model_quality(trained, clean, noisy, tail)
 
 
-def measure_level(still: np.ndarray, level: str, minutes: float) -> dict:
-    """One light level: every method's PSNR on the clip's held-out tail, and adapt's record."""
-    clean, noisy = noisy_clip(still, level)
+def measure_level(clip: str, clean: np.ndarray, level: str, minutes: float) -> dict:
+    """One clip at one light level: each method's PSNR and SSIM on the tail; adapt's record."""
+    noisy = noisy_frames(clean, level)
     train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
     tail, head = range(FRAMES)[tail_part], range(FRAMES)[train_part]
-    h = max(NLM_STRENGTHS, key=lambda s: nlm_psnr(clean, noisy, head[::6], s))
-    row = {"level": level, "peak": PRESETS[level][0], "read": PRESETS[level][1],
-           "noisy": float(np.mean([psnr(clean[i], noisy[i]) for i in tail])),
-           f"nlm (h={h})": nlm_psnr(clean, noisy, tail, h),
-           "live": model_psnr(live_model()[0], clean, noisy, tail)}
+    h = max(NLM_STRENGTHS, key=lambda s: nlm_quality(clean, noisy, head[::6], s)["psnr"])
+    row = {"clip": clip, "level": level, "peak": PRESETS[level][0], "read": PRESETS[level][1],
+           "noisy": mean_quality(clean, {i: noisy[i] for i in tail}),
+           f"nlm (h={h})": nlm_quality(clean, noisy, tail, h),
+           "live": model_quality(live_model()[0], clean, noisy, tail)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "frames").mkdir()
@@ -165,7 +189,14 @@ def measure_level(still: np.ndarray, level: str, minutes: float) -> dict:
         row.update(adapted(noisy, clean, tail, work, minutes))
         row["live supervised (clean first part)"] = supervised(noisy, clean, head, tail, work,
                                                                 minutes)
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+    return {k: _rounded(v) for k, v in row.items()}
+
+
+def _rounded(value):
+    """Seconds and PSNR to 0.01, SSIM to 0.0001."""
+    if isinstance(value, dict) and "ssim" in value:
+        return {"psnr": round(value["psnr"], 2), "ssim": round(value["ssim"], 4)}
+    return round(value, 2) if isinstance(value, float) else value
 
 
 def main() -> None:
@@ -174,13 +205,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--levels", default="dim,night", help="camera presets, comma-separated")
     parser.add_argument("--minutes", type=float, default=2.0, help="adapt's time budget")
+    parser.add_argument("--video", type=Path, action="append", default=[],
+                        help="a clean real video to add as a clip (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/camera.json"))
     args = parser.parse_args()
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
-    rows = [measure_level(still, level, args.minutes) for level in args.levels.split(",")]
+    clips = {f"set12/{STILL}": still_clip(still)} | {p.name: video_clip(p) for p in args.video}
+    rows = [measure_level(name, clean, level, args.minutes)
+            for name, clean in clips.items() for level in args.levels.split(",")]
     command = " ".join(["python benchmarks/camera.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "frames": FRAMES, "size": SIZE,
-                  "still": f"set12/{STILL}", "rows": rows}, args.out)
+                  "clips": list(clips), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":
