@@ -603,6 +603,27 @@ def ncnn() -> str:
                     rows, right={3, 4, 5}) + "\n")
 
 
+# --- bf16 beside fp32 and int8 (benchmarks/bf16.py) ----------------------------------------------
+
+def bf16() -> str:
+    """Per shipped model, engine and precision: ms at 480x640, difference, PSNR, gate."""
+    data = load("bf16")
+    rows = [[r["model"], r["backend"], r["precision"], r["file"], f"{r['p50_ms']:.1f}",
+             f"{r['p99_ms']:.1f}", f"{r['max_abs_diff']:.1e}", f"{r['psnr']:.2f}",
+             "yes" if r["passes_gate"] else "no"] for r in data["rows"]]
+    best = "; ".join(f"{name}: {s['fastest']} at {s['fastest_fps']:.1f} frames/s, "
+                     f"{s['x_litert_int8']:.2f}x LiteRT int8"
+                     for name, s in data["summary"].items())
+    h, w = data["frame"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"One {h}x{w} gray frame, {data['threads']} threads, {data['runs']} runs after two "
+            f"warm-ups; PSNR on Set12 with sigma {data['sigma']} noise. Fastest passing its gate: "
+            f"{best}.\n\n"
+            + table(["model", "engine", "precision", "file", "p50 ms", "p99 ms",
+                     "max abs diff vs onnxruntime fp32", "Set12 PSNR", "passes gate"], rows,
+                    right={4, 5, 6, 7}) + "\n")
+
+
 # --- the runtime on aarch64 under qemu (benchmarks/arm_check.sh) -------------------------------
 
 def arm_check() -> str:
@@ -839,6 +860,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
     "auto-backend": ("auto_backend", auto_backend),
     "ncnn": ("ncnn", ncnn),
+    "bf16": ("bf16", bf16),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
