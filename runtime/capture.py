@@ -386,18 +386,25 @@ def frames(source: str | int | Source, stats: SourceStats | None = None,
 class FileFeed:
     """A video file or a folder, frame by frame in order, pulled like a LatestFrameReader.
 
-    `next` returns None once the source has ended; `ended` is True from then on.
+    `next` returns None once the source has ended; `ended` is True from then on. With `loop`,
+    the source starts again from its first frame instead of ending (`restarts` counts it).
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, loop: bool = False) -> None:
         self.stats = SourceStats()
-        self.ended = False
-        read = _folder_frames if source.kind == "folder" else _video_frames
-        self._frames = read(source, self.stats)
+        self.ended, self.loop, self.restarts = False, loop, 0
+        self._read = _folder_frames if source.kind == "folder" else _video_frames
+        self._source = source
+        self._frames = self._read(source, self.stats)
 
     def next(self, timeout: float = 1.0) -> np.ndarray | None:  # noqa: ARG002 - files never wait
         """The next frame, or None at the end."""
         frame = next(self._frames, None)
+        if frame is None and self.loop and self.stats.frames:
+            self._frames.close()
+            self._frames = self._read(self._source, self.stats)
+            self.restarts += 1
+            frame = next(self._frames, None)
         self.ended = frame is None
         return frame
 
@@ -407,6 +414,11 @@ class FileFeed:
 
 
 def open_feed(source: Source, options: CaptureOptions | None = None,
-              backoff: Backoff | None = None) -> LatestFrameReader | FileFeed:
-    """A source to pull frames from with a time-out: a live source's reader, or a file's feed."""
-    return LatestFrameReader(source, backoff, options) if source.live else FileFeed(source)
+              backoff: Backoff | None = None, loop: bool = False) -> LatestFrameReader | FileFeed:
+    """A source to pull frames from with a time-out: a live source's reader, or a file's feed.
+
+    With `loop`, a file's feed starts again from its first frame at its end.
+    """
+    if source.live:
+        return LatestFrameReader(source, backoff, options)
+    return FileFeed(source, loop)

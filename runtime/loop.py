@@ -78,6 +78,7 @@ class RunOptions:
     overlay: bool = True
     overwrite: bool = False
     gray: bool = False  # colour frames to gray first: one plane for a gray model, not three
+    loop: bool = False  # a video file or folder starts again at its end (demos, soak tests)
     sinks: tuple[str, ...] = ()  # mqtt(s):// and http(s):// URLs for events and status
     queue_dir: Path | None = None  # the sinks' on-disk queues (default: sinks.default_queue_dir)
     status_interval: float = 60.0  # seconds between two status messages to the sinks
@@ -443,10 +444,10 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     sets a live source's time-outs. With `hooks.reload`, SIGHUP calls it between two frames
     (e.g. to re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
     """
-    _check_options(model, options)
+    _check_options(model, source, options)
     stop = Stop(options.duration)
     with stop.signals(hangup=hooks.reload is not None), \
-            contextlib.closing(open_feed(source, capture)) as feed:
+            contextlib.closing(open_feed(source, capture, loop=options.loop)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":
@@ -477,11 +478,13 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         output_fps=round(video.fps, 3) if video and video.fps else None, sinks=outputs.sent)
 
 
-def _check_options(model: Denoiser | AnomalyScorer, options: RunOptions) -> None:
+def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions) -> None:
     """What can be checked before the source opens."""
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
+    if options.loop and source.live:
+        raise UserError("--loop plays a video file or folder again; a live source has no end")
     for url in options.sinks:
         parse_sink(url, SINK_SCHEMES)
     if options.serve is not None:

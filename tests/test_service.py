@@ -301,7 +301,9 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="module")
 def long_scene(tmp_path_factory) -> Path:
-    frames = np.repeat(blobs(1, size=32, channels=3, seed=3), 400, axis=0)
+    """400 frames of a scene that moves one pixel per frame."""
+    scene = blobs(1, size=32, channels=3, seed=3)[0]
+    frames = np.stack([np.roll(scene, i, axis=1) for i in range(400)])
     return write_video(tmp_path_factory.mktemp("long") / "long.avi", frames)
 
 
@@ -453,6 +455,15 @@ def test_listening_beyond_this_machine_needs_a_token(conv_artifacts, scene):
     assert code == 2 and "expected [HOST:]PORT" in err
 
 
+# the live view's current frame, drawn into a canvas and read back; the figures' frame count
+LIVE_PIXELS = """() => { const img = document.getElementById('live');
+  const c = document.createElement('canvas'); c.width = img.naturalWidth;
+  c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  return Array.from(g.getImageData(0, 0, c.width, c.height).data.slice(0, 4096)); }"""
+FRAMES_SHOWN = """() => Number(Array.from(document.querySelectorAll('#figures tr'))
+  .find(r => r.cells[0].textContent == 'frames').cells[1].textContent)"""
+
+
 def test_the_page_in_a_real_browser_shows_the_stream_and_sets_the_threshold(served):
     from test_report import CHROMIUM
 
@@ -470,6 +481,11 @@ def test_the_page_in_a_real_browser_shows_the_stream_and_sets_the_threshold(serv
         page.wait_for_function("document.querySelectorAll('#figures tr').length == 8")
         page.wait_for_function("document.getElementById('live').naturalWidth == 64")
         assert "frames/s" in page.inner_text("#figures") and page.url.endswith(f"{port}/")
+        shown = [page.evaluate(LIVE_PIXELS)]
+        counted = [page.evaluate(FRAMES_SHOWN)]
+        page.wait_for_timeout(1500)
+        assert page.evaluate(LIVE_PIXELS) != shown[0]  # the live view moves with the scene
+        assert page.evaluate(FRAMES_SHOWN) > counted[0]  # the figures follow the run
         page.fill("#value", "0.25")
         page.click("#threshold button")
         page.wait_for_function("document.getElementById('saved').textContent == 'saved'")
@@ -573,6 +589,16 @@ def test_gstreamer_pipelines_need_an_opencv_built_with_it(tmp_path):
         assert code == 0 and json.loads(stdout)["frames"] > 0, err
     else:  # pip's OpenCV wheels: no GStreamer
         assert code == 2 and "built without GStreamer" in err
+
+
+def test_a_video_plays_again_with_loop(scene):
+    code, stdout, err = run_cli("run", "--pretrained", "live", "--gray", "--source", scene,
+                                "--loop", "--duration", "3")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["frames"] > 30 and summary["stopped_by"] == "duration"  # 30 in the clip
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", "0", "--loop")
+    assert code == 2 and "a live source has no end" in err
 
 
 def test_camera_options_are_asked_for_and_refusals_named(long_scene, caplog):

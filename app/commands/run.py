@@ -101,6 +101,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                    help="process at most N frames per second")
     p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), metavar="S",
                    help="stop after S seconds")
+    p.add_argument("--loop", action="store_true",
+                   help="play a video file or folder again from its start at its end (a demo "
+                        "screen, a soak test); stop with --duration, Ctrl-C or SIGTERM")
     p.add_argument("--display", action="store_true", help="show frames in a window (q quits)")
     p.add_argument("--side-by-side", action="store_true",
                    help="show and write input | output (or heat map) side by side")
@@ -246,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                                  "duration"),
                          display=args.display, side_by_side=args.side_by_side,
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
+                         loop=args.loop,
                          sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
                          status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
