@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,11 +38,13 @@ from pathlib import Path
 
 from provenance import provenance, write_result
 
+from edgeae.runtime.serve import PAGE_NICE
 from runtime import make_video
 
 EDGEAE = Path(".venv-runtime/bin/edgeae")
 SIZE = (320, 240)
 BASELINE_FRAME = 10_000
+KEPT_SAMPLES = 150  # in the results file (all are used for the growth figures)
 
 
 def free_port() -> int:
@@ -146,28 +149,71 @@ def clip(set12: Path, folder: Path) -> Path:
     return small
 
 
-def cost(video: Path, seconds: float) -> dict:
-    """Frames/s without the page, with it unwatched, and watched and scraped."""
-    rows = {}
-    for name in ("no page", "page, nobody watching", "page watched, /metrics scraped"):
-        port = free_port()
-        serve = [] if name == "no page" else ["--serve", str(port)]
-        process = start_run(video, *serve, "--duration", str(seconds))
-        watcher = None
-        if name.startswith("page watched"):
-            wait_up(port, process)
-            watcher = Watcher(port)
-        summary = stop_run(process, terminate=False)  # --duration ends it
+def cost(video: Path, seconds: float, rounds: int) -> dict:
+    """What the page costs the loop, measured so that slow drifts of the machine cancel out.
+
+    Watched or not: one `--serve` run whose frames/s is taken over alternating windows of
+    `seconds`, a stream client and /metrics scraped every second in every other one (the count
+    at each window's edges comes from /metrics too). The page's mere presence: runs without
+    --serve and with it, unwatched, alternating `rounds` times, each `seconds` * 2 long.
+    """
+    port = free_port()
+    process = start_run(video, "--serve", str(port))
+    wait_up(port, process)
+    time.sleep(seconds)  # past the start-up
+    windows: dict[str, list[float]] = {"watched": [], "unwatched": []}
+    shares: dict[str, list[float]] = {"watched": [], "unwatched": []}
+    for i in range(2 * rounds):
+        kind = "watched" if i % 2 == 0 else "unwatched"
+        watcher = Watcher(port) if kind == "watched" else None
+        before, cpu_before, began = frames_now(port), cpu_split(process.pid), time.monotonic()
+        time.sleep(seconds)
+        windows[kind].append((frames_now(port) - before) / (time.monotonic() - began))
+        (total, page), (total0, page0) = cpu_split(process.pid), cpu_before
+        shares[kind].append(100 * (page - page0) / max(total - total0, 1e-9))
         if watcher is not None:
             watcher.close()
-        rows[name] = {"fps": round(summary["fps"], 1), "frames": summary["frames"],
-                      "model_ms_p50": round(summary["model_ms"]["p50"], 3),
-                      "frame_ms_p50": round(summary["frame_ms"]["p50"], 3),
-                      "page_frames_received": watcher.jpegs if watcher else None}
-    base = rows["no page"]["fps"]
-    for row in rows.values():
-        row["fps_vs_no_page_pct"] = round(100 * (row["fps"] / base - 1), 1)
-    return rows
+    stop_run(process)
+    alone = {"no page": [], "page, nobody watching": []}
+    for _ in range(rounds):
+        for name in alone:
+            serve = [] if name == "no page" else ["--serve", str(free_port())]
+            summary = stop_run(start_run(video, *serve, "--duration", str(2 * seconds)),
+                               terminate=False)
+            alone[name].append(summary["fps"])
+    return {"seconds": seconds, "rounds": rounds, "windows_fps": windows, "runs_fps": alone,
+            "page_cpu_share_pct": {k: round(statistics.median(v), 2) for k, v in shares.items()},
+            "watched_vs_unwatched_pct": _change(windows["watched"], windows["unwatched"]),
+            "unwatched_vs_no_page_pct": _change(alone["page, nobody watching"],
+                                                alone["no page"])}
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(the process's CPU seconds, those of the page's threads) so far.
+
+    The page's threads are those at PAGE_NICE (runtime/serve.py lowers their priority), plus the
+    ended ones, which were the server's per-request threads: the process's total less its live
+    threads at normal priority.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = sum(map(int, Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]))
+    normal = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[16]) != PAGE_NICE:  # field 19 of stat: nice
+                normal += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick, (total - normal) / tick
+
+
+def frames_now(port: int) -> float:
+    """The run's frame count from /metrics."""
+    return metric(get(port, "/metrics") or b"", "edgeae_frames_total") or 0.0
+
+
+def _change(values: list[float], baseline: list[float]) -> float:
+    """The median's change against the baseline's median, in percent."""
+    return round(100 * (statistics.median(values) / statistics.median(baseline) - 1), 1)
 
 
 def sample(pid: int) -> dict[str, float]:
@@ -199,7 +245,13 @@ def soak(video: Path, frames: int) -> dict:
         summary = stop_run(process)
     return {"summary": {k: summary[k] for k in ("frames", "dropped", "fps", "seconds")},
             "page_frames_received": watcher.jpegs, "metrics_scrapes": watcher.scrapes,
-            "samples": samples, "growth": growth(samples)}
+            "samples": thinned(samples), "growth": growth(samples)}
+
+
+def thinned(samples: list[dict], most: int = KEPT_SAMPLES) -> list[dict]:
+    """At most `most` evenly spaced samples, the last one kept: a small results file."""
+    step = -(-len(samples) // most)
+    return samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
 
 
 def growth(samples: list[dict]) -> dict:
@@ -283,26 +335,41 @@ def plot(samples: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=80)
 
 
+PARTS = ("cost", "soak", "outage")
+
+
 def main() -> None:
-    """Run the three parts; print and write the JSON (and the plot)."""
+    """Run the parts asked for; print and write the JSON (and the plot).
+
+    With some --parts only, the other parts of an existing --out file are kept; each part
+    records its own run (date, CPU, command).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma-separated: " + ", ".join(PARTS))
     parser.add_argument("--frames", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=40.0, help="each cost run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="a cost window")
+    parser.add_argument("--rounds", type=int, default=5, help="cost windows of each kind")
     parser.add_argument("--outage", type=float, default=60.0, help="the broker's, in seconds")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/soak.json"))
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     if not EDGEAE.exists() or shutil.which("mosquitto", path="/usr/sbin:/usr/bin") is None:
         sys.exit("needs .venv-runtime (make install) and mosquitto (apt install mosquitto)")
+    result = json.loads(args.out.read_text()) if args.out.exists() else {"size": list(SIZE)}
+    command = " ".join(["python benchmarks/soak.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory() as tmp:
         video = clip(args.data / "set12", Path(tmp))
-        result = {"cost": cost(video, args.seconds), "soak": soak(video, args.frames),
-                  "outage": outage(video, args.outage, Path(tmp))}
-    if args.plot:
+        runs = {"cost": lambda: cost(video, args.seconds, args.rounds),
+                "soak": lambda: soak(video, args.frames),
+                "outage": lambda: outage(video, args.outage, Path(tmp))}
+        for part in args.parts.split(","):
+            result[part] = {"provenance": provenance(command), **runs[part]()}
+    if args.plot and "samples" in result.get("soak", {}):
         plot(result["soak"]["samples"], args.plot)
-    command = " ".join(["python benchmarks/soak.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "size": list(SIZE), **result}, args.out)
+    result["provenance"] = result["cost"]["provenance"] if "cost" in result else provenance(command)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

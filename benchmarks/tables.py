@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -555,17 +556,26 @@ def video() -> str:
             for group, means in data["quality"]["mean"].items()
             for i, (name, m) in enumerate(means.items())]
     still = ", ".join(f"{name} {v:.2f}" for name, v in data["still_psnr"].items())
-    speed = [[name, s["backend"], f"{s['model_ms_p50']:.1f} / {s['model_ms_p99']:.1f}",
-              f"{s['run_fps']:.1f}"] for name, s in data["speed"].items()]
     return (caption(data["provenance"]) + "\n\n"
             + f"{len(data['clips'])} clips of {data['frames']} frames, Gaussian sigma "
             f"{data['sigma']:g} (8-bit); means over clips.\n\n"
             + table(["method", "PSNR dB", "SSIM", "flicker", "moving-region PSNR dB"], rows,
                     right={1, 2, 3, 4})
             + f"\n\nStill images (Set12, sigma {data['sigma']:g}, each a still), PSNR dB: "
-            f"{still}.\n\n"
-            + table(["480x640 gray frame", "engine and file", "model ms p50 / p99",
-                     "`edgeae run` fps"], speed, right={2, 3}) + "\n")
+            f"{still}.\n\n" + _speed_table(data["speed"]) + "\n")
+
+
+def _speed_table(speed: dict) -> str:
+    rows = [[name, s["backend"], f"{s['model_ms_p50']:.1f} / {s['model_ms_p99']:.1f}",
+             f"{s['run_fps']:.1f}"] for name, s in speed.items()]
+    return table(["480x640 gray frame", "engine and file", "model ms p50 / p99",
+                  "`edgeae run` fps"], rows, right={2, 3})
+
+
+def video_speed() -> str:
+    """The video section's speed rows, rerun alone on another CPU (video.py --speed-only)."""
+    data = load("video-speed")
+    return caption(data["provenance"]) + "\n\n" + _speed_table(data["speed"]) + "\n"
 
 
 # --- --backend auto against fixed choices (benchmarks/auto_backend.py) -------------------------
@@ -622,6 +632,42 @@ def bf16() -> str:
             + table(["model", "engine", "precision", "file", "p50 ms", "p99 ms",
                      "max abs diff vs onnxruntime fp32", "Set12 PSNR", "passes gate"], rows,
                     right={4, 5, 6, 7}) + "\n")
+
+
+# --- the device service's soak (benchmarks/soak.py) --------------------------------------------
+
+def soak() -> str:
+    """The page's cost, the long run's growth, and delivery through a broker outage."""
+    data = load("soak")
+    c, soaked, out = data["cost"], data["soak"], data["outage"]
+    fps = {**c["windows_fps"], **c["runs_fps"]}
+    rows = [[name, " ".join(f"{v:.0f}" for v in values), f"{statistics.median(values):.1f}"]
+            for name, values in fps.items()]
+    g, run = soaked["growth"], soaked["summary"]
+    w, h = data["size"]
+    return (f"Cost: {caption(c['provenance'])}\n\n"
+            + f"`edgeae run --pretrained live --gray --loop` on a {w}x{h} clip in .venv-runtime; "
+            f"windows of {c['seconds']:g} s in one run, watched and unwatched in turn; runs of "
+            f"{2 * c['seconds']:g} s without and with the page.\n\n"
+            + table(["frames/s", "each", "median"], rows, right={2})
+            + f"\n\nWatched against unwatched: {c['watched_vs_unwatched_pct']:+.1f}%; with the "
+            f"page unwatched against no page: {c['unwatched_vs_no_page_pct']:+.1f}%. The page's "
+            f"threads' share of the process's CPU: {c['page_cpu_share_pct']['watched']:.2f}% "
+            f"watched, {c['page_cpu_share_pct']['unwatched']:.2f}% unwatched.\n\n"
+            + f"Soak: {caption(soaked['provenance'])}\n\n"
+            f"{run['frames']:,} frames in {run['seconds']:.0f} s ({run['fps']:.1f} frames/s, "
+            f"{run['dropped']} dropped), the page watched ({soaked['page_frames_received']:,} "
+            f"frames received) and /metrics scraped {soaked['metrics_scrapes']:,} times. From "
+            f"frame {g['from_frame']:,} to {g['to_frame']:,}: resident memory "
+            f"{g['rss_mib'][0]:.1f} -> {g['rss_mib'][1]:.1f} MiB ({g['rss_growth_pct']:+.2f}%), "
+            f"open files {g['open_files'][0]} -> {g['open_files'][1]} (at most "
+            f"{g['max_open_files']}), threads {g['threads'][0]} -> {g['threads'][1]} (at most "
+            f"{g['max_threads']}).\n\n"
+            f"Outage: the broker stopped for {out['outage_seconds']:g} s while the run was "
+            f"restarted; {out['distinct']} distinct status messages of {out['runs']} runs "
+            f"arrived ({out['received']} with repeats), in order: {out['in_order']}, largest gap "
+            f"within a run {out['largest_gap_s']:.2f} s (interval 0.5 s), none lost: "
+            f"{out['none_lost']}.\n")
 
 
 # --- the runtime on aarch64 under qemu (benchmarks/arm_check.sh) -------------------------------
@@ -861,6 +907,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "auto-backend": ("auto_backend", auto_backend),
     "ncnn": ("ncnn", ncnn),
     "bf16": ("bf16", bf16),
+    "soak": ("soak", soak),
+    "video-speed": ("video-speed", video_speed),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),

@@ -457,12 +457,13 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         status = functools.partial(_status, step, feed.stats, (model_ms, frame_ms), stop)
         outputs = _Outputs(source, options, step, hooks, status, first is not None)
         step.events = outputs.events
-        with contextlib.closing(outputs), contextlib.closing(_Service(hooks.reload)) as service:
+        with contextlib.closing(outputs), \
+                contextlib.closing(_Service(hooks.reload, status)) as service:
             frames = itertools.chain([first], stream) if first is not None else ()
             for index, frame in enumerate(frames):
                 _process(index, frame, step, outputs, options, stop, (model_ms, frame_ms))
                 outputs.maybe_status(status)
-                service.after_frame(index, stop, status)
+                service.after_frame(index, stop)
             outputs.final_status = status()
     seconds = time.monotonic() - stop.start
     video, events = outputs.video, outputs.events
@@ -507,14 +508,15 @@ def _status(step: _FrameStep, stats: SourceStats, latencies: tuple[Latencies, La
 class _Service:
     """Between frames, for a service: systemd's READY and keep-alives, SIGHUP's reload."""
 
-    def __init__(self, reload: Callable[[], None] | None) -> None:
+    def __init__(self, reload: Callable[[], None] | None, status: Callable[[], dict]) -> None:
         self.notifier, self.reload = Notifier(), reload
+        self._line = lambda: _status_line(status())  # made when a STATUS= is due, not per frame
 
-    def after_frame(self, index: int, stop: Stop, status: Callable[[], dict]) -> None:
+    def after_frame(self, index: int, stop: Stop) -> None:
         """READY=1 after the first frame; WATCHDOG=1 and STATUS= when due; a requested reload."""
         if index == 0:
             self.notifier.send("READY=1")
-        self.notifier.alive(lambda: _status_line(status()))
+        self.notifier.alive(self._line)
         if stop.reload_requested and self.reload is not None:
             stop.reload_requested = False
             self.reload()

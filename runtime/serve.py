@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -47,6 +48,7 @@ COOKIE = "edgeae_token"
 MAX_BODY = 1024  # bytes a POST may carry
 MAX_URL = 2048
 EVENTS_KEPT = 20
+PAGE_NICE = 19  # the page's threads yield the CPU to the model's (Linux: per-thread niceness)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class LiveView:
 
     def _encode_forever(self) -> None:
         """Encode what the loop handed over, whenever it does, until closed."""
+        _yield_to_the_model()
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._closed or self._pending is not None
@@ -223,6 +226,19 @@ class LiveView:
             self._closed = True
             self._changed.notify_all()
         self._thread.join()
+
+
+def _yield_to_the_model() -> None:
+    """Run this thread at the lowest priority (nice PAGE_NICE): the page gets what the model leaves.
+
+    Linux schedules threads as tasks, each with its own niceness; at nice 19 a page thread gets
+    about 1.5% of a busy core, enough for its few milliseconds of encoding a frame, and rarely
+    pre-empts one of the engine's worker threads (whose whole layer would wait for it).
+    SCHED_IDLE was tried: it starved the page whenever the CPU was busy. Elsewhere this does
+    nothing. Threads it starts (the server's per-connection ones) inherit it.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PAGE_NICE)
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -286,6 +302,7 @@ class _Server(ThreadingHTTPServer):
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        _yield_to_the_model()
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -455,9 +472,12 @@ class PageServer:
             raise UserError(f"--serve: cannot listen on {options.host}:{options.port} "
                             f"({e.strerror or e}); choose another port") from None
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name="edgeae-serve").start()
+        threading.Thread(target=self._serve, daemon=True, name="edgeae-serve").start()
         log.info("serving on http://%s:%d/", options.host, self.port)
+
+    def _serve(self) -> None:
+        _yield_to_the_model()
+        self._server.serve_forever()
 
     def close(self) -> None:
         """End the streams, stop listening."""

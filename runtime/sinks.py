@@ -234,7 +234,7 @@ class Delivery:
             self.delivered += 1
             backoff.reset()
             if self.down:
-                log.warning("%s: delivering again", self.name)
+                log.info("%s: delivering again", self.name)
                 self.down = False
 
     def close(self, timeout: float) -> int:
