@@ -15,19 +15,8 @@ from collections.abc import Sequence
 
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
-from edgeae.app.commands.args import examples
+from edgeae.app.commands.args import Parser, examples
 from edgeae.core.errors import EdgeaeError
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) and examples shown verbatim."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # noqa: D102 - argparse's hook
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> Parser:

@@ -234,8 +234,10 @@ def _yield_to_the_model() -> None:
     Linux schedules threads as tasks, each with its own niceness; at nice 19 a page thread gets
     about 1.5% of a busy core, enough for its few milliseconds of encoding a frame, and rarely
     pre-empts one of the engine's worker threads (whose whole layer would wait for it).
-    SCHED_IDLE was tried: it starved the page whenever the CPU was busy. Elsewhere this does
-    nothing. Threads it starts (the server's per-connection ones) inherit it.
+    SCHED_IDLE removed the page's cost in a measurement (BENCHMARKS.md), but an idle-class
+    thread gets almost no CPU while the cores are saturated (a model slower than its camera),
+    so the page could freeze just then. Elsewhere this does nothing. Threads it starts (the
+    server's per-connection ones) inherit it.
     """
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PAGE_NICE)

@@ -481,11 +481,12 @@ def test_the_page_in_a_real_browser_shows_the_stream_and_sets_the_threshold(serv
         page.wait_for_function("document.querySelectorAll('#figures tr').length == 8")
         page.wait_for_function("document.getElementById('live').naturalWidth == 64")
         assert "frames/s" in page.inner_text("#figures") and page.url.endswith(f"{port}/")
-        shown = [page.evaluate(LIVE_PIXELS)]
-        counted = [page.evaluate(FRAMES_SHOWN)]
-        page.wait_for_timeout(1500)
-        assert page.evaluate(LIVE_PIXELS) != shown[0]  # the live view moves with the scene
-        assert page.evaluate(FRAMES_SHOWN) > counted[0]  # the figures follow the run
+        page.evaluate(f"window.shown = JSON.stringify(({LIVE_PIXELS})())")
+        page.evaluate(f"window.counted = ({FRAMES_SHOWN})()")
+        # the live view moves with the scene, and the figures follow the run
+        page.wait_for_function(f"JSON.stringify(({LIVE_PIXELS})()) !== window.shown",
+                               timeout=20_000)
+        page.wait_for_function(f"({FRAMES_SHOWN})() > window.counted", timeout=20_000)
         page.fill("#value", "0.25")
         page.click("#threshold button")
         page.wait_for_function("document.getElementById('saved').textContent == 'saved'")

@@ -337,3 +337,14 @@ def check_program(program: str | None, option: str) -> None:
     """Refuse an interpreter or program that is neither an executable file nor on PATH."""
     if program is not None and shutil.which(program) is None:
         raise UserError(f"{option} {program}: no such executable")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) and examples shown verbatim."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # noqa: D102 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeae.app.commands.args import examples, ranged
+from edgeae.app.commands.args import Parser, examples, ranged
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,14 +69,16 @@ def _add_install(actions: argparse._SubParsersAction) -> None:
 
 def _install(args: argparse.Namespace) -> int:
     """Check the run command line as `edgeae run` would, then write the unit."""
-    from edgeae.app.cli import build_parser
+    from edgeae.app.commands import run as run_command
     from edgeae.app.service import ServiceSpec, check_name, install, service_user
     from edgeae.core.errors import UserError
 
     command = args.passthrough
     if command[:1] != ["run"]:
         raise UserError("give the command after --: edgeae service install NAME -- run ARGS")
-    build_parser().parse_args(command)  # a bad option fails now, not at boot (exit 2)
+    parser = Parser(prog="edgeae")  # `edgeae run` alone: a bad option fails now, not at boot
+    run_command.add_parser(parser.add_subparsers(dest="command"))
+    parser.parse_args(command)
     spec = ServiceSpec(check_name(args.name), tuple(command[1:]), service_user(args.user),
                        (args.workdir or Path(os.getcwd())).resolve(), args.watchdog)
     path = install(spec, args.unit_dir, args.overwrite, args.now)
