@@ -99,12 +99,16 @@ def _clean_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
 
 def _anomaly_map_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
                      md: ModelDir) -> list[np.ndarray]:
-    """A detector's anomaly maps (as it draws them), scaled to their 99.5th percentile."""
+    """A detector's anomaly maps (as it draws them), scaled to their 99.5th percentile.
+
+    A predicted mask is a probability: drawn as it is.
+    """
     from edgeae.runtime.scoring import anomaly_scores, read_side_arrays
 
     patches = read_side_arrays(md.path, md.manifest).get("patches")
     _, maps = anomaly_scores(inputs, outputs, md.manifest.score, patches)
-    scale = float(np.percentile(maps, 99.5)) or 1.0
+    mask = md.manifest.score.maps == "mask"
+    scale = 1.0 if mask else float(np.percentile(maps, 99.5)) or 1.0
     return [np.clip(m / scale, 0, 1)[..., None] for m in maps]
 
 
@@ -127,7 +131,8 @@ def sample_outputs(md: ModelDir, model) -> Figure:
     outputs = np.clip(run_batched(session, inputs), 0, 1)
     c = manifest.input.channels  # a temporal model's samples and inputs are clips: last frames
     samples, inputs = samples[..., -c:], inputs[..., -c:]
-    rows, names = [list(inputs), list(outputs)], ["input", "output"]
+    # (a mask predictor's outputs hold its mask after the reconstruction)
+    rows, names = [list(inputs), list(outputs[..., :c])], ["input", "output"]
     task = TASKS[manifest.task]
     extra_row = EXTRA_ROWS.get(task.report_rows[-1])  # None: inputs and outputs only
     extra = extra_row(samples, inputs, outputs, md) if extra_row else None

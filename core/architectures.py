@@ -47,6 +47,18 @@ class ModelConfig(BaseModel):
         """Whether the model takes its own last output with each frame (runtime/history.py)."""
         return False
 
+    def predicts_mask(self) -> bool:
+        """Whether the model's last output channel is a predicted anomaly mask (a detector's map).
+
+        Such a model trains on images with synthetic anomalies pasted in (train/anomalies.py)
+        and outputs its reconstruction and the mask side by side on the channel axis.
+        """
+        return False
+
+    def output_channels(self, channels: int) -> int:
+        """Output channels for `channels`-channel frames: the same, plus a predicted mask's one."""
+        return channels + int(self.predicts_mask())
+
     def __getitem__(self, key: str) -> Any:
         """Read a parameter by name, as manifests' params dicts were read."""
         return getattr(self, key)
@@ -184,6 +196,35 @@ class UNetConfig(ModelConfig):
         if data.get("recurrent") is False:
             del data["recurrent"]
         return data
+
+
+@architecture("draem")
+class DraemConfig(ModelConfig):
+    """A discriminative detector (DRAEM): a reconstructive U-Net and a segmentation U-Net.
+
+    The first restores normal images from copies with synthetic anomalies pasted in; the second
+    reads the input beside that reconstruction and predicts where the anomalies are. Both sizes
+    are U-Net presets (PRESETS).
+    """
+
+    architecture: Literal["draem"] = Field(default="draem", exclude=True)
+
+    size: Size = "small"  # the reconstructive U-Net's
+    segmentation: Size = "tiny"  # the segmentation U-Net's
+
+    def predicts_mask(self) -> bool:
+        """True: the last output channel is the predicted anomaly mask."""
+        return True
+
+    def size_multiple(self) -> int:
+        """Both U-Nets' downsampling must divide the sides."""
+        return max(_preset_multiple(self.size), _preset_multiple(self.segmentation))
+
+
+def _preset_multiple(size: Size) -> int:
+    """The total downsampling of a U-Net preset."""
+    filters, _, stem = PRESETS[size]
+    return 2 ** (len(filters) - 1) * stem
 
 
 LOSS_OF = {"bernoulli": "bce", "gaussian": "mse"}  # the training loss each likelihood implies

@@ -41,8 +41,10 @@ from edgeae.core.tasks import TASKS
 # .xml), which a version 5 reader would refuse; other artifacts record none.
 # 7: a detector may draw its maps from a patch memory (`score.maps: patch`, `score.patch`); its
 # artifacts record that file (`artifact.patches`), which a version 6 reader would refuse.
-SCHEMA_VERSION = 7
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+# 8: a discriminative detector's maps are its predicted mask (`score.maps: mask`, architecture
+# draem), which a version 7 reader would refuse.
+SCHEMA_VERSION = 8
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -305,8 +307,9 @@ class ScoreConfig(_Strict):
     # The heat map: "error", the reconstruction error above; "patch", each location's distance
     # to the nearest training patch (PATCHES_FILE; `smooth` applies, `error` does not), which
     # finds defects the autoencoder reconstructs well. The pooled map is the reconstruction
-    # part of the score either way.
-    maps: Literal["error", "patch"] = "error"
+    # part of the score either way. "mask": a discriminative model's own predicted mask, its
+    # output's last channel (the architecture's `predicts_mask`).
+    maps: Literal["error", "patch", "mask"] = "error"
     patch: PatchMapConfig = PatchMapConfig()
 
 
@@ -328,7 +331,7 @@ class ScoreStats(_Strict):
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[7] = SCHEMA_VERSION
+    schema_version: Literal[8] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

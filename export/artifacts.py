@@ -173,7 +173,12 @@ def model_inputs(clean: np.ndarray, manifest: Manifest, seed: int) -> np.ndarray
 
 
 def restored_targets(clean: np.ndarray, manifest: Manifest) -> np.ndarray:
-    """What the outputs on `clean` samples are compared with: the last frame of a clip."""
+    """What the outputs on `clean` samples are compared with: the last frame of a clip.
+
+    A mask predictor's outputs also hold its mask, which is empty on clean normal images.
+    """
+    if manifest.params.predicts_mask():
+        return np.concatenate([clean, np.zeros((*clean.shape[:3], 1), clean.dtype)], axis=-1)
     return clean[..., -manifest.input.channels:] if manifest.input.frames > 1 else clean
 
 
@@ -284,7 +289,8 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
                  part: ExportPart) -> Calibration | None:
     """Model inputs for int8 calibration: a seeded, range-covering pick at the artifact size.
 
-    With the clean images they restore, for a whole model (a VAE's parts have no image targets).
+    With the clean images they restore, for a whole model (a VAE's parts have no image targets,
+    a mask predictor's training images with anomalies pasted in no clean ones).
     """
     if not any(PRECISIONS[c.precision].calibrated for c in candidates):
         return None
@@ -293,8 +299,8 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     images = options.calibration if options.calibration is not None else model_dir.calibration()
     images = _at_size(covering_subset(images, options.calibration_samples), options.input_size)
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
-    if options.part != "model":
-        return Calibration(inputs)
+    if options.part != "model" or model_dir.manifest.params.predicts_mask():
+        return Calibration(inputs)  # a mask predictor's are pasted anomalies: no clean targets
     return Calibration(inputs, restored_targets(images, model_dir.manifest))
 
 

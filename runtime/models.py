@@ -77,7 +77,8 @@ class Reconstructor:
         y = self._infer(x)
         if self._frames is not None:  # a recurrent model's next input
             self._frames.remember(y)
-        return self._finish(y[:, :h, :w, :], frames, out)
+        # a discriminative detector's output also holds its mask: the reconstruction comes first
+        return self._finish(y[:, :h, :w, :self.input_spec.channels], frames, out)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """The model on a normalised batch, tiled when the artifact has another fixed size."""
@@ -296,12 +297,14 @@ class AnomalyScorer(_FrameModel):
 
     @property
     def heat_scale(self) -> float | None:
-        """The map error drawn hottest: 4x the threshold, in the maps' units.
+        """The map error drawn hottest: 4x the threshold, in the maps' units; 1 for a mask.
 
         None for a k-NN score or patch maps, whose threshold is not in the maps' units (callers
         scale by the maps).
         """
         config = self.manifest.score
+        if config.maps == "mask":  # a probability
+            return 1.0
         if config.knn or config.maps != "error" or not self.threshold:
             return None
         return 4 * self.threshold
@@ -325,8 +328,9 @@ class AnomalyScorer(_FrameModel):
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
         unit = self._as_batch(to_unit_float(np.asarray(images)))
-        scores, maps = anomaly_scores(unit, self.reconstruct(unit), self.manifest.score,
-                                      self.patches)
+        _, h, w, _ = unit.shape
+        outputs = self._to_unit(self._infer(self._fill_input(unit, is_uint8=False))[:, :h, :w])
+        scores, maps = anomaly_scores(unit, outputs, self.manifest.score, self.patches)
         scores = self._with_knn(scores, unit)
         return Score(scores, maps, self.decide(scores))
 

@@ -70,15 +70,32 @@ def patch_width(config: ScoreConfig) -> int:
     return block * (2 * patch.context + 1) ** 2
 
 
+def mask_maps(outputs: np.ndarray, channels: int, config: ScoreConfig) -> np.ndarray:
+    """(N, H, W) float32 maps: a discriminative model's predicted masks, after its `channels`."""
+    maps = np.array(outputs[..., channels:].mean(axis=3), np.float32)
+    if config.smooth > 0:
+        for m in maps:
+            cv2.GaussianBlur(m, (0, 0), config.smooth, dst=m, borderType=cv2.BORDER_REFLECT)
+    return maps
+
+
+# ScoreConfig.maps -> the maps of (inputs, outputs, config, patches)
+MAPS = {
+    "error": lambda inputs, outputs, config, patches: error_maps(
+        inputs, outputs[..., :inputs.shape[-1]], config),
+    "patch": lambda inputs, outputs, config, patches: patch_maps(inputs, patches, config),
+    "mask": lambda inputs, outputs, config, patches: mask_maps(outputs, inputs.shape[-1], config),
+}
+
+
 def anomaly_scores(inputs: np.ndarray, outputs: np.ndarray, config: ScoreConfig = DEFAULT,
                    patches: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(scores (N,), maps (N, H, W)) of a batch and its reconstruction.
+    """(scores (N,), maps (N, H, W)) of a batch and the model's outputs for it.
 
-    The maps are the reconstruction error, or with `config.maps` "patch" the distances of the
-    inputs' patches to the training `patches`.
+    The maps are as `config.maps` says (MAPS): the reconstruction error, the distances of the
+    inputs' patches to the training `patches`, or the mask a discriminative model predicts.
     """
-    maps = (patch_maps(inputs, patches, config) if config.maps == "patch"
-            else error_maps(inputs, outputs, config))
+    maps = MAPS[config.maps](inputs, outputs, config, patches)
     return pool_maps(maps, config), maps
 
 

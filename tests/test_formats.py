@@ -30,6 +30,7 @@ MODELS = {
     "unet 3 frames": ("unet", {"size": "tiny", "frames": 3}, (32, 32, 1)),
     "unet recurrent": ("unet", {"size": "tiny", "frames": 2, "recurrent": True}, (32, 32, 1)),
     "vae": ("vae", {}, (16, 16, 1)),
+    "draem": ("draem", {"size": "tiny"}, (32, 32, 1)),
 }
 # What pnnx 20261020 + ncnn 1.0.20261020 do with each; every other format runs every model.
 # The recurrent U-Net's input split ends in a Reshape that pnnx folds into ncnn's Reshape, but
@@ -37,7 +38,7 @@ MODELS = {
 # converter then tries fresh conversions, and refuses the model in one line if all fail.
 NCNN = {"conv": "refused", "dense": "runs", "unet gray": "runs",
         "unet gray full-resolution": "runs", "unet colour": "runs", "unet 3 frames": "runs",
-        "unet recurrent": "runs or refused", "vae": "refused"}
+        "unet recurrent": "runs or refused", "vae": "refused", "draem": "runs"}
 
 
 def test_every_registered_model_is_covered():

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # anomaly maps: its error smoothed (Gaussian, 2 px), which "both" adds as its top 10% mean.
 DEFAULT_MODEL = "dense"
 DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1", knn=5, combine="knn")
+# A discriminative detector's (--model draem): its predicted mask, smoothed, and the maximum.
+MASK_SCORE = ScoreConfig(maps="mask", smooth=4.0, pool="max")
 
 
 def as_images(x: np.ndarray) -> np.ndarray:

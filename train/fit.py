@@ -30,6 +30,7 @@ from edgeae.core.manifest import (
     DataSummary,
     InputSpec,
     Manifest,
+    ScoreConfig,
     TrainingSummary,
 )
 from edgeae.core.modeldir import (
@@ -165,6 +166,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     later runs on the same data); it changes speed, never results, so it is not a setting.
     """
     out = Path(out)
+    settings = with_mask_score(settings)
     check_settings(settings)  # fail on bad params before any work
     settings = with_data_noise(settings, source)
     strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
@@ -187,7 +189,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
             load_initial_weights(model, settings.initial_weights, config)
         fitted = _fitted(model, config, settings, shape[2])
         fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                       loss=LOSSES[settings.loss], metrics=["mse"])
+                       loss=_loss(config, settings), metrics=["mse"])
     log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
              settings.architecture, f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}",
              strategy.num_replicas_in_sync)
@@ -208,9 +210,46 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         keras.saving.load_model(best, compile=False).get_layer(model.name).save(best)
     _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
     n_calibration = calibration_count((h, w, channels))
-    _save_images(out / CALIBRATION_FILE, train_images, CALIBRATION_POOL * n_calibration,
+    _save_images(out / CALIBRATION_FILE, _calibration_inputs(train_images, cfg),
+                 CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def _loss(config: ModelConfig, settings: TrainSettings):
+    """The Keras loss: the settings' one, or a mask-predicting model's own (restored + focal)."""
+    if config.predicts_mask():
+        from edgeae.train.models.draem import draem_loss
+
+        return draem_loss
+    return LOSSES[settings.loss]
+
+
+def _calibration_inputs(images, cfg):
+    """What int8 calibration sees: the training images, with anomalies for a mask predictor.
+
+    A mask predictor's inner ranges must hold anomalous inputs too, or int8 clips the very
+    activations that find them.
+    """
+    if not cfg.anomalies:
+        return images
+    return training_pairs(images, cfg, training=True).map(lambda pasted, target: pasted)
+
+
+def with_mask_score(settings: TrainSettings) -> TrainSettings:
+    """A mask predictor's detector draws its maps from the mask (train/detector.py: MASK_SCORE).
+
+    Left at the detector's defaults, its whole score becomes MASK_SCORE (the map's smoothed
+    maximum, no k-NN part); otherwise only the maps change.
+    """
+    config = make_config(settings.architecture, settings.params)
+    if not config.predicts_mask() or settings.task != "detector":
+        return settings
+    from edgeae.train.detector import DEFAULT_SCORE, MASK_SCORE
+
+    score = (MASK_SCORE if settings.score in (DEFAULT_SCORE, ScoreConfig())
+             else settings.score.model_copy(update={"maps": "mask"}))
+    return replace(settings, score=score)
 
 
 def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
@@ -239,6 +278,14 @@ def check_settings(settings: TrainSettings) -> None:
                                       or settings.self_supervised):
         raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "
                         "with --noise; use `edgeae train denoiser --noise SPEC`")
+    if config.predicts_mask() and settings.task != "detector":
+        raise UserError(f"{settings.architecture} is a detector: train it with `edgeae train "
+                        f"detector --model {settings.architecture}`")
+    if settings.score.maps == "mask" and not config.predicts_mask():
+        raise UserError("--score-maps mask needs a model that predicts one: --model draem")
+    if config.predicts_mask() and settings.loss != "mse":
+        raise UserError("a draem detector trains with its own loss (squared error plus the "
+                        "mask's focal loss); drop --loss")
     if config.input_frames() > 1 and settings.quantization_aware:
         raise UserError("--quantization-aware does not train temporal models yet; drop it")
 

@@ -46,6 +46,7 @@ class PipelineConfig:
     cache: Path | None = None  # a folder to keep decoded images in after the first epoch
     frames: int = 1  # > 1: temporal clips of this many frames, stacked on the channel axis
     recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
+    anomalies: bool = False  # synthetic anomalies pasted in; targets: clean image and mask
 
 
 def split_indices(n: int, val_fraction: float, seed: int,
@@ -242,6 +243,8 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
         sigma = gaussian_sigma(cfg.noise) / 255.0
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
             lambda y, s: recorrupted_batch(y, s, sigma))
+    elif cfg.anomalies:
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(anomaly_pair)
     elif cfg.noise is not None and cfg.frames > 1:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
@@ -252,6 +255,21 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
     else:
         pairs = images.map(lambda x: (x, x))
     return pairs.prefetch(tf.data.AUTOTUNE)
+
+
+def anomaly_pair(clean: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(images with synthetic anomalies, clean images and the masks on the channel axis).
+
+    A discriminative detector's pair (train/anomalies.py): it restores the clean image and
+    predicts the mask, its output's last channel.
+    """
+    from edgeae.train.anomalies import paste_anomalies
+
+    pasted, masks = tf.numpy_function(paste_anomalies, [clean, seed], (tf.float32, tf.float32),
+                                      stateful=False)
+    pasted = tf.ensure_shape(pasted, clean.shape)
+    masks = tf.ensure_shape(masks, (*clean.shape[:3], 1))
+    return pasted, tf.concat([clean, masks], axis=-1)
 
 
 def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor, frames: int,

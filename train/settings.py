@@ -61,7 +61,8 @@ class TrainSettings:
         return PipelineConfig(self.batch_size, self.seed, self.patch_size,
                               self.patches_per_image, self.noise, self.self_supervised,
                               frames=config.clip_frames(),
-                              recurrent=config.is_recurrent())
+                              recurrent=config.is_recurrent(),
+                              anomalies=config.predicts_mask())
 
 
 @dataclass(frozen=True)

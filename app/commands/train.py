@@ -73,8 +73,9 @@ def _add_model_args(g: argparse._ArgumentGroup, task: str) -> None:
     g.add_argument("--model", default=DEFAULTS.architecture,
                    help=f"registered model: {models} (default %(default)s)")
     g.add_argument("--size", choices=tuple(PRESETS),
-                   help="unet, in multiply-accumulates per pixel: tiny 8.5k, small 34k (the "
-                        "pretrained live), medium 124k (pretrained quality), large 726k "
+                   help="unet (and draem's reconstructive half), in multiply-accumulates per "
+                        "pixel: tiny 8.5k, small 34k (the pretrained live), medium 124k "
+                        "(pretrained quality), large 726k "
                         f"(default {_default('unet', 'size')})")
     g.add_argument("--latent-dim", type=POSITIVE,
                    help="dense and vae: size of the latent code (dense "
@@ -188,6 +189,8 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                  "--score-smooth 2 --score-pool top:0.01 --out det",
                  "edgeae train detector --data tiles/good --score-maps patch --out det"
                  "   # maps that point at defects on textures",
+                 "edgeae train detector --data tiles/good --model draem --epochs 100 --out det"
+                 "   # learns from synthetic defects where real ones are",
                  "edgeae threshold det --strategy contamination:0.02   # later, no retraining"))
     p.set_defaults(model=DEFAULT_MODEL)
     fields = ScoreConfig.model_fields
@@ -216,7 +219,8 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    default=DEFAULT_SCORE.maps,
                    help="the heat map: the reconstruction error, or each patch's distance to the "
                         "nearest training patch, which points at defects on textured surfaces "
-                        "(BENCHMARKS.md; default %(default)s)")
+                        "(BENCHMARKS.md; default %(default)s); --model draem's is always its "
+                        "predicted mask")
     g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
                    default=DEFAULT_SCORE.patch.bank, metavar="N",
                    help="with --score-maps patch: training patches remembered (coreset; more "

@@ -1,6 +1,6 @@
 """Model builders, registered by name on import."""
 
-from edgeae.train.models import conv, dense, unet, vae  # noqa: F401  (registration side effect)
+from edgeae.train.models import conv, dense, draem, unet, vae  # noqa: F401  (registration side effect)
 from edgeae.train.models.registry import (
     ModelConfig,
     create_model,

@@ -121,26 +121,35 @@ def build_unet(config: UNetConfig, image_shape: tuple[int, int, int]) -> keras.M
 
 def _noise(x, config: UNetConfig, c: int):
     """The U-Net's estimate of the noise in the last of the frames `x` holds."""
-    filters, n = config.level_filters(), config.level_convs()
-    stem = config.stem_stride()
+    return unet_body(x, config.level_filters(), config.level_convs(), config.stem_stride(), c)
+
+
+def unet_body(x, filters: tuple[int, ...], n: int, stem: int, out_channels: int,
+              prefix: str = "", out_name: str = "noise"):
+    """Encoder, decoder with skips and a linear `out_channels` head, layers named `prefix`...
+
+    (The names without a prefix are those shipped weights load by.)
+    """
     if stem > 1:  # fold 2x2 pixel blocks into channels; the head unfolds them
         x = keras.layers.Conv2D(filters[0], stem, strides=stem, activation="relu",
-                                name="stem")(x)
-    x = _convs(x, filters[0], n, "level0")
+                                name=f"{prefix}stem")(x)
+    x = _convs(x, filters[0], n, f"{prefix}level0")
     skips = [x]
     for level, f in enumerate(filters[1:], start=1):  # down: (H/2**l, W/2**l, f)
-        x = keras.layers.Conv2D(f, 2, strides=2, activation="relu", name=f"down{level}")(x)
-        x = _convs(x, f, n, f"level{level}")
+        x = keras.layers.Conv2D(f, 2, strides=2, activation="relu",
+                                name=f"{prefix}down{level}")(x)
+        x = _convs(x, f, n, f"{prefix}level{level}")
         skips.append(x)
     for level in range(len(filters) - 2, -1, -1):  # up, joining the encoder's features
         f = filters[level]
-        x = Upsample2x(name=f"up{level}")(x)
-        x = keras.layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = _convs(x, f, n, f"merge{level}")
+        x = Upsample2x(name=f"{prefix}up{level}")(x)
+        x = keras.layers.Concatenate(name=f"{prefix}skip{level}")([x, skips[level]])
+        x = _convs(x, f, n, f"{prefix}merge{level}")
     if stem > 1:
-        x = keras.layers.Conv2D(c * stem * stem, 3, padding="same", name="noise_blocks")(x)
-        return PixelShuffle(stem, name="noise")(x)
-    return keras.layers.Conv2D(c, 3, padding="same", name="noise")(x)
+        x = keras.layers.Conv2D(out_channels * stem * stem, 3, padding="same",
+                                name=f"{prefix}{out_name}_blocks")(x)
+        return PixelShuffle(stem, name=f"{prefix}{out_name}")(x)
+    return keras.layers.Conv2D(out_channels, 3, padding="same", name=f"{prefix}{out_name}")(x)
 
 
 FUSION_FILTERS = 16

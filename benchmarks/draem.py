@@ -1,0 +1,141 @@
+"""A discriminative autoencoder (DRAEM) beside today's maps, on pasted defects (issue 21 part 2).
+
+The protocol of benchmarks/localise.py: 64x64 gray crops of Train400, 2,880 from 360 images to
+fit, 160 from the other 40 to test, each test crop given one pasted defect (a patch of another
+crop, a bright scratch or a blob; masks known). `edgeae train detector --model draem` trains,
+through the product's own code, on the fit crops less the last 40 images' (320 validation
+crops): the reconstructive U-Net restores crops with synthetic anomalies pasted in
+(train/anomalies.py: Perlin masks filled with other crops), the segmentation U-Net predicts the
+masks. Neither ever sees the test crops or the benchmark's defect kinds while training.
+
+The map's smoothing and pooling (the detector's default MASK_SCORE) are chosen on the
+validation crops with pasted defects (never the test crops): the best validation pixel AUROC,
+ties by image AUROC. The test then gives pixel AUROC, PRO and image AUROC through the Keras
+model and through the exported fp32 and int8 artifacts run by the runtime (onnxruntime,
+OpenVINO), and `edgeae benchmark` ms per 256x256 frame (2 threads).
+
+    .venv/bin/python benchmarks/draem.py --data ../shared/data \
+        --out benchmarks/results/draem.json          # about 30 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from anomaly import auroc, paste_defects, train400_crops
+from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms, localisation
+from provenance import finished, provenance, write_result
+
+from edgeae.core.manifest import ScoreConfig
+from edgeae.core.metrics import pixel_metrics
+from edgeae.runtime import load
+from edgeae.runtime.models import AnomalyScorer
+from edgeae.train.detector import MASK_SCORE, Detector, array_source
+
+GRID = {"smooth": (0.0, 2.0, 4.0, 8.0), "pool": ("max", "top:0.01")}
+EDGEAE = Path(sys.executable).with_name("edgeae")
+ARTIFACTS = ("model_fp32.onnx", "model_int8.onnx", "model_fp32.xml", "model_int8.xml")
+
+
+def fit_draem(crops: np.ndarray, args: argparse.Namespace, out: Path) -> tuple[Detector, float]:
+    """`edgeae train detector --model draem` on `crops` (as the API trains it); seconds."""
+    from edgeae.train.callbacks import TimeLimit
+    from edgeae.train.fit import TrainSettings, train
+
+    settings = TrainSettings(task="detector", architecture="draem", epochs=args.epochs,
+                             batch_size=args.batch_size, seed=args.seed, patience=args.epochs,
+                             score=MASK_SCORE)
+    started = time.perf_counter()
+    train(array_source(crops), out, settings, overwrite=True, verbose=2,
+          callbacks=[TimeLimit(args.minutes)] if args.minutes else [])
+    return Detector.load(out), time.perf_counter() - started
+
+
+def scored_as(det: Detector, config: ScoreConfig) -> AnomalyScorer:
+    """The fitted detector's scorer with another map smoothing and pooling."""
+    manifest = det.scorer.manifest
+    return AnomalyScorer(det.scorer.session, manifest.model_copy(update={"score": config}))
+
+
+def choose_score(det: Detector, validation: np.ndarray, seed: int) -> tuple[dict, list[dict]]:
+    """Every GRID setting on the validation crops with pasted defects; the chosen one, all rows."""
+    rows = []
+    for smooth, pool in itertools.product(GRID["smooth"], GRID["pool"]):
+        scorer = scored_as(det, MASK_SCORE.model_copy(update={"smooth": smooth, "pool": pool}))
+        result = test_scores(lambda x, s=scorer: s.score_batch(x), validation, seed)
+        rows.append({"smooth": smooth, "pool": pool, **result})
+        print(f"validation smooth {smooth} pool {pool}: {result}", flush=True)
+    best = max(rows, key=lambda r: (round(r["pixel_auroc"], 3), r["image_auroc"]))
+    return {"smooth": best["smooth"], "pool": best["pool"]}, rows
+
+
+def test_scores(score_batch, clean: np.ndarray, seed: int) -> dict:
+    """Pixel AUROC, PRO and image AUROC (the score) of a scorer on pasted defects."""
+    broken, masks = paste_defects(clean, seed)
+    scored = score_batch(broken)
+    result = pixel_metrics(list(scored.heatmap), list(masks))
+    labels = np.r_[np.zeros(len(clean)), np.ones(len(broken))]
+    result["image_auroc"] = auroc(np.r_[score_batch(clean).score, scored.score], labels)
+    return result
+
+
+def artifacts(model_dir: Path, work: Path, config: ScoreConfig, test: np.ndarray,
+              seed: int) -> dict:
+    """The test through each exported artifact, run by the runtime (no TensorFlow)."""
+    export = work / "export"
+    subprocess.run([str(EDGEAE), "export", str(model_dir), "--format", "onnx,openvino",
+                    "--precision", "fp32,int8", "--out", str(export), "--overwrite"],
+                   check=True, capture_output=True)
+    results = {}
+    for name in ARTIFACTS:
+        scorer = load(export / name, task="score")
+        scorer = AnomalyScorer(scorer.session, scorer.manifest.model_copy(
+            update={"score": config}))
+        results[name] = test_scores(scorer.score_batch, test, seed)
+    return results
+
+
+def main() -> None:
+    """Train on the fit crops less validation, choose the score there, test, export, time."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/draem.json"))
+    args = parser.parse_args()
+    run = provenance(" ".join(["python benchmarks/draem.py", *sys.argv[1:]]))
+    fit, test = train400_crops(args.data, args.seed)
+    held = VALIDATION_IMAGES * CROPS_PER_IMAGE
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        det, seconds = fit_draem(fit[:-held], args, work / "draem")
+        chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
+        config = MASK_SCORE.model_copy(update=chosen)
+        keras_test = test_scores(scored_as(det, config).score_batch, test, args.seed)
+        keras_test |= {"image_auroc_map_max": localisation(
+            lambda x: scored_as(det, config).score_batch(x).heatmap, test, args.seed)[
+                "image_auroc_map_max"]}
+        runtime = artifacts(work / "draem", work, config, test, args.seed)
+        speed = frame_ms(work / "draem", work)
+    training = det.scorer.manifest.training
+    write_result({"provenance": finished(run), "grid": GRID, "fit_crops": len(fit) - held,
+                  "validation_crops": held, "test_crops": len(test),
+                  "train_s": round(seconds, 1), "epochs_run": training.epochs_run,
+                  "best_val_loss": training.best_val_loss, "validation": validation,
+                  "chosen": chosen, "default": {"smooth": MASK_SCORE.smooth,
+                                                "pool": MASK_SCORE.pool},
+                  "test": {"keras, chosen score": keras_test, **runtime},
+                  "ms_per_256x256_frame": speed}, args.out)
+
+
+if __name__ == "__main__":
+    main()

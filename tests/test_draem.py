@@ -1,0 +1,105 @@
+"""The discriminative detector (`--model draem`): synthetic anomalies, training, maps, engines."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from test_detect import stripes, turned
+
+import edgeae.runtime as rt
+from edgeae.core.metrics import pixel_metrics
+from edgeae.train.anomalies import (
+    NORMAL_FRACTION,
+    THRESHOLD,
+    anomaly_mask,
+    paste_anomalies,
+    perlin_noise,
+)
+from edgeae.train.detector import MASK_SCORE, Detector
+
+from conftest import run_cli, train_cli, write_folder
+
+
+def test_perlin_noise_is_smooth_gradient_noise_of_its_scale():
+    rng = np.random.default_rng(0)
+    coarse, fine = perlin_noise((64, 64), (2, 2), rng), perlin_noise((64, 64), (16, 16), rng)
+    assert np.abs(coarse).max() <= 1.0 and np.abs(fine).max() <= 1.0
+    assert coarse[0, 0] == pytest.approx(0.0, abs=1e-12)  # zero at every grid corner
+    assert fine[4, 4] == pytest.approx(0.0, abs=1e-12)  # 16 cells of 4 pixels
+
+    def neighbour_correlation(noise: np.ndarray) -> float:
+        return float(np.corrcoef(noise[:, :-1].ravel(), noise[:, 1:].ravel())[0, 1])
+
+    assert neighbour_correlation(coarse) > 0.99 > neighbour_correlation(fine) > 0.7
+
+
+def test_pasted_anomalies_change_only_their_masks_and_leave_half_the_images_normal():
+    images = stripes(200, seed=0).astype(np.float32) / 255
+    pasted, masks = paste_anomalies(images, np.array([3, 4]))
+    again, _ = paste_anomalies(images, np.array([3, 4]))
+    np.testing.assert_array_equal(pasted, again)  # seeded
+    assert set(np.unique(masks)) <= {0.0, 1.0} and masks.shape == (200, 48, 48, 1)
+    np.testing.assert_array_equal(pasted[masks == 0], images[masks == 0])
+    assert (np.abs(pasted - images)[masks == 1] > 0).mean() > 0.5  # a texture, not a copy
+    with_anomaly = masks.reshape(200, -1).max(axis=1) > 0
+    assert abs(with_anomaly.mean() - (1 - NORMAL_FRACTION)) < 0.12
+    areas = masks.reshape(200, -1).mean(axis=1)[with_anomaly]
+    assert areas.min() < 0.02 and areas.max() > 0.1  # blobs of many sizes
+    single = anomaly_mask((48, 64), np.random.default_rng(1))
+    assert single.shape == (48, 64) and THRESHOLD > 0
+
+
+@pytest.mark.slow
+def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
+    broken, masks = turned(stripes(20, seed=1), seed=2)
+    write_folder(tmp_path / "normal", stripes(160, seed=0))
+    write_folder(tmp_path / "test" / "defect", broken)
+    write_folder(tmp_path / "test" / "good", stripes(20, seed=3))
+    write_folder(tmp_path / "masks" / "defect", masks)
+    det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",
+                    "--size", "tiny", "--epochs", "12", "--batch-size", "16")
+    manifest = json.loads((det / "manifest.json").read_text())
+    assert manifest["score"]["maps"] == "mask" and manifest["score"]["knn"] == 0
+    assert manifest["score"]["smooth"] == MASK_SCORE.smooth
+    code, _, err = run_cli("evaluate", "--model", det, "--data", tmp_path / "test", "--masks",
+                           tmp_path / "masks", "--out", tmp_path / "metrics.json")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["pixel"]["pixel_auroc"] > 0.9, metrics["pixel"]
+    assert metrics["auroc"] > 0.9, metrics
+
+    code, _, err = run_cli("export", det, "--format", "all", "--precision",
+                           "fp32,int8", "--out", tmp_path / "export")
+    assert code == 0, err
+    keras = Detector.load(det).scores(broken)
+    float_auroc = pixel_metrics(keras.heatmap, masks)["pixel_auroc"]
+    for name in ("model_fp32.tflite", "model_fp32.onnx", "model_fp32.xml"):
+        fp32 = rt.load(tmp_path / "export" / name).score_batch(broken)
+        np.testing.assert_allclose(fp32.heatmap, keras.heatmap, atol=1e-4)
+    for name in ("model_int8.tflite", "model_int8.onnx", "model_int8.xml"):
+        scorer = rt.load(tmp_path / "export" / name)
+        int8_auroc = pixel_metrics(scorer.score_batch(broken).heatmap, masks)["pixel_auroc"]
+        assert int8_auroc > float_auroc - 0.01, (name, int8_auroc, float_auroc)
+        frame = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR))  # a camera's frame
+        assert 0.0 <= frame.heatmap.min() and frame.heatmap.max() <= 1.0
+        assert masks[0][np.unravel_index(np.argmax(frame.heatmap), masks[0].shape)]
+        assert scorer.heat_scale == 1.0  # a probability, drawn hottest at 1
+        restored = scorer.reconstruct(broken[:2])
+        assert restored.shape == broken[:2].shape  # the reconstruction, without the mask
+    code, _, err = run_cli("report", det, "--out", tmp_path / "report.html")
+    assert code == 0 and "anomaly map" in (tmp_path / "report.html").read_text(), err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("autoencoder", "--model", "draem"), "train it with `edgeae train detector --model draem`"),
+    (("detector", "--score-maps", "mask"), "needs a model that predicts one: --model draem"),
+    (("detector", "--model", "draem", "--loss", "mae"), "drop --loss"),
+])
+def test_draem_misuse_is_one_line_exit_2(args, message, gray_folder, tmp_path):
+    code, _, err = run_cli("train", args[0], "--data", gray_folder, "--out", tmp_path / "m",
+                           *args[1:])
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "m").exists()  # refused before any work
