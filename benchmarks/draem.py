@@ -90,7 +90,7 @@ def artifacts(model_dir: Path, work: Path, config: ScoreConfig, test: np.ndarray
               seed: int) -> dict:
     """The test through each exported artifact, run by the runtime (no TensorFlow)."""
     export = work / "export"
-    subprocess.run([str(EDGEAE), "export", str(model_dir), "--format", "onnx,openvino",
+    subprocess.run([str(EDGEAE), "export", str(model_dir), "--format", "all",
                     "--precision", "fp32,int8", "--out", str(export), "--overwrite"],
                    check=True, capture_output=True)
     results = {}
@@ -111,13 +111,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/draem.json"))
+    parser.add_argument("--work", type=Path, help="keep the trained detector and exports here "
+                        "(default: a temporary folder); one already there is measured again")
     args = parser.parse_args()
     run = provenance(" ".join(["python benchmarks/draem.py", *sys.argv[1:]]))
     fit, test = train400_crops(args.data, args.seed)
     held = VALIDATION_IMAGES * CROPS_PER_IMAGE
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        det, seconds = fit_draem(fit[:-held], args, work / "draem")
+        work = args.work or Path(tmp)
+        if (work / "draem" / "manifest.json").is_file():
+            det = Detector.load(work / "draem")
+            seconds = det.scorer.manifest.training.seconds
+        else:
+            det, seconds = fit_draem(fit[:-held], args, work / "draem")
         chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
         config = MASK_SCORE.model_copy(update=chosen)
         keras_test = test_scores(scored_as(det, config).score_batch, test, args.seed)

@@ -802,6 +802,40 @@ def localise() -> str:
             + table(["maps", "engine", "p50", "p99"], speed) + "\n")
 
 
+def _draem_row(name: str, r: dict) -> list[str]:
+    """Map | pixel AUROC | PRO | image AUROC | by size."""
+    return [name, f"{r['pixel_auroc']:.3f}", f"{r['pro']:.3f}", f"{r['image_auroc']:.3f}",
+            _by_size(r)]
+
+
+def draem() -> str:
+    """The discriminative detector: validation choice, test beside today's maps, engines."""
+    data, earlier = load("draem"), load("localise")["train400"]["test"]
+    val = [[f"smoothing {r['smooth']:g} px, {r['pool']}"
+            + (" (chosen)" if (r["smooth"], r["pool"]) == (data["chosen"]["smooth"],
+                                                          data["chosen"]["pool"]) else ""),
+            *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro", "image_auroc")]]
+           for r in data["validation"]]
+    rows = [_draem_row(f"{name} (localise.json)", r) for name, r in earlier.items()]
+    rows += [_draem_row(f"draem, {name}", r) for name, r in data["test"].items()]
+    speed = [[engine, f"{v['p50']:.1f}", f"{v['p99']:.1f}"]
+             for engine, v in data["ms_per_256x256_frame"].items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Trained on {data['fit_crops']:,} fit crops for {data['epochs_run']} epochs in "
+            f"{data['train_s'] / 60:.1f} minutes. Validation ({data['validation_crops']} crops of "
+            "the last 40 fit images, one pasted defect each):\n\n"
+            + table(["map smoothing, image score", "pixel AUROC", "PRO (to FPR 0.3)",
+                     "image AUROC"], val)
+            + f"\n\nTrain400 test ({data['test_crops']} crops of 40 other images, one defect "
+            "each, the same crops and defects as the patch-map table above; its two rows are "
+            "from that run, the draem rows from this one; image AUROC by each detector's own "
+            "score):\n\n"
+            + table(["map", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC",
+                     "pixel AUROC by defect size"], rows)
+            + "\n\nPer 256x256 frame through the runtime (`edgeae benchmark`, score and heat "
+            "map, 2 threads), ms:\n\n" + table(["engine", "p50", "p99"], speed) + "\n")
+
+
 # --- the temporal design (benchmarks/temporal_design.py) ---------------------------------------
 
 def temporal_design() -> str:
@@ -916,6 +950,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "denoise-fashion": ("denoise-fashion", denoise_fashion),
     "temporal-design": ("temporal-design", temporal_design),
     "localise": ("localise", localise),
+    "draem": ("draem", draem),
     "generate": ("generate", generate),
     "streaming": ("streaming", streaming),
     "archive": ("archive", archive),

@@ -42,7 +42,8 @@ from edgeae.core.tasks import TASKS
 # 7: a detector may draw its maps from a patch memory (`score.maps: patch`, `score.patch`); its
 # artifacts record that file (`artifact.patches`), which a version 6 reader would refuse.
 # 8: a discriminative detector's maps are its predicted mask (`score.maps: mask`, architecture
-# draem), which a version 7 reader would refuse.
+# draem) and its training may record a texture folder (`training.anomaly_source`), which a
+# version 7 reader would refuse.
 SCHEMA_VERSION = 8
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
@@ -155,6 +156,7 @@ class TrainingSummary(_Strict):
     self_supervised: SelfSupervision | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
+    anomaly_source: str | None = None  # a draem detector's folder of anomaly textures, if any
     strategy: str = "auto"  # the tf.distribute strategy it trained under (train/distribute.py)
     seconds: float = 0.0
     adaptation: Adaptation | None = None  # set by `edgeae adapt`

@@ -17,6 +17,7 @@ from edgeae.train.anomalies import (
     anomaly_mask,
     paste_anomalies,
     perlin_noise,
+    texture_crop,
 )
 from edgeae.train.detector import MASK_SCORE, Detector
 
@@ -50,6 +51,32 @@ def test_pasted_anomalies_change_only_their_masks_and_leave_half_the_images_norm
     assert areas.min() < 0.02 and areas.max() > 0.1  # blobs of many sizes
     single = anomaly_mask((48, 64), np.random.default_rng(1))
     assert single.shape == (48, 64) and THRESHOLD > 0
+    textures = np.zeros((3, 48, 48, 1), np.float32)  # black: re-toned, at most 0.3 bright
+    filled, masks = paste_anomalies(images, np.array([3, 4]), textures)
+    inside = (filled - images * (1 - masks))[masks == 1]  # texture share + image share
+    assert inside.size and (inside <= 0.3 + images[masks == 1].max()).all()
+    np.testing.assert_array_equal(masks, paste_anomalies(images, np.array([3, 4]))[1])
+
+
+def test_texture_crops_fill_any_shape_from_any_image():
+    rng = np.random.default_rng(0)
+    wide = rng.random((30, 200, 3)).astype(np.float32)
+    crop = texture_crop(wide, (48, 64), rng)
+    assert crop.shape == (48, 64, 3) and crop.dtype == np.float32
+    assert texture_crop(rng.random((8, 8, 1)).astype(np.float32), (32, 32), rng).shape == (
+        32, 32, 1)  # smaller than the crop: scaled up
+
+
+@pytest.mark.slow
+def test_anomaly_source_textures_train_and_are_recorded(tmp_path):
+    write_folder(tmp_path / "normal", stripes(40, seed=0))
+    write_folder(tmp_path / "textures", (np.random.default_rng(0).random((5, 90, 70, 3)) * 255
+                                         ).astype(np.uint8))  # colour, another size
+    det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",
+                    "--size", "tiny", "--epochs", "1", "--batch-size", "8",
+                    "--anomaly-source", tmp_path / "textures")
+    manifest = json.loads((det / "manifest.json").read_text())
+    assert manifest["training"]["anomaly_source"] == str(tmp_path / "textures")
 
 
 @pytest.mark.slow
@@ -97,8 +124,14 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     (("autoencoder", "--model", "draem"), "train it with `edgeae train detector --model draem`"),
     (("detector", "--score-maps", "mask"), "needs a model that predicts one: --model draem"),
     (("detector", "--model", "draem", "--loss", "mae"), "drop --loss"),
+    (("detector", "--anomaly-source", "{textures}"), "add --model draem or drop it"),
+    (("detector", "--model", "draem", "--anomaly-source", "{empty}"), "no images found in it"),
+    (("detector", "--model", "draem", "--anomaly-source", "{missing}"), "no such file"),
 ])
 def test_draem_misuse_is_one_line_exit_2(args, message, gray_folder, tmp_path):
+    (tmp_path / "empty").mkdir()
+    args = [a.format(empty=tmp_path / "empty", missing=tmp_path / "missing", textures=gray_folder)
+            for a in args]
     code, _, err = run_cli("train", args[0], "--data", gray_folder, "--out", tmp_path / "m",
                            *args[1:])
     assert code == 2 and message in err and "Traceback" not in err, err

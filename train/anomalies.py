@@ -2,14 +2,21 @@
 
 A mask is Perlin noise of a random scale, thresholded, so anomalies come as irregular blobs of
 many sizes; it is filled with a texture cut from another image of the batch (the training
-images shuffled), flipped, turned and re-toned, blended in at a random opacity. Half of the
+images shuffled) or from a folder of textures (`--anomaly-source`, DRAEM used DTD's), flipped,
+turned and re-toned, blended in at a random opacity. Half of the
 images are left normal, so the mask's "nothing here" is learned too. The pipeline (train/
 pipeline.py: anomaly_pairs) streams these through tf.data with seeds of its own.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+
+from edgeae.core.data import FolderImages, ImageSource, Preprocess
+from edgeae.core.errors import UserError
 
 NORMAL_FRACTION = 0.5  # images left without an anomaly
 MAX_SCALE_EXPONENT = 5  # Perlin grid cells per side: 2**0 .. 2**5 (DRAEM's range), each axis
@@ -68,11 +75,25 @@ def retoned(texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(texture, 0.0, 1.0)
 
 
-def paste_anomalies(images: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def texture_crop(image: np.ndarray, shape: tuple[int, int],
+                 rng: np.random.Generator) -> np.ndarray:
+    """A random (h, w) crop of a texture image scaled so its shorter side is 1-2x max(h, w)."""
+    h, w = shape
+    scale = max(h, w) * rng.uniform(1.0, 2.0) / min(image.shape[:2])
+    size = (max(w, round(image.shape[1] * scale)), max(h, round(image.shape[0] * scale)))
+    resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(
+        size[1], size[0], image.shape[2])
+    y, x = rng.integers(0, size[1] - h + 1), rng.integers(0, size[0] - w + 1)
+    return resized[y:y + h, x:x + w]
+
+
+def paste_anomalies(images: np.ndarray, seed: np.ndarray,
+                    textures: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(images with anomalies, (N, H, W, 1) masks) of a float NHWC batch in [0, 1].
 
-    Each image's texture is another image of the batch (the next one, so a batch of one pastes
-    itself re-toned). Seeded: the same `seed` gives the same anomalies.
+    Each image's texture is one of `textures` (NHWC, the images' size), else another image of
+    the batch (the next one, so a batch of one pastes itself re-toned). Seeded: the same `seed`
+    gives the same anomalies.
     """
     rng = np.random.default_rng(np.asarray(seed).astype(np.uint64))
     out = np.array(images, np.float32, copy=True)
@@ -81,8 +102,20 @@ def paste_anomalies(images: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, n
         if rng.random() < NORMAL_FRACTION:
             continue
         m = anomaly_mask(images.shape[1:3], rng)[..., None]
-        texture = retoned(images[(i + 1) % len(images)], rng)
+        source = images[(i + 1) % len(images)] if textures is None else textures[i % len(textures)]
+        texture = retoned(source, rng)
         beta = rng.uniform(*OPACITY)
         out[i] = images[i] * (1 - m) + ((1 - beta) * texture + beta * images[i]) * m
         masks[i] = m
     return out, masks
+
+
+def anomaly_textures(folder: str | Path, channels: int) -> ImageSource:
+    """The images of an --anomaly-source folder; none, or no such folder, is a UserError."""
+    if not Path(folder).is_dir():
+        raise UserError(f"--anomaly-source {folder}: not a folder of images")
+    try:
+        return FolderImages(Path(folder), Preprocess(channels))
+    except UserError:
+        raise UserError(f"--anomaly-source {folder}: no images found in it (.png, .jpg, .bmp, "
+                        ".tif, recursively); point it at a folder of texture images") from None

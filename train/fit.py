@@ -41,6 +41,7 @@ from edgeae.core.modeldir import (
     ModelDir,
 )
 from edgeae.core.tasks import TASKS
+from edgeae.train.anomalies import anomaly_textures
 from edgeae.train.callbacks import KLWarmup
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
@@ -152,6 +153,7 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
                                  quantization_aware=settings.quantization_aware,
+                                 anomaly_source=settings.anomaly_source,
                                  strategy=settings.strategy, seconds=round(seconds, 2)),
         score=settings.score,
     )
@@ -168,6 +170,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     out = Path(out)
     settings = with_mask_score(settings)
     check_settings(settings)  # fail on bad params before any work
+    if settings.anomaly_source:  # an empty or missing folder fails now, not at the first batch
+        anomaly_textures(settings.anomaly_source, source.channels)
     settings = with_data_noise(settings, source)
     strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
     resuming = _prepare_out_dir(out, settings, overwrite)
@@ -283,6 +287,9 @@ def check_settings(settings: TrainSettings) -> None:
                         f"detector --model {settings.architecture}`")
     if settings.score.maps == "mask" and not config.predicts_mask():
         raise UserError("--score-maps mask needs a model that predicts one: --model draem")
+    if settings.anomaly_source and not config.predicts_mask():
+        raise UserError("--anomaly-source fills the synthetic anomalies of a draem detector; "
+                        "add --model draem or drop it")
     if config.predicts_mask() and settings.loss != "mse":
         raise UserError("a draem detector trains with its own loss (squared error plus the "
                         "mask's focal loss); drop --loss")

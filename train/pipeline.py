@@ -47,6 +47,7 @@ class PipelineConfig:
     frames: int = 1  # > 1: temporal clips of this many frames, stacked on the channel axis
     recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
     anomalies: bool = False  # synthetic anomalies pasted in; targets: clean image and mask
+    anomaly_source: str | None = None  # a folder of textures to fill them with (else the images)
 
 
 def split_indices(n: int, val_fraction: float, seed: int,
@@ -243,6 +244,9 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
         sigma = gaussian_sigma(cfg.noise) / 255.0
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
             lambda y, s: recorrupted_batch(y, s, sigma))
+    elif cfg.anomalies and cfg.anomaly_source:
+        textures = texture_batches(cfg, tuple(images.element_spec.shape[1:]), training)
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2), textures).map(anomaly_pair)
     elif cfg.anomalies:
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(anomaly_pair)
     elif cfg.noise is not None and cfg.frames > 1:
@@ -257,19 +261,40 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
     return pairs.prefetch(tf.data.AUTOTUNE)
 
 
-def anomaly_pair(clean: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def anomaly_pair(clean: tf.Tensor, seed: tf.Tensor,
+                 textures: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """(images with synthetic anomalies, clean images and the masks on the channel axis).
 
     A discriminative detector's pair (train/anomalies.py): it restores the clean image and
-    predicts the mask, its output's last channel.
+    predicts the mask, its output's last channel. `textures` fill the anomalies when given.
     """
     from edgeae.train.anomalies import paste_anomalies
 
-    pasted, masks = tf.numpy_function(paste_anomalies, [clean, seed], (tf.float32, tf.float32),
+    args = [clean, seed] if textures is None else [clean, seed, textures]
+    pasted, masks = tf.numpy_function(paste_anomalies, args, (tf.float32, tf.float32),
                                       stateful=False)
     pasted = tf.ensure_shape(pasted, clean.shape)
     masks = tf.ensure_shape(masks, (*clean.shape[:3], 1))
     return pasted, tf.concat([clean, masks], axis=-1)
+
+
+def texture_batches(cfg: PipelineConfig, shape: tuple[int, int, int],
+                    training: bool) -> tf.data.Dataset:
+    """Endless batches of random texture crops of `shape` from `cfg.anomaly_source`, seeded."""
+    from edgeae.train.anomalies import anomaly_textures, texture_crop
+
+    source = anomaly_textures(cfg.anomaly_source, shape[2])
+
+    def read(seed: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(seed.astype(np.uint64))
+        picks = rng.integers(0, len(source), cfg.batch_size)
+        return np.stack([texture_crop(source.read(int(i)), shape[:2], rng) for i in picks])
+
+    seeds = tf.data.Dataset.random(seed=cfg.seed + 3, rerandomize_each_iteration=training)
+    return seeds.batch(2).map(
+        lambda s: tf.ensure_shape(tf.numpy_function(read, [s], tf.float32, stateful=False),
+                                  (cfg.batch_size, *shape)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor, frames: int,

@@ -46,6 +46,7 @@ class TrainSettings:
     score: ScoreConfig = field(default_factory=ScoreConfig)  # how a detector scores images
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
     strategy: Strategy = "auto"  # the tf.distribute strategy (train/distribute.py)
+    anomaly_source: str | None = None  # a draem detector's anomaly textures (else its images)
 
     def to_json(self) -> str:
         """The settings as sorted JSON (a run in progress keeps them to resume only with these)."""
@@ -62,7 +63,8 @@ class TrainSettings:
                               self.patches_per_image, self.noise, self.self_supervised,
                               frames=config.clip_frames(),
                               recurrent=config.is_recurrent(),
-                              anomalies=config.predicts_mask())
+                              anomalies=config.predicts_mask(),
+                              anomaly_source=self.anomaly_source)
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,10 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                         "nearest training patch, which points at defects on textured surfaces "
                         "(BENCHMARKS.md; default %(default)s); --model draem's is always its "
                         "predicted mask")
+    g.add_argument("--anomaly-source", type=Path, metavar="DIR",
+                   help="with --model draem: fill its synthetic anomalies with crops of these "
+                        "images (textures, e.g. the Describable Textures Dataset) instead of "
+                        "the training images")
     g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
                    default=DEFAULT_SCORE.patch.bank, metavar="N",
                    help="with --score-maps patch: training patches remembered (coreset; more "
@@ -262,9 +266,14 @@ def run(args: argparse.Namespace) -> int:
 
     require("train", KERAS_DISTRIBUTION)
     check_exists(args.initial_weights, "--initial-weights")
+    check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
+    if getattr(args, "anomaly_source", None):  # an empty folder fails before TensorFlow loads
+        from edgeae.train.anomalies import anomaly_textures
+
+        anomaly_textures(args.anomaly_source, splits.train.channels)
     settings = TrainSettings(
         task=args.task, architecture=args.model, params=_model_params(args), epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
@@ -335,7 +344,8 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
-    return {"threshold": str(spec), "score": score}
+    source = str(args.anomaly_source) if args.anomaly_source else None
+    return {"threshold": str(spec), "score": score, "anomaly_source": source}
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
