@@ -43,7 +43,7 @@ from edgeae.runtime.capture import (
 )
 from edgeae.runtime.drawing import as_bgr, draw_text, heat_overlay
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
-from edgeae.runtime.sinks import SINKS, Sinks, parse_sink
+from edgeae.runtime.sinks import MAX_MESSAGES, SINKS, Sinks, parse_sink
 from edgeae.runtime.systemd import Notifier
 
 if TYPE_CHECKING:  # the server's module (http.server) is imported only when --serve is given
@@ -81,6 +81,7 @@ class RunOptions:
     loop: bool = False  # a video file or folder starts again at its end (demos, soak tests)
     sinks: tuple[str, ...] = ()  # mqtt(s):// and http(s):// URLs for events and status
     queue_dir: Path | None = None  # the sinks' on-disk queues (default: sinks.default_queue_dir)
+    queue_max: int = MAX_MESSAGES  # messages each sink's queue keeps at most (oldest dropped)
     status_interval: float = 60.0  # seconds between two status messages to the sinks
     serve: ServeOptions | None = None  # the web page, /metrics and /healthz (runtime/serve.py)
 
@@ -555,7 +556,8 @@ class _Outputs:
                 opened.callback(self.video.close)
             if options.sinks:
                 self.sinks = Sinks([parse_sink(u, SINK_SCHEMES) for u in options.sinks],
-                                   options.queue_dir, status_interval=options.status_interval)
+                                   options.queue_dir, options.queue_max,
+                                   status_interval=options.status_interval)
                 opened.callback(self.sinks.close)
             if options.serve is not None:
                 self.page = _page(options.serve, step, hooks, status)

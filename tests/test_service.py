@@ -199,6 +199,22 @@ def test_the_queue_is_bounded_and_outlives_its_process(tmp_path):
         DiskQueue(tmp_path / "bad.sqlite")
 
 
+def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifacts, scene,
+                                                                    tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    summary = _run_scoring(conv_artifacts / "model_int8.tflite", scene, tmp_path / "q",
+                           tmp_path / "events.jsonl", "--max-fps", "10", "--queue-max", "5",
+                           "--webhook", f"http://127.0.0.1:{port}/hook")
+    counts = summary["sinks"]["http://127.0.0.1"]
+    assert counts["delivered"] == 0 and counts["queued"] == 5
+    assert counts["dropped"] == 32 - 5  # 30 events and 2 status messages, the oldest dropped
+    (queue_file,) = (tmp_path / "q").glob("*.sqlite")
+    kept = DiskQueue(queue_file, max_messages=5)
+    assert json.loads(kept.oldest()[2])["type"] == "event" and len(kept) == 5
+
+
 @pytest.mark.parametrize(("option", "url", "match"), [
     ("--mqtt", "http://host/topic", "expected a mqtt:// or mqtts:// URL"),
     ("--mqtt", "mqtt://host:99999/t", "Port out of range"),

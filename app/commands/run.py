@@ -133,6 +133,10 @@ def _add_sink_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--queue-dir", type=Path, metavar="DIR",
                    help="where the sinks' queues live (default: $STATE_DIRECTORY under systemd, "
                         "else $XDG_STATE_HOME/edgeae or ~/.local/state/edgeae)")
+    g.add_argument("--queue-max", type=ranged(int, 1, 10_000_000), metavar="N",
+                   default=DEFAULTS.queue_max,
+                   help="messages each sink keeps on disk while it is down, at most; beyond, "
+                        "the oldest are dropped and counted (default %(default)s)")
 
 
 def _add_serve_args(p: argparse.ArgumentParser) -> None:
@@ -251,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
                          loop=args.loop,
                          sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
+                         queue_max=args.queue_max,
                          status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
                                      "camera_size", "camera_fps", "fourcc"))
