@@ -95,8 +95,8 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
                            tmp_path / "masks", "--out", tmp_path / "metrics.json")
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["pixel"]["pixel_auroc"] > 0.9, metrics["pixel"]
-    assert metrics["auroc"] > 0.9, metrics
+    assert metrics["pixel"]["pixel_auroc"] > 0.95, metrics["pixel"]  # 0.991 when written
+    assert metrics["auroc"] > 0.95, metrics  # 1.0
 
     code, _, err = run_cli("export", det, "--format", "all", "--precision",
                            "fp32,int8", "--out", tmp_path / "export")
