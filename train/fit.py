@@ -243,8 +243,8 @@ def _calibration_inputs(images, cfg):
 def with_mask_score(settings: TrainSettings) -> TrainSettings:
     """A mask predictor's detector draws its maps from the mask (train/detector.py: MASK_SCORE).
 
-    Left at the detector's defaults, its whole score becomes MASK_SCORE (the map's smoothed
-    maximum, no k-NN part); otherwise only the maps change.
+    Left at the detector's defaults, its whole score becomes MASK_SCORE (the mean of the
+    smoothed map's top 1%, no k-NN part); otherwise only the maps change.
     """
     config = make_config(settings.architecture, settings.params)
     if not config.predicts_mask() or settings.task != "detector":
