@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from anomaly import auroc, paste_defects, train400_crops
-from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms, localisation
+from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms
 from provenance import finished, provenance, write_result
 
 from edgeae.core.manifest import ScoreConfig
@@ -58,17 +58,17 @@ def fit_draem(crops: np.ndarray, args: argparse.Namespace, out: Path) -> tuple[D
     return Detector.load(out), time.perf_counter() - started
 
 
-def scored_as(det: Detector, config: ScoreConfig) -> AnomalyScorer:
-    """The fitted detector's scorer with another map smoothing and pooling."""
-    manifest = det.scorer.manifest
-    return AnomalyScorer(det.scorer.session, manifest.model_copy(update={"score": config}))
+def scored_as(scorer: AnomalyScorer, config: ScoreConfig) -> AnomalyScorer:
+    """The same model's scorer with another map smoothing and pooling."""
+    return AnomalyScorer(scorer.session, scorer.manifest.model_copy(update={"score": config}))
 
 
 def choose_score(det: Detector, validation: np.ndarray, seed: int) -> tuple[dict, list[dict]]:
     """Every GRID setting on the validation crops with pasted defects; the chosen one, all rows."""
     rows = []
     for smooth, pool in itertools.product(GRID["smooth"], GRID["pool"]):
-        scorer = scored_as(det, MASK_SCORE.model_copy(update={"smooth": smooth, "pool": pool}))
+        scorer = scored_as(det.scorer, MASK_SCORE.model_copy(update={"smooth": smooth,
+                                                                       "pool": pool}))
         result = test_scores(lambda x, s=scorer: s.score_batch(x), validation, seed)
         rows.append({"smooth": smooth, "pool": pool, **result})
         print(f"validation smooth {smooth} pool {pool}: {result}", flush=True)
@@ -77,12 +77,14 @@ def choose_score(det: Detector, validation: np.ndarray, seed: int) -> tuple[dict
 
 
 def test_scores(score_batch, clean: np.ndarray, seed: int) -> dict:
-    """Pixel AUROC, PRO and image AUROC (the score) of a scorer on pasted defects."""
+    """Pixel AUROC, PRO and image AUROC (the score, the map maximum) on pasted defects."""
     broken, masks = paste_defects(clean, seed)
-    scored = score_batch(broken)
+    scored, normal = score_batch(broken), score_batch(clean)
     result = pixel_metrics(list(scored.heatmap), list(masks))
     labels = np.r_[np.zeros(len(clean)), np.ones(len(broken))]
-    result["image_auroc"] = auroc(np.r_[score_batch(clean).score, scored.score], labels)
+    result["image_auroc"] = auroc(np.r_[normal.score, scored.score], labels)
+    peaks = [maps.reshape(len(maps), -1).max(1) for maps in (normal.heatmap, scored.heatmap)]
+    result["image_auroc_map_max"] = auroc(np.concatenate(peaks), labels)
     return result
 
 
@@ -95,9 +97,7 @@ def artifacts(model_dir: Path, work: Path, config: ScoreConfig, test: np.ndarray
                    check=True, capture_output=True)
     results = {}
     for name in ARTIFACTS:
-        scorer = load(export / name, task="score")
-        scorer = AnomalyScorer(scorer.session, scorer.manifest.model_copy(
-            update={"score": config}))
+        scorer = scored_as(load(export / name, task="score"), config)
         results[name] = test_scores(scorer.score_batch, test, seed)
     return results
 
@@ -126,10 +126,7 @@ def main() -> None:
             det, seconds = fit_draem(fit[:-held], args, work / "draem")
         chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
         config = MASK_SCORE.model_copy(update=chosen)
-        keras_test = test_scores(scored_as(det, config).score_batch, test, args.seed)
-        keras_test |= {"image_auroc_map_max": localisation(
-            lambda x: scored_as(det, config).score_batch(x).heatmap, test, args.seed)[
-                "image_auroc_map_max"]}
+        keras_test = test_scores(scored_as(det.scorer, config).score_batch, test, args.seed)
         runtime = artifacts(work / "draem", work, config, test, args.seed)
         speed = frame_ms(work / "draem", work)
     training = det.scorer.manifest.training

@@ -32,9 +32,13 @@ def error_maps(inputs: np.ndarray, outputs: np.ndarray,
     """(N, H, W) float32 per-pixel reconstruction error of NHWC batches in [0, 1]."""
     diff = np.asarray(outputs, np.float32) - np.asarray(inputs, np.float32)
     error = np.square(diff) if config.error == "squared" else np.abs(diff)
-    maps = error.mean(axis=3)
+    return smoothed(error.mean(axis=3), config)
+
+
+def smoothed(maps: np.ndarray, config: ScoreConfig) -> np.ndarray:
+    """(N, H, W) float32 maps blurred in place by the config's Gaussian (none at 0)."""
     if config.smooth > 0:
-        for m in maps:  # in place, one image at a time
+        for m in maps:  # one image at a time
             cv2.GaussianBlur(m, (0, 0), config.smooth, dst=m, borderType=cv2.BORDER_REFLECT)
     return maps
 
@@ -72,11 +76,7 @@ def patch_width(config: ScoreConfig) -> int:
 
 def mask_maps(outputs: np.ndarray, channels: int, config: ScoreConfig) -> np.ndarray:
     """(N, H, W) float32 maps: a discriminative model's predicted masks, after its `channels`."""
-    maps = np.array(outputs[..., channels:].mean(axis=3), np.float32)
-    if config.smooth > 0:
-        for m in maps:
-            cv2.GaussianBlur(m, (0, 0), config.smooth, dst=m, borderType=cv2.BORDER_REFLECT)
-    return maps
+    return smoothed(np.array(outputs[..., channels:].mean(axis=3), np.float32), config)
 
 
 # ScoreConfig.maps -> the maps of (inputs, outputs, config, patches)

@@ -583,13 +583,22 @@ def turned(images: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return out, masks
 
 
+def write_stripe_case(root: Path, n_normal: int) -> tuple[np.ndarray, np.ndarray]:
+    """normal/ stripes, test/defect with turned squares and test/good, masks/defect under root.
+
+    Returns the defective images and their masks.
+    """
+    broken, masks = turned(stripes(20, seed=1), seed=2)
+    write_folder(root / "normal", stripes(n_normal, seed=0))
+    write_folder(root / "test" / "defect", broken)
+    write_folder(root / "test" / "good", stripes(20, seed=3))
+    write_folder(root / "masks" / "defect", masks)
+    return broken, masks
+
+
 @pytest.mark.slow
 def test_patch_maps_point_at_texture_defects_through_export_and_runtime(tmp_path):
-    broken, masks = turned(stripes(20, seed=1), seed=2)
-    write_folder(tmp_path / "normal", stripes(120, seed=0))
-    write_folder(tmp_path / "test" / "defect", broken)
-    write_folder(tmp_path / "test" / "good", stripes(20, seed=3))
-    write_folder(tmp_path / "masks" / "defect", masks)
+    broken, masks = write_stripe_case(tmp_path, 120)
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--epochs", "3",
                     "--batch-size", "16", "--score-maps", "patch", "--patch-bank", "256")
     patches = np.load(det / "patches.npy")

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from test_detect import stripes, turned
+from test_detect import stripes, write_stripe_case
 
 import edgeae.runtime as rt
 from edgeae.core.metrics import pixel_metrics
@@ -81,11 +81,7 @@ def test_anomaly_source_textures_train_and_are_recorded(tmp_path):
 
 @pytest.mark.slow
 def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
-    broken, masks = turned(stripes(20, seed=1), seed=2)
-    write_folder(tmp_path / "normal", stripes(160, seed=0))
-    write_folder(tmp_path / "test" / "defect", broken)
-    write_folder(tmp_path / "test" / "good", stripes(20, seed=3))
-    write_folder(tmp_path / "masks" / "defect", masks)
+    broken, masks = write_stripe_case(tmp_path, 160)
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",
                     "--size", "tiny", "--epochs", "12", "--batch-size", "16")
     manifest = json.loads((det / "manifest.json").read_text())

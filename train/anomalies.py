@@ -58,7 +58,7 @@ def anomaly_mask(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
     cells = tuple(min(2 ** int(rng.integers(0, MAX_SCALE_EXPONENT + 1)), max(1, side // 2))
                   for side in shape)
     noise = perlin_noise((h, w), cells, rng)
-    if rng.random() < 0.5:  # transposed or flipped, so the grid's axes are not the only ones
+    if rng.random() < 0.5:  # flipped, so blobs do not all start at the grid's origin
         noise = noise[::-1] if rng.random() < 0.5 else noise[:, ::-1]
     return (noise > THRESHOLD).astype(np.float32)
 

@@ -244,11 +244,11 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
         sigma = gaussian_sigma(cfg.noise) / 255.0
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
             lambda y, s: recorrupted_batch(y, s, sigma))
-    elif cfg.anomalies and cfg.anomaly_source:
-        textures = texture_batches(cfg, tuple(images.element_spec.shape[1:]), training)
-        pairs = tf.data.Dataset.zip(images, seeds.batch(2), textures).map(anomaly_pair)
     elif cfg.anomalies:
-        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(anomaly_pair)
+        streams = [images, seeds.batch(2)]
+        if cfg.anomaly_source:
+            streams.append(texture_batches(cfg, tuple(images.element_spec.shape[1:]), training))
+        pairs = tf.data.Dataset.zip(*streams).map(anomaly_pair)
     elif cfg.noise is not None and cfg.frames > 1:
         noise = parse_noise(cfg.noise)
         pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(

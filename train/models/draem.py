@@ -9,6 +9,8 @@ runs it as it runs the other models and the runtime reads the map from the last 
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from edgeae.core.architectures import PRESETS, DraemConfig
@@ -30,9 +32,9 @@ def build_draem(config: DraemConfig, image_shape: tuple[int, int, int]) -> keras
     pair = keras.layers.Concatenate(name="seg_inputs")([inputs, restored])
     filters, n, stem = PRESETS[config.segmentation]
     logits = unet_body(pair, filters, n, stem, 1, prefix="seg_", out_name="logits")
-    prior = keras.ops.log(MASK_PRIOR / (1.0 - MASK_PRIOR))
+    prior = math.log(MASK_PRIOR / (1.0 - MASK_PRIOR))
     mask = keras.layers.Activation("sigmoid", name="mask")(
-        keras.layers.Rescaling(1.0, offset=float(prior), name="seg_prior")(logits))
+        keras.layers.Rescaling(1.0, offset=prior, name="seg_prior")(logits))
     outputs = keras.layers.Concatenate(name="reconstruction_and_mask")([restored, mask])
     return keras.Model(inputs, outputs, name=f"draem_{config.size}")
 
