@@ -9,8 +9,8 @@ of sigma 25 (seeded, rounded to 8 bits) in every frame. Any real video given wit
 used too (its frames as the clean reference, the same noise added; no moving-object masks).
 
 Methods, all on the same noisy frames:
-- `live` and `live-video`, fp32 and int8 TFLite through LiteRT, and `live-video`'s int8
-  OpenVINO IR (NNCF) through OpenVINO, frame after frame through the runtime
+- `live` and `live-video`, fp32 and int8 TFLite through LiteRT, and `live-video`'s int8 ONNX
+  through onnxruntime, frame after frame through the runtime
   (`Denoiser.denoise`; the temporal one keeps its history and restarts per clip);
 - OpenCV's non-local means, one frame (`fastNlMeansDenoising`) and five frames centred on the
   one denoised (`fastNlMeansDenoisingMulti`, which also looks two frames ahead, so it is not
@@ -206,7 +206,7 @@ def speed_rows(folder: Path) -> dict[str, tuple[Path, str]]:
             "live int8, openvino": (folder / "live_int8.onnx", "openvino"),
             "live int8, auto": (folder / "live_int8.tflite", "auto"),
             "live-video int8, litert": (folder / "live-video_int8.tflite", "litert"),
-            "live-video int8, openvino": (folder / "live-video_int8.xml", "openvino"),
+            "live-video int8, openvino": (folder / "live-video_int8.onnx", "openvino"),
             "live-video int8, auto": (folder / "live-video_int8.tflite", "auto")}
 
 
@@ -242,7 +242,7 @@ def main() -> None:
     h_single, h_multi = best_strength(nlm, chooser), best_strength(nlm_multi, chooser)
     models = {**{f"{m} {p}": args.models / f"{m}_{p}.tflite"
                  for m in ("live", "live-video") for p in ("fp32", "int8")},
-              "live-video int8 IR": args.models / "live-video_int8.xml"}
+              "live-video int8 ONNX": args.models / "live-video_int8.onnx"}
     methods = {"noisy": lambda f: f,
                f"nlm (h={h_single})": lambda f: nlm(f, h_single),
                f"nlm 5 frames (h={h_multi})": lambda f: nlm_multi(f, h_multi),

@@ -148,7 +148,10 @@ class UNetConfig(ModelConfig):
     # with frames 2: the first frame slot holds the model's own last output, moved with the
     # scene by the runtime (a recursive filter whose memory reaches back over many frames)
     recurrent: bool = False
-
+    # how a recurrent U-Net weighs its last output (FUSION_DESIGNS in train/models/unet.py):
+    # "blocks" from 2x2 pixel blocks at half resolution; "pixels", per pixel at full resolution,
+    # is what recurrent models made before schema 9 have (core/manifest.py upgrades their files)
+    fusion: Literal["pixels", "blocks"] = "blocks"
 
     def level_filters(self) -> tuple[int, ...]:
         """Filters per level: explicit ones, else the size's."""
@@ -189,12 +192,13 @@ class UNetConfig(ModelConfig):
 
     @model_serializer(mode="wrap")
     def _single_frame_as_before(self, handler: Callable[[Any], dict]) -> dict:
-        """A single-frame U-Net's JSON stays as it was before `frames` existed."""
+        """A single-frame U-Net's JSON stays as it was before `frames` and `fusion` existed."""
         data = handler(self)
         if data.get("frames") == 1:
             del data["frames"]
         if data.get("recurrent") is False:
             del data["recurrent"]
+            data.pop("fusion", None)
         return data
 
 

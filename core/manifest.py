@@ -44,8 +44,12 @@ from edgeae.core.tasks import TASKS
 # 8: a discriminative detector's maps are its predicted mask (`score.maps: mask`, architecture
 # draem) and its training may record a texture folder (`training.anomaly_source`), which a
 # version 7 reader would refuse.
-SCHEMA_VERSION = 8
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
+# 9: a recurrent U-Net records how it weighs its last output (`params.fusion`), which a version 8
+# reader would refuse, rightly, as it would rebuild such a model wrongly. Older recurrent models
+# weigh it per pixel (`fusion: pixels`), which their files are read as.
+SCHEMA_VERSION = 9
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+FUSION_BEFORE_9 = "pixels"
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -330,10 +334,19 @@ class ScoreStats(_Strict):
     val_quantiles: list[float] | None = Field(default=None, min_length=201, max_length=201)
 
 
+def _params_as_of_9(raw: dict) -> Any:
+    """`params` of a file, with the fusion every recurrent model before version 9 had."""
+    params = raw.get("params")
+    before_9 = raw["schema_version"] < 9
+    if before_9 and isinstance(params, dict) and params.get("recurrent"):
+        return {"fusion": FUSION_BEFORE_9, **params}
+    return params
+
+
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[8] = SCHEMA_VERSION
+    schema_version: Literal[9] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -353,7 +366,7 @@ class Manifest(_Strict):
     def _upgrade(cls, raw: Any) -> Any:
         """A readable older file becomes the current version (its JSON is otherwise the same)."""
         if isinstance(raw, dict) and raw.get("schema_version") in READABLE_VERSIONS:
-            raw = {**raw, "schema_version": SCHEMA_VERSION}
+            raw = {**raw, "params": _params_as_of_9(raw), "schema_version": SCHEMA_VERSION}
         return raw
 
     @field_validator("params", mode="before")

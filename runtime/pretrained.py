@@ -6,9 +6,9 @@ levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video
 in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
 frames are denoised one colour plane at a time. `live-video` is `live` made recurrent for video
 (unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
-its last output, moved with the scene, where that agrees; 37k per pixel), trained on clips made
-from the same Train400 images. `make pretrained` reproduces them; their numbers are in
-BENCHMARKS.md.
+its last output, moved with the scene, where that agrees; 0.8k multiply-accumulates per pixel
+more), trained on clips made from the same Train400 images. `make pretrained` reproduces them;
+their numbers are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgeae.core.errors import UserError
 from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
-from edgeae.runtime.backends import BACKENDS, backend_suffixes
+from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 FRAME_NAMES = ("live", "quality")  # single-frame: every frame on its own
@@ -25,19 +25,14 @@ NAMES = (*FRAME_NAMES, "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8"}
-# Files not shipped on purpose, and why (every other name, precision and format is shipped).
-SHIPPED_WITHOUT = {"live-video": {
-    "live-video_int8.onnx": "onnxruntime's int8 lost 0.43 dB against the float model, over the "
-                            "0.3 dB gate, so the export refused it; OpenVINO runs "
-                            "live-video_int8.xml instead"}}
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:
     """The shipped artifact for `name`, in the format the installed (or named) backend runs.
 
     TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
-    file of that precision ships); int8 for `live` and fp32 for `quality` unless `precision`
-    says otherwise.
+    file of that precision ships); int8 for `live` and `live-video` and fp32 for `quality`
+    unless `precision` says otherwise.
     """
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
@@ -52,11 +47,5 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     path = next((p for p in paths if p.is_file()), paths[0])
     if path.is_file():
         return path
-    shipped = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*")
-                     if p.suffix in backend_suffixes())
-    if name in SHIPPED_WITHOUT and path.name in SHIPPED_WITHOUT[name]:
-        raise UserError(f"{name} ships as {', '.join(shipped)}, not {path.name} "
-                        f"({SHIPPED_WITHOUT[name][path.name]}); pass --precision or --backend "
-                        "for one of those")
     raise UserError(f"this edgeae install lacks {path.name}; reinstall edgeae or pass "
                     "--model with an exported artifact")

@@ -18,7 +18,7 @@ import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import TrainingSummary
 from edgeae.export.options import Tolerances
-from edgeae.runtime.pretrained import NAMES, SHIPPED_WITHOUT, pretrained_path
+from edgeae.runtime.pretrained import NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
 from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import noise_from_factor, parse_noise
@@ -290,12 +290,7 @@ def test_pretrained_models_ship_and_denoise(name, tmp_path):
         peak_signal_noise_ratio(clean, noisy, data_range=255) + 3
     for precision in ("fp32", "int8"):
         for backend in ("litert", "onnxruntime"):
-            suffix = ".tflite" if backend == "litert" else ".onnx"
-            if f"{name}_{precision}{suffix}" in SHIPPED_WITHOUT.get(name, {}):
-                with pytest.raises(UserError, match=f"{name} ships as .*pass --precision"):
-                    pretrained_path(name, backend, precision)
-            else:
-                assert pretrained_path(name, backend, precision).is_file()
+            assert pretrained_path(name, backend, precision).is_file()
     with pytest.raises(UserError, match="unknown pretrained"):
         pretrained_path("best")
     frames = write_folder(tmp_path / "frames", np.stack([noisy.astype(np.uint8)[..., None]] * 2))

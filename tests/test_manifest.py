@@ -75,3 +75,15 @@ def test_artifact_records_its_memory_file(tmp_path):
         with pytest.raises(UserError, match=f"invalid at artifact.memory.{field}"):
             Manifest.read(path)
         raw["artifact"]["memory"] = record.model_dump()
+
+
+def test_recurrent_models_before_schema_9_read_as_the_per_pixel_fusion():
+    """A version 8 file of a recurrent U-Net rebuilds the fusion it was trained with."""
+    raw = json.loads(sample().to_json())
+    recurrent = {"size": "tiny", "frames": 2, "recurrent": True}
+    raw.update(architecture="unet", params=recurrent, schema_version=8)
+    assert Manifest.model_validate(raw).params.fusion == "pixels"
+    current = {**raw, "schema_version": 9}
+    assert Manifest.model_validate(current).params.fusion == "blocks"
+    single = {**raw, "params": {"size": "tiny"}}
+    assert "fusion" not in json.loads(Manifest.model_validate(single).to_json())["params"]

@@ -59,3 +59,21 @@ def test_bad_configs_are_user_errors():
         create_model("dense", (8, 8, 1), {"latent_dim": 0})
     with pytest.raises(UserError, match="multiples of 4"):
         create_model("conv", (10, 8, 1))
+
+
+@pytest.mark.parametrize("fusion", ["pixels", "blocks"])
+def test_a_recurrent_unet_starts_out_as_its_single_frame_model(fusion):
+    """Either fusion design weighs the last output near 0 before training, per pixel."""
+    recurrent = create_model("unet", (16, 24, 1), {"size": "tiny", "frames": 2,
+                                                   "recurrent": True, "fusion": fusion})
+    single = create_model("unet", (16, 24, 1), {"size": "tiny"})
+    for layer in single.layers:
+        if layer.weights:
+            layer.set_weights(recurrent.get_layer(layer.name).get_weights())
+    frame = np.random.default_rng(0).random((1, 16, 24, 1), np.float32)
+    last = np.zeros_like(frame)
+    out = np.asarray(recurrent(np.concatenate([last, frame], axis=-1)))
+    alone = np.asarray(single(frame))
+    assert out.shape == alone.shape == (1, 16, 24, 1)
+    weight = (alone - out) / np.maximum(alone, 1e-6)  # out = alone + w * (0 - alone)
+    assert 0 < np.median(weight[alone > 0.1]) < 0.1

@@ -263,9 +263,9 @@ def test_device_environment_runs_the_pretrained_denoisers(venv, backend, tmp_pat
         assert np.abs(denoised - clean).mean() < 0.6 * np.abs(noisy - clean).mean()
 
 
-def test_device_environment_runs_live_video_int8_through_openvino_ir(tmp_path):
-    """`--backend openvino` takes live-video's int8 IR (no int8 ONNX ships) and denoises as
-    LiteRT's int8 TFLite of the same model does."""
+def test_device_environment_runs_live_video_int8_through_openvino(tmp_path):
+    """`--backend openvino` takes live-video's int8 ONNX and denoises as LiteRT's int8 TFLite
+    of the same model does."""
     python = device_python("litert")
     rng = np.random.default_rng(0)
     clean = np.rint(np.clip(128 + 60 * np.sin(np.mgrid[:48, :64][1] / 6.0), 0, 255))

@@ -4,7 +4,7 @@ The shipped denoisers are artifacts, not Keras files. Their manifest names the a
 its configuration, so the registered builder makes the same graph, and the ONNX initializers
 fill its convolutions: tf2onnx names them after the Keras layers, `<model>/<layer>_1/convolution/
 ReadVariableOp:0` for a kernel (OIHW) and `<model>/<layer>_1/Squeeze:0` (`Reshape:0` for one
-channel) for its bias. The rebuilt
+channel) for its bias, where it has one. The rebuilt
 model must reproduce the artifact's own outputs (run by onnxruntime) within a float tolerance,
 so a renamed or reordered graph is an error, never a silently different model.
 """
@@ -47,8 +47,9 @@ def _load_convolutions(model: keras.Model, weights: dict[str, np.ndarray]) -> No
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             kernel = _find(weights, layer.name, r"convolution/ReadVariableOp:0")
-            bias = _find(weights, layer.name, r"(Squeeze|Reshape):0")
-            layer.set_weights([np.transpose(kernel, (2, 3, 1, 0)), bias.reshape(-1)])
+            bias = [_find(weights, layer.name, r"(Squeeze|Reshape):0").reshape(-1)
+                    ] if layer.use_bias else []
+            layer.set_weights([np.transpose(kernel, (2, 3, 1, 0)), *bias])
         elif layer.weights:
             raise UserError(f"cannot rebuild layer {layer.name!r} ({type(layer).__name__}) from "
                             "an ONNX file; adapt a model directory (--model) instead")

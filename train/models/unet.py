@@ -159,23 +159,58 @@ def _fused(inputs, config: UNetConfig, c: int) -> keras.Model:
     """Recurrent: the frame denoised alone, moved towards the last output where they agree.
 
     The single-frame U-Net (the same layers, so a single-frame model's weights load by name)
-    denoises the frame; three small convolutions (`fusion_*`, about 3k multiply-accumulates
-    per pixel) look at it, the last output and their difference and give a weight w in (0, 1)
-    per pixel; the output is denoised + w * (last - denoised). The weight starts near 0 (the
-    single-frame model), and training raises it where the last output is a better estimate:
-    still parts of the scene, whose noise then averages out over many frames.
+    denoises the frame; a few small convolutions (`fusion_*`, FUSION_DESIGNS[config.fusion])
+    look at it, the last output and their difference and give a weight w in (0, 1) per pixel;
+    the output is denoised + w * (last - denoised). The weight starts near 0 (the single-frame
+    model), and training raises it where the last output is a better estimate: still parts of
+    the scene, whose noise then averages out over many frames.
     """
     last = FrameSlice(0, c, name="last_output")(inputs)
     current = FrameSlice(1, c, name="current")(inputs)
     alone = keras.layers.Subtract(name="denoised")([current, _noise(current, config, c)])
     change = keras.layers.Subtract(name="fusion_change")([last, alone])
+    weight = FUSION_DESIGNS[config.fusion](alone, last, change, current, c)
+    blend = keras.layers.Multiply(name="fusion_blend")([weight, change])
+    outputs = keras.layers.Add(name="reconstruction")([alone, blend])
+    return keras.Model(inputs, outputs, name=f"unet_{config.size}")
+
+
+def _weight_per_pixel(alone, last, change, current, c: int):
+    """Three 3x3 convolutions at full resolution (about 3k multiply-accumulates per pixel).
+
+    The recurrent models made before schema 9; their concatenation and one-channel head are
+    slow in int8 engines (benchmarks/video.py).
+    """
     x = keras.layers.Concatenate(name="fusion_inputs")([alone, last, change, current])
     for i in range(2):
         x = keras.layers.Conv2D(FUSION_FILTERS, 3, padding="same", activation="relu",
                                 name=f"fusion_conv{i}")(x)
-    weight = keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid",
+    return keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid",
+                               bias_initializer=keras.initializers.Constant(-3.0),
+                               name="fusion_weight")(x)
+
+
+def _weight_per_block(alone, last, change, current, c: int):
+    """The weights of each 2x2 pixel block from convolutions at half resolution (about 800 MACs).
+
+    Each input is folded into channels by its own stride-2 convolution and the folds are
+    summed (the same as one over them stacked, without copying full-resolution planes); two
+    3x3 convolutions at half resolution give the block's four weights, which PixelShuffle puts
+    back in place. `last` is `change + alone`, so it adds nothing to the folds.
+    """
+    del last
+    folds = [keras.layers.Conv2D(FUSION_FILTERS, 2, strides=2, use_bias=i == 0,
+                                 name=f"fusion_fold_{name}")(x)
+             for i, (name, x) in enumerate((("denoised", alone), ("change", change),
+                                            ("frame", current)))]
+    x = keras.layers.ReLU(name="fusion_folded")(keras.layers.Add(name="fusion_folds")(folds))
+    x = keras.layers.Conv2D(FUSION_FILTERS, 3, padding="same", activation="relu",
+                            name="fusion_conv")(x)
+    blocks = keras.layers.Conv2D(4 * c, 3, padding="same", activation="sigmoid",
                                  bias_initializer=keras.initializers.Constant(-3.0),
-                                 name="fusion_weight")(x)
-    blend = keras.layers.Multiply(name="fusion_blend")([weight, change])
-    outputs = keras.layers.Add(name="reconstruction")([alone, blend])
-    return keras.Model(inputs, outputs, name=f"unet_{config.size}")
+                                 name="fusion_weight_blocks")(x)
+    return PixelShuffle(2, name="fusion_weight")(blocks)
+
+
+# config.fusion -> the layers that weigh the last output (adding a design is a row)
+FUSION_DESIGNS = {"pixels": _weight_per_pixel, "blocks": _weight_per_block}
