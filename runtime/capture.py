@@ -5,7 +5,8 @@ only the newest frame: a slow model never builds a queue, it skips stale frames 
 dropped), and a source that stalls never blocks the caller, who waits for a frame with a time-out.
 A live source that fails or disconnects is reopened with exponential back-off, forever or until
 the caller stops; one that gives no frame within `CaptureOptions.wait_for_source` of start-up is
-an error. Video files and folders are read in order with no frame dropped, and end when they end.
+an error. Video files and folders are read in order with no frame dropped, and end when they end;
+a thread of their own decodes a few frames ahead of the caller (FileFeed).
 Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW).
 
 Example:
@@ -18,11 +19,13 @@ Example:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -383,11 +386,20 @@ def frames(source: str | int | Source, stats: SourceStats | None = None,
     return _video_frames(source, stats)
 
 
+READ_AHEAD = 2  # frames a file's feed decodes ahead of its caller
+_END = object()  # the reading thread's last word: no more frames
+
+
 class FileFeed:
     """A video file or a folder, frame by frame in order, pulled like a LatestFrameReader.
 
-    `next` returns None once the source has ended; `ended` is True from then on. With `loop`,
-    the source starts again from its first frame instead of ending (`restarts` counts it).
+    A thread reads and decodes up to READ_AHEAD frames ahead of the caller, into buffers it
+    reuses (nothing is dropped), so decoding overlaps the caller's work on the frame before:
+    for a video file it is several milliseconds of every frame. A returned frame stays valid
+    until the following call. `next` returns None once the source has ended; `ended` is True
+    from then on. With `loop`, the source starts again from its first frame instead of ending
+    (`restarts` counts it). An error in reading (a file that cannot be opened) is raised by
+    `next`.
     """
 
     def __init__(self, source: Source, loop: bool = False) -> None:
@@ -395,22 +407,73 @@ class FileFeed:
         self.ended, self.loop, self.restarts = False, loop, 0
         self._read = _folder_frames if source.kind == "folder" else _video_frames
         self._source = source
-        self._frames = self._read(source, self.stats)
+        self._buffers: list[np.ndarray | None] = [None] * (READ_AHEAD + 1)
+        self._free: queue.Queue[int] = queue.Queue()
+        for i in range(len(self._buffers)):
+            self._free.put(i)
+        self._ready: queue.Queue[Any] = queue.Queue()
+        self._held: int | None = None  # the buffer the caller has
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_ahead, daemon=True,
+                                        name=f"edgeae-read-{source.target}")
+        self._thread.start()
 
     def next(self, timeout: float = 1.0) -> np.ndarray | None:  # noqa: ARG002 - files never wait
         """The next frame, or None at the end."""
-        frame = next(self._frames, None)
-        if frame is None and self.loop and self.stats.frames:
-            self._frames.close()
-            self._frames = self._read(self._source, self.stats)
-            self.restarts += 1
-            frame = next(self._frames, None)
-        self.ended = frame is None
-        return frame
+        if self.ended:
+            return None
+        if self._held is not None:
+            self._free.put(self._held)
+            self._held = None
+        item = self._ready.get()
+        if isinstance(item, BaseException):
+            self.ended = True
+            raise item
+        self.ended = item is _END
+        if self.ended:
+            return None
+        self._held = item
+        return self._buffers[item]
 
     def close(self) -> None:
-        """Release the file."""
-        self._frames.close()
+        """Stop reading and release the file."""
+        self._stop.set()
+        self._thread.join()
+
+    def _read_ahead(self) -> None:
+        """The thread: every frame, in order, into a free buffer; then _END, or the error."""
+        frames = self._read(self._source, self.stats)
+        try:
+            while not self._stop.is_set():
+                frame = next(frames, None)
+                if frame is None and self.loop and self.stats.frames:
+                    frames.close()
+                    frames = self._read(self._source, self.stats)
+                    self.restarts += 1
+                    frame = next(frames, None)
+                if frame is None:
+                    self._ready.put(_END)
+                    return
+                self._publish(frame)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
+            self._ready.put(exc)
+        finally:
+            frames.close()
+
+    def _publish(self, frame: np.ndarray) -> None:
+        """Copy `frame` into a free buffer (waiting for one) and hand it to the caller."""
+        while not self._stop.is_set():
+            try:
+                slot = self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            kept = self._buffers[slot]
+            if kept is None or kept.shape != frame.shape or kept.dtype != frame.dtype:
+                self._buffers[slot] = frame.copy()
+            else:
+                np.copyto(kept, frame)
+            self._ready.put(slot)
+            return
 
 
 def open_feed(source: Source, options: CaptureOptions | None = None,

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
+from edgeae.core.errors import UserError
 from edgeae.runtime.capture import CaptureOptions, LatestFrameReader, Source
 from edgeae.runtime.loop import Latencies, RunOptions, run
 
@@ -258,3 +259,30 @@ def test_latency_percentiles_stay_meaningful():
     assert summary["p50"] == pytest.approx(np.percentile(values, 50), rel=0.02)
     assert summary["p99"] == pytest.approx(np.percentile(values, 99), rel=0.1)
     assert stats.count == 20_000 and stats.last == values[-1]
+
+
+def test_a_file_is_read_ahead_in_order_with_nothing_dropped(tmp_path):
+    """The feed's thread decodes ahead; every frame still comes, once, in order, also when
+    looping, and each stays intact until the next call although the thread keeps reading."""
+    from edgeae.runtime.capture import FileFeed
+
+    frames = np.stack([np.full((24, 32), 10 * i, np.uint8) for i in range(8)])
+    video = write_video(tmp_path / "clip.avi", np.repeat(frames[..., None], 3, axis=-1))
+    feed = FileFeed(Source("video", str(video)), loop=True)
+    seen = []
+    for _ in range(2 * len(frames)):
+        frame = feed.next()
+        seen.append(int(np.median(frame)))
+        time.sleep(0.01)  # the thread fills every free buffer meanwhile
+        assert int(np.median(frame)) == seen[-1]  # not overwritten while held
+    feed.close()
+    want = [10 * i for i in range(8)] * 2
+    assert np.allclose(seen, want, atol=3), seen  # MJPG is lossy
+    assert feed.restarts >= 1 and not feed._thread.is_alive()
+    folder = write_folder(tmp_path / "frames", frames[:3, ..., None])
+    feed = FileFeed(Source("folder", str(folder)))
+    assert [int(feed.next()[0, 0]) for _ in range(3)] == [0, 10, 20]
+    assert feed.next() is None and feed.ended and feed.next() is None
+    feed.close()
+    with pytest.raises(UserError, match="no images"):
+        FileFeed(Source("folder", str(tmp_path / "frames" / "none"))).next()
