@@ -39,13 +39,20 @@ def model_dirs(conv_dir, dense_dir, denoiser_dir):
 def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path, monkeypatch):
     import tf2onnx
 
-    calls = []
+    ranks = []  # of each conversion's output
     real = tf2onnx.convert.from_keras
-    monkeypatch.setattr(tf2onnx.convert, "from_keras",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def counted(*args, **kwargs):
+        proto, rest = real(*args, **kwargs)
+        ranks.append(len(proto.graph.output[0].type.tensor_type.shape.dim))
+        return proto, rest
+
+    monkeypatch.setattr(tf2onnx.convert, "from_keras", counted)
     model_dir = ModelDir.open(model_dirs[which])
     report = export_model(model_dir, tmp_path, ALL)
-    assert len(calls) == 1  # the ONNX files and OpenVINO's IR share one conversion
+    # the ONNX files and OpenVINO's IR share one conversion; tf2onnx's rare wrong-rank output
+    # (export/onnx.py) is converted again, so only the last conversion has the right rank
+    assert ranks.count(ranks[-1]) == 1, ranks
     assert [e.path.name for e in report.artifacts] == FILES
     keras = KerasSession(load_keras(model_dir))
     clean = blobs(12, seed=7).astype(np.float32) / 255  # fresh images, not the export samples
