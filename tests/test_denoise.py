@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -191,7 +192,8 @@ def test_unet_exports_to_ncnn_by_name_and_runs_in_the_device_environment(unet_ar
 
 def test_a_model_ncnn_cannot_hold_is_refused_in_one_line(conv_dir, tmp_path):
     code, _, err = run_cli("export", conv_dir, "--format", "ncnn", "--out", tmp_path / "x")
-    assert code == 2 and "ncnn has no Pad layer" in err and "Traceback" not in err
+    # pnnx may also leave a reshape it could not fold, named beside Pad (README, "Export")
+    assert code == 2 and re.search(r"ncnn has no [^;]*\bPad\b", err) and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
