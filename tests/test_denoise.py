@@ -37,7 +37,8 @@ def smooth_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("spec", ["gaussian:25", "gaussian:5-50+clip", "poisson-gaussian:30,5",
                                   "salt-pepper:0.02", "speckle:0.1", "jpeg:30-90",
-                                  "poisson-gaussian:10-100,0-5+jpeg:60"])
+                                  "poisson-gaussian:10-100,0-5+jpeg:60",
+                                  "gaussian:5|speckle:0.1+clip"])
 def test_noise_specs_are_canonical_and_seeded(spec):
     noise = parse_noise(spec)
     assert str(noise) == spec and str(parse_noise(str(noise))) == spec
@@ -67,8 +68,18 @@ def test_noise_models_have_their_statistics():
     assert clipped.min() >= 0 and clipped.max() <= 1
 
 
+def test_a_mixture_gives_each_image_one_of_its_noises():
+    x = tf.constant(np.full((400, 16, 16, 1), 0.5, np.float32))
+    per_image = np.std(parse_noise("gaussian:10|gaussian:40")(x, tf.constant([1, 2])) - x,
+                       axis=(1, 2, 3)) * 255
+    low, high = np.abs(per_image - 10) < 2, np.abs(per_image - 40) < 6
+    assert np.all(low ^ high)  # each image has exactly one of the two levels
+    assert 0.4 < low.mean() < 0.6  # drawn uniformly
+
+
 @pytest.mark.parametrize("spec", ["gauss:5", "gaussian", "gaussian:50-5", "jpeg:101",
-                                  "poisson-gaussian:0,5", "gaussian:a", "gaussian:5+"])
+                                  "poisson-gaussian:0,5", "gaussian:a", "gaussian:5+",
+                                  "gaussian:5|"])
 def test_bad_noise_spec_is_one_line_exit_2(spec, gray_folder, tmp_path):
     with pytest.raises(UserError, match="bad noise spec"):
         parse_noise(spec)

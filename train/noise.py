@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from edgeae.train.camera import CameraNoise
-from edgeae.train.noise_spec import NoiseSpec
+from edgeae.train.noise_spec import Noise, NoiseMixture, NoiseSpec
 
 
 def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -22,7 +22,24 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
     return x
 
 
-def apply_noise_to_frames(spec: NoiseSpec, clips: tf.Tensor, frames: int,
+def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Each image of the batch through one of the mixture's specs, drawn uniformly.
+
+    Every spec runs on the whole batch and each image keeps its draw's output: simple and
+    stateless, at the cost of computing the noise once per spec.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64),
+                                                   len(mixture.choices) + 1)
+    pick = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seeds[0], minval=0,
+                                       maxval=len(mixture.choices), dtype=tf.int32)
+    x = tf.zeros_like(tf.cast(images, tf.float32))
+    for i, spec in enumerate(mixture.choices):
+        chosen = tf.reshape(tf.cast(tf.equal(pick, i), tf.float32), [-1, 1, 1, 1])
+        x += chosen * apply_noise(spec, images, seeds[i + 1])
+    return x
+
+
+def apply_noise_to_frames(spec: Noise, clips: tf.Tensor, frames: int,
                           seed: tf.Tensor) -> tf.Tensor:
     """Fresh noise in every frame of (N, H, W, K * C) stacked clips, one level per clip.
 
@@ -35,7 +52,7 @@ def apply_noise_to_frames(spec: NoiseSpec, clips: tf.Tensor, frames: int,
     c = clips.shape[-1] // frames
     tall = tf.reshape(tf.transpose(tf.reshape(clips, [n, h, w, frames, c]), [0, 3, 1, 2, 4]),
                       [n, frames * h, w, c])
-    noisy = apply_noise(spec, tall, seed)
+    noisy = spec(tall, seed)
     return tf.reshape(tf.transpose(tf.reshape(noisy, [n, frames, h, w, c]), [0, 2, 3, 1, 4]),
                       [n, h, w, frames * c])
 

@@ -16,6 +16,10 @@ A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
     camera:80,3[,85]         explicit: photons for white, read noise sigma (0-255)[, JPEG]
     clip                     clip to [0, 1], as a camera's pixels are
 
+Specs joined by "|" are a mixture: each image gets one of them, drawn uniformly, so one blind
+model learns several kinds of noise ("gaussian:0-55|camera:bright-night,70-100": half the
+images Gaussian, half through the camera pipeline at any light level and JPEG quality).
+
 The tutorial's noise_factor 0.2 is "gaussian:51+clip". Parsing imports no TensorFlow, so a bad
 spec is reported before any slow work; calling a parsed spec applies it in TensorFlow
 (train/noise.py), statelessly: the same seed gives the same noise, and tf.data feeds a fresh
@@ -69,16 +73,41 @@ class NoiseSpec:
         return apply_noise(self, images, seed)
 
 
+@dataclass(frozen=True)
+class NoiseMixture:
+    """Specs of which each image gets one, drawn uniformly: "spec|spec|...". `str()` as above."""
+
+    choices: tuple[NoiseSpec, ...]
+
+    def __str__(self) -> str:
+        return "|".join(str(c) for c in self.choices)
+
+    def __call__(self, images, seed):
+        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2])."""
+        from edgeae.train.noise import apply_mixture
+
+        return apply_mixture(self, images, seed)
+
+
+Noise = NoiseSpec | NoiseMixture
+
+
 def _bad(spec: str, why: str) -> UserError:
     return UserError(f"bad noise spec {spec!r}: {why}; use steps joined by '+' from "
                      f"{', '.join(FORMS)} (a number may be a range LO-HI), "
-                     "e.g. 'gaussian:5-50+jpeg:30-90'")
+                     "e.g. 'gaussian:5-50+jpeg:30-90', and a mixture of specs joined by '|'")
 
 
-def parse_noise(spec: str) -> NoiseSpec:
-    """Parse a spec like "gaussian:5-50+jpeg:60"; a bad one is a one-line UserError."""
+def parse_noise(spec: str) -> Noise:
+    """Parse a spec like "gaussian:5-50+jpeg:60" or a mixture "A|B"; bad: a one-line UserError."""
+    chains = tuple(_parse_chain(spec, chain) for chain in spec.split("|"))
+    return chains[0] if len(chains) == 1 else NoiseMixture(chains)
+
+
+def _parse_chain(spec: str, chain: str) -> NoiseSpec:
+    """One spec of steps joined by "+" (`spec` is the whole text, for messages)."""
     steps = []
-    for part in spec.strip().split("+"):
+    for part in chain.strip().split("+"):
         name, _, values = part.strip().partition(":")
         if name not in _LIMITS:
             raise _bad(spec, f"unknown noise {name!r}")
@@ -136,7 +165,8 @@ def _camera_numbers(spec: str, values: list[str]) -> list[str]:
 
 def gaussian_sigma(spec: str) -> float:
     """The sigma (0-255) of a spec that is one fixed Gaussian level, such as "gaussian:25"."""
-    steps = parse_noise(spec).steps
+    noise = parse_noise(spec)
+    steps = noise.steps if isinstance(noise, NoiseSpec) else ()
     if len(steps) != 1 or steps[0].name != "gaussian" or len(set(steps[0].ranges[0])) != 1:
         raise UserError(f"expected one Gaussian noise level such as 'gaussian:25', got {spec!r}")
     return steps[0].ranges[0][0]

@@ -18,7 +18,7 @@ import tensorflow as tf
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
 from edgeae.train.noise import apply_noise_to_frames
-from edgeae.train.noise_spec import NoiseSpec, gaussian_sigma, parse_noise
+from edgeae.train.noise_spec import Noise, gaussian_sigma, parse_noise
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def texture_batches(cfg: PipelineConfig, shape: tuple[int, int, int],
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def temporal_pair(noise: NoiseSpec, clips: tf.Tensor, seed: tf.Tensor, frames: int,
+def temporal_pair(noise: Noise, clips: tf.Tensor, seed: tf.Tensor, frames: int,
                   every_frame: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """(noisy clips, clean last frame) of clean (N, H, W, K * C) clips.
 

@@ -143,6 +143,8 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
         examples("edgeae train denoiser --data fashion-mnist --noise-factor 0.2 --out denoiser",
                  "edgeae train denoiser --data clean/ --model unet --size tiny --patch-size 64 "
                  "--noise gaussian:5-50 --out live",
+                 "edgeae train denoiser --data clean/ --model unet --size small --patch-size 64 "
+                 "--noise 'gaussian:0-55|camera:bright-night,70-100' --out camera",
                  "edgeae train denoiser --data phone/ --patch-size 96 --noise "
                  "poisson-gaussian:20-200,2-8+jpeg:60-95 --out phone",
                  "edgeae train denoiser --self-supervised --data noisy.mp4 --every 5 "
@@ -156,7 +158,9 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
     noise.add_argument("--noise", metavar="SPEC",
                        help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
                             "a blind model), poisson-gaussian:PEAK,READ, salt-pepper:FRACTION, "
-                            "speckle:SIGMA, jpeg:QUALITY, clip (default gaussian:51+clip)")
+                            "speckle:SIGMA, jpeg:QUALITY, camera:LIGHT[,JPEG] (bright, indoor, "
+                            "dim, night or a range), clip; specs joined by '|' are a mixture, "
+                            "one drawn per image (default gaussian:51+clip)")
     noise.add_argument("--noise-factor", type=ranged(float, 0.0, 10.0, lo_open=True),
                        help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
     methods = get_args(SelfSupervised)
