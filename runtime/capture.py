@@ -436,9 +436,9 @@ class FileFeed:
         return self._buffers[item]
 
     def close(self) -> None:
-        """Stop reading and release the file."""
+        """Stop reading; the thread releases the file itself if it is still decoding a frame."""
         self._stop.set()
-        self._thread.join()
+        self._thread.join(timeout=1.0)
 
     def _read_ahead(self) -> None:
         """The thread: every frame, in order, into a free buffer; then _END, or the error."""
