@@ -10,7 +10,7 @@ TFLITE_VENV := .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 HAS_TFLITE_WHEELS := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info < (3, 12)))')
 
-.PHONY: install demo test lint clean pretrained pretrained-video
+.PHONY: install demo test lint clean pretrained pretrained-video pretrained-camera
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 ifeq ($(HAS_TFLITE_WHEELS),1)
@@ -46,6 +46,11 @@ demo: install
 # brings live's int8 loss on Set12 from 0.47 to 0.18 dB (BENCHMARKS.md).
 DATA ?= ../shared/data
 PRETRAINED_WORK ?= pretrained-work
+# ship NAME: copy its export's TFLite and ONNX files, fp32 and int8, with their manifests
+ship = set -e; for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.onnx; do \
+	  cp $(PRETRAINED_WORK)/$(1)-export/$$f runtime/pretrained/$(1)_$${f\#model_}; \
+	  cp $(PRETRAINED_WORK)/$(1)-export/$$f.json runtime/pretrained/$(1)_$${f\#model_}.json; \
+	done
 PRETRAINED_MINUTES ?= 45
 PRETRAINED_SIZES := live:small quality:medium
 PRETRAINED_QAT := live
@@ -65,12 +70,9 @@ pretrained: $(VENV)/.installed
 	    --out $(PRETRAINED_WORK)/$$name; \
 	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$$name --format all --precision fp32,int8 \
 	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
-	  for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.onnx; do \
-	    cp $(PRETRAINED_WORK)/$$name-export/$$f runtime/pretrained/$${name}_$${f#model_}; \
-	    cp $(PRETRAINED_WORK)/$$name-export/$$f.json runtime/pretrained/$${name}_$${f#model_}.json; \
-	  done; \
+	  $(call ship,$${name}); \
 	done
-	$(MAKE) pretrained-video
+	$(MAKE) pretrained-video pretrained-camera
 
 # live-video: the shipped `live` made recurrent (`--temporal recurrent`): `live` itself frozen
 # inside, only the small fusion that blends in its last output trains, unrolled over 4-frame clips
@@ -91,10 +93,28 @@ pretrained-video: $(VENV)/.installed
 	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-video --format $$f --precision int8 \
 	    --out $(PRETRAINED_WORK)/live-video-export --overwrite; \
 	done
-	set -e; for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.onnx; do \
-	  cp $(PRETRAINED_WORK)/live-video-export/$$f runtime/pretrained/live-video_$${f#model_}; \
-	  cp $(PRETRAINED_WORK)/live-video-export/$$f.json \
-	    runtime/pretrained/live-video_$${f#model_}.json; \
+	$(call ship,live-video)
+
+# live-camera and quality-camera: the shipped `live` and `quality` tuned (from their fp32 ONNX
+# files, on 2 CPU cores; `live` quantization-aware again) on a mixture: half the patches with
+# their Gaussian noise, half through the camera noise model at any light level from bright to
+# night and JPEG quality 70-100 (train/camera.py), so one blind model also removes a real
+# camera's correlated grain before any `edgeae adapt`.
+CAMERA_MINUTES ?= 38
+CAMERA_NOISE := gaussian:0-55|camera:bright-night,70-100
+
+pretrained-camera: $(VENV)/.installed
+	set -e; for pair in $(PRETRAINED_SIZES); do \
+	  base=$${pair%%:*}; size=$${pair##*:}; name=$$base-camera; qat=""; \
+	  case " $(PRETRAINED_QAT) " in *" $$base "*) qat="--quantization-aware";; esac; \
+	  $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet --size $$size \
+	    --noise '$(CAMERA_NOISE)' --patch-size 64 --patches-per-image 16 --batch-size 32 \
+	    --initial-weights runtime/pretrained/$${base}_fp32.onnx $$qat --epochs 400 \
+	    --learning-rate 2e-4 --patience 12 --time-limit $(CAMERA_MINUTES) \
+	    --out $(PRETRAINED_WORK)/$$name --overwrite; \
+	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$$name --format all --precision fp32,int8 \
+	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
+	  $(call ship,$${name}); \
 	done
 
 lint: $(VENV)/.installed

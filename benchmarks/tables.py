@@ -545,6 +545,21 @@ def camera() -> str:
                      "adapt s"], rows, right=set(range(2, 13))) + "\n")
 
 
+def _psnr_ssim(cell: dict) -> str:
+    return f"{cell['psnr_db']:.2f} / {cell['ssim']:.3f}"
+
+
+def camera_denoisers() -> str:
+    """The shipped denoisers on Set12 through camera and Gaussian noise, beside NLM."""
+    data = load("camera_denoisers")
+    models = data["models"]
+    rows = [[label, _psnr_ssim(r["noisy"]), f"{_psnr_ssim(r['nlm'])} (h={r['nlm']['h']:g})"]
+            + [_psnr_ssim(r[m]) for m in models] for label, r in data["settings"].items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + "PSNR (dB) / SSIM, mean over Set12 (gray, full size).\n\n"
+            + table(["noise", "noisy", "NLM (best h on Train400)", *models], rows) + "\n")
+
+
 # --- video denoising (benchmarks/video.py) -----------------------------------------------------
 
 def video() -> str:
@@ -935,6 +950,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "odd-sizes": ("odd_sizes", odd_sizes),
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
+    "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),

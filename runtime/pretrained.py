@@ -1,14 +1,18 @@
 """Denoisers that ship with edgeae, for a feed that needs denoising now (no training).
 
-Both are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma 0-55 (0-255
+All are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma 0-55 (0-255
 scale), so one model serves any noise level in that range. `live` (unet small: half-resolution
 levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
 in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
 frames are denoised one colour plane at a time. `live-video` is `live` made recurrent for video
 (unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
 its last output, moved with the scene, where that agrees; 0.8k multiply-accumulates per pixel
-more), trained on clips made from the same Train400 images. `make pretrained` reproduces them;
-their numbers are in BENCHMARKS.md.
+more), trained on clips made from the same Train400 images. `live-camera` is `live` tuned for a
+real camera: half its training patches had `live`'s Gaussian noise, half went through the
+camera noise model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone
+curve, JPEG) at light levels from bright to night, so it also removes a camera's correlated
+grain, which `live` takes for texture. `make pretrained` reproduces them; their numbers are in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -20,19 +24,19 @@ from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-FRAME_NAMES = ("live", "quality")  # single-frame: every frame on its own
+FRAME_NAMES = ("live", "quality", "live-camera")  # single-frame: every frame on its own
 NAMES = (*FRAME_NAMES, "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
-DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8"}
+DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8"}
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:
     """The shipped artifact for `name`, in the format the installed (or named) backend runs.
 
     TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
-    file of that precision ships); int8 for `live` and `live-video` and fp32 for `quality`
-    unless `precision` says otherwise.
+    file of that precision ships); int8 for all but `quality` (fp32) unless `precision` says
+    otherwise.
     """
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
