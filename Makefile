@@ -95,16 +95,18 @@ pretrained-video: $(VENV)/.installed
 	done
 	$(call ship,live-video)
 
-# live-camera and quality-camera: the shipped `live` and `quality` tuned (from their fp32 ONNX
-# files, on 2 CPU cores; `live` quantization-aware again) on a mixture: half the patches with
-# their Gaussian noise, half through the camera noise model at any light level from bright to
-# night and JPEG quality 70-100 (train/camera.py), so one blind model also removes a real
-# camera's correlated grain before any `edgeae adapt`.
+# live-camera: the shipped `live` tuned (from its fp32 ONNX file, quantization-aware, on 2 CPU
+# cores) on a mixture: half the patches with its Gaussian noise, half through the camera noise
+# model at any light level from bright to night and JPEG quality 70-100 (train/camera.py), so
+# one blind model also removes a real camera's correlated grain before any `edgeae adapt`.
+# CAMERA_SIZES += quality:medium makes quality-camera the same way; it is not shipped
+# (BENCHMARKS.md: 0.2-0.4 dB lost on Gaussian noise, and 0.9 dB on 9-pixel-wide images).
 CAMERA_MINUTES ?= 38
 CAMERA_NOISE := gaussian:0-55|camera:bright-night,70-100
+CAMERA_SIZES ?= live:small
 
 pretrained-camera: $(VENV)/.installed
-	set -e; for pair in $(PRETRAINED_SIZES); do \
+	set -e; for pair in $(CAMERA_SIZES); do \
 	  base=$${pair%%:*}; size=$${pair##*:}; name=$$base-camera; qat=""; \
 	  case " $(PRETRAINED_QAT) " in *" $$base "*) qat="--quantization-aware";; esac; \
 	  $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet --size $$size \

@@ -33,7 +33,7 @@ from edgeae.train.camera import PRESETS, CameraNoise
 
 JPEG = 85.0
 SIGMAS = (15, 25, 50)
-NLM_GRID = (3, 5, 8, 11, 14, 18, 22, 27, 33, 40)
+NLM_GRID = (2, 3, 5, 8, 11, 14, 18, 22, 27, 33, 40, 50, 60)
 TUNING_IMAGES = 8  # Train400's last 8, for NLM's strength
 PRECISIONS = ("fp32", "int8")
 Noise = Callable[[list[np.ndarray], int], list[np.ndarray]]  # clean 0-255, seed -> noisy 0-255
@@ -91,7 +91,7 @@ def main() -> None:
     """Measure every setting and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
-    parser.add_argument("--models", default="live,live-camera",
+    parser.add_argument("--models", default="live,live-camera,quality",
                         help="shipped models, comma-separated")
     parser.add_argument("--out", type=Path,
                         default=Path("benchmarks/results/camera_denoisers.json"))

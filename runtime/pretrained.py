@@ -8,10 +8,10 @@ frames are denoised one colour plane at a time. `live-video` is `live` made recu
 (unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
 its last output, moved with the scene, where that agrees; 0.8k multiply-accumulates per pixel
 more), trained on clips made from the same Train400 images. `live-camera` is `live` tuned for a
-real camera: half its training patches had `live`'s Gaussian noise, half went through the
-camera noise model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone
-curve, JPEG) at light levels from bright to night, so it also removes a camera's correlated
-grain, which `live` takes for texture. `make pretrained` reproduces them; their numbers are in
+real camera: half its training patches had Gaussian noise, half went through the camera noise
+model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone curve, JPEG)
+at light levels from bright to night, so it also removes a camera's correlated grain, which
+the others take for texture. `make pretrained` reproduces them all; their numbers are in
 BENCHMARKS.md.
 """
 
@@ -24,7 +24,8 @@ from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-FRAME_NAMES = ("live", "quality", "live-camera")  # single-frame: every frame on its own
+# single-frame: every frame on its own
+FRAME_NAMES = ("live", "quality", "live-camera")
 NAMES = (*FRAME_NAMES, "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
@@ -35,8 +36,8 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     """The shipped artifact for `name`, in the format the installed (or named) backend runs.
 
     TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
-    file of that precision ships); int8 for all but `quality` (fp32) unless `precision` says
-    otherwise.
+    file of that precision ships); int8 for `live` and its variants and fp32 for `quality`
+    unless `precision` says otherwise.
     """
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
