@@ -126,8 +126,9 @@ lint: $(VENV)/.installed
 MAKE_STARTED := $(shell date +%s)
 README_TEST_TIME = $(shell grep -o 'make test .*# .*, \(about [^,]*\)' README.md | sed 's/.*, //')
 
+# One worker per core, a whole file per worker so a module's trained fixtures are built once.
 test: install lint
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 	@echo "make test took $$(( $$(date +%s) - $(MAKE_STARTED) )) s with the install;" \
 	  "README.md says: $(README_TEST_TIME)"
 

@@ -251,27 +251,38 @@ def test_run_errors_are_one_line_exit_2(args, match, conv_tflite, clip, tmp_path
     assert code == 2 and err.count("\n") == 1 and match in err, err
 
 
+def _wait_for_lines(log: Path, text: str, count: int, within: float = 60) -> None:
+    """Until `log` holds `count` lines with `text` in them."""
+    deadline = time.monotonic() + within
+    while log.read_text().count(text) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} '{text}' in {log.read_text()}"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize(("signum", "code", "reason"), [
     (signal.SIGINT, 130, "interrupt"),  # Ctrl-C
     (signal.SIGTERM, 0, "terminate"),  # what systemd and docker stop send
 ])
 def test_signals_finalise_the_output_video(signum, code, reason, conv_tflite, clip, tmp_path):
-    out = tmp_path / "live.avi"
+    out, log = tmp_path / "live.avi", tmp_path / "run.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeae", "run", "--model", str(conv_tflite), "--source",
-         f"file://{clip}", "--task", "denoise", "--output", str(out), "--max-fps", "50"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(4)
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeae", "run", "--model", str(conv_tflite), "--source",
+             f"file://{clip}", "--task", "denoise", "--output", str(out), "--max-fps", "50"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    # The clip, read faster than real time, ends and is reopened about twice a second, a frame
+    # or two each time: signal after 8 reopenings however long start-up takes on a busy machine.
+    _wait_for_lines(log, "reconnected to stream", 8)
     sent = time.monotonic()
     proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=30)
+    stdout, _ = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 2  # the summary is printed and the process gone within 2 s
-    assert proc.returncode == code, stderr
+    assert proc.returncode == code, log.read_text()
     summary = json.loads(stdout)
-    assert summary["stopped_by"] == reason and summary["frames"] > 10
+    assert summary["stopped_by"] == reason and summary["frames"] >= 5
     assert summary["written"] == summary["frames"]
     video = cv2.VideoCapture(str(out))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["written"]
     assert sum(video.read()[0] for _ in range(summary["written"] + 1)) == summary["written"]
-    assert [p.name for p in tmp_path.iterdir()] == ["live.avi"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.avi", "run.log"]  # no temporary
