@@ -1,4 +1,4 @@
-"""`edgeae adapt` on camera noise: shipped `live`, adapted `live` and OpenCV's NLM side by side.
+"""`edgeae adapt` on camera noise: a shipped model, adapted, and OpenCV's NLM side by side.
 
 For each light level a clip is made from a Set12 still (08.png, 512x512) by a camera on a smooth
 random path (train/clips.py: sub-pixel pan, small turn and zoom) with two objects moving on their
@@ -8,7 +8,8 @@ user's own clean footage); each frame goes through the camera noise model (train
 gray, no JPEG, seed 0). Every method is measured on the clip's last 20% (the tail `edgeae adapt`
 holds out) against the clean frames, by PSNR and SSIM (scikit-image, data range 255):
 
-- `live`: the shipped model as it is (trained on Gaussian noise);
+- `live`: the shipped model as it is (trained on Gaussian noise; `--pretrained live-camera`
+  starts every method from the model tuned on simulated camera noise instead);
 - `live adapted`: `edgeae adapt --pretrained live` on the noisy clip (defaults but the time
   budget), and its int8 TFLite export;
 - `live + blind-spot` / `live + recorrupted`: `train denoiser --self-supervised` (Noise2Void,
@@ -21,7 +22,7 @@ holds out) against the clean frames, by PSNR and SSIM (scikit-image, data range 
   so the baseline is at its strongest).
 
     .venv/bin/python benchmarks/camera.py --data ../shared/data --minutes 2 \
-        [--video clean.mp4 ...] --out benchmarks/results/camera.json
+        [--video clean.mp4 ...] [--pretrained live-camera] --out benchmarks/results/camera.json
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from edgeae.train.settings import AdaptSettings
 
 FRAMES, SIZE, STILL, OBJECTS = 60, (240, 320), "08.png", 2
 NLM_STRENGTHS = (5, 8, 11, 14, 18, 22, 27, 33)
+SMALL_UNETS = ("live", "live-camera")  # shipped models the self-supervised baselines can rebuild
 
 
 def still_clip(still: np.ndarray) -> np.ndarray:
@@ -108,37 +110,39 @@ def nlm_quality(clean: np.ndarray, noisy: np.ndarray, frames: range, h: float) -
                                 for i in frames})
 
 
-LIVE = PRETRAINED_DIR / "live_fp32.onnx"
+def start_onnx(name: str) -> Path:
+    """The shipped float ONNX file of the model every method starts from."""
+    return PRETRAINED_DIR / f"{name}_fp32.onnx"
 
 
-def live_model():
-    """A fresh Keras copy of the shipped `live` and its manifest."""
-    return keras_from_onnx(LIVE, Tolerances().fp32_max_abs_diff)
+def start_model(name: str):
+    """A fresh Keras copy of the shipped model `name` and its manifest."""
+    return keras_from_onnx(start_onnx(name), Tolerances().fp32_max_abs_diff)
 
 
-def adapted(noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,
+def adapted(start: str, noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,
             minutes: float) -> dict:
-    """`edgeae adapt` from `live` on the noisy frames; its float and int8 PSNR on the tail."""
-    model, manifest = live_model()
+    """`edgeae adapt` from `start` on the noisy frames; its float and int8 PSNR on the tail."""
+    model, manifest = start_model(start)
     began = time.monotonic()
-    result = adapt(Start(model, manifest, "pretrained:live", manifest.artifact.sha256,
-                         OnnxSession(LIVE, None)),  # as `edgeae adapt --pretrained live`
+    result = adapt(Start(model, manifest, f"pretrained:{start}", manifest.artifact.sha256,
+                         OnnxSession(start_onnx(start), None)),  # as `adapt --pretrained`
                    load_data(str(work / "frames"), Preprocess(1)).train, work / "adapted",
                    AdaptSettings(minutes=minutes), verbose=2)
     seconds = time.monotonic() - began
     export_model(ModelDir.open(work / "adapted"), work / "export",
                  ExportOptions(precisions=("int8",), allow_drift=True))
     int8 = rt.load(work / "export" / "model_int8.tflite")
-    return {"live adapted": model_quality(model, clean, noisy, tail),
-            "live adapted int8": mean_quality(clean, {i: int8.denoise(noisy[i]) for i in tail}),
+    return {f"{start} adapted": model_quality(model, clean, noisy, tail),
+            f"{start} adapted int8": mean_quality(clean, {i: int8.denoise(noisy[i]) for i in tail}),
             "adapt_seconds": seconds,
             "adaptation": result.training.adaptation.model_dump(exclude={"footage"})}
 
 
-def supervised(noisy: np.ndarray, clean: np.ndarray, head: range, tail: range, work: Path,
-               minutes: float) -> dict:
-    """The upper reference: `live` tuned as adapt tunes it, on the clean first frames."""
-    model, _ = live_model()
+def supervised(start: str, noisy: np.ndarray, clean: np.ndarray, head: range, tail: range,
+               work: Path, minutes: float) -> dict:
+    """The upper reference: `start` tuned as adapt tunes it, on the clean first frames."""
+    model, _ = start_model(start)
     fit, val = list(head)[:-4], list(head)[-4:]  # validation inside the first part too
     ones = np.ones((*clean.shape[:3], 1), np.uint8)
     pairs = [FramePairs(noisy[i], clean[i], ones[i]) for i in (fit, val)]
@@ -146,15 +150,15 @@ def supervised(noisy: np.ndarray, clean: np.ndarray, head: range, tail: range, w
     return model_quality(model, clean, noisy, tail)
 
 
-def self_supervised(method: str, noisy: np.ndarray, clean: np.ndarray, tail: range,
+def self_supervised(start: str, method: str, noisy: np.ndarray, clean: np.ndarray, tail: range,
                     work: Path, minutes: float) -> dict:
-    """`train denoiser --self-supervised METHOD` from `live`'s weights, on the same frames."""
+    """`train denoiser --self-supervised METHOD` from `start`'s weights, on the same frames."""
     import keras
 
     from edgeae.train.fit import TrainSettings, train
 
-    model, _ = live_model()
-    weights = work / "live.weights.h5"
+    model, _ = start_model(start)
+    weights = work / "start.weights.h5"
     model.save_weights(weights)
     settings = TrainSettings(task="denoiser", architecture="unet", params={"size": "small"},
                              epochs=1000, batch_size=AdaptSettings().batch_size,
@@ -167,7 +171,7 @@ def self_supervised(method: str, noisy: np.ndarray, clean: np.ndarray, tail: ran
     return model_quality(trained, clean, noisy, tail)
 
 
-def measure_level(clip: str, clean: np.ndarray, level: str, minutes: float) -> dict:
+def measure_level(start: str, clip: str, clean: np.ndarray, level: str, minutes: float) -> dict:
     """One clip at one light level: each method's PSNR and SSIM on the tail; adapt's record."""
     noisy = noisy_frames(clean, level)
     train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
@@ -176,19 +180,20 @@ def measure_level(clip: str, clean: np.ndarray, level: str, minutes: float) -> d
     row = {"clip": clip, "level": level, "peak": PRESETS[level][0], "read": PRESETS[level][1],
            "noisy": mean_quality(clean, {i: noisy[i] for i in tail}),
            f"nlm (h={h})": nlm_quality(clean, noisy, tail, h),
-           "live": model_quality(live_model()[0], clean, noisy, tail)}
+           start: model_quality(start_model(start)[0], clean, noisy, tail)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "frames").mkdir()
         for i in head:  # self-supervision gets the frames adapt trains on
             cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
         for method in ("blind-spot", "recorrupted"):
-            row[f"live + {method}"] = self_supervised(method, noisy, clean, tail, work, minutes)
+            row[f"{start} + {method}"] = self_supervised(start, method, noisy, clean, tail, work,
+                                                         minutes)
         for i in range(len(head), FRAMES):  # adapt holds the tail out itself
             cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
-        row.update(adapted(noisy, clean, tail, work, minutes))
-        row["live supervised (clean first part)"] = supervised(noisy, clean, head, tail, work,
-                                                                minutes)
+        row.update(adapted(start, noisy, clean, tail, work, minutes))
+        row[f"{start} supervised (clean first part)"] = supervised(start, noisy, clean, head,
+                                                                    tail, work, minutes)
     return {k: _rounded(v) for k, v in row.items()}
 
 
@@ -207,14 +212,17 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0, help="adapt's time budget")
     parser.add_argument("--video", type=Path, action="append", default=[],
                         help="a clean real video to add as a clip (repeatable)")
+    parser.add_argument("--pretrained", default="live", choices=SMALL_UNETS,
+                        help="the shipped model every method starts from")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/camera.json"))
     args = parser.parse_args()
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
     clips = {f"set12/{STILL}": still_clip(still)} | {p.name: video_clip(p) for p in args.video}
-    rows = [measure_level(name, clean, level, args.minutes)
+    rows = [measure_level(args.pretrained, name, clean, level, args.minutes)
             for name, clean in clips.items() for level in args.levels.split(",")]
     command = " ".join(["python benchmarks/camera.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "frames": FRAMES, "size": SIZE,
+    write_result({"provenance": provenance(command), "pretrained": args.pretrained,
+                  "frames": FRAMES, "size": SIZE,
                   "clips": list(clips), "rows": rows}, args.out)
 
 
