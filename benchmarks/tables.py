@@ -549,6 +549,19 @@ def camera(results: str = "camera") -> str:
                      "adapt s"], rows, right=set(range(2, 13))) + "\n")
 
 
+def adapt_loss_bias() -> str:
+    """The held-out loss adapt keeps by, of known outputs: clean, blurred clean, the start."""
+    data = load("adapt_loss_bias")
+    kinds = [k for k in data["rows"][0]["loss"] if k != data["rows"][0]["start"]]
+    rows = [[r["level"], r["start"]] + [f"{r['loss'][k]:.6f}" for k in kinds]
+            + [f"{r['loss'][r['start']]:.6f}"] for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + "Held-out frame-to-frame loss (lower is what adapt keeps), flow from the start "
+            "model's output.\n\n"
+            + table(["light", "start model (flow)", *kinds, "start model's output"], rows,
+                    right=set(range(2, 3 + len(kinds)))) + "\n")
+
+
 def _psnr_ssim(cell: dict) -> str:
     return f"{cell['psnr_db']:.2f} / {cell['ssim']:.3f}"
 
@@ -955,6 +968,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),
+    "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
