@@ -6,8 +6,10 @@ Noise is independent between frames, so that loss is the distance to the *warped
 frame plus a constant, and the warp (bilinear, sub-pixel) blurs. This script builds the
 held-out pairs exactly as `adapt` does (benchmarks/camera.py's clips and noise, the start
 model's denoised frames as the flow's guides, the same centred crops) and scores outputs whose
-quality is known: the clean frames themselves, the clean frames blurred (Gaussian sigma 0.5,
-0.8, 1.2 px), and the start model's output. No training; a minute on 2 cores.
+quality is known: the clean frames themselves and the start model's output, each as they are
+and blurred (Gaussian sigma 0.5, 0.8, 1.2 px). A probe repeats it on the pixels whose flow is
+a whole-pixel shift, the next frame sampled at the nearest pixel (no interpolation at all), to
+see whether the warp's interpolation is what favours blur. No training; a minute on 2 cores.
 
     .venv/bin/python benchmarks/adapt_loss_bias.py --data ../shared/data \
         --out benchmarks/results/adapt_loss_bias.json
@@ -31,33 +33,66 @@ from edgeae.train.settings import AdaptSettings
 
 BLURS = (0.5, 0.8, 1.2)  # Gaussian sigma in pixels
 MULTIPLE = 4  # the shipped U-Nets' side multiple, as adapt crops
+EXACT = 0.1  # px: the probe keeps pixels whose flow is this close to a whole-pixel shift
 
 
-def held_out_loss(pairs: FramePairs, outputs: list[np.ndarray]) -> float:
-    """The loss adapt keeps by, of float HW1 `outputs` (full frames) on the held-out crops."""
-    _, h, w, _ = pairs.inputs.shape
+def masked_loss(targets: np.ndarray, masks: np.ndarray, outputs: list[np.ndarray]) -> float:
+    """Masked MSE of float HW1 `outputs` against uint8 `targets`, each cropped to their centre."""
+    _, h, w, _ = targets.shape
     top, left = (outputs[0].shape[0] - h) // 2, (outputs[0].shape[1] - w) // 2
     crops = np.stack([x[top:top + h, left:left + w] for x in outputs])
-    mask = pairs.masks.astype(np.float64)
-    targets = pairs.targets.astype(np.float64) / 255
-    return float(np.sum(mask * (crops - targets) ** 2) / np.sum(mask))
+    mask = masks.astype(np.float64)
+    return float(np.sum(mask * (crops - targets.astype(np.float64) / 255) ** 2) / np.sum(mask))
 
 
-def measure(clean: np.ndarray, level: str, start: str) -> dict:
-    """The held-out loss of the clean, blurred-clean and start-model outputs at one level."""
+def exact_pixel_pairs(noisy: list[np.ndarray], guides: list[np.ndarray]) -> FramePairs:
+    """The held-out pairs where the flow is a whole-pixel shift: targets with no interpolation.
+
+    adapt's pairs (its flow, its consistency mask), kept only where the flow is within EXACT
+    of a whole-pixel shift, with the next frame sampled at the nearest pixel. Full frames.
+    """
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # the aligner's preset
+    h, w = guides[0].shape
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    pairs = frame_pairs(noisy, guides)
+    for t in range(len(pairs)):
+        flow = dis.calc(guides[t], guides[t + 1], None)
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        whole = (np.abs(map_x - np.round(map_x)) <= EXACT) & (np.abs(map_y - np.round(map_y))
+                                                              <= EXACT)
+        pairs.masks[t, ..., 0] &= whole
+        pairs.targets[t] = cv2.remap(noisy[t + 1], map_x, map_y, cv2.INTER_NEAREST,
+                                     borderMode=cv2.BORDER_REPLICATE).reshape(noisy[t].shape)
+    return pairs
+
+
+def scored(pairs: FramePairs, truth: list[np.ndarray], start: list[np.ndarray]) -> dict:
+    """The loss on `pairs` of the clean frames and the start model's output, sharp and blurred."""
+    losses = {}
+    for name, outputs in (("clean", truth), ("start model", start)):
+        losses[name] = masked_loss(pairs.targets, pairs.masks, outputs)
+        for sigma in BLURS:
+            blurred = [cv2.GaussianBlur(x[..., 0], (0, 0), sigma)[..., None] for x in outputs]
+            losses[f"{name} blurred {sigma:g} px"] = masked_loss(pairs.targets, pairs.masks,
+                                                                 blurred)
+    return {k: round(v, 6) for k, v in losses.items()}
+
+
+def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
+    """Both pairings at one level: adapt's held-out crops and the exact-pixel probe."""
     noisy = noisy_frames(clean, level)
     tail = range(FRAMES)[split_frames(FRAMES, AdaptSettings().holdout)[1]]
     session = OnnxSession(start_onnx(start), None)
-    denoised = [session.run(noisy[i][None].astype(np.float32) / 255)[0] for i in tail]
-    pairs = validation_crops(frame_pairs([noisy[i] for i in tail],
-                                         [as_gray_u8(d) for d in denoised]), MULTIPLE)
+    denoised = [session.run(noisy[i][None].astype(np.float32) / 255)[0].astype(np.float64)
+                for i in tail]
+    frames, guides = [noisy[i] for i in tail], [as_gray_u8(d) for d in denoised]
     truth = [clean[i].astype(np.float64) / 255 for i in tail[:-1]]
-    losses = {"clean frames": held_out_loss(pairs, truth)}
-    for sigma in BLURS:
-        blurred = [cv2.GaussianBlur(x, (0, 0), sigma)[..., None] for x in truth]
-        losses[f"clean blurred {sigma:g} px"] = held_out_loss(pairs, blurred)
-    losses[start] = held_out_loss(pairs, [d.astype(np.float64) for d in denoised[:-1]])
-    return {"level": level, "start": start, "loss": {k: round(v, 6) for k, v in losses.items()}}
+    pairings = {"adapt's held-out crops": validation_crops(frame_pairs(frames, guides), MULTIPLE),
+                f"whole-pixel flow (within {EXACT:g} px), nearest": exact_pixel_pairs(frames,
+                                                                                     guides)}
+    return [{"level": level, "start": start, "pairs": name, "pixels_kept": round(
+        float(pairs.masks.mean()), 4), "loss": scored(pairs, truth, denoised[:-1])}
+            for name, pairs in pairings.items()]
 
 
 def main() -> None:
@@ -69,8 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
     clean = still_clip(still)
-    rows = [measure(clean, level, start)
-            for level in args.levels.split(",") for start in SMALL_UNETS]
+    rows = [row for level in args.levels.split(",") for start in SMALL_UNETS
+            for row in measure(clean, level, start)]
     command = " ".join(["python benchmarks/adapt_loss_bias.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "rows": rows}, args.out)
 

@@ -550,16 +550,16 @@ def camera(results: str = "camera") -> str:
 
 
 def adapt_loss_bias() -> str:
-    """The held-out loss adapt keeps by, of known outputs: clean, blurred clean, the start."""
+    """The held-out loss adapt keeps by, of known outputs: clean and start, sharp and blurred."""
     data = load("adapt_loss_bias")
-    kinds = [k for k in data["rows"][0]["loss"] if k != data["rows"][0]["start"]]
-    rows = [[r["level"], r["start"]] + [f"{r['loss'][k]:.6f}" for k in kinds]
-            + [f"{r['loss'][r['start']]:.6f}"] for r in data["rows"]]
+    kinds = list(data["rows"][0]["loss"])
+    rows = [[r["level"], r["start"], r["pairs"], f"{r['pixels_kept']:.1%}"]
+            + [f"{r['loss'][k]:.6f}" for k in kinds] for r in data["rows"]]
     return (caption(data["provenance"]) + "\n\n"
-            + "Held-out frame-to-frame loss (lower is what adapt keeps), flow from the start "
-            "model's output.\n\n"
-            + table(["light", "start model (flow)", *kinds, "start model's output"], rows,
-                    right=set(range(2, 3 + len(kinds)))) + "\n")
+            + "Frame-to-frame loss on the held-out tail (lower is what adapt keeps); the flow "
+            "from the start model's output.\n\n"
+            + table(["light", "start model", "pairs", "pixels kept", *kinds], rows,
+                    right=set(range(3, 4 + len(kinds)))) + "\n")
 
 
 def _psnr_ssim(cell: dict) -> str:
