@@ -562,6 +562,28 @@ def adapt_loss_bias() -> str:
                     right=set(range(3, 4 + len(kinds)))) + "\n")
 
 
+def _rule_cell(rule: dict) -> str:
+    verdict = ("keeps" if rule["keep"] else "rejects") + (", right" if rule["right"] else
+                                                          ", **wrong**")
+    return f"{rule['before']:.6f} -> {rule['after']:.6f} ({verdict})"
+
+
+def adapt_keep_test() -> str:
+    """Whether adapt helped (clean PSNR), and what each keep rule decided from the footage."""
+    data = load("adapt_keep_test")
+    rows = [[r["level"], r["start"], f"{r['psnr_before']:.2f}", f"{r['psnr_gain']:+.2f}",
+             _rule_cell(r["rules"]["plain"]), f"{r['sigma']:g}",
+             _rule_cell(r["rules"]["blur-matched"])] for r in data["rows"]]
+    right = {name: sum(r["rules"][name]["right"] for r in data["rows"])
+             for name in ("plain", "blur-matched")}
+    return (caption(data["provenance"]) + "\n\n"
+            + table(["light", "start model", "PSNR dB before", "adapt's gain dB",
+                     "plain rule: loss before -> after", "fitted blur px",
+                     "blur-matched rule: loss before -> after"], rows, right={2, 3, 5})
+            + f"\n\nRight decisions: plain {right['plain']} of {len(rows)}, blur-matched "
+            f"{right['blur-matched']} of {len(rows)}.\n")
+
+
 def _psnr_ssim(cell: dict) -> str:
     return f"{cell['psnr_db']:.2f} / {cell['ssim']:.3f}"
 
@@ -969,6 +991,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
+    "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
