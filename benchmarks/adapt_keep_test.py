@@ -15,25 +15,19 @@ whether the tuning helped. Two rules decide from the noisy footage alone:
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
-from adapt_loss_bias import masked_loss
+from adapt_loss_bias import masked_loss, run_levels
 from camera import (
     FRAMES,
-    SMALL_UNETS,
-    STILL,
     model_quality,
     noisy_frames,
     start_model,
     start_onnx,
-    still_clip,
 )
-from provenance import provenance, write_result
 
 from edgeae.core.data import Preprocess, load_data
 from edgeae.runtime.backends import OnnxSession
@@ -91,20 +85,6 @@ def measure(clean: np.ndarray, level: str, start: str) -> dict:
                              "right": (a < b) == (gain > 0)} for name, (b, a) in rules.items()}}
 
 
-def main() -> None:
-    """Each level and start model; print and write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
-    parser.add_argument("--levels", default="dim,night,indoor", help="camera presets")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
-    clean = still_clip(still)
-    rows = [measure(clean, level, start)
-            for level in args.levels.split(",") for start in SMALL_UNETS]
-    command = " ".join(["python benchmarks/adapt_keep_test.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "rows": rows}, args.out)
-
-
 if __name__ == "__main__":
-    main()
+    run_levels(lambda clean, level, start: [measure(clean, level, start)], __doc__,
+               "adapt_keep_test.py")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -95,9 +96,10 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
             for name, pairs in pairings.items()]
 
 
-def main() -> None:
-    """Each level and start model; print and write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_levels(measure: Callable[[np.ndarray, str, str], list[dict]], doc: str,
+               script: str) -> None:
+    """The command line of this and adapt_keep_test.py: `measure` each level and start model."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--levels", default="dim,night,indoor", help="camera presets")
     parser.add_argument("--out", type=Path, default=None)
@@ -106,9 +108,9 @@ def main() -> None:
     clean = still_clip(still)
     rows = [row for level in args.levels.split(",") for start in SMALL_UNETS
             for row in measure(clean, level, start)]
-    command = " ".join(["python benchmarks/adapt_loss_bias.py", *sys.argv[1:]])
+    command = " ".join([f"python benchmarks/{script}", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_levels(measure, __doc__, "adapt_loss_bias.py")
