@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from adapt_loss_bias import masked_loss, run_levels
+from adapt_loss_bias import MULTIPLE, masked_loss, run_levels
 from camera import (
     FRAMES,
     model_quality,
@@ -36,7 +36,6 @@ from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
 SIGMAS = (0.0, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0)  # px, the blurs the matched rule fits
-MULTIPLE = 4  # the shipped U-Nets' side multiple, as adapt crops
 
 
 def outputs(model, noisy: np.ndarray, frames: range) -> list[np.ndarray]:
