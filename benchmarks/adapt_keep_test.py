@@ -1,16 +1,29 @@
-"""Which keep-test would make `adapt` keep only the tunings that help? Two rules against the truth.
+"""Which keep-test would make `adapt` keep only the tunings that help? Three rules and the truth.
 
 For each light level and start model, `edgeae adapt` (as benchmarks/camera.py runs it: the same
 clip, noise, 2-minute budget) tunes the model, and the clean PSNR on the held-out tail says
-whether the tuning helped. Two rules decide from the noisy footage alone:
+whether the tuning helped. Three rules decide from noisy frames alone:
 
 - `plain`: today's rule, the tuned model's held-out frame-to-frame loss below the start's;
 - `blur-matched`: the same loss after blurring both models' outputs by the Gaussian sigma that
   best fits the start model's output to the held-out targets (an estimate of the blur the
-  misaligned targets carry, so that a sharp output is not penalised for being sharp).
+  misaligned targets carry, so that a sharp output is not penalised for being sharp);
+- `still reference`: the loss on 8 frames of a still scene from the same camera (a 240x320 crop
+  of another Set12 photo, 10.png, under fresh noise of the same level), each frame against the
+  mean of the other 7: what `adapt --reference` measures.
+
+Then `adapt --reference` itself runs from the same start on the same training frames (the
+clip's first part; the still scene validates, stops early and decides), and its clean PSNR
+gain on the same tail is recorded beside the plain run's.
+
+Every PSNR is measured against two truths: the `pristine` frames (the clip as rendered from the
+photo, what camera.py measures against) and the `rendered` frames, the same frames through the
+camera model with the noise turned off (demosaicing, colour and tone curve: what the camera
+shows with plenty of light, the ground truth of the SIDD benchmark, and the most that any
+method learning from the camera's own frames can aim at).
 
     .venv/bin/python benchmarks/adapt_keep_test.py --data ../shared/data \
-        --out benchmarks/results/adapt_keep_test.json        # about 16 minutes on 2 cores
+        --out benchmarks/results/adapt_keep_test.json        # about 35 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -20,9 +33,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from adapt_loss_bias import MULTIPLE, masked_loss, run_levels
+from adapt_loss_bias import MULTIPLE, level_args, masked_loss, run_levels
 from camera import (
     FRAMES,
+    SIZE,
     model_quality,
     noisy_frames,
     start_model,
@@ -30,12 +44,15 @@ from camera import (
 )
 
 from edgeae.core.data import Preprocess, load_data
+from edgeae.core.manifest import Adaptation
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.adapt import Start, adapt, split_frames, validation_crops
-from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
+from edgeae.train.camera import CameraNoise
+from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs, still_pairs
 from edgeae.train.settings import AdaptSettings
 
 SIGMAS = (0.0, 0.4, 0.6, 0.8, 1.0, 1.2, 1.6, 2.0)  # px, the blurs the matched rule fits
+STILL_IMAGE, STILL_FRAMES, STILL_SEED = "10.png", 8, 1
 
 
 def outputs(model, noisy: np.ndarray, frames: range) -> list[np.ndarray]:
@@ -51,39 +68,103 @@ def blurred_loss(pairs: FramePairs, outs: list[np.ndarray], sigma: float) -> flo
     return masked_loss(pairs.targets, pairs.masks, outs)
 
 
-def tune(model, manifest, start: str, noisy: np.ndarray) -> None:
-    """`edgeae adapt --pretrained START` on the noisy clip, in place, with camera.py's budget."""
+def still_loss(model, pairs: FramePairs) -> float:
+    """The model's loss on a still scene's pairs (each frame against the others' mean)."""
+    return masked_loss(pairs.targets, pairs.masks, outputs(model, pairs.inputs, range(len(pairs))))
+
+
+def write_frames(folder: Path, frames: np.ndarray):
+    """`frames` as PNG files in `folder`, read back as adapt reads footage."""
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return load_data(str(folder), Preprocess(1)).train
+
+
+def tune(model, manifest, start: str, noisy: np.ndarray,
+         still: np.ndarray | None = None) -> Adaptation:
+    """`edgeae adapt --pretrained START [--reference]` on the frames, in place, 2 minutes."""
     with tempfile.TemporaryDirectory() as tmp:
-        frames = Path(tmp) / "frames"
-        frames.mkdir()
-        for i, frame in enumerate(noisy):
-            cv2.imwrite(str(frames / f"{i:04d}.png"), frame)
-        adapt(Start(model, manifest, f"pretrained:{start}", manifest.artifact.sha256,
-                    OnnxSession(start_onnx(start), None)),
-              load_data(str(frames), Preprocess(1)).train, Path(tmp) / "adapted",
-              AdaptSettings(minutes=2), verbose=0)
+        reference = None if still is None else write_frames(Path(tmp) / "still", still)
+        result = adapt(Start(model, manifest, f"pretrained:{start}", manifest.artifact.sha256,
+                             OnnxSession(start_onnx(start), None)),
+                       write_frames(Path(tmp) / "frames", noisy), Path(tmp) / "adapted",
+                       AdaptSettings(minutes=2), verbose=0, reference=reference)
+    return result.training.adaptation
 
 
-def measure(clean: np.ndarray, level: str, start: str) -> dict:
-    """Clean PSNR before and after adapt, and each rule's losses and decision."""
-    noisy = noisy_frames(clean, level)
-    tail = range(FRAMES)[split_frames(FRAMES, AdaptSettings().holdout)[1]]
+def still_scene(data: Path) -> np.ndarray:
+    """The still scene's clean frames: the same centred crop of STILL_IMAGE, STILL_FRAMES times."""
+    image = cv2.imread(str(data / "set12" / STILL_IMAGE), cv2.IMREAD_GRAYSCALE)
+    top, left = ((side - crop) // 2 for side, crop in zip(image.shape, SIZE))
+    crop = image[top:top + SIZE[0], left:left + SIZE[1], None]
+    return np.repeat(crop[None], STILL_FRAMES, axis=0)
+
+
+def rendered_frames(clean: np.ndarray) -> np.ndarray:
+    """`clean` through the camera model with no noise (billions of photons, no read noise)."""
+    camera, rng = CameraNoise((1e9, 1e9), (0.0, 0.0)), np.random.default_rng(0)
+    return np.stack([np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
+                     .astype(np.uint8) for f in clean])
+
+
+def psnr(model, truths: dict, noisy: np.ndarray, tail: range) -> dict:
+    """The model's mean PSNR on the tail against each truth."""
+    return {name: model_quality(model, truth, noisy, tail)["psnr"]
+            for name, truth in truths.items()}
+
+
+def gains(after: dict, before: dict) -> dict:
+    """PSNR gains in dB per truth."""
+    return {name: round(after[name] - before[name], 2) for name in before}
+
+
+def rules(before: dict, after: dict, gain: dict) -> dict:
+    """Each rule's losses before and after, its decision and whether that was right per truth."""
+    return {name: {"before": round(before[name], 6), "after": round(after[name], 6),
+                   "keep": after[name] < before[name],
+                   "right": {truth: bool((after[name] < before[name]) == (g > 0))
+                             for truth, g in gain.items()}} for name in before}
+
+
+def losses(model, noisy: np.ndarray, tail: range, pairs: FramePairs, sigma: float,
+           still: FramePairs) -> dict:
+    """The three rules' losses for `model`."""
+    outs = outputs(model, noisy, tail)[:-1]
+    return {"plain": blurred_loss(pairs, outs, 0.0), "blur-matched": blurred_loss(
+        pairs, outs, sigma), "still reference": still_loss(model, still)}
+
+
+def measure(clean: np.ndarray, level: str, start: str, still_clean: np.ndarray) -> dict:
+    """PSNR before and after adapt per truth, each rule's decision, adapt --reference's gain."""
+    noisy, truths = noisy_frames(clean, level), {"pristine": clean,
+                                                  "rendered": rendered_frames(clean)}
+    still_noisy = noisy_frames(still_clean, level, STILL_SEED)
+    still = validation_crops(still_pairs(list(still_noisy)), MULTIPLE)
+    train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
+    tail = range(FRAMES)[tail_part]
     model, manifest = start_model(start)
-    before, psnr_before = outputs(model, noisy, tail), model_quality(model, clean, noisy, tail)
+    psnr_before, outs = psnr(model, truths, noisy, tail), outputs(model, noisy, tail)
     pairs = validation_crops(frame_pairs([noisy[i] for i in tail],
-                                         [as_gray_u8(x) for x in before]), MULTIPLE)
-    sigma = min(SIGMAS, key=lambda s: blurred_loss(pairs, before[:-1], s))
+                                         [as_gray_u8(x) for x in outs]), MULTIPLE)
+    sigma = min(SIGMAS, key=lambda s: blurred_loss(pairs, outs[:-1], s))
+    before = losses(model, noisy, tail, pairs, sigma, still)
     tune(model, manifest, start, noisy)
-    after = outputs(model, noisy, tail)
-    gain = model_quality(model, clean, noisy, tail)["psnr"] - psnr_before["psnr"]
-    rules = {name: [blurred_loss(pairs, x[:-1], s) for x in (before, after)]
-             for name, s in (("plain", 0.0), ("blur-matched", sigma))}
-    return {"level": level, "start": start, "psnr_before": round(psnr_before["psnr"], 2),
-            "psnr_gain": round(gain, 2), "sigma": sigma,
-            "rules": {name: {"before": round(b, 6), "after": round(a, 6), "keep": a < b,
-                             "right": (a < b) == (gain > 0)} for name, (b, a) in rules.items()}}
+    gain = gains(psnr(model, truths, noisy, tail), psnr_before)
+    decided = rules(before, losses(model, noisy, tail, pairs, sigma, still), gain)
+    model, manifest = start_model(start)
+    referenced = tune(model, manifest, start, noisy[train_part], still_noisy)
+    return {"level": level, "start": start,
+            "psnr_before": {k: round(v, 2) for k, v in psnr_before.items()},
+            "psnr_gain": gain, "sigma": sigma, "rules": decided,
+            "adapt_reference": {"psnr_gain": gains(psnr(model, truths, noisy, tail), psnr_before),
+                                "kept": referenced.kept,
+                                "loss_before": round(referenced.val_loss_before, 6),
+                                "loss_after": round(referenced.val_loss_after, 6)}}
 
 
 if __name__ == "__main__":
-    run_levels(lambda clean, level, start: [measure(clean, level, start)], __doc__,
+    args = level_args(__doc__)
+    scene = still_scene(args.data)
+    run_levels(lambda clean, level, start: [measure(clean, level, start, scene)], args,
                "adapt_keep_test.py")

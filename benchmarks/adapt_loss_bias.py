@@ -96,14 +96,18 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
             for name, pairs in pairings.items()]
 
 
-def run_levels(measure: Callable[[np.ndarray, str, str], list[dict]], doc: str,
-               script: str) -> None:
-    """The command line of this and adapt_keep_test.py: `measure` each level and start model."""
+def level_args(doc: str) -> argparse.Namespace:
+    """The command line of this and adapt_keep_test.py."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--levels", default="dim,night,indoor", help="camera presets")
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def run_levels(measure: Callable[[np.ndarray, str, str], list[dict]], args: argparse.Namespace,
+               script: str) -> None:
+    """`measure` the clip at each level from each start model; write the rows."""
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
     clean = still_clip(still)
     rows = [row for level in args.levels.split(",") for start in SMALL_UNETS
@@ -113,4 +117,4 @@ def run_levels(measure: Callable[[np.ndarray, str, str], list[dict]], doc: str,
 
 
 if __name__ == "__main__":
-    run_levels(measure, __doc__, "adapt_loss_bias.py")
+    run_levels(measure, level_args(__doc__), "adapt_loss_bias.py")

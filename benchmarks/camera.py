@@ -75,9 +75,9 @@ def video_clip(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def noisy_frames(clean: np.ndarray, level: str) -> np.ndarray:
+def noisy_frames(clean: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
     """`clean` through the camera noise model at light `level` (seeded)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     peak, read = PRESETS[level]
     camera = CameraNoise((peak, peak), (read, read))
     noisy = [camera.one(frame.astype(np.float32) / 255, rng) for frame in clean]

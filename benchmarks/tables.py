@@ -569,19 +569,26 @@ def _rule_cell(rule: dict) -> str:
 
 
 def adapt_keep_test() -> str:
-    """Whether adapt helped (clean PSNR), and what each keep rule decided from the footage."""
+    """Whether adapt helped (clean PSNR), each keep rule's decision, and adapt --reference."""
     data = load("adapt_keep_test")
+    names = ("plain", "blur-matched", "still reference")
     rows = [[r["level"], r["start"], f"{r['psnr_before']:.2f}", f"{r['psnr_gain']:+.2f}",
              _rule_cell(r["rules"]["plain"]), f"{r['sigma']:g}",
-             _rule_cell(r["rules"]["blur-matched"])] for r in data["rows"]]
-    right = {name: sum(r["rules"][name]["right"] for r in data["rows"])
-             for name in ("plain", "blur-matched")}
+             _rule_cell(r["rules"]["blur-matched"]), _rule_cell(r["rules"]["still reference"]),
+             _reference_cell(r["adapt_reference"])] for r in data["rows"]]
+    right = {name: sum(r["rules"][name]["right"] for r in data["rows"]) for name in names}
     return (caption(data["provenance"]) + "\n\n"
             + table(["light", "start model", "PSNR dB before", "adapt's gain dB",
                      "plain rule: loss before -> after", "fitted blur px",
-                     "blur-matched rule: loss before -> after"], rows, right={2, 3, 5})
-            + f"\n\nRight decisions: plain {right['plain']} of {len(rows)}, blur-matched "
-            f"{right['blur-matched']} of {len(rows)}.\n")
+                     "blur-matched rule: loss before -> after",
+                     "still-reference rule: loss before -> after",
+                     "adapt --reference: gain dB (kept?)"], rows, right={2, 3, 5})
+            + "\n\nRight decisions: " + ", ".join(f"{name} {right[name]} of {len(rows)}"
+                                                 for name in names) + ".\n")
+
+
+def _reference_cell(run: dict) -> str:
+    return f"{run['psnr_gain']:+.2f} ({'kept' if run['kept'] else 'start kept'})"
 
 
 def _psnr_ssim(cell: dict) -> str:
