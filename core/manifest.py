@@ -47,10 +47,8 @@ from edgeae.core.tasks import TASKS
 # 9: a recurrent U-Net records how it weighs its last output (`params.fusion`), which a version 8
 # reader would refuse, rightly, as it would rebuild such a model wrongly. Older recurrent models
 # weigh it per pixel (`fusion: pixels`), which their files are read as.
-# 10: an adapted denoiser may record the still scene it was validated on
-# (`training.adaptation.reference`), which a version 9 reader would refuse.
-SCHEMA_VERSION = 10
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+SCHEMA_VERSION = 9
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 FUSION_BEFORE_9 = "pixels"
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
@@ -127,15 +125,13 @@ class DataSummary(_Strict):
 class Adaptation(_Strict):
     """How `edgeae adapt` tuned a denoiser to footage, and whether the tuning was kept.
 
-    The validation loss is the masked frame-to-frame loss on the footage's held-out tail, or,
-    with a still `reference`, each of its frames against the mean of the others (schema 10);
-    the adapted weights are kept only when it beats the starting model's.
+    The validation loss is the masked frame-to-frame loss on the footage's held-out tail; the
+    adapted weights are kept only when it beats the starting model's.
     """
 
     start: str  # the model it started from: "pretrained:live" or a model directory
     start_sha256: str  # that model's file
     footage: str
-    reference: str | None = None  # the still scene validated on; None: the footage's tail
     frames: int = Field(ge=2)
     train_pairs: int = Field(ge=1)
     val_pairs: int = Field(ge=1)
@@ -350,7 +346,7 @@ def _params_as_of_9(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[10] = SCHEMA_VERSION
+    schema_version: Literal[9] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

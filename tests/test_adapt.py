@@ -16,7 +16,7 @@ from edgeae.runtime.backends import OnnxSession
 from edgeae.runtime.pretrained import NAMES, PRETRAINED_DIR
 from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
-from edgeae.train.frame_pairs import FlowAligner, frame_pairs, still_pairs
+from edgeae.train.frame_pairs import FlowAligner, frame_pairs
 
 from conftest import run_cli, write_folder, write_video
 
@@ -31,28 +31,15 @@ def texture(size: int = 160, seed: int = 0) -> np.ndarray:
     return np.rint(image * 255).astype(np.uint8)[..., None]
 
 
-def camera_noise(clean: np.ndarray, level: str, rng: np.random.Generator) -> np.ndarray:
-    """uint8 frames through the camera noise model at light `level`."""
-    peak, read = PRESETS[level]
-    camera = CameraNoise((peak, peak), (read, read))
-    noisy = [np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
-             for f in clean]
-    return np.stack(noisy).astype(np.uint8)
-
-
 def noisy_footage(folder, n: int = 14, size: tuple[int, int] = (64, 64), level: str = "night"):
     """A panning clip of `texture()` through the camera noise model, as PNG frames."""
     rng = np.random.default_rng(1)
     clean = clip_from_still(texture(), n, size, rng, objects=1).frames
-    return write_folder(folder, camera_noise(clean, level, rng))
-
-
-def still_scene(folder, n: int, size: int = 64, level: str = "night", shift: float = 0.0):
-    """`n` noisy frames of one crop of another texture; `shift` px of camera pan per frame."""
-    still, rng = texture(seed=3), np.random.default_rng(4)
-    clean = [cv2.warpAffine(still, np.float32([[1, 0, -shift * i], [0, 1, 0]]),
-                            still.shape[1::-1])[:size, :size, None] for i in range(n)]
-    return write_folder(folder, camera_noise(np.stack(clean), level, rng))
+    peak, read = PRESETS[level]
+    camera = CameraNoise((peak, peak), (read, read))
+    noisy = [np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
+             for f in clean]
+    return write_folder(folder, np.stack(noisy).astype(np.uint8))
 
 
 def test_the_flow_aligns_the_next_frame_and_masks_what_moved_on_its_own():
@@ -90,23 +77,6 @@ def test_pairs_are_consecutive_frames_with_a_mask_each():
     assert len(pairs) == 2 and pairs.inputs.shape == pairs.targets.shape == (2, 32, 32, 1)
     assert pairs.masks.shape == (2, 32, 32, 1) and set(np.unique(pairs.masks)) <= {0, 1}
     assert (pairs.inputs[1] == 20).all() and (pairs.targets[1] == 30).all()  # no motion
-
-
-def test_a_still_reference_ranks_the_clean_frame_above_a_blurred_one():
-    """Each still frame's target is the others' mean: the loss is the clean error + a constant."""
-    clean = texture(96)[..., 0].astype(np.float64)
-    rng = np.random.default_rng(0)
-    frames = [np.clip(np.rint(clean + rng.normal(0, 20, clean.shape)), 0, 255).astype(np.uint8)
-              for _ in range(8)]
-    pairs = still_pairs([f[..., None] for f in frames])
-    others = (np.sum(frames, axis=0, dtype=np.float64) - frames[2]) / 7
-    assert np.abs(pairs.targets[2, ..., 0] - others).max() <= 0.5 and pairs.masks.all()
-
-    def loss(output: np.ndarray) -> float:
-        return float(np.mean((pairs.targets[..., 0] - output) ** 2))
-
-    assert loss(clean) == pytest.approx(20 ** 2 / 7, rel=0.1)  # the noise left in the targets
-    assert loss(clean) < loss(cv2.GaussianBlur(clean, (0, 0), 0.8))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -147,34 +117,6 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     model = rt.load(tmp_path / "export" / "model_fp32.tflite")
     assert model.manifest.training.adaptation == a
     assert model.denoise(np.zeros((50, 70, 1), np.uint8)).shape == (50, 70, 1)
-
-
-def test_adapt_validates_on_a_still_reference_and_trains_on_all_the_footage(tmp_path):
-    footage = noisy_footage(tmp_path / "footage", n=10, size=(48, 48))
-    still = still_scene(tmp_path / "still", 6)
-    out = tmp_path / "cam"
-    code, stdout, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--reference",
-                                still, "--out", out, "--max-epochs", "2", "--batch-size", "4",
-                                "--patch-size", "32")
-    assert code == 0, err
-    a = ModelDir.open(out).manifest.training.adaptation
-    assert (a.frames, a.train_pairs, a.val_pairs) == (10, 9, 6) and a.reference == str(still)
-    assert a.kept and a.val_loss_after < a.val_loss_before, a
-    assert "still-reference loss" in stdout and "on 6 pairs, 9 trained on" in stdout
-
-
-def test_adapt_refuses_a_reference_that_moves_or_is_too_short(tmp_path):
-    footage = noisy_footage(tmp_path / "footage", n=8, size=(48, 48))
-    cases = [(still_scene(tmp_path / "panning", 6, shift=1.5), "needs a still scene"),
-             (still_scene(tmp_path / "short", 3), "at least 4 frames of a still scene"),
-             (write_folder(tmp_path / "flat", np.full((5, 48, 48, 1), 128, np.uint8)),
-              "needs a still scene with detail"),
-             (tmp_path / "missing", "--reference")]
-    for reference, message in cases:
-        code, _, err = run_cli("adapt", "--pretrained", "live", "--data", footage,
-                               "--reference", reference, "--out", tmp_path / "out")
-        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
-    assert not (tmp_path / "out").exists()
 
 
 def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, denoiser_dir):

@@ -6,11 +6,6 @@ random patches of those pairs with the masked squared error; the footage's last 
 out, and the same masked loss on them decides when to stop and whether to keep the tuning at
 all: if no epoch beats the starting model's loss there, the starting weights are written
 unchanged (and the manifest says so). No clean frame is ever needed.
-
-That held-out loss favours a slightly blurred output (its targets are warped by an imperfect
-flow; benchmarks/adapt_loss_bias.py). Given a few frames of a still scene from the same camera
-(`reference`), validation measures each of them against the mean of the others instead, which
-is the clean error plus a constant, and the whole footage trains.
 """
 
 from __future__ import annotations
@@ -35,22 +30,13 @@ from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLE
 from edgeae.core.progress import progress
 from edgeae.runtime.backends import Session
 from edgeae.train.callbacks import TimeLimit
-from edgeae.train.frame_pairs import (
-    FramePairs,
-    as_gray_u8,
-    frame_pairs,
-    global_shift,
-    still_pairs,
-)
-from edgeae.train.settings import MIN_STILL_FRAMES, AdaptSettings
+from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
+from edgeae.train.settings import AdaptSettings
 
 log = logging.getLogger(__name__)
 
 FLOW = "OpenCV DIS (medium) between the model's denoised frames, forward-backward checked"
 MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
-FOOTAGE = "consecutive frames of one scene (a few seconds of video)"
-STILL = "frames of a still scene for --reference (a second of video, camera and scene still)"
-MAX_STILL_MOTION = 0.5  # px: how far a still reference's frames may shift
 VAL_CROP = 256  # validation crops' largest side
 N_SAMPLES = 64  # held-out crops kept for export parity checks
 
@@ -74,15 +60,15 @@ class Start:
         return np.asarray(self.model.predict_on_batch(batch))
 
 
-def read_frames(source: ImageSource, multiple: int, max_frames: int | None,
-                minimum: int = MIN_FRAMES, needs: str = FOOTAGE) -> list[np.ndarray]:
-    """The frames in order as uint8 HWC, cropped to sides the model accepts."""
+def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
+    """The footage's frames in order as uint8 HWC, cropped to sides the model accepts."""
     if source.size is None:
-        raise UserError(f"the frames in {source.name} differ in size; adapt needs frames of "
+        raise UserError(f"the frames in {source.name} differ in size; adapt needs footage of "
                         "one camera mode (pass --image-size HxW to resize them)")
     n = len(source) if max_frames is None else min(len(source), max_frames)
-    if n < minimum:
-        raise UserError(f"{source.name} has {n} frame(s); adapt needs at least {minimum} {needs}")
+    if n < MIN_FRAMES:
+        raise UserError(f"{source.name} has {n} frame(s); adapt needs at least {MIN_FRAMES} "
+                        "consecutive frames of one scene (a few seconds of video)")
     h, w = (side // multiple * multiple for side in source.size)
     if min(h, w) < multiple * 4:
         raise UserError(f"frames of {source.size[0]}x{source.size[1]} are too small to adapt on")
@@ -96,25 +82,6 @@ def denoised_guides(start: Start, frames: list[np.ndarray]) -> list[np.ndarray]:
     for frame in progress(frames, total=len(frames), desc="denoising for flow", min_total=20):
         guides.append(as_gray_u8(start.denoise(to_unit_float(frame)[None])[0]))
     return guides
-
-
-def still_reference(reference: ImageSource, multiple: int) -> FramePairs:
-    """Validation pairs from a still scene (each frame against the others' mean), cropped.
-
-    The camera must not move: the targets are not aligned, so motion would blur them. The
-    middle and last frames' shifts from the first are measured (things moving inside the scene
-    are not detected).
-    """
-    frames = read_frames(reference, multiple, None, MIN_STILL_FRAMES, STILL)
-    moved = max(global_shift(frames[0], frames[i]) for i in (len(frames) // 2, -1))
-    if not np.isfinite(moved):
-        raise UserError(f"the frames in {reference.name} could not be aligned to measure their "
-                        "motion; --reference needs a still scene with detail (edges, texture)")
-    if moved > MAX_STILL_MOTION:
-        raise UserError(f"the frames in {reference.name} move by {moved:.2f} px; "
-                        f"--reference needs a still scene (at most {MAX_STILL_MOTION} px): hold "
-                        "the camera still on a scene where nothing moves")
-    return validation_crops(still_pairs(frames), multiple)
 
 
 def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
@@ -226,34 +193,19 @@ def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: Adapt
     return Tuning(before, keep.best, len(fitted.epoch))
 
 
-def footage_pairs(start: Start, frames: list[np.ndarray], holdout: float,
-                  still: FramePairs | None) -> tuple[FramePairs, FramePairs]:
-    """Training and validation pairs: the footage's tail validates unless a still scene does."""
-    guides = denoised_guides(start, frames)
-    if still is not None:
-        return frame_pairs(frames, guides), still
-    train_part, val_part = split_frames(len(frames), holdout)
-    val = frame_pairs(frames[val_part], guides[val_part])
-    return (frame_pairs(frames[train_part], guides[train_part]),
-            validation_crops(val, start.manifest.input.size_multiple))
-
-
 def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings | None = None,
-          overwrite: bool = False, verbose: int | str = "auto",
-          reference: ImageSource | None = None) -> Manifest:
-    """Tune `start.model` to the footage in `source`; write the model directory `out`.
-
-    `reference`: frames of a still scene from the same camera, to validate on (see above).
-    """
+          overwrite: bool = False, verbose: int | str = "auto") -> Manifest:
+    """Tune `start.model` to the footage in `source`; write the model directory `out`."""
     began, settings = time.monotonic(), settings or AdaptSettings()
     keras.utils.set_random_seed(settings.seed)
     multiple = start.manifest.input.size_multiple
     frames = read_frames(source, multiple, settings.max_frames)
-    still = None if reference is None else still_reference(reference, multiple)
-    train, val = footage_pairs(start, frames, settings.holdout, still)
-    log.info("%d training and %d %s pairs; the flow is trusted on %.0f%% of pixels", len(train),
-             len(val), "held-out" if still is None else "still-reference",
-             100 * train.coverage())
+    train_part, val_part = split_frames(len(frames), settings.holdout)
+    guides = denoised_guides(start, frames)
+    train = frame_pairs(frames[train_part], guides[train_part])
+    val = validation_crops(frame_pairs(frames[val_part], guides[val_part]), multiple)
+    log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
+             len(train), len(val), 100 * train.coverage())
     with atomic_dir(Path(out), overwrite) as tmp:
         tuning = tune(start.model, train, val, settings, tmp / HISTORY_FILE, verbose)
         start.model.save(tmp / MODEL_FILE)
@@ -261,8 +213,8 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
         pool = validation_crops(train, multiple).inputs
         _save_crops(tmp / CALIBRATION_FILE, covering_subset(
             pool, calibration_count(pool.shape[1:])))
-        manifest = adapted_manifest(start, (source, reference), (len(frames), train, val),
-                                    settings, tuning, time.monotonic() - began)
+        manifest = adapted_manifest(start, source, (len(frames), train, val), settings, tuning,
+                                    time.monotonic() - began)
         (tmp / MANIFEST_FILE).write_text(manifest.to_json())
     _log_outcome(tuning, out)
     return manifest
@@ -282,14 +234,12 @@ def _log_outcome(tuning: Tuning, out: Path) -> None:
                     "%s keeps the starting weights", tuning.before, out)
 
 
-def adapted_manifest(start: Start, sources: tuple[ImageSource, ImageSource | None],
-                     counts: tuple[int, FramePairs, FramePairs], settings: AdaptSettings,
-                     tuning: Tuning, seconds: float) -> Manifest:
+def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, FramePairs, FramePairs],
+                     settings: AdaptSettings, tuning: Tuning, seconds: float) -> Manifest:
     """The adapted model's manifest: the starting model's, with the footage and the tuning."""
-    (source, reference), (n_frames, train, val) = sources, counts
+    n_frames, train, val = counts
     base = start.manifest
     adaptation = Adaptation(start=start.name, start_sha256=start.sha256, footage=source.name,
-                            reference=None if reference is None else reference.name,
                             frames=n_frames, train_pairs=len(train), val_pairs=len(val),
                             mask_coverage=round(train.coverage(), 4), flow=FLOW,
                             val_loss_before=tuning.before, val_loss_after=tuning.after,

@@ -6,10 +6,7 @@ optical flow, is a target whose noise the network cannot learn to reproduce: the
 it is, up to a constant, the loss against the clean frame. The flow is computed between
 denoised frames (OpenCV's DIS), and pixels whose forward and backward flows disagree
 (occlusions, moving objects the flow missed, the frame border) are masked out of the loss.
-The flow is never exact, and a target warped by a slightly wrong flow is a slightly blurred
-frame, so that loss favours blur; frames of a still scene need no flow (`still_pairs`), which
-is why `adapt --reference` validates on them. numpy and OpenCV only; the training itself is
-train/adapt.py.
+numpy and OpenCV only; the training itself is train/adapt.py.
 """
 
 from __future__ import annotations
@@ -108,35 +105,3 @@ def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray]) -> FramePairs
         warped, mask = aligner.align(guides[t], guides[t + 1], noisy[t + 1])
         pairs.inputs[t], pairs.targets[t], pairs.masks[t, ..., 0] = noisy[t], warped, mask
     return pairs
-
-
-def still_pairs(frames: list[np.ndarray]) -> FramePairs:
-    """Pairs from frames of a still scene: each frame, and the mean of all the others.
-
-    Nothing moves, so no flow is needed: the other frames are the same clean scene under
-    independent noise, and the loss against their mean is the clean error plus a constant (the
-    noise variance over n - 1), unbiased where the warped targets of `frame_pairs` favour blur.
-    """
-    if len(frames) < 2:
-        raise ValueError("still pairs need at least two frames")
-    total = np.sum([f.astype(np.float32) for f in frames], axis=0)
-    n, masks = len(frames), np.ones((len(frames), *frames[0].shape[:2], 1), np.uint8)
-    targets = [np.clip(np.rint((total - f) / (n - 1)), 0, 255).astype(np.uint8) for f in frames]
-    return FramePairs(np.stack(frames), np.stack(targets), masks)
-
-
-def global_shift(frame: np.ndarray, other: np.ndarray) -> float:
-    """How far, in pixels, the whole picture moved between two frames; inf if unmeasurable.
-
-    OpenCV's ECC alignment (Evangelidis and Psarakis) for a translation, on the frames smoothed
-    by its 5x5 Gaussian: under night-level noise a still 64x64 scene measures at most 0.2 px,
-    where phase correlation and a dense flow's median report up to 1 px.
-    """
-    a, b = (as_gray_u8(x).astype(np.float32) for x in (frame, other))
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
-    try:
-        _, warp = cv2.findTransformECC(a, b, np.eye(2, 3, dtype=np.float32),
-                                       cv2.MOTION_TRANSLATION, criteria, None, 5)
-    except cv2.error:  # no detail to align (a flat picture), or it did not converge
-        return float("inf")
-    return float(np.hypot(warp[0, 2], warp[1, 2]))

@@ -67,10 +67,6 @@ class TrainSettings:
                               anomaly_source=self.anomaly_source)
 
 
-# `adapt --reference`: each still frame is measured against the mean of at least three others
-MIN_STILL_FRAMES = 4
-
-
 @dataclass(frozen=True)
 class AdaptSettings:
     """How `edgeae adapt` tunes a denoiser to footage by frame-to-frame training."""

@@ -10,7 +10,6 @@ from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
     POSITIVE,
     check_data,
-    check_exists,
     examples,
     image_size,
     ranged,
@@ -18,7 +17,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.train.settings import MIN_STILL_FRAMES, AdaptSettings
+from edgeae.train.settings import AdaptSettings
 
 DEFAULTS = AdaptSettings()
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
@@ -35,16 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "with no clean frame: each frame learns from the next one, aligned by optical\n"
             "flow (frame-to-frame training; pixels the flow cannot match are left out). The\n"
             "footage's last frames are held out; the tuning is kept only if it lowers the loss\n"
-            "there. That loss favours a slightly blurred output; --reference validates on a\n"
-            "few frames of a still scene instead (each against the mean of the others), which\n"
-            "does not. The result is a model directory: export it like any trained model."),
+            "there. The result is a model directory: export it like any trained model."),
         epilog=examples("edgeae adapt --pretrained live --data noisy.mp4 --out live_cam",
                         "edgeae adapt --pretrained quality --data frames/ --minutes 5 "
                         "--out quality_cam",
                         "edgeae adapt --model my_denoiser/ --data clip.mp4 --every 2 "
                         "--max-frames 600 --out my_cam",
-                        "edgeae adapt --pretrained live-camera --data noisy.mp4 "
-                        "--reference still.mp4 --out cam",
                         "edgeae adapt --pretrained live --source 0 --frames 600 --out live_cam",
                         "edgeae export live_cam --precision int8 --out live_cam/export"))
     start = p.add_mutually_exclusive_group(required=True)
@@ -69,11 +64,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-frames", type=POSITIVE, metavar="N", help="use the first N frames")
     g.add_argument("--image-size", type=image_size, metavar="HxW",
                    help="resize every frame to this size first")
-    g.add_argument("--reference", metavar="STILL",
-                   help=f"a video or folder of at least {MIN_STILL_FRAMES} frames of a still "
-                        "scene from the same camera (camera on a stand, nothing moving): "
-                        "validation measures each against the mean of the others, and the whole "
-                        "footage trains (--holdout is not used)")
     _add_tuning_args(p.add_argument_group("tuning"))
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -115,16 +105,14 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.train.adapt import adapt
 
     try:
-        source, reference = _footage(args), _reference(args)
-        manifest = adapt(_start(args), source, args.out, settings, args.overwrite,
-                         reference=reference)
+        source = _footage(args)
+        manifest = adapt(_start(args), source, args.out, settings, args.overwrite)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
     a = manifest.training.adaptation
-    held_out = "held-out" if a.reference is None else "still-reference"
-    verdict = "adapted" if a.kept else f"kept the starting weights (no better {held_out} loss)"
-    print(f"{verdict}: {held_out} loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
+    verdict = "adapted" if a.kept else "kept the starting weights (no better held-out loss)"
+    print(f"{verdict}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
           f"{a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
     return 0
 
@@ -132,7 +120,6 @@ def run(args: argparse.Namespace) -> int:
 def _check_paths(args: argparse.Namespace) -> None:
     """Every path and the starting model checked before TensorFlow loads (seconds)."""
     check_data(args.data)
-    check_exists(args.reference, "--reference")
     if args.source is not None:
         from edgeae.runtime.capture import parse_source
 
@@ -158,15 +145,6 @@ def _footage(args: argparse.Namespace):
 
     frames = record_frames(args.source, args.frames, channels, args.keep_frames, args.overwrite)
     return ArrayImages(frames, prep, f"--source {args.source}", "recording")
-
-
-def _reference(args: argparse.Namespace):
-    """The still scene to validate on (--reference), read like --data; None without one."""
-    if args.reference is None:
-        return None
-    from edgeae.core.data import Preprocess, load_data
-
-    return load_data(args.reference, Preprocess(_channels(args), args.image_size)).train
 
 
 def _channels(args: argparse.Namespace) -> int:
