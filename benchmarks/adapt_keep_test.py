@@ -30,20 +30,20 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from adapt_loss_bias import MULTIPLE, level_args, masked_loss, run_levels
+from adapt_loss_bias import level_args, masked_loss, run_levels
 from camera import (
     FRAMES,
     SIZE,
     model_quality,
     noisy_frames,
+    pretrained_start,
+    rendered_frames,
     start_model,
-    start_onnx,
+    write_frames,
 )
 
 from edgeae.core.data import Preprocess, load_data
-from edgeae.runtime.backends import OnnxSession
-from edgeae.train.adapt import Start, adapt, split_frames, validation_crops
-from edgeae.train.camera import CameraNoise
+from edgeae.train.adapt import adapt, split_frames, validation_crops
 from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
@@ -69,20 +69,12 @@ def still_loss(model, pairs: FramePairs) -> float:
     return masked_loss(pairs.targets, pairs.masks, outputs(model, pairs.inputs, range(len(pairs))))
 
 
-def write_frames(folder: Path, frames: np.ndarray):
-    """`frames` as PNG files in `folder`, read back as adapt reads footage."""
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
-    return load_data(str(folder), Preprocess(1)).train
-
-
 def tune(model, manifest, start: str, noisy: np.ndarray) -> None:
     """`edgeae adapt --pretrained START` on the noisy clip, in place, with camera.py's budget."""
     with tempfile.TemporaryDirectory() as tmp:
-        adapt(Start(model, manifest, f"pretrained:{start}", manifest.artifact.sha256,
-                    OnnxSession(start_onnx(start), None)),
-              write_frames(Path(tmp) / "frames", noisy), Path(tmp) / "adapted",
+        footage = write_frames(Path(tmp) / "frames", noisy)
+        adapt(pretrained_start(start, model, manifest),
+              load_data(str(footage), Preprocess(1)).train, Path(tmp) / "adapted",
               AdaptSettings(minutes=2), verbose=0)
 
 
@@ -106,13 +98,6 @@ def still_scene(data: Path) -> np.ndarray:
     return np.repeat(crop[None], STILL_FRAMES, axis=0)
 
 
-def rendered_frames(clean: np.ndarray) -> np.ndarray:
-    """`clean` through the camera model with no noise (billions of photons, no read noise)."""
-    camera, rng = CameraNoise((1e9, 1e9), (0.0, 0.0)), np.random.default_rng(0)
-    return np.stack([np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
-                     .astype(np.uint8) for f in clean])
-
-
 def psnr(model, truths: dict, noisy: np.ndarray, tail: range) -> dict:
     """The model's mean PSNR on the tail against each truth."""
     return {name: model_quality(model, truth, noisy, tail)["psnr"]
@@ -132,33 +117,32 @@ def rules(before: dict, after: dict, gain: dict) -> dict:
                              for truth, g in gain.items()}} for name in before}
 
 
-def losses(model, noisy: np.ndarray, tail: range, pairs: FramePairs, sigma: float,
+def losses(model, outs: list[np.ndarray], pairs: FramePairs, sigma: float,
            still: FramePairs) -> dict:
-    """The three rules' losses for `model`."""
-    outs = outputs(model, noisy, tail)[:-1]
-    return {"plain": blurred_loss(pairs, outs, 0.0), "blur-matched": blurred_loss(
-        pairs, outs, sigma), "still reference": still_loss(model, still)}
+    """The three rules' losses for `model`, whose outputs on the held-out tail are `outs`."""
+    return {"plain": blurred_loss(pairs, outs[:-1], 0.0), "blur-matched": blurred_loss(
+        pairs, outs[:-1], sigma), "still reference": still_loss(model, still)}
 
 
 def measure(clean: np.ndarray, level: str, start: str, still_clean: np.ndarray) -> dict:
     """PSNR before and after adapt per truth, and each rule's losses and decision."""
     noisy, truths = noisy_frames(clean, level), {"pristine": clean,
                                                   "rendered": rendered_frames(clean)}
-    still_noisy = noisy_frames(still_clean, level, STILL_SEED)
-    still = validation_crops(still_pairs(still_noisy), MULTIPLE)
     tail = range(FRAMES)[split_frames(FRAMES, AdaptSettings().holdout)[1]]
     model, manifest = start_model(start)
+    multiple = manifest.input.size_multiple
+    still = validation_crops(still_pairs(noisy_frames(still_clean, level, STILL_SEED)), multiple)
     psnr_before, outs = psnr(model, truths, noisy, tail), outputs(model, noisy, tail)
     pairs = validation_crops(frame_pairs([noisy[i] for i in tail],
-                                         [as_gray_u8(x) for x in outs]), MULTIPLE)
+                                         [as_gray_u8(x) for x in outs]), multiple)
     sigma = min(SIGMAS, key=lambda s: blurred_loss(pairs, outs[:-1], s))
-    before = losses(model, noisy, tail, pairs, sigma, still)
+    before = losses(model, outs, pairs, sigma, still)
     tune(model, manifest, start, noisy)
     gain = gains(psnr(model, truths, noisy, tail), psnr_before)
+    after = losses(model, outputs(model, noisy, tail), pairs, sigma, still)
     return {"level": level, "start": start,
             "psnr_before": {k: round(v, 2) for k, v in psnr_before.items()},
-            "psnr_gain": gain, "sigma": sigma,
-            "rules": rules(before, losses(model, noisy, tail, pairs, sigma, still), gain)}
+            "psnr_gain": gain, "sigma": sigma, "rules": rules(before, after, gain)}
 
 
 if __name__ == "__main__":

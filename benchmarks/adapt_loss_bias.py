@@ -24,7 +24,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from camera import FRAMES, SMALL_UNETS, STILL, noisy_frames, start_onnx, still_clip
+from camera import (
+    FRAMES,
+    SMALL_UNETS,
+    STILL,
+    noisy_frames,
+    size_multiple,
+    start_onnx,
+    still_clip,
+)
 from provenance import provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
@@ -33,7 +41,6 @@ from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
 BLURS = (0.5, 0.8, 1.2)  # Gaussian sigma in pixels
-MULTIPLE = 4  # the shipped U-Nets' side multiple, as adapt crops
 EXACT = 0.1  # px: the probe keeps pixels whose flow is this close to a whole-pixel shift
 
 
@@ -88,7 +95,8 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
                 for i in tail]
     frames, guides = [noisy[i] for i in tail], [as_gray_u8(d) for d in denoised]
     truth = [clean[i].astype(np.float64) / 255 for i in tail[:-1]]
-    pairings = {"adapt's held-out crops": validation_crops(frame_pairs(frames, guides), MULTIPLE),
+    pairings = {"adapt's held-out crops": validation_crops(frame_pairs(frames, guides),
+                                                          size_multiple(start)),
                 f"whole-pixel flow (within {EXACT:g} px), nearest": exact_pixel_pairs(frames,
                                                                                      guides)}
     return [{"level": level, "start": start, "pairs": name, "pixels_kept": round(

@@ -40,6 +40,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import edgeae.runtime as rt
 from edgeae.core.data import Preprocess, load_data
+from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import export_model
 from edgeae.export.options import ExportOptions, Tolerances
@@ -84,6 +85,21 @@ def noisy_frames(clean: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
     return np.stack([np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in noisy])
 
 
+def rendered_frames(clean: np.ndarray) -> np.ndarray:
+    """`clean` through the camera model with no noise (billions of photons, no read noise)."""
+    camera, rng = CameraNoise((1e9, 1e9), (0.0, 0.0)), np.random.default_rng(0)
+    return np.stack([np.clip(camera.one(f.astype(np.float32) / 255, rng) * 255 + 0.5, 0, 255)
+                     .astype(np.uint8) for f in clean])
+
+
+def write_frames(folder: Path, frames: np.ndarray, first: int = 0) -> Path:
+    """`frames` as PNG files numbered from `first` in `folder` (footage adapt can read)."""
+    folder.mkdir(exist_ok=True)
+    for i, frame in enumerate(frames, start=first):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return folder
+
+
 def quality(clean: np.ndarray, out: np.ndarray) -> tuple[float, float]:
     """(PSNR dB, SSIM) of uint8 `clean` against `out` (uint8, or float in [0, 1]), gray."""
     out = out if out.dtype == np.uint8 else np.clip(out, 0, 1) * 255
@@ -120,13 +136,23 @@ def start_model(name: str):
     return keras_from_onnx(start_onnx(name), Tolerances().fp32_max_abs_diff)
 
 
+def size_multiple(name: str) -> int:
+    """What the sides of the shipped model `name`'s input must divide by (adapt crops to it)."""
+    return Manifest.read(Path(f"{start_onnx(name)}.json")).input.size_multiple
+
+
+def pretrained_start(name: str, model, manifest) -> Start:
+    """The Start `edgeae adapt --pretrained NAME` builds, around a Keras copy of the model."""
+    return Start(model, manifest, f"pretrained:{name}", manifest.artifact.sha256,
+                 OnnxSession(start_onnx(name), None))
+
+
 def adapted(start: str, noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,
             minutes: float) -> dict:
     """`edgeae adapt` from `start` on the noisy frames; its float and int8 PSNR on the tail."""
     model, manifest = start_model(start)
     began = time.monotonic()
-    result = adapt(Start(model, manifest, f"pretrained:{start}", manifest.artifact.sha256,
-                         OnnxSession(start_onnx(start), None)),  # as `adapt --pretrained`
+    result = adapt(pretrained_start(start, model, manifest),
                    load_data(str(work / "frames"), Preprocess(1)).train, work / "adapted",
                    AdaptSettings(minutes=minutes), verbose=2)
     seconds = time.monotonic() - began
@@ -183,14 +209,11 @@ def measure_level(start: str, clip: str, clean: np.ndarray, level: str, minutes:
            start: model_quality(start_model(start)[0], clean, noisy, tail)}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "frames").mkdir()
-        for i in head:  # self-supervision gets the frames adapt trains on
-            cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
+        write_frames(work / "frames", noisy[head])  # self-supervision gets what adapt trains on
         for method in ("blind-spot", "recorrupted"):
             row[f"{start} + {method}"] = self_supervised(start, method, noisy, clean, tail, work,
                                                          minutes)
-        for i in range(len(head), FRAMES):  # adapt holds the tail out itself
-            cv2.imwrite(str(work / "frames" / f"{i:04d}.png"), noisy[i])
+        write_frames(work / "frames", noisy[len(head):], len(head))  # adapt holds it out itself
         row.update(adapted(start, noisy, clean, tail, work, minutes))
         row[f"{start} supervised (clean first part)"] = supervised(start, noisy, clean, head,
                                                                     tail, work, minutes)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from adapt_keep_test import rendered_frames, still_scene
-from camera import STILL, noisy_frames, still_clip
+from adapt_keep_test import still_scene
+from camera import STILL, noisy_frames, rendered_frames, still_clip
 from provenance import provenance, write_result
 
 from edgeae.train.camera import linear_to_srgb, srgb_to_linear
