@@ -308,15 +308,19 @@ def test_onnx_conversion_that_loses_the_output_rank_is_repeated(monkeypatch, cap
 
     real, calls = tf2onnx.convert.from_keras, []
 
-    def flaky(*args, **kwargs):  # the real conversion, its first result given a fifth dimension
+    def flaky(*args, **kwargs):  # the real conversion, its first result's output set to rank 5
         proto, storage = real(*args, **kwargs)
         calls.append(proto)
-        if len(calls) == 1:
-            proto.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 1
+        if len(calls) == 1:  # set, not appended to: the real conversion may itself have lost it
+            dims = proto.graph.output[0].type.tensor_type.shape.dim
+            del dims[:]
+            for _ in range(5):
+                dims.add().dim_value = 1
         return proto, storage
 
     monkeypatch.setattr(tf2onnx.convert, "from_keras", flaky)
     path = tmp_path / "conv.onnx"
     path.write_bytes(convert_onnx(create_model("conv", (16, 16, 1), {}), (None, None, 1)))
-    assert len(calls) == 2 and "rank-5 output for a rank-4 model" in caplog.text
+    assert len(calls) >= 2  # a later real conversion may flake too (about 1 in a few hundred)
+    assert "rank-5 output for a rank-4 model (attempt 1 of" in caplog.text
     assert OnnxSession(path, 1).run(blobs(3).astype(np.float32) / 255).shape == (3, 16, 16, 1)
