@@ -121,7 +121,7 @@ def frame_ms(model_dir: Path, work: Path) -> dict:
     out = work / f"bench-{model_dir.name}"
     subprocess.run([str(EDGEAE), "benchmark", str(model_dir), "--backends", "onnx",
                     "--precisions", "fp32,int8", "--sizes", "256x256", "--threads", "2",
-                    "--out", str(out)], check=True, capture_output=True)
+                    "--out", str(out), "--overwrite"], check=True, capture_output=True)
     rows = json.loads((out / "benchmark.json").read_text())["rows"]
     return {f"{r['backend']} {r['precision']}": {"p50": r["ms_p50"], "p99": r["ms_p99"]}
             for r in rows if r["backend"] != "keras"}

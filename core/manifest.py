@@ -210,7 +210,8 @@ class ParityInfo(_Strict):
     psnr_db: float | None = None  # artifact output vs the clean target
     keras_psnr_db: float | None = None  # the Keras model's, on the same inputs
     # On a labelled set (`--labelled`): anomaly scores (per-image reconstruction MSE) of the
-    # artifact against the Keras model's, and each one's AUROC for normal vs anomalous.
+    # artifact against the Keras model's, and each one's AUROC for normal vs anomalous; for a
+    # mask predictor without one, its mask's pixels on samples with anomalies pasted in.
     n_labelled: int | None = None
     score_correlation: float | None = None
     auroc: float | None = None

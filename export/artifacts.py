@@ -216,17 +216,21 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
                                     manifest, arrays).score if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates, part)
+    masks = (PastedMasks.of(part.model, clean, options.seed)
+             if manifest.params.predicts_mask() else None)
     with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
         candidates = _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
         c.parity = measure(reference, part.view(c.outputs(part.inputs)),
                            restored_targets(clean, manifest))
+        if masks is not None:
+            c.parity = c.parity.model_copy(update=masks.parity(c.outputs(masks.inputs)))
         if labelled is not None:
             scores = detector_scores(labelled, c.outputs(labelled), manifest, arrays).score
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
-        c.failure = options.tolerances.failure(c.precision, c.parity)
-    rows = [_row(c, options.tolerances) for c in candidates]
+        c.failure = options.tolerances.failure(c.precision, c.parity, masks is not None)
+    rows = [_row(c, options.tolerances, masks is not None) for c in candidates]
     table = format_table(rows, (model_dir.path / "model.keras").stat().st_size)
     failed = [c for c in candidates if c.failure]
     if failed:
@@ -279,6 +283,34 @@ def export_part(model, manifest: Manifest, part: str, inputs: np.ndarray,
                       calibrate=lambda images: _decoder_codes(encode(images)))
 
 
+@dataclass(frozen=True)
+class PastedMasks:
+    """A mask predictor's parity set: samples with anomalies pasted in, per pixel.
+
+    Its int8 gate is the pixel AUROC of the masks here against the Keras model's: a mask is
+    read by its ranking, and even a clean image's is not empty (a DRAEM's averaged 0.15 on its
+    training crops), so its PSNR against an empty mask says how far from zero it sits, not how
+    far from Keras.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray  # every pixel: 1 inside a pasted anomaly
+    keras_scores: np.ndarray  # the Keras model's mask, every pixel
+
+    @classmethod
+    def of(cls, model, clean: np.ndarray, seed: int) -> PastedMasks:
+        """The samples `clean` with seeded anomalies (train/anomalies.py) and Keras's masks."""
+        from edgeae.train.anomalies import paste_anomalies
+
+        inputs, masks = paste_anomalies(clean, np.array([seed, 2]))
+        keras = run_batched(KerasSession(model), inputs)[..., -1]
+        return cls(inputs, (masks[..., 0] > 0.5).ravel().astype(np.int8), keras.ravel())
+
+    def parity(self, outputs: np.ndarray) -> dict[str, float | int]:
+        """detection_parity of an artifact's masks (its outputs' last channel) on the inputs."""
+        return detection_parity(self.keras_scores, outputs[..., -1].ravel(), self.labels)
+
+
 def _decoder_codes(codes: np.ndarray, seed: int = 0) -> np.ndarray:
     """Codes a decoder meets: encodings of training images and as many draws from the prior."""
     prior = np.random.default_rng(seed).standard_normal(codes.shape).astype(np.float32)
@@ -299,8 +331,10 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     images = options.calibration if options.calibration is not None else model_dir.calibration()
     images = _at_size(covering_subset(images, options.calibration_samples), options.input_size)
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
-    if options.part != "model" or model_dir.manifest.params.predicts_mask():
-        return Calibration(inputs)  # a mask predictor's are pasted anomalies: no clean targets
+    if model_dir.manifest.params.predicts_mask():
+        return Calibration(inputs, pasted_anomalies=True)  # no clean targets
+    if options.part != "model":
+        return Calibration(inputs)
     return Calibration(inputs, restored_targets(images, model_dir.manifest))
 
 
@@ -389,9 +423,9 @@ def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool
         write_bytes(target, data, overwrite)
 
 
-def _row(c: _Candidate, tolerances: Tolerances) -> ReportRow:
+def _row(c: _Candidate, tolerances: Tolerances, masks: bool) -> ReportRow:
     return ReportRow(c.name, c.format, c.precision, c.converted.size, c.parity,
-                     tolerances.describe(c.precision), c.failure)
+                     tolerances.describe(c.precision, masks), c.failure)
 
 
 def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,

@@ -97,6 +97,10 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     code, _, err = run_cli("export", det, "--format", "all", "--precision",
                            "fp32,int8", "--out", tmp_path / "export")
     assert code == 0, err
+    report = json.loads((tmp_path / "export" / "parity.json").read_text())["artifacts"]
+    int8 = [r for r in report if r["precision"] == "int8"]  # gated by their masks' pixel AUROC
+    assert len(int8) == 3 and all(r["gate"] == "AUROC drop <= 0.005" for r in int8), int8
+    assert all(r["n_labelled"] == r["n_samples"] * broken[0].size for r in report), report
     keras = Detector.load(det).scores(broken)
     float_auroc = pixel_metrics(keras.heatmap, masks)["pixel_auroc"]
     for name in ("model_fp32.tflite", "model_fp32.onnx", "model_fp32.xml"):

@@ -324,3 +324,46 @@ def test_onnx_conversion_that_loses_the_output_rank_is_repeated(monkeypatch, cap
     assert len(calls) >= 2  # a later real conversion may flake too (about 1 in a few hundred)
     assert "rank-5 output for a rank-4 model (attempt 1 of" in caplog.text
     assert OnnxSession(path, 1).run(blobs(3).astype(np.float32) / 255).shape == (3, 16, 16, 1)
+
+
+@pytest.mark.parametrize("pasted", [True, False])
+def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
+    """A mask predictor's calibration has anomalies pasted in: its int8 ranges must reach them.
+
+    NNCF's default averages each input's range, so the one bright input here is clipped.
+    """
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from edgeae.export.openvino import quantize_ir
+    from edgeae.export.options import Calibration
+
+    image = ops.parameter([1, 8, 8, 1], np.float32)
+    x = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2])))
+    for _ in range(2):
+        weights = np.full((4, x.get_output_partial_shape(0)[1].get_length(), 1, 1), 0.5)
+        x = ops.relu(ops.convolution(x, ops.constant(weights.astype(np.float32)),
+                                     [1, 1], [0, 0], [0, 0], [1, 1]))
+    inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+    inputs[0] *= 10  # one input with an anomaly far brighter than the rest
+    quantized = quantize_ir(ov.Model([x], [image]), Calibration(inputs, pasted_anomalies=pasted),
+                            max_drop_db=0.5)
+    highs = [float(op.input_value(2).get_node().get_data().max())
+             for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+             and op.input_value(0).get_node().get_type_name() != "Constant"]
+    brightest = float(inputs.max())  # the first activation quantizer is the input's
+    assert highs[0] >= 0.99 * brightest if pasted else highs[0] < 0.5 * brightest
+
+
+def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
+    """A mask is read by its ranking: its PSNR against an empty mask is recorded, not gated."""
+    from edgeae.core.manifest import ParityInfo
+
+    parity = ParityInfo(n_samples=64, max_abs_diff=0.1, mean_abs_diff=0.01, psnr_db=19.0,
+                        keras_psnr_db=19.5, n_labelled=4096, score_correlation=0.99,
+                        auroc=0.911, keras_auroc=0.913)
+    assert GATE.failure("int8", parity).startswith("PSNR drop 0.50 dB")
+    assert GATE.failure("int8", parity, masks=True) is None
+    worse = parity.model_copy(update={"auroc": 0.900})
+    assert GATE.failure("int8", worse, masks=True).startswith("AUROC drop 0.0130 > 0.005")
+    assert GATE.describe("int8", masks=True) == "AUROC drop <= 0.005"

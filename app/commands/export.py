@@ -123,7 +123,8 @@ def _add_gate_args(p: argparse.ArgumentParser) -> None:
                    help="detection parity on a labelled folder: good/ (or normal/) holds normal "
                         "images, other sub-folders anomalies; adds AUROC and score correlation")
     g.add_argument("--int8-auroc-drop", type=ranged(float, 0.0), metavar="X",
-                   help="int8 with --labelled: largest AUROC drop vs Keras "
+                   help="int8 with --labelled, or a mask predictor's (draem) pixel AUROC on "
+                        "its samples with anomalies pasted in: largest AUROC drop vs Keras "
                         f"(default {DEFAULTS.tolerances.int8_auroc_drop})")
     g.add_argument("--allow-drift", action="store_true",
                    help="keep artifacts that fail the gate (warns instead)")
