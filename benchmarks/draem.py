@@ -12,7 +12,9 @@ The map's smoothing and pooling (the detector's default MASK_SCORE) are chosen o
 validation crops with pasted defects (never the test crops): the best validation pixel AUROC,
 ties by image AUROC. The test then gives pixel AUROC, PRO and image AUROC through the Keras
 model and through the exported fp32 and int8 artifacts run by the runtime (onnxruntime,
-OpenVINO), and `edgeae benchmark` ms per 256x256 frame (2 threads).
+OpenVINO), and `edgeae benchmark` ms per 256x256 frame (2 threads). The decision thresholds
+(THRESHOLDS, from the normal training crops' scores as `train` sets them) are scored on the
+validation crops and on the test crops, each clean and with its pasted defect.
 
     .venv/bin/python benchmarks/draem.py --data ../shared/data \
         --out benchmarks/results/draem.json          # about 30 minutes on 2 cores
@@ -34,12 +36,17 @@ from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms
 from provenance import finished, provenance, write_result
 
 from edgeae.core.manifest import ScoreConfig
-from edgeae.core.metrics import pixel_metrics
+from edgeae.core.metrics import detection_metrics, pixel_metrics
 from edgeae.runtime import load
 from edgeae.runtime.models import AnomalyScorer
+from edgeae.runtime.threshold import parse_threshold, resolve_threshold
 from edgeae.train.detector import MASK_SCORE, Detector, array_source
+from edgeae.train.thresholds import MASK_THRESHOLD
 
 GRID = {"smooth": (0.0, 2.0, 4.0, 8.0), "pool": ("max", "top:0.01")}
+# decision thresholds from the normal images' score statistics (the manifest's), as `train` sets
+THRESHOLDS = ("mean+1std", "mean+2std", "mean+3std", "percentile:95", "percentile:99",
+              "fixed:0.5")
 EDGEAE = Path(sys.executable).with_name("edgeae")
 ARTIFACTS = ("model_fp32.onnx", "model_int8.onnx", "model_fp32.xml", "model_int8.xml")
 
@@ -88,6 +95,24 @@ def test_scores(score_batch, clean: np.ndarray, seed: int) -> dict:
     return result
 
 
+def decisions(scorer: AnomalyScorer, clean: np.ndarray, seed: int) -> dict:
+    """Each THRESHOLDS strategy on `clean` crops and their copies with pasted defects.
+
+    Precision, recall and F1 for "defective", and the false-alarm rate on the clean crops.
+    """
+    broken, _ = paste_defects(clean, seed)
+    scores = np.r_[scorer.score_batch(clean).score, scorer.score_batch(broken).score]
+    labels = np.r_[np.zeros(len(clean)), np.ones(len(broken))]
+    rows = {}
+    for spec in THRESHOLDS:
+        threshold = resolve_threshold(parse_threshold(spec), scorer.manifest.score_stats)
+        m = detection_metrics(scores, labels, threshold)
+        rows[spec] = {"threshold": threshold, "false_alarms": float(
+            np.mean(scores[labels == 0] > threshold)),
+            **{k: m[k] for k in ("precision", "recall", "f1")}}
+    return rows
+
+
 def artifacts(model_dir: Path, work: Path, config: ScoreConfig, test: np.ndarray,
               seed: int) -> dict:
     """The test through each exported artifact, run by the runtime (no TensorFlow)."""
@@ -126,7 +151,11 @@ def main() -> None:
             det, seconds = fit_draem(fit[:-held], args, work / "draem")
         chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
         config = MASK_SCORE.model_copy(update=chosen)
-        keras_test = test_scores(scored_as(det.scorer, config).score_batch, test, args.seed)
+        keras = scored_as(det.scorer, config)
+        keras_test = test_scores(keras.score_batch, test, args.seed)
+        # the manifest's own score, which its score statistics (and so thresholds) describe
+        thresholds = {"validation": decisions(det.scorer, fit[-held:], args.seed + 1),
+                      "test": decisions(det.scorer, test, args.seed)}
         runtime = artifacts(work / "draem", work, config, test, args.seed)
         speed = frame_ms(work / "draem", work)
     training = det.scorer.manifest.training
@@ -137,6 +166,8 @@ def main() -> None:
                   "chosen": chosen, "default": {"smooth": MASK_SCORE.smooth,
                                                 "pool": MASK_SCORE.pool},
                   "test": {"keras, chosen score": keras_test, **runtime},
+                  "default_threshold": MASK_THRESHOLD,
+                  "thresholds": thresholds,
                   "ms_per_256x256_frame": speed}, args.out)
 
 

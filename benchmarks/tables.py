@@ -906,7 +906,31 @@ def draem() -> str:
     speed = [[engine, f"{v['p50']:.1f}", f"{v['p99']:.1f}"]
              for engine, v in data["ms_per_256x256_frame"].items()]
     return (caption(data["provenance"]) + "\n\n"
-            + f"Trained on {data['fit_crops']:,} fit crops for {data['epochs_run']} epochs in "
+            + _draem_quality(data, val, rows)
+            + "\n\nPer 256x256 frame through the runtime (`edgeae benchmark`, score and heat "
+            "map, 2 threads), ms:\n\n" + table(["engine", "p50", "p99"], speed)
+            + "\n\nDecision thresholds (set from the normal training crops' scores, with the "
+            f"detector's own score, smoothing {data['default']['smooth']:g} px and "
+            f"{data['default']['pool']}; the crops clean and with their pasted defect, the "
+            "Keras model):\n\n"
+            + table(["threshold", "validation: F1", "precision", "recall", "false alarms",
+                     "test: F1", "precision", "recall", "false alarms"],
+                    _draem_thresholds(data)) + "\n")
+
+
+def _draem_thresholds(data: dict) -> list[list[str]]:
+    """One row per threshold strategy: its decisions on validation, then on test."""
+    rows = []
+    for spec, val in data["thresholds"]["validation"].items():
+        name = spec + (" (default)" if spec == data["default_threshold"] else "")
+        rows.append([name] + [f"{r[k]:.3f}" for r in (val, data["thresholds"]["test"][spec])
+                              for k in ("f1", "precision", "recall", "false_alarms")])
+    return rows
+
+
+def _draem_quality(data: dict, val: list[list[str]], rows: list[list[str]]) -> str:
+    """The validation grid and the test table of the draem section."""
+    return (f"Trained on {data['fit_crops']:,} fit crops for {data['epochs_run']} epochs in "
             f"{data['train_s'] / 60:.1f} minutes. Validation ({data['validation_crops']} crops of "
             "the last 40 fit images, one pasted defect each):\n\n"
             + table(["map smoothing, image score", "pixel AUROC", "PRO (to FPR 0.3)",
@@ -916,9 +940,7 @@ def draem() -> str:
             "from that run, the draem rows from this one; image AUROC by each detector's own "
             "score):\n\n"
             + table(["map", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC",
-                     "pixel AUROC by defect size"], rows)
-            + "\n\nPer 256x256 frame through the runtime (`edgeae benchmark`, score and heat "
-            "map, 2 threads), ms:\n\n" + table(["engine", "p50", "p99"], speed) + "\n")
+                     "pixel AUROC by defect size"], rows))
 
 
 # --- the temporal design (benchmarks/temporal_design.py) ---------------------------------------

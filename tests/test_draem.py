@@ -20,6 +20,8 @@ from edgeae.train.anomalies import (
     texture_crop,
 )
 from edgeae.train.detector import MASK_SCORE, Detector
+from edgeae.train.fit import TrainSettings, with_mask_score
+from edgeae.train.thresholds import MASK_THRESHOLD
 
 from conftest import run_cli, train_cli, write_folder
 
@@ -80,6 +82,16 @@ def test_anomaly_source_textures_train_and_are_recorded(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model, threshold, expected", [
+    ("draem", None, MASK_THRESHOLD),  # its own default
+    ("draem", "mean+2std", "mean+2std"),  # the user's, kept
+    ("conv", None, None),  # training falls back to DEFAULT_THRESHOLD
+])
+def test_a_mask_predictor_gets_its_own_default_threshold(model, threshold, expected):
+    settings = TrainSettings(task="detector", architecture=model, threshold=threshold)
+    assert with_mask_score(settings).threshold == expected
+
+
 def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     broken, masks = write_stripe_case(tmp_path, 160)
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",
@@ -87,6 +99,7 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     manifest = json.loads((det / "manifest.json").read_text())
     assert manifest["score"]["maps"] == "mask" and manifest["score"]["knn"] == 0
     assert manifest["score"]["smooth"] == MASK_SCORE.smooth
+    assert manifest["threshold_strategy"] == MASK_THRESHOLD
     code, _, err = run_cli("evaluate", "--model", det, "--data", tmp_path / "test", "--masks",
                            tmp_path / "masks", "--out", tmp_path / "metrics.json")
     assert code == 0, err

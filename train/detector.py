@@ -23,7 +23,6 @@ from edgeae.core.manifest import ScoreConfig
 from edgeae.runtime.batch import BATCH
 from edgeae.runtime.models import AnomalyScorer, Score
 from edgeae.runtime.threshold import parse_threshold
-from edgeae.train.thresholds import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +60,11 @@ class Detector:
     anomaly). `predict` gives 0 (normal) or 1 (anomaly), as the tutorial's labels.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, threshold: str = DEFAULT_THRESHOLD,
+    def __init__(self, model: str = DEFAULT_MODEL, threshold: str | None = None,
                  score: ScoreConfig | None = None, epochs: int = 20, batch_size: int = 32,
                  seed: int = 0, **params: Any) -> None:
-        parse_threshold(threshold)  # fail early on a bad spec
+        if threshold is not None:  # None: DEFAULT_THRESHOLD, or a mask predictor's own
+            parse_threshold(threshold)  # fail early on a bad spec
         self.model, self.threshold, self.score = model, threshold, score or DEFAULT_SCORE
         self.epochs, self.batch_size, self.seed, self.params = epochs, batch_size, seed, params
         self.model_dir: Path | None = None

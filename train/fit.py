@@ -244,16 +244,18 @@ def with_mask_score(settings: TrainSettings) -> TrainSettings:
     """A mask predictor's detector draws its maps from the mask (train/detector.py: MASK_SCORE).
 
     Left at the detector's defaults, its whole score becomes MASK_SCORE (the mean of the
-    smoothed map's top 1%, no k-NN part); otherwise only the maps change.
+    smoothed map's top 1%, no k-NN part); otherwise only the maps change. Without a threshold
+    strategy it gets MASK_THRESHOLD.
     """
     config = make_config(settings.architecture, settings.params)
     if not config.predicts_mask() or settings.task != "detector":
         return settings
     from edgeae.train.detector import DEFAULT_SCORE, MASK_SCORE
+    from edgeae.train.thresholds import MASK_THRESHOLD
 
     score = (MASK_SCORE if settings.score in (DEFAULT_SCORE, ScoreConfig())
              else settings.score.model_copy(update={"maps": "mask"}))
-    return replace(settings, score=score)
+    return replace(settings, score=score, threshold=settings.threshold or MASK_THRESHOLD)
 
 
 def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,

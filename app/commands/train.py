@@ -183,7 +183,7 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
 def _add_detector(sub: argparse._SubParsersAction) -> None:
     """`train detector`: the anomaly score and threshold (the detector's defaults)."""
     from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
-    from edgeae.train.thresholds import DEFAULT_THRESHOLD
+    from edgeae.train.thresholds import DEFAULT_THRESHOLD, MASK_THRESHOLD
 
     p = _task_parser(
         sub, "detector", "learn normal images; score, threshold and localise anomalies "
@@ -199,10 +199,10 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(model=DEFAULT_MODEL)
     fields = ScoreConfig.model_fields
     g = p.add_argument_group("anomaly score and threshold")
-    g.add_argument("--threshold", default=DEFAULT_THRESHOLD, metavar="SPEC",
+    g.add_argument("--threshold", metavar="SPEC",
                    help="mean+Kstd (training scores; the tutorial's mean+1std), percentile:P "
                         "(held-out normal scores), contamination:R, fixed:V "
-                        "(default %(default)s)")
+                        f"(default {DEFAULT_THRESHOLD}; {MASK_THRESHOLD} for --model draem)")
     g.add_argument("--score-error", choices=get_args(fields["error"].annotation),
                    default=DEFAULT_SCORE.error, help="per-pixel error (default %(default)s)")
     g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), default=DEFAULT_SCORE.smooth,
@@ -337,8 +337,8 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     from edgeae.runtime.threshold import parse_threshold
 
-    spec = parse_threshold(args.threshold)
-    if spec.needs_labels:
+    spec = parse_threshold(args.threshold) if args.threshold is not None else None
+    if spec is not None and spec.needs_labels:
         raise UserError("best-f1 needs labelled images: train with another strategy, then run "
                         "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
     try:
@@ -349,7 +349,8 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
     source = str(args.anomaly_source) if args.anomaly_source else None
-    return {"threshold": str(spec), "score": score, "anomaly_source": source}
+    threshold = str(spec) if spec is not None else None
+    return {"threshold": threshold, "score": score, "anomaly_source": source}
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
