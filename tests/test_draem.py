@@ -92,6 +92,17 @@ def test_a_mask_predictor_gets_its_own_default_threshold(model, threshold, expec
     assert with_mask_score(settings).threshold == expected
 
 
+def test_a_mask_predictors_score_takes_only_what_the_user_changed():
+    """`--score-smooth 0` on a draem changes its smoothing, not its pooling or k-NN part."""
+    from edgeae.train.detector import DEFAULT_SCORE
+
+    for given, expected in [(DEFAULT_SCORE, MASK_SCORE), (TrainSettings().score, MASK_SCORE),
+                            (DEFAULT_SCORE.model_copy(update={"smooth": 0.0}),
+                             MASK_SCORE.model_copy(update={"smooth": 0.0}))]:
+        settings = TrainSettings(task="detector", architecture="draem", score=given)
+        assert with_mask_score(settings).score == expected
+
+
 def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     broken, masks = write_stripe_case(tmp_path, 160)
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",

@@ -200,13 +200,14 @@ def test_ctrl_c_acts_at_once_while_the_stream_never_sends(conv_tflite):
 
 def test_a_source_not_there_is_retried_then_a_one_line_error(conv_tflite):
     with tcp_server(silent) as (url, accepted):
-        start = time.monotonic()
         code, _, err = run_cli("run", "--model", conv_tflite, "--source", url,
                                "--wait-for-source", "2", "--open-timeout", "0.5")
-        waited = time.monotonic() - start
+        # from the first attempt, so the CLI's start and the model's load (slow on a loaded
+        # CPU: 3.3 s in one CI run) do not count; the wait, one attempt in flight, the exit
+        after_first_attempt = time.monotonic() - accepted[0]
     assert code == 2 and err.count("\n") == 1, err
-    assert f"cannot open stream {url}" in err and "gave up after 2" in err
-    assert 2 <= waited < 3 and len(accepted) >= 2  # opened again after a back-off wait
+    assert f"cannot open stream {url}" in err and "gave up after 2" in err  # its own clock
+    assert after_first_attempt < 2 + 0.5 + 1 and len(accepted) >= 2  # opened again after a wait
 
 
 def test_read_timeout_counts_a_silent_stream_as_lost():

@@ -243,9 +243,9 @@ def _calibration_inputs(images, cfg):
 def with_mask_score(settings: TrainSettings) -> TrainSettings:
     """A mask predictor's detector draws its maps from the mask (train/detector.py: MASK_SCORE).
 
-    Left at the detector's defaults, its whole score becomes MASK_SCORE (the mean of the
-    smoothed map's top 1%, no k-NN part); otherwise only the maps change. Without a threshold
-    strategy it gets MASK_THRESHOLD.
+    Its score is MASK_SCORE (the mean of the smoothed map's top 1%, no k-NN part) with the
+    fields the user changed from the detector's defaults (e.g. `--score-smooth 0`) applied.
+    Without a threshold strategy it gets MASK_THRESHOLD.
     """
     config = make_config(settings.architecture, settings.params)
     if not config.predicts_mask() or settings.task != "detector":
@@ -253,8 +253,10 @@ def with_mask_score(settings: TrainSettings) -> TrainSettings:
     from edgeae.train.detector import DEFAULT_SCORE, MASK_SCORE
     from edgeae.train.thresholds import MASK_THRESHOLD
 
-    score = (MASK_SCORE if settings.score in (DEFAULT_SCORE, ScoreConfig())
-             else settings.score.model_copy(update={"maps": "mask"}))
+    # the defaults the score was made from: TrainSettings' own, or the CLI's and Detector's
+    given = ScoreConfig() if settings.score == ScoreConfig() else DEFAULT_SCORE
+    changed = {name: value for name, value in settings.score if value != getattr(given, name)}
+    score = MASK_SCORE.model_copy(update={**changed, "maps": "mask"})
     return replace(settings, score=score, threshold=settings.threshold or MASK_THRESHOLD)
 
 
