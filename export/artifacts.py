@@ -84,11 +84,14 @@ class _Candidate:
     fields: dict = field(default_factory=dict)  # the format's own ArtifactInfo fields
     embed: Callable[[bytes, str], bytes] | None = None  # puts the manifest inside the file
 
-    def outputs(self, inputs: np.ndarray) -> np.ndarray:
-        """This artifact's outputs on `inputs`, run by the runtime's backend for its format."""
+    def outputs(self, *batches: np.ndarray | None) -> list[np.ndarray | None]:
+        """This artifact's outputs on each batch (None for None), by its format's backend.
+
+        The file is written and opened once for all of them.
+        """
         with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
             session, _ = open_session(self.converted.write_to(Path(tmp) / self.name))
-            return run_batched(session, inputs)
+            return [None if batch is None else run_batched(session, batch) for batch in batches]
 
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -221,12 +224,12 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
         candidates = _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
-        c.parity = measure(reference, part.view(c.outputs(part.inputs)),
-                           restored_targets(clean, manifest))
+        outputs, pasted, scored = c.outputs(part.inputs, masks and masks.inputs, labelled)
+        c.parity = measure(reference, part.view(outputs), restored_targets(clean, manifest))
         if masks is not None:
-            c.parity = c.parity.model_copy(update=masks.parity(c.outputs(masks.inputs)))
+            c.parity = c.parity.model_copy(update=masks.parity(pasted))
         if labelled is not None:
-            scores = detector_scores(labelled, c.outputs(labelled), manifest, arrays).score
+            scores = detector_scores(labelled, scored, manifest, arrays).score
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity, masks is not None)
