@@ -403,7 +403,8 @@ class FileFeed:
     """
 
     def __init__(self, source: Source, loop: bool = False) -> None:
-        self.stats = SourceStats()
+        self.stats = SourceStats()  # frames handed to the caller
+        self._decoded = SourceStats()  # frames the thread has read, some not yet handed out
         self.ended, self.loop, self.restarts = False, loop, 0
         self._read = _folder_frames if source.kind == "folder" else _video_frames
         self._source = source
@@ -433,6 +434,7 @@ class FileFeed:
         if self.ended:
             return None
         self._held = item
+        self.stats.frames += 1
         return self._buffers[item]
 
     def close(self) -> None:
@@ -442,13 +444,13 @@ class FileFeed:
 
     def _read_ahead(self) -> None:
         """The thread: every frame, in order, into a free buffer; then _END, or the error."""
-        frames = self._read(self._source, self.stats)
+        frames = self._read(self._source, self._decoded)
         try:
             while not self._stop.is_set():
                 frame = next(frames, None)
-                if frame is None and self.loop and self.stats.frames:
+                if frame is None and self.loop and self._decoded.frames:
                     frames.close()
-                    frames = self._read(self._source, self.stats)
+                    frames = self._read(self._source, self._decoded)
                     self.restarts += 1
                     frame = next(frames, None)
                 if frame is None:

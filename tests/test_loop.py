@@ -276,6 +276,7 @@ def test_a_file_is_read_ahead_in_order_with_nothing_dropped(tmp_path):
         seen.append(int(np.median(frame)))
         time.sleep(0.01)  # the thread fills every free buffer meanwhile
         assert int(np.median(frame)) == seen[-1]  # not overwritten while held
+        assert feed.stats.frames == len(seen)  # those read ahead are not counted yet
     feed.close()
     want = [10 * i for i in range(8)] * 2
     assert np.allclose(seen, want, atol=3), seen  # MJPG is lossy
