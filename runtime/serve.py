@@ -248,35 +248,43 @@ def _jpeg(image: np.ndarray) -> bytes:
     return data.tobytes() if ok else b""
 
 
-def _metrics(status: dict, model: PageModel, live: LiveView) -> bytes:
-    """The run's figures in Prometheus' text format."""
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+class _RunCollector:
+    """The run's figures for Prometheus, read afresh at every scrape (a custom collector)."""
 
-    threshold = model.threshold()
-    families = [
-        CounterMetricFamily("edgeae_frames", "Frames through the model", status["frames"]),
-        CounterMetricFamily("edgeae_dropped_frames", "Stale frames skipped", status["dropped"]),
-        CounterMetricFamily("edgeae_reconnects", "Source reconnections", status["reconnects"]),
-        CounterMetricFamily("edgeae_anomalies", "Frames above the threshold",
-                            status["anomalies"]),
-        GaugeMetricFamily("edgeae_fps", "Frames per second since the start", status["fps"]),
-        GaugeMetricFamily("edgeae_model_seconds", "Model time per frame, median",
-                          status["model_ms_p50"] / 1e3),
-        GaugeMetricFamily("edgeae_frame_seconds", "Loop time per frame, median",
-                          status["frame_ms_p50"] / 1e3),
-        GaugeMetricFamily("edgeae_seconds_since_frame", "Seconds since the last frame",
-                          time.monotonic() - live.last_frame),
-        GaugeMetricFamily("edgeae_threshold", "The anomaly threshold (NaN: none)",
-                          float("nan") if threshold is None else threshold)]
+    def __init__(self, status: Callable[[], dict], model: PageModel, live: LiveView) -> None:
+        self.status, self.model, self.live = status, model, live
 
-    class Run:
-        def collect(self):
-            return families
+    def collect(self) -> list:
+        """The counters and gauges of this moment."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        status, threshold = self.status(), self.model.threshold()
+        return [
+            CounterMetricFamily("edgeae_frames", "Frames through the model", status["frames"]),
+            CounterMetricFamily("edgeae_dropped_frames", "Stale frames skipped",
+                                status["dropped"]),
+            CounterMetricFamily("edgeae_reconnects", "Source reconnections",
+                                status["reconnects"]),
+            CounterMetricFamily("edgeae_anomalies", "Frames above the threshold",
+                                status["anomalies"]),
+            GaugeMetricFamily("edgeae_fps", "Frames per second since the start", status["fps"]),
+            GaugeMetricFamily("edgeae_model_seconds", "Model time per frame, median",
+                              status["model_ms_p50"] / 1e3),
+            GaugeMetricFamily("edgeae_frame_seconds", "Loop time per frame, median",
+                              status["frame_ms_p50"] / 1e3),
+            GaugeMetricFamily("edgeae_seconds_since_frame", "Seconds since the last frame",
+                              time.monotonic() - self.live.last_frame),
+            GaugeMetricFamily("edgeae_threshold", "The anomaly threshold (NaN: none)",
+                              float("nan") if threshold is None else threshold)]
+
+
+def _metrics_registry(collector: _RunCollector):  # noqa: ANN202 - prometheus_client's type
+    """A registry of the run's collector alone (not the process-wide default registry)."""
+    from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Run())
-    return generate_latest(registry)
+    registry.register(collector)
+    return registry
 
 
 class _Server(ThreadingHTTPServer):
@@ -288,6 +296,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, options: ServeOptions, live: LiveView, model: PageModel,
                  status: Callable[[], dict]) -> None:
         self.options, self.live, self.model, self.status = options, live, model, status
+        self.metrics = _metrics_registry(_RunCollector(status, model, live))
         self.page = resources.files("edgeae.runtime").joinpath("page.html").read_bytes()
         self._slots = threading.BoundedSemaphore(options.max_connections)
         self.streams = threading.BoundedSemaphore(options.max_streams)
@@ -402,10 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, jpeg, "image/jpeg")
 
     def _metrics(self, query: dict) -> None:  # noqa: ARG002 - a route
-        from prometheus_client import CONTENT_TYPE_LATEST
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        server = self.server
-        self._send(200, _metrics(server.status(), server.model, server.live), CONTENT_TYPE_LATEST)
+        self._send(200, generate_latest(self.server.metrics), CONTENT_TYPE_LATEST)
 
     def _stream(self, query: dict) -> None:
         view = query.get("view", ["side"])[0]
