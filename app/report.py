@@ -103,9 +103,10 @@ def _anomaly_map_row(samples: np.ndarray, inputs: np.ndarray, outputs: np.ndarra
 
     A predicted mask is a probability: drawn as it is.
     """
-    from edgeae.runtime.scoring import anomaly_scores, read_side_arrays
+    from edgeae.runtime.scoring import anomaly_scores, patch_search, read_side_arrays
 
-    patches = read_side_arrays(md.path, md.manifest).get("patches")
+    patches = patch_search(read_side_arrays(md.path, md.manifest).get("patches"),
+                           md.manifest.score)
     _, maps = anomaly_scores(inputs, outputs, md.manifest.score, patches)
     mask = md.manifest.score.maps == "mask"
     scale = 1.0 if mask else float(np.percentile(maps, 99.5)) or 1.0

@@ -21,7 +21,10 @@ while choosing; never the test crops): the best validation pixel AUROC, then the
 within BANK_SLACK of it. Cells of 4 pixels with 8 direction bins: 8-pixel cells lost every
 pairing of the first run (results/localise.json at commit 3d9c6f3). Fashion-MNIST takes the
 Train400 choice unchanged (a default for unseen data). Milliseconds per 256x256 frame through
-the runtime come from `edgeae benchmark` (onnxruntime, fp32 and int8, 2 threads).
+the runtime come from `edgeae benchmark` (onnxruntime, fp32 and int8, 2 threads). Patches
+are compared on every number of their descriptors here (`dims` 0); benchmarks/patch_dims.py
+then chooses, on the same validation crops, how many of the memory's principal axes the
+product compares them on.
 
     .venv/bin/python benchmarks/localise.py --data ../shared/data \
         --out benchmarks/results/localise.json
@@ -45,6 +48,7 @@ from splits import split_validation
 
 from edgeae.core.manifest import PatchMapConfig, ScoreConfig
 from edgeae.core.metrics import pixel_metrics
+from edgeae.runtime.features import PatchMemory
 from edgeae.runtime.scoring import anomaly_scores, patch_maps
 from edgeae.train.detector import DEFAULT_SCORE, Detector, array_source
 from edgeae.train.thresholds import patch_memory
@@ -60,7 +64,7 @@ EDGEAE = Path(sys.executable).with_name("edgeae")
 def patch_config(setting: dict) -> ScoreConfig:
     """The detector score configuration of one patch setting (the rest as the default's)."""
     patch = PatchMapConfig(context=setting["context"], intensity=setting["intensity"],
-                           bank=setting["bank"])
+                           bank=setting["bank"], dims=setting.get("dims", 0))
     return DEFAULT_SCORE.model_copy(update={"maps": "patch", "smooth": setting["smooth"],
                                             "patch": patch})
 
@@ -93,7 +97,8 @@ def choose_setting(fit: np.ndarray, seed: int) -> tuple[dict, list[dict]]:
         for bank, smooth in itertools.product(GRID["bank"], GRID["smooth"]):
             setting = {"context": context, "intensity": intensity, "smooth": smooth, "bank": bank}
             config = patch_config(setting)
-            scores = localisation(lambda x, m=memory[:bank], c=config: patch_maps(x, m, c),
+            searched = PatchMemory(memory[:bank])
+            scores = localisation(lambda x, m=searched, c=config: patch_maps(x, m, c),
                                   validation, seed + 1)
             rows.append({**setting, **scores})
             print(f"validation {setting}: {scores}", flush=True)

@@ -47,7 +47,13 @@ from edgeae.export.parity import (
 )
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.models import Score
-from edgeae.runtime.scoring import anomaly_scores, read_side_arrays, side_path, with_knn
+from edgeae.runtime.scoring import (
+    anomaly_scores,
+    patch_search,
+    read_side_arrays,
+    side_path,
+    with_knn,
+)
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 log = logging.getLogger(__name__)
@@ -398,7 +404,8 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
     are read_side_arrays' (the k-NN memory, the training patches).
     """
     config = manifest.score
-    scores, maps = anomaly_scores(images, outputs, config, arrays.get("patches"))
+    patches = patch_search(arrays.get("patches"), config)
+    scores, maps = anomaly_scores(images, outputs, config, patches)
     return Score(with_knn(scores, images, arrays.get("memory"), config), maps)
 
 

@@ -58,17 +58,19 @@ def _cell_histograms(x: np.ndarray, cell: int, orientations: int) -> np.ndarray:
     g_col = np.zeros_like(x)
     g_row[:, 1:-1, :] = x[:, 2:, :] - x[:, :-2, :]
     g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
-    g_row, g_col = g_row.astype(np.float64), g_col.astype(np.float64)  # as scikit-image does
+    crop = (slice(None), slice(0, rows * cell), slice(0, cols * cell))
+    g_row, g_col = g_row[crop].astype(np.float64), g_col[crop].astype(np.float64)  # as skimage
     magnitude = np.hypot(g_row, g_col)
     angle = np.rad2deg(np.arctan2(g_row, g_col)) % 180.0
     edges = np.arange(orientations) * (180.0 / orientations)
     bins = np.searchsorted(edges, angle, side="right") - 1
-    cells = np.zeros((n, rows, cols, orientations))
-    crop = (slice(None), slice(0, rows * cell), slice(0, cols * cell))
-    for b in range(orientations):
-        binned = np.where(bins[crop] == b, magnitude[crop], 0.0)
-        cells[..., b] = binned.reshape(n, rows, cell, cols, cell).mean(axis=(2, 4))
-    return cells
+    # one weighted count: every pixel adds its magnitude to its (image, cell, bin)
+    cell_row = (np.arange(rows * cell) // cell)[:, None] * cols
+    cell_col = (np.arange(cols * cell) // cell)[None, :]
+    index = ((np.arange(n)[:, None, None] * rows * cols + cell_row + cell_col) * orientations
+             + bins)
+    sums = np.bincount(index.ravel(), magnitude.ravel(), n * rows * cols * orientations)
+    return sums.reshape(n, rows, cols, orientations) / cell ** 2
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
@@ -172,28 +174,69 @@ def block_intensity(images: np.ndarray, cell: int) -> np.ndarray:
     return np.stack([blocks[..., 0], std], axis=-1).astype(np.float32)
 
 
-SIMILARITY_BLOCK = 1 << 22  # numbers in one chunk's similarity matrix (16 MB of float32)
+class PatchMemory:
+    """A patch memory ready to search, on its rows' first `dims` principal axes (0: all).
+
+    The axes come from the memory itself (its covariance, in float64, so every machine finds
+    the same subspace; distances do not depend on the axes' signs or order within it), so an
+    artifact needs no file more. On them the nearest-patch search costs dims / D of the full
+    one, and it ignores the descriptors' lowest-variance directions.
+    """
+
+    def __init__(self, bank: np.ndarray, dims: int = 0) -> None:
+        bank = np.asarray(bank, np.float32)
+        self.mean: np.ndarray | None = None
+        self.axes: np.ndarray | None = None
+        if 0 < dims < bank.shape[1]:
+            centred = bank.astype(np.float64) - bank.mean(axis=0, dtype=np.float64)
+            _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+            self.mean = bank.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self.axes = np.ascontiguousarray(vectors[:, ::-1][:, :dims], np.float32)
+        self.rows = self.projected(bank)
+        # q.b - |b|^2 / 2 in one product: each row with -|b|^2 / 2 appended, a query with 1
+        self._search = np.ascontiguousarray(np.concatenate(
+            [self.rows, -0.5 * np.square(self.rows).sum(axis=1, keepdims=True)], axis=1).T)
+
+    def projected(self, descriptors: np.ndarray) -> np.ndarray:
+        """Descriptors (..., D) as this memory compares them: (..., dims)."""
+        return descriptors if self.axes is None else (descriptors - self.mean) @ self.axes
+
+    def distances(self, descriptors: np.ndarray) -> np.ndarray:
+        """(N, R, C) distance of each (N, R, C, D) descriptor to its nearest memory row.
+
+        Half the squared Euclidean distance, |q|^2 / 2 + min over b of (|b|^2 / 2 - q.b), in
+        chunks of queries whose similarities stay in the CPU's cache whatever the memory's size.
+        For unit-length rows (HOG alone, all axes) it is the cosine distance.
+        """
+        queries = self.projected(descriptors)
+        n, rows, cols, d = queries.shape
+        queries = queries.reshape(-1, d)
+        extended = np.empty((min(len(queries), self.chunk), d + 1), np.float32)
+        extended[:, d] = 1.0
+        out = np.empty(len(queries), np.float32)
+        for start in range(0, len(queries), self.chunk):
+            q = queries[start:start + self.chunk]
+            extended[:len(q), :d] = q
+            nearest = (extended[:len(q)] @ self._search).max(axis=1)
+            out[start:start + len(q)] = 0.5 * np.square(q).sum(axis=1) - nearest
+        return np.maximum(out, 0.0).reshape(n, rows, cols)
+
+    @property
+    def chunk(self) -> int:
+        """Queries per product: SIMILARITY_BLOCK similarities at most."""
+        return max(1, SIMILARITY_BLOCK // self._search.shape[1])
+
+
+SIMILARITY_BLOCK = 1 << 18  # numbers in one chunk's similarities (1 MB of float32: cache-sized)
 
 
 def patch_distances(bank: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
     """(N, R, C) distance of each location's descriptor to its nearest row of `bank`.
 
-    Half the squared Euclidean distance, |q|^2 / 2 + min over b of (|b|^2 / 2 - q.b): one
-    matrix product per chunk of queries, sized so memory stays flat whatever the bank. For
-    unit-length rows (HOG alone) it is the cosine distance. `bank` holds training
+    PatchMemory(bank).distances: every number of the descriptors. `bank` holds training
     patch_descriptors from any location.
     """
-    n, rows, cols, d = descriptors.shape
-    queries = descriptors.reshape(-1, d)
-    half_bank = 0.5 * np.square(bank).sum(axis=1)
-    chunk = max(1, SIMILARITY_BLOCK // len(bank))
-    out = np.empty(len(queries), np.float32)
-    for start in range(0, len(queries), chunk):
-        q = queries[start:start + chunk]
-        similarity = q @ bank.T
-        similarity -= half_bank
-        out[start:start + chunk] = 0.5 * np.square(q).sum(axis=1) - similarity.max(axis=1)
-    return np.maximum(out, 0.0).reshape(n, rows, cols)
+    return PatchMemory(bank).distances(descriptors)
 
 
 def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],

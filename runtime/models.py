@@ -18,7 +18,7 @@ from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
-from edgeae.runtime.scoring import anomaly_scores, with_knn
+from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
 
 ColorOrder = Literal["bgr", "rgb"]
@@ -294,6 +294,7 @@ class AnomalyScorer(_FrameModel):
         # the side arrays (runtime/scoring.py), float32 once here rather than every frame
         self.memory = None if memory is None else np.asarray(memory, np.float32)
         self.patches = None if patches is None else np.asarray(patches, np.float32)
+        self.patch_memory = patch_search(self.patches, manifest.score)
 
     @property
     def heat_scale(self) -> float | None:
@@ -317,7 +318,7 @@ class AnomalyScorer(_FrameModel):
         y = self._infer(x)[:, :h, :w, :]
         config = self.manifest.score
         unit = self._input_unit(x[:, :h, :w, :])
-        values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patches)
+        values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patch_memory)
         values = self._with_knn(values, unit)
         value = float(values.mean())  # a gray model scores colour planes apart
         return Score(value, maps.mean(axis=0), self.decide(value))
@@ -330,7 +331,7 @@ class AnomalyScorer(_FrameModel):
         unit = self._as_batch(to_unit_float(np.asarray(images)))
         _, h, w, _ = unit.shape
         outputs = self._to_unit(self._infer(self._fill_input(unit, is_uint8=False))[:, :h, :w])
-        scores, maps = anomaly_scores(unit, outputs, self.manifest.score, self.patches)
+        scores, maps = anomaly_scores(unit, outputs, self.manifest.score, self.patch_memory)
         scores = self._with_knn(scores, unit)
         return Score(scores, maps, self.decide(scores))
 

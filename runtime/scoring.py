@@ -16,10 +16,10 @@ from edgeae.core.errors import UserError, first_line
 from edgeae.core.manifest import SIDE_FILES, Manifest, ScoreConfig
 from edgeae.runtime.features import (
     HOG_BLOCK,
+    PatchMemory,
     hog_features,
     knn_distances,
     patch_descriptors,
-    patch_distances,
     pixel_map,
     unit_rows,
 )
@@ -54,7 +54,7 @@ def pool_maps(maps: np.ndarray, config: ScoreConfig = DEFAULT) -> np.ndarray:
     return np.partition(flat, flat.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
-def patch_maps(images: np.ndarray, patches: np.ndarray, config: ScoreConfig) -> np.ndarray:
+def patch_maps(images: np.ndarray, patches: PatchMemory, config: ScoreConfig) -> np.ndarray:
     """(N, H, W) float32 maps of NHWC images in [0, 1]: each patch's distance to the memory.
 
     A location scores its distance to the nearest of the training `patches` (from any
@@ -63,8 +63,12 @@ def patch_maps(images: np.ndarray, patches: np.ndarray, config: ScoreConfig) -> 
     patch = config.patch
     rows = patch_descriptors(images, patch.cell, patch.orientations, patch.context,
                              patch.intensity)
-    return pixel_map(patch_distances(patches, rows), patch.cell, images.shape[1:3],
-                     config.smooth)
+    return pixel_map(patches.distances(rows), patch.cell, images.shape[1:3], config.smooth)
+
+
+def patch_search(patches: np.ndarray | None, config: ScoreConfig) -> PatchMemory | None:
+    """A detector's training patches ready for patch_maps (on the axes its config says)."""
+    return None if patches is None else PatchMemory(patches, config.patch.dims)
 
 
 def patch_width(config: ScoreConfig) -> int:
@@ -89,7 +93,7 @@ MAPS = {
 
 
 def anomaly_scores(inputs: np.ndarray, outputs: np.ndarray, config: ScoreConfig = DEFAULT,
-                   patches: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   patches: PatchMemory | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores (N,), maps (N, H, W)) of a batch and the model's outputs for it.
 
     The maps are as `config.maps` says (MAPS): the reconstruction error, the distances of the

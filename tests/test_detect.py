@@ -523,6 +523,33 @@ def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():
     assert inside[0.0] < 1 < inside[1.0], inside  # 0.65 and 1.26 when written
 
 
+def test_a_patch_memory_searches_on_its_principal_axes():
+    """All axes: the full distances (a rotation keeps them); fewer: never more than the full
+    ones, each memory row still at distance 0 from itself, the defect still the peak."""
+    from edgeae.runtime.features import PatchMemory, patch_descriptors, patch_distances
+
+    rng = np.random.default_rng(4)
+    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
+    normal = np.clip(stripes_ + rng.normal(0, 0.05, (6, 64, 64)), 0, 1)[..., None]
+    broken = normal[:1].copy()
+    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
+    rows = patch_descriptors(normal, 4, 8, 1, 1.0)
+    bank = rows.reshape(-1, rows.shape[-1])  # 306 numbers a row
+    queries = patch_descriptors(broken, 4, 8, 1, 1.0)
+    full = patch_distances(bank, queries)
+    assert PatchMemory(bank).axes is None and PatchMemory(bank, 306).axes is None
+    np.testing.assert_allclose(PatchMemory(bank, 305).distances(queries), full, atol=2e-4)
+    for dims in (8, 64):
+        memory = PatchMemory(bank, dims)
+        assert memory.rows.shape == (len(bank), dims) and memory.axes.shape == (306, dims)
+        np.testing.assert_allclose(memory.axes.T @ memory.axes, np.eye(dims), atol=1e-5)
+        assert np.abs(memory.distances(rows[:2])).max() < 1e-4  # each row is in the memory
+        projected = memory.distances(queries)
+        assert (projected <= full + 1e-4).all()
+        peak = np.unravel_index(np.argmax(projected[0]), projected[0].shape)
+        assert 8 <= peak[0] <= 13 and 1 <= peak[1] <= 5, (dims, peak)  # blocks of the defect
+
+
 @pytest.mark.slow
 def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_path):
     normal, broken = detector_data["normal"], detector_data["broken"]

@@ -87,3 +87,15 @@ def test_recurrent_models_before_schema_9_read_as_the_per_pixel_fusion():
     assert Manifest.model_validate(current).params.fusion == "blocks"
     single = {**raw, "params": {"size": "tiny"}}
     assert "fusion" not in json.loads(Manifest.model_validate(single).to_json())["params"]
+
+
+def test_patch_detectors_before_schema_10_keep_their_full_descriptors():
+    from edgeae.core.manifest import PATCH_DIMS
+
+    raw = json.loads(sample().to_json())
+    raw["score"] = {**raw["score"], "maps": "patch"}
+    raw["score"]["patch"].pop("dims")
+    assert Manifest.model_validate({**raw, "schema_version": 9}).score.patch.dims == 0
+    assert Manifest.model_validate(raw).score.patch.dims == PATCH_DIMS
+    del raw["score"]
+    assert Manifest.model_validate({**raw, "schema_version": 9}).score.patch.dims == 0
