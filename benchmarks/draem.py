@@ -14,10 +14,11 @@ ties by image AUROC. The test then gives pixel AUROC, PRO and image AUROC throug
 model and through the exported fp32 and int8 artifacts run by the runtime (onnxruntime,
 OpenVINO), and `edgeae benchmark` ms per 256x256 frame (2 threads). The decision thresholds
 (THRESHOLDS, from the normal training crops' scores as `train` sets them) are scored on the
-validation crops and on the test crops, each clean and with its pasted defect.
+validation crops and on the test crops, each clean and with its pasted defect. Then
+Fashion-MNIST (`--fashion-classes`): a draem per class beside localise.py's maps (`fashion`).
 
     .venv/bin/python benchmarks/draem.py --data ../shared/data \
-        --out benchmarks/results/draem.json          # about 30 minutes on 2 cores
+        --out benchmarks/results/draem.json          # about 50 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 from anomaly import auroc, paste_defects, train400_crops
-from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms
+from localise import CROPS_PER_IMAGE, VALIDATION_IMAGES, frame_ms, mean_of
 from provenance import finished, provenance, write_result
+from splits import split_validation
 
 from edgeae.core.manifest import ScoreConfig
 from edgeae.core.metrics import detection_metrics, pixel_metrics
@@ -47,21 +49,30 @@ GRID = {"smooth": (0.0, 2.0, 4.0, 8.0), "pool": ("max", "top:0.01")}
 # decision thresholds from the normal images' score statistics (the manifest's), as `train` sets
 THRESHOLDS = ("mean+1std", "mean+2std", "mean+3std", "percentile:95", "percentile:99",
               "fixed:0.5")
+FASHION_PATCH = 24  # the largest multiple of 8 inside a 28x28 image
 EDGEAE = Path(sys.executable).with_name("edgeae")
 ARTIFACTS = ("model_fp32.onnx", "model_int8.onnx", "model_fp32.xml", "model_int8.xml")
 
 
-def fit_draem(crops: np.ndarray, args: argparse.Namespace, out: Path) -> tuple[Detector, float]:
-    """`edgeae train detector --model draem` on `crops` (as the API trains it); seconds."""
+def fit_draem(images: np.ndarray, budget: dict, seed: int, out: Path) -> tuple[Detector, float]:
+    """`edgeae train detector --model draem` on `images` (as the API trains it); seconds.
+
+    `budget`: epochs, batch_size, minutes (0: no limit) and patch_size (None: whole images).
+    A detector already in `out` is loaded instead, with its own training time.
+    """
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import TrainSettings, train
 
-    settings = TrainSettings(task="detector", architecture="draem", epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed, patience=args.epochs,
+    if (out / "manifest.json").is_file():
+        det = Detector.load(out)
+        return det, det.scorer.manifest.training.seconds
+    settings = TrainSettings(task="detector", architecture="draem", epochs=budget["epochs"],
+                             batch_size=budget["batch_size"], seed=seed,
+                             patience=budget["epochs"], patch_size=budget["patch_size"],
                              score=MASK_SCORE)
     started = time.perf_counter()
-    train(array_source(crops), out, settings, overwrite=True, verbose=2,
-          callbacks=[TimeLimit(args.minutes)] if args.minutes else [])
+    train(array_source(images), out, settings, overwrite=True, verbose=2,
+          callbacks=[TimeLimit(budget["minutes"])] if budget["minutes"] else [])
     return Detector.load(out), time.perf_counter() - started
 
 
@@ -127,6 +138,31 @@ def artifacts(model_dir: Path, work: Path, config: ScoreConfig, test: np.ndarray
     return results
 
 
+def fashion(args: argparse.Namespace, config: ScoreConfig, work: Path) -> dict:
+    """Per class: a draem detector on the class's fit images; its masks on its test images.
+
+    The fit images and the pasted defects (seed + class) are benchmarks/localise.py's, so its
+    Fashion-MNIST rows sit beside these; the map's smoothing and pooling are the Train400
+    validation choice, as localise.py takes its patch setting. 28x28 is not a multiple of 8, so
+    draem trains on 24x24 patches (the runtime pads whole images by reflection).
+    """
+    data = np.load(args.data / "fashion_mnist.npz")
+    x_fit, y_fit, _, _ = split_validation(data["x_train"], data["y_train"], args.seed)
+    x_test, y_test = data["x_test"], data["y_test"]
+    budget = {"epochs": args.fashion_epochs, "batch_size": 64, "patch_size": FASHION_PATCH,
+              "minutes": args.fashion_minutes}
+    per_class = {}
+    for c in range(args.fashion_classes):
+        det, seconds = fit_draem(x_fit[y_fit == c], budget, args.seed, work / f"fashion{c}")
+        scorer = scored_as(det.scorer, config)
+        per_class[c] = test_scores(scorer.score_batch, x_test[y_test == c][..., None].astype(
+            np.float32) / 255, args.seed + c) | {"train_s": round(seconds, 1), "epochs_run":
+                                                 det.scorer.manifest.training.epochs_run}
+        print(f"fashion class {c}: {per_class[c]}", flush=True)
+    return {"classes": args.fashion_classes, **budget, "mean over classes": mean_of(
+        list(per_class.values())), "per_class": per_class}
+
+
 def main() -> None:
     """Train on the fit crops less validation, choose the score there, test, export, time."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,6 +171,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fashion-classes", type=int, default=10,
+                        help="Fashion-MNIST classes 0..N-1 to train a draem for (0: none)")
+    parser.add_argument("--fashion-epochs", type=int, default=12)
+    parser.add_argument("--fashion-minutes", type=float, default=5.0,
+                        help="each Fashion-MNIST class's training time budget")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/draem.json"))
     parser.add_argument("--work", type=Path, help="keep the trained detector and exports here "
                         "(default: a temporary folder); one already there is measured again")
@@ -144,11 +185,9 @@ def main() -> None:
     held = VALIDATION_IMAGES * CROPS_PER_IMAGE
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        if (work / "draem" / "manifest.json").is_file():
-            det = Detector.load(work / "draem")
-            seconds = det.scorer.manifest.training.seconds
-        else:
-            det, seconds = fit_draem(fit[:-held], args, work / "draem")
+        budget = {"epochs": args.epochs, "batch_size": args.batch_size,
+                  "minutes": args.minutes, "patch_size": None}
+        det, seconds = fit_draem(fit[:-held], budget, args.seed, work / "draem")
         chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
         config = MASK_SCORE.model_copy(update=chosen)
         keras = scored_as(det.scorer, config)
@@ -158,6 +197,7 @@ def main() -> None:
                       "test": decisions(det.scorer, test, args.seed)}
         runtime = artifacts(work / "draem", work, config, test, args.seed)
         speed = frame_ms(work / "draem", work)
+        fashion_mnist = fashion(args, config, work) if args.fashion_classes else None
     training = det.scorer.manifest.training
     write_result({"provenance": finished(run), "grid": GRID, "fit_crops": len(fit) - held,
                   "validation_crops": held, "test_crops": len(test),
@@ -168,7 +208,7 @@ def main() -> None:
                   "test": {"keras, chosen score": keras_test, **runtime},
                   "default_threshold": MASK_THRESHOLD,
                   "thresholds": thresholds,
-                  "ms_per_256x256_frame": speed}, args.out)
+                  "ms_per_256x256_frame": speed, "fashion-mnist": fashion_mnist}, args.out)
 
 
 if __name__ == "__main__":

@@ -887,10 +887,35 @@ def localise() -> str:
             + table(["maps", "engine", "p50", "p99"], speed) + "\n")
 
 
+def patch_dims() -> str:
+    """Patch maps on fewer principal axes: the validation choice, the test, the cost."""
+    data = load("patch-dims")
+    chosen = data["chosen"]
+    val = [[(f"{r['dims']} axes" if r["dims"] else "full descriptors")
+            + (" (chosen)" if r["dims"] == chosen else ""),
+            *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro", "image_auroc_map_max")]]
+           for r in data["validation"]]
+    speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
+              *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
+             for name, engines in data["ms_per_256x256_frame"].items()]
+    engines = list(next(iter(data["ms_per_256x256_frame"].values())))
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Validation (localise.py's crops, defects and memory; its setting: "
+            f"{_setting(data['setting'])}):\n\n"
+            + table(["descriptors", "pixel AUROC", "PRO (to FPR 0.3)",
+                     "image AUROC, map maximum"], val)
+            + "\n\nTrain400 test (localise.py's crops and defects; one detector, its maps "
+            "drawn both ways):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
+            + "\n\nPer 256x256 frame, ms: the maps alone (both interleaved in one process, "
+            "p50 and p99), and `edgeae benchmark`'s score with its map through the runtime "
+            "(p50 / p99, 2 threads):\n\n"
+            + table(["descriptors", "maps p50", "maps p99", *engines], speed) + "\n")
+
+
 def _draem_row(name: str, r: dict) -> list[str]:
     """Map | pixel AUROC | PRO | image AUROC | by size."""
-    return [name, f"{r['pixel_auroc']:.3f}", f"{r['pro']:.3f}", f"{r['image_auroc']:.3f}",
-            _by_size(r)]
+    image = f"{r['image_auroc']:.3f}" if "image_auroc" in r else "-"
+    return [name, f"{r['pixel_auroc']:.3f}", f"{r['pro']:.3f}", image, _by_size(r)]
 
 
 def draem() -> str:
@@ -915,7 +940,29 @@ def draem() -> str:
             "Keras model):\n\n"
             + table(["threshold", "validation: F1", "precision", "recall", "false alarms",
                      "test: F1", "precision", "recall", "false alarms"],
-                    _draem_thresholds(data)) + "\n")
+                    _draem_thresholds(data)) + _draem_fashion(data) + "\n")
+
+
+def _draem_fashion(data: dict) -> str:
+    """Fashion-MNIST: draem's masks beside localise.py's maps, mean over the same classes."""
+    fashion = data.get("fashion-mnist")
+    if not fashion:
+        return ""
+    earlier = load("localise")["fashion-mnist"]
+    if earlier["classes"] != fashion["classes"]:
+        raise SystemExit("draem.json and localise.json ran different Fashion-MNIST classes")
+    rows = [_draem_row(f"{name} (localise.json)", r)
+            for name, r in earlier["mean over classes"].items()]
+    rows.append(_draem_row("draem, keras", fashion["mean over classes"]))
+    minutes = sum(r["train_s"] for r in fashion["per_class"].values()) / 60
+    return (f"\n\nFashion-MNIST, mean over classes 0-{fashion['classes'] - 1} (each class's "
+            f"draem trained on its training images, {fashion['patch_size']}x"
+            f"{fashion['patch_size']} patches, batch {fashion['batch_size']}, up to "
+            f"{fashion['epochs']} epochs or {fashion['minutes']:g} minutes: {minutes:.0f} "
+            "minutes for all; its test images with localise.py's pasted defects; image AUROC by "
+            "each detector's own score):\n\n"
+            + table(["map", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC",
+                     "pixel AUROC by defect size"], rows))
 
 
 def _draem_thresholds(data: dict) -> list[list[str]]:
@@ -1063,6 +1110,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "temporal-design": ("temporal-design", temporal_design),
     "localise": ("localise", localise),
     "draem": ("draem", draem),
+    "patch-dims": ("patch-dims", patch_dims),
     "generate": ("generate", generate),
     "streaming": ("streaming", streaming),
     "archive": ("archive", archive),
