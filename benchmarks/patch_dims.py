@@ -1,25 +1,26 @@
-"""How many principal axes patch maps compare on (PatchMapConfig.dims), chosen on validation.
+"""How many patches patch maps remember and on how many principal axes they compare them.
 
 benchmarks/localise.py chose the patch setting (neighbourhood, brightness weight, smoothing,
 memory size) on the full descriptors (306 numbers for its choice). Here, on the same validation
 crops with pasted defects and the same memory (the fit crops less the last 40 images'), the
-memory and the descriptors are projected on the memory's first `dims` principal axes
-(runtime/features.py: PatchMemory) for each of DIMS, 0 being the full descriptors: the best
-validation pixel AUROC, then the fewest axes within DIMS_SLACK of it (BANK_SLACK's rule for
-the memory size). The test crops then give the chosen projection beside the full descriptors
-(one detector trained with the chosen setting, its maps drawn both ways), and the cost: the
-maps alone on one 256x256 frame, both ways interleaved in one process, and `edgeae benchmark`
-per 256x256 frame through the runtime for each.
+memory and the descriptors are also projected on the memory's first `dims` principal axes
+(runtime/features.py: PatchMemory; 0: the full descriptors), for every memory size and number
+of axes in GRID: the best validation pixel AUROC, then the cheapest search within SLACK of it
+(BANK_SLACK, localise.py's rule for the memory size), the cost being rows times numbers
+compared. The test crops then give localise.py's search (4,096 patches, all numbers) and the
+chosen one, each in a detector trained with it, and the cost: the maps alone on one 256x256
+frame, both interleaved in one process, and `edgeae benchmark` per 256x256 frame through the
+runtime.
 
     .venv/bin/python benchmarks/patch_dims.py --data ../shared/data \
-        --out benchmarks/results/patch-dims.json        # about 10 minutes on 2 cores
+        --out benchmarks/results/patch-dims.json        # about 15 minutes on 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -46,36 +47,34 @@ from edgeae.runtime.scoring import patch_maps
 from edgeae.train.detector import Detector, array_source
 from edgeae.train.thresholds import patch_memory
 
-DIMS = (0, 32, 48, 64, 96, 128, 160, 192)
-DIMS_SLACK = BANK_SLACK
+GRID = {"bank": (1024, 4096, 16384), "dims": (0, 32, 48, 64, 96, 128, 160, 192)}
+SLACK = BANK_SLACK
 TIMED_RUNS = 30
 
 
-def choose_dims(fit: np.ndarray, setting: dict, seed: int) -> tuple[int, list[dict]]:
-    """Every DIMS on the validation crops with localise.py's memory; the chosen one, all rows."""
+def choose(fit: np.ndarray, setting: dict, seed: int) -> tuple[dict, list[dict]]:
+    """Every GRID pair on the validation crops with localise.py's memory; the chosen, all rows.
+
+    The best pixel AUROC, then the cheapest search within SLACK of it: memory rows times the
+    numbers compared. The greedy coreset is nested, so one memory of the largest size serves
+    every size; each size's axes come from its own rows, as the product computes them.
+    """
     held = VALIDATION_IMAGES * CROPS_PER_IMAGE
-    config = patch_config(setting)
+    config = patch_config({**setting, "bank": max(GRID["bank"])})
     memory = patch_memory(config.patch, array_source(fit[:-held]), np.arange(len(fit) - held),
                           seed).astype(np.float32)
     rows = []
-    for dims in DIMS:
-        searched = PatchMemory(memory, dims)
+    for bank, dims in itertools.product(GRID["bank"], GRID["dims"]):
+        searched = PatchMemory(memory[:bank], dims)
         scores = localisation(lambda x, m=searched: patch_maps(x, m, config), fit[-held:],
                               seed + 1)
-        rows.append({"dims": dims, **scores})
-        print(f"validation dims {dims}: {scores}", flush=True)
-    width = memory.shape[1]
+        rows.append({"bank": bank, "dims": dims, **scores})
+        print(f"validation bank {bank} dims {dims}: {scores}", flush=True)
     best = max(r["pixel_auroc"] for r in rows)
-    close = [r for r in rows if r["pixel_auroc"] >= best - DIMS_SLACK]
-    return min(close, key=lambda r: r["dims"] or width)["dims"], rows
-
-
-def with_dims(scorer: AnomalyScorer, dims: int) -> AnomalyScorer:
-    """The same detector drawing its patch maps on `dims` axes."""
-    score = scorer.manifest.score
-    manifest = scorer.manifest.model_copy(update={"score": score.model_copy(
-        update={"patch": score.patch.model_copy(update={"dims": dims})})})
-    return AnomalyScorer(scorer.session, manifest, memory=scorer.memory, patches=scorer.patches)
+    close = [r for r in rows if r["pixel_auroc"] >= best - SLACK]
+    chosen = min(close, key=lambda r: (r["bank"] * (r["dims"] or memory.shape[1]),
+                                       -r["pixel_auroc"]))
+    return {k: chosen[k] for k in GRID}, rows
 
 
 def map_ms(scorers: dict[str, AnomalyScorer], seed: int) -> dict:
@@ -91,30 +90,28 @@ def map_ms(scorers: dict[str, AnomalyScorer], seed: int) -> dict:
             for name, t in times.items()}
 
 
-def full_copy(model_dir: Path, out: Path) -> Path:
-    """A copy of a patch detector whose manifest says dims 0 (the full descriptors)."""
-    shutil.copytree(model_dir, out, dirs_exist_ok=True)
-    raw = json.loads((out / "manifest.json").read_text())
-    raw["score"]["patch"]["dims"] = 0
-    (out / "manifest.json").write_text(json.dumps(raw, indent=2) + "\n")
-    return out
+def label(search: dict) -> str:
+    """A row's name: its memory size and axes."""
+    axes = f"{search['dims']} axes" if search["dims"] else "all numbers"
+    return f"{search['bank']:,} patches, {axes}"
 
 
-def test(args: argparse.Namespace, setting: dict, dims: int, work: Path) -> dict:
-    """One detector with the chosen projection; its maps both ways on the test crops; cost."""
+def test(args: argparse.Namespace, setting: dict, chosen: dict, work: Path) -> dict:
+    """A detector with localise.py's search and one with the chosen; test maps and cost each."""
     fit, test_crops = train400_crops(args.data, args.seed)
-    det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
-                   score=patch_config({**setting, "dims": dims}),
-                   **ARCHITECTURES[BASELINE]).fit(fit, out=work / "patch", overwrite=True)
-    results = {}
-    scorers = {"full descriptors": with_dims(det.scorer, 0), f"{dims} axes": det.scorer}
-    for name, scorer in scorers.items():
-        results[name] = test_scores(scorer.score_batch, test_crops, args.seed)
-        print(f"test {name}: {results[name]}", flush=True)
-    full = full_copy(work / "patch", work / "full")
+    searches = {"localise.py": {"bank": setting["bank"], "dims": 0}, "chosen": chosen}
+    results, scorers, speed = {}, {}, {}
+    for name, search in searches.items():
+        out = work / name.replace(".", "-")
+        det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
+                       score=patch_config({**setting, **search}),
+                       **ARCHITECTURES[BASELINE]).fit(fit, out=out, overwrite=True)
+        scorers[label(search)] = det.scorer
+        results[label(search)] = test_scores(det.scorer.score_batch, test_crops, args.seed)
+        print(f"test {label(search)}: {results[label(search)]}", flush=True)
+        speed[label(search)] = frame_ms(out, work)
     return {"test": results, "map_ms": map_ms(scorers, args.seed),
-            "ms_per_256x256_frame": {"full descriptors": frame_ms(full, work),
-                                     f"{dims} axes": frame_ms(work / "patch", work)}}
+            "ms_per_256x256_frame": speed}
 
 
 def main() -> None:
@@ -130,11 +127,11 @@ def main() -> None:
     run = provenance(" ".join(["python benchmarks/patch_dims.py", *sys.argv[1:]]))
     setting = json.loads(args.localise.read_text())["train400"]["chosen"]
     fit, _ = train400_crops(args.data, args.seed)
-    dims, validation = choose_dims(fit, setting, args.seed)
+    chosen, validation = choose(fit, setting, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        tested = test(args, setting, dims, Path(tmp))
-    write_result({"provenance": finished(run), "setting": setting, "dims_grid": DIMS,
-                  "slack": DIMS_SLACK, "validation": validation, "chosen": dims, **tested},
+        tested = test(args, setting, chosen, Path(tmp))
+    write_result({"provenance": finished(run), "setting": setting, "grid": GRID,
+                  "slack": SLACK, "validation": validation, "chosen": chosen, **tested},
                  args.out)
 
 

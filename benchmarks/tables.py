@@ -891,25 +891,25 @@ def patch_dims() -> str:
     """Patch maps on fewer principal axes: the validation choice, the test, the cost."""
     data = load("patch-dims")
     chosen = data["chosen"]
-    val = [[(f"{r['dims']} axes" if r["dims"] else "full descriptors")
-            + (" (chosen)" if r["dims"] == chosen else ""),
-            *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro", "image_auroc_map_max")]]
+    val = [[f"{r['bank']:,}", f"{r['dims']}" if r["dims"] else "all",
+            *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro", "image_auroc_map_max")],
+            "chosen" if {k: r[k] for k in chosen} == chosen else ""]
            for r in data["validation"]]
     speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
               *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
              for name, engines in data["ms_per_256x256_frame"].items()]
     engines = list(next(iter(data["ms_per_256x256_frame"].values())))
     return (caption(data["provenance"]) + "\n\n"
-            + f"Validation (localise.py's crops, defects and memory; its setting: "
+            + "Validation (localise.py's crops, defects and memory; its setting: "
             f"{_setting(data['setting'])}):\n\n"
-            + table(["descriptors", "pixel AUROC", "PRO (to FPR 0.3)",
-                     "image AUROC, map maximum"], val)
-            + "\n\nTrain400 test (localise.py's crops and defects; one detector, its maps "
-            "drawn both ways):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
+            + table(["patches", "axes", "pixel AUROC", "PRO (to FPR 0.3)",
+                     "image AUROC, map maximum", ""], val)
+            + "\n\nTrain400 test (localise.py's crops and defects; a detector trained with "
+            "each search):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
             + "\n\nPer 256x256 frame, ms: the maps alone (both interleaved in one process, "
             "p50 and p99), and `edgeae benchmark`'s score with its map through the runtime "
             "(p50 / p99, 2 threads):\n\n"
-            + table(["descriptors", "maps p50", "maps p99", *engines], speed) + "\n")
+            + table(["search", "maps p50", "maps p99", *engines], speed) + "\n")
 
 
 def _draem_row(name: str, r: dict) -> list[str]:

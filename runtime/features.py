@@ -177,10 +177,11 @@ def block_intensity(images: np.ndarray, cell: int) -> np.ndarray:
 class PatchMemory:
     """A patch memory ready to search, on its rows' first `dims` principal axes (0: all).
 
-    The axes come from the memory itself (its covariance, in float64, so every machine finds
-    the same subspace; distances do not depend on the axes' signs or order within it), so an
-    artifact needs no file more. On them the nearest-patch search costs dims / D of the full
-    one, and it ignores the descriptors' lowest-variance directions.
+    The axes come from the memory itself (its covariance's leading eigenvectors, in float64),
+    so an artifact needs no file more; distances depend only on the subspace they span, not on
+    their signs or order, so machines whose rounding differs still agree. On them the
+    nearest-patch search costs dims / D of the full one, and it ignores the descriptors'
+    lowest-variance directions.
     """
 
     def __init__(self, bank: np.ndarray, dims: int = 0) -> None:
