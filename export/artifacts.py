@@ -46,6 +46,7 @@ from edgeae.export.parity import (
     run_batched,
 )
 from edgeae.runtime.backends import open_session
+from edgeae.runtime.features import PatchMemory
 from edgeae.runtime.models import Score
 from edgeae.runtime.scoring import (
     anomaly_scores,
@@ -220,10 +221,12 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     reference = part.view(run_batched(KerasSession(part.model), part.inputs))
     labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
     arrays = read_side_arrays(model_dir.path, manifest)
+    memory, patches = arrays.get("memory"), patch_search(arrays.get("patches"), manifest.score)
     # a different side file already there is refused before any work
     _copy_side_files(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
-                                    manifest, arrays).score if labelled is not None else None)
+                                    manifest, memory, patches).score
+                    if labelled is not None else None)
     calibration = _calibration(model_dir, options, candidates, part)
     masks = (PastedMasks.of(part.model, clean, options.seed)
              if manifest.params.predicts_mask() else None)
@@ -235,7 +238,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         if masks is not None:
             c.parity = c.parity.model_copy(update=masks.parity(pasted))
         if labelled is not None:
-            scores = detector_scores(labelled, scored, manifest, arrays).score
+            scores = detector_scores(labelled, scored, manifest, memory, patches).score
             c.parity = c.parity.model_copy(update=detection_parity(
                 keras_scores, scores, options.labelled[1]))
         c.failure = options.tolerances.failure(c.precision, c.parity, masks is not None)
@@ -397,16 +400,16 @@ def _quantization(c: _Candidate, described: dict, calibration: Calibration | Non
 
 
 def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
-                    arrays: dict[str, np.ndarray]) -> Score:
+                    memory: np.ndarray | None, patches: PatchMemory | None) -> Score:
     """The Score of `images` from a model's `outputs`, as the runtime computes it.
 
-    Reconstruction or patch maps, and k-NN, as the manifest's score configures them; `arrays`
-    are read_side_arrays' (the k-NN memory, the training patches).
+    Reconstruction or patch maps, and k-NN, as the manifest's score configures them, from the
+    side arrays read_side_arrays gives (the k-NN memory; the training patches, as patch_search
+    makes them ready once for every artifact).
     """
     config = manifest.score
-    patches = patch_search(arrays.get("patches"), config)
     scores, maps = anomaly_scores(images, outputs, config, patches)
-    return Score(with_knn(scores, images, arrays.get("memory"), config), maps)
+    return Score(with_knn(scores, images, memory, config), maps)
 
 
 def _needed_side_files(manifest: Manifest) -> list[str]:

@@ -189,9 +189,10 @@ class PatchMemory:
         self.mean: np.ndarray | None = None
         self.axes: np.ndarray | None = None
         if 0 < dims < bank.shape[1]:
-            centred = bank.astype(np.float64) - bank.mean(axis=0, dtype=np.float64)
+            mean = bank.mean(axis=0, dtype=np.float64)
+            centred = bank.astype(np.float64) - mean
             _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
-            self.mean = bank.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self.mean = mean.astype(np.float32)
             self.axes = np.ascontiguousarray(vectors[:, ::-1][:, :dims], np.float32)
         self.rows = self.projected(bank)
         # q.b - |b|^2 / 2 in one product: each row with -|b|^2 / 2 appended, a query with 1
