@@ -597,6 +597,29 @@ def adapt_keep_test() -> str:
             + f"\n\nRight decisions of {len(rows)} (pristine / rendered): {counts}.\n")
 
 
+def int8_ranges() -> str:
+    """Shipped denoisers' int8 PSNR with each activation-range rule, per engine, and the choice."""
+    data = load("int8_ranges")
+
+    def cell(psnr: dict, fp32: dict) -> str:
+        return " / ".join(f"{psnr[s]:.2f} ({psnr[s] - fp32[s]:+.2f})"
+                          for s in ("validation", "set12"))
+
+    rows = [[r["model"], engine, " / ".join(f"{r['psnr']['fp32'][engine][s]:.2f}"
+                                            for s in ("validation", "set12")),
+             *(cell(r["psnr"][f"int8 {rule}"][engine], r["psnr"]["fp32"][engine])
+               for rule in ("cover", "mean", "shipped"))]
+            for r in data["rows"] for engine in data["engines"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Mean PSNR in dB at sigma {data['sigma']}, validation (40 held-out Train400 images) "
+              f"/ Set12; in brackets the change from fp32. {data['calibration']} calibration "
+              "crops.\n\n"
+            + table(["model", "engine", "fp32", "int8, ranges cover every input",
+                     "int8, ranges the mean of the inputs'", "shipped int8 file"], rows,
+                    right={2, 3, 4, 5})
+            + f"\n\nThe rule's choice: **{data['choice']}**.\n")
+
+
 def camera_mean() -> str:
     """How far the mean of a camera's noisy frames is from the pristine and rendered frames."""
     data = load("camera_mean")
@@ -1093,6 +1116,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
+    "int8-ranges": ("int8_ranges", int8_ranges),
     "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),
     "runtime": ("runtime", runtime),

@@ -117,9 +117,20 @@ class _Calibration:
         return next(self._feeds, None)
 
 
+# how static int8 pools each calibration input's activation minimum and maximum (onnxruntime's
+# MinMax options): "cover" takes the extremes over all inputs (the default; a mask predictor's
+# pasted anomalies always get it); "mean" averages them, as NNCF does by default, so a few
+# inputs' rare extremes are clipped and the usual range gets finer steps: better through
+# OpenVINO, worse through onnxruntime on x86 CPUs without VNNI (benchmarks/int8_ranges.py)
+ACTIVATION_RANGES = {"cover": {}, "mean": {"CalibMovingAverage": True}}
+
+
 def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | None = None,
-                  per_channel: bool = True) -> bytes:
-    """int8-dynamic (int8 weights, activations quantized at run time) or int8 (static, QDQ)."""
+                  per_channel: bool = True, ranges: str = "cover") -> bytes:
+    """int8-dynamic (int8 weights, activations quantized at run time) or int8 (static, QDQ).
+
+    `ranges` (ACTIVATION_RANGES) says how static int8 pools the calibration inputs' ranges.
+    """
     import onnx
     from onnxruntime.quantization import (
         QuantFormat,
@@ -143,7 +154,8 @@ def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | 
             input_name = onnx.load(prepared).graph.input[0].name
             quantize_static(prepared, out, _Calibration(input_name, calibration),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            extra_options=ACTIVATION_RANGES[ranges])
         return out.read_bytes()
 
 
@@ -171,7 +183,10 @@ class OnnxConverter:
         if precision == "fp32":
             return Converted(self._float)
         inputs = calibration.inputs if calibration is not None else None
-        return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel))
+        ranges = ("cover" if calibration is not None and calibration.pasted_anomalies
+                  else self._options.int8_ranges)
+        return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel,
+                                       ranges))
 
     def describe(self, data: bytes, precision: str) -> dict:
         """Quantization fields: the weights' granularity, as asked for."""

@@ -79,6 +79,7 @@ class ExportOptions:
     labelled: tuple[np.ndarray, np.ndarray] | None = None
     int8_io: IoType = "uint8"
     per_channel: bool = True
+    int8_ranges: str = "cover"  # export/onnx.py ACTIVATION_RANGES: how ONNX int8 pools ranges
     opset: int = DEFAULT_OPSET
     tolerances: Tolerances = field(default_factory=Tolerances)
     allow_drift: bool = False

@@ -355,6 +355,32 @@ def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
     assert highs[0] >= 0.99 * brightest if pasted else highs[0] < 0.5 * brightest
 
 
+@pytest.mark.parametrize("ranges", ["cover", "mean"])
+def test_onnx_int8_ranges_cover_every_input_or_their_mean(ranges):
+    """`--int8-ranges`: the input's quantizer reaches the one bright input, or clips it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgeae.export.onnx import quantize_onnx
+
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+         helper.make_node("Conv", ["t", "w"], ["c"]), helper.make_node("Relu", ["c"], ["y"])],
+        "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        [numpy_helper.from_array(np.full((4, 1, 1, 1), 0.5, np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+    inputs[0] *= 10  # one input far brighter than the rest
+    quantized = onnx.load_from_string(quantize_onnx(model.SerializeToString(), "int8", inputs,
+                                                    ranges=ranges))
+    scales = {i.name: numpy_helper.to_array(i) for i in quantized.graph.initializer}
+    first = next(n for n in quantized.graph.node if n.op_type == "QuantizeLinear")
+    high = float(scales[first.input[1]]) * 255  # uint8: zero point 0 for these inputs
+    brightest = float(inputs.max())
+    assert high >= 0.99 * brightest if ranges == "cover" else high < 0.5 * brightest
+
+
 def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     """A mask is read by its ranking: its PSNR against an empty mask is recorded, not gated."""
     from edgeae.core.manifest import ParityInfo

@@ -25,13 +25,14 @@ from edgeae.app.commands.args import (
 from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, exported_formats
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
+from edgeae.export.onnx import ACTIVATION_RANGES
 from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
 
 DEFAULTS = ExportOptions()
 
 # ExportOptions fields an option of the same name sets when given
-OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io", "opset",
-                 "seed")
+OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io",
+                 "int8_ranges", "opset", "seed")
 # what converting and checking an artifact imports (the [train] extra's)
 NEEDS = (KERAS_DISTRIBUTION, "tf2onnx", "onnx", "scikit-image")
 
@@ -101,6 +102,11 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
                         "pixels)")
     g.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
+    g.add_argument("--int8-ranges", choices=ACTIVATION_RANGES,
+                   help=f"ONNX int8 activation ranges (default {DEFAULTS.int8_ranges}): cover "
+                        "every calibration image's extremes, or their mean (NNCF's default: "
+                        "better through OpenVINO, worse through onnxruntime on x86 CPUs "
+                        "without VNNI; BENCHMARKS.md)")
     g.add_argument("--opset", type=ranged(int, 13, 21),
                    help=f"ONNX opset (default {DEFAULTS.opset})")
 

@@ -1,0 +1,122 @@
+"""int8 activation ranges for the shipped denoisers: every calibration input's extremes, or mean.
+
+Static int8 fixes each activation's range from calibration inputs. onnxruntime's MinMax takes
+the extremes over all of them ("cover", `edgeae export`'s default); NNCF's default, and
+onnxruntime's MinMax with CalibMovingAverage, average each input's minimum and maximum ("mean",
+export/onnx.py ACTIVATION_RANGES, `export --int8-ranges mean`), which clips a few inputs' rare
+extremes and gives the usual range finer steps. For each shipped model, its fp32 ONNX file is
+rebuilt in Keras and converted by the export's own ONNX converter, then quantized both ways by
+the export's quantize_onnx on the same calibration (one 128x128 crop of each Train400 training
+image, the 200 that cover its brightness range as the export picks them, with the model's own
+training noise, seed 0). Measured: mean PSNR at Gaussian sigma 25 (unclipped, seeded) on the 40
+held-out Train400 images (validation: the models' own split, cropped to a multiple of 8) and on
+Set12 (test), through onnxruntime and OpenVINO (which runs the QDQ files as int8), beside each
+model's fp32 ONNX and its shipped int8 ONNX file.
+The rule, fixed before the first run: "mean" becomes the export's default if its validation PSNR
+is higher than "cover"'s for every model on both engines.
+
+    .venv/bin/python benchmarks/int8_ranges.py --data ../shared/data \
+        --out benchmarks/results/int8_ranges.json        # about 5 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from provenance import provenance, write_result
+from skimage.metrics import peak_signal_noise_ratio
+
+from edgeae.core.calibration import covering_subset
+from edgeae.export.artifacts import model_inputs
+from edgeae.export.onnx import ACTIVATION_RANGES, OnnxConverter, quantize_onnx
+from edgeae.export.options import ExportOptions
+from edgeae.runtime.backends import open_session
+from edgeae.runtime.pretrained import PRETRAINED_DIR
+from edgeae.train.from_artifact import keras_from_onnx
+from edgeae.train.pipeline import split_indices
+
+NAMES = ("live", "live-camera", "quality")
+ENGINES = ("onnxruntime", "openvino")
+SIGMA, CROP, THREADS = 25, 128, 2
+
+
+def gray(path: Path) -> np.ndarray:
+    """A gray image as float32 HxW in [0, 1]."""
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+
+
+def noisy_pairs(images: list[np.ndarray], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clean, noisy) pairs, each cropped to a multiple of 8, Gaussian noise of SIGMA."""
+    rng = np.random.default_rng(seed)
+    clean = [im[:im.shape[0] // 8 * 8, :im.shape[1] // 8 * 8] for im in images]
+    return [(c, c + rng.normal(0, SIGMA / 255, c.shape).astype(np.float32)) for c in clean]
+
+
+def calibration_crops(paths: list[Path], train: np.ndarray) -> np.ndarray:
+    """One seeded CROP x CROP crop of each training image, the export's covering 200."""
+    rng, crops = np.random.default_rng(0), []
+    for i in train:
+        image = gray(paths[i])
+        top, left = (int(rng.integers(0, side - CROP + 1)) for side in image.shape)
+        crops.append(image[top:top + CROP, left:left + CROP, None])
+    return covering_subset(np.stack(crops), ExportOptions().calibration_samples)
+
+
+def mean_psnr(path: Path, engine: str, pairs: list) -> float:
+    """Mean PSNR (dB) of the engine's outputs on the noisy images."""
+    session = open_session(path, engine, THREADS)[0]
+    return float(np.mean([peak_signal_noise_ratio(
+        clean, np.clip(session.run(noisy[None, ..., None])[0, ..., 0], 0, 1), data_range=1)
+        for clean, noisy in pairs]))
+
+
+def measure(name: str, crops: np.ndarray, sets: dict, folder: Path) -> dict:
+    """fp32 and both int8 range rules of one model: PSNR per engine and set."""
+    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
+    converter = OnnxConverter(model, (None, None, 1), ExportOptions())
+    files = {"fp32": converter.convert("fp32", None).write_to(folder / f"{name}_fp32.onnx")}
+    inputs = model_inputs(crops, manifest, ExportOptions().seed)
+    for ranges in ACTIVATION_RANGES:
+        path = folder / f"{name}_int8_{ranges}.onnx"
+        path.write_bytes(quantize_onnx(files["fp32"].read_bytes(), "int8", inputs, True, ranges))
+        files[f"int8 {ranges}"] = path
+    files["int8 shipped"] = PRETRAINED_DIR / f"{name}_int8.onnx"  # exported elsewhere, "cover"
+    row = {label: {engine: {part: round(mean_psnr(path, engine, pairs), 3)
+                            for part, pairs in sets.items()} for engine in ENGINES}
+           for label, path in files.items()}
+    print(name, row, flush=True)
+    return {"model": name, "noise": manifest.training.noise, "psnr": row}
+
+
+def choice(rows: list[dict]) -> str:
+    """The rule in the module docstring."""
+    better = all(r["psnr"]["int8 mean"][e]["validation"] > r["psnr"]["int8 cover"][e]["validation"]
+                 for r in rows for e in ENGINES)
+    return "mean" if better else "cover"
+
+
+def main() -> None:
+    """Measure each shipped model; write the rows and the choice."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    paths = sorted((args.data / "train400").glob("*.png"))
+    train, held = split_indices(len(paths), 0.1, 0)
+    sets = {"validation": noisy_pairs([gray(paths[i]) for i in held], 1),
+            "set12": noisy_pairs([gray(p) for p in sorted((args.data / "set12").glob("*.png"))], 0)}
+    crops = calibration_crops(paths, train)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
+    command = " ".join(["python benchmarks/int8_ranges.py", *sys.argv[1:]])
+    write_result({"provenance": provenance(command), "sigma": SIGMA, "engines": list(ENGINES),
+                  "calibration": len(crops), "rows": rows, "choice": choice(rows)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
