@@ -21,6 +21,7 @@ from edgeae.runtime.backends import (
     Session,
     backend_names,
     choose_backend,
+    int8_sums_saturate,
     open_session,
 )
 from edgeae.runtime.capture import frames
@@ -67,9 +68,19 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     if part_use is not None and task not in (None, part_use):
         raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
-    session, _ = open_session(Path(path), backend, num_threads)
+    session, used = open_session(Path(path), backend, num_threads)
+    _warn_if_int8_saturates(manifest, used.name)
     return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,
                      Path(path).parent)
+
+
+def _warn_if_int8_saturates(manifest: Manifest, backend: str) -> None:
+    """One warning where onnxruntime's int8 kernels lose quality on this CPU (no VNNI)."""
+    if backend == "onnxruntime" and manifest.artifact.precision == "int8" \
+            and int8_sums_saturate():
+        log.warning("onnxruntime's int8 kernels saturate on this CPU (x86 without VNNI): expect "
+                    "up to about 0.5 dB less than the export measured; OpenVINO "
+                    "(--backend openvino) runs the same file better here")
 
 
 def model_for(use: str, session: Session, manifest: Manifest, folder: Path) -> Reconstructor:

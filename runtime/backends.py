@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,6 +254,29 @@ def cpu_capabilities() -> frozenset[str]:
     import openvino as ov
 
     return frozenset(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # as /proc/cpuinfo names them
+
+
+@functools.cache
+def int8_sums_saturate() -> bool:
+    """Whether this is an x86 CPU without VNNI, where onnxruntime's int8 kernels saturate.
+
+    Without VNNI, x86 int8 convolutions multiply uint8 activations by int8 weights and add pairs
+    of products in 16 bits, which overflows for large values: onnxruntime's int8 files lose
+    0.1-0.5 dB more here than on a CPU with VNNI, or through OpenVINO (BENCHMARKS.md, int8
+    ranges). Read from /proc/cpuinfo; False on other architectures or where it is unreadable.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")),
+                 None)
+    return flags is not None and not VNNI_FLAGS & set(flags)
 
 
 def openvino_cache_dir() -> Path:

@@ -10,7 +10,9 @@ import pytest
 from test_detect import stripes, write_stripe_case
 
 import edgeae.runtime as rt
+from edgeae.core.formats import FORMATS
 from edgeae.core.metrics import pixel_metrics
+from edgeae.runtime.backends import int8_sums_saturate
 from edgeae.train.anomalies import (
     NORMAL_FRACTION,
     THRESHOLD,
@@ -118,19 +120,25 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
     assert metrics["pixel"]["pixel_auroc"] > 0.95, metrics["pixel"]  # 0.991 when written
     assert metrics["auroc"] > 0.95, metrics  # 1.0
 
-    code, _, err = run_cli("export", det, "--format", "all", "--precision",
-                           "fp32,int8", "--out", tmp_path / "export")
-    assert code == 0, err
+    # on x86 without VNNI the int8 kernels of onnxruntime and OpenVINO saturate, and the ONNX
+    # and IR int8 files fail their gate there (rightly: 0.072 and 0.0067 pixel AUROC lost on
+    # an AMD EPYC with AVX2 only), so only the TFLite int8 file is made and checked there
+    int8_formats = ("tflite",) if int8_sums_saturate() else ("tflite", "onnx", "openvino")
+    for formats, precisions in (("all", "fp32"), *((f, "int8") for f in int8_formats)):
+        code, _, err = run_cli("export", det, "--format", formats, "--precision", precisions,
+                               "--out", tmp_path / "export", "--overwrite")
+        assert code == 0, err
     report = json.loads((tmp_path / "export" / "parity.json").read_text())["artifacts"]
     int8 = [r for r in report if r["precision"] == "int8"]  # gated by their masks' pixel AUROC
-    assert len(int8) == 3 and all(r["gate"] == "AUROC drop <= 0.005" for r in int8), int8
+    assert len(int8) == len(int8_formats), int8
+    assert all(r["gate"] == "AUROC drop <= 0.005" for r in int8), int8
     assert all(r["n_labelled"] == r["n_samples"] * broken[0].size for r in report), report
     keras = Detector.load(det).scores(broken)
     float_auroc = pixel_metrics(keras.heatmap, masks)["pixel_auroc"]
     for name in ("model_fp32.tflite", "model_fp32.onnx", "model_fp32.xml"):
         fp32 = rt.load(tmp_path / "export" / name).score_batch(broken)
         np.testing.assert_allclose(fp32.heatmap, keras.heatmap, atol=1e-4)
-    for name in ("model_int8.tflite", "model_int8.onnx", "model_int8.xml"):
+    for name in (f"model_int8{FORMATS[f].suffix}" for f in int8_formats):
         scorer = rt.load(tmp_path / "export" / name)
         int8_auroc = pixel_metrics(scorer.score_batch(broken).heatmap, masks)["pixel_auroc"]
         assert int8_auroc > float_auroc - 0.01, (name, int8_auroc, float_auroc)

@@ -16,6 +16,7 @@ from skimage import color, data
 from skimage.metrics import peak_signal_noise_ratio
 
 import edgeae.runtime as rt
+from edgeae.runtime.backends import int8_sums_saturate
 from edgeae.runtime.pretrained import pretrained_path
 
 SIGMA = 25
@@ -50,6 +51,9 @@ RECORDED_DB = {
     ("live-camera", "fp32", "litert"): 30.3972,
     ("live-camera", "fp32", "onnxruntime"): 30.3970,
 }
+# onnxruntime's int8 where its kernels saturate (x86 without VNNI), where it differs from the
+# above by more than the tolerance: measured 2026-12-02 (AMD EPYC, AVX2 only, 2 cores)
+SATURATING_DB = {("live-camera", "int8", "onnxruntime"): 30.0433}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +93,8 @@ def test_shipped_denoiser_quality_is_the_recorded_one(name, precision, backend,
     assert denoised.dtype == np.uint8 and denoised.shape == noisy.shape
     got = mean_psnr(clean, denoised)
     recorded = RECORDED_DB[name, precision, backend]
+    if int8_sums_saturate():
+        recorded = SATURATING_DB.get((name, precision, backend), recorded)
     assert abs(got - recorded) <= TOLERANCE_DB, (
         f"{name} {precision} on {backend}: {got:.4f} dB, recorded {recorded:.4f} dB")
 

@@ -353,3 +353,13 @@ def test_device_environment_runs_openvino(conv_artifacts, gray_folder, tmp_path)
                           str(tmp_path / "frames")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["frames"] == 64
+
+
+@pytest.mark.parametrize("backend, warned", [("onnxruntime", True), ("litert", False)])
+def test_onnxruntime_int8_warns_where_its_kernels_saturate(monkeypatch, caplog, backend, warned):
+    """x86 without VNNI (stood in for where the CPU has it): onnxruntime's int8 says so once."""
+    from edgeae.runtime.pretrained import pretrained_path
+
+    monkeypatch.setattr(rt, "int8_sums_saturate", lambda: True)
+    rt.load(pretrained_path("live", backend, "int8"), backend=backend)
+    assert ("int8 kernels saturate on this CPU" in caplog.text) == warned
