@@ -597,6 +597,31 @@ def adapt_keep_test() -> str:
             + f"\n\nRight decisions of {len(rows)} (pristine / rendered): {counts}.\n")
 
 
+def adapt_loss_space() -> str:
+    """The PSNR gain of adapt with its loss taken in sRGB and in linear light, and the choice."""
+    data = load("adapt_loss_space")
+    spaces = ("srgb", "linear")
+
+    def cells(r: dict, space: str) -> list[str]:
+        s = r[space]
+        return [_per_truth(s["gain"], "+.2f"), f"{s['loss_before']:.6f} -> {s['loss_after']:.6f} "
+                f"({'kept' if s['kept'] else 'dropped'})"]
+
+    rows = [[r["clip"], r["level"], r["start"], _per_truth(r["psnr_before"], ".2f"),
+             *(c for space in spaces for c in cells(r, space))] for r in data["rows"]]
+    choice = data["choice"]
+    verdict = (f"Validation clip, linear minus sRGB gain against the pristine frames: mean "
+               f"{choice['mean_linear_minus_srgb']:+.3f} dB, worst {choice['worst']:+.2f} dB: "
+               f"the default is **{choice['default']}**.\n") if choice else ""
+    return (caption(data["provenance"]) + "\n\n"
+            + "PSNR in dB against the pristine / the rendered frames on the held-out tail; "
+              f"{data['epochs']} epochs of adapt per run; each space's held-out loss is its "
+              "own.\n\n"
+            + table(["clip", "light", "start model", "PSNR before", "sRGB loss: gain",
+                     "sRGB held-out loss", "linear-light loss: gain", "linear held-out loss"],
+                    rows, right={3, 4, 6}) + "\n\n" + verdict)
+
+
 def int8_ranges() -> str:
     """Shipped denoisers' int8 PSNR with each activation-range rule, per engine, and the choice."""
     data = load("int8_ranges")
@@ -1116,6 +1141,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
+    "adapt-loss-space": ("adapt_loss_space", adapt_loss_space),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),

@@ -47,8 +47,10 @@ from edgeae.core.tasks import TASKS
 # 9: a recurrent U-Net records how it weighs its last output (`params.fusion`), which a version 8
 # reader would refuse, rightly, as it would rebuild such a model wrongly. Older recurrent models
 # weigh it per pixel (`fusion: pixels`), which their files are read as.
-SCHEMA_VERSION = 10
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+# 11: an adapted model records where its frame-to-frame loss was taken
+# (`training.adaptation.loss_space`); adaptations before it took it in sRGB.
+SCHEMA_VERSION = 11
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 FUSION_BEFORE_9 = "pixels"
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
@@ -141,6 +143,7 @@ class Adaptation(_Strict):
     val_loss_before: float
     val_loss_after: float
     kept: bool
+    loss_space: Literal["srgb", "linear"] = "srgb"  # where the loss compared frames (adapt.py)
 
 
 class TrainingSummary(_Strict):
@@ -361,7 +364,7 @@ def _score_as_of_10(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[10] = SCHEMA_VERSION
+    schema_version: Literal[11] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -71,6 +71,27 @@ def test_a_clip_pans_over_its_still_with_objects_moving_on_their_own():
         clip_from_still(still, 12, (190, 190), np.random.default_rng(0))
 
 
+@pytest.mark.parametrize("space", ["srgb", "linear"])
+def test_the_loss_is_the_masked_squared_error_in_its_space(space):
+    """Linear light: both sides through the sRGB curve undone; outputs past [0, 1] stay finite."""
+    import tensorflow as tf
+
+    from edgeae.train.adapt import masked_loss
+    from edgeae.train.camera import srgb_to_linear
+
+    rng = np.random.default_rng(0)
+    target, mask = rng.random((2, 8, 8, 1), np.float32), rng.random((2, 8, 8, 1)) < 0.7
+    out = tf.Variable(rng.uniform(-0.2, 1.2, (2, 8, 8, 1)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = masked_loss(space)(np.concatenate([target, mask], -1).astype(np.float32), out)
+    to_space = srgb_to_linear if space == "linear" else (lambda x: x)
+    error = np.square(to_space(np.clip(out.numpy(), 0, 1) if space == "linear" else out.numpy())
+                      - to_space(target))
+    expected = [error[i][mask[i]].mean() for i in range(2)]
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+    assert np.isfinite(tape.gradient(loss, out).numpy()).all()
+
+
 def test_pairs_are_consecutive_frames_with_a_mask_each():
     frames = [np.full((32, 32, 1), v, np.uint8) for v in (10, 20, 30)]
     pairs = frame_pairs(frames, [f[..., 0] for f in frames])
@@ -105,6 +126,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     manifest = ModelDir.open(out).manifest
     a = manifest.training.adaptation
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
+    assert a.loss_space == "linear"  # the default
     # 10 frames give 9 training pairs, 3 held out give 2, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 9, 2)
     assert 0.5 < a.mask_coverage <= 1

@@ -99,3 +99,15 @@ def test_patch_detectors_before_schema_10_keep_their_full_descriptors():
     assert Manifest.model_validate(raw).score.patch.dims == PATCH_DIMS
     del raw["score"]
     assert Manifest.model_validate({**raw, "schema_version": 9}).score.patch.dims == 0
+
+
+def test_adaptations_before_schema_11_took_their_loss_in_srgb():
+    raw = json.loads(sample().to_json())
+    raw["training"]["adaptation"] = {
+        "start": "pretrained:live", "start_sha256": "0" * 64, "footage": "clip.mp4", "frames": 8,
+        "train_pairs": 5, "val_pairs": 1, "mask_coverage": 0.9, "flow": "DIS",
+        "val_loss_before": 0.002, "val_loss_after": 0.001, "kept": True}
+    adaptation = Manifest.model_validate({**raw, "schema_version": 10}).training.adaptation
+    assert adaptation.loss_space == "srgb"
+    raw["training"]["adaptation"]["loss_space"] = "linear"
+    assert Manifest.model_validate(raw).training.adaptation.loss_space == "linear"

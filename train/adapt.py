@@ -94,13 +94,33 @@ def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
     return slice(0, n_train), slice(n - n_val, n)
 
 
-def masked_mse(y_true, y_pred):
-    """Mean squared error over the pixels whose mask (y_true's last channel) is 1, per image."""
-    target, mask = y_true[..., :-1], y_true[..., -1:]
-    squared = keras.ops.sum(mask * keras.ops.square(y_pred - target), axis=(1, 2, 3))
-    kept = keras.ops.sum(mask, axis=(1, 2, 3)) * keras.ops.cast(keras.ops.shape(target)[-1],
-                                                                 "float32")
-    return squared / keras.ops.maximum(kept, 1.0)
+def srgb_to_linear(x):
+    """The sRGB tone curve undone (IEC 61966-2-1) in Keras ops, on values clipped to [0, 1].
+
+    Both branches stay finite everywhere, so neither puts a NaN in the other's gradient.
+    """
+    x = keras.ops.clip(x, 0.0, 1.0)
+    curve = keras.ops.power((keras.ops.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)
+    return keras.ops.where(x <= 0.04045, x / 12.92, curve)
+
+
+# where the frame-to-frame error is measured: the frames' own sRGB values, or linear light
+LOSS_SPACES = {"srgb": lambda x: x, "linear": srgb_to_linear}
+
+
+def masked_loss(space: str = "srgb"):
+    """Mean squared error in `space` over the pixels whose mask (y_true's last channel) is 1."""
+    to_space = LOSS_SPACES[space]
+
+    def masked_mse(y_true, y_pred):
+        target, mask = to_space(y_true[..., :-1]), y_true[..., -1:]
+        squared = keras.ops.sum(mask * keras.ops.square(to_space(y_pred) - target),
+                                axis=(1, 2, 3))
+        kept = keras.ops.sum(mask, axis=(1, 2, 3)) * keras.ops.cast(
+            keras.ops.shape(target)[-1], "float32")
+        return squared / keras.ops.maximum(kept, 1.0)
+
+    return masked_mse
 
 
 def as_training_arrays(inputs: np.ndarray, targets: np.ndarray,
@@ -177,7 +197,8 @@ class Tuning:
 def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: AdaptSettings,
          history: Path, verbose: int | str = "auto") -> Tuning:
     """Fine-tune `model` in place on the pairs; it ends with its best (or its starting) weights."""
-    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=masked_mse)
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                  loss=masked_loss(settings.loss_space))
     val_x, val_y = as_training_arrays(val.inputs, val.targets, val.masks)
     before = float(model.evaluate(val_x, val_y, batch_size=settings.batch_size, verbose=0))
     log.info("held-out frame-to-frame loss of the starting model: %.6g", before)
@@ -243,7 +264,7 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             frames=n_frames, train_pairs=len(train), val_pairs=len(val),
                             mask_coverage=round(train.coverage(), 4), flow=FLOW,
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
-                            kept=tuning.kept)
+                            kept=tuning.kept, loss_space=settings.loss_space)
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,

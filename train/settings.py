@@ -78,6 +78,9 @@ class AdaptSettings:
     patch_size: int = 128
     learning_rate: float = 5e-5
     holdout: float = 0.2  # the footage's tail kept for validation
+    # train/adapt.py LOSS_SPACES: where the frame-to-frame error is taken; linear light won on
+    # every validation cell of benchmarks/adapt_loss_space.py (+0.2 to +0.8 dB)
+    loss_space: str = "linear"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
 
 from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
@@ -17,9 +18,11 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
+from edgeae.core.manifest import Adaptation
 from edgeae.train.settings import AdaptSettings
 
 DEFAULTS = AdaptSettings()
+LOSS_SPACES = get_args(Adaptation.model_fields["loss_space"].annotation)  # train/adapt.py's rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
@@ -87,6 +90,10 @@ def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--holdout", type=ranged(float, 0.0, 0.5, lo_open=True),
                    default=DEFAULTS.holdout,
                    help="fraction of the footage, at its end, held out (default %(default)g)")
+    g.add_argument("--loss-space", choices=LOSS_SPACES, default=DEFAULTS.loss_space,
+                   help="compare a frame with the next in sRGB or in linear light, where a "
+                        "camera's noise averages out with less bias (default %(default)s; "
+                        "BENCHMARKS.md)")
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
@@ -101,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     settings = AdaptSettings(
         minutes=args.minutes, max_epochs=args.max_epochs, batch_size=args.batch_size,
         patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
-        patience=args.patience, max_frames=args.max_frames, seed=args.seed)
+        patience=args.patience, max_frames=args.max_frames, seed=args.seed,
+        loss_space=args.loss_space)
     from edgeae.train.adapt import adapt
 
     try:

@@ -1,0 +1,123 @@
+"""Frame-to-frame loss in sRGB or in linear light: which makes `edgeae adapt` tune better?
+
+The mean of a camera's noisy 8-bit frames is darker than its noiseless rendering (the tone curve
+bends the noise, and the sensor clips at zero), and averaging in linear light shrinks that offset
+(benchmarks/camera_mean.py). Frame-to-frame training learns that mean, so taking its squared
+error in linear light (`AdaptSettings.loss_space`, train/adapt.py LOSS_SPACES; the held-out loss
+that keeps or drops the tuning is taken there too) may let `adapt` reach further. For each light
+level and start model, `adapt` runs once per loss space from the same start on the same noisy
+frames, for a fixed number of epochs (so the two get the same training, whatever the machine's
+speed), and the PSNR on the held-out tail is measured against the pristine and the rendered
+frames (as benchmarks/adapt_keep_test.py).
+
+Two clips: the validation clip, on which the default is chosen (a held-out Train400 image at its
+own scale, 128x128 frames, the camera at a third of camera.py's speed so the small still holds
+the path), and the test clip, camera.py's (Set12's 08.png, 240x320), which only reports.
+The rule, fixed before any run: linear light becomes the default if on the validation clip its
+mean PSNR against the pristine frames over every (level, start) is higher than sRGB's and it is
+nowhere more than 0.1 dB lower.
+
+    .venv/bin/python benchmarks/adapt_loss_space.py --data ../shared/data \
+        --out benchmarks/results/adapt_loss_space.json       # about an hour on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from adapt_keep_test import gains, psnr
+from camera import (
+    FRAMES,
+    OBJECTS,
+    SMALL_UNETS,
+    STILL,
+    noisy_frames,
+    pretrained_start,
+    rendered_frames,
+    start_model,
+    still_clip,
+    write_frames,
+)
+from provenance import provenance, write_result
+
+from edgeae.core.data import Preprocess, load_data
+from edgeae.train.adapt import LOSS_SPACES, adapt, split_frames
+from edgeae.train.clips import clip_from_still
+from edgeae.train.pipeline import split_indices
+from edgeae.train.settings import AdaptSettings
+
+EPOCHS = 4  # about camera.py's 2-minute budget on these 2 cores
+VAL_SIZE, VAL_SPEED = (128, 128), 0.5  # frames of a 180x180 Train400 still
+
+
+def validation_clip(data: Path) -> np.ndarray:
+    """Clean uint8 frames of a camera over the first held-out Train400 image (the models' split)."""
+    paths = sorted((data / "train400").glob("*.png"))
+    _, held = split_indices(len(paths), 0.1, 0)
+    image = cv2.imread(str(paths[held[0]]), cv2.IMREAD_GRAYSCALE)[..., None]
+    return clip_from_still(image, FRAMES, VAL_SIZE, np.random.default_rng(0), objects=OBJECTS,
+                           speed=VAL_SPEED).frames
+
+
+def tuned(start: str, noisy: np.ndarray, space: str):
+    """`edgeae adapt --pretrained START` for EPOCHS epochs with the loss in `space`; the model."""
+    model, manifest = start_model(start)
+    with tempfile.TemporaryDirectory() as tmp:
+        footage = write_frames(Path(tmp) / "frames", noisy)
+        result = adapt(pretrained_start(start, model, manifest),
+                       load_data(str(footage), Preprocess(1)).train, Path(tmp) / "adapted",
+                       AdaptSettings(minutes=60, max_epochs=EPOCHS, loss_space=space), verbose=0)
+    return model, result.training.adaptation
+
+
+def measure(clip: str, clean: np.ndarray, level: str, start: str) -> dict:
+    """PSNR before adapt, and after it in each loss space, against both truths."""
+    noisy, truths = noisy_frames(clean, level), {"pristine": clean,
+                                                  "rendered": rendered_frames(clean)}
+    tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
+    before = psnr(start_model(start)[0], truths, noisy, tail)
+    row = {"clip": clip, "level": level, "start": start,
+           "psnr_before": {k: round(v, 2) for k, v in before.items()}}
+    for space in LOSS_SPACES:
+        model, adaptation = tuned(start, noisy, space)
+        row[space] = {"gain": gains(psnr(model, truths, noisy, tail), before),
+                      "kept": adaptation.kept, "loss_before": round(adaptation.val_loss_before, 7),
+                      "loss_after": round(adaptation.val_loss_after, 7)}
+        print(row["clip"], level, start, space, row[space], flush=True)
+    return row
+
+
+def choice(rows: list[dict]) -> dict:
+    """The rule in the module docstring, on the validation rows."""
+    deltas = [row["linear"]["gain"]["pristine"] - row["srgb"]["gain"]["pristine"] for row in rows]
+    return {"mean_linear_minus_srgb": round(float(np.mean(deltas)), 3),
+            "worst": round(float(min(deltas)), 2),
+            "default": "linear" if np.mean(deltas) > 0 and min(deltas) >= -0.1 else "srgb"}
+
+
+def main() -> None:
+    """Measure both clips at each level from each start model; write the rows and the choice."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--levels", default="dim,night,indoor", help="camera presets")
+    parser.add_argument("--clips", default="validation,test", help="which clips to run")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
+    makers = {"validation": lambda: validation_clip(args.data), "test": lambda: still_clip(still)}
+    rows = [measure(clip, clean, level, start) for clip in args.clips.split(",")
+            for clean in [makers[clip]()] for level in args.levels.split(",")
+            for start in SMALL_UNETS]
+    validation = [row for row in rows if row["clip"] == "validation"]
+    command = " ".join(["python benchmarks/adapt_loss_space.py", *sys.argv[1:]])
+    write_result({"provenance": provenance(command), "epochs": EPOCHS, "rows": rows,
+                  "choice": choice(validation) if validation else None}, args.out)
+
+
+if __name__ == "__main__":
+    main()
