@@ -64,7 +64,8 @@ EDGEAE = Path(sys.executable).with_name("edgeae")
 def patch_config(setting: dict) -> ScoreConfig:
     """The detector score configuration of one patch setting (the rest as the default's)."""
     patch = PatchMapConfig(context=setting["context"], intensity=setting["intensity"],
-                           bank=setting["bank"], dims=setting.get("dims", 0))
+                           bank=setting["bank"], dims=setting.get("dims", 0),
+                           stride=setting.get("stride", 1))
     return DEFAULT_SCORE.model_copy(update={"maps": "patch", "smooth": setting["smooth"],
                                             "patch": patch})
 

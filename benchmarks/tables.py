@@ -772,21 +772,9 @@ def bf16() -> str:
 def soak() -> str:
     """The page's cost, the long run's growth, and delivery through a broker outage."""
     data = load("soak")
-    c, soaked, out = data["cost"], data["soak"], data["outage"]
-    fps = {**c["windows_fps"], **c["runs_fps"]}
-    rows = [[name, " ".join(f"{v:.0f}" for v in values), f"{statistics.median(values):.1f}"]
-            for name, values in fps.items()]
+    soaked, out = data["soak"], data["outage"]
     g, run = soaked["growth"], soaked["summary"]
-    w, h = data["size"]
-    return (f"Cost: {caption(c['provenance'])}\n\n"
-            + f"`edgeae run --pretrained live --gray --loop` on a {w}x{h} clip in .venv-runtime; "
-            f"windows of {c['seconds']:g} s in one run, watched and unwatched in turn; runs of "
-            f"{2 * c['seconds']:g} s without and with the page.\n\n"
-            + table(["frames/s", "each", "median"], rows, right={2})
-            + f"\n\nWatched against unwatched: {c['watched_vs_unwatched_pct']:+.1f}%; with the "
-            f"page unwatched against no page: {c['unwatched_vs_no_page_pct']:+.1f}%. The page's "
-            f"threads' share of the process's CPU: {c['page_cpu_share_pct']['watched']:.2f}% "
-            f"watched, {c['page_cpu_share_pct']['unwatched']:.2f}% unwatched.\n\n"
+    return (_soak_cost(data)
             + f"Soak: {caption(soaked['provenance'])}\n\n"
             f"{run['frames']:,} frames in {run['seconds']:.0f} s ({run['fps']:.1f} frames/s, "
             f"{run['dropped']} dropped), the page watched ({soaked['page_frames_received']:,} "
@@ -802,6 +790,30 @@ def soak() -> str:
             f"within a run {out['largest_gap_s']:.2f} s (interval 0.5 s), none lost: "
             f"{out['none_lost']}.\n")
 
+
+
+def _soak_cost(data: dict) -> str:
+    """The page's cost to the loop: frames/s watched, unwatched, without and with the page."""
+    c = data["cost"]
+    fps = {**c["windows_fps"], **c["runs_fps"]}
+    rows = [[name, " ".join(f"{v:.0f}" for v in values), f"{statistics.median(values):.1f}"]
+            for name, values in fps.items()]
+    w, h = data["size"]
+    threads = f" --threads {c['threads']}" if c.get("threads") else ""
+    return (f"Cost: {caption(c['provenance'])}\n\n"
+            + f"`edgeae run --pretrained live --gray --loop{threads}` on a {w}x{h} clip in "
+            f".venv-runtime; windows of {c['seconds']:g} s in one run, watched and unwatched in "
+            f"turn; runs of {2 * c['seconds']:g} s without and with the page.\n\n"
+            + table(["frames/s", "each", "median"], rows, right={2})
+            + f"\n\nWatched against unwatched: {c['watched_vs_unwatched_pct']:+.1f}%; with the "
+            f"page unwatched against no page: {c['unwatched_vs_no_page_pct']:+.1f}%. The page's "
+            f"threads' share of the process's CPU: {c['page_cpu_share_pct']['watched']:.2f}% "
+            f"watched, {c['page_cpu_share_pct']['unwatched']:.2f}% unwatched.\n\n")
+
+
+def soak_threads() -> str:
+    """The page's cost with the engine on fewer threads than cores (soak.py --threads)."""
+    return _soak_cost(load("soak-threads"))
 
 # --- the runtime on aarch64 under qemu (benchmarks/arm_check.sh) -------------------------------
 
@@ -959,6 +971,33 @@ def patch_dims() -> str:
             "(p50 / p99, 2 threads):\n\n"
             + table(["search", "maps p50", "maps p99", *engines], speed) + "\n")
 
+
+
+def patch_stride() -> str:
+    """Patch maps describing every s-th block: the validation choice, the test, the cost."""
+    data = load("patch-stride")
+    val = [[f"{r['stride']}", *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro",
+                                                          "image_auroc_map_max")],
+            "chosen" if r["stride"] == data["chosen"] else ""] for r in data["validation"]]
+    speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
+              *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
+             for name, engines in data["ms_per_256x256_frame"].items()]
+    engines = list(next(iter(data["ms_per_256x256_frame"].values())))
+    slack = data["slack"]
+    return (caption(data["provenance"]) + "\n\n"
+            + "Validation (localise.py's crops, defects and memory; its setting and "
+            f"patch_dims.py's search: {_setting(data['setting'])} on {data['setting']['dims']} "
+            "axes; the rule: the largest stride "
+            f"within {slack['pixel_auroc']:g} pixel AUROC and {slack['pro']:g} PRO of every "
+            "block's):\n\n"
+            + table(["stride", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC, map maximum",
+                     ""], val)
+            + "\n\nTrain400 test (localise.py's crops and defects; a detector trained with "
+            "each stride):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
+            + "\n\nPer 256x256 frame, ms: the maps alone (interleaved in one process, p50 and "
+            "p99), and `edgeae benchmark`'s score with its map through the runtime (p50 / p99, "
+            "2 threads):\n\n"
+            + table(["stride", "maps p50", "maps p99", *engines], speed) + "\n")
 
 def _draem_row(name: str, r: dict) -> list[str]:
     """Map | pixel AUROC | PRO | image AUROC | by size."""
@@ -1151,6 +1190,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "ncnn": ("ncnn", ncnn),
     "bf16": ("bf16", bf16),
     "soak": ("soak", soak),
+    "soak-threads": ("soak-threads", soak_threads),
     "video-speed": ("video-speed", video_speed),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
@@ -1161,6 +1201,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "localise": ("localise", localise),
     "draem": ("draem", draem),
     "patch-dims": ("patch-dims", patch_dims),
+    "patch-stride": ("patch-stride", patch_stride),
     "generate": ("generate", generate),
     "streaming": ("streaming", streaming),
     "archive": ("archive", archive),

@@ -49,9 +49,12 @@ from edgeae.core.tasks import TASKS
 # weigh it per pixel (`fusion: pixels`), which their files are read as.
 # 11: an adapted model records where its frame-to-frame loss was taken
 # (`training.adaptation.loss_space`); adaptations before it took it in sRGB.
-SCHEMA_VERSION = 11
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+# 12: a patch map records how densely it describes a frame (`score.patch.stride`); maps before
+# it described every block, which their files are read as.
+SCHEMA_VERSION = 12
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
+PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
@@ -59,6 +62,7 @@ EMBEDDED_KEY = "edgeae_manifest"
 SelfSupervised = Literal["blind-spot", "recorrupted"]  # what `train denoiser` offers
 # ... and what a manifest records: frame-to-frame pairs are made by `edgeae adapt` from footage
 SelfSupervision = Literal["blind-spot", "recorrupted", "frame-to-frame"]
+LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adapt.py LOSS_SPACES)
 
 
 class _Strict(BaseModel):
@@ -143,7 +147,7 @@ class Adaptation(_Strict):
     val_loss_before: float
     val_loss_after: float
     kept: bool
-    loss_space: Literal["srgb", "linear"] = "srgb"  # where the loss compared frames (adapt.py)
+    loss_space: LossSpace = "srgb"  # where the loss compared frames
 
 
 class TrainingSummary(_Strict):
@@ -283,8 +287,11 @@ class PatchMapConfig(_Strict):
     `bank` training patches, chosen by greedy coreset selection. Descriptors and memory are
     compared on the memory's first `dims` principal axes (0: every number): faster, and on
     validation crops it found defects better than the full descriptors, whose smallest-variance
-    directions are mostly noise. The defaults were chosen on validation crops with synthetic
-    defects (benchmarks/localise.py, benchmarks/patch_dims.py, BENCHMARKS.md).
+    directions are mostly noise. A map describes every `stride`-th block down and across and
+    interpolates between them (the memory keeps every block of the training images): the
+    search costs 1 / stride^2 of every block's. The defaults were chosen on validation crops
+    with synthetic defects (benchmarks/localise.py, patch_dims.py, patch_stride.py,
+    BENCHMARKS.md).
     """
 
     cell: int = Field(default=4, ge=2, le=64)
@@ -293,6 +300,7 @@ class PatchMapConfig(_Strict):
     intensity: float = Field(default=1.0, ge=0.0, le=100.0)  # weight of each block's mean, std
     bank: int = Field(default=4096, ge=16, le=1_000_000)
     dims: int = Field(default=PATCH_DIMS, ge=0, le=10_000)
+    stride: int = Field(default=PATCH_STRIDE, ge=1, le=8)
 
 
 class ScoreConfig(_Strict):
@@ -352,19 +360,25 @@ def _params_as_of_9(raw: dict) -> Any:
     return params
 
 
-def _score_as_of_10(raw: dict) -> Any:
-    """`score` of a file, with the full patch descriptors every patch map before version 10 used."""
+# what patch maps did before a version recorded it: the full descriptors before 10, every
+# block described before 12
+PATCH_BEFORE = {10: {"dims": 0}, 12: {"stride": 1}}
+
+
+def _score_as_of_12(raw: dict) -> Any:
+    """`score` of a file, with the patch-map settings (PATCH_BEFORE) its version implied."""
     score = raw.get("score", {})
-    if raw["schema_version"] < 10 and isinstance(score, dict) and isinstance(
-            score.get("patch", {}), dict):
-        return {**score, "patch": {"dims": 0, **score.get("patch", {})}}
-    return score
+    if not isinstance(score, dict) or not isinstance(score.get("patch", {}), dict):
+        return score
+    implied = {k: v for version, settings in PATCH_BEFORE.items()
+               if raw["schema_version"] < version for k, v in settings.items()}
+    return {**score, "patch": {**implied, **score.get("patch", {})}} if implied else score
 
 
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[11] = SCHEMA_VERSION
+    schema_version: Literal[12] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -384,7 +398,7 @@ class Manifest(_Strict):
     def _upgrade(cls, raw: Any) -> Any:
         """A readable older file becomes the current version (its JSON is otherwise the same)."""
         if isinstance(raw, dict) and raw.get("schema_version") in READABLE_VERSIONS:
-            raw = {**raw, "params": _params_as_of_9(raw), "score": _score_as_of_10(raw),
+            raw = {**raw, "params": _params_as_of_9(raw), "score": _score_as_of_12(raw),
                    "schema_version": SCHEMA_VERSION}
         return raw
 

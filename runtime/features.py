@@ -92,19 +92,20 @@ def knn_distances(bank: np.ndarray, queries: np.ndarray, k: int, skip: int = 0) 
     return (1.0 - nearest.mean(axis=1)).astype(np.float64)
 
 
-def neighbourhood(blocks: np.ndarray, radius: int = 1) -> np.ndarray:
+def neighbourhood(blocks: np.ndarray, radius: int = 1, stride: int = 1) -> np.ndarray:
     """(N, R, C, (2 radius + 1)^2 D): each block with its neighbours', side by side.
 
     A block alone sees 2x2 cells; with its 3x3 neighbours (radius 1) it sees 4x4 and how the
     edges around it are arranged, which PatchCore found matters (it pools a 3x3 neighbourhood
-    too). The image's border repeats its edge blocks.
+    too). The image's border repeats its edge blocks. With `stride` s > 1 only every s-th block
+    down and across is described (blocks 0, s, 2s...): R and C are then ceil(rows / s).
     """
     if radius == 0:
-        return blocks
+        return blocks[:, ::stride, ::stride]
     _, rows, cols, _ = blocks.shape
     side = 2 * radius + 1
     padded = np.pad(blocks, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
-    return np.concatenate([padded[:, i:i + rows, j:j + cols]
+    return np.concatenate([padded[:, i:i + rows:stride, j:j + cols:stride]
                            for i in range(side) for j in range(side)], axis=-1)
 
 
@@ -142,8 +143,8 @@ def greedy_coreset(features: np.ndarray, size: int, seed: int = 0,
 
 
 def patch_descriptors(images: np.ndarray, cell: int, orientations: int, context: int,
-                      intensity: float = 0.0) -> np.ndarray:
-    """(N, R, C, D) float32 descriptors of every patch, as a patch memory holds them.
+                      intensity: float = 0.0, stride: int = 1) -> np.ndarray:
+    """(N, R, C, D) float32 descriptors of every patch (every `stride`-th), as a memory holds them.
 
     A HOG block with its `context` neighbours' side by side, scaled to unit length, so that half
     the squared distance between two descriptors is their cosine distance. HOG is blind to
@@ -151,11 +152,11 @@ def patch_descriptors(images: np.ndarray, cell: int, orientations: int, context:
     normal to it: `intensity` > 0 appends the pixel mean and standard deviation of the same
     blocks, times that weight, which then adds to that distance as a squared difference.
     """
-    hog = neighbourhood(hog_blocks(images, cell, orientations), context)
+    hog = neighbourhood(hog_blocks(images, cell, orientations), context, stride)
     hog = unit_rows(hog.reshape(-1, hog.shape[-1])).reshape(hog.shape)
     if not intensity:
         return hog
-    stats = neighbourhood(block_intensity(images, cell), context)
+    stats = neighbourhood(block_intensity(images, cell), context, stride)
     return np.concatenate([hog, intensity * stats], axis=-1)
 
 
@@ -242,13 +243,17 @@ def patch_distances(bank: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
 
 
 def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],
-              smooth: float = 0.0) -> np.ndarray:
+              smooth: float = 0.0, stride: int = 1) -> np.ndarray:
     """(N, H, W) float32 maps from patch_distances' (N, R, C) block distances.
 
-    A cell takes the mean of the (up to four) blocks that cover it; cells are resized bilinearly
-    to pixels, the right and bottom remainder repeats the edge, and a Gaussian of `smooth`
-    pixels softens the blocks' grid.
+    Distances of every `stride`-th block are first spread to every block, bilinearly. A cell
+    takes the mean of the (up to four) blocks that cover it; cells are resized bilinearly to
+    pixels, the right and bottom remainder repeats the edge, and a Gaussian of `smooth` pixels
+    softens the blocks' grid.
     """
+    if stride > 1:
+        distances = every_block(distances, stride, (shape[0] // cell - HOG_BLOCK + 1,
+                                                    shape[1] // cell - HOG_BLOCK + 1))
     padded = np.pad(distances, ((0, 0), (1, 1), (1, 1)), mode="edge")
     cells = (padded[:, :-1, :-1] + padded[:, 1:, :-1] + padded[:, :-1, 1:] + padded[:, 1:, 1:]) / 4
     n, rows, cols = cells.shape
@@ -260,3 +265,26 @@ def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],
                                 cv2.BORDER_REPLICATE)[:h, :w]
         out[i] = cv2.GaussianBlur(up, (0, 0), smooth) if smooth > 0 else up
     return out
+
+
+
+def every_block(distances: np.ndarray, stride: int, grid: tuple[int, int]) -> np.ndarray:
+    """(N, rows, cols) from the distances of blocks 0, s, 2s... : linear between them.
+
+    Block r of the grid lies at r / s between the described ones; past the last described
+    block the edge repeats. Separable, as two small matrix products.
+    """
+    down = _linear_weights(grid[0], distances.shape[1], stride)
+    across = _linear_weights(grid[1], distances.shape[2], stride)
+    return (down @ np.asarray(distances, np.float32) @ across.T).astype(np.float32)
+
+
+def _linear_weights(size: int, described: int, stride: int) -> np.ndarray:
+    """(size, described) weights taking values at 0, s, 2s... linearly to 0, 1, 2..."""
+    position = np.minimum(np.arange(size) / stride, described - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, described - 1)
+    weights = np.zeros((size, described), np.float32)
+    np.add.at(weights, (np.arange(size), below), 1 - (position - below))
+    np.add.at(weights, (np.arange(size), above), position - below)
+    return weights

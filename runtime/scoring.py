@@ -58,12 +58,14 @@ def patch_maps(images: np.ndarray, patches: PatchMemory, config: ScoreConfig) ->
     """(N, H, W) float32 maps of NHWC images in [0, 1]: each patch's distance to the memory.
 
     A location scores its distance to the nearest of the training `patches` (from any
-    location, so a shifted part is not a defect), at cell resolution, resized and smoothed.
+    location, so a shifted part is not a defect), at cell resolution (every `stride`-th block
+    described, the blocks between interpolated), resized and smoothed.
     """
     patch = config.patch
     rows = patch_descriptors(images, patch.cell, patch.orientations, patch.context,
-                             patch.intensity)
-    return pixel_map(patches.distances(rows), patch.cell, images.shape[1:3], config.smooth)
+                             patch.intensity, patch.stride)
+    return pixel_map(patches.distances(rows), patch.cell, images.shape[1:3], config.smooth,
+                     patch.stride)
 
 
 def patch_search(patches: np.ndarray | None, config: ScoreConfig) -> PatchMemory | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import cv2
 import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.core.manifest import SCHEMA_VERSION
+from edgeae.core.manifest import SCHEMA_VERSION, LossSpace
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import OnnxSession
@@ -71,13 +72,15 @@ def test_a_clip_pans_over_its_still_with_objects_moving_on_their_own():
         clip_from_still(still, 12, (190, 190), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("space", ["srgb", "linear"])
+@pytest.mark.parametrize("space", get_args(LossSpace))
 def test_the_loss_is_the_masked_squared_error_in_its_space(space):
     """Linear light: both sides through the sRGB curve undone; outputs past [0, 1] stay finite."""
     import tensorflow as tf
 
-    from edgeae.train.adapt import masked_loss
+    from edgeae.train.adapt import LOSS_SPACES, masked_loss
     from edgeae.train.camera import srgb_to_linear
+
+    assert set(LOSS_SPACES) == set(get_args(LossSpace))  # a row for every space the manifest names
 
     rng = np.random.default_rng(0)
     target, mask = rng.random((2, 8, 8, 1), np.float32), rng.random((2, 8, 8, 1)) < 0.7

@@ -504,6 +504,44 @@ def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
         assert 36 <= peak[0] <= 56 and 4 <= peak[1] <= 24, (radius, peak)
 
 
+
+def test_a_strided_patch_map_describes_every_nth_block_and_interpolates_between():
+    """Stride s: the full descriptors at blocks 0, s, 2s..., the map exact there and still
+    peaking at the defect; stride 1 is the map of every block."""
+    from edgeae.runtime.features import (
+        every_block,
+        patch_descriptors,
+        patch_distances,
+        pixel_map,
+    )
+
+    rng = np.random.default_rng(5)
+    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
+    normal = np.clip(stripes_ + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
+    broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
+    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
+    bank = patch_descriptors(normal, 4, 8, 1, 1.0).reshape(-1, 306)
+    every = patch_descriptors(broken, 4, 8, 1, 1.0)
+    full = patch_distances(bank, every)
+    assert every.shape[1:3] == (15, 15)
+    for stride in (2, 3):
+        strided = patch_descriptors(broken, 4, 8, 1, 1.0, stride)
+        np.testing.assert_allclose(strided, every[:, ::stride, ::stride], atol=1e-6)
+        distances = patch_distances(bank, strided)
+        spread = every_block(distances, stride, (15, 15))
+        np.testing.assert_allclose(spread[:, ::stride, ::stride], distances, atol=1e-6)
+        np.testing.assert_allclose(  # one block on: 1/s of the way to the next described
+            spread[:, 1, 1], (1 - 1 / stride) ** 2 * distances[:, 0, 0] + (
+                (1 - 1 / stride) / stride * (distances[:, 0, 1] + distances[:, 1, 0]))
+            + distances[:, 1, 1] / stride ** 2, rtol=1e-5)
+        np.testing.assert_array_equal(spread[:, -1, -1], distances[:, -1, -1])  # the edge
+        maps = pixel_map(distances, 4, (66, 67), smooth=2.0, stride=stride)
+        assert maps.shape == (1, 66, 67)
+        peak = np.unravel_index(np.argmax(maps[0]), maps[0].shape)
+        assert 36 <= peak[0] <= 56 and 4 <= peak[1] <= 24, (stride, peak)
+    np.testing.assert_array_equal(pixel_map(full, 4, (66, 67), 2.0, stride=1),
+                                  pixel_map(full, 4, (66, 67), 2.0))
+
 def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():
     from edgeae.runtime.features import block_intensity, patch_descriptors, patch_distances
 

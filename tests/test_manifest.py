@@ -101,6 +101,22 @@ def test_patch_detectors_before_schema_10_keep_their_full_descriptors():
     assert Manifest.model_validate({**raw, "schema_version": 9}).score.patch.dims == 0
 
 
+def test_patch_detectors_before_schema_12_describe_every_block():
+    from edgeae.core.manifest import PATCH_DIMS, PATCH_STRIDE
+
+    raw = json.loads(sample().to_json())
+    raw["score"] = {**raw["score"], "maps": "patch"}
+    raw["score"]["patch"].pop("stride")
+    assert Manifest.model_validate({**raw, "schema_version": 11}).score.patch.stride == 1
+    raw["score"]["patch"].pop("dims")  # a version 9 file: neither field, both as they were
+    older = Manifest.model_validate({**raw, "schema_version": 9}).score.patch
+    assert (older.dims, older.stride) == (0, 1)
+    assert Manifest.model_validate(raw).score.patch.dims == PATCH_DIMS
+    assert Manifest.model_validate(raw).score.patch.stride == PATCH_STRIDE
+    raw["score"]["patch"]["stride"] = 3
+    assert Manifest.model_validate({**raw, "schema_version": 11}).score.patch.stride == 3
+
+
 def test_adaptations_before_schema_11_took_their_loss_in_srgb():
     raw = json.loads(sample().to_json())
     raw["training"]["adaptation"] = {

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from edgeae.core.manifest import ScoreConfig, SelfSupervised
+from edgeae.core.manifest import LossSpace, ScoreConfig, SelfSupervised
 
 if TYPE_CHECKING:
     from edgeae.train.pipeline import PipelineConfig
@@ -80,7 +80,7 @@ class AdaptSettings:
     holdout: float = 0.2  # the footage's tail kept for validation
     # train/adapt.py LOSS_SPACES: where the frame-to-frame error is taken; linear light won on
     # every validation cell of benchmarks/adapt_loss_space.py (+0.2 to +0.8 dB)
-    loss_space: str = "linear"
+    loss_space: LossSpace = "linear"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0

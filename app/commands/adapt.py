@@ -18,11 +18,11 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.core.manifest import Adaptation
+from edgeae.core.manifest import LossSpace
 from edgeae.train.settings import AdaptSettings
 
 DEFAULTS = AdaptSettings()
-LOSS_SPACES = get_args(Adaptation.model_fields["loss_space"].annotation)  # train/adapt.py's rows
+LOSS_SPACES = get_args(LossSpace)  # train/adapt.py's rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 

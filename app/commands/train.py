@@ -238,6 +238,11 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    help="with --score-maps patch: compare patches on the memory's first N "
                         "principal axes (0: every number; default %(default)s, chosen on "
                         "validation crops: faster and as good or better)")
+    g.add_argument("--patch-stride", type=ranged(int, 1, 8),
+                   default=DEFAULT_SCORE.patch.stride, metavar="N",
+                   help="with --score-maps patch: describe every N-th patch down and across and "
+                        "interpolate the map between them (N^2 times less search per frame; "
+                        "default %(default)s, chosen on validation crops)")
 
 
 def _add_vae(sub: argparse._SubParsersAction) -> None:
@@ -349,8 +354,8 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
     try:
         score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
                             knn=args.score_knn, combine=args.score_combine, maps=args.score_maps,
-                            patch=PatchMapConfig(bank=args.patch_bank,
-                                                 dims=args.patch_dims))
+                            patch=PatchMapConfig(bank=args.patch_bank, dims=args.patch_dims,
+                                                 stride=args.patch_stride))
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
