@@ -149,16 +149,18 @@ def clip(set12: Path, folder: Path) -> Path:
     return small
 
 
-def cost(video: Path, seconds: float, rounds: int) -> dict:
+def cost(video: Path, seconds: float, rounds: int, threads: int | None = None) -> dict:
     """What the page costs the loop, measured so that slow drifts of the machine cancel out.
 
     Watched or not: one `--serve` run whose frames/s is taken over alternating windows of
     `seconds`, a stream client and /metrics scraped every second in every other one (the count
     at each window's edges comes from /metrics too). The page's mere presence: runs without
     --serve and with it, unwatched, alternating `rounds` times, each `seconds` * 2 long.
+    `threads`: the engine's (`run --threads`; None: run's default).
     """
+    engine = ["--threads", str(threads)] if threads else []
     port = free_port()
-    process = start_run(video, "--serve", str(port))
+    process = start_run(video, *engine, "--serve", str(port))
     wait_up(port, process)
     time.sleep(seconds)  # past the start-up
     windows: dict[str, list[float]] = {"watched": [], "unwatched": []}
@@ -178,10 +180,11 @@ def cost(video: Path, seconds: float, rounds: int) -> dict:
     for _ in range(rounds):
         for name in alone:
             serve = [] if name == "no page" else ["--serve", str(free_port())]
-            summary = stop_run(start_run(video, *serve, "--duration", str(2 * seconds)),
-                               terminate=False)
+            summary = stop_run(start_run(video, *engine, *serve, "--duration",
+                                         str(2 * seconds)), terminate=False)
             alone[name].append(summary["fps"])
-    return {"seconds": seconds, "rounds": rounds, "windows_fps": windows, "runs_fps": alone,
+    return {"seconds": seconds, "rounds": rounds, "threads": threads, "windows_fps": windows,
+            "runs_fps": alone,
             "page_cpu_share_pct": {k: round(statistics.median(v), 2) for k, v in shares.items()},
             "watched_vs_unwatched_pct": _change(windows["watched"], windows["unwatched"]),
             "unwatched_vs_no_page_pct": _change(alone["page, nobody watching"],
@@ -352,6 +355,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="a cost window")
     parser.add_argument("--rounds", type=int, default=5, help="cost windows of each kind")
     parser.add_argument("--outage", type=float, default=60.0, help="the broker's, in seconds")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the engine's threads in the cost part (default: run's own)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/soak.json"))
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
@@ -361,7 +366,7 @@ def main() -> None:
     command = " ".join(["python benchmarks/soak.py", *sys.argv[1:]])
     with tempfile.TemporaryDirectory() as tmp:
         video = clip(args.data / "set12", Path(tmp))
-        runs = {"cost": lambda: cost(video, args.seconds, args.rounds),
+        runs = {"cost": lambda: cost(video, args.seconds, args.rounds, args.threads),
                 "soak": lambda: soak(video, args.frames),
                 "outage": lambda: outage(video, args.outage, Path(tmp))}
         for part in args.parts.split(","):

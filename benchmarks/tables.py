@@ -811,9 +811,9 @@ def _soak_cost(data: dict) -> str:
             f"watched, {c['page_cpu_share_pct']['unwatched']:.2f}% unwatched.\n\n")
 
 
-def soak_threads() -> str:
-    """The page's cost with the engine on fewer threads than cores (soak.py --threads)."""
-    return _soak_cost(load("soak-threads"))
+def soak_cost(results: str) -> str:
+    """The page's cost alone, from a `soak.py --parts cost` run of its own."""
+    return _soak_cost(load(results))
 
 # --- the runtime on aarch64 under qemu (benchmarks/arm_check.sh) -------------------------------
 
@@ -1190,7 +1190,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "ncnn": ("ncnn", ncnn),
     "bf16": ("bf16", bf16),
     "soak": ("soak", soak),
-    "soak-threads": ("soak-threads", soak_threads),
+    "soak-cost": ("soak-cost", functools.partial(soak_cost, "soak-cost")),
+    "soak-threads": ("soak-threads", functools.partial(soak_cost, "soak-threads")),
     "video-speed": ("video-speed", video_speed),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
