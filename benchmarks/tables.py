@@ -955,10 +955,6 @@ def patch_dims() -> str:
             *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro", "image_auroc_map_max")],
             "chosen" if {k: r[k] for k in chosen} == chosen else ""]
            for r in data["validation"]]
-    speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
-              *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
-             for name, engines in data["ms_per_256x256_frame"].items()]
-    engines = list(next(iter(data["ms_per_256x256_frame"].values())))
     return (caption(data["provenance"]) + "\n\n"
             + "Validation (localise.py's crops, defects and memory; its setting: "
             f"{_setting(data['setting'])}):\n\n"
@@ -966,12 +962,19 @@ def patch_dims() -> str:
                      "image AUROC, map maximum", ""], val)
             + "\n\nTrain400 test (localise.py's crops and defects; a detector trained with "
             "each search):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
-            + "\n\nPer 256x256 frame, ms: the maps alone (both interleaved in one process, "
-            "p50 and p99), and `edgeae benchmark`'s score with its map through the runtime "
-            "(p50 / p99, 2 threads):\n\n"
-            + table(["search", "maps p50", "maps p99", *engines], speed) + "\n")
+            + _map_speed(data, "search"))
 
 
+
+def _map_speed(data: dict, kind: str) -> str:
+    """Per 256x256 frame: the maps alone, and the whole score through each engine."""
+    speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
+              *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
+             for name, engines in data["ms_per_256x256_frame"].items()]
+    engines = list(next(iter(data["ms_per_256x256_frame"].values())))
+    return ("\n\nPer 256x256 frame, ms: the maps alone (interleaved in one process, p50 and "
+            "p99), and `edgeae benchmark`'s score with its map through the runtime (p50 / p99, "
+            "2 threads):\n\n" + table([kind, "maps p50", "maps p99", *engines], speed) + "\n")
 
 def patch_stride() -> str:
     """Patch maps describing every s-th block: the validation choice, the test, the cost."""
@@ -979,10 +982,6 @@ def patch_stride() -> str:
     val = [[f"{r['stride']}", *[f"{r[m]:.3f}" for m in ("pixel_auroc", "pro",
                                                           "image_auroc_map_max")],
             "chosen" if r["stride"] == data["chosen"] else ""] for r in data["validation"]]
-    speed = [[name, f"{data['map_ms'][name]['p50']:.1f}", f"{data['map_ms'][name]['p99']:.1f}",
-              *[f"{v['p50']:.1f} / {v['p99']:.1f}" for v in engines.values()]]
-             for name, engines in data["ms_per_256x256_frame"].items()]
-    engines = list(next(iter(data["ms_per_256x256_frame"].values())))
     slack = data["slack"]
     return (caption(data["provenance"]) + "\n\n"
             + "Validation (localise.py's crops, defects and memory; its setting and "
@@ -994,10 +993,7 @@ def patch_stride() -> str:
                      ""], val)
             + "\n\nTrain400 test (localise.py's crops and defects; a detector trained with "
             "each stride):\n\n" + table(MAP_HEADER, _map_rows(data["test"]))
-            + "\n\nPer 256x256 frame, ms: the maps alone (interleaved in one process, p50 and "
-            "p99), and `edgeae benchmark`'s score with its map through the runtime (p50 / p99, "
-            "2 threads):\n\n"
-            + table(["stride", "maps p50", "maps p99", *engines], speed) + "\n")
+            + _map_speed(data, "stride"))
 
 def _draem_row(name: str, r: dict) -> list[str]:
     """Map | pixel AUROC | PRO | image AUROC | by size."""

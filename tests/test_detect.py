@@ -467,6 +467,15 @@ def test_greedy_coreset_covers_the_rows_better_than_a_random_pick():
     assert set(range(500, 503)) & set(greedy_coreset(wide, 20, seed=0).tolist())
 
 
+def noisy_stripes(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Six noisy 64x64 stripe images, and the first padded to 66x67 with a turned patch."""
+    rng = np.random.default_rng(seed)
+    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
+    normal = np.clip(stripes_ + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
+    broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
+    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
+    return normal, broken
+
 def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
     from edgeae.runtime.features import (
         hog_blocks,
@@ -477,14 +486,10 @@ def test_patch_map_is_highest_where_the_image_differs_from_the_bank():
         pixel_map,
     )
 
-    rng = np.random.default_rng(2)
-    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
-    normal = np.clip(stripes_ + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
+    normal, broken = noisy_stripes(2)
     blocks = hog_blocks(normal)
     assert blocks.shape == (6, 15, 15, 16)
     np.testing.assert_allclose(blocks.reshape(6, -1), hog_features(normal))
-    broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
-    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
     for radius in (0, 1):  # each block alone, and beside its 3x3 neighbours
         context = neighbourhood(blocks, radius)
         assert context.shape == (6, 15, 15, 16 * (2 * radius + 1) ** 2)
@@ -515,11 +520,7 @@ def test_a_strided_patch_map_describes_every_nth_block_and_interpolates_between(
         pixel_map,
     )
 
-    rng = np.random.default_rng(5)
-    stripes_ = np.tile((np.arange(64) // 4 % 2).astype(np.float32), (64, 1))
-    normal = np.clip(stripes_ + rng.normal(0, 0.02, (6, 64, 64)), 0, 1)[..., None]
-    broken = np.pad(normal[:1], ((0, 0), (0, 2), (0, 3), (0, 0)), mode="reflect")  # 66x67
-    broken[0, 40:52, 8:20] = broken[0, 40:52, 8:20].transpose(1, 0, 2)  # stripes turned
+    normal, broken = noisy_stripes(5)
     bank = patch_descriptors(normal, 4, 8, 1, 1.0).reshape(-1, 306)
     every = patch_descriptors(broken, 4, 8, 1, 1.0)
     full = patch_distances(bank, every)
@@ -541,6 +542,22 @@ def test_a_strided_patch_map_describes_every_nth_block_and_interpolates_between(
         assert 36 <= peak[0] <= 56 and 4 <= peak[1] <= 24, (stride, peak)
     np.testing.assert_array_equal(pixel_map(full, 4, (66, 67), 2.0, stride=1),
                                   pixel_map(full, 4, (66, 67), 2.0))
+
+
+def test_patch_stride_travels_from_the_command_line_into_the_score_configuration(tmp_path):
+    from edgeae.app.cli import build_parser
+    from edgeae.app.commands.train import _detector_settings
+    from edgeae.core.manifest import PATCH_STRIDE
+
+    parser = build_parser()
+    base = ["train", "detector", "--data", str(tmp_path), "--out", str(tmp_path / "det"),
+            "--score-maps", "patch"]
+    settings = _detector_settings(parser.parse_args([*base, "--patch-stride", "2"]))
+    assert settings["score"].patch.stride == 2 and settings["score"].maps == "patch"
+    assert _detector_settings(parser.parse_args(base))["score"].patch.stride == PATCH_STRIDE
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args([*base, "--patch-stride", "9"])
+    assert exit_.value.code == 2
 
 def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():
     from edgeae.runtime.features import block_intensity, patch_descriptors, patch_distances

@@ -229,17 +229,21 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    help="with --model draem: fill its synthetic anomalies with crops of these "
                         "images (textures, e.g. the Describable Textures Dataset) instead of "
                         "the training images")
+    _add_patch_args(g, DEFAULT_SCORE.patch)
+
+def _add_patch_args(g: argparse._ArgumentGroup, patch: PatchMapConfig) -> None:
+    """The patch map's memory and search (`--score-maps patch`), defaulting to `patch`."""
     g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
-                   default=DEFAULT_SCORE.patch.bank, metavar="N",
+                   default=patch.bank, metavar="N",
                    help="with --score-maps patch: training patches remembered (coreset; more "
                         "finds more and costs more time per frame; default %(default)s)")
     g.add_argument("--patch-dims", type=ranged(int, 0, 10_000),
-                   default=DEFAULT_SCORE.patch.dims, metavar="N",
+                   default=patch.dims, metavar="N",
                    help="with --score-maps patch: compare patches on the memory's first N "
                         "principal axes (0: every number; default %(default)s, chosen on "
                         "validation crops: faster and as good or better)")
     g.add_argument("--patch-stride", type=ranged(int, 1, 8),
-                   default=DEFAULT_SCORE.patch.stride, metavar="N",
+                   default=patch.stride, metavar="N",
                    help="with --score-maps patch: describe every N-th patch down and across and "
                         "interpolate the map between them (N^2 times less search per frame; "
                         "default %(default)s, chosen on validation crops)")
