@@ -267,7 +267,6 @@ def pixel_map(distances: np.ndarray, cell: int, shape: tuple[int, int],
     return out
 
 
-
 def every_block(distances: np.ndarray, stride: int, grid: tuple[int, int]) -> np.ndarray:
     """(N, rows, cols) from the distances of blocks 0, s, 2s... : linear between them.
 

@@ -231,6 +231,7 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                         "the training images")
     _add_patch_args(g, DEFAULT_SCORE.patch)
 
+
 def _add_patch_args(g: argparse._ArgumentGroup, patch: PatchMapConfig) -> None:
     """The patch map's memory and search (`--score-maps patch`), defaulting to `patch`."""
     g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
