@@ -705,9 +705,9 @@ def _speed_table(speed: dict) -> str:
                   "`edgeae run` fps"], rows, right={2, 3})
 
 
-def video_speed() -> str:
+def video_speed(name: str) -> str:
     """The video section's speed rows, rerun alone on another CPU (video.py --speed-only)."""
-    data = load("video-speed")
+    data = load(name)
     return caption(data["provenance"]) + "\n\n" + _speed_table(data["speed"]) + "\n"
 
 
@@ -1188,7 +1188,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "soak": ("soak", soak),
     "soak-cost": ("soak-cost", functools.partial(soak_cost, "soak-cost")),
     "soak-threads": ("soak-threads", functools.partial(soak_cost, "soak-threads")),
-    "video-speed": ("video-speed", video_speed),
+    "video-speed": ("video-speed", functools.partial(video_speed, "video-speed")),
+    "video-speed-amd": ("video-speed-amd", functools.partial(video_speed, "video-speed-amd")),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
