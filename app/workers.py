@@ -8,13 +8,13 @@ than what the model needs (the runtime and one backend for an exported file).
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.models import Reconstructor
 
 
@@ -46,6 +46,6 @@ def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None]
     backend taking them all.
     """
     if spec.threads is None:
-        spec = replace(spec, threads=max(1, (os.cpu_count() or 1) // workers))
+        spec = replace(spec, threads=max(1, usable_cores() // workers))
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=initializer, initargs=(spec, *initargs))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 import platform
 import re
 from collections.abc import Callable
@@ -35,17 +36,27 @@ class Session(Protocol):
         ...
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class TFLiteSession:
     """A TFLite interpreter that re-allocates only when the input shape changes.
 
     Full-integer artifacts take and return uint8/int8 tensors: float batches are quantized with
     the input's scale and zero point and outputs dequantized, in buffers reused across calls.
+    Unset threads mean every usable core, as onnxruntime and OpenVINO default to: the
+    interpreter's own default is one thread, which leaves the other cores idle.
     """
 
     def __init__(self, interpreter_cls: type, path: Path, num_threads: int | None) -> None:
         self._path = Path(path)
         try:
-            self._interp = interpreter_cls(model_path=str(path), num_threads=num_threads)
+            self._interp = interpreter_cls(model_path=str(path),
+                                           num_threads=num_threads or usable_cores())
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{path} is not a readable TFLite model ({first_line(exc)}); "
                             "re-export it with `edgeae export`") from None

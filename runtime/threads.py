@@ -9,10 +9,10 @@ and a smaller count wins a near tie (within TIE), which leaves the cores to the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.capture import CaptureOptions, Source
 from edgeae.runtime.loop import RunOptions, run
 from edgeae.runtime.models import AnomalyScorer, Denoiser
@@ -39,7 +39,7 @@ class ThreadsChoice:
 
 def candidates(cpus: int | None = None) -> list[int]:
     """Counts worth trying: 1, the powers of two below the core count, all cores but one, all."""
-    n = cpus or os.cpu_count() or 1
+    n = cpus or usable_cores()
     powers = {2 ** i for i in range(n.bit_length()) if 2 ** i <= n}
     return sorted(powers | {max(1, n - 1), n})
 

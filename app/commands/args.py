@@ -156,10 +156,10 @@ def add_backend_args(p: argparse.ArgumentParser, threads_auto: str | None = None
                         "precision's other exported format beside the file), keep the "
                         "fastest, and remember the choice")
     if threads_auto is None:
-        p.add_argument("--threads", type=POSITIVE, help="inference threads (default: backend's)")
+        p.add_argument("--threads", type=POSITIVE, help="inference threads (default: every core)")
     else:
         p.add_argument("--threads", type=positive_or_auto, metavar="N|auto",
-                       help=f"inference threads (default: backend's); auto: {threads_auto}")
+                       help=f"inference threads (default: every core); auto: {threads_auto}")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
