@@ -30,7 +30,11 @@ from edgeae.runtime.models import Denoiser
 
 log = logging.getLogger(__name__)
 
-JPEG_QUALITY = 95
+LOSSY_QUALITY = 95
+ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".webp")  # formats that can hold an alpha plane
+WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],  # lossy formats' quality
+                 ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],
+                 ".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY]}
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
@@ -74,20 +78,53 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image as stored (uint8 or uint16, gray or BGR), turned upright by its EXIF tag."""
+    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag."""
     image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None or image.size == 0:
         raise UserError(f"cannot read {path} as an image")
     if image.dtype not in DEPTH_MAX:
         raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images")
-    return image
+    alpha = _upright_alpha(path, image)
+    return image if alpha is None else np.dstack([_as_bgr(image), alpha])
+
+
+def _upright_alpha(path: Path, upright: np.ndarray) -> np.ndarray | None:
+    """The alpha plane of an image that has one, turned as `upright` (the oriented colours) is.
+
+    OpenCV reads alpha only unchanged, and unchanged means EXIF orientation not applied: the
+    turn is found as the one of the 8 flips and rotations that maps the stored colours onto
+    the oriented ones (both decoded by the same decoder, so exactly equal).
+    """
+    if path.suffix.lower() not in ALPHA_SUFFIXES:
+        return None
+    stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
+        return None
+    colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
+    for turn in range(8):
+        if np.array_equal(_turned(colours, turn), upright):
+            return np.ascontiguousarray(_turned(stored[..., 3], turn))
+    raise UserError(f"{path}: its alpha plane cannot be matched to its oriented pixels")
+
+
+def _turned(image: np.ndarray, turn: int) -> np.ndarray:
+    """One of the 8 flips and rotations by number: quarter turns, then a mirror from 4 on."""
+    turned = np.rot90(image, turn % 4)
+    return turned[:, ::-1] if turn >= 4 else turned
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """A gray image as three equal planes (an image with alpha is written as BGRA)."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
-    """Denoise a uint8 or uint16 gray/BGR image; the result has the same dtype and shape.
+    """Denoise a uint8 or uint16 gray/BGR/BGRA image; the result has the same dtype and shape.
 
-    Every image is a still: a temporal model forgets the image before.
+    Alpha is kept as it is. Every image is a still: a temporal model forgets the image before.
     """
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.dstack([denoise_image(model, image[..., :3]), image[..., 3]])
     model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
@@ -124,11 +161,9 @@ def denoise_videos(spec: ModelSpec, videos: Sequence[Path], out_dir: Path,
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
-    """Write a gray or BGR image atomically in the format the suffix names (JPEG at 95)."""
+    """Write a gray, BGR or BGRA image atomically in the format its suffix names."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if path.suffix.lower() in (
-        ".jpg", ".jpeg") else []
-    ok, encoded = cv2.imencode(path.suffix, image, params)
+    ok, encoded = cv2.imencode(path.suffix, image, WRITE_OPTIONS.get(path.suffix.lower(), []))
     if not ok:
         raise UserError(f"OpenCV cannot write {image.dtype} images as {path.suffix}")
     with atomic_path(path, overwrite) as tmp:
@@ -153,26 +188,27 @@ def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
                                                     strict))
             done = pool.map(_denoise_job, jobs,
                             chunksize=max(1, min(16, len(jobs) // (4 * workers))))
-        ok = list(progress(done, total=len(jobs), desc="denoising", unit="image", min_total=2))
-    skipped = [job.source for job, read in zip(jobs, ok) if not read]
+        problems = list(progress(done, total=len(jobs), desc="denoising", unit="image",
+                                 min_total=2))
+    skipped = [why for why in problems if why]
     if skipped and len(skipped) == len(jobs) and not resumed:
-        raise UserError(f"none of the {len(jobs)} images could be read (e.g. {skipped[0]})")
+        raise UserError(f"none of the {len(jobs)} images could be denoised ({skipped[0]})")
     if skipped:
-        shown = ", ".join(map(str, skipped[:5])) + (" ..." if len(skipped) > 5 else "")
-        log.warning("skipped %d unreadable image(s): %s", len(skipped), shown)
+        shown = "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        log.warning("skipped %d image(s) it cannot denoise: %s", len(skipped), shown)
     return len(jobs) - len(skipped)
 
 
-def _denoise(model: Denoiser, job: Job, overwrite: bool, strict: bool) -> bool:
-    """Denoise one image into its target; False when it cannot be read (and not `strict`)."""
+def _denoise(model: Denoiser, job: Job, overwrite: bool, strict: bool) -> str | None:
+    """Denoise one image into its target; why not when it cannot be read (and not `strict`)."""
     try:
         image = read_image(job.source)
-    except UserError:
+    except UserError as exc:
         if strict:
             raise
-        return False
+        return str(exc)
     write_image(job.target, denoise_image(model, image), overwrite)
-    return True
+    return None
 
 
 _worker: tuple[Denoiser, bool, bool] | None = None  # this worker's model, overwrite and strict
@@ -183,6 +219,6 @@ def _start_worker(spec: ModelSpec, overwrite: bool, strict: bool) -> None:
     _worker = (spec.open(), overwrite, strict)
 
 
-def _denoise_job(job: Job) -> bool:
+def _denoise_job(job: Job) -> str | None:
     model, overwrite, strict = _worker
     return _denoise(model, job, overwrite, strict)

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def series_as_images(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:

@@ -31,10 +31,9 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
+from edgeae.core.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass

@@ -244,6 +244,32 @@ def test_denoise_files_and_folders_keep_depth_orientation_and_names(unet_artifac
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
 
 
+def test_denoise_keeps_alpha_upright_reads_webp_and_says_why_it_skips(unet_artifacts, tmp_path,
+                                                                     caplog):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rgba = rng.integers(0, 255, (24, 40, 4), dtype=np.uint8)
+    rgba[..., 3] = np.arange(40, dtype=np.uint8)[None] * 6  # alpha rises left to right
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    Image.fromarray(rgba, "RGBA").save(photos / "turned.png", exif=exif.tobytes())
+    assert cv2.imwrite(str(photos / "photo.webp"), rgba[..., :3])
+    assert cv2.imwrite(str(photos / "float.tif"), rgba[..., 0].astype(np.float32) / 255)
+    code, out, err = run_cli("denoise", photos, "--model", unet_artifacts / "model_fp32.tflite",
+                             "--out", tmp_path / "out")
+    assert code == 0 and "denoised 2 images" in out, err
+    turned = cv2.imread(str(tmp_path / "out" / "photos" / "turned.png"), cv2.IMREAD_UNCHANGED)
+    assert turned.shape == (40, 24, 4)  # upright, alpha kept
+    np.testing.assert_array_equal(turned[..., 3], np.rot90(rgba[..., 3], -1))
+    upright = cv2.imread(str(photos / "turned.png"))
+    assert np.abs(turned[..., :3].astype(int) - upright).mean() > 1  # the colours were denoised
+    assert cv2.imread(str(tmp_path / "out" / "photos" / "photo.webp")).shape == (24, 40, 3)
+    assert "float.tif has float32 pixels; edgeae denoises 8- and 16-bit images" in caplog.text
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.png"], "no such file"),
     (["{notimage}"], "is not an image"),
@@ -421,13 +447,14 @@ def test_denoise_skips_unreadable_images_with_a_count_and_resume_finishes(tmp_pa
     code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--workers", "2",
                                 "--out", out)
     assert code == 0 and "denoised 4 images" in stdout, err
-    assert "skipped 2 unreadable image(s)" in caplog.text and "garbage.png" in caplog.text
+    assert "skipped 2 image(s) it cannot denoise" in caplog.text
+    assert "cannot read " + str(archive / "class_0" / "garbage.png") in caplog.text
     assert len(list(out.rglob("*.png"))) == 4
     caplog.clear()
     code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--resume",
                                 "--out", out)  # the unreadable two never block a resume
     assert code == 0 and "denoised 0 images" in stdout, err
-    assert "skipped 2 unreadable image(s)" in caplog.text
+    assert "skipped 2 image(s) it cannot denoise" in caplog.text
     code, _, err = run_cli("denoise", archive, "--pretrained", "live", "--resume", "--strict",
                            "--out", out)
     assert code == 2 and "cannot read" in err and len(err.strip().splitlines()) == 1, err

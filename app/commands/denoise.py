@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "denoise", help="denoise images, folders and videos (runtime only, no TensorFlow)",
         description=(
             "Denoise images with an exported model or a shipped pretrained one. Each output\n"
-            "keeps its input's format, size and bit depth (8- or 16-bit PNG/TIFF); EXIF\n"
-            "orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
+            "keeps its input's format, size, bit depth (8- or 16-bit PNG/TIFF) and alpha;\n"
+            "EXIF orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
             "Colour images are denoised per colour plane by gray models. A video file is\n"
             "denoised as video, frame after frame (a temporal model such as live-video uses\n"
             "the frames before), into OUT/NAME; an image is always a still."),
