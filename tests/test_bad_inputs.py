@@ -137,7 +137,7 @@ CASES = {
     "denoise-swapped-model-as-input": ("device", "denoise {p} --pretrained live --out {t}/d",
                                        "is not an image"),
     "denoise-all-corrupt": ("device", "denoise {t}/corrupt --pretrained live --out {t}/d",
-                            "none of the 2 images could be read"),
+                            "none of the 2 images could be denoised (cannot read"),
     "denoise-corrupt-strict": ("device", "denoise {t}/truncated.png {t}/images --pretrained "
                                "live --strict --out {t}/d", "truncated.png"),
     "denoise-foreign-model": ("device", "denoise {t}/images --model {t}/photo.tflite --out "
@@ -188,7 +188,8 @@ CASES = {
     "tflite-env-missing-model": ("tflite", "reconstruct --model {t}/missing.tflite --data "
                                  "{t}/images --out {t}/r", "no such model file"),
     "tflite-env-all-corrupt": ("tflite", "denoise {t}/corrupt --pretrained live --backend "
-                               "tflite-runtime --out {t}/d", "none of the 2 images could be read"),
+                               "tflite-runtime --out {t}/d",
+                               "none of the 2 images could be denoised (cannot read"),
     "tflite-env-no-sklearn": ("tflite", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
 }
 
