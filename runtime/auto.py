@@ -23,7 +23,13 @@ import numpy as np
 from edgeae.core.files import default_cache_dir, write_json
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
-from edgeae.runtime.backends import BACKENDS, Backend, backend_suffixes, open_session
+from edgeae.runtime.backends import (
+    BACKENDS,
+    Backend,
+    backend_suffixes,
+    open_session,
+    usable_cores,
+)
 
 AUTO = "auto"
 CACHE_FILE = "backend-choices.json"
@@ -129,9 +135,13 @@ def _version(backend: Backend) -> str:
 
 def cache_key(manifest: Manifest, pairs: list[tuple[Path, Backend]], frame: tuple[int, int],
               threads: int | None) -> str:
-    """What a cached choice depends on: the artifact, the frame, threads, CPU and engines."""
+    """What a cached choice depends on: the artifact, the frame, threads, CPU and engines.
+
+    Unset threads count as the usable cores every engine then gets.
+    """
     engines = sorted({_version(b) for _, b in pairs})
-    return json.dumps([manifest.artifact.sha256, list(frame), threads, cpu_model(), engines,
+    return json.dumps([manifest.artifact.sha256, list(frame), threads or usable_cores(),
+                       cpu_model(), engines,
                        sorted(f.name for f, _ in pairs)])
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import edgeae.runtime as rt
 from edgeae.core.manifest import manifest_path_for
 from edgeae.runtime.auto import CACHE_FILE, choose
-from edgeae.runtime.backends import BACKENDS
+from edgeae.runtime.backends import BACKENDS, usable_cores
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
 from conftest import blobs, run_cli, write_folder
@@ -34,6 +34,9 @@ def test_auto_times_every_engine_on_both_formats_and_keeps_the_fastest(conv_arti
     assert "cached choice" in again.describe()
     other = choose(conv_artifacts / "model_int8.tflite", (32, 48), 2, cache_dir=tmp_path)
     assert not other.cached  # another thread count is measured again
+    choose(conv_artifacts / "model_int8.tflite", (32, 48), usable_cores(), cache_dir=tmp_path)
+    unset = choose(conv_artifacts / "model_int8.tflite", (32, 48), None, cache_dir=tmp_path)
+    assert unset.cached  # unset threads are every usable core, as the engines then take
     (tmp_path / CACHE_FILE).write_text("{not json")  # a damaged cache is measured again
     assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1
