@@ -22,9 +22,10 @@ within BANK_SLACK of it. Cells of 4 pixels with 8 direction bins: 8-pixel cells 
 pairing of the first run (results/localise.json at commit 3d9c6f3). Fashion-MNIST takes the
 Train400 choice unchanged (a default for unseen data). Milliseconds per 256x256 frame through
 the runtime come from `edgeae benchmark` (onnxruntime, fp32 and int8, 2 threads). Patches
-are compared on every number of their descriptors here (`dims` 0); benchmarks/patch_dims.py
+are compared on every number of their descriptors while choosing; benchmarks/patch_dims.py
 then chooses, on the same validation crops, how many of the memory's principal axes the
-product compares them on.
+product compares them on. `--dims N` runs the test detectors (Train400 and Fashion-MNIST) on N
+axes with the setting chosen (0, the default: every number, as the first runs did).
 
     .venv/bin/python benchmarks/localise.py --data ../shared/data \
         --out benchmarks/results/localise.json
@@ -139,7 +140,8 @@ def train400(args: argparse.Namespace, work: Path) -> dict:
     setting, validation = choose_setting(fit, args.seed)
     started = time.perf_counter()
     patch_det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
-                         score=patch_config(setting), **ARCHITECTURES[BASELINE]).fit(
+                         score=patch_config({**setting, "dims": args.dims}),
+                         **ARCHITECTURES[BASELINE]).fit(
         fit, out=work / "patch", overwrite=True)
     train_s = time.perf_counter() - started
     baseline = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
@@ -165,8 +167,8 @@ def fashion(args: argparse.Namespace, setting: dict, work: Path) -> dict:
     per_class = {}
     for c in range(args.classes):
         det = Detector(epochs=args.epochs, batch_size=64, seed=args.seed,
-                       score=patch_config(setting)).fit(x_fit[y_fit == c], out=work / f"f{c}",
-                                                        overwrite=True)
+                       score=patch_config({**setting, "dims": args.dims})).fit(
+            x_fit[y_fit == c], out=work / f"f{c}", overwrite=True)
         per_class[c] = both_maps(det, x_test[y_test == c][..., None].astype(np.float32) / 255,
                                  args.seed + c)
         print(f"fashion class {c}: {per_class[c]}", flush=True)
@@ -188,6 +190,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="the detectors' training epochs")
     parser.add_argument("--classes", type=int, default=10, help="Fashion-MNIST classes (0..N-1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dims", type=int, default=0,
+                        help="principal axes the test detectors' patch maps compare on "
+                             "(default 0: every number)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/localise.json"))
     args = parser.parse_args()
     run = provenance(" ".join(["python benchmarks/localise.py", *sys.argv[1:]]))
@@ -195,7 +200,7 @@ def main() -> None:
         crops = train400(args, Path(tmp))
         fashion_mnist = fashion(args, crops["chosen"], Path(tmp))
     write_result({"provenance": finished(run), "grid": GRID, "bank_slack": BANK_SLACK,
-                  "train400": crops, "fashion-mnist": fashion_mnist}, args.out)
+                  "dims": args.dims, "train400": crops, "fashion-mnist": fashion_mnist}, args.out)
 
 
 if __name__ == "__main__":

@@ -918,9 +918,11 @@ MAP_HEADER = ["map", "pixel AUROC", "PRO (to FPR 0.3)", "image AUROC, detector's
               "small up to 1%, medium 1-5%, large over 5%)"]
 
 
-def localise() -> str:
+def localise(name: str) -> str:
     """Patch maps beside the reconstruction error's: validation grid, Train400 and Fashion."""
-    data = load("localise")
+    data = load(name)
+    axes = (f"on the memory's first {data['dims']} principal axes" if data.get("dims")
+            else "on every number of their descriptors")
     crops, fashion = data["train400"], data["fashion-mnist"]
     chosen = _setting(crops["chosen"])
     val = [[_setting(r) + (" (chosen)" if _setting(r) == chosen else ""),
@@ -934,6 +936,7 @@ def localise() -> str:
             "pasted defect each; the memory from the other fit crops:\n\n"
             + table(["patch setting", "pixel AUROC", "PRO (to FPR 0.3)",
                      "image AUROC, map maximum"], val)
+            + f"\n\nThe test detectors' patch maps compare patches {axes}."
             + f"\n\nTrain400 test ({crops['test_crops']} crops of 40 other images, one defect "
             f"each; trained on all {crops['fit_crops']:,} fit crops; the patch detector in "
             f"{crops['patch_detector_train_s']:.0f} s, its memory {crops['patch_memory_mb']:.2f} "
@@ -1196,7 +1199,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "denoise-set12": ("denoise-set12", denoise_set12),
     "denoise-fashion": ("denoise-fashion", denoise_fashion),
     "temporal-design": ("temporal-design", temporal_design),
-    "localise": ("localise", localise),
+    "localise": ("localise", functools.partial(localise, "localise")),
+    "localise-dims64": ("localise-dims64", functools.partial(localise, "localise-dims64")),
     "draem": ("draem", draem),
     "patch-dims": ("patch-dims", patch_dims),
     "patch-stride": ("patch-stride", patch_stride),
