@@ -78,26 +78,33 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag."""
-    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag.
+
+    The file is read once; a format that can hold alpha is decoded a second time for it.
+    """
+    try:
+        encoded = np.fromfile(path, np.uint8)
+    except OSError:
+        encoded = np.empty(0, np.uint8)
+    image = (cv2.imdecode(encoded, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+             if encoded.size else None)
     if image is None or image.size == 0:
         raise UserError(f"cannot read {path} as an image")
     if image.dtype not in DEPTH_MAX:
         raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images")
-    alpha = _upright_alpha(path, image)
+    alpha = (_upright_alpha(path, encoded, image) if path.suffix.lower() in ALPHA_SUFFIXES
+             else None)
     return image if alpha is None else np.dstack([_as_bgr(image), alpha])
 
 
-def _upright_alpha(path: Path, upright: np.ndarray) -> np.ndarray | None:
+def _upright_alpha(path: Path, encoded: np.ndarray, upright: np.ndarray) -> np.ndarray | None:
     """The alpha plane of an image that has one, turned as `upright` (the oriented colours) is.
 
-    OpenCV reads alpha only unchanged, and unchanged means EXIF orientation not applied: the
+    OpenCV decodes alpha only unchanged, and unchanged means EXIF orientation not applied: the
     turn is found as the one of the 8 flips and rotations that maps the stored colours onto
     the oriented ones (both decoded by the same decoder, so exactly equal).
     """
-    if path.suffix.lower() not in ALPHA_SUFFIXES:
-        return None
-    stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    stored = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
         return None
     colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
