@@ -468,6 +468,29 @@ def odd_sizes() -> str:
             + table(["artifact", *sets], rows) + "\n")
 
 
+# --- large photos, whole or in tiles (benchmarks/large_photos.py) -----------------------------
+
+def _photo_run(run: dict) -> list[str]:
+    """First call s, next calls s and peak MB of one mode, or why it did not run."""
+    if "skipped" in run:
+        return ["not run", "", run["skipped"]]
+    return [f"{run['first_s']:.1f}", f"{run['again_s']:.1f}", f"{run['peak_mb']:,}"]
+
+
+def large_photos() -> str:
+    """Per photo size, model and backend: time and peak memory whole and in tiles."""
+    data = load("large_photos")
+    rows = [[r["size"], r["model"], f"{r['backend']} ({r['tiled']['artifact']})",
+             *_photo_run(r["whole"]), *_photo_run(r["tiled"]),
+             str(r.get("max_diff", "-"))] for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Colour photos, {data['threads']} threads; tiles of at most "
+            f"{data['tile_pixels']:,} pixels over the batch; seconds per photo.\n\n"
+            + table(["photo", "model", "backend", "whole: first s", "whole: again s",
+                     "whole: peak MB", "tiled: first s", "tiled: again s", "tiled: peak MB",
+                     "max diff (levels)"], rows, right={3, 4, 5, 6, 7, 8, 9}) + "\n")
+
+
 # --- Raspberry Pi estimates (benchmarks/pi_estimate.py) ---------------------------------------
 
 def pi_estimate() -> str:
@@ -1173,6 +1196,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "export-dense": ("export", _export("dense_autoencoder")),
     "export-conv": ("export", _export("conv_denoiser")),
     "odd-sizes": ("odd_sizes", odd_sizes),
+    "large-photos": ("large_photos", large_photos),
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),

@@ -2,7 +2,9 @@
 
 `Reconstructor` runs whole images (batches welcome); `Denoiser` and `AnomalyScorer` take one
 camera frame of any size, as OpenCV gives it (uint8, BGR or gray), and return it in the same
-form. Artifacts with a fixed input size run over overlapping tiles whose seams are blended.
+form. Artifacts with a fixed input size run over overlapping tiles whose seams are blended;
+fully convolutional ones run frames too large for one call (a camera's photos) in tiles that
+give the whole frame's output.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
-from edgeae.runtime.tiles import TileBlender, fill_reflect_padding
+from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 
 ColorOrder = Literal["bgr", "rgb"]
 
@@ -29,8 +31,10 @@ class Reconstructor:
 
     Frames may be one image (HW or HWC) or a batch (NHW or NHWC), in RGB or gray as the manifest
     says. Frames whose size is not a multiple of the model's downsampling factor are padded by
-    reflection (`runtime.tiles.fill_reflect_padding`) and cropped back. The input buffer is
-    allocated once per frame shape and reused.
+    reflection (`runtime.tiles.fill_reflect_padding`) and cropped back. Frames of more than
+    `tile_pixels` pixels over the batch run one batch item, or one tile, at a time, with the same
+    output (`runtime.tiles.TileStitcher`), so a 12-megapixel photo does not need gigabytes. The
+    input buffer is allocated once per frame shape and reused.
 
     Example:
         >>> model = edgeae.runtime.load("export/model_fp32.tflite")
@@ -50,6 +54,8 @@ class Reconstructor:
         self._offset = norm.offset
         fixed = manifest.input.fixed_size
         self._tiles = TileBlender(fixed) if fixed and self.tiles_any_size else None
+        self._stitcher = TileStitcher(manifest.input.size_multiple,
+                                      (self._offset, self._offset + self._in_gain[False]))
         # a temporal model's input: here every image is a still (the Denoiser keeps a history)
         frames = manifest.input.frames
         self._frames: StillFrames | None = StillFrames(frames) if frames > 1 else None
@@ -63,6 +69,15 @@ class Reconstructor:
         """Forget the frames before (a temporal model's history); the next frame starts afresh."""
         if self._frames is not None:
             self._frames.reset()
+
+    @property
+    def tile_pixels(self) -> int:
+        """Pixels, over the batch, one model call takes; larger frames run in pieces."""
+        return self._stitcher.pixels
+
+    @tile_pixels.setter
+    def tile_pixels(self, pixels: int) -> None:
+        self._stitcher.pixels = pixels
 
     @property
     def input_spec(self):  # noqa: D102 - a property's docstring is its type
@@ -81,9 +96,12 @@ class Reconstructor:
         return self._finish(y[:, :h, :w, :self.input_spec.channels], frames, out)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        """The model on a normalised batch, tiled when the artifact has another fixed size."""
-        if self._tiles is not None and x.shape[1:3] != self.input_spec.fixed_size:
+        """The model on a normalised batch; in tiles for another fixed size or a large batch."""
+        fixed = self.input_spec.fixed_size
+        if self._tiles is not None and x.shape[1:3] != fixed:
             return self._tiles.run(self.session.run, x)
+        if fixed is None:
+            return self._stitcher.run(self.session.run, x)
         return self.session.run(x)
 
     def _as_batch(self, frames: np.ndarray) -> np.ndarray:

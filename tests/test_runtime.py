@@ -326,6 +326,58 @@ def test_tiles_pad_a_small_frame_by_reflection():
     np.testing.assert_allclose(flipped, want[:, :5, :6], rtol=1e-6)
 
 
+@pytest.mark.parametrize("file", ["live_fp32.onnx", "live_int8.tflite", "quality_fp32.onnx",
+                                  "live-video_int8.onnx"])
+def test_large_frames_run_in_tiles_that_give_the_whole_frames_output(file):
+    """A frame above `tile_pixels` runs a plane or a tile at a time, exactly as it runs whole."""
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    whole = rt.load(PRETRAINED_DIR / file, task="denoise")
+    whole.tile_pixels = 10**9
+    tiled = rt.load(PRETRAINED_DIR / file, task="denoise")
+    tiled.tile_pixels = 200 * 200
+    calls = []
+    run = tiled.session.run
+    tiled.session.run = lambda x: calls.append(x.shape) or run(x)
+    frame = np.random.default_rng(0).integers(60, 190, (333, 517, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(tiled.denoise(frame), whole.denoise(frame))
+    tiles = calls[2:]  # two probes measure the reach, then 8 tiles a plane
+    assert len(tiles) == 3 * 8 and all(n * h * w <= 240 * 240 for n, h, w, _ in tiles), calls
+    margin, multiple = tiled._stitcher.margin, tiled.manifest.input.size_multiple
+    assert margin % multiple == 0 and (40 <= margin <= 72 if "live" in file else 20 <= margin <= 40)
+    calls.clear()
+    tiled.denoise(frame)
+    assert len(calls) == len(tiles)  # measured once per model
+
+
+def test_stitched_tiles_keep_the_model_reach_from_every_cut():
+    from edgeae.runtime.tiles import TileStitcher, items_per_call, receptive_margin, stitch_spans
+
+    box = lambda x: cv2.blur(x[0], (7, 7), borderType=cv2.BORDER_REFLECT)[None, ..., None]  # noqa: E731
+    assert receptive_margin(box, 1, 8, (0.0, 1.0)) == 16  # reach 3, on the multiple, plus one
+    assert receptive_margin(lambda x: x - x.mean(), 1, 8, (0.0, 1.0)) is None  # sees it all
+    for length in (8, 200, 1000, 4000):
+        tile, spans = stitch_spans(length, 512, 64, 8)
+        assert tile % 8 == 0 and tile <= 512 + 8 and all(s % 8 == 0 for s, _, _ in spans)
+        assert [a for _, a, _ in spans] == [0] + [b for _, _, b in spans[:-1]]  # covered once
+        assert spans[-1][2] == length and spans[-1][0] + tile == length
+        for k, (start, keep_from, keep_to) in enumerate(spans):
+            assert k == 0 or keep_from >= start + 64
+            assert k == len(spans) - 1 or keep_to <= start + tile - 64
+    frame = np.random.default_rng(1).random((1, 296, 400, 1), np.float32)
+    stitcher = TileStitcher(8, (0.0, 1.0), pixels=128 * 128)
+    np.testing.assert_allclose(stitcher.run(box, frame), box(frame), atol=1e-6)
+    per_image = lambda x: x - x.mean(axis=(1, 2, 3), keepdims=True)  # noqa: E731
+    batch = np.random.default_rng(2).random((7, 64, 64, 1), np.float32)
+    stitcher = TileStitcher(8, (0.0, 1.0), pixels=3 * 64 * 64)  # calls of 3, 3 and 1 image
+    np.testing.assert_allclose(stitcher.run(per_image, batch), per_image(batch), rtol=1e-6)
+    assert stitcher.margin is None  # a whole image fits: its reach is never needed
+    np.testing.assert_allclose(stitcher.run(per_image, frame), per_image(frame), rtol=1e-6)
+    assert stitcher.margin is None  # it sees the whole frame: so the frame runs whole
+    assert [items_per_call(n, most) for n, most in [(3, 2), (12, 5), (7, 3), (10007, 5349)]] \
+        == [1, 4, 3, 5349]
+
+
 def test_openvino_runs_every_onnx_artifact_within_the_export_gates(conv_artifacts,
                                                                    real_images_and_keras):
     """OpenVINO, a backend row beside onnxruntime, runs the same .onnx files to the same gates."""
