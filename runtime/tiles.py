@@ -184,10 +184,13 @@ class TileStitcher:
             self._measured = True
         if self._shape != (x.shape, self.pixels):
             self._plan(x.shape)
-        th, tw = self._tile.shape[1:3]
+        th, tw = self._tile_size
         for items, (y0, ya, yb), (x0, xa, xb) in self._pieces:
-            tile = self._tile[:items.stop - items.start]
-            np.copyto(tile, x[items, y0:y0 + th, x0:x0 + tw])
+            if self._tile is None:  # whole batch items: a contiguous view, no copy
+                tile = x[items]
+            else:
+                tile = self._tile[:items.stop - items.start]
+                np.copyto(tile, x[items, y0:y0 + th, x0:x0 + tw])
             out = run(tile)
             if self._out is None or self._out.shape != (n, h, w, out.shape[-1]):
                 self._out = np.empty((n, h, w, out.shape[-1]), np.float32)
@@ -209,7 +212,8 @@ class TileStitcher:
             rows, cols = [(0, 0, h)], [(0, 0, w)]
         self._pieces = [(slice(i, min(i + batch, n)), r, q) for i in range(0, n, batch)
                         for r in rows for q in cols]
-        self._tile = np.empty((batch, th, tw, c), np.float32)
+        self._tile_size = (th, tw)
+        self._tile = None if (th, tw) == (h, w) else np.empty((batch, th, tw, c), np.float32)
         self._shape = (shape, self.pixels)
 
 
