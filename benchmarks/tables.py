@@ -668,6 +668,23 @@ def int8_ranges() -> str:
             + f"\n\nThe rule's choice: **{data['choice']}**.\n")
 
 
+def int8_kernels() -> str:
+    """Both of onnxruntime's int8 kernels beside fp32, OpenVINO and LiteRT, per model."""
+    data = load("int8_kernels")
+    fp32 = {r["model"]: r["psnr_db"] for r in data["rows"] if r["variant"].endswith("fp32")}
+    rows = [[r["model"], r["variant"], r["artifact"],
+             f"{r['psnr_db']:.2f} ({r['psnr_db'] - fp32[r['model']]:+.2f})",
+             f"{r['ms']['p50']:.1f} / {r['ms']['p99']:.1f}"] for r in data["rows"]]
+    saturates = "saturate" if data["int8_sums_saturate"] else "do not saturate (VNNI)"
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Set12 at sigma {data['sigma']}, mean PSNR in dB (in brackets the change from "
+              f"fp32); ms per 640x480 gray frame, median / p99 of {data['repeats']} calls, "
+              f"{data['threads']} threads. onnxruntime's fast int8 kernels {saturates} on this "
+              "CPU.\n\n"
+            + table(["model", "engine and kernels", "file", "PSNR", "ms p50 / p99"], rows,
+                    right={3, 4}) + "\n")
+
+
 def camera_mean() -> str:
     """How far the mean of a camera's noisy frames is from the pristine and rendered frames."""
     data = load("camera_mean")
@@ -1205,6 +1222,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-mean": ("camera_mean", camera_mean),
     "adapt-loss-space": ("adapt_loss_space", adapt_loss_space),
     "int8-ranges": ("int8_ranges", int8_ranges),
+    "int8-kernels": ("int8_kernels", int8_kernels),
     "camera-denoisers": ("camera_denoisers", camera_denoisers),
     "video": ("video", video),
     "runtime": ("runtime", runtime),

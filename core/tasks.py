@@ -25,6 +25,10 @@ class Task:
     scored: bool = False  # training calibrates an anomaly score and a threshold
     parts: tuple[str, ...] = ("model",)  # what `edgeae export --part` may convert
     report_rows: tuple[str, ...] = ("input", "output")  # the report's sample rows, in order
+    # ONNX static int8's activation ranges unless `export --int8-ranges` says (export/onnx.py):
+    # the mean of each calibration input's, measured better for denoisers only
+    # (benchmarks/int8_ranges.py); elsewhere ranges cover every input's rare extremes
+    int8_ranges: str = "cover"
 
     @property
     def frame_use(self) -> str:
@@ -35,7 +39,7 @@ class Task:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("autoencoder", "reconstruct", "mse", whole_images=True),
     Task("denoiser", "denoise", "psnr", noisy_inputs=True,
-         report_rows=("noisy input", "denoised", "clean")),
+         report_rows=("noisy input", "denoised", "clean"), int8_ranges="mean"),
     Task("detector", "score", "auroc", scored=True,
          report_rows=("input", "reconstruction", "anomaly map")),
     Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),

@@ -344,10 +344,11 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     images = _at_size(covering_subset(images, options.calibration_samples), options.input_size)
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
     if model_dir.manifest.params.predicts_mask():
-        return Calibration(inputs, pasted_anomalies=True)  # no clean targets
+        return Calibration(inputs, pasted_anomalies=True)  # no clean targets; ranges cover
+    ranges = options.int8_ranges or TASKS[model_dir.manifest.task].int8_ranges
     if options.part != "model":
-        return Calibration(inputs)
-    return Calibration(inputs, restored_targets(images, model_dir.manifest))
+        return Calibration(inputs, ranges=ranges)
+    return Calibration(inputs, restored_targets(images, model_dir.manifest), ranges=ranges)
 
 
 def converter_class(fmt: str) -> type:

@@ -118,10 +118,11 @@ class _Calibration:
 
 
 # how static int8 pools each calibration input's activation minimum and maximum (onnxruntime's
-# MinMax options): "cover" takes the extremes over all inputs (the default; a mask predictor's
-# pasted anomalies always get it); "mean" averages them, as NNCF does by default, so a few
-# inputs' rare extremes are clipped and the usual range gets finer steps: better through
-# OpenVINO, worse through onnxruntime on x86 CPUs without VNNI (benchmarks/int8_ranges.py)
+# MinMax options): "mean" averages them, as NNCF does by default, so a few inputs' rare extremes
+# are clipped and the usual range gets finer steps: better for every shipped denoiser through
+# onnxruntime and OpenVINO (benchmarks/int8_ranges.py), a denoiser's default (core/tasks.py);
+# "cover" takes the extremes over all inputs (other tasks' default; a mask predictor's pasted
+# anomalies always get it)
 ACTIVATION_RANGES = {"cover": {}, "mean": {"CalibMovingAverage": True}}
 
 
@@ -182,9 +183,8 @@ class OnnxConverter:
             self._float = convert_onnx(self._model, self._shape, self._options.opset)
         if precision == "fp32":
             return Converted(self._float)
-        inputs = calibration.inputs if calibration is not None else None
-        ranges = ("cover" if calibration is not None and calibration.pasted_anomalies
-                  else self._options.int8_ranges)
+        inputs, ranges = ((None, "cover") if calibration is None
+                          else (calibration.inputs, calibration.ranges))
         return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel,
                                        ranges))
 

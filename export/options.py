@@ -79,7 +79,7 @@ class ExportOptions:
     labelled: tuple[np.ndarray, np.ndarray] | None = None
     int8_io: IoType = "uint8"
     per_channel: bool = True
-    int8_ranges: str = "cover"  # export/onnx.py ACTIVATION_RANGES: how ONNX int8 pools ranges
+    int8_ranges: str | None = None  # export/onnx.py ACTIVATION_RANGES; None: the task's
     opset: int = DEFAULT_OPSET
     tolerances: Tolerances = field(default_factory=Tolerances)
     allow_drift: bool = False
@@ -101,6 +101,7 @@ class Calibration:
     # inputs with synthetic anomalies pasted in (a mask predictor's): the int8 ranges must cover
     # the activations the anomalies make, not those of a typical input
     pasted_anomalies: bool = False
+    ranges: str = "cover"  # how ONNX static int8 pools the inputs' ranges (ACTIVATION_RANGES)
 
 
 @dataclass(frozen=True)

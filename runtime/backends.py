@@ -118,8 +118,18 @@ def _affine(detail: dict) -> tuple[float, int] | None:
     return float(scale), int(zero)
 
 
+# onnxruntime's x86 int8 kernels without VNNI add pairs of uint8 x int8 products in 16 bits,
+# which saturates; this session option makes them multiply uint8 x uint8 instead, exactly.
+ORT_EXACT_INT8 = ("session.x64quantprecision", "1")
+
+
 class OnnxSession:
-    """An onnxruntime InferenceSession on the CPU with a fixed thread count."""
+    """An onnxruntime InferenceSession on the CPU with a fixed thread count.
+
+    Where the CPU would saturate int8 sums (`int8_sums_saturate`) the session uses
+    onnxruntime's exact int8 kernels: an int8 file then gives what the export gate measured,
+    the same output as on a CPU with VNNI, at about fp32's speed (BENCHMARKS.md, int8 kernels).
+    """
 
     def __init__(self, path: Path, num_threads: int | None) -> None:
         import onnxruntime as ort
@@ -131,6 +141,8 @@ class OnnxSession:
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
+        if int8_sums_saturate():
+            options.add_session_config_entry(*ORT_EXACT_INT8)
         try:
             self._session = ort.InferenceSession(str(path), options,
                                                  providers=["CPUExecutionProvider"])
@@ -271,13 +283,14 @@ VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # as /proc/cpui
 
 
 @functools.cache
+@functools.cache
 def int8_sums_saturate() -> bool:
-    """Whether this is an x86 CPU without VNNI, where onnxruntime's int8 kernels saturate.
+    """Whether this is an x86 CPU without VNNI, where onnxruntime's fast int8 kernels saturate.
 
     Without VNNI, x86 int8 convolutions multiply uint8 activations by int8 weights and add pairs
-    of products in 16 bits, which overflows for large values: onnxruntime's int8 files lose
-    0.1-0.5 dB more here than on a CPU with VNNI, or through OpenVINO (BENCHMARKS.md, int8
-    ranges). Read from /proc/cpuinfo; False on other architectures or where it is unreadable.
+    of products in 16 bits, which overflows for large values: through those kernels the shipped
+    int8 files lose 0.04-0.16 dB more than on a CPU with VNNI (BENCHMARKS.md, int8 kernels).
+    Read from /proc/cpuinfo; False on other architectures or where it is unreadable.
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False

@@ -381,6 +381,31 @@ def test_onnx_int8_ranges_cover_every_input_or_their_mean(ranges):
     assert high >= 0.99 * brightest if ranges == "cover" else high < 0.5 * brightest
 
 
+def _activation_scales(path) -> float:
+    """The sum of an int8 ONNX file's activation quantizer scales (its QuantizeLinear nodes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    scales = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    return sum(float(scales[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear")
+
+
+@pytest.mark.parametrize("which, default", [("denoiser_dir", "mean"), ("conv_dir", "cover")])
+def test_onnx_int8_ranges_default_to_the_mean_for_denoisers_only(which, default, request,
+                                                                 tmp_path):
+    """A denoiser's ranges average its calibration images' (measured better); others' cover."""
+    model_dir = ModelDir.open(request.getfixturevalue(which))
+    scales = {}
+    for ranges in (None, "cover", "mean"):
+        out = tmp_path / str(ranges)
+        report = export_model(model_dir, out, ExportOptions(
+            formats=("onnx",), precisions=("int8",), int8_ranges=ranges, allow_drift=True))
+        scales[ranges] = _activation_scales(report.artifacts[0].path)
+    assert scales["mean"] < scales["cover"]  # averaged ranges are narrower
+    assert scales[None] == scales[default]
+
+
 def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     """A mask is read by its ranking: its PSNR against an empty mask is recorded, not gated."""
     from edgeae.core.manifest import ParityInfo
