@@ -27,6 +27,7 @@ class ModelSpec:
     threads: int | None = None
     use: str = "denoise"  # denoise, score or reconstruct (the runtime's model classes)
     threshold: float | None = None  # scoring: replaces the manifest's threshold
+    tile_pixels: int | None = None  # replaces the runtime's largest piece per model call
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""
@@ -35,6 +36,8 @@ class ModelSpec:
         model = open_model(self.path, self.backend, self.threads, use=self.use)
         if self.threshold is not None:
             model.threshold = self.threshold
+        if self.tile_pixels is not None:
+            model.tile_pixels = self.tile_pixels
         return model
 
 

@@ -21,6 +21,13 @@ with Gaussian noise of sigma 20; their content does not change the time.
 
     .venv/bin/python benchmarks/large_photos.py --data ../shared/data \
         --out benchmarks/results/large_photos.json
+
+`--tile-pixels N` sets the tiled mode's budget (`edgeae denoise --tile-megapixels`), `--runs`
+the (model, backend) pairs; a device with little memory:
+
+    .venv/bin/python benchmarks/large_photos.py --data ../shared/data --sizes 1920x1080,4000x3000 \
+        --runs live:litert,live:openvino,quality:openvino --tile-pixels 1000000 \
+        --out benchmarks/results/large_photos_1mp.json
 """
 
 from __future__ import annotations
@@ -37,10 +44,11 @@ import cv2
 import numpy as np
 from provenance import provenance, write_result
 
+from edgeae.runtime.tiles import TILE_PIXELS
+
 SIZES = ("1920x1080", "4000x3000", "6000x4000")
-RUNS = (("live", "litert"), ("live", "onnxruntime"), ("live", "openvino"),
-        ("quality", "openvino"))
-MODES = {"whole": 10**12, "tiled": None}  # tile_pixels: never split, or the runtime's default
+RUNS = "live:litert,live:onnxruntime,live:openvino,quality:openvino"  # model:backend,...
+MODES = {"whole": 10**12, "tiled": None}  # tile_pixels: never split, or --tile-pixels
 
 
 def noisy_photo(data: Path, size: str) -> np.ndarray:
@@ -63,8 +71,7 @@ def child(args: argparse.Namespace) -> None:
     photo = noisy_photo(args.data, args.size)
     model = rt.load(pretrained_path(args.model, args.backend), backend=args.backend,
                     num_threads=args.threads, task="denoise")
-    if MODES[args.mode] is not None:
-        model.tile_pixels = MODES[args.mode]
+    model.tile_pixels = MODES[args.mode] or args.tile_pixels
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -117,7 +124,8 @@ def measure(args: argparse.Namespace, model: str, backend: str, size: str, work:
             continue
         command = [sys.executable, __file__, "--child", "--data", str(args.data), "--model", model,
                    "--backend", backend, "--size", size, "--mode", mode, "--save", str(save),
-                   "--threads", str(args.threads), "--repeats", str(args.repeats)]
+                   "--threads", str(args.threads), "--repeats", str(args.repeats),
+                   "--tile-pixels", str(args.tile_pixels)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         row[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     if "skipped" not in row["whole"]:
@@ -131,6 +139,9 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--sizes", default=",".join(SIZES), help="WxH,WxH,...")
+    parser.add_argument("--runs", default=RUNS, help="model:backend,...")
+    parser.add_argument("--tile-pixels", type=int, default=TILE_PIXELS,
+                        help="the tiled mode's budget (default: the runtime's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="calls per process (>= 2)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/large_photos.json"))
@@ -145,16 +156,15 @@ def main() -> None:
     args = parse()
     if args.child:
         return child(args)
-    from edgeae.runtime.tiles import TILE_PIXELS
-
     rows = []
+    runs = [run.split(":") for run in args.runs.split(",")]
     with tempfile.TemporaryDirectory() as work:
         for size in args.sizes.split(","):
-            for model, backend in RUNS:
+            for model, backend in runs:
                 rows.append(measure(args, model, backend, size, Path(work), rows))
                 print(json.dumps(rows[-1]), file=sys.stderr)
     command = " ".join(["python benchmarks/large_photos.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "tile_pixels": TILE_PIXELS,
+    write_result({"provenance": provenance(command), "tile_pixels": args.tile_pixels,
                   "threads": args.threads, "rows": rows}, args.out)
 
 

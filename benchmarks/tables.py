@@ -477,9 +477,9 @@ def _photo_run(run: dict) -> list[str]:
     return [f"{run['first_s']:.1f}", f"{run['again_s']:.1f}", f"{run['peak_mb']:,}"]
 
 
-def large_photos() -> str:
+def large_photos(name: str = "large_photos") -> str:
     """Per photo size, model and backend: time and peak memory whole and in tiles."""
-    data = load("large_photos")
+    data = load(name)
     rows = [[r["size"], r["model"], f"{r['backend']} ({r['tiled']['artifact']})",
              *_photo_run(r["whole"]), *_photo_run(r["tiled"]),
              str(r.get("max_diff", "-"))] for r in data["rows"]]
@@ -1214,6 +1214,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "export-conv": ("export", _export("conv_denoiser")),
     "odd-sizes": ("odd_sizes", odd_sizes),
     "large-photos": ("large_photos", large_photos),
+    "large-photos-1mp": ("large_photos_1mp", functools.partial(large_photos, "large_photos_1mp")),
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),

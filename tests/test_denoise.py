@@ -284,6 +284,41 @@ def test_denoise_bad_inputs(unet_artifacts, tmp_path, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_denoise_tile_megapixels_caps_each_model_call_and_keeps_the_result(unet_artifacts,
+                                                                           tmp_path, monkeypatch):
+    """--tile-megapixels: a photo over it runs in tiles of at most that many pixels, same output."""
+    from edgeae.app.workers import ModelSpec
+
+    calls: list[tuple[int, ...]] = []
+    opened = ModelSpec.open
+
+    def recording(spec: ModelSpec):
+        model = opened(spec)
+        run = model.session.run
+        model.session.run = lambda x: calls.append(x.shape) or run(x)
+        return model
+
+    monkeypatch.setattr(ModelSpec, "open", recording)
+    photo = np.random.default_rng(0).integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    outputs, pieces = {}, {}
+    for budget in (None, "0.1"):
+        calls.clear()
+        code, _, err = run_cli("denoise", tmp_path / "photo.png", "--model",
+                               unet_artifacts / "model_fp32.onnx", "--out", tmp_path / str(budget),
+                               *(["--tile-megapixels", budget] if budget else []))
+        assert code == 0, err
+        outputs[budget] = cv2.imread(str(tmp_path / str(budget) / "photo.png"))
+        # the reach is measured on square probes of 256 px and more; the rest are the pieces
+        pieces[budget] = [c for c in calls if c[1] != c[2] or c[1] % 256]
+    assert pieces[None] == [(3, 304, 424, 1)]  # the three colour planes in one call
+    assert len(pieces["0.1"]) > 3 and max(n * h * w for n, h, w, _ in pieces["0.1"]) <= 100_000
+    assert np.array_equal(outputs["0.1"], outputs[None])
+    code, _, err = run_cli("denoise", tmp_path / "photo.png", "--pretrained", "live",
+                           "--tile-megapixels", "0", "--out", tmp_path / "bad")
+    assert code == 2 and "--tile-megapixels" in err
+
+
 @pytest.mark.parametrize("method", ["blind-spot", "recorrupted"])
 def test_self_supervised_learns_from_noisy_images_alone(tmp_path, method):
     rng = np.random.default_rng(1)
