@@ -30,6 +30,7 @@ from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLE
 from edgeae.core.progress import progress
 from edgeae.runtime.backends import Session
 from edgeae.train.callbacks import TimeLimit
+from edgeae.train.camera import srgb_to_linear
 from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
@@ -94,18 +95,13 @@ def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
     return slice(0, n_train), slice(n - n_val, n)
 
 
-def srgb_to_linear(x):
-    """The sRGB tone curve undone (IEC 61966-2-1) in Keras ops, on values clipped to [0, 1].
-
-    Both branches stay finite everywhere, so neither puts a NaN in the other's gradient.
-    """
-    x = keras.ops.clip(x, 0.0, 1.0)
-    curve = keras.ops.power((keras.ops.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)
-    return keras.ops.where(x <= 0.04045, x / 12.92, curve)
+def linear_light(x):
+    """Linear light of sRGB values clipped to [0, 1], in Keras ops (one side of a loss)."""
+    return srgb_to_linear(keras.ops.clip(x, 0.0, 1.0), keras.ops)
 
 
 # where the frame-to-frame error is measured: the frames' own sRGB values, or linear light
-LOSS_SPACES = {"srgb": lambda x: x, "linear": srgb_to_linear}
+LOSS_SPACES = {"srgb": lambda x: x, "linear": linear_light}
 
 
 def masked_loss(space: str = "srgb"):

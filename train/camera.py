@@ -73,9 +73,13 @@ class CameraNoise:
         return (out @ GRAY_WEIGHTS)[..., None] if gray else out
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function undone (IEC 61966-2-1)."""
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+def srgb_to_linear(x, ops=np):
+    """The sRGB transfer function undone (IEC 61966-2-1), by numpy or `ops` (keras.ops in a loss).
+
+    Both branches stay finite everywhere, so neither puts a NaN in the other's gradient.
+    """
+    curve = ops.power((ops.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)
+    return ops.where(x <= 0.04045, x / 12.92, curve)
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
