@@ -128,16 +128,25 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
     """Denoise a uint8 or uint16 gray/BGR/BGRA image; the result has the same dtype and shape.
 
-    Alpha is kept as it is. Every image is a still: a temporal model forgets the image before.
+    Alpha is kept as it is. A gray model denoises a gray image stored as colour (three equal
+    planes, as a gray PNG with alpha is read) once, not once per plane. Every image is a still:
+    a temporal model forgets the image before.
     """
     if image.ndim == 3 and image.shape[2] == 4:
         return np.dstack([denoise_image(model, image[..., :3]), image[..., 3]])
+    if image.ndim == 3 and model.input_spec.channels == 1 and _equal_planes(image):
+        return _as_bgr(denoise_image(model, image[..., 0]))
     model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
     top = DEPTH_MAX[image.dtype]
     restored = model.denoise(image.astype(np.float32) / top)
     return np.clip(np.rint(restored * top), 0, top).astype(image.dtype)
+
+
+def _equal_planes(image: np.ndarray) -> bool:
+    """Whether every colour plane of an HxWxC image is the first one."""
+    return all(np.array_equal(image[..., 0], image[..., c]) for c in range(1, image.shape[2]))
 
 
 def split_videos(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:

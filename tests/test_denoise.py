@@ -270,6 +270,46 @@ def test_denoise_keeps_alpha_upright_reads_webp_and_says_why_it_skips(unet_artif
     assert "float.tif has float32 pixels; edgeae denoises 8- and 16-bit images" in caplog.text
 
 
+@pytest.fixture
+def model_calls(monkeypatch) -> list[tuple[int, ...]]:
+    """The shape of every batch `edgeae denoise` runs through its model's engine, in order."""
+    from edgeae.app.workers import ModelSpec
+
+    calls: list[tuple[int, ...]] = []
+    opened = ModelSpec.open
+
+    def recording(spec: ModelSpec):
+        model = opened(spec)
+        run = model.session.run
+        model.session.run = lambda x: calls.append(x.shape) or run(x)
+        return model
+
+    monkeypatch.setattr(ModelSpec, "open", recording)
+    return calls
+
+
+def test_a_gray_image_stored_as_colour_is_denoised_once(unet_artifacts, tmp_path, model_calls):
+    """Gray with alpha (read as BGRA) or gray saved as RGB: one plane through a gray model."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    gray, alpha = rng.integers(0, 256, (2, 32, 48), dtype=np.uint8)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.dstack([gray, alpha]), "LA").save(photos / "gray_alpha.png")
+    Image.fromarray(np.dstack([gray] * 3), "RGB").save(photos / "gray_rgb.png")
+    model = unet_artifacts / "model_fp32.onnx"
+    code, out, err = run_cli("denoise", photos, "--model", model, "--out", tmp_path / "out")
+    assert code == 0 and "denoised 2 images" in out, err
+    assert [c[0] for c in model_calls] == [1, 1]  # one plane per image, not three
+    expected = rt.load(model).denoise(gray)
+    with_alpha = cv2.imread(str(tmp_path / "out" / "photos" / "gray_alpha.png"),
+                            cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(with_alpha, np.dstack([expected] * 3 + [alpha]))
+    as_rgb = cv2.imread(str(tmp_path / "out" / "photos" / "gray_rgb.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(as_rgb, np.dstack([expected] * 3))
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.png"], "no such file"),
     (["{notimage}"], "is not an image"),
@@ -285,32 +325,20 @@ def test_denoise_bad_inputs(unet_artifacts, tmp_path, args, message):
 
 
 def test_denoise_tile_megapixels_caps_each_model_call_and_keeps_the_result(unet_artifacts,
-                                                                           tmp_path, monkeypatch):
+                                                                           tmp_path, model_calls):
     """--tile-megapixels: a photo over it runs in tiles of at most that many pixels, same output."""
-    from edgeae.app.workers import ModelSpec
-
-    calls: list[tuple[int, ...]] = []
-    opened = ModelSpec.open
-
-    def recording(spec: ModelSpec):
-        model = opened(spec)
-        run = model.session.run
-        model.session.run = lambda x: calls.append(x.shape) or run(x)
-        return model
-
-    monkeypatch.setattr(ModelSpec, "open", recording)
     photo = np.random.default_rng(0).integers(0, 256, (300, 420, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "photo.png"), photo)
     outputs, pieces = {}, {}
     for budget in (None, "0.1"):
-        calls.clear()
+        model_calls.clear()
         code, _, err = run_cli("denoise", tmp_path / "photo.png", "--model",
                                unet_artifacts / "model_fp32.onnx", "--out", tmp_path / str(budget),
                                *(["--tile-megapixels", budget] if budget else []))
         assert code == 0, err
         outputs[budget] = cv2.imread(str(tmp_path / str(budget) / "photo.png"))
         # the reach is measured on square probes of 256 px and more; the rest are the pieces
-        pieces[budget] = [c for c in calls if c[1] != c[2] or c[1] % 256]
+        pieces[budget] = [c for c in model_calls if c[1] != c[2] or c[1] % 256]
     assert pieces[None] == [(3, 304, 424, 1)]  # the three colour planes in one call
     assert len(pieces["0.1"]) > 3 and max(n * h * w for n, h, w, _ in pieces["0.1"]) <= 100_000
     assert np.array_equal(outputs["0.1"], outputs[None])

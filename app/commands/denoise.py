@@ -27,10 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Denoise images with an exported model or a shipped pretrained one. Each output\n"
             "keeps its input's format, size, bit depth (8- or 16-bit PNG/TIFF) and alpha;\n"
             "EXIF orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
-            "Colour images are denoised per colour plane by gray models; large photos run\n"
-            "in tiles that give the whole photo's result in bounded memory. A video file is\n"
-            "denoised as video, frame after frame (a temporal model such as live-video uses\n"
-            "the frames before), into OUT/NAME; an image is always a still."),
+            "Colour images are denoised per colour plane by gray models (a gray image\n"
+            "stored as colour once); large photos run in tiles that give the whole photo's\n"
+            "result in bounded memory. A video file is denoised as video, frame after frame\n"
+            "(a temporal model such as live-video uses the frames before), into OUT/NAME;\n"
+            "an image is always a still."),
         epilog=examples("edgeae denoise --pretrained quality photo.png --out clean/",
                         "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
                         "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
