@@ -134,7 +134,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 9, 2)
     assert 0.5 < a.mask_coverage <= 1
     assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0098 -> 0.0064
-    assert "adapted: held-out loss" in stdout
+    assert "adapted: held-out loss" in stdout and "camera noise" not in err
     assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
     code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",
                            "--out", tmp_path / "export")
@@ -142,6 +142,19 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     model = rt.load(tmp_path / "export" / "model_fp32.tflite")
     assert model.manifest.training.adaptation == a
     assert model.denoise(np.zeros((50, 70, 1), np.uint8)).shape == (50, 70, 1)
+
+
+@pytest.mark.parametrize("noise, kept, cautioned", [
+    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", True, True),  # live-camera's
+    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", False, False),  # nothing changed to judge
+    ("gaussian:0-55", True, False), (None, True, False)])
+def test_a_kept_tuning_of_a_camera_model_comes_with_a_caution(noise, kept, cautioned):
+    """Its held-out loss fell while PSNR fell on every simulated camera: the user must judge."""
+    from edgeae.app.commands.adapt import camera_start_caution
+
+    caution = camera_start_caution("pretrained:live-camera", noise, kept)
+    assert (caution is not None) == cautioned
+    assert caution is None or "pretrained:live-camera already learned camera noise" in caution
 
 
 def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, denoiser_dir):

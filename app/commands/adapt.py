@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         source = _footage(args)
-        manifest = adapt(_start(args), source, args.out, settings, args.overwrite)
+        start = _start(args)
+        manifest = adapt(start, source, args.out, settings, args.overwrite)
     except KeyboardInterrupt:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
@@ -122,7 +123,22 @@ def run(args: argparse.Namespace) -> int:
     verdict = "adapted" if a.kept else "kept the starting weights (no better held-out loss)"
     print(f"{verdict}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
           f"{a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
+    if caution := camera_start_caution(start.name, start.manifest.training.noise, a.kept):
+        print(caution, file=sys.stderr)
     return 0
+
+
+def camera_start_caution(start: str, noise: str | None, kept: bool) -> str | None:
+    """A line for a kept tuning of a model that learned camera noise: the loss cannot judge it.
+
+    From `live-camera`, adapting lowered PSNR on every simulated camera while the held-out loss
+    fell (BENCHMARKS.md, "Adapting `live-camera`"), and no keep-test measured was better.
+    """
+    if not kept or "camera" not in (noise or ""):
+        return None
+    return (f"note: {start} already learned camera noise; on simulated cameras adapting it "
+            "lowered PSNR by 0.6-1.5 dB while this held-out loss fell (BENCHMARKS.md): compare "
+            "both on your own frames before deploying the adapted one")
 
 
 def _check_paths(args: argparse.Namespace) -> None:
