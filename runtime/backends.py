@@ -283,7 +283,6 @@ VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # as /proc/cpui
 
 
 @functools.cache
-@functools.cache
 def int8_sums_saturate() -> bool:
     """Whether this is an x86 CPU without VNNI, where onnxruntime's fast int8 kernels saturate.
 
