@@ -51,8 +51,11 @@ from edgeae.core.tasks import TASKS
 # (`training.adaptation.loss_space`); adaptations before it took it in sRGB.
 # 12: a patch map records how densely it describes a frame (`score.patch.stride`); maps before
 # it described every block, which their files are read as.
-SCHEMA_VERSION = 12
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+# 13: an ONNX static int8 artifact records how its activation ranges pooled the calibration
+# inputs' (`artifact.quantization.activation_ranges`), which a version 12 reader would refuse;
+# older files do not say.
+SCHEMA_VERSION = 13
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -207,6 +210,9 @@ class Quantization(_Strict):
     output: TensorQuantization | None = None  # None: the artifact returns float32
     calibration_samples: int | None = None
     calibration_source: str | None = None
+    # ONNX static int8: "mean" of each calibration input's activation extremes, or "cover" them
+    # all (export/onnx.py ACTIVATION_RANGES); None where not recorded (other formats, before 13)
+    activation_ranges: Literal["cover", "mean"] | None = None
 
 
 class ParityInfo(_Strict):
@@ -378,7 +384,7 @@ def _score_as_of_12(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[12] = SCHEMA_VERSION
+    schema_version: Literal[13] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -176,6 +176,7 @@ class OnnxConverter:
     def __init__(self, model, shape: tuple[int | None, ...], options) -> None:
         self._model, self._shape, self._options = model, shape, options
         self._float: bytes | None = None
+        self._ranges: str | None = None  # the last static int8 conversion's, for `describe`
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
         """The ONNX model in `precision`; the float graph is converted once and quantized."""
@@ -185,14 +186,16 @@ class OnnxConverter:
             return Converted(self._float)
         inputs, ranges = ((None, "cover") if calibration is None
                           else (calibration.inputs, calibration.ranges))
+        self._ranges = ranges if PRECISIONS[precision].calibrated else None
         return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel,
                                        ranges))
 
     def describe(self, data: bytes, precision: str) -> dict:
-        """Quantization fields: the weights' granularity, as asked for."""
+        """Quantization fields: the weights' granularity, as asked for, and static int8's ranges."""
         if not PRECISIONS[precision].int8_weights:
             return {}
-        return {"weights": "per-channel" if self._options.per_channel else "per-tensor"}
+        weights = "per-channel" if self._options.per_channel else "per-tensor"
+        return {"weights": weights, **({"activation_ranges": self._ranges} if self._ranges else {})}
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The model with the manifest in its metadata_props."""

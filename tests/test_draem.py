@@ -128,6 +128,8 @@ def test_draem_learns_where_defects_are_and_runs_in_every_engine(tmp_path):
         code, _, err = run_cli("export", det, "--format", formats, "--precision", precisions,
                                "--out", tmp_path / "export", "--overwrite")
         assert code == 0, err
+    onnx_int8 = json.loads((tmp_path / "export" / "model_int8.onnx.json").read_text())["artifact"]
+    assert onnx_int8["quantization"]["activation_ranges"] == "cover"  # the pasted anomalies'
     report = json.loads((tmp_path / "export" / "parity.json").read_text())["artifacts"]
     int8 = [r for r in report if r["precision"] == "int8"]  # gated by their masks' pixel AUROC
     assert len(int8) == len(int8_formats), int8

@@ -400,7 +400,11 @@ def test_onnx_int8_ranges_default_to_the_mean_for_denoisers_only(which, default,
     for ranges in (None, "cover", "mean"):
         out = tmp_path / str(ranges)
         report = export_model(model_dir, out, ExportOptions(
-            formats=("onnx",), precisions=("int8",), int8_ranges=ranges, allow_drift=True))
+            formats=("onnx",), precisions=("int8", "int8-dynamic"), int8_ranges=ranges,
+            allow_drift=True))
+        static, dynamic = (a.manifest.artifact for a in report.artifacts)
+        assert static.quantization.activation_ranges == (ranges or default)  # recorded
+        assert dynamic.quantization.activation_ranges is None  # ranges found at run time
         scales[ranges] = _activation_scales(report.artifacts[0].path)
     assert scales["mean"] < scales["cover"]  # averaged ranges are narrower
     assert scales[None] == scales[default]
