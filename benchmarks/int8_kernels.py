@@ -9,7 +9,7 @@ side in one run through the runtime (`edgeae.runtime.load`, 2 threads):
 
 - quality: mean PSNR on Set12 (gray, full size) at Gaussian sigma 25 (seeded, 8-bit input);
 - speed: ms per 640x480 gray frame (`denoise`, pre- and post-processing included), median and
-  p99 of `--repeats` calls after 3 warm-up calls;
+  p99 of `--repeats` calls after a warm-up call (`denoise.py`'s `timed`);
 
 for onnxruntime fp32, its int8 file with the fast and with the exact kernels (the runtime's
 choice overridden to measure the other), OpenVINO running the same int8 file, and the int8
@@ -23,12 +23,12 @@ TFLite file through LiteRT. On a CPU with VNNI both kernels are the same and so 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from unittest import mock
 
 import cv2
 import numpy as np
+from denoise import timed
 from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
@@ -66,19 +66,6 @@ def load(model: str, backend: str, precision: str, exact: bool | None, threads: 
         return rt.load(path, backend=backend, num_threads=threads), path
 
 
-def frame_ms(denoiser, frame: np.ndarray, repeats: int) -> dict:
-    """Median and p99 ms of `denoise` on one frame, after 3 warm-up calls."""
-    for _ in range(3):
-        denoiser.denoise(frame)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        denoiser.denoise(frame)
-        times.append(1000 * (time.perf_counter() - start))
-    return {"p50": round(float(np.median(times)), 1),
-            "p99": round(float(np.percentile(times, 99)), 1)}
-
-
 def measure(model: str, variant: tuple, pairs: list, frame: np.ndarray, args) -> dict:
     """One row: PSNR on Set12 and ms per 640x480 frame."""
     label, backend, precision, exact = variant
@@ -86,7 +73,7 @@ def measure(model: str, variant: tuple, pairs: list, frame: np.ndarray, args) ->
     psnr = np.mean([peak_signal_noise_ratio(clean, denoiser.denoise(noisy), data_range=255)
                     for clean, noisy in pairs])
     return {"model": model, "variant": label, "artifact": path.name,
-            "psnr_db": round(float(psnr), 4), "ms": frame_ms(denoiser, frame, args.repeats)}
+            "psnr_db": round(float(psnr), 4), "ms": timed(denoiser.denoise, frame, args.repeats)}
 
 
 def main() -> None:

@@ -674,7 +674,7 @@ def int8_kernels() -> str:
     fp32 = {r["model"]: r["psnr_db"] for r in data["rows"] if r["variant"].endswith("fp32")}
     rows = [[r["model"], r["variant"], r["artifact"],
              f"{r['psnr_db']:.2f} ({r['psnr_db'] - fp32[r['model']]:+.2f})",
-             f"{r['ms']['p50']:.1f} / {r['ms']['p99']:.1f}"] for r in data["rows"]]
+             f"{r['ms']['ms_p50']:.1f} / {r['ms']['ms_p99']:.1f}"] for r in data["rows"]]
     saturates = "saturate" if data["int8_sums_saturate"] else "do not saturate (VNNI)"
     return (caption(data["provenance"]) + "\n\n"
             + f"Set12 at sigma {data['sigma']}, mean PSNR in dB (in brackets the change from "
