@@ -1,4 +1,4 @@
-"""int8 activation ranges for the shipped denoisers: every calibration input's extremes, or mean.
+"""int8 calibration for the shipped denoisers: activation ranges, and NNCF's bias correction.
 
 Static int8 fixes each activation's range from calibration inputs. onnxruntime's MinMax takes
 the extremes over all of them ("cover", `edgeae export`'s default); NNCF's default, and
@@ -11,12 +11,17 @@ image, the 200 that cover its brightness range as the export picks them, with th
 training noise, seed 0). Measured: mean PSNR at Gaussian sigma 25 (unclipped, seeded) on the 40
 held-out Train400 images (validation: the models' own split, cropped to a multiple of 8) and on
 Set12 (test), through onnxruntime and OpenVINO (which runs the QDQ files as int8), beside each
-model's fp32 ONNX and its shipped int8 ONNX file.
-The rule, fixed before the first run: "mean" becomes the export's default if its validation PSNR
-is higher than "cover"'s for every model on both engines.
+model's fp32 ONNX and its shipped int8 ONNX file. A fourth file quantizes with the mean ranges
+by NNCF with its full bias correction (`export --int8-bias-correction`: each layer's bias
+shifted by the mean error quantization adds there); each int8 file is also timed on a 640x480
+frame through both engines, interleaved (the median of ROUNDS x CALLS calls).
+The rules, fixed before each one's first run: "mean" becomes the export's default if its
+validation PSNR is higher than "cover"'s for every model on both engines; bias correction
+becomes a denoiser's default if its validation PSNR is higher than the mean ranges' without it
+for every model on both engines, and OpenVINO runs it as fast (within 5%).
 
     .venv/bin/python benchmarks/int8_ranges.py --data ../shared/data \
-        --out benchmarks/results/int8_ranges.json        # about 5 minutes on 2 cores
+        --out benchmarks/results/int8_ranges.json        # about 10 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -43,6 +49,7 @@ from edgeae.train.pipeline import split_indices
 NAMES = ("live", "live-camera", "quality")
 ENGINES = ("onnxruntime", "openvino")
 SIGMA, CROP, THREADS = 25, 128, 2
+ROUNDS, CALLS = 6, 8
 
 
 def gray(path: Path) -> np.ndarray:
@@ -81,23 +88,54 @@ def measure(name: str, crops: np.ndarray, sets: dict, folder: Path) -> dict:
     converter = OnnxConverter(model, (None, None, 1), ExportOptions())
     files = {"fp32": converter.convert("fp32", None).write_to(folder / f"{name}_fp32.onnx")}
     inputs = model_inputs(crops, manifest, ExportOptions().seed)
-    for ranges in ACTIVATION_RANGES:
-        path = folder / f"{name}_int8_{ranges}.onnx"
-        path.write_bytes(quantize_onnx(files["fp32"].read_bytes(), "int8", inputs, True, ranges))
-        files[f"int8 {ranges}"] = path
+    rules = [(ranges, False) for ranges in ACTIVATION_RANGES] + [("mean", True)]
+    for ranges, corrected in rules:
+        label = f"int8 {ranges}" + (", bias-corrected" if corrected else "")
+        path = folder / f"{name}_{label.replace(' ', '_').replace(',', '')}.onnx"
+        path.write_bytes(quantize_onnx(files["fp32"].read_bytes(), "int8", inputs, True, ranges,
+                                       corrected))
+        files[label] = path
     files["int8 shipped"] = PRETRAINED_DIR / f"{name}_int8.onnx"  # exported elsewhere, "cover"
     row = {label: {engine: {part: round(mean_psnr(path, engine, pairs), 3)
                             for part, pairs in sets.items()} for engine in ENGINES}
            for label, path in files.items()}
-    print(name, row, flush=True)
-    return {"model": name, "noise": manifest.training.noise, "psnr": row}
+    speed = {engine: interleaved_ms({label: path for label, path in files.items()
+                                     if label.startswith("int8")}, engine) for engine in ENGINES}
+    print(name, row, speed, flush=True)
+    return {"model": name, "noise": manifest.training.noise, "psnr": row, "ms_p50": speed}
+
+
+def interleaved_ms(files: dict[str, Path], engine: str) -> dict[str, float]:
+    """Median ms per 640x480 gray frame of each file, in ROUNDS interleaved rounds of CALLS."""
+    sessions = {label: open_session(path, engine, THREADS)[0] for label, path in files.items()}
+    frame = np.random.default_rng(0).random((1, 480, 640, 1), dtype=np.float32)
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for session in sessions.values():
+        session.run(frame)  # warm-up
+    for _ in range(ROUNDS):
+        for label, session in sessions.items():
+            for _ in range(CALLS):
+                start = time.perf_counter()
+                session.run(frame)
+                times[label].append(time.perf_counter() - start)
+    return {label: round(1000 * float(np.median(t)), 1) for label, t in times.items()}
 
 
 def choice(rows: list[dict]) -> str:
-    """The rule in the module docstring."""
+    """The ranges rule in the module docstring."""
     better = all(r["psnr"]["int8 mean"][e]["validation"] > r["psnr"]["int8 cover"][e]["validation"]
                  for r in rows for e in ENGINES)
     return "mean" if better else "cover"
+
+
+def bias_correction_choice(rows: list[dict]) -> bool:
+    """The bias correction rule in the module docstring."""
+    corrected, plain = "int8 mean, bias-corrected", "int8 mean"
+    better = all(r["psnr"][corrected][e]["validation"] > r["psnr"][plain][e]["validation"]
+                 for r in rows for e in ENGINES)
+    as_fast = all(r["ms_p50"]["openvino"][corrected] <= 1.05 * r["ms_p50"]["openvino"][plain]
+                  for r in rows)
+    return better and as_fast
 
 
 def main() -> None:
@@ -115,7 +153,9 @@ def main() -> None:
         rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
     command = " ".join(["python benchmarks/int8_ranges.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "sigma": SIGMA, "engines": list(ENGINES),
-                  "calibration": len(crops), "rows": rows, "choice": choice(rows)}, args.out)
+                  "calibration": len(crops), "rows": rows, "choice": choice(rows),
+                  "bias_correction": bias_correction_choice(rows), "rounds": ROUNDS,
+                  "calls": CALLS}, args.out)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ from edgeae.core.tasks import TASKS
 # 13: an ONNX static int8 artifact records how its activation ranges pooled the calibration
 # inputs' (`artifact.quantization.activation_ranges`), which a version 12 reader would refuse;
 # older files do not say.
-SCHEMA_VERSION = 13
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+# 14: it also records whether NNCF corrected its biases (`artifact.quantization.bias_correction`),
+# which a version 13 reader would refuse; older files were quantized by onnxruntime, without.
+SCHEMA_VERSION = 14
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -213,6 +215,9 @@ class Quantization(_Strict):
     # ONNX static int8: "mean" of each calibration input's activation extremes, or "cover" them
     # all (export/onnx.py ACTIVATION_RANGES); None where not recorded (other formats, before 13)
     activation_ranges: Literal["cover", "mean"] | None = None
+    # ONNX static int8: quantized by NNCF with its full bias correction (export/onnx.py); None
+    # where not recorded (other formats, before 14)
+    bias_correction: bool | None = None
 
 
 class ParityInfo(_Strict):
@@ -384,7 +389,7 @@ def _score_as_of_12(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[13] = SCHEMA_VERSION
+    schema_version: Literal[14] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -345,10 +345,11 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
     if model_dir.manifest.params.predicts_mask():
         return Calibration(inputs, pasted_anomalies=True)  # no clean targets; ranges cover
-    ranges = options.int8_ranges or TASKS[model_dir.manifest.task].int8_ranges
+    rules = {"ranges": options.int8_ranges or TASKS[model_dir.manifest.task].int8_ranges,
+             "bias_correction": options.int8_bias_correction}
     if options.part != "model":
-        return Calibration(inputs, ranges=ranges)
-    return Calibration(inputs, restored_targets(images, model_dir.manifest), ranges=ranges)
+        return Calibration(inputs, **rules)
+    return Calibration(inputs, restored_targets(images, model_dir.manifest), **rules)
 
 
 def converter_class(fmt: str) -> type:

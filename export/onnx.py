@@ -1,17 +1,21 @@
-"""Keras model -> ONNX with tf2onnx, and onnxruntime's quantization for int8 ONNX.
+"""Keras model -> ONNX with tf2onnx, and onnxruntime's or NNCF's quantization for int8 ONNX.
 
 Static int8 uses QDQ format (QuantizeLinear/DequantizeLinear pairs around float ops), which
 onnxruntime's CPU kernels fuse into integer ones: uint8 activations, per-channel int8 weights,
-calibrated on the same images as TFLite. Input and output stay float32.
+calibrated on the same images as TFLite. Input and output stay float32. With bias correction
+NNCF writes the same format, its biases corrected for the mean error quantization adds.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -117,29 +121,58 @@ class _Calibration:
         return next(self._feeds, None)
 
 
-# how static int8 pools each calibration input's activation minimum and maximum (onnxruntime's
-# MinMax options): "mean" averages them, as NNCF does by default, so a few inputs' rare extremes
+@dataclass(frozen=True)
+class RangeRule:
+    """How static int8 pools each calibration input's activation minimum and maximum."""
+
+    onnxruntime: dict  # onnxruntime's MinMax extra options
+    nncf: str | None  # NNCF's RangeEstimatorParametersSet member; None: its default (the mean)
+
+
+# "mean" averages the inputs' extremes, as NNCF does by default, so a few inputs' rare extremes
 # are clipped and the usual range gets finer steps: better for every shipped denoiser through
 # onnxruntime and OpenVINO (benchmarks/int8_ranges.py), a denoiser's default (core/tasks.py);
 # "cover" takes the extremes over all inputs (other tasks' default; a mask predictor's pasted
 # anomalies always get it)
-ACTIVATION_RANGES = {"cover": {}, "mean": {"CalibMovingAverage": True}}
+ACTIVATION_RANGES = {"cover": RangeRule({}, "MINMAX"),
+                     "mean": RangeRule({"CalibMovingAverage": True}, None)}
+
+
+def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool = True) -> dict:
+    """NNCF's quantize options for `ranges` (ACTIVATION_RANGES), as onnxruntime's int8 has them.
+
+    Asymmetric activations (the MIXED preset) like onnxruntime's uint8 ones; `bias_correction`
+    runs NNCF's full bias correction (each layer's bias shifted by the mean error quantization
+    adds, measured layer by layer on the calibration inputs) instead of its fast estimate.
+    """
+    import nncf
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        QuantizationParameters,
+    )
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    advanced = {}
+    if ACTIVATION_RANGES[ranges].nncf is not None:
+        advanced["activations_range_estimator_params"] = getattr(
+            RangeEstimatorParametersSet, ACTIVATION_RANGES[ranges].nncf)
+    if not per_channel:
+        advanced["weights_quantization_params"] = QuantizationParameters(per_channel=False)
+    return {"preset": nncf.QuantizationPreset.MIXED,
+            "advanced_parameters": AdvancedQuantizationParameters(**advanced),
+            "fast_bias_correction": not bias_correction}
 
 
 def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | None = None,
-                  per_channel: bool = True, ranges: str = "cover") -> bytes:
+                  per_channel: bool = True, ranges: str = "cover",
+                  bias_correction: bool = False) -> bytes:
     """int8-dynamic (int8 weights, activations quantized at run time) or int8 (static, QDQ).
 
-    `ranges` (ACTIVATION_RANGES) says how static int8 pools the calibration inputs' ranges.
+    `ranges` (ACTIVATION_RANGES) says how static int8 pools the calibration inputs' ranges;
+    `bias_correction` quantizes with NNCF's full bias correction instead of onnxruntime's
+    quantizer (benchmarks/int8_ranges.py measures both).
     """
-    import onnx
-    from onnxruntime.quantization import (
-        QuantFormat,
-        QuantType,
-        quant_pre_process,
-        quantize_dynamic,
-        quantize_static,
-    )
+    from onnxruntime.quantization import quant_pre_process
 
     with tempfile.TemporaryDirectory(prefix="edgeae-onnx-") as tmp:
         src, prepared, out = (Path(tmp) / n for n in ("float.onnx", "prep.onnx", "int8.onnx"))
@@ -147,17 +180,68 @@ def quantize_onnx(float_model: bytes, precision: str, calibration: np.ndarray | 
         # ONNX's own shape inference is enough for convolutions; the symbolic one cannot follow
         # a Resize sized from a dynamic input (the U-Net) and leaves temp files in the cwd
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        if precision != "int8-dynamic" and (calibration is None or not len(calibration)):
+            raise ValueError("int8 needs calibration images")
         if precision == "int8-dynamic":
-            quantize_dynamic(prepared, out, weight_type=QuantType.QInt8, per_channel=per_channel)
+            _quantize_dynamic(prepared, out, per_channel)
+        elif bias_correction:
+            _quantize_nncf(prepared, out, calibration, per_channel, ranges)
         else:
-            if calibration is None or not len(calibration):
-                raise ValueError("int8 needs calibration images")
-            input_name = onnx.load(prepared).graph.input[0].name
-            quantize_static(prepared, out, _Calibration(input_name, calibration),
-                            quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            extra_options=ACTIVATION_RANGES[ranges])
+            _quantize_static(prepared, out, calibration, per_channel, ranges)
         return out.read_bytes()
+
+
+def _quantize_dynamic(prepared: Path, out: Path, per_channel: bool) -> None:
+    """Dynamic int8 by onnxruntime: int8 weights, activations quantized at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(prepared, out, weight_type=QuantType.QInt8, per_channel=per_channel)
+
+
+def _quantize_static(prepared: Path, out: Path, calibration: np.ndarray, per_channel: bool,
+                     ranges: str) -> None:
+    """Static QDQ int8 by onnxruntime: uint8 activations, int8 weights, MinMax ranges."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    input_name = onnx.load(prepared).graph.input[0].name
+    quantize_static(prepared, out, _Calibration(input_name, calibration),
+                    quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    extra_options=ACTIVATION_RANGES[ranges].onnxruntime)
+
+
+def _quantize_nncf(prepared: Path, out: Path, calibration: np.ndarray, per_channel: bool,
+                   ranges: str) -> None:
+    """NNCF's QDQ int8 of the ONNX graph with full bias correction, quietly."""
+    import nncf
+    import onnx
+
+    model = onnx.load(prepared)
+    input_name = model.graph.input[0].name
+    dataset = nncf.Dataset([{input_name: image[None]} for image in calibration])
+    with toolchain_quiet():
+        quantized = nncf.quantize(model, dataset, subset_size=len(calibration),
+                                  **nncf_options(ranges, True, per_channel))
+    onnx.save(quantized, out)
+
+
+@contextmanager
+def toolchain_quiet() -> Iterator[None]:
+    """NNCF's INFO lines and progress bars, and the converter's, only with --verbose (stderr).
+
+    They print on stdout, which is the command's report. Its logger's level alone:
+    nncf.set_log_level also re-levels the handlers it shares.
+    """
+    verbose = log.isEnabledFor(logging.DEBUG)
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        with redirect_stdout(sys.stderr if verbose else io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def embed_onnx_metadata(model_bytes: bytes, text: str, name: str = EMBEDDED_KEY) -> bytes:
@@ -176,7 +260,7 @@ class OnnxConverter:
     def __init__(self, model, shape: tuple[int | None, ...], options) -> None:
         self._model, self._shape, self._options = model, shape, options
         self._float: bytes | None = None
-        self._ranges: str | None = None  # the last static int8 conversion's, for `describe`
+        self._static: dict = {}  # the last static int8 conversion's rules, for `describe`
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
         """The ONNX model in `precision`; the float graph is converted once and quantized."""
@@ -184,18 +268,31 @@ class OnnxConverter:
             self._float = convert_onnx(self._model, self._shape, self._options.opset)
         if precision == "fp32":
             return Converted(self._float)
-        inputs, ranges = ((None, "cover") if calibration is None
-                          else (calibration.inputs, calibration.ranges))
-        self._ranges = ranges if PRECISIONS[precision].calibrated else None
-        return Converted(quantize_onnx(self._float, precision, inputs, self._options.per_channel,
-                                       ranges))
+        calibration = calibration or Calibration(np.empty((0,), np.float32))
+        corrected = calibration.bias_correction and PRECISIONS[precision].calibrated
+        try:
+            data = self._quantize(precision, calibration, corrected)
+        except Exception as error:  # NNCF's bias correction cannot follow every graph
+            if not corrected:
+                raise
+            log.warning("NNCF's bias correction failed on this graph (%s: %s); quantizing "
+                        "with onnxruntime's quantizer, without it", type(error).__name__, error)
+            corrected, data = False, self._quantize(precision, calibration, False)
+        self._static = ({"activation_ranges": calibration.ranges, "bias_correction": corrected}
+                        if PRECISIONS[precision].calibrated else {})
+        return Converted(data)
+
+    def _quantize(self, precision: str, calibration: Calibration, bias_correction: bool) -> bytes:
+        """The float graph quantized to `precision` on `calibration`'s inputs and rules."""
+        return quantize_onnx(self._float, precision, calibration.inputs,
+                             self._options.per_channel, calibration.ranges, bias_correction)
 
     def describe(self, data: bytes, precision: str) -> dict:
-        """Quantization fields: the weights' granularity, as asked for, and static int8's ranges."""
+        """Quantization fields: the weights' granularity, as asked for, and static int8's rules."""
         if not PRECISIONS[precision].int8_weights:
             return {}
         weights = "per-channel" if self._options.per_channel else "per-tensor"
-        return {"weights": weights, **({"activation_ranges": self._ranges} if self._ranges else {})}
+        return {"weights": weights, **self._static}
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The model with the manifest in its metadata_props."""

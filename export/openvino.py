@@ -13,20 +13,16 @@ measured on the training images only, never on the samples the parity gate then 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY
-from edgeae.export.onnx import OnnxConverter
+from edgeae.export.onnx import OnnxConverter, nncf_options, toolchain_quiet
 from edgeae.export.options import Calibration, Converted
 from edgeae.export.parity import mean_psnr
 from edgeae.runtime.backends import OPENVINO_PRECISION_HINT
@@ -62,8 +58,11 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float):
 
     inputs = nncf.Dataset([image[None] for image in calibration.inputs])
     if calibration.targets is None:
+        # NNCF's default range, the mean of each input's, clips the activations the pasted
+        # anomalies of a mask predictor's calibration make: a DRAEM detector lost 0.011 pixel
+        # AUROC with it, none with covering ranges and asymmetric activations (benchmarks/draem.py)
         return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
-                             **(_covering_ranges() if calibration.pasted_anomalies else {}))
+                             **(nncf_options("cover") if calibration.pasted_anomalies else {}))
     n = min(VALIDATION_IMAGES, len(calibration.inputs))
     targets = calibration.targets[:n]
 
@@ -74,41 +73,6 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float):
     return nncf.quantize_with_accuracy_control(
         model, inputs, validation, psnr, max_drop=max_drop_db,
         drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration.inputs))
-
-
-def _covering_ranges() -> dict:
-    """NNCF options whose activation ranges cover every calibration input, as onnxruntime's MinMax.
-
-    NNCF's default range is the mean over inputs of each one's minimum and maximum, which clips
-    the activations that the calibration's pasted anomalies make: a DRAEM detector lost 0.011
-    pixel AUROC with it and none with these (benchmarks/draem.py; chosen on its validation crops,
-    asymmetric activations by 0.001 over symmetric, at the same speed).
-    """
-    import nncf
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
-
-    return {"preset": nncf.QuantizationPreset.MIXED,
-            "advanced_parameters": AdvancedQuantizationParameters(
-                activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)}
-
-
-@contextlib.contextmanager
-def _toolchain_quiet() -> Iterator[None]:
-    """NNCF's INFO lines and progress bars, and the converter's, only with --verbose (stderr).
-
-    They print on stdout, which is the command's report. Its logger's level alone:
-    nncf.set_log_level also re-levels the handlers it shares.
-    """
-    verbose = log.isEnabledFor(logging.DEBUG)
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
-            yield
-    finally:
-        logger.setLevel(level)
 
 
 class OpenVINOConverter:
@@ -128,7 +92,7 @@ class OpenVINOConverter:
             if PRECISIONS[precision].calibrated and (calibration is None
                                                      or not len(calibration.inputs)):
                 raise ValueError("int8 needs calibration images")
-            with _toolchain_quiet():
+            with toolchain_quiet():
                 model = ov.convert_model(onnx_path)
                 if PRECISIONS[precision].calibrated:
                     model = quantize_ir(model, calibration, self._max_drop)

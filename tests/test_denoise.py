@@ -173,6 +173,18 @@ def test_unet_exports_carry_the_noise_spec(unet_artifacts):
     assert rows["onnx", "fp32"]["max_abs_diff"] <= Tolerances().fp32_max_abs_diff
 
 
+def test_a_unet_denoisers_bias_corrected_onnx_int8_loses_less(unet_artifacts, tmp_path):
+    """`--int8-bias-correction`: NNCF's int8 loses less PSNR than onnxruntime's (the default)."""
+    plain = rt.read_artifact_manifest(unet_artifacts / "model_int8.onnx").artifact
+    assert plain.quantization.bias_correction is False
+    code, _, err = run_cli("export", unet_artifacts.parent / "model", "--format", "onnx",
+                           "--precision", "int8", "--int8-bias-correction", "--out", tmp_path)
+    assert code == 0, err
+    corrected = rt.read_artifact_manifest(tmp_path / "model_int8.onnx").artifact
+    assert corrected.quantization.bias_correction is True
+    assert corrected.parity.psnr_db > plain.parity.psnr_db, (corrected.parity, plain.parity)
+
+
 def test_unet_exports_to_ncnn_by_name_and_runs_in_the_device_environment(unet_artifacts,
                                                                          tmp_path):
     """ncnn is not in --format all; asked for, its files are gated, verified and run without

@@ -410,6 +410,23 @@ def test_onnx_int8_ranges_default_to_the_mean_for_denoisers_only(which, default,
     assert scales[None] == scales[default]
 
 
+def test_onnx_int8_bias_correction_falls_back_where_nncf_cannot_follow_the_graph(denoiser_dir,
+                                                                                 tmp_path,
+                                                                                 caplog):
+    """The conv denoiser's graph (a layer whose output also sizes a transposed convolution)
+    defeats NNCF 3.4's bias correction: asked for, its int8 is onnxruntime's, and the log and
+    the manifest say so. Not asked for, onnxruntime's is written and NNCF is not tried."""
+    model_dir = ModelDir.open(denoiser_dir)
+    recorded = {}
+    for asked in (True, False):
+        report = export_model(model_dir, tmp_path / str(asked), ExportOptions(
+            formats=("onnx",), precisions=("int8",), int8_bias_correction=asked,
+            allow_drift=True))
+        recorded[asked] = report.artifacts[0].manifest.artifact.quantization.bias_correction
+    assert recorded == {True: False, False: False}
+    assert caplog.text.count("NNCF's bias correction failed on this graph (KeyError") == 1
+
+
 def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     """A mask is read by its ranking: its PSNR against an empty mask is recorded, not gated."""
     from edgeae.core.manifest import ParityInfo

@@ -45,17 +45,21 @@ def test_every_registered_model_is_covered():
     assert {spec[0] for spec in MODELS.values()} == set(list_models())
 
 
-@pytest.mark.parametrize("fmt", exported_formats())
-@pytest.mark.parametrize("which", MODELS)
-def test_each_model_converts_and_runs_in_each_format(which, fmt, tmp_path):
+def _built(which: str) -> tuple:
+    """The registered model, its export shape, two seeded inputs and Keras's outputs for them."""
     name, params, shape = MODELS[which]
     model = create_model(name, shape, params)
     fixed = model.input_shape[1] is not None
     input_shape = tuple(model.input_shape[1:]) if fixed else (None, None, model.input_shape[-1])
-    rng = np.random.default_rng(0)
     size = model.input_shape[1:3] if fixed else (48, 64)  # not the traced size
-    x = rng.random((2, *size, model.input_shape[-1]), dtype=np.float32)
-    expected = model.predict(x, verbose=0)
+    x = np.random.default_rng(0).random((2, *size, model.input_shape[-1]), dtype=np.float32)
+    return model, input_shape, x, model.predict(x, verbose=0)
+
+
+@pytest.mark.parametrize("fmt", exported_formats())
+@pytest.mark.parametrize("which", MODELS)
+def test_each_model_converts_and_runs_in_each_format(which, fmt, tmp_path):
+    model, input_shape, x, expected = _built(which)
     converter = converter_class(fmt)(model, input_shape, ExportOptions())
     outcome = NCNN[which] if fmt == "ncnn" else "runs"
     try:
@@ -75,6 +79,28 @@ def test_each_model_converts_and_runs_in_each_format(which, fmt, tmp_path):
     session = choose_backend(path).open(path, 1)
     diff = float(np.abs(np.asarray(session.run(x)) - expected).max())
     assert diff <= GATE, (which, fmt, diff)
+
+
+@pytest.mark.parametrize("which", MODELS)
+def test_each_model_quantizes_to_onnx_int8_with_bias_correction(which, caplog, tmp_path):
+    """NNCF's full bias correction (`export --int8-bias-correction`) follows every model here.
+
+    Where it cannot (test_export.py: a trained conv denoiser), onnxruntime's int8 is written.
+    """
+    from edgeae.export.onnx import OnnxConverter
+    from edgeae.export.options import Calibration
+    from edgeae.runtime.backends import OnnxSession
+
+    model, input_shape, x, expected = _built(which)
+    calibration = Calibration(np.random.default_rng(1).random((8, *x.shape[1:]), np.float32),
+                              ranges="mean", bias_correction=True)
+    converter = OnnxConverter(model, input_shape, ExportOptions())
+    data = converter.convert("int8", calibration).data
+    assert converter.describe(data, "int8")["bias_correction"] is True
+    assert "bias correction failed" not in caplog.text
+    (tmp_path / "model.onnx").write_bytes(data)
+    output = np.asarray(OnnxSession(tmp_path / "model.onnx", 1).run(x))
+    assert output.shape == np.asarray(expected).shape and np.isfinite(output).all()
 
 
 def test_pixel_shuffle_is_the_same_rearrangement_as_before():

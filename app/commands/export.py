@@ -32,7 +32,7 @@ DEFAULTS = ExportOptions()
 
 # ExportOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("precisions", "part", "input_size", "calibration_samples", "int8_io",
-                 "int8_ranges", "opset", "seed")
+                 "int8_ranges", "int8_bias_correction", "opset", "seed")
 # what converting and checking an artifact imports (the [train] extra's)
 NEEDS = (KERAS_DISTRIBUTION, "tf2onnx", "onnx", "scikit-image")
 
@@ -107,6 +107,10 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
                         "extremes (NNCF's default; finer steps; a denoiser's default, "
                         "0.04-0.11 dB better on the shipped ones), or cover every image's "
                         "extremes (other models' default; BENCHMARKS.md)")
+    g.add_argument("--int8-bias-correction", action="store_true", default=None,
+                   help="ONNX int8 by NNCF, each layer's bias corrected for the mean error "
+                        "quantization adds: 0.01-0.06 dB closer to fp32 on the shipped "
+                        "denoisers (BENCHMARKS.md); default: onnxruntime's quantizer, without")
     g.add_argument("--opset", type=ranged(int, 13, 21),
                    help=f"ONNX opset (default {DEFAULTS.opset})")
 
