@@ -345,8 +345,10 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
     if model_dir.manifest.params.predicts_mask():
         return Calibration(inputs, pasted_anomalies=True)  # no clean targets; ranges cover
-    rules = {"ranges": options.int8_ranges or TASKS[model_dir.manifest.task].int8_ranges,
-             "bias_correction": options.int8_bias_correction}
+    task, asked = TASKS[model_dir.manifest.task], options.int8_bias_correction
+    rules = {"ranges": options.int8_ranges or task.int8_ranges,
+             "bias_correction": task.int8_bias_correction if asked is None else asked,
+             "bias_correction_asked": bool(asked)}
     if options.part != "model":
         return Calibration(inputs, **rules)
     return Calibration(inputs, restored_targets(images, model_dir.manifest), **rules)

@@ -275,8 +275,10 @@ class OnnxConverter:
         except Exception as error:  # NNCF's bias correction cannot follow every graph
             if not corrected:
                 raise
-            log.warning("NNCF's bias correction failed on this graph (%s: %s); quantizing "
-                        "with onnxruntime's quantizer, without it", type(error).__name__, error)
+            # a warning where the user asked for it; where it is the task's default, a note
+            level = logging.WARNING if calibration.bias_correction_asked else logging.INFO
+            log.log(level, "NNCF's bias correction failed on this graph (%s: %s); quantizing "
+                    "with onnxruntime's quantizer, without it", type(error).__name__, error)
             corrected, data = False, self._quantize(precision, calibration, False)
         self._static = ({"activation_ranges": calibration.ranges, "bias_correction": corrected}
                         if PRECISIONS[precision].calibrated else {})
