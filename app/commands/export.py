@@ -109,8 +109,8 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
                         "extremes (other models' default; BENCHMARKS.md)")
     g.add_argument("--int8-bias-correction", action=argparse.BooleanOptionalAction,
                    help="ONNX int8 by NNCF, each layer's bias corrected for the mean error "
-                        "quantization adds (a denoiser's default: 0.01-0.06 dB closer to fp32 on "
-                        "the shipped ones, as fast through OpenVINO), or by onnxruntime's "
+                        "quantization adds (a denoiser's default: up to 0.06 dB closer to fp32 "
+                        "on the shipped ones, as fast through OpenVINO), or by onnxruntime's "
                         "quantizer without (other models' default; BENCHMARKS.md)")
     g.add_argument("--opset", type=ranged(int, 13, 21),
                    help=f"ONNX opset (default {DEFAULTS.opset})")
