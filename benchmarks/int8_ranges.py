@@ -1,7 +1,7 @@
 """int8 calibration for the shipped denoisers: activation ranges, and NNCF's bias correction.
 
 Static int8 fixes each activation's range from calibration inputs. onnxruntime's MinMax takes
-the extremes over all of them ("cover", `edgeae export`'s default); NNCF's default, and
+the extremes over all of them ("cover", other models' export default); NNCF's default, and
 onnxruntime's MinMax with CalibMovingAverage, average each input's minimum and maximum ("mean",
 export/onnx.py ACTIVATION_RANGES, `export --int8-ranges mean`), which clips a few inputs' rare
 extremes and gives the usual range finer steps. For each shipped model, its fp32 ONNX file is
@@ -11,7 +11,7 @@ image, the 200 that cover its brightness range as the export picks them, with th
 training noise, seed 0). Measured: mean PSNR at Gaussian sigma 25 (unclipped, seeded) on the 40
 held-out Train400 images (validation: the models' own split, cropped to a multiple of 8) and on
 Set12 (test), through onnxruntime and OpenVINO (which runs the QDQ files as int8), beside each
-model's fp32 ONNX and its shipped int8 ONNX file. A fourth file quantizes with the mean ranges
+model's fp32 ONNX and its shipped int8 ONNX file. One more file quantizes with the mean ranges
 by NNCF with its full bias correction (`export --int8-bias-correction`: each layer's bias
 shifted by the mean error quantization adds there). The two files the bias correction rule
 compares are timed on a 640x480 frame through both engines, interleaved (ROUNDS rounds of CALLS
