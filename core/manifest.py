@@ -55,7 +55,9 @@ from edgeae.core.tasks import TASKS
 # inputs' (`artifact.quantization.activation_ranges`), which a version 12 reader would refuse;
 # older files do not say.
 # 14: it also records whether NNCF corrected its biases (`artifact.quantization.bias_correction`),
-# which a version 13 reader would refuse; older files were quantized by onnxruntime, without.
+# and an OpenVINO IR int8 artifact whether every layer's weights were halved against int8 sums
+# that saturate (`artifact.quantization.overflow_fix`), which a version 13 reader would refuse;
+# older ONNX files were quantized by onnxruntime, without, older IRs fixed their first layer.
 SCHEMA_VERSION = 14
 READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
@@ -218,6 +220,9 @@ class Quantization(_Strict):
     # ONNX static int8: quantized by NNCF with its full bias correction (export/onnx.py); None
     # where not recorded (other formats, before 14)
     bias_correction: bool | None = None
+    # OpenVINO IR int8: every layer's weight range halved (NNCF's overflow fix), as the export
+    # does on a CPU whose int8 sums saturate (export/openvino.py); None where not recorded
+    overflow_fix: bool | None = None
 
 
 class ParityInfo(_Strict):

@@ -138,16 +138,19 @@ ACTIVATION_RANGES = {"cover": RangeRule({}, "MINMAX"),
                      "mean": RangeRule({"CalibMovingAverage": True}, None)}
 
 
-def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool = True) -> dict:
+def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool = True,
+                 overflow_fix: bool = False) -> dict:
     """NNCF's quantize options for `ranges` (ACTIVATION_RANGES), as onnxruntime's int8 has them.
 
     Asymmetric activations (the MIXED preset) like onnxruntime's uint8 ones; `bias_correction`
     runs NNCF's full bias correction (each layer's bias shifted by the mean error quantization
-    adds, measured layer by layer on the calibration inputs) instead of its fast estimate.
+    adds, measured layer by layer on the calibration inputs) instead of its fast estimate;
+    `overflow_fix` halves every layer's weight range, not only the first's (NNCF's default).
     """
     import nncf
     from nncf.quantization.advanced_parameters import (
         AdvancedQuantizationParameters,
+        OverflowFix,
         QuantizationParameters,
     )
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
@@ -158,6 +161,8 @@ def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool =
             RangeEstimatorParametersSet, ACTIVATION_RANGES[ranges].nncf)
     if not per_channel:
         advanced["weights_quantization_params"] = QuantizationParameters(per_channel=False)
+    if overflow_fix:
+        advanced["overflow_fix"] = OverflowFix.ENABLE
     return {"preset": nncf.QuantizationPreset.MIXED,
             "advanced_parameters": AdvancedQuantizationParameters(**advanced),
             "fast_bias_correction": not bias_correction}

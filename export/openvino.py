@@ -9,6 +9,8 @@ NNCF's post-training quantization, calibrated on the same images as TFLite and O
 costs more than ACCURACY_SHARE of the gate's PSNR budget on those calibration images, NNCF's
 accuracy control returns, layer by layer, the layers that cost most to float until it does not:
 measured on the training images only, never on the samples the parity gate then judges.
+Where this CPU's int8 sums saturate (x86 without VNNI), every layer's weights get NNCF's
+overflow fix, as the gate is measured here: see `quantize_ir`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from edgeae.core.manifest import EMBEDDED_KEY
 from edgeae.export.onnx import OnnxConverter, nncf_options, toolchain_quiet
 from edgeae.export.options import Calibration, Converted
 from edgeae.export.parity import mean_psnr
-from edgeae.runtime.backends import OPENVINO_PRECISION_HINT
+from edgeae.runtime.backends import OPENVINO_PRECISION_HINT, int8_sums_saturate
 
 log = logging.getLogger(__name__)
 # The share of the int8 gate's PSNR drop that quantizing may cost on the calibration images:
@@ -52,8 +54,15 @@ def _child(parent: ET.Element, tag: str) -> ET.Element:
     return found if found is not None else ET.SubElement(parent, tag)
 
 
-def quantize_ir(model, calibration: Calibration, max_drop_db: float):
-    """NNCF int8 of an OpenVINO model, with accuracy control when `calibration` has targets."""
+def quantize_ir(model, calibration: Calibration, max_drop_db: float,
+                overflow_fix: bool = False):
+    """NNCF int8 of an OpenVINO model, with accuracy control when `calibration` has targets.
+
+    `overflow_fix` halves every layer's weight range (7-bit weights), not only the first
+    layer's: without VNNI, x86 int8 convolutions add pairs of products in 16 bits, which
+    saturates (the demo's autoencoder lost 0.48 dB there, 0.06 with it); with VNNI it would
+    only cost precision, so the export asks for it where its CPU saturates (OpenVINOConverter).
+    """
     import nncf
 
     inputs = nncf.Dataset([image[None] for image in calibration.inputs])
@@ -61,8 +70,9 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float):
         # NNCF's default range, the mean of each input's, clips the activations the pasted
         # anomalies of a mask predictor's calibration make: a DRAEM detector lost 0.011 pixel
         # AUROC with it, none with covering ranges and asymmetric activations (benchmarks/draem.py)
-        return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
-                             **(nncf_options("cover") if calibration.pasted_anomalies else {}))
+        options = (nncf_options("cover", overflow_fix=overflow_fix)
+                   if calibration.pasted_anomalies else _overflow_options(overflow_fix))
+        return nncf.quantize(model, inputs, subset_size=len(calibration.inputs), **options)
     n = min(VALIDATION_IMAGES, len(calibration.inputs))
     targets = calibration.targets[:n]
 
@@ -70,9 +80,20 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float):
         return mean_psnr(np.concatenate([compiled(x)[0] for x in data]), targets)
 
     validation = nncf.Dataset([image[None] for image in calibration.inputs[:n]])
+    advanced = _overflow_options(overflow_fix).get("advanced_parameters")
     return nncf.quantize_with_accuracy_control(
         model, inputs, validation, psnr, max_drop=max_drop_db,
-        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration.inputs))
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration.inputs),
+        advanced_quantization_parameters=advanced)
+
+
+def _overflow_options(overflow_fix: bool) -> dict:
+    """NNCF's defaults, with every layer's overflow fix if asked for."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    if not overflow_fix:
+        return {}
+    return {"advanced_parameters": AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)}
 
 
 class OpenVINOConverter:
@@ -81,6 +102,7 @@ class OpenVINOConverter:
     def __init__(self, model, shape: tuple[int | None, ...], options) -> None:
         self._onnx = OnnxConverter(model, shape, options)
         self._max_drop = options.tolerances.int8_psnr_drop_db * ACCURACY_SHARE
+        self._overflow_fix = int8_sums_saturate()  # where the gate is measured (quantize_ir)
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
         """The IR in `precision`: graph and weights."""
@@ -95,15 +117,18 @@ class OpenVINOConverter:
             with toolchain_quiet():
                 model = ov.convert_model(onnx_path)
                 if PRECISIONS[precision].calibrated:
-                    model = quantize_ir(model, calibration, self._max_drop)
+                    model = quantize_ir(model, calibration, self._max_drop,
+                                        self._overflow_fix)
             if precision in INFERENCE_PRECISIONS:
                 model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_HINT)
             ov.save_model(model, xml, compress_to_fp16=precision == "fp16")
             return Converted(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())
 
     def describe(self, data: bytes, precision: str) -> dict:
-        """Quantization fields: NNCF's int8 weights are per channel."""
-        return {"weights": "per-channel"} if PRECISIONS[precision].int8_weights else {}
+        """Quantization fields: NNCF's int8 weights are per channel, overflow-fixed or not."""
+        if not PRECISIONS[precision].int8_weights:
+            return {}
+        return {"weights": "per-channel", "overflow_fix": self._overflow_fix}
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The graph with the manifest in its rt_info."""

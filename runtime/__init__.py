@@ -70,6 +70,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
                         f"{task}: load the whole model's artifact for that")
     session, used = open_session(Path(path), backend, num_threads)
     _say_if_int8_runs_exactly(manifest, used.name)
+    _warn_if_ir_int8_saturates(manifest)
     return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,
                      Path(path).parent)
 
@@ -81,6 +82,18 @@ def _say_if_int8_runs_exactly(manifest: Manifest, backend: str) -> None:
         log.info("onnxruntime multiplies int8 exactly on this CPU (x86 without VNNI; its fast "
                  "kernels saturate), at about fp32's speed; OpenVINO runs the same file about "
                  "2x faster here (--backend openvino, or auto)")
+
+
+def _warn_if_ir_int8_saturates(manifest: Manifest) -> None:
+    """One warning where an IR int8 file exported for VNNI runs where int8 sums saturate."""
+    artifact = manifest.artifact
+    if artifact.format == "openvino" and artifact.precision == "int8" \
+            and not (artifact.quantization and artifact.quantization.overflow_fix) \
+            and int8_sums_saturate():
+        log.warning("%s was quantized without NNCF's overflow fix past its first layer, and "
+                    "this CPU's int8 sums saturate (x86 without VNNI): its output may be worse "
+                    "than its export gate measured; export it here, or use the ONNX int8 file",
+                    artifact.file)
 
 
 def model_for(use: str, session: Session, manifest: Manifest, folder: Path) -> Reconstructor:

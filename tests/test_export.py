@@ -16,7 +16,7 @@ from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
 from edgeae.export.options import Tolerances
 from edgeae.export.parity import mean_psnr
-from edgeae.runtime.backends import cpu_capabilities
+from edgeae.runtime.backends import cpu_capabilities, int8_sums_saturate
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
@@ -327,17 +327,10 @@ def test_onnx_conversion_that_loses_the_output_rank_is_repeated(monkeypatch, cap
     assert OnnxSession(path, 1).run(blobs(3).astype(np.float32) / 255).shape == (3, 16, 16, 1)
 
 
-@pytest.mark.parametrize("pasted", [True, False])
-def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
-    """A mask predictor's calibration has anomalies pasted in: its int8 ranges must reach them.
-
-    NNCF's default averages each input's range, so the one bright input here is clipped.
-    """
+def _two_convs():
+    """An OpenVINO model: an 8x8 gray input through two 1x1 convolutions with ReLU."""
     import openvino as ov
     from openvino import opset13 as ops
-
-    from edgeae.export.openvino import quantize_ir
-    from edgeae.export.options import Calibration
 
     image = ops.parameter([1, 8, 8, 1], np.float32)
     x = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2])))
@@ -345,9 +338,40 @@ def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
         weights = np.full((4, x.get_output_partial_shape(0)[1].get_length(), 1, 1), 0.5)
         x = ops.relu(ops.convolution(x, ops.constant(weights.astype(np.float32)),
                                      [1, 1], [0, 0], [0, 0], [1, 1]))
+    return ov.Model([x], [image])
+
+
+@pytest.mark.parametrize("fix", [True, False])
+def test_ir_int8_overflow_fix_halves_every_layers_weights(fix):
+    """NNCF halves the first layer's int8 weights (7 bits) against sums that saturate on x86
+    without VNNI; the export's overflow fix, asked for on such a CPU, halves every layer's."""
+    import openvino as ov
+
+    from edgeae.export.openvino import OpenVINOConverter, quantize_ir
+    from edgeae.export.options import Calibration
+
+    inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+    quantized = quantize_ir(_two_convs(), Calibration(inputs), 0.5, overflow_fix=fix)
+    largest = [int(np.abs(op.get_data().astype(np.int32)).max())
+               for op in quantized.get_ordered_ops()
+               if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.i8]
+    assert largest == ([63, 63] if fix else [63, 127])
+    converter = OpenVINOConverter(None, (8, 8, 1), ExportOptions())
+    assert converter.describe(b"", "int8")["overflow_fix"] is int8_sums_saturate()
+
+
+@pytest.mark.parametrize("pasted", [True, False])
+def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
+    """A mask predictor's calibration has anomalies pasted in: its int8 ranges must reach them.
+
+    NNCF's default averages each input's range, so the one bright input here is clipped.
+    """
+    from edgeae.export.openvino import quantize_ir
+    from edgeae.export.options import Calibration
+
     inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
     inputs[0] *= 10  # one input with an anomaly far brighter than the rest
-    quantized = quantize_ir(ov.Model([x], [image]), Calibration(inputs, pasted_anomalies=pasted),
+    quantized = quantize_ir(_two_convs(), Calibration(inputs, pasted_anomalies=pasted),
                             max_drop_db=0.5)
     highs = [float(op.input_value(2).get_node().get_data().max())
              for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize"

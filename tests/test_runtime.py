@@ -427,6 +427,21 @@ def test_device_environment_runs_openvino(conv_artifacts, gray_folder, tmp_path)
 
 
 @pytest.mark.parametrize("saturate", [True, False])
+@pytest.mark.parametrize("fixed", [True, False])
+def test_an_ir_int8_file_without_the_overflow_fix_warns_where_sums_saturate(
+        conv_artifacts, monkeypatch, caplog, saturate, fixed):
+    """An IR exported on a CPU with VNNI keeps 8-bit weights past its first layer: on one
+    without (stood in for), that is said once, and not for an IR the export overflow-fixed."""
+    manifest = rt.read_artifact_manifest(conv_artifacts / "model_int8.xml")
+    quantization = manifest.artifact.quantization.model_copy(update={"overflow_fix": fixed})
+    manifest = manifest.model_copy(update={"artifact": manifest.artifact.model_copy(
+        update={"quantization": quantization})})
+    monkeypatch.setattr(rt, "int8_sums_saturate", lambda: saturate)
+    rt._warn_if_ir_int8_saturates(manifest)
+    assert ("without NNCF's overflow fix" in caplog.text) == (saturate and not fixed)
+
+
+@pytest.mark.parametrize("saturate", [True, False])
 def test_onnxruntime_uses_exact_int8_kernels_where_the_fast_ones_saturate(monkeypatch, caplog,
                                                                           saturate):
     """x86 without VNNI (stood in for either way): onnxruntime multiplies int8 exactly there."""
