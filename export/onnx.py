@@ -138,16 +138,13 @@ ACTIVATION_RANGES = {"cover": RangeRule({}, "MINMAX"),
                      "mean": RangeRule({"CalibMovingAverage": True}, None)}
 
 
-def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool = True,
-                 overflow_fix: bool = False) -> dict:
-    """NNCF's quantize options for `ranges` (ACTIVATION_RANGES), as onnxruntime's int8 has them.
+def nncf_advanced(ranges: str | None = None, per_channel: bool = True,
+                  overflow_fix: bool = False):
+    """NNCF's advanced quantization parameters for the options below.
 
-    Asymmetric activations (the MIXED preset) like onnxruntime's uint8 ones; `bias_correction`
-    runs NNCF's full bias correction (each layer's bias shifted by the mean error quantization
-    adds, measured layer by layer on the calibration inputs) instead of its fast estimate;
-    `overflow_fix` halves every layer's weight range, not only the first's (NNCF's default).
+    `ranges` (ACTIVATION_RANGES; None: NNCF's default), per-tensor weights if asked, and
+    `overflow_fix` halving every layer's weight range, not only the first's (NNCF's default).
     """
-    import nncf
     from nncf.quantization.advanced_parameters import (
         AdvancedQuantizationParameters,
         OverflowFix,
@@ -156,15 +153,29 @@ def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool =
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     advanced = {}
-    if ACTIVATION_RANGES[ranges].nncf is not None:
-        advanced["activations_range_estimator_params"] = getattr(
-            RangeEstimatorParametersSet, ACTIVATION_RANGES[ranges].nncf)
+    estimator = ACTIVATION_RANGES[ranges].nncf if ranges is not None else None
+    if estimator is not None:
+        advanced["activations_range_estimator_params"] = getattr(RangeEstimatorParametersSet,
+                                                                 estimator)
     if not per_channel:
         advanced["weights_quantization_params"] = QuantizationParameters(per_channel=False)
     if overflow_fix:
         advanced["overflow_fix"] = OverflowFix.ENABLE
+    return AdvancedQuantizationParameters(**advanced)
+
+
+def nncf_options(ranges: str, bias_correction: bool = False, per_channel: bool = True,
+                 overflow_fix: bool = False) -> dict:
+    """NNCF's quantize options for `ranges` (ACTIVATION_RANGES), as onnxruntime's int8 has them.
+
+    Asymmetric activations (the MIXED preset) like onnxruntime's uint8 ones; `bias_correction`
+    runs NNCF's full bias correction (each layer's bias shifted by the mean error quantization
+    adds, measured layer by layer on the calibration inputs) instead of its fast estimate.
+    """
+    import nncf
+
     return {"preset": nncf.QuantizationPreset.MIXED,
-            "advanced_parameters": AdvancedQuantizationParameters(**advanced),
+            "advanced_parameters": nncf_advanced(ranges, per_channel, overflow_fix),
             "fast_bias_correction": not bias_correction}
 
 

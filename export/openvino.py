@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY
-from edgeae.export.onnx import OnnxConverter, nncf_options, toolchain_quiet
+from edgeae.export.onnx import OnnxConverter, nncf_advanced, nncf_options, toolchain_quiet
 from edgeae.export.options import Calibration, Converted
 from edgeae.export.parity import mean_psnr
 from edgeae.runtime.backends import OPENVINO_PRECISION_HINT, int8_sums_saturate
@@ -71,7 +71,8 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float,
         # anomalies of a mask predictor's calibration make: a DRAEM detector lost 0.011 pixel
         # AUROC with it, none with covering ranges and asymmetric activations (benchmarks/draem.py)
         options = (nncf_options("cover", overflow_fix=overflow_fix)
-                   if calibration.pasted_anomalies else _overflow_options(overflow_fix))
+                   if calibration.pasted_anomalies
+                   else {"advanced_parameters": nncf_advanced(overflow_fix=overflow_fix)})
         return nncf.quantize(model, inputs, subset_size=len(calibration.inputs), **options)
     n = min(VALIDATION_IMAGES, len(calibration.inputs))
     targets = calibration.targets[:n]
@@ -80,20 +81,10 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float,
         return mean_psnr(np.concatenate([compiled(x)[0] for x in data]), targets)
 
     validation = nncf.Dataset([image[None] for image in calibration.inputs[:n]])
-    advanced = _overflow_options(overflow_fix).get("advanced_parameters")
     return nncf.quantize_with_accuracy_control(
         model, inputs, validation, psnr, max_drop=max_drop_db,
         drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration.inputs),
-        advanced_quantization_parameters=advanced)
-
-
-def _overflow_options(overflow_fix: bool) -> dict:
-    """NNCF's defaults, with every layer's overflow fix if asked for."""
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
-
-    if not overflow_fix:
-        return {}
-    return {"advanced_parameters": AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)}
+        advanced_quantization_parameters=nncf_advanced(overflow_fix=overflow_fix))
 
 
 class OpenVINOConverter:
