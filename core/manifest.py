@@ -220,8 +220,10 @@ class Quantization(_Strict):
     # ONNX static int8: quantized by NNCF with its full bias correction (export/onnx.py); None
     # where not recorded (other formats, before 14)
     bias_correction: bool | None = None
-    # OpenVINO IR int8: every layer's weight range halved (NNCF's overflow fix), as the export
-    # does on a CPU whose int8 sums saturate (export/openvino.py); None where not recorded
+    # int8 weights in 7 bits so no 16-bit pair sum can saturate: an OpenVINO IR's every layer
+    # (NNCF's overflow fix), as the export does on a CPU whose int8 sums saturate
+    # (export/openvino.py); an ONNX file quantized again so (onnxruntime's reduce_range) after
+    # failing its gate on such a CPU (export/onnx.py); None where not recorded
     overflow_fix: bool | None = None
 
 

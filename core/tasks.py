@@ -25,14 +25,6 @@ class Task:
     scored: bool = False  # training calibrates an anomaly score and a threshold
     parts: tuple[str, ...] = ("model",)  # what `edgeae export --part` may convert
     report_rows: tuple[str, ...] = ("input", "output")  # the report's sample rows, in order
-    # ONNX static int8's activation ranges unless `export --int8-ranges` says (export/onnx.py):
-    # the mean of each calibration input's, measured better for denoisers only
-    # (benchmarks/int8_ranges.py); elsewhere ranges cover every input's rare extremes
-    int8_ranges: str = "cover"
-    # ... and whether NNCF corrects each layer's bias for the mean error quantization adds
-    # (`export --[no-]int8-bias-correction`): measured better for denoisers, as fast through
-    # OpenVINO (benchmarks/int8_ranges.py); elsewhere not measured
-    int8_bias_correction: bool = False
 
     @property
     def frame_use(self) -> str:
@@ -43,8 +35,7 @@ class Task:
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("autoencoder", "reconstruct", "mse", whole_images=True),
     Task("denoiser", "denoise", "psnr", noisy_inputs=True,
-         report_rows=("noisy input", "denoised", "clean"), int8_ranges="mean",
-         int8_bias_correction=True),
+         report_rows=("noisy input", "denoised", "clean")),
     Task("detector", "score", "auroc", scored=True,
          report_rows=("input", "reconstruction", "anomaly map")),
     Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),

@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from edgeae.export.parity import (
     measure,
     run_batched,
 )
-from edgeae.runtime.backends import open_session
+from edgeae.runtime.backends import installed_backends
 from edgeae.runtime.features import PatchMemory
 from edgeae.runtime.models import Score
 from edgeae.runtime.scoring import (
@@ -90,15 +90,64 @@ class _Candidate:
     failure: str | None = None
     fields: dict = field(default_factory=dict)  # the format's own ArtifactInfo fields
     embed: Callable[[bytes, str], bytes] | None = None  # puts the manifest inside the file
+    # the converter's second way, for a file that fails its gate (its `remedy`): file, fields
+    remedy: Callable[[], tuple[Converted, dict]] | None = None
 
-    def outputs(self, *batches: np.ndarray | None) -> list[np.ndarray | None]:
-        """This artifact's outputs on each batch (None for None), by its format's backend.
+    def outputs(self, *batches: np.ndarray | None) -> dict[str, list[np.ndarray | None]]:
+        """This artifact's outputs on each batch (None for None), by installed backend name.
 
-        The file is written and opened once for all of them.
+        Each backend that runs its format (an ONNX file: onnxruntime and OpenVINO); the file is
+        written once and opened once per backend for all of them.
         """
         with tempfile.TemporaryDirectory(prefix="edgeae-export-") as tmp:
-            session, _ = open_session(self.converted.write_to(Path(tmp) / self.name))
-            return [None if batch is None else run_batched(session, batch) for batch in batches]
+            path = self.converted.write_to(Path(tmp) / self.name)
+            outputs = {}
+            for backend in installed_backends(path):
+                session = backend.open(path, None)
+                outputs[backend.name] = [None if batch is None else run_batched(session, batch)
+                                         for batch in batches]
+            return outputs
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """What every artifact is checked against: the Keras model's outputs, and more for some.
+
+    A mask predictor's masks on pasted anomalies, and detection parity on a labelled set.
+    """
+
+    part: ExportPart
+    reference: np.ndarray  # the Keras model's outputs on part.inputs
+    targets: np.ndarray  # what those outputs restore (restored_targets)
+    tolerances: Tolerances
+    masks: PastedMasks | None = None
+    labelled: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    keras_scores: np.ndarray | None = None
+    scores: Callable[[np.ndarray], np.ndarray] | None = None  # labelled outputs -> scores
+
+    def check(self, c: _Candidate) -> None:
+        """c.parity and c.failure: those of the backend it does worst in, named if it fails.
+
+        Each backend that runs its format may run it on a device (`--backend auto` picks by
+        speed), so each must pass.
+        """
+        results = {}
+        batches = (self.part.inputs, self.masks and self.masks.inputs, self.labelled)
+        for backend, (outputs, pasted, scored) in c.outputs(*batches).items():
+            parity = measure(self.reference, self.part.view(outputs), self.targets)
+            if self.masks is not None:
+                parity = parity.model_copy(update=self.masks.parity(pasted))
+            if self.labelled is not None:
+                parity = parity.model_copy(update=detection_parity(
+                    self.keras_scores, self.scores(scored), self.labels))
+            results[backend] = parity, self.tolerances.failure(c.precision, parity,
+                                                               self.masks is not None)
+        worst = max(results, key=lambda b: (results[b][1] is not None,
+                                            results[b][0].mean_abs_diff))
+        c.parity, c.failure = results[worst]
+        if c.failure and len(results) > 1:
+            c.failure = f"{c.failure} in {worst}"
 
 
 def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -218,31 +267,17 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     clean = _at_size(model_dir.samples(), options.input_size)
     part = export_part(load_keras(model_dir), manifest, options.part,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
-    reference = part.view(run_batched(KerasSession(part.model), part.inputs))
-    labelled = _at_size(options.labelled[0], options.input_size) if options.labelled else None
-    arrays = read_side_arrays(model_dir.path, manifest)
-    memory, patches = arrays.get("memory"), patch_search(arrays.get("patches"), manifest.score)
     # a different side file already there is refused before any work
     _copy_side_files(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
-    keras_scores = (detector_scores(labelled, run_batched(KerasSession(part.model), labelled),
-                                    manifest, memory, patches).score
-                    if labelled is not None else None)
+    gate = _gate(model_dir, part, clean, options)
     calibration = _calibration(model_dir, options, candidates, part)
-    masks = (PastedMasks.of(part.model, clean, options.seed)
-             if manifest.params.predicts_mask() else None)
     with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
         candidates = _convert(part.model, part.shape, candidates, calibration, options)
     for c in progress(candidates, total=len(candidates), desc="parity", min_total=2):
-        outputs, pasted, scored = c.outputs(part.inputs, masks and masks.inputs, labelled)
-        c.parity = measure(reference, part.view(outputs), restored_targets(clean, manifest))
-        if masks is not None:
-            c.parity = c.parity.model_copy(update=masks.parity(pasted))
-        if labelled is not None:
-            scores = detector_scores(labelled, scored, manifest, memory, patches).score
-            c.parity = c.parity.model_copy(update=detection_parity(
-                keras_scores, scores, options.labelled[1]))
-        c.failure = options.tolerances.failure(c.precision, c.parity, masks is not None)
-    rows = [_row(c, options.tolerances, masks is not None) for c in candidates]
+        gate.check(c)
+        if c.failure and c.remedy is not None:
+            _check_remedied(c, gate, calibration, options)
+    rows = [_row(c, options.tolerances, gate.masks is not None) for c in candidates]
     table = format_table(rows, (model_dir.path / "model.keras").stat().st_size)
     failed = [c for c in candidates if c.failure]
     if failed:
@@ -257,6 +292,41 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
                for c, row in zip(candidates, rows)]
     _merge_report(out_dir / REPORT_FILE, rows, options)
     return ExportReport(written, table)
+
+
+def _check_remedied(c: _Candidate, gate: _Gate, calibration: Calibration | None,
+                    options: ExportOptions) -> None:
+    """A failed artifact converted the second way its converter offers, and checked again."""
+    failure = c.failure
+    c.converted, described = c.remedy()
+    c.quantization = _quantization(c, described, calibration, options)
+    gate.check(c)
+    log.info("%s: %s; converted again (%s): %s", c.name, failure,
+             ", ".join(f"{k} {v}" for k, v in described.items()), c.failure or "passes")
+
+
+def _gate(model_dir: ModelDir, part: ExportPart, clean: np.ndarray,
+          options: ExportOptions) -> _Gate:
+    """What the Keras model gives on the parity samples, and on what some tasks add.
+
+    Its masks on the samples with anomalies pasted in (a mask predictor), and its scores on
+    --labelled images (a detector).
+    """
+    manifest = model_dir.manifest
+    keras = KerasSession(part.model)
+    gate = _Gate(part, part.view(run_batched(keras, part.inputs)),
+                 restored_targets(clean, manifest), options.tolerances,
+                 masks=(PastedMasks.of(part.model, clean, options.seed)
+                        if manifest.params.predicts_mask() else None))
+    arrays = read_side_arrays(model_dir.path, manifest)  # verified even when not used here
+    if not options.labelled:
+        return gate
+    labelled = _at_size(options.labelled[0], options.input_size)
+    memory, patches = arrays.get("memory"), patch_search(arrays.get("patches"), manifest.score)
+    scores = lambda outputs: detector_scores(  # noqa: E731
+        labelled, outputs, manifest, memory, patches).score
+    return replace(gate, labelled=labelled, labels=options.labelled[1], scores=scores,
+                   keras_scores=scores(run_batched(keras, labelled)))
 
 
 @dataclass(frozen=True)
@@ -345,10 +415,7 @@ def _calibration(model_dir: ModelDir, options: ExportOptions, candidates: list[_
     inputs = part.calibrate(model_inputs(images, model_dir.manifest, options.seed))
     if model_dir.manifest.params.predicts_mask():
         return Calibration(inputs, pasted_anomalies=True)  # no clean targets; ranges cover
-    task, asked = TASKS[model_dir.manifest.task], options.int8_bias_correction
-    rules = {"ranges": options.int8_ranges or task.int8_ranges,
-             "bias_correction": task.int8_bias_correction if asked is None else asked,
-             "bias_correction_asked": bool(asked)}
+    rules = {"ranges": options.int8_ranges, "bias_correction": options.int8_bias_correction}
     if options.part != "model":
         return Calibration(inputs, **rules)
     return Calibration(inputs, restored_targets(images, model_dir.manifest), **rules)
@@ -385,6 +452,7 @@ def _convert(model, shape: tuple[int | None, ...], candidates: list[_Candidate],
             c.quantization = _quantization(c, converter.describe(c.converted.data, c.precision),
                                            calibration, options)
             c.fields, c.embed = converter.artifact_fields(), converter.embed
+            c.remedy = getattr(converter, "remedy", lambda *_: None)(c.precision, calibration)
     finally:
         for converter in converters.values():
             converter.close()

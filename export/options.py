@@ -79,8 +79,8 @@ class ExportOptions:
     labelled: tuple[np.ndarray, np.ndarray] | None = None
     int8_io: IoType = "uint8"
     per_channel: bool = True
-    int8_ranges: str | None = None  # export/onnx.py ACTIVATION_RANGES; None: the task's
-    int8_bias_correction: bool | None = None  # ONNX static int8 by NNCF; None: the task's
+    int8_ranges: str = "cover"  # export/onnx.py ACTIVATION_RANGES
+    int8_bias_correction: bool = False  # ONNX static int8 by NNCF, biases corrected
     opset: int = DEFAULT_OPSET
     tolerances: Tolerances = field(default_factory=Tolerances)
     allow_drift: bool = False
@@ -104,7 +104,6 @@ class Calibration:
     pasted_anomalies: bool = False
     ranges: str = "cover"  # how ONNX static int8 pools the inputs' ranges (ACTIVATION_RANGES)
     bias_correction: bool = False  # ONNX static int8 with NNCF's full bias correction
-    bias_correction_asked: bool = False  # ... by the user, not by the task's default
 
 
 @dataclass(frozen=True)

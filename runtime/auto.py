@@ -24,9 +24,9 @@ from edgeae.core.files import default_cache_dir, write_json
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
-    BACKENDS,
     Backend,
     backend_suffixes,
+    installed_backends,
     open_session,
     usable_cores,
 )
@@ -79,8 +79,7 @@ def siblings(path: Path, manifest: Manifest) -> list[Path]:
 
 def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend]]:
     """(file, installed backend) pairs that could run this artifact."""
-    return [(f, b) for f in siblings(path, manifest) for b in BACKENDS.values()
-            if b.runs(f) and b.available()]
+    return [(f, b) for f in siblings(path, manifest) for b in installed_backends(f)]
 
 
 def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:

@@ -440,6 +440,11 @@ def choose_backend(path: Path, name: str | None = None) -> Backend:
     raise UserError(f"no backend installed for '{suffix}' files: {hints}")
 
 
+def installed_backends(path: Path) -> list[Backend]:
+    """Every installed backend that opens files like `path`: those a device may run it with."""
+    return [b for b in BACKENDS.values() if b.runs(path) and b.available()]
+
+
 def open_session(path: Path, backend: str | None = None,
                  num_threads: int | None = None) -> tuple[Session, Backend]:
     """Open an artifact with the chosen (or first available) backend."""

@@ -103,15 +103,15 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
     g.add_argument("--int8-ranges", choices=ACTIVATION_RANGES,
-                   help="ONNX int8 activation ranges: the mean of the calibration images' "
-                        "extremes (NNCF's default; finer steps; a denoiser's default, "
-                        "0.04-0.11 dB better on the shipped ones), or cover every image's "
-                        "extremes (other models' default; BENCHMARKS.md)")
-    g.add_argument("--int8-bias-correction", action=argparse.BooleanOptionalAction,
+                   help="ONNX int8 activation ranges: cover every calibration image's extremes "
+                        f"(default {DEFAULTS.int8_ranges}), or their mean (NNCF's default: finer "
+                        "steps, but a denoiser's noisiest inputs clip: 2-3 dB lost at sigma 55 "
+                        "on the shipped ones; BENCHMARKS.md)")
+    g.add_argument("--int8-bias-correction", action="store_true",
                    help="ONNX int8 by NNCF, each layer's bias corrected for the mean error "
-                        "quantization adds (a denoiser's default: up to 0.06 dB closer to fp32 "
-                        "on the shipped ones, as fast through OpenVINO), or by onnxruntime's "
-                        "quantizer without (other models' default; BENCHMARKS.md)")
+                        "quantization adds, instead of onnxruntime's quantizer (closer to fp32 "
+                        "for some models; OpenVINO ran such files wrongly on an AVX2-only CPU, "
+                        "and the gate checks every installed engine; BENCHMARKS.md)")
     g.add_argument("--opset", type=ranged(int, 13, 21),
                    help=f"ONNX opset (default {DEFAULTS.opset})")
 
