@@ -272,7 +272,7 @@ class ArtifactInfo(_Strict):
     # digest, nor know its size before the copy is added).
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = None
-    source_model_sha256: str
+    source_model_sha256: str  # model.keras, or the float32 artifact it was re-exported from
     # A k-NN detector's training descriptors (side_path_for); None for other models and in
     # manifests written before it was recorded (those read MEMORY_FILE, checked by content).
     memory: FileRecord | None = None

@@ -35,6 +35,8 @@ class ModelDir:
 
     path: Path
     manifest: Manifest
+    # a directory rebuilt from an exported float32 file (train/from_artifact.py): its digest
+    source_sha256: str | None = None
 
     @classmethod
     def open(cls, path: str | Path) -> ModelDir:
@@ -54,8 +56,8 @@ class ModelDir:
 
     @cached_property
     def model_sha256(self) -> str:
-        """Digest of model.keras, recorded in exported artifacts to trace them to it."""
-        return file_digest(self.path / MODEL_FILE)
+        """Digest of model.keras (or of the file it was rebuilt from), traced by artifacts."""
+        return self.source_sha256 or file_digest(self.path / MODEL_FILE)
 
     def samples(self) -> np.ndarray:
         """The validation images saved at training time, float32 NHWC in [0, 1]."""

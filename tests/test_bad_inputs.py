@@ -61,7 +61,7 @@ CASES = {
     # export
     "export-missing": ("train", "export {t}/missing --out {t}/e", "no such model directory"),
     "export-empty-folder": ("train", "export {t}/empty --out {t}/e", "no manifest.json"),
-    "export-swapped-file": ("train", "export {p} --out {t}/e", "is a file"),
+    "export-swapped-file": ("train", "export {p} --out {t}/e", "needs --calibration DATA"),
     "export-missing-calibration": ("train", "export {m} --calibration {t}/missing --out {t}/e",
                                    "--calibration"),
     "export-corrupt-calibration": ("train", "export {m} --calibration {t}/corrupt --out {t}/e",

@@ -1,4 +1,4 @@
-"""A Keras model rebuilt from an exported float32 ONNX artifact, to fine-tune a shipped model.
+"""A Keras model rebuilt from an exported float32 ONNX artifact, to fine-tune or re-export it.
 
 The shipped denoisers are artifacts, not Keras files. Their manifest names the architecture and
 its configuration, so the registered builder makes the same graph, and the ONNX initializers
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -22,6 +23,9 @@ from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.models import create_model
+
+if TYPE_CHECKING:
+    from edgeae.core.modeldir import ModelDir
 
 
 def _initializers(path: Path) -> dict[str, np.ndarray]:
@@ -73,3 +77,58 @@ def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.
         raise UserError(f"the model rebuilt from {path.name} differs from it by {diff:.2e} "
                         f"(more than {tolerance:g}); adapt a model directory (--model) instead")
     return model, manifest
+
+
+def model_dir_from_artifact(path: Path, data: str, out: Path, tolerance: float,
+                            val_split: float = 0.1, seed: int = 0) -> ModelDir:
+    """A model directory in `out` rebuilt from a float32 ONNX artifact, to export it again.
+
+    An artifact keeps no training images, so `data` (any --data form) stands in for them: a
+    seeded split (the one training makes) holds out `val_split` of its images, up to N_SAMPLES
+    (fewer of large frames: 64 MiB), to check the new artifacts against the rebuilt model; the
+    rest are the int8 calibration pool.
+    The directory records the artifact's digest, which the new artifacts carry as their source.
+    """
+    from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
+    from edgeae.core.data import Preprocess, load_data
+    from edgeae.core.modeldir import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, ModelDir
+    from edgeae.train.fit import CALIBRATION_POOL, N_SAMPLES
+    from edgeae.train.pipeline import split_indices
+
+    model, manifest = keras_from_onnx(path, tolerance, seed)
+    if manifest.input.frames > 1 or _needs_side_files(manifest):
+        raise UserError(f"{path.name} is a {_kind(manifest)}: export it from its model directory")
+    source = load_data(data, Preprocess(manifest.input.channels, manifest.input.fixed_size)).train
+    if source.size is None:
+        raise UserError(f"the images in {data} differ in size; pass images of one size (e.g. "
+                        "a camera's frames) to export from an ONNX file")
+    train, val = split_indices(len(source), val_split, seed)
+    shape = (*source.size, manifest.input.channels)
+    n = calibration_count(shape)
+    pool = np.random.default_rng(seed).permutation(train)[:CALIBRATION_POOL * n]
+    out.mkdir(parents=True, exist_ok=True)
+    fit = lambda images: _multiple_of(images, manifest.input.size_multiple)  # noqa: E731
+    np.save(out / SAMPLES_FILE, fit(source.read_batch(val[:calibration_count(shape, N_SAMPLES)])))
+    np.save(out / CALIBRATION_FILE, fit(covering_subset(source.read_batch(np.sort(pool)), n)))
+    model.save(out / MODEL_FILE)
+    (out / MANIFEST_FILE).write_text(manifest.model_copy(update={"artifact": None}).to_json())
+    return ModelDir(out, Manifest.read(out / MANIFEST_FILE), source_sha256=manifest.artifact.sha256)
+
+
+def _multiple_of(images: np.ndarray, m: int) -> np.ndarray:
+    """NHWC images cropped at the centre to a multiple of `m` (a U-Net's levels must halve)."""
+    h, w = images.shape[1:3]
+    top, left = (h % m) // 2, (w % m) // 2
+    return images[:, top:top + h // m * m, left:left + w // m * m]
+
+
+def _needs_side_files(manifest: Manifest) -> bool:
+    """A detector whose score reads files beside its artifact (a k-NN memory, patches)."""
+    from edgeae.core.manifest import SIDE_FILES
+
+    return any(side.needed(manifest.score) for side in SIDE_FILES.values())
+
+
+def _kind(manifest: Manifest) -> str:
+    """What makes a model need its own directory to export, in words."""
+    return "video model" if manifest.input.frames > 1 else "detector with files beside it"

@@ -8,9 +8,11 @@ the options object fills in the rest.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
@@ -22,11 +24,16 @@ from edgeae.app.commands.args import (
     ranged,
     require,
 )
+from edgeae.core.errors import UserError
 from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, exported_formats
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.onnx import ACTIVATION_RANGES
 from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
+from edgeae.runtime.pretrained import FRAME_NAMES
+
+if TYPE_CHECKING:
+    from edgeae.core.modeldir import ModelDir
 
 DEFAULTS = ExportOptions()
 
@@ -50,8 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "edgeae export model_dir --precision int8 --int8-io uint8 --calibration photos/ "
             "--out export/",
             "edgeae export model_dir --precision int8 --input-size 256x256 --out export/",
-            "edgeae export detector_dir --precision all --labelled test/ --out export/"))
-    p.add_argument("model_dir", type=Path)
+            "edgeae export detector_dir --precision all --labelled test/ --out export/",
+            "edgeae export --pretrained live --calibration frames/ --format openvino "
+            "--precision int8 --out live_mine/",
+            "edgeae export export/model_fp32.onnx --calibration photos/ --precision int8 "
+            "--out again/"))
+    p.add_argument("model_dir", type=Path, nargs="?",
+                   help="a model directory, or an exported float32 ONNX file (rebuilt in Keras "
+                        "and checked against it; --calibration then stands in for its training "
+                        "images, its held-out part for the parity check)")
+    p.add_argument("--pretrained", choices=FRAME_NAMES,
+                   help="a shipped denoiser's float32 ONNX file, e.g. to calibrate int8 on "
+                        "your own camera's frames (needs --calibration)")
     p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=(*exported_formats(), "all"),
                    help=f"default {','.join(DEFAULTS.formats)}")
@@ -153,11 +170,33 @@ def _precisions(text: str) -> tuple[str, ...]:
     return names
 
 
+def _source(args: argparse.Namespace) -> Path:
+    """The model directory or float32 ONNX file to export, checked before any slow work."""
+    if (args.model_dir is None) == (args.pretrained is None):
+        raise UserError("pass a model directory (or an fp32 ONNX file), or --pretrained NAME")
+    if args.pretrained is not None:
+        from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+        source = PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx"
+    else:
+        source = args.model_dir
+    if source.is_dir() or not source.exists():
+        return source  # ModelDir.open says what is wrong with it
+    from edgeae.runtime.artifact import read_artifact_manifest
+
+    artifact = read_artifact_manifest(source).artifact
+    if (artifact.format, artifact.precision) != ("onnx", "fp32"):
+        raise UserError(f"{source.name} is {artifact.format} {artifact.precision}; export "
+                        "again from a model directory or from its fp32 ONNX file")
+    if args.calibration is None:
+        raise UserError(f"exporting from {source.name} needs --calibration DATA: images like "
+                        "those it will see (an ONNX file keeps no training images)")
+    return source
+
+
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print the report table and the files written."""
-    from edgeae.core.modeldir import ModelDir
-
-    model_dir = ModelDir.open(args.model_dir)
+    source = _source(args)
     check_data(args.calibration, "--calibration")
     check_data(args.labelled, "--labelled")
     chosen = given(args, *OPTION_FIELDS)
@@ -169,19 +208,50 @@ def run(args: argparse.Namespace) -> int:
         chosen["per_channel"] = False
     options = ExportOptions(**chosen, tolerances=Tolerances(**given(args, *asdict(Tolerances()))),
                             allow_drift=args.allow_drift, overwrite=args.overwrite)
-    from edgeae.core.calibration import load_calibration
-    from edgeae.core.labels import load_labelled
+    if source.is_file():
+        return _export_rebuilt(source, args, options)
+    from edgeae.core.modeldir import ModelDir
 
+    return _export_model_dir(ModelDir.open(source), args, options)
+
+
+def _export_rebuilt(source: Path, args: argparse.Namespace, options: ExportOptions) -> int:
+    """Export a float32 ONNX file's model, rebuilt in a temporary model directory.
+
+    --calibration's images stand in for its training images: the calibration, and a held-out
+    part for the parity check.
+    """
+    from edgeae.train.from_artifact import model_dir_from_artifact
+
+    with tempfile.TemporaryDirectory(prefix="edgeae-rebuilt-") as tmp:
+        model_dir = model_dir_from_artifact(source, args.calibration, Path(tmp),
+                                            options.tolerances.fp32_max_abs_diff, seed=options.seed)
+        options = replace(options, calibration_source=args.calibration)
+        return _export(model_dir, args.labelled, options, args.out)
+
+
+def _export_model_dir(model_dir: ModelDir, args: argparse.Namespace,
+                      options: ExportOptions) -> int:
+    """Export a model directory, calibrated on --calibration's images where given."""
     if args.calibration:
+        from edgeae.core.calibration import load_calibration
+
         images = load_calibration(args.calibration, model_dir.manifest, options.input_size,
                                   options.calibration_samples, options.seed)
         options = replace(options, calibration=images, calibration_source=args.calibration)
-    if args.labelled:
-        options = replace(options, labelled=load_labelled(args.labelled, model_dir.manifest,
+    return _export(model_dir, args.labelled, options, args.out)
+
+
+def _export(model_dir: ModelDir, labelled: str | None, options: ExportOptions, out: Path) -> int:
+    """Export, check parity, print the report table and the files written."""
+    if labelled:
+        from edgeae.core.labels import load_labelled
+
+        options = replace(options, labelled=load_labelled(labelled, model_dir.manifest,
                                                           options.input_size))
     from edgeae.export.artifacts import export_model  # TensorFlow: after the data is read
 
-    report = export_model(model_dir, args.out, options)
+    report = export_model(model_dir, out, options)
     print(report.table)
     for exported in report.artifacts:
         beside = [p.name for p in (weights_path_for(exported.path),) if p]
