@@ -296,13 +296,19 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
 
 def _check_remedied(c: _Candidate, gate: _Gate, calibration: Calibration | None,
                     options: ExportOptions) -> None:
-    """A failed artifact converted the second way its converter offers, and checked again."""
-    failure = c.failure
+    """A failed artifact converted the second way its converter offers, and checked again.
+
+    Kept only if it passes; else the first conversion and its failure stand.
+    """
+    first = (c.converted, c.quantization, c.parity, c.failure)
     c.converted, described = c.remedy()
     c.quantization = _quantization(c, described, calibration, options)
     gate.check(c)
-    log.info("%s: %s; converted again (%s): %s", c.name, failure,
-             ", ".join(f"{k} {v}" for k, v in described.items()), c.failure or "passes")
+    log.info("%s: %s; converted again (%s): %s", c.name, first[-1],
+             ", ".join(f"{k} {v}" for k, v in described.items()),
+             f"{c.failure}, so the first is kept" if c.failure else "passes")
+    if c.failure:
+        c.converted, c.quantization, c.parity, c.failure = first
 
 
 def _gate(model_dir: ModelDir, part: ExportPart, clean: np.ndarray,

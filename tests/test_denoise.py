@@ -211,6 +211,9 @@ def test_a_shipped_denoiser_exports_again_calibrated_on_the_users_images(tmp_pat
     assert (q.calibration_source, q.calibration_samples) == (str(photos), 27)
     assert q.activation_ranges == "cover" and artifact.parity.n_samples == 3  # held-out tenth
     assert artifact.parity.keras_psnr_db - artifact.parity.psnr_db < 0.6
+    # where int8 sums saturate, the export's second try (7-bit weights) lost more here (0.68
+    # dB against 0.31 on an AMD EPYC): a second try is kept only if it passes
+    assert q.overflow_fix is None
     model = rt.load(out / "model_int8.onnx", backend="onnxruntime")
     assert model.denoise(np.full((40, 40), 128, np.uint8)).shape == (40, 40)
 
