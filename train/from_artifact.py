@@ -42,7 +42,7 @@ def _find(weights: dict[str, np.ndarray], layer: str, tail: str) -> np.ndarray:
     found = [array for name, array in weights.items() if pattern.search(name)]
     if len(found) != 1:
         raise UserError(f"cannot find layer {layer!r} in the ONNX file ({len(found)} matches); "
-                        "adapt a model directory (--model) instead")
+                        "start from its model directory instead")
     return found[0]
 
 
@@ -56,7 +56,7 @@ def _load_convolutions(model: keras.Model, weights: dict[str, np.ndarray]) -> No
             layer.set_weights([np.transpose(kernel, (2, 3, 1, 0)), *bias])
         elif layer.weights:
             raise UserError(f"cannot rebuild layer {layer.name!r} ({type(layer).__name__}) from "
-                            "an ONNX file; adapt a model directory (--model) instead")
+                            "an ONNX file; start from its model directory instead")
 
 
 def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.Model, Manifest]:
@@ -75,7 +75,7 @@ def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.
     diff = float(np.abs(np.asarray(model(probe, training=False)) - expected).max())
     if diff > tolerance:
         raise UserError(f"the model rebuilt from {path.name} differs from it by {diff:.2e} "
-                        f"(more than {tolerance:g}); adapt a model directory (--model) instead")
+                        f"(more than {tolerance:g}); start from its model directory instead")
     return model, manifest
 
 
