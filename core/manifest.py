@@ -506,6 +506,11 @@ SIDE_FILES = {
 }
 
 
+def needed_side_files(manifest: Manifest) -> list[str]:
+    """The SIDE_FILES kinds this detector's score reads beside it (none for other models)."""
+    return [kind for kind, side in SIDE_FILES.items() if side.needed(manifest.score)]
+
+
 def side_path_for(artifact: Path, kind: str) -> Path:
     """A side file export writes beside an artifact: model_int8.tflite -> model_int8.memory.npy.
 

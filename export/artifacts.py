@@ -23,13 +23,13 @@ from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
-    SIDE_FILES,
     ArtifactInfo,
     FileRecord,
     Manifest,
     ParityInfo,
     Quantization,
     manifest_path_for,
+    needed_side_files,
     side_path_for,
     weights_path_for,
 )
@@ -490,15 +490,10 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
     return Score(with_knn(scores, images, memory, config), maps)
 
 
-def _needed_side_files(manifest: Manifest) -> list[str]:
-    """The SIDE_FILES kinds this detector's score uses (none for other models)."""
-    return [kind for kind, side in SIDE_FILES.items() if side.needed(manifest.score)]
-
-
 def _copy_side_files(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
                      overwrite: bool, dry_run: bool = False) -> None:
     """Each side file beside each artifact, named for it (model_int8.memory.npy, ...)."""
-    for kind in _needed_side_files(model_dir.manifest):
+    for kind in needed_side_files(model_dir.manifest):
         source = side_path(model_dir.path, model_dir.manifest, kind)
         for target in dict.fromkeys(side_path_for(out_dir / c.name, kind) for c in candidates):
             _copy_unless_same(source, target, overwrite, dry_run)
@@ -534,7 +529,7 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
     info = ArtifactInfo(format=c.format, precision=c.precision, file=c.name, part=options.part,
                         source_model_sha256=model_dir.model_sha256,
                         **{kind: FileRecord.of(side_path_for(out_dir / c.name, kind))
-                           for kind in _needed_side_files(manifest)},
+                           for kind in needed_side_files(manifest)},
                         weights=weights, quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
         "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})

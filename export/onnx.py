@@ -319,17 +319,21 @@ class OnnxConverter:
         def seven_bit() -> tuple[Converted, dict]:
             data = quantize_onnx(self._float, precision, calibration.inputs,
                                  self._options.per_channel, calibration.ranges, seven_bit=True)
-            weights = "per-channel" if self._options.per_channel else "per-tensor"
-            return Converted(data), {"weights": weights, "activation_ranges": calibration.ranges,
-                                     "bias_correction": False, "overflow_fix": True}
+            return Converted(data), {"weights": self._weights, "overflow_fix": True,
+                                     "activation_ranges": calibration.ranges,
+                                     "bias_correction": False}
         return seven_bit
 
     def describe(self, data: bytes, precision: str) -> dict:
         """Quantization fields: the weights' granularity, as asked for, and static int8's rules."""
         if not PRECISIONS[precision].int8_weights:
             return {}
-        weights = "per-channel" if self._options.per_channel else "per-tensor"
-        return {"weights": weights, **self._static}
+        return {"weights": self._weights, **self._static}
+
+    @property
+    def _weights(self) -> str:
+        """The int8 weights' granularity, as asked for."""
+        return "per-channel" if self._options.per_channel else "per-tensor"
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The model with the manifest in its metadata_props."""

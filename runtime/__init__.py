@@ -92,7 +92,8 @@ def _warn_if_ir_int8_saturates(manifest: Manifest) -> None:
             and int8_sums_saturate():
         log.warning("%s was quantized without NNCF's overflow fix past its first layer, and "
                     "this CPU's int8 sums saturate (x86 without VNNI): its output may be worse "
-                    "than its export gate measured; export it here, or use the ONNX int8 file",
+                    "than its export gate measured; export it here, or run the ONNX int8 file "
+                    "with onnxruntime (exact here)",
                     artifact.file)
 
 

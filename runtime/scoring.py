@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.manifest import SIDE_FILES, Manifest, ScoreConfig
+from edgeae.core.manifest import SIDE_FILES, Manifest, ScoreConfig, needed_side_files
 from edgeae.runtime.features import (
     HOG_BLOCK,
     PatchMemory,
@@ -160,7 +160,7 @@ def read_side_arrays(folder: Path, manifest: Manifest) -> dict[str, np.ndarray]:
     does not fit would score every image wrongly without one.
     """
     return {kind: _read_side_array(side_path(folder, manifest, kind), manifest, kind)
-            for kind, side in SIDE_FILES.items() if side.needed(manifest.score)}
+            for kind in needed_side_files(manifest)}
 
 
 def _read_side_array(path: Path, manifest: Manifest, kind: str) -> np.ndarray:

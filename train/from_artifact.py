@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import Manifest
+from edgeae.core.manifest import Manifest, needed_side_files
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.models import create_model
@@ -96,7 +96,7 @@ def model_dir_from_artifact(path: Path, data: str, out: Path, tolerance: float,
     from edgeae.train.pipeline import split_indices
 
     model, manifest = keras_from_onnx(path, tolerance, seed)
-    if manifest.input.frames > 1 or _needs_side_files(manifest):
+    if manifest.input.frames > 1 or needed_side_files(manifest):
         raise UserError(f"{path.name} is a {_kind(manifest)}: export it from its model directory")
     source = load_data(data, Preprocess(manifest.input.channels, manifest.input.fixed_size)).train
     if source.size is None:
@@ -111,8 +111,9 @@ def model_dir_from_artifact(path: Path, data: str, out: Path, tolerance: float,
     np.save(out / SAMPLES_FILE, fit(source.read_batch(val[:calibration_count(shape, N_SAMPLES)])))
     np.save(out / CALIBRATION_FILE, fit(covering_subset(source.read_batch(np.sort(pool)), n)))
     model.save(out / MODEL_FILE)
-    (out / MANIFEST_FILE).write_text(manifest.model_copy(update={"artifact": None}).to_json())
-    return ModelDir(out, Manifest.read(out / MANIFEST_FILE), source_sha256=manifest.artifact.sha256)
+    described = manifest.model_copy(update={"artifact": None})
+    (out / MANIFEST_FILE).write_text(described.to_json())
+    return ModelDir(out, described, source_sha256=manifest.artifact.sha256)
 
 
 def _multiple_of(images: np.ndarray, m: int) -> np.ndarray:
@@ -120,13 +121,6 @@ def _multiple_of(images: np.ndarray, m: int) -> np.ndarray:
     h, w = images.shape[1:3]
     top, left = (h % m) // 2, (w % m) // 2
     return images[:, top:top + h // m * m, left:left + w // m * m]
-
-
-def _needs_side_files(manifest: Manifest) -> bool:
-    """A detector whose score reads files beside its artifact (a k-NN memory, patches)."""
-    from edgeae.core.manifest import SIDE_FILES
-
-    return any(side.needed(manifest.score) for side in SIDE_FILES.values())
 
 
 def _kind(manifest: Manifest) -> str:
