@@ -10,7 +10,8 @@ TFLITE_VENV := .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 HAS_TFLITE_WHEELS := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info < (3, 12)))')
 
-.PHONY: install demo test lint clean pretrained pretrained-video pretrained-camera
+.PHONY: install demo test lint clean pretrained pretrained-video pretrained-camera \
+	pretrained-ncnn
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
 ifeq ($(HAS_TFLITE_WHEELS),1)
@@ -72,7 +73,7 @@ pretrained: $(VENV)/.installed
 	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
 	  $(call ship,$${name}); \
 	done
-	$(MAKE) pretrained-video pretrained-camera
+	$(MAKE) pretrained-video pretrained-camera pretrained-ncnn
 
 # live-video: the shipped `live` made recurrent (`--temporal recurrent`): `live` itself frozen
 # inside, only the small fusion that blends in its last output trains, unrolled over 4-frame clips
@@ -117,6 +118,21 @@ pretrained-camera: $(VENV)/.installed
 	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$$name --format all --precision fp32,int8 \
 	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
 	  $(call ship,$${name}); \
+	done
+
+# ncnn files of the single-frame models (the ncnn backend, ncnn's ARM kernels on a Pi), fp32
+# only: converted by pnnx from each shipped fp32 ONNX file (`export --pretrained`, which rebuilds
+# its weights in Keras) and gated against them on DATA's Train400; the runtime counts them as
+# the same model for `--backend auto`. live-video is not rebuilt from ONNX, so has none.
+PRETRAINED_NCNN := live quality live-camera
+
+pretrained-ncnn: $(VENV)/.installed
+	set -e; for name in $(PRETRAINED_NCNN); do \
+	  $(VENV)/bin/edgeae export --pretrained $$name --format ncnn --precision fp32 \
+	    --calibration $(DATA)/train400 --out $(PRETRAINED_WORK)/$$name-ncnn --overwrite; \
+	  for f in model_fp32.param model_fp32.param.json model_fp32.ncnn.bin; do \
+	    cp $(PRETRAINED_WORK)/$$name-ncnn/$$f runtime/pretrained/$${name}_$${f#model_}; \
+	  done; \
 	done
 
 lint: $(VENV)/.installed

@@ -61,20 +61,30 @@ class AutoChoice:
 
 
 def siblings(path: Path, manifest: Manifest) -> list[Path]:
-    """The artifact and the files exported beside it from the same model at its precision."""
+    """The artifact and the files exported beside it from the same model at its precision.
+
+    A file re-exported from another's float32 file (`export FILE_fp32.onnx`, which rebuilds the
+    same weights) names that file as its source; it counts as that file's model.
+    """
     suffixes = backend_suffixes()
-    art, found = manifest.artifact, [path]
+    found = {path: manifest.artifact}
     for other in sorted(path.parent.iterdir()):
         if other == path or other.suffix not in suffixes or not other.is_file():
             continue
         try:
-            theirs = read_artifact_manifest(other).artifact
+            found[other] = read_artifact_manifest(other).artifact
         except Exception:  # noqa: BLE001 - an unreadable neighbour is simply not a candidate
             continue
-        if (theirs.source_model_sha256, theirs.precision, theirs.part) == (
-                art.source_model_sha256, art.precision, art.part):
-            found.append(other)
-    return found
+    sources = {art.sha256: art.source_model_sha256 for art in found.values()}
+
+    def identity(art) -> tuple:
+        model, seen = art.source_model_sha256, set()
+        while model in sources and model not in seen:  # back to the model it was exported from
+            seen.add(model)
+            model = sources[model]
+        return model, art.precision, art.part
+
+    return [p for p, art in found.items() if identity(art) == identity(manifest.artifact)]
 
 
 def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend]]:

@@ -48,9 +48,14 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
               and (b.name == backend if backend else b.available())]
     if not usable:
         raise UserError("no runtime backend installed: pip install 'edgeae[runtime]'")
-    paths = [PRETRAINED_DIR / f"{name}_{precision}{suffix}" for suffix in usable[0].suffixes]
-    path = next((p for p in paths if p.is_file()), paths[0])
-    if path.is_file():
+    engine = usable[0]
+    paths = [PRETRAINED_DIR / f"{name}_{precision}{suffix}" for suffix in engine.suffixes]
+    path = next((p for p in paths if p.is_file()), None)
+    if path is not None:
         return path
-    raise UserError(f"this edgeae install lacks {path.name}; reinstall edgeae or pass "
-                    "--model with an exported artifact")
+    other = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*") if p.suffix in engine.suffixes)
+    if other:  # e.g. ncnn, which ships fp32 only
+        raise UserError(f"{name} ships no {precision} file for {engine.name}, only "
+                        f"{', '.join(other)}: pass --precision to match")
+    raise UserError(f"{name} ships no file for {engine.name} in this install; choose another "
+                    "--backend, or pass --model with an exported artifact")

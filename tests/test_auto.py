@@ -9,7 +9,7 @@ import numpy as np
 
 import edgeae.runtime as rt
 from edgeae.core.manifest import manifest_path_for
-from edgeae.runtime.auto import CACHE_FILE, choose
+from edgeae.runtime.auto import CACHE_FILE, choose, siblings
 from edgeae.runtime.backends import BACKENDS, usable_cores
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
@@ -52,6 +52,21 @@ def test_auto_never_picks_another_models_file(conv_artifacts, tmp_path):
     shutil.copy(manifest_path_for(stranger), folder / "model_int8.onnx.json")
     choice = choose(folder / "model_int8.tflite", (16, 16), 1, cache_dir=tmp_path)
     assert {k.split(" on ")[1] for k in choice.timings_ms} == {"model_int8.tflite"}
+
+
+def test_a_file_re_exported_from_a_float_file_counts_as_its_model():
+    # the shipped ncnn files were converted from the fp32 ONNX files (`export --pretrained`),
+    # so their manifests name that file, not model.keras, as their source
+    fp32 = PRETRAINED_DIR / "live_fp32.onnx"
+    param = PRETRAINED_DIR / "live_fp32.param"
+    assert rt.read_artifact_manifest(param).artifact.source_model_sha256 == \
+        rt.read_artifact_manifest(fp32).artifact.sha256
+    expected = {"live_fp32.onnx", "live_fp32.tflite", "live_fp32.param"}
+    for path in (fp32, param):
+        assert {p.name for p in siblings(path, rt.read_artifact_manifest(path))} == expected
+    int8 = PRETRAINED_DIR / "live_int8.onnx"  # the same model at another precision is not
+    assert {p.name for p in siblings(int8, rt.read_artifact_manifest(int8))} == {
+        "live_int8.onnx", "live_int8.tflite"}
 
 
 def test_auto_through_the_cli_and_the_api(conv_artifacts, conv_dir, tmp_path, monkeypatch):

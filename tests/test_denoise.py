@@ -20,7 +20,7 @@ import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import TrainingSummary
 from edgeae.export.options import Tolerances
-from edgeae.runtime.pretrained import NAMES, pretrained_path
+from edgeae.runtime.pretrained import FRAME_NAMES, NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
 from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import noise_from_factor, parse_noise
@@ -453,6 +453,10 @@ def test_pretrained_models_ship_and_denoise(name, tmp_path):
     for precision in ("fp32", "int8"):
         for backend in ("litert", "onnxruntime"):
             assert pretrained_path(name, backend, precision).is_file()
+    if name in FRAME_NAMES:  # ncnn: fp32 only, and not the recurrent live-video
+        assert pretrained_path(name, "ncnn", "fp32").suffix == ".param"
+    with pytest.raises(UserError, match=f"{name} ships no .*file for ncnn"):
+        pretrained_path(name, "ncnn", "int8")
     with pytest.raises(UserError, match="unknown pretrained"):
         pretrained_path("best")
     frames = write_folder(tmp_path / "frames", np.stack([noisy.astype(np.uint8)[..., None]] * 2))

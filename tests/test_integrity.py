@@ -16,6 +16,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
+from edgeae.core.manifest import weights_path_for
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 from edgeae.train.detector import Detector
 
@@ -200,11 +201,12 @@ def test_old_manifest_without_the_record_still_loads(detectors, folder, tmp_path
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PRETRAINED_DIR.iterdir()
-                                        if p.suffix in (".tflite", ".onnx", ".xml")),
+                                        if p.suffix in (".tflite", ".onnx", ".xml", ".param")),
                          ids=lambda p: p.name)
 def test_shipped_pretrained_files_verify_and_a_changed_byte_is_caught(path, tmp_path):
     code, out, err = run_cli("info", path)
-    files = [path.name, *([path.with_suffix(".bin").name] if path.suffix == ".xml" else [])]
+    weights = weights_path_for(path)
+    files = [path.name, *([weights.name] if weights else [])]
     verified = ", ".join(f"{name} (size, SHA-256)" for name in files)
     assert code == 0 and err.strip() == f"edgeae: verified {verified}", err
     frame = rt.load(path).denoise(blobs(1, size=32)[0])
