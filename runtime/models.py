@@ -87,6 +87,9 @@ class Reconstructor:
         """Reconstruct `frames`; write into `out` when given (no allocation), else a new array."""
         frames = np.asarray(frames)
         batch = self._as_batch(frames)
+        if self._frames is None and self.input_spec.fixed_size is None \
+                and not self._stitcher.fits(self._padded_shape(batch.shape)):
+            return self._reconstruct_in_pieces(batch, frames, out)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=frames.dtype == np.uint8)
         y = self._infer(x)
@@ -94,6 +97,30 @@ class Reconstructor:
             self._frames.remember(y)
         # a discriminative detector's output also holds its mask: the reconstruction comes first
         return self._finish(y[:, :h, :w, :self.input_spec.channels], frames, out)
+
+    def _reconstruct_in_pieces(self, batch: np.ndarray, frames: np.ndarray,
+                               out: np.ndarray | None) -> np.ndarray:
+        """A batch too large for one call, tile by tile from its pixels into the output's.
+
+        Each tile is normalised, run and written back on its own, so no float copy of the
+        whole frame is made (a 12-megapixel colour photo's would be 144 MB each); the pieces
+        and their overlaps are the TileStitcher's, so the output is the whole frame's.
+        """
+        n, h, w, c = batch.shape
+        is_uint8 = frames.dtype == np.uint8
+        if out is None:
+            out = np.empty(frames.shape, np.uint8 if is_uint8 else np.float32)
+        dest = self._nhwc(out)
+        (th, tw), pieces = self._stitcher.pieces(self.session.run, self._padded_shape(batch.shape))
+        for items, (y0, ya, yb), (x0, xa, xb) in pieces:
+            yb, xb = min(yb, h), min(xb, w)  # what lies in the frame, not in its padding
+            if ya >= yb or xa >= xb:
+                continue
+            x = self._fill_input(batch[items, y0:y0 + th, x0:x0 + tw], is_uint8)
+            unit = self._to_unit(self.session.run(x)[..., :c])
+            self._store(unit[:, ya - y0:yb - y0, xa - x0:xb - x0], dest[items, ya:yb, xa:xb],
+                        is_uint8)
+        return out
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """The model on a normalised batch; in tiles for another fixed size or a large batch."""
@@ -107,17 +134,10 @@ class Reconstructor:
     def _as_batch(self, frames: np.ndarray) -> np.ndarray:
         """View frames as NHWC without copying; check channels and size against the manifest."""
         c = self.input_spec.channels
-        if frames.ndim == 2:
-            batch = frames[None, :, :, None]
-        elif frames.ndim == 3 and frames.shape[-1] == c:
-            batch = frames[None]
-        elif frames.ndim == 3 and c == 1:
-            batch = frames[:, :, :, None]
-        elif frames.ndim == 4:
-            batch = frames
-        else:
+        if frames.ndim not in (2, 3, 4) or (frames.ndim == 3 and c not in (1, frames.shape[-1])):
             raise UserError(f"frames of shape {frames.shape} do not fit a model that takes "
                             f"{self.input_spec.describe()} images (HW, HWC, NHW or NHWC)")
+        batch = self._nhwc(frames)
         if batch.shape[-1] != c:
             raise UserError(f"the model takes {c}-channel frames but got {batch.shape[-1]}; "
                             "convert them first (e.g. cv2.cvtColor)")
@@ -129,11 +149,25 @@ class Reconstructor:
                             f"{batch.shape[1]}x{batch.shape[2]}; resize them first")
         return batch
 
+    def _nhwc(self, frames: np.ndarray) -> np.ndarray:
+        """Frames (HW, HWC, NHW or NHWC, as `_as_batch` accepts them) as an NHWC view."""
+        if frames.ndim == 2:
+            return frames[None, :, :, None]
+        if frames.ndim == 3:
+            return frames[None] if frames.shape[-1] == self.input_spec.channels \
+                else frames[:, :, :, None]
+        return frames
+
+    def _padded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """An NHWC batch's shape with its sides padded up to the model's multiple."""
+        n, h, w, c = shape
+        m = self.input_spec.size_multiple
+        return n, -(-h // m) * m, -(-w // m) * m, c
+
     def _fill_input(self, batch: np.ndarray, is_uint8: bool) -> np.ndarray:
         """Normalise into the reused, padded float32 input buffer."""
         n, h, w, c = batch.shape
-        m = self.input_spec.size_multiple
-        shape = (n, -(-h // m) * m, -(-w // m) * m, c)
+        shape = self._padded_shape(batch.shape)
         if self._input is None or self._input.shape != shape:
             self._input = np.empty(shape, np.float32)
         x = self._input
@@ -145,15 +179,19 @@ class Reconstructor:
 
     def _finish(self, y: np.ndarray, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """Map model output back to the input's pixel type and layout."""
-        unit = self._to_unit(y)
-        if frames.dtype == np.uint8:
+        is_uint8 = frames.dtype == np.uint8
+        if out is None:
+            out = np.empty(frames.shape, np.uint8 if is_uint8 else np.float32)
+        self._store(self._to_unit(y), self._nhwc(out), is_uint8)
+        return out
+
+    @staticmethod
+    def _store(unit: np.ndarray, dest: np.ndarray, as_uint8: bool) -> None:
+        """[0, 1] pixels into `dest`: as rounded 8-bit levels for uint8 frames (in place)."""
+        if as_uint8:
             np.multiply(unit, 255.0, out=unit)
             np.clip(np.rint(unit, out=unit), 0, 255, out=unit)
-        result = unit.reshape(frames.shape)
-        if out is None:
-            return result.astype(np.uint8 if frames.dtype == np.uint8 else np.float32)
-        np.copyto(out, result, casting="unsafe")
-        return out
+        np.copyto(dest, unit, casting="unsafe")
 
     def _to_unit(self, y: np.ndarray) -> np.ndarray:
         """Model output -> [0, 1] pixels in the reused float buffer."""

@@ -174,18 +174,33 @@ class TileStitcher:
         self._shape: tuple[tuple[int, ...], int] | None = None
         self._out: np.ndarray | None = None
 
-    def run(self, run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-        """The model's output for `x` (NHWC float32, sides multiples of the model's)."""
-        n, h, w, c = x.shape
-        if n * h * w <= self.pixels:
-            return run(x)
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether a batch of this NHWC shape runs in one call."""
+        n, h, w, _ = shape
+        return n * h * w <= self.pixels
+
+    def pieces(self, run: Callable[[np.ndarray], np.ndarray],
+               shape: tuple[int, ...]) -> tuple[tuple[int, int], list]:
+        """The tile size and the pieces (items, (y0, keep_from, keep_to), (x0, ...)) of a batch.
+
+        `shape` is the batch's NHWC shape with sides on the model's multiple; the model's reach
+        is measured by `run` on the first batch whose images need tiles.
+        """
+        n, h, w, c = shape
         if h * w > self.pixels and not self._measured:
             self.margin = receptive_margin(run, c, self.multiple, self.values)
             self._measured = True
-        if self._shape != (x.shape, self.pixels):
-            self._plan(x.shape)
-        th, tw = self._tile_size
-        for items, (y0, ya, yb), (x0, xa, xb) in self._pieces:
+        if self._shape != (shape, self.pixels):
+            self._plan(shape)
+        return self._tile_size, self._pieces
+
+    def run(self, run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+        """The model's output for `x` (NHWC float32, sides multiples of the model's)."""
+        n, h, w, c = x.shape
+        if self.fits(x.shape):
+            return run(x)
+        (th, tw), pieces = self.pieces(run, x.shape)
+        for items, (y0, ya, yb), (x0, xa, xb) in pieces:
             if self._tile is None:  # whole batch items: a contiguous view, no copy
                 tile = x[items]
             else:
