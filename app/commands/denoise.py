@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {TILE_PIXELS / 1e6:.1f}); larger photos run in overlapping "
                         "tiles with the same result, at least 4x the model's reach on a side. "
                         "Lower it where memory is short: a 12-megapixel colour photo through "
-                        "quality peaks at 3.0 GB by default and 1.2 GB at 1 (live: 0.9 GB "
-                        "either way)")
+                        "quality peaks at 2.6 GB by default and 0.8 GB at 1 (live with "
+                        "OpenVINO: 0.43 and 0.32 GB)")
     add_archive_args(p, "denoise", "each output keeps its input's name",
                      "skip images whose output exists (continue an interrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
