@@ -47,11 +47,13 @@ demo: install
 # brings live's int8 loss on Set12 from 0.47 to 0.18 dB (BENCHMARKS.md).
 DATA ?= ../shared/data
 PRETRAINED_WORK ?= pretrained-work
-# ship NAME: copy its export's TFLite and ONNX files, fp32 and int8, with their manifests
-ship = set -e; for f in model_fp32.tflite model_int8.tflite model_fp32.onnx model_int8.onnx; do \
-	  cp $(PRETRAINED_WORK)/$(1)-export/$$f runtime/pretrained/$(1)_$${f\#model_}; \
-	  cp $(PRETRAINED_WORK)/$(1)-export/$$f.json runtime/pretrained/$(1)_$${f\#model_}.json; \
+# ship_files NAME,FOLDER,FILES: copy FOLDER's FILES into runtime/pretrained/ as NAME_FILE (less
+# its "model_"); ship NAME: its export's TFLite and ONNX files, fp32 and int8, with manifests
+ship_files = set -e; for f in $(3); do \
+	  cp $(PRETRAINED_WORK)/$(2)/$$f runtime/pretrained/$(1)_$${f\#model_}; \
 	done
+ship = $(call ship_files,$(1),$(1)-export,$(foreach f,model_fp32.tflite model_int8.tflite \
+	model_fp32.onnx model_int8.onnx,$(f) $(f).json))
 PRETRAINED_MINUTES ?= 45
 PRETRAINED_SIZES := live:small quality:medium
 PRETRAINED_QAT := live
@@ -130,9 +132,8 @@ pretrained-ncnn: $(VENV)/.installed
 	set -e; for name in $(PRETRAINED_NCNN); do \
 	  $(VENV)/bin/edgeae export --pretrained $$name --format ncnn --precision fp32 \
 	    --calibration $(DATA)/train400 --out $(PRETRAINED_WORK)/$$name-ncnn --overwrite; \
-	  for f in model_fp32.param model_fp32.param.json model_fp32.ncnn.bin; do \
-	    cp $(PRETRAINED_WORK)/$$name-ncnn/$$f runtime/pretrained/$${name}_$${f#model_}; \
-	  done; \
+	  $(call ship_files,$${name},$$name-ncnn,model_fp32.param model_fp32.param.json \
+	    model_fp32.ncnn.bin); \
 	done
 
 lint: $(VENV)/.installed
