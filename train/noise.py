@@ -6,27 +6,39 @@ seed gives the same noise and tf.data feeds a fresh seed every batch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
 from edgeae.train.camera import CameraNoise
+from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.noise_spec import Noise, NoiseMixture, NoiseSpec
 
 
-def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Noisy copies of a float32 NHWC batch in [0, 1]; `seed` is a shape-[2] int tensor."""
+def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
+                frames: int = 1) -> tf.Tensor:
+    """Noisy copies of a float32 NHWC batch in [0, 1]; `seed` is a shape-[2] int tensor.
+
+    `frames` > 1: each image is a clip of that many frames stacked one above the other, which
+    a codec step (_CLIP_STEPS) codes as one stream; the other steps see one tall image.
+    """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), len(spec.steps))
     x = tf.cast(images, tf.float32)
     for i, step in enumerate(spec.steps):
-        x = _APPLY[step.name](x, step.ranges, seeds[i])
+        apply = _APPLY[step.name]
+        if step.name in _CLIP_STEPS:
+            apply = functools.partial(apply, frames=frames)
+        x = apply(x, step.ranges, seeds[i])
     return x
 
 
-def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor,
+                  frames: int = 1) -> tf.Tensor:
     """Each image of the batch through one of the mixture's specs, drawn uniformly.
 
-    Every spec runs on the whole batch and each image keeps its draw's output: simple and
-    stateless, at the cost of computing the noise once per spec.
+    `frames` as apply_noise's. Every spec runs on the whole batch and each image keeps its
+    draw's output: simple and stateless, at the cost of computing the noise once per spec.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64),
                                                    len(mixture.choices) + 1)
@@ -35,7 +47,7 @@ def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor) -> 
     x = tf.zeros_like(tf.cast(images, tf.float32))
     for i, spec in enumerate(mixture.choices):
         chosen = tf.reshape(tf.cast(tf.equal(pick, i), tf.float32), [-1, 1, 1, 1])
-        x += chosen * apply_noise(spec, images, seeds[i + 1])
+        x += chosen * apply_noise(spec, images, seeds[i + 1], frames)
     return x
 
 
@@ -45,14 +57,15 @@ def apply_noise_to_frames(spec: Noise, clips: tf.Tensor, frames: int,
 
     The K frames are laid one above the other as a single tall image, so the noise's per-image
     parameters (sigma, photon level, JPEG quality) hold for the whole clip, as a camera's do,
-    while every pixel of every frame gets its own draw.
+    while every pixel of every frame gets its own draw; an H.264 step codes the K frames as one
+    stream.
     """
     shape = tf.shape(clips)
     n, h, w = shape[0], shape[1], shape[2]
     c = clips.shape[-1] // frames
     tall = tf.reshape(tf.transpose(tf.reshape(clips, [n, h, w, frames, c]), [0, 3, 1, 2, 4]),
                       [n, frames * h, w, c])
-    noisy = spec(tall, seed)
+    noisy = spec(tall, seed, frames)
     return tf.reshape(tf.transpose(tf.reshape(noisy, [n, frames, h, w, c]), [0, 2, 3, 1, 4]),
                       [n, h, w, frames * c])
 
@@ -129,10 +142,25 @@ def _camera(x, ranges, seed):
     return tf.ensure_shape(out, x.shape)
 
 
+def _h264(x, ranges, seed, frames=1):
+    lo, hi = (int(round(v)) for v in ranges[0])
+
+    def numpy_h264(images, numpy_seed):
+        rng = np.random.default_rng(numpy_seed.astype(np.uint64))
+        n, tall, w, c = images.shape
+        clips = images.reshape(n, frames, tall // frames, w, c)
+        return np.stack([h264_roundtrip(clip, int(rng.integers(lo, hi + 1))).reshape(tall, w, c)
+                         for clip in clips])
+
+    out = tf.numpy_function(numpy_h264, [x, seed], tf.float32, stateful=False)
+    return tf.ensure_shape(out, x.shape)
+
+
 def _clip(x, ranges, seed):
     return tf.clip_by_value(x, 0.0, 1.0)
 
 
 _APPLY = {"gaussian": _gaussian, "poisson-gaussian": _poisson_gaussian,
           "salt-pepper": _salt_pepper, "speckle": _speckle, "jpeg": _jpeg, "camera": _camera,
-          "clip": _clip}
+          "h264": _h264, "clip": _clip}
+_CLIP_STEPS = {"h264"}  # steps that code a clip's frames together, told how many there are

@@ -14,6 +14,10 @@ A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
                              level (bright, indoor, dim, night, or a range such as indoor-night)
     camera:dim,85            the same, then JPEG at quality 85 (a range too: 70-95)
     camera:80,3[,85]         explicit: photons for white, read noise sigma (0-255)[, JPEG]
+    h264:23-35               H.264 as a streaming camera codes it (train/h264.py), x264's CRF
+                             drawn from [23, 35] (0 lossless, 51 coarsest): a clip's frames as
+                             one stream, each predicted from the one before; a still as one
+                             frame. Needs PyAV (`pip install av`)
     clip                     clip to [0, 1], as a camera's pixels are
 
 Specs joined by "|" are a mixture: each image gets one of them, drawn uniformly, so one blind
@@ -33,13 +37,15 @@ from dataclasses import dataclass
 
 from edgeae.core.errors import UserError
 from edgeae.train.camera import PRESETS
+from edgeae.train.h264 import CRF_RANGE, check_encoder
 
 FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
-         "speckle:SIGMA", "jpeg:QUALITY", "camera:LIGHT[,JPEG]", "camera:PEAK,READ[,JPEG]", "clip")
+         "speckle:SIGMA", "jpeg:QUALITY", "camera:LIGHT[,JPEG]", "camera:PEAK,READ[,JPEG]",
+         "h264:CRF", "clip")
 # name -> (number of values, lowest allowed, highest allowed)
 _LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
            "salt-pepper": (1, 0.0, 1.0), "speckle": (1, 0.0, 10.0), "jpeg": (1, 1.0, 100.0),
-           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6)}
+           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (1, *CRF_RANGE)}
 _COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality"}
 _NUMBER = r"\d+(?:\.\d+)?"
 _VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
@@ -66,11 +72,14 @@ class NoiseSpec:
     def __str__(self) -> str:
         return "+".join(str(s) for s in self.steps)
 
-    def __call__(self, images, seed):
-        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2])."""
+    def __call__(self, images, seed, frames: int = 1):
+        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2]).
+
+        `frames` > 1: each image is a clip of that many frames stacked one above the other.
+        """
         from edgeae.train.noise import apply_noise
 
-        return apply_noise(self, images, seed)
+        return apply_noise(self, images, seed, frames)
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,14 @@ class NoiseMixture:
     def __str__(self) -> str:
         return "|".join(str(c) for c in self.choices)
 
-    def __call__(self, images, seed):
-        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2])."""
+    def __call__(self, images, seed, frames: int = 1):
+        """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2]).
+
+        `frames` as NoiseSpec's.
+        """
         from edgeae.train.noise import apply_mixture
 
-        return apply_mixture(self, images, seed)
+        return apply_mixture(self, images, seed, frames)
 
 
 Noise = NoiseSpec | NoiseMixture
@@ -123,6 +135,8 @@ def _parse_chain(spec: str, chain: str) -> NoiseSpec:
             raise _bad(spec, "the photon peak must be > 0")
         if name == "camera":
             _check_camera(spec, *ranges)
+        if name == "h264":
+            check_encoder()
         steps.append(NoiseStep(name, ranges))
     return NoiseSpec(tuple(steps))
 

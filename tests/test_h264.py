@@ -1,0 +1,90 @@
+"""H.264 noise (train/h264.py): real libx264 through PyAV, coding a clip as a camera streams it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeae.core.errors import UserError
+from edgeae.train.h264 import h264_roundtrip
+from edgeae.train.noise_spec import parse_noise
+
+FRAMES = 6
+
+
+def static_noisy_clip(channels: int = 1, size: tuple[int, int] = (48, 64),
+                      sigma: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, noisy): a still ramp seen FRAMES times, fresh Gaussian noise in every frame."""
+    ramp = np.linspace(0.2, 0.8, size[1], dtype=np.float32)
+    clean = np.broadcast_to(ramp[None, None, :, None], (FRAMES, *size, channels)).copy()
+    noise = np.random.default_rng(0).normal(0.0, sigma, clean.shape)
+    return clean, np.clip(clean + noise, 0.0, 1.0).astype(np.float32)
+
+
+def frame_change(frames: np.ndarray) -> float:
+    """Mean absolute change between consecutive frames: of a still scene, only its noise's."""
+    return float(np.abs(np.diff(frames, axis=0)).mean())
+
+
+def test_a_clip_coded_as_one_stream_carries_its_noise_from_frame_to_frame():
+    _, noisy = static_noisy_clip()
+    stream = h264_roundtrip(noisy, 35)
+    alone = np.concatenate([h264_roundtrip(frame[None], 35) for frame in noisy])
+    # measured: 0.056 noisy, 0.040 each frame coded alone, 0.018 as one stream
+    assert frame_change(alone) > 0.6 * frame_change(noisy)  # intra-coded: its own noise
+    assert frame_change(stream) < 0.6 * frame_change(alone)  # predicted: copied forward
+    np.testing.assert_array_equal(stream, h264_roundtrip(noisy, 35))  # one thread: repeatable
+
+
+def test_a_higher_crf_codes_further_from_the_input_on_the_8_bit_grid():
+    _, noisy = static_noisy_clip()
+    errors = [float(np.abs(h264_roundtrip(noisy, crf) - noisy).mean()) for crf in (0, 23, 40)]
+    assert errors[0] < 0.004 < errors[1] < errors[2]  # CRF 0: lossless but for 4:2:0 range
+    coded = h264_roundtrip(noisy, 23)
+    assert coded.dtype == np.float32
+    np.testing.assert_allclose(coded * 255, np.rint(coded * 255), atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_odd_sides_and_colour_come_back_the_same_shape(channels):
+    _, noisy = static_noisy_clip(channels, size=(31, 45))
+    coded = h264_roundtrip(noisy, 28)
+    assert coded.shape == noisy.shape and 0 <= coded.min() and coded.max() <= 1
+    assert np.abs(coded - noisy).mean() < 0.05
+
+
+def test_the_spec_chains_after_the_camera_and_checks_its_values():
+    spec = parse_noise("camera:dim+h264:23-35")
+    assert str(spec) == "camera:80,3,0+h264:23-35" and parse_noise(str(spec)) == spec
+    with pytest.raises(UserError, match="h264 values must satisfy 0 <= LO <= HI <= 51"):
+        parse_noise("h264:52")
+    with pytest.raises(UserError, match="h264 takes 1 value"):
+        parse_noise("h264")
+
+
+def test_without_pyav_the_spec_says_how_to_get_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "av" else real(name, *a))
+    with pytest.raises(UserError, match="pip install av"):
+        parse_noise("gaussian:25+h264:28")
+
+
+def test_training_clips_are_coded_as_streams_and_stills_as_single_frames():
+    import tensorflow as tf
+
+    from edgeae.train.noise import apply_noise_to_frames
+
+    spec = parse_noise("gaussian:12+h264:35")
+    clean, _ = static_noisy_clip()
+    clips = np.concatenate(list(clean), axis=-1)[None]  # (1, H, W, K): frames on channels
+    seed = tf.constant([3, 4])
+    noisy = apply_noise_to_frames(spec, tf.constant(clips), FRAMES, seed).numpy()
+    assert noisy.shape == clips.shape
+    np.testing.assert_array_equal(noisy, apply_noise_to_frames(spec, tf.constant(clips),
+                                                               FRAMES, seed).numpy())
+    stills = spec(tf.constant(clean), seed).numpy()  # a batch of stills: each coded alone
+    # measured over five seeds: the clip's frames change 0.35-0.56 times as much as the stills'
+    assert frame_change(np.moveaxis(noisy[0], -1, 0)) < 0.7 * frame_change(stills)
