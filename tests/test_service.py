@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -571,20 +572,45 @@ def test_without_picamera2_the_error_says_how_to_install_it(monkeypatch):
     assert code == 2 and "sudo apt install python3-picamera2" in err
 
 
-def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene):
-    """`rpicam-vid --codec mjpeg --listen -o tcp://0.0.0.0:PORT` serves MJPEG to one client at
-    a time; here a server sends part of a clip per connection and hangs up."""
-    capture, jpegs = cv2.VideoCapture(str(long_scene)), []
-    while (got := capture.read())[0] and len(jpegs) < 40:
-        jpegs.append(cv2.imencode(".jpg", got[1])[1].tobytes())
+def jpeg_chunks(frames: list[np.ndarray]) -> list[bytes]:
+    """MJPEG as `rpicam-vid --codec mjpeg` sends it: one JPEG after another."""
+    return [cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames]
+
+
+def h264_chunks(frames: list[np.ndarray]) -> list[bytes]:
+    """H.264 as `rpicam-vid --inline` sends it (its default codec): an Annex B stream, headers
+    in band, no B-frames; one chunk per frame (libx264 through PyAV)."""
+    import av
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.height, encoder.width = frames[0].shape[:2]
+    encoder.pix_fmt, encoder.time_base = "yuv420p", Fraction(1, 25)
+    encoder.options = {"tune": "zerolatency", "preset": "ultrafast"}
+    chunks = []
+    for i, frame in enumerate([*frames, None]):
+        picture = None if frame is None else av.VideoFrame.from_ndarray(frame, format="bgr24")
+        if picture is not None:
+            picture.pts = i
+        chunks += [bytes(packet) for packet in encoder.encode(picture)]
+    return chunks
+
+
+@pytest.mark.parametrize("codec", [jpeg_chunks, h264_chunks], ids=["mjpeg", "h264"])
+def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene, codec):
+    """`rpicam-vid --listen -o tcp://0.0.0.0:PORT` serves one client at a time; here a server
+    sends part of a clip per connection and hangs up."""
+    capture, frames = cv2.VideoCapture(str(long_scene)), []
+    while (got := capture.read())[0] and len(frames) < 40:
+        frames.append(got[1])
+    chunks = codec(frames)
     server = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         for _ in range(2):
             client, _ = server.accept()
             with client, contextlib.suppress(OSError):
-                for jpeg in jpegs:
-                    client.sendall(jpeg)
+                for chunk in chunks:
+                    client.sendall(chunk)
                     time.sleep(0.02)
 
     threading.Thread(target=serve, daemon=True).start()
@@ -596,7 +622,7 @@ def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene)
     summary = json.loads(stdout)
     # FFmpeg probes a burst before it decodes: the loop takes the newest frame of each burst
     assert summary["frames"] > 0 and summary["reconnects"] >= 1
-    assert summary["frames"] + summary["dropped"] > len(jpegs)  # frames of both connections
+    assert summary["frames"] + summary["dropped"] > len(frames)  # frames of both connections
 
 
 def test_gstreamer_pipelines_need_an_opencv_built_with_it(tmp_path):
