@@ -5,8 +5,11 @@ random path (train/clips.py: sub-pixel pan, small turn and zoom) with two object
 own (patches of the still on straight paths, 0.7-2.5 px per frame), 60 frames of 240x320, and
 from each real video given with --video (its first 60 frames, gray, resized to 240x320: the
 user's own clean footage); each frame goes through the camera noise model (train/camera.py,
-gray, no JPEG, seed 0). Every method is measured on the clip's last 20% (the tail `edgeae adapt`
-holds out) against the clean frames, by PSNR and SSIM (scikit-image, data range 255):
+gray, no JPEG, seed 0), and with --h264 CRF the noisy clip is then coded as one H.264 stream
+at that constant rate factor and decoded (train/h264.py: libx264, no B-frames, as a streaming
+camera codes it), so every method sees what a camera that streams H.264 delivers. Every method
+is measured on the clip's last 20% (the tail `edgeae adapt` holds out) against the clean
+frames, by PSNR and SSIM (scikit-image, data range 255):
 
 - `live`: the shipped model as it is (trained on Gaussian noise; `--pretrained live-camera`
   starts every method from the model tuned on simulated camera noise instead);
@@ -22,7 +25,8 @@ holds out) against the clean frames, by PSNR and SSIM (scikit-image, data range 
   so the baseline is at its strongest).
 
     .venv/bin/python benchmarks/camera.py --data ../shared/data --minutes 2 \
-        [--video clean.mp4 ...] [--pretrained live-camera] --out benchmarks/results/camera.json
+        [--video clean.mp4 ...] [--pretrained live-camera] [--h264 23] \
+        --out benchmarks/results/camera.json
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
 from edgeae.train.frame_pairs import FramePairs
 from edgeae.train.from_artifact import keras_from_onnx
+from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.settings import AdaptSettings
 
 FRAMES, SIZE, STILL, OBJECTS = 60, (240, 320), "08.png", 2
@@ -76,13 +81,16 @@ def video_clip(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def noisy_frames(clean: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
-    """`clean` through the camera noise model at light `level` (seeded)."""
+def noisy_frames(clean: np.ndarray, level: str, seed: int = 0,
+                 crf: int | None = None) -> np.ndarray:
+    """`clean` through the camera noise model at light `level` (seeded), then H.264 at `crf`."""
     rng = np.random.default_rng(seed)
     peak, read = PRESETS[level]
     camera = CameraNoise((peak, peak), (read, read))
-    noisy = [camera.one(frame.astype(np.float32) / 255, rng) for frame in clean]
-    return np.stack([np.clip(f * 255 + 0.5, 0, 255).astype(np.uint8) for f in noisy])
+    noisy = np.stack([camera.one(frame.astype(np.float32) / 255, rng) for frame in clean])
+    if crf is not None:
+        noisy = h264_roundtrip(noisy, crf)
+    return np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def rendered_frames(clean: np.ndarray) -> np.ndarray:
@@ -197,9 +205,10 @@ def self_supervised(start: str, method: str, noisy: np.ndarray, clean: np.ndarra
     return model_quality(trained, clean, noisy, tail)
 
 
-def measure_level(start: str, clip: str, clean: np.ndarray, level: str, minutes: float) -> dict:
+def measure_level(start: str, clip: str, clean: np.ndarray, level: str, minutes: float,
+                  crf: int | None = None) -> dict:
     """One clip at one light level: each method's PSNR and SSIM on the tail; adapt's record."""
-    noisy = noisy_frames(clean, level)
+    noisy = noisy_frames(clean, level, crf=crf)
     train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
     tail, head = range(FRAMES)[tail_part], range(FRAMES)[train_part]
     h = max(NLM_STRENGTHS, key=lambda s: nlm_quality(clean, noisy, head[::6], s)["psnr"])
@@ -237,15 +246,17 @@ def main() -> None:
                         help="a clean real video to add as a clip (repeatable)")
     parser.add_argument("--pretrained", default="live", choices=SMALL_UNETS,
                         help="the shipped model every method starts from")
+    parser.add_argument("--h264", type=int, metavar="CRF",
+                        help="code each noisy clip as an H.264 stream at this CRF (0-51)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/camera.json"))
     args = parser.parse_args()
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
     clips = {f"set12/{STILL}": still_clip(still)} | {p.name: video_clip(p) for p in args.video}
-    rows = [measure_level(args.pretrained, name, clean, level, args.minutes)
+    rows = [measure_level(args.pretrained, name, clean, level, args.minutes, args.h264)
             for name, clean in clips.items() for level in args.levels.split(",")]
     command = " ".join(["python benchmarks/camera.py", *sys.argv[1:]])
     write_result({"provenance": provenance(command), "pretrained": args.pretrained,
-                  "frames": FRAMES, "size": SIZE,
+                  "frames": FRAMES, "size": SIZE, "h264_crf": args.h264,
                   "clips": list(clips), "rows": rows}, args.out)
 
 

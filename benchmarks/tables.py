@@ -563,9 +563,11 @@ def camera(results: str = "camera") -> str:
     methods = [m.format(start=start) for m in CAMERA_METHODS]
     rows = [[r["clip"], r["level"]] + [_camera_cell(r, m) for m in methods]
             + _adapt_cells(r) for r in data["rows"]]
+    coded = (f", each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
+             if data.get("h264_crf") is not None else "")
     return (caption(data["provenance"]) + "\n\n"
             + f"PSNR (dB) / SSIM on the last 20% of {data['frames']} frames of "
-            f"{data['size'][0]}x{data['size'][1]}, gray.\n\n"
+            f"{data['size'][0]}x{data['size'][1]}, gray{coded}.\n\n"
             + table(["clip", "light", "noisy", "NLM (best h)", start, f"{start} + Noise2Void",
                      f"{start} + R2R", f"**{start} adapted**", "adapted int8",
                      "supervised reference", "adapt's held-out loss", "flow trusted",
@@ -1232,6 +1234,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),
+    "camera-h264": ("camera_h264", functools.partial(camera, "camera_h264")),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
