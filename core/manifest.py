@@ -214,11 +214,13 @@ class Quantization(_Strict):
     output: TensorQuantization | None = None  # None: the artifact returns float32
     calibration_samples: int | None = None
     calibration_source: str | None = None
-    # ONNX static int8: "mean" of each calibration input's activation extremes, or "cover" them
-    # all (export/onnx.py ACTIVATION_RANGES); None where not recorded (other formats, before 13)
+    # ONNX static and OpenVINO IR int8: "mean" of each calibration input's activation extremes,
+    # or "cover" them all (export/onnx.py ACTIVATION_RANGES); None where not recorded (TFLite;
+    # ONNX before 13; an IR before 2026-12-03, which used NNCF's default, the mean)
     activation_ranges: Literal["cover", "mean"] | None = None
-    # ONNX static int8: quantized by NNCF with its full bias correction (export/onnx.py); None
-    # where not recorded (other formats, before 14)
+    # ONNX static and OpenVINO IR int8: quantized by NNCF with its full bias correction
+    # (export/onnx.py, export/openvino.py); None where not recorded (TFLite; ONNX before 14;
+    # an IR before 2026-12-03, which had NNCF's fast correction only)
     bias_correction: bool | None = None
     # int8 weights in 7 bits so no 16-bit pair sum can saturate: an OpenVINO IR's every layer
     # (NNCF's overflow fix), as the export does on a CPU whose int8 sums saturate

@@ -58,22 +58,27 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float,
                 overflow_fix: bool = False):
     """NNCF int8 of an OpenVINO model, with accuracy control when `calibration` has targets.
 
-    `overflow_fix` halves every layer's weight range (7-bit weights), not only the first
-    layer's: without VNNI, x86 int8 convolutions add pairs of products in 16 bits, which
-    saturates (the demo's autoencoder lost 0.48 dB there, 0.06 with it); with VNNI it would
-    only cost precision, so the export asks for it where its CPU saturates (OpenVINOConverter).
+    The activation ranges and bias correction follow `calibration`'s rules (`--int8-ranges`,
+    `--int8-bias-correction`), as the ONNX file's do. `overflow_fix` halves every layer's
+    weight range (7-bit weights), not only the first layer's: without VNNI, x86 int8
+    convolutions add pairs of products in 16 bits, which saturates (the demo's autoencoder lost
+    0.48 dB there, 0.06 with it); with VNNI it would only cost precision, so the export asks for
+    it where its CPU saturates (OpenVINOConverter).
     """
     import nncf
 
     inputs = nncf.Dataset([image[None] for image in calibration.inputs])
-    if calibration.targets is None:
+    if calibration.pasted_anomalies:
         # NNCF's default range, the mean of each input's, clips the activations the pasted
         # anomalies of a mask predictor's calibration make: a DRAEM detector lost 0.011 pixel
         # AUROC with it, none with covering ranges and asymmetric activations (benchmarks/draem.py)
-        options = (nncf_options("cover", overflow_fix=overflow_fix)
-                   if calibration.pasted_anomalies
-                   else {"advanced_parameters": nncf_advanced(overflow_fix=overflow_fix)})
-        return nncf.quantize(model, inputs, subset_size=len(calibration.inputs), **options)
+        return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
+                             **nncf_options("cover", overflow_fix=overflow_fix))
+    advanced = nncf_advanced(calibration.ranges, overflow_fix=overflow_fix)
+    fast = not calibration.bias_correction
+    if calibration.targets is None:
+        return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
+                             fast_bias_correction=fast, advanced_parameters=advanced)
     n = min(VALIDATION_IMAGES, len(calibration.inputs))
     targets = calibration.targets[:n]
 
@@ -84,7 +89,15 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float,
     return nncf.quantize_with_accuracy_control(
         model, inputs, validation, psnr, max_drop=max_drop_db,
         drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration.inputs),
-        advanced_quantization_parameters=nncf_advanced(overflow_fix=overflow_fix))
+        fast_bias_correction=fast, advanced_quantization_parameters=advanced)
+
+
+def ir_int8_rules(calibration: Calibration) -> dict:
+    """The manifest's record of how quantize_ir pooled the ranges and corrected the biases."""
+    if calibration.pasted_anomalies:
+        return {"activation_ranges": "cover", "bias_correction": False}
+    return {"activation_ranges": calibration.ranges,
+            "bias_correction": calibration.bias_correction}
 
 
 class OpenVINOConverter:
@@ -94,6 +107,7 @@ class OpenVINOConverter:
         self._onnx = OnnxConverter(model, shape, options)
         self._max_drop = options.tolerances.int8_psnr_drop_db * ACCURACY_SHARE
         self._overflow_fix = int8_sums_saturate()  # where the gate is measured (quantize_ir)
+        self._rules: dict = {}  # the last int8 conversion's range and bias rules, for `describe`
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
         """The IR in `precision`: graph and weights."""
@@ -110,16 +124,17 @@ class OpenVINOConverter:
                 if PRECISIONS[precision].calibrated:
                     model = quantize_ir(model, calibration, self._max_drop,
                                         self._overflow_fix)
+                    self._rules = ir_int8_rules(calibration)
             if precision in INFERENCE_PRECISIONS:
                 model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_HINT)
             ov.save_model(model, xml, compress_to_fp16=precision == "fp16")
             return Converted(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())
 
     def describe(self, data: bytes, precision: str) -> dict:
-        """Quantization fields: NNCF's int8 weights are per channel, overflow-fixed or not."""
+        """Quantization fields: NNCF's per-channel weights, overflow-fixed or not; its rules."""
         if not PRECISIONS[precision].int8_weights:
             return {}
-        return {"weights": "per-channel", "overflow_fix": self._overflow_fix}
+        return {"weights": "per-channel", "overflow_fix": self._overflow_fix, **self._rules}
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The graph with the manifest in its rt_info."""

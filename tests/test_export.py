@@ -411,24 +411,53 @@ def test_onnx_int8_has_a_seven_bit_remedy_where_int8_sums_saturate(saturates, mo
         assert largest_weights(converted.data) <= 64 and described["overflow_fix"] is True  # 7 bits
 
 
-@pytest.mark.parametrize("pasted", [True, False])
-def test_int8_ranges_cover_pasted_anomalies_in_openvino(pasted):
-    """A mask predictor's calibration has anomalies pasted in: its int8 ranges must reach them.
+def _activation_highs(model) -> list[float]:
+    """Each activation quantizer's upper input limit in an OpenVINO model (FakeQuantize nodes
+    that quantize a computed value, not weights), in graph order."""
+    return [float(op.input_value(2).get_node().get_data().max())
+            for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+            and op.input_value(0).get_node().get_type_name() != "Constant"]
 
-    NNCF's default averages each input's range, so the one bright input here is clipped.
+
+@pytest.mark.parametrize(("pasted", "ranges"), [(True, "mean"), (False, "cover"),
+                                                (False, "mean")])
+def test_ir_int8_ranges_follow_the_rule_and_always_cover_pasted_anomalies(pasted, ranges):
+    """`--int8-ranges` holds for the IR as for ONNX; a mask predictor's calibration has
+    anomalies pasted in, and its ranges reach them whatever the rule.
+
+    "mean" (NNCF's default) averages each input's range, so the one bright input here is clipped.
     """
-    from edgeae.export.openvino import quantize_ir
+    from edgeae.export.openvino import ir_int8_rules, quantize_ir
     from edgeae.export.options import Calibration
 
     inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
     inputs[0] *= 10  # one input with an anomaly far brighter than the rest
-    quantized = quantize_ir(_two_convs(), Calibration(inputs, pasted_anomalies=pasted),
-                            max_drop_db=0.5)
-    highs = [float(op.input_value(2).get_node().get_data().max())
-             for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
-             and op.input_value(0).get_node().get_type_name() != "Constant"]
+    calibration = Calibration(inputs, pasted_anomalies=pasted, ranges=ranges)
+    highs = _activation_highs(quantize_ir(_two_convs(), calibration, max_drop_db=0.5))
     brightest = float(inputs.max())  # the first activation quantizer is the input's
-    assert highs[0] >= 0.99 * brightest if pasted else highs[0] < 0.5 * brightest
+    covered = pasted or ranges == "cover"
+    assert highs[0] >= 0.99 * brightest if covered else highs[0] < 0.5 * brightest
+    assert ir_int8_rules(calibration) == {"activation_ranges": "cover" if covered else "mean",
+                                          "bias_correction": False}
+
+
+def test_ir_int8_of_a_denoiser_follows_int8_ranges_and_records_them(denoiser_dir, tmp_path):
+    """Through accuracy control too (a denoiser's IR); until 2026-12-03 the IR took NNCF's
+    default, the mean, whatever was asked, and its manifest did not say."""
+    import openvino as ov
+
+    model_dir = ModelDir.open(denoiser_dir)
+    highs = {}
+    for ranges in (None, "mean"):
+        report = export_model(model_dir, tmp_path / str(ranges), ExportOptions(
+            formats=("openvino",), precisions=("int8",), allow_drift=True,
+            **({"int8_ranges": ranges} if ranges else {})))
+        artifact = report.artifacts[0]
+        quantization = artifact.manifest.artifact.quantization
+        assert (quantization.activation_ranges, quantization.bias_correction) == (
+            ranges or "cover", False)
+        highs[ranges] = sum(_activation_highs(ov.Core().read_model(artifact.path)))
+    assert highs["mean"] < highs[None]  # averaged ranges are narrower
 
 
 @pytest.mark.parametrize("ranges", ["cover", "mean"])

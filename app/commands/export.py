@@ -120,13 +120,15 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor instead of per output channel")
     g.add_argument("--int8-ranges", choices=ACTIVATION_RANGES,
-                   help="ONNX int8 activation ranges: cover every calibration image's extremes "
+                   help="ONNX and IR int8 activation ranges: cover every calibration image's "
+                        "extremes "
                         f"(default {DEFAULTS.int8_ranges}), or their mean (NNCF's default: finer "
                         "steps, but a denoiser's noisiest inputs clip: 2-3 dB lost at sigma 55 "
                         "on the shipped ones; BENCHMARKS.md)")
     g.add_argument("--int8-bias-correction", action="store_true",
                    help="ONNX int8 by NNCF, each layer's bias corrected for the mean error "
-                        "quantization adds, instead of onnxruntime's quantizer (closer to fp32 "
+                        "quantization adds, instead of onnxruntime's quantizer, and the IR's "
+                        "int8 with that full correction (closer to fp32 "
                         "for some models; OpenVINO ran such files wrongly on an AVX2-only CPU, "
                         "and the gate checks every installed engine; BENCHMARKS.md)")
     g.add_argument("--opset", type=ranged(int, 13, 21),
