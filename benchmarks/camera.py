@@ -39,7 +39,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import edgeae.runtime as rt
@@ -250,12 +250,12 @@ def main() -> None:
                         help="code each noisy clip as an H.264 stream at this CRF (0-51)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/camera.json"))
     args = parser.parse_args()
+    run = provenance(" ".join(["python benchmarks/camera.py", *sys.argv[1:]]))
     still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
     clips = {f"set12/{STILL}": still_clip(still)} | {p.name: video_clip(p) for p in args.video}
     rows = [measure_level(args.pretrained, name, clean, level, args.minutes, args.h264)
             for name, clean in clips.items() for level in args.levels.split(",")]
-    command = " ".join(["python benchmarks/camera.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "pretrained": args.pretrained,
+    write_result({"provenance": finished(run), "pretrained": args.pretrained,
                   "frames": FRAMES, "size": SIZE, "h264_crf": args.h264,
                   "clips": list(clips), "rows": rows}, args.out)
 

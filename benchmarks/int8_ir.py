@@ -23,15 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from int8_ranges import (
-    SIGMAS,
-    calibration_crops,
-    gray,
-    interleaved_ms,
-    mean_psnr,
-    noisy_pairs,
-)
-from provenance import provenance, write_result
+from int8_ranges import SIGMAS, interleaved_ms, mean_psnr, measurement_sets
+from provenance import finished, provenance, write_result
 
 from edgeae.export.artifacts import model_inputs, restored_targets
 from edgeae.export.onnx import ACTIVATION_RANGES
@@ -40,7 +33,6 @@ from edgeae.export.options import Calibration, ExportOptions
 from edgeae.runtime.backends import int8_sums_saturate
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 from edgeae.train.from_artifact import keras_from_onnx
-from edgeae.train.pipeline import split_indices
 
 NAMES = ("live", "live-camera")
 ENGINE = "openvino"
@@ -68,25 +60,24 @@ def measure(name: str, crops, sets: dict, folder: Path) -> dict:
     return {"model": name, "psnr": psnr, "ms_p50": ms, "quantize_seconds": seconds}
 
 
+def measure_all(data: Path) -> dict:
+    """The result's fields: each model's row, and what every row shares."""
+    sets, crops = measurement_sets(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
+    return {"sigmas": list(SIGMAS), "set12_sigma": 25, "engine": ENGINE,
+            "calibration": len(crops), "overflow_fix": int8_sums_saturate(), "rows": rows}
+
+
 def main() -> None:
     """Measure each model; write the rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    paths = sorted((args.data / "train400").glob("*.png"))
-    train, held = split_indices(len(paths), 0.1, 0)
-    validation = [gray(paths[i]) for i in held]
-    sets = {f"validation {sigma}": noisy_pairs(validation, sigma, 1) for sigma in SIGMAS}
-    sets["set12 25"] = noisy_pairs([gray(p) for p in sorted((args.data / "set12").glob("*.png"))],
-                                   25, 0)
-    crops = calibration_crops(paths, train)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
-    command = " ".join(["python benchmarks/int8_ir.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "sigmas": list(SIGMAS), "set12_sigma": 25,
-                  "engine": ENGINE, "calibration": len(crops),
-                  "overflow_fix": int8_sums_saturate(), "rows": rows}, args.out)
+    run = provenance(" ".join(["python benchmarks/int8_ir.py", *sys.argv[1:]]))
+    fields = measure_all(args.data)
+    write_result({"provenance": finished(run), **fields}, args.out)
 
 
 if __name__ == "__main__":

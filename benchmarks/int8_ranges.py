@@ -40,7 +40,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
 from edgeae.core.calibration import covering_subset
@@ -81,6 +81,21 @@ def calibration_crops(paths: list[Path], train: np.ndarray) -> np.ndarray:
         top, left = (int(rng.integers(0, side - CROP + 1)) for side in image.shape)
         crops.append(image[top:top + CROP, left:left + CROP, None])
     return covering_subset(np.stack(crops), ExportOptions().calibration_samples)
+
+
+def measurement_sets(data: Path) -> tuple[dict[str, list], np.ndarray]:
+    """({set name: (clean, noisy) pairs}, calibration crops) for the files to measure.
+
+    The held-out Train400 images at each of SIGMAS and Set12 at sigma 25; the covering crops of
+    the training images.
+    """
+    paths = sorted((data / "train400").glob("*.png"))
+    train, held = split_indices(len(paths), 0.1, 0)
+    validation = [gray(paths[i]) for i in held]
+    sets = {f"validation {sigma}": noisy_pairs(validation, sigma, 1) for sigma in SIGMAS}
+    sets["set12 25"] = noisy_pairs([gray(p) for p in sorted((data / "set12").glob("*.png"))],
+                                   25, 0)
+    return sets, calibration_crops(paths, train)
 
 
 def mean_psnr(path: Path, engine: str, pairs: list) -> float:
@@ -169,13 +184,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    paths = sorted((args.data / "train400").glob("*.png"))
-    train, held = split_indices(len(paths), 0.1, 0)
-    validation = [gray(paths[i]) for i in held]
-    sets = {f"validation {sigma}": noisy_pairs(validation, sigma, 1) for sigma in SIGMAS}
-    sets["set12 25"] = noisy_pairs([gray(p) for p in sorted((args.data / "set12").glob("*.png"))],
-                                   25, 0)
-    crops = calibration_crops(paths, train)
+    run = provenance(" ".join(["python benchmarks/int8_ranges.py", *sys.argv[1:]]))
+    sets, crops = measurement_sets(args.data)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
         ranges = choice(rows)
@@ -186,8 +196,7 @@ def main() -> None:
             print(r["model"], r["ms_p50"], flush=True)
     for r in rows:
         del r["files"]
-    command = " ".join(["python benchmarks/int8_ranges.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "sigmas": list(SIGMAS), "set12_sigma": 25,
+    write_result({"provenance": finished(run), "sigmas": list(SIGMAS), "set12_sigma": 25,
                   "engines": list(ENGINES), "calibration": len(crops), "rows": rows,
                   "choice": ranges, "bias_correction": bias_correction_choice(rows, ranges),
                   "rounds": ROUNDS, "calls": CALLS}, args.out)
