@@ -1267,6 +1267,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera": ("camera", camera),
     "camera-live-camera": ("camera_live_camera", functools.partial(camera, "camera_live_camera")),
     "camera-h264": ("camera_h264", functools.partial(camera, "camera_h264")),
+    "camera-h264-live-camera": ("camera_h264_live_camera",
+                                functools.partial(camera, "camera_h264_live_camera")),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
