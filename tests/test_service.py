@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -579,20 +578,10 @@ def jpeg_chunks(frames: list[np.ndarray]) -> list[bytes]:
 
 def h264_chunks(frames: list[np.ndarray]) -> list[bytes]:
     """H.264 as `rpicam-vid --inline` sends it (its default codec): an Annex B stream, headers
-    in band, no B-frames; one chunk per frame (libx264 through PyAV)."""
-    import av
+    in band, no B-frames; one chunk per frame (libx264 through PyAV, train/h264.py)."""
+    from edgeae.train.h264 import h264_packets
 
-    encoder = av.CodecContext.create("libx264", "w")
-    encoder.height, encoder.width = frames[0].shape[:2]
-    encoder.pix_fmt, encoder.time_base = "yuv420p", Fraction(1, 25)
-    encoder.options = {"tune": "zerolatency", "preset": "ultrafast"}
-    chunks = []
-    for i, frame in enumerate([*frames, None]):
-        picture = None if frame is None else av.VideoFrame.from_ndarray(frame, format="bgr24")
-        if picture is not None:
-            picture.pts = i
-        chunks += [bytes(packet) for packet in encoder.encode(picture)]
-    return chunks
+    return [bytes(packet) for packet in h264_packets(np.stack(frames), 23, "bgr24")]
 
 
 @pytest.mark.parametrize("codec", [jpeg_chunks, h264_chunks], ids=["mjpeg", "h264"])

@@ -14,6 +14,7 @@ pip's OpenCV wheels carry no H.264 encoder (only its decoder); PyAV's wheels car
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -31,6 +32,25 @@ def check_encoder() -> None:
                         "(pip's OpenCV can decode H.264 but not encode it)")
 
 
+def h264_packets(pixels: np.ndarray, crf: int, form: str) -> Iterator:
+    """The packets, in order, of uint8 frames coded as one stream at `crf` (encoder flushed).
+
+    Frames (T, H, W, C) of even sides in PyAV's pixel format `form` (gray, rgb24, bgr24); the
+    packets are an Annex B stream with its headers in band, as a camera streams it.
+    """
+    import av
+
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height = pixels.shape[2], pixels.shape[1]
+    encoder.pix_fmt, encoder.time_base = "yuv420p", Fraction(1, 30)
+    encoder.options = {**_SETTINGS, "crf": str(int(crf))}
+    for i, image in enumerate(pixels):
+        frame = av.VideoFrame.from_ndarray(image[..., 0] if form == "gray" else image, format=form)
+        frame.pts = i
+        yield from encoder.encode(frame)
+    yield from encoder.encode(None)
+
+
 def h264_roundtrip(frames: np.ndarray, crf: int) -> np.ndarray:
     """Frames (T, H, W, C) in [0, 1], C 1 or 3, coded as one H.264 stream at `crf` and decoded.
 
@@ -43,20 +63,9 @@ def h264_roundtrip(frames: np.ndarray, crf: int) -> np.ndarray:
     pixels = np.rint(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
     pixels = np.pad(pixels, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     form = "gray" if c == 1 else "rgb24"
-    encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height = pixels.shape[2], pixels.shape[1]
-    encoder.pix_fmt, encoder.time_base = "yuv420p", Fraction(1, 30)
-    encoder.options = {**_SETTINGS, "crf": str(int(crf))}
     decoder = av.CodecContext.create("h264", "r")
-    decoded = []
-    for i, image in enumerate([*pixels, None]):  # None flushes the encoder
-        frame = None
-        if image is not None:
-            frame = av.VideoFrame.from_ndarray(image[..., 0] if c == 1 else image, format=form)
-            frame.pts = i
-        for packet in encoder.encode(frame):
-            decoded += [f.to_ndarray(format=form) for f in decoder.decode(packet)]
-    decoded += [f.to_ndarray(format=form) for f in decoder.decode(None)]
+    decoded = [f.to_ndarray(format=form) for packet in [*h264_packets(pixels, crf, form), None]
+               for f in decoder.decode(packet)]  # None flushes the decoder
     if len(decoded) != t:
         raise RuntimeError(f"libx264 gave back {len(decoded)} frames of {t}")
     out = np.stack(decoded).reshape(t, *pixels.shape[1:3], c)[:, :h, :w]
