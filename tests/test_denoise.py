@@ -78,6 +78,21 @@ def test_a_mixture_gives_each_image_one_of_its_noises():
     assert 0.4 < low.mean() < 0.6  # drawn uniformly
 
 
+def test_a_mixture_codes_only_the_images_that_drew_h264(monkeypatch):
+    import edgeae.train.noise as noise
+
+    coded = []
+    roundtrip = noise.h264_roundtrip
+    monkeypatch.setattr(noise, "h264_roundtrip", lambda clip, crf: coded.append(crf) or
+                        roundtrip(clip, crf))
+    x = tf.constant(np.full((40, 16, 16, 1), 0.5, np.float32))
+    spec = parse_noise("gaussian:10|jpeg:50|camera:dim|h264:30")
+    noisy = spec(x, tf.constant([1, 2]))
+    assert noisy.shape == x.shape and 0 < len(coded) < 20  # a quarter of 40, not all 40
+    one = spec(x[:1], tf.constant([3, 4]))  # three of the four specs draw no image
+    assert one.shape == (1, 16, 16, 1) and np.all(np.isfinite(one))
+
+
 @pytest.mark.parametrize("spec", ["gauss:5", "gaussian", "gaussian:50-5", "jpeg:101",
                                   "poisson-gaussian:0,5", "gaussian:a", "gaussian:5+",
                                   "gaussian:5|"])

@@ -37,18 +37,20 @@ def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor,
                   frames: int = 1) -> tf.Tensor:
     """Each image of the batch through one of the mixture's specs, drawn uniformly.
 
-    `frames` as apply_noise's. Every spec runs on the whole batch and each image keeps its
-    draw's output: simple and stateless, at the cost of computing the noise once per spec.
+    `frames` as apply_noise's. Each spec runs only on the images that drew it, so a costly
+    one (camera, H.264) costs its share of the batch, not the whole batch.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64),
                                                    len(mixture.choices) + 1)
+    n = len(mixture.choices)
     pick = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seeds[0], minval=0,
-                                       maxval=len(mixture.choices), dtype=tf.int32)
-    x = tf.zeros_like(tf.cast(images, tf.float32))
-    for i, spec in enumerate(mixture.choices):
-        chosen = tf.reshape(tf.cast(tf.equal(pick, i), tf.float32), [-1, 1, 1, 1])
-        x += chosen * apply_noise(spec, images, seeds[i + 1], frames)
-    return x
+                                       maxval=n, dtype=tf.int32)
+    x = tf.cast(images, tf.float32)
+    where = tf.dynamic_partition(tf.range(tf.shape(x)[0]), pick, n)
+    parts = tf.dynamic_partition(x, pick, n)
+    noisy = [apply_noise(spec, part, seeds[i + 1], frames)
+             for i, (spec, part) in enumerate(zip(mixture.choices, parts))]
+    return tf.ensure_shape(tf.dynamic_stitch(where, noisy), x.shape)
 
 
 def apply_noise_to_frames(spec: Noise, clips: tf.Tensor, frames: int,
@@ -128,32 +130,39 @@ def _jpeg(x, ranges, seed):
         return tf.image.adjust_jpeg_quality(tf.clip_by_value(image, 0.0, 1.0), q)
 
     out = tf.map_fn(one, (x, quality), fn_output_signature=tf.float32)
+    return tf.ensure_shape(tf.reshape(out, tf.shape(x)), x.shape)  # map_fn of none: shape [0]
+
+
+def _numpy_step(func, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """`x` through `func(images, rng)` in numpy, seeded from `seed`.
+
+    An empty batch (a mixture's spec that no image drew) passes through untouched.
+    """
+
+    def run(images, numpy_seed):
+        if not len(images):
+            return images
+        return func(images, np.random.default_rng(numpy_seed.astype(np.uint64)))
+
+    out = tf.numpy_function(run, [x, seed], tf.float32, stateful=False)
     return tf.ensure_shape(out, x.shape)
 
 
 def _camera(x, ranges, seed):
     peak, read, jpeg = ranges
-    camera = CameraNoise(peak, read, jpeg if jpeg[0] > 0 else None)
-
-    def numpy_camera(images, numpy_seed):
-        return camera(images, np.random.default_rng(numpy_seed.astype(np.uint64)))
-
-    out = tf.numpy_function(numpy_camera, [x, seed], tf.float32, stateful=False)
-    return tf.ensure_shape(out, x.shape)
+    return _numpy_step(CameraNoise(peak, read, jpeg if jpeg[0] > 0 else None), x, seed)
 
 
 def _h264(x, ranges, seed, frames=1):
     lo, hi = (int(round(v)) for v in ranges[0])
 
-    def numpy_h264(images, numpy_seed):
-        rng = np.random.default_rng(numpy_seed.astype(np.uint64))
+    def code_clips(images, rng):
         n, tall, w, c = images.shape
         clips = images.reshape(n, frames, tall // frames, w, c)
         return np.stack([h264_roundtrip(clip, int(rng.integers(lo, hi + 1))).reshape(tall, w, c)
                          for clip in clips])
 
-    out = tf.numpy_function(numpy_h264, [x, seed], tf.float32, stateful=False)
-    return tf.ensure_shape(out, x.shape)
+    return _numpy_step(code_clips, x, seed)
 
 
 def _clip(x, ranges, seed):
