@@ -33,7 +33,7 @@ from camera import (
     start_onnx,
     still_clip,
 )
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.adapt import split_frames, validation_crops
@@ -121,7 +121,7 @@ def run_levels(measure: Callable[[np.ndarray, str, str], list[dict]], args: argp
     rows = [row for level in args.levels.split(",") for start in SMALL_UNETS
             for row in measure(clean, level, start)]
     command = " ".join([f"python benchmarks/{script}", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "rows": rows}, args.out)
+    write_result({"provenance": finished(provenance(command)), "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from camera import (
     still_clip,
     write_frames,
 )
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.core.data import Preprocess, load_data
 from edgeae.train.adapt import LOSS_SPACES, adapt, split_frames
@@ -115,7 +115,7 @@ def main() -> None:
             for start in SMALL_UNETS]
     validation = [row for row in rows if row["clip"] == "validation"]
     command = " ".join(["python benchmarks/adapt_loss_space.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "epochs": EPOCHS, "rows": rows,
+    write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
                   "choice": choice(validation) if validation else None}, args.out)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
@@ -61,7 +61,7 @@ def main() -> None:
         seconds = time.monotonic() - began
         manifest = json.loads((out / "manifest.json").read_text())
     command = " ".join(["python benchmarks/adapt_timing.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "frames": FRAMES, "size": SIZE,
+    write_result({"provenance": finished(provenance(command)), "frames": FRAMES, "size": SIZE,
                   "level": LEVEL, "wall_seconds": round(seconds, 1),
                   "training": manifest["training"]}, args.out)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.auto import candidates, choose, model_input, run_times_ms
@@ -66,8 +66,8 @@ def main() -> None:
     rows = [compare(PRETRAINED_DIR / name, args.threads, args.runs)
             for name in ("live_int8.tflite", "live_fp32.tflite", "quality_fp32.tflite")]
     command = " ".join(["python benchmarks/auto_backend.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "frame": FRAME, "threads": args.threads,
-                  "rows": rows}, args.out)
+    write_result({"provenance": finished(provenance(command)), "frame": FRAME,
+                  "threads": args.threads, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from ncnn_side_by_side import FRAME, frame_batch
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
 from edgeae.core.formats import PRECISIONS
@@ -134,7 +134,7 @@ def main() -> None:
         rows = [row for name in NAMES
                 for row in rows_for(name, batch, pairs, args, Path(tmp))]
     command = " ".join(["python benchmarks/bf16.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "frame": list(FRAME),
+    write_result({"provenance": finished(provenance(command)), "frame": list(FRAME),
                   "threads": args.threads, "runs": args.runs, "sigma": SIGMA, "rows": rows,
                   "summary": summary(rows)}, args.out)
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from adapt_keep_test import still_scene
 from camera import STILL, noisy_frames, rendered_frames, still_clip
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.train.camera import linear_to_srgb, srgb_to_linear
 
@@ -69,7 +69,7 @@ def main() -> None:
               "10.png, centre": still_scene(args.data)[:1]}
     levels = args.levels.split(",")
     command = " ".join(["python benchmarks/camera_mean.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "samples": SAMPLES,
+    write_result({"provenance": finished(provenance(command)), "samples": SAMPLES,
                   "rows": [measure(name, scene, levels) for name, scene in scenes.items()]},
                  args.out)
 

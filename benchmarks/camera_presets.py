@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 from skimage import data
 
 from edgeae.train.camera import PRESETS, CameraNoise
@@ -93,7 +93,8 @@ def main() -> None:
     args.image.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.image), np.vstack(grid), [cv2.IMWRITE_JPEG_QUALITY, PICTURE_QUALITY])
     command = " ".join(["python benchmarks/camera_presets.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "presets": PRESETS, "rows": rows}, args.out)
+    write_result({"provenance": finished(provenance(command)), "presets": PRESETS,
+                  "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.runtime.tiles import TILE_PIXELS
 
@@ -179,7 +179,7 @@ def main() -> None:
                 rows.append(measure(args, model, backend, size, Path(work), rows))
                 print(json.dumps(rows[-1]), file=sys.stderr)
     command = " ".join(["python benchmarks/large_photos.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "tile_pixels": args.tile_pixels,
+    write_result({"provenance": finished(provenance(command)), "tile_pixels": args.tile_pixels,
                   "threads": args.threads, "rows": rows}, args.out)
 
 

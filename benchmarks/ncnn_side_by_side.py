@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.export.ncnn import NcnnConverter
 from edgeae.export.options import ExportOptions
@@ -79,7 +79,7 @@ def main() -> None:
         rows = [row for name in NAMES
                 for row in rows_for(name, batch, args.threads, args.runs, Path(tmp))]
     command = " ".join(["python benchmarks/ncnn_side_by_side.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "frame": list(FRAME),
+    write_result({"provenance": finished(provenance(command)), "frame": list(FRAME),
                   "threads": args.threads, "runs": args.runs, "rows": rows}, args.out)
 
 

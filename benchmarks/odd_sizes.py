@@ -26,7 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
 import edgeae.runtime as rt
@@ -101,7 +101,8 @@ def main() -> None:
                                  **measure(model, images)})
                     print(rows[-1], file=sys.stderr)
     command = " ".join(["python benchmarks/odd_sizes.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "sigma": SIGMA, "rows": rows}, args.out)
+    write_result({"provenance": finished(provenance(command)), "sigma": SIGMA, "rows": rows},
+                 args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from provenance import provenance, write_result  # noqa: E402
+from provenance import finished, provenance, write_result  # noqa: E402
 
 PI4_GMACS = 569e-3 / 75e-3  # MobileNet v1 1.0: 569 M MACs in 75 ms on 4 A72 cores
 PI5_SPEEDUP = (2.0, 3.0)
@@ -73,7 +73,7 @@ def main() -> None:
                      **{f"{board}_ncnn_fps": RESNET18_GMACS / (ms / 1e3) * 1e9 / per_frame
                         for board, ms in NCNN_MS.items()}})
     command = " ".join(["python benchmarks/pi_estimate.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "pi4_gmacs": PI4_GMACS,
+    write_result({"provenance": finished(provenance(command)), "pi4_gmacs": PI4_GMACS,
                   "pi5_speedup": PI5_SPEEDUP,
                   "ncnn_gmacs": {b: RESNET18_GMACS / (ms / 1e3) for b, ms in NCNN_MS.items()},
                   "rows": rows}, args.out)

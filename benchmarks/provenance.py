@@ -23,6 +23,7 @@ from pathlib import Path
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
             "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image",
             "pyod", "torch", "tf2onnx", "onnx", "pythae", "bm3d", "scipy")
+_STARTED = (time.gmtime(), os.getloadavg())  # the benchmark's start: it imports this first
 
 
 def cpu_model() -> str:
@@ -37,19 +38,24 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(command: str | None = None) -> dict:
-    """The facts a table's caption gives: date, CPU, cores, command, Python and versions."""
+def provenance(command: str | None = None, fresh: bool = False) -> dict:
+    """The facts a table's caption gives: date, CPU, cores, command, Python and versions.
+
+    The date and load average are the run's start (when the benchmark imported this module),
+    wherever it is called; `fresh`: now instead (one part of a longer run).
+    """
+    started, load = (time.gmtime(), os.getloadavg()) if fresh else _STARTED
     found = {}
     for package in PACKAGES:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
             pass
-    return {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", started),
             "cpu": cpu_model(), "cores": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "versions": found,
             "command": command or " ".join(["python", *sys.argv]),
-            "load_average_before": os.getloadavg()}
+            "load_average_before": load}
 
 
 def finished(run: dict) -> dict:

@@ -164,15 +164,15 @@ def main() -> None:
         print(json.dumps(child(args.artifact, args.video, args.backend, args.threads,
                                args.gray)))
         return
+    from provenance import finished, provenance, write_result  # beside this; dates the start
+
     args.video.parent.mkdir(parents=True, exist_ok=True)
     make_video(args.set12, args.video)
     print("| backend | artifact | fps | frame p50 / p99 ms | inference p50 / p99 ms | "
           "pre/post p50 ms | capture p50 ms | import s | peak RSS MB |", file=sys.stderr)
     rows = run_children(args.artifacts, args.video, args.threads, args.gray)
-    from provenance import provenance, write_result  # benchmarks/provenance.py, beside this
-
     command = " ".join(["python benchmarks/runtime.py", *sys.argv[1:]])
-    write_result({"provenance": provenance(command), "threads": args.threads,
+    write_result({"provenance": finished(provenance(command)), "threads": args.threads,
                   "video": f"{args.video.name}: 150 frames 640x480, BGR (gray content)",
                   "rows": rows}, args.out)
 

@@ -370,7 +370,7 @@ def main() -> None:
                 "soak": lambda: soak(video, args.frames),
                 "outage": lambda: outage(video, args.outage, Path(tmp))}
         for part in args.parts.split(","):
-            result[part] = {"provenance": provenance(command), **runs[part]()}
+            result[part] = {"provenance": provenance(command, fresh=True), **runs[part]()}
     if args.plot and "samples" in result.get("soak", {}):
         plot(result["soak"]["samples"], args.plot)
     result["provenance"] = result["cost"]["provenance"] if "cost" in result else provenance(command)

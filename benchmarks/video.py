@@ -37,7 +37,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 import edgeae.runtime as rt
 from edgeae.core.metrics import video_metrics
@@ -226,7 +226,7 @@ def main() -> None:
     measured, choice = stills(args.data)
     timed = speed(speed_rows(args.models), measured["set12/08.png"])  # first, on a quiet machine
     if args.speed_only:
-        write_result({"provenance": provenance(command), "speed": timed}, args.out)
+        write_result({"provenance": finished(provenance(command)), "speed": timed}, args.out)
         return
     rng = np.random.default_rng(SEED)
     clips = {}
@@ -250,7 +250,7 @@ def main() -> None:
     result = {"frames": FRAMES, "sigma": SIGMA, "clips": sorted(clips),
               "quality": quality(methods, clips), "still_psnr": still_psnr(models, args.data),
               "speed": timed}
-    write_result({"provenance": provenance(command), **result}, args.out)
+    write_result({"provenance": finished(provenance(command)), **result}, args.out)
 
 
 if __name__ == "__main__":
