@@ -55,11 +55,15 @@ def test_odd_sides_and_colour_come_back_the_same_shape(channels):
 
 def test_the_spec_chains_after_the_camera_and_checks_its_values():
     spec = parse_noise("camera:dim+h264:23-35")
-    assert str(spec) == "camera:80,3,0+h264:23-35" and parse_noise(str(spec)) == spec
+    assert str(spec) == "camera:80,3,0+h264:23-35,1" and parse_noise(str(spec)) == spec
+    assert str(parse_noise("h264:30,8")) == "h264:30,8"
     with pytest.raises(UserError, match="h264 values must satisfy 0 <= LO <= HI <= 51"):
         parse_noise("h264:52")
-    with pytest.raises(UserError, match="h264 takes 1 value"):
+    with pytest.raises(UserError, match="h264 takes a CRF, then an optional stream length"):
         parse_noise("h264")
+    for length in ("0", "4-8", "2.5", "33"):
+        with pytest.raises(UserError, match="stream length is a whole number of frames, 1-32"):
+            parse_noise(f"h264:23,{length}")
 
 
 def test_without_pyav_the_spec_says_how_to_get_it(monkeypatch):
@@ -88,3 +92,21 @@ def test_training_clips_are_coded_as_streams_and_stills_as_single_frames():
     stills = spec(tf.constant(clean), seed).numpy()  # a batch of stills: each coded alone
     # measured over five seeds: the clip's frames change 0.35-0.56 times as much as the stills'
     assert frame_change(np.moveaxis(noisy[0], -1, 0)) < 0.7 * frame_change(stills)
+
+
+def test_a_still_through_a_stream_step_is_the_last_frame_of_a_still_cameras_stream():
+    import tensorflow as tf
+
+    clean, _ = static_noisy_clip()
+    still, seed = tf.constant(clean[:2]), tf.constant([5, 6])  # two stills of the same ramp
+    last = parse_noise(f"gaussian:12+h264:35,{FRAMES}")(still, seed).numpy()
+    assert last.shape == still.shape
+    # the same stills stacked FRAMES times as clips (fresh noise in each frame) and coded as
+    # streams: the step keeps each clip's last frame
+    clips = tf.tile(still, [1, FRAMES, 1, 1])
+    coded = parse_noise("gaussian:12+h264:35")(clips, seed, FRAMES).numpy()
+    np.testing.assert_array_equal(last, coded[:, -still.shape[1]:])
+    intra = parse_noise("gaussian:12+h264:35")(still, seed).numpy()
+    assert np.abs(last - intra).mean() > 0.01  # not the still coded alone
+    np.testing.assert_array_equal(last, parse_noise(f"gaussian:12+h264:35,{FRAMES}")(
+        still, seed).numpy())  # seeded

@@ -21,8 +21,12 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
     """Noisy copies of a float32 NHWC batch in [0, 1]; `seed` is a shape-[2] int tensor.
 
     `frames` > 1: each image is a clip of that many frames stacked one above the other, which
-    a codec step (_CLIP_STEPS) codes as one stream; the other steps see one tall image.
+    a codec step (_CLIP_STEPS) codes as one stream; the other steps see one tall image. A still
+    (`frames` 1) through a step that asks for a stream (h264:CRF,FRAMES) becomes one.
     """
+    stream = max(step.stream_frames for step in spec.steps)
+    if frames == 1 and stream > 1:
+        return _still_stream(spec, images, seed, stream)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), len(spec.steps))
     x = tf.cast(images, tf.float32)
     for i, step in enumerate(spec.steps):
@@ -31,6 +35,19 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
             apply = functools.partial(apply, frames=frames)
         x = apply(x, step.ranges, seeds[i])
     return x
+
+
+def _still_stream(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
+                  frames: int) -> tf.Tensor:
+    """Each still as the last frame of a still camera's stream of `frames` frames.
+
+    The still is stacked `frames` times as a clip, so every step draws fresh noise for each
+    frame (one level per image, as a camera's) and the codec codes the clip as one stream.
+    """
+    height = tf.shape(images)[1]
+    clip = apply_noise(spec, tf.tile(tf.cast(images, tf.float32), [1, frames, 1, 1]), seed,
+                       frames)
+    return tf.ensure_shape(clip[:, (frames - 1) * height:], images.shape)
 
 
 def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor,

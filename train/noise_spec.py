@@ -17,7 +17,11 @@ A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
     h264:23-35               H.264 as a streaming camera codes it (train/h264.py), x264's CRF
                              drawn from [23, 35] (0 lossless, 51 coarsest): a clip's frames as
                              one stream, each predicted from the one before; a still as one
-                             frame. Needs PyAV (`pip install av`)
+                             intra frame. Needs PyAV (`pip install av`)
+    h264:23-35,8             a still as the 8th frame of a still camera's stream: the steps
+                             before it drawn 8 times (the same scene, fresh noise in each
+                             frame), coded as one stream, the last frame kept; so a single-
+                             frame model sees the noise a predicted frame carries forward
     clip                     clip to [0, 1], as a camera's pixels are
 
 Specs joined by "|" are a mixture: each image gets one of them, drawn uniformly, so one blind
@@ -41,12 +45,14 @@ from edgeae.train.h264 import CRF_RANGE, check_encoder
 
 FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
          "speckle:SIGMA", "jpeg:QUALITY", "camera:LIGHT[,JPEG]", "camera:PEAK,READ[,JPEG]",
-         "h264:CRF", "clip")
+         "h264:CRF[,FRAMES]", "clip")
 # name -> (number of values, lowest allowed, highest allowed)
 _LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
            "salt-pepper": (1, 0.0, 1.0), "speckle": (1, 0.0, 10.0), "jpeg": (1, 1.0, 100.0),
-           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (1, *CRF_RANGE)}
-_COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality"}
+           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (2, *CRF_RANGE)}
+_COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality",
+           "h264": "h264 takes a CRF, then an optional stream length in frames"}
+MAX_STREAM_FRAMES = 32  # a still's stream: that many copies of each training patch
 _NUMBER = r"\d+(?:\.\d+)?"
 _VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
 
@@ -57,6 +63,11 @@ class NoiseStep:
 
     name: str
     ranges: tuple[tuple[float, float], ...]
+
+    @property
+    def stream_frames(self) -> int:
+        """How many frames of a still camera's stream a still is coded in (h264; else 1)."""
+        return int(self.ranges[1][0]) if self.name == "h264" else 1
 
     def __str__(self) -> str:
         values = ",".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in self.ranges)
@@ -126,6 +137,8 @@ def _parse_chain(spec: str, chain: str) -> NoiseSpec:
         numbers = [v.strip() for v in values.split(",")] if values else []
         if name == "camera":
             numbers = _camera_numbers(spec, numbers)
+        if name == "h264" and len(numbers) == 1:
+            numbers.append("1")  # a still: one intra frame
         count, low, high = _LIMITS[name]
         if len(numbers) != count:
             raise _bad(spec, _COUNTS.get(name, f"{name} takes {count} value"
@@ -136,6 +149,7 @@ def _parse_chain(spec: str, chain: str) -> NoiseSpec:
         if name == "camera":
             _check_camera(spec, *ranges)
         if name == "h264":
+            _check_stream(spec, ranges[1])
             check_encoder()
         steps.append(NoiseStep(name, ranges))
     return NoiseSpec(tuple(steps))
@@ -159,6 +173,14 @@ def _check_camera(spec: str, peak, read, jpeg) -> None:
         raise _bad(spec, "camera's read noise is a sigma on the 0-255 scale, at most 255")
     if jpeg != (0, 0) and not (1 <= jpeg[0] and jpeg[1] <= 100):
         raise _bad(spec, "camera's JPEG quality must be within 1-100 (0: none)")
+
+
+def _check_stream(spec: str, frames: tuple[float, float]) -> None:
+    """h264's stream length: one whole number of frames, not a range."""
+    if frames[0] != frames[1] or frames[0] != int(frames[0]) or not \
+            1 <= frames[0] <= MAX_STREAM_FRAMES:
+        raise _bad(spec, f"h264's stream length is a whole number of frames, "
+                         f"1-{MAX_STREAM_FRAMES}")
 
 
 def _camera_numbers(spec: str, values: list[str]) -> list[str]:
