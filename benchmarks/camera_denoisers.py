@@ -6,7 +6,15 @@ stream per setting:
 
 - the camera noise model (train/camera.py) at every light level, without and with JPEG 85
   (what a camera's frames are: rounded to 8 bits);
+- the same camera with its frames coded as H.264 at --h264 CRF (23, x264's default, unless
+  given) as a camera that streams codes them (train/h264.py): each image one intra frame, and
+  each image the 8th frame of a still camera's stream (8 noisy frames of it, one stream), whose
+  predicted frames carry noise forward;
 - the Gaussian protocol of benchmarks/denoise.py (sigma 15, 25, 50; unclipped).
+
+`--images validation` measures instead on the 40 Train400 images `edgeae train` holds out of
+training (its seeded split), with NLM tuned on 8 of the others: where a new shipped model is
+chosen, never on Set12. `--model LABEL=FILE` adds an exported model that is not shipped.
 
 Each shipped model named by --models runs through the runtime (onnxruntime, 2 threads, the
 shipped ONNX file) in each shipped precision; OpenCV's non-local means runs at its best strength
@@ -15,6 +23,8 @@ h for each setting, chosen on 8 Train400 images (never on Set12) from a grid. Ce
 
     .venv/bin/python benchmarks/camera_denoisers.py --data ../shared/data \
         --out benchmarks/results/camera_denoisers.json
+    .venv/bin/python benchmarks/camera_denoisers.py --data ../shared/data --images validation \
+        --models live-camera --model new=work/live-camera-export/model_int8.onnx --out new.json
 """
 
 from __future__ import annotations
@@ -26,28 +36,43 @@ from pathlib import Path
 
 import numpy as np
 from denoise import add_noise, nlm, read_gray, runtime_denoiser, scores
-from provenance import provenance, write_result
+from provenance import finished, provenance, write_result
 
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.h264 import h264_roundtrip
+from edgeae.train.pipeline import split_indices
 
 JPEG = 85.0
 SIGMAS = (15, 25, 50)
 NLM_GRID = (2, 3, 5, 8, 11, 14, 18, 22, 27, 33, 40, 50, 60)
 TUNING_IMAGES = 8  # Train400's last 8, for NLM's strength
 PRECISIONS = ("fp32", "int8")
+STREAM = 8  # the frames of a still camera's H.264 stream; the measured frame is the last
+VAL_SPLIT = 0.1  # edgeae train's default: 40 of Train400's 400 images held out (seed 0)
 Noise = Callable[[list[np.ndarray], int], list[np.ndarray]]  # clean 0-255, seed -> noisy 0-255
 
 
-def camera_noise(level: str, jpeg: float | None) -> Noise:
-    """A camera at light `level` (and JPEG quality `jpeg`): 8-bit frames, as a camera gives."""
+def camera_noise(level: str, jpeg: float | None, crf: int | None = None,
+                 stream: int = 1) -> Noise:
+    """A camera at light `level` (and JPEG quality `jpeg`, or H.264 at `crf`): 8-bit frames.
+
+    `stream` > 1: the frame is the last of a still camera's H.264 stream of that many frames
+    (fresh noise in each), as the `h264:CRF,FRAMES` training step makes it.
+    """
     peak, read = PRESETS[level]
     camera = CameraNoise((peak, peak), (read, read), (jpeg, jpeg) if jpeg else None)
 
+    def one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        clean = (img / 255.0)[..., None].astype(np.float32)
+        frames = np.stack([np.rint(camera.one(clean, rng) * 255.0) for _ in range(stream)])
+        if crf is not None:
+            frames = np.rint(h264_roundtrip(frames / 255.0, crf) * 255.0)
+        return frames[-1, ..., 0].astype(np.float64)
+
     def noisy(images: list[np.ndarray], seed: int) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)
-        return [np.rint(camera.one((img / 255.0)[..., None].astype(np.float32), rng)[..., 0]
-                        * 255.0).astype(np.float64) for img in images]
+        return [one(img, rng) for img in images]
 
     return noisy
 
@@ -57,12 +82,15 @@ def gaussian_noise(sigma: float) -> Noise:
     return lambda images, seed: add_noise(images, sigma, seed)
 
 
-def settings() -> dict[str, Noise]:
-    """Setting label -> its noise: every light level without and with JPEG, then Gaussian."""
+def settings(crf: int) -> dict[str, Noise]:
+    """Setting label -> its noise: each light level plain, with JPEG, with H.264; Gaussian."""
     found = {}
     for jpeg in (None, JPEG):
         for level in PRESETS:
             found[level + (f", JPEG {jpeg:g}" if jpeg else "")] = camera_noise(level, jpeg)
+    found.update({f"{level}, H.264 {crf}": camera_noise(level, None, crf) for level in PRESETS})
+    found.update({f"{level}, H.264 {crf}, frame {STREAM} of a still stream":
+                  camera_noise(level, None, crf, STREAM) for level in PRESETS})
     found.update({f"gaussian {s}": gaussian_noise(s) for s in SIGMAS})
     return found
 
@@ -87,25 +115,41 @@ def measure(label: str, noise: Noise, clean: list[np.ndarray], train_images: lis
     return {k: {m: v for m, v in r.items() if m != "psnr_per_image"} for k, r in row.items()}
 
 
+def measured_images(data: Path, images: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The clean images measured, and the Train400 images NLM's strength is tuned on."""
+    train400 = read_gray(data / "train400")
+    if images == "set12":
+        return read_gray(data / "set12"), train400[-TUNING_IMAGES:]
+    fit, held_out = split_indices(len(train400), VAL_SPLIT, seed=0)
+    return [train400[i] for i in held_out], [train400[i] for i in fit[-TUNING_IMAGES:]]
+
+
 def main() -> None:
     """Measure every setting and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--models", default="live,live-camera,quality",
                         help="shipped models, comma-separated")
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=FILE",
+                        help="an exported model that is not shipped (repeatable)")
+    parser.add_argument("--images", choices=("set12", "validation"), default="set12",
+                        help="Set12 (the test set) or Train400's held-out images")
+    parser.add_argument("--h264", type=int, default=23, metavar="CRF",
+                        help="x264's constant rate factor for the H.264 settings")
     parser.add_argument("--out", type=Path,
                         default=Path("benchmarks/results/camera_denoisers.json"))
     args = parser.parse_args()
-    clean = read_gray(args.data / "set12")
-    train_images = read_gray(args.data / "train400")[-TUNING_IMAGES:]
+    run = provenance("python benchmarks/camera_denoisers.py " + " ".join(sys.argv[1:]))
+    clean, train_images = measured_images(args.data, args.images)
     models = {f"{name} {precision}": runtime_denoiser(
         pretrained_path(name, "onnxruntime", precision), "onnxruntime")
-        for name in args.models.split(",") for precision in PRECISIONS}
+        for name in filter(None, args.models.split(",")) for precision in PRECISIONS}
+    models.update({label: runtime_denoiser(Path(path), "onnxruntime")
+                   for label, path in (pair.split("=", 1) for pair in args.model)})
     rows = {label: measure(label, noise, clean, train_images, models)
-            for label, noise in settings().items()}
-    command = "python benchmarks/camera_denoisers.py " + " ".join(sys.argv[1:])
-    write_result({"provenance": provenance(command), "models": list(models), "settings": rows},
-                 args.out)
+            for label, noise in settings(args.h264).items()}
+    write_result({"provenance": finished(run), "images": args.images,
+                  "models": list(models), "settings": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -755,14 +755,16 @@ def _psnr_ssim(cell: dict) -> str:
     return f"{cell['psnr_db']:.2f} / {cell['ssim']:.3f}"
 
 
-def camera_denoisers() -> str:
-    """The shipped denoisers on Set12 through camera and Gaussian noise, beside NLM."""
-    data = load("camera_denoisers")
+def camera_denoisers(name: str) -> str:
+    """The shipped denoisers through camera and Gaussian noise, beside NLM."""
+    data = load(name)
     models = data["models"]
+    images = {"set12": "Set12 (gray, full size)",
+              "validation": "the 40 Train400 images `edgeae train` holds out (gray, full size)"}
     rows = [[label, _psnr_ssim(r["noisy"]), f"{_psnr_ssim(r['nlm'])} (h={r['nlm']['h']:g})"]
             + [_psnr_ssim(r[m]) for m in models] for label, r in data["settings"].items()]
     return (caption(data["provenance"]) + "\n\n"
-            + "PSNR (dB) / SSIM, mean over Set12 (gray, full size).\n\n"
+            + f"PSNR (dB) / SSIM, mean over {images[data.get('images', 'set12')]}.\n\n"
             + table(["noise", "noisy", "NLM (best h on Train400)", *models], rows) + "\n")
 
 
@@ -1276,7 +1278,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-kernels": ("int8_kernels", int8_kernels),
-    "camera-denoisers": ("camera_denoisers", camera_denoisers),
+    "camera-denoisers": ("camera_denoisers", functools.partial(camera_denoisers,
+                                                               "camera_denoisers")),
+    "camera-denoisers-validation": ("camera_denoisers_validation", functools.partial(
+        camera_denoisers, "camera_denoisers_validation")),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
