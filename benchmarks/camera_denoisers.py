@@ -46,7 +46,7 @@ from edgeae.train.pipeline import split_indices
 JPEG = 85.0
 SIGMAS = (15, 25, 50)
 NLM_GRID = (2, 3, 5, 8, 11, 14, 18, 22, 27, 33, 40, 50, 60)
-TUNING_IMAGES = 8  # Train400's last 8, for NLM's strength
+TUNING_IMAGES = 8  # for NLM's strength: Train400's last 8 (of those not held out, with validation)
 PRECISIONS = ("fp32", "int8")
 STREAM = 8  # the frames of a still camera's H.264 stream; the measured frame is the last
 VAL_SPLIT = 0.1  # edgeae train's default: 40 of Train400's 400 images held out (seed 0)

@@ -22,6 +22,7 @@ A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
                              before it drawn 8 times (the same scene, fresh noise in each
                              frame), coded as one stream, the last frame kept; so a single-
                              frame model sees the noise a predicted frame carries forward
+                             (a --temporal clip is its own stream: FRAMES is for stills)
     clip                     clip to [0, 1], as a camera's pixels are
 
 Specs joined by "|" are a mixture: each image gets one of them, drawn uniformly, so one blind
