@@ -8,6 +8,7 @@
 # $RESULTS/edge-{live,quality,fashion-detector}.json, which benchmarks/tables.py renders; OUT
 # (models, PNG folders, artifacts, report) is not committed. The `loop` part times `edgeae run`'s
 # whole loop on a 640x480 video beside the bare engine, for `live` (edge-live-loop.json).
+# SUFFIX=-cpu keeps a second CPU's run beside the first (edge-live-loop-cpu.json).
 #
 #   benchmarks/edge_table.sh ../shared/data [OUT]      (OUT: benchmarks/results/edge)
 #   PARTS=detector benchmarks/edge_table.sh ../shared/data     (only some tables)
@@ -17,14 +18,16 @@ OUT=${2:-benchmarks/results/edge}
 PARTS_ARG=${PARTS:-live quality loop detector}
 PARTS=" $PARTS_ARG "
 RESULTS=${RESULTS:-benchmarks/results}
+SUFFIX=${SUFFIX:-}
 EDGEAE=${EDGEAE:-.venv/bin/edgeae}
 PYTHON=${PYTHON:-.venv/bin/python}
 RUNTIME_PYTHON=${RUNTIME_PYTHON:-.venv-runtime/bin/python}
 COMMON=(--threads 1,2 --python "$RUNTIME_PYTHON" --peak --overwrite)
 
 keep() {  # keep NAME: the rows of $OUT/NAME/benchmark.json with the machine, for tables.py
-  "$PYTHON" benchmarks/provenance.py --wrap "$OUT/$1/benchmark.json" "$RESULTS/edge-$1.json" \
-    --command "PARTS=\"$PARTS_ARG\" benchmarks/edge_table.sh $DATA $OUT"
+  "$PYTHON" benchmarks/provenance.py --wrap "$OUT/$1/benchmark.json" \
+    "$RESULTS/edge-$1$SUFFIX.json" \
+    --command "${SUFFIX:+SUFFIX=$SUFFIX }PARTS=\"$PARTS_ARG\" benchmarks/edge_table.sh $DATA $OUT"
 }
 
 for name in live quality; do

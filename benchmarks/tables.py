@@ -838,9 +838,9 @@ def ncnn() -> str:
 
 # --- bf16 beside fp32 and int8 (benchmarks/bf16.py) ----------------------------------------------
 
-def bf16() -> str:
+def bf16(name: str) -> str:
     """Per shipped model, engine and precision: ms at 480x640, difference, PSNR, gate."""
-    data = load("bf16")
+    data = load(name)
     rows = [[r["model"], r["backend"], r["precision"], r["file"], f"{r['p50_ms']:.1f}",
              f"{r['p99_ms']:.1f}", f"{r['max_abs_diff']:.1e}", f"{r['psnr']:.2f}",
              "yes" if r["passes_gate"] else "no"] for r in data["rows"]]
@@ -1258,6 +1258,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "demo": ("demo", demo),
     "edge-live": ("edge-live", _edge("live")),
     "edge-live-loop": ("edge-live-loop", _edge("live-loop")),
+    "edge-live-vnni": ("edge-live-vnni", _edge("live-vnni")),
+    "edge-quality-vnni": ("edge-quality-vnni", _edge("quality-vnni")),
+    "edge-live-loop-vnni": ("edge-live-loop-vnni", _edge("live-loop-vnni")),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
@@ -1287,12 +1290,15 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
     "auto-backend": ("auto_backend", auto_backend),
     "ncnn": ("ncnn", ncnn),
-    "bf16": ("bf16", bf16),
+    "bf16": ("bf16", functools.partial(bf16, "bf16")),
+    "bf16-amd": ("bf16-amd", functools.partial(bf16, "bf16-amd")),
     "soak": ("soak", soak),
     "soak-cost": ("soak-cost", functools.partial(soak_cost, "soak-cost")),
     "soak-threads": ("soak-threads", functools.partial(soak_cost, "soak-threads")),
     "video-speed": ("video-speed", functools.partial(video_speed, "video-speed")),
     "video-speed-amd": ("video-speed-amd", functools.partial(video_speed, "video-speed-amd")),
+    "video-speed-amd-vnni": ("video-speed-amd-vnni",
+                             functools.partial(video_speed, "video-speed-amd-vnni")),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
