@@ -803,9 +803,9 @@ def video_speed(name: str) -> str:
 
 # --- --backend auto against fixed choices (benchmarks/auto_backend.py) -------------------------
 
-def auto_backend() -> str:
+def auto_backend(name: str) -> str:
     """Per shipped artifact: auto's pick, every fixed choice's p50 / p99, pick vs best."""
-    data = load("auto_backend")
+    data = load(name)
     rows = []
     for r in data["rows"]:
         fixed = sorted(r["fixed"].items(), key=lambda kv: kv[1]["p50_ms"])
@@ -1094,9 +1094,9 @@ def _draem_row(name: str, r: dict) -> list[str]:
     return [name, f"{r['pixel_auroc']:.3f}", f"{r['pro']:.3f}", image, _by_size(r)]
 
 
-def draem() -> str:
+def draem(name: str) -> str:
     """The discriminative detector: validation choice, test beside today's maps, engines."""
-    data, earlier = load("draem"), load("localise")["train400"]["test"]
+    data, earlier = load(name), load("localise")["train400"]["test"]
     val = [[f"smoothing {r['smooth']:g} px, {r['pool']}"
             + (" (chosen)" if (r["smooth"], r["pool"]) == (data["chosen"]["smooth"],
                                                           data["chosen"]["pool"]) else ""),
@@ -1288,13 +1288,16 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
-    "auto-backend": ("auto_backend", auto_backend),
+    "auto-backend": ("auto_backend", functools.partial(auto_backend, "auto_backend")),
+    "auto-backend-vnni": ("auto_backend-vnni",
+                          functools.partial(auto_backend, "auto_backend-vnni")),
     "ncnn": ("ncnn", ncnn),
     "bf16": ("bf16", functools.partial(bf16, "bf16")),
     "bf16-amd": ("bf16-amd", functools.partial(bf16, "bf16-amd")),
     "soak": ("soak", soak),
     "soak-cost": ("soak-cost", functools.partial(soak_cost, "soak-cost")),
     "soak-threads": ("soak-threads", functools.partial(soak_cost, "soak-threads")),
+    "soak-cost-vnni": ("soak-cost-vnni", functools.partial(soak_cost, "soak-cost-vnni")),
     "video-speed": ("video-speed", functools.partial(video_speed, "video-speed")),
     "video-speed-amd": ("video-speed-amd", functools.partial(video_speed, "video-speed-amd")),
     "video-speed-amd-vnni": ("video-speed-amd-vnni",
@@ -1307,7 +1310,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "temporal-design": ("temporal-design", temporal_design),
     "localise": ("localise", functools.partial(localise, "localise")),
     "localise-dims64": ("localise-dims64", functools.partial(localise, "localise-dims64")),
-    "draem": ("draem", draem),
+    "draem": ("draem", functools.partial(draem, "draem")),
     "patch-dims": ("patch-dims", patch_dims),
     "patch-stride": ("patch-stride", patch_stride),
     "generate": ("generate", generate),
