@@ -57,7 +57,9 @@ ARTIFACTS = ("model_fp32.onnx", "model_int8.onnx", "model_fp32.xml", "model_int8
 def fit_draem(images: np.ndarray, budget: dict, seed: int, out: Path) -> tuple[Detector, float]:
     """`edgeae train detector --model draem` on `images` (as the API trains it); seconds.
 
-    `budget`: epochs, batch_size, minutes (0: no limit) and patch_size (None: whole images).
+    `budget`: epochs, batch_size, minutes (0: no limit) and patch_size (None: whole images);
+    optionally learning_rate, initial_weights (a model.keras to continue from) and patience
+    (train's early stopping, which halves the rate after half as many flat epochs; None: off).
     A detector already in `out` is loaded instead, with its own training time.
     """
     from edgeae.train.callbacks import TimeLimit
@@ -68,7 +70,10 @@ def fit_draem(images: np.ndarray, budget: dict, seed: int, out: Path) -> tuple[D
         return det, det.scorer.manifest.training.seconds
     settings = TrainSettings(task="detector", architecture="draem", epochs=budget["epochs"],
                              batch_size=budget["batch_size"], seed=seed,
-                             patience=budget["epochs"], patch_size=budget["patch_size"],
+                             learning_rate=budget.get("learning_rate", 1e-3),
+                             initial_weights=budget.get("initial_weights"),
+                             patience=budget.get("patience") or budget["epochs"],
+                             patch_size=budget["patch_size"],
                              score=MASK_SCORE)
     started = time.perf_counter()
     train(array_source(images), out, settings, overwrite=True, verbose=2,
@@ -170,6 +175,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--patience", type=int, help="early stopping as `edgeae train` does it "
+                        "(its default is 5); without it every epoch runs at a fixed rate")
+    parser.add_argument("--initial-weights", help="continue from a detector's model.keras "
+                        "(e.g. a lower learning rate after a first run's plateau)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fashion-classes", type=int, default=10,
                         help="Fashion-MNIST classes 0..N-1 to train a draem for (0: none)")
@@ -186,7 +196,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         budget = {"epochs": args.epochs, "batch_size": args.batch_size,
-                  "minutes": args.minutes, "patch_size": None}
+                  "minutes": args.minutes, "patch_size": None,
+                  "learning_rate": args.learning_rate, "initial_weights": args.initial_weights,
+                  "patience": args.patience}
         det, seconds = fit_draem(fit[:-held], budget, args.seed, work / "draem")
         chosen, validation = choose_score(det, fit[-held:], args.seed + 1)
         config = MASK_SCORE.model_copy(update=chosen)

@@ -1312,6 +1312,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "localise-dims64": ("localise-dims64", functools.partial(localise, "localise-dims64")),
     "draem": ("draem", functools.partial(draem, "draem")),
     "draem-160": ("draem-160", functools.partial(draem, "draem-160")),
+    "draem-200": ("draem-200", functools.partial(draem, "draem-200")),
     "patch-dims": ("patch-dims", patch_dims),
     "patch-stride": ("patch-stride", patch_stride),
     "generate": ("generate", generate),
