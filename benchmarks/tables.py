@@ -1313,6 +1313,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "draem": ("draem", functools.partial(draem, "draem")),
     "draem-160": ("draem-160", functools.partial(draem, "draem-160")),
     "draem-200": ("draem-200", functools.partial(draem, "draem-200")),
+    "draem-patience": ("draem-patience", functools.partial(draem, "draem-patience")),
     "patch-dims": ("patch-dims", patch_dims),
     "patch-stride": ("patch-stride", patch_stride),
     "generate": ("generate", generate),

@@ -520,6 +520,23 @@ def test_gpu_recipe_weights_become_a_model_directory(tmp_path):
     assert code == 2 and "does not fit" in err and len(err.strip().splitlines()) == 1
 
 
+def test_an_earlier_runs_model_keras_continues_training(tmp_path):
+    """--initial-weights DIR/model.keras: a second stage (e.g. a lower rate) from the first."""
+    data = write_folder(tmp_path / "clean", np.rint(smooth_images(8, 48) * 255).astype(np.uint8))
+    common = ("--model", "unet", "--size", "tiny", "--noise", "gaussian:25", "--patch-size", "32",
+              "--epochs", "1")
+    train_cli(tmp_path / "first", "denoiser", data, *common)
+    first = tmp_path / "first" / "model.keras"
+    train_cli(tmp_path / "second", "denoiser", data, *common, "--learning-rate", "1e-9",
+              "--initial-weights", first)
+    before = keras.saving.load_model(first).get_weights()
+    after = keras.saving.load_model(tmp_path / "second" / "model.keras").get_weights()
+    for a, b in zip(after, before, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not np.allclose(create_model("unet", (32, 32, 1), {"size": "tiny"}).get_weights()[0],
+                           before[0])  # a fresh model differs: the weights were carried over
+
+
 def test_fake_quant_rounds_to_256_levels_with_identity_gradient():
     from edgeae.train.quantize import FakeQuant
 

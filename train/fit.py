@@ -325,7 +325,8 @@ def with_data_noise(settings: TrainSettings, source: ImageSource,
 def load_initial_weights(model: keras.Model, path: str, config: ModelConfig | None = None) -> None:
     """Start from saved weights of the same architecture; a mismatch is a one-line error.
 
-    `path` is a .weights.h5 or a float32 ONNX artifact (a shipped model: train/from_artifact.py).
+    `path` is a .weights.h5, an earlier run's model.keras (Keras reads the weights of either),
+    or a float32 ONNX artifact (a shipped model: train/from_artifact.py).
     A temporal model starts from a single-frame one's weights (train/inflate.py).
     """
     if not Path(path).is_file():

@@ -41,7 +41,7 @@ class TrainSettings:
     # denoisers from noisy images only: "blind-spot" masking, or "recorrupted" pairs, which need
     # the data's Gaussian noise as `noise` (None: estimated from the images when training starts)
     self_supervised: SelfSupervised | None = None
-    initial_weights: str | None = None  # a .weights.h5 to start from (fine-tuning, GPU recipe)
+    initial_weights: str | None = None  # .weights.h5, model.keras or fp32 .onnx to start from
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: ScoreConfig = field(default_factory=ScoreConfig)  # how a detector scores images
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)

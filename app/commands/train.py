@@ -117,7 +117,8 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
     g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
     g.add_argument("--initial-weights", type=Path, metavar="W",
                    help="start from these .weights.h5 (same --model and --size), e.g. ones "
-                        "trained on a GPU by python -m edgeae.train.pretrain, or a float32 "
+                        "trained on a GPU by python -m edgeae.train.pretrain, an earlier run's "
+                        "model.keras (a second stage at a lower --learning-rate), or a float32 "
                         ".onnx artifact such as a shipped one; a --temporal model starts from a "
                         "single-frame model's")
     g.add_argument("--quantization-aware", action="store_true",
