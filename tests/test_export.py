@@ -218,10 +218,13 @@ def test_an_onnx_file_is_gated_in_each_engine_that_runs_it(conv_dir, tmp_path):
     recorded = report.artifacts[0].manifest.artifact.parity.max_abs_diff
     assert any(recorded == pytest.approx(d, rel=1e-3) for d in diffs.values()), (recorded, diffs)
     worse, between = max(diffs, key=diffs.get), sum(diffs.values()) / 2
-    assert diffs[worse] > between, diffs  # the engines differ, so the test can tell them apart
-    with pytest.raises(DriftError, match=rf"model_fp32.onnx drifted.*max abs diff .* in {worse}"):
+    if diffs[worse] > between:  # a tolerance between the engines fails the worse one alone
+        tolerance, named = between, worse
+    else:  # they agree to the last bit on some CPUs (an AVX-512 EPYC): either may be named
+        tolerance, named = diffs[worse] / 2, "(onnxruntime|openvino)"
+    with pytest.raises(DriftError, match=rf"model_fp32.onnx drifted.*max abs diff .* in {named}"):
         export_model(model_dir, tmp_path / "tight", ExportOptions(
-            formats=("onnx",), tolerances=Tolerances(fp32_max_abs_diff=between)))
+            formats=("onnx",), tolerances=Tolerances(fp32_max_abs_diff=tolerance)))
 
 
 def test_second_export_needs_overwrite_and_the_report_merges(conv_dir, tmp_path):
