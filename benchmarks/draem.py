@@ -68,9 +68,9 @@ def fit_draem(images: np.ndarray, budget: dict, seed: int, out: Path) -> tuple[D
     if (out / "manifest.json").is_file():
         det = Detector.load(out)
         return det, det.scorer.manifest.training.seconds
+    rate = budget.get("learning_rate") or TrainSettings.learning_rate
     settings = TrainSettings(task="detector", architecture="draem", epochs=budget["epochs"],
-                             batch_size=budget["batch_size"], seed=seed,
-                             learning_rate=budget.get("learning_rate", 1e-3),
+                             batch_size=budget["batch_size"], seed=seed, learning_rate=rate,
                              initial_weights=budget.get("initial_weights"),
                              patience=budget.get("patience") or budget["epochs"],
                              patch_size=budget["patch_size"],
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--minutes", type=float, default=20.0, help="training time budget")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, help="default: edgeae train's")
     parser.add_argument("--patience", type=int, help="early stopping as `edgeae train` does it "
                         "(its default is 5); without it every epoch runs at a fixed rate")
     parser.add_argument("--initial-weights", help="continue from a detector's model.keras "
