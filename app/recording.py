@@ -1,7 +1,8 @@
 """Record frames from a live source into memory (for `edgeae adapt --source`).
 
-Frames come through the runtime's capture (a camera, a stream, a video or a folder), each
-copied out of the reader's reused buffer as it arrives. Nothing is written to disk unless the
+Frames come through the runtime's capture (a camera, a stream, a video or a folder), read as
+gray for a gray model just as `edgeae run --gray` reads them, each copied out of the reader's
+reused buffer as it arrives. Nothing is written to disk unless the
 user asks to keep the frames, and then as PNGs in a folder that appears only when complete.
 """
 
@@ -18,15 +19,17 @@ from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_dir
 from edgeae.core.images import convert_channels, write_png
 from edgeae.core.progress import progress
-from edgeae.runtime.capture import SourceStats, frames
+from edgeae.runtime.capture import CaptureOptions, SourceStats, frames
 
 log = logging.getLogger(__name__)
 
 
 def _as_channels(frame: np.ndarray, channels: int) -> np.ndarray:
-    """An OpenCV frame (BGR or gray) as HxWxC RGB or gray uint8."""
+    """An OpenCV frame (BGR or gray) as a new HxWxC RGB or gray uint8 array."""
     if frame.ndim == 3 and frame.shape[2] == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    else:
+        frame = frame.copy()  # a gray frame would otherwise stay a view of the reader's buffer
     return convert_channels(frame, channels)
 
 
@@ -34,7 +37,7 @@ def record_frames(source: str, n: int, channels: int, keep: Path | None = None,
                   overwrite: bool = False) -> np.ndarray:
     """Up to `n` consecutive frames of `source` as uint8 (N, H, W, channels)."""
     stop, stats, recorded = threading.Event(), SourceStats(), []
-    feed = frames(source, stats, stop)
+    feed = frames(source, stats, stop, options=CaptureOptions(gray=channels == 1))
     try:
         for frame in progress(feed, total=n, desc="recording", unit="frame", min_total=20):
             recorded.append(_as_channels(frame, channels))  # a copy: the reader reuses buffers

@@ -536,6 +536,35 @@ def runtime(name: str = "runtime") -> str:
                     right={2, 3, 4, 5, 6, 7, 8}) + "\n")
 
 
+# --- decoding straight to gray (benchmarks/gray_decode.py) -------------------------------------
+
+def gray_decode() -> str:
+    """Reading the clip as luma or as colour + cvtColor; `run --gray`, before and now."""
+    data = load("gray-decode")
+    decode = data["decode"]
+    times = decode["ms_per_frame"]
+    rows = [[name, " ".join(f"{v:.2f}" for v in values), f"{decode['median_ms'][name]:.2f}"]
+            for name, values in times.items()]
+    loop_rows = [[r["model"], r["backend"],
+                  *(" ".join(f"{v:.1f}" for v in r["fps"][k]) for k in ("before", "this tree")),
+                  f"{r['median_fps']['before']:.1f}", f"{r['median_fps']['this tree']:.1f}",
+                  f"{r['gain_pct']:+.1f}%"] for r in data["loop"]]
+    diffs = "; ".join(f"{name}: {d['mean']:+.3f} levels on average, {d['mean_abs']:.3f} in "
+                      f"size, {d['max_abs']} at most"
+                      for name, d in decode["gray_difference"].items())
+    return (caption(data["provenance"]) + "\n\n"
+            + "Reading benchmarks/runtime.py's 640x480 MJPG clip (150 frames) through the "
+            "runtime's capture, ms per frame, in alternating rounds:\n\n"
+            + table(["read as", "each round", "median"], rows) + "\n\n"
+            + f"The luma, less each colour decode made gray (cv2.cvtColor), per pixel: {diffs}."
+            "\n\n"
+            + f"`edgeae run --pretrained MODEL --gray --loop --duration {data['seconds']:g} "
+            "--backend B` on the clip, frames/s, each run its own process, before and now in "
+            "turn:\n\n"
+            + table(["model", "backend", "before, each", "now, each", "before", "now", "gain"],
+                    loop_rows, right={4, 5, 6}) + "\n")
+
+
 # --- adapting to a camera (benchmarks/camera.py) ----------------------------------------------
 
 CAMERA_METHODS = ("noisy", "nlm", "{start}", "{start} + blind-spot", "{start} + recorrupted",
@@ -1290,6 +1319,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
+    "gray-decode": ("gray-decode", gray_decode),
     "auto-backend": _of(auto_backend, "auto_backend"),
     "auto-backend-vnni": _of(auto_backend, "auto_backend-vnni"),
     "ncnn": ("ncnn", ncnn),

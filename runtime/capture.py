@@ -7,7 +7,9 @@ A live source that fails or disconnects is reopened with exponential back-off, f
 the caller stops; one that gives no frame within `CaptureOptions.wait_for_source` of start-up is
 an error. Video files and folders are read in order with no frame dropped, and end when they end;
 a thread of their own decodes a few frames ahead of the caller (FileFeed).
-Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW).
+Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW). Asked for gray
+(`CaptureOptions.gray`, `run --gray`), a source gives one plane and does no colour work it can
+avoid: MJPEG is decoded from its luma alone (GrayCapture), the Pi camera's frame is its Y plane.
 
 Example:
     >>> import edgeae.runtime as rt
@@ -55,6 +57,7 @@ class CaptureOptions:
     camera_size: tuple[int, int] | None = None  # (width, height) asked of a camera
     camera_fps: float | None = None
     fourcc: str | None = None  # a USB camera's pixel format, e.g. MJPG (V4L2)
+    gray: bool = False  # frames as one gray plane (HxW), for a gray model (GrayCapture)
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,12 @@ class Source:
 
     def open(self, options: CaptureOptions | None = None) -> cv2.VideoCapture:
         """An opened VideoCapture (or one that reads like it), or a one-line UserError."""
-        kind = SOURCE_KINDS[self.kind]
-        capture = kind.open(self, options or CaptureOptions())
+        kind, options = SOURCE_KINDS[self.kind], options or CaptureOptions()
+        capture = kind.open(self, options)
         if not capture.isOpened():
             capture.release()
             raise UserError(f"cannot open {kind.what} {self.target}: {kind.hint}")
-        return capture
+        return GrayCapture(capture) if options.gray and not kind.reads_gray else capture
 
 
 def _open_camera(source: Source, options: CaptureOptions) -> cv2.VideoCapture:
@@ -135,13 +138,77 @@ def _open_gstreamer(source: Source, options: CaptureOptions) -> cv2.VideoCapture
 def _open_picamera2(source: Source, options: CaptureOptions):
     from edgeae.runtime.picamera import Picamera2Capture
 
-    return Picamera2Capture(source.target, options.camera_size, options.camera_fps)
+    return Picamera2Capture(source.target, options.camera_size, options.camera_fps, options.gray)
 
 
 def gstreamer_available() -> bool:
     """Whether this OpenCV reads GStreamer pipelines."""
     return any(line.split(":")[0].strip() == "GStreamer" and "YES" in line
                for line in cv2.getBuildInformation().splitlines())
+
+
+MJPEG_TAGS = (b"MJPG", b"JPEG")  # FOURCCs whose FFmpeg packets are whole baseline JPEGs
+
+
+class GrayCapture:
+    """A VideoCapture read as one gray plane (HxW), for a gray model.
+
+    MJPEG through OpenCV's FFmpeg backend (a video file, a tcp:// or http:// stream) is read as
+    its packets, each a JPEG that libjpeg decodes from its luma alone, with no chroma upsampling
+    and no colour conversion (BENCHMARKS.md, "Decoding straight to gray"). That gray is the
+    JPEG's own Y plane: the gray of cv2.imread's colour decode of the same JPEG, to rounding
+    where no colour clips (FFmpeg's colour decode, made gray, is about one level darker). A
+    packet that does not decode is skipped with a warning. Other codecs and backends decode in
+    colour, converted here, in the reading thread.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture) -> None:
+        self._capture, self._colour = capture, None
+        self.luma_only = _is_mjpeg(capture) and capture.set(cv2.CAP_PROP_FORMAT, -1)
+        self.skipped = 0  # packets that did not decode
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        """Whether the capture underneath is open."""
+        return self._capture.isOpened()
+
+    def release(self) -> None:
+        """Release the capture underneath."""
+        self._capture.release()
+
+    def read(self, out: np.ndarray | None = None) -> tuple[bool, np.ndarray | None]:
+        """(True, gray frame), into `out` when it fits; (False, None) at the end or a loss."""
+        if self.luma_only:
+            return self._read_luma(out)
+        ok, self._colour = self._capture.read(self._colour)
+        if not ok:
+            return False, None
+        if self._colour.ndim == 2:  # a GStreamer pipeline that ends in GRAY8 gives gray already
+            return True, copy_into(out, self._colour)
+        fits = out is not None and out.shape == self._colour.shape[:2]
+        return True, cv2.cvtColor(self._colour, cv2.COLOR_BGR2GRAY, dst=out if fits else None)
+
+    def _read_luma(self, out: np.ndarray | None) -> tuple[bool, np.ndarray | None]:
+        while (got := self._capture.read())[0]:
+            frame = cv2.imdecode(got[1], cv2.IMREAD_GRAYSCALE)
+            if frame is not None:
+                return True, copy_into(out, frame)
+            self.skipped += 1
+            log.warning("skipped a frame that is not a whole JPEG (%d so far)", self.skipped)
+        return False, None
+
+
+def copy_into(out: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
+    """`frame` copied into `out` when it fits (a reader's reused buffer), else a new copy."""
+    if out is None or out.shape != frame.shape or out.dtype != frame.dtype:
+        return frame.copy()
+    np.copyto(out, frame)
+    return out
+
+
+def _is_mjpeg(capture: cv2.VideoCapture) -> bool:
+    """Whether OpenCV's FFmpeg backend reads MJPEG here (its packets are then JPEG images)."""
+    tag = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").upper()
+    return capture.getBackendName() == "FFMPEG" and tag in MJPEG_TAGS
 
 
 @dataclass(frozen=True)
@@ -152,12 +219,13 @@ class SourceKind:
     open: Callable[[Source, CaptureOptions], cv2.VideoCapture] | None  # None: read by frames()
     what: str
     hint: str = "check that it exists and is a format OpenCV can read"
+    reads_gray: bool = False  # its opener gives gray frames itself when options.gray says
 
 
 SOURCE_KINDS: dict[str, SourceKind] = {
     "camera": SourceKind(True, _open_camera, "camera", "check that it is plugged in and free "
                          "(on a Raspberry Pi's camera module, use --source picamera2)"),
-    "picamera2": SourceKind(True, _open_picamera2, "Pi camera"),
+    "picamera2": SourceKind(True, _open_picamera2, "Pi camera", reads_gray=True),
     "stream": SourceKind(True, _open_stream, "stream"),
     "gstreamer": SourceKind(True, _open_gstreamer, "GStreamer pipeline",
                             "check the pipeline with gst-launch-1.0; it must end in appsink"),
@@ -329,13 +397,15 @@ def frame_size_of(source: Source) -> tuple[int, int] | None:
     return None if frame is None else frame.shape[:2]
 
 
-def _folder_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
+def _folder_frames(source: Source, stats: SourceStats,
+                   options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
     paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
                    IMAGE_SUFFIXES)
     if not paths:
         raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
+    mode = cv2.IMREAD_GRAYSCALE if options and options.gray else cv2.IMREAD_UNCHANGED
     for path in paths:
-        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        frame = cv2.imread(str(path), mode)  # gray: a JPEG's luma alone
         if frame is None:
             log.warning("skipping unreadable image %s", path)
             continue
@@ -343,8 +413,9 @@ def _folder_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
         yield frame
 
 
-def _video_frames(source: Source, stats: SourceStats) -> Iterator[np.ndarray]:
-    capture = source.open()
+def _video_frames(source: Source, stats: SourceStats,
+                  options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
+    capture = source.open(options)
     frame = None
     try:
         while True:
@@ -379,10 +450,10 @@ def frames(source: str | int | Source, stats: SourceStats | None = None,
     source = source if isinstance(source, Source) else parse_source(source)
     stats = stats if stats is not None else SourceStats()
     if source.kind == "folder":
-        return _folder_frames(source, stats)
+        return _folder_frames(source, stats, options)
     if source.live:
         return _live_frames(source, stats, stop or threading.Event(), backoff, options)
-    return _video_frames(source, stats)
+    return _video_frames(source, stats, options)
 
 
 READ_AHEAD = 2  # frames a file's feed decodes ahead of its caller
@@ -401,12 +472,13 @@ class FileFeed:
     `next`.
     """
 
-    def __init__(self, source: Source, loop: bool = False) -> None:
+    def __init__(self, source: Source, loop: bool = False,
+                 options: CaptureOptions | None = None) -> None:
         self.stats = SourceStats()  # frames handed to the caller
         self._decoded = SourceStats()  # frames the thread has read, some not yet handed out
         self.ended, self.loop, self.restarts = False, loop, 0
         self._read = _folder_frames if source.kind == "folder" else _video_frames
-        self._source = source
+        self._source, self._options = source, options
         self._buffers: list[np.ndarray | None] = [None] * (READ_AHEAD + 1)
         self._free: queue.Queue[int] = queue.Queue()
         for i in range(len(self._buffers)):
@@ -443,13 +515,13 @@ class FileFeed:
 
     def _read_ahead(self) -> None:
         """The thread: every frame, in order, into a free buffer; then _END, or the error."""
-        frames = self._read(self._source, self._decoded)
+        frames = self._read(self._source, self._decoded, self._options)
         try:
             while not self._stop.is_set():
                 frame = next(frames, None)
                 if frame is None and self.loop and self._decoded.frames:
                     frames.close()
-                    frames = self._read(self._source, self._decoded)
+                    frames = self._read(self._source, self._decoded, self._options)
                     self.restarts += 1
                     frame = next(frames, None)
                 if frame is None:
@@ -481,8 +553,9 @@ def open_feed(source: Source, options: CaptureOptions | None = None,
               backoff: Backoff | None = None, loop: bool = False) -> LatestFrameReader | FileFeed:
     """A source to pull frames from with a time-out: a live source's reader, or a file's feed.
 
-    With `loop`, a file's feed starts again from its first frame at its end.
+    With `loop`, a file's feed starts again from its first frame at its end; `options.gray`
+    makes any source give gray frames (GrayCapture).
     """
     if source.live:
         return LatestFrameReader(source, backoff, options)
-    return FileFeed(source, loop)
+    return FileFeed(source, loop, options)

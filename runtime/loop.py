@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -77,7 +77,7 @@ class RunOptions:
     side_by_side: bool = False
     overlay: bool = True
     overwrite: bool = False
-    gray: bool = False  # colour frames to gray first: one plane for a gray model, not three
+    gray: bool = False  # the source read as gray (capture.GrayCapture): one plane, not three
     loop: bool = False  # a video file or folder starts again at its end (demos, soak tests)
     sinks: tuple[str, ...] = ()  # mqtt(s):// and http(s):// URLs for events and status
     queue_dir: Path | None = None  # the sinks' on-disk queues (default: sinks.default_queue_dir)
@@ -343,14 +343,14 @@ def _source_fps(source: Source, max_fps: float | None) -> float | None:
 class _FrameStep:
     """One frame through the model, with the buffers it reuses and the anomalies it counts."""
 
-    def __init__(self, model: Denoiser | AnomalyScorer, gray: bool,
-                 events: EventLog | None, stats: SourceStats) -> None:
-        self.model, self.gray, self.events, self.stats = model, gray, events, stats
+    def __init__(self, model: Denoiser | AnomalyScorer, events: EventLog | None,
+                 stats: SourceStats) -> None:
+        self.model, self.events, self.stats = model, events, stats
         self.scoring = isinstance(model, AnomalyScorer)
         self.heat_scale = model.heat_scale if self.scoring else None
         self.anomalies = self.resets = 0
         self._reconnects = stats.reconnects
-        self._denoised = self._gray = None  # reused output and gray frames
+        self._denoised = None  # the reused output frame
 
     def __call__(self, index: int, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | Score]:
         """(the frame as the model saw it, the model's denoised frame or Score)."""
@@ -358,9 +358,6 @@ class _FrameStep:
             self._reconnects = self.stats.reconnects
             self.model.reset()
             self.resets += 1
-        if self.gray and frame.ndim == 3:
-            self._gray = _gray_buffer(self._gray, frame)
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=self._gray)
         if not self.scoring:
             if self._denoised is None or self._denoised.shape != frame.shape:
                 self._denoised = np.empty_like(frame)
@@ -447,13 +444,14 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     """
     _check_options(model, source, options)
     stop = Stop(options.duration)
+    capture = replace(capture or CaptureOptions(), gray=options.gray)  # gray: read as gray
     with stop.signals(hangup=hooks.reload is not None), \
             contextlib.closing(open_feed(source, capture, loop=options.loop)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":
             raise UserError(f"{source.target} gave no frames")
-        step = _FrameStep(model, options.gray, None, feed.stats)
+        step = _FrameStep(model, None, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
         status = functools.partial(_status, step, feed.stats, (model_ms, frame_ms), stop)
         outputs = _Outputs(source, options, step, hooks, status, first is not None)
@@ -616,13 +614,6 @@ def _process(index: int, frame: np.ndarray, step: _FrameStep, outputs: _Outputs,
         if options.display and _show(view):
             stop.reason = stop.reason or "quit"
     frame_ms.add((time.perf_counter() - t0) * 1e3)
-
-
-def _gray_buffer(buffer: np.ndarray | None, frame: np.ndarray) -> np.ndarray:
-    """The reused gray frame for `frame`'s size."""
-    if buffer is None or buffer.shape != frame.shape[:2]:
-        return np.empty(frame.shape[:2], frame.dtype)
-    return buffer
 
 
 def _view(frame: np.ndarray, result, heat_scale: float | None, options: RunOptions,

@@ -2,7 +2,8 @@
 
 On Raspberry Pi OS bookworm, OpenCV's camera index does not reach the camera module; Picamera2
 does. The camera runs two streams: the model reads the small `lores` one (YUV420, converted to
-BGR into the caller's buffer), the full-size `main` one is left for recording. Only Picamera2's
+BGR into the caller's buffer, or for a gray model its Y plane alone, with no conversion), the
+full-size `main` one is left for recording. Only Picamera2's
 documented API is used (Picamera2(camera_num), global_camera_info(), create_video_configuration,
 align_configuration, configure, start, capture_array("lores"), stop, close), so this adapter is
 a thin one: it was tested here against a stand-in module implementing that API, not on a Pi
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
+from edgeae.runtime.capture import copy_into
 
 LORES_SIZE = (640, 480)  # (width, height) the model reads unless --camera-size says
 INSTALL_HINT = ("Picamera2 is not installed: on Raspberry Pi OS, `sudo apt install "
@@ -29,10 +31,10 @@ def picamera2_available() -> bool:
 
 
 class Picamera2Capture:
-    """Picamera2 as a VideoCapture: `read(out)` gives the newest lores frame as BGR."""
+    """Picamera2 as a VideoCapture: `read(out)` gives the newest lores frame as BGR (or gray)."""
 
     def __init__(self, index: int, size: tuple[int, int] | None = None,
-                 fps: float | None = None) -> None:
+                 fps: float | None = None, gray: bool = False) -> None:
         if not picamera2_available():
             raise UserError(INSTALL_HINT)
         from picamera2 import Picamera2
@@ -41,7 +43,7 @@ class Picamera2Capture:
         if index >= found:
             raise UserError(f"no Pi camera {index}: Picamera2 sees {found} camera(s)")
         width, height = size or LORES_SIZE
-        self._camera = Picamera2(index)
+        self._camera, self.gray = Picamera2(index), gray
         try:
             config = self._camera.create_video_configuration(
                 lores={"size": (width, height), "format": "YUV420"},
@@ -58,7 +60,7 @@ class Picamera2Capture:
         return True
 
     def read(self, out: np.ndarray | None = None) -> tuple[bool, np.ndarray | None]:
-        """(True, BGR frame), written into `out` when it fits.
+        """(True, BGR frame, or the Y plane when gray), written into `out` when it fits.
 
         (False, None) when the camera stopped delivering: the reader then reopens it.
         """
@@ -67,6 +69,8 @@ class Picamera2Capture:
         except Exception:  # a camera unplugged or a pipeline error: a lost source
             return False, None
         height = yuv.shape[0] * 2 // 3
+        if self.gray:  # I420: the first `height` rows are Y, the BT.601 luma
+            return True, copy_into(out, yuv[:height])
         fits = out is not None and out.shape == (height, yuv.shape[1], 3)
         return True, cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420, dst=out if fits else None)
 
@@ -76,3 +80,4 @@ class Picamera2Capture:
             self._camera.stop()
         finally:
             self._camera.close()
+

@@ -203,6 +203,7 @@ def test_adapt_records_from_a_source_and_keeps_frames_only_when_asked(tmp_path, 
     assert a.frames == 10 and a.footage == f"--source {video}"
     kept = sorted((tmp_path / "kept").glob("*.png"))
     assert len(kept) == 10 and cv2.imread(str(kept[0]), cv2.IMREAD_UNCHANGED).shape == (32, 32)
+    assert len({cv2.imread(str(p)).tobytes() for p in kept}) == 10  # each its own frame
     before = set(tmp_path.iterdir())
     code, _, err = run_cli(*common, "--source", video, "--frames", "8", "--out", tmp_path / "b")
     assert code == 0, err

@@ -288,3 +288,65 @@ def test_a_file_is_read_ahead_in_order_with_nothing_dropped(tmp_path):
     feed.close()
     with pytest.raises(UserError, match="no images"):
         FileFeed(Source("folder", str(tmp_path / "frames" / "none"))).next()
+
+
+# gray models read gray: MJPEG from its luma alone, other codecs converted in the reading thread
+
+
+def read_all(video: Path, gray: bool) -> list[np.ndarray]:
+    """Every frame of `video` as the runtime reads it, copied."""
+    return [f.copy() for f in rt.frames(Source("video", str(video)),
+                                        options=CaptureOptions(gray=gray))]
+
+
+def test_gray_mjpeg_is_decoded_from_its_luma_alone(tmp_path):
+    colours = (40 + 0.6 * blobs(6, 64, 3)).astype(np.uint8)  # none clips when decoded
+    video = write_video(tmp_path / "clip.avi", colours)
+    capture = Source("video", str(video)).open(CaptureOptions(gray=True))
+    assert capture.luma_only  # FFmpeg hands over the JPEG packets
+    capture.release()
+    packets = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG, [cv2.CAP_PROP_FORMAT, -1])
+    gray, jpegs = read_all(video, True), [packets.read()[1] for _ in range(6)]
+    assert len(gray) == 6 and all(f.shape == (64, 64) for f in gray)
+    for luma, jpeg in zip(gray, jpegs, strict=True):
+        # each frame's own Y plane: libjpeg's colour decode made gray, to rounding (where
+        # colours clip in the decode, as dark or saturated ones do, the two part further)
+        bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        converted = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(int)
+        assert np.abs(luma - converted).mean() < 0.05 and np.abs(luma - converted).max() <= 1
+
+
+def test_other_codecs_are_converted_to_gray_exactly(tmp_path):
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 64))
+    for frame in blobs(5, 64, 3):
+        writer.write(frame)
+    writer.release()
+    capture = Source("video", str(path)).open(CaptureOptions(gray=True))
+    assert not capture.luma_only
+    capture.release()
+    gray, colour = read_all(path, True), read_all(path, False)
+    assert len(gray) == 5
+    for luma, bgr in zip(gray, colour, strict=True):
+        assert np.array_equal(luma, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+
+
+def test_a_gray_mjpeg_frame_that_does_not_decode_is_skipped_with_a_warning(tmp_path, caplog):
+    data, ends = avi_stream(6)
+    broken = bytearray(data)
+    start = ends[2] + 8  # the 4th frame's JPEG, after its chunk header
+    broken[start:start + 2] = b"\0\0"  # no start-of-image marker: not a JPEG any more
+    video = tmp_path / "broken.avi"
+    video.write_bytes(bytes(broken))
+    gray = read_all(video, True)
+    assert len(gray) == 5 and "skipped a frame that is not a whole JPEG (1 so far)" in caplog.text
+
+
+def test_a_gray_stream_gives_gray_frames(tmp_path):
+    with tcp_server(paced(50)) as (url, _):
+        reader = LatestFrameReader(Source("stream", url), options=CaptureOptions(gray=True))
+        frame = None
+        while frame is None:
+            frame = reader.next(timeout=5)
+        reader.close()
+    assert frame.shape == (48, 48) and frame.dtype == np.uint8 and frame.max() > 100

@@ -552,6 +552,20 @@ def test_the_pi_camera_source_reads_the_lores_stream_and_reconnects(picamera2, t
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 240)
 
 
+def test_a_gray_pi_camera_frame_is_the_lores_y_plane(picamera2):
+    from edgeae.runtime.picamera import Picamera2Capture
+
+    picamera2.FAIL_AFTER = None
+    for gray in (True, False):
+        camera = Picamera2Capture(0, (320, 240), gray=gray)
+        out = np.zeros((240, 320) if gray else (240, 320, 3), np.uint8)
+        ok, frame = camera.read(out)
+        yuv = picamera2.LAST[0]
+        want = yuv[:240] if gray else cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+        assert ok and frame is out and np.array_equal(frame, want)
+        camera.release()
+
+
 def test_pi_camera_errors_are_one_line(picamera2, tmp_path):
     code, _, err = run_cli("run", "--pretrained", "live", "--source", "picamera2:3",
                            "--wait-for-source", "0.5")

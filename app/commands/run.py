@@ -109,8 +109,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                    help="show and write input | output (or heat map) side by side")
     p.add_argument("--no-overlay", action="store_true", help="no FPS / latency text on frames")
     p.add_argument("--gray", action="store_true",
-                   help="convert colour frames to gray first (a gray model then runs once per "
-                        "frame, not once per colour plane: 3x faster)")
+                   help="read frames as gray (a gray model then runs once per frame, not once "
+                        "per colour plane: 3x faster); MJPEG is decoded from its luma alone "
+                        "and the Pi camera's Y plane is taken as it is")
 
 
 def _add_sink_args(p: argparse.ArgumentParser) -> None:

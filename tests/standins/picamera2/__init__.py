@@ -4,7 +4,7 @@ It implements the part of Picamera2's documented API edgeae's adapter uses (runt
 with the same shapes: `capture_array("lores")` of a YUV420 lores stream is a (height * 3 / 2,
 width) uint8 array. The frames are a pattern that moves one pixel per frame. After
 `FAIL_AFTER` frames one capture raises, as an unplugged camera does. `LOG` records what the
-adapter asked for.
+adapter asked for, `LAST` the array the last capture returned.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 FAIL_AFTER = 20  # frames, then one capture fails; None: never
 CAMERAS = [{"Model": "imx708", "Location": 2, "Rotation": 0, "Id": "stand-in", "Num": 0}]
 LOG: list[tuple] = []
+LAST: list[np.ndarray] = []  # the last captured array
 
 
 class Picamera2:
@@ -58,7 +59,8 @@ class Picamera2:
         pattern = np.roll(np.tile(np.arange(width, dtype=np.uint8) * 4, (height, 1)),
                           self._count, axis=1)
         bgr = cv2.merge([pattern, pattern[::-1], np.full_like(pattern, 128)])
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+        LAST[:] = [cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)]
+        return LAST[0]
 
     def stop(self) -> None:
         self._started = False
