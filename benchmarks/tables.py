@@ -1295,6 +1295,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-live-vnni": ("edge-live-vnni", _edge("live-vnni")),
     "edge-quality-vnni": ("edge-quality-vnni", _edge("quality-vnni")),
     "edge-live-loop-vnni": ("edge-live-loop-vnni", _edge("live-loop-vnni")),
+    "edge-live-loop-f25": ("edge-live-loop-f25", _edge("live-loop-f25")),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
