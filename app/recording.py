@@ -2,8 +2,8 @@
 
 Frames come through the runtime's capture (a camera, a stream, a video or a folder), read as
 gray for a gray model just as `edgeae run --gray` reads them, each copied out of the reader's
-reused buffer as it arrives. Nothing is written to disk unless the
-user asks to keep the frames, and then as PNGs in a folder that appears only when complete.
+reused buffer as it arrives. Nothing is written to disk unless the user asks to keep the
+frames, and then as PNGs in a folder that appears only when complete.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ an error. Video files and folders are read in order with no frame dropped, and e
 a thread of their own decodes a few frames ahead of the caller (FileFeed).
 Frames are uint8 in OpenCV's layout: BGR colour (HxWx3) or gray (HxW). Asked for gray
 (`CaptureOptions.gray`, `run --gray`), a source gives one plane and does no colour work it can
-avoid: MJPEG is decoded from its luma alone (GrayCapture), the Pi camera's frame is its Y plane.
+avoid: MJPEG is decoded from its luma alone (GrayCapture), the Pi camera gives its Y plane.
 
 Example:
     >>> import edgeae.runtime as rt

@@ -2,12 +2,11 @@
 
 On Raspberry Pi OS bookworm, OpenCV's camera index does not reach the camera module; Picamera2
 does. The camera runs two streams: the model reads the small `lores` one (YUV420, converted to
-BGR into the caller's buffer, or for a gray model its Y plane alone, with no conversion), the
-full-size `main` one is left for recording. Only Picamera2's
-documented API is used (Picamera2(camera_num), global_camera_info(), create_video_configuration,
-align_configuration, configure, start, capture_array("lores"), stop, close), so this adapter is
-a thin one: it was tested here against a stand-in module implementing that API, not on a Pi
-(README).
+BGR into the caller's buffer, or for a gray model its Y plane alone, only stretched from video
+range), the full-size `main` one is left for recording. Only Picamera2's documented API is used
+(Picamera2(camera_num), global_camera_info(), create_video_configuration, align_configuration,
+configure, start, capture_array("lores"), stop, close), so this adapter is a thin one: it was
+tested here against a stand-in module implementing that API, not on a Pi (README).
 """
 
 from __future__ import annotations
@@ -18,9 +17,11 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.runtime.capture import copy_into
 
 LORES_SIZE = (640, 480)  # (width, height) the model reads unless --camera-size says
+# Picamera2's video configurations are in video range (Smpte170m below 1280x720, Rec709 from it):
+# Y runs from 16 (black) to 235 (white), as OpenCV's YUV2BGR_I420 expects; gray frames span 0-255
+VIDEO_TO_FULL_RANGE = np.clip(np.rint((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 INSTALL_HINT = ("Picamera2 is not installed: on Raspberry Pi OS, `sudo apt install "
                 "python3-picamera2` and create the venv with --system-site-packages")
 
@@ -69,8 +70,9 @@ class Picamera2Capture:
         except Exception:  # a camera unplugged or a pipeline error: a lost source
             return False, None
         height = yuv.shape[0] * 2 // 3
-        if self.gray:  # I420: the first `height` rows are Y, the BT.601 luma
-            return True, copy_into(out, yuv[:height])
+        if self.gray:  # I420: the first `height` rows are Y, the luma
+            fits = out is not None and out.shape == (height, yuv.shape[1])
+            return True, cv2.LUT(yuv[:height], VIDEO_TO_FULL_RANGE, dst=out if fits else None)
         fits = out is not None and out.shape == (height, yuv.shape[1], 3)
         return True, cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420, dst=out if fits else None)
 
@@ -80,4 +82,3 @@ class Picamera2Capture:
             self._camera.stop()
         finally:
             self._camera.close()
-

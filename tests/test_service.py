@@ -552,7 +552,7 @@ def test_the_pi_camera_source_reads_the_lores_stream_and_reconnects(picamera2, t
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 240)
 
 
-def test_a_gray_pi_camera_frame_is_the_lores_y_plane(picamera2):
+def test_a_gray_pi_camera_frame_is_the_lores_y_plane_in_full_range(picamera2):
     from edgeae.runtime.picamera import Picamera2Capture
 
     picamera2.FAIL_AFTER = None
@@ -560,9 +560,14 @@ def test_a_gray_pi_camera_frame_is_the_lores_y_plane(picamera2):
         camera = Picamera2Capture(0, (320, 240), gray=gray)
         out = np.zeros((240, 320) if gray else (240, 320, 3), np.uint8)
         ok, frame = camera.read(out)
-        yuv = picamera2.LAST[0]
-        want = yuv[:240] if gray else cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
-        assert ok and frame is out and np.array_equal(frame, want)
+        bgr = cv2.cvtColor(picamera2.LAST[0], cv2.COLOR_YUV2BGR_I420)  # video range to full
+        assert ok and frame is out
+        if gray:  # Y stretched from video range (16-235) as the colour conversion does
+            y = picamera2.LAST[0][:240].astype(float)
+            assert np.array_equal(frame, np.clip(np.rint((y - 16) * 255 / 219), 0, 255))
+            assert np.abs(frame - cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(int)).mean() < 1
+        else:
+            assert np.array_equal(frame, bgr)
         camera.release()
 
 

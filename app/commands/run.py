@@ -111,7 +111,7 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gray", action="store_true",
                    help="read frames as gray (a gray model then runs once per frame, not once "
                         "per colour plane: 3x faster); MJPEG is decoded from its luma alone "
-                        "and the Pi camera's Y plane is taken as it is")
+                        "and the Pi camera's Y plane is used without colour conversion")
 
 
 def _add_sink_args(p: argparse.ArgumentParser) -> None:
