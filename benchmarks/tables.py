@@ -797,6 +797,21 @@ def camera_denoisers(name: str) -> str:
             + table(["noise", "noisy", "NLM (best h on Train400)", *models], rows) + "\n")
 
 
+def odd_crops(name: str) -> str:
+    """The odd-crop guard per candidate file: padded vs with-context PSNR, pass or fail."""
+    data = load(name)
+    models = data["models"]
+    sizes = [r["size"] for r in next(iter(models.values()))]
+    rows = [[label] + [f"{r['padded_db']:.2f} / {r['context_db']:.2f} "
+                       f"({r['padded_db'] - r['context_db']:+.2f}, "
+                       f"{'passes' if r['passes'] else '**fails**'})" for r in results]
+            for label, results in models.items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"PSNR (dB) at sigma 25, padded by the runtime / with real pixels around it; "
+            f"the test allows {data['tolerance_db']:g} dB less.\n\n"
+            + table(["model", *sizes], rows) + "\n")
+
+
 # --- video denoising (benchmarks/video.py) -----------------------------------------------------
 
 def video() -> str:
@@ -1317,6 +1332,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "int8-kernels": ("int8_kernels", int8_kernels),
     "camera-denoisers": _of(camera_denoisers, "camera_denoisers"),
     "camera-denoisers-validation": _of(camera_denoisers, "camera_denoisers_validation"),
+    "camera-denoisers-wise-validation": _of(camera_denoisers,
+                                            "camera_denoisers_wise_validation"),
+    "camera-denoisers-wise": _of(camera_denoisers, "camera_denoisers_wise"),
+    "odd-crops-wise": _of(odd_crops, "odd_crops_wise"),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),

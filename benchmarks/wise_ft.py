@@ -64,5 +64,6 @@ def check_same_layout(start, tuned, start_weights: list[np.ndarray]) -> None:
     if diff > 1e-5:
         sys.exit(f"the models' weights are not in the same order (alpha 0 differs by {diff:.2e})")
 
+
 if __name__ == "__main__":
     main()
