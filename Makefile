@@ -102,11 +102,12 @@ pretrained-video: $(VENV)/.installed
 # cores) on a mixture: half the patches with its Gaussian noise, half through the camera noise
 # model at any light level from bright to night and JPEG quality 70-100 (train/camera.py), so
 # one blind model also removes a real camera's correlated grain before any `edgeae adapt`.
-# CAMERA_SIZES += quality:medium makes quality-camera the same way; it is not shipped
-# (BENCHMARKS.md: 0.2-0.4 dB lost on Gaussian noise, and 0.9 dB on 9-pixel-wide images).
+# quality-camera is `quality` tuned the same way (not quantization-aware, as `quality` is not);
+# it ships beside `quality`, which stays the Gaussian model (BENCHMARKS.md: quality-camera loses
+# 0.2-0.3 dB to it on Gaussian noise).
 CAMERA_MINUTES ?= 38
 CAMERA_NOISE := gaussian:0-55|camera:bright-night,70-100
-CAMERA_SIZES ?= live:small
+CAMERA_SIZES ?= live:small quality:medium
 
 pretrained-camera: $(VENV)/.installed
 	set -e; for pair in $(CAMERA_SIZES); do \
@@ -126,7 +127,7 @@ pretrained-camera: $(VENV)/.installed
 # only: converted by pnnx from each shipped fp32 ONNX file (`export --pretrained`, which rebuilds
 # its weights in Keras) and gated against them on DATA's Train400; the runtime counts them as
 # the same model for `--backend auto`. live-video is not rebuilt from ONNX, so has none.
-PRETRAINED_NCNN := live quality live-camera
+PRETRAINED_NCNN := live quality live-camera quality-camera
 
 pretrained-ncnn: $(VENV)/.installed
 	set -e; for name in $(PRETRAINED_NCNN); do \

@@ -11,7 +11,8 @@ more), trained on clips made from the same Train400 images. `live-camera` is `li
 real camera: half its training patches had Gaussian noise, half went through the camera noise
 model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone curve, JPEG)
 at light levels from bright to night, so it also removes a camera's correlated grain, which
-the others take for texture. `make pretrained` reproduces them all; their numbers are in
+the others take for texture; `quality-camera` is `quality` tuned the same way, for a camera
+where `quality`'s cost is affordable. `make pretrained` reproduces them all; their numbers are in
 BENCHMARKS.md.
 """
 
@@ -25,19 +26,20 @@ from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 # single-frame: every frame on its own
-FRAME_NAMES = ("live", "quality", "live-camera")
+FRAME_NAMES = ("live", "quality", "live-camera", "quality-camera")
 NAMES = (*FRAME_NAMES, "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
-DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8"}
+DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8",
+                     "quality-camera": "fp32"}
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:
     """The shipped artifact for `name`, in the format the installed (or named) backend runs.
 
     TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
-    file of that precision ships); int8 for `live` and its variants and fp32 for `quality`
-    unless `precision` says otherwise.
+    file of that precision ships); int8 for `live` and its variants and fp32 for `quality` and
+    `quality-camera` unless `precision` says otherwise.
     """
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")

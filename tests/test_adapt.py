@@ -116,7 +116,8 @@ def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
     np.testing.assert_allclose(np.asarray(model(frame)), expected,
                                atol=Tolerances().fp32_max_abs_diff)
     assert manifest.params.size == {"live": "small", "quality": "medium",
-                                    "live-video": "small", "live-camera": "small"}[name]
+                                    "live-video": "small", "live-camera": "small",
+                                    "quality-camera": "medium"}[name]
 
 
 def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
