@@ -1343,6 +1343,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-wise": _of(camera_denoisers, "camera_denoisers_wise"),
     "camera-denoisers-quality-camera": _of(camera_denoisers,
                                            "camera_denoisers_quality_camera"),
+    "camera-denoisers-gaussian-share-validation": _of(
+        camera_denoisers, "camera_denoisers_gaussian_share_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
