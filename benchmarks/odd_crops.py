@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_pretrained_quality import (  # noqa: E402
     NARROW_SIZES,
     NARROW_TOLERANCE_DB,
-    ODD_SIZES,
     ODD_TOLERANCE_DB,
     fill_edge_padding,
-    padding_failures,
+    guard_failures,
     padding_shortfall_db,
+    padding_shortfalls,
 )
 
 
@@ -44,9 +44,9 @@ def guard_result(model: rt.Denoiser) -> dict:
     Also the narrow crops' mean shortfall had the runtime repeated the last row and column
     instead of reflecting: what the guard is there to catch.
     """
-    result = {"shortfall_db": {f"{h}x{w}": padding_shortfall_db(model, (h, w))
-                               for h, w in ODD_SIZES + NARROW_SIZES},
-              "failures": padding_failures(model)}
+    shortfalls = padding_shortfalls(model)
+    result = {"shortfall_db": {f"{h}x{w}": d for (h, w), d in shortfalls.items()},
+              "failures": guard_failures(shortfalls)}
     reflect, models.fill_reflect_padding = models.fill_reflect_padding, fill_edge_padding
     try:
         repeated = [padding_shortfall_db(model, size) for size in NARROW_SIZES]
