@@ -213,30 +213,35 @@ def test_device_environment_matches_keras_without_tensorflow(venv, conv_artifact
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert len(report) == 10, report
-    expected = {".tflite": DEVICE_VENVS[venv][1], ".onnx": "onnxruntime", ".xml": "openvino"}
-    gate = Tolerances()
     for name, row in report.items():
-        if "not_installed" in row:  # the tflite-runtime environment has no OpenVINO
-            assert name.endswith(".xml") and "edgeae[openvino]" in row["not_installed"], row
-            assert venv == "tflite-runtime"
-            continue
-        if row.get("cannot_run_here"):
-            assert row["backend"] in CANNOT_RUN[venv], row
-            continue
-        assert row["backend"] == expected[Path(name).suffix], (name, row)
-        if venv == "tflite-runtime" and name == "model_int8-dynamic.tflite":
-            # tflite-runtime 2.14 has no hybrid (int8 weights, float input) TRANSPOSE_CONV: a
-            # known limit of that interpreter, reported as one line naming the operator
-            assert "cannot run on this interpreter" in row["error"], row
-            assert "TRANSPOSE_CONV" in row["error"], row
-            continue
-        assert "error" not in row, (name, row)
-        if "fp32" in name:
-            assert row["max_abs_diff"] <= gate.fp32_max_abs_diff, (name, row)
-        elif "fp16" in name:
-            assert row["max_abs_diff"] <= gate.fp16_max_abs_diff, (name, row)
-        else:
-            assert row["psnr_drop"] <= gate.int8_psnr_drop_db, (name, row)
+        _check_device_row(venv, name, row)
+
+
+def _check_device_row(venv: str, name: str, row: dict) -> None:
+    """One artifact's row of the device report: the expected backend, within its export gate."""
+    if "not_installed" in row:  # the tflite-runtime environment has no OpenVINO
+        assert name.endswith(".xml") and "edgeae[openvino]" in row["not_installed"], row
+        assert venv == "tflite-runtime"
+        return
+    if row.get("cannot_run_here"):
+        assert row["backend"] in CANNOT_RUN[venv], row
+        return
+    expected = {".tflite": DEVICE_VENVS[venv][1], ".onnx": "onnxruntime", ".xml": "openvino"}
+    assert row["backend"] == expected[Path(name).suffix], (name, row)
+    if venv == "tflite-runtime" and name == "model_int8-dynamic.tflite":
+        # tflite-runtime 2.14 has no hybrid (int8 weights, float input) TRANSPOSE_CONV: a
+        # known limit of that interpreter, reported as one line naming the operator
+        assert "cannot run on this interpreter" in row["error"], row
+        assert "TRANSPOSE_CONV" in row["error"], row
+        return
+    assert "error" not in row, (name, row)
+    gate = Tolerances()
+    if "fp32" in name:
+        assert row["max_abs_diff"] <= gate.fp32_max_abs_diff, (name, row)
+    elif "fp16" in name:
+        assert row["max_abs_diff"] <= gate.fp16_max_abs_diff, (name, row)
+    else:
+        assert row["psnr_drop"] <= gate.int8_psnr_drop_db, (name, row)
 
 
 @pytest.mark.parametrize("venv", DEVICE_VENVS)
