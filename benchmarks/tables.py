@@ -1348,6 +1348,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_gaussian_share_validation"),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
+    "camera-denoisers-anneal-control-validation": _of(
+        camera_denoisers, "camera_denoisers_anneal_control_validation"),
     "camera-denoisers-live-camera-anneal-validation": _of(
         camera_denoisers, "camera_denoisers_live_camera_anneal_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
