@@ -106,9 +106,9 @@ pretrained-video: $(VENV)/.installed
 # then annealed: a second stage at a tenth of the rate on the same mixture (CAMERA_ANNEAL; on
 # validation images it gained 0.04-0.05 dB on Gaussian noise and up to 0.6 dB on camera noise
 # at night, where 12 more minutes at the first rate gained two thirds as much at night and lost
-# at bright light; BENCHMARKS.md). The shipped second stage started from the first stage's fp32 ONNX as
-# it shipped before 2026-12-04. It ships beside `quality`, which stays the Gaussian model
-# (quality-camera loses about 0.2 dB to it on Gaussian noise).
+# at bright light; BENCHMARKS.md). The shipped second stage started from the first stage's fp32
+# ONNX as it shipped before 2026-12-04. It ships beside `quality`, which stays the Gaussian model
+# (quality-camera loses 0.16-0.30 dB to it on Gaussian noise).
 CAMERA_MINUTES ?= 38
 CAMERA_NOISE := gaussian:0-55|camera:bright-night,70-100
 CAMERA_SIZES ?= live:small quality:medium
