@@ -63,14 +63,16 @@ PRETRAINED_SCHEDULE = $(if $(PRETRAINED_WEIGHTS),--initial-weights \
 PRETRAINED_QAT_SCHEDULE = --quantization-aware \
   $(if $(PRETRAINED_WEIGHTS),--epochs 8 --learning-rate 1e-4,)
 
+# the single-frame denoisers' shared recipe: a U-Net of $$size on Train400's 64x64 patches
+DENOISER_TRAIN = $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet \
+  --size $$size --patch-size 64 --patches-per-image 16 --batch-size 32 --patience 12
+
 pretrained: $(VENV)/.installed
 	set -e; for pair in $(PRETRAINED_SIZES); do \
 	  name=$${pair%%:*}; size=$${pair##*:}; qat=""; \
 	  case " $(PRETRAINED_QAT) " in *" $$name "*) qat="$(PRETRAINED_QAT_SCHEDULE)";; esac; \
-	  $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet --size $$size \
-	    --noise gaussian:0-55 --patch-size 64 --patches-per-image 16 --batch-size 32 \
-	    $(PRETRAINED_SCHEDULE) $$qat --patience 12 --time-limit $(PRETRAINED_MINUTES) \
-	    --out $(PRETRAINED_WORK)/$$name; \
+	  $(DENOISER_TRAIN) --noise gaussian:0-55 $(PRETRAINED_SCHEDULE) $$qat \
+	    --time-limit $(PRETRAINED_MINUTES) --out $(PRETRAINED_WORK)/$$name; \
 	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$$name --format all --precision fp32,int8 \
 	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
 	  $(call ship,$${name}); \
@@ -114,9 +116,7 @@ CAMERA_NOISE := gaussian:0-55|camera:bright-night,70-100
 CAMERA_SIZES ?= live:small quality:medium
 CAMERA_ANNEAL := quality
 CAMERA_ANNEAL_MINUTES ?= 12
-CAMERA_TRAIN = $(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet \
-  --size $$size --noise '$(CAMERA_NOISE)' --patch-size 64 --patches-per-image 16 \
-  --batch-size 32 --epochs 400 --patience 12 --overwrite
+CAMERA_TRAIN = $(DENOISER_TRAIN) --noise '$(CAMERA_NOISE)' --epochs 400 --overwrite
 
 pretrained-camera: $(VENV)/.installed
 	set -e; for pair in $(CAMERA_SIZES); do \
