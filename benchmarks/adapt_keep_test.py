@@ -134,7 +134,8 @@ def measure(clean: np.ndarray, level: str, start: str, still_clean: np.ndarray) 
     still = validation_crops(still_pairs(noisy_frames(still_clean, level, STILL_SEED)), multiple)
     psnr_before, outs = psnr(model, truths, noisy, tail), outputs(model, noisy, tail)
     pairs = validation_crops(frame_pairs([noisy[i] for i in tail],
-                                         [as_gray_u8(x) for x in outs]), multiple)
+                                         [as_gray_u8(x) for x in outs], AdaptSettings().warp),
+                             multiple)
     sigma = min(SIGMAS, key=lambda s: blurred_loss(pairs, outs[:-1], s))
     before = losses(model, outs, pairs, sigma, still)
     tune(model, manifest, start, noisy)

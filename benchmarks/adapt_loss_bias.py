@@ -62,7 +62,7 @@ def exact_pixel_pairs(noisy: list[np.ndarray], guides: list[np.ndarray]) -> Fram
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # the aligner's preset
     h, w = guides[0].shape
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    pairs = frame_pairs(noisy, guides)
+    pairs = frame_pairs(noisy, guides, AdaptSettings().warp)
     for t in range(len(pairs)):
         flow = dis.calc(guides[t], guides[t + 1], None)
         map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
@@ -95,8 +95,8 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
                 for i in tail]
     frames, guides = [noisy[i] for i in tail], [as_gray_u8(d) for d in denoised]
     truth = [clean[i].astype(np.float64) / 255 for i in tail[:-1]]
-    pairings = {"adapt's held-out crops": validation_crops(frame_pairs(frames, guides),
-                                                          size_multiple(start)),
+    held_out = frame_pairs(frames, guides, AdaptSettings().warp)
+    pairings = {"adapt's held-out crops": validation_crops(held_out, size_multiple(start)),
                 f"whole-pixel flow (within {EXACT:g} px), nearest": exact_pixel_pairs(frames,
                                                                                      guides)}
     return [{"level": level, "start": start, "pairs": name, "pixels_kept": round(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -64,55 +65,66 @@ def validation_clip(data: Path) -> np.ndarray:
                            speed=VAL_SPEED).frames
 
 
-def tuned(start: str, noisy: np.ndarray, space: str):
-    """`edgeae adapt --pretrained START` for EPOCHS epochs with the loss in `space`; the model."""
+def tuned(start: str, noisy: np.ndarray, **setting: str):
+    """`edgeae adapt --pretrained START` for EPOCHS epochs with one setting changed; the model."""
     model, manifest = start_model(start)
     with tempfile.TemporaryDirectory() as tmp:
         footage = write_frames(Path(tmp) / "frames", noisy)
         result = adapt(pretrained_start(start, model, manifest),
                        load_data(str(footage), Preprocess(1)).train, Path(tmp) / "adapted",
-                       AdaptSettings(minutes=60, max_epochs=EPOCHS, loss_space=space), verbose=0)
+                       AdaptSettings(minutes=60, max_epochs=EPOCHS, **setting), verbose=0)
     return model, result.training.adaptation
 
 
-def measure(clip: str, clean: np.ndarray, level: str, start: str) -> dict:
-    """PSNR before adapt, and after it in each loss space, against both truths."""
+def measure(clip: str, clean: np.ndarray, level: str, start: str, field: str = "loss_space",
+            values=tuple(LOSS_SPACES)) -> dict:
+    """PSNR before adapt, and after it with each of `values` for AdaptSettings `field`."""
     noisy, truths = noisy_frames(clean, level), {"pristine": clean,
                                                   "rendered": rendered_frames(clean)}
     tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
     before = psnr(start_model(start)[0], truths, noisy, tail)
     row = {"clip": clip, "level": level, "start": start,
            "psnr_before": {k: round(v, 2) for k, v in before.items()}}
-    for space in LOSS_SPACES:
-        model, adaptation = tuned(start, noisy, space)
-        row[space] = {"gain": gains(psnr(model, truths, noisy, tail), before),
+    for value in values:
+        model, adaptation = tuned(start, noisy, **{field: value})
+        row[value] = {"gain": gains(psnr(model, truths, noisy, tail), before),
                       "kept": adaptation.kept, "loss_before": round(adaptation.val_loss_before, 7),
                       "loss_after": round(adaptation.val_loss_after, 7)}
-        print(row["clip"], level, start, space, row[space], flush=True)
+        print(row["clip"], level, start, value, row[value], flush=True)
     return row
 
 
-def choice(rows: list[dict]) -> dict:
-    """The rule in the module docstring, on the validation rows."""
-    deltas = [row["linear"]["gain"]["pristine"] - row["srgb"]["gain"]["pristine"] for row in rows]
-    return {"mean_linear_minus_srgb": round(float(np.mean(deltas)), 3),
-            "worst": round(float(min(deltas)), 2),
-            "default": "linear" if np.mean(deltas) > 0 and min(deltas) >= -0.1 else "srgb"}
+def choice(rows: list[dict], today: str = "srgb", candidate: str = "linear") -> dict:
+    """The rule in the module docstring, on the validation rows: `candidate` against `today`."""
+    deltas = [row[candidate]["gain"]["pristine"] - row[today]["gain"]["pristine"] for row in rows]
+    wins = np.mean(deltas) > 0 and min(deltas) >= -0.1
+    return {f"mean_{candidate}_minus_{today}": round(float(np.mean(deltas)), 3),
+            "worst": round(float(min(deltas)), 2), "default": candidate if wins else today}
+
+
+def comparison_args(description: str, levels: str) -> argparse.Namespace:
+    """The command line of this script and of the comparisons built on it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--levels", default=levels, help="camera presets")
+    parser.add_argument("--clips", default="validation,test", help="which clips to run")
+    parser.add_argument("--out", type=Path, default=None)
+    return parser.parse_args()
+
+
+def clips(args: argparse.Namespace) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, clean frames) of each clip --clips names: the validation clip, the test clip."""
+    still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
+    makers = {"validation": lambda: validation_clip(args.data), "test": lambda: still_clip(still)}
+    for name in args.clips.split(","):
+        yield name, makers[name]()
 
 
 def main() -> None:
     """Measure both clips at each level from each start model; write the rows and the choice."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
-    parser.add_argument("--levels", default="dim,night,indoor", help="camera presets")
-    parser.add_argument("--clips", default="validation,test", help="which clips to run")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    still = cv2.imread(str(args.data / "set12" / STILL), cv2.IMREAD_GRAYSCALE)[..., None]
-    makers = {"validation": lambda: validation_clip(args.data), "test": lambda: still_clip(still)}
-    rows = [measure(clip, clean, level, start) for clip in args.clips.split(",")
-            for clean in [makers[clip]()] for level in args.levels.split(",")
-            for start in SMALL_UNETS]
+    args = comparison_args(__doc__.splitlines()[0], "dim,night,indoor")
+    rows = [measure(clip, clean, level, start) for clip, clean in clips(args)
+            for level in args.levels.split(",") for start in SMALL_UNETS]
     validation = [row for row in rows if row["clip"] == "validation"]
     command = " ".join(["python benchmarks/adapt_loss_space.py", *sys.argv[1:]])
     write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,

@@ -651,29 +651,46 @@ def adapt_keep_test() -> str:
             + f"\n\nRight decisions of {len(rows)} (pristine / rendered): {counts}.\n")
 
 
-def adapt_loss_space() -> str:
-    """The PSNR gain of adapt with its loss taken in sRGB and in linear light, and the choice."""
-    data = load("adapt_loss_space")
-    spaces = ("srgb", "linear")
+LOSS_SPACE_LABELS = {"srgb": "sRGB loss", "linear": "linear-light loss"}  # today's, candidate
+WARP_LABELS = {"linear": "bilinear warp", "cubic": "bicubic warp"}
 
-    def cells(r: dict, space: str) -> list[str]:
-        s = r[space]
+
+def adapt_choice(name: str, labels: dict[str, str]) -> str:
+    """Adapt's PSNR gain with each value of one setting, and the choice between the two.
+
+    `labels`: value -> its name. The results of benchmarks/adapt_loss_space.py and the scripts
+    built on it: the first value is today's default, the second the candidate.
+    """
+    data = load(name)
+
+    def cells(r: dict, value: str) -> list[str]:
+        s = r[value]
         return [_per_truth(s["gain"], "+.2f"), f"{s['loss_before']:.6f} -> {s['loss_after']:.6f} "
                 f"({'kept' if s['kept'] else 'dropped'})"]
 
+    blurs = "target_blur" in data["rows"][0]  # benchmarks/adapt_warp.py measures the targets
     rows = [[r["clip"], r["level"], r["start"], _per_truth(r["psnr_before"], ".2f"),
-             *(c for space in spaces for c in cells(r, space))] for r in data["rows"]]
+             *(c for value in labels for c in cells(r, value)),
+             *([f"{b['blur']:g} px, {b['lead']:+.2f} dB" for b in r["target_blur"].values()]
+               if blurs else [])] for r in data["rows"]]
+    today, candidate = labels
     choice = data["choice"]
-    verdict = (f"Validation clip, linear minus sRGB gain against the pristine frames: mean "
-               f"{choice['mean_linear_minus_srgb']:+.3f} dB, worst {choice['worst']:+.2f} dB: "
-               f"the default is **{choice['default']}**.\n") if choice else ""
+    verdict = (f"Validation clip, {labels[candidate]} minus {labels[today]} gain against the "
+               f"pristine frames: mean {choice[f'mean_{candidate}_minus_{today}']:+.3f} dB, worst "
+               f"{choice['worst']:+.2f} dB: the default is **{labels[choice['default']]}**.\n"
+               ) if choice else ""
+    headers = [h for label in labels.values() for h in (f"{label}: gain",
+                                                         f"{label}: held-out loss")]
+    headers += [f"{label}: target's blur, its lead" for label in labels.values()] if blurs else []
+    notes = ("Target's blur: the Gaussian (px) whose blur of the clean frame best matches the "
+             "clean next frame warped as adapt warps the noisy one, and its PSNR lead over the "
+             "unblurred frame.\n\n") if blurs else ""
     return (caption(data["provenance"]) + "\n\n"
             + "PSNR in dB against the pristine / the rendered frames on the held-out tail; "
-              f"{data['epochs']} epochs of adapt per run; each space's held-out loss is its "
-              "own.\n\n"
-            + table(["clip", "light", "start model", "PSNR before", "sRGB loss: gain",
-                     "sRGB held-out loss", "linear-light loss: gain", "linear held-out loss"],
-                    rows, right={3, 4, 6}) + "\n\n" + verdict)
+              f"{data['epochs']} epochs of adapt per run; each column's held-out loss is its own "
+              "(not comparable across columns).\n\n" + notes
+            + table(["clip", "light", "start model", "PSNR before", *headers], rows,
+                    right={3, 4, 6}) + "\n\n" + verdict)
 
 
 def _fp32_cell(fp32: dict, sigmas: list[int]) -> str:
@@ -1333,7 +1350,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
-    "adapt-loss-space": ("adapt_loss_space", adapt_loss_space),
+    "adapt-loss-space": _of(functools.partial(adapt_choice, labels=LOSS_SPACE_LABELS),
+                            "adapt_loss_space"),
+    "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-kernels": ("int8_kernels", int8_kernels),

@@ -70,6 +70,7 @@ SelfSupervised = Literal["blind-spot", "recorrupted"]  # what `train denoiser` o
 # ... and what a manifest records: frame-to-frame pairs are made by `edgeae adapt` from footage
 SelfSupervision = Literal["blind-spot", "recorrupted", "frame-to-frame"]
 LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adapt.py LOSS_SPACES)
+Warp = Literal["linear", "cubic"]  # how adapt resamples the next frame (train/frame_pairs.py WARPS)
 
 
 class _Strict(BaseModel):

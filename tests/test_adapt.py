@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.core.manifest import SCHEMA_VERSION, LossSpace
+from edgeae.core.manifest import SCHEMA_VERSION, LossSpace, Warp
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import OnnxSession
 from edgeae.runtime.pretrained import NAMES, PRETRAINED_DIR
 from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
-from edgeae.train.frame_pairs import FlowAligner, frame_pairs
+from edgeae.train.frame_pairs import WARPS, FlowAligner, frame_pairs
 
 from conftest import run_cli, write_folder, write_video
 
@@ -49,12 +49,34 @@ def test_the_flow_aligns_the_next_frame_and_masks_what_moved_on_its_own():
     shift = np.float32([[1, 0, 2.5], [0, 1, -1.25]])  # the camera moves by (-2.5, 1.25) px
     second = cv2.warpAffine(still[..., 0], shift, still.shape[1::-1])[40:104, 40:104].copy()
     second[8:24, 8:24] = 255  # an object that appears in the second frame only
-    warped, mask = FlowAligner().align(first, second, second[..., None])
+    warped, mask = FlowAligner("cubic").align(first, second, second[..., None])
     inside = mask.astype(bool)
     error = np.abs(warped[..., 0].astype(float) - first)
     assert inside.mean() > 0.6
     assert np.median(error[inside]) < 4 and np.median(error[~inside]) > np.median(error[inside])
     assert mask[10:22, 10:22].mean() < 0.2  # the new object is left out of the loss
+
+
+def sampled_at(fine: np.ndarray, dx: int, dy: int, factor: int = 4) -> np.ndarray:
+    """`fine` moved by (dx, dy) of its pixels, then area-sampled down by `factor`: a camera
+    frame moved by a fraction of a pixel, as sharp as any other (no interpolation in it)."""
+    h, w = (side // factor - 4 for side in fine.shape[:2])
+    window = fine[8 + dy:8 + dy + h * factor, 8 + dx:8 + dx + w * factor]
+    return cv2.resize(window, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def test_a_cubic_warp_keeps_more_of_the_next_frame_than_a_bilinear_one():
+    """The target's blur is what adapt learns: bicubic resampling must lose less detail."""
+    assert set(WARPS) == set(get_args(Warp))  # a row for every warp the settings offer
+    fine = cv2.resize(texture(160)[..., 0], (640, 640), interpolation=cv2.INTER_CUBIC)
+    first, second = sampled_at(fine, 0, 0), sampled_at(fine, 6, -2)  # (1.5, -0.5) px
+    errors = {}
+    for warp in WARPS:
+        warped, mask = FlowAligner(warp).align(first, second, second[..., None])
+        inside = mask.astype(bool)
+        assert inside.mean() > 0.6
+        errors[warp] = np.abs(warped[..., 0].astype(float) - first)[inside].mean()
+    assert errors["cubic"] < 0.85 * errors["linear"], errors
 
 
 def test_a_clip_pans_over_its_still_with_objects_moving_on_their_own():
@@ -97,7 +119,7 @@ def test_the_loss_is_the_masked_squared_error_in_its_space(space):
 
 def test_pairs_are_consecutive_frames_with_a_mask_each():
     frames = [np.full((32, 32, 1), v, np.uint8) for v in (10, 20, 30)]
-    pairs = frame_pairs(frames, [f[..., 0] for f in frames])
+    pairs = frame_pairs(frames, [f[..., 0] for f in frames], "cubic")
     assert len(pairs) == 2 and pairs.inputs.shape == pairs.targets.shape == (2, 32, 32, 1)
     assert pairs.masks.shape == (2, 32, 32, 1) and set(np.unique(pairs.masks)) <= {0, 1}
     assert (pairs.inputs[1] == 20).all() and (pairs.targets[1] == 30).all()  # no motion
@@ -130,7 +152,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     manifest = ModelDir.open(out).manifest
     a = manifest.training.adaptation
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
-    assert a.loss_space == "linear"  # the default
+    assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
     # 10 frames give 9 training pairs, 3 held out give 2, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 9, 2)
     assert 0.5 < a.mask_coverage <= 1
@@ -164,10 +186,11 @@ def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, de
     out = tmp_path / "same"
     code, stdout, err = run_cli("adapt", "--model", denoiser_dir, "--data", footage, "--out", out,
                                 "--max-epochs", "1", "--learning-rate", "1e-30",
-                                "--patch-size", "16")
+                                "--patch-size", "16", "--warp", "linear")
     assert code == 0, err
     a = ModelDir.open(out).manifest.training.adaptation
     assert not a.kept and a.start == str(denoiser_dir) and "kept the starting weights" in stdout
+    assert a.flow.endswith("; linear warp")  # the option reaches adapt and its record
     from edgeae.train.keras_backend import load_keras
 
     before = load_keras(ModelDir.open(denoiser_dir)).get_weights()

@@ -219,8 +219,9 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     frames = read_frames(source, multiple, settings.max_frames)
     train_part, val_part = split_frames(len(frames), settings.holdout)
     guides = denoised_guides(start, frames)
-    train = frame_pairs(frames[train_part], guides[train_part])
-    val = validation_crops(frame_pairs(frames[val_part], guides[val_part]), multiple)
+    train = frame_pairs(frames[train_part], guides[train_part], settings.warp)
+    val = validation_crops(frame_pairs(frames[val_part], guides[val_part], settings.warp),
+                           multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
     with atomic_dir(Path(out), overwrite) as tmp:
@@ -258,7 +259,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
     base = start.manifest
     adaptation = Adaptation(start=start.name, start_sha256=start.sha256, footage=source.name,
                             frames=n_frames, train_pairs=len(train), val_pairs=len(val),
-                            mask_coverage=round(train.coverage(), 4), flow=FLOW,
+                            mask_coverage=round(train.coverage(), 4),
+                            flow=f"{FLOW}; {settings.warp} warp",
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space)
     training = TrainingSummary(

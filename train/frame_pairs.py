@@ -22,6 +22,9 @@ from edgeae.core.progress import progress
 # Sundaram et al.'s forward-backward test: |fw + bw(x + fw)|^2 < A (|fw|^2 + |bw|^2) + B
 CONSISTENCY_A = 0.01
 CONSISTENCY_B = 0.5
+# how the next frame is resampled onto the current one: bilinear averages neighbours and so
+# blurs the target, which the network then learns to blur (BENCHMARKS.md, adapt's warp)
+WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 @dataclass
@@ -53,8 +56,9 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
 class FlowAligner:
     """Dense flow between consecutive frames, the warp it implies and where it can be trusted."""
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+    def __init__(self, warp: str, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self._dis = cv2.DISOpticalFlow_create(preset)
+        self._interpolation = WARPS[warp]
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def _maps(self, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +79,7 @@ class FlowAligner:
         forward = self._dis.calc(guide, guide_next, None)
         backward = self._dis.calc(guide_next, guide, None)
         map_x, map_y = self._maps(forward)
-        warped = cv2.remap(frame_next, map_x, map_y, cv2.INTER_LINEAR,
+        warped = cv2.remap(frame_next, map_x, map_y, self._interpolation,
                            borderMode=cv2.BORDER_REPLICATE)
         back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
@@ -88,15 +92,15 @@ class FlowAligner:
         return warped.reshape(frame_next.shape), mask
 
 
-def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray]) -> FramePairs:
+def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: str) -> FramePairs:
     """Pairs (frame t, frame t+1 warped onto t, mask) for consecutive frames of a clip.
 
     `noisy`: uint8 HWC frames in time order; `guides`: the uint8 planes the flow is computed on
-    (the current model's denoised frames), one per frame.
+    (the current model's denoised frames), one per frame; `warp`: a row of WARPS.
     """
     if len(noisy) < 2:
         raise ValueError("frame-to-frame pairs need at least two frames")
-    aligner = FlowAligner()
+    aligner = FlowAligner(warp)
     n = len(noisy) - 1
     h, w, c = noisy[0].shape
     pairs = FramePairs(np.empty((n, h, w, c), np.uint8), np.empty((n, h, w, c), np.uint8),
