@@ -17,13 +17,15 @@ import cv2
 import numpy as np
 
 from edgeae.core.images import convert_channels, to_uint8
+from edgeae.core.manifest import Warp
 from edgeae.core.progress import progress
 
 # Sundaram et al.'s forward-backward test: |fw + bw(x + fw)|^2 < A (|fw|^2 + |bw|^2) + B
 CONSISTENCY_A = 0.01
 CONSISTENCY_B = 0.5
 # how the next frame is resampled onto the current one: bilinear averages neighbours and so
-# blurs the target, which the network then learns to blur (BENCHMARKS.md, adapt's warp)
+# blurs the target, which the network then learns to blur (BENCHMARKS.md, "The next frame
+# resampled bicubically")
 WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
@@ -56,7 +58,7 @@ def as_gray_u8(image: np.ndarray) -> np.ndarray:
 class FlowAligner:
     """Dense flow between consecutive frames, the warp it implies and where it can be trusted."""
 
-    def __init__(self, warp: str, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+    def __init__(self, warp: Warp, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self._dis = cv2.DISOpticalFlow_create(preset)
         self._interpolation = WARPS[warp]
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
@@ -92,7 +94,7 @@ class FlowAligner:
         return warped.reshape(frame_next.shape), mask
 
 
-def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: str) -> FramePairs:
+def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp) -> FramePairs:
     """Pairs (frame t, frame t+1 warped onto t, mask) for consecutive frames of a clip.
 
     `noisy`: uint8 HWC frames in time order; `guides`: the uint8 planes the flow is computed on
