@@ -17,7 +17,7 @@ becomes the default if on the validation clip its mean PSNR gain against the pri
 over the levels is higher than linear's and it is nowhere more than 0.1 dB lower.
 
     .venv/bin/python benchmarks/adapt_warp.py --data ../shared/data \
-        --out benchmarks/results/adapt_warp.json       # about 40 minutes on 2 cores
+        --out benchmarks/results/adapt_warp.json       # about 15 minutes on 2 cores
 """
 
 from __future__ import annotations
