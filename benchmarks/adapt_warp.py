@@ -31,7 +31,7 @@ from camera import noisy_frames, start_onnx
 from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
-from edgeae.train.frame_pairs import WARPS, FlowAligner, as_gray_u8
+from edgeae.train.frame_pairs import WARPS, FlowAligner, as_gray_u8, resample
 
 BLURS = (0.0, 0.3, 0.5, 0.7, 1.0)  # Gaussian sigmas (px) the clean frame is blurred by
 START = "live"  # adapting `live-camera` lowers PSNR whatever the target (adapt_keep_test.py)
@@ -47,15 +47,18 @@ def target_blur(clean: np.ndarray, level: str) -> dict[str, dict]:
     session = OnnxSession(start_onnx(START), None)
     guides = [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0])
               for f in noisy_frames(clean, level)]
+    aligner = FlowAligner("linear")  # its flow and mask only: each warp resamples below
+    squared, kept = dict.fromkeys(WARPS, 0.0), 0
+    for t in range(len(clean) - 1):
+        map_x, map_y, mask = aligner.correspondence(guides[t], guides[t + 1])
+        frame, kept = clean[t][..., 0].astype(np.float64), kept + int(mask.sum())
+        blurred = np.stack([cv2.GaussianBlur(frame, (0, 0), s) if s else frame for s in BLURS])
+        for warp in WARPS:  # one flow, each warp's resampling of the next frame
+            warped = resample(clean[t + 1], map_x, map_y, warp)[..., 0]
+            squared[warp] = squared[warp] + ((warped - blurred) ** 2 * mask).sum(axis=(1, 2))
     out = {}
-    for warp in WARPS:
-        aligner, squared, kept = FlowAligner(warp), np.zeros(len(BLURS)), 0
-        for t in range(len(clean) - 1):
-            warped, mask = aligner.align(guides[t], guides[t + 1], clean[t + 1])
-            frame, kept = clean[t][..., 0].astype(np.float64), kept + int(mask.sum())
-            squared += [float(((warped[..., 0] - (cv2.GaussianBlur(frame, (0, 0), s) if s else
-                                                  frame)) ** 2 * mask).sum()) for s in BLURS]
-        psnr = 10 * np.log10(255 ** 2 * kept / squared)
+    for warp, error in squared.items():
+        psnr = 10 * np.log10(255 ** 2 * kept / error)
         best = int(np.argmax(psnr))
         out[warp] = {"blur": BLURS[best], "lead": round(float(psnr[best] - psnr[0]), 2)}
     return out

@@ -60,7 +60,7 @@ class FlowAligner:
 
     def __init__(self, warp: Warp, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self._dis = cv2.DISOpticalFlow_create(preset)
-        self._interpolation = WARPS[warp]
+        self._warp = warp
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def _maps(self, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,12 +77,16 @@ class FlowAligner:
 
         `guide` and `guide_next` are uint8 planes (denoised frames) the flow is computed on.
         """
+        map_x, map_y, mask = self.correspondence(guide, guide_next)
+        return resample(frame_next, map_x, map_y, self._warp), mask
+
+    def correspondence(self, guide: np.ndarray,
+                       guide_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each of `guide`'s pixels is in `guide_next` (remap's maps), and the mask."""
         guide, guide_next = np.ascontiguousarray(guide), np.ascontiguousarray(guide_next)
         forward = self._dis.calc(guide, guide_next, None)
         backward = self._dis.calc(guide_next, guide, None)
         map_x, map_y = self._maps(forward)
-        warped = cv2.remap(frame_next, map_x, map_y, self._interpolation,
-                           borderMode=cv2.BORDER_REPLICATE)
         back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
         mismatch = np.sum((forward + back) ** 2, axis=-1)
@@ -91,7 +95,13 @@ class FlowAligner:
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
         mask = ((mismatch <= allowed) & inside).astype(np.uint8)
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8))  # flow edges are least reliable
-        return warped.reshape(frame_next.shape), mask
+        return map_x, map_y, mask
+
+
+def resample(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, warp: Warp) -> np.ndarray:
+    """`frame` (HWC) sampled at (map_x, map_y) with a row of WARPS, its border replicated."""
+    return cv2.remap(frame, map_x, map_y, WARPS[warp],
+                     borderMode=cv2.BORDER_REPLICATE).reshape(frame.shape)
 
 
 def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp) -> FramePairs:
