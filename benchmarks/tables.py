@@ -653,6 +653,18 @@ def adapt_keep_test() -> str:
 
 LOSS_SPACE_LABELS = {"srgb": "sRGB loss", "linear": "linear-light loss"}  # today's, candidate
 WARP_LABELS = {"linear": "bilinear warp", "cubic": "bicubic warp"}
+TARGETS_LABELS = {"next": "next frame", "both": "both neighbours"}
+# what some comparisons measure of each value's targets: row key -> (header, cell, note)
+TARGET_MEASURES = {
+    "target_blur": ("target's blur, its lead", lambda b: f"{b['blur']:g} px, {b['lead']:+.2f} dB",
+                    "Target's blur: the Gaussian (px) whose blur of the clean frame best matches "
+                    "the clean next frame warped as adapt warps the noisy one, and its PSNR lead "
+                    "over the unblurred frame."),
+    "target_error": ("target's PSNR, mask", lambda e: f"{e['psnr']:.2f}, {e['coverage']:.0%}",
+                     "Target's PSNR: the clean frames, warped and averaged as adapt does the noisy "
+                     "ones, against the clean frame on the mask (dB), and the share of pixels the "
+                     "mask keeps."),
+}
 
 
 def adapt_choice(name: str, labels: dict[str, str]) -> str:
@@ -668,11 +680,11 @@ def adapt_choice(name: str, labels: dict[str, str]) -> str:
         return [_per_truth(s["gain"], "+.2f"), f"{s['loss_before']:.6f} -> {s['loss_after']:.6f} "
                 f"({'kept' if s['kept'] else 'dropped'})"]
 
-    blurs = "target_blur" in data["rows"][0]  # benchmarks/adapt_warp.py measures the targets
+    measures = [key for key in TARGET_MEASURES if key in data["rows"][0]]
     rows = [[r["clip"], r["level"], r["start"], _per_truth(r["psnr_before"], ".2f"),
              *(c for value in labels for c in cells(r, value)),
-             *([f"{b['blur']:g} px, {b['lead']:+.2f} dB" for b in r["target_blur"].values()]
-               if blurs else [])] for r in data["rows"]]
+             *(TARGET_MEASURES[key][1](r[key][value]) for key in measures for value in labels)]
+            for r in data["rows"]]
     today, candidate = labels
     choice = data["choice"]
     verdict = (f"Validation clip, {labels[candidate]} minus {labels[today]} gain against the "
@@ -681,10 +693,9 @@ def adapt_choice(name: str, labels: dict[str, str]) -> str:
                ) if choice else ""
     headers = [h for label in labels.values() for h in (f"{label}: gain",
                                                          f"{label}: held-out loss")]
-    headers += [f"{label}: target's blur, its lead" for label in labels.values()] if blurs else []
-    notes = ("Target's blur: the Gaussian (px) whose blur of the clean frame best matches the "
-             "clean next frame warped as adapt warps the noisy one, and its PSNR lead over the "
-             "unblurred frame.\n\n") if blurs else ""
+    headers += [f"{label}: {TARGET_MEASURES[key][0]}" for key in measures
+                for label in labels.values()]
+    notes = "".join(TARGET_MEASURES[key][2] + "\n\n" for key in measures)
     return (caption(data["provenance"]) + "\n\n"
             + "PSNR in dB against the pristine / the rendered frames on the held-out tail; "
               f"{data['epochs']} epochs of adapt per run; each column's held-out loss is its own "
@@ -1353,6 +1364,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-loss-space": _of(functools.partial(adapt_choice, labels=LOSS_SPACE_LABELS),
                             "adapt_loss_space"),
     "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
+    "adapt-targets": _of(functools.partial(adapt_choice, labels=TARGETS_LABELS), "adapt_targets"),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-kernels": ("int8_kernels", int8_kernels),

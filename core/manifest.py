@@ -58,8 +58,11 @@ from edgeae.core.tasks import TASKS
 # and an OpenVINO IR int8 artifact whether every layer's weights were halved against int8 sums
 # that saturate (`artifact.quantization.overflow_fix`), which a version 13 reader would refuse;
 # older ONNX files were quantized by onnxruntime, without, older IRs fixed their first layer.
-SCHEMA_VERSION = 14
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
+# 15: an adapted model records which neighbouring frames made its frame-to-frame target
+# (`training.adaptation.targets`), which a version 14 reader would refuse; adaptations before it
+# learned from the next frame alone.
+SCHEMA_VERSION = 15
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -71,6 +74,8 @@ SelfSupervised = Literal["blind-spot", "recorrupted"]  # what `train denoiser` o
 SelfSupervision = Literal["blind-spot", "recorrupted", "frame-to-frame"]
 LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adapt.py LOSS_SPACES)
 Warp = Literal["linear", "cubic"]  # how adapt resamples the next frame (train/frame_pairs.py WARPS)
+# which neighbouring frames make adapt's target (train/frame_pairs.py NEIGHBOURS)
+Targets = Literal["next", "both"]
 
 
 class _Strict(BaseModel):
@@ -156,6 +161,7 @@ class Adaptation(_Strict):
     val_loss_after: float
     kept: bool
     loss_space: LossSpace = "srgb"  # where the loss compared frames
+    targets: Targets = "next"  # which neighbouring frames made the target
 
 
 class TrainingSummary(_Strict):
@@ -399,7 +405,7 @@ def _score_as_of_12(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[14] = SCHEMA_VERSION
+    schema_version: Literal[15] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

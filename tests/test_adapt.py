@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.core.manifest import SCHEMA_VERSION, LossSpace, Warp
+from edgeae.core.manifest import SCHEMA_VERSION, LossSpace, Targets, Warp
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import OnnxSession
 from edgeae.runtime.pretrained import NAMES, PRETRAINED_DIR
 from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
-from edgeae.train.frame_pairs import WARPS, FlowAligner, frame_pairs
+from edgeae.train.frame_pairs import AVERAGED_IN, NEIGHBOURS, WARPS, FlowAligner, frame_pairs
 
 from conftest import run_cli, write_folder, write_video
 
@@ -123,6 +123,43 @@ def test_pairs_are_consecutive_frames_with_a_mask_each():
     assert len(pairs) == 2 and pairs.inputs.shape == pairs.targets.shape == (2, 32, 32, 1)
     assert pairs.masks.shape == (2, 32, 32, 1) and set(np.unique(pairs.masks)) <= {0, 1}
     assert (pairs.inputs[1] == 20).all() and (pairs.targets[1] == 30).all()  # no motion
+    both = frame_pairs(frames, [f[..., 0] for f in frames], "cubic", "both")
+    assert len(both) == 3 and [int(both.inputs[t].mean()) for t in range(3)] == [10, 20, 30]
+    # the ends have one neighbour each; the middle frame learns from the mean of its two
+    assert [int(both.targets[t].mean()) for t in range(3)] == [20, 20, 20]
+
+
+@pytest.mark.parametrize("space", get_args(LossSpace))
+def test_two_neighbours_are_averaged_in_the_losss_own_space(space):
+    """Linear light's loss must see the mean of the two frames' linear light, not a darker one."""
+    from edgeae.train.camera import linear_to_srgb, srgb_to_linear
+
+    assert set(AVERAGED_IN) == set(get_args(LossSpace))
+    frames = [np.full((32, 32, 1), v, np.uint8) for v in (40, 100, 220)]
+    middle = frame_pairs(frames, [f[..., 0] for f in frames], "cubic", "both", space).targets[1]
+    expected = {"srgb": 130, "linear": round(255 * float(linear_to_srgb(
+        (srgb_to_linear(np.float32(40 / 255)) + srgb_to_linear(np.float32(220 / 255))) / 2)))}
+    assert (middle == expected[space]).all() and expected["linear"] > 160  # 40 and 220: 163
+
+
+def test_averaging_both_neighbours_halves_the_targets_noise_and_keeps_more_pixels():
+    """Noise is independent between frames: the mean of two aligned frames has half its variance."""
+    assert set(NEIGHBOURS) == set(get_args(Targets))  # a row for every target the settings offer
+    clean = clip_from_still(texture(), 8, (64, 64), np.random.default_rng(0), objects=1).frames
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(f + rng.normal(0, 12, f.shape) + 0.5, 0, 255).astype(np.uint8)
+             for f in clean]
+    guides = [f[..., 0] for f in clean]  # a perfect denoiser's frames: the flow's best case
+    nearest, both = (frame_pairs(noisy, guides, "cubic", t) for t in ("next", "both"))
+    assert (len(nearest), len(both)) == (7, 8)  # every frame has a neighbour with "both"
+
+    def error(pairs, frames):  # mean squared error against the clean frames 1-6, on the mask
+        squared = (pairs.targets[frames].astype(float) - clean[1:7]) ** 2 * pairs.masks[frames]
+        return squared.sum() / pairs.masks[frames].sum()
+
+    ratio = error(both, slice(1, 7)) / error(nearest, slice(1, 7))
+    assert ratio < 0.65, ratio  # measured 0.55 (noise variance 144 -> 72, plus the flow's error)
+    assert both.coverage() > nearest.coverage() + 0.02  # measured 0.970 vs 0.921
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -153,10 +190,11 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     a = manifest.training.adaptation
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
     assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
-    # 10 frames give 9 training pairs, 3 held out give 2, and one frame between them is unused
-    assert (a.frames, a.train_pairs, a.val_pairs) == (14, 9, 2)
+    assert a.targets == "both"
+    # 10 frames give 10 training pairs, 3 held out give 3, and one frame between them is unused
+    assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
     assert 0.5 < a.mask_coverage <= 1
-    assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0098 -> 0.0064
+    assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0089 -> 0.0061
     assert "adapted: held-out loss" in stdout and "camera noise" not in err
     assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
     code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",
@@ -186,11 +224,12 @@ def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, de
     out = tmp_path / "same"
     code, stdout, err = run_cli("adapt", "--model", denoiser_dir, "--data", footage, "--out", out,
                                 "--max-epochs", "1", "--learning-rate", "1e-30",
-                                "--patch-size", "16", "--warp", "linear")
+                                "--patch-size", "16", "--warp", "linear", "--targets", "next")
     assert code == 0, err
     a = ModelDir.open(out).manifest.training.adaptation
     assert not a.kept and a.start == str(denoiser_dir) and "kept the starting weights" in stdout
-    assert a.flow.endswith("; linear warp")  # the option reaches adapt and its record
+    assert a.flow.endswith("; linear warp")  # the options reach adapt and its record
+    assert a.targets == "next" and (a.train_pairs, a.val_pairs) == (9, 2)  # the last has none
     from edgeae.train.keras_backend import load_keras
 
     before = load_keras(ModelDir.open(denoiser_dir)).get_weights()

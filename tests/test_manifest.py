@@ -127,3 +127,18 @@ def test_adaptations_before_schema_11_took_their_loss_in_srgb():
     assert adaptation.loss_space == "srgb"
     raw["training"]["adaptation"]["loss_space"] = "linear"
     assert Manifest.model_validate(raw).training.adaptation.loss_space == "linear"
+
+
+def test_adaptations_before_schema_15_learned_from_the_next_frame():
+    raw = json.loads(sample().to_json())
+    raw["training"]["adaptation"] = {
+        "start": "pretrained:live", "start_sha256": "0" * 64, "footage": "clip.mp4", "frames": 8,
+        "train_pairs": 5, "val_pairs": 1, "mask_coverage": 0.9, "flow": "DIS",
+        "val_loss_before": 0.002, "val_loss_after": 0.001, "kept": True, "loss_space": "linear"}
+    assert Manifest.model_validate({**raw, "schema_version": 14}).training.adaptation.targets \
+        == "next"
+    raw["training"]["adaptation"]["targets"] = "both"
+    assert Manifest.model_validate(raw).training.adaptation.targets == "both"
+    with pytest.raises(ValueError, match="targets"):
+        Manifest.model_validate({**raw, "training": {**raw["training"], "adaptation": {
+            **raw["training"]["adaptation"], "targets": "all"}}})

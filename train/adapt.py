@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -219,9 +220,10 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     frames = read_frames(source, multiple, settings.max_frames)
     train_part, val_part = split_frames(len(frames), settings.holdout)
     guides = denoised_guides(start, frames)
-    train = frame_pairs(frames[train_part], guides[train_part], settings.warp)
-    val = validation_crops(frame_pairs(frames[val_part], guides[val_part], settings.warp),
-                           multiple)
+    pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,
+                       space=settings.loss_space)
+    train = pairs_of(frames[train_part], guides[train_part])
+    val = validation_crops(pairs_of(frames[val_part], guides[val_part]), multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
     with atomic_dir(Path(out), overwrite) as tmp:
@@ -262,7 +264,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             mask_coverage=round(train.coverage(), 4),
                             flow=f"{FLOW}; {settings.warp} warp",
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
-                            kept=tuning.kept, loss_space=settings.loss_space)
+                            kept=tuning.kept, loss_space=settings.loss_space,
+                            targets=settings.targets)
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,

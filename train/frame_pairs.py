@@ -6,7 +6,12 @@ optical flow, is a target whose noise the network cannot learn to reproduce: the
 it is, up to a constant, the loss against the clean frame. The flow is computed between
 denoised frames (OpenCV's DIS), and pixels whose forward and backward flows disagree
 (occlusions, moving objects the flow missed, the frame border) are masked out of the loss.
-numpy and OpenCV only; the training itself is train/adapt.py.
+With `targets="both"` the previous frame is warped onto the current one too and the target is
+the mean of the two where both are trusted: half the target's noise, and the two warps' errors,
+which lie on opposite sides of the motion, partly cancel. The mean is taken in the loss's own
+space (AVERAGED_IN), so the loss's optimum stays where one frame puts it: the mean of two sRGB
+frames, taken in linear light, would be darker than either. numpy and OpenCV only; the training
+itself is train/adapt.py.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgeae.core.images import convert_channels, to_uint8
-from edgeae.core.manifest import Warp
+from edgeae.core.images import convert_channels, to_uint8, to_unit_float
+from edgeae.core.manifest import LossSpace, Targets, Warp
 from edgeae.core.progress import progress
+from edgeae.train.camera import linear_to_srgb, srgb_to_linear
 
 # Sundaram et al.'s forward-backward test: |fw + bw(x + fw)|^2 < A (|fw|^2 + |bw|^2) + B
 CONSISTENCY_A = 0.01
@@ -27,6 +33,10 @@ CONSISTENCY_B = 0.5
 # blurs the target, which the network then learns to blur (BENCHMARKS.md, "The next frame
 # resampled bicubically")
 WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+# which neighbouring frames, warped onto a frame, make its target (their mean where trusted)
+NEIGHBOURS = {"next": ("next",), "both": ("previous", "next")}
+# each loss space (train/adapt.py LOSS_SPACES) in and out of [0, 1] sRGB: where targets average
+AVERAGED_IN = {"srgb": (lambda x: x, lambda x: x), "linear": (srgb_to_linear, linear_to_srgb)}
 
 
 @dataclass
@@ -83,15 +93,25 @@ class FlowAligner:
     def correspondence(self, guide: np.ndarray,
                        guide_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Where each of `guide`'s pixels is in `guide_next` (remap's maps), and the mask."""
+        return self.trusted(*self.flows(guide, guide_next))
+
+    def flows(self, guide: np.ndarray, guide_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The forward (guide to guide_next) and backward dense flows between two uint8 planes."""
         guide, guide_next = np.ascontiguousarray(guide), np.ascontiguousarray(guide_next)
-        forward = self._dis.calc(guide, guide_next, None)
-        backward = self._dis.calc(guide_next, guide, None)
+        return self._dis.calc(guide, guide_next, None), self._dis.calc(guide_next, guide, None)
+
+    def trusted(self, forward: np.ndarray,
+                backward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The maps remap takes along `forward`, and the mask where `backward` brings them home.
+
+        Swapping the two flows gives the other direction of the same pair of frames.
+        """
         map_x, map_y = self._maps(forward)
         back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
         mismatch = np.sum((forward + back) ** 2, axis=-1)
         allowed = CONSISTENCY_A * (np.sum(forward ** 2, -1) + np.sum(back ** 2, -1)) + CONSISTENCY_B
-        h, w = guide.shape
+        h, w = forward.shape[:2]
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
         mask = ((mismatch <= allowed) & inside).astype(np.uint8)
         mask = cv2.erode(mask, np.ones((3, 3), np.uint8))  # flow edges are least reliable
@@ -104,20 +124,54 @@ def resample(frame: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, warp: Warp
                      borderMode=cv2.BORDER_REPLICATE).reshape(frame.shape)
 
 
-def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp) -> FramePairs:
-    """Pairs (frame t, frame t+1 warped onto t, mask) for consecutive frames of a clip.
+def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp,
+                targets: Targets = "next", space: LossSpace = "srgb") -> FramePairs:
+    """Pairs (frame t, its neighbours warped onto t and averaged, mask) for a clip's frames.
 
     `noisy`: uint8 HWC frames in time order; `guides`: the uint8 planes the flow is computed on
-    (the current model's denoised frames), one per frame; `warp`: a row of WARPS.
+    (the current model's denoised frames), one per frame; `warp`: a row of WARPS; `targets`: a
+    row of NEIGHBOURS, averaged in `space` (a row of AVERAGED_IN). Every frame with a neighbour
+    in the clip gets a pair; each consecutive pair of frames' flows serve both directions.
     """
     if len(noisy) < 2:
         raise ValueError("frame-to-frame pairs need at least two frames")
-    aligner = FlowAligner(warp)
-    n = len(noisy) - 1
+    wanted, aligner, n = NEIGHBOURS[targets], FlowAligner(warp), len(noisy)
+    first, last = (0 if "next" in wanted else 1), (n - 1 if "previous" in wanted else n - 2)
     h, w, c = noisy[0].shape
-    pairs = FramePairs(np.empty((n, h, w, c), np.uint8), np.empty((n, h, w, c), np.uint8),
-                       np.empty((n, h, w, 1), np.uint8))
-    for t in progress(range(n), total=n, desc="optical flow", unit="pair", min_total=20):
-        warped, mask = aligner.align(guides[t], guides[t + 1], noisy[t + 1])
-        pairs.inputs[t], pairs.targets[t], pairs.masks[t, ..., 0] = noisy[t], warped, mask
+    count = last - first + 1
+    pairs = FramePairs(np.empty((count, h, w, c), np.uint8), np.empty((count, h, w, c), np.uint8),
+                       np.empty((count, h, w, 1), np.uint8))
+    from_previous = None  # frame t-1 warped onto frame t, and its mask
+    for t in progress(range(n), total=n, desc="optical flow", unit="frame", min_total=20):
+        warps = [from_previous] if from_previous is not None else []
+        if t < n - 1:
+            forward, backward = aligner.flows(guides[t], guides[t + 1])
+            if "next" in wanted:
+                warps.append(_warped(noisy[t + 1], aligner.trusted(forward, backward), warp))
+            if "previous" in wanted:
+                from_previous = _warped(noisy[t], aligner.trusted(backward, forward), warp)
+        if first <= t <= last:
+            target, mask = _mean_where_trusted(warps, space)
+            pairs.inputs[t - first], pairs.targets[t - first] = noisy[t], target
+            pairs.masks[t - first, ..., 0] = mask
     return pairs
+
+
+def _warped(frame: np.ndarray, correspondence: tuple[np.ndarray, np.ndarray, np.ndarray],
+            warp: Warp) -> tuple[np.ndarray, np.ndarray]:
+    """`frame` resampled along a correspondence, and the correspondence's mask."""
+    map_x, map_y, mask = correspondence
+    return resample(frame, map_x, map_y, warp), mask
+
+
+def _mean_where_trusted(warps: list[tuple[np.ndarray, np.ndarray]],
+                        space: LossSpace) -> tuple[np.ndarray, np.ndarray]:
+    """The mean, in `space`, of the warped frames trusted at each pixel, and where any is."""
+    if len(warps) == 1:
+        return warps[0]
+    into, back = AVERAGED_IN[space]
+    weights = [mask[..., None].astype(np.float32) for _, mask in warps]
+    total = sum(weights)
+    mean = sum(w * into(to_unit_float(frame)) for w, (frame, _) in zip(weights, warps, strict=True))
+    mean = np.where(total > 0, mean / np.maximum(total, 1), into(to_unit_float(warps[0][0])))
+    return to_uint8(back(mean)), np.maximum.reduce([m for _, m in warps])

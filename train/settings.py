@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from edgeae.core.manifest import LossSpace, ScoreConfig, SelfSupervised, Warp
+from edgeae.core.manifest import LossSpace, ScoreConfig, SelfSupervised, Targets, Warp
 
 if TYPE_CHECKING:
     from edgeae.train.pipeline import PipelineConfig
@@ -84,6 +84,9 @@ class AdaptSettings:
     # train/frame_pairs.py WARPS: how the next frame is resampled; bicubic won on every level
     # of benchmarks/adapt_warp.py's validation clip (+0.19 to +0.52 dB)
     warp: Warp = "cubic"
+    # train/frame_pairs.py NEIGHBOURS: the next frame, or the previous and the next averaged; a
+    # tie on benchmarks/adapt_targets.py's validation clip (+0.013 dB), won by its rule
+    targets: Targets = "both"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0

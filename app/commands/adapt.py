@@ -18,12 +18,13 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.core.manifest import LossSpace, Warp
+from edgeae.core.manifest import LossSpace, Targets, Warp
 from edgeae.train.settings import AdaptSettings
 
 DEFAULTS = AdaptSettings()
 LOSS_SPACES = get_args(LossSpace)  # train/adapt.py's rows
 WARPS = get_args(Warp)  # train/frame_pairs.py's rows
+TARGETS = get_args(Targets)  # train/frame_pairs.py NEIGHBOURS' rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
@@ -98,6 +99,10 @@ def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--warp", choices=WARPS, default=DEFAULTS.warp,
                    help="how the next frame is resampled onto the current one: bilinear blurs "
                         "the target a little (default %(default)s; BENCHMARKS.md)")
+    g.add_argument("--targets", choices=TARGETS, default=DEFAULTS.targets,
+                   help="what each frame learns from: the next frame, or the previous and the "
+                        "next averaged where the flow trusts them (default %(default)s; "
+                        "BENCHMARKS.md)")
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
@@ -113,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes, max_epochs=args.max_epochs, batch_size=args.batch_size,
         patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
         patience=args.patience, max_frames=args.max_frames, seed=args.seed,
-        loss_space=args.loss_space, warp=args.warp)
+        loss_space=args.loss_space, warp=args.warp,
+        targets=args.targets)
     from edgeae.train.adapt import adapt
 
     try:
