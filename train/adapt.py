@@ -1,11 +1,11 @@
 """`edgeae adapt`: tune a denoiser to a camera from its noisy footage alone (frame-to-frame).
 
-The footage's frames, in time order, give pairs (frame t, frame t+1 warped onto it, the mask
-of pixels where the flow can be trusted; train/frame_pairs.py). The model is fine-tuned on
-random patches of those pairs with the masked squared error; the footage's last frames are held
-out, and the same masked loss on them decides when to stop and whether to keep the tuning at
-all: if no epoch beats the starting model's loss there, the starting weights are written
-unchanged (and the manifest says so). No clean frame is ever needed.
+The footage's frames, in time order, give pairs (frame t, its neighbours t-1 and t+1 warped
+onto it and averaged, the mask of pixels where the flow can be trusted; train/frame_pairs.py).
+The model is fine-tuned on random patches of those pairs with the masked squared error; the
+footage's last frames are held out, and the same masked loss on them decides when to stop and
+whether to keep the tuning at all: if no epoch beats the starting model's loss there, the
+starting weights are written unchanged (and the manifest says so). No clean frame is ever needed.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "adapt", help="tune a denoiser to your camera from its noisy footage alone",
         description=(
             "Fine-tune a denoiser on a few seconds to minutes of noisy video of one camera,\n"
-            "with no clean frame: each frame learns from the next one, aligned by optical\n"
+            "with no clean frame: each frame learns from its neighbours, aligned by optical\n"
             "flow (frame-to-frame training; pixels the flow cannot match are left out). The\n"
             "footage's last frames are held out; the tuning is kept only if it lowers the loss\n"
             "there. The result is a model directory: export it like any trained model."),
@@ -97,8 +97,8 @@ def _add_tuning_args(g: argparse._ArgumentGroup) -> None:
                         "camera's noise averages out with less bias (default %(default)s; "
                         "BENCHMARKS.md)")
     g.add_argument("--warp", choices=WARPS, default=DEFAULTS.warp,
-                   help="how the next frame is resampled onto the current one: bilinear blurs "
-                        "the target a little (default %(default)s; BENCHMARKS.md)")
+                   help="how a neighbouring frame is resampled onto the current one: bilinear "
+                        "blurs the target a little (default %(default)s; BENCHMARKS.md)")
     g.add_argument("--targets", choices=TARGETS, default=DEFAULTS.targets,
                    help="what each frame learns from: the next frame, or the previous and the "
                         "next averaged where the flow trusts them (default %(default)s; "
