@@ -147,7 +147,7 @@ def camera_start_caution(start: str, noise: str | None, kept: bool) -> str | Non
     if not kept or "camera" not in (noise or ""):
         return None
     return (f"note: {start} already learned camera noise; on simulated cameras adapting it "
-            "lowered PSNR by 0.6-1.5 dB while this held-out loss fell (BENCHMARKS.md): compare "
+            "lowered PSNR by 0.25-0.8 dB while this held-out loss fell (BENCHMARKS.md): compare "
             "both on your own frames before deploying the adapted one")
 
 
