@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -118,6 +118,24 @@ def clips(args: argparse.Namespace) -> Iterator[tuple[str, np.ndarray]]:
     makers = {"validation": lambda: validation_clip(args.data), "test": lambda: still_clip(still)}
     for name in args.clips.split(","):
         yield name, makers[name]()
+
+
+def compare(doc: str, script: str, start: str, field: str, values: tuple[str, str],
+            targets: tuple[str, Callable[[np.ndarray, str], dict]]) -> None:
+    """Run a comparison built on this one and write its rows and choice.
+
+    Every clip and level is adapted from `start` with each of `values` (today's default first)
+    for AdaptSettings `field`; `targets` is (row key, measure of the clean frames at a level)
+    of what each value makes adapt learn.
+    """
+    args = comparison_args(doc.splitlines()[0], "indoor,dim,night")
+    key, of_targets = targets
+    rows = [{**measure(clip, clean, level, start, field, values), key: of_targets(clean, level)}
+            for clip, clean in clips(args) for level in args.levels.split(",")]
+    validation = [row for row in rows if row["clip"] == "validation"]
+    command = " ".join([f"python benchmarks/{script}", *sys.argv[1:]])
+    write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
+                  "choice": choice(validation, *values) if validation else None}, args.out)
 
 
 def main() -> None:

@@ -23,12 +23,9 @@ over the levels is higher than "next"'s and it is nowhere more than 0.1 dB lower
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-from adapt_loss_space import EPOCHS, choice, clips, comparison_args, measure
+from adapt_loss_space import compare
 from camera import noisy_frames, start_onnx
-from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.frame_pairs import NEIGHBOURS, as_gray_u8, frame_pairs
@@ -58,16 +55,9 @@ def target_error(clean: np.ndarray, level: str) -> dict[str, dict]:
 
 
 def main() -> None:
-    """Measure both clips at each level with each target; write the rows and the choice."""
-    args = comparison_args(__doc__.splitlines()[0], "indoor,dim,night")
-    rows = [{**measure(clip, clean, level, START, "targets", tuple(NEIGHBOURS)),
-             "target_error": target_error(clean, level)}
-            for clip, clean in clips(args) for level in args.levels.split(",")]
-    validation = [row for row in rows if row["clip"] == "validation"]
-    command = " ".join(["python benchmarks/adapt_targets.py", *sys.argv[1:]])
-    write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
-                  "choice": choice(validation, "next", "both") if validation else None},
-                 args.out)
+    """Measure both clips at each level with each value; write the rows and the choice."""
+    compare(__doc__, "adapt_targets.py", START, "targets", tuple(NEIGHBOURS),
+            ("target_error", target_error))
 
 
 if __name__ == "__main__":

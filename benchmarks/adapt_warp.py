@@ -22,13 +22,10 @@ over the levels is higher than linear's and it is nowhere more than 0.1 dB lower
 
 from __future__ import annotations
 
-import sys
-
 import cv2
 import numpy as np
-from adapt_loss_space import EPOCHS, choice, clips, comparison_args, measure
+from adapt_loss_space import compare
 from camera import noisy_frames, start_onnx
-from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.frame_pairs import WARPS, FlowAligner, as_gray_u8, resample
@@ -65,16 +62,8 @@ def target_blur(clean: np.ndarray, level: str) -> dict[str, dict]:
 
 
 def main() -> None:
-    """Measure both clips at each level with each warp; write the rows and the choice."""
-    args = comparison_args(__doc__.splitlines()[0], "indoor,dim,night")
-    rows = [{**measure(clip, clean, level, START, "warp", tuple(WARPS)),
-             "target_blur": target_blur(clean, level)}
-            for clip, clean in clips(args) for level in args.levels.split(",")]
-    validation = [row for row in rows if row["clip"] == "validation"]
-    command = " ".join(["python benchmarks/adapt_warp.py", *sys.argv[1:]])
-    write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
-                  "choice": choice(validation, "linear", "cubic") if validation else None},
-                 args.out)
+    """Measure both clips at each level with each value; write the rows and the choice."""
+    compare(__doc__, "adapt_warp.py", START, "warp", tuple(WARPS), ("target_blur", target_blur))
 
 
 if __name__ == "__main__":
