@@ -41,14 +41,17 @@ from camera import (
     pretrained_start,
     rendered_frames,
     start_model,
+    start_onnx,
     still_clip,
     write_frames,
 )
 from provenance import finished, provenance, write_result
 
 from edgeae.core.data import Preprocess, load_data
+from edgeae.runtime.backends import OnnxSession
 from edgeae.train.adapt import LOSS_SPACES, adapt, split_frames
 from edgeae.train.clips import clip_from_still
+from edgeae.train.frame_pairs import as_gray_u8
 from edgeae.train.pipeline import split_indices
 from edgeae.train.settings import AdaptSettings
 
@@ -132,10 +135,23 @@ def compare(doc: str, script: str, start: str, field: str, values: tuple[str, st
     key, of_targets = targets
     rows = [{**measure(clip, clean, level, start, field, values), key: of_targets(clean, level)}
             for clip, clean in clips(args) for level in args.levels.split(",")]
+    write_comparison(script, rows, values, args.out)
+
+
+def start_guides(start: str, clean: np.ndarray, level: str) -> list[np.ndarray]:
+    """The planes adapt computes the flow on: `start`'s output for the clip's noisy frames."""
+    session = OnnxSession(start_onnx(start), None)
+    return [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0])
+            for f in noisy_frames(clean, level)]
+
+
+def write_comparison(script: str, rows: list[dict], values: tuple[str, str],
+                     out: Path | None) -> None:
+    """The rows, the epochs and the choice the validation rows make, with the provenance."""
     validation = [row for row in rows if row["clip"] == "validation"]
     command = " ".join([f"python benchmarks/{script}", *sys.argv[1:]])
     write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
-                  "choice": choice(validation, *values) if validation else None}, args.out)
+                  "choice": choice(validation, *values) if validation else None}, out)
 
 
 def main() -> None:
@@ -143,10 +159,7 @@ def main() -> None:
     args = comparison_args(__doc__.splitlines()[0], "dim,night,indoor")
     rows = [measure(clip, clean, level, start) for clip, clean in clips(args)
             for level in args.levels.split(",") for start in SMALL_UNETS]
-    validation = [row for row in rows if row["clip"] == "validation"]
-    command = " ".join(["python benchmarks/adapt_loss_space.py", *sys.argv[1:]])
-    write_result({"provenance": finished(provenance(command)), "epochs": EPOCHS, "rows": rows,
-                  "choice": choice(validation) if validation else None}, args.out)
+    write_comparison("adapt_loss_space.py", rows, ("srgb", "linear"), args.out)
 
 
 if __name__ == "__main__":

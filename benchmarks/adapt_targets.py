@@ -24,11 +24,9 @@ over the levels is higher than "next"'s and it is nowhere more than 0.1 dB lower
 from __future__ import annotations
 
 import numpy as np
-from adapt_loss_space import compare
-from camera import noisy_frames, start_onnx
+from adapt_loss_space import compare, start_guides
 
-from edgeae.runtime.backends import OnnxSession
-from edgeae.train.frame_pairs import NEIGHBOURS, as_gray_u8, frame_pairs
+from edgeae.train.frame_pairs import NEIGHBOURS, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
 START = "live"  # adapting `live-camera` lowers PSNR whatever the target (adapt_keep_test.py)
@@ -41,9 +39,7 @@ def target_error(clean: np.ndarray, level: str) -> dict[str, dict]:
     The clean frames are warped and averaged along adapt's flow (between `live`'s denoised
     noisy frames) and its mask, so only the flow's and the warp's errors remain.
     """
-    session = OnnxSession(start_onnx(START), None)
-    guides = [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0])
-              for f in noisy_frames(clean, level)]
+    guides = start_guides(START, clean, level)
     out = {}
     for targets in NEIGHBOURS:
         pairs = frame_pairs(list(clean), guides, WARP, targets, AdaptSettings().loss_space)

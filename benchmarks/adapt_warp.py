@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from adapt_loss_space import compare
-from camera import noisy_frames, start_onnx
+from adapt_loss_space import compare, start_guides
 
-from edgeae.runtime.backends import OnnxSession
-from edgeae.train.frame_pairs import WARPS, FlowAligner, as_gray_u8, resample
+from edgeae.train.frame_pairs import WARPS, FlowAligner, resample
 
 BLURS = (0.0, 0.3, 0.5, 0.7, 1.0)  # Gaussian sigmas (px) the clean frame is blurred by
 START = "live"  # adapting `live-camera` lowers PSNR whatever the target (adapt_keep_test.py)
@@ -41,9 +39,7 @@ def target_blur(clean: np.ndarray, level: str) -> dict[str, dict]:
     denoised frames, its mask) and compared with the clean frames blurred by each of BLURS:
     `blur` is the best sigma (px), `lead` its PSNR (dB) over the unblurred frame's.
     """
-    session = OnnxSession(start_onnx(START), None)
-    guides = [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0])
-              for f in noisy_frames(clean, level)]
+    guides = start_guides(START, clean, level)
     aligner = FlowAligner("linear")  # its flow and mask only: each warp resamples below
     squared, kept = dict.fromkeys(WARPS, 0.0), 0
     for t in range(len(clean) - 1):
