@@ -1383,6 +1383,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_anneal_control_validation"),
     "camera-denoisers-live-camera-anneal-validation": _of(
         camera_denoisers, "camera_denoisers_live_camera_anneal_validation"),
+    "camera-denoisers-stream-retrained-validation": _of(
+        camera_denoisers, "camera_denoisers_stream_retrained_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": ("video", video),
     "runtime": ("runtime", runtime),
