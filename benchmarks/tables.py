@@ -667,6 +667,21 @@ TARGET_MEASURES = {
 }
 
 
+def adapt_flow() -> str:
+    """How well each dense flow lines up adapt's targets on noisy clips, per light level."""
+    data = load("adapt_flow")
+    rows = [[level, method, f"{r['psnr_own_mask_db']:.2f} ({r['kept']:.0%})",
+             f"{r['psnr_common_mask_db']:.2f} ({r['common_kept']:.0%})", f"{r['ms_per_pair']:.1f}"]
+            for level, methods in data["levels"].items() for method, r in methods.items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"{data['clips']} clips of {data['frames']} frames of {data['size'][0]}x"
+              f"{data['size'][1]}, gray. PSNR (dB) of the clean next frame warped onto the clean "
+              "frame, on each flow's own mask (its share of pixels) and on the pixels every "
+              "flow keeps; ms for a pair's two flows.\n\n"
+            + table(["light", "flow", "own mask", "common mask", "ms per pair"], rows,
+                    right={2, 3, 4}) + "\n")
+
+
 def adapt_choice(name: str, labels: dict[str, str]) -> str:
     """Adapt's PSNR gain with each value of one setting, and the choice between the two.
 
@@ -1365,6 +1380,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_loss_space"),
     "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
     "adapt-targets": _of(functools.partial(adapt_choice, labels=TARGETS_LABELS), "adapt_targets"),
+    "adapt-flow": ("adapt_flow", adapt_flow),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-kernels": ("int8_kernels", int8_kernels),
