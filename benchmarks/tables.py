@@ -882,10 +882,17 @@ def video() -> str:
 
 
 def _speed_table(speed: dict) -> str:
+    """One row per model and engine; with rounds (video.py --rounds), medians and each round."""
+    rounds = any("run_fps_rounds" in s for s in speed.values())
     rows = [[name, s["backend"], f"{s['model_ms_p50']:.1f} / {s['model_ms_p99']:.1f}",
-             f"{s['run_fps']:.1f}"] for name, s in speed.items()]
-    return table(["480x640 gray frame", "engine and file", "model ms p50 / p99",
-                  "`edgeae run` fps"], rows, right={2, 3})
+             f"{s['run_fps']:.1f}",
+             *([", ".join(f"{f:.1f}" for f in s["run_fps_rounds"])] if rounds else [])]
+            for name, s in speed.items()]
+    header = ["480x640 gray frame", "engine and file", "model ms p50 / p99", "`edgeae run` fps"]
+    if rounds:
+        header = [*header[:2], "model ms p50 / p99, median of rounds",
+                  "`edgeae run` fps, median", "`edgeae run` fps, each round"]
+    return table(header, rows, right={2, 3, 4})
 
 
 def video_speed(name: str) -> str:
@@ -1420,6 +1427,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "video-speed-amd": _of(video_speed, "video-speed-amd"),
     "video-speed-amd-vnni": _of(video_speed, "video-speed-amd-vnni"),
     "video-speed-amd-f25": _of(video_speed, "video-speed-amd-f25"),
+    "video-speed-amd-f25-rounds": _of(video_speed, "video-speed-amd-f25-rounds"),
     "arm-check": ("arm-check", arm_check),
     "tutorial": ("tutorial", tutorial),
     "tutorial-runtime": ("tutorial", tutorial_runtime),
