@@ -682,6 +682,23 @@ def adapt_flow() -> str:
                     right={2, 3, 4}) + "\n")
 
 
+def adapt_offset() -> str:
+    """Adapt's output against the pristine frames: its offset and the PSNR without it."""
+    data = load("adapt_offset")
+    rows = [[r["clip"], r["level"], model, f"{m['psnr']:.2f}", f"{m['offset_levels']:+.2f}",
+             f"{m['psnr_global_offset_removed']:.2f}", f"{m['psnr_band_offsets_removed']:.2f}",
+             ", ".join(f"{band}: {v:+.1f}" for band, v in m["band_offsets_levels"].items())]
+            for r in data["rows"] for model, m in r["models"].items()]
+    return (caption(data["provenance"]) + "\n\n"
+            + "On the held-out tail, against the pristine frames: PSNR (dB), the mean offset "
+              "(output minus pristine, 8-bit levels), the PSNR with that offset removed and "
+              "with one offset per band of the pristine brightness removed (oracles: they use "
+              "the clean frames), and each band's offset.\n\n"
+            + table(["clip", "light", "model", "PSNR", "offset", "offset removed",
+                     "band offsets removed", "offset per band"], rows, right={3, 4, 5, 6})
+            + "\n")
+
+
 def adapt_choice(name: str, labels: dict[str, str]) -> str:
     """Adapt's PSNR gain with each value of one setting, and the choice between the two.
 
@@ -1388,6 +1405,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
     "adapt-targets": _of(functools.partial(adapt_choice, labels=TARGETS_LABELS), "adapt_targets"),
     "adapt-flow": ("adapt_flow", adapt_flow),
+    "adapt-offset": ("adapt_offset", adapt_offset),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-kernels": ("int8_kernels", int8_kernels),
