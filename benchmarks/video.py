@@ -243,10 +243,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure the speed rows this many times in turn; medians reported")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     command = " ".join(["python benchmarks/video.py", *sys.argv[1:]])
     measured, choice = stills(args.data)
-    timed = speed_rounds(speed_rows(args.models), measured["set12/08.png"],  # first, quiet
-                         args.rounds)
+    # the speed rows first, on a quiet machine
+    timed = speed_rounds(speed_rows(args.models), measured["set12/08.png"], args.rounds)
     if args.speed_only:
         write_result({"provenance": finished(provenance(command)), "speed": timed}, args.out)
         return
