@@ -23,13 +23,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from camera import noisy_frames
 from camera_denoisers import measured_images
 from provenance import finished, provenance, write_result
 
 from edgeae.core.progress import progress
 from edgeae.runtime.backends import OnnxSession
 from edgeae.runtime.pretrained import PRETRAINED_DIR
-from edgeae.train.camera import PRESETS, CameraNoise
 from edgeae.train.clips import clip_from_still
 from edgeae.train.frame_pairs import FlowAligner, as_gray_u8, resample
 
@@ -79,18 +79,6 @@ def clips(images: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def camera_noisy(clean: np.ndarray, level: str, seed: int) -> np.ndarray:
-    """The clip through the camera noise model at `level`, uint8."""
-    rng, (peak, read) = np.random.default_rng(seed), PRESETS[level]
-    camera = CameraNoise((peak, peak), (read, read))
-    return np.stack([to_u8(camera.one(f.astype(np.float32) / 255, rng)) for f in clean])
-
-
-def to_u8(image: np.ndarray) -> np.ndarray:
-    """[0, 1] floats rounded to uint8."""
-    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 def pair_errors(guides: list[np.ndarray], clean: np.ndarray, t: int,
                 aligner: FlowAligner) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
     """Per method: squared error of the warped clean target, its 0/1 mask, flow seconds."""
@@ -110,7 +98,7 @@ def level_row(level: str, clean_clips: list[np.ndarray], model: OnnxSession) -> 
     sums = {name: np.zeros(6) for name in METHODS}  # own sq, own kept, common sq, kept, px, s
     aligner = FlowAligner("cubic")
     for index, clean in enumerate(progress(clean_clips, desc=level)):
-        noisy = camera_noisy(clean, level, index)
+        noisy = noisy_frames(clean, level, seed=index)
         guides = [as_gray_u8(model.run(f[None].astype(np.float32) / 255)[0]) for f in noisy]
         for t in range(FRAMES - 1):
             per = pair_errors(guides, clean, t, aligner)

@@ -73,7 +73,8 @@ SelfSupervised = Literal["blind-spot", "recorrupted"]  # what `train denoiser` o
 # ... and what a manifest records: frame-to-frame pairs are made by `edgeae adapt` from footage
 SelfSupervision = Literal["blind-spot", "recorrupted", "frame-to-frame"]
 LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adapt.py LOSS_SPACES)
-Warp = Literal["linear", "cubic"]  # how adapt resamples the next frame (train/frame_pairs.py WARPS)
+# how adapt resamples a neighbouring frame onto the current one (train/frame_pairs.py WARPS)
+Warp = Literal["linear", "cubic"]
 # which neighbouring frames make adapt's target (train/frame_pairs.py NEIGHBOURS)
 Targets = Literal["next", "both"]
 
