@@ -18,7 +18,7 @@ from edgeae.core.manifest import (
     manifest_path_for,
     weights_path_for,
 )
-from edgeae.core.modeldir import ModelDir
+from edgeae.core.modeldir import MANIFEST_FILE, ModelDir
 from edgeae.runtime.backends import choose_backend
 
 
@@ -29,6 +29,9 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
     names any file that is missing, truncated or another than the one exported.
     """
     path = Path(path)
+    if path.is_dir() and not (path / MANIFEST_FILE).is_file():
+        raise UserError(f"{path} is a folder, not a model file: give an exported .tflite, "
+                        ".onnx, .xml or .param file")
     if path.is_dir():
         raise UserError(f"{path} is a model directory; the runtime loads exported files: "
                         f"run `edgeae export {path} --out DIR` and load DIR/model_fp32.tflite")
@@ -50,6 +53,35 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
     for file, size, sha256 in recorded_files(path, manifest):
         check_recorded(file, size, sha256, origin)
     return manifest
+
+
+# What the runtime feeds a model by and reads its output as: the JSON beside an artifact must
+# say what the copy embedded in it says (a threshold, or the training record, may differ)
+CONTRACT = ("task", "architecture", "params", "input", "normalization")
+ARTIFACT_CONTRACT = ("format", "precision", "part", "quantization")
+
+
+def check_matches_embedded(manifest: Manifest, metadata: dict[str, str], path: Path) -> None:
+    """A one-line UserError where the JSON beside `path` contradicts the copy embedded in it.
+
+    (Its digest covers the artifact, not the JSON: an edited or swapped JSON would feed the
+    model wrongly shaped or scaled frames, or treat a denoiser as a detector.) Formats that
+    embed nothing (ncnn) and files from before the copy was embedded are not checked.
+    """
+    text = metadata.get(EMBEDDED_KEY)
+    if text is None:
+        return
+    embedded = Manifest.from_json(text, origin=f"the manifest embedded in {path}")
+    differ = [name for name in CONTRACT if getattr(manifest, name) != getattr(embedded, name)]
+    if manifest.artifact is not None and embedded.artifact is not None:
+        differ += [f"artifact.{name}" for name in ARTIFACT_CONTRACT
+                   if getattr(manifest.artifact, name) != getattr(embedded.artifact, name)]
+    if differ:
+        raise UserError(f"{manifest_path_for(path)} does not match the manifest embedded in "
+                        f"{Path(path).name} ({', '.join(differ)} "
+                        f"{'differs' if len(differ) == 1 else 'differ'}): it was edited or "
+                        "belongs to another file; restore the JSON `edgeae export` wrote, or "
+                        "delete it to use the embedded one")
 
 
 def recorded_files(path: Path, manifest: Manifest) -> list[tuple[Path, int | None, str | None]]:

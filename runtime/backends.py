@@ -445,6 +445,12 @@ def installed_backends(path: Path) -> list[Backend]:
     return [b for b in BACKENDS.values() if b.runs(path) and b.available()]
 
 
+def session_metadata(session: Session, backend: Backend, path: Path) -> dict[str, str]:
+    """The artifact's metadata from its open session where the engine keeps it, else its file."""
+    own = getattr(session, "metadata", None)
+    return own() if own is not None else backend.read_metadata(path)
+
+
 def open_session(path: Path, backend: str | None = None,
                  num_threads: int | None = None) -> tuple[Session, Backend]:
     """Open an artifact with the chosen (or first available) backend."""

@@ -164,6 +164,21 @@ def test_stale_json_beside_another_model_file_is_refused(detectors, folder, tmp_
 
 
 @pytest.mark.slow
+def test_an_edited_json_is_refused_but_a_new_threshold_is_not(detectors, folder, tmp_path):
+    """The digest covers the artifact, not its JSON: the JSON must agree with the copy inside."""
+    beside = folder / f"{ART}.json"
+    original = json.loads(beside.read_text())
+    for field, value in (("task", "denoiser"), ("input", {**original["input"], "channels": 3})):
+        beside.write_text(json.dumps({**original, field: value}))
+        refused(folder, rf"{ART}.json does not match the manifest embedded in {ART} "
+                        rf"\({field} differs\): it was edited", detectors["images"], tmp_path)
+    beside.write_text(json.dumps({**original, "threshold": 123.0}))  # what `threshold` writes
+    assert rt.load(folder / ART).threshold == 123.0
+    beside.unlink()  # the embedded copy alone is the manifest then
+    assert rt.load(folder / ART).threshold == original["threshold"]
+
+
+@pytest.mark.slow
 def test_two_detectors_exported_into_one_folder_keep_their_own_memory(detectors, folder):
     export(detectors["b"], folder, "--precision", "fp16")
     a, b = rt.load(folder / ART), rt.load(folder / "model_fp16.tflite")
