@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
 from edgeae.app.commands.args import Parser, examples
-from edgeae.core.errors import EdgeaeError
+from edgeae.core.errors import EdgeaeError, UserError, first_line
 
 
 def build_parser() -> Parser:
@@ -64,6 +64,9 @@ def _quiet_toolchain(verbose: bool) -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "INFO" if verbose else "ERROR")
     if not verbose:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        # FFmpeg's own lines ("moov atom not found") before edgeae's one about the same file;
+        # read when OpenCV first opens a video, so setting it here is in time
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
         # OpenCV 4 has cv2.setLogLevel, OpenCV 5 cv2.utils.logging's; level 0 is silent in both
         set_level = getattr(cv2, "setLogLevel", None) or cv2.utils.logging.setLogLevel
         set_level(0)
@@ -102,3 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeae: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user can fix: a bug, with its traceback
+            raise
+        print(f"edgeae: error: {path_error(exc)}", file=sys.stderr)
+        return UserError.exit_code
+
+
+def path_error(exc: OSError) -> str:
+    """One line for a path the system refused: a path through a file, no permission, ..."""
+    path = exc.filename2 or exc.filename  # a rename's target, not our temporary name
+    return f"{path}: {exc.strerror or first_line(exc)}; check that path and its folders"

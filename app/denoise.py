@@ -50,14 +50,17 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
               resume: bool = False) -> list[Job]:
     """Pair every input image with its output path; fail before any work on a bad one.
 
-    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH. With
-    `resume`, images whose output exists are left out (done by an earlier run).
+    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH (where that
+    lies inside the folder, what an earlier run wrote there is no input). With `resume`, images
+    whose output exists are left out (done by an earlier run).
     """
     jobs = []
     for path in map(Path, inputs):
         if path.is_dir():
+            outputs = (out_dir / path.resolve().name).resolve()  # an earlier run's, if inside
             found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not p.resolve().is_relative_to(outputs))
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
             jobs += [Job(p, out_dir / path.resolve().name / p.relative_to(path)) for p in found]

@@ -64,12 +64,29 @@ class ChunkScorer:
             if self.maps_dir is not None:
                 heat = result.heatmap
                 picture = overlay(image, heat, self.scale or float(heat.max()))
-                target = (self.maps_dir / self.source.item_name(i)).with_suffix(".png")
+                target = map_path(self.maps_dir, self.source.item_name(i))
                 with atomic_path(target, overwrite=self.overwrite) as tmp:
                     if not cv2.imwrite(str(tmp), picture):
                         raise UserError(f"could not write {target}")
             out.append((i, result.score))
         return out
+
+
+def map_path(maps_dir: Path, name: str) -> Path:
+    """Where an image's heat-map overlay goes: its name, as a PNG."""
+    return (maps_dir / name).with_suffix(".png")
+
+
+def check_map_names(maps_dir: Path, names: list[str], overwrite: bool) -> None:
+    """Before scoring: no two images share a map's name, none is there already (unless told)."""
+    seen: dict[Path, str] = {}
+    for name in names:
+        target = map_path(maps_dir, name)
+        if target in seen:
+            raise UserError(f"{seen[target]} and {name} would both write {target}; score them "
+                            "with different --maps folders")
+        seen[target] = name
+        check_writable(target, overwrite)
 
 
 def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
@@ -86,11 +103,13 @@ def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
     if journal.exists() and not (resume or overwrite):
         raise UserError(f"an interrupted run left {journal}; pass --resume to finish it or "
                         "--overwrite to start over")
+    names = [source.item_name(i) for i in range(len(source))]
+    if maps_dir is not None:
+        check_map_names(maps_dir, names, overwrite or resume)
     scorer = spec.open()  # here first: a bad model is one error before any worker starts
     if scorer.threshold is None:
         log.warning("%s has no threshold: scores only (pass --threshold or run `edgeae "
                     "threshold`)", spec.path)
-    names = [source.item_name(i) for i in range(len(source))]
     done = ({**read_scored(out_csv), **read_scored(journal)} if resume and not overwrite
             else {})
     scores = np.array([done.get(n, np.nan) for n in names])
@@ -98,6 +117,7 @@ def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
     step = max(1, min(BATCH, len(todo) // (4 * workers)))  # every worker gets several
     chunks = [todo[k:k + step] for k in range(0, len(todo), step)]
     mode = "a" if resume and not overwrite else "w"
+    journal.parent.mkdir(parents=True, exist_ok=True)  # as every other output's folders
     rows = (row for chunk in _scored_chunks(spec, scorer, source, chunks, maps_dir,
                                             overwrite or resume, workers) for row in chunk)
     with open(journal, mode, newline="") as fh:

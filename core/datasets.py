@@ -114,7 +114,11 @@ def _read_split_npz(path: Path) -> dict[str, np.ndarray]:
 
 def load_digits_split(test_fraction: float = 0.2) -> dict[str, np.ndarray]:
     """scikit-learn's 8x8 digits as uint8, split into a fixed (seed 0) train and test part."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:  # a device environment: the digits ship inside scikit-learn
+        raise UserError("--data digits needs scikit-learn, which ships them: pip install "
+                        "scikit-learn (or give a folder of images)") from None
 
     digits = load_digits()
     images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)  # (1797, 8, 8), 0..16

@@ -29,13 +29,18 @@ def default_cache_dir() -> Path:
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless the user passed --overwrite."""
+    """Refuse to replace an existing file unless the user passed --overwrite, or a folder."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder where a file is to be written; move it or "
+                        "choose another name")
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists; pass --overwrite to replace it")
 
 
 def check_replaceable_dir(path: Path, overwrite: bool) -> None:
-    """Refuse to replace a non-empty folder unless the user passed --overwrite."""
+    """Refuse to replace a non-empty folder unless the user passed --overwrite, or a file."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file; give a folder")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
 

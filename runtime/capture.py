@@ -410,7 +410,21 @@ def _folder_frames(source: Source, stats: SourceStats,
             log.warning("skipping unreadable image %s", path)
             continue
         stats.frames += 1
-        yield frame
+        yield as_camera_frame(frame)
+
+
+def as_camera_frame(image: np.ndarray) -> np.ndarray:
+    """A still as a camera gives a frame: 8-bit gray or BGR (16 bits scaled, alpha dropped).
+
+    Read unchanged, a gray image stays one plane (one model call, not three), but a 16-bit PNG
+    or one with transparency (OpenCV reads gray with alpha as BGRA too) is no frame the loop
+    can take.
+    """
+    if image.dtype == np.uint16:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
 
 
 def _video_frames(source: Source, stats: SourceStats,

@@ -201,6 +201,10 @@ class VideoOutput:
                 raise UserError(f"OpenCV cannot write {self.path.suffix} video here; try .avi")
         if (image.shape[1], image.shape[0]) != self._size:
             shrink = image.shape[0] * image.shape[1] > self._size[0] * self._size[1]
+            if not self.resized:
+                log.warning("a frame of %dx%d in a %dx%d video: frames of other sizes are "
+                            "resized to it (a folder of PNG frames keeps every size)",
+                            image.shape[1], image.shape[0], *self._size)
             image = cv2.resize(image, self._size,
                                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
             self.resized += 1

@@ -106,8 +106,12 @@ CASES = {
                          "NaN or inf"),
     "reconstruct-non-finite": ("device", "reconstruct --model {p} --data {t}/inf.npy --out {t}/r",
                                "NaN or inf"),
+    "score-digits-without-sklearn": ("device", "score --model {p} --data digits --out "
+                                     "{t}/s.csv", "needs scikit-learn"),
     "score-out-of-range": ("device", "score --model {p} --data {t}/images --workers 0 --out "
                            "{t}/s.csv", "--workers"),
+    "score-non-finite-threshold": ("device", "score --model {p} --data {t}/images --threshold "
+                                   "nan --out {t}/s.csv", "--threshold"),
     # evaluate
     "evaluate-empty-data-keras": ("train", "evaluate --model {m} --data {t}/empty", "no images"),
     "evaluate-no-sklearn": ("device", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
@@ -127,6 +131,10 @@ CASES = {
     # run (the camera loop)
     "run-missing-model": ("device", "run --model {t}/missing.tflite --source {t}/images "
                           "--output {t}/o", "missing.tflite"),
+    "run-folder-as-model": ("device", "run --model {t}/images --source {t}/images",
+                            "is a folder, not a model file"),
+    "run-corrupt-video": ("device", "run --model {p} --source {t}/notes.mp4",
+                          "cannot open video file"),
     "run-missing-source": ("device", "run --model {p} --source {t}/missing --output {t}/o",
                            "no such source"),
     # denoise
@@ -142,6 +150,8 @@ CASES = {
                                "live --strict --out {t}/d", "truncated.png"),
     "denoise-foreign-model": ("device", "denoise {t}/images --model {t}/photo.tflite --out "
                               "{t}/d", "photo.tflite"),
+    "denoise-precision-of-a-named-file": ("device", "denoise {t}/images --model {p} "
+                                          "--precision int8 --out {t}/d", "--precision picks"),
     "denoise-out-of-range": ("device", "denoise {t}/images --pretrained live --workers 0 --out "
                              "{t}/d", "--workers"),
     # benchmark: every path before exporting anything
@@ -153,6 +163,7 @@ CASES = {
                                "could be read"),
     "benchmark-missing-model": ("train", "benchmark {t}/missing --out {t}/b",
                                 "no such model directory"),
+    "benchmark-bad-noise": ("train", "benchmark {m} --noise bogus --out {t}/b", "bogus"),
     "benchmark-out-of-range": ("train", "benchmark {m} --repeats 0 --out {t}/b", "--repeats"),
     "benchmark-no-extra": ("device", "benchmark {m} --out {t}/b", INSTALL_TRAIN),
     # generate
@@ -184,6 +195,28 @@ CASES = {
     "demo-out-is-a-file": ("train", "demo --out {t}/corrupt.png", "corrupt.png"),
     "demo-out-not-empty": ("train", "demo --out {t}/images", "pass --overwrite"),
     "demo-no-extra": ("device", "demo --out {t}/demo", INSTALL_TRAIN),
+    # outputs that cannot be written: a path through a file, a file where a folder goes and
+    # the reverse, checked as the command line is parsed (before any model is loaded)
+    "denoise-out-through-a-file": ("device", "denoise {t}/images --pretrained live --out "
+                                   "{t}/corrupt.png/d", "corrupt.png is a file, so"),
+    "denoise-out-is-a-file": ("device", "denoise {t}/images --pretrained live --out "
+                              "{t}/corrupt.png", "is a file; give a folder"),
+    "score-out-is-a-folder": ("device", "score --model {p} --data {t}/images --out {t}/empty",
+                              "is a folder; give a file name"),
+    "run-events-through-a-file": ("device", "run --model {p} --source {t}/images --task score "
+                                  "--events {t}/corrupt.png/e.jsonl", "corrupt.png is a file"),
+    "run-threshold-without-scoring": ("device", "run --model {p} --source {t}/images "
+                                      "--threshold 0.1", "--threshold decides"),
+    "run-absurd-threads": ("device", "run --model {p} --source {t}/images --threads 100000",
+                           "<= 1024"),
+    "train-out-is-a-file": ("train", "train autoencoder --data {t}/images --out "
+                            "{t}/corrupt.png", "is a file; give a folder"),
+    "export-out-through-a-file": ("train", "export {m} --out {t}/corrupt.png/e",
+                                  "corrupt.png is a file, so"),
+    "report-out-through-a-file": ("device", "report {m} --out {t}/corrupt.png/r.html",
+                                  "corrupt.png is a file, so"),
+    "adapt-patch-size-off-the-grid": ("train", "adapt --pretrained live --data {t}/images "
+                                      "--patch-size 12 --out {t}/a", "multiples of 8; try"),
     # the other device environment: older OpenCV and numpy
     "tflite-env-missing-model": ("tflite", "reconstruct --model {t}/missing.tflite --data "
                                  "{t}/images --out {t}/r", "no such model file"),
@@ -209,6 +242,7 @@ def bad(tmp_path_factory) -> Path:
     (t / "empty.tflite").write_bytes(b"")
     (t / "photo.tflite").write_bytes(good_png)
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
+    (t / "notes.mp4").write_text("these are my notes, not a video\n")
     onnx = (PRETRAINED_DIR / "live_fp32.onnx").read_bytes()
     (t / "truncated.onnx").write_bytes(onnx[:len(onnx) // 3])
     inf = blobs(4).astype(np.float32) / 255

@@ -15,8 +15,9 @@ from edgeae.export.options import Tolerances
 
 from conftest import blobs, run_cli, write_folder
 
-COMMANDS = [["train", "autoencoder"], ["train", "denoiser"], ["export"], ["reconstruct"],
-            ["info"], ["demo"], []]
+COMMANDS = [["train"], ["train", "autoencoder"], ["train", "denoiser"], ["export"],
+            ["reconstruct"], ["info"], ["demo"], ["service"], ["service", "install"],
+            ["service", "status"], ["service", "logs"], ["service", "remove"], []]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "edgeae")
@@ -161,6 +162,13 @@ def test_bad_input_is_one_line_exit_2(bad, args, match):
     one_line_error([a.format(t=bad) for a in args], match)
 
 
+def test_too_few_images_leave_no_half_made_model_directory(tmp_path):
+    one = write_folder(tmp_path / "one", blobs(1))
+    one_line_error(["train", "autoencoder", "--data", one, "--out", tmp_path / "m", "--epochs",
+                    "1"], "need at least 2 images")
+    assert not (tmp_path / "m").exists()  # else the next run would "resume" it
+
+
 def test_corrupt_image_is_skipped_with_a_count(bad, tmp_path, caplog):
     code, out, err = run_cli("train", "autoencoder", "--data", bad / "corrupt", "--out",
                              tmp_path / "m", "--epochs", "1")
@@ -191,6 +199,19 @@ def test_data_that_does_not_fit_the_model(dense_dir, conv_tflite, tmp_path):
     code, _, err = run_cli("reconstruct", "--model", dense_dir, "--data", rgb, "--image-size",
                            "16", "--out", tmp_path / "r")
     assert code == 2 and "already exists; pass --overwrite" in err
+
+
+def test_outputs_that_cannot_be_written_are_one_line(tmp_path):
+    """A folder where a file goes, a name too long: one line, exit 2, whoever finds it."""
+    image = write_folder(tmp_path / "in", blobs(1, size=32))
+    (tmp_path / "out" / "in" / "img_000.png").mkdir(parents=True)  # where its output goes
+    one_line_error(["denoise", image, "--pretrained", "live", "--out", tmp_path / "out",
+                    "--overwrite"], "is a folder where a file is to be written")
+    long_name = "a" * 300  # the file system refuses it: an OSError the command did not expect
+    one_line_error(["denoise", image, "--pretrained", "live", "--out", tmp_path / long_name],
+                   "File name too long")
+    one_line_error(["denoise", image, "--pretrained", "live", "--out",
+                    tmp_path / "d" / long_name], "File name too long; check that path")
 
 
 def test_real_entry_point_prints_no_traceback(tmp_path):

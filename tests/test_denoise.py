@@ -319,6 +319,27 @@ def test_denoise_files_and_folders_keep_depth_orientation_and_names(unet_artifac
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
 
 
+def test_denoising_a_folder_into_itself_skips_the_last_runs_outputs(unet_artifacts, tmp_path):
+    folder = write_folder(tmp_path / "photos", blobs(2, size=16))
+    for _ in range(2):
+        code, out, err = run_cli("denoise", folder, "--model", unet_artifacts / "model_fp32.tflite",
+                                 "--out", folder, "--overwrite")
+        assert code == 0 and "denoised 2 images" in out, err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        "img_000.png", "img_001.png", "photos/img_000.png", "photos/img_001.png"]
+
+
+@pytest.mark.parametrize("artifact", ["unet", "conv"])
+def test_denoise_warns_when_the_model_learned_no_noise(artifact, unet_artifacts, conv_tflite,
+                                                       tmp_path, caplog):
+    model = unet_artifacts / "model_fp32.tflite" if artifact == "unet" else conv_tflite
+    image = write_folder(tmp_path / "in", blobs(1, size=16))
+    code, _, err = run_cli("denoise", image, "--model", model, "--out", tmp_path / "out")
+    assert code == 0, err
+    warned = "is an autoencoder, not a denoiser: it learned to reconstruct" in caplog.text
+    assert warned == (artifact == "conv"), caplog.text
+
+
 def test_denoise_keeps_alpha_upright_reads_webp_and_says_why_it_skips(unet_artifacts, tmp_path,
                                                                      caplog):
     from PIL import Image

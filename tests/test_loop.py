@@ -130,7 +130,7 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> None:
 
 # 3. every frame is written, whatever size it comes at
 
-def test_frames_of_another_size_are_resized_into_the_video(conv_tflite, tmp_path):
+def test_frames_of_another_size_are_resized_into_the_video(conv_tflite, tmp_path, caplog):
     folder = tmp_path / "in"  # in/a/img_000..004.png at 48x48, then in/b/... at 32x32
     write_folder(folder / "a", blobs(5, 48, 3))
     write_folder(folder / "b", blobs(5, 32, 3, seed=1))
@@ -142,6 +142,7 @@ def test_frames_of_another_size_are_resized_into_the_video(conv_tflite, tmp_path
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
     summary = json.loads(stdout)
     assert (summary["frames"], summary["written"], summary["resized"]) == (10, 10, 5)
+    assert caplog.text.count("a frame of 32x32 in a 48x48 video: frames of other sizes") == 1
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (48, 48)
 
 

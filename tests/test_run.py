@@ -22,7 +22,7 @@ from edgeae.runtime.capture import Backoff, Source, SourceStats, frames
 from edgeae.runtime.threads import candidates, pick
 from edgeae.runtime.tiles import ramp, tile_starts
 
-from conftest import REPO, run_cli, write_folder, write_video
+from conftest import REPO, blobs, run_cli, write_folder, write_video
 
 DEFECTS = range(25, 30)
 
@@ -206,6 +206,23 @@ def test_folder_source(conv_tflite, tmp_path):
     assert code == 0, err
     assert json.loads(stdout)["frames"] == 5
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
+
+
+def test_folder_of_16_bit_and_transparent_images_gives_8_bit_frames(tmp_path):
+    """A folder source gives frames as a camera would: 16 bits scaled to 8, alpha dropped."""
+    gray = blobs(1, size=24)[0][..., 0]
+    colour = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for name, image in (("a_8bit", gray), ("b_16bit", gray.astype(np.uint16) * 257),
+                        ("c_rgba", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGRA)),
+                        ("d_rgb_16bit", colour.astype(np.uint16) * 257)):
+        cv2.imwrite(str(folder / f"{name}.png"), image)
+    got = list(frames(Source("folder", str(folder)), SourceStats()))
+    assert [f.dtype for f in got] == [np.uint8] * 4
+    np.testing.assert_array_equal(got[1], gray)
+    np.testing.assert_array_equal(got[2], colour)
+    np.testing.assert_array_equal(got[3], colour)
 
 
 def test_run_threads_auto_times_the_loop_per_count_then_plays_every_frame(conv_tflite, clip,

@@ -270,6 +270,12 @@ def test_service_install_writes_a_unit_systemd_accepts(conv_artifacts, scene, tm
     (["ok"], "give the command after --"),
     (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--max-fps", "-1"],
      "--max-fps"),
+    (["ok", "--workdir", "/no/such/folder", "--", "run", "--pretrained", "live", "--source",
+      "0"], "--workdir /no/such/folder is not a folder"),
+    (["ok", "--", "run", "--model", "/no/such/model.tflite", "--source", "0"],
+     "no --model /no/such/model.tflite: the service would fail"),
+    (["ok", "--workdir", "/", "--", "run", "--model", "model.tflite", "--source", "0"],
+     "no --model model.tflite in /, where the service starts"),
 ])
 def test_service_install_refuses_bad_input_before_writing(words, match, tmp_path):
     user = ["--user", UNPRIVILEGED or "nobody"] if "--user" not in words else []

@@ -272,7 +272,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
         best_val_loss=min(tuning.before, tuning.after), self_supervised="frame-to-frame",
         initial_weights=start.name, seconds=round(seconds, 2), adaptation=adaptation)
     data = DataSummary(source=source.name, kind=source.kind, n_train=len(train), n_val=len(val),
-                       image_size=train.inputs.shape[1:3], patch_size=settings.patch_size)
+                       image_size=train.inputs.shape[1:3],
+                       patch_size=min(settings.patch_size, *train.inputs.shape[1:3]))
     return Manifest(edgeae_version=edgeae.__version__, task=base.task,
                     architecture=base.architecture, params=base.params, input=base.input,
                     normalization=base.normalization, data=data, training=training,

@@ -174,13 +174,14 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         anomaly_textures(settings.anomaly_source, source.channels)
     settings = with_data_noise(settings, source)
     strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
+    # a video's frames: the tail validates, as neighbouring frames are near copies; too few
+    # images fail here, before --out is made (it would look like an interrupted run)
+    gap = settings.pipeline().frames - 1 if source.kind == "video" else None
+    train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed, gap)
     resuming = _prepare_out_dir(out, settings, overwrite)
     if resuming:
         log.warning("resuming the interrupted run in %s", out)
     keras.utils.set_random_seed(settings.seed)
-    # a video's frames: the tail validates, as neighbouring frames are near copies
-    gap = settings.pipeline().frames - 1 if source.kind == "video" else None
-    train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed, gap)
     cfg = replace(settings.pipeline(), cache=None if cache is None else Path(cache))
     train_images = image_batches(source, train_idx, cfg, training=True)
     val_images = image_batches(source, val_idx, cfg, training=False)

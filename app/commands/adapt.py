@@ -13,6 +13,7 @@ from edgeae.app.commands.args import (
     check_data,
     examples,
     image_size,
+    output_dir,
     ranged,
     require,
 )
@@ -61,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "or a folder, as `edgeae run --source` takes them")
     g.add_argument("--frames", type=ranged(int, 6), default=RECORDED_FRAMES, metavar="N",
                    help="--source: frames to record (default %(default)s)")
-    g.add_argument("--keep-frames", type=Path, metavar="DIR",
+    g.add_argument("--keep-frames", type=output_dir, metavar="DIR",
                    help="--source: also save the recorded frames here as PNG (by default "
                         "nothing from the camera is kept after the run)")
     g.add_argument("--every", type=POSITIVE, default=1, metavar="K",
@@ -70,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--image-size", type=image_size, metavar="HxW",
                    help="resize every frame to this size first")
     _add_tuning_args(p.add_argument_group("tuning"))
-    p.add_argument("--out", type=Path, required=True, help="model directory to write")
+    p.add_argument("--out", type=output_dir, required=True, help="model directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
@@ -165,6 +166,26 @@ def _check_paths(args: argparse.Namespace) -> None:
         check_replaceable_dir(args.keep_frames, args.overwrite)
     if args.model is not None:
         _check_denoiser_dir(args.model)
+    _check_patch_size(args.patch_size, _start_manifest(args).input.size_multiple)
+
+
+def _start_manifest(args: argparse.Namespace):
+    """The starting model's manifest, read without loading the model."""
+    from edgeae.runtime.artifact import read_manifest
+
+    if args.model is not None:
+        return read_manifest(args.model)
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    return read_manifest(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx")
+
+
+def _check_patch_size(patch_size: int, multiple: int) -> None:
+    """A U-Net halves its crops level by level: their sides must be multiples of its step."""
+    if patch_size % multiple:
+        nearest = max(multiple, round(patch_size / multiple) * multiple)
+        raise UserError(f"--patch-size {patch_size}: the starting model needs crop sides that "
+                        f"are multiples of {multiple}; try --patch-size {nearest}")
 
 
 def _footage(args: argparse.Namespace):

@@ -45,6 +45,45 @@ def ranged(kind: type, lo: float | None = None, hi: float | None = None,
 
 
 POSITIVE = ranged(int, 1)
+# engines crash or hang on absurd thread counts (LiteRT segfaults at 100,000)
+MAX_THREADS = 1024
+THREADS = ranged(int, 1, MAX_THREADS)
+
+
+def _placeable(path: Path) -> Path:
+    """`path` if what is already on disk lets it be written: its nearest existing folder is one.
+
+    (Checked when the command line is parsed, so a path through a file fails before any slow
+    work, not with a traceback after it.)
+    """
+    try:
+        above = next((a for a in (path, *path.parents) if a.exists() or a.is_symlink()), None)
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise argparse.ArgumentTypeError(f"{path}: {exc.strerror}") from None
+    if above is not None and above != path and not above.is_dir():
+        raise argparse.ArgumentTypeError(f"{above} is a file, so {path} cannot be written")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """An argparse type for a file to write: not an existing folder, under folders it can make."""
+    path = _placeable(Path(text))
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
+    return path
+
+
+def output_dir(text: str) -> Path:
+    """An argparse type for a folder to write into: not an existing file."""
+    path = _placeable(Path(text))
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file; give a folder")
+    return path
+
+
+def output_path(text: str) -> Path:
+    """An argparse type for a file or a folder to write, as its name says (run's --output)."""
+    return _placeable(Path(text))
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -141,9 +180,9 @@ def load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict[str
             "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
 
 
-def positive_or_auto(text: str) -> int | str:
-    """A positive integer, or "auto"."""
-    return "auto" if text == "auto" else POSITIVE(text)
+def threads_or_auto(text: str) -> int | str:
+    """A thread count (1..MAX_THREADS), or "auto"."""
+    return "auto" if text == "auto" else THREADS(text)
 
 
 def add_backend_args(p: argparse.ArgumentParser, threads_auto: str | None = None) -> None:
@@ -156,9 +195,9 @@ def add_backend_args(p: argparse.ArgumentParser, threads_auto: str | None = None
                         "precision's other exported format beside the file), keep the "
                         "fastest, and remember the choice")
     if threads_auto is None:
-        p.add_argument("--threads", type=POSITIVE, help="inference threads (default: every core)")
+        p.add_argument("--threads", type=THREADS, help="inference threads (default: every core)")
     else:
-        p.add_argument("--threads", type=positive_or_auto, metavar="N|auto",
+        p.add_argument("--threads", type=threads_or_auto, metavar="N|auto",
                        help=f"inference threads (default: every core); auto: {threads_auto}")
 
 
@@ -178,6 +217,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def model_path(args: argparse.Namespace) -> Path:
     """--model, or the shipped artifact that --pretrained names."""
     if args.pretrained is None:
+        if args.precision is not None:
+            raise UserError(f"--precision picks a shipped --pretrained file; --model "
+                            f"{args.model} is one file already (export the {args.precision} "
+                            "one, or name it)")
         return args.model
     from edgeae.runtime.pretrained import pretrained_path
 

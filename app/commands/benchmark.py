@@ -13,6 +13,7 @@ from edgeae.app.benchmark import BenchmarkOptions
 from edgeae.app.commands import export
 from edgeae.app.commands.args import (
     POSITIVE,
+    THREADS,
     check_data,
     check_exists,
     check_program,
@@ -20,6 +21,7 @@ from edgeae.app.commands.args import (
     frame_size,
     given,
     listed,
+    output_dir,
     require,
 )
 from edgeae.core.errors import UserError
@@ -61,14 +63,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a model directory from `edgeae train`")
     p.add_argument("--pretrained", choices=NAMES,
                    help="a shipped pretrained denoiser instead of MODEL_DIR")
-    p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json / .csv")
+    p.add_argument("--out", type=output_dir, required=True, help="folder for benchmark.json / .csv")
     _add_matrix_args(p)
     _add_quality_args(p)
     p.add_argument("--warmup", type=POSITIVE, default=DEFAULTS.warmup,
                    help="untimed calls first (default %(default)s)")
     p.add_argument("--repeats", type=POSITIVE, default=DEFAULTS.repeats,
                    help="timed calls (default %(default)s)")
-    p.add_argument("--artifacts", type=Path, metavar="DIR",
+    p.add_argument("--artifacts", type=output_dir, metavar="DIR",
                    help="where exported artifacts are found or written (default OUT/artifacts)")
     p.add_argument("--python", metavar="PATH",
                    help="interpreter for the runtime backends' processes, e.g. a venv without "
@@ -101,7 +103,7 @@ def _add_matrix_args(p: argparse.ArgumentParser) -> None:
     sizes = ",".join(f"{w}x{h}" for h, w in DEFAULTS.sizes)
     p.add_argument("--sizes", type=listed(frame_size), default=DEFAULTS.sizes,
                    metavar="WxH,...", help=f"frame sizes, width x height (default {sizes})")
-    p.add_argument("--threads", type=listed(POSITIVE), default=DEFAULTS.threads, metavar="N,...",
+    p.add_argument("--threads", type=listed(THREADS), default=DEFAULTS.threads, metavar="N,...",
                    help="inference thread counts "
                         f"(default {','.join(map(str, DEFAULTS.threads))})")
 
@@ -139,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("pass a MODEL_DIR or --pretrained NAME (one of them)")
     check_program(args.python, "--python")
     check_data(args.data)
+    if args.noise is not None:  # a bad spec fails now, with --data or without
+        from edgeae.train.noise_spec import parse_noise
+
+        parse_noise(args.noise)
     check_exists(args.labels, "--labels")
     check_exists(args.video, "--video")
     video_size(args.video)  # a video with no frames fails here, before any export

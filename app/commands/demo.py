@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from edgeae.app.commands import benchmark
-from edgeae.app.commands.args import POSITIVE, default_of, examples, require
+from edgeae.app.commands.args import POSITIVE, default_of, examples, output_dir, require
 from edgeae.app.demo import run_demo
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                           "network.",
                               epilog=examples("edgeae demo",
                                               "edgeae demo --out /tmp/demo --overwrite"))
-    p.add_argument("--out", type=Path, default=Path(default_of(run_demo, "out")),
+    p.add_argument("--out", type=output_dir, default=Path(default_of(run_demo, "out")),
                    help="default %(default)s")
     p.add_argument("--epochs", type=POSITIVE, default=default_of(run_demo, "epochs"),
                    help="default %(default)s")

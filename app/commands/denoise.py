@@ -12,6 +12,7 @@ from edgeae.app.commands.args import (
     add_strict_arg,
     examples,
     model_path,
+    output_dir,
     ranged,
     resolve_backend,
 )
@@ -44,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="image files, folders or video files")
     add_model_args(p)
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("--out", type=output_dir, required=True,
                    help="folder for the denoised images and videos")
     add_backend_args(p)
     p.add_argument("--tile-megapixels", type=ranged(float, 0.01, 1000), metavar="MP",
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
+    _warn_unless_denoiser(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
     spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels)
     frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
@@ -79,3 +81,17 @@ def run(args: argparse.Namespace) -> int:
              ] if videos else []
     print(f"denoised {' and '.join(done)} -> {args.out}")
     return 0
+
+
+def _warn_unless_denoiser(model: Path) -> None:
+    """One warning where the model learned no noise: it will only redraw each image its way."""
+    import logging
+
+    from edgeae.runtime.artifact import read_manifest
+
+    task = read_manifest(model).task
+    if task != "denoiser":
+        logging.getLogger(__name__).warning(
+            "%s is %s %s, not a denoiser: it learned to reconstruct its training images, not "
+            "to remove noise, so the outputs are its reconstructions of the inputs", model,
+            "an" if task[0] in "aeiou" else "a", task)

@@ -10,6 +10,7 @@ from edgeae.app.commands.args import (
     check_model_and_data,
     check_suffix,
     model_on_images_parser,
+    output_file,
     scorer_and_data,
 )
 
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", type=Path, metavar="DIR",
                    help="defect masks: PNGs at the images' relative paths, non-zero on defects "
                         "(a missing mask means no defect)")
-    p.add_argument("--out", type=Path, metavar="JSON", help="also write the metrics here")
+    p.add_argument("--out", type=output_file, metavar="JSON", help="also write the metrics here")
 
 
 def run(args: argparse.Namespace) -> int:

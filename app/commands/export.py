@@ -21,6 +21,7 @@ from edgeae.app.commands.args import (
     examples,
     given,
     image_size,
+    output_dir,
     ranged,
     require,
 )
@@ -69,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", choices=FRAME_NAMES,
                    help="a shipped denoiser's float32 ONNX file, e.g. to calibrate int8 on "
                         "your own camera's frames (needs --calibration)")
-    p.add_argument("--out", type=Path, required=True, help="folder for artifacts + manifests")
+    p.add_argument("--out", type=output_dir, required=True, help="folder for artifacts + manifests")
     p.add_argument("--format", choices=(*exported_formats(), "all"),
                    help=f"default {','.join(DEFAULTS.formats)}")
     parts = tuple(dict.fromkeys(part for task in TASKS.values() for part in task.parts))

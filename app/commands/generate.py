@@ -10,6 +10,8 @@ from edgeae.app.commands.args import (
     check_suffix,
     default_of,
     examples,
+    output_dir,
+    output_file,
     ranged,
     require,
     runs_keras,
@@ -35,14 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, required=True, help="a VAE model directory")
     p.add_argument("-n", type=ranged(int, 1, MAX_SAMPLES), default=default_of(generate, "n"),
                    help=f"how many samples, at most {MAX_SAMPLES} (default %(default)s)")
-    p.add_argument("--out", type=Path, required=True,
+    p.add_argument("--out", type=output_file, required=True,
                    help=f"the grid image to write ({', '.join(IMAGE_SUFFIXES)})")
     p.add_argument("--seed", type=int, help="seed of the codes (default: fresh each run)")
     p.add_argument("--temperature", type=ranged(float, 0.0, 10.0, lo_open=True),
                    default=default_of(generate, "temperature"),
                    help="scale of the prior's std: below 1 gives typical, less varied images "
                         "(default %(default)g)")
-    p.add_argument("--save-each", type=Path, metavar="DIR", help="also write each image here")
+    p.add_argument("--save-each", type=output_dir, metavar="DIR", help="also write each image here")
     p.add_argument("--interpolate", type=Path, nargs=2, metavar=("A", "B"),
                    help="interpolate between two image files instead of sampling")
     p.add_argument("--traverse", type=ranged(int, 0), metavar="DIM",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from edgeae.app.commands.args import (
     POSITIVE,
     check_model_and_data,
     data_for_model,
     model_on_images_parser,
+    output_dir,
     resolve_backend,
 )
 
@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Run a model directory (Keras) or exported .tflite (runtime, no TensorFlow) on images.",
         "edgeae reconstruct --model export/model_fp32.tflite --data photos/ --out recon/",
         "edgeae reconstruct --model model_dir --data digits --out recon/ --limit 100")
-    p.add_argument("--out", type=Path, required=True, help="folder for grid.png and errors.csv")
+    p.add_argument("--out", type=output_dir, required=True,
+                   help="folder for grid.png and errors.csv")
     p.add_argument("--limit", type=POSITIVE, help="reconstruct at most this many images")
 
 

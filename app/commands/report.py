@@ -10,6 +10,7 @@ from edgeae.app.commands.args import (
     check_exists,
     check_suffix,
     examples,
+    output_file,
     require,
 )
 
@@ -28,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae benchmark model_dir --out bench/ && "
                         "edgeae report model_dir --benchmark bench/ --out report.html"))
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
-    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--out", type=output_file, required=True, help="the HTML file to write")
     p.add_argument("--benchmark", type=Path, metavar="DIR",
                    help="an `edgeae benchmark --out` folder (the parity comes from the artifacts "
                         "it measured)")

@@ -17,6 +17,9 @@ from edgeae.app.commands.args import (
     frame_size,
     given,
     model_path,
+    output_dir,
+    output_file,
+    output_path,
     ranged,
     resolve_backend,
 )
@@ -92,9 +95,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_output_args(p: argparse.ArgumentParser) -> None:
     """Where results go and how frames are paced and drawn: RunOptions' fields."""
-    p.add_argument("--output", type=Path,
+    p.add_argument("--output", type=output_path,
                    help="a video file (.mp4, .avi, ...) or a folder for PNG frames")
-    p.add_argument("--events", type=Path, help="score: write anomaly events as JSON lines")
+    p.add_argument("--events", type=output_file, help="score: write anomaly events as JSON lines")
     p.add_argument("--event-interval", type=ranged(float, 0.0), default=DEFAULTS.event_interval,
                    metavar="S", help="at most one event per S seconds (default %(default)g)")
     p.add_argument("--max-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
@@ -131,7 +134,7 @@ def _add_sink_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--status-interval", type=ranged(float, 0.0, lo_open=True), metavar="S",
                    default=DEFAULTS.status_interval,
                    help="seconds between status messages (default %(default)g)")
-    g.add_argument("--queue-dir", type=Path, metavar="DIR",
+    g.add_argument("--queue-dir", type=output_dir, metavar="DIR",
                    help="where the sinks' queues live (default: $STATE_DIRECTORY under systemd, "
                         "else $XDG_STATE_HOME/edgeae or ~/.local/state/edgeae)")
     g.add_argument("--queue-max", type=ranged(int, 1, 10_000_000), metavar="N",
@@ -240,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
     Returns 0, or INTERRUPTED after Ctrl-C (the summary is printed either way).
     """
     import edgeae.runtime as rt
+    from edgeae.core.errors import UserError
     from edgeae.runtime.capture import frame_size_of, parse_source
     from edgeae.runtime.loop import run as run_frames
 
@@ -250,6 +254,9 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_backend(args, model_path(args), frame_size_of(source))
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
+    if args.threshold is not None and use != "score":
+        raise UserError(f"--threshold decides which frames are anomalies: it needs --task score "
+                        f"({path.name} would {use} each frame)")
     options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
                                  "duration"),
                          display=args.display, side_by_side=args.side_by_side,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from edgeae.app.commands.args import (
     add_archive_args,
@@ -12,6 +11,9 @@ from edgeae.app.commands.args import (
     check_suffix,
     data_for_model,
     model_on_images_parser,
+    output_dir,
+    output_file,
+    ranged,
     resolve_backend,
 )
 
@@ -26,10 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "edgeae score --model export/model_int8.tflite --data new/ --out scores.csv --maps maps/",
         "edgeae score --model export/model_int8.tflite --data archive/ --out scores.csv "
         "--workers 2 --resume")
-    p.add_argument("--out", type=Path, required=True, help="CSV of path, score, prediction")
-    p.add_argument("--maps", type=Path, metavar="DIR",
+    p.add_argument("--out", type=output_file, required=True, help="CSV of path, score, prediction")
+    p.add_argument("--maps", type=output_dir, metavar="DIR",
                    help="also write each image with its anomaly map overlaid, as PNG")
-    p.add_argument("--threshold", type=float, help="use this threshold, not the model's")
+    p.add_argument("--threshold", type=ranged(float, 0.0),
+                   help="use this threshold, not the model's")
     add_archive_args(p, "score", "the CSV keeps the images' order",
                      "keep the rows an interrupted (or earlier) run wrote; score the rest")
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edgeae.app.commands.args import Parser, examples, ranged
+from edgeae.app.commands.args import Parser, examples, output_dir, ranged
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +29,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "sudo edgeae service remove line1"))
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     _add_install(actions)
-    for action, text in (("status", "systemctl status edgeae-NAME"),
-                         ("logs", "journalctl -u edgeae-NAME (more journalctl options after)")):
-        a = actions.add_parser(action, help=text)
+    for action, text, example in (
+            ("status", "systemctl status edgeae-NAME", "edgeae service status line1"),
+            ("logs", "journalctl -u edgeae-NAME (more journalctl options after)",
+             "edgeae service logs line1 -f --since today")):
+        a = actions.add_parser(action, help=text, description=text, epilog=examples(example))
         a.add_argument("name")
         a.add_argument("more", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         a.set_defaults(func=_systemd_tool)
-    remove = actions.add_parser("remove", help="stop, disable and delete the service's unit")
+    remove = actions.add_parser("remove", help="stop, disable and delete the service's unit",
+                                epilog=examples("sudo edgeae service remove line1",
+                                                "edgeae service remove cam2 --unit-dir ~/units"))
     remove.add_argument("name")
     _add_unit_dir(remove)
     remove.set_defaults(func=_remove)
@@ -44,14 +48,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_unit_dir(p: argparse.ArgumentParser) -> None:
     from edgeae.app.service import SYSTEM_UNIT_DIR
 
-    p.add_argument("--unit-dir", type=Path, default=SYSTEM_UNIT_DIR, metavar="DIR",
+    p.add_argument("--unit-dir", type=output_dir, default=SYSTEM_UNIT_DIR, metavar="DIR",
                    help="where the unit file lives (default %(default)s)")
 
 
 def _add_install(actions: argparse._SubParsersAction) -> None:
     from edgeae.app.service import ServiceSpec
 
-    p = actions.add_parser("install", help="write the unit edgeae-NAME.service for `run ARGS`")
+    p = actions.add_parser(
+        "install", help="write the unit edgeae-NAME.service for `run ARGS`",
+        epilog=examples("sudo edgeae service install line1 --now -- run --model "
+                        "det/model_int8.tflite --source 0 --task score",
+                        "edgeae service install cam2 --unit-dir ~/units --user pi -- run "
+                        "--pretrained live --source picamera2 --serve 0.0.0.0:8080 --token SECRET"))
     p.add_argument("name", help="the service is edgeae-NAME")
     _add_unit_dir(p)
     p.add_argument("--user", help="the account it runs as (default: whoever ran sudo, else you; "
@@ -78,14 +87,26 @@ def _install(args: argparse.Namespace) -> int:
         raise UserError("give the command after --: edgeae service install NAME -- run ARGS")
     parser = Parser(prog="edgeae")  # `edgeae run` alone: a bad option fails now, not at boot
     run_command.add_parser(parser.add_subparsers(dest="command"))
-    parser.parse_args(command)
+    workdir = (args.workdir or Path(os.getcwd())).resolve()
+    _check_service_paths(workdir, parser.parse_args(command).model)
     spec = ServiceSpec(check_name(args.name), tuple(command[1:]), service_user(args.user),
-                       (args.workdir or Path(os.getcwd())).resolve(), args.watchdog)
+                       workdir, args.watchdog)
     path = install(spec, args.unit_dir, args.overwrite, args.now)
     print(f"wrote {path}")
     if not args.now:
         print(f"start it: sudo systemctl enable --now {spec.unit}")
     return 0
+
+
+def _check_service_paths(workdir: Path, model: Path | None) -> None:
+    """The folder the service starts in and its --model are there: else it fails at every boot."""
+    from edgeae.core.errors import UserError
+
+    if not workdir.is_dir():
+        raise UserError(f"--workdir {workdir} is not a folder; the service starts there")
+    if model is not None and not (workdir / model).exists():
+        where = "" if model.is_absolute() else f" in {workdir}, where the service starts"
+        raise UserError(f"no --model {model}{where}: the service would fail at every start")
 
 
 def _systemd_tool(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from edgeae.app.commands.args import (
     examples,
     integers,
     load_kwargs,
+    output_dir,
     ranged,
     require,
 )
@@ -40,7 +41,13 @@ def _default(architecture: str, name: str) -> Any:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`train` and its tasks: autoencoder, denoiser, detector, vae."""
     p = subparsers.add_parser("train", help="train a model on images",
-                              description="Train a model; see each task's --help.")
+                              description="Train a model; see each task's --help.",
+                              epilog=examples(
+                                  "edgeae train autoencoder --data photos/ --out model_dir",
+                                  "edgeae train denoiser --data photos/ --out denoiser",
+                                  "edgeae train detector --data good_parts/ --out det",
+                                  "edgeae train vae --data faces/ --out vae",
+                                  "edgeae train denoiser --help"))
     tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
     _task_parser(tasks, "autoencoder", "reconstruct images through a small latent code",
                  examples("edgeae train autoencoder --data photos/ --out model_dir",
@@ -59,7 +66,7 @@ def _task_parser(sub: argparse._SubParsersAction, task: str, summary: str,
     p = sub.add_parser(task, help=summary, description=summary, epilog=epilog)
     add_data_args(p)
     g = p.add_argument_group("model and training")
-    g.add_argument("--out", type=Path, required=True, help="model directory to write")
+    g.add_argument("--out", type=output_dir, required=True, help="model directory to write")
     _add_model_args(g, task)
     _add_training_args(g, task)
     p.set_defaults(func=run, task=task)
@@ -129,7 +136,7 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
                         "multi-worker = the cluster in TF_CONFIG; --batch-size is the global "
                         "batch (default %(default)s: mirrored over several GPUs, else one "
                         "device)")
-    g.add_argument("--cache", type=Path, metavar="DIR",
+    g.add_argument("--cache", type=output_dir, metavar="DIR",
                    help="keep decoded images in DIR after the first epoch (uint16, about "
                         "2 bytes per pixel); later epochs and runs on the same data read them "
                         "instead of decoding again")
