@@ -221,7 +221,9 @@ class VideoOutput:
             if self._writer is not None:
                 self._writer.release()
                 if self._tmp.stat().st_size == 0:
-                    raise UserError(f"writing {self.path} failed: OpenCV wrote nothing")
+                    raise UserError(f"writing {self.path} failed: OpenCV wrote nothing for "
+                                    f"{self._size[0]}x{self._size[1]} frames; try .avi, or a "
+                                    "folder for PNG frames")
                 os.chmod(self._tmp, FILE_MODE)
                 os.replace(self._tmp, self.path)
         finally:

@@ -135,6 +135,8 @@ CASES = {
                             "is a folder, not a model file"),
     "run-corrupt-video": ("device", "run --model {p} --source {t}/notes.mp4",
                           "cannot open video file"),
+    "run-video-of-1x1-frames": ("device", "run --model {p} --source {t}/tiny --output "
+                                "{t}/tiny.mp4", "wrote nothing for 1x1 frames; try .avi"),
     "run-missing-source": ("device", "run --model {p} --source {t}/missing --output {t}/o",
                            "no such source"),
     # denoise
@@ -243,6 +245,7 @@ def bad(tmp_path_factory) -> Path:
     (t / "photo.tflite").write_bytes(good_png)
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
     (t / "notes.mp4").write_text("these are my notes, not a video\n")
+    write_folder(t / "tiny", blobs(1)[:, :1, :1])  # one 1x1 frame
     onnx = (PRETRAINED_DIR / "live_fp32.onnx").read_bytes()
     (t / "truncated.onnx").write_bytes(onnx[:len(onnx) // 3])
     inf = blobs(4).astype(np.float32) / 255
