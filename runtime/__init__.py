@@ -20,6 +20,7 @@ from edgeae.runtime.backends import (
     Backend,
     Session,
     backend_names,
+    check_threads,
     choose_backend,
     int8_sums_saturate,
     open_session,
@@ -56,6 +57,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     Encoder. `backend="auto"` times the installed engines on frames of `frame_size` (h, w;
     default the model's size or 480x640) and opens the fastest (runtime/auto.py).
     """
+    check_threads(num_threads)  # before auto times anything with them
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
     if backend == "auto":

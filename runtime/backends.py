@@ -36,6 +36,20 @@ class Session(Protocol):
         ...
 
 
+# engines crash or hang on absurd thread counts (LiteRT and ncnn segfault at 100,000)
+MAX_THREADS = 1024
+
+
+def check_threads(num_threads: object) -> None:
+    """A one-line UserError unless `num_threads` is None (every core) or 1..MAX_THREADS."""
+    if num_threads is None:
+        return
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
+            or not 1 <= num_threads <= MAX_THREADS:
+        raise UserError(f"threads must be a whole number from 1 to {MAX_THREADS} (or None for "
+                        f"every core), got {num_threads!r}")
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity where the OS tells it)."""
     if hasattr(os, "sched_getaffinity"):
@@ -454,5 +468,6 @@ def session_metadata(session: Session, backend: Backend, path: Path) -> dict[str
 def open_session(path: Path, backend: str | None = None,
                  num_threads: int | None = None) -> tuple[Session, Backend]:
     """Open an artifact with the chosen (or first available) backend."""
+    check_threads(num_threads)
     chosen = choose_backend(path, backend)
     return chosen.open(Path(path), num_threads), chosen

@@ -24,6 +24,45 @@ from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 
 ColorOrder = Literal["bgr", "rgb"]
+# float pixels are [0, 1], but unclipped noise strays outside (Set12's protocol at sigma 55:
+# 5 sigma is 1.1 beyond); beyond these bounds a frame is 0-255 values, not noisy unit pixels
+FLOAT_BOUNDS = (-2.0, 3.0)
+
+
+def checked_pixels(frames: object) -> np.ndarray:
+    """`frames` as an array of uint8 or float pixels in [0, 1], or a one-line UserError.
+
+    Caught here, not in the engine: no frame at all (a camera read that failed), an empty one
+    (which also leaves LiteRT stuck at that size), other pixel types, and floats that are no
+    [0, 1] pixels (0-255 values beyond FLOAT_BOUNDS, NaN or infinity), which no engine refuses:
+    they came back as a flat grey or NaN blocks, differently on each backend.
+    """
+    if frames is None:
+        raise UserError("no frame (None): the camera or video gave none; check what read() "
+                        "returned before denoising")
+    frames = np.asarray(frames)
+    if frames.size == 0:
+        raise UserError(f"the frame is empty (shape {frames.shape})")
+    if frames.dtype == np.uint8:
+        return frames
+    if not np.issubdtype(frames.dtype, np.floating):
+        raise UserError(f"frames must be uint8 or float in [0, 1], got {frames.dtype}")
+    lo, hi = float(frames.min()), float(frames.max())
+    if not np.isfinite(lo + hi):
+        raise UserError("the frame holds NaN or infinity; pass finite pixels")
+    if lo < FLOAT_BOUNDS[0] or hi > FLOAT_BOUNDS[1]:
+        raise UserError(f"float frames hold pixels in [0, 1], got {lo:.4g} to {hi:.4g}: divide "
+                        "0-255 values by 255, or pass uint8")
+    return frames
+
+
+def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """`out` must be a writable array of the result's shape and type (checked before any work)."""
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
+        got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise UserError(f"out must match the frame: {shape} {np.dtype(dtype)}, got {got}")
+    if not out.flags.writeable:
+        raise UserError("out is read-only; pass a writable array")
 
 
 class Reconstructor:
@@ -59,6 +98,7 @@ class Reconstructor:
         # a temporal model's input: here every image is a still (the Denoiser keeps a history)
         frames = manifest.input.frames
         self._frames: StillFrames | None = StillFrames(frames) if frames > 1 else None
+        self._frame_size: tuple[int, int] | None = None  # a temporal model's last frame's
 
     @property
     def temporal(self) -> bool:
@@ -77,6 +117,8 @@ class Reconstructor:
 
     @tile_pixels.setter
     def tile_pixels(self, pixels: int) -> None:
+        if isinstance(pixels, bool) or not isinstance(pixels, (int, np.integer)) or pixels < 1:
+            raise UserError(f"tile_pixels must be a positive whole number, got {pixels!r}")
         self._stitcher.pixels = pixels
 
     @property
@@ -85,7 +127,14 @@ class Reconstructor:
 
     def reconstruct(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Reconstruct `frames`; write into `out` when given (no allocation), else a new array."""
-        frames = np.asarray(frames)
+        frames = checked_pixels(frames)
+        if out is not None:
+            check_out(out, frames.shape, np.dtype(np.uint8 if frames.dtype == np.uint8
+                                                  else np.float32))
+        return self._reconstruct(frames, out)
+
+    def _reconstruct(self, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """`reconstruct` of frames already checked."""
         batch = self._as_batch(frames)
         if self._frames is None and self.input_spec.fixed_size is None \
                 and not self._stitcher.fits(self._padded_shape(batch.shape)):
@@ -137,12 +186,13 @@ class Reconstructor:
         if frames.ndim not in (2, 3, 4) or (frames.ndim == 3 and c not in (1, frames.shape[-1])):
             raise UserError(f"frames of shape {frames.shape} do not fit a model that takes "
                             f"{self.input_spec.describe()} images (HW, HWC, NHW or NHWC)")
+        if c == 1 and frames.ndim == 3 and frames.shape[-1] in (3, 4):  # not N images of Wx3
+            raise UserError(f"a {frames.shape} array looks like a colour image, and the model "
+                            "is gray: convert it (cv2.cvtColor), or pass a batch as NHW1")
         batch = self._nhwc(frames)
         if batch.shape[-1] != c:
             raise UserError(f"the model takes {c}-channel frames but got {batch.shape[-1]}; "
                             "convert them first (e.g. cv2.cvtColor)")
-        if frames.dtype != np.uint8 and not np.issubdtype(frames.dtype, np.floating):
-            raise UserError(f"frames must be uint8 or float in [0, 1], got {frames.dtype}")
         fixed = self.input_spec.fixed_size
         if fixed is not None and self._tiles is None and batch.shape[1:3] != fixed:
             raise UserError(f"the model takes {fixed[0]}x{fixed[1]} frames but got "
@@ -175,7 +225,12 @@ class Reconstructor:
         if self._offset:
             x[:, :h, :w, :] += self._offset
         fill_reflect_padding(x, h, w)
-        return x if self._frames is None else self._frames.stack(x)
+        if self._frames is None:
+            return x
+        if (h, w) != self._frame_size:  # padding may hide it: the history cannot tell
+            self._frame_size = (h, w)
+            self._frames.reset()
+        return self._frames.stack(x)
 
     def _finish(self, y: np.ndarray, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """Map model output back to the input's pixel type and layout."""
@@ -217,7 +272,7 @@ class _FrameModel(Reconstructor):
 
         A gray model sees each colour plane of a colour frame as its own image (a batch of 3).
         """
-        frame = np.asarray(frame)
+        frame = checked_pixels(frame)
         channels = self.input_spec.channels
         colour = frame.ndim == 3 and frame.shape[-1] == 3
         if frame.ndim == 3 and frame.shape[-1] == 1:
@@ -292,17 +347,16 @@ class Denoiser(_FrameModel):
         Pass `out` (same shape and dtype as `frame`) to write into it: with it a live loop
         allocates nothing per frame, as every intermediate buffer is kept and reused.
         """
-        frame = np.asarray(frame)
+        frame = checked_pixels(frame)
         if out is None:
             out = np.empty_like(frame)
-        elif out.shape != frame.shape or out.dtype != frame.dtype:
-            raise UserError(f"out must match the frame: {frame.shape} {frame.dtype}, "
-                            f"got {out.shape} {out.dtype}")
+        else:
+            check_out(out, frame.shape, frame.dtype)
         batch = self._model_frames(frame, color)
         if self._output is None or self._output.shape != batch.shape \
                 or self._output.dtype != batch.dtype:
             self._output = np.empty(batch.shape, batch.dtype)
-        self.reconstruct(batch, out=self._output)
+        self._reconstruct(batch, out=self._output)
         return self._frame_layout(self._output, frame, color, out)
 
 
@@ -353,6 +407,20 @@ class AnomalyScorer(_FrameModel):
         self.patch_memory = patch_search(self.patches, manifest.score)
 
     @property
+    def threshold(self) -> float | None:
+        """Scores above it are anomalies; None: no decisions, scores only."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value):
+                raise UserError(f"the threshold must be a finite number or None, got {value!r}")
+            value = float(value)
+        self._threshold = value
+
+    @property
     def heat_scale(self) -> float | None:
         """The map error drawn hottest: 4x the threshold, in the maps' units; 1 for a mask.
 
@@ -367,7 +435,12 @@ class AnomalyScorer(_FrameModel):
         return 4 * self.threshold
 
     def score(self, frame: np.ndarray, color: ColorOrder = "bgr") -> Score:
-        """Score one frame: (score, decision at the threshold, heat map)."""
+        """Score one frame: (score, decision at the threshold, heat map).
+
+        uint8 or float [0, 1] pixels, or 16-bit ones (scaled to [0, 1], as `score_batch` does).
+        """
+        if isinstance(frame, np.ndarray) and frame.dtype == np.uint16:
+            frame = to_unit_float(frame)
         batch = self._model_frames(frame, color)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
@@ -384,7 +457,7 @@ class AnomalyScorer(_FrameModel):
 
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
-        unit = self._as_batch(to_unit_float(np.asarray(images)))
+        unit = self._as_batch(checked_pixels(to_unit_float(np.asarray(images))))
         _, h, w, _ = unit.shape
         outputs = self._to_unit(self._infer(self._fill_input(unit, is_uint8=False))[:, :h, :w])
         scores, maps = anomaly_scores(unit, outputs, self.manifest.score, self.patch_memory)

@@ -106,6 +106,53 @@ def test_bad_frames(model):
         model.reconstruct(blobs(1).astype(np.int32))
 
 
+@pytest.mark.parametrize(("frame", "match"), [
+    (None, "no frame"),
+    (np.zeros((0, 16), np.uint8), "the frame is empty"),
+    (np.full((16, 16), np.nan, np.float32), "NaN or infinity"),
+    (np.full((16, 16), 128.0, np.float32), "divide 0-255 values by 255"),
+    (np.zeros((16, 16, 3), np.uint8), "looks like a colour image, and the model is gray"),
+])
+def test_frames_no_engine_refuses_are_refused_before_it_runs(model, frame, match):
+    with pytest.raises(UserError, match=match):
+        model.reconstruct(frame)
+    assert model.reconstruct(blobs(1)[0]).shape == (16, 16, 1)  # and the model still runs
+
+
+def test_unclipped_noisy_floats_still_run(model):
+    """The Set12 protocol feeds noise unclipped: floats a little outside [0, 1] are pixels."""
+    noisy = blobs(1)[0].astype(np.float32) / 255 + np.float32(0.4)  # up to 1.4
+    assert model.reconstruct(noisy).dtype == np.float32
+
+
+def test_out_must_be_a_writable_array_of_the_result(model):
+    frame = blobs(1)[0]
+    for out, match in ((np.empty((5, 5, 1), np.uint8), "out must match the frame"),
+                       (np.empty(frame.shape, np.float32), "out must match the frame"),
+                       (np.empty_like(frame), "read-only")):
+        if match == "read-only":
+            out.setflags(write=False)
+        with pytest.raises(UserError, match=match):
+            model.reconstruct(frame, out=out)
+
+
+def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
+    with pytest.raises(UserError, match="tile_pixels must be a positive whole number"):
+        model.tile_pixels = -1
+    scorer = rt.load(conv_artifacts / "model_fp32.tflite", task="score")
+    for value in (float("nan"), "1.0"):
+        with pytest.raises(UserError, match="threshold must be a finite number or None"):
+            scorer.threshold = value
+    scorer.threshold = np.float32(0.5)
+    assert scorer.threshold == 0.5 and isinstance(scorer.threshold, float)
+    frame = blobs(1)[0]  # a 16-bit frame scores as its 8-bit self, as score_batch has it
+    assert scorer.score(frame.astype(np.uint16) * 257).score == pytest.approx(
+        scorer.score(frame).score, rel=1e-5)
+    for threads in (0, -1, 100_000, 2.5, True):
+        with pytest.raises(UserError, match="threads must be a whole number from 1 to 1024"):
+            rt.load(conv_artifacts / "model_fp32.tflite", num_threads=threads)
+
+
 def test_fixed_size_model_rejects_other_sizes(dense_dir, tmp_path):
     from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import export_model

@@ -163,6 +163,21 @@ def test_still_image_through_a_temporal_model_is_repeatable(temporal_artifacts):
     assert np.array_equal(stills.reconstruct(np.stack([still, still]))[1], first)
 
 
+def test_history_restarts_when_the_frame_size_changes_even_inside_the_padding(
+        temporal_artifacts):
+    """Frames padded to the same model input are still another size: the history restarts."""
+    _, export = temporal_artifacts
+    model = rt.load(export / "model_fp32.onnx", task="denoise")
+    multiple = model.manifest.input.size_multiple
+    big = _clip(data.camera(), 3, 0)
+    small = big[-1][:-(multiple - 1), :-(multiple - 1)]  # pads back to big's input shape
+    for frame in big:
+        model.denoise(frame)
+    after = model.denoise(small).copy()
+    model.reset()
+    assert np.array_equal(after, model.denoise(small))
+
+
 def test_history_restarts_at_a_scene_cut_in_a_video_file(temporal_artifacts, tmp_path):
     """A real video with a cut before frame 8: the run finds one restart, and the frame after
     the cut comes out as that frame alone would, while the next one uses the frame before."""

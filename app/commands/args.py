@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeae.core.errors import UserError
+from edgeae.runtime.backends import MAX_THREADS
 
 # what a model directory runs on (its Keras model): the distribution `require` checks for
 KERAS_DISTRIBUTION = "keras"
@@ -45,9 +46,7 @@ def ranged(kind: type, lo: float | None = None, hi: float | None = None,
 
 
 POSITIVE = ranged(int, 1)
-# engines crash or hang on absurd thread counts (LiteRT segfaults at 100,000)
-MAX_THREADS = 1024
-THREADS = ranged(int, 1, MAX_THREADS)
+THREADS = ranged(int, 1, MAX_THREADS)  # the runtime's bound: engines crash beyond it
 
 
 def _placeable(path: Path) -> Path:
