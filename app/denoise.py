@@ -58,9 +58,10 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
     for path in map(Path, inputs):
         if path.is_dir():
             outputs = (out_dir / path.resolve().name).resolve()  # an earlier run's, if inside
+            inside = outputs != path.resolve() and outputs.is_relative_to(path.resolve())
             found = sorted(p for p in path.rglob("*")
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not p.resolve().is_relative_to(outputs))
+                           and not (inside and p.resolve().is_relative_to(outputs)))
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
             jobs += [Job(p, out_dir / path.resolve().name / p.relative_to(path)) for p in found]
@@ -70,6 +71,10 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
             jobs.append(Job(path, out_dir / path.name))
         else:
             raise UserError(f"no such file or folder: {path}")
+    over = next((j for j in jobs if j.target.resolve() == j.source.resolve()), None)
+    if over is not None:
+        raise UserError(f"--out {out_dir} would write over {over.source} itself; choose another "
+                        "--out")
     targets = [j.target for j in jobs]
     if len(set(targets)) != len(targets):
         raise UserError("two inputs share a name; denoise them into different --out folders")

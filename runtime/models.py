@@ -271,8 +271,8 @@ class _FrameModel(Reconstructor):
         """The frame as the model's NHWC batch: colour converted, or gray planes of a colour frame.
 
         A gray model sees each colour plane of a colour frame as its own image (a batch of 3).
+        The frame was checked (`checked_pixels`).
         """
-        frame = checked_pixels(frame)
         channels = self.input_spec.channels
         colour = frame.ndim == 3 and frame.shape[-1] == 3
         if frame.ndim == 3 and frame.shape[-1] == 1:
@@ -441,7 +441,7 @@ class AnomalyScorer(_FrameModel):
         """
         if isinstance(frame, np.ndarray) and frame.dtype == np.uint16:
             frame = to_unit_float(frame)
-        batch = self._model_frames(frame, color)
+        batch = self._model_frames(checked_pixels(frame), color)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
         y = self._infer(x)[:, :h, :w, :]

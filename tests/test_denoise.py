@@ -327,6 +327,9 @@ def test_denoising_a_folder_into_itself_skips_the_last_runs_outputs(unet_artifac
         assert code == 0 and "denoised 2 images" in out, err
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
         "img_000.png", "img_001.png", "photos/img_000.png", "photos/img_001.png"]
+    code, _, err = run_cli("denoise", folder, "--model", unet_artifacts / "model_fp32.tflite",
+                           "--out", tmp_path, "--overwrite")  # tmp_path/photos: the inputs
+    assert code == 2 and "would write over" in err and "itself; choose another --out" in err
 
 
 @pytest.mark.parametrize("artifact", ["unet", "conv"])
