@@ -26,6 +26,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.images import tile_grid
+from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.core.modeldir import HISTORY_FILE, ModelDir
 from edgeae.core.tasks import TASKS
 from edgeae.train.keras_backend import KerasSession, load_keras
@@ -246,6 +247,18 @@ def parity_gates(parity: dict | None) -> list[tuple[str, str]]:
     return [(name, tolerances.describe(name)) for name in PRECISIONS]
 
 
+def check_exported_from(md: ModelDir, export_dir: Path, parity: dict) -> None:
+    """The parity table shown must be this model's: its artifacts record whose they are."""
+    for row in parity.get("artifacts", []):
+        beside = manifest_path_for(export_dir / row["file"])
+        if not beside.is_file():
+            continue
+        artifact = Manifest.read(beside).artifact
+        if artifact is not None and artifact.source_model_sha256 != md.model_sha256:
+            raise UserError(f"{export_dir} holds the export of another model ({row['file']} "
+                            f"was not made from {md.path}); give this model's --export folder")
+
+
 def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | None = None,
                  export_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Gather everything about `model_dir` into one HTML file at `out`."""
@@ -257,6 +270,8 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
     if export_dir is None and measured and (Path(measured) / "parity.json").is_file():
         export_dir = Path(measured)
     parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")
+    if parity:
+        check_exported_from(md, export_dir, parity)
     context = {
         "title": f"edgeae report: {md.path.name}",
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

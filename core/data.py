@@ -162,7 +162,7 @@ class ArrayImages(ImageSource):
 
     def __init__(self, array: np.ndarray, prep: Preprocess, name: str, kind: str,
                  labels: np.ndarray | None = None) -> None:
-        array = _check_array(array, name)
+        array = check_image_array(array, name)
         channels = prep.channels or (1 if array.ndim == 3 or array.shape[3] == 1 else 3)
         size = prep.size or tuple(array.shape[1:3])
         super().__init__(name, kind, channels, size, labels, smallest=size)
@@ -184,7 +184,7 @@ class ArrayImages(ImageSource):
         return np.ascontiguousarray(to_unit_float(raw))
 
 
-def _check_array(array: np.ndarray, name: str) -> np.ndarray:
+def check_image_array(array: np.ndarray, name: str) -> np.ndarray:
     """Reject shapes, types and values that are not images, with a fix in the message."""
     if array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[3] not in (1, 3, 4)):
         raise UserError(f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, C) "

@@ -34,7 +34,7 @@ def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
     try:
         with open(path, newline="") as fh:
             rows = {r["path"]: r["label"] for r in csv.DictReader(fh)}
-    except (OSError, KeyError, TypeError):
+    except (OSError, KeyError, TypeError, UnicodeDecodeError, csv.Error):  # e.g. an image
         raise UserError(f"{path} is not a readable CSV with 'path' and 'label' columns") from None
     names = [source.item_name(i) for i in range(len(source))]
     missing = [n for n in names if n not in rows]

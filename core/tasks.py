@@ -25,6 +25,8 @@ class Task:
     scored: bool = False  # training calibrates an anomaly score and a threshold
     parts: tuple[str, ...] = ("model",)  # what `edgeae export --part` may convert
     report_rows: tuple[str, ...] = ("input", "output")  # the report's sample rows, in order
+    # images to train on, at least: a threshold scores each training image without itself
+    min_train: int = 1
 
     @property
     def frame_use(self) -> str:
@@ -37,7 +39,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("denoiser", "denoise", "psnr", noisy_inputs=True,
          report_rows=("noisy input", "denoised", "clean")),
     Task("detector", "score", "auroc", scored=True,
-         report_rows=("input", "reconstruction", "anomaly map")),
+         report_rows=("input", "reconstruction", "anomaly map"), min_train=2),
     Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),
 )}
 

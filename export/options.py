@@ -35,6 +35,9 @@ class Tolerances:
         `masks`: a mask predictor's, gated by the AUROC of its masks alone (export's PastedMasks).
         """
         row = PRECISIONS[precision]
+        if not np.isfinite(parity.max_abs_diff):  # NaN fails no comparison: catch it here
+            return (f"the outputs hold NaN or infinity ({precision}); was training diverging? "
+                    "(its history.csv shows the loss)")
         if row.gate == "max_abs_diff":
             limit = getattr(self, row.tolerance)
             if parity.max_abs_diff > limit:

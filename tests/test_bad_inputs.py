@@ -117,6 +117,8 @@ CASES = {
     "evaluate-no-sklearn": ("device", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
     "evaluate-missing-labels": ("train", "evaluate --model {p} --data {t}/images --labels "
                                 "{t}/missing.csv", "--labels"),
+    "evaluate-binary-labels": ("train", "evaluate --model {p} --data {t}/images --labels "
+                               "{t}/images/img_000.png", "not a readable CSV"),
     "evaluate-wrong-suffix": ("train", "evaluate --model {p} --data {t}/images --out {t}/m.txt",
                               ".json"),
     # threshold

@@ -163,9 +163,12 @@ def test_bad_input_is_one_line_exit_2(bad, args, match):
 
 
 def test_too_few_images_leave_no_half_made_model_directory(tmp_path):
-    one = write_folder(tmp_path / "one", blobs(1))
+    one, two = (write_folder(tmp_path / name, blobs(n)) for name, n in (("one", 1), ("two", 2)))
     one_line_error(["train", "autoencoder", "--data", one, "--out", tmp_path / "m", "--epochs",
                     "1"], "need at least 2 images")
+    # a detector scores each training image without itself: one is not enough
+    one_line_error(["train", "detector", "--data", two, "--out", tmp_path / "m", "--epochs",
+                    "1"], "need at least 3 images to train on 2")
     assert not (tmp_path / "m").exists()  # else the next run would "resume" it
 
 

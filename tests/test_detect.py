@@ -94,6 +94,26 @@ def test_best_f1_threshold_maximises_f1_without_splitting_ties():
         best_f1_threshold(scores, np.zeros(8))
 
 
+@pytest.mark.parametrize(("images", "match"), [
+    (np.full((8, 16, 16), 200.0, np.float32), "floats in \\[200, 200\\].*divide by 255"),
+    (np.full((8, 16, 16), np.nan, np.float32), "NaN or inf"),
+    (np.zeros((8, 16, 16), np.int64), "dtype int64"),
+])
+def test_the_python_api_checks_arrays_as_data_does(images, match, tmp_path):
+    """0-255 floats trained a detector on white images, NaN on black ones, without a word."""
+    with pytest.raises(UserError, match=match):
+        Detector(epochs=1, batch_size=4).fit(images, out=tmp_path / "det")
+    assert not (tmp_path / "det").exists()
+
+
+
+def test_training_a_detector_on_labelled_sub_folders_warns(detector_data, tmp_path, caplog):
+    code, _, err = run_cli("train", "detector", "--data", detector_data["root"] / "test",
+                           "--epochs", "1", "--out", tmp_path / "det")
+    assert code == 0, err
+    assert "has 2 sub-folders (defect, good): the detector learns every image" in caplog.text
+
+
 def test_scores_pool_error_maps():
     rng = np.random.default_rng(0)
     x = rng.random((3, 12, 10, 2)).astype(np.float32)

@@ -84,6 +84,11 @@ def test_report_of_a_detector_without_benchmark_says_what_is_missing(tmp_path, g
     assert tuple(page["sections"]) == SECTIONS
     assert "anomaly map" in page["text"] and "mean+1std" in page["text"]
     assert "No benchmark given" in page["text"] and "No export report given" in page["text"]
+    other = train_cli(tmp_path / "other", "detector", gray_folder, "--epochs", "1")
+    assert run_cli("export", other, "--out", tmp_path / "other_export")[0] == 0
+    code, _, err = run_cli("report", det, "--export", tmp_path / "other_export", "--out",
+                           tmp_path / "mixed.html")  # another model's parity table: refused
+    assert code == 2 and "holds the export of another model" in err, err
 
 
 def test_report_bad_input_is_one_line(tmp_path, denoiser_dir):

@@ -69,6 +69,9 @@ def test_interrupted_run_resumes(tmp_path, source):
     assert not (out / "manifest.json").exists()
     with pytest.raises(UserError, match="interrupted run with other settings"):
         train(source, out, TrainSettings(epochs=5, batch_size=8), verbose=0)
+    other_data = ArrayImages(blobs(48, seed=1)[:40], Preprocess(), "other", "npy")
+    with pytest.raises(UserError, match="interrupted run with other settings or data"):
+        train(other_data, out, settings, verbose=0)
     manifest = train(source, out, settings, verbose=0)
     # epochs 0 and 1 ran before the interruption; the resumed run did only 2 and 3
     assert epochs_logged(out) == [0, 1, 2, 3]
@@ -85,6 +88,35 @@ def test_existing_output_needs_overwrite(tmp_path, source):
     (tmp_path / "other" / "keep.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty"):
         train(source, tmp_path / "other", settings, verbose=0)
+
+
+def test_a_run_that_diverges_is_an_error_and_nan_fails_every_gate(tmp_path, source):
+    from edgeae.core.manifest import ParityInfo
+    from edgeae.export.options import Tolerances
+
+    photos = write_folder(tmp_path / "photos", blobs(8, size=32))
+    code, _, err = run_cli("train", "denoiser", "--data", photos, "--model", "unet", "--size",
+                           "tiny", "--learning-rate", "10", "--epochs", "2", "--batch-size", "4",
+                           "--out", tmp_path / "m")
+    assert code == 2 and "training diverged" in err, err
+    assert not (tmp_path / "m" / "manifest.json").exists()
+    nan = ParityInfo(n_samples=4, max_abs_diff=float("nan"), mean_abs_diff=float("nan"))
+    for precision in ("fp32", "fp16"):
+        assert "NaN or infinity" in Tolerances().failure(precision, nan)
+
+
+def test_overwrite_deletes_nothing_before_training_can_start(tmp_path, source):
+    settings = TrainSettings(epochs=1, batch_size=16)
+    photos = write_folder(tmp_path / "photos", blobs(4))
+    code, _, err = run_cli("train", "autoencoder", "--data", photos, "--out", photos,
+                           "--overwrite")
+    assert code == 2 and "holds the training data" in err, err
+    assert len(list(photos.glob("*.png"))) == 4
+    train(source, tmp_path / "m", settings, verbose=0)
+    odd = ArrayImages(blobs(8, size=18), Preprocess(), "odd", "npy")  # sides not a multiple of 4
+    with pytest.raises(UserError, match="multiples of 4"):
+        train(odd, tmp_path / "m", settings, overwrite=True, verbose=0)
+    assert (tmp_path / "m" / "manifest.json").exists()  # the trained model is still there
 
 
 def test_split_is_seeded_and_disjoint():

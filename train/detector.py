@@ -39,16 +39,24 @@ MASK_SCORE = ScoreConfig(maps="mask", smooth=2.0, pool="top:0.01")
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
-    """NHWC float32 in [0, 1] from uint8 or float arrays of shape (N, H, W) or (N, H, W, C)."""
-    x = to_unit_float(np.asarray(x))
+    """NHWC float32 in [0, 1] from uint8, uint16 or float [0, 1] arrays (N, H, W[, C]).
+
+    Checked as `--data` arrays are (core/data.py): 0-255 floats, NaN, other types and shapes
+    are one-line errors, not images trained on as white or black.
+    """
+    from edgeae.core.data import check_image_array
+
+    x = to_unit_float(check_image_array(np.asarray(x), "the array"))
     return x[..., None] if x.ndim == 3 else x
 
 
 def array_source(x: np.ndarray):
-    """Images (N, H, W[, C]), uint8 or float in [0, 1], as a training source (uint8, in RAM)."""
+    """Images (N, H, W[, C]) as a training source: 16-bit kept, the rest as 8-bit, in RAM."""
     from edgeae.core.data import ArrayImages, Preprocess
 
-    images = np.rint(as_images(x) * 255).clip(0, 255).astype(np.uint8)
+    x = np.asarray(x)
+    images = x if x.dtype == np.uint16 else np.rint(as_images(x) * 255).clip(0, 255).astype(
+        np.uint8)
     return ArrayImages(images, Preprocess(), "array", "array")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import logging
 import shutil
 import sys
@@ -61,19 +62,35 @@ N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
 
-def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> bool:
+def run_identity(settings: TrainSettings, source: ImageSource) -> str:
+    """What an interrupted run must match to be resumed: its settings and the data it read."""
+    data = {"source": source.name, "kind": source.kind, "images": len(source),
+            "size": source.size, "channels": source.channels}
+    return json.dumps({"settings": json.loads(settings.to_json()), "data": data}, indent=2)
+
+
+def check_out_apart_from_data(out: Path, source: ImageSource) -> None:
+    """--out is replaced with --overwrite: it must not be, nor hold, the training data."""
+    data = Path(source.name)
+    if data.exists() and data.resolve().is_relative_to(out.resolve()):
+        raise UserError(f"--out {out} holds the training data {data}: choose a folder of its "
+                        "own (--overwrite would delete the images)")
+
+
+def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     """Make `out` ready; return True when an interrupted run there will be resumed."""
     work = out / WORK_DIR
     settings_file = work / "settings.json"
-    wanted = settings.to_json()
+    wanted = identity
     if out.exists() and overwrite:
         shutil.rmtree(out)
     elif (out / MANIFEST_FILE).exists():
         raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
     elif settings_file.exists():
         if settings_file.read_text() != wanted:
-            raise UserError(f"{out} holds an interrupted run with other settings; rerun it with "
-                            "the same options to resume, or pass --overwrite to start over")
+            raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
+                            "it with the same options to resume, or pass --overwrite to start "
+                            "over")
         return True
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
@@ -83,12 +100,28 @@ def _prepare_out_dir(out: Path, settings: TrainSettings, overwrite: bool) -> boo
 
 
 def _best_val_loss(history: Path) -> float | None:
-    """Lowest val_loss logged so far (to keep the best checkpoint across a resume)."""
+    """Lowest finite val_loss logged so far (to keep the best checkpoint across a resume)."""
     if not history.exists():
         return None
     with open(history, newline="") as fh:
         values = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
-    return min(values) if values else None
+    finite = [v for v in values if np.isfinite(v)]
+    return min(finite) if finite else None
+
+
+def _saved_best(work: Path, fitted: keras.Model) -> Path:
+    """The best checkpoint; the last weights where no epoch improved on a resumed best.
+
+    A run whose validation loss was never finite (it diverged from the start) is an error, not
+    a model: its weights are NaN, and NaN passes no gate honestly.
+    """
+    if _best_val_loss(work / HISTORY_FILE) is None:  # (Keras checkpoints a first NaN epoch)
+        raise UserError("training diverged: the validation loss was never a number (NaN); "
+                        "lower --learning-rate and train again (--overwrite)")
+    best = work / MODEL_FILE
+    if not best.exists():
+        fitted.save(best)
+    return best
 
 
 def _callbacks(out: Path, settings: TrainSettings,
@@ -105,6 +138,7 @@ def _callbacks(out: Path, settings: TrainSettings,
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, min_delta=0.0,
                                           patience=max(1, settings.patience // 2), min_lr=1e-5),
         keras.callbacks.CSVLogger(str(work / HISTORY_FILE), append=True),
+        keras.callbacks.TerminateOnNaN(),  # the best finite checkpoint is kept
         *extra,
     ]
     warmup = getattr(make_config(settings.architecture, settings.params), "kl_warmup_epochs", 0)
@@ -174,13 +208,12 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         anomaly_textures(settings.anomaly_source, source.channels)
     settings = with_data_noise(settings, source)
     strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
-    # a video's frames: the tail validates, as neighbouring frames are near copies; too few
-    # images fail here, before --out is made (it would look like an interrupted run)
+    check_out_apart_from_data(out, source)
+    # --out is made (or emptied by --overwrite) once all below works, so a failure deletes
+    # nothing and leaves no "interrupted run"; a video's tail validates (frames near copies)
     gap = settings.pipeline().frames - 1 if source.kind == "video" else None
-    train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed, gap)
-    resuming = _prepare_out_dir(out, settings, overwrite)
-    if resuming:
-        log.warning("resuming the interrupted run in %s", out)
+    train_idx, val_idx = split_indices(len(source), settings.val_split, settings.seed, gap,
+                                       TASKS[settings.task].min_train)
     keras.utils.set_random_seed(settings.seed)
     cfg = replace(settings.pipeline(), cache=None if cache is None else Path(cache))
     train_images = image_batches(source, train_idx, cfg, training=True)
@@ -198,6 +231,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
              settings.architecture, f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}",
              strategy.num_replicas_in_sync)
+    if _prepare_out_dir(out, run_identity(settings, source), overwrite):
+        log.warning("resuming the interrupted run in %s", out)
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
     start = time.monotonic()
@@ -206,9 +241,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
                epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
                shuffle=False, verbose=verbose)  # tf.data already shuffles
     seconds = time.monotonic() - start
-    best = out / WORK_DIR / MODEL_FILE
-    if not best.exists():  # no epoch improved on a resumed best
-        fitted.save(best)
+    best = _saved_best(out / WORK_DIR, fitted)
     if settings.quantization_aware:  # export the plain architecture with the learned weights
         without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
     if config.is_recurrent():  # the model itself, not its unrolled training

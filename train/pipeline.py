@@ -50,17 +50,19 @@ class PipelineConfig:
     anomaly_source: str | None = None  # a folder of textures to fill them with (else the images)
 
 
-def split_indices(n: int, val_fraction: float, seed: int,
-                  tail_gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None = None,
+                  min_train: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """A seeded, deterministic train / validation split of range(n).
 
     `tail_gap` (a video's frames, whose neighbours are near copies): validation is the last
     frames instead of a random pick, less the first `tail_gap` of them (a clip of K frames
-    ending there would reach back into the training frames).
+    ending there would reach back into the training frames). At least `min_train` images are
+    left to train on (a task's row says how many it needs).
     """
-    if n < 2:
-        raise UserError(f"need at least 2 images to hold one out for validation, got {n}")
-    n_val = min(n - 1, max(1, int(round(n * val_fraction))))
+    if n < min_train + 1:
+        raise UserError(f"need at least {min_train + 1} images to train on {min_train} and hold "
+                        f"one out for validation, got {n}")
+    n_val = min(n - min_train, max(1, int(round(n * val_fraction))))
     if tail_gap is not None:
         start = n - n_val
         return np.arange(start), np.arange(min(start + tail_gap, n - 1), n)

@@ -298,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
+    _warn_if_classes(args.task, splits.train)
     if getattr(args, "anomaly_source", None):  # an empty folder fails before TensorFlow loads
         from edgeae.train.anomalies import anomaly_textures
 
@@ -327,6 +328,19 @@ def run(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _warn_if_classes(task: str, source) -> None:
+    """A detector learns every image it is given as normal: sub-folders suggest anomalies too."""
+    classes = source.class_names or []
+    if task == "detector" and len(classes) > 1:
+        import logging
+
+        logging.getLogger("edgeae").warning(
+            "%s has %d sub-folders (%s): the detector learns every image in them as normal; "
+            "train it on the normal ones alone (e.g. --data %s/%s) and keep the others for "
+            "`edgeae evaluate`", source.name, len(classes), ", ".join(classes[:5]), source.name,
+            "good" if "good" in classes else classes[0])
 
 
 def _model_params(args: argparse.Namespace) -> dict[str, Any]:
