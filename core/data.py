@@ -306,6 +306,9 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
         raise UserError(f"no such file or directory: {spec} (built-in datasets: "
                         f"{', '.join(BUILTIN_NAMES)})")
     suffix = path.suffix.lower()
+    if every != 1 and suffix not in VIDEO_SUFFIXES:
+        raise UserError(f"--every {every} keeps every K-th frame of a video; {spec} is no video "
+                        "(all its images are used)")
     if path.is_file() and is_series_file(path):
         return load_series(path, series or SeriesOptions(), value_range)
     if path.is_dir() or suffix in IMAGE_SUFFIXES:

@@ -52,6 +52,8 @@ CASES = {
                                     "cannot read"),
     "train-missing-weights": ("train", "train autoencoder --data {t}/images --out {t}/o "
                               "--initial-weights {t}/missing.weights.h5", "no such file"),
+    "train-every-on-a-folder": ("train", "train autoencoder --data {t}/images --every 5 --out "
+                                "{t}/o", "--every 5 keeps every K-th frame of a video"),
     "train-out-of-range": ("train", "train detector --data {t}/images --out {t}/o "
                            "--val-split 0", "--val-split"),
     "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "

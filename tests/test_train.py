@@ -127,12 +127,14 @@ def test_split_is_seeded_and_disjoint():
     assert not np.array_equal(split_indices(100, 0.2, seed=4)[1], a_val)
 
 
-def test_a_videos_frames_validate_on_the_tail_clear_of_training_clips():
+def test_a_videos_frames_validate_on_the_tail_clear_of_training_clips(caplog):
     train_idx, val_idx = split_indices(100, 0.2, seed=3, tail_gap=2)  # 3-frame clips
     np.testing.assert_array_equal(train_idx, np.arange(80))
     np.testing.assert_array_equal(val_idx, np.arange(82, 100))  # clips of 80-82 onward only
     assert split_indices(100, 0.2, seed=4, tail_gap=0)[1].tolist() == list(range(80, 100))
+    assert "reach back into training frames" not in caplog.text
     assert split_indices(3, 0.2, seed=0, tail_gap=4)[1].tolist() == [2]  # never empty
+    assert "only the last 1 of 3 frames validate, fewer than a clip of 5" in caplog.text
 
 
 def test_denoiser_pairs_fresh_noise_in_training_fixed_in_validation(source):

@@ -65,6 +65,10 @@ def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None =
     n_val = min(n - min_train, max(1, int(round(n * val_fraction))))
     if tail_gap is not None:
         start = n - n_val
+        if n_val <= tail_gap:
+            log.warning("only the last %d of %d frames validate, fewer than a clip of %d: the "
+                        "validation clips reach back into training frames (give a longer "
+                        "video, or a smaller --every)", n_val, n, tail_gap + 1)
         return np.arange(start), np.arange(min(start + tail_gap, n - 1), n)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
