@@ -243,6 +243,9 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     code, _, err = run_cli("score", "--model", trained_detector, "--data", root / "test",
                            "--out", tmp_path / "scores.csv")
     assert code == 2 and "--overwrite" in err
+    code, _, err = run_cli("score", "--model", trained_detector, "--data", root / "test" / "good",
+                           "--out", tmp_path / "new" / "folder" / "scores.csv")
+    assert code == 0 and (tmp_path / "new" / "folder" / "scores.csv").is_file(), err
     clash = write_folder(tmp_path / "clash", blobs(1, size=16))  # img_000.png, and as a JPEG:
     shutil.copy(clash / "img_000.png", clash / "img_000.jpg")
     code, _, err = run_cli("score", "--model", trained_detector, "--data", clash, "--out",
