@@ -67,6 +67,7 @@ class ImageSource:
     smallest: tuple[int, int] | None = field(default=None, repr=False)  # (h, w) after prep
     value_range: tuple[float, float] | None = None  # series rows: the raw (min, max) -> [0, 1]
     series: SeriesOptions | None = field(default=None, repr=False)  # how labelled rows were read
+    _told_gray: bool = field(default=False, init=False, repr=False)  # said colour becomes gray
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -81,7 +82,12 @@ class ImageSource:
 
     def read(self, i: int) -> np.ndarray:
         """The i-th image as float32 HWC in [0, 1]."""
-        return prepare(self.raw(int(i)), self.channels, self.size)
+        raw = self.raw(int(i))
+        if self.channels == 1 and not self._told_gray and _has_colour(raw):
+            self._told_gray = True
+            log.info("%s: colour images become gray for a gray model (first: %s)", self.name,
+                     self.item_name(int(i)))
+        return prepare(raw, self.channels, self.size)
 
     def read_batch(self, indices: np.ndarray) -> np.ndarray:
         """Stack images (they must share a size) into an NHWC float32 array."""
@@ -89,6 +95,13 @@ class ImageSource:
             raise UserError(f"images in {self.name} differ in size; pass --image-size HxW")
         return np.stack([self.read(i) for i in indices]) if len(indices) else np.empty(
             (0, *self.size, self.channels), np.float32)
+
+
+def _has_colour(image: np.ndarray) -> bool:
+    """Whether an image as stored holds colour: planes that differ (gray saved as RGB does not)."""
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    return bool(np.any(image[..., 0] != image[..., 1]) or np.any(image[..., 1] != image[..., 2]))
 
 
 class FolderImages(ImageSource):

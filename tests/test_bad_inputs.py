@@ -56,6 +56,8 @@ CASES = {
                                 "{t}/o", "--every 5 keeps every K-th frame of a video"),
     "train-out-of-range": ("train", "train detector --data {t}/images --out {t}/o "
                            "--val-split 0", "--val-split"),
+    "train-empty-noise": ("train", "train denoiser --data {t}/images --out {t}/o --noise=",
+                          "--noise is empty"),
     "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "
                         "--noise camera:dusk", "unknown light level"),
     "train-no-keras": ("device", "train autoencoder --data {t}/images --out {t}/o",

@@ -173,3 +173,18 @@ def test_missing_and_empty(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(UserError, match="cannot read"):
         load_data(str(tmp_path / "notes.txt"))
+
+
+def test_colour_read_for_a_gray_model_is_said_once(tmp_path, caplog):
+    """Colour becoming gray is said (once); gray stored as RGB loses nothing and says nothing."""
+    from edgeae.core.data import FolderImages
+
+    caplog.set_level(logging.INFO, logger="edgeae")
+    gray_as_rgb = write_folder(tmp_path / "gray", np.repeat(blobs(2), 3, axis=-1))
+    colour = write_folder(tmp_path / "colour", blobs(2, channels=3))
+    for folder in (gray_as_rgb, colour):
+        source = FolderImages(folder, Preprocess(channels=1))
+        assert source.read_batch(np.arange(2)).shape == (2, 16, 16, 1)
+    assert caplog.text.count("colour images become gray for a gray model") == 1
+    assert "colour: colour images" in caplog.text.replace(str(tmp_path) + "/", "")
+

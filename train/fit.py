@@ -313,7 +313,8 @@ def check_settings(settings: TrainSettings) -> None:
     likelihood = getattr(config, "likelihood", None)
     if likelihood and settings.loss != LOSS_OF[likelihood]:
         raise UserError(f"a {likelihood} VAE trains with the {LOSS_OF[likelihood]} loss, not "
-                        f"{settings.loss}; drop --loss or pick the other --likelihood")
+                        f"{settings.loss}: pass --loss {LOSS_OF[likelihood]} (`edgeae train vae` "
+                        "picks it when --loss is left out) or the other --likelihood")
     if (settings.task == "vae") != (settings.architecture == "vae"):
         raise UserError("`edgeae train vae` trains the vae model, and only it does")
     if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None

@@ -400,6 +400,9 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
     """
     if args.task != "denoiser":
         return None
+    if args.noise is not None and not args.noise.strip():  # else the default, silently
+        raise UserError("--noise is empty; give a spec such as gaussian:25, or leave it out for "
+                        "the tutorial's noise")
     from edgeae.train.noise_spec import (
         TUTORIAL_NOISE_FACTOR,
         gaussian_sigma,
