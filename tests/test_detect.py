@@ -217,6 +217,19 @@ def trained_detector(detector_data, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_score_makes_its_folders_and_refuses_maps_two_images_share(trained_detector,
+                                                                   detector_data, tmp_path):
+    code, _, err = run_cli("score", "--model", trained_detector, "--data",
+                           detector_data["root"] / "test" / "good",
+                           "--out", tmp_path / "new" / "folder" / "scores.csv")
+    assert code == 0 and (tmp_path / "new" / "folder" / "scores.csv").is_file(), err
+    clash = write_folder(tmp_path / "clash", blobs(1, size=16))  # img_000.png, and as a JPEG:
+    shutil.copy(clash / "img_000.png", clash / "img_000.jpg")
+    code, _, err = run_cli("score", "--model", trained_detector, "--data", clash, "--out",
+                           tmp_path / "clash.csv", "--maps", tmp_path / "clash_maps")
+    assert code == 2 and "would both write" in err and not (tmp_path / "clash_maps").exists()
+
+
 def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, detector_data,
                                                           tmp_path):
     root = detector_data["root"]
@@ -243,14 +256,6 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     code, _, err = run_cli("score", "--model", trained_detector, "--data", root / "test",
                            "--out", tmp_path / "scores.csv")
     assert code == 2 and "--overwrite" in err
-    code, _, err = run_cli("score", "--model", trained_detector, "--data", root / "test" / "good",
-                           "--out", tmp_path / "new" / "folder" / "scores.csv")
-    assert code == 0 and (tmp_path / "new" / "folder" / "scores.csv").is_file(), err
-    clash = write_folder(tmp_path / "clash", blobs(1, size=16))  # img_000.png, and as a JPEG:
-    shutil.copy(clash / "img_000.png", clash / "img_000.jpg")
-    code, _, err = run_cli("score", "--model", trained_detector, "--data", clash, "--out",
-                           tmp_path / "clash.csv", "--maps", tmp_path / "clash_maps")
-    assert code == 2 and "would both write" in err and not (tmp_path / "clash_maps").exists()
 
     code, out, err = run_cli("evaluate", "--model", trained_detector, "--data", root / "test",
                              "--masks", root / "masks", "--out", tmp_path / "metrics.json")
