@@ -53,8 +53,8 @@ def test_conv_is_fully_convolutional():
 def test_bad_configs_are_user_errors():
     with pytest.raises(UserError, match="unknown model 'vit'"):
         create_model("vit", (8, 8, 1))
-    with pytest.raises(UserError, match="bad parameter latent_dim"):
-        create_model("conv", (8, 8, 1), {"latent_dim": 3})
+    with pytest.raises(UserError, match="model 'conv' takes no parameter latent_dim"):
+        create_model("conv", (8, 8, 1), {"latent_dim": 3})  # the dense model's, not conv's
     with pytest.raises(UserError, match="bad parameter latent_dim"):
         create_model("dense", (8, 8, 1), {"latent_dim": 0})
     with pytest.raises(UserError, match="multiples of 4"):

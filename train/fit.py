@@ -364,6 +364,9 @@ def load_initial_weights(model: keras.Model, path: str, config: ModelConfig | No
     or a float32 ONNX artifact (a shipped model: train/from_artifact.py).
     A temporal model starts from a single-frame one's weights (train/inflate.py).
     """
+    if Path(path).is_dir():  # an earlier run's model directory: its model.keras is meant
+        raise UserError(f"--initial-weights {path} is a folder; give a file in it, e.g. "
+                        f"{Path(path) / 'model.keras'}")
     if not Path(path).is_file():
         raise UserError(f"--initial-weights {path}: no such file")
     if path.endswith(".onnx"):

@@ -71,6 +71,9 @@ def make_config(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":  # an option that only other models take
+            raise UserError(f"model {name!r} takes no parameter {key} (another --model does; "
+                            f"see `edgeae train TASK --help`)") from None
         raise UserError(f"model {name!r}: bad parameter {key}: {err['msg']}") from None
 
 
