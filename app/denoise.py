@@ -57,14 +57,15 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
     jobs = []
     for path in map(Path, inputs):
         if path.is_dir():
-            outputs = (out_dir / path.resolve().name).resolve()  # an earlier run's, if inside
-            inside = outputs != path.resolve() and outputs.is_relative_to(path.resolve())
+            root = path.resolve()
+            outputs = (out_dir / root.name).resolve()  # an earlier run's, if inside the folder
+            inside = outputs != root and outputs.is_relative_to(root)
             found = sorted(p for p in path.rglob("*")
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                            and not (inside and p.resolve().is_relative_to(outputs)))
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
-            jobs += [Job(p, out_dir / path.resolve().name / p.relative_to(path)) for p in found]
+            jobs += [Job(p, out_dir / root.name / p.relative_to(path)) for p in found]
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise UserError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)})")

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import Manifest, manifest_path_for
+from edgeae.core.manifest import Manifest
 from edgeae.core.tasks import TASKS
 from edgeae.runtime.artifact import check_matches_embedded, read_artifact_manifest
 from edgeae.runtime.backends import (
@@ -72,8 +72,8 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
         raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
     session, used = open_session(Path(path), backend, num_threads)
-    if manifest_path_for(Path(path)).exists():
-        check_matches_embedded(manifest, session_metadata(session, used, Path(path)), Path(path))
+    check_matches_embedded(manifest, lambda: session_metadata(session, used, Path(path)),
+                           Path(path))
     _say_if_int8_runs_exactly(manifest, used.name)
     _warn_if_ir_int8_saturates(manifest)
     return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,

@@ -7,6 +7,7 @@ SHA-256 its manifest records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeae.core.errors import UserError
@@ -61,14 +62,18 @@ CONTRACT = ("task", "architecture", "params", "input", "normalization")
 ARTIFACT_CONTRACT = ("format", "precision", "part", "quantization")
 
 
-def check_matches_embedded(manifest: Manifest, metadata: dict[str, str], path: Path) -> None:
+def check_matches_embedded(manifest: Manifest, metadata: Callable[[], dict[str, str]],
+                           path: Path) -> None:
     """A one-line UserError where the JSON beside `path` contradicts the copy embedded in it.
 
     (Its digest covers the artifact, not the JSON: an edited or swapped JSON would feed the
-    model wrongly shaped or scaled frames, or treat a denoiser as a detector.) Formats that
-    embed nothing (ncnn) and files from before the copy was embedded are not checked.
+    model wrongly shaped or scaled frames, or treat a denoiser as a detector.) Without a JSON
+    beside there is nothing to check, and `metadata` (the artifact's) is not read; formats
+    that embed nothing (ncnn) and files from before the copy was embedded are not checked.
     """
-    text = metadata.get(EMBEDDED_KEY)
+    if not manifest_path_for(path).exists():
+        return
+    text = metadata().get(EMBEDDED_KEY)
     if text is None:
         return
     embedded = Manifest.from_json(text, origin=f"the manifest embedded in {path}")

@@ -81,13 +81,12 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     """Make `out` ready; return True when an interrupted run there will be resumed."""
     work = out / WORK_DIR
     settings_file = work / "settings.json"
-    wanted = identity
     if out.exists() and overwrite:
         shutil.rmtree(out)
     elif (out / MANIFEST_FILE).exists():
         raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
     elif settings_file.exists():
-        if settings_file.read_text() != wanted:
+        if settings_file.read_text() != identity:
             raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
                             "it with the same options to resume, or pass --overwrite to start "
                             "over")
@@ -95,7 +94,7 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
     work.mkdir(parents=True, exist_ok=True)
-    write_text(settings_file, wanted, overwrite=True)
+    write_text(settings_file, identity, overwrite=True)
     return False
 
 

@@ -171,13 +171,14 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 def _start_manifest(args: argparse.Namespace):
     """The starting model's manifest, read without loading the model."""
-    from edgeae.runtime.artifact import read_manifest
+    from edgeae.core.manifest import Manifest
+    from edgeae.core.modeldir import MANIFEST_FILE
 
     if args.model is not None:
-        return read_manifest(args.model)
+        return Manifest.read(args.model / MANIFEST_FILE)
     from edgeae.runtime.pretrained import PRETRAINED_DIR
 
-    return read_manifest(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx")
+    return Manifest.read(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx.json")
 
 
 def _check_patch_size(patch_size: int, multiple: int) -> None:
@@ -192,7 +193,7 @@ def _footage(args: argparse.Namespace):
     """The frames to adapt on: --data read from disk, or --source recorded now."""
     from edgeae.core.data import ArrayImages, Preprocess, load_data
 
-    channels = _channels(args)
+    channels = _start_manifest(args).input.channels
     prep = Preprocess(channels, args.image_size)
     if args.data is not None:
         return load_data(args.data, prep, every=args.every).train
@@ -202,16 +203,6 @@ def _footage(args: argparse.Namespace):
     return ArrayImages(frames, prep, f"--source {args.source}", "recording")
 
 
-def _channels(args: argparse.Namespace) -> int:
-    """The starting model's channels, from its manifest (without loading the model)."""
-    from edgeae.core.manifest import Manifest
-    from edgeae.core.modeldir import MANIFEST_FILE
-
-    if args.model is not None:
-        return Manifest.read(args.model / MANIFEST_FILE).input.channels
-    from edgeae.runtime.pretrained import PRETRAINED_DIR
-
-    return Manifest.read(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx.json").input.channels
 
 
 def _check_denoiser_dir(path: Path) -> None:

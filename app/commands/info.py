@@ -23,15 +23,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the manifest as JSON; say on stderr which files were verified and how."""
-    from edgeae.core.manifest import manifest_path_for
     from edgeae.runtime.artifact import check_matches_embedded, read_manifest, recorded_files
     from edgeae.runtime.backends import choose_backend
     from edgeae.runtime.scoring import read_side_arrays, side_path
 
     path = args.model
     manifest = read_manifest(path)  # an artifact's recorded files are checked here
-    if not path.is_dir() and manifest_path_for(path).exists():
-        check_matches_embedded(manifest, choose_backend(path).read_metadata(path), path)
+    if not path.is_dir():
+        check_matches_embedded(manifest, lambda: choose_backend(path).read_metadata(path), path)
     folder = path if path.is_dir() else path.parent
     arrays = read_side_arrays(folder, manifest)  # and a detector's side arrays' contents here
     checked = {} if path.is_dir() else {
