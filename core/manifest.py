@@ -7,6 +7,7 @@ artifact's own section filled in; the runtime reads nothing else to pre- and pos
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -362,6 +363,20 @@ class ScoreConfig(_Strict):
     # output's last channel (the architecture's `predicts_mask`).
     maps: Literal["error", "patch", "mask"] = "error"
     patch: PatchMapConfig = PatchMapConfig()
+
+    def threshold_problem(self, value: float) -> str | None:
+        """What is wrong with `value` as a threshold on these scores; None if nothing.
+
+        Reconstruction errors and distances are never negative, so a threshold below 0 would
+        flag every frame; standardised (k-NN) scores are negative below their training mean.
+        """
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            return f"the threshold must be a finite number, got {value!r}"
+        if value < 0 and not self.knn:
+            return (f"threshold {value:g} is below 0, where this model's scores never are: every "
+                    "frame would be an anomaly")
+        return None
 
 
 class ScoreStats(_Strict):

@@ -598,7 +598,8 @@ def _page(options: ServeOptions, step: _FrameStep, hooks: RunHooks,
     from edgeae.runtime.serve import PageModel, PageServer
 
     model = PageModel(hooks.name, lambda: getattr(step.model, "threshold", None),
-                      hooks.save_threshold if step.scoring else None)
+                      hooks.save_threshold if step.scoring else None,
+                      step.model.manifest.score.threshold_problem)
     return PageServer(options, model, status, step.heat_scale, step.scoring)
 
 

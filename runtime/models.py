@@ -418,6 +418,9 @@ class AnomalyScorer(_FrameModel):
                     or not np.isfinite(value):
                 raise UserError(f"the threshold must be a finite number or None, got {value!r}")
             value = float(value)
+            problem = self.manifest.score.threshold_problem(value)
+            if problem:
+                raise UserError(problem)
         self._threshold = value
 
     @property

@@ -23,7 +23,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import math
 import os
 import re
 import threading
@@ -99,6 +98,8 @@ class PageModel:
     name: str
     threshold: Callable[[], float | None]
     save_threshold: Callable[[float], None] | None = None  # None: not a detector
+    # what is wrong with a value for this model's scores (ScoreConfig.threshold_problem)
+    threshold_problem: Callable[[float], str | None] = lambda value: None  # noqa: ARG005
 
 
 def _snapshot(frame: np.ndarray, result) -> tuple:
@@ -447,8 +448,9 @@ class _Handler(BaseHTTPRequestHandler):
             value = float(json.loads(self.rfile.read(length))["threshold"])
         except (ValueError, KeyError, TypeError):
             return self._send(400, 'expected {"threshold": NUMBER}')
-        if not math.isfinite(value) or value < 0:
-            return self._send(400, "the threshold must be a finite number >= 0")
+        problem = model.threshold_problem(value)
+        if problem:
+            return self._send(400, problem)
         try:
             model.save_threshold(value)
         except UserError as e:

@@ -135,6 +135,9 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
     value = resolve_threshold(spec, manifest.score_stats,
                               None if scores is None else np.asarray(scores), labels)
+    problem = manifest.score.threshold_problem(value)
+    if problem:
+        raise UserError(f"{spec}: {problem}")
     updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})
     write_text(target, updated.to_json(), overwrite=True)
     return updated

@@ -668,6 +668,9 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
         one = scorer.score(cv2.cvtColor(broken[0], cv2.COLOR_GRAY2BGR) if broken.shape[-1] == 1
                            else broken[0])
         assert one.score == pytest.approx(keras_scores[24], rel=tol, abs=tol)
+    scorer.threshold = -0.5  # standardised scores: below their training mean is a threshold too
+    assert run_cli("threshold", tmp_path / "export" / "model_fp32.onnx", "--strategy",
+                   "fixed:-0.5")[0] == 0
     (tmp_path / "export" / "model_fp32.memory.npy").unlink()
     with pytest.raises(UserError, match="memory.npy"):
         rt.load(tmp_path / "export" / "model_fp32.onnx")

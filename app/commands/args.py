@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import re
 import shutil
 import sys
@@ -43,6 +44,17 @@ def ranged(kind: type, lo: float | None = None, hi: float | None = None,
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def finite(text: str) -> float:
+    """An argparse type for a finite float (a threshold's sign is the model's to judge)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 POSITIVE = ranged(int, 1)

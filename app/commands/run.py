@@ -14,6 +14,7 @@ from edgeae.app.commands.args import (
     add_backend_args,
     add_model_args,
     examples,
+    finite,
     frame_size,
     given,
     model_path,
@@ -80,7 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     defaults = ", ".join(f"{use} for {task}" for task, use in _default_uses().items())
     p.add_argument("--task", choices=USES,
                    help=f"default: the model's own ({defaults})")
-    p.add_argument("--threshold", type=ranged(float, 0.0),
+    p.add_argument("--threshold", type=finite,
                    help="score: anomaly threshold (default: the manifest's)")
     _add_output_args(p)
     _add_sink_args(p)

@@ -10,10 +10,10 @@ from edgeae.app.commands.args import (
     check_model_and_data,
     check_suffix,
     data_for_model,
+    finite,
     model_on_images_parser,
     output_dir,
     output_file,
-    ranged,
     resolve_backend,
 )
 
@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_file, required=True, help="CSV of path, score, prediction")
     p.add_argument("--maps", type=output_dir, metavar="DIR",
                    help="also write each image with its anomaly map overlaid, as PNG")
-    p.add_argument("--threshold", type=ranged(float, 0.0),
+    p.add_argument("--threshold", type=finite,
                    help="use this threshold, not the model's")
     add_archive_args(p, "score", "the CSV keeps the images' order",
                      "keep the rows an interrupted (or earlier) run wrote; score the rest")
