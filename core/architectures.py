@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from edgeae.core.errors import UserError
+
 FilterCount = Annotated[int, Field(ge=1, le=4096)]  # channels of one convolution stage
 
 
@@ -88,6 +90,14 @@ def config_for(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
             raise ValueError(f"a {params.architecture} configuration is not a {name} one")
         return params
     return CONFIGS[name](**{k: v for k, v in params.items() if k != "architecture"})
+
+
+def check_image_sides(name: str, config: ModelConfig, h: int, w: int) -> None:
+    """A one-line error unless the model takes h x w images (its sides' multiple)."""
+    multiple = config.size_multiple()
+    if h % multiple or w % multiple:
+        raise UserError(f"model {name!r} needs image sides that are multiples of {multiple}, got "
+                        f"{h}x{w}; pass --image-size or --patch-size with such a size")
 
 
 @architecture("conv")

@@ -25,6 +25,7 @@ from edgeae.core.images import (
     read_image,
     series_as_images,
     to_unit_float,
+    truncated_jpeg,
 )
 from edgeae.core.progress import progress
 from edgeae.core.series import (
@@ -147,10 +148,12 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
     """Decode each file once to find unreadable ones, sizes and channel counts."""
     good, bad, sizes, chans = [], [], Counter(), set()
     for path in progress(files, total=len(files), desc="scanning images", unit="img"):
-        img = read_image(path)
+        cut = truncated_jpeg(path)  # before decoding it: libjpeg would print a warning
+        img = None if cut else read_image(path)
         if img is None:
             if strict:
-                raise UserError(f"{path} is not a readable image; remove it or drop --strict")
+                what = "a JPEG cut short" if cut else "not a readable image"
+                raise UserError(f"{path} is {what}; remove it or drop --strict")
             bad.append(path)
             continue
         good.append(path)
@@ -160,7 +163,7 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
         raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
     if bad:
         shown = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        log.warning("skipped %d unreadable image(s): %s", len(bad), shown)
+        log.warning("skipped %d unreadable or truncated image(s): %s", len(bad), shown)
     return good, sizes, chans
 
 
@@ -339,3 +342,19 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
         return DataSplits(ArrayImages(read_idx(path), prep, str(path), "idx"))
     raise UserError(f"cannot read {spec}: expected a folder of images, an image, .npy/.npz, an "
                     f"IDX file or a video ({', '.join(VIDEO_SUFFIXES)})")
+
+
+def image_shape(source: ImageSource, patch_size: int | None) -> tuple[int, int, int]:
+    """The (h, w, c) of the images the model sees; explains what to pass when sizes differ."""
+    if patch_size is not None:
+        smallest = source.smallest or (0, 0)
+        if min(smallest) < patch_size:
+            raise UserError(f"--patch-size {patch_size} is larger than the smallest image "
+                            f"({smallest[0]}x{smallest[1]}) in {source.name}")
+        return patch_size, patch_size, source.channels
+    if source.size is None:
+        sizes = getattr(source, "distinct_sizes", [])[:3]
+        shown = ", ".join(f"{h}x{w}" for h, w in sizes)
+        raise UserError(f"images in {source.name} have different sizes ({shown} ...); pass "
+                        "--image-size HxW to resize them or --patch-size N to train on crops")
+    return (*source.size, source.channels)

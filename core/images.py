@@ -6,6 +6,7 @@ Conventions: OpenCV decodes to BGR; edgeae works in RGB (or single-channel gray)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,10 @@ def series_as_images(values: np.ndarray, value_range: tuple[float, float]) -> np
     return np.clip(unit, 0.0, 1.0).astype(np.float32)[:, None, :, None]
 
 
+# after a scan, a marker: 0xFF then neither a stuffed 0x00, a restart (0xD0-0xD7) nor a fill 0xFF
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def read_image(path: Path) -> np.ndarray | None:
     """Decode an image file as stored (bit depth and channels kept); None if unreadable.
 
@@ -39,6 +44,38 @@ def read_image(path: Path) -> np.ndarray | None:
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     return img
+
+
+def truncated_jpeg(path: Path) -> bool:
+    """True for a JPEG file cut short: its segments run out before the end-of-image marker.
+
+    OpenCV decodes such a file without an error, its missing rows grey; only libjpeg's warning
+    on stderr says so. The walk skips each segment by its length (an EXIF thumbnail is inside
+    one) and each scan to the next marker that is not a stuffed byte or a restart, and stops
+    at the end marker, so data appended after it (a phone's motion photo) does not count.
+    """
+    data = path.read_bytes()
+    if data[:2] != b"\xff\xd8":
+        return False
+    at, scanned = 2, False  # cut in its headers: the decoder fails and says so itself
+    while at + 2 <= len(data):
+        if data[at] != 0xFF:
+            return False  # not a marker where one belongs: leave the verdict to the decoder
+        marker = data[at + 1]
+        if marker == 0xD9:
+            return False
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            at += 1 if marker == 0xFF else 2  # fill byte, or a marker without a length
+            continue
+        if at + 4 > len(data):
+            return scanned
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:  # start of scan: its entropy-coded data runs to the next marker
+            scanned, found = True, _NEXT_MARKER.search(data, at)
+            if found is None:
+                return True
+            at = found.start()
+    return scanned
 
 
 def to_unit_float(img: np.ndarray) -> np.ndarray:

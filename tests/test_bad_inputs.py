@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -58,6 +59,14 @@ CASES = {
                            "--val-split 0", "--val-split"),
     "train-empty-noise": ("train", "train denoiser --data {t}/images --out {t}/o --noise=",
                           "--noise is empty"),
+    "train-mixed-sizes": ("train", "train autoencoder --data {t}/mixed --out {t}/o",
+                          "have different sizes"),
+    "train-off-the-models-grid": ("train", "train autoencoder --data {t}/images --image-size 18 "
+                                  "--out {t}/o", "multiples of 4, got 18x18"),
+    "train-truncated-jpeg-strict": ("train", "train autoencoder --data {t}/cut --strict --out "
+                                    "{t}/o", "a JPEG cut short"),
+    "train-zero-noise": ("train", "train denoiser --data {t}/images --out {t}/o --noise "
+                         "gaussian:0+clip", "adds no noise"),
     "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "
                         "--noise camera:dusk", "unknown light level"),
     "train-no-keras": ("device", "train autoencoder --data {t}/images --out {t}/o",
@@ -116,6 +125,8 @@ CASES = {
                            "{t}/s.csv", "--workers"),
     "score-non-finite-threshold": ("device", "score --model {p} --data {t}/images --threshold "
                                    "nan --out {t}/s.csv", "--threshold"),
+    "score-negative-threshold": ("device", "score --model {p} --data {t}/images --threshold -1 "
+                                 "--out {t}/s.csv", "below 0, where this model's scores never"),
     # evaluate
     "evaluate-empty-data-keras": ("train", "evaluate --model {m} --data {t}/empty", "no images"),
     "evaluate-no-sklearn": ("device", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
@@ -131,6 +142,7 @@ CASES = {
     "threshold-out-of-range": ("device", "threshold {p} --strategy percentile:101",
                                "percentile"),
     "threshold-non-finite": ("device", "threshold {p} --strategy fixed:nan", "fixed:nan"),
+    "threshold-negative": ("device", "threshold {p} --strategy fixed:-1", "every frame would"),
     "threshold-best-f1-no-data": ("device", "threshold {p} --strategy best-f1", "--data"),
     "threshold-best-f1-missing-data": ("device", "threshold {p} --strategy best-f1 --data "
                                        "{t}/missing", "no such file"),
@@ -252,6 +264,11 @@ def bad(tmp_path_factory) -> Path:
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
     (t / "notes.mp4").write_text("these are my notes, not a video\n")
     write_folder(t / "tiny", blobs(1)[:, :1, :1])  # one 1x1 frame
+    write_folder(t / "mixed", blobs(2))
+    write_folder(t / "mixed" / "larger", blobs(2, size=24))
+    photo = cv2.imencode(".jpg", blobs(1, size=64)[0])[1].tobytes()
+    write_folder(t / "cut", blobs(2))
+    (t / "cut" / "cut.jpg").write_bytes(photo[:len(photo) * 3 // 4])
     onnx = (PRETRAINED_DIR / "live_fp32.onnx").read_bytes()
     (t / "truncated.onnx").write_bytes(onnx[:len(onnx) // 3])
     inf = blobs(4).astype(np.float32) / 255

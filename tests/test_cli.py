@@ -180,7 +180,7 @@ def test_corrupt_image_is_skipped_with_a_count(bad, tmp_path, caplog):
     code, out, err = run_cli("train", "autoencoder", "--data", bad / "corrupt", "--out",
                              tmp_path / "m", "--epochs", "1")
     assert code == 0, err
-    assert "skipped 1 unreadable image(s)" in caplog.text and "bad.jpg" in caplog.text
+    assert "skipped 1 unreadable or truncated image(s)" in caplog.text and "bad.jpg" in caplog.text
 
 
 def test_broken_model_directories(conv_dir, tmp_path):

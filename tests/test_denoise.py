@@ -23,7 +23,7 @@ from edgeae.export.options import Tolerances
 from edgeae.runtime.pretrained import FRAME_NAMES, NAMES, pretrained_path
 from edgeae.train.models import create_model, macs_per_pixel
 from edgeae.train.noise import estimate_gaussian_sigma
-from edgeae.train.noise_spec import noise_from_factor, parse_noise
+from edgeae.train.noise_spec import check_adds_noise, noise_from_factor, parse_noise
 from edgeae.train.pipeline import RECORRUPTION_ALPHA, blind_spot_batch, recorrupted_batch
 
 from conftest import blobs, run_cli, train_cli, write_folder
@@ -39,15 +39,25 @@ def smooth_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("spec", ["gaussian:25", "gaussian:5-50+clip", "poisson-gaussian:30,5",
                                   "salt-pepper:0.02", "speckle:0.1", "jpeg:30-90",
                                   "poisson-gaussian:10-100,0-5+jpeg:60",
-                                  "gaussian:5|speckle:0.1+clip"])
+                                  "gaussian:5|speckle:0.1+clip", "gaussian:0|gaussian:25"])
 def test_noise_specs_are_canonical_and_seeded(spec):
     noise = parse_noise(spec)
+    check_adds_noise(spec)  # each adds noise (asserted below), so a denoiser may train on it
     assert str(noise) == spec and str(parse_noise(str(noise))) == spec
     x = tf.constant(smooth_images(8))
     a, b = noise(x, tf.constant([3, 4])), noise(x, tf.constant([3, 4]))
     np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(a.numpy(), noise(x, tf.constant([3, 5])).numpy())
     assert a.shape == x.shape and not np.array_equal(a.numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("spec", ["gaussian:0", "gaussian:0+clip", "clip",
+                                  "salt-pepper:0|speckle:0+clip"])
+def test_a_noise_that_adds_nothing_is_refused_for_training(spec):
+    x = tf.constant(smooth_images(4))
+    np.testing.assert_array_equal(parse_noise(spec)(x, tf.constant([1, 2])).numpy(), x.numpy())
+    with pytest.raises(UserError, match="adds no noise"):
+        check_adds_noise(spec)
 
 
 def test_noise_models_have_their_statistics():

@@ -66,13 +66,28 @@ def test_corrupt_image_skipped_with_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         src = load_data(str(tmp_path)).train
     assert len(src) == 4
-    assert "skipped 1 unreadable image(s)" in caplog.text and "broken.png" in caplog.text
+    assert "skipped 1 unreadable or truncated image(s)" in caplog.text
+    assert "broken.png" in caplog.text
     with pytest.raises(UserError, match="broken.png is not a readable image"):
         load_data(str(tmp_path), strict=True)
 
 
+def test_a_jpeg_cut_short_is_skipped_but_one_with_data_after_its_end_is_kept(tmp_path, caplog):
+    write_folder(tmp_path, blobs(3))
+    photo = cv2.imencode(".jpg", blobs(1, 64)[0], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(photo[:len(photo) * 3 // 4])
+    (tmp_path / "motion.jpg").write_bytes(photo + bytes(range(256)) * 8)  # e.g. a motion photo
+    assert cv2.imread(str(tmp_path / "cut.jpg")) is not None  # OpenCV decodes it, rows grey
+    with caplog.at_level(logging.WARNING):
+        assert len(load_data(str(tmp_path)).train) == 4  # the PNGs and motion.jpg
+    assert "skipped 1 unreadable or truncated image(s): " in caplog.text
+    assert "cut.jpg" in caplog.text
+    with pytest.raises(UserError, match="cut.jpg is a JPEG cut short; remove it or drop --strict"):
+        load_data(str(tmp_path), strict=True)
+
+
 def test_mixed_sizes_need_image_size(tmp_path):
-    from edgeae.train.pipeline import image_shape
+    from edgeae.core.data import image_shape
 
     write_folder(tmp_path, blobs(2, size=16))
     cv2.imwrite(str(tmp_path / "big.png"), blobs(1, size=24)[0])

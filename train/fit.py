@@ -48,7 +48,7 @@ from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.noise import estimate_gaussian_sigma
-from edgeae.train.noise_spec import gaussian_sigma
+from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
 from edgeae.train.pipeline import image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.settings import TrainSettings
@@ -314,6 +314,8 @@ def check_settings(settings: TrainSettings) -> None:
         raise UserError(f"a {likelihood} VAE trains with the {LOSS_OF[likelihood]} loss, not "
                         f"{settings.loss}: pass --loss {LOSS_OF[likelihood]} (`edgeae train vae` "
                         "picks it when --loss is left out) or the other --likelihood")
+    if settings.task == "denoiser" and settings.noise and not settings.self_supervised:
+        check_adds_noise(settings.noise)
     if (settings.task == "vae") != (settings.architecture == "vae"):
         raise UserError("`edgeae train vae` trains the vae model, and only it does")
     if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None

@@ -53,6 +53,7 @@ _LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
            "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (2, *CRF_RANGE)}
 _COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality",
            "h264": "h264 takes a CRF, then an optional stream length in frames"}
+_ZERO_AT_ZERO = ("gaussian", "salt-pepper", "speckle")  # steps whose first value 0 adds nothing
 MAX_STREAM_FRAMES = 32  # a still's stream: that many copies of each training patch
 _NUMBER = r"\d+(?:\.\d+)?"
 _VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
@@ -64,6 +65,11 @@ class NoiseStep:
 
     name: str
     ranges: tuple[tuple[float, float], ...]
+
+    @property
+    def adds_nothing(self) -> bool:
+        """True for a step that leaves a clean image as it is (a zero level, or clip alone)."""
+        return self.name == "clip" or (self.name in _ZERO_AT_ZERO and self.ranges[0][1] == 0)
 
     @property
     def stream_frames(self) -> int:
@@ -198,6 +204,19 @@ def _camera_numbers(spec: str, values: list[str]) -> list[str]:
         values = [f"{min(peaks):g}-{max(peaks):g}", f"{min(reads):g}-{max(reads):g}",
                   *values[1:]]
     return values + ["0"] if len(values) == 2 else values
+
+
+def check_adds_noise(spec: str) -> None:
+    """Refuse a denoiser's training noise that leaves every image clean: it would learn to copy.
+
+    A mixture passes if any of its specs adds noise (a clean share teaches leaving clean
+    images alone).
+    """
+    noise = parse_noise(spec)
+    chains = noise.choices if isinstance(noise, NoiseMixture) else (noise,)
+    if all(step.adds_nothing for chain in chains for step in chain.steps):
+        raise UserError(f"--noise {spec!r} adds no noise, so the denoiser would learn to copy "
+                        "its input; give a level above 0, e.g. gaussian:25 or gaussian:5-50")
 
 
 def gaussian_sigma(spec: str) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edgeae.core.data import ImageSource
+from edgeae.core.data import ImageSource, image_shape
 from edgeae.core.errors import UserError
 from edgeae.train.noise import apply_noise_to_frames
 from edgeae.train.noise_spec import Noise, gaussian_sigma, parse_noise
@@ -72,22 +72,6 @@ def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None =
         return np.arange(start), np.arange(min(start + tail_gap, n - 1), n)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def image_shape(source: ImageSource, patch_size: int | None) -> tuple[int, int, int]:
-    """The (h, w, c) of the images the model sees; explains what to pass when sizes differ."""
-    if patch_size is not None:
-        smallest = source.smallest or (0, 0)
-        if min(smallest) < patch_size:
-            raise UserError(f"--patch-size {patch_size} is larger than the smallest image "
-                            f"({smallest[0]}x{smallest[1]}) in {source.name}")
-        return patch_size, patch_size, source.channels
-    if source.size is None:
-        sizes = getattr(source, "distinct_sizes", [])[:3]
-        shown = ", ".join(f"{h}x{w}" for h, w in sizes)
-        raise UserError(f"images in {source.name} have different sizes ({shown} ...); pass "
-                        "--image-size HxW to resize them or --patch-size N to train on crops")
-    return (*source.size, source.channels)
 
 
 def _reader(read, shape: tuple[int | None, ...], dtype: tf.DType = tf.float32):

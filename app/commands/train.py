@@ -312,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware, strategy=args.strategy,
         **_detector_settings(args))
+    _check_image_sides(splits.train, settings)
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import train
 
@@ -392,6 +393,19 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"threshold": threshold, "score": score, "anomaly_source": source}
 
 
+def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource, TrainSettings
+    """Mixed sizes and the model's side multiple, reported before TensorFlow loads (seconds)."""
+    from edgeae.core.architectures import check_image_sides, config_for
+    from edgeae.core.data import image_shape
+
+    h, w, _ = image_shape(source, settings.patch_size)
+    try:
+        config = config_for(settings.architecture, settings.params)
+    except ValueError:  # pydantic's errors too
+        return  # a bad model name or parameter: training's own check words it
+    check_image_sides(settings.architecture, config, h, w)
+
+
 def _noise_spec(args: argparse.Namespace) -> str | None:
     """A denoiser's canonical noise spec, None for the others.
 
@@ -405,6 +419,7 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
                         "the tutorial's noise")
     from edgeae.train.noise_spec import (
         TUTORIAL_NOISE_FACTOR,
+        check_adds_noise,
         gaussian_sigma,
         noise_from_factor,
         parse_noise,
@@ -420,4 +435,6 @@ def _noise_spec(args: argparse.Namespace) -> str | None:
         return None
 
     factor = args.noise_factor or TUTORIAL_NOISE_FACTOR
-    return str(parse_noise(args.noise or noise_from_factor(factor)))
+    spec = str(parse_noise(args.noise or noise_from_factor(factor)))
+    check_adds_noise(spec)
+    return spec

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from pydantic import ValidationError
 
-from edgeae.core.architectures import CONFIGS, ModelConfig, config_for
+from edgeae.core.architectures import CONFIGS, ModelConfig, check_image_sides, config_for
 from edgeae.core.errors import UserError
 
 Builder = Callable[[Any, tuple[int, int, int]], keras.Model]
@@ -81,11 +81,7 @@ def create_model(name: str, image_shape: tuple[int, int, int],
                  params: dict[str, Any] | ModelConfig | None = None) -> keras.Model:
     """Build model `name` for images of (h, w, c); fully convolutional models accept any size."""
     config = make_config(name, params or {})
-    multiple = config.size_multiple()
-    h, w, _ = image_shape
-    if h % multiple or w % multiple:
-        raise UserError(f"model {name!r} needs image sides that are multiples of {multiple}, got "
-                        f"{h}x{w}; pass --image-size or --patch-size with such a size")
+    check_image_sides(name, config, *image_shape[:2])
     return get_entry(name).build(config, image_shape)
 
 
