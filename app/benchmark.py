@@ -69,6 +69,9 @@ class BenchmarkOptions:
     seed: int = 0
     peak: bool = False  # also time a convolution probe per engine (app/peak.py)
     video: str | None = None  # also run `edgeae run`'s loop over this video in every job
+    # played in a loop this long, so the loop's start (opening the file, the first frame) weighs
+    # in its frames/s about as little as the warm-up the bare engine's timing leaves out; 0: once
+    video_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
                 jobs.append(Job(engine, model, precision, use, threads, sizes,
                                 options.warmup, options.repeats, scored,
                                 str(outputs) if scored else None, options.seed,
-                                video=options.video))
+                                video=options.video, video_seconds=options.video_seconds))
     if not jobs:
         raise UserError(f"nothing to measure for {target.name}: no artifact matches "
                         f"--backends {','.join(options.backends)} and --precisions "

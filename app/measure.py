@@ -39,6 +39,7 @@ class Job:
     seed: int = 0
     probe: str | None = None  # the convolution probe in this job's format and precision
     video: str | None = None  # a video run through `edgeae run`'s loop (frames/s beside the engine)
+    video_seconds: float = 0.0  # played in a loop this long (0: once)
 
 
 def peak_rss_mb() -> float:
@@ -129,6 +130,8 @@ def measure(job: Job) -> dict:
 def loop_run(model, job: Job) -> dict:
     """`edgeae run`'s loop over the job's video: frames/s, median ms of model call and frame.
 
+    The video plays once, or in a loop for the job's `video_seconds`.
+
     As the command runs it: a single-channel model with --gray (one plane per frame).
     """
     from edgeae.core.tasks import TASKS
@@ -142,7 +145,9 @@ def loop_run(model, job: Job) -> dict:
         model = open_any(job.model, job.backend, job.threads, use=use)
     if model.temporal:
         model.reset()  # the timed frames are not the video's past
-    summary = run(model, Source("video", job.video), RunOptions(gray=manifest.input.channels == 1))
+    options = RunOptions(gray=manifest.input.channels == 1, loop=job.video_seconds > 0,
+                         duration=job.video_seconds or None)
+    summary = run(model, Source("video", job.video), options)
     return {"fps": summary.fps, "frames": summary.frames,
             "model_ms_p50": summary.model_ms["p50"], "frame_ms_p50": summary.frame_ms["p50"]}
 

@@ -22,6 +22,7 @@ from edgeae.app.commands.args import (
     given,
     listed,
     output_dir,
+    ranged,
     require,
 )
 from edgeae.core.errors import UserError
@@ -31,7 +32,7 @@ from edgeae.runtime.pretrained import NAMES
 DEFAULTS = BenchmarkOptions()
 # BenchmarkOptions fields an option of the same name sets when given
 OPTION_FIELDS = ("backends", "precisions", "sizes", "threads", "data", "labels", "noise", "limit",
-                 "warmup", "repeats", "python", "seed", "video")
+                 "warmup", "repeats", "python", "seed", "video", "video_seconds")
 # what the Keras rows, the exports and the quality measures (AUROC) import
 NEEDS = (*export.NEEDS, "scikit-learn")
 
@@ -83,6 +84,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also run `edgeae run`'s whole loop (decode, model, overlay) over this "
                         "video in every row's process: its frames/s beside the bare engine's at "
                         "the video's frame size, which is timed too (a short clip will do)")
+    p.add_argument("--video-seconds", type=ranged(float, 0.0), metavar="S",
+                   help="play --video in a loop this long, so that the loop's start weighs in its "
+                        "frames/s about as little as the warm-up left out of the engine's "
+                        f"(0: once; default {DEFAULTS.video_seconds:g})")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
     p.set_defaults(func=run)
