@@ -54,9 +54,10 @@ def truncated_jpeg(path: Path) -> bool:
     one) and each scan to the next marker that is not a stuffed byte or a restart, and stops
     at the end marker, so data appended after it (a phone's motion photo) does not count.
     """
-    data = path.read_bytes()
-    if data[:2] != b"\xff\xd8":
-        return False
+    with open(path, "rb") as f:  # another format: its first two bytes are all that is read
+        if f.read(2) != b"\xff\xd8":
+            return False
+        data = b"\xff\xd8" + f.read()
     at, scanned = 2, False  # cut in its headers: the decoder fails and says so itself
     while at + 2 <= len(data):
         if data[at] != 0xFF:
