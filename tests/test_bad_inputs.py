@@ -198,6 +198,8 @@ CASES = {
                                "{t}/missing.png --out {t}/g.png", "--interpolate"),
     "generate-swapped-model": ("device", "generate --model {p} --out {t}/g.png",
                                "not a VAE decoder"),
+    "generate-existing-out": ("train", "generate --model {m} --out {t}/corrupt.png",
+                              "corrupt.png already exists; pass --overwrite"),
     "generate-no-keras": ("device", "generate --model {m} --out {t}/g.png", INSTALL_TRAIN),
     # report
     "report-wrong-suffix": ("device", "report {m} --out {t}/r.pdf", ".html"),

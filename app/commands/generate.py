@@ -18,6 +18,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.app.generate import MAX_SAMPLES, generate
 from edgeae.core.errors import UserError
+from edgeae.core.files import check_writable
 from edgeae.core.images import IMAGE_SUFFIXES
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.interpolate is not None and args.traverse is not None:
         raise UserError("pass --interpolate or --traverse, not both")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
+    check_writable(args.out, args.overwrite)  # before TensorFlow loads (seconds)
     for image in args.interpolate or ():
         if not image.is_file():
             raise UserError(f"--interpolate {image} is not a readable image: no such file")
