@@ -1464,6 +1464,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "soak-cost-f25": _of(soak_cost, "soak-cost-f25"),
     "soak-cost-amx": _of(soak_cost, "soak-cost-amx"),
     "soak-cost-amx-1thread": _of(soak_cost, "soak-cost-amx-1thread"),
+    "soak-cost-amx-long": _of(soak_cost, "soak-cost-amx-long"),
     "video-speed": _of(video_speed, "video-speed"),
     "video-speed-amd": _of(video_speed, "video-speed-amd"),
     "video-speed-amd-vnni": _of(video_speed, "video-speed-amd-vnni"),
