@@ -881,9 +881,9 @@ def odd_crops(name: str) -> str:
 
 # --- video denoising (benchmarks/video.py) -----------------------------------------------------
 
-def video() -> str:
+def video(results: str) -> str:
     """Per method: PSNR, SSIM, flicker and moving-region PSNR over the clips; stills; speed."""
-    data = load("video")
+    data = load(results)
     rows = [[f"{group}: {name}" if i else f"**{group}**: {name}", f"{m['psnr']:.2f}",
              f"{m['ssim']:.4f}", f"{m['flicker']:.2f}",
              "-" if m["moving_psnr"] is None else f"{m['moving_psnr']:.2f}"]
@@ -1446,7 +1446,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-stream-retrained-validation": _of(
         camera_denoisers, "camera_denoisers_stream_retrained_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
-    "video": ("video", video),
+    "video": _of(video, "video"),
+    "video-amx": _of(video, "video-amx"),
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
     "gray-decode": ("gray-decode", gray_decode),
