@@ -55,9 +55,14 @@ def truncated_jpeg(path: Path) -> bool:
     at the end marker, so data appended after it (a phone's motion photo) does not count.
     """
     with open(path, "rb") as f:  # another format: its first two bytes are all that is read
-        if f.read(2) != b"\xff\xd8":
-            return False
-        data = b"\xff\xd8" + f.read()
+        start = f.read(2)
+        return start == b"\xff\xd8" and jpeg_cut_short(start + f.read())
+
+
+def jpeg_cut_short(data: bytes) -> bool:
+    """`truncated_jpeg` of a file's bytes (False for another format)."""
+    if data[:2] != b"\xff\xd8":
+        return False
     at, scanned = 2, False  # cut in its headers: the decoder fails and says so itself
     while at + 2 <= len(data):
         if data[at] != 0xFF:

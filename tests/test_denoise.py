@@ -636,18 +636,21 @@ def test_denoise_skips_unreadable_images_with_a_count_and_resume_finishes(tmp_pa
     (archive / "class_0" / "garbage.png").write_bytes(b"not an image")
     png = (archive / "class_1" / "img_001.png").read_bytes()
     (archive / "class_1" / "truncated.png").write_bytes(png[:len(png) // 2])
+    photo = cv2.imencode(".jpg", blobs(1, 64)[0])[1].tobytes()
+    (archive / "class_1" / "cut.jpg").write_bytes(photo[:len(photo) * 3 // 4])  # decodable
     out = tmp_path / "out"
     code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--workers", "2",
                                 "--out", out)
     assert code == 0 and "denoised 4 images" in stdout, err
-    assert "skipped 2 image(s) it cannot denoise" in caplog.text
+    assert "skipped 3 image(s) it cannot denoise" in caplog.text
     assert "cannot read " + str(archive / "class_0" / "garbage.png") in caplog.text
+    assert str(archive / "class_1" / "cut.jpg") + " is a JPEG cut short" in caplog.text
     assert len(list(out.rglob("*.png"))) == 4
     caplog.clear()
     code, stdout, err = run_cli("denoise", archive, "--pretrained", "live", "--resume",
-                                "--out", out)  # the unreadable two never block a resume
+                                "--out", out)  # the unreadable three never block a resume
     assert code == 0 and "denoised 0 images" in stdout, err
-    assert "skipped 2 image(s) it cannot denoise" in caplog.text
+    assert "skipped 3 image(s) it cannot denoise" in caplog.text
     code, _, err = run_cli("denoise", archive, "--pretrained", "live", "--resume", "--strict",
                            "--out", out)
     assert code == 2 and "cannot read" in err and len(err.strip().splitlines()) == 1, err
