@@ -24,7 +24,7 @@ from edgeae.app.workers import ModelSpec, process_pool
 from edgeae.core.data import VIDEO_SUFFIXES
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_path, check_writable
-from edgeae.core.images import IMAGE_SUFFIXES, jpeg_cut_short
+from edgeae.core.images import IMAGE_SUFFIXES, file_bytes, jpeg_cut_short
 from edgeae.core.progress import progress
 from edgeae.runtime.models import Denoiser
 
@@ -91,11 +91,8 @@ def read_image(path: Path) -> np.ndarray:
 
     The file is read once; a format that can hold alpha is decoded a second time for it.
     """
-    try:
-        encoded = np.fromfile(path, np.uint8)
-    except OSError:
-        encoded = np.empty(0, np.uint8)
-    if jpeg_cut_short(encoded.tobytes()):  # OpenCV would decode it, its missing rows grey
+    encoded = file_bytes(path)
+    if jpeg_cut_short(encoded.data):  # OpenCV would decode it, its missing rows grey
         raise UserError(f"{path} is a JPEG cut short")
     image = (cv2.imdecode(encoded, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
              if encoded.size else None)

@@ -21,11 +21,13 @@ from edgeae.core.idx import looks_like_idx, read_idx
 from edgeae.core.images import (
     IMAGE_SUFFIXES,
     channel_count,
+    decode_image,
+    file_bytes,
+    jpeg_cut_short,
     prepare,
     read_image,
     series_as_images,
     to_unit_float,
-    truncated_jpeg,
 )
 from edgeae.core.progress import progress
 from edgeae.core.series import (
@@ -148,8 +150,9 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
     """Decode each file once to find unreadable ones, sizes and channel counts."""
     good, bad, sizes, chans = [], [], Counter(), set()
     for path in progress(files, total=len(files), desc="scanning images", unit="img"):
-        cut = truncated_jpeg(path)  # before decoding it: libjpeg would print a warning
-        img = None if cut else read_image(path)
+        encoded = file_bytes(path)
+        cut = jpeg_cut_short(encoded.data)  # before decoding it: libjpeg would print a warning
+        img = None if cut else decode_image(encoded)
         if img is None:
             if strict:
                 what = "a JPEG cut short" if cut else "not a readable image"

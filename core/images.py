@@ -36,7 +36,21 @@ def read_image(path: Path) -> np.ndarray | None:
 
     Colour images come back in RGB(A) order, not OpenCV's BGR.
     """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    return decode_image(file_bytes(path))
+
+
+def file_bytes(path: Path) -> np.ndarray:
+    """A file's bytes as a uint8 array, to check and decode from one read; empty if unreadable."""
+    try:
+        return np.fromfile(path, np.uint8)
+    except OSError:
+        return np.empty(0, np.uint8)
+
+
+def decode_image(encoded: np.ndarray) -> np.ndarray | None:
+    """`read_image` of a file's bytes."""
+    img = (cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+           if encoded.size else None)
     if img is None or img.size == 0:
         return None
     if img.ndim == 3 and img.shape[2] == 3:
@@ -46,21 +60,15 @@ def read_image(path: Path) -> np.ndarray | None:
     return img
 
 
-def truncated_jpeg(path: Path) -> bool:
-    """True for a JPEG file cut short: its segments run out before the end-of-image marker.
+def jpeg_cut_short(data: bytes | memoryview) -> bool:
+    """True for a JPEG file's bytes cut short: its segments run out before the end-of-image marker.
 
     OpenCV decodes such a file without an error, its missing rows grey; only libjpeg's warning
     on stderr says so. The walk skips each segment by its length (an EXIF thumbnail is inside
     one) and each scan to the next marker that is not a stuffed byte or a restart, and stops
     at the end marker, so data appended after it (a phone's motion photo) does not count.
+    False for another format.
     """
-    with open(path, "rb") as f:  # another format: its first two bytes are all that is read
-        start = f.read(2)
-        return start == b"\xff\xd8" and jpeg_cut_short(start + f.read())
-
-
-def jpeg_cut_short(data: bytes) -> bool:
-    """`truncated_jpeg` of a file's bytes (False for another format)."""
     if data[:2] != b"\xff\xd8":
         return False
     at, scanned = 2, False  # cut in its headers: the decoder fails and says so itself

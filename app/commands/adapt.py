@@ -203,8 +203,6 @@ def _footage(args: argparse.Namespace):
     return ArrayImages(frames, prep, f"--source {args.source}", "recording")
 
 
-
-
 def _check_denoiser_dir(path: Path) -> None:
     """--model must be a denoiser's model directory (checked before TensorFlow loads)."""
     from edgeae.core.modeldir import ModelDir
