@@ -63,36 +63,34 @@ def mean_psnr(path: Path, backend: str, threads: int, pairs: list) -> float:
         for clean, noisy in pairs]))
 
 
-def bf16_ir(name: str, folder: Path) -> Path:
-    """The shipped model rebuilt and exported as a bf16 IR by the export's converter."""
-    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
-    converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels),
-                                  ExportOptions())
-    return converter.convert("bf16", None).write_to(folder / f"{name}_bf16.xml")
+def exported_irs(name: str, folder: Path, crops: np.ndarray) -> dict[str, Path]:
+    """The shipped model rebuilt once, exported as a bf16 and an int8 IR by the export's converter.
 
-
-def int8_ir(name: str, folder: Path, crops: np.ndarray) -> Path:
-    """The shipped model rebuilt and exported as an int8 IR by the export's converter."""
+    The int8 one is calibrated on `crops`, with the clean crops as its targets.
+    """
     model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
     options = ExportOptions()
+    converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels), options)
     calibration = Calibration(model_inputs(crops, manifest, options.seed),
                               restored_targets(crops, manifest))
-    converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels), options)
-    return converter.convert("int8", calibration).write_to(folder / f"{name}_int8.xml")
+    return {precision: converter.convert(precision, data).write_to(
+                folder / f"{name}_{precision}.xml")
+            for precision, data in (("bf16", None), ("int8", calibration))}
 
 
 def runs_for(name: str, folder: Path, crops: np.ndarray) -> list[tuple[str, str, Path]]:
     """(engine, precision, file) of every row of one model."""
     shipped = {(p, s): PRETRAINED_DIR / f"{name}_{p}{s}" for p in ("fp32", "int8")
                for s in (".tflite", ".onnx")}
+    irs = exported_irs(name, folder, crops)
     return [("litert", "fp32", shipped["fp32", ".tflite"]),
             ("litert", "int8", shipped["int8", ".tflite"]),
             ("onnxruntime", "fp32", shipped["fp32", ".onnx"]),
             ("onnxruntime", "int8", shipped["int8", ".onnx"]),
             ("openvino", "fp32", shipped["fp32", ".onnx"]),
-            ("openvino", "bf16", bf16_ir(name, folder)),
+            ("openvino", "bf16", irs["bf16"]),
             ("openvino", "int8", shipped["int8", ".onnx"]),
-            ("openvino", "int8", int8_ir(name, folder, crops))]
+            ("openvino", "int8", irs["int8"])]
 
 
 def rows_for(name: str, batch: np.ndarray, pairs: list, args: argparse.Namespace,
