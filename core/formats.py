@@ -2,7 +2,7 @@
 
 A format is a kind of model file (Keras, TFLite, ONNX, OpenVINO IR); a precision is how its
 numbers are stored and computed (fp32, fp16, bf16 compute, int8 weights with dynamic activations,
-full int8). The export
+full int8, full int8 with bf16 compute where it keeps float). The export
 converts with the format's converter, the runtime picks a backend by the format's suffix, the
 benchmark, the report, the CLI's choices and the pretrained files all read these rows. Adding a
 format or a precision is one row here and its converter (export/) or session
@@ -79,6 +79,9 @@ PRECISIONS: dict[str, Precision] = {p.name: p for p in (
               "int8 weights, activations quantized at run time"),
     Precision("int8", True, True, "quality", None,
               "int8 weights and activations, calibrated on training images"),
+    Precision("int8-bf16", True, True, "quality", None,
+              "int8, its layers kept in float computed in bfloat16 (CPUs with AVX512_BF16 or AMX)",
+              cpu_capability="BF16"),
 )}
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
@@ -90,7 +93,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx", ".onnx", {"fp32": None, "int8-dynamic": "dynamic-range", "int8": "qdq"},
            "edgeae.export.onnx:OnnxConverter", "ONNX graph (onnxruntime, OpenVINO)"),
     Format("openvino", ".xml",
-           {"fp32": None, "fp16": "float16-weights", "bf16": "bf16-compute", "int8": "nncf"},
+           {"fp32": None, "fp16": "float16-weights", "bf16": "bf16-compute", "int8": "nncf",
+            "int8-bf16": "nncf-bf16-compute"},
            "edgeae.export.openvino:OpenVINOConverter",
            "OpenVINO IR: the .xml graph and its .bin weights beside it", weights_suffix=".bin",
            needs=("openvino", "nncf")),

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from edgeae.core.errors import UserError
+from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import Manifest
 from edgeae.core.tasks import TASKS
 from edgeae.runtime.artifact import check_matches_embedded, read_artifact_manifest
@@ -92,7 +93,7 @@ def _say_if_int8_runs_exactly(manifest: Manifest, backend: str) -> None:
 def _warn_if_ir_int8_saturates(manifest: Manifest) -> None:
     """One warning where an IR int8 file exported for VNNI runs where int8 sums saturate."""
     artifact = manifest.artifact
-    if artifact.format == "openvino" and artifact.precision == "int8" \
+    if artifact.format == "openvino" and PRECISIONS[artifact.precision].int8_weights \
             and not (artifact.quantization and artifact.quantization.overflow_fix) \
             and int8_sums_saturate():
         log.warning("%s was quantized without NNCF's overflow fix past its first layer, and "

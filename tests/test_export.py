@@ -99,14 +99,44 @@ def test_bf16_computes_in_bfloat16_within_its_gate(denoiser_dir, tmp_path):
     assert bf16.weights.size_bytes == report.artifacts[0].manifest.artifact.weights.size_bytes
 
 
+@pytest.mark.skipif("BF16" not in cpu_capabilities(),
+                    reason="this CPU has no AVX512_BF16 or AMX: bf16 cannot be computed here")
+def test_int8_bf16_runs_its_float_layers_in_bfloat16_within_the_int8_gate(denoiser_dir,
+                                                                          tmp_path):
+    import openvino as ov
+
+    from edgeae.runtime.backends import OpenVINOSession
+
+    report = export_model(ModelDir.open(denoiser_dir), tmp_path,
+                          ExportOptions(formats=("openvino",), precisions=("int8-bf16",)))
+    artifact = report.artifacts[0].manifest.artifact
+    assert artifact.quantization.scheme == "nncf-bf16-compute"
+    assert artifact.quantization.weights == "per-channel"
+    assert artifact.parity.keras_psnr_db - artifact.parity.psnr_db <= GATE.int8_psnr_drop_db
+    path = tmp_path / "model_int8-bf16.xml"
+    noisy = blobs(4, seed=7).astype(np.float32) / 255
+    core = ov.Core()
+
+    def compiled(hint: str) -> np.ndarray:
+        model = core.read_model(path)
+        model.reshape(list(noisy.shape))
+        config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": 2}
+        return core.compile_model(model, "CPU", config)(noisy)[0]
+
+    ran = OpenVINOSession(path, 2).run(noisy)
+    np.testing.assert_allclose(ran, compiled("bf16"), atol=1e-6)  # the runtime applies the hint
+    assert np.abs(ran - compiled("f32")).max() > 0  # and it changes what is computed
+
+
 def test_bf16_is_refused_where_the_cpu_cannot_compute_it(conv_dir, tmp_path, monkeypatch):
     import edgeae.runtime.backends as backends
 
     # the CPU is the hardware here: a CPU without BF16 is stood in for by what OpenVINO reports
     monkeypatch.setattr(backends, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
-    with pytest.raises(UserError, match="bf16 needs a CPU with BF16"):
-        export_model(ModelDir.open(conv_dir), tmp_path,
-                     ExportOptions(formats=("openvino",), precisions=("bf16",)))
+    for precision in ("bf16", "int8-bf16"):
+        with pytest.raises(UserError, match=f"^{precision} needs a CPU with BF16"):
+            export_model(ModelDir.open(conv_dir), tmp_path,
+                         ExportOptions(formats=("openvino",), precisions=(precision,)))
     report = export_model(ModelDir.open(conv_dir), tmp_path,
                           ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
     assert [e.path.name for e in report.artifacts] == ["model_fp32.xml"]
