@@ -6,13 +6,14 @@ the ONNX files) beside the bf16 IR `edgeae export --format openvino --precision 
 the model rebuilt from its shipped fp32 ONNX file (train/from_artifact.py, checked against it)
 and converted by the export's own converter, and beside the int8 IR `--precision int8` writes
 the same way (NNCF under accuracy control, covering ranges, calibrated on int8_ranges.py's 200
-crops of the training images with the model's own noise). Per row: p50 / p99 ms of --runs runs
-of one 480x640 gray frame (Set12's 08.png resized) after two warm-ups on --threads threads; the
+crops of the training images with the model's own noise), and the int8-bf16 IR (the same, its
+float layers computed in bfloat16). Per row: p50 / p99 ms of --runs runs of one 480x640 gray
+frame (Set12's 08.png resized) after two warm-ups on --threads threads; the
 largest difference from onnxruntime's fp32 output on that frame; PSNR on the 12 Set12 images
 with Gaussian noise of sigma 25 (unclipped, seed 0); and whether the row passes its precision's
-export gate (fp32 max|diff| <= 1e-4, bf16 <= 2.5e-2, int8 PSNR drop <= 0.3 dB). The summary
-gives each model's fastest row passing its gate, and its fastest int8 row within 0.1 dB of float
-(issue 20's accuracy for `live`), each against LiteRT's int8.
+export gate (fp32 max|diff| <= 1e-4, bf16 <= 2.5e-2, int8 and int8-bf16 PSNR drop <= 0.3 dB). The
+summary gives each model's fastest row passing its gate, and its fastest int8 or int8-bf16 row
+within 0.1 dB of float (issue 20's accuracy for `live`), each against LiteRT's int8.
 
     .venv/bin/python benchmarks/bf16.py --data ../shared/data --threads 2 \
         --out benchmarks/results/bf16.json
@@ -64,9 +65,10 @@ def mean_psnr(path: Path, backend: str, threads: int, pairs: list) -> float:
 
 
 def exported_irs(name: str, folder: Path, crops: np.ndarray) -> dict[str, Path]:
-    """The shipped model rebuilt once, exported as a bf16 and an int8 IR by the export's converter.
+    """The shipped model rebuilt once, exported as bf16, int8 and int8-bf16 IRs.
 
-    The int8 one is calibrated on `crops`, with the clean crops as its targets.
+    By the export's own converter; the int8 ones are calibrated on `crops`, with the clean
+    crops as their targets.
     """
     model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
     options = ExportOptions()
@@ -75,7 +77,8 @@ def exported_irs(name: str, folder: Path, crops: np.ndarray) -> dict[str, Path]:
                               restored_targets(crops, manifest))
     return {precision: converter.convert(precision, data).write_to(
                 folder / f"{name}_{precision}.xml")
-            for precision, data in (("bf16", None), ("int8", calibration))}
+            for precision, data in (("bf16", None), ("int8", calibration),
+                                    ("int8-bf16", calibration))}
 
 
 def runs_for(name: str, folder: Path, crops: np.ndarray) -> list[tuple[str, str, Path]]:
@@ -90,7 +93,8 @@ def runs_for(name: str, folder: Path, crops: np.ndarray) -> list[tuple[str, str,
             ("openvino", "fp32", shipped["fp32", ".onnx"]),
             ("openvino", "bf16", irs["bf16"]),
             ("openvino", "int8", shipped["int8", ".onnx"]),
-            ("openvino", "int8", irs["int8"])]
+            ("openvino", "int8", irs["int8"]),
+            ("openvino", "int8-bf16", irs["int8-bf16"])]
 
 
 def rows_for(name: str, batch: np.ndarray, pairs: list, args: argparse.Namespace,
@@ -130,7 +134,8 @@ def summary(rows: list[dict]) -> dict:
         litert = next(r for r in mine if (r["backend"], r["precision"]) == ("litert", "int8"))
         out[name] = {}
         for key, rows_of in (("fastest", [r for r in mine if r["passes_gate"]]),
-                             ("int8_within_0.1_db", [r for r in mine if r["precision"] == "int8"
+                             ("int8_within_0.1_db", [r for r in mine
+                                                     if PRECISIONS[r["precision"]].calibrated
                                                      and r["psnr_drop"] <= ACCURATE_INT8_DB])):
             best = min(rows_of, key=lambda r: r["p50_ms"], default=None)
             out[name][key] = None if best is None else {

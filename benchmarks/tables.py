@@ -778,6 +778,33 @@ def int8_ir() -> str:
                     right={2, 3, 4}) + "\n")
 
 
+def int8_bf16(results: str) -> str:
+    """The int8 IR at each accuracy share, under float32 and bfloat16, and the rule's choice."""
+    data = load(results)
+    sigmas, rows, verdicts = data["sigmas"], [], []
+    for r in data["rows"]:
+        fp32 = r["psnr"]["fp32"]
+        rows.append([r["model"], "fp32 ONNX file", _fp32_cell(fp32, sigmas), "-",
+                     f"{r['ms_p50']['fp32']:.1f}"])
+        rows += [[r["model"], key, "", _drop_cell(r["psnr"][key], fp32, sigmas),
+                  f"{r['ms_p50'][key]:.1f}"] for key in r["psnr"] if key != "fp32"]
+        share = r["chosen_share"]
+        verdicts.append(f"{r['model']}: " + (f"share {share}" if share is not None
+                                             else "neither share"))
+    return (caption(data["provenance"]) + "\n\n"
+            + "All through OpenVINO, 2 threads. fp32: mean PSNR in dB over the validation noise "
+              "levels (40 held-out Train400 images at Gaussian sigma "
+              f"{', '.join(map(str, sigmas))}) / on Set12 at sigma {data['set12_sigma']}. "
+              "Others: the PSNR drop from fp32 in dB, the mean over those levels / the largest "
+              "(at that sigma) / on Set12. Each IR ran with its inference precision hint as "
+              "exported and swapped (f32, bf16). ms: the median per 640x480 gray frame, "
+              "interleaved rounds. The rule's choice for int8-bf16 (the faster share losing at "
+              f"most {data['rule_db']} dB on the validation mean under bf16): "
+              + "; ".join(verdicts) + ".\n\n"
+            + table(["model", "file", "fp32 PSNR", "drop", "ms p50"], rows,
+                    right={2, 3, 4}) + "\n")
+
+
 def int8_ranges() -> str:
     """Shipped denoisers' int8 PSNR drop by calibration rule, per engine; the choices."""
     data = load("int8_ranges")
@@ -1427,6 +1454,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-offset": ("adapt_offset", adapt_offset),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
+    "int8-bf16-amx": _of(int8_bf16, "int8_bf16-amx"),
     "int8-kernels": ("int8_kernels", int8_kernels),
     "camera-denoisers": _of(camera_denoisers, "camera_denoisers"),
     "camera-denoisers-validation": _of(camera_denoisers, "camera_denoisers_validation"),
@@ -1458,6 +1486,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "bf16": _of(bf16, "bf16"),
     "bf16-amd": _of(bf16, "bf16-amd"),
     "bf16-amx": _of(bf16, "bf16-amx"),
+    "bf16-amx-2": _of(bf16, "bf16-amx-2"),
     "soak": ("soak", soak),
     "soak-cost": _of(soak_cost, "soak-cost"),
     "soak-threads": _of(soak_cost, "soak-threads"),
