@@ -77,6 +77,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
                            Path(path))
     _say_if_int8_runs_exactly(manifest, used.name)
     _warn_if_ir_int8_saturates(manifest)
+    _warn_if_the_cpu_lacks_its_precision(manifest)
     return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,
                      Path(path).parent)
 
@@ -101,6 +102,17 @@ def _warn_if_ir_int8_saturates(manifest: Manifest) -> None:
                     "than its export gate measured; export it here, or run the ONNX int8 file "
                     "with onnxruntime (exact here)",
                     artifact.file)
+
+
+def _warn_if_the_cpu_lacks_its_precision(manifest: Manifest) -> None:
+    """One warning where the artifact computes in what this CPU lacks (bf16 without BF16)."""
+    from edgeae.runtime import backends  # looked up when called: tests stand in for the CPU
+
+    need = PRECISIONS[manifest.artifact.precision].cpu_capability
+    if need and need not in backends.cpu_capabilities():
+        log.warning("%s was exported to compute in %s, which this CPU lacks (no AVX512_BF16 "
+                    "or AMX): OpenVINO cannot run it as its export gate measured; export fp32 "
+                    "or int8 for this machine", manifest.artifact.file, need)
 
 
 def model_for(use: str, session: Session, manifest: Manifest, folder: Path) -> Reconstructor:

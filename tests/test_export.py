@@ -128,6 +128,30 @@ def test_int8_bf16_runs_its_float_layers_in_bfloat16_within_the_int8_gate(denois
     assert np.abs(ran - compiled("f32")).max() > 0  # and it changes what is computed
 
 
+@pytest.mark.skipif("BF16" not in cpu_capabilities(),
+                    reason="this CPU has no AVX512_BF16 or AMX: bf16 cannot be exported here")
+def test_a_bf16_artifact_loaded_where_the_cpu_lacks_bf16_says_so(denoiser_dir, tmp_path,
+                                                                  monkeypatch, caplog):
+    import edgeae.runtime.backends as backends
+
+    export_model(ModelDir.open(denoiser_dir), tmp_path,
+                 ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
+
+    def warnings_loading(name: str) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="edgeae.runtime"):
+            rt.load(tmp_path / name)
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    assert warnings_loading("model_bf16.xml") == []  # this CPU computes it
+    # the CPU is the hardware here: one without BF16 is stood in for by what OpenVINO reports
+    monkeypatch.setattr(backends, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
+    assert warnings_loading("model_fp32.xml") == []
+    [warning] = warnings_loading("model_bf16.xml")
+    assert warning.startswith("model_bf16.xml was exported to compute in BF16, which this "
+                              "CPU lacks")
+
+
 def test_bf16_is_refused_where_the_cpu_cannot_compute_it(conv_dir, tmp_path, monkeypatch):
     import edgeae.runtime.backends as backends
 
