@@ -15,7 +15,8 @@ all through OpenVINO on 2 threads: the PSNR drop from fp32 on int8_ranges.py's v
 The rule, written before the first run (2026-12-05 03:56 UTC) and applied to `live`: int8-bf16
 ships at the share whose IR, under the bf16 hint, loses at most 0.10 dB from fp32 on the mean
 over the validation noise levels; if both do, the faster; Set12 is reported, never used to
-choose.
+choose. `--models live-camera,quality` then checks the chosen share on models the rule never
+saw (each row reports what the rule would pick for it; the export keeps live's choice).
 
     .venv/bin/python benchmarks/int8_bf16.py --data ../shared/data --out results.json
 """
@@ -38,7 +39,7 @@ from edgeae.runtime.backends import OPENVINO_PRECISION_HINT, cpu_capabilities
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 from edgeae.train.from_artifact import keras_from_onnx
 
-NAMES = ("live",)
+NAMES = ("live", "live-camera", "quality")  # gray U-Nets whose fp32 and int8 ONNX files ship
 ENGINE = "openvino"
 RULE_DB = 0.10  # the largest mean validation drop the rule accepts
 HINTS = ("f32", "bf16")
@@ -107,14 +108,18 @@ def main() -> None:
     """Measure each model; write the rows and the rule's verdict."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--models", type=lambda t: tuple(t.split(",")), default=("live",),
+                        help=f"comma-separated, of {', '.join(NAMES)} (default live)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if not set(args.models) <= set(NAMES):
+        parser.error(f"--models: choose from {', '.join(NAMES)}")
     if "BF16" not in cpu_capabilities():
         sys.exit("this CPU has no AVX512_BF16 or AMX: int8-bf16 cannot be computed here")
     run = provenance(" ".join(["python benchmarks/int8_bf16.py", *sys.argv[1:]]))
     sets, crops = measurement_sets(args.data)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, crops, sets, Path(tmp)) for name in NAMES]
+        rows = [measure(name, crops, sets, Path(tmp)) for name in args.models]
     for row in rows:
         row["drops"] = {key: drops(row, key) for key in row["psnr"] if key != "fp32"}
         chosen = choice(row)

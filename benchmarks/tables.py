@@ -1455,6 +1455,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "int8-ranges": ("int8_ranges", int8_ranges),
     "int8-ir": ("int8_ir", int8_ir),
     "int8-bf16-amx": _of(int8_bf16, "int8_bf16-amx"),
+    "int8-bf16-amx-heldout": _of(int8_bf16, "int8_bf16-amx-heldout"),
     "int8-kernels": ("int8_kernels", int8_kernels),
     "camera-denoisers": _of(camera_denoisers, "camera_denoisers"),
     "camera-denoisers-validation": _of(camera_denoisers, "camera_denoisers_validation"),
