@@ -147,7 +147,11 @@ def test_benchmark_video_runs_the_run_loop_beside_the_bare_engine(tmp_path):
         assert 0 < row["loop_model_ms_p50"] <= row["loop_frame_ms_p50"]
         assert row["loop_pct_of_engine"] == pytest.approx(100 * row["loop_fps"] / row["fps"],
                                                           abs=0.1)
-    assert "`run` loop fps (% of engine)" in out.splitlines()[0]
+        # the loop's whole-run rate against the engine's whole-run rate (1/mean), too
+        assert row["engine_rate_fps"] == pytest.approx(1e3 / row["ms_mean"], abs=0.05)
+        assert row["loop_pct_of_engine_rate"] == pytest.approx(
+            100 * row["loop_fps"] / row["engine_rate_fps"], rel=0.01)
+    assert "`run` loop fps (% of engine: of 1/p50, of 1/mean)" in out.splitlines()[0]
 
 
 @pytest.mark.parametrize("args, message", [
