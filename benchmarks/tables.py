@@ -1430,6 +1430,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-live-amx": ("edge-live-amx", _edge("live-amx")),
     "edge-quality-amx": ("edge-quality-amx", _edge("quality-amx")),
     "edge-live-loop-amx": ("edge-live-loop-amx", _edge("live-loop-amx")),
+    "edge-live-loop-amx2": ("edge-live-loop-amx2", _edge("live-loop-amx2")),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
