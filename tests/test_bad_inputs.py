@@ -53,6 +53,10 @@ CASES = {
                                     "cannot read"),
     "train-missing-weights": ("train", "train autoencoder --data {t}/images --out {t}/o "
                               "--initial-weights {t}/missing.weights.h5", "no such file"),
+    "train-foreign-weights": ("train", "train autoencoder --data {t}/images --out {t}/o "
+                              "--initial-weights {t}/inf.npy", "expected Keras weights"),
+    "train-weights-folder": ("train", "train autoencoder --data {t}/images --out {t}/o "
+                             "--initial-weights {t}/images", "is a folder; give a file in it"),
     "train-every-on-a-folder": ("train", "train autoencoder --data {t}/images --every 5 --out "
                                 "{t}/o", "--every 5 keeps every K-th frame of a video"),
     "train-out-of-range": ("train", "train detector --data {t}/images --out {t}/o "

@@ -51,7 +51,7 @@ from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
 from edgeae.train.pipeline import image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
-from edgeae.train.settings import TrainSettings
+from edgeae.train.settings import TrainSettings, initial_weights_problem
 
 log = logging.getLogger(__name__)
 
@@ -365,12 +365,10 @@ def load_initial_weights(model: keras.Model, path: str, config: ModelConfig | No
     or a float32 ONNX artifact (a shipped model: train/from_artifact.py).
     A temporal model starts from a single-frame one's weights (train/inflate.py).
     """
-    if Path(path).is_dir():  # an earlier run's model directory: its model.keras is meant
-        raise UserError(f"--initial-weights {path} is a folder; give a file in it, e.g. "
-                        f"{Path(path) / 'model.keras'}")
-    if not Path(path).is_file():
-        raise UserError(f"--initial-weights {path}: no such file")
-    if path.endswith(".onnx"):
+    problem = initial_weights_problem(path)
+    if problem:
+        raise UserError(problem)
+    if path.lower().endswith(".onnx"):
         from edgeae.train.from_artifact import keras_from_onnx
 
         source, _ = keras_from_onnx(Path(path), tolerance=1e-4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from edgeae.core.manifest import LossSpace, ScoreConfig, SelfSupervised, Targets, Warp
@@ -19,6 +20,25 @@ Loss = Literal["mse", "mae", "bce"]  # fit.py's LOSSES maps each to its Keras lo
 Strategy = Literal["auto", "one-device", "mirrored", "multi-worker"]  # train/distribute.py
 LOSS_NAMES: tuple[str, ...] = get_args(Loss)
 STRATEGY_NAMES: tuple[str, ...] = get_args(Strategy)
+
+
+# what --initial-weights reads: Keras weights (.weights.h5, or legacy .h5), an earlier run's
+# model.keras, or a float32 ONNX file (a shipped model)
+INITIAL_WEIGHTS_SUFFIXES = (".h5", ".keras", ".onnx")
+
+
+def initial_weights_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be --initial-weights, or None: checked before TensorFlow loads."""
+    file = Path(path)
+    if file.is_dir():  # an earlier run's model directory: its model.keras is meant
+        return (f"--initial-weights {path} is a folder; give a file in it, e.g. "
+                f"{file / 'model.keras'}")
+    if not file.is_file():
+        return f"--initial-weights {path}: no such file"
+    if not file.name.lower().endswith(INITIAL_WEIGHTS_SUFFIXES):
+        return (f"--initial-weights {path}: expected Keras weights (.weights.h5), a model.keras "
+                "or a float32 .onnx file")
+    return None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,12 @@ from edgeae.app.commands.args import (
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import PatchMapConfig, ScoreConfig, SelfSupervised
-from edgeae.train.settings import LOSS_NAMES, STRATEGY_NAMES, TrainSettings
+from edgeae.train.settings import (
+    LOSS_NAMES,
+    STRATEGY_NAMES,
+    TrainSettings,
+    initial_weights_problem,
+)
 
 DEFAULTS = TrainSettings()
 
@@ -293,7 +298,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.core.data import Preprocess, load_data
 
     require("train", KERAS_DISTRIBUTION)
-    check_exists(args.initial_weights, "--initial-weights")
+    if args.initial_weights is not None and (problem := initial_weights_problem(
+            args.initial_weights)):
+        raise UserError(problem)
     check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
