@@ -544,7 +544,7 @@ def markdown_table(rows: list[dict]) -> str:
     for r in rows:
         cells = [row_label(r), r["precision"], r["size"], str(r["threads"]),
                  f"{r['ms_p50']:.2f}", f"{r['ms_p90']:.2f}", f"{r['ms_p99']:.2f}",
-                 f"{r['fps']:.1f}", *([_loop_cell(r)] if loop else []),
+                 f"{r['fps']:.1f}", *([loop_cell(r)] if loop else []),
                  f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
                  f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}",
@@ -560,7 +560,7 @@ def _peak_cell(row: dict) -> str:
     return f"{row['pct_of_peak']:.0f}% of {row['peak_gmacs_per_s']:.1f}"
 
 
-def _loop_cell(row: dict) -> str:
+def loop_cell(row: dict) -> str:
     """'18.2 (81%, 86%)': the run loop's frames/s on --video and its shares (loop_shares).
 
     Results written before the rate's share was recorded get it from their stored frames/s
