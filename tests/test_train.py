@@ -27,6 +27,27 @@ def source():
     return ArrayImages(blobs(48), Preprocess(), "blobs", "npy")
 
 
+def test_a_batch_beyond_the_available_memory_is_refused_before_anything_is_written(
+        source, tmp_path, monkeypatch):
+    import edgeae.train.memory as memory
+    from edgeae.train.models.registry import activations_per_pixel, create_model
+
+    # the tutorial's conv autoencoder, per input pixel: 16 channels at a quarter of the pixels,
+    # 8 at a sixteenth, 8 at a quarter, 16 at full size, and the 1-channel output
+    assert activations_per_pixel(create_model("conv", (16, 16, 1))) == 4 + 0.5 + 2 + 16 + 1
+    assert memory.available_memory_bytes() > 2 ** 20  # this Linux machine's MemAvailable
+    # the machine's memory is the hardware here: a small one is stood in for. One batch of 32
+    # 16x16 blobs holds 23.5 * 32 * 256 floats: 770,048 bytes
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 770_047)
+    settings = TrainSettings(epochs=1, batch_size=32)
+    with pytest.raises(UserError, match=r"^one batch \(32 images of 16x16\) needs at least "
+                                        r"752 KiB .* has 752 KiB available: lower --batch-size"):
+        train(source, tmp_path / "m", settings, verbose=0)
+    assert not (tmp_path / "m").exists()
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 770_048)  # it just fits
+    assert train(source, tmp_path / "m", settings, verbose=0).training.epochs_run == 1
+
+
 class Interrupt(keras.callbacks.Callback):
     """Stops the process-like run after `epoch` finishes (as a kill would)."""
 

@@ -46,6 +46,7 @@ from edgeae.train.anomalies import anomaly_textures
 from edgeae.train.callbacks import KLWarmup
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
+from edgeae.train.memory import check_batch_fits
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
@@ -222,6 +223,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     config = make_config(settings.architecture, settings.params)
     with strategy.scope():  # variables (model, optimizer) live on every replica
         model = create_model(settings.architecture, shape, settings.params)
+        # before anything is written; a batch is never more than the training images
+        check_batch_fits(model, min(cfg.batch_size, len(train_idx)), (h, w))
         if settings.initial_weights:
             load_initial_weights(model, settings.initial_weights, config)
         fitted = _fitted(model, config, settings, shape[2])

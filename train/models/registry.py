@@ -91,11 +91,7 @@ def macs_per_pixel(model: keras.Model, size: int = 64) -> float:
     A model that takes any size is measured at `size` x `size`; the count is exact for
     convolutional models, whose cost is proportional to the pixel count.
     """
-    h, w = model.input_shape[1:3]
-    if h is None or w is None:
-        h = w = size
-        model = keras.models.clone_model(
-            model, input_tensors=keras.Input((h, w, model.input_shape[-1])))
+    model, (h, w) = _sized(model, size)
     total = 0
     for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.Conv2DTranspose):
@@ -107,6 +103,28 @@ def macs_per_pixel(model: keras.Model, size: int = 64) -> float:
         elif isinstance(layer, keras.layers.Dense):
             total += prod(layer.input.shape[1:]) * layer.units
     return total / (h * w)
+
+
+def activations_per_pixel(model: keras.Model, size: int = 64) -> float:
+    """Floats per input pixel of the outputs of the layers with weights, in one forward pass.
+
+    Training keeps each for the backward pass (reshapes and activations may share or fuse
+    theirs, so they are left out): this times a batch's pixels is a lower bound on a training
+    step's memory. Measured as macs_per_pixel is.
+    """
+    model, (h, w) = _sized(model, size)
+    return sum(prod(layer.output.shape[1:]) for layer in _leaf_layers(model)
+               if layer.weights) / (h * w)
+
+
+def _sized(model: keras.Model, size: int) -> tuple[keras.Model, tuple[int, int]]:
+    """The model with a fixed input size (`size` x `size` where it takes any), and that size."""
+    h, w = model.input_shape[1:3]
+    if h is None or w is None:
+        h = w = size
+        model = keras.models.clone_model(
+            model, input_tensors=keras.Input((h, w, model.input_shape[-1])))
+    return model, (h, w)
 
 
 def _leaf_layers(model: keras.Model):
