@@ -224,7 +224,8 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     with strategy.scope():  # variables (model, optimizer) live on every replica
         model = create_model(settings.architecture, shape, settings.params)
         # before anything is written; a batch is never more than the training images
-        check_batch_fits(model, min(cfg.batch_size, len(train_idx)), (h, w))
+        check_batch_fits(model, min(cfg.batch_size, len(train_idx)), (h, w),
+                         strategy.num_replicas_in_sync)
         if settings.initial_weights:
             load_initial_weights(model, settings.initial_weights, config)
         fitted = _fitted(model, config, settings, shape[2])

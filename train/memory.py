@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from edgeae.core.errors import UserError
 from edgeae.train.models.registry import activations_per_pixel
@@ -30,11 +31,17 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_batch_fits(model: keras.Model, batch_size: int, image_hw: tuple[int, int]) -> None:
-    """A one-line UserError where one batch's layer outputs alone exceed the available memory."""
+def check_batch_fits(model: keras.Model, batch_size: int, image_hw: tuple[int, int],
+                     replicas: int = 1) -> None:
+    """A one-line UserError where one batch's layer outputs alone exceed the available memory.
+
+    Each of `replicas` (a distribution strategy's) holds its share of the batch. On GPUs the
+    activations live in their memory, which this does not measure, so it does not judge there.
+    """
     available = available_memory_bytes()
-    if available is None:
+    if available is None or tf.config.list_logical_devices("GPU"):
         return
+    batch_size = -(-batch_size // replicas)
     needed = activations_per_pixel(model) * batch_size * image_hw[0] * image_hw[1] * FLOAT_BYTES
     if needed > available:
         h, w = image_hw
