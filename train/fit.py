@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -53,6 +54,9 @@ from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
 from edgeae.train.pipeline import image_batches, split_indices, training_pairs
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.settings import TrainSettings, initial_weights_problem
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -221,16 +225,9 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     h, w, channels = train_images.element_spec.shape[1:]
     shape = (h, w, channels // cfg.frames)  # one frame's; a temporal model stacks K of them
     config = make_config(settings.architecture, settings.params)
-    with strategy.scope():  # variables (model, optimizer) live on every replica
-        model = create_model(settings.architecture, shape, settings.params)
-        # before anything is written; a batch is never more than the training images
-        check_batch_fits(model, min(cfg.batch_size, len(train_idx)), (h, w),
-                         strategy.num_replicas_in_sync)
-        if settings.initial_weights:
-            load_initial_weights(model, settings.initial_weights, config)
-        fitted = _fitted(model, config, settings, shape[2])
-        fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                       loss=_loss(config, settings), metrics=["mse"])
+    # a batch is never more than the training images
+    model, fitted = _compiled(settings, config, shape, strategy,
+                              min(cfg.batch_size, len(train_idx)))
     log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
              settings.architecture, f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}",
              strategy.num_replicas_in_sync)
@@ -255,6 +252,23 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
                  CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def _compiled(settings: TrainSettings, config: ModelConfig, shape: tuple[int, int, int],
+              strategy: tf.distribute.Strategy, batch: int) -> tuple[keras.Model, keras.Model]:
+    """The model, and the model `fit` trains (a wrapper for some), compiled under `strategy`.
+
+    One batch of `batch` images must fit in memory: checked before anything is written.
+    """
+    with strategy.scope():  # variables (model, optimizer) live on every replica
+        model = create_model(settings.architecture, shape, settings.params)
+        check_batch_fits(model, batch, shape[:2], strategy.num_replicas_in_sync)
+        if settings.initial_weights:
+            load_initial_weights(model, settings.initial_weights, config)
+        fitted = _fitted(model, config, settings, shape[2])
+        fitted.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
+                       loss=_loss(config, settings), metrics=["mse"])
+    return model, fitted
 
 
 def _loss(config: ModelConfig, settings: TrainSettings):
