@@ -64,21 +64,25 @@ def mean_psnr(path: Path, backend: str, threads: int, pairs: list) -> float:
         for clean, noisy in pairs]))
 
 
-def exported_irs(name: str, folder: Path, crops: np.ndarray) -> dict[str, Path]:
-    """The shipped model rebuilt once, exported as bf16, int8 and int8-bf16 IRs.
+IR_PRECISIONS = ("bf16", "int8", "int8-bf16")
 
-    By the export's own converter; the int8 ones are calibrated on `crops`, with the clean
-    crops as their targets.
+
+def exported_irs(name: str, folder: Path, crops: np.ndarray,
+                 precisions: tuple[str, ...] = IR_PRECISIONS) -> dict[str, Path]:
+    """The shipped model rebuilt once, exported as an IR in each of `precisions`.
+
+    By the export's own converter; the calibrated ones on `crops`, with the clean crops as
+    their targets.
     """
     model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
     options = ExportOptions()
     converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels), options)
     calibration = Calibration(model_inputs(crops, manifest, options.seed),
                               restored_targets(crops, manifest))
-    return {precision: converter.convert(precision, data).write_to(
+    return {precision: converter.convert(
+                precision, calibration if PRECISIONS[precision].calibrated else None).write_to(
                 folder / f"{name}_{precision}.xml")
-            for precision, data in (("bf16", None), ("int8", calibration),
-                                    ("int8-bf16", calibration))}
+            for precision in precisions}
 
 
 def runs_for(name: str, folder: Path, crops: np.ndarray) -> list[tuple[str, str, Path]]:

@@ -29,15 +29,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from bf16 import exported_irs
 from int8_ranges import SIGMAS, interleaved_ms, mean_psnr, measurement_sets
 from provenance import finished, provenance, write_result
 
-from edgeae.export.artifacts import model_inputs, restored_targets
-from edgeae.export.openvino import ACCURACY_SHARES, OpenVINOConverter
-from edgeae.export.options import Calibration, ExportOptions
+from edgeae.export.openvino import ACCURACY_SHARES
 from edgeae.runtime.backends import OPENVINO_PRECISION_HINT, cpu_capabilities
 from edgeae.runtime.pretrained import PRETRAINED_DIR
-from edgeae.train.from_artifact import keras_from_onnx
 
 NAMES = ("live", "live-camera", "quality")  # gray U-Nets whose fp32 and int8 ONNX files ship
 ENGINE = "openvino"
@@ -57,16 +55,9 @@ def rehinted(path: Path, hint: str, out: Path) -> Path:
 
 def files_for(name: str, crops: np.ndarray, folder: Path) -> dict[str, Path]:
     """fp32, the shipped int8 ONNX file, and each IR precision under each hint."""
-    model, manifest = keras_from_onnx(PRETRAINED_DIR / f"{name}_fp32.onnx", 1e-4)
-    options = ExportOptions()
-    calibration = Calibration(model_inputs(crops, manifest, options.seed),
-                              restored_targets(crops, manifest))
-    converter = OpenVINOConverter(model, (None, None, manifest.input.model_channels), options)
     files = {"fp32": PRETRAINED_DIR / f"{name}_fp32.onnx",
              "int8 ONNX (shipped)": PRETRAINED_DIR / f"{name}_int8.onnx"}
-    for precision in ("int8", "int8-bf16"):
-        converted = converter.convert(precision, calibration)
-        path = converted.write_to(folder / f"{name}_{precision}.xml")
+    for precision, path in exported_irs(name, folder, crops, ("int8", "int8-bf16")).items():
         for hint in HINTS:
             files[label(precision, hint)] = rehinted(path, hint,
                                                      folder / f"{name}_{precision}_{hint}.xml")

@@ -758,13 +758,7 @@ def int8_ir() -> str:
     names = {"int8 ONNX (shipped)": "shipped int8 ONNX file",
              "IR cover": "IR, ranges cover every input (the default since 2026-12-03)",
              "IR mean": "IR, ranges the mean of the inputs' (NNCF's default, the IR's before)"}
-    rows = []
-    for r in data["rows"]:
-        fp32 = r["psnr"]["fp32"]
-        rows.append([r["model"], "fp32 ONNX file", _fp32_cell(fp32, sigmas), "-",
-                     f"{r['ms_p50']['fp32']:.1f}"])
-        rows += [[r["model"], name, "", _drop_cell(r["psnr"][key], fp32, sigmas),
-                  f"{r['ms_p50'][key]:.1f}"] for key, name in names.items()]
+    rows = [row for r in data["rows"] for row in _fp32_and_drop_rows(r, sigmas, names)]
     fix = "on (this CPU's int8 sums saturate)" if data["overflow_fix"] else "off"
     return (caption(data["provenance"]) + "\n\n"
             + "All through OpenVINO, 2 threads. fp32: mean PSNR in dB over the validation noise "
@@ -778,16 +772,21 @@ def int8_ir() -> str:
                     right={2, 3, 4}) + "\n")
 
 
+def _fp32_and_drop_rows(r: dict, sigmas: list[int], names: dict[str, str]) -> list[list[str]]:
+    """A model's fp32 row (its PSNR), then one per file in `names` (its drop), with ms."""
+    fp32 = r["psnr"]["fp32"]
+    return [[r["model"], "fp32 ONNX file", _fp32_cell(fp32, sigmas), "-",
+             f"{r['ms_p50']['fp32']:.1f}"],
+            *([r["model"], name, "", _drop_cell(r["psnr"][key], fp32, sigmas),
+               f"{r['ms_p50'][key]:.1f}"] for key, name in names.items())]
+
+
 def int8_bf16(results: str) -> str:
     """The int8 IR at each accuracy share, under float32 and bfloat16, and the rule's choice."""
     data = load(results)
     sigmas, rows, verdicts = data["sigmas"], [], []
     for r in data["rows"]:
-        fp32 = r["psnr"]["fp32"]
-        rows.append([r["model"], "fp32 ONNX file", _fp32_cell(fp32, sigmas), "-",
-                     f"{r['ms_p50']['fp32']:.1f}"])
-        rows += [[r["model"], key, "", _drop_cell(r["psnr"][key], fp32, sigmas),
-                  f"{r['ms_p50'][key]:.1f}"] for key in r["psnr"] if key != "fp32"]
+        rows += _fp32_and_drop_rows(r, sigmas, {key: key for key in r["psnr"] if key != "fp32"})
         share = r["chosen_share"]
         verdicts.append(f"{r['model']}: " + (f"share {share}" if share is not None
                                              else "neither share"))

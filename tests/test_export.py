@@ -83,11 +83,18 @@ def test_every_artifact_matches_keras_in_its_runtime(which, model_dirs, tmp_path
     assert all(line.endswith("ok") for line in table[2:])
 
 
+@pytest.fixture(scope="module")
+def bf16_export(denoiser_dir, tmp_path_factory):
+    """The denoiser as fp32 and bf16 IRs: (the export's report, its folder)."""
+    out = tmp_path_factory.mktemp("bf16")
+    return export_model(ModelDir.open(denoiser_dir), out,
+                        ExportOptions(formats=("openvino",), precisions=("fp32", "bf16"))), out
+
+
 @pytest.mark.skipif("BF16" not in cpu_capabilities(),
                     reason="this CPU has no AVX512_BF16 or AMX: bf16 cannot be computed here")
-def test_bf16_computes_in_bfloat16_within_its_gate(denoiser_dir, tmp_path):
-    report = export_model(ModelDir.open(denoiser_dir), tmp_path,
-                          ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
+def test_bf16_computes_in_bfloat16_within_its_gate(bf16_export):
+    report, tmp_path = bf16_export
     assert [e.path.name for e in report.artifacts] == ["model_fp32.xml", "model_bf16.xml"]
     bf16 = report.artifacts[1].manifest.artifact
     assert bf16.quantization.scheme == "bf16-compute" and bf16.parity.max_abs_diff > 0
@@ -130,12 +137,11 @@ def test_int8_bf16_runs_its_float_layers_in_bfloat16_within_the_int8_gate(denois
 
 @pytest.mark.skipif("BF16" not in cpu_capabilities(),
                     reason="this CPU has no AVX512_BF16 or AMX: bf16 cannot be exported here")
-def test_a_bf16_artifact_loaded_where_the_cpu_lacks_bf16_says_so(denoiser_dir, tmp_path,
-                                                                  monkeypatch, caplog):
+def test_a_bf16_artifact_loaded_where_the_cpu_lacks_bf16_says_so(bf16_export, monkeypatch,
+                                                                  caplog):
     import edgeae.runtime.backends as backends
 
-    export_model(ModelDir.open(denoiser_dir), tmp_path,
-                 ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
+    tmp_path = bf16_export[1]
 
     def warnings_loading(name: str) -> list[str]:
         caplog.clear()
