@@ -472,6 +472,7 @@ def frames(source: str | int | Source, stats: SourceStats | None = None,
 
 READ_AHEAD = 2  # frames a file's feed decodes ahead of its caller
 _END = object()  # the reading thread's last word: no more frames
+WAKE = None  # put in a file feed's free buffers to wake its thread when the feed closes
 
 
 class FileFeed:
@@ -494,7 +495,7 @@ class FileFeed:
         self._read = _folder_frames if source.kind == "folder" else _video_frames
         self._source, self._options = source, options
         self._buffers: list[np.ndarray | None] = [None] * (READ_AHEAD + 1)
-        self._free: queue.Queue[int] = queue.Queue()
+        self._free: queue.Queue[int | None] = queue.Queue()
         for i in range(len(self._buffers)):
             self._free.put(i)
         self._ready: queue.Queue[Any] = queue.Queue()
@@ -525,6 +526,7 @@ class FileFeed:
     def close(self) -> None:
         """Stop reading; the thread releases the file itself if it is still decoding a frame."""
         self._stop.set()
+        self._free.put(WAKE)  # the thread may be waiting for a buffer the caller holds
         self._thread.join(timeout=1.0)
 
     def _read_ahead(self) -> None:
@@ -548,19 +550,19 @@ class FileFeed:
             frames.close()
 
     def _publish(self, frame: np.ndarray) -> None:
-        """Copy `frame` into a free buffer (waiting for one) and hand it to the caller."""
-        while not self._stop.is_set():
-            try:
-                slot = self._free.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            kept = self._buffers[slot]
-            if kept is None or kept.shape != frame.shape or kept.dtype != frame.dtype:
-                self._buffers[slot] = frame.copy()
-            else:
-                np.copyto(kept, frame)
-            self._ready.put(slot)
+        """Copy `frame` into a free buffer (waiting for one) and hand it to the caller.
+
+        `close` wakes the wait with WAKE, so a run stops at once, not at a polling interval.
+        """
+        slot = self._free.get()
+        if slot is WAKE:
             return
+        kept = self._buffers[slot]
+        if kept is None or kept.shape != frame.shape or kept.dtype != frame.dtype:
+            self._buffers[slot] = frame.copy()
+        else:
+            np.copyto(kept, frame)
+        self._ready.put(slot)
 
 
 def open_feed(source: Source, options: CaptureOptions | None = None,

@@ -291,6 +291,29 @@ def test_a_file_is_read_ahead_in_order_with_nothing_dropped(tmp_path):
         FileFeed(Source("folder", str(tmp_path / "frames" / "none"))).next()
 
 
+def test_closing_a_file_feed_wakes_its_waiting_thread_at_once(tmp_path):
+    """With every buffer full (the caller holds one, the rest wait), the thread waits for a free
+    one; close() wakes it, so a run ends at once instead of at a polling interval (it waited up
+    to 0.1 s, a 1% error in a 10-s loop's frames/s)."""
+    from edgeae.runtime.capture import READ_AHEAD, FileFeed
+
+    frames = np.stack([np.full((24, 32, 3), 10 * i, np.uint8) for i in range(8)])
+    video = write_video(tmp_path / "clip.avi", frames)
+    took = []
+    for _ in range(3):  # the old polling wait passed all three by chance one time in eight
+        feed = FileFeed(Source("video", str(video)), loop=True)
+        feed.next()
+        deadline = time.monotonic() + 5
+        while feed._ready.qsize() < READ_AHEAD and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.02)  # the thread has decoded one more and waits for a buffer
+        start = time.perf_counter()
+        feed.close()
+        took.append(time.perf_counter() - start)
+        assert not feed._thread.is_alive()
+    assert max(took) < 0.05, took
+
+
 # gray models read gray: MJPEG from its luma alone, other codecs converted in the reading thread
 
 
