@@ -175,6 +175,24 @@ def _edge(name: str) -> Callable[[], str]:
     return render
 
 
+def _loop_runs(names: tuple[str, ...]) -> Callable[[], str]:
+    """The int8 rows of several `benchmark --video` runs, one line each: the loop's share."""
+    def render() -> str:
+        rows = []
+        for name in names:
+            data = load(f"edge-{name}")
+            for r in (r for r in data["rows"] if r["precision"] == "int8" and r.get("loop_fps")):
+                rows.append([name, data["provenance"]["date_utc"][11:16], r["backend"],
+                             f"{r['ms_p50']:.2f}", f"{r['ms_mean']:.2f}",
+                             f"{r['engine_rate_fps']:.1f}", f"{r['loop_fps']:.1f}",
+                             f"{r['loop_pct_of_engine_rate']:.1f}%"])
+        header = ["run", "UTC", "backend", "engine ms p50", "engine ms mean",
+                  "engine rate (1/mean)", "loop fps", "loop share of the engine's rate"]
+        return table(header, rows, right=set(range(3, 8))) + "\n"
+    render.__doc__ = f"The int8 loop rows of {', '.join(names)}."
+    return render
+
+
 # --- export (benchmarks/export.py) ------------------------------------------------------------
 
 def _export(model: str) -> Callable[[], str]:
@@ -1430,6 +1448,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-quality-amx": ("edge-quality-amx", _edge("quality-amx")),
     "edge-live-loop-amx": ("edge-live-loop-amx", _edge("live-loop-amx")),
     "edge-live-loop-amx2": ("edge-live-loop-amx2", _edge("live-loop-amx2")),
+    "edge-live-loop-amx3a": ("edge-live-loop-amx3a", _edge("live-loop-amx3a")),
+    "edge-live-loop-amx3-runs": ("edge-live-loop-amx3a", _loop_runs(
+        ("live-loop-amx3a", "live-loop-amx3b", "live-loop-amx3c"))),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
