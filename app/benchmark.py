@@ -403,7 +403,23 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
                        loop_model_ms_p50=round(loop["model_ms_p50"], 3),
                        loop_frame_ms_p50=round(loop["frame_ms_p50"], 3),
                        **loop_shares(loop["fps"], row))
+            if "decode_ms" in loop:
+                row.update(loop_decode_ms=round(loop["decode_ms"], 3),
+                           loop_ceiling_pct=round(loop_ceiling(
+                               row["ms_mean"], loop["decode_ms"], job.threads, loop["cores"]), 1))
     return rows
+
+
+def loop_ceiling(engine_ms: float, decode_ms: float, threads: int, cores: int) -> float:
+    """The largest share (%) of the engine's rate a loop can reach while a thread decodes.
+
+    Each frame costs the engine `threads` x `engine_ms` of CPU and the reading thread
+    `decode_ms`; on `cores` cores shared perfectly a frame takes at least the longer of
+    `engine_ms` and all that CPU over the cores. With as many engine threads as cores the
+    decoding always costs the loop time; a spare core hides it.
+    """
+    busiest = (threads * engine_ms + decode_ms) / cores
+    return 100.0 * engine_ms / max(engine_ms, busiest)
 
 
 def loop_shares(loop_fps: float, row: dict) -> dict[str, float]:
@@ -536,7 +552,7 @@ def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
     quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
     peak = ["% of peak"] if any("pct_of_peak" in r for r in rows) else []
-    loop = (["`run` loop fps (% of engine: of 1/p50, of 1/mean)"]
+    loop = ([f"`run` loop fps (% of engine: of 1/p50, of 1/mean{loop_ceiling_note(rows)})"]
             if any("loop_fps" in r for r in rows) else [])
     header = ["backend", "precision", "size", "threads", "p50 ms", "p90 ms", "p99 ms", "fps",
               *loop, "peak MiB", "file MiB", "import s", *quality, "MMAC/frame", "GMAC/s", *peak]
@@ -551,6 +567,11 @@ def markdown_table(rows: list[dict]) -> str:
                  *([_peak_cell(r)] if peak else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def loop_ceiling_note(rows: list[dict]) -> str:
+    """What the loop column's title adds where the rows have the decoding's ceiling."""
+    return "; the ceiling the decoding allows" if any("loop_ceiling_pct" in r for r in rows) else ""
 
 
 def _peak_cell(row: dict) -> str:
@@ -570,8 +591,10 @@ def loop_cell(row: dict) -> str:
         return "-"
     shares = {**loop_shares(row["loop_fps"], row),
               **{k: row[k] for k in ("loop_pct_of_engine", "loop_pct_of_engine_rate") if k in row}}
+    ceiling = (f"; ceiling {row['loop_ceiling_pct']:.0f}%, decoding {row['loop_decode_ms']:.2f} ms"
+               if "loop_ceiling_pct" in row else "")
     return (f"{row['loop_fps']:.1f} ({shares['loop_pct_of_engine']:.0f}%, "
-            f"{shares['loop_pct_of_engine_rate']:.0f}%)")
+            f"{shares['loop_pct_of_engine_rate']:.0f}%{ceiling})")
 
 
 def _significant(value: float, digits: int = 4) -> float:

@@ -135,6 +135,7 @@ def loop_run(model, job: Job) -> dict:
     As the command runs it: a single-channel model with --gray (one plane per frame).
     """
     from edgeae.core.tasks import TASKS
+    from edgeae.runtime.backends import usable_cores
     from edgeae.runtime.capture import Source
     from edgeae.runtime.loop import RunOptions, run
     from edgeae.train.keras_backend import open_model as open_any
@@ -147,9 +148,24 @@ def loop_run(model, job: Job) -> dict:
         model.reset()  # the timed frames are not the video's past
     options = RunOptions(gray=manifest.input.channels == 1, loop=job.video_seconds > 0,
                          duration=job.video_seconds or None)
+    decoding = decode_ms(job.video, options.gray)
     summary = run(model, Source("video", job.video), options)
     return {"fps": summary.fps, "frames": summary.frames,
-            "model_ms_p50": summary.model_ms["p50"], "frame_ms_p50": summary.frame_ms["p50"]}
+            "model_ms_p50": summary.model_ms["p50"], "frame_ms_p50": summary.frame_ms["p50"],
+            "decode_ms": decoding, "cores": usable_cores()}
+
+
+def decode_ms(video: str, gray: bool) -> float:
+    """Mean ms a frame to read the video alone, as the loop's reading thread reads it.
+
+    That thread's work shares the cores with the engine's: benchmark.loop_ceiling.
+    """
+    from edgeae.runtime.capture import CaptureOptions, Source, frames
+
+    count, start = 0, time.perf_counter()
+    for _ in frames(Source("video", video), options=CaptureOptions(gray=gray)):
+        count += 1
+    return 1e3 * (time.perf_counter() - start) / max(count, 1)
 
 
 def probe_ms(job: Job) -> float:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 import edgeae
-from edgeae.app.benchmark import loop_cell, row_label
+from edgeae.app.benchmark import loop_ceiling_note, loop_cell, row_label
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
@@ -283,6 +283,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         "gates": parity_gates(parity),
         "bench": bench,
         "loop_cell": loop_cell,  # the markdown table's cell, so both show the same shares
+        "loop_note": loop_ceiling_note(bench["rows"]) if bench else "",
         "bench_figures": benchmark_plots(bench) if bench and bench["rows"] else [],
         "quality_keys": [k for k in ("psnr", "ssim", "auroc", "mse")
                          if bench and any(k in r for r in bench["rows"])],

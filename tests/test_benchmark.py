@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from edgeae.app.benchmark import macs_per_frame
+from edgeae.app.benchmark import loop_ceiling, macs_per_frame
 from edgeae.core.manifest import Manifest
 from edgeae.export.options import Tolerances
+from edgeae.runtime.backends import usable_cores
 
 from conftest import blobs, run_cli, write_folder, write_video
 
@@ -151,7 +152,20 @@ def test_benchmark_video_runs_the_run_loop_beside_the_bare_engine(tmp_path):
         assert row["engine_rate_fps"] == pytest.approx(1e3 / row["ms_mean"], abs=0.05)
         assert row["loop_pct_of_engine_rate"] == pytest.approx(
             100 * row["loop_fps"] / row["engine_rate_fps"], rel=0.01)
-    assert "`run` loop fps (% of engine: of 1/p50, of 1/mean)" in out.splitlines()[0]
+        # what the reading thread's decoding leaves of the cores: the loop's ceiling
+        assert row["loop_decode_ms"] > 0
+        assert row["loop_ceiling_pct"] == pytest.approx(loop_ceiling(
+            row["ms_mean"], row["loop_decode_ms"], row["threads"], usable_cores()), abs=0.1)
+    assert ("`run` loop fps (% of engine: of 1/p50, of 1/mean; the ceiling the decoding "
+            "allows)") in out.splitlines()[0]
+
+
+def test_the_loop_ceiling_charges_the_decoding_only_to_busy_cores():
+    """Two engine threads on two cores: a frame takes at least e + d/2; a spare core hides d."""
+    assert loop_ceiling(7.0, 1.5, threads=2, cores=2) == pytest.approx(100 * 7.0 / 7.75)
+    assert loop_ceiling(7.0, 1.5, threads=1, cores=2) == 100.0
+    assert loop_ceiling(7.0, 1.5, threads=2, cores=4) == 100.0
+    assert loop_ceiling(1.0, 3.0, threads=1, cores=2) == pytest.approx(50.0)  # decoding-bound
 
 
 @pytest.mark.parametrize("args, message", [
