@@ -1449,6 +1449,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-live-loop-amx": ("edge-live-loop-amx", _edge("live-loop-amx")),
     "edge-live-loop-amx2": ("edge-live-loop-amx2", _edge("live-loop-amx2")),
     "edge-live-loop-amx3a": ("edge-live-loop-amx3a", _edge("live-loop-amx3a")),
+    "edge-live-loop-amx4": ("edge-live-loop-amx4", _edge("live-loop-amx4")),
     "edge-live-loop-amx3-runs": ("edge-live-loop-amx3a", _loop_runs(
         ("live-loop-amx3a", "live-loop-amx3b", "live-loop-amx3c"))),
     "edge-quality": ("edge-quality", _edge("quality")),
