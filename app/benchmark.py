@@ -413,12 +413,12 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
 def loop_ceiling(engine_ms: float, decode_ms: float, threads: int, cores: int) -> float:
     """The largest share (%) of the engine's rate a loop can reach while a thread decodes.
 
-    Each frame costs the engine `threads` x `engine_ms` of CPU and the reading thread
-    `decode_ms`; on `cores` cores shared perfectly a frame takes at least the longer of
-    `engine_ms` and all that CPU over the cores. With as many engine threads as cores the
-    decoding always costs the loop time; a spare core hides it.
+    Each frame costs the engine `engine_ms` on each of its threads (at most one per core) and
+    the reading thread `decode_ms`; on `cores` cores shared perfectly a frame takes at least the
+    longer of `engine_ms` and all that CPU over the cores. With as many engine threads as cores
+    the decoding always costs the loop time; a spare core hides it.
     """
-    busiest = (threads * engine_ms + decode_ms) / cores
+    busiest = (min(threads, cores) * engine_ms + decode_ms) / cores
     return 100.0 * engine_ms / max(engine_ms, busiest)
 
 

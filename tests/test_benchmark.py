@@ -165,6 +165,8 @@ def test_the_loop_ceiling_charges_the_decoding_only_to_busy_cores():
     assert loop_ceiling(7.0, 1.5, threads=2, cores=2) == pytest.approx(100 * 7.0 / 7.75)
     assert loop_ceiling(7.0, 1.5, threads=1, cores=2) == 100.0
     assert loop_ceiling(7.0, 1.5, threads=2, cores=4) == 100.0
+    # more threads than cores use no more CPU than the cores have
+    assert loop_ceiling(7.0, 1.5, threads=4, cores=2) == loop_ceiling(7.0, 1.5, 2, 2)
     assert loop_ceiling(1.0, 3.0, threads=1, cores=2) == pytest.approx(50.0)  # decoding-bound
 
 
