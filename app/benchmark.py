@@ -402,11 +402,10 @@ def rows_for(job: Job, result: dict, target: Target, macs_px: float,
             row.update(loop_fps=round(loop["fps"], 1), loop_frames=loop["frames"],
                        loop_model_ms_p50=round(loop["model_ms_p50"], 3),
                        loop_frame_ms_p50=round(loop["frame_ms_p50"], 3),
+                       loop_decode_ms=round(loop["decode_ms"], 3),
+                       loop_ceiling_pct=round(loop_ceiling(
+                           row["ms_mean"], loop["decode_ms"], job.threads, loop["cores"]), 1),
                        **loop_shares(loop["fps"], row))
-            if "decode_ms" in loop:
-                row.update(loop_decode_ms=round(loop["decode_ms"], 3),
-                           loop_ceiling_pct=round(loop_ceiling(
-                               row["ms_mean"], loop["decode_ms"], job.threads, loop["cores"]), 1))
     return rows
 
 

@@ -16,8 +16,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the runtime is imported by the jobs that run it, not by this module
+    from edgeae.runtime.capture import Source
 
 PEAK_RESET = Path("/proc/self/clear_refs")  # writing "5" resets the peak resident size (Linux)
 BATCH = 32
@@ -150,23 +154,23 @@ def loop_run(model, job: Job) -> dict:
         model.reset()  # the timed frames are not the video's past
     options = RunOptions(gray=manifest.input.channels == 1, loop=job.video_seconds > 0,
                          duration=job.video_seconds or None)
-    decoding = decode_ms(job.video, options.gray)
-    summary = run(model, Source("video", job.video), options)
+    source = Source("video", job.video)
+    decoding = decode_ms(source, options.gray)
+    summary = run(model, source, options)
     return {"fps": summary.fps, "frames": summary.frames,
             "model_ms_p50": summary.model_ms["p50"], "frame_ms_p50": summary.frame_ms["p50"],
             "decode_ms": decoding, "cores": usable_cores()}
 
 
-def decode_ms(video: str, gray: bool, most: int = DECODE_FRAMES) -> float:
-    """Mean ms a frame to read the video's first `most` frames alone, as the loop reads them.
+def decode_ms(video: Source, gray: bool, most: int = DECODE_FRAMES) -> float:
+    """Mean ms a frame to read a video Source's first `most` frames alone, as the loop does.
 
     The loop's reading thread shares the cores with the engine: benchmark.loop_ceiling.
     """
-    from edgeae.runtime.capture import CaptureOptions, Source, frames
+    from edgeae.runtime.capture import CaptureOptions, frames
 
     count, start = 0, time.perf_counter()
-    for _ in itertools.islice(frames(Source("video", video), options=CaptureOptions(gray=gray)),
-                              most):
+    for _ in itertools.islice(frames(video, options=CaptureOptions(gray=gray)), most):
         count += 1
     return 1e3 * (time.perf_counter() - start) / max(count, 1)
 
