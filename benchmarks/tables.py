@@ -902,6 +902,33 @@ def camera_denoisers(name: str) -> str:
             + table(["noise", "noisy", "NLM (best h on Train400)", *models], rows) + "\n")
 
 
+# The stream-tuning rule (BENCHMARKS.md, "The lead followed"): V1 the mean over the H.264
+# settings, V2 the worst uncoded or JPEG camera setting, V3 the worst Gaussian sigma, each as
+# PSNR gained over the start model in the same run, with the least each may be.
+STREAM_RULE = {"V1": ("H.264 mean", 0.10), "V2": ("worst uncoded or JPEG", -0.10),
+               "V3": ("worst Gaussian", -0.05)}
+
+
+def stream_rule_verdicts(name: str, start: str = "live-camera int8") -> str:
+    """Each candidate of a camera_denoisers run judged against `start` by STREAM_RULE."""
+    settings = load(name)["settings"]
+    groups = {"V1": [k for k in settings if "H.264" in k],
+              "V3": [k for k in settings if k.startswith("gaussian")]}
+    groups["V2"] = [k for k in settings if k not in groups["V1"] + groups["V3"]]
+    rows = []
+    for model in (m for m in load(name)["models"] if m.endswith("int8") and m != start):
+        gains = {v: [settings[k][model]["psnr_db"] - settings[k][start]["psnr_db"]
+                     for k in keys] for v, keys in groups.items()}
+        values = {"V1": statistics.mean(gains["V1"]), "V2": min(gains["V2"]),
+                  "V3": min(gains["V3"])}
+        failed = [v for v, (_, least) in STREAM_RULE.items() if values[v] < least - 1e-9]
+        rows.append([model, *(f"{values[v]:+.2f}" for v in STREAM_RULE),
+                     "fails " + ", ".join(failed) if failed else "meets V1-V3"])
+    header = [f"{v}: {label} (at least {least:+.2f})" for v, (label, least) in STREAM_RULE.items()]
+    return (f"dB gained over {start} in the run above.\n\n"
+            + table(["candidate", *header, "verdict"], rows, right={1, 2, 3}) + "\n")
+
+
 def odd_crops(name: str) -> str:
     """The odd-size guard per file: each crop's shortfall against real context, the verdict."""
     data = load(name)
@@ -1496,6 +1523,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_live_camera_anneal_validation"),
     "camera-denoisers-stream-retrained-validation": _of(
         camera_denoisers, "camera_denoisers_stream_retrained_validation"),
+    "camera-denoisers-stream-wise-validation": _of(
+        camera_denoisers, "camera_denoisers_stream_wise_validation"),
+    "camera-denoisers-stream-wise": _of(camera_denoisers, "camera_denoisers_stream_wise"),
+    "stream-wise-verdicts": _of(stream_rule_verdicts, "camera_denoisers_stream_wise_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": _of(video, "video"),
     "video-amx": _of(video, "video-amx"),
