@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -370,7 +371,7 @@ class ScoreConfig(_Strict):
         Reconstruction errors and distances are never negative, so a threshold below 0 would
         flag every frame; standardised (k-NN) scores are negative below their training mean.
         """
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                 or not math.isfinite(value):
             return f"the threshold must be a finite number, got {value!r}"
         if value < 0 and not self.knn:

@@ -432,15 +432,10 @@ class AnomalyScorer(_FrameModel):
 
     @threshold.setter
     def threshold(self, value: float | None) -> None:
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value):
-                raise UserError(f"the threshold must be a finite number or None, got {value!r}")
-            value = float(value)
-            problem = self.manifest.score.threshold_problem(value)
-            if problem:
-                raise UserError(problem)
-        self._threshold = value
+        problem = None if value is None else self.manifest.score.threshold_problem(value)
+        if problem:
+            raise UserError(f"{problem} (None: scores only, no decisions)")
+        self._threshold = None if value is None else float(value)
 
     @property
     def heat_scale(self) -> float | None:
