@@ -911,12 +911,13 @@ STREAM_RULE = {"V1": ("H.264 mean", 0.10), "V2": ("worst uncoded or JPEG", -0.10
 
 def stream_rule_verdicts(name: str, start: str = "live-camera int8") -> str:
     """Each candidate of a camera_denoisers run judged against `start` by STREAM_RULE."""
-    settings = load(name)["settings"]
+    data = load(name)
+    settings = data["settings"]
     groups = {"V1": [k for k in settings if "H.264" in k],
               "V3": [k for k in settings if k.startswith("gaussian")]}
     groups["V2"] = [k for k in settings if k not in groups["V1"] + groups["V3"]]
     rows = []
-    for model in (m for m in load(name)["models"] if m.endswith("int8") and m != start):
+    for model in (m for m in data["models"] if m.endswith("int8") and m != start):
         gains = {v: [settings[k][model]["psnr_db"] - settings[k][start]["psnr_db"]
                      for k in keys] for v, keys in groups.items()}
         values = {"V1": statistics.mean(gains["V1"]), "V2": min(gains["V2"]),
