@@ -613,9 +613,14 @@ def camera(results: str = "camera") -> str:
             + _adapt_cells(r) for r in data["rows"]]
     coded = (f", each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
              if data.get("h264_crf") is not None else "")
+    # results from before adapt's brightness setting (2026-12-05) had the footage's alone
+    held = sorted({r["adaptation"].get("brightness", "footage") for r in data["rows"]})
+    brightness = ("the footage's alone" if held == ["footage"]
+                  else f"held to {', '.join(held)}'s")
     return (caption(data["provenance"]) + "\n\n"
             + f"PSNR (dB) / SSIM on the last 20% of {data['frames']} frames of "
-            f"{data['size'][0]}x{data['size'][1]}, gray{coded}.\n\n"
+            f"{data['size'][0]}x{data['size'][1]}, gray{coded}; the adapted model's brightness "
+            f"{brightness}.\n\n"
             + table(["clip", "light", "noisy", "NLM (best h)", start, f"{start} + Noise2Void",
                      f"{start} + R2R", f"**{start} adapted**", "adapted int8",
                      "supervised reference", "adapt's held-out loss", "flow trusted",
@@ -673,6 +678,7 @@ def adapt_keep_test() -> str:
 LOSS_SPACE_LABELS = {"srgb": "sRGB loss", "linear": "linear-light loss"}  # today's, candidate
 WARP_LABELS = {"linear": "bilinear warp", "cubic": "bicubic warp"}
 TARGETS_LABELS = {"next": "next frame", "both": "both neighbours"}
+BRIGHTNESS_LABELS = {"footage": "footage alone", "live-camera": "held to live-camera"}
 # what some comparisons measure of each value's targets: row key -> (header, cell, note)
 TARGET_MEASURES = {
     "target_blur": ("target's blur, its lead", lambda b: f"{b['blur']:g} px, {b['lead']:+.2f} dB",
@@ -683,6 +689,14 @@ TARGET_MEASURES = {
                      "Target's PSNR: the clean frames, warped and averaged as adapt does the noisy "
                      "ones, against the clean frame on the mask (dB), and the share of pixels the "
                      "mask keeps."),
+}
+# what some comparisons measure once per row: row key -> (header, cell, note)
+ROW_MEASURES = {
+    "anchor_alone": ("live-camera alone: PSNR, offset",
+                     lambda a: f"{a['psnr']:.2f}, {a['offset']:+.2f}",
+                     "live-camera alone: the shipped camera model's own output on the tail, its "
+                     "PSNR against the pristine frames (dB) and its mean offset from them (8-bit "
+                     "levels)."),
 }
 
 
@@ -732,9 +746,11 @@ def adapt_choice(name: str, labels: dict[str, str]) -> str:
                 f"({'kept' if s['kept'] else 'dropped'})"]
 
     measures = [key for key in TARGET_MEASURES if key in data["rows"][0]]
+    once = [key for key in ROW_MEASURES if key in data["rows"][0]]
     rows = [[r["clip"], r["level"], r["start"], _per_truth(r["psnr_before"], ".2f"),
              *(c for value in labels for c in cells(r, value)),
-             *(TARGET_MEASURES[key][1](r[key][value]) for key in measures for value in labels)]
+             *(TARGET_MEASURES[key][1](r[key][value]) for key in measures for value in labels),
+             *(ROW_MEASURES[key][1](r[key]) for key in once)]
             for r in data["rows"]]
     today, candidate = labels
     choice = data["choice"]
@@ -746,7 +762,9 @@ def adapt_choice(name: str, labels: dict[str, str]) -> str:
                                                          f"{label}: held-out loss")]
     headers += [f"{label}: {TARGET_MEASURES[key][0]}" for key in measures
                 for label in labels.values()]
+    headers += [ROW_MEASURES[key][0] for key in once]
     notes = "".join(TARGET_MEASURES[key][2] + "\n\n" for key in measures)
+    notes += "".join(ROW_MEASURES[key][2] + "\n\n" for key in once)
     return (caption(data["provenance"]) + "\n\n"
             + "PSNR in dB against the pristine / the rendered frames on the held-out tail; "
               f"{data['epochs']} epochs of adapt per run; each column's held-out loss is its own "
@@ -1501,6 +1519,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_loss_space"),
     "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
     "adapt-targets": _of(functools.partial(adapt_choice, labels=TARGETS_LABELS), "adapt_targets"),
+    "adapt-brightness": _of(functools.partial(adapt_choice, labels=BRIGHTNESS_LABELS),
+                            "adapt_brightness"),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": ("adapt_offset", adapt_offset),
     "int8-ranges": ("int8_ranges", int8_ranges),

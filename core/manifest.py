@@ -63,8 +63,11 @@ from edgeae.core.tasks import TASKS
 # 15: an adapted model records which neighbouring frames made its frame-to-frame target
 # (`training.adaptation.targets`), which a version 14 reader would refuse; adaptations before it
 # learned from the next frame alone.
-SCHEMA_VERSION = 15
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+# 16: an adapted model records where its output's brightness came from
+# (`training.adaptation.brightness`), which a version 15 reader would refuse; adaptations before
+# it took the footage's alone.
+SCHEMA_VERSION = 16
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -165,6 +168,7 @@ class Adaptation(_Strict):
     kept: bool
     loss_space: LossSpace = "srgb"  # where the loss compared frames
     targets: Targets = "next"  # which neighbouring frames made the target
+    brightness: str = "footage"  # or the shipped model whose blurred output held the brightness
 
 
 class TrainingSummary(_Strict):
@@ -422,7 +426,7 @@ def _score_as_of_12(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[15] = SCHEMA_VERSION
+    schema_version: Literal[16] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -117,6 +117,28 @@ def test_the_loss_is_the_masked_squared_error_in_its_space(space):
     assert np.isfinite(tape.gradient(loss, out).numpy()).all()
 
 
+def test_a_brightness_anchor_adds_the_blurred_error_against_its_output():
+    """The extra term is the weighted mean square of the Gaussian-blurred difference (zeros past
+    the border, as OpenCV's constant border), so a constant offset costs and fine detail little."""
+    from edgeae.train.adapt import BRIGHTNESS, masked_loss
+
+    sigma, weight = BRIGHTNESS
+    rng = np.random.default_rng(0)
+    target, mask = rng.random((2, 24, 24, 1), np.float32), rng.random((2, 24, 24, 1)) < 0.7
+    out = rng.random((2, 24, 24, 1), np.float32)
+    anchor = out - np.array([0.02, 0.0], np.float32)[:, None, None, None]  # the first: 5 levels
+    anchor[1] += np.where(np.indices((24, 24)).sum(0) % 2, 0.05, -0.05)[..., None]  # detail
+    plain = masked_loss("srgb")(np.concatenate([target, mask], -1).astype(np.float32), out)
+    y = np.concatenate([target, anchor, mask], -1).astype(np.float32)
+    anchored = masked_loss("srgb", anchored=True)(y, out).numpy() - plain.numpy()
+    taps = cv2.getGaussianKernel(2 * int(np.ceil(3 * sigma)) + 1, sigma)
+    blurred = [cv2.sepFilter2D((out - anchor)[i, ..., 0], -1, taps, taps,
+                               borderType=cv2.BORDER_CONSTANT) for i in range(2)]
+    expected = [weight * np.mean(b ** 2) for b in blurred]
+    np.testing.assert_allclose(anchored, expected, rtol=1e-4, atol=1e-7)  # float32 round-off
+    assert expected[0] > 1000 * expected[1]  # an offset is held, a checkerboard passes nearly free
+
+
 def test_pairs_are_consecutive_frames_with_a_mask_each():
     frames = [np.full((32, 32, 1), v, np.uint8) for v in (10, 20, 30)]
     pairs = frame_pairs(frames, [f[..., 0] for f in frames], "cubic")
@@ -190,7 +212,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     a = manifest.training.adaptation
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
     assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
-    assert a.targets == "both"
+    assert a.targets == "both" and a.brightness == "live-camera"  # "auto" for a gray model
     # 10 frames give 10 training pairs, 3 held out give 3, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
     assert 0.5 < a.mask_coverage <= 1
@@ -291,5 +313,9 @@ def test_adapt_tunes_a_colour_denoiser_on_colour_footage(tmp_path):
     assert code == 0, err
     manifest = ModelDir.open(tmp_path / "out").manifest
     assert manifest.input.channels == 3 and manifest.training.adaptation.frames == 10
+    assert manifest.training.adaptation.brightness == "footage"  # "auto": no colour camera model
+    code, _, err = run_cli("adapt", "--model", model_dir, "--data", tmp_path / "footage",
+                           "--out", tmp_path / "held", "--brightness-from", "live-camera")
+    assert code == 2 and "pass --brightness-from footage" in err, err  # a gray model's brightness
     samples = ModelDir.open(tmp_path / "out").samples()
     assert samples.shape[-1] == 3 and samples.dtype == np.float32

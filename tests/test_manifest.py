@@ -117,12 +117,16 @@ def test_patch_detectors_before_schema_12_describe_every_block():
     assert Manifest.model_validate({**raw, "schema_version": 11}).score.patch.stride == 3
 
 
+# an adaptation as schema 10 wrote it: each later version added one field
+ADAPTATION_10 = {
+    "start": "pretrained:live", "start_sha256": "0" * 64, "footage": "clip.mp4", "frames": 8,
+    "train_pairs": 5, "val_pairs": 1, "mask_coverage": 0.9, "flow": "DIS",
+    "val_loss_before": 0.002, "val_loss_after": 0.001, "kept": True}
+
+
 def test_adaptations_before_schema_11_took_their_loss_in_srgb():
     raw = json.loads(sample().to_json())
-    raw["training"]["adaptation"] = {
-        "start": "pretrained:live", "start_sha256": "0" * 64, "footage": "clip.mp4", "frames": 8,
-        "train_pairs": 5, "val_pairs": 1, "mask_coverage": 0.9, "flow": "DIS",
-        "val_loss_before": 0.002, "val_loss_after": 0.001, "kept": True}
+    raw["training"]["adaptation"] = dict(ADAPTATION_10)
     adaptation = Manifest.model_validate({**raw, "schema_version": 10}).training.adaptation
     assert adaptation.loss_space == "srgb"
     raw["training"]["adaptation"]["loss_space"] = "linear"
@@ -131,10 +135,7 @@ def test_adaptations_before_schema_11_took_their_loss_in_srgb():
 
 def test_adaptations_before_schema_15_learned_from_the_next_frame():
     raw = json.loads(sample().to_json())
-    raw["training"]["adaptation"] = {
-        "start": "pretrained:live", "start_sha256": "0" * 64, "footage": "clip.mp4", "frames": 8,
-        "train_pairs": 5, "val_pairs": 1, "mask_coverage": 0.9, "flow": "DIS",
-        "val_loss_before": 0.002, "val_loss_after": 0.001, "kept": True, "loss_space": "linear"}
+    raw["training"]["adaptation"] = {**ADAPTATION_10, "loss_space": "linear"}
     assert Manifest.model_validate({**raw, "schema_version": 14}).training.adaptation.targets \
         == "next"
     raw["training"]["adaptation"]["targets"] = "both"
@@ -142,3 +143,12 @@ def test_adaptations_before_schema_15_learned_from_the_next_frame():
     with pytest.raises(ValueError, match="targets"):
         Manifest.model_validate({**raw, "training": {**raw["training"], "adaptation": {
             **raw["training"]["adaptation"], "targets": "all"}}})
+
+
+def test_adaptations_before_schema_16_took_their_brightness_from_the_footage():
+    raw = json.loads(sample().to_json())
+    raw["training"]["adaptation"] = {**ADAPTATION_10, "loss_space": "linear", "targets": "both"}
+    assert Manifest.model_validate({**raw, "schema_version": 15}).training.adaptation \
+        .brightness == "footage"
+    raw["training"]["adaptation"]["brightness"] = "live-camera"
+    assert Manifest.model_validate(raw).training.adaptation.brightness == "live-camera"

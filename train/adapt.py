@@ -6,6 +6,12 @@ The model is fine-tuned on random patches of those pairs with the masked squared
 footage's last frames are held out, and the same masked loss on them decides when to stop and
 whether to keep the tuning at all: if no epoch beats the starting model's loss there, the
 starting weights are written unchanged (and the manifest says so). No clean frame is ever needed.
+
+The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
+sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
+mean. With `settings.brightness` naming a shipped denoiser (by default `live-camera`, for gray
+models), the loss also holds the tuned output's blurred values to that model's (BRIGHTNESS): the
+footage teaches the noise, the camera model the brightness.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -29,11 +36,13 @@ from edgeae.core.images import to_uint8, to_unit_float
 from edgeae.core.manifest import Adaptation, DataSummary, Manifest, TrainingSummary
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
+from edgeae.runtime import load as load_runtime
 from edgeae.runtime.backends import Session
+from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.camera import srgb_to_linear
 from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
-from edgeae.train.settings import AdaptSettings
+from edgeae.train.settings import AdaptSettings, brightness_source
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,12 @@ FLOW = "OpenCV DIS (medium) between the model's denoised frames, forward-backwar
 MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
 VAL_CROP = 256  # validation crops' largest side
 N_SAMPLES = 64  # held-out crops kept for export parity checks
+# (blur sigma in px, weight): with a brightness model, the squared error between the tuned
+# output and that model's output, each blurred by the Gaussian, joins the loss at this weight
+# against the frame-to-frame error's 1, so at the slowest frequencies the output settles about
+# 10/11 of the way from the footage's darker mean to that model's brightness; the blur leaves
+# the finer detail to the footage
+BRIGHTNESS = (2.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,22 @@ def denoised_guides(start: Start, frames: list[np.ndarray]) -> list[np.ndarray]:
     return guides
 
 
+def held_to(brightness: str, *pairs: FramePairs) -> list[FramePairs]:
+    """The pairs with shipped model `brightness`'s output beside each input ("footage": as is)."""
+    if brightness == "footage":
+        return list(pairs)
+    model = load_runtime(pretrained_path(brightness, "onnxruntime", "fp32"),
+                         backend="onnxruntime")
+    return [with_anchors(p, model.denoise) for p in pairs]
+
+
+def with_anchors(pairs: FramePairs, denoise: Callable[[np.ndarray], np.ndarray]) -> FramePairs:
+    """The pairs with `denoise` of each input beside it (uint8, like the inputs)."""
+    outputs = [denoise(x) for x in
+               progress(pairs.inputs, total=len(pairs), desc="brightness model", min_total=20)]
+    return replace(pairs, anchors=np.stack(outputs))
+
+
 def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
     """Training and validation frames: the tail is held out, with one frame between them."""
     n_val = max(2, int(round(n * holdout)))
@@ -105,26 +136,45 @@ def linear_light(x):
 LOSS_SPACES = {"srgb": lambda x: x, "linear": linear_light}
 
 
-def masked_loss(space: str = "srgb"):
-    """Mean squared error in `space` over the pixels whose mask (y_true's last channel) is 1."""
+def masked_loss(space: str = "srgb", anchored: bool = False):
+    """Mean squared error in `space` over the pixels whose mask (y_true's last channel) is 1.
+
+    y_true is the target, then (`anchored`) the brightness model's output, then the mask; an
+    anchored loss adds the blurred error against that output (BRIGHTNESS).
+    """
     to_space = LOSS_SPACES[space]
 
     def masked_mse(y_true, y_pred):
-        target, mask = to_space(y_true[..., :-1]), y_true[..., -1:]
+        channels = y_pred.shape[-1]
+        target, mask = to_space(y_true[..., :channels]), y_true[..., -1:]
         squared = keras.ops.sum(mask * keras.ops.square(to_space(y_pred) - target),
                                 axis=(1, 2, 3))
-        kept = keras.ops.sum(mask, axis=(1, 2, 3)) * keras.ops.cast(
-            keras.ops.shape(target)[-1], "float32")
-        return squared / keras.ops.maximum(kept, 1.0)
+        kept = keras.ops.sum(mask, axis=(1, 2, 3)) * float(channels)
+        loss = squared / keras.ops.maximum(kept, 1.0)
+        if anchored:
+            anchor = to_space(y_true[..., channels:2 * channels])
+            loss = loss + BRIGHTNESS[1] * blurred_mse(to_space(y_pred) - anchor, BRIGHTNESS[0])
+        return loss
 
     return masked_mse
 
 
-def as_training_arrays(inputs: np.ndarray, targets: np.ndarray,
-                       masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) for Keras: float inputs, and targets with the mask as one more channel."""
+def blurred_mse(difference, sigma: float):
+    """Per-sample mean square of an NHWC difference blurred by a Gaussian of `sigma` px."""
+    radius = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    kernel = np.tile(np.outer(taps, taps)[..., None, None], (1, 1, difference.shape[-1], 1))
+    blurred = keras.ops.depthwise_conv(difference, kernel.astype("float32"), padding="same")
+    return keras.ops.mean(keras.ops.square(blurred), axis=(1, 2, 3))
+
+
+def as_training_arrays(inputs: np.ndarray, targets: np.ndarray, masks: np.ndarray,
+                       anchors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) for Keras: float inputs; targets, any anchors and the mask as y's channels."""
     x = to_unit_float(inputs)
-    y = np.concatenate([to_unit_float(targets), masks.astype(np.float32)], axis=-1)
+    extra = [] if anchors is None else [to_unit_float(anchors)]
+    y = np.concatenate([to_unit_float(targets), *extra, masks.astype(np.float32)], axis=-1)
     return x, y
 
 
@@ -144,9 +194,10 @@ class PatchPairs(keras.utils.PyDataset):
         p = min(s.patch_size, h, w)
         picks = [(self.rng.integers(n), self.rng.integers(h - p + 1), self.rng.integers(w - p + 1),
                   self.rng.integers(8)) for _ in range(s.batch_size)]
-        crops = [[_orient(a[i, y:y + p, x:x + p], turn) for i, y, x, turn in picks]
-                 for a in (self.pairs.inputs, self.pairs.targets, self.pairs.masks)]
-        return as_training_arrays(*(np.stack(c) for c in crops))
+        crops = [None if a is None else
+                 np.stack([_orient(a[i, y:y + p, x:x + p], turn) for i, y, x, turn in picks])
+                 for a in self.pairs.arrays()]
+        return as_training_arrays(*crops)
 
 
 def _orient(patch: np.ndarray, turn: int) -> np.ndarray:
@@ -161,7 +212,7 @@ def validation_crops(pairs: FramePairs, multiple: int) -> FramePairs:
     ch, cw = (min(side, VAL_CROP) // multiple * multiple for side in (h, w))
     top, left = (h - ch) // 2, (w - cw) // 2
     window = (slice(None), slice(top, top + ch), slice(left, left + cw))
-    return FramePairs(pairs.inputs[window], pairs.targets[window], pairs.masks[window])
+    return FramePairs(*(a if a is None else a[window] for a in pairs.arrays()))
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -195,8 +246,8 @@ def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: Adapt
          history: Path, verbose: int | str = "auto") -> Tuning:
     """Fine-tune `model` in place on the pairs; it ends with its best (or its starting) weights."""
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                  loss=masked_loss(settings.loss_space))
-    val_x, val_y = as_training_arrays(val.inputs, val.targets, val.masks)
+                  loss=masked_loss(settings.loss_space, anchored=train.anchors is not None))
+    val_x, val_y = as_training_arrays(*val.arrays())
     before = float(model.evaluate(val_x, val_y, batch_size=settings.batch_size, verbose=0))
     log.info("held-out frame-to-frame loss of the starting model: %.6g", before)
     start_weights, keep = model.get_weights(), KeepBest(before)
@@ -215,6 +266,8 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
           overwrite: bool = False, verbose: int | str = "auto") -> Manifest:
     """Tune `start.model` to the footage in `source`; write the model directory `out`."""
     began, settings = time.monotonic(), settings or AdaptSettings()
+    settings = replace(settings, brightness=brightness_source(settings.brightness,
+                                                              start.manifest.input.channels))
     keras.utils.set_random_seed(settings.seed)
     multiple = start.manifest.input.size_multiple
     frames = read_frames(source, multiple, settings.max_frames)
@@ -223,7 +276,8 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,
                        space=settings.loss_space)
     train = pairs_of(frames[train_part], guides[train_part])
-    val = validation_crops(pairs_of(frames[val_part], guides[val_part]), multiple)
+    train, val = held_to(settings.brightness, train, pairs_of(frames[val_part], guides[val_part]))
+    val = validation_crops(val, multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
     with atomic_dir(Path(out), overwrite) as tmp:
@@ -265,7 +319,7 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             flow=f"{FLOW}; {settings.warp} warp",
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space,
-                            targets=settings.targets)
+                            targets=settings.targets, brightness=settings.brightness)
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,

@@ -41,11 +41,16 @@ AVERAGED_IN = {"srgb": (lambda x: x, lambda x: x), "linear": (srgb_to_linear, li
 
 @dataclass
 class FramePairs:
-    """Inputs, aligned targets and loss masks, uint8 (N, H, W, C) (masks (N, H, W, 1), 0/1)."""
+    """Inputs, aligned targets and loss masks, uint8 (N, H, W, C) (masks (N, H, W, 1), 0/1).
+
+    `anchors`, where set: another model's denoised inputs (uint8, like the inputs), whose
+    blurred values hold the tuned output's brightness (train/adapt.py BRIGHTNESS).
+    """
 
     inputs: np.ndarray
     targets: np.ndarray
     masks: np.ndarray
+    anchors: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -56,7 +61,11 @@ class FramePairs:
 
     def subset(self, indices: np.ndarray | slice) -> FramePairs:
         """The pairs at `indices`."""
-        return FramePairs(self.inputs[indices], self.targets[indices], self.masks[indices])
+        return FramePairs(*(a if a is None else a[indices] for a in self.arrays()))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Inputs, targets, masks and anchors (or None), in the order the constructor takes."""
+        return self.inputs, self.targets, self.masks, self.anchors
 
 
 def as_gray_u8(image: np.ndarray) -> np.ndarray:

@@ -27,6 +27,33 @@ STRATEGY_NAMES: tuple[str, ...] = get_args(Strategy)
 INITIAL_WEIGHTS_SUFFIXES = (".h5", ".keras", ".onnx")
 
 
+# "auto" brightness: the camera model whose output holds an adapted model's brightness where it
+# sees the frames as the starting model does (it is gray: no colour camera model ships)
+BRIGHTNESS_MODEL = "live-camera"
+
+
+def brightness_source(setting: str, channels: int) -> str:
+    """AdaptSettings.brightness for a start taking `channels`-channel frames, "auto" resolved.
+
+    A named model must take the same channels (UserError otherwise); "auto" is BRIGHTNESS_MODEL
+    where it does and "footage" where not. Reads manifests only (no TensorFlow).
+    """
+    if setting == "footage":
+        return setting
+    from edgeae.core.errors import UserError
+    from edgeae.core.manifest import Manifest
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    name = BRIGHTNESS_MODEL if setting == "auto" else setting
+    theirs = Manifest.read(PRETRAINED_DIR / f"{name}_fp32.onnx.json").input.channels
+    if theirs == channels:
+        return name
+    if setting == "auto":
+        return "footage"
+    raise UserError(f"--brightness-from {name} denoises {theirs}-channel frames and the starting "
+                    f"model takes {channels}; pass --brightness-from footage")
+
+
 def initial_weights_problem(path: str | Path) -> str | None:
     """Why `path` cannot be --initial-weights, or None: checked before TensorFlow loads."""
     file = Path(path)
@@ -107,6 +134,11 @@ class AdaptSettings:
     # train/frame_pairs.py NEIGHBOURS: the next frame, or the previous and the next averaged; a
     # tie on benchmarks/adapt_targets.py's validation clip (+0.013 dB), won by its rule
     targets: Targets = "both"
+    # a shipped denoiser (runtime/pretrained.py) whose blurred output holds the tuned output's
+    # brightness (train/adapt.py BRIGHTNESS), "footage": its frames alone set it, or "auto"
+    # (brightness_source); BRIGHTNESS_MODEL won on every level of benchmarks/adapt_brightness.py's
+    # validation clip (+0.05 to +1.86 dB)
+    brightness: str = "auto"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0
