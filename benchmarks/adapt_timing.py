@@ -4,7 +4,8 @@ The footage: a 600-frame clip of Set12's 08.png (upscaled 2x with Lanczos to 102
 640x480 camera can pan over it) with two objects moving on their own (train/clips.py), through
 the `dim` camera noise preset, written as PNG frames. The command runs as a user would run it
 (a subprocess with the default settings: a 5-minute training budget), and its wall time is
-what is reported, reading, denoising for the flow, flow, training and writing included.
+what is reported, reading, denoising for the flow, flow, the brightness model's pass, training
+and writing included. `--brightness-from` passes that option on (default: adapt's own).
 
     .venv/bin/python benchmarks/adapt_timing.py --data ../shared/data \
         --out benchmarks/results/adapt_timing.json
@@ -49,15 +50,17 @@ def main() -> None:
     """Make the footage, time the command; print and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--brightness-from", help="passed to adapt (default: adapt's default)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/adapt_timing.json"))
     args = parser.parse_args()
+    options = ["--brightness-from", args.brightness_from] if args.brightness_from else []
     with tempfile.TemporaryDirectory() as tmp:
         footage, out = Path(tmp) / "footage", Path(tmp) / "live_cam"
         footage.mkdir()
         write_footage(args.data / "set12" / "08.png", footage)
         began = time.monotonic()
         subprocess.run([str(EDGEAE), "adapt", "--pretrained", "live", "--data", str(footage),
-                        "--out", str(out)], check=True)
+                        "--out", str(out), *options], check=True)
         seconds = time.monotonic() - began
         manifest = json.loads((out / "manifest.json").read_text())
     command = " ".join(["python benchmarks/adapt_timing.py", *sys.argv[1:]])
