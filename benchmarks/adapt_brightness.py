@@ -3,14 +3,14 @@
 Frame-to-frame training learns the mean of the camera's noisy frames, which is darker than the
 scene (BENCHMARKS.md, "Which truth?"): at `night` `live` adapted comes out 5.5-6.7 levels dark,
 and removing that one offset would add 1.0-1.8 dB. `live-camera` learned, from clean images,
-where a camera's noisy brightness puts the scene's, and its output is within half a level of
-it. `AdaptSettings.brightness` (train/adapt.py BRIGHTNESS) adds to the loss the error between the
-tuned output and a shipped camera model's output, both blurred, so the footage teaches the noise
-and the camera model the brightness. For each light level `adapt` runs from `live` once with the
-footage alone and once held to `live-camera`, on the same noisy frames for a fixed number of
-epochs (adapt_loss_space.py's protocol); the PSNR on the held-out tail is measured against the
-pristine and the rendered frames. Beside it, `live-camera`'s own output on the tail (the anchor
-alone): its PSNR against the pristine frames and its offset in 8-bit levels.
+where a camera's noisy brightness puts the scene's, and its output is within half a level of it.
+`AdaptSettings.brightness` (train/adapt.py BRIGHTNESS_WEIGHT) adds to the loss the error between
+the tuned output and a shipped camera model's output, both blurred, so the footage teaches the
+noise and the camera model the brightness. For each light level `adapt` runs from `live` once
+with the footage alone and once held to `live-camera`, on the same noisy frames for a fixed
+number of epochs (adapt_loss_space.py's protocol); the PSNR on the held-out tail is measured
+against the pristine and the rendered frames. Beside it, `live-camera`'s own output on the tail
+(the anchor alone): its PSNR against the pristine frames and its offset in 8-bit levels.
 
 Two clips, as adapt_loss_space.py: the validation clip (a held-out Train400 image) decides, the
 test clip (camera.py's, Set12's 08.png) only reports. The rule, fixed before any run (2026-12-05
@@ -19,7 +19,7 @@ PSNR gain against the pristine frames over the levels is higher than the footage
 nowhere more than 0.1 dB lower.
 
     .venv/bin/python benchmarks/adapt_brightness.py --data ../shared/data \
-        --out benchmarks/results/adapt_brightness.json       # about 25 minutes on 2 cores
+        --out benchmarks/results/adapt_brightness.json       # about 13 minutes on 2 cores
 """
 
 from __future__ import annotations

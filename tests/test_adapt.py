@@ -120,9 +120,9 @@ def test_the_loss_is_the_masked_squared_error_in_its_space(space):
 def test_a_brightness_anchor_adds_the_blurred_error_against_its_output():
     """The extra term is the weighted mean square of the Gaussian-blurred difference (zeros past
     the border, as OpenCV's constant border), so a constant offset costs and fine detail little."""
-    from edgeae.train.adapt import BRIGHTNESS, masked_loss
+    from edgeae.train.adapt import BRIGHTNESS_BLUR, BRIGHTNESS_WEIGHT, masked_loss
 
-    sigma, weight = BRIGHTNESS
+    sigma, weight = BRIGHTNESS_BLUR, BRIGHTNESS_WEIGHT
     rng = np.random.default_rng(0)
     target, mask = rng.random((2, 24, 24, 1), np.float32), rng.random((2, 24, 24, 1)) < 0.7
     out = rng.random((2, 24, 24, 1), np.float32)

@@ -10,7 +10,7 @@ starting weights are written unchanged (and the manifest says so). No clean fram
 The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
 sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
 mean. With `settings.brightness` naming a shipped denoiser (by default `live-camera`, for gray
-models), the loss also holds the tuned output's blurred values to that model's (BRIGHTNESS): the
+models), the loss also holds the tuned output's blurred values to that model's (BRIGHTNESS_*): the
 footage teaches the noise, the camera model the brightness.
 """
 
@@ -50,12 +50,13 @@ FLOW = "OpenCV DIS (medium) between the model's denoised frames, forward-backwar
 MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
 VAL_CROP = 256  # validation crops' largest side
 N_SAMPLES = 64  # held-out crops kept for export parity checks
-# (blur sigma in px, weight): with a brightness model, the squared error between the tuned
-# output and that model's output, each blurred by the Gaussian, joins the loss at this weight
-# against the frame-to-frame error's 1, so at the slowest frequencies the output settles about
-# 10/11 of the way from the footage's darker mean to that model's brightness; the blur leaves
-# the finer detail to the footage
-BRIGHTNESS = (2.0, 10.0)
+# with a brightness model, the squared error between the tuned output and that model's output,
+# each blurred by a Gaussian of BRIGHTNESS_BLUR px, joins the loss at BRIGHTNESS_WEIGHT against
+# the frame-to-frame error's 1, so at the slowest frequencies the output settles about 10/11 of
+# the way from the footage's darker mean to that model's brightness; the blur leaves the finer
+# detail to the footage (both set by that reasoning, not tuned)
+BRIGHTNESS_BLUR = 2.0
+BRIGHTNESS_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def masked_loss(space: str = "srgb", anchored: bool = False):
     """Mean squared error in `space` over the pixels whose mask (y_true's last channel) is 1.
 
     y_true is the target, then (`anchored`) the brightness model's output, then the mask; an
-    anchored loss adds the blurred error against that output (BRIGHTNESS).
+    anchored loss adds the blurred error against that output (BRIGHTNESS_BLUR, _WEIGHT).
     """
     to_space = LOSS_SPACES[space]
 
@@ -153,7 +154,8 @@ def masked_loss(space: str = "srgb", anchored: bool = False):
         loss = squared / keras.ops.maximum(kept, 1.0)
         if anchored:
             anchor = to_space(y_true[..., channels:2 * channels])
-            loss = loss + BRIGHTNESS[1] * blurred_mse(to_space(y_pred) - anchor, BRIGHTNESS[0])
+            loss = loss + BRIGHTNESS_WEIGHT * blurred_mse(to_space(y_pred) - anchor,
+                                                          BRIGHTNESS_BLUR)
         return loss
 
     return masked_mse

@@ -44,7 +44,7 @@ class FramePairs:
     """Inputs, aligned targets and loss masks, uint8 (N, H, W, C) (masks (N, H, W, 1), 0/1).
 
     `anchors`, where set: another model's denoised inputs (uint8, like the inputs), whose
-    blurred values hold the tuned output's brightness (train/adapt.py BRIGHTNESS).
+    blurred values hold the tuned output's brightness (train/adapt.py BRIGHTNESS_WEIGHT).
     """
 
     inputs: np.ndarray

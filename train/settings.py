@@ -135,7 +135,7 @@ class AdaptSettings:
     # tie on benchmarks/adapt_targets.py's validation clip (+0.013 dB), won by its rule
     targets: Targets = "both"
     # a shipped denoiser (runtime/pretrained.py) whose blurred output holds the tuned output's
-    # brightness (train/adapt.py BRIGHTNESS), "footage": its frames alone set it, or "auto"
+    # brightness (train/adapt.py BRIGHTNESS_WEIGHT), "footage": its frames alone set it, or "auto"
     # (brightness_source); BRIGHTNESS_MODEL won on every level of benchmarks/adapt_brightness.py's
     # validation clip (+0.05 to +1.86 dB)
     brightness: str = "auto"

@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae adapt --model my_denoiser/ --data clip.mp4 --every 2 "
                         "--max-frames 600 --out my_cam",
                         "edgeae adapt --pretrained live --source 0 --frames 600 --out live_cam",
+                        "edgeae adapt --pretrained live --data clip.mp4 --brightness-from "
+                        "footage --out live_cam   # a camera with another tone curve",
                         "edgeae export live_cam --precision int8 --out live_cam/export"))
     start = p.add_mutually_exclusive_group(required=True)
     start.add_argument("--pretrained", choices=FRAME_NAMES,
