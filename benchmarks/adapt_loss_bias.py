@@ -7,9 +7,13 @@ frame plus a constant, and the warp (bilinear, sub-pixel) blurs. This script bui
 held-out pairs exactly as `adapt` does (benchmarks/camera.py's clips and noise, the start
 model's denoised frames as the flow's guides, the same centred crops) and scores outputs whose
 quality is known: the clean frames themselves and the start model's output, each as they are
-and blurred (Gaussian sigma 0.5, 0.8, 1.2 px). A probe repeats it on the pixels whose flow is
-a whole-pixel shift, the next frame sampled at the nearest pixel (no interpolation at all), to
-see whether the warp's interpolation is what favours blur. No training; a minute on 2 cores.
+and blurred (Gaussian sigma 0.5, 0.8, 1.2 px), and the rendered frames (the clean frames through
+the camera model with its noise turned off: what the camera's frames average to). A probe
+repeats it on the pixels whose flow is a whole-pixel shift, the next frame sampled at the
+nearest pixel (no interpolation at all), to see whether the warp's interpolation is what
+favours blur; a second turns the warp round: each output is resampled onto the next frame's
+pixels and compared with that frame as the camera gave it, so no noisy frame is resampled. No
+training; a minute on 2 cores.
 
     .venv/bin/python benchmarks/adapt_loss_bias.py --data ../shared/data \
         --out benchmarks/results/adapt_loss_bias.json
@@ -29,6 +33,7 @@ from camera import (
     SMALL_UNETS,
     STILL,
     noisy_frames,
+    rendered_frames,
     size_multiple,
     start_onnx,
     still_clip,
@@ -37,7 +42,7 @@ from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.adapt import split_frames, validation_crops
-from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
+from edgeae.train.frame_pairs import FlowAligner, FramePairs, as_gray_u8, frame_pairs, resample
 from edgeae.train.settings import AdaptSettings
 
 BLURS = (0.5, 0.8, 1.2)  # Gaussian sigma in pixels
@@ -74,15 +79,41 @@ def exact_pixel_pairs(noisy: list[np.ndarray], guides: list[np.ndarray]) -> Fram
     return pairs
 
 
-def scored(pairs: FramePairs, truth: list[np.ndarray], start: list[np.ndarray]) -> dict:
-    """The loss on `pairs` of the clean frames and the start model's output, sharp and blurred."""
+class OutputWarped:
+    """Pairs scored the other way round: each output resampled onto the next frame's pixels.
+
+    The next noisy frame is the target as the camera gave it (no resampling, so none of its
+    noise is averaged away and nothing blurs it); the flow from the next frame back, with
+    adapt's consistency mask on the next frame's pixels, says where to sample the output.
+    """
+
+    def __init__(self, noisy: list[np.ndarray], guides: list[np.ndarray]) -> None:
+        aligner = FlowAligner(AdaptSettings().warp)
+        self.targets = np.stack(noisy[1:])
+        self.maps, masks = [], []
+        for t in range(len(noisy) - 1):
+            forward, backward = aligner.flows(guides[t], guides[t + 1])
+            map_x, map_y, mask = aligner.trusted(backward, forward)
+            self.maps.append((map_x, map_y))
+            masks.append(mask[..., None])
+        self.masks = np.stack(masks)
+
+    def aligned(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Each output (float HW1) resampled onto the next frame's pixels."""
+        return [resample(out.astype(np.float32), *maps, AdaptSettings().warp)
+                for out, maps in zip(outputs, self.maps, strict=True)]
+
+
+def scored(pairs: FramePairs | OutputWarped, outputs_of: dict[str, list[np.ndarray]]) -> dict:
+    """The loss on `pairs` of each named output, sharp and blurred (rendered frames: sharp)."""
+    align = pairs.aligned if isinstance(pairs, OutputWarped) else (lambda outs: outs)
     losses = {}
-    for name, outputs in (("clean", truth), ("start model", start)):
-        losses[name] = masked_loss(pairs.targets, pairs.masks, outputs)
-        for sigma in BLURS:
+    for name, outputs in outputs_of.items():
+        losses[name] = masked_loss(pairs.targets, pairs.masks, align(outputs))
+        for sigma in BLURS if name != "rendered" else ():
             blurred = [cv2.GaussianBlur(x[..., 0], (0, 0), sigma)[..., None] for x in outputs]
             losses[f"{name} blurred {sigma:g} px"] = masked_loss(pairs.targets, pairs.masks,
-                                                                 blurred)
+                                                                 align(blurred))
     return {k: round(v, 6) for k, v in losses.items()}
 
 
@@ -94,13 +125,17 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
     denoised = [session.run(noisy[i][None].astype(np.float32) / 255)[0].astype(np.float64)
                 for i in tail]
     frames, guides = [noisy[i] for i in tail], [as_gray_u8(d) for d in denoised]
-    truth = [clean[i].astype(np.float64) / 255 for i in tail[:-1]]
+    rendered = rendered_frames(clean)
+    outputs_of = {"clean": [clean[i].astype(np.float64) / 255 for i in tail[:-1]],
+                  "start model": denoised[:-1],
+                  "rendered": [rendered[i].astype(np.float64) / 255 for i in tail[:-1]]}
     held_out = frame_pairs(frames, guides, AdaptSettings().warp)
     pairings = {"adapt's held-out crops": validation_crops(held_out, size_multiple(start)),
                 f"whole-pixel flow (within {EXACT:g} px), nearest": exact_pixel_pairs(frames,
-                                                                                     guides)}
+                                                                                     guides),
+                "output warped onto the next frame": OutputWarped(frames, guides)}
     return [{"level": level, "start": start, "pairs": name, "pixels_kept": round(
-        float(pairs.masks.mean()), 4), "loss": scored(pairs, truth, denoised[:-1])}
+        float(pairs.masks.mean()), 4), "loss": scored(pairs, outputs_of)}
             for name, pairs in pairings.items()]
 
 
