@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
 from edgeae.app.commands.args import Parser, examples
+from edgeae.app.quiet_import import import_quietly
 from edgeae.core.errors import EdgeaeError, UserError, first_line
 
 
@@ -61,6 +62,8 @@ def _quiet_toolchain(verbose: bool) -> None:
     import cv2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":  # the notices absl prints before reading it
+        import_quietly("tensorflow")
     os.environ.setdefault("GRPC_VERBOSITY", "INFO" if verbose else "ERROR")
     if not verbose:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")

@@ -268,3 +268,40 @@ def test_no_toolchain_chatter_on_stderr(tmp_path):
     verbose = subprocess.run([*args[:3], "--verbose", *args[3:]], capture_output=True, text=True,
                              env=env)
     assert "grfmt_png" in verbose.stderr  # OpenCV's own complaint, kept for --verbose
+
+
+def test_no_tensorflow_load_notices_on_stderr(tmp_path):
+    """TensorFlow's oneDNN notices (absl prints them before TF_CPP_MIN_LOG_LEVEL) stay off."""
+    data = write_folder(tmp_path / "data", blobs(8))
+    run = subprocess.run([sys.executable, "-m", "edgeae", "train", "autoencoder", "--data",
+                          str(data), "--epochs", "1", "--out", str(tmp_path / "m")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "oneDNN" not in run.stderr and "InitializeLog" not in run.stderr, run.stderr
+    assert "trained conv" in run.stderr  # edgeae's own lines still reach stderr
+
+
+QUIET_PROBE = """
+import os, sys
+from edgeae.app.quiet_import import import_quietly
+sys.path.insert(0, sys.argv[1])
+import_quietly("noisy")
+import_quietly("broken")
+import noisy
+os.write(2, b"after\\n")
+try:
+    import broken
+except RuntimeError as exc:
+    print("raised", exc)
+"""
+
+
+def test_quiet_import_hides_native_stderr_once(tmp_path):
+    """The first import's fd-2 writes go to the null device; later writes and errors do not."""
+    (tmp_path / "noisy").mkdir()
+    (tmp_path / "noisy" / "__init__.py").write_text("import os\nos.write(2, b'load notice\\n')\n")
+    (tmp_path / "broken.py").write_text("import os\nos.write(2, b'x')\nraise RuntimeError('bad')\n")
+    run = subprocess.run([sys.executable, "-c", QUIET_PROBE, str(tmp_path)], capture_output=True,
+                         text=True)
+    assert run.returncode == 0 and run.stderr == "after\n", run.stderr
+    assert run.stdout == "raised bad\n"
