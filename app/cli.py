@@ -18,6 +18,7 @@ from edgeae.app.commands import COMMANDS
 from edgeae.app.commands.args import Parser, examples
 from edgeae.app.quiet_import import import_quietly
 from edgeae.core.errors import EdgeaeError, UserError, first_line
+from edgeae.core.quiet import quiet_wanted
 
 
 def build_parser() -> Parser:
@@ -62,7 +63,7 @@ def _quiet_toolchain(verbose: bool) -> None:
     import cv2
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":  # the notices absl prints before reading it
+    if quiet_wanted():  # the notices absl prints before it reads TF_CPP_MIN_LOG_LEVEL
         import_quietly("tensorflow")
     os.environ.setdefault("GRPC_VERBOSITY", "INFO" if verbose else "ERROR")
     if not verbose:

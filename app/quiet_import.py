@@ -11,28 +11,13 @@ still raises, once the descriptor is back.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import os
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 
-
-@contextlib.contextmanager
-def native_stderr_to_null() -> Iterator[None]:
-    """File descriptor 2 on the null device for the block (what C++ libraries write goes)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+from edgeae.core.quiet import native_stderr_to_null
 
 
 class _QuietLoader(importlib.abc.Loader):

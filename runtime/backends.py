@@ -26,6 +26,7 @@ from edgeae.core.errors import UserError, first_line
 from edgeae.core.files import default_cache_dir
 from edgeae.core.formats import FORMATS
 from edgeae.core.manifest import weights_path_for
+from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
 
 
 class Session(Protocol):
@@ -88,7 +89,8 @@ class TFLiteSession:
         """Run `batch` (NHWC float32) and return the output in a buffer reused across calls."""
         if batch.shape != self._shape:
             self._interp.resize_tensor_input(self._in, batch.shape, strict=False)
-            self._interp.allocate_tensors()
+            with native_stderr_to_null(quiet_wanted()):  # XNNPACK's "Created delegate" line
+                self._interp.allocate_tensors()
             self._shape = batch.shape
             self._result = None
             if self._in_q is not None:

@@ -84,6 +84,24 @@ def test_litert_gets_every_usable_core_unless_told(conv_tflite):
     np.testing.assert_array_equal(*outputs)
 
 
+DELEGATE_PROBE = """
+import sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from edgeae.runtime.backends import TFLiteSession
+TFLiteSession(Interpreter, sys.argv[1], 1).run(np.zeros((1, 16, 16, 1), np.float32))
+"""
+
+
+@pytest.mark.parametrize("level, shown", [("3", False), ("0", True)])
+def test_litert_delegate_line_only_when_logs_are_wanted(conv_tflite, level, shown):
+    """LiteRT's "Created ... XNNPACK delegate" line (once a process) obeys TF_CPP_MIN_LOG_LEVEL."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": level}
+    run = subprocess.run([sys.executable, "-c", DELEGATE_PROBE, str(conv_tflite)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert ("XNNPACK delegate" in run.stderr) is shown, run.stderr
+
+
 def test_odd_sizes_are_padded_and_cropped(model):
     frame = blobs(1, size=32)[0, 3:24, 5:30]  # 21x25, not a multiple of 4
     out = model.reconstruct(frame)
