@@ -213,8 +213,7 @@ def validation_crops(pairs: FramePairs, multiple: int) -> FramePairs:
     _, h, w, _ = pairs.inputs.shape
     ch, cw = (min(side, VAL_CROP) // multiple * multiple for side in (h, w))
     top, left = (h - ch) // 2, (w - cw) // 2
-    window = (slice(None), slice(top, top + ch), slice(left, left + cw))
-    return FramePairs(*(a if a is None else a[window] for a in pairs.arrays()))
+    return pairs.subset((slice(None), slice(top, top + ch), slice(left, left + cw)))
 
 
 class KeepBest(keras.callbacks.Callback):

@@ -59,8 +59,8 @@ class FramePairs:
         """The fraction of pixels the loss keeps."""
         return float(self.masks.mean()) if len(self) else 0.0
 
-    def subset(self, indices: np.ndarray | slice) -> FramePairs:
-        """The pairs at `indices`."""
+    def subset(self, indices: np.ndarray | slice | tuple[slice, ...]) -> FramePairs:
+        """The pairs at `indices` (a tuple of slices crops them: (pairs, rows, columns))."""
         return FramePairs(*(a if a is None else a[indices] for a in self.arrays()))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
