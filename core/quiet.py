@@ -1,7 +1,7 @@
 """Native libraries' own log lines kept off the terminal where the user asked for quiet.
 
 TensorFlow's absl logging (before it reads TF_CPP_MIN_LOG_LEVEL) and LiteRT's minimal logger
-(its "Created TensorFlow Lite XNNPACK delegate" line, once per interpreter) write straight to
+(its "Created TensorFlow Lite XNNPACK delegate" line, once a process) write straight to
 file descriptor 2, below Python's sys.stderr, and neither can be turned off from Python. So
 the calls that make them run with that descriptor on the null device, when TF_CPP_MIN_LOG_LEVEL
 asks for quiet: the CLI sets it to 3 unless --verbose; unset (a library user) means 0, all shown.

@@ -89,7 +89,8 @@ class TFLiteSession:
         """Run `batch` (NHWC float32) and return the output in a buffer reused across calls."""
         if batch.shape != self._shape:
             self._interp.resize_tensor_input(self._in, batch.shape, strict=False)
-            with native_stderr_to_null(quiet_wanted()):  # XNNPACK's "Created delegate" line
+            first = self._shape is None  # where XNNPACK says "Created delegate" (once a process)
+            with native_stderr_to_null(first and quiet_wanted()):
                 self._interp.allocate_tensors()
             self._shape = batch.shape
             self._result = None
