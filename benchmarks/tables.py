@@ -1537,6 +1537,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                                            "camera_denoisers_quality_camera"),
     "camera-denoisers-gaussian-share-validation": _of(
         camera_denoisers, "camera_denoisers_gaussian_share_validation"),
+    "camera-denoisers-gaussian-third-validation": _of(
+        camera_denoisers, "camera_denoisers_gaussian_third_validation"),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(
