@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edgeae.core.errors import UserError
 from edgeae.core.formats import PRECISIONS as ALL_PRECISIONS
+from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -32,6 +33,16 @@ NAMES = (*FRAME_NAMES, "live-video")
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8",
                      "quality-camera": "fp32"}
+
+
+def rebuild_source(name: str) -> Path:
+    """`name`'s fp32 ONNX file: what `--pretrained` rebuilds in Keras (export, adapt)."""
+    return PRETRAINED_DIR / f"{name}_fp32.onnx"
+
+
+def pretrained_manifest(name: str) -> Manifest:
+    """`name`'s manifest, that of its rebuild source, read without any engine (fast checks)."""
+    return Manifest.read(manifest_path_for(rebuild_source(name)))
 
 
 def pretrained_path(name: str, backend: str | None = None, precision: str | None = None) -> Path:

@@ -41,11 +41,10 @@ def brightness_source(setting: str, channels: int) -> str:
     if setting == "footage":
         return setting
     from edgeae.core.errors import UserError
-    from edgeae.core.manifest import Manifest
-    from edgeae.runtime.pretrained import PRETRAINED_DIR
+    from edgeae.runtime.pretrained import pretrained_manifest
 
     name = BRIGHTNESS_MODEL if setting == "auto" else setting
-    theirs = Manifest.read(PRETRAINED_DIR / f"{name}_fp32.onnx.json").input.channels
+    theirs = pretrained_manifest(name).input.channels
     if theirs == channels:
         return name
     if setting == "auto":

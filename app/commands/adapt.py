@@ -175,8 +175,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         check_replaceable_dir(args.keep_frames, args.overwrite)
     if args.model is not None:
         _check_denoiser_dir(args.model)
-    _check_patch_size(args.patch_size, _start_manifest(args).input.size_multiple)
-    brightness_source(args.brightness_from, _start_manifest(args).input.channels)
+    start = _start_manifest(args)
+    _check_patch_size(args.patch_size, start.input.size_multiple)
+    brightness_source(args.brightness_from, start.input.channels)
 
 
 def _start_manifest(args: argparse.Namespace):
@@ -186,9 +187,9 @@ def _start_manifest(args: argparse.Namespace):
 
     if args.model is not None:
         return Manifest.read(args.model / MANIFEST_FILE)
-    from edgeae.runtime.pretrained import PRETRAINED_DIR
+    from edgeae.runtime.pretrained import pretrained_manifest
 
-    return Manifest.read(PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx.json")
+    return pretrained_manifest(args.pretrained)
 
 
 def _check_patch_size(patch_size: int, multiple: int) -> None:
@@ -239,10 +240,10 @@ def _start(args: argparse.Namespace):
                      model_dir.model_sha256)
     from edgeae.export.options import Tolerances
     from edgeae.runtime.backends import OnnxSession
-    from edgeae.runtime.pretrained import PRETRAINED_DIR
+    from edgeae.runtime.pretrained import rebuild_source
     from edgeae.train.from_artifact import keras_from_onnx
 
-    path = PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx"
+    path = rebuild_source(args.pretrained)
     model, manifest = keras_from_onnx(path, Tolerances().fp32_max_abs_diff)
     return Start(model, manifest, f"pretrained:{args.pretrained}", manifest.artifact.sha256,
                  OnnxSession(path, None))

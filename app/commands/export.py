@@ -178,9 +178,9 @@ def _source(args: argparse.Namespace) -> Path:
     if (args.model_dir is None) == (args.pretrained is None):
         raise UserError("pass a model directory (or an fp32 ONNX file), or --pretrained NAME")
     if args.pretrained is not None:
-        from edgeae.runtime.pretrained import PRETRAINED_DIR
+        from edgeae.runtime.pretrained import rebuild_source
 
-        source = PRETRAINED_DIR / f"{args.pretrained}_fp32.onnx"
+        source = rebuild_source(args.pretrained)
     else:
         source = args.model_dir
     if source.is_dir() or not source.exists():
