@@ -5,7 +5,8 @@ The footage: a 600-frame clip of Set12's 08.png (upscaled 2x with Lanczos to 102
 the `dim` camera noise preset, written as PNG frames. The command runs as a user would run it
 (a subprocess with the default settings: a 5-minute training budget), and its wall time is
 what is reported, reading, denoising for the flow, flow, the brightness model's pass, training
-and writing included. `--brightness-from` passes that option on (default: adapt's own).
+and writing included. `--brightness-from` and `--passes` pass those options on (default:
+adapt's own).
 
     .venv/bin/python benchmarks/adapt_timing.py --data ../shared/data \
         --out benchmarks/results/adapt_timing.json
@@ -51,9 +52,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--brightness-from", help="passed to adapt (default: adapt's default)")
+    parser.add_argument("--passes", help="passed to adapt (default: adapt's default)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/adapt_timing.json"))
     args = parser.parse_args()
-    options = ["--brightness-from", args.brightness_from] if args.brightness_from else []
+    options = [item for flag, value in (("--brightness-from", args.brightness_from),
+                                        ("--passes", args.passes)) if value
+               for item in (flag, value)]
     with tempfile.TemporaryDirectory() as tmp:
         footage, out = Path(tmp) / "footage", Path(tmp) / "live_cam"
         footage.mkdir()

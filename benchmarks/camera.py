@@ -48,7 +48,6 @@ from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import export_model
 from edgeae.export.options import ExportOptions, Tolerances
-from edgeae.runtime.backends import OnnxSession
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 from edgeae.train.adapt import Start, adapt, split_frames, tune
 from edgeae.train.callbacks import TimeLimit
@@ -151,8 +150,7 @@ def size_multiple(name: str) -> int:
 
 def pretrained_start(name: str, model, manifest) -> Start:
     """The Start `edgeae adapt --pretrained NAME` builds, around a Keras copy of the model."""
-    return Start(model, manifest, f"pretrained:{name}", manifest.artifact.sha256,
-                 OnnxSession(start_onnx(name), None))
+    return Start(model, manifest, f"pretrained:{name}", manifest.artifact.sha256, name)
 
 
 def adapted(start: str, noisy: np.ndarray, clean: np.ndarray, tail: range, work: Path,

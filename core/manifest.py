@@ -66,8 +66,11 @@ from edgeae.core.tasks import TASKS
 # 16: an adapted model records where its output's brightness came from
 # (`training.adaptation.brightness`), which a version 15 reader would refuse; adaptations before
 # it took the footage's alone.
-SCHEMA_VERSION = 16
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+# 17: an adapted model records which precision of the shipped models denoised the footage before
+# training (`training.adaptation.passes`), which a version 16 reader would refuse; adaptations
+# before it ran their float32 files.
+SCHEMA_VERSION = 17
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -82,6 +85,9 @@ LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adap
 Warp = Literal["linear", "cubic"]
 # which neighbouring frames make adapt's target (train/frame_pairs.py NEIGHBOURS)
 Targets = Literal["next", "both"]
+# which of a shipped model's exported files adapt's passes over the footage run (train/adapt.py
+# PASS_ENGINES): the start's output the flow reads, the brightness model's output
+PassPrecision = Literal["fp32", "int8"]
 
 
 class _Strict(BaseModel):
@@ -169,6 +175,7 @@ class Adaptation(_Strict):
     loss_space: LossSpace = "srgb"  # where the loss compared frames
     targets: Targets = "next"  # which neighbouring frames made the target
     brightness: str = "footage"  # or the shipped model whose blurred output held the brightness
+    passes: PassPrecision = "fp32"  # the shipped models' files that denoised the footage first
 
 
 class TrainingSummary(_Strict):
@@ -426,7 +433,7 @@ def _score_as_of_12(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[16] = SCHEMA_VERSION
+    schema_version: Literal[17] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

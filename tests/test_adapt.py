@@ -201,6 +201,31 @@ def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
                                     "quality-camera": "medium"}[name]
 
 
+@pytest.mark.parametrize("shipped", ["live", "live-camera"])
+def test_the_passes_before_training_run_the_shipped_file_of_their_precision(shipped, tmp_path):
+    """The flow's guides and the brightness anchors come from the file `passes` names."""
+    from edgeae.train.adapt import PASS_ENGINES, Start, denoised_guides, held_to
+    from edgeae.train.frame_pairs import as_gray_u8
+
+    frames = [np.asarray(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))[..., None]
+              for p in sorted(noisy_footage(tmp_path).glob("*.png"))[:4]]
+    start = Start(None, None, f"pretrained:{shipped}", "", shipped)
+    found = {}
+    for precision, engines in PASS_ENGINES.items():
+        engine = next(rt.BACKENDS[e] for e in engines if rt.BACKENDS[e].available())
+        session = engine.open(PRETRAINED_DIR / f"{shipped}_{precision}.onnx", None)
+        expected = [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0]) for f in frames]
+        found[precision] = denoised_guides(start, frames, precision)
+        pairs = frame_pairs(frames, found[precision], "cubic")
+        anchors = held_to(shipped, precision, pairs)[0].anchors[..., 0]
+        # the same file in a session of its own: a float32 sum's order can round one level apart
+        for got in (np.stack(found[precision]), anchors):
+            assert np.abs(got.astype(int) - np.stack(expected[:len(got)])).max() <= 1
+    # a different file: close (the int8 gate), and further apart than the one level allowed above
+    difference = np.abs(np.stack(found["int8"]).astype(int) - np.stack(found["fp32"]))
+    assert difference.mean() < 2 and difference.max() > 1, (difference.mean(), difference.max())
+
+
 def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     footage = noisy_footage(tmp_path / "footage")
     out = tmp_path / "live_cam"
@@ -213,6 +238,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
     assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
     assert a.targets == "both" and a.brightness == "live-camera"  # "auto" for a gray model
+    assert a.passes == "fp32"
     # 10 frames give 10 training pairs, 3 held out give 3, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
     assert 0.5 < a.mask_coverage <= 1
@@ -246,11 +272,12 @@ def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, de
     out = tmp_path / "same"
     code, stdout, err = run_cli("adapt", "--model", denoiser_dir, "--data", footage, "--out", out,
                                 "--max-epochs", "1", "--learning-rate", "1e-30",
-                                "--patch-size", "16", "--warp", "linear", "--targets", "next")
+                                "--patch-size", "16", "--warp", "linear", "--targets", "next",
+                                "--passes", "int8")
     assert code == 0, err
     a = ModelDir.open(out).manifest.training.adaptation
     assert not a.kept and a.start == str(denoiser_dir) and "kept the starting weights" in stdout
-    assert a.flow.endswith("; linear warp")  # the options reach adapt and its record
+    assert a.flow.endswith("; linear warp") and a.passes == "int8"  # the options reach the record
     assert a.targets == "next" and (a.train_pairs, a.val_pairs) == (9, 2)  # the last has none
     from edgeae.train.keras_backend import load_keras
 

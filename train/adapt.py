@@ -33,11 +33,18 @@ from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_dir
 from edgeae.core.images import to_uint8, to_unit_float
-from edgeae.core.manifest import Adaptation, DataSummary, Manifest, TrainingSummary
+from edgeae.core.manifest import (
+    Adaptation,
+    DataSummary,
+    Manifest,
+    PassPrecision,
+    TrainingSummary,
+)
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
+from edgeae.runtime import Reconstructor
 from edgeae.runtime import load as load_runtime
-from edgeae.runtime.backends import Session
+from edgeae.runtime.backends import BACKENDS
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.camera import srgb_to_linear
@@ -57,6 +64,11 @@ N_SAMPLES = 64  # held-out crops kept for export parity checks
 # detail to the footage (both set by that reasoning, not tuned)
 BRIGHTNESS_BLUR = 2.0
 BRIGHTNESS_WEIGHT = 10.0
+# the shipped models' passes over the footage before training (the start's output the flow
+# reads, the brightness model's output): per precision of the ONNX file they run, the engines
+# tried in order (onnxruntime ships with the runtime; OpenVINO with `train`, and runs int8 faster)
+PASS_ENGINES: dict[str, tuple[str, ...]] = {"fp32": ("onnxruntime",),
+                                            "int8": ("openvino", "onnxruntime")}
 
 
 @dataclass(frozen=True)
@@ -67,15 +79,21 @@ class Start:
     manifest: Manifest
     name: str  # "pretrained:live" or a model directory
     sha256: str
-    # the same network run by a runtime engine (e.g. the fp32 ONNX file it was rebuilt from),
-    # which denoises the frames for the flow faster than Keras; None: Keras does it
-    session: Session | None = None
+    # the shipped model it is (runtime/pretrained.py), whose exported files denoise the frames
+    # for the flow faster than Keras; None: Keras does it
+    shipped: str | None = None
 
-    def denoise(self, batch: np.ndarray) -> np.ndarray:
-        """The starting model's output for an NHWC float batch."""
-        if self.session is not None:
-            return self.session.run(batch)
-        return np.asarray(self.model.predict_on_batch(batch))
+    def denoiser(self, precision: PassPrecision) -> Callable[[np.ndarray], np.ndarray]:
+        """What gives the starting model's output for an NHWC float batch (before tuning)."""
+        if self.shipped is not None:
+            return pass_model(self.shipped, precision).session.run
+        return lambda batch: np.asarray(self.model.predict_on_batch(batch))
+
+
+def pass_model(shipped: str, precision: PassPrecision) -> Reconstructor:
+    """A shipped model's ONNX file at `precision`, opened by its first installed PASS_ENGINES."""
+    engine = next(name for name in PASS_ENGINES[precision] if BACKENDS[name].available())
+    return load_runtime(pretrained_path(shipped, "onnxruntime", precision), backend=engine)
 
 
 def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
@@ -94,20 +112,20 @@ def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> l
             for i in progress(range(n), total=n, desc="reading frames", min_total=50)]
 
 
-def denoised_guides(start: Start, frames: list[np.ndarray]) -> list[np.ndarray]:
+def denoised_guides(start: Start, frames: list[np.ndarray],
+                    precision: PassPrecision) -> list[np.ndarray]:
     """The starting model's denoised frames as uint8 planes: what the optical flow reads."""
-    guides = []
+    denoise, guides = start.denoiser(precision), []
     for frame in progress(frames, total=len(frames), desc="denoising for flow", min_total=20):
-        guides.append(as_gray_u8(start.denoise(to_unit_float(frame)[None])[0]))
+        guides.append(as_gray_u8(denoise(to_unit_float(frame)[None])[0]))
     return guides
 
 
-def held_to(brightness: str, *pairs: FramePairs) -> list[FramePairs]:
+def held_to(brightness: str, precision: PassPrecision, *pairs: FramePairs) -> list[FramePairs]:
     """The pairs with shipped model `brightness`'s output beside each input ("footage": as is)."""
     if brightness == "footage":
         return list(pairs)
-    model = load_runtime(pretrained_path(brightness, "onnxruntime", "fp32"),
-                         backend="onnxruntime")
+    model = pass_model(brightness, precision)
     return [with_anchors(p, model.denoise) for p in pairs]
 
 
@@ -273,11 +291,12 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     multiple = start.manifest.input.size_multiple
     frames = read_frames(source, multiple, settings.max_frames)
     train_part, val_part = split_frames(len(frames), settings.holdout)
-    guides = denoised_guides(start, frames)
+    guides = denoised_guides(start, frames, settings.passes)
     pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,
                        space=settings.loss_space)
     train = pairs_of(frames[train_part], guides[train_part])
-    train, val = held_to(settings.brightness, train, pairs_of(frames[val_part], guides[val_part]))
+    train, val = held_to(settings.brightness, settings.passes, train,
+                         pairs_of(frames[val_part], guides[val_part]))
     val = validation_crops(val, multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
@@ -320,7 +339,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             flow=f"{FLOW}; {settings.warp} warp",
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space,
-                            targets=settings.targets, brightness=settings.brightness)
+                            targets=settings.targets, brightness=settings.brightness,
+                            passes=settings.passes)
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,

@@ -11,7 +11,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from edgeae.core.manifest import LossSpace, ScoreConfig, SelfSupervised, Targets, Warp
+from edgeae.core.manifest import (
+    LossSpace,
+    PassPrecision,
+    ScoreConfig,
+    SelfSupervised,
+    Targets,
+    Warp,
+)
 
 if TYPE_CHECKING:
     from edgeae.train.pipeline import PipelineConfig
@@ -138,6 +145,9 @@ class AdaptSettings:
     # (brightness_source); BRIGHTNESS_MODEL won on every level of benchmarks/adapt_brightness.py's
     # validation clip (+0.05 to +1.86 dB)
     brightness: str = "auto"
+    # train/adapt.py PASS_ENGINES: which of the shipped models' files denoise the footage before
+    # training (the start's output the flow reads, the brightness model's)
+    passes: PassPrecision = "fp32"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0

@@ -19,13 +19,14 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.core.manifest import LossSpace, Targets, Warp
+from edgeae.core.manifest import LossSpace, PassPrecision, Targets, Warp
 from edgeae.train.settings import BRIGHTNESS_MODEL, AdaptSettings, brightness_source
 
 DEFAULTS = AdaptSettings()
 LOSS_SPACES = get_args(LossSpace)  # train/adapt.py's rows
 WARPS = get_args(Warp)  # train/frame_pairs.py's rows
 TARGETS = get_args(Targets)  # train/frame_pairs.py NEIGHBOURS' rows
+PASSES = get_args(PassPrecision)  # train/adapt.py PASS_ENGINES' rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
@@ -112,6 +113,11 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
                         "output, which the tuning is held to, or the footage alone (whose noisy "
                         f"mean is darker than the scene); auto: {BRIGHTNESS_MODEL} for gray "
                         "models, the footage for colour ones (default %(default)s; BENCHMARKS.md)")
+    g.add_argument("--passes", choices=PASSES, default=DEFAULTS.passes,
+                   help="which of the shipped models' exported files denoise the footage before "
+                        "training (the start's output the optical flow reads, and the brightness "
+                        "model's): int8 runs them through OpenVINO where installed, several times "
+                        "faster than fp32 (default %(default)s; BENCHMARKS.md)")
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
         patience=args.patience, max_frames=args.max_frames, seed=args.seed,
         loss_space=args.loss_space, warp=args.warp,
-        targets=args.targets, brightness=args.brightness_from)
+        targets=args.targets, brightness=args.brightness_from, passes=args.passes)
     from edgeae.train.adapt import adapt
 
     try:
@@ -239,11 +245,10 @@ def _start(args: argparse.Namespace):
         return Start(load_keras(model_dir), model_dir.manifest, str(args.model),
                      model_dir.model_sha256)
     from edgeae.export.options import Tolerances
-    from edgeae.runtime.backends import OnnxSession
     from edgeae.runtime.pretrained import rebuild_source
     from edgeae.train.from_artifact import keras_from_onnx
 
-    path = rebuild_source(args.pretrained)
-    model, manifest = keras_from_onnx(path, Tolerances().fp32_max_abs_diff)
+    model, manifest = keras_from_onnx(rebuild_source(args.pretrained),
+                                      Tolerances().fp32_max_abs_diff)
     return Start(model, manifest, f"pretrained:{args.pretrained}", manifest.artifact.sha256,
-                 OnnxSession(path, None))
+                 args.pretrained)
