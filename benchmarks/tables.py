@@ -679,6 +679,7 @@ LOSS_SPACE_LABELS = {"srgb": "sRGB loss", "linear": "linear-light loss"}  # toda
 WARP_LABELS = {"linear": "bilinear warp", "cubic": "bicubic warp"}
 TARGETS_LABELS = {"next": "next frame", "both": "both neighbours"}
 BRIGHTNESS_LABELS = {"footage": "footage alone", "live-camera": "held to live-camera"}
+PASSES_LABELS = {"fp32": "float32 passes", "int8": "int8 passes"}
 # what some comparisons measure of each value's targets: row key -> (header, cell, note)
 TARGET_MEASURES = {
     "target_blur": ("target's blur, its lead", lambda b: f"{b['blur']:g} px, {b['lead']:+.2f} dB",
@@ -697,6 +698,16 @@ ROW_MEASURES = {
                      "live-camera alone: the shipped camera model's own output on the tail, its "
                      "PSNR against the pristine frames (dB) and its mean offset from them (8-bit "
                      "levels)."),
+    "pass_difference": ("int8 passes against float32",
+                        lambda d: (f"live {d['start']['mean_abs']:.2f}; live-camera "
+                                   f"{d['brightness']['mean_abs']:.2f}, blurred "
+                                   f"{d['brightness']['blurred_offset']:+.2f} / "
+                                   f"{d['brightness']['blurred_rms']:.2f}"),
+                        "int8 passes against float32: on the clip's noisy frames, the mean "
+                        "absolute difference (8-bit levels) between the int8 and float32 files' "
+                        "outputs of the start (`live`, what the flow reads) and of `live-camera` "
+                        "(the brightness anchor), and for `live-camera` the difference blurred as "
+                        "the loss blurs it (2 px): its mean and RMS."),
 }
 
 
@@ -1521,6 +1532,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-targets": _of(functools.partial(adapt_choice, labels=TARGETS_LABELS), "adapt_targets"),
     "adapt-brightness": _of(functools.partial(adapt_choice, labels=BRIGHTNESS_LABELS),
                             "adapt_brightness"),
+    "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": ("adapt_offset", adapt_offset),
     "int8-ranges": ("int8_ranges", int8_ranges),

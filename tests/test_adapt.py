@@ -238,7 +238,7 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
     assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
     assert a.targets == "both" and a.brightness == "live-camera"  # "auto" for a gray model
-    assert a.passes == "fp32"
+    assert a.passes == "int8"
     # 10 frames give 10 training pairs, 3 held out give 3, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
     assert 0.5 < a.mask_coverage <= 1
@@ -273,11 +273,11 @@ def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, de
     code, stdout, err = run_cli("adapt", "--model", denoiser_dir, "--data", footage, "--out", out,
                                 "--max-epochs", "1", "--learning-rate", "1e-30",
                                 "--patch-size", "16", "--warp", "linear", "--targets", "next",
-                                "--passes", "int8")
+                                "--passes", "fp32")
     assert code == 0, err
     a = ModelDir.open(out).manifest.training.adaptation
     assert not a.kept and a.start == str(denoiser_dir) and "kept the starting weights" in stdout
-    assert a.flow.endswith("; linear warp") and a.passes == "int8"  # the options reach the record
+    assert a.flow.endswith("; linear warp") and a.passes == "fp32"  # the options reach the record
     assert a.targets == "next" and (a.train_pairs, a.val_pairs) == (9, 2)  # the last has none
     from edgeae.train.keras_backend import load_keras
 
