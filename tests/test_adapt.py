@@ -226,6 +226,20 @@ def test_the_passes_before_training_run_the_shipped_file_of_their_precision(ship
     assert difference.mean() < 2 and difference.max() > 1, (difference.mean(), difference.max())
 
 
+def test_the_passes_say_what_to_install_where_no_engine_runs_them(monkeypatch):
+    """No engine of PASS_ENGINES installed: one line naming the package, not a StopIteration."""
+    import dataclasses
+
+    from edgeae.core.errors import UserError
+    from edgeae.train.adapt import PASS_ENGINES, pass_model
+
+    for name in PASS_ENGINES["int8"]:
+        monkeypatch.setitem(rt.BACKENDS, name,
+                            dataclasses.replace(rt.BACKENDS[name], module="edgeae_absent_engine"))
+    with pytest.raises(UserError, match="pip install onnxruntime"):
+        pass_model("live", "int8")
+
+
 def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     footage = noisy_footage(tmp_path / "footage")
     out = tmp_path / "live_cam"

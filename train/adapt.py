@@ -91,8 +91,12 @@ class Start:
 
 
 def pass_model(shipped: str, precision: PassPrecision) -> Reconstructor:
-    """A shipped model's ONNX file at `precision`, opened by its first installed PASS_ENGINES."""
-    engine = next(name for name in PASS_ENGINES[precision] if BACKENDS[name].available())
+    """A shipped model's ONNX file at `precision`, opened by its first installed PASS_ENGINES.
+
+    With none installed, the last is named, and loading it says what to install.
+    """
+    engines = PASS_ENGINES[precision]
+    engine = next((name for name in engines if BACKENDS[name].available()), engines[-1])
     return load_runtime(pretrained_path(shipped, "onnxruntime", precision), backend=engine)
 
 
