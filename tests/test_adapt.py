@@ -240,7 +240,7 @@ def test_the_passes_say_what_to_install_where_no_engine_runs_them(monkeypatch):
         pass_model("live", "int8")
 
 
-def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
+def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path, caplog):
     footage = noisy_footage(tmp_path / "footage")
     out = tmp_path / "live_cam"
     code, stdout, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--out", out,
@@ -258,6 +258,11 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path):
     assert 0.5 < a.mask_coverage <= 1
     assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0089 -> 0.0061
     assert "adapted: held-out loss" in stdout and "camera noise" not in err
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "edgeae.train.adapt")
+    for stage in ("read the footage in", "denoised 14 frames for the flow (int8 files) in",
+                  "computed the optical flow between 14 frames in",
+                  "denoised the pairs with live-camera for the brightness (int8 files) in"):
+        assert stage in logged, stage  # where the minutes went, where no progress bar shows
     assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
     code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",
                            "--out", tmp_path / "export")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -126,9 +127,7 @@ def denoised_guides(start: Start, frames: list[np.ndarray],
 
 
 def held_to(brightness: str, precision: PassPrecision, *pairs: FramePairs) -> list[FramePairs]:
-    """The pairs with shipped model `brightness`'s output beside each input ("footage": as is)."""
-    if brightness == "footage":
-        return list(pairs)
+    """The pairs with shipped model `brightness`'s output beside each input."""
     model = pass_model(brightness, precision)
     return [with_anchors(p, model.denoise) for p in pairs]
 
@@ -293,14 +292,9 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
                                                               start.manifest.input.channels))
     keras.utils.set_random_seed(settings.seed)
     multiple = start.manifest.input.size_multiple
-    frames = read_frames(source, multiple, settings.max_frames)
-    train_part, val_part = split_frames(len(frames), settings.holdout)
-    guides = denoised_guides(start, frames, settings.passes)
-    pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,
-                       space=settings.loss_space)
-    train = pairs_of(frames[train_part], guides[train_part])
-    train, val = held_to(settings.brightness, settings.passes, train,
-                         pairs_of(frames[val_part], guides[val_part]))
+    with timed("read the footage"):
+        frames = read_frames(source, multiple, settings.max_frames)
+    train, val = training_pairs(start, frames, settings)
     val = validation_crops(val, multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
@@ -316,6 +310,37 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
         (tmp / MANIFEST_FILE).write_text(manifest.to_json())
     _log_outcome(tuning, out)
     return manifest
+
+
+def training_pairs(start: Start, frames: list[np.ndarray],
+                   settings: AdaptSettings) -> tuple[FramePairs, FramePairs]:
+    """The training and held-out pairs of the footage's frames, each stage's time logged.
+
+    Without a terminal no progress bar shows, so the log says where the minutes before training
+    went (a service's or a nohup run's log).
+    """
+    train_part, val_part = split_frames(len(frames), settings.holdout)
+    with timed(f"denoised {len(frames)} frames for the flow ({settings.passes} files)"):
+        guides = denoised_guides(start, frames, settings.passes)
+    pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,
+                       space=settings.loss_space)
+    with timed(f"computed the optical flow between {len(frames)} frames"):
+        train = pairs_of(frames[train_part], guides[train_part])
+        val = pairs_of(frames[val_part], guides[val_part])
+    if settings.brightness == "footage":
+        return train, val
+    with timed(f"denoised the pairs with {settings.brightness} for the brightness "
+               f"({settings.passes} files)"):
+        train, val = held_to(settings.brightness, settings.passes, train, val)
+    return train, val
+
+
+@contextmanager
+def timed(done: str) -> Iterator[None]:
+    """Log `done` and the seconds the block took."""
+    began = time.monotonic()
+    yield
+    log.info("%s in %.1f s", done, time.monotonic() - began)
 
 
 def _save_crops(path: Path, crops: np.ndarray) -> None:
