@@ -20,7 +20,7 @@ pristine frames over the levels is no more than 0.03 dB below fp32's (SLACK: a c
 speed need not gain) and it is nowhere more than 0.1 dB lower.
 
     .venv/bin/python benchmarks/adapt_passes.py --data ../shared/data \
-        --out benchmarks/results/adapt_passes.json       # about 15 minutes on 2 cores
+        --out benchmarks/results/adapt_passes.json       # about 10 minutes on 2 cores
 """
 
 from __future__ import annotations
