@@ -37,7 +37,7 @@ START, ANCHOR = "live", "live-camera"
 def anchor_alone(clean: np.ndarray, level: str) -> dict:
     """`live-camera`'s output on the held-out tail: PSNR against the pristine frames, offset."""
     tail = range(FRAMES)[split_frames(FRAMES, AdaptSettings().holdout)[1]]
-    out = np.stack(start_guides(ANCHOR, clean, level))[tail].astype(np.float64)
+    out = np.stack(start_guides(ANCHOR, clean, level, "fp32"))[tail].astype(np.float64)
     truth = clean[tail][..., 0].astype(np.float64)
     psnr = 10 * np.log10(255 ** 2 / np.mean((out - truth) ** 2))
     return {"psnr": round(float(psnr), 2), "offset": round(float(np.mean(out - truth)), 2)}

@@ -35,12 +35,12 @@ from camera import (
     noisy_frames,
     rendered_frames,
     size_multiple,
-    start_onnx,
     still_clip,
 )
 from provenance import finished, provenance, write_result
 
 from edgeae.runtime.backends import OnnxSession
+from edgeae.runtime.pretrained import rebuild_source
 from edgeae.train.adapt import split_frames, validation_crops
 from edgeae.train.frame_pairs import FlowAligner, FramePairs, as_gray_u8, frame_pairs, resample
 from edgeae.train.settings import AdaptSettings
@@ -121,7 +121,7 @@ def measure(clean: np.ndarray, level: str, start: str) -> list[dict]:
     """Both pairings at one level: adapt's held-out crops and the exact-pixel probe."""
     noisy = noisy_frames(clean, level)
     tail = range(FRAMES)[split_frames(FRAMES, AdaptSettings().holdout)[1]]
-    session = OnnxSession(start_onnx(start), None)
+    session = OnnxSession(rebuild_source(start), None)
     denoised = [session.run(noisy[i][None].astype(np.float32) / 255)[0].astype(np.float64)
                 for i in tail]
     frames, guides = [noisy[i] for i in tail], [as_gray_u8(d) for d in denoised]

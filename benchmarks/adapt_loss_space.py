@@ -41,17 +41,15 @@ from camera import (
     pretrained_start,
     rendered_frames,
     start_model,
-    start_onnx,
     still_clip,
     write_frames,
 )
 from provenance import finished, provenance, write_result
 
 from edgeae.core.data import Preprocess, load_data
-from edgeae.runtime.backends import OnnxSession
-from edgeae.train.adapt import LOSS_SPACES, adapt, split_frames
+from edgeae.core.manifest import PassPrecision
+from edgeae.train.adapt import LOSS_SPACES, Start, adapt, denoised_guides, split_frames
 from edgeae.train.clips import clip_from_still
-from edgeae.train.frame_pairs import as_gray_u8
 from edgeae.train.pipeline import split_indices
 from edgeae.train.settings import AdaptSettings
 
@@ -143,11 +141,14 @@ def compare(doc: str, script: str, start: str, field: str, values: tuple[str, st
     write_comparison(script, rows, values, args.out, slack)
 
 
-def start_guides(start: str, clean: np.ndarray, level: str) -> list[np.ndarray]:
-    """The planes adapt computes the flow on: `start`'s output for the clip's noisy frames."""
-    session = OnnxSession(start_onnx(start), None)
-    return [as_gray_u8(session.run(f[None].astype(np.float32) / 255)[0])
-            for f in noisy_frames(clean, level)]
+def start_guides(start: str, clean: np.ndarray, level: str,
+                 passes: PassPrecision) -> list[np.ndarray]:
+    """The planes adapt computes the flow on: shipped `start`'s output for the clip's frames.
+
+    `passes`: which of its files (AdaptSettings.passes) denoises them.
+    """
+    return denoised_guides(Start(None, None, f"pretrained:{start}", "", start),
+                           list(noisy_frames(clean, level)), passes)
 
 
 def write_comparison(script: str, rows: list[dict], values: tuple[str, str],

@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from adapt_loss_space import compare
-from camera import noisy_frames
+from adapt_loss_space import compare, start_guides
 
-from edgeae.train.adapt import BRIGHTNESS_BLUR, Start, denoised_guides
+from edgeae.train.adapt import BRIGHTNESS_BLUR
 from edgeae.train.settings import BRIGHTNESS_MODEL
 
 START = "live"
@@ -39,11 +38,9 @@ SLACK = 0.03  # dB of mean gain int8 may give up (the rule above)
 
 def pass_difference(clean: np.ndarray, level: str) -> dict:
     """How far the int8 passes' outputs are from the float32 ones on the clip's noisy frames."""
-    frames = list(noisy_frames(clean, level))
     out = {}
     for key, shipped in (("start", START), ("brightness", BRIGHTNESS_MODEL)):
-        start = Start(None, None, f"pretrained:{shipped}", "", shipped)
-        fp32, int8 = (np.stack(denoised_guides(start, frames, p)).astype(np.float32)
+        fp32, int8 = (np.stack(start_guides(shipped, clean, level, p)).astype(np.float32)
                       for p in ("fp32", "int8"))
         blurred = np.stack([cv2.GaussianBlur(d, (0, 0), BRIGHTNESS_BLUR) for d in int8 - fp32])
         out[key] = {"mean_abs": round(float(np.abs(int8 - fp32).mean()), 3),

@@ -39,7 +39,7 @@ def target_error(clean: np.ndarray, level: str) -> dict[str, dict]:
     The clean frames are warped and averaged along adapt's flow (between `live`'s denoised
     noisy frames) and its mask, so only the flow's and the warp's errors remain.
     """
-    guides = start_guides(START, clean, level)
+    guides = start_guides(START, clean, level, "fp32")  # the default when it was run
     out = {}
     for targets in NEIGHBOURS:
         pairs = frame_pairs(list(clean), guides, WARP, targets, AdaptSettings().loss_space)

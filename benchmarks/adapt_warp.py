@@ -39,7 +39,7 @@ def target_blur(clean: np.ndarray, level: str) -> dict[str, dict]:
     denoised frames, its mask) and compared with the clean frames blurred by each of BLURS:
     `blur` is the best sigma (px), `lead` its PSNR (dB) over the unblurred frame's.
     """
-    guides = start_guides(START, clean, level)
+    guides = start_guides(START, clean, level, "fp32")  # the default when it was run
     aligner = FlowAligner("linear")  # its flow and mask only: each warp resamples below
     squared, kept = dict.fromkeys(WARPS, 0.0), 0
     for t in range(len(clean) - 1):

@@ -44,11 +44,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import edgeae.runtime as rt
 from edgeae.core.data import Preprocess, load_data
-from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import export_model
 from edgeae.export.options import ExportOptions, Tolerances
-from edgeae.runtime.pretrained import PRETRAINED_DIR
+from edgeae.runtime.pretrained import pretrained_manifest, rebuild_source
 from edgeae.train.adapt import Start, adapt, split_frames, tune
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.camera import PRESETS, CameraNoise
@@ -133,19 +132,14 @@ def nlm_quality(clean: np.ndarray, noisy: np.ndarray, frames: range, h: float) -
                                 for i in frames})
 
 
-def start_onnx(name: str) -> Path:
-    """The shipped float ONNX file of the model every method starts from."""
-    return PRETRAINED_DIR / f"{name}_fp32.onnx"
-
-
 def start_model(name: str):
     """A fresh Keras copy of the shipped model `name` and its manifest."""
-    return keras_from_onnx(start_onnx(name), Tolerances().fp32_max_abs_diff)
+    return keras_from_onnx(rebuild_source(name), Tolerances().fp32_max_abs_diff)
 
 
 def size_multiple(name: str) -> int:
     """What the sides of the shipped model `name`'s input must divide by (adapt crops to it)."""
-    return Manifest.read(Path(f"{start_onnx(name)}.json")).input.size_multiple
+    return pretrained_manifest(name).input.size_multiple
 
 
 def pretrained_start(name: str, model, manifest) -> Start:

@@ -43,7 +43,7 @@ from edgeae.core.manifest import (
 )
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
-from edgeae.runtime import Reconstructor
+from edgeae.runtime import Denoiser
 from edgeae.runtime import load as load_runtime
 from edgeae.runtime.backends import BACKENDS
 from edgeae.runtime.pretrained import pretrained_path
@@ -91,14 +91,14 @@ class Start:
         return lambda batch: np.asarray(self.model.predict_on_batch(batch))
 
 
-def pass_model(shipped: str, precision: PassPrecision) -> Reconstructor:
+def pass_model(shipped: str, precision: PassPrecision) -> Denoiser:
     """A shipped model's ONNX file at `precision`, opened by its first installed PASS_ENGINES.
 
     With none installed, the last is named, and loading it says what to install.
     """
     engines = PASS_ENGINES[precision]
     engine = next((name for name in engines if BACKENDS[name].available()), engines[-1])
-    return load_runtime(pretrained_path(shipped, "onnxruntime", precision), backend=engine)
+    return load_runtime(pretrained_path(shipped, engine, precision), backend=engine)
 
 
 def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
