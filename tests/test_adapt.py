@@ -226,6 +226,32 @@ def test_the_passes_before_training_run_the_shipped_file_of_their_precision(ship
     assert difference.mean() < 2 and difference.max() > 1, (difference.mean(), difference.max())
 
 
+@pytest.mark.parametrize("targets", get_args(Targets))
+def test_a_start_that_is_the_brightness_model_denoises_the_footage_once(targets, tmp_path,
+                                                                         caplog):
+    """Its pass for the flow gives each pair the anchor the brightness pass would."""
+    import dataclasses
+    import logging
+
+    from edgeae.runtime.pretrained import pretrained_manifest
+    from edgeae.train.adapt import Start, held_to, training_pairs
+    from edgeae.train.settings import AdaptSettings
+
+    frames = [np.asarray(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))[..., None]
+              for p in sorted(noisy_footage(tmp_path).glob("*.png"))]
+    start = Start(None, pretrained_manifest("live-camera"), "pretrained:live-camera", "",
+                  "live-camera")
+    settings = AdaptSettings(brightness="live-camera", targets=targets)
+    with caplog.at_level(logging.INFO, logger="edgeae.train.adapt"):
+        parts = training_pairs(start, frames, settings)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "for the brightness" not in logged and "gives its outputs" in logged, logged
+    for pairs in parts:
+        alone = held_to("live-camera", settings.passes, dataclasses.replace(pairs, anchors=None))
+        # one level apart at most, as in the test above; a neighbour's output is further off
+        assert np.abs(pairs.anchors.astype(int) - alone[0].anchors).max() <= 1
+
+
 def test_the_passes_say_what_to_install_where_no_engine_runs_them(monkeypatch):
     """No engine of PASS_ENGINES installed: one line naming the package, not a StopIteration."""
     import dataclasses

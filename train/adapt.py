@@ -39,6 +39,7 @@ from edgeae.core.manifest import (
     DataSummary,
     Manifest,
     PassPrecision,
+    Targets,
     TrainingSummary,
 )
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
@@ -49,7 +50,7 @@ from edgeae.runtime.backends import BACKENDS
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.camera import srgb_to_linear
-from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
+from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs, paired_frames
 from edgeae.train.settings import AdaptSettings, brightness_source
 
 log = logging.getLogger(__name__)
@@ -329,10 +330,23 @@ def training_pairs(start: Start, frames: list[np.ndarray],
         val = pairs_of(frames[val_part], guides[val_part])
     if settings.brightness == "footage":
         return train, val
+    if settings.brightness == start.shipped and start.manifest.input.channels == 1:
+        log.info("the brightness model is the start: its pass for the flow gives its outputs")
+        return (anchored_by(train, guides[train_part], settings.targets),
+                anchored_by(val, guides[val_part], settings.targets))
     with timed(f"denoised the pairs with {settings.brightness} for the brightness "
                f"({settings.passes} files)"):
         train, val = held_to(settings.brightness, settings.passes, train, val)
     return train, val
+
+
+def anchored_by(pairs: FramePairs, outputs: list[np.ndarray], targets: Targets) -> FramePairs:
+    """The pairs with their frames' planes from `outputs` (one per frame) as anchors.
+
+    When the start is the brightness model, its pass for the flow already gave them.
+    """
+    paired = paired_frames(len(outputs), targets)
+    return replace(pairs, anchors=np.stack([outputs[t] for t in paired])[..., None])
 
 
 @contextmanager

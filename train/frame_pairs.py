@@ -150,9 +150,8 @@ def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp,
     if len(noisy) < 2:
         raise ValueError("frame-to-frame pairs need at least two frames")
     wanted, aligner, n = NEIGHBOURS[targets], FlowAligner(warp), len(noisy)
-    first, last = (0 if "next" in wanted else 1), (n - 1 if "previous" in wanted else n - 2)
-    h, w, c = noisy[0].shape
-    count = last - first + 1
+    paired, (h, w, c) = paired_frames(n, targets), noisy[0].shape
+    count, first = len(paired), paired.start
     pairs = FramePairs(np.empty((count, h, w, c), np.uint8), np.empty((count, h, w, c), np.uint8),
                        np.empty((count, h, w, 1), np.uint8))
     from_previous = None  # frame t-1 warped onto frame t, and its mask
@@ -164,11 +163,17 @@ def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp,
                 warps.append(_warped(noisy[t + 1], aligner.trusted(forward, backward), warp))
             if "previous" in wanted:
                 from_previous = _warped(noisy[t], aligner.trusted(backward, forward), warp)
-        if first <= t <= last:
+        if t in paired:
             target, mask = _mean_where_trusted(warps, space)
             pairs.inputs[t - first], pairs.targets[t - first] = noisy[t], target
             pairs.masks[t - first, ..., 0] = mask
     return pairs
+
+
+def paired_frames(n: int, targets: Targets) -> range:
+    """The frames of an n-frame clip that frame_pairs pairs: those with a wanted neighbour."""
+    wanted = NEIGHBOURS[targets]
+    return range(0 if "next" in wanted else 1, n if "previous" in wanted else n - 1)
 
 
 def _warped(frame: np.ndarray, correspondence: tuple[np.ndarray, np.ndarray, np.ndarray],
