@@ -12,6 +12,11 @@ stream per setting:
   predicted frames carry noise forward;
 - the Gaussian protocol of benchmarks/denoise.py (sigma 15, 25, 50; unclipped).
 
+`--settings low-noise` measures instead where the camera models part from the Gaussian ones:
+Gaussian noise of sigma 1, 2, 5 and 10 (an almost clean input), and the camera's rendering with
+its noise off (billions of photons, no read noise: bilinear demosaicing, colour and tone curve
+alone), which a model trained against the pristine image learns to undo.
+
 `--images validation` measures instead on the 40 Train400 images `edgeae train` holds out of
 training (its seeded split), with NLM tuned on 8 of the others: where a new shipped model is
 chosen, never on Set12. `--model LABEL=FILE` adds an exported model that is not shipped.
@@ -45,6 +50,8 @@ from edgeae.train.pipeline import split_indices
 
 JPEG = 85.0
 SIGMAS = (15, 25, 50)
+LOW_SIGMAS = (1, 2, 5, 10)
+LIGHTS = {**PRESETS, "no noise": (1e9, 0.0)}  # as benchmarks/camera.py renders its frames
 NLM_GRID = (2, 3, 5, 8, 11, 14, 18, 22, 27, 33, 40, 50, 60)
 TUNING_IMAGES = 8  # for NLM's strength: Train400's last 8 (of those not held out, with validation)
 PRECISIONS = ("fp32", "int8")
@@ -55,12 +62,12 @@ Noise = Callable[[list[np.ndarray], int], list[np.ndarray]]  # clean 0-255, seed
 
 def camera_noise(level: str, jpeg: float | None, crf: int | None = None,
                  stream: int = 1) -> Noise:
-    """A camera at light `level` (and JPEG quality `jpeg`, or H.264 at `crf`): 8-bit frames.
+    """A camera at light `level` of LIGHTS (and JPEG `jpeg`, or H.264 at `crf`): 8-bit frames.
 
     `stream` > 1: the frame is the last of a still camera's H.264 stream of that many frames
     (fresh noise in each), as the `h264:CRF,FRAMES` training step makes it.
     """
-    peak, read = PRESETS[level]
+    peak, read = LIGHTS[level]
     camera = CameraNoise((peak, peak), (read, read), (jpeg, jpeg) if jpeg else None)
 
     def one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -93,6 +100,16 @@ def settings(crf: int) -> dict[str, Noise]:
                   camera_noise(level, None, crf, STREAM) for level in PRESETS})
     found.update({f"gaussian {s}": gaussian_noise(s) for s in SIGMAS})
     return found
+
+
+def low_noise_settings(crf: int) -> dict[str, Noise]:
+    """Gaussian noise at LOW_SIGMAS, and the camera's rendering with no noise (`crf` unused)."""
+    found = {f"gaussian {s}": gaussian_noise(s) for s in LOW_SIGMAS}
+    found["camera rendering, no noise"] = camera_noise("no noise", None)
+    return found
+
+
+SETTING_SETS = {"camera": settings, "low-noise": low_noise_settings}
 
 
 def best_nlm_h(train_images: list[np.ndarray], noise: Noise) -> float:
@@ -134,6 +151,9 @@ def main() -> None:
                         help="an exported model that is not shipped (repeatable)")
     parser.add_argument("--images", choices=("set12", "validation"), default="set12",
                         help="Set12 (the test set) or Train400's held-out images")
+    parser.add_argument("--settings", choices=SETTING_SETS, default="camera",
+                        help="camera: every light level, JPEG, H.264, and Gaussian 15-50; "
+                             "low-noise: Gaussian 1-10 and the camera's rendering alone")
     parser.add_argument("--h264", type=int, default=23, metavar="CRF",
                         help="x264's constant rate factor for the H.264 settings")
     parser.add_argument("--out", type=Path,
@@ -147,7 +167,7 @@ def main() -> None:
     models.update({label: runtime_denoiser(Path(path), "onnxruntime")
                    for label, path in (pair.split("=", 1) for pair in args.model)})
     rows = {label: measure(label, noise, clean, train_images, models)
-            for label, noise in settings(args.h264).items()}
+            for label, noise in SETTING_SETS[args.settings](args.h264).items()}
     write_result({"provenance": finished(run), "images": args.images,
                   "models": list(models), "settings": rows}, args.out)
 

@@ -1562,6 +1562,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-stream-wise-validation": _of(
         camera_denoisers, "camera_denoisers_stream_wise_validation"),
     "camera-denoisers-stream-wise": _of(camera_denoisers, "camera_denoisers_stream_wise"),
+    "camera-denoisers-low-noise-validation": _of(camera_denoisers,
+                                                 "camera_denoisers_low_noise_validation"),
+    "camera-denoisers-low-noise": _of(camera_denoisers, "camera_denoisers_low_noise"),
     "stream-wise-verdicts": _of(stream_rule_verdicts, "camera_denoisers_stream_wise_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": _of(video, "video"),
