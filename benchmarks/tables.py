@@ -1565,6 +1565,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-low-noise-validation": _of(camera_denoisers,
                                                  "camera_denoisers_low_noise_validation"),
     "camera-denoisers-low-noise": _of(camera_denoisers, "camera_denoisers_low_noise"),
+    "camera-denoisers-near-clean-low-noise-validation": _of(
+        camera_denoisers, "camera_denoisers_near_clean_low_noise_validation"),
+    "camera-denoisers-near-clean-validation": _of(camera_denoisers,
+                                                  "camera_denoisers_near_clean_validation"),
     "stream-wise-verdicts": _of(stream_rule_verdicts, "camera_denoisers_stream_wise_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": _of(video, "video"),
