@@ -1569,6 +1569,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_near_clean_low_noise_validation"),
     "camera-denoisers-near-clean-validation": _of(camera_denoisers,
                                                   "camera_denoisers_near_clean_validation"),
+    "camera-denoisers-near-clean-ninth-low-noise-validation": _of(
+        camera_denoisers, "camera_denoisers_near_clean_ninth_low_noise_validation"),
+    "camera-denoisers-near-clean-ninth-validation": _of(
+        camera_denoisers, "camera_denoisers_near_clean_ninth_validation"),
     "stream-wise-verdicts": _of(stream_rule_verdicts, "camera_denoisers_stream_wise_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
     "video": _of(video, "video"),
