@@ -314,6 +314,77 @@ def test_closing_a_file_feed_wakes_its_waiting_thread_at_once(tmp_path):
     assert max(took) < 0.05, took
 
 
+def test_a_paced_file_feed_decodes_only_on_the_turns_its_caller_grants(tmp_path):
+    """Paced, the thread decodes a frame only on a turn (one per engine call), so decoding
+    starts between two calls; the read-ahead still fills, every frame comes in order, and
+    close() wakes a thread waiting for a turn at once."""
+    from edgeae.runtime.capture import READ_AHEAD, FileFeed
+
+    frames = np.stack([np.full((24, 32, 3), 10 * i, np.uint8) for i in range(8)])
+    video = write_video(tmp_path / "clip.avi", frames)
+    feed = FileFeed(Source("video", str(video)), loop=True, paced=True)
+    wait_until(lambda: feed._ready.qsize() == READ_AHEAD + 1, 5)  # the banked turns fill it
+    seen = [int(np.median(feed.next())), int(np.median(feed.next()))]  # a buffer is free now
+    time.sleep(0.05)
+    assert feed._decoded.frames == READ_AHEAD + 1  # but no turn came: nothing more decoded
+    feed.engine_returned()
+    wait_until(lambda: feed._decoded.frames == READ_AHEAD + 2, 5)
+    for i in range(2 * len(frames) - 2):
+        seen.append(int(np.median(feed.next())))
+        if i % 2:  # else the caller finds no frame ready, and its wait is the turn
+            feed.engine_returned()
+    assert np.allclose(seen, [10 * i for i in range(8)] * 2, atol=3), seen  # MJPG is lossy
+    time.sleep(0.05)  # the thread has used its turns and waits for the next
+    start = time.perf_counter()
+    feed.close()
+    assert time.perf_counter() - start < 0.05 and not feed._thread.is_alive()
+
+
+def test_decode_turns_bank_no_more_than_their_buffers():
+    """A frame run in tiles grants a turn per tile: the bank stays at its size, so the
+    thread never runs further ahead than its buffers; close() ends a wait with False."""
+    from edgeae.runtime.capture import DecodeTurns
+
+    turns = DecodeTurns(3)
+    assert all(turns.take() for _ in range(3))
+    for _ in range(10):
+        turns.grant()
+    assert all(turns.take() for _ in range(3))
+    waited = []
+    thread = threading.Thread(target=lambda: waited.append(turns.take()))
+    thread.start()
+    time.sleep(0.05)
+    assert thread.is_alive()  # the bank is empty: it waits
+    turns.close()
+    thread.join(1)
+    assert waited == [False]
+
+
+@pytest.mark.parametrize("pieces", [False, True])
+def test_the_loop_paces_a_files_reading_by_its_engine_calls_and_lets_go(conv_tflite, tmp_path,
+                                                                        pieces, monkeypatch):
+    """`run` grants the file reader a turn as each engine call returns, for whole frames and
+    for frames run in pieces (several calls), plays every frame, and unhooks the model after."""
+    from edgeae.runtime.capture import DecodeTurns
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    granted, grant = [], DecodeTurns.grant
+    monkeypatch.setattr(DecodeTurns, "grant", lambda self: granted.append(1) or grant(self))
+
+    model = rt.load(PRETRAINED_DIR / "live_int8.tflite" if pieces else conv_tflite,
+                    task="denoise")
+    model.tile_pixels = 64 * 64  # live, gray, runs a colour frame's 96x96 planes one by one
+    hooked, engine = [], model.session.run
+    model.session.run = lambda x: hooked.append(model.engine_returned) or engine(x)
+    video = write_video(tmp_path / "clip.avi", blobs(12, 96 if pieces else 48, 3))
+    summary = run(model, Source("video", str(video)), RunOptions(duration=30))  # not stalled
+    assert summary.frames == 12 and summary.stopped_by == "end"
+    assert len(hooked) >= (3 if pieces else 1) * 12, len(hooked)
+    assert all(getattr(h, "__name__", "") == "engine_returned" for h in hooked)
+    assert len(granted) >= len(hooked)  # a turn per engine call
+    assert model.engine_returned is None
+
+
 # gray models read gray: MJPEG from its luma alone, other codecs converted in the reading thread
 
 
