@@ -129,18 +129,29 @@ def loop(video: Path, before: Path, seconds: float, rounds: int, folder: Path) -
     return rows
 
 
-def main() -> None:
-    """Run both parts; print and write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def before_and_after(doc: str, seconds: float) -> argparse.ArgumentParser:
+    """The arguments of a script that runs this tree against `--before`, an earlier checkout."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--before", type=Path, required=True,
                         help="a checkout of the commit to compare with (git worktree add)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="each run's --duration")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=seconds, help="each run's --duration")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    if not PYTHON.exists() or not (args.before / "edgeae" / "__init__.py").exists():
+    return parser
+
+
+def check_trees(before: Path) -> None:
+    """Both builds must be runnable: .venv-runtime here, and `before` a checkout of edgeae."""
+    if not PYTHON.exists() or not (before / "edgeae" / "__init__.py").exists():
         sys.exit("needs .venv-runtime (make install) and --before, a checkout of edgeae")
+
+
+def main() -> None:
+    """Run both parts; print and write the JSON."""
+    parser = before_and_after(__doc__, 15.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    check_trees(args.before)
     command = " ".join(["python benchmarks/gray_decode.py", *sys.argv[1:]])
     run = provenance(command)
     with tempfile.TemporaryDirectory() as tmp:

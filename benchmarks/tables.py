@@ -584,6 +584,28 @@ def gray_decode() -> str:
                     loop_rows, right={4, 5, 6}) + "\n")
 
 
+# --- decoding between two engine calls (benchmarks/decode_pacing.py) ---------------------------
+
+def decode_pacing() -> str:
+    """`run --gray --loop` frames/s with the file reader paced by the engine, and before."""
+    data = load("decode_pacing")
+    rows = [[backend,
+             *(" ".join(f"{v:.1f}" for v in data[backend]["fps"][k]) for k in ("before",
+                                                                               "this tree")),
+             f"{data[backend]['median_fps']['before']:.1f}",
+             f"{data[backend]['median_fps']['this tree']:.1f}",
+             f"{data[backend]['gain_pct']:+.2f}%",
+             f"{data[backend]['wins']} of {len(data[backend]['fps']['before'])}"]
+            for backend in ("openvino", "litert")]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"`edgeae run --pretrained live --gray --loop --duration {data['seconds']:g} "
+            "--backend B` on benchmarks/runtime.py's 640x480 MJPG clip, frames/s, each run its "
+            f"own process, the two builds in turn (a bare OpenVINO int8 call: "
+            f"{data['probe_ms']:.2f} ms before the runs):\n\n"
+            + table(["backend", "before, each", "paced, each", "before", "paced", "gain",
+                     "paced faster"], rows, right={3, 4, 5}) + "\n")
+
+
 # --- adapting to a camera (benchmarks/camera.py) ----------------------------------------------
 
 CAMERA_METHODS = ("noisy", "nlm", "{start}", "{start} + blind-spot", "{start} + recorrupted",
@@ -1510,6 +1532,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-live-loop-amx4": ("edge-live-loop-amx4", _edge("live-loop-amx4")),
     "edge-live-loop-amx3-runs": ("edge-live-loop-amx3a", _loop_runs(
         ("live-loop-amx3a", "live-loop-amx3b", "live-loop-amx3c"))),
+    "edge-live-loop-paced-runs": ("edge-live-loop-paceda", _loop_runs(
+        ("live-loop-paceda", "live-loop-pacedb", "live-loop-pacedc"))),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
@@ -1580,6 +1604,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "runtime": ("runtime", runtime),
     "runtime-live-gray": ("runtime-live-gray", _runtime("runtime-live-gray")),
     "gray-decode": ("gray-decode", gray_decode),
+    "decode-pacing": ("decode_pacing", decode_pacing),
     "auto-backend": _of(auto_backend, "auto_backend"),
     "auto-backend-vnni": _of(auto_backend, "auto_backend-vnni"),
     "auto-backend-amx": _of(auto_backend, "auto_backend-amx"),

@@ -1,0 +1,91 @@
+r"""Decoding between two engine calls: `edgeae run`'s loop with its file reader paced, or not.
+
+On two cores a two-thread engine keeps both busy during a model call, and the reading thread
+that decodes the next frame takes a core from it. Between two calls (the output converted back,
+the next input made) one core is idle. Since this change the file feed decodes a frame on a turn
+granted as each engine call returns (runtime/capture.py, DecodeTurns), so the decoding starts in
+that idle time; before, it started as the loop took its frame, just before the next call.
+
+The rule, written before the first run (2026-12-05, 20:23 UTC): rounds in which the order of the
+two builds alternates, each run one `edgeae run --pretrained live --gray --loop` process of
+`--seconds` on benchmarks/runtime.py's 640x480 MJPG pan, for OpenVINO (10 rounds) and LiteRT
+(6 rounds), only while a bare OpenVINO int8 call takes under 9 ms. Pacing is kept if OpenVINO's
+median frames/s gains at least 1%, this tree wins at least 6 of its 10 rounds, and LiteRT's
+median is at most 1% lower.
+
+    git worktree add /tmp/before f5e93ee
+    .venv/bin/python benchmarks/decode_pacing.py --data ../shared/data --before /tmp/before \
+        --out benchmarks/results/decode_pacing.json
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from gray_decode import PYTHON, before_and_after, check_trees, package_of, run_fps
+from provenance import finished, provenance, write_result
+
+from runtime import make_video
+
+ROUNDS = {"openvino": 10, "litert": 6}  # the rule's
+PROBE = ("import statistics, time, numpy as np, edgeae.runtime as rt\n"
+         "from edgeae.runtime.pretrained import pretrained_path\n"
+         "m = rt.load(pretrained_path('live', 'openvino', 'int8'), backend='openvino',"
+         " num_threads=2)\n"
+         "x = np.random.default_rng(0).random((1, 480, 640, 1), dtype=np.float32)\n"
+         "t = []\n"
+         "for _ in range(300):\n"
+         "    s = time.perf_counter(); m.session.run(x); t.append(time.perf_counter() - s)\n"
+         "print(1e3 * statistics.median(t[20:]))\n")
+
+
+def probe_ms() -> float:
+    """A bare OpenVINO int8 `live` call at 640x480 on 2 threads, median ms (is the VM calm?)."""
+    done = subprocess.run([str(PYTHON), "-c", PROBE], capture_output=True, text=True,
+                          check=True)
+    return float(done.stdout.split()[-1])
+
+
+def rounds(backend: str, count: int, video: Path, seconds: float,
+           trees: dict[str, Path | None]) -> dict:
+    """Each round's frames/s per build, the order alternating; the medians and wins."""
+    fps: dict[str, list[float]] = {name: [] for name in trees}
+    for i in range(count):
+        for name in list(trees) if i % 2 == 0 else reversed(list(trees)):
+            fps[name].append(run_fps("live", backend, video, seconds, trees[name]))
+    medians = {name: statistics.median(values) for name, values in fps.items()}
+    wins = sum(a > b for a, b in zip(fps["this tree"], fps["before"]))
+    return {"fps": fps, "median_fps": medians, "wins": wins,
+            "gain_pct": round(100 * (medians["this tree"] / medians["before"] - 1), 2)}
+
+
+def verdict(result: dict[str, dict]) -> bool:
+    """The rule: OpenVINO +1% and 6 of 10 rounds; LiteRT at most 1% lower."""
+    openvino, litert = result["openvino"], result["litert"]
+    return openvino["gain_pct"] >= 1.0 and openvino["wins"] >= 6 and litert["gain_pct"] >= -1.0
+
+
+def main() -> None:
+    """Probe, run the rounds if the VM is calm, print and write the JSON."""
+    args = before_and_after(__doc__, 8.0).parse_args()
+    check_trees(args.before)
+    run = provenance(" ".join(["python benchmarks/decode_pacing.py", *sys.argv[1:]]))
+    probe = probe_ms()
+    if probe >= 9.0:
+        sys.exit(f"a bare call takes {probe:.1f} ms (>= 9): the VM is not calm; try later")
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_video(args.data / "set12", Path(tmp) / "pan640.avi")
+        trees = {"this tree": None, "before": package_of(args.before, Path(tmp) / "before")}
+        result = {backend: rounds(backend, count, video, args.seconds, trees)
+                  for backend, count in ROUNDS.items()}
+    result.update(probe_ms=probe, seconds=args.seconds, keep_pacing=verdict(result),
+                  provenance=finished(run))
+    write_result(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
