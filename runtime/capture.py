@@ -520,8 +520,7 @@ class FileFeed:
     from then on. With `loop`, the source starts again from its first frame instead of ending
     (`restarts` counts it). With `paced`, the thread decodes a frame only on a turn the caller
     grants with `engine_returned` (DecodeTurns), or when the caller waits for a frame none is
-    ready for. An error in reading (a file that cannot be
-    opened) is raised by `next`.
+    ready for. An error in reading (a file that cannot be opened) is raised by `next`.
     """
 
     def __init__(self, source: Source, loop: bool = False,
