@@ -1,0 +1,122 @@
+r"""What separates `edgeae run`'s loop from the bare engine: the loop with and without decoding.
+
+Issue 20 asks the loop on a 640x480 video for 90% of the frames/s the bare engine allows. In
+interleaved rounds in one process, for the shipped `live` int8 through OpenVINO on 2 threads:
+
+- bare: `denoise` called on one 640x480 frame in a tight loop (what `benchmark`'s rows time),
+  frames/s as one over the mean call;
+- decoded in advance: `runtime.loop.run` over the clip's 150 frames, decoded before the round
+  and handed out in a loop by a stand-in feed, so the loop does everything but decode;
+- as shipped: `runtime.loop.run` over the clip itself (the MJPG decoded from its luma, paced
+  by the engine's calls).
+
+The first against bare is the loop's own cost; the last against the first is the decoding's.
+
+    .venv-runtime/bin/python benchmarks/loop_gap.py --data ../shared/data \
+        --out benchmarks/results/loop_gap.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from provenance import finished, provenance, write_result
+
+from runtime import make_video
+
+WAYS = ("decoded in advance", "as shipped")
+
+
+class DecodedFeed:
+    """A file feed's stand-in that hands out frames decoded beforehand, round and round."""
+
+    ended = False
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        from edgeae.runtime.capture import SourceStats
+
+        self.frames, self.stats = frames, SourceStats()
+
+    def next(self, timeout: float = 1.0) -> np.ndarray:  # noqa: ARG002 - as FileFeed's
+        """The next frame, at once."""
+        self.stats.frames += 1
+        return self.frames[self.stats.frames % len(self.frames)]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def loop_fps(model, video: Path, frames: list[np.ndarray] | None, seconds: float) -> float:
+    """Frames/s of `run`'s loop over the clip, or over `frames` already decoded."""
+    from unittest import mock
+
+    from edgeae.runtime import loop
+    from edgeae.runtime.capture import Source
+
+    options = loop.RunOptions(gray=True, loop=True, duration=seconds)
+    if frames is None:
+        return loop.run(model, Source("video", str(video)), options).fps
+    with mock.patch.object(loop, "open_feed", lambda *_, **__: DecodedFeed(frames)):
+        return loop.run(model, Source("video", str(video)), options).fps
+
+
+def bare_fps(model, frame: np.ndarray, seconds: float) -> float:
+    """One over the mean `denoise` call on `frame`, over `seconds` of calls."""
+    out, times = np.empty_like(frame), []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        model.denoise(frame, out=out)
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.mean(times)
+
+
+def rounds(video: Path, count: int, seconds: float) -> dict[str, list[float]]:
+    """Each round's frames/s: the two loops in alternating order, then the bare engine."""
+    import edgeae.runtime as rt
+    from edgeae.runtime.capture import CaptureOptions, Source
+    from edgeae.runtime.pretrained import pretrained_path
+
+    model = rt.load(pretrained_path("live", "openvino", "int8"), backend="openvino",
+                    num_threads=2)
+    frames = [f.copy() for f in rt.frames(Source("video", str(video)),
+                                          options=CaptureOptions(gray=True))]
+    loop_fps(model, video, frames, 1.0)  # compiled and warm
+    seen: dict[str, list[float]] = {name: [] for name in (*WAYS, "bare")}
+    for i in range(count):
+        for name in WAYS if i % 2 == 0 else reversed(WAYS):
+            seen[name].append(loop_fps(model, video, frames if name == WAYS[0] else None,
+                                       seconds))
+        seen["bare"].append(bare_fps(model, frames[0], seconds / 2))
+    return seen
+
+
+def main() -> None:
+    """Run the rounds; print and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=4.0, help="each loop's --duration")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    run = provenance(" ".join(["python benchmarks/loop_gap.py", *sys.argv[1:]]))
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_video(args.data / "set12", Path(tmp) / "pan640.avi")
+        seen = rounds(video, args.rounds, args.seconds)
+    medians = {name: statistics.median(values) for name, values in seen.items()}
+    result = {"rounds": seen, "median_fps": medians,
+              "loop_share_without_decoding_pct": round(100 * medians[WAYS[0]] / medians["bare"], 1),
+              "loop_share_pct": round(100 * medians[WAYS[1]] / medians["bare"], 1),
+              "decoding_ms_per_frame": round(1e3 / medians[WAYS[1]] - 1e3 / medians[WAYS[0]], 2),
+              "provenance": finished(run)}
+    write_result(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
