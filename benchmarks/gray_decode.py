@@ -101,10 +101,14 @@ def package_of(tree: Path, folder: Path) -> Path:
 
 
 def run_fps(model: str, backend: str, video: Path, seconds: float,
-            path: Path | None) -> float:
-    """One `edgeae run`'s frames/s; `path`: where the `edgeae` package to run is (None: this)."""
+            path: Path | None, extra: tuple[str, ...] = ()) -> float:
+    """One `edgeae run`'s frames/s; `path`: where the `edgeae` package to run is (None: this).
+
+    `extra`: more arguments for `run` (e.g. an --output video).
+    """
     command = [str(PYTHON), "-P", "-m", "edgeae", "run", "--pretrained", model, "--gray",
-               "--source", str(video), "--loop", "--duration", str(seconds), "--backend", backend]
+               "--source", str(video), "--loop", "--duration", str(seconds), "--backend", backend,
+               *extra]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if path:
         env["PYTHONPATH"] = str(path)  # -P: not the working directory's edgeae/ first
