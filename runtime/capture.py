@@ -475,41 +475,6 @@ _END = object()  # the reading thread's last word: no more frames
 WAKE = None  # put in a file feed's free buffers to wake its thread when the feed closes
 
 
-class DecodeTurns:
-    """When a paced file feed's thread may decode a frame: once per engine call, a few banked.
-
-    On two cores a two-thread engine keeps both busy, and a frame decoded during a model call
-    takes a core from it; between two calls (the output converted back, the next input made)
-    one core is idle. Granting a turn as each engine call returns starts the decoding there
-    (BENCHMARKS.md, "Decoding between two engine calls"). Up to `bank` turns are kept, so the
-    read-ahead fills at the start, and a frame run in tiles (many calls) lets the thread run
-    no further ahead than its buffers.
-    """
-
-    def __init__(self, bank: int) -> None:
-        self._bank, self._left, self._closed = bank, bank, False
-        self._cond = threading.Condition()
-
-    def grant(self) -> None:
-        """One more turn (the engine has just returned)."""
-        with self._cond:
-            self._left = min(self._left + 1, self._bank)
-            self._cond.notify()
-
-    def take(self) -> bool:
-        """Wait for a turn and use it; False once closed."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._left or self._closed)
-            self._left -= not self._closed
-            return not self._closed
-
-    def close(self) -> None:
-        """Wake a waiting thread for good."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
 class FileFeed:
     """A video file or a folder, frame by frame in order, pulled like a LatestFrameReader.
 
@@ -518,13 +483,12 @@ class FileFeed:
     for a video file it is several milliseconds of every frame. A returned frame stays valid
     until the following call. `next` returns None once the source has ended; `ended` is True
     from then on. With `loop`, the source starts again from its first frame instead of ending
-    (`restarts` counts it). With `paced`, the thread decodes a frame only on a turn the caller
-    grants with `engine_returned` (DecodeTurns), or when the caller waits for a frame none is
-    ready for. An error in reading (a file that cannot be opened) is raised by `next`.
+    (`restarts` counts it). An error in reading (a file that cannot be opened) is raised by
+    `next`.
     """
 
     def __init__(self, source: Source, loop: bool = False,
-                 options: CaptureOptions | None = None, paced: bool = False) -> None:
+                 options: CaptureOptions | None = None) -> None:
         self.stats = SourceStats()  # frames handed to the caller
         self._decoded = SourceStats()  # frames the thread has read, some not yet handed out
         self.ended, self.loop, self.restarts = False, loop, 0
@@ -537,7 +501,6 @@ class FileFeed:
         self._ready: queue.Queue[Any] = queue.Queue()
         self._held: int | None = None  # the buffer the caller has
         self._stop = threading.Event()
-        self._turns = DecodeTurns(len(self._buffers)) if paced else None
         self._thread = threading.Thread(target=self._read_ahead, daemon=True,
                                         name=f"edgeae-read-{source.target}")
         self._thread.start()
@@ -549,8 +512,6 @@ class FileFeed:
         if self._held is not None:
             self._free.put(self._held)
             self._held = None
-        if self._turns is not None and self._ready.empty():
-            self._turns.grant()  # the caller waits for a frame: no engine call to make room for
         item = self._ready.get()
         if isinstance(item, BaseException):
             self.ended = True
@@ -562,17 +523,10 @@ class FileFeed:
         self.stats.frames += 1
         return self._buffers[item]
 
-    def engine_returned(self) -> None:
-        """A paced feed's turn to decode: the caller's engine call has just returned."""
-        if self._turns is not None:
-            self._turns.grant()
-
     def close(self) -> None:
         """Stop reading; the thread releases the file itself if it is still decoding a frame."""
         self._stop.set()
         self._free.put(WAKE)  # the thread may be waiting for a buffer the caller holds
-        if self._turns is not None:
-            self._turns.close()  # or for a turn
         self._thread.join(timeout=1.0)
 
     def _read_ahead(self) -> None:
@@ -580,8 +534,6 @@ class FileFeed:
         frames = self._read(self._source, self._decoded, self._options)
         try:
             while not self._stop.is_set():
-                if self._turns is not None and not self._turns.take():
-                    return
                 frame = next(frames, None)
                 if frame is None and self.loop and self._decoded.frames:
                     frames.close()
@@ -614,14 +566,12 @@ class FileFeed:
 
 
 def open_feed(source: Source, options: CaptureOptions | None = None,
-              backoff: Backoff | None = None, loop: bool = False,
-              paced: bool = False) -> LatestFrameReader | FileFeed:
+              backoff: Backoff | None = None, loop: bool = False) -> LatestFrameReader | FileFeed:
     """A source to pull frames from with a time-out: a live source's reader, or a file's feed.
 
-    With `loop`, a file's feed starts again from its first frame at its end, and with `paced`
-    it decodes on the turns its caller grants; `options.gray` makes any source give gray frames
-    (GrayCapture). A live source is read as the camera sends, paced or not.
+    With `loop`, a file's feed starts again from its first frame at its end; `options.gray`
+    makes any source give gray frames (GrayCapture).
     """
     if source.live:
         return LatestFrameReader(source, backoff, options)
-    return FileFeed(source, loop, options, paced)
+    return FileFeed(source, loop, options)

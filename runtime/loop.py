@@ -440,20 +440,6 @@ def _frames(feed: LatestFrameReader | FileFeed, stop: Stop,
             stop.sleep_until(came + 1.0 / max_fps)
 
 
-@contextlib.contextmanager
-def _decoding_paced(model: Denoiser | AnomalyScorer,
-                    feed: LatestFrameReader | FileFeed) -> Iterator[None]:
-    """A file feed decodes its next frame as each engine call returns, while a core is idle."""
-    if not isinstance(feed, FileFeed):
-        yield
-        return
-    model.engine_returned = feed.engine_returned
-    try:
-        yield
-    finally:
-        model.engine_returned = None
-
-
 def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = RunOptions(),
         capture: CaptureOptions | None = None, hooks: RunHooks = RunHooks()) -> RunSummary:
     """Denoise or score every frame of `source` until it ends or the run is stopped.
@@ -466,8 +452,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     stop = Stop(options.duration)
     capture = replace(capture or CaptureOptions(), gray=options.gray)  # gray: read as gray
     with stop.signals(hangup=hooks.reload is not None), \
-            contextlib.closing(open_feed(source, capture, loop=options.loop, paced=True)) as feed, \
-            _decoding_paced(model, feed):
+            contextlib.closing(open_feed(source, capture, loop=options.loop)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
         if first is None and stop.reason == "end":

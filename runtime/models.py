@@ -9,7 +9,7 @@ give the whole frame's output.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import cv2
@@ -85,8 +85,6 @@ class Reconstructor:
     def __init__(self, session: Session, manifest: Manifest) -> None:
         self.session = session
         self.manifest = manifest
-        # called as each engine call returns: `run` lets its file reader decode then
-        self.engine_returned: Callable[[], None] | None = None
         self._input: np.ndarray | None = None
         self._unit: np.ndarray | None = None
         norm = manifest.normalization
@@ -162,13 +160,13 @@ class Reconstructor:
         if out is None:
             out = np.empty(frames.shape, np.uint8 if is_uint8 else np.float32)
         dest = self._nhwc(out)
-        (th, tw), pieces = self._stitcher.pieces(self._engine, self._padded_shape(batch.shape))
+        (th, tw), pieces = self._stitcher.pieces(self.session.run, self._padded_shape(batch.shape))
         for items, (y0, ya, yb), (x0, xa, xb) in pieces:
             yb, xb = min(yb, h), min(xb, w)  # what lies in the frame, not in its padding
             if ya >= yb or xa >= xb:
                 continue
             x = self._fill_input(batch[items, y0:y0 + th, x0:x0 + tw], is_uint8)
-            unit = self._to_unit(self._engine(x)[..., :c])
+            unit = self._to_unit(self.session.run(x)[..., :c])
             self._store(unit[:, ya - y0:yb - y0, xa - x0:xb - x0], dest[items, ya:yb, xa:xb],
                         is_uint8)
         return out
@@ -177,17 +175,10 @@ class Reconstructor:
         """The model on a normalised batch; in tiles for another fixed size or a large batch."""
         fixed = self.input_spec.fixed_size
         if self._tiles is not None and x.shape[1:3] != fixed:
-            return self._tiles.run(self._engine, x)
+            return self._tiles.run(self.session.run, x)
         if fixed is None:
-            return self._stitcher.run(self._engine, x)
-        return self._engine(x)
-
-    def _engine(self, x: np.ndarray) -> np.ndarray:
-        """One call of the engine, then `engine_returned`, before its output is converted."""
-        y = self.session.run(x)
-        if self.engine_returned is not None:
-            self.engine_returned()
-        return y
+            return self._stitcher.run(self.session.run, x)
+        return self.session.run(x)
 
     def _as_batch(self, frames: np.ndarray) -> np.ndarray:
         """View frames as NHWC without copying; check channels and size against the manifest."""
