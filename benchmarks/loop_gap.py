@@ -7,8 +7,8 @@ interleaved rounds in one process, for the shipped `live` int8 through OpenVINO 
   frames/s as one over the mean call;
 - decoded in advance: `runtime.loop.run` over the clip's 150 frames, decoded before the round
   and handed out in a loop by a stand-in feed, so the loop does everything but decode;
-- as shipped: `runtime.loop.run` over the clip itself (the MJPG decoded from its luma, paced
-  by the engine's calls).
+- reading the clip: `runtime.loop.run` over the clip itself (the MJPG decoded from its luma by
+  the file feed's thread, a few frames ahead).
 
 The first against bare is the loop's own cost; the last against the first is the decoding's.
 
@@ -30,7 +30,7 @@ from provenance import finished, provenance, write_result
 
 from runtime import make_video
 
-WAYS = ("decoded in advance", "as shipped")
+WAYS = ("decoded in advance", "reading the clip")
 
 
 class DecodedFeed:
