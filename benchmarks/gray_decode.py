@@ -144,10 +144,10 @@ def before_and_after(doc: str, seconds: float) -> argparse.ArgumentParser:
     return parser
 
 
-def check_trees(before: Path) -> None:
-    """Both builds must be runnable: .venv-runtime here, and `before` a checkout of edgeae."""
-    if not PYTHON.exists() or not (before / "edgeae" / "__init__.py").exists():
-        sys.exit("needs .venv-runtime (make install) and --before, a checkout of edgeae")
+def check_trees(tree: Path) -> None:
+    """A build to compare must be runnable: .venv-runtime here, and `tree` a checkout of edgeae."""
+    if not PYTHON.exists() or not (tree / "edgeae" / "__init__.py").exists():
+        sys.exit(f"needs .venv-runtime (make install) and {tree}, a checkout of edgeae")
 
 
 def main() -> None:
