@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ov_partitioner import loop_fps as clip_loop_fps
 from provenance import finished, provenance, write_result
 
 from runtime import make_video
@@ -57,13 +58,11 @@ def loop_fps(model, video: Path, frames: list[np.ndarray] | None, seconds: float
     from unittest import mock
 
     from edgeae.runtime import loop
-    from edgeae.runtime.capture import Source
 
-    options = loop.RunOptions(gray=True, loop=True, duration=seconds)
     if frames is None:
-        return loop.run(model, Source("video", str(video)), options).fps
+        return clip_loop_fps(model, video, seconds)
     with mock.patch.object(loop, "open_feed", lambda *_, **__: DecodedFeed(frames)):
-        return loop.run(model, Source("video", str(video)), options).fps
+        return clip_loop_fps(model, video, seconds)
 
 
 def bare_fps(model, frame: np.ndarray, seconds: float) -> float:

@@ -71,6 +71,14 @@ def bare_ms(session, seconds: float) -> list[float]:
     return times
 
 
+def calm_or_exit(session) -> float:
+    """A bare call's median ms over 3 s of calls; exit if it is 9 ms or more (a slow VM)."""
+    probe = statistics.median(bare_ms(session, 3.0))
+    if probe >= 9.0:
+        sys.exit(f"a bare call takes {probe:.1f} ms (>= 9): the VM is not calm; try later")
+    return probe
+
+
 def loop_fps(model, video: Path, seconds: float) -> float:
     """Frames/s of `edgeae run`'s loop over the clip for `seconds`."""
     from edgeae.runtime.capture import Source
@@ -113,9 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     run = provenance(" ".join(["python benchmarks/ov_partitioner.py", *sys.argv[1:]]))
     with tempfile.TemporaryDirectory() as tmp:
-        probe = statistics.median(bare_ms(open_denoiser("STATIC", Path(tmp)).session, 3.0))
-        if probe >= 9.0:
-            sys.exit(f"a bare call takes {probe:.1f} ms (>= 9): the VM is not calm; try later")
+        probe = calm_or_exit(open_denoiser("STATIC", Path(tmp)).session)
         video = make_video(args.data / "set12", Path(tmp) / "pan640.avi")
         seen = rounds(video, args.rounds, 4.0, 2.0)
     result = {"probe_ms": probe, "rounds": seen, **verdict(seen), "provenance": finished(run)}
