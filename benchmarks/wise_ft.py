@@ -6,13 +6,19 @@ noise); interpolating the weights of the start and the tuned model keeps more of
 part of the second, without training. Each alpha's directory is the tuned one's with its weights
 replaced, ready for `edgeae export`; choose alpha on validation images, never on the test set.
 
+An alpha may also be given per U-Net level, finest first, as `A0/A1/A2`: a layer of level k
+(`levelk_*`, `downk`, `mergek_*`; the stem and the output head are level 0) is mixed with Ak.
+Layer-wise mixing (as in the layer-wise variants of model soups) keeps the start's fine levels,
+which carry the detail of Gaussian noise at low sigma, while the coarse ones take the tuning.
+
     .venv/bin/python benchmarks/wise_ft.py --start runtime/pretrained/quality_fp32.onnx \
-        --tuned WORK/quality-camera --alphas 0.25,0.5,0.75 --out WORK/wise
+        --tuned WORK/quality-camera --alphas 0.25,0.5,0.75,0/1/1 --out WORK/wise
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -21,12 +27,37 @@ import numpy as np
 
 
 def interpolated(start: list[np.ndarray], tuned: list[np.ndarray],
-                 alpha: float) -> list[np.ndarray]:
-    """(1 - alpha) * start + alpha * tuned, weight by weight (shapes must agree)."""
+                 alphas: float | list[float]) -> list[np.ndarray]:
+    """(1 - alpha) * start + alpha * tuned, weight by weight (shapes must agree).
+
+    `alphas` is one alpha for every weight, or one per weight.
+    """
     if [w.shape for w in start] != [w.shape for w in tuned]:
         sys.exit("the start and tuned models do not have the same weights")
-    return [((1 - alpha) * a + alpha * b).astype(a.dtype) for a, b in zip(start, tuned,
-                                                                         strict=True)]
+    if not isinstance(alphas, list):
+        alphas = [alphas] * len(start)
+    return [((1 - alpha) * a + alpha * b).astype(a.dtype)
+            for a, b, alpha in zip(start, tuned, alphas, strict=True)]
+
+
+def unet_level(layer_name: str) -> int:
+    """The U-Net level a layer works at: k for `levelk_*`, `downk`, `mergek_*`, else 0."""
+    match = re.match(r"(?:level|down|merge)(\d+)", layer_name)
+    return int(match.group(1)) if match else 0
+
+
+def weight_alphas(model, spec: str) -> float | list[float]:
+    """`spec` "0.75": that alpha everywhere; "0/1/1": per level, one alpha for each weight."""
+    if "/" not in spec:
+        return float(spec)
+    per_level = [float(a) for a in spec.split("/")]
+    alphas = []
+    for layer in model.layers:
+        level = unet_level(layer.name)
+        if level >= len(per_level):
+            sys.exit(f"{spec!r} gives {len(per_level)} levels; layer {layer.name} is level {level}")
+        alphas += [per_level[level]] * len(layer.weights)
+    return alphas
 
 
 def main() -> None:
@@ -34,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=Path, required=True, help="the fp32 ONNX file tuned from")
     parser.add_argument("--tuned", type=Path, required=True, help="the tuned model directory")
-    parser.add_argument("--alphas", default="0.25,0.5,0.75")
+    parser.add_argument("--alphas", default="0.25,0.5,0.75",
+                        help="comma-separated; each one alpha, or A0/A1/... per U-Net level")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     import keras
@@ -46,12 +78,13 @@ def main() -> None:
     tuned = keras.saving.load_model(args.tuned / "model.keras", compile=False)
     start_weights, tuned_weights = start.get_weights(), tuned.get_weights()
     check_same_layout(start, tuned, start_weights)
-    for alpha in (float(a) for a in args.alphas.split(",")):
-        folder = args.out / f"alpha-{alpha:g}"
+    for spec in args.alphas.split(","):
+        alphas = weight_alphas(tuned, spec)
+        folder = args.out / f"alpha-{spec.replace('/', '-')}"
         shutil.copytree(args.tuned, folder)
-        tuned.set_weights(interpolated(start_weights, tuned_weights, alpha))
+        tuned.set_weights(interpolated(start_weights, tuned_weights, alphas))
         tuned.save(folder / "model.keras")
-        print(f"alpha {alpha:g}: {folder}")
+        print(f"alpha {spec}: {folder}")
 
 
 def check_same_layout(start, tuned, start_weights: list[np.ndarray]) -> None:
