@@ -1643,6 +1643,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-near-clean-ninth-validation": _of(
         camera_denoisers, "camera_denoisers_near_clean_ninth_validation"),
     "stream-wise-verdicts": _of(stream_rule_verdicts, "camera_denoisers_stream_wise_validation"),
+    "camera-denoisers-stream-levels-validation": _of(
+        camera_denoisers, "camera_denoisers_stream_levels_validation"),
+    "camera-denoisers-stream-levels-fp32-validation": _of(
+        camera_denoisers, "camera_denoisers_stream_levels_fp32_validation"),
     "stream-level-verdicts": _of(functools.partial(stream_rule_verdicts, rule=LEVEL_RULE),
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
