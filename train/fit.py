@@ -321,7 +321,7 @@ def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
         if settings.initial_weights:
             train_only_new_layers(model)
         model = unrolled(model, config.clip_frames(), channels)
-    return with_fake_quant(model) if settings.quantization_aware else model
+    return with_fake_quant(model, settings.fake_quant) if settings.quantization_aware else model
 
 
 def check_settings(settings: TrainSettings) -> None:

@@ -27,6 +27,10 @@ Loss = Literal["mse", "mae", "bce"]  # fit.py's LOSSES maps each to its Keras lo
 Strategy = Literal["auto", "one-device", "mirrored", "multi-worker"]  # train/distribute.py
 LOSS_NAMES: tuple[str, ...] = get_args(Loss)
 STRATEGY_NAMES: tuple[str, ...] = get_args(Strategy)
+# quantization-aware training's schemes (train/quantize.py): name -> (the activation ranges'
+# momentum, 1.0 covering every value seen; round the convolutions' weights to int8 too)
+FAKE_QUANT_SCHEMES: dict[str, tuple[float, bool]] = {"moving": (0.99, False),
+                                                      "cover": (1.0, True)}
 
 
 # what --initial-weights reads: Keras weights (.weights.h5, or legacy .h5), an earlier run's
@@ -98,6 +102,7 @@ class TrainSettings:
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: ScoreConfig = field(default_factory=ScoreConfig)  # how a detector scores images
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
+    fake_quant: str = "moving"  # how, a FAKE_QUANT_SCHEMES name
     strategy: Strategy = "auto"  # the tf.distribute strategy (train/distribute.py)
     anomaly_source: str | None = None  # a draem detector's anomaly textures (else its images)
 
