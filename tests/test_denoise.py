@@ -585,13 +585,41 @@ def test_fake_quant_rounds_to_256_levels_with_identity_gradient():
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), 1.0)  # straight through
 
 
+def test_cover_scheme_widens_its_ranges_and_rounds_weights_per_channel():
+    """"cover" simulates the export: ranges that only widen, kernels in symmetric int8 per
+    output channel (at most 255 levels each), gradients straight through."""
+    from edgeae.train.quantize import FakeQuant, FakeQuantConv2D, int8_per_channel, with_fake_quant
+
+    model = create_model("unet", (16, 16, 1), {"size": "tiny"})
+    qat = with_fake_quant(model, "cover")
+    convs = [layer for layer in qat.layers if isinstance(layer, FakeQuantConv2D)]
+    assert len(convs) == sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+    x = np.random.default_rng(0).random((2, 16, 16, 1), np.float32)
+    first = next(layer for layer in qat.layers if isinstance(layer, FakeQuant))
+    qat(x * 3, training=True)
+    high = float(first.high.numpy())
+    np.testing.assert_allclose(qat(x), model(x), atol=0.05)  # the same weights, rounded
+    qat(x * 0.1, training=True)
+    assert float(first.high.numpy()) == high  # covering: a quieter batch does not shrink it
+    kernel = tf.constant(np.random.default_rng(1).normal(0, 0.1, (3, 3, 4, 5)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel)
+        rounded = int8_per_channel(kernel)
+    np.testing.assert_allclose(tape.gradient(rounded, kernel).numpy(), 1.0)  # straight through
+    for channel in range(5):
+        w, r = kernel.numpy()[..., channel], rounded.numpy()[..., channel]
+        step = np.abs(w).max() / 127
+        np.testing.assert_allclose(r / step, np.rint(r / step), atol=1e-3)  # on int8 levels
+        assert np.abs(r - w).max() <= step / 2 + 1e-6
+
+
 def test_quantization_aware_training_saves_the_plain_model(tmp_path):
     from edgeae.train.quantize import FakeQuant
 
     data = write_folder(tmp_path / "clean", np.rint(smooth_images(24, 32) * 255).astype(np.uint8))
     train_cli(tmp_path / "qat", "denoiser", data, "--model", "unet", "--size", "tiny",
               "--noise", "gaussian:10-40", "--patch-size", "16", "--epochs", "2",
-              "--quantization-aware")
+              "--quantization-aware", "--fake-quant", "cover")
     model = keras.saving.load_model(tmp_path / "qat" / "model.keras")
     assert not any(isinstance(layer, FakeQuant) for layer in model.layers)
     assert model.name == create_model("unet", (16, 16, 1), {"size": "tiny"}).name

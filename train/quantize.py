@@ -53,15 +53,22 @@ class FakeQuant(keras.layers.Layer):
         return {**super().get_config(), "momentum": self.momentum}
 
 
+def int8_per_channel(kernel):
+    """A kernel rounded per output channel (last axis) to symmetric int8 (identity gradient).
+
+    Steps of max |w| / 127, +-127 of them, as onnxruntime's per-channel QDQ stores weights.
+    """
+    bound = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=(0, 1, 2)), 1e-8))
+    return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        kernel, -bound, bound, num_bits=8, narrow_range=True)
+
+
 @keras.saving.register_keras_serializable(package="edgeae")
 class FakeQuantConv2D(keras.layers.Conv2D):
-    """Conv2D whose kernel is rounded per output channel to symmetric int8 (identity gradient)."""
+    """Conv2D computing with its kernel rounded by `int8_per_channel`."""
 
     def convolution_op(self, inputs, kernel):  # noqa: D102 - Keras layer API
-        bound = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(kernel), axis=(0, 1, 2)), 1e-8))
-        rounded = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-            kernel, -bound, bound, num_bits=8, narrow_range=True)
-        return super().convolution_op(inputs, rounded)
+        return super().convolution_op(inputs, int8_per_channel(kernel))
 
 
 def with_fake_quant(model: keras.Model, scheme: str = "moving") -> keras.Model:
