@@ -102,7 +102,7 @@ class TrainSettings:
     threshold: str | None = None  # detectors: the threshold strategy (runtime/threshold.py)
     score: ScoreConfig = field(default_factory=ScoreConfig)  # how a detector scores images
     quantization_aware: bool = False  # simulate int8 rounding while training (train/quantize.py)
-    fake_quant: str = "moving"  # how, a FAKE_QUANT_SCHEMES name
+    fake_quant: str = "cover"  # how, a FAKE_QUANT_SCHEMES name (BENCHMARKS.md: qat-schemes)
     strategy: Strategy = "auto"  # the tf.distribute strategy (train/distribute.py)
     anomaly_source: str | None = None  # a draem detector's anomaly textures (else its images)
 
