@@ -69,11 +69,14 @@ from edgeae.core.tasks import TASKS
 # 17: an adapted model records which precision of the shipped models denoised the footage before
 # training (`training.adaptation.passes`), which a version 16 reader would refuse; adaptations
 # before it ran their float32 files.
-SCHEMA_VERSION = 17
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+# 18: a quantization-aware model records its fake quantization's scheme (`training.fake_quant`,
+# FAKE_QUANT_SCHEMES), which a version 17 reader would refuse; models before it used "moving".
+SCHEMA_VERSION = 18
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
+FAKE_QUANT_BEFORE_18 = "moving"
 # The key under which exported artifacts embed their manifest (TFLite metadata, ONNX
 # metadata_props), so a file that travels alone still describes itself.
 EMBEDDED_KEY = "edgeae_manifest"
@@ -196,6 +199,7 @@ class TrainingSummary(_Strict):
     self_supervised: SelfSupervision | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
+    fake_quant: str | None = None  # how it was simulated (FAKE_QUANT_SCHEMES), if it was
     anomaly_source: str | None = None  # a draem detector's folder of anomaly textures, if any
     strategy: str = "auto"  # the tf.distribute strategy it trained under (train/distribute.py)
     seconds: float = 0.0
@@ -430,10 +434,19 @@ def _score_as_of_12(raw: dict) -> Any:
     return {**score, "patch": {**implied, **score.get("patch", {})}} if implied else score
 
 
+def _training_as_of_18(raw: dict) -> Any:
+    """`training` of a file, with the fake quantization every one before version 18 used."""
+    training = raw.get("training")
+    if (raw["schema_version"] < 18 and isinstance(training, dict)
+            and training.get("quantization_aware")):
+        return {"fake_quant": FAKE_QUANT_BEFORE_18, **training}
+    return training
+
+
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[17] = SCHEMA_VERSION
+    schema_version: Literal[18] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -454,7 +467,7 @@ class Manifest(_Strict):
         """A readable older file becomes the current version (its JSON is otherwise the same)."""
         if isinstance(raw, dict) and raw.get("schema_version") in READABLE_VERSIONS:
             raw = {**raw, "params": _params_as_of_9(raw), "score": _score_as_of_12(raw),
-                   "schema_version": SCHEMA_VERSION}
+                   "training": _training_as_of_18(raw), "schema_version": SCHEMA_VERSION}
         return raw
 
     @field_validator("params", mode="before")

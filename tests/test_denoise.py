@@ -619,11 +619,12 @@ def test_quantization_aware_training_saves_the_plain_model(tmp_path):
     data = write_folder(tmp_path / "clean", np.rint(smooth_images(24, 32) * 255).astype(np.uint8))
     train_cli(tmp_path / "qat", "denoiser", data, "--model", "unet", "--size", "tiny",
               "--noise", "gaussian:10-40", "--patch-size", "16", "--epochs", "2",
-              "--quantization-aware", "--fake-quant", "cover")
+              "--quantization-aware")  # --fake-quant cover, the default
     model = keras.saving.load_model(tmp_path / "qat" / "model.keras")
     assert not any(isinstance(layer, FakeQuant) for layer in model.layers)
     assert model.name == create_model("unet", (16, 16, 1), {"size": "tiny"}).name
-    assert json.loads(run_cli("info", tmp_path / "qat")[1])["training"]["quantization_aware"]
+    training = json.loads(run_cli("info", tmp_path / "qat")[1])["training"]
+    assert training["quantization_aware"] and training["fake_quant"] == "cover"
     code, _, err = run_cli("export", tmp_path / "qat", "--precision", "fp32,int8", "--out",
                            tmp_path / "export", "--allow-drift")
     assert code == 0, err
