@@ -1679,6 +1679,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_stream_cover_slow_validation"),
     "stream-cover-slow-verdicts": _of(functools.partial(stream_rule_verdicts, rule=LEVEL_RULE),
                                       "camera_denoisers_stream_cover_slow_validation"),
+    "camera-denoisers-stream-cover-slow": _of(
+        camera_denoisers, "camera_denoisers_stream_cover_slow"),
     "stream-level-verdicts": _of(functools.partial(stream_rule_verdicts, rule=LEVEL_RULE),
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
