@@ -237,6 +237,8 @@ CASES = {
                            "<= 1024"),
     "train-out-is-a-file": ("train", "train autoencoder --data {t}/images --out "
                             "{t}/corrupt.png", "is a file; give a folder"),
+    "train-fake-quant-alone": ("train", "train denoiser --data {t}/images --fake-quant moving "
+                               "--out {t}/fq", "add --quantization-aware"),
     "export-out-through-a-file": ("train", "export {m} --out {t}/corrupt.png/e",
                                   "corrupt.png is a file, so"),
     "report-out-through-a-file": ("device", "report {m} --out {t}/corrupt.png/r.html",

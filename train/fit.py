@@ -191,8 +191,8 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
                                  quantization_aware=settings.quantization_aware,
-                                 fake_quant=settings.quantization_aware and settings.fake_quant
-                                 or None,
+                                 fake_quant=settings.fake_quant if settings.quantization_aware
+                                 else None,
                                  anomaly_source=settings.anomaly_source,
                                  strategy=settings.strategy, seconds=round(seconds, 2)),
         score=settings.score,

@@ -71,7 +71,7 @@ class FakeQuantConv2D(keras.layers.Conv2D):
         return super().convolution_op(inputs, int8_per_channel(kernel))
 
 
-def with_fake_quant(model: keras.Model, scheme: str = "moving") -> keras.Model:
+def with_fake_quant(model: keras.Model, scheme: str) -> keras.Model:
     """The same layers with fake quantization of every layer's output (FAKE_QUANT_SCHEMES).
 
     Layers are shared with `model`, except the convolutions when their weights are rounded too:

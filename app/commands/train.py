@@ -137,11 +137,11 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
     g.add_argument("--quantization-aware", action="store_true",
                    help="simulate int8 rounding after every layer while training, so the int8 "
                         "export loses less (best as a few epochs on --initial-weights)")
-    g.add_argument("--fake-quant", choices=tuple(FAKE_QUANT_SCHEMES), default=DEFAULTS.fake_quant,
-                   help="how --quantization-aware simulates int8: moving = activation ranges "
-                        "as moving averages of the batches' extremes, weights in float; cover = "
-                        "as the export quantizes: ranges covering every value seen, weights "
-                        "rounded per channel (default %(default)s)")
+    g.add_argument("--fake-quant", choices=tuple(FAKE_QUANT_SCHEMES),
+                   help="how --quantization-aware simulates int8: cover (default) = as the "
+                        "export quantizes, ranges covering every value seen and weights rounded "
+                        "per channel; moving = ranges as moving averages of the batches' "
+                        "extremes, weights in float (how the shipped models were tuned)")
     g.add_argument("--strategy", choices=STRATEGY_NAMES, default=DEFAULTS.strategy,
                    help="tf.distribute strategy: mirrored = every local GPU (or logical CPU), "
                         "multi-worker = the cluster in TF_CONFIG; --batch-size is the global "
@@ -304,6 +304,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.core.data import Preprocess, load_data
 
     require("train", KERAS_DISTRIBUTION)
+    if args.fake_quant and not args.quantization_aware:
+        raise UserError("--fake-quant says how --quantization-aware simulates int8; add "
+                        "--quantization-aware, or drop --fake-quant")
     if args.initial_weights is not None and (problem := initial_weights_problem(
             args.initial_weights)):
         raise UserError(problem)
@@ -323,7 +326,8 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
         noise=noise, self_supervised=getattr(args, "self_supervised", None),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
-        quantization_aware=args.quantization_aware, fake_quant=args.fake_quant,
+        quantization_aware=args.quantization_aware,
+        fake_quant=args.fake_quant or DEFAULTS.fake_quant,
         strategy=args.strategy,
         **_detector_settings(args))
     _check_image_sides(splits.train, settings)
