@@ -1681,6 +1681,14 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                                       "camera_denoisers_stream_cover_slow_validation"),
     "camera-denoisers-stream-cover-slow": _of(
         camera_denoisers, "camera_denoisers_stream_cover_slow"),
+    "camera-denoisers-stream-cover-slow-h264-validation": _of(
+        camera_denoisers, "camera_denoisers_stream_cover_slow_h264_validation"),
+    "stream-cover-slow-h264-verdicts": _of(
+        functools.partial(stream_rule_verdicts, rule=LEVEL_RULE),
+        "camera_denoisers_stream_cover_slow_h264_validation"),
+    "camera-denoisers-stream-cover-slow-h264": _of(
+        camera_denoisers, "camera_denoisers_stream_cover_slow_h264"),
+    "camera-denoisers-low-noise-stream": _of(camera_denoisers, "camera_denoisers_low_noise_stream"),
     "stream-level-verdicts": _of(functools.partial(stream_rule_verdicts, rule=LEVEL_RULE),
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),

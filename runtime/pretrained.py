@@ -11,7 +11,8 @@ more), trained on clips made from the same Train400 images. `live-camera` is `li
 real camera: half its training patches had Gaussian noise, half went through the camera noise
 model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone curve, JPEG)
 at light levels from bright to night, so it also removes a camera's correlated grain, which
-the others take for texture; `quality-camera` is `quality` tuned the same way, then at a tenth
+the others take for texture, and then H.264 streams' predicted frames (Makefile,
+pretrained-camera-stream); `quality-camera` is `quality` tuned the same way, then at a tenth
 of the rate, for a camera where `quality`'s cost is affordable. `make pretrained` reproduces them
 all; their numbers are in BENCHMARKS.md.
 """
