@@ -1619,6 +1619,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-h264": _of(camera, "camera_h264"),
     "camera-indoor-5min": _of(camera, "camera_indoor_5min"),
     "camera-h264-live-camera": _of(camera, "camera_h264_live_camera"),
+    "camera-h264-live-camera-stream": _of(camera, "camera_h264_live_camera_stream"),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
     "camera-mean": ("camera_mean", camera_mean),
