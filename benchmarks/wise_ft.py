@@ -27,15 +27,10 @@ import numpy as np
 
 
 def interpolated(start: list[np.ndarray], tuned: list[np.ndarray],
-                 alphas: float | list[float]) -> list[np.ndarray]:
-    """(1 - alpha) * start + alpha * tuned, weight by weight (shapes must agree).
-
-    `alphas` is one alpha for every weight, or one per weight.
-    """
+                 alphas: list[float]) -> list[np.ndarray]:
+    """(1 - alpha) * start + alpha * tuned, weight by weight with its own alpha."""
     if [w.shape for w in start] != [w.shape for w in tuned]:
         sys.exit("the start and tuned models do not have the same weights")
-    if not isinstance(alphas, list):
-        alphas = [alphas] * len(start)
     return [((1 - alpha) * a + alpha * b).astype(a.dtype)
             for a, b, alpha in zip(start, tuned, alphas, strict=True)]
 
@@ -46,14 +41,12 @@ def unet_level(layer_name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def weight_alphas(model, spec: str) -> float | list[float]:
-    """`spec` "0.75": that alpha everywhere; "0/1/1": per level, one alpha for each weight."""
-    if "/" not in spec:
-        return float(spec)
+def weight_alphas(model, spec: str) -> list[float]:
+    """One alpha for each weight: `spec` "0.75" everywhere, "0/1/1" per U-Net level."""
     per_level = [float(a) for a in spec.split("/")]
     alphas = []
     for layer in model.layers:
-        level = unet_level(layer.name)
+        level = unet_level(layer.name) if len(per_level) > 1 else 0
         if level >= len(per_level):
             sys.exit(f"{spec!r} gives {len(per_level)} levels; layer {layer.name} is level {level}")
         alphas += [per_level[level]] * len(layer.weights)
@@ -90,7 +83,7 @@ def main() -> None:
 def check_same_layout(start, tuned, start_weights: list[np.ndarray]) -> None:
     """The tuned model given the start's weights must compute what the start does (alpha 0)."""
     tuned_weights = tuned.get_weights()
-    tuned.set_weights(interpolated(start_weights, tuned_weights, 0.0))
+    tuned.set_weights(interpolated(start_weights, tuned_weights, [0.0] * len(tuned_weights)))
     probe = np.random.default_rng(0).random((1, 64, 64, start.input_shape[-1]), np.float32)
     diff = float(np.abs(np.asarray(tuned(probe)) - np.asarray(start(probe))).max())
     tuned.set_weights(tuned_weights)
