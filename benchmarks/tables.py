@@ -684,9 +684,16 @@ def adapt_loss_bias() -> str:
 KEEP_TRUTHS = ("pristine", "rendered")  # adapt_keep_test's two ground truths
 
 
-def _rule_cell(rule: dict) -> str:
+# adapt_keep_test's rules in column order: (header, how a cell shows its two values)
+KEEP_RULES = {"plain": ("plain rule: loss before -> after", ".6f"),
+              "blur-matched": ("blur-matched rule: loss before -> after", ".6f"),
+              "still reference": ("still-reference rule: loss before -> after", ".6f"),
+              "content": ("content rule: Q before -> after", ".2f")}
+
+
+def _rule_cell(rule: dict, form: str) -> str:
     verdicts = " / ".join("right" if rule["right"][t] else "**wrong**" for t in KEEP_TRUTHS)
-    return (f"{rule['before']:.6f} -> {rule['after']:.6f} "
+    return (f"{rule['before']:{form}} -> {rule['after']:{form}} "
             f"({'keeps' if rule['keep'] else 'rejects'}: {verdicts})")
 
 
@@ -694,26 +701,41 @@ def _per_truth(values: dict, form: str) -> str:
     return " / ".join(format(values[t], form) for t in KEEP_TRUTHS)
 
 
-def adapt_keep_test() -> str:
+def adapt_keep_test(name: str) -> str:
     """Whether adapt helped (PSNR against two truths), and what each keep rule decided."""
-    data = load("adapt_keep_test")
-    names = ("plain", "blur-matched", "still reference")
+    data = load(name)
+    names = [rule for rule in KEEP_RULES if rule in data["rows"][0]["rules"]]
     rows = [[r["level"], r["start"], _per_truth(r["psnr_before"], ".2f"),
-             _per_truth(r["psnr_gain"], "+.2f"), _rule_cell(r["rules"]["plain"]),
-             f"{r['sigma']:g}", _rule_cell(r["rules"]["blur-matched"]),
-             _rule_cell(r["rules"]["still reference"])] for r in data["rows"]]
-    right = {(name, t): sum(r["rules"][name]["right"][t] for r in data["rows"])
-             for name in names for t in KEEP_TRUTHS}
-    counts = "; ".join(f"{name} {right[name, 'pristine']} / {right[name, 'rendered']}"
-                       for name in names)
+             _per_truth(r["psnr_gain"], "+.2f"), f"{r['sigma']:g}",
+             *(_rule_cell(r["rules"][rule], KEEP_RULES[rule][1]) for rule in names)]
+            for r in data["rows"]]
+    right = {(rule, t): sum(r["rules"][rule]["right"][t] for r in data["rows"])
+             for rule in names for t in KEEP_TRUTHS}
+    counts = "; ".join(f"{rule} {right[rule, 'pristine']} / {right[rule, 'rendered']}"
+                       for rule in names)
     return (caption(data["provenance"]) + "\n\n"
             + "PSNR in dB against the pristine / the rendered frames; each rule's verdict is "
-              "judged against both.\n\n"
-            + table(["light", "start model", "PSNR before", "adapt's gain",
-                     "plain rule: loss before -> after", "fitted blur px",
-                     "blur-matched rule: loss before -> after",
-                     "still-reference rule: loss before -> after"], rows, right={2, 3, 5})
+              "judged against both. Fitted blur: the blur-matched rule's.\n\n"
+            + table(["light", "start model", "PSNR before", "adapt's gain", "fitted blur px",
+                     *(KEEP_RULES[rule][0] for rule in names)], rows, right={2, 3, 4})
             + f"\n\nRight decisions of {len(rows)} (pristine / rendered): {counts}.\n")
+
+
+def adapt_content_choice() -> str:
+    """On the validation clip: a start's output against a replacement, by PSNR and by Q."""
+    data = load("adapt_content_choice")
+    rows = [[r["level"], r["start"], r["change"], f"{r['psnr_start']:.2f}",
+             f"{r['psnr_change']:+.2f}", f"{r['q_start']:.2f} -> {r['q_new']:.2f}",
+             ("keeps" if r["q_keeps"] else "rejects")
+             + ("" if r["q_keeps"] == r["better"] else " (**wrong**)")] for r in data["rows"]]
+    wrong = sum(r["q_keeps"] != r["better"] for r in data["rows"])
+    return (caption(data["provenance"]) + "\n\n"
+            + "The validation clip's held-out tail (12 frames of 128x128); PSNR in dB against "
+              "the clean frames; Q on the tiles with an edge in either output (higher: more "
+              "content); the content rule keeps a change whose Q does not fall.\n\n"
+            + table(["light", "start", "change", "start's PSNR", "change in PSNR",
+                     "Q start -> changed", "content rule"], rows, right={3, 4})
+            + f"\n\nThe rule is wrong on {wrong} of {len(data['rows'])}.\n")
 
 
 LOSS_SPACE_LABELS = {"srgb": "sRGB loss", "linear": "linear-light loss"}  # today's, candidate
@@ -1621,7 +1643,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-h264-live-camera": _of(camera, "camera_h264_live_camera"),
     "camera-h264-live-camera-stream": _of(camera, "camera_h264_live_camera_stream"),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
-    "adapt-keep-test": ("adapt_keep_test", adapt_keep_test),
+    "adapt-keep-test": _of(adapt_keep_test, "adapt_keep_test"),
+    "adapt-keep-test-content": _of(adapt_keep_test, "adapt_keep_test_content"),
+    "adapt-content-choice": ("adapt_content_choice", adapt_content_choice),
     "camera-mean": ("camera_mean", camera_mean),
     "adapt-loss-space": _of(functools.partial(adapt_choice, labels=LOSS_SPACE_LABELS),
                             "adapt_loss_space"),

@@ -71,8 +71,11 @@ from edgeae.core.tasks import TASKS
 # before it ran their float32 files.
 # 18: a quantization-aware model records its fake quantization's scheme (`training.fake_quant`,
 # FAKE_QUANT_SCHEMES), which a version 17 reader would refuse; models before it used "moving".
-SCHEMA_VERSION = 18
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# 19: an adapted model records its keep-test and, under the content test, the held-out content
+# before and after (`training.adaptation.keep`, `content_before`, `content_after`), which a
+# version 18 reader would refuse; adaptations before it were judged by the loss alone.
+SCHEMA_VERSION = 19
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -91,6 +94,8 @@ Targets = Literal["next", "both"]
 # which of a shipped model's exported files adapt's passes over the footage run (train/adapt.py
 # PASS_ENGINES): the start's output the flow reads, the brightness model's output
 PassPrecision = Literal["fp32", "int8"]
+# what decides whether adapt keeps its tuning (train/adapt.py KEEP_TESTS)
+KeepTest = Literal["loss", "content"]
 
 
 class _Strict(BaseModel):
@@ -161,7 +166,8 @@ class Adaptation(_Strict):
     """How `edgeae adapt` tuned a denoiser to footage, and whether the tuning was kept.
 
     The validation loss is the masked frame-to-frame loss on the footage's held-out tail; the
-    adapted weights are kept only when it beats the starting model's.
+    adapted weights are kept only when it beats the starting model's and, under the content
+    keep-test, the held-out output's image content (Zhu and Milanfar's Q) did not fall.
     """
 
     start: str  # the model it started from: "pretrained:live" or a model directory
@@ -179,6 +185,9 @@ class Adaptation(_Strict):
     targets: Targets = "next"  # which neighbouring frames made the target
     brightness: str = "footage"  # or the shipped model whose blurred output held the brightness
     passes: PassPrecision = "fp32"  # the shipped models' files that denoised the footage first
+    keep: KeepTest = "loss"  # what decided `kept`
+    content_before: float | None = None  # the content test's Q of the start's held-out output
+    content_after: float | None = None  # ... and of the tuned model's
 
 
 class TrainingSummary(_Strict):
@@ -446,7 +455,7 @@ def _training_as_of_18(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[18] = SCHEMA_VERSION
+    schema_version: Literal[19] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

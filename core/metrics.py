@@ -1,4 +1,7 @@
-"""Quality metrics from scikit-learn and scikit-image: detection (image and pixel level), video.
+"""Quality metrics: detection (image and pixel level), video, and image content without a reference.
+
+Detection and video metrics come from scikit-learn and scikit-image; the content measure judges a
+denoiser's output where no clean image exists (`edgeae adapt`'s keep-test).
 
 Labels are 1 for anomalies and 0 for normal images; masks are non-zero on defect pixels.
 """
@@ -13,6 +16,10 @@ PRO_MAX_FPR = 0.3  # PRO is integrated up to this false-positive rate (MVTec AD'
 PRO_STEPS = 200
 # defect regions by their share of the image's pixels, for pixel metrics per size
 DEFECT_SIZES = {"small (up to 1%)": 0.01, "medium (1-5%)": 0.05, "large (over 5%)": 1.0}
+# Zhu and Milanfar's content measure Q: blocks of CONTENT_BLOCK px; a block is anisotropic (has
+# an edge or a texture's direction) when its coherence exceeds what pure white noise reaches
+# with probability CONTENT_ALPHA
+CONTENT_BLOCK, CONTENT_ALPHA = 8, 0.001
 
 
 def detection_metrics(scores: np.ndarray, labels: np.ndarray,
@@ -157,3 +164,59 @@ def video_metrics(outputs: np.ndarray, clean: np.ndarray, moving: np.ndarray | N
         moving_psnr = float(10 * np.log10(data_range ** 2 / max(mse, 1e-12)))
     return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "flicker": flicker,
             "moving_psnr": moving_psnr}
+
+
+def coherence_threshold(block: int = CONTENT_BLOCK, alpha: float = CONTENT_ALPHA) -> float:
+    """The coherence white noise exceeds in a block x block tile with probability `alpha`.
+
+    Zhu and Milanfar (2010): the coherence R of n = block^2 i.i.d. Gaussian gradients
+    has P(R > r) = (1 - r^2)^(n - 1), so the threshold is sqrt(1 - alpha^(1 / (n - 1))).
+    """
+    return float(np.sqrt(1.0 - alpha ** (1.0 / (block * block - 1))))
+
+
+def content_blocks(image: np.ndarray, block: int = CONTENT_BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, coherence R) of each whole block x block tile of a 2-D image.
+
+    The tile's gradients (central differences) form a matrix G of n rows and 2 columns; with its
+    singular values s1 >= s2, R = (s1 - s2) / (s1 + s2) and Q = s1 * R (X. Zhu and P. Milanfar,
+    "Automatic parameter selection for denoising algorithms using a no-reference measure of
+    image content", IEEE Trans. Image Processing 19(12), 2010). Q grows with a tile's sharpness
+    and falls with its noise: blur lowers s1, noise raises s2.
+    """
+    grad_y, grad_x = np.gradient(np.asarray(image, np.float64))
+    h, w = (image.shape[0] // block) * block, (image.shape[1] // block) * block
+
+    def tile_sums(a: np.ndarray) -> np.ndarray:
+        return a[:h, :w].reshape(h // block, block, w // block, block).sum(axis=(1, 3))
+
+    xx, yy, xy = tile_sums(grad_x * grad_x), tile_sums(grad_y * grad_y), tile_sums(grad_x * grad_y)
+    spread = np.sqrt((xx - yy) ** 2 / 4 + xy * xy)
+    s1 = np.sqrt((xx + yy) / 2 + spread)
+    s2 = np.sqrt(np.maximum((xx + yy) / 2 - spread, 0.0))
+    coherence = (s1 - s2) / np.maximum(s1 + s2, 1e-12)
+    return s1 * coherence, coherence
+
+
+def paired_content(first: Sequence[np.ndarray],
+                   second: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Q of two denoisers' outputs for the same frames, on the same anisotropic tiles.
+
+    A tile counts when it is anisotropic (coherence above `coherence_threshold`) in either
+    output, so neither is judged only where it happens to look sharp. Each output is 2-D or
+    HxWxC (its channels averaged); the result is each denoiser's mean over frames of its mean Q
+    on the tiles counted (frames with none are left out; NaN if no frame has any).
+    """
+    threshold, scores = coherence_threshold(), ([], [])
+    for a, b in zip(first, second, strict=True):
+        (qa, ra), (qb, rb) = (content_blocks(_plane(x)) for x in (a, b))
+        counted = (ra > threshold) | (rb > threshold)
+        if counted.any():
+            scores[0].append(qa[counted].mean())
+            scores[1].append(qb[counted].mean())
+    return (float(np.mean(scores[0])), float(np.mean(scores[1]))) if scores[0] else (np.nan,) * 2
+
+
+def _plane(image: np.ndarray) -> np.ndarray:
+    """A 2-D plane of an image: itself, or its channels' mean."""
+    return image if image.ndim == 2 else np.asarray(image, np.float64).mean(axis=-1)

@@ -311,6 +311,57 @@ def test_a_kept_tuning_of_a_camera_model_comes_with_a_caution(noise, kept, cauti
     assert caution is None or "pretrained:live-camera already learned camera noise" in caution
 
 
+def test_the_content_measure_falls_with_blur_and_with_noise_and_needs_no_reference():
+    """Zhu and Milanfar's Q: highest for the sharp clean photo, lower blurred or noisy."""
+    from skimage.data import camera  # a photograph scikit-image ships
+
+    from edgeae.core.metrics import coherence_threshold, content_blocks, paired_content
+
+    assert coherence_threshold() == pytest.approx(0.3223, abs=1e-4)  # 8x8 tiles, alpha 0.001
+    rng = np.random.default_rng(0)
+    _, coherence = content_blocks(rng.normal(size=(512, 512)))
+    assert np.mean(coherence > coherence_threshold()) <= 0.001  # white noise: next to no edges
+    sharp = camera().astype(np.float64)
+    for worse in (cv2.GaussianBlur(sharp, (0, 0), 0.8), sharp + rng.normal(0, 8, sharp.shape)):
+        q_sharp, q_worse = paired_content([sharp, sharp], [worse, worse])
+        assert q_worse < 0.95 * q_sharp, (q_sharp, q_worse)  # measured 0.92 and 0.82
+    colour = np.repeat(sharp[..., None], 3, axis=-1)  # channels are averaged
+    assert paired_content([colour], [sharp]) == pytest.approx(paired_content([sharp], [sharp]))
+    flat = np.full((64, 64), 128.0)
+    assert all(np.isnan(paired_content([flat], [flat])))  # no edge anywhere: Q cannot judge
+
+
+@pytest.mark.parametrize("after, content, kept", [
+    (0.5, None, True), (1.5, None, False),  # the loss test
+    (0.5, (30.0, 31.0), True), (0.5, (30.0, 29.0), False), (1.5, (30.0, 31.0), False),
+    (0.5, (float("nan"), float("nan")), True)])  # no edge to judge: the loss decides
+def test_the_content_test_vetoes_a_lower_loss_that_took_content(after, content, kept):
+    from edgeae.train.adapt import Tuning
+
+    assert Tuning(1.0, after, 3, content).kept is kept
+
+
+def test_a_tuning_that_learns_to_blur_lowers_the_loss_and_is_not_kept(tmp_path, denoiser_dir):
+    """Targets blurred by 1.5 px: the loss falls as the model learns the blur, Q falls too."""
+    from edgeae.train.adapt import tune
+    from edgeae.train.frame_pairs import FramePairs
+    from edgeae.train.keras_backend import load_keras
+    from edgeae.train.settings import AdaptSettings
+
+    stills = np.stack([texture(64, seed) for seed in range(6)])
+    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 1.5)[..., None] for x in stills])
+    pairs = FramePairs(stills, blurred, np.ones_like(stills))
+    model = load_keras(ModelDir.open(denoiser_dir))
+    start = model.get_weights()
+    settings = AdaptSettings(max_epochs=3, steps_per_epoch=10, batch_size=4, patch_size=32,
+                             learning_rate=1e-3, keep="content")
+    tuning = tune(model, pairs.subset(slice(0, 4)), pairs.subset(slice(4, 6)), settings,
+                  tmp_path / "history.csv", verbose=0)
+    assert tuning.after < 0.8 * tuning.before, tuning  # the loss alone would keep it
+    assert tuning.content[1] < tuning.content[0] and not tuning.kept, tuning
+    assert all(np.array_equal(x, y) for x, y in zip(start, model.get_weights()))
+
+
 def test_adapt_keeps_the_starting_weights_when_tuning_does_not_help(tmp_path, denoiser_dir):
     """A zero learning rate cannot beat the start: the written model is the starting one."""
     footage = noisy_footage(tmp_path / "footage", size=(32, 32), level="indoor")

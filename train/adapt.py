@@ -5,7 +5,9 @@ onto it and averaged, the mask of pixels where the flow can be trusted; train/fr
 The model is fine-tuned on random patches of those pairs with the masked squared error; the
 footage's last frames are held out, and the same masked loss on them decides when to stop and
 whether to keep the tuning at all: if no epoch beats the starting model's loss there, the
-starting weights are written unchanged (and the manifest says so). No clean frame is ever needed.
+starting weights are written unchanged (and the manifest says so). The loss prefers a slightly
+blurred output to the true frame, so the content keep-test (KEEP_TESTS) also refuses a tuning
+whose held-out output has less image content than the start's. No clean frame is ever needed.
 
 The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
 sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
@@ -37,11 +39,13 @@ from edgeae.core.images import to_uint8, to_unit_float
 from edgeae.core.manifest import (
     Adaptation,
     DataSummary,
+    KeepTest,
     Manifest,
     PassPrecision,
     Targets,
     TrainingSummary,
 )
+from edgeae.core.metrics import paired_content
 from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
 from edgeae.core.progress import progress
 from edgeae.runtime import Denoiser
@@ -232,10 +236,15 @@ def _orient(patch: np.ndarray, turn: int) -> np.ndarray:
 
 def validation_crops(pairs: FramePairs, multiple: int) -> FramePairs:
     """A centred crop of each held-out pair, at most VAL_CROP on a side (fast to evaluate)."""
-    _, h, w, _ = pairs.inputs.shape
+    return pairs.subset((slice(None), *validation_window(pairs.inputs.shape[1:3], multiple)))
+
+
+def validation_window(size: tuple[int, int], multiple: int) -> tuple[slice, slice]:
+    """(rows, columns) of the centred crop `validation_crops` takes of an HxW frame."""
+    h, w = size
     ch, cw = (min(side, VAL_CROP) // multiple * multiple for side in (h, w))
     top, left = (h - ch) // 2, (w - cw) // 2
-    return pairs.subset((slice(None), slice(top, top + ch), slice(left, left + cw)))
+    return slice(top, top + ch), slice(left, left + cw)
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -251,18 +260,32 @@ class KeepBest(keras.callbacks.Callback):
             self.best, self.weights = float(loss), self.model.get_weights()
 
 
+# what each keep-test asks of the tuned model on the held-out frames, beyond being trained
+KEEP_TESTS: dict[KeepTest, str] = {
+    "loss": "a lower frame-to-frame loss than the starting model's",
+    "content": "a lower loss, and no less image content in its output (Zhu and Milanfar's Q on "
+               "the tiles with an edge in either model's output): the loss alone rewards blur",
+}
+
+
 @dataclass(frozen=True)
 class Tuning:
-    """What fine-tuning did: the held-out loss before and at its best, and whether it is kept."""
+    """What fine-tuning did: the held-out loss (and content) before and at its best; kept?"""
 
     before: float
     after: float
     epochs: int
+    content: tuple[float, float] | None = None  # Q before and after, under the content test
 
     @property
     def kept(self) -> bool:
-        """The tuned weights are kept only when they beat the starting model on held-out frames."""
-        return self.after < self.before
+        """Kept only when the tuned weights pass the keep-test (KEEP_TESTS) on held-out frames.
+
+        Where no tile of either output has an edge (Q is NaN) the content cannot judge, and the
+        loss decides alone.
+        """
+        lost_content = self.content is not None and self.content[1] < self.content[0]
+        return self.after < self.before and not lost_content
 
 
 def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: AdaptSettings,
@@ -278,11 +301,24 @@ def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: Adapt
                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience)]
     if verbose == "auto":
         verbose = 1 if sys.stderr.isatty() else 2
+    start_outputs = _outputs(model, val_x, settings)
     fitted = model.fit(PatchPairs(train, settings), validation_data=(val_x, val_y),
                        validation_batch_size=settings.batch_size, epochs=settings.max_epochs,
                        callbacks=callbacks, verbose=verbose)
-    model.set_weights(keep.weights if keep.weights is not None else start_weights)
-    return Tuning(before, keep.best, len(fitted.epoch))
+    content = None
+    if start_outputs is not None and keep.weights is not None:
+        model.set_weights(keep.weights)
+        content = paired_content(start_outputs, _outputs(model, val_x, settings))
+    tuning = Tuning(before, keep.best, len(fitted.epoch), content)
+    model.set_weights(keep.weights if tuning.kept else start_weights)
+    return tuning
+
+
+def _outputs(model: keras.Model, val_x: np.ndarray, settings: AdaptSettings) -> np.ndarray | None:
+    """The model's held-out outputs, where the keep-test judges them (the content test)."""
+    if settings.keep != "content":
+        return None
+    return np.asarray(model.predict(val_x, batch_size=settings.batch_size, verbose=0))
 
 
 def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings | None = None,
@@ -366,9 +402,20 @@ def _log_outcome(tuning: Tuning, out: Path) -> None:
     if tuning.kept:
         log.info("adapted: held-out loss %.6g -> %.6g (%.1f%% lower) -> %s", tuning.before,
                  tuning.after, 100 * (1 - tuning.after / tuning.before), out)
+    elif tuning.after < tuning.before:
+        log.warning("the tuning lowered the held-out loss (%.6g -> %.6g) but took content from "
+                    "the output (Q %.4g -> %.4g: it blurs); %s keeps the starting weights",
+                    tuning.before, tuning.after, *tuning.content, out)
     else:
         log.warning("no epoch beat the starting model on the held-out frames (loss %.6g); "
                     "%s keeps the starting weights", tuning.before, out)
+
+
+def _content_fields(content: tuple[float, float] | None) -> dict[str, float]:
+    """The manifest's content_before and _after, rounded; none without the content test."""
+    if content is None:
+        return {}
+    return {"content_before": round(content[0], 6), "content_after": round(content[1], 6)}
 
 
 def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, FramePairs, FramePairs],
@@ -383,7 +430,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space,
                             targets=settings.targets, brightness=settings.brightness,
-                            passes=settings.passes)
+                            passes=settings.passes, keep=settings.keep,
+                            **_content_fields(tuning.content))
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,

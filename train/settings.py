@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from edgeae.core.manifest import (
+    KeepTest,
     LossSpace,
     PassPrecision,
     ScoreConfig,
@@ -154,6 +155,9 @@ class AdaptSettings:
     # training (the start's output the flow reads, the brightness model's); int8 is several times
     # faster and met its rule on benchmarks/adapt_passes.py's validation clip (-0.01 dB on average)
     passes: PassPrecision = "int8"
+    # train/adapt.py KEEP_TESTS: what decides whether the tuning is kept; "content" also asks
+    # that the held-out output lose no image content (core/metrics.py paired_content)
+    keep: KeepTest = "loss"
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0

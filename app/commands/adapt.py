@@ -19,7 +19,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.core.manifest import LossSpace, PassPrecision, Targets, Warp
+from edgeae.core.manifest import Adaptation, KeepTest, LossSpace, PassPrecision, Targets, Warp
 from edgeae.train.settings import BRIGHTNESS_MODEL, AdaptSettings, brightness_source
 
 DEFAULTS = AdaptSettings()
@@ -27,6 +27,7 @@ LOSS_SPACES = get_args(LossSpace)  # train/adapt.py's rows
 WARPS = get_args(Warp)  # train/frame_pairs.py's rows
 TARGETS = get_args(Targets)  # train/frame_pairs.py NEIGHBOURS' rows
 PASSES = get_args(PassPrecision)  # train/adapt.py PASS_ENGINES' rows
+KEEP_TESTS = get_args(KeepTest)  # train/adapt.py KEEP_TESTS' rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
@@ -118,6 +119,11 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
                         "training (the start's output the optical flow reads, and the brightness "
                         "model's): int8 runs them through OpenVINO where installed, several times "
                         "faster than fp32 (default %(default)s; BENCHMARKS.md)")
+    g.add_argument("--keep", choices=KEEP_TESTS, default=DEFAULTS.keep,
+                   help="what decides whether the tuning is kept: a lower held-out loss (loss), "
+                        "or that and no less image content in the held-out output (content: "
+                        "the loss alone rewards a slight blur, which costs a model that already "
+                        "fits the camera) (default %(default)s; BENCHMARKS.md)")
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
@@ -134,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch_size, learning_rate=args.learning_rate, holdout=args.holdout,
         patience=args.patience, max_frames=args.max_frames, seed=args.seed,
         loss_space=args.loss_space, warp=args.warp,
-        targets=args.targets, brightness=args.brightness_from, passes=args.passes)
+        targets=args.targets, brightness=args.brightness_from, passes=args.passes,
+        keep=args.keep)
     from edgeae.train.adapt import adapt
 
     try:
@@ -145,12 +152,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
     a = manifest.training.adaptation
-    verdict = "adapted" if a.kept else "kept the starting weights (no better held-out loss)"
-    print(f"{verdict}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g} on "
-          f"{a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
+    print(f"{verdict(a)}: held-out loss {a.val_loss_before:.5g} -> {a.val_loss_after:.5g}"
+          f"{content_change(a)} on {a.val_pairs} pairs, {a.train_pairs} trained on -> {args.out}")
     if caution := camera_start_caution(start.name, start.manifest.training.noise, a.kept):
         print(caution, file=sys.stderr)
     return 0
+
+
+def verdict(a: Adaptation) -> str:
+    """What adapt decided, and why when it kept the starting weights."""
+    if a.kept:
+        return "adapted"
+    if a.val_loss_after < a.val_loss_before:
+        return "kept the starting weights (the tuning took content from the output)"
+    return "kept the starting weights (no better held-out loss)"
+
+
+def content_change(a: Adaptation) -> str:
+    """", content Q before -> after" under the content test, else nothing."""
+    if a.content_before is None or a.content_after is None:
+        return ""
+    return f", content {a.content_before:.4g} -> {a.content_after:.4g}"
 
 
 def camera_start_caution(start: str, noise: str | None, kept: bool) -> str | None:
