@@ -640,7 +640,9 @@ def _camera_cell(row: dict, method: str) -> str:
 
 def _adapt_cells(row: dict) -> list[str]:
     a = row["adaptation"]
-    return [f"{a['val_loss_before']:.5f} -> {a['val_loss_after']:.5f} "
+    content = (f", content Q {a['content_before']:.4f} -> {a['content_after']:.4f}"
+               if a.get("content_before") is not None else "")
+    return [f"{a['val_loss_before']:.5f} -> {a['val_loss_after']:.5f}{content} "
             f"({'kept' if a['kept'] else 'not kept'})", f"{a['mask_coverage']:.0%}",
             f"{row['adapt_seconds']:.0f}"]
 

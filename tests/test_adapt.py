@@ -283,7 +283,9 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path, capl
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
     assert 0.5 < a.mask_coverage <= 1
     assert a.kept and a.val_loss_after < 0.9 * a.val_loss_before, a  # measured 0.0089 -> 0.0061
-    assert "adapted: held-out loss" in stdout and "camera noise" not in err
+    assert a.keep == "content" and a.content_after > a.content_before, a  # live leaves noise in
+    assert "adapted: held-out loss" in stdout and ", content " in stdout
+    assert "camera noise" not in err
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "edgeae.train.adapt")
     for stage in ("read the footage in", "denoised 14 frames for the flow (int8 files) in",
                   "computed the optical flow between 14 frames in",
@@ -298,15 +300,21 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path, capl
     assert model.denoise(np.zeros((50, 70, 1), np.uint8)).shape == (50, 70, 1)
 
 
-@pytest.mark.parametrize("noise, kept, cautioned", [
-    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", True, True),  # live-camera's
-    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", False, False),  # nothing changed to judge
-    ("gaussian:0-55", True, False), (None, True, False)])
-def test_a_kept_tuning_of_a_camera_model_comes_with_a_caution(noise, kept, cautioned):
-    """Its held-out loss fell while PSNR fell on every simulated camera: the user must judge."""
+@pytest.mark.parametrize("noise, kept, keep, cautioned", [
+    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", True, "loss", True),  # live-camera's
+    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", True, "content", False),  # Q judged it
+    ("gaussian:0-55|camera:20-2000,0.5-6,70-100", False, "loss", False),  # nothing changed
+    ("gaussian:0-55", True, "loss", False), (None, True, "loss", False)])
+def test_a_camera_model_tuning_kept_by_the_loss_alone_comes_with_a_caution(noise, kept, keep,
+                                                                           cautioned):
+    """Its held-out loss fell while PSNR fell on a simulated camera: the user must judge."""
     from edgeae.app.commands.adapt import camera_start_caution
+    from edgeae.core.manifest import Adaptation
 
-    caution = camera_start_caution("pretrained:live-camera", noise, kept)
+    a = Adaptation(start="pretrained:live-camera", start_sha256="0" * 64, footage="clip.mp4",
+                   frames=60, train_pairs=47, val_pairs=11, mask_coverage=0.9, flow="DIS",
+                   val_loss_before=0.002, val_loss_after=0.001, kept=kept, keep=keep)
+    caution = camera_start_caution("pretrained:live-camera", noise, a)
     assert (caution is not None) == cautioned
     assert caution is None or "pretrained:live-camera already learned camera noise" in caution
 
