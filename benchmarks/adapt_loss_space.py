@@ -73,7 +73,8 @@ def tuned(start: str, noisy: np.ndarray, **setting: str):
         footage = write_frames(Path(tmp) / "frames", noisy)
         result = adapt(pretrained_start(start, model, manifest),
                        load_data(str(footage), Preprocess(1)).train, Path(tmp) / "adapted",
-                       AdaptSettings(minutes=60, max_epochs=EPOCHS, **setting), verbose=0)
+                       AdaptSettings(minutes=60, max_epochs=EPOCHS, keep="loss", **setting),
+                       verbose=0)  # the tuning itself, whatever a keep-test would decide
     return model, result.training.adaptation
 
 

@@ -172,7 +172,9 @@ def supervised(start: str, noisy: np.ndarray, clean: np.ndarray, head: range, ta
     fit, val = list(head)[:-4], list(head)[-4:]  # validation inside the first part too
     ones = np.ones((*clean.shape[:3], 1), np.uint8)
     pairs = [FramePairs(noisy[i], clean[i], ones[i]) for i in (fit, val)]
-    tune(model, pairs[0], pairs[1], AdaptSettings(minutes=minutes), work / "sup.csv", verbose=2)
+    # against clean frames the loss is the clean error: no content veto (adapt's default)
+    tune(model, pairs[0], pairs[1], AdaptSettings(minutes=minutes, keep="loss"), work / "sup.csv",
+         verbose=2)
     return model_quality(model, clean, noisy, tail)
 
 
