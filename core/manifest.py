@@ -94,7 +94,7 @@ Targets = Literal["next", "both"]
 # which of a shipped model's exported files adapt's passes over the footage run (train/adapt.py
 # PASS_ENGINES): the start's output the flow reads, the brightness model's output
 PassPrecision = Literal["fp32", "int8"]
-# what decides whether adapt keeps its tuning (train/adapt.py KEEP_TESTS)
+# what decides whether adapt keeps its tuning (train/settings.py KEEP_TESTS)
 KeepTest = Literal["loss", "content"]
 
 

@@ -344,9 +344,12 @@ def test_the_content_measure_falls_with_blur_and_with_noise_and_needs_no_referen
     (0.5, (30.0, 31.0), True), (0.5, (30.0, 29.0), False), (1.5, (30.0, 31.0), False),
     (0.5, (float("nan"), float("nan")), True)])  # no edge to judge: the loss decides
 def test_the_content_test_vetoes_a_lower_loss_that_took_content(after, content, kept):
+    from edgeae.core.manifest import KeepTest
     from edgeae.train.adapt import Tuning
+    from edgeae.train.settings import KEEP_TESTS
 
     assert Tuning(1.0, after, 3, content).kept is kept
+    assert tuple(KEEP_TESTS) == get_args(KeepTest)  # the table and the manifest's names agree
 
 
 def test_a_tuning_that_learns_to_blur_lowers_the_loss_and_is_not_kept(tmp_path, denoiser_dir):

@@ -6,8 +6,9 @@ The model is fine-tuned on random patches of those pairs with the masked squared
 footage's last frames are held out, and the same masked loss on them decides when to stop and
 whether to keep the tuning at all: if no epoch beats the starting model's loss there, the
 starting weights are written unchanged (and the manifest says so). The loss prefers a slightly
-blurred output to the true frame, so the content keep-test (KEEP_TESTS) also refuses a tuning
-whose held-out output has less image content than the start's. No clean frame is ever needed.
+blurred output to the true frame, so the content keep-test also refuses a tuning
+whose held-out output has less image content than the start's (settings.py KEEP_TESTS).
+No clean frame is ever needed.
 
 The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
 sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
@@ -39,7 +40,6 @@ from edgeae.core.images import to_uint8, to_unit_float
 from edgeae.core.manifest import (
     Adaptation,
     DataSummary,
-    KeepTest,
     Manifest,
     PassPrecision,
     Targets,
@@ -260,14 +260,6 @@ class KeepBest(keras.callbacks.Callback):
             self.best, self.weights = float(loss), self.model.get_weights()
 
 
-# what each keep-test asks of the tuned model on the held-out frames, beyond being trained
-KEEP_TESTS: dict[KeepTest, str] = {
-    "loss": "a lower frame-to-frame loss than the starting model's",
-    "content": "a lower loss, and no less image content in its output (Zhu and Milanfar's Q on "
-               "the tiles with an edge in either model's output): the loss alone rewards blur",
-}
-
-
 @dataclass(frozen=True)
 class Tuning:
     """What fine-tuning did: the held-out loss (and content) before and at its best; kept?"""
@@ -279,7 +271,7 @@ class Tuning:
 
     @property
     def kept(self) -> bool:
-        """Kept only when the tuned weights pass the keep-test (KEEP_TESTS) on held-out frames.
+        """Kept only when the tuned weights pass the keep-test (settings.py KEEP_TESTS).
 
         Where no tile of either output has an edge (Q is NaN) the content cannot judge, and the
         loss decides alone.
@@ -290,7 +282,7 @@ class Tuning:
 
 def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: AdaptSettings,
          history: Path, verbose: int | str = "auto") -> Tuning:
-    """Fine-tune `model` in place on the pairs; it ends with its best (or its starting) weights."""
+    """Fine-tune `model` in place; it ends with its best weights if they pass the keep-test."""
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                   loss=masked_loss(settings.loss_space, anchored=train.anchors is not None))
     val_x, val_y = as_training_arrays(*val.arrays())

@@ -126,6 +126,14 @@ class TrainSettings:
                               anomaly_source=self.anomaly_source)
 
 
+# what each of adapt's keep-tests asks of the tuned model on the held-out frames
+KEEP_TESTS: dict[KeepTest, str] = {
+    "loss": "a lower frame-to-frame loss than the start's",
+    "content": "that, and no less image content in its output than the start's (Zhu and "
+               "Milanfar's Q, core/metrics.py): the loss alone rewards a slight blur",
+}
+
+
 @dataclass(frozen=True)
 class AdaptSettings:
     """How `edgeae adapt` tunes a denoiser to footage by frame-to-frame training."""
@@ -155,8 +163,8 @@ class AdaptSettings:
     # training (the start's output the flow reads, the brightness model's); int8 is several times
     # faster and met its rule on benchmarks/adapt_passes.py's validation clip (-0.01 dB on average)
     passes: PassPrecision = "int8"
-    # train/adapt.py KEEP_TESTS: what decides whether the tuning is kept; "content" also asks
-    # that the held-out output lose no image content (core/metrics.py paired_content). It met
+    # KEEP_TESTS: what decides whether the tuning is kept; "content" also asks that the
+    # held-out output lose no image content (core/metrics.py paired_content). It met
     # its rule on benchmarks/adapt_keep_test.py's test clip after its choice on the validation
     # clip: it kept every tuning of `live` (+1.6 to +6.5 dB) and none of `live-camera` (-0.63 to
     # +0.39 dB), where the loss alone kept a 0.63-dB loss

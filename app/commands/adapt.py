@@ -19,15 +19,19 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
-from edgeae.core.manifest import Adaptation, KeepTest, LossSpace, PassPrecision, Targets, Warp
-from edgeae.train.settings import BRIGHTNESS_MODEL, AdaptSettings, brightness_source
+from edgeae.core.manifest import Adaptation, LossSpace, PassPrecision, Targets, Warp
+from edgeae.train.settings import (
+    BRIGHTNESS_MODEL,
+    KEEP_TESTS,
+    AdaptSettings,
+    brightness_source,
+)
 
 DEFAULTS = AdaptSettings()
 LOSS_SPACES = get_args(LossSpace)  # train/adapt.py's rows
 WARPS = get_args(Warp)  # train/frame_pairs.py's rows
 TARGETS = get_args(Targets)  # train/frame_pairs.py NEIGHBOURS' rows
 PASSES = get_args(PassPrecision)  # train/adapt.py PASS_ENGINES' rows
-KEEP_TESTS = get_args(KeepTest)  # train/adapt.py KEEP_TESTS' rows
 RECORDED_FRAMES = 600  # a minute at 10 frames/s
 
 
@@ -42,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "with no clean frame: each frame learns from its neighbours, aligned by optical\n"
             "flow (frame-to-frame training; pixels the flow cannot match are left out). The\n"
             "footage's last frames are held out; the tuning is kept only if it lowers the loss\n"
-            "there. The result is a model directory: export it like any trained model."),
+            "there and (by default) takes no image content from the output. The result is a\n"
+            "model directory: export it like any trained model."),
         epilog=examples("edgeae adapt --pretrained live --data noisy.mp4 --out live_cam",
                         "edgeae adapt --pretrained quality --data frames/ --minutes 5 "
                         "--out quality_cam",
@@ -119,11 +124,10 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
                         "training (the start's output the optical flow reads, and the brightness "
                         "model's): int8 runs them through OpenVINO where installed, several times "
                         "faster than fp32 (default %(default)s; BENCHMARKS.md)")
-    g.add_argument("--keep", choices=KEEP_TESTS, default=DEFAULTS.keep,
-                   help="what decides whether the tuning is kept: a lower held-out loss (loss), "
-                        "or that and no less image content in the held-out output (content: "
-                        "the loss alone rewards a slight blur, which costs a model that already "
-                        "fits the camera) (default %(default)s; BENCHMARKS.md)")
+    g.add_argument("--keep", choices=tuple(KEEP_TESTS), default=DEFAULTS.keep,
+                   help="what the tuned model must show on the held-out frames to be kept: "
+                        + "; ".join(f"{name}: {asks}" for name, asks in KEEP_TESTS.items())
+                        + " (default %(default)s; BENCHMARKS.md)")
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
