@@ -1644,6 +1644,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-indoor-5min": _of(camera, "camera_indoor_5min"),
     "camera-h264-live-camera": _of(camera, "camera_h264_live_camera"),
     "camera-h264-live-camera-stream": _of(camera, "camera_h264_live_camera_stream"),
+    "camera-live-camera-content": _of(camera, "camera_live_camera_content"),
+    "camera-h264-live-camera-content": _of(camera, "camera_h264_live_camera_content"),
     "adapt-loss-bias": ("adapt_loss_bias", adapt_loss_bias),
     "adapt-keep-test": _of(adapt_keep_test, "adapt_keep_test"),
     "adapt-keep-test-content": _of(adapt_keep_test, "adapt_keep_test_content"),
