@@ -59,7 +59,13 @@ from camera import (
 
 from edgeae.core.data import Preprocess, load_data
 from edgeae.core.metrics import paired_content
-from edgeae.train.adapt import adapt, split_frames, validation_crops, validation_window
+from edgeae.train.adapt import (
+    Tuning,
+    adapt,
+    split_frames,
+    validation_crops,
+    validation_window,
+)
 from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs
 from edgeae.train.settings import AdaptSettings
 
@@ -135,10 +141,10 @@ def rules(before: dict, after: dict, gain: dict) -> dict:
 
 def content_rule(plain: dict, before: list[np.ndarray], after: list[np.ndarray], multiple: int,
                  gain: dict) -> dict:
-    """The content rule: `plain`'s decision, vetoed when Q on adapt's held-out crops falls."""
+    """The content rule, as adapt decides it (Tuning.kept): `plain`'s losses, Q on its crops."""
     window = validation_window(before[0].shape[:2], multiple)
     q_before, q_after = paired_content([x[window] for x in before], [x[window] for x in after])
-    keep = plain["keep"] and not q_after < q_before
+    keep = Tuning(plain["before"], plain["after"], 0, (q_before, q_after)).kept
     return {"before": round(q_before, 3), "after": round(q_after, 3), "keep": keep,
             "right": {truth: bool(keep == (g > 0)) for truth, g in gain.items()}}
 

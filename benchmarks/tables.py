@@ -690,7 +690,7 @@ KEEP_TRUTHS = ("pristine", "rendered")  # adapt_keep_test's two ground truths
 KEEP_RULES = {"plain": ("plain rule: loss before -> after", ".6f"),
               "blur-matched": ("blur-matched rule: loss before -> after", ".6f"),
               "still reference": ("still-reference rule: loss before -> after", ".6f"),
-              "content": ("content rule: Q before -> after", ".4f")}
+              "content": ("content rule: Q before -> after", ".3f")}
 
 
 def _rule_cell(rule: dict, form: str) -> str:
