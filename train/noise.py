@@ -26,7 +26,8 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
     """
     stream = max(step.stream_frames for step in spec.steps)
     if frames == 1 and stream > 1:
-        return _still_stream(spec, images, seed, stream)
+        pan = max(step.stream_pan for step in spec.steps)
+        return _still_stream(spec, images, seed, stream, pan)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), len(spec.steps))
     x = tf.cast(images, tf.float32)
     for i, step in enumerate(spec.steps):
@@ -37,17 +38,47 @@ def apply_noise(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
     return x
 
 
-def _still_stream(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor,
-                  frames: int) -> tf.Tensor:
-    """Each still as the last frame of a still camera's stream of `frames` frames.
+def _still_stream(spec: NoiseSpec, images: tf.Tensor, seed: tf.Tensor, frames: int,
+                  pan: tuple[float, float] = (0.0, 0.0)) -> tf.Tensor:
+    """Each still as the last frame of a camera's stream of `frames` frames.
 
-    The still is stacked `frames` times as a clip, so every step draws fresh noise for each
-    frame (one level per image, as a camera's) and the codec codes the clip as one stream.
+    The still is stacked `frames` times as a clip (panned over at a speed drawn from `pan`,
+    pixels a frame, when that is above 0), so every step draws fresh noise for each frame (one
+    level per image, as a camera's) and the codec codes the clip as one stream.
     """
     height = tf.shape(images)[1]
-    clip = apply_noise(spec, tf.tile(tf.cast(images, tf.float32), [1, frames, 1, 1]), seed,
-                       frames)
+    x = tf.cast(images, tf.float32)
+    if pan[1] > 0:
+        clip = _panned_clip(x, frames, pan, tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), 1))
+    else:
+        clip = tf.tile(x, [1, frames, 1, 1])
+    clip = apply_noise(spec, clip, seed, frames)
     return tf.ensure_shape(clip[:, (frames - 1) * height:], images.shape)
+
+
+def _panned_clip(images: tf.Tensor, frames: int, pan: tuple[float, float],
+                 seed: tf.Tensor) -> tf.Tensor:
+    """(N, frames * H, W, C): each image seen by a camera panning straight over it.
+
+    Speed drawn from `pan` (pixels a frame) and direction uniformly, per image; frame k is
+    shifted by (frames - 1 - k) steps, so the last is the image itself. Bilinear sampling,
+    borders reflected (new ground coming into view, as a pan shows).
+    """
+    shape = tf.shape(images)
+    n, h, w, c = shape[0], shape[1], shape[2], shape[3]
+    s = tf.random.experimental.stateless_split(seed, 2)
+    speed = pan[0] + (pan[1] - pan[0]) * tf.random.stateless_uniform([n, 1], seed=s[0])
+    angle = 2 * np.pi * tf.random.stateless_uniform([n, 1], seed=s[1])
+    back = tf.range(frames - 1, -1, -1, dtype=tf.float32)[None]  # steps from the last frame
+    dx, dy = (tf.reshape(speed * f(angle) * back, [-1]) for f in (tf.cos, tf.sin))
+    one, zero = tf.ones_like(dx), tf.zeros_like(dx)
+    transforms = tf.stack([one, zero, dx, zero, one, dy, zero, zero], axis=1)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.repeat(images, frames, axis=0), transforms=transforms,
+        output_shape=tf.stack([h, w]), fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="REFLECT")
+    return tf.reshape(moved, [n, frames * h, w, c])
 
 
 def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor,

@@ -23,6 +23,10 @@ A spec is one or more steps joined by "+", applied in order to images in [0, 1]:
                              frame), coded as one stream, the last frame kept; so a single-
                              frame model sees the noise a predicted frame carries forward
                              (a --temporal clip is its own stream: FRAMES is for stills)
+    h264:23-35,4,0-3         the same stream from a camera that pans over the still at a speed
+                             drawn from [0, 3] pixels a frame, in any direction (sub-pixel,
+                             borders reflected), ending on the still: a moving camera's stream,
+                             whose frames H.264 predicts from shifted ones
     clip                     clip to [0, 1], as a camera's pixels are
 
 Specs joined by "|" are a mixture: each image gets one of them, drawn uniformly, so one blind
@@ -46,15 +50,17 @@ from edgeae.train.h264 import CRF_RANGE, check_encoder
 
 FORMS = ("gaussian:SIGMA", "poisson-gaussian:PEAK,READ", "salt-pepper:FRACTION",
          "speckle:SIGMA", "jpeg:QUALITY", "camera:LIGHT[,JPEG]", "camera:PEAK,READ[,JPEG]",
-         "h264:CRF[,FRAMES]", "clip")
+         "h264:CRF[,FRAMES[,PAN]]", "clip")
 # name -> (number of values, lowest allowed, highest allowed)
 _LIMITS = {"gaussian": (1, 0.0, 255.0), "poisson-gaussian": (2, 0.0, 1e6),
            "salt-pepper": (1, 0.0, 1.0), "speckle": (1, 0.0, 10.0), "jpeg": (1, 1.0, 100.0),
-           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (2, *CRF_RANGE)}
+           "clip": (0, 0.0, 0.0), "camera": (3, 0.0, 1e6), "h264": (3, *CRF_RANGE)}
 _COUNTS = {"camera": "camera takes a light level or PEAK,READ, then an optional JPEG quality",
-           "h264": "h264 takes a CRF, then an optional stream length in frames"}
+           "h264": "h264 takes a CRF, then an optional stream length in frames and pan speed"}
 _ZERO_AT_ZERO = ("gaussian", "salt-pepper", "speckle")  # steps whose first value 0 adds nothing
 MAX_STREAM_FRAMES = 32  # a still's stream: that many copies of each training patch
+MAX_PAN = 16.0  # pixels a frame a still's stream may pan
+_QUIET_ZERO_TAIL = ("h264",)  # steps whose last value, at 0, is left out of their text
 _NUMBER = r"\d+(?:\.\d+)?"
 _VALUE = re.compile(rf"^({_NUMBER})(?:-({_NUMBER}))?$")
 
@@ -76,8 +82,16 @@ class NoiseStep:
         """How many frames of a still camera's stream a still is coded in (h264; else 1)."""
         return int(self.ranges[1][0]) if self.name == "h264" else 1
 
+    @property
+    def stream_pan(self) -> tuple[float, float]:
+        """The pan speed range (pixels a frame) of a still's stream (h264; else none)."""
+        return self.ranges[2] if self.name == "h264" else (0.0, 0.0)
+
     def __str__(self) -> str:
-        values = ",".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in self.ranges)
+        ranges = self.ranges
+        if self.name in _QUIET_ZERO_TAIL and ranges[-1] == (0.0, 0.0):
+            ranges = ranges[:-1]
+        values = ",".join(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}" for lo, hi in ranges)
         return f"{self.name}:{values}" if values else self.name
 
 
@@ -144,8 +158,8 @@ def _parse_chain(spec: str, chain: str) -> NoiseSpec:
         numbers = [v.strip() for v in values.split(",")] if values else []
         if name == "camera":
             numbers = _camera_numbers(spec, numbers)
-        if name == "h264" and len(numbers) == 1:
-            numbers.append("1")  # a still: one intra frame
+        if name == "h264" and numbers:
+            numbers += ["1", "0"][len(numbers) - 1:]  # unsaid: a still (one frame), not panned
         count, low, high = _LIMITS[name]
         if len(numbers) != count:
             raise _bad(spec, _COUNTS.get(name, f"{name} takes {count} value"
@@ -156,7 +170,7 @@ def _parse_chain(spec: str, chain: str) -> NoiseSpec:
         if name == "camera":
             _check_camera(spec, *ranges)
         if name == "h264":
-            _check_stream(spec, ranges[1])
+            _check_stream(spec, ranges[1], ranges[2])
             check_encoder()
         steps.append(NoiseStep(name, ranges))
     return NoiseSpec(tuple(steps))
@@ -182,12 +196,14 @@ def _check_camera(spec: str, peak, read, jpeg) -> None:
         raise _bad(spec, "camera's JPEG quality must be within 1-100 (0: none)")
 
 
-def _check_stream(spec: str, frames: tuple[float, float]) -> None:
-    """h264's stream length: one whole number of frames, not a range."""
+def _check_stream(spec: str, frames: tuple[float, float], pan: tuple[float, float]) -> None:
+    """h264's stream length: one whole number of frames, not a range; its pan: within MAX_PAN."""
     if frames[0] != frames[1] or frames[0] != int(frames[0]) or not \
             1 <= frames[0] <= MAX_STREAM_FRAMES:
         raise _bad(spec, f"h264's stream length is a whole number of frames, "
                          f"1-{MAX_STREAM_FRAMES}")
+    if pan[1] > MAX_PAN:
+        raise _bad(spec, f"h264's pan is a speed in pixels a frame, at most {MAX_PAN:g}")
 
 
 def _camera_numbers(spec: str, values: list[str]) -> list[str]:
