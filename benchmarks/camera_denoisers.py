@@ -9,7 +9,9 @@ stream per setting:
 - the same camera with its frames coded as H.264 at --h264 CRF (23, x264's default, unless
   given) as a camera that streams codes them (train/h264.py): each image one intra frame, and
   each image the 8th frame of a still camera's stream (8 noisy frames of it, one stream), whose
-  predicted frames carry noise forward;
+  predicted frames carry noise forward, and of a moving camera's stream (the image seen along
+  train/clips.py's camera path played backwards, so the 8th frame is the image itself), whose
+  frames H.264 predicts from shifted ones;
 - the Gaussian protocol of benchmarks/denoise.py (sigma 15, 25, 50; unclipped).
 
 `--settings low-noise` measures instead where the camera models part from the Gaussian ones:
@@ -39,12 +41,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 from denoise import add_noise, nlm, read_gray, runtime_denoiser, scores
 from provenance import finished, provenance, write_result
 
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.clips import camera_frames, camera_path
 from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.pipeline import split_indices
 
@@ -60,19 +64,34 @@ VAL_SPLIT = 0.1  # edgeae train's default: 40 of Train400's 400 images held out 
 Noise = Callable[[list[np.ndarray], int], list[np.ndarray]]  # clean 0-255, seed -> noisy 0-255
 
 
+def moving_views(image: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, H, W, C) views of an HWC image from train/clips.py's camera path, played backwards.
+
+    The path starts at the image itself, so reversed it ends there: the last view is `image`
+    exactly. Views reach past the image by the path's travel, which is reflected in.
+    """
+    path = camera_path(count, rng)[::-1]
+    h, w = image.shape[:2]
+    pad = int(np.ceil(0.05 * max(h, w) + np.abs(path[:, :2]).max())) + 2  # camera_frames' margin
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    return camera_frames(padded.reshape(h + 2 * pad, w + 2 * pad, -1), path, (h, w))
+
+
 def camera_noise(level: str, jpeg: float | None, crf: int | None = None,
-                 stream: int = 1) -> Noise:
+                 stream: int = 1, moving: bool = False) -> Noise:
     """A camera at light `level` of LIGHTS (and JPEG `jpeg`, or H.264 at `crf`): 8-bit frames.
 
     `stream` > 1: the frame is the last of a still camera's H.264 stream of that many frames
-    (fresh noise in each), as the `h264:CRF,FRAMES` training step makes it.
+    (fresh noise in each), as the `h264:CRF,FRAMES` training step makes it; `moving`: of a
+    moving camera's (moving_views).
     """
     peak, read = LIGHTS[level]
     camera = CameraNoise((peak, peak), (read, read), (jpeg, jpeg) if jpeg else None)
 
     def one(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         clean = (img / 255.0)[..., None].astype(np.float32)
-        frames = np.stack([np.rint(camera.one(clean, rng) * 255.0) for _ in range(stream)])
+        views = moving_views(clean, stream, rng) if moving else [clean] * stream
+        frames = np.stack([np.rint(camera.one(view, rng) * 255.0) for view in views])
         if crf is not None:
             frames = np.rint(h264_roundtrip(frames / 255.0, crf) * 255.0)
         return frames[-1, ..., 0].astype(np.float64)
@@ -98,6 +117,8 @@ def settings(crf: int) -> dict[str, Noise]:
     found.update({f"{level}, H.264 {crf}": camera_noise(level, None, crf) for level in PRESETS})
     found.update({f"{level}, H.264 {crf}, frame {STREAM} of a still stream":
                   camera_noise(level, None, crf, STREAM) for level in PRESETS})
+    found.update({f"{level}, H.264 {crf}, frame {STREAM} of a moving stream":
+                  camera_noise(level, None, crf, STREAM, moving=True) for level in PRESETS})
     found.update({f"gaussian {s}": gaussian_noise(s) for s in SIGMAS})
     return found
 

@@ -1032,7 +1032,15 @@ def _uncoded_or_jpeg(setting: str) -> bool:
 
 
 def _stream_dim_night(setting: str) -> bool:
-    return "frame 8" in setting and setting.split(",")[0] in ("dim", "night")
+    return "of a still stream" in setting and setting.split(",")[0] in ("dim", "night")
+
+
+def _still_h264(setting: str) -> bool:
+    return _h264(setting) and "moving stream" not in setting
+
+
+def _moving_stream(setting: str) -> bool:
+    return "moving stream" in setting
 
 
 # The stream-tuning rule (BENCHMARKS.md, "The lead followed"): V1 the mean over the H.264
@@ -1074,7 +1082,15 @@ def stream_rule_verdicts(name: str, start: str = "live-camera int8",
             + "\n")
 
 
+# The panning stream's rule (BENCHMARKS.md, "A panning camera's stream"): V6 the moving
+# stream's frame gains, V1 the still camera's H.264 settings kept, the rest as LEVEL_RULE's.
+PAN_RULE = {"V6": ("moving stream's frame, mean", _moving_stream, statistics.mean, 0.10,
+                   "start"),
+            "V1": ("still camera's H.264 mean", _still_h264, statistics.mean, -0.05, "start"),
+            **{v: LEVEL_RULE[v] for v in ("V2", "V3", "V5")}}
+
 level_rule_verdicts = functools.partial(stream_rule_verdicts, rule=LEVEL_RULE)
+pan_rule_verdicts = functools.partial(stream_rule_verdicts, rule=PAN_RULE)
 
 
 def odd_crops(name: str) -> str:
@@ -1721,6 +1737,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-stream-cover-slow-h264": _of(
         camera_denoisers, "camera_denoisers_stream_cover_slow_h264"),
     "camera-denoisers-low-noise-stream": _of(camera_denoisers, "camera_denoisers_low_noise_stream"),
+    "camera-denoisers-pan-validation": _of(camera_denoisers, "camera_denoisers_pan_validation"),
+    "pan-verdicts": _of(pan_rule_verdicts, "camera_denoisers_pan_validation"),
     "stream-level-verdicts": _of(level_rule_verdicts,
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),

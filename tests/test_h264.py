@@ -64,6 +64,13 @@ def test_the_spec_chains_after_the_camera_and_checks_its_values():
     for length in ("0", "4-8", "2.5", "33"):
         with pytest.raises(UserError, match="stream length is a whole number of frames, 1-32"):
             parse_noise(f"h264:23,{length}")
+    panned = parse_noise("camera:dim+h264:18-30,4,0-4")
+    assert str(panned).endswith("h264:18-30,4,0-4") and parse_noise(str(panned)) == panned
+    assert parse_noise("h264:30,8,0") == parse_noise("h264:30,8")
+    with pytest.raises(UserError, match="pan is a speed in pixels a frame, at most 16"):
+        parse_noise("h264:23,4,17")
+    with pytest.raises(UserError, match="optional stream length in frames and pan speed"):
+        parse_noise("h264:23,4,1,1")
 
 
 def test_without_pyav_the_spec_says_how_to_get_it(monkeypatch):
@@ -110,3 +117,44 @@ def test_a_still_through_a_stream_step_is_the_last_frame_of_a_still_cameras_stre
     assert np.abs(last - intra).mean() > 0.01  # not the still coded alone
     np.testing.assert_array_equal(last, parse_noise(f"gaussian:12+h264:35,{FRAMES}")(
         still, seed).numpy())  # seeded
+
+
+def smooth_texture(size: int = 96) -> np.ndarray:
+    """A (1, size, size, 1) blurred random texture in [0, 1]: phase correlation can track it."""
+    import cv2
+
+    field = np.random.default_rng(1).random((size, size)).astype(np.float32)
+    return cv2.GaussianBlur(field, (0, 0), 3)[None, ..., None]
+
+
+def test_a_panned_stream_moves_by_its_speed_and_ends_on_the_still_itself():
+    import cv2
+    import tensorflow as tf
+
+    from edgeae.train.noise import _panned_clip
+
+    still = smooth_texture()
+    for seed in range(3):
+        clip = _panned_clip(tf.constant(still), 4, (2.0, 2.0), tf.constant([seed, 7], tf.int64))
+        frames = clip.numpy()[0, ..., 0].reshape(4, 96, 96).astype(np.float64)
+        np.testing.assert_array_equal(frames[-1], still[0, ..., 0])
+        window = cv2.createHanningWindow((96, 96), cv2.CV_64F)
+        steps = np.array([cv2.phaseCorrelate(frames[k], frames[k + 1], window)[0]
+                          for k in range(3)])
+        # measured over these seeds: each step 1.5-2.0 pixels, one direction per clip
+        assert np.all(np.abs(np.hypot(*steps.T) - 2.0) < 0.6)
+        assert np.all(np.abs(steps - steps.mean(axis=0)) < 0.5)
+
+
+def test_a_panned_still_stream_is_coded_from_moved_frames_and_pan_0_is_the_still_stream():
+    import tensorflow as tf
+
+    still, seed = tf.constant(np.repeat(smooth_texture(64), 2, axis=0)), tf.constant([5, 6])
+    plain = parse_noise(f"gaussian:12+h264:35,{FRAMES}")(still, seed).numpy()
+    np.testing.assert_array_equal(plain, parse_noise(f"gaussian:12+h264:35,{FRAMES},0")(
+        still, seed).numpy())
+    panned = parse_noise(f"gaussian:12+h264:35,{FRAMES},3")(still, seed).numpy()
+    assert panned.shape == plain.shape
+    np.testing.assert_array_equal(panned, parse_noise(f"gaussian:12+h264:35,{FRAMES},3")(
+        still, seed).numpy())  # seeded
+    assert np.abs(panned - plain).mean() > 0.005  # predicted from moved frames, not still ones

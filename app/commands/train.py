@@ -178,9 +178,10 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                        help="noise model, steps joined by '+': gaussian:SIGMA (0-255; LO-HI for "
                             "a blind model), poisson-gaussian:PEAK,READ, salt-pepper:FRACTION, "
                             "speckle:SIGMA, jpeg:QUALITY, camera:LIGHT[,JPEG] (bright, indoor, "
-                            "dim, night or a range), h264:CRF (0-51; a --temporal clip coded as "
-                            "one stream), clip; specs joined by '|' are a mixture, "
-                            "one drawn per image (default gaussian:51+clip)")
+                            "dim, night or a range), h264:CRF[,FRAMES[,PAN]] (0-51; a --temporal "
+                            "clip coded as one stream; a still as the last of FRAMES of a "
+                            "camera panning PAN pixels a frame), clip; specs joined by '|' are a "
+                            "mixture, one drawn per image (default gaussian:51+clip)")
     noise.add_argument("--noise-factor", type=ranged(float, 0.0, 10.0, lo_open=True),
                        help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
     methods = get_args(SelfSupervised)
