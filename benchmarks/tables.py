@@ -1657,6 +1657,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-live-camera": _of(camera, "camera_live_camera"),
     "camera-live-camera-stream": _of(camera, "camera_live_camera_stream"),
     "camera-h264": _of(camera, "camera_h264"),
+    "camera-h264-content": _of(camera, "camera_h264_content"),
     "camera-indoor-5min": _of(camera, "camera_indoor_5min"),
     "camera-h264-live-camera": _of(camera, "camera_h264_live_camera"),
     "camera-h264-live-camera-stream": _of(camera, "camera_h264_live_camera_stream"),
