@@ -74,8 +74,11 @@ from edgeae.core.tasks import TASKS
 # 19: an adapted model records its keep-test and, under the content test, the held-out content
 # before and after (`training.adaptation.keep`, `content_before`, `content_after`), which a
 # version 18 reader would refuse; adaptations before it were judged by the loss alone.
-SCHEMA_VERSION = 19
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+# 20: a model trained from initial weights records their SHA-256
+# (`training.initial_weights_sha256`), which a version 19 reader would refuse; models before it
+# recorded the path alone, which a scratch folder's start outlives only in name.
+SCHEMA_VERSION = 20
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -207,6 +210,7 @@ class TrainingSummary(_Strict):
     # Trained on noisy images alone: blind-spot masking (Noise2Void) or recorrupted pairs (R2R).
     self_supervised: SelfSupervision | None = None
     initial_weights: str | None = None  # the weights file training started from, if any
+    initial_weights_sha256: str | None = None  # its SHA-256, which outlives a scratch path
     quantization_aware: bool = False  # trained with int8 rounding simulated (train/quantize.py)
     fake_quant: str | None = None  # how it was simulated (FAKE_QUANT_SCHEMES), if it was
     anomaly_source: str | None = None  # a draem detector's folder of anomaly textures, if any
@@ -455,7 +459,7 @@ def _training_as_of_18(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[19] = SCHEMA_VERSION
+    schema_version: Literal[20] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -547,6 +548,8 @@ def test_gpu_recipe_weights_become_a_model_directory(tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-6)
     info = json.loads(run_cli("info", tmp_path / "model")[1])
     assert info["training"]["initial_weights"] == str(weights)
+    assert info["training"]["initial_weights_sha256"] == hashlib.sha256(
+        weights.read_bytes()).hexdigest()
 
     code, _, err = run_cli("train", "denoiser", "--data", data, "--model", "unet", "--size",
                            "small", "--patch-size", "32", "--initial-weights", weights,

@@ -27,7 +27,7 @@ from edgeae.core.architectures import LOSS_OF, ModelConfig
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
-from edgeae.core.files import atomic_path, write_text
+from edgeae.core.files import atomic_path, file_digest, write_text
 from edgeae.core.manifest import (
     DataSummary,
     InputSpec,
@@ -190,6 +190,8 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  best_val_loss=best_val, val_mse=val_mse,
                                  noise=settings.noise, self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
+                                 initial_weights_sha256=settings.initial_weights and file_digest(
+                                     Path(settings.initial_weights)),
                                  quantization_aware=settings.quantization_aware,
                                  fake_quant=settings.fake_quant if settings.quantization_aware
                                  else None,
