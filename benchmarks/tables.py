@@ -1740,6 +1740,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-low-noise-stream": _of(camera_denoisers, "camera_denoisers_low_noise_stream"),
     "camera-denoisers-pan-validation": _of(camera_denoisers, "camera_denoisers_pan_validation"),
     "pan-verdicts": _of(pan_rule_verdicts, "camera_denoisers_pan_validation"),
+    "camera-denoisers-moving": _of(camera_denoisers, "camera_denoisers_moving"),
     "stream-level-verdicts": _of(level_rule_verdicts,
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
