@@ -48,7 +48,7 @@ from provenance import finished, provenance, write_result
 
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.camera import PRESETS, CameraNoise
-from edgeae.train.clips import camera_frames, camera_path
+from edgeae.train.clips import camera_frames, camera_margin, camera_path
 from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.pipeline import split_indices
 
@@ -72,7 +72,7 @@ def moving_views(image: np.ndarray, count: int, rng: np.random.Generator) -> np.
     """
     path = camera_path(count, rng)[::-1]
     h, w = image.shape[:2]
-    pad = int(np.ceil(0.05 * max(h, w) + np.abs(path[:, :2]).max())) + 2  # camera_frames' margin
+    pad = int(np.ceil((camera_margin(path, (h, w)) - np.array([w, h]) / 2).max())) + 2
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     return camera_frames(padded.reshape(h + 2 * pad, w + 2 * pad, -1), path, (h, w))
 

@@ -44,12 +44,17 @@ class Clip:
     moving: np.ndarray  # (N, h, w) bool: covered by a moving object
 
 
+def camera_margin(path: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(x, y) pixels a still must reach from its centre for `path`'s frames of `size` (h, w)."""
+    h, w = size
+    return np.abs(path[:, :2]).max(axis=0) + np.array([w, h]) / 2 * 1.1
+
+
 def camera_frames(image: np.ndarray, path: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The still seen along `path` (rows of `camera_path`): (N, h, w, C) frames."""
     h, w = size
     centre = np.array([image.shape[1], image.shape[0]], np.float64) / 2
-    margin = np.abs(path[:, :2]).max(axis=0) + np.array([w, h]) / 2 * 1.1
-    if np.any(margin > centre):
+    if np.any(camera_margin(path, size) > centre):
         raise ValueError(f"a {image.shape[1]}x{image.shape[0]} still is too small for "
                          f"{len(path)} frames of {w}x{h} with this much motion")
     frames = []
