@@ -79,10 +79,13 @@ def tuned(start: str, noisy: np.ndarray, **setting: str):
 
 
 def measure(clip: str, clean: np.ndarray, level: str, start: str, field: str = "loss_space",
-            values=tuple(LOSS_SPACES)) -> dict:
-    """PSNR before adapt, and after it with each of `values` for AdaptSettings `field`."""
-    noisy, truths = noisy_frames(clean, level), {"pristine": clean,
-                                                  "rendered": rendered_frames(clean)}
+            values=tuple(LOSS_SPACES), crf: int | None = None) -> dict:
+    """PSNR before adapt, and after it with each of `values` for AdaptSettings `field`.
+
+    `crf`: the noisy clip coded as one H.264 stream at that rate factor first (camera.py --h264).
+    """
+    noisy, truths = noisy_frames(clean, level, crf=crf), {"pristine": clean,
+                                                           "rendered": rendered_frames(clean)}
     tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
     before = psnr(start_model(start)[0], truths, noisy, tail)
     row = {"clip": clip, "level": level, "start": start,
@@ -142,14 +145,14 @@ def compare(doc: str, script: str, start: str, field: str, values: tuple[str, st
     write_comparison(script, rows, values, args.out, slack)
 
 
-def start_guides(start: str, clean: np.ndarray, level: str,
-                 passes: PassPrecision) -> list[np.ndarray]:
+def start_guides(start: str, clean: np.ndarray, level: str, passes: PassPrecision,
+                 crf: int | None = None) -> list[np.ndarray]:
     """The planes adapt computes the flow on: shipped `start`'s output for the clip's frames.
 
-    `passes`: which of its files (AdaptSettings.passes) denoises them.
+    `passes`: which of its files (AdaptSettings.passes) denoises them; `crf`: as measure's.
     """
     return denoised_guides(Start(None, None, f"pretrained:{start}", "", start),
-                           list(noisy_frames(clean, level)), passes)
+                           list(noisy_frames(clean, level, crf=crf)), passes)
 
 
 def write_comparison(script: str, rows: list[dict], values: tuple[str, str],

@@ -93,7 +93,7 @@ LossSpace = Literal["srgb", "linear"]  # where adapt compares frames (train/adap
 # how adapt resamples a neighbouring frame onto the current one (train/frame_pairs.py WARPS)
 Warp = Literal["linear", "cubic"]
 # which neighbouring frames make adapt's target (train/frame_pairs.py NEIGHBOURS)
-Targets = Literal["next", "both"]
+Targets = Literal["next", "both", "both-2"]
 # which of a shipped model's exported files adapt's passes over the footage run (train/adapt.py
 # PASS_ENGINES): the start's output the flow reads, the brightness model's output
 PassPrecision = Literal["fp32", "int8"]

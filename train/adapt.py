@@ -54,7 +54,13 @@ from edgeae.runtime.backends import BACKENDS
 from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.callbacks import TimeLimit
 from edgeae.train.camera import srgb_to_linear
-from edgeae.train.frame_pairs import FramePairs, as_gray_u8, frame_pairs, paired_frames
+from edgeae.train.frame_pairs import (
+    NEIGHBOURS,
+    FramePairs,
+    as_gray_u8,
+    frame_pairs,
+    paired_frames,
+)
 from edgeae.train.settings import AdaptSettings, brightness_source
 
 log = logging.getLogger(__name__)
@@ -144,9 +150,12 @@ def with_anchors(pairs: FramePairs, denoise: Callable[[np.ndarray], np.ndarray])
     return replace(pairs, anchors=np.stack(outputs))
 
 
-def split_frames(n: int, holdout: float) -> tuple[slice, slice]:
-    """Training and validation frames: the tail is held out, with one frame between them."""
-    n_val = max(2, int(round(n * holdout)))
+def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:
+    """Training and validation frames: the tail is held out, with one frame between them.
+
+    `reach`: how many frames apart a target is (NEIGHBOURS); the tail keeps enough for a pair.
+    """
+    n_val = max(reach + 1, int(round(n * holdout)))
     n_train = n - n_val - 1
     if n_train < 3:
         raise UserError(f"{n} frames leave too few to train on after holding out {n_val}; "
@@ -348,7 +357,8 @@ def training_pairs(start: Start, frames: list[np.ndarray],
     Without a terminal no progress bar shows, so the log says where the minutes before training
     went (a service's or a nohup run's log).
     """
-    train_part, val_part = split_frames(len(frames), settings.holdout)
+    reach = max(abs(o) for o in NEIGHBOURS[settings.targets])
+    train_part, val_part = split_frames(len(frames), settings.holdout, reach)
     with timed(f"denoised {len(frames)} frames for the flow ({settings.passes} files)"):
         guides = denoised_guides(start, frames, settings.passes)
     pairs_of = partial(frame_pairs, warp=settings.warp, targets=settings.targets,

@@ -8,10 +8,11 @@ denoised frames (OpenCV's DIS), and pixels whose forward and backward flows disa
 (occlusions, moving objects the flow missed, the frame border) are masked out of the loss.
 With `targets="both"` the previous frame is warped onto the current one too and the target is
 the mean of the two where both are trusted: half the target's noise, and the two warps' errors,
-which lie on opposite sides of the motion, partly cancel. The mean is taken in the loss's own
-space (AVERAGED_IN), so the loss's optimum stays where one frame puts it: the mean of two sRGB
-frames, taken in linear light, would be darker than either. numpy and OpenCV only; the training
-itself is train/adapt.py.
+which lie on opposite sides of the motion, partly cancel; `"both-2"` takes the frames two
+before and two after instead, whose noise a video codec has copied less of. The mean is taken
+in the loss's own space (AVERAGED_IN), so the loss's optimum stays where one frame puts it: the
+mean of two sRGB frames, taken in linear light, would be darker than either. numpy and OpenCV
+only; the training itself is train/adapt.py.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ CONSISTENCY_B = 0.5
 # blurs the target, which the network then learns to blur (BENCHMARKS.md, "The next frame
 # resampled bicubically")
 WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
-# which neighbouring frames, warped onto a frame, make its target (their mean where trusted)
-NEIGHBOURS = {"next": ("next",), "both": ("previous", "next")}
+# which neighbouring frames, warped onto a frame, make its target (their mean where trusted), as
+# offsets in frames: H.264 copies part of each frame's noise into the next, so the frames two
+# apart share less of it (BENCHMARKS.md, "Targets two frames apart on H.264 footage")
+NEIGHBOURS = {"next": (1,), "both": (-1, 1), "both-2": (-2, 2)}
 # each loss space (train/adapt.py LOSS_SPACES) in and out of [0, 1] sRGB: where targets average
 AVERAGED_IN = {"srgb": (lambda x: x, lambda x: x), "linear": (srgb_to_linear, linear_to_srgb)}
 
@@ -145,35 +148,35 @@ def frame_pairs(noisy: list[np.ndarray], guides: list[np.ndarray], warp: Warp,
     `noisy`: uint8 HWC frames in time order; `guides`: the uint8 planes the flow is computed on
     (the current model's denoised frames), one per frame; `warp`: a row of WARPS; `targets`: a
     row of NEIGHBOURS, averaged in `space` (a row of AVERAGED_IN). Every frame with a neighbour
-    in the clip gets a pair; each consecutive pair of frames' flows serve both directions.
+    in the clip gets a pair; the flows between two frames serve both directions.
     """
     if len(noisy) < 2:
         raise ValueError("frame-to-frame pairs need at least two frames")
-    wanted, aligner, n = NEIGHBOURS[targets], FlowAligner(warp), len(noisy)
-    paired, (h, w, c) = paired_frames(n, targets), noisy[0].shape
-    count, first = len(paired), paired.start
+    offsets, aligner, n = NEIGHBOURS[targets], FlowAligner(warp), len(noisy)
+    row = {t: i for i, t in enumerate(paired_frames(n, targets))}
+    (h, w, c), count = noisy[0].shape, len(row)
     pairs = FramePairs(np.empty((count, h, w, c), np.uint8), np.empty((count, h, w, c), np.uint8),
                        np.empty((count, h, w, 1), np.uint8))
-    from_previous = None  # frame t-1 warped onto frame t, and its mask
+    pending: dict[int, list] = {}  # frame t: earlier frames already warped onto it, with masks
     for t in progress(range(n), total=n, desc="optical flow", unit="frame", min_total=20):
-        warps = [from_previous] if from_previous is not None else []
-        if t < n - 1:
-            forward, backward = aligner.flows(guides[t], guides[t + 1])
-            if "next" in wanted:
-                warps.append(_warped(noisy[t + 1], aligner.trusted(forward, backward), warp))
-            if "previous" in wanted:
-                from_previous = _warped(noisy[t], aligner.trusted(backward, forward), warp)
-        if t in paired:
+        warps = pending.pop(t, [])
+        for step in sorted({abs(o) for o in offsets if t + abs(o) < n}):
+            forward, backward = aligner.flows(guides[t], guides[t + step])
+            if step in offsets:
+                warps.append(_warped(noisy[t + step], aligner.trusted(forward, backward), warp))
+            if -step in offsets:
+                pending.setdefault(t + step, []).append(
+                    _warped(noisy[t], aligner.trusted(backward, forward), warp))
+        if t in row:
             target, mask = _mean_where_trusted(warps, space)
-            pairs.inputs[t - first], pairs.targets[t - first] = noisy[t], target
-            pairs.masks[t - first, ..., 0] = mask
+            pairs.inputs[row[t]], pairs.targets[row[t]] = noisy[t], target
+            pairs.masks[row[t], ..., 0] = mask
     return pairs
 
 
-def paired_frames(n: int, targets: Targets) -> range:
+def paired_frames(n: int, targets: Targets) -> list[int]:
     """The frames of an n-frame clip that frame_pairs pairs: those with a wanted neighbour."""
-    wanted = NEIGHBOURS[targets]
-    return range(0 if "next" in wanted else 1, n if "previous" in wanted else n - 1)
+    return [t for t in range(n) if any(0 <= t + o < n for o in NEIGHBOURS[targets])]
 
 
 def _warped(frame: np.ndarray, correspondence: tuple[np.ndarray, np.ndarray, np.ndarray],
