@@ -849,6 +849,36 @@ def adapt_choice(name: str, labels: dict[str, str]) -> str:
                     right={3, 4, 6}) + "\n\n" + verdict)
 
 
+def adapt_distance() -> str:
+    """Adapt's gain with the adjacent frames or those two apart as targets, uncoded and H.264."""
+    data = load("adapt_distance")
+
+    def cells(r: dict, value: str) -> list[str]:
+        shared = r["shared_noise"][value]
+        return [_per_truth(r[value]["gain"], "+.2f"),
+                f"{shared['correlation']:+.3f}, {100 * shared['coverage']:.0f}%"]
+
+    rows = [[r["clip"], "uncoded" if r["crf"] is None else f"H.264 CRF {r['crf']}", r["level"],
+             _per_truth(r["psnr_before"], ".2f"), *cells(r, "both"), *cells(r, "both-2"),
+             f"{r['both-2']['gain']['pristine'] - r['both']['gain']['pristine']:+.2f}"]
+            for r in data["rows"]]
+    choice = data["choice"]
+    verdicts = " ".join(
+        f"Validation clip, {coding}: both-2 minus both, mean {v['mean_both-2_minus_both']:+.3f} "
+        f"dB, worst {v['worst']:+.2f} dB ({'met' if v['default'] == 'both-2' else 'not met'})."
+        for coding, v in (("H.264", choice["h264"]), ("uncoded", choice["uncoded"])))
+    return (caption(data["provenance"]) + "\n\n"
+            + "PSNR in dB against the pristine / the rendered frames on the held-out tail, from "
+              f"`live`; {data['epochs']} epochs of adapt per run. Shared noise: the correlation "
+              "of the input's noise with its target's (each less the noiseless rendering, "
+              "paired along adapt's flow) on the mask, and the share of pixels the mask keeps."
+              "\n\n"
+            + table(["clip", "coding", "light", "PSNR before", "both: gain", "both: shared noise",
+                     "both-2: gain", "both-2: shared noise", "both-2 minus both"], rows,
+                    right={3, 4, 6, 8})
+            + f"\n\n{verdicts} The default is **{choice['default']}**.\n")
+
+
 def _fp32_cell(fp32: dict, sigmas: list[int]) -> str:
     """'29.33 / 29.74': fp32's mean validation PSNR over the noise levels / on Set12."""
     return (f"{statistics.fmean(fp32[f'validation {s}'] for s in sigmas):.2f} / "
@@ -1675,6 +1705,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-brightness": _of(functools.partial(adapt_choice, labels=BRIGHTNESS_LABELS),
                             "adapt_brightness"),
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
+    "adapt-distance": ("adapt_distance", adapt_distance),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": ("adapt_offset", adapt_offset),
     "int8-ranges": ("int8_ranges", int8_ranges),

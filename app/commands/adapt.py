@@ -112,8 +112,8 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
     g.add_argument("--targets", choices=TARGETS, default=DEFAULTS.targets,
                    help="what each frame learns from: the next frame, or the previous and the "
                         "next averaged where the flow trusts them, or (both-2) the frames two "
-                        "before and after, whose noise H.264 copied less of (default "
-                        "%(default)s; BENCHMARKS.md)")
+                        "before and after, whose noise H.264 copied less of (measured no "
+                        "better on the held-out clip; default %(default)s; BENCHMARKS.md)")
     g.add_argument("--brightness-from", choices=("auto", "footage", *pretrained),
                    default=DEFAULTS.brightness,
                    help="where the output's brightness comes from: a shipped denoiser's blurred "
