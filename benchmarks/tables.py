@@ -1014,9 +1014,9 @@ def int8_kernels() -> str:
                     right={3, 4}) + "\n")
 
 
-def camera_mean() -> str:
+def camera_mean(name: str) -> str:
     """How far the mean of a camera's noisy frames is from the pristine and rendered frames."""
-    data = load("camera_mean")
+    data = load(name)
 
     def cells(m: dict) -> list[str]:
         return [f"{m['vs_pristine_db']:.2f}", f"{m['vs_rendered_db']:.2f}",
@@ -1697,7 +1697,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-keep-test": _of(adapt_keep_test, "adapt_keep_test"),
     "adapt-keep-test-content": _of(adapt_keep_test, "adapt_keep_test_content"),
     "adapt-content-choice": ("adapt_content_choice", adapt_content_choice),
-    "camera-mean": ("camera_mean", camera_mean),
+    "camera-mean": _of(camera_mean, "camera_mean"),
+    "camera-mean-h264": _of(camera_mean, "camera_mean_h264"),
     "adapt-loss-space": _of(functools.partial(adapt_choice, labels=LOSS_SPACE_LABELS),
                             "adapt_loss_space"),
     "adapt-warp": _of(functools.partial(adapt_choice, labels=WARP_LABELS), "adapt_warp"),
