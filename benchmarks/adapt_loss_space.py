@@ -112,12 +112,18 @@ def choice(rows: list[dict], today: str = "srgb", candidate: str = "linear",
             "worst": round(float(min(deltas)), 2), "default": candidate if wins else today}
 
 
-def comparison_args(description: str, levels: str) -> argparse.Namespace:
-    """The command line of this script and of the comparisons built on it."""
+def comparison_args(description: str, levels: str, h264: bool = False) -> argparse.Namespace:
+    """The command line of this script and of the comparisons built on it.
+
+    `h264`: offer --h264 CRF (the noisy clips coded as one stream each, as camera.py's).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--levels", default=levels, help="camera presets")
     parser.add_argument("--clips", default="validation,test", help="which clips to run")
+    if h264:
+        parser.add_argument("--h264", type=int, metavar="CRF", default=None,
+                            help="code each noisy clip as one H.264 stream at this rate factor")
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args()
 

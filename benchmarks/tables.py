@@ -797,9 +797,11 @@ def adapt_flow() -> str:
                     right={2, 3, 4}) + "\n")
 
 
-def adapt_offset() -> str:
+def adapt_offset(name: str) -> str:
     """Adapt's output against the pristine frames: its offset and the PSNR without it."""
-    data = load("adapt_offset")
+    data = load(name)
+    coded = (f" Each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}."
+             if data.get("h264_crf") is not None else "")
     rows = [[r["clip"], r["level"], model, f"{m['psnr']:.2f}", f"{m['offset_levels']:+.2f}",
              f"{m['psnr_global_offset_removed']:.2f}", f"{m['psnr_band_offsets_removed']:.2f}",
              ", ".join(f"{band}: {v:+.1f}" for band, v in m["band_offsets_levels"].items())]
@@ -808,7 +810,7 @@ def adapt_offset() -> str:
             + "On the held-out tail, against the pristine frames: PSNR (dB), the mean offset "
               "(output minus pristine, 8-bit levels), the PSNR with that offset removed and "
               "with one offset per band of the pristine brightness removed (oracles: they use "
-              "the clean frames), and each band's offset.\n\n"
+              f"the clean frames), and each band's offset.{coded}\n\n"
             + table(["clip", "light", "model", "PSNR", "offset", "offset removed",
                      "band offsets removed", "offset per band"], rows, right={3, 4, 5, 6})
             + "\n")
@@ -1714,7 +1716,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-distance": ("adapt_distance", adapt_distance),
     "adapt-flow": ("adapt_flow", adapt_flow),
-    "adapt-offset": ("adapt_offset", adapt_offset),
+    "adapt-offset": _of(adapt_offset, "adapt_offset"),
+    "adapt-offset-today": _of(adapt_offset, "adapt_offset_today"),
+    "adapt-offset-h264": _of(adapt_offset, "adapt_offset_h264"),
     "int8-ranges": ("int8_ranges", int8_ranges),
     "qat-schemes": ("qat_schemes", qat_schemes),
     "int8-ir": ("int8_ir", int8_ir),
