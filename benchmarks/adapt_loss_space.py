@@ -112,10 +112,13 @@ def choice(rows: list[dict], today: str = "srgb", candidate: str = "linear",
             "worst": round(float(min(deltas)), 2), "default": candidate if wins else today}
 
 
-def comparison_args(description: str, levels: str, h264: bool = False) -> argparse.Namespace:
+def comparison_args(description: str, levels: str, h264: bool = False,
+                    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+                    ) -> argparse.Namespace:
     """The command line of this script and of the comparisons built on it.
 
-    `h264`: offer --h264 CRF (the noisy clips coded as one stream each, as camera.py's).
+    `h264`: offer --h264 CRF (the noisy clips coded as one stream each, as camera.py's);
+    `extra`: adds a comparison's own arguments.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
@@ -124,6 +127,8 @@ def comparison_args(description: str, levels: str, h264: bool = False) -> argpar
     if h264:
         parser.add_argument("--h264", type=int, metavar="CRF", default=None,
                             help="code each noisy clip as one H.264 stream at this rate factor")
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args()
 
