@@ -35,8 +35,9 @@ CONSISTENCY_B = 0.5
 # resampled bicubically")
 WARPS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 # which neighbouring frames, warped onto a frame, make its target (their mean where trusted), as
-# offsets in frames: H.264 copies part of each frame's noise into the next, so the frames two
-# apart share less of it (BENCHMARKS.md, "Targets two frames apart on H.264 footage")
+# offsets in frames: H.264 copies part of each frame's noise into the next, and the frames two
+# apart share less of it, but tuned no better on the validation clip (BENCHMARKS.md, "Targets
+# two frames apart on H.264 footage")
 NEIGHBOURS = {"next": (1,), "both": (-1, 1), "both-2": (-2, 2)}
 # each loss space (train/adapt.py LOSS_SPACES) in and out of [0, 1] sRGB: where targets average
 AVERAGED_IN = {"srgb": (lambda x: x, lambda x: x), "linear": (srgb_to_linear, linear_to_srgb)}
