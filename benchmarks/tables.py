@@ -887,6 +887,25 @@ def adapt_distance() -> str:
             + f"\n\n{verdicts} The default is **{choice['default']}**.\n")
 
 
+def adapt_brightness_model() -> str:
+    """Adapt held to live-camera or to a candidate brightness model, and each model alone."""
+    data = load("adapt_brightness_model")
+    coding = (f"each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
+              if data.get("h264_crf") is not None else "uncoded clips")
+    rows = [[r["clip"], r["level"], *(_per_truth(r["gain"][m], "+.2f") for m in r["gain"]),
+             f"{r['gain']['candidate']['pristine'] - r['gain']['live-camera']['pristine']:+.2f}",
+             *(f"{r['alone'][m]['psnr']:.2f}, {r['alone'][m]['offset_levels']:+.2f}"
+               for m in r["alone"])] for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"`live` adapted for 4 epochs on {coding}: PSNR gain (dB) on the held-out tail "
+              "against the pristine / the rendered frames, held to each brightness model; each "
+              "model's own output on the tail: PSNR against the pristine frames (dB), offset "
+              "(8-bit levels, output minus pristine).\n\n"
+            + table(["clip", "light", "held to live-camera", "held to the candidate",
+                     "difference", "live-camera alone", "candidate alone"], rows,
+                    right={2, 3, 4}) + "\n")
+
+
 def _fp32_cell(fp32: dict, sigmas: list[int]) -> str:
     """'29.33 / 29.74': fp32's mean validation PSNR over the noise levels / on Set12."""
     return (f"{statistics.fmean(fp32[f'validation {s}'] for s in sigmas):.2f} / "
@@ -1715,6 +1734,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_brightness"),
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-distance": ("adapt_distance", adapt_distance),
+    "adapt-brightness-model": ("adapt_brightness_model", adapt_brightness_model),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": _of(adapt_offset, "adapt_offset"),
     "adapt-offset-today": _of(adapt_offset, "adapt_offset_today"),
