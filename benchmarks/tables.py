@@ -887,9 +887,9 @@ def adapt_distance() -> str:
             + f"\n\n{verdicts} The default is **{choice['default']}**.\n")
 
 
-def adapt_brightness_model() -> str:
+def adapt_brightness_model(name: str) -> str:
     """Adapt held to live-camera or to a candidate brightness model, and each model alone."""
-    data = load("adapt_brightness_model")
+    data = load(name)
     coding = (f"each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
               if data.get("h264_crf") is not None else "uncoded clips")
     rows = [[r["clip"], r["level"], *(_per_truth(r["gain"][m], "+.2f") for m in r["gain"]),
@@ -1734,7 +1734,11 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_brightness"),
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-distance": ("adapt_distance", adapt_distance),
-    "adapt-brightness-model": ("adapt_brightness_model", adapt_brightness_model),
+    "adapt-brightness-model": _of(adapt_brightness_model, "adapt_brightness_model"),
+    "adapt-brightness-model-indoor": _of(adapt_brightness_model,
+                                         "adapt_brightness_model_indoor"),
+    "adapt-brightness-model-uncoded": _of(adapt_brightness_model,
+                                          "adapt_brightness_model_uncoded"),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": _of(adapt_offset, "adapt_offset"),
     "adapt-offset-today": _of(adapt_offset, "adapt_offset_today"),
