@@ -26,7 +26,7 @@ from unittest import mock
 
 import numpy as np
 from adapt_keep_test import gains, psnr
-from adapt_loss_space import clips, comparison_args, start_guides, tuned
+from adapt_loss_space import clips, comparison_args, shipped_guides, tuned
 from adapt_offset import offset_report
 from camera import noisy_frames, rendered_frames, start_model
 from provenance import finished, provenance, write_result
@@ -56,7 +56,7 @@ def level_row(clip: str, clean: np.ndarray, level: str, crf: int, candidate) -> 
     with held_to_candidate(candidate):
         held, _ = tuned(START, noisy)
     truth = [clean[i] for i in tail]
-    own = np.stack(start_guides(SHIPPED, clean, level, "fp32", crf))
+    own = np.stack(shipped_guides(SHIPPED, noisy, "fp32"))
     row = {"clip": clip, "level": level, "psnr_before": before,
            "gain": {SHIPPED: gains(psnr(shipped, truths, noisy, tail), before),
                     "candidate": gains(psnr(held, truths, noisy, tail), before)},

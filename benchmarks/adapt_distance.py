@@ -32,7 +32,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from adapt_loss_space import EPOCHS, choice, clips, comparison_args, measure, start_guides
+from adapt_loss_space import EPOCHS, choice, clips, comparison_args, measure, shipped_guides
 from camera import noisy_frames, rendered_frames
 from provenance import finished, provenance, write_result
 
@@ -51,7 +51,7 @@ def shared_noise(clean: np.ndarray, level: str, crf: int | None) -> dict[str, di
     denoised noisy frames), so their differences are the input's and the target's noise.
     """
     noisy, rendered = noisy_frames(clean, level, crf=crf), rendered_frames(clean)
-    guides = start_guides(START, clean, level, AdaptSettings().passes, crf)
+    guides = shipped_guides(START, noisy, AdaptSettings().passes)
     out = {}
     for targets in VALUES:
         pairs, quiet = (frame_pairs(list(frames), guides, AdaptSettings().warp, targets)

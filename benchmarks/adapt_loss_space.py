@@ -156,14 +156,19 @@ def compare(doc: str, script: str, start: str, field: str, values: tuple[str, st
     write_comparison(script, rows, values, args.out, slack)
 
 
-def start_guides(start: str, clean: np.ndarray, level: str, passes: PassPrecision,
-                 crf: int | None = None) -> list[np.ndarray]:
+def start_guides(start: str, clean: np.ndarray, level: str,
+                 passes: PassPrecision) -> list[np.ndarray]:
     """The planes adapt computes the flow on: shipped `start`'s output for the clip's frames.
 
-    `passes`: which of its files (AdaptSettings.passes) denoises them; `crf`: as measure's.
+    `passes`: which of its files (AdaptSettings.passes) denoises them.
     """
-    return denoised_guides(Start(None, None, f"pretrained:{start}", "", start),
-                           list(noisy_frames(clean, level, crf=crf)), passes)
+    return shipped_guides(start, noisy_frames(clean, level), passes)
+
+
+def shipped_guides(start: str, noisy: np.ndarray, passes: PassPrecision) -> list[np.ndarray]:
+    """Shipped `start`'s output planes for noisy uint8 frames, as adapt's pass makes them."""
+    return denoised_guides(Start(None, None, f"pretrained:{start}", "", start), list(noisy),
+                           passes)
 
 
 def write_comparison(script: str, rows: list[dict], values: tuple[str, str],
