@@ -11,7 +11,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 HAS_TFLITE_WHEELS := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info < (3, 12)))')
 
 .PHONY: install demo test lint clean pretrained pretrained-video pretrained-camera \
-	pretrained-camera-stream \
+	pretrained-camera-stream pretrained-stream \
 	pretrained-ncnn
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
@@ -82,7 +82,8 @@ pretrained: $(VENV)/.installed
 	    --out $(PRETRAINED_WORK)/$$name-export --overwrite; \
 	  $(call ship,$${name}); \
 	done
-	$(MAKE) pretrained-video pretrained-camera pretrained-camera-stream pretrained-ncnn
+	$(MAKE) pretrained-video pretrained-camera pretrained-camera-stream pretrained-stream \
+	  pretrained-ncnn
 
 # live-video: the shipped `live` made recurrent (`--temporal recurrent`): `live` itself frozen
 # inside, only the small fusion that blends in its last output trains, unrolled over 4-frame clips
@@ -165,11 +166,29 @@ pretrained-camera-stream: $(VENV)/.installed
 	    --precision fp32,int8 --out $(PRETRAINED_WORK)/live-camera-export --overwrite
 	$(call ship,live-camera)
 
+# live-stream (2026-12-06): the shipped live-camera tuned LIVE_STREAM_MINUTES more, float, on camera
+# noise alone: half the patches JPEG-coded, half the 4th frame of a panning camera's H.264 stream
+# (CRF 18-30, 0-4 px a frame), no Gaussian noise. It is `adapt`'s brightness model
+# (train/settings.py BRIGHTNESS_MODEL): on H.264 footage live-camera comes out 1-2 levels dark at
+# dim and night light and an adapted model followed it (BENCHMARKS.md, "A brightness model that
+# has seen H.264 streams"). The shipped files started from live-camera_fp32.onnx as it ships.
+LIVE_STREAM_NOISE := camera:bright-night,70-100|camera:bright-night+h264:18-30,4,0-4
+LIVE_STREAM_MINUTES ?= 20
+
+pretrained-stream: $(VENV)/.installed
+	set -e; size=small; \
+	  $(DENOISER_TRAIN) --noise '$(LIVE_STREAM_NOISE)' --epochs 400 --overwrite --seed 0 \
+	    --initial-weights runtime/pretrained/live-camera_fp32.onnx --learning-rate 1e-4 \
+	    --time-limit $(LIVE_STREAM_MINUTES) --out $(PRETRAINED_WORK)/live-stream; \
+	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-stream --format all \
+	    --precision fp32,int8 --out $(PRETRAINED_WORK)/live-stream-export --overwrite
+	$(call ship,live-stream)
+
 # ncnn files of the single-frame models (the ncnn backend, ncnn's ARM kernels on a Pi), fp32
 # only: converted by pnnx from each shipped fp32 ONNX file (`export --pretrained`, which rebuilds
 # its weights in Keras) and gated against them on DATA's Train400; the runtime counts them as
 # the same model for `--backend auto`. live-video is not rebuilt from ONNX, so has none.
-PRETRAINED_NCNN := live quality live-camera quality-camera
+PRETRAINED_NCNN := live quality live-camera quality-camera live-stream
 
 pretrained-ncnn: $(VENV)/.installed
 	set -e; for name in $(PRETRAINED_NCNN); do \

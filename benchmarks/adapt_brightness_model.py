@@ -1,12 +1,13 @@
 r"""Does a brightness model that knows H.264 streams help `edgeae adapt` on H.264 footage?
 
-`adapt` holds its output's blurred brightness to `live-camera`'s (train/adapt.py
-BRIGHTNESS_WEIGHT). On footage coded as one H.264 stream, `live-camera` comes out 1.0-2.1
-levels darker at `dim` and `night` than on the same footage uncoded, and the adapted model
-follows it (BENCHMARKS.md, "Part of it is the brightness `adapt` is held to"): the coding
-smooths the noise whose amount tells it how much to brighten. This script holds `adapt` to
-another model instead, an exported gray denoiser given by `--brightness-model` (its fp32 ONNX
-file, through onnxruntime), in place of `live-camera`'s files for the brightness pass only,
+`adapt` holds its output's blurred brightness to a shipped model's (train/adapt.py
+BRIGHTNESS_WEIGHT), `live-camera`'s until 2026-12-06. On footage coded as one H.264 stream,
+`live-camera` comes out 1.0-2.1 levels darker at `dim` and `night` than on the same footage
+uncoded, and the adapted model follows it (BENCHMARKS.md, "Part of it is the brightness `adapt`
+is held to"): the coding smooths the noise whose amount tells it how much to brighten. This
+script holds `adapt` once to `live-camera` (its files at `adapt`'s default precision) and once
+to another model, an exported gray denoiser given by `--brightness-model` (an ONNX file, fp32 or
+int8, through onnxruntime), in place of `live-camera`'s files for the brightness pass only,
 and compares, for each light level on the noisy clip coded at `--h264` CRF: `live` adapted for
 a fixed number of epochs (adapt_loss_space.py's protocol) held to `live-camera` and held to the
 candidate (PSNR gain on the held-out tail against the pristine and the rendered frames), and
@@ -52,9 +53,9 @@ def level_row(clip: str, clean: np.ndarray, level: str, crf: int, candidate) -> 
                                                            "rendered": rendered_frames(clean)}
     tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
     before = psnr(start_model(START)[0], truths, noisy, tail)
-    shipped, _ = tuned(START, noisy)
+    shipped, _ = tuned(START, noisy, brightness=SHIPPED)
     with held_to_candidate(candidate):
-        held, _ = tuned(START, noisy)
+        held, _ = tuned(START, noisy, brightness=SHIPPED)
     truth = [clean[i] for i in tail]
     own = np.stack(shipped_guides(SHIPPED, noisy, "fp32"))
     row = {"clip": clip, "level": level, "psnr_before": before,
@@ -71,7 +72,7 @@ def main() -> None:
     """Every clip and level; write the rows."""
     args = comparison_args(__doc__.splitlines()[0], "dim,night", h264=True, extra=lambda p: (
         p.add_argument("--brightness-model", type=Path, required=True,
-                       help="an exported gray denoiser's fp32 ONNX file")))
+                       help="an exported gray denoiser's ONNX file, fp32 or int8")))
     candidate = rt.load(args.brightness_model, backend="onnxruntime")
     run = provenance("python benchmarks/adapt_brightness_model.py " + " ".join(sys.argv[1:]))
     rows = [level_row(clip, clean, level, args.h264, candidate) for clip, clean in clips(args)

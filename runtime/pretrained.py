@@ -13,8 +13,11 @@ model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone 
 at light levels from bright to night, so it also removes a camera's correlated grain, which
 the others take for texture, and then H.264 streams' predicted frames (Makefile,
 pretrained-camera-stream); `quality-camera` is `quality` tuned the same way, then at a tenth
-of the rate, for a camera where `quality`'s cost is affordable. `make pretrained` reproduces them
-all; their numbers are in BENCHMARKS.md.
+of the rate, for a camera where `quality`'s cost is affordable. `live-stream` is `live-camera`
+tuned on camera noise alone, half of it a panning camera's H.264 stream and no Gaussian noise:
+it keeps a streaming camera's dim frames as bright as the scene, which is why `edgeae adapt`
+holds its output's brightness to it (train/settings.py BRIGHTNESS_MODEL). `make pretrained`
+reproduces them all; their numbers are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 # single-frame: every frame on its own
-FRAME_NAMES = ("live", "quality", "live-camera", "quality-camera")
+FRAME_NAMES = ("live", "quality", "live-camera", "quality-camera", "live-stream")
 NAMES = (*FRAME_NAMES, "live-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8",
-                     "quality-camera": "fp32"}
+                     "quality-camera": "fp32", "live-stream": "int8"}
 
 
 def rebuild_source(name: str) -> Path:
