@@ -900,7 +900,8 @@ def adapt_brightness_model(name: str) -> str:
             + f"`live` adapted for 4 epochs on {coding}: PSNR gain (dB) on the held-out tail "
               "against the pristine / the rendered frames, held to each brightness model; each "
               "model's own output on the tail: PSNR against the pristine frames (dB), offset "
-              "(8-bit levels, output minus pristine).\n\n"
+              "(8-bit levels, output minus pristine). The candidate: "
+              f"`{data['brightness_model']}`.\n\n"
             + table(["clip", "light", "held to live-camera", "held to the candidate",
                      "difference", "live-camera alone", "candidate alone"], rows,
                     right={2, 3, 4}) + "\n")
@@ -1739,6 +1740,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                                          "adapt_brightness_model_indoor"),
     "adapt-brightness-model-uncoded": _of(adapt_brightness_model,
                                           "adapt_brightness_model_uncoded"),
+    "adapt-brightness-model-int8": _of(adapt_brightness_model,
+                                       "adapt_brightness_model_int8"),
+    "adapt-brightness-model-int8-uncoded": _of(adapt_brightness_model,
+                                               "adapt_brightness_model_int8_uncoded"),
     "adapt-flow": ("adapt_flow", adapt_flow),
     "adapt-offset": _of(adapt_offset, "adapt_offset"),
     "adapt-offset-today": _of(adapt_offset, "adapt_offset_today"),

@@ -12,7 +12,7 @@ No clean frame is ever needed.
 
 The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
 sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
-mean. With `settings.brightness` naming a shipped denoiser (by default `live-camera`, for gray
+mean. With `settings.brightness` naming a shipped denoiser (by default `live-stream`, for gray
 models), the loss also holds the tuned output's blurred values to that model's (BRIGHTNESS_*): the
 footage teaches the noise, the camera model the brightness.
 """

@@ -40,8 +40,10 @@ INITIAL_WEIGHTS_SUFFIXES = (".h5", ".keras", ".onnx")
 
 
 # "auto" brightness: the camera model whose output holds an adapted model's brightness where it
-# sees the frames as the starting model does (it is gray: no colour camera model ships)
-BRIGHTNESS_MODEL = "live-camera"
+# sees the frames as the starting model does (it is gray: no colour camera model ships);
+# live-stream since 2026-12-06, which keeps H.264 footage brighter than live-camera did
+# (BENCHMARKS.md, "Shipped on 2026-12-06 as `live-stream`")
+BRIGHTNESS_MODEL = "live-stream"
 
 
 def brightness_source(setting: str, channels: int) -> str:
@@ -156,8 +158,9 @@ class AdaptSettings:
     targets: Targets = "both"
     # a shipped denoiser (runtime/pretrained.py) whose blurred output holds the tuned output's
     # brightness (train/adapt.py BRIGHTNESS_WEIGHT), "footage": its frames alone set it, or "auto"
-    # (brightness_source); BRIGHTNESS_MODEL won on every level of benchmarks/adapt_brightness.py's
-    # validation clip (+0.05 to +1.86 dB)
+    # (brightness_source); live-camera won on every level of benchmarks/adapt_brightness.py's
+    # validation clip (+0.05 to +1.86 dB), and live-stream met its rule against it on
+    # adapt_brightness_model.py's, coded and uncoded (+0.057 and +0.050 dB on average)
     brightness: str = "auto"
     # train/adapt.py PASS_ENGINES: which of the shipped models' files denoise the footage before
     # training (the start's output the flow reads, the brightness model's); int8 is several times
