@@ -59,7 +59,8 @@ from edgeae.train.settings import AdaptSettings
 
 FRAMES, SIZE, STILL, OBJECTS = 60, (240, 320), "08.png", 2
 NLM_STRENGTHS = (5, 8, 11, 14, 18, 22, 27, 33)
-SMALL_UNETS = ("live", "live-camera", "live-stream")  # shipped models the self-supervised baselines can rebuild
+# shipped models the self-supervised baselines can rebuild
+SMALL_UNETS = ("live", "live-camera", "live-stream")
 
 
 def still_clip(still: np.ndarray) -> np.ndarray:
