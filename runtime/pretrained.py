@@ -15,7 +15,8 @@ the others take for texture, and then H.264 streams' predicted frames (Makefile,
 pretrained-camera-stream); `quality-camera` is `quality` tuned the same way, then at a tenth
 of the rate, for a camera where `quality`'s cost is affordable. `live-stream` is `live-camera`
 tuned on camera noise alone, half of it a panning camera's H.264 stream and no Gaussian noise:
-it keeps a streaming camera's dim frames as bright as the scene, which is why `edgeae adapt`
+for a camera's noisy frames only (it smooths nearly clean ones), it keeps a streaming camera's
+dim frames nearer the scene's brightness than `live-camera` does, which is why `edgeae adapt`
 holds its output's brightness to it (train/settings.py BRIGHTNESS_MODEL). `make pretrained`
 reproduces them all; their numbers are in BENCHMARKS.md.
 """
