@@ -57,11 +57,11 @@ def level_row(clip: str, clean: np.ndarray, level: str, crf: int, candidate) -> 
     with held_to_candidate(candidate):
         held, _ = tuned(START, noisy, brightness=SHIPPED)
     truth = [clean[i] for i in tail]
-    own = np.stack(shipped_guides(SHIPPED, noisy, "fp32"))
+    own = shipped_guides(SHIPPED, noisy[tail.start:tail.stop], "fp32")  # the tail alone
     row = {"clip": clip, "level": level, "psnr_before": before,
            "gain": {SHIPPED: gains(psnr(shipped, truths, noisy, tail), before),
                     "candidate": gains(psnr(held, truths, noisy, tail), before)},
-           "alone": {SHIPPED: offset_report([own[i][..., None] / 255 for i in tail], truth),
+           "alone": {SHIPPED: offset_report([plane[..., None] / 255 for plane in own], truth),
                      "candidate": offset_report([candidate.denoise(noisy[i]) / 255
                                                  for i in tail], truth)}}
     print(clip, level, row["gain"], flush=True)

@@ -653,6 +653,12 @@ def _adapt_cells(row: dict) -> list[str]:
             f"{row['adapt_seconds']:.0f}"]
 
 
+def _coded_clips(data: dict) -> str | None:
+    """How a result's noisy clips were coded ("each ... at CRF N"), None where uncoded."""
+    crf = data.get("h264_crf")
+    return None if crf is None else f"each noisy clip coded as one H.264 stream at CRF {crf}"
+
+
 def camera(results: str = "camera") -> str:
     """PSNR and SSIM per clip, light level and method on the held-out tails; adapt's record."""
     data = load(results)
@@ -660,8 +666,8 @@ def camera(results: str = "camera") -> str:
     methods = [m.format(start=start) for m in CAMERA_METHODS]
     rows = [[r["clip"], r["level"]] + [_camera_cell(r, m) for m in methods]
             + _adapt_cells(r) for r in data["rows"]]
-    coded = (f", each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
-             if data.get("h264_crf") is not None else "")
+    how = _coded_clips(data)
+    coded = f", {how}" if how else ""
     # results from before adapt's brightness setting (2026-12-05) had the footage's alone
     held = sorted({r["adaptation"].get("brightness", "footage") for r in data["rows"]})
     brightness = ("the footage's alone" if held == ["footage"]
@@ -800,8 +806,8 @@ def adapt_flow() -> str:
 def adapt_offset(name: str) -> str:
     """Adapt's output against the pristine frames: its offset and the PSNR without it."""
     data = load(name)
-    coded = (f" Each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}."
-             if data.get("h264_crf") is not None else "")
+    how = _coded_clips(data)
+    coded = f" {how[0].upper()}{how[1:]}." if how else ""
     rows = [[r["clip"], r["level"], model, f"{m['psnr']:.2f}", f"{m['offset_levels']:+.2f}",
              f"{m['psnr_global_offset_removed']:.2f}", f"{m['psnr_band_offsets_removed']:.2f}",
              ", ".join(f"{band}: {v:+.1f}" for band, v in m["band_offsets_levels"].items())]
@@ -890,8 +896,7 @@ def adapt_distance() -> str:
 def adapt_brightness_model(name: str) -> str:
     """Adapt held to live-camera or to a candidate brightness model, and each model alone."""
     data = load(name)
-    coding = (f"each noisy clip coded as one H.264 stream at CRF {data['h264_crf']}"
-              if data.get("h264_crf") is not None else "uncoded clips")
+    coding = _coded_clips(data) or "uncoded clips"
     rows = [[r["clip"], r["level"], *(_per_truth(r["gain"][m], "+.2f") for m in r["gain"]),
              f"{r['gain']['candidate']['pristine'] - r['gain']['live-camera']['pristine']:+.2f}",
              *(f"{r['alone'][m]['psnr']:.2f}, {r['alone'][m]['offset_levels']:+.2f}"
