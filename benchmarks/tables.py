@@ -757,6 +757,7 @@ WARP_LABELS = {"linear": "bilinear warp", "cubic": "bicubic warp"}
 TARGETS_LABELS = {"next": "next frame", "both": "both neighbours"}
 BRIGHTNESS_LABELS = {"footage": "footage alone", "live-camera": "held to live-camera"}
 PASSES_LABELS = {"fp32": "float32 passes", "int8": "int8 passes"}
+BLUR_LABELS = {"2": "2-px blur", "4": "4-px blur"}
 # what some comparisons measure of each value's targets: row key -> (header, cell, note)
 TARGET_MEASURES = {
     "target_blur": ("target's blur, its lead", lambda b: f"{b['blur']:g} px, {b['lead']:+.2f} dB",
@@ -1745,6 +1746,12 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_brightness"),
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-distance": ("adapt_distance", adapt_distance),
+    "adapt-brightness-blur": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
+                                 "adapt_brightness_blur"),
+    "adapt-brightness-blur-uncoded": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
+                                         "adapt_brightness_blur_uncoded"),
+    "adapt-brightness-blur-indoor-test": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
+                                             "adapt_brightness_blur_indoor_test"),
     "adapt-brightness-model": _of(adapt_brightness_model, "adapt_brightness_model"),
     "adapt-brightness-model-indoor": _of(adapt_brightness_model,
                                          "adapt_brightness_model_indoor"),

@@ -73,7 +73,8 @@ N_SAMPLES = 64  # held-out crops kept for export parity checks
 # each blurred by a Gaussian of BRIGHTNESS_BLUR px, joins the loss at BRIGHTNESS_WEIGHT against
 # the frame-to-frame error's 1, so at the slowest frequencies the output settles about 10/11 of
 # the way from the footage's darker mean to that model's brightness; the blur leaves the finer
-# detail to the footage (both set by that reasoning, not tuned)
+# detail to the footage (both set by that reasoning; a 4-px blur lost 0.02-0.14 dB at every level
+# of benchmarks/adapt_brightness_blur.py's validation clip, coded and uncoded)
 BRIGHTNESS_BLUR = 2.0
 BRIGHTNESS_WEIGHT = 10.0
 # the shipped models' passes over the footage before training (the start's output the flow
