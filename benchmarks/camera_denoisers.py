@@ -19,6 +19,12 @@ Gaussian noise of sigma 1, 2, 5 and 10 (an almost clean input), and the camera's
 its noise off (billions of photons, no read noise: bilinear demosaicing, colour and tone curve
 alone), which a model trained against the pristine image learns to undo.
 
+`--truth rendered` measures the camera settings against the camera's own noise-free rendering
+of each image (train/camera.py `rendering`, rounded to 8 bits, as camera.py's rendered frames)
+instead of the pristine image, NLM's strength chosen against it too: what a model that learned
+the camera's noise alone (`train denoiser --camera-truth rendered`) is asked to give back. The
+Gaussian settings keep the pristine image.
+
 `--images validation` measures instead on the 40 Train400 images `edgeae train` holds out of
 training (its seeded split), with NLM tuned on 8 of the others: where a new shipped model is
 chosen, never on Set12. `--model LABEL=FILE` adds an exported model that is not shipped.
@@ -47,7 +53,7 @@ from denoise import add_noise, nlm, read_gray, runtime_denoiser, scores
 from provenance import finished, provenance, write_result
 
 from edgeae.runtime.pretrained import pretrained_path
-from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.camera import PRESETS, CameraNoise, rendering
 from edgeae.train.clips import camera_frames, camera_margin, camera_path
 from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.pipeline import split_indices
@@ -100,7 +106,19 @@ def camera_noise(level: str, jpeg: float | None, crf: int | None = None,
         rng = np.random.default_rng(seed)
         return [one(img, rng) for img in images]
 
+    noisy.camera = True  # its truth may be the camera's rendering (--truth)
     return noisy
+
+
+def rendered(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Clean 0-255 gray images as the camera renders them without noise, rounded to 8 bits."""
+    return [np.rint(rendering((img / 255.0)[None, ..., None].astype(np.float32))[0, ..., 0]
+                    * 255.0).clip(0, 255) for img in images]
+
+
+TRUTHS = {"pristine": lambda noise, images: images,
+          "rendered": lambda noise, images: rendered(images) if getattr(noise, "camera", False)
+          else images}
 
 
 def gaussian_noise(sigma: float) -> Noise:
@@ -133,22 +151,22 @@ def low_noise_settings(crf: int) -> dict[str, Noise]:
 SETTING_SETS = {"camera": settings, "low-noise": low_noise_settings}
 
 
-def best_nlm_h(train_images: list[np.ndarray], noise: Noise) -> float:
+def best_nlm_h(train_images: list[np.ndarray], noise: Noise, truth: str = "pristine") -> float:
     """NLM's strength with the best mean PSNR on Train400 images through the same noise."""
-    noisy = noise(train_images, 1)
-    psnr = {h: scores(train_images, [nlm(h)(z) for z in noisy])["psnr_db"] for h in NLM_GRID}
+    noisy, reference = noise(train_images, 1), TRUTHS[truth](noise, train_images)
+    psnr = {h: scores(reference, [nlm(h)(z) for z in noisy])["psnr_db"] for h in NLM_GRID}
     return max(psnr, key=psnr.get)
 
 
 def measure(label: str, noise: Noise, clean: list[np.ndarray], train_images: list[np.ndarray],
-            models: dict) -> dict:
+            models: dict, truth: str = "pristine") -> dict:
     """One setting: noisy, NLM at its best h, and every model; PSNR and SSIM means."""
-    noisy = noise(clean, 0)
-    h = best_nlm_h(train_images, noise)
-    row = {"noisy": scores(clean, noisy), "nlm": {"h": h, **scores(clean, [nlm(h)(z)
-                                                                           for z in noisy])}}
+    noisy, reference = noise(clean, 0), TRUTHS[truth](noise, clean)
+    h = best_nlm_h(train_images, noise, truth)
+    row = {"noisy": scores(reference, noisy),
+           "nlm": {"h": h, **scores(reference, [nlm(h)(z) for z in noisy])}}
     for name, denoise in models.items():
-        row[name] = scores(clean, [denoise(z) for z in noisy])
+        row[name] = scores(reference, [denoise(z) for z in noisy])
     print(label, {k: round(v["psnr_db"], 2) for k, v in row.items()}, flush=True)
     return {k: {m: v for m, v in r.items() if m != "psnr_per_image"} for k, r in row.items()}
 
@@ -175,6 +193,9 @@ def main() -> None:
     parser.add_argument("--settings", choices=SETTING_SETS, default="camera",
                         help="camera: every light level, JPEG, H.264, and Gaussian 15-50; "
                              "low-noise: Gaussian 1-10 and the camera's rendering alone")
+    parser.add_argument("--truth", choices=TRUTHS, default="pristine",
+                        help="the camera settings' reference: the pristine image, or the "
+                             "camera's noise-free rendering of it")
     parser.add_argument("--h264", type=int, default=23, metavar="CRF",
                         help="x264's constant rate factor for the H.264 settings")
     parser.add_argument("--out", type=Path,
@@ -187,9 +208,9 @@ def main() -> None:
         for name in filter(None, args.models.split(",")) for precision in PRECISIONS}
     models.update({label: runtime_denoiser(Path(path), "onnxruntime")
                    for label, path in (pair.split("=", 1) for pair in args.model)})
-    rows = {label: measure(label, noise, clean, train_images, models)
+    rows = {label: measure(label, noise, clean, train_images, models, args.truth)
             for label, noise in SETTING_SETS[args.settings](args.h264).items()}
-    write_result({"provenance": finished(run), "images": args.images,
+    write_result({"provenance": finished(run), "images": args.images, "truth": args.truth,
                   "models": list(models), "settings": rows}, args.out)
 
 

@@ -99,6 +99,9 @@ Targets = Literal["next", "both", "both-2"]
 PassPrecision = Literal["fp32", "int8"]
 # what decides whether adapt keeps its tuning (train/settings.py KEEP_TESTS)
 KeepTest = Literal["loss", "content"]
+# what a denoiser trained on camera noise learns to give back: the pristine image (undoing the
+# camera's demosaicing blur as well) or the camera's own noise-free rendering (its noise alone)
+CameraTruth = Literal["pristine", "rendered"]
 
 
 class _Strict(BaseModel):
@@ -207,6 +210,7 @@ class TrainingSummary(_Strict):
     # A denoiser's training noise spec, e.g. "gaussian:5-50"; for a recorrupted self-supervised
     # one, the Gaussian noise its data holds (given, or estimated from the images).
     noise: str | None = None
+    camera_truth: CameraTruth = "pristine"  # the target for its camera-noised images
     # Trained on noisy images alone: blind-spot masking (Noise2Void) or recorrupted pairs (R2R).
     self_supervised: SelfSupervision | None = None
     initial_weights: str | None = None  # the weights file training started from, if any

@@ -28,6 +28,7 @@ light levels span orders of magnitude).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -58,19 +59,40 @@ class CameraNoise:
 
     def one(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One HxWxC image through the pipeline, with parameters drawn from `rng`."""
-        gray = image.shape[-1] == 1
-        rgb = np.repeat(image, 3, axis=-1) if gray else image
         gains = np.array([rng.uniform(*WHITE_BALANCE[0]), 1.0, rng.uniform(*WHITE_BALANCE[1])],
                          np.float32)
         peak = float(np.exp(rng.uniform(np.log(self.peak[0]), np.log(self.peak[1]))))
         read = rng.uniform(*self.read) / 255.0
-        sensor = np.clip(srgb_to_linear(np.clip(rgb, 0.0, 1.0)) @ _TO_SENSOR.T, 0.0, 1.0)
-        raw = sensor_noise(mosaic(sensor / gains), peak, read, rng)
-        linear = (demosaic(raw) * gains) @ COLOR_CORRECTION.T
-        out = linear_to_srgb(np.clip(linear, 0.0, 1.0))
+        out = develop(image, gains, lambda raw: sensor_noise(raw, peak, read, rng))
         if self.jpeg is not None:
             out = jpeg_roundtrip(out, int(round(rng.uniform(*self.jpeg))))
-        return (out @ GRAY_WEIGHTS)[..., None] if gray else out
+        return as_channels_of(out, image)
+
+
+def develop(image: np.ndarray, gains: np.ndarray,
+            expose: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """An HxWxC image to the camera's sRGB RGB: `expose` turns the clean mosaic into the raw."""
+    rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+    sensor = np.clip(srgb_to_linear(np.clip(rgb, 0.0, 1.0)) @ _TO_SENSOR.T, 0.0, 1.0)
+    linear = (demosaic(expose(mosaic(sensor / gains))) * gains) @ COLOR_CORRECTION.T
+    return linear_to_srgb(np.clip(linear, 0.0, 1.0))
+
+
+def as_channels_of(rgb: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """The camera's RGB output with `image`'s channels (back to gray for a gray image)."""
+    return (rgb @ GRAY_WEIGHTS)[..., None] if image.shape[-1] == 1 else rgb
+
+
+def rendering(images: np.ndarray) -> np.ndarray:
+    """Clean NHWC images in [0, 1] as the camera renders them without noise or compression.
+
+    What is left of the pipeline is its demosaicing blur (white balance cancels: bilinear
+    demosaicing interpolates each colour from its own samples). A denoiser trained to give this
+    back (`train denoiser --camera-truth rendered`) learns the camera's noise, not its blur.
+    """
+    unit = np.ones(3, np.float32)
+    return np.stack([as_channels_of(develop(image, unit, lambda raw: raw), image)
+                     for image in images])
 
 
 def srgb_to_linear(x, ops=np):

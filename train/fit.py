@@ -188,7 +188,8 @@ def build_manifest(source: ImageSource, settings: TrainSettings, image_shape: tu
                                  epochs_run=epochs_run, batch_size=settings.batch_size,
                                  learning_rate=settings.learning_rate, seed=settings.seed,
                                  best_val_loss=best_val, val_mse=val_mse,
-                                 noise=settings.noise, self_supervised=settings.self_supervised,
+                                 noise=settings.noise, camera_truth=settings.camera_truth,
+                                 self_supervised=settings.self_supervised,
                                  initial_weights=settings.initial_weights,
                                  initial_weights_sha256=settings.initial_weights and file_digest(
                                      Path(settings.initial_weights)),

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from edgeae.train.camera import CameraNoise
+from edgeae.train.camera import CameraNoise, rendering
 from edgeae.train.h264 import h264_roundtrip
 from edgeae.train.noise_spec import Noise, NoiseMixture, NoiseSpec
 
@@ -88,17 +88,43 @@ def apply_mixture(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor,
     `frames` as apply_noise's. Each spec runs only on the images that drew it, so a costly
     one (camera, H.264) costs its share of the batch, not the whole batch.
     """
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64),
-                                                   len(mixture.choices) + 1)
+    seeds, where, parts = _mixture_parts(mixture, images, seed)
+    noisy = [apply_noise(spec, part, seeds[i + 1], frames)
+             for i, (spec, part) in enumerate(zip(mixture.choices, parts))]
+    return tf.ensure_shape(tf.dynamic_stitch(where, noisy), images.shape)
+
+
+def _mixture_parts(mixture: NoiseMixture, images: tf.Tensor, seed: tf.Tensor):
+    """(seeds, where, parts): each spec's seed (after the pick's), and the images that drew it.
+
+    The draw is stateless: the same seed gives the same parts to apply_mixture and camera_truth.
+    """
     n = len(mixture.choices)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), n + 1)
     pick = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seeds[0], minval=0,
                                        maxval=n, dtype=tf.int32)
     x = tf.cast(images, tf.float32)
-    where = tf.dynamic_partition(tf.range(tf.shape(x)[0]), pick, n)
-    parts = tf.dynamic_partition(x, pick, n)
-    noisy = [apply_noise(spec, part, seeds[i + 1], frames)
-             for i, (spec, part) in enumerate(zip(mixture.choices, parts))]
-    return tf.ensure_shape(tf.dynamic_stitch(where, noisy), x.shape)
+    return seeds, tf.dynamic_partition(tf.range(tf.shape(x)[0]), pick, n), \
+        tf.dynamic_partition(x, pick, n)
+
+
+def camera_truth(noise: Noise, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """What a denoiser learns to give back when camera noise should not teach it deblurring.
+
+    Images whose spec (the one `noise` drew for them with the same `seed`) runs the camera
+    pipeline get its noise-free rendering (train/camera.py `rendering`: the demosaicing blur
+    kept); the others stay as they are. Stills only.
+    """
+    if isinstance(noise, NoiseSpec):
+        return _rendered(images, seed) if noise.has_camera else tf.cast(images, tf.float32)
+    seeds, where, parts = _mixture_parts(noise, images, seed)
+    truths = [_rendered(part, seeds[i + 1]) if spec.has_camera else part
+              for i, (spec, part) in enumerate(zip(noise.choices, parts))]
+    return tf.ensure_shape(tf.dynamic_stitch(where, truths), images.shape)
+
+
+def _rendered(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    return _numpy_step(lambda images, rng: rendering(images), tf.cast(x, tf.float32), seed)
 
 
 def apply_noise_to_frames(spec: Noise, clips: tf.Tensor, frames: int,

@@ -104,6 +104,11 @@ class NoiseSpec:
     def __str__(self) -> str:
         return "+".join(str(s) for s in self.steps)
 
+    @property
+    def has_camera(self) -> bool:
+        """Whether the spec runs the camera pipeline (whose rendering `--camera-truth` uses)."""
+        return any(step.name == "camera" for step in self.steps)
+
     def __call__(self, images, seed, frames: int = 1):
         """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2]).
 
@@ -122,6 +127,11 @@ class NoiseMixture:
 
     def __str__(self) -> str:
         return "|".join(str(c) for c in self.choices)
+
+    @property
+    def has_camera(self) -> bool:
+        """Whether any of the specs runs the camera pipeline."""
+        return any(choice.has_camera for choice in self.choices)
 
     def __call__(self, images, seed, frames: int = 1):
         """Noisy copies of a float32 NHWC batch in [0, 1] (tensors; `seed` of shape [2]).

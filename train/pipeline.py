@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from edgeae.core.data import ImageSource, image_shape
 from edgeae.core.errors import UserError
-from edgeae.train.noise import apply_noise_to_frames
+from edgeae.train.noise import apply_noise_to_frames, camera_truth
 from edgeae.train.noise_spec import Noise, gaussian_sigma, parse_noise
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class PipelineConfig:
     recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
     anomalies: bool = False  # synthetic anomalies pasted in; targets: clean image and mask
     anomaly_source: str | None = None  # a folder of textures to fill them with (else the images)
+    camera_truth: str = "pristine"  # "rendered": camera-noised stills' targets (noise.camera_truth)
 
 
 def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None = None,
@@ -245,7 +246,9 @@ def training_pairs(images: tf.data.Dataset, cfg: PipelineConfig, training: bool)
             lambda x, s: temporal_pair(noise, x, s, cfg.frames, every_frame=cfg.recurrent))
     elif cfg.noise is not None:
         noise = parse_noise(cfg.noise)
-        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(lambda x, s: (noise(x, s), x))
+        truth = camera_truth if cfg.camera_truth == "rendered" else lambda _, x, s: x
+        pairs = tf.data.Dataset.zip(images, seeds.batch(2)).map(
+            lambda x, s: (noise(x, s), truth(noise, x, s)))
     else:
         pairs = images.map(lambda x: (x, x))
     return pairs.prefetch(tf.data.AUTOTUNE)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from edgeae.core.manifest import (
+    CameraTruth,
     KeepTest,
     LossSpace,
     PassPrecision,
@@ -98,6 +99,7 @@ class TrainSettings:
     patch_size: int | None = None
     patches_per_image: int = 1
     noise: str | None = None  # supervised denoisers: the noise spec (train/noise.py)
+    camera_truth: CameraTruth = "pristine"  # the target of camera-noised images (manifest.py)
     # denoisers from noisy images only: "blind-spot" masking, or "recorrupted" pairs, which need
     # the data's Gaussian noise as `noise` (None: estimated from the images when training starts)
     self_supervised: SelfSupervised | None = None
@@ -125,7 +127,8 @@ class TrainSettings:
                               frames=config.clip_frames(),
                               recurrent=config.is_recurrent(),
                               anomalies=config.predicts_mask(),
-                              anomaly_source=self.anomaly_source)
+                              anomaly_source=self.anomaly_source,
+                              camera_truth=self.camera_truth)
 
 
 # what each of adapt's keep-tests asks of the tuned model on the held-out frames

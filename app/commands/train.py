@@ -26,7 +26,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import PatchMapConfig, ScoreConfig, SelfSupervised
+from edgeae.core.manifest import CameraTruth, PatchMapConfig, ScoreConfig, SelfSupervised
 from edgeae.train.settings import (
     FAKE_QUANT_SCHEMES,
     LOSS_NAMES,
@@ -184,6 +184,11 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                             "mixture, one drawn per image (default gaussian:51+clip)")
     noise.add_argument("--noise-factor", type=ranged(float, 0.0, 10.0, lo_open=True),
                        help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
+    p.add_argument("--camera-truth", choices=get_args(CameraTruth), default="pristine",
+                   help="what images given camera noise (--noise camera:...) are restored to: "
+                        "pristine (default; the model also undoes the camera's demosaicing "
+                        "blur, and sharpens frames that are already clean) or rendered (the "
+                        "camera's own noise-free picture: it learns the noise alone); stills")
     methods = get_args(SelfSupervised)
     p.add_argument("--self-supervised", nargs="?", const=methods[0], choices=methods,
                    metavar="METHOD",
@@ -325,7 +330,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
         val_split=args.val_split, seed=args.seed, patience=args.patience,
         patch_size=args.patch_size, patches_per_image=args.patches_per_image,
-        noise=noise, self_supervised=getattr(args, "self_supervised", None),
+        noise=noise, camera_truth=_camera_truth(args, noise),
+        self_supervised=getattr(args, "self_supervised", None),
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware,
         fake_quant=args.fake_quant or DEFAULTS.fake_quant,
@@ -423,6 +429,22 @@ def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource,
     except ValueError:  # pydantic's errors too
         return  # a bad model name or parameter: training's own check words it
     check_image_sides(settings.architecture, config, h, w)
+
+
+def _camera_truth(args: argparse.Namespace, noise: str | None) -> CameraTruth:
+    """--camera-truth, refused where it would change nothing: it needs camera noise on stills."""
+    truth = getattr(args, "camera_truth", "pristine")
+    if truth == "pristine":
+        return truth
+    from edgeae.train.noise_spec import parse_noise
+
+    if args.self_supervised or noise is None or not parse_noise(noise).has_camera:
+        raise UserError("--camera-truth rendered sets what camera-noised images are restored "
+                        "to; give --noise with a camera step, e.g. "
+                        "'gaussian:0-55|camera:bright-night'")
+    if args.temporal:
+        raise UserError("--camera-truth rendered is for single-frame denoisers; drop --temporal")
+    return truth
 
 
 def _noise_spec(args: argparse.Namespace) -> str | None:
