@@ -12,6 +12,7 @@ from edgeae.train.camera import (
     CameraNoise,
     demosaic,
     mosaic,
+    rendering,
     sensor_noise,
     srgb_to_linear,
 )
@@ -115,6 +116,60 @@ def test_camera_noise_streams_through_the_training_pipeline():
     np.testing.assert_array_equal(first_noisy(training=False), val)  # validation: fixed noise
     ds = training_pairs(image_batches(source, idx, cfg, True), cfg, True)
     assert not np.array_equal(next(iter(ds))[0].numpy(), next(iter(ds))[0].numpy())
+
+
+def test_the_rendering_is_the_noiseless_camera_and_keeps_only_its_blur():
+    image = data.camera()[::4, ::4, None].astype(np.float32) / 255  # 128x128, textured
+    rendered = rendering(image[None])[0]
+    noiseless = CameraNoise((1e9, 1e9), (0.0, 0.0))  # any white balance: it cancels
+    for seed in range(3):
+        np.testing.assert_allclose(noiseless.one(image, np.random.default_rng(seed)), rendered,
+                                   atol=2e-3)
+    np.testing.assert_allclose(rendering(flat(0.4))[0], flat(0.4)[0], atol=1e-3)  # no blur
+    assert np.abs(rendered - image).mean() > 0.005  # the demosaicing blurs texture
+    colour = np.repeat(image, 3, axis=-1)[None]
+    assert rendering(colour).shape == colour.shape
+
+
+def test_camera_truth_renders_exactly_the_images_that_drew_camera_noise():
+    import tensorflow as tf
+
+    from edgeae.train.noise import camera_truth
+    from edgeae.train.noise_spec import parse_noise
+
+    images = tf.constant(np.random.default_rng(0).random((16, 24, 24, 1)), tf.float32)
+    mixture = parse_noise("clip|camera:bright")  # clip leaves these images as they are
+    assert mixture.has_camera and not parse_noise("gaussian:5").has_camera
+    for seed in ([1, 2], [3, 4]):
+        noisy, truth = (f(mixture, images, tf.constant(seed)) for f in (
+            lambda m, x, s: m(x, s), camera_truth))
+        untouched = np.all(noisy.numpy() == images.numpy(), axis=(1, 2, 3))
+        assert 0 < untouched.sum() < len(untouched)  # both specs drawn
+        np.testing.assert_array_equal(truth.numpy()[untouched], images.numpy()[untouched])
+        np.testing.assert_allclose(truth.numpy()[~untouched],
+                                   rendering(images.numpy()[~untouched]), atol=1e-6)
+    np.testing.assert_array_equal(camera_truth(parse_noise("gaussian:5"), images,
+                                               tf.constant([1, 2])), images)
+
+
+def test_train_denoiser_learns_the_rendering_when_asked(tmp_path, gray_folder):
+    import json
+
+    from conftest import run_cli
+
+    common = ("train", "denoiser", "--data", gray_folder, "--model", "unet", "--size", "tiny",
+              "--patch-size", "16", "--epochs", "1", "--batch-size", "4")
+    for args, why in ((["--noise", "gaussian:25"], "a camera step"),
+                      (["--noise", "camera:dim", "--temporal", "3"], "single-frame")):
+        code, _, err = run_cli(*common, *args, "--camera-truth", "rendered",
+                               "--out", str(tmp_path / "bad"))
+        assert code == 2 and why in err and "Traceback" not in err
+    out = tmp_path / "rendered"
+    code, _, err = run_cli(*common, "--noise", "gaussian:0-55|camera:bright-night",
+                           "--camera-truth", "rendered", "--out", str(out))
+    assert code == 0, err
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert training["camera_truth"] == "rendered"
 
 
 # PSNR gained over the Gaussian-only model on scikit-image's camera at 256x256 (measured:
