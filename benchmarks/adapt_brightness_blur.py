@@ -29,41 +29,25 @@ from __future__ import annotations
 from unittest import mock
 
 import numpy as np
-from adapt_keep_test import gains, psnr
-from adapt_loss_space import clips, comparison_args, tuned, write_comparison
-from camera import noisy_frames, rendered_frames, start_model
+from adapt_loss_space import clips, comparison_args, measure, tuned, write_comparison
 
 from edgeae.train import adapt as adapt_module
-from edgeae.train.adapt import split_frames
-from edgeae.train.settings import AdaptSettings
 
 START = "live"
 BLURS = ("2", "4")  # px: today's first
 
 
-def level_row(clip: str, clean: np.ndarray, level: str, crf: int | None) -> dict:
-    """PSNR before adapt, and its gain with each blur, as adapt_loss_space.measure's rows."""
-    noisy, truths = noisy_frames(clean, level, crf=crf), {"pristine": clean,
-                                                           "rendered": rendered_frames(clean)}
-    tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
-    before = psnr(start_model(START)[0], truths, noisy, tail)
-    row = {"clip": clip, "level": level, "start": START,
-           "psnr_before": {k: round(v, 2) for k, v in before.items()}}
-    for blur in BLURS:
-        with mock.patch.object(adapt_module, "BRIGHTNESS_BLUR", float(blur)):
-            model, adaptation = tuned(START, noisy)
-        row[blur] = {"gain": gains(psnr(model, truths, noisy, tail), before),
-                     "kept": adaptation.kept, "loss_before": round(adaptation.val_loss_before, 7),
-                     "loss_after": round(adaptation.val_loss_after, 7)}
-        print(clip, level, blur, row[blur], flush=True)
-    return row
+def tuned_with_blur(noisy: np.ndarray, blur: str) -> tuple:
+    """`live` adapted on `noisy` with the brightness hold's blur at `blur` px."""
+    with mock.patch.object(adapt_module, "BRIGHTNESS_BLUR", float(blur)):
+        return tuned(START, noisy)
 
 
 def main() -> None:
     """Both blurs on each clip and level; write the rows and the validation clip's choice."""
     args = comparison_args(__doc__.splitlines()[0], "indoor,dim,night", h264=True)
-    rows = [level_row(clip, clean, level, args.h264) for clip, clean in clips(args)
-            for level in args.levels.split(",")]
+    rows = [measure(clip, clean, level, START, values=BLURS, crf=args.h264, tune=tuned_with_blur)
+            for clip, clean in clips(args) for level in args.levels.split(",")]
     write_comparison("adapt_brightness_blur.py", rows, BLURS, args.out)
 
 

@@ -79,11 +79,14 @@ def tuned(start: str, noisy: np.ndarray, **setting: str):
 
 
 def measure(clip: str, clean: np.ndarray, level: str, start: str, field: str = "loss_space",
-            values=tuple(LOSS_SPACES), crf: int | None = None) -> dict:
+            values=tuple(LOSS_SPACES), crf: int | None = None,
+            tune: Callable[[np.ndarray, str], tuple] | None = None) -> dict:
     """PSNR before adapt, and after it with each of `values` for AdaptSettings `field`.
 
     `crf`: the noisy clip coded as one H.264 stream at that rate factor first (camera.py --h264).
+    `tune(noisy, value)`: (model, adaptation) for a value that is not an AdaptSettings field.
     """
+    tune = tune or (lambda noisy, value: tuned(start, noisy, **{field: value}))
     noisy, truths = noisy_frames(clean, level, crf=crf), {"pristine": clean,
                                                            "rendered": rendered_frames(clean)}
     tail = range(len(clean))[split_frames(len(clean), AdaptSettings().holdout)[1]]
@@ -91,7 +94,7 @@ def measure(clip: str, clean: np.ndarray, level: str, start: str, field: str = "
     row = {"clip": clip, "level": level, "start": start,
            "psnr_before": {k: round(v, 2) for k, v in before.items()}}
     for value in values:
-        model, adaptation = tuned(start, noisy, **{field: value})
+        model, adaptation = tune(noisy, value)
         row[value] = {"gain": gains(psnr(model, truths, noisy, tail), before),
                       "kept": adaptation.kept, "loss_before": round(adaptation.val_loss_before, 7),
                       "loss_after": round(adaptation.val_loss_after, 7)}

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from edgeae.core.data import ImageSource, image_shape
 from edgeae.core.errors import UserError
+from edgeae.core.manifest import CameraTruth
 from edgeae.train.noise import apply_noise_to_frames, camera_truth
 from edgeae.train.noise_spec import Noise, gaussian_sigma, parse_noise
 
@@ -48,7 +49,7 @@ class PipelineConfig:
     recurrent: bool = False  # clips aligned as the runtime aligns them; every frame a target
     anomalies: bool = False  # synthetic anomalies pasted in; targets: clean image and mask
     anomaly_source: str | None = None  # a folder of textures to fill them with (else the images)
-    camera_truth: str = "pristine"  # "rendered": camera-noised stills' targets (noise.camera_truth)
+    camera_truth: CameraTruth = "pristine"  # rendered: camera-noised stills' targets differ
 
 
 def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None = None,
