@@ -1836,6 +1836,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-pan-validation": _of(camera_denoisers, "camera_denoisers_pan_validation"),
     "pan-verdicts": _of(pan_rule_verdicts, "camera_denoisers_pan_validation"),
     "camera-denoisers-moving": _of(camera_denoisers, "camera_denoisers_moving"),
+    **{f"camera-truth{part.replace('_', '-')}": _of(camera_denoisers, f"camera_truth{part}")
+       for part in ("_validation", "_rendered_validation", "_low_noise_validation")},
     "stream-level-verdicts": _of(level_rule_verdicts,
                                  "camera_denoisers_stream_levels_validation"),
     "odd-crops": _of(odd_crops, "odd_crops"),
