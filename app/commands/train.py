@@ -186,9 +186,9 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
                        help="the tutorial's clip(x + f * N(0, 1), 0, 1), = gaussian:255f+clip")
     p.add_argument("--camera-truth", choices=get_args(CameraTruth), default="pristine",
                    help="what images given camera noise (--noise camera:...) are restored to: "
-                        "pristine (default; the model also undoes the camera's demosaicing "
-                        "blur, and sharpens frames that are already clean) or rendered (the "
-                        "camera's own noise-free picture: it learns the noise alone); stills")
+                        "pristine (default; the model also learns to undo the camera's "
+                        "demosaicing blur) or rendered (the camera's own noise-free picture, "
+                        "as real-noise benchmarks such as SIDD take it); single-frame models")
     methods = get_args(SelfSupervised)
     p.add_argument("--self-supervised", nargs="?", const=methods[0], choices=methods,
                    metavar="METHOD",
