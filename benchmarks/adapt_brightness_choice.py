@@ -9,15 +9,16 @@ scene: noise is independent from frame to frame, so on the held-out pairs a mode
 is nearer the scene is nearer the aligned next frames too, in expectation. Compared in the band
 the hold passes and the footage's darker mean does not reach (a Gaussian blur of 2 px minus one
 of 8 px, in linear light, over the pixels the flow trusts), `brightness="choose"` takes the
-shipped camera model whose output is nearest there (train/adapt.py BRIGHTNESS_BAND). A scratch diagnostic (no adapting; both
-clips) found that band ordering the two models as their adapted results were ordered: farther
-for `live-stream` at `indoor` on every clip and coding, nearer at `dim` and `night`.
+shipped camera model whose output is nearest there (train/adapt.py BRIGHTNESS_BAND). A scratch
+diagnostic (no adapting; both clips) found that band ordering the two models as their adapted
+results were ordered: farther for `live-stream` at `indoor` on every clip and coding, nearer at
+`dim` and `night`.
 
 The rule, fixed before any run of this script (2026-12-06 10:25 UTC): the choice becomes
-`adapt`'s default (`auto`) if adapt_loss_space.py's `choice` picks it on the validation clip (its mean
-gain against the pristine frames over `indoor`, `dim` and `night` above `live-stream`'s) both
-with the noisy clip coded as one H.264 stream at CRF 23 and uncoded, and it is nowhere more
-than 0.05 dB below `live-stream`. The test clip (camera.py's) only reports.
+`adapt`'s default (`auto`) if adapt_loss_space.py's `choice` picks it on the validation clip
+(its mean gain against the pristine frames over `indoor`, `dim` and `night` above
+`live-stream`'s) both with the noisy clip coded as one H.264 stream at CRF 23 and uncoded, and
+it is nowhere more than 0.05 dB below `live-stream`. The test clip (camera.py's) only reports.
 
     .venv/bin/python benchmarks/adapt_brightness_choice.py --data ../shared/data --h264 23 \
         --out benchmarks/results/adapt_brightness_choice.json        # 8 minutes on 2 cores

@@ -190,6 +190,8 @@ class Adaptation(_Strict):
     loss_space: LossSpace = "srgb"  # where the loss compared frames
     targets: Targets = "next"  # which neighbouring frames made the target
     brightness: str = "footage"  # or the shipped model whose blurred output held the brightness
+    # where the footage chose that model: each candidate's held-out loss in the band compared
+    brightness_losses: dict[str, float] | None = None
     passes: PassPrecision = "fp32"  # the shipped models' files that denoised the footage first
     keep: KeepTest = "loss"  # what decided `kept`
     content_before: float | None = None  # the content test's Q of the start's held-out output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import get_args
 
@@ -23,6 +24,7 @@ from edgeae.train.frame_pairs import (
     NEIGHBOURS,
     WARPS,
     FlowAligner,
+    FramePairs,
     frame_pairs,
     paired_frames,
 )
@@ -282,13 +284,47 @@ def test_a_start_that_is_the_brightness_model_denoises_the_footage_once(targets,
                   "live-camera")
     settings = AdaptSettings(brightness="live-camera", targets=targets)
     with caplog.at_level(logging.INFO, logger="edgeae.train.adapt"):
-        parts = training_pairs(start, frames, settings)
+        *parts, brightness = training_pairs(start, frames, settings)
+    assert brightness.model == "live-camera" and brightness.losses is None
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "for the brightness" not in logged and "gives its outputs" in logged, logged
     for pairs in parts:
         alone = held_to("live-camera", settings.passes, dataclasses.replace(pairs, anchors=None))
         # one level apart at most, as in the test above; a neighbour's output is further off
         assert np.abs(pairs.anchors.astype(int) - alone[0].anchors).max() <= 1
+
+
+def test_the_band_loss_ignores_a_darker_mean_and_sees_missing_detail():
+    """What "choose" compares: detail a few pixels across, not the footage's brightness."""
+    from edgeae.train.adapt import band_loss
+
+    target = np.clip(texture(seed=3)[None] * 0.6 + 60, 0, 255).astype(np.uint8)  # (1, H, W, 1)
+    mask = np.ones(target.shape, np.uint8)
+    # 2 levels darker: as far as an H.264 clip's brightness moved live-camera (1.0-2.1 levels)
+    darker = np.clip(target.astype(int) - 2, 0, 255).astype(np.uint8)
+    smoothed = cv2.GaussianBlur(target[0], (0, 0), 1.0)[None, ..., None]
+    loss = {name: band_loss(FramePairs(target, target, mask, anchors), "linear")
+            for name, anchors in (("same", target), ("darker", darker), ("smoothed", smoothed))}
+    # measured: 7e-7 against 1.5e-5
+    assert loss["same"] == 0 and loss["darker"] < 0.1 * loss["smoothed"], loss
+
+
+def test_choose_takes_the_camera_model_the_held_out_footage_finds_nearest(tmp_path):
+    """Each candidate's anchors on the held-out pairs, and the one with the lower band loss."""
+    from edgeae.train.adapt import Start, band_loss, held_to, training_pairs
+    from edgeae.train.settings import BRIGHTNESS_MODELS, AdaptSettings
+
+    frames = [np.asarray(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))[..., None]
+              for p in sorted(noisy_footage(tmp_path).glob("*.png"))]
+    start = Start(None, None, "pretrained:live", "", "live")
+    train, val, brightness = training_pairs(start, frames, AdaptSettings(brightness="choose"))
+    assert set(brightness.losses) == set(BRIGHTNESS_MODELS)
+    assert brightness.model == min(brightness.losses, key=brightness.losses.get)
+    for name, loss in brightness.losses.items():
+        held = held_to(name, "int8", dataclasses.replace(val, anchors=None))[0]
+        assert band_loss(held, "linear") == pytest.approx(loss, rel=0.05)  # a level apart at most
+    chosen = held_to(brightness.model, "int8", dataclasses.replace(train, anchors=None))[0]
+    assert np.abs(train.anchors.astype(int) - chosen.anchors).max() <= 1
 
 
 def test_the_passes_say_what_to_install_where_no_engine_runs_them(monkeypatch):
@@ -490,5 +526,8 @@ def test_adapt_tunes_a_colour_denoiser_on_colour_footage(tmp_path):
     code, _, err = run_cli("adapt", "--model", model_dir, "--data", tmp_path / "footage",
                            "--out", tmp_path / "held", "--brightness-from", "live-camera")
     assert code == 2 and "pass --brightness-from footage" in err, err  # a gray model's brightness
+    code, _, err = run_cli("adapt", "--model", model_dir, "--data", tmp_path / "footage",
+                           "--out", tmp_path / "held", "--brightness-from", "choose")
+    assert code == 2 and "chooses among models that denoise 1-channel" in err, err
     samples = ModelDir.open(tmp_path / "out").samples()
     assert samples.shape[-1] == 3 and samples.dtype == np.float32

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 
@@ -61,7 +62,7 @@ from edgeae.train.frame_pairs import (
     frame_pairs,
     paired_frames,
 )
-from edgeae.train.settings import AdaptSettings, brightness_source
+from edgeae.train.settings import BRIGHTNESS_MODELS, AdaptSettings, brightness_source
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ N_SAMPLES = 64  # held-out crops kept for export parity checks
 # of benchmarks/adapt_brightness_blur.py's validation clip, coded and uncoded)
 BRIGHTNESS_BLUR = 2.0
 BRIGHTNESS_WEIGHT = 10.0
+# "choose": the band (px, between two Gaussian blurs) where the candidates' held-out outputs are
+# compared with the footage: from the hold's blur up to where the footage's darker mean begins
+BRIGHTNESS_BAND = (BRIGHTNESS_BLUR, 8.0)
 # the shipped models' passes over the footage before training (the start's output the flow
 # reads, the brightness model's output): per precision of the ONNX file they run, the engines
 # tried in order (onnxruntime ships with the runtime; OpenVINO with `train`, and runs int8 faster)
@@ -164,13 +168,13 @@ def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:
     return slice(0, n_train), slice(n - n_val, n)
 
 
-def linear_light(x):
-    """Linear light of sRGB values clipped to [0, 1], in Keras ops (one side of a loss)."""
-    return srgb_to_linear(keras.ops.clip(x, 0.0, 1.0), keras.ops)
+def linear_light(x, ops=keras.ops):
+    """Linear light of sRGB values clipped to [0, 1], in Keras ops (one side of a loss) or numpy."""
+    return srgb_to_linear(ops.clip(x, 0.0, 1.0), ops)
 
 
 # where the frame-to-frame error is measured: the frames' own sRGB values, or linear light
-LOSS_SPACES = {"srgb": lambda x: x, "linear": linear_light}
+LOSS_SPACES = {"srgb": lambda x, ops=keras.ops: x, "linear": linear_light}
 
 
 def masked_loss(space: str = "srgb", anchored: bool = False):
@@ -333,7 +337,8 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     multiple = start.manifest.input.size_multiple
     with timed("read the footage"):
         frames = read_frames(source, multiple, settings.max_frames)
-    train, val = training_pairs(start, frames, settings)
+    train, val, brightness = training_pairs(start, frames, settings)
+    settings = replace(settings, brightness=brightness.model)
     val = validation_crops(val, multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
@@ -345,18 +350,18 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
         _save_crops(tmp / CALIBRATION_FILE, covering_subset(
             pool, calibration_count(pool.shape[1:])))
         manifest = adapted_manifest(start, source, (len(frames), train, val), settings, tuning,
-                                    time.monotonic() - began)
+                                    time.monotonic() - began, brightness.losses)
         (tmp / MANIFEST_FILE).write_text(manifest.to_json())
     _log_outcome(tuning, out)
     return manifest
 
 
 def training_pairs(start: Start, frames: list[np.ndarray],
-                   settings: AdaptSettings) -> tuple[FramePairs, FramePairs]:
-    """The training and held-out pairs of the footage's frames, each stage's time logged.
+                   settings: AdaptSettings) -> tuple[FramePairs, FramePairs, Brightness]:
+    """The training and held-out pairs of the footage's frames, and where the brightness is from.
 
-    Without a terminal no progress bar shows, so the log says where the minutes before training
-    went (a service's or a nohup run's log).
+    Each stage's time is logged: without a terminal no progress bar shows, so the log says where
+    the minutes before training went (a service's or a nohup run's log).
     """
     reach = max(abs(o) for o in NEIGHBOURS[settings.targets])
     train_part, val_part = split_frames(len(frames), settings.holdout, reach)
@@ -368,15 +373,60 @@ def training_pairs(start: Start, frames: list[np.ndarray],
         train = pairs_of(frames[train_part], guides[train_part])
         val = pairs_of(frames[val_part], guides[val_part])
     if settings.brightness == "footage":
-        return train, val
-    if settings.brightness == start.shipped and start.manifest.input.channels == 1:
+        return train, val, Brightness("footage")
+    anchored = partial(anchored_pairs, start, guides, settings)
+    if settings.brightness != "choose":
+        return *anchored(settings.brightness, (train_part, train), (val_part, val)), \
+            Brightness(settings.brightness)
+    brightness, val = nearest_brightness_model(anchored, val_part, val, settings.loss_space)
+    (train,) = anchored(brightness.model, (train_part, train))
+    return train, val, brightness
+
+
+@dataclass(frozen=True)
+class Brightness:
+    """Where the tuned output's brightness comes from: a shipped model, or "footage"."""
+
+    model: str
+    losses: dict[str, float] | None = None  # chosen by the footage: each candidate's band loss
+
+
+def anchored_pairs(start: Start, guides: list[np.ndarray], settings: AdaptSettings, name: str,
+                   *parts: tuple[slice, FramePairs]) -> list[FramePairs]:
+    """Each (frames, pairs) part with shipped model `name`'s output beside its inputs."""
+    if name == start.shipped and start.manifest.input.channels == 1:
         log.info("the brightness model is the start: its pass for the flow gives its outputs")
-        return (anchored_by(train, guides[train_part], settings.targets),
-                anchored_by(val, guides[val_part], settings.targets))
-    with timed(f"denoised the pairs with {settings.brightness} for the brightness "
-               f"({settings.passes} files)"):
-        train, val = held_to(settings.brightness, settings.passes, train, val)
-    return train, val
+        return [anchored_by(pairs, guides[frames], settings.targets) for frames, pairs in parts]
+    with timed(f"denoised the pairs with {name} for the brightness ({settings.passes} files)"):
+        return held_to(name, settings.passes, *(pairs for _, pairs in parts))
+
+
+def nearest_brightness_model(anchored: Callable[..., list[FramePairs]], frames: slice,
+                             val: FramePairs, space: str) -> tuple[Brightness, FramePairs]:
+    """The BRIGHTNESS_MODELS member whose output is nearest the held-out targets, and its pairs.
+
+    Compared in BRIGHTNESS_BAND over the pixels the flow trusts: the detail the hold passes,
+    above the scale of the footage's darker mean (benchmarks/adapt_brightness_choice.py).
+    """
+    held = {name: anchored(name, (frames, val))[0] for name in BRIGHTNESS_MODELS}
+    losses = {name: band_loss(pairs, space) for name, pairs in held.items()}
+    chosen = min(losses, key=losses.get)
+    log.info("brightness from %s: its held-out output is nearest the footage between %g and "
+             "%g px (%s)", chosen, *BRIGHTNESS_BAND,
+             ", ".join(f"{name} {loss:.4g}" for name, loss in losses.items()))
+    return Brightness(chosen, losses), held[chosen]
+
+
+def band_loss(pairs: FramePairs, space: str) -> float:
+    """Masked mean square, in `space`, of anchor minus target band-passed by BRIGHTNESS_BAND."""
+    to_space = LOSS_SPACES[space]
+    total = 0.0
+    for anchor, target, mask in zip(pairs.anchors, pairs.targets, pairs.masks):
+        difference = to_space(to_unit_float(anchor), np) - to_space(to_unit_float(target), np)
+        fine, coarse = (cv2.GaussianBlur(difference, (0, 0), sigma) for sigma in BRIGHTNESS_BAND)
+        band = (fine - coarse).reshape(mask.shape[:2] + (-1,))
+        total += float((mask * band ** 2).sum() / max(mask.sum() * band.shape[-1], 1.0))
+    return total / max(len(pairs), 1)
 
 
 def anchored_by(pairs: FramePairs, outputs: list[np.ndarray], targets: Targets) -> FramePairs:
@@ -422,8 +472,12 @@ def _content_fields(content: tuple[float, float] | None) -> dict[str, float]:
 
 
 def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, FramePairs, FramePairs],
-                     settings: AdaptSettings, tuning: Tuning, seconds: float) -> Manifest:
-    """The adapted model's manifest: the starting model's, with the footage and the tuning."""
+                     settings: AdaptSettings, tuning: Tuning, seconds: float,
+                     brightness_losses: dict[str, float] | None = None) -> Manifest:
+    """The adapted model's manifest: the starting model's, with the footage and the tuning.
+
+    `brightness_losses`: where the footage chose the brightness model, each candidate's loss.
+    """
     n_frames, train, val = counts
     base = start.manifest
     adaptation = Adaptation(start=start.name, start_sha256=start.sha256, footage=source.name,
@@ -433,6 +487,7 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space,
                             targets=settings.targets, brightness=settings.brightness,
+                            brightness_losses=brightness_losses,
                             passes=settings.passes, keep=settings.keep,
                             **_content_fields(tuning.content))
     training = TrainingSummary(

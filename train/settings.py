@@ -45,13 +45,17 @@ INITIAL_WEIGHTS_SUFFIXES = (".h5", ".keras", ".onnx")
 # live-stream since 2026-12-06, which keeps H.264 footage brighter than live-camera did
 # (BENCHMARKS.md, "Shipped on 2026-12-06 as `live-stream`")
 BRIGHTNESS_MODEL = "live-stream"
+# "choose": the shipped camera models the footage picks its brightness model from (train/adapt.py
+# nearest_brightness_model), all gray
+BRIGHTNESS_MODELS = ("live-camera", "live-stream")
 
 
 def brightness_source(setting: str, channels: int) -> str:
     """AdaptSettings.brightness for a start taking `channels`-channel frames, "auto" resolved.
 
-    A named model must take the same channels (UserError otherwise); "auto" is BRIGHTNESS_MODEL
-    where it does and "footage" where not. Reads manifests only (no TensorFlow).
+    A named model, or "choose" (BRIGHTNESS_MODELS), must take the same channels (UserError
+    otherwise); "auto" is BRIGHTNESS_MODEL where it does and "footage" where not. Reads
+    manifests only (no TensorFlow).
     """
     if setting == "footage":
         return setting
@@ -59,12 +63,13 @@ def brightness_source(setting: str, channels: int) -> str:
     from edgeae.runtime.pretrained import pretrained_manifest
 
     name = BRIGHTNESS_MODEL if setting == "auto" else setting
-    theirs = pretrained_manifest(name).input.channels
+    theirs = pretrained_manifest(BRIGHTNESS_MODELS[0] if name == "choose" else name).input.channels
     if theirs == channels:
         return name
     if setting == "auto":
         return "footage"
-    raise UserError(f"--brightness-from {name} denoises {theirs}-channel frames and the starting "
+    verb = "chooses among models that denoise" if name == "choose" else "denoises"
+    raise UserError(f"--brightness-from {name} {verb} {theirs}-channel frames and the starting "
                     f"model takes {channels}; pass --brightness-from footage")
 
 

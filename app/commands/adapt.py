@@ -22,6 +22,7 @@ from edgeae.core.files import check_replaceable_dir
 from edgeae.core.manifest import Adaptation, LossSpace, PassPrecision, Targets, Warp
 from edgeae.train.settings import (
     BRIGHTNESS_MODEL,
+    BRIGHTNESS_MODELS,
     KEEP_TESTS,
     AdaptSettings,
     brightness_source,
@@ -114,12 +115,14 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
                         "next averaged where the flow trusts them, or (both-2) the frames two "
                         "before and after, whose noise H.264 copied less of (measured no "
                         "better on the held-out clip; default %(default)s; BENCHMARKS.md)")
-    g.add_argument("--brightness-from", choices=("auto", "footage", *pretrained),
+    g.add_argument("--brightness-from", choices=("auto", "choose", "footage", *pretrained),
                    default=DEFAULTS.brightness,
                    help="where the output's brightness comes from: a shipped denoiser's blurred "
                         "output, which the tuning is held to, or the footage alone (whose noisy "
-                        f"mean is darker than the scene); auto: {BRIGHTNESS_MODEL} for gray "
-                        "models, the footage for colour ones (default %(default)s; BENCHMARKS.md)")
+                        f"mean is darker than the scene); choose: of {', '.join(BRIGHTNESS_MODELS)}"
+                        ", the one whose output the held-out footage finds nearest; auto: "
+                        f"{BRIGHTNESS_MODEL} for gray models, the footage for colour ones "
+                        "(default %(default)s; BENCHMARKS.md)")
     g.add_argument("--passes", choices=PASSES, default=DEFAULTS.passes,
                    help="which of the shipped models' exported files denoise the footage before "
                         "training (the start's output the optical flow reads, and the brightness "
