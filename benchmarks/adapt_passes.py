@@ -30,16 +30,16 @@ import numpy as np
 from adapt_loss_space import compare, start_guides
 
 from edgeae.train.adapt import BRIGHTNESS_BLUR
-from edgeae.train.settings import BRIGHTNESS_MODEL
 
 START = "live"
+BRIGHTNESS_AT_THE_RUN = "live-camera"  # adapt's brightness model when this ran (2026-12-05)
 SLACK = 0.03  # dB of mean gain int8 may give up (the rule above)
 
 
 def pass_difference(clean: np.ndarray, level: str) -> dict:
     """How far the int8 passes' outputs are from the float32 ones on the clip's noisy frames."""
     out = {}
-    for key, shipped in (("start", START), ("brightness", BRIGHTNESS_MODEL)):
+    for key, shipped in (("start", START), ("brightness", BRIGHTNESS_AT_THE_RUN)):
         fp32, int8 = (np.stack(start_guides(shipped, clean, level, p)).astype(np.float32)
                       for p in ("fp32", "int8"))
         blurred = np.stack([cv2.GaussianBlur(d, (0, 0), BRIGHTNESS_BLUR) for d in int8 - fp32])

@@ -77,8 +77,12 @@ from edgeae.core.tasks import TASKS
 # 20: a model trained from initial weights records their SHA-256
 # (`training.initial_weights_sha256`), which a version 19 reader would refuse; models before it
 # recorded the path alone, which a scratch folder's start outlives only in name.
-SCHEMA_VERSION = 20
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20)
+# 21: a denoiser records what its camera-noised images were restored to (`training.camera_truth`)
+# and an adaptation whose footage chose its brightness model each candidate's loss
+# (`training.adaptation.brightness_losses`), which a version 20 reader would refuse; models
+# before it learned the pristine image and were held to a named model.
+SCHEMA_VERSION = 21
+READABLE_VERSIONS = tuple(range(1, SCHEMA_VERSION + 1))
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
 FUSION_BEFORE_9 = "pixels"
@@ -465,7 +469,7 @@ def _training_as_of_18(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[20] = SCHEMA_VERSION
+    schema_version: Literal[21] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

@@ -17,7 +17,7 @@ of the rate, for a camera where `quality`'s cost is affordable. `live-stream` is
 tuned on camera noise alone, half of it a panning camera's H.264 stream and no Gaussian noise:
 for a camera's noisy frames only (it smooths nearly clean ones), it keeps a streaming camera's
 dim frames nearer the scene's brightness than `live-camera` does, which is why `edgeae adapt`
-holds its output's brightness to it (train/settings.py BRIGHTNESS_MODEL). `make pretrained`
+may hold its output's brightness to it (train/settings.py BRIGHTNESS_MODELS). `make pretrained`
 reproduces them all; their numbers are in BENCHMARKS.md.
 """
 

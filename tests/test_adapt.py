@@ -28,7 +28,7 @@ from edgeae.train.frame_pairs import (
     frame_pairs,
     paired_frames,
 )
-from edgeae.train.settings import BRIGHTNESS_MODEL
+from edgeae.train.settings import BRIGHTNESS_MODELS
 
 from conftest import run_cli, write_folder, write_video
 
@@ -242,7 +242,7 @@ def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
                                     "quality-camera": "medium", "live-stream": "small"}[name]
 
 
-@pytest.mark.parametrize("shipped", ["live", BRIGHTNESS_MODEL])
+@pytest.mark.parametrize("shipped", ["live", *BRIGHTNESS_MODELS])
 def test_the_passes_before_training_run_the_shipped_file_of_their_precision(shipped, tmp_path):
     """The flow's guides and the brightness anchors come from the file `passes` names."""
     from edgeae.train.adapt import PASS_ENGINES, Start, denoised_guides, held_to
@@ -352,7 +352,8 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path, capl
     a = manifest.training.adaptation
     assert manifest.training.self_supervised == "frame-to-frame" and a.start == "pretrained:live"
     assert a.loss_space == "linear" and a.flow.endswith("; cubic warp")  # the defaults
-    assert a.targets == "both" and a.brightness == BRIGHTNESS_MODEL  # "auto" for a gray model
+    assert a.targets == "both" and a.brightness in BRIGHTNESS_MODELS  # "auto": chosen (gray)
+    assert a.brightness == min(a.brightness_losses, key=a.brightness_losses.get)
     assert a.passes == "int8"
     # 10 frames give 10 training pairs, 3 held out give 3, and one frame between them is unused
     assert (a.frames, a.train_pairs, a.val_pairs) == (14, 10, 3)
@@ -364,7 +365,8 @@ def test_adapt_tunes_live_to_night_footage_and_the_result_exports(tmp_path, capl
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "edgeae.train.adapt")
     for stage in ("read the footage in", "denoised 14 frames for the flow (int8 files) in",
                   "computed the optical flow between 14 frames in",
-                  f"denoised the pairs with {BRIGHTNESS_MODEL} for the brightness (int8 files) in"):
+                  f"brightness from {a.brightness}: its held-out output is nearest the footage",
+                  f"denoised the pairs with {a.brightness} for the brightness (int8 files) in"):
         assert stage in logged, stage  # where the minutes went, where no progress bar shows
     assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
     code, _, err = run_cli("export", out, "--format", "tflite", "--precision", "fp32",

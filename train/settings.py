@@ -40,13 +40,10 @@ FAKE_QUANT_SCHEMES: dict[str, tuple[float, bool]] = {"moving": (0.99, False),
 INITIAL_WEIGHTS_SUFFIXES = (".h5", ".keras", ".onnx")
 
 
-# "auto" brightness: the camera model whose output holds an adapted model's brightness where it
-# sees the frames as the starting model does (it is gray: no colour camera model ships);
-# live-stream since 2026-12-06, which keeps H.264 footage brighter than live-camera did
-# (BENCHMARKS.md, "Shipped on 2026-12-06 as `live-stream`")
-BRIGHTNESS_MODEL = "live-stream"
 # "choose": the shipped camera models the footage picks its brightness model from (train/adapt.py
-# nearest_brightness_model), all gray
+# nearest_brightness_model), all gray. "auto" chooses where the start sees gray frames (no colour
+# camera model ships): since 2026-12-06 it met its rule against live-stream alone, which had
+# been the brightness model that morning (benchmarks/adapt_brightness_choice.py)
 BRIGHTNESS_MODELS = ("live-camera", "live-stream")
 
 
@@ -54,15 +51,15 @@ def brightness_source(setting: str, channels: int) -> str:
     """AdaptSettings.brightness for a start taking `channels`-channel frames, "auto" resolved.
 
     A named model, or "choose" (BRIGHTNESS_MODELS), must take the same channels (UserError
-    otherwise); "auto" is BRIGHTNESS_MODEL where it does and "footage" where not. Reads
-    manifests only (no TensorFlow).
+    otherwise); "auto" is "choose" where they do and "footage" where not. Reads manifests only
+    (no TensorFlow).
     """
     if setting == "footage":
         return setting
     from edgeae.core.errors import UserError
     from edgeae.runtime.pretrained import pretrained_manifest
 
-    name = BRIGHTNESS_MODEL if setting == "auto" else setting
+    name = "choose" if setting == "auto" else setting
     theirs = pretrained_manifest(BRIGHTNESS_MODELS[0] if name == "choose" else name).input.channels
     if theirs == channels:
         return name
@@ -165,10 +162,12 @@ class AdaptSettings:
     # tie on benchmarks/adapt_targets.py's validation clip (+0.013 dB), won by its rule
     targets: Targets = "both"
     # a shipped denoiser (runtime/pretrained.py) whose blurred output holds the tuned output's
-    # brightness (train/adapt.py BRIGHTNESS_WEIGHT), "footage": its frames alone set it, or "auto"
-    # (brightness_source); live-camera won on every level of benchmarks/adapt_brightness.py's
-    # validation clip (+0.05 to +1.86 dB), and live-stream met its rule against it on
-    # adapt_brightness_model.py's, coded and uncoded (+0.057 and +0.050 dB on average)
+    # brightness (train/adapt.py BRIGHTNESS_WEIGHT), "choose": the BRIGHTNESS_MODELS member the
+    # footage finds nearest, "footage": its frames alone set it, or "auto" (brightness_source);
+    # live-camera won on every level of benchmarks/adapt_brightness.py's validation clip (+0.05
+    # to +1.86 dB), live-stream met its rule against it on adapt_brightness_model.py's (+0.057
+    # and +0.050 dB, coded and uncoded), and the choice met its rule against live-stream on
+    # adapt_brightness_choice.py's (+0.007 and +0.010 dB: live-camera at indoor, else the same)
     brightness: str = "auto"
     # train/adapt.py PASS_ENGINES: which of the shipped models' files denoise the footage before
     # training (the start's output the flow reads, the brightness model's); int8 is several times

@@ -21,7 +21,6 @@ from edgeae.core.errors import UserError
 from edgeae.core.files import check_replaceable_dir
 from edgeae.core.manifest import Adaptation, LossSpace, PassPrecision, Targets, Warp
 from edgeae.train.settings import (
-    BRIGHTNESS_MODEL,
     BRIGHTNESS_MODELS,
     KEEP_TESTS,
     AdaptSettings,
@@ -121,8 +120,8 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
                         "output, which the tuning is held to, or the footage alone (whose noisy "
                         f"mean is darker than the scene); choose: of {', '.join(BRIGHTNESS_MODELS)}"
                         ", the one whose output the held-out footage finds nearest; auto: "
-                        f"{BRIGHTNESS_MODEL} for gray models, the footage for colour ones "
-                        "(default %(default)s; BENCHMARKS.md)")
+                        "choose for gray models, the footage for colour ones (default "
+                        "%(default)s; BENCHMARKS.md)")
     g.add_argument("--passes", choices=PASSES, default=DEFAULTS.passes,
                    help="which of the shipped models' exported files denoise the footage before "
                         "training (the start's output the optical flow reads, and the brightness "
