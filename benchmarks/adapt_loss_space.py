@@ -97,7 +97,8 @@ def measure(clip: str, clean: np.ndarray, level: str, start: str, field: str = "
         model, adaptation = tune(noisy, value)
         row[value] = {"gain": gains(psnr(model, truths, noisy, tail), before),
                       "kept": adaptation.kept, "loss_before": round(adaptation.val_loss_before, 7),
-                      "loss_after": round(adaptation.val_loss_after, 7)}
+                      "loss_after": round(adaptation.val_loss_after, 7),
+                      "brightness": adaptation.brightness}
         print(row["clip"], level, start, value, row[value], flush=True)
     return row
 

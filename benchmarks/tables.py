@@ -672,6 +672,8 @@ def camera(results: str = "camera") -> str:
     held = sorted({r["adaptation"].get("brightness", "footage") for r in data["rows"]})
     brightness = ("the footage's alone" if held == ["footage"]
                   else f"held to {', '.join(held)}'s")
+    if any(r["adaptation"].get("brightness_losses") for r in data["rows"]):
+        brightness += ", the model the footage chose"
     return (caption(data["provenance"]) + "\n\n"
             + f"PSNR (dB) / SSIM on the last 20% of {data['frames']} frames of "
             f"{data['size'][0]}x{data['size'][1]}, gray{coded}; the adapted model's brightness "
@@ -758,6 +760,7 @@ TARGETS_LABELS = {"next": "next frame", "both": "both neighbours"}
 BRIGHTNESS_LABELS = {"footage": "footage alone", "live-camera": "held to live-camera"}
 PASSES_LABELS = {"fp32": "float32 passes", "int8": "int8 passes"}
 BLUR_LABELS = {"2": "2-px blur", "4": "4-px blur"}
+CHOICE_LABELS = {"live-stream": "held to live-stream", "choose": "held to the footage's choice"}
 # what some comparisons measure of each value's targets: row key -> (header, cell, note)
 TARGET_MEASURES = {
     "target_blur": ("target's blur, its lead", lambda b: f"{b['blur']:g} px, {b['lead']:+.2f} dB",
@@ -1728,6 +1731,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-h264-content": _of(camera, "camera_h264_content"),
     "camera-h264-live-stream": _of(camera, "camera_h264_live_stream"),
     "camera-live-stream": _of(camera, "camera_live_stream"),
+    "camera-h264-choose-indoor": _of(camera, "camera_h264_choose_indoor"),
+    "camera-choose-indoor": _of(camera, "camera_choose_indoor"),
     "camera-indoor-5min": _of(camera, "camera_indoor_5min"),
     "camera-h264-live-camera": _of(camera, "camera_h264_live_camera"),
     "camera-h264-live-camera-stream": _of(camera, "camera_h264_live_camera_stream"),
@@ -1756,6 +1761,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                                          "adapt_brightness_blur_uncoded"),
     "adapt-brightness-blur-indoor-test": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
                                              "adapt_brightness_blur_indoor_test"),
+    **{f"adapt-brightness-choice{suffix.replace('_', '-')}": _of(
+        functools.partial(adapt_choice, labels=CHOICE_LABELS), f"adapt_brightness_choice{suffix}")
+       for suffix in ("", "_uncoded")},
     "adapt-brightness-model": _of(adapt_brightness_model, "adapt_brightness_model"),
     "adapt-brightness-model-indoor": _of(adapt_brightness_model,
                                          "adapt_brightness_model_indoor"),

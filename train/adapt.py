@@ -12,9 +12,10 @@ No clean frame is ever needed.
 
 The footage's own mean is darker than the scene (the tone curve bends a camera's noise, and the
 sensor clips it at zero; BENCHMARKS.md, "Which truth?"), and frame-to-frame training learns that
-mean. With `settings.brightness` naming a shipped denoiser (by default `live-stream`, for gray
-models), the loss also holds the tuned output's blurred values to that model's (BRIGHTNESS_*): the
-footage teaches the noise, the camera model the brightness.
+mean. With `settings.brightness` naming a shipped denoiser, or "choose" (the default for gray
+models: of the shipped camera models, the one whose output on the held-out pairs the footage
+finds nearest, nearest_brightness_model), the loss also holds the tuned output's blurred values
+to that model's (BRIGHTNESS_*): the footage teaches the noise, the camera model the brightness.
 """
 
 from __future__ import annotations
