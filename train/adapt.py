@@ -339,7 +339,6 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
     with timed("read the footage"):
         frames = read_frames(source, multiple, settings.max_frames)
     train, val, brightness = training_pairs(start, frames, settings)
-    settings = replace(settings, brightness=brightness.model)
     val = validation_crops(val, multiple)
     log.info("%d training and %d held-out pairs; the flow is trusted on %.0f%% of pixels",
              len(train), len(val), 100 * train.coverage())
@@ -351,7 +350,7 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
         _save_crops(tmp / CALIBRATION_FILE, covering_subset(
             pool, calibration_count(pool.shape[1:])))
         manifest = adapted_manifest(start, source, (len(frames), train, val), settings, tuning,
-                                    time.monotonic() - began, brightness.losses)
+                                    time.monotonic() - began, brightness)
         (tmp / MANIFEST_FILE).write_text(manifest.to_json())
     _log_outcome(tuning, out)
     return manifest
@@ -474,10 +473,10 @@ def _content_fields(content: tuple[float, float] | None) -> dict[str, float]:
 
 def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, FramePairs, FramePairs],
                      settings: AdaptSettings, tuning: Tuning, seconds: float,
-                     brightness_losses: dict[str, float] | None = None) -> Manifest:
+                     brightness: Brightness) -> Manifest:
     """The adapted model's manifest: the starting model's, with the footage and the tuning.
 
-    `brightness_losses`: where the footage chose the brightness model, each candidate's loss.
+    `brightness`: where the tuned output's brightness came from (the model "choose" took).
     """
     n_frames, train, val = counts
     base = start.manifest
@@ -487,8 +486,8 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
                             flow=f"{FLOW}; {settings.warp} warp",
                             val_loss_before=tuning.before, val_loss_after=tuning.after,
                             kept=tuning.kept, loss_space=settings.loss_space,
-                            targets=settings.targets, brightness=settings.brightness,
-                            brightness_losses=brightness_losses,
+                            targets=settings.targets, brightness=brightness.model,
+                            brightness_losses=brightness.losses,
                             passes=settings.passes, keep=settings.keep,
                             **_content_fields(tuning.content))
     training = TrainingSummary(
