@@ -228,6 +228,22 @@ class TrainingSummary(_Strict):
     seconds: float = 0.0
     adaptation: Adaptation | None = None  # set by `edgeae adapt`
 
+    def learned_noise(self) -> str | None:
+        """The noise a denoiser learned: "camera", "gaussian", "other", or None (none).
+
+        "camera": a camera pipeline in its spec, or tuned to footage by `edgeae adapt`;
+        "gaussian": white Gaussian noise alone (clipped or not).
+        """
+        if self.adaptation is not None:
+            return "camera"
+        if not self.noise:
+            return None
+        kinds = {step.split(":")[0].strip() for choice in self.noise.split("|")
+                 for step in choice.split("+")}
+        if "camera" in kinds:
+            return "camera"
+        return "gaussian" if kinds <= {"gaussian", "clip"} else "other"
+
     @field_validator("self_supervised", mode="before")
     @classmethod
     def _legacy_flag(cls, value: Any) -> Any:

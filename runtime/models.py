@@ -19,6 +19,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
+from edgeae.runtime.colour import COLOUR_WAYS, ColourWay, way_for_noise
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
@@ -289,7 +290,8 @@ class _FrameModel(Reconstructor):
     def _model_frames(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
         """The frame as the model's NHWC batch: colour converted, or gray planes of a colour frame.
 
-        A gray model sees each colour plane of a colour frame as its own image (a batch of 3).
+        A gray model sees each colour plane of a colour frame as its own image (a batch of 3), as
+        the scorer does; the Denoiser serves colour frames its own ways (runtime/colour.py).
         The frame was checked (`checked_pixels`).
         """
         channels = self.input_spec.channels
@@ -317,9 +319,7 @@ class _FrameModel(Reconstructor):
     def _frame_layout(batch: np.ndarray, frame: np.ndarray, color: ColorOrder,
                       out: np.ndarray) -> np.ndarray:
         """Undo `_model_frames` into `out`: the frame's own shape and colour order."""
-        if batch.shape[0] == 3 and batch.shape[-1] == 1:  # gray planes of a colour frame
-            np.copyto(out, batch[..., 0].transpose(1, 2, 0))
-        elif frame.ndim == 2 or frame.shape[-1] == 1:
+        if frame.ndim == 2 or frame.shape[-1] == 1:
             plane = out.reshape(frame.shape[:2])
             if batch.shape[-1] == 1:
                 np.copyto(plane, batch[0, ..., 0])
@@ -348,6 +348,7 @@ class Denoiser(_FrameModel):
 
     def __init__(self, session: Session, manifest: Manifest) -> None:
         super().__init__(session, manifest)
+        self.colour_planes = way_for_noise(manifest.training.learned_noise())
         if self._frames is not None:
             norm = manifest.normalization  # the history sees model inputs: 0-255 scaled so
             values = (norm.offset, 255.0 * norm.scale + norm.offset)
@@ -371,12 +372,38 @@ class Denoiser(_FrameModel):
             out = np.empty_like(frame)
         else:
             check_out(out, frame.shape, frame.dtype)
-        batch = self._model_frames(frame, color)
+        if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
+            if frame.dtype in (np.uint8, np.float32):
+                return self._colour.denoise(frame, color, out, self._planes)
+            single = frame.astype(np.float32)  # OpenCV's colour conversions take no float64
+            np.copyto(out, self._colour.denoise(single, color, np.empty_like(single),
+                                                self._planes))
+            return out
+        return self._frame_layout(self._planes(self._model_frames(frame, color)), frame, color,
+                                  out)
+
+    @property
+    def colour_planes(self) -> str:
+        """How this gray model denoises a colour frame: "rgb", "opponent" or "luma-chroma".
+
+        The default follows the noise it learned (runtime/colour.py): "luma-chroma" for camera
+        noise, "opponent" for Gaussian noise, "rgb" (each plane alone) otherwise.
+        """
+        return self._colour_planes
+
+    @colour_planes.setter
+    def colour_planes(self, name: str) -> None:
+        if name not in COLOUR_WAYS:
+            raise UserError(f"unknown colour planes {name!r}; use one of {', '.join(COLOUR_WAYS)}")
+        self._colour_planes = name
+        self._colour: ColourWay = COLOUR_WAYS[name]()
+
+    def _planes(self, batch: np.ndarray) -> np.ndarray:
+        """The model on an NHWC batch, into the output buffer it keeps (made again on a change)."""
         if self._output is None or self._output.shape != batch.shape \
                 or self._output.dtype != batch.dtype:
             self._output = np.empty(batch.shape, batch.dtype)
-        self._reconstruct(batch, out=self._output)
-        return self._frame_layout(self._output, frame, color, out)
+        return self._reconstruct(batch, out=self._output)
 
 
 class Score(NamedTuple):
