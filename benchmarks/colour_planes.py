@@ -57,11 +57,18 @@ def settings() -> list[tuple]:
     return [*CAMERA, *(("gaussian", s) for s in SIGMAS)]
 
 
+def photo(name: str) -> np.ndarray:
+    """A scikit-image colour photo by its file's name (RGB uint8; bundled, no download)."""
+    loaders = {"motorcycle_left": lambda: data.stereo_motorcycle()[0],
+               "ihc": data.immunohistochemistry}
+    return loaders.get(name, getattr(data, name, None))()[..., :3]
+
+
 def noisy_frames(images: tuple[str, ...], setting: tuple) -> list[tuple[np.ndarray, np.ndarray]]:
     """(clean RGB uint8, noisy BGR uint8) of each photo, noise seeded by photo and setting."""
     pairs = []
     for i, name in enumerate(images):
-        clean = getattr(data, name)()[..., :3]
+        clean = photo(name)
         unit = clean.astype(np.float32) / 255
         rng = np.random.default_rng([i, *map(hash_free, setting)])
         if setting[0] == "gaussian":
