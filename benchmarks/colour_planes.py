@@ -41,7 +41,7 @@ SHRINKS, RADII = (2, 4, 8), (4, 8, 16)
 TIE_DB = 0.02
 MODELS = {"live-camera": "int8", "quality-camera": "fp32", "live-stream": "int8",
           "live": "int8", "quality": "fp32"}
-NLM_H, NLM_H_COLOUR = (3, 5, 8, 12, 18, 25), (3, 5, 8, 12, 18, 25, 35)
+NLM_H, NLM_H_COLOUR = (3, 5, 8, 12, 18, 25, 35), (3, 5, 8, 12, 18, 25, 35, 50, 70)
 
 
 def setting_name(setting: tuple) -> str:
