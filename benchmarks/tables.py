@@ -1399,13 +1399,16 @@ def denoise_set12() -> str:
     per_image = [[name, " ".join(f"{p:.2f}" for p in at25[name]["psnr_per_image"])]
                  for name in at25 if name.startswith(PER_IMAGE_METHODS)]
     colour = data["colour"]
-    shades = "; ".join(f"{k} {v['psnr_db']:.2f} dB ({v['ms_p50']:.1f} ms)"
+    shades = "; ".join(f"{k} {v['psnr_db']:.2f} dB ({v['ms_p50']:.1f} ms"
+                       f"{', ' + v['colour_planes'] + ' planes' if 'colour_planes' in v else ''})"
                        for k, v in colour.items() if isinstance(v, dict))
+    ways = {v.get("colour_planes", "rgb") for v in colour.values() if isinstance(v, dict)}
+    how = "each plane denoised on its own" if ways == {"rgb"} else "in each model's planes"
     return (caption(data["run"]) + "\n\n"
             + table(header, rows) + "\n\nPer image at sigma 25 (PSNR dB, Set12's order):\n\n"
             + table(["method", "per-image PSNR dB"], per_image, right=set())
             + f"\n\nColour: {colour['image']}, sigma {colour['sigma']:g} in every channel, "
-            f"each plane denoised on its own: noisy {colour['noisy input']:.2f} dB; {shades}.\n")
+            f"{how}: noisy {colour['noisy input']:.2f} dB; {shades}.\n")
 
 
 
@@ -1689,6 +1692,54 @@ def archive() -> str:
             + table(["command", "workers", "seconds", "images/s"], rows) + "\n")
 
 
+COLOUR_MODELS = ("live-camera", "quality-camera", "live-stream", "live", "quality")
+COLOUR_WAY_NAMES = ("rgb", "opponent", "luma-chroma")
+
+
+def colour_choice() -> str:
+    """luma-chroma's candidates on the validation photos and the ways' verdicts."""
+    data = load("colour_planes")
+    choice, verdict = data["choice"], data["verdict"]
+    rows = [[label, f"{mean:.3f}", "**chosen**" if label == choice["chosen"] else ""]
+            for label, mean in choice["means"].items()]
+    yes = {True: "adopted", False: "not adopted"}
+    return (caption(data["provenance"]) + "\n\n"
+            + "`live-camera` int8, mean PSNR (dB) over the 8 camera settings on the validation "
+              f"photos ({', '.join(data['validation_images'])}); cheapest first.\n\n"
+            + table(["luma-chroma candidate", "mean PSNR", ""], rows, right={1}) + "\n\n"
+            + f"Rule 2: luma-chroma ({verdict['luma_chroma']}) for the camera models: "
+              f"**{yes[verdict['luma_chroma_adopted']]}**. Rule 3: opponent for the Gaussian "
+              f"models: **{yes[verdict['opponent_adopted']]}**.\n")
+
+
+def colour_ways(part: str) -> str:
+    """PSNR per setting of each model's three ways, on the validation or the held-out photos."""
+    data = load("colour_planes")
+    found = data[part]
+    models = [m for m in COLOUR_MODELS if f"{m} rgb" in next(iter(found.values()))]
+    nlm = ["NLM (h, hColor from validation)"] if "NLM" in next(iter(found.values())) else []
+    rows = [[setting, f"{r['noisy']:.2f}", *([f"{r['NLM']:.2f}"] if nlm else []),
+             *(" / ".join(f"{r[f'{m} {w}']:.2f}" for w in COLOUR_WAY_NAMES) for m in models)]
+            for setting, r in found.items()]
+    images = data["validation_images" if part == "validation" else "test_images"]
+    return (caption(data["provenance"]) + "\n\n"
+            + f"Mean PSNR (dB) on {', '.join(images)} (scikit-image's colour photos), uint8 "
+              "BGR frames through `Denoiser.denoise`; each model cell is rgb / opponent / "
+              "luma-chroma (int8 for the live models, fp32 for quality and quality-camera).\n\n"
+            + table(["noise", "noisy", *nlm, *models], rows,
+                    right=set(range(1, 2 + len(nlm) + len(models)))) + "\n")
+
+
+def colour_times() -> str:
+    """Milliseconds per 640x480 colour frame of each way."""
+    data = load("colour_planes")
+    rows = [[way, f"{t['p50_ms']:.2f}", f"{t['p99_ms']:.2f}"]
+            for way, t in data["times_640x480"].items()]
+    return ("`live-camera` int8 through OpenVINO, 2 threads, a 640x480 colour frame; median and "
+            "p99 of the interleaved calls (same run as above).\n\n"
+            + table(["way", "ms p50", "ms p99"], rows, right={1, 2}) + "\n")
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1755,6 +1806,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                             "adapt_brightness"),
     "adapt-passes": _of(functools.partial(adapt_choice, labels=PASSES_LABELS), "adapt_passes"),
     "adapt-distance": ("adapt_distance", adapt_distance),
+    "colour-choice": ("colour_planes", colour_choice),
+    "colour-validation": ("colour_planes", functools.partial(colour_ways, "validation")),
+    "colour-test": ("colour_planes", functools.partial(colour_ways, "test")),
+    "colour-times": ("colour_planes", colour_times),
     "adapt-brightness-blur": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
                                  "adapt_brightness_blur"),
     "adapt-brightness-blur-uncoded": _of(functools.partial(adapt_choice, labels=BLUR_LABELS),
