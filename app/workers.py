@@ -28,6 +28,7 @@ class ModelSpec:
     use: str = "denoise"  # denoise, score or reconstruct (the runtime's model classes)
     threshold: float | None = None  # scoring: replaces the manifest's threshold
     tile_pixels: int | None = None  # replaces the runtime's largest piece per model call
+    colour_planes: str | None = None  # replaces a gray denoiser's way with colour frames
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""
@@ -38,6 +39,8 @@ class ModelSpec:
             model.threshold = self.threshold
         if self.tile_pixels is not None:
             model.tile_pixels = self.tile_pixels
+        if self.colour_planes is not None:
+            model.colour_planes = self.colour_planes
         return model
 
 

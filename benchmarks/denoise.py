@@ -189,10 +189,11 @@ def bench_set12(args: argparse.Namespace) -> dict:
 
 
 def bench_colour(sigma: float = 25.0) -> dict:
-    """Colour frames: the gray pretrained models denoise each BGR plane on their own.
+    """Colour frames through the gray pretrained models, in their default colour planes.
 
     scikit-image's `astronaut` (512x512 RGB) with sigma-25 noise in every channel, clipped to
-    uint8 as a camera delivers it; PSNR over all channels, and ms per frame (3 planes).
+    uint8 as a camera delivers it; PSNR over all channels, and ms per frame. The planes each
+    model used are recorded (runtime/colour.py; "rgb" for every model before 2026-12-06).
     """
     from skimage import data
 
@@ -209,7 +210,7 @@ def bench_colour(sigma: float = 25.0) -> dict:
             out = model.denoise(noisy)
             result[f"{name} {precision} litert"] = {
                 "psnr_db": float(peak_signal_noise_ratio(clean, out)),
-                **timed(model.denoise, noisy, 10)}
+                "colour_planes": model.colour_planes, **timed(model.denoise, noisy, 10)}
     return result
 
 

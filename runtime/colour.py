@@ -166,9 +166,9 @@ class LumaChroma:
 
 COLOUR_WAYS: dict[str, type] = {"rgb": RgbPlanes, "opponent": Opponent,
                                 "luma-chroma": LumaChroma}
-# the way for a gray denoiser by the noise it learned (TrainingSummary.learned_noise); until
-# the validation run decides (BENCHMARKS.md), every gray denoiser keeps plane by plane
-WAY_FOR_NOISE: dict[str, str] = {}
+# the way for a gray denoiser by the noise it learned (TrainingSummary.learned_noise), as the
+# validation photos decided (BENCHMARKS.md); any other keeps plane by plane
+WAY_FOR_NOISE = {"camera": "luma-chroma", "gaussian": "opponent"}
 DEFAULT_WAY = "rgb"
 
 

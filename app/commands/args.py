@@ -212,6 +212,18 @@ def add_backend_args(p: argparse.ArgumentParser, threads_auto: str | None = None
                        help=f"inference threads (default: every core); auto: {threads_auto}")
 
 
+def add_colour_planes_arg(p: argparse.ArgumentParser) -> None:
+    """--colour-planes: how a gray denoiser serves a colour frame (runtime/colour.py)."""
+    from edgeae.runtime.colour import COLOUR_WAYS
+
+    p.add_argument("--colour-planes", choices=list(COLOUR_WAYS),
+                   help="how a gray model denoises a colour frame: rgb (each colour plane "
+                        "alone), opponent (opponent colour planes, for Gaussian noise) or "
+                        "luma-chroma (the luminance by the model, the chroma by a guided "
+                        "filter along it, for a camera's noise: one model call a frame). "
+                        "Default: by the noise the model learned")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model (an exported file) or --pretrained NAME, with --precision for the latter."""
     from edgeae.runtime.pretrained import DEFAULT_PRECISION, NAMES, PRECISIONS

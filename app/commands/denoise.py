@@ -8,6 +8,7 @@ from pathlib import Path
 from edgeae.app.commands.args import (
     add_archive_args,
     add_backend_args,
+    add_colour_planes_arg,
     add_model_args,
     add_strict_arg,
     examples,
@@ -28,8 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Denoise images with an exported model or a shipped pretrained one. Each output\n"
             "keeps its input's format, size, bit depth (8- or 16-bit PNG/TIFF) and alpha;\n"
             "EXIF orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
-            "Colour images are denoised per colour plane by gray models (a gray image\n"
-            "stored as colour once); large photos run in tiles that give the whole photo's\n"
+            "Gray models denoise colour images in the planes that suit the noise they\n"
+            "learned (--colour-planes; a gray image stored as colour once); large photos\n"
+            "run in tiles that give the whole photo's\n"
             "result in bounded memory. A video file is denoised as video, frame after frame\n"
             "(a temporal model such as live-video uses the frames before), into OUT/NAME;\n"
             "an image is always a still."),
@@ -41,7 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--resume",
                         "edgeae denoise --pretrained live-video clip.mp4 --out clean/",
                         "edgeae denoise --pretrained quality --tile-megapixels 1 photos/ "
-                        "--out clean/   # a device with little memory"))
+                        "--out clean/   # a device with little memory",
+                        "edgeae denoise --pretrained live-camera --colour-planes rgb "
+                        "photo.jpg --out clean/   # each colour plane alone"))
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="image files, folders or video files")
     add_model_args(p)
@@ -55,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "Lower it where memory is short: a 12-megapixel colour photo through "
                         "quality peaks at 2.6 GB by default and 0.8 GB at 1 (live with "
                         "OpenVINO: 0.43 and 0.32 GB)")
+    add_colour_planes_arg(p)
     add_archive_args(p, "denoise", "each output keeps its input's name",
                      "skip images whose output exists (continue an interrupted run)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
     _warn_unless_denoiser(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
-    spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels)
+    spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels,
+                     colour_planes=args.colour_planes)
     frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
     count = denoise_files(spec, jobs, args.overwrite, args.workers, args.strict,
                           args.resume) if jobs else 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgeae.app.commands.args import (
     add_backend_args,
+    add_colour_planes_arg,
     add_model_args,
     examples,
     finite,
@@ -90,6 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_backend_args(p, threads_auto="run the loop on the source's first frames with each "
                      "count (1, 2, ... all cores) for 2 s, keep the fastest (a smaller count on a "
                      "near tie, leaving cores to capture and the rest of the device)")
+    add_colour_planes_arg(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run)
 
@@ -268,9 +270,12 @@ def run(args: argparse.Namespace) -> int:
                          status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
                                      "camera_size", "camera_fps", "fourcc"))
+    if args.colour_planes and use != "denoise":
+        raise UserError(f"--colour-planes is how a gray model denoises colour frames; {path.name} "
+                        f"would {use} them")
     if auto_threads and not _choose_threads(args, path, use, source, options, capture):
         return INTERRUPTED
-    model = rt.load(path, args.backend, args.threads, task=use)
+    model = _open(args, path, use, args.threads)
     if args.threshold is not None:
         model.threshold = args.threshold
     if use == "score" and model.threshold is None:
@@ -281,6 +286,16 @@ def run(args: argparse.Namespace) -> int:
     summary = run_frames(model, source, options, capture, hooks)
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
+
+
+def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
+    """The runtime's model for `use`, with --colour-planes applied where given."""
+    import edgeae.runtime as rt
+
+    model = rt.load(path, args.backend, threads, task=use)
+    if args.colour_planes:
+        model.colour_planes = args.colour_planes
+    return model
 
 
 def _reload_threshold(model, path: Path, backend: str | None) -> Callable[[], None]:
@@ -329,11 +344,9 @@ def _choose_threads(args: argparse.Namespace, path: Path, use: str, source: Sour
 
     Prints the pick; False when the user stopped the trials.
     """
-    import edgeae.runtime as rt
     from edgeae.runtime.threads import choose_threads
 
-    choice = choose_threads(lambda n: rt.load(path, args.backend, n, task=use), source, options,
-                            capture)
+    choice = choose_threads(lambda n: _open(args, path, use, n), source, options, capture)
     if choice is None:
         return False
     print(choice.describe(), file=sys.stderr, flush=True)
