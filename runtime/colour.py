@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-ColourOrder = Literal["bgr", "rgb"]
+ColorOrder = Literal["bgr", "rgb"]  # the order of a colour frame's channels (OpenCV: BGR)
 # a batch of gray planes (N, H, W, 1), uint8 or float in [0, 1] -> denoised, same shape and type
 Planes = Callable[[np.ndarray], np.ndarray]
 
@@ -40,7 +40,7 @@ GUIDE_EPS = 1e-3  # ... and this regularisation (in [0, 1] pixel units squared)
 class ColourWay(Protocol):
     """One way of denoising a colour frame (H, W, 3) with a gray model's `planes`."""
 
-    def denoise(self, frame: np.ndarray, color: ColourOrder, out: np.ndarray,
+    def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
         """The denoised frame written into `out` (the frame's shape and type)."""
         ...
@@ -54,7 +54,7 @@ def levels(dtype: np.dtype) -> float:
 class RgbPlanes:
     """Each colour plane denoised as a gray image on its own."""
 
-    def denoise(self, frame: np.ndarray, color: ColourOrder, out: np.ndarray,
+    def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
         """The three planes as one batch of gray images, back into `out`."""
         denoised = planes(frame.transpose(2, 0, 1)[..., None])
@@ -62,7 +62,7 @@ class RgbPlanes:
         return out
 
 
-def _opponent_matrices(color: ColourOrder, white: float) -> tuple[np.ndarray, np.ndarray]:
+def _opponent_matrices(color: ColorOrder, white: float) -> tuple[np.ndarray, np.ndarray]:
     """cv2.transform's 3x4 matrices from the frame's channels to opponent planes and back."""
     rgb = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])
     forward = rgb[:, ::-1] if color == "bgr" else rgb
@@ -79,7 +79,7 @@ class Opponent:
     def __init__(self) -> None:
         self._planes: np.ndarray | None = None
 
-    def denoise(self, frame: np.ndarray, color: ColourOrder, out: np.ndarray,
+    def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
         """To the opponent planes (in the frame's type), each denoised, back into `out`."""
         to, back = _opponent_matrices(color, levels(frame.dtype))
@@ -102,7 +102,7 @@ class LumaChroma:
         self._spread: np.ndarray | None = None  # a full-size float plane: a, then the chroma
         self._base: np.ndarray | None = None  # ... b
 
-    def denoise(self, frame: np.ndarray, color: ColourOrder, out: np.ndarray,
+    def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
         """Y by the model, the chroma by the guided filter along it, back into `out`."""
         self._buffers(frame)

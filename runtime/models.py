@@ -10,7 +10,7 @@ give the whole frame's output.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -19,12 +19,11 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.colour import COLOUR_WAYS, ColourWay, way_for_noise
+from edgeae.runtime.colour import COLOUR_WAYS, ColorOrder, ColourWay, way_for_noise
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 
-ColorOrder = Literal["bgr", "rgb"]
 # float pixels are [0, 1], but unclipped noise strays outside (Set12's protocol at sigma 55:
 # 5 sigma is 1.1 beyond); beyond these bounds a frame is 0-255 values, not noisy unit pixels
 FLOAT_BOUNDS = (-2.0, 3.0)
