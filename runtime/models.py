@@ -347,7 +347,7 @@ class Denoiser(_FrameModel):
 
     def __init__(self, session: Session, manifest: Manifest) -> None:
         super().__init__(session, manifest)
-        self.colour_planes = way_for_noise(manifest.training.learned_noise())
+        self._use_colour_way(way_for_noise(manifest.training.learned_noise()))
         if self._frames is not None:
             norm = manifest.normalization  # the history sees model inputs: 0-255 scaled so
             values = (norm.offset, 255.0 * norm.scale + norm.offset)
@@ -394,6 +394,13 @@ class Denoiser(_FrameModel):
     def colour_planes(self, name: str) -> None:
         if name not in COLOUR_WAYS:
             raise UserError(f"unknown colour planes {name!r}; use one of {', '.join(COLOUR_WAYS)}")
+        if self.input_spec.channels != 1:
+            raise UserError("colour planes are how a gray model denoises a colour frame; this "
+                            "model takes colour frames itself")
+        self._use_colour_way(name)
+
+    def _use_colour_way(self, name: str) -> None:
+        """Serve colour frames the way `name` says (runtime/colour.py's table)."""
         self._colour_planes = name
         self._colour: ColourWay = COLOUR_WAYS[name]()
 

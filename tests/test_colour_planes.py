@@ -180,6 +180,15 @@ def test_an_unknown_way_is_one_line(models):
         models["live"].colour_planes = "lab"
 
 
+def test_a_colour_model_refuses_colour_planes(models):
+    manifest = models["live"].manifest
+    colour = manifest.model_copy(update={"input": manifest.input.model_copy(
+        update={"channels": 3})})
+    model = Denoiser(models["live"].session, colour)
+    with pytest.raises(UserError, match="this model takes colour frames itself"):
+        model.colour_planes = "rgb"
+
+
 def test_a_temporal_model_denoises_colour_frames_in_its_planes():
     model = rt.load(pretrained_path("live-video", None, "int8"))
     assert model.colour_planes == "opponent"
@@ -201,3 +210,6 @@ def test_denoise_and_run_take_colour_planes(tmp_path):
     code, _, err = run_cli("run", "--pretrained", "live", "--source", str(tmp_path / "rgb"),
                            "--task", "score", "--colour-planes", "rgb")
     assert code == 2 and "--colour-planes is how a gray model denoises" in err
+    code, _, err = run_cli("run", "--pretrained", "live", "--source", str(tmp_path / "rgb"),
+                           "--gray", "--colour-planes", "rgb")
+    assert code == 2 and "--gray reads gray frames" in err

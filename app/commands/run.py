@@ -270,9 +270,10 @@ def run(args: argparse.Namespace) -> int:
                          status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
                                      "camera_size", "camera_fps", "fourcc"))
-    if args.colour_planes and use != "denoise":
-        raise UserError(f"--colour-planes is how a gray model denoises colour frames; {path.name} "
-                        f"would {use} them")
+    if args.colour_planes and (use != "denoise" or args.gray):
+        raise UserError("--colour-planes is how a gray model denoises colour frames; "
+                        + ("--gray reads gray frames" if args.gray
+                           else f"{path.name} would {use} them"))
     if auto_threads and not _choose_threads(args, path, use, source, options, capture):
         return INTERRUPTED
     model = _open(args, path, use, args.threads)
