@@ -165,6 +165,16 @@ def test_float_frames_denoise_as_well_as_8_bit_ones(models, way):
     assert abs(psnr[0] - psnr[1]) <= 0.1, psnr
 
 
+@pytest.mark.parametrize("way", list(COLOUR_WAYS))
+def test_a_large_colour_frame_in_tiles_is_the_whole_frames(models, way):
+    model = rt.load(pretrained_path("live-camera", None, "int8"))
+    model.colour_planes = way
+    _, noisy = noisy_photo("dim")
+    whole = model.denoise(noisy)
+    model.tile_pixels = 96 * 96
+    np.testing.assert_array_equal(model.denoise(noisy), whole)
+
+
 def test_the_ways_reuse_their_buffers(models):
     model = models["live-camera"]
     model.colour_planes = "luma-chroma"
