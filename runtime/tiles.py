@@ -105,8 +105,8 @@ TILE_PIXELS = 4 * 2**20
 """Pixels, over the batch, a fully convolutional model runs in one call; larger frames are split.
 
 A 12-megapixel colour photo through `live` (a batch of 3 planes) peaked at 4.9 GB whole with
-LiteRT, 7.9 with onnxruntime and 2.6 with OpenVINO; in pieces of this size at 0.4-1.1 GB
-(BENCHMARKS.md, "Large photos").
+LiteRT, 4.9-7.9 with onnxruntime (by CPU) and 2.5 with OpenVINO; in pieces of this size at
+0.47-1.1 GB (BENCHMARKS.md, "Large photos").
 """
 
 
