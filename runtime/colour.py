@@ -22,6 +22,7 @@ through a gray denoiser". Buffers are kept per frame shape and reused, as the ru
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -62,6 +63,7 @@ class RgbPlanes:
         return out
 
 
+@functools.lru_cache(maxsize=8)
 def _opponent_matrices(color: ColorOrder, white: float) -> tuple[np.ndarray, np.ndarray]:
     """cv2.transform's 3x4 matrices from the frame's channels to opponent planes and back."""
     rgb = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])

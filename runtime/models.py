@@ -335,9 +335,10 @@ class Denoiser(_FrameModel):
     """Denoises camera frames: uint8 in, uint8 out, same shape and colour order.
 
     OpenCV delivers colour frames in BGR order, the default here; pass color="rgb" for RGB.
-    A gray model denoises each colour plane separately. A temporal model (manifest
-    `input.frames` > 1) keeps the frames before in a FrameHistory: frames given one after the
-    other are a video; call `reset()` before an unrelated frame (a scene cut is found by itself).
+    A gray model serves a colour frame in the planes `colour_planes` names (runtime/colour.py).
+    A temporal model (manifest `input.frames` > 1) keeps the frames before in a FrameHistory:
+    frames given one after the other are a video; call `reset()` before an unrelated frame (a
+    scene cut is found by itself).
 
     Example:
         >>> model = edgeae.runtime.load("export/model_int8.tflite", task="denoise")
