@@ -13,12 +13,14 @@ and the time per 640x480 colour frame of each way. Frames are uint8 BGR through 
 model-on candidates call it on the small chroma too; timings through OpenVINO).
 
     .venv/bin/python benchmarks/colour_planes.py --out benchmarks/results/colour_planes.json
+    .venv/bin/python benchmarks/colour_planes.py --picture docs/colour-planes.jpg
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from pathlib import Path
@@ -226,13 +228,49 @@ def verdicts(choice: dict, validation: dict) -> dict:
             "opponent_adopted": opponent}
 
 
+PICTURE_CROP = (slice(40, 232), slice(150, 406))  # of `astronaut` (held out): face and suit
+PICTURE_QUALITY = 95
+
+
+def picture(path: Path, results: Path) -> None:
+    """A held-out crop at `dim` through live-camera int8: noisy, NLM, R-G-B, luma-chroma, clean.
+
+    NLM runs at the strengths the results file chose on the validation photos.
+    """
+    clean, noisy = noisy_frames(("astronaut",), ("dim", None))[0]
+    model = open_model("live-camera", 2)
+    strengths = json.loads(results.read_text())["nlm_strengths"]["dim"]
+    columns = {"noisy": noisy,
+               f"colour NLM h={strengths[0]},{strengths[1]}": nlm(noisy, *strengths)}
+    for way in ("rgb", "luma-chroma"):
+        model.colour_planes = way
+        columns[f"live-camera, {way}"] = model.denoise(noisy)
+    columns["clean"] = cv2.cvtColor(clean, cv2.COLOR_RGB2BGR)
+    tiles = []
+    for label, image in columns.items():
+        crop = image[PICTURE_CROP]
+        if label not in ("clean", "noisy"):
+            label += f" {psnr(clean, image):.1f} dB"
+        band = np.full((22, crop.shape[1], 3), 255, np.uint8)
+        cv2.putText(band, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        tiles.append(np.vstack([band, crop]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.hstack(tiles), [cv2.IMWRITE_JPEG_QUALITY, PICTURE_QUALITY])
+
+
 def main() -> None:
     """Choose, judge on validation, then measure the held-out photos; write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=30, help="timed frames per way")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/colour_planes.json"))
+    parser.add_argument("--picture", type=Path, help="only draw this picture (docs/colour-planes"
+                        ".jpg) from a held-out photo, with NLM at the strengths in --out")
     args = parser.parse_args()
+    if args.picture:
+        picture(args.picture, args.out)
+        return
     run = provenance(" ".join(["python benchmarks/colour_planes.py", *sys.argv[1:]]))
     choice = choose_luma_chroma(args.threads)
     names = list(MODELS)
