@@ -4,7 +4,8 @@ All are blind grayscale U-Nets trained on Train400 with Gaussian noise of sigma 
 scale), so one model serves any noise level in that range. `live` (unet small: half-resolution
 levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
 in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
-frames are denoised one colour plane at a time. `live-video` is `live` made recurrent for video
+frames are served in the planes that suit each model's noise (runtime/colour.py). `live-video`
+is `live` made recurrent for video
 (unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
 its last output, moved with the scene, where that agrees; 0.8k multiply-accumulates per pixel
 more), trained on clips made from the same Train400 images. `live-camera` is `live` tuned for a
