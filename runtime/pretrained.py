@@ -5,21 +5,20 @@ scale), so one model serves any noise level in that range. `live` (unet small: h
 levels, 34k multiply-accumulates per pixel) is sized for real-time 640x480 video on a small CPU
 in int8; `quality` (unet medium, full resolution, 124k per pixel) is slower and better. Colour
 frames are served in the planes that suit each model's noise (runtime/colour.py). `live-video`
-is `live` made recurrent for video
-(unet small, `--temporal recurrent`: `live` unchanged inside, plus a small fusion that blends in
-its last output, moved with the scene, where that agrees; 0.8k multiply-accumulates per pixel
-more), trained on clips made from the same Train400 images. `live-camera` is `live` tuned for a
-real camera: half its training patches had Gaussian noise, half went through the camera noise
-model (train/camera.py: shot and read noise in a Bayer mosaic, demosaiced, tone curve, JPEG)
-at light levels from bright to night, so it also removes a camera's correlated grain, which
-the others take for texture, and then H.264 streams' predicted frames (Makefile,
-pretrained-camera-stream); `quality-camera` is `quality` tuned the same way, then at a tenth
-of the rate, for a camera where `quality`'s cost is affordable. `live-stream` is `live-camera`
-tuned on camera noise alone, half of it a panning camera's H.264 stream and no Gaussian noise:
-for a camera's noisy frames only (it smooths nearly clean ones), it keeps a streaming camera's
-dim frames nearer the scene's brightness than `live-camera` does, which is why `edgeae adapt`
-may hold its output's brightness to it (train/settings.py BRIGHTNESS_MODELS). `make pretrained`
-reproduces them all; their numbers are in BENCHMARKS.md.
+is `live` made recurrent for video (unet small, `--temporal recurrent`: `live` unchanged inside,
+plus a small fusion that blends in its last output, moved with the scene, where that agrees;
+0.8k multiply-accumulates per pixel more), trained on clips made from the same Train400 images.
+`live-camera` is `live` tuned for a real camera: half its training patches had Gaussian noise,
+half went through the camera noise model (train/camera.py: shot and read noise in a Bayer
+mosaic, demosaiced, tone curve, JPEG) at light levels from bright to night, so it also removes a
+camera's correlated grain, which the others take for texture, and then H.264 streams' predicted
+frames (Makefile, pretrained-camera-stream); `quality-camera` is `quality` tuned the same way,
+then at a tenth of the rate, for a camera where `quality`'s cost is affordable. `live-stream` is
+`live-camera` tuned on camera noise alone, half of it a panning camera's H.264 stream and no
+Gaussian noise: for a camera's noisy frames only (it smooths nearly clean ones), it keeps a
+streaming camera's dim frames nearer the scene's brightness than `live-camera` does, which is
+why `edgeae adapt` may hold its output's brightness to it (train/settings.py BRIGHTNESS_MODELS).
+`make pretrained` reproduces them all; their numbers are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
