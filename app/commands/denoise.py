@@ -31,10 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "EXIF orientation is applied. A file goes to OUT/NAME, a folder to OUT/FOLDER/...\n"
             "Gray models denoise colour images in the planes that suit the noise they\n"
             "learned (--colour-planes; a gray image stored as colour once); large photos\n"
-            "run in tiles that give the whole photo's\n"
-            "result in bounded memory. A video file is denoised as video, frame after frame\n"
-            "(a temporal model such as live-video uses the frames before), into OUT/NAME;\n"
-            "an image is always a still."),
+            "run in tiles that give the whole photo's result in bounded memory. A video\n"
+            "file is denoised as video, frame after frame (a temporal model such as\n"
+            "live-video uses the frames before), into OUT/NAME; an image is always a still."),
         epilog=examples("edgeae denoise --pretrained quality photo.png --out clean/",
                         "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
                         "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
