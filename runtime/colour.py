@@ -126,24 +126,29 @@ class LumaChroma:
         size = (max(1, w // self.shrink), max(1, h // self.shrink))
         guide = cv2.resize(luma, size, interpolation=cv2.INTER_AREA).astype(np.float32) / white
         chroma = cv2.resize(ycc, size, interpolation=cv2.INTER_AREA).astype(np.float32) / white
-        return [self.coefficients(guide, self.chroma_at_size(chroma[..., c]))
+        mean_i = self._box(guide)  # the guide's window statistics, shared by both planes
+        spread_i = self._box(guide * guide) - mean_i * mean_i + self.eps
+        return [self.coefficients(guide, mean_i, spread_i, self.chroma_at_size(chroma[..., c]))
                 for c in (1, 2)]
 
     def chroma_at_size(self, chroma: np.ndarray) -> np.ndarray:
         """The shrunk chroma plane the filter smooths (as it is: the model leaves it alone)."""
         return chroma
 
-    def coefficients(self, guide: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """He et al.'s guided filter's mean a and b: p ~ a * guide + b in each window."""
+    def coefficients(self, guide: np.ndarray, mean_i: np.ndarray, spread_i: np.ndarray,
+                     p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """He et al.'s guided filter's mean a and b: p ~ a * guide + b in each window.
+
+        `mean_i` and `spread_i` are the guide's window mean and variance plus eps.
+        """
+        mean_p = self._box(p)
+        a = (self._box(guide * p) - mean_i * mean_p) / spread_i
+        return self._box(a), self._box(mean_p - a * mean_i)
+
+    def _box(self, x: np.ndarray) -> np.ndarray:
+        """The mean over each (2 r / shrink + 1)-wide window at the shrunk size."""
         side = 2 * max(1, round(self.radius / self.shrink)) + 1
-
-        def box(x: np.ndarray) -> np.ndarray:
-            return cv2.boxFilter(x, -1, (side, side))
-
-        mean_i, mean_p = box(guide), box(p)
-        a = (box(guide * p) - mean_i * mean_p) / (box(guide * guide) - mean_i * mean_i
-                                                  + self.eps)
-        return box(a), box(mean_p - a * mean_i)
+        return cv2.boxFilter(x, -1, (side, side))
 
     def _enlarge_into(self, plane: np.ndarray, a: np.ndarray, b: np.ndarray,
                       luma: np.ndarray, white: float) -> None:
