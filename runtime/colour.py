@@ -95,27 +95,27 @@ class Opponent:
 
 
 class LumaChroma:
-    """Y by the model; Cr and Cb by the fast guided filter along the denoised Y."""
+    """Y by the model; Cr and Cb by the fast guided filter along the denoised Y.
+
+    Every array is a buffer kept for the frame's shape and type: after the first frame of a
+    size, a frame allocates nothing here.
+    """
 
     def __init__(self, shrink: int = CHROMA_SHRINK, radius: int = GUIDE_RADIUS,
                  eps: float = GUIDE_EPS) -> None:
         self.shrink, self.radius, self.eps = shrink, radius, eps
-        self._ycc: np.ndarray | None = None
-        self._spread: np.ndarray | None = None  # a full-size float plane: a, then the chroma
-        self._base: np.ndarray | None = None  # ... b
+        self._buffers: dict[str, np.ndarray] = {}
 
     def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
         """Y by the model, the chroma by the guided filter along it, back into `out`."""
-        self._buffers(frame)
         code = cv2.COLOR_BGR2YCrCb if color == "bgr" else cv2.COLOR_RGB2YCrCb
-        ycc = cv2.cvtColor(frame, code, dst=self._ycc)
+        ycc = cv2.cvtColor(frame, code, dst=self._buffer("ycc", frame.shape, frame.dtype))
         luma = planes(ycc[None, :, :, :1])[0, :, :, 0]
         white = levels(frame.dtype)
-        small = self.small_chroma(ycc, luma, white)
-        for channel, (a, b) in enumerate(small, start=1):
-            self._enlarge_into(ycc[..., channel], a, b, luma, white)
-        ycc[..., 0] = luma
+        chroma = [self._enlarged(channel, a, b, luma, white) for channel, (a, b)
+                  in enumerate(self.small_chroma(ycc, luma, white), start=1)]
+        cv2.merge([luma, *chroma], dst=ycc)
         back = cv2.COLOR_YCrCb2BGR if color == "bgr" else cv2.COLOR_YCrCb2RGB
         return cv2.cvtColor(ycc, back, dst=out)
 
@@ -124,51 +124,71 @@ class LumaChroma:
         """The guided filter's (a, b) for Cr and Cb, at 1/shrink of the frame's size."""
         h, w = luma.shape
         size = (max(1, w // self.shrink), max(1, h // self.shrink))
-        guide = cv2.resize(luma, size, interpolation=cv2.INTER_AREA).astype(np.float32) / white
-        chroma = cv2.resize(ycc, size, interpolation=cv2.INTER_AREA).astype(np.float32) / white
-        mean_i = self._box(guide)  # the guide's window statistics, shared by both planes
-        spread_i = self._box(guide * guide) - mean_i * mean_i + self.eps
-        return [self.coefficients(guide, mean_i, spread_i, self.chroma_at_size(chroma[..., c]))
-                for c in (1, 2)]
+        shape = (size[1], size[0])
+        guide = self._in_units(cv2.resize(
+            luma, size, dst=self._buffer("luma_small", shape, luma.dtype),
+            interpolation=cv2.INTER_AREA), white, "guide")
+        shrunk = cv2.resize(ycc, size, dst=self._buffer("ycc_small", (*shape, 3), ycc.dtype),
+                            interpolation=cv2.INTER_AREA)
+        mean_i = self._box(guide, "mean_i")  # the guide's window statistics, for both planes
+        spread_i = self._box(np.multiply(guide, guide, out=self._buffer("work", shape)),
+                             "spread_i")
+        spread_i -= np.multiply(mean_i, mean_i, out=self._buffer("work", shape))
+        spread_i += self.eps
+        return [self.coefficients(guide, mean_i, spread_i, self.chroma_at_size(
+            self._in_units(shrunk[..., c], white, f"chroma{c}")), f"{c}") for c in (1, 2)]
 
     def chroma_at_size(self, chroma: np.ndarray) -> np.ndarray:
         """The shrunk chroma plane the filter smooths (as it is: the model leaves it alone)."""
         return chroma
 
     def coefficients(self, guide: np.ndarray, mean_i: np.ndarray, spread_i: np.ndarray,
-                     p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     p: np.ndarray, plane: str = "") -> tuple[np.ndarray, np.ndarray]:
         """He et al.'s guided filter's mean a and b: p ~ a * guide + b in each window.
 
-        `mean_i` and `spread_i` are the guide's window mean and variance plus eps.
+        `mean_i` and `spread_i` are the guide's window mean and variance plus eps; `plane`
+        names the buffers the result is kept in.
         """
-        mean_p = self._box(p)
-        a = (self._box(guide * p) - mean_i * mean_p) / spread_i
-        return self._box(a), self._box(mean_p - a * mean_i)
+        work = self._buffer("work", p.shape)
+        mean_p = self._box(p, "mean_p")
+        a = self._box(np.multiply(guide, p, out=work), "a")
+        a -= np.multiply(mean_i, mean_p, out=work)
+        a /= spread_i
+        b = np.subtract(mean_p, np.multiply(a, mean_i, out=work), out=work)
+        return self._box(a, "mean_a" + plane), self._box(b, "mean_b" + plane)
 
-    def _box(self, x: np.ndarray) -> np.ndarray:
-        """The mean over each (2 r / shrink + 1)-wide window at the shrunk size."""
+    def _box(self, x: np.ndarray, name: str) -> np.ndarray:
+        """The mean over each (2 r / shrink + 1)-wide window at the shrunk size, into `name`."""
         side = 2 * max(1, round(self.radius / self.shrink)) + 1
-        return cv2.boxFilter(x, -1, (side, side))
+        return cv2.boxFilter(x, -1, (side, side), dst=self._buffer(name, x.shape))
 
-    def _enlarge_into(self, plane: np.ndarray, a: np.ndarray, b: np.ndarray,
-                      luma: np.ndarray, white: float) -> None:
-        """Write a * luma + b into `plane`, a and b enlarged (bilinear) to the frame's size."""
+    def _in_units(self, x: np.ndarray, white: float, name: str) -> np.ndarray:
+        """`x` as float32 in [0, 1] pixel units, in the buffer `name`."""
+        return np.multiply(x, np.float32(1 / white), out=self._buffer(name, x.shape),
+                           casting="unsafe")
+
+    def _enlarged(self, channel: int, a: np.ndarray, b: np.ndarray, luma: np.ndarray,
+                  white: float) -> np.ndarray:
+        """The chroma plane a * luma + b in the frame's type, a and b enlarged (bilinear)."""
         h, w = luma.shape
-        spread = cv2.resize(a, (w, h), dst=self._spread, interpolation=cv2.INTER_LINEAR)
-        base = cv2.resize(b, (w, h), dst=self._base, interpolation=cv2.INTER_LINEAR)
+        spread = cv2.resize(a, (w, h), dst=self._buffer(f"spread{channel}", (h, w)),
+                            interpolation=cv2.INTER_LINEAR)
+        base = cv2.resize(b, (w, h), dst=self._buffer("base", (h, w)),
+                          interpolation=cv2.INTER_LINEAR)
         np.multiply(spread, luma, out=spread)
-        cv2.scaleAdd(base, white, spread, dst=spread)
-        if plane.dtype == np.uint8:
-            np.rint(spread, out=spread)
-            np.clip(spread, 0, 255, out=spread)
-        np.copyto(plane, spread, casting="unsafe")
+        if luma.dtype != np.uint8:
+            return cv2.scaleAdd(base, white, spread, dst=spread)
+        # the sum rounded to the nearest level and saturated at 0 and 255, in one pass
+        return cv2.addWeighted(spread, 1.0, base, white, 0.0, dtype=cv2.CV_8U,
+                               dst=self._buffer(f"levels{channel}", (h, w), np.uint8))
 
-    def _buffers(self, frame: np.ndarray) -> None:
-        """The full-size buffers, made again only when the frame's shape or type changes."""
-        if self._ycc is None or self._ycc.shape != frame.shape or self._ycc.dtype != frame.dtype:
-            self._ycc = np.empty_like(frame)
-            self._spread = np.empty(frame.shape[:2], np.float32)
-            self._base = np.empty(frame.shape[:2], np.float32)
+    def _buffer(self, name: str, shape: tuple[int, ...],
+                dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """The kept array `name`, made again only when the shape or type asked for changes."""
+        kept = self._buffers.get(name)
+        if kept is None or kept.shape != shape or kept.dtype != dtype:
+            kept = self._buffers[name] = np.empty(shape, dtype)
+        return kept
 
 
 COLOUR_WAYS: dict[str, type] = {"rgb": RgbPlanes, "opponent": Opponent,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
@@ -181,8 +183,31 @@ def test_the_ways_reuse_their_buffers(models):
     frame = colour_ramp()
     out = np.empty_like(frame)
     model.denoise(frame, out=out)
-    kept = model._colour._ycc
-    assert model.denoise(frame, out=out) is out and model._colour._ycc is kept
+    kept = dict(model._colour._buffers)
+    assert model.denoise(frame, out=out) is out
+    assert all(model._colour._buffers[name] is array for name, array in kept.items())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_luma_chroma_allocates_nothing_frame_after_frame(dtype):
+    """The edge's rule: after a size's first frame, only Python's small change, no arrays."""
+    frame = cv2.resize(data.chelsea(), (640, 480))
+    frame = frame if dtype == np.uint8 else (frame / 255).astype(dtype)
+    luma = np.empty((1, 480, 640, 1), dtype)
+    way, out = LumaChroma(), np.empty_like(frame)
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        np.copyto(luma, batch)
+        return luma
+
+    way.denoise(frame, "bgr", out, model)
+    tracemalloc.start()
+    try:
+        way.denoise(frame, "bgr", out, model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < frame.nbytes / 10
 
 
 def test_an_unknown_way_is_one_line(models):
