@@ -83,6 +83,7 @@ class TFLiteSession:
         self._out_q = _affine(out_detail)
         self._shape: tuple[int, ...] | None = None
         self._quantized: np.ndarray | None = None
+        self._scratch: np.ndarray | None = None  # the float batch on its way to integers
         self._result: np.ndarray | None = None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -121,7 +122,11 @@ class TFLiteSession:
             return batch
         scale, zero = self._in_q
         info = np.iinfo(self._in_dtype)
-        q = np.rint(batch / scale + zero)
+        if self._scratch is None or self._scratch.shape != batch.shape:
+            self._scratch = np.empty(batch.shape, np.float32)
+        q = np.divide(batch, scale, out=self._scratch)
+        q += zero
+        np.rint(q, out=q)
         np.clip(q, info.min, info.max, out=q)
         np.copyto(self._quantized, q, casting="unsafe")
         return self._quantized
@@ -216,7 +221,8 @@ class OpenVINOSession:
             compiled = self._core.compile_model(self._model, "CPU", self._config)
             self._request = compiled.create_infer_request()
             self._shape = batch.shape
-        self._request.infer({0: batch})
+        # the output stays in the request's own buffer: no copy handed back and thrown away
+        self._request.infer({0: batch}, share_outputs=True)
         return self._request.get_output_tensor(0).data
 
     def metadata(self) -> dict[str, str]:
