@@ -13,8 +13,50 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
 
 def heat_overlay(frame: np.ndarray, heatmap: np.ndarray, scale: float) -> np.ndarray:
     """The frame with its anomaly heat map (JET colours, `scale` maps to red) blended on top."""
-    level = np.clip(heatmap * (255.0 / scale), 0, 255).astype(np.uint8)
-    return cv2.addWeighted(as_bgr(frame), 0.5, cv2.applyColorMap(level, cv2.COLORMAP_JET), 0.5, 0)
+    return Canvas().heat(frame, heatmap, scale)
+
+
+class Canvas:
+    """The loop's view drawn into arrays kept for the frame's size: none made frame by frame."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, np.ndarray] = {}
+
+    def bgr(self, image: np.ndarray, name: str = "bgr") -> np.ndarray:
+        """A BGR copy of `image` (gray or BGR) in the kept array `name`, to draw on."""
+        out = self._array(name, (*image.shape[:2], 3))
+        if image.ndim == 2:
+            return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR, dst=out)
+        np.copyto(out, image)
+        return out
+
+    def heat(self, frame: np.ndarray, heatmap: np.ndarray, scale: float) -> np.ndarray:
+        """The frame with its heat map (JET colours, `scale` maps to red) blended on top."""
+        spread = np.multiply(heatmap, 255.0 / scale,
+                             out=self._array("spread", heatmap.shape, np.float32))
+        np.clip(spread, 0, 255, out=spread)
+        level = self._array("level", heatmap.shape)
+        np.copyto(level, spread, casting="unsafe")
+        colours = cv2.applyColorMap(level, cv2.COLORMAP_JET,
+                                    dst=self._array("colours", (*heatmap.shape, 3)))
+        base = frame if frame.ndim == 3 else self.bgr(frame, "base")
+        return cv2.addWeighted(base, 0.5, colours, 0.5, 0, dst=self._array("heat", base.shape))
+
+    def side_by_side(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """`left` (gray or BGR) and `right` (BGR, as tall) in one kept BGR image."""
+        h, w = left.shape[:2]
+        both = self._array("side", (h, w + right.shape[1], 3))
+        np.copyto(both[:, :w], left if left.ndim == 3 else self.bgr(left, "left"))
+        np.copyto(both[:, w:], right)
+        return both
+
+    def _array(self, name: str, shape: tuple[int, ...],
+               dtype: type = np.uint8) -> np.ndarray:
+        """The kept array `name`, made again only when the shape or type asked for changes."""
+        kept = self._kept.get(name)
+        if kept is None or kept.shape != shape or kept.dtype != dtype:
+            kept = self._kept[name] = np.empty(shape, dtype)
+        return kept
 
 
 def draw_text(image: np.ndarray, lines: list[str]) -> np.ndarray:

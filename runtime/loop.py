@@ -41,7 +41,7 @@ from edgeae.runtime.capture import (
     SourceStats,
     open_feed,
 )
-from edgeae.runtime.drawing import as_bgr, draw_text, heat_overlay
+from edgeae.runtime.drawing import Canvas, draw_text
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
 from edgeae.runtime.sinks import MAX_MESSAGES, SINKS, Sinks, parse_sink
 from edgeae.runtime.systemd import Notifier
@@ -551,6 +551,7 @@ class _Outputs:
                  status: Callable[[], dict], started: bool) -> None:
         self.video = self.events = self.sinks = self.page = None
         self.final_status, self.sent = None, {}
+        self.canvas = Canvas()  # the view's arrays, kept from frame to frame
         if not started:
             return
         with contextlib.ExitStack() as opened:
@@ -614,7 +615,7 @@ def _process(index: int, frame: np.ndarray, step: _FrameStep, outputs: _Outputs,
     output = outputs.video
     if output is not None or options.display:
         now = time.monotonic()
-        view = _view(frame, result, step.heat_scale, options,
+        view = _view(frame, result, step.heat_scale, options, outputs.canvas,
                      fps=model_ms.count / max(now - stop.start, 1e-9), ms=model_ms.last)
         if output is not None:
             output.write(view, now)
@@ -624,17 +625,17 @@ def _process(index: int, frame: np.ndarray, step: _FrameStep, outputs: _Outputs,
 
 
 def _view(frame: np.ndarray, result, heat_scale: float | None, options: RunOptions,
-          fps: float, ms: float) -> np.ndarray:
+          canvas: Canvas, fps: float, ms: float) -> np.ndarray:
     """What is shown and written: the output (or heat map), optionally beside the input."""
     if isinstance(result, np.ndarray):
-        shown = as_bgr(result).copy()
+        shown = canvas.bgr(result)
         text = [f"{fps:.1f} fps  {ms:.1f} ms"]
     else:
-        shown = heat_overlay(frame, result.heatmap, heat_scale)
+        shown = canvas.heat(frame, result.heatmap, heat_scale)
         flag = " ANOMALY" if result.is_anomaly else ""
         text = [f"{fps:.1f} fps  {ms:.1f} ms", f"score {result.score:.4g}{flag}"]
     if options.side_by_side:
-        shown = np.hstack([as_bgr(frame), shown])
+        shown = canvas.side_by_side(frame, shown)
     return draw_text(shown, text) if options.overlay else shown
 
 

@@ -249,6 +249,35 @@ def test_statistics_stay_in_fixed_memory_over_20000_frames(conv_tflite, tmp_path
     assert peaks[long] - peaks[short] < 100_000, peaks
 
 
+@pytest.mark.parametrize("shape", [(480, 640), (480, 640, 3)])
+def test_the_view_is_drawn_into_kept_arrays(shape):
+    """What `run --output --side-by-side` writes a frame, with the heat map a detector's view
+    shows: the same pixels as drawn afresh, and after the first frame no array made."""
+    from edgeae.runtime.drawing import Canvas
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    heat = rng.random(shape[:2]).astype(np.float32)
+    bgr = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    level = np.clip(heat * (255 / 0.5), 0, 255).astype(np.uint8)
+    canvas = Canvas()
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        return canvas.side_by_side(frame, canvas.bgr(frame)), canvas.heat(frame, heat, 0.5)
+
+    side, blended = draw()
+    np.testing.assert_array_equal(side, np.hstack([bgr, bgr]))
+    np.testing.assert_array_equal(blended, cv2.addWeighted(
+        bgr, 0.5, cv2.applyColorMap(level, cv2.COLORMAP_JET), 0.5, 0))
+    tracemalloc.start()
+    try:
+        draw()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000  # Python's small change; one 640x480 BGR image is 921,600 bytes
+
+
 def test_latency_percentiles_stay_meaningful():
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(5, 0.5, 19_600), rng.uniform(20, 40, 400)])  # 2% slow
