@@ -29,6 +29,8 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
+from edgeae.runtime.buffers import KeptArrays
+
 ColorOrder = Literal["bgr", "rgb"]  # the order of a colour frame's channels (OpenCV: BGR)
 # a batch of gray planes (N, H, W, 1), uint8 or float in [0, 1] -> denoised, same shape and type
 Planes = Callable[[np.ndarray], np.ndarray]
@@ -104,7 +106,7 @@ class LumaChroma:
     def __init__(self, shrink: int = CHROMA_SHRINK, radius: int = GUIDE_RADIUS,
                  eps: float = GUIDE_EPS) -> None:
         self.shrink, self.radius, self.eps = shrink, radius, eps
-        self._buffers: dict[str, np.ndarray] = {}
+        self._buffer = KeptArrays()
 
     def denoise(self, frame: np.ndarray, color: ColorOrder, out: np.ndarray,
                 planes: Planes) -> np.ndarray:
@@ -181,14 +183,6 @@ class LumaChroma:
         # the sum rounded to the nearest level and saturated at 0 and 255, in one pass
         return cv2.addWeighted(spread, 1.0, base, white, 0.0, dtype=cv2.CV_8U,
                                dst=self._buffer(f"levels{channel}", (h, w), np.uint8))
-
-    def _buffer(self, name: str, shape: tuple[int, ...],
-                dtype: np.dtype | type = np.float32) -> np.ndarray:
-        """The kept array `name`, made again only when the shape or type asked for changes."""
-        kept = self._buffers.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != dtype:
-            kept = self._buffers[name] = np.empty(shape, dtype)
-        return kept
 
 
 COLOUR_WAYS: dict[str, type] = {"rgb": RgbPlanes, "opponent": Opponent,

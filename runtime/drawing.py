@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgeae.runtime.buffers import KeptArrays
+
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """A 3-channel uint8 BGR view for drawing and writing."""
@@ -20,11 +22,11 @@ class Canvas:
     """The loop's view drawn into arrays kept for the frame's size: none made frame by frame."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, np.ndarray] = {}
+        self._array = KeptArrays()
 
     def bgr(self, image: np.ndarray, name: str = "bgr") -> np.ndarray:
         """A BGR copy of `image` (gray or BGR) in the kept array `name`, to draw on."""
-        out = self._array(name, (*image.shape[:2], 3))
+        out = self._array(name, (*image.shape[:2], 3), np.uint8)
         if image.ndim == 2:
             return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR, dst=out)
         np.copyto(out, image)
@@ -35,28 +37,21 @@ class Canvas:
         spread = np.multiply(heatmap, 255.0 / scale,
                              out=self._array("spread", heatmap.shape, np.float32))
         np.clip(spread, 0, 255, out=spread)
-        level = self._array("level", heatmap.shape)
+        level = self._array("level", heatmap.shape, np.uint8)
         np.copyto(level, spread, casting="unsafe")
         colours = cv2.applyColorMap(level, cv2.COLORMAP_JET,
-                                    dst=self._array("colours", (*heatmap.shape, 3)))
+                                    dst=self._array("colours", (*heatmap.shape, 3), np.uint8))
         base = frame if frame.ndim == 3 else self.bgr(frame, "base")
-        return cv2.addWeighted(base, 0.5, colours, 0.5, 0, dst=self._array("heat", base.shape))
+        return cv2.addWeighted(base, 0.5, colours, 0.5, 0,
+                               dst=self._array("heat", base.shape, np.uint8))
 
     def side_by_side(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """`left` (gray or BGR) and `right` (BGR, as tall) in one kept BGR image."""
         h, w = left.shape[:2]
-        both = self._array("side", (h, w + right.shape[1], 3))
+        both = self._array("side", (h, w + right.shape[1], 3), np.uint8)
         np.copyto(both[:, :w], left if left.ndim == 3 else self.bgr(left, "left"))
         np.copyto(both[:, w:], right)
         return both
-
-    def _array(self, name: str, shape: tuple[int, ...],
-               dtype: type = np.uint8) -> np.ndarray:
-        """The kept array `name`, made again only when the shape or type asked for changes."""
-        kept = self._kept.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != dtype:
-            kept = self._kept[name] = np.empty(shape, dtype)
-        return kept
 
 
 def draw_text(image: np.ndarray, lines: list[str]) -> np.ndarray:

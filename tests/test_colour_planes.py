@@ -183,9 +183,9 @@ def test_the_ways_reuse_their_buffers(models):
     frame = colour_ramp()
     out = np.empty_like(frame)
     model.denoise(frame, out=out)
-    kept = dict(model._colour._buffers)
+    kept = model._colour._buffer.names()
     assert model.denoise(frame, out=out) is out
-    assert all(model._colour._buffers[name] is array for name, array in kept.items())
+    assert all(model._colour._buffer.names()[name] is array for name, array in kept.items())
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
