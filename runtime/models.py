@@ -19,6 +19,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
+from edgeae.runtime.buffers import KeptArrays
 from edgeae.runtime.colour import COLOUR_WAYS, ColorOrder, ColourWay, way_for_noise
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
@@ -283,14 +284,15 @@ class _FrameModel(Reconstructor):
 
     def __init__(self, session: Session, manifest: Manifest) -> None:
         super().__init__(session, manifest)
-        self._rgb: np.ndarray | None = None
+        self._kept = KeptArrays()  # colour conversions' frames
         self._output: np.ndarray | None = None
 
     def _model_frames(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
-        """The frame as the model's NHWC batch: colour converted, or gray planes of a colour frame.
+        """The frame as the model's NHWC batch: its colours converted to the model's.
 
-        A gray model sees each colour plane of a colour frame as its own image (a batch of 3), as
-        the scorer does; the Denoiser serves colour frames its own ways (runtime/colour.py).
+        A gray model gets a colour frame's gray, made with OpenCV's weights as training makes
+        a colour image gray (core/images.py), so a detector scores the image it learned and its
+        threshold holds; the Denoiser serves colour frames its own ways (runtime/colour.py).
         The frame was checked (`checked_pixels`).
         """
         channels = self.input_spec.channels
@@ -300,7 +302,7 @@ class _FrameModel(Reconstructor):
         elif frame.ndim != 2 and not colour:
             raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {frame.shape}")
         if channels == 1:
-            return frame.transpose(2, 0, 1)[..., None] if colour else frame[None, :, :, None]
+            return (self._gray(frame, color) if colour else frame)[None, :, :, None]
         if not colour:
             return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB, dst=self._rgb_buffer(frame))[None]
         if color == "bgr":
@@ -309,10 +311,14 @@ class _FrameModel(Reconstructor):
 
     def _rgb_buffer(self, frame: np.ndarray) -> np.ndarray:
         """The reused RGB frame that colour conversions write into."""
-        shape = (*frame.shape[:2], 3)
-        if self._rgb is None or self._rgb.shape != shape or self._rgb.dtype != frame.dtype:
-            self._rgb = np.empty(shape, frame.dtype)
-        return self._rgb
+        return self._kept("rgb", (*frame.shape[:2], 3), frame.dtype)
+
+    def _gray(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
+        """A colour frame's gray (OpenCV's weights), in a reused buffer."""
+        if frame.dtype == np.float64:  # OpenCV's colour conversions take no float64
+            frame = frame.astype(np.float32)
+        code = cv2.COLOR_BGR2GRAY if color == "bgr" else cv2.COLOR_RGB2GRAY
+        return cv2.cvtColor(frame, code, dst=self._kept("gray", frame.shape[:2], frame.dtype))
 
     @staticmethod
     def _frame_layout(batch: np.ndarray, frame: np.ndarray, color: ColorOrder,
@@ -500,8 +506,8 @@ class AnomalyScorer(_FrameModel):
         unit = self._input_unit(x[:, :h, :w, :])
         values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patch_memory)
         values = self._with_knn(values, unit)
-        value = float(values.mean())  # a gray model scores colour planes apart
-        return Score(value, maps.mean(axis=0), self.decide(value))
+        value = float(values[0])
+        return Score(value, maps[0], self.decide(value))
 
     def score_batch(self, images: np.ndarray) -> Score:
         """The Score of whole images (NHWC or NHW, uint8 or [0, 1]): arrays of N.
