@@ -22,7 +22,7 @@ from edgeae.runtime.capture import Backoff, Source, SourceStats, frames
 from edgeae.runtime.threads import candidates, pick
 from edgeae.runtime.tiles import ramp, tile_starts
 
-from conftest import REPO, blobs, run_cli, write_folder, write_video
+from conftest import REPO, blobs, run_cli, train_cli, write_folder, write_video
 
 DEFECTS = range(25, 30)
 
@@ -127,6 +127,19 @@ def test_a_gray_detector_scores_a_colour_frames_gray(conv_tflite):
     as_rgb = model.score(np.ascontiguousarray(colour[..., ::-1]), color="rgb")
     assert as_rgb.score == a.score
     assert model.score(colour.astype(np.float64) / 255).score == pytest.approx(a.score, abs=1e-3)
+
+
+def test_gray_frames_are_refused_for_a_colour_model(tmp_path):
+    """A colour model fed gray frames sees what it never learned: one line, before any work."""
+    data = write_folder(tmp_path / "rgb", blobs(16, channels=3))
+    model = train_cli(tmp_path / "colour", "autoencoder", data, "--epochs", "1")
+    code, _, err = run_cli("export", model, "--format", "tflite", "--precision", "fp32",
+                           "--out", tmp_path / "export")
+    assert code == 0, err
+    code, _, err = run_cli("run", "--model", tmp_path / "export" / "model_fp32.tflite",
+                           "--source", data, "--gray", "--output", tmp_path / "out")
+    assert code == 2 and "--gray reads gray frames and model_fp32.tflite takes colour" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
 
 
 def test_run_gray_denoises_one_plane_per_frame(conv_tflite, clip, tmp_path):

@@ -115,9 +115,10 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
                    help="show and write input | output (or heat map) side by side")
     p.add_argument("--no-overlay", action="store_true", help="no FPS / latency text on frames")
     p.add_argument("--gray", action="store_true",
-                   help="read frames as gray (a gray model then runs once per frame, not once "
-                        "per colour plane: 3x faster); MJPEG is decoded from its luma alone "
-                        "and the Pi camera's Y plane is used without colour conversion")
+                   help="read frames as gray, for a gray model: its output is then gray and "
+                        "it runs once a frame (a Gaussian denoiser runs three opponent planes of "
+                        "a colour frame); MJPEG is decoded from its luma alone and the Pi "
+                        "camera's Y plane is used without colour conversion")
 
 
 def _add_sink_args(p: argparse.ArgumentParser) -> None:
@@ -270,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
                          status_interval=args.status_interval, serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
                                      "camera_size", "camera_fps", "fourcc"))
+    if args.gray and manifest.input.channels != 1:
+        raise UserError(f"--gray reads gray frames and {path.name} takes colour ones (a gray "
+                        "frame would be out of what it learned); leave --gray out")
     if args.colour_planes and (use != "denoise" or args.gray):
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
                         + ("--gray reads gray frames" if args.gray
