@@ -28,6 +28,7 @@ from edgeae.core.architectures import ModelConfig, config_for
 from edgeae.core.errors import UserError
 from edgeae.core.files import cached_sha256
 from edgeae.core.formats import FORMATS
+from edgeae.core.noise_text import split_noise
 from edgeae.core.tasks import TASKS
 
 # 2: `params` is the architecture's typed configuration (core/architectures.py), complete and
@@ -238,8 +239,7 @@ class TrainingSummary(_Strict):
             return "camera"
         if not self.noise:
             return None
-        kinds = {step.split(":")[0].strip() for choice in self.noise.split("|")
-                 for step in choice.split("+")}
+        kinds = {name for chain in split_noise(self.noise) for name, _ in chain}
         if "camera" in kinds:
             return "camera"
         return "gaussian" if kinds <= {"gaussian", "clip"} else "other"

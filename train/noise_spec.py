@@ -45,6 +45,7 @@ import re
 from dataclasses import dataclass
 
 from edgeae.core.errors import UserError
+from edgeae.core.noise_text import split_noise
 from edgeae.train.camera import PRESETS
 from edgeae.train.h264 import CRF_RANGE, check_encoder
 
@@ -154,15 +155,14 @@ def _bad(spec: str, why: str) -> UserError:
 
 def parse_noise(spec: str) -> Noise:
     """Parse a spec like "gaussian:5-50+jpeg:60" or a mixture "A|B"; bad: a one-line UserError."""
-    chains = tuple(_parse_chain(spec, chain) for chain in spec.split("|"))
+    chains = tuple(_parse_chain(spec, chain) for chain in split_noise(spec))
     return chains[0] if len(chains) == 1 else NoiseMixture(chains)
 
 
-def _parse_chain(spec: str, chain: str) -> NoiseSpec:
-    """One spec of steps joined by "+" (`spec` is the whole text, for messages)."""
+def _parse_chain(spec: str, chain: list[tuple[str, str]]) -> NoiseSpec:
+    """One spec's steps, (name, values) as split (`spec` is the whole text, for messages)."""
     steps = []
-    for part in chain.strip().split("+"):
-        name, _, values = part.strip().partition(":")
+    for name, values in chain:
         if name not in _LIMITS:
             raise _bad(spec, f"unknown noise {name!r}")
         numbers = [v.strip() for v in values.split(",")] if values else []
