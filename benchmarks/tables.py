@@ -1767,6 +1767,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         ("live-loop-amx3a", "live-loop-amx3b", "live-loop-amx3c"))),
     "edge-live-loop-paced-runs": ("edge-live-loop-paceda", _loop_runs(
         ("live-loop-paceda", "live-loop-pacedb", "live-loop-pacedc"))),
+    "edge-live-loop-s71a": ("edge-live-loop-s71a", _edge("live-loop-s71a")),
+    "edge-live-loop-s71-runs": ("edge-live-loop-s71a", _loop_runs(
+        ("live-loop-s71a", "live-loop-s71b", "live-loop-s71c"))),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
