@@ -30,6 +30,11 @@ from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 FLOAT_BOUNDS = (-2.0, 3.0)
 
 
+def for_opencv(frame: np.ndarray) -> np.ndarray:
+    """The frame as OpenCV's colour conversions take it: other floats than float32 made float32."""
+    return frame if frame.dtype in (np.uint8, np.float32) else frame.astype(np.float32)
+
+
 def checked_pixels(frames: object) -> np.ndarray:
     """`frames` as an array of uint8 or float pixels in [0, 1], or a one-line UserError.
 
@@ -315,8 +320,7 @@ class _FrameModel(Reconstructor):
 
     def _gray(self, frame: np.ndarray, color: ColorOrder) -> np.ndarray:
         """A colour frame's gray (OpenCV's weights), in a reused buffer."""
-        if frame.dtype == np.float64:  # OpenCV's colour conversions take no float64
-            frame = frame.astype(np.float32)
+        frame = for_opencv(frame)
         code = cv2.COLOR_BGR2GRAY if color == "bgr" else cv2.COLOR_RGB2GRAY
         return cv2.cvtColor(frame, code, dst=self._kept("gray", frame.shape[:2], frame.dtype))
 
@@ -379,9 +383,9 @@ class Denoiser(_FrameModel):
         else:
             check_out(out, frame.shape, frame.dtype)
         if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
-            if frame.dtype in (np.uint8, np.float32):
+            single = for_opencv(frame)
+            if single is frame:
                 return self._colour.denoise(frame, color, out, self._planes)
-            single = frame.astype(np.float32)  # OpenCV's colour conversions take no float64
             np.copyto(out, self._colour.denoise(single, color, np.empty_like(single),
                                                 self._planes))
             return out
