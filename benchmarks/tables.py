@@ -1740,6 +1740,41 @@ def colour_times() -> str:
             + table(["way", "ms p50", "ms p99"], rows, right={1, 2}) + "\n")
 
 
+def noise_gate_cuts(name: str) -> str:
+    """The gate at each cut: per pair, the worst guarded shortfall and the mean over settings."""
+    data = load(name)
+    rows = [[cut + (" (chosen)" if float(cut) == data.get("chosen_cut") else "")]
+            + [f"{p['worst_guarded_db']:+.2f} / {p['mean_db']:.2f}" for p in pairs.values()]
+            for cut, pairs in data["cuts"].items()]
+    pairs = next(iter(data["cuts"].values()))
+    return (caption(data["provenance"]) + "\n\n"
+            + table(["cut", *(f"{p}: worst guarded dB / mean dB" for p in pairs)], rows) + "\n")
+
+
+def noise_gate(name: str, cut: str) -> str:
+    """Each setting at one cut: both models of each pair, the gate's pick, the share to camera."""
+    data = load(name)
+    pairs = data["cuts"][cut]
+    header, names = ["noise"], []
+    for first, summary in pairs.items():
+        models = [m for m in next(iter(summary["settings"].values())) if m not in ("gated",
+                                                                                      "to_camera")]
+        names.append(models)
+        header += [f"{models[0]}", f"{models[1]}", f"{first} gated", "to camera"]
+    rows = []
+    for label in next(iter(pairs.values()))["settings"]:
+        row = [label + ("" if data["guarded"][label] else " (not guarded)")]
+        for (first, summary), models in zip(pairs.items(), names):
+            c = summary["settings"][label]
+            row += [f"{c[models[0]]:.2f}", f"{c[models[1]]:.2f}", f"{c['gated']:.2f}",
+                    f"{c['to_camera']:.0%}"]
+        rows.append(row)
+    images = {"set12": "Set12", "validation": "the 40 Train400 images `edgeae train` holds out"}
+    return (caption(data["provenance"]) + "\n\n"
+            + f"PSNR (dB), mean over {images[data['images']]} (gray, full size), at cut {cut}; "
+            + "models in the precision each ships in.\n\n" + table(header, rows) + "\n")
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1855,6 +1890,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
         camera_denoisers, "camera_denoisers_gaussian_share_validation"),
     "camera-denoisers-gaussian-third-validation": _of(
         camera_denoisers, "camera_denoisers_gaussian_third_validation"),
+    "noise-gate-cuts-validation": _of(noise_gate_cuts, "noise_gate_validation"),
+    "noise-gate-validation": ("noise_gate_validation",
+                              functools.partial(noise_gate, "noise_gate_validation", "1.9")),
+    "noise-gate": ("noise_gate", functools.partial(noise_gate, "noise_gate", "1.9")),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(
