@@ -29,12 +29,18 @@ class ModelSpec:
     threshold: float | None = None  # scoring: replaces the manifest's threshold
     tile_pixels: int | None = None  # replaces the runtime's largest piece per model call
     colour_planes: str | None = None  # replaces a gray denoiser's way with colour frames
+    pair: Path | None = None  # a camera model the frame's noise may choose instead (gated.py)
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""
         from edgeae.train.keras_backend import open_model
 
         model = open_model(self.path, self.backend, self.threads, use=self.use)
+        if self.pair is not None:
+            from edgeae.runtime.gated import NoiseGated
+
+            model = NoiseGated(model, open_model(self.pair, self.backend, self.threads,
+                                                 use=self.use), (self.path.name, self.pair.name))
         if self.threshold is not None:
             model.threshold = self.threshold
         if self.tile_pixels is not None:

@@ -1764,7 +1764,7 @@ def noise_gate(name: str, cut: str) -> str:
     rows = []
     for label in next(iter(pairs.values()))["settings"]:
         row = [label + ("" if data["guarded"][label] else " (not guarded)")]
-        for (first, summary), models in zip(pairs.items(), names):
+        for summary, models in zip(pairs.values(), names):
             c = summary["settings"][label]
             row += [f"{c[models[0]]:.2f}", f"{c[models[1]]:.2f}", f"{c['gated']:.2f}",
                     f"{c['to_camera']:.0%}"]

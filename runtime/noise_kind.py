@@ -45,11 +45,13 @@ def gray_levels(frame: np.ndarray) -> np.ndarray:
 
 
 def scale_ratio(frame: np.ndarray) -> float:
-    """Scale-2 over scale-1 spread of the frame's gray: ~1 white noise, higher correlated."""
+    """Scale-2 over scale-1 spread of the frame's gray: ~1 white noise, higher correlated.
+
+    A frame under 4 pixels on a side has no scale 2 to measure: it counts as white (1.0).
+    """
     gray = gray_levels(frame)
     if min(gray.shape) < 4:
-        raise ValueError(f"a {gray.shape[1]}x{gray.shape[0]} frame is too small to tell its "
-                         "noise (4x4 at least)")
+        return 1.0
     fine, mean = _haar(gray)
     coarse, _ = _haar(mean)
     # the 2x2 mean halves white noise's spread: doubled, scale 2 matches scale 1 for white noise

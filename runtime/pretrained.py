@@ -18,6 +18,9 @@ then at a tenth of the rate, for a camera where `quality`'s cost is affordable. 
 Gaussian noise: for a camera's noisy frames only (it smooths nearly clean ones), it keeps a
 streaming camera's dim frames nearer the scene's brightness than `live-camera` does, which is
 why `edgeae adapt` may hold its output's brightness to it (train/settings.py BRIGHTNESS_MODELS).
+`live-auto` and `quality-auto` are no models of their own but pairs (runtime/gated.py): each
+frame goes to `live` or `quality` where its noise is white, to `live-camera` or `quality-camera`
+where it is a camera's correlated grain, as runtime/noise_kind.py tells them apart.
 `make pretrained` reproduces them all; their numbers are in BENCHMARKS.md.
 """
 
@@ -38,6 +41,9 @@ NAMES = (*FRAME_NAMES, "live-video")
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8",
                      "quality-camera": "fp32", "live-stream": "int8"}
+# pairs the frame's noise chooses between (runtime/gated.py): (for white noise, for a camera's)
+GATED = {"live-auto": ("live", "live-camera"), "quality-auto": ("quality", "quality-camera")}
+GATED_PRECISION = {name: DEFAULT_PRECISION[pair[0]] for name, pair in GATED.items()}
 
 
 def rebuild_source(name: str) -> Path:
@@ -77,3 +83,9 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
                         f"{', '.join(other)}: pass --precision to match")
     raise UserError(f"{name} ships no file for {engine.name} in this install; choose another "
                     "--backend, or pass --model with an exported artifact")
+
+
+def pretrained_paths(name: str, backend: str | None = None,
+                     precision: str | None = None) -> tuple[Path, ...]:
+    """The shipped file for `name`, or for a GATED pair its two (white noise's first)."""
+    return tuple(pretrained_path(member, backend, precision) for member in GATED.get(name, (name,)))

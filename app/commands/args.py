@@ -226,13 +226,23 @@ def add_colour_planes_arg(p: argparse.ArgumentParser) -> None:
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--model (an exported file) or --pretrained NAME, with --precision for the latter."""
-    from edgeae.runtime.pretrained import DEFAULT_PRECISION, NAMES, PRECISIONS
+    from edgeae.runtime.pretrained import (
+        DEFAULT_PRECISION,
+        GATED,
+        GATED_PRECISION,
+        NAMES,
+        PRECISIONS,
+    )
 
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--model", type=Path, help="exported .tflite or .onnx file")
-    g.add_argument("--pretrained", choices=NAMES,
-                   help=f"a shipped blind gray denoiser: {' or '.join(NAMES)}")
-    precisions = ", ".join(f"{p} for {n}" for n, p in DEFAULT_PRECISION.items())
+    pairs = "; ".join(f"{name}: {white} where a frame's noise is white, {camera} where it is a "
+                      f"camera's correlated grain" for name, (white, camera) in GATED.items())
+    g.add_argument("--pretrained", choices=(*NAMES, *GATED),
+                   help=f"a shipped blind gray denoiser: {' or '.join(NAMES)}; or a pair the "
+                        f"noise chooses from ({pairs})")
+    precisions = ", ".join(f"{p} for {n}"
+                           for n, p in {**DEFAULT_PRECISION, **GATED_PRECISION}.items())
     p.add_argument("--precision", choices=PRECISIONS,
                    help=f"--pretrained: {' or '.join(PRECISIONS)} (default {precisions})")
 
@@ -245,10 +255,19 @@ def model_path(args: argparse.Namespace) -> Path:
                             f"{args.model} is one file already (export the {args.precision} "
                             "one, or name it)")
         return args.model
-    from edgeae.runtime.pretrained import pretrained_path
+    from edgeae.runtime.pretrained import pretrained_paths
 
     backend = None if args.backend == "auto" else args.backend
-    return pretrained_path(args.pretrained, backend, args.precision)
+    return pretrained_paths(args.pretrained, backend, args.precision)[0]
+
+
+def paired_model_path(args: argparse.Namespace) -> Path | None:
+    """For a noise-gated --pretrained pair, its camera model's file on the backend in use."""
+    from edgeae.runtime.pretrained import GATED, pretrained_paths
+
+    if args.pretrained not in GATED:
+        return None
+    return pretrained_paths(args.pretrained, args.backend, args.precision)[1]
 
 
 def resolve_backend(args: argparse.Namespace, path: Path,

@@ -14,6 +14,7 @@ from edgeae.app.commands.args import (
     examples,
     model_path,
     output_dir,
+    paired_model_path,
     ranged,
     resolve_backend,
 )
@@ -43,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae denoise --pretrained live-video clip.mp4 --out clean/",
                         "edgeae denoise --pretrained quality --tile-megapixels 1 photos/ "
                         "--out clean/   # a device with little memory",
+                        "edgeae denoise --pretrained quality-auto photos/ --out clean/   "
+                        "# white or camera noise: the model chosen per photo",
                         "edgeae denoise --pretrained live-camera --colour-planes rgb "
                         "photo.jpg --out clean/   # each colour plane alone"))
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     _warn_unless_denoiser(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
     spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels,
-                     colour_planes=args.colour_planes)
+                     colour_planes=args.colour_planes, pair=paired_model_path(args))
     frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
     count = denoise_files(spec, jobs, args.overwrite, args.workers, args.strict,
                           args.resume) if jobs else 0

@@ -22,6 +22,7 @@ from edgeae.app.commands.args import (
     output_dir,
     output_file,
     output_path,
+    paired_model_path,
     ranged,
     resolve_backend,
 )
@@ -250,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.core.errors import UserError
     from edgeae.runtime.capture import frame_size_of, parse_source
     from edgeae.runtime.loop import run as run_frames
+    from edgeae.runtime.pretrained import GATED
 
     source = parse_source(args.source)
     auto_threads = args.threads == "auto"
@@ -274,6 +276,9 @@ def run(args: argparse.Namespace) -> int:
     if args.gray and manifest.input.channels != 1:
         raise UserError(f"--gray reads gray frames and {path.name} takes colour ones (a gray "
                         "frame would be out of what it learned); leave --gray out")
+    if args.pretrained in GATED and use != "denoise":
+        raise UserError(f"{args.pretrained} chooses between two denoisers by a frame's noise; "
+                        f"it cannot {use} frames: leave --task out")
     if args.colour_planes and (use != "denoise" or args.gray):
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
                         + ("--gray reads gray frames" if args.gray
@@ -298,6 +303,12 @@ def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
     import edgeae.runtime as rt
 
     model = rt.load(path, args.backend, threads, task=use)
+    pair = paired_model_path(args)
+    if pair is not None:
+        from edgeae.runtime.gated import NoiseGated
+
+        model = NoiseGated(model, rt.load(pair, args.backend, threads, task=use),
+                           (path.name, pair.name))
     if args.colour_planes:
         model.colour_planes = args.colour_planes
     return model

@@ -1,0 +1,135 @@
+"""Telling white noise from a camera's (runtime/noise_kind.py), and the pairs it chooses in."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+import edgeae.runtime as rt
+from edgeae.runtime.gated import EVERY, NoiseGated
+from edgeae.runtime.noise_kind import CORRELATED_ABOVE, looks_correlated, scale_ratio
+from edgeae.runtime.pretrained import GATED, pretrained_path
+from edgeae.train.camera import PRESETS, CameraNoise
+
+from conftest import run_cli
+
+CLEAN = data.camera()[::2, ::2]  # 256x256 gray, bundled with scikit-image
+
+
+def gaussian(sigma: float, seed: int = 0, image: np.ndarray = CLEAN) -> np.ndarray:
+    noisy = image + np.random.default_rng(seed).normal(0, sigma, image.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def camera(level: str, seed: int = 0, image: np.ndarray = CLEAN) -> np.ndarray:
+    peak, read = PRESETS[level]
+    noisy = CameraNoise((peak, peak), (read, read))(
+        image[None, ..., None].astype(np.float32) / 255, np.random.default_rng(seed))[0, ..., 0]
+    return np.rint(noisy * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [15, 25, 50])
+def test_white_noise_is_told_from_every_camera_preset(sigma):
+    """The cut sits between them with room on both sides on an image the cut was not chosen on."""
+    assert scale_ratio(gaussian(sigma)) < CORRELATED_ABOVE - 0.3
+    for level in PRESETS:
+        assert scale_ratio(camera(level)) > CORRELATED_ABOVE + 0.2, level
+
+
+def test_the_ratio_is_one_for_pure_white_noise_and_the_same_in_any_pixel_type():
+    noise = np.random.default_rng(1).normal(128, 20, (240, 320))
+    assert scale_ratio(noise.astype(np.float32) / 255) == pytest.approx(1.0, abs=0.05)
+    blurred = cv2.GaussianBlur(noise, (0, 0), 1.0)  # neighbours correlated, as demosaicing does
+    assert scale_ratio(blurred.astype(np.float32) / 255) > 2.5
+    frame = camera("dim")
+    as_float, as_16 = frame.astype(np.float32) / 255, frame.astype(np.uint16) * 257
+    colour = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    for other in (as_float, as_16, colour, frame[..., None]):
+        assert scale_ratio(other) == pytest.approx(scale_ratio(frame), rel=1e-3)
+
+
+def test_a_frame_too_small_to_measure_counts_as_white():
+    assert scale_ratio(np.zeros((3, 50), np.uint8)) == 1.0
+    assert not looks_correlated(np.zeros((1, 1, 3), np.uint8))
+
+
+def open_pair(name: str) -> NoiseGated:
+    white, correlated = (rt.load(pretrained_path(m, "onnxruntime"), task="denoise")
+                         for m in GATED[name])
+    return NoiseGated(white, correlated, GATED[name])
+
+
+def test_each_frame_goes_to_the_model_its_noise_suits_bit_for_bit():
+    pair, alone = open_pair("live-auto"), {m: rt.load(pretrained_path(m, "onnxruntime"))
+                                           for m in GATED["live-auto"]}
+    for frame, kind, model in ((camera("dim"), "correlated", "live-camera"),
+                               (gaussian(25), "white", "live")):
+        pair.reset()
+        np.testing.assert_array_equal(pair.denoise(frame), alone[model].denoise(frame))
+        assert pair.chosen == kind
+    assert pair.counts == {"white": 1, "correlated": 1}
+
+
+def test_a_stream_keeps_its_choice_between_measured_frames_and_a_reset_starts_again():
+    pair = open_pair("live-auto")
+    pair.denoise(camera("night"))
+    for seed in range(1, EVERY):  # not measured: a stream's noise does not change frame to frame
+        pair.denoise(gaussian(25, seed))
+        assert pair.chosen == "correlated"
+    pair.reset()
+    pair.denoise(gaussian(25))
+    assert pair.chosen == "white"
+
+
+def test_colour_planes_and_tiles_reach_both_models():
+    pair = open_pair("live-auto")
+    assert {m.colour_planes for m in pair.models.values()} == {"opponent", "luma-chroma"}
+    pair.colour_planes, pair.tile_pixels = "rgb", 20_000
+    assert [(m.colour_planes, m.tile_pixels) for m in pair.models.values()] == [("rgb", 20_000)] * 2
+    frame = cv2.cvtColor(camera("dim"), cv2.COLOR_GRAY2BGR)
+    frame[..., 2] = camera("dim", seed=3)  # a colour frame, denoised in tiles, plane by plane
+    out = pair.denoise(frame)
+    assert out.shape == frame.shape and pair.chosen == "correlated"
+
+
+def test_denoise_with_a_pair_picks_per_photo(tmp_path, caplog):
+    clean = data.camera()[::4, ::4]
+    cv2.imwrite(str(tmp_path / "camera.png"), camera("dim", image=clean))
+    cv2.imwrite(str(tmp_path / "white.png"), gaussian(25, image=clean))
+    caplog.set_level("INFO", "edgeae")
+    code, out, err = run_cli("denoise", tmp_path / "camera.png", tmp_path / "white.png",
+                             "--pretrained", "quality-auto", "--backend", "onnxruntime",
+                             "--out", tmp_path / "out")
+    assert code == 0, err
+    said = caplog.text
+    assert "quality-camera_fp32.onnx denoises" in said and "quality_fp32.onnx denoises" in said
+    for name, model in (("camera", "quality-camera"), ("white", "quality")):
+        alone = rt.load(pretrained_path(model, "onnxruntime")).denoise(
+            cv2.imread(str(tmp_path / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
+        np.testing.assert_array_equal(
+            cv2.imread(str(tmp_path / "out" / f"{name}.png"), cv2.IMREAD_GRAYSCALE), alone)
+
+
+def test_run_refuses_a_pair_for_anything_but_denoising(tmp_path):
+    cv2.imwrite(str(tmp_path / "frame.png"), camera("dim"))
+    code, _, err = run_cli("run", "--pretrained", "live-auto", "--task", "score",
+                           "--source", tmp_path)
+    assert code == 2 and "cannot score frames" in err and "Traceback" not in err
+
+
+def test_run_with_a_pair_denoises_a_cameras_frames_with_its_camera_model(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i}.png"), camera("night", seed=i))
+    code, out, err = run_cli("run", "--pretrained", "live-auto", "--backend", "onnxruntime",
+                             "--source", frames, "--output", tmp_path / "out", "--no-overlay")
+    assert code == 0, err
+    alone = rt.load(pretrained_path("live-camera", "onnxruntime"))
+    written = sorted((tmp_path / "out").iterdir())
+    assert len(written) == 3
+    for i, path in enumerate(written):
+        np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE),
+                                      alone.denoise(camera("night", seed=i)))
