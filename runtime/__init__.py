@@ -28,13 +28,14 @@ from edgeae.runtime.backends import (
     session_metadata,
 )
 from edgeae.runtime.capture import frames
+from edgeae.runtime.gated import NoiseGated
 from edgeae.runtime.generator import Encoder, Generator
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Reconstructor, Score
 from edgeae.runtime.scoring import read_side_arrays
 
 __all__ = ["BACKENDS", "AnomalyScorer", "Backend", "Denoiser", "Encoder", "Generator", "Manifest",
-           "Reconstructor", "Score", "Session", "backend_names", "choose_backend", "frames", "load",
-           "model_for", "read_artifact_manifest"]
+           "NoiseGated", "Reconstructor", "Score", "Session", "backend_names", "choose_backend",
+           "frames", "load", "model_for", "read_artifact_manifest"]
 
 # The model object for each use; `load` picks by the manifest's task unless told otherwise.
 MODEL_CLASSES: dict[str, type] = {
