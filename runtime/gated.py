@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.runtime.colour import ColorOrder
-from edgeae.runtime.models import Denoiser
+from edgeae.runtime.models import Denoiser, checked_pixels
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, scale_ratio
 
 KINDS = ("white", "correlated")
@@ -67,7 +67,8 @@ class NoiseGated:
 
     def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
                 out: np.ndarray | None = None) -> np.ndarray:
-        """The frame denoised by the model its noise (and its stream's) suits."""
+        """The denoised frame by the model its noise (and its stream's) suits."""
+        frame = checked_pixels(frame)  # no frame, or no pixels: the models' own one-line errors
         if self._seen % EVERY == 0:
             self._ratios.append(scale_ratio(frame))
         self._seen += 1

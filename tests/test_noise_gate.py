@@ -8,6 +8,7 @@ import pytest
 from skimage import data
 
 import edgeae.runtime as rt
+from edgeae.core.errors import UserError
 from edgeae.runtime.gated import EVERY, NoiseGated
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, looks_correlated, scale_ratio
 from edgeae.runtime.pretrained import GATED, pretrained_path
@@ -70,6 +71,14 @@ def test_each_frame_goes_to_the_model_its_noise_suits_bit_for_bit():
         np.testing.assert_array_equal(pair.denoise(frame), alone[model].denoise(frame))
         assert pair.chosen == kind
     assert pair.counts == {"white": 1, "correlated": 1}
+
+
+def test_a_pair_refuses_what_its_models_refuse_in_one_line():
+    pair = open_pair("live-auto")
+    for frame, message in ((None, "no frame"), (np.zeros((0, 4), np.uint8), "empty"),
+                           (np.full((8, 8), 200.0), "float frames hold pixels in")):
+        with pytest.raises(UserError, match=message):
+            pair.denoise(frame)
 
 
 def test_a_stream_keeps_its_choice_between_measured_frames_and_a_reset_starts_again():
