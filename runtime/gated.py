@@ -23,6 +23,16 @@ KINDS = ("white", "correlated")
 WINDOW = 9  # a stream's measured frames whose median ratio decides
 EVERY = 10  # a stream measures one frame in this many (3 ms a 640x480 colour frame)
 log = logging.getLogger(__name__)
+_last_said: list[str] = []  # the model last named in this process: a change is said once
+
+
+def _say_the_choice(name: str, kind: str) -> None:
+    """One line when the model chosen changes (not per frame, nor per trial run of the pair)."""
+    if _last_said == [name]:
+        return
+    _last_said[:] = [name]
+    log.info("the noise looks %s: %s denoises", "like a camera's (correlated)"
+             if kind == "correlated" else "white (Gaussian-like)", name)
 
 
 class NoiseGated:
@@ -73,9 +83,7 @@ class NoiseGated:
             self._ratios.append(scale_ratio(frame))
         self._seen += 1
         kind = KINDS[float(np.median(self._ratios)) > self.above]
-        if kind != self.chosen:
-            log.info("the noise looks %s: %s denoises", "like a camera's (correlated)"
-                     if kind == "correlated" else "white (Gaussian-like)", self.names[kind])
+        _say_the_choice(self.names[kind], kind)
         self.chosen = kind
         self.counts[kind] += 1
         return self.models[kind].denoise(frame, color, out)

@@ -9,6 +9,7 @@ from skimage import data
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
+from edgeae.runtime import gated
 from edgeae.runtime.gated import EVERY, NoiseGated
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, looks_correlated, scale_ratio
 from edgeae.runtime.pretrained import GATED, pretrained_path
@@ -103,11 +104,12 @@ def test_colour_planes_and_tiles_reach_both_models():
     assert out.shape == frame.shape and pair.chosen == "correlated"
 
 
-def test_denoise_with_a_pair_picks_per_photo(tmp_path, caplog):
+def test_denoise_with_a_pair_picks_per_photo(tmp_path, caplog, monkeypatch):
     clean = data.camera()[::4, ::4]
     cv2.imwrite(str(tmp_path / "camera.png"), camera("dim", image=clean))
     cv2.imwrite(str(tmp_path / "white.png"), gaussian(25, image=clean))
     caplog.set_level("INFO", "edgeae")
+    monkeypatch.setattr(gated, "_last_said", [])  # said once a process: this test's own lines
     code, out, err = run_cli("denoise", tmp_path / "camera.png", tmp_path / "white.png",
                              "--pretrained", "quality-auto", "--backend", "onnxruntime",
                              "--out", tmp_path / "out")
@@ -119,6 +121,21 @@ def test_denoise_with_a_pair_picks_per_photo(tmp_path, caplog):
             cv2.imread(str(tmp_path / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
         np.testing.assert_array_equal(
             cv2.imread(str(tmp_path / "out" / f"{name}.png"), cv2.IMREAD_GRAYSCALE), alone)
+
+
+def test_a_change_of_model_is_said_once_however_many_frames_or_pairs(caplog, monkeypatch):
+    monkeypatch.setattr(gated, "_last_said", [])
+    caplog.set_level("INFO", "edgeae")
+    for _ in range(2):  # e.g. `run --threads auto`'s trial runs, each opening the pair
+        pair = open_pair("live-auto")
+        for seed in range(3):
+            pair.reset()
+            pair.denoise(camera("dim", seed))
+    pair.reset()
+    pair.denoise(gaussian(25))
+    said = [r.getMessage() for r in caplog.records if r.name == "edgeae.runtime.gated"]
+    assert said == ["the noise looks like a camera's (correlated): live-camera denoises",
+                    "the noise looks white (Gaussian-like): live denoises"]
 
 
 def test_run_refuses_a_pair_for_anything_but_denoising(tmp_path):
