@@ -15,47 +15,79 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edgeae.runtime.buffers import KeptArrays
+
 CORRELATED_ABOVE = 1.9
 # the least scale-1 spread counted, in 8-bit levels: an 8-bit frame's diagonal details come in
 # halves of a level, and a flat frame's median one is 0
 LEAST_SPREAD = 0.25
+LEVELS = {np.dtype(np.uint8): 1.0, np.dtype(np.uint16): 255.0 / 65535.0}  # else float in [0, 1]
 
 
-def _haar(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One level of the Haar transform: the diagonal detail and the 2x2 mean (orthonormal scale)."""
-    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-    a, b = image[0:h:2, 0:w:2], image[0:h:2, 1:w:2]
-    c, d = image[1:h:2, 0:w:2], image[1:h:2, 1:w:2]
-    return (a - b - c + d) / 2, (a + b + c + d) / 4
+class NoiseMeter:
+    """`scale_ratio` with its buffers kept: a stream's measured frames allocate nothing large."""
 
+    def __init__(self) -> None:
+        self._kept = KeptArrays()
 
-def _spread(detail: np.ndarray) -> float:
-    """Median absolute value: the detail's spread, robust to the edges' few large values."""
-    return float(np.median(np.abs(detail)))
+    def ratio(self, frame: np.ndarray) -> float:
+        """Scale-2 over scale-1 spread of the frame's gray: ~1 white noise, higher correlated.
 
+        A frame under 4 pixels on a side has no scale 2 to measure: it counts as white (1.0).
+        """
+        gray = self._gray_levels(np.asarray(frame))
+        if min(gray.shape) < 4:
+            return 1.0
+        fine, mean = self._haar(gray, "1")
+        fine_spread = self._spread(fine)
+        coarse, _ = self._haar(mean, "2")
+        # the 2x2 mean halves white noise's spread: doubled, scale 2 matches scale 1 for it
+        return 2.0 * self._spread(coarse) / max(fine_spread, LEAST_SPREAD)
 
-def gray_levels(frame: np.ndarray) -> np.ndarray:
-    """A frame (gray or BGR; uint8, uint16 or float in [0, 1]) as float32 gray 0-255 levels."""
-    frame = np.asarray(frame)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[..., 0]
-    scale = {np.dtype(np.uint8): 1.0, np.dtype(np.uint16): 255.0 / 65535.0}.get(frame.dtype, 255.0)
-    gray = frame.astype(np.float32) * np.float32(scale)
-    return cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY) if gray.ndim == 3 else gray
+    def _gray_levels(self, frame: np.ndarray) -> np.ndarray:
+        """The frame (gray or BGR; uint8, uint16 or float in [0, 1]) as float32 0-255 gray."""
+        if frame.ndim == 3 and frame.shape[2] == 1:
+            frame = frame[..., 0]
+        levels = self._kept("levels", frame.shape)
+        np.multiply(frame, LEVELS.get(frame.dtype, 255.0), out=levels, dtype=np.float32,
+                    casting="unsafe")
+        if frame.ndim == 2:
+            return levels
+        return cv2.cvtColor(levels, cv2.COLOR_BGR2GRAY, dst=self._kept("gray", frame.shape[:2]))
+
+    def _haar(self, image: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """One Haar level into kept arrays: the diagonal detail and the 2x2 mean.
+
+        The detail is left at twice its orthonormal scale, which _spread halves.
+        """
+        h, w = image.shape[0] // 2, image.shape[1] // 2
+        a, b = image[0:2 * h:2, 0:2 * w:2], image[0:2 * h:2, 1:2 * w:2]
+        c, d = image[1:2 * h:2, 0:2 * w:2], image[1:2 * h:2, 1:2 * w:2]
+        detail, mean = self._kept("detail" + level, (h, w)), self._kept("mean" + level, (h, w))
+        np.subtract(a, b, out=detail)
+        np.subtract(detail, c, out=detail)
+        np.add(detail, d, out=detail)
+        np.add(a, b, out=mean)
+        np.add(mean, c, out=mean)
+        np.add(mean, d, out=mean)
+        np.multiply(mean, 0.25, out=mean)  # the mean at the next level's scale
+        return detail, mean
+
+    @staticmethod
+    def _spread(detail: np.ndarray) -> float:
+        """Median absolute value (of the Haar detail at its orthonormal scale), in place."""
+        flat = np.abs(detail, out=detail).reshape(-1)
+        middle = flat.size // 2
+        flat.partition(middle)
+        high = float(flat[middle])
+        if flat.size % 2:
+            return high / 2
+        return (high + float(flat[:middle].max())) / 4
 
 
 def scale_ratio(frame: np.ndarray) -> float:
-    """Scale-2 over scale-1 spread of the frame's gray: ~1 white noise, higher correlated.
-
-    A frame under 4 pixels on a side has no scale 2 to measure: it counts as white (1.0).
-    """
-    gray = gray_levels(frame)
-    if min(gray.shape) < 4:
-        return 1.0
-    fine, mean = _haar(gray)
-    coarse, _ = _haar(mean)
-    # the 2x2 mean halves white noise's spread: doubled, scale 2 matches scale 1 for white noise
-    return 2.0 * _spread(coarse) / max(_spread(fine), LEAST_SPREAD)
+    """NoiseMeter().ratio(frame): for one frame (a stream keeps a NoiseMeter)."""
+    return NoiseMeter().ratio(frame)
 
 
 def looks_correlated(frame: np.ndarray, above: float = CORRELATED_ABOVE) -> bool:

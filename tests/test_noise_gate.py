@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +13,12 @@ import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.runtime import gated
 from edgeae.runtime.gated import EVERY, NoiseGated
-from edgeae.runtime.noise_kind import CORRELATED_ABOVE, looks_correlated, scale_ratio
+from edgeae.runtime.noise_kind import (
+    CORRELATED_ABOVE,
+    NoiseMeter,
+    looks_correlated,
+    scale_ratio,
+)
 from edgeae.runtime.pretrained import GATED, pretrained_path
 from edgeae.train.camera import PRESETS, CameraNoise
 
@@ -50,6 +57,21 @@ def test_the_ratio_is_one_for_pure_white_noise_and_the_same_in_any_pixel_type():
     colour = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     for other in (as_float, as_16, colour, frame[..., None]):
         assert scale_ratio(other) == pytest.approx(scale_ratio(frame), rel=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (480, 640, 3)])
+def test_a_stream_measures_its_frames_in_kept_arrays(shape):
+    """After its first frame a NoiseMeter makes no frame-sized array (numpy's casting buffer
+    of 64 kB aside), as the rest of a live loop's hot path."""
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    meter = NoiseMeter()
+    first = meter.ratio(frame)
+    tracemalloc.start()
+    again = meter.ratio(frame)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert again == first == scale_ratio(frame)
+    assert peak < frame.size * 4 / 10, peak  # a tenth of one float copy of the frame
 
 
 def test_a_frame_too_small_to_measure_counts_as_white():
