@@ -181,3 +181,15 @@ def test_run_with_a_pair_denoises_a_cameras_frames_with_its_camera_model(tmp_pat
     for i, path in enumerate(written):
         np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE),
                                       alone.denoise(camera("night", seed=i)))
+
+
+def test_the_page_and_status_name_both_files_of_a_pair():
+    from argparse import Namespace
+
+    from edgeae.app.commands.run import _model_name
+
+    args = Namespace(pretrained="live-auto", backend="onnxruntime", precision=None)
+    path = pretrained_path("live", "onnxruntime")
+    assert _model_name(args, path) == "live-auto (live_int8.onnx or live-camera_int8.onnx)"
+    assert _model_name(Namespace(pretrained="live", backend=None, precision=None),
+                       path) == "live_int8.onnx"

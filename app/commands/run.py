@@ -292,10 +292,16 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("edgeae").warning(
             "no threshold in the manifest and no --threshold: scores only, no decisions")
     hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
-                     save_threshold=_threshold_saver(model, path), name=path.name)
+                     save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
     summary = run_frames(model, source, options, capture, hooks)
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
+
+
+def _model_name(args: argparse.Namespace, path: Path) -> str:
+    """What the page, status and metrics call the model: a noise-gated pair names both files."""
+    pair = paired_model_path(args)
+    return path.name if pair is None else f"{args.pretrained} ({path.name} or {pair.name})"
 
 
 def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
