@@ -1805,6 +1805,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "edge-live-loop-s71a": ("edge-live-loop-s71a", _edge("live-loop-s71a")),
     "edge-live-loop-s71-runs": ("edge-live-loop-s71a", _loop_runs(
         ("live-loop-s71a", "live-loop-s71b", "live-loop-s71c"))),
+    "edge-live-loop-s72-runs": ("edge-live-loop-s72a", _loop_runs(
+        ("live-loop-s72a", "live-loop-s72b", "live-loop-s72c"))),
     "edge-quality": ("edge-quality", _edge("quality")),
     "edge-fashion-detector": ("edge-fashion-detector", _edge("fashion-detector")),
     "export-dense": ("export", _export("dense_autoencoder")),
