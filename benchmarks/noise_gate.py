@@ -7,7 +7,8 @@ spread at two scales (`scale_ratio`); this script measures what choosing by it g
 pair (Gaussian model, camera model), every setting of benchmarks/camera_denoisers.py (camera
 noise at each light level, JPEG, H.264; Gaussian 15, 25, 50) plus Gaussian 1, 2, 5, 10, 35 and
 the camera's rendering without noise, each image's PSNR through either model and through the
-one the gate picks at each cut on CUTS.
+one the gate picks at each cut on CUTS. The models take the noisy image as the protocol gives it
+(unclipped floats for Gaussian noise); the gate measures its 8-bit rounding, as a file holds it.
 
 `--images validation` (Train400's 40 held-out images) chooses the cut by the rule BENCHMARKS.md
 gives: among cuts where no camera setting and no Gaussian setting of sigma 10 or more comes out

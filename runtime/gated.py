@@ -43,6 +43,8 @@ class NoiseGated:
     denoised since the pair was opened.
     """
 
+    temporal = False  # two single-frame models: no history to keep or restart
+
     def __init__(self, white: Denoiser, correlated: Denoiser, names: tuple[str, str] = KINDS,
                  above: float = CORRELATED_ABOVE) -> None:
         if white.input_spec.channels != correlated.input_spec.channels:
@@ -68,8 +70,6 @@ class NoiseGated:
     def manifest(self):
         """The white model's manifest: the pair's identity where one is asked for."""
         return self.models["white"].manifest
-
-    temporal = False
 
     def reset(self) -> None:
         """A new still or stream: its noise is judged afresh."""

@@ -88,8 +88,3 @@ class NoiseMeter:
 def scale_ratio(frame: np.ndarray) -> float:
     """NoiseMeter().ratio(frame): for one frame (a stream keeps a NoiseMeter)."""
     return NoiseMeter().ratio(frame)
-
-
-def looks_correlated(frame: np.ndarray, above: float = CORRELATED_ABOVE) -> bool:
-    """True where the frame's noise is a camera's (or there is little): scale_ratio > `above`."""
-    return scale_ratio(frame) > above
