@@ -15,7 +15,9 @@ from edgeae.runtime import gated
 from edgeae.runtime.gated import EVERY, NoiseGated
 from edgeae.runtime.noise_kind import (
     CORRELATED_ABOVE,
+    MEASURED_PIXELS,
     NoiseMeter,
+    middle,
     scale_ratio,
 )
 from edgeae.runtime.pretrained import GATED, pretrained_path
@@ -71,6 +73,21 @@ def test_a_stream_measures_its_frames_in_kept_arrays(shape):
     tracemalloc.stop()
     assert again == first == scale_ratio(frame)
     assert peak < frame.size * 4 / 10, peak  # a tenth of one float copy of the frame
+
+
+def test_a_large_photo_is_measured_on_its_middle_in_bounded_memory():
+    """A 12-megapixel colour photo's whole would take 0.2 GB of buffers for one number."""
+    photo = cv2.resize(cv2.cvtColor(camera("dim"), cv2.COLOR_GRAY2BGR), (4000, 3000),
+                       interpolation=cv2.INTER_NEAREST)
+    tracemalloc.start()
+    ratio = scale_ratio(photo)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    crop = middle(photo)
+    assert crop.shape[0] * crop.shape[1] <= MEASURED_PIXELS < 1.01 * crop.size / 3
+    assert ratio == scale_ratio(crop.copy()) and peak < 24 * MEASURED_PIXELS, peak
+    small = camera("dim")
+    assert middle(small) is small
 
 
 def test_a_frame_too_small_to_measure_counts_as_white():
