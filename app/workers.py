@@ -33,14 +33,11 @@ class ModelSpec:
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""
+        from edgeae.runtime.gated import paired
         from edgeae.train.keras_backend import open_model
 
-        model = open_model(self.path, self.backend, self.threads, use=self.use)
-        if self.pair is not None:
-            from edgeae.runtime.gated import NoiseGated
-
-            model = NoiseGated(model, open_model(self.pair, self.backend, self.threads,
-                                                 use=self.use), (self.path.name, self.pair.name))
+        model = paired(lambda path: open_model(path, self.backend, self.threads, use=self.use),
+                       self.path, self.pair)
         if self.threshold is not None:
             model.threshold = self.threshold
         if self.tile_pixels is not None:

@@ -27,6 +27,7 @@ from edgeae.core.files import default_cache_dir
 from edgeae.core.formats import FORMATS
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
+from edgeae.runtime.buffers import KeptArrays
 
 
 class Session(Protocol):
@@ -82,9 +83,7 @@ class TFLiteSession:
         self._in_q = _affine(in_detail)
         self._out_q = _affine(out_detail)
         self._shape: tuple[int, ...] | None = None
-        self._quantized: np.ndarray | None = None
-        self._scratch: np.ndarray | None = None  # the float batch on its way to integers
-        self._result: np.ndarray | None = None
+        self._kept = KeptArrays()  # the quantized input, its float scratch and the result
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run `batch` (NHWC float32) and return the output in a buffer reused across calls."""
@@ -94,9 +93,6 @@ class TFLiteSession:
             with native_stderr_to_null(first and quiet_wanted()):
                 self._interp.allocate_tensors()
             self._shape = batch.shape
-            self._result = None
-            if self._in_q is not None:
-                self._quantized = np.empty(batch.shape, self._in_dtype)
         self._interp.set_tensor(self._in, self._quantize(batch))
         try:
             self._interp.invoke()
@@ -106,15 +102,14 @@ class TFLiteSession:
                             f"({_kernel_error(exc)}); install LiteRT (pip install "
                             "ai-edge-litert) or export another precision") from None
         out = self._interp.tensor(self._out)()  # a view into the interpreter's arena
-        if self._result is None:
-            self._result = np.empty(out.shape, np.float32)
+        result = self._kept("result", out.shape)
         if self._out_q is None:
-            np.copyto(self._result, out)
+            np.copyto(result, out)
         else:
             scale, zero = self._out_q
-            np.subtract(out, zero, out=self._result, dtype=np.float32)
-            self._result *= scale
-        return self._result
+            np.subtract(out, zero, out=result, dtype=np.float32)
+            result *= scale
+        return result
 
     def _quantize(self, batch: np.ndarray) -> np.ndarray:
         """Quantize into the reused integer buffer: clip(round(x / scale + zero_point))."""
@@ -122,14 +117,13 @@ class TFLiteSession:
             return batch
         scale, zero = self._in_q
         info = np.iinfo(self._in_dtype)
-        if self._scratch is None or self._scratch.shape != batch.shape:
-            self._scratch = np.empty(batch.shape, np.float32)
-        q = np.divide(batch, scale, out=self._scratch)
+        q = np.divide(batch, scale, out=self._kept("scratch", batch.shape))
         q += zero
         np.rint(q, out=q)
         np.clip(q, info.min, info.max, out=q)
-        np.copyto(self._quantized, q, casting="unsafe")
-        return self._quantized
+        quantized = self._kept("quantized", batch.shape, self._in_dtype)
+        np.copyto(quantized, q, casting="unsafe")
+        return quantized
 
 
 def _affine(detail: dict) -> tuple[float, int] | None:
@@ -254,8 +248,7 @@ class NcnnSession:
             raise UserError(f"{path} with {weights.name} is not an ncnn model ncnn can read; "
                             "re-export it with `edgeae export --format ncnn`")
         self._input, self._output = self._net.input_names()[0], self._net.output_names()[0]
-        self._chw: np.ndarray | None = None
-        self._result: np.ndarray | None = None
+        self._kept = KeptArrays()  # the CHW copy ncnn reads, and the result
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run one NHWC float32 batch, image by image.
@@ -263,22 +256,20 @@ class NcnnSession:
         ncnn.Mat(array) wraps the array's memory without holding it, so the CHW copy lives in
         a buffer of ours until the extractor is done (a temporary would be freed at once).
         """
-        chw_shape = (batch.shape[3], *batch.shape[1:3])
-        if self._chw is None or self._chw.shape != chw_shape:
-            self._chw = np.empty(chw_shape, np.float32)
+        chw = self._kept("chw", (batch.shape[3], *batch.shape[1:3]))
+        result = None
         for i, image in enumerate(batch):
-            np.copyto(self._chw, image.transpose(2, 0, 1))
+            np.copyto(chw, image.transpose(2, 0, 1))
             extractor = self._net.create_extractor()
-            extractor.input(self._input, self._ncnn.Mat(self._chw))
+            extractor.input(self._input, self._ncnn.Mat(chw))
             status, out = extractor.extract(self._output)
             if status:
                 raise UserError(f"ncnn could not run this model (status {status}); export "
                                 "another format")
             hwc = _hwc(np.asarray(out))
-            if self._result is None or self._result.shape != (len(batch), *hwc.shape):
-                self._result = np.empty((len(batch), *hwc.shape), np.float32)
-            self._result[i] = hwc
-        return self._result
+            result = self._kept("result", (len(batch), *hwc.shape))
+            result[i] = hwc
+        return result
 
 
 def _hwc(out: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +35,15 @@ def _say_the_choice(name: str, kind: str) -> None:
     _last_said[:] = [name]
     log.info("the noise looks %s: %s denoises", "like a camera's (correlated)"
              if kind == "correlated" else "white (Gaussian-like)", name)
+
+
+def paired(open_model: Callable[[Path], Denoiser], path: Path,
+           pair: Path | None) -> Denoiser | NoiseGated:
+    """`open_model(path)`, or with a camera model's `pair` the two as a NoiseGated pair."""
+    model = open_model(path)
+    if pair is None:
+        return model
+    return NoiseGated(model, open_model(pair), (path.name, pair.name))
 
 
 class NoiseGated:
@@ -60,6 +71,7 @@ class NoiseGated:
         self._meter = NoiseMeter()
         self._ratios: deque[float] = deque(maxlen=WINDOW)
         self._seen = 0
+        self._kind = "white"  # what the ratios measured so far say, judged as each comes in
 
     @property
     def input_spec(self):
@@ -82,12 +94,12 @@ class NoiseGated:
         frame = checked_pixels(frame)  # no frame, or no pixels: the models' own one-line errors
         if self._seen % EVERY == 0:
             self._ratios.append(self._meter.ratio(frame))
+            self._kind = KINDS[float(np.median(self._ratios)) > self.above]
         self._seen += 1
-        kind = KINDS[float(np.median(self._ratios)) > self.above]
-        _say_the_choice(self.names[kind], kind)
-        self.chosen = kind
-        self.counts[kind] += 1
-        return self.models[kind].denoise(frame, color, out)
+        _say_the_choice(self.names[self._kind], self._kind)
+        self.chosen = self._kind
+        self.counts[self._kind] += 1
+        return self.models[self._kind].denoise(frame, color, out)
 
     @property
     def colour_planes(self) -> str:

@@ -307,14 +307,10 @@ def _model_name(args: argparse.Namespace, path: Path) -> str:
 def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
     """The runtime's model for `use`, with --colour-planes applied where given."""
     import edgeae.runtime as rt
+    from edgeae.runtime.gated import paired
 
-    model = rt.load(path, args.backend, threads, task=use)
-    pair = paired_model_path(args)
-    if pair is not None:
-        from edgeae.runtime.gated import NoiseGated
-
-        model = NoiseGated(model, rt.load(pair, args.backend, threads, task=use),
-                           (path.name, pair.name))
+    model = paired(lambda file: rt.load(file, args.backend, threads, task=use), path,
+                   paired_model_path(args))
     if args.colour_planes:
         model.colour_planes = args.colour_planes
     return model
