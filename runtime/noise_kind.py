@@ -50,14 +50,34 @@ class NoiseMeter:
         A frame under 4 pixels on a side has no scale 2 to measure: it counts as white (1.0).
         One over MEASURED_PIXELS is measured on its middle.
         """
+        spreads = self.spreads(frame)
+        if spreads is None:
+            return 1.0
+        fine, coarse = spreads
+        return coarse / max(fine, LEAST_SPREAD)
+
+    def level(self, frame: np.ndarray) -> float:
+        """How strong the frame's noise is: its scale-2 spread in 8-bit levels (0 if too small).
+
+        For white noise about 0.67 of its standard deviation (a median absolute value); for a
+        camera's grain it grows as the light falls. A clean frame's texture adds a little.
+        """
+        spreads = self.spreads(frame)
+        return 0.0 if spreads is None else spreads[1]
+
+    def spreads(self, frame: np.ndarray) -> tuple[float, float] | None:
+        """(scale-1, scale-2) spreads of the frame's gray in 8-bit levels; None under 4 pixels.
+
+        Scale 2's is doubled: the 2x2 mean halves white noise's spread, so doubled it matches
+        scale 1's for white noise.
+        """
         gray = self._gray_levels(middle(np.asarray(frame)))
         if min(gray.shape) < 4:
-            return 1.0
+            return None
         fine, mean = self._haar(gray, "1")
         fine_spread = self._spread(fine)
         coarse, _ = self._haar(mean, "2")
-        # the 2x2 mean halves white noise's spread: doubled, scale 2 matches scale 1 for it
-        return 2.0 * self._spread(coarse) / max(fine_spread, LEAST_SPREAD)
+        return fine_spread, 2.0 * self._spread(coarse)
 
     def _gray_levels(self, frame: np.ndarray) -> np.ndarray:
         """The frame (gray or BGR; uint8, uint16 or float in [0, 1]) as float32 0-255 gray."""
