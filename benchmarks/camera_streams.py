@@ -51,14 +51,27 @@ CUTS = tuple(round(float(c), 2) for c in np.arange(0.5, 25.01, 0.25)) + (float("
 TIE_DB = 0.005  # cuts this close on the mean are tied: the larger (fewer recurrent streams) wins
 
 
-def stills(data: Path, which: str) -> dict[str, np.ndarray]:
-    """{name: gray uint8 still}: the held-out Train400 images measured, or Set12's twelve."""
+def clean_clips(data: Path, which: str) -> dict[str, np.ndarray]:
+    """{still's name: clean clip}: the held-out Train400 images measured, or Set12's twelve.
+
+    A held-out still too small for a FRAMES-frame clip even at the slower speed is passed over
+    for the next, until VALIDATION_STILLS.
+    """
     if which == "set12":
         paths = sorted((data / "set12").glob("*.png"))
     else:
         paths = sorted((data / "train400").glob("*.png"))
-        paths = [paths[i] for i in split_indices(len(paths), 0.1, 0)[1][:VALIDATION_STILLS]]
-    return {p.name: cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths}
+        paths = [paths[i] for i in split_indices(len(paths), 0.1, 0)[1]]
+    clips = {}
+    for path in paths:
+        still = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        try:
+            clips[path.name] = clip_of(still, np.random.default_rng(len(clips)), FRAMES).frames
+        except ValueError:
+            continue
+        if which != "set12" and len(clips) == VALIDATION_STILLS:
+            break
+    return clips
 
 
 def streamed(model, noisy: np.ndarray) -> list[np.ndarray]:
@@ -149,8 +162,7 @@ def main() -> None:
     models = {label: rt.load(path, "onnxruntime", THREADS, task="denoise")
               for label, path in (("single", args.single), ("recurrent", args.recurrent))}
     rows = []
-    for i, (name, still) in enumerate(stills(args.data, args.stills).items()):
-        clean = clip_of(still, np.random.default_rng(i), FRAMES).frames
+    for name, clean in clean_clips(args.data, args.stills).items():
         for crf in CRFS:
             for level in LEVELS:
                 rows.append(measure_clip(name, clean, level, crf, models))
