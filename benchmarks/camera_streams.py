@@ -44,7 +44,7 @@ from edgeae.train.adapt import split_frames
 from edgeae.train.pipeline import split_indices
 from edgeae.train.settings import AdaptSettings
 
-FRAMES, VALIDATION_STILLS, THREADS = 40, 16, 2
+FRAMES, VALIDATION_STILLS, THREADS = 20, 16, 2  # video.py's clip length: every Train400 still hosts it
 LEVELS, CRFS = ("bright", "indoor", "dim", "night"), (None, 23)
 LOW_LIGHT = ("dim", "night")
 CUTS = tuple(round(float(c), 2) for c in np.arange(0.5, 25.01, 0.25)) + (float("inf"),)
