@@ -1775,6 +1775,59 @@ def noise_gate(name: str, cut: str) -> str:
             + "models in the precision each ships in.\n\n" + table(header, rows) + "\n")
 
 
+def _stream_gate(verdict: dict) -> tuple[str, float]:
+    """A camera_streams verdict's gate: (measure, cut)."""
+    return verdict["measure"], verdict["cut"]
+
+
+def camera_streams(name: str) -> str:
+    """Each setting's mean PSNR: NLM, both models, and the pair at the run's verdict gate."""
+    data = load(name)
+    measure, cut = _stream_gate(data["verdict"])
+    settings: dict[str, list[dict]] = {}
+    for r in data["rows"]:
+        settings.setdefault(r["level"] + ("" if r["crf"] is None else f", H.264 {r['crf']}"),
+                            []).append(r)
+    rows = []
+    for label, clips in settings.items():
+        taken = [r["levels"][measure] >= cut for r in clips]
+        mean = {k: sum(r[k]["psnr"] for r in clips) / len(clips)
+                for k in ("nlm", "single", "recurrent")}
+        pair = sum(r["recurrent" if t else "single"]["psnr"]
+                   for r, t in zip(clips, taken)) / len(clips)
+        spread = [r["levels"][measure] for r in clips]
+        rows.append([label, f"{min(spread):.1f}-{max(spread):.1f}", f"{mean['nlm']:.2f}",
+                     f"{mean['single']:.2f}", f"{mean['recurrent']:.2f}", f"{pair:.2f}",
+                     f"{sum(taken) / len(taken):.0%}", f"{pair - mean['single']:+.2f}",
+                     f"{pair - mean['nlm']:+.2f}"])
+    clips = len({r["still"] for r in data["rows"]})
+    return (caption(data["provenance"]) + "\n\n"
+            + f"PSNR (dB) on each clip's last frames, mean over {clips} clips of {data['frames']} "
+            + f"frames ({data['stills']} stills); the pair sends a clip to the recurrent model "
+            + f"where its {measure} level is at least {cut:g}.\n\n"
+            + table(["setting", f"{measure} level", "NLM (best h)", "live-camera int8",
+                     "recurrent int8", "pair", "to recurrent", "pair - live-camera",
+                     "pair - NLM"], rows) + "\n")
+
+
+def camera_streams_verdicts() -> str:
+    """The rules' tests, in the order they were run: the first rule, the amended one, confirmed."""
+    runs = (("first rule, 16 choosing clips", load("camera_streams_validation")["first_rule"]),
+            ("amended rule, 16 choosing clips", load("camera_streams_validation")["verdict"]),
+            ("amended rule, 24 confirming clips", load("camera_streams_confirm")["verdict"]))
+    rows = [[label, f"{v['measure']} {v['cut']:g}", f"{v['worst_gain']:+.3f}",
+             f"{v['low_light_gain']:+.3f}", f"{v['still_gain']:+.3f}",
+             "meets R1-R3" if v["passes"] else "fails " + ", ".join(
+                 t for t, ok in (("R1", v["worst_gain"] >= -0.05),
+                                 ("R2", v["low_light_gain"] >= 0.30),
+                                 ("R3", v["still_gain"] >= -0.10)) if not ok)]
+            for label, v in runs]
+    return ("dB gained over `live-camera` int8 alone.\n\n"
+            + table(["run", "gate (measure, cut)", "R1: worst setting (at least -0.05)",
+                     "R2: dim and night (at least +0.30)", "R3: a still (at least -0.10)",
+                     "verdict"], rows) + "\n")
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1896,6 +1949,10 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "noise-gate-validation": ("noise_gate_validation",
                               functools.partial(noise_gate, "noise_gate_validation", "1.9")),
     "noise-gate": ("noise_gate", functools.partial(noise_gate, "noise_gate", "1.9")),
+    "camera-streams-validation": _of(camera_streams, "camera_streams_validation"),
+    "camera-streams-confirm": _of(camera_streams, "camera_streams_confirm"),
+    "camera-streams-verdicts": ("camera_streams_confirm", camera_streams_verdicts),
+    "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(

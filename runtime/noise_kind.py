@@ -56,15 +56,6 @@ class NoiseMeter:
         fine, coarse = spreads
         return coarse / max(fine, LEAST_SPREAD)
 
-    def level(self, frame: np.ndarray) -> float:
-        """How strong the frame's noise is: its scale-2 spread in 8-bit levels (0 if too small).
-
-        For white noise about 0.67 of its standard deviation (a median absolute value); for a
-        camera's grain it grows as the light falls. A clean frame's texture adds a little.
-        """
-        spreads = self.spreads(frame)
-        return 0.0 if spreads is None else spreads[1]
-
     def spreads(self, frame: np.ndarray) -> tuple[float, float] | None:
         """(scale-1, scale-2) spreads of the frame's gray in 8-bit levels; None under 4 pixels.
 

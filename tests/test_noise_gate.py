@@ -90,6 +90,19 @@ def test_a_large_photo_is_measured_on_its_middle_in_bounded_memory():
     assert middle(small) is small
 
 
+def test_spreads_measure_how_strong_the_noise_is():
+    """White noise's spread at either scale is its median absolute value, 0.6745 sigma; a
+    camera's grows as the light falls, on the same scene."""
+    noise = np.random.default_rng(2).normal(0, 20, (480, 640)).astype(np.float32) / 255
+    fine, coarse = NoiseMeter().spreads(noise)
+    assert fine == pytest.approx(0.6745 * 20, rel=0.03)
+    assert coarse == pytest.approx(0.6745 * 20, rel=0.05)
+    levels = [NoiseMeter().spreads(camera(level))[0] for level in PRESETS]
+    assert list(PRESETS) == ["bright", "indoor", "dim", "night"]
+    assert levels == sorted(levels) and levels[-1] > 2 * levels[0], levels
+    assert NoiseMeter().spreads(np.zeros((3, 50), np.uint8)) is None
+
+
 def test_a_frame_too_small_to_measure_counts_as_white():
     assert scale_ratio(np.zeros((3, 50), np.uint8)) == 1.0
     assert scale_ratio(np.zeros((1, 1, 3), np.uint8)) < CORRELATED_ABOVE
