@@ -8,7 +8,6 @@ in order by `COMMANDS`. Imports stay lazy so the runtime commands never load Ten
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
 from edgeae.app.commands.args import Parser, examples
+from edgeae.app.logs import configure_logging
 from edgeae.app.quiet_import import import_quietly
 from edgeae.core.errors import EdgeaeError, UserError, first_line
 from edgeae.core.quiet import quiet_wanted
@@ -36,21 +36,6 @@ def build_parser() -> Parser:
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
-
-
-def _configure_logging(verbose: bool) -> None:
-    """Edgeae's own progress at INFO; the toolchain's chatter only when it is a warning.
-
-    The converters log at INFO (tf2onnx's optimizer, onnxruntime's quantizer on the root logger)
-    and onnxruntime's symbolic shape inference warns about dynamic sizes it cannot prove equal,
-    which is expected for fully convolutional models: shown only with --verbose.
-    """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("edgeae").setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not verbose:
-        for name in ("tensorflow", "tf2onnx", "onnxruntime.tools.symbolic_shape_infer"):
-            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _quiet_toolchain(verbose: bool) -> None:
@@ -98,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line and return their exit code."""
     args = parse(argv)
     _quiet_toolchain(args.verbose)
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     try:
         return args.func(args)
     except EdgeaeError as exc:

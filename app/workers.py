@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgeae.app.logs import configure_logging, verbose_here
 from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.models import Reconstructor
 
@@ -51,10 +52,17 @@ def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None]
                  *initargs: Any) -> ProcessPoolExecutor:
     """`workers` spawned processes, each run `initializer(spec, *initargs)` once.
 
-    Without an explicit thread count the cores are shared out, instead of each worker's
-    backend taking them all.
+    Each logs as this process does. Without an explicit thread count the cores are shared out,
+    instead of each worker's backend taking them all.
     """
     if spec.threads is None:
         spec = replace(spec, threads=max(1, usable_cores() // workers))
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer, initargs=(spec, *initargs))
+                               initializer=_logging_then, initargs=(verbose_here(), initializer,
+                                                                    spec, *initargs))
+
+
+def _logging_then(verbose: bool, initializer: Callable[..., None], *args: Any) -> None:
+    """A spawned worker logs as the command does (its lines would be lost otherwise)."""
+    configure_logging(verbose)
+    initializer(*args)

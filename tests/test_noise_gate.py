@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import tracemalloc
 
 import cv2
@@ -172,6 +175,25 @@ def test_denoise_with_a_pair_picks_per_photo(tmp_path, caplog, monkeypatch):
             cv2.imread(str(tmp_path / f"{name}.png"), cv2.IMREAD_GRAYSCALE))
         np.testing.assert_array_equal(
             cv2.imread(str(tmp_path / "out" / f"{name}.png"), cv2.IMREAD_GRAYSCALE), alone)
+
+
+def test_worker_processes_say_their_choice_as_the_command_logs(tmp_path):
+    """`denoise --workers 2` in its own process: the spawned workers' INFO lines reach stderr in
+    the command's format (without their own logging they were dropped)."""
+    clean = data.camera()[::4, ::4]
+    for name, image in (("a", camera("dim", image=clean)), ("b", gaussian(25, image=clean)),
+                        ("c", camera("night", image=clean)), ("d", gaussian(15, image=clean))):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), image)
+    done = subprocess.run([sys.executable, "-m", "edgeae", "denoise", *(
+        str(tmp_path / f"{n}.png") for n in "abcd"), "--pretrained", "live-auto", "--backend",
+        "onnxruntime", "--workers", "2", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = set(re.findall(r"INFO edgeae.runtime.gated: .* denoises", done.stderr))
+    assert said == {"INFO edgeae.runtime.gated: the noise looks like a camera's (correlated): "
+                    "live-camera_int8.onnx denoises",
+                    "INFO edgeae.runtime.gated: the noise looks white (Gaussian-like): "
+                    "live_int8.onnx denoises"}, done.stderr
 
 
 def test_a_change_of_model_is_said_once_however_many_frames_or_pairs(caplog, monkeypatch):
