@@ -224,8 +224,12 @@ def add_colour_planes_arg(p: argparse.ArgumentParser) -> None:
                         "Default: by the noise the model learned")
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """--model (an exported file) or --pretrained NAME, with --precision for the latter."""
+def add_model_args(p: argparse.ArgumentParser, directories: bool = False) -> None:
+    """--model or --pretrained NAME, with --precision for the latter.
+
+    --model is an exported file, or where `directories` also a trained model's folder.
+    """
+    from edgeae.runtime.backends import backend_suffixes
     from edgeae.runtime.pretrained import (
         DEFAULT_PRECISION,
         GATED,
@@ -235,7 +239,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--model", type=Path, help="exported .tflite or .onnx file")
+    folders = " or a trained model directory" if directories else ""
+    g.add_argument("--model", type=Path, help="an exported model file ("
+                   f"{', '.join(sorted(backend_suffixes()))}){folders}")
     pairs = "; ".join(f"{name}: {white} where a frame's noise is white, {camera} where it is a "
                       f"camera's correlated grain" for name, (white, camera) in GATED.items())
     g.add_argument("--pretrained", choices=(*NAMES, *GATED),

@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "photo.jpg --out clean/   # each colour plane alone"))
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="image files, folders or video files")
-    add_model_args(p)
+    add_model_args(p, directories=True)
     p.add_argument("--out", type=output_dir, required=True,
                    help="folder for the denoised images and videos")
     add_backend_args(p)
