@@ -1,0 +1,121 @@
+"""`live-auto` with a third model: `live-stream` where a camera's grain is strong enough.
+
+`live-auto` sends white noise to `live` and a camera's correlated grain to `live-camera`
+(benchmarks/noise_gate.py). `live-stream` leads `live-camera` by 0.1-0.4 dB on every camera
+setting with visible grain, but smooths nearly clean frames (a Gaussian sigma-1 image that the
+kind gate takes for a camera's loses 5 dB more through it than through `live-camera`). So the
+candidate splits the camera side by how strong the grain is, `NoiseMeter.spreads`' scale-1
+spread (`fine`, runtime/noise_kind.py): `live-stream` at or above a level cut, `live-camera`
+below it. This script measures every setting of noise_gate.py (camera noise at each light
+level, JPEG, H.264 intra and streams; Gaussian 1-50; the camera's rendering without noise),
+each image through all three models, and scores every level cut by the rule in BENCHMARKS.md
+("A third model for a camera's grain"). The kind gate keeps its cut (CORRELATED_ABOVE).
+
+    .venv/bin/python benchmarks/camera_trio.py --data ../shared/data --images validation \
+        --out benchmarks/results/camera_trio_validation.json
+    .venv/bin/python benchmarks/camera_trio.py --data ../shared/data --images set12 --cut C \
+        --out benchmarks/results/camera_trio.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from camera_denoisers import measured_images
+from denoise import runtime_denoiser
+from noise_gate import TOLERANCE, all_settings, guarded
+from provenance import finished, provenance, write_result
+from skimage.metrics import peak_signal_noise_ratio
+
+from edgeae.runtime.noise_kind import CORRELATED_ABOVE, LEAST_SPREAD, NoiseMeter
+from edgeae.runtime.pretrained import DEFAULT_PRECISION, pretrained_path
+
+WHITE, FAINT, STRONG = "live", "live-camera", "live-stream"
+CUTS = tuple(round(float(c), 2) for c in np.arange(0.25, 10.01, 0.25)) + (float("inf"),)
+NEAR_PAIR = 0.05  # dB any setting may lose to today's pair (live, live-camera)
+GAIN = 0.10  # dB the camera settings must gain on average for the trio to ship
+TIE_DB = 0.005
+
+
+def per_image(clean: list[np.ndarray], noise, models: dict) -> dict:
+    """One setting: each image's ratio and fine spread (of its 8-bit rounding) and PSNRs."""
+    noisy, meter = noise(clean, 0), NoiseMeter()
+    spreads = [meter.spreads(np.clip(np.rint(z), 0, 255).astype(np.uint8)) for z in noisy]
+    row = {"ratio": [coarse / max(fine, LEAST_SPREAD) for fine, coarse in spreads],
+           "fine": [fine for fine, _ in spreads]}
+    for name, denoise in models.items():
+        row[name] = [peak_signal_noise_ratio(c, np.clip(denoise(z), 0, 255), data_range=255)
+                     for c, z in zip(clean, noisy)]
+    return row
+
+
+def picked(row: dict, cut: float) -> np.ndarray:
+    """Each image's model under the trio at level `cut` (inf: today's pair)."""
+    ratio, fine = np.array(row["ratio"]), np.array(row["fine"])
+    camera = np.where(fine >= cut, STRONG, FAINT)
+    return np.where(ratio > CORRELATED_ABOVE, camera, WHITE)
+
+
+def setting_cell(row: dict, cut: float) -> dict:
+    """One setting at one cut: each model's mean, the pair's, the trio's, and the shares."""
+    chosen, pair = picked(row, cut), picked(row, float("inf"))
+    psnr = {m: np.array(row[m]) for m in (WHITE, FAINT, STRONG)}
+    of = lambda picks: float(np.mean([psnr[m][i] for i, m in enumerate(picks)]))  # noqa: E731
+    return {**{m: float(np.mean(v)) for m, v in psnr.items()}, "pair": of(pair),
+            "trio": of(chosen), "to_stream": float(np.mean(chosen == STRONG))}
+
+
+def cut_summary(rows: dict, guards: dict, cut: float) -> dict:
+    """The rule's figures at one cut (T1, T2, the mean, the camera settings' gain)."""
+    cells = {label: setting_cell(row, cut) for label, row in rows.items()}
+    camera = [label for label in rows if guards[label] and not label.startswith("gaussian")]
+    return {"settings": cells,
+            "worst_guarded_db": min(c["trio"] - max(c[WHITE], c[FAINT], c[STRONG])
+                                    for label, c in cells.items() if guards[label]),
+            "worst_vs_pair_db": min(c["trio"] - c["pair"] for c in cells.values()),
+            "mean_db": float(np.mean([c["trio"] for c in cells.values()])),
+            "camera_gain_db": float(np.mean([cells[label]["trio"] - cells[label]["pair"]
+                                             for label in camera]))}
+
+
+def chosen_cut(by_cut: dict) -> float:
+    """The rule: T1 and T2 on every setting, then the best mean; ties go to the larger cut."""
+    fine = {cut: s["mean_db"] for cut, s in by_cut.items()
+            if s["worst_guarded_db"] >= -TOLERANCE and s["worst_vs_pair_db"] >= -NEAR_PAIR}
+    best = max(fine.values())
+    return max(cut for cut, mean in fine.items() if mean >= best - TIE_DB)
+
+
+def main() -> None:
+    """Measure every setting through the three models, then each cut; write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
+    parser.add_argument("--images", choices=("set12", "validation"), default="validation")
+    parser.add_argument("--cut", type=float, help="measure this level cut only (the test set)")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    run = provenance("python benchmarks/camera_trio.py " + " ".join(sys.argv[1:]))
+    clean, _ = measured_images(args.data, args.images)
+    models = {name: runtime_denoiser(pretrained_path(name, "onnxruntime", DEFAULT_PRECISION[name]),
+                                     "onnxruntime") for name in (WHITE, FAINT, STRONG)}
+    noises, rows = all_settings(), {}
+    for label, noise in noises.items():
+        rows[label] = per_image(clean, noise, models)
+        print(label, {k: round(float(np.mean(v)), 2) for k, v in rows[label].items()}, flush=True)
+    guards = {label: guarded(label, noise) for label, noise in noises.items()}
+    by_cut = {cut: cut_summary(rows, guards, cut)
+              for cut in ((args.cut,) if args.cut is not None else CUTS)}
+    cut = args.cut if args.cut is not None else chosen_cut(by_cut)
+    verdict = by_cut[cut] | {"cut": cut, "ships": cut != float("inf")
+                             and by_cut[cut]["camera_gain_db"] >= GAIN}
+    write_result({"provenance": finished(run), "images": args.images, "guarded": guards,
+                  "rows": rows, "verdict": {k: v for k, v in verdict.items() if k != "settings"},
+                  "cuts": {str(c): s for c, s in by_cut.items()}}, args.out)
+    print({k: v for k, v in verdict.items() if k != "settings"})
+
+
+if __name__ == "__main__":
+    main()
