@@ -81,10 +81,15 @@ def cut_summary(rows: dict, guards: dict, cut: float) -> dict:
                                              for label in camera]))}
 
 
-def chosen_cut(by_cut: dict) -> float:
-    """The rule: T1 and T2 on every setting, then the best mean; ties go to the larger cut."""
+def chosen_cut(by_cut: dict) -> float | None:
+    """The rule: T1 and T2 on every setting, then the best mean; ties go to the larger cut.
+
+    None where no cut meets both.
+    """
     fine = {cut: s["mean_db"] for cut, s in by_cut.items()
             if s["worst_guarded_db"] >= -TOLERANCE and s["worst_vs_pair_db"] >= -NEAR_PAIR}
+    if not fine:
+        return None
     best = max(fine.values())
     return max(cut for cut, mean in fine.items() if mean >= best - TIE_DB)
 
@@ -109,12 +114,13 @@ def main() -> None:
     by_cut = {cut: cut_summary(rows, guards, cut)
               for cut in ((args.cut,) if args.cut is not None else CUTS)}
     cut = args.cut if args.cut is not None else chosen_cut(by_cut)
-    verdict = by_cut[cut] | {"cut": cut, "ships": cut != float("inf")
-                             and by_cut[cut]["camera_gain_db"] >= GAIN}
+    verdict = {"cut": cut, "ships": False} if cut is None else {
+        **{k: v for k, v in by_cut[cut].items() if k != "settings"}, "cut": cut,
+        "ships": cut != float("inf") and by_cut[cut]["camera_gain_db"] >= GAIN}
     write_result({"provenance": finished(run), "images": args.images, "guarded": guards,
-                  "rows": rows, "verdict": {k: v for k, v in verdict.items() if k != "settings"},
+                  "rows": rows, "verdict": verdict,
                   "cuts": {str(c): s for c, s in by_cut.items()}}, args.out)
-    print({k: v for k, v in verdict.items() if k != "settings"})
+    print(verdict)
 
 
 if __name__ == "__main__":
