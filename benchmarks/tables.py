@@ -1828,6 +1828,31 @@ def camera_streams_verdicts() -> str:
                      "verdict"], rows) + "\n")
 
 
+def camera_trio_cuts(name: str) -> str:
+    """The trio's rule at every whole level cut (and never): T1, T2 and where, means."""
+    data = load(name)
+    rows = []
+    for cut, summary in data["cuts"].items():
+        if cut != "inf" and float(cut) % 1:
+            continue
+        cells = summary["settings"]
+        worst = min(cells, key=lambda label: cells[label]["trio"] - cells[label]["pair"])
+        rows.append([cut if cut != "inf" else "never (today's pair)",
+                     f"{summary['worst_guarded_db']:+.2f}",
+                     f"{summary['worst_vs_pair_db']:+.2f} ({worst})"
+                     if summary["worst_vs_pair_db"] < 0 else "+0.00",
+                     f"{summary['mean_db']:.2f}", f"{summary['camera_gain_db']:+.2f}"])
+    verdict = data["verdict"]
+    chosen = ("no cut meets T1 and T2" if verdict["cut"] is None
+              else f"cut {verdict['cut']}, ships: {verdict['ships']}")
+    return (caption(data["provenance"]) + "\n\n"
+            + "dB; the trio against the best of the three models on the guarded settings (T1, "
+            + "at least -0.20) and against today's `live-auto` on every setting (T2, at least "
+            + f"-0.05); its mean over every setting; the camera settings' mean gain. {chosen}."
+            + "\n\n" + table(["fine level cut", "T1: worst guarded", "T2: worst against the pair",
+                              "mean", "camera gain"], rows) + "\n")
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1953,6 +1978,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-streams-confirm": _of(camera_streams, "camera_streams_confirm"),
     "camera-streams-verdicts": ("camera_streams_confirm", camera_streams_verdicts),
     "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
+    "camera-trio-validation": _of(camera_trio_cuts, "camera_trio_validation"),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(
