@@ -19,19 +19,12 @@ each image through all three models, and scores every level cut by the rule in B
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
 import numpy as np
-from camera_denoisers import measured_images
-from denoise import runtime_denoiser
-from noise_gate import TOLERANCE, all_settings, guarded
-from provenance import finished, provenance, write_result
+from noise_gate import TOLERANCE, gate_command, measured_rows
+from provenance import finished, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, LEAST_SPREAD, NoiseMeter
-from edgeae.runtime.pretrained import DEFAULT_PRECISION, pretrained_path
 
 WHITE, FAINT, STRONG = "live", "live-camera", "live-stream"
 CUTS = tuple(round(float(c), 2) for c in np.arange(0.25, 10.01, 0.25)) + (float("inf"),)
@@ -96,21 +89,8 @@ def chosen_cut(by_cut: dict) -> float | None:
 
 def main() -> None:
     """Measure every setting through the three models, then each cut; write the results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
-    parser.add_argument("--images", choices=("set12", "validation"), default="validation")
-    parser.add_argument("--cut", type=float, help="measure this level cut only (the test set)")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    run = provenance("python benchmarks/camera_trio.py " + " ".join(sys.argv[1:]))
-    clean, _ = measured_images(args.data, args.images)
-    models = {name: runtime_denoiser(pretrained_path(name, "onnxruntime", DEFAULT_PRECISION[name]),
-                                     "onnxruntime") for name in (WHITE, FAINT, STRONG)}
-    noises, rows = all_settings(), {}
-    for label, noise in noises.items():
-        rows[label] = per_image(clean, noise, models)
-        print(label, {k: round(float(np.mean(v)), 2) for k, v in rows[label].items()}, flush=True)
-    guards = {label: guarded(label, noise) for label, noise in noises.items()}
+    args, run = gate_command("camera_trio.py")
+    rows, guards = measured_rows(args, (WHITE, FAINT, STRONG), per_image)
     by_cut = {cut: cut_summary(rows, guards, cut)
               for cut in ((args.cut,) if args.cut is not None else CUTS)}
     cut = args.cut if args.cut is not None else chosen_cut(by_cut)

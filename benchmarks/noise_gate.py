@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -96,24 +97,37 @@ def chosen_cut(by_cut: dict) -> float | None:
     return max(passing, key=passing.get) if passing else None
 
 
-def main() -> None:
-    """Measure every setting, then each cut (or the one given); write the results file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def gate_command(script: str) -> tuple[argparse.Namespace, dict]:
+    """A gate benchmark's command line (--data, --images, --cut, --out) and its provenance."""
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--images", choices=("set12", "validation"), default="validation")
     parser.add_argument("--cut", type=float, help="measure this cut only (the test set)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    run = provenance("python benchmarks/noise_gate.py " + " ".join(sys.argv[1:]))
+    return args, provenance(f"python benchmarks/{script} " + " ".join(sys.argv[1:]))
+
+
+def measured_rows(args: argparse.Namespace, names: tuple[str, ...],
+                  measure: Callable[[list, object, dict], dict]) -> tuple[dict, dict]:
+    """({setting: measure(clean, noise, models)}, {setting: guarded?}) over every setting.
+
+    The shipped models `names` run through onnxruntime, each in the precision it ships in.
+    """
     clean, _ = measured_images(args.data, args.images)
     models = {name: runtime_denoiser(pretrained_path(name, "onnxruntime", DEFAULT_PRECISION[name]),
-                                     "onnxruntime") for pair in PAIRS for name in pair}
-    noises = all_settings()
-    rows = {}
+                                     "onnxruntime") for name in names}
+    noises, rows = all_settings(), {}
     for label, noise in noises.items():
-        rows[label] = per_image(clean, noise, models)
+        rows[label] = measure(clean, noise, models)
         print(label, {k: round(float(np.mean(v)), 2) for k, v in rows[label].items()}, flush=True)
-    guards = {label: guarded(label, noise) for label, noise in noises.items()}
+    return rows, {label: guarded(label, noise) for label, noise in noises.items()}
+
+
+def main() -> None:
+    """Measure every setting, then each cut (or the one given); write the results file."""
+    args, run = gate_command("noise_gate.py")
+    rows, guards = measured_rows(args, tuple(name for pair in PAIRS for name in pair), per_image)
     cuts = (args.cut,) if args.cut is not None else CUTS
     by_cut = {cut: cut_summary(rows, guards, cut) for cut in cuts}
     write_result({"provenance": finished(run), "images": args.images, "guarded": guards,
