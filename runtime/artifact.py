@@ -43,6 +43,10 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
         manifest, origin = Manifest.read(beside), str(beside)
     else:
         embedded = choose_backend(path, backend).read_metadata(path).get(EMBEDDED_KEY)
+        if embedded is None and (path.parent / MANIFEST_FILE).is_file():
+            raise UserError(f"{path} is a trained model directory's own file: give the "
+                            f"directory {path.parent} where a command takes one (denoise, score, "
+                            f"reconstruct), or export it: `edgeae export {path.parent} --out DIR`")
         if embedded is None:
             raise UserError(f"{path} has no manifest: neither {beside.name} beside it nor one "
                             "embedded in it; copy the JSON that `edgeae export` wrote with it")

@@ -22,7 +22,7 @@ from edgeae.core.manifest import manifest_path_for
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import TFLiteSession, usable_cores
 
-from conftest import REPO, blobs
+from conftest import REPO, blobs, run_cli
 
 # The device environments `make install` creates: no TensorFlow in either.
 DEVICE_VENVS = {
@@ -211,6 +211,12 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
         rt.load(conv_dir)
     with pytest.raises(UserError, match="no such model file"):
         rt.load(tmp_path / "absent.tflite")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), np.zeros((16, 16), np.uint8))
+    code, _, err = run_cli("run", "--model", conv_dir / "model.keras", "--source", frames)
+    assert code == 2 and "model.keras is a trained model directory's own file: give the " \
+        f"directory {conv_dir} where a command takes one" in err and "Traceback" not in err
     beside = manifest_path_for(conv_tflite)
     lone = tmp_path / "lone.tflite"
     lone.write_bytes(conv_tflite.read_bytes()[:300])  # truncated, and no JSON beside it
