@@ -1853,6 +1853,19 @@ def camera_trio_cuts(name: str) -> str:
                               "mean", "camera gain"], rows) + "\n")
 
 
+def ov_graph() -> str:
+    """`live` int8 per file and engine: time, its ratio to LiteRT, PSNR and drop from fp32."""
+    data = load("ov_graph")
+    fp32 = data["fp32_psnr_db"]["fp32"]
+    rows = [[r["file"], f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['x_litert']:.2f}x",
+             f"{r['psnr_db']:.2f} ({r['psnr_db'] - fp32:+.2f})"] for r in data["rows"]]
+    return (caption(data["provenance"]) + "\n\n"
+            + "`live` int8, one 480x640 gray frame, 2 threads, interleaved rounds; PSNR on the 40 "
+            + f"held-out Train400 images at Gaussian sigma 25 (fp32: {fp32:.2f} dB).\n\n"
+            + table(["file and engine", "p50 ms", "p99 ms", "x LiteRT int8",
+                     "PSNR dB (from fp32)"], rows) + "\n")
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1979,6 +1992,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-streams-verdicts": ("camera_streams_confirm", camera_streams_verdicts),
     "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
     "camera-trio-validation": _of(camera_trio_cuts, "camera_trio_validation"),
+    "ov-graph": ("ov_graph", ov_graph),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(
