@@ -25,6 +25,7 @@ the test set. Models run through onnxruntime (2 threads), each in the precision 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,7 @@ from denoise import runtime_denoiser
 from provenance import finished, provenance, write_result
 from skimage.metrics import peak_signal_noise_ratio
 
-from edgeae.runtime.noise_kind import scale_ratio
+from edgeae.runtime.noise_kind import KIND_MEASURED_ON, WHERE, NoiseMeter
 from edgeae.runtime.pretrained import DEFAULT_PRECISION, pretrained_path
 
 PAIRS = (("live", "live-camera"), ("quality", "quality-camera"))
@@ -60,10 +61,10 @@ def guarded(label: str, noise) -> bool:
     return label.startswith("gaussian ") and float(label.split()[1]) >= GUARDED_SIGMA
 
 
-def per_image(clean: list[np.ndarray], noise, models: dict) -> dict:
-    """One setting: each image's scale ratio and PSNR through every model."""
-    noisy = noise(clean, 0)
-    row = {"ratio": [scale_ratio(np.clip(np.rint(z), 0, 255).astype(np.uint8)) for z in noisy]}
+def per_image(clean: list[np.ndarray], noise, models: dict, where: str = KIND_MEASURED_ON) -> dict:
+    """One setting: each image's scale ratio (on `where`, NoiseMeter's) and PSNR per model."""
+    noisy, meter = noise(clean, 0), NoiseMeter(where)
+    row = {"ratio": [meter.ratio(np.clip(np.rint(z), 0, 255).astype(np.uint8)) for z in noisy]}
     for name, denoise in models.items():
         row[name] = [peak_signal_noise_ratio(c, np.clip(denoise(z), 0, 255), data_range=255)
                      for c, z in zip(clean, noisy)]
@@ -97,13 +98,19 @@ def chosen_cut(by_cut: dict) -> float | None:
     return max(passing, key=passing.get) if passing else None
 
 
-def gate_command(script: str) -> tuple[argparse.Namespace, dict]:
-    """A gate benchmark's command line (--data, --images, --cut, --out) and its provenance."""
+def gate_command(script: str, measures: bool = False) -> tuple[argparse.Namespace, dict]:
+    """A gate benchmark's command line and its provenance.
+
+    --data, --images, --cut and --out; --measure where `measures`.
+    """
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="../shared/data")
     parser.add_argument("--images", choices=("set12", "validation"), default="validation")
     parser.add_argument("--cut", type=float, help="measure this cut only (the test set)")
     parser.add_argument("--out", type=Path)
+    if measures:
+        parser.add_argument("--measure", choices=WHERE, default=KIND_MEASURED_ON,
+                            help="the pixels the ratio is measured on (default: the runtime's)")
     args = parser.parse_args()
     return args, provenance(f"python benchmarks/{script} " + " ".join(sys.argv[1:]))
 
@@ -126,11 +133,13 @@ def measured_rows(args: argparse.Namespace, names: tuple[str, ...],
 
 def main() -> None:
     """Measure every setting, then each cut (or the one given); write the results file."""
-    args, run = gate_command("noise_gate.py")
-    rows, guards = measured_rows(args, tuple(name for pair in PAIRS for name in pair), per_image)
+    args, run = gate_command("noise_gate.py", measures=True)
+    rows, guards = measured_rows(args, tuple(name for pair in PAIRS for name in pair),
+                                 functools.partial(per_image, where=args.measure))
     cuts = (args.cut,) if args.cut is not None else CUTS
     by_cut = {cut: cut_summary(rows, guards, cut) for cut in cuts}
     write_result({"provenance": finished(run), "images": args.images, "guarded": guards,
+                  "measure": args.measure,
                   "precisions": {name: DEFAULT_PRECISION[name] for pair in PAIRS for name in pair},
                   "chosen_cut": chosen_cut(by_cut) if args.cut is None else None,
                   "cuts": {str(cut): s for cut, s in by_cut.items()}}, args.out)

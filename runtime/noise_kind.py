@@ -25,6 +25,11 @@ LEVELS = {np.dtype(np.uint8): 1.0, np.dtype(np.uint16): 255.0 / 65535.0}  # else
 # a larger frame is measured on its middle of about this many pixels: a 12-megapixel photo's
 # whole would take 0.2 GB of buffers, and a million pixels give the median to well under 1%
 MEASURED_PIXELS = 1 << 20
+# the kind's pixels (NoiseMeter `where`): the flattest FLAT_SHARE of the frame's blocks of
+# BLOCK x BLOCK scale-1 details (32x32 pixels), or the whole frame under LEAST_BLOCKS blocks
+WHERE = ("whole", "flat")
+KIND_MEASURED_ON = "whole"
+BLOCK, FLAT_SHARE, LEAST_BLOCKS = 16, 0.25, 4
 
 
 def middle(frame: np.ndarray, pixels: int = MEASURED_PIXELS) -> np.ndarray:
@@ -39,10 +44,18 @@ def middle(frame: np.ndarray, pixels: int = MEASURED_PIXELS) -> np.ndarray:
 
 
 class NoiseMeter:
-    """`scale_ratio` with its buffers kept: a stream's measured frames allocate nothing large."""
+    """`scale_ratio` with its buffers kept: a stream's measured frames allocate nothing large.
 
-    def __init__(self) -> None:
-        self._kept = KeptArrays()
+    `where` says which pixels the spreads come from: "whole" (the frame) or "flat" (the
+    quarter of its BLOCK-sized blocks with the least fine detail, where an image's own texture
+    is least likely to pass for correlated noise; a frame of fewer than LEAST_BLOCKS blocks is
+    measured whole).
+    """
+
+    def __init__(self, where: str = KIND_MEASURED_ON) -> None:
+        if where not in WHERE:
+            raise ValueError(f"where must be one of {WHERE}, not {where!r}")
+        self._kept, self._where = KeptArrays(), where
 
     def ratio(self, frame: np.ndarray) -> float:
         """Scale-2 over scale-1 spread of the frame's gray: ~1 white noise, higher correlated.
@@ -50,13 +63,13 @@ class NoiseMeter:
         A frame under 4 pixels on a side has no scale 2 to measure: it counts as white (1.0).
         One over MEASURED_PIXELS is measured on its middle.
         """
-        spreads = self.spreads(frame)
+        spreads = self.spreads(frame, self._where)
         if spreads is None:
             return 1.0
         fine, coarse = spreads
         return coarse / max(fine, LEAST_SPREAD)
 
-    def spreads(self, frame: np.ndarray) -> tuple[float, float] | None:
+    def spreads(self, frame: np.ndarray, where: str = "whole") -> tuple[float, float] | None:
         """(scale-1, scale-2) spreads of the frame's gray in 8-bit levels; None under 4 pixels.
 
         Scale 2's is doubled: the 2x2 mean halves white noise's spread, so doubled it matches
@@ -66,9 +79,35 @@ class NoiseMeter:
         if min(gray.shape) < 4:
             return None
         fine, mean = self._haar(gray, "1")
-        fine_spread = self._spread(fine)
         coarse, _ = self._haar(mean, "2")
-        return fine_spread, 2.0 * self._spread(coarse)
+        if where == "flat" and (flattest := self._flattest_blocks(fine)) is not None:
+            fine, coarse = self._blocks(fine, coarse, flattest)
+        return self._spread(fine), 2.0 * self._spread(coarse)
+
+    def _flattest_blocks(self, fine: np.ndarray) -> np.ndarray | None:
+        """(row, column) of the FLAT_SHARE of BLOCK-sized blocks with the least mean |detail|."""
+        rows, cols = fine.shape[0] // BLOCK, fine.shape[1] // BLOCK
+        if rows * cols < LEAST_BLOCKS:
+            return None
+        magnitude = np.abs(fine, out=self._kept("magnitude", fine.shape))
+        starts = np.arange(0, rows * BLOCK, BLOCK)
+        by_row = np.add.reduceat(magnitude[:rows * BLOCK], starts, axis=0)
+        activity = np.add.reduceat(by_row[:, :cols * BLOCK], np.arange(0, cols * BLOCK, BLOCK),
+                                   axis=1).ravel()
+        count = max(1, int(activity.size * FLAT_SHARE))
+        return np.divmod(np.argpartition(activity, count - 1)[:count], cols)
+
+    def _blocks(self, fine: np.ndarray, coarse: np.ndarray,
+                blocks: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The chosen blocks' scale-1 details and their scale-2 ones, each in a kept array."""
+        half = BLOCK // 2
+        rows, cols = blocks
+        picked_fine = self._kept("flat1", (rows.size, BLOCK, BLOCK))
+        picked_coarse = self._kept("flat2", (rows.size, half, half))
+        for i, (r, c) in enumerate(zip(rows, cols)):
+            picked_fine[i] = fine[r * BLOCK:(r + 1) * BLOCK, c * BLOCK:(c + 1) * BLOCK]
+            picked_coarse[i] = coarse[r * half:(r + 1) * half, c * half:(c + 1) * half]
+        return picked_fine, picked_coarse
 
     def _gray_levels(self, frame: np.ndarray) -> np.ndarray:
         """The frame (gray or BGR; uint8, uint16 or float in [0, 1]) as float32 0-255 gray."""
