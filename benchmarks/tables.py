@@ -1984,6 +1984,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-denoisers-gaussian-third-validation": _of(
         camera_denoisers, "camera_denoisers_gaussian_third_validation"),
     "noise-gate-cuts-validation": _of(noise_gate_cuts, "noise_gate_validation"),
+    "noise-gate-flat-cuts-validation": _of(noise_gate_cuts, "noise_gate_flat_validation"),
     "noise-gate-validation": ("noise_gate_validation",
                               functools.partial(noise_gate, "noise_gate_validation", "1.9")),
     "noise-gate": ("noise_gate", functools.partial(noise_gate, "noise_gate", "1.9")),

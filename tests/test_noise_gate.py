@@ -106,6 +106,24 @@ def test_spreads_measure_how_strong_the_noise_is():
     assert NoiseMeter().spreads(np.zeros((3, 50), np.uint8)) is None
 
 
+def test_the_flattest_blocks_see_white_noise_under_a_textured_scene():
+    """Measured whole, a nearly clean image's own texture reads as correlated noise; on its
+    flattest quarter of blocks the faint white noise shows. A camera's grain reads as
+    correlated either way, and a frame of fewer than 4 blocks is measured whole."""
+    sky = np.full((256, 256), 120.0)
+    sky[:, 64:] = cv2.GaussianBlur(np.random.default_rng(5).normal(120, 40, (256, 192)),
+                                   (0, 0), 1.0)  # fine texture on three quarters, one flat
+    nearly_clean = gaussian(2, image=sky)
+    whole, flat = NoiseMeter("whole"), NoiseMeter("flat")
+    assert whole.ratio(nearly_clean) > CORRELATED_ABOVE > flat.ratio(nearly_clean) + 0.3
+    for level in PRESETS:
+        assert flat.ratio(camera(level)) > CORRELATED_ABOVE, level
+    small = camera("dim")[:60, :60]
+    assert flat.ratio(small) == whole.ratio(small)
+    with pytest.raises(ValueError, match="where must be one of"):
+        NoiseMeter("middle")
+
+
 def test_a_frame_too_small_to_measure_counts_as_white():
     assert scale_ratio(np.zeros((3, 50), np.uint8)) == 1.0
     assert scale_ratio(np.zeros((1, 1, 3), np.uint8)) < CORRELATED_ABOVE
