@@ -28,6 +28,8 @@ MEASURED_PIXELS = 1 << 20
 # the kind's pixels (NoiseMeter `where`): the flattest FLAT_SHARE of the frame's blocks of
 # BLOCK x BLOCK scale-1 details (32x32 pixels), or the whole frame under LEAST_BLOCKS blocks
 WHERE = ("whole", "flat")
+# the runtime's: "flat" sent a tenth of bright moving H.264 streams to the Gaussian model
+# (BENCHMARKS.md, "The kind measured on the frame's flattest quarter")
 KIND_MEASURED_ON = "whole"
 BLOCK, FLAT_SHARE, LEAST_BLOCKS = 16, 0.25, 4
 
@@ -84,7 +86,7 @@ class NoiseMeter:
             fine, coarse = self._blocks(fine, coarse, flattest)
         return self._spread(fine), 2.0 * self._spread(coarse)
 
-    def _flattest_blocks(self, fine: np.ndarray) -> np.ndarray | None:
+    def _flattest_blocks(self, fine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(row, column) of the FLAT_SHARE of BLOCK-sized blocks with the least mean |detail|."""
         rows, cols = fine.shape[0] // BLOCK, fine.shape[1] // BLOCK
         if rows * cols < LEAST_BLOCKS:
