@@ -142,6 +142,26 @@ def test_a_warm_model_call_allocates_no_frame_sized_array(backend, file):
     assert peak < frame.size, f"{backend}: {peak} bytes"  # a quarter of the float input
 
 
+def test_onnxruntime_writes_each_output_into_the_same_buffer():
+    """I/O binding: after a shape's first call, onnxruntime writes into the session's kept
+    array (no output allocated per frame), and the values are onnxruntime's own."""
+    import onnxruntime as ort
+
+    from edgeae.runtime.backends import OnnxSession
+
+    path = REPO / "runtime" / "pretrained" / "live_int8.onnx"
+    session, plain = OnnxSession(path, 1), ort.InferenceSession(str(path))
+    tall = np.random.default_rng(0).random((3, 1, 96, 64, 1), dtype=np.float32)
+    first = session.run(np.ascontiguousarray(tall[0, :, ::2]))
+    for frames in tall[1:]:
+        view = frames[:, ::2]  # every other row: not contiguous, copied for the engine
+        out = session.run(view)
+        assert out is first
+        expected = plain.run(None, {"input": np.ascontiguousarray(view)})[0]
+        np.testing.assert_array_equal(out, expected)
+    assert session.run(tall[0, :, :40]).shape == (1, 40, 64, 1)  # a new shape, a new buffer
+
+
 def test_bad_frames(model):
     with pytest.raises(UserError, match="takes 1-channel frames but got 3"):
         model.reconstruct(blobs(1, channels=3))
