@@ -19,30 +19,19 @@ each image through all three models, and scores every level cut by the rule in B
 
 from __future__ import annotations
 
-import numpy as np
-from noise_gate import TOLERANCE, gate_command, measured_rows
-from provenance import finished, write_result
-from skimage.metrics import peak_signal_noise_ratio
+import functools
 
-from edgeae.runtime.noise_kind import CORRELATED_ABOVE, LEAST_SPREAD, NoiseMeter
+import numpy as np
+from noise_gate import TOLERANCE, gate_command, measured_rows, per_image
+from provenance import finished, write_result
+
+from edgeae.runtime.noise_kind import CORRELATED_ABOVE
 
 WHITE, FAINT, STRONG = "live", "live-camera", "live-stream"
 CUTS = tuple(round(float(c), 2) for c in np.arange(0.25, 10.01, 0.25)) + (float("inf"),)
 NEAR_PAIR = 0.05  # dB any setting may lose to today's pair (live, live-camera)
 GAIN = 0.10  # dB the camera settings must gain on average for the trio to ship
 TIE_DB = 0.005
-
-
-def per_image(clean: list[np.ndarray], noise, models: dict) -> dict:
-    """One setting: each image's ratio and fine spread (of its 8-bit rounding) and PSNRs."""
-    noisy, meter = noise(clean, 0), NoiseMeter()
-    spreads = [meter.spreads(np.clip(np.rint(z), 0, 255).astype(np.uint8)) for z in noisy]
-    row = {"ratio": [coarse / max(fine, LEAST_SPREAD) for fine, coarse in spreads],
-           "fine": [fine for fine, _ in spreads]}
-    for name, denoise in models.items():
-        row[name] = [peak_signal_noise_ratio(c, np.clip(denoise(z), 0, 255), data_range=255)
-                     for c, z in zip(clean, noisy)]
-    return row
 
 
 def picked(row: dict, cut: float) -> np.ndarray:
@@ -90,7 +79,8 @@ def chosen_cut(by_cut: dict) -> float | None:
 def main() -> None:
     """Measure every setting through the three models, then each cut; write the results."""
     args, run = gate_command("camera_trio.py")
-    rows, guards = measured_rows(args, (WHITE, FAINT, STRONG), per_image)
+    rows, guards = measured_rows(args, (WHITE, FAINT, STRONG),
+                                 functools.partial(per_image, where="whole"))
     by_cut = {cut: cut_summary(rows, guards, cut)
               for cut in ((args.cut,) if args.cut is not None else CUTS)}
     cut = args.cut if args.cut is not None else chosen_cut(by_cut)

@@ -62,9 +62,14 @@ def guarded(label: str, noise) -> bool:
 
 
 def per_image(clean: list[np.ndarray], noise, models: dict, where: str = KIND_MEASURED_ON) -> dict:
-    """One setting: each image's scale ratio (on `where`, NoiseMeter's) and PSNR per model."""
+    """One setting: each image's ratio (on `where`), whole scale-1 spread and PSNR per model.
+
+    The gate measures each noisy image's 8-bit rounding, as a file holds it.
+    """
     noisy, meter = noise(clean, 0), NoiseMeter(where)
-    row = {"ratio": [meter.ratio(np.clip(np.rint(z), 0, 255).astype(np.uint8)) for z in noisy]}
+    rounded = [np.clip(np.rint(z), 0, 255).astype(np.uint8) for z in noisy]
+    row = {"ratio": [meter.ratio(z) for z in rounded],
+           "fine": [meter.spreads(z)[0] for z in rounded]}
     for name, denoise in models.items():
         row[name] = [peak_signal_noise_ratio(c, np.clip(denoise(z), 0, 255), data_range=255)
                      for c, z in zip(clean, noisy)]

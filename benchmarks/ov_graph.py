@@ -29,12 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
+from int8_ranges import gray, mean_psnr, noisy_pairs
 from onnx import helper, numpy_helper
 from provenance import finished, provenance, write_result
-from skimage.metrics import peak_signal_noise_ratio
 
 from edgeae.runtime.backends import int8_sums_saturate, open_session
 from edgeae.runtime.pretrained import PRETRAINED_DIR
@@ -90,13 +89,8 @@ def _split_conv(conv, inputs, sizes: list[int], weights: dict, graph) -> list:
                                       name=f"{conv.name}_add")]
 
 
-def gray(path: Path) -> np.ndarray:
-    """A gray image as float32 HxW in [0, 1]."""
-    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
-
-
-def image_sets(data: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(calibration crops NHWC with noise, held-out images HxW) from Train400."""
+def image_sets(data: Path) -> tuple[list[np.ndarray], list]:
+    """(calibration crops NHWC with noise, held-out (clean, noisy) pairs) from Train400."""
     paths = sorted((data / "train400").glob("*.png"))
     train, held = split_indices(len(paths), 0.1, 0)
     rng, crops = np.random.default_rng(0), []
@@ -104,7 +98,7 @@ def image_sets(data: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
         image = gray(paths[i])[:CROP, :CROP]
         crops += [(image + rng.normal(0, s / 255, image.shape)).astype(np.float32)[None, ..., None]
                   for s in SIGMAS]
-    return crops, [gray(paths[i]) for i in held]
+    return crops, noisy_pairs([gray(paths[i]) for i in held], VALIDATION_SIGMA, 1)
 
 
 def nncf_ir(onnx_path: Path, crops: list[np.ndarray], out: Path) -> Path:
@@ -120,18 +114,6 @@ def nncf_ir(onnx_path: Path, crops: list[np.ndarray], out: Path) -> Path:
             overflow_fix=fix))
     ov.save_model(quantized, str(out))
     return out
-
-
-def mean_psnr(path: Path, backend: str, images: list[np.ndarray]) -> float:
-    """Mean PSNR (dB) on the held-out images with Gaussian noise of VALIDATION_SIGMA."""
-    session, rng = open_session(path, backend, THREADS)[0], np.random.default_rng(1)
-    scores = []
-    for clean in images:
-        clean = clean[:clean.shape[0] // 8 * 8, :clean.shape[1] // 8 * 8]
-        noisy = clean + rng.normal(0, VALIDATION_SIGMA / 255, clean.shape).astype(np.float32)
-        out = np.clip(session.run(noisy[None, ..., None])[0, ..., 0], 0, 1)
-        scores.append(peak_signal_noise_ratio(clean, out, data_range=1))
-    return float(np.mean(scores))
 
 
 def interleaved_ms(files: dict[str, tuple[Path, str]]) -> dict[str, dict]:
