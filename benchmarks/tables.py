@@ -1866,6 +1866,34 @@ def ov_graph() -> str:
                      "PSNR dB (from fp32)"], rows) + "\n")
 
 
+def history_warp(name: str) -> str:
+    """`live-video` with its history moved bilinearly or bicubically, per precision and sigma."""
+    data = load(name)
+    rows = []
+    for precision, per_sigma in data["mean"].items():
+        for sigma, m in per_sigma.items():
+            lin, cub = m["linear"], m["cubic"]
+            rows.append([precision, sigma, f"{lin['psnr']:.2f}", f"{cub['psnr']:.2f}",
+                         f"{cub['psnr'] - lin['psnr']:+.3f}",
+                         f"{cub['moving_psnr'] - lin['moving_psnr']:+.3f}",
+                         f"{cub['ssim'] - lin['ssim']:+.4f}",
+                         f"{lin['flicker']:.2f} / {cub['flicker']:.2f}"])
+    ms = data["warp_ms"]
+    text = (caption(data["provenance"]) + "\n\n"
+            + f"Mean over {data['clips']} clips of {data['frames']} frames ({data['stills']} "
+            + f"stills), every frame; moving a 480x640 plane: bilinear {ms['linear']:.2f} ms, "
+            + f"bicubic {ms['cubic']:.2f} ms.\n\n"
+            + table(["live-video", "sigma", "bilinear PSNR", "bicubic PSNR", "PSNR change",
+                     "moving-region PSNR change", "SSIM change",
+                     "flicker (bilinear / bicubic)"], rows, right=set(range(2, 8))) + "\n")
+    if data["verdict"]:
+        tests = [[name, f"{t['value']:+.4f}", f"{t['bound']:+g}", "holds" if t["holds"]
+                  else "fails"] for name, t in data["verdict"]["tests"].items()]
+        text += ("\n" + table(["test (int8)", "value", "bound", ""], tests)
+                 + f"\n\nBicubic ships: {'yes' if data['verdict']['ships'] else 'no'}.\n")
+    return text
+
+
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
     """A TABLES row whose renderer takes the results file's name: (file, renderer)."""
     return results, functools.partial(render, results)
@@ -1993,6 +2021,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-streams-verdicts": ("camera_streams_confirm", camera_streams_verdicts),
     "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
     "camera-trio-validation": _of(camera_trio_cuts, "camera_trio_validation"),
+    "history-warp-validation": _of(history_warp, "history_warp_validation"),
     "ov-graph": ("ov_graph", ov_graph),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),

@@ -159,14 +159,18 @@ def _hann(w: int, h: int) -> np.ndarray:
     return cv2.createHanningWindow((w, h), cv2.CV_32F)
 
 
-def shift_planes(planes: np.ndarray, dx: float, dy: float, out: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) planes moved by (dx, dy) pixels into `out` (bilinear, mirrored borders)."""
+def shift_planes(planes: np.ndarray, dx: float, dy: float, out: np.ndarray,
+                 interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """(N, H, W, C) planes moved by (dx, dy) pixels into `out` (mirrored borders).
+
+    `interpolation` is the OpenCV flag they are resampled with.
+    """
     m = np.float32([[1, 0, dx], [0, 1, dy]])
     n, h, w, c = planes.shape
     for i in range(n):
         for j in range(c):
             cv2.warpAffine(planes[i, :, :, j], m, (w, h), dst=out[i, :, :, j],
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                           flags=interpolation, borderMode=cv2.BORDER_REFLECT)
     return out
 
 
@@ -176,8 +180,12 @@ class RecurrentHistory(FrameHistory):
     The output is moved by the global shift between the last frame and this one (global_shift),
     so a panning camera's last output lines up with the frame it helps to denoise; what still
     differs (objects moving on their own, turns, a missed cut) is for the model to reject. It
-    starts again, from two copies of the frame, as FrameHistory does.
+    starts again, from two copies of the frame, as FrameHistory does. `interpolation` is the
+    OpenCV flag the output is resampled with (BENCHMARKS.md, "The recurrent history's
+    resampling").
     """
+
+    interpolation = cv2.INTER_LINEAR
 
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0),
                  find_cuts: bool = True) -> None:
@@ -194,7 +202,8 @@ class RecurrentHistory(FrameHistory):
         else:
             stacked = self._stacked
             dx, dy = shift_between(self._last_small, small, x.shape[1:3])
-            stacked[..., :c] = shift_planes(self._output, dx, dy, out=self._aligned)
+            stacked[..., :c] = shift_planes(self._output, dx, dy, self._aligned,
+                                             self.interpolation)
             stacked[..., c:] = x
         self._last_small = small  # shrunk once per frame, used again by the next one
         return stacked
