@@ -16,7 +16,13 @@ from skimage import data
 
 import edgeae.runtime as rt
 from edgeae.runtime.capture import Source
-from edgeae.runtime.history import FrameHistory, StillFrames, global_shift, shift_planes
+from edgeae.runtime.history import (
+    FrameHistory,
+    RecurrentHistory,
+    StillFrames,
+    global_shift,
+    shift_planes,
+)
 from edgeae.runtime.loop import RunOptions, run
 from edgeae.train.clips import clip_from_still, still_clip, video_clip
 from tests.conftest import run_cli, train_cli, write_folder, write_video
@@ -98,6 +104,28 @@ def test_global_shift_lines_up_a_panning_camera():
     assert np.allclose(global_shift(flat, flat), 0, atol=1e-3)
     clip = np.stack([photo[300:364, 200:264], moved[300:364, 200:264]], axis=-1)
     assert np.abs(aligned_to_last(clip, 2)[8:-8, 8:-8, 0] - clip[8:-8, 8:-8, 1]).mean() < 0.02
+
+
+def test_recurrent_history_moves_its_last_output_keeping_its_detail():
+    """The last output is moved with a sub-pixel pan by bicubic resampling (BENCHMARKS.md, "The
+    recurrent history's resampling"): nearer the true moved image than bilinear's."""
+    hi = cv2.resize(data.camera(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    hi = hi.astype(np.float32) / 255
+
+    def view(x: int, y: int) -> np.ndarray:  # 4x area-shrunk: a shift of 1/4 px per hi-res px
+        return cv2.resize(hi[y:y + 960, x:x + 1280], (320, 240), interpolation=cv2.INTER_AREA)
+
+    a, b = view(500, 500), view(494, 502)  # the scene moved by (1.5, -0.5) px
+    history = RecurrentHistory()
+    history.stack(a[None, :, :, None])
+    history.remember(a[None, :, :, None])
+    moved = history.stack(b[None, :, :, None])[0, 8:-8, 8:-8, 0]
+    dx, dy = global_shift(a, b)
+    assert abs(dx - 1.5) < 0.25 and abs(dy + 0.5) < 0.25
+    bilinear = shift_planes(a[None, :, :, None], dx, dy, np.empty((1, 240, 320, 1), np.float32),
+                            cv2.INTER_LINEAR)[0, 8:-8, 8:-8, 0]
+    truth = b[8:-8, 8:-8]
+    assert np.abs(moved - truth).mean() < 0.8 * np.abs(bilinear - truth).mean()
 
 
 def test_training_clips_from_stills_and_videos():
