@@ -1810,11 +1810,15 @@ def camera_streams(name: str) -> str:
                      "pair - NLM"], rows) + "\n")
 
 
-def camera_streams_verdicts() -> str:
-    """The rules' tests, in the order they were run: the first rule, the amended one, confirmed."""
-    runs = (("first rule, 16 choosing clips", load("camera_streams_validation")["first_rule"]),
-            ("amended rule, 16 choosing clips", load("camera_streams_validation")["verdict"]),
-            ("amended rule, 24 confirming clips", load("camera_streams_confirm")["verdict"]))
+def camera_streams_verdicts(prefix: str = "camera_streams", first: bool = True) -> str:
+    """The rules' tests, in the order they were run: the first rule, the amended one, confirmed.
+
+    From the results files `prefix`_validation and `prefix`_confirm; the first rule where `first`.
+    """
+    choosing, confirming = load(f"{prefix}_validation"), load(f"{prefix}_confirm")
+    runs = ((("first rule, 16 choosing clips", choosing["first_rule"]),) if first else ()) + (
+        ("amended rule, 16 choosing clips", choosing["verdict"]),
+        ("amended rule, 24 confirming clips", confirming["verdict"]))
     rows = [[label, f"{v['measure']} {v['cut']:g}", f"{v['worst_gain']:+.3f}",
              f"{v['low_light_gain']:+.3f}", f"{v['still_gain']:+.3f}",
              "meets R1-R3" if v["passes"] else "fails " + ", ".join(
@@ -2019,6 +2023,12 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-streams-validation": _of(camera_streams, "camera_streams_validation"),
     "camera-streams-confirm": _of(camera_streams, "camera_streams_confirm"),
     "camera-streams-verdicts": ("camera_streams_confirm", camera_streams_verdicts),
+    "camera-streams-bicubic-validation": _of(camera_streams, "camera_streams_bicubic_validation"),
+    "camera-streams-bicubic-confirm": _of(camera_streams, "camera_streams_bicubic_confirm"),
+    "camera-streams-bicubic-verdicts": (
+        "camera_streams_bicubic_confirm",
+        functools.partial(camera_streams_verdicts, "camera_streams_bicubic", first=False)),
+    "camera-streams-bicubic-set12": _of(camera_streams, "camera_streams_bicubic_set12"),
     "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
     "camera-trio-validation": _of(camera_trio_cuts, "camera_trio_validation"),
     "history-warp-validation": _of(history_warp, "history_warp_validation"),
