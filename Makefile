@@ -11,7 +11,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 HAS_TFLITE_WHEELS := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info < (3, 12)))')
 
 .PHONY: install demo test lint clean pretrained pretrained-video pretrained-camera \
-	pretrained-camera-stream pretrained-stream \
+	pretrained-camera-stream pretrained-stream pretrained-camera-video \
 	pretrained-ncnn
 
 install: $(VENV)/.installed $(RUNTIME_VENV)/.installed
@@ -83,7 +83,7 @@ pretrained: $(VENV)/.installed
 	  $(call ship,$${name}); \
 	done
 	$(MAKE) pretrained-video pretrained-camera pretrained-camera-stream pretrained-stream \
-	  pretrained-ncnn
+	  pretrained-camera-video pretrained-ncnn
 
 # live-video: the shipped `live` made recurrent (`--temporal recurrent`): `live` itself frozen
 # inside, only the small fusion that blends in its last output trains, unrolled over 4-frame clips
@@ -92,19 +92,32 @@ pretrained: $(VENV)/.installed
 # OpenVINO IR: OpenVINO runs the int8 ONNX faster than NNCF's IR, which kept layers in float.
 LIVE_VIDEO_MINUTES ?= 40
 
-pretrained-video: $(VENV)/.installed
+# recurrent NAME,BASE,NOISE,MINUTES: BASE's fp32 ONNX made recurrent and trained on NOISE (only
+# the fusion trains), exported in fp32 to every format and in int8 to TFLite and ONNX, shipped
+recurrent = set -e; \
 	$(VENV)/bin/edgeae train denoiser --data $(DATA)/train400 --model unet --size small \
-	  --temporal recurrent --noise gaussian:0-55 --patch-size 64 --patches-per-image 16 \
-	  --batch-size 16 --learning-rate 1e-3 --initial-weights runtime/pretrained/live_fp32.onnx \
-	  --epochs 400 --patience 12 --time-limit $(LIVE_VIDEO_MINUTES) \
-	  --out $(PRETRAINED_WORK)/live-video --overwrite
-	$(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-video --format all --precision fp32 \
-	  --out $(PRETRAINED_WORK)/live-video-export --overwrite
-	set -e; for f in tflite onnx; do \
-	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/live-video --format $$f --precision int8 \
-	    --out $(PRETRAINED_WORK)/live-video-export --overwrite; \
-	done
-	$(call ship,live-video)
+	  --temporal recurrent --noise '$(3)' --patch-size 64 --patches-per-image 16 \
+	  --batch-size 16 --learning-rate 1e-3 --initial-weights runtime/pretrained/$(2)_fp32.onnx \
+	  --epochs 400 --patience 12 --time-limit $(4) --out $(PRETRAINED_WORK)/$(1) --overwrite; \
+	$(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$(1) --format all --precision fp32 \
+	  --out $(PRETRAINED_WORK)/$(1)-export --overwrite; \
+	for f in tflite onnx; do \
+	  $(VENV)/bin/edgeae export $(PRETRAINED_WORK)/$(1) --format $$f --precision int8 \
+	    --out $(PRETRAINED_WORK)/$(1)-export --overwrite; \
+	done; \
+	$(call ship,$(1))
+
+pretrained-video: $(VENV)/.installed
+	$(call recurrent,live-video,live,gaussian:0-55,$(LIVE_VIDEO_MINUTES))
+
+# live-camera-video: the shipped `live-camera` made recurrent the same way, on the camera noise
+# mixture with H.264 streams; `live-auto` gives it a camera's stream from its second frame where
+# the grain is strong (runtime/gated.py; BENCHMARKS.md, "Camera streams"). 35 minutes on 2 cores.
+CAMERA_VIDEO_MINUTES ?= 35
+CAMERA_VIDEO_NOISE := gaussian:0-55|camera:bright-night,70-100|camera:bright-night+h264:18-30
+
+pretrained-camera-video: $(VENV)/.installed
+	$(call recurrent,live-camera-video,live-camera,$(CAMERA_VIDEO_NOISE),$(CAMERA_VIDEO_MINUTES))
 
 # live-camera: the shipped `live` tuned (from its fp32 ONNX file, quantization-aware, on 2 CPU
 # cores) on a mixture: half the patches with its Gaussian noise, half through the camera noise

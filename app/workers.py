@@ -30,7 +30,7 @@ class ModelSpec:
     threshold: float | None = None  # scoring: replaces the manifest's threshold
     tile_pixels: int | None = None  # replaces the runtime's largest piece per model call
     colour_planes: str | None = None  # replaces a gray denoiser's way with colour frames
-    pair: Path | None = None  # a camera model the frame's noise may choose instead (gated.py)
+    pair: tuple[Path, ...] = ()  # camera models the frame's noise may choose instead (gated.py)
 
     def open(self) -> Reconstructor:
         """The runtime's object for this model (a model directory runs its Keras model)."""

@@ -66,9 +66,11 @@ class NoiseMeter:
         One over MEASURED_PIXELS is measured on its middle.
         """
         spreads = self.spreads(frame, self._where)
-        if spreads is None:
-            return 1.0
-        fine, coarse = spreads
+        return 1.0 if spreads is None else self.ratio_of(*spreads)
+
+    @staticmethod
+    def ratio_of(fine: float, coarse: float) -> float:
+        """The ratio of two spreads `spreads` gives (a flat frame's fine one floored)."""
         return coarse / max(fine, LEAST_SPREAD)
 
     def spreads(self, frame: np.ndarray, where: str = "whole") -> tuple[float, float] | None:

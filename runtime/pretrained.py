@@ -18,14 +18,18 @@ then at a tenth of the rate, for a camera where `quality`'s cost is affordable. 
 Gaussian noise: for a camera's noisy frames only (it smooths nearly clean ones), it keeps a
 streaming camera's dim frames nearer the scene's brightness than `live-camera` does, which is
 why `edgeae adapt` may hold its output's brightness to it (train/settings.py BRIGHTNESS_MODELS).
+`live-camera-video` is `live-camera` made recurrent the same way, trained on the camera noise
+and Gaussian noise mixed: for a camera's stream where its grain is strong (dim and night).
 `live-auto` and `quality-auto` are no models of their own but pairs (runtime/gated.py): each
 frame goes to `live` or `quality` where its noise is white, to `live-camera` or `quality-camera`
-where it is a camera's correlated grain, as runtime/noise_kind.py tells them apart.
+where it is a camera's correlated grain, as runtime/noise_kind.py tells them apart, and in
+`live-auto` to `live-camera-video` where that grain is strong.
 `make pretrained` reproduces them all; their numbers are in BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from edgeae.core.errors import UserError
@@ -34,15 +38,18 @@ from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.runtime.backends import BACKENDS
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+log = logging.getLogger(__name__)
 # single-frame: every frame on its own
 FRAME_NAMES = ("live", "quality", "live-camera", "quality-camera", "live-stream")
-NAMES = (*FRAME_NAMES, "live-video")
+NAMES = (*FRAME_NAMES, "live-video", "live-camera-video")
 # the precisions shipped: those of the files beside this module, in the table's order
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if any(PRETRAINED_DIR.glob(f"*_{p}.*")))
 DEFAULT_PRECISION = {"live": "int8", "quality": "fp32", "live-video": "int8", "live-camera": "int8",
-                     "quality-camera": "fp32", "live-stream": "int8"}
-# pairs the frame's noise chooses between (runtime/gated.py): (for white noise, for a camera's)
-GATED = {"live-auto": ("live", "live-camera"), "quality-auto": ("quality", "quality-camera")}
+                     "quality-camera": "fp32", "live-stream": "int8", "live-camera-video": "int8"}
+# pairs the frame's noise chooses between (runtime/gated.py): (for white noise, for a camera's,
+# and maybe for a camera's strong grain on a stream)
+GATED = {"live-auto": ("live", "live-camera", "live-camera-video"),
+         "quality-auto": ("quality", "quality-camera")}
 GATED_PRECISION = {name: DEFAULT_PRECISION[pair[0]] for name, pair in GATED.items()}
 
 
@@ -87,5 +94,17 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
 
 def pretrained_paths(name: str, backend: str | None = None,
                      precision: str | None = None) -> tuple[Path, ...]:
-    """The shipped file for `name`, or for a GATED pair its two (white noise's first)."""
-    return tuple(pretrained_path(member, backend, precision) for member in GATED.get(name, (name,)))
+    """The shipped file for `name`, or for a GATED pair its members' (white noise's first).
+
+    A pair's third member (a recurrent camera model) is left out, with a warning, where it ships
+    no file for the backend and precision (ncnn, which runs single-frame models only).
+    """
+    members = GATED.get(name, (name,))
+    paths = [pretrained_path(member, backend, precision) for member in members[:2]]
+    for member in members[2:]:
+        try:
+            paths.append(pretrained_path(member, backend, precision))
+        except UserError:
+            log.warning("%s: %s ships no file for this backend and precision, so streams with "
+                        "strong grain go to %s", name, member, members[1])
+    return tuple(paths)

@@ -239,7 +239,8 @@ def test_a_shipped_denoiser_rebuilt_in_keras_matches_its_onnx_file(name):
                                atol=Tolerances().fp32_max_abs_diff)
     assert manifest.params.size == {"live": "small", "quality": "medium",
                                     "live-video": "small", "live-camera": "small",
-                                    "quality-camera": "medium", "live-stream": "small"}[name]
+                                    "quality-camera": "medium", "live-stream": "small",
+                                    "live-camera-video": "small"}[name]
 
 
 @pytest.mark.parametrize("shipped", ["live", *BRIGHTNESS_MODELS])

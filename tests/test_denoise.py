@@ -503,7 +503,7 @@ def test_pretrained_models_ship_and_denoise(name, tmp_path):
     for precision in ("fp32", "int8"):
         for backend in ("litert", "onnxruntime"):
             assert pretrained_path(name, backend, precision).is_file()
-    if name in FRAME_NAMES:  # ncnn: fp32 only, and not the recurrent live-video
+    if name in FRAME_NAMES:  # ncnn: fp32 only, and not the recurrent models
         assert pretrained_path(name, "ncnn", "fp32").suffix == ".param"
     with pytest.raises(UserError, match=f"{name} ships no .*file for ncnn"):
         pretrained_path(name, "ncnn", "int8")

@@ -15,7 +15,7 @@ from skimage import data
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
 from edgeae.runtime import gated
-from edgeae.runtime.gated import EVERY, NoiseGated
+from edgeae.runtime.gated import EVERY, STRONG_FROM, NoiseGated
 from edgeae.runtime.noise_kind import (
     CORRELATED_ABOVE,
     MEASURED_PIXELS,
@@ -23,8 +23,9 @@ from edgeae.runtime.noise_kind import (
     middle,
     scale_ratio,
 )
-from edgeae.runtime.pretrained import GATED, pretrained_path
+from edgeae.runtime.pretrained import GATED, pretrained_path, pretrained_paths
 from edgeae.train.camera import PRESETS, CameraNoise
+from edgeae.train.clips import clip_from_still
 
 from conftest import run_cli
 
@@ -130,9 +131,8 @@ def test_a_frame_too_small_to_measure_counts_as_white():
 
 
 def open_pair(name: str) -> NoiseGated:
-    white, correlated = (rt.load(pretrained_path(m, "onnxruntime"), task="denoise")
-                         for m in GATED[name])
-    return NoiseGated(white, correlated, GATED[name])
+    return NoiseGated(*(rt.load(pretrained_path(m, "onnxruntime"), task="denoise")
+                        for m in GATED[name]), names=GATED[name])
 
 
 def test_each_frame_goes_to_the_model_its_noise_suits_bit_for_bit():
@@ -143,7 +143,57 @@ def test_each_frame_goes_to_the_model_its_noise_suits_bit_for_bit():
         pair.reset()
         np.testing.assert_array_equal(pair.denoise(frame), alone[model].denoise(frame))
         assert pair.chosen == kind
-    assert pair.counts == {"white": 1, "correlated": 1}
+    assert pair.counts == {"white": 1, "correlated": 1, "strong": 0}
+
+
+def panning(level: str, frames: int = 12) -> list[np.ndarray]:
+    """A camera panning over CLEAN with an object moving, through the camera noise at `level`."""
+    clip = clip_from_still(CLEAN[..., None], frames, (128, 160), np.random.default_rng(1),
+                           objects=1).frames[..., 0]
+    return [camera(level, seed, image=f) for seed, f in enumerate(clip)]
+
+
+def test_strong_grain_on_a_stream_goes_to_the_recurrent_member_from_its_second_frame():
+    """As `live-camera-video` alone from that frame, bit for bit; the first frame (a still) and
+    fainter grain stay with `live-camera`."""
+    pair = open_pair("live-auto")
+    alone = {m: rt.load(pretrained_path(m, "onnxruntime"), task="denoise")
+             for m in ("live-camera", "live-camera-video")}
+    night = panning("night")
+    assert NoiseMeter().spreads(night[0])[0] >= STRONG_FROM
+    pair.reset()
+    chosen, outputs = [], []
+    for frame in night:
+        outputs.append(pair.denoise(frame))
+        chosen.append(pair.chosen)
+    assert chosen == ["correlated"] + ["strong"] * (len(night) - 1)
+    np.testing.assert_array_equal(outputs[0], alone["live-camera"].denoise(night[0]))
+    alone["live-camera-video"].reset()
+    for frame, out in zip(night[1:], outputs[1:]):
+        np.testing.assert_array_equal(out, alone["live-camera-video"].denoise(frame))
+    bright = panning("bright")
+    assert NoiseMeter().spreads(bright[0])[0] < STRONG_FROM
+    pair.reset()
+    for frame in bright:
+        pair.denoise(frame)
+        assert pair.chosen == "correlated"
+    assert pair.temporal and pair.counts["strong"] == len(night) - 1
+
+
+def test_only_the_third_member_of_a_pair_may_be_temporal():
+    video, live = (rt.load(pretrained_path(m, "onnxruntime"), task="denoise")
+                   for m in ("live-camera-video", "live"))
+    with pytest.raises(UserError, match="only its third may be temporal"):
+        NoiseGated(live, video)
+    assert not open_pair("quality-auto").temporal
+
+
+def test_a_pair_without_its_third_members_file_on_a_backend_is_two(caplog):
+    """ncnn runs single-frame models only: `live-auto` there is `live` and `live-camera`."""
+    caplog.set_level("WARNING", "edgeae")
+    paths = pretrained_paths("live-auto", "ncnn", "fp32")
+    assert [p.name for p in paths] == ["live_fp32.param", "live-camera_fp32.param"]
+    assert "live-camera-video ships no file for this backend" in caplog.text
 
 
 def test_a_pair_refuses_what_its_models_refuse_in_one_line():
@@ -157,19 +207,20 @@ def test_a_pair_refuses_what_its_models_refuse_in_one_line():
 def test_a_stream_keeps_its_choice_between_measured_frames_and_a_reset_starts_again():
     pair = open_pair("live-auto")
     pair.denoise(camera("night"))
+    assert pair.chosen == "correlated"  # a stream's first frame: nothing before it to average
     for seed in range(1, EVERY):  # not measured: a stream's noise does not change frame to frame
         pair.denoise(gaussian(25, seed))
-        assert pair.chosen == "correlated"
+        assert pair.chosen == "strong"
     pair.reset()
     pair.denoise(gaussian(25))
     assert pair.chosen == "white"
 
 
-def test_colour_planes_and_tiles_reach_both_models():
+def test_colour_planes_and_tiles_reach_every_member():
     pair = open_pair("live-auto")
     assert {m.colour_planes for m in pair.models.values()} == {"opponent", "luma-chroma"}
     pair.colour_planes, pair.tile_pixels = "rgb", 20_000
-    assert [(m.colour_planes, m.tile_pixels) for m in pair.models.values()] == [("rgb", 20_000)] * 2
+    assert [(m.colour_planes, m.tile_pixels) for m in pair.models.values()] == [("rgb", 20_000)] * 3
     frame = cv2.cvtColor(camera("dim"), cv2.COLOR_GRAY2BGR)
     frame[..., 2] = camera("dim", seed=3)  # a colour frame, denoised in tiles, plane by plane
     out = pair.denoise(frame)
@@ -236,7 +287,7 @@ def test_run_refuses_a_pair_for_anything_but_denoising(tmp_path):
     assert code == 2 and "cannot score frames" in err and "Traceback" not in err
 
 
-def test_run_with_a_pair_denoises_a_cameras_frames_with_its_camera_model(tmp_path):
+def test_run_with_a_pair_denoises_a_cameras_frames_with_its_camera_models(tmp_path):
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(3):
@@ -244,21 +295,23 @@ def test_run_with_a_pair_denoises_a_cameras_frames_with_its_camera_model(tmp_pat
     code, out, err = run_cli("run", "--pretrained", "live-auto", "--backend", "onnxruntime",
                              "--source", frames, "--output", tmp_path / "out", "--no-overlay")
     assert code == 0, err
-    alone = rt.load(pretrained_path("live-camera", "onnxruntime"))
+    first, then = (rt.load(pretrained_path(m, "onnxruntime"))
+                   for m in ("live-camera", "live-camera-video"))
     written = sorted((tmp_path / "out").iterdir())
-    assert len(written) == 3
+    assert len(written) == 3  # the first frame by live-camera; strong grain's stream after it
     for i, path in enumerate(written):
         np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE),
-                                      alone.denoise(camera("night", seed=i)))
+                                      (then if i else first).denoise(camera("night", seed=i)))
 
 
-def test_the_page_and_status_name_both_files_of_a_pair():
+def test_the_page_and_status_name_every_file_of_a_pair():
     from argparse import Namespace
 
     from edgeae.app.commands.run import _model_name
 
     args = Namespace(pretrained="live-auto", backend="onnxruntime", precision=None)
     path = pretrained_path("live", "onnxruntime")
-    assert _model_name(args, path) == "live-auto (live_int8.onnx or live-camera_int8.onnx)"
+    assert _model_name(args, path) == ("live-auto (live_int8.onnx or live-camera_int8.onnx or "
+                                       "live-camera-video_int8.onnx)")
     assert _model_name(Namespace(pretrained="live", backend=None, precision=None),
                        path) == "live_int8.onnx"

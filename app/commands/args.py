@@ -242,8 +242,10 @@ def add_model_args(p: argparse.ArgumentParser, directories: bool = False) -> Non
     folders = " or a trained model directory" if directories else ""
     g.add_argument("--model", type=Path, help="an exported model file ("
                    f"{', '.join(sorted(backend_suffixes()))}){folders}")
-    pairs = "; ".join(f"{name}: {white} where a frame's noise is white, {camera} where it is a "
-                      f"camera's correlated grain" for name, (white, camera) in GATED.items())
+    pairs = "; ".join(f"{name}: {members[0]} where a frame's noise is white, {members[1]} where "
+                      f"it is a camera's correlated grain"
+                      + (f", {members[2]} where that grain is strong on a stream"
+                         if len(members) > 2 else "") for name, members in GATED.items())
     g.add_argument("--pretrained", choices=(*NAMES, *GATED),
                    help=f"a shipped blind gray denoiser: {' or '.join(NAMES)}; or a pair the "
                         f"noise chooses from ({pairs})")
@@ -267,13 +269,13 @@ def model_path(args: argparse.Namespace) -> Path:
     return pretrained_paths(args.pretrained, backend, args.precision)[0]
 
 
-def paired_model_path(args: argparse.Namespace) -> Path | None:
-    """For a noise-gated --pretrained pair, its camera model's file on the backend in use."""
+def paired_model_paths(args: argparse.Namespace) -> tuple[Path, ...]:
+    """For a noise-gated --pretrained pair, its camera models' files on the backend in use."""
     from edgeae.runtime.pretrained import GATED, pretrained_paths
 
     if args.pretrained not in GATED:
-        return None
-    return pretrained_paths(args.pretrained, args.backend, args.precision)[1]
+        return ()
+    return pretrained_paths(args.pretrained, args.backend, args.precision)[1:]
 
 
 def resolve_backend(args: argparse.Namespace, path: Path,

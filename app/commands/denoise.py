@@ -14,7 +14,7 @@ from edgeae.app.commands.args import (
     examples,
     model_path,
     output_dir,
-    paired_model_path,
+    paired_model_paths,
     ranged,
     resolve_backend,
 )
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     _warn_unless_denoiser(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
     spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels,
-                     colour_planes=args.colour_planes, pair=paired_model_path(args))
+                     colour_planes=args.colour_planes, pair=paired_model_paths(args))
     frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
     count = denoise_files(spec, jobs, args.overwrite, args.workers, args.strict,
                           args.resume) if jobs else 0

@@ -22,7 +22,7 @@ from edgeae.app.commands.args import (
     output_dir,
     output_file,
     output_path,
-    paired_model_path,
+    paired_model_paths,
     ranged,
     resolve_backend,
 )
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--gray reads gray frames and {path.name} takes colour ones (a gray "
                         "frame would be out of what it learned); leave --gray out")
     if args.pretrained in GATED and use != "denoise":
-        raise UserError(f"{args.pretrained} chooses between two denoisers by a frame's noise; "
+        raise UserError(f"{args.pretrained} chooses among denoisers by a frame's noise; "
                         f"it cannot {use} frames: leave --task out")
     if args.colour_planes and (use != "denoise" or args.gray):
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
@@ -299,9 +299,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model_name(args: argparse.Namespace, path: Path) -> str:
-    """What the page, status and metrics call the model: a noise-gated pair names both files."""
-    pair = paired_model_path(args)
-    return path.name if pair is None else f"{args.pretrained} ({path.name} or {pair.name})"
+    """What the page, status and metrics call the model: a noise-gated pair names its files."""
+    names = [path.name, *(p.name for p in paired_model_paths(args))]
+    return names[0] if len(names) == 1 else f"{args.pretrained} ({' or '.join(names)})"
 
 
 def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
@@ -310,7 +310,7 @@ def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
     from edgeae.runtime.gated import paired
 
     model = paired(lambda file: rt.load(file, args.backend, threads, task=use), path,
-                   paired_model_path(args))
+                   paired_model_paths(args))
     if args.colour_planes:
         model.colour_planes = args.colour_planes
     return model
