@@ -29,6 +29,7 @@ where it is a camera's correlated grain, as runtime/noise_kind.py tells them apa
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -105,6 +106,13 @@ def pretrained_paths(name: str, backend: str | None = None,
         try:
             paths.append(pretrained_path(member, backend, precision))
         except UserError:
-            log.warning("%s: %s ships no file for this backend and precision, so streams with "
-                        "strong grain go to %s", name, member, members[1])
+            _say_missing(name, member, members[1], backend, precision)
     return tuple(paths)
+
+
+@functools.cache
+def _say_missing(name: str, member: str, instead: str, backend: str | None,
+                 precision: str | None) -> None:
+    """The warning that a pair's member has no file here, once per process and combination."""
+    log.warning("%s: %s ships no file for this backend and precision, so streams with strong "
+                "grain go to %s", name, member, instead)
