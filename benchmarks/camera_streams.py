@@ -20,6 +20,8 @@ those measured at frames 0, EVERY, 2 EVERY, ... before it.
     --stills validation: the first 16 held-out Train400 images; the gate is chosen.
     --stills confirm: the other 24; the chosen --gate MEASURE:CUT is confirmed or not.
     --stills set12: Set12's twelve images at --gate, deciding nothing.
+    --live-auto: each clip also through the shipped `live-auto` as the runtime runs it (its kind
+        gate, and the recurrent member from a stream's second frame), beside the pair above.
 
     .venv/bin/python benchmarks/camera_streams.py --data ../shared/data --stills validation \
         --recurrent WORK/export/model_int8.onnx --out OUT.json
@@ -40,7 +42,7 @@ from video import clip_of
 import edgeae.runtime as rt
 from edgeae.runtime.gated import EVERY
 from edgeae.runtime.noise_kind import NoiseMeter
-from edgeae.runtime.pretrained import pretrained_path
+from edgeae.runtime.pretrained import pretrained_path, pretrained_paths
 from edgeae.train.adapt import split_frames
 from edgeae.train.pipeline import split_indices
 from edgeae.train.settings import AdaptSettings
@@ -183,11 +185,18 @@ def main() -> None:
     parser.add_argument("--single", type=Path,
                         default=pretrained_path("live-camera", "onnxruntime", "int8"))
     parser.add_argument("--gate", help="MEASURE:CUT to measure (confirm, set12), e.g. fine:3")
+    parser.add_argument("--live-auto", action="store_true",
+                        help="also stream each clip through the shipped live-auto (int8 ONNX) as "
+                             "the runtime runs it, to check it against the pair measured here")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     run = provenance(" ".join(["python benchmarks/camera_streams.py", *sys.argv[1:]]))
     models = {label: rt.load(path, "onnxruntime", THREADS, task="denoise")
               for label, path in (("single", args.single), ("recurrent", args.recurrent))}
+    if args.live_auto:
+        models["live-auto"] = rt.NoiseGated(
+            *(rt.load(path, "onnxruntime", THREADS, task="denoise")
+              for path in pretrained_paths("live-auto", "onnxruntime", "int8")))
     rows = []
     for name, clean in clean_clips(args.data, args.stills).items():
         for crf in CRFS:
