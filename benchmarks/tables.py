@@ -1780,14 +1780,20 @@ def _stream_gate(verdict: dict) -> tuple[str, float]:
     return verdict["measure"], verdict["cut"]
 
 
+def _stream_settings(rows: list[dict]) -> dict[str, list[dict]]:
+    """A camera_streams run's rows by setting: the light level, and H.264's CRF where coded."""
+    settings: dict[str, list[dict]] = {}
+    for r in rows:
+        settings.setdefault(r["level"] + ("" if r["crf"] is None else f", H.264 {r['crf']}"),
+                            []).append(r)
+    return settings
+
+
 def camera_streams(name: str) -> str:
     """Each setting's mean PSNR: NLM, both models, and the pair at the run's verdict gate."""
     data = load(name)
     measure, cut = _stream_gate(data["verdict"])
-    settings: dict[str, list[dict]] = {}
-    for r in data["rows"]:
-        settings.setdefault(r["level"] + ("" if r["crf"] is None else f", H.264 {r['crf']}"),
-                            []).append(r)
+    settings = _stream_settings(data["rows"])
     rows = []
     for label, clips in settings.items():
         taken = [r["levels"][measure] >= cut for r in clips]
@@ -1861,10 +1867,7 @@ def camera_streams_live_auto(name: str) -> str:
     """Each setting's mean PSNR: the pair at the run's gate against `live-auto` as it runs."""
     data = load(name)
     gate = _stream_gate(data["verdict"])
-    settings: dict[str, list[dict]] = {}
-    for r in data["rows"]:
-        settings.setdefault(r["level"] + ("" if r["crf"] is None else f", H.264 {r['crf']}"),
-                            []).append(r)
+    settings = _stream_settings(data["rows"])
     rows = []
     for label, clips in settings.items():
         pair = sum(r["recurrent" if r["levels"][gate[0]] >= gate[1] else "single"]["psnr"]
