@@ -73,22 +73,32 @@ def streamed(model, frames: np.ndarray, resampling: str) -> np.ndarray:
 
 
 def measure(models: dict, named_clips: dict[str, Clip]) -> list[dict]:
-    """One row per (clip, sigma, precision, resampling): video.py's metrics."""
-    rows = []
-    for k, (name, clip) in enumerate(progress(named_clips.items(), total=len(named_clips),
-                                              desc="clips")):
-        moving = clip.moving if clip.moving.any() else None
-        for sigma in SIGMAS:
-            frames = noisy(clip, sigma, seed=1000 * k + sigma)
-            for precision, model in models.items():
-                for resampling in RESAMPLINGS:
-                    m = video_metrics(streamed(model, frames, resampling), clip.frames[..., 0],
-                                      moving)
-                    rows.append({"still": name, "sigma": sigma, "precision": precision,
-                                 "resampling": resampling,
-                                 **{key: None if v is None else round(v, 4)
-                                    for key, v in m.items()}})
-    RecurrentHistory.interpolation = RESAMPLINGS["linear"]
+    """One row per (clip, sigma, precision, resampling): video.py's metrics.
+
+    The runtime's own resampling is put back afterwards, whichever it is.
+    """
+    shipped, rows = RecurrentHistory.interpolation, []
+    try:
+        for k, (name, clip) in enumerate(progress(named_clips.items(), total=len(named_clips),
+                                                  desc="clips")):
+            rows += clip_rows(models, name, clip, k)
+    finally:
+        RecurrentHistory.interpolation = shipped
+    return rows
+
+
+def clip_rows(models: dict, name: str, clip: Clip, index: int) -> list[dict]:
+    """One clip's rows: every sigma, precision and resampling on the same noisy frames."""
+    moving, rows = (clip.moving if clip.moving.any() else None), []
+    for sigma in SIGMAS:
+        frames = noisy(clip, sigma, seed=1000 * index + sigma)
+        for precision, model in models.items():
+            for resampling in RESAMPLINGS:
+                m = video_metrics(streamed(model, frames, resampling), clip.frames[..., 0],
+                                  moving)
+                rows.append({"still": name, "sigma": sigma, "precision": precision,
+                             "resampling": resampling,
+                             **{key: None if v is None else round(v, 4) for key, v in m.items()}})
     return rows
 
 

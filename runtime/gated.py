@@ -128,13 +128,9 @@ class NoiseGated:
         return self.models[self._kind].denoise(frame, color, out)
 
     def _measure(self, frame: np.ndarray) -> tuple[float, float]:
-        """(ratio, fine spread) of one frame; the fine spread only where a third can use it."""
-        if "strong" not in self.models:
-            return self._meter.ratio(frame), 0.0
+        """(ratio, fine spread) of one frame, from one pass over it."""
         spreads = self._meter.spreads(frame)
-        if spreads is None:
-            return 1.0, 0.0
-        return self._meter.ratio_of(*spreads), spreads[0]
+        return (1.0, 0.0) if spreads is None else (self._meter.ratio_of(*spreads), spreads[0])
 
     def _judged(self, stream: bool) -> str:
         """The member the measured frames' medians choose.
