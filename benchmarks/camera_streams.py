@@ -35,7 +35,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from camera import NLM_STRENGTHS, mean_quality, nlm_quality, noisy_frames
+from camera import best_nlm_strength, mean_quality, nlm_quality, noisy_frames
 from provenance import finished, provenance, write_result
 from video import clip_of
 
@@ -99,7 +99,7 @@ def measure_clip(name: str, clean: np.ndarray, level: str, crf: int | None,
     noisy = noisy_frames(clean, level, crf=crf)
     head_part, tail_part = split_frames(len(clean), AdaptSettings().holdout)
     head, tail = range(len(clean))[head_part], range(len(clean))[tail_part]
-    h = max(NLM_STRENGTHS, key=lambda s: nlm_quality(clean, noisy, head[::6], s)["psnr"])
+    h = best_nlm_strength(clean, noisy, head)
     row = {"still": name, "level": level, "crf": crf, "size": list(clean.shape[1:3]),
            "levels": measured_levels(noisy, tail.start), "nlm_h": h,
            "nlm": nlm_quality(clean, noisy, tail, h)}

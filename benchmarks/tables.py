@@ -1886,6 +1886,31 @@ def camera_streams_live_auto(name: str) -> str:
                      "live-auto - live-camera"], rows) + "\n")
 
 
+def camera_shipped(name: str) -> str:
+    """Each setting's mean PSNR over the clips: noisy, NLM, each shipped model; live-auto's lead."""
+    data = load(name)
+    models = data["models"]
+    rows = []
+    for label, clips in _stream_settings(data["rows"]).items():
+        mean = {k: sum(r[k]["psnr"] for r in clips) / len(clips)
+                for k in ("noisy", "nlm from 5", "nlm", *models)}
+        leads = [r["live-auto"]["psnr"] - r["nlm"]["psnr"] for r in clips]
+        members = [r.get("live-auto members", {}) for r in clips]
+        strong = sum(m.get("strong", 0) for m in members) / sum(sum(m.values()) for m in members)
+        rows.append([label, f"{mean['noisy']:.2f}", f"{mean['nlm from 5']:.2f}",
+                     f"{mean['nlm']:.2f}"] + [f"{mean[m]:.2f}" for m in models]
+                    + [f"{mean['live-auto'] - mean['nlm']:+.2f}", f"{min(leads):+.2f}",
+                       f"{strong:.0%}"])
+    return (caption(data["provenance"]) + "\n\n"
+            + f"PSNR (dB) on the last 20% of {data['frames']} frames of 240x320, gray, mean over "
+            + f"{len(data['clips'])} clips ({', '.join(data['clips'])}); int8 ONNX, every frame "
+            + "in order from a reset; NLM at its best strength per clip, chosen from h=5 "
+            + "(camera.py's grid) and from h=1.\n\n"
+            + table(["setting", "noisy", "NLM (best h from 5)", "NLM (best h from 1)", *models,
+                     "live-auto - NLM", "worst clip",
+                     "live-auto: tail frames to live-camera-video"], rows) + "\n")
+
+
 def ov_graph() -> str:
     """`live` int8 per file and engine: time, its ratio to LiteRT, PSNR and drop from fp32."""
     data = load("ov_graph")
@@ -2062,6 +2087,9 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
                                             "camera_streams_live_auto_confirm"),
     "camera-streams-set12": _of(camera_streams, "camera_streams_set12"),
     "camera-trio-validation": _of(camera_trio_cuts, "camera_trio_validation"),
+    "camera-shipped": _of(camera_shipped, "camera_shipped"),
+    "camera-bright": _of(camera, "camera_bright"),
+    "camera-h264-bright-indoor": _of(camera, "camera_h264_bright_indoor"),
     "history-warp-validation": _of(history_warp, "history_warp_validation"),
     "history-warp-set12": _of(history_warp, "history_warp_set12"),
     "ov-graph": ("ov_graph", ov_graph),
