@@ -10,7 +10,7 @@ onnxruntime (int8, 2 threads) as `edgeae run` runs a stream: every frame in orde
 - `live-camera-video` (recurrent: it averages the frames before);
 - `live-auto`, the noise-gated trio as the runtime runs it (runtime/gated.py): `live` for white
   noise, `live-camera` for a camera's grain, `live-camera-video` from a stream's second frame
-  where the grain is strong. The members it chose on the measured frames are counted.
+  where the grain is strong. The member it chose for each frame of the tail is counted.
 
 Clips: `camera.py`'s, one per still (60 frames of 240x320 from a 512x512 Set12 image, a panning
 camera and two moving objects) and per real video given; each through the camera noise model at
