@@ -203,6 +203,12 @@ def self_supervised(start: str, method: str, noisy: np.ndarray, clean: np.ndarra
     return model_quality(trained, clean, noisy, tail)
 
 
+def head_and_tail(frames: int) -> tuple[range, range]:
+    """A clip's frame indices: the first part `adapt` trains on, and the tail it holds out."""
+    head, tail = split_frames(frames, AdaptSettings().holdout)
+    return range(frames)[head], range(frames)[tail]
+
+
 def best_nlm_strength(clean: np.ndarray, noisy: np.ndarray, head: range,
                       strengths: tuple[float, ...] = NLM_STRENGTHS) -> float:
     """NLM's oracle strength: the best PSNR on every 6th frame of the clean first part."""
@@ -213,8 +219,7 @@ def measure_level(start: str, clip: str, clean: np.ndarray, level: str, minutes:
                   crf: int | None = None, strengths: tuple[float, ...] = NLM_STRENGTHS) -> dict:
     """One clip at one light level: each method's PSNR and SSIM on the tail; adapt's record."""
     noisy = noisy_frames(clean, level, crf=crf)
-    train_part, tail_part = split_frames(FRAMES, AdaptSettings().holdout)
-    tail, head = range(FRAMES)[tail_part], range(FRAMES)[train_part]
+    head, tail = head_and_tail(FRAMES)
     h = best_nlm_strength(clean, noisy, head, strengths)
     row = {"clip": clip, "level": level, "peak": PRESETS[level][0], "read": PRESETS[level][1],
            "noisy": mean_quality(clean, {i: noisy[i] for i in tail}),

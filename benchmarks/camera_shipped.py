@@ -35,21 +35,19 @@ from camera import (
     FINE_NLM_STRENGTHS,
     FRAMES,
     best_nlm_strength,
+    head_and_tail,
     mean_quality,
     nlm_quality,
     noisy_frames,
     still_clip,
     video_clip,
 )
+from camera_streams import CRFS, LEVELS, THREADS, streamed
 from provenance import finished, provenance, write_result
 
 import edgeae.runtime as rt
 from edgeae.runtime.pretrained import pretrained_path, pretrained_paths
-from edgeae.train.adapt import split_frames
-from edgeae.train.settings import AdaptSettings
 
-THREADS = 2
-LEVELS, CRFS = ("bright", "indoor", "dim", "night"), (None, 23)
 MODELS = ("live", "live-camera", "live-stream", "live-camera-video")
 GATED = "live-auto"
 
@@ -64,22 +62,11 @@ def open_models() -> dict:
     return models
 
 
-def streamed(model, noisy: np.ndarray) -> tuple[list[np.ndarray], list[str | None]]:
-    """Every frame denoised in order from a reset; the member a gated model chose for each."""
-    model.reset()
-    outputs, chosen = [], []
-    for frame in noisy:
-        outputs.append(model.denoise(frame[..., 0]))
-        chosen.append(getattr(model, "chosen", None))
-    return outputs, chosen
-
-
 def measure_clip(name: str, clean: np.ndarray, level: str, crf: int | None,
                  models: dict) -> dict:
     """One clip at one setting: noisy, NLM at its oracle strength, each model, on the tail."""
     noisy = noisy_frames(clean, level, crf=crf)
-    head_part, tail_part = split_frames(len(clean), AdaptSettings().holdout)
-    head, tail = range(len(clean))[head_part], range(len(clean))[tail_part]
+    head, tail = head_and_tail(len(clean))
     h = best_nlm_strength(clean, noisy, head, FINE_NLM_STRENGTHS)
     coarse_h = best_nlm_strength(clean, noisy, head)  # camera.py's grid, from h=5
     row = {"clip": name, "level": level, "crf": crf, "nlm_h": h, "nlm_h_from_5": coarse_h,

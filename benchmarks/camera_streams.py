@@ -35,7 +35,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from camera import best_nlm_strength, mean_quality, nlm_quality, noisy_frames
+from camera import best_nlm_strength, head_and_tail, mean_quality, nlm_quality, noisy_frames
 from provenance import finished, provenance, write_result
 from video import clip_of
 
@@ -43,9 +43,7 @@ import edgeae.runtime as rt
 from edgeae.runtime.gated import EVERY
 from edgeae.runtime.noise_kind import NoiseMeter
 from edgeae.runtime.pretrained import pretrained_path, pretrained_paths
-from edgeae.train.adapt import split_frames
 from edgeae.train.pipeline import split_indices
-from edgeae.train.settings import AdaptSettings
 
 FRAMES, VALIDATION_STILLS, THREADS = 20, 16, 2  # video.py's length: every Train400 still hosts it
 LEVELS, CRFS = ("bright", "indoor", "dim", "night"), (None, 23)
@@ -79,10 +77,17 @@ def clean_clips(data: Path, which: str) -> dict[str, np.ndarray]:
     return {name: clips[name] for name in chosen.get(which, names)}
 
 
-def streamed(model, noisy: np.ndarray) -> list[np.ndarray]:
-    """Every frame denoised in order from a reset, as a stream runs."""
+def streamed(model, noisy: np.ndarray) -> tuple[list[np.ndarray], list[str | None]]:
+    """Every frame denoised in order from a reset, as a stream runs, and each one's member.
+
+    The member is the one a noise-gated model chose for the frame (None for a single model).
+    """
     model.reset()
-    return [model.denoise(frame[..., 0]) for frame in noisy]
+    outputs, chosen = [], []
+    for frame in noisy:
+        outputs.append(model.denoise(frame[..., 0]))
+        chosen.append(getattr(model, "chosen", None))
+    return outputs, chosen
 
 
 def measured_levels(noisy: np.ndarray, first_tail: int) -> dict[str, float]:
@@ -97,14 +102,13 @@ def measure_clip(name: str, clean: np.ndarray, level: str, crf: int | None,
                  models: dict) -> dict:
     """One clip at one setting: NLM, each model, and the level, on the tail."""
     noisy = noisy_frames(clean, level, crf=crf)
-    head_part, tail_part = split_frames(len(clean), AdaptSettings().holdout)
-    head, tail = range(len(clean))[head_part], range(len(clean))[tail_part]
+    head, tail = head_and_tail(len(clean))
     h = best_nlm_strength(clean, noisy, head)
     row = {"still": name, "level": level, "crf": crf, "size": list(clean.shape[1:3]),
            "levels": measured_levels(noisy, tail.start), "nlm_h": h,
            "nlm": nlm_quality(clean, noisy, tail, h)}
     for label, model in models.items():
-        outputs = streamed(model, noisy)
+        outputs, _ = streamed(model, noisy)
         row[label] = mean_quality(clean, {i: outputs[i] for i in tail})
         row[f"{label} first"] = mean_quality(clean, {0: outputs[0]})  # a still: no history
     return {k: ({m: round(v, 4) for m, v in value.items()} if isinstance(value, dict) else value)
