@@ -1789,6 +1789,18 @@ def _stream_settings(rows: list[dict]) -> dict[str, list[dict]]:
     return settings
 
 
+def _mean_psnr(clips: list[dict], key: str) -> float:
+    """The mean PSNR of one method (a row key) over a setting's clips."""
+    return sum(r[key]["psnr"] for r in clips) / len(clips)
+
+
+def _pair_psnr(clips: list[dict], gate: tuple[str, float]) -> float:
+    """The gated pair's mean PSNR: each clip by the recurrent model where its level passes."""
+    measure, cut = gate
+    return sum(r["recurrent" if r["levels"][measure] >= cut else "single"]["psnr"]
+               for r in clips) / len(clips)
+
+
 def camera_streams(name: str) -> str:
     """Each setting's mean PSNR: NLM, both models, and the pair at the run's verdict gate."""
     data = load(name)
@@ -1797,10 +1809,8 @@ def camera_streams(name: str) -> str:
     rows = []
     for label, clips in settings.items():
         taken = [r["levels"][measure] >= cut for r in clips]
-        mean = {k: sum(r[k]["psnr"] for r in clips) / len(clips)
-                for k in ("nlm", "single", "recurrent")}
-        pair = sum(r["recurrent" if t else "single"]["psnr"]
-                   for r, t in zip(clips, taken)) / len(clips)
+        mean = {k: _mean_psnr(clips, k) for k in ("nlm", "single", "recurrent")}
+        pair = _pair_psnr(clips, (measure, cut))
         spread = [r["levels"][measure] for r in clips]
         rows.append([label, f"{min(spread):.1f}-{max(spread):.1f}", f"{mean['nlm']:.2f}",
                      f"{mean['single']:.2f}", f"{mean['recurrent']:.2f}", f"{pair:.2f}",
@@ -1870,10 +1880,8 @@ def camera_streams_live_auto(name: str) -> str:
     settings = _stream_settings(data["rows"])
     rows = []
     for label, clips in settings.items():
-        pair = sum(r["recurrent" if r["levels"][gate[0]] >= gate[1] else "single"]["psnr"]
-                   for r in clips) / len(clips)
-        single, auto = (sum(r[k]["psnr"] for r in clips) / len(clips)
-                        for k in ("single", "live-auto"))
+        pair = _pair_psnr(clips, gate)
+        single, auto = _mean_psnr(clips, "single"), _mean_psnr(clips, "live-auto")
         rows.append([label, f"{single:.2f}", f"{pair:.2f}", f"{auto:.2f}", f"{auto - pair:+.2f}",
                      f"{auto - single:+.2f}"])
     return (caption(data["provenance"]) + "\n\n"
@@ -1892,8 +1900,7 @@ def camera_shipped(name: str) -> str:
     models = data["models"]
     rows = []
     for label, clips in _stream_settings(data["rows"]).items():
-        mean = {k: sum(r[k]["psnr"] for r in clips) / len(clips)
-                for k in ("noisy", "nlm from 5", "nlm", *models)}
+        mean = {k: _mean_psnr(clips, k) for k in ("noisy", "nlm from 5", "nlm", *models)}
         leads = [r["live-auto"]["psnr"] - r["nlm"]["psnr"] for r in clips]
         members = [r.get("live-auto members", {}) for r in clips]
         strong = sum(m.get("strong", 0) for m in members) / sum(sum(m.values()) for m in members)
