@@ -1931,6 +1931,35 @@ def ov_graph() -> str:
                      "PSNR dB (from fp32)"], rows) + "\n")
 
 
+def cpu_peak() -> str:
+    """Each engine's GMAC/s on `live` and `quality` as a share of the CPU's own ceiling."""
+    data = load("cpu_peak")
+    ceilings = data["ceilings_gmacs_per_s"]
+    measured = "; ".join(
+        f"{k} {c['max']:.0f} (runs {min(c['runs_before'] + c['runs_after']):.0f}-{c['max']:.0f})"
+        if isinstance(c, dict) else f"{k} {c}" for k, c in ceilings.items())
+    rows = [[r["model"], r["engine"], r["precision"], r["file"], f"{r['gmacs_per_frame']:.2f}",
+             f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['gmacs_per_s']:.0f}",
+             "-" if r["pct_of_ceiling"] is None else f"{r['pct_of_ceiling']:.0f}%"]
+            for r in data["rows"]]
+    summary = data["summary"]
+    targets = " ".join(
+        f"{label}: {summary[key]['needs_gmacs_per_s']:.0f} GMAC/s, "
+        f"{summary[key]['x_int8_ceiling']:.2f}x the int8 ceiling."
+        for key, label in (("live_2.5x_litert_int8", "`live` int8 2.5x LiteRT's int8 needs"),
+                           ("quality_30_fps", "`quality` at 30 frames/s needs"))
+        if summary[key]["x_int8_ceiling"] is not None)
+    return (caption(data["provenance"]) + "\n\n"
+            + f"The CPU's ceiling on {data['threads']} threads, GMAC/s (the largest of six runs "
+            + f"of cpu_peak.c): {measured}. One 480x640 gray frame, {data['threads']} threads, "
+            + "interleaved rounds. Fastest `live` int8: "
+            + f"{summary['live_fastest_int8']}, {summary['live_fastest_x_litert_int8']:.2f}x "
+            + f"LiteRT's int8. {targets}\n\n"
+            + table(["model", "engine", "precision", "file", "G MACs per frame", "p50 ms",
+                     "p99 ms", "GMAC/s", "of the CPU's ceiling"], rows, set(range(4, 9)))
+            + "\n")
+
+
 def history_warp(name: str) -> str:
     """`live-video` with its history moved bilinearly or bicubically, per precision and sigma."""
     data = load(name)
@@ -2100,6 +2129,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "history-warp-validation": _of(history_warp, "history_warp_validation"),
     "history-warp-set12": _of(history_warp, "history_warp_set12"),
     "ov-graph": ("ov_graph", ov_graph),
+    "cpu-peak": ("cpu_peak", cpu_peak),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(
