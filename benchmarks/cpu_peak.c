@@ -20,45 +20,31 @@
 
 static long iterations;
 
-__attribute__((target("avx512f"))) static void *fp32_fma(void *out) {
-    __m512 a = _mm512_set1_ps(1e-7f), b = _mm512_set1_ps(1.0f), acc[ACCUMULATORS];
-    for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_setzero_ps();
-    for (long n = 0; n < iterations; n++) {
-#pragma GCC unroll 16 /* every accumulator in a register */
-        for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
-        __asm__ volatile("" : "+v"(a)); /* keeps the compiler from folding the loop */
+/* One kernel: ACCUMULATORS chains of STEP(acc, a, a) for `iterations`, folded with ADD and
+ * REDUCE into `out` so that the compiler keeps them. */
+#define KERNEL(NAME, TARGET, ACC_T, IN_T, ZERO, INPUT, STEP, ADD, REDUCE, OUT_T) \
+    __attribute__((target(TARGET))) static void *NAME(void *out) { \
+        IN_T a = INPUT; \
+        ACC_T acc[ACCUMULATORS]; \
+        for (int i = 0; i < ACCUMULATORS; i++) acc[i] = ZERO; \
+        for (long n = 0; n < iterations; n++) { \
+            _Pragma("GCC unroll 16") /* every accumulator in a register */ \
+            for (int i = 0; i < ACCUMULATORS; i++) acc[i] = STEP(acc[i], a, a); \
+            __asm__ volatile("" : "+v"(a)); /* keeps the compiler from folding the loop */ \
+        } \
+        for (int i = 1; i < ACCUMULATORS; i++) acc[0] = ADD(acc[0], acc[i]); \
+        *(OUT_T *)out = REDUCE(acc[0]); \
+        return NULL; \
     }
-    for (int i = 1; i < ACCUMULATORS; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
-    *(float *)out = _mm512_reduce_add_ps(acc[0]);
-    return NULL;
-}
 
-__attribute__((target("avx512f,avx512vnni"))) static void *int8_vnni(void *out) {
-    __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2), acc[ACCUMULATORS];
-    for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_setzero_si512();
-    for (long n = 0; n < iterations; n++) {
-#pragma GCC unroll 16 /* every accumulator in a register */
-        for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-        __asm__ volatile("" : "+v"(a));
-    }
-    for (int i = 1; i < ACCUMULATORS; i++) acc[0] = _mm512_add_epi32(acc[0], acc[i]);
-    *(int *)out = _mm512_reduce_add_epi32(acc[0]);
-    return NULL;
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static void *bf16_dot(void *out) {
-    __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = a; /* 1.0 in bfloat16 */
-    __m512 acc[ACCUMULATORS];
-    for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_setzero_ps();
-    for (long n = 0; n < iterations; n++) {
-#pragma GCC unroll 16 /* every accumulator in a register */
-        for (int i = 0; i < ACCUMULATORS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-        __asm__ volatile("" : "+v"(a));
-    }
-    for (int i = 1; i < ACCUMULATORS; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
-    *(float *)out = _mm512_reduce_add_ps(acc[0]);
-    return NULL;
-}
+#define FMA(acc, a, b) _mm512_fmadd_ps(a, b, acc)
+KERNEL(fp32_fma, "avx512f", __m512, __m512, _mm512_setzero_ps(), _mm512_set1_ps(1e-7f), FMA,
+       _mm512_add_ps, _mm512_reduce_add_ps, float)
+KERNEL(int8_vnni, "avx512f,avx512vnni", __m512i, __m512i, _mm512_setzero_si512(),
+       _mm512_set1_epi8(1), _mm512_dpbusd_epi32, _mm512_add_epi32, _mm512_reduce_add_epi32, int)
+KERNEL(bf16_dot, "avx512f,avx512bf16", __m512, __m512bh, _mm512_setzero_ps(),
+       (__m512bh)_mm512_set1_epi16(0x3f80) /* 1.0 in bfloat16 */, _mm512_dpbf16_ps,
+       _mm512_add_ps, _mm512_reduce_add_ps, float)
 
 static const struct { const char *name; void *(*run)(void *); int macs; } KERNELS[] = {
     {"fp32", fp32_fma, 16}, {"int8", int8_vnni, 64}, {"bf16", bf16_dot, 32}};
