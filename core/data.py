@@ -150,14 +150,11 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
     """Decode each file once to find unreadable ones, sizes and channel counts."""
     good, bad, sizes, chans = [], [], Counter(), set()
     for path in progress(files, total=len(files), desc="scanning images", unit="img"):
-        encoded = file_bytes(path)
-        cut = jpeg_cut_short(encoded.data)  # before decoding it: libjpeg would print a warning
-        img = None if cut else decode_image(encoded)
-        if img is None:
+        img, why = _decoded_image(file_bytes(path))
+        if why:
             if strict:
-                what = "a JPEG cut short" if cut else "not a readable image"
-                raise UserError(f"{path} is {what}; remove it or drop --strict")
-            bad.append(path)
+                raise UserError(f"{path} is {why}; remove it or drop --strict")
+            bad.append(f"{path} ({why})")
             continue
         good.append(path)
         sizes[img.shape[:2]] += 1
@@ -165,9 +162,27 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
     if not good:  # one line: the error says it all, no warning before it
         raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
     if bad:
-        shown = ", ".join(str(p) for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
         log.warning("skipped %d unreadable or truncated image(s): %s", len(bad), shown)
     return good, sizes, chans
+
+
+def _decoded_image(encoded: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """(the image, None), or (None, why it cannot be used) for a file's bytes.
+
+    Pixels are uint8, uint16, or floats in [0, 1] (a float TIFF of 0-255 values is not).
+    """
+    if jpeg_cut_short(encoded.data):  # before decoding it: libjpeg would print a warning
+        return None, "a JPEG cut short"
+    img = decode_image(encoded)
+    if img is None:
+        return None, "not a readable image"
+    if np.issubdtype(img.dtype, np.floating) and not (
+            np.isfinite(img).all() and img.min() >= 0 and img.max() <= 1):
+        return None, f"an image of {img.dtype} pixels outside [0, 1] (divide them by 255)"
+    if not np.issubdtype(img.dtype, np.floating) and img.dtype not in (np.uint8, np.uint16):
+        return None, f"an image of {img.dtype} pixels (use uint8, uint16 or floats in [0, 1])"
+    return img, None
 
 
 def _folder_labels(root: Path, paths: list[Path]) -> tuple[np.ndarray | None, list[str] | None]:

@@ -48,16 +48,75 @@ def file_bytes(path: Path) -> np.ndarray:
 
 
 def decode_image(encoded: np.ndarray) -> np.ndarray | None:
-    """`read_image` of a file's bytes."""
-    img = (cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-           if encoded.size else None)
-    if img is None or img.size == 0:
-        return None
-    if img.ndim == 3 and img.shape[2] == 3:
+    """`read_image` of a file's bytes: `decode_upright` in RGB(A) order."""
+    img = decode_upright(encoded)
+    if img is not None and img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    elif img.ndim == 3 and img.shape[2] == 4:
+    elif img is not None and img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     return img
+
+
+def decode_upright(encoded: np.ndarray) -> np.ndarray | None:
+    """A file's bytes as stored (bit depth, gray, BGR or BGRA), upright; None if undecodable.
+
+    Turned by its EXIF orientation, as photo viewers (and every edgeae command) show it.
+    OpenCV turns an image only when it decodes it without IMREAD_UNCHANGED, which drops alpha:
+    a file that may hold alpha (PNG with it, TIFF, WebP) is decoded a second time unchanged,
+    and its alpha plane turned as the colours were.
+    """
+    upright = _decoded(encoded, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if upright is None or upright.size == 0:
+        return None
+    if not _may_hold_alpha(encoded):
+        return upright
+    stored = _decoded(encoded, cv2.IMREAD_UNCHANGED)
+    if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
+        return upright
+    colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
+    turn = next((t for t in range(8) if np.array_equal(_turned(colours, t), upright)), None)
+    if turn is None:  # not a turn of what OpenCV decoded: no upright image to give
+        return None
+    return np.dstack([as_bgr(upright), np.ascontiguousarray(_turned(stored[..., 3], turn))])
+
+
+def _decoded(encoded: np.ndarray, flags: int) -> np.ndarray | None:
+    """cv2.imdecode, or None where it fails.
+
+    It raises instead of returning None for an image over its limit (CV_IO_MAX_IMAGE_PIXELS,
+    2^30 pixels: a decompression bomb).
+    """
+    if not encoded.size:
+        return None
+    try:
+        return cv2.imdecode(encoded, flags)
+    except cv2.error:
+        return None
+
+
+def _may_hold_alpha(encoded: np.ndarray) -> bool:
+    """Whether the file may hold an alpha plane: a TIFF, a WebP, or a PNG that says so.
+
+    A PNG's colour type 4 or 6, or a transparency chunk before its pixels (within its first
+    MiB: the chunks before the pixels are small).
+    """
+    head = encoded[:32].tobytes()
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        chunks = encoded[:1 << 20].tobytes()
+        before_pixels = chunks[:chunks.find(b"IDAT")] if b"IDAT" in chunks else chunks
+        return (len(head) > 25 and head[25] in (4, 6)) or b"tRNS" in before_pixels
+    return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
+
+
+def _turned(image: np.ndarray, turn: int) -> np.ndarray:
+    """One of the 8 flips and rotations by number: quarter turns, then a mirror from 4 on."""
+    turned = np.rot90(image, turn % 4)
+    return turned[:, ::-1] if turn >= 4 else turned
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """A gray image as three equal planes (what an image with alpha is written as: BGRA)."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
 
 def jpeg_cut_short(data: bytes | memoryview) -> bool:

@@ -203,3 +203,68 @@ def test_colour_read_for_a_gray_model_is_said_once(tmp_path, caplog):
     assert caplog.text.count("colour images become gray for a gray model") == 1
     assert "colour: colour images" in caplog.text.replace(str(tmp_path) + "/", "")
 
+
+
+def _turned_by_exif(path, shown: np.ndarray, **save) -> None:
+    """Save `shown` (the upright picture) stored a quarter turn off, with EXIF orientation 6
+    (displayed turned a quarter clockwise), as cameras write portrait photos."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(shown, 1))).save(path, exif=exif.tobytes(),
+                                                                   **save)
+
+
+def test_photos_are_read_upright_and_their_alpha_turned_with_them(tmp_path):
+    """What train, score, reconstruct and export's calibration read: a photo as its viewer
+    shows it, as `denoise` reads it (before, a turned photo came in sideways there)."""
+    from edgeae.core.images import read_image
+
+    shown = np.random.default_rng(0).integers(0, 255, (24, 40, 4), np.uint8)
+    _turned_by_exif(tmp_path / "turned.png", shown)
+    np.testing.assert_array_equal(read_image(tmp_path / "turned.png"), shown)  # RGBA, exact
+    yy, xx = np.mgrid[:24, :40]
+    smooth = np.dstack([xx * 6, yy * 10, np.full_like(xx, 128)]).astype(np.uint8)
+    _turned_by_exif(tmp_path / "portrait.jpg", smooth, quality=98)
+    src = load_data(str(tmp_path / "portrait.jpg")).train
+    assert src.size == (24, 40)
+    assert np.abs(src.read(0) - smooth / 255).max() < 0.05  # JPEG's own error
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header gives `width` x `height` gray pixels (its data far fewer)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(bytes(width + 1))) + chunk(b"IEND", b""))
+
+
+def test_an_image_past_opencvs_pixel_limit_is_skipped_not_a_crash(tmp_path, caplog):
+    """OpenCV raises, not returns None, for more than 2^30 pixels (a decompression bomb)."""
+    write_folder(tmp_path, blobs(2))
+    (tmp_path / "bomb.png").write_bytes(_png_claiming(40_000, 40_000))
+    with caplog.at_level(logging.WARNING):
+        assert len(load_data(str(tmp_path)).train) == 2
+    assert "bomb.png (not a readable image)" in caplog.text
+    with pytest.raises(UserError, match="bomb.png is not a readable image"):
+        load_data(str(tmp_path), strict=True)
+
+
+def test_a_float_image_outside_0_1_is_skipped_and_says_why(tmp_path, caplog):
+    """A float TIFF of 0-255 values would stop scoring a whole folder halfway; one in [0, 1]
+    is an image like any other."""
+    write_folder(tmp_path, blobs(2))
+    assert cv2.imwrite(str(tmp_path / "unit.tif"), np.full((16, 16), 0.5, np.float32))
+    assert cv2.imwrite(str(tmp_path / "levels.tif"), np.full((16, 16), 128, np.float32))
+    with caplog.at_level(logging.WARNING):
+        assert len(load_data(str(tmp_path)).train) == 3
+    assert "levels.tif (an image of float32 pixels outside [0, 1]" in caplog.text
+    with pytest.raises(UserError, match=r"levels.tif is an image of float32 pixels outside"):
+        load_data(str(tmp_path), strict=True)
