@@ -8,17 +8,26 @@ in order by `COMMANDS`. Imports stay lazy so the runtime commands never load Ten
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from edgeae import __version__
 from edgeae.app.commands import COMMANDS
 from edgeae.app.commands.args import Parser, examples
 from edgeae.app.logs import configure_logging
 from edgeae.app.quiet_import import import_quietly
-from edgeae.core.errors import EdgeaeError, UserError, first_line
+from edgeae.core.errors import EdgeaeError, Terminated, UserError, first_line
 from edgeae.core.quiet import quiet_wanted
+
+# an atomic write's temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (core/files.py), or
+# .NAME.tmp.SUFFIX (a frame folder's)
+TEMPORARY = re.compile(r"\.(.+?)(?:\.\w{8})?\.tmp(?:\.\w+)?")
 
 
 def build_parser() -> Parser:
@@ -85,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_toolchain(args.verbose)
     configure_logging(args.verbose)
     try:
-        return args.func(args)
+        with _sigterm_unwinds():
+            return args.func(args)
     except EdgeaeError as exc:
         if exc.details:
             print(exc.details)
@@ -94,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeae: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("edgeae: terminated", file=sys.stderr)
+        return Terminated.exit_code
     except OSError as exc:
         if exc.filename is None:  # not about a path the user can fix: a bug, with its traceback
             raise
@@ -101,7 +114,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UserError.exit_code
 
 
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM unwinds the command like Ctrl-C, so outputs being written are removed.
+
+    `edgeae run` catches SIGTERM itself while its loop runs (it finalises its output and
+    exits 0, as a service stop should). Only the main thread may set handlers: elsewhere (a
+    test calling main) SIGTERM keeps its handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def path_error(exc: OSError) -> str:
-    """One line for a path the system refused: a path through a file, no permission, ..."""
-    path = exc.filename2 or exc.filename  # a rename's target, not our temporary name
+    """One line for a path the system refused: a path through a file, no permission, ...
+
+    It names the file the user asked for, not the temporary one written first beside it.
+    """
+    path = Path(exc.filename2 or exc.filename)  # a rename's target, not our temporary name
+    meant = TEMPORARY.fullmatch(path.name)
+    path = path.with_name(meant[1]) if meant else path
     return f"{path}: {exc.strerror or first_line(exc)}; check that path and its folders"

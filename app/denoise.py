@@ -22,20 +22,28 @@ import numpy as np
 
 from edgeae.app.workers import ModelSpec, process_pool
 from edgeae.core.data import VIDEO_SUFFIXES
-from edgeae.core.errors import UserError
-from edgeae.core.files import atomic_path, check_writable
-from edgeae.core.images import IMAGE_SUFFIXES, file_bytes, jpeg_cut_short
+from edgeae.core.errors import Terminated, UserError
+from edgeae.core.files import atomic_path, check_writable, refuse_writing_over_input
+from edgeae.core.images import (
+    IMAGE_SUFFIXES,
+    as_bgr,
+    decode_upright,
+    file_bytes,
+    jpeg_cut_short,
+)
 from edgeae.core.progress import progress
 from edgeae.runtime.models import Denoiser
 
 log = logging.getLogger(__name__)
 
 LOSSY_QUALITY = 95
-ALPHA_SUFFIXES = (".png", ".tif", ".tiff", ".webp")  # formats that can hold an alpha plane
 WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],  # lossy formats' quality
                  ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],
                  ".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY]}
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+# the run loop's stop reasons that a signal gave, and what the command raises for each
+STOPPED_BY_SIGNAL: dict[str, type[BaseException]] = {"interrupt": KeyboardInterrupt,
+                                                     "terminate": Terminated}
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
             found = sorted(p for p in path.rglob("*")
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                            and not (inside and p.resolve().is_relative_to(outputs)))
+            _warn_of_videos_in(path)
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
             jobs += [Job(p, out_dir / root.name / p.relative_to(path)) for p in found]
@@ -72,10 +81,8 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
             jobs.append(Job(path, out_dir / path.name))
         else:
             raise UserError(f"no such file or folder: {path}")
-    over = next((j for j in jobs if j.target.resolve() == j.source.resolve()), None)
-    if over is not None:
-        raise UserError(f"--out {out_dir} would write over {over.source} itself; choose another "
-                        "--out")
+    for job in jobs:
+        refuse_writing_over_input(job.target, job.source, "--out")
     targets = [j.target for j in jobs]
     if len(set(targets)) != len(targets):
         raise UserError("two inputs share a name; denoise them into different --out folders")
@@ -86,51 +93,26 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
     return jobs
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag.
+def _warn_of_videos_in(folder: Path) -> None:
+    """One warning for the videos in a folder: a folder's images are denoised, not its videos."""
+    videos = sorted(p for p in folder.rglob("*")
+                    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    if videos:
+        log.warning("%s holds %d video(s), which a folder does not denoise; give them by name "
+                    "(e.g. %s)", folder, len(videos), videos[0])
 
-    The file is read once; a format that can hold alpha is decoded a second time for it.
-    """
+
+def read_image(path: Path) -> np.ndarray:
+    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag."""
     encoded = file_bytes(path)
     if jpeg_cut_short(encoded.data):  # OpenCV would decode it, its missing rows grey
         raise UserError(f"{path} is a JPEG cut short")
-    image = (cv2.imdecode(encoded, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-             if encoded.size else None)
-    if image is None or image.size == 0:
+    image = decode_upright(encoded)
+    if image is None:
         raise UserError(f"cannot read {path} as an image")
     if image.dtype not in DEPTH_MAX:
         raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images")
-    alpha = (_upright_alpha(path, encoded, image) if path.suffix.lower() in ALPHA_SUFFIXES
-             else None)
-    return image if alpha is None else np.dstack([_as_bgr(image), alpha])
-
-
-def _upright_alpha(path: Path, encoded: np.ndarray, upright: np.ndarray) -> np.ndarray | None:
-    """The alpha plane of an image that has one, turned as `upright` (the oriented colours) is.
-
-    OpenCV decodes alpha only unchanged, and unchanged means EXIF orientation not applied: the
-    turn is found as the one of the 8 flips and rotations that maps the stored colours onto
-    the oriented ones (both decoded by the same decoder, so exactly equal).
-    """
-    stored = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
-    if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
-        return None
-    colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
-    for turn in range(8):
-        if np.array_equal(_turned(colours, turn), upright):
-            return np.ascontiguousarray(_turned(stored[..., 3], turn))
-    raise UserError(f"{path}: its alpha plane cannot be matched to its oriented pixels")
-
-
-def _turned(image: np.ndarray, turn: int) -> np.ndarray:
-    """One of the 8 flips and rotations by number: quarter turns, then a mirror from 4 on."""
-    turned = np.rot90(image, turn % 4)
-    return turned[:, ::-1] if turn >= 4 else turned
-
-
-def _as_bgr(image: np.ndarray) -> np.ndarray:
-    """A gray image as three equal planes (an image with alpha is written as BGRA)."""
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+    return image
 
 
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
@@ -143,7 +125,7 @@ def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 4:
         return np.dstack([denoise_image(model, image[..., :3]), image[..., 3]])
     if image.ndim == 3 and model.input_spec.channels == 1 and _equal_planes(image):
-        return _as_bgr(denoise_image(model, image[..., 0]))
+        return as_bgr(denoise_image(model, image[..., 0]))
     model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
@@ -163,25 +145,64 @@ def split_videos(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return videos, [p for p in map(Path, inputs) if p not in videos]
 
 
-def denoise_videos(spec: ModelSpec, videos: Sequence[Path], out_dir: Path,
-                   overwrite: bool = False) -> int:
-    """Denoise each video into out_dir/NAME through the run loop; return the frames written.
+def plan_videos(videos: Sequence[Path], out_dir: Path, overwrite: bool = False,
+                strict: bool = False) -> list[Job]:
+    """Pair every video that decodes with out_dir/NAME; fail before any work on a bad target.
+
+    A video OpenCV cannot decode is skipped with a warning; an error if `strict` or if none do.
+    """
+    jobs = [Job(video, out_dir / video.name) for video in videos]
+    for job in jobs:
+        refuse_writing_over_input(job.target, job.source, "--out")
+        check_writable(job.target, overwrite)
+    problems = {job: _undecodable(job.source) for job in jobs}
+    skipped = [why for why in problems.values() if why]
+    if skipped and (strict or len(skipped) == len(jobs)):
+        raise UserError(f"{skipped[0]}; re-encode it, or leave it out")
+    for why in skipped:
+        log.warning("skipped %s", why)
+    return [job for job, why in problems.items() if not why]
+
+
+def denoise_videos(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False) -> int:
+    """Denoise each video into its target through the run loop; return the frames written.
 
     A temporal model keeps its history from frame to frame (and starts again at every video
     and scene cut); the output video is written atomically at the source's frame rate.
     """
+    model, written = spec.open(), 0
+    for job in jobs:
+        model.reset()
+        written += _denoise_video(model, job, overwrite)
+    return written
+
+
+def _undecodable(video: Path) -> str | None:
+    """Why OpenCV cannot open `video` and decode its first frame; None if it can."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        if capture.isOpened() and capture.read()[0]:
+            return None
+    finally:
+        capture.release()
+    return f"{video} is not a video OpenCV can decode (cut short, or no frames)"
+
+
+def _denoise_video(model: Denoiser, job: Job, overwrite: bool) -> int:
+    """One video into its target, which appears only once the video was read to its end.
+
+    The run loop stops at Ctrl-C or SIGTERM and finalises what it has; a denoised video cut
+    short is no result, so it is removed and the stop passed on.
+    """
     from edgeae.runtime.capture import Source
     from edgeae.runtime.loop import RunOptions, run
 
-    for video in videos:  # all refused before any work
-        check_writable(out_dir / video.name, overwrite)
-    model, written = spec.open(), 0
-    for video in videos:
-        model.reset()
-        summary = run(model, Source("video", str(video)),
-                      RunOptions(output=out_dir / video.name, overwrite=overwrite))
-        written += summary.written
-    return written
+    with atomic_path(job.target, overwrite) as tmp:
+        summary = run(model, Source("video", str(job.source)),
+                      RunOptions(output=tmp, overwrite=True))
+        if summary.stopped_by in STOPPED_BY_SIGNAL:
+            raise STOPPED_BY_SIGNAL[summary.stopped_by]
+    return summary.written
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -18,7 +18,12 @@ import numpy as np
 from edgeae.app.workers import ModelSpec, process_pool
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
-from edgeae.core.files import atomic_path, check_writable, write_text
+from edgeae.core.files import (
+    atomic_path,
+    check_writable,
+    refuse_writing_over_input,
+    write_text,
+)
 from edgeae.core.images import overlay
 from edgeae.core.labels import read_mask
 from edgeae.core.progress import progress
@@ -77,8 +82,12 @@ def map_path(maps_dir: Path, name: str) -> Path:
     return (maps_dir / name).with_suffix(".png")
 
 
-def check_map_names(maps_dir: Path, names: list[str], overwrite: bool) -> None:
-    """Before scoring: no two images share a map's name, none is there already (unless told)."""
+def check_map_names(maps_dir: Path, names: list[str], overwrite: bool,
+                    inputs: Sequence[Path] = ()) -> None:
+    """Before scoring: no two images share a map's name, none is there already (unless told).
+
+    No map may replace one of the `inputs` (the image files scored), --overwrite or not.
+    """
     seen: dict[Path, str] = {}
     for name in names:
         target = map_path(maps_dir, name)
@@ -86,6 +95,10 @@ def check_map_names(maps_dir: Path, names: list[str], overwrite: bool) -> None:
             raise UserError(f"{seen[target]} and {name} would both write {target}; score them "
                             "with different --maps folders")
         seen[target] = name
+    scored = {Path(p).resolve(): Path(p) for p in inputs}
+    for target in seen:
+        if target.resolve() in scored:
+            refuse_writing_over_input(target, scored[target.resolve()], "--maps")
         check_writable(target, overwrite)
 
 
@@ -105,7 +118,7 @@ def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
                         "--overwrite to start over")
     names = [source.item_name(i) for i in range(len(source))]
     if maps_dir is not None:
-        check_map_names(maps_dir, names, overwrite or resume)
+        check_map_names(maps_dir, names, overwrite or resume, getattr(source, "paths", ()))
     scorer = spec.open()  # here first: a bad model is one error before any worker starts
     if scorer.threshold is None:
         log.warning("%s has no threshold: scores only (pass --threshold or run `edgeae "

@@ -249,14 +249,35 @@ def parity_gates(parity: dict | None) -> list[tuple[str, str]]:
 
 def check_exported_from(md: ModelDir, export_dir: Path, parity: dict) -> None:
     """The parity table shown must be this model's: its artifacts record whose they are."""
-    for row in parity.get("artifacts", []):
-        beside = manifest_path_for(export_dir / row["file"])
+    check_made_from(md, export_dir, [row["file"] for row in parity.get("artifacts", [])],
+                    "export", "--export")
+
+
+def check_benchmarked(md: ModelDir, benchmark_dir: Path, bench: dict) -> None:
+    """The benchmark table shown must be this model's: the artifacts it measured record whose.
+
+    They lie in its artifacts/ folder (made from a model directory), else where the run found
+    them (a --pretrained benchmark: the shipped files).
+    """
+    folder = benchmark_dir / "artifacts"
+    if not folder.is_dir():
+        folder = Path(bench["run"].get("artifacts") or folder)
+    files = sorted(p.name for p in folder.iterdir()
+                   if manifest_path_for(p).is_file()) if folder.is_dir() else []
+    check_made_from(md, folder, files, "benchmark", "--benchmark")
+
+
+def check_made_from(md: ModelDir, folder: Path, files: list[str], what: str,
+                    option: str) -> None:
+    """Each artifact in `folder` with a manifest beside it must be exported from `md`."""
+    for file in files:
+        beside = manifest_path_for(folder / file)
         if not beside.is_file():
             continue
         artifact = Manifest.read(beside).artifact
         if artifact is not None and artifact.source_model_sha256 != md.model_sha256:
-            raise UserError(f"{export_dir} holds the export of another model ({row['file']} "
-                            f"was not made from {md.path}); give this model's --export folder")
+            raise UserError(f"{folder} holds the {what} of another model ({file} was not made "
+                            f"from {md.path}); give this model's {option} folder")
 
 
 def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | None = None,
@@ -266,6 +287,8 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
     model = load_keras(md)  # once: the card counts it, the samples run it
     bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
                       "benchmark results")
+    if bench:
+        check_benchmarked(md, benchmark_dir, bench)
     measured = bench and bench["run"].get("artifacts")  # where the benchmark found or made them
     if export_dir is None and measured and (Path(measured) / "parity.json").is_file():
         export_dir = Path(measured)

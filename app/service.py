@@ -110,6 +110,7 @@ def unit_text(spec: ServiceSpec) -> str:
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=always", f"RestartSec={spec.restart_after}", f"WatchdogSec={spec.watchdog}",
         "TimeoutStartSec=300",  # the first frame: a model compiling, a camera coming up
+        "SuccessExitStatus=143",  # stopped before its loop began (SIGTERM while loading): a stop
         f"User={spec.user}", "SupplementaryGroups=video",
         f"WorkingDirectory={exec_word(str(spec.workdir))}",
         f"ReadWritePaths={exec_word(str(spec.workdir))}",

@@ -28,6 +28,16 @@ class DriftError(EdgeaeError):
     exit_code = 1
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt.
+
+    So a command stopped by `kill` or a service manager unwinds as after Ctrl-C: its atomic
+    writes remove their temporary files and nothing half-written is left. Exit code 143.
+    """
+
+    exit_code = 143  # 128 + SIGTERM, as shells report it
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's first line (at most 200 characters), for one-line error messages."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

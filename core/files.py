@@ -37,6 +37,13 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise UserError(f"{path} already exists; pass --overwrite to replace it")
 
 
+def refuse_writing_over_input(target: Path, source: Path, option: str) -> None:
+    """Refuse an output that is its own input: --overwrite must never replace the source."""
+    if Path(target).resolve() == Path(source).resolve():
+        raise UserError(f"{option} {target} would write over the input {source} itself; "
+                        f"choose another {option}")
+
+
 def check_replaceable_dir(path: Path, overwrite: bool) -> None:
     """Refuse to replace a non-empty folder unless the user passed --overwrite, or a file."""
     if path.exists() and not path.is_dir():

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import tempfile
 import threading
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.files import FILE_MODE
+from edgeae.core.files import FILE_MODE, refuse_writing_over_input
 from edgeae.runtime.capture import (
     CaptureOptions,
     FileFeed,
@@ -240,13 +241,23 @@ def measured_rate(times: list[float]) -> float | None:
     return (len(times) - 2) / (times[-1] - times[1])
 
 
+FRAME_NAME = re.compile(r"frame_\d{6}\.png")
+
+
 class FolderOutput:
-    """PNG frames frame_000000.png, ... each written atomically."""
+    """PNG frames frame_000000.png, ... each written atomically.
+
+    With `overwrite`, an earlier run's frames there are removed first, so none is left behind
+    beyond this run's last.
+    """
 
     def __init__(self, path: Path, overwrite: bool) -> None:
         if path.exists() and any(path.iterdir()) and not overwrite:
             raise UserError(f"{path} already holds files; pass --overwrite to write into it")
         path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("frame_*.png"):  # an earlier run's frames, which ours replace
+            if FRAME_NAME.fullmatch(stale.name):
+                stale.unlink()
         self.path, self.written, self.resized, self.fps = path, 0, 0, None
 
     def write(self, image: np.ndarray, when: float) -> None:  # noqa: ARG002 - as VideoOutput
@@ -489,6 +500,8 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
+    if options.output is not None and source.kind in ("video", "folder"):
+        refuse_writing_over_input(options.output, Path(str(source.target)), "--output")
     if options.loop and source.live:
         raise UserError("--loop plays a video file or folder again; a live source has no end")
     for url in options.sinks:

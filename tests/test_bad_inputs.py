@@ -24,7 +24,7 @@ import pytest
 
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
-from conftest import REPO, blobs, write_folder
+from conftest import REPO, blobs, write_folder, write_video
 
 # the device environments `make install` creates, and whether CI must have each (tflite-runtime
 # has wheels for Python <= 3.11 only): LiteRT with OpenCV 5, tflite-runtime with OpenCV 4
@@ -235,6 +235,21 @@ CASES = {
                                       "--threshold 0.1", "--threshold decides"),
     "run-absurd-threads": ("device", "run --model {p} --source {t}/images --threads 100000",
                            "<= 1024"),
+    # an output that is its own input: refused even with --overwrite, which would destroy it
+    "denoise-video-over-itself": ("device", "denoise {t}/clip/clip.avi --pretrained live --out "
+                                  "{t}/clip --overwrite", "would write over the input"),
+    "run-output-over-its-source": ("device", "run --model {p} --source {t}/clip/clip.avi "
+                                   "--output {t}/clip/clip.avi --overwrite",
+                                   "would write over the input"),
+    "score-maps-over-its-images": ("device", "score --model {p} --data {t}/images --out "
+                                   "{t}/s.csv --maps {t}/images --overwrite",
+                                   "would write over the input"),
+    "denoise-resume-and-overwrite": ("device", "denoise {t}/images --pretrained live --out "
+                                    "{t}/d --resume --overwrite", "give one of them"),
+    "denoise-undecodable-video": ("device", "denoise {t}/notes.mp4 --pretrained live --out {t}/d",
+                                  "is not a video OpenCV can decode"),
+    "train-negative-seed": ("train", "train autoencoder --data {t}/images --seed -1 --out {t}/o",
+                            "--seed: must be >= 0"),
     "train-out-is-a-file": ("train", "train autoencoder --data {t}/images --out "
                             "{t}/corrupt.png", "is a file; give a folder"),
     "train-fake-quant-alone": ("train", "train denoiser --data {t}/images --fake-quant moving "
@@ -272,6 +287,8 @@ def bad(tmp_path_factory) -> Path:
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
     (t / "notes.mp4").write_text("these are my notes, not a video\n")
     write_folder(t / "tiny", blobs(1)[:, :1, :1])  # one 1x1 frame
+    (t / "clip").mkdir()
+    write_video(t / "clip" / "clip.avi", blobs(3, channels=3))
     write_folder(t / "mixed", blobs(2))
     write_folder(t / "mixed" / "larger", blobs(2, size=24))
     photo = cv2.imencode(".jpg", blobs(1, size=64)[0])[1].tobytes()

@@ -305,3 +305,17 @@ def test_quiet_import_hides_native_stderr_once(tmp_path):
                          text=True)
     assert run.returncode == 0 and run.stderr == "after\n", run.stderr
     assert run.stdout == "raised bad\n"
+
+
+def test_a_refused_path_is_named_as_the_user_gave_it_not_as_its_temporary():
+    """Atomic writes go to a temporary name beside the output first; a read-only or full disk
+    refuses that one, and the error names the output the user asked for."""
+    import errno
+
+    from edgeae.app.cli import path_error
+
+    for temporary, meant in [("out/.x.png.vefakb9y.tmp.png", "out/x.png"),
+                             ("frames/.frame_000001.png.tmp.png", "frames/frame_000001.png"),
+                             ("plain/scores.csv", "plain/scores.csv")]:
+        refused = OSError(errno.EROFS, "Read-only file system", temporary)
+        assert path_error(refused).startswith(f"{meant}: Read-only file system; check")

@@ -27,7 +27,7 @@ from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import check_adds_noise, noise_from_factor, parse_noise
 from edgeae.train.pipeline import RECORRUPTION_ALPHA, blind_spot_batch, recorrupted_batch
 
-from conftest import blobs, run_cli, train_cli, write_folder
+from conftest import blobs, run_cli, train_cli, write_folder, write_video
 
 
 def smooth_images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -341,6 +341,27 @@ def test_denoising_a_folder_into_itself_skips_the_last_runs_outputs(unet_artifac
     code, _, err = run_cli("denoise", folder, "--model", unet_artifacts / "model_fp32.tflite",
                            "--out", tmp_path, "--overwrite")  # tmp_path/photos: the inputs
     assert code == 2 and "would write over" in err and "itself; choose another --out" in err
+
+
+def test_denoise_skips_a_video_it_cannot_decode_and_names_the_videos_a_folder_holds(
+        unet_artifacts, tmp_path, caplog):
+    """Every video is checked before any work: one that does not decode is skipped with a
+    warning (an error with --strict), not found halfway after others were written. A folder
+    is denoised for its images; the videos in it are named, not silently left."""
+    photos = write_folder(tmp_path / "photos", blobs(1, size=16))
+    clip = write_video(photos / "clip.avi", blobs(3, channels=3))
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(clip.read_bytes()[:300])
+    model = unet_artifacts / "model_fp32.tflite"
+    code, out, err = run_cli("denoise", clip, cut, photos, "--model", model, "--out",
+                             tmp_path / "out")
+    assert code == 0 and "denoised 1 image and 1 video (3 frames)" in out, err
+    assert "skipped " + f"{cut} is not a video OpenCV can decode" in caplog.text
+    assert f"{photos} holds 1 video(s), which a folder does not denoise" in caplog.text
+    code, _, err = run_cli("denoise", clip, cut, "--model", model, "--out", tmp_path / "strict",
+                           "--strict")
+    assert code == 2 and "cut.avi is not a video OpenCV can decode" in err
+    assert not (tmp_path / "strict").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("artifact", ["unet", "conv"])

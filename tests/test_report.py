@@ -93,6 +93,12 @@ def test_report_of_a_detector_without_benchmark_says_what_is_missing(tmp_path, g
     code, _, err = run_cli("report", det, "--export", tmp_path / "other_export", "--out",
                            tmp_path / "mixed.html")  # another model's parity table: refused
     assert code == 2 and "holds the export of another model" in err, err
+    code, _, err = run_cli("benchmark", other, "--backends", "tflite", "--precisions", "fp32",
+                           "--threads", "1", "--repeats", "2", "--out", tmp_path / "bench")
+    assert code == 0, err
+    code, _, err = run_cli("report", det, "--benchmark", tmp_path / "bench", "--out",
+                           tmp_path / "mixed.html")  # another model's benchmark: refused too
+    assert code == 2 and "holds the benchmark of another model" in err, err
 
 
 def test_report_bad_input_is_one_line(tmp_path, denoiser_dir):

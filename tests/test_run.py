@@ -337,3 +337,37 @@ def test_signals_finalise_the_output_video(signum, code, reason, conv_tflite, cl
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == summary["written"]
     assert sum(video.read()[0] for _ in range(summary["written"] + 1)) == summary["written"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live.avi", "run.log"]  # no temporary
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_video_denoise_stopped_by_a_signal_leaves_no_file(signum, code, conv_tflite,
+                                                            tmp_path):
+    """`denoise` has a whole video to make, unlike `run` watching a camera: stopped halfway, it
+    leaves nothing under the output's name (a rerun would refuse to replace the cut file) and
+    exits as a stopped command does."""
+    video = write_video(tmp_path / "long.avi", camera_clip(300, 240, 320))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "edgeae", "denoise", "--model",
+                             str(conv_tflite), str(video), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(p.stat().st_size for p in out.iterdir())):  # frames written
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] in ("edgeae: interrupted", "edgeae: terminated")
+    assert list(out.iterdir()) == []  # neither the video nor a temporary
+
+
+def test_run_into_a_folder_again_replaces_the_earlier_frames(conv_tflite, tmp_path):
+    """With --overwrite, a shorter second run leaves none of the first run's later frames."""
+    frames = tmp_path / "frames"
+    for count in (5, 2):
+        source = write_folder(tmp_path / f"source{count}", camera_clip(count))
+        code, _, err = run_cli("run", "--model", conv_tflite, "--source", source, "--output",
+                               frames, "--overwrite")
+        assert code == 0, err
+    assert sorted(p.name for p in frames.iterdir()) == ["frame_000000.png", "frame_000001.png"]

@@ -247,7 +247,8 @@ def test_service_install_writes_a_unit_systemd_accepts(conv_artifacts, scene, tm
     assert f"wrote {unit}" in stdout
     for line in ("Type=notify", "WatchdogSec=30", "Restart=always", f"User={UNPRIVILEGED}",
                  "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "StateDirectory=edgeae/line1", "WorkingDirectory=/srv"):
+                 "ProtectSystem=strict", "StateDirectory=edgeae/line1", "WorkingDirectory=/srv",
+                 "SuccessExitStatus=143"):
         assert line in text.splitlines(), line
     assert f'"{tmp_path}/out 100%% $$HOME.avi"' in text  # quoted, % and $ escaped
     verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True,

@@ -10,6 +10,7 @@ from typing import get_args
 from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
     POSITIVE,
+    SEED,
     check_data,
     examples,
     image_size,
@@ -134,7 +135,7 @@ def _add_tuning_args(g: argparse._ArgumentGroup, pretrained: tuple[str, ...]) ->
     g.add_argument("--patience", type=POSITIVE, default=DEFAULTS.patience,
                    help="stop after this many epochs without a better held-out loss "
                         "(default %(default)s)")
-    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+    g.add_argument("--seed", type=SEED, default=DEFAULTS.seed, help="default %(default)s")
 
 
 def run(args: argparse.Namespace) -> int:

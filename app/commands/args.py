@@ -58,6 +58,7 @@ def finite(text: str) -> float:
 
 
 POSITIVE = ranged(int, 1)
+SEED = ranged(int, 0, 2**32 - 1)  # what numpy's and Keras's generators take
 THREADS = ranged(int, 1, MAX_THREADS)  # the runtime's bound: engines crash beyond it
 
 
@@ -99,20 +100,25 @@ def output_path(text: str) -> Path:
 
 def image_size(text: str) -> tuple[int, int]:
     """'64' or '48x64' (height x width) -> (h, w)."""
-    parts = text.lower().split("x")
-    try:
-        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else map(int, parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
-    if h < 1 or w < 1 or h > 16384 or w > 16384:
-        raise argparse.ArgumentTypeError(f"sides must be 1..16384, got {text}")
-    return h, w
+    return _two_sides(text, "HxW")
 
 
 def frame_size(text: str) -> tuple[int, int]:
     """'640x480' (width x height, as cameras are described) -> (height, width)."""
-    h, w = image_size(text)
-    return w, h
+    w, h = _two_sides(text, "WxH")
+    return h, w
+
+
+def _two_sides(text: str, order: str) -> tuple[int, int]:
+    """'N' or 'AxB' -> (A, B), each side 1..16384; `order` names them in the error."""
+    parts = text.lower().split("x")
+    try:
+        a, b = (int(parts[0]), int(parts[0])) if len(parts) == 1 else map(int, parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or {order}, got {text!r}") from None
+    if not (1 <= a <= 16384 and 1 <= b <= 16384):
+        raise argparse.ArgumentTypeError(f"sides must be 1..16384, got {text}")
+    return a, b
 
 
 def integers(text: str) -> tuple[int, ...]:
@@ -304,6 +310,13 @@ def add_archive_args(p: argparse.ArgumentParser, verb: str, order: str, resume: 
                    help=f"{verb} in N processes (large archives; each opens the model once); "
                         f"{order}")
     p.add_argument("--resume", action="store_true", help=resume)
+
+
+def check_resume_or_overwrite(args: argparse.Namespace) -> None:
+    """--resume keeps what an earlier run wrote and --overwrite replaces it: not both."""
+    if args.resume and args.overwrite:
+        raise UserError("--resume keeps what an earlier run wrote and --overwrite replaces it; "
+                        "give one of them")
 
 
 def model_on_images_parser(sub: argparse._SubParsersAction, name: str,

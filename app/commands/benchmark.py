@@ -13,6 +13,7 @@ from edgeae.app.benchmark import BenchmarkOptions
 from edgeae.app.commands import export
 from edgeae.app.commands.args import (
     POSITIVE,
+    SEED,
     THREADS,
     check_data,
     check_exists,
@@ -88,7 +89,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="play --video in a loop this long, so that the loop's start weighs in its "
                         "frames/s about as little as the warm-up left out of the engine's "
                         f"(0: once; default {DEFAULTS.video_seconds:g})")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+    p.add_argument("--seed", type=SEED, default=DEFAULTS.seed, help="default %(default)s")
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark")
     p.set_defaults(func=run)
 

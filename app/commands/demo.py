@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="default %(default)s")
     p.add_argument("--epochs", type=POSITIVE, default=default_of(run_demo, "epochs"),
                    help="default %(default)s")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out")
     p.set_defaults(func=run)
 
 

@@ -11,6 +11,7 @@ from edgeae.app.commands.args import (
     add_colour_planes_arg,
     add_model_args,
     add_strict_arg,
+    check_resume_or_overwrite,
     examples,
     model_path,
     output_dir,
@@ -71,21 +72,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Denoise every input image and video into --out; print how many."""
-    from edgeae.app.denoise import denoise_files, denoise_videos, plan_jobs, split_videos
+    from edgeae.app.denoise import (
+        denoise_files,
+        denoise_videos,
+        plan_jobs,
+        plan_videos,
+        split_videos,
+    )
     from edgeae.app.workers import ModelSpec
 
+    check_resume_or_overwrite(args)
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
+    video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict)
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
     _warn_unless_denoiser(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
     spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels,
                      colour_planes=args.colour_planes, pair=paired_model_paths(args))
-    frames = denoise_videos(spec, videos, args.out, args.overwrite) if videos else 0
+    frames = denoise_videos(spec, video_jobs, args.overwrite) if video_jobs else 0
     count = denoise_files(spec, jobs, args.overwrite, args.workers, args.strict,
                           args.resume) if jobs else 0
     done = [f"{count} image{'s' if count != 1 else ''}"] if images else []
-    done += [f"{len(videos)} video{'s' if len(videos) != 1 else ''} ({frames} frames)"
+    done += [f"{len(video_jobs)} video{'s' if len(video_jobs) != 1 else ''} ({frames} frames)"
              ] if videos else []
     print(f"denoised {' and '.join(done)} -> {args.out}")
     return 0

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
     POSITIVE,
+    SEED,
     check_data,
     examples,
     given,
@@ -85,7 +86,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="a fixed-shape variant (e.g. a 256x256 tile model for int8 backends)")
     _add_int8_args(p)
     _add_gate_args(p)
-    p.add_argument("--seed", type=int, help=f"noise for denoiser inputs (default {DEFAULTS.seed})")
+    p.add_argument("--seed", type=SEED, help=f"noise for denoiser inputs (default {DEFAULTS.seed})")
     p.add_argument("--overwrite", action="store_true", help="replace existing artifacts")
     p.set_defaults(func=run)
 

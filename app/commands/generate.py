@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from edgeae.app.commands.args import (
+    SEED,
     check_suffix,
     default_of,
     examples,
@@ -40,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"how many samples, at most {MAX_SAMPLES} (default %(default)s)")
     p.add_argument("--out", type=output_file, required=True,
                    help=f"the grid image to write ({', '.join(IMAGE_SUFFIXES)})")
-    p.add_argument("--seed", type=int, help="seed of the codes (default: fresh each run)")
+    p.add_argument("--seed", type=SEED, help="seed of the codes (default: fresh each run)")
     p.add_argument("--temperature", type=ranged(float, 0.0, 10.0, lo_open=True),
                    default=default_of(generate, "temperature"),
                    help="scale of the prior's std: below 1 gives typical, less varied images "

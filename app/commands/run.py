@@ -93,7 +93,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      "count (1, 2, ... all cores) for 2 s, keep the fastest (a smaller count on a "
                      "near tie, leaving cores to capture and the rest of the device)")
     add_colour_planes_arg(p)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --output video, or the frames an earlier run "
+                        "wrote into an --output folder")
     p.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import json
 from edgeae.app.commands.args import (
     add_archive_args,
     check_model_and_data,
+    check_resume_or_overwrite,
     check_suffix,
     data_for_model,
     finite,
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.workers import ModelSpec
 
     check_suffix(args.out, (".csv",), "--out")
+    check_resume_or_overwrite(args)
     check_model_and_data(args)
     source = data_for_model(args)
     model = resolve_backend(args, args.model, source.size or source.smallest)

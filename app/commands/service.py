@@ -71,7 +71,8 @@ def _add_install(actions: argparse._SubParsersAction) -> None:
                    help="the folder it runs in: relative paths in ARGS start there (default: "
                         "the current folder)")
     p.add_argument("--now", action="store_true", help="enable and start it at once")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing unit of that name")
     p.usage = "edgeae service install NAME [OPTIONS] -- run ARGS..."
     p.set_defaults(func=_install, passthrough=[])  # `run ARGS`, the words after -- (app/cli.py)
 

@@ -15,6 +15,7 @@ from typing import Any, get_args
 from edgeae.app.commands.args import (
     KERAS_DISTRIBUTION,
     POSITIVE,
+    SEED,
     add_data_args,
     check_exists,
     examples,
@@ -127,7 +128,7 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
                    metavar="K",
                    help="with --patch-size: crops drawn from each image per epoch "
                         "(default %(default)s)")
-    g.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default %(default)s")
+    g.add_argument("--seed", type=SEED, default=DEFAULTS.seed, help="default %(default)s")
     g.add_argument("--initial-weights", type=Path, metavar="W",
                    help="start from these .weights.h5 (same --model and --size), e.g. ones "
                         "trained on a GPU by python -m edgeae.train.pretrain, an earlier run's "
