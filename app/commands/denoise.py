@@ -35,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "learned (--colour-planes; a gray image stored as colour once); large photos\n"
             "run in tiles that give the whole photo's result in bounded memory. A video\n"
             "file is denoised as video, frame after frame (a temporal model such as\n"
-            "live-video uses the frames before), into OUT/NAME; an image is always a still."),
+            "live-video uses the frames before), into OUT/NAME, which appears only once the\n"
+            "whole video is done; give videos by name (a folder's are not denoised). An image\n"
+            "is always a still."),
         epilog=examples("edgeae denoise --pretrained quality photo.png --out clean/",
                         "edgeae denoise --model export/model_int8.tflite scans/ --out clean/",
                         "edgeae denoise --pretrained live --precision fp32 a.tif b.png "
