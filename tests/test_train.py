@@ -140,6 +140,24 @@ def test_overwrite_deletes_nothing_before_training_can_start(tmp_path, source):
     assert (tmp_path / "m" / "manifest.json").exists()  # the trained model is still there
 
 
+def test_an_interrupted_overwrite_keeps_the_old_model_until_the_new_one_is_done(tmp_path,
+                                                                              source):
+    """--overwrite replaces a trained model only once the new one is complete: stopped
+    halfway, the old model is still whole, and the same command resumes and replaces it."""
+    out = tmp_path / "m"
+    old = train(source, out, TrainSettings(epochs=1, batch_size=16), verbose=0)
+    (out / "notes.txt").write_text("beside the old model")
+    longer = TrainSettings(epochs=3, batch_size=16, patience=10)
+    with pytest.raises(KeyboardInterrupt):
+        train(source, out, longer, overwrite=True, callbacks=[Interrupt(epoch=1)], verbose=0)
+    kept = ModelDir.open(out)
+    assert kept.manifest == old and load_keras(kept).count_params() > 0
+    manifest = train(source, out, longer, overwrite=True, verbose=0)
+    assert epochs_logged(out) == [0, 1, 2] and manifest.training.epochs_run == 3
+    assert ModelDir.open(out).manifest == manifest
+    assert not (out / "notes.txt").exists() and not (out / WORK_DIR).exists()
+
+
 def test_split_is_seeded_and_disjoint():
     a_train, a_val = split_indices(100, 0.2, seed=3)
     b_train, b_val = split_indices(100, 0.2, seed=3)

@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
           "bce": "binary_crossentropy"}
 WORK_DIR = ".work"  # backups, best checkpoint and history of a run in progress
+LOGS_DIR = "logs"  # TensorBoard's, written as the run goes
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
@@ -83,21 +84,27 @@ def check_out_apart_from_data(out: Path, source: ImageSource) -> None:
 
 
 def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
-    """Make `out` ready; return True when an interrupted run there will be resumed."""
+    """Make `out` ready; return True when an interrupted run there will be resumed.
+
+    With `overwrite`, what `out` holds (a trained model) stays until the new one is complete
+    (`_finish` replaces it), so an interrupted run destroys nothing; the same command then
+    resumes it, like any interrupted run. Only an earlier run's TensorBoard logs go at once.
+    """
     work = out / WORK_DIR
     settings_file = work / "settings.json"
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    elif (out / MANIFEST_FILE).exists():
+    if (out / MANIFEST_FILE).exists() and not overwrite:
         raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
-    elif settings_file.exists():
-        if settings_file.read_text() != identity:
-            raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
-                            "it with the same options to resume, or pass --overwrite to start "
-                            "over")
+    if settings_file.exists() and settings_file.read_text() == identity:
         return True
-    elif out.exists() and any(out.iterdir()):
+    if settings_file.exists() and not overwrite:
+        raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
+                        "it with the same options to resume, or pass --overwrite to start "
+                        "over")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
+    for stale in (work, out / LOGS_DIR):
+        if stale.exists():
+            shutil.rmtree(stale)
     work.mkdir(parents=True, exist_ok=True)
     write_text(settings_file, identity, overwrite=True)
     return False
@@ -149,7 +156,7 @@ def _callbacks(out: Path, settings: TrainSettings,
     if warmup:
         callbacks.append(KLWarmup(warmup))
     if importlib.util.find_spec("tensorboard") is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+        callbacks.append(keras.callbacks.TensorBoard(str(out / LOGS_DIR)))
     return callbacks
 
 
@@ -251,9 +258,9 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
     if config.is_recurrent():  # the model itself, not its unrolled training
         keras.saving.load_model(best, compile=False).get_layer(model.name).save(best)
-    _save_images(out / SAMPLES_FILE, val_images, N_SAMPLES)
+    _save_images(out / WORK_DIR / SAMPLES_FILE, val_images, N_SAMPLES)
     n_calibration = calibration_count((h, w, channels))
-    _save_images(out / CALIBRATION_FILE, _calibration_inputs(train_images, cfg),
+    _save_images(out / WORK_DIR / CALIBRATION_FILE, _calibration_inputs(train_images, cfg),
                  CALIBRATION_POOL * n_calibration,
                  lambda pool: covering_subset(pool, n_calibration))
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
@@ -443,13 +450,21 @@ def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> N
 def _finish(out: Path, source: ImageSource, settings: TrainSettings,
             shape: tuple[int, int, int], split: tuple[np.ndarray, np.ndarray],
             seconds: float) -> Manifest:
-    """Move the best checkpoint and history into place and write the manifest last.
+    """Move the new model's files into place and write the manifest last.
 
-    A detector's manifest also gets its normal images' score statistics and threshold.
+    What --overwrite replaces was kept until now. A detector's manifest also gets its normal
+    images' score statistics and threshold.
     """
     work = out / WORK_DIR
-    shutil.move(work / MODEL_FILE, out / MODEL_FILE)
-    shutil.move(work / HISTORY_FILE, out / HISTORY_FILE)
+    for old in out.iterdir():
+        if old.name in (WORK_DIR, LOGS_DIR):
+            continue
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+    for name in (MODEL_FILE, HISTORY_FILE, SAMPLES_FILE, CALIBRATION_FILE):
+        shutil.move(work / name, out / name)
     train_idx, val_idx = split
     manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
                               out / HISTORY_FILE, seconds)

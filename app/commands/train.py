@@ -26,7 +26,7 @@ from edgeae.app.commands.args import (
     require,
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
-from edgeae.core.errors import UserError
+from edgeae.core.errors import Terminated, UserError
 from edgeae.core.manifest import CameraTruth, PatchMapConfig, ScoreConfig, SelfSupervised
 from edgeae.train.settings import (
     FAKE_QUANT_SCHEMES,
@@ -346,10 +346,10 @@ def run(args: argparse.Namespace) -> int:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
         manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
                          callbacks=limit, cache=args.cache)
-    except KeyboardInterrupt:
-        print("interrupted: finished epochs are kept; run the same command to resume",
-              file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as stop:
+        print("interrupted: finished epochs are kept (and a model --overwrite replaces, until "
+              "the new one is done); run the same command to resume", file=sys.stderr)
+        return Terminated.exit_code if isinstance(stop, Terminated) else 130
     t = manifest.training
     print(f"trained {manifest.architecture} {manifest.task} on {manifest.data.n_train} images: "
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
