@@ -9,6 +9,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import numbers
+import os
 from pathlib import Path
 
 from edgeae.core.errors import UserError
@@ -60,6 +62,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     default the model's size or 480x640) and opens the fastest (runtime/auto.py).
     """
     check_threads(num_threads)  # before auto times anything with them
+    _check_load_arguments(path, frame_size)
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
     if backend == "auto":
@@ -81,6 +84,17 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     _warn_if_the_cpu_lacks_its_precision(manifest)
     return model_for(task or part_use or DEFAULT_USE[manifest.task], session, manifest,
                      Path(path).parent)
+
+
+def _check_load_arguments(path: object, frame_size: object) -> None:
+    """A path and a frame size (h, w) of positive sides, or a one-line UserError."""
+    if not isinstance(path, str | os.PathLike):
+        raise UserError(f"path must be an artifact's file path (str or Path), got "
+                        f"{type(path).__name__}")
+    if frame_size is not None and not (
+            isinstance(frame_size, tuple | list) and len(frame_size) == 2
+            and all(isinstance(side, numbers.Integral) and side > 0 for side in frame_size)):
+        raise UserError(f"frame_size must be (height, width) in pixels, got {frame_size!r}")
 
 
 def _say_if_int8_runs_exactly(manifest: Manifest, backend: str) -> None:

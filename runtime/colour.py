@@ -32,6 +32,7 @@ import numpy as np
 from edgeae.runtime.buffers import KeptArrays
 
 ColorOrder = Literal["bgr", "rgb"]  # the order of a colour frame's channels (OpenCV: BGR)
+COLOR_ORDERS: tuple[ColorOrder, ...] = ("bgr", "rgb")
 # a batch of gray planes (N, H, W, 1), uint8 or float in [0, 1] -> denoised, same shape and type
 Planes = Callable[[np.ndarray], np.ndarray]
 

@@ -20,7 +20,13 @@ from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.buffers import KeptArrays
-from edgeae.runtime.colour import COLOUR_WAYS, ColorOrder, ColourWay, way_for_noise
+from edgeae.runtime.colour import (
+    COLOR_ORDERS,
+    COLOUR_WAYS,
+    ColorOrder,
+    ColourWay,
+    way_for_noise,
+)
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
@@ -33,6 +39,13 @@ FLOAT_BOUNDS = (-2.0, 3.0)
 def for_opencv(frame: np.ndarray) -> np.ndarray:
     """The frame as OpenCV's colour conversions take it: other floats than float32 made float32."""
     return frame if frame.dtype in (np.uint8, np.float32) else frame.astype(np.float32)
+
+
+def checked_color(color: object) -> ColorOrder:
+    """`color` if it names a colour order, else a one-line UserError (not a silent RGB)."""
+    if color not in COLOR_ORDERS:
+        raise UserError(f"color must be 'bgr' (OpenCV's order) or 'rgb', got {color!r}")
+    return color
 
 
 def checked_pixels(frames: object) -> np.ndarray:
@@ -377,11 +390,15 @@ class Denoiser(_FrameModel):
         Pass `out` (same shape and dtype as `frame`) to write into it: with it a live loop
         allocates nothing per frame, as every intermediate buffer is kept and reused.
         """
-        frame = checked_pixels(frame)
+        given, color = checked_pixels(frame), checked_color(color)
         if out is None:
-            out = np.empty_like(frame)
+            out = np.empty_like(given)
         else:
-            check_out(out, frame.shape, frame.dtype)
+            check_out(out, given.shape, given.dtype)
+        frame = np.ascontiguousarray(for_opencv(given))
+        if frame is not given or not out.flags.c_contiguous:  # float64, Fortran order, a view
+            np.copyto(out, self.denoise(frame, color))  # OpenCV writes only into its own kind
+            return out
         if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
             single = for_opencv(frame)
             if single is frame:
@@ -502,7 +519,8 @@ class AnomalyScorer(_FrameModel):
         """
         if isinstance(frame, np.ndarray) and frame.dtype == np.uint16:
             frame = to_unit_float(frame)
-        batch = self._model_frames(checked_pixels(frame), color)
+        frame = np.ascontiguousarray(for_opencv(checked_pixels(frame)))
+        batch = self._model_frames(frame, checked_color(color))
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
         y = self._infer(x)[:, :h, :w, :]

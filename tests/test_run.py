@@ -131,17 +131,54 @@ def test_a_gray_detector_scores_a_colour_frames_gray(conv_tflite):
     assert model.score(unit).score == model.score(gray_unit).score
 
 
-def test_gray_frames_are_refused_for_a_colour_model(tmp_path):
-    """A colour model fed gray frames sees what it never learned: one line, before any work."""
-    data = write_folder(tmp_path / "rgb", blobs(16, channels=3))
-    model = train_cli(tmp_path / "colour", "autoencoder", data, "--epochs", "1")
+@pytest.fixture(scope="module")
+def colour_tflite(tmp_path_factory) -> Path:
+    """A colour autoencoder (one epoch on colour blobs) as float32 TFLite."""
+    root = tmp_path_factory.mktemp("colour")
+    data = write_folder(root / "rgb", blobs(16, channels=3))
+    model = train_cli(root / "colour", "autoencoder", data, "--epochs", "1")
     code, _, err = run_cli("export", model, "--format", "tflite", "--precision", "fp32",
-                           "--out", tmp_path / "export")
+                           "--out", root / "export")
     assert code == 0, err
-    code, _, err = run_cli("run", "--model", tmp_path / "export" / "model_fp32.tflite",
-                           "--source", data, "--gray", "--output", tmp_path / "out")
+    return root / "export" / "model_fp32.tflite"
+
+
+def test_gray_frames_are_refused_for_a_colour_model(colour_tflite, tmp_path):
+    """A colour model fed gray frames sees what it never learned: one line, before any work."""
+    data = write_folder(tmp_path / "rgb", blobs(4, channels=3))
+    code, _, err = run_cli("run", "--model", colour_tflite, "--source", data, "--gray",
+                           "--output", tmp_path / "out")
     assert code == 2 and "--gray reads gray frames and model_fp32.tflite takes colour" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_frames_opencv_cannot_convert_are_denoised_and_a_bad_colour_order_refused(
+        colour_tflite):
+    """float64 or float16 frames, Fortran order, views: OpenCV's conversions take none of them
+    (they raised cv2.error); the result is the same frame's, in the frame's own dtype. A colour
+    order other than 'bgr' or 'rgb' was silently taken as RGB."""
+    model = rt.load(colour_tflite, task="denoise")
+    frame = blobs(1, size=24, channels=3)[0]
+    expected = model.denoise(frame)
+    assert np.array_equal(model.denoise(np.asfortranarray(frame)), expected)
+    into_view = np.empty((24, 24, 3), np.uint8).transpose(1, 0, 2)
+    assert np.array_equal(model.denoise(frame, out=into_view), expected)
+    unit = model.denoise(frame.astype(np.float32) / 255)
+    for dtype in (np.float64, np.float16):
+        result = model.denoise(frame.astype(dtype) / 255)
+        assert result.dtype == dtype and np.abs(result - unit).max() < 1e-3
+    for order in ("BGR", "xyz"):
+        with pytest.raises(UserError, match="color must be 'bgr'"):
+            model.denoise(frame, color=order)
+        with pytest.raises(UserError, match="color must be 'bgr'"):
+            rt.load(colour_tflite, task="score").score(frame, color=order)
+
+
+def test_load_refuses_a_path_that_is_none_and_a_frame_size_that_is_not_one(colour_tflite):
+    with pytest.raises(UserError, match="path must be an artifact's file path"):
+        rt.load(None)
+    with pytest.raises(UserError, match=r"frame_size must be \(height, width\)"):
+        rt.load(colour_tflite, backend="auto", frame_size=(0, -1))
 
 
 def test_run_gray_denoises_one_plane_per_frame(conv_tflite, clip, tmp_path):
