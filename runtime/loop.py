@@ -480,8 +480,9 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
                 _process(index, frame, step, outputs, options, stop, (model_ms, frame_ms))
                 outputs.maybe_status(status)
                 service.after_frame(index, stop)
+            ended = time.monotonic()  # the loop's time: not the sinks' last delivery attempts
             outputs.final_status = status()
-    seconds = time.monotonic() - stop.start
+    seconds = ended - stop.start
     video, events = outputs.video, outputs.events
     return RunSummary(
         frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,

@@ -451,12 +451,16 @@ def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
     (["--label-column", "beat"], "no column 'beat'"),
     (["--label-column", "label", "--normal-label", "7"], "no row has label '7'"),
     ([], "non-numeric"),  # the label strings stay in the rows without --label-column
+    # given where they read nothing, they were ignored: the anomalies were learned as normal
+    (["--normal-label", "1"], "--normal-label needs --label-column"),
+    (["--data", "{folder}", "--normal-label", "good"], "is not a .csv (for images, give"),
 ])
 def test_series_bad_inputs_are_one_line_errors(ecg_csv, tmp_path, options, message):
     bad = ecg_csv
     if not options:
         bad = tmp_path / "text.csv"
         bad.write_text("a,b,c\n1,2,x\n3,4,5\n")
+    options = [o.format(folder=write_folder(tmp_path / "photos", blobs(4))) for o in options]
     code, _, err = run_cli("train", "detector", "--data", bad, *options, "--out", tmp_path / "d")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 

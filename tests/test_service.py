@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from edgeae.core.errors import UserError
-from edgeae.runtime.sinks import DiskQueue
+from edgeae.runtime.sinks import FLUSH_TIMEOUT, DiskQueue
 
 from conftest import blobs, run_cli, write_video
 
@@ -209,6 +209,9 @@ def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifact
                            "--webhook", f"http://127.0.0.1:{port}/hook")
     counts = summary["sinks"]["http://127.0.0.1"]
     assert counts["delivered"] == 0 and counts["queued"] == 5
+    # 30 frames at 10 a second: the loop's own time, not the FLUSH_TIMEOUT spent on the dead
+    # sink after it (which had halved the frames/s reported)
+    assert summary["seconds"] < 3 + FLUSH_TIMEOUT / 2, summary
     assert counts["dropped"] == 32 - 5  # 30 events and 2 status messages, the oldest dropped
     (queue_file,) = (tmp_path / "q").glob("*.sqlite")
     kept = DiskQueue(queue_file, max_messages=5)

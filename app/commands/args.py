@@ -177,10 +177,11 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    help="videos: keep every K-th frame (default 1)")
     add_strict_arg(g)
     g.add_argument("--label-column", metavar="COL",
-                   help="series (a CSV with one series per row, or an (N, L) .npy): the label "
-                        "column's header name or 0-based index (-1: the last)")
+                   help="series (a CSV with one series per row): the label column's header "
+                        "name or 0-based index (-1: the last)")
     g.add_argument("--normal-label", metavar="V",
-                   help="series: the label value of normal rows; training keeps only those")
+                   help="series: the label value of normal rows (with --label-column); "
+                        "training keeps only those")
 
 
 def add_strict_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -193,8 +194,24 @@ def load_kwargs(args: argparse.Namespace, normal_only: bool = False) -> dict[str
     """The data options as keyword arguments of `load_data` / `load_for_model`."""
     from edgeae.core.series import SeriesOptions
 
+    _check_series_options(args)
     return {"data_dir": args.data_dir, "strict": args.strict, "every": args.every,
             "series": SeriesOptions(args.label_column, args.normal_label, normal_only)}
+
+
+def _check_series_options(args: argparse.Namespace) -> None:
+    """--label-column and --normal-label read a CSV series' labels: nothing else has them.
+
+    Given anywhere else they were ignored, and a detector then learned anomalies as normal.
+    """
+    given = [flag for flag, value in (("--label-column", args.label_column),
+                                      ("--normal-label", args.normal_label)) if value is not None]
+    if given and Path(str(args.data)).suffix.lower() != ".csv":
+        raise UserError(f"{' and '.join(given)} read the labels of a CSV series; {args.data} is "
+                        "not a .csv (for images, give the normal ones' folder: --data "
+                        "photos/good)")
+    if args.normal_label is not None and args.label_column is None:
+        raise UserError("--normal-label needs --label-column: the column that holds the labels")
 
 
 def threads_or_auto(text: str) -> int | str:
