@@ -527,6 +527,17 @@ class Manifest(_Strict):
             raise ValueError(f"unknown task {value!r}; known: {', '.join(TASKS)}")
         return value
 
+    @model_validator(mode="after")
+    def _usable_threshold(self) -> Manifest:
+        """Refuse on reading a threshold every command would refuse (NaN, infinite).
+
+        So `info` says so, instead of "verified".
+        """
+        problem = None if self.threshold is None else self.score.threshold_problem(self.threshold)
+        if problem:
+            raise ValueError(f"threshold: {problem}")
+        return self
+
     def to_json(self) -> str:
         """Serialise as indented JSON."""
         return self.model_dump_json(indent=2) + "\n"

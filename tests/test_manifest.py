@@ -37,6 +37,18 @@ def test_foreign_or_corrupt(tmp_path, text, message):
         Manifest.read(path)
 
 
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf")])
+def test_a_threshold_no_command_would_take_is_refused_on_reading(tmp_path, threshold):
+    """`info` verifies a manifest by reading it: a NaN threshold passed there ("verified")
+    while every command that applies it refused it."""
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**json.loads(sample().to_json()), "threshold": threshold}))
+    with pytest.raises(UserError, match="the threshold must be a finite number"):
+        Manifest.read(path)
+    path.write_text(json.dumps({**json.loads(sample().to_json()), "threshold": 0.25}))
+    assert Manifest.read(path).threshold == 0.25
+
+
 def test_schema_version_and_fields(tmp_path):
     raw = json.loads(sample().to_json())
     path = tmp_path / "m.json"
