@@ -240,12 +240,16 @@ def test_int8_with_float_io_and_fixed_shape_variant(conv_dir, tmp_path):
         model.reconstruct(blobs(1))
 
 
-def test_calibration_from_a_folder(conv_dir, gray_folder, tmp_path):
+def test_calibration_from_a_folder(conv_dir, gray_folder, tmp_path, caplog):
     code, _, err = run_cli("export", conv_dir, "--precision", "int8", "--calibration", gray_folder,
                            "--calibration-samples", "10", "--out", tmp_path)
     assert code == 0, err
     q = rt.read_artifact_manifest(tmp_path / "model_int8.tflite").artifact.quantization
     assert q.calibration_samples == 10 and q.calibration_source == str(gray_folder)
+    assert "--calibration is read by int8 exports only" not in caplog.text
+    code, _, err = run_cli("export", conv_dir, "--format", "onnx", "--calibration", gray_folder,
+                           "--out", tmp_path / "float")  # fp32 alone: nothing reads it
+    assert code == 0 and "--calibration is read by int8 exports only; fp32 need" in caplog.text
 
 
 def test_drift_fails_with_the_metric_and_writes_nothing(conv_dir, tmp_path, caplog):

@@ -8,6 +8,7 @@ the options object fills in the rest.
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import textwrap
 from dataclasses import asdict, replace
@@ -237,6 +238,10 @@ def _export_rebuilt(source: Path, args: argparse.Namespace, options: ExportOptio
 def _export_model_dir(model_dir: ModelDir, args: argparse.Namespace,
                       options: ExportOptions) -> int:
     """Export a model directory, calibrated on --calibration's images where given."""
+    if args.calibration and not any(PRECISIONS[p].calibrated for p in options.precisions):
+        logging.getLogger(__name__).warning(
+            "--calibration is read by int8 exports only; %s need(s) none: add --precision int8",
+            ", ".join(options.precisions))
     if args.calibration:
         from edgeae.core.calibration import load_calibration
 
