@@ -246,6 +246,8 @@ CASES = {
                                    "would write over the input"),
     "denoise-resume-and-overwrite": ("device", "denoise {t}/images --pretrained live --out "
                                     "{t}/d --resume --overwrite", "give one of them"),
+    "score-channels-against-the-model": ("device", "score --model {p} --data {t}/images "
+                                         "--channels 3 --out {t}/s.csv", "takes 1-channel"),
     "denoise-undecodable-video": ("device", "denoise {t}/notes.mp4 --pretrained live --out {t}/d",
                                   "is not a video OpenCV can decode"),
     "train-negative-seed": ("train", "train autoencoder --data {t}/images --seed -1 --out {t}/o",

@@ -376,6 +376,10 @@ def data_for_model(args: argparse.Namespace) -> Any:
 
     model = Path(args.model)
     manifest = read_manifest(model.parent if model.suffix in _keras_suffixes() else model)
+    wanted = getattr(args, "channels", None)
+    if wanted is not None and wanted != manifest.input.channels:
+        raise UserError(f"--channels {wanted}: {model.name} takes {manifest.input.channels}-"
+                        "channel images, and the data is read to suit it; leave --channels out")
     return load_for_model(manifest, args.data, args.image_size, **load_kwargs(args))
 
 
