@@ -84,9 +84,14 @@ def test_denoise_into_reused_buffers(conv_tflite):
         model.denoise(clip[0], out=np.empty(clip[0].shape[:2], np.uint8))
 
 
-def test_fixed_shape_artifact_runs_over_blended_tiles(conv_dir, conv_tflite, tmp_path):
+def test_fixed_shape_artifact_runs_over_blended_tiles(conv_dir, conv_tflite, tmp_path,
+                                                      caplog):
     code, _, err = run_cli("export", conv_dir, "--input-size", "16x16", "--out", tmp_path)
     assert code == 0, err
+    code, _, err = run_cli("denoise", write_folder(tmp_path / "in", blobs(1, size=32)),
+                           "--model", tmp_path / "model_fp32_16x16.tflite", "--out",
+                           tmp_path / "out")
+    assert code == 0 and "takes 16x16 images only: larger ones run in overlapping" in caplog.text
     tiled = rt.load(tmp_path / "model_fp32_16x16.tflite", task="denoise")
     whole = rt.load(conv_tflite, task="denoise")
     frame = camera_clip(1)[0, ..., 0]  # 48x64: 20 overlapping 16x16 tiles

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
     video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict)
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
-    _warn_unless_denoiser(model)
+    _warn_about_the_model(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
     spec = ModelSpec(model, args.backend, args.threads, tile_pixels=tile_pixels,
                      colour_planes=args.colour_planes, pair=paired_model_paths(args))
@@ -102,13 +102,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_unless_denoiser(model: Path) -> None:
-    """One warning where the model learned no noise: it will only redraw each image its way."""
+def _warn_about_the_model(model: Path) -> None:
+    """One warning where the model learned no noise: it will only redraw each image its way.
+
+    And one where it takes one fixed size: larger images then run in blended tiles, whose
+    borders see less of the image (faint seams), not the whole image's result.
+    """
     import logging
 
     from edgeae.runtime.artifact import read_manifest
 
-    task = read_manifest(model).task
+    manifest = read_manifest(model)
+    task, fixed = manifest.task, manifest.input.fixed_size
+    if fixed:
+        logging.getLogger(__name__).warning(
+            "%s takes %dx%d images only: larger ones run in overlapping tiles blended together, "
+            "which can leave faint seams; a model exported without --input-size denoises any "
+            "size whole", model, *fixed)
     if task != "denoiser":
         logging.getLogger(__name__).warning(
             "%s is %s %s, not a denoiser: it learned to reconstruct its training images, not "
