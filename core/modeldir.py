@@ -27,6 +27,7 @@ MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
 SAMPLES_FILE = "samples.npy"
 HISTORY_FILE = "history.csv"
+WORK_DIR = ".work"  # backups, best checkpoint and history of a training run in progress
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,8 @@ CASES = {
                                          "--channels 3 --out {t}/s.csv", "takes 1-channel"),
     "denoise-undecodable-video": ("device", "denoise {t}/notes.mp4 --pretrained live --out {t}/d",
                                   "is not a video OpenCV can decode"),
+    "train-over-a-trained-model": ("train", "train autoencoder --data {t}/images --out {m}",
+                                   "already holds a trained model; pass --overwrite"),
     "train-negative-seed": ("train", "train autoencoder --data {t}/images --seed -1 --out {t}/o",
                             "--seed: must be >= 0"),
     "train-out-is-a-file": ("train", "train autoencoder --data {t}/images --out "

@@ -40,6 +40,7 @@ from edgeae.core.modeldir import (
     MANIFEST_FILE,
     MODEL_FILE,
     SAMPLES_FILE,
+    WORK_DIR,
     ModelDir,
 )
 from edgeae.core.tasks import TASKS
@@ -62,7 +63,6 @@ log = logging.getLogger(__name__)
 
 LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
           "bce": "binary_crossentropy"}
-WORK_DIR = ".work"  # backups, best checkpoint and history of a run in progress
 LOGS_DIR = "logs"  # TensorBoard's, written as the run goes
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
