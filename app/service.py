@@ -141,8 +141,9 @@ def install(spec: ServiceSpec, unit_dir: Path, overwrite: bool, start: bool) -> 
     if start and not systemd_running():
         raise UserError("--now needs systemd running on this machine")
     if any(spec.workdir.is_relative_to(t) for t in PRIVATE):
-        log.warning("the service gets a private /tmp (PrivateTmp=yes): %s will be empty for it; "
-                    "pass --workdir, or install from another folder", spec.workdir)
+        log.warning("the service gets a private /tmp and /var/tmp (PrivateTmp=yes), so its "
+                    "working folder %s will be empty for it and it cannot start; choose a "
+                    "--workdir outside /tmp and /var/tmp", spec.workdir)
     path = write_text(unit_dir / spec.unit, unit_text(spec), overwrite)
     if unit_dir == SYSTEM_UNIT_DIR and systemd_running():
         systemctl("daemon-reload")
