@@ -7,8 +7,9 @@ than what the model needs (the runtime and one backend for an exported file).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,18 +49,26 @@ class ModelSpec:
         return model
 
 
+@contextlib.contextmanager
 def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None],
-                 *initargs: Any) -> ProcessPoolExecutor:
+                 *initargs: Any) -> Iterator[ProcessPoolExecutor]:
     """`workers` spawned processes, each run `initializer(spec, *initargs)` once.
 
     Each logs as this process does. Without an explicit thread count the cores are shared out,
-    instead of each worker's backend taking them all.
+    instead of each worker's backend taking them all. Left by an error, Ctrl-C or SIGTERM, the
+    work not yet started is cancelled: only what runs is waited for, not the whole archive.
     """
     if spec.threads is None:
         spec = replace(spec, threads=max(1, usable_cores() // workers))
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_logging_then, initargs=(verbose_here(), initializer,
                                                                     spec, *initargs))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _logging_then(verbose: bool, initializer: Callable[..., None], *args: Any) -> None:

@@ -707,3 +707,17 @@ def test_denoise_skips_unreadable_images_with_a_count_and_resume_finishes(tmp_pa
     code, _, err = run_cli("denoise", archive, "--pretrained", "live", "--resume", "--strict",
                            "--out", out)
     assert code == 2 and "cannot read" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_pool_left_by_a_stop_cancels_the_work_it_had_not_started(tmp_path):
+    """Ctrl-C or SIGTERM in `denoise --workers N` (or `score`) waits for the images being
+    denoised, not for the whole queue: it would otherwise finish the archive before exiting."""
+    import time
+
+    from edgeae.app.workers import ModelSpec, process_pool
+
+    with pytest.raises(KeyboardInterrupt):
+        with process_pool(1, ModelSpec(tmp_path / "unused.tflite", threads=1), id) as pool:
+            queued = [pool.submit(time.sleep, 0.5) for _ in range(10)]
+            raise KeyboardInterrupt
+    assert sum(f.cancelled() for f in queued) >= 7  # at most the running one and two queued ran
