@@ -238,16 +238,16 @@ def _export_rebuilt(source: Path, args: argparse.Namespace, options: ExportOptio
 def _export_model_dir(model_dir: ModelDir, args: argparse.Namespace,
                       options: ExportOptions) -> int:
     """Export a model directory, calibrated on --calibration's images where given."""
-    if args.calibration and not any(PRECISIONS[p].calibrated for p in options.precisions):
-        logging.getLogger(__name__).warning(
-            "--calibration is read by int8 exports only; %s need(s) none: add --precision int8",
-            ", ".join(options.precisions))
     if args.calibration:
         from edgeae.core.calibration import load_calibration
 
         images = load_calibration(args.calibration, model_dir.manifest, options.input_size,
                                   options.calibration_samples, options.seed)
         options = replace(options, calibration=images, calibration_source=args.calibration)
+    if args.calibration and not any(PRECISIONS[p].calibrated for p in options.precisions):
+        logging.getLogger(__name__).warning(
+            "--calibration is read by int8 exports only; %s need(s) none: add --precision int8",
+            ", ".join(options.precisions))
     return _export(model_dir, args.labelled, options, args.out)
 
 
