@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -23,11 +22,8 @@ from edgeae.app.commands.args import Parser, examples
 from edgeae.app.logs import configure_logging
 from edgeae.app.quiet_import import import_quietly
 from edgeae.core.errors import EdgeaeError, Terminated, UserError, first_line
+from edgeae.core.files import meant_path
 from edgeae.core.quiet import quiet_wanted
-
-# an atomic write's temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (core/files.py), or
-# .NAME.tmp.SUFFIX (a frame folder's)
-TEMPORARY = re.compile(r"\.(.+?)(?:\.\w{8})?\.tmp(?:\.\w+)?")
 
 
 def build_parser() -> Parser:
@@ -141,7 +137,5 @@ def path_error(exc: OSError) -> str:
 
     It names the file the user asked for, not the temporary one written first beside it.
     """
-    path = Path(exc.filename2 or exc.filename)  # a rename's target, not our temporary name
-    meant = TEMPORARY.fullmatch(path.name)
-    path = path.with_name(meant[1]) if meant else path
+    path = meant_path(Path(exc.filename2 or exc.filename))  # a rename's target, not our temporary
     return f"{path}: {exc.strerror or first_line(exc)}; check that path and its folders"

@@ -68,10 +68,10 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
             root = path.resolve()
             outputs = (out_dir / root.name).resolve()  # an earlier run's, if inside the folder
             inside = outputs != root and outputs.is_relative_to(root)
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not (inside and p.resolve().is_relative_to(outputs)))
-            _warn_of_videos_in(path)
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES
+                     and not (inside and p.resolve().is_relative_to(outputs))]
+            _warn_of_videos_in(path, files)
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
             jobs += [Job(p, out_dir / root.name / p.relative_to(path)) for p in found]
@@ -93,10 +93,9 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
     return jobs
 
 
-def _warn_of_videos_in(folder: Path) -> None:
-    """One warning for the videos in a folder: a folder's images are denoised, not its videos."""
-    videos = sorted(p for p in folder.rglob("*")
-                    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+def _warn_of_videos_in(folder: Path, files: Sequence[Path]) -> None:
+    """One warning for the videos among a folder's `files`: its images are denoised, not them."""
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if videos:
         log.warning("%s holds %d video(s), which a folder does not denoise; give them by name "
                     "(e.g. %s)", folder, len(videos), videos[0])

@@ -97,8 +97,8 @@ def check_map_names(maps_dir: Path, names: list[str], overwrite: bool,
         seen[target] = name
     scored = {Path(p).resolve(): Path(p) for p in inputs}
     for target in seen:
-        if target.resolve() in scored:
-            refuse_writing_over_input(target, scored[target.resolve()], "--maps")
+        if (source := scored.get(target.resolve())) is not None:
+            refuse_writing_over_input(target, source, "--maps")
         check_writable(target, overwrite)
 
 

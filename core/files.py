@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -50,6 +51,17 @@ def check_replaceable_dir(path: Path, overwrite: bool) -> None:
         raise UserError(f"{path} is a file; give a folder")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+
+
+# a temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (atomic_path's), or .NAME.tmp.SUFFIX
+# (a frame folder's, runtime/loop.py)
+_TEMPORARY = re.compile(r"\.(.+?)(?:\.\w{8})?\.tmp(?:\.\w+)?")
+
+
+def meant_path(path: Path) -> Path:
+    """The output a temporary file stands for (named so in an error), else `path` itself."""
+    meant = _TEMPORARY.fullmatch(path.name)
+    return path.with_name(meant[1]) if meant else path
 
 
 @contextlib.contextmanager

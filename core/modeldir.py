@@ -28,6 +28,21 @@ MANIFEST_FILE = "manifest.json"
 SAMPLES_FILE = "samples.npy"
 HISTORY_FILE = "history.csv"
 WORK_DIR = ".work"  # backups, best checkpoint and history of a training run in progress
+RUN_SETTINGS = "settings.json"  # in WORK_DIR: what a resumed run must match
+
+
+def check_out_replaceable(out: Path, overwrite: bool) -> None:
+    """What a training --out holds that needs --overwrite: a model, or files of no run.
+
+    An interrupted run there (its settings in WORK_DIR) is left to the training, which resumes
+    it or refuses it by those settings. Needs no Keras, so the command checks it first.
+    """
+    if overwrite or not out.is_dir():
+        return
+    if (out / MANIFEST_FILE).exists():
+        raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
+    if not (out / WORK_DIR / RUN_SETTINGS).exists() and any(out.iterdir()):
+        raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
 
 
 @dataclass(frozen=True)

@@ -400,12 +400,7 @@ class Denoiser(_FrameModel):
             np.copyto(out, self.denoise(frame, color))  # OpenCV writes only into its own kind
             return out
         if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
-            single = for_opencv(frame)
-            if single is frame:
-                return self._colour.denoise(frame, color, out, self._planes)
-            np.copyto(out, self._colour.denoise(single, color, np.empty_like(single),
-                                                self._planes))
-            return out
+            return self._colour.denoise(frame, color, out, self._planes)
         return self._frame_layout(self._planes(self._model_frames(frame, color)), frame, color,
                                   out)
 

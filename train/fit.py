@@ -39,9 +39,11 @@ from edgeae.core.modeldir import (
     HISTORY_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
+    RUN_SETTINGS,
     SAMPLES_FILE,
     WORK_DIR,
     ModelDir,
+    check_out_replaceable,
 )
 from edgeae.core.tasks import TASKS
 from edgeae.train.anomalies import anomaly_textures
@@ -91,17 +93,14 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     resumes it, like any interrupted run. Only an earlier run's TensorBoard logs go at once.
     """
     work = out / WORK_DIR
-    settings_file = work / "settings.json"
-    if (out / MANIFEST_FILE).exists() and not overwrite:
-        raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
+    settings_file = work / RUN_SETTINGS
+    check_out_replaceable(out, overwrite)
     if settings_file.exists() and settings_file.read_text() == identity:
         return True
     if settings_file.exists() and not overwrite:
         raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
                         "it with the same options to resume, or pass --overwrite to start "
                         "over")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
     for stale in (work, out / LOGS_DIR):
         if stale.exists():
             shutil.rmtree(stale)

@@ -28,6 +28,7 @@ from edgeae.app.commands.args import (
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import Terminated, UserError
 from edgeae.core.manifest import CameraTruth, PatchMapConfig, ScoreConfig, SelfSupervised
+from edgeae.core.modeldir import check_out_replaceable
 from edgeae.train.settings import (
     FAKE_QUANT_SCHEMES,
     LOSS_NAMES,
@@ -302,22 +303,6 @@ def _add_vae(sub: argparse._SubParsersAction) -> None:
                         f"(default {_default('vae', 'kl_warmup_epochs')})")
 
 
-def _check_out_before_tensorflow(out: Path, overwrite: bool) -> None:
-    """What --out holds that needs --overwrite, refused before seconds of TensorFlow.
-
-    An interrupted run there (its .work folder) is left to the training itself, which resumes
-    it or refuses it by its settings.
-    """
-    from edgeae.core.modeldir import MANIFEST_FILE, WORK_DIR
-
-    if overwrite or not out.is_dir():
-        return
-    if (out / MANIFEST_FILE).exists():
-        raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
-    if not (out / WORK_DIR).is_dir() and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
-
-
 def run(args: argparse.Namespace) -> int:
     """Train the task's model on --data into --out; Ctrl-C keeps the finished epochs.
 
@@ -334,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
             args.initial_weights)):
         raise UserError(problem)
     check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
-    _check_out_before_tensorflow(args.out, args.overwrite)
+    check_out_replaceable(args.out, args.overwrite)  # before seconds of TensorFlow
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
