@@ -40,6 +40,7 @@ from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
 from edgeae.runtime.artifact import artifact_bytes
 from edgeae.runtime.backends import BACKENDS, choose_backend
+from edgeae.runtime.scoring import training_size
 from edgeae.runtime.tiles import TileBlender, tile_starts
 from edgeae.train.keras_backend import KERAS  # noqa: F401  (registers the Keras row)
 
@@ -218,8 +219,11 @@ def video_size(video: str | None) -> tuple[tuple[int, int], ...]:
 
 
 def macs_per_frame(manifest: Manifest, macs_per_pixel: float, size: tuple[int, int]) -> float:
-    """Multiply-accumulates the network does for one frame: padded, or over tiles."""
-    h, w = size
+    """Multiply-accumulates the network does for one frame: padded, or over tiles.
+
+    A detector's frame is first resized to its training size (runtime/models.py).
+    """
+    h, w = training_size(manifest) or size
     fixed = manifest.input.fixed_size
     if fixed is not None:
         th, tw = fixed

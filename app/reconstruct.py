@@ -22,8 +22,8 @@ from edgeae.core.images import resize, tile_grid, write_png
 from edgeae.core.manifest import Manifest
 from edgeae.core.progress import progress
 from edgeae.core.series import SeriesOptions
-from edgeae.core.tasks import TASKS
 from edgeae.runtime.models import Reconstructor
+from edgeae.runtime.scoring import training_size as scored_training_size
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,14 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
 def training_size(manifest: Manifest) -> tuple[int, int] | None:
     """A detector's training image size, which its scores are calibrated at (said in a log line).
 
-    Images are resized to it unless --image-size says otherwise; other models take the sizes
-    they are given (a fixed-size one asks for --image-size).
+    Images are resized to it unless --image-size says otherwise, as the runtime scores frames
+    (runtime/scoring.py); other models take the sizes they are given (a fixed-size one asks for
+    --image-size).
     """
-    size = manifest.data.image_size
-    if size is None or not TASKS[manifest.task].scored or manifest.data.value_range is not None:
-        return None
-    log.info("resizing images to %dx%d, the size the detector was trained at (the manifest's "
-             "data.image_size); pass --image-size to choose another", *size)
+    size = scored_training_size(manifest)
+    if size is not None:
+        log.info("resizing images to %dx%d, the size the detector was trained at (the "
+                 "manifest's data.image_size); pass --image-size to choose another", *size)
     return size
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.images import to_unit_float
+from edgeae.core.images import resize, to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.buffers import KeptArrays
@@ -28,7 +28,7 @@ from edgeae.runtime.colour import (
     way_for_noise,
 )
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
-from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
+from edgeae.runtime.scoring import anomaly_scores, patch_search, training_size, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 
 # float pixels are [0, 1], but unclipped noise strays outside (Set12's protocol at sigma 55:
@@ -461,6 +461,8 @@ class AnomalyScorer(_FrameModel):
     The heat map is the per-pixel reconstruction error and the score its pooled value, both as
     the manifest's `score` says (runtime/scoring.py; by default the tutorial's mean squared
     error). The decision compares the score with the manifest's threshold (or `threshold=`).
+    A detector scores images at the size it was trained at (`score_size`), where training set
+    its threshold, as `edgeae score` does; the heat map comes back at the image's own size.
     """
 
     def __init__(self, session: Session, manifest: Manifest, threshold: float | None = None,
@@ -480,6 +482,26 @@ class AnomalyScorer(_FrameModel):
         self.memory = None if memory is None else np.asarray(memory, np.float32)
         self.patches = None if patches is None else np.asarray(patches, np.float32)
         self.patch_memory = patch_search(self.patches, manifest.score)
+        self.score_size = training_size(manifest)
+
+    @property
+    def score_size(self) -> tuple[int, int] | None:
+        """(h, w) images are resized to before scoring; None: each at its own size.
+
+        By default the detector's training size (the manifest's data.image_size), where its
+        scores and threshold were calibrated: the same image at another size scores differently
+        (the smoothing, pooling and patches are in pixels), so its decisions would not hold.
+        """
+        return self._score_size
+
+    @score_size.setter
+    def score_size(self, size: tuple[int, int] | None) -> None:
+        if size is not None and not (
+                isinstance(size, tuple | list) and len(size) == 2
+                and all(isinstance(side, int | np.integer) and side > 0 for side in size)):
+            raise UserError(f"score_size must be (height, width) in pixels or None (each "
+                            f"image at its own size), got {size!r}")
+        self._score_size = None if size is None else (int(size[0]), int(size[1]))
 
     @property
     def threshold(self) -> float | None:
@@ -516,6 +538,8 @@ class AnomalyScorer(_FrameModel):
             frame = to_unit_float(frame)
         frame = np.ascontiguousarray(for_opencv(checked_pixels(frame)))
         batch = self._model_frames(frame, checked_color(color))
+        own_size = batch.shape[1:3]
+        batch = self._at_score_size(batch)
         _, h, w, _ = batch.shape
         x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
         y = self._infer(x)[:, :h, :w, :]
@@ -524,7 +548,7 @@ class AnomalyScorer(_FrameModel):
         values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patch_memory)
         values = self._with_knn(values, unit)
         value = float(values[0])
-        return Score(value, maps[0], self.decide(value))
+        return Score(value, self._map_at(maps[0], own_size), self.decide(value))
 
     def score_batch(self, images: np.ndarray) -> Score:
         """The Score of whole images (NHWC or NHW, uint8 or [0, 1]): arrays of N.
@@ -532,11 +556,43 @@ class AnomalyScorer(_FrameModel):
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
         unit = self._as_batch(checked_pixels(to_unit_float(np.asarray(images))))
+        own_size = unit.shape[1:3]
+        if self.score_size is not None and own_size != self.score_size:
+            unit = np.stack([resize(image, self.score_size) for image in unit])
         _, h, w, _ = unit.shape
         outputs = self._to_unit(self._infer(self._fill_input(unit, is_uint8=False))[:, :h, :w])
         scores, maps = anomaly_scores(unit, outputs, self.manifest.score, self.patch_memory)
         scores = self._with_knn(scores, unit)
+        if maps.shape[1:] != own_size:
+            maps = np.stack([self._map_at(m, own_size) for m in maps])
         return Score(scores, maps, self.decide(scores))
+
+    def _at_score_size(self, batch: np.ndarray) -> np.ndarray:
+        """A one-frame batch resized to `score_size` as training resized its images.
+
+        In [0, 1] floats first, then area averaging to shrink and bilinear to grow
+        (core/images.resize), into kept buffers: the pixels `edgeae score` scores.
+        """
+        size = self.score_size
+        if size is None or batch.shape[1:3] == size:
+            return batch
+        c = batch.shape[-1]
+        unit = self._kept("score_unit", batch.shape[1:], np.float32)
+        gain = 1.0 / 255.0 if batch.dtype == np.uint8 else 1.0
+        np.multiply(batch[0], np.float32(gain), out=unit, casting="unsafe")
+        shrinking = batch.shape[1] * batch.shape[2] > size[0] * size[1]
+        resized = self._kept("score_input", (1, *size, c), np.float32)
+        cv2.resize(unit[..., 0] if c == 1 else unit, size[::-1],
+                   dst=resized[0, ..., 0] if c == 1 else resized[0],
+                   interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        return resized
+
+    @staticmethod
+    def _map_at(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """A heat map at an image's own size (bilinear); a new array, as the caller keeps it."""
+        if heatmap.shape == size:
+            return heatmap
+        return cv2.resize(heatmap, size[::-1], interpolation=cv2.INTER_LINEAR)
 
     def decide(self, scores: float | np.ndarray) -> bool | np.ndarray | None:
         """Above the threshold: an anomaly; None when no threshold is known."""

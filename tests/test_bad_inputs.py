@@ -233,6 +233,10 @@ CASES = {
                                   "--events {t}/corrupt.png/e.jsonl", "corrupt.png is a file"),
     "run-threshold-without-scoring": ("device", "run --model {p} --source {t}/images "
                                       "--threshold 0.1", "--threshold decides"),
+    "run-score-size-without-scoring": ("device", "run --model {p} --source {t}/images "
+                                       "--score-size 16", "--score-size is the size frames"),
+    "run-score-size-not-a-size": ("device", "run --model {p} --source {t}/images --task score "
+                                  "--score-size big", "expected N or HxW or 'frame'"),
     "run-absurd-threads": ("device", "run --model {p} --source {t}/images --threads 100000",
                            "<= 1024"),
     # an output that is its own input: refused even with --overwrite, which would destroy it

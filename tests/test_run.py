@@ -137,6 +137,54 @@ def test_a_gray_detector_scores_a_colour_frames_gray(conv_tflite):
 
 
 @pytest.fixture(scope="module")
+def small_detector(tmp_path_factory, gray_folder) -> Path:
+    """A conv detector trained at 16x16 (no k-NN: its score is the reconstruction's), exported."""
+    root = tmp_path_factory.mktemp("small_detector")
+    train_cli(root / "det", "detector", gray_folder, "--model", "conv", "--epochs", "3",
+              "--score-knn", "0")
+    code, _, err = run_cli("export", root / "det", "--format", "tflite", "--precision", "fp32",
+                           "--out", root / "export")
+    assert code == 0, err
+    return root / "export" / "model_fp32.tflite"
+
+
+def test_a_detector_scores_frames_at_its_training_size_as_edgeae_score_does(
+        small_detector, tmp_path, caplog):
+    """Its threshold was set on 16x16 images: a 48x64 frame is scored resized to that, as
+    `edgeae score` resizes it, so a frame gets one score whichever path it takes."""
+    frames_ = camera_clip(4)[..., 0]
+    folder = write_folder(tmp_path / "frames", frames_)
+    code, _, err = run_cli("score", "--model", small_detector, "--data", folder,
+                           "--out", tmp_path / "scores.csv")
+    assert code == 0, err
+    rows = (tmp_path / "scores.csv").read_text().splitlines()[1:]
+    cli = {row.split(",")[0]: float(row.split(",")[1]) for row in rows}
+    model = rt.load(small_detector, task="score")
+    assert model.score_size == (16, 16)
+    for name, frame in zip(sorted(p.name for p in folder.rglob("*.png")), frames_):
+        result = model.score(frame)
+        assert result.score == pytest.approx(cli[name], rel=1e-5)
+        assert result.heatmap.shape == frame.shape  # drawn over the frame itself
+        assert model.score_batch(frame[None]).score[0] == pytest.approx(result.score, rel=1e-5)
+    resized = model.score(frames_[0]).score
+    model.score_size = None  # each frame at its own size: another score
+    own_size = model.score(frames_[0]).score
+    assert own_size != pytest.approx(resized, rel=1e-3)
+    assert model.score_batch(frames_[:1]).score[0] == pytest.approx(own_size, rel=1e-5)
+    with pytest.raises(UserError, match="score_size must be"):
+        model.score_size = (0, 16)
+    caplog.clear()
+    code, out, err = run_cli("run", "--model", small_detector, "--source", folder,
+                             "--task", "score", "--score-size", "frame")
+    assert code == 0 and json.loads(out)["frames"] == 4, err
+    assert "scoring frames resized" not in caplog.text
+    code, out, err = run_cli("run", "--model", small_detector, "--source", folder,
+                             "--task", "score")
+    assert code == 0, err
+    assert "scoring frames resized to 16x16, the size the detector was trained at" in caplog.text
+
+
+@pytest.fixture(scope="module")
 def colour_tflite(tmp_path_factory) -> Path:
     """A colour autoencoder (one epoch on colour blobs) as float32 TFLite."""
     root = tmp_path_factory.mktemp("colour")

@@ -103,6 +103,11 @@ def image_size(text: str) -> tuple[int, int]:
     return _two_sides(text, "HxW")
 
 
+def score_size(text: str) -> tuple[int, int] | str:
+    """'frame' (each frame at its own size) or an image_size, as `run --score-size` takes it."""
+    return text.lower() if text.lower() == "frame" else _two_sides(text, "HxW or 'frame'")
+
+
 def frame_size(text: str) -> tuple[int, int]:
     """'640x480' (width x height, as cameras are described) -> (height, width)."""
     w, h = _two_sides(text, "WxH")

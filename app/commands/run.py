@@ -25,6 +25,7 @@ from edgeae.app.commands.args import (
     paired_model_paths,
     ranged,
     resolve_backend,
+    score_size,
 )
 from edgeae.core.tasks import TASKS
 from edgeae.runtime.capture import CaptureOptions, Source
@@ -85,6 +86,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"default: the model's own ({defaults})")
     p.add_argument("--threshold", type=finite,
                    help="score: anomaly threshold (default: the manifest's)")
+    p.add_argument("--score-size", type=score_size, metavar="HxW|frame",
+                   help="score: resize frames to this size first (default: the size the "
+                        "detector was trained at, where its threshold was set, as `edgeae "
+                        "score` does); frame: score each frame at its own size")
     _add_output_args(p)
     _add_sink_args(p)
     _add_serve_args(p)
@@ -262,9 +267,11 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_backend(args, model_path(args), frame_size_of(source))
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
-    if args.threshold is not None and use != "score":
-        raise UserError(f"--threshold decides which frames are anomalies: it needs --task score "
-                        f"({path.name} would {use} each frame)")
+    for option, why in (("threshold", "decides which frames are anomalies"),
+                        ("score_size", "is the size frames are scored at")):
+        if getattr(args, option) is not None and use != "score":
+            raise UserError(f"--{option.replace('_', '-')} {why}: it needs --task score "
+                            f"({path.name} would {use} each frame)")
     options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
                                  "duration"),
                          display=args.display, side_by_side=args.side_by_side,
@@ -290,9 +297,8 @@ def run(args: argparse.Namespace) -> int:
     model = _open(args, path, use, args.threads)
     if args.threshold is not None:
         model.threshold = args.threshold
-    if use == "score" and model.threshold is None:
-        logging.getLogger("edgeae").warning(
-            "no threshold in the manifest and no --threshold: scores only, no decisions")
+    if use == "score":
+        _say_how_frames_are_scored(model, args.score_size)
     hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
                      save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
     summary = run_frames(model, source, options, capture, hooks)
@@ -307,7 +313,7 @@ def _model_name(args: argparse.Namespace, path: Path) -> str:
 
 
 def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
-    """The runtime's model for `use`, with --colour-planes applied where given."""
+    """The runtime's model for `use`, with --colour-planes and --score-size applied."""
     import edgeae.runtime as rt
     from edgeae.runtime.gated import paired
 
@@ -315,7 +321,19 @@ def _open(args: argparse.Namespace, path: Path, use: str, threads: int | None):
                    paired_model_paths(args))
     if args.colour_planes:
         model.colour_planes = args.colour_planes
+    if args.score_size is not None:
+        model.score_size = None if args.score_size == "frame" else args.score_size
     return model
+
+
+def _say_how_frames_are_scored(model, asked: tuple[int, int] | str | None) -> None:
+    """The size frames are scored at unless --score-size chose it; a warning when no threshold."""
+    log = logging.getLogger("edgeae")
+    if asked is None and model.score_size is not None:
+        log.info("scoring frames resized to %dx%d, the size the detector was trained at (pass "
+                 "--score-size frame to score them at their own size)", *model.score_size)
+    if model.threshold is None:
+        log.warning("no threshold in the manifest and no --threshold: scores only, no decisions")
 
 
 def _reload_threshold(model, path: Path, backend: str | None) -> Callable[[], None]:
