@@ -25,7 +25,15 @@ from edgeae.core.manifest import Manifest, ScoreStats, manifest_path_for
 from edgeae.core.modeldir import MANIFEST_FILE
 from edgeae.runtime.artifact import read_manifest
 
-FORMS = ("mean+Kstd", "percentile:P", "contamination:R", "best-f1", "fixed:V")
+# each form and the scores it reads: percentile:99 and contamination:0.01 differ, as held-out
+# normal images score higher than the training images the model fitted
+FORMS = {
+    "mean+Kstd": "mean + K standard deviations of the training scores",
+    "percentile:P": "the P-th percentile of held-out normal scores (training scores if none)",
+    "contamination:R": "the (1 - R) quantile of the training scores",
+    "best-f1": "the best F1 on labelled images",
+    "fixed:V": "this value",
+}
 QUANTILE_LEVELS = np.linspace(0.0, 100.0, 201)  # every 0.5%, as ScoreStats stores them
 _UNSIGNED = r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 _NUMBER = rf"({_UNSIGNED})"
@@ -55,6 +63,11 @@ class ThresholdSpec:
     def needs_labels(self) -> bool:
         """best-f1 needs labelled scores; the others only the stored statistics."""
         return self.kind == "best-f1"
+
+
+def described_forms(*forms: str) -> str:
+    """`forms` (default all) with the scores each reads, for --help."""
+    return "; ".join(f"{form}: {FORMS[form]}" for form in forms or FORMS)
 
 
 def parse_threshold(spec: str) -> ThresholdSpec:

@@ -17,7 +17,7 @@ from edgeae.core.errors import UserError
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`threshold MODEL --strategy SPEC [--data D --labels CSV]`."""
-    from edgeae.runtime.threshold import FORMS
+    from edgeae.runtime.threshold import described_forms
 
     p = subparsers.add_parser(
         "threshold", help="change a detector's threshold without retraining",
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "--data val/",
                         "edgeae threshold det --strategy fixed:0.004"))
     p.add_argument("model", type=Path, help="model directory or exported file")
-    p.add_argument("--strategy", required=True, metavar="SPEC", help=", ".join(FORMS))
+    p.add_argument("--strategy", required=True, metavar="SPEC", help=described_forms())
     g = p.add_argument_group("labelled images (best-f1)")
     g.add_argument("--data", metavar="D", help="labelled images, as for evaluate")
     g.add_argument("--labels", type=Path, metavar="CSV", help="path,label per image")

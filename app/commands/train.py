@@ -210,8 +210,11 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
 
 def _add_detector(sub: argparse._SubParsersAction) -> None:
     """`train detector`: the anomaly score and threshold (the detector's defaults)."""
+    from edgeae.runtime.threshold import described_forms
     from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
     from edgeae.train.thresholds import DEFAULT_THRESHOLD, MASK_THRESHOLD
+
+    forms = described_forms("mean+Kstd", "percentile:P", "contamination:R", "fixed:V")
 
     p = _task_parser(
         sub, "detector", "learn normal images; score, threshold and localise anomalies "
@@ -228,9 +231,8 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
     fields = ScoreConfig.model_fields
     g = p.add_argument_group("anomaly score and threshold")
     g.add_argument("--threshold", metavar="SPEC",
-                   help="mean+Kstd (training scores; the tutorial's mean+1std), percentile:P "
-                        "(held-out normal scores), contamination:R, fixed:V "
-                        f"(default {DEFAULT_THRESHOLD}; {MASK_THRESHOLD} for --model draem)")
+                   help=f"{forms} (default {DEFAULT_THRESHOLD}, the tutorial's; "
+                        f"{MASK_THRESHOLD} for --model draem)")
     g.add_argument("--score-error", choices=get_args(fields["error"].annotation),
                    default=DEFAULT_SCORE.error, help="per-pixel error (default %(default)s)")
     g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), default=DEFAULT_SCORE.smooth,
