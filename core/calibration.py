@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import Manifest
+from edgeae.core.manifest import Manifest, needed_side_files
 
 CALIBRATION_FILE = "calibration.npy"
 MAX_CALIBRATION_IMAGES = 256
@@ -45,3 +45,26 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
     pool = min(len(source), 4 * n)
     indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
     return source.read_batch(indices)
+
+
+def stand_in_images(data: str, manifest: Manifest, name: str):
+    """--calibration's images standing in for artifact `name`'s training images, checked.
+
+    Exporting from an exported file rebuilds its model from them: a held-out part checks the
+    new artifacts, the rest calibrates int8. Read lazily (an ImageSource), and checked before
+    TensorFlow is imported, so a wrong --calibration is one line.
+    """
+    from edgeae.core.data import Preprocess, load_data
+
+    if manifest.input.frames > 1 or needed_side_files(manifest):
+        kind = "video model" if manifest.input.frames > 1 else "detector with files beside it"
+        raise UserError(f"{name} is a {kind}: export it from its model directory")
+    source = load_data(data, Preprocess(manifest.input.channels, manifest.input.fixed_size)).train
+    if source.size is None:
+        raise UserError(f"the images in {data} differ in size; pass images of one size (e.g. "
+                        "a camera's frames) to export from an ONNX file")
+    if len(source) < 2:
+        raise UserError(f"--calibration {data} holds 1 image; exporting from {name} needs at "
+                        "least 2 (some are held out to check the new artifacts), better a "
+                        "hundred or more frames like those it will see")
+    return source

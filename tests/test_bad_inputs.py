@@ -81,6 +81,9 @@ CASES = {
     "export-swapped-file": ("train", "export {p} --out {t}/e", "needs --calibration DATA"),
     "export-missing-calibration": ("train", "export {m} --calibration {t}/missing --out {t}/e",
                                    "--calibration"),
+    "export-artifact-one-calibration-image": ("train", "export {p} --calibration "
+                                              "{t}/images/img_000.png --out {t}/e",
+                                              "holds 1 image; exporting from live_fp32.onnx"),
     "export-corrupt-calibration": ("train", "export {m} --calibration {t}/corrupt --out {t}/e",
                                    "could be read"),
     "export-unlabelled-parity-set": ("train", "export {m} --labelled {t}/images --out {t}/e",

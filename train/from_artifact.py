@@ -19,12 +19,13 @@ import keras
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import Manifest, needed_side_files
+from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import OnnxSession
 from edgeae.train.models import create_model
 
 if TYPE_CHECKING:
+    from edgeae.core.data import ImageSource
     from edgeae.core.modeldir import ModelDir
 
 
@@ -79,29 +80,22 @@ def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.
     return model, manifest
 
 
-def model_dir_from_artifact(path: Path, data: str, out: Path, tolerance: float,
+def model_dir_from_artifact(path: Path, source: ImageSource, out: Path, tolerance: float,
                             val_split: float = 0.1, seed: int = 0) -> ModelDir:
     """A model directory in `out` rebuilt from a float32 ONNX artifact, to export it again.
 
-    An artifact keeps no training images, so `data` (any --data form) stands in for them: a
-    seeded split (the one training makes) holds out `val_split` of its images, up to N_SAMPLES
-    (fewer of large frames: 64 MiB), to check the new artifacts against the rebuilt model; the
-    rest are the int8 calibration pool.
+    An artifact keeps no training images, so `source` (--calibration's images, checked by
+    core/calibration.stand_in_images) stands in for them: a seeded split (the one training
+    makes) holds out `val_split` of its images, up to N_SAMPLES (fewer of large frames: 64 MiB),
+    to check the new artifacts against the rebuilt model; the rest are the int8 calibration pool.
     The directory records the artifact's digest, which the new artifacts carry as their source.
     """
     from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
-    from edgeae.core.data import Preprocess, load_data
     from edgeae.core.modeldir import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, ModelDir
     from edgeae.train.fit import CALIBRATION_POOL, N_SAMPLES
     from edgeae.train.pipeline import split_indices
 
     model, manifest = keras_from_onnx(path, tolerance, seed)
-    if manifest.input.frames > 1 or needed_side_files(manifest):
-        raise UserError(f"{path.name} is a {_kind(manifest)}: export it from its model directory")
-    source = load_data(data, Preprocess(manifest.input.channels, manifest.input.fixed_size)).train
-    if source.size is None:
-        raise UserError(f"the images in {data} differ in size; pass images of one size (e.g. "
-                        "a camera's frames) to export from an ONNX file")
     train, val = split_indices(len(source), val_split, seed)
     shape = (*source.size, manifest.input.channels)
     n = calibration_count(shape)
@@ -121,8 +115,3 @@ def _multiple_of(images: np.ndarray, m: int) -> np.ndarray:
     h, w = images.shape[1:3]
     top, left = (h % m) // 2, (w % m) // 2
     return images[:, top:top + h // m * m, left:left + w // m * m]
-
-
-def _kind(manifest: Manifest) -> str:
-    """What makes a model need its own directory to export, in words."""
-    return "video model" if manifest.input.frames > 1 else "detector with files beside it"

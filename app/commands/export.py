@@ -226,10 +226,14 @@ def _export_rebuilt(source: Path, args: argparse.Namespace, options: ExportOptio
     --calibration's images stand in for its training images: the calibration, and a held-out
     part for the parity check.
     """
+    from edgeae.core.calibration import stand_in_images
+    from edgeae.runtime.artifact import read_artifact_manifest
+
+    images = stand_in_images(args.calibration, read_artifact_manifest(source), source.name)
     from edgeae.train.from_artifact import model_dir_from_artifact
 
     with tempfile.TemporaryDirectory(prefix="edgeae-rebuilt-") as tmp:
-        model_dir = model_dir_from_artifact(source, args.calibration, Path(tmp),
+        model_dir = model_dir_from_artifact(source, images, Path(tmp),
                                             options.tolerances.fp32_max_abs_diff, seed=options.seed)
         options = replace(options, calibration_source=args.calibration)
         return _export(model_dir, args.labelled, options, args.out)
