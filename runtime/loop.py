@@ -44,7 +44,7 @@ from edgeae.runtime.capture import (
 )
 from edgeae.runtime.drawing import Canvas, draw_text
 from edgeae.runtime.models import AnomalyScorer, Denoiser, Score
-from edgeae.runtime.sinks import MAX_MESSAGES, SINKS, Sinks, parse_sink
+from edgeae.runtime.sinks import MAX_MESSAGES, SINKS, Sinks, check_distinct, parse_sink
 from edgeae.runtime.systemd import Notifier
 
 if TYPE_CHECKING:  # the server's module (http.server) is imported only when --serve is given
@@ -505,8 +505,7 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
         refuse_writing_over_input(options.output, Path(str(source.target)), "--output")
     if options.loop and source.live:
         raise UserError("--loop plays a video file or folder again; a live source has no end")
-    for url in options.sinks:
-        parse_sink(url, SINK_SCHEMES)
+    check_distinct([parse_sink(url, SINK_SCHEMES) for url in options.sinks])
     if options.serve is not None:
         from edgeae.runtime.serve import check_exposure
 

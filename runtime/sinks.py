@@ -16,6 +16,7 @@ disk.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 5.0  # seconds one message may take to be acknowledged before it counts as failed
 FLUSH_TIMEOUT = 5.0  # seconds close() waits for queued messages before leaving them on disk
+STOP_GRACE = 1.0  # seconds more close() waits for a send under way
 MAX_MESSAGES = 10_000
 
 
@@ -57,6 +59,7 @@ class DiskQueue:
     def __init__(self, path: Path, max_messages: int = MAX_MESSAGES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.max_messages, self.dropped = path, max_messages, 0
+        self.unwritable = False  # the last put failed (a full disk): warned once
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, check_same_thread=False)
@@ -69,7 +72,24 @@ class DiskQueue:
                             "pass another --queue-dir") from None
 
     def put(self, kind: str, body: str) -> None:
-        """Append a message (committed on return); drop the oldest beyond the bound."""
+        """Append a message (committed on return); drop the oldest beyond the bound.
+
+        A message the file cannot take (a full disk) is dropped and counted, with a warning:
+        the loop that produced it goes on.
+        """
+        try:
+            self._insert(kind, body)
+        except sqlite3.Error as e:
+            self.dropped += 1
+            if not self.unwritable:
+                log.warning("%s: cannot queue messages (%s); dropping them until it can",
+                            self.path, e)
+            self.unwritable = True
+        else:
+            self.unwritable = False
+
+    def _insert(self, kind: str, body: str) -> None:
+        """`put`'s transaction: the row in, the oldest out beyond the bound."""
         with self._lock, self._db:
             self._db.execute("INSERT INTO messages (kind, body) VALUES (?, ?)", (kind, body))
             (count,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
@@ -174,14 +194,34 @@ class WebhookSink:
         import urllib.request
 
         request = urllib.request.Request(self.url, body.encode(), self._headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=SEND_TIMEOUT) as answer:
-                answer.read()
-        except (urllib.error.URLError, OSError) as e:  # HTTPError (non-2xx) is a URLError
+        try:  # the status says whether it was taken: the body, which may trickle, is not read
+            with _opener().open(request, timeout=SEND_TIMEOUT):
+                pass
+        except urllib.error.HTTPError as e:  # non-2xx, a redirect among them
+            moved = e.headers.get("Location") if 300 <= e.code < 400 else None
+            raise SinkDown(f"HTTP {e.code}" + (f", moved to {moved}: give that URL" if moved
+                                               else f" {e.reason}")) from None
+        except (urllib.error.URLError, OSError) as e:
             raise SinkDown(str(getattr(e, "reason", e))) from None
 
     def close(self) -> None:
         """Nothing held open between messages."""
+
+
+@functools.cache
+def _opener():  # noqa: ANN202 - urllib's OpenerDirector, imported late
+    """An opener that follows no redirect, so a 3xx is a failure the sink retries.
+
+    urllib's default follows a 301-303 with a GET, which drops the message's body, and would
+    count the new page's 200 as delivered.
+    """
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs) -> None:  # noqa: ARG002 - urllib's hook
+            return None  # urllib then raises the 3xx as an HTTPError
+
+    return urllib.request.build_opener(_NoRedirect)
 
 
 SINKS: dict[str, Callable[[SplitResult], MqttSink | WebhookSink]] = {
@@ -215,39 +255,56 @@ class Delivery:
     def _deliver_forever(self) -> None:
         backoff = Backoff(first=0.5, longest=30.0)
         while not self._stop.is_set():
-            oldest = self.queue.oldest()
-            if oldest is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
-            seq, kind, body = oldest
             try:
-                self.sink.send(kind, body)
-            except SinkDown as e:
-                if not self.down:
-                    log.warning("%s: not delivered (%s); %d queued, retrying", self.name, e,
-                                len(self.queue))
-                self.down = True
+                self._deliver_oldest(backoff)
+            except sqlite3.Error as e:  # the queue file went bad under us (a full disk)
+                log.warning("%s: cannot read its queue %s (%s); retrying", self.name,
+                            self.queue.path, e)
                 backoff.wait(self._stop)
-                continue
-            self.queue.remove(seq)
-            self.delivered += 1
-            backoff.reset()
-            if self.down:
-                log.info("%s: delivering again", self.name)
-                self.down = False
+
+    def _deliver_oldest(self, backoff: Backoff) -> None:
+        """Send the oldest message and remove it once taken; wait when none or the sink is down."""
+        oldest = self.queue.oldest()
+        if oldest is None:
+            self._wake.wait(1.0)
+            self._wake.clear()
+            return
+        seq, kind, body = oldest
+        try:
+            self.sink.send(kind, body)
+        except SinkDown as e:
+            if not self.down:
+                log.warning("%s: not delivered (%s); %d queued, retrying", self.name, e,
+                            len(self.queue))
+            self.down = True
+            backoff.wait(self._stop)
+            return
+        self.queue.remove(seq)
+        self.delivered += 1
+        backoff.reset()
+        if self.down:
+            log.info("%s: delivering again", self.name)
+            self.down = False
 
     def close(self, timeout: float) -> int:
-        """Wait up to `timeout` s for the queue to empty, stop; the messages left (kept)."""
+        """Wait up to `timeout` s for the queue to empty, stop; the messages left (kept).
+
+        A send still under way then (a server trickling its answer) is left to its daemon
+        thread, so a stop never waits on a peer: its message stays queued for the next start.
+        """
         deadline = time.monotonic() + timeout
         while len(self.queue) and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stop.set()
-        self._thread.join()
+        self._thread.join(max(0.0, deadline - time.monotonic()) + STOP_GRACE)
         left = len(self.queue)
         if left:
             log.warning("%s: %d messages left in %s, sent at the next start", self.name, left,
                         self.queue.path)
+        if self._thread.is_alive():
+            log.warning("%s: still sending after %g s; left to finish on its own", self.name,
+                        timeout + STOP_GRACE)
+            return left
         self.sink.close()
         self.queue.close()
         return left
@@ -265,7 +322,46 @@ def parse_sink(text: str, schemes: tuple[str, ...]) -> SplitResult:
     module, hint = NEEDS.get(url.scheme, (None, None))
     if module and importlib.util.find_spec(module.split(".")[0]) is None:
         raise UserError(f"{url.scheme}:// needs {module}: {hint}")
+    problem = URL_PROBLEMS[url.scheme](text, url)
+    if problem:
+        raise UserError(f"{text}: {problem}")
     return url
+
+
+def _mqtt_problem(text: str, url: SplitResult) -> str | None:
+    """Why messages could not be published to this topic (the broker refuses wildcards)."""
+    if "#" in text or "+" in url.path:
+        return "a topic to publish to holds no wildcards (+ or #)"
+    return None
+
+
+def _webhook_problem(text: str, url: SplitResult) -> str | None:  # noqa: ARG001 - the table's
+    """Why this URL or the Authorization header could not be sent."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in text):
+        return "the URL holds a space or control character; percent-encode it (%20)"
+    auth = os.environ.get("EDGEAE_WEBHOOK_AUTHORIZATION", "")
+    if not (auth.isascii() and auth.isprintable()):
+        return "$EDGEAE_WEBHOOK_AUTHORIZATION holds a line break or a character outside ASCII"
+    return None
+
+
+# what each scheme's sink cannot send, found before any work
+URL_PROBLEMS = {"mqtt": _mqtt_problem, "mqtts": _mqtt_problem,
+                "http": _webhook_problem, "https": _webhook_problem}
+
+
+def sink_name(url: SplitResult) -> str:
+    """A sink as the summary and the log name it: its URL without credentials."""
+    port = f":{url.port}" if url.port else ""
+    return url._replace(netloc=f"{url.hostname}{port}", query="", fragment="").geturl()
+
+
+def check_distinct(urls: list[SplitResult]) -> None:
+    """Each sink once: the same one twice would share its queue and send each message twice."""
+    names = [sink_name(url) for url in urls]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserError(f"{', '.join(twice)} given twice; give each sink once")
 
 
 class Sinks:
@@ -275,13 +371,14 @@ class Sinks:
                  max_messages: int = MAX_MESSAGES, status_interval: float = 60.0) -> None:
         queue_dir = queue_dir or default_queue_dir()
         self.status_interval, self._last_status = status_interval, -float("inf")
+        check_distinct(urls)
         self.deliveries = []
         for url in urls:
             queue = DiskQueue(queue_dir / queue_name(url), max_messages)
             if waiting := len(queue):
-                log.warning("%s: %d messages from an earlier run queued", url.hostname, waiting)
-            self.deliveries.append(Delivery(SINKS[url.scheme](url), queue,
-                                            f"{url.scheme}://{url.hostname}"))
+                log.warning("%s: %d messages from an earlier run queued", sink_name(url),
+                            waiting)
+            self.deliveries.append(Delivery(SINKS[url.scheme](url), queue, sink_name(url)))
 
     def publish(self, kind: str, message: dict) -> None:
         """Queue `message` for every sink, with its `type` and an `id` (its own, or a new one)."""

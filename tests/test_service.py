@@ -16,13 +16,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 import pytest
 
 from edgeae.core.errors import UserError
-from edgeae.runtime.sinks import FLUSH_TIMEOUT, DiskQueue
+from edgeae.runtime.sinks import FLUSH_TIMEOUT, DiskQueue, SinkDown, WebhookSink
 
 from conftest import blobs, run_cli, write_video
 
@@ -177,7 +178,8 @@ def test_webhook_events_survive_a_server_that_fails_and_recovers(conv_artifacts,
                                "--webhook", f"http://127.0.0.1:{server.server_port}/hook")
     finally:
         server.shutdown()
-    assert summary["sinks"]["http://127.0.0.1"] == {"delivered": 32, "queued": 0, "dropped": 0}
+    name = f"http://127.0.0.1:{server.server_port}/hook"  # the summary names each sink's URL
+    assert summary["sinks"][name] == {"delivered": 32, "queued": 0, "dropped": 0}
     events = [m["id"] for m in server.taken if m["type"] == "event"]
     assert _first_seen(events) == _ids(tmp_path / "events.jsonl")  # all, in order
     assert [m["type"] for m in server.taken].count("status") == 2  # the first and the last
@@ -199,6 +201,61 @@ def test_the_queue_is_bounded_and_outlives_its_process(tmp_path):
         DiskQueue(tmp_path / "bad.sqlite")
 
 
+class _OddHook(BaseHTTPRequestHandler):
+    """A 301 to elsewhere (as http -> https), or a 200 whose body trickles a byte a second."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/new")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "30")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(30):
+                self.wfile.write(b".")
+                self.wfile.flush()
+                time.sleep(1)
+
+    def do_GET(self) -> None:  # noqa: N802 - where urllib's redirect went: a GET, no body
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def test_a_redirect_is_no_delivery_and_a_trickled_answer_does_not_hold_the_sink(tmp_path):
+    """urllib followed a 301 with a bodiless GET and counted its 200 as delivered; a server
+    trickling its answer's body held a send (and a stop) for as long as it liked."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OddHook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(SinkDown, match="HTTP 301, moved to /new: give that URL"):
+            WebhookSink(urlsplit(f"{base}/moved")).send("event", "{}")
+        start = time.monotonic()
+        WebhookSink(urlsplit(f"{base}/slow")).send("event", "{}")  # the status takes it
+        assert time.monotonic() - start < 2
+    finally:
+        server.shutdown()
+
+
+def test_a_queue_that_cannot_write_drops_and_counts_instead_of_stopping_the_loop(tmp_path,
+                                                                                 caplog):
+    queue = DiskQueue(tmp_path / "q.sqlite")
+    queue.put("event", "{}")
+    (pages,) = queue._db.execute("PRAGMA page_count").fetchone()
+    queue._db.execute(f"PRAGMA max_page_count = {pages}")  # as a full disk: SQLITE_FULL
+    for _ in range(3):
+        queue.put("event", "x" * 100_000)
+    assert queue.dropped == 3 and len(queue) == 1
+    assert caplog.text.count("cannot queue messages") == 1  # warned once, not per message
+
+
 def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifacts, scene,
                                                                     tmp_path):
     with socket.socket() as probe:  # a port nobody listens on
@@ -207,7 +264,7 @@ def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifact
     summary = _run_scoring(conv_artifacts / "model_int8.tflite", scene, tmp_path / "q",
                            tmp_path / "events.jsonl", "--max-fps", "10", "--queue-max", "5",
                            "--webhook", f"http://127.0.0.1:{port}/hook")
-    counts = summary["sinks"]["http://127.0.0.1"]
+    counts = summary["sinks"][f"http://127.0.0.1:{port}/hook"]
     assert counts["delivered"] == 0 and counts["queued"] == 5
     # 30 frames at 10 a second: the loop's own time, not the FLUSH_TIMEOUT spent on the dead
     # sink after it (which had halved the frames/s reported)
@@ -222,11 +279,26 @@ def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifact
     ("--mqtt", "http://host/topic", "expected a mqtt:// or mqtts:// URL"),
     ("--mqtt", "mqtt://host:99999/t", "Port out of range"),
     ("--webhook", "ftp://host/x", "expected a http:// or https:// URL"),
+    ("--mqtt", "mqtt://host/line1/+", "holds no wildcards"),
+    ("--mqtt", "mqtt://host/line1/#", "holds no wildcards"),
+    ("--webhook", "http://host/a b", "percent-encode it"),
 ])
 def test_bad_sink_urls_are_one_line_before_any_work(option, url, match, conv_artifacts, scene):
     code, _, err = run_cli("run", "--model", conv_artifacts / "model_int8.tflite", "--source",
                            scene, option, url)
     assert code == 2 and match in err and "Traceback" not in err
+
+
+def test_a_sink_given_twice_and_a_header_with_a_line_break_are_refused(conv_artifacts, scene,
+                                                                       monkeypatch):
+    """Twice, one queue fed two threads and each message went out 3-4 times; a line break in
+    the header was a traceback in the delivery thread, and nothing was sent."""
+    args = ("run", "--model", conv_artifacts / "model_int8.tflite", "--source", scene)
+    code, _, err = run_cli(*args, "--webhook", "http://h/a", "--webhook", "http://h/a")
+    assert code == 2 and "http://h/a given twice; give each sink once" in err
+    monkeypatch.setenv("EDGEAE_WEBHOOK_AUTHORIZATION", "Bearer x\nX-Evil: 1")
+    code, _, err = run_cli(*args, "--webhook", "http://h/a")
+    assert code == 2 and "holds a line break" in err and err.count("\n") == 1
 
 
 # --- systemd: the unit, the notify protocol, SIGHUP ---------------------------------------------
