@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -152,6 +153,10 @@ class Latencies:
         return {"mean": self._total / self.count, "p50": float(p50), "p99": float(p99)}
 
 
+SPACE_RESERVE = 32 << 20  # bytes a video's disk keeps free: the container's end is written last
+SPACE_CHECK_EVERY = 16  # frames between two looks at it
+
+
 class VideoOutput:
     """An OpenCV video written under a temporary name and renamed into place on close.
 
@@ -211,8 +216,23 @@ class VideoOutput:
             self.resized += 1
         if not self._writer.isOpened():
             raise UserError(f"writing {self.path} failed after {self.written} frames")
+        if self.written % SPACE_CHECK_EVERY == 0:
+            self._check_space()
         self._writer.write(image)
         self.written += 1
+
+    def _check_space(self) -> None:
+        """Stop, a UserError, while the disk can still take the container's end.
+
+        OpenCV's writer reports no failed write: on a full disk it left an mp4 without its
+        index (unplayable) and an AVI of a few readable frames, while the run said every frame
+        was written.
+        """
+        free = shutil.disk_usage(self._tmp.parent).free
+        if free < SPACE_RESERVE:
+            raise UserError(f"stopped writing {self.path} after {self.written} frames: less than "
+                            f"{SPACE_RESERVE >> 20} MiB free on its disk (the video keeps them); "
+                            "free some space or write elsewhere")
 
     def close(self) -> None:
         """Finalise the container and move it into place (nothing is left if no frame came)."""
@@ -225,10 +245,23 @@ class VideoOutput:
                     raise UserError(f"writing {self.path} failed: OpenCV wrote nothing for "
                                     f"{self._size[0]}x{self._size[1]} frames; try .avi, or a "
                                     "folder for PNG frames")
+                self._check_readable()
                 os.chmod(self._tmp, FILE_MODE)
                 os.replace(self._tmp, self.path)
         finally:
             self._tmp.unlink(missing_ok=True)
+
+
+    def _check_readable(self) -> None:
+        """The finished video opens and holds frames, or a UserError (nothing is moved in)."""
+        capture = cv2.VideoCapture(str(self._tmp))
+        try:
+            readable = capture.isOpened() and capture.read()[0]
+        finally:
+            capture.release()
+        if not readable:
+            raise UserError(f"writing {self.path} failed: the finished video cannot be read "
+                            "back (a full disk?); free some space or write elsewhere")
 
 
 def measured_rate(times: list[float]) -> float | None:
@@ -289,21 +322,35 @@ def open_output(path: Path | None, fps: float | None,
 class EventLog:
     """Anomaly events, at most one per `interval` seconds, to `path` and to the sinks.
 
-    The file gets JSON lines, flushed as written; the sinks (MQTT, webhooks) queue each event on
-    disk before sending it.
+    The file gets JSON lines, flushed as written, after those already there (a service that
+    restarts goes on with its log; `overwrite` starts it afresh). A line the disk cannot take
+    is lost with one warning, and the run goes on; the sinks (MQTT, webhooks) queue each event
+    on disk before sending it.
     """
 
     def __init__(self, path: Path | None, interval: float, overwrite: bool,
                  sinks: Sinks | None = None, page: PageServer | None = None) -> None:
-        self._file = None
+        self._file, self.path, self.unwritten = None, path, 0
         if path is not None:
-            if path.exists() and not overwrite:
-                raise UserError(f"{path} already exists; pass --overwrite to replace it")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._file = open(path, "w" if overwrite else "a",  # noqa: SIM115 - close() closes
+                              encoding="utf-8")
+            if self._file.tell() and not _ends_a_line(path):  # an earlier run cut mid-line
+                self._write_line("")
         self._sinks, self._page = sinks, page
         self._interval, self._last = interval, -float("inf")
         self.count = 0
+
+    def _write_line(self, line: str) -> None:
+        """One line into the file, flushed; lost with one warning when the disk refuses it."""
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError as e:
+            if not self.unwritten:
+                log.warning("cannot write events to %s (%s); the run goes on, and the sinks "
+                            "and the page still get them", self.path, e.strerror or e)
+            self.unwritten += 1
 
     def maybe_write(self, index: int, frame: np.ndarray, result: Score, threshold: float) -> None:
         """Record an anomaly unless one was recorded less than `interval` seconds ago.
@@ -319,8 +366,7 @@ class EventLog:
         event = {"id": uuid.uuid4().hex, "time": _now(), "frame": index, "score": result.score,
                  "threshold": threshold, "anomaly": True, "peak": {"x": int(x), "y": int(y)}}
         if self._file is not None:
-            self._file.write(json.dumps(event) + "\n")
-            self._file.flush()
+            self._write_line(json.dumps(event))
         if self._sinks is not None:
             self._sinks.publish("event", event)
         if self._page is not None:
@@ -330,7 +376,15 @@ class EventLog:
     def close(self) -> None:
         """Close the file (the sinks are closed by the loop, after the last status)."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # what could not be flushed was warned of
+                self._file.close()
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether a non-empty file's last byte ends a line."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def _now() -> str:
@@ -501,8 +555,13 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
     _check_display(options.display)
     if options.events is not None and not isinstance(model, AnomalyScorer):
         raise UserError("--events needs --task score (events are anomaly detections)")
-    if options.output is not None and source.kind in ("video", "folder"):
-        refuse_writing_over_input(options.output, Path(str(source.target)), "--output")
+    for option in ("output", "events"):
+        target = getattr(options, option)
+        if target is not None and source.kind in ("video", "folder"):
+            refuse_writing_over_input(target, Path(str(source.target)), f"--{option}")
+    if options.output is not None and options.events is not None \
+            and options.output.resolve() == options.events.resolve():
+        raise UserError(f"--events and --output both name {options.output}; give each its own")
     if options.loop and source.live:
         raise UserError("--loop plays a video file or folder again; a live source has no end")
     check_distinct([parse_sink(url, SINK_SCHEMES) for url in options.sinks])

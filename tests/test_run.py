@@ -264,6 +264,35 @@ def test_run_denoises_a_video_into_a_complete_file(conv_tflite, clip, tmp_path):
     assert code == 2 and "already exists; pass --overwrite" in err
 
 
+def test_a_video_stops_before_its_disk_fills_and_is_checked_once_finished(clip, tmp_path,
+                                                                          monkeypatch):
+    """OpenCV's writer says nothing of a failed write: on a full disk an mp4 lost its index
+    (unplayable) and an AVI kept 7 readable frames of 100, and the run said all were written."""
+    from edgeae.runtime import loop
+
+    video = loop.VideoOutput(tmp_path / "v.avi", 10.0, overwrite=False)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for _ in range(20):
+        video.write(frame, 0.0)
+    free = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(loop.shutil, "disk_usage", lambda _: free._replace(free=1 << 20))
+    with pytest.raises(UserError, match="after 32 frames: less than 32 MiB free on its disk"):
+        for _ in range(20):
+            video.write(frame, 0.0)
+    video.close()  # what was written is a whole, playable video
+    assert int(cv2.VideoCapture(str(tmp_path / "v.avi")).get(cv2.CAP_PROP_FRAME_COUNT)) == 32
+    # a file the disk stopped growing (here a size limit): the run fails, no file is left
+    code = subprocess.run(
+        [sys.executable, "-c", "import resource, signal, sys\n"
+         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+         "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))\n"
+         "from edgeae.app.cli import main\nsys.exit(main(sys.argv[1:]))",
+         "run", "--pretrained", "live", "--gray", "--source", str(clip), "--output",
+         str(tmp_path / "cut.mp4")], capture_output=True, text=True, cwd=tmp_path)
+    assert code.returncode == 2 and "cannot be read back" in code.stderr, code.stderr
+    assert not list(tmp_path.glob("*cut*"))
+
+
 def _threshold_between(model, clip_frames: np.ndarray) -> float:
     scores = np.array([model.score(cv2.cvtColor(f, cv2.COLOR_RGB2BGR)).score
                        for f in clip_frames])
@@ -292,6 +321,14 @@ def test_run_scores_defects_into_rate_limited_events(conv_artifacts, clip, tmp_p
     code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
                               "--threshold", threshold, "--events", events, "--overwrite")
     assert code == 0 and json.loads(stdout)["events"] == 1  # one per second at the most
+    assert len(events.read_text().splitlines()) == 1  # --overwrite started the log afresh
+    with open(events, "a") as log:
+        log.write('{"id": "cut sho')  # a run killed mid-line
+    code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
+                              "--threshold", threshold, "--events", events)
+    assert code == 0 and json.loads(stdout)["events"] == 1  # a restart goes on with the log
+    lines = events.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["frame"] == DEFECTS[0]
 
 
 def test_run_decides_at_the_threshold_edgeae_threshold_wrote(conv_artifacts, clip, tmp_path):
@@ -379,6 +416,10 @@ def test_threads_auto_candidates_and_near_ties():
     (["--source", "{text}"], "cannot open video file"),
     (["--source", "{clip}", "--display"], "--display needs OpenCV with a GUI"),
     (["--source", "{clip}", "--task", "denoise", "--events", "e.jsonl"], "--events needs"),
+    (["--source", "{clip}", "--task", "score", "--events", "{clip}", "--overwrite"],
+     "would write over the input"),
+    (["--source", "{clip}", "--task", "score", "--events", "o.avi", "--output", "o.avi"],
+     "--events and --output both name o.avi"),
     (["--source", "{clip}", "--output", "out.xyz"], "cannot write video out.xyz"),
     (["--source", "{clip}", "--max-fps", "0"], "must be > 0.0"),
     (["--source", "{clip}", "--threads", "0"], "must be >= 1"),

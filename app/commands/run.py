@@ -100,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_colour_planes_arg(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --output video, or the frames an earlier run "
-                        "wrote into an --output folder")
+                        "wrote into an --output folder; start the --events log afresh")
     p.set_defaults(func=run)
 
 
@@ -108,7 +108,9 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     """Where results go and how frames are paced and drawn: RunOptions' fields."""
     p.add_argument("--output", type=output_path,
                    help="a video file (.mp4, .avi, ...) or a folder for PNG frames")
-    p.add_argument("--events", type=output_file, help="score: write anomaly events as JSON lines")
+    p.add_argument("--events", type=output_file,
+                   help="score: write anomaly events as JSON lines (appended to an existing "
+                        "file; --overwrite starts it afresh)")
     p.add_argument("--event-interval", type=ranged(float, 0.0), default=DEFAULTS.event_interval,
                    metavar="S", help="at most one event per S seconds (default %(default)g)")
     p.add_argument("--max-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
