@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.images import IMAGE_SUFFIXES
+from edgeae.core.images import IMAGE_SUFFIXES, decode_upright, file_bytes
 
 log = logging.getLogger(__name__)
 
@@ -403,25 +403,47 @@ def _folder_frames(source: Source, stats: SourceStats,
                    IMAGE_SUFFIXES)
     if not paths:
         raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
-    mode = cv2.IMREAD_GRAYSCALE if options and options.gray else cv2.IMREAD_UNCHANGED
+    gray = bool(options and options.gray)
     for path in paths:
-        frame = cv2.imread(str(path), mode)  # gray: a JPEG's luma alone
-        if frame is None:
-            log.warning("skipping unreadable image %s", path)
-            continue
-        stats.frames += 1
-        yield as_camera_frame(frame)
+        frame = _still(path, gray)
+        if frame is not None:
+            stats.frames += 1
+            yield frame
 
 
-def as_camera_frame(image: np.ndarray) -> np.ndarray:
-    """A still as a camera gives a frame: 8-bit gray or BGR (16 bits scaled, alpha dropped).
+def _still(path: Path, gray: bool) -> np.ndarray | None:
+    """One image file as a camera frame, upright (EXIF); None, with a warning, if it is none.
 
-    Read unchanged, a gray image stays one plane (one model call, not three), but a 16-bit PNG
-    or one with transparency (OpenCV reads gray with alpha as BGRA too) is no frame the loop
-    can take.
+    Decoded as stored (core/images.decode_upright): OpenCV's IMREAD_UNCHANGED, read here
+    before, ignores EXIF orientation (a portrait photo came sideways) and its IMREAD_GRAYSCALE
+    reads no float TIFF. `gray`: colour made gray with OpenCV's weights.
+    """
+    image = decode_upright(file_bytes(path))
+    if image is None:
+        log.warning("skipping unreadable image %s", path)
+        return None
+    frame = as_camera_frame(image)
+    if frame is None:
+        log.warning("skipping %s: float pixels outside [0, 1] (or not finite), which no "
+                    "camera gives; save it as 8 or 16 bits", path)
+    elif gray and frame.ndim == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return frame
+
+
+def as_camera_frame(image: np.ndarray) -> np.ndarray | None:
+    """A still as a camera gives a frame: 8-bit gray or BGR; None for floats beyond [0, 1].
+
+    Read as stored, a gray image stays one plane (one model call, not three), but a 16-bit or
+    float image or one with transparency (OpenCV reads gray with alpha as BGRA too) is no frame
+    the loop can take: 16 bits and [0, 1] floats are scaled to 8, alpha dropped.
     """
     if image.dtype == np.uint16:
         image = cv2.convertScaleAbs(image, alpha=255.0 / 65535.0)
+    elif image.dtype.kind == "f":
+        if not (np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1):
+            return None
+        image = np.rint(image * 255.0).astype(np.uint8)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image

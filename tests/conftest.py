@@ -51,6 +51,17 @@ def write_video(path: Path, frames: np.ndarray, fps: float = 10.0) -> Path:
     return path
 
 
+def turned_by_exif(path, shown: np.ndarray, **save) -> None:
+    """Save `shown` (the upright picture) stored a quarter turn off, with EXIF orientation 6
+    (displayed turned a quarter clockwise), as cameras write portrait photos."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(shown, 1))).save(path, exif=exif.tobytes(),
+                                                                   **save)
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run `edgeae ARGS` in-process; return (exit code, stdout, stderr) via capsys-free capture."""
     import contextlib

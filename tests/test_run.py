@@ -18,11 +18,19 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
-from edgeae.runtime.capture import Backoff, Source, SourceStats, frames
+from edgeae.runtime.capture import Backoff, CaptureOptions, Source, SourceStats, frames
 from edgeae.runtime.threads import candidates, pick
 from edgeae.runtime.tiles import ramp, tile_starts
 
-from conftest import REPO, blobs, run_cli, train_cli, write_folder, write_video
+from conftest import (
+    REPO,
+    blobs,
+    run_cli,
+    train_cli,
+    turned_by_exif,
+    write_folder,
+    write_video,
+)
 
 DEFECTS = range(25, 30)
 
@@ -369,8 +377,10 @@ def test_folder_source(conv_tflite, tmp_path):
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
 
 
-def test_folder_of_16_bit_and_transparent_images_gives_8_bit_frames(tmp_path):
-    """A folder source gives frames as a camera would: 16 bits scaled to 8, alpha dropped."""
+def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bit_frames(
+        tmp_path, caplog):
+    """A folder source gives frames as a camera would: 16 bits and [0, 1] floats scaled to 8,
+    alpha dropped, a photo turned upright by its EXIF orientation."""
     gray = blobs(1, size=24)[0][..., 0]
     colour = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     folder = tmp_path / "stills"
@@ -379,11 +389,23 @@ def test_folder_of_16_bit_and_transparent_images_gives_8_bit_frames(tmp_path):
                         ("c_rgba", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGRA)),
                         ("d_rgb_16bit", colour.astype(np.uint16) * 257)):
         cv2.imwrite(str(folder / f"{name}.png"), image)
+    cv2.imwrite(str(folder / "e_float.tif"), gray.astype(np.float32) / 255)
+    cv2.imwrite(str(folder / "f_float_0_255.tif"), gray.astype(np.float32))  # no [0, 1] pixels
+    shown = np.dstack([gray, gray // 2, 255 - gray])[:, :20]  # 24x20: turned, it is 20x24
+    turned_by_exif(folder / "g_portrait.png", shown[..., ::-1])  # PIL writes RGB
     got = list(frames(Source("folder", str(folder)), SourceStats()))
-    assert [f.dtype for f in got] == [np.uint8] * 4
+    assert [f.dtype for f in got] == [np.uint8] * 6
     np.testing.assert_array_equal(got[1], gray)
     np.testing.assert_array_equal(got[2], colour)
     np.testing.assert_array_equal(got[3], colour)
+    np.testing.assert_array_equal(got[4], gray)  # a float TIFF was all 0 and 1 (black)
+    np.testing.assert_array_equal(got[5], shown)  # upright, as the photo is shown
+    assert "f_float_0_255.tif: float pixels outside [0, 1]" in caplog.text
+    gray_frames = list(frames(Source("folder", str(folder)), SourceStats(),
+                              options=CaptureOptions(gray=True)))
+    assert len(gray_frames) == 6 and all(f.ndim == 2 for f in gray_frames)
+    np.testing.assert_array_equal(gray_frames[4], gray)
+    np.testing.assert_array_equal(gray_frames[5], cv2.cvtColor(shown, cv2.COLOR_BGR2GRAY))
 
 
 def test_run_threads_auto_times_the_loop_per_count_then_plays_every_frame(conv_tflite, clip,

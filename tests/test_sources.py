@@ -13,7 +13,7 @@ from edgeae.core.data import Preprocess, load_data
 from edgeae.core.errors import UserError
 from edgeae.core.idx import read_idx
 
-from conftest import blobs, write_folder, write_video
+from conftest import blobs, turned_by_exif, write_folder, write_video
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
@@ -205,28 +205,17 @@ def test_colour_read_for_a_gray_model_is_said_once(tmp_path, caplog):
 
 
 
-def _turned_by_exif(path, shown: np.ndarray, **save) -> None:
-    """Save `shown` (the upright picture) stored a quarter turn off, with EXIF orientation 6
-    (displayed turned a quarter clockwise), as cameras write portrait photos."""
-    from PIL import Image
-
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(np.ascontiguousarray(np.rot90(shown, 1))).save(path, exif=exif.tobytes(),
-                                                                   **save)
-
-
 def test_photos_are_read_upright_and_their_alpha_turned_with_them(tmp_path):
     """What train, score, reconstruct and export's calibration read: a photo as its viewer
     shows it, as `denoise` reads it (before, a turned photo came in sideways there)."""
     from edgeae.core.images import read_image
 
     shown = np.random.default_rng(0).integers(0, 255, (24, 40, 4), np.uint8)
-    _turned_by_exif(tmp_path / "turned.png", shown)
+    turned_by_exif(tmp_path / "turned.png", shown)
     np.testing.assert_array_equal(read_image(tmp_path / "turned.png"), shown)  # RGBA, exact
     yy, xx = np.mgrid[:24, :40]
     smooth = np.dstack([xx * 6, yy * 10, np.full_like(xx, 128)]).astype(np.uint8)
-    _turned_by_exif(tmp_path / "portrait.jpg", smooth, quality=98)
+    turned_by_exif(tmp_path / "portrait.jpg", smooth, quality=98)
     src = load_data(str(tmp_path / "portrait.jpg")).train
     assert src.size == (24, 40)
     assert np.abs(src.read(0) - smooth / 255).max() < 0.05  # JPEG's own error
