@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.capture import CaptureOptions, Source
-from edgeae.runtime.loop import RunOptions, run
+from edgeae.runtime.loop import RunOptions, RunSummary, run
 from edgeae.runtime.models import AnomalyScorer, Denoiser
 
 TRIAL_SECONDS = 2.0  # of the loop per candidate, on the source's first frames
@@ -52,18 +52,18 @@ def pick(frame_ms: dict[int, float]) -> int:
 
 def choose_threads(load: Callable[[int], Denoiser | AnomalyScorer], source: Source,
                    options: RunOptions, capture: CaptureOptions | None = None,
-                   counts: list[int] | None = None) -> ThreadsChoice | None:
+                   counts: list[int] | None = None) -> ThreadsChoice | RunSummary:
     """Run the loop with each count's model for TRIAL_SECONDS; the count to keep.
 
     `load(n)` opens the model with n inference threads. Only `options`' per-frame work (gray)
-    is kept: trials write nothing and show nothing. None when the user stopped a trial
-    (Ctrl-C, SIGTERM): the run should end too.
+    is kept: trials write nothing and show nothing. When the user stopped a trial (Ctrl-C,
+    SIGTERM), its RunSummary: the run ends too, as it would have in the loop.
     """
     trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS)
     frame_ms = {}
     for n in counts or candidates():
         summary = run(load(n), source, trial, capture)
         if summary.stopped_by in STOPPED:
-            return None
+            return summary
         frame_ms[n] = summary.frame_ms["p50"]
     return ThreadsChoice(pick(frame_ms), frame_ms)

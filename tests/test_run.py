@@ -492,6 +492,26 @@ def test_signals_finalise_the_output_video(signum, code, reason, conv_tflite, cl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live.avi", "run.log"]  # no temporary
 
 
+@pytest.mark.parametrize(("signum", "code", "reason"), [
+    (signal.SIGINT, 130, "interrupt"), (signal.SIGTERM, 0, "terminate")])
+def test_a_signal_while_threads_auto_times_its_trials_ends_the_run_as_in_the_loop(
+        signum, code, reason, conv_tflite, clip, tmp_path):
+    """SIGTERM in the trials exited 130 with no summary, which systemd logged as a failure."""
+    log = tmp_path / "run.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeae", "run", "--model", str(conv_tflite), "--source",
+             f"file://{clip}", "--task", "denoise", "--threads", "auto"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+    _wait_for_lines(log, "reconnected to stream", 2)  # a trial is under way
+    proc.send_signal(signum)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == code, log.read_text()
+    assert json.loads(stdout)["stopped_by"] == reason
+    assert "threads auto:" not in log.read_text()  # stopped before any pick
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_video_denoise_stopped_by_a_signal_leaves_no_file(signum, code, conv_tflite,
                                                             tmp_path):

@@ -294,8 +294,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
                         + ("--gray reads gray frames" if args.gray
                            else f"{path.name} would {use} them"))
-    if auto_threads and not _choose_threads(args, path, use, source, options, capture):
-        return INTERRUPTED
+    stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
+        else None
+    if stopped is not None:
+        return _finish(stopped)
     model = _open(args, path, use, args.threads)
     if args.threshold is not None:
         model.threshold = args.threshold
@@ -303,7 +305,11 @@ def run(args: argparse.Namespace) -> int:
         _say_how_frames_are_scored(model, args.score_size)
     hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
                      save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
-    summary = run_frames(model, source, options, capture, hooks)
+    return _finish(run_frames(model, source, options, capture, hooks))
+
+
+def _finish(summary) -> int:  # noqa: ANN001 - runtime.loop's RunSummary, imported late
+    """Print the summary; the exit code its stop gives (130 after Ctrl-C, else 0)."""
     print(json.dumps(summary.to_dict(), indent=2), flush=True)
     return INTERRUPTED if summary.stopped_by == "interrupt" else 0
 
@@ -379,16 +385,17 @@ def _threshold_saver(model, path: Path) -> Callable[[float], None]:
 
 
 def _choose_threads(args: argparse.Namespace, path: Path, use: str, source: Source,
-                    options: RunOptions, capture: CaptureOptions) -> bool:
+                    options: RunOptions, capture: CaptureOptions):  # noqa: ANN202 - a RunSummary
     """--threads auto: time the loop per count (runtime/threads.py) and set args.threads.
 
-    Prints the pick; False when the user stopped the trials.
+    Prints the pick; the trial's summary when the user stopped the trials (Ctrl-C, SIGTERM),
+    None otherwise.
     """
-    from edgeae.runtime.threads import choose_threads
+    from edgeae.runtime.threads import ThreadsChoice, choose_threads
 
     choice = choose_threads(lambda n: _open(args, path, use, n), source, options, capture)
-    if choice is None:
-        return False
+    if not isinstance(choice, ThreadsChoice):
+        return choice
     print(choice.describe(), file=sys.stderr, flush=True)
     args.threads = choice.threads
-    return True
+    return None
