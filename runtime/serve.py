@@ -19,12 +19,14 @@ are capped, each has a socket timeout, request bodies and URLs are bounded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import ipaddress
 import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -50,6 +52,10 @@ EVENTS_KEPT = 20
 PAGE_NICE = 19  # the page's threads yield the CPU to the model's (Linux: per-thread niceness)
 
 
+# RFC 6265's cookie-octet: printable ASCII but space, '"', ',', ';' and '\\'
+COOKIE_SAFE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """Where the server listens and what it allows."""
@@ -62,7 +68,7 @@ class ServeOptions:
     health_timeout: float = 10.0  # /healthz fails once no frame came for this long
     max_connections: int = 16  # at once; more get 503
     max_streams: int = 4  # MJPEG viewers at once
-    socket_timeout: float = 10.0  # a client silent this long is dropped (slow clients)
+    socket_timeout: float = 10.0  # a client that sent no whole request by then is dropped
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -78,10 +84,18 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def check_exposure(options: ServeOptions) -> None:
-    """Refuse to listen beyond this machine without a token, unless --insecure."""
+    """Refuse what the page could not serve safely or at all.
+
+    Listening beyond this machine without a token (unless --insecure), and a token a browser's
+    cookie cannot carry: the page then crashed on it or never let the browser in.
+    """
     if not _loopback(options.host) and not options.token and not options.insecure:
         raise UserError(f"--serve {options.host}:{options.port} listens beyond this machine: "
                         "pass --token SECRET (or --insecure to allow anyone on the network)")
+    if options.token and not COOKIE_SAFE.fullmatch(options.token):
+        raise UserError("--token (or $EDGEAE_TOKEN) travels in a cookie and a header: use ASCII "
+                        "letters, digits and punctuation, without spaces, quotes, commas, "
+                        "semicolons or backslashes")
 
 
 def _loopback(host: str) -> bool:
@@ -302,6 +316,8 @@ class _Server(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(options.max_connections)
         self.streams = threading.BoundedSemaphore(options.max_streams)
         handler = type("Handler", (_Handler,), {"timeout": options.socket_timeout})
+        if ":" in options.host:  # an IPv6 address, such as :: (every interface)
+            self.address_family = socket.AF_INET6
         super().__init__((options.host, options.port), handler)
 
     def process_request(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's
@@ -326,6 +342,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     server: _Server
     server_version = "edgeae"
+
+    def setup(self) -> None:
+        """Give the client `socket_timeout` seconds in all to send its request.
+
+        The socket's own time-out restarts with every byte: a client sending one every few
+        seconds held its connection, and 16 such held the page (and /healthz) for good.
+        """
+        super().setup()
+        self._cut = threading.Timer(self.timeout, self._drop)
+        self._cut.daemon = True
+        self._cut.start()
+
+    def _drop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._cut.cancel()  # the request is in: a stream may last as long as it is watched
+        super().send_response(code, message)
+
+    def finish(self) -> None:
+        self._cut.cancel()
+        super().finish()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's hook
         self._dispatch("GET")
@@ -481,8 +520,9 @@ class PageServer:
             self._server = _Server(options, self.live, model, status)
         except OSError as e:
             self.live.close()
+            fix = "choose another port" if e.errno == errno.EADDRINUSE else "check the address"
             raise UserError(f"--serve: cannot listen on {options.host}:{options.port} "
-                            f"({e.strerror or e}); choose another port") from None
+                            f"({e.strerror or e}); {fix}") from None
         self.port = self._server.server_address[1]
         threading.Thread(target=self._serve, daemon=True, name="edgeae-serve").start()
         log.info("serving on http://%s:%d/", options.host, self.port)
