@@ -17,7 +17,13 @@ from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
 from edgeae.train.fit import WORK_DIR, TrainSettings, train
 from edgeae.train.keras_backend import load_keras
-from edgeae.train.pipeline import PipelineConfig, image_batches, split_indices, training_pairs
+from edgeae.train.pipeline import (
+    PipelineConfig,
+    cache_key,
+    image_batches,
+    split_indices,
+    training_pairs,
+)
 
 from conftest import blobs, run_cli, write_folder
 
@@ -253,6 +259,16 @@ def test_disk_cache_decodes_once_and_keys_on_the_data(tmp_path, patch_size):
     (tmp_path / "cache" / key / "images_0.lockfile").write_text("")  # a killed run's
     pass_images(image_batches(FolderImages(folder, Preprocess()), np.arange(19), cfg, True))
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_the_cache_keys_on_the_pixels_a_built_in_name_or_a_frame_step_does_not_name():
+    """`mnist` read from two --data-dir files of as many images (or a video's frames at
+    --every 8 and 9) shared one cache: the second run trained on the first one's images."""
+    order = np.arange(10)
+    first, other = blobs(10, seed=1), blobs(10, seed=2)
+    keys = {cache_key(ArrayImages(images, Preprocess(), "mnist", "builtin"), order)
+            for images in (first, other, first)}
+    assert len(keys) == 2
 
 
 def test_train_with_a_disk_cache_from_the_command_line(tmp_path, gray_folder):

@@ -175,15 +175,18 @@ def clip_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     return clips.batch(cfg.batch_size)
 
 
+CACHE_KEY_SAMPLES = 8  # images whose pixels the cache's name depends on
+
+
 def cached_images(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
                   training: bool) -> tf.data.Dataset:
     """Single images, decoded in the first epoch and read from `cfg.cache` after it.
 
     The cache is tf.data's file cache, kept as uint16, in a sub-folder named by a fingerprint
-    of the data (files, their sizes and times, preprocessing) and the images' order: another
-    run on the same data reuses it, changed data gets a new one. Images are cached in one
-    seeded random order; training mixes them again each epoch in a shuffle buffer of at most
-    CACHE_SHUFFLE_BYTES.
+    of the data (files, their sizes and times, a few images' pixels, preprocessing) and the
+    images' order: another run on the same data reuses it, changed data gets a new one.
+    Images are cached in one seeded random order; training mixes them again each epoch in a
+    shuffle buffer of at most CACHE_SHUFFLE_BYTES.
     """
     order = (np.random.default_rng(cfg.seed).permutation(indices) if training
              else np.asarray(indices)).astype(np.int64)
@@ -211,12 +214,21 @@ def cached_images(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
 
 
 def cache_key(source: ImageSource, order: np.ndarray) -> str:
-    """A short hash of what the cached images depend on: the data, its preprocessing, order."""
+    """A short hash of what the cached images depend on: the data, its preprocessing, order.
+
+    With the decoded pixels of a few images at evenly spaced places in `order`: a file list
+    alone missed what the source was read with (a built-in dataset's --data-dir, a video's
+    --every), and another dataset of as many images reused the first one's cache.
+    """
     paths = getattr(source, "paths", None) or [Path(source.name.split(":")[0])]
     files = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in map(Path, paths)
              if p.is_file()]
+    sampled = hashlib.sha256()
+    picks = np.linspace(0, len(order) - 1, CACHE_KEY_SAMPLES).astype(int) if len(order) else []
+    for i in np.unique(order[picks]):
+        sampled.update(np.ascontiguousarray(source.read(int(i))).tobytes())
     described = json.dumps([source.name, source.kind, source.channels, source.size, files,
-                            hashlib.sha256(order.tobytes()).hexdigest()])
+                            hashlib.sha256(order.tobytes()).hexdigest(), sampled.hexdigest()])
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
