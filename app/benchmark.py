@@ -40,7 +40,6 @@ from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
 from edgeae.runtime.artifact import artifact_bytes
 from edgeae.runtime.backends import BACKENDS, choose_backend
-from edgeae.runtime.scoring import training_size
 from edgeae.runtime.tiles import TileBlender, tile_starts
 from edgeae.train.keras_backend import KERAS  # noqa: F401  (registers the Keras row)
 
@@ -223,7 +222,7 @@ def macs_per_frame(manifest: Manifest, macs_per_pixel: float, size: tuple[int, i
 
     A detector's frame is first resized to its training size (runtime/models.py).
     """
-    h, w = training_size(manifest) or size
+    h, w = manifest.scored_size() or size
     fixed = manifest.input.fixed_size
     if fixed is not None:
         th, tw = fixed
@@ -255,7 +254,8 @@ def quality_set(manifest: Manifest, options: BenchmarkOptions,
         return held_out_set(manifest, options, model_dir) if model_dir is not None else None
     from edgeae.app.reconstruct import load_for_model
 
-    source = load_for_model(manifest, options.data, None)
+    source = load_for_model(manifest, options.data, None,
+                            scoring=DEFAULT_USE[manifest.task] == "score")
     picks = _spread(len(source), options.limit)
     images = _common_size([source.read(int(i)) for i in picks])
     what = f"{len(picks)} images of {options.data}"

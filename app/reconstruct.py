@@ -23,7 +23,6 @@ from edgeae.core.manifest import Manifest
 from edgeae.core.progress import progress
 from edgeae.core.series import SeriesOptions
 from edgeae.runtime.models import Reconstructor
-from edgeae.runtime.scoring import training_size as scored_training_size
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +30,12 @@ GRID_IMAGES = 16
 
 
 def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,
-                   **load_kwargs) -> ImageSource:
+                   scoring: bool = False, **load_kwargs) -> ImageSource:
     """Images converted to the model's channels and (fixed-size models, detectors) its size.
 
     The held-out test part is used when the data defines one (built-in datasets, npz files).
+    `scoring`: the images go to an AnomalyScorer, which runs a fixed-size artifact over tiles
+    of them as the runtime does; reconstructing needs them at that size.
     """
     spec = manifest.input
     image_size = image_size or training_size(manifest)
@@ -46,7 +47,7 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
                                    value_range=manifest.data.value_range, **load_kwargs)
     source = splits.test or splits.train
     fixed = spec.fixed_size
-    if fixed is not None and source.size != fixed:
+    if fixed is not None and source.size != fixed and not scoring:
         have = "mixed sizes" if source.size is None else f"{source.size[0]}x{source.size[1]}"
         raise UserError(f"the model takes {fixed[0]}x{fixed[1]} images but {data} has {have}; "
                         f"pass --image-size {fixed[0]}x{fixed[1]} to resize them")
@@ -60,7 +61,7 @@ def training_size(manifest: Manifest) -> tuple[int, int] | None:
     (runtime/scoring.py); other models take the sizes they are given (a fixed-size one asks for
     --image-size).
     """
-    size = scored_training_size(manifest)
+    size = manifest.scored_size()
     if size is not None:
         log.info("resizing images to %dx%d, the size the detector was trained at (the "
                  "manifest's data.image_size); pass --image-size to choose another", *size)

@@ -66,11 +66,16 @@ def read_mask(masks_dir: Path, name: str, shape: tuple[int, int]) -> tuple[np.nd
 
 def load_labelled(spec: str, manifest: Manifest,
                   input_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies."""
+    """A labelled folder: good/, normal/ or ok/ holds normal images, other sub-folders anomalies.
+
+    Read at the size the artifact is checked at: --input-size's, the model's fixed size, else
+    the size the detector scores at (its training size), as `edgeae score` and the runtime read
+    images; at their own size, the AUROC in the manifest was not the deployed one.
+    """
     from edgeae.core.data import Preprocess, load_data
 
-    source = load_data(spec, Preprocess(manifest.input.channels,
-                                        input_size or manifest.input.fixed_size)).train
+    size = input_size or manifest.input.fixed_size or manifest.scored_size()
+    source = load_data(spec, Preprocess(manifest.input.channels, size)).train
     names = [n.lower() for n in source.class_names or ()]
     if not any(n in NORMAL_FOLDERS for n in names):  # export has no --labels to fall back on
         raise UserError(f"--labelled {spec} needs sub-folders: normal images in "

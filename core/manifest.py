@@ -538,6 +538,19 @@ class Manifest(_Strict):
             raise ValueError(f"threshold: {problem}")
         return self
 
+    def scored_size(self) -> tuple[int, int] | None:
+        """(h, w) a detector's threshold was set at: its training images' size, where it scores.
+
+        Every path that scores images resizes them to it (runtime/models.py's AnomalyScorer,
+        `edgeae score`, export's --labelled check). None for models that are not detectors,
+        for series rows and for training images of mixed sizes: those score images at their
+        own size.
+        """
+        size = self.data.image_size
+        if size is None or not TASKS[self.task].scored or self.data.value_range is not None:
+            return None
+        return (int(size[0]), int(size[1]))
+
     def to_json(self) -> str:
         """Serialise as indented JSON."""
         return self.model_dump_json(indent=2) + "\n"

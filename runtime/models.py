@@ -28,7 +28,7 @@ from edgeae.runtime.colour import (
     way_for_noise,
 )
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
-from edgeae.runtime.scoring import anomaly_scores, patch_search, training_size, with_knn
+from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
 from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
 
 # float pixels are [0, 1], but unclipped noise strays outside (Set12's protocol at sigma 55:
@@ -482,7 +482,7 @@ class AnomalyScorer(_FrameModel):
         self.memory = None if memory is None else np.asarray(memory, np.float32)
         self.patches = None if patches is None else np.asarray(patches, np.float32)
         self.patch_memory = patch_search(self.patches, manifest.score)
-        self.score_size = training_size(manifest)
+        self.score_size = manifest.scored_size()
 
     @property
     def score_size(self) -> tuple[int, int] | None:

@@ -14,7 +14,6 @@ import numpy as np
 
 from edgeae.core.errors import UserError, first_line
 from edgeae.core.manifest import SIDE_FILES, Manifest, ScoreConfig, needed_side_files
-from edgeae.core.tasks import TASKS
 from edgeae.runtime.features import (
     HOG_BLOCK,
     PatchMemory,
@@ -26,18 +25,6 @@ from edgeae.runtime.features import (
 )
 
 DEFAULT = ScoreConfig()  # the tutorial's per-image MSE
-
-
-def training_size(manifest: Manifest) -> tuple[int, int] | None:
-    """(h, w) a detector's threshold was set at: its training images' size, where it scores.
-
-    None for models that are not detectors, for series rows and for training images of mixed
-    sizes: those score images at their own size.
-    """
-    size = manifest.data.image_size
-    if size is None or not TASKS[manifest.task].scored or manifest.data.value_range is not None:
-        return None
-    return tuple(size)
 
 
 def error_maps(inputs: np.ndarray, outputs: np.ndarray,

@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -377,6 +378,45 @@ def test_detection_parity_on_a_labelled_folder(conv_dir, labelled_folder, tmp_pa
             precisions=("int8",), labelled=load_labelled(str(labelled_folder),
                                                          model_dir.manifest, None),
             tolerances=Tolerances(int8_psnr_drop_db=10, int8_auroc_drop=-1)))
+
+
+def test_the_labelled_auroc_is_measured_where_the_detector_scores(gray_folder, tmp_path):
+    """The manifest's AUROC is what `evaluate` measures with the artifact: the labelled images
+    resized to the detector's training size (16x16 here) as every scoring path resizes them;
+    read at their own 24x24, its AUROC was another than the deployed artifact's."""
+    from edgeae.core.labels import load_labelled
+
+    train_cli = ("train", "detector", "--data", gray_folder / "class_0", "--model", "conv",
+                 "--epochs", "3", "--score-knn", "0", "--out", tmp_path / "det")
+    assert run_cli(*train_cli)[0] == 0
+    bad = blobs(12, size=24, seed=12)
+    bad[:, 4:10, :] = 255
+    labelled = write_folder(tmp_path / "lab" / "good", blobs(12, size=24, seed=11)).parent
+    write_folder(labelled / "scratch", bad)
+    code, _, err = run_cli("export", tmp_path / "det", "--format", "onnx", "--precision",
+                           "fp32", "--labelled", labelled, "--out", tmp_path / "x")
+    assert code == 0, err
+    artifact = tmp_path / "x" / "model_fp32.onnx"
+    recorded = rt.read_artifact_manifest(artifact).artifact.parity.auroc
+    code, _, err = run_cli("evaluate", "--model", artifact, "--data", labelled, "--out",
+                           tmp_path / "metrics.json")
+    assert code == 0, err
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())["auroc"]
+    assert recorded == pytest.approx(evaluated, abs=1e-4)
+    images, _ = load_labelled(str(labelled), ModelDir.open(tmp_path / "det").manifest, None)
+    assert images.shape[1:3] == (16, 16)
+    # a fixed-size variant scores as the runtime runs it, over tiles of the 16x16 image: `score`
+    # refused it, and its advice (--image-size 8x8) scored at a size no threshold was set at
+    code, _, err = run_cli("export", tmp_path / "det", "--format", "onnx", "--precision",
+                           "fp32", "--input-size", "8x8", "--out", tmp_path / "x8")
+    assert code == 0, err
+    fixed = tmp_path / "x8" / "model_fp32_8x8.onnx"
+    code, _, err = run_cli("score", "--model", fixed, "--data", labelled / "scratch",
+                           "--out", tmp_path / "s.csv")
+    assert code == 0, err
+    first = (tmp_path / "s.csv").read_text().splitlines()[1].split(",")
+    frame = cv2.imread(str(labelled / "scratch" / first[0]), cv2.IMREAD_GRAYSCALE)
+    assert rt.load(fixed).score(frame).score == pytest.approx(float(first[1]), rel=1e-5)
 
 
 def test_labelled_folder_needs_a_normal_class(conv_dir, gray_folder, tmp_path):

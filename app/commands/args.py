@@ -374,8 +374,11 @@ def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     return open_model(model, args.backend, args.threads, use="score"), source
 
 
-def data_for_model(args: argparse.Namespace) -> Any:
-    """--data read to suit --model, whose manifest alone is read (no model loaded)."""
+def data_for_model(args: argparse.Namespace, scoring: bool = True) -> Any:
+    """--data read to suit --model, whose manifest alone is read (no model loaded).
+
+    `scoring`: for an AnomalyScorer (app/reconstruct.load_for_model).
+    """
     from edgeae.app.reconstruct import load_for_model
     from edgeae.runtime.artifact import read_manifest
 
@@ -385,7 +388,7 @@ def data_for_model(args: argparse.Namespace) -> Any:
     if wanted is not None and wanted != manifest.input.channels:
         raise UserError(f"--channels {wanted}: {model.name} takes {manifest.input.channels}-"
                         "channel images, and the data is read to suit it; leave --channels out")
-    return load_for_model(manifest, args.data, args.image_size, **load_kwargs(args))
+    return load_for_model(manifest, args.data, args.image_size, scoring, **load_kwargs(args))
 
 
 def extra_of(distribution: str) -> str | None:

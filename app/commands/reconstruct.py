@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.train.keras_backend import open_model
 
     check_model_and_data(args)
-    source = data_for_model(args)
+    source = data_for_model(args, scoring=False)
     path = resolve_backend(args, args.model, source.size or source.smallest)
     model = open_model(path, args.backend, args.threads)
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
