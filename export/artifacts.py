@@ -23,6 +23,7 @@ from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_
 from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
+    SIDE_FILES,
     ArtifactInfo,
     FileRecord,
     Manifest,
@@ -493,10 +494,29 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
 def _copy_side_files(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
                      overwrite: bool, dry_run: bool = False) -> None:
     """Each side file beside each artifact, named for it (model_int8.memory.npy, ...)."""
+    written = {c.name for c in candidates}
     for kind in needed_side_files(model_dir.manifest):
         source = side_path(model_dir.path, model_dir.manifest, kind)
         for target in dict.fromkeys(side_path_for(out_dir / c.name, kind) for c in candidates):
+            if dry_run and target.exists() and target.read_bytes() != source.read_bytes():
+                _check_no_sharer_left(target, kind, written)
             _copy_unless_same(source, target, overwrite, dry_run)
+
+
+def _check_no_sharer_left(target: Path, kind: str, written: set[str]) -> None:
+    """Refuse to replace a side file that an artifact this export does not replace reads.
+
+    A model's files of one precision share it (model_fp32.tflite and model_fp32.onnx): with
+    --overwrite, exporting another detector's ONNX file alone left the TFLite one beside it
+    reading the new model's memory, which `info` then refused.
+    """
+    stem = target.name.removesuffix(SIDE_FILES[kind].suffix)
+    for record in sorted(target.parent.glob(f"{stem}.*.json")):
+        sharer = record.with_suffix("")
+        if sharer.name not in written and sharer.exists():
+            raise UserError(f"{sharer.name} reads {target.name} too, and this export would "
+                            f"replace that file but not {sharer.name}, breaking it; export its "
+                            "format too (--format all), or into another folder")
 
 
 def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:

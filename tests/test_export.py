@@ -419,6 +419,35 @@ def test_the_labelled_auroc_is_measured_where_the_detector_scores(gray_folder, t
     assert rt.load(fixed).score(frame).score == pytest.approx(float(first[1]), rel=1e-5)
 
 
+def test_a_precision_named_twice_is_exported_once(conv_dir, tmp_path):
+    """The repeat was converted again and refused the first one's file: a half-written export."""
+    code, out, err = run_cli("export", conv_dir, "--format", "onnx", "--precision",
+                             "fp32,fp32", "--out", tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model_fp32.onnx", "model_fp32.onnx.json", "parity.json"]
+
+
+def test_overwrite_never_breaks_an_artifact_it_does_not_replace(gray_folder, tmp_path):
+    """A model's files of one precision share their side file (model_fp32.memory.npy): another
+    detector's ONNX file exported alone with --overwrite left the TFLite one reading its memory."""
+    for name, size in (("a", "16"), ("b", "8")):
+        assert run_cli("train", "detector", "--data", gray_folder / "class_0", "--epochs", "1",
+                       "--image-size", size, "--out", tmp_path / name)[0] == 0
+    out = tmp_path / "export"
+    assert run_cli("export", tmp_path / "a", "--format", "tflite", "--precision", "fp32",
+                   "--out", out)[0] == 0
+    code, _, err = run_cli("export", tmp_path / "b", "--format", "onnx", "--precision", "fp32",
+                           "--out", out, "--overwrite")
+    assert code == 2 and "model_fp32.tflite reads model_fp32.memory.npy too" in err, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model_fp32.memory.npy", "model_fp32.tflite", "model_fp32.tflite.json", "parity.json"]
+    assert rt.load(out / "model_fp32.tflite").score_size == (16, 16)  # still whole
+    code, _, err = run_cli("export", tmp_path / "b", "--format", "all", "--precision", "fp32",
+                           "--out", out, "--overwrite")  # every sharer replaced: allowed
+    assert code == 0, err
+
+
 def test_labelled_folder_needs_a_normal_class(conv_dir, gray_folder, tmp_path):
     code, _, err = run_cli("export", conv_dir, "--labelled", gray_folder, "--out", tmp_path)
     assert code == 2 and "needs sub-folders: normal images in good or normal" in err, err

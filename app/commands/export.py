@@ -164,7 +164,11 @@ def _add_gate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _precisions(text: str) -> tuple[str, ...]:
-    """'fp32,int8' or 'all' -> a tuple of precisions, validated."""
+    """'fp32,int8' or 'all' -> a tuple of precisions, validated, each once.
+
+    A repeat was exported twice: the second copy then refused the first's file and left the
+    export half-written.
+    """
     names = tuple(PRECISIONS) if text == "all" else tuple(p.strip() for p in text.split(","))
     unknown = [p for p in names if p not in PRECISIONS]
     if unknown or not names:
@@ -172,7 +176,7 @@ def _precisions(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"unknown precision {bad}; use a comma-separated list of {', '.join(PRECISIONS)} "
             "or 'all'")
-    return names
+    return tuple(dict.fromkeys(names))
 
 
 def _source(args: argparse.Namespace) -> Path:
