@@ -178,6 +178,18 @@ def _score_chunk(indices: np.ndarray) -> list[tuple[int, float]]:
     return _worker(indices)
 
 
+def _warn_of_unused_masks(masks_dir: Path, source: ImageSource) -> None:
+    """Name mask files no image matched: their images counted as free of defects."""
+    from edgeae.core.labels import mask_path
+
+    used = {mask_path(masks_dir, source.item_name(i)) for i in range(len(source))}
+    unused = sorted(p for p in masks_dir.rglob("*.png") if p not in used)
+    if unused:
+        log.warning("%d mask(s) in %s match no image (e.g. %s), so their images counted as "
+                    "free of defects: name each as its image's relative path, or NAME_mask.png",
+                    len(unused), masks_dir, unused[0].relative_to(masks_dir))
+
+
 def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarray,
                     masks_dir: Path | None = None) -> dict:
     """Image metrics at the model's threshold, and pixel metrics when masks are given."""
@@ -194,6 +206,8 @@ def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarr
     if resized:
         log.warning("%d mask(s) in %s differ in size from their images: resized (nearest "
                     "neighbour)", resized, masks_dir)
+    if masks_dir is not None:
+        _warn_of_unused_masks(masks_dir, source)
     result = detection_metrics(scores, labels, scorer.threshold)
     result["threshold_strategy"] = scorer.manifest.threshold_strategy
     if masks_dir is not None:

@@ -48,13 +48,25 @@ def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
     return np.array(values, np.int64)
 
 
+def mask_path(masks_dir: Path, name: str) -> Path | None:
+    """The mask file of the image at relative path `name`; None when there is none.
+
+    The PNG at that path under `masks_dir`, or MVTec AD's NAME_mask.png there.
+    """
+    plain = (masks_dir / name).with_suffix(".png")
+    for path in (plain, plain.with_name(plain.stem + "_mask.png")):
+        if path.exists():
+            return path
+    return None
+
+
 def read_mask(masks_dir: Path, name: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """(defect mask at `shape`, whether it was resized) for the image at relative path `name`.
 
-    The mask is the PNG at the same relative path under `masks_dir`; no file means no defect.
+    The mask is `mask_path`'s; no file means no defect.
     """
-    path = (masks_dir / name).with_suffix(".png")
-    if not path.exists():
+    path = mask_path(masks_dir, name)
+    if path is None:
         return np.zeros(shape, bool), False
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:

@@ -285,6 +285,28 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     assert rt.load(artifact).threshold == 0.5  # the runtime reads the rewritten manifest
 
 
+def test_evaluate_reads_mvtec_mask_names_and_names_masks_no_image_matched(
+        trained_detector, detector_data, tmp_path, caplog):
+    """A misnamed mask was skipped in silence: its image counted as free of defects, and the
+    pixel metrics were measured over fewer defects than the folder held."""
+    root = detector_data["root"]
+    args = ("evaluate", "--model", trained_detector, "--data", root / "test", "--masks")
+    assert run_cli(*args, root / "masks", "--out", tmp_path / "a.json")[0] == 0
+    masks = shutil.copytree(root / "masks", tmp_path / "masks")
+    files = sorted((masks / "defect").glob("*.png"))
+    for path in files[:5]:  # MVTec AD's names
+        path.rename(path.with_name(path.stem + "_mask.png"))
+    files[5].rename(masks / "defect" / "005.png")  # matches no image
+    caplog.clear()
+    assert run_cli(*args, masks, "--out", tmp_path / "b.json")[0] == 0
+    assert "1 mask(s) in" in caplog.text and "defect/005.png" in caplog.text
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["pixel"] for n in "ab")
+    assert a["pixel_auroc"] != b["pixel_auroc"]  # one defect lost: the warning's point
+    (masks / "defect" / "005.png").rename(files[5])
+    assert run_cli(*args, masks, "--out", tmp_path / "c.json")[0] == 0
+    assert json.loads((tmp_path / "c.json").read_text())["pixel"] == a
+
+
 def read_rows(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
