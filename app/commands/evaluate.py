@@ -29,8 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="path,label per image (1 = anomaly); default: sub-folders named "
                         "good, normal or ok are normal, the others anomalous")
     p.add_argument("--masks", type=Path, metavar="DIR",
-                   help="defect masks: PNGs at the images' relative paths, non-zero on defects "
-                        "(a missing mask means no defect)")
+                   help="defect masks: PNGs at the images' relative paths (or MVTec AD's "
+                        "NAME_mask.png there), non-zero on defects (a missing mask means no "
+                        "defect)")
     p.add_argument("--out", type=output_file, metavar="JSON", help="also write the metrics here")
 
 
