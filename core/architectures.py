@@ -30,6 +30,8 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     fixed_size: ClassVar[bool] = False  # True: the model only takes its training image size
+    # whether train/from_artifact.py rebuilds it from its fp32 ONNX file (export from a file)
+    rebuilds_from_onnx: ClassVar[bool] = False
 
     architecture: str  # the tag: each config class fixes it to its registered name
 
@@ -147,6 +149,7 @@ class UNetConfig(ModelConfig):
     """U-Net hyper-parameters: a named size, or explicit filters per level."""
 
     architecture: Literal["unet"] = Field(default="unet", exclude=True)
+    rebuilds_from_onnx: ClassVar[bool] = True
 
     size: Size = "small"
     filters: tuple[FilterCount, ...] | None = Field(default=None, min_length=2, max_length=6)

@@ -24,7 +24,7 @@ import pytest
 
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
-from conftest import REPO, blobs, write_folder, write_video
+from conftest import REPO, blobs, run_cli, write_folder, write_video
 
 # the device environments `make install` creates, and whether CI must have each (tflite-runtime
 # has wheels for Python <= 3.11 only): LiteRT with OpenCV 5, tflite-runtime with OpenCV 4
@@ -81,6 +81,8 @@ CASES = {
     "export-swapped-file": ("train", "export {p} --out {t}/e", "needs --calibration DATA"),
     "export-missing-calibration": ("train", "export {m} --calibration {t}/missing --out {t}/e",
                                    "--calibration"),
+    "export-from-a-conv-onnx-file": ("train", "export {t}/conv/model_fp32.onnx --calibration "
+                                     "{t}/images --out {t}/e", "only unet models"),
     "export-artifact-one-calibration-image": ("train", "export {p} --calibration "
                                               "{t}/images/img_000.png --out {t}/e",
                                               "holds 1 image; exporting from live_fp32.onnx"),
@@ -282,9 +284,12 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory) -> Path:
+def bad(tmp_path_factory, conv_dir) -> Path:
     """One folder holding every kind of bad input, beside a few good images."""
     t = tmp_path_factory.mktemp("bad")
+    # a conv autoencoder's fp32 ONNX file, which is not rebuilt from it
+    assert run_cli("export", conv_dir, "--format", "onnx", "--precision", "fp32", "--out",
+                   t / "conv")[0] == 0
     write_folder(t / "images", blobs(3))
     (t / "empty").mkdir()
     (t / "corrupt").mkdir()

@@ -27,6 +27,7 @@ from edgeae.app.commands.args import (
     ranged,
     require,
 )
+from edgeae.core.architectures import CONFIGS
 from edgeae.core.errors import UserError
 from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, exported_formats
 from edgeae.core.manifest import weights_path_for
@@ -193,10 +194,16 @@ def _source(args: argparse.Namespace) -> Path:
         return source  # ModelDir.open says what is wrong with it
     from edgeae.runtime.artifact import read_artifact_manifest
 
-    artifact = read_artifact_manifest(source).artifact
+    manifest = read_artifact_manifest(source)
+    artifact = manifest.artifact
     if (artifact.format, artifact.precision) != ("onnx", "fp32"):
         raise UserError(f"{source.name} is {artifact.format} {artifact.precision}; export "
                         "again from a model directory or from its fp32 ONNX file")
+    if not manifest.params.rebuilds_from_onnx:
+        rebuilt = ", ".join(n for n, c in CONFIGS.items() if c.rebuilds_from_onnx)
+        raise UserError(f"{source.name} holds a {manifest.architecture} model, and only {rebuilt} "
+                        "models (the pretrained ones among them) are rebuilt from an ONNX file; "
+                        "export it from its model directory")
     if args.calibration is None:
         raise UserError(f"exporting from {source.name} needs --calibration DATA: images like "
                         "those it will see (an ONNX file keeps no training images)")
