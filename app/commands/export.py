@@ -67,9 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "edgeae export export/model_fp32.onnx --calibration photos/ --precision int8 "
             "--out again/"))
     p.add_argument("model_dir", type=Path, nargs="?",
-                   help="a model directory, or an exported float32 ONNX file (rebuilt in Keras "
-                        "and checked against it; --calibration then stands in for its training "
-                        "images, its held-out part for the parity check)")
+                   help="a model directory, or a U-Net's exported float32 ONNX file (rebuilt "
+                        "in Keras and checked against it; --calibration then stands in for its "
+                        "training images, its held-out part for the parity check)")
     p.add_argument("--pretrained", choices=FRAME_NAMES,
                    help="a shipped denoiser's float32 ONNX file, e.g. to calibrate int8 on "
                         "your own camera's frames (needs --calibration)")
