@@ -42,7 +42,8 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
     series = load_kwargs.pop("series", None) or SeriesOptions()
     if manifest.data.value_range is not None:  # rows of numbers: scale them as in training
         series = SeriesOptions(series.label_column or manifest.data.label_column,
-                               series.normal_label or manifest.data.normal_label)
+                               series.normal_label or manifest.data.normal_label,
+                               label_optional=series.label_column is None)
     splits: DataSplits = load_data(data, Preprocess(spec.channels, image_size), series=series,
                                    value_range=manifest.data.value_range, **load_kwargs)
     source = splits.test or splits.train

@@ -27,6 +27,9 @@ class SeriesOptions:
     label_column: str | None = None
     normal_label: str | None = None  # the label value of normal rows
     normal_only: bool = False  # keep only the normal rows (training a detector)
+    # the label column is the training data's (the manifest's), not asked for: new rows to
+    # score may come without it (an array, or a CSV whose header lacks that name)
+    label_optional: bool = False
 
 
 def is_series_file(path: Path) -> bool:
@@ -45,13 +48,15 @@ def is_series_file(path: Path) -> bool:
 def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndarray | None]:
     """(values (N, L) float64, label strings or None) from a CSV or an (N, L) .npy."""
     if path.suffix.lower() == ".npy":
-        if options.label_column is not None:
+        if options.label_column is not None and not options.label_optional:
             raise UserError(f"{path} is an array: it has no --label-column; use a CSV for labels")
         return _finite(np.load(path).astype(np.float64), path), None
     rows = _csv_rows(path)
     header, body = (rows[0], rows[1:]) if not _numeric(rows[0]) else (None, rows)
     labels = None
-    if options.label_column is not None:
+    unlabelled = options.label_optional and header is not None \
+        and options.label_column not in header and not _is_index(options.label_column)
+    if options.label_column is not None and not unlabelled:
         column = _column_index(header, options.label_column, path)
         labels = np.array([r[column].strip() for r in body])
         body = [r[:column] + r[column + 1:] for r in body]
@@ -81,6 +86,11 @@ def _numeric(row: list[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_index(name: str | None) -> bool:
+    """Whether a label column is given by its 0-based index rather than its header name."""
+    return name is not None and name.lstrip("-").isdigit()
 
 
 def _column_index(header: list[str] | None, name: str, path: Path) -> int:

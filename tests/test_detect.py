@@ -463,6 +463,22 @@ def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
     int8 = json.loads((tmp_path / "int8.json").read_text())
     # the export gate; measured 0.9845 against Keras 0.9889 on 2026-11-30
     assert abs(int8["auroc"] - keras_metrics["auroc"]) <= Tolerances().int8_auroc_drop
+    # new rows come without labels: a CSV without the label column, or an array, is scored
+    # as the labelled rows are (both were refused for lacking the training CSV's column)
+    artifact = tmp_path / "export" / "model_fp32.tflite"
+    header = ",".join(f"t{i}" for i in range(140))
+    np.savetxt(tmp_path / "new.csv", values, delimiter=",", header=header, comments="")
+    np.save(tmp_path / "new.npy", values)
+    scored = {}
+    for data in (ecg_csv, tmp_path / "new.csv", tmp_path / "new.npy"):
+        code, _, err = run_cli("score", "--model", artifact, "--data", data, "--out",
+                               tmp_path / f"{data.name}.scores.csv")
+        assert code == 0, err
+        rows = read_rows(tmp_path / f"{data.name}.scores.csv")
+        scored[data.name] = np.array([float(r["score"]) for r in rows])
+    assert len(scored["new.csv"]) == 260
+    np.testing.assert_allclose(scored["new.csv"], scored[ecg_csv.name], rtol=1e-6)
+    np.testing.assert_allclose(scored["new.npy"], scored[ecg_csv.name], rtol=1e-6)
 
     np.save(tmp_path / "rows.npy", values[:200])  # an (N, L) array: series without labels
     train_cli(tmp_path / "npy", "detector", tmp_path / "rows.npy", "--epochs", "2")
