@@ -279,7 +279,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         if c.failure and c.remedy is not None:
             _check_remedied(c, gate, calibration, options)
     rows = [_row(c, options.tolerances, gate.masks is not None) for c in candidates]
-    table = format_table(rows, (model_dir.path / "model.keras").stat().st_size)
+    keras_bytes = (model_dir.path / "model.keras").stat().st_size
+    table = format_table(rows, keras_bytes)
     failed = [c for c in candidates if c.failure]
     if failed:
         message = "; ".join(f"{c.name} drifted from the Keras model: {c.failure}" for c in failed)
@@ -291,8 +292,9 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     _copy_side_files(model_dir, out_dir, candidates, options.overwrite)
     written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
                for c, row in zip(candidates, rows)]
+    rows = [w.row for w in written]  # the sizes of the files written, manifests inside
     _merge_report(out_dir / REPORT_FILE, rows, options)
-    return ExportReport(written, table)
+    return ExportReport(written, format_table(rows, keras_bytes))
 
 
 def _check_remedied(c: _Candidate, gate: _Gate, calibration: Calibration | None,
@@ -558,7 +560,8 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
     final = described.model_copy(update={"artifact": info.model_copy(update={
         "size_bytes": len(data), "sha256": cached_sha256(path)})})
     write_text(manifest_path_for(path), final.to_json(), options.overwrite)
-    return Exported(path, final, row)
+    on_disk = len(data) + (weights.size_bytes if weights is not None else 0)
+    return Exported(path, final, replace(row, size_bytes=on_disk))
 
 
 def _files_of(artifact: Path) -> list[Path]:

@@ -419,6 +419,15 @@ def test_the_labelled_auroc_is_measured_where_the_detector_scores(gray_folder, t
     assert rt.load(fixed).score(frame).score == pytest.approx(float(first[1]), rel=1e-5)
 
 
+def test_the_report_gives_the_size_of_the_files_written(conv_artifacts):
+    """It gave the size before the manifest went inside (and an IR's without its weights)."""
+    report = json.loads((conv_artifacts / "parity.json").read_text())["artifacts"]
+    assert len(report) >= 6
+    for row in report:
+        files = [conv_artifacts / row["file"], weights_path_for(conv_artifacts / row["file"])]
+        assert row["size_bytes"] == sum(f.stat().st_size for f in files if f), row["file"]
+
+
 def test_a_precision_named_twice_is_exported_once(conv_dir, tmp_path):
     """The repeat was converted again and refused the first one's file: a half-written export."""
     code, out, err = run_cli("export", conv_dir, "--format", "onnx", "--precision",
