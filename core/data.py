@@ -335,6 +335,9 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
               series: SeriesOptions | None = None,
               value_range: tuple[float, float] | None = None) -> DataSplits:
     """Resolve `--data`: a built-in name, folder, image, array, IDX, video or series file."""
+    if data_dir is not None and spec not in BUILTIN_NAMES:
+        raise UserError(f"--data-dir is where built-in datasets ({', '.join(BUILTIN_NAMES)}) "
+                        f"are read from; --data {spec} is no such name: leave --data-dir out")
     if spec in BUILTIN_NAMES:
         arrays = load_builtin(spec, data_dir, cache_dir)
         return DataSplits(

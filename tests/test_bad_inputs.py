@@ -51,6 +51,9 @@ CASES = {
                           "pickled.npy"),
     "train-swapped-model-as-data": ("train", "train autoencoder --data {p} --out {t}/o",
                                     "cannot read"),
+    "train-data-dir-without-a-built-in": ("train", "train autoencoder --data {t}/images "
+                                          "--data-dir {t}/empty --out {t}/o",
+                                          "--data-dir is where built-in datasets"),
     "train-missing-weights": ("train", "train autoencoder --data {t}/images --out {t}/o "
                               "--initial-weights {t}/missing.weights.h5", "no such file"),
     "train-foreign-weights": ("train", "train autoencoder --data {t}/images --out {t}/o "

@@ -28,7 +28,7 @@ class TimeLimit(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
         if self.elapsed_fraction() >= 1.0:
-            log.info("time limit of %.1f min reached after epoch %d", self.seconds / 60, epoch + 1)
+            log.info("time limit of %g min reached after epoch %d", self.seconds / 60, epoch + 1)
             self.model.stop_training = True
 
 

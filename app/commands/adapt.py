@@ -258,7 +258,8 @@ def _check_denoiser_dir(path: Path) -> None:
 
     manifest = ModelDir.open(path).manifest
     if not TASKS[manifest.task].noisy_inputs:
-        raise UserError(f"{path} holds a {manifest.task}, not a denoiser; adapt tunes denoisers")
+        raise UserError(f"{path} holds a model of task {manifest.task}, not a denoiser; adapt "
+                        "tunes denoisers")
     if manifest.input.frames > 1:
         raise UserError(f"{path} holds a temporal denoiser; adapt tunes single-frame ones (adapt "
                         "the single-frame model, then train the temporal one from it)")

@@ -201,7 +201,8 @@ def _source(args: argparse.Namespace) -> Path:
                         "again from a model directory or from its fp32 ONNX file")
     if not manifest.params.rebuilds_from_onnx:
         rebuilt = ", ".join(n for n, c in CONFIGS.items() if c.rebuilds_from_onnx)
-        raise UserError(f"{source.name} holds a {manifest.architecture} model, and only {rebuilt} "
+        raise UserError(f"{source.name} holds a model of architecture {manifest.architecture}, "
+                        f"and only {rebuilt} "
                         "models (the pretrained ones among them) are rebuilt from an ONNX file; "
                         "export it from its model directory")
     if args.calibration is None:
