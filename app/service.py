@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
@@ -42,7 +43,12 @@ SANDBOX = (  # systemd.exec(5): what the service may not do; cameras stay reacha
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What `service install` writes: a name, the `run` arguments, who runs them, where."""
+    """What `service install` writes: a name, the `run` arguments, who runs them, where.
+
+    `secrets`: environment variables the run reads its token and broker credentials from,
+    kept out of the unit (readable by every user, as its command line is in `ps`) in a file
+    only root reads.
+    """
 
     name: str
     run_args: tuple[str, ...]
@@ -50,11 +56,53 @@ class ServiceSpec:
     workdir: Path
     watchdog: int = 60  # seconds without a processed frame before systemd restarts the service
     restart_after: int = 5  # seconds between a stop and the restart
+    secrets: tuple[tuple[str, str], ...] = ()
 
     @property
     def unit(self) -> str:
         """The unit's name: edgeae-NAME.service."""
         return f"edgeae-{self.name}.service"
+
+    @property
+    def secrets_file(self) -> str:
+        """The name of the file beside the unit holding `secrets`."""
+        return f"edgeae-{self.name}.env"
+
+
+def without_secrets(run_args: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """`run_args` with --token and MQTT URL credentials moved into environment variables.
+
+    The run reads $EDGEAE_TOKEN and $EDGEAE_MQTT_USERNAME / _PASSWORD (runtime/serve.py,
+    runtime/sinks.py); brokers with different credentials cannot share those, and are refused.
+    """
+    args, env, words = [], {}, iter(run_args)
+    for word in words:
+        option, equals, value = word.partition("=")
+        if option in ("--token", "--mqtt"):
+            value = value if equals else next(words, "")
+            if option == "--token":
+                env["EDGEAE_TOKEN"] = value
+                continue
+            value = _mqtt_without_credentials(value, env)
+            word = f"{option}={value}" if equals else option
+            args += [word] if equals else [word, value]
+            continue
+        args.append(word)
+    return tuple(args), env
+
+
+def _mqtt_without_credentials(url: str, env: dict[str, str]) -> str:
+    """The URL without user:password@, which go into `env` (one broker's credentials at most)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    given = {"EDGEAE_MQTT_USERNAME": unquote(parts.username),
+             **({"EDGEAE_MQTT_PASSWORD": unquote(parts.password)} if parts.password else {})}
+    if any(env.get(k, v) != v for k, v in given.items()):
+        raise UserError("the --mqtt brokers have different credentials, which the service keeps "
+                        "in one pair of variables; use one account for them all")
+    env.update(given)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def check_name(name: str) -> str:
@@ -93,8 +141,8 @@ def exec_word(arg: str) -> str:
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def unit_text(spec: ServiceSpec) -> str:
-    """The unit file."""
+def unit_text(spec: ServiceSpec, unit_dir: Path = SYSTEM_UNIT_DIR) -> str:
+    """The unit file (its secrets, if any, in `secrets_text`'s file beside it in `unit_dir`)."""
     command = [sys.executable, "-m", "edgeae", "run", *spec.run_args]
     state = f"edgeae/{spec.name}"
     lines = [
@@ -116,9 +164,17 @@ def unit_text(spec: ServiceSpec) -> str:
         f"ReadWritePaths={exec_word(str(spec.workdir))}",
         f"StateDirectory={state}", f"CacheDirectory={state}",
         "Environment=PYTHONUNBUFFERED=1", f"Environment=EDGEAE_CACHE=%C/{state}",
+        *([f"EnvironmentFile={exec_word(str(unit_dir / spec.secrets_file))}"]
+          if spec.secrets else []),
         *SANDBOX, "",
         "[Install]", "WantedBy=multi-user.target", ""]
     return "\n".join(lines)
+
+
+def secrets_text(spec: ServiceSpec) -> str:
+    """The EnvironmentFile of the unit's secrets (systemd.exec(5): KEY="value" lines)."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for _, v in spec.secrets)
+    return "".join(f'{k}="{v}"\n' for (k, _), v in zip(spec.secrets, quoted))
 
 
 def systemd_running() -> bool:
@@ -144,7 +200,9 @@ def install(spec: ServiceSpec, unit_dir: Path, overwrite: bool, start: bool) -> 
         log.warning("the service gets a private /tmp and /var/tmp (PrivateTmp=yes), so its "
                     "working folder %s will be empty for it and it cannot start; choose a "
                     "--workdir outside /tmp and /var/tmp", spec.workdir)
-    path = write_text(unit_dir / spec.unit, unit_text(spec), overwrite)
+    if spec.secrets:  # only root (systemd) reads it; it is in place before the unit names it
+        write_text(unit_dir / spec.secrets_file, secrets_text(spec), overwrite, mode=0o600)
+    path = write_text(unit_dir / spec.unit, unit_text(spec, unit_dir), overwrite)
     if unit_dir == SYSTEM_UNIT_DIR and systemd_running():
         systemctl("daemon-reload")
         if start:
@@ -161,6 +219,7 @@ def remove(name: str, unit_dir: Path) -> Path:
     if system:
         systemctl("disable", "--now", path.name, check=False)
     path.unlink()
+    (unit_dir / f"edgeae-{name}.env").unlink(missing_ok=True)
     if system:
         systemctl("daemon-reload")
     return path

@@ -65,8 +65,11 @@ def meant_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix); move it to `path` on success."""
+def atomic_path(path: Path, overwrite: bool = False, mode: int = FILE_MODE) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix); move it to `path` on success.
+
+    The temporary file is mkstemp's (only its owner reads it) until it gets `mode` in place.
+    """
     path = Path(path)
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,23 +79,24 @@ def atomic_path(path: Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
+def write_bytes(path: Path, data: bytes, overwrite: bool = False,
+                mode: int = FILE_MODE) -> Path:
     """Write `data` to `path` atomically."""
-    with atomic_path(path, overwrite) as tmp:
+    with atomic_path(path, overwrite, mode) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text(path: Path, text: str, overwrite: bool = False) -> Path:
+def write_text(path: Path, text: str, overwrite: bool = False, mode: int = FILE_MODE) -> Path:
     """Write `text` to `path` atomically."""
-    return write_bytes(path, text.encode("utf-8"), overwrite)
+    return write_bytes(path, text.encode("utf-8"), overwrite, mode)
 
 
 def write_json(path: Path, obj: Any, overwrite: bool = False) -> Path:

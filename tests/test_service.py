@@ -336,6 +336,32 @@ def test_service_install_writes_a_unit_systemd_accepts(conv_artifacts, scene, tm
     assert code == 0 and not unit.exists()
 
 
+def test_service_install_keeps_the_token_and_broker_password_out_of_the_unit(conv_artifacts,
+                                                                            scene, tmp_path):
+    """They were in ExecStart= and Description=, which every user reads (systemctl status)."""
+    user = UNPRIVILEGED or "nobody"
+    code, _, err = run_cli("service", "install", "cam", "--unit-dir", tmp_path, "--user", user,
+                           "--workdir", "/srv", "--", "run", "--model",
+                           conv_artifacts / "model_int8.tflite", "--source", scene, "--serve",
+                           "0.0.0.0:8080", "--token", "s3cret-T", "--mqtt",
+                           "mqtt://cam:p%40ss@broker.local/line1")
+    assert code == 0, err
+    unit, secrets = tmp_path / "edgeae-cam.service", tmp_path / "edgeae-cam.env"
+    text = unit.read_text()
+    assert "s3cret" not in text and "p%40ss" not in text and "p@ss" not in text
+    assert "mqtt://broker.local/line1" in text and "--token" not in text
+    assert f"EnvironmentFile={secrets}" in text.splitlines()
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert secrets.read_text().splitlines() == [
+        'EDGEAE_TOKEN="s3cret-T"', 'EDGEAE_MQTT_USERNAME="cam"', 'EDGEAE_MQTT_PASSWORD="p@ss"']
+    if SYSTEMD_ANALYZE and UNPRIVILEGED:
+        verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True,
+                                text=True)
+        assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    assert run_cli("service", "remove", "cam", "--unit-dir", tmp_path)[0] == 0
+    assert not secrets.exists()
+
+
 @pytest.mark.parametrize(("words", "match"), [
     (["bad/name", "--", "run", "--pretrained", "live", "--source", "0"], "service name"),
     (["ok", "--user", "root", "--", "run", "--pretrained", "live", "--source", "0"],

@@ -80,7 +80,13 @@ def _add_install(actions: argparse._SubParsersAction) -> None:
 def _install(args: argparse.Namespace) -> int:
     """Check the run command line as `edgeae run` would, then write the unit."""
     from edgeae.app.commands import run as run_command
-    from edgeae.app.service import ServiceSpec, check_name, install, service_user
+    from edgeae.app.service import (
+        ServiceSpec,
+        check_name,
+        install,
+        service_user,
+        without_secrets,
+    )
     from edgeae.core.errors import UserError
 
     command = args.passthrough
@@ -90,8 +96,9 @@ def _install(args: argparse.Namespace) -> int:
     run_command.add_parser(parser.add_subparsers(dest="command"))
     workdir = (args.workdir or Path(os.getcwd())).resolve()
     _check_service_paths(workdir, parser.parse_args(command).model)
-    spec = ServiceSpec(check_name(args.name), tuple(command[1:]), service_user(args.user),
-                       workdir, args.watchdog)
+    run_args, secrets = without_secrets(tuple(command[1:]))
+    spec = ServiceSpec(check_name(args.name), run_args, service_user(args.user), workdir,
+                       args.watchdog, secrets=tuple(secrets.items()))
     path = install(spec, args.unit_dir, args.overwrite, args.now)
     print(f"wrote {path}")
     if not args.now:
