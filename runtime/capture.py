@@ -304,6 +304,7 @@ class LatestFrameReader:
         self._started = time.monotonic()
         self._error = f"no frames from {source.kind} {source.target}"  # why, if none come
         self._attempts = self._opens = 0
+        self._opening_since: float | None = None  # when the open under way began
         self._thread = threading.Thread(target=self._read_forever, daemon=True,
                                         name=f"edgeae-capture-{source.target}")
         self._thread.start()
@@ -330,7 +331,15 @@ class LatestFrameReader:
         self._thread.join(timeout=0.3)
 
     def _check_started(self) -> None:
-        waited = time.monotonic() - self._started
+        """Give up on a source with no frame within --wait-for-source, a one-line UserError.
+
+        Not while an open is under way within --open-timeout: FFmpeg took 8.3 s to open a
+        10-frames/s MJPEG stream over tcp://, which the default 5 s refused while it was live.
+        """
+        now = time.monotonic()
+        waited, opening = now - self._started, self._opening_since
+        if opening is not None and now - opening < self.options.open_timeout:
+            return
         if self.stats.frames == 0 and waited >= self.options.wait_for_source:
             raise UserError(f"{self._error}; gave up after {waited:.1f} s (--wait-for-source)")
 
@@ -368,12 +377,15 @@ class LatestFrameReader:
         self._attempts += 1
         if self._stop.is_set():
             return None
+        self._opening_since = time.monotonic()
         try:
             capture = self.source.open(self.options)
         except UserError as exc:
             self._error = str(exc)
             self._log("%s; retrying", exc)
             return None
+        finally:
+            self._opening_since = None
         self._opens += 1
         if self._opens > 1:
             self.stats.reconnects += 1

@@ -792,6 +792,32 @@ def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene,
     assert summary["frames"] + summary["dropped"] > len(frames)  # frames of both connections
 
 
+def test_a_stream_still_opening_is_waited_for_within_the_open_timeout(long_scene):
+    """FFmpeg took 8.3 s to open a 10-frames/s MJPEG stream over tcp://: --wait-for-source
+    refused it while it was live. Here the stream says nothing for 2 s after connecting."""
+    capture, frames = cv2.VideoCapture(str(long_scene)), []
+    while (got := capture.read())[0] and len(frames) < 40:
+        frames.append(got[1])
+    chunks = jpeg_chunks(frames)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        client, _ = server.accept()
+        with client, contextlib.suppress(OSError):
+            time.sleep(2)
+            for chunk in chunks * 3:
+                client.sendall(chunk)
+                time.sleep(0.02)
+
+    threading.Thread(target=serve, daemon=True).start()
+    code, stdout, err = run_cli("run", "--pretrained", "live", "--gray", "--source",
+                                f"tcp://127.0.0.1:{server.getsockname()[1]}", "--duration", "5",
+                                "--wait-for-source", "0.5", "--open-timeout", "10")
+    server.close()
+    assert code == 0, err
+    assert json.loads(stdout)["frames"] > 0
+
+
 def test_gstreamer_pipelines_need_an_opencv_built_with_it(tmp_path):
     from edgeae.runtime.capture import gstreamer_available
 
