@@ -322,6 +322,8 @@ def open_output(path: Path | None, fps: float | None,
 class EventLog:
     """Anomaly events, at most one per `interval` seconds, to `path` and to the sinks.
 
+    Seconds of wall time, or of the video's own time (`clock`, frame index -> seconds).
+
     The file gets JSON lines, flushed as written, after those already there (a service that
     restarts goes on with its log; `overwrite` starts it afresh). A line the disk cannot take
     is lost with one warning, and the run goes on; the sinks (MQTT, webhooks) queue each event
@@ -329,8 +331,10 @@ class EventLog:
     """
 
     def __init__(self, path: Path | None, interval: float, overwrite: bool,
-                 sinks: Sinks | None = None, page: PageServer | None = None) -> None:
+                 sinks: Sinks | None = None, page: PageServer | None = None,
+                 clock: Callable[[int], float] | None = None) -> None:
         self._file, self.path, self.unwritten = None, path, 0
+        self._clock = clock or (lambda _: time.monotonic())  # frame index -> seconds
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w" if overwrite else "a",  # noqa: SIM115 - close() closes
@@ -358,7 +362,7 @@ class EventLog:
         The event says where the heat map peaks (`peak`: x, y in the frame's pixels), so an
         alarm points at the defect.
         """
-        now = time.monotonic()
+        now = self._clock(index)
         if now - self._last < self._interval:
             return
         self._last = now
@@ -396,6 +400,18 @@ def _check_display(display: bool) -> None:
     if display and "GUI:                           NONE" in cv2.getBuildInformation():
         raise UserError("--display needs OpenCV with a GUI: pip install opencv-python (not "
                         "-headless), or write --output instead")
+
+
+def _video_seconds(source: Source) -> Callable[[int], float] | None:
+    """A video file's clock, frame index -> seconds into it; None elsewhere (wall time).
+
+    Events of a file are rate-limited in its own time, so a run gives the same events at any
+    speed (in wall time they went from 1 to 4 with --max-fps 10).
+    """
+    if source.live or source.kind != "video":
+        return None
+    fps = _source_fps(source, None)
+    return lambda index: index / fps
 
 
 def _source_fps(source: Source, max_fps: float | None) -> float | None:
@@ -641,7 +657,8 @@ class _Outputs:
                 opened.callback(self.page.close)
             if step.scoring and (options.events or self.sinks or self.page):
                 self.events = EventLog(options.events, options.event_interval,
-                                       options.overwrite, self.sinks, self.page)
+                                       options.overwrite, self.sinks, self.page,
+                                       _video_seconds(source))
             opened.pop_all()  # all open: close() closes them from now on
 
     def offer(self, frame: np.ndarray, result) -> None:

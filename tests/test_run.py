@@ -337,6 +337,12 @@ def test_run_scores_defects_into_rate_limited_events(conv_artifacts, clip, tmp_p
     assert code == 0 and json.loads(stdout)["events"] == 1  # a restart goes on with the log
     lines = events.read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[2])["frame"] == DEFECTS[0]
+    # a file's events are limited in its own time (10 frames/s: the defects span 0.4 s), not
+    # in wall time, where at 8 frames/s they spanned 0.5 s and gave a second event
+    code, stdout, _ = run_cli("run", "--model", artifact, "--source", clip, "--task", "score",
+                              "--threshold", threshold, "--max-fps", "8", "--event-interval",
+                              "0.45", "--events", tmp_path / "paced.jsonl")
+    assert code == 0 and json.loads(stdout)["events"] == 1
 
 
 def test_run_decides_at_the_threshold_edgeae_threshold_wrote(conv_artifacts, clip, tmp_path):
