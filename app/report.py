@@ -221,7 +221,9 @@ def model_card(md: ModelDir, model) -> list[tuple[str, str]]:
     if t.self_supervised:
         card.append(("self-supervised", t.self_supervised))
     if TASKS[m.task].scored:
-        card += [("anomaly score", json.dumps(m.score.model_dump())),
+        unused = {"combine", "hog_cell", "hog_size", "hog_orientations", "norm"}  # k-NN's
+        card += [("anomaly score", json.dumps(m.score.model_dump(
+                      exclude=None if m.score.knn else unused))),
                  ("threshold", f"{m.threshold_strategy} = {m.threshold:.6g}"
                   if m.threshold is not None else "none")]
     card.append(("edgeae version", m.edgeae_version))
