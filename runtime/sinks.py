@@ -296,6 +296,7 @@ class Delivery:
         while len(self.queue) and time.monotonic() < deadline:
             time.sleep(0.05)
         self._stop.set()
+        self._wake.set()  # not to sit out its idle wait
         self._thread.join(max(0.0, deadline - time.monotonic()) + STOP_GRACE)
         left = len(self.queue)
         if left:
