@@ -754,6 +754,14 @@ def jpeg_chunks(frames: list[np.ndarray]) -> list[bytes]:
     return [cv2.imencode(".jpg", frame)[1].tobytes() for frame in frames]
 
 
+def _first_frames(video: Path, n: int) -> list[np.ndarray]:
+    """A video's first `n` frames, as decoded."""
+    capture, frames = cv2.VideoCapture(str(video)), []
+    while len(frames) < n and (got := capture.read())[0]:
+        frames.append(got[1])
+    return frames
+
+
 def h264_chunks(frames: list[np.ndarray]) -> list[bytes]:
     """H.264 as `rpicam-vid --inline` sends it (its default codec): an Annex B stream, headers
     in band, no B-frames; one chunk per frame (libx264 through PyAV, train/h264.py)."""
@@ -766,9 +774,7 @@ def h264_chunks(frames: list[np.ndarray]) -> list[bytes]:
 def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene, codec):
     """`rpicam-vid --listen -o tcp://0.0.0.0:PORT` serves one client at a time; here a server
     sends part of a clip per connection and hangs up."""
-    capture, frames = cv2.VideoCapture(str(long_scene)), []
-    while (got := capture.read())[0] and len(frames) < 40:
-        frames.append(got[1])
+    frames = _first_frames(long_scene, 40)
     chunks = codec(frames)
     server = socket.create_server(("127.0.0.1", 0))
 
@@ -795,9 +801,7 @@ def test_a_tcp_stream_like_rpicam_vid_listen_is_read_and_reconnected(long_scene,
 def test_a_stream_still_opening_is_waited_for_within_the_open_timeout(long_scene):
     """FFmpeg took 8.3 s to open a 10-frames/s MJPEG stream over tcp://: --wait-for-source
     refused it while it was live. Here the stream says nothing for 2 s after connecting."""
-    capture, frames = cv2.VideoCapture(str(long_scene)), []
-    while (got := capture.read())[0] and len(frames) < 40:
-        frames.append(got[1])
+    frames = _first_frames(long_scene, 40)
     chunks = jpeg_chunks(frames)
     server = socket.create_server(("127.0.0.1", 0))
 
