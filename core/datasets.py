@@ -88,7 +88,8 @@ def download(spec: RemoteDataset, cache_dir: Path | None = None, timeout: float 
         else:
             raise UserError(f"could not download {filename} of {spec.name} "
                             f"({'; '.join(problems)}); fetch the files yourself and pass "
-                            "--data-dir DIR")
+                            "--data-dir DIR, or, where there is none (export --calibration), "
+                            "the images file itself (an .npz or IDX file)")
     return folder
 
 
