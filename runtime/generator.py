@@ -20,7 +20,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.images import to_uint8
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.models import Reconstructor
+from edgeae.runtime.models import Reconstructor, checked_pixels
 
 BATCH = 64
 
@@ -61,10 +61,16 @@ class Generator:
         self._unit = (norm.offset, 255.0 * norm.scale)  # model output -> [0, 1]
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """Float images (N, H, W, C) in [0, 1] for codes (N, latent_dim), in batches."""
+        """Float images (N, H, W, C) in [0, 1] for codes (N, latent_dim), in batches.
+
+        Codes must be finite: NaN came back as NaN images from LiteRT and onnxruntime and as
+        ordinary-looking ones from OpenVINO.
+        """
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise UserError(f"codes must have shape (N, {self.latent_dim}), got {z.shape}")
+        if not np.isfinite(z).all():
+            raise UserError("codes hold NaN or infinity; pass finite numbers")
         offset, gain = self._unit
         parts = [np.clip((self.session.run(np.ascontiguousarray(z[i:i + BATCH])) - offset) / gain,
                          0.0, 1.0) for i in range(0, len(z), BATCH)]
@@ -72,8 +78,10 @@ class Generator:
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """`n` uint8 images decoded from codes drawn from N(0, temperature^2)."""
-        if n <= 0:
-            raise UserError(f"the number of samples must be positive, got {n}")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
+            raise UserError(f"the number of samples must be a positive whole number, got {n!r}")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise UserError(f"temperature must be a finite number >= 0, got {temperature!r}")
         z = temperature * np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         return to_uint8(self.decode(z))
 
@@ -81,15 +89,22 @@ class Generator:
         """`steps` uint8 images on the spherical path from code `a` to code `b`."""
         if steps < 2:
             raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
-        return to_uint8(self.decode(slerp(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                                          np.linspace(0.0, 1.0, steps))))
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if a.shape != (self.latent_dim,) or b.shape != (self.latent_dim,):
+            raise UserError(f"codes a and b must each have shape ({self.latent_dim},), got "
+                            f"{a.shape} and {b.shape}")
+        return to_uint8(self.decode(slerp(a, b, np.linspace(0.0, 1.0, steps))))
 
 
 class Encoder(Reconstructor):
     """A VAE encoder artifact: images in (any layout the runtime takes), code means out."""
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
-        """Codes (N, latent_dim) of one image (HW / HWC) or a batch, uint8 or float [0, 1]."""
-        frames = np.asarray(frames)
+        """Codes (N, latent_dim) of one image (HW / HWC) or a batch, uint8 or float [0, 1].
+
+        Checked as `reconstruct` checks frames (0-255 floats, 16-bit, NaN are refused): they
+        gave codes far off the prior, or NaN, without a word.
+        """
+        frames = checked_pixels(frames)
         x = self._fill_input(self._as_batch(frames), is_uint8=frames.dtype == np.uint8)
         return np.array(self.session.run(x), np.float64)

@@ -165,6 +165,15 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
     assert row.shape == (5, 16, 16, 1)
     with pytest.raises(UserError, match="cannot denoise"):
         rt.load(out / "decoder_fp32.onnx", task="denoise")
+    # what gave NaN images (or, through OpenVINO, ordinary-looking ones) or raw errors
+    gen = rt.load(out / "decoder_fp32.onnx")
+    for call, match in ((lambda: gen.decode(np.full((1, 4), np.inf)), "NaN or infinity"),
+                        (lambda: gen.sample(1, temperature=float("nan")), "temperature"),
+                        (lambda: gen.sample(1, temperature=-1), "temperature"),
+                        (lambda: gen.sample(2.5), "positive whole number"),
+                        (lambda: gen.interpolate(codes[0], codes[0][:3]), r"shape \(4,\)")):
+        with pytest.raises(UserError, match=match):
+            call()
 
 
 def test_only_a_vae_has_a_decoder_to_export(tmp_path, conv_dir, conv_tflite):
@@ -187,6 +196,8 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
         assert isinstance(encoder, rt.Encoder)
         np.testing.assert_allclose(encoder.encode(test), keras_means,
                                    atol=Tolerances().fp32_max_abs_diff)
+        with pytest.raises(UserError, match=r"float frames hold pixels in \[0, 1\]"):
+            encoder.encode(test.astype(np.float32))  # 0-255 values: codes far off the prior
     parity = json.loads((out / "encoder_int8.tflite.json").read_text())["artifact"]["parity"]
     # codes -> Keras decoder -> PSNR
     assert parity["psnr_db"] >= parity["keras_psnr_db"] - Tolerances().int8_psnr_drop_db
