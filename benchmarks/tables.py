@@ -2027,6 +2027,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "odd-sizes": ("odd_sizes", odd_sizes),
     "large-photos": ("large_photos", large_photos),
     "large-photos-1mp": _of(large_photos, "large_photos_1mp"),
+    "large-photos-quality-litert": _of(large_photos, "large_photos_quality_litert_default"),
+    "large-photos-quality-litert-1mp": _of(large_photos, "large_photos_quality_litert_1mp"),
     "pi-estimate": ("pi_estimate", pi_estimate),
     "camera": ("camera", camera),
     "camera-live-camera": _of(camera, "camera_live_camera"),

@@ -62,8 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {TILE_PIXELS / 1e6:.1f}); larger photos run in overlapping "
                         "tiles with the same result, at least 4x the model's reach on a side. "
                         "Lower it where memory is short: a 12-megapixel colour photo through "
-                        "quality peaks at 2.6 GB by default and 0.8 GB at 1 (live with "
-                        "OpenVINO: 0.47 and 0.37 GB)")
+                        "quality peaks at 5.7 GB by default and 1.4 GB at 1 with LiteRT (2.6 "
+                        "and 0.8 GB with OpenVINO; live with OpenVINO: 0.47 and 0.37 GB)")
     add_colour_planes_arg(p)
     add_archive_args(p, "denoise", "each output keeps its input's name",
                      "skip images whose output exists (continue an interrupted run)")
