@@ -165,6 +165,10 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
     assert row.shape == (5, 16, 16, 1)
     with pytest.raises(UserError, match="cannot denoise"):
         rt.load(out / "decoder_fp32.onnx", task="denoise")
+    photo = write_folder(tmp_path / "photo", blobs(1))
+    code, _, err = run_cli("denoise", photo, "--model", out / "decoder_fp32.onnx", "--out",
+                           tmp_path / "d")  # a warning about its outputs came first
+    assert code == 2 and err.count("\n") == 1 and "VAE decoder; it cannot denoise" in err
     # what gave NaN images (or, through OpenVINO, ordinary-looking ones) or raw errors
     gen = rt.load(out / "decoder_fp32.onnx")
     for call, match in ((lambda: gen.decode(np.full((1, 4), np.inf)), "NaN or infinity"),

@@ -106,14 +106,20 @@ def _warn_about_the_model(model: Path) -> None:
     """One warning where the model learned no noise: it will only redraw each image its way.
 
     And one where it takes one fixed size: larger images then run in blended tiles, whose
-    borders see less of the image (faint seams), not the whole image's result.
+    borders see less of the image (faint seams), not the whole image's result. A VAE's half
+    is refused here, before a warning about its outputs.
     """
     import logging
 
+    from edgeae.core.errors import UserError
     from edgeae.runtime.artifact import read_manifest
 
     manifest = read_manifest(model)
     task, fixed = manifest.task, manifest.input.fixed_size
+    part = manifest.artifact.part if manifest.artifact is not None else "model"
+    if part != "model":  # refused by the runtime: no warning about outputs that will not come
+        raise UserError(f"{model.name} is a VAE {part}; it cannot denoise: give a denoiser "
+                        "(or a whole model's artifact)")
     if fixed:
         logging.getLogger(__name__).warning(
             "%s takes %dx%d images only: larger ones run in overlapping tiles blended together, "
