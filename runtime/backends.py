@@ -216,6 +216,10 @@ class OpenVINOSession:
         try:
             self._model = self._core.read_model(str(path))
         except RuntimeError as exc:
+            weights = weights_path_for(Path(path))
+            if weights is not None and not weights.is_file():  # OpenVINO's own says nothing
+                raise UserError(f"{weights} is missing: an IR is its .xml and .bin together; "
+                                "copy both, or re-export them with `edgeae export`") from None
             raise UserError(f"{path} is not a model OpenVINO can read ({first_line(exc)}); "
                             "re-export it with `edgeae export`") from None
         hint = (self._model.get_rt_info(OPENVINO_PRECISION_HINT).astype(str)

@@ -225,6 +225,9 @@ def test_an_ir_travels_with_its_weights_and_they_are_checked(conv_artifacts, tmp
     code, _, err = run_cli("info", pair)
     assert code == 2 and "renamed.bin is missing" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    manifest_path_for(pair).unlink()  # the .xml alone: OpenVINO's own error named nothing
+    code, _, err = run_cli("info", pair)
+    assert code == 2 and "renamed.bin is missing: an IR is its .xml and .bin together" in err
 
 
 def test_int8_with_float_io_and_fixed_shape_variant(conv_dir, tmp_path):
