@@ -35,6 +35,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.files import FILE_MODE, refuse_writing_over_input
+from edgeae.core.images import IMAGE_SUFFIXES
 from edgeae.runtime.capture import (
     CaptureOptions,
     FileFeed,
@@ -251,7 +252,6 @@ class VideoOutput:
         finally:
             self._tmp.unlink(missing_ok=True)
 
-
     def _check_readable(self) -> None:
         """The finished video opens and holds frames, or a UserError (nothing is moved in)."""
         capture = cv2.VideoCapture(str(self._tmp))
@@ -336,6 +336,9 @@ class EventLog:
         self._file, self.path, self.unwritten = None, path, 0
         self._clock = clock or (lambda _: time.monotonic())  # frame index -> seconds
         if path is not None:
+            if not overwrite and not _is_event_log(path):
+                raise UserError(f"{path} exists and is no events log (JSON lines), which "
+                                "--events appends to; pass --overwrite to replace it")
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w" if overwrite else "a",  # noqa: SIM115 - close() closes
                               encoding="utf-8")
@@ -382,6 +385,14 @@ class EventLog:
         if self._file is not None:
             with contextlib.suppress(OSError):  # what could not be flushed was warned of
                 self._file.close()
+
+
+def _is_event_log(path: Path) -> bool:
+    """Whether `path` may be appended to as an events log: absent, empty, or JSON lines."""
+    if not path.is_file():
+        return not path.exists()
+    with open(path, "rb") as f:
+        return f.read(1) in (b"", b"{")
 
 
 def _ends_a_line(path: Path) -> bool:
@@ -575,6 +586,11 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
         target = getattr(options, option)
         if target is not None and source.kind in ("video", "folder"):
             refuse_writing_over_input(target, Path(str(source.target)), f"--{option}")
+    if options.events is not None and source.kind == "folder" \
+            and options.events.suffix.lower() in IMAGE_SUFFIXES \
+            and options.events.resolve().is_relative_to(Path(str(source.target)).resolve()):
+        raise UserError(f"--events {options.events} is an image of the --source folder; give "
+                        "the events another name (e.g. events.jsonl)")
     if options.output is not None and options.events is not None \
             and options.output.resolve() == options.events.resolve():
         raise UserError(f"--events and --output both name {options.output}; give each its own")

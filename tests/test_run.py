@@ -381,6 +381,12 @@ def test_folder_source(conv_tflite, tmp_path):
     assert code == 0, err
     assert json.loads(stdout)["frames"] == 5
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
+    image = next(folder.rglob("*.png"))  # --events over one of the input images: refused
+    before = image.read_bytes()
+    code, _, err = run_cli("run", "--model", conv_tflite, "--source", folder, "--task", "score",
+                           "--events", image, "--overwrite")
+    assert code == 2 and "is an image of the --source folder" in err
+    assert image.read_bytes() == before
 
 
 def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bit_frames(
@@ -448,6 +454,8 @@ def test_threads_auto_candidates_and_near_ties():
      "would write over the input"),
     (["--source", "{clip}", "--task", "score", "--events", "o.avi", "--output", "o.avi"],
      "--events and --output both name o.avi"),
+    (["--source", "{clip}", "--task", "score", "--events", "{text}"],
+     "is no events log (JSON lines), which --events appends to"),
     (["--source", "{clip}", "--output", "out.xyz"], "cannot write video out.xyz"),
     (["--source", "{clip}", "--max-fps", "0"], "must be > 0.0"),
     (["--source", "{clip}", "--threads", "0"], "must be >= 1"),
