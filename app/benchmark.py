@@ -173,7 +173,9 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
                 if f == fmt and p in options.precisions
                 for engine in engines_for(path, installed)]
         if not any(f == fmt for f, _ in target.artifacts):
-            log.warning("%s has no %s model; skipping the %s rows", target.name, fmt, fmt)
+            log.warning("%s has no %s files; skipping the rows of that format (engines that "
+                        "also run other formats, such as OpenVINO on ONNX files, still have "
+                        "theirs)", target.name, fmt)
         for engine, model, precision in runs:
             for threads in options.threads:  # quality once per artifact: threads don't change it
                 scored = quality if threads == options.threads[0] else None

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,28 @@ def check_replaceable_dir(path: Path, overwrite: bool) -> None:
 # a temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (atomic_path's), or .NAME.tmp.SUFFIX
 # (a frame folder's, runtime/loop.py)
 _TEMPORARY = re.compile(r"\.(.+?)(?:\.\w{8})?\.tmp(?:\.\w+)?")
+
+
+def remove_stale_temporaries(targets: Iterable[Path]) -> int:
+    """Delete what a killed run left while writing `targets`: their temporary files.
+
+    SIGKILL (or a power cut) leaves atomic_path's `.NAME.RANDOM.tmp.SUFFIX`, and a video
+    writer's own temporary inside it (`..NAME...`); nothing else removes them. Returns how many.
+    """
+    names: dict[Path, set[str]] = {}
+    for target in map(Path, targets):
+        names.setdefault(target.parent, set()).add(target.name)
+    removed = 0
+    for folder, wanted in names.items():
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            bare = entry.name.lstrip(".")
+            if entry.name.startswith(".") and ".tmp" in bare and entry.is_file() and any(
+                    bare.startswith(f"{name}.") for name in wanted):
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def meant_path(path: Path) -> Path:

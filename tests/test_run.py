@@ -549,6 +549,27 @@ def test_a_video_denoise_stopped_by_a_signal_leaves_no_file(signum, code, conv_t
     assert list(out.iterdir()) == []  # neither the video nor a temporary
 
 
+def test_the_temporaries_a_killed_denoise_left_are_removed_by_the_next_run(conv_tflite,
+                                                                           tmp_path):
+    """SIGKILL cannot be caught: its temporary files stayed, hidden, through every rerun."""
+    video = write_video(tmp_path / "long.avi", camera_clip(300, 240, 320))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "edgeae", "denoise", "--model", str(conv_tflite),
+               str(video), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(p.stat().st_size for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert list(out.iterdir()) and not (out / "long.avi").exists()  # what it left
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["long.avi"]
+
+
 def test_run_into_a_folder_again_replaces_the_earlier_frames(conv_tflite, tmp_path):
     """With --overwrite, a shorter second run leaves none of the first run's later frames."""
     frames = tmp_path / "frames"

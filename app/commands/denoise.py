@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
     video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict)
+    _remove_what_a_killed_run_left([job.target for job in (*jobs, *video_jobs)])
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
     _warn_about_the_model(model)
     tile_pixels = round(args.tile_megapixels * 1e6) if args.tile_megapixels else None
@@ -100,6 +101,18 @@ def run(args: argparse.Namespace) -> int:
              ] if videos else []
     print(f"denoised {' and '.join(done)} -> {args.out}")
     return 0
+
+
+def _remove_what_a_killed_run_left(targets: list[Path]) -> None:
+    """Delete the temporary files of these outputs that a killed run (SIGKILL) left behind."""
+    import logging
+
+    from edgeae.core.files import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(targets)
+    if removed:
+        logging.getLogger(__name__).info("removed %d temporary file(s) an interrupted run left",
+                                         removed)
 
 
 def _warn_about_the_model(model: Path) -> None:
