@@ -25,7 +25,7 @@ from edgeae.core.files import (
     write_text,
 )
 from edgeae.core.images import overlay
-from edgeae.core.labels import read_mask
+from edgeae.core.labels import mask_path, read_mask
 from edgeae.core.progress import progress
 from edgeae.runtime.batch import BATCH, score_chunks, scored
 from edgeae.runtime.models import AnomalyScorer
@@ -178,11 +178,8 @@ def _score_chunk(indices: np.ndarray) -> list[tuple[int, float]]:
     return _worker(indices)
 
 
-def _warn_of_unused_masks(masks_dir: Path, source: ImageSource) -> None:
+def _warn_of_unused_masks(masks_dir: Path, used: set[Path | None]) -> None:
     """Name mask files no image matched: their images counted as free of defects."""
-    from edgeae.core.labels import mask_path
-
-    used = {mask_path(masks_dir, source.item_name(i)) for i in range(len(source))}
     unused = sorted(p for p in masks_dir.rglob("*.png") if p not in used)
     if unused:
         log.warning("%d mask(s) in %s match no image (e.g. %s), so their images counted as "
@@ -195,19 +192,21 @@ def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarr
     """Image metrics at the model's threshold, and pixel metrics when masks are given."""
     from edgeae.core.metrics import detection_metrics, pixel_metrics
 
-    scores, maps, masks, resized = np.empty(len(source)), [], [], 0
+    scores, maps, masks, resized, used = np.empty(len(source)), [], [], 0, set()
     for i, result, _ in scored(scorer, source, desc="evaluating"):
         scores[i] = result.score
         if masks_dir is not None:
-            mask, was_resized = read_mask(masks_dir, source.item_name(i), result.heatmap.shape)
+            path = mask_path(masks_dir, source.item_name(i))
+            mask, was_resized = read_mask(path, result.heatmap.shape)
             maps.append(result.heatmap)
             masks.append(mask)
             resized += was_resized
+            used.add(path)
     if resized:
         log.warning("%d mask(s) in %s differ in size from their images: resized (nearest "
                     "neighbour)", resized, masks_dir)
     if masks_dir is not None:
-        _warn_of_unused_masks(masks_dir, source)
+        _warn_of_unused_masks(masks_dir, used)
     result = detection_metrics(scores, labels, scorer.threshold)
     result["threshold_strategy"] = scorer.manifest.threshold_strategy
     if masks_dir is not None:

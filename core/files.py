@@ -53,16 +53,24 @@ def check_replaceable_dir(path: Path, overwrite: bool) -> None:
         raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
 
 
-# a temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (atomic_path's), or .NAME.tmp.SUFFIX
-# (a frame folder's, runtime/loop.py)
+# a temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (atomic_path's, and a video writer's,
+# runtime/loop.py, which may be one inside the other), or .NAME.tmp.SUFFIX (a frame folder's)
 _TEMPORARY = re.compile(r"\.(.+?)(?:\.\w{8})?\.tmp(?:\.\w+)?")
+
+
+def meant_path(path: Path) -> Path:
+    """The output a temporary file stands for (named so in an error), else `path` itself."""
+    name = Path(path).name
+    while meant := _TEMPORARY.fullmatch(name):
+        name = meant[1]
+    return Path(path).with_name(name)
 
 
 def remove_stale_temporaries(targets: Iterable[Path]) -> int:
     """Delete what a killed run left while writing `targets`: their temporary files.
 
-    SIGKILL (or a power cut) leaves atomic_path's `.NAME.RANDOM.tmp.SUFFIX`, and a video
-    writer's own temporary inside it (`..NAME...`); nothing else removes them. Returns how many.
+    SIGKILL (or a power cut) leaves the temporaries `meant_path` knows, which nothing else
+    removes. Returns how many.
     """
     names: dict[Path, set[str]] = {}
     for target in map(Path, targets):
@@ -72,18 +80,11 @@ def remove_stale_temporaries(targets: Iterable[Path]) -> int:
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
-            bare = entry.name.lstrip(".")
-            if entry.name.startswith(".") and ".tmp" in bare and entry.is_file() and any(
-                    bare.startswith(f"{name}.") for name in wanted):
+            meant = meant_path(entry).name
+            if meant != entry.name and meant in wanted and entry.is_file():
                 entry.unlink(missing_ok=True)
                 removed += 1
     return removed
-
-
-def meant_path(path: Path) -> Path:
-    """The output a temporary file stands for (named so in an error), else `path` itself."""
-    meant = _TEMPORARY.fullmatch(path.name)
-    return path.with_name(meant[1]) if meant else path
 
 
 @contextlib.contextmanager

@@ -187,13 +187,17 @@ def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
     raise UserError(f"cannot convert a {have}-channel image to {channels} channels")
 
 
-def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an HWC image to (height, width): area averaging to shrink, bilinear to grow."""
+def resize(img: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Resize an HWC image to (height, width): area averaging to shrink, bilinear to grow.
+
+    `out`: an array of the result's shape and type to write into (a hot path's kept buffer).
+    """
     h, w = size
     if img.shape[:2] == (h, w):
         return img
     shrinking = img.shape[0] * img.shape[1] > h * w
-    out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    out = cv2.resize(img, (w, h), dst=out,
+                     interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return out if out.ndim == 3 else out[:, :, None]
 
 

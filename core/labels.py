@@ -60,12 +60,11 @@ def mask_path(masks_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_mask(masks_dir: Path, name: str, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """(defect mask at `shape`, whether it was resized) for the image at relative path `name`.
+def read_mask(path: Path | None, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """(defect mask at `shape`, whether it was resized) from `mask_path`'s file.
 
-    The mask is `mask_path`'s; no file means no defect.
+    No file means no defect.
     """
-    path = mask_path(masks_dir, name)
     if path is None:
         return np.zeros(shape, bool), False
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

@@ -495,14 +495,22 @@ def detector_scores(images: np.ndarray, outputs: np.ndarray, manifest: Manifest,
 
 def _copy_side_files(model_dir: ModelDir, out_dir: Path, candidates: list[_Candidate],
                      overwrite: bool, dry_run: bool = False) -> None:
-    """Each side file beside each artifact, named for it (model_int8.memory.npy, ...)."""
+    """Each side file beside each artifact, named for it (model_int8.memory.npy, ...).
+
+    Copied atomically; an identical copy already there is left as it is, and a different one
+    is replaced only with `overwrite` and when no artifact left in place reads it.
+    """
     written = {c.name for c in candidates}
     for kind in needed_side_files(model_dir.manifest):
-        source = side_path(model_dir.path, model_dir.manifest, kind)
+        data = side_path(model_dir.path, model_dir.manifest, kind).read_bytes()
         for target in dict.fromkeys(side_path_for(out_dir / c.name, kind) for c in candidates):
-            if dry_run and target.exists() and target.read_bytes() != source.read_bytes():
+            if target.exists() and target.read_bytes() == data:
+                continue
+            if target.exists():
                 _check_no_sharer_left(target, kind, written)
-            _copy_unless_same(source, target, overwrite, dry_run)
+            check_writable(target, overwrite)
+            if not dry_run:
+                write_bytes(target, data, overwrite)
 
 
 def _check_no_sharer_left(target: Path, kind: str, written: set[str]) -> None:
@@ -519,16 +527,6 @@ def _check_no_sharer_left(target: Path, kind: str, written: set[str]) -> None:
             raise UserError(f"{sharer.name} reads {target.name} too, and this export would "
                             f"replace that file but not {sharer.name}, breaking it; export its "
                             "format too (--format all), or into another folder")
-
-
-def _copy_unless_same(source: Path, target: Path, overwrite: bool, dry_run: bool = False) -> None:
-    """Copy a file atomically; an identical copy already there is left as it is."""
-    data = source.read_bytes()
-    if target.exists() and target.read_bytes() == data:
-        return
-    check_writable(target, overwrite)
-    if not dry_run:
-        write_bytes(target, data, overwrite)
 
 
 def _row(c: _Candidate, tolerances: Tolerances, masks: bool) -> ReportRow:

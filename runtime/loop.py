@@ -174,7 +174,8 @@ class VideoOutput:
             raise UserError(f"cannot write video {path.name}: use one of "
                             f"{', '.join(VIDEO_CODECS)} or a folder for PNG frames")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
+                                   dir=path.parent)  # named as core/files.meant_path knows
         os.close(fd)
         self.path, self._tmp, self.fps = path, Path(tmp), fps
         self.written = self.resized = 0

@@ -580,11 +580,9 @@ class AnomalyScorer(_FrameModel):
         unit = self._kept("score_unit", batch.shape[1:], np.float32)
         gain = 1.0 / 255.0 if batch.dtype == np.uint8 else 1.0
         np.multiply(batch[0], np.float32(gain), out=unit, casting="unsafe")
-        shrinking = batch.shape[1] * batch.shape[2] > size[0] * size[1]
         resized = self._kept("score_input", (1, *size, c), np.float32)
-        cv2.resize(unit[..., 0] if c == 1 else unit, size[::-1],
-                   dst=resized[0, ..., 0] if c == 1 else resized[0],
-                   interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        plane = slice(None) if c > 1 else 0  # OpenCV writes one plane as HxW
+        resize(unit[..., plane], size, out=resized[0, ..., plane])
         return resized
 
     @staticmethod
