@@ -160,6 +160,6 @@ class NoiseGated:
         return self.models["white"].tile_pixels
 
     @tile_pixels.setter
-    def tile_pixels(self, pixels: int) -> None:
+    def tile_pixels(self, pixels: int | None) -> None:
         for model in self.models.values():
             model.tile_pixels = pixels

@@ -29,7 +29,7 @@ from edgeae.runtime.colour import (
 )
 from edgeae.runtime.history import FrameHistory, RecurrentHistory, StillFrames
 from edgeae.runtime.scoring import anomaly_scores, patch_search, with_knn
-from edgeae.runtime.tiles import TileBlender, TileStitcher, fill_reflect_padding
+from edgeae.runtime.tiles import TILE_PIXELS, TileBlender, TileStitcher, fill_reflect_padding
 
 # float pixels are [0, 1], but unclipped noise strays outside (Set12's protocol at sigma 55:
 # 5 sigma is 1.1 beyond); beyond these bounds a frame is 0-255 values, not noisy unit pixels
@@ -131,14 +131,20 @@ class Reconstructor:
 
     @property
     def tile_pixels(self) -> int:
-        """Pixels, over the batch, one model call takes; larger frames run in pieces."""
+        """Pixels, over the batch, one model call takes; larger frames run in pieces.
+
+        Set None to go back to the default, `runtime.tiles.TILE_PIXELS` (4 Mi pixels).
+        """
         return self._stitcher.pixels
 
     @tile_pixels.setter
-    def tile_pixels(self, pixels: int) -> None:
+    def tile_pixels(self, pixels: int | None) -> None:
+        if pixels is None:
+            pixels = TILE_PIXELS
         if isinstance(pixels, bool) or not isinstance(pixels, (int, np.integer)) or pixels < 1:
-            raise UserError(f"tile_pixels must be a positive whole number, got {pixels!r}")
-        self._stitcher.pixels = pixels
+            raise UserError(f"tile_pixels must be a positive whole number or None (the default),"
+                            f" got {pixels!r}")
+        self._stitcher.pixels = int(pixels)
 
     @property
     def input_spec(self):  # noqa: D102 - a property's docstring is its type

@@ -21,6 +21,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.manifest import manifest_path_for
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import TFLiteSession, usable_cores
+from edgeae.runtime.tiles import TILE_PIXELS
 
 from conftest import REPO, blobs, run_cli
 
@@ -202,6 +203,9 @@ def test_out_must_be_a_writable_array_of_the_result(model):
 def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
     with pytest.raises(UserError, match="tile_pixels must be a positive whole number"):
         model.tile_pixels = -1
+    model.tile_pixels = 1000
+    model.tile_pixels = None  # back to the default
+    assert model.tile_pixels == TILE_PIXELS
     scorer = rt.load(conv_artifacts / "model_fp32.tflite", task="score")
     for value in (float("nan"), "1.0"):
         with pytest.raises(UserError, match=r"threshold must be a finite number, got .*\(None: "):
