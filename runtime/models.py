@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.images import resize, to_unit_float
+from edgeae.core.images import resize, series_as_images, to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.buffers import KeptArrays
@@ -572,6 +572,30 @@ class AnomalyScorer(_FrameModel):
         if maps.shape[1:] != own_size:
             maps = np.stack([self._map_at(m, own_size) for m in maps])
         return Score(scores, maps, self.decide(scores))
+
+    def score_rows(self, rows: np.ndarray) -> Score:
+        """The Score of series rows, (N, L) or one (L,), in the training CSV's raw numbers.
+
+        For a detector trained on rows (a CSV or 2-D array, the tutorial's ECG example): they
+        are scaled by the training rows' (min, max), kept in the manifest, as `edgeae score`
+        scales a CSV, so the threshold holds.
+        """
+        value_range, size = self.manifest.data.value_range, self.manifest.data.image_size
+        if value_range is None:
+            raise UserError("score_rows is for detectors trained on rows of numbers; this one "
+                            "was trained on images: use score or score_batch")
+        try:
+            values = np.asarray(rows, np.float64)
+        except (TypeError, ValueError):
+            raise UserError("rows must be numbers, (N, L) or one row (L,)") from None
+        values = values[None] if values.ndim == 1 else values
+        if values.ndim != 2 or 0 in values.shape or (size and values.shape[1] != size[1]):
+            length = f"{size[1]} values each" if size else "values"
+            raise UserError(f"rows must be (N, L) or (L,) with {length}, got shape "
+                            f"{np.shape(rows)}")
+        if not np.isfinite(values).all():
+            raise UserError("rows hold NaN or infinity; score only finite numbers")
+        return self.score_batch(series_as_images(values, value_range))
 
     def _at_score_size(self, batch: np.ndarray) -> np.ndarray:
         """A one-frame batch resized to `score_size` as training resized its images.

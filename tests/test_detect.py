@@ -479,6 +479,11 @@ def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
     assert len(scored["new.csv"]) == 260
     np.testing.assert_allclose(scored["new.csv"], scored[ecg_csv.name], rtol=1e-6)
     np.testing.assert_allclose(scored["new.npy"], scored[ecg_csv.name], rtol=1e-6)
+    scorer = rt.load(artifact)  # and from Python: raw rows, scaled by the manifest's range
+    np.testing.assert_allclose(scorer.score_rows(values).score, scored[ecg_csv.name], rtol=1e-6)
+    assert scorer.score_rows(values[0]).score.shape == (1,)
+    with pytest.raises(UserError, match=r"with 140 values each, got shape \(2, 139\)"):
+        scorer.score_rows(values[:2, :139])
 
     np.save(tmp_path / "rows.npy", values[:200])  # an (N, L) array: series without labels
     train_cli(tmp_path / "npy", "detector", tmp_path / "rows.npy", "--epochs", "2")

@@ -212,6 +212,8 @@ def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
             scorer.threshold = value
     scorer.threshold = np.float32(0.5)
     assert scorer.threshold == 0.5 and isinstance(scorer.threshold, float)
+    with pytest.raises(UserError, match="this one was trained on images: use score"):
+        scorer.score_rows(np.zeros(8))
     frame = blobs(1)[0]  # a 16-bit frame scores as its 8-bit self, as score_batch has it
     assert scorer.score(frame.astype(np.uint16) * 257).score == pytest.approx(
         scorer.score(frame).score, rel=1e-5)
