@@ -45,6 +45,31 @@ def refuse_writing_over_input(target: Path, source: Path, option: str) -> None:
                         f"choose another {option}")
 
 
+def refuse_replacing_inputs(target: Path, option: str, inputs: dict[str, object]) -> None:
+    """Refuse an output folder that is, or holds, an input: --overwrite would delete it.
+
+    `inputs` maps how each input is named in the message to its path (None where not given).
+    """
+    folder = Path(target).resolve()
+    for name, given in inputs.items():
+        path = None if given is None else Path(str(given))
+        if path is not None and path.exists() and path.resolve().is_relative_to(folder):
+            raise UserError(f"{option} {target} is or holds {name} {path}: choose a folder of "
+                            "its own (--overwrite would delete it)")
+
+
+def check_can_create(path: Path, option: str) -> None:
+    """Refuse, before any slow work, an output whose nearest existing folder takes no files."""
+    folder = Path(path).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        Path(tempfile.mkdtemp(prefix=".edgeae-probe.", dir=folder)).rmdir()
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write in {folder} ({exc.strerror}); choose "
+                        "a folder you can write to") from None
+
+
 def check_replaceable_dir(path: Path, overwrite: bool) -> None:
     """Refuse to replace a non-empty folder unless the user passed --overwrite, or a file."""
     if path.exists() and not path.is_dir():

@@ -274,6 +274,17 @@ CASES = {
                                   "corrupt.png is a file, so"),
     "report-out-through-a-file": ("device", "report {m} --out {t}/corrupt.png/r.html",
                                   "corrupt.png is a file, so"),
+    # an output folder --overwrite would replace while it is or holds an input
+    "adapt-out-is-its-footage": ("train", "adapt --pretrained live --data {t}/images --out "
+                                 "{t}/images --overwrite", "is or holds --data"),
+    "adapt-keep-frames-over-its-source": ("train", "adapt --pretrained live --source "
+                                          "{t}/clip/clip.avi --keep-frames {t}/clip --out "
+                                          "{t}/a --overwrite", "is or holds --source"),
+    "train-initial-weights-inside-out": ("train", "train autoencoder --data {t}/images "
+                                         "--initial-weights {m}/model.keras --out {m} "
+                                         "--overwrite", "is or holds --initial-weights"),
+    "train-out-where-nothing-can-be-written": ("train", "train autoencoder --data {t}/images "
+                                               "--out /proc/edgeae/m", "cannot write in /proc"),
     "adapt-patch-size-off-the-grid": ("train", "adapt --pretrained live --data {t}/images "
                                       "--patch-size 12 --out {t}/a", "multiples of 8; try"),
     # the other device environment: older OpenCV and numpy

@@ -283,3 +283,63 @@ def test_train_with_a_disk_cache_from_the_command_line(tmp_path, gray_folder):
                for r in ("a", "b")]
     assert history[0].shape[0] == 2  # both epochs ran (the cached stream's length is known)
     np.testing.assert_allclose(history[0][:, 1:], history[1][:, 1:], rtol=1e-5)
+
+
+def test_a_detector_stopped_while_its_threshold_is_set_keeps_the_old_model_and_resumes_there(
+        tmp_path, source, monkeypatch):
+    """A detector's model is finished (its threshold set) after training; stopped there, the
+    model --overwrite replaces is still whole, and the rerun finishes without training again."""
+    import edgeae.train.thresholds as thresholds
+
+    out = tmp_path / "m"
+    settings = TrainSettings(task="detector", epochs=2, batch_size=16, patience=10)
+    old = train(source, out, settings, verbose=0)
+    finish = thresholds.calibrated
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(thresholds, "calibrated", stopped)
+    longer = replace(settings, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(source, out, longer, overwrite=True, verbose=0)
+    assert ModelDir.open(out).manifest == old
+    monkeypatch.setattr(thresholds, "calibrated", finish)
+    counted = EpochCount()
+    manifest = train(source, out, longer, overwrite=True, callbacks=[counted], verbose=0)
+    assert counted.epochs == 0 and manifest.training.epochs_run == 3
+    assert manifest.threshold is not None and epochs_logged(out) == [0, 1, 2]
+
+
+class EpochCount(keras.callbacks.Callback):
+    """Counts the epochs a run trains."""
+
+    epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def test_a_backup_cut_short_starts_the_run_over_with_a_warning(tmp_path, source, caplog):
+    out = tmp_path / "m"
+    settings = TrainSettings(epochs=3, batch_size=16, patience=10)
+    with pytest.raises(KeyboardInterrupt):
+        train(source, out, settings, callbacks=[Interrupt(epoch=1)], verbose=0)
+    copies = sorted((out / WORK_DIR / "backup").glob("*.weights.h5*"))
+    assert copies  # the epoch's backup and the one before it
+    for copy in copies:  # as a crash or a full disk leaves them
+        copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2])
+    manifest = train(source, out, settings, verbose=0)
+    assert "backup" in caplog.text and "starting the run over" in caplog.text
+    assert epochs_logged(out) == [0, 1, 2] and manifest.training.epochs_run == 3
+
+
+def test_an_input_inside_out_is_refused_before_anything_is_replaced(tmp_path, source):
+    out = tmp_path / "m"
+    train(source, out, TrainSettings(epochs=1, batch_size=16), verbose=0)
+    (out / "stage1.keras").write_bytes((out / "model.keras").read_bytes())
+    second = TrainSettings(epochs=1, batch_size=16, initial_weights=str(out / "stage1.keras"))
+    with pytest.raises(UserError, match=r"--out .* holds --initial-weights .*stage1.keras: "
+                                        r"choose a folder of its own"):
+        train(source, out, second, overwrite=True, verbose=0)
+    assert (out / "stage1.keras").exists() and (out / "manifest.json").exists()

@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +27,10 @@ from edgeae.core.architectures import LOSS_OF, ModelConfig
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
-from edgeae.core.files import atomic_path, file_digest, write_text
+from edgeae.core.files import atomic_path, file_digest, write_json, write_text
 from edgeae.core.manifest import (
+    MEMORY_FILE,
+    PATCHES_FILE,
     DataSummary,
     InputSpec,
     Manifest,
@@ -54,7 +56,12 @@ from edgeae.train.memory import check_batch_fits
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.noise import estimate_gaussian_sigma
 from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
-from edgeae.train.pipeline import image_batches, split_indices, training_pairs
+from edgeae.train.pipeline import (
+    PipelineConfig,
+    image_batches,
+    split_indices,
+    training_pairs,
+)
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.settings import TrainSettings, initial_weights_problem
 
@@ -66,6 +73,8 @@ log = logging.getLogger(__name__)
 LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
           "bce": "binary_crossentropy"}
 LOGS_DIR = "logs"  # TensorBoard's, written as the run goes
+BACKUP_DIR = "backup"  # in WORK_DIR: Keras's BackupAndRestore's, each epoch
+TRAINED_FILE = "trained.json"  # in WORK_DIR once fit ended: the model is being finished
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
@@ -75,14 +84,6 @@ def run_identity(settings: TrainSettings, source: ImageSource) -> str:
     data = {"source": source.name, "kind": source.kind, "images": len(source),
             "size": source.size, "channels": source.channels}
     return json.dumps({"settings": json.loads(settings.to_json()), "data": data}, indent=2)
-
-
-def check_out_apart_from_data(out: Path, source: ImageSource) -> None:
-    """--out is replaced with --overwrite: it must not be, nor hold, the training data."""
-    data = Path(source.name)
-    if data.exists() and data.resolve().is_relative_to(out.resolve()):
-        raise UserError(f"--out {out} holds the training data {data}: choose a folder of its "
-                        "own (--overwrite would delete the images)")
 
 
 def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
@@ -96,8 +97,11 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     settings_file = work / RUN_SETTINGS
     check_out_replaceable(out, overwrite)
     if settings_file.exists() and settings_file.read_text() == identity:
-        return True
-    if settings_file.exists() and not overwrite:
+        if _backup_readable(work / BACKUP_DIR):
+            return True
+        log.warning("the interrupted run's backup in %s cannot be read (cut short by a crash "
+                    "or a full disk?); starting the run over", work / BACKUP_DIR)
+    elif settings_file.exists() and not overwrite:
         raise UserError(f"{out} holds an interrupted run with other settings or data; rerun "
                         "it with the same options to resume, or pass --overwrite to start "
                         "over")
@@ -107,6 +111,20 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
     work.mkdir(parents=True, exist_ok=True)
     write_text(settings_file, identity, overwrite=True)
     return False
+
+
+def _backup_readable(backup: Path) -> bool:
+    """Whether an interrupted run's backup opens (either copy Keras keeps); True when none."""
+    import h5py  # Keras's weights format
+
+    copies = sorted(backup.glob("*.weights.h5*"))
+    for copy in copies:
+        try:
+            with h5py.File(copy, "r"):
+                return True
+        except OSError:
+            continue
+    return not copies
 
 
 def _best_val_loss(history: Path) -> float | None:
@@ -138,7 +156,8 @@ def _callbacks(out: Path, settings: TrainSettings,
                extra: Sequence[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
     work = out / WORK_DIR
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        # two copies: a backup cut short while written is replaced by the one before
+        keras.callbacks.BackupAndRestore(str(work / BACKUP_DIR), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             str(work / MODEL_FILE), monitor="val_loss", save_best_only=True,
             initial_value_threshold=_best_val_loss(work / HISTORY_FILE)),
@@ -223,7 +242,7 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
         anomaly_textures(settings.anomaly_source, source.channels)
     settings = with_data_noise(settings, source)
     strategy = distribution_strategy(settings.strategy)  # a bad TF_CONFIG fails before any write
-    check_out_apart_from_data(out, source)
+    settings.check_out_apart_from_inputs(out, source.name)
     # --out is made (or emptied by --overwrite) once all below works, so a failure deletes
     # nothing and leaves no "interrupted run"; a video's tail validates (frames near copies)
     gap = settings.pipeline().frames - 1 if source.kind == "video" else None
@@ -244,25 +263,56 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
              strategy.num_replicas_in_sync)
     if _prepare_out_dir(out, run_identity(settings, source), overwrite):
         log.warning("resuming the interrupted run in %s", out)
-    if verbose == "auto":
-        verbose = 1 if sys.stderr.isatty() else 2
-    start = time.monotonic()
-    fitted.fit(training_pairs(train_images, cfg, training=True),
-               validation_data=training_pairs(val_images, cfg, training=False),
-               epochs=settings.epochs, callbacks=_callbacks(out, settings, callbacks),
-               shuffle=False, verbose=verbose)  # tf.data already shuffles
-    seconds = time.monotonic() - start
-    best = _saved_best(out / WORK_DIR, fitted)
-    if settings.quantization_aware:  # export the plain architecture with the learned weights
-        without_fake_quant(keras.saving.load_model(best, compile=False), model).save(best)
-    if config.is_recurrent():  # the model itself, not its unrolled training
-        keras.saving.load_model(best, compile=False).get_layer(model.name).save(best)
-    _save_images(out / WORK_DIR / SAMPLES_FILE, val_images, N_SAMPLES)
-    n_calibration = calibration_count((h, w, channels))
-    _save_images(out / WORK_DIR / CALIBRATION_FILE, _calibration_inputs(train_images, cfg),
-                 CALIBRATION_POOL * n_calibration,
-                 lambda pool: covering_subset(pool, n_calibration))
+    seconds = _trained_seconds(out / WORK_DIR)
+    if seconds is None:  # else the interrupted run had finished training: finish the model
+        run = _Run(fitted, model, config, cfg, settings, out / WORK_DIR)
+        seconds = run.fit(train_images, val_images, _callbacks(out, settings, callbacks),
+                          (1 if sys.stderr.isatty() else 2) if verbose == "auto" else verbose)
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+def _trained_seconds(work: Path) -> float | None:
+    """The training seconds of a run whose fit had ended (its files in `work`), else None."""
+    done = work / TRAINED_FILE
+    return json.loads(done.read_text())["seconds"] if done.exists() else None
+
+
+@dataclass
+class _Run:
+    """One fit into the work folder, ending with the files a model directory needs there."""
+
+    fitted: keras.Model
+    model: keras.Model
+    config: ModelConfig
+    cfg: PipelineConfig
+    settings: TrainSettings
+    work: Path
+
+    def fit(self, train_images, val_images, callbacks: list, verbose: int | str) -> float:
+        """Train, keep the best weights, samples and calibration images; the seconds it took.
+
+        It ends by writing TRAINED_FILE, so a run stopped while the model is finished (a
+        detector's threshold takes a while) resumes there instead of training again.
+        """
+        start = time.monotonic()
+        self.fitted.fit(training_pairs(train_images, self.cfg, training=True),
+                        validation_data=training_pairs(val_images, self.cfg, training=False),
+                        epochs=self.settings.epochs, callbacks=callbacks, shuffle=False,
+                        verbose=verbose)  # tf.data already shuffles
+        seconds = time.monotonic() - start
+        best = _saved_best(self.work, self.fitted)
+        if self.settings.quantization_aware:  # export the plain architecture, learned weights
+            without_fake_quant(keras.saving.load_model(best, compile=False), self.model).save(best)
+        if self.config.is_recurrent():  # the model itself, not its unrolled training
+            keras.saving.load_model(best, compile=False).get_layer(self.model.name).save(best)
+        _save_images(self.work / SAMPLES_FILE, val_images, N_SAMPLES)
+        h, w, channels = train_images.element_spec.shape[1:]
+        n_calibration = calibration_count((h, w, channels))
+        _save_images(self.work / CALIBRATION_FILE, _calibration_inputs(train_images, self.cfg),
+                     CALIBRATION_POOL * n_calibration,
+                     lambda pool: covering_subset(pool, n_calibration))
+        write_json(self.work / TRAINED_FILE, {"seconds": seconds}, overwrite=True)
+        return seconds
 
 
 def _compiled(settings: TrainSettings, config: ModelConfig, shape: tuple[int, int, int],
@@ -449,12 +499,32 @@ def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> N
 def _finish(out: Path, source: ImageSource, settings: TrainSettings,
             shape: tuple[int, int, int], split: tuple[np.ndarray, np.ndarray],
             seconds: float) -> Manifest:
-    """Move the new model's files into place and write the manifest last.
+    """Complete the model in the work folder, then move its files into place, the manifest last.
 
-    What --overwrite replaces was kept until now. A detector's manifest also gets its normal
-    images' score statistics and threshold.
+    What --overwrite replaces is kept until the new model is complete: a detector's threshold
+    (its normal images' score statistics, and side files) is set before anything is replaced.
     """
     work = out / WORK_DIR
+    train_idx, val_idx = split
+    manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
+                              work / HISTORY_FILE, seconds)
+    if TASKS[settings.task].scored:
+        from edgeae.train.thresholds import DEFAULT_THRESHOLD, calibrated
+
+        session = KerasSession(load_keras(ModelDir(work, manifest)))
+        manifest = calibrated(manifest, session, source, train_idx, val_idx,
+                              settings.threshold or DEFAULT_THRESHOLD, settings.seed, work)
+        log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
+    _replace_model_files(out, work)
+    write_text(out / MANIFEST_FILE, manifest.to_json())
+    shutil.rmtree(work)
+    log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
+             manifest.training.best_val_loss, out)
+    return manifest
+
+
+def _replace_model_files(out: Path, work: Path) -> None:
+    """Remove what `out` held (but the run's work and logs) and move the new files in."""
     for old in out.iterdir():
         if old.name in (WORK_DIR, LOGS_DIR):
             continue
@@ -462,20 +532,7 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
             shutil.rmtree(old)
         else:
             old.unlink()
-    for name in (MODEL_FILE, HISTORY_FILE, SAMPLES_FILE, CALIBRATION_FILE):
-        shutil.move(work / name, out / name)
-    train_idx, val_idx = split
-    manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
-                              out / HISTORY_FILE, seconds)
-    if TASKS[settings.task].scored:
-        from edgeae.train.thresholds import DEFAULT_THRESHOLD, calibrated
-
-        session = KerasSession(load_keras(ModelDir(out, manifest)))
-        manifest = calibrated(manifest, session, source, train_idx, val_idx,
-                              settings.threshold or DEFAULT_THRESHOLD, settings.seed, out)
-        log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
-    write_text(out / MANIFEST_FILE, manifest.to_json())
-    shutil.rmtree(work)
-    log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
-             manifest.training.best_val_loss, out)
-    return manifest
+    for name in (MODEL_FILE, HISTORY_FILE, SAMPLES_FILE, CALIBRATION_FILE, MEMORY_FILE,
+                 PATCHES_FILE):
+        if (work / name).exists():
+            shutil.move(work / name, out / name)

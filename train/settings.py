@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from edgeae.core.files import refuse_replacing_inputs
 from edgeae.core.manifest import (
     CameraTruth,
     KeepTest,
@@ -117,6 +118,12 @@ class TrainSettings:
         """The settings as sorted JSON (a run in progress keeps them to resume only with these)."""
         return json.dumps({**asdict(self), "score": self.score.model_dump(mode="json")},
                           sort_keys=True)
+
+    def check_out_apart_from_inputs(self, out: Path, data: str) -> None:
+        """--out is replaced with --overwrite: it must not be, nor hold, what the run reads."""
+        refuse_replacing_inputs(out, "--out", {"the training data": data,
+                                               "--initial-weights": self.initial_weights,
+                                               "--anomaly-source": self.anomaly_source})
 
     def pipeline(self) -> PipelineConfig:
         """The tf.data settings these imply."""

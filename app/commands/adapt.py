@@ -19,7 +19,7 @@ from edgeae.app.commands.args import (
     require,
 )
 from edgeae.core.errors import UserError
-from edgeae.core.files import check_replaceable_dir
+from edgeae.core.files import check_can_create, check_replaceable_dir, refuse_replacing_inputs
 from edgeae.core.manifest import Adaptation, LossSpace, PassPrecision, Targets, Warp
 from edgeae.train.settings import (
     BRIGHTNESS_MODELS,
@@ -150,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
         loss_space=args.loss_space, warp=args.warp,
         targets=args.targets, brightness=args.brightness_from, passes=args.passes,
         keep=args.keep)
-    from edgeae.train.adapt import adapt
-
     try:
-        source = _footage(args)
+        source = _footage(args)  # its mistakes are found before TensorFlow loads
+        from edgeae.train.adapt import adapt
+
         start = _start(args)
         manifest = adapt(start, source, args.out, settings, args.overwrite)
     except KeyboardInterrupt:
@@ -207,9 +207,15 @@ def _check_paths(args: argparse.Namespace) -> None:
         parse_source(args.source)
     elif args.keep_frames is not None:
         raise UserError("--keep-frames keeps what --source records; --data is kept already")
-    check_replaceable_dir(args.out, args.overwrite)
-    if args.keep_frames is not None:
-        check_replaceable_dir(args.keep_frames, args.overwrite)
+    paths = {"--data": args.data, "--model": args.model, "--source": args.source,
+             "--brightness-from": args.brightness_from, "--out": args.out,
+             "--keep-frames": args.keep_frames}
+    for option in ("--out", "--keep-frames"):  # each is replaced with --overwrite
+        if (folder := paths.pop(option)) is not None:
+            check_replaceable_dir(folder, args.overwrite)
+            refuse_replacing_inputs(folder, option, paths)  # the other output included
+            check_can_create(folder, option)
+            paths[option] = folder
     if args.model is not None:
         _check_denoiser_dir(args.model)
     start = _start_manifest(args)

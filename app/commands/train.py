@@ -27,6 +27,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
 from edgeae.core.errors import Terminated, UserError
+from edgeae.core.files import check_can_create
 from edgeae.core.manifest import CameraTruth, PatchMapConfig, ScoreConfig, SelfSupervised
 from edgeae.core.modeldir import check_out_replaceable
 from edgeae.train.settings import (
@@ -322,6 +323,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(problem)
     check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
     check_out_replaceable(args.out, args.overwrite)  # before seconds of TensorFlow
+    for option, path in (("--out", args.out), ("--cache", args.cache)):
+        if path is not None:
+            check_can_create(Path(path), option)
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
@@ -343,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         **_detector_settings(args))
     _check_image_sides(splits.train, settings)
+    settings.check_out_apart_from_inputs(args.out, splits.train.name)
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import train
 
