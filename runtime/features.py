@@ -50,6 +50,9 @@ def hog_blocks(images: np.ndarray, cell: int = 4, orientations: int = 4) -> np.n
     return blocks.astype(np.float32)
 
 
+GRADIENT_FLOOR = 1e-6  # smaller pixel differences are rounding, not edges
+
+
 def _cell_histograms(x: np.ndarray, cell: int, orientations: int) -> np.ndarray:
     """(N, rows, cols, orientations) mean gradient magnitude per cell and direction bin."""
     n, h, w = x.shape
@@ -60,6 +63,10 @@ def _cell_histograms(x: np.ndarray, cell: int, orientations: int) -> np.ndarray:
     g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
     crop = (slice(None), slice(0, rows * cell), slice(0, cols * cell))
     g_row, g_col = g_row[crop].astype(np.float64), g_col[crop].astype(np.float64)  # as skimage
+    # a difference of rounding (an ulp of float pixels) would swing a straight edge's angle from
+    # the first bin to the last: below any pixel step (16-bit's is 1.5e-5) it counts as none
+    for g in (g_row, g_col):
+        g[np.abs(g) < GRADIENT_FLOOR] = 0.0
     magnitude = np.hypot(g_row, g_col)
     angle = np.rad2deg(np.arctan2(g_row, g_col)) % 180.0
     edges = np.arange(orientations) * (180.0 / orientations)

@@ -545,15 +545,12 @@ class AnomalyScorer(_FrameModel):
         frame = np.ascontiguousarray(for_opencv(checked_pixels(frame)))
         batch = self._model_frames(frame, checked_color(color))
         own_size = batch.shape[1:3]
-        batch = self._at_score_size(batch)
-        _, h, w, _ = batch.shape
-        x = self._fill_input(batch, is_uint8=batch.dtype == np.uint8)
-        y = self._infer(x)[:, :h, :w, :]
-        config = self.manifest.score
-        unit = self._input_unit(x[:, :h, :w, :])
-        values, maps = anomaly_scores(unit, self._to_unit(y), config, self.patch_memory)
-        values = self._with_knn(values, unit)
-        value = float(values[0])
+        unit = self._at_score_size(self._unit_pixels(batch))
+        _, h, w, _ = unit.shape
+        y = self._infer(self._fill_input(unit, is_uint8=False))[:, :h, :w, :]
+        values, maps = anomaly_scores(unit, self._to_unit(y), self.manifest.score,
+                                      self.patch_memory)
+        value = float(self._with_knn(values, unit)[0])
         return Score(value, self._map_at(maps[0], own_size), self.decide(value))
 
     def score_batch(self, images: np.ndarray) -> Score:
@@ -597,22 +594,30 @@ class AnomalyScorer(_FrameModel):
             raise UserError("rows hold NaN or infinity; score only finite numbers")
         return self.score_batch(series_as_images(values, value_range))
 
-    def _at_score_size(self, batch: np.ndarray) -> np.ndarray:
-        """A one-frame batch resized to `score_size` as training resized its images.
+    def _unit_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """[0, 1] float32 pixels exactly as `score_batch` makes them (to_unit_float), kept.
 
-        In [0, 1] floats first, then area averaging to shrink and bilinear to grow
-        (core/images.resize), into kept buffers: the pixels `edgeae score` scores.
+        Both paths score the same numbers: an ulp apart, an edge's HOG cell could change.
+        """
+        if batch.dtype != np.uint8:
+            return batch.astype(np.float32, copy=False)
+        unit = self._kept("score_unit", batch.shape, np.float32)
+        np.multiply(batch, np.float32(1.0 / 255.0), out=unit)
+        return unit
+
+    def _at_score_size(self, unit: np.ndarray) -> np.ndarray:
+        """A one-image batch of [0, 1] pixels resized to `score_size` as training resized them.
+
+        Area averaging to shrink and bilinear to grow (core/images.resize), into a kept buffer:
+        the pixels `edgeae score` scores.
         """
         size = self.score_size
-        if size is None or batch.shape[1:3] == size:
-            return batch
-        c = batch.shape[-1]
-        unit = self._kept("score_unit", batch.shape[1:], np.float32)
-        gain = 1.0 / 255.0 if batch.dtype == np.uint8 else 1.0
-        np.multiply(batch[0], np.float32(gain), out=unit, casting="unsafe")
+        if size is None or unit.shape[1:3] == size:
+            return unit
+        c = unit.shape[-1]
         resized = self._kept("score_input", (1, *size, c), np.float32)
         plane = slice(None) if c > 1 else 0  # OpenCV writes one plane as HxW
-        resize(unit[..., plane], size, out=resized[0, ..., plane])
+        resize(unit[0, ..., plane], size, out=resized[0, ..., plane])
         return resized
 
     @staticmethod
@@ -629,7 +634,3 @@ class AnomalyScorer(_FrameModel):
     def _with_knn(self, reconstruction: np.ndarray, unit: np.ndarray) -> np.ndarray:
         """The manifest's score from the reconstruction scores of `unit` images."""
         return with_knn(reconstruction, unit, self.memory, self.manifest.score)
-
-    def _input_unit(self, x: np.ndarray) -> np.ndarray:
-        """The normalised model input back in [0, 1] pixels."""
-        return (x - self._offset) / (255.0 * self.manifest.normalization.scale)

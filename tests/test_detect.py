@@ -527,6 +527,18 @@ def test_hog_descriptors_are_scikit_images():
     np.testing.assert_allclose(loo, others, atol=1e-6)
 
 
+def test_an_edge_an_ulp_from_straight_keeps_its_hog_descriptor():
+    """The same pixels an ulp apart (uint8 / 255 two ways) kept a straight edge's gradient in
+    the first angle bin or flipped it to the last: a k-NN score jumped by 0.3 (helper repro)."""
+    from edgeae.runtime.features import hog_features
+
+    edge = np.zeros((1, 8, 8), np.float32)
+    edge[0, :, 4:] = 1.0
+    nudged = edge.copy()
+    nudged[0, 4, 4] = np.nextafter(np.float32(1), np.float32(0))
+    np.testing.assert_allclose(hog_features(nudged, 2, 4), hog_features(edge, 2, 4), atol=1e-6)
+
+
 def test_greedy_coreset_covers_the_rows_better_than_a_random_pick():
     from edgeae.runtime.features import greedy_coreset
 
