@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeae.app.denoise import write_image as save
 from edgeae.core.errors import UserError
-from edgeae.core.files import check_writable
+from edgeae.core.files import atomic_dir, check_writable
 from edgeae.core.images import prepare, read_image, tile_grid, to_uint8
 from edgeae.core.progress import progress
 from edgeae.runtime.generator import BATCH, Encoder, Generator, slerp, traverse_codes
@@ -121,11 +121,11 @@ def generate(model_dir: Path, out: Path, n: int = 64, seed: int | None = None,
     else:
         images = sample_batches(vae, n, seed, temperature)
         made, columns = f"{n} samples at temperature {temperature:g}", None
-    if save_each is not None:
-        save_each.mkdir(parents=True, exist_ok=True)
-        width = len(str(len(images) - 1))
-        for i, img in enumerate(images):
-            write_image(save_each / f"{i:0{width}d}.png", to_uint8(img), overwrite)
+    if save_each is not None:  # the whole set or none (a refusal or Ctrl-C leaves no part)
+        with atomic_dir(save_each, overwrite) as folder:
+            width = len(str(len(images) - 1))
+            for i, img in enumerate(images):
+                write_image(folder / f"{i:0{width}d}.png", to_uint8(img), overwrite=False)
     write_image(out, grid_image(images, columns), overwrite)
     return {"made": made, "images": len(images), "grid": str(out),
             "image_size": list(vae.image_shape), "each": str(save_each) if save_each else None}

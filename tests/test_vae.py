@@ -104,6 +104,14 @@ def test_train_vae_and_generate_cli(tmp_path, gray_folder):
     assert grid.shape == ((3 * 17 + 1) * 4, (4 * 17 + 1) * 4)  # 4 columns, 16 px tiles x4
     assert len(list((tmp_path / "each").glob("*.png"))) == 10
     assert json.loads(out)["images"] == 10
+    # a second set into that folder: refused before any image is made, whole with --overwrite
+    again = ["generate", "--model", model, "-n", "3", "--save-each", tmp_path / "each", "--out",
+             tmp_path / "grid3.png"]
+    code, _, err = run_cli(*again)
+    assert code == 2 and "each already exists and is not empty; pass --overwrite" in err, err
+    assert not (tmp_path / "grid3.png").exists()
+    assert run_cli(*again, "--overwrite")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["0.png", "1.png", "2.png"]
 
     pair = write_folder(tmp_path / "pair", blobs(2, seed=4))
     a, b = sorted(pair.rglob("*.png"))

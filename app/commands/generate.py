@@ -19,7 +19,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.app.generate import MAX_SAMPLES, generate
 from edgeae.core.errors import UserError
-from edgeae.core.files import check_writable
+from edgeae.core.files import check_replaceable_dir, check_writable
 from edgeae.core.images import IMAGE_SUFFIXES
 
 
@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae generate --model vae --interpolate a.png b.png --steps 10 "
                         "--out path.png",
                         "edgeae generate --model vae --traverse 3 --out dim3.png"))
-    p.add_argument("--model", type=Path, required=True, help="a VAE model directory")
+    p.add_argument("--model", type=Path, required=True,
+                   help="a VAE model directory, or its exported decoder (decoder_fp32.tflite)")
     p.add_argument("-n", type=ranged(int, 1, MAX_SAMPLES), default=default_of(generate, "n"),
                    help=f"how many samples, at most {MAX_SAMPLES} (default %(default)s)")
     p.add_argument("--out", type=output_file, required=True,
@@ -46,7 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    default=default_of(generate, "temperature"),
                    help="scale of the prior's std: below 1 gives typical, less varied images "
                         "(default %(default)g)")
-    p.add_argument("--save-each", type=output_dir, metavar="DIR", help="also write each image here")
+    p.add_argument("--save-each", type=output_dir, metavar="DIR",
+                   help="also write each image here, as 0.png, 1.png, ... (a new folder, or "
+                        "replaced whole with --overwrite)")
     p.add_argument("--interpolate", type=Path, nargs=2, metavar=("A", "B"),
                    help="interpolate between two image files instead of sampling")
     p.add_argument("--traverse", type=ranged(int, 0), metavar="DIM",
@@ -63,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("pass --interpolate or --traverse, not both")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
     check_writable(args.out, args.overwrite)  # before TensorFlow loads (seconds)
+    if args.save_each is not None:
+        check_replaceable_dir(args.save_each, args.overwrite)
     for image in args.interpolate or ():
         if not image.is_file():
-            raise UserError(f"--interpolate {image} is not a readable image: no such file")
+            what = "a folder" if image.is_dir() else "no such file"
+            raise UserError(f"--interpolate {image} is not a readable image: {what}")
     require("generate", *runs_keras(args.model))
     summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
                        tuple(args.interpolate) if args.interpolate else None, args.steps,
