@@ -553,9 +553,17 @@ def row_label(row: dict) -> str:
     return f"{row['backend']} {FORMATS[row['format']].suffix}"
 
 
+QUALITY_COLUMNS = ("psnr", "ssim", "auroc", "fpr", "mse")  # a row's quality, where measured
+
+
+def shown_quality(rows: list[dict]) -> list[str]:
+    """The quality columns some row has, in QUALITY_COLUMNS's order."""
+    return [k for k in QUALITY_COLUMNS if any(k in r for r in rows)]
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The rows as a Markdown table, with the quality columns the rows have."""
-    quality = [k for k in ("psnr", "ssim", "auroc", "fpr", "mse") if any(k in r for r in rows)]
+    quality = shown_quality(rows)
     peak = ["% of peak"] if any("pct_of_peak" in r for r in rows) else []
     loop = ([f"`run` loop fps (% of engine: of 1/p50, of 1/mean{loop_ceiling_note(rows)})"]
             if any("loop_fps" in r for r in rows) else [])

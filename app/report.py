@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 import edgeae
-from edgeae.app.benchmark import loop_ceiling_note, loop_cell, row_label
+from edgeae.app.benchmark import loop_ceiling_note, loop_cell, row_label, shown_quality
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
@@ -79,11 +79,16 @@ def training_curves(history: Path) -> Figure | None:
         rows = list(csv.DictReader(fh))
     if not rows:
         return None
+    try:
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        curves = {label: [float(r[key]) for r in rows] for key, label in (
+            ("loss", "training loss"), ("val_loss", "validation loss")) if key in rows[0]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{history} is not a training log as Keras's CSVLogger writes it "
+                        f"({type(exc).__name__}: {exc}); train the model again") from None
     fig, ax = new_figure()
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    for key, label in (("loss", "training loss"), ("val_loss", "validation loss")):
-        if key in rows[0]:
-            ax.plot(epochs, [float(r[key]) for r in rows], marker=".", label=label)
+    for label, values in curves.items():
+        ax.plot(epochs, values, marker=".", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -261,12 +266,55 @@ def check_benchmarked(md: ModelDir, benchmark_dir: Path, bench: dict) -> None:
     They lie in its artifacts/ folder (made from a model directory), else where the run found
     them (a --pretrained benchmark: the shipped files).
     """
-    folder = benchmark_dir / "artifacts"
-    if not folder.is_dir():
-        folder = Path(bench["run"].get("artifacts") or folder)
+    folder = benchmarked_folder(benchmark_dir, bench)
     files = sorted(p.name for p in folder.iterdir()
                    if manifest_path_for(p).is_file()) if folder.is_dir() else []
     check_made_from(md, folder, files, "benchmark", "--benchmark")
+
+
+def benchmarked_folder(benchmark_dir: Path, bench: dict) -> Path:
+    """Where the artifacts a benchmark measured lie.
+
+    Its artifacts/ folder (moved with it), else where the run found them (a --pretrained
+    benchmark: the shipped files).
+    """
+    folder = benchmark_dir / "artifacts"
+    return folder if folder.is_dir() else Path(bench["run"].get("artifacts") or folder)
+
+
+ROW_NUMBERS = ("threads", "ms_p50", "ms_p90", "ms_p99", "fps", "peak_rss_mb", "file_mb",
+               "import_s", "mmacs_per_frame", "gmacs_per_s")  # each row's, as the page shows
+ROW_NAMES = ("backend", "precision", "size")
+RUN_KEYS = ("date", "machine", "cpus", "repeats", "warmup", "versions")
+
+
+def checked_benchmark(bench: object, path: Path) -> dict:
+    """Benchmark results as `edgeae benchmark` writes them, or a one-line UserError."""
+    rows = bench.get("rows") if isinstance(bench, dict) else None
+    run = bench.get("run") if isinstance(bench, dict) else None
+    if not isinstance(run, dict) or not isinstance(rows, list) or not rows:
+        problem = "no run and rows"
+    elif missing := [k for k in RUN_KEYS if k not in run]:
+        problem = f"the run has no {', '.join(missing)}"
+    else:
+        quality = shown_quality([r for r in rows if isinstance(r, dict)])
+        problem = next(filter(None, (_row_problem(i, r, quality) for i, r in enumerate(rows))),
+                       None)
+    if problem:
+        raise UserError(f"{path} is not as `edgeae benchmark` writes it ({problem}); run the "
+                        "benchmark again")
+    return bench
+
+
+def _row_problem(i: int, row: object, quality: list[str]) -> str | None:
+    """What a benchmark row lacks that the page shows, or None."""
+    if not isinstance(row, dict):
+        return f"row {i} is not an object"
+    numbers = (*ROW_NUMBERS, *(k for k in quality if k in row))
+    bad = [k for k in numbers if isinstance(row.get(k), bool)
+           or not isinstance(row.get(k), int | float)]
+    bad += [k for k in ROW_NAMES if not isinstance(row.get(k), str)]
+    return f"row {i} has no usable {', '.join(bad)}" if bad else None
 
 
 def check_made_from(md: ModelDir, folder: Path, files: list[str], what: str,
@@ -286,17 +334,18 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
                  export_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Gather everything about `model_dir` into one HTML file at `out`."""
     md = ModelDir.open(model_dir)
-    model = load_keras(md)  # once: the card counts it, the samples run it
-    bench = read_json(benchmark_dir / "benchmark.json" if benchmark_dir else None,
-                      "benchmark results")
-    if bench:
+    bench = None
+    if benchmark_dir is not None:  # read before the model: a mistake here is found in a second
+        path = benchmark_dir / "benchmark.json"
+        bench = checked_benchmark(read_json(path, "benchmark results"), path)
         check_benchmarked(md, benchmark_dir, bench)
-    measured = bench and bench["run"].get("artifacts")  # where the benchmark found or made them
-    if export_dir is None and measured and (Path(measured) / "parity.json").is_file():
-        export_dir = Path(measured)
+        measured = benchmarked_folder(benchmark_dir, bench)  # where it found or made them
+        if export_dir is None and (measured / "parity.json").is_file():
+            export_dir = measured
     parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")
     if parity:
         check_exported_from(md, export_dir, parity)
+    model = load_keras(md)  # once: the card counts it, the samples run it
     context = {
         "title": f"edgeae report: {md.path.name}",
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -309,9 +358,9 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         "bench": bench,
         "loop_cell": loop_cell,  # the markdown table's cell, so both show the same shares
         "loop_note": loop_ceiling_note(bench["rows"]) if bench else "",
-        "bench_figures": benchmark_plots(bench) if bench and bench["rows"] else [],
-        "quality_keys": [k for k in ("psnr", "ssim", "auroc", "mse")
-                         if bench and any(k in r for r in bench["rows"])],
+        "bench_figures": benchmark_plots(bench) if bench else [],
+        "quality_keys": shown_quality(bench["rows"]) if bench else [],
+        "row_label": row_label,
     }
     return write_text(Path(out), render(context), overwrite)
 

@@ -93,16 +93,42 @@ def test_report_of_a_detector_without_benchmark_says_what_is_missing(tmp_path, g
     code, _, err = run_cli("report", det, "--export", tmp_path / "other_export", "--out",
                            tmp_path / "mixed.html")  # another model's parity table: refused
     assert code == 2 and "holds the export of another model" in err, err
-    code, _, err = run_cli("benchmark", other, "--backends", "tflite", "--precisions", "fp32",
-                           "--threads", "1", "--repeats", "2", "--out", tmp_path / "bench")
+    code, _, err = run_cli("benchmark", other, "--backends", "onnx,openvino", "--precisions",
+                           "fp32", "--threads", "1", "--repeats", "2", "--out", tmp_path / "bench")
     assert code == 0, err
     code, _, err = run_cli("report", det, "--benchmark", tmp_path / "bench", "--out",
                            tmp_path / "mixed.html")  # another model's benchmark: refused too
     assert code == 2 and "holds the benchmark of another model" in err, err
+    # its own page, from the benchmark folder moved elsewhere: the parity table comes from the
+    # artifacts moved with it, each row says which file it timed, and the false alarms show
+    (tmp_path / "bench").rename(tmp_path / "moved")
+    code, _, err = run_cli("report", other, "--benchmark", tmp_path / "moved", "--out",
+                           tmp_path / "other.html")
+    assert code == 0, err
+    page = (tmp_path / "other.html").read_text()
+    assert "No export report given" not in page and "model_fp32.xml" in page
+    assert "<td>openvino .xml</td>" in page and "<td>openvino</td>" in page
+    assert "<th>fpr</th>" in page
 
 
 def test_report_bad_input_is_one_line(tmp_path, denoiser_dir):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "benchmark.json").write_text('{"run": {}, "rows": []}')
+    history = tmp_path / "history"
+    shutil.copytree(denoiser_dir, history)
+    (history / "history.csv").write_text("epoch,loss\n0,abc\n")
+    (tmp_path / "there.html").write_text("mine")
     for args, message in [((tmp_path / "nope",), "no such model directory"),
-                          ((denoiser_dir, "--benchmark", tmp_path), "cannot read benchmark")]:
-        code, _, err = run_cli("report", *args, "--out", tmp_path / "r.html")
+                          ((denoiser_dir, "--benchmark", tmp_path), "holds no benchmark.json"),
+                          ((denoiser_dir, "--benchmark", damaged), "is not as `edgeae benchmark` "
+                                                                   "writes it (no run and rows)"),
+                          ((history,), "history.csv is not a training log"),
+                          ((denoiser_dir, "--out", tmp_path / "there.html"), "--overwrite")]:
+        code, _, err = run_cli("report", *args, *() if "--out" in args else (
+            "--out", tmp_path / "r.html"))
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    (damaged / "benchmark.json").write_text('not json')
+    code, _, err = run_cli("report", denoiser_dir, "--benchmark", damaged, "--out",
+                           tmp_path / "r.html")
+    assert code == 2 and "cannot read benchmark" in err, err

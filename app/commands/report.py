@@ -13,6 +13,8 @@ from edgeae.app.commands.args import (
     output_file,
     require,
 )
+from edgeae.core.errors import UserError
+from edgeae.core.files import check_writable
 
 PAGE_SUFFIXES = (".html", ".htm")
 
@@ -47,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     check_suffix(args.out, PAGE_SUFFIXES, "--out")
     check_exists(args.benchmark, "--benchmark")
     check_exists(args.export, "--export")
+    check_writable(args.out, args.overwrite)  # before seconds of Keras
+    if args.benchmark is not None and not (args.benchmark / "benchmark.json").is_file():
+        raise UserError(f"--benchmark {args.benchmark} holds no benchmark.json; give an "
+                        "`edgeae benchmark --out` folder")
     ModelDir.open(args.model_dir)
     require("report", KERAS_DISTRIBUTION, "matplotlib", "jinja2")
     path = write_report(args.model_dir, args.out, args.benchmark, args.export, args.overwrite)
