@@ -18,7 +18,7 @@ import numpy as np
 from edgeae.core.data import DataSplits, ImageSource, Preprocess, load_data
 from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_path, check_writable, write_text
-from edgeae.core.images import resize, tile_grid, write_png
+from edgeae.core.images import fit_in_box, tile_grid, write_png
 from edgeae.core.manifest import Manifest
 from edgeae.core.progress import progress
 from edgeae.core.series import SeriesOptions
@@ -27,6 +27,7 @@ from edgeae.runtime.models import Reconstructor
 log = logging.getLogger(__name__)
 
 GRID_IMAGES = 16
+GRID_TILE = 256  # pixels: the grid's largest tile side
 
 
 def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | None,
@@ -102,8 +103,9 @@ def reconstruct_images(model: Reconstructor, source: ImageSource, out_dir: Path,
         restored = model.reconstruct(batch)
         errors[idx] = ((restored - batch) ** 2).reshape(len(idx), -1).mean(axis=1)
         shown += list(zip(batch, restored))[: GRID_IMAGES - len(shown)]
-    size = shown[0][0].shape[:2]
-    rows = [[resize(o, size) for o, _ in shown], [resize(r, size) for _, r in shown]]
+    # a square tile as large as the largest image shown (at most GRID_TILE), each fitted inside
+    side = min(GRID_TILE, max(max(o.shape[:2]) for o, _ in shown))
+    rows = [[fit_in_box(o, side) for o, _ in shown], [fit_in_box(r, side) for _, r in shown]]
     with atomic_path(grid_path, overwrite) as tmp:
         write_png(tmp, tile_grid(rows))
     names = [source.item_name(i) for i in range(count)]

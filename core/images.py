@@ -201,6 +201,20 @@ def resize(img: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None
     return out if out.ndim == 3 else out[:, :, None]
 
 
+def fit_in_box(img: np.ndarray, side: int) -> np.ndarray:
+    """An HWC [0, 1] image scaled, its shape kept, to fit a side x side tile, centred on white.
+
+    Tiles of a grid hold images of any size and shape, none squashed to another's.
+    """
+    h, w, c = img.shape
+    scale = side / max(h, w)
+    fitted = resize(img, (max(1, round(h * scale)), max(1, round(w * scale))))
+    tile = np.ones((side, side, c), np.float32)
+    top, left = (side - fitted.shape[0]) // 2, (side - fitted.shape[1]) // 2
+    tile[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+    return tile
+
+
 def prepare(img: np.ndarray, channels: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """Raw decoded image -> float32 HWC in [0, 1] with the given channels and optional size."""
     out = convert_channels(to_unit_float(img), channels)

@@ -55,6 +55,20 @@ def test_user_workflow_folder_to_runtime(gray_folder, tmp_path):
                            "--out", tmp_path / "recon_keras", "--limit", "20")
     assert code == 0
     assert json.loads(out)["mean_mse"] == pytest.approx(summary["mean_mse"], rel=1e-3)
+    # images of other sizes and shapes: each keeps its own in a tile of the largest's side (a
+    # 1x1 image first had squashed every tile to 1x1)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    cv2.imwrite(str(odd / "a_tiny.png"), np.full((1, 1), 200, np.uint8))
+    cv2.imwrite(str(odd / "b_wide.png"), np.full((16, 48), 0, np.uint8))
+    code, out, err = run_cli("reconstruct", "--model", tflite, "--data", odd, "--out",
+                             tmp_path / "recon_odd")
+    assert code == 0, err
+    grid = cv2.imread(str(tmp_path / "recon_odd" / "grid.png"), cv2.IMREAD_UNCHANGED)
+    assert grid.shape == (2 + 2 * (48 + 2), 2 + 2 * (48 + 2))  # 2 rows of 2 tiles of 48x48
+    wide = grid[2:50, 52:100]  # the wide input: black 16 rows in the middle, white above, below
+    assert (wide[:16] == 255).all() and (wide[16:32] == 0).all() and (wide[32:] == 255).all()
+    assert (grid[2:50, 2:50] == 200).all()  # the 1x1 image fills its tile
 
 
 def test_denoiser_from_npz(tmp_path):
