@@ -7,6 +7,7 @@ data for `edgeae reconstruct` too. `edgeae.train.pipeline` streams a source thro
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -117,8 +118,7 @@ class FolderImages(ImageSource):
 
     def __init__(self, root: Path, prep: Preprocess, strict: bool = False) -> None:
         root = Path(root)
-        files = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = [root] if root.is_file() else image_files(root)
         if not files:
             raise UserError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)} "
                             "recursively); point --data at a folder of images")
@@ -146,6 +146,35 @@ class FolderImages(ImageSource):
         return str(self.paths[i].relative_to(root)) if root.is_dir() else self.paths[i].name
 
 
+def image_files(root: Path) -> list[Path]:
+    """The image files under `root`, sorted, through linked folders too (each folder once).
+
+    Hidden files and folders (".name": .git, macOS's ._ copies) and files of other suffixes
+    are left out, and one log line counts them, so nothing is left out unsaid.
+    """
+    found, left, seen = [], Counter(), set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up: walked already
+            dirs[:] = []
+            continue
+        seen.add(real)
+        left["hidden"] += sum(d.startswith(".") for d in dirs)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            path = Path(folder) / name
+            kind = "hidden" if name.startswith(".") else path.suffix.lower() or "no suffix"
+            if kind in IMAGE_SUFFIXES and path.is_file():
+                found.append(path)
+            else:
+                left["a broken link" if kind in IMAGE_SUFFIXES else kind] += 1
+    left = +left  # the kinds seen
+    if left:
+        log.info("left out %d file(s) or folder(s) in %s that are no images by name: %s",
+                 left.total(), root, ", ".join(f"{k} {n}" for k, n in left.most_common()))
+    return sorted(found)
+
+
 def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter, set[int]]:
     """Decode each file once to find unreadable ones, sizes and channel counts."""
     good, bad, sizes, chans = [], [], Counter(), set()
@@ -160,7 +189,8 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
         sizes[img.shape[:2]] += 1
         chans.add(channel_count(img))
     if not good:  # one line: the error says it all, no warning before it
-        raise UserError(f"none of the {len(files)} image files could be read (e.g. {files[0]})")
+        raise UserError(f"none of the {len(files)} image files could be used: {bad[0]}"
+                        f"{' ...' if len(bad) > 1 else ''}")
     if bad:
         shown = ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else "")
         log.warning("skipped %d unreadable or truncated image(s): %s", len(bad), shown)
@@ -291,7 +321,8 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
         raise UserError(f"{path} cannot be opened as a video (is it a video file OpenCV's "
                         "FFmpeg backend reads?)")
     store = tempfile.TemporaryFile(prefix="edgeae-frames-")
-    shape, count, index = None, 0, 0
+    shape, count, index, failed = None, 0, 0, 0
+    counted = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))  # the container's own count, when it has one
     try:
         while cap.grab():
             if index % every == 0:
@@ -300,12 +331,16 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
                     shape = shape or frame.shape
                     store.write(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).tobytes())
                     count += 1
+                failed += not ok
             index += 1
     finally:
         cap.release()
     if count == 0:
         store.close()
         raise UserError(f"{path} has no readable frames")
+    if failed or index + 1 < counted:  # (a count from the duration may be one frame off)
+        log.warning("%s: %d of the %d frames its container counts could be decoded (a file cut "
+                    "short or damaged?); using those", path, index - failed, max(counted, index))
     store.flush()
     return np.memmap(store, np.uint8, mode="r", shape=(count, *shape))
 

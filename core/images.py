@@ -14,7 +14,8 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
+                  ".pnm")
 
 
 def series_as_images(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
@@ -165,10 +166,15 @@ def to_unit_float(img: np.ndarray) -> np.ndarray:
 
 
 def channel_count(img: np.ndarray) -> int:
-    """Channels of an HW or HWC image, alpha excluded."""
-    if img.ndim == 2:
+    """Channels of an HW or HWC image, alpha excluded: 1 gray, 3 colour.
+
+    A gray image with alpha is decoded as BGRA with three equal planes (decode_upright): gray.
+    """
+    if img.ndim == 2 or img.shape[2] == 1:
         return 1
-    return 1 if img.shape[2] == 1 else 3
+    gray_with_alpha = img.shape[2] == 4 and np.array_equal(img[..., 0], img[..., 1]) \
+        and np.array_equal(img[..., 1], img[..., 2])
+    return 1 if gray_with_alpha else 3
 
 
 def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:

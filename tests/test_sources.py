@@ -257,3 +257,52 @@ def test_a_float_image_outside_0_1_is_skipped_and_says_why(tmp_path, caplog):
     assert "levels.tif (an image of float32 pixels outside [0, 1]" in caplog.text
     with pytest.raises(UserError, match=r"levels.tif is an image of float32 pixels outside"):
         load_data(str(tmp_path), strict=True)
+
+
+def test_a_folder_is_read_whole_and_what_is_left_out_is_said(tmp_path, caplog):
+    """Netpbm files are images, a linked folder is walked (once), gray with alpha is gray, and
+    hidden or non-image files are counted in one line instead of left out unsaid."""
+    from PIL import Image
+
+    from edgeae.core.data import FolderImages
+
+    caplog.set_level(logging.INFO, logger="edgeae")
+    root = write_folder(tmp_path / "photos", blobs(2))
+    for i, image in enumerate(blobs(2, seed=1)[..., 0]):  # gray + alpha: PNG colour type 4
+        Image.fromarray(np.dstack([image, np.full_like(image, 200)]), "LA").save(
+            root / f"la_{i}.png")
+    cv2.imwrite(str(root / "scan.pgm"), blobs(1, seed=2)[0])
+    linked = write_folder(tmp_path / "elsewhere", blobs(3, seed=3))
+    (root / "linked").symlink_to(linked, target_is_directory=True)
+    (root / "linked" / "loop").symlink_to(root, target_is_directory=True)  # back up: once
+    (root / ".hidden.png").write_bytes((root / "scan.pgm").read_bytes())
+    (root / "notes.txt").write_text("not an image")
+    (root / "gone.png").symlink_to(tmp_path / "missing.png")
+    source = FolderImages(root, Preprocess())
+    names = sorted(source.item_name(i) for i in range(len(source)))
+    assert len(names) == 2 + 2 + 1 + 3 and "scan.pgm" in names
+    assert sum(name.startswith("linked/") for name in names) == 3
+    assert source.channels == 1  # the LA files are gray: they had made it an RGB model
+    assert "left out 3 file(s) or folder(s)" in caplog.text
+    assert all(kind in caplog.text for kind in ("hidden 1", ".txt 1", "a broken link 1"))
+
+
+def test_a_folder_of_unusable_images_says_why_in_its_one_line(tmp_path):
+    for i in range(2):  # a float TIFF of 0-255 values, as scientific tools export them
+        cv2.imwrite(str(tmp_path / f"{i}.tif"), np.full((8, 8), 128.0, np.float32))
+    with pytest.raises(UserError, match=r"none of the 2 image files could be used: .*0\.tif "
+                                        r"\(an image of float32 pixels outside \[0, 1\] "
+                                        r"\(divide them by 255\)\) \.\.\.$"):
+        load_data(str(tmp_path))
+
+
+def test_a_video_cut_short_is_used_with_a_warning(tmp_path, caplog):
+    path = write_video(tmp_path / "clip.avi", blobs(30, channels=3))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])  # its header still counts 30 frames
+    source = load_data(str(path)).train
+    assert 0 < len(source) < 30
+    assert "of the 30 frames its container counts could be decoded" in caplog.text
+    caplog.clear()
+    load_data(str(write_video(tmp_path / "whole.avi", blobs(30, channels=3))))
+    assert "could be decoded" not in caplog.text
