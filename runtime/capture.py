@@ -494,7 +494,11 @@ def _live_frames(source: Source, stats: SourceStats, stop: threading.Event,
 def frames(source: str | int | Source, stats: SourceStats | None = None,
            stop: threading.Event | None = None, backoff: Backoff | None = None,
            options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
-    """Iterate over a source's frames (see the module docstring); `stop` ends a live source."""
+    """Iterate over a source's frames (see the module docstring); `stop` ends a live source.
+
+    A camera's, stream's or video file's frame is a reused buffer, valid until the next one is
+    taken (no allocation per frame): `frame.copy()` to keep it. A folder's are new arrays.
+    """
     source = source if isinstance(source, Source) else parse_source(source)
     stats = stats if stats is not None else SourceStats()
     if source.kind == "folder":

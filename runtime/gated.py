@@ -14,6 +14,7 @@ streams"). A still goes to one of the first two.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.runtime.colour import ColorOrder
-from edgeae.runtime.models import Denoiser, checked_pixels
+from edgeae.runtime.models import Denoiser, checked_pixels, one_call_at_a_time
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, NoiseMeter
 
 KINDS = ("white", "correlated", "strong")  # the members, in the order they are given
@@ -74,6 +75,7 @@ class NoiseGated:
             raise UserError("a noise-gated pair's white and camera denoisers take single "
                             "frames; only its third may be temporal")
         self.models = dict(zip(KINDS, models))
+        self._turn = threading.RLock()  # one call at a time (one_call_at_a_time)
         self.names = dict(zip(KINDS, names))
         self.above, self.strong_from = above, strong_from
         self.counts = dict.fromkeys(self.models, 0)
@@ -104,6 +106,7 @@ class NoiseGated:
         """Scene cuts a recurrent member's history found and started again at."""
         return sum(getattr(m, "scene_cuts", 0) for m in self.models.values())
 
+    @one_call_at_a_time
     def reset(self) -> None:
         """A new still or stream: its noise is judged afresh, and no history is kept."""
         self._measured.clear()
@@ -111,6 +114,7 @@ class NoiseGated:
         for model in self.models.values():
             model.reset()
 
+    @one_call_at_a_time
     def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
                 out: np.ndarray | None = None) -> np.ndarray:
         """The denoised frame by the member its noise (and its stream's) suits."""

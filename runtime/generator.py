@@ -14,13 +14,16 @@ Needs numpy and the backend only.
 
 from __future__ import annotations
 
+import numbers
+import threading
+
 import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.core.images import to_uint8
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
-from edgeae.runtime.models import Reconstructor, checked_pixels
+from edgeae.runtime.models import Reconstructor, checked_pixels, one_call_at_a_time
 
 BATCH = 64
 
@@ -56,10 +59,12 @@ class Generator:
             raise UserError(f"{manifest.artifact.file} holds a whole {manifest.task} model; "
                             "generation needs a VAE decoder: edgeae export VAE_DIR --part decoder")
         self.session, self.manifest = session, manifest
+        self._turn = threading.RLock()  # one call at a time (one_call_at_a_time)
         self.latent_dim = int(manifest.params["latent_dim"])
         norm = manifest.normalization
         self._unit = (norm.offset, 255.0 * norm.scale)  # model output -> [0, 1]
 
+    @one_call_at_a_time
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Float images (N, H, W, C) in [0, 1] for codes (N, latent_dim), in batches.
 
@@ -67,8 +72,9 @@ class Generator:
         ordinary-looking ones from OpenVINO.
         """
         z = np.asarray(z, np.float32)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise UserError(f"codes must have shape (N, {self.latent_dim}), got {z.shape}")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z):
+            raise UserError(f"codes must have shape (N, {self.latent_dim}) with N >= 1, got "
+                            f"{z.shape}")
         if not np.isfinite(z).all():
             raise UserError("codes hold NaN or infinity; pass finite numbers")
         offset, gain = self._unit
@@ -80,15 +86,20 @@ class Generator:
         """`n` uint8 images decoded from codes drawn from N(0, temperature^2)."""
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
             raise UserError(f"the number of samples must be a positive whole number, got {n!r}")
-        if not (np.isfinite(temperature) and temperature >= 0):
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+                or not (np.isfinite(temperature) and temperature >= 0):
             raise UserError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise UserError(f"seed must be a whole number >= 0 or None, got {seed!r}")
         z = temperature * np.random.default_rng(seed).standard_normal((n, self.latent_dim))
         return to_uint8(self.decode(z))
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 10) -> np.ndarray:
         """`steps` uint8 images on the spherical path from code `a` to code `b`."""
-        if steps < 2:
-            raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
+            raise UserError(f"an interpolation needs a whole number of steps, 2 or more, got "
+                            f"{steps!r}")
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.shape != (self.latent_dim,) or b.shape != (self.latent_dim,):
             raise UserError(f"codes a and b must each have shape ({self.latent_dim},), got "
@@ -99,6 +110,7 @@ class Generator:
 class Encoder(Reconstructor):
     """A VAE encoder artifact: images in (any layout the runtime takes), code means out."""
 
+    @one_call_at_a_time
     def encode(self, frames: np.ndarray) -> np.ndarray:
         """Codes (N, latent_dim) of one image (HW / HWC) or a batch, uint8 or float [0, 1].
 

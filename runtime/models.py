@@ -9,7 +9,9 @@ give the whole frame's output.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import cv2
@@ -62,6 +64,9 @@ def checked_pixels(frames: object) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.size == 0:
         raise UserError(f"the frame is empty (shape {frames.shape})")
+    if frames.ndim < 2:
+        raise UserError(f"expected a frame (HxW or HxWxC) or a batch of them, got shape "
+                        f"{frames.shape}")
     if frames.dtype == np.uint8:
         return frames
     if not np.issubdtype(frames.dtype, np.floating):
@@ -84,8 +89,23 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise UserError("out is read-only; pass a writable array")
 
 
+def one_call_at_a_time(method: Callable) -> Callable:
+    """A model's public method: threads sharing the model take turns (its buffers are shared).
+
+    Two threads calling one model at once got each other's frames (onnxruntime, OpenVINO) or a
+    LiteRT error. Threads that want to run side by side load a model each.
+    """
+    @functools.wraps(method)
+    def in_turn(self, *args, **kwargs):
+        with self._turn:
+            return method(self, *args, **kwargs)
+
+    return in_turn
+
+
 class Reconstructor:
-    """Runs an autoencoder on frames: uint8 in gives uint8 out, float [0, 1] in gives float out.
+    """Runs an autoencoder on frames: uint8 in gives uint8 out, float [0, 1] in gives float out
+    (unclipped: a model's output may stray a little outside [0, 1]).
 
     Frames may be one image (HW or HWC) or a batch (NHW or NHWC), in RGB or gray as the manifest
     says. Frames whose size is not a multiple of the model's downsampling factor are padded by
@@ -104,6 +124,7 @@ class Reconstructor:
     def __init__(self, session: Session, manifest: Manifest) -> None:
         self.session = session
         self.manifest = manifest
+        self._turn = threading.RLock()  # one call at a time (one_call_at_a_time)
         self._input: np.ndarray | None = None
         self._unit: np.ndarray | None = None
         norm = manifest.normalization
@@ -124,6 +145,7 @@ class Reconstructor:
         """Whether the model takes several consecutive frames (a video denoiser)."""
         return self._frames is not None
 
+    @one_call_at_a_time
     def reset(self) -> None:
         """Forget the frames before (a temporal model's history); the next frame starts afresh."""
         if self._frames is not None:
@@ -150,6 +172,7 @@ class Reconstructor:
     def input_spec(self):  # noqa: D102 - a property's docstring is its type
         return self.manifest.input
 
+    @one_call_at_a_time
     def reconstruct(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Reconstruct `frames`; write into `out` when given (no allocation), else a new array."""
         frames = checked_pixels(frames)
@@ -389,6 +412,7 @@ class Denoiser(_FrameModel):
         """Scene cuts a temporal model's history found and started again at (0 otherwise)."""
         return getattr(self._frames, "cuts", 0)
 
+    @one_call_at_a_time
     def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
                 out: np.ndarray | None = None) -> np.ndarray:
         """The denoised frame, in the input's shape, dtype and colour order.
@@ -535,6 +559,7 @@ class AnomalyScorer(_FrameModel):
             return None
         return 4 * self.threshold
 
+    @one_call_at_a_time
     def score(self, frame: np.ndarray, color: ColorOrder = "bgr") -> Score:
         """Score one frame: (score, decision at the threshold, heat map).
 
@@ -553,6 +578,7 @@ class AnomalyScorer(_FrameModel):
         value = float(self._with_knn(values, unit)[0])
         return Score(value, self._map_at(maps[0], own_size), self.decide(value))
 
+    @one_call_at_a_time
     def score_batch(self, images: np.ndarray) -> Score:
         """The Score of whole images (NHWC or NHW, uint8 or [0, 1]): arrays of N.
 
@@ -570,6 +596,7 @@ class AnomalyScorer(_FrameModel):
             maps = np.stack([self._map_at(m, own_size) for m in maps])
         return Score(scores, maps, self.decide(scores))
 
+    @one_call_at_a_time
     def score_rows(self, rows: np.ndarray) -> Score:
         """The Score of series rows, (N, L) or one (L,), in the training CSV's raw numbers.
 

@@ -69,8 +69,13 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
 
     TFLite when a TFLite backend is installed, else ONNX (for OpenVINO, its IR where no ONNX
     file of that precision ships); int8 for `live` and its variants and fp32 for `quality` and
-    `quality-camera` unless `precision` says otherwise.
+    `quality-camera` unless `precision` says otherwise. `backend="auto"` takes any installed
+    one (`rt.load(path, backend="auto")` then times the formats shipped beside it).
     """
+    backend = None if backend == "auto" else backend
+    if backend is not None and backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} "
+                        "or auto")
     if name not in NAMES:
         raise UserError(f"unknown pretrained model {name!r}; choose one of {', '.join(NAMES)}")
     precision = precision or DEFAULT_PRECISION[name]
@@ -79,7 +84,8 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     usable = [b for b in BACKENDS.values() if b.exported
               and (b.name == backend if backend else b.available())]
     if not usable:
-        raise UserError("no runtime backend installed: pip install 'edgeae[runtime]'")
+        raise UserError(f"{backend} is not installed here" if backend else
+                        "no runtime backend installed: pip install 'edgeae[runtime]'")
     engine = usable[0]
     paths = [PRETRAINED_DIR / f"{name}_{precision}{suffix}" for suffix in engine.suffixes]
     path = next((p for p in paths if p.is_file()), None)
@@ -88,7 +94,7 @@ def pretrained_path(name: str, backend: str | None = None, precision: str | None
     other = sorted(p.name for p in PRETRAINED_DIR.glob(f"{name}_*") if p.suffix in engine.suffixes)
     if other:  # e.g. ncnn, which ships fp32 only
         raise UserError(f"{name} ships no {precision} file for {engine.name}, only "
-                        f"{', '.join(other)}: pass --precision to match")
+                        f"{', '.join(other)}: pass --precision (precision=) to match")
     raise UserError(f"{name} ships no file for {engine.name} in this install; choose another "
                     "--backend, or pass --model with an exported artifact")
 

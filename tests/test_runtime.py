@@ -214,6 +214,13 @@ def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
     assert scorer.threshold == 0.5 and isinstance(scorer.threshold, float)
     with pytest.raises(UserError, match="this one was trained on images: use score"):
         scorer.score_rows(np.zeros(8))
+    with pytest.raises(UserError, match=r"expected a frame .* got shape \(\)"):
+        model.reconstruct(np.uint8(7))
+    from edgeae.runtime.pretrained import pretrained_path
+
+    assert pretrained_path("live", backend="auto").is_file()  # any installed: load then picks
+    with pytest.raises(UserError, match="unknown backend 'nope'; choose one of"):
+        pretrained_path("live", backend="nope")
     frame = blobs(1)[0]  # a 16-bit frame scores as its 8-bit self, as score_batch has it
     assert scorer.score(frame.astype(np.uint16) * 257).score == pytest.approx(
         scorer.score(frame).score, rel=1e-5)
@@ -591,3 +598,31 @@ def test_onnxruntime_uses_exact_int8_kernels_where_the_fast_ones_saturate(monkey
         entry = None
     assert (entry == value) == saturate
     assert ("onnxruntime multiplies int8 exactly" in caplog.text) == saturate
+
+
+@pytest.mark.parametrize("file", ["live_fp32.onnx", "live_fp32.tflite"])
+def test_threads_sharing_a_model_take_turns_and_each_gets_its_own_frame(file):
+    """Two threads on one model got each other's frames (onnxruntime: 189 of 300 wrong) or a
+    LiteRT error: its buffers are shared, so calls now take turns."""
+    import threading
+
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    model = rt.load(PRETRAINED_DIR / file, task="denoise", num_threads=1)
+    frames = list(np.random.default_rng(0).integers(0, 256, (2, 48, 48), np.uint8))
+    expected = [model.denoise(frame).copy() for frame in frames]
+    wrong, errors = [0, 0], []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(150):
+                wrong[k] += not np.array_equal(model.denoise(frames[k]), expected[k])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == [0, 0] and errors == []

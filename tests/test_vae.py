@@ -183,6 +183,11 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
                         (lambda: gen.sample(1, temperature=float("nan")), "temperature"),
                         (lambda: gen.sample(1, temperature=-1), "temperature"),
                         (lambda: gen.sample(2.5), "positive whole number"),
+                        (lambda: gen.sample(1, temperature="1"), "temperature"),
+                        (lambda: gen.sample(1, seed=-1), "seed must be a whole number >= 0"),
+                        (lambda: gen.decode(np.zeros((0, 4))), "with N >= 1"),
+                        (lambda: gen.interpolate(codes[0], codes[1], steps=2.5),
+                         "a whole number of steps"),
                         (lambda: gen.interpolate(codes[0], codes[0][:3]), r"shape \(4,\)")):
         with pytest.raises(UserError, match=match):
             call()

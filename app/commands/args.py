@@ -293,8 +293,7 @@ def model_path(args: argparse.Namespace) -> Path:
         return args.model
     from edgeae.runtime.pretrained import pretrained_paths
 
-    backend = None if args.backend == "auto" else args.backend
-    return pretrained_paths(args.pretrained, backend, args.precision)[0]
+    return pretrained_paths(args.pretrained, args.backend, args.precision)[0]
 
 
 def paired_model_paths(args: argparse.Namespace) -> tuple[Path, ...]:
