@@ -104,12 +104,12 @@ def one_call_at_a_time(method: Callable) -> Callable:
 
 
 class Reconstructor:
-    """Runs an autoencoder on frames: uint8 in gives uint8 out, float [0, 1] in gives float out
-    (unclipped: a model's output may stray a little outside [0, 1]).
+    """Runs an autoencoder on frames: uint8 in gives uint8 out, float [0, 1] in gives float out.
 
-    Frames may be one image (HW or HWC) or a batch (NHW or NHWC), in RGB or gray as the manifest
-    says. Frames whose size is not a multiple of the model's downsampling factor are padded by
-    reflection (`runtime.tiles.fill_reflect_padding`) and cropped back. Frames of more than
+    Float output is unclipped: a model's may stray a little outside [0, 1]. Frames may be one
+    image (HW or HWC) or a batch (NHW or NHWC), in RGB or gray as the manifest says. Frames
+    whose size is not a multiple of the model's downsampling factor are padded by reflection
+    (`runtime.tiles.fill_reflect_padding`) and cropped back. Frames of more than
     `tile_pixels` pixels over the batch run one batch item, or one tile, at a time, with the same
     output (`runtime.tiles.TileStitcher`), so a 12-megapixel photo does not need gigabytes. The
     input buffer is allocated once per frame shape and reused.
