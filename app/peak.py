@@ -1,10 +1,12 @@
 """The device's own limit beside every benchmark row: a convolution probe per engine and precision.
 
 A row's GMAC/s says how fast an engine ran the model. The probe, a plain stack of 3x3
-convolutions (the operation every engine is tuned for, 128x128x64, four layers), exported to the
-same format and precision and run by the same engine with the same threads, says what that
-engine achieves on this machine; a row's share of it shows how much of the achievable rate the
-model gets (small or memory-bound layers, resizes and concatenations get less). The probe is
+convolutions (the operation every engine is tuned for: four layers of 320 channels at 24x24),
+exported to the same format and precision and run by the same engine with the same threads, says
+what that engine achieves on this machine; a row's share of it shows how much of the achievable
+rate the model gets (small or memory-bound layers, resizes and concatenations get less). Wide
+layers are where every engine measured ran closest to its best (benchmarks/probe_width.py); the
+64-channel probe before 2026-12-07 ran int8 10-28% slower, and `live` beat it. The probe is
 built and converted with the export's own converters (so int8 is calibrated the same way).
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from edgeae.core.formats import FORMATS
 
-PROBE_SHAPE = (128, 128, 64)  # (h, w, channels): 2.4 G multiply-accumulates per run
+PROBE_SHAPE = (24, 24, 320)  # (h, w, channels): 2.1 G multiply-accumulates per run
 PROBE_LAYERS = 4
 PROBE_MACS = PROBE_LAYERS * 9 * PROBE_SHAPE[2] ** 2 * PROBE_SHAPE[0] * PROBE_SHAPE[1]
 CALIBRATION = 16

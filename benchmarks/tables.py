@@ -1960,6 +1960,27 @@ def cpu_peak() -> str:
             + "\n")
 
 
+def probe_width() -> str:
+    """Each engine's GMAC/s on the --peak probe at several widths; the chosen one marked."""
+    data = load("probe_width")
+    engines = list(dict.fromkeys((r["backend"], r["precision"]) for r in data["rows"]))
+    best = {e: max(r["gmacs_per_s"] for r in data["rows"] if (r["backend"], r["precision"]) == e)
+            for e in engines}
+    rows = []
+    for shape in dict.fromkeys(r["shape"] for r in data["rows"]):
+        of = {(r["backend"], r["precision"]): r for r in data["rows"] if r["shape"] == shape}
+        first = next(iter(of.values()))
+        mark = " (chosen)" if shape == data["chosen"] else ""
+        rows.append([f"{shape}{mark}", f"{first['params'] / 1e6:.2f}M"]
+                    + [f"{of[e]['gmacs_per_s']:.0f} ({100 * of[e]['gmacs_per_s'] / best[e]:.0f}%)"
+                       for e in engines])
+    return (caption(data) + "\n\n"
+            + f"GMAC/s on {data['threads']} thread(s), median of {data['rounds']} interleaved "
+            + f"rounds of {data['calls']} calls (in brackets: of the engine's best shape).\n\n"
+            + table(["probe (h x w x channels)", "weights",
+                     *(f"{b} {p}" for b, p in engines)], rows) + "\n")
+
+
 def history_warp(name: str) -> str:
     """`live-video` with its history moved bilinearly or bicubically, per precision and sigma."""
     data = load(name)
@@ -2132,6 +2153,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "history-warp-set12": _of(history_warp, "history_warp_set12"),
     "ov-graph": ("ov_graph", ov_graph),
     "cpu-peak": ("cpu_peak", cpu_peak),
+    "probe-width": ("probe_width", probe_width),
     "camera-denoisers-anneal-validation": _of(camera_denoisers,
                                               "camera_denoisers_anneal_validation"),
     "camera-denoisers-anneal-control-validation": _of(

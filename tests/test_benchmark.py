@@ -125,7 +125,7 @@ def test_benchmark_peak_times_a_convolution_probe_per_engine_and_precision(tmp_p
         assert row["peak_gmacs_per_s"] > 0.1
         assert row["pct_of_peak"] == pytest.approx(
             100 * row["gmacs_per_s"] / row["peak_gmacs_per_s"], rel=0.01)
-    assert "% of peak" in out and PROBE_MACS == 4 * 9 * 64 * 64 * 128 * 128
+    assert "% of peak" in out and PROBE_MACS == 4 * 9 * 320 * 320 * 24 * 24
 
 
 def test_benchmark_video_runs_the_run_loop_beside_the_bare_engine(tmp_path):
