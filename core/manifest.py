@@ -82,7 +82,7 @@ from edgeae.core.tasks import TASKS
 # and an adaptation whose footage chose its brightness model each candidate's loss
 # (`training.adaptation.brightness_losses`), which a version 20 reader would refuse; models
 # before it learned the pristine image and were held to a named model.
-SCHEMA_VERSION = 21
+SCHEMA_VERSION = 22
 READABLE_VERSIONS = tuple(range(1, SCHEMA_VERSION + 1))
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
@@ -485,7 +485,7 @@ def _training_as_of_18(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[21] = SCHEMA_VERSION
+    schema_version: Literal[22] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str
@@ -499,6 +499,9 @@ class Manifest(_Strict):
     score: ScoreConfig = ScoreConfig()
     score_stats: ScoreStats | None = None
     artifact: ArtifactInfo | None = None
+    # a model directory's model.keras, checked on every open (None: an artifact's manifest, whose
+    # own files ArtifactInfo records, or a directory written before schema 22)
+    model_sha256: str | None = None
 
     @model_validator(mode="before")
     @classmethod

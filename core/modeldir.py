@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeae.core.calibration import CALIBRATION_FILE
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import file_digest
+from edgeae.core.files import cached_sha256, file_digest, write_text
 from edgeae.core.manifest import Manifest
 
 MODEL_FILE = "model.keras"
@@ -43,6 +43,13 @@ def check_out_replaceable(out: Path, overwrite: bool) -> None:
         raise UserError(f"{out} already holds a trained model; pass --overwrite to replace it")
     if not (out / WORK_DIR / RUN_SETTINGS).exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; choose a new --out or pass --overwrite")
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
+    """Write a model directory's manifest last, recording its model.keras's SHA-256."""
+    manifest = manifest.model_copy(update={"model_sha256": file_digest(folder / MODEL_FILE)})
+    write_text(folder / MANIFEST_FILE, manifest.to_json(), overwrite=True)
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,9 @@ class ModelDir:
         manifest = Manifest.read(path / MANIFEST_FILE)
         if not (path / MODEL_FILE).is_file():
             raise UserError(f"{path} has no {MODEL_FILE}; train the model again")
+        if manifest.model_sha256 and cached_sha256(path / MODEL_FILE) != manifest.model_sha256:
+            raise UserError(f"{path / MODEL_FILE} is not the model its manifest was written for "
+                            "(SHA-256 differs: replaced, or cut short); restore it or train again")
         return cls(path, manifest)
 
     @cached_property

@@ -552,7 +552,8 @@ def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, ma
                            for kind in needed_side_files(manifest)},
                         weights=weights, quantization=c.quantization, parity=c.parity, **c.fields)
     described = manifest.model_copy(update={
-        "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info})
+        "input": manifest.input.model_copy(update={"height": h, "width": w}), "artifact": info,
+        "model_sha256": None})  # the source's digest is the artifact's source_model_sha256
     data = c.embed(c.converted.data, described.to_json())
     path = write_bytes(out_dir / c.name, data, options.overwrite)
     final = described.model_copy(update={"artifact": info.model_copy(update={

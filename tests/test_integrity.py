@@ -200,9 +200,26 @@ def test_info_verifies_every_file(detectors):
     shape = shape_of(detectors["a"] / "memory.npy")
     assert err.strip() == ("edgeae: verified model_fp32.tflite (size, SHA-256), "
                            f"model_fp32.memory.npy (size, SHA-256; {shape} finite)")
-    code, _, err = run_cli("info", detectors["a"])  # a model directory records no files
+    code, _, err = run_cli("info", detectors["a"])  # a model directory records its model
     assert code == 0
-    assert err.strip() == f"edgeae: verified memory.npy (not recorded; {shape} finite)"
+    assert err.strip() == ("edgeae: verified model.keras (SHA-256), memory.npy (not recorded; "
+                           f"{shape} finite)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated", "another model's"])
+def test_a_model_directorys_changed_model_file_is_refused(detectors, tmp_path, damage):
+    """`info` said "verified" of a model.keras cut short or swapped for another's, and every
+    command loaded it: its digest is recorded (schema 22) and checked on every open."""
+    model_dir = Path(shutil.copytree(detectors["a"], tmp_path / "det"))
+    model = model_dir / "model.keras"
+    if damage == "truncated":
+        model.write_bytes(model.read_bytes()[:1000])
+    else:
+        shutil.copy(detectors["b"] / "model.keras", model)
+    for args in (("info", model_dir), ("export", model_dir, "--out", tmp_path / "export")):
+        assert "is not the model its manifest was written for (SHA-256 differs" in \
+            one_line_error(*args)
 
 
 @pytest.mark.slow

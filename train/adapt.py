@@ -48,7 +48,7 @@ from edgeae.core.manifest import (
     TrainingSummary,
 )
 from edgeae.core.metrics import paired_content
-from edgeae.core.modeldir import HISTORY_FILE, MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE
+from edgeae.core.modeldir import HISTORY_FILE, MODEL_FILE, SAMPLES_FILE, write_manifest
 from edgeae.core.progress import progress
 from edgeae.runtime import Denoiser
 from edgeae.runtime import load as load_runtime
@@ -351,7 +351,7 @@ def adapt(start: Start, source: ImageSource, out: Path, settings: AdaptSettings 
             pool, calibration_count(pool.shape[1:])))
         manifest = adapted_manifest(start, source, (len(frames), train, val), settings, tuning,
                                     time.monotonic() - began, brightness)
-        (tmp / MANIFEST_FILE).write_text(manifest.to_json())
+        manifest = write_manifest(tmp, manifest)
     _log_outcome(tuning, out)
     return manifest
 

@@ -39,13 +39,13 @@ from edgeae.core.manifest import (
 )
 from edgeae.core.modeldir import (
     HISTORY_FILE,
-    MANIFEST_FILE,
     MODEL_FILE,
     RUN_SETTINGS,
     SAMPLES_FILE,
     WORK_DIR,
     ModelDir,
     check_out_replaceable,
+    write_manifest,
 )
 from edgeae.core.tasks import TASKS
 from edgeae.train.anomalies import anomaly_textures
@@ -516,7 +516,7 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
                               settings.threshold or DEFAULT_THRESHOLD, settings.seed, work)
         log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
     _replace_model_files(out, work)
-    write_text(out / MANIFEST_FILE, manifest.to_json())
+    manifest = write_manifest(out, manifest)
     shutil.rmtree(work)
     log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
              manifest.training.best_val_loss, out)

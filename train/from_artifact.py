@@ -91,7 +91,7 @@ def model_dir_from_artifact(path: Path, source: ImageSource, out: Path, toleranc
     The directory records the artifact's digest, which the new artifacts carry as their source.
     """
     from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
-    from edgeae.core.modeldir import MANIFEST_FILE, MODEL_FILE, SAMPLES_FILE, ModelDir
+    from edgeae.core.modeldir import MODEL_FILE, SAMPLES_FILE, ModelDir, write_manifest
     from edgeae.train.fit import CALIBRATION_POOL, N_SAMPLES
     from edgeae.train.pipeline import split_indices
 
@@ -105,8 +105,7 @@ def model_dir_from_artifact(path: Path, source: ImageSource, out: Path, toleranc
     np.save(out / SAMPLES_FILE, fit(source.read_batch(val[:calibration_count(shape, N_SAMPLES)])))
     np.save(out / CALIBRATION_FILE, fit(covering_subset(source.read_batch(np.sort(pool)), n)))
     model.save(out / MODEL_FILE)
-    described = manifest.model_copy(update={"artifact": None})
-    (out / MANIFEST_FILE).write_text(described.to_json())
+    described = write_manifest(out, manifest.model_copy(update={"artifact": None}))
     return ModelDir(out, described, source_sha256=manifest.artifact.sha256)
 
 

@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the manifest as JSON; say on stderr which files were verified and how."""
+    from edgeae.core.modeldir import MODEL_FILE
     from edgeae.runtime.artifact import check_matches_embedded, read_manifest, recorded_files
     from edgeae.runtime.backends import choose_backend
     from edgeae.runtime.scoring import read_side_arrays, side_path
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         check_matches_embedded(manifest, lambda: choose_backend(path).read_metadata(path), path)
     folder = path if path.is_dir() else path.parent
     arrays = read_side_arrays(folder, manifest)  # and a detector's side arrays' contents here
-    checked = {} if path.is_dir() else {
+    checked = {path / MODEL_FILE: "SHA-256" if manifest.model_sha256 else
+               "not recorded: written before 2026-12-07"} if path.is_dir() else {
         file: "size, SHA-256" if sha256 else "size" if size is not None else "not recorded"
         for file, size, sha256 in recorded_files(path, manifest)}
     for kind, array in arrays.items():
