@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    ValidationError,
     model_serializer,
     model_validator,
 )
@@ -92,6 +93,21 @@ def config_for(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
             raise ValueError(f"a {params.architecture} configuration is not a {name} one")
         return params
     return CONFIGS[name](**{k: v for k, v in params.items() if k != "architecture"})
+
+
+def checked_config(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
+    """Architecture `name`'s configuration, or a one-line UserError; needs no Keras."""
+    if name not in CONFIGS:
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(sorted(CONFIGS))}")
+    try:
+        return config_for(name, params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":  # an option that only other models take
+            raise UserError(f"model {name!r} takes no parameter {key} (another --model does; "
+                            f"see `edgeae train TASK --help`)") from None
+        raise UserError(f"model {name!r}: bad parameter {key}: {err['msg']}") from None
 
 
 def check_image_sides(name: str, config: ModelConfig, h: int, w: int) -> None:

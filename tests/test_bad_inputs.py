@@ -274,6 +274,11 @@ CASES = {
                                   "corrupt.png is a file, so"),
     "report-out-through-a-file": ("device", "report {m} --out {t}/corrupt.png/r.html",
                                   "corrupt.png is a file, so"),
+    # a model and its parameters, checked without Keras (they were found 5-12 s in)
+    "train-unknown-model": ("train", "train autoencoder --data {t}/images --model vit --out "
+                            "{t}/o", "unknown model 'vit'; choose one of"),
+    "train-filters-of-none": ("train", "train autoencoder --data {t}/images --filters 0,8 --out "
+                              "{t}/o", "bad parameter filters"),
     # an output folder --overwrite would replace while it is or holds an input
     "adapt-out-is-its-footage": ("train", "adapt --pretrained live --data {t}/images --out "
                                  "{t}/images --overwrite", "is or holds --data"),

@@ -203,6 +203,11 @@ def test_broken_model_directories(conv_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(conv_dir, broken)
     (broken / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
+    one_line_error(["export", broken, "--out", tmp_path / "e"], "is not the model its manifest "
+                   "was written for (SHA-256 differs")
+    manifest = json.loads((broken / "manifest.json").read_text())
+    del manifest["model_sha256"]  # as a directory written before schema 22 has it
+    (broken / "manifest.json").write_text(json.dumps(manifest))
     one_line_error(["export", broken, "--out", tmp_path / "e"], "not a readable Keras model")
     (broken / "manifest.json").write_text('{"schema_version": 1, "task": "autoencod')
     one_line_error(["export", broken, "--out", tmp_path / "e"], "not valid JSON")

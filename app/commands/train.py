@@ -430,14 +430,11 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource, TrainSettings
     """Mixed sizes and the model's side multiple, reported before TensorFlow loads (seconds)."""
-    from edgeae.core.architectures import check_image_sides, config_for
+    from edgeae.core.architectures import check_image_sides, checked_config
     from edgeae.core.data import image_shape
 
     h, w, _ = image_shape(source, settings.patch_size)
-    try:
-        config = config_for(settings.architecture, settings.params)
-    except ValueError:  # pydantic's errors too
-        return  # a bad model name or parameter: training's own check words it
+    config = checked_config(settings.architecture, settings.params)  # a bad one: one line
     check_image_sides(settings.architecture, config, h, w)
 
 

@@ -12,9 +12,13 @@ from math import prod
 from typing import Any
 
 import keras
-from pydantic import ValidationError
 
-from edgeae.core.architectures import CONFIGS, ModelConfig, check_image_sides, config_for
+from edgeae.core.architectures import (
+    CONFIGS,
+    ModelConfig,
+    check_image_sides,
+    checked_config,
+)
 from edgeae.core.errors import UserError
 
 Builder = Callable[[Any, tuple[int, int, int]], keras.Model]
@@ -66,15 +70,7 @@ def get_entry(name: str) -> ModelEntry:
 def make_config(name: str, params: dict[str, Any] | ModelConfig) -> ModelConfig:
     """Validate hyper-parameters for model `name`; a bad one is a one-line UserError."""
     get_entry(name)
-    try:
-        return config_for(name, params)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":  # an option that only other models take
-            raise UserError(f"model {name!r} takes no parameter {key} (another --model does; "
-                            f"see `edgeae train TASK --help`)") from None
-        raise UserError(f"model {name!r}: bad parameter {key}: {err['msg']}") from None
+    return checked_config(name, params)
 
 
 def create_model(name: str, image_shape: tuple[int, int, int],
