@@ -464,10 +464,12 @@ def choose_backend(path: Path, name: str | None = None) -> Backend:
         known = sorted(backend_suffixes())
         raise UserError(f"{path}: no backend runs '{suffix}' files; expected one of {known}")
     if name is not None:
+        if name not in BACKENDS:
+            raise UserError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
         chosen = [b for b in fitting if b.name == name]
         if not chosen:
-            raise UserError(f"backend {name!r} cannot run '{suffix}' files; "
-                            f"use one of {[b.name for b in fitting]}")
+            raise UserError(f"backend {name!r} cannot run '{suffix}' files; use one of "
+                            f"{', '.join(b.name for b in fitting)}")
         fitting = chosen
     for backend in fitting:
         if backend.available():

@@ -221,6 +221,11 @@ def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
     assert pretrained_path("live", backend="auto").is_file()  # any installed: load then picks
     with pytest.raises(UserError, match="unknown backend 'nope'; choose one of"):
         pretrained_path("live", backend="nope")
+    with pytest.raises(UserError, match="unknown backend 'nope'; choose one of litert, "):
+        rt.load(conv_artifacts / "model_fp32.tflite", backend="nope")
+    with pytest.raises(UserError, match="backend 'openvino' cannot run '.tflite' files; use one "
+                                        "of litert, tflite-runtime$"):
+        rt.load(conv_artifacts / "model_fp32.tflite", backend="openvino")
     frame = blobs(1)[0]  # a 16-bit frame scores as its 8-bit self, as score_batch has it
     assert scorer.score(frame.astype(np.uint16) * 257).score == pytest.approx(
         scorer.score(frame).score, rel=1e-5)
