@@ -70,6 +70,7 @@ class ImageSource:
     class_names: list[str] | None = None
     smallest: tuple[int, int] | None = field(default=None, repr=False)  # (h, w) after prep
     value_range: tuple[float, float] | None = None  # series rows: the raw (min, max) -> [0, 1]
+    every: int = 1  # a video's frame step (--every K): every K-th frame was kept
     series: SeriesOptions | None = field(default=None, repr=False)  # how labelled rows were read
     _told_gray: bool = field(default=False, init=False, repr=False)  # said colour becomes gray
 
@@ -393,7 +394,9 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
     if suffix in ARRAY_SUFFIXES:
         return load_arrays(path, prep)
     if suffix in VIDEO_SUFFIXES:
-        return DataSplits(ArrayImages(read_video_frames(path, every), prep, str(path), "video"))
+        video = ArrayImages(read_video_frames(path, every), prep, str(path), "video")
+        video.every = every
+        return DataSplits(video)
     if looks_like_idx(path):
         return DataSplits(ArrayImages(read_idx(path), prep, str(path), "idx"))
     raise UserError(f"cannot read {spec}: expected a folder of images, an image, .npy/.npz, an "

@@ -171,6 +171,7 @@ class DataSummary(_Strict):
     value_range: tuple[float, float] | None = None
     label_column: str | None = None
     normal_label: str | None = None
+    every: int | None = Field(default=None, ge=1)  # a video's --every K: the frames kept
 
 
 class Adaptation(_Strict):
@@ -212,6 +213,10 @@ class TrainingSummary(_Strict):
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0)
     seed: int
+    # how the images were split and cropped, and when training stopped (None: before schema 22)
+    val_split: float | None = None
+    patience: int | None = None
+    patches_per_image: int | None = None
     best_val_loss: float | None = None
     val_mse: float | None = None
     # A denoiser's training noise spec, e.g. "gaussian:5-50"; for a recorrupted self-supervised

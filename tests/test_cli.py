@@ -90,6 +90,11 @@ def test_video_training(tmp_path):
                              "--epochs", "1")
     assert code == 0, err
     assert "on 5 images" in out  # 6 frames sampled, 1 held out
+    manifest = json.loads((tmp_path / "v" / "manifest.json").read_text())
+    assert manifest["data"]["every"] == 2  # the frames it kept, in the configuration it carries
+    training = manifest["training"]
+    assert (training["val_split"], training["patience"], training["patches_per_image"]) == (
+        0.1, 5, 1)
 
 
 def test_demo(tmp_path):
