@@ -576,7 +576,7 @@ def markdown_table(rows: list[dict]) -> str:
                  f"{r['fps']:.1f}", *([loop_cell(r)] if loop else []),
                  f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
-                 f"{r['mmacs_per_frame']:.1f}", f"{r['gmacs_per_s']:.1f}",
+                 f"{r['mmacs_per_frame']:.4g}", f"{r['gmacs_per_s']:.4g}",  # a tiny model: 0.001
                  *([_peak_cell(r)] if peak else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
