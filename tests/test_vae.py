@@ -135,6 +135,8 @@ def vae_dir(tmp_path_factory, gray_folder):
     (("--traverse", "9"), "dimension 0..3"),
     (("--traverse", "1", "--interpolate", "a.png", "b.png"), "not both"),
     (("--interpolate", "missing.png", "missing.png"), "not a readable image"),
+    (("--steps", "5"), "--steps sets the images of an --interpolate or --traverse row"),
+    (("--traverse", "1", "-n", "5"), "-n counts samples"),
 ])
 def test_generate_bad_input_is_one_line(tmp_path, vae_dir, args, message):
     code, _, err = run_cli("generate", "--model", vae_dir, *args, "--out", tmp_path / "g.png")

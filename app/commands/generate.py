@@ -38,8 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "edgeae generate --model vae --traverse 3 --out dim3.png"))
     p.add_argument("--model", type=Path, required=True,
                    help="a VAE model directory, or its exported decoder (decoder_fp32.tflite)")
-    p.add_argument("-n", type=ranged(int, 1, MAX_SAMPLES), default=default_of(generate, "n"),
-                   help=f"how many samples, at most {MAX_SAMPLES} (default %(default)s)")
+    p.add_argument("-n", type=ranged(int, 1, MAX_SAMPLES),
+                   help=f"how many samples, at most {MAX_SAMPLES} (default "
+                        f"{default_of(generate, 'n')})")
     p.add_argument("--out", type=output_file, required=True,
                    help=f"the grid image to write ({', '.join(IMAGE_SUFFIXES)})")
     p.add_argument("--seed", type=SEED, help="seed of the codes (default: fresh each run)")
@@ -54,8 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="interpolate between two image files instead of sampling")
     p.add_argument("--traverse", type=ranged(int, 0), metavar="DIM",
                    help="sweep code dimension DIM from -3 to 3 instead of sampling")
-    p.add_argument("--steps", type=ranged(int, 2, 1000), default=default_of(generate, "steps"),
-                   help="images in an interpolation or traversal row (default %(default)s)")
+    p.add_argument("--steps", type=ranged(int, 2, 1000),
+                   help=f"images in an interpolation or traversal row (default "
+                        f"{default_of(generate, 'steps')})")
     p.add_argument("--overwrite", action="store_true", help="replace existing images")
     p.set_defaults(func=run)
 
@@ -64,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
     """Write the grid (and each image); print what was made as JSON."""
     if args.interpolate is not None and args.traverse is not None:
         raise UserError("pass --interpolate or --traverse, not both")
+    row = args.interpolate is not None or args.traverse is not None
+    if args.steps is not None and not row:  # given where they change nothing: refused
+        raise UserError("--steps sets the images of an --interpolate or --traverse row; add "
+                        "one, or drop --steps")
+    if args.n is not None and row:
+        raise UserError("-n counts samples; an --interpolate or --traverse row has --steps "
+                        "images")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
     check_writable(args.out, args.overwrite)  # before TensorFlow loads (seconds)
     if args.save_each is not None:
@@ -73,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
             what = "a folder" if image.is_dir() else "no such file"
             raise UserError(f"--interpolate {image} is not a readable image: {what}")
     require("generate", *runs_keras(args.model))
-    summary = generate(args.model, args.out, args.n, args.seed, args.temperature, args.save_each,
-                       tuple(args.interpolate) if args.interpolate else None, args.steps,
-                       args.traverse, args.overwrite)
+    summary = generate(args.model, args.out, args.n or default_of(generate, "n"), args.seed,
+                       args.temperature, args.save_each,
+                       tuple(args.interpolate) if args.interpolate else None,
+                       args.steps or default_of(generate, "steps"), args.traverse, args.overwrite)
     print(json.dumps(summary, indent=2))
     return 0
