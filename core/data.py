@@ -261,6 +261,11 @@ def check_image_array(array: np.ndarray, name: str) -> np.ndarray:
                         "with C = 1, 3 or 4")
     if len(array) == 0:
         raise UserError(f"{name} holds no images")
+    if array.ndim == 3 and array.shape[2] in (3, 4) and array.shape[1] > array.shape[2]:
+        # read as (N, H, W), it would be H-pixel strips 3 or 4 wide, trained on without a word
+        raise UserError(f"{name} has shape {array.shape}: one {array.shape[2]}-channel image, not "
+                        f"{array.shape[0]} images {array.shape[2]} pixels wide; save it as a "
+                        "batch of one (image[None]), or give the image file")
     if np.issubdtype(array.dtype, np.floating):
         lo, hi = _finite_range(array, name)
         if lo < 0.0 or hi > 1.0:

@@ -47,6 +47,8 @@ CASES = {
                           "could be used: "),  # and why: the first file's reason
     "train-non-finite": ("train", "train autoencoder --data {t}/inf.npy --out {t}/o",
                          "NaN or inf"),
+    "train-one-colour-image-as-npy": ("train", "train autoencoder --data {t}/one_rgb.npy --out "
+                                      "{t}/o", "one 3-channel image, not 16 images 3 pixels"),
     "train-pickled-npy": ("train", "train autoencoder --data {t}/pickled.npy --out {t}/o",
                           "pickled.npy"),
     "train-swapped-model-as-data": ("train", "train autoencoder --data {p} --out {t}/o",
@@ -334,6 +336,7 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     inf = blobs(4).astype(np.float32) / 255
     inf[1, 0, 0] = np.inf
     np.save(t / "inf.npy", inf)
+    np.save(t / "one_rgb.npy", blobs(1, channels=3)[0])  # (16, 16, 3): one image, not a batch
     np.save(t / "pickled.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     return t
 
