@@ -357,18 +357,46 @@ def _tflite_opener(module: str) -> Callable[[Path, int | None], Session]:
 
 
 def _tflite_metadata(path: Path) -> dict[str, str]:
-    """Name -> text of the metadata buffers in a .tflite flatbuffer (via LiteRT's schema)."""
+    """Name -> text of the metadata buffers in a .tflite flatbuffer; {} for a damaged one.
+
+    Read with the flatbuffers library by the TFLite schema's field numbers, so tflite-runtime,
+    which ships no generated schema, checks the embedded manifest as LiteRT does (it had
+    trusted an edited JSON beside the file, and could not load a file copied alone).
+    """
     try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # tflite-runtime ships no schema; the JSON beside the file is needed
+        return _tflite_metadata_of(Path(path).read_bytes())
+    except Exception:  # noqa: BLE001 - a damaged flatbuffer: "no embedded manifest"
         return {}
-    try:
-        model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-        entries = (model.Metadata(i) for i in range(model.MetadataLength()))
-        return {m.Name().decode(): model.Buffers(m.Buffer()).DataAsNumpy().tobytes().decode(
-            "utf-8", errors="replace") for m in entries}  # some converter entries are binary
-    except Exception:  # a damaged flatbuffer: report it as "no embedded manifest"
-        return {}
+
+
+# the TFLite schema's field numbers (tensorflow/compiler/mlir/lite/schema/schema.fbs)
+_MODEL_BUFFERS, _MODEL_METADATA, _METADATA_NAME, _METADATA_BUFFER, _BUFFER_DATA = 4, 6, 0, 1, 0
+
+
+def _tflite_metadata_of(data: bytes) -> dict[str, str]:
+    """`_tflite_metadata` of a flatbuffer's bytes (raises on a damaged one)."""
+    from flatbuffers import encode, number_types, packer
+    from flatbuffers.table import Table
+
+    def field(table: Table, number: int) -> int:
+        return table.Offset(4 + 2 * number)
+
+    def tables(table: Table, number: int) -> list[Table]:
+        at = field(table, number)
+        start = table.Vector(at) if at else 0
+        return [Table(data, table.Indirect(start + 4 * i))
+                for i in range(table.VectorLen(at) if at else 0)]
+
+    model = Table(data, encode.Get(packer.uoffset, data, 0))
+    buffers, found = tables(model, _MODEL_BUFFERS), {}
+    for entry in tables(model, _MODEL_METADATA):
+        name = entry.String(entry.Pos + field(entry, _METADATA_NAME)).decode()
+        buffer = buffers[entry.Get(number_types.Uint32Flags,
+                                   entry.Pos + field(entry, _METADATA_BUFFER))]
+        at = field(buffer, _BUFFER_DATA)
+        raw = buffer.GetVectorAsNumpy(number_types.Uint8Flags, at).tobytes() if at else b""
+        found[name] = raw.decode("utf-8", errors="replace")  # some converter entries are binary
+    return found
 
 
 def _onnx_metadata(path: Path) -> dict[str, str]:

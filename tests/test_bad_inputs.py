@@ -12,6 +12,7 @@ memory and stale manifests are test_integrity.py's.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -301,6 +302,11 @@ CASES = {
                                "tflite-runtime --out {t}/d",
                                "none of the 2 images could be denoised (cannot read"),
     "tflite-env-no-sklearn": ("tflite", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
+    # a JSON edited beside its file: tflite-runtime read no embedded manifest and trusted it
+    "tflite-env-edited-json": ("tflite", "denoise {t}/images --model {t}/edited/live_fp32.tflite "
+                               "--out {t}/d", "does not match the manifest embedded"),
+    "device-edited-json": ("device", "denoise {t}/images --model {t}/edited/live_fp32.tflite "
+                           "--out {t}/d", "does not match the manifest embedded"),
 }
 
 
@@ -337,6 +343,12 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     inf[1, 0, 0] = np.inf
     np.save(t / "inf.npy", inf)
     np.save(t / "one_rgb.npy", blobs(1, channels=3)[0])  # (16, 16, 3): one image, not a batch
+    (t / "edited").mkdir()
+    live = PRETRAINED_DIR / "live_fp32.tflite"
+    (t / "edited" / live.name).write_bytes(live.read_bytes())
+    edited = json.loads((PRETRAINED_DIR / "live_fp32.tflite.json").read_text())
+    edited["normalization"]["scale"] = 1.0
+    (t / "edited" / "live_fp32.tflite.json").write_text(json.dumps(edited))
     np.save(t / "pickled.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     return t
 
@@ -390,3 +402,12 @@ def test_bad_input_is_one_line_exit_2_at_once(case, bad, no_tensorflow, request,
     assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr
     assert fragment in lines[0], done.stderr
     assert seconds < ANSWER_S, f"took {seconds:.1f} s to answer"
+
+
+@pytest.mark.parametrize("where", list(DEVICE_VENVS))
+def test_a_tflite_file_copied_alone_loads_in_each_device_environment(where, tmp_path):
+    """Its embedded manifest stands in for the JSON; tflite-runtime could not read it."""
+    alone = tmp_path / "live_fp32.tflite"
+    alone.write_bytes((PRETRAINED_DIR / "live_fp32.tflite").read_bytes())
+    done, _ = edgeae(device_python(where), ["info", str(alone)], tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["task"] == "denoiser", done.stderr
