@@ -20,12 +20,14 @@ from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
 from edgeae.core.files import (
     atomic_path,
+    cached_sha256,
     check_writable,
     refuse_writing_over_input,
     write_text,
 )
 from edgeae.core.images import overlay
 from edgeae.core.labels import mask_path, read_mask
+from edgeae.core.modeldir import MODEL_FILE
 from edgeae.core.progress import progress
 from edgeae.runtime.batch import BATCH, score_chunks, scored
 from edgeae.runtime.models import AnomalyScorer
@@ -38,19 +40,71 @@ def journal_path(out_csv: Path) -> Path:
     return out_csv.with_name(out_csv.name + ".partial")
 
 
-def read_scored(path: Path) -> dict[str, float]:
-    """Name -> score of the rows in a scores CSV or journal; a torn last line is left out."""
-    if not path.exists():
-        return {}
-    text = path.read_text()
-    rows = csv.reader(io.StringIO(text[:text.rfind("\n") + 1]))
+JOURNAL_MODEL = "#model"  # a journal's first row: the SHA-256 of the model that wrote it
+
+
+def model_digest(path: Path) -> str:
+    """The SHA-256 of what scores: an artifact's file, or a model directory's model.keras."""
+    return cached_sha256(path / MODEL_FILE if path.is_dir() else path)
+
+
+def read_scored(journal: Path, model: str) -> dict[str, float]:
+    """Name -> score of an interrupted run's journal; a torn last line is left out.
+
+    Refused unless this model wrote it: resumed rows of another model's scale would be decided
+    at this one's threshold.
+    """
+    try:
+        text = journal.read_text()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    rows = list(csv.reader(io.StringIO(text[:text.rfind("\n") + 1])))
+    if not rows or rows[0][:1] != [JOURNAL_MODEL]:
+        raise UserError(f"{journal} is not a journal `edgeae score` wrote; pass --overwrite to "
+                        "start over")
+    if rows[0][1:] != [model]:
+        raise UserError(f"{journal} holds another model's scores; pass --overwrite to start "
+                        "over with this one")
     done = {}
-    for row in rows:
+    for row in rows[1:]:
         try:
             done[row[0]] = float(row[1])
-        except (IndexError, ValueError):  # the header, or a line that is not a row
+        except (IndexError, ValueError):  # not a whole row
             continue
     return done
+
+
+SCORES_HEADER = ["path", "score", "prediction"]
+RESCORED = 3  # a finished CSV's rows scored again before --resume keeps them
+
+
+def read_scores_csv(path: Path) -> dict[str, float]:
+    """Name -> score of a scores CSV `edgeae score` wrote, or a one-line UserError."""
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text())))
+        if rows[0] != SCORES_HEADER:
+            raise ValueError
+        return {row[0]: float(row[1]) for row in rows[1:]}
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        raise UserError(f"{path} is not a scores CSV `edgeae score` wrote; --resume keeps only "
+                        "those (pass another --out, or --overwrite)") from None
+
+
+def check_same_scale(scorer: AnomalyScorer, source: ImageSource, names: list[str],
+                     finished: dict[str, float], path: Path) -> None:
+    """A finished CSV's first rows, scored again here: another model's rows are refused.
+
+    Its scores would be decided at this model's threshold, on another scale.
+    """
+    index = {name: i for i, name in enumerate(names)}
+    kept = [name for name in finished if name in index][:RESCORED]
+    if not kept:
+        return
+    for name in kept:  # one at a time: a folder's images may differ in size
+        score = float(scorer.score_batch(source.read(index[name])[None]).score[0])
+        if not np.isclose(finished[name], score, rtol=1e-2, atol=1e-4):
+            raise UserError(f"{path} was scored by another model ({name}: {finished[name]:.6g} "
+                            f"there, {score:.6g} now); pass another --out, or --overwrite")
 
 
 class ChunkScorer:
@@ -112,29 +166,34 @@ def score_folder(spec: ModelSpec, source: ImageSource, out_csv: Path,
     processes each open the model once and score chunks of up to BATCH images.
     """
     journal = journal_path(out_csv)
-    check_writable(out_csv, overwrite or resume)
     if journal.exists() and not (resume or overwrite):
         raise UserError(f"an interrupted run left {journal}; pass --resume to finish it or "
                         "--overwrite to start over")
+    resuming = resume and not overwrite and (journal.exists() or out_csv.exists())
+    finished = read_scores_csv(out_csv) if resuming and out_csv.exists() else {}
+    done = {**finished, **(read_scored(journal, model_digest(spec.path))
+                           if resuming and journal.exists() else {})}
+    check_writable(out_csv, overwrite or resuming)
     names = [source.item_name(i) for i in range(len(source))]
-    if maps_dir is not None:
-        check_map_names(maps_dir, names, overwrite or resume, getattr(source, "paths", ()))
+    if maps_dir is not None:  # the resumed rows' own maps may be written again
+        check_map_names(maps_dir, names, overwrite or resuming, getattr(source, "paths", ()))
     scorer = spec.open()  # here first: a bad model is one error before any worker starts
     if scorer.threshold is None:
         log.warning("%s has no threshold: scores only (pass --threshold or run `edgeae "
                     "threshold`)", spec.path)
-    done = ({**read_scored(out_csv), **read_scored(journal)} if resume and not overwrite
-            else {})
+    check_same_scale(scorer, source, names, finished, out_csv)
     scores = np.array([done.get(n, np.nan) for n in names])
     todo = np.flatnonzero(np.isnan(scores))
     step = max(1, min(BATCH, len(todo) // (4 * workers)))  # every worker gets several
     chunks = [todo[k:k + step] for k in range(0, len(todo), step)]
-    mode = "a" if resume and not overwrite else "w"
     journal.parent.mkdir(parents=True, exist_ok=True)  # as every other output's folders
     rows = (row for chunk in _scored_chunks(spec, scorer, source, chunks, maps_dir,
-                                            overwrite or resume, workers) for row in chunk)
-    with open(journal, mode, newline="") as fh:
+                                            overwrite or resuming, workers) for row in chunk)
+    append = resuming and journal.exists()
+    with open(journal, "a" if append else "w", newline="") as fh:
         writer = csv.writer(fh)
+        if not append:
+            writer.writerow([JOURNAL_MODEL, model_digest(spec.path)])
         for i, score in progress(rows, total=len(todo), desc="scoring", unit="img"):
             scores[i] = float(f"{score:.8g}")  # as the CSV has it, resumed or not
             writer.writerow([names[i], f"{score:.8g}"])

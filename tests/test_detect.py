@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -331,7 +332,9 @@ def test_score_an_archive_in_workers_in_order_and_resume(trained_detector, detec
     # an interrupted run: its journal holds the first 20 rows and half of the 21st
     rows = read_rows(one)
     journal = tmp_path / "three.csv.partial"
-    journal.write_text("".join(f"{r['path']},{r['score']}\n" for r in rows[:20])
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()  # the model that wrote it
+    journal.write_text(f"#model,{digest}\n"
+                       + "".join(f"{r['path']},{r['score']}\n" for r in rows[:20])
                        + rows[20]["path"] + ",0.0")
     code, _, err = run_cli("score", "--model", model, "--data", test, "--out",
                            tmp_path / "three.csv")
@@ -351,6 +354,42 @@ def test_score_an_archive_in_workers_in_order_and_resume(trained_detector, detec
     grown = read_rows(one)
     assert [r for r in grown if not r["path"].startswith("new/")] == rows
     assert sum(r["path"].startswith("new/") for r in grown) == 3
+
+
+def refused(args: list, match: str) -> None:
+    """The command exits 2 with one line holding `match`."""
+    code, _, err = run_cli(*args)
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_keeps_only_this_models_own_rows(trained_detector, detector_data, tmp_path):
+    """--resume took any file at --out for finished rows and rewrote it (a labels CSV became
+    scores), mixed in another detector's rows and replaced another run's maps unasked."""
+    code, _, err = run_cli("export", trained_detector, "--format", "onnx", "--out",
+                           tmp_path / "export")
+    assert code == 0, err
+    model, test = tmp_path / "export" / "model_fp32.onnx", detector_data["root"] / "test"
+    score = ["score", "--model", model, "--data", test, "--resume", "--out"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\ngood/a.png,0\n")
+    png = tmp_path / "image.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for mine in (labels, png):
+        before = mine.read_bytes()
+        refused([*score, mine], "is not a scores CSV `edgeae score` wrote")
+        assert mine.read_bytes() == before
+    other = tmp_path / "other.csv"  # another detector's scores: doubled, as another scale
+    assert run_cli("score", "--model", model, "--data", test, "--out", other)[0] == 0
+    rows = read_rows(other)
+    other.write_text("path,score,prediction\n" + "".join(
+        f"{r['path']},{2 * float(r['score']) + 1},{r['prediction']}\n" for r in rows[:5]))
+    refused([*score, other], "was scored by another model")
+    journal = tmp_path / "j.csv.partial"
+    journal.write_text(f"#model,{'0' * 64}\n{rows[0]['path']},0.5\n")
+    refused([*score, tmp_path / "j.csv"], "holds another model's scores")
+    assert run_cli("score", "--model", model, "--data", test, "--out", tmp_path / "m1.csv",
+                   "--maps", tmp_path / "maps")[0] == 0  # another run's maps: kept unless told
+    refused([*score, tmp_path / "m2.csv", "--maps", tmp_path / "maps"], "already exists")
 
 
 @pytest.mark.slow
