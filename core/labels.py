@@ -33,9 +33,13 @@ def labels_for(source: ImageSource, labels_file: Path | None) -> np.ndarray:
 def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
     try:
         with open(path, newline="") as fh:
-            rows = {r["path"]: r["label"] for r in csv.DictReader(fh)}
+            pairs = [(posix(r["path"]), r["label"]) for r in csv.DictReader(fh)]
     except (OSError, KeyError, TypeError, UnicodeDecodeError, csv.Error):  # e.g. an image
         raise UserError(f"{path} is not a readable CSV with 'path' and 'label' columns") from None
+    rows = dict(pairs)
+    if len(rows) < len(pairs):  # the last would win unsaid
+        twice = next(p for p, _ in pairs if sum(q == p for q, _ in pairs) > 1)
+        raise UserError(f"{path} labels {twice} more than once; give each image one row")
     names = [source.item_name(i) for i in range(len(source))]
     missing = [n for n in names if n not in rows]
     if missing:
@@ -46,6 +50,11 @@ def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
         bad = next(v for v in values if v not in ("0", "1"))
         raise UserError(f"{path}: labels must be 0 (normal) or 1 (anomaly), got {bad!r}")
     return np.array(values, np.int64)
+
+
+def posix(name: str) -> str:
+    """A labels file's path as item names are: relative, "/"-separated, no leading "./"."""
+    return Path(name.strip()).as_posix().removeprefix("./")
 
 
 def mask_path(masks_dir: Path, name: str) -> Path | None:

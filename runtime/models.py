@@ -50,6 +50,15 @@ def checked_color(color: object) -> ColorOrder:
     return color
 
 
+def as_array(frames: object) -> np.ndarray:
+    """np.asarray, with a list of frames of different sizes a one-line UserError."""
+    try:
+        return np.asarray(frames)
+    except ValueError:
+        raise UserError("frames of different sizes make no batch; pass them one at a "
+                        "time") from None
+
+
 def checked_pixels(frames: object) -> np.ndarray:
     """`frames` as an array of uint8 or float pixels in [0, 1], or a one-line UserError.
 
@@ -61,7 +70,7 @@ def checked_pixels(frames: object) -> np.ndarray:
     if frames is None:
         raise UserError("no frame (None): the camera or video gave none; check what read() "
                         "returned before denoising")
-    frames = np.asarray(frames)
+    frames = as_array(frames)
     if frames.size == 0:
         raise UserError(f"the frame is empty (shape {frames.shape})")
     if frames.ndim < 2:
@@ -584,7 +593,7 @@ class AnomalyScorer(_FrameModel):
 
         The path training, export and `edgeae score` share, so their thresholds agree.
         """
-        unit = self._as_batch(checked_pixels(to_unit_float(np.asarray(images))))
+        unit = self._as_batch(checked_pixels(to_unit_float(as_array(images))))
         own_size = unit.shape[1:3]
         if self.score_size is not None and own_size != self.score_size:
             unit = np.stack([resize(image, self.score_size) for image in unit])

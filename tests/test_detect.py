@@ -428,6 +428,12 @@ def test_detector_bad_inputs(trained_detector, detector_data, tmp_path, caplog):
     code, _, err = run_cli("evaluate", "--model", trained_detector, "--data",
                            root / "test" / "good", "--labels", short)
     assert code == 2 and "no label for 23 of 24" in err and len(err.strip().splitlines()) == 1
+    labels = _labels_csv(tmp_path, good, 0)  # "./" written before a path: the same image
+    twice = tmp_path / "twice.csv"
+    twice.write_text(labels.read_text().replace("\nimg_", "\n./img_") + "img_000.png,1\n")
+    code, _, err = run_cli("evaluate", "--model", trained_detector, "--data", good, "--labels",
+                           twice)  # the last row had won unsaid
+    assert code == 2 and "labels img_000.png more than once" in err, err
     code, _, err = run_cli("evaluate", "--model", trained_detector, "--data", root / "normal")
     assert code == 2 and "no labels" in err
     big = tmp_path / "bigmasks" / "defect"

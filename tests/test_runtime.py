@@ -216,6 +216,8 @@ def test_settings_a_user_may_change_are_checked(conv_artifacts, model):
         scorer.score_rows(np.zeros(8))
     with pytest.raises(UserError, match=r"expected a frame .* got shape \(\)"):
         model.reconstruct(np.uint8(7))
+    with pytest.raises(UserError, match="frames of different sizes make no batch"):
+        scorer.score_batch([np.zeros((16, 16), np.uint8), np.zeros((16, 32), np.uint8)])
     from edgeae.runtime.pretrained import pretrained_path
 
     assert pretrained_path("live", backend="auto").is_file()  # any installed: load then picks
