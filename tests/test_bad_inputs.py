@@ -288,6 +288,9 @@ CASES = {
     "adapt-keep-frames-over-its-source": ("train", "adapt --pretrained live --source "
                                           "{t}/clip/clip.avi --keep-frames {t}/clip --out "
                                           "{t}/a --overwrite", "is or holds --source"),
+    "adapt-keep-frames-as-out": ("train", "adapt --pretrained live --source {t}/clip/clip.avi "
+                                 "--keep-frames {t}/new/frames --out {t}/new --overwrite",
+                                 "must be folders apart"),
     "train-initial-weights-inside-out": ("train", "train autoencoder --data {t}/images "
                                          "--initial-weights {m}/model.keras --out {m} "
                                          "--overwrite", "is or holds --initial-weights"),

@@ -325,9 +325,9 @@ def test_a_backup_cut_short_starts_the_run_over_with_a_warning(tmp_path, source,
     settings = TrainSettings(epochs=3, batch_size=16, patience=10)
     with pytest.raises(KeyboardInterrupt):
         train(source, out, settings, callbacks=[Interrupt(epoch=1)], verbose=0)
-    copies = sorted((out / WORK_DIR / "backup").glob("*.weights.h5*"))
-    assert copies  # the epoch's backup and the one before it
-    for copy in copies:  # as a crash or a full disk leaves them
+    copies = sorted((out / WORK_DIR / "backup").glob("*.weights.h5"))
+    assert copies
+    for copy in copies:  # as a crash or a full disk leaves it
         copy.write_bytes(copy.read_bytes()[: copy.stat().st_size // 2])
     manifest = train(source, out, settings, verbose=0)
     assert "backup" in caplog.text and "starting the run over" in caplog.text

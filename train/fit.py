@@ -114,17 +114,16 @@ def _prepare_out_dir(out: Path, identity: str, overwrite: bool) -> bool:
 
 
 def _backup_readable(backup: Path) -> bool:
-    """Whether an interrupted run's backup opens (either copy Keras keeps); True when none."""
+    """Whether an interrupted run's backup weights open; True when there are none."""
     import h5py  # Keras's weights format
 
-    copies = sorted(backup.glob("*.weights.h5*"))
-    for copy in copies:
+    for copy in backup.glob("*.weights.h5"):
         try:
             with h5py.File(copy, "r"):
-                return True
+                pass
         except OSError:
-            continue
-    return not copies
+            return False
+    return True
 
 
 def _best_val_loss(history: Path) -> float | None:
@@ -156,8 +155,9 @@ def _callbacks(out: Path, settings: TrainSettings,
                extra: Sequence[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
     work = out / WORK_DIR
     callbacks = [
-        # two copies: a backup cut short while written is replaced by the one before
-        keras.callbacks.BackupAndRestore(str(work / BACKUP_DIR), double_checkpoint=True),
+        # one copy: one cut short starts the run over (_prepare_out_dir); Keras's second copy
+        # would resume an epoch back while history.csv kept that epoch's row (logged twice)
+        keras.callbacks.BackupAndRestore(str(work / BACKUP_DIR)),
         keras.callbacks.ModelCheckpoint(
             str(work / MODEL_FILE), monitor="val_loss", save_best_only=True,
             initial_value_threshold=_best_val_loss(work / HISTORY_FILE)),

@@ -207,6 +207,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         parse_source(args.source)
     elif args.keep_frames is not None:
         raise UserError("--keep-frames keeps what --source records; --data is kept already")
+    if args.keep_frames is not None and _nested(args.keep_frames, args.out):
+        raise UserError(f"--keep-frames {args.keep_frames} and --out {args.out} must be folders "
+                        "apart: the model would replace the frames kept")
     paths = {"--data": args.data, "--model": args.model, "--source": args.source,
              "--brightness-from": args.brightness_from, "--out": args.out,
              "--keep-frames": args.keep_frames}
@@ -221,6 +224,12 @@ def _check_paths(args: argparse.Namespace) -> None:
     start = _start_manifest(args)
     _check_patch_size(args.patch_size, start.input.size_multiple)
     brightness_source(args.brightness_from, start.input.channels)
+
+
+def _nested(a: Path, b: Path) -> bool:
+    """Whether two folders, made or not yet, are one or lie one inside the other."""
+    a, b = a.resolve(), b.resolve()
+    return a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def _start_manifest(args: argparse.Namespace):
