@@ -576,10 +576,15 @@ def markdown_table(rows: list[dict]) -> str:
                  f"{r['fps']:.1f}", *([loop_cell(r)] if loop else []),
                  f"{r['peak_rss_mb']:.0f}", f"{r['file_mb']:.2f}",
                  f"{r['import_s']:.2f}", *(_fmt(r.get(k)) for k in quality),
-                 f"{r['mmacs_per_frame']:.4g}", f"{r['gmacs_per_s']:.4g}",  # a tiny model: 0.001
+                 work_cell(r["mmacs_per_frame"]), work_cell(r["gmacs_per_s"]),
                  *([_peak_cell(r)] if peak else [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def work_cell(value: float) -> str:
+    """MMAC/frame or GMAC/s: one decimal, or three digits below 1 (a small model's 0.001)."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
 
 
 def loop_ceiling_note(rows: list[dict]) -> str:

@@ -21,7 +21,13 @@ import cv2
 import numpy as np
 
 import edgeae
-from edgeae.app.benchmark import loop_ceiling_note, loop_cell, row_label, shown_quality
+from edgeae.app.benchmark import (
+    loop_ceiling_note,
+    loop_cell,
+    row_label,
+    shown_quality,
+    work_cell,
+)
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
 from edgeae.core.formats import PRECISIONS
@@ -361,6 +367,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         "bench_figures": benchmark_plots(bench) if bench else [],
         "quality_keys": shown_quality(bench["rows"]) if bench else [],
         "row_label": row_label,
+        "work_cell": work_cell,  # as the markdown table has it
     }
     return write_text(Path(out), render(context), overwrite)
 
