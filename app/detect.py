@@ -98,8 +98,6 @@ def check_same_scale(scorer: AnomalyScorer, source: ImageSource, names: list[str
     """
     index = {name: i for i, name in enumerate(names)}
     kept = [name for name in finished if name in index][:RESCORED]
-    if not kept:
-        return
     for name in kept:  # one at a time: a folder's images may differ in size
         score = float(scorer.score_batch(source.read(index[name])[None]).score[0])
         if not np.isclose(finished[name], score, rtol=1e-2, atol=1e-4):
