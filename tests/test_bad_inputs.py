@@ -280,6 +280,8 @@ CASES = {
     # a model and its parameters, checked without Keras (they were found 5-12 s in)
     "train-unknown-model": ("train", "train autoencoder --data {t}/images --model vit --out "
                             "{t}/o", "unknown model 'vit'; choose one of"),
+    "train-vae-of-another-model": ("train", "train vae --data {t}/images --model conv --out "
+                                   "{t}/o", "trains the vae model, and only it does"),
     "train-filters-of-none": ("train", "train autoencoder --data {t}/images --filters 0,8 --out "
                               "{t}/o", "bad parameter filters"),
     # an output folder --overwrite would replace while it is or holds an input

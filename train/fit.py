@@ -390,6 +390,7 @@ def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
 
 def check_settings(settings: TrainSettings) -> None:
     """Parameters that contradict each other are one-line errors before any work."""
+    settings.check_model_fits_task()
     config = make_config(settings.architecture, settings.params)
     likelihood = getattr(config, "likelihood", None)
     if likelihood and settings.loss != LOSS_OF[likelihood]:
@@ -398,8 +399,6 @@ def check_settings(settings: TrainSettings) -> None:
                         "picks it when --loss is left out) or the other --likelihood")
     if settings.task == "denoiser" and settings.noise and not settings.self_supervised:
         check_adds_noise(settings.noise)
-    if (settings.task == "vae") != (settings.architecture == "vae"):
-        raise UserError("`edgeae train vae` trains the vae model, and only it does")
     if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None
                                       or settings.self_supervised):
         raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from edgeae.core.errors import UserError
 from edgeae.core.files import refuse_replacing_inputs
 from edgeae.core.manifest import (
     CameraTruth,
@@ -57,7 +58,6 @@ def brightness_source(setting: str, channels: int) -> str:
     """
     if setting == "footage":
         return setting
-    from edgeae.core.errors import UserError
     from edgeae.runtime.pretrained import pretrained_manifest
 
     name = "choose" if setting == "auto" else setting
@@ -118,6 +118,11 @@ class TrainSettings:
         """The settings as sorted JSON (a run in progress keeps them to resume only with these)."""
         return json.dumps({**asdict(self), "score": self.score.model_dump(mode="json")},
                           sort_keys=True)
+
+    def check_model_fits_task(self) -> None:
+        """`train vae` trains the vae model, and only it does (checked before its parameters)."""
+        if (self.task == "vae") != (self.architecture == "vae"):
+            raise UserError("`edgeae train vae` trains the vae model, and only it does")
 
     def check_out_apart_from_inputs(self, out: Path, data: str) -> None:
         """--out is replaced with --overwrite: it must not be, nor hold, what the run reads."""

@@ -346,6 +346,7 @@ def run(args: argparse.Namespace) -> int:
         fake_quant=args.fake_quant or DEFAULTS.fake_quant,
         strategy=args.strategy,
         **_detector_settings(args))
+    settings.check_model_fits_task()
     _check_image_sides(splits.train, settings)
     settings.check_out_apart_from_inputs(args.out, splits.train.name)
     from edgeae.train.callbacks import TimeLimit
