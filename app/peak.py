@@ -20,7 +20,15 @@ from edgeae.core.formats import FORMATS
 
 PROBE_SHAPE = (24, 24, 320)  # (h, w, channels): 2.1 G multiply-accumulates per run
 PROBE_LAYERS = 4
-PROBE_MACS = PROBE_LAYERS * 9 * PROBE_SHAPE[2] ** 2 * PROBE_SHAPE[0] * PROBE_SHAPE[1]
+
+
+def probe_macs(shape: tuple[int, int, int]) -> int:
+    """The probe's multiply-accumulates per run at `shape` (h, w, channels)."""
+    h, w, c = shape
+    return PROBE_LAYERS * 9 * c * c * h * w
+
+
+PROBE_MACS = probe_macs(PROBE_SHAPE)
 CALIBRATION = 16
 
 

@@ -266,16 +266,16 @@ def check_exported_from(md: ModelDir, export_dir: Path, parity: dict) -> None:
                     "export", "--export")
 
 
-def check_benchmarked(md: ModelDir, benchmark_dir: Path, bench: dict) -> None:
+def check_benchmarked(md: ModelDir, benchmark_dir: Path, bench: dict) -> Path:
     """The benchmark table shown must be this model's: the artifacts it measured record whose.
 
-    They lie in its artifacts/ folder (made from a model directory), else where the run found
-    them (a --pretrained benchmark: the shipped files).
+    Returns the folder they lie in (benchmarked_folder), where their parity report is too.
     """
     folder = benchmarked_folder(benchmark_dir, bench)
     files = sorted(p.name for p in folder.iterdir()
                    if manifest_path_for(p).is_file()) if folder.is_dir() else []
     check_made_from(md, folder, files, "benchmark", "--benchmark")
+    return folder
 
 
 def benchmarked_folder(benchmark_dir: Path, bench: dict) -> Path:
@@ -344,8 +344,7 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
     if benchmark_dir is not None:  # read before the model: a mistake here is found in a second
         path = benchmark_dir / "benchmark.json"
         bench = checked_benchmark(read_json(path, "benchmark results"), path)
-        check_benchmarked(md, benchmark_dir, bench)
-        measured = benchmarked_folder(benchmark_dir, bench)  # where it found or made them
+        measured = check_benchmarked(md, benchmark_dir, bench)  # where it found or made them
         if export_dir is None and (measured / "parity.json").is_file():
             export_dir = measured
     parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")

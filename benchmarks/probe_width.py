@@ -35,12 +35,6 @@ ROWS = (("tflite", "fp32", "litert"), ("tflite", "int8", "litert"),
 ROUNDS, CALLS = 5, 3
 
 
-def macs(shape: tuple[int, int, int]) -> int:
-    """The probe's multiply-accumulates at `shape` (h, w, channels)."""
-    h, w, c = shape
-    return peak.PROBE_LAYERS * 9 * c * c * h * w
-
-
 def probes(work: Path) -> dict:
     """(shape, format, precision) -> the probe's file, exported as --peak exports it."""
     files = {}
@@ -72,6 +66,14 @@ def timed(files: dict, threads: int) -> dict:
     return times
 
 
+def row(shape: tuple[int, int, int], engine: tuple[str, str, str], ms: float) -> dict:
+    """One shape's result on one (format, precision, backend): its median and GMAC/s."""
+    fmt, precision, backend = engine
+    return {"shape": "x".join(map(str, shape)), "format": fmt, "precision": precision,
+            "backend": backend, "params": peak.PROBE_LAYERS * 9 * shape[2] ** 2,
+            "ms_p50": round(ms, 3), "gmacs_per_s": round(peak.probe_macs(shape) / ms / 1e6, 1)}
+
+
 def main() -> None:
     """Export, time and print every shape's rate per engine and precision."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -81,12 +83,8 @@ def main() -> None:
     run = provenance()
     with tempfile.TemporaryDirectory() as work:
         times = timed(probes(Path(work)), args.threads)
-    rows = [{"shape": "x".join(map(str, shape)), "format": fmt, "precision": precision,
-             "backend": backend, "params": peak.PROBE_LAYERS * 9 * shape[2] ** 2,
-             "ms_p50": round(statistics.median(times[(shape, (fmt, precision, backend))]), 3),
-             "gmacs_per_s": round(macs(shape) / statistics.median(
-                 times[(shape, (fmt, precision, backend))]) / 1e6, 1)}
-            for shape in SHAPES for fmt, precision, backend in ROWS]
+    rows = [row(shape, engine, statistics.median(times[(shape, engine)]))
+            for shape in SHAPES for engine in ROWS]
     write_result({**finished(run), "threads": args.threads, "rounds": ROUNDS, "calls": CALLS,
                   "rows": rows, "chosen": chosen_shape(rows)}, args.out)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeae.core.calibration import CALIBRATION_FILE
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import cached_sha256, file_digest, write_text
+from edgeae.core.files import cached_sha256, write_text
 from edgeae.core.manifest import Manifest
 
 MODEL_FILE = "model.keras"
@@ -47,7 +47,7 @@ def check_out_replaceable(out: Path, overwrite: bool) -> None:
 
 def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     """Write a model directory's manifest last, recording its model.keras's SHA-256."""
-    manifest = manifest.model_copy(update={"model_sha256": file_digest(folder / MODEL_FILE)})
+    manifest = manifest.model_copy(update={"model_sha256": cached_sha256(folder / MODEL_FILE)})
     write_text(folder / MANIFEST_FILE, manifest.to_json(), overwrite=True)
     return manifest
 
@@ -83,7 +83,7 @@ class ModelDir:
     @cached_property
     def model_sha256(self) -> str:
         """Digest of model.keras (or of the file it was rebuilt from), traced by artifacts."""
-        return self.source_sha256 or file_digest(self.path / MODEL_FILE)
+        return self.source_sha256 or cached_sha256(self.path / MODEL_FILE)  # hashed once by open
 
     def samples(self) -> np.ndarray:
         """The validation images saved at training time, float32 NHWC in [0, 1]."""
