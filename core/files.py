@@ -58,6 +58,25 @@ def refuse_replacing_inputs(target: Path, option: str, inputs: dict[str, object]
                             "its own (--overwrite would delete it)")
 
 
+def refuse_writing_into_inputs(target: Path | None, option: str,
+                               inputs: dict[str, object]) -> None:
+    """Refuse an output file that would replace an input, --overwrite or not.
+
+    `inputs` maps how each input is named in the message to its path (None where not given):
+    a file is refused as the target itself, a folder (a model directory) for any file it
+    already holds, such as its manifest or weights.
+    """
+    if target is None:
+        return
+    path = Path(target).resolve()
+    for name, given in inputs.items():
+        source = None if given is None else Path(str(given)).resolve()
+        if source is not None and (path == source or (
+                source.is_dir() and path.exists() and path.is_relative_to(source))):
+            raise UserError(f"{option} {target} would write over {name} {given}; choose "
+                            f"another {option}")
+
+
 def check_can_create(path: Path, option: str) -> None:
     """Refuse, before any slow work, an output whose nearest existing folder takes no files."""
     folder = Path(path).absolute()

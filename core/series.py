@@ -121,9 +121,18 @@ def series_labels(labels: np.ndarray | None, options: SeriesOptions) -> np.ndarr
     """0 normal / 1 anomaly per row, when the rows are labelled and the normal value is known."""
     if labels is None or options.normal_label is None:
         return None
-    normal = labels == options.normal_label
+    normal = _matching(labels, options.normal_label)
     if not normal.any():
         found = ", ".join(sorted(set(labels.tolist()))[:6])
         raise UserError(f"no row has label {options.normal_label!r} (labels found: {found}); "
                         "pass --normal-label with one of them")
     return (~normal).astype(np.int64)
+
+
+def _matching(labels: np.ndarray, wanted: str) -> np.ndarray:
+    """Which labels are `wanted`: as numbers where both are (a CSV written by numpy or pandas
+    spells 1 as 1.0 or 1.000000000000000000e+00), else as text."""
+    try:
+        return labels.astype(np.float64) == float(wanted)
+    except ValueError:
+        return labels == wanted

@@ -259,6 +259,21 @@ CASES = {
     "score-maps-over-its-images": ("device", "score --model {p} --data {t}/images --out "
                                    "{t}/s.csv --maps {t}/images --overwrite",
                                    "would write over the input"),
+    "score-out-over-its-data": ("device", "score --model {p} --data {t}/rows.csv --out "
+                                "{t}/rows.csv --overwrite", "would write over --data"),
+    "score-out-over-the-model-directory": ("train", "score --model {m} --data {t}/images --out "
+                                           "{m}/history.csv --overwrite",
+                                           "would write over --model"),
+    "evaluate-out-over-the-manifest": ("train", "evaluate --model {p} --data {t}/images --out "
+                                       "{p}.json --overwrite", "would write over --model's"),
+    "generate-out-over-its-image": ("device", "generate --model {p} --interpolate "
+                                    "{t}/images/img_000.png {t}/images/img_001.png --out "
+                                    "{t}/images/img_001.png --overwrite",
+                                    "would write over --interpolate B"),
+    "generate-save-each-over-its-images": ("device", "generate --model {p} --interpolate "
+                                           "{t}/images/img_000.png {t}/images/img_001.png --out "
+                                           "{t}/g.png --save-each {t}/images --overwrite",
+                                           "is or holds --interpolate A"),
     "denoise-resume-and-overwrite": ("device", "denoise {t}/images --pretrained live --out "
                                     "{t}/d --resume --overwrite", "give one of them"),
     "score-channels-against-the-model": ("device", "score --model {p} --data {t}/images "
@@ -333,6 +348,7 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     (t / "empty.tflite").write_bytes(b"")
     (t / "photo.tflite").write_bytes(good_png)
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
+    (t / "rows.csv").write_text("1,2,3\n4,5,6\n")  # series rows
     (t / "notes.mp4").write_text("these are my notes, not a video\n")
     write_folder(t / "tiny", blobs(1)[:, :1, :1])  # one 1x1 frame
     (t / "clip").mkdir()

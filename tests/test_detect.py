@@ -553,6 +553,19 @@ def test_series_bad_inputs_are_one_line_errors(ecg_csv, tmp_path, options, messa
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_a_normal_label_matches_its_number_however_the_csv_spells_it():
+    from edgeae.core.series import SeriesOptions, series_labels
+
+    # numpy's savetxt writes 1 as 1.000000000000000000e+00, pandas as 1.0: both are label 1
+    labels = np.array(["1.000000000000000000e+00", "0.0", "1.0", "1"])
+    numeric = SeriesOptions("label", "1")
+    assert series_labels(labels, numeric).tolist() == [0, 1, 0, 0]
+    words = np.array(["normal", "abnormal", "normal"])
+    assert series_labels(words, SeriesOptions("label", "normal")).tolist() == [0, 1, 0]
+    with pytest.raises(UserError, match="no row has label '01x'"):
+        series_labels(labels, SeriesOptions("label", "01x"))
+
+
 def test_hog_descriptors_are_scikit_images():
     from skimage.feature import hog
 

@@ -340,6 +340,28 @@ def check_resume_or_overwrite(args: argparse.Namespace) -> None:
                         "give one of them")
 
 
+def refuse_output_over_inputs(args: argparse.Namespace, *options: str) -> dict[str, object]:
+    """Refuse output files (named by their options) that would replace one of the inputs:
+    --data, --labels, --interpolate's images, --model or a file its artifact needs.
+
+    Returns those inputs by name, for checks of output folders.
+    """
+    from edgeae.core.files import refuse_writing_into_inputs
+
+    model = getattr(args, "model", None)
+    inputs = {"--data": getattr(args, "data", None), "--labels": getattr(args, "labels", None),
+              "--model": model}
+    if model is not None and Path(model).is_file():  # its manifest and weights beside it
+        inputs.update({"--model's manifest": f"{model}.json",
+                       "--model's weights": Path(model).with_suffix(".bin")})
+    inputs.update(zip(("--interpolate A", "--interpolate B"), getattr(args, "interpolate", None)
+                      or ()))
+    for option in options:
+        refuse_writing_into_inputs(getattr(args, option.lstrip("-").replace("-", "_")), option,
+                                   inputs)
+    return inputs
+
+
 def model_on_images_parser(sub: argparse._SubParsersAction, name: str,
                            run: Callable[[argparse.Namespace], int], summary: str,
                            description: str, *example_lines: str) -> argparse.ArgumentParser:

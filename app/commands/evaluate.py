@@ -11,6 +11,7 @@ from edgeae.app.commands.args import (
     check_suffix,
     model_on_images_parser,
     output_file,
+    refuse_output_over_inputs,
     scorer_and_data,
 )
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_suffix(args.out, (".json",), "--out")
+        refuse_output_over_inputs(args, "--out")
         check_writable(args.out, args.overwrite)
     check_exists(args.labels, "--labels")
     check_exists(args.masks, "--masks")

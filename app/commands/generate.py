@@ -14,12 +14,13 @@ from edgeae.app.commands.args import (
     output_dir,
     output_file,
     ranged,
+    refuse_output_over_inputs,
     require,
     runs_keras,
 )
 from edgeae.app.generate import MAX_SAMPLES, generate
 from edgeae.core.errors import UserError
-from edgeae.core.files import check_replaceable_dir, check_writable
+from edgeae.core.files import check_replaceable_dir, check_writable, refuse_replacing_inputs
 from edgeae.core.images import IMAGE_SUFFIXES
 
 
@@ -74,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("-n counts samples; an --interpolate or --traverse row has --steps "
                         "images")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
+    inputs = refuse_output_over_inputs(args, "--out")
     check_writable(args.out, args.overwrite)  # before TensorFlow loads (seconds)
     if args.save_each is not None:
+        refuse_replacing_inputs(args.save_each, "--save-each", inputs)
         check_replaceable_dir(args.save_each, args.overwrite)
     for image in args.interpolate or ():
         if not image.is_file():

@@ -15,6 +15,7 @@ from edgeae.app.commands.args import (
     model_on_images_parser,
     output_dir,
     output_file,
+    refuse_output_over_inputs,
     resolve_backend,
 )
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_suffix(args.out, (".csv",), "--out")
     check_resume_or_overwrite(args)
+    refuse_output_over_inputs(args, "--out")
     check_model_and_data(args)
     source = data_for_model(args)
     model = resolve_backend(args, args.model, source.size or source.smallest)
