@@ -147,6 +147,38 @@ class FolderImages(ImageSource):
         return str(self.paths[i].relative_to(root)) if root.is_dir() else self.paths[i].name
 
 
+class ImageTiles(ImageSource):
+    """One large image cut into a grid of tiles, which train and validate as images do.
+
+    Training on random crops (--patch-size) needs no more than one photo, but a split needs
+    images to hold out: a held-out tile is a part of the photo the model never trained on.
+    Tiles are twice the crop's side, so each epoch's crop from one still varies, or the crop's
+    side where that leaves too few. The photo is decoded once.
+    """
+
+    def __init__(self, source: ImageSource, patch_size: int, at_least: int) -> None:
+        h, w = source.smallest
+        side = next((t for t in (2 * patch_size, patch_size) if (h // t) * (w // t) >= at_least),
+                    patch_size)
+        super().__init__(source.name, source.kind, source.channels, None, smallest=(side, side))
+        self.image, self.side, self.photo = source.raw(0), side, source.item_name(0)
+        self.corners = [(y, x) for y in range(0, h - side + 1, side)
+                        for x in range(0, w - side + 1, side)]
+
+    def __len__(self) -> int:
+        return len(self.corners)
+
+    def raw(self, i: int) -> np.ndarray:
+        """The i-th tile, a view of the photo."""
+        y, x = self.corners[i]
+        return self.image[y:y + self.side, x:x + self.side]
+
+    def item_name(self, i: int) -> str:
+        """The photo's name and the tile's top-left corner."""
+        y, x = self.corners[i]
+        return f"{self.photo}@{x},{y}"
+
+
 def image_files(root: Path) -> list[Path]:
     """The image files under `root`, sorted, through linked folders too (each folder once).
 

@@ -130,8 +130,10 @@ def series_labels(labels: np.ndarray | None, options: SeriesOptions) -> np.ndarr
 
 
 def _matching(labels: np.ndarray, wanted: str) -> np.ndarray:
-    """Which labels are `wanted`: as numbers where both are (a CSV written by numpy or pandas
-    spells 1 as 1.0 or 1.000000000000000000e+00), else as text."""
+    """Which labels are `wanted`: as numbers where both are, else as text.
+
+    A CSV written by numpy or pandas spells 1 as 1.0 or 1.000000000000000000e+00.
+    """
     try:
         return labels.astype(np.float64) == float(wanted)
     except ValueError:

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from edgeae.core.calibration import calibration_count, covering_subset
-from edgeae.core.data import ArrayImages, FolderImages, Preprocess
+from edgeae.core.data import ArrayImages, FolderImages, ImageTiles, Preprocess
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
@@ -343,3 +343,20 @@ def test_an_input_inside_out_is_refused_before_anything_is_replaced(tmp_path, so
                                         r"choose a folder of its own"):
         train(source, out, second, overwrite=True, verbose=0)
     assert (out / "stage1.keras").exists() and (out / "manifest.json").exists()
+
+
+def test_one_photo_trains_on_crops_from_its_tiles_and_validates_on_others(tmp_path):
+    photo = blobs(1, size=96)[0]
+    write_folder(tmp_path / "one", photo[None])
+    tiles = ImageTiles(FolderImages(tmp_path / "one", Preprocess()), 16, at_least=3)
+    assert tiles.side == 32 and len(tiles) == 9 and tiles.size is None  # twice the crop's side
+    np.testing.assert_array_equal(tiles.raw(5), photo[32:64, 64:96, 0])
+    assert tiles.item_name(5) == "img_000.png@64,32"
+    assert ImageTiles(FolderImages(tmp_path / "one", Preprocess()), 40, 3).side == 40  # else 1
+    out = tmp_path / "model"
+    code, _, err = run_cli("train", "denoiser", "--model", "unet", "--size", "tiny", "--data",
+                           tmp_path / "one" / "img_000.png", "--patch-size", "16", "--epochs",
+                           "1", "--out", out)
+    assert code == 0, err  # one image had been refused: nothing to hold out
+    data = Manifest.read(out / "manifest.json").data
+    assert (data.n_train, data.n_val, data.image_size, data.patch_size) == (8, 1, None, 16)

@@ -341,9 +341,9 @@ def check_resume_or_overwrite(args: argparse.Namespace) -> None:
 
 
 def refuse_output_over_inputs(args: argparse.Namespace, *options: str) -> dict[str, object]:
-    """Refuse output files (named by their options) that would replace one of the inputs:
-    --data, --labels, --interpolate's images, --model or a file its artifact needs.
+    """Refuse output files (named by their options) that would replace one of the inputs.
 
+    The inputs: --data, --labels, --interpolate's images, --model and the files beside it.
     Returns those inputs by name, for checks of output folders.
     """
     from edgeae.core.files import refuse_writing_into_inputs

@@ -8,6 +8,7 @@ none of which imports TensorFlow.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, get_args
@@ -329,11 +330,12 @@ def run(args: argparse.Namespace) -> int:
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
-    _warn_if_classes(args.task, splits.train)
+    source = _tiled_if_one_image(splits.train, args)
+    _warn_if_classes(args.task, source)
     if getattr(args, "anomaly_source", None):  # an empty folder fails before TensorFlow loads
         from edgeae.train.anomalies import anomaly_textures
 
-        anomaly_textures(args.anomaly_source, splits.train.channels)
+        anomaly_textures(args.anomaly_source, source.channels)
     settings = TrainSettings(
         task=args.task, architecture=args.model, params=_model_params(args), epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, loss=_loss(args),
@@ -347,14 +349,14 @@ def run(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         **_detector_settings(args))
     settings.check_model_fits_task()
-    _check_image_sides(splits.train, settings)
-    settings.check_out_apart_from_inputs(args.out, splits.train.name)
+    _check_image_sides(source, settings)
+    settings.check_out_apart_from_inputs(args.out, source.name)
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import train
 
     try:
         limit = [TimeLimit(args.time_limit)] if args.time_limit else []
-        manifest = train(splits.train, args.out, settings, overwrite=args.overwrite,
+        manifest = train(source, args.out, settings, overwrite=args.overwrite,
                          callbacks=limit, cache=args.cache)
     except (KeyboardInterrupt, Terminated) as stop:
         print("interrupted: finished epochs are kept (and a model --overwrite replaces, until "
@@ -365,6 +367,21 @@ def run(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _tiled_if_one_image(source, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ImageSource
+    """One photo trained on crops (--patch-size) as a grid of tiles, so some can validate."""
+    from edgeae.core.data import ImageTiles
+    from edgeae.core.tasks import TASKS
+
+    if len(source) != 1 or args.patch_size is None or args.image_size is not None \
+            or min(source.smallest) < args.patch_size:
+        return source
+    tiles = ImageTiles(source, args.patch_size, TASKS[args.task].min_train + 1)
+    logging.getLogger(__name__).info(
+        "one image: %d tiles of %dx%d of it train and validate, --patch-size %d crops from each",
+        len(tiles), tiles.side, tiles.side, args.patch_size)
+    return tiles
 
 
 def _warn_if_classes(task: str, source) -> None:
