@@ -47,7 +47,7 @@ def compare(path: Path, threads: int, runs: int) -> dict:
     manifest = read_artifact_manifest(path)
     batch = model_input(manifest, FRAME)
     fixed = {f"{b.name} on {f.name}": timed(f, b.name, batch, threads, runs)
-             for f, b in candidates(path, manifest)}
+             for f, b, _ in candidates(path, manifest)}
     picked = f"{choice.backend} on {Path(choice.path).name}"
     best = min(fixed, key=lambda k: fixed[k]["p50_ms"])
     return {"artifact": path.name, "picked": picked, "best_fixed": best,

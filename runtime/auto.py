@@ -60,36 +60,40 @@ class AutoChoice:
                 f"{others or 'the only installed engine'})")
 
 
-def siblings(path: Path, manifest: Manifest) -> list[Path]:
-    """The artifact and the files exported beside it from the same model at its precision.
+def siblings(path: Path, manifest: Manifest) -> dict[Path, Manifest]:
+    """The artifact and the files exported beside it from the same model, by their manifests.
 
-    A file re-exported from another's float32 file (`export FILE_fp32.onnx`, which rebuilds the
-    same weights) names that file as its source; it counts as that file's model.
+    The same model means the same precision, part, fixed input size (an `--input-size` file
+    runs only frames of its size) and threshold (one set on this file alone stands). A file
+    re-exported from another's float32 file (`export FILE_fp32.onnx`, which rebuilds the same
+    weights) names that file as its source; it counts as that file's model.
     """
     suffixes = backend_suffixes()
-    found = {path: manifest.artifact}
+    found = {path: manifest}
     for other in sorted(path.parent.iterdir()):
         if other == path or other.suffix not in suffixes or not other.is_file():
             continue
         try:
-            found[other] = read_artifact_manifest(other).artifact
+            found[other] = read_artifact_manifest(other)
         except Exception:  # noqa: BLE001 - an unreadable neighbour is simply not a candidate
             continue
-    sources = {art.sha256: art.source_model_sha256 for art in found.values()}
+    sources = {m.artifact.sha256: m.artifact.source_model_sha256 for m in found.values()}
 
-    def identity(art) -> tuple:
-        model, seen = art.source_model_sha256, set()
+    def identity(m: Manifest) -> tuple:
+        model, seen = m.artifact.source_model_sha256, set()
         while model in sources and model not in seen:  # back to the model it was exported from
             seen.add(model)
             model = sources[model]
-        return model, art.precision, art.part
+        return (model, m.artifact.precision, m.artifact.part, m.input.fixed_size, m.threshold,
+                m.threshold_strategy)
 
-    return [p for p, art in found.items() if identity(art) == identity(manifest.artifact)]
+    return {p: m for p, m in found.items() if identity(m) == identity(manifest)}
 
 
-def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend]]:
-    """(file, installed backend) pairs that could run this artifact."""
-    return [(f, b) for f in siblings(path, manifest) for b in installed_backends(f)]
+def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend, str | None]]:
+    """(file, installed backend, the file's SHA-256) triples that could run this artifact."""
+    return [(f, b, m.artifact.sha256) for f, m in siblings(path, manifest).items()
+            for b in installed_backends(f)]
 
 
 def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:
@@ -142,16 +146,17 @@ def _version(backend: Backend) -> str:
     return f"{names[0]} {metadata.version(names[0])}" if names else f"{top} ?"
 
 
-def cache_key(manifest: Manifest, pairs: list[tuple[Path, Backend]], frame: tuple[int, int],
+def cache_key(pairs: list[tuple[Path, Backend, str | None]], frame: tuple[int, int],
               threads: int | None) -> str:
-    """What a cached choice depends on: the artifact, the frame, threads, CPU and engines.
+    """What a cached choice depends on: the candidate files, the frame, threads, CPU, engines.
 
-    Unset threads count as the usable cores every engine then gets.
+    Each candidate counts by its full path and content, so a copy of the folder elsewhere, or a
+    file replaced in it, is measured afresh. Unset threads count as the usable cores every
+    engine then gets.
     """
-    engines = sorted({_version(b) for _, b in pairs})
-    return json.dumps([manifest.artifact.sha256, list(frame), threads or usable_cores(),
-                       cpu_model(), engines,
-                       sorted(f.name for f, _ in pairs)])
+    engines = sorted({_version(b) for _, b, _ in pairs})
+    files = sorted({(str(f.resolve()), sha) for f, _, sha in pairs})
+    return json.dumps([files, list(frame), threads or usable_cores(), cpu_model(), engines])
 
 
 def _read_cache(path: Path) -> dict:
@@ -173,14 +178,14 @@ def choose(path: str | Path, frame: tuple[int, int] | None = None,
 
         choose_backend(path)  # raises the one-line "no backend installed" error
     cache = Path(cache_dir or default_cache_dir()) / CACHE_FILE
-    key, known = cache_key(manifest, pairs, frame, threads), _read_cache(cache)
+    key, known = cache_key(pairs, frame, threads), _read_cache(cache)
     hit = known.get(key)
-    if hit and Path(hit["path"]).is_file():
+    if hit and Path(hit["path"]) in {f.resolve() for f, _, _ in pairs}:
         return AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
     batch = model_input(manifest, frame)
-    timings = {f"{b.name} on {f.name}": median_ms(f, b, batch, threads) for f, b in pairs}
+    timings = {f"{b.name} on {f.name}": median_ms(f, b, batch, threads) for f, b, _ in pairs}
     best_label = min(timings, key=timings.get)
-    best_file, best = next((f, b) for f, b in pairs if f"{b.name} on {f.name}" == best_label)
+    best_file, best = next((f, b) for f, b, _ in pairs if f"{b.name} on {f.name}" == best_label)
     choice = AutoChoice(str(best_file.resolve()), best.name, timings, frame)
     known.pop(key, None)
     known[key] = asdict(choice)  # newest last; the oldest beyond CACHE_ENTRIES are dropped

@@ -54,6 +54,53 @@ def test_auto_never_picks_another_models_file(conv_artifacts, tmp_path):
     assert {k.split(" on ")[1] for k in choice.timings_ms} == {"model_int8.tflite"}
 
 
+def copy_artifacts(source, folder, *names: str):
+    """Copy artifacts with their manifests into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for path in (source / name, manifest_path_for(source / name)):
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_a_cached_choice_is_never_another_folders_file(conv_artifacts, tmp_path):
+    names = ("model_int8.tflite", "model_int8.onnx")
+    a, b = (copy_artifacts(conv_artifacts, tmp_path / x, *names) for x in "ab")
+    cache = tmp_path / "cache"
+    picked_a = choose(a / names[0], (16, 16), 1, cache_dir=cache)
+    picked_b = choose(b / names[0], (16, 16), 1, cache_dir=cache)
+    assert not picked_b.cached and picked_b.path.startswith(str(b.resolve()))
+    # a file replaced beside it (here: another model's) is measured again, never trusted
+    shutil.copy(PRETRAINED_DIR / "live_int8.onnx", a / "model_int8.onnx")
+    shutil.copy(PRETRAINED_DIR / "live_int8.onnx.json", a / "model_int8.onnx.json")
+    again = choose(a / names[0], (16, 16), 1, cache_dir=cache)
+    assert not again.cached and again.path == str((a / names[0]).resolve())
+    assert set(again.timings_ms) < set(picked_a.timings_ms)  # the ONNX file is no candidate
+
+
+def test_auto_keeps_the_threshold_and_the_input_size_of_the_file_named(tmp_path):
+    folder = copy_artifacts(PRETRAINED_DIR, tmp_path / "live", "live_int8.tflite",
+                            "live_int8.onnx")
+    path = folder / "live_int8.tflite"
+    assert len(siblings(path, rt.read_artifact_manifest(path))) == 2
+    code, _, err = run_cli("threshold", path, "--strategy", "fixed:0.5")
+    assert code == 0, err  # set on this file alone: the ONNX file's threshold differs
+    assert list(siblings(path, rt.read_artifact_manifest(path))) == [path]
+    assert rt.load(path, backend="auto", frame_size=(16, 16), task="score").threshold == 0.5
+
+
+def test_a_fixed_size_file_beside_is_no_candidate_for_frames_of_any_size(conv_dir, tmp_path):
+    out = tmp_path / "export"
+    for extra in ((), ("--input-size", "16x16")):
+        code, _, err = run_cli("export", conv_dir, "--format", "onnx", "--precision", "int8",
+                               "--out", out, "--overwrite", *extra)
+        assert code == 0, err
+    names = sorted(p.name for p in out.glob("*.onnx"))
+    assert names == ["model_int8.onnx", "model_int8_16x16.onnx"], names
+    path = out / "model_int8.onnx"
+    assert list(siblings(path, rt.read_artifact_manifest(path))) == [path]
+
+
 def test_a_file_re_exported_from_a_float_file_counts_as_its_model():
     # the shipped ncnn files were converted from the fp32 ONNX files (`export --pretrained`),
     # so their manifests name that file, not model.keras, as their source
