@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.files import write_text
+from edgeae.core.files import file_digest, write_text
 from edgeae.core.manifest import Manifest, ScoreStats, manifest_path_for
 from edgeae.core.modeldir import MANIFEST_FILE
 from edgeae.runtime.artifact import read_manifest
@@ -141,17 +141,34 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     """Set a model directory's or artifact's threshold by `strategy`; rewrite its manifest.
 
     An artifact's manifest JSON beside it is what the runtime reads first, so that file
-    changes (and is created from the embedded copy if it was missing).
+    changes (created from the embedded copy if it was missing, with the file's digest, which
+    the embedded copy cannot hold). The files exported beside it from the same model at the
+    same precision that shared its threshold change with it, so every engine decides alike
+    (and `--backend auto` may still pick any of them).
     """
     spec = parse_threshold(strategy)
     manifest = read_manifest(model)  # the manifest alone: no model is loaded to change it
-    target = model / MANIFEST_FILE if model.is_dir() else manifest_path_for(model)
     value = resolve_threshold(spec, manifest.score_stats,
                               None if scores is None else np.asarray(scores), labels)
     problem = manifest.score.threshold_problem(value)
     if problem:
         raise UserError(f"{spec}: {problem}")
-    updated = manifest.model_copy(update={"threshold": value, "threshold_strategy": str(spec)})
-    write_text(target, updated.to_json(), overwrite=True)
-    return updated
+    update = {"threshold": value, "threshold_strategy": str(spec)}
+    if model.is_dir():
+        write_text(model / MANIFEST_FILE, manifest.model_copy(update=update).to_json(),
+                   overwrite=True)
+        return manifest.model_copy(update=update)
+    from edgeae.runtime.auto import siblings
 
+    for path, each in siblings(model, manifest).items():
+        write_text(manifest_path_for(path), _with_digest(each, path).model_copy(
+            update=update).to_json(), overwrite=True)
+    return _with_digest(manifest, model).model_copy(update=update)
+
+
+def _with_digest(manifest: Manifest, path: Path) -> Manifest:
+    """An artifact's manifest with its file's size and SHA-256 (an embedded copy has neither)."""
+    if manifest.artifact.sha256 is not None:
+        return manifest
+    return manifest.model_copy(update={"artifact": manifest.artifact.model_copy(update={
+        "size_bytes": path.stat().st_size, "sha256": file_digest(path)})})

@@ -78,15 +78,32 @@ def test_a_cached_choice_is_never_another_folders_file(conv_artifacts, tmp_path)
     assert set(again.timings_ms) < set(picked_a.timings_ms)  # the ONNX file is no candidate
 
 
-def test_auto_keeps_the_threshold_and_the_input_size_of_the_file_named(tmp_path):
+def test_a_threshold_is_set_on_the_files_beside_that_shared_it_and_auto_keeps_it(tmp_path):
     folder = copy_artifacts(PRETRAINED_DIR, tmp_path / "live", "live_int8.tflite",
-                            "live_int8.onnx")
-    path = folder / "live_int8.tflite"
-    assert len(siblings(path, rt.read_artifact_manifest(path))) == 2
+                            "live_int8.onnx", "live_fp32.onnx")
+    path, onnx = folder / "live_int8.tflite", folder / "live_int8.onnx"
+    assert set(siblings(path, rt.read_artifact_manifest(path))) == {path, onnx}
     code, _, err = run_cli("threshold", path, "--strategy", "fixed:0.5")
-    assert code == 0, err  # set on this file alone: the ONNX file's threshold differs
+    assert code == 0, err  # the same model's int8 ONNX file decides alike; fp32 is its own
+    assert [rt.read_artifact_manifest(folder / name).threshold for name in
+            ("live_int8.tflite", "live_int8.onnx", "live_fp32.onnx")] == [0.5, 0.5, None]
+    edited = json.loads(manifest_path_for(onnx).read_text())  # a threshold set on one alone
+    manifest_path_for(onnx).write_text(json.dumps({**edited, "threshold": 0.25}))
     assert list(siblings(path, rt.read_artifact_manifest(path))) == [path]
     assert rt.load(path, backend="auto", frame_size=(16, 16), task="score").threshold == 0.5
+
+
+def test_a_threshold_set_without_the_json_records_the_files_digest(conv_artifacts, tmp_path):
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    shutil.copy(conv_artifacts / "model_int8.onnx", folder / "model_int8.onnx")  # no JSON
+    code, _, err = run_cli("threshold", folder / "model_int8.onnx", "--strategy", "fixed:0.5")
+    assert code == 0, err
+    recorded = rt.read_artifact_manifest(folder / "model_int8.onnx").artifact
+    assert recorded.sha256 is not None and recorded.size_bytes > 0
+    shutil.copy(conv_artifacts / "model_fp32.onnx", folder / "model_int8.onnx")  # swapped
+    code, _, err = run_cli("info", folder / "model_int8.onnx")
+    assert code == 2 and "model_int8.onnx" in err, err
 
 
 def test_a_fixed_size_file_beside_is_no_candidate_for_frames_of_any_size(conv_dir, tmp_path):
