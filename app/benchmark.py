@@ -97,8 +97,9 @@ class QualitySet:
 
 def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
     """A model directory, with the artifacts the options need exported when missing."""
+    from edgeae.core.formats import artifact_name
     from edgeae.core.modeldir import ModelDir
-    from edgeae.export.artifacts import artifact_name, export_model
+    from edgeae.export.artifacts import export_model
     from edgeae.export.options import ExportOptions
 
     md = ModelDir.open(model_dir)

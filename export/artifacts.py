@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeae.core.errors import DriftError, UnsupportedModel, UserError
 from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_json, write_text
-from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
+from edgeae.core.formats import FORMATS, PRECISIONS, artifact_name, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
     SIDE_FILES,
@@ -186,13 +186,6 @@ def _computable(pairs: list[tuple[str, str]], explicit: bool) -> list[tuple[str,
     for p in sorted(lacking):
         log.warning("skipping %s: this CPU lacks %s", p, needs[p])
     return [(f, p) for f, p in pairs if p not in lacking]
-
-
-def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None,
-                  part: str = "model") -> str:
-    """model_fp32.tflite, model_int8_256x256.onnx, decoder_int8.tflite, ..."""
-    size = f"_{input_size[0]}x{input_size[1]}" if input_size else ""
-    return f"{part}_{precision}{size}{FORMATS[fmt].suffix}"
 
 
 def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int | None, ...]:

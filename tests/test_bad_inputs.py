@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -274,6 +275,9 @@ CASES = {
                                            "{t}/images/img_000.png {t}/images/img_001.png --out "
                                            "{t}/g.png --save-each {t}/images --overwrite",
                                            "is or holds --interpolate A"),
+    "export-over-the-file-it-exports": ("train", "export {t}/unet/model_fp32.onnx --calibration "
+                                        "{t}/images --format onnx --precision fp32 --out "
+                                        "{t}/unet --overwrite", "would write over the input"),
     "denoise-resume-and-overwrite": ("device", "denoise {t}/images --pretrained live --out "
                                     "{t}/d --resume --overwrite", "give one of them"),
     "score-channels-against-the-model": ("device", "score --model {p} --data {t}/images "
@@ -360,6 +364,10 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     (t / "cut" / "cut.jpg").write_bytes(photo[:len(photo) * 3 // 4])
     onnx = (PRETRAINED_DIR / "live_fp32.onnx").read_bytes()
     (t / "truncated.onnx").write_bytes(onnx[:len(onnx) // 3])
+    (t / "unet").mkdir()  # a U-Net's fp32 ONNX file, which export rebuilds
+    for suffix in ("", ".json"):
+        shutil.copy(PRETRAINED_DIR / f"live_fp32.onnx{suffix}",
+                    t / "unet" / f"model_fp32.onnx{suffix}")
     inf = blobs(4).astype(np.float32) / 255
     inf[1, 0, 0] = np.inf
     np.save(t / "inf.npy", inf)

@@ -440,6 +440,15 @@ def test_a_precision_named_twice_is_exported_once(conv_dir, tmp_path):
         "model_fp32.onnx", "model_fp32.onnx.json", "parity.json"]
 
 
+def test_all_precisions_of_one_format_are_those_it_stores(conv_dir, tmp_path):
+    """`--precision all` with one format had been refused for the precisions it lacks."""
+    code, out, err = run_cli("export", conv_dir, "--format", "onnx", "--precision", "all",
+                             "--out", tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
+        "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx"]
+
+
 def test_overwrite_never_breaks_an_artifact_it_does_not_replace(gray_folder, tmp_path):
     """A model's files of one precision share their side file (model_fp32.memory.npy): another
     detector's ONNX file exported alone with --overwrite left the TFLite one reading its memory."""

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import edgeae.runtime as rt
-from edgeae.core.formats import FORMATS, PRECISIONS, exported_formats
-from edgeae.export.artifacts import artifact_name, plan
+from edgeae.core.formats import FORMATS, PRECISIONS, artifact_name, exported_formats
+from edgeae.export.artifacts import plan
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import BACKENDS, Backend, OnnxSession, backend_names, register_backend
 from edgeae.runtime.pretrained import PRECISIONS as SHIPPED

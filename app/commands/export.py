@@ -29,7 +29,8 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.architectures import CONFIGS
 from edgeae.core.errors import UserError
-from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, exported_formats
+from edgeae.core.files import refuse_writing_over_input
+from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, artifact_name, exported_formats
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.onnx import ACTIVATION_RANGES
@@ -220,6 +221,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format is not None:
         chosen["formats"] = all_formats() if args.format == "all" else (args.format,)
     formats = chosen.get("formats", DEFAULTS.formats)
+    if chosen.get("precisions") == tuple(PRECISIONS):  # all: those the formats store
+        chosen["precisions"] = tuple(p for p in PRECISIONS
+                                     if any(p in FORMATS[f].precisions for f in formats))
     require("export", *NEEDS, *(d for f in formats for d in FORMATS[f].needs))
     if args.per_tensor:
         chosen["per_channel"] = False
@@ -241,6 +245,10 @@ def _export_rebuilt(source: Path, args: argparse.Namespace, options: ExportOptio
     from edgeae.core.calibration import stand_in_images
     from edgeae.runtime.artifact import read_artifact_manifest
 
+    for fmt in options.formats:  # --overwrite replaces outputs, never the file exported
+        for precision in options.precisions:
+            refuse_writing_over_input(Path(args.out) / artifact_name(
+                fmt, precision, options.input_size, options.part), source, "--out")
     images = stand_in_images(args.calibration, read_artifact_manifest(source), source.name)
     from edgeae.train.from_artifact import model_dir_from_artifact
 
