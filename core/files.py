@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,29 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then act on the first one that came.
+
+    For writes that belong together (an export's files): a stop between them would leave some
+    written and some not. Python's handlers are swapped rather than the signals blocked, since
+    another thread of the process (an engine's) may take a signal the main thread blocks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    held = {s: signal.signal(s, lambda signum, _frame: came.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, handler)
+        if came:
+            signal.raise_signal(came[0])
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from edgeae.core.errors import DriftError, UnsupportedModel, UserError
-from edgeae.core.files import cached_sha256, check_writable, write_bytes, write_json, write_text
+from edgeae.core.files import (
+    cached_sha256,
+    check_writable,
+    signals_held,
+    write_bytes,
+    write_json,
+    write_text,
+)
 from edgeae.core.formats import FORMATS, PRECISIONS, artifact_name, exported_formats
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
@@ -281,12 +288,13 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
             raise DriftError(f"{message}; nothing written (pass --allow-drift to keep it)",
                              details=table)
         log.warning("%s (kept: --allow-drift)", message)
-    # the detector's side arrays, before the manifests recording them
-    _copy_side_files(model_dir, out_dir, candidates, options.overwrite)
-    written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
-               for c, row in zip(candidates, rows)]
-    rows = [w.row for w in written]  # the sizes of the files written, manifests inside
-    _merge_report(out_dir / REPORT_FILE, rows, options)
+    with signals_held():  # every file or none: a Ctrl-C here takes effect once all are written
+        # the detector's side arrays, before the manifests recording them
+        _copy_side_files(model_dir, out_dir, candidates, options.overwrite)
+        written = [_write(c, row, out_dir, model_dir, manifest, image_shape, options)
+                   for c, row in zip(candidates, rows)]
+        rows = [w.row for w in written]  # the sizes of the files written, manifests inside
+        _merge_report(out_dir / REPORT_FILE, rows, options)
     return ExportReport(written, format_table(rows, keras_bytes))
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 
 import cv2
 import numpy as np
@@ -447,6 +449,26 @@ def test_all_precisions_of_one_format_are_those_it_stores(conv_dir, tmp_path):
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
         "model_fp32.onnx", "model_int8-dynamic.onnx", "model_int8.onnx"]
+
+
+def test_a_ctrl_c_while_the_files_are_written_takes_effect_once_all_are(conv_dir, tmp_path,
+                                                                       monkeypatch):
+    """A stop between the files had left some artifacts, or one without its JSON."""
+    import edgeae.export.artifacts as artifacts
+
+    write = artifacts._write
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the first file is written
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(ModelDir.open(conv_dir), tmp_path, ExportOptions(
+            formats=("onnx",), precisions=("fp32", "int8")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model_fp32.onnx", "model_fp32.onnx.json", "model_int8.onnx", "model_int8.onnx.json",
+        "parity.json"]
 
 
 def test_overwrite_never_breaks_an_artifact_it_does_not_replace(gray_folder, tmp_path):
