@@ -100,7 +100,15 @@ class ModelDir:
         except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise UserError(f"{path} is missing or unreadable ({first_line(exc)}); "
                             f"{remedy}") from None
-        if images.ndim != 4 or images.dtype != np.float32:
+        if images.ndim != 4 or images.dtype != np.float32 or not len(images):
             raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
                             f"images; {remedy}")
+        spec = self.manifest.input
+        if images.shape[3] not in (spec.channels, spec.model_channels) or (
+                spec.fixed_size not in (None, images.shape[1:3])):
+            raise UserError(f"{path} holds images of shape {images.shape[1:]}, which the model "
+                            f"({spec.describe()}) does not take: it belongs to another model; "
+                            f"{remedy}")
+        if not np.isfinite(images).all():
+            raise UserError(f"{path} holds NaN or infinity; {remedy}")
         return images

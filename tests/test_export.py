@@ -321,6 +321,21 @@ def test_bad_export_options_are_one_line_exit_2(args, match, conv_dir, tmp_path)
     assert code == 2 and err.count("\n") == 1 and match in err, err
 
 
+@pytest.mark.parametrize(("name", "images", "match"), [
+    ("samples.npy", np.zeros((0, 16, 16, 1), np.float32), "not float32 NHWC images"),
+    ("samples.npy", np.zeros((4, 16, 16, 3), np.float32), "belongs to another model"),
+    ("calibration.npy", np.zeros((4, 16, 16, 3), np.float32), "belongs to another model"),
+    ("calibration.npy", np.full((4, 16, 16, 1), np.nan, np.float32), "NaN or infinity"),
+])
+def test_a_model_directorys_damaged_images_are_one_line_exit_2(name, images, match, conv_dir,
+                                                               tmp_path):
+    """They had given a traceback (exit 1, a failed gate's code) deep in Keras or LiteRT."""
+    damaged = shutil.copytree(conv_dir, tmp_path / "damaged")
+    np.save(damaged / name, images)
+    code, _, err = run_cli("export", damaged, "--precision", "int8", "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and match in err, err
+
+
 def test_fixed_size_model_refuses_another_input_size(dense_dir, tmp_path):
     code, _, err = run_cli("export", dense_dir, "--input-size", "32x32", "--out", tmp_path)
     assert code == 2 and "only takes 16x16 images" in err
