@@ -56,6 +56,7 @@ class Format:
     # in `--format all` and the benchmark's default rows: False for a format only some models
     # convert to, which is asked for by name
     in_all: bool = True
+    embeds_manifest: bool = True  # the file carries a copy of its manifest (ncnn's cannot)
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -101,7 +102,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("ncnn", ".param", {"fp32": None, "fp16": "float16-weights"},
            "edgeae.export.ncnn:NcnnConverter",
            "ncnn: the .param graph and its .ncnn.bin weights beside it (pnnx from ONNX)",
-           weights_suffix=".ncnn.bin", needs=("pnnx", "ncnn"), in_all=False),
+           weights_suffix=".ncnn.bin", needs=("pnnx", "ncnn"), in_all=False,
+           embeds_manifest=False),
 )}
 
 

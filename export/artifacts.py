@@ -278,7 +278,8 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         gate.check(c)
         if c.failure and c.remedy is not None:
             _check_remedied(c, gate, calibration, options)
-    rows = [_row(c, options.tolerances, gate.masks is not None) for c in candidates]
+    rows = [_row(c, options.tolerances, gate.masks is not None, gate.labelled is not None)
+            for c in candidates]
     keras_bytes = (model_dir.path / "model.keras").stat().st_size
     table = format_table(rows, keras_bytes)
     failed = [c for c in candidates if c.failure]
@@ -530,9 +531,9 @@ def _check_no_sharer_left(target: Path, kind: str, written: set[str]) -> None:
                             "format too (--format all), or into another folder")
 
 
-def _row(c: _Candidate, tolerances: Tolerances, masks: bool) -> ReportRow:
+def _row(c: _Candidate, tolerances: Tolerances, masks: bool, labelled: bool) -> ReportRow:
     return ReportRow(c.name, c.format, c.precision, c.converted.size, c.parity,
-                     tolerances.describe(c.precision, masks), c.failure)
+                     tolerances.describe(c.precision, masks, labelled), c.failure)
 
 
 def _write(c: _Candidate, row: ReportRow, out_dir: Path, model_dir: ModelDir, manifest: Manifest,

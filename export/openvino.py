@@ -62,7 +62,7 @@ def _child(parent: ET.Element, tag: str) -> ET.Element:
 
 
 def quantize_ir(model, calibration: Calibration, max_drop_db: float,
-                overflow_fix: bool = False):
+                overflow_fix: bool = False, per_channel: bool = True):
     """NNCF int8 of an OpenVINO model, with accuracy control when `calibration` has targets.
 
     The activation ranges and bias correction follow `calibration`'s rules (`--int8-ranges`,
@@ -80,8 +80,9 @@ def quantize_ir(model, calibration: Calibration, max_drop_db: float,
         # anomalies of a mask predictor's calibration make: a DRAEM detector lost 0.011 pixel
         # AUROC with it, none with covering ranges and asymmetric activations (benchmarks/draem.py)
         return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
-                             **nncf_options("cover", overflow_fix=overflow_fix))
-    advanced = nncf_advanced(calibration.ranges, overflow_fix=overflow_fix)
+                             **nncf_options("cover", per_channel=per_channel,
+                                            overflow_fix=overflow_fix))
+    advanced = nncf_advanced(calibration.ranges, per_channel, overflow_fix)
     fast = not calibration.bias_correction
     if calibration.targets is None:
         return nncf.quantize(model, inputs, subset_size=len(calibration.inputs),
@@ -114,6 +115,7 @@ class OpenVINOConverter:
         self._onnx = OnnxConverter(model, shape, options)
         self._gate_drop = options.tolerances.int8_psnr_drop_db
         self._overflow_fix = int8_sums_saturate()  # where the gate is measured (quantize_ir)
+        self._per_channel = options.per_channel
         self._rules: dict = {}  # the last int8 conversion's range and bias rules, for `describe`
 
     def convert(self, precision: str, calibration: Calibration | None) -> Converted:
@@ -131,7 +133,7 @@ class OpenVINOConverter:
                 if PRECISIONS[precision].calibrated:
                     model = quantize_ir(model, calibration,
                                         self._gate_drop * ACCURACY_SHARES[precision],
-                                        self._overflow_fix)
+                                        self._overflow_fix, self._per_channel)
                     self._rules = ir_int8_rules(calibration)
             if precision in INFERENCE_PRECISIONS:
                 model.set_rt_info(INFERENCE_PRECISIONS[precision], OPENVINO_PRECISION_HINT)
@@ -139,10 +141,11 @@ class OpenVINOConverter:
             return Converted(xml.read_bytes(), xml.with_suffix(".bin").read_bytes())
 
     def describe(self, data: bytes, precision: str) -> dict:
-        """Quantization fields: NNCF's per-channel weights, overflow-fixed or not; its rules."""
+        """Quantization fields: NNCF's weight scales, overflow-fixed or not; its rules."""
         if not PRECISIONS[precision].int8_weights:
             return {}
-        return {"weights": "per-channel", "overflow_fix": self._overflow_fix, **self._rules}
+        return {"weights": "per-channel" if self._per_channel else "per-tensor",
+                "overflow_fix": self._overflow_fix, **self._rules}
 
     def embed(self, data: bytes, text: str) -> bytes:
         """The graph with the manifest in its rt_info."""

@@ -51,15 +51,19 @@ class Tolerances:
                     f"{self.int8_auroc_drop:g} ({precision})")
         return None
 
-    def describe(self, precision: str, masks: bool = False) -> str:
-        """The gate for `precision` in words, for the report table."""
+    def describe(self, precision: str, masks: bool = False, labelled: bool = False) -> str:
+        """The gate for `precision` in words, for the report table.
+
+        A mask predictor's int8 gate is its masks' AUROC; detection parity on a labelled set
+        (--labelled) adds an AUROC drop to the PSNR drop.
+        """
         row = PRECISIONS[precision]
         if row.gate == "max_abs_diff":
             return f"max|diff| <= {getattr(self, row.tolerance):g}"
+        auroc = f"AUROC drop <= {self.int8_auroc_drop:g}"
         if masks:
-            return f"AUROC drop <= {self.int8_auroc_drop:g}"
-        return (f"PSNR drop <= {self.int8_psnr_drop_db:g} dB, AUROC drop <= "
-                f"{self.int8_auroc_drop:g}")
+            return auroc
+        return f"PSNR drop <= {self.int8_psnr_drop_db:g} dB" + (f", {auroc}" if labelled else "")
 
 
 def psnr_drop(parity: ParityInfo) -> float:

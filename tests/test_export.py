@@ -554,6 +554,31 @@ def _two_convs():
     return ov.Model([x], [image])
 
 
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_ir_int8_per_tensor_weights_share_one_scale(per_channel):
+    """--per-tensor had been ignored for the IR: its weights stayed per channel."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from edgeae.export.openvino import OpenVINOConverter, quantize_ir
+    from edgeae.export.options import Calibration
+
+    image = ops.parameter([1, 8, 8, 1], np.float32)
+    x = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2])))
+    weights = np.arange(1, 5, dtype=np.float32).reshape(4, 1, 1, 1) / 4  # channels 1:2:3:4
+    x = ops.relu(ops.convolution(x, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]))
+    inputs = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+    quantized = quantize_ir(ov.Model([x], [image]), Calibration(inputs), 0.5,
+                            per_channel=per_channel)
+    int8 = next(op.get_data().astype(np.int32) for op in quantized.get_ordered_ops()
+                if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.i8)
+    peaks = np.abs(int8).reshape(4, -1).max(axis=1)
+    assert (len(set(peaks.tolist())) == 1) == per_channel, peaks
+    described = OpenVINOConverter(None, (8, 8, 1), ExportOptions(per_channel=per_channel))
+    assert described.describe(b"", "int8")["weights"] == (
+        "per-channel" if per_channel else "per-tensor")
+
+
 @pytest.mark.parametrize("fix", [True, False])
 def test_ir_int8_overflow_fix_halves_every_layers_weights(fix):
     """NNCF halves the first layer's int8 weights (7 bits) against sums that saturate on x86
@@ -740,3 +765,5 @@ def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     worse = parity.model_copy(update={"auroc": 0.900})
     assert GATE.failure("int8", worse, masks=True).startswith("AUROC drop 0.0130 > 0.005")
     assert GATE.describe("int8", masks=True) == "AUROC drop <= 0.005"
+    assert GATE.describe("int8") == "PSNR drop <= 0.3 dB"  # no AUROC was measured
+    assert GATE.describe("int8", labelled=True) == "PSNR drop <= 0.3 dB, AUROC drop <= 0.005"

@@ -398,6 +398,13 @@ def test_device_environment_runs_the_cli(venv, conv_artifacts, gray_folder, tmp_
     assert json.loads(run.stdout)["frames"] == 64
     run = subprocess.run([*cli, "info", str(tflite)], capture_output=True, text=True)
     assert run.returncode == 0 and json.loads(run.stdout)["artifact"]["precision"] == "int8"
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    for path in (conv_artifacts / "model_int8.xml", PRETRAINED_DIR / "live_fp32.param"):
+        run = subprocess.run([*cli, "info", str(path)], capture_output=True, text=True)
+        # no engine for them in .venv-tflite: "no backend installed" had ended it
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["artifact"]["format"] in ("openvino", "ncnn")
 
 
 @pytest.mark.parametrize("venv", DEVICE_VENVS)
