@@ -118,8 +118,6 @@ def all_formats(exported_only: bool = True) -> tuple[str, ...]:
                  if f.in_all and (f.exported or not exported_only))
 
 
-
-
 def artifact_name(fmt: str, precision: str, input_size: tuple[int, int] | None,
                   part: str = "model") -> str:
     """model_fp32.tflite, model_int8_256x256.onnx, decoder_int8.tflite, ..."""

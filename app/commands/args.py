@@ -347,13 +347,14 @@ def refuse_output_over_inputs(args: argparse.Namespace, *options: str) -> dict[s
     Returns those inputs by name, for checks of output folders.
     """
     from edgeae.core.files import refuse_writing_into_inputs
+    from edgeae.core.manifest import manifest_path_for, weights_path_for
 
     model = getattr(args, "model", None)
     inputs = {"--data": getattr(args, "data", None), "--labels": getattr(args, "labels", None),
               "--model": model}
     if model is not None and Path(model).is_file():  # its manifest and weights beside it
-        inputs.update({"--model's manifest": f"{model}.json",
-                       "--model's weights": Path(model).with_suffix(".bin")})
+        inputs.update({"--model's manifest": manifest_path_for(Path(model)),
+                       "--model's weights": weights_path_for(Path(model))})
     inputs.update(zip(("--interpolate A", "--interpolate B"), getattr(args, "interpolate", None)
                       or ()))
     for option in options:
