@@ -412,7 +412,7 @@ def frame_size_of(source: Source) -> tuple[int, int] | None:
 def _folder_frames(source: Source, stats: SourceStats,
                    options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
     paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
-                   IMAGE_SUFFIXES)
+                   IMAGE_SUFFIXES and p.is_file())  # no pipe, device or broken link
     if not paths:
         raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
     gray = bool(options and options.gray)
@@ -543,14 +543,21 @@ class FileFeed:
                                         name=f"edgeae-read-{source.target}")
         self._thread.start()
 
-    def next(self, timeout: float = 1.0) -> np.ndarray | None:  # noqa: ARG002 - files never wait
-        """The next frame, or None at the end."""
+    def next(self, timeout: float = 1.0) -> np.ndarray | None:
+        """The next frame, waiting up to `timeout` s; None at the end (`ended`) or if none came.
+
+        A read that blocks (a named pipe in a folder, a stalled network mount) must not hold
+        the caller, which keeps its own time for --duration and signals.
+        """
         if self.ended:
             return None
         if self._held is not None:
             self._free.put(self._held)
             self._held = None
-        item = self._ready.get()
+        try:
+            item = self._ready.get(timeout=timeout)
+        except queue.Empty:
+            return None
         if isinstance(item, BaseException):
             self.ended = True
             raise item

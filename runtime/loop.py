@@ -389,11 +389,22 @@ class EventLog:
 
 
 def _is_event_log(path: Path) -> bool:
-    """Whether `path` may be appended to as an events log: absent, empty, or JSON lines."""
+    """Whether `path` may be appended to as an events log: absent, empty, or events' lines.
+
+    Its first line must be an event: a JSON document (a manifest, a config) or any other JSON
+    lines are no log of ours.
+    """
     if not path.is_file():
         return not path.exists()
     with open(path, "rb") as f:
-        return f.read(1) in (b"", b"{")
+        first = f.readline(64 * 1024)
+    if not first.strip():
+        return not first  # empty; a blank first line is no log
+    try:
+        event = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and {"time", "frame", "score"} <= event.keys()
 
 
 def _ends_a_line(path: Path) -> bool:
@@ -541,7 +552,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     sets a live source's time-outs. With `hooks.reload`, SIGHUP calls it between two frames
     (e.g. to re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
     """
-    _check_options(model, source, options)
+    check_run_options(source, options, isinstance(model, AnomalyScorer))
     stop = Stop(options.duration)
     capture = replace(capture or CaptureOptions(), gray=options.gray)  # gray: read as gray
     with stop.signals(hangup=hooks.reload is not None), \
@@ -578,11 +589,12 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         output_fps=round(video.fps, 3) if video and video.fps else None, sinks=outputs.sent)
 
 
-def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions) -> None:
-    """What can be checked before the source opens."""
+def check_run_options(source: Source, options: RunOptions, scoring: bool) -> None:
+    """What can be checked before the model loads or the source opens (`scoring`: its task)."""
     _check_display(options.display)
-    if options.events is not None and not isinstance(model, AnomalyScorer):
+    if options.events is not None and not scoring:
         raise UserError("--events needs --task score (events are anomaly detections)")
+    _check_outputs_replaceable(options)
     for option in ("output", "events"):
         target = getattr(options, option)
         if target is not None and source.kind in ("video", "folder"):
@@ -592,6 +604,10 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
             and options.events.resolve().is_relative_to(Path(str(source.target)).resolve()):
         raise UserError(f"--events {options.events} is an image of the --source folder; give "
                         "the events another name (e.g. events.jsonl)")
+    if options.output is not None and source.kind == "folder" and not options.output.suffix \
+            and options.output.resolve().is_relative_to(Path(str(source.target)).resolve()):
+        raise UserError(f"--output {options.output} is inside the --source folder, whose frames "
+                        "it would become (every --loop pass doubling them); write them elsewhere")
     if options.output is not None and options.events is not None \
             and options.output.resolve() == options.events.resolve():
         raise UserError(f"--events and --output both name {options.output}; give each its own")
@@ -602,6 +618,21 @@ def _check_options(model: Denoiser | AnomalyScorer, source: Source, options: Run
         from edgeae.runtime.serve import check_exposure
 
         check_exposure(options.serve)
+
+
+def _check_outputs_replaceable(options: RunOptions) -> None:
+    """--output and --events that are there already, refused as opening them would be."""
+    output, events = options.output, options.events
+    if output is not None and output.suffix and output.suffix.lower() not in VIDEO_CODECS:
+        raise UserError(f"cannot write video {output.name}: use one of "
+                        f"{', '.join(VIDEO_CODECS)} or a folder for PNG frames")
+    if output is not None and not options.overwrite and output.exists() and (
+            output.suffix or any(output.iterdir())):
+        raise UserError(f"{output} already {'exists' if output.suffix else 'holds files'}; "
+                        "pass --overwrite to replace it")
+    if events is not None and not options.overwrite and not _is_event_log(events):
+        raise UserError(f"{events} exists and is no events log (JSON lines), which --events "
+                        "appends to; pass --overwrite to replace it")
 
 
 def _status(step: _FrameStep, stats: SourceStats, latencies: tuple[Latencies, Latencies],

@@ -278,6 +278,18 @@ CASES = {
     "export-over-the-file-it-exports": ("train", "export {t}/unet/model_fp32.onnx --calibration "
                                         "{t}/images --format onnx --precision fp32 --out "
                                         "{t}/unet --overwrite", "would write over the input"),
+    "run-output-inside-its-source-folder": ("device", "run --model {p} --source {t}/images "
+                                            "--output {t}/images/clean",
+                                            "inside the --source folder"),
+    "run-events-over-the-manifest": ("device", "run --model {p} --source {t}/images --task score "
+                                     "--events {p}.json --overwrite",
+                                     "would write over --model's manifest"),
+    "run-events-into-a-json-document": ("device", "run --model {p} --source {t}/images --task "
+                                        "score --events {t}/config.json", "is no events log"),
+    # refused before --threads auto's trials run (seconds; they print a line of their own)
+    "run-existing-output-before-the-trials": ("device", "run --model {p} --source {t}/images "
+                                              "--threads auto --output {t}/clip/clip.avi",
+                                              "already exists"),
     "denoise-resume-and-overwrite": ("device", "denoise {t}/images --pretrained live --out "
                                     "{t}/d --resume --overwrite", "give one of them"),
     "score-channels-against-the-model": ("device", "score --model {p} --data {t}/images "
@@ -353,6 +365,7 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     (t / "photo.tflite").write_bytes(good_png)
     (t / "notes.onnx").write_text("these are my notes, not a model\n")
     (t / "rows.csv").write_text("1,2,3\n4,5,6\n")  # series rows
+    (t / "config.json").write_text('{"a": 1}\n')  # a JSON document, no events log
     (t / "notes.mp4").write_text("these are my notes, not a video\n")
     write_folder(t / "tiny", blobs(1)[:, :1, :1])  # one 1x1 frame
     (t / "clip").mkdir()

@@ -186,6 +186,37 @@ def test_duration_holds_when_the_stream_goes_away(conv_tflite):
     assert 4 <= summary["seconds"] < 5 and len(accepted) == 1
 
 
+def test_duration_holds_when_a_file_read_blocks(conv_tflite, tmp_path, monkeypatch):
+    """A folder's read that never returns (a stalled network mount) had held the run for good."""
+    import edgeae.runtime.capture as capture
+
+    stalled = threading.Event()
+
+    def one_then_stall(source, stats, options=None):
+        stats.frames += 1
+        yield blobs(1)[0, ..., 0]
+        stalled.wait(30)  # released once the test is done
+
+    monkeypatch.setattr(capture, "_folder_frames", one_then_stall)
+    write_folder(tmp_path / "photos", blobs(2))
+    try:
+        began = time.monotonic()
+        summary = run(rt.load(conv_tflite, task="denoise"),
+                      Source("folder", str(tmp_path / "photos")), RunOptions(duration=1.0))
+        assert time.monotonic() - began < 3
+    finally:
+        stalled.set()
+    assert summary.stopped_by == "duration" and summary.frames == 1
+
+
+def test_pipes_in_a_folder_are_no_frames(conv_tflite, tmp_path):
+    folder = write_folder(tmp_path / "photos", blobs(2))
+    os.mkfifo(folder / "img_001b.png")  # opening it would wait for a writer for ever
+    summary = run(rt.load(conv_tflite, task="denoise"), Source("folder", str(folder)),
+                  RunOptions(duration=10))
+    assert summary.stopped_by == "end" and summary.frames == 2
+
+
 def test_ctrl_c_acts_at_once_while_the_stream_never_sends(conv_tflite):
     with tcp_server(silent) as (url, accepted):
         proc = start_run("--model", conv_tflite, "--source", url)

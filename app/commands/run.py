@@ -24,6 +24,7 @@ from edgeae.app.commands.args import (
     output_path,
     paired_model_paths,
     ranged,
+    refuse_output_over_inputs,
     resolve_backend,
     score_size,
 )
@@ -259,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     import edgeae.runtime as rt
     from edgeae.core.errors import UserError
     from edgeae.runtime.capture import frame_size_of, parse_source
+    from edgeae.runtime.loop import check_run_options
     from edgeae.runtime.loop import run as run_frames
     from edgeae.runtime.pretrained import GATED
 
@@ -294,6 +296,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
                         + ("--gray reads gray frames" if args.gray
                            else f"{path.name} would {use} them"))
+    refuse_output_over_inputs(args, "--output", "--events")  # the model's manifest, say
+    check_run_options(source, options, scoring=use == "score")  # before any trial run
     stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
         else None
     if stopped is not None:
