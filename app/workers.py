@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeae.app.logs import configure_logging, verbose_here
+from edgeae.core.files import signals_held
 from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.models import Reconstructor
 
@@ -66,12 +68,20 @@ def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None]
     try:
         yield pool
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        with signals_held():  # a second Ctrl-C mid-shutdown had left the workers unjoinable
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
+    with signals_held():
+        pool.shutdown(wait=True)
 
 
 def _logging_then(verbose: bool, initializer: Callable[..., None], *args: Any) -> None:
-    """A spawned worker logs as the command does (its lines would be lost otherwise)."""
+    """A spawned worker logs as the command does (its lines would be lost otherwise).
+
+    Ctrl-C reaches every process of the terminal's group: the parent alone acts on it (it
+    cancels what has not started), so a worker ignores it and finishes its chunk, where it
+    had printed a traceback from its idle wait for work.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(verbose)
     initializer(*args)

@@ -721,3 +721,33 @@ def test_a_pool_left_by_a_stop_cancels_the_work_it_had_not_started(tmp_path):
             queued = [pool.submit(time.sleep, 0.5) for _ in range(10)]
             raise KeyboardInterrupt
     assert sum(f.cancelled() for f in queued) >= 7  # at most the running one and two queued ran
+
+
+def test_ctrl_c_twice_in_denoise_workers_exits_130_in_one_line(tmp_path):
+    """A second Ctrl-C during the pool's shutdown had left the run hung for good (the workers
+    never told to exit), and an idle worker printed a traceback of its own."""
+    import os
+    import signal
+    import sys
+    import time
+
+    archive = write_folder(tmp_path / "archive", blobs(60, size=192))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "edgeae", "denoise", "--pretrained", "quality",
+                             str(archive), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group, as a terminal's job
+    deadline = time.monotonic() + 120
+    while not any(out.rglob("*.png")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(2):  # Ctrl-C reaches every process of the group; a user presses it again
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.3)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "edgeae: interrupted", err
+    assert len(list(out.rglob("*.png"))) < 60  # the rest was cancelled
