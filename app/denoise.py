@@ -109,13 +109,18 @@ def read_image(path: Path) -> np.ndarray:
     image = decode_upright(encoded)
     if image is None:
         raise UserError(f"cannot read {path} as an image")
-    if image.dtype not in DEPTH_MAX:
-        raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images")
+    if image.dtype.kind == "f" and not (np.isfinite(image).all() and image.min() >= 0
+                                        and image.max() <= 1):
+        raise UserError(f"{path} has float pixels outside [0, 1] (or not finite); edgeae "
+                        "denoises float images of [0, 1] values, and 8- and 16-bit ones")
+    if image.dtype not in DEPTH_MAX and image.dtype.kind != "f":
+        raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images "
+                        "and floats in [0, 1]")
     return image
 
 
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
-    """Denoise a uint8 or uint16 gray/BGR/BGRA image; the result has the same dtype and shape.
+    """Denoise a uint8, uint16 or [0, 1] float gray/BGR/BGRA image; same dtype and shape out.
 
     Alpha is kept as it is. A gray model denoises a gray image stored as colour (three equal
     planes, as a gray PNG with alpha is read) once, not once per plane. Every image is a still:
@@ -128,6 +133,8 @@ def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
     model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
+    if image.dtype.kind == "f":  # a float TIFF: its [0, 1] values kept, to float precision
+        return np.clip(model.denoise(image.astype(np.float32)), 0, 1).astype(image.dtype)
     top = DEPTH_MAX[image.dtype]
     restored = model.denoise(image.astype(np.float32) / top)
     return np.clip(np.rint(restored * top), 0, top).astype(image.dtype)
@@ -145,18 +152,22 @@ def split_videos(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def plan_videos(videos: Sequence[Path], out_dir: Path, overwrite: bool = False,
-                strict: bool = False) -> list[Job]:
+                strict: bool = False, resume: bool = False) -> list[Job]:
     """Pair every video that decodes with out_dir/NAME; fail before any work on a bad target.
 
     A video OpenCV cannot decode is skipped with a warning; an error if `strict` or if none do.
+    With `resume`, videos whose output exists are left out: one appears only once whole.
     """
     jobs = [Job(video, out_dir / video.name) for video in videos]
     for job in jobs:
         refuse_writing_over_input(job.target, job.source, "--out")
+    done = [job for job in jobs if resume and not overwrite and job.target.exists()]
+    jobs = [job for job in jobs if job not in done]
+    for job in jobs:
         check_writable(job.target, overwrite)
     problems = {job: _undecodable(job.source) for job in jobs}
     skipped = [why for why in problems.values() if why]
-    if skipped and (strict or len(skipped) == len(jobs)):
+    if skipped and (strict or len(skipped) == len(jobs) + len(done)):
         raise UserError(f"{skipped[0]}; re-encode it, or leave it out")
     for why in skipped:
         log.warning("skipped %s", why)

@@ -358,6 +358,11 @@ def test_denoise_skips_a_video_it_cannot_decode_and_names_the_videos_a_folder_ho
     assert code == 0 and "denoised 1 image and 1 video (3 frames)" in out, err
     assert "skipped " + f"{cut} is not a video OpenCV can decode" in caplog.text
     assert f"{photos} holds 1 video(s), which a folder does not denoise" in caplog.text
+    written = (tmp_path / "out" / "clip.avi").stat().st_mtime_ns
+    code, out, err = run_cli("denoise", clip, cut, photos, "--model", model, "--out",
+                             tmp_path / "out", "--resume")  # its finished video had been refused
+    assert code == 0 and "denoised 0 images and 0 videos (0 frames)" in out, err
+    assert (tmp_path / "out" / "clip.avi").stat().st_mtime_ns == written
     code, _, err = run_cli("denoise", clip, cut, "--model", model, "--out", tmp_path / "strict",
                            "--strict")
     assert code == 2 and "cut.avi is not a video OpenCV can decode" in err
@@ -389,16 +394,20 @@ def test_denoise_keeps_alpha_upright_reads_webp_and_says_why_it_skips(unet_artif
     Image.fromarray(rgba, "RGBA").save(photos / "turned.png", exif=exif.tobytes())
     assert cv2.imwrite(str(photos / "photo.webp"), rgba[..., :3])
     assert cv2.imwrite(str(photos / "float.tif"), rgba[..., 0].astype(np.float32) / 255)
+    assert cv2.imwrite(str(photos / "hdr.tif"), rgba[..., 0].astype(np.float32))  # 0-255 floats
     code, out, err = run_cli("denoise", photos, "--model", unet_artifacts / "model_fp32.tflite",
                              "--out", tmp_path / "out")
-    assert code == 0 and "denoised 2 images" in out, err
+    assert code == 0 and "denoised 3 images" in out, err
+    floats = cv2.imread(str(tmp_path / "out" / "photos" / "float.tif"), cv2.IMREAD_UNCHANGED)
+    assert floats.dtype == np.float32 and floats.shape == (24, 40)  # as read: [0, 1] floats
+    assert 0 <= floats.min() and floats.max() <= 1
     turned = cv2.imread(str(tmp_path / "out" / "photos" / "turned.png"), cv2.IMREAD_UNCHANGED)
     assert turned.shape == (40, 24, 4)  # upright, alpha kept
     np.testing.assert_array_equal(turned[..., 3], np.rot90(rgba[..., 3], -1))
     upright = cv2.imread(str(photos / "turned.png"))
     assert np.abs(turned[..., :3].astype(int) - upright).mean() > 1  # the colours were denoised
     assert cv2.imread(str(tmp_path / "out" / "photos" / "photo.webp")).shape == (24, 40, 3)
-    assert "float.tif has float32 pixels; edgeae denoises 8- and 16-bit images" in caplog.text
+    assert "hdr.tif has float pixels outside [0, 1]" in caplog.text
 
 
 @pytest.fixture

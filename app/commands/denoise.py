@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     check_resume_or_overwrite(args)
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
-    video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict)
+    video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict, args.resume)
     _remove_what_a_killed_run_left([job.target for job in (*jobs, *video_jobs)])
     model = resolve_backend(args, model_path(args))  # photos differ: timed at 640x480
     _warn_about_the_model(model)
