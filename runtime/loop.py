@@ -76,6 +76,8 @@ class RunOptions:
     event_interval: float = 1.0  # seconds between two events at the most
     max_fps: float | None = None
     duration: float | None = None
+    # --duration counts from the first frame, not the start (trials: a stream's open excluded)
+    timed_from_first_frame: bool = False
     display: bool = False
     side_by_side: bool = False
     overlay: bool = True
@@ -487,11 +489,20 @@ class Stop:
     reason here: the loop notices within `TICK`, finalises its outputs and returns its summary.
     """
 
-    def __init__(self, duration: float | None = None) -> None:
+    def __init__(self, duration: float | None = None, from_first_frame: bool = False) -> None:
         self.start = time.monotonic()
-        self._deadline = self.start + duration if duration else float("inf")
+        self._duration = duration
+        # from the first frame: the clock starts then (a stream's open does not count)
+        self._deadline = self.start + duration if duration and not from_first_frame \
+            else float("inf")
         self.reason: StopReason | None = None
         self.reload_requested = False  # SIGHUP, when the run reloads
+
+    def first_frame_came(self) -> None:
+        """Start a duration timed from the first frame (a no-op when it runs from the start)."""
+        if self._duration and self._deadline == float("inf"):
+            self.start = time.monotonic()
+            self._deadline = self.start + self._duration
 
     def __call__(self) -> bool:
         """True once the loop should stop (checks the clock against --duration)."""
@@ -553,12 +564,13 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     (e.g. to re-read the threshold). Under systemd, the loop notifies it (runtime/systemd.py).
     """
     check_run_options(source, options, isinstance(model, AnomalyScorer))
-    stop = Stop(options.duration)
+    stop = Stop(options.duration, options.timed_from_first_frame)
     capture = replace(capture or CaptureOptions(), gray=options.gray)  # gray: read as gray
     with stop.signals(hangup=hooks.reload is not None), \
             contextlib.closing(open_feed(source, capture, loop=options.loop)) as feed:
         stream = _frames(feed, stop, options.max_fps)
         first = next(stream, None)  # a source that cannot open fails here, before any file is made
+        stop.first_frame_came()
         if first is None and stop.reason == "end":
             raise UserError(f"{source.target} gave no frames")
         step = _FrameStep(model, None, feed.stats)

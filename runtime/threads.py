@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edgeae.core.errors import UserError
 from edgeae.runtime.backends import usable_cores
 from edgeae.runtime.capture import CaptureOptions, Source
 from edgeae.runtime.loop import RunOptions, RunSummary, run
@@ -59,11 +60,17 @@ def choose_threads(load: Callable[[int], Denoiser | AnomalyScorer], source: Sour
     is kept: trials write nothing and show nothing. When the user stopped a trial (Ctrl-C,
     SIGTERM), its RunSummary: the run ends too, as it would have in the loop.
     """
-    trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS)
+    # timed from each trial's first frame: a stream that takes seconds to open gave trials of
+    # no frame at all, and a pick from nothing
+    trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS, timed_from_first_frame=True)
     frame_ms = {}
     for n in counts or candidates():
         summary = run(load(n), source, trial, capture)
         if summary.stopped_by in STOPPED:
             return summary
-        frame_ms[n] = summary.frame_ms["p50"]
+        if summary.frames:
+            frame_ms[n] = summary.frame_ms["p50"]
+    if not frame_ms:
+        raise UserError(f"--threads auto: {source.target} gave no frame in any trial; give a "
+                        "thread count (--threads N)")
     return ThreadsChoice(pick(frame_ms), frame_ms)

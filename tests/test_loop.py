@@ -209,6 +209,23 @@ def test_duration_holds_when_a_file_read_blocks(conv_tflite, tmp_path, monkeypat
     assert summary.stopped_by == "duration" and summary.frames == 1
 
 
+def test_threads_auto_times_a_slow_opening_stream_from_its_first_frame(conv_tflite):
+    """A stream that gave its first frame after the 2 s trial had every count measure 0.0 ms
+    over no frame, and one picked from nothing."""
+    from edgeae.runtime.threads import choose_threads
+
+    stream = paced(fps=20)
+
+    def late(conn: socket.socket, closing: threading.Event) -> None:
+        if not closing.wait(2.5):  # as FFmpeg took 3.7-12.7 s to open a tcp:// MJPEG stream
+            stream(conn, closing)
+
+    with tcp_server(late) as (url, _):
+        choice = choose_threads(lambda n: rt.load(conv_tflite, num_threads=n, task="denoise"),
+                                Source("stream", url), RunOptions(), counts=[1, 2])
+    assert set(choice.frame_ms) == {1, 2} and min(choice.frame_ms.values()) > 0, choice
+
+
 def test_pipes_in_a_folder_are_no_frames(conv_tflite, tmp_path):
     folder = write_folder(tmp_path / "photos", blobs(2))
     os.mkfifo(folder / "img_001b.png")  # opening it would wait for a writer for ever
