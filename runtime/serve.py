@@ -484,9 +484,14 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 return self._send(413, f"at most {MAX_BODY} bytes")
-            value = float(json.loads(self.rfile.read(length))["threshold"])
+            if length < 0:  # read(-1) would read to the end, past the cap
+                raise ValueError(length)
+            value = json.loads(self.rfile.read(length))["threshold"]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(value)  # true and "2" are no numbers
         except (ValueError, KeyError, TypeError):
             return self._send(400, 'expected {"threshold": NUMBER}')
+        value = float(value)
         problem = model.threshold_problem(value)
         if problem:
             return self._send(400, problem)
@@ -525,7 +530,8 @@ class PageServer:
                             f"({e.strerror or e}); {fix}") from None
         self.port = self._server.server_address[1]
         threading.Thread(target=self._serve, daemon=True, name="edgeae-serve").start()
-        log.info("serving on http://%s:%d/", options.host, self.port)
+        host = f"[{options.host}]" if ":" in options.host else options.host  # IPv6, as a URL
+        log.info("serving on http://%s:%d/", host, self.port)
 
     def _serve(self) -> None:
         _yield_to_the_model()

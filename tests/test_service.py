@@ -531,6 +531,11 @@ def test_no_path_reaches_a_file_and_oversized_requests_are_refused(served):
             assert b"root:" not in body and b"<html" not in body
     code, _, _ = _get(port, "/threshold", {**bearer, "Content-Length": str(10**7)}, "POST", b"")
     assert code == 413
+    code, _, _ = _get(port, "/threshold", {**bearer, "Content-Length": "-1"}, "POST",
+                      b'{"threshold": 3}' + b" " * 5000)  # read(-1) read past the cap
+    assert code == 400
+    for body in (b'{"threshold": true}', b'{"threshold": "2"}'):  # no numbers
+        assert _get(port, "/threshold", bearer, "POST", body)[0] == 400, body
     assert _get(port, "/" + "a" * 5000, bearer)[0] == 414
 
 
@@ -605,7 +610,7 @@ def test_listening_beyond_this_machine_needs_a_token(conv_artifacts, scene):
         assert code == 2 and "travels in a cookie and a header" in err
 
 
-def test_the_page_listens_on_ipv6(conv_artifacts, scene):
+def test_the_page_listens_on_ipv6(conv_artifacts, scene, caplog):
     """--serve [::1]:PORT: the server was IPv4 only, and its error said to choose another port."""
     import edgeae.runtime as rt
     from edgeae.runtime.capture import Source
@@ -632,6 +637,7 @@ def test_the_page_listens_on_ipv6(conv_artifacts, scene):
         assert answer is not None and answer.startswith(b"HTTP/1.0 200"), answer
     finally:
         loop.join(30)
+    assert f"serving on http://[::1]:{port}/" in caplog.text  # a URL: the address bracketed
 
 
 # the live view's current frame, drawn into a canvas and read back; the figures' frame count
