@@ -16,6 +16,7 @@ disk.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import importlib.util
@@ -177,15 +178,16 @@ class WebhookSink:
     """POSTs each message as JSON; any 2xx answer takes it.
 
     http(s)://host/path; $EDGEAE_WEBHOOK_AUTHORIZATION, when set, is sent as the Authorization
-    header (e.g. "Bearer TOKEN").
+    header (e.g. "Bearer TOKEN"); credentials in the URL (http://user:pass@host/path) as HTTP
+    Basic authentication, as curl sends them (urllib took them for part of the host name).
     """
 
     def __init__(self, url: SplitResult) -> None:
         if not url.hostname:
             raise UserError(f"--webhook {url.geturl()}: no host")
-        self.url = url.geturl()
+        self.url = sink_name(url) + (f"?{url.query}" if url.query else "")
         self._headers = {"Content-Type": "application/json", "User-Agent": "edgeae"}
-        if auth := os.environ.get("EDGEAE_WEBHOOK_AUTHORIZATION"):
+        if auth := os.environ.get("EDGEAE_WEBHOOK_AUTHORIZATION") or _basic_auth(url):
             self._headers["Authorization"] = auth
 
     def send(self, kind: str, body: str) -> None:  # noqa: ARG002 - the body says its type
@@ -206,6 +208,14 @@ class WebhookSink:
 
     def close(self) -> None:
         """Nothing held open between messages."""
+
+
+def _basic_auth(url: SplitResult) -> str | None:
+    """The Authorization header of a URL's user:password, or None without them."""
+    if url.username is None:
+        return None
+    pair = f"{unquote(url.username)}:{unquote(url.password or '')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
 
 @functools.cache
@@ -336,13 +346,16 @@ def _mqtt_problem(text: str, url: SplitResult) -> str | None:
     return None
 
 
-def _webhook_problem(text: str, url: SplitResult) -> str | None:  # noqa: ARG001 - the table's
+def _webhook_problem(text: str, url: SplitResult) -> str | None:
     """Why this URL or the Authorization header could not be sent."""
     if any(ch.isspace() or ord(ch) < 32 for ch in text):
         return "the URL holds a space or control character; percent-encode it (%20)"
     auth = os.environ.get("EDGEAE_WEBHOOK_AUTHORIZATION", "")
     if not (auth.isascii() and auth.isprintable()):
         return "$EDGEAE_WEBHOOK_AUTHORIZATION holds a line break or a character outside ASCII"
+    if auth and url.username is not None:
+        return ("it holds credentials and $EDGEAE_WEBHOOK_AUTHORIZATION is set too; give one "
+                "of them")
     return None
 
 
@@ -354,7 +367,8 @@ URL_PROBLEMS = {"mqtt": _mqtt_problem, "mqtts": _mqtt_problem,
 def sink_name(url: SplitResult) -> str:
     """A sink as the summary and the log name it: its URL without credentials."""
     port = f":{url.port}" if url.port else ""
-    return url._replace(netloc=f"{url.hostname}{port}", query="", fragment="").geturl()
+    host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname  # IPv6
+    return url._replace(netloc=f"{host}{port}", query="", fragment="").geturl()
 
 
 def check_distinct(urls: list[SplitResult]) -> None:

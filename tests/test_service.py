@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from edgeae.core.errors import UserError
-from edgeae.runtime.sinks import FLUSH_TIMEOUT, DiskQueue, SinkDown, WebhookSink
+from edgeae.runtime.sinks import FLUSH_TIMEOUT, DiskQueue, SinkDown, WebhookSink, parse_sink
 
 from conftest import blobs, run_cli, write_video
 
@@ -183,6 +183,38 @@ def test_webhook_events_survive_a_server_that_fails_and_recovers(conv_artifacts,
     events = [m["id"] for m in server.taken if m["type"] == "event"]
     assert _first_seen(events) == _ids(tmp_path / "events.jsonl")  # all, in order
     assert [m["type"] for m in server.taken].count("status") == 2  # the first and the last
+
+
+class _AuthHook(BaseHTTPRequestHandler):
+    """200, noting each request's path and Authorization header."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def test_a_webhook_urls_credentials_are_sent_as_basic_authentication(monkeypatch):
+    """urllib took user:pass@ for part of the host name: every send failed to resolve it."""
+    import base64
+
+    monkeypatch.delenv("EDGEAE_WEBHOOK_AUTHORIZATION", raising=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthHook)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = urlsplit(f"http://bob:p%40ss@127.0.0.1:{server.server_port}/hook?line=2")
+        WebhookSink(url).send("event", "{}")
+    finally:
+        server.shutdown()
+    assert server.seen == [("/hook?line=2", "Basic " + base64.b64encode(b"bob:p@ss").decode())]
+    monkeypatch.setenv("EDGEAE_WEBHOOK_AUTHORIZATION", "Bearer t")
+    with pytest.raises(UserError, match="give one of them"):
+        parse_sink(url.geturl(), ("http", "https"))
 
 
 def test_the_queue_is_bounded_and_outlives_its_process(tmp_path):
