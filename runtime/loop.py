@@ -113,6 +113,7 @@ class RunSummary:
     frame_ms: dict[str, float]  # the whole loop per frame: model, drawing, writing
     anomalies: int
     events: int
+    events_unwritten: int  # of those, lost to the --events file (a full disk): sinks had them
     restarts: int  # a temporal model's history started again: reconnects and scene cuts
     stopped_by: StopReason  # end | duration | interrupt (SIGINT) | terminate (SIGTERM) | quit
     output: str | None
@@ -593,7 +594,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,
         seconds=round(seconds, 3), fps=model_ms.count / seconds if seconds else 0.0,
         model_ms=model_ms.summary(), frame_ms=frame_ms.summary(), anomalies=step.anomalies,
-        events=events.count if events else 0,
+        events=events.count if events else 0, events_unwritten=events.unwritten if events else 0,
         restarts=step.resets + getattr(model, "scene_cuts", 0) if model.temporal else 0,
         stopped_by=stop.reason or "end",
         output=str(options.output) if options.output else None,

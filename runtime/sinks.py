@@ -61,6 +61,7 @@ class DiskQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.max_messages, self.dropped = path, max_messages, 0
         self.unwritable = False  # the last put failed (a full disk): warned once
+        self._full = False  # dropping the oldest since the last delivery: warned once
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, check_same_thread=False)
@@ -98,8 +99,11 @@ class DiskQueue:
                 self._db.execute("DELETE FROM messages WHERE seq IN (SELECT seq FROM messages "
                                  "ORDER BY seq LIMIT ?)", (count - self.max_messages,))
                 self.dropped += count - self.max_messages
-                log.warning("%s: queue full (%d messages), dropped the oldest", self.path.name,
-                            self.max_messages)
+                if not self._full:  # once until a delivery: a week offline is no log flood
+                    log.warning("%s: queue full (%d messages), dropping the oldest until "
+                                "messages are delivered (the summary counts them)",
+                                self.path.name, self.max_messages)
+                self._full = True
 
     def oldest(self) -> tuple[int, str, str] | None:
         """(seq, kind, body) of the oldest message, or None when empty."""
@@ -111,6 +115,7 @@ class DiskQueue:
         """The message was delivered."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+            self._full = False
 
     def __len__(self) -> int:
         with self._lock:

@@ -217,11 +217,23 @@ def test_a_webhook_urls_credentials_are_sent_as_basic_authentication(monkeypatch
         parse_sink(url.geturl(), ("http", "https"))
 
 
-def test_the_queue_is_bounded_and_outlives_its_process(tmp_path):
+def test_events_the_disk_refuses_are_counted_and_the_sinks_still_get_them(conv_artifacts,
+                                                                          scene, tmp_path,
+                                                                          caplog):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    summary = _run_scoring(conv_artifacts / "model_int8.tflite", scene, tmp_path / "q",
+                           Path("/dev/full"), "--overwrite")
+    assert summary["events"] == 30 and summary["events_unwritten"] == 30  # had said nothing
+    assert caplog.text.count("cannot write events to /dev/full") == 1
+
+
+def test_the_queue_is_bounded_and_outlives_its_process(tmp_path, caplog):
     queue = DiskQueue(tmp_path / "q.sqlite", max_messages=5)
     for i in range(8):
         queue.put("event", json.dumps({"n": i}))
     assert len(queue) == 5 and queue.dropped == 3
+    assert caplog.text.count("queue full") == 1  # not one line per message dropped
     queue.close()
     reopened = DiskQueue(tmp_path / "q.sqlite", max_messages=5)
     seq, kind, body = reopened.oldest()
