@@ -210,6 +210,10 @@ class VideoOutput:
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 raise UserError(f"OpenCV cannot write {self.path.suffix} video here; try .avi")
+            if any(side % 2 for side in self._size):
+                log.warning("%dx%d frames: the video is %dx%d, as its codec takes even sides "
+                            "(OpenCV leaves out the last row or column; a folder of PNG frames "
+                            "keeps them)", *self._size, *(side - side % 2 for side in self._size))
         if (image.shape[1], image.shape[0]) != self._size:
             shrink = image.shape[0] * image.shape[1] > self._size[0] * self._size[1]
             if not self.resized:

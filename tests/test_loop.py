@@ -146,6 +146,16 @@ def test_frames_of_another_size_are_resized_into_the_video(conv_tflite, tmp_path
     assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (48, 48)
 
 
+def test_an_odd_sided_video_says_its_codec_leaves_a_row_out(conv_tflite, tmp_path, caplog):
+    folder = write_folder(tmp_path / "in", blobs(2, 48, 3)[:, :47, :45])  # 45x47 frames
+    code, _, err = run_cli("run", "--model", conv_tflite, "--source", folder, "--task",
+                           "denoise", "--output", tmp_path / "out.avi")
+    assert code == 0, err
+    video = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (44, 46)
+    assert "45x47 frames: the video is 44x46, as its codec takes even sides" in caplog.text
+
+
 # 4. a live source's video plays in real time
 
 def test_live_video_is_stamped_with_the_rate_frames_came_at(conv_tflite, tmp_path):
