@@ -171,11 +171,7 @@ class VideoOutput:
     """
 
     def __init__(self, path: Path, fps: float | None, overwrite: bool) -> None:
-        if path.exists() and not overwrite:
-            raise UserError(f"{path} already exists; pass --overwrite to replace it")
-        if path.suffix.lower() not in VIDEO_CODECS:
-            raise UserError(f"cannot write video {path.name}: use one of "
-                            f"{', '.join(VIDEO_CODECS)} or a folder for PNG frames")
+        _check_output_replaceable(path, overwrite)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
                                    dir=path.parent)  # named as core/files.meant_path knows
@@ -293,8 +289,7 @@ class FolderOutput:
     """
 
     def __init__(self, path: Path, overwrite: bool) -> None:
-        if path.exists() and any(path.iterdir()) and not overwrite:
-            raise UserError(f"{path} already holds files; pass --overwrite to write into it")
+        _check_output_replaceable(path, overwrite)
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("frame_*.png"):  # an earlier run's frames, which ours replace
             if FRAME_NAME.fullmatch(stale.name):
@@ -344,9 +339,7 @@ class EventLog:
         self._file, self.path, self.unwritten = None, path, 0
         self._clock = clock or (lambda _: time.monotonic())  # frame index -> seconds
         if path is not None:
-            if not overwrite and not _is_event_log(path):
-                raise UserError(f"{path} exists and is no events log (JSON lines), which "
-                                "--events appends to; pass --overwrite to replace it")
+            _check_event_log(path, overwrite)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(path, "w" if overwrite else "a",  # noqa: SIM115 - close() closes
                               encoding="utf-8")
@@ -638,16 +631,27 @@ def check_run_options(source: Source, options: RunOptions, scoring: bool) -> Non
 
 
 def _check_outputs_replaceable(options: RunOptions) -> None:
-    """--output and --events that are there already, refused as opening them would be."""
-    output, events = options.output, options.events
-    if output is not None and output.suffix and output.suffix.lower() not in VIDEO_CODECS:
+    """--output and --events that are there already, refused before any slow work."""
+    if options.output is not None:
+        _check_output_replaceable(options.output, options.overwrite)
+    if options.events is not None:
+        _check_event_log(options.events, options.overwrite)
+
+
+def _check_output_replaceable(output: Path, overwrite: bool) -> None:
+    """A video of a suffix OpenCV writes, or a folder: new, or replaced with `overwrite`."""
+    if output.suffix and output.suffix.lower() not in VIDEO_CODECS:
         raise UserError(f"cannot write video {output.name}: use one of "
                         f"{', '.join(VIDEO_CODECS)} or a folder for PNG frames")
-    if output is not None and not options.overwrite and output.exists() and (
-            output.suffix or any(output.iterdir())):
-        raise UserError(f"{output} already {'exists' if output.suffix else 'holds files'}; "
-                        "pass --overwrite to replace it")
-    if events is not None and not options.overwrite and not _is_event_log(events):
+    if not overwrite and output.exists() and (output.suffix or any(output.iterdir())):
+        raise UserError(f"{output} already exists; pass --overwrite to replace it"
+                        if output.suffix else f"{output} already holds files; pass --overwrite "
+                        "to write into it")
+
+
+def _check_event_log(events: Path, overwrite: bool) -> None:
+    """An events log to append to, or any file to replace with `overwrite`."""
+    if not overwrite and not _is_event_log(events):
         raise UserError(f"{events} exists and is no events log (JSON lines), which --events "
                         "appends to; pass --overwrite to replace it")
 
