@@ -104,8 +104,10 @@ class ModelDir:
             raise UserError(f"{path} holds {images.dtype} {images.shape}, not float32 NHWC "
                             f"images; {remedy}")
         spec = self.manifest.input
-        if images.shape[3] not in (spec.channels, spec.model_channels) or (
-                spec.fixed_size not in (None, images.shape[1:3])):
+        temporal = spec.frames > 1 or spec.recurrent  # clips: frames stacked on the channels
+        channels = images.shape[3] == spec.channels or (temporal and
+                                                        images.shape[3] % spec.channels == 0)
+        if not channels or spec.fixed_size not in (None, images.shape[1:3]):
             raise UserError(f"{path} holds images of shape {images.shape[1:]}, which the model "
                             f"({spec.describe()}) does not take: it belongs to another model; "
                             f"{remedy}")
