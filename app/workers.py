@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -66,6 +67,7 @@ def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None]
                                initializer=_logging_then, initargs=(verbose_here(), initializer,
                                                                     spec, *initargs))
     try:
+        _start_ignoring_ctrl_c(pool, workers)
         yield pool
     except BaseException:
         with signals_held():  # a second Ctrl-C mid-shutdown had left the workers unjoinable
@@ -73,6 +75,28 @@ def process_pool(workers: int, spec: ModelSpec, initializer: Callable[..., None]
         raise
     with signals_held():
         pool.shutdown(wait=True)
+
+
+def _start_ignoring_ctrl_c(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start the pool's processes with Ctrl-C ignored from their first instruction.
+
+    A spawned process inherits an ignored signal (and Python then installs no handler of its
+    own); ignored only once its initializer ran, a Ctrl-C during its seconds of imports printed
+    a traceback. The pool spawns a process per submission while it has fewer than `workers`,
+    and the parent ignores Ctrl-C only for those milliseconds.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for _ in range(workers):
+            pool.submit(_nothing)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _nothing() -> None:
+    """A task that only makes the pool start a process."""
 
 
 def _logging_then(verbose: bool, initializer: Callable[..., None], *args: Any) -> None:

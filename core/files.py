@@ -47,21 +47,27 @@ def refuse_writing_over_input(target: Path, source: Path, option: str) -> None:
                         f"choose another {option}")
 
 
-def refuse_replacing_inputs(target: Path, option: str, inputs: dict[str, object]) -> None:
+Inputs = dict[str, object] | Iterable[tuple[str, object]]  # (how it is named, path or None)
+
+
+def _named(inputs: Inputs) -> Iterable[tuple[str, object]]:
+    return inputs.items() if isinstance(inputs, dict) else inputs
+
+
+def refuse_replacing_inputs(target: Path, option: str, inputs: Inputs) -> None:
     """Refuse an output folder that is, or holds, an input: --overwrite would delete it.
 
     `inputs` maps how each input is named in the message to its path (None where not given).
     """
     folder = Path(target).resolve()
-    for name, given in inputs.items():
+    for name, given in _named(inputs):
         path = None if given is None else Path(str(given))
         if path is not None and path.exists() and path.resolve().is_relative_to(folder):
             raise UserError(f"{option} {target} is or holds {name} {path}: choose a folder of "
                             "its own (--overwrite would delete it)")
 
 
-def refuse_writing_into_inputs(target: Path | None, option: str,
-                               inputs: dict[str, object]) -> None:
+def refuse_writing_into_inputs(target: Path | None, option: str, inputs: Inputs) -> None:
     """Refuse an output file that would replace an input, --overwrite or not.
 
     `inputs` maps how each input is named in the message to its path (None where not given):
@@ -71,7 +77,7 @@ def refuse_writing_into_inputs(target: Path | None, option: str,
     if target is None:
         return
     path = Path(target).resolve()
-    for name, given in inputs.items():
+    for name, given in _named(inputs):
         source = None if given is None else Path(str(given)).resolve()
         if source is not None and (path == source or (
                 source.is_dir() and path.exists() and path.is_relative_to(source))):

@@ -284,6 +284,10 @@ CASES = {
     "run-events-over-the-manifest": ("device", "run --model {p} --source {t}/images --task score "
                                      "--events {p}.json --overwrite",
                                      "would write over --model's manifest"),
+    "run-events-over-the-export-report": ("device", "run --model {t}/conv/model_fp32.onnx "
+                                          "--source {t}/images "
+                                          "--task score --events {t}/conv/parity.json "
+                                          "--overwrite", "would write over its export's report"),
     "run-events-into-a-json-document": ("device", "run --model {p} --source {t}/images --task "
                                         "score --events {t}/config.json", "is no events log"),
     # refused before --threads auto's trials run (seconds; they print a line of their own)
@@ -311,6 +315,10 @@ CASES = {
     # a model and its parameters, checked without Keras (they were found 5-12 s in)
     "train-unknown-model": ("train", "train autoencoder --data {t}/images --model vit --out "
                             "{t}/o", "unknown model 'vit'; choose one of"),
+    "train-one-image-of-too-few-tiles": ("train", "train denoiser --data {t}/images/img_000.png "
+                                         "--patch-size 12 --out {t}/o", "lower --patch-size"),
+    "train-one-image-resized": ("train", "train denoiser --data {t}/images/img_000.png "
+                                "--patch-size 8 --image-size 32 --out {t}/o", "drop --image-size"),
     "train-vae-of-another-model": ("train", "train vae --data {t}/images --model conv --out "
                                    "{t}/o", "trains the vae model, and only it does"),
     "train-filters-of-none": ("train", "train autoencoder --data {t}/images --filters 0,8 --out "

@@ -261,3 +261,14 @@ def test_digests_are_cached_by_path_size_and_mtime(tmp_path, monkeypatch):
     assert files.cached_sha256(path) == files.cached_sha256(path) == "digest1"
     path.write_bytes(b"abcd")  # another size: hashed again
     assert files.cached_sha256(path) == "digest2" and len(calls) == 2
+
+
+def test_no_run_output_replaces_a_file_the_detector_needs(detectors, folder):
+    """`run --events FILE --overwrite` had emptied the detector's memory beside it."""
+    memory = memory_file(folder)
+    before = memory.read_bytes()
+    for option in ("--events", "--output"):
+        line = one_line_error("run", "--model", folder / ART, "--source", detectors["images"],
+                              option, memory, "--overwrite")
+        assert "would write over a file the model needs" in line, line
+    assert memory.read_bytes() == before

@@ -340,27 +340,46 @@ def check_resume_or_overwrite(args: argparse.Namespace) -> None:
                         "give one of them")
 
 
-def refuse_output_over_inputs(args: argparse.Namespace, *options: str) -> dict[str, object]:
+def refuse_output_over_inputs(args: argparse.Namespace, *options: str,
+                              models: Sequence[Path] = ()) -> list[tuple[str, object]]:
     """Refuse output files (named by their options) that would replace one of the inputs.
 
-    The inputs: --data, --labels, --interpolate's images, --model and the files beside it.
+    The inputs: --data, --labels, --interpolate's images, --model (or `models`: the files a
+    run may open, `--backend auto`'s pick among them) and every file each needs beside it.
     Returns those inputs by name, for checks of output folders.
     """
     from edgeae.core.files import refuse_writing_into_inputs
-    from edgeae.core.manifest import manifest_path_for, weights_path_for
 
     model = getattr(args, "model", None)
-    inputs = {"--data": getattr(args, "data", None), "--labels": getattr(args, "labels", None),
-              "--model": model}
-    if model is not None and Path(model).is_file():  # its manifest and weights beside it
-        inputs.update({"--model's manifest": manifest_path_for(Path(model)),
-                       "--model's weights": weights_path_for(Path(model))})
-    inputs.update(zip(("--interpolate A", "--interpolate B"), getattr(args, "interpolate", None)
-                      or ()))
+    inputs = [("--data", getattr(args, "data", None)), ("--labels", getattr(args, "labels", None)),
+              ("--model", model), *zip(("--interpolate A", "--interpolate B"),
+                                       getattr(args, "interpolate", None) or ())]
+    for path in dict.fromkeys(p for p in (model, *models) if p is not None):
+        inputs += _files_beside(Path(path))
     for option in options:
         refuse_writing_into_inputs(getattr(args, option.lstrip("-").replace("-", "_")), option,
                                    inputs)
     return inputs
+
+
+def _files_beside(model: Path) -> list[tuple[str, Path]]:
+    """An exported file's manifest, weights and side arrays, and its export's parity report.
+
+    Nothing for a model directory (its files are guarded as its folder's) or a file whose
+    manifest cannot be read (loading it says why).
+    """
+    from edgeae.core.manifest import manifest_path_for
+    from edgeae.runtime.artifact import read_artifact_manifest, recorded_files
+
+    if not model.is_file():
+        return []
+    try:
+        needed = [file for file, _, _ in recorded_files(model, read_artifact_manifest(model))]
+    except UserError:
+        needed = [model]
+    return [*(("a file the model needs:", file) for file in needed),
+            ("--model's manifest", manifest_path_for(model)),
+            ("its export's report", model.parent / "parity.json")]
 
 
 def model_on_images_parser(sub: argparse._SubParsersAction, name: str,

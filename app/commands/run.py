@@ -296,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--colour-planes is how a gray model denoises colour frames; "
                         + ("--gray reads gray frames" if args.gray
                            else f"{path.name} would {use} them"))
-    refuse_output_over_inputs(args, "--output", "--events")  # the model's manifest, say
+    refuse_output_over_inputs(args, "--output", "--events",  # the model's manifest, say
+                              models=(model_path(args), path))
     check_run_options(source, options, scoring=use == "score")  # before any trial run
     stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
         else None

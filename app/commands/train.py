@@ -374,10 +374,18 @@ def _tiled_if_one_image(source, args: argparse.Namespace):  # noqa: ANN001, ANN2
     from edgeae.core.data import ImageTiles
     from edgeae.core.tasks import TASKS
 
-    if len(source) != 1 or args.patch_size is None or args.image_size is not None \
-            or min(source.smallest) < args.patch_size:
-        return source
-    tiles = ImageTiles(source, args.patch_size, TASKS[args.task].min_train + 1)
+    if len(source) != 1 or args.patch_size is None or min(source.smallest) < args.patch_size:
+        return source  # image_shape says what is wrong with a crop larger than the image
+    if args.image_size is not None:
+        raise UserError("one image trains on tiles of itself at its own size; drop "
+                        "--image-size (or give more images)")
+    at_least = TASKS[args.task].min_train + 1
+    tiles = ImageTiles(source, args.patch_size, at_least)
+    if len(tiles) < at_least:
+        h, w = source.smallest
+        raise UserError(f"one {h}x{w} image holds {len(tiles)} tile(s) of --patch-size "
+                        f"{args.patch_size}; {at_least} are needed to train and hold one out: "
+                        "lower --patch-size (or give more images)")
     logging.getLogger(__name__).info(
         "one image: %d tiles of %dx%d of it train and validate, --patch-size %d crops from each",
         len(tiles), tiles.side, tiles.side, args.patch_size)
