@@ -12,6 +12,7 @@ threshold can be recomputed or changed later without the training images or retr
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from edgeae.core.files import file_digest, write_text
 from edgeae.core.manifest import Manifest, ScoreStats, manifest_path_for
 from edgeae.core.modeldir import MANIFEST_FILE
 from edgeae.runtime.artifact import read_manifest
+
+log = logging.getLogger(__name__)
 
 # each form and the scores it reads: percentile:99 and contamination:0.01 differ, as held-out
 # normal images score higher than the training images the model fitted
@@ -160,9 +163,13 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
         return manifest.model_copy(update=update)
     from edgeae.runtime.auto import siblings
 
-    for path, each in siblings(model, manifest).items():
+    sharing = siblings(model, manifest)
+    for path, each in sharing.items():
         write_text(manifest_path_for(path), _with_digest(each, path).model_copy(
             update=update).to_json(), overwrite=True)
+    if others := [path.name for path in sharing if path != model]:
+        log.info("the same threshold set on %s (the same model and precision beside it)",
+                 ", ".join(others))
     return _with_digest(manifest, model).model_copy(update=update)
 
 

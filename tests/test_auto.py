@@ -78,13 +78,15 @@ def test_a_cached_choice_is_never_another_folders_file(conv_artifacts, tmp_path)
     assert set(again.timings_ms) < set(picked_a.timings_ms)  # the ONNX file is no candidate
 
 
-def test_a_threshold_is_set_on_the_files_beside_that_shared_it_and_auto_keeps_it(tmp_path):
+def test_a_threshold_is_set_on_the_files_beside_that_shared_it_and_auto_keeps_it(tmp_path,
+                                                                                  caplog):
     folder = copy_artifacts(PRETRAINED_DIR, tmp_path / "live", "live_int8.tflite",
                             "live_int8.onnx", "live_fp32.onnx")
     path, onnx = folder / "live_int8.tflite", folder / "live_int8.onnx"
     assert set(siblings(path, rt.read_artifact_manifest(path))) == {path, onnx}
     code, _, err = run_cli("threshold", path, "--strategy", "fixed:0.5")
     assert code == 0, err  # the same model's int8 ONNX file decides alike; fp32 is its own
+    assert "the same threshold set on live_int8.onnx (the same model" in caplog.text
     assert [rt.read_artifact_manifest(folder / name).threshold for name in
             ("live_int8.tflite", "live_int8.onnx", "live_fp32.onnx")] == [0.5, 0.5, None]
     edited = json.loads(manifest_path_for(onnx).read_text())  # a threshold set on one alone
