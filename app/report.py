@@ -30,7 +30,7 @@ from edgeae.app.benchmark import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import write_text
-from edgeae.core.formats import PRECISIONS
+from edgeae.core.formats import PRECISIONS, REPORT_FILE
 from edgeae.core.images import tile_grid
 from edgeae.core.manifest import Manifest, manifest_path_for
 from edgeae.core.modeldir import HISTORY_FILE, ModelDir
@@ -345,9 +345,9 @@ def write_report(model_dir: str | Path, out: str | Path, benchmark_dir: Path | N
         path = benchmark_dir / "benchmark.json"
         bench = checked_benchmark(read_json(path, "benchmark results"), path)
         measured = check_benchmarked(md, benchmark_dir, bench)  # where it found or made them
-        if export_dir is None and (measured / "parity.json").is_file():
+        if export_dir is None and (measured / REPORT_FILE).is_file():
             export_dir = measured
-    parity = read_json(export_dir / "parity.json" if export_dir else None, "export report")
+    parity = read_json(export_dir / REPORT_FILE if export_dir else None, "export report")
     if parity:
         check_exported_from(md, export_dir, parity)
     model = load_keras(md)  # once: the card counts it, the samples run it

@@ -107,6 +107,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
 )}
 
 
+# the export's parity report beside its artifacts (edgeae export writes it, report reads it)
+REPORT_FILE = "parity.json"
+
+
 def exported_formats() -> tuple[str, ...]:
     """Names of the formats `edgeae export` writes."""
     return tuple(name for name, f in FORMATS.items() if f.exported)

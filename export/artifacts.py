@@ -27,7 +27,13 @@ from edgeae.core.files import (
     write_json,
     write_text,
 )
-from edgeae.core.formats import FORMATS, PRECISIONS, artifact_name, exported_formats
+from edgeae.core.formats import (
+    FORMATS,
+    PRECISIONS,
+    REPORT_FILE,
+    artifact_name,
+    exported_formats,
+)
 from edgeae.core.images import resize
 from edgeae.core.manifest import (
     SIDE_FILES,
@@ -67,7 +73,6 @@ from edgeae.train.keras_backend import KerasSession, load_keras
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "parity.json"
 
 
 @dataclass(frozen=True)

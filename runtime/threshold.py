@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.files import file_digest, write_text
+from edgeae.core.files import cached_sha256, write_text
 from edgeae.core.manifest import Manifest, ScoreStats, manifest_path_for
 from edgeae.core.modeldir import MANIFEST_FILE
 from edgeae.runtime.artifact import read_manifest
@@ -158,19 +158,19 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
         raise UserError(f"{spec}: {problem}")
     update = {"threshold": value, "threshold_strategy": str(spec)}
     if model.is_dir():
-        write_text(model / MANIFEST_FILE, manifest.model_copy(update=update).to_json(),
-                   overwrite=True)
-        return manifest.model_copy(update=update)
+        updated = manifest.model_copy(update=update)
+        write_text(model / MANIFEST_FILE, updated.to_json(), overwrite=True)
+        return updated
     from edgeae.runtime.auto import siblings
 
-    sharing = siblings(model, manifest)
-    for path, each in sharing.items():
-        write_text(manifest_path_for(path), _with_digest(each, path).model_copy(
-            update=update).to_json(), overwrite=True)
+    sharing = {path: _with_digest(each, path).model_copy(update=update)
+               for path, each in siblings(model, manifest).items()}  # `model` among them
+    for path, updated in sharing.items():
+        write_text(manifest_path_for(path), updated.to_json(), overwrite=True)
     if others := [path.name for path in sharing if path != model]:
         log.info("the same threshold set on %s (the same model and precision beside it)",
                  ", ".join(others))
-    return _with_digest(manifest, model).model_copy(update=update)
+    return sharing[model]
 
 
 def _with_digest(manifest: Manifest, path: Path) -> Manifest:
@@ -178,4 +178,4 @@ def _with_digest(manifest: Manifest, path: Path) -> Manifest:
     if manifest.artifact.sha256 is not None:
         return manifest
     return manifest.model_copy(update={"artifact": manifest.artifact.model_copy(update={
-        "size_bytes": path.stat().st_size, "sha256": file_digest(path)})})
+        "size_bytes": path.stat().st_size, "sha256": cached_sha256(path)})})

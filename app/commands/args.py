@@ -368,6 +368,7 @@ def _files_beside(model: Path) -> list[tuple[str, Path]]:
     Nothing for a model directory (its files are guarded as its folder's) or a file whose
     manifest cannot be read (loading it says why).
     """
+    from edgeae.core.formats import REPORT_FILE
     from edgeae.core.manifest import manifest_path_for
     from edgeae.runtime.artifact import read_artifact_manifest, recorded_files
 
@@ -379,7 +380,7 @@ def _files_beside(model: Path) -> list[tuple[str, Path]]:
         needed = [model]
     return [*(("a file the model needs:", file) for file in needed),
             ("--model's manifest", manifest_path_for(model)),
-            ("its export's report", model.parent / "parity.json")]
+            ("its export's report", model.parent / REPORT_FILE)]
 
 
 def model_on_images_parser(sub: argparse._SubParsersAction, name: str,
