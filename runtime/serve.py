@@ -481,11 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.options.token is None:
             return self._send(403, "changing the threshold needs the server started with --token")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = _body_length(self.headers.get("Content-Length") or "0")
             if length > MAX_BODY:
                 return self._send(413, f"at most {MAX_BODY} bytes")
-            if length < 0:  # read(-1) would read to the end, past the cap
-                raise ValueError(length)
             value = json.loads(self.rfile.read(length))["threshold"]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(value)  # true and "2" are no numbers
@@ -508,6 +506,15 @@ ROUTES: dict[tuple[str, str], Callable[[_Handler, dict], None]] = {
     ("GET", "/status.json"): _Handler._status, ("GET", "/events.json"): _Handler._events,
     ("GET", "/metrics"): _Handler._metrics, ("POST", "/threshold"): _Handler._threshold}
 EVENT_IMAGE = re.compile(r"/events/(\d{1,9})\.jpg")
+DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def _body_length(header: str) -> int:
+    """Content-Length as RFC 9110 writes it, digits only: int() would also take "-1" (whose
+    read(-1) reads past the body cap), "+18" and "1_8"."""
+    if not DIGITS.fullmatch(header):
+        raise ValueError(header)
+    return int(header)
 
 
 def _same(given: str, token: str) -> bool:
