@@ -432,15 +432,26 @@ def _still(path: Path, gray: bool) -> np.ndarray | None:
     """
     image = decode_upright(file_bytes(path))
     if image is None:
-        log.warning("skipping unreadable image %s", path)
+        _warn_once(path, "skipping unreadable image %s")
         return None
     frame = as_camera_frame(image)
     if frame is None:
-        log.warning("skipping %s: float pixels outside [0, 1] (or not finite), which no "
-                    "camera gives; save it as 8 or 16 bits", path)
+        _warn_once(path, "skipping %s: float pixels outside [0, 1] (or not finite), which no "
+                         "camera gives; save it as 8 or 16 bits")
     elif gray and frame.ndim == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     return frame
+
+
+def _warn_once(path: Path, message: str) -> None:
+    """A skipped file is said once per process: the frame-size probe, `--threads auto`'s
+    trials and every `--loop` pass read the folder again."""
+    if path not in _SKIPPED:
+        _SKIPPED.add(path)
+        log.warning(message, path)
+
+
+_SKIPPED: set[Path] = set()
 
 
 def as_camera_frame(image: np.ndarray) -> np.ndarray | None:

@@ -418,6 +418,7 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
                               options=CaptureOptions(gray=True)))
     assert len(gray_frames) == 6 and all(f.ndim == 2 for f in gray_frames)
     np.testing.assert_array_equal(gray_frames[4], gray)
+    assert caplog.text.count("f_float_0_255.tif") == 1  # said once, not per reading
     np.testing.assert_array_equal(gray_frames[5], cv2.cvtColor(shown, cv2.COLOR_BGR2GRAY))
 
 
