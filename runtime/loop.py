@@ -495,12 +495,20 @@ class Stop:
             else float("inf")
         self.reason: StopReason | None = None
         self.reload_requested = False  # SIGHUP, when the run reloads
+        self.first_frame_at: float | None = None
 
     def first_frame_came(self) -> None:
-        """Start a duration timed from the first frame (a no-op when it runs from the start)."""
+        """Note when frames began (rates count from then: not a stream's seconds of opening),
+        and start a duration timed from the first frame."""
+        self.first_frame_at = self.first_frame_at or time.monotonic()
         if self._duration and self._deadline == float("inf"):
             self.start = time.monotonic()
             self._deadline = self.start + self._duration
+
+    def rate(self, frames: int, now: float) -> float:
+        """Frames a second from the first frame to `now` (from the start before it)."""
+        seconds = now - (self.first_frame_at or self.start)
+        return frames / seconds if seconds > 0 else 0.0
 
     def __call__(self) -> bool:
         """True once the loop should stop (checks the clock against --duration)."""
@@ -589,7 +597,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
     video, events = outputs.video, outputs.events
     return RunSummary(
         frames=model_ms.count, dropped=feed.stats.dropped, reconnects=feed.stats.reconnects,
-        seconds=round(seconds, 3), fps=model_ms.count / seconds if seconds else 0.0,
+        seconds=round(seconds, 3), fps=stop.rate(model_ms.count, ended),
         model_ms=model_ms.summary(), frame_ms=frame_ms.summary(), anomalies=step.anomalies,
         events=events.count if events else 0, events_unwritten=events.unwritten if events else 0,
         restarts=step.resets + getattr(model, "scene_cuts", 0) if model.temporal else 0,
@@ -659,9 +667,9 @@ def _check_event_log(events: Path, overwrite: bool) -> None:
 def _status(step: _FrameStep, stats: SourceStats, latencies: tuple[Latencies, Latencies],
             stop: Stop) -> dict:
     """The periodic status message: how the run is doing since it started."""
-    seconds, (model_ms, frame_ms) = time.monotonic() - stop.start, latencies
+    model_ms, frame_ms = latencies
     return {"time": _now(), "running": stop.reason is None, "stopped_by": stop.reason,
-            "frames": model_ms.count, "fps": round(model_ms.count / seconds, 2) if seconds else 0,
+            "frames": model_ms.count, "fps": round(stop.rate(model_ms.count, time.monotonic()), 2),
             "model_ms_p50": round(model_ms.summary()["p50"], 2),
             "frame_ms_p50": round(frame_ms.summary()["p50"], 2), "dropped": stats.dropped,
             "reconnects": stats.reconnects, "anomalies": step.anomalies}
@@ -774,7 +782,7 @@ def _process(index: int, frame: np.ndarray, step: _FrameStep, outputs: _Outputs,
     if output is not None or options.display:
         now = time.monotonic()
         view = _view(frame, result, step.heat_scale, options, outputs.canvas,
-                     fps=model_ms.count / max(now - stop.start, 1e-9), ms=model_ms.last)
+                     fps=stop.rate(model_ms.count, now), ms=model_ms.last)
         if output is not None:
             output.write(view, now)
         if options.display and _show(view):

@@ -236,6 +236,21 @@ def test_threads_auto_times_a_slow_opening_stream_from_its_first_frame(conv_tfli
     assert set(choice.frame_ms) == {1, 2} and min(choice.frame_ms.values()) > 0, choice
 
 
+def test_a_runs_frame_rate_counts_from_its_first_frame(conv_tflite):
+    """The summary's fps had counted a stream's seconds of opening: 4.8 where it gave 10."""
+    stream = paced(fps=20)
+
+    def late(conn: socket.socket, closing: threading.Event) -> None:
+        if not closing.wait(2.5):
+            stream(conn, closing)
+
+    with tcp_server(late) as (url, _):
+        summary = run(rt.load(conv_tflite, task="denoise"), Source("stream", url),
+                      RunOptions(duration=5.0))
+    assert summary.frames > 5, summary
+    assert summary.fps > 1.5 * summary.frames / summary.seconds, summary
+
+
 def test_pipes_in_a_folder_are_no_frames(conv_tflite, tmp_path):
     folder = write_folder(tmp_path / "photos", blobs(2))
     os.mkfifo(folder / "img_001b.png")  # opening it would wait for a writer for ever
