@@ -86,11 +86,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run one command; user errors print one line and return their exit code."""
-    args = parse(argv)
-    _quiet_toolchain(args.verbose)
-    configure_logging(args.verbose)
     try:
-        with _sigterm_unwinds():
+        with _sigterm_unwinds():  # from the start: the toolchain's imports take seconds
+            args = parse(argv)
+            _quiet_toolchain(args.verbose)
+            configure_logging(args.verbose)
             return args.func(args)
     except EdgeaeError as exc:
         if exc.details:

@@ -444,8 +444,10 @@ def _still(path: Path, gray: bool) -> np.ndarray | None:
 
 
 def _warn_once(path: Path, message: str) -> None:
-    """A skipped file is said once per process: the frame-size probe, `--threads auto`'s
-    trials and every `--loop` pass read the folder again."""
+    """Warn of a skipped file once per process.
+
+    The frame-size probe, `--threads auto`'s trials and every `--loop` pass read it again.
+    """
     if path not in _SKIPPED:
         _SKIPPED.add(path)
         log.warning(message, path)

@@ -498,8 +498,10 @@ class Stop:
         self.first_frame_at: float | None = None
 
     def first_frame_came(self) -> None:
-        """Note when frames began (rates count from then: not a stream's seconds of opening),
-        and start a duration timed from the first frame."""
+        """Note when frames began, and start a duration timed from the first frame.
+
+        Rates count from then: a stream's seconds of opening are no frames.
+        """
         self.first_frame_at = self.first_frame_at or time.monotonic()
         if self._duration and self._deadline == float("inf"):
             self.start = time.monotonic()

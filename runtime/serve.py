@@ -510,8 +510,10 @@ DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 def _body_length(header: str) -> int:
-    """Content-Length as RFC 9110 writes it, digits only: int() would also take "-1" (whose
-    read(-1) reads past the body cap), "+18" and "1_8"."""
+    """Content-Length as RFC 9110 writes it, digits only.
+
+    int() would also take "-1" (whose read(-1) reads past the body cap), "+18" and "1_8".
+    """
     if not DIGITS.fullmatch(header):
         raise ValueError(header)
     return int(header)

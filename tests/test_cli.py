@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 from edgeae.export.options import Tolerances
 
-from conftest import blobs, run_cli, write_folder
+from conftest import REPO, blobs, run_cli, write_folder
 
 COMMANDS = [["train"], ["train", "autoencoder"], ["train", "denoiser"], ["export"],
             ["reconstruct"], ["info"], ["demo"], ["service"], ["service", "install"],
@@ -343,3 +345,20 @@ def test_a_refused_path_is_named_as_the_user_gave_it_not_as_its_temporary():
                              ("plain/scores.csv", "plain/scores.csv")]:
         refused = OSError(errno.EROFS, "Read-only file system", temporary)
         assert path_error(refused).startswith(f"{meant}: Read-only file system; check")
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(tmp_path):
+    """The command's modules take 0.5 s to import, TensorFlow's seconds: a Ctrl-C then had
+    printed a traceback, not the line a Ctrl-C during the command prints."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for delay in (0.1, 0.3, 0.6, 1.0, 1.5):
+        proc = subprocess.Popen([sys.executable, "-m", "edgeae", "demo", "--out",
+                                 str(tmp_path / f"demo{delay}")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        # -SIGINT: CPython dies by the signal itself (a shell's $? is 130 all the same) when
+        # the Ctrl-C came inside an exec() of a string, as dataclasses' do, even once caught
+        assert proc.returncode in (130, -signal.SIGINT), (delay, err)
+        assert err.strip() == "edgeae: interrupted", (delay, err)
