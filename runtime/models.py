@@ -588,12 +588,17 @@ class AnomalyScorer(_FrameModel):
         return Score(value, self._map_at(maps[0], own_size), self.decide(value))
 
     @one_call_at_a_time
-    def score_batch(self, images: np.ndarray) -> Score:
-        """The Score of whole images (NHWC or NHW, uint8 or [0, 1]): arrays of N.
+    def score_batch(self, images: np.ndarray, color: ColorOrder = "rgb") -> Score:
+        """The Score of whole images (NHWC or NHW, uint8, uint16 or [0, 1]): arrays of N.
 
-        The path training, export and `edgeae score` share, so their thresholds agree.
+        The path training, export and `edgeae score` share, so their thresholds agree. Colour
+        images come in RGB, as training loads them (unlike `score`, whose frames come as
+        OpenCV reads them); pass color="bgr" for OpenCV's order.
         """
-        unit = self._as_batch(checked_pixels(to_unit_float(as_array(images))))
+        images = checked_pixels(images if images is None else to_unit_float(as_array(images)))
+        if checked_color(color) == "bgr" and images.ndim == 4 and images.shape[-1] == 3:
+            images = images[..., ::-1]
+        unit = self._as_batch(images)
         own_size = unit.shape[1:3]
         if self.score_size is not None and own_size != self.score_size:
             unit = np.stack([resize(image, self.score_size) for image in unit])

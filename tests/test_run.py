@@ -236,6 +236,23 @@ def test_frames_opencv_cannot_convert_are_denoised_and_a_bad_colour_order_refuse
             rt.load(colour_tflite, task="score").score(frame, color=order)
 
 
+def test_score_batch_takes_rgb_as_training_loads_it_and_bgr_when_told(colour_tflite):
+    """score() takes OpenCV's BGR, score_batch training's RGB: the same frames had scored
+    differently through the two, with nothing to say which order score_batch wanted."""
+    scorer = rt.load(colour_tflite, task="score")
+    bgr = blobs(3, size=16, channels=3, seed=4)
+    one_by_one = [scorer.score(frame) for frame in bgr]
+    told = scorer.score_batch(bgr, color="bgr")
+    np.testing.assert_allclose(told.score, [r.score for r in one_by_one], rtol=1e-5)
+    np.testing.assert_allclose(told.heatmap, [r.heatmap for r in one_by_one], atol=1e-6)
+    np.testing.assert_array_equal(scorer.score_batch(bgr[..., ::-1]).heatmap, told.heatmap)
+    assert np.abs(scorer.score_batch(bgr).heatmap - told.heatmap).max() > 1e-3
+    with pytest.raises(UserError, match=r"no frame \(None\)"):
+        scorer.score_batch(None)
+    with pytest.raises(UserError, match="color must be 'bgr'"):
+        scorer.score_batch(bgr, color="BGR")
+
+
 def test_load_refuses_a_path_that_is_none_and_a_frame_size_that_is_not_one(colour_tflite):
     with pytest.raises(UserError, match="path must be an artifact's file path"):
         rt.load(None)
