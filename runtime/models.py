@@ -183,12 +183,21 @@ class Reconstructor:
 
     @one_call_at_a_time
     def reconstruct(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Reconstruct `frames`; write into `out` when given (no allocation), else a new array."""
+        """Reconstruct `frames`; write into `out` when given (no allocation), else a new array.
+
+        `out` may be `frames` itself, or any view.
+        """
         frames = checked_pixels(frames)
-        if out is not None:
-            check_out(out, frames.shape, np.dtype(np.uint8 if frames.dtype == np.uint8
-                                                  else np.float32))
-        return self._reconstruct(frames, out)
+        if out is None:
+            return self._reconstruct(frames, None)
+        check_out(out, frames.shape, np.dtype(np.uint8 if frames.dtype == np.uint8
+                                              else np.float32))
+        if out.flags.c_contiguous and not np.shares_memory(out, frames):
+            return self._reconstruct(frames, out)
+        # OpenCV writes into C-ordered arrays only, and tiles read pixels an overlapping
+        # tile has already written: a 2304x2048 frame in place came back 119 levels off
+        np.copyto(out, self._reconstruct(frames, None))
+        return out
 
     def _reconstruct(self, frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """`reconstruct` of frames already checked."""

@@ -501,6 +501,12 @@ def test_large_frames_run_in_tiles_that_give_the_whole_frames_output(file):
         assert max(tiled._input.size, tiled._unit.size) <= 240 * 240
         planes = frame.transpose(2, 0, 1)[..., None].astype(np.float32) / 255
         np.testing.assert_array_equal(tiled.reconstruct(planes), whole.reconstruct(planes))
+        expected = whole.reconstruct(frame[..., 0])  # in place, into any view: the same
+        gray = frame[..., 0].copy()  # tiles read pixels an overlapping one had written
+        assert tiled.reconstruct(gray, out=gray) is gray
+        np.testing.assert_array_equal(gray, expected)
+        into = np.empty((517, 333), np.uint8).T  # OpenCV had refused it in a cv2.error
+        np.testing.assert_array_equal(tiled.reconstruct(frame[..., 0], out=into), expected)
 
 
 def test_stitched_tiles_keep_the_model_reach_from_every_cut():
