@@ -29,15 +29,17 @@ BATCH = 64
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between codes `a` and `b` at fractions `t` (linear if parallel).
+    """Spherical interpolation between codes `a` and `b` at fractions `t`.
 
     Under a Gaussian prior most mass lies near a sphere; a straight line between two codes cuts
-    through the low-norm interior, where decoded images are atypical.
+    through the low-norm interior, where decoded images are atypical. Linear where the codes
+    are parallel or opposite: no one arc joins opposite codes, and dividing by sin(omega) ~ 0
+    there had made codes of 1e16.
     """
     cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))
     t = np.asarray(t, np.float64)[:, None]
-    if omega < 1e-6:
+    if np.sin(omega) < 1e-6:
         return (1 - t) * a + t * b
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 

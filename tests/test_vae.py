@@ -88,6 +88,8 @@ def test_slerp_keeps_the_norm_between_codes():
     path = slerp(a, b, np.linspace(0, 1, 5))
     np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0)  # a line would dip to 2.12
     np.testing.assert_allclose(path[[0, -1]], [a, b], atol=1e-12)
+    opposite = slerp(a, -2 * a, np.linspace(0, 1, 5))  # no one arc: the line, not 1e16 codes
+    np.testing.assert_allclose(opposite, np.linspace(a, -2 * a, 5), atol=1e-12)
 
 
 def test_train_vae_and_generate_cli(tmp_path, gray_folder):
