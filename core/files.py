@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from typing import Any
 
 from edgeae.core.errors import UserError
 
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file; mkstemp gives 0600
@@ -29,6 +31,30 @@ FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file; mkstemp gives 
 def default_cache_dir() -> Path:
     """$EDGEAE_CACHE, else ~/.cache/edgeae: downloads, compiled models, backend choices."""
     return Path(os.environ.get("EDGEAE_CACHE") or Path.home() / ".cache" / "edgeae")
+
+
+def cache_folder(name: str) -> Path | None:
+    """`default_cache_dir() / name`, made if need be; None, with one warning, if it cannot be.
+
+    A cache only spares later starts their work: a read-only home (a service's user) or a bad
+    $EDGEAE_CACHE had ended a model's load in the engine's own error.
+    """
+    folder = default_cache_dir() / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+        problem = "it is not writable"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if folder not in _UNCACHED:
+        _UNCACHED.add(folder)
+        log.warning("no cache in %s (%s): later starts repeat the work; set EDGEAE_CACHE to a "
+                    "writable folder", folder, problem)
+    return None
+
+
+_UNCACHED: set[Path] = set()
 
 
 def check_writable(path: Path, overwrite: bool) -> None:

@@ -11,6 +11,7 @@ versions in `$EDGEAE_CACHE/backend-choices.json`, so later starts skip the timin
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import statistics
 import time
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeae.core.files import default_cache_dir, write_json
+from edgeae.core.errors import UserError, first_line
+from edgeae.core.files import cache_folder, write_json
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
@@ -32,6 +34,7 @@ from edgeae.runtime.backends import (
 )
 
 AUTO = "auto"
+log = logging.getLogger(__name__)
 CACHE_FILE = "backend-choices.json"
 DEFAULT_FRAME = (480, 640)  # (h, w) timed when the caller does not know its frames' size
 RUNS = 5
@@ -177,8 +180,9 @@ def choose(path: str | Path, frame: tuple[int, int] | None = None,
         from edgeae.runtime.backends import choose_backend
 
         choose_backend(path)  # raises the one-line "no backend installed" error
-    cache = Path(cache_dir or default_cache_dir()) / CACHE_FILE
-    key, known = cache_key(pairs, frame, threads), _read_cache(cache)
+    folder = Path(cache_dir) if cache_dir else cache_folder("")
+    cache = folder / CACHE_FILE if folder else None
+    key, known = cache_key(pairs, frame, threads), _read_cache(cache) if cache else {}
     hit = known.get(key)
     if hit and Path(hit["path"]) in {f.resolve() for f, _, _ in pairs}:
         return AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
@@ -189,5 +193,15 @@ def choose(path: str | Path, frame: tuple[int, int] | None = None,
     choice = AutoChoice(str(best_file.resolve()), best.name, timings, frame)
     known.pop(key, None)
     known[key] = asdict(choice)  # newest last; the oldest beyond CACHE_ENTRIES are dropped
-    write_json(cache, dict(list(known.items())[-CACHE_ENTRIES:]), overwrite=True)
+    if cache is not None:
+        _remember(cache, dict(list(known.items())[-CACHE_ENTRIES:]))
     return choice
+
+
+def _remember(cache: Path, known: dict) -> None:
+    """Write the choices; a cache that cannot be written costs later starts their timing."""
+    try:
+        write_json(cache, known, overwrite=True)
+    except (OSError, UserError) as exc:
+        log.warning("the backend choice is not cached (%s): later starts time the backends "
+                    "again; set EDGEAE_CACHE to a writable folder", first_line(exc))

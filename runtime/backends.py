@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import default_cache_dir
+from edgeae.core.files import cache_folder
 from edgeae.core.formats import FORMATS
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
@@ -195,6 +195,7 @@ class OnnxSession:
 
 
 OPENVINO_PRECISION_HINT = ["runtime_options", "INFERENCE_PRECISION_HINT"]  # an IR's rt_info
+OPENVINO_CACHE = "openvino"  # the cache folder's subfolder for compiled models
 
 
 class OpenVINOSession:
@@ -212,7 +213,9 @@ class OpenVINOSession:
         import openvino as ov
 
         self._core = ov.Core()
-        self._core.set_property({"CACHE_DIR": str(openvino_cache_dir())})
+        cache = cache_folder(OPENVINO_CACHE)
+        if cache is not None:
+            self._core.set_property({"CACHE_DIR": str(cache)})
         try:
             self._model = self._core.read_model(str(path))
         except RuntimeError as exc:
@@ -336,11 +339,6 @@ def int8_sums_saturate() -> bool:
     flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")),
                  None)
     return flags is not None and not VNNI_FLAGS & set(flags)
-
-
-def openvino_cache_dir() -> Path:
-    """Where OpenVINO keeps compiled models between runs."""
-    return default_cache_dir() / "openvino"
 
 
 def _kernel_error(exc: RuntimeError) -> str:

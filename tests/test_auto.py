@@ -150,3 +150,20 @@ def test_auto_through_the_cli_and_the_api(conv_artifacts, conv_dir, tmp_path, mo
     frame = blobs(1)[0]
     assert model.reconstruct(frame[None].astype(np.float32) / 255).shape == (1, 16, 16, 1)
     assert (tmp_path / "cache" / CACHE_FILE).is_file()
+
+
+def test_a_cache_that_cannot_be_written_costs_only_the_timing(conv_artifacts, tmp_path,
+                                                                monkeypatch, caplog):
+    """A read-only home (a service's user) or a bad $EDGEAE_CACHE had ended OpenVINO's load
+    in its own 'Couldn't create directory', and auto's after its timing in a PermissionError."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    monkeypatch.setenv("EDGEAE_CACHE", str(blocked))
+    frame = blobs(1, size=32)[0, ..., 0]
+    if "openvino" in installed(".onnx"):
+        model = rt.load(conv_artifacts / "model_fp32.onnx", backend="openvino", task="denoise")
+        assert model.denoise(frame).shape == frame.shape
+    auto = rt.load(conv_artifacts / "model_int8.onnx", backend="auto", frame_size=(32, 32),
+                   task="denoise")
+    assert auto.denoise(frame).shape == frame.shape
+    assert "no cache in" in caplog.text and "set EDGEAE_CACHE to a writable folder" in caplog.text
