@@ -53,18 +53,23 @@ DEFAULT_USE = {name: task.use for name, task in TASKS.items()}
 
 
 def load(path: str | Path, backend: str | None = None, num_threads: int | None = None,
-         task: str | None = None, frame_size: tuple[int, int] | None = None) -> Reconstructor:
+         task: str | None = None,
+         frame_size: tuple[int, int] | None = None) -> Reconstructor | Generator:
     """Open an exported artifact and its manifest; return the model object for its task.
 
     `task` ("reconstruct", "denoise" or "score") overrides the manifest's: any autoencoder
-    can denoise or score frames. A VAE decoder artifact gives a Generator, an encoder one an
-    Encoder. `backend="auto"` times the installed engines on frames of `frame_size` (h, w;
-    default the model's size or 480x640) and opens the fastest (runtime/auto.py).
+    can denoise or score frames. A VAE decoder artifact gives a Generator ("generate"), an
+    encoder one an Encoder ("encode"). `backend="auto"` times the installed engines on frames
+    of `frame_size` (h, w; default the model's size or 480x640) and opens the fastest
+    (runtime/auto.py).
     """
     check_threads(num_threads)  # before auto times anything with them
     _check_load_arguments(path, frame_size)
     if task is not None and task not in MODEL_CLASSES:
         raise UserError(f"unknown task {task!r}; use one of {', '.join(MODEL_CLASSES)}")
+    # numpy's integers (a frame's shape) as Python's: the engines and auto's cache take these
+    num_threads = None if num_threads is None else int(num_threads)
+    frame_size = None if frame_size is None else (int(frame_size[0]), int(frame_size[1]))
     if backend == "auto":
         from edgeae.runtime.auto import choose
 
@@ -76,6 +81,11 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     if part_use is not None and task not in (None, part_use):
         raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
+    if part_use is None and task in PART_USE.values():  # an encode that reconstructed
+        part = _part_for(task)
+        raise UserError(f"task {task!r} needs a VAE {part}; {Path(path).name} is a whole "
+                        f"{manifest.task} model (export a VAE's: `edgeae export VAE_DIR --part "
+                        f"{part}`)")
     session, used = open_session(Path(path), backend, num_threads)
     check_matches_embedded(manifest, lambda: session_metadata(session, used, Path(path)),
                            Path(path))
@@ -86,6 +96,11 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
                      Path(path).parent)
 
 
+def _part_for(task: str) -> str:
+    """The VAE part whose artifact serves `task` ("encode": the encoder)."""
+    return next(part for part, use in PART_USE.items() if use == task)
+
+
 def _check_load_arguments(path: object, frame_size: object) -> None:
     """A path and a frame size (h, w) of positive sides, or a one-line UserError."""
     if not isinstance(path, str | os.PathLike):
@@ -93,7 +108,8 @@ def _check_load_arguments(path: object, frame_size: object) -> None:
                         f"{type(path).__name__}")
     if frame_size is not None and not (
             isinstance(frame_size, tuple | list) and len(frame_size) == 2
-            and all(isinstance(side, numbers.Integral) and side > 0 for side in frame_size)):
+            and all(isinstance(side, numbers.Integral) and not isinstance(side, bool)
+                    and side > 0 for side in frame_size)):
         raise UserError(f"frame_size must be (height, width) in pixels, got {frame_size!r}")
 
 

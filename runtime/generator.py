@@ -44,6 +44,15 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
+def codes_array(codes: object, dtype: type) -> np.ndarray:
+    """`codes` as a float array, or a one-line UserError (not numpy's about strings)."""
+    try:
+        return np.asarray(codes, dtype)
+    except (TypeError, ValueError):
+        raise UserError(f"codes must be numbers, got {type(codes).__name__} holding what is "
+                        "none") from None
+
+
 def traverse_codes(latent_dim: int, dim: int, steps: int = 9, span: float = 3.0) -> np.ndarray:
     """Codes sweeping dimension `dim` from -span to span, the others at 0 (the prior's mean)."""
     if not 0 <= dim < latent_dim:
@@ -73,7 +82,7 @@ class Generator:
         Codes must be finite: NaN came back as NaN images from LiteRT and onnxruntime and as
         ordinary-looking ones from OpenVINO.
         """
-        z = np.asarray(z, np.float32)
+        z = codes_array(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim or not len(z):
             raise UserError(f"codes must have shape (N, {self.latent_dim}) with N >= 1, got "
                             f"{z.shape}")
@@ -102,7 +111,7 @@ class Generator:
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
             raise UserError(f"an interpolation needs a whole number of steps, 2 or more, got "
                             f"{steps!r}")
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        a, b = codes_array(a, np.float64), codes_array(b, np.float64)
         if a.shape != (self.latent_dim,) or b.shape != (self.latent_dim,):
             raise UserError(f"codes a and b must each have shape ({self.latent_dim},), got "
                             f"{a.shape} and {b.shape}")
@@ -122,3 +131,8 @@ class Encoder(Reconstructor):
         frames = checked_pixels(frames)
         x = self._fill_input(self._as_batch(frames), is_uint8=frames.dtype == np.uint8)
         return np.array(self.session.run(x), np.float64)
+
+    def reconstruct(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """An encoder gives codes, no images: a one-line UserError (it had been an IndexError)."""
+        raise UserError("a VAE encoder gives codes (encode); reconstructing takes the whole "
+                        "model's artifact")

@@ -497,7 +497,10 @@ class Score(NamedTuple):
     is_anomaly: bool | np.ndarray | None = None
 
     def per_image(self) -> Iterator[Score]:
-        """A batch's record, one image at a time."""
+        """A batch's record, one image at a time (a frame's: itself)."""
+        if np.ndim(self.score) == 0:
+            yield self
+            return
         decisions = [None] * len(self.score) if self.is_anomaly is None else self.is_anomaly
         for score, heatmap, decision in zip(self.score.tolist(), self.heatmap, decisions):
             yield Score(score, heatmap, None if decision is None else bool(decision))

@@ -245,6 +245,7 @@ def test_score_batch_takes_rgb_as_training_loads_it_and_bgr_when_told(colour_tfl
     told = scorer.score_batch(bgr, color="bgr")
     np.testing.assert_allclose(told.score, [r.score for r in one_by_one], rtol=1e-5)
     np.testing.assert_allclose(told.heatmap, [r.heatmap for r in one_by_one], atol=1e-6)
+    assert list(one_by_one[0].per_image()) == [one_by_one[0]]  # a frame's: itself
     np.testing.assert_array_equal(scorer.score_batch(bgr[..., ::-1]).heatmap, told.heatmap)
     assert np.abs(scorer.score_batch(bgr).heatmap - told.heatmap).max() > 1e-3
     with pytest.raises(UserError, match=r"no frame \(None\)"):
@@ -256,8 +257,14 @@ def test_score_batch_takes_rgb_as_training_loads_it_and_bgr_when_told(colour_tfl
 def test_load_refuses_a_path_that_is_none_and_a_frame_size_that_is_not_one(colour_tflite):
     with pytest.raises(UserError, match="path must be an artifact's file path"):
         rt.load(None)
-    with pytest.raises(UserError, match=r"frame_size must be \(height, width\)"):
-        rt.load(colour_tflite, backend="auto", frame_size=(0, -1))
+    for size in ((0, -1), (True, 96)):
+        with pytest.raises(UserError, match=r"frame_size must be \(height, width\)"):
+            rt.load(colour_tflite, backend="auto", frame_size=size)
+    shape = np.zeros((24, 32)).shape  # numpy's integers, as a frame's shape gives them
+    size, threads = (np.int64(shape[0]), np.int64(shape[1])), np.int64(1)
+    model = rt.load(colour_tflite, backend="auto", frame_size=size, num_threads=threads)
+    assert model.reconstruct(blobs(1, size=24, channels=3)[0]).shape == (24, 24, 3)
+    assert rt.load(colour_tflite, backend="litert", num_threads=threads).session is not None
 
 
 def test_run_gray_denoises_one_plane_per_frame(conv_tflite, clip, tmp_path):

@@ -190,6 +190,7 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
                         (lambda: gen.sample(1, temperature="1"), "temperature"),
                         (lambda: gen.sample(1, seed=-1), "seed must be a whole number >= 0"),
                         (lambda: gen.decode(np.zeros((0, 4))), "with N >= 1"),
+                        (lambda: gen.decode([["a"] * 4]), "codes must be numbers"),
                         (lambda: gen.interpolate(codes[0], codes[1], steps=2.5),
                          "a whole number of steps"),
                         (lambda: gen.interpolate(codes[0], codes[0][:3]), r"shape \(4,\)")):
@@ -202,6 +203,8 @@ def test_only_a_vae_has_a_decoder_to_export(tmp_path, conv_dir, conv_tflite):
     assert code == 2 and "part of a VAE" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(UserError, match="needs a VAE decoder"):
         rt.load(conv_tflite, task="generate")
+    with pytest.raises(UserError, match="needs a VAE encoder"):  # it had reconstructed
+        rt.load(conv_tflite, task="encode")
 
 
 def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
@@ -219,6 +222,8 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
                                    atol=Tolerances().fp32_max_abs_diff)
         with pytest.raises(UserError, match=r"float frames hold pixels in \[0, 1\]"):
             encoder.encode(test.astype(np.float32))  # 0-255 values: codes far off the prior
+        with pytest.raises(UserError, match="gives codes"):  # an IndexError had said it
+            encoder.reconstruct(test)
     parity = json.loads((out / "encoder_int8.tflite.json").read_text())["artifact"]["parity"]
     # codes -> Keras decoder -> PSNR
     assert parity["psnr_db"] >= parity["keras_psnr_db"] - Tolerances().int8_psnr_drop_db
