@@ -242,6 +242,9 @@ def parse_source(text: str | int) -> Source:
     '... ! appsink' -> GStreamer pipeline, a folder -> images, a file -> video.
     """
     text = str(text)
+    if not text.strip():  # Path("") is ".": an unset setting read every image below here
+        raise UserError("--source is empty: give a camera index, picamera2, a stream URL, a "
+                        "GStreamer pipeline, a video file or a folder of images")
     if text.isdigit():
         return Source("camera", int(text))
     if text == "picamera2" or text.startswith("picamera2:"):

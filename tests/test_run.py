@@ -473,6 +473,7 @@ def test_threads_auto_candidates_and_near_ties():
 
 @pytest.mark.parametrize(("args", "match"), [
     (["--source", "/no/such/clip.mp4"], "no such source"),
+    (["--source", ""], "--source is empty"),  # "" had read every image below the folder
     (["--source", "{text}"], "cannot open video file"),
     (["--source", "{clip}", "--display"], "--display needs OpenCV with a GUI"),
     (["--source", "{clip}", "--task", "denoise", "--events", "e.jsonl"], "--events needs"),
