@@ -23,7 +23,7 @@ import numpy as np
 
 from edgeae.core.errors import UserError
 from edgeae.runtime.colour import ColorOrder
-from edgeae.runtime.models import Denoiser, checked_pixels, one_call_at_a_time
+from edgeae.runtime.models import Denoiser, one_call_at_a_time
 from edgeae.runtime.noise_kind import CORRELATED_ABOVE, NoiseMeter
 
 KINDS = ("white", "correlated", "strong")  # the members, in the order they are given
@@ -118,7 +118,8 @@ class NoiseGated:
     def denoise(self, frame: np.ndarray, color: ColorOrder = "bgr",
                 out: np.ndarray | None = None) -> np.ndarray:
         """The denoised frame by the member its noise (and its stream's) suits."""
-        frame = checked_pixels(frame)  # no frame, or no pixels: the models' own one-line errors
+        # a frame the members refuse is neither counted nor measured into the stream's noise
+        frame, _ = Denoiser.checked_call(frame, color, out)
         if self._seen % EVERY == 0:
             self._measured.append(self._measure(frame))
             self._medians = np.median(np.asarray(self._measured), axis=0)

@@ -438,11 +438,9 @@ class Denoiser(_FrameModel):
         Pass `out` (same shape and dtype as `frame`) to write into it: with it a live loop
         allocates nothing per frame, as every intermediate buffer is kept and reused.
         """
-        given, color = checked_pixels(frame), checked_color(color)
+        given, color = self.checked_call(frame, color, out)
         if out is None:
             out = np.empty_like(given)
-        else:
-            check_out(out, given.shape, given.dtype)
         frame = np.ascontiguousarray(for_opencv(given))
         if frame is not given or not out.flags.c_contiguous:  # float64, Fortran order, a view
             np.copyto(out, self.denoise(frame, color))  # OpenCV writes only into its own kind
@@ -451,6 +449,17 @@ class Denoiser(_FrameModel):
             return self._colour.denoise(frame, color, out, self._planes)
         return self._frame_layout(self._planes(self._model_frames(frame, color)), frame, color,
                                   out)
+
+    @staticmethod
+    def checked_call(frame: object, color: object,
+                     out: np.ndarray | None) -> tuple[np.ndarray, ColorOrder]:
+        """The frame and colour order `denoise` takes, or the one-line UserError it gives."""
+        given, color = checked_pixels(frame), checked_color(color)
+        if out is not None:
+            check_out(out, given.shape, given.dtype)
+        if not (given.ndim == 2 or (given.ndim == 3 and given.shape[-1] in (1, 3))):
+            raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {given.shape}")
+        return given, color
 
     @property
     def colour_planes(self) -> str:

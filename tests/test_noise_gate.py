@@ -206,6 +206,14 @@ def test_a_pair_refuses_what_its_models_refuse_in_one_line():
                            (np.full((8, 8), 200.0), "float frames hold pixels in")):
         with pytest.raises(UserError, match=message):
             pair.denoise(frame)
+    pair.denoise(gaussian(25))
+    refused = [lambda: pair.denoise(gaussian(25), color="BGR"),
+               lambda: pair.denoise(gaussian(25), out=np.empty((3, 3), np.uint8)),
+               lambda: pair.denoise(np.zeros((16, 16, 4), np.uint8))]
+    for call in refused:  # neither counted nor measured into the stream's noise
+        with pytest.raises(UserError):
+            call()
+    assert pair.counts == {"white": 1, "correlated": 0, "strong": 0} and pair._seen == 1
 
 
 def test_a_stream_keeps_its_choice_between_measured_frames_and_a_reset_starts_again():
