@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import cache_folder
+from edgeae.core.files import cache_folder, prune_oldest
 from edgeae.core.formats import FORMATS
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
@@ -196,6 +196,7 @@ class OnnxSession:
 
 OPENVINO_PRECISION_HINT = ["runtime_options", "INFERENCE_PRECISION_HINT"]  # an IR's rt_info
 OPENVINO_CACHE = "openvino"  # the cache folder's subfolder for compiled models
+OPENVINO_CACHE_BYTES = 512 * 2**20  # its newest files kept: hundreds of models and shapes
 
 
 class OpenVINOSession:
@@ -206,16 +207,17 @@ class OpenVINOSession:
     with BF16 is bfloat16, which moves outputs by about 1e-2), unless the IR records its own
     (a bf16 export: rt_info runtime_options INFERENCE_PRECISION_HINT). Compiled models are cached in
     OPENVINO_CACHE (`$EDGEAE_CACHE/openvino`, else ~/.cache/edgeae/openvino), so the next start
-    with the same file and shape skips most of the compilation.
+    with the same file and shape skips most of the compilation; the newest files that fit in
+    OPENVINO_CACHE_BYTES are kept.
     """
 
     def __init__(self, path: Path, num_threads: int | None) -> None:
         import openvino as ov
 
         self._core = ov.Core()
-        cache = cache_folder(OPENVINO_CACHE)
-        if cache is not None:
-            self._core.set_property({"CACHE_DIR": str(cache)})
+        self._cache = cache_folder(OPENVINO_CACHE)
+        if self._cache is not None:
+            self._core.set_property({"CACHE_DIR": str(self._cache)})
         try:
             self._model = self._core.read_model(str(path))
         except RuntimeError as exc:
@@ -240,6 +242,8 @@ class OpenVINOSession:
             compiled = self._core.compile_model(self._model, "CPU", self._config)
             self._request = compiled.create_infer_request()
             self._shape = batch.shape
+            if self._cache is not None:  # a compile may have added a file: keep it bounded
+                prune_oldest(self._cache, OPENVINO_CACHE_BYTES)
         # the output stays in the request's own buffer: no copy handed back and thrown away
         self._request.infer({0: batch}, share_outputs=True)
         return self._request.get_output_tensor(0).data

@@ -646,3 +646,23 @@ def test_threads_sharing_a_model_take_turns_and_each_gets_its_own_frame(file):
     for thread in threads:
         thread.join()
     assert wrong == [0, 0] and errors == []
+
+
+def test_openvinos_compiled_model_cache_keeps_its_newest_files_within_bounds(
+        conv_artifacts, tmp_path, monkeypatch):
+    """One compiled model per file and frame shape, never removed: 10,262 files, 3.1 GB, on a
+    machine that ran the tests for weeks."""
+    from edgeae.runtime import backends
+
+    if not backends.BACKENDS["openvino"].available():
+        pytest.skip("OpenVINO is not installed here")
+    monkeypatch.setenv("EDGEAE_CACHE", str(tmp_path))
+    model = rt.load(conv_artifacts / "model_fp32.onnx", backend="openvino", task="denoise")
+    cache = tmp_path / backends.OPENVINO_CACHE
+    for side in (16, 24):
+        model.denoise(blobs(1, size=side)[0, ..., 0])
+    assert len(list(cache.iterdir())) == 2  # within the bound: both kept
+    monkeypatch.setattr(backends, "OPENVINO_CACHE_BYTES", 1)
+    model.denoise(blobs(1, size=32)[0, ..., 0])
+    newest = max(cache.iterdir(), key=lambda p: p.stat().st_mtime)
+    assert list(cache.iterdir()) == [newest]  # beyond it: the newest alone
