@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 
 import edgeae
-from edgeae.app.measure import Job
+from edgeae.app.measure import Job, environment
 from edgeae.app.peak import peak_columns
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_writable, write_json, write_text
 from edgeae.core.formats import FORMATS, all_formats, exported_formats
 from edgeae.core.manifest import Manifest, manifest_path_for
-from edgeae.core.modeldir import MODEL_FILE
+from edgeae.core.modeldir import MODEL_FILE, ModelDir
 from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
@@ -82,6 +82,7 @@ class Target:
     manifest: Manifest
     model_dir: Path | None
     artifacts: dict[tuple[str, str], Path] = field(default_factory=dict)  # (format, precision)
+    model_sha256: str | None = None  # the model.keras measured: a report checks it is its own
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,39 @@ class QualitySet:
 
 def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions) -> Target:
     """A model directory, with the artifacts the options need exported when missing."""
-    from edgeae.core.formats import artifact_name
-    from edgeae.core.modeldir import ModelDir
     from edgeae.export.artifacts import export_model
     from edgeae.export.options import ExportOptions
 
     md = ModelDir.open(model_dir)
-    wanted = [(f, p) for f in options.backends if FORMATS[f].exported
-              for p in options.precisions if p in FORMATS[f].schemes]
-    found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}
-    missing = [k for k, path in found.items() if not _exported_from(path, md.model_sha256)]
+    found, missing = artifacts_plan(md, artifacts_dir, options)
     for fmt in sorted({f for f, _ in missing}):
         precisions = tuple(p for f, p in missing if f == fmt)
         log.info("exporting %s %s to %s", fmt, ",".join(precisions), artifacts_dir)
         export_model(md, artifacts_dir, ExportOptions(
             formats=(fmt,), precisions=precisions, allow_drift=True, overwrite=True))
     found[REFERENCE, "fp32"] = md.path / MODEL_FILE
-    return Target(md.path.name, md.manifest, md.path, found)
+    return Target(md.path.name, md.manifest, md.path, found, md.model_sha256)
+
+
+def artifacts_plan(md: ModelDir, artifacts_dir: Path, options: BenchmarkOptions
+                   ) -> tuple[dict[tuple[str, str], Path], list[tuple[str, str]]]:
+    """The artifacts the options need ((format, precision): path), and those to export.
+
+    A file there from another model (or without its manifest) is a one-line UserError
+    without --overwrite: it had been replaced silently, breaking that model's export.
+    """
+    from edgeae.core.formats import artifact_name
+
+    wanted = [(f, p) for f in options.backends if FORMATS[f].exported
+              for p in options.precisions if p in FORMATS[f].schemes]
+    found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}
+    missing = [k for k, path in found.items() if not _exported_from(path, md.model_sha256)]
+    foreign = [found[k].name for k in missing if found[k].exists()]
+    if foreign and not options.overwrite:
+        raise UserError(f"{artifacts_dir} holds {', '.join(foreign)} of another model (or "
+                        "without its manifest); choose another --artifacts folder, or pass "
+                        "--overwrite to replace them")
+    return found, missing
 
 
 def _exported_from(path: Path, model_sha256: str) -> bool:
@@ -140,14 +157,28 @@ def pretrained_target(name: str) -> Target:
     return Target(f"pretrained {name}", manifest, None, artifacts)
 
 
+@functools.lru_cache(maxsize=4)
+def rows_environment(python: str) -> dict:
+    """The Python version, backends and package versions of the interpreter that runs the rows.
+
+    Another interpreter is asked itself (app/measure.environment); one without edgeae is a
+    one-line UserError here, before any export.
+    """
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        return environment()
+    done = subprocess.run([python, "-m", "edgeae.app.measure", "--environment"],
+                          capture_output=True, text=True, check=False)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"--python {python} cannot run edgeae's measurements ({last}); install "
+                        "edgeae in that environment (pip install 'edgeae[runtime]')") from None
+
+
 def installed_backends(python: str) -> set[str]:
     """The backends importable by the interpreter that runs the rows (asked once)."""
-    if Path(python).resolve() == Path(sys.executable).resolve():
-        return {name for name, b in BACKENDS.items() if b.available()}
-    probe = ("from edgeae.runtime.backends import BACKENDS; "
-             "print(' '.join(n for n, b in BACKENDS.items() if b.available()))")
-    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
-    return set(done.stdout.split())
+    return set(rows_environment(python)["backends"])
 
 
 def engines_for(path: Path, installed: set[str]) -> list[str]:
@@ -515,13 +546,13 @@ def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: li
     artifacts = {path.parent for (fmt, _), path in target.artifacts.items()
                  if FORMATS[fmt].exported}  # the export folder (model.keras sits elsewhere)
     run = {"model": target.name, "task": target.manifest.task,
-           "architecture": target.manifest.architecture,
-           "artifacts": str(artifacts.pop().resolve()) if len(artifacts) == 1 else None,
+           "model_sha256": target.model_sha256, "architecture": target.manifest.architecture,
+           "artifacts": _where(artifacts.pop(), out) if len(artifacts) == 1 else None,
            "macs_per_pixel": macs_px, "quality_set": quality and quality.description,
            "quality_metric": quality and quality.metric,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "machine": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
-           "edgeae": edgeae.__version__, "versions": backend_versions(),
+           "machine": platform.platform(), "cpus": os.cpu_count(),
+           **_interpreters(options.python), "edgeae": edgeae.__version__,
            "warmup": options.warmup, "repeats": options.repeats}
     write_json(out / "benchmark.json", {"run": run, "rows": rows}, options.overwrite)
     buffer = io.StringIO()
@@ -532,18 +563,26 @@ def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: li
     write_text(out / "benchmark.csv", buffer.getvalue(), options.overwrite)
 
 
-def backend_versions() -> dict[str, str]:
-    """Versions of the inference packages installed here."""
-    from importlib.metadata import PackageNotFoundError, version
+def _where(folder: Path, out: Path) -> str:
+    """A folder as the results record it: relative inside `out`, else absolute.
 
-    found = {}
-    for package in ("ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow-cpu",
-                    "tensorflow", "keras", "numpy", "opencv-python-headless"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
+    `out` may move: the demo writes into a temporary folder renamed at its end.
+    """
+    folder, out = folder.resolve(), out.resolve()
+    return str(folder.relative_to(out)) if folder.is_relative_to(out) else str(folder)
+
+
+def _interpreters(python: str) -> dict:
+    """The run's Python and package versions: those of the rows' interpreter.
+
+    Where another (`--python`) ran the runtime rows, this one's too: it ran Keras and exports.
+    """
+    rows, here = rows_environment(python), environment()
+    facts = {"python": rows["python"], "versions": rows["versions"]}
+    if rows != here:
+        facts.update(runtime_python=python, keras_python=here["python"],
+                     keras_versions=here["versions"])
+    return facts
 
 
 def row_label(row: dict) -> str:

@@ -184,9 +184,42 @@ def probe_ms(job: Job) -> float:
     return time_size(session.run, probe_input(job.seed), job.warmup, job.repeats)["ms_p50"]
 
 
+VERSIONED = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "openvino", "ncnn",
+             "tensorflow-cpu", "tensorflow", "keras", "numpy", "opencv-python-headless",
+             "opencv-python")
+
+
+def environment() -> dict:
+    """This interpreter's Python version, installed backends and packages' versions.
+
+    Asked of `benchmark --python`'s interpreter itself: a venv's python is a link to the same
+    binary as another venv's, so the parent's own answer had described the wrong packages.
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from edgeae.runtime.backends import BACKENDS
+
+    versions = {}
+    for package in VERSIONED:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return {"python": platform.python_version(), "versions": versions,
+            "backends": sorted(n for n, b in BACKENDS.items() if b.available())}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Read the job file, write the result file (its name with .result.json)."""
-    path = Path((argv or sys.argv[1:])[0])
+    """Read the job file, write the result file (its name with .result.json).
+
+    `--environment` prints `environment()` as JSON instead.
+    """
+    argv = argv or sys.argv[1:]
+    if argv == ["--environment"]:
+        sys.stdout.write(json.dumps(environment()) + "\n")
+        return 0
+    path = Path(argv[0])
     job = Job(**json.loads(path.read_text()))
     result = {"job": asdict(job), **measure(job)}
     path.with_suffix(".result.json").write_text(json.dumps(result))

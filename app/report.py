@@ -271,6 +271,12 @@ def check_benchmarked(md: ModelDir, benchmark_dir: Path, bench: dict) -> Path:
 
     Returns the folder they lie in (benchmarked_folder), where their parity report is too.
     """
+    run = bench["run"]
+    measured = run.get("model_sha256")  # recorded since 2026-12-07; the artifacts before
+    if (measured and measured != md.model_sha256) or run.get("task") != md.manifest.task:
+        raise UserError(f"{benchmark_dir} holds the benchmark of another model (its "
+                        f"{run.get('task')} {run.get('model')}); give this model's --benchmark "
+                        "folder")
     folder = benchmarked_folder(benchmark_dir, bench)
     files = sorted(p.name for p in folder.iterdir()
                    if manifest_path_for(p).is_file()) if folder.is_dir() else []
@@ -285,7 +291,7 @@ def benchmarked_folder(benchmark_dir: Path, bench: dict) -> Path:
     benchmark: the shipped files).
     """
     folder = benchmark_dir / "artifacts"
-    return folder if folder.is_dir() else Path(bench["run"].get("artifacts") or folder)
+    return folder if folder.is_dir() else benchmark_dir / (bench["run"].get("artifacts") or folder)
 
 
 ROW_NUMBERS = ("threads", "ms_p50", "ms_p90", "ms_p99", "fps", "peak_rss_mb", "file_mb",

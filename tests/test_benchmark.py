@@ -13,7 +13,7 @@ from edgeae.core.manifest import Manifest
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import usable_cores
 
-from conftest import blobs, run_cli, write_folder, write_video
+from conftest import REPO, blobs, run_cli, write_folder, write_video
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_benchmark_measures_every_backend_precision_and_size(bench, denoiser_dir
     assert table[0].startswith("| backend | precision | size") and len(table) >= 2 + len(rows)
     run = bench["json"]["run"]
     assert run["macs_per_pixel"] == 576 and run["quality_metric"] == "psnr"
-    assert "onnxruntime" in run["versions"]
+    assert {"onnxruntime", "openvino", "ai-edge-litert"} <= set(run["versions"])  # every row's
+    assert run["artifacts"] == "artifacts" and len(run["model_sha256"]) == 64  # movable
 
 
 def test_benchmark_reuses_its_exports_and_never_overwrites_silently(bench, denoiser_dir):
@@ -79,6 +80,36 @@ def test_benchmark_reuses_its_exports_and_never_overwrites_silently(bench, denoi
     rows = json.loads((out / "benchmark.json").read_text())["rows"]
     assert [r["threads"] for r in rows] == [1, 2]
     assert all("psnr" in r for r in rows)  # no --data: the held-out samples, training's noise
+
+
+def test_benchmark_never_replaces_another_models_artifacts(bench, conv_dir, tmp_path):
+    """They had been exported over without --overwrite, breaking the other model's export."""
+    artifacts = bench["root"] / "out" / "artifacts"
+    before = {p.name: p.read_bytes() for p in artifacts.iterdir() if p.is_file()}
+    code, _, err = run_cli("benchmark", conv_dir, "--backends", "tflite", "--precisions", "fp32",
+                           "--sizes", "16x16", "--threads", "1", "--repeats", "2",
+                           "--artifacts", artifacts, "--out", tmp_path / "out")
+    assert code == 2 and "model_fp32.tflite of another model" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert {p.name: p.read_bytes() for p in artifacts.iterdir() if p.is_file()} == before
+    moved = tmp_path / "moved"  # its artifacts gone: the results still name their model
+    moved.mkdir()
+    (moved / "benchmark.json").write_bytes((bench["root"] / "out" / "benchmark.json").read_bytes())
+    code, _, err = run_cli("report", conv_dir, "--benchmark", moved, "--out", tmp_path / "r.html")
+    assert code == 2 and "the benchmark of another model" in err, err
+
+
+def test_the_rows_interpreter_is_asked_for_its_backends_and_versions():
+    """A venv's python links to the same binary as another venv's: compared resolved, the
+    parent had answered for it, with its own packages."""
+    from edgeae.app.benchmark import rows_environment
+
+    python = REPO / ".venv-tflite" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("no tflite-runtime environment (make install makes one where wheels exist)")
+    found = rows_environment(str(python))
+    assert set(found["backends"]) == {"tflite-runtime", "onnxruntime"}, found
+    assert "tflite-runtime" in found["versions"] and "keras" not in found["versions"]
 
 
 def test_macs_per_frame_counts_padding_and_tiles():
@@ -177,6 +208,7 @@ def test_the_loop_ceiling_charges_the_decoding_only_to_busy_cores():
     (("--pretrained", "live", "--backends", "keras"), "nothing to measure"),
     (("--pretrained", "live", "--video", "missing.avi"), "--video missing.avi: no such file"),
     (("--pretrained", "live", "--video", __file__), "cannot open"),
+    (("--pretrained", "live", "--python", "/bin/true"), "cannot run edgeae's measurements"),
 ])
 def test_benchmark_bad_input_is_one_line(tmp_path, args, message):
     code, _, err = run_cli("benchmark", *args, "--out", tmp_path / "out")

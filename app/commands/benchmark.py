@@ -133,12 +133,14 @@ def run(args: argparse.Namespace) -> int:
     Every path, the outputs and the quality set are checked before any artifact is exported.
     """
     from edgeae.app.benchmark import (
+        artifacts_plan,
         benchmark,
         check_outputs,
         markdown_table,
         model_target,
         pretrained_target,
         quality_set,
+        rows_environment,
         video_size,
     )
     from edgeae.core.modeldir import ModelDir
@@ -159,12 +161,15 @@ def run(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(**given(args, *OPTION_FIELDS), overwrite=args.overwrite,
                                peak=args.peak)
     check_outputs(args.out, options)
+    rows_environment(options.python)  # an interpreter without edgeae: said before any work
+    artifacts = args.artifacts or args.out / "artifacts"
     if model_dir is None:
         target = pretrained_target(args.pretrained)
         quality = quality_set(target.manifest, options)
     else:
+        artifacts_plan(model_dir, artifacts, options)  # another model's files: said now
         quality = quality_set(model_dir.manifest, options, model_dir.path)
-        target = model_target(model_dir.path, args.artifacts or args.out / "artifacts", options)
+        target = model_target(model_dir.path, artifacts, options)
     rows = benchmark(target, args.out, options, quality)
     print(markdown_table(rows))
     print(f"wrote {args.out / 'benchmark.json'} and benchmark.csv")
