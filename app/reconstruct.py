@@ -86,11 +86,14 @@ class ReconstructionReport:
                 "errors_csv": str(self.table)}
 
 
+OUTPUT_FILES = ("grid.png", "errors.csv")
+
+
 def reconstruct_images(model: Reconstructor, source: ImageSource, out_dir: Path,
                        limit: int | None = None, overwrite: bool = False,
                        batch_size: int = 32) -> ReconstructionReport:
     """Reconstruct up to `limit` images of `source`; write grid.png and errors.csv to out_dir."""
-    grid_path, table_path = out_dir / "grid.png", out_dir / "errors.csv"
+    grid_path, table_path = (out_dir / name for name in OUTPUT_FILES)
     check_writable(grid_path, overwrite)
     check_writable(table_path, overwrite)
     count = len(source) if limit is None else min(limit, len(source))

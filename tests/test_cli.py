@@ -71,6 +71,16 @@ def test_user_workflow_folder_to_runtime(gray_folder, tmp_path):
     wide = grid[2:50, 52:100]  # the wide input: black 16 rows in the middle, white above, below
     assert (wide[:16] == 255).all() and (wide[16:32] == 0).all() and (wide[32:] == 255).all()
     assert (grid[2:50, 2:50] == 200).all()  # the 1x1 image fills its tile
+    # never over its own data: the grid had replaced a photo named grid.png, and a --out in
+    # the --data folder was read back as data by the next run
+    cv2.imwrite(str(odd / "grid.png"), np.full((16, 16), 90, np.uint8))
+    before = (odd / "grid.png").read_bytes()
+    for data, out, message in ((odd / "grid.png", odd, "would write over --data"),
+                               (odd, odd / "recon", "is inside --data")):
+        code, _, err = run_cli("reconstruct", "--model", tflite, "--data", data, "--out", out,
+                               "--overwrite")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert (odd / "grid.png").read_bytes() == before and not (odd / "recon").exists()
 
 
 def test_denoiser_from_npz(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from edgeae.app.commands.args import (
     POSITIVE,
@@ -11,8 +12,11 @@ from edgeae.app.commands.args import (
     data_for_model,
     model_on_images_parser,
     output_dir,
+    refuse_output_over_inputs,
     resolve_backend,
 )
+from edgeae.core.errors import UserError
+from edgeae.core.files import refuse_writing_into_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +37,27 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.train.keras_backend import open_model
 
     check_model_and_data(args)
+    _refuse_out_over_data(args)
     source = data_for_model(args, scoring=False)
     path = resolve_backend(args, args.model, source.size or source.smallest)
     model = open_model(path, args.backend, args.threads)
     report = reconstruct_images(model, source, args.out, args.limit, args.overwrite)
     print(json.dumps(report.summary(), indent=2))
     return 0
+
+
+def _refuse_out_over_data(args: argparse.Namespace) -> None:
+    """--out's files replace no input, and --out is not in the --data folder.
+
+    `--out` as a photo's folder had replaced that photo with the grid (with --overwrite), and
+    a folder inside --data is read back as data by the next run.
+    """
+    from edgeae.app.reconstruct import OUTPUT_FILES
+
+    inputs = refuse_output_over_inputs(args)
+    for name in OUTPUT_FILES:
+        refuse_writing_into_inputs(args.out / name, "--out", inputs)
+    data = Path(args.data)
+    if data.is_dir() and args.out.resolve().is_relative_to(data.resolve()):
+        raise UserError(f"--out {args.out} is inside --data {args.data}, whose images a next run "
+                        "would then read with grid.png among them; choose a folder outside it")
