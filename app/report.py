@@ -251,9 +251,18 @@ def render(context: dict) -> str:
 
 
 def parity_gates(parity: dict | None) -> list[tuple[str, str]]:
-    """(precision, its gate in words) for every precision row, at the export's tolerances."""
+    """(precision, its gate in words): as the export recorded them for its artifacts.
+
+    A labelled detector's gate adds an AUROC drop, a mask predictor's is its AUROC: re-worded
+    from the tolerances alone they had lost it. Files before the gate was recorded: every
+    precision's at the export's tolerances.
+    """
     if not parity:
         return []
+    recorded = [(a["precision"], a["gate"]) for a in parity.get("artifacts", [])
+                if "gate" in a and "precision" in a]
+    if recorded:
+        return list(dict.fromkeys(recorded))
     from edgeae.export.options import Tolerances
 
     tolerances = Tolerances(**parity.get("tolerances", {}))

@@ -274,6 +274,11 @@ def test_detector_commands_score_evaluate_and_rethreshold(trained_detector, dete
     code, _, err = run_cli("export", trained_detector, "--format", "all", "--precision",
                            "fp32,int8", "--out", tmp_path / "export", "--labelled", root / "test")
     assert code == 0, err
+    code, _, err = run_cli("report", trained_detector, "--export", tmp_path / "export", "--out",
+                           tmp_path / "report.html")  # the AUROC parity it measured, and gated
+    assert code == 0, err
+    page = (tmp_path / "report.html").read_text()
+    assert "<th>AUROC</th>" in page and "AUROC drop &lt;= 0.005" in page
     artifact = tmp_path / "export" / "model_int8.tflite"
     scorer = rt.load(artifact)
     assert isinstance(scorer, rt.AnomalyScorer)
