@@ -277,6 +277,20 @@ def model_macs_per_pixel(manifest: Manifest) -> float:
     return macs_per_pixel(create_model(manifest.architecture, shape, manifest.params))
 
 
+def check_options_fit(manifest: Manifest, options: BenchmarkOptions) -> None:
+    """Refuse options this model would ignore: each had been dropped without a word."""
+    metric, fixed = TASKS[manifest.task].metric, manifest.input.fixed_size
+    if options.noise and metric != "psnr":
+        raise UserError(f"--noise is the noise a denoiser's quality set gets; a {manifest.task} "
+                        "is measured on --data as it is: leave it out")
+    if options.labels and (metric != "auroc" or options.data is None):
+        raise UserError("--labels names which --data images are anomalies: it needs a detector "
+                        "and --data")
+    if options.video and fixed and TASKS[manifest.task].whole_images:
+        raise UserError(f"--video: a {fixed[0]}x{fixed[1]} {manifest.task} reconstructs whole "
+                        "images of its own size, not a video's frames; leave --video out")
+
+
 def quality_set(manifest: Manifest, options: BenchmarkOptions,
                 model_dir: Path | None = None) -> QualitySet | None:
     """--data read to suit the model, with the truth its outputs are scored against.

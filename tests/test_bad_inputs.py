@@ -103,6 +103,9 @@ CASES = {
     "export-ncnn-no-pnnx": ("device", "export {m} --format ncnn --out {t}/e",
                             INSTALL_TRAIN + " && pip install --no-deps pnnx"),
     # reconstruct
+    "reconstruct-backend-on-a-model-dir": ("train", "reconstruct --model {m} --backend "
+                                           "onnxruntime --data {t}/images --out {t}/r",
+                                           "--backend onnxruntime runs exported files"),
     "reconstruct-missing-model": ("device", "reconstruct --model {t}/missing.tflite --data "
                                   "{t}/images --out {t}/r", "no such model file"),
     "reconstruct-missing-data": ("device", "reconstruct --model {p} --data {t}/missing "

@@ -209,10 +209,22 @@ def test_the_loop_ceiling_charges_the_decoding_only_to_busy_cores():
     (("--pretrained", "live", "--video", "missing.avi"), "--video missing.avi: no such file"),
     (("--pretrained", "live", "--video", __file__), "cannot open"),
     (("--pretrained", "live", "--python", "/bin/true"), "cannot run edgeae's measurements"),
+    (("--pretrained", "live", "--video-seconds", "5"), "--video-seconds is how long"),
+    (("--pretrained", "live", "--labels", __file__), "--labels names which"),
 ])
 def test_benchmark_bad_input_is_one_line(tmp_path, args, message):
     code, _, err = run_cli("benchmark", *args, "--out", tmp_path / "out")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_options_the_model_would_ignore_are_refused(conv_dir, dense_dir, tmp_path):
+    """Each had been dropped without a word, exit 0."""
+    video = write_video(tmp_path / "clip.avi", blobs(4, size=32))
+    for model, args, message in ((conv_dir, ("--noise", "gaussian:25"), "--noise is the noise"),
+                                 (dense_dir, ("--video", video), "reconstructs whole images")):
+        code, _, err = run_cli("benchmark", model, *args, "--out", tmp_path / "out")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_benchmark_without_data_measures_quality_on_the_held_out_samples(conv_dir, tmp_path):

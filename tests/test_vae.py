@@ -139,6 +139,8 @@ def vae_dir(tmp_path_factory, gray_folder):
     (("--interpolate", "missing.png", "missing.png"), "not a readable image"),
     (("--steps", "5"), "--steps sets the images of an --interpolate or --traverse row"),
     (("--traverse", "1", "-n", "5"), "-n counts samples"),
+    (("--traverse", "1", "--seed", "3"), "draw samples' codes"),  # they had done nothing
+    (("--traverse", "1", "--temperature", "0.5"), "draw samples' codes"),
 ])
 def test_generate_bad_input_is_one_line(tmp_path, vae_dir, args, message):
     code, _, err = run_cli("generate", "--model", vae_dir, *args, "--out", tmp_path / "g.png")

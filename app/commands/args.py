@@ -400,7 +400,12 @@ def model_on_images_parser(sub: argparse._SubParsersAction, name: str,
 def check_model_and_data(args: argparse.Namespace, *distributions: str) -> None:
     """Before any work: --model's and --data's paths, and what running them needs installed."""
     check_data(args.data)
-    require(args.command, *runs_keras(args.model), *distributions)
+    keras = runs_keras(args.model)
+    backend = getattr(args, "backend", None)
+    if keras and backend not in (None, "auto"):  # it had run on Keras, unsaid
+        raise UserError(f"--backend {backend} runs exported files; {args.model} is a model "
+                        "directory, which runs on Keras: export it, or leave out --backend")
+    require(args.command, *keras, *distributions)
 
 
 def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:

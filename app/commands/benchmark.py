@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.benchmark import (
         artifacts_plan,
         benchmark,
+        check_options_fit,
         check_outputs,
         markdown_table,
         model_target,
@@ -155,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         parse_noise(args.noise)
     check_exists(args.labels, "--labels")
     check_exists(args.video, "--video")
+    if args.video_seconds is not None and args.video is None:
+        raise UserError("--video-seconds is how long --video plays; give --video FILE too")
     video_size(args.video)  # a video with no frames fails here, before any export
     model_dir = ModelDir.open(args.model_dir) if args.model_dir is not None else None
     require("benchmark", *NEEDS)
@@ -163,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.out, options)
     rows_environment(options.python)  # an interpreter without edgeae: said before any work
     artifacts = args.artifacts or args.out / "artifacts"
-    if model_dir is None:
-        target = pretrained_target(args.pretrained)
+    pretrained = pretrained_target(args.pretrained) if model_dir is None else None
+    check_options_fit((model_dir or pretrained).manifest, options)
+    if pretrained is not None:
+        target = pretrained
         quality = quality_set(target.manifest, options)
     else:
         artifacts_plan(model_dir, artifacts, options)  # another model's files: said now

@@ -46,12 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"the grid image to write ({', '.join(IMAGE_SUFFIXES)})")
     p.add_argument("--seed", type=SEED, help="seed of the codes (default: fresh each run)")
     p.add_argument("--temperature", type=ranged(float, 0.0, 10.0, lo_open=True),
-                   default=default_of(generate, "temperature"),
                    help="scale of the prior's std: below 1 gives typical, less varied images "
-                        "(default %(default)g)")
+                        f"(default {default_of(generate, 'temperature'):g})")
     p.add_argument("--save-each", type=output_dir, metavar="DIR",
-                   help="also write each image here, as 0.png, 1.png, ... (a new folder, or "
-                        "replaced whole with --overwrite)")
+                   help="also write each image here, numbered from 0 to as many digits as the "
+                        "last needs (00.png ... 63.png for 64; a new folder, or replaced whole "
+                        "with --overwrite)")
     p.add_argument("--interpolate", type=Path, nargs=2, metavar=("A", "B"),
                    help="interpolate between two image files instead of sampling")
     p.add_argument("--traverse", type=ranged(int, 0), metavar="DIM",
@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if args.n is not None and row:
         raise UserError("-n counts samples; an --interpolate or --traverse row has --steps "
                         "images")
+    if row and (args.seed is not None or args.temperature is not None):
+        raise UserError("--seed and --temperature draw samples' codes; an --interpolate or "
+                        "--traverse row draws none: drop them")
     check_suffix(args.out, IMAGE_SUFFIXES, "--out")
     inputs = refuse_output_over_inputs(args, "--out")
     check_writable(args.out, args.overwrite)  # before TensorFlow loads (seconds)
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--interpolate {image} is not a readable image: {what}")
     require("generate", *runs_keras(args.model))
     summary = generate(args.model, args.out, args.n or default_of(generate, "n"), args.seed,
-                       args.temperature, args.save_each,
+                       args.temperature or default_of(generate, "temperature"), args.save_each,
                        tuple(args.interpolate) if args.interpolate else None,
                        args.steps or default_of(generate, "steps"), args.traverse, args.overwrite)
     print(json.dumps(summary, indent=2))
