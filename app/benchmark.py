@@ -30,7 +30,7 @@ import numpy as np
 import edgeae
 from edgeae.app.measure import Job, environment
 from edgeae.app.peak import peak_columns
-from edgeae.core.errors import UserError
+from edgeae.core.errors import UnsupportedModel, UserError, first_line
 from edgeae.core.files import check_writable, write_json, write_text
 from edgeae.core.formats import FORMATS, all_formats, exported_formats
 from edgeae.core.manifest import Manifest, manifest_path_for
@@ -106,8 +106,12 @@ def model_target(model_dir: Path, artifacts_dir: Path, options: BenchmarkOptions
     for fmt in sorted({f for f, _ in missing}):
         precisions = tuple(p for f, p in missing if f == fmt)
         log.info("exporting %s %s to %s", fmt, ",".join(precisions), artifacts_dir)
-        export_model(md, artifacts_dir, ExportOptions(
-            formats=(fmt,), precisions=precisions, allow_drift=True, overwrite=True))
+        try:
+            export_model(md, artifacts_dir, ExportOptions(
+                formats=(fmt,), precisions=precisions, allow_drift=True, overwrite=True))
+        except UnsupportedModel as exc:  # as `export` skips it beside other formats
+            log.warning("skipping the %s rows: %s", fmt, first_line(exc))
+            found = {k: v for k, v in found.items() if k[0] != fmt}
     found[REFERENCE, "fp32"] = md.path / MODEL_FILE
     return Target(md.path.name, md.manifest, md.path, found, md.model_sha256)
 

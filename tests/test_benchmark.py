@@ -227,6 +227,19 @@ def test_options_the_model_would_ignore_are_refused(conv_dir, dense_dir, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_a_format_that_cannot_hold_the_model_loses_its_rows_not_the_run(conv_dir, tmp_path,
+                                                                        caplog):
+    """ncnn has no layer the conv model needs (tests/test_formats.py): the whole benchmark had
+    ended there, advising to export another format."""
+    code, _, err = run_cli("benchmark", conv_dir, "--backends", "ncnn,tflite", "--precisions",
+                           "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "2",
+                           "--out", tmp_path / "out")
+    assert code == 0, err
+    assert "skipping the ncnn rows: ncnn has no" in caplog.text
+    rows = json.loads((tmp_path / "out" / "benchmark.json").read_text())["rows"]
+    assert {r["backend"] for r in rows} == {"litert"}
+
+
 def test_benchmark_without_data_measures_quality_on_the_held_out_samples(conv_dir, tmp_path):
     code, out, err = run_cli("benchmark", conv_dir, "--backends", "keras,onnx", "--precisions",
                              "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "3",
