@@ -245,6 +245,10 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
     code, _, err = run_cli("generate", "--model", out / "encoder_fp32.onnx", "--out",
                            tmp_path / "y.png")
     assert code == 2 and "not a VAE decoder" in err
+    small = write_folder(tmp_path / "small", blobs(2, size=8))  # said first: not a size to fix
+    code, _, err = run_cli("reconstruct", "--model", out / "decoder_fp32.tflite", "--data", small,
+                           "--out", tmp_path / "r")
+    assert code == 2 and "is a VAE decoder; reconstruct needs the whole model" in err, err
 
 
 def test_generation_runs_without_tensorflow(tmp_path, vae):

@@ -431,6 +431,10 @@ def data_for_model(args: argparse.Namespace, scoring: bool = True) -> Any:
 
     model = Path(args.model)
     manifest = read_manifest(model.parent if model.suffix in _keras_suffixes() else model)
+    part = manifest.artifact.part if manifest.artifact else "model"
+    if part != "model":  # before the data's size is held against it: it takes no images
+        raise UserError(f"{model.name} is a VAE {part}; {args.command} needs the whole "
+                        "model's artifact (edgeae export VAE_DIR) or its model directory")
     wanted = getattr(args, "channels", None)
     if wanted is not None and wanted != manifest.input.channels:
         raise UserError(f"--channels {wanted}: {model.name} takes {manifest.input.channels}-"
