@@ -306,6 +306,7 @@ class ParityInfo(_Strict):
     mean_abs_diff: float
     psnr_db: float | None = None  # artifact output vs the clean target
     keras_psnr_db: float | None = None  # the Keras model's, on the same inputs
+    backend: str | None = None  # the runtime backend measured: the one it did worst in
     # On a labelled set (`--labelled`): anomaly scores (per-image reconstruction MSE) of the
     # artifact against the Keras model's, and each one's AUROC for normal vs anomalous; for a
     # mask predictor without one, its mask's pixels on samples with anomalies pasted in.

@@ -158,7 +158,8 @@ class _Gate:
                                                                self.masks is not None)
         worst = max(results, key=lambda b: (results[b][1] is not None,
                                             results[b][0].mean_abs_diff))
-        c.parity, c.failure = results[worst]
+        parity, c.failure = results[worst]
+        c.parity = parity.model_copy(update={"backend": worst})
         if c.failure and len(results) > 1:
             c.failure = f"{c.failure} in {worst}"
 

@@ -19,7 +19,7 @@ from edgeae.core.modeldir import ModelDir
 from edgeae.export.artifacts import ExportOptions, export_model
 from edgeae.export.options import Tolerances
 from edgeae.export.parity import mean_psnr
-from edgeae.runtime.backends import cpu_capabilities, int8_sums_saturate
+from edgeae.runtime.backends import BACKENDS, cpu_capabilities, int8_sums_saturate
 from edgeae.train.keras_backend import KerasSession, load_keras
 
 from conftest import blobs, run_cli, write_folder
@@ -190,6 +190,8 @@ def test_int8_metadata_and_quantized_io(conv_artifacts):
     report = json.loads((conv_artifacts / "parity.json").read_text())
     assert {r["file"] for r in report["artifacts"]} == set(FILES)
     assert report["tolerances"]["fp32_max_abs_diff"] == 1e-4
+    for row in report["artifacts"]:  # the backend each was measured in: the worst it ran in
+        assert BACKENDS[row["backend"]].runs(conv_artifacts / row["file"]), row
 
 
 @pytest.mark.parametrize("name", ["model_fp32.tflite", "model_int8.onnx", "model_int8.xml"])
