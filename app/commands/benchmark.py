@@ -7,6 +7,7 @@ models; defaults are BenchmarkOptions'.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from edgeae.app.benchmark import BenchmarkOptions
@@ -167,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
     rows_environment(options.python)  # an interpreter without edgeae: said before any work
     artifacts = args.artifacts or args.out / "artifacts"
     pretrained = pretrained_target(args.pretrained) if model_dir is None else None
+    if pretrained is not None and args.backends is DEFAULTS.backends:  # not given: what it has
+        options = replace(options, backends=tuple(
+            f for f in options.backends if any(k[0] == f for k in pretrained.artifacts)))
     check_options_fit((model_dir or pretrained).manifest, options)
     if pretrained is not None:
         target = pretrained
