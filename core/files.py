@@ -152,6 +152,23 @@ def check_replaceable_dir(path: Path, overwrite: bool) -> None:
         raise UserError(f"{path} is a file; give a folder")
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise UserError(f"{path} already exists and is not empty; pass --overwrite to replace it")
+    refuse_replacing_a_home(path)
+
+
+def refuse_replacing_a_home(path: Path) -> None:
+    """Refuse to replace a folder that is, or holds, the current folder or the home folder.
+
+    --overwrite replaces an output folder whole: `--save-each .` or `demo --out ..` had
+    deleted everything in the current folder (or its parent), then crashed.
+    """
+    if not Path(path).is_dir():
+        return
+    folder = Path(path).resolve()
+    with contextlib.suppress(OSError):  # a current folder deleted under us holds nothing
+        for home, what in ((Path.cwd(), "the current folder"), (Path.home(), "your home folder")):
+            if home.resolve().is_relative_to(folder):
+                raise UserError(f"{path} is or holds {what}, and --overwrite replaces a folder "
+                                "with all it holds: choose a folder of its own")
 
 
 # a temporary file beside NAME: .NAME.RANDOM.tmp.SUFFIX (atomic_path's, and a video writer's,

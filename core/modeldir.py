@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeae.core.calibration import CALIBRATION_FILE
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import cached_sha256, write_text
+from edgeae.core.files import cached_sha256, refuse_replacing_a_home, write_text
 from edgeae.core.manifest import Manifest
 
 MODEL_FILE = "model.keras"
@@ -37,6 +37,8 @@ def check_out_replaceable(out: Path, overwrite: bool) -> None:
     An interrupted run there (its settings in WORK_DIR) is left to the training, which resumes
     it or refuses it by those settings. Needs no Keras, so the command checks it first.
     """
+    if overwrite:  # it empties --out of all but the run's work
+        refuse_replacing_a_home(out)
     if overwrite or not out.is_dir():
         return
     if (out / MANIFEST_FILE).exists():

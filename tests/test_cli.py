@@ -372,3 +372,23 @@ def test_ctrl_c_while_the_command_imports_is_one_line(tmp_path):
         # the Ctrl-C came inside an exec() of a string, as dataclasses' do, even once caught
         assert proc.returncode in (130, -signal.SIGINT), (delay, err)
         assert err.strip() == "edgeae: interrupted", (delay, err)
+
+
+def test_overwrite_never_replaces_the_current_or_home_folder(tmp_path, gray_folder, monkeypatch):
+    """`--save-each .` or `demo --out ..` with --overwrite had deleted all the current folder
+    (or its parent) held, then crashed."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "thesis.txt").write_text("mine")
+    monkeypatch.chdir(work / "sub")
+    for args in (["demo", "--out", ".."], ["train", "autoencoder", "--data", gray_folder,
+                                           "--out", ".", "--epochs", "1"]):
+        code, _, err = run_cli(*args, "--overwrite")
+        assert code == 2 and "is or holds the current folder" in err, err
+    home = tmp_path / "users" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("demo", "--out", tmp_path / "users", "--overwrite")
+    assert code == 2 and "is or holds your home folder" in err, err
+    assert (work / "thesis.txt").read_text() == "mine" and home.is_dir()
