@@ -617,7 +617,7 @@ class AnomalyScorer(_FrameModel):
         OpenCV reads them); pass color="bgr" for OpenCV's order.
         """
         images = checked_pixels(images if images is None else to_unit_float(as_array(images)))
-        if checked_color(color) == "bgr" and images.ndim == 4 and images.shape[-1] == 3:
+        if checked_color(color) == "bgr" and images.ndim >= 3 and images.shape[-1] == 3:
             images = images[..., ::-1]
         unit = self._as_batch(images)
         own_size = unit.shape[1:3]

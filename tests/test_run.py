@@ -247,6 +247,8 @@ def test_score_batch_takes_rgb_as_training_loads_it_and_bgr_when_told(colour_tfl
     np.testing.assert_allclose(told.heatmap, [r.heatmap for r in one_by_one], atol=1e-6)
     assert list(one_by_one[0].per_image()) == [one_by_one[0]]  # a frame's: itself
     np.testing.assert_array_equal(scorer.score_batch(bgr[..., ::-1]).heatmap, told.heatmap)
+    alone = scorer.score_batch(bgr[0], color="bgr")  # one HxWx3 image: told too
+    np.testing.assert_allclose(alone.heatmap[0], told.heatmap[0], atol=1e-6)
     assert np.abs(scorer.score_batch(bgr).heatmap - told.heatmap).max() > 1e-3
     with pytest.raises(UserError, match=r"no frame \(None\)"):
         scorer.score_batch(None)

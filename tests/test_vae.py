@@ -90,6 +90,8 @@ def test_slerp_keeps_the_norm_between_codes():
     np.testing.assert_allclose(path[[0, -1]], [a, b], atol=1e-12)
     opposite = slerp(a, -2 * a, np.linspace(0, 1, 5))  # no one arc: the line, not 1e16 codes
     np.testing.assert_allclose(opposite, np.linspace(a, -2 * a, 5), atol=1e-12)
+    near = slerp(a, -2 * a + 1e-5, np.linspace(0, 1, 5))  # the arc, its length along the line
+    np.testing.assert_allclose(np.linalg.norm(near, axis=1), np.linspace(3, 6, 5), rtol=1e-4)
 
 
 def test_train_vae_and_generate_cli(tmp_path, gray_folder):
