@@ -75,6 +75,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _refuse_empty_values(argv, parser)
     if "--" in argv:
         cut = argv.index("--")
         head = parser.parse_args(argv[:cut])
@@ -82,6 +83,23 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             head.passthrough = argv[cut + 1:]
             return head
     return parser.parse_args(argv)
+
+
+def _refuse_empty_values(argv: list[str], parser: Parser) -> None:
+    """An empty value (`--data ""`, `--out=`, an unset variable) is an error, not a path.
+
+    Path("") is the current folder: `--data ""` had trained on every image below it.
+    """
+    for index, word in enumerate(argv):
+        if word == "--":  # a passthrough command line, parsed as its own
+            return
+        option, eq, value = word.partition("=")
+        if word.startswith("--") and eq and not value.strip():
+            parser.error(f"{option} is empty: give a value")
+        if not word.strip():
+            before = argv[index - 1] if index and argv[index - 1].startswith("-") else None
+            parser.error(f"{before or 'an argument'} is empty: give a value (an empty path "
+                         "would be the current folder)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

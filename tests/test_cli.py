@@ -392,3 +392,17 @@ def test_overwrite_never_replaces_the_current_or_home_folder(tmp_path, gray_fold
     code, _, err = run_cli("demo", "--out", tmp_path / "users", "--overwrite")
     assert code == 2 and "is or holds your home folder" in err, err
     assert (work / "thesis.txt").read_text() == "mine" and home.is_dir()
+
+
+def test_an_empty_value_is_refused_not_taken_for_the_current_folder(tmp_path, monkeypatch):
+    """Path("") is ".": `--data ""` (an unset variable) had trained on every image below it."""
+    write_folder(tmp_path / "below", blobs(4))
+    monkeypatch.chdir(tmp_path)
+    for args, message in ((["train", "autoencoder", "--data", "", "--out", "m"], "--data is empty"),
+                          (["denoise", " ", "--pretrained", "live", "--out", "d"],
+                           "an argument is empty"),
+                          (["reconstruct", "--model", "m", "--data=", "--out", "r"],
+                           "--data is empty")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["below"]
