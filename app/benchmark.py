@@ -39,7 +39,7 @@ from edgeae.core.progress import progress
 from edgeae.core.tasks import TASKS
 from edgeae.runtime import DEFAULT_USE
 from edgeae.runtime.artifact import artifact_bytes
-from edgeae.runtime.backends import BACKENDS, choose_backend
+from edgeae.runtime.backends import BACKENDS
 from edgeae.runtime.tiles import TileBlender, tile_starts
 from edgeae.train.keras_backend import KERAS  # noqa: F401  (registers the Keras row)
 
@@ -189,11 +189,10 @@ def engines_for(path: Path, installed: set[str]) -> list[str]:
     """Every installed backend that runs this file, side by side.
 
     LiteRT and tflite-runtime run .tflite files, onnxruntime and OpenVINO .onnx, OpenVINO its
-    own .xml. With none installed, the file's first backend: its row then fails with its
-    install hint.
+    own .xml. None installed: no rows (plan_jobs says so), where the first such row had ended
+    the whole benchmark after the others were measured.
     """
-    names = [n for n, b in BACKENDS.items() if b.runs(path) and n in installed]
-    return names or [choose_backend(path).name]
+    return [n for n, b in BACKENDS.items() if b.runs(path) and n in installed]
 
 
 def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
@@ -203,11 +202,19 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
     sizes = frame_sizes(target.manifest, (*options.sizes, *video_size(options.video)))
     quality = str(work / "quality-inputs.npy") if with_quality else None
     jobs = []
-    installed = installed_backends(options.python)
+    # the runtime's in the rows' interpreter; Keras's here, where its rows run (_on_device)
+    installed = installed_backends(options.python) | {
+        n for n, b in BACKENDS.items() if not b.exported and b.available()}
     for fmt in options.backends:
-        runs = [(engine, str(path), p) for (f, p), path in target.artifacts.items()
-                if f == fmt and p in options.precisions
+        files = [(path, p) for (f, p), path in target.artifacts.items()
+                 if f == fmt and p in options.precisions]
+        runs = [(engine, str(path), p) for path, p in files
                 for engine in engines_for(path, installed)]
+        unrun = [path for path, _ in files if not engines_for(path, installed)]
+        if unrun:
+            hint = "; or ".join(b.install_hint for b in BACKENDS.values() if b.runs(unrun[0]))
+            log.warning("no backend in %s runs %s; skipping those rows (%s)", options.python,
+                        ", ".join(p.name for p in unrun), hint)
         if not any(f == fmt for f, _ in target.artifacts):
             log.warning("%s has no %s files; skipping the rows of that format (engines that "
                         "also run other formats, such as OpenVINO on ONNX files, still have "

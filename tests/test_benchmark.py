@@ -99,9 +99,11 @@ def test_benchmark_never_replaces_another_models_artifacts(bench, conv_dir, tmp_
     assert code == 2 and "the benchmark of another model" in err, err
 
 
-def test_the_rows_interpreter_is_asked_for_its_backends_and_versions():
+def test_the_rows_interpreter_is_asked_for_its_backends_and_versions(conv_dir, tmp_path,
+                                                                     caplog):
     """A venv's python links to the same binary as another venv's: compared resolved, the
-    parent had answered for it, with its own packages."""
+    parent had answered for it, with its own packages. A format no backend there runs (the
+    IR) had ended the benchmark after the other rows."""
     from edgeae.app.benchmark import rows_environment
 
     python = REPO / ".venv-tflite" / "bin" / "python"
@@ -110,6 +112,14 @@ def test_the_rows_interpreter_is_asked_for_its_backends_and_versions():
     found = rows_environment(str(python))
     assert set(found["backends"]) == {"tflite-runtime", "onnxruntime"}, found
     assert "tflite-runtime" in found["versions"] and "keras" not in found["versions"]
+    code, _, err = run_cli("benchmark", conv_dir, "--precisions", "fp32", "--sizes", "16x16",
+                           "--threads", "1", "--repeats", "2", "--python", python,
+                           "--out", tmp_path / "out")
+    assert code == 0, err
+    assert "runs model_fp32.xml; skipping those rows" in caplog.text
+    bench = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert [r["backend"] for r in bench["rows"]] == ["keras", "tflite-runtime", "onnxruntime"]
+    assert "keras" in bench["run"]["keras_versions"]  # the Keras rows ran here
 
 
 def test_macs_per_frame_counts_padding_and_tiles():
