@@ -239,8 +239,8 @@ def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[
     fixed = manifest.input.fixed_size
     if fixed is not None and TASKS[manifest.task].whole_images:
         if set(sizes) != {fixed}:
-            log.warning("a %dx%d autoencoder reconstructs whole images of its own size only; "
-                        "timing %dx%d", *fixed, *fixed)
+            log.warning("this %dx%d %s reconstructs whole images of its own size only; "
+                        "timing %dx%d", *fixed, manifest.task, *fixed)
         return [fixed]
     return list(dict.fromkeys(sizes))
 
@@ -292,14 +292,14 @@ def check_options_fit(manifest: Manifest, options: BenchmarkOptions) -> None:
     """Refuse options this model would ignore: each had been dropped without a word."""
     metric, fixed = TASKS[manifest.task].metric, manifest.input.fixed_size
     if options.noise and metric != "psnr":
-        raise UserError(f"--noise is the noise a denoiser's quality set gets; a {manifest.task} "
-                        "is measured on --data as it is: leave it out")
+        raise UserError(f"--noise is the noise a denoiser's quality set gets; this "
+                        f"{manifest.task} is measured on --data as it is: leave it out")
     if options.labels and (metric != "auroc" or options.data is None):
         raise UserError("--labels names which --data images are anomalies: it needs a detector "
                         "and --data")
     if options.video and fixed and TASKS[manifest.task].whole_images:
-        raise UserError(f"--video: a {fixed[0]}x{fixed[1]} {manifest.task} reconstructs whole "
-                        "images of its own size, not a video's frames; leave --video out")
+        raise UserError(f"--video: this {fixed[0]}x{fixed[1]} {manifest.task} reconstructs "
+                        "whole images of its own size, not a video's frames; leave --video out")
 
 
 def quality_set(manifest: Manifest, options: BenchmarkOptions,

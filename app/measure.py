@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeae.core.errors import EdgeaeError
+
 if TYPE_CHECKING:  # the runtime is imported by the jobs that run it, not by this module
     from edgeae.runtime.capture import Source
 
@@ -221,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     path = Path(argv[0])
     job = Job(**json.loads(path.read_text()))
-    result = {"job": asdict(job), **measure(job)}
+    try:
+        result = {"job": asdict(job), **measure(job)}
+    except EdgeaeError as exc:  # the parent shows the last line: the message, not its class
+        sys.stderr.write(f"{exc}\n")
+        return exc.exit_code
     path.with_suffix(".result.json").write_text(json.dumps(result))
     return 0
 

@@ -40,7 +40,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          report_rows=("noisy input", "denoised", "clean")),
     Task("detector", "score", "auroc", scored=True,
          report_rows=("input", "reconstruction", "anomaly map"), min_train=2),
-    Task("vae", "reconstruct", "mse", parts=("model", "decoder", "encoder")),
+    Task("vae", "reconstruct", "mse", whole_images=True, parts=("model", "decoder", "encoder")),
 )}
 
 

@@ -273,3 +273,12 @@ def test_generation_runs_without_tensorflow(tmp_path, vae):
                           str(tmp_path / "grid.png")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["images"] == 9
+
+
+def test_a_vae_is_benchmarked_at_its_own_size(tmp_path, vae_dir):
+    """Timed at the default frame sizes, a VAE's fixed-size rows had failed after the export."""
+    code, _, err = run_cli("benchmark", vae_dir, "--backends", "keras,onnx", "--precisions",
+                           "fp32", "--threads", "1", "--repeats", "2", "--out", tmp_path / "b")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "b" / "benchmark.json").read_text())["rows"]
+    assert {r["size"] for r in rows} == {"16x16"} and "keras" in {r["backend"] for r in rows}
