@@ -58,19 +58,16 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
               resume: bool = False) -> list[Job]:
     """Pair every input image with its output path; fail before any work on a bad one.
 
-    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH (where that
-    lies inside the folder, what an earlier run wrote there is no input). With `resume`, images
+    A file goes to out_dir/NAME; a folder's images to out_dir/FOLDER/RELATIVE/PATH (out_dir
+    is no folder inside an input one: the command refuses it). With `resume`, images
     whose output exists are left out (done by an earlier run).
     """
     jobs = []
     for path in map(Path, inputs):
         if path.is_dir():
             root = path.resolve()
-            outputs = (out_dir / root.name).resolve()  # an earlier run's, if inside the folder
-            inside = outputs != root and outputs.is_relative_to(root)
             files = sorted(p for p in path.rglob("*") if p.is_file())
-            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES
-                     and not (inside and p.resolve().is_relative_to(outputs))]
+            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
             _warn_of_videos_in(path, files)
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")

@@ -116,6 +116,22 @@ def refuse_replacing_inputs(target: Path, option: str, inputs: Inputs) -> None:
                             "its own (--overwrite would delete it)")
 
 
+def refuse_folder_inside_inputs(target: Path | None, option: str, inputs: Inputs) -> None:
+    """Refuse an output folder inside an input folder: the next run would read it back.
+
+    `denoise photos --out photos/clean` had denoised photos/clean/ the next time too, and
+    `score --maps` inside --data had scored the maps as images.
+    """
+    if target is None:
+        return
+    folder = Path(target).resolve()
+    for name, given in _named(inputs):
+        source = None if given is None else Path(str(given))
+        if source is not None and source.is_dir() and folder.is_relative_to(source.resolve()):
+            raise UserError(f"{option} {target} is inside {name} {given}, which a next run "
+                            "would read back with it; choose a folder outside it")
+
+
 def refuse_writing_into_inputs(target: Path | None, option: str, inputs: Inputs) -> None:
     """Refuse an output file that would replace an input, --overwrite or not.
 

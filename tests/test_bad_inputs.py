@@ -179,6 +179,10 @@ CASES = {
     # denoise
     "denoise-missing-input": ("device", "denoise {t}/missing --pretrained live --out {t}/d",
                               "no such file or folder"),
+    "denoise-out-inside-input": ("device", "denoise {t}/images --pretrained live --out "
+                                 "{t}/images/clean", "is inside input"),
+    "score-maps-inside-data": ("device", "score --model {p} --data {t}/images --out {t}/s.csv "
+                               "--maps {t}/images/maps", "is inside --data"),
     "denoise-empty-folder": ("device", "denoise {t}/empty --pretrained live --out {t}/d",
                              "no images"),
     "denoise-swapped-model-as-input": ("device", "denoise {p} --pretrained live --out {t}/d",

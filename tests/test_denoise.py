@@ -330,17 +330,19 @@ def test_denoise_files_and_folders_keep_depth_orientation_and_names(unet_artifac
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
 
 
-def test_denoising_a_folder_into_itself_skips_the_last_runs_outputs(unet_artifacts, tmp_path):
+def test_denoise_never_writes_into_a_folder_it_reads(unet_artifacts, tmp_path):
+    """Its outputs there are read back: after `--out photos/a`, `--out photos/b` had denoised
+    photos/a's images too (into photos/b/photos/a/...)."""
     folder = write_folder(tmp_path / "photos", blobs(2, size=16))
-    for _ in range(2):
-        code, out, err = run_cli("denoise", folder, "--model", unet_artifacts / "model_fp32.tflite",
-                                 "--out", folder, "--overwrite")
-        assert code == 0 and "denoised 2 images" in out, err
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
-        "img_000.png", "img_001.png", "photos/img_000.png", "photos/img_001.png"]
-    code, _, err = run_cli("denoise", folder, "--model", unet_artifacts / "model_fp32.tflite",
-                           "--out", tmp_path, "--overwrite")  # tmp_path/photos: the inputs
+    model = unet_artifacts / "model_fp32.tflite"
+    for out in (folder, folder / "clean"):
+        code, _, err = run_cli("denoise", folder, "--model", model, "--out", out, "--overwrite")
+        assert code == 2 and f"--out {out} is inside input {folder}" in err, err
+    code, _, err = run_cli("denoise", folder, "--model", model, "--out", tmp_path,
+                           "--overwrite")  # tmp_path/photos: the inputs
     assert code == 2 and "would write over" in err and "itself; choose another --out" in err
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
+        "img_000.png", "img_001.png"]
 
 
 def test_denoise_skips_a_video_it_cannot_decode_and_names_the_videos_a_folder_holds(

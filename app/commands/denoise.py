@@ -19,6 +19,7 @@ from edgeae.app.commands.args import (
     ranged,
     resolve_backend,
 )
+from edgeae.core.files import refuse_folder_inside_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.workers import ModelSpec
 
     check_resume_or_overwrite(args)
+    refuse_folder_inside_inputs(args.out, "--out", [("input", path) for path in args.inputs])
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
     video_jobs = plan_videos(videos, args.out, args.overwrite, args.strict, args.resume)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from edgeae.app.commands.args import (
     POSITIVE,
@@ -15,8 +14,7 @@ from edgeae.app.commands.args import (
     refuse_output_over_inputs,
     resolve_backend,
 )
-from edgeae.core.errors import UserError
-from edgeae.core.files import refuse_writing_into_inputs
+from edgeae.core.files import refuse_folder_inside_inputs, refuse_writing_into_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +55,4 @@ def _refuse_out_over_data(args: argparse.Namespace) -> None:
     inputs = refuse_output_over_inputs(args)
     for name in OUTPUT_FILES:
         refuse_writing_into_inputs(args.out / name, "--out", inputs)
-    data = Path(args.data)
-    if data.is_dir() and args.out.resolve().is_relative_to(data.resolve()):
-        raise UserError(f"--out {args.out} is inside --data {args.data}, whose images a next run "
-                        "would then read with grid.png among them; choose a folder outside it")
+    refuse_folder_inside_inputs(args.out, "--out", inputs)

@@ -18,6 +18,7 @@ from edgeae.app.commands.args import (
     refuse_output_over_inputs,
     resolve_backend,
 )
+from edgeae.core.files import refuse_folder_inside_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_suffix(args.out, (".csv",), "--out")
     check_resume_or_overwrite(args)
-    refuse_output_over_inputs(args, "--out")
+    inputs = refuse_output_over_inputs(args, "--out")
+    refuse_folder_inside_inputs(args.maps, "--maps", inputs)
     check_model_and_data(args)
     source = data_for_model(args)
     model = resolve_backend(args, args.model, source.size or source.smallest)
