@@ -76,6 +76,9 @@ CASES = {
                                   "--out {t}/o", "multiples of 4, got 18x18"),
     "train-truncated-jpeg-strict": ("train", "train autoencoder --data {t}/cut --strict --out "
                                     "{t}/o", "a JPEG cut short"),
+    "train-negative-fixed-threshold": ("train", "train detector --data {t}/images --out {t}/o "
+                                       "--threshold fixed:-1 --score-knn 0",
+                                       "every frame would be an anomaly"),
     "train-zero-noise": ("train", "train denoiser --data {t}/images --out {t}/o --noise "
                          "gaussian:0+clip", "adds no noise"),
     "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "

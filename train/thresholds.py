@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.core.data import ImageSource
+from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_path
 from edgeae.core.manifest import (
     MEMORY_FILE,
@@ -97,12 +98,33 @@ def feasible_score(score: ScoreConfig, source: ImageSource) -> ScoreConfig:
         log.warning("%s: %dx%d images are smaller than a patch (2 cells of %d pixels); drawing "
                     "error maps instead", source.name, *smallest, score.patch.cell)
         score = score.model_copy(update={"maps": "error"})
-    if score.knn and (source.size is None or min(source.size) < MIN_HOG_SIDE):
+    if score.knn and not knn_feasible(source):
         log.warning("%s: a k-NN score compares HOG descriptors of whole images of one size, at "
                     "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
                     "by reconstruction only", source.name, MIN_HOG_SIDE)
         score = score.model_copy(update={"knn": 0})
     return score
+
+
+def knn_feasible(source: ImageSource) -> bool:
+    """Whether a k-NN score can be had: one image size, at least MIN_HOG_SIDE a side."""
+    return source.size is not None and min(source.size) >= MIN_HOG_SIDE
+
+
+def check_fixed_threshold(strategy: str | None, score: ScoreConfig,
+                          source: ImageSource) -> None:
+    """Refuse, before training, a fixed threshold the score it will have cannot take.
+
+    A negative one with no k-NN score (none asked, or none these images allow) had been
+    written into a manifest that every later command then refused.
+    """
+    spec = parse_threshold(strategy) if strategy else None
+    if spec is None or spec.kind != "fixed":
+        return
+    kept = score if knn_feasible(source) else score.model_copy(update={"knn": 0})
+    problem = kept.threshold_problem(spec.value)
+    if problem:
+        raise UserError(f"--threshold {strategy}: {problem}")
 
 
 def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarray,

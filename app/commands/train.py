@@ -316,17 +316,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.core.data import Preprocess, load_data
 
     require("train", KERAS_DISTRIBUTION)
-    if args.fake_quant and not args.quantization_aware:
-        raise UserError("--fake-quant says how --quantization-aware simulates int8; add "
-                        "--quantization-aware, or drop --fake-quant")
-    if args.initial_weights is not None and (problem := initial_weights_problem(
-            args.initial_weights)):
-        raise UserError(problem)
-    check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
-    check_out_replaceable(args.out, args.overwrite)  # before seconds of TensorFlow
-    for option, path in (("--out", args.out), ("--cache", args.cache)):
-        if path is not None:
-            check_can_create(Path(path), option)
+    _check_options_and_paths(args)
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
@@ -350,6 +340,10 @@ def run(args: argparse.Namespace) -> int:
         **_detector_settings(args))
     settings.check_model_fits_task()
     _check_image_sides(source, settings)
+    if settings.task == "detector":
+        from edgeae.train.thresholds import check_fixed_threshold
+
+        check_fixed_threshold(settings.threshold, settings.score, source)
     settings.check_out_apart_from_inputs(args.out, source.name)
     from edgeae.train.callbacks import TimeLimit
     from edgeae.train.fit import train
@@ -367,6 +361,21 @@ def run(args: argparse.Namespace) -> int:
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _check_options_and_paths(args: argparse.Namespace) -> None:
+    """Options that go together, and the paths read and written: before TensorFlow (seconds)."""
+    if args.fake_quant and not args.quantization_aware:
+        raise UserError("--fake-quant says how --quantization-aware simulates int8; add "
+                        "--quantization-aware, or drop --fake-quant")
+    if args.initial_weights is not None and (problem := initial_weights_problem(
+            args.initial_weights)):
+        raise UserError(problem)
+    check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
+    check_out_replaceable(args.out, args.overwrite)
+    for option, path in (("--out", args.out), ("--cache", args.cache)):
+        if path is not None:
+            check_can_create(Path(path), option)
 
 
 def _tiled_if_one_image(source, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ImageSource
