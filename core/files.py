@@ -269,6 +269,8 @@ def atomic_dir(path: Path, overwrite: bool = False) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        # mkdtemp's 0700 would stay the folder's: a service's other user could not read it
+        os.chmod(tmp, 0o777 & ~_UMASK)
         yield tmp
         if path.exists():
             shutil.rmtree(path)

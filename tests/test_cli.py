@@ -406,3 +406,14 @@ def test_an_empty_value_is_refused_not_taken_for_the_current_folder(tmp_path, mo
         code, _, err = run_cli(*args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["below"]
+
+
+def test_a_folder_written_whole_gets_the_usual_permissions(tmp_path):
+    """mkdtemp's 0700 stayed an adapted model's folder's: a service's user could not read it."""
+    from edgeae.core.files import atomic_dir
+
+    with atomic_dir(tmp_path / "model") as folder:
+        (folder / "a.txt").write_text("a")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~umask
