@@ -68,7 +68,8 @@ class ImageSource:
     size: tuple[int, int] | None
     labels: np.ndarray | None = None
     class_names: list[str] | None = None
-    smallest: tuple[int, int] | None = field(default=None, repr=False)  # (h, w) after prep
+    # the least height and the least width over the images, after prep (a crop fits in each)
+    smallest: tuple[int, int] | None = field(default=None, repr=False)
     value_range: tuple[float, float] | None = None  # series rows: the raw (min, max) -> [0, 1]
     every: int = 1  # a video's frame step (--every K): every K-th frame was kept
     series: SeriesOptions | None = field(default=None, repr=False)  # how labelled rows were read
@@ -127,7 +128,9 @@ class FolderImages(ImageSource):
         labels, names = _folder_labels(root, self.paths)
         common = prep.size or (sizes.most_common(1)[0][0] if len(sizes) == 1 else None)
         channels = prep.channels or (3 if 3 in chans else 1)
-        smallest = common or min(sizes, key=lambda s: s[0] * s[1])
+        # the least of each side: the smallest by area (20x20) had passed a crop of 16 that a
+        # 12x100 image could not give, and training crashed in tf.data
+        smallest = common or (min(h for h, _ in sizes), min(w for _, w in sizes))
         super().__init__(str(root), "folder", channels, common, labels, names, smallest)
         self.distinct_sizes = sorted(sizes)
 
@@ -446,7 +449,8 @@ def image_shape(source: ImageSource, patch_size: int | None) -> tuple[int, int, 
         smallest = source.smallest or (0, 0)
         if min(smallest) < patch_size:
             raise UserError(f"--patch-size {patch_size} is larger than the smallest image "
-                            f"({smallest[0]}x{smallest[1]}) in {source.name}")
+                            f"side in {source.name} (heights from {smallest[0]}, widths from "
+                            f"{smallest[1]})")
         return patch_size, patch_size, source.channels
     if source.size is None:
         sizes = getattr(source, "distinct_sizes", [])[:3]

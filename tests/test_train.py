@@ -360,3 +360,19 @@ def test_one_photo_trains_on_crops_from_its_tiles_and_validates_on_others(tmp_pa
     assert code == 0, err  # one image had been refused: nothing to hold out
     data = Manifest.read(out / "manifest.json").data
     assert (data.n_train, data.n_val, data.image_size, data.patch_size) == (8, 1, None, 16)
+
+
+def test_a_crop_must_fit_every_images_height_and_width(tmp_path):
+    """The smallest image by area (20x20) passed a 16-pixel crop that 12x100 images cannot
+    give: training crashed in tf.data (and at times never exited)."""
+    import cv2
+
+    folder = tmp_path / "thin"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"square_{i}.png"), blobs(1, size=20, seed=i)[0])
+        cv2.imwrite(str(folder / f"strip_{i}.png"), np.full((12, 100), 40 * i, np.uint8))
+    code, _, err = run_cli("train", "autoencoder", "--data", folder, "--out", tmp_path / "m",
+                           "--patch-size", "16", "--epochs", "1")
+    assert code == 2 and "heights from 12, widths from 20" in err, err
+    assert not (tmp_path / "m").exists()
