@@ -486,6 +486,19 @@ def ecg_csv(tmp_path_factory) -> Path:
     return path
 
 
+def test_a_series_detector_is_told_its_normal_label_and_not_warned_of_folders(
+        ecg_csv, tmp_path, caplog):
+    """Without --normal-label it had learned the anomalous rows as normal, and with it the
+    labels were taken for sub-folders in a warning that advised --data ecg.csv/normal."""
+    code, _, err = run_cli("train", "detector", "--data", ecg_csv, "--label-column", "label",
+                           "--out", tmp_path / "d")
+    assert code == 2 and "say which with --normal-label" in err, err
+    code, _, err = run_cli("train", "detector", "--data", ecg_csv, "--label-column", "label",
+                           "--normal-label", "1", "--epochs", "1", "--out", tmp_path / "d")
+    assert code == 0, err
+    assert "sub-folders" not in caplog.text
+
+
 @pytest.mark.slow
 def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
     det = train_cli(tmp_path / "det", "detector", ecg_csv, "--label-column", "label",

@@ -217,6 +217,10 @@ def _check_series_options(args: argparse.Namespace) -> None:
                         "photos/good)")
     if args.normal_label is not None and args.label_column is None:
         raise UserError("--normal-label needs --label-column: the column that holds the labels")
+    if getattr(args, "task", None) == "detector" and args.label_column is not None \
+            and args.normal_label is None:  # it had learned the anomalous rows as normal
+        raise UserError("--label-column names the labels; a detector learns from the normal "
+                        "rows alone: say which with --normal-label")
 
 
 def threads_or_auto(text: str) -> int | str:

@@ -403,8 +403,8 @@ def _tiled_if_one_image(source, args: argparse.Namespace):  # noqa: ANN001, ANN2
 
 def _warn_if_classes(task: str, source) -> None:
     """A detector learns every image it is given as normal: sub-folders suggest anomalies too."""
-    classes = source.class_names or []
-    if task == "detector" and len(classes) > 1:
+    classes = source.class_names or []  # a series' are its labels: its normal rows were kept
+    if task == "detector" and len(classes) > 1 and source.kind != "series":
         import logging
 
         logging.getLogger("edgeae").warning(
