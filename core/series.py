@@ -57,7 +57,8 @@ def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndar
     unlabelled = options.label_optional and header is not None \
         and options.label_column not in header and not _is_index(options.label_column)
     if options.label_column is not None and not unlabelled:
-        column = _column_index(header, options.label_column, path)
+        width = len(header) if header is not None else min(len(r) for r in body)
+        column = _column_index(header, options.label_column, path, width)
         labels = np.array([r[column].strip() for r in body])
         body = [r[:column] + r[column + 1:] for r in body]
     try:
@@ -93,8 +94,11 @@ def _is_index(name: str | None) -> bool:
     return name is not None and name.lstrip("-").isdigit()
 
 
-def _column_index(header: list[str] | None, name: str, path: Path) -> int:
-    """The label column: a header name, or a 0-based index (negative counts from the end)."""
+def _column_index(header: list[str] | None, name: str, path: Path, width: int) -> int:
+    """The label column: a header name, or a 0-based index (negative counts from the end).
+
+    `width`: the columns every row has (the header's, else the shortest row's).
+    """
     if header is not None and name in header:
         return header.index(name)
     try:
@@ -103,8 +107,7 @@ def _column_index(header: list[str] | None, name: str, path: Path) -> int:
         known = ", ".join(header[:8]) if header else "no header row"
         raise UserError(f"{path} has no column {name!r} ({known}); pass a header name or a "
                         "0-based column index") from None
-    width = len(header) if header is not None else None
-    if width is not None and not -width <= index < width:
+    if not -width <= index < width:  # without a header too: it had been an IndexError
         raise UserError(f"--label-column {index} is outside {path}'s {width} columns")
     return index
 

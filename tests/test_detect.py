@@ -499,6 +499,15 @@ def test_a_series_detector_is_told_its_normal_label_and_not_warned_of_folders(
     assert "sub-folders" not in caplog.text
 
 
+def test_a_label_column_outside_a_headerless_csv_is_one_line(tmp_path):
+    path = tmp_path / "rows.csv"
+    np.savetxt(path, np.random.default_rng(0).random((6, 10)), delimiter=",")
+    for column in ("99", "-99"):  # an IndexError had said it
+        code, _, err = run_cli("train", "detector", "--data", path, "--label-column", column,
+                               "--normal-label", "1", "--out", tmp_path / "d")
+        assert code == 2 and f"--label-column {column} is outside" in err, err
+
+
 @pytest.mark.slow
 def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
     det = train_cli(tmp_path / "det", "detector", ecg_csv, "--label-column", "label",
