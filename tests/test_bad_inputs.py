@@ -79,6 +79,8 @@ CASES = {
     "train-negative-fixed-threshold": ("train", "train detector --data {t}/images --out {t}/o "
                                        "--threshold fixed:-1 --score-knn 0",
                                        "every frame would be an anomaly"),
+    "train-vae-quantization-aware": ("train", "train vae --data {t}/images --out {t}/o "
+                                     "--quantization-aware", "does not train VAEs yet"),
     "train-zero-noise": ("train", "train denoiser --data {t}/images --out {t}/o --noise "
                          "gaussian:0+clip", "adds no noise"),
     "train-bad-noise": ("train", "train denoiser --data {t}/images --out {t}/o "

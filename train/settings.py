@@ -120,9 +120,15 @@ class TrainSettings:
                           sort_keys=True)
 
     def check_model_fits_task(self) -> None:
-        """`train vae` trains the vae model, and only it does (checked before its parameters)."""
+        """`train vae` trains the vae model, and only it does (checked before its parameters).
+
+        A VAE does not train quantization-aware (it had been a Keras traceback).
+        """
         if (self.task == "vae") != (self.architecture == "vae"):
             raise UserError("`edgeae train vae` trains the vae model, and only it does")
+        if self.task == "vae" and self.quantization_aware:  # Keras cannot clone its graph
+            raise UserError("--quantization-aware does not train VAEs yet (their sampling "
+                            "layer cannot be cloned with fake quantization); drop it")
 
     def check_out_apart_from_inputs(self, out: Path, data: str) -> None:
         """--out is replaced with --overwrite: it must not be, nor hold, what the run reads."""
