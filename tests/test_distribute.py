@@ -50,6 +50,11 @@ def test_multi_worker_needs_tf_config(tmp_path, gray_folder, monkeypatch):
     code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--strategy",
                            "multi-worker", "--out", tmp_path / "m")
     assert code == 2 and "TF_CONFIG must be JSON" in err
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, '
+                                    '"task": {"type": "chief", "index": 0}}')  # not listed
+    code, _, err = run_cli("train", "autoencoder", "--data", gray_folder, "--strategy",
+                           "multi-worker", "--out", tmp_path / "m")
+    assert code == 2 and "TF_CONFIG's task is not in its cluster" in err, err
     assert not (tmp_path / "m").exists()  # nothing half-written
 
 

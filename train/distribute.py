@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-from edgeae.core.errors import UserError
+from edgeae.core.errors import UserError, first_line
 from edgeae.train.settings import STRATEGY_NAMES
 
 
@@ -52,4 +52,8 @@ def multi_worker_strategy() -> tf.distribute.Strategy:
         raise UserError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host1:12345\", "
                         "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}"
                         ) from None
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except ValueError as exc:  # a task its cluster does not list ("chief", index 3 of 1)
+        raise UserError(f"TF_CONFIG's task is not in its cluster ({first_line(exc)}); give "
+                        "this machine's type and index among the cluster's") from None
