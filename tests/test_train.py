@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 
 import keras
@@ -94,6 +95,7 @@ def test_interrupted_run_resumes(tmp_path, source):
     with pytest.raises(KeyboardInterrupt):
         train(source, out, settings, callbacks=[Interrupt(epoch=1)], verbose=0)
     assert not (out / "manifest.json").exists()
+    before = json.loads((out / WORK_DIR / "elapsed.json").read_text())["seconds"]
     with pytest.raises(UserError, match="interrupted run with other settings"):
         train(source, out, TrainSettings(epochs=5, batch_size=8), verbose=0)
     other_data = ArrayImages(blobs(48, seed=1)[:40], Preprocess(), "other", "npy")
@@ -103,6 +105,28 @@ def test_interrupted_run_resumes(tmp_path, source):
     # epochs 0 and 1 ran before the interruption; the resumed run did only 2 and 3
     assert epochs_logged(out) == [0, 1, 2, 3]
     assert manifest.training.epochs_run == 4
+    assert manifest.training.seconds > before > 0  # both runs' epochs: not the resumed alone
+
+
+def test_an_image_gone_unreadable_during_training_is_one_line(tmp_path, monkeypatch):
+    """Raised inside tf.data's reading, it had come wrapped in a TensorFlow traceback."""
+    from edgeae.core import data
+
+    real, reads = data.FolderImages.raw, []
+
+    def going_bad(self, i):
+        reads.append(i)
+        if len(reads) > 40:
+            raise UserError(f"{self.paths[i]} became unreadable during training")
+        return real(self, i)
+
+    monkeypatch.setattr(data.FolderImages, "raw", going_bad)
+    folder = write_folder(tmp_path / "photos", blobs(32))
+    code, _, err = run_cli("train", "autoencoder", "--data", folder, "--out", tmp_path / "m",
+                           "--epochs", "4")
+    assert code == 2 and err.strip().splitlines()[-1].endswith(
+        "became unreadable during training"), err
+    assert "Traceback" not in err
 
 
 def test_existing_output_needs_overwrite(tmp_path, source):

@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import json
 import logging
+import re
 import shutil
 import sys
 import time
@@ -17,10 +18,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import edgeae
 from edgeae.core.architectures import LOSS_OF, ModelConfig
@@ -65,9 +66,6 @@ from edgeae.train.pipeline import (
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
 from edgeae.train.settings import TrainSettings, initial_weights_problem
 
-if TYPE_CHECKING:
-    import tensorflow as tf
-
 log = logging.getLogger(__name__)
 
 LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
@@ -75,6 +73,9 @@ LOSSES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
 LOGS_DIR = "logs"  # TensorBoard's, written as the run goes
 BACKUP_DIR = "backup"  # in WORK_DIR: Keras's BackupAndRestore's, each epoch
 TRAINED_FILE = "trained.json"  # in WORK_DIR once fit ended: the model is being finished
+ELAPSED_FILE = "elapsed.json"  # in WORK_DIR: training seconds by the last finished epoch
+# a UserError raised while tf.data reads (an image gone unreadable): its message, unwrapped
+USER_ERROR_INSIDE = re.compile(r"UserError: ([^\n]+)")
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
@@ -297,12 +298,20 @@ class _Run:
         It ends by writing TRAINED_FILE, so a run stopped while the model is finished (a
         detector's threshold takes a while) resumes there instead of training again.
         """
-        start = time.monotonic()
-        self.fitted.fit(training_pairs(train_images, self.cfg, training=True),
-                        validation_data=training_pairs(val_images, self.cfg, training=False),
-                        epochs=self.settings.epochs, callbacks=callbacks, shuffle=False,
-                        verbose=verbose)  # tf.data already shuffles
-        seconds = time.monotonic() - start
+        start, before = time.monotonic(), _seconds_before(self.work)
+        elapsed = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: write_json(
+            self.work / ELAPSED_FILE, {"seconds": before + time.monotonic() - start}, True))
+        try:
+            self.fitted.fit(training_pairs(train_images, self.cfg, training=True),
+                            validation_data=training_pairs(val_images, self.cfg, training=False),
+                            epochs=self.settings.epochs, callbacks=[elapsed, *callbacks],
+                            shuffle=False, verbose=verbose)  # tf.data already shuffles
+        except tf.errors.OpError as exc:  # our own error, raised inside tf.data's reading
+            inner = USER_ERROR_INSIDE.search(str(exc))
+            if inner is None:
+                raise
+            raise UserError(inner[1]) from None
+        seconds = before + time.monotonic() - start
         best = _saved_best(self.work, self.fitted)
         if self.settings.quantization_aware:  # export the plain architecture, learned weights
             without_fake_quant(keras.saving.load_model(best, compile=False), self.model).save(best)
@@ -316,6 +325,14 @@ class _Run:
                      lambda pool: covering_subset(pool, n_calibration))
         write_json(self.work / TRAINED_FILE, {"seconds": seconds}, overwrite=True)
         return seconds
+
+
+def _seconds_before(work: Path) -> float:
+    """The training seconds an interrupted run spent in the epochs it resumes after."""
+    try:
+        return float(json.loads((work / ELAPSED_FILE).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _compiled(settings: TrainSettings, config: ModelConfig, shape: tuple[int, int, int],
