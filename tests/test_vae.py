@@ -247,6 +247,8 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
     code, _, err = run_cli("generate", "--model", out / "encoder_fp32.onnx", "--out",
                            tmp_path / "y.png")
     assert code == 2 and "not a VAE decoder" in err
+    code, _, err = run_cli("threshold", out / "decoder_fp32.onnx", "--strategy", "fixed:0.5")
+    assert code == 2 and "is a VAE decoder, which scores nothing" in err, err
     small = write_folder(tmp_path / "small", blobs(2, size=8))  # said first: not a size to fix
     code, _, err = run_cli("reconstruct", "--model", out / "decoder_fp32.tflite", "--data", small,
                            "--out", tmp_path / "r")
