@@ -50,12 +50,17 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def codes_array(codes: object, dtype: type) -> np.ndarray:
-    """`codes` as a float array, or a one-line UserError (not numpy's about strings)."""
+    """`codes` as a float array, or a one-line UserError (not numpy's about strings).
+
+    None would be NaN, and complex numbers would lose their imaginary parts with a warning.
+    """
+    if codes is None or np.iscomplexobj(codes):
+        raise UserError(f"codes must be real numbers, got {'None' if codes is None else 'complex'}")
     try:
         return np.asarray(codes, dtype)
     except (TypeError, ValueError):
-        raise UserError(f"codes must be numbers, got {type(codes).__name__} holding what is "
-                        "none") from None
+        raise UserError(f"codes must be real numbers; this {type(codes).__name__} holds "
+                        "something else") from None
 
 
 def traverse_codes(latent_dim: int, dim: int, steps: int = 9, span: float = 3.0) -> np.ndarray:

@@ -69,7 +69,7 @@ def checked_pixels(frames: object) -> np.ndarray:
     """
     if frames is None:
         raise UserError("no frame (None): the camera or video gave none; check what read() "
-                        "returned before denoising")
+                        "returned before passing it on")
     frames = as_array(frames)
     if frames.size == 0:
         raise UserError(f"the frame is empty (shape {frames.shape})")

@@ -194,7 +194,9 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
                         (lambda: gen.sample(1, temperature="1"), "temperature"),
                         (lambda: gen.sample(1, seed=-1), "seed must be a whole number >= 0"),
                         (lambda: gen.decode(np.zeros((0, 4))), "with N >= 1"),
-                        (lambda: gen.decode([["a"] * 4]), "codes must be numbers"),
+                        (lambda: gen.decode([["a"] * 4]), "codes must be real numbers"),
+                        (lambda: gen.decode(None), "got None"),
+                        (lambda: gen.decode(np.ones((1, 4), complex)), "got complex"),
                         (lambda: gen.interpolate(codes[0], codes[1], steps=2.5),
                          "a whole number of steps"),
                         (lambda: gen.interpolate(codes[0], codes[0][:3]), r"shape \(4,\)")):
