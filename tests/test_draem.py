@@ -72,15 +72,17 @@ def test_texture_crops_fill_any_shape_from_any_image():
 
 
 @pytest.mark.slow
-def test_anomaly_source_textures_train_and_are_recorded(tmp_path):
+def test_anomaly_source_textures_train_and_are_recorded(tmp_path, caplog):
     write_folder(tmp_path / "normal", stripes(40, seed=0))
     write_folder(tmp_path / "textures", (np.random.default_rng(0).random((5, 90, 70, 3)) * 255
                                          ).astype(np.uint8))  # colour, another size
+    (tmp_path / "textures" / "broken.png").write_bytes(b"not a png")
     det = train_cli(tmp_path / "det", "detector", tmp_path / "normal", "--model", "draem",
                     "--size", "tiny", "--epochs", "1", "--batch-size", "8",
                     "--anomaly-source", tmp_path / "textures")
     manifest = json.loads((det / "manifest.json").read_text())
     assert manifest["training"]["anomaly_source"] == str(tmp_path / "textures")
+    assert caplog.text.count("broken.png") == 1  # scanned once: every file had been decoded 5x
 
 
 @pytest.mark.slow
