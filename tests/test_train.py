@@ -400,3 +400,12 @@ def test_a_crop_must_fit_every_images_height_and_width(tmp_path):
                            "--patch-size", "16", "--epochs", "1")
     assert code == 2 and "heights from 12, widths from 20" in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_a_model_too_large_for_memory_is_one_line(tmp_path):
+    """Its weights alone (a dense layer of 1e9 units: 1 TB) had ended in an OOM traceback."""
+    folder = write_folder(tmp_path / "photos", blobs(8))
+    code, _, err = run_cli("train", "autoencoder", "--data", folder, "--out", tmp_path / "m",
+                           "--model", "dense", "--hidden", "1000000000", "--epochs", "1")
+    assert code == 2 and "does not fit in this machine's memory" in err, err
+    assert "Traceback" not in err and not (tmp_path / "m").exists()

@@ -260,8 +260,12 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     shape = (h, w, channels // cfg.frames)  # one frame's; a temporal model stacks K of them
     config = make_config(settings.architecture, settings.params)
     # a batch is never more than the training images
-    model, fitted = _compiled(settings, config, shape, strategy,
-                              min(cfg.batch_size, len(train_idx)))
+    try:
+        model, fitted = _compiled(settings, config, shape, strategy,
+                                  min(cfg.batch_size, len(train_idx)))
+    except tf.errors.ResourceExhaustedError as exc:  # its weights alone: a traceback before
+        raise UserError(f"the model does not fit in this machine's memory ({_oom_shape(exc)}):"
+                        " lower --hidden, --filters, --latent-dim or --image-size") from None
     log.info("%s: %s parameters, %s multiply-accumulates per pixel; %d replica(s)",
              settings.architecture, f"{model.count_params():,}", f"{macs_per_pixel(model):,.0f}",
              strategy.num_replicas_in_sync)
@@ -306,6 +310,9 @@ class _Run:
                             validation_data=training_pairs(val_images, self.cfg, training=False),
                             epochs=self.settings.epochs, callbacks=[elapsed, *callbacks],
                             shuffle=False, verbose=verbose)  # tf.data already shuffles
+        except tf.errors.ResourceExhaustedError as exc:
+            raise UserError(f"training ran out of memory ({_oom_shape(exc)}): lower "
+                            "--batch-size, --image-size or --patch-size") from None
         except tf.errors.OpError as exc:  # our own error, raised inside tf.data's reading
             inner = USER_ERROR_INSIDE.search(str(exc))
             if inner is None:
@@ -325,6 +332,12 @@ class _Run:
                      lambda pool: covering_subset(pool, n_calibration))
         write_json(self.work / TRAINED_FILE, {"seconds": seconds}, overwrite=True)
         return seconds
+
+
+def _oom_shape(exc: tf.errors.ResourceExhaustedError) -> str:
+    """What TensorFlow could not allocate, from its message ('a tensor of shape [1024, ...]')."""
+    found = re.search(r"shape\s*\[[^\]]*\]", str(exc))
+    return f"a tensor of {found[0]}" if found else "an allocation failed"
 
 
 def _seconds_before(work: Path) -> float:
