@@ -125,6 +125,9 @@ def artifacts_plan(md: ModelDir, artifacts_dir: Path, options: BenchmarkOptions
     """
     from edgeae.core.formats import artifact_name
 
+    if Path(artifacts_dir).resolve().is_relative_to(md.path.resolve()):
+        raise UserError(f"--artifacts {artifacts_dir} is in the model directory {md.path}; "
+                        "exports go in a folder of their own (default: --out's artifacts/)")
     wanted = [(f, p) for f in options.backends if FORMATS[f].exported
               for p in options.precisions if p in FORMATS[f].schemes]
     found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}

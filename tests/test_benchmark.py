@@ -90,6 +90,9 @@ def test_benchmark_never_replaces_another_models_artifacts(bench, conv_dir, tmp_
                            "--sizes", "16x16", "--threads", "1", "--repeats", "2",
                            "--artifacts", artifacts, "--out", tmp_path / "out")
     assert code == 2 and "model_fp32.tflite of another model" in err, err
+    code, _, err = run_cli("benchmark", conv_dir, "--artifacts", conv_dir, "--out",
+                           tmp_path / "out")  # exports and parity.json into the model's folder
+    assert code == 2 and "is in the model directory" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
     assert {p.name: p.read_bytes() for p in artifacts.iterdir() if p.is_file()} == before
     moved = tmp_path / "moved"  # its artifacts gone: the results still name their model
