@@ -416,6 +416,8 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
                         f"are read from; --data {spec} is no such name: leave --data-dir out")
     if spec in BUILTIN_NAMES:
         arrays = load_builtin(spec, data_dir, cache_dir)
+        if data_dir is not None:  # the files read, which the name alone does not check
+            spec = f"{spec} from {data_dir}"
         return DataSplits(
             ArrayImages(arrays["x_train"], prep, spec, "builtin", arrays["y_train"]),
             ArrayImages(arrays["x_test"], prep, f"{spec}:test", "builtin", arrays["y_test"]))

@@ -409,3 +409,15 @@ def test_a_model_too_large_for_memory_is_one_line(tmp_path):
                            "--model", "dense", "--hidden", "1000000000", "--epochs", "1")
     assert code == 2 and "does not fit in this machine's memory" in err, err
     assert "Traceback" not in err and not (tmp_path / "m").exists()
+
+
+def test_the_manifest_names_the_files_a_builtin_dataset_was_read_from(tmp_path):
+    """`--data fashion-mnist --data-dir mnist.npz` trained on MNIST under Fashion-MNIST's name."""
+    images = blobs(24, size=28)[..., 0]
+    np.savez(tmp_path / "other.npz", x_train=images[:16], y_train=np.zeros(16, np.uint8),
+             x_test=images[16:], y_test=np.zeros(8, np.uint8))
+    code, _, err = run_cli("train", "autoencoder", "--data", "fashion-mnist", "--data-dir",
+                           tmp_path / "other.npz", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 0, err
+    source = json.loads((tmp_path / "m" / "manifest.json").read_text())["data"]["source"]
+    assert source == f"fashion-mnist from {tmp_path / 'other.npz'}"
