@@ -349,6 +349,9 @@ CASES = {
                                          "--overwrite", "is or holds --initial-weights"),
     "train-out-where-nothing-can-be-written": ("train", "train autoencoder --data {t}/images "
                                                "--out /proc/edgeae/m", "cannot write in /proc"),
+    "adapt-too-few-frames-to-hold-out": ("train", "adapt --pretrained live --data {t}/images "
+                                         "--max-frames 6 --holdout 0.5 --out {t}/a",
+                                         "leave too few to train on"),
     "adapt-patch-size-off-the-grid": ("train", "adapt --pretrained live --data {t}/images "
                                       "--patch-size 12 --out {t}/a", "multiples of 8; try"),
     # the other device environment: older OpenCV and numpy

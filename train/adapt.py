@@ -62,6 +62,7 @@ from edgeae.train.frame_pairs import (
     as_gray_u8,
     frame_pairs,
     paired_frames,
+    split_frames,
 )
 from edgeae.train.settings import BRIGHTNESS_MODELS, AdaptSettings, brightness_source
 
@@ -154,19 +155,6 @@ def with_anchors(pairs: FramePairs, denoise: Callable[[np.ndarray], np.ndarray])
     outputs = [denoise(x) for x in
                progress(pairs.inputs, total=len(pairs), desc="brightness model", min_total=20)]
     return replace(pairs, anchors=np.stack(outputs))
-
-
-def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:
-    """Training and validation frames: the tail is held out, with one frame between them.
-
-    `reach`: how many frames apart a target is (NEIGHBOURS); the tail keeps enough for a pair.
-    """
-    n_val = max(reach + 1, int(round(n * holdout)))
-    n_train = n - n_val - 1
-    if n_train < 3:
-        raise UserError(f"{n} frames leave too few to train on after holding out {n_val}; "
-                        "give more footage or a smaller --holdout")
-    return slice(0, n_train), slice(n - n_val, n)
 
 
 def linear_light(x, ops=keras.ops):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edgeae.core.errors import UserError
 from edgeae.core.images import convert_channels, to_uint8, to_unit_float
 from edgeae.core.manifest import LossSpace, Targets, Warp
 from edgeae.core.progress import progress
@@ -198,3 +199,17 @@ def _mean_where_trusted(warps: list[tuple[np.ndarray, np.ndarray]],
     mean = sum(w * into(to_unit_float(frame)) for w, (frame, _) in zip(weights, warps, strict=True))
     mean = np.where(total > 0, mean / np.maximum(total, 1), into(to_unit_float(warps[0][0])))
     return to_uint8(back(mean)), np.maximum.reduce([m for _, m in warps])
+
+
+def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:
+    """Training and validation frames: the tail is held out, with one frame between them.
+
+    `reach`: how many frames apart a target is (NEIGHBOURS); the tail keeps enough for a pair.
+    Here, without Keras, so `adapt` checks it before TensorFlow loads.
+    """
+    n_val = max(reach + 1, int(round(n * holdout)))
+    n_train = n - n_val - 1
+    if n_train < 3:
+        raise UserError(f"{n} frames leave too few to train on after holding out {n_val}; "
+                        "give more footage or a smaller --holdout")
+    return slice(0, n_train), slice(n - n_val, n)

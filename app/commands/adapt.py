@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         keep=args.keep)
     try:
         source = _footage(args)  # its mistakes are found before TensorFlow loads
+        _check_enough_frames(source, args)
         from edgeae.train.adapt import adapt
 
         start = _start(args)
@@ -264,6 +265,14 @@ def _footage(args: argparse.Namespace):
 
     frames = record_frames(args.source, args.frames, channels, args.keep_frames, args.overwrite)
     return ArrayImages(frames, prep, f"--source {args.source}", "recording")
+
+
+def _check_enough_frames(source, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """Frames enough to train on beside the held-out tail, said before TensorFlow loads."""
+    from edgeae.train.frame_pairs import NEIGHBOURS, split_frames
+
+    n = len(source) if args.max_frames is None else min(len(source), args.max_frames)
+    split_frames(n, args.holdout, max(abs(o) for o in NEIGHBOURS[args.targets]))
 
 
 def _check_denoiser_dir(path: Path) -> None:
