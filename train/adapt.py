@@ -60,6 +60,7 @@ from edgeae.train.frame_pairs import (
     NEIGHBOURS,
     FramePairs,
     as_gray_u8,
+    check_frame_count,
     frame_pairs,
     paired_frames,
     split_frames,
@@ -69,7 +70,6 @@ from edgeae.train.settings import BRIGHTNESS_MODELS, AdaptSettings, brightness_s
 log = logging.getLogger(__name__)
 
 FLOW = "OpenCV DIS (medium) between the model's denoised frames, forward-backward checked"
-MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
 VAL_CROP = 256  # validation crops' largest side
 N_SAMPLES = 64  # held-out crops kept for export parity checks
 # with a brightness model, the squared error between the tuned output and that model's output,
@@ -125,9 +125,7 @@ def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> l
         raise UserError(f"the frames in {source.name} differ in size; adapt needs footage of "
                         "one camera mode (pass --image-size HxW to resize them)")
     n = len(source) if max_frames is None else min(len(source), max_frames)
-    if n < MIN_FRAMES:
-        raise UserError(f"{source.name} has {n} frame(s); adapt needs at least {MIN_FRAMES} "
-                        "consecutive frames of one scene (a few seconds of video)")
+    check_frame_count(n, source.name)
     h, w = (side // multiple * multiple for side in source.size)
     if min(h, w) < multiple * 4:
         raise UserError(f"frames of {source.size[0]}x{source.size[1]} are too small to adapt on")

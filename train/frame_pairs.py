@@ -201,6 +201,16 @@ def _mean_where_trusted(warps: list[tuple[np.ndarray, np.ndarray]],
     return to_uint8(back(mean)), np.maximum.reduce([m for _, m in warps])
 
 
+MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
+
+
+def check_frame_count(n: int, name: str) -> None:
+    """Refuse footage of fewer than MIN_FRAMES frames."""
+    if n < MIN_FRAMES:
+        raise UserError(f"{name} has {n} frame(s); adapt needs at least {MIN_FRAMES} "
+                        "consecutive frames of one scene (a few seconds of video)")
+
+
 def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:
     """Training and validation frames: the tail is held out, with one frame between them.
 

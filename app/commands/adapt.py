@@ -269,9 +269,10 @@ def _footage(args: argparse.Namespace):
 
 def _check_enough_frames(source, args: argparse.Namespace) -> None:  # noqa: ANN001
     """Frames enough to train on beside the held-out tail, said before TensorFlow loads."""
-    from edgeae.train.frame_pairs import NEIGHBOURS, split_frames
+    from edgeae.train.frame_pairs import NEIGHBOURS, check_frame_count, split_frames
 
     n = len(source) if args.max_frames is None else min(len(source), args.max_frames)
+    check_frame_count(n, source.name)
     split_frames(n, args.holdout, max(abs(o) for o in NEIGHBOURS[args.targets]))
 
 
