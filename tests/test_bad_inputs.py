@@ -349,8 +349,8 @@ CASES = {
                                          "--overwrite", "is or holds --initial-weights"),
     "train-out-where-nothing-can-be-written": ("train", "train autoencoder --data {t}/images "
                                                "--out /proc/edgeae/m", "cannot write in /proc"),
-    "adapt-too-few-frames-to-hold-out": ("train", "adapt --pretrained live --data {t}/images "
-                                         "--max-frames 6 --holdout 0.5 --out {t}/a",
+    "adapt-too-few-frames-to-hold-out": ("train", "adapt --pretrained live --data "
+                                         "{t}/footage --holdout 0.5 --out {t}/a",
                                          "leave too few to train on"),
     "adapt-patch-size-off-the-grid": ("train", "adapt --pretrained live --data {t}/images "
                                       "--patch-size 12 --out {t}/a", "multiples of 8; try"),
@@ -377,6 +377,7 @@ def bad(tmp_path_factory, conv_dir) -> Path:
     assert run_cli("export", conv_dir, "--format", "onnx", "--precision", "fp32", "--out",
                    t / "conv")[0] == 0
     write_folder(t / "images", blobs(3))
+    write_folder(t / "footage", blobs(6))
     (t / "empty").mkdir()
     (t / "corrupt").mkdir()
     (t / "corrupt" / "a.png").write_bytes(b"not an image at all")
