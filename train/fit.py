@@ -516,8 +516,8 @@ def _load_weights_file(model: keras.Model, path: str) -> None:
     if problem:
         reason = problem.splitlines()[0]
         raise UserError(f"--initial-weights {path} does not fit this {model.name} model "
-                        f"({reason}); pass the same --model and --size it was trained with"
-                        ) from None
+                        f"({reason}); pass the same --model and --size it was trained with, "
+                        "on images of as many channels (gray or colour)") from None
 
 
 def _save_images(path: Path, batches, n: int, choose=lambda images: images) -> None:
