@@ -198,18 +198,24 @@ def environment() -> dict:
     binary as another venv's, so the parent's own answer had described the wrong packages.
     """
     import platform
-    from importlib.metadata import PackageNotFoundError, version
 
     from edgeae.runtime.backends import BACKENDS
 
-    versions = {}
-    for package in VERSIONED:
+    return {"python": platform.python_version(), "versions": installed_versions(VERSIONED),
+            "backends": sorted(n for n, b in BACKENDS.items() if b.available())}
+
+
+def installed_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """The versions of those `packages` installed in this interpreter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in packages:
         try:
-            versions[package] = version(package)
+            found[package] = version(package)
         except PackageNotFoundError:
             pass
-    return {"python": platform.python_version(), "versions": versions,
-            "backends": sorted(n for n, b in BACKENDS.items() if b.available())}
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,9 @@ import platform
 import subprocess
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from edgeae.app.measure import installed_versions
 
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
             "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image",
@@ -71,12 +72,7 @@ def provenance(command: str | None = None, fresh: bool = False) -> dict:
     wherever it is called; `fresh`: now instead (one part of a longer run).
     """
     started, load = (time.gmtime(), os.getloadavg()) if fresh else _STARTED
-    found = {}
-    for package in PACKAGES:
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
+    found = installed_versions(PACKAGES)
     return {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", started),
             "cpu": cpu_model(), "cpu_identity": cpu_identity(), "cores": os.cpu_count(),
             "machine": platform.machine(),
