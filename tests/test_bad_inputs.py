@@ -271,7 +271,7 @@ CASES = {
                                    "would write over the input"),
     "score-maps-over-its-images": ("device", "score --model {p} --data {t}/images --out "
                                    "{t}/s.csv --maps {t}/images --overwrite",
-                                   "would write over the input"),
+                                   "is inside --data"),
     "score-out-over-its-data": ("device", "score --model {p} --data {t}/rows.csv --out "
                                 "{t}/rows.csv --overwrite", "would write over --data"),
     "score-out-over-the-model-directory": ("train", "score --model {m} --data {t}/images --out "

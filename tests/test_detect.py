@@ -563,7 +563,8 @@ def test_series_rows_train_evaluate_and_export(ecg_csv, tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--label-column", "beat"], "no column 'beat'"),
+    (["--label-column", "beat", "--normal-label", "1"], "no column 'beat'"),
+    (["--label-column", "label"], "say which with --normal-label"),
     (["--label-column", "label", "--normal-label", "7"], "no row has label '7'"),
     ([], "non-numeric"),  # the label strings stay in the rows without --label-column
     # given where they read nothing, they were ignored: the anomalies were learned as normal
