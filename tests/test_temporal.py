@@ -237,7 +237,7 @@ def test_history_restarts_when_a_stream_reconnects(temporal_artifacts, tmp_path)
     assert summary.restarts >= summary.reconnects
 
 
-def test_temporal_needs_a_supervised_unet(gray_folder, tmp_path):
+def test_temporal_needs_a_supervised_unet(gray_folder, tmp_path, caplog):
     code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--out", tmp_path / "m",
                            "--temporal", "3", "--self-supervised", "--model", "unet",
                            "--patch-size", "8")
@@ -245,6 +245,12 @@ def test_temporal_needs_a_supervised_unet(gray_folder, tmp_path):
     code, _, err = run_cli("train", "denoiser", "--data", gray_folder, "--out", tmp_path / "n",
                            "--temporal", "3", "--model", "conv")
     assert code == 2 and "frames" in err
+    levels = np.arange(0, 240, 20, dtype=np.uint8)[:, None, None, None]
+    video = write_video(tmp_path / "clip.avi", np.broadcast_to(levels, (12, 32, 32, 3)))
+    code, _, err = run_cli("train", "denoiser", "--data", video, "--out", tmp_path / "v",
+                           "--temporal", "8", "--model", "unet", "--every", "5")
+    assert code == 2 and "pass --patch-size" in err, err  # said first: no warning on the split
+    assert "validate" not in caplog.text
 
 
 def test_video_metrics_see_flicker_and_ghosts():

@@ -444,6 +444,8 @@ def check_settings(settings: TrainSettings) -> None:
     if config.predicts_mask() and settings.loss != "mse":
         raise UserError("a draem detector trains with its own loss (squared error plus the "
                         "mask's focal loss); drop --loss")
+    if config.input_frames() > 1 and settings.patch_size is None:  # before the split's warning
+        raise UserError("temporal training cuts clips of --patch-size pixels; pass --patch-size")
     if config.input_frames() > 1 and settings.quantization_aware:
         raise UserError("--quantization-aware does not train temporal models yet; drop it")
 
