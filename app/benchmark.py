@@ -211,9 +211,9 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
     for fmt in options.backends:
         files = [(path, p) for (f, p), path in target.artifacts.items()
                  if f == fmt and p in options.precisions]
-        runs = [(engine, str(path), p) for path, p in files
-                for engine in engines_for(path, installed)]
-        unrun = [path for path, _ in files if not engines_for(path, installed)]
+        engines = {path: engines_for(path, installed) for path, _ in files}
+        runs = [(engine, str(path), p) for path, p in files for engine in engines[path]]
+        unrun = [path for path, _ in files if not engines[path]]
         if unrun:
             hint = "; or ".join(b.install_hint for b in BACKENDS.values() if b.runs(unrun[0]))
             log.warning("no backend in %s runs %s; skipping those rows (%s)", options.python,
@@ -239,8 +239,8 @@ def plan_jobs(target: Target, options: BenchmarkOptions, work: Path,
 
 def frame_sizes(manifest: Manifest, sizes: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
     """The sizes to time: any for frame models; a whole-image autoencoder only takes its own."""
-    fixed = manifest.input.fixed_size
-    if fixed is not None and TASKS[manifest.task].whole_images:
+    fixed = whole_image_size(manifest)
+    if fixed is not None:
         if set(sizes) != {fixed}:
             log.warning("this %dx%d %s reconstructs whole images of its own size only; "
                         "timing %dx%d", *fixed, manifest.task, *fixed)
@@ -291,16 +291,22 @@ def model_macs_per_pixel(manifest: Manifest) -> float:
     return macs_per_pixel(create_model(manifest.architecture, shape, manifest.params))
 
 
+def whole_image_size(manifest: Manifest) -> tuple[int, int] | None:
+    """The one size a fixed-size model that reconstructs whole images takes; None otherwise."""
+    fixed = manifest.input.fixed_size
+    return fixed if fixed is not None and TASKS[manifest.task].whole_images else None
+
+
 def check_options_fit(manifest: Manifest, options: BenchmarkOptions) -> None:
     """Refuse options this model would ignore: each had been dropped without a word."""
-    metric, fixed = TASKS[manifest.task].metric, manifest.input.fixed_size
+    metric, fixed = TASKS[manifest.task].metric, whole_image_size(manifest)
     if options.noise and metric != "psnr":
         raise UserError(f"--noise is the noise a denoiser's quality set gets; this "
                         f"{manifest.task} is measured on --data as it is: leave it out")
     if options.labels and (metric != "auroc" or options.data is None):
         raise UserError("--labels names which --data images are anomalies: it needs a detector "
                         "and --data")
-    if options.video and fixed and TASKS[manifest.task].whole_images:
+    if options.video and fixed:
         raise UserError(f"--video: this {fixed[0]}x{fixed[1]} {manifest.task} reconstructs "
                         "whole images of its own size, not a video's frames; leave --video out")
 
@@ -605,7 +611,7 @@ def _interpreters(python: str) -> dict:
 
     Where another (`--python`) ran the runtime rows, this one's too: it ran Keras and exports.
     """
-    rows, here = rows_environment(python), environment()
+    rows, here = rows_environment(python), rows_environment(sys.executable)
     facts = {"python": rows["python"], "versions": rows["versions"]}
     if rows != here:
         facts.update(runtime_python=python, keras_python=here["python"],

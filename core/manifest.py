@@ -547,6 +547,11 @@ class Manifest(_Strict):
             raise ValueError(f"threshold: {problem}")
         return self
 
+    @property
+    def part(self) -> str:
+        """The VAE part an artifact holds ("decoder", "encoder"), else "model" (the whole)."""
+        return self.artifact.part if self.artifact is not None else "model"
+
     def scored_size(self) -> tuple[int, int] | None:
         """(h, w) a detector's threshold was set at: its training images' size, where it scores.
 

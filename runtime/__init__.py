@@ -77,9 +77,9 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
         log.info("%s", choice.describe())
         path, backend = choice.path, choice.backend
     manifest = read_artifact_manifest(Path(path), backend)
-    part_use = PART_USE.get(manifest.artifact.part)
+    part_use = PART_USE.get(manifest.part)
     if part_use is not None and task not in (None, part_use):
-        raise UserError(f"{Path(path).name} is a VAE {manifest.artifact.part}; it cannot "
+        raise UserError(f"{Path(path).name} is a VAE {manifest.part}; it cannot "
                         f"{task}: load the whole model's artifact for that")
     if part_use is None and task in PART_USE.values():  # an encode that reconstructed
         part = _part_for(task)

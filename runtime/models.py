@@ -89,6 +89,12 @@ def checked_pixels(frames: object) -> np.ndarray:
     return frames
 
 
+def check_one_frame(frame: np.ndarray) -> None:
+    """One frame as a camera gives it, HxW, HxWx1 or HxWx3, or a one-line UserError."""
+    if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[-1] in (1, 3))):
+        raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {frame.shape}")
+
+
 def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
     """`out` must be a writable array of the result's shape and type (checked before any work)."""
     if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
@@ -362,10 +368,9 @@ class _FrameModel(Reconstructor):
         """
         channels = self.input_spec.channels
         colour = frame.ndim == 3 and frame.shape[-1] == 3
+        check_one_frame(frame)
         if frame.ndim == 3 and frame.shape[-1] == 1:
             frame = frame[..., 0]
-        elif frame.ndim != 2 and not colour:
-            raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {frame.shape}")
         if channels == 1:
             return (self._gray(frame, color) if colour else frame)[None, :, :, None]
         if not colour:
@@ -457,8 +462,7 @@ class Denoiser(_FrameModel):
         given, color = checked_pixels(frame), checked_color(color)
         if out is not None:
             check_out(out, given.shape, given.dtype)
-        if not (given.ndim == 2 or (given.ndim == 3 and given.shape[-1] in (1, 3))):
-            raise UserError(f"expected one frame (HxW gray or HxWx3 colour), got {given.shape}")
+        check_one_frame(given)
         return given, color
 
     @property

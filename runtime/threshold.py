@@ -151,8 +151,7 @@ def apply_threshold(model: Path, strategy: str, scores: Sequence[float] | None =
     """
     spec = parse_threshold(strategy)
     manifest = read_manifest(model)  # the manifest alone: no model is loaded to change it
-    part = manifest.artifact.part if manifest.artifact else "model"
-    if part != "model":  # fixed:V had been written into a decoder's manifests
+    if (part := manifest.part) != "model":  # fixed:V had been written into a decoder's manifests
         raise UserError(f"{model.name} is a VAE {part}, which scores nothing: a threshold is "
                         "set on a whole model's artifact or its model directory")
     value = resolve_threshold(spec, manifest.score_stats,

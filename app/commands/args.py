@@ -435,8 +435,8 @@ def data_for_model(args: argparse.Namespace, scoring: bool = True) -> Any:
 
     model = Path(args.model)
     manifest = read_manifest(model.parent if model.suffix in _keras_suffixes() else model)
-    part = manifest.artifact.part if manifest.artifact else "model"
-    if part != "model":  # before the data's size is held against it: it takes no images
+    # before the data's size is held against it: it takes no images
+    if (part := manifest.part) != "model":
         raise UserError(f"{model.name} is a VAE {part}; {args.command} needs the whole "
                         "model's artifact (edgeae export VAE_DIR) or its model directory")
     wanted = getattr(args, "channels", None)

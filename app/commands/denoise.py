@@ -131,8 +131,8 @@ def _warn_about_the_model(model: Path) -> None:
 
     manifest = read_manifest(model)
     task, fixed = manifest.task, manifest.input.fixed_size
-    part = manifest.artifact.part if manifest.artifact is not None else "model"
-    if part != "model":  # refused by the runtime: no warning about outputs that will not come
+    # refused by the runtime: no warning about outputs that will not come
+    if (part := manifest.part) != "model":
         raise UserError(f"{model.name} is a VAE {part}; it cannot denoise: give a denoiser "
                         "(or a whole model's artifact)")
     if fixed:
