@@ -927,3 +927,20 @@ def test_scores_these_images_cannot_have_fall_back_with_a_warning(caplog):
         tiny = feasible_score(score, array_source(np.zeros((4, 6, 6), np.uint8)))
     assert (tiny.maps, tiny.knn) == ("error", 0)  # 6 px: under 2 cells of 4 px, and 8 px
     assert "smaller than a patch" in caplog.text and "reconstruction only" in caplog.text
+
+
+def test_the_manifest_records_the_k_and_dims_the_scores_had(caplog):
+    """--score-knn 1000 with 11 images and --patch-dims 5000 were recorded as given."""
+    from edgeae.train.detector import array_source
+    from edgeae.train.thresholds import feasible_score, with_dims_used
+
+    source = array_source(np.zeros((11, 16, 16), np.uint8))
+    score = ScoreConfig(knn=1000)
+    with caplog.at_level("WARNING"):
+        assert feasible_score(score, source, n_scored=11).knn == 10  # each without itself
+    assert "--score-knn 1000 with 11 training images" in caplog.text
+    assert feasible_score(ScoreConfig(knn=10), source, n_scored=11).knn == 10
+    wide = ScoreConfig(maps="patch", patch={"dims": 5000})
+    assert with_dims_used(wide, 288).patch.dims == 0  # 0: every number
+    narrow = ScoreConfig(maps="patch", patch={"dims": 64})
+    assert with_dims_used(narrow, 288) == narrow

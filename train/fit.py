@@ -76,6 +76,9 @@ TRAINED_FILE = "trained.json"  # in WORK_DIR once fit ended: the model is being 
 ELAPSED_FILE = "elapsed.json"  # in WORK_DIR: training seconds by the last finished epoch
 # a UserError raised while tf.data reads (an image gone unreadable): its message, unwrapped
 USER_ERROR_INSIDE = re.compile(r"UserError: ([^\n]+)")
+# recorrupted training refuses data whose estimated noise is under one gray level: 8-bit
+# rounding alone measures about 0.3 on smooth clean images, and such noise leaves nothing to learn
+MIN_LEARNED_SIGMA = 1.0
 N_SAMPLES = 64  # held-out images kept for export parity checks
 CALIBRATION_POOL = 4  # calibration images are picked from this many times as many
 
@@ -464,9 +467,10 @@ def with_data_noise(settings: TrainSettings, source: ImageSource,
         return settings
     picks = np.unique(np.linspace(0, len(source) - 1, min(n_images, len(source))).astype(int))
     sigma = estimate_gaussian_sigma([source.read(int(i)) for i in picks])
-    if sigma <= 0.0:
-        raise UserError(f"found no noise in {source.name} to learn from; recorrupted training "
-                        "needs noisy images (or pass their level as --noise gaussian:SIGMA)")
+    if sigma < MIN_LEARNED_SIGMA:
+        raise UserError(f"found no noise in {source.name} to learn from (sigma {sigma:.2f} of "
+                        "255); recorrupted training needs noisy images (or pass their level as "
+                        "--noise gaussian:SIGMA)")
     log.info("estimated the noise in %s as Gaussian with sigma %.2f (0-255)", source.name, sigma)
     return replace(settings, noise=f"gaussian:{sigma:.4g}")
 

@@ -69,11 +69,14 @@ def calibrated(manifest: Manifest, session: Session, source: ImageSource,
     spec = parse_threshold(strategy)
     if len(train_idx) > MAX_SCORED:
         train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, MAX_SCORED, False))
-    manifest = manifest.model_copy(update={"score": feasible_score(manifest.score, source)})
-    config, patches, pooled = manifest.score, None, None
+    config = feasible_score(manifest.score, source, len(train_idx))
+    manifest = manifest.model_copy(update={"score": config})
+    patches, pooled = None, None
     if config.maps == "patch":
         patches = save_array(out / PATCHES_FILE, patch_memory(config.patch, source, train_idx,
                                                               seed))
+        config = with_dims_used(config, patches.shape[1])
+        manifest = manifest.model_copy(update={"score": config})
         if not config.knn or config.combine == "both":  # the score uses the map
             pooled = cross_fitted(manifest, session, source, train_idx, seed)
     scorer = AnomalyScorer(session, manifest, patches=patches)
@@ -87,11 +90,14 @@ def calibrated(manifest: Manifest, session: Session, source: ImageSource,
                                        "threshold": resolve_threshold(spec, stats)})
 
 
-def feasible_score(score: ScoreConfig, source: ImageSource) -> ScoreConfig:
+def feasible_score(score: ScoreConfig, source: ImageSource,
+                   n_scored: int | None = None) -> ScoreConfig:
     """The score configuration without the parts these images cannot have, each with a warning.
 
     A k-NN score needs one image size of at least MIN_HOG_SIDE pixels; patch maps need images
-    of at least two cells a side (1 x L series rows have neither).
+    of at least two cells a side (1 x L series rows have neither). Its k is at most the
+    `n_scored` training images less one (each is scored without itself), so that the manifest
+    records the k the training scores had and new images get.
     """
     smallest = source.size or source.smallest
     if score.maps == "patch" and smallest and min(smallest) < 2 * score.patch.cell:
@@ -103,7 +109,24 @@ def feasible_score(score: ScoreConfig, source: ImageSource) -> ScoreConfig:
                     "least %d pixels a side (pass --image-size HxW for mixed sizes); scoring "
                     "by reconstruction only", source.name, MIN_HOG_SIDE)
         score = score.model_copy(update={"knn": 0})
+    if n_scored is not None and score.knn >= n_scored > 1:
+        log.warning("%s: --score-knn %d with %d training images; each is compared with the "
+                    "other %d", source.name, score.knn, n_scored, n_scored - 1)
+        score = score.model_copy(update={"knn": n_scored - 1})
     return score
+
+
+def with_dims_used(score: ScoreConfig, width: int) -> ScoreConfig:
+    """The score with patch dims 0 (every number) where it asks for all `width` or more.
+
+    The memory compares on every number then anyway; the manifest says so rather than
+    recording a count of axes the descriptors do not have (--patch-dims 5000).
+    """
+    if score.patch.dims < width:
+        return score
+    log.info("--patch-dims %d: the patch descriptors have %d numbers; comparing on all",
+             score.patch.dims, width)
+    return score.model_copy(update={"patch": score.patch.model_copy(update={"dims": 0})})
 
 
 def knn_feasible(source: ImageSource) -> bool:
