@@ -505,7 +505,7 @@ def test_self_supervised_learns_from_noisy_images_alone(tmp_path, method):
         assert code == 2 and "one Gaussian noise level" in err and len(err.splitlines()) == 1
         clean_data = write_folder(tmp_path / "clean", np.rint(clean * 255).astype(np.uint8))
         code, _, err = run_cli("train", "denoiser", "--self-supervised", method, "--data",
-                               clean_data, "--out", tmp_path / "bad")  # measured 0.2 of 255
+                               clean_data, "--out", tmp_path / "bad")  # sigma 2e-6: refused
         assert code == 2 and "found no noise" in err and len(err.splitlines()) == 1
     train_cli(tmp_path / "ssl", "denoiser", data, "--self-supervised", method, "--model", "unet",
               "--size", "tiny", "--patch-size", "16", "--patches-per-image", "8", "--epochs", "10",
