@@ -36,6 +36,9 @@ def default_cache_dir() -> Path:
 def cache_folder(name: str) -> Path | None:
     """`default_cache_dir() / name`, made if need be; None, with one warning, if it cannot be.
 
+    The warning comes once per cache (default_cache_dir) in this process and the workers it
+    starts, which inherit the environment variable that records it.
+
     A cache only spares later starts their work: a read-only home (a service's user) or a bad
     $EDGEAE_CACHE had ended a model's load in the engine's own error.
     """
@@ -47,14 +50,15 @@ def cache_folder(name: str) -> Path | None:
         problem = "it is not writable"
     except OSError as exc:
         problem = exc.strerror or str(exc)
-    if folder not in _UNCACHED:
-        _UNCACHED.add(folder)
+    root, warned = str(default_cache_dir()), os.environ.get(UNCACHED_ENV, "").split(os.pathsep)
+    if root not in warned:  # once per cache, for this process and those it starts
+        os.environ[UNCACHED_ENV] = os.pathsep.join([*filter(None, warned), root])
         log.warning("no cache in %s (%s): later starts repeat the work; set EDGEAE_CACHE to a "
                     "writable folder", folder, problem)
     return None
 
 
-_UNCACHED: set[Path] = set()
+UNCACHED_ENV = "_EDGEAE_UNCACHED"  # the caches already warned about (workers inherit it)
 
 
 def prune_oldest(folder: Path, max_bytes: int) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 
 import edgeae.runtime as rt
+from edgeae.core.files import UNCACHED_ENV
 from edgeae.core.manifest import manifest_path_for
 from edgeae.runtime.auto import CACHE_FILE, choose, siblings
 from edgeae.runtime.backends import BACKENDS, usable_cores
@@ -159,6 +163,7 @@ def test_a_cache_that_cannot_be_written_costs_only_the_timing(conv_artifacts, tm
     blocked = tmp_path / "a_file"
     blocked.write_text("")
     monkeypatch.setenv("EDGEAE_CACHE", str(blocked))
+    monkeypatch.delenv(UNCACHED_ENV, raising=False)  # and restored after the warning sets it
     frame = blobs(1, size=32)[0, ..., 0]
     if "openvino" in installed(".onnx"):
         model = rt.load(conv_artifacts / "model_fp32.onnx", backend="openvino", task="denoise")
@@ -167,3 +172,16 @@ def test_a_cache_that_cannot_be_written_costs_only_the_timing(conv_artifacts, tm
                    task="denoise")
     assert auto.denoise(frame).shape == frame.shape
     assert "no cache in" in caplog.text and "set EDGEAE_CACHE to a writable folder" in caplog.text
+
+
+def test_workers_warn_of_a_missing_cache_once_with_their_parent(tmp_path):
+    """denoise --workers 2 printed the same warning three times, once in each process."""
+    data = write_folder(tmp_path / "in", blobs(4, size=32))
+    env = {**os.environ, "EDGEAE_CACHE": str(tmp_path / "a_file" / "cache")}
+    (tmp_path / "a_file").write_text("")
+    done = subprocess.run([sys.executable, "-m", "edgeae", "denoise", str(data), "--pretrained",
+                           "live", "--backend", "auto", "--workers", "2", "--out",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("no cache in") == 1, done.stderr
