@@ -556,3 +556,23 @@ def test_adapt_tunes_a_colour_denoiser_on_colour_footage(tmp_path):
     assert code == 2 and "chooses among models that denoise 1-channel" in err, err
     samples = ModelDir.open(tmp_path / "out").samples()
     assert samples.shape[-1] == 3 and samples.dtype == np.float32
+
+
+def test_footage_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Large footage ran out of memory after minutes of reading, denoising and flow."""
+    import edgeae.train.frame_pairs as frame_pairs
+
+    footage = noisy_footage(tmp_path / "clip", n=12, size=(32, 48))
+    # the machine's memory is the hardware here: a small one is stood in for. 12 gray frames
+    # of 32x48 hold at least 6 bytes a pixel: 110,592 bytes
+    monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 110_591)
+    code, _, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--out",
+                           tmp_path / "out")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "12 frames of 32x48 need at least 108 KiB" in err and "--max-frames 11" in err
+    monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 20_000)
+    code, _, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--out",
+                           tmp_path / "out")
+    assert code == 2 and "a smaller --image-size" in err and not (tmp_path / "out").exists()
+    monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 110_592)  # it just fits
+    frame_pairs.check_footage_fits(12, (32, 48), 1, "clip")

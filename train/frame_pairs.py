@@ -25,6 +25,7 @@ import numpy as np
 from edgeae.core.errors import UserError
 from edgeae.core.images import convert_channels, to_uint8, to_unit_float
 from edgeae.core.manifest import LossSpace, Targets, Warp
+from edgeae.core.memory import available_memory_bytes, size_text
 from edgeae.core.progress import progress
 from edgeae.train.camera import linear_to_srgb, srgb_to_linear
 
@@ -202,6 +203,11 @@ def _mean_where_trusted(warps: list[tuple[np.ndarray, np.ndarray]],
 
 
 MIN_FRAMES = 6  # at least two pairs to train on and one to validate on, with a gap between
+# uint8 planes adapt holds for each footage frame, per pixel and channel: the frame, and its
+# pair's input, target and brightness anchor; and two one-plane ones, the denoised gray guide and
+# the loss mask. A lower bound: 40 gray frames of 1280x960 took 8.3 bytes a pixel more than
+# 40 of 640x480 (peak resident memory), where this counts 6
+HELD_PER_CHANNEL, HELD_PLANES = 4, 2
 
 
 def check_frame_count(n: int, name: str) -> None:
@@ -209,6 +215,22 @@ def check_frame_count(n: int, name: str) -> None:
     if n < MIN_FRAMES:
         raise UserError(f"{name} has {n} frame(s); adapt needs at least {MIN_FRAMES} "
                         "consecutive frames of one scene (a few seconds of video)")
+
+
+def check_footage_fits(n: int, size: tuple[int, int], channels: int, name: str) -> None:
+    """Refuse footage whose frames and pairs alone exceed the memory this machine has free.
+
+    It had run out after minutes of reading, denoising and optical flow (the process killed).
+    """
+    available = available_memory_bytes()
+    per_frame = size[0] * size[1] * (HELD_PER_CHANNEL * channels + HELD_PLANES)
+    if available is None or n * per_frame <= available:
+        return
+    fits = available // per_frame
+    advice = f"--max-frames {fits}" if fits >= MIN_FRAMES else "a smaller --image-size HxW"
+    raise UserError(f"{name}: {n} frames of {size[0]}x{size[1]} need at least "
+                    f"{size_text(n * per_frame)} of memory to adapt on, and this machine has "
+                    f"{size_text(available)} available: pass {advice}")
 
 
 def split_frames(n: int, holdout: float, reach: int = 1) -> tuple[slice, slice]:

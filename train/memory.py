@@ -8,27 +8,14 @@ has available, and refuses in one line what cannot fit.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import tensorflow as tf
 
 from edgeae.core.errors import UserError
+from edgeae.core.memory import available_memory_bytes, size_text
 from edgeae.train.models.registry import activations_per_pixel
 
 FLOAT_BYTES = 4
-MEMINFO = Path("/proc/meminfo")
-
-
-def available_memory_bytes() -> int | None:
-    """The memory the system can give a new allocation (Linux MemAvailable); None elsewhere."""
-    try:
-        for line in MEMINFO.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def check_batch_fits(model: keras.Model, batch_size: int, image_hw: tuple[int, int],
@@ -46,14 +33,7 @@ def check_batch_fits(model: keras.Model, batch_size: int, image_hw: tuple[int, i
     if needed > available:
         h, w = image_hw
         images = f"{batch_size} image{'s' if batch_size > 1 else ''}"
-        raise UserError(f"one batch ({images} of {h}x{w}) needs at least {_size(needed)} "
-                        f"for the model's activations, and this machine has {_size(available)} "
+        raise UserError(f"one batch ({images} of {h}x{w}) needs at least {size_text(needed)} "
+                        f"for the model's activations, and this machine has {size_text(available)} "
                         "available: lower --batch-size or --image-size, or train on crops "
                         "(--patch-size)")
-
-
-def _size(n_bytes: float) -> str:
-    """'23.5 GiB', or '752 KiB' below a GiB."""
-    if n_bytes >= 2 ** 30:
-        return f"{n_bytes / 2 ** 30:.1f} GiB"
-    return f"{n_bytes / 2 ** 10:.0f} KiB" if n_bytes < 2 ** 20 else f"{n_bytes / 2 ** 20:.0f} MiB"

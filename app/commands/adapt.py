@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         keep=args.keep)
     try:
         source = _footage(args)  # its mistakes are found before TensorFlow loads
-        _check_enough_frames(source, args)
+        _check_footage(source, args)
         from edgeae.train.adapt import adapt
 
         start = _start(args)
@@ -267,13 +267,23 @@ def _footage(args: argparse.Namespace):
     return ArrayImages(frames, prep, f"--source {args.source}", "recording")
 
 
-def _check_enough_frames(source, args: argparse.Namespace) -> None:  # noqa: ANN001
-    """Frames enough to train on beside the held-out tail, said before TensorFlow loads."""
-    from edgeae.train.frame_pairs import NEIGHBOURS, check_frame_count, split_frames
+def _check_footage(source, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """Frames enough to train on beside the held-out tail, and memory to hold them.
+
+    Said before TensorFlow loads.
+    """
+    from edgeae.train.frame_pairs import (
+        NEIGHBOURS,
+        check_footage_fits,
+        check_frame_count,
+        split_frames,
+    )
 
     n = len(source) if args.max_frames is None else min(len(source), args.max_frames)
     check_frame_count(n, source.name)
     split_frames(n, args.holdout, max(abs(o) for o in NEIGHBOURS[args.targets]))
+    if source.size is not None:  # mixed sizes are refused when the frames are read
+        check_footage_fits(n, source.size, source.channels, source.name)
 
 
 def _check_denoiser_dir(path: Path) -> None:
