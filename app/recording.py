@@ -20,6 +20,7 @@ from edgeae.core.files import atomic_dir
 from edgeae.core.images import convert_channels, write_png
 from edgeae.core.progress import progress
 from edgeae.runtime.capture import CaptureOptions, SourceStats, frames
+from edgeae.train.frame_pairs import check_footage_fits
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def record_frames(source: str, n: int, channels: int, keep: Path | None = None,
     try:
         for frame in progress(feed, total=n, desc="recording", unit="frame", min_total=20):
             recorded.append(_as_channels(frame, channels))  # a copy: the reader reuses buffers
+            if len(recorded) == 1:  # the size is known: refuse now what cannot be held
+                check_footage_fits(n, frame.shape[:2], channels, source, "--frames")
             if recorded[-1].shape != recorded[0].shape:
                 raise UserError(f"{source} changed its frame size from {recorded[0].shape[:2]} "
                                 f"to {recorded[-1].shape[:2]} while recording; fix its mode")

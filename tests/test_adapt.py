@@ -574,5 +574,10 @@ def test_footage_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, 
     code, _, err = run_cli("adapt", "--pretrained", "live", "--data", footage, "--out",
                            tmp_path / "out")
     assert code == 2 and "a smaller --image-size" in err and not (tmp_path / "out").exists()
+    video = write_video(tmp_path / "clip.avi", np.zeros((12, 32, 48, 3), np.uint8))
+    monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 110_591)
+    code, _, err = run_cli("adapt", "--pretrained", "live", "--source", video, "--frames", "12",
+                           "--out", tmp_path / "out")  # refused at the first recorded frame
+    assert code == 2 and err.strip().endswith("pass --frames 11"), err
     monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 110_592)  # it just fits
     frame_pairs.check_footage_fits(12, (32, 48), 1, "clip")

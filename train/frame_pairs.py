@@ -217,17 +217,19 @@ def check_frame_count(n: int, name: str) -> None:
                         "consecutive frames of one scene (a few seconds of video)")
 
 
-def check_footage_fits(n: int, size: tuple[int, int], channels: int, name: str) -> None:
+def check_footage_fits(n: int, size: tuple[int, int], channels: int, name: str,
+                       count_option: str = "--max-frames") -> None:
     """Refuse footage whose frames and pairs alone exceed the memory this machine has free.
 
     It had run out after minutes of reading, denoising and optical flow (the process killed).
+    The advice names `count_option` with the number of frames that fit.
     """
     available = available_memory_bytes()
     per_frame = size[0] * size[1] * (HELD_PER_CHANNEL * channels + HELD_PLANES)
     if available is None or n * per_frame <= available:
         return
     fits = available // per_frame
-    advice = f"--max-frames {fits}" if fits >= MIN_FRAMES else "a smaller --image-size HxW"
+    advice = f"{count_option} {fits}" if fits >= MIN_FRAMES else "a smaller --image-size HxW"
     raise UserError(f"{name}: {n} frames of {size[0]}x{size[1]} need at least "
                     f"{size_text(n * per_frame)} of memory to adapt on, and this machine has "
                     f"{size_text(available)} available: pass {advice}")
