@@ -164,7 +164,9 @@ class GrayCapture:
 
     def __init__(self, capture: cv2.VideoCapture) -> None:
         self._capture, self._colour = capture, None
-        self.luma_only = _is_mjpeg(capture) and capture.set(cv2.CAP_PROP_FORMAT, -1)
+        # raw packets skip OpenCV's turn by a video's rotation tag: a tagged video decodes whole
+        self.luma_only = (_is_mjpeg(capture) and not capture.get(cv2.CAP_PROP_ORIENTATION_META)
+                          and capture.set(cv2.CAP_PROP_FORMAT, -1))
         self.skipped = 0  # packets that did not decode
 
     def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name

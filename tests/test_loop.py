@@ -476,3 +476,23 @@ def test_a_gray_stream_gives_gray_frames(tmp_path):
             frame = reader.next(timeout=5)
         reader.close()
     assert frame.shape == (48, 48) and frame.dtype == np.uint8 and frame.max() > 100
+
+
+def test_a_gray_read_turns_a_video_its_rotation_tag_turns(tmp_path):
+    """Reading MJPEG's packets skipped OpenCV's turn: a phone's portrait clip came out sideways."""
+    import struct
+
+    path = tmp_path / "clip.mov"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (48, 32))
+    for frame in blobs(3, 48, 3)[:, :32]:
+        writer.write(frame)
+    writer.release()
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"tkhd") + 4 + 4 + 20 + 8 + 8  # version 0: its display matrix
+    one = 0x10000  # 16.16 fixed point: a quarter turn
+    raw[at:at + 36] = struct.pack(">9I", 0, one, 0, -one & 0xFFFFFFFF, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(raw))
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_ORIENTATION_META) == 90
+    gray, colour = read_all(path, True), read_all(path, False)
+    assert [f.shape for f in gray] == [(48, 32)] * 3 and colour[0].shape == (48, 32, 3)
+    assert np.array_equal(gray[0], cv2.cvtColor(colour[0], cv2.COLOR_BGR2GRAY))
