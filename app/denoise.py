@@ -26,7 +26,6 @@ from edgeae.core.errors import Terminated, UserError
 from edgeae.core.files import atomic_path, check_writable, refuse_writing_over_input
 from edgeae.core.images import (
     IMAGE_SUFFIXES,
-    as_bgr,
     decode_upright,
     file_bytes,
     jpeg_cut_short,
@@ -119,14 +118,11 @@ def read_image(path: Path) -> np.ndarray:
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
     """Denoise a uint8, uint16 or [0, 1] float gray/BGR/BGRA image; same dtype and shape out.
 
-    Alpha is kept as it is. A gray model denoises a gray image stored as colour (three equal
-    planes, as a gray PNG with alpha is read) once, not once per plane. Every image is a still:
-    a temporal model forgets the image before.
+    Alpha is kept as it is (a gray image stored as colour, as a gray PNG with alpha is read,
+    the runtime denoises once). Every image is a still: a temporal model forgets the one before.
     """
     if image.ndim == 3 and image.shape[2] == 4:
         return np.dstack([denoise_image(model, image[..., :3]), image[..., 3]])
-    if image.ndim == 3 and model.input_spec.channels == 1 and _equal_planes(image):
-        return as_bgr(denoise_image(model, image[..., 0]))
     model.reset()
     if image.dtype == np.uint8:
         return model.denoise(image)
@@ -135,11 +131,6 @@ def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
     top = DEPTH_MAX[image.dtype]
     restored = model.denoise(image.astype(np.float32) / top)
     return np.clip(np.rint(restored * top), 0, top).astype(image.dtype)
-
-
-def _equal_planes(image: np.ndarray) -> bool:
-    """Whether every colour plane of an HxWxC image is the first one."""
-    return all(np.array_equal(image[..., 0], image[..., c]) for c in range(1, image.shape[2]))
 
 
 def split_videos(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -205,8 +196,8 @@ def _denoise_video(model: Denoiser, job: Job, overwrite: bool) -> int:
     from edgeae.runtime.loop import RunOptions, run
 
     with atomic_path(job.target, overwrite) as tmp:
-        summary = run(model, Source("video", str(job.source)),
-                      RunOptions(output=tmp, overwrite=True))
+        summary = run(model, Source("video", str(job.source)),  # frames, with no overlay
+                      RunOptions(output=tmp, overwrite=True, overlay=False))
         if summary.stopped_by in STOPPED_BY_SIGNAL:
             raise STOPPED_BY_SIGNAL[summary.stopped_by]
     return summary.written

@@ -451,9 +451,22 @@ class Denoiser(_FrameModel):
             np.copyto(out, self.denoise(frame, color))  # OpenCV writes only into its own kind
             return out
         if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
+            if self._holds_gray(frame):  # a gray video or IR camera: one plane, and no tint
+                np.copyto(out, self._planes(frame[None, :, :, :1])[0])
+                return out
             return self._colour.denoise(frame, color, out, self._planes)
         return self._frame_layout(self._planes(self._model_frames(frame, color)), frame, color,
                                   out)
+
+    def _holds_gray(self, frame: np.ndarray) -> bool:
+        """Whether a colour frame's three planes are one: gray content stored as colour.
+
+        A gray model denoises it once, as gray, where its colour planes did three planes' work
+        and left a tint (up to 5 levels between channels). Compared into a kept buffer.
+        """
+        differs = self._kept("differs", frame.shape[:2], np.bool_)
+        return not any(np.not_equal(frame[..., 0], frame[..., c], out=differs).any()
+                       for c in (1, 2))
 
     @staticmethod
     def checked_call(frame: object, color: object,

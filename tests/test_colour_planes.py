@@ -248,3 +248,27 @@ def test_denoise_and_run_take_colour_planes(tmp_path):
     code, _, err = run_cli("run", "--pretrained", "live", "--source", str(tmp_path / "rgb"),
                            "--gray", "--colour-planes", "rgb")
     assert code == 2 and "--gray reads gray frames" in err
+
+
+@pytest.mark.parametrize("way", list(COLOUR_WAYS))
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_gray_frame_stored_as_colour_is_denoised_once_as_gray(models, way, dtype,
+                                                                 monkeypatch):
+    """A gray video or an IR camera's frames: the colour planes took three planes' work, and
+    the opponent ones left a tint (up to 5 levels between channels)."""
+    model = models["live"]
+    model.colour_planes = way
+    calls, run = [], model.session.run
+    monkeypatch.setattr(model.session, "run", lambda x: calls.append(x.shape) or run(x))
+    camera = data.camera()[:96, :128].astype(np.float32)
+    noisy = np.clip(camera + np.random.default_rng(0).normal(0, 20, camera.shape), 0, 255)
+    gray = np.rint(noisy).astype(np.uint8)
+    gray = gray if dtype == np.uint8 else gray.astype(np.float32) / 255
+    colour = np.repeat(gray[..., None], 3, axis=2)
+    out = model.denoise(colour)
+    assert calls == [(1, 96, 128, 1)]  # one gray plane
+    assert np.array_equal(out, np.repeat(model.denoise(gray)[..., None], 3, axis=2))
+    colour[5, 7, 1] = colour[5, 7, 0] / 2  # one pixel of colour: the planes' way again
+    calls.clear()
+    model.denoise(colour)
+    assert calls == [(1, 96, 128, 1)] if way == "luma-chroma" else calls == [(3, 96, 128, 1)]

@@ -766,3 +766,20 @@ def test_ctrl_c_twice_in_denoise_workers_exits_130_in_one_line(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "edgeae: interrupted", err
     assert len(list(out.rglob("*.png"))) < 60  # the rest was cancelled
+
+
+def test_a_denoised_video_is_the_models_frames_with_nothing_drawn_on_them(tmp_path):
+    """denoise wrote run's frame-rate text into the top left of every frame of its videos."""
+    frames = blobs(3, size=128, channels=3)
+    clip = write_video(tmp_path / "clip.avi", frames)
+    code, _, err = run_cli("denoise", clip, "--pretrained", "live", "--out", tmp_path / "out")
+    assert code == 0, err
+    model = rt.load(pretrained_path("live"), task="denoise")
+    written, source = cv2.VideoCapture(str(tmp_path / "out" / "clip.avi")), cv2.VideoCapture(
+        str(clip))
+    for _ in frames:
+        expected = model.denoise(source.read()[1]).astype(int)
+        ok, frame = written.read()
+        assert ok and frame.shape == expected.shape
+        corner = np.abs(frame[:24, :128] - expected[:24, :128]).mean()  # where the text was
+        assert corner < 3.0, corner  # MJPG's loss alone; the text made 29 (and 8 elsewhere)
