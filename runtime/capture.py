@@ -64,7 +64,7 @@ class CaptureOptions:
 class Source:
     """A parsed --source: what it is and how it is opened (SOURCE_KINDS)."""
 
-    kind: str  # a SOURCE_KINDS row: camera | picamera2 | stream | gstreamer | video | folder
+    kind: str  # a SOURCE_KINDS row: camera, picamera2, stream, gstreamer, video, folder, image
     target: int | str
 
     def __post_init__(self) -> None:
@@ -75,6 +75,11 @@ class Source:
     def live(self) -> bool:
         """Live sources drop stale frames and reconnect; files play every frame and end."""
         return SOURCE_KINDS[self.kind].live
+
+    @property
+    def stills(self) -> bool:
+        """A folder of images or one image: decoded here as stills, upright, not by a capture."""
+        return SOURCE_KINDS[self.kind].open is None
 
     def open(self, options: CaptureOptions | None = None) -> cv2.VideoCapture:
         """An opened VideoCapture (or one that reads like it), or a one-line UserError."""
@@ -234,6 +239,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     "video": SourceKind(False, lambda source, _: cv2.VideoCapture(source.target, cv2.CAP_ANY),
                         "video file"),
     "folder": SourceKind(False, None, "folder"),
+    "image": SourceKind(False, None, "image file"),
 }
 
 
@@ -241,7 +247,8 @@ def parse_source(text: str | int) -> Source:
     """What --source names.
 
     '0' -> camera 0, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or 'tcp://...' -> stream,
-    '... ! appsink' -> GStreamer pipeline, a folder -> images, a file -> video.
+    '... ! appsink' -> GStreamer pipeline, a folder -> images, an image file (by its suffix) -> that
+    still, any other file -> video (FFmpeg read a photo as a one-frame video, its EXIF turn lost).
     """
     text = str(text)
     if not text.strip():  # Path("") is ".": an unset setting read every image below here
@@ -260,7 +267,7 @@ def parse_source(text: str | int) -> Source:
     if path.is_dir():
         return Source("folder", text)
     if path.is_file():
-        return Source("video", text)
+        return Source("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video", text)
     if " ! " in text:
         return Source("gstreamer", text)
     raise UserError(f"no such source: {text} (give a camera index, picamera2, a stream URL, a "
@@ -416,33 +423,38 @@ def frame_size_of(source: Source) -> tuple[int, int] | None:
 
 def _folder_frames(source: Source, stats: SourceStats,
                    options: CaptureOptions | None = None) -> Iterator[np.ndarray]:
-    paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
-                   IMAGE_SUFFIXES and p.is_file())  # no pipe, device or broken link
+    if source.kind == "image":
+        paths = [Path(source.target)]
+    else:
+        paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
+                       IMAGE_SUFFIXES and p.is_file())  # no pipe, device or broken link
     if not paths:
         raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
     gray = bool(options and options.gray)
     for path in paths:
-        frame = _still(path, gray)
+        frame = _still(path, gray, skip=source.kind == "folder")
         if frame is not None:
             stats.frames += 1
             yield frame
 
 
-def _still(path: Path, gray: bool) -> np.ndarray | None:
+def _still(path: Path, gray: bool, skip: bool = True) -> np.ndarray | None:
     """One image file as a camera frame, upright (EXIF); None, with a warning, if it is none.
+
+    Without `skip` (one image given alone) a file that is no frame is a one-line UserError.
 
     Decoded as stored (core/images.decode_upright): OpenCV's IMREAD_UNCHANGED, read here
     before, ignores EXIF orientation (a portrait photo came sideways) and its IMREAD_GRAYSCALE
     reads no float TIFF. `gray`: colour made gray with OpenCV's weights.
     """
     image = decode_upright(file_bytes(path))
-    if image is None:
-        _warn_once(path, "skipping unreadable image %s")
-        return None
-    frame = as_camera_frame(image)
+    frame = None if image is None else as_camera_frame(image)
     if frame is None:
-        _warn_once(path, "skipping %s: float pixels outside [0, 1] (or not finite), which no "
-                         "camera gives; save it as 8 or 16 bits")
+        reason = ("not an image OpenCV can read" if image is None else "float pixels outside "
+                  "[0, 1] (or not finite), which no camera gives; save it as 8 or 16 bits")
+        if not skip:
+            raise UserError(f"{path}: {reason}")
+        _warn_once(path, "skipping %s: " + reason)
     elif gray and frame.ndim == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     return frame
@@ -519,7 +531,7 @@ def frames(source: str | int | Source, stats: SourceStats | None = None,
     """
     source = source if isinstance(source, Source) else parse_source(source)
     stats = stats if stats is not None else SourceStats()
-    if source.kind == "folder":
+    if source.stills:
         return _folder_frames(source, stats, options)
     if source.live:
         return _live_frames(source, stats, stop or threading.Event(), backoff, options)
@@ -548,7 +560,7 @@ class FileFeed:
         self.stats = SourceStats()  # frames handed to the caller
         self._decoded = SourceStats()  # frames the thread has read, some not yet handed out
         self.ended, self.loop, self.restarts = False, loop, 0
-        self._read = _folder_frames if source.kind == "folder" else _video_frames
+        self._read = _folder_frames if source.stills else _video_frames
         self._source, self._options = source, options
         self._buffers: list[np.ndarray | None] = [None] * (READ_AHEAD + 1)
         self._free: queue.Queue[int | None] = queue.Queue()

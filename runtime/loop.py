@@ -617,7 +617,7 @@ def check_run_options(source: Source, options: RunOptions, scoring: bool) -> Non
     _check_outputs_replaceable(options)
     for option in ("output", "events"):
         target = getattr(options, option)
-        if target is not None and source.kind in ("video", "folder"):
+        if target is not None and not source.live:  # a file or folder read
             refuse_writing_over_input(target, Path(str(source.target)), f"--{option}")
     if options.events is not None and source.kind == "folder" \
             and options.events.suffix.lower() in IMAGE_SUFFIXES \

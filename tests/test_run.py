@@ -18,7 +18,14 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
-from edgeae.runtime.capture import Backoff, CaptureOptions, Source, SourceStats, frames
+from edgeae.runtime.capture import (
+    Backoff,
+    CaptureOptions,
+    Source,
+    SourceStats,
+    frames,
+    parse_source,
+)
 from edgeae.runtime.threads import candidates, pick
 from edgeae.runtime.tiles import ramp, tile_starts
 
@@ -446,6 +453,14 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
     np.testing.assert_array_equal(gray_frames[4], gray)
     assert caplog.text.count("f_float_0_255.tif") == 1  # said once, not per reading
     np.testing.assert_array_equal(gray_frames[5], cv2.cvtColor(shown, cv2.COLOR_BGR2GRAY))
+    # one photo alone is that still, upright: FFmpeg had read it as a video, sideways
+    alone = folder / "g_portrait.png"
+    assert parse_source(str(alone)).kind == "image"
+    got = list(frames(str(alone)))
+    assert len(got) == 1 and np.array_equal(got[0], shown)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match=r"broken.jpg: not an image OpenCV can read$"):
+        list(frames(str(tmp_path / "broken.jpg")))
 
 
 def test_run_threads_auto_times_the_loop_per_count_then_plays_every_frame(conv_tflite, clip,
