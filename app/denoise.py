@@ -28,6 +28,7 @@ from edgeae.core.images import (
     IMAGE_SUFFIXES,
     decode_upright,
     file_bytes,
+    image_files,
     jpeg_cut_short,
 )
 from edgeae.core.progress import progress
@@ -65,9 +66,8 @@ def plan_jobs(inputs: Sequence[Path], out_dir: Path, overwrite: bool = False,
     for path in map(Path, inputs):
         if path.is_dir():
             root = path.resolve()
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-            found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-            _warn_of_videos_in(path, files)
+            found = image_files(path)  # as training reads a folder: links, not hidden files
+            _warn_of_videos_in(path, [p for p in path.rglob("*") if p.is_file()])
             if not found:
                 raise UserError(f"no images in {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
             jobs += [Job(p, out_dir / root.name / p.relative_to(path)) for p in found]

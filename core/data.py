@@ -7,7 +7,6 @@ data for `edgeae reconstruct` too. `edgeae.train.pipeline` streams a source thro
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from edgeae.core.images import (
     channel_count,
     decode_image,
     file_bytes,
+    image_files,
     jpeg_cut_short,
     prepare,
     read_image,
@@ -180,35 +180,6 @@ class ImageTiles(ImageSource):
         """The photo's name and the tile's top-left corner."""
         y, x = self.corners[i]
         return f"{self.photo}@{x},{y}"
-
-
-def image_files(root: Path) -> list[Path]:
-    """The image files under `root`, sorted, through linked folders too (each folder once).
-
-    Hidden files and folders (".name": .git, macOS's ._ copies) and files of other suffixes
-    are left out, and one log line counts them, so nothing is left out unsaid.
-    """
-    found, left, seen = [], Counter(), set()
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in seen:  # a link back up: walked already
-            dirs[:] = []
-            continue
-        seen.add(real)
-        left["hidden"] += sum(d.startswith(".") for d in dirs)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
-            path = Path(folder) / name
-            kind = "hidden" if name.startswith(".") else path.suffix.lower() or "no suffix"
-            if kind in IMAGE_SUFFIXES and path.is_file():
-                found.append(path)
-            else:
-                left["a broken link" if kind in IMAGE_SUFFIXES else kind] += 1
-    left = +left  # the kinds seen
-    if left:
-        log.info("left out %d file(s) or folder(s) in %s that are no images by name: %s",
-                 left.total(), root, ", ".join(f"{k} {n}" for k, n in left.most_common()))
-    return sorted(found)
 
 
 def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter, set[int]]:

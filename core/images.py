@@ -6,7 +6,10 @@ Conventions: OpenCV decodes to BGR; edgeae works in RGB (or single-channel gray)
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -16,6 +19,41 @@ from edgeae.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
                   ".pnm")
+log = logging.getLogger(__name__)
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under `root`, sorted, through linked folders too (each folder once).
+
+    Hidden files and folders (".name": .git, macOS's ._ copies) and files of other suffixes
+    are left out, and one log line counts them, so nothing is left out unsaid.
+    """
+    found, left, seen = [], Counter(), set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up: walked already
+            dirs[:] = []
+            continue
+        seen.add(real)
+        left["hidden"] += sum(d.startswith(".") for d in dirs)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            path = Path(folder) / name
+            kind = "hidden" if name.startswith(".") else path.suffix.lower() or "no suffix"
+            if kind in IMAGE_SUFFIXES and path.is_file():
+                found.append(path)
+            else:
+                left["a broken link" if kind in IMAGE_SUFFIXES else kind] += 1
+    left = +left  # the kinds seen
+    said = (str(root), ", ".join(f"{k} {n}" for k, n in left.most_common()))
+    if left and said not in _SAID_LEFT_OUT:  # once: a --loop pass or a probe reads it again
+        _SAID_LEFT_OUT.add(said)
+        log.info("left out %d file(s) or folder(s) in %s that are no images by name: %s",
+                 left.total(), *said)
+    return sorted(found)
+
+
+_SAID_LEFT_OUT: set[tuple[str, str]] = set()
 
 
 def series_as_images(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:

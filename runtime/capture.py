@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.images import IMAGE_SUFFIXES, decode_upright, file_bytes
+from edgeae.core.images import IMAGE_SUFFIXES, decode_upright, file_bytes, image_files
 
 log = logging.getLogger(__name__)
 
@@ -426,8 +426,7 @@ def _folder_frames(source: Source, stats: SourceStats,
     if source.kind == "image":
         paths = [Path(source.target)]
     else:
-        paths = sorted(p for p in Path(source.target).rglob("*") if p.suffix.lower() in
-                       IMAGE_SUFFIXES and p.is_file())  # no pipe, device or broken link
+        paths = image_files(Path(source.target))  # the images training would read there
     if not paths:
         raise UserError(f"no images in {source.target} (looked for {', '.join(IMAGE_SUFFIXES)})")
     gray = bool(options and options.gray)

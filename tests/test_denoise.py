@@ -783,3 +783,22 @@ def test_a_denoised_video_is_the_models_frames_with_nothing_drawn_on_them(tmp_pa
         assert ok and frame.shape == expected.shape
         corner = np.abs(frame[:24, :128] - expected[:24, :128]).mean()  # where the text was
         assert corner < 3.0, corner  # MJPG's loss alone; the text made 29 (and 8 elsewhere)
+
+
+def test_denoise_and_run_read_a_folder_as_training_does(tmp_path, caplog):
+    """Both walked it with rglob: a linked folder's images and what was left out went unsaid,
+    and hidden files (macOS's ._ copies) were denoised."""
+    photos = write_folder(tmp_path / "photos", blobs(1, size=32))
+    other = write_folder(tmp_path / "other", blobs(1, size=32, seed=1))
+    (photos / "linked").symlink_to(other)
+    (photos / ".hidden.png").write_bytes((photos / "img_000.png").read_bytes())
+    (photos / "clip.gif").write_bytes(b"GIF89a")
+    with caplog.at_level("INFO"):
+        code, out, err = run_cli("denoise", photos, "--pretrained", "live", "--out",
+                                 tmp_path / "out")
+    assert code == 0 and "denoised 2 images" in out, err
+    written = sorted(p.relative_to(tmp_path / "out").as_posix()
+                     for p in (tmp_path / "out").rglob("*.png"))
+    assert written == ["photos/img_000.png", "photos/linked/img_000.png"]
+    assert "left out 2 file(s) or folder(s) in" in caplog.text and "hidden 1" in caplog.text
+    assert len(list(rt.frames(str(photos)))) == 2

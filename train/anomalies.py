@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.core.data import FolderImages, ImageSource, Preprocess, image_files
+from edgeae.core.data import FolderImages, ImageSource, Preprocess
 from edgeae.core.errors import UserError
+from edgeae.core.images import image_files
 
 NORMAL_FRACTION = 0.5  # images left without an anomaly
 MAX_SCALE_EXPONENT = 5  # Perlin grid cells per side: 2**0 .. 2**5 (DRAEM's range), each axis
