@@ -108,7 +108,7 @@ def decode_upright(encoded: np.ndarray) -> np.ndarray | None:
     if upright is None or upright.size == 0:
         return None
     if not _may_hold_alpha(encoded):
-        return upright
+        return _full_range(upright, _pnm_maxval(encoded))
     stored = _decoded(encoded, cv2.IMREAD_UNCHANGED)
     if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
         return upright
@@ -134,17 +134,53 @@ def _decoded(encoded: np.ndarray, flags: int) -> np.ndarray | None:
 
 
 def _may_hold_alpha(encoded: np.ndarray) -> bool:
-    """Whether the file may hold an alpha plane: a TIFF, a WebP, or a PNG that says so.
+    """Whether the file may hold an alpha plane: TIFF, WebP, 32-bit BMP, or a PNG that says so.
 
-    A PNG's colour type 4 or 6, or a transparency chunk before its pixels (within its first
-    MiB: the chunks before the pixels are small).
+    A PNG says so by its colour type (4 or 6) or a transparency chunk before its pixels.
     """
     head = encoded[:32].tobytes()
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        chunks = encoded[:1 << 20].tobytes()
-        before_pixels = chunks[:chunks.find(b"IDAT")] if b"IDAT" in chunks else chunks
-        return (len(head) > 25 and head[25] in (4, 6)) or b"tRNS" in before_pixels
+        return (len(head) > 25 and head[25] in (4, 6)) or _png_chunk_before_pixels(encoded,
+                                                                                  b"tRNS")
+    if head[:2] == b"BM" and len(head) > 29:
+        return int.from_bytes(head[28:30], "little") == 32  # bits per pixel: BGRA
     return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
+
+
+def _png_chunk_before_pixels(encoded: np.ndarray, kind: bytes) -> bool:
+    """Whether a PNG holds a chunk of `kind` before its first pixels (IDAT), chunk by chunk.
+
+    Searching a first MiB for it missed one behind a larger text or metadata chunk.
+    """
+    at = 8  # after the signature: length, type, data, CRC
+    while at + 8 <= encoded.size:
+        length = int.from_bytes(encoded[at:at + 4].tobytes(), "big")
+        found = encoded[at + 4:at + 8].tobytes()
+        if found in (kind, b"IDAT"):
+            return found == kind
+        at += 12 + length
+    return False
+
+
+def _pnm_maxval(encoded: np.ndarray) -> int | None:
+    """A Netpbm gray or colour file's largest value (its header's maxval); None for others."""
+    head = encoded[:512].tobytes()
+    if head[:2] not in (b"P2", b"P3", b"P5", b"P6"):
+        return None
+    fields = re.sub(rb"#[^\n]*", b" ", head[2:]).split()  # width, height, maxval, pixels
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+
+
+def _full_range(image: np.ndarray, maxval: int | None) -> np.ndarray:
+    """A Netpbm image whose maxval is below its type's white, scaled to that white.
+
+    OpenCV keeps the raw values: a 12-bit PGM (maxval 4095) was read 16 times too dark.
+    """
+    top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else None
+    if not maxval or top is None or maxval >= top:
+        return image
+    scaled = np.rint(image.astype(np.float32) * np.float32(top / maxval))
+    return np.clip(scaled, 0, top).astype(image.dtype)
 
 
 def _turned(image: np.ndarray, turn: int) -> np.ndarray:

@@ -306,3 +306,40 @@ def test_a_video_cut_short_is_used_with_a_warning(tmp_path, caplog):
     caplog.clear()
     load_data(str(write_video(tmp_path / "whole.avi", blobs(30, channels=3))))
     assert "could be decoded" not in caplog.text
+
+
+def test_a_netpbm_image_is_read_by_its_maxval(tmp_path):
+    """OpenCV keeps a PGM's raw values: a 12-bit one (maxval 4095) was read 16 times too dark."""
+    from edgeae.core.images import read_image
+
+    values = np.array([[0, 1024], [2048, 4095]], np.uint16)
+    (tmp_path / "twelve.pgm").write_bytes(b"P5\n# a comment\n2 2\n4095\n" +
+                                          values.astype(">u2").tobytes())
+    np.testing.assert_array_equal(read_image(tmp_path / "twelve.pgm"),
+                                  np.rint(values * (65535 / 4095)).astype(np.uint16))
+    (tmp_path / "hundred.pgm").write_bytes(b"P5 2 1 100\n" + bytes([50, 100]))
+    np.testing.assert_array_equal(read_image(tmp_path / "hundred.pgm"), [[128, 255]])
+    cv2.imwrite(str(tmp_path / "full.pgm"), values * 16)  # maxval 65535: as stored
+    np.testing.assert_array_equal(read_image(tmp_path / "full.pgm"), values * 16)
+
+
+def test_alpha_is_kept_in_a_32_bit_bmp_and_behind_a_large_png_chunk(tmp_path):
+    """Both were read without their alpha plane, without a word."""
+    import zlib
+
+    from PIL import Image
+
+    from edgeae.core.images import read_image
+
+    bgra = np.dstack([blobs(1, 16, 3)[0], np.arange(256, dtype=np.uint8).reshape(16, 16)])
+    cv2.imwrite(str(tmp_path / "a.bmp"), bgra)
+    assert read_image(tmp_path / "a.bmp").shape == (16, 16, 4)
+    palette = Image.fromarray(blobs(1, 16)[0, ..., 0]).convert("P")
+    palette.save(tmp_path / "p.png", transparency=0)
+    png = (tmp_path / "p.png").read_bytes()
+    text = b"XML:com.adobe.xmp\0\0\0\0\0" + b" " * (1 << 20)  # a bloated XMP packet
+    chunk = len(text).to_bytes(4, "big") + b"iTXt" + text + zlib.crc32(b"iTXt" + text).to_bytes(
+        4, "big")
+    (tmp_path / "big.png").write_bytes(png[:33] + chunk + png[33:])  # after IHDR: 8 + 25 bytes
+    assert read_image(tmp_path / "big.png").shape == (16, 16, 4)
+    assert read_image(tmp_path / "p.png").shape == (16, 16, 4)
