@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeae.core.containers import EXIF_TURNS, exif_orientation, may_hold_alpha, pnm_maxval
 from edgeae.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
@@ -101,19 +102,22 @@ def decode_upright(encoded: np.ndarray) -> np.ndarray | None:
 
     Turned by its EXIF orientation, as photo viewers (and every edgeae command) show it.
     OpenCV turns an image only when it decodes it without IMREAD_UNCHANGED, which drops alpha:
-    a file that may hold alpha (PNG with it, TIFF, WebP) is decoded a second time unchanged,
-    and its alpha plane turned as the colours were.
+    a file that may hold alpha (PNG with it, TIFF, WebP, 32-bit BMP) is decoded a second time
+    unchanged, and its alpha plane turned as the colours were: by the file's EXIF orientation
+    where that fits them, else by the one turn that does.
     """
     upright = _decoded(encoded, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if upright is None or upright.size == 0:
         return None
-    if not _may_hold_alpha(encoded):
-        return _full_range(upright, _pnm_maxval(encoded))
+    if not may_hold_alpha(encoded):
+        return _full_range(upright, pnm_maxval(encoded))
     stored = _decoded(encoded, cv2.IMREAD_UNCHANGED)
     if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
         return upright
     colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
-    turn = next((t for t in range(8) if np.array_equal(_turned(colours, t), upright)), None)
+    said = EXIF_TURNS.get(exif_orientation(encoded))  # first: one colour fits several turns
+    turn = next((t for t in ([] if said is None else [said]) + list(range(8))
+                 if np.array_equal(_turned(colours, t), upright)), None)
     if turn is None:  # not a turn of what OpenCV decoded: no upright image to give
         return None
     return np.dstack([as_bgr(upright), np.ascontiguousarray(_turned(stored[..., 3], turn))])
@@ -131,44 +135,6 @@ def _decoded(encoded: np.ndarray, flags: int) -> np.ndarray | None:
         return cv2.imdecode(encoded, flags)
     except cv2.error:
         return None
-
-
-def _may_hold_alpha(encoded: np.ndarray) -> bool:
-    """Whether the file may hold an alpha plane: TIFF, WebP, 32-bit BMP, or a PNG that says so.
-
-    A PNG says so by its colour type (4 or 6) or a transparency chunk before its pixels.
-    """
-    head = encoded[:32].tobytes()
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return (len(head) > 25 and head[25] in (4, 6)) or _png_chunk_before_pixels(encoded,
-                                                                                  b"tRNS")
-    if head[:2] == b"BM" and len(head) > 29:
-        return int.from_bytes(head[28:30], "little") == 32  # bits per pixel: BGRA
-    return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
-
-
-def _png_chunk_before_pixels(encoded: np.ndarray, kind: bytes) -> bool:
-    """Whether a PNG holds a chunk of `kind` before its first pixels (IDAT), chunk by chunk.
-
-    Searching a first MiB for it missed one behind a larger text or metadata chunk.
-    """
-    at = 8  # after the signature: length, type, data, CRC
-    while at + 8 <= encoded.size:
-        length = int.from_bytes(encoded[at:at + 4].tobytes(), "big")
-        found = encoded[at + 4:at + 8].tobytes()
-        if found in (kind, b"IDAT"):
-            return found == kind
-        at += 12 + length
-    return False
-
-
-def _pnm_maxval(encoded: np.ndarray) -> int | None:
-    """A Netpbm gray or colour file's largest value (its header's maxval); None for others."""
-    head = encoded[:512].tobytes()
-    if head[:2] not in (b"P2", b"P3", b"P5", b"P6"):
-        return None
-    fields = re.sub(rb"#[^\n]*", b" ", head[2:]).split()  # width, height, maxval, pixels
-    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
 
 
 def _full_range(image: np.ndarray, maxval: int | None) -> np.ndarray:

@@ -343,3 +343,27 @@ def test_alpha_is_kept_in_a_32_bit_bmp_and_behind_a_large_png_chunk(tmp_path):
     (tmp_path / "big.png").write_bytes(png[:33] + chunk + png[33:])  # after IHDR: 8 + 25 bytes
     assert read_image(tmp_path / "big.png").shape == (16, 16, 4)
     assert read_image(tmp_path / "p.png").shape == (16, 16, 4)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tiff"])
+def test_the_alpha_of_a_one_colour_logo_turns_as_its_exif_says(tmp_path, suffix):
+    """The turn was guessed by matching colours, and one colour matches every turn: a logo's
+    shape (its alpha) came out 180 degrees off."""
+    from PIL import Image, ImageOps
+
+    from edgeae.core.images import read_image
+
+    alpha = np.zeros((12, 7), np.uint8)
+    alpha[1:5, 4:6] = 255  # a bar in the top right of the stored pixels
+    stored = np.dstack([np.full((12, 7, 3), (200, 30, 90), np.uint8), alpha])
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path, reference = tmp_path / f"logo_{orientation}{suffix}", tmp_path / "shown.png"
+        Image.fromarray(stored).save(path, exif=exif.tobytes(),
+                                     **({"lossless": True} if suffix == ".webp" else {}))
+        Image.fromarray(stored).save(reference, exif=exif.tobytes())  # PIL turns a TIFF not
+        shown, got = np.asarray(ImageOps.exif_transpose(Image.open(reference))), read_image(path)
+        np.testing.assert_array_equal(got[..., 3], shown[..., 3], err_msg=str(orientation))
+        opaque = shown[..., 3] == 255  # an 8-bit TIFF's colours come premultiplied by OpenCV
+        np.testing.assert_array_equal(got[opaque], shown[opaque], err_msg=str(orientation))

@@ -1,0 +1,100 @@
+"""What an image file's container says that OpenCV's decode does not hand over.
+
+Whether it may hold an alpha plane (which decides a second, unchanged decode), its EXIF
+orientation (which turns that alpha plane as OpenCV turned the colours), and a Netpbm file's
+maxval (OpenCV keeps the raw values). Each reads a few header bytes or walks the chunks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from itertools import takewhile
+
+import numpy as np
+
+# EXIF orientation tag -> core/images._turned's number for the turn OpenCV applies (measured on
+# PNG, WebP and TIFF files of all eight)
+EXIF_TURNS = {1: 0, 2: 4, 3: 2, 4: 6, 5: 7, 6: 3, 7: 5, 8: 1}
+ORIENTATION_TAG = 0x0112
+
+
+def may_hold_alpha(encoded: np.ndarray) -> bool:
+    """Whether the file may hold an alpha plane: TIFF, WebP, 32-bit BMP, or a PNG that says so.
+
+    A PNG says so by its colour type (4 or 6) or a transparency chunk before its pixels.
+    """
+    head = encoded[:32].tobytes()
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        before_pixels = takewhile(lambda chunk: chunk[0] != b"IDAT", _png_chunks(encoded))
+        return (len(head) > 25 and head[25] in (4, 6)) or any(
+            kind == b"tRNS" for kind, _, _ in before_pixels)
+    if head[:2] == b"BM" and len(head) > 29:
+        return int.from_bytes(head[28:30], "little") == 32  # bits per pixel: BGRA
+    return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
+
+
+def _png_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
+    """A PNG's chunks in order, as (type, where its data starts, its length).
+
+    Walked from length to length: searching a first MiB missed a chunk behind a larger text or
+    metadata chunk.
+    """
+    at = 8  # after the signature: length, type, data, CRC
+    while at + 8 <= encoded.size:
+        length = int.from_bytes(encoded[at:at + 4].tobytes(), "big")
+        yield encoded[at + 4:at + 8].tobytes(), at + 8, length
+        at += 12 + length
+
+
+def pnm_maxval(encoded: np.ndarray) -> int | None:
+    """A Netpbm gray or colour file's largest value (its header's maxval); None for others."""
+    head = encoded[:512].tobytes()
+    if head[:2] not in (b"P2", b"P3", b"P5", b"P6"):
+        return None
+    fields = re.sub(rb"#[^\n]*", b" ", head[2:]).split()  # width, height, maxval, pixels
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+
+
+def exif_orientation(encoded: np.ndarray) -> int | None:
+    """The EXIF orientation (1-8) of a TIFF, or of a PNG's or WebP's EXIF block; None if unsaid."""
+    start = _exif_start(encoded)
+    if start is None:
+        return None
+    order = {b"II": "little", b"MM": "big"}.get(encoded[start:start + 2].tobytes())
+
+    def number(at: int, size: int) -> int:
+        return int.from_bytes(encoded[start + at:start + at + size].tobytes(), order)
+
+    if order is None or start + 8 > encoded.size:
+        return None
+    ifd = number(4, 4)
+    for entry in range(ifd + 2, ifd + 2 + 12 * number(ifd, 2), 12):
+        if start + entry + 10 > encoded.size:
+            return None
+        if number(entry, 2) == ORIENTATION_TAG:
+            return number(entry + 8, 2)
+    return None
+
+
+def _exif_start(encoded: np.ndarray) -> int | None:
+    """Where a file's EXIF (TIFF-structured) block starts; None where it has none.
+
+    0 in a TIFF; a PNG's eXIf chunk; a WebP's EXIF chunk, past the "Exif" prefix some put there.
+    """
+    head = encoded[:16].tobytes()
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return 0
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return next((at for kind, at, _ in _png_chunks(encoded) if kind == b"eXIf"), None)
+    if (head[:4], head[8:12]) != (b"RIFF", b"WEBP"):
+        return None
+    at = 12
+    while at + 8 <= encoded.size:
+        kind, length = encoded[at:at + 4].tobytes(), int.from_bytes(
+            encoded[at + 4:at + 8].tobytes(), "little")
+        if kind == b"EXIF":
+            prefix = encoded[at + 8:at + 14].tobytes() == b"Exif\x00\x00"
+            return at + 8 + (6 if prefix else 0)
+        at += 8 + length + (length & 1)  # chunks are padded to even sizes
+    return None
