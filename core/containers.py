@@ -47,6 +47,22 @@ def _png_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
         at += 12 + length
 
 
+def png_cut_short(encoded: np.ndarray) -> bool:
+    """Whether a PNG's chunks run out before its end chunk (IEND): a file cut short.
+
+    Refused before decoding, as libpng prints its own line ("PNG input buffer is incomplete")
+    where the user was to see edgeae's one.
+    """
+    if encoded[:8].tobytes() != b"\x89PNG\r\n\x1a\n":
+        return False
+    for kind, at, length in _png_chunks(encoded):
+        if at + length + 4 > encoded.size:  # its data and CRC are not all there
+            return True
+        if kind == b"IEND":
+            return False
+    return True
+
+
 def pnm_maxval(encoded: np.ndarray) -> int | None:
     """A Netpbm gray or colour file's largest value (its header's maxval); None for others."""
     head = encoded[:512].tobytes()

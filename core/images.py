@@ -15,7 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeae.core.containers import EXIF_TURNS, exif_orientation, may_hold_alpha, pnm_maxval
+from edgeae.core.containers import (
+    EXIF_TURNS,
+    exif_orientation,
+    may_hold_alpha,
+    png_cut_short,
+    pnm_maxval,
+)
 from edgeae.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
@@ -129,7 +135,7 @@ def _decoded(encoded: np.ndarray, flags: int) -> np.ndarray | None:
     It raises instead of returning None for an image over its limit (CV_IO_MAX_IMAGE_PIXELS,
     2^30 pixels: a decompression bomb).
     """
-    if not encoded.size:
+    if not encoded.size or png_cut_short(encoded):
         return None
     try:
         return cv2.imdecode(encoded, flags)
