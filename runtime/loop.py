@@ -89,6 +89,9 @@ class RunOptions:
     queue_max: int = MAX_MESSAGES  # messages each sink's queue keeps at most (oldest dropped)
     status_interval: float = 60.0  # seconds between two status messages to the sinks
     serve: ServeOptions | None = None  # the web page, /metrics and /healthz (runtime/serve.py)
+    # systemd hears READY, keep-alives and STOPPING (runtime/systemd.py); a --threads auto trial's
+    # STOPPING would have told it the service was ending
+    notify: bool = True
 
 
 @dataclass(frozen=True)
@@ -587,7 +590,7 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         outputs = _Outputs(source, options, step, hooks, status, first is not None)
         step.events = outputs.events
         with contextlib.closing(outputs), \
-                contextlib.closing(_Service(hooks.reload, status)) as service:
+                contextlib.closing(_Service(hooks.reload, status, options.notify)) as service:
             frames = itertools.chain([first], stream) if first is not None else ()
             for index, frame in enumerate(frames):
                 _process(index, frame, step, outputs, options, stop, (model_ms, frame_ms))
@@ -680,8 +683,9 @@ def _status(step: _FrameStep, stats: SourceStats, latencies: tuple[Latencies, La
 class _Service:
     """Between frames, for a service: systemd's READY and keep-alives, SIGHUP's reload."""
 
-    def __init__(self, reload: Callable[[], None] | None, status: Callable[[], dict]) -> None:
-        self.notifier, self.reload = Notifier(), reload
+    def __init__(self, reload: Callable[[], None] | None, status: Callable[[], dict],
+                 notify: bool = True) -> None:
+        self.notifier, self.reload = Notifier(None if notify else {}), reload
         self._line = lambda: _status_line(status())  # made when a STATUS= is due, not per frame
 
     def after_frame(self, index: int, stop: Stop) -> None:

@@ -57,12 +57,14 @@ def choose_threads(load: Callable[[int], Denoiser | AnomalyScorer], source: Sour
     """Run the loop with each count's model for TRIAL_SECONDS; the count to keep.
 
     `load(n)` opens the model with n inference threads. Only `options`' per-frame work (gray)
-    is kept: trials write nothing and show nothing. When the user stopped a trial (Ctrl-C,
-    SIGTERM), its RunSummary: the run ends too, as it would have in the loop.
+    is kept: trials write nothing, show nothing and tell systemd nothing. When the user
+    stopped a trial (Ctrl-C, SIGTERM), its RunSummary: the run ends too, as it would have in
+    the loop.
     """
     # timed from each trial's first frame: a stream that takes seconds to open gave trials of
     # no frame at all, and a pick from nothing
-    trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS, timed_from_first_frame=True)
+    trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS, timed_from_first_frame=True,
+                       notify=False)
     frame_ms = {}
     for n in counts or candidates():
         summary = run(load(n), source, trial, capture)

@@ -462,6 +462,37 @@ def test_the_loop_speaks_systemds_notify_protocol_and_reloads_on_sighup(conv_art
     assert json.loads(stdout)["anomalies"] == len(flagged)
 
 
+
+def test_threads_auto_trials_tell_systemd_nothing_and_a_reload_during_them_is_no_kill(
+        conv_artifacts, scene, tmp_path):
+    """Each trial's loop sent STOPPING=1, which systemd takes for the service ending; and a
+    SIGHUP (systemctl reload) before the loop caught it killed the run (exit 129)."""
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(60)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
+    run = subprocess.Popen(
+        [str(Path(sys.executable).parent / "edgeae"), "run", "--model",
+         conv_artifacts / "model_int8.tflite", "--source", scene, "--loop", "--threads", "auto",
+         "--duration", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    status = Path(f"/proc/{run.pid}/status")
+    while run.poll() is None and not int(next(  # SigIgn: the mask, SIGHUP its lowest bit
+            line for line in status.read_text().splitlines()
+            if line.startswith("SigIgn:")).split()[1], 16) & 1:
+        time.sleep(0.01)
+    assert run.poll() is None, run.stderr.read()
+    run.send_signal(signal.SIGHUP)  # systemctl reload, during the trials
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    notify.setblocking(False)
+    messages = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            messages.append(notify.recv(4096).decode())
+    said = [m for m in messages if m.startswith(("READY", "STOPPING"))]
+    assert "threads auto: " in stderr and said == ["READY=1", "STOPPING=1"], said
+
+
 # --- the page: --serve ------------------------------------------------------------------------
 
 TOKEN = "s3cret-token"

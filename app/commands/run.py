@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -264,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.runtime.loop import run as run_frames
     from edgeae.runtime.pretrained import GATED
 
+    _ignore_hangups_until_the_loop()
     source = parse_source(args.source)
     auto_threads = args.threads == "auto"
     if auto_threads:
@@ -311,6 +314,17 @@ def run(args: argparse.Namespace) -> int:
     hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
                      save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
     return _finish(run_frames(model, source, options, capture, hooks))
+
+
+def _ignore_hangups_until_the_loop() -> None:
+    """SIGHUP ignored until the loop catches it as a reload (and after: it restores this).
+
+    `systemctl reload` during the --threads auto trials or the model's load had ended the
+    service (exit 129). The model the loop runs is opened after the trials and reads its
+    manifest then, so a reload asked before is not lost.
+    """
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def _finish(summary) -> int:  # noqa: ANN001 - runtime.loop's RunSummary, imported late
