@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hmac
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -87,8 +88,13 @@ def check_exposure(options: ServeOptions) -> None:
     """Refuse what the page could not serve safely or at all.
 
     Listening beyond this machine without a token (unless --insecure), and a token a browser's
-    cookie cannot carry: the page then crashed on it or never let the browser in.
+    cookie cannot carry: the page then crashed on it or never let the browser in. Without
+    prometheus_client (a device environment without the service extra) it ended in a traceback
+    once the source had opened.
     """
+    if importlib.util.find_spec("prometheus_client") is None:  # the page's /metrics
+        raise UserError("--serve needs prometheus_client: pip install 'edgeae[service]' "
+                        "(prometheus-client)")
     if not _loopback(options.host) and not options.token and not options.insecure:
         raise UserError(f"--serve {options.host}:{options.port} listens beyond this machine: "
                         "pass --token SECRET (or --insecure to allow anyone on the network)")

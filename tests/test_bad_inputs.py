@@ -364,6 +364,10 @@ CASES = {
                                "tflite-runtime --out {t}/d",
                                "none of the 2 images could be denoised (cannot read"),
     "tflite-env-no-sklearn": ("tflite", "evaluate --model {p} --data {t}/images", INSTALL_TRAIN),
+    # a traceback once the source had opened
+    "tflite-env-serve-no-prometheus": ("tflite", "run --pretrained live --backend tflite-runtime "
+                                       "--source {t}/clip/clip.avi --serve 127.0.0.1:8089",
+                                       "--serve needs prometheus_client: pip install"),
     # a JSON edited beside its file: tflite-runtime read no embedded manifest and trusted it
     "tflite-env-edited-json": ("tflite", "denoise {t}/images --model {t}/edited/live_fp32.tflite "
                                "--out {t}/d", "does not match the manifest embedded"),
