@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edgeae.core.errors import UserError
-from edgeae.core.files import write_text
+from edgeae.core.files import check_writable, write_text
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,22 @@ class ServiceSpec:
         return f"edgeae-{self.name}.env"
 
 
+SECRET_OPTIONS = ("--token", "--mqtt")  # the run options whose values hold secrets
+
+
 def without_secrets(run_args: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
     """`run_args` with --token and MQTT URL credentials moved into environment variables.
 
     The run reads $EDGEAE_TOKEN and $EDGEAE_MQTT_USERNAME / _PASSWORD (runtime/serve.py,
     runtime/sinks.py); brokers with different credentials cannot share those, and are refused.
+    An option is found as argparse takes it, abbreviated too (--tok): those had stayed in the
+    unit, which every user can read.
     """
     args, env, words = [], {}, iter(run_args)
     for word in words:
         option, equals, value = word.partition("=")
-        if option in ("--token", "--mqtt"):
+        option = _secret_option(option) or option
+        if option in SECRET_OPTIONS:
             value = value if equals else next(words, "")
             if option == "--token":
                 env["EDGEAE_TOKEN"] = value
@@ -89,6 +95,16 @@ def without_secrets(run_args: tuple[str, ...]) -> tuple[tuple[str, ...], dict[st
             continue
         args.append(word)
     return tuple(args), env
+
+
+def _secret_option(word: str) -> str | None:
+    """The secret-holding option `word` names, whole or abbreviated; None for any other word.
+
+    The command line was parsed first, so an abbreviation argparse took is not ambiguous.
+    """
+    if len(word) > 2 and word.startswith("--"):
+        return next((o for o in SECRET_OPTIONS if o.startswith(word)), None)
+    return None
 
 
 def _mqtt_without_credentials(url: str, env: dict[str, str]) -> str:
@@ -200,6 +216,7 @@ def install(spec: ServiceSpec, unit_dir: Path, overwrite: bool, start: bool) -> 
         log.warning("the service gets a private /tmp and /var/tmp (PrivateTmp=yes), so its "
                     "working folder %s will be empty for it and it cannot start; choose a "
                     "--workdir outside /tmp and /var/tmp", spec.workdir)
+    check_writable(unit_dir / spec.unit, overwrite)  # before the secrets: a refusal leaves none
     if spec.secrets:  # only root (systemd) reads it; it is in place before the unit names it
         write_text(unit_dir / spec.secrets_file, secrets_text(spec), overwrite, mode=0o600)
     path = write_text(unit_dir / spec.unit, unit_text(spec, unit_dir), overwrite)

@@ -406,6 +406,35 @@ def test_service_install_keeps_the_token_and_broker_password_out_of_the_unit(con
     assert not secrets.exists()
 
 
+def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
+        conv_artifacts, scene, tmp_path, monkeypatch):
+    """An abbreviated --tok or --mqt stayed in the unit; a token from this shell's environment
+    was left behind (the service refused to start); a relative --unit-dir gave a relative
+    EnvironmentFile=, which systemd ignores; a refused reinstall left a new secrets file."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDGEAE_MQTT_PASSWORD", "from-env")
+    common = ("--unit-dir", "units", "--user", UNPRIVILEGED or "nobody", "--workdir", "/srv",
+              "--", "run", "--model", conv_artifacts / "model_int8.tflite", "--source", scene)
+    (tmp_path / "units").mkdir()
+    code, _, err = run_cli("service", "install", "a", *common, "--serve", "0.0.0.0:8080",
+                           "--tok", "s3cret-T", "--mqt", "mqtt://cam@broker.local/line1")
+    assert code == 0, err
+    text = (tmp_path / "units" / "edgeae-a.service").read_text()
+    assert "s3cret" not in text and "cam@" not in text and "--tok" not in text
+    assert f"EnvironmentFile={tmp_path}/units/edgeae-a.env" in text.splitlines()
+    assert (tmp_path / "units" / "edgeae-a.env").read_text().splitlines() == [
+        'EDGEAE_MQTT_PASSWORD="from-env"', 'EDGEAE_TOKEN="s3cret-T"',
+        'EDGEAE_MQTT_USERNAME="cam"']
+    monkeypatch.setenv("EDGEAE_TOKEN", "env-token")
+    code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
+    assert code == 0, err  # the token this shell's run would use goes with the service
+    assert 'EDGEAE_TOKEN="env-token"' in (tmp_path / "units" / "edgeae-b.env").read_text()
+    (tmp_path / "units" / "edgeae-b.env").unlink()
+    code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
+    assert code == 2 and "already exists" in err
+    assert not (tmp_path / "units" / "edgeae-b.env").exists()
+
+
 @pytest.mark.parametrize(("words", "match"), [
     (["bad/name", "--", "run", "--pretrained", "live", "--source", "0"], "service name"),
     (["ok", "--user", "root", "--", "run", "--pretrained", "live", "--source", "0"],
@@ -422,6 +451,15 @@ def test_service_install_keeps_the_token_and_broker_password_out_of_the_unit(con
      "no --model /no/such/model.tflite: the service would fail"),
     (["ok", "--workdir", "/", "--", "run", "--model", "model.tflite", "--source", "0"],
      "no --model model.tflite in /, where the service starts"),
+    # the run's own checks, which only the service had met, at every start
+    (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--loop"],
+     "--loop plays a video file or folder again"),
+    (["ok", "--workdir", "/", "--", "run", "--pretrained", "live", "--source", "clip.mp4"],
+     "no such source: clip.mp4"),
+    (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--events", "e.jsonl"],
+     "--events needs --task score"),
+    (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--serve", "0.0.0.0:8080"],
+     "listens beyond this machine: pass --token"),
 ])
 def test_service_install_refuses_bad_input_before_writing(words, match, tmp_path):
     user = ["--user", UNPRIVILEGED or "nobody"] if "--user" not in words else []

@@ -259,12 +259,8 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 0, or INTERRUPTED after Ctrl-C (the summary is printed either way).
     """
-    import edgeae.runtime as rt
-    from edgeae.core.errors import UserError
     from edgeae.runtime.capture import frame_size_of, parse_source
-    from edgeae.runtime.loop import check_run_options
     from edgeae.runtime.loop import run as run_frames
-    from edgeae.runtime.pretrained import GATED
 
     _ignore_hangups_until_the_loop()
     source = parse_source(args.source)
@@ -272,6 +268,32 @@ def run(args: argparse.Namespace) -> int:
     if auto_threads:
         args.threads = None  # until chosen: --backend auto times the engines at their default
     path = resolve_backend(args, model_path(args), frame_size_of(source))
+    use, options, capture = checked_run(args, source, path)
+    stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
+        else None
+    if stopped is not None:
+        return _finish(stopped)
+    model = _open(args, path, use, args.threads)
+    if args.threshold is not None:
+        model.threshold = args.threshold
+    if use == "score":
+        _say_how_frames_are_scored(model, args.score_size)
+    hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
+                     save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
+    return _finish(run_frames(model, source, options, capture, hooks))
+
+
+def checked_run(args: argparse.Namespace, source: Source,
+                path: Path) -> tuple[str, RunOptions, CaptureOptions]:
+    """What the run does with each frame (its use), its options and capture's, all checked.
+
+    Before any trial run or model load; `service install` checks a unit's run with it too.
+    """
+    import edgeae.runtime as rt
+    from edgeae.core.errors import UserError
+    from edgeae.runtime.loop import check_run_options
+    from edgeae.runtime.pretrained import GATED
+
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
     for option, why in (("threshold", "decides which frames are anomalies"),
@@ -302,18 +324,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_output_over_inputs(args, "--output", "--events",  # the model's manifest, say
                               models=(model_path(args), path))
     check_run_options(source, options, scoring=use == "score")  # before any trial run
-    stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
-        else None
-    if stopped is not None:
-        return _finish(stopped)
-    model = _open(args, path, use, args.threads)
-    if args.threshold is not None:
-        model.threshold = args.threshold
-    if use == "score":
-        _say_how_frames_are_scored(model, args.score_size)
-    hooks = RunHooks(reload=_reload_threshold(model, path, args.backend),
-                     save_threshold=_threshold_saver(model, path), name=_model_name(args, path))
-    return _finish(run_frames(model, source, options, capture, hooks))
+    return use, options, capture
 
 
 def _ignore_hangups_until_the_loop() -> None:

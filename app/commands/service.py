@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -95,15 +96,47 @@ def _install(args: argparse.Namespace) -> int:
     parser = Parser(prog="edgeae")  # `edgeae run` alone: a bad option fails now, not at boot
     run_command.add_parser(parser.add_subparsers(dest="command"))
     workdir = (args.workdir or Path(os.getcwd())).resolve()
-    _check_service_paths(workdir, parser.parse_args(command).model)
+    parsed = parser.parse_args(command)
+    _check_service_paths(workdir, parsed.model)
+    _check_run_there(parsed, workdir)
     run_args, secrets = without_secrets(tuple(command[1:]))
     spec = ServiceSpec(check_name(args.name), run_args, service_user(args.user), workdir,
-                       args.watchdog, secrets=tuple(secrets.items()))
-    path = install(spec, args.unit_dir, args.overwrite, args.now)
+                       args.watchdog, secrets=tuple({**_from_environment(parsed),
+                                                     **secrets}.items()))
+    # systemd ignores a relative EnvironmentFile=, so the unit names the secrets' full path
+    path = install(spec, args.unit_dir.absolute(), args.overwrite, args.now)
     print(f"wrote {path}")
     if not args.now:
         print(f"start it: sudo systemctl enable --now {spec.unit}")
     return 0
+
+
+def _check_run_there(parsed: argparse.Namespace, workdir: Path) -> None:
+    """The run's options checked as `edgeae run` checks them, in the folder it will start in.
+
+    A source that is not there, --loop with a camera, --events for a denoiser or --serve
+    beyond this machine without a token had been found only by the service, at every start.
+    """
+    from edgeae.app.commands.args import model_path
+    from edgeae.app.commands.run import checked_run
+    from edgeae.runtime.capture import parse_source
+
+    with contextlib.chdir(workdir):
+        if parsed.backend == "auto":  # chosen by timing on the device, at the service's start
+            parsed.backend = None
+        checked_run(parsed, parse_source(parsed.source), model_path(parsed))
+
+
+def _from_environment(parsed: argparse.Namespace) -> dict[str, str]:
+    """The secrets the run took from this shell's environment, which the service will not have.
+
+    `EDGEAE_TOKEN=... edgeae service install ... --serve HOST:PORT` passed its checks, and the
+    service, without the token, refused to start every time.
+    """
+    names = [*(["EDGEAE_TOKEN"] if parsed.serve else []),
+             *([f"EDGEAE_MQTT_{n}" for n in ("USERNAME", "PASSWORD", "CAFILE")]
+               if parsed.mqtt else [])]
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
 def _check_service_paths(workdir: Path, model: Path | None) -> None:
