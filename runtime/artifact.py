@@ -62,8 +62,8 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
 
 # What the runtime feeds a model by and reads its output as: the JSON beside an artifact must
 # say what the copy embedded in it says (a threshold, or the training record, may differ)
-CONTRACT = ("task", "architecture", "params", "input", "normalization")
-ARTIFACT_CONTRACT = ("format", "precision", "part", "quantization")
+EDITABLE = ("threshold", "threshold_strategy")  # what `edgeae threshold` rewrites in the JSON
+OWN_DIGEST = ("size_bytes", "sha256")  # the artifact's own: its JSON alone can record them
 
 
 def check_matches_embedded(manifest: Manifest, metadata: Callable[[], dict[str, str]],
@@ -71,9 +71,12 @@ def check_matches_embedded(manifest: Manifest, metadata: Callable[[], dict[str, 
     """A one-line UserError where the JSON beside `path` contradicts the copy embedded in it.
 
     (Its digest covers the artifact, not the JSON: an edited or swapped JSON would feed the
-    model wrongly shaped or scaled frames, or treat a denoiser as a detector.) Without a JSON
-    beside there is nothing to check, and `metadata` (the artifact's) is not read; formats
-    that embed nothing (ncnn) and files from before the copy was embedded are not checked.
+    model wrongly shaped or scaled frames, treat a denoiser as a detector, score by other
+    settings or size, or verify nothing, its records of the files deleted.) Every field is
+    compared but the threshold, which `edgeae threshold` sets, and the artifact's own digest,
+    which only the JSON can hold (and must). Without a JSON beside there is nothing to check,
+    and `metadata` (the artifact's) is not read; formats that embed nothing (ncnn) and files
+    from before the copy was embedded are not checked.
     """
     if not manifest_path_for(path).exists():
         return
@@ -81,10 +84,14 @@ def check_matches_embedded(manifest: Manifest, metadata: Callable[[], dict[str, 
     if text is None:
         return
     embedded = Manifest.from_json(text, origin=f"the manifest embedded in {path}")
-    differ = [name for name in CONTRACT if getattr(manifest, name) != getattr(embedded, name)]
+    differ = [name for name in type(manifest).model_fields if name not in (*EDITABLE, "artifact")
+              and getattr(manifest, name) != getattr(embedded, name)]
     if manifest.artifact is not None and embedded.artifact is not None:
-        differ += [f"artifact.{name}" for name in ARTIFACT_CONTRACT
-                   if getattr(manifest.artifact, name) != getattr(embedded.artifact, name)]
+        differ += [f"artifact.{name}" for name in type(manifest.artifact).model_fields
+                   if name not in OWN_DIGEST
+                   and getattr(manifest.artifact, name) != getattr(embedded.artifact, name)]
+        differ += [f"artifact.{name}" for name in OWN_DIGEST
+                   if getattr(manifest.artifact, name) is None]  # deleted: nothing verified
     if differ:
         raise UserError(f"{manifest_path_for(path)} does not match the manifest embedded in "
                         f"{Path(path).name} ({', '.join(differ)} "

@@ -168,8 +168,15 @@ def test_an_edited_json_is_refused_but_a_new_threshold_is_not(detectors, folder,
     """The digest covers the artifact, not its JSON: the JSON must agree with the copy inside."""
     beside = folder / f"{ART}.json"
     original = json.loads(beside.read_text())
-    for field, value in (("task", "denoiser"), ("input", {**original["input"], "channels": 3})):
-        beside.write_text(json.dumps({**original, field: value}))
+    edits = (("task", "denoiser"), ("input", {**original["input"], "channels": 3}),
+             # scored by other settings or at another size: scores changed without a word
+             ("score", {**original["score"], "norm": [0, 1e-6, 0, 1]}),
+             ("data", {**original["data"], "image_size": [32, 32]}),
+             # its records deleted: another model's files were then verified as "not recorded"
+             ("artifact.memory", {**original["artifact"], "memory": None}),
+             ("artifact.sha256", {**original["artifact"], "sha256": None}))
+    for field, value in edits:
+        beside.write_text(json.dumps({**original, field.split(".")[0]: value}))
         refused(folder, rf"{ART}.json does not match the manifest embedded in {ART} "
                         rf"\({field} differs\): it was edited", detectors["images"], tmp_path)
     beside.write_text(json.dumps({**original, "threshold": 123.0}))  # what `threshold` writes
