@@ -151,10 +151,13 @@ class InputSpec(_Strict):
 
 
 class Normalization(_Strict):
-    """model_input = pixel * scale + offset, for 8-bit pixels; outputs are mapped back."""
+    """model_input = pixel * scale + offset, for 8-bit pixels; outputs are mapped back.
 
-    scale: float = 1.0 / 255.0
-    offset: float = 0.0
+    A scale of 0 divided by zero mapping outputs back, and NaN made every pixel white.
+    """
+
+    scale: float = Field(default=1.0 / 255.0, gt=0, allow_inf_nan=False)
+    offset: float = Field(default=0.0, allow_inf_nan=False)
 
 
 class DataSummary(_Strict):

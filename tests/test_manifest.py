@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import DataSummary, InputSpec, Manifest, TrainingSummary
+from edgeae.core.manifest import (
+    DataSummary,
+    InputSpec,
+    Manifest,
+    Normalization,
+    TrainingSummary,
+)
 
 
 def sample() -> Manifest:
@@ -164,3 +171,12 @@ def test_adaptations_before_schema_16_took_their_brightness_from_the_footage():
         .brightness == "footage"
     raw["training"]["adaptation"]["brightness"] = "live-camera"
     assert Manifest.model_validate(raw).training.adaptation.brightness == "live-camera"
+
+
+@pytest.mark.parametrize("values", [{"scale": 0.0}, {"scale": -1 / 255}, {"scale": float("nan")},
+                                    {"offset": float("inf")}])
+def test_a_normalization_that_maps_no_pixel_back_is_refused(values):
+    """A scale of 0 divided by zero in the runtime; NaN made every pixel white, and both were
+    exported and verified."""
+    with pytest.raises(ValidationError):
+        Normalization(**values)
