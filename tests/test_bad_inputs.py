@@ -128,6 +128,7 @@ CASES = {
     "reconstruct-corrupt-data-keras": ("train", "reconstruct --model {m} --data "
                                        "{t}/truncated.png --strict --out {t}/r",
                                        "not a readable image"),
+    "denoise-no-keras": ("device", "denoise {t}/images --model {m} --out {t}/d", INSTALL_TRAIN),
     "reconstruct-no-keras": ("device", "reconstruct --model {m} --data {t}/images --out {t}/r",
                              INSTALL_TRAIN),
     # score

@@ -17,7 +17,9 @@ from edgeae.app.commands.args import (
     output_dir,
     paired_model_paths,
     ranged,
+    require,
     resolve_backend,
+    runs_keras,
 )
 from edgeae.core.files import refuse_folder_inside_inputs
 
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.app.workers import ModelSpec
 
     check_resume_or_overwrite(args)
+    if args.model is not None:  # a model directory runs on Keras: a traceback where none was
+        require("denoise", *runs_keras(args.model))
     refuse_folder_inside_inputs(args.out, "--out", [("input", path) for path in args.inputs])
     videos, images = split_videos(args.inputs)
     jobs = plan_jobs(images, args.out, args.overwrite, args.resume) if images else []
