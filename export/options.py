@@ -17,6 +17,7 @@ from edgeae.core.manifest import ParityInfo, weights_path_for
 IoType = Literal["uint8", "int8", "float32"]  # a full-integer TFLite artifact's input and output
 IO_TYPES: tuple[str, ...] = IoType.__args__
 DEFAULT_OPSET = 17
+MAX_OPSET = 18  # the newest tf2onnx 1.17 converts to (19-21 failed after TensorFlow loaded)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, artifact_name,
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.onnx import ACTIVATION_RANGES
-from edgeae.export.options import IO_TYPES, ExportOptions, Tolerances
+from edgeae.export.options import IO_TYPES, MAX_OPSET, ExportOptions, Tolerances
 from edgeae.runtime.pretrained import FRAME_NAMES
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def _add_int8_args(p: argparse.ArgumentParser) -> None:
                         "int8 with that full correction (closer to fp32 "
                         "for some models; OpenVINO ran such files wrongly on an AVX2-only CPU, "
                         "and the gate checks every installed engine; BENCHMARKS.md)")
-    g.add_argument("--opset", type=ranged(int, 13, 21),
+    g.add_argument("--opset", type=ranged(int, 13, MAX_OPSET),
                    help=f"ONNX opset (default {DEFAULTS.opset})")
 
 
