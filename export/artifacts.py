@@ -271,6 +271,7 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
     for c in candidates:
         for path in _files_of(out_dir / c.name):
             check_writable(path, options.overwrite)
+    check_writable(out_dir / REPORT_FILE, overwrite=True)  # merged into: a folder is refused
     clean = _at_size(model_dir.samples(), options.input_size)
     part = export_part(load_keras(model_dir), manifest, options.part,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
@@ -582,8 +583,11 @@ def _merge_report(path: Path, rows: list[ReportRow], options: ExportOptions) -> 
     if path.exists():
         try:
             old = json.loads(path.read_text())["artifacts"]
+            if not isinstance(old, list) or not all(isinstance(r, dict) for r in old):
+                raise TypeError("rows that are no objects")  # ended the export in a traceback
         except (ValueError, KeyError, TypeError):
             log.warning("%s was unreadable; starting a new report", path)
+            old = []
     names = {r.file for r in rows}
     merged = [r for r in old if r.get("file") not in names] + [r.to_dict() for r in rows]
     write_json(path, {"tolerances": options.tolerances.__dict__, "artifacts": merged},

@@ -311,6 +311,22 @@ def test_second_export_needs_overwrite_and_the_report_merges(conv_dir, tmp_path)
     assert manifest_path_for(tmp_path / "model_fp16.tflite").exists()
 
 
+def test_a_report_in_the_way_is_found_before_any_work_and_bad_rows_start_a_new_one(
+        conv_dir, tmp_path, caplog):
+    """A folder named parity.json failed after every artifact was written; rows that were no
+    objects ended the export in a traceback, its artifacts written."""
+    (tmp_path / "a" / "parity.json").mkdir(parents=True)
+    with pytest.raises(UserError, match="parity.json is a folder"):
+        export_model(ModelDir.open(conv_dir), tmp_path / "a")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["parity.json"]
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "parity.json").write_text('{"artifacts": ["x"]}')
+    export_model(ModelDir.open(conv_dir), tmp_path / "b")
+    report = json.loads((tmp_path / "b" / "parity.json").read_text())
+    assert [r["file"] for r in report["artifacts"]] == ["model_fp32.tflite"]
+    assert "parity.json was unreadable; starting a new report" in caplog.text
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["--format", "onnx", "--precision", "fp16"], "onnx export supports precisions"),
     (["--precision", "fp8"], "unknown precision fp8"),
