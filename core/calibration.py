@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeae.core.errors import UserError
+from edgeae.core.images import cropped_to_multiple
 from edgeae.core.manifest import Manifest, needed_side_files
 
 CALIBRATION_FILE = "calibration.npy"
@@ -37,6 +38,10 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
     """Clean calibration images from `--calibration DATA`, in the model's channels and size."""
     from edgeae.core.data import Preprocess, load_data
 
+    if manifest.input.frames > 1:  # single images fed as K-frame inputs: a converter traceback
+        raise UserError(f"--calibration reads single images and this model takes "
+                        f"{manifest.input.frames} frames at once; leave it out (the model "
+                        "directory's own calibration clips are used)")
     size = input_size or manifest.input.fixed_size
     source = load_data(spec, Preprocess(manifest.input.channels, size)).train
     if source.size is None:
@@ -44,7 +49,7 @@ def load_calibration(spec: str, manifest: Manifest, input_size: tuple[int, int] 
                         "to resize them")
     pool = min(len(source), 4 * n)
     indices = np.sort(np.random.default_rng(seed).choice(len(source), pool, replace=False))
-    return source.read_batch(indices)
+    return cropped_to_multiple(source.read_batch(indices), manifest.input.size_multiple)
 
 
 def stand_in_images(data: str, manifest: Manifest, name: str):

@@ -275,6 +275,17 @@ def prepare(img: np.ndarray, channels: int, size: tuple[int, int] | None = None)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def cropped_to_multiple(images: np.ndarray, m: int) -> np.ndarray:
+    """NHWC images cropped at the centre to sides that are multiples of `m`.
+
+    A U-Net's levels must halve: calibration images of other sides ended export in a
+    converter's traceback.
+    """
+    h, w = images.shape[1:3]
+    top, left = (h % m) // 2, (w % m) // 2
+    return images[:, top:top + h // m * m, left:left + w // m * m]
+
+
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Float [0, 1] -> uint8, rounded and clipped."""
     return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
+from edgeae.core.images import cropped_to_multiple
 from edgeae.core.manifest import Manifest
 
 NORMAL_FOLDERS = ("good", "normal", "ok")  # class sub-folders holding normal images
@@ -106,4 +107,5 @@ def load_labelled(spec: str, manifest: Manifest,
                         "normal/) and at least one folder of anomalous ones")
     if source.size is None:
         raise UserError(f"images in {spec} differ in size; pass --input-size HxW")
-    return source.read_batch(np.arange(len(source))), labels
+    images = source.read_batch(np.arange(len(source)))
+    return cropped_to_multiple(images, manifest.input.size_multiple), labels

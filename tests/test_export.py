@@ -785,3 +785,27 @@ def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     assert GATE.describe("int8", masks=True) == "AUROC drop <= 0.005"
     assert GATE.describe("int8") == "PSNR drop <= 0.3 dB"  # no AUROC was measured
     assert GATE.describe("int8", labelled=True) == "PSNR drop <= 0.3 dB, AUROC drop <= 0.005"
+
+
+def test_calibration_and_labelled_images_are_cropped_to_the_sides_a_unet_takes(tmp_path):
+    """101x77 images ended a U-Net's int8 export (and --labelled's parity) in a converter's
+    traceback: its levels halve three times. A video model's K-frame inputs take no single
+    images at all: one line."""
+    from edgeae.core.calibration import load_calibration
+    from edgeae.core.labels import load_labelled
+    from edgeae.runtime.artifact import read_artifact_manifest
+    from edgeae.runtime.pretrained import pretrained_path
+
+    manifest = read_artifact_manifest(pretrained_path("live"))
+    assert manifest.input.size_multiple == 8
+    odd = blobs(6, size=101)[:, :, :77]
+    write_folder(tmp_path / "odd", odd)
+    images = load_calibration(str(tmp_path / "odd"), manifest, None, 4)
+    assert images.shape[1:] == (96, 72, 1)
+    np.testing.assert_allclose(images[0, ..., 0], odd[0, 2:98, 2:74, 0] / 255, atol=1e-7)
+    write_folder(tmp_path / "labelled" / "good", odd[:3])
+    write_folder(tmp_path / "labelled" / "bad", odd[3:])
+    assert load_labelled(str(tmp_path / "labelled"), manifest, None)[0].shape[1:] == (96, 72, 1)
+    video = manifest.model_copy(update={"input": manifest.input.model_copy(update={"frames": 3})})
+    with pytest.raises(UserError, match="this model takes 3 frames at once; leave it out"):
+        load_calibration(str(tmp_path / "odd"), video, None, 4)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from edgeae.core.errors import UserError
+from edgeae.core.images import cropped_to_multiple
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import OnnxSession
@@ -101,16 +102,9 @@ def model_dir_from_artifact(path: Path, source: ImageSource, out: Path, toleranc
     n = calibration_count(shape)
     pool = np.random.default_rng(seed).permutation(train)[:CALIBRATION_POOL * n]
     out.mkdir(parents=True, exist_ok=True)
-    fit = lambda images: _multiple_of(images, manifest.input.size_multiple)  # noqa: E731
+    fit = lambda images: cropped_to_multiple(images, manifest.input.size_multiple)  # noqa: E731
     np.save(out / SAMPLES_FILE, fit(source.read_batch(val[:calibration_count(shape, N_SAMPLES)])))
     np.save(out / CALIBRATION_FILE, fit(covering_subset(source.read_batch(np.sort(pool)), n)))
     model.save(out / MODEL_FILE)
     described = write_manifest(out, manifest.model_copy(update={"artifact": None}))
     return ModelDir(out, described, source_sha256=manifest.artifact.sha256)
-
-
-def _multiple_of(images: np.ndarray, m: int) -> np.ndarray:
-    """NHWC images cropped at the centre to a multiple of `m` (a U-Net's levels must halve)."""
-    h, w = images.shape[1:3]
-    top, left = (h % m) // 2, (w % m) // 2
-    return images[:, top:top + h // m * m, left:left + w // m * m]
