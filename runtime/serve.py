@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from edgeae.core.errors import UserError
+from edgeae.core.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class ServeOptions:
 
 def parse_address(text: str) -> tuple[str, int]:
     """'[HOST:]PORT' -> (host, port); the host defaults to 127.0.0.1."""
+    if text.count(":") > 1 and not text.startswith("["):  # ::1 was host ":" and port 1
+        raise UserError(f"--serve {text}: put an IPv6 host in brackets, e.g. [::1]:8080")
     host, _, port = text.rpartition(":")
     try:
         number = int(port)
@@ -378,6 +380,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's hook
         self._dispatch("POST")
 
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's hook
+        """A monitor's probe of /healthz (it had 501); the other routes are GET's alone."""
+        if urlsplit(self.path).path == "/healthz":
+            return self._health()
+        return self._send(405, "HEAD asks /healthz only", headers={"Allow": "GET"})
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
         log.debug("%s " + format, self.address_string(), *args)
 
@@ -501,8 +509,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, problem)
         try:
             model.save_threshold(value)
-        except UserError as e:
-            return self._send(500, str(e))
+        except (UserError, OSError) as e:  # a read-only model folder (ProtectSystem=strict)
+            log.warning("the page's threshold %g was not saved: %s", value, first_line(e))
+            return self._send(500, f"not saved: {first_line(e)}")
         log.info("threshold set to %g from the page", value)
         return self._json({"threshold": value})
 

@@ -705,6 +705,45 @@ def test_slow_clients_cannot_lock_the_page_out(conv_artifacts, long_scene, monke
         loop.join(30)
 
 
+def test_a_threshold_the_page_cannot_save_is_a_500_and_a_monitor_may_ask_with_head(
+        conv_artifacts, long_scene, caplog):
+    """A read-only model folder (ProtectSystem=strict) gave a traceback and an empty reply;
+    HEAD /healthz had 501."""
+    import edgeae.runtime as rt
+    from edgeae.runtime.capture import Source
+    from edgeae.runtime.loop import RunHooks, RunOptions, run
+    from edgeae.runtime.serve import ServeOptions
+
+    def read_only(value: float) -> None:
+        raise OSError(30, "Read-only file system", "model_int8.tflite.json")
+
+    port = _free_port()
+    model = rt.load(conv_artifacts / "model_int8.tflite", task="score")
+    loop = threading.Thread(target=run, args=(
+        model, Source("video", str(long_scene)),
+        RunOptions(serve=ServeOptions(port=port, token=TOKEN), max_fps=20, duration=8),
+        None, RunHooks(save_threshold=read_only)))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if _get(port, "/healthz")[0] == 200:
+                    break
+            time.sleep(0.1)
+        assert _get(port, "/healthz", method="HEAD")[:1] == (200,)
+        assert _get(port, "/", method="HEAD")[0] == 405
+        code, _, body = _get(port, "/threshold", {"Authorization": f"Bearer {TOKEN}"}, "POST",
+                             b'{"threshold": 0.5}')
+        assert code == 500 and body.startswith(b"not saved: [Errno 30] Read-only"), body
+        assert "threshold 0.5 was not saved" in caplog.text and model.threshold != 0.5
+    finally:
+        loop.join(30)
+    code, _, err = run_cli("run", "--model", conv_artifacts / "model_int8.tflite", "--source",
+                           long_scene, "--serve", "::1")
+    assert code == 2 and "put an IPv6 host in brackets, e.g. [::1]:8080" in err
+
+
 def test_listening_beyond_this_machine_needs_a_token(conv_artifacts, scene):
     artifact = conv_artifacts / "model_int8.tflite"
     code, _, err = run_cli("run", "--model", artifact, "--source", scene, "--serve",
