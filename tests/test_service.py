@@ -319,6 +319,22 @@ def test_queue_max_bounds_what_a_run_keeps_for_a_sink_that_is_down(conv_artifact
     assert json.loads(kept.oldest()[2])["type"] == "event" and len(kept) == 5
 
 
+def test_sinks_that_are_down_share_the_stops_time(tmp_path):
+    """Each had the whole flush time in turn: four sinks down held a stop 24 s."""
+    from edgeae.runtime.sinks import STOP_GRACE, Sinks
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sinks = Sinks([parse_sink(f"http://127.0.0.1:{port}/hook{i}", ("http",)) for i in range(4)],
+                  tmp_path / "q")
+    sinks.publish("event", {"frame": 1})
+    start = time.monotonic()
+    summary = sinks.close(timeout=1.0)
+    assert time.monotonic() - start < 1.0 + STOP_GRACE + 0.5  # 4 s and more before
+    assert [counts["queued"] for counts in summary.values()] == [1] * 4
+
+
 @pytest.mark.parametrize(("option", "url", "match"), [
     ("--mqtt", "http://host/topic", "expected a mqtt:// or mqtts:// URL"),
     ("--mqtt", "mqtt://host:99999/t", "Port out of range"),
