@@ -342,6 +342,11 @@ class LatestFrameReader:
         self._stop.set()
         self._thread.join(timeout=0.3)
 
+    @property
+    def problem(self) -> str:
+        """Why no frame has come (the last failed open), or that none has."""
+        return self._error
+
     def _check_started(self) -> None:
         """Give up on a source with no frame within --wait-for-source, a one-line UserError.
 

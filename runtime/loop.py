@@ -584,6 +584,9 @@ def run(model: Denoiser | AnomalyScorer, source: Source, options: RunOptions = R
         stop.first_frame_came()
         if first is None and stop.reason == "end":
             raise UserError(f"{source.target} gave no frames")
+        if first is None and stop.reason == "duration":  # exit 0 and no word before
+            log.warning("--duration ended before the first frame: %s",
+                        getattr(feed, "problem", f"no frames from {source.target}"))
         step = _FrameStep(model, None, feed.stats)
         model_ms, frame_ms = Latencies(), Latencies()
         status = functools.partial(_status, step, feed.stats, (model_ms, frame_ms), stop)

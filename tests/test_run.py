@@ -623,3 +623,10 @@ def test_run_into_a_folder_again_replaces_the_earlier_frames(conv_tflite, tmp_pa
                                frames, "--overwrite")
         assert code == 0, err
     assert sorted(p.name for p in frames.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+
+
+def test_a_duration_that_ends_before_any_frame_says_why(caplog):
+    """A camera that is not there, with a short --duration, exited 0 without a word."""
+    code, out, err = run_cli("run", "--pretrained", "live", "--source", "7", "--duration", "1")
+    assert code == 0 and json.loads(out)["frames"] == 0, err
+    assert "--duration ended before the first frame: cannot open camera 7" in caplog.text
