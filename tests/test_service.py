@@ -442,9 +442,12 @@ def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
         'EDGEAE_MQTT_PASSWORD="from-env"', 'EDGEAE_TOKEN="s3cret-T"',
         'EDGEAE_MQTT_USERNAME="cam"']
     monkeypatch.setenv("EDGEAE_TOKEN", "env-token")
-    code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
+    monkeypatch.setenv("EDGEAE_WEBHOOK_AUTHORIZATION", "Bearer hook-token")
+    code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080",
+                           "--webhook", "https://example.com/h")
     assert code == 0, err  # the token this shell's run would use goes with the service
-    assert 'EDGEAE_TOKEN="env-token"' in (tmp_path / "units" / "edgeae-b.env").read_text()
+    assert (tmp_path / "units" / "edgeae-b.env").read_text().splitlines() == [
+        'EDGEAE_TOKEN="env-token"', 'EDGEAE_WEBHOOK_AUTHORIZATION="Bearer hook-token"']
     (tmp_path / "units" / "edgeae-b.env").unlink()
     code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
     assert code == 2 and "already exists" in err
@@ -476,6 +479,8 @@ def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
      "--events needs --task score"),
     (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--serve", "0.0.0.0:8080"],
      "listens beyond this machine: pass --token"),
+    (["ok", "--", "run", "--pretrained", "live", "--source", "0", "--webhook",
+      "https://alice:pw@example.com/h"], "set EDGEAE_WEBHOOK_AUTHORIZATION="),
 ])
 def test_service_install_refuses_bad_input_before_writing(words, match, tmp_path):
     user = ["--user", UNPRIVILEGED or "nobody"] if "--user" not in words else []

@@ -131,11 +131,21 @@ def _from_environment(parsed: argparse.Namespace) -> dict[str, str]:
     """The secrets the run took from this shell's environment, which the service will not have.
 
     `EDGEAE_TOKEN=... edgeae service install ... --serve HOST:PORT` passed its checks, and the
-    service, without the token, refused to start every time.
+    service, without the token, refused to start every time. A webhook's credentials in its
+    URL are refused: they would have stayed in the unit.
     """
+    from urllib.parse import urlsplit
+
+    from edgeae.core.errors import UserError
+
+    if any(urlsplit(url).username is not None for url in parsed.webhook):
+        raise UserError("--webhook with user:password@ would keep them in the unit, which every "
+                        "user can read: set EDGEAE_WEBHOOK_AUTHORIZATION='Basic ...' (or "
+                        "'Bearer TOKEN') for this command instead; it goes to the secrets file")
     names = [*(["EDGEAE_TOKEN"] if parsed.serve else []),
              *([f"EDGEAE_MQTT_{n}" for n in ("USERNAME", "PASSWORD", "CAFILE")]
-               if parsed.mqtt else [])]
+               if parsed.mqtt else []),
+             *(["EDGEAE_WEBHOOK_AUTHORIZATION"] if parsed.webhook else [])]
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
