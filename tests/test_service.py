@@ -423,7 +423,7 @@ def test_service_install_keeps_the_token_and_broker_password_out_of_the_unit(con
 
 
 def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
-        conv_artifacts, scene, tmp_path, monkeypatch):
+        conv_artifacts, scene, tmp_path, monkeypatch, caplog):
     """An abbreviated --tok or --mqt stayed in the unit; a token from this shell's environment
     was left behind (the service refused to start); a relative --unit-dir gave a relative
     EnvironmentFile=, which systemd ignores; a refused reinstall left a new secrets file."""
@@ -452,6 +452,8 @@ def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
     code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
     assert code == 2 and "already exists" in err
     assert not (tmp_path / "units" / "edgeae-b.env").exists()
+    code, _, err = run_cli("service", "install", "c", *common, "--output", tmp_path / "c.avi")
+    assert code == 0 and "(PrivateTmp=yes), which go when it stops" in caplog.text, err
 
 
 @pytest.mark.parametrize(("words", "match"), [

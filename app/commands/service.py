@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 from pathlib import Path
 
 from edgeae.app.commands.args import Parser, examples, output_dir, ranged
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "sudo edgeae service install line1 --now -- run --model det/model_int8.tflite "
             "--source 0 --task score --mqtt mqtt://broker.local/line1",
             "edgeae service install cam2 --unit-dir ~/units --user pi -- run --pretrained live "
-            "--source 0 --output /var/tmp/clean.mp4",
+            "--source 0 --serve 8080",
             "edgeae service status line1",
             "edgeae service logs line1 -f",
             "sudo edgeae service remove line1"))
@@ -119,12 +122,19 @@ def _check_run_there(parsed: argparse.Namespace, workdir: Path) -> None:
     """
     from edgeae.app.commands.args import model_path
     from edgeae.app.commands.run import checked_run
+    from edgeae.app.service import PRIVATE
     from edgeae.runtime.capture import parse_source
 
     with contextlib.chdir(workdir):
         if parsed.backend == "auto":  # chosen by timing on the device, at the service's start
             parsed.backend = None
         checked_run(parsed, parse_source(parsed.source), model_path(parsed))
+        for option in ("output", "events"):
+            path = getattr(parsed, option)
+            if path is not None and any(path.absolute().is_relative_to(t) for t in PRIVATE):
+                log.warning("--%s %s: the service gets a private /tmp and /var/tmp "
+                            "(PrivateTmp=yes), which go when it stops; write it elsewhere",
+                            option, path)
 
 
 def _from_environment(parsed: argparse.Namespace) -> dict[str, str]:
