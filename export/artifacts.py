@@ -272,11 +272,12 @@ def export_model(model_dir: ModelDir, out_dir: str | Path,
         for path in _files_of(out_dir / c.name):
             check_writable(path, options.overwrite)
     check_writable(out_dir / REPORT_FILE, overwrite=True)  # merged into: a folder is refused
+    check_part(manifest, options.part)
+    # a different side file already there is refused before any work
+    _copy_side_files(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     clean = _at_size(model_dir.samples(), options.input_size)
     part = export_part(load_keras(model_dir), manifest, options.part,
                        model_inputs(clean, manifest, options.seed + 1), image_shape)
-    # a different side file already there is refused before any work
-    _copy_side_files(model_dir, out_dir, candidates, options.overwrite, dry_run=True)
     gate = _gate(model_dir, part, clean, options)
     calibration = _calibration(model_dir, options, candidates, part)
     with shared_onnx_graphs():  # the ONNX files and OpenVINO's IR share one tf2onnx run
@@ -363,14 +364,19 @@ class ExportPart:
     calibrate: Callable[[np.ndarray], np.ndarray] = lambda inputs: inputs
 
 
+def check_part(manifest: Manifest, part: str) -> None:
+    """Refuse --part of a VAE for another model, before its model loads."""
+    if part != "model" and part not in TASKS[manifest.task].parts:
+        raise UserError(f"--part {part} exports part of a VAE; this is a {manifest.task!r} model "
+                        "(drop --part)")
+
+
 def export_part(model, manifest: Manifest, part: str, inputs: np.ndarray,
                 image_shape: tuple[int | None, ...]) -> ExportPart:
     """The whole model, or a VAE's decoder (codes in) or encoder (images in, code means out)."""
     if part == "model":
         return ExportPart(model, image_shape, inputs)
-    if part not in TASKS[manifest.task].parts:
-        raise UserError(f"--part {part} exports part of a VAE; this is a {manifest.task!r} model "
-                        "(drop --part)")
+    check_part(manifest, part)
     import keras
 
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
