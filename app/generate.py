@@ -41,8 +41,12 @@ class ArtifactVAE:
         self.latent_dim = self.generator.latent_dim
         spec = self.generator.manifest.input
         self.image_shape = (spec.height, spec.width, spec.channels)
-        beside = decoder.with_name(decoder.name.replace("decoder_", "encoder_", 1))
-        self.encoder: Encoder | None = rt.load(beside) if beside.is_file() else None
+        self._beside = decoder.with_name(decoder.name.replace("decoder_", "encoder_", 1))
+        self.encoder: Encoder | None = rt.load(self._beside) if self._beside.is_file() else None
+        # another VAE's encoder gives codes this decoder never learned
+        self._foreign = self.encoder is not None and (
+            self.encoder.manifest.artifact.source_model_sha256
+            != self.generator.manifest.artifact.source_model_sha256)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Float images in [0, 1] for codes."""
@@ -50,9 +54,12 @@ class ArtifactVAE:
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
         """The spherical path between two images' codes, through the exported encoder."""
-        if self.encoder is None:
-            raise UserError("interpolating between images needs the encoder exported beside the "
-                            "decoder: edgeae export VAE_DIR --part encoder (same --out)")
+        if self.encoder is None or self._foreign:
+            problem = (f"{self._beside.name} beside the decoder was exported from another model"
+                       if self._foreign else "interpolating between images needs the encoder "
+                       f"beside the decoder ({self._beside.name})")
+            raise UserError(f"{problem}: edgeae export VAE_DIR --part encoder (same --out and "
+                            "--format)")
         codes = self.encoder.encode(np.stack([a, b]))
         return self.decode(slerp(codes[0], codes[1], np.linspace(0.0, 1.0, steps)))
 

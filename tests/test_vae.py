@@ -213,7 +213,7 @@ def test_only_a_vae_has_a_decoder_to_export(tmp_path, conv_dir, conv_tflite):
         rt.load(conv_tflite, task="encode")
 
 
-def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
+def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae, vae_dir):
     out = tmp_path / "export"
     for part in ("decoder", "encoder"):
         code, _, err = run_cli("export", vae.model_dir.path, "--part", part, "--format", "all",
@@ -245,7 +245,15 @@ def test_encoder_exports_and_the_cli_generates_from_artifacts(tmp_path, vae):
     assert run_cli("export", vae.model_dir.path, "--part", "decoder", "--out", lone)[0] == 0
     code, _, err = run_cli("generate", "--model", lone / "decoder_fp32.tflite", "--interpolate",
                            a, b, "--out", tmp_path / "x.png")
-    assert code == 2 and "--part encoder" in err
+    assert code == 2 and "--part encoder" in err and "(encoder_fp32.tflite)" in err
+    # another VAE's encoder beside it: its codes are none this decoder learned
+    assert run_cli("export", vae_dir, "--part", "encoder", "--precision", "fp32", "--format",
+                   "tflite", "--out", lone)[0] == 0
+    code, _, err = run_cli("generate", "--model", lone / "decoder_fp32.tflite", "--interpolate",
+                           a, b, "--out", tmp_path / "x.png")
+    assert code == 2 and "encoder_fp32.tflite beside the decoder was exported from another" in err
+    assert run_cli("generate", "--model", lone / "decoder_fp32.tflite", "--out",
+                   tmp_path / "samples.png")[0] == 0  # sampling needs no encoder
     code, _, err = run_cli("generate", "--model", out / "encoder_fp32.onnx", "--out",
                            tmp_path / "y.png")
     assert code == 2 and "not a VAE decoder" in err
