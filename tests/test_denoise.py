@@ -244,6 +244,19 @@ def test_a_shipped_denoiser_exports_again_calibrated_on_the_users_images(tmp_pat
     assert model.denoise(np.full((40, 40), 128, np.uint8)).shape == (40, 40)
 
 
+def test_a_fixed_size_onnx_file_exports_again_at_its_size(unet_artifacts, tmp_path):
+    """Its rebuilt model was checked at a probe size the file does not take: a traceback."""
+    fixed, again = tmp_path / "fixed", tmp_path / "again"
+    code, _, err = run_cli("export", unet_artifacts.parent / "model", "--format", "onnx",
+                           "--precision", "fp32", "--input-size", "32x48", "--out", fixed)
+    assert code == 0, err
+    code, _, err = run_cli("export", fixed / "model_fp32_32x48.onnx", "--calibration",
+                           unet_artifacts.parent / "clean", "--format", "tflite", "--precision",
+                           "fp32", "--out", again)
+    assert code == 0, err
+    assert rt.read_artifact_manifest(again / "model_fp32.tflite").input.fixed_size == (32, 48)
+
+
 @pytest.mark.parametrize(("source", "args", "match"), [
     ("model_fp32.onnx", [], "needs --calibration DATA"),
     ("model_int8.onnx", ["--calibration", "{photos}"], "is onnx int8"),

@@ -69,9 +69,10 @@ def keras_from_onnx(path: Path, tolerance: float, seed: int = 0) -> tuple[keras.
         raise UserError(f"{path.name} is not a float32 artifact; a model is rebuilt only from "
                         "its fp32 ONNX file")
     m, c = manifest.input.size_multiple, manifest.input.channels
-    model = create_model(manifest.architecture, (8 * m, 8 * m, c), manifest.params)
+    h, w = manifest.input.fixed_size or (8 * m, 8 * m)  # an --input-size export takes no other
+    model = create_model(manifest.architecture, (h, w, c), manifest.params)
     _load_convolutions(model, _initializers(path))
-    probe = np.random.default_rng(seed).random((1, 8 * m, 8 * m, manifest.input.model_channels),
+    probe = np.random.default_rng(seed).random((1, h, w, manifest.input.model_channels),
                                                dtype=np.float32)
     expected = OnnxSession(path, None).run(probe)
     diff = float(np.abs(np.asarray(model(probe, training=False)) - expected).max())
