@@ -576,14 +576,15 @@ class Manifest(_Strict):
     def from_json(cls, text: str, origin: str = "manifest") -> Manifest:
         """Parse and validate; a bad manifest is a one-line UserError naming the problem."""
         try:
-            raw = json.loads(text)
+            raw = json.loads(text.removeprefix("\ufeff"))  # Notepad saves UTF-8 with a BOM
         except json.JSONDecodeError as exc:
             raise UserError(f"{origin} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                             "re-export the model or restore the file") from None
         if not isinstance(raw, dict) or "schema_version" not in raw:
             raise UserError(f"{origin} is not an edgeae manifest (no schema_version)")
-        if raw["schema_version"] not in READABLE_VERSIONS:
-            raise UserError(f"{origin} has schema_version {raw['schema_version']!r}; this edgeae "
+        version = raw["schema_version"]
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:  # true == 1 in Python
+            raise UserError(f"{origin} has schema_version {version!r}; this edgeae "
                             f"reads versions {', '.join(map(str, READABLE_VERSIONS))}: upgrade "
                             "edgeae or re-export")
         try:

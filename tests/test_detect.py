@@ -800,9 +800,11 @@ def test_knn_score_trains_exports_and_runs_in_the_runtime(detector_data, tmp_pat
     keras_scores = det.anomaly_score(x)
     assert det.evaluate(x, y)["auroc"] > 0.8  # 0.88 when written (5 epochs)
 
-    code, _, err = run_cli("export", tmp_path / "det", "--format", "all", "--precision", "fp32",
-                           "--out", tmp_path / "export")
+    code, out, err = run_cli("export", tmp_path / "det", "--format", "all", "--precision",
+                             "fp32", "--out", tmp_path / "export")
     assert code == 0, err
+    # every file written beside it is named (the memory was not)
+    assert f"{tmp_path / 'export'}/model_fp32.onnx (+ model_fp32.memory.npy, model_fp32" in out
     assert (tmp_path / "export" / "model_fp32.memory.npy").read_bytes() == (
         tmp_path / "det" / "memory.npy").read_bytes()  # one copy, named for the artifacts
     tol = Tolerances().fp32_max_abs_diff  # measured within 3e-7 on 2026-11-30

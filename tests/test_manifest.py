@@ -180,3 +180,13 @@ def test_a_normalization_that_maps_no_pixel_back_is_refused(values):
     exported and verified."""
     with pytest.raises(ValidationError):
         Normalization(**values)
+
+
+def test_a_manifest_saved_with_a_bom_reads_and_a_boolean_version_does_not():
+    """Notepad saves UTF-8 with a byte-order mark (a threshold edited there was 'not valid
+    JSON'); `true` passed as schema version 1."""
+    text = sample().to_json()
+    assert Manifest.from_json("\ufeff" + text) == sample()
+    raw = json.loads(text)
+    with pytest.raises(UserError, match="has schema_version True"):
+        Manifest.from_json(json.dumps({**raw, "schema_version": True}))

@@ -31,7 +31,7 @@ from edgeae.core.architectures import CONFIGS
 from edgeae.core.errors import UserError
 from edgeae.core.files import refuse_writing_over_input
 from edgeae.core.formats import FORMATS, PRECISIONS, all_formats, artifact_name, exported_formats
-from edgeae.core.manifest import weights_path_for
+from edgeae.core.manifest import needed_side_files, side_path_for, weights_path_for
 from edgeae.core.tasks import TASKS
 from edgeae.export.onnx import ACTIVATION_RANGES
 from edgeae.export.options import IO_TYPES, MAX_OPSET, ExportOptions, Tolerances
@@ -286,7 +286,9 @@ def _export(model_dir: ModelDir, labelled: str | None, options: ExportOptions, o
 
     report = export_model(model_dir, out, options)
     print(report.table)
-    for exported in report.artifacts:
-        beside = [p.name for p in (weights_path_for(exported.path),) if p]
+    for exported in report.artifacts:  # with every file beside it: weights, side files, JSON
+        beside = [*(p.name for p in (weights_path_for(exported.path),) if p),
+                  *(side_path_for(exported.path, kind).name
+                    for kind in needed_side_files(exported.manifest))]
         print(f"wrote {exported.path} (+ {', '.join([*beside, exported.path.name + '.json'])})")
     return 0
