@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from edgeae.app.workers import ModelSpec, process_pool
+from edgeae.core.containers import tiff_pages
 from edgeae.core.data import VIDEO_SUFFIXES
 from edgeae.core.errors import Terminated, UserError
 from edgeae.core.files import atomic_path, check_writable, refuse_writing_over_input
@@ -105,6 +106,9 @@ def read_image(path: Path) -> np.ndarray:
     image = decode_upright(encoded)
     if image is None:
         raise UserError(f"cannot read {path} as an image")
+    if (pages := tiff_pages(encoded)) > 1:
+        log.warning("%s holds %d pages; its first alone is denoised (save the pages as "
+                    "separate files for the rest)", path, pages)
     if image.dtype.kind == "f" and not (np.isfinite(image).all() and image.min() >= 0
                                         and image.max() <= 1):
         raise UserError(f"{path} has float pixels outside [0, 1] (or not finite); edgeae "

@@ -93,6 +93,25 @@ def exif_orientation(encoded: np.ndarray) -> int | None:
     return None
 
 
+def tiff_pages(encoded: np.ndarray, most: int = 1000) -> int:
+    """How many images (IFDs) a classic TIFF holds (1 for any other file; counted to `most`).
+
+    OpenCV's imdecode reads the first alone: a multi-page scan lost its other pages unsaid.
+    """
+    order = {b"II*\x00": "little", b"MM\x00*": "big"}.get(encoded[:4].tobytes())
+    if order is None:
+        return 1
+
+    def number(at: int, size: int) -> int:
+        return int.from_bytes(encoded[at:at + size].tobytes(), order)
+
+    pages, ifd = 0, number(4, 4)
+    while 0 < ifd and ifd + 2 <= encoded.size and pages < most:
+        pages += 1
+        ifd = number(ifd + 2 + 12 * number(ifd, 2), 4)  # past its entries: the next IFD
+    return max(pages, 1)
+
+
 def _exif_start(encoded: np.ndarray) -> int | None:
     """Where a file's EXIF (TIFF-structured) block starts; None where it has none.
 

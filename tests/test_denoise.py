@@ -815,3 +815,15 @@ def test_denoise_and_run_read_a_folder_as_training_does(tmp_path, caplog):
     assert written == ["photos/img_000.png", "photos/linked/img_000.png"]
     assert "left out 2 file(s) or folder(s) in" in caplog.text and "hidden 1" in caplog.text
     assert len(list(rt.frames(str(photos)))) == 2
+
+
+def test_a_multi_page_tiff_says_its_first_page_alone_is_denoised(tmp_path, caplog):
+    """OpenCV reads the first page of a scan alone: the others were lost without a word."""
+    pages = blobs(3, size=32)
+    assert cv2.imwritemulti(str(tmp_path / "scan.tif"), list(pages))
+    cv2.imwrite(str(tmp_path / "one.tif"), pages[0])
+    code, out, err = run_cli("denoise", tmp_path / "scan.tif", tmp_path / "one.tif",
+                             "--pretrained", "live", "--out", tmp_path / "out")
+    assert code == 0 and "denoised 2 images" in out, err
+    assert "scan.tif holds 3 pages; its first alone is denoised" in caplog.text
+    assert "one.tif holds" not in caplog.text
