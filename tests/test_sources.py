@@ -308,6 +308,29 @@ def test_a_video_cut_short_is_used_with_a_warning(tmp_path, caplog):
     assert "could be decoded" not in caplog.text
 
 
+def test_a_variable_frame_rate_video_read_to_its_end_is_not_called_damaged(tmp_path, caplog):
+    """Its container's frame count is the duration times the mean rate, an estimate: 12 frames
+    of an intact file were '12 of the 18 frames its container counts (cut short?)'."""
+    import fractions
+
+    av = pytest.importorskip("av")  # the training extra's; OpenCV writes constant rates only
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr0"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        shown = 0
+        for i, image in enumerate(blobs(12, size=32, channels=3)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = shown, fractions.Fraction(1, 1000)
+            shown += 40 if i % 2 else 250  # bursts: 1.7 s, a mean rate that is no frame's
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) > 12  # the estimate
+    assert len(load_data(str(path)).train) == 12
+    assert "could be decoded" not in caplog.text
+
+
 def test_a_netpbm_image_is_read_by_its_maxval(tmp_path):
     """OpenCV keeps a PGM's raw values: a 12-bit one (maxval 4095) was read 16 times too dark."""
     from edgeae.core.images import read_image
