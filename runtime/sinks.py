@@ -375,11 +375,26 @@ def sink_name(url: SplitResult) -> str:
 
 
 def check_distinct(urls: list[SplitResult]) -> None:
-    """Each sink once: the same one twice would share its queue and send each message twice."""
-    names = [sink_name(url) for url in urls]
-    twice = sorted({name for name in names if names.count(name) > 1})
+    """Each sink once: the same one twice would share its queue and send each message twice.
+
+    Sinks are told apart as their queues are, query included: two webhooks that differ in it
+    alone are two endpoints (they had been refused as one given twice).
+    """
+    queues = [queue_name(url) for url in urls]
+    twice = sorted({sink_name(url) for url, queue in zip(urls, queues, strict=True)
+                    if queues.count(queue) > 1})
     if twice:
         raise UserError(f"{', '.join(twice)} given twice; give each sink once")
+
+
+def distinct_names(urls: list[SplitResult]) -> list[str]:
+    """Each sink's name for the summary and the log, numbered where two share one.
+
+    A query, which may hold a key, is not shown: two webhooks that differ in it alone get #1, #2.
+    """
+    names = [sink_name(url) for url in urls]
+    return [f"{name} #{names[:i].count(name) + 1}" if names.count(name) > 1 else name
+            for i, name in enumerate(names)]
 
 
 class Sinks:
@@ -391,12 +406,11 @@ class Sinks:
         self.status_interval, self._last_status = status_interval, -float("inf")
         check_distinct(urls)
         self.deliveries = []
-        for url in urls:
+        for url, name in zip(urls, distinct_names(urls), strict=True):
             queue = DiskQueue(queue_dir / queue_name(url), max_messages)
             if waiting := len(queue):
-                log.warning("%s: %d messages from an earlier run queued", sink_name(url),
-                            waiting)
-            self.deliveries.append(Delivery(SINKS[url.scheme](url), queue, sink_name(url)))
+                log.warning("%s: %d messages from an earlier run queued", name, waiting)
+            self.deliveries.append(Delivery(SINKS[url.scheme](url), queue, name))
 
     def publish(self, kind: str, message: dict) -> None:
         """Queue `message` for every sink, with its `type` and an `id` (its own, or a new one)."""

@@ -356,6 +356,14 @@ def test_a_sink_given_twice_and_a_header_with_a_line_break_are_refused(conv_arti
     args = ("run", "--model", conv_artifacts / "model_int8.tflite", "--source", scene)
     code, _, err = run_cli(*args, "--webhook", "http://h/a", "--webhook", "http://h/a")
     assert code == 2 and "http://h/a given twice; give each sink once" in err
+    # the same endpoint but for its query is another: each its own queue, numbered by name
+    from edgeae.runtime.sinks import check_distinct, distinct_names
+
+    urls = [parse_sink(f"http://h/a?key={k}", ("http",)) for k in ("one", "two")]
+    check_distinct(urls)  # they had been refused as one given twice
+    assert distinct_names(urls) == ["http://h/a #1", "http://h/a #2"]
+    code, _, err = run_cli(*args, "--webhook", "http://h/a?x=1", "--webhook", "http://h/a?x=1")
+    assert code == 2 and "given twice" in err
     monkeypatch.setenv("EDGEAE_WEBHOOK_AUTHORIZATION", "Bearer x\nX-Evil: 1")
     code, _, err = run_cli(*args, "--webhook", "http://h/a")
     assert code == 2 and "holds a line break" in err and err.count("\n") == 1
