@@ -300,11 +300,23 @@ class FolderOutput:
         self.path, self.written, self.resized, self.fps = path, 0, 0, None
 
     def write(self, image: np.ndarray, when: float) -> None:  # noqa: ARG002 - as VideoOutput
-        """Write the next frame."""
+        """Write the next frame.
+
+        Encoded in memory and written by Python, so a full disk is one line that says so
+        (libpng had printed its own "Write Error" before a bare "cannot write").
+        """
         final = self.path / f"frame_{self.written:06d}.png"
         tmp = self.path / f".{final.name}.tmp.png"
-        if not cv2.imwrite(str(tmp), image):
-            raise UserError(f"cannot write {final}")
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise UserError(f"cannot write {final}: OpenCV cannot encode a {image.dtype} frame "
+                            f"of shape {image.shape} as PNG")
+        try:
+            tmp.write_bytes(encoded)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write {final}: {e.strerror or e}; free some space or "
+                            "write elsewhere") from None
         os.replace(tmp, final)
         self.written += 1
 

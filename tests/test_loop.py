@@ -496,3 +496,27 @@ def test_a_gray_read_turns_a_video_its_rotation_tag_turns(tmp_path):
     gray, colour = read_all(path, True), read_all(path, False)
     assert [f.shape for f in gray] == [(48, 32)] * 3 and colour[0].shape == (48, 32, 3)
     assert np.array_equal(gray[0], cv2.cvtColor(colour[0], cv2.COLOR_BGR2GRAY))
+
+
+def test_a_frame_folder_on_a_full_disk_stops_in_one_line(tmp_path):
+    """libpng printed its own 'Write Error' before a bare 'cannot write'; nothing is left
+    half-written. A file-size limit stands in for the full disk (EFBIG where ENOSPC)."""
+    import resource
+    import signal
+
+    from edgeae.runtime.loop import FolderOutput
+
+    output = FolderOutput(tmp_path / "frames", overwrite=False)
+    frame = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    output.write(frame, 0.0)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not the signal's kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, limits[1]))
+    try:
+        with pytest.raises(UserError, match=r"cannot write .*frame_000001.png: File too large; "
+                                            r"free some space or write elsewhere$"):
+            output.write(frame, 0.1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000000.png"]
