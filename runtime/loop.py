@@ -11,6 +11,7 @@ fixed-size buffers: memory does not grow with the length of a run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import itertools
 import json
@@ -356,8 +357,9 @@ class EventLog:
         if path is not None:
             _check_event_log(path, overwrite)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "w" if overwrite else "a",  # noqa: SIM115 - close() closes
-                              encoding="utf-8")
+            # unbuffered: a line the disk refused had stayed in Python's buffer, to be written
+            # later, while it was counted as lost
+            self._file = open(path, "wb" if overwrite else "ab", buffering=0)  # noqa: SIM115
             if self._file.tell() and not _ends_a_line(path):  # an earlier run cut mid-line
                 self._write_line("")
         self._sinks, self._page = sinks, page
@@ -365,11 +367,17 @@ class EventLog:
         self.count = 0
 
     def _write_line(self, line: str) -> None:
-        """One line into the file, flushed; lost with one warning when the disk refuses it."""
+        """One line into the file, whole or not at all; lost with one warning if the disk is full.
+
+        A part the disk took is cut off again: no line is left half-written.
+        """
+        data, end = (line + "\n").encode(), self._file.seek(0, os.SEEK_END)
         try:
-            self._file.write(line + "\n")
-            self._file.flush()
+            if self._file.write(data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         except OSError as e:
+            with contextlib.suppress(OSError):
+                self._file.truncate(end)
             if not self.unwritten:
                 log.warning("cannot write events to %s (%s); the run goes on, and the sinks "
                             "and the page still get them", self.path, e.strerror or e)

@@ -520,3 +520,30 @@ def test_a_frame_folder_on_a_full_disk_stops_in_one_line(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)
         signal.signal(signal.SIGXFSZ, previous)
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000000.png"]
+
+
+def test_an_event_the_disk_refuses_is_lost_whole_and_counted_once(tmp_path):
+    """Python's buffer kept a refused line and wrote it with the next, while it was counted as
+    lost; a full disk left half a line at the end. A file-size limit stands in for the disk."""
+    import resource
+    import signal
+
+    from edgeae.runtime.loop import EventLog
+    from edgeae.runtime.models import Score
+
+    path = tmp_path / "events.jsonl"
+    events = EventLog(path, 0.0, overwrite=False, clock=float)
+    hit = Score(0.9, np.zeros((4, 4), np.float32), True)
+    events.maybe_write(0, np.zeros((4, 4), np.uint8), hit, 0.5)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 40, limits[1]))
+    try:  # room for part of one more line
+        events.maybe_write(1, np.zeros((4, 4), np.uint8), hit, 0.5)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+    events.maybe_write(2, np.zeros((4, 4), np.uint8), hit, 0.5)
+    events.close()
+    frames = [json.loads(line)["frame"] for line in path.read_text().splitlines()]
+    assert frames == [0, 2] and events.unwritten == 1 and events.count == 3
