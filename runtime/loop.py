@@ -275,11 +275,18 @@ class VideoOutput:
 def measured_rate(times: list[float]) -> float | None:
     """Frames per second from the times frames came at; None from fewer than three frames.
 
-    The first interval is left out: it holds the model's first call, which sets itself up.
+    The first interval is left out: it holds the model's first call, which sets itself up. So
+    are gaps over OUTAGE_GAP times the median interval: a stream that dropped and came back
+    within the window had stamped its video at 3.6 frames/s where it sent 10.
     """
-    if len(times) < 3 or times[-1] <= times[1]:
+    gaps = np.diff(np.asarray(times[1:], np.float64))
+    if len(gaps) < 1 or gaps.sum() <= 0:
         return None
-    return (len(times) - 2) / (times[-1] - times[1])
+    kept = gaps[gaps <= OUTAGE_GAP * np.median(gaps)]
+    return len(kept) / kept.sum() if kept.sum() > 0 else None
+
+
+OUTAGE_GAP = 4.0  # an interval this many times the median one is a source's outage
 
 
 FRAME_NAME = re.compile(r"frame_\d{6}\.png")

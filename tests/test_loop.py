@@ -547,3 +547,16 @@ def test_an_event_the_disk_refuses_is_lost_whole_and_counted_once(tmp_path):
     events.close()
     frames = [json.loads(line)["frame"] for line in path.read_text().splitlines()]
     assert frames == [0, 2] and events.unwritten == 1 and events.count == 3
+
+
+def test_a_live_videos_rate_leaves_out_the_sources_outage():
+    """A stream that dropped and came back within the measuring window stamped its video at
+    3.6 frames/s where it sent 10: the video played 2.8 times too slow."""
+    from edgeae.runtime.loop import measured_rate
+
+    setup = [0.0, 0.9]  # the first interval: the model's first call
+    steady = [0.9 + 0.1 * i for i in range(1, 11)]
+    after = [steady[-1] + 3.0 + 0.1 * i for i in range(10)]  # back after 3 s
+    assert measured_rate(setup + steady) == pytest.approx(10.0)
+    assert measured_rate(setup + steady + after) == pytest.approx(10.0)
+    assert measured_rate([0.0, 1.0]) is None
