@@ -107,9 +107,13 @@ def scene(tmp_path_factory) -> Path:
 
 
 def _run_scoring(artifact: Path, source: Path, queue: Path, events: Path, *options: str) -> dict:
-    """`edgeae run --task score --threshold 0`: every frame an anomaly, every one an event."""
+    """`edgeae run --task score --threshold 0`: every frame an anomaly, every one an event.
+
+    The sinks among `options` queue in `queue`.
+    """
+    sinks = ("--queue-dir", queue) if {"--mqtt", "--webhook"} & set(options) else ()
     code, stdout, err = run_cli("run", "--model", artifact, "--source", source, "--task", "score",
-                                "--threshold", "0", "--event-interval", "0", "--queue-dir", queue,
+                                "--threshold", "0", "--event-interval", "0", *sinks,
                                 "--events", events, *options)
     assert code == 0, err
     return json.loads(stdout)

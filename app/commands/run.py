@@ -114,8 +114,8 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=output_file,
                    help="score: write anomaly events as JSON lines (appended to an existing "
                         "file; --overwrite starts it afresh)")
-    p.add_argument("--event-interval", type=ranged(float, 0.0), default=DEFAULTS.event_interval,
-                   metavar="S", help="at most one event per S seconds (default %(default)g)")
+    p.add_argument("--event-interval", type=ranged(float, 0.0), metavar="S",
+                   help=f"at most one event per S seconds (default {DEFAULTS.event_interval:g})")
     p.add_argument("--max-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
                    help="process at most N frames per second")
     p.add_argument("--duration", type=ranged(float, 0.0, lo_open=True), metavar="S",
@@ -149,15 +149,13 @@ def _add_sink_args(p: argparse.ArgumentParser) -> None:
                    "$EDGEAE_WEBHOOK_AUTHORIZATION is sent as the Authorization header). "
                    "Repeatable")
     g.add_argument("--status-interval", type=ranged(float, 0.0, lo_open=True), metavar="S",
-                   default=DEFAULTS.status_interval,
-                   help="seconds between status messages (default %(default)g)")
+                   help=f"seconds between status messages (default {DEFAULTS.status_interval:g})")
     g.add_argument("--queue-dir", type=output_dir, metavar="DIR",
                    help="where the sinks' queues live (default: $STATE_DIRECTORY under systemd, "
                         "else $XDG_STATE_HOME/edgeae or ~/.local/state/edgeae)")
     g.add_argument("--queue-max", type=ranged(int, 1, 10_000_000), metavar="N",
-                   default=DEFAULTS.queue_max,
                    help="messages each sink keeps on disk while it is down, at most; beyond, "
-                        "the oldest are dropped and counted (default %(default)s)")
+                        f"the oldest are dropped and counted (default {DEFAULTS.queue_max})")
 
 
 def _add_serve_args(p: argparse.ArgumentParser) -> None:
@@ -178,11 +176,11 @@ def _add_serve_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--insecure", action="store_true",
                    help="listen beyond 127.0.0.1 without a token (anyone on the network sees it)")
     g.add_argument("--page-fps", type=ranged(float, 0.0, lo_open=True), metavar="N",
-                   default=defaults.page_fps,
-                   help="frames a second encoded for the page, at most (default %(default)g)")
+                   help=f"frames a second encoded for the page, at most (default "
+                        f"{defaults.page_fps:g})")
     g.add_argument("--health-timeout", type=ranged(float, 0.0, lo_open=True), metavar="S",
-                   default=defaults.health_timeout,
-                   help="/healthz fails after S seconds without a frame (default %(default)g)")
+                   help=f"/healthz fails after S seconds without a frame (default "
+                        f"{defaults.health_timeout:g})")
 
 
 def _serve_options(args: argparse.Namespace):
@@ -196,7 +194,7 @@ def _serve_options(args: argparse.Namespace):
         return None
     host, port = parse_address(args.serve)
     return ServeOptions(host=host, port=port, token=args.token or None, insecure=args.insecure,
-                        page_fps=args.page_fps, health_timeout=args.health_timeout)
+                        **given(args, "page_fps", "health_timeout"))
 
 
 def _sink(*schemes: str):
@@ -283,6 +281,44 @@ def run(args: argparse.Namespace) -> int:
     return _finish(run_frames(model, source, options, capture, hooks))
 
 
+Applies = Callable[[argparse.Namespace, Source, str], bool]  # (args, source, use) -> bool
+_CAMERA: Applies = lambda a, s, u: s.kind in ("camera", "picamera2")  # noqa: E731
+_USB: Applies = lambda a, s, u: s.kind == "camera"  # noqa: E731
+_LIVE: Applies = lambda a, s, u: s.live  # noqa: E731
+_STREAM: Applies = lambda a, s, u: s.kind == "stream"  # noqa: E731
+_SINKS: Applies = lambda a, s, u: bool(a.mqtt or a.webhook)  # noqa: E731
+_SERVE: Applies = lambda a, s, u: a.serve is not None  # noqa: E731
+_DRAWN: Applies = lambda a, s, u: a.output is not None or a.display  # noqa: E731
+# options that do something only beside another, and what: (dest, it, whether it is there);
+# given alone they had been accepted and done nothing
+IDLE_OPTIONS: tuple[tuple[str, str, Applies], ...] = (
+    ("camera_size", "a camera (--source 0 or picamera2)", _CAMERA),
+    ("camera_fps", "a camera (--source 0 or picamera2)", _CAMERA),
+    ("fourcc", "a USB camera (--source 0)", _USB),
+    ("wait_for_source", "a live source (a camera or stream)", _LIVE),
+    ("open_timeout", "a live source (a camera or stream)", _LIVE),
+    ("read_timeout", "a stream (--source rtsp://, tcp://, http://)", _STREAM),
+    ("queue_dir", "a sink (--mqtt or --webhook)", _SINKS),
+    ("queue_max", "a sink (--mqtt or --webhook)", _SINKS),
+    ("status_interval", "a sink (--mqtt or --webhook)", _SINKS),
+    ("page_fps", "--serve", _SERVE),
+    ("health_timeout", "--serve", _SERVE),
+    ("event_interval", "--task score (events are anomalies)", lambda a, s, u: u == "score"),
+    ("side_by_side", "frames to draw on (--output or --display)", _DRAWN),
+    ("no_overlay", "frames to draw on (--output or --display)", _DRAWN),
+)
+
+
+def _refuse_idle_options(args: argparse.Namespace, source: Source, use: str) -> None:
+    """A one-line UserError for an option given without what it works on (IDLE_OPTIONS)."""
+    from edgeae.core.errors import UserError
+
+    for dest, needs, applies in IDLE_OPTIONS:
+        if getattr(args, dest) not in (None, False) and not applies(args, source, use):
+            raise UserError(f"--{dest.replace('_', '-')} does nothing without {needs}; leave it "
+                            "out")
+
+
 def checked_run(args: argparse.Namespace, source: Source,
                 path: Path) -> tuple[str, RunOptions, CaptureOptions]:
     """What the run does with each frame (its use), its options and capture's, all checked.
@@ -296,19 +332,18 @@ def checked_run(args: argparse.Namespace, source: Source,
 
     manifest = rt.read_artifact_manifest(path, args.backend)
     use = args.task or _default_uses()[manifest.task]
+    _refuse_idle_options(args, source, use)
     for option, why in (("threshold", "decides which frames are anomalies"),
                         ("score_size", "is the size frames are scored at")):
         if getattr(args, option) is not None and use != "score":
             raise UserError(f"--{option.replace('_', '-')} {why}: it needs --task score "
                             f"({path.name} would {use} each frame)")
     options = RunOptions(**given(args, "output", "events", "event_interval", "max_fps",
-                                 "duration"),
+                                 "duration", "queue_dir", "queue_max", "status_interval"),
                          display=args.display, side_by_side=args.side_by_side,
                          overlay=not args.no_overlay, overwrite=args.overwrite, gray=args.gray,
-                         loop=args.loop,
-                         sinks=(*args.mqtt, *args.webhook), queue_dir=args.queue_dir,
-                         queue_max=args.queue_max,
-                         status_interval=args.status_interval, serve=_serve_options(args))
+                         loop=args.loop, sinks=(*args.mqtt, *args.webhook),
+                         serve=_serve_options(args))
     capture = CaptureOptions(**given(args, "open_timeout", "read_timeout", "wait_for_source",
                                      "camera_size", "camera_fps", "fourcc"))
     if args.gray and manifest.input.channels != 1:
