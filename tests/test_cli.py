@@ -294,7 +294,8 @@ def test_detector_applies_its_training_size_to_mixed_sizes(tmp_path, caplog):
 def test_no_toolchain_chatter_on_stderr(tmp_path):
     """TensorFlow's and OpenCV's own log lines stay off stderr unless --verbose."""
     corrupt = write_folder(tmp_path / "corrupt", blobs(2))
-    (corrupt / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(30))
+    whole = (corrupt / "img_000.png").read_bytes()  # its header, then its end: no pixels
+    (corrupt / "broken.png").write_bytes(whole[:33] + whole[-12:])
     args = [sys.executable, "-m", "edgeae", "train", "autoencoder", "--data", str(corrupt),
             "--strict", "--out", str(tmp_path / "m")]
     env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}

@@ -6,6 +6,7 @@ a one-line error (exit 2) on load, on `edgeae score` and on `edgeae info`, never
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 import edgeae.runtime as rt
 from edgeae.core.errors import UserError
-from edgeae.core.manifest import weights_path_for
+from edgeae.core.manifest import EMBEDDED_KEY, weights_path_for
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 from edgeae.train.detector import Detector
 
@@ -59,10 +60,19 @@ def memory_file(folder: Path) -> Path:
 
 
 def as_legacy(folder: Path) -> Path:
-    """The export as edgeae wrote it before files were recorded: shared memory.npy, no record."""
+    """The export as edgeae wrote it before files were recorded: shared memory.npy, no record,
+    and no manifest embedded in the file (a JSON that drops a record the embedded copy keeps is
+    an edited one, refused)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray((folder / ART).read_bytes()))
+    model.metadata = [m for m in model.metadata or [] if m.name != EMBEDDED_KEY.encode()]
+    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    (folder / ART).write_bytes(data)
     beside = folder / f"{ART}.json"
     raw = json.loads(beside.read_text())
     raw["artifact"].pop("memory", None)
+    raw["artifact"].update(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     beside.write_text(json.dumps(raw))
     memory_file(folder).rename(folder / "memory.npy")
     return folder / "memory.npy"

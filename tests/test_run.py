@@ -594,12 +594,11 @@ def test_a_video_denoise_stopped_by_a_signal_leaves_no_file(signum, code, tmp_pa
     assert list(out.iterdir()) == []  # neither the video nor a temporary
 
 
-def test_the_temporaries_a_killed_denoise_left_are_removed_by_the_next_run(conv_tflite,
-                                                                           tmp_path):
+def test_the_temporaries_a_killed_denoise_left_are_removed_by_the_next_run(tmp_path):
     """SIGKILL cannot be caught: its temporary files stayed, hidden, through every rerun."""
     video = write_video(tmp_path / "long.avi", camera_clip(300, 240, 320))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "edgeae", "denoise", "--model", str(conv_tflite),
+    command = [sys.executable, "-m", "edgeae", "denoise", "--pretrained", "live",  # seconds
                str(video), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
