@@ -32,6 +32,7 @@ class ModelSpec:
     threads: int | None = None
     use: str = "denoise"  # denoise, score or reconstruct (the runtime's model classes)
     threshold: float | None = None  # scoring: replaces the manifest's threshold
+    score_size: tuple[int, int] | None = None  # scoring: --image-size, for the training size
     tile_pixels: int | None = None  # replaces the runtime's largest piece per model call
     colour_planes: str | None = None  # replaces a gray denoiser's way with colour frames
     pair: tuple[Path, ...] = ()  # camera models the frame's noise may choose instead (gated.py)
@@ -45,6 +46,8 @@ class ModelSpec:
                        self.path, self.pair)
         if self.threshold is not None:
             model.threshold = self.threshold
+        if self.score_size is not None:
+            model.score_size = self.score_size
         if self.tile_pixels is not None:
             model.tile_pixels = self.tile_pixels
         if self.colour_planes is not None:

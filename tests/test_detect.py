@@ -218,6 +218,30 @@ def trained_detector(detector_data, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_image_size_is_the_size_score_and_evaluate_score_at(trained_detector, detector_data,
+                                                           tmp_path):
+    """Images were resized to --image-size, then back to the training size: the option only
+    added a lossy round trip (README: it chooses another size)."""
+    from edgeae.core.images import resize, to_unit_float
+    from edgeae.train.keras_backend import open_model
+
+    good = detector_data["root"] / "test" / "good"
+    scored = {}
+    for size in (None, "24x24"):
+        out = tmp_path / f"{size}.csv"
+        code, _, err = run_cli("score", "--model", trained_detector, "--data", good, "--out",
+                               out, *(("--image-size", size) if size else ()))
+        assert code == 0, err
+        scored[size] = np.loadtxt(out, delimiter=",", skiprows=1, usecols=1)
+    scorer = open_model(trained_detector, None, None, use="score")
+    scorer.score_size = (24, 24)
+    at_24 = np.stack([resize(to_unit_float(image), (24, 24))  # as --data's reader resizes
+                      for image in detector_data["test_normal"]])
+    np.testing.assert_allclose(scored["24x24"], scorer.score_batch(at_24).score, rtol=1e-5)
+    assert not np.allclose(scored["24x24"], scored[None], rtol=1e-3)
+
+
+@pytest.mark.slow
 def test_score_makes_its_folders_and_refuses_maps_two_images_share(trained_detector,
                                                                    detector_data, tmp_path):
     code, _, err = run_cli("score", "--model", trained_detector, "--data",

@@ -422,7 +422,10 @@ def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
     source = data_for_model(args)
     model = resolve_backend(args, args.model, source.size or source.smallest)
-    return open_model(model, args.backend, args.threads, use="score"), source
+    scorer = open_model(model, args.backend, args.threads, use="score")
+    if args.image_size is not None:  # scored at it: they had been resized back to training's
+        scorer.score_size = args.image_size
+    return scorer, source
 
 
 def data_for_model(args: argparse.Namespace, scoring: bool = True) -> Any:
