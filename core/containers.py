@@ -34,6 +34,14 @@ def may_hold_alpha(encoded: np.ndarray) -> bool:
     return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
 
 
+def unused_alpha(encoded: np.ndarray, stored: np.ndarray) -> bool:
+    """Whether a 32-bit BMP's fourth plane is padding: all zero (no alpha mask in its header).
+
+    Windows shows such a file opaque; kept as alpha, its denoised copy came out invisible.
+    """
+    return encoded[:2].tobytes() == b"BM" and not stored[..., 3].any()
+
+
 def _png_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
     """A PNG's chunks in order, as (type, where its data starts, its length).
 

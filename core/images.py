@@ -21,6 +21,7 @@ from edgeae.core.containers import (
     may_hold_alpha,
     png_cut_short,
     pnm_maxval,
+    unused_alpha,
 )
 from edgeae.core.errors import UserError
 
@@ -118,7 +119,7 @@ def decode_upright(encoded: np.ndarray) -> np.ndarray | None:
     if not may_hold_alpha(encoded):
         return _full_range(upright, pnm_maxval(encoded))
     stored = _decoded(encoded, cv2.IMREAD_UNCHANGED)
-    if stored is None or stored.ndim != 3 or stored.shape[2] != 4:
+    if stored is None or stored.ndim != 3 or stored.shape[2] != 4 or unused_alpha(encoded, stored):
         return upright
     colours = stored[..., :3] if upright.ndim == 3 else stored[..., 0]
     said = EXIF_TURNS.get(exif_orientation(encoded))  # first: one colour fits several turns

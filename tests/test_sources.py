@@ -357,6 +357,11 @@ def test_alpha_is_kept_in_a_32_bit_bmp_and_behind_a_large_png_chunk(tmp_path):
     bgra = np.dstack([blobs(1, 16, 3)[0], np.arange(256, dtype=np.uint8).reshape(16, 16)])
     cv2.imwrite(str(tmp_path / "a.bmp"), bgra)
     assert read_image(tmp_path / "a.bmp").shape == (16, 16, 4)
+    # a 32-bit BMP whose fourth byte is padding (no alpha mask): opaque, as Windows shows it,
+    # where its zeros had been kept as an alpha plane that made the copy invisible
+    bgra[..., 3] = 0
+    cv2.imwrite(str(tmp_path / "padded.bmp"), bgra)
+    assert read_image(tmp_path / "padded.bmp").shape == (16, 16, 3)
     palette = Image.fromarray(blobs(1, 16)[0, ..., 0]).convert("P")
     palette.save(tmp_path / "p.png", transparency=0)
     png = (tmp_path / "p.png").read_bytes()
