@@ -246,9 +246,10 @@ SOURCE_KINDS: dict[str, SourceKind] = {
 def parse_source(text: str | int) -> Source:
     """What --source names.
 
-    '0' -> camera 0, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or 'tcp://...' -> stream,
-    '... ! appsink' -> GStreamer pipeline, a folder -> images, an image file (by its suffix) -> that
-    still, any other file -> video (FFmpeg read a photo as a one-frame video, its EXIF turn lost).
+    '0' or '/dev/video0' -> camera, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or
+    'tcp://...' -> stream, '... ! appsink' -> GStreamer pipeline, a folder -> images, an image
+    file (by its suffix) -> that still, any other file -> video (FFmpeg read a photo as a
+    one-frame video, its EXIF turn lost).
     """
     text = str(text)
     if not text.strip():  # Path("") is ".": an unset setting read every image below here
@@ -256,6 +257,8 @@ def parse_source(text: str | int) -> Source:
                         "GStreamer pipeline, a video file or a folder of images")
     if text.isdigit():
         return Source("camera", int(text))
+    if text.startswith("/dev/"):  # a V4L2 device (/dev/video0, a /dev/v4l/by-id/ name), which
+        return Source("camera", text)  # may be unplugged now: opened, and reopened, as one
     if text == "picamera2" or text.startswith("picamera2:"):
         index = text.partition(":")[2] or "0"
         if not index.isdigit():

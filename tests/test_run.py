@@ -453,6 +453,9 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
     np.testing.assert_array_equal(gray_frames[4], gray)
     assert caplog.text.count("f_float_0_255.tif") == 1  # said once, not per reading
     np.testing.assert_array_equal(gray_frames[5], cv2.cvtColor(shown, cv2.COLOR_BGR2GRAY))
+    # a camera by its device path, which a service names (by-id) and may find unplugged
+    assert parse_source("/dev/v4l/by-id/usb-cam-video-index0") == Source(
+        "camera", "/dev/v4l/by-id/usb-cam-video-index0")
     # one photo alone is that still, upright: FFmpeg had read it as a video, sideways
     alone = folder / "g_portrait.png"
     assert parse_source(str(alone)).kind == "image"

@@ -466,6 +466,9 @@ def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
     assert not (tmp_path / "units" / "edgeae-b.env").exists()
     code, _, err = run_cli("service", "install", "c", *common, "--output", tmp_path / "c.avi")
     assert code == 0 and "(PrivateTmp=yes), which go when it stops" in caplog.text, err
+    code, _, err = run_cli("service", "install", "d", *common[:-2], "--source",
+                           "/dev/v4l/by-id/usb-cam-video-index0")  # unplugged now: a camera
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(("words", "match"), [
