@@ -283,6 +283,9 @@ def cropped_to_multiple(images: np.ndarray, m: int) -> np.ndarray:
     converter's traceback.
     """
     h, w = images.shape[1:3]
+    if min(h, w) < m:  # cropped to nothing: the converter died of a floating-point exception
+        raise UserError(f"images of {h}x{w} are smaller than the model takes: give images of "
+                        f"at least {m}x{m} (sides in multiples of {m})")
     top, left = (h % m) // 2, (w % m) // 2
     return images[:, top:top + h // m * m, left:left + w // m * m]
 

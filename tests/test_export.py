@@ -806,6 +806,9 @@ def test_calibration_and_labelled_images_are_cropped_to_the_sides_a_unet_takes(t
     write_folder(tmp_path / "labelled" / "good", odd[:3])
     write_folder(tmp_path / "labelled" / "bad", odd[3:])
     assert load_labelled(str(tmp_path / "labelled"), manifest, None)[0].shape[1:] == (96, 72, 1)
+    write_folder(tmp_path / "tiny", np.zeros((4, 6, 6, 1), np.uint8))  # cropped to 0x0: a SIGFPE
+    with pytest.raises(UserError, match="images of 6x6 are smaller than the model takes"):
+        load_calibration(str(tmp_path / "tiny"), manifest, None, 4)
     video = manifest.model_copy(update={"input": manifest.input.model_copy(update={"frames": 3})})
     with pytest.raises(UserError, match="this model takes 3 frames at once; leave it out"):
         load_calibration(str(tmp_path / "odd"), video, None, 4)
