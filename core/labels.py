@@ -33,7 +33,7 @@ def labels_for(source: ImageSource, labels_file: Path | None) -> np.ndarray:
 
 def _labels_from_csv(source: ImageSource, path: Path) -> np.ndarray:
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # Excel's CSV UTF-8
             pairs = [(posix(r["path"]), r["label"]) for r in csv.DictReader(fh)]
     except (OSError, KeyError, TypeError, UnicodeDecodeError, csv.Error):  # e.g. an image
         raise UserError(f"{path} is not a readable CSV with 'path' and 'label' columns") from None

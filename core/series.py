@@ -52,7 +52,9 @@ def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndar
             raise UserError(f"{path} is an array: it has no --label-column; use a CSV for labels")
         return _finite(np.load(path).astype(np.float64), path), None
     rows = _csv_rows(path)
-    header, body = (rows[0], rows[1:]) if not _numeric(rows[0]) else (None, rows)
+    header, body = (rows[0], rows[1:]) if _is_header(rows[0]) else (None, rows)
+    if header is not None and header[0].strip() == "":  # pandas' index column: no values
+        header, body = header[1:], [r[1:] for r in body]
     labels = None
     unlabelled = options.label_optional and header is not None \
         and options.label_column not in header and not _is_index(options.label_column)
@@ -70,9 +72,20 @@ def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndar
     return _finite(values, path), labels
 
 
+def _is_header(row: list[str]) -> bool:
+    """Whether a CSV's first row names its columns: words, or pandas' 0, 1, ... N-1.
+
+    `DataFrame.to_csv` of the tutorial's `read_csv(header=None)` frame writes the numbers,
+    which had been read as a first series (its values 0-140 set the scaling).
+    """
+    cells = [c.strip() for c in row]
+    cells = cells[1:] if cells[:1] == [""] else cells  # and its index column, unnamed
+    return not _numeric(row) or (len(cells) > 2 and cells == [str(i) for i in range(len(cells))])
+
+
 def _csv_rows(path: Path) -> list[list[str]]:
-    try:
-        with open(path, newline="") as fh:
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = [r for r in csv.reader(fh) if r]
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path} as CSV ({exc})") from None

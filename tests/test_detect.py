@@ -970,3 +970,36 @@ def test_the_manifest_records_the_k_and_dims_the_scores_had(caplog):
     assert with_dims_used(wide, 288).patch.dims == 0  # 0: every number
     narrow = ScoreConfig(maps="patch", patch={"dims": 64})
     assert with_dims_used(narrow, 288) == narrow
+
+
+def test_a_series_csv_as_pandas_or_excel_write_it_reads_as_the_plain_one(tmp_path):
+    """DataFrame.to_csv of the tutorial's frame heads its columns 0..N-1 (read as a first
+    series, whose values 0-140 set the scaling), with index=True adds an index column; Excel's
+    CSV UTF-8 starts with a byte-order mark, which made the first row a header."""
+    from edgeae.core.series import SeriesOptions, read_series
+
+    rows = np.round(np.random.default_rng(0).normal(size=(5, 4)), 3)
+    labels = ["1", "0", "1", "1", "0"]
+    plain = "\n".join(",".join([*map(str, r), y]) for r, y in zip(rows, labels, strict=True))
+    files = {"plain.csv": plain + "\n", "bom.csv": "\ufeff" + plain + "\n",
+             "pandas.csv": "0,1,2,3,4\n" + plain + "\n",
+             "index.csv": ",0,1,2,3,4\n" + "\n".join(f"{i},{line}" for i, line in
+                                                  enumerate(plain.splitlines())) + "\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        values, read = read_series(tmp_path / name, SeriesOptions(label_column="4"))
+        np.testing.assert_array_equal(values, rows, err_msg=name)
+        assert list(read) == labels, name
+
+
+def test_a_labels_csv_excel_saved_reads(tmp_path):
+    """Excel's CSV UTF-8 (a byte-order mark, CRLF) was 'not a readable CSV with path and label
+    columns': the BOM was part of the first column's name."""
+    from edgeae.core.data import load_data
+    from edgeae.core.labels import labels_for
+
+    folder = write_folder(tmp_path / "images", blobs(3))
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes("\ufeffpath,label\r\nimg_000.png,0\r\nimg_001.png,1\r\nimg_002.png,0\r\n"
+                       .encode())
+    assert labels_for(load_data(str(folder)).train, labels).tolist() == [0, 1, 0]
