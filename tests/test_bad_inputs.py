@@ -174,6 +174,12 @@ CASES = {
     "threshold-non-finite": ("device", "threshold {p} --strategy fixed:nan", "fixed:nan"),
     "threshold-negative": ("device", "threshold {p} --strategy fixed:-1", "every frame would"),
     "threshold-best-f1-no-data": ("device", "threshold {p} --strategy best-f1", "--data"),
+    # accepted, missing paths and all, by a strategy that reads no images
+    "threshold-data-unread": ("device", "threshold {p} --strategy percentile:99 --data "
+                              "{t}/nothing --labels {t}/none.csv", "--data and --labels: "),
+    # found after every image had been scored, as 'no mask marks a defect'
+    "evaluate-masks-not-a-folder": ("train", "evaluate --model {m} --data {t}/images --masks "
+                                    "{t}/rows.csv", "is not a folder"),
     "threshold-best-f1-missing-data": ("device", "threshold {p} --strategy best-f1 --data "
                                        "{t}/missing", "no such file"),
     # run (the camera loop)

@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Score the labelled images; print the metrics (and write them with --out)."""
     from edgeae.app.detect import evaluate_folder
+    from edgeae.core.errors import UserError
     from edgeae.core.files import check_writable, write_json
     from edgeae.core.labels import labels_for
 
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.out, args.overwrite)
     check_exists(args.labels, "--labels")
     check_exists(args.masks, "--masks")
+    if args.masks is not None and not args.masks.is_dir():  # found after every image was scored
+        raise UserError(f"--masks {args.masks} is not a folder: give the folder of defect masks "
+                        "(PNGs at the images' relative paths)")
     check_model_and_data(args, "scikit-learn", *(("scikit-image",) if args.masks else ()))
     scorer, source = scorer_and_data(args)
     labels = labels_for(source, args.labels)

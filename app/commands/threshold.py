@@ -47,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from edgeae.runtime.threshold import apply_threshold, parse_threshold
 
     scores = labels = None
-    if parse_threshold(args.strategy).needs_labels:
+    spec = parse_threshold(args.strategy)
+    given = [f"--{name}" for name in ("data", "labels") if getattr(args, name) is not None]
+    if given and not spec.needs_labels:  # accepted, even paths that were not there
+        raise UserError(f"{' and '.join(given)}: {spec} is set from the training images' scores "
+                        "in the manifest and reads no images; leave them out (best-f1 reads them)")
+    if spec.needs_labels:
         if args.data is None:
             raise UserError("best-f1 needs labelled images: pass --data DIR (good/ and anomaly "
                             "sub-folders) or --data DIR --labels CSV")
