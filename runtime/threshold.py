@@ -68,6 +68,19 @@ class ThresholdSpec:
         return self.kind == "best-f1"
 
 
+def training_threshold(strategy: str) -> ThresholdSpec:
+    """The strategy a detector's training sets its threshold by: any but best-f1.
+
+    best-f1 needs labelled images, which training does not have: Detector(threshold="best-f1")
+    had trained, then failed naming a CLI option.
+    """
+    spec = parse_threshold(strategy)
+    if spec.needs_labels:
+        raise UserError("best-f1 needs labelled images: train with another strategy, then run "
+                        "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
+    return spec
+
+
 def described_forms(*forms: str) -> str:
     """`forms` (default all) with the scores each reads, for --help."""
     return "; ".join(f"{form}: {FORMS[form]}" for form in forms or FORMS)

@@ -1003,3 +1003,11 @@ def test_a_labels_csv_excel_saved_reads(tmp_path):
     labels.write_bytes("\ufeffpath,label\r\nimg_000.png,0\r\nimg_001.png,1\r\nimg_002.png,0\r\n"
                        .encode())
     assert labels_for(load_data(str(folder)).train, labels).tolist() == [0, 1, 0]
+
+
+def test_a_detector_refuses_best_f1_before_it_trains():
+    """It trained for seconds, then failed naming --labelled, and left its work folder."""
+    from edgeae.train.detector import Detector
+
+    with pytest.raises(UserError, match="best-f1 needs labelled images: train with another"):
+        Detector(threshold="best-f1")

@@ -22,7 +22,7 @@ from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import ScoreConfig
 from edgeae.runtime.batch import BATCH
 from edgeae.runtime.models import AnomalyScorer, Score
-from edgeae.runtime.threshold import parse_threshold
+from edgeae.runtime.threshold import training_threshold
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Detector:
                  score: ScoreConfig | None = None, epochs: int = 20, batch_size: int = 32,
                  seed: int = 0, **params: Any) -> None:
         if threshold is not None:  # None: DEFAULT_THRESHOLD, or a mask predictor's own
-            parse_threshold(threshold)  # fail early on a bad spec
+            training_threshold(threshold)  # fail early on a bad spec, or one fit cannot set
         self.model, self.threshold, self.score = model, threshold, score or DEFAULT_SCORE
         self.epochs, self.batch_size, self.seed, self.params = epochs, batch_size, seed, params
         self.model_dir: Path | None = None

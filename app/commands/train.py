@@ -444,12 +444,9 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     from pydantic import ValidationError
 
-    from edgeae.runtime.threshold import parse_threshold
+    from edgeae.runtime.threshold import training_threshold
 
-    spec = parse_threshold(args.threshold) if args.threshold is not None else None
-    if spec is not None and spec.needs_labels:
-        raise UserError("best-f1 needs labelled images: train with another strategy, then run "
-                        "`edgeae threshold MODEL --strategy best-f1 --data LABELLED/`")
+    spec = training_threshold(args.threshold) if args.threshold is not None else None
     try:
         score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
                             knn=args.score_knn, combine=args.score_combine, maps=args.score_maps,
