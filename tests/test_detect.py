@@ -1011,3 +1011,23 @@ def test_a_detector_refuses_best_f1_before_it_trains():
 
     with pytest.raises(UserError, match="best-f1 needs labelled images: train with another"):
         Detector(threshold="best-f1")
+
+
+@pytest.mark.slow
+def test_a_gray_detector_scores_a_colour_frame_as_edgeae_score_does(trained_detector):
+    """The frame's gray was made of uint8 pixels, rounded to a level, where training and
+    `edgeae score` make it of [0, 1] floats: scores moved by up to 0.35, decisions flipped."""
+    from edgeae.core.images import convert_channels, to_unit_float
+    from edgeae.train.keras_backend import open_model
+
+    rng = np.random.default_rng(3)
+    gray = blobs(12, seed=8)[..., 0].astype(np.float32) / 255
+    tints = rng.uniform(0.3, 1.0, (12, 1, 1, 3))
+    rgb = np.clip(np.rint(gray[..., None] * tints * 255 + rng.uniform(0, 60, (12, 1, 1, 3))),
+                  0, 255).astype(np.uint8)
+    scorer = open_model(trained_detector, None, None, use="score")
+    # training's path (core/data): RGB read as [0, 1] floats, then made gray
+    batch = scorer.score_batch(np.stack([convert_channels(to_unit_float(image), 1)
+                                         for image in rgb])).score
+    frames = [scorer.score(np.ascontiguousarray(image[..., ::-1])).score for image in rgb]
+    np.testing.assert_allclose(frames, batch, rtol=1e-5, atol=1e-6)
