@@ -90,8 +90,10 @@ def knn_distances(bank: np.ndarray, queries: np.ndarray, k: int, skip: int = 0) 
     """(N,) mean cosine distance of each unit-length query to its `k` nearest bank rows.
 
     The `skip` nearest are left out first (a query that is in the bank is its own nearest).
+    In float64 (pass a float64 bank to spare the copy): float32 products rounded differently
+    by how many queries came at once, so `score --workers 2` wrote other digits than one worker.
     """
-    similarity = queries @ bank.T
+    similarity = np.asarray(queries, np.float64) @ np.asarray(bank, np.float64).T
     n = min(k + skip, len(bank))
     nearest = -np.partition(-similarity, n - 1, axis=1)[:, :n]
     if skip:

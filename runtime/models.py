@@ -556,7 +556,8 @@ class AnomalyScorer(_FrameModel):
             raise UserError("this detector's maps need its training patches (the patches file "
                             "beside the model); copy it from the export folder")
         # the side arrays (runtime/scoring.py), float32 once here rather than every frame
-        self.memory = None if memory is None else np.asarray(memory, np.float32)
+        # float64, as knn_distances compares in it: converted once, not per frame
+        self.memory = None if memory is None else np.asarray(memory, np.float64)
         self.patches = None if patches is None else np.asarray(patches, np.float32)
         self.patch_memory = patch_search(self.patches, manifest.score)
         self.score_size = manifest.scored_size()

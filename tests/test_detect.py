@@ -1049,3 +1049,18 @@ def test_hog_features_of_one_picture_stored_three_ways_are_identical():
     reference = hog_features(eight, cell=2)
     np.testing.assert_array_equal(hog_features(sixteen, cell=2), reference)
     np.testing.assert_array_equal(hog_features(tutorial, cell=2), reference)
+
+
+def test_knn_distances_do_not_depend_on_how_many_queries_come_at_once():
+    """float32 products rounded differently by batch size: score --workers 2 wrote other
+    digits than one worker (up to 4.4e-6)."""
+    from edgeae.runtime.features import knn_distances, unit_rows
+
+    rng = np.random.default_rng(0)
+    bank = unit_rows(rng.random((500, 144))).astype(np.float16).astype(np.float32)
+    queries = unit_rows(rng.random((40, 144)))
+    whole = knn_distances(bank, queries, 5)
+    for size in (1, 5, 13):
+        parts = np.concatenate([knn_distances(bank, queries[i:i + size], 5)
+                                for i in range(0, 40, size)])
+        np.testing.assert_array_equal(parts, whole)

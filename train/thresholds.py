@@ -170,7 +170,8 @@ def with_memory(scorer: AnomalyScorer, source: ImageSource, train_idx: np.ndarra
         if pooled is None:
             reconstruction.append(plain.score_batch(images).score)
     # float16: half the file; distances barely move
-    bank = save_array(out / MEMORY_FILE, np.concatenate(features).astype(np.float16))
+    bank = save_array(out / MEMORY_FILE, np.concatenate(features).astype(np.float16)).astype(
+        np.float64)  # as the scorer holds it
     knn = np.concatenate([knn_distances(bank, bank[i:i + BATCH], config.knn, skip=1)
                           for i in range(0, len(bank), BATCH)])
     reconstruction = pooled if pooled is not None else np.concatenate(reconstruction)
