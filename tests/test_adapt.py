@@ -575,6 +575,12 @@ def test_footage_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, 
                            tmp_path / "out")
     assert code == 2 and "a smaller --image-size" in err and not (tmp_path / "out").exists()
     video = write_video(tmp_path / "clip.avi", np.zeros((12, 32, 48, 3), np.uint8))
+    import edgeae.core.data as data  # a video is judged by its container, before it is read
+
+    monkeypatch.setattr(data, "read_video_frames", lambda *a: pytest.fail("read it all first"))
+    code, _, err = run_cli("adapt", "--pretrained", "live", "--data", video, "--out",
+                           tmp_path / "out")
+    assert code == 2 and "12 frames of 32x48" in err and "a smaller --image-size" in err, err
     monkeypatch.setattr(frame_pairs, "available_memory_bytes", lambda: 110_591)
     code, _, err = run_cli("adapt", "--pretrained", "live", "--source", video, "--frames", "12",
                            "--out", tmp_path / "out")  # refused at the first recorded frame
