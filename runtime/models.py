@@ -104,6 +104,11 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
         raise UserError("out is read-only; pass a writable array")
 
 
+# levels (of 255) a gray video's planes may differ by and still be gray: MJPEG decodes them 2-3
+# apart, MPEG-4 up to 3 (an IR camera's stream); a colourful frame's differ by far more
+GRAY_SPREAD = 3
+
+
 def one_call_at_a_time(method: Callable) -> Callable:
     """A model's public method: threads sharing the model take turns (its buffers are shared).
 
@@ -452,21 +457,26 @@ class Denoiser(_FrameModel):
             return out
         if self.input_spec.channels == 1 and frame.ndim == 3 and frame.shape[-1] == 3:
             if self._holds_gray(frame):  # a gray video or IR camera: one plane, and no tint
-                np.copyto(out, self._planes(frame[None, :, :, :1])[0])
+                np.copyto(out, self._planes(self._gray(frame, color)[None, :, :, None])[0])
                 return out
             return self._colour.denoise(frame, color, out, self._planes)
         return self._frame_layout(self._planes(self._model_frames(frame, color)), frame, color,
                                   out)
 
     def _holds_gray(self, frame: np.ndarray) -> bool:
-        """Whether a colour frame's three planes are one: gray content stored as colour.
+        """Whether a colour frame's planes are one within GRAY_SPREAD: gray content as colour.
 
-        A gray model denoises it once, as gray, where its colour planes did three planes' work
-        and left a tint (up to 5 levels between channels). Compared into a kept buffer.
+        A gray model denoises its gray once, where its colour planes did three planes' work and
+        left a tint (up to 5 levels between channels). MJPEG and MPEG-4 decode a gray video's
+        planes a few levels apart, so they are compared within a spread, in a kept buffer.
         """
-        differs = self._kept("differs", frame.shape[:2], np.bool_)
-        return not any(np.not_equal(frame[..., 0], frame[..., c], out=differs).any()
-                       for c in (1, 2))
+        spread = self._kept("spread", frame.shape[:2], np.float32)
+        limit = GRAY_SPREAD if frame.dtype == np.uint8 else GRAY_SPREAD / 255.0
+        for c in (1, 2):
+            np.subtract(frame[..., 0], frame[..., c], out=spread, dtype=np.float32)
+            if np.abs(spread, out=spread).max() > limit:
+                return False
+        return True
 
     @staticmethod
     def checked_call(frame: object, color: object,
