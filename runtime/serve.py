@@ -77,6 +77,8 @@ def parse_address(text: str) -> tuple[str, int]:
     if text.count(":") > 1 and not text.startswith("["):  # ::1 was host ":" and port 1
         raise UserError(f"--serve {text}: put an IPv6 host in brackets, e.g. [::1]:8080")
     host, _, port = text.rpartition(":")
+    if host.startswith("[") != host.endswith("]"):  # "[::1:8080" had served on [::1]:8080
+        raise UserError(f"--serve {text}: expected [HOST:]PORT, e.g. 8080, [::1]:8080")
     try:
         number = int(port)
     except ValueError:

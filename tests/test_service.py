@@ -464,8 +464,10 @@ def test_service_install_finds_every_secret_and_names_its_file_by_full_path(
     code, _, err = run_cli("service", "install", "b", *common, "--serve", "0.0.0.0:8080")
     assert code == 2 and "already exists" in err
     assert not (tmp_path / "units" / "edgeae-b.env").exists()
-    code, _, err = run_cli("service", "install", "c", *common, "--output", tmp_path / "c.avi")
+    code, _, err = run_cli("service", "install", "c", *common, "--output", tmp_path / "c.avi",
+                           "--mqtt", "mqtt://broker.local/line1", "--queue-dir", tmp_path / "q")
     assert code == 0 and "(PrivateTmp=yes), which go when it stops" in caplog.text, err
+    assert f"--queue-dir {tmp_path / 'q'}: the service gets a private /tmp" in caplog.text
     code, _, err = run_cli("service", "install", "d", *common[:-2], "--source",
                            "/dev/v4l/by-id/usb-cam-video-index0")  # unplugged now: a camera
     assert code == 0, err
@@ -780,6 +782,9 @@ def test_a_threshold_the_page_cannot_save_is_a_500_and_a_monitor_may_ask_with_he
     code, _, err = run_cli("run", "--model", conv_artifacts / "model_int8.tflite", "--source",
                            long_scene, "--serve", "::1")
     assert code == 2 and "put an IPv6 host in brackets, e.g. [::1]:8080" in err
+    code, _, err = run_cli("run", "--model", conv_artifacts / "model_int8.tflite", "--source",
+                           long_scene, "--serve", "[::1:8080")  # had served on [::1]:8080
+    assert code == 2 and "expected [HOST:]PORT" in err
 
 
 def test_listening_beyond_this_machine_needs_a_token(conv_artifacts, scene):

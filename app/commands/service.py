@@ -129,12 +129,12 @@ def _check_run_there(parsed: argparse.Namespace, workdir: Path) -> None:
         if parsed.backend == "auto":  # chosen by timing on the device, at the service's start
             parsed.backend = None
         checked_run(parsed, parse_source(parsed.source), model_path(parsed))
-        for option in ("output", "events"):
+        for option in ("output", "events", "queue_dir"):  # the queue: sent at the next start
             path = getattr(parsed, option)
             if path is not None and any(path.absolute().is_relative_to(t) for t in PRIVATE):
                 log.warning("--%s %s: the service gets a private /tmp and /var/tmp "
                             "(PrivateTmp=yes), which go when it stops; write it elsewhere",
-                            option, path)
+                            option.replace("_", "-"), path)
 
 
 def _from_environment(parsed: argparse.Namespace) -> dict[str, str]:
