@@ -367,8 +367,8 @@ class ExportPart:
 def check_part(manifest: Manifest, part: str) -> None:
     """Refuse --part of a VAE for another model, before its model loads."""
     if part != "model" and part not in TASKS[manifest.task].parts:
-        raise UserError(f"--part {part} exports part of a VAE; this is a {manifest.task!r} model "
-                        "(drop --part)")
+        raise UserError(f"--part {part} exports part of a VAE; this model's task is "
+                        f"{manifest.task} (drop --part)")
 
 
 def export_part(model, manifest: Manifest, part: str, inputs: np.ndarray,

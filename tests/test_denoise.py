@@ -520,6 +520,9 @@ def test_self_supervised_learns_from_noisy_images_alone(tmp_path, method):
         code, _, err = run_cli("train", "denoiser", "--self-supervised", method, "--data",
                                clean_data, "--out", tmp_path / "bad")  # sigma 2e-6: refused
         assert code == 2 and "found no noise" in err and len(err.splitlines()) == 1
+        code, _, err = run_cli("train", "denoiser", "--self-supervised", method, "--noise",
+                               "gaussian:0.1", "--data", data, "--out", tmp_path / "bad")
+        assert code == 2 and "(levels are 0-255: gaussian:25.5 for 0.1 of 1)" in err, err
     train_cli(tmp_path / "ssl", "denoiser", data, "--self-supervised", method, "--model", "unet",
               "--size", "tiny", "--patch-size", "16", "--patches-per-image", "8", "--epochs", "10",
               "--batch-size", "16", "--patience", "10")

@@ -462,8 +462,11 @@ def with_data_noise(settings: TrainSettings, source: ImageSource,
     """
     if settings.self_supervised != "recorrupted":
         return settings
-    if settings.noise is not None:
-        gaussian_sigma(settings.noise)  # a one-line error unless it is one Gaussian level
+    if settings.noise is not None:  # one Gaussian level, of something to learn
+        if (given := gaussian_sigma(settings.noise)) < MIN_LEARNED_SIGMA:
+            raise UserError(f"--noise {settings.noise}: recorrupted training needs noise of at "
+                            f"least {MIN_LEARNED_SIGMA:g} gray level (levels are 0-255: "
+                            f"gaussian:{given * 255:g} for {given:g} of 1)")
         return settings
     picks = np.unique(np.linspace(0, len(source) - 1, min(n_images, len(source))).astype(int))
     sigma = estimate_gaussian_sigma([source.read(int(i)) for i in picks])
