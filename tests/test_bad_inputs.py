@@ -105,6 +105,9 @@ CASES = {
     # refused after the Keras model had loaded (5.5 s)
     "export-part-of-no-vae": ("train", "export {m} --part decoder --out {t}/e",
                               "--part decoder exports part of a VAE"),
+    # refused after TensorFlow had loaded (7-9 s)
+    "train-mask-maps-without-draem": ("train", "train detector --data {t}/images --score-maps "
+                                      "mask --out {t}/o", "needs a model that predicts one"),
     "export-out-of-range": ("train", "export {m} --opset 5 --out {t}/e", "--opset"),
     # tf2onnx 1.17 converts up to 18: 19-21 failed after TensorFlow loaded
     "export-opset-beyond-tf2onnx": ("train", "export {m} --opset 19 --out {t}/e", "<= 18, got 19"),

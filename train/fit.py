@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 import edgeae
-from edgeae.core.architectures import LOSS_OF, ModelConfig
+from edgeae.core.architectures import ModelConfig
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
 from edgeae.core.errors import UserError
@@ -56,7 +56,7 @@ from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.memory import check_batch_fits
 from edgeae.train.models import create_model, macs_per_pixel, make_config
 from edgeae.train.noise import estimate_gaussian_sigma
-from edgeae.train.noise_spec import check_adds_noise, gaussian_sigma
+from edgeae.train.noise_spec import gaussian_sigma
 from edgeae.train.pipeline import (
     PipelineConfig,
     image_batches,
@@ -64,7 +64,7 @@ from edgeae.train.pipeline import (
     training_pairs,
 )
 from edgeae.train.quantize import with_fake_quant, without_fake_quant
-from edgeae.train.settings import TrainSettings, initial_weights_problem
+from edgeae.train.settings import TrainSettings, check_settings, initial_weights_problem
 
 log = logging.getLogger(__name__)
 
@@ -419,38 +419,6 @@ def _fitted(model: keras.Model, config: ModelConfig, settings: TrainSettings,
             train_only_new_layers(model)
         model = unrolled(model, config.clip_frames(), channels)
     return with_fake_quant(model, settings.fake_quant) if settings.quantization_aware else model
-
-
-def check_settings(settings: TrainSettings) -> None:
-    """Parameters that contradict each other are one-line errors before any work."""
-    settings.check_model_fits_task()
-    config = make_config(settings.architecture, settings.params)
-    likelihood = getattr(config, "likelihood", None)
-    if likelihood and settings.loss != LOSS_OF[likelihood]:
-        raise UserError(f"a {likelihood} VAE trains with the {LOSS_OF[likelihood]} loss, not "
-                        f"{settings.loss}: pass --loss {LOSS_OF[likelihood]} (`edgeae train vae` "
-                        "picks it when --loss is left out) or the other --likelihood")
-    if settings.task == "denoiser" and settings.noise and not settings.self_supervised:
-        check_adds_noise(settings.noise)
-    if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None
-                                      or settings.self_supervised):
-        raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "
-                        "with --noise; use `edgeae train denoiser --noise SPEC`")
-    if config.predicts_mask() and settings.task != "detector":
-        raise UserError(f"{settings.architecture} is a detector: train it with `edgeae train "
-                        f"detector --model {settings.architecture}`")
-    if settings.score.maps == "mask" and not config.predicts_mask():
-        raise UserError("--score-maps mask needs a model that predicts one: --model draem")
-    if settings.anomaly_source and not config.predicts_mask():
-        raise UserError("--anomaly-source fills the synthetic anomalies of a draem detector; "
-                        "add --model draem or drop it")
-    if config.predicts_mask() and settings.loss != "mse":
-        raise UserError("a draem detector trains with its own loss (squared error plus the "
-                        "mask's focal loss); drop --loss")
-    if config.input_frames() > 1 and settings.patch_size is None:  # before the split's warning
-        raise UserError("temporal training cuts clips of --patch-size pixels; pass --patch-size")
-    if config.input_frames() > 1 and settings.quantization_aware:
-        raise UserError("--quantization-aware does not train temporal models yet; drop it")
 
 
 def with_data_noise(settings: TrainSettings, source: ImageSource,

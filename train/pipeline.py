@@ -140,7 +140,7 @@ def clip_batches(source: ImageSource, indices: np.ndarray, cfg: PipelineConfig,
     """
     from edgeae.train.clips import aligned_to_last, still_clip, video_clip
 
-    k, size = cfg.frames, cfg.patch_size  # a size is given (train/fit.check_settings)
+    k, size = cfg.frames, cfg.patch_size  # a size is given (train/settings.check_settings)
     smallest = min(source.smallest or source.size or (0, 0))
     needed = size if source.kind == "video" else int(np.ceil(1.25 * size))
     if smallest < needed:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from edgeae.core.architectures import LOSS_OF, checked_config
 from edgeae.core.errors import UserError
 from edgeae.core.files import refuse_replacing_inputs
 from edgeae.core.manifest import (
@@ -23,6 +24,7 @@ from edgeae.core.manifest import (
     Targets,
     Warp,
 )
+from edgeae.train.noise_spec import check_adds_noise
 
 if TYPE_CHECKING:
     from edgeae.train.pipeline import PipelineConfig
@@ -200,3 +202,38 @@ class AdaptSettings:
     patience: int = 4  # epochs without a better validation loss before stopping
     max_frames: int | None = None
     seed: int = 0
+
+
+def check_settings(settings: TrainSettings) -> None:
+    """Parameters that contradict each other are one-line errors before any work.
+
+    Keras-free, so the CLI says it before TensorFlow loads (it took 7-9 s to).
+    """
+    settings.check_model_fits_task()
+    config = checked_config(settings.architecture, settings.params)
+    likelihood = getattr(config, "likelihood", None)
+    if likelihood and settings.loss != LOSS_OF[likelihood]:
+        raise UserError(f"a {likelihood} VAE trains with the {LOSS_OF[likelihood]} loss, not "
+                        f"{settings.loss}: pass --loss {LOSS_OF[likelihood]} (`edgeae train vae` "
+                        "picks it when --loss is left out) or the other --likelihood")
+    if settings.task == "denoiser" and settings.noise and not settings.self_supervised:
+        check_adds_noise(settings.noise)
+    if config.input_frames() > 1 and (settings.task != "denoiser" or settings.noise is None
+                                      or settings.self_supervised):
+        raise UserError("a temporal model (--temporal) is a denoiser trained on clean clips "
+                        "with --noise; use `edgeae train denoiser --noise SPEC`")
+    if config.predicts_mask() and settings.task != "detector":
+        raise UserError(f"{settings.architecture} is a detector: train it with `edgeae train "
+                        f"detector --model {settings.architecture}`")
+    if settings.score.maps == "mask" and not config.predicts_mask():
+        raise UserError("--score-maps mask needs a model that predicts one: --model draem")
+    if settings.anomaly_source and not config.predicts_mask():
+        raise UserError("--anomaly-source fills the synthetic anomalies of a draem detector; "
+                        "add --model draem or drop it")
+    if config.predicts_mask() and settings.loss != "mse":
+        raise UserError("a draem detector trains with its own loss (squared error plus the "
+                        "mask's focal loss); drop --loss")
+    if config.input_frames() > 1 and settings.patch_size is None:  # before the split's warning
+        raise UserError("temporal training cuts clips of --patch-size pixels; pass --patch-size")
+    if config.input_frames() > 1 and settings.quantization_aware:
+        raise UserError("--quantization-aware does not train temporal models yet; drop it")

@@ -36,6 +36,7 @@ from edgeae.train.settings import (
     LOSS_NAMES,
     STRATEGY_NAMES,
     TrainSettings,
+    check_settings,
     initial_weights_problem,
 )
 
@@ -338,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
         fake_quant=args.fake_quant or DEFAULTS.fake_quant,
         strategy=args.strategy,
         **_detector_settings(args))
-    settings.check_model_fits_task()
+    check_settings(settings)  # contradicting options, before TensorFlow loads
     _check_image_sides(source, settings)
     if settings.task == "detector":
         from edgeae.train.thresholds import check_fixed_threshold
