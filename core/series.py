@@ -28,7 +28,8 @@ class SeriesOptions:
     normal_label: str | None = None  # the label value of normal rows
     normal_only: bool = False  # keep only the normal rows (training a detector)
     # the label column is the training data's (the manifest's), not asked for: new rows to
-    # score may come without it (an array, or a CSV whose header lacks that name)
+    # score may come without it (an array, a CSV whose header lacks that name, or rows too
+    # short for its index)
     label_optional: bool = False
 
 
@@ -56,10 +57,9 @@ def read_series(path: Path, options: SeriesOptions) -> tuple[np.ndarray, np.ndar
     if header is not None and header[0].strip() == "":  # pandas' index column: no values
         header, body = header[1:], [r[1:] for r in body]
     labels = None
-    unlabelled = options.label_optional and header is not None \
-        and options.label_column not in header and not _is_index(options.label_column)
+    width = len(header) if header is not None else min(len(r) for r in body)
+    unlabelled = options.label_optional and _lacks_column(header, options.label_column, width)
     if options.label_column is not None and not unlabelled:
-        width = len(header) if header is not None else min(len(r) for r in body)
         column = _column_index(header, options.label_column, path, width)
         labels = np.array([r[column].strip() for r in body])
         body = [r[:column] + r[column + 1:] for r in body]
@@ -100,6 +100,19 @@ def _numeric(row: list[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _lacks_column(header: list[str] | None, name: str | None, width: int) -> bool:
+    """Whether rows lack the label column `name`: no such header name, or an index beyond them.
+
+    New rows to score come without the label the training CSV had: the tutorial's headerless
+    ones, one column short, were refused as "--label-column 140 is outside its 140 columns".
+    """
+    if name is None:
+        return False
+    if _is_index(name):
+        return not -width <= int(name) < width
+    return header is not None and name not in header
 
 
 def _is_index(name: str | None) -> bool:

@@ -1064,3 +1064,18 @@ def test_knn_distances_do_not_depend_on_how_many_queries_come_at_once():
         parts = np.concatenate([knn_distances(bank, queries[i:i + size], 5)
                                 for i in range(0, 40, size)])
         np.testing.assert_array_equal(parts, whole)
+
+
+def test_new_rows_without_the_training_label_column_score_unlabelled(tmp_path):
+    """The tutorial's headerless rows, their label column (an index) left off, were refused:
+    "--label-column 140 is outside new_rows.csv's 140 columns"."""
+    from edgeae.core.series import SeriesOptions, read_series
+
+    rows = np.round(np.random.default_rng(1).normal(size=(3, 4)), 3)
+    (tmp_path / "new.csv").write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    values, labels = read_series(tmp_path / "new.csv", SeriesOptions("4", "1",
+                                                                    label_optional=True))
+    np.testing.assert_array_equal(values, rows)
+    assert labels is None
+    with pytest.raises(UserError, match="outside"):  # training's own CSV must hold it
+        read_series(tmp_path / "new.csv", SeriesOptions("4", "1"))
