@@ -565,8 +565,8 @@ class AnomalyScorer(_FrameModel):
         if manifest.score.maps == "patch" and patches is None:
             raise UserError("this detector's maps need its training patches (the patches file "
                             "beside the model); copy it from the export folder")
-        # the side arrays (runtime/scoring.py), float32 once here rather than every frame
-        # float64, as knn_distances compares in it: converted once, not per frame
+        # the side arrays (runtime/scoring.py), converted once here rather than every frame:
+        # the k-NN memory to float64, which knn_distances compares in
         self.memory = None if memory is None else np.asarray(memory, np.float64)
         self.patches = None if patches is None else np.asarray(patches, np.float32)
         self.patch_memory = patch_search(self.patches, manifest.score)
@@ -626,7 +626,7 @@ class AnomalyScorer(_FrameModel):
         if isinstance(frame, np.ndarray) and frame.dtype == np.uint16:
             frame = to_unit_float(frame)
         frame = np.ascontiguousarray(for_opencv(checked_pixels(frame)))
-        batch = self._model_frames(self._unit_if_made_gray(frame), checked_color(color))
+        batch = self._model_frames(*self._unit_if_made_gray(frame, checked_color(color)))
         own_size = batch.shape[1:3]
         unit = self._at_score_size(self._unit_pixels(batch))
         _, h, w, _ = unit.shape
@@ -684,18 +684,21 @@ class AnomalyScorer(_FrameModel):
             raise UserError("rows hold NaN or infinity; score only finite numbers")
         return self.score_batch(series_as_images(values, value_range))
 
-    def _unit_if_made_gray(self, frame: np.ndarray) -> np.ndarray:
-        """A uint8 colour frame for a gray model as [0, 1] floats (kept), else the frame.
+    def _unit_if_made_gray(self, frame: np.ndarray,
+                           color: ColorOrder) -> tuple[np.ndarray, ColorOrder]:
+        """A uint8 colour frame for a gray model as RGB [0, 1] floats (kept), else as given.
 
-        Its gray is then made of the floats, unrounded, as training makes its images gray: made
-        of uint8 it was rounded to a level, which moved scores by up to 0.35 and flipped
-        decisions between `run` and `edgeae score`.
+        Its gray is then made exactly as training makes its images gray (to_unit_float, then
+        OpenCV's RGB weights): made of uint8 it was rounded to a level, which moved scores by up
+        to 0.35 and flipped decisions between `run` and `edgeae score`.
         """
         if self.input_spec.channels != 1 or frame.dtype != np.uint8 or frame.ndim != 3 \
                 or frame.shape[-1] != 3:
-            return frame
+            return frame, color
+        if color == "bgr":
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb_buffer(frame))
         return np.multiply(frame, np.float32(1.0 / 255.0),
-                           out=self._kept("frame_unit", frame.shape, np.float32))
+                           out=self._kept("frame_unit", frame.shape, np.float32)), "rgb"
 
     def _unit_pixels(self, batch: np.ndarray) -> np.ndarray:
         """[0, 1] float32 pixels exactly as `score_batch` makes them (to_unit_float), kept.

@@ -142,7 +142,10 @@ def test_a_gray_detector_scores_a_colour_frames_gray(conv_tflite):
     model.session.run = lambda batch: calls.append(batch.shape) or run(batch)
     a = model.score(colour)
     assert [shape[0] for shape in calls] == [1]  # one model call: the gray image
-    b = model.score(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY))
+    # its gray made of [0, 1] floats, as training makes it (of uint8 it was rounded to a level)
+    rgb = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB)
+    unit_gray = cv2.cvtColor(rgb.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2GRAY)
+    b = model.score(unit_gray)
     assert a.score == b.score and np.array_equal(a.heatmap, b.heatmap)
     as_rgb = model.score(np.ascontiguousarray(colour[..., ::-1]), color="rgb")
     assert as_rgb.score == a.score
