@@ -598,6 +598,16 @@ def _get(port: int, path: str, headers: dict | None = None, method: str = "GET",
     return answer.status, dict(answer.getheaders()), data
 
 
+def _wait_for_page(port: int, seconds: float = 30.0) -> None:
+    """Until an in-process loop's page answers /healthz with 200, or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if _get(port, "/healthz")[0] == 200:
+                return
+        time.sleep(0.1)
+
+
 def _wait_healthy(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -710,12 +720,7 @@ def test_slow_clients_cannot_lock_the_page_out(conv_artifacts, long_scene, monke
                                               RunOptions(serve=serve, max_fps=20, duration=12)))
     loop.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if _get(port, "/healthz")[0] == 200:
-                    break
-            time.sleep(0.1)
+        _wait_for_page(port)
         time.sleep(0.3)  # the probe's own thread gives its connection back after answering
         # one silent client and two that send a byte every 0.5 s, each byte within the socket's
         # 2-s time-out (which alone kept such clients for good)
@@ -765,12 +770,7 @@ def test_a_threshold_the_page_cannot_save_is_a_500_and_a_monitor_may_ask_with_he
         None, RunHooks(save_threshold=read_only)))
     loop.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                if _get(port, "/healthz")[0] == 200:
-                    break
-            time.sleep(0.1)
+        _wait_for_page(port)
         assert _get(port, "/healthz", method="HEAD")[:1] == (200,)
         assert _get(port, "/", method="HEAD")[0] == 405
         code, _, body = _get(port, "/threshold", {"Authorization": f"Bearer {TOKEN}"}, "POST",
