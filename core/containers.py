@@ -1,8 +1,10 @@
 """What an image file's container says that OpenCV's decode does not hand over.
 
-Whether it may hold an alpha plane (which decides a second, unchanged decode), its EXIF
-orientation (which turns that alpha plane as OpenCV turned the colours), and a Netpbm file's
-maxval (OpenCV keeps the raw values). Each reads a few header bytes or walks the chunks.
+Whether it may hold an alpha plane (which decides a second, unchanged decode) or pads a BMP
+with a blank one, its EXIF orientation (which turns that alpha plane as OpenCV turned the
+colours), a Netpbm file's maxval (OpenCV keeps the raw values), whether a PNG is cut short
+(refused before libpng prints its own line) and how many pages a TIFF holds (OpenCV reads the
+first). Each reads a few header bytes or walks the chunks or directories.
 """
 
 from __future__ import annotations

@@ -642,7 +642,7 @@ def test_a_duration_that_ends_before_any_frame_says_why(caplog):
     (["--camera-size", "640x480"], "a camera"), (["--fourcc", "MJPG"], "a USB camera"),
     (["--wait-for-source", "3"], "a live source"), (["--read-timeout", "3"], "a stream"),
     (["--queue-max", "5"], "a sink"), (["--status-interval", "9"], "a sink"),
-    (["--health-timeout", "3"], "--serve"), (["--event-interval", "2"], "--task score"),
+    (["--health-timeout", "3"], "--serve"), (["--event-interval", "0"], "--task score"),
     (["--side-by-side"], "frames to draw on"), (["--no-overlay"], "frames to draw on"),
 ])
 def test_an_option_without_what_it_works_on_is_one_line(words, needs, clip):

@@ -314,7 +314,8 @@ def _refuse_idle_options(args: argparse.Namespace, source: Source, use: str) -> 
     from edgeae.core.errors import UserError
 
     for dest, needs, applies in IDLE_OPTIONS:
-        if getattr(args, dest) not in (None, False) and not applies(args, source, use):
+        given = getattr(args, dest)  # None or False when left out (0 is a value given)
+        if given is not None and given is not False and not applies(args, source, use):
             raise UserError(f"--{dest.replace('_', '-')} does nothing without {needs}; leave it "
                             "out")
 
