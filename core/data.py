@@ -323,10 +323,11 @@ def load_arrays(path: Path, prep: Preprocess) -> DataSplits:
     return DataSplits(ArrayImages(arrays[images[0]], prep, f"{path}:{images[0]}", "npz"))
 
 
-def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
-    """Every k-th frame of a video as an RGB uint8 (N, H, W, 3) array.
+def read_video_frames(path: Path, every: int = 1, limit: int | None = None) -> np.ndarray:
+    """Every k-th frame of a video as an RGB uint8 (N, H, W, 3) array, the first `limit` only.
 
-    Frames go to a memory-mapped temporary file, so long videos do not fill memory.
+    Frames go to a memory-mapped temporary file, so long videos do not fill memory; reading
+    stops at `limit` (adapt --max-frames had decoded the whole video first).
     """
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
@@ -338,7 +339,7 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
     length_ms = 1000 * counted / (cap.get(cv2.CAP_PROP_FPS) or 1)  # whence FFmpeg's count
     reached_ms = 0.0
     try:
-        while cap.grab():
+        while (limit is None or count < limit) and cap.grab():
             reached_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             if index % every == 0:
                 ok, frame = cap.retrieve()
@@ -356,7 +357,7 @@ def read_video_frames(path: Path, every: int = 1) -> np.ndarray:
     # a count from the duration may be a frame off, and a variable frame rate's is an estimate:
     # frames that reach the video's end are all there (12 of an estimated 18 were "damaged")
     short = index + 1 < counted and reached_ms + 2 * length_ms / max(counted, 1) < length_ms
-    if failed or short:
+    if failed or (short and (limit is None or count < limit)):  # not where it stopped early
         log.warning("%s: %d of the %d frames its container counts could be decoded (a file cut "
                     "short or damaged?); using those", path, index - failed, max(counted, index))
     store.flush()
@@ -386,8 +387,12 @@ def load_series(path: Path, options: SeriesOptions,
 def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None = None,
               strict: bool = False, every: int = 1, cache_dir: Path | None = None,
               series: SeriesOptions | None = None,
-              value_range: tuple[float, float] | None = None) -> DataSplits:
-    """Resolve `--data`: a built-in name, folder, image, array, IDX, video or series file."""
+              value_range: tuple[float, float] | None = None,
+              max_frames: int | None = None) -> DataSplits:
+    """Resolve `--data`: a built-in name, folder, image, array, IDX, video or series file.
+
+    `max_frames`: a video's first frames to read, at most (the rest is not decoded).
+    """
     if data_dir is not None and spec not in BUILTIN_NAMES:
         raise UserError(f"--data-dir is where built-in datasets ({', '.join(BUILTIN_NAMES)}) "
                         f"are read from; --data {spec} is no such name: leave --data-dir out")
@@ -413,7 +418,7 @@ def load_data(spec: str, prep: Preprocess = Preprocess(), data_dir: Path | None 
     if suffix in ARRAY_SUFFIXES:
         return load_arrays(path, prep)
     if suffix in VIDEO_SUFFIXES:
-        video = ArrayImages(read_video_frames(path, every), prep, str(path), "video")
+        video = ArrayImages(read_video_frames(path, every, max_frames), prep, str(path), "video")
         video.every = every
         return DataSplits(video)
     if looks_like_idx(path):

@@ -395,3 +395,30 @@ def test_the_alpha_of_a_one_colour_logo_turns_as_its_exif_says(tmp_path, suffix)
         np.testing.assert_array_equal(got[..., 3], shown[..., 3], err_msg=str(orientation))
         opaque = shown[..., 3] == 255  # an 8-bit TIFF's colours come premultiplied by OpenCV
         np.testing.assert_array_equal(got[opaque], shown[opaque], err_msg=str(orientation))
+
+
+def test_a_videos_first_frames_are_read_without_decoding_the_rest(tmp_path, caplog, monkeypatch):
+    """adapt --max-frames decoded the whole video (a 12-megapixel one for minutes) first."""
+    path = write_video(tmp_path / "clip.avi", blobs(30, channels=3))
+    grabs = []
+    real = cv2.VideoCapture
+
+    class Counting:  # the capture, counting the frames it decodes
+        def __init__(self, *args) -> None:
+            self._capture = real(*args)
+
+        def __getattr__(self, name: str):  # noqa: ANN204 - the capture's own
+            return getattr(self._capture, name)
+
+        def grab(self) -> bool:
+            grabs.append(1)
+            return self._capture.grab()
+
+    monkeypatch.setattr(cv2, "VideoCapture", Counting)
+    source = load_data(str(path), max_frames=5).train
+    assert len(source) == 5 and len(grabs) == 5
+    monkeypatch.setattr(cv2, "VideoCapture", real)
+    whole = load_data(str(path)).train
+    np.testing.assert_array_equal(source.read_batch(np.arange(5)),
+                                  whole.read_batch(np.arange(5)))
+    assert "could be decoded" not in caplog.text  # stopping early is no damage

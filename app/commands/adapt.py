@@ -261,7 +261,7 @@ def _footage(args: argparse.Namespace):
     prep = Preprocess(channels, args.image_size)
     if args.data is not None:
         _check_video_fits(Path(args.data), args, channels)  # before every frame is decoded
-        return load_data(args.data, prep, every=args.every).train
+        return load_data(args.data, prep, every=args.every, max_frames=args.max_frames).train
     from edgeae.app.recording import record_frames
 
     frames = record_frames(args.source, args.frames, channels, args.keep_frames, args.overwrite)
