@@ -10,7 +10,7 @@ first). Each reads a few header bytes or walks the chunks or directories.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import takewhile
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 # PNG, WebP and TIFF files of all eight)
 EXIF_TURNS = {1: 0, 2: 4, 3: 2, 4: 6, 5: 7, 6: 3, 7: 5, 8: 1}
 ORIENTATION_TAG = 0x0112
+TIFF_MAGIC = {b"II*\x00": "little", b"MM\x00*": "big"}  # a TIFF header: its byte order
 
 
 def may_hold_alpha(encoded: np.ndarray) -> bool:
@@ -33,7 +34,7 @@ def may_hold_alpha(encoded: np.ndarray) -> bool:
             kind == b"tRNS" for kind, _, _ in before_pixels)
     if head[:2] == b"BM" and len(head) > 29:
         return int.from_bytes(head[28:30], "little") == 32  # bits per pixel: BGRA
-    return head[:4] in (b"II*\x00", b"MM\x00*") or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
+    return head[:4] in TIFF_MAGIC or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
 
 
 def unused_alpha(encoded: np.ndarray, stored: np.ndarray) -> bool:
@@ -82,17 +83,22 @@ def pnm_maxval(encoded: np.ndarray) -> int | None:
     return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
 
 
+def _tiff_numbers(encoded: np.ndarray, start: int) -> Callable[[int, int], int] | None:
+    """A reader of the TIFF structure at `start`: (offset, size) -> the number there.
+
+    In the header's byte order; None where no TIFF header is there.
+    """
+    order = TIFF_MAGIC.get(encoded[start:start + 4].tobytes())
+    if order is None or start + 8 > encoded.size:
+        return None
+    return lambda at, size: int.from_bytes(encoded[start + at:start + at + size].tobytes(), order)
+
+
 def exif_orientation(encoded: np.ndarray) -> int | None:
     """The EXIF orientation (1-8) of a TIFF, or of a PNG's or WebP's EXIF block; None if unsaid."""
     start = _exif_start(encoded)
-    if start is None:
-        return None
-    order = {b"II": "little", b"MM": "big"}.get(encoded[start:start + 2].tobytes())
-
-    def number(at: int, size: int) -> int:
-        return int.from_bytes(encoded[start + at:start + at + size].tobytes(), order)
-
-    if order is None or start + 8 > encoded.size:
+    number = None if start is None else _tiff_numbers(encoded, start)
+    if number is None:
         return None
     ifd = number(4, 4)
     for entry in range(ifd + 2, ifd + 2 + 12 * number(ifd, 2), 12):
@@ -108,13 +114,9 @@ def tiff_pages(encoded: np.ndarray, most: int = 1000) -> int:
 
     OpenCV's imdecode reads the first alone: a multi-page scan lost its other pages unsaid.
     """
-    order = {b"II*\x00": "little", b"MM\x00*": "big"}.get(encoded[:4].tobytes())
-    if order is None:
+    number = _tiff_numbers(encoded, 0)
+    if number is None:
         return 1
-
-    def number(at: int, size: int) -> int:
-        return int.from_bytes(encoded[at:at + size].tobytes(), order)
-
     pages, ifd = 0, number(4, 4)
     while 0 < ifd and ifd + 2 <= encoded.size and pages < most:
         pages += 1
@@ -128,7 +130,7 @@ def _exif_start(encoded: np.ndarray) -> int | None:
     0 in a TIFF; a PNG's eXIf chunk; a WebP's EXIF chunk, past the "Exif" prefix some put there.
     """
     head = encoded[:16].tobytes()
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in TIFF_MAGIC:
         return 0
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return next((at for kind, at, _ in _png_chunks(encoded) if kind == b"eXIf"), None)

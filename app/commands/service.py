@@ -118,13 +118,21 @@ def _check_run_there(parsed: argparse.Namespace, workdir: Path) -> None:
     """The run's options checked as `edgeae run` checks them, in the folder it will start in.
 
     A source that is not there, --loop with a camera, --events for a denoiser or --serve
-    beyond this machine without a token had been found only by the service, at every start.
+    beyond this machine without a token had been found only by the service, at every start. A
+    webhook's credentials in its URL are refused: they would stay in the unit.
     """
+    from urllib.parse import urlsplit
+
     from edgeae.app.commands.args import model_path
     from edgeae.app.commands.run import checked_run
     from edgeae.app.service import PRIVATE
+    from edgeae.core.errors import UserError
     from edgeae.runtime.capture import parse_source
 
+    if any(urlsplit(url).username is not None for url in parsed.webhook):  # kept in the unit
+        raise UserError("--webhook with user:password@ would keep them in the unit, which every "
+                        "user can read: set EDGEAE_WEBHOOK_AUTHORIZATION='Basic ...' (or "
+                        "'Bearer TOKEN') for this command instead; it goes to the secrets file")
     with contextlib.chdir(workdir):
         if parsed.backend == "auto":  # chosen by timing on the device, at the service's start
             parsed.backend = None
@@ -141,17 +149,8 @@ def _from_environment(parsed: argparse.Namespace) -> dict[str, str]:
     """The secrets the run took from this shell's environment, which the service will not have.
 
     `EDGEAE_TOKEN=... edgeae service install ... --serve HOST:PORT` passed its checks, and the
-    service, without the token, refused to start every time. A webhook's credentials in its
-    URL are refused: they would have stayed in the unit.
+    service, without the token, refused to start every time.
     """
-    from urllib.parse import urlsplit
-
-    from edgeae.core.errors import UserError
-
-    if any(urlsplit(url).username is not None for url in parsed.webhook):
-        raise UserError("--webhook with user:password@ would keep them in the unit, which every "
-                        "user can read: set EDGEAE_WEBHOOK_AUTHORIZATION='Basic ...' (or "
-                        "'Bearer TOKEN') for this command instead; it goes to the secrets file")
     names = [*(["EDGEAE_TOKEN"] if parsed.serve else []),
              *([f"EDGEAE_MQTT_{n}" for n in ("USERNAME", "PASSWORD", "CAFILE")]
                if parsed.mqtt else []),
