@@ -384,9 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's hook
         """A monitor's probe of /healthz (it had 501); the other routes are GET's alone."""
-        if urlsplit(self.path).path == "/healthz":
+        path = urlsplit(self.path).path
+        if path == "/healthz":
             return self._health()
-        return self._send(405, "HEAD asks /healthz only", headers={"Allow": "GET"})
+        return self._not_routed("HEAD", path)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
         log.debug("%s " + format, self.address_string(), *args)
@@ -408,8 +409,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._event_image(int(image[1]))
         route = ROUTES.get((method, url.path))
         if route is None:
-            return self._send(404 if method == "GET" else 405, "not here")
+            return self._not_routed(method, url.path)
         return route(self, query)
+
+    def _not_routed(self, method: str, path: str) -> None:
+        """404 for a path the page lacks; 405 naming the methods it takes for one it has."""
+        allowed = sorted({verb for verb, known in ROUTES if known == path}
+                         | ({"GET", "HEAD"} if path == "/healthz" else set())
+                         | ({"GET"} if EVENT_IMAGE.fullmatch(path) else set()))
+        if not allowed:
+            return self._send(404, "not here")
+        return self._send(405, f"{path} takes {' or '.join(allowed)}, not {method}",
+                          headers={"Allow": ", ".join(allowed)})
 
     def _send(self, code: int, body: bytes | str, kind: str = "text/plain; charset=utf-8",
               headers: dict[str, str] | None = None) -> None:
