@@ -3,8 +3,9 @@
 Whether it may hold an alpha plane (which decides a second, unchanged decode) or pads a BMP
 with a blank one, its EXIF orientation (which turns that alpha plane as OpenCV turned the
 colours), a Netpbm file's maxval (OpenCV keeps the raw values), whether a PNG is cut short
-(refused before libpng prints its own line) and how many pages a TIFF holds (OpenCV reads the
-first). Each reads a few header bytes or walks the chunks or directories.
+(refused before libpng prints its own line), whether a file without an image's suffix is
+one, and how many pages a TIFF holds (OpenCV reads the first). Each reads a few header bytes
+or walks the chunks or directories.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import numpy as np
 EXIF_TURNS = {1: 0, 2: 4, 3: 2, 4: 6, 5: 7, 6: 3, 7: 5, 8: 1}
 ORIENTATION_TAG = 0x0112
 TIFF_MAGIC = {b"II*\x00": "little", b"MM\x00*": "big"}  # a TIFF header: its byte order
+# the first bytes of each still image format OpenCV reads here (JPEG's also start an MJPEG file)
+STILL_SIGNATURES = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff|BM|II\*\x00|MM\x00\*|RIFF....WEBP"
+                              rb"|P[1-6]\s", re.DOTALL)
 
 
 def may_hold_alpha(encoded: np.ndarray) -> bool:
@@ -35,6 +39,16 @@ def may_hold_alpha(encoded: np.ndarray) -> bool:
     if head[:2] == b"BM" and len(head) > 29:
         return int.from_bytes(head[28:30], "little") == 32  # bits per pixel: BGRA
     return head[:4] in TIFF_MAGIC or (head[:4], head[8:12]) == (b"RIFF", b"WEBP")
+
+
+def still_signature(head: bytes) -> bytes | None:
+    """The image signature a file's first 16 bytes start with, or None.
+
+    Tells a photo saved without a suffix from a video, which FFmpeg read it as: one frame,
+    its EXIF turn lost.
+    """
+    found = STILL_SIGNATURES.match(head)
+    return found[0] if found else None
 
 
 def unused_alpha(encoded: np.ndarray, stored: np.ndarray) -> bool:

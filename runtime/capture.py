@@ -32,6 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgeae.core.containers import still_signature
 from edgeae.core.errors import UserError
 from edgeae.core.images import IMAGE_SUFFIXES, decode_upright, file_bytes, image_files
 
@@ -243,13 +244,25 @@ SOURCE_KINDS: dict[str, SourceKind] = {
 }
 
 
+def _is_still(path: Path) -> bool:
+    """An image by its suffix, or by its first bytes under another suffix or none.
+
+    FFmpeg read a photo as a one-frame video, its EXIF turn lost. JPEG's signature counts only
+    without a suffix: it also starts an MJPEG file (.mjpeg).
+    """
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    with open(path, "rb") as file:
+        signature = still_signature(file.read(16))
+    return signature is not None and (not path.suffix or not signature.startswith(b"\xff\xd8"))
+
+
 def parse_source(text: str | int) -> Source:
     """What --source names.
 
     '0' or '/dev/video0' -> camera, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or
     'tcp://...' -> stream, '... ! appsink' -> GStreamer pipeline, a folder -> images, an image
-    file (by its suffix) -> that still, any other file -> video (FFmpeg read a photo as a
-    one-frame video, its EXIF turn lost).
+    file -> that still (see _is_still), any other file -> video.
     """
     text = str(text)
     if not text.strip():  # Path("") is ".": an unset setting read every image below here
@@ -270,7 +283,7 @@ def parse_source(text: str | int) -> Source:
     if path.is_dir():
         return Source("folder", text)
     if path.is_file():
-        return Source("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video", text)
+        return Source("image" if _is_still(path) else "video", text)
     if " ! " in text:
         return Source("gstreamer", text)
     raise UserError(f"no such source: {text} (give a camera index, picamera2, a stream URL, a "

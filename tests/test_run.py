@@ -464,9 +464,25 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
     assert parse_source(str(alone)).kind == "image"
     got = list(frames(str(alone)))
     assert len(got) == 1 and np.array_equal(got[0], shown)
+    nameless = tmp_path / "IMG_0001"  # a photo saved without a suffix: still an image
+    nameless.write_bytes(alone.read_bytes())
+    assert parse_source(str(nameless)).kind == "image"
+    assert np.array_equal(next(frames(str(nameless))), shown)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(UserError, match=r"broken.jpg: not an image OpenCV can read$"):
         list(frames(str(tmp_path / "broken.jpg")))
+
+
+def test_a_file_is_a_still_or_a_video_by_its_first_bytes_where_its_suffix_does_not_say(
+        clip, tmp_path):
+    """JPEG's signature starts an MJPEG file too, so it makes a still only without a suffix."""
+    ok, jpeg = cv2.imencode(".jpg", blobs(1, size=24)[0])
+    for name, data, kind in (("photo", jpeg.tobytes(), "image"),
+                             ("frames.mjpeg", jpeg.tobytes(), "video"),
+                             ("scan.pnm_", b"P5\n2 2\n255\n" + bytes(4), "image"),
+                             ("clip", clip.read_bytes(), "video")):
+        (tmp_path / name).write_bytes(data)
+        assert parse_source(str(tmp_path / name)).kind == kind, name
 
 
 def test_run_threads_auto_times_the_loop_per_count_then_plays_every_frame(conv_tflite, clip,
