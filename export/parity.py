@@ -49,9 +49,20 @@ def detection_parity(keras_scores: np.ndarray, scores: np.ndarray,
     from sklearn.metrics import roc_auc_score
 
     return {"n_labelled": len(labels),
-            "score_correlation": float(np.corrcoef(keras_scores, scores)[0, 1]),
+            "score_correlation": _correlation(keras_scores, scores),
             "auroc": float(roc_auc_score(labels, scores)),
             "keras_auroc": float(roc_auc_score(labels, keras_scores))}
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float | None:
+    """Pearson's r, or None where a constant side leaves it undefined.
+
+    numpy's NaN, with a RuntimeWarning, went into parity.json as invalid JSON. Equal constants
+    agree fully.
+    """
+    if np.ptp(first) == 0 or np.ptp(second) == 0:
+        return 1.0 if np.array_equal(first, second) else None
+    return float(np.corrcoef(first, second)[0, 1])
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,8 @@ def format_table(rows: list[ReportRow], keras_bytes: int) -> str:
         p = r.parity
         cells = [r.file, f"{r.size_bytes / 1024:.1f}", f"{p.max_abs_diff:.2e}",
                  f"{p.mean_abs_diff:.2e}", f"{p.psnr_db:.2f}", f"{psnr_drop(p):+.2f}"]
-        cells += [f"{p.auroc:.4f}", f"{p.score_correlation:.4f}"] if labelled else []
+        corr = "-" if p.score_correlation is None else f"{p.score_correlation:.4f}"
+        cells += [f"{p.auroc:.4f}", corr] if labelled else []
         lines.append(cells + [r.gate, "ok" if r.failure is None else "FAILED: " + r.failure])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import warnings
 
 import cv2
 import numpy as np
@@ -785,6 +786,20 @@ def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     assert GATE.describe("int8", masks=True) == "AUROC drop <= 0.005"
     assert GATE.describe("int8") == "PSNR drop <= 0.3 dB"  # no AUROC was measured
     assert GATE.describe("int8", labelled=True) == "PSNR drop <= 0.3 dB, AUROC drop <= 0.005"
+
+
+def test_constant_scores_have_no_correlation_rather_than_nan():
+    """A labelled set scored alike by an artifact had NaN (and numpy's RuntimeWarning) in
+    parity.json, which is then no JSON."""
+    from edgeae.export.parity import detection_parity
+
+    scores, labels = np.array([0.1, 0.4, 0.2, 0.9]), np.array([0, 1, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flat = detection_parity(scores, np.full(4, 0.3), labels)
+        same = detection_parity(np.full(4, 0.3), np.full(4, 0.3), labels)
+    assert flat["score_correlation"] is None and same["score_correlation"] == 1.0
+    assert detection_parity(scores, scores * 2, labels)["score_correlation"] == pytest.approx(1)
 
 
 def test_calibration_and_labelled_images_are_cropped_to_the_sides_a_unet_takes(tmp_path):
