@@ -763,6 +763,31 @@ def test_patch_stride_travels_from_the_command_line_into_the_score_configuration
         parser.parse_args([*base, "--patch-stride", "9"])
     assert exit_.value.code == 2
 
+def test_score_options_that_would_change_nothing_are_refused_and_draem_keeps_those_given(
+        tmp_path):
+    """--score-pool with the k-NN score alone and --patch-* without patch maps were accepted
+    and changed nothing; draem took an explicit --score-pool top:0.1 (the dense default) for no
+    choice and replaced it with its own top:0.01."""
+    from edgeae.app.cli import build_parser
+    from edgeae.app.commands.train import _detector_settings
+    from edgeae.train.detector import MASK_SCORE
+
+    base = ["train", "detector", "--data", str(tmp_path), "--out", str(tmp_path / "det")]
+    for options, said in ((["--score-pool", "max"], "--score-pool changes nothing here"),
+                          (["--patch-dims", "8"], "--patch-dims changes nothing here"),
+                          (["--score-knn", "0", "--score-combine", "both"], "--score-combine"),
+                          (["--score-maps", "patch", "--score-error", "absolute"], "(--score-maps"),
+                          (["--model", "draem", "--score-maps", "error"], "its predicted mask")):
+        code, _, err = run_cli(*base, *options)
+        assert code == 2 and said in err and err.count("\n") == 1, (options, err)
+    parse = build_parser().parse_args
+    score = _detector_settings(parse([*base, "--model", "draem", "--score-pool", "top:0.1"]))[
+        "score"]
+    assert score == MASK_SCORE.model_copy(update={"pool": "top:0.1"})
+    both = _detector_settings(parse([*base, "--score-combine", "both", "--score-pool", "max"]))
+    assert (both["score"].pool, both["score"].knn) == ("max", 5)
+
+
 def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():
     from edgeae.runtime.features import block_intensity, patch_descriptors, patch_distances
 

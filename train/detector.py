@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeae.core.architectures import checked_config
 from edgeae.core.images import to_unit_float
 from edgeae.core.manifest import ScoreConfig
 from edgeae.runtime.batch import BATCH
@@ -36,6 +37,16 @@ DEFAULT_SCORE = ScoreConfig(smooth=2.0, pool="top:0.1", knn=5, combine="knn")
 # mean of its top 1% as the image score. Chosen by benchmarks/draem.py on validation crops with
 # pasted defects (the best pixel AUROC, 0.955, then image AUROC; BENCHMARKS.md).
 MASK_SCORE = ScoreConfig(maps="mask", smooth=2.0, pool="top:0.01")
+
+
+def default_score(architecture: str, params: dict[str, Any] | None = None) -> ScoreConfig:
+    """The score a detector of this model gets where none is given.
+
+    MASK_SCORE for a mask predictor, DEFAULT_SCORE for the rest; the CLI lays the options the
+    user gave over it. Needs no Keras.
+    """
+    mask = checked_config(architecture, params or {}).predicts_mask()
+    return MASK_SCORE if mask else DEFAULT_SCORE
 
 
 def as_images(x: np.ndarray) -> np.ndarray:
@@ -73,7 +84,7 @@ class Detector:
                  seed: int = 0, **params: Any) -> None:
         if threshold is not None:  # None: DEFAULT_THRESHOLD, or a mask predictor's own
             training_threshold(threshold)  # fail early on a bad spec, or one fit cannot set
-        self.model, self.threshold, self.score = model, threshold, score or DEFAULT_SCORE
+        self.model, self.threshold, self.score = model, threshold, score  # None: the model's
         self.epochs, self.batch_size, self.seed, self.params = epochs, batch_size, seed, params
         self.model_dir: Path | None = None
         self._scorer: AnomalyScorer | None = None
@@ -86,7 +97,8 @@ class Detector:
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="edgeae-det-"))
         settings = TrainSettings(task="detector", architecture=self.model, params=self.params,
                                  epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                                 threshold=self.threshold, score=self.score)
+                                 threshold=self.threshold,
+                                 score=self.score or default_score(self.model, self.params))
         train(array_source(x), out, settings, overwrite=overwrite, verbose=verbose)
         return self._open(out)
 

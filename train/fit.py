@@ -391,8 +391,9 @@ def _calibration_inputs(images, cfg):
 def with_mask_score(settings: TrainSettings) -> TrainSettings:
     """A mask predictor's detector draws its maps from the mask (train/detector.py: MASK_SCORE).
 
-    Its score is MASK_SCORE (the mean of the smoothed map's top 1%, no k-NN part) with the
-    fields the user changed from the detector's defaults (e.g. `--score-smooth 0`) applied.
+    A score with mask maps is taken as given (the CLI and Detector build it from MASK_SCORE).
+    Any other is made MASK_SCORE (the mean of the smoothed map's top 1%, no k-NN part) with
+    the fields that differ from the defaults it was made from applied (e.g. smooth=0).
     Without a threshold strategy it gets MASK_THRESHOLD.
     """
     config = make_config(settings.architecture, settings.params)
@@ -401,10 +402,11 @@ def with_mask_score(settings: TrainSettings) -> TrainSettings:
     from edgeae.train.detector import DEFAULT_SCORE, MASK_SCORE
     from edgeae.train.thresholds import MASK_THRESHOLD
 
-    # the defaults the score was made from: TrainSettings' own, or the CLI's and Detector's
-    given = ScoreConfig() if settings.score == ScoreConfig() else DEFAULT_SCORE
-    changed = {name: value for name, value in settings.score if value != getattr(given, name)}
-    score = MASK_SCORE.model_copy(update={**changed, "maps": "mask"})
+    score = settings.score
+    if score.maps != "mask":  # the defaults it was made from: TrainSettings' own, or Detector's
+        given = ScoreConfig() if score == ScoreConfig() else DEFAULT_SCORE
+        changed = {name: value for name, value in score if value != getattr(given, name)}
+        score = MASK_SCORE.model_copy(update={**changed, "maps": "mask"})
     return replace(settings, score=score, threshold=settings.threshold or MASK_THRESHOLD)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -214,7 +215,7 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
 def _add_detector(sub: argparse._SubParsersAction) -> None:
     """`train detector`: the anomaly score and threshold (the detector's defaults)."""
     from edgeae.runtime.threshold import described_forms
-    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
+    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE, MASK_SCORE
     from edgeae.train.thresholds import DEFAULT_THRESHOLD, MASK_THRESHOLD
 
     forms = described_forms("mean+Kstd", "percentile:P", "contamination:R", "fixed:V")
@@ -224,7 +225,7 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                          f"(default: the {DEFAULT_MODEL} autoencoder, see --model)",
         examples("edgeae train detector --data normal/ --out det",
                  "edgeae train detector --data parts/good --threshold percentile:99 "
-                 "--score-smooth 2 --score-pool top:0.01 --out det",
+                 "--score-combine both --score-pool top:0.01 --out det",
                  "edgeae train detector --data tiles/good --score-maps patch --out det"
                  "   # maps that point at defects on textures",
                  "edgeae train detector --data tiles/good --model draem --epochs 100 --out det"
@@ -237,27 +238,27 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    help=f"{forms} (default {DEFAULT_THRESHOLD}, the tutorial's; "
                         f"{MASK_THRESHOLD} for --model draem)")
     g.add_argument("--score-error", choices=get_args(fields["error"].annotation),
-                   default=DEFAULT_SCORE.error, help="per-pixel error (default %(default)s)")
-    g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), default=DEFAULT_SCORE.smooth,
-                   metavar="PX", help="Gaussian sigma in pixels applied to the error map "
-                                      "(0: none; default %(default)g)")
-    g.add_argument("--score-pool", default=DEFAULT_SCORE.pool, metavar="HOW",
+                   help=f"per-pixel error (default {DEFAULT_SCORE.error})")
+    g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), metavar="PX",
+                   help="Gaussian sigma in pixels applied to the error map (0: none; default "
+                        f"{DEFAULT_SCORE.smooth:g}, {MASK_SCORE.smooth:g} for --model draem)")
+    g.add_argument("--score-pool", metavar="HOW",
                    help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
-                        "the highest F fraction of pixels (default %(default)s)")
-    g.add_argument("--score-knn", type=ranged(int, 0, 1000), default=DEFAULT_SCORE.knn,
-                   metavar="K", help="also measure the mean distance of each image's HOG "
-                                     "descriptor to its K nearest training images' (0: off; "
-                                     "default %(default)s); needs one image size")
+                        f"the highest F fraction of pixels (default {DEFAULT_SCORE.pool}, "
+                        f"{MASK_SCORE.pool} for --model draem)")
+    g.add_argument("--score-knn", type=ranged(int, 0, 1000), metavar="K",
+                   help="also measure the mean distance of each image's HOG descriptor to its "
+                        f"K nearest training images' (0: off; default {DEFAULT_SCORE.knn}, "
+                        f"{MASK_SCORE.knn} for --model draem); needs one image size")
     g.add_argument("--score-combine", choices=get_args(fields["combine"].annotation),
-                   default=DEFAULT_SCORE.combine,
                    help="with --score-knn: score by the k-NN distance alone or add the "
-                        "reconstruction score (each standardised; default %(default)s)")
+                        "reconstruction score (each standardised; default "
+                        f"{DEFAULT_SCORE.combine})")
     g.add_argument("--score-maps", choices=get_args(fields["maps"].annotation),
-                   default=DEFAULT_SCORE.maps,
                    help="the heat map: the reconstruction error, or each patch's distance to the "
                         "nearest training patch, which points at defects on textured surfaces "
-                        "(BENCHMARKS.md; default %(default)s); --model draem's is always its "
-                        "predicted mask")
+                        f"(BENCHMARKS.md; default {DEFAULT_SCORE.maps}); --model draem's is "
+                        "always its predicted mask")
     g.add_argument("--anomaly-source", type=Path, metavar="DIR",
                    help="with --model draem: fill its synthetic anomalies with crops of these "
                         "images (textures, e.g. the Describable Textures Dataset) instead of "
@@ -266,21 +267,18 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_patch_args(g: argparse._ArgumentGroup, patch: PatchMapConfig) -> None:
-    """The patch map's memory and search (`--score-maps patch`), defaulting to `patch`."""
-    g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000),
-                   default=patch.bank, metavar="N",
+    """The patch map's memory and search (`--score-maps patch`); `patch` names the defaults."""
+    g.add_argument("--patch-bank", type=ranged(int, 16, 1_000_000), metavar="N",
                    help="with --score-maps patch: training patches remembered (coreset; more "
-                        "finds more and costs more time per frame; default %(default)s)")
-    g.add_argument("--patch-dims", type=ranged(int, 0, 10_000),
-                   default=patch.dims, metavar="N",
+                        f"finds more and costs more time per frame; default {patch.bank})")
+    g.add_argument("--patch-dims", type=ranged(int, 0, 10_000), metavar="N",
                    help="with --score-maps patch: compare patches on the memory's first N "
-                        "principal axes (0: every number; default %(default)s, chosen on "
+                        f"principal axes (0: every number; default {patch.dims}, chosen on "
                         "validation crops: faster and as good or better)")
-    g.add_argument("--patch-stride", type=ranged(int, 1, 8),
-                   default=patch.stride, metavar="N",
+    g.add_argument("--patch-stride", type=ranged(int, 1, 8), metavar="N",
                    help="with --score-maps patch: describe every N-th patch down and across and "
                         "interpolate the map between them (N^2 times less search per frame; "
-                        "default %(default)s, chosen on validation crops)")
+                        f"default {patch.stride}, chosen on validation crops)")
 
 
 def _add_vae(sub: argparse._SubParsersAction) -> None:
@@ -318,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("train", KERAS_DISTRIBUTION)
     _check_options_and_paths(args)
+    detector = _detector_settings(args)  # its options' contradictions, before the data loads
     noise = _noise_spec(args)
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
@@ -337,8 +336,7 @@ def run(args: argparse.Namespace) -> int:
         initial_weights=str(args.initial_weights) if args.initial_weights else None,
         quantization_aware=args.quantization_aware,
         fake_quant=args.fake_quant or DEFAULTS.fake_quant,
-        strategy=args.strategy,
-        **_detector_settings(args))
+        strategy=args.strategy, **detector)
     check_settings(settings)  # contradicting options, before TensorFlow loads
     _check_image_sides(source, settings)
     if settings.task == "detector":
@@ -443,22 +441,62 @@ def _detector_settings(args: argparse.Namespace) -> dict[str, Any]:
     """A detector's threshold strategy and score configuration, validated before training."""
     if args.task != "detector":
         return {}
-    from pydantic import ValidationError
-
     from edgeae.runtime.threshold import training_threshold
 
     spec = training_threshold(args.threshold) if args.threshold is not None else None
+    source = str(args.anomaly_source) if args.anomaly_source else None
+    threshold = str(spec) if spec is not None else None
+    return {"threshold": threshold, "score": _score(args), "anomaly_source": source}
+
+
+# --score-* and --patch-* options as (destination, ScoreConfig field, PatchMapConfig field)
+SCORE_OPTIONS = tuple((f"score_{name}", name, None)
+                      for name in ("error", "smooth", "pool", "knn", "combine", "maps")) + tuple(
+    (f"patch_{name}", None, name) for name in ("bank", "dims", "stride"))
+# options that change nothing in some scores: (destination, whether it does in this score, why)
+IDLE_SCORE_OPTIONS: tuple[tuple[str, Callable[[ScoreConfig], bool], str], ...] = (
+    ("score_pool", lambda s: s.knn == 0 or s.combine == "both",
+     "the k-NN score alone leaves the pooled map out; add --score-combine both or drop it"),
+    ("score_combine", lambda s: s.knn > 0,
+     "with --score-knn 0 there is nothing to combine; drop it"),
+    ("score_error", lambda s: s.maps == "error",
+     "the heat map (--score-maps {maps}) is no reconstruction error; drop it"),
+    *((f"patch_{name}", lambda s: s.maps == "patch",
+       "it acts on --score-maps patch alone; add that or drop it")
+      for name in ("bank", "dims", "stride")))
+
+
+def _score(args: argparse.Namespace) -> ScoreConfig:
+    """The model's default score (train/detector.py) with the options given laid over it.
+
+    Options the score would not use are refused, and so is another heat map for a mask
+    predictor: compared with the defaults afterwards, an explicit `--score-pool top:0.1` had
+    been taken for no choice and replaced by draem's own.
+    """
+    from pydantic import ValidationError
+
+    from edgeae.train.detector import default_score
+
+    given = {dest for dest, _, _ in SCORE_OPTIONS if getattr(args, dest) is not None}
+    base = default_score(args.model, _model_params(args))
+    if base.maps == "mask" and "score_maps" in given and args.score_maps != "mask":
+        raise UserError(f"--model {args.model}'s heat map is its predicted mask; drop "
+                        "--score-maps")
+    fields = {field: getattr(args, dest) for dest, field, _ in SCORE_OPTIONS
+              if field and dest in given}
+    patch = {field: getattr(args, dest) for dest, _, field in SCORE_OPTIONS
+             if field and dest in given}
     try:
-        score = ScoreConfig(error=args.score_error, smooth=args.score_smooth, pool=args.score_pool,
-                            knn=args.score_knn, combine=args.score_combine, maps=args.score_maps,
-                            patch=PatchMapConfig(bank=args.patch_bank, dims=args.patch_dims,
-                                                 stride=args.patch_stride))
+        score = ScoreConfig.model_validate({**base.model_dump(), **fields,
+                                            "patch": {**base.patch.model_dump(), **patch}})
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
-    source = str(args.anomaly_source) if args.anomaly_source else None
-    threshold = str(spec) if spec is not None else None
-    return {"threshold": threshold, "score": score, "anomaly_source": source}
+    for dest, acts, why in IDLE_SCORE_OPTIONS:
+        if dest in given and not acts(score):
+            raise UserError(f"--{dest.replace('_', '-')} changes nothing here: "
+                            f"{why.format(maps=score.maps)}")
+    return score
 
 
 def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource, TrainSettings
