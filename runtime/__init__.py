@@ -73,7 +73,7 @@ def load(path: str | Path, backend: str | None = None, num_threads: int | None =
     if backend == "auto":
         from edgeae.runtime.auto import choose
 
-        choice = choose(path, frame_size, num_threads)
+        choice = choose(path, frame_size, num_threads, task=task)
         log.info("%s", choice.describe())
         path, backend = choice.path, choice.backend
     manifest = read_artifact_manifest(Path(path), backend)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeae.core.errors import UserError, first_line
-from edgeae.core.files import cache_folder, write_json
+from edgeae.core.files import cache_folder, cached_sha256, write_json
 from edgeae.core.manifest import Manifest
+from edgeae.core.tasks import TASKS
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
     Backend,
@@ -93,10 +94,28 @@ def siblings(path: Path, manifest: Manifest) -> dict[Path, Manifest]:
     return {p: m for p, m in found.items() if identity(m) == identity(manifest)}
 
 
-def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend, str | None]]:
-    """(file, installed backend, the file's SHA-256) triples that could run this artifact."""
-    return [(f, b, m.artifact.sha256) for f, m in siblings(path, manifest).items()
-            for b in installed_backends(f)]
+def candidates(path: Path, manifest: Manifest) -> list[tuple[Path, Backend, str]]:
+    """(file, installed backend, the file's SHA-256) triples that could run this artifact.
+
+    A file with no JSON beside it (its embedded manifest records no digest of itself) is
+    hashed, so a replaced one is measured again too.
+    """
+    return [(f, b, m.artifact.sha256 or cached_sha256(f))
+            for f, m in siblings(path, manifest).items() for b in installed_backends(f)]
+
+
+def timed_frame(manifest: Manifest, frame: tuple[int, int] | None, task: str | None,
+                score_size: tuple[int, int] | str | None) -> tuple[int, int]:
+    """(h, w) the model will run at: its fixed size; a detector's score size; else the frame's.
+
+    A detector resizes every frame to its training size (or `score_size`; "frame" keeps each
+    frame's), so timing it on the camera's frames ranked engines at a size that never runs.
+    """
+    if manifest.input.fixed_size:
+        return tuple(manifest.input.fixed_size)
+    if (task or TASKS[manifest.task].use) == "score" and score_size != "frame":
+        frame = score_size or manifest.scored_size() or frame
+    return tuple(frame or DEFAULT_FRAME)
 
 
 def model_input(manifest: Manifest, frame: tuple[int, int]) -> np.ndarray:
@@ -149,7 +168,7 @@ def _version(backend: Backend) -> str:
     return f"{names[0]} {metadata.version(names[0])}" if names else f"{top} ?"
 
 
-def cache_key(pairs: list[tuple[Path, Backend, str | None]], frame: tuple[int, int],
+def cache_key(pairs: list[tuple[Path, Backend, str]], frame: tuple[int, int],
               threads: int | None) -> str:
     """What a cached choice depends on: the candidate files, the frame, threads, CPU, engines.
 
@@ -164,17 +183,56 @@ def cache_key(pairs: list[tuple[Path, Backend, str | None]], frame: tuple[int, i
 
 def _read_cache(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        known = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}  # none yet, or damaged: measure again
+    return known if isinstance(known, dict) else {}
+
+
+def _cached(hit: object, pairs: list[tuple[Path, Backend, str]]) -> AutoChoice | None:
+    """The cached choice, if it is whole and names a candidate; None to measure again.
+
+    A hand-edited entry, or one an older or newer edgeae wrote, had raised a TypeError.
+    """
+    try:
+        choice = AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
+        choice.describe()  # its timings hold the pick's
+    except (TypeError, KeyError, ValueError):
+        return None
+    return choice if Path(choice.path) in {f.resolve() for f, _, _ in pairs} else None
+
+
+def _timings(pairs: list[tuple[Path, Backend, str]], batch: np.ndarray,
+             threads: int | None) -> dict[str, float]:
+    """Median ms of each candidate that runs; one that cannot is left out with a warning.
+
+    A sibling that this engine cannot run (tflite-runtime 2.14 and a dynamic-range int8 file)
+    had refused the file named, which runs.
+    """
+    timings, problems = {}, []
+    for file, backend, _ in pairs:
+        try:
+            timings[f"{backend.name} on {file.name}"] = median_ms(file, backend, batch, threads)
+        except Exception as exc:  # noqa: BLE001 - any engine's error: that candidate is out
+            problems.append(exc)
+            log.warning("--backend auto: %s on %s cannot run here, left out (%s)", backend.name,
+                        file.name, first_line(exc))
+    if not timings:
+        raise problems[0]
+    return timings
 
 
 def choose(path: str | Path, frame: tuple[int, int] | None = None,
-           threads: int | None = None, cache_dir: Path | None = None) -> AutoChoice:
-    """The fastest (file, backend) for this artifact on this device, cached after the first."""
+           threads: int | None = None, cache_dir: Path | None = None, task: str | None = None,
+           score_size: tuple[int, int] | str | None = None) -> AutoChoice:
+    """The fastest (file, backend) for this artifact on this device, cached after the first.
+
+    Timed at the size the model will run at (timed_frame): `frame` is the frames' (h, w),
+    `task` what the model is used for, `score_size` a detector's own.
+    """
     path = Path(path)
     manifest = read_artifact_manifest(path)
-    frame = tuple(frame or manifest.input.fixed_size or DEFAULT_FRAME)
+    frame = timed_frame(manifest, frame, task, score_size)
     pairs = candidates(path, manifest)
     if not pairs:
         from edgeae.runtime.backends import choose_backend
@@ -183,11 +241,9 @@ def choose(path: str | Path, frame: tuple[int, int] | None = None,
     folder = Path(cache_dir) if cache_dir else cache_folder("")
     cache = folder / CACHE_FILE if folder else None
     key, known = cache_key(pairs, frame, threads), _read_cache(cache) if cache else {}
-    hit = known.get(key)
-    if hit and Path(hit["path"]) in {f.resolve() for f, _, _ in pairs}:
-        return AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
-    batch = model_input(manifest, frame)
-    timings = {f"{b.name} on {f.name}": median_ms(f, b, batch, threads) for f, b, _ in pairs}
+    if (hit := _cached(known.get(key), pairs)) is not None:
+        return hit
+    timings = _timings(pairs, model_input(manifest, frame), threads)
     best_label = min(timings, key=timings.get)
     best_file, best = next((f, b) for f, b, _ in pairs if f"{b.name} on {f.name}" == best_label)
     choice = AutoChoice(str(best_file.resolve()), best.name, timings, frame)

@@ -44,6 +44,40 @@ def test_auto_times_every_engine_on_both_formats_and_keeps_the_fastest(conv_arti
     (tmp_path / CACHE_FILE).write_text("{not json")  # a damaged cache is measured again
     assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1
+    entry = json.loads((tmp_path / CACHE_FILE).read_text())  # as another edgeae may write it
+    for damaged in ([], {key: {**hit, "timings_ms": {}, "new": 1} for key, hit in entry.items()}):
+        (tmp_path / CACHE_FILE).write_text(json.dumps(damaged))  # had raised a Type/Attribute
+        assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
+
+
+def test_files_without_their_json_are_measured_again_once_replaced(conv_artifacts, tmp_path):
+    """Their embedded manifests record no digest of themselves: the cache took the old pick."""
+    names = ("model_int8.tflite", "model_int8.onnx")
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(conv_artifacts / name, folder / name)
+    assert not choose(folder / names[0], (16, 16), 1, cache_dir=tmp_path).cached
+    assert choose(folder / names[0], (16, 16), 1, cache_dir=tmp_path).cached
+    for name in names:  # the same names, another model's files
+        shutil.copy(PRETRAINED_DIR / name.replace("model", "live"), folder / name)
+    assert not choose(folder / names[0], (16, 16), 1, cache_dir=tmp_path).cached
+
+
+def test_a_detector_is_timed_at_the_size_it_scores_at():
+    """Frames are resized to a detector's training size: timing it at the camera's 480x640
+    ranked the engines at a size that never runs."""
+    from edgeae.runtime.artifact import read_artifact_manifest
+    from edgeae.runtime.auto import DEFAULT_FRAME, timed_frame
+
+    live = read_artifact_manifest(PRETRAINED_DIR / "live_int8.onnx")
+    detector = live.model_copy(update={
+        "task": "detector", "data": live.data.model_copy(update={"image_size": (28, 28)})})
+    assert timed_frame(detector, (480, 640), None, None) == (28, 28)
+    assert timed_frame(detector, (480, 640), "score", (64, 48)) == (64, 48)  # --score-size
+    assert timed_frame(detector, (480, 640), "score", "frame") == (480, 640)
+    assert timed_frame(detector, (480, 640), "reconstruct", None) == (480, 640)
+    assert timed_frame(live, None, "score", None) == DEFAULT_FRAME  # a denoiser scores frames
 
 
 def test_auto_never_picks_another_models_file(conv_artifacts, tmp_path):

@@ -398,6 +398,13 @@ def test_device_environment_runs_the_cli(venv, conv_artifacts, gray_folder, tmp_
     assert json.loads(run.stdout)["frames"] == 64
     run = subprocess.run([*cli, "info", str(tflite)], capture_output=True, text=True)
     assert run.returncode == 0 and json.loads(run.stdout)["artifact"]["precision"] == "int8"
+    if venv == "tflite-runtime":  # auto leaves out a sibling this interpreter cannot run
+        run = subprocess.run([*cli, "reconstruct", "--model", str(
+            conv_artifacts / "model_int8-dynamic.onnx"), "--backend", "auto", "--data",
+            str(gray_folder), "--out", str(tmp_path / "auto")], capture_output=True, text=True,
+            env={**os.environ, "EDGEAE_CACHE": str(tmp_path / "cache")})
+        assert run.returncode == 0, run.stderr
+        assert "tflite-runtime on model_int8-dynamic.tflite cannot run here" in run.stderr
     from edgeae.runtime.pretrained import PRETRAINED_DIR
 
     for path in (conv_artifacts / "model_int8.xml", PRETRAINED_DIR / "live_fp32.param"):

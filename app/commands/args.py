@@ -309,12 +309,15 @@ def paired_model_paths(args: argparse.Namespace) -> tuple[Path, ...]:
     return pretrained_paths(args.pretrained, args.backend, args.precision)[1:]
 
 
-def resolve_backend(args: argparse.Namespace, path: Path,
-                    frame: tuple[int, int] | None = None) -> Path:
+def resolve_backend(args: argparse.Namespace, path: Path, frame: tuple[int, int] | None = None,
+                    task: str | None = None,
+                    score_size: tuple[int, int] | str | None = None) -> Path:
     """With --backend auto, time the engines (runtime/auto.py) and print the pick.
 
     Sets `args.backend` to the backend chosen and returns the file to load, which may be the
-    same model's other format beside `path`. Keras model directories run on Keras (no choice).
+    same model's other format beside `path`. `frame`, `task` and `score_size` say at what size
+    the model will run (runtime/auto.py's timed_frame). Keras model directories run on Keras
+    (no choice).
     """
     if args.backend != "auto":
         return path
@@ -323,7 +326,7 @@ def resolve_backend(args: argparse.Namespace, path: Path,
         return path
     from edgeae.runtime.auto import choose
 
-    choice = choose(path, frame, args.threads)
+    choice = choose(path, frame, args.threads, task=task, score_size=score_size)
     print(choice.describe(), file=sys.stderr, flush=True)
     args.backend = choice.backend
     return Path(choice.path)
@@ -421,7 +424,8 @@ def scorer_and_data(args: argparse.Namespace) -> tuple[Any, Any]:
     from edgeae.train.keras_backend import open_model
 
     source = data_for_model(args)
-    model = resolve_backend(args, args.model, source.size or source.smallest)
+    model = resolve_backend(args, args.model, source.size or source.smallest, "score",
+                            args.image_size)
     scorer = open_model(model, args.backend, args.threads, use="score")
     if args.image_size is not None:  # scored at it: they had been resized back to training's
         scorer.score_size = args.image_size

@@ -265,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
     auto_threads = args.threads == "auto"
     if auto_threads:
         args.threads = None  # until chosen: --backend auto times the engines at their default
-    path = resolve_backend(args, model_path(args), frame_size_of(source))
+    path = resolve_backend(args, model_path(args), frame_size_of(source), args.task,
+                           args.score_size)
     use, options, capture = checked_run(args, source, path)
     stopped = _choose_threads(args, path, use, source, options, capture) if auto_threads \
         else None

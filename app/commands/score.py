@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_folder_inside_inputs(args.maps, "--maps", inputs)
     check_model_and_data(args)
     source = data_for_model(args)
-    model = resolve_backend(args, args.model, source.size or source.smallest)
+    model = resolve_backend(args, args.model, source.size or source.smallest, "score",
+                            args.image_size)
     spec = ModelSpec(model, args.backend, args.threads, "score", args.threshold,
                      score_size=args.image_size)  # resized to it, then scored at it
     summary = score_folder(spec, source, args.out, args.maps, args.overwrite, args.workers,
