@@ -500,7 +500,12 @@ def choose_backend(path: Path, name: str | None = None) -> Backend:
         if not chosen:
             raise UserError(f"backend {name!r} cannot run '{suffix}' files; use one of "
                             f"{', '.join(b.name for b in fitting)}")
-        fitting = chosen
+        if not chosen[0].available():
+            others = [b.name for b in fitting if b.available() and b.name != name]
+            instead = f" (or use {' or '.join(others)}, installed)" if others else ""
+            raise UserError(f"backend {name!r} is not installed: "
+                            f"{chosen[0].install_hint}{instead}")
+        return chosen[0]
     for backend in fitting:
         if backend.available():
             return backend

@@ -136,6 +136,10 @@ CASES = {
     "reconstruct-corrupt-data-keras": ("train", "reconstruct --model {m} --data "
                                        "{t}/truncated.png --strict --out {t}/r",
                                        "not a readable image"),
+    "backend-named-not-installed": ("tflite", "reconstruct --model {p} --data {t}/images "
+                                    "--backend openvino --out {t}/r",
+                                    "backend 'openvino' is not installed: pip install "
+                                    "'edgeae[openvino]' (or use onnxruntime, installed)"),
     "denoise-no-keras": ("device", "denoise {t}/images --model {m} --out {t}/d", INSTALL_TRAIN),
     "reconstruct-no-keras": ("device", "reconstruct --model {m} --data {t}/images --out {t}/r",
                              INSTALL_TRAIN),
