@@ -529,10 +529,7 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions,
             jobs = with_probes(jobs, work, options.seed)
         if quality is not None:
             np.save(work / "quality-inputs.npy", quality.inputs)
-        results = [(job, run_job(job, work, options.python if _on_device(job)
-                                 else sys.executable))
-                   for job in progress(jobs, total=len(jobs), desc="benchmark", unit="run",
-                                       min_total=2)]
+        results, left_out = measure_jobs(jobs, work, options.python)
         scored = [job for job, _ in results if job.quality_outputs]
         reference = next((np.load(j.quality_outputs) for j in scored if not _on_device(j)),
                          None)
@@ -542,8 +539,29 @@ def benchmark(target: Target, out: Path, options: BenchmarkOptions,
         for job, result in results:
             rows += rows_for(job, result, target, macs_px,
                              columns.get((job.backend, job.model), {}), loop_size)
-    write_results(out, target, options, rows, quality, macs_px)
+    write_results(out, target, options, rows, quality, macs_px, left_out)
     return rows
+
+
+def measure_jobs(jobs: list[Job], work: Path,
+                 python: str) -> tuple[list[tuple[Job, dict]], list[str]]:
+    """Each job's result, and why each job that failed did (its row is left out).
+
+    One file an engine cannot run here (tflite-runtime and a dynamic-range int8 file) had
+    thrown away every row measured before it; only a run with no row left fails.
+    """
+    results, left_out, failures = [], [], []
+    for job in progress(jobs, total=len(jobs), desc="benchmark", unit="run", min_total=2):
+        try:
+            results.append((job, run_job(job, work, python if _on_device(job)
+                                         else sys.executable)))
+        except UserError as exc:
+            failures.append(exc)
+            left_out.append(str(exc))
+            log.warning("%s; that row is left out", exc)
+    if not results and failures:
+        raise failures[0]
+    return results, left_out
 
 
 def with_probes(jobs: list[Job], work: Path, seed: int) -> list[Job]:
@@ -575,8 +593,8 @@ def quality_columns(quality: QualitySet, outputs: np.ndarray,
 
 
 def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: list[dict],
-                  quality: QualitySet | None, macs_px: float) -> None:
-    """benchmark.json (rows and the run's facts) and benchmark.csv (the rows)."""
+                  quality: QualitySet | None, macs_px: float, left_out: list[str]) -> None:
+    """benchmark.json (rows, the run's facts, the rows left out and why) and benchmark.csv."""
     artifacts = {path.parent for (fmt, _), path in target.artifacts.items()
                  if FORMATS[fmt].exported}  # the export folder (model.keras sits elsewhere)
     run = {"model": target.name, "task": target.manifest.task,
@@ -587,7 +605,7 @@ def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: li
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "machine": platform.platform(), "cpus": os.cpu_count(),
            **_interpreters(options.python), "edgeae": edgeae.__version__,
-           "warmup": options.warmup, "repeats": options.repeats}
+           "warmup": options.warmup, "repeats": options.repeats, "left_out": left_out}
     write_json(out / "benchmark.json", {"run": run, "rows": rows}, options.overwrite)
     buffer = io.StringIO()
     columns = list(dict.fromkeys(k for row in rows for k in row))

@@ -106,7 +106,8 @@ def test_the_rows_interpreter_is_asked_for_its_backends_and_versions(conv_dir, t
                                                                      caplog):
     """A venv's python links to the same binary as another venv's: compared resolved, the
     parent had answered for it, with its own packages. A format no backend there runs (the
-    IR) had ended the benchmark after the other rows."""
+    IR), or a file its engine cannot run (tflite-runtime and a dynamic-range int8 file), had
+    ended the benchmark after the other rows."""
     from edgeae.app.benchmark import rows_environment
 
     python = REPO / ".venv-tflite" / "bin" / "python"
@@ -115,13 +116,17 @@ def test_the_rows_interpreter_is_asked_for_its_backends_and_versions(conv_dir, t
     found = rows_environment(str(python))
     assert set(found["backends"]) == {"tflite-runtime", "onnxruntime"}, found
     assert "tflite-runtime" in found["versions"] and "keras" not in found["versions"]
-    code, _, err = run_cli("benchmark", conv_dir, "--precisions", "fp32", "--sizes", "16x16",
-                           "--threads", "1", "--repeats", "2", "--python", python,
-                           "--out", tmp_path / "out")
+    code, _, err = run_cli("benchmark", conv_dir, "--precisions", "fp32,int8-dynamic",
+                           "--sizes", "16x16", "--threads", "1", "--repeats", "2", "--python",
+                           python, "--out", tmp_path / "out")
     assert code == 0, err
     assert "runs model_fp32.xml; skipping those rows" in caplog.text
     bench = json.loads((tmp_path / "out" / "benchmark.json").read_text())
-    assert [r["backend"] for r in bench["rows"]] == ["keras", "tflite-runtime", "onnxruntime"]
+    assert [(r["backend"], r["precision"]) for r in bench["rows"]] == [
+        ("keras", "fp32"), ("tflite-runtime", "fp32"), ("onnxruntime", "fp32"),
+        ("onnxruntime", "int8-dynamic")], bench["rows"]
+    left_out, = bench["run"]["left_out"]
+    assert "model_int8-dynamic.tflite on tflite-runtime failed" in left_out
     assert "keras" in bench["run"]["keras_versions"]  # the Keras rows ran here
 
 
