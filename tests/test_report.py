@@ -136,3 +136,15 @@ def test_report_bad_input_is_one_line(tmp_path, denoiser_dir):
     code, _, err = run_cli("report", denoiser_dir, "--benchmark", damaged, "--out",
                            tmp_path / "r.html")
     assert code == 2 and "cannot read benchmark" in err, err
+
+
+def test_a_detectors_plots_go_by_frame_size_not_its_constant_work_per_frame():
+    """A detector scores at its training size, so every row has the same MACs per frame: the
+    quality plot was drawn at the first size measured, the size plot on one vertical line."""
+    from edgeae.app.report import benchmark_plots, largest_size
+
+    rows = [{"size": size, "mmacs_per_frame": 0.45, "ms_p50": ms, "threads": 2,
+             "backend": "onnxruntime", "precision": "int8", "auroc": 0.9}
+            for size, ms in (("64x48", 1.0), ("640x480", 3.0), ("320x240", 2.0))]
+    assert largest_size(rows) == "640x480"
+    assert len(benchmark_plots({"rows": rows, "run": {"quality_metric": "auroc"}})) == 2
