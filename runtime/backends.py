@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 import os
 import platform
 import re
@@ -28,6 +29,8 @@ from edgeae.core.formats import FORMATS
 from edgeae.core.manifest import weights_path_for
 from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
 from edgeae.runtime.buffers import KeptArrays
+
+log = logging.getLogger(__name__)
 
 
 class Session(Protocol):
@@ -239,14 +242,30 @@ class OpenVINOSession:
         """Run one NHWC float32 batch; the output is a view into the request's own buffer."""
         if batch.shape != self._shape:
             self._model.reshape({self._model.inputs[0]: list(batch.shape)})
-            compiled = self._core.compile_model(self._model, "CPU", self._config)
-            self._request = compiled.create_infer_request()
+            self._request = self._compiled().create_infer_request()
             self._shape = batch.shape
             if self._cache is not None:  # a compile may have added a file: keep it bounded
                 prune_oldest(self._cache, OPENVINO_CACHE_BYTES)
         # the output stays in the request's own buffer: no copy handed back and thrown away
         self._request.infer({0: batch}, share_outputs=True)
         return self._request.get_output_tensor(0).data
+
+    def _compiled(self):  # noqa: ANN202 - an openvino.CompiledModel
+        """The model compiled for its shape; compiled again without the cache if that fails.
+
+        Processes compiling the same model into one cache at once (two services starting) can
+        fail in OpenVINO's own blob writing ("cannot set permissions: No such file").
+        """
+        try:
+            return self._core.compile_model(self._model, "CPU", self._config)
+        except RuntimeError as exc:
+            if self._cache is None:
+                raise
+            log.warning("OpenVINO's model cache %s failed (%s); compiling without it",
+                        self._cache, first_line(exc))
+            self._cache = None
+            self._core.set_property({"CACHE_DIR": ""})
+            return self._core.compile_model(self._model, "CPU", self._config)
 
     def metadata(self) -> dict[str, str]:
         """The ONNX file's metadata_props, or an IR's framework rt_info, as OpenVINO keeps them."""
