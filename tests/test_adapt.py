@@ -427,6 +427,7 @@ def test_the_content_test_vetoes_a_lower_loss_that_took_content(after, content, 
     from edgeae.train.settings import KEEP_TESTS
 
     assert Tuning(1.0, after, 3, content).kept is kept
+    assert Tuning(1.0, after, 3, content).saved_loss == (after if kept else 1.0)
     assert tuple(KEEP_TESTS) == get_args(KeepTest)  # the table and the manifest's names agree
 
 

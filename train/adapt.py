@@ -280,6 +280,14 @@ class Tuning:
         lost_content = self.content is not None and self.content[1] < self.content[0]
         return self.after < self.before and not lost_content
 
+    @property
+    def saved_loss(self) -> float:
+        """The held-out loss of the weights written: the tuned ones' if kept, else the start's.
+
+        The lower of the two had been recorded, a rejected tuning's among them.
+        """
+        return self.after if self.kept else self.before
+
 
 def tune(model: keras.Model, train: FramePairs, val: FramePairs, settings: AdaptSettings,
          history: Path, verbose: int | str = "auto") -> Tuning:
@@ -479,7 +487,7 @@ def adapted_manifest(start: Start, source: ImageSource, counts: tuple[int, Frame
     training = TrainingSummary(
         loss="mse", epochs=settings.max_epochs, epochs_run=tuning.epochs,
         batch_size=settings.batch_size, learning_rate=settings.learning_rate, seed=settings.seed,
-        best_val_loss=min(tuning.before, tuning.after), self_supervised="frame-to-frame",
+        best_val_loss=tuning.saved_loss, self_supervised="frame-to-frame",
         initial_weights=start.name, seconds=round(seconds, 2), adaptation=adaptation)
     data = DataSummary(source=source.name, kind=source.kind, n_train=len(train), n_val=len(val),
                        image_size=train.inputs.shape[1:3],
