@@ -374,6 +374,8 @@ CASES = {
     "adapt-too-few-frames-to-hold-out": ("train", "adapt --pretrained live --data "
                                          "{t}/footage --holdout 0.5 --out {t}/a",
                                          "leave too few to train on"),
+    "adapt-frames-too-small": ("train", "adapt --pretrained live --data {t}/footage --out {t}/a",
+                               "too small to adapt on: this model needs 32 pixels a side"),
     "adapt-patch-size-off-the-grid": ("train", "adapt --pretrained live --data {t}/images "
                                       "--patch-size 12 --out {t}/a", "multiples of 8; try"),
     # the other device environment: older OpenCV and numpy

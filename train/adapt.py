@@ -36,7 +36,6 @@ import numpy as np
 import edgeae
 from edgeae.core.calibration import CALIBRATION_FILE, calibration_count, covering_subset
 from edgeae.core.data import ImageSource
-from edgeae.core.errors import UserError
 from edgeae.core.files import atomic_dir
 from edgeae.core.images import to_uint8, to_unit_float
 from edgeae.core.manifest import (
@@ -59,6 +58,7 @@ from edgeae.train.camera import srgb_to_linear
 from edgeae.train.frame_pairs import (
     NEIGHBOURS,
     FramePairs,
+    adaptable_size,
     as_gray_u8,
     check_frame_count,
     frame_pairs,
@@ -121,14 +121,9 @@ def pass_model(shipped: str, precision: PassPrecision) -> Denoiser:
 
 def read_frames(source: ImageSource, multiple: int, max_frames: int | None) -> list[np.ndarray]:
     """The footage's frames in order as uint8 HWC, cropped to sides the model accepts."""
-    if source.size is None:
-        raise UserError(f"the frames in {source.name} differ in size; adapt needs footage of "
-                        "one camera mode (pass --image-size HxW to resize them)")
+    h, w = adaptable_size(source.size, multiple, source.name)
     n = len(source) if max_frames is None else min(len(source), max_frames)
     check_frame_count(n, source.name)
-    h, w = (side // multiple * multiple for side in source.size)
-    if min(h, w) < multiple * 4:
-        raise UserError(f"frames of {source.size[0]}x{source.size[1]} are too small to adapt on")
     return [to_uint8(source.read(i)[:h, :w])
             for i in progress(range(n), total=n, desc="reading frames", min_total=50)]
 

@@ -217,6 +217,22 @@ def check_frame_count(n: int, name: str) -> None:
                         "consecutive frames of one scene (a few seconds of video)")
 
 
+def adaptable_size(size: tuple[int, int] | None, multiple: int,
+                   name: str) -> tuple[int, int]:
+    """The sides frames of `size` are cropped to for a model of this side multiple.
+
+    Refuses mixed sizes, and frames under four multiples a side (with that minimum named).
+    """
+    if size is None:
+        raise UserError(f"the frames in {name} differ in size; adapt needs footage of one "
+                        "camera mode (pass --image-size HxW to resize them)")
+    h, w = (side // multiple * multiple for side in size)
+    if min(h, w) < multiple * 4:
+        raise UserError(f"frames of {size[0]}x{size[1]} are too small to adapt on: this model "
+                        f"needs {multiple * 4} pixels a side or more")
+    return h, w
+
+
 def check_footage_fits(n: int, size: tuple[int, int], channels: int, name: str,
                        count_option: str = "--max-frames") -> None:
     """Refuse footage whose frames and pairs alone exceed the memory this machine has free.

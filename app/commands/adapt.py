@@ -20,7 +20,7 @@ from edgeae.app.commands.args import (
 )
 from edgeae.core.errors import UserError
 from edgeae.core.files import check_can_create, check_replaceable_dir, refuse_replacing_inputs
-from edgeae.core.manifest import Adaptation, LossSpace, PassPrecision, Targets, Warp
+from edgeae.core.manifest import Adaptation, LossSpace, Manifest, PassPrecision, Targets, Warp
 from edgeae.train.settings import (
     BRIGHTNESS_MODELS,
     KEEP_TESTS,
@@ -298,6 +298,7 @@ def _check_footage(source, args: argparse.Namespace) -> None:  # noqa: ANN001
     """
     from edgeae.train.frame_pairs import (
         NEIGHBOURS,
+        adaptable_size,
         check_footage_fits,
         check_frame_count,
         split_frames,
@@ -306,8 +307,19 @@ def _check_footage(source, args: argparse.Namespace) -> None:  # noqa: ANN001
     n = len(source) if args.max_frames is None else min(len(source), args.max_frames)
     check_frame_count(n, source.name)
     split_frames(n, args.holdout, max(abs(o) for o in NEIGHBOURS[args.targets]))
-    if source.size is not None:  # mixed sizes are refused when the frames are read
-        check_footage_fits(n, source.size, source.channels, source.name)
+    adaptable_size(source.size, _start_manifest(args).input.size_multiple, source.name)
+    check_footage_fits(n, source.size, source.channels, source.name)
+
+
+def _start_manifest(args: argparse.Namespace) -> Manifest:
+    """The starting model's manifest, read without Keras: a model directory's or a shipped one's."""
+    if args.model is not None:
+        from edgeae.core.modeldir import ModelDir
+
+        return ModelDir.open(args.model).manifest
+    from edgeae.runtime.pretrained import pretrained_manifest
+
+    return pretrained_manifest(args.pretrained)
 
 
 def _check_denoiser_dir(path: Path) -> None:
