@@ -89,11 +89,16 @@ def sample_batches(vae, n: int, seed: int | None, temperature: float) -> np.ndar
 
 def read_for(vae, path: Path) -> np.ndarray:
     """An image file in the model's size and channels, float HWC in [0, 1]."""
+    h, w, c = vae.image_shape
+    return prepare(readable_image(path), c, (h, w))
+
+
+def readable_image(path: Path) -> np.ndarray:
+    """The image in `path` as read_image gives it, or a one-line UserError."""
     img = read_image(path)
     if img is None:
         raise UserError(f"{path} is not a readable image; pass PNG, JPEG, BMP or TIFF files")
-    h, w, c = vae.image_shape
-    return prepare(img, c, (h, w))
+    return img
 
 
 def grid_image(images: np.ndarray, columns: int | None = None) -> np.ndarray:

@@ -104,6 +104,13 @@ def dense_dir(tmp_path_factory, gray_folder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def vae_dir(tmp_path_factory, gray_folder) -> Path:
+    """A small VAE (4 latent dimensions) trained for one epoch on the gray folder."""
+    return train_cli(tmp_path_factory.mktemp("models") / "vae", "vae", gray_folder, "--latent-dim",
+                     "4", "--filters", "8", "--epochs", "1")
+
+
+@pytest.fixture(scope="session")
 def denoiser_dir(tmp_path_factory, gray_folder) -> Path:
     """The tutorial's conv denoiser (noise factor 0.2) trained briefly on the gray folder."""
     return train_cli(tmp_path_factory.mktemp("models") / "denoiser", "denoiser", gray_folder,

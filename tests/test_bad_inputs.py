@@ -250,6 +250,11 @@ CASES = {
                                "not a VAE decoder"),
     "generate-existing-out": ("train", "generate --model {m} --out {t}/corrupt.png",
                               "corrupt.png already exists; pass --overwrite"),
+    "generate-interpolate-no-image": ("train", "generate --model {m} --interpolate "
+                                      "{t}/corrupt.png {t}/corrupt.png --out {t}/g.png",
+                                      "corrupt.png is not a readable image"),
+    "generate-traverse-beyond-the-code": ("train", "generate --model {v} --traverse 9 --out "
+                                          "{t}/g.png", "takes a dimension 0..3, got 9"),
     "generate-no-keras": ("device", "generate --model {m} --out {t}/g.png", INSTALL_TRAIN),
     # report
     "report-wrong-suffix": ("device", "report {m} --out {t}/r.pdf", ".html"),
@@ -485,7 +490,8 @@ def edgeae(python: Path, args: list[str], cwd: Path,
 def test_bad_input_is_one_line_exit_2_at_once(case, bad, no_tensorflow, request, tmp_path):
     where, line, fragment = CASES[case]
     values = {"t": bad, "p": PRETRAINED_DIR / "live_fp32.onnx",
-              "m": request.getfixturevalue("conv_dir") if "{m}" in line else None}
+              "m": request.getfixturevalue("conv_dir") if "{m}" in line else None,
+              "v": request.getfixturevalue("vae_dir") if "{v}" in line else None}
     args = [a.format(**values) for a in line.split()]
     if where in DEVICE_VENVS:
         done, seconds = edgeae(device_python(where), args, tmp_path)

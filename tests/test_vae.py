@@ -128,12 +128,6 @@ def test_train_vae_and_generate_cli(tmp_path, gray_folder):
     assert code == 0, err
 
 
-@pytest.fixture(scope="module")
-def vae_dir(tmp_path_factory, gray_folder):
-    return train_cli(tmp_path_factory.mktemp("cli") / "vae", "vae", gray_folder, "--latent-dim",
-                     "4", "--filters", "8", "--epochs", "1")
-
-
 @pytest.mark.parametrize("args, message", [
     (("-n", "0"), "must be >= 1"),
     (("--traverse", "9"), "dimension 0..3"),
