@@ -58,8 +58,10 @@ class ArtifactVAE:
             problem = (f"{self._beside.name} beside the decoder was exported from another model"
                        if self._foreign else "interpolating between images needs the encoder "
                        f"beside the decoder ({self._beside.name})")
-            raise UserError(f"{problem}: edgeae export VAE_DIR --part encoder (same --out and "
-                            "--format)")
+            art = self.generator.manifest.artifact
+            raise UserError(f"{problem}: edgeae export VAE_DIR --part encoder --format "
+                            f"{art.format} --precision {art.precision} --out "
+                            f"{self._beside.parent}")
         codes = self.encoder.encode(np.stack([a, b]))
         return self.decode(slerp(codes[0], codes[1], np.linspace(0.0, 1.0, steps)))
 

@@ -170,6 +170,11 @@ def test_decoder_exports_and_generates_on_the_runtime(tmp_path, vae):
         assert images.dtype == np.uint8 and images.shape == (6, 16, 16, 1)
         worst = np.abs(images.astype(int) - expected).max()
         assert worst <= (1 if "fp32" in name else 40), (name, worst)  # int8: a coarser decoder
+    pair = write_folder(tmp_path / "pair", blobs(2))
+    code, _, err = run_cli("generate", "--model", out / "decoder_int8.tflite", "--interpolate",
+                           *sorted(pair.glob("*.png")), "--out", tmp_path / "row.png")
+    assert code == 2 and err.count("\n") == 1, err  # the advice had left out --precision int8
+    assert f"--part encoder --format tflite --precision int8 --out {out}" in err, err
     codes = np.random.default_rng(0).standard_normal((2, 4))
     row = rt.load(out / "decoder_fp32.onnx").interpolate(codes[0], codes[1], steps=5)
     assert row.shape == (5, 16, 16, 1)
