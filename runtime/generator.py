@@ -63,10 +63,35 @@ def codes_array(codes: object, dtype: type) -> np.ndarray:
                         "something else") from None
 
 
+def prior_codes(n: int, latent_dim: int, seed: int | None = None,
+                temperature: float = 1.0) -> np.ndarray:
+    """`n` codes drawn from N(0, temperature^2) with numpy's generator seeded by `seed`.
+
+    Checked for the Keras VAE and the runtime alike: a NaN or negative temperature had given
+    NaN images from one and a one-line error from the other.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
+        raise UserError(f"the number of samples must be a positive whole number, got {n!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+            or not (np.isfinite(temperature) and temperature >= 0):
+        raise UserError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or seed < 0):
+        raise UserError(f"seed must be a whole number >= 0 or None, got {seed!r}")
+    return temperature * np.random.default_rng(seed).standard_normal((n, latent_dim))
+
+
+def check_steps(steps: int) -> None:
+    """An interpolation's number of images: a whole number, 2 or more."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
+        raise UserError(f"an interpolation needs a whole number of steps, 2 or more, got "
+                        f"{steps!r}")
+
+
 def traverse_codes(latent_dim: int, dim: int, steps: int = 9, span: float = 3.0) -> np.ndarray:
     """Codes sweeping dimension `dim` from -span to span, the others at 0 (the prior's mean)."""
     if not 0 <= dim < latent_dim:
-        raise UserError(f"--traverse takes a dimension 0..{latent_dim - 1}, got {dim}")
+        raise UserError(f"traverse takes a dimension 0..{latent_dim - 1}, got {dim}")
     z = np.zeros((steps, latent_dim))
     z[:, dim] = np.linspace(-span, span, steps)
     return z
@@ -105,22 +130,11 @@ class Generator:
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """`n` uint8 images decoded from codes drawn from N(0, temperature^2)."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-            raise UserError(f"the number of samples must be a positive whole number, got {n!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
-                or not (np.isfinite(temperature) and temperature >= 0):
-            raise UserError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or seed < 0):
-            raise UserError(f"seed must be a whole number >= 0 or None, got {seed!r}")
-        z = temperature * np.random.default_rng(seed).standard_normal((n, self.latent_dim))
-        return to_uint8(self.decode(z))
+        return to_uint8(self.decode(prior_codes(n, self.latent_dim, seed, temperature)))
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 10) -> np.ndarray:
         """`steps` uint8 images on the spherical path from code `a` to code `b`."""
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
-            raise UserError(f"an interpolation needs a whole number of steps, 2 or more, got "
-                            f"{steps!r}")
+        check_steps(steps)
         a, b = codes_array(a, np.float64), codes_array(b, np.float64)
         if a.shape != (self.latent_dim,) or b.shape != (self.latent_dim,):
             raise UserError(f"codes a and b must each have shape ({self.latent_dim},), got "

@@ -78,6 +78,17 @@ def test_vae_api_samples_interpolates_and_bounds_the_likelihood(vae):
     assert iwae.mean() >= elbo.mean() - 0.5  # the importance-weighted bound is tighter
     with pytest.raises(UserError, match="positive"):
         vae.sample(0)
+    # the runtime's checks: a NaN temperature had given NaN images, the rest numpy's or
+    # Keras's own errors
+    for call, match in ((lambda: vae.sample(2, temperature=float("nan")), "temperature"),
+                        (lambda: vae.sample(2, temperature=-1), "temperature"),
+                        (lambda: vae.sample(2.5), "positive whole number"),
+                        (lambda: vae.sample(2, seed=-1), "seed must be"),
+                        (lambda: vae.interpolate(test[0], test[1], steps=2.5), "whole number"),
+                        (lambda: vae.encode(blobs(2, size=20)), r"\(N, 16, 16, 1\)"),
+                        (lambda: vae.elbo(blobs(2, size=20)), r"\(N, 16, 16, 1\)")):
+        with pytest.raises(UserError, match=match):
+            call()
     with pytest.raises(UserError, match="0..3"):
         vae.traverse(4)
     assert vae.traverse(1, steps=5).shape == (5, 16, 16, 1)

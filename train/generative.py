@@ -22,7 +22,7 @@ import numpy as np
 from edgeae.core.architectures import LOSS_OF, VAEConfig
 from edgeae.core.errors import UserError
 from edgeae.core.modeldir import ModelDir
-from edgeae.runtime.generator import slerp, traverse_codes
+from edgeae.runtime.generator import check_steps, prior_codes, slerp, traverse_codes
 from edgeae.train.detector import array_source, as_images
 from edgeae.train.keras_backend import load_keras
 
@@ -91,6 +91,10 @@ class VAE:
         """The code distribution of each image: (mean, log-variance), each (N, latent_dim)."""
         encoder = self._fitted().get_layer("encoder")
         x = as_images(x)
+        shape = tuple(encoder.inputs[0].shape[1:])
+        if x.shape[1:] != shape:  # Keras's own error took many lines
+            raise UserError(f"images must be (N, {', '.join(map(str, shape))}) as this VAE was "
+                            f"trained (N, H, W for gray ones), got {x.shape}")
         parts = [encoder(x[i:i + BATCH], training=False) for i in range(0, len(x), BATCH)]
         return (np.concatenate([np.asarray(m) for m, _ in parts]),
                 np.concatenate([np.asarray(v) for _, v in parts]))
@@ -108,15 +112,11 @@ class VAE:
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """`n` new images from codes drawn from the prior N(0, temperature^2)."""
-        if n <= 0:
-            raise UserError(f"the number of samples must be positive, got {n}")
-        z = np.random.default_rng(seed).standard_normal((n, self.config.latent_dim))
-        return self.decode(temperature * z)
+        return self.decode(prior_codes(n, self.config.latent_dim, seed, temperature))
 
     def interpolate(self, a: np.ndarray, b: np.ndarray, steps: int = 10) -> np.ndarray:
         """`steps` images on the spherical path from image `a`'s code to image `b`'s."""
-        if steps < 2:
-            raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
+        check_steps(steps)
         means = self.encode(np.stack([as_images(a[None])[0], as_images(b[None])[0]]))[0]
         return self.decode(slerp(means[0], means[1], np.linspace(0.0, 1.0, steps)))
 
