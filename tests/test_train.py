@@ -16,6 +16,7 @@ from edgeae.core.data import ArrayImages, FolderImages, ImageTiles, Preprocess
 from edgeae.core.errors import UserError
 from edgeae.core.manifest import Manifest
 from edgeae.core.modeldir import ModelDir
+from edgeae.train.callbacks import TimeLimit
 from edgeae.train.fit import WORK_DIR, TrainSettings, train
 from edgeae.train.keras_backend import load_keras
 from edgeae.train.pipeline import (
@@ -101,7 +102,9 @@ def test_interrupted_run_resumes(tmp_path, source):
     other_data = ArrayImages(blobs(48, seed=1)[:40], Preprocess(), "other", "npy")
     with pytest.raises(UserError, match="interrupted run with other settings or data"):
         train(other_data, out, settings, verbose=0)
-    manifest = train(source, out, settings, verbose=0)
+    limit = TimeLimit(minutes=10)  # --time-limit: the budget counts the stopped run's epochs
+    manifest = train(source, out, settings, callbacks=[limit], verbose=0)
+    assert limit.spent_before == pytest.approx(before)
     # epochs 0 and 1 ran before the interruption; the resumed run did only 2 and 3
     assert epochs_logged(out) == [0, 1, 2, 3]
     assert manifest.training.epochs_run == 4

@@ -18,13 +18,16 @@ class TimeLimit(keras.callbacks.Callback):
         super().__init__()
         self.seconds = minutes * 60
         self.start = time.monotonic()
+        # training seconds a resumed run had spent before it stopped: the budget counts them
+        # (a resumed run had been given the whole budget again)
+        self.spent_before = 0.0
 
     def on_train_begin(self, logs=None) -> None:  # noqa: D102 - a Keras hook
         self.start = time.monotonic()  # the budget is for training, not for building the model
 
     def elapsed_fraction(self) -> float:
-        """Share of the time budget used so far."""
-        return (time.monotonic() - self.start) / self.seconds
+        """Share of the time budget used so far, a resumed run's earlier epochs included."""
+        return (self.spent_before + time.monotonic() - self.start) / self.seconds
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:  # noqa: D102 - a Keras hook
         if self.elapsed_fraction() >= 1.0:

@@ -50,7 +50,7 @@ from edgeae.core.modeldir import (
 )
 from edgeae.core.tasks import TASKS
 from edgeae.train.anomalies import anomaly_textures
-from edgeae.train.callbacks import KLWarmup
+from edgeae.train.callbacks import KLWarmup, TimeLimit
 from edgeae.train.distribute import distribution_strategy
 from edgeae.train.keras_backend import KerasSession, load_keras
 from edgeae.train.memory import check_batch_fits
@@ -306,6 +306,9 @@ class _Run:
         detector's threshold takes a while) resumes there instead of training again.
         """
         start, before = time.monotonic(), _seconds_before(self.work)
+        for callback in callbacks:
+            if isinstance(callback, TimeLimit):
+                callback.spent_before = before
         elapsed = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: write_json(
             self.work / ELAPSED_FILE, {"seconds": before + time.monotonic() - start}, True))
         try:

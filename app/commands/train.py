@@ -113,7 +113,8 @@ def _add_training_args(g: argparse._ArgumentGroup, task: str) -> None:
     g.add_argument("--epochs", type=POSITIVE, default=DEFAULTS.epochs,
                    help="at most this many epochs (default %(default)s)")
     g.add_argument("--time-limit", type=ranged(float, 0.0, 1e6, lo_open=True), metavar="MIN",
-                   help="stop after the epoch that reaches this many minutes, keeping the best")
+                   help="stop after the epoch that reaches this many minutes (a resumed run's "
+                        "earlier epochs count), keeping the best")
     g.add_argument("--batch-size", type=POSITIVE, default=DEFAULTS.batch_size,
                    help="default %(default)s")
     g.add_argument("--learning-rate", type=ranged(float, 0.0, 10.0, lo_open=True),
