@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -336,6 +338,37 @@ def test_a_detector_stopped_while_its_threshold_is_set_keeps_the_old_model_and_r
     manifest = train(source, out, longer, overwrite=True, callbacks=[counted], verbose=0)
     assert counted.epochs == 0 and manifest.training.epochs_run == 3
     assert manifest.threshold is not None and epochs_logged(out) == [0, 1, 2]
+
+
+def test_a_run_stopped_while_its_files_move_in_is_finished_by_the_same_command(
+        tmp_path, source, monkeypatch):
+    """Stopped between moving the new files and writing the manifest, the folder was no model
+    and the same command failed (the history it read had moved), the old model gone."""
+    import edgeae.train.fit as fit
+
+    out = tmp_path / "m"
+    settings = TrainSettings(epochs=1, batch_size=16)
+    train(source, out, settings, verbose=0)
+    real, moves = os.replace, []
+
+    def stopped_after_two(src, dst):  # os.replace moves the files in: the third stops
+        if Path(dst).parent == out and Path(src).parent == out / WORK_DIR:
+            moves.append(dst)
+            if len(moves) == 3:
+                raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(fit.os, "replace", stopped_after_two)
+    longer = replace(settings, epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(source, out, longer, overwrite=True, verbose=0)
+    assert not (out / "manifest.json").exists()  # no finished model: half old, half new
+    monkeypatch.setattr(fit.os, "replace", real)
+    counted = EpochCount()
+    manifest = train(source, out, longer, overwrite=True, callbacks=[counted], verbose=0)
+    assert counted.epochs == 0 and manifest.training.epochs_run == 2
+    assert ModelDir.open(out).manifest == manifest and epochs_logged(out) == [0, 1]
+    assert not (out / WORK_DIR).exists()
 
 
 class EpochCount(keras.callbacks.Callback):

@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -40,6 +41,7 @@ from edgeae.core.manifest import (
 )
 from edgeae.core.modeldir import (
     HISTORY_FILE,
+    MANIFEST_FILE,
     MODEL_FILE,
     RUN_SETTINGS,
     SAMPLES_FILE,
@@ -74,6 +76,7 @@ LOGS_DIR = "logs"  # TensorBoard's, written as the run goes
 BACKUP_DIR = "backup"  # in WORK_DIR: Keras's BackupAndRestore's, each epoch
 TRAINED_FILE = "trained.json"  # in WORK_DIR once fit ended: the model is being finished
 ELAPSED_FILE = "elapsed.json"  # in WORK_DIR: training seconds by the last finished epoch
+SWAP_FILE = "swapping"  # in WORK_DIR once what --out held is gone: the new files move in
 # a UserError raised while tf.data reads (an image gone unreadable): its message, unwrapped
 USER_ERROR_INSIDE = re.compile(r"UserError: ([^\n]+)")
 # recorrupted training refuses data whose estimated noise is under one gray level: 8-bit
@@ -517,8 +520,23 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
 
     What --overwrite replaces is kept until the new model is complete: a detector's threshold
     (its normal images' score statistics, and side files) is set before anything is replaced.
+    A run stopped while the files move is finished by the same command (_swap_in).
     """
     work = out / WORK_DIR
+    if not (work / SWAP_FILE).exists() and not (work / MANIFEST_FILE).exists():
+        _complete_in_work(work, source, settings, shape, split, seconds)
+    _swap_in(out, work)
+    shutil.rmtree(work)
+    manifest = Manifest.read(out / MANIFEST_FILE)
+    log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
+             manifest.training.best_val_loss, out)
+    return manifest
+
+
+def _complete_in_work(work: Path, source: ImageSource, settings: TrainSettings,
+                      shape: tuple[int, int, int], split: tuple[np.ndarray, np.ndarray],
+                      seconds: float) -> None:
+    """The manifest (a detector's threshold set) written beside the new files in `work`."""
     train_idx, val_idx = split
     manifest = build_manifest(source, settings, shape, len(train_idx), len(val_idx),
                               work / HISTORY_FILE, seconds)
@@ -529,24 +547,27 @@ def _finish(out: Path, source: ImageSource, settings: TrainSettings,
         manifest = calibrated(manifest, session, source, train_idx, val_idx,
                               settings.threshold or DEFAULT_THRESHOLD, settings.seed, work)
         log.info("threshold %s = %.6g", manifest.threshold_strategy, manifest.threshold)
-    _replace_model_files(out, work)
-    manifest = write_manifest(out, manifest)
-    shutil.rmtree(work)
-    log.info("trained %s in %.1f s: best val_loss %s -> %s", settings.architecture, seconds,
-             manifest.training.best_val_loss, out)
-    return manifest
+    write_manifest(work, manifest)
 
 
-def _replace_model_files(out: Path, work: Path) -> None:
-    """Remove what `out` held (but the run's work and logs) and move the new files in."""
-    for old in out.iterdir():
-        if old.name in (WORK_DIR, LOGS_DIR):
-            continue
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
+def _swap_in(out: Path, work: Path) -> None:
+    """Remove what `out` held (but the run's work and logs), then move the new files in.
+
+    Each step can be done again: SWAP_FILE marks the old files gone, a file moved is no longer
+    in `work`, and the manifest comes last, so `out` is no finished model directory until the
+    swap is whole. A run stopped in the middle had left a folder its own command could not
+    finish (the history it read had moved), the old model gone.
+    """
+    if not (work / SWAP_FILE).exists():
+        for old in out.iterdir():
+            if old.name in (WORK_DIR, LOGS_DIR):
+                continue
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        write_text(work / SWAP_FILE, "", overwrite=True)
     for name in (MODEL_FILE, HISTORY_FILE, SAMPLES_FILE, CALIBRATION_FILE, MEMORY_FILE,
-                 PATCHES_FILE):
+                 PATCHES_FILE, MANIFEST_FILE):
         if (work / name).exists():
-            shutil.move(work / name, out / name)
+            os.replace(work / name, out / name)
