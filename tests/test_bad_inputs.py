@@ -41,6 +41,9 @@ CASES = {
     # train: the data is read before TensorFlow is imported
     "train-missing-data": ("train", "train autoencoder --data {t}/missing --out {t}/o",
                            "no such file or directory"),
+    "train-one-image": ("train", "train autoencoder --data {t}/tiny --out {t}/o",
+                        "need at least 2 images to train on 1 and hold one out for validation, "
+                        "got 1: give more, let --patch-size N"),
     "train-empty-folder": ("train", "train autoencoder --data {t}/empty --out {t}/o",
                            "no images found"),
     "train-corrupt-strict": ("train", "train autoencoder --data {t}/corrupt --strict --out {t}/o",

@@ -20,6 +20,7 @@ from edgeae.core.errors import UserError
 from edgeae.core.manifest import CameraTruth
 from edgeae.train.noise import apply_noise_to_frames, camera_truth
 from edgeae.train.noise_spec import Noise, gaussian_sigma, parse_noise
+from edgeae.train.settings import check_image_count
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ def split_indices(n: int, val_fraction: float, seed: int, tail_gap: int | None =
     ending there would reach back into the training frames). At least `min_train` images are
     left to train on (a task's row says how many it needs).
     """
-    if n < min_train + 1:
-        raise UserError(f"need at least {min_train + 1} images to train on {min_train} and hold "
-                        f"one out for validation, got {n}")
+    check_image_count(n, min_train)
     n_val = min(n - min_train, max(1, int(round(n * val_fraction))))
     if tail_gap is not None:
         start = n - n_val

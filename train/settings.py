@@ -204,6 +204,18 @@ class AdaptSettings:
     seed: int = 0
 
 
+def check_image_count(n: int, min_train: int) -> None:
+    """Enough images to train on `min_train` and hold one out; needs no Keras.
+
+    The command checks it before TensorFlow loads (it had been found after, with no way out
+    named).
+    """
+    if n < min_train + 1:
+        raise UserError(f"need at least {min_train + 1} images to train on {min_train} and hold "
+                        f"one out for validation, got {n}: give more, let --patch-size N cut "
+                        "one large photo into tiles, or take a smaller --every of a video")
+
+
 def check_settings(settings: TrainSettings) -> None:
     """Parameters that contradict each other are one-line errors before any work.
 

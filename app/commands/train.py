@@ -32,11 +32,13 @@ from edgeae.core.errors import Terminated, UserError
 from edgeae.core.files import check_can_create
 from edgeae.core.manifest import CameraTruth, PatchMapConfig, ScoreConfig, SelfSupervised
 from edgeae.core.modeldir import check_out_replaceable
+from edgeae.core.tasks import TASKS
 from edgeae.train.settings import (
     FAKE_QUANT_SCHEMES,
     LOSS_NAMES,
     STRATEGY_NAMES,
     TrainSettings,
+    check_image_count,
     check_settings,
     initial_weights_problem,
 )
@@ -322,6 +324,7 @@ def run(args: argparse.Namespace) -> int:
     splits = load_data(args.data, Preprocess(args.channels, args.image_size),
                        **load_kwargs(args, normal_only=True))
     source = _tiled_if_one_image(splits.train, args)
+    check_image_count(len(source), TASKS[args.task].min_train)
     _warn_if_classes(args.task, source)
     if getattr(args, "anomaly_source", None):  # an empty folder fails before TensorFlow loads
         from edgeae.train.anomalies import anomaly_textures
@@ -381,7 +384,6 @@ def _check_options_and_paths(args: argparse.Namespace) -> None:
 def _tiled_if_one_image(source, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ImageSource
     """One photo trained on crops (--patch-size) as a grid of tiles, so some can validate."""
     from edgeae.core.data import ImageTiles
-    from edgeae.core.tasks import TASKS
 
     if len(source) != 1 or args.patch_size is None or min(source.smallest) < args.patch_size:
         return source  # image_shape says what is wrong with a crop larger than the image
