@@ -44,6 +44,10 @@ CASES = {
     "train-one-image": ("train", "train autoencoder --data {t}/tiny --out {t}/o",
                         "need at least 2 images to train on 1 and hold one out for validation, "
                         "got 1: give more, let --patch-size N"),
+    "train-series-image-size": ("train", "train autoencoder --data {t}/rows.csv --image-size "
+                                "4x16 --out {t}/o", "--image-size shape images; "),
+    "train-crops-without-a-size": ("train", "train autoencoder --data {t}/images "
+                                   "--patches-per-image 8 --out {t}/o", "add --patch-size"),
     "train-empty-folder": ("train", "train autoencoder --data {t}/empty --out {t}/o",
                            "no images found"),
     "train-corrupt-strict": ("train", "train autoencoder --data {t}/corrupt --strict --out {t}/o",

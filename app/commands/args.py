@@ -208,6 +208,7 @@ def _check_series_options(args: argparse.Namespace) -> None:
     """--label-column and --normal-label read a CSV series' labels: nothing else has them.
 
     Given anywhere else they were ignored, and a detector then learned anomalies as normal.
+    The options that shape images shape no series.
     """
     given = [flag for flag, value in (("--label-column", args.label_column),
                                       ("--normal-label", args.normal_label)) if value is not None]
@@ -215,6 +216,11 @@ def _check_series_options(args: argparse.Namespace) -> None:
         raise UserError(f"{' and '.join(given)} read the labels of a CSV series; {args.data} is "
                         "not a .csv (for images, give the normal ones' folder: --data "
                         "photos/good)")
+    shaping = [flag for flag, name in (("--image-size", "image_size"), ("--channels", "channels"))
+               if getattr(args, name, None) is not None]
+    if shaping and Path(str(args.data)).suffix.lower() == ".csv":  # they had been ignored
+        raise UserError(f"{' and '.join(shaping)} shape images; {args.data} holds series, each "
+                        "row read whole: drop them")
     if args.normal_label is not None and args.label_column is None:
         raise UserError("--normal-label needs --label-column: the column that holds the labels")
     if getattr(args, "task", None) == "detector" and args.label_column is not None \

@@ -368,6 +368,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_options_and_paths(args: argparse.Namespace) -> None:
     """Options that go together, and the paths read and written: before TensorFlow (seconds)."""
+    if args.patches_per_image != DEFAULTS.patches_per_image and args.patch_size is None:
+        raise UserError("--patches-per-image draws that many --patch-size crops from each "
+                        "image; add --patch-size, or drop it (whole images train once each)")
     if args.fake_quant and not args.quantization_aware:
         raise UserError("--fake-quant says how --quantization-aware simulates int8; add "
                         "--quantization-aware, or drop --fake-quant")
