@@ -48,6 +48,8 @@ CASES = {
                                 "4x16 --out {t}/o", "--image-size shape images; "),
     "train-crops-without-a-size": ("train", "train autoencoder --data {t}/images "
                                    "--patches-per-image 8 --out {t}/o", "add --patch-size"),
+    "train-cache-inside-out": ("train", "train autoencoder --data {t}/images --cache "
+                               "{t}/o/cache --out {t}/o", "is inside --out"),
     "train-empty-folder": ("train", "train autoencoder --data {t}/empty --out {t}/o",
                            "no images found"),
     "train-corrupt-strict": ("train", "train autoencoder --data {t}/corrupt --strict --out {t}/o",

@@ -117,11 +117,11 @@ def test_an_image_gone_unreadable_during_training_is_one_line(tmp_path, monkeypa
     """Raised inside tf.data's reading, it had come wrapped in a TensorFlow traceback."""
     from edgeae.core import data
 
-    real, reads = data.FolderImages.raw, []
+    real, reads, good_reads = data.FolderImages.raw, [], [40]
 
     def going_bad(self, i):
         reads.append(i)
-        if len(reads) > 40:
+        if len(reads) > good_reads[0]:
             raise UserError(f"{self.paths[i]} became unreadable during training")
         return real(self, i)
 
@@ -132,6 +132,16 @@ def test_an_image_gone_unreadable_during_training_is_one_line(tmp_path, monkeypa
     assert code == 2 and err.strip().splitlines()[-1].endswith(
         "became unreadable during training"), err
     assert "Traceback" not in err
+    # failed before an epoch ended: no run is left to resume, so the retry with other
+    # options (the advice after running out of memory) is not refused as "interrupted"
+    reads.clear()
+    good_reads[0] = 0
+    assert run_cli("train", "autoencoder", "--data", folder, "--out", tmp_path / "first",
+                   "--epochs", "4")[0] == 2
+    assert not (tmp_path / "first").exists()
+    monkeypatch.setattr(data.FolderImages, "raw", real)
+    assert run_cli("train", "autoencoder", "--data", folder, "--out", tmp_path / "first",
+                   "--epochs", "1")[0] == 0
 
 
 def test_existing_output_needs_overwrite(tmp_path, source):

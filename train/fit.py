@@ -16,7 +16,8 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -280,9 +281,28 @@ def train(source: ImageSource, out: str | Path, settings: TrainSettings = TrainS
     seconds = _trained_seconds(out / WORK_DIR)
     if seconds is None:  # else the interrupted run had finished training: finish the model
         run = _Run(fitted, model, config, cfg, settings, out / WORK_DIR)
-        seconds = run.fit(train_images, val_images, _callbacks(out, settings, callbacks),
-                          (1 if sys.stderr.isatty() else 2) if verbose == "auto" else verbose)
+        with _nothing_left_if_no_epoch_ends(out):
+            seconds = run.fit(train_images, val_images, _callbacks(out, settings, callbacks),
+                              (1 if sys.stderr.isatty() else 2) if verbose == "auto" else verbose)
     return _finish(out, source, settings, shape, (train_idx, val_idx), seconds)
+
+
+@contextmanager
+def _nothing_left_if_no_epoch_ends(out: Path) -> Iterator[None]:
+    """A run that fails (a UserError) before any epoch ends leaves no run to resume in `out`.
+
+    Its work folder had stayed: the retry its own message advised (a smaller --image-size
+    after running out of memory) was refused as "an interrupted run with other settings".
+    """
+    try:
+        yield
+    except UserError:
+        if not (out / WORK_DIR / ELAPSED_FILE).exists():
+            for made in (out / WORK_DIR, out / LOGS_DIR):
+                shutil.rmtree(made, ignore_errors=True)
+            if not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 
 def _trained_seconds(work: Path) -> float | None:

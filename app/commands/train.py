@@ -377,6 +377,10 @@ def _check_options_and_paths(args: argparse.Namespace) -> None:
     if args.initial_weights is not None and (problem := initial_weights_problem(
             args.initial_weights)):
         raise UserError(problem)
+    if args.cache is not None and Path(args.cache).resolve().is_relative_to(
+            Path(args.out).resolve()):  # made there, it turned --out into a folder "not empty"
+        raise UserError(f"--cache {args.cache} is inside --out {args.out}, which a new model "
+                        "replaces whole: keep the cache in a folder of its own")
     check_exists(getattr(args, "anomaly_source", None), "--anomaly-source")
     check_out_replaceable(args.out, args.overwrite)
     for option, path in (("--out", args.out), ("--cache", args.cache)):
