@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from edgeae.core.formats import PRECISIONS
 from edgeae.core.manifest import EMBEDDED_KEY, TensorQuantization
+from edgeae.core.quiet import native_stderr_to_null, quiet_wanted
 from edgeae.export.options import Calibration, Converted, IoType
 
 _TF_TYPES = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}
@@ -55,7 +56,8 @@ def convert_tflite(saved_model_dir: Path, precision: str, calibration: np.ndarra
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = _TF_TYPES[io_type]
         converter.inference_output_type = _TF_TYPES[io_type]
-    return converter.convert()
+    with native_stderr_to_null(quiet_wanted()):  # the converter's own "fully_quantize: 0, ..."
+        return converter.convert()
 
 
 def embed_tflite_metadata(flatbuffer: bytes, text: str, name: str = EMBEDDED_KEY) -> bytes:

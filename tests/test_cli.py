@@ -308,7 +308,8 @@ def test_no_toolchain_chatter_on_stderr(tmp_path):
 
 
 def test_no_tensorflow_load_notices_on_stderr(tmp_path):
-    """TensorFlow's oneDNN notices (absl prints them before TF_CPP_MIN_LOG_LEVEL) stay off."""
+    """TensorFlow's oneDNN notices (absl prints them before TF_CPP_MIN_LOG_LEVEL) and its
+    int8 converter's native line stay off."""
     data = write_folder(tmp_path / "data", blobs(8))
     run = subprocess.run([sys.executable, "-m", "edgeae", "train", "autoencoder", "--data",
                           str(data), "--epochs", "1", "--out", str(tmp_path / "m")],
@@ -316,6 +317,10 @@ def test_no_tensorflow_load_notices_on_stderr(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "oneDNN" not in run.stderr and "InitializeLog" not in run.stderr, run.stderr
     assert "trained conv" in run.stderr  # edgeae's own lines still reach stderr
+    run = subprocess.run([sys.executable, "-m", "edgeae", "export", str(tmp_path / "m"),
+                          "--format", "tflite", "--precision", "int8", "--out",
+                          str(tmp_path / "e")], capture_output=True, text=True)
+    assert run.returncode == 0 and "fully_quantize" not in run.stderr, run.stderr
 
 
 QUIET_PROBE = """
