@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgeae.core.errors import UserError
-from edgeae.core.images import resize, series_as_images, to_unit_float
+from edgeae.core.images import convert_channels, resize, series_as_images, to_unit_float
 from edgeae.core.manifest import Manifest
 from edgeae.runtime.backends import Session
 from edgeae.runtime.buffers import KeptArrays
@@ -647,7 +647,7 @@ class AnomalyScorer(_FrameModel):
         images = checked_pixels(images if images is None else to_unit_float(as_array(images)))
         if checked_color(color) == "bgr" and images.ndim >= 3 and images.shape[-1] == 3:
             images = images[..., ::-1]
-        unit = self._as_batch(images)
+        unit = self._as_batch(self._gray_if_colour(images))
         own_size = unit.shape[1:3]
         if self.score_size is not None and own_size != self.score_size:
             unit = np.stack([resize(image, self.score_size) for image in unit])
@@ -683,6 +683,17 @@ class AnomalyScorer(_FrameModel):
         if not np.isfinite(values).all():
             raise UserError("rows hold NaN or infinity; score only finite numbers")
         return self.score_batch(series_as_images(values, value_range))
+
+    def _gray_if_colour(self, images: np.ndarray) -> np.ndarray:
+        """RGB images (HWC or NHWC, [0, 1]) for a gray model, made gray as training makes them.
+
+        `score` and `edgeae score` scored a colour image's gray; `score_batch` refused it.
+        """
+        if self.input_spec.channels != 1 or images.ndim not in (3, 4) \
+                or images.shape[-1] not in (3, 4):
+            return images
+        return np.stack([convert_channels(image, 1) for image in
+                         (images[None] if images.ndim == 3 else images)])
 
     def _unit_if_made_gray(self, frame: np.ndarray,
                            color: ColorOrder) -> tuple[np.ndarray, ColorOrder]:

@@ -1043,7 +1043,8 @@ def test_a_detector_refuses_best_f1_before_it_trains():
 @pytest.mark.slow
 def test_a_gray_detector_scores_a_colour_frame_as_edgeae_score_does(trained_detector):
     """The frame's gray was made of uint8 pixels, rounded to a level, where training and
-    `edgeae score` make it of [0, 1] floats: scores moved by up to 0.35, decisions flipped."""
+    `edgeae score` make it of [0, 1] floats: scores moved by up to 0.35, decisions flipped.
+    `score_batch` refused colour images for a gray detector."""
     from edgeae.core.images import convert_channels, to_unit_float
     from edgeae.train.keras_backend import open_model
 
@@ -1058,6 +1059,10 @@ def test_a_gray_detector_scores_a_colour_frame_as_edgeae_score_does(trained_dete
                                          for image in rgb])).score
     frames = [scorer.score(np.ascontiguousarray(image[..., ::-1])).score for image in rgb]
     np.testing.assert_allclose(frames, batch, rtol=1e-5, atol=1e-6)
+    # score_batch takes the colour images too, in RGB or OpenCV's order (it had refused them)
+    np.testing.assert_array_equal(scorer.score_batch(rgb).score, batch)
+    np.testing.assert_array_equal(scorer.score_batch(rgb[..., ::-1], color="bgr").score, batch)
+    np.testing.assert_array_equal(scorer.score_batch(rgb[0]).score, batch[:1])  # one HWC image
 
 
 def test_hog_features_of_one_picture_stored_three_ways_are_identical():
