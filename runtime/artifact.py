@@ -20,7 +20,7 @@ from edgeae.core.manifest import (
     weights_path_for,
 )
 from edgeae.core.modeldir import MANIFEST_FILE, ModelDir
-from edgeae.runtime.backends import choose_backend
+from edgeae.runtime.backends import BACKENDS, choose_backend
 
 
 def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
@@ -38,15 +38,16 @@ def read_artifact_manifest(path: Path, backend: str | None = None) -> Manifest:
                         f"run `edgeae export {path} --out DIR` and load DIR/model_fp32.tflite")
     if not path.is_file():
         raise UserError(f"no such model file: {path}")
+    if any(b.runs(path) and not b.exported for b in BACKENDS.values()):  # model.keras
+        folder = path.parent if (path.parent / MANIFEST_FILE).is_file() else "its model directory"
+        raise UserError(f"{path} is a Keras model, not an exported file: give {folder} where a "
+                        "command takes one (denoise, score, reconstruct), or export that: "
+                        "`edgeae export DIR --out OUT`")
     beside = manifest_path_for(path)
     if beside.exists():
         manifest, origin = Manifest.read(beside), str(beside)
     else:
         embedded = choose_backend(path, backend).read_metadata(path).get(EMBEDDED_KEY)
-        if embedded is None and (path.parent / MANIFEST_FILE).is_file():
-            raise UserError(f"{path} is a trained model directory's own file: give the "
-                            f"directory {path.parent} where a command takes one (denoise, score, "
-                            f"reconstruct), or export it: `edgeae export {path.parent} --out DIR`")
         if embedded is None:
             raise UserError(f"{path} has no manifest: neither {beside.name} beside it nor one "
                             "embedded in it; copy the JSON that `edgeae export` wrote with it")

@@ -149,6 +149,8 @@ CASES = {
                                     "--backend openvino --out {t}/r",
                                     "backend 'openvino' is not installed: pip install "
                                     "'edgeae[openvino]' (or use onnxruntime, installed)"),
+    "run-keras-file": ("device", "run --model {m}/model.keras --source {t}/images",
+                       "is a Keras model, not an exported file"),  # not "pip install [train]"
     "denoise-no-keras": ("device", "denoise {t}/images --model {m} --out {t}/d", INSTALL_TRAIN),
     "reconstruct-no-keras": ("device", "reconstruct --model {m} --data {t}/images --out {t}/r",
                              INSTALL_TRAIN),

@@ -255,8 +255,8 @@ def test_load_errors(conv_dir, conv_tflite, tmp_path):
     frames.mkdir()
     cv2.imwrite(str(frames / "0.png"), np.zeros((16, 16), np.uint8))
     code, _, err = run_cli("run", "--model", conv_dir / "model.keras", "--source", frames)
-    assert code == 2 and "model.keras is a trained model directory's own file: give the " \
-        f"directory {conv_dir} where a command takes one" in err and "Traceback" not in err
+    assert code == 2 and "model.keras is a Keras model, not an exported file: give " \
+        f"{conv_dir} where a command takes one" in err and "Traceback" not in err
     beside = manifest_path_for(conv_tflite)
     lone = tmp_path / "lone.tflite"
     lone.write_bytes(conv_tflite.read_bytes()[:300])  # truncated, and no JSON beside it
