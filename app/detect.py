@@ -249,19 +249,20 @@ def evaluate_folder(scorer: AnomalyScorer, source: ImageSource, labels: np.ndarr
     """Image metrics at the model's threshold, and pixel metrics when masks are given."""
     from edgeae.core.metrics import detection_metrics, pixel_metrics
 
-    scores, maps, masks, resized, used = np.empty(len(source)), [], [], 0, set()
+    scores, maps, masks, unlike, used = np.empty(len(source)), [], [], 0, set()
+    stored = getattr(source, "stored_sizes", None)  # an image's own size, before the scoring's
     for i, result, _ in scored(scorer, source, desc="evaluating"):
         scores[i] = result.score
         if masks_dir is not None:
             path = mask_path(masks_dir, source.item_name(i))
-            mask, was_resized = read_mask(path, result.heatmap.shape)
+            mask, size = read_mask(path, result.heatmap.shape)
             maps.append(result.heatmap)
             masks.append(mask)
-            resized += was_resized
+            unlike += size is not None and size != (stored[i] if stored else mask.shape)
             used.add(path)
-    if resized:
+    if unlike:  # masks are resized with their images to the scoring size without a word
         log.warning("%d mask(s) in %s differ in size from their images: resized (nearest "
-                    "neighbour)", resized, masks_dir)
+                    "neighbour)", unlike, masks_dir)
     if masks_dir is not None:
         _warn_of_unused_masks(masks_dir, used)
     result = detection_metrics(scores, labels, scorer.threshold)

@@ -124,7 +124,9 @@ class FolderImages(ImageSource):
         if not files:
             raise UserError(f"no images found in {root} (looked for {', '.join(IMAGE_SUFFIXES)} "
                             "recursively); point --data at a folder of images")
-        self.paths, sizes, chans = _probe_images(files, strict)
+        # each file's own (h, w), upright, before `prep` resizes it (evaluate's masks match it)
+        self.paths, self.stored_sizes, chans = _probe_images(files, strict)
+        sizes = Counter(self.stored_sizes)
         labels, names = _folder_labels(root, self.paths)
         common = prep.size or (sizes.most_common(1)[0][0] if len(sizes) == 1 else None)
         channels = prep.channels or (3 if 3 in chans else 1)
@@ -182,9 +184,10 @@ class ImageTiles(ImageSource):
         return f"{self.photo}@{x},{y}"
 
 
-def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter, set[int]]:
-    """Decode each file once to find unreadable ones, sizes and channel counts."""
-    good, bad, sizes, chans = [], [], Counter(), set()
+def _probe_images(files: list[Path],
+                  strict: bool) -> tuple[list[Path], list[tuple[int, int]], set[int]]:
+    """Decode each file once to find unreadable ones, each one's size and the channel counts."""
+    good, bad, sizes, chans = [], [], [], set()
     for path in progress(files, total=len(files), desc="scanning images", unit="img"):
         img, why = _decoded_image(file_bytes(path))
         if why:
@@ -193,7 +196,7 @@ def _probe_images(files: list[Path], strict: bool) -> tuple[list[Path], Counter,
             bad.append(f"{path} ({why})")
             continue
         good.append(path)
-        sizes[img.shape[:2]] += 1
+        sizes.append(img.shape[:2])
         chans.add(channel_count(img))
     if not good:  # one line: the error says it all, no warning before it
         raise UserError(f"none of the {len(files)} image files could be used: {bad[0]}"

@@ -70,19 +70,20 @@ def mask_path(masks_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_mask(path: Path | None, shape: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """(defect mask at `shape`, whether it was resized) from `mask_path`'s file.
+def read_mask(path: Path | None,
+              shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """(defect mask at `shape`, the (h, w) it is stored at) from `mask_path`'s file.
 
-    No file means no defect.
+    No file means no defect (and no stored size).
     """
     if path is None:
-        return np.zeros(shape, bool), False
+        return np.zeros(shape, bool), None
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise UserError(f"cannot read mask {path}")
-    if mask.shape == shape:
-        return mask > 0, False
-    return cv2.resize(mask, shape[::-1], interpolation=cv2.INTER_NEAREST) > 0, True
+    if mask.shape != shape:
+        return cv2.resize(mask, shape[::-1], interpolation=cv2.INTER_NEAREST) > 0, mask.shape
+    return mask > 0, mask.shape
 
 
 def load_labelled(spec: str, manifest: Manifest,

@@ -474,6 +474,15 @@ def test_detector_bad_inputs(trained_detector, detector_data, tmp_path, caplog):
                            "--masks", tmp_path / "bigmasks")
     assert code == 0, err
     assert "24 mask(s)" in caplog.text and "resized (nearest neighbour)" in caplog.text
+    caplog.clear()  # masks the size of their 32x32 images, scored at 16x16: nothing to say
+    large = tmp_path / "large"
+    for folder, side in (("test", "good"), ("test", "defect")):
+        write_folder(large / side, np.stack([cv2.resize(image, (32, 32)) for image in (
+            cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(
+                (root / folder / side).glob("*.png")))])[..., None])
+    code, _, err = run_cli("evaluate", "--model", trained_detector, "--data", large, "--masks",
+                           tmp_path / "bigmasks")
+    assert code == 0 and "differ in size" not in caplog.text, err
     code, _, err = run_cli("threshold", trained_detector, "--strategy", "best-f1")
     assert code == 2 and "--data" in err
     empty = tmp_path / "empty"
