@@ -46,9 +46,11 @@ class Tolerances:
             return None
         drop = psnr_drop(parity)
         if not masks and drop > self.int8_psnr_drop_db:
-            return f"PSNR drop {drop:.2f} dB > {self.int8_psnr_drop_db:g} dB ({precision})"
-        if parity.auroc is not None and parity.keras_auroc - parity.auroc > self.int8_auroc_drop:
-            return (f"AUROC drop {parity.keras_auroc - parity.auroc:.4f} > "
+            return (f"PSNR drop {_shown_above(drop, self.int8_psnr_drop_db, 2)} dB > "
+                    f"{self.int8_psnr_drop_db:g} dB ({precision})")
+        auroc_drop = None if parity.auroc is None else parity.keras_auroc - parity.auroc
+        if auroc_drop is not None and auroc_drop > self.int8_auroc_drop:
+            return (f"AUROC drop {_shown_above(auroc_drop, self.int8_auroc_drop, 4)} > "
                     f"{self.int8_auroc_drop:g} ({precision})")
         return None
 
@@ -65,6 +67,16 @@ class Tolerances:
         if masks:
             return auroc
         return f"PSNR drop <= {self.int8_psnr_drop_db:g} dB" + (f", {auroc}" if labelled else "")
+
+
+def _shown_above(value: float, limit: float, decimals: int) -> str:
+    """`value` with the fewest decimals, `decimals` or more, that show it above `limit`.
+
+    A tolerance of 0.0001 dB failed with "PSNR drop 0.00 dB > 0.0001 dB".
+    """
+    while round(value, decimals) <= limit and decimals < 12:
+        decimals += 1
+    return f"{value:.{decimals}f}"
 
 
 def psnr_drop(parity: ParityInfo) -> float:

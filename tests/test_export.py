@@ -786,6 +786,11 @@ def test_a_mask_predictors_int8_gate_is_its_masks_auroc():
     assert GATE.describe("int8", masks=True) == "AUROC drop <= 0.005"
     assert GATE.describe("int8") == "PSNR drop <= 0.3 dB"  # no AUROC was measured
     assert GATE.describe("int8", labelled=True) == "PSNR drop <= 0.3 dB, AUROC drop <= 0.005"
+    # a fine tolerance: the drop shown with the digits that tell it from the tolerance
+    near = parity.model_copy(update={"psnr_db": 19.4976, "auroc": 0.91299})
+    fine = Tolerances(int8_psnr_drop_db=0.0001, int8_auroc_drop=0.000001)
+    assert fine.failure("int8", near) == "PSNR drop 0.002 dB > 0.0001 dB (int8)"
+    assert fine.failure("int8", near, masks=True) == "AUROC drop 0.00001 > 1e-06 (int8)"
 
 
 def test_constant_scores_have_no_correlation_rather_than_nan():
