@@ -134,11 +134,25 @@ def _open_stream(source: Source, options: CaptureOptions) -> cv2.VideoCapture:
 
 def _open_gstreamer(source: Source, options: CaptureOptions) -> cv2.VideoCapture:  # noqa: ARG001
     """A GStreamer pipeline ending in appsink, where OpenCV was built with GStreamer."""
-    if not gstreamer_available():
-        raise UserError("this OpenCV was built without GStreamer (pip's wheels are): install "
-                        "your distribution's OpenCV (apt install python3-opencv) in a venv with "
-                        "--system-site-packages, or give the camera or stream directly")
+    if problem := _gstreamer_missing():
+        raise UserError(problem)
     return cv2.VideoCapture(source.target, cv2.CAP_GSTREAMER)
+
+
+def _gstreamer_missing() -> str | None:
+    """Why no GStreamer pipeline can open here, or None."""
+    if gstreamer_available():
+        return None
+    return ("this OpenCV was built without GStreamer (pip's wheels are): install your "
+            "distribution's OpenCV (apt install python3-opencv) in a venv with "
+            "--system-site-packages, or give the camera or stream directly")
+
+
+def _picamera2_missing() -> str | None:
+    """Why no Pi camera can open here (no Picamera2), or None."""
+    from edgeae.runtime.picamera import INSTALL_HINT, picamera2_available
+
+    return None if picamera2_available() else INSTALL_HINT
 
 
 def _open_picamera2(source: Source, options: CaptureOptions):
@@ -228,15 +242,20 @@ class SourceKind:
     what: str
     hint: str = "check that it exists and is a format OpenCV can read"
     reads_gray: bool = False  # its opener gives gray frames itself when options.gray says
+    # why this machine can open no source of the kind at all (a package or build it lacks), or
+    # None: said when --source is read, not after --wait-for-source of retries
+    missing: Callable[[], str | None] = lambda: None
 
 
 SOURCE_KINDS: dict[str, SourceKind] = {
     "camera": SourceKind(True, _open_camera, "camera", "check that it is plugged in and free "
                          "(on a Raspberry Pi's camera module, use --source picamera2)"),
-    "picamera2": SourceKind(True, _open_picamera2, "Pi camera", reads_gray=True),
+    "picamera2": SourceKind(True, _open_picamera2, "Pi camera", reads_gray=True,
+                            missing=_picamera2_missing),
     "stream": SourceKind(True, _open_stream, "stream"),
     "gstreamer": SourceKind(True, _open_gstreamer, "GStreamer pipeline",
-                            "check the pipeline with gst-launch-1.0; it must end in appsink"),
+                            "check the pipeline with gst-launch-1.0; it must end in appsink",
+                            missing=_gstreamer_missing),
     "video": SourceKind(False, lambda source, _: cv2.VideoCapture(source.target, cv2.CAP_ANY),
                         "video file"),
     "folder": SourceKind(False, None, "folder"),
@@ -258,6 +277,14 @@ def _is_still(path: Path) -> bool:
 
 
 def parse_source(text: str | int) -> Source:
+    """What --source names, refused at once where this machine can open no such source."""
+    source = _named_source(text)
+    if problem := SOURCE_KINDS[source.kind].missing():
+        raise UserError(problem)
+    return source
+
+
+def _named_source(text: str | int) -> Source:
     """What --source names.
 
     '0' or '/dev/video0' -> camera, 'picamera2[:N]' -> Pi camera N, 'rtsp://...' or
