@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`reconstruct --model M --data D --out DIR`."""
     p = model_on_images_parser(
         subparsers, "reconstruct", run, "reconstruct images; write a grid and errors",
-        "Run a model directory (Keras) or exported .tflite (runtime, no TensorFlow) on images.",
+        "Run a model directory (Keras) or an exported file (.tflite, .onnx, .xml, .param: the "
+        "runtime, no TensorFlow) on images.",
         "edgeae reconstruct --model export/model_fp32.tflite --data photos/ --out recon/",
         "edgeae reconstruct --model model_dir --data digits --out recon/ --limit 100")
     p.add_argument("--out", type=output_dir, required=True,
