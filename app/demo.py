@@ -82,7 +82,7 @@ def run_demo(out: str | Path = "edgeae-demo", epochs: int = 60,
 def generate_digits(splits, work: Path, epochs: int) -> dict:
     """A VAE learns the digits; its exported decoder generates through the runtime.
 
-    generation.png: 4 rows of 8 samples, then one row interpolating between two samples' codes.
+    generation.png: 4 rows of 8 samples, then one row interpolating between two fresh codes.
     """
     import edgeae.runtime as rt
     from edgeae.core.modeldir import ModelDir
