@@ -218,7 +218,7 @@ def _add_denoiser(sub: argparse._SubParsersAction) -> None:
 def _add_detector(sub: argparse._SubParsersAction) -> None:
     """`train detector`: the anomaly score and threshold (the detector's defaults)."""
     from edgeae.runtime.threshold import described_forms
-    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE, MASK_SCORE
+    from edgeae.train.detector import DEFAULT_MODEL, DEFAULT_SCORE
     from edgeae.train.thresholds import DEFAULT_THRESHOLD, MASK_THRESHOLD
 
     forms = described_forms("mean+Kstd", "percentile:P", "contamination:R", "fixed:V")
@@ -244,15 +244,14 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                    help=f"per-pixel error (default {DEFAULT_SCORE.error})")
     g.add_argument("--score-smooth", type=ranged(float, 0.0, 50.0), metavar="PX",
                    help="Gaussian sigma in pixels applied to the error map (0: none; default "
-                        f"{DEFAULT_SCORE.smooth:g}, {MASK_SCORE.smooth:g} for --model draem)")
+                        f"{_defaults('smooth')})")
     g.add_argument("--score-pool", metavar="HOW",
                    help="map to score: mean (the tutorial's MSE), max, or top:F, the mean of "
-                        f"the highest F fraction of pixels (default {DEFAULT_SCORE.pool}, "
-                        f"{MASK_SCORE.pool} for --model draem)")
+                        f"the highest F fraction of pixels (default {_defaults('pool')})")
     g.add_argument("--score-knn", type=ranged(int, 0, 1000), metavar="K",
                    help="also measure the mean distance of each image's HOG descriptor to its "
-                        f"K nearest training images' (0: off; default {DEFAULT_SCORE.knn}, "
-                        f"{MASK_SCORE.knn} for --model draem); needs one image size")
+                        f"K nearest training images' (0: off; default {_defaults('knn')}); "
+                        "needs one image size")
     g.add_argument("--score-combine", choices=get_args(fields["combine"].annotation),
                    help="with --score-knn: score by the k-NN distance alone or add the "
                         "reconstruction score (each standardised; default "
@@ -267,6 +266,15 @@ def _add_detector(sub: argparse._SubParsersAction) -> None:
                         "images (textures, e.g. the Describable Textures Dataset) instead of "
                         "the training images")
     _add_patch_args(g, DEFAULT_SCORE.patch)
+
+
+def _defaults(field: str) -> str:
+    """A score field's default, and draem's where it has its own (MASK_SCORE)."""
+    from edgeae.train.detector import DEFAULT_SCORE, MASK_SCORE
+
+    dense, mask = getattr(DEFAULT_SCORE, field), getattr(MASK_SCORE, field)
+    shown = f"{dense:g}" if isinstance(dense, float) else str(dense)
+    return shown if dense == mask else f"{shown}, {mask} for --model draem"
 
 
 def _add_patch_args(g: argparse._ArgumentGroup, patch: PatchMapConfig) -> None:
