@@ -137,10 +137,23 @@ def global_shift(last: np.ndarray, current: np.ndarray) -> tuple[float, float]:
 
 
 def shrunk(plane: np.ndarray) -> np.ndarray:
-    """A 2-D plane shrunk (area average) to about ALIGN_SIDE pixels across, at least 8."""
+    """A 2-D plane shrunk (area average) to about ALIGN_SIDE pixels across, at least 8.
+
+    Each side is one phaseCorrelate takes whole (_even_dft_side): where OpenCV padded a side
+    to an odd length, identical frames measured half a pixel apart, which the shrink step
+    made 4-5 px a frame at a Pi camera's 1296x972 and most of `live-video`'s gain was lost.
+    """
     step = max(1, max(plane.shape) // ALIGN_SIDE)
-    size = (max(8, plane.shape[1] // step), max(8, plane.shape[0] // step))
+    size = (_even_dft_side(plane.shape[1] // step), _even_dft_side(plane.shape[0] // step))
     return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+
+
+@functools.lru_cache(maxsize=64)
+def _even_dft_side(n: int) -> int:
+    """The largest side up to `n` (at least 8) that is even and its own optimal DFT size."""
+    while n > 8 and (n % 2 or cv2.getOptimalDFTSize(n) != n):
+        n -= 1
+    return 8 if n < 8 else n
 
 
 def shift_between(last: np.ndarray, current: np.ndarray,
