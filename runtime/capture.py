@@ -497,14 +497,23 @@ def _still(path: Path, gray: bool, skip: bool = True) -> np.ndarray | None:
     image = decode_upright(file_bytes(path))
     frame = None if image is None else as_camera_frame(image)
     if frame is None:
-        reason = ("not an image OpenCV can read" if image is None else "float pixels outside "
-                  "[0, 1] (or not finite), which no camera gives; save it as 8 or 16 bits")
+        reason = _why_no_frame(image)
         if not skip:
             raise UserError(f"{path}: {reason}")
         _warn_once(path, "skipping %s: " + reason)
     elif gray and frame.ndim == 3:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     return frame
+
+
+def _why_no_frame(image: np.ndarray | None) -> str:
+    """Why a file gave no frame: unreadable, or pixels of a kind no camera gives."""
+    if image is None:
+        return "not an image OpenCV can read"
+    if image.dtype.kind == "f":
+        return ("float pixels outside [0, 1] (or not finite), which no camera gives; save it "
+                "as 8 or 16 bits")
+    return f"{image.dtype} pixels, which no camera gives; save it as 8 or 16 bits unsigned"
 
 
 def _warn_once(path: Path, message: str) -> None:
@@ -521,7 +530,10 @@ _SKIPPED: set[Path] = set()
 
 
 def as_camera_frame(image: np.ndarray) -> np.ndarray | None:
-    """A still as a camera gives a frame: 8-bit gray or BGR; None for floats beyond [0, 1].
+    """A still as a camera gives a frame: 8-bit gray or BGR; None for pixels no camera gives.
+
+    None for floats beyond [0, 1] and for other integer types than 8 and 16 bits unsigned (a
+    signed 16-bit TIFF had come through as a frame every model refuses, ending a folder's run).
 
     Read as stored, a gray image stays one plane (one model call, not three), but a 16-bit or
     float image or one with transparency (OpenCV reads gray with alpha as BGRA too) is no frame
@@ -533,6 +545,8 @@ def as_camera_frame(image: np.ndarray) -> np.ndarray | None:
         if not (np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1):
             return None
         image = np.rint(image * 255.0).astype(np.uint8)
+    elif image.dtype != np.uint8:  # a signed or 32-bit TIFF: no camera's, no model takes it
+        return None
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     return image

@@ -685,15 +685,15 @@ class AnomalyScorer(_FrameModel):
         return self.score_batch(series_as_images(values, value_range))
 
     def _gray_if_colour(self, images: np.ndarray) -> np.ndarray:
-        """RGB images (HWC or NHWC, [0, 1]) for a gray model, made gray as training makes them.
+        """RGB images (NHWC, [0, 1]) for a gray model, made gray as training makes them.
 
-        `score` and `edgeae score` scored a colour image's gray; `score_batch` refused it.
+        `score` and `edgeae score` scored a colour image's gray; `score_batch` refused it. Only
+        a 4-D batch: a 3-D array of 3 or 4 columns may be N gray images (NHW), and _as_batch
+        asks for one or the other.
         """
-        if self.input_spec.channels != 1 or images.ndim not in (3, 4) \
-                or images.shape[-1] not in (3, 4):
+        if self.input_spec.channels != 1 or images.ndim != 4 or images.shape[-1] not in (3, 4):
             return images
-        return np.stack([convert_channels(image, 1) for image in
-                         (images[None] if images.ndim == 3 else images)])
+        return np.stack([convert_channels(image, 1) for image in images])
 
     def _unit_if_made_gray(self, frame: np.ndarray,
                            color: ColorOrder) -> tuple[np.ndarray, ColorOrder]:

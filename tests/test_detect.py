@@ -1071,7 +1071,9 @@ def test_a_gray_detector_scores_a_colour_frame_as_edgeae_score_does(trained_dete
     # score_batch takes the colour images too, in RGB or OpenCV's order (it had refused them)
     np.testing.assert_array_equal(scorer.score_batch(rgb).score, batch)
     np.testing.assert_array_equal(scorer.score_batch(rgb[..., ::-1], color="bgr").score, batch)
-    np.testing.assert_array_equal(scorer.score_batch(rgb[0]).score, batch[:1])  # one HWC image
+    with pytest.raises(UserError, match="looks like a colour image"):  # or 4 gray of 3 columns?
+        scorer.score_batch(rgb[0])
+    np.testing.assert_array_equal(scorer.score_batch(rgb[:1]).score, batch[:1])
 
 
 def test_hog_features_of_one_picture_stored_three_ways_are_identical():

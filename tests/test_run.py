@@ -440,6 +440,7 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
         cv2.imwrite(str(folder / f"{name}.png"), image)
     cv2.imwrite(str(folder / "e_float.tif"), gray.astype(np.float32) / 255)
     cv2.imwrite(str(folder / "f_float_0_255.tif"), gray.astype(np.float32))  # no [0, 1] pixels
+    cv2.imwrite(str(folder / "f_int16.tif"), gray.astype(np.int16))  # had ended the folder's run
     shown = np.dstack([gray, gray // 2, 255 - gray])[:, :20]  # 24x20: turned, it is 20x24
     turned_by_exif(folder / "g_portrait.png", shown[..., ::-1])  # PIL writes RGB
     got = list(frames(Source("folder", str(folder)), SourceStats()))
@@ -450,6 +451,7 @@ def test_folder_of_16_bit_float_transparent_and_turned_images_gives_upright_8_bi
     np.testing.assert_array_equal(got[4], gray)  # a float TIFF was all 0 and 1 (black)
     np.testing.assert_array_equal(got[5], shown)  # upright, as the photo is shown
     assert "f_float_0_255.tif: float pixels outside [0, 1]" in caplog.text
+    assert "f_int16.tif: int16 pixels, which no camera gives" in caplog.text
     gray_frames = list(frames(Source("folder", str(folder)), SourceStats(),
                               options=CaptureOptions(gray=True)))
     assert len(gray_frames) == 6 and all(f.ndim == 2 for f in gray_frames)
