@@ -200,15 +200,17 @@ class OnnxSession:
 OPENVINO_PRECISION_HINT = ["runtime_options", "INFERENCE_PRECISION_HINT"]  # an IR's rt_info
 OPENVINO_CACHE = "openvino"  # the cache folder's subfolder for compiled models
 OPENVINO_CACHE_BYTES = 512 * 2**20  # its newest files kept: hundreds of models and shapes
+OPENVINO_SHAPES = 4  # compiled input shapes a session keeps ready
 
 
 class OpenVINOSession:
     """OpenVINO on the CPU, reading an exported ONNX file or its own IR (.xml with its .bin).
 
-    The graph is reshaped to each new input shape and compiled for it, with the latency hint,
-    a fixed thread count and float32 inference precision (exact; OpenVINO's default on CPUs
-    with BF16 is bfloat16, which moves outputs by about 1e-2), unless the IR records its own
-    (a bf16 export: rt_info runtime_options INFERENCE_PRECISION_HINT). Compiled models are cached in
+    The graph is reshaped to each new input shape and compiled for it (the last OPENVINO_SHAPES
+    kept ready), with the latency hint, a fixed thread count and float32 inference precision
+    (exact; OpenVINO's default on CPUs with BF16 is bfloat16, which moves outputs by about
+    1e-2), unless the IR records its own (a bf16 export: rt_info runtime_options
+    INFERENCE_PRECISION_HINT). Compiled models are cached in
     OPENVINO_CACHE (`$EDGEAE_CACHE/openvino`, else ~/.cache/edgeae/openvino), so the next start
     with the same file and shape skips most of the compilation; the newest files that fit in
     OPENVINO_CACHE_BYTES are kept.
@@ -235,20 +237,24 @@ class OpenVINOSession:
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         if num_threads:
             self._config["INFERENCE_NUM_THREADS"] = num_threads
-        self._shape: tuple[int, ...] | None = None
-        self._request = None
+        # an infer request per input shape, the newest OPENVINO_SHAPES kept: a gray model fed
+        # colourful and gray-content frames in turn (3 planes, then 1) had compiled every call
+        self._requests: dict[tuple[int, ...], object] = {}
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run one NHWC float32 batch; the output is a view into the request's own buffer."""
-        if batch.shape != self._shape:
+        request = self._requests.pop(batch.shape, None)
+        if request is None:
             self._model.reshape({self._model.inputs[0]: list(batch.shape)})
-            self._request = self._compiled().create_infer_request()
-            self._shape = batch.shape
+            request = self._compiled().create_infer_request()
             if self._cache is not None:  # a compile may have added a file: keep it bounded
                 prune_oldest(self._cache, OPENVINO_CACHE_BYTES)
+            if len(self._requests) >= OPENVINO_SHAPES:
+                del self._requests[next(iter(self._requests))]  # the least recently used
+        self._requests[batch.shape] = request  # the most recent last
         # the output stays in the request's own buffer: no copy handed back and thrown away
-        self._request.infer({0: batch}, share_outputs=True)
-        return self._request.get_output_tensor(0).data
+        request.infer({0: batch}, share_outputs=True)
+        return request.get_output_tensor(0).data
 
     def _compiled(self):  # noqa: ANN202 - an openvino.CompiledModel
         """The model compiled for its shape; compiled again without the cache if that fails.

@@ -601,6 +601,29 @@ def test_openvino_compiles_without_its_cache_when_the_cache_fails(tmp_path, monk
     assert "model cache" in caplog.text and "compiling without it" in caplog.text
 
 
+def test_openvino_keeps_a_few_shapes_compiled(tmp_path, monkeypatch):
+    """A gray model fed colourful and gray-content frames in turn (3 planes, then 1) had
+    compiled at every call: 108 ms a frame against 8-59 ms for either alone."""
+    pytest.importorskip("openvino", reason="`make install` installs edgeae[openvino]")
+    from edgeae.runtime.backends import OPENVINO_SHAPES, OpenVINOSession
+    from edgeae.runtime.pretrained import PRETRAINED_DIR
+
+    monkeypatch.setenv("EDGEAE_CACHE", str(tmp_path))
+    session = OpenVINOSession(PRETRAINED_DIR / "live_fp32.onnx", 1)
+    real, compiles = session._compiled, []
+    monkeypatch.setattr(session, "_compiled", lambda: compiles.append(1) or real())
+    batches = [np.random.default_rng(n).random((n, 24, 32, 1), np.float32) for n in (3, 1)]
+    first = [session.run(b).copy() for b in batches]
+    again = [session.run(b).copy() for b in batches * 3]
+    assert len(compiles) == 2  # once per shape, not once per call
+    for got, want in zip(again, first * 3):
+        np.testing.assert_array_equal(got, want)
+    for n in range(4, 4 + OPENVINO_SHAPES):  # the least recently used shapes make room
+        session.run(np.zeros((n, 24, 32, 1), np.float32))
+    session.run(batches[0])
+    assert len(compiles) == 2 + OPENVINO_SHAPES + 1
+
+
 def test_openvino_reads_the_manifest_embedded_in_a_lone_onnx_file(conv_artifacts, tmp_path):
     pytest.importorskip("openvino", reason="`make install` installs edgeae[openvino]")
     lone = tmp_path / "alone.onnx"
