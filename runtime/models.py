@@ -586,7 +586,8 @@ class AnomalyScorer(_FrameModel):
     def score_size(self, size: tuple[int, int] | None) -> None:
         if size is not None and not (
                 isinstance(size, tuple | list) and len(size) == 2
-                and all(isinstance(side, int | np.integer) and side > 0 for side in size)):
+                and all(isinstance(side, int | np.integer) and not isinstance(side, bool)
+                        and side > 0 for side in size)):
             raise UserError(f"score_size must be (height, width) in pixels or None (each "
                             f"image at its own size), got {size!r}")
         self._score_size = None if size is None else (int(size[0]), int(size[1]))
@@ -644,7 +645,10 @@ class AnomalyScorer(_FrameModel):
         images come in RGB, as training loads them (unlike `score`, whose frames come as
         OpenCV reads them); pass color="bgr" for OpenCV's order.
         """
-        images = checked_pixels(images if images is None else to_unit_float(as_array(images)))
+        images = None if images is None else as_array(images)
+        if images is not None and images.dtype != bool:  # bool is refused, as score() does
+            images = to_unit_float(images)
+        images = checked_pixels(images)
         if checked_color(color) == "bgr" and images.ndim >= 3 and images.shape[-1] == 3:
             images = images[..., ::-1]
         unit = self._as_batch(self._gray_if_colour(images))

@@ -1073,6 +1073,10 @@ def test_a_gray_detector_scores_a_colour_frame_as_edgeae_score_does(trained_dete
     np.testing.assert_array_equal(scorer.score_batch(rgb[..., ::-1], color="bgr").score, batch)
     with pytest.raises(UserError, match="looks like a colour image"):  # or 4 gray of 3 columns?
         scorer.score_batch(rgb[0])
+    with pytest.raises(UserError, match="got bool"):  # as score() refuses it; it had scored
+        scorer.score_batch(rgb[..., 0] > 127)
+    with pytest.raises(UserError, match="score_size must be"):
+        scorer.score_size = (True, True)
     np.testing.assert_array_equal(scorer.score_batch(rgb[:1]).score, batch[:1])
 
 
