@@ -775,13 +775,15 @@ def test_patch_stride_travels_from_the_command_line_into_the_score_configuration
 def test_score_options_that_would_change_nothing_are_refused_and_draem_keeps_those_given(
         tmp_path):
     """--score-pool with the k-NN score alone and --patch-* without patch maps were accepted
-    and changed nothing; draem took an explicit --score-pool top:0.1 (the dense default) for no
-    choice and replaced it with its own top:0.01."""
+    and changed nothing (judged on the score the data gets); draem took an explicit
+    --score-pool top:0.1 (the dense default) for no choice and replaced it with its own
+    top:0.01."""
     from edgeae.app.cli import build_parser
     from edgeae.app.commands.train import _detector_settings
     from edgeae.train.detector import MASK_SCORE
 
-    base = ["train", "detector", "--data", str(tmp_path), "--out", str(tmp_path / "det")]
+    data = write_folder(tmp_path / "normal", blobs(8))
+    base = ["train", "detector", "--data", str(data), "--out", str(tmp_path / "det")]
     for options, said in ((["--score-pool", "max"], "--score-pool changes nothing here"),
                           (["--patch-dims", "8"], "--patch-dims changes nothing here"),
                           (["--score-knn", "0", "--score-combine", "both"], "--score-combine"),
@@ -795,6 +797,13 @@ def test_score_options_that_would_change_nothing_are_refused_and_draem_keeps_tho
     assert score == MASK_SCORE.model_copy(update={"pool": "top:0.1"})
     both = _detector_settings(parse([*base, "--score-combine", "both", "--score-pool", "max"]))
     assert (both["score"].pool, both["score"].knn) == ("max", 5)
+    # where no k-NN score can be had (series rows, mixed sizes), the pooled map is the score
+    from edgeae.app.commands.train import _refuse_idle_score_options
+    from edgeae.train.detector import array_source
+
+    args = parse([*base, "--score-pool", "max"])
+    rows = array_source(np.zeros((8, 1, 40), np.uint8))  # 1 x 40: no HOG descriptor
+    _refuse_idle_score_options(args, _detector_settings(args)["score"], rows)
 
 
 def test_intensity_lets_patch_maps_see_a_flat_stain_hog_cannot():

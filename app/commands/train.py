@@ -333,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
                        **load_kwargs(args, normal_only=True))
     source = _tiled_if_one_image(splits.train, args)
     check_image_count(len(source), TASKS[args.task].min_train)
+    if detector:
+        _refuse_idle_score_options(args, detector["score"], source)
     _warn_if_classes(args.task, source)
     if getattr(args, "anomaly_source", None):  # an empty folder fails before TensorFlow loads
         from edgeae.train.anomalies import anomaly_textures
@@ -476,7 +478,7 @@ IDLE_SCORE_OPTIONS: tuple[tuple[str, Callable[[ScoreConfig], bool], str], ...] =
     ("score_pool", lambda s: s.knn == 0 or s.combine == "both",
      "the k-NN score alone leaves the pooled map out; add --score-combine both or drop it"),
     ("score_combine", lambda s: s.knn > 0,
-     "with --score-knn 0 there is nothing to combine; drop it"),
+     "there is no k-NN part to combine (--score-knn 0, or images it cannot compare); drop it"),
     ("score_error", lambda s: s.maps == "error",
      "the heat map (--score-maps {maps}) is no reconstruction error; drop it"),
     *((f"patch_{name}", lambda s: s.maps == "patch",
@@ -487,9 +489,8 @@ IDLE_SCORE_OPTIONS: tuple[tuple[str, Callable[[ScoreConfig], bool], str], ...] =
 def _score(args: argparse.Namespace) -> ScoreConfig:
     """The model's default score (train/detector.py) with the options given laid over it.
 
-    Options the score would not use are refused, and so is another heat map for a mask
-    predictor: compared with the defaults afterwards, an explicit `--score-pool top:0.1` had
-    been taken for no choice and replaced by draem's own.
+    Another heat map for a mask predictor is refused. Compared with the defaults afterwards, an
+    explicit `--score-pool top:0.1` had been taken for no choice and replaced by draem's own.
     """
     from pydantic import ValidationError
 
@@ -510,11 +511,22 @@ def _score(args: argparse.Namespace) -> ScoreConfig:
     except ValidationError:
         raise UserError(f"--score-pool {args.score_pool!r}: use mean, max or top:F with F in "
                         "(0, 1], e.g. top:0.01") from None
-    for dest, acts, why in IDLE_SCORE_OPTIONS:
-        if dest in given and not acts(score):
-            raise UserError(f"--{dest.replace('_', '-')} changes nothing here: "
-                            f"{why.format(maps=score.maps)}")
     return score
+
+
+def _refuse_idle_score_options(args: argparse.Namespace, score: ScoreConfig, source) -> None:  # noqa: ANN001 - ImageSource
+    """Refuse --score-* and --patch-* options the score these images get would not use.
+
+    Judged after the data is read: where a k-NN score cannot be had (series rows, mixed sizes)
+    the pooled map is the score, so --score-pool counts.
+    """
+    from edgeae.train.thresholds import knn_feasible
+
+    used = score if knn_feasible(source) else score.model_copy(update={"knn": 0})
+    for dest, acts, why in IDLE_SCORE_OPTIONS:
+        if getattr(args, dest) is not None and not acts(used):
+            raise UserError(f"--{dest.replace('_', '-')} changes nothing here: "
+                            f"{why.format(maps=used.maps)}")
 
 
 def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource, TrainSettings
