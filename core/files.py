@@ -67,13 +67,13 @@ def prune_oldest(folder: Path, max_bytes: int) -> None:
     A cache keyed on what it holds (OpenVINO's compiled models: one per model file and frame
     shape) otherwise only grows: 10,262 files, 3.1 GB, on one machine that ran the tests for
     weeks. A file another process deletes first, or still reads, is no error (Linux keeps an
-    open file until it is closed).
+    open file until it is closed). Hidden files are the cache's own (its lock) and stay.
     """
     files = []
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False):
+                if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
                     stat = entry.stat(follow_symlinks=False)
                     files.append((stat.st_mtime, stat.st_size, entry.path))
     total = 0

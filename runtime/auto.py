@@ -196,8 +196,8 @@ def _cached(hit: object, pairs: list[tuple[Path, Backend, str]]) -> AutoChoice |
     """
     try:
         choice = AutoChoice(**{**hit, "frame": tuple(hit["frame"]), "cached": True})
-        choice.describe()  # its timings hold the pick's
-    except (TypeError, KeyError, ValueError):
+        choice.describe()  # its frame is (h, w) and its timings hold the pick's
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError):
         return None
     return choice if Path(choice.path) in {f.resolve() for f, _, _ in pairs} else None
 

@@ -9,6 +9,7 @@ registers Keras this way (train/keras_backend.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -16,7 +17,7 @@ import logging
 import os
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -203,6 +204,29 @@ OPENVINO_CACHE_BYTES = 512 * 2**20  # its newest files kept: hundreds of models 
 OPENVINO_SHAPES = 4  # compiled input shapes a session keeps ready
 
 
+@contextlib.contextmanager
+def _cache_lock(folder: Path | None) -> Iterator[None]:
+    """An exclusive lock on a cache folder between processes (flock); none where it cannot be.
+
+    Without fcntl (Windows) or a writable lock file, the block runs unlocked.
+    """
+    try:
+        import fcntl
+
+        handle = open(folder / ".lock", "a") if folder is not None else None  # noqa: SIM115
+    except (ImportError, OSError):
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class OpenVINOSession:
     """OpenVINO on the CPU, reading an exported ONNX file or its own IR (.xml with its .bin).
 
@@ -259,11 +283,13 @@ class OpenVINOSession:
     def _compiled(self):  # noqa: ANN202 - an openvino.CompiledModel
         """The model compiled for its shape; compiled again without the cache if that fails.
 
-        Processes compiling the same model into one cache at once (two services starting) can
-        fail in OpenVINO's own blob writing ("cannot set permissions: No such file").
+        Processes compile one at a time into one cache (_cache_lock): two services starting
+        together had died of SIGBUS, one reading a blob the other was still writing, or failed
+        in OpenVINO's own blob writing ("cannot set permissions: No such file").
         """
         try:
-            return self._core.compile_model(self._model, "CPU", self._config)
+            with _cache_lock(self._cache):
+                return self._core.compile_model(self._model, "CPU", self._config)
         except RuntimeError as exc:
             if self._cache is None:
                 raise

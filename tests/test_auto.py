@@ -45,7 +45,8 @@ def test_auto_times_every_engine_on_both_formats_and_keeps_the_fastest(conv_arti
     assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 1
     entry = json.loads((tmp_path / CACHE_FILE).read_text())  # as another edgeae may write it
-    for damaged in ([], {key: {**hit, "timings_ms": {}, "new": 1} for key, hit in entry.items()}):
+    for damaged in ([], *({key: {**hit, **change} for key, hit in entry.items()} for change in (
+            {"timings_ms": {}, "new": 1}, {"frame": [48]}, {"timings_ms": []}))):
         (tmp_path / CACHE_FILE).write_text(json.dumps(damaged))  # had raised a Type/Attribute
         assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
 

@@ -601,6 +601,37 @@ def test_openvino_compiles_without_its_cache_when_the_cache_fails(tmp_path, monk
     assert "model cache" in caplog.text and "compiling without it" in caplog.text
 
 
+def test_processes_compile_into_one_openvino_cache_one_at_a_time(tmp_path):
+    """Services starting together died of SIGBUS now and then: one read a compiled blob that
+    another was still writing. The cache's lock (flock, per open file) lets one compile at a
+    time, and pruning the cache keeps it."""
+    import threading
+
+    from edgeae.core.files import prune_oldest
+    from edgeae.runtime.backends import _cache_lock
+
+    order = []
+
+    def second() -> None:
+        with _cache_lock(tmp_path):
+            order.append("second")
+
+    with _cache_lock(tmp_path):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        waiting.join(0.5)
+        order.append("first")
+        assert waiting.is_alive()  # held off while the first compiles
+    waiting.join(5)
+    assert order == ["first", "second"]
+    (tmp_path / "old.blob").write_bytes(bytes(100))
+    (tmp_path / "new.blob").write_bytes(bytes(100))
+    os.utime(tmp_path / "old.blob", (1, 1))
+    os.utime(tmp_path / ".lock", (0, 0))  # the oldest file in the folder
+    prune_oldest(tmp_path, 150)
+    assert (tmp_path / ".lock").exists() and not (tmp_path / "old.blob").exists()
+
+
 def test_openvino_keeps_a_few_shapes_compiled(tmp_path, monkeypatch):
     """A gray model fed colourful and gray-content frames in turn (3 planes, then 1) had
     compiled at every call: 108 ms a frame against 8-59 ms for either alone."""
