@@ -384,10 +384,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's hook
         """A monitor's probe of /healthz (it had 501); the other routes are GET's alone."""
-        path = urlsplit(self.path).path
-        if path == "/healthz":
+        if urlsplit(self.path).path == "/healthz":
             return self._health()
-        return self._not_routed("HEAD", path)
+        return self._dispatch("HEAD")  # a token first: its 404 or 405 says what paths exist
+
+    def _other_method(self) -> None:
+        """PUT, DELETE, PATCH, OPTIONS: a token first, then 404 or 405 (they had 501)."""
+        self._dispatch(self.command)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other_method  # noqa: N815 - http.server's hooks
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
         log.debug("%s " + format, self.address_string(), *args)

@@ -753,7 +753,8 @@ def test_slow_clients_cannot_lock_the_page_out(conv_artifacts, long_scene, monke
 def test_a_threshold_the_page_cannot_save_is_a_500_and_a_monitor_may_ask_with_head(
         conv_artifacts, long_scene, caplog):
     """A read-only model folder (ProtectSystem=strict) gave a traceback and an empty reply;
-    HEAD /healthz had 501, and HEAD of a path the page lacks was a 405, not a 404."""
+    HEAD /healthz had 501, HEAD of a path the page lacks was a 405, not a 404, and PUT or
+    DELETE had 501."""
     import edgeae.runtime as rt
     from edgeae.runtime.capture import Source
     from edgeae.runtime.loop import RunHooks, RunOptions, run
@@ -772,11 +773,16 @@ def test_a_threshold_the_page_cannot_save_is_a_500_and_a_monitor_may_ask_with_he
     try:
         _wait_for_page(port)
         assert _get(port, "/healthz", method="HEAD")[:1] == (200,)
-        code, headers, _ = _get(port, "/", method="HEAD")
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        code, headers, _ = _get(port, "/", bearer, method="HEAD")
         assert code == 405 and headers["Allow"] == "GET"
-        assert _get(port, "/no-such-page", method="HEAD")[0] == 404
-        code, headers, _ = _get(port, "/threshold", {"Authorization": f"Bearer {TOKEN}"})
+        assert _get(port, "/no-such-page", bearer, method="HEAD")[0] == 404
+        assert _get(port, "/no-such-page", method="HEAD")[0] == 401  # no token: no map of paths
+        code, headers, _ = _get(port, "/threshold", bearer)
         assert code == 405 and headers["Allow"] == "POST"
+        code, headers, _ = _get(port, "/healthz", bearer, method="DELETE")  # it had 501
+        assert code == 405 and headers["Allow"] == "GET, HEAD"
+        assert _get(port, "/no-such-page", bearer, method="PUT")[0] == 404
         code, _, body = _get(port, "/threshold", {"Authorization": f"Bearer {TOKEN}"}, "POST",
                              b'{"threshold": 0.5}')
         assert code == 500 and body.startswith(b"not saved: [Errno 30] Read-only"), body
