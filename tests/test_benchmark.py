@@ -127,6 +127,10 @@ def test_the_rows_interpreter_is_asked_for_its_backends_and_versions(conv_dir, t
         ("onnxruntime", "int8-dynamic")], bench["rows"]
     left_out, = bench["run"]["left_out"]
     assert "model_int8-dynamic.tflite on tflite-runtime failed" in left_out
+    code, _, err = run_cli("report", conv_dir, "--benchmark", tmp_path / "out", "--out",
+                           tmp_path / "report.html")  # the page says so too
+    page = (tmp_path / "report.html").read_text()
+    assert code == 0 and "Left out" in page and "on tflite-runtime failed" in page, err
     assert "keras" in bench["run"]["keras_versions"]  # the Keras rows ran here
 
 
