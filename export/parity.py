@@ -62,7 +62,9 @@ def _correlation(first: np.ndarray, second: np.ndarray) -> float | None:
     """
     if np.ptp(first) == 0 or np.ptp(second) == 0:
         return 1.0 if np.array_equal(first, second) else None
-    return float(np.corrcoef(first, second)[0, 1])
+    with np.errstate(invalid="ignore"):  # NaN scores: no correlation, and no NaN in the JSON
+        r = float(np.corrcoef(first, second)[0, 1])
+    return r if np.isfinite(r) else None
 
 
 @dataclass(frozen=True)

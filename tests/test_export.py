@@ -804,6 +804,11 @@ def test_constant_scores_have_no_correlation_rather_than_nan():
         flat = detection_parity(scores, np.full(4, 0.3), labels)
         same = detection_parity(np.full(4, 0.3), np.full(4, 0.3), labels)
     assert flat["score_correlation"] is None and same["score_correlation"] == 1.0
+    from edgeae.export.parity import _correlation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _correlation(scores, np.array([0.1, np.nan, 0.2, 0.9])) is None  # NaN: no JSON
     assert detection_parity(scores, scores * 2, labels)["score_correlation"] == pytest.approx(1)
 
 
