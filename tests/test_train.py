@@ -373,6 +373,9 @@ def test_a_run_stopped_while_its_files_move_in_is_finished_by_the_same_command(
     with pytest.raises(KeyboardInterrupt):
         train(source, out, longer, overwrite=True, verbose=0)
     assert not (out / "manifest.json").exists()  # no finished model: half old, half new
+    from edgeae.app.commands.train import _interrupted_message
+
+    assert "the model it replaces is gone" in _interrupted_message(out)  # not "kept"
     monkeypatch.setattr(fit.os, "replace", real)
     counted = EpochCount()
     manifest = train(source, out, longer, overwrite=True, callbacks=[counted], verbose=0)

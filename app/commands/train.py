@@ -366,14 +366,25 @@ def run(args: argparse.Namespace) -> int:
         manifest = train(source, args.out, settings, overwrite=args.overwrite,
                          callbacks=limit, cache=args.cache)
     except (KeyboardInterrupt, Terminated) as stop:
-        print("interrupted: finished epochs are kept (and a model --overwrite replaces, until "
-              "the new one is done); run the same command to resume", file=sys.stderr)
+        print(_interrupted_message(Path(args.out)), file=sys.stderr)
         return Terminated.exit_code if isinstance(stop, Terminated) else 130
     t = manifest.training
     print(f"trained {manifest.architecture} {manifest.task} on {manifest.data.n_train} images: "
           f"{t.epochs_run} epochs, best val_loss {t.best_val_loss:.5g}, val_mse {t.val_mse:.5g} "
           f"-> {args.out}")
     return 0
+
+
+def _interrupted_message(out: Path) -> str:
+    """What an interrupted training left in `out`, and how to go on."""
+    from edgeae.core.modeldir import WORK_DIR
+    from edgeae.train.fit import SWAP_FILE
+
+    if (out / WORK_DIR / SWAP_FILE).exists():  # the model it replaces was already removed
+        return ("interrupted while the new model's files moved in (the model it replaces is "
+                "gone): run the same command to finish")
+    return ("interrupted: finished epochs are kept (and a model --overwrite replaces, until the "
+            "new one is done); run the same command to resume")
 
 
 def _check_options_and_paths(args: argparse.Namespace) -> None:
