@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import warnings
 
 import cv2
@@ -268,6 +270,13 @@ def test_drift_fails_with_the_metric_and_writes_nothing(conv_dir, tmp_path, capl
     assert "model_fp32.tflite drifted from the Keras model: max abs diff" in err
     assert "nothing written" in err and "FAILED" in stdout  # the table says which and by how much
     assert not out.exists()
+    # as a user runs it: the process ends at once after TensorFlow's error path (edgeae's
+    # __main__), its table and its line still flushed
+    done = subprocess.run([sys.executable, "-m", "edgeae", "export", str(conv_dir), "--format",
+                           "onnx", "--precision", "fp32", "--out", str(out), "--fp32-tolerance",
+                           "0"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "FAILED" in done.stdout, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("edgeae: error: model_fp32.onnx")
     with pytest.raises(DriftError, match=r"model_int8.onnx drifted.*PSNR drop -?\d.* > -1 dB"):
         export_model(ModelDir.open(conv_dir), out, ExportOptions(
             formats=("onnx",), precisions=("int8",), tolerances=Tolerances(int8_psnr_drop_db=-1)))
