@@ -532,12 +532,12 @@ def backend_names(exported_only: bool = True) -> list[str]:
     return [name for name, b in BACKENDS.items() if not exported_only or b.exported]
 
 
-def backend_suffixes(exported: bool = False) -> set[str]:
+def backend_suffixes(exported_only: bool = False) -> set[str]:
     """The suffixes of every file some backend opens (model files, not their side files).
 
-    `exported`: those of exported artifacts alone (the runtime's), not Keras's.
+    `exported_only`: those of exported artifacts alone (the runtime's), not Keras's.
     """
-    return {s for b in BACKENDS.values() if b.exported or not exported for s in b.suffixes}
+    return {s for b in BACKENDS.values() if b.exported or not exported_only for s in b.suffixes}
 
 
 def choose_backend(path: Path, name: str | None = None) -> Backend:

@@ -279,7 +279,7 @@ def add_model_args(p: argparse.ArgumentParser, directories: bool = False) -> Non
     g = p.add_mutually_exclusive_group(required=True)
     folders = " or a trained model directory" if directories else ""
     g.add_argument("--model", type=Path, help="an exported model file ("
-                   f"{', '.join(sorted(backend_suffixes(exported=True)))}){folders}")
+                   f"{', '.join(sorted(backend_suffixes(exported_only=True)))}){folders}")
     pairs = "; ".join(f"{name}: {members[0]} where a frame's noise is white, {members[1]} where "
                       f"it is a camera's correlated grain"
                       + (f", {members[2]} where that grain is strong on a stream"
