@@ -139,8 +139,8 @@ def global_shift(last: np.ndarray, current: np.ndarray) -> tuple[float, float]:
 def shrunk(plane: np.ndarray) -> np.ndarray:
     """A 2-D plane shrunk (area average) to about ALIGN_SIDE pixels across, at least 8.
 
-    Each side is one phaseCorrelate takes whole (_even_dft_side): where OpenCV padded a side
-    to an odd length, identical frames measured half a pixel apart, which the shrink step
+    Each side is one phaseCorrelate pads to an even length (_even_dft_side): where OpenCV padded
+    a side to an odd length, identical frames measured half a pixel apart, which the shrink step
     made 4-5 px a frame at a Pi camera's 1296x972 and most of `live-video`'s gain was lost.
     """
     step = max(1, max(plane.shape) // ALIGN_SIDE)
@@ -150,8 +150,11 @@ def shrunk(plane: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _even_dft_side(n: int) -> int:
-    """The largest side up to `n` (at least 8) that is even and its own optimal DFT size."""
-    while n > 8 and (n % 2 or cv2.getOptimalDFTSize(n) != n):
+    """The largest side up to `n` (at least 8) that OpenCV's DFT pads to an even length.
+
+    Sides it pads evenly are kept as they were: their shifts, and the benchmarks, are unchanged.
+    """
+    while n > 8 and cv2.getOptimalDFTSize(n) % 2:
         n -= 1
     return 8 if n < 8 else n
 
