@@ -13,7 +13,7 @@ import re
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,18 @@ def default_of(function: Callable, name: str) -> Any:
 def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """The options among `names` the user gave (not None): an options object fills in the rest."""
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def refuse_idle(args: argparse.Namespace, rows: Iterable[tuple[str, bool, str]]) -> None:
+    """A one-line UserError for the first option given where it acts on nothing.
+
+    `rows`: (its destination, whether it acts here, what the line says after its name). Left
+    out, an option is None, or False for a flag (0 is a value given).
+    """
+    for dest, acts, said in rows:
+        value = getattr(args, dest)
+        if value is not None and value is not False and not acts:
+            raise UserError(f"--{dest.replace('_', '-')} {said}")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

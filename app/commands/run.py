@@ -26,6 +26,7 @@ from edgeae.app.commands.args import (
     output_path,
     paired_model_paths,
     ranged,
+    refuse_idle,
     refuse_output_over_inputs,
     resolve_backend,
     score_size,
@@ -312,13 +313,8 @@ IDLE_OPTIONS: tuple[tuple[str, str, Applies], ...] = (
 
 def _refuse_idle_options(args: argparse.Namespace, source: Source, use: str) -> None:
     """A one-line UserError for an option given without what it works on (IDLE_OPTIONS)."""
-    from edgeae.core.errors import UserError
-
-    for dest, needs, applies in IDLE_OPTIONS:
-        given = getattr(args, dest)  # None or False when left out (0 is a value given)
-        if given is not None and given is not False and not applies(args, source, use):
-            raise UserError(f"--{dest.replace('_', '-')} does nothing without {needs}; leave it "
-                            "out")
+    refuse_idle(args, ((dest, applies(args, source, use), f"does nothing without {needs}; "
+                        "leave it out") for dest, needs, applies in IDLE_OPTIONS))
 
 
 def checked_run(args: argparse.Namespace, source: Source,

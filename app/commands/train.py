@@ -25,6 +25,7 @@ from edgeae.app.commands.args import (
     load_kwargs,
     output_dir,
     ranged,
+    refuse_idle,
     require,
 )
 from edgeae.core.architectures import CONFIGS, LOSS_OF, PRESETS, ModelConfig
@@ -525,7 +526,8 @@ def _score(args: argparse.Namespace) -> ScoreConfig:
     return score
 
 
-def _refuse_idle_score_options(args: argparse.Namespace, score: ScoreConfig, source) -> None:  # noqa: ANN001 - ImageSource
+def _refuse_idle_score_options(args: argparse.Namespace, score: ScoreConfig,
+                               source) -> None:  # noqa: ANN001 - an ImageSource
     """Refuse --score-* and --patch-* options the score these images get would not use.
 
     Judged after the data is read: where a k-NN score cannot be had (series rows, mixed sizes)
@@ -534,10 +536,8 @@ def _refuse_idle_score_options(args: argparse.Namespace, score: ScoreConfig, sou
     from edgeae.train.thresholds import knn_feasible
 
     used = score if knn_feasible(source) else score.model_copy(update={"knn": 0})
-    for dest, acts, why in IDLE_SCORE_OPTIONS:
-        if getattr(args, dest) is not None and not acts(used):
-            raise UserError(f"--{dest.replace('_', '-')} changes nothing here: "
-                            f"{why.format(maps=used.maps)}")
+    refuse_idle(args, ((dest, acts(used), f"changes nothing here: {why.format(maps=used.maps)}")
+                       for dest, acts, why in IDLE_SCORE_OPTIONS))
 
 
 def _check_image_sides(source, settings) -> None:  # noqa: ANN001 - ImageSource, TrainSettings
