@@ -46,6 +46,7 @@ class SourceStats:
     frames: int = 0  # delivered to the caller
     dropped: int = 0  # captured but replaced by a newer frame before the caller took it
     reconnects: int = 0
+    wraps: int = 0  # a looped file started again: its first frame was delivered again
 
 
 @dataclass(frozen=True)
@@ -612,15 +613,15 @@ class FileFeed:
     for a video file it is several milliseconds of every frame. A returned frame stays valid
     until the following call. `next` returns None once the source has ended; `ended` is True
     from then on. With `loop`, the source starts again from its first frame instead of ending
-    (`restarts` counts it). An error in reading (a file that cannot be opened) is raised by
-    `next`.
+    (`stats.wraps` counts it when that frame is handed out). An error in reading (a file that
+    cannot be opened) is raised by `next`.
     """
 
     def __init__(self, source: Source, loop: bool = False,
                  options: CaptureOptions | None = None) -> None:
         self.stats = SourceStats()  # frames handed to the caller
         self._decoded = SourceStats()  # frames the thread has read, some not yet handed out
-        self.ended, self.loop, self.restarts = False, loop, 0
+        self.ended, self.loop = False, loop
         self._read = _folder_frames if source.stills else _video_frames
         self._source, self._options = source, options
         self._buffers: list[np.ndarray | None] = [None] * (READ_AHEAD + 1)
@@ -655,8 +656,9 @@ class FileFeed:
         self.ended = item is _END
         if self.ended:
             return None
-        self._held = item
+        self._held, wrapped = item
         self.stats.frames += 1
+        self.stats.wraps += wrapped
         return self._buffers[item]
 
     def close(self) -> None:
@@ -670,23 +672,24 @@ class FileFeed:
         frames = self._read(self._source, self._decoded, self._options)
         try:
             while not self._stop.is_set():
-                frame = next(frames, None)
+                frame, wrapped = next(frames, None), False
                 if frame is None and self.loop and self._decoded.frames:
                     frames.close()
                     frames = self._read(self._source, self._decoded, self._options)
-                    self.restarts += 1
-                    frame = next(frames, None)
+                    frame, wrapped = next(frames, None), True
                 if frame is None:
                     self._ready.put(_END)
                     return
-                self._publish(frame)
+                self._publish(frame, wrapped)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
             self._ready.put(exc)
         finally:
             frames.close()
 
-    def _publish(self, frame: np.ndarray) -> None:
+    def _publish(self, frame: np.ndarray, wrapped: bool) -> None:
         """Copy `frame` into a free buffer (waiting for one) and hand it to the caller.
+
+        `wrapped`: it starts a looped file again.
 
         `close` wakes the wait with WAKE, so a run stops at once, not at a polling interval.
         """
@@ -698,7 +701,7 @@ class FileFeed:
             self._buffers[slot] = frame.copy()
         else:
             np.copyto(kept, frame)
-        self._ready.put(slot)
+        self._ready.put((slot, wrapped))
 
 
 def open_feed(source: Source, options: CaptureOptions | None = None,

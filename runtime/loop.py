@@ -118,7 +118,7 @@ class RunSummary:
     anomalies: int
     events: int
     events_unwritten: int  # of those, lost to the --events file (a full disk): sinks had them
-    restarts: int  # a temporal model's history started again: reconnects and scene cuts
+    restarts: int  # a temporal model's history started again: reconnects, wraps, scene cuts
     stopped_by: StopReason  # end | duration | interrupt (SIGINT) | terminate (SIGTERM) | quit
     output: str | None
     written: int  # frames in the output
@@ -489,13 +489,21 @@ class _FrameStep:
         self.scoring = isinstance(model, AnomalyScorer)
         self.heat_scale = model.heat_scale if self.scoring else None
         self.anomalies = self.resets = 0
-        self._reconnects = stats.reconnects
+        self._breaks = self._breaks_in(stats)
         self._denoised = None  # the reused output frame
+
+    @staticmethod
+    def _breaks_in(stats: SourceStats) -> int:
+        """Breaks a temporal model's history must not span: reconnects and a looped file's wraps.
+
+        A file's last frame is no frame before its first.
+        """
+        return stats.reconnects + stats.wraps
 
     def __call__(self, index: int, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | Score]:
         """(the frame as the model saw it, the model's denoised frame or Score)."""
-        if self.stats.reconnects != self._reconnects:  # frames before a reconnect are stale
-            self._reconnects = self.stats.reconnects
+        if self._breaks_in(self.stats) != self._breaks:  # the frames before are stale
+            self._breaks = self._breaks_in(self.stats)
             self.model.reset()
             self.resets += 1
         if not self.scoring:

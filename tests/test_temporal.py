@@ -238,6 +238,23 @@ def test_history_restarts_at_a_scene_cut_in_a_video_file(temporal_artifacts, tmp
     assert not np.allclose(outs[9], alone.denoise(decoded[9]), atol=1e-3)  # the frame before
 
 
+def test_history_restarts_when_a_looped_file_starts_again(temporal_artifacts, tmp_path):
+    """`run --loop`: the file's last frame is no frame before its first, so every pass starts
+    the history again and comes out as the first pass did, frame for frame."""
+    _, export = temporal_artifacts
+    frames = _clip(data.camera(), 5, 0)
+    folder = write_folder(tmp_path / "frames", frames[..., None])
+    model = rt.load(export / "model_int8.tflite", task="denoise")
+    out = tmp_path / "out"
+    summary = run(model, Source("folder", str(folder)),
+                  RunOptions(gray=True, loop=True, duration=1.5, output=out))
+    written = sorted(out.glob("*.png"))
+    assert len(written) >= 2 * len(frames) and model.scene_cuts == 0
+    assert summary.restarts == (summary.frames - 1) // len(frames)
+    for first, again in zip(written, written[len(frames):2 * len(frames)]):
+        assert np.array_equal(cv2.imread(str(first)), cv2.imread(str(again)))
+
+
 def test_history_restarts_when_a_stream_reconnects(temporal_artifacts, tmp_path):
     """A stream (a video over file://) that ends is reopened; each reconnect restarts the
     history, so the frames before the gap are never mixed with the ones after it."""
