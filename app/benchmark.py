@@ -124,12 +124,14 @@ def artifacts_plan(md: ModelDir, artifacts_dir: Path, options: BenchmarkOptions
     without --overwrite: it had been replaced silently, breaking that model's export.
     """
     from edgeae.core.formats import artifact_name
+    from edgeae.export.artifacts import computable
 
     if Path(artifacts_dir).resolve().is_relative_to(md.path.resolve()):
         raise UserError(f"--artifacts {artifacts_dir} is in the model directory {md.path}; "
                         "exports go in a folder of their own (default: --out's artifacts/)")
-    wanted = [(f, p) for f in options.backends if FORMATS[f].exported
-              for p in options.precisions if p in FORMATS[f].schemes]
+    wanted = computable([(f, p) for f in options.backends if FORMATS[f].exported
+                         for p in options.precisions if p in FORMATS[f].schemes],
+                        explicit=len(options.precisions) == 1)
     found = {(f, p): artifacts_dir / artifact_name(f, p, None) for f, p in wanted}
     missing = [k for k, path in found.items() if not _exported_from(path, md.model_sha256)]
     foreign = [found[k].name for k in missing if found[k].exists()]

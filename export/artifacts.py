@@ -182,23 +182,28 @@ def plan(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[tuple[st
         elif skipped:
             raise UserError(f"{f} export supports precisions {', '.join(supported[f])}; "
                             f"got {', '.join(skipped)}")
-    return _computable([(f, p) for f in formats for p in precisions if p in supported[f]],
-                       explicit=len(precisions) == 1)
+    return computable([(f, p) for f in formats for p in precisions if p in supported[f]],
+                      explicit=len(precisions) == 1)
 
 
-def _computable(pairs: list[tuple[str, str]], explicit: bool) -> list[tuple[str, str]]:
-    """The pairs whose precision this CPU computes; UserError when `explicit` asked for one."""
+def computable(pairs: list[tuple[str, str]], explicit: bool) -> list[tuple[str, str]]:
+    """The (format, precision) pairs whose precision this CPU computes; the others are skipped.
+
+    Skipped with a warning; a UserError when `explicit` asked for one, or when none is left.
+    """
     from edgeae.runtime.backends import cpu_capabilities
 
     needs = {p: PRECISIONS[p].cpu_capability for _, p in pairs if PRECISIONS[p].cpu_capability}
     lacking = {p for p, need in needs.items() if need not in cpu_capabilities()}
-    if lacking and explicit:
-        p = lacking.pop()
-        raise UserError(f"{p} needs a CPU with {needs[p]} (AVX512_BF16 or AMX) and OpenVINO; "
-                        "this one cannot compute or check it: export fp32 or int8")
+    left = [(f, p) for f, p in pairs if p not in lacking]
+    if lacking and (explicit or not left):
+        named = sorted(lacking)
+        raise UserError(f"{', '.join(named)} need{'s' * (len(named) == 1)} a CPU with "
+                        f"{needs[named[0]]} (AVX512_BF16 or AMX) and OpenVINO; this one cannot "
+                        f"compute or check {'them' if len(named) > 1 else 'it'}: use fp32 or int8")
     for p in sorted(lacking):
         log.warning("skipping %s: this CPU lacks %s", p, needs[p])
-    return [(f, p) for f, p in pairs if p not in lacking]
+    return left
 
 
 def _input_shape(manifest: Manifest, size: tuple[int, int] | None) -> tuple[int | None, ...]:

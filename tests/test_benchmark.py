@@ -263,6 +263,28 @@ def test_a_format_that_cannot_hold_the_model_loses_its_rows_not_the_run(conv_dir
     assert {r["backend"] for r in rows} == {"litert"}
 
 
+def test_precisions_the_cpu_cannot_compute_lose_their_rows(conv_dir, tmp_path, caplog,
+                                                          monkeypatch):
+    """bf16 on a CPU without BF16: a file of it (exported elsewhere) would run in fp32 and be
+    reported as bf16; a missing one was planned and failed as "no such model file"."""
+    import edgeae.runtime.backends as backends
+
+    # the CPU is the hardware here: a CPU without BF16 is stood in for by what OpenVINO reports
+    monkeypatch.setattr(backends, "cpu_capabilities", lambda: frozenset({"FP32", "INT8"}))
+    args = ("--backends", "openvino", "--sizes", "16x16", "--threads", "1", "--repeats", "2")
+    code, _, err = run_cli("benchmark", conv_dir, *args, "--precisions", "bf16,int8-bf16",
+                           "--out", tmp_path / "none")
+    assert code == 2 and err.startswith("edgeae: error: bf16, int8-bf16 need a CPU with"), err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "none").exists()
+    code, _, err = run_cli("benchmark", conv_dir, *args, "--precisions", "fp32,bf16",
+                           "--out", tmp_path / "out")
+    assert code == 0, err
+    assert "skipping bf16: this CPU lacks BF16" in caplog.text
+    result = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert {r["precision"] for r in result["rows"]} == {"fp32"}
+    assert not result["run"].get("left_out")
+
+
 def test_benchmark_without_data_measures_quality_on_the_held_out_samples(conv_dir, tmp_path):
     code, out, err = run_cli("benchmark", conv_dir, "--backends", "keras,onnx", "--precisions",
                              "fp32", "--sizes", "16x16", "--threads", "1", "--repeats", "3",

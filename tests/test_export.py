@@ -173,6 +173,9 @@ def test_bf16_is_refused_where_the_cpu_cannot_compute_it(conv_dir, tmp_path, mon
         with pytest.raises(UserError, match=f"^{precision} needs a CPU with BF16"):
             export_model(ModelDir.open(conv_dir), tmp_path,
                          ExportOptions(formats=("openvino",), precisions=(precision,)))
+    with pytest.raises(UserError, match="^bf16, int8-bf16 need a CPU with BF16"):  # none left
+        export_model(ModelDir.open(conv_dir), tmp_path,
+                     ExportOptions(formats=("openvino",), precisions=("bf16", "int8-bf16")))
     report = export_model(ModelDir.open(conv_dir), tmp_path,
                           ExportOptions(formats=("openvino",), precisions=("fp32", "bf16")))
     assert [e.path.name for e in report.artifacts] == ["model_fp32.xml"]
