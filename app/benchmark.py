@@ -30,6 +30,7 @@ import numpy as np
 import edgeae
 from edgeae.app.measure import Job, environment
 from edgeae.app.peak import peak_columns
+from edgeae.core.cpu import cpu_identity, cpu_model
 from edgeae.core.errors import UnsupportedModel, UserError, first_line
 from edgeae.core.files import check_writable, write_json, write_text
 from edgeae.core.formats import FORMATS, all_formats, exported_formats
@@ -605,6 +606,7 @@ def write_results(out: Path, target: Target, options: BenchmarkOptions, rows: li
            "macs_per_pixel": macs_px, "quality_set": quality and quality.description,
            "quality_metric": quality and quality.metric,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "cpu": cpu_model(), "cpu_identity": cpu_identity(),  # int8 kernels differ by these
            "machine": platform.platform(), "cpus": os.cpu_count(),
            **_interpreters(options.python), "edgeae": edgeae.__version__,
            "warmup": options.warmup, "repeats": options.repeats, "left_out": left_out}

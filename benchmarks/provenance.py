@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from edgeae.app.measure import installed_versions
+from edgeae.core.cpu import cpu_identity
 
 PACKAGES = ("edgeae", "numpy", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert",
             "onnxruntime", "openvino", "opencv-python-headless", "scikit-learn", "scikit-image",
@@ -37,32 +38,6 @@ def cpu_model() -> str:
         if line.startswith("Model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
-
-
-# the instructions the engines' int8 and bf16 kernels choose between, as /proc/cpuinfo names them
-ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx_vnni": "AVX-VNNI",
-             "avx512_bf16": "BF16", "amx_int8": "AMX"}
-
-
-def cpu_identity() -> str | None:
-    """'family F model M; AVX2, AVX-512, ...': which of the many CPUs named alike this one is.
-
-    Several CPUs report the same model name ("Intel(R) Xeon(R) Processor"); the family, model
-    and instruction sets tell them apart, and explain why a table's speeds differ. None where
-    /proc/cpuinfo is not there.
-    """
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    fields: dict[str, str] = {}
-    for line in lines:
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
-    isa = ", ".join(name for flag, name in ISA_FLAGS.items() if flag in flags)
-    return (f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; "
-            f"{isa or 'no AVX2'}")
 
 
 def provenance(command: str | None = None, fresh: bool = False) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeae.core.cpu import cpu_identity, cpu_model
 from edgeae.core.errors import UserError, first_line
 from edgeae.core.files import cache_folder, cached_sha256, write_json
 from edgeae.core.manifest import Manifest
@@ -145,17 +145,6 @@ def median_ms(path: Path, backend: Backend, batch: np.ndarray, threads: int | No
     return statistics.median(run_times_ms(path, backend.name, batch, threads))
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(backend: Backend) -> str:
     """The installed version of the distribution behind a backend's module."""
     top = backend.module.split(".")[0]
@@ -178,7 +167,8 @@ def cache_key(pairs: list[tuple[Path, Backend, str]], frame: tuple[int, int],
     """
     engines = sorted({_version(b) for _, b, _ in pairs})
     files = sorted({(str(f.resolve()), sha) for f, _, sha in pairs})
-    return json.dumps([files, list(frame), threads or usable_cores(), cpu_model(), engines])
+    cpu = [cpu_model(), cpu_identity()]  # alike names: the family and instructions differ
+    return json.dumps([files, list(frame), threads or usable_cores(), cpu, engines])
 
 
 def _read_cache(path: Path) -> dict:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edgeae.core.cpu import cpu_flags
 from edgeae.core.errors import UserError, first_line
 from edgeae.core.files import cache_folder, prune_oldest
 from edgeae.core.formats import FORMATS
@@ -387,13 +388,8 @@ def int8_sums_saturate() -> bool:
     """
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")),
-                 None)
-    return flags is not None and not VNNI_FLAGS & set(flags)
+    flags = cpu_flags()
+    return bool(flags) and not VNNI_FLAGS & flags
 
 
 def _kernel_error(exc: RuntimeError) -> str:

@@ -659,7 +659,7 @@ class FileFeed:
         self._held, wrapped = item
         self.stats.frames += 1
         self.stats.wraps += wrapped
-        return self._buffers[item]
+        return self._buffers[self._held]
 
     def close(self) -> None:
         """Stop reading; the thread releases the file itself if it is still decoding a frame."""

@@ -65,6 +65,22 @@ def test_files_without_their_json_are_measured_again_once_replaced(conv_artifact
     assert not choose(folder / names[0], (16, 16), 1, cache_dir=tmp_path).cached
 
 
+def test_a_cpu_named_alike_with_other_instructions_is_measured_again(conv_artifacts, tmp_path,
+                                                                     monkeypatch):
+    """"AMD EPYC" names a Zen 3 without VNNI and a Zen 4 with it, where another engine wins
+    int8: a cache shared by both (a home on NFS, a resized instance) gave one's pick to the other.
+    """
+    import edgeae.runtime.auto as auto
+
+    path = conv_artifacts / "model_int8.tflite"
+    monkeypatch.setattr(auto, "cpu_model", lambda: "AMD EPYC")
+    monkeypatch.setattr(auto, "cpu_identity", lambda: "family 25 model 1; AVX2")
+    assert not choose(path, (16, 16), 1, cache_dir=tmp_path).cached
+    assert choose(path, (16, 16), 1, cache_dir=tmp_path).cached
+    monkeypatch.setattr(auto, "cpu_identity", lambda: "family 25 model 17; AVX2, AVX-512, VNNI")
+    assert not choose(path, (16, 16), 1, cache_dir=tmp_path).cached
+
+
 def test_a_detector_is_timed_at_the_size_it_scores_at():
     """Frames are resized to a detector's training size: timing it at the camera's 480x640
     ranked the engines at a size that never runs."""

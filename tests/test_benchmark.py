@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edgeae.app.benchmark import loop_ceiling, macs_per_frame
+from edgeae.core.cpu import cpu_identity, cpu_model
 from edgeae.core.manifest import Manifest
 from edgeae.export.options import Tolerances
 from edgeae.runtime.backends import usable_cores
@@ -64,6 +65,7 @@ def test_benchmark_measures_every_backend_precision_and_size(bench, denoiser_dir
     assert run["macs_per_pixel"] == 576 and run["quality_metric"] == "psnr"
     assert {"onnxruntime", "openvino", "ai-edge-litert"} <= set(run["versions"])  # every row's
     assert run["artifacts"] == "artifacts" and len(run["model_sha256"]) == 64  # movable
+    assert run["cpu"] == cpu_model() and run["cpu_identity"] == cpu_identity()  # VNNI or not
 
 
 def test_benchmark_reuses_its_exports_and_never_overwrites_silently(bench, denoiser_dir):

@@ -10,6 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
+from edgeae.core.cpu import cpu_identity, cpu_model
+
 from conftest import blobs, run_cli, train_cli, write_folder, write_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -66,6 +68,7 @@ def test_report_with_benchmark_renders_every_section(tmp_path, denoiser_dir):
     assert alts[:2] == ["training curves", "sample outputs"]
     assert "Latency against frame size (1 threads)" in alts
     assert "Latency against quality per backend and precision" in alts
+    assert f"{cpu_model()} ({cpu_identity()})" in page["text"]  # which CPU the rows ran on
     # the parity table, from the artifacts the benchmark exported (wherever --artifacts put them)
     assert "model_int8.tflite" in page["text"] and "litert" in page["text"]
     assert "noisy input, denoised, clean" in page["text"]

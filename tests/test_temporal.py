@@ -247,7 +247,7 @@ def test_history_restarts_when_a_looped_file_starts_again(temporal_artifacts, tm
     model = rt.load(export / "model_int8.tflite", task="denoise")
     out = tmp_path / "out"
     summary = run(model, Source("folder", str(folder)),
-                  RunOptions(gray=True, loop=True, duration=1.5, output=out))
+                  RunOptions(gray=True, loop=True, duration=1.5, output=out, overlay=False))
     written = sorted(out.glob("*.png"))
     assert len(written) >= 2 * len(frames) and model.scene_cuts == 0
     assert summary.restarts == (summary.frames - 1) // len(frames)
