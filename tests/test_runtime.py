@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -709,6 +710,13 @@ def test_onnxruntime_uses_exact_int8_kernels_where_the_fast_ones_saturate(monkey
         entry = None
     assert (entry == value) == saturate
     assert ("onnxruntime multiplies int8 exactly" in caplog.text) == saturate
+    assert ("--backend openvino, or auto" in caplog.text) == saturate
+    caplog.clear()  # without OpenVINO the line says how to install it, not to use it
+    monkeypatch.setitem(backends.BACKENDS, "openvino",
+                        dataclasses.replace(backends.BACKENDS["openvino"], module="not_installed"))
+    rt.load(pretrained_path("live", "onnxruntime", "int8"), backend="onnxruntime")
+    assert ("would run the same file about 2x faster here (pip install 'edgeae[openvino]')"
+            in caplog.text) == saturate and "--backend openvino" not in caplog.text
 
 
 @pytest.mark.parametrize("file", ["live_fp32.onnx", "live_fp32.tflite"])

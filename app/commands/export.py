@@ -84,7 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {DEFAULTS.part})")
     p.add_argument("--precision", dest="precisions", type=_precisions, metavar="LIST",
                    help=f"comma-separated {', '.join(PRECISIONS)}, or all "
-                        f"(default {','.join(DEFAULTS.precisions)})")
+                        f"(default {','.join(DEFAULTS.precisions)}); "
+                        f"{', '.join(p for p, v in PRECISIONS.items() if v.cpu_capability)} "
+                        "only on a CPU that computes them (OpenVINO's BF16)")
     p.add_argument("--input-size", type=image_size, metavar="HxW",
                    help="a fixed-shape variant (e.g. a 256x256 tile model for int8 backends)")
     _add_int8_args(p)
