@@ -2001,12 +2001,42 @@ def history_warp(name: str) -> str:
             + table(["live-video", "sigma", "bilinear PSNR", "bicubic PSNR", "PSNR change",
                      "moving-region PSNR change", "SSIM change",
                      "flicker (bilinear / bicubic)"], rows, right=set(range(2, 8))) + "\n")
-    if data["verdict"]:
-        tests = [[name, f"{t['value']:+.4f}", f"{t['bound']:+g}", "holds" if t["holds"]
-                  else "fails"] for name, t in data["verdict"]["tests"].items()]
-        text += ("\n" + table(["test (int8)", "value", "bound", ""], tests)
-                 + f"\n\nBicubic ships: {'yes' if data['verdict']['ships'] else 'no'}.\n")
-    return text
+    return text + _verdict(data["verdict"], "Bicubic")
+
+
+def _verdict(verdict: dict | None, candidate: str) -> str:
+    """A rule's tests on the int8 file, each value against its bound, and whether it ships."""
+    if not verdict:
+        return ""
+    tests = [[name, f"{t['value']:+.4f}", f"{t['bound']:+g}", "holds" if t["holds"]
+              else "fails"] for name, t in verdict["tests"].items()]
+    return ("\n" + table(["test (int8)", "value", "bound", ""], tests)
+            + f"\n\n{candidate} ships: {'yes' if verdict['ships'] else 'no'}.\n")
+
+
+def history_gain(name: str) -> str:
+    """`live-video` with its history scaled with the light or as is, per light and sigma."""
+    data = load(name)
+    rows = []
+    for kind, per_sigma in data["mean"].items():
+        for sigma, m in per_sigma.items():
+            old, new, single = (m["live-video int8 as is"], m["live-video int8 matched"],
+                                m["live int8 single frame"])
+            rows.append([kind, sigma, f"{old['psnr']:.2f}", f"{new['psnr']:.2f}",
+                         f"{new['psnr'] - old['psnr']:+.3f}",
+                         f"{new['moving_psnr'] - old['moving_psnr']:+.3f}",
+                         f"{old['flicker']:.2f} / {new['flicker']:.2f}",
+                         f"{old['bias']:+.2f} / {new['bias']:+.2f}", f"{single['psnr']:.2f}"])
+    text = (caption(data["provenance"]) + "\n\n"
+            + f"Mean over {data['clips']} clips of {data['frames']} frames ({data['stills']} "
+            + "stills) in each light, every frame; `live-video` int8; fades of "
+            + f"{1 - data['fade']:.0%} a frame; the candidate adds {data['added_ms']:.3f} ms to "
+            + "a 480x640 frame. Bias: the output's mean minus the clean frame's, in levels.\n\n"
+            + table(["light", "sigma", "as is PSNR", "matched PSNR", "PSNR change",
+                     "moving-region PSNR change", "flicker (as is / matched)",
+                     "bias (as is / matched)", "`live` int8 PSNR"], rows,
+                    right=set(range(2, 9))) + "\n")
+    return text + _verdict(data["verdict"], "Matching")
 
 
 def _of(render: Callable[[str], str], results: str) -> tuple[str, Callable[[], str]]:
@@ -2151,6 +2181,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "camera-h264-bright-indoor": _of(camera, "camera_h264_bright_indoor"),
     "history-warp-validation": _of(history_warp, "history_warp_validation"),
     "history-warp-set12": _of(history_warp, "history_warp_set12"),
+    "history-gain-validation": _of(history_gain, "history_gain_validation"),
+    "history-gain-set12": _of(history_gain, "history_gain_set12"),
     "ov-graph": ("ov_graph", ov_graph),
     "cpu-peak": ("cpu_peak", cpu_peak),
     "probe-width": ("probe_width", probe_width),

@@ -141,6 +141,25 @@ def test_recurrent_history_moves_its_last_output_keeping_its_detail():
     assert np.abs(moved - truth).mean() < 0.8 * np.abs(bilinear - truth).mean()
 
 
+def test_recurrent_history_follows_the_light():
+    """A fade: the last output is scaled by how much brighter the frame is, above the range's
+    low end ([-1, 1] models too); a last frame too dark to measure leaves it as it was."""
+    photo = cv2.resize(data.camera(), (160, 120)).astype(np.float32) / 255
+    for lo in (0.0, -1.0):
+        values = photo * (1 - lo) + lo  # the photo in the model's range
+        history = RecurrentHistory((lo, 1.0), find_cuts=False)  # the fade is not taken for one
+        history.stack(values[None, :, :, None])
+        history.remember(values[None, :, :, None])
+        faded = (photo * 0.8) * (1 - lo) + lo
+        moved = history.stack(faded[None, :, :, None])[0, :, :, 0]
+        assert np.abs(moved - faded).max() < 0.005 * (1 - lo), lo  # unmatched: 0.2 * (1 - lo)
+    dark = np.full((1, 120, 160, 1), 0.01, np.float32)
+    history = RecurrentHistory(find_cuts=False)
+    history.stack(dark)
+    history.remember(dark)
+    assert np.allclose(history.stack(dark * 3)[..., 0], dark[..., 0])
+
+
 def test_training_clips_from_stills_and_videos():
     rng = np.random.default_rng(0)
     photo = data.camera()[::4, ::4, None].astype(np.float32) / 255  # 128x128
