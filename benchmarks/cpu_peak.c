@@ -3,9 +3,12 @@
  * Each kernel keeps ACCUMULATORS independent chains of one instruction busy in every thread,
  * so the core's vector units, not latency or memory, set the rate: fp32 FMA (vfmadd, 16 MACs a
  * 512-bit instruction), int8 VNNI (vpdpbusd, 64 u8 x s8 MACs) and bf16 (vdpbf16ps, 32 MACs).
- * No engine computes one precision faster on these units (AMX, where present, is another
- * unit and is not measured here). Built and run by cpu_peak.py, which asks only for the kernels
- * the CPU has; a kernel on a CPU without its instructions would fault.
+ * On a CPU without AVX-512, the 256-bit ones: fp32 FMA (8 MACs) and int8 as engines compute it
+ * without VNNI (vpmaddubsw's u8 x s8 pairs summed in 16 bits, vpmaddwd by ones into 32 bits,
+ * vpaddd: 32 MACs in three instructions). No engine computes one precision faster on these
+ * units (AMX, where present, is another unit and is not measured here). Built and run by
+ * cpu_peak.py, which asks only for the kernels the CPU has; a kernel on a CPU without its
+ * instructions would fault.
  *
  *     cpu_peak KERNEL THREADS ITERATIONS   ->   {"kernel": ..., "gmacs_per_s": ...}
  */
@@ -46,8 +49,17 @@ KERNEL(bf16_dot, "avx512f,avx512bf16", __m512, __m512bh, _mm512_setzero_ps(),
        (__m512bh)_mm512_set1_epi16(0x3f80) /* 1.0 in bfloat16 */, _mm512_dpbf16_ps,
        _mm512_add_ps, _mm512_reduce_add_ps, float)
 
+#define FMA256(acc, a, b) _mm256_fmadd_ps(a, b, acc)
+#define DOT256(acc, a, b) \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)))
+KERNEL(fp32_fma_avx2, "avx2,fma", __m256, __m256, _mm256_setzero_ps(), _mm256_set1_ps(1e-7f),
+       FMA256, _mm256_add_ps, _mm256_cvtss_f32, float)
+KERNEL(int8_avx2, "avx2", __m256i, __m256i, _mm256_setzero_si256(), _mm256_set1_epi8(1), DOT256,
+       _mm256_add_epi32, _mm256_cvtsi256_si32, int)
+
 static const struct { const char *name; void *(*run)(void *); int macs; } KERNELS[] = {
-    {"fp32", fp32_fma, 16}, {"int8", int8_vnni, 64}, {"bf16", bf16_dot, 32}};
+    {"fp32", fp32_fma, 16}, {"int8", int8_vnni, 64}, {"bf16", bf16_dot, 32},
+    {"fp32-avx2", fp32_fma_avx2, 8}, {"int8-avx2", int8_avx2, 32}};
 
 static double seconds(void) {
     struct timespec t;
@@ -57,7 +69,7 @@ static double seconds(void) {
 
 int main(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: cpu_peak fp32|int8|bf16 THREADS ITERATIONS\n");
+        fprintf(stderr, "usage: cpu_peak fp32|int8|bf16|fp32-avx2|int8-avx2 THREADS ITERATIONS\n");
         return 2;
     }
     int threads = atoi(argv[2]);

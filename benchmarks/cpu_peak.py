@@ -5,9 +5,10 @@ convolutions. This asks the question below that: how many multiply-accumulates a
 CPU's vector units can do at all, per precision, and what share of that each engine's run of
 the shipped `live` and `quality` takes. cpu_peak.c, compiled here with gcc, keeps 12 independent
 chains of the widest instruction busy in each of --threads threads: fp32 FMA (AVX-512), int8
-VNNI (vpdpbusd) and bf16 (vdpbf16ps), each only where /proc/cpuinfo lists it. AMX, a separate
-unit on some Xeons, is not measured. The ceiling is measured three times before the engines and
-three times after, and its largest value is used.
+VNNI (vpdpbusd) and bf16 (vdpbf16ps), each only where /proc/cpuinfo lists it; without them the
+256-bit AVX2 ones (fp32 FMA; int8 as engines compute it without VNNI, vpmaddubsw + vpmaddwd).
+AMX, a separate unit on some Xeons, is not measured. The ceiling is measured three times
+before the engines and three times after, and its largest value is used.
 
 The engines run the shipped files as installed (LiteRT on .tflite fp32 and int8, onnxruntime
 and OpenVINO on the int8 ONNX file, OpenVINO on the fp32 ONNX file): one 480x640 gray frame
@@ -36,13 +37,15 @@ from ncnn_side_by_side import FRAME, frame_batch
 from pi_estimate import macs_for
 from provenance import finished, provenance, write_result
 
+from edgeae.core.cpu import cpu_flags
 from edgeae.runtime.backends import open_session
 from edgeae.runtime.pretrained import PRETRAINED_DIR
 
 SOURCE = Path(__file__).with_name("cpu_peak.c")
-# the /proc/cpuinfo flags each kernel's instructions need
-KERNEL_FLAGS = {"fp32": ("avx512f",), "int8": ("avx512f", "avx512_vnni"),
-                "bf16": ("avx512f", "avx512_bf16")}
+# per precision, cpu_peak.c's kernels, widest first, with the /proc/cpuinfo flags each needs
+KERNELS = {"fp32": (("fp32", ("avx512f",)), ("fp32-avx2", ("avx2", "fma"))),
+           "int8": (("int8", ("avx512f", "avx512_vnni")), ("int8-avx2", ("avx2",))),
+           "bf16": (("bf16", ("avx512f", "avx512_bf16")),)}
 ITERATIONS = 100_000_000  # about a third of a second a kernel on a 3.7 GHz core
 CEILING_RUNS = 3
 ROWS = (("litert", "fp32", "{}_fp32.tflite"), ("litert", "int8", "{}_int8.tflite"),
@@ -52,14 +55,6 @@ NAMES = ("live", "quality")
 ROUNDS, CALLS = 10, 3
 TARGET_SPEEDUP = 2.5  # issue 20: `live` int8 through the fastest backend over LiteRT int8
 TARGET_FPS = 30  # issue 20: `quality` at 640x480 through the fastest precision passing its gate
-
-
-def cpu_flags() -> set[str]:
-    """The instruction-set flags /proc/cpuinfo lists for this CPU."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def build(folder: Path) -> Path:
@@ -72,16 +67,22 @@ def build(folder: Path) -> Path:
     return binary
 
 
-def ceilings(binary: Path, threads: int, flags: set[str]) -> dict[str, list[float] | str]:
+def kernels_for(flags: frozenset[str]) -> dict[str, str]:
+    """Per precision, the widest kernel this CPU runs, or why none is measured."""
+    picked = {}
+    for precision, kernels in KERNELS.items():
+        runnable = [name for name, needs in kernels if set(needs) <= flags]
+        lacking = [flag for flag in kernels[-1][1] if flag not in flags]
+        picked[precision] = (runnable[0] if runnable
+                             else f"not measured: this CPU lacks {', '.join(lacking)}")
+    return picked
+
+
+def ceilings(binary: Path, threads: int, kernels: dict[str, str]) -> dict[str, list[float] | str]:
     """Per precision: each run's GMAC/s on `threads` threads, or why it was not measured."""
-    out = {}
-    for kernel, needs in KERNEL_FLAGS.items():
-        missing = [flag for flag in needs if flag not in flags]
-        if missing:
-            out[kernel] = f"not measured: this CPU lacks {', '.join(missing)}"
-            continue
-        out[kernel] = [kernel_rate(binary, kernel, threads) for _ in range(CEILING_RUNS)]
-    return out
+    return {precision: [kernel_rate(binary, kernel, threads) for _ in range(CEILING_RUNS)]
+            if kernel in dict(KERNELS[precision]) else kernel
+            for precision, kernel in kernels.items()}
 
 
 def kernel_rate(binary: Path, kernel: str, threads: int) -> float:
@@ -153,15 +154,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    batch, flags = frame_batch(args.data), cpu_flags()
+    batch, kernels = frame_batch(args.data), kernels_for(cpu_flags())
     with tempfile.TemporaryDirectory() as tmp:
         binary = build(Path(tmp))
-        before = ceilings(binary, args.threads, flags)
+        before = ceilings(binary, args.threads, kernels)
         times = {name: engine_times(name, batch, args.threads) for name in NAMES}
-        after = ceilings(binary, args.threads, flags)
+        after = ceilings(binary, args.threads, kernels)
     ceiling = {k: max(before[k] + after[k]) for k in before if isinstance(before[k], list)}
-    report = {k: {"runs_before": before[k], "runs_after": after[k], "max": ceiling[k]}
-              if k in ceiling else before[k] for k in before}
+    report = {k: {"kernel": kernels[k], "runs_before": before[k], "runs_after": after[k],
+                  "max": ceiling[k]} if k in ceiling else before[k] for k in before}
     rows = [row for name in NAMES for row in rows_for(name, times[name], ceiling)]
     command = " ".join(["python benchmarks/cpu_peak.py", *sys.argv[1:]])
     write_result({"provenance": finished(provenance(command)), "frame": list(FRAME),
