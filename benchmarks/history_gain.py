@@ -25,24 +25,19 @@ candidate adds to a 480x640 frame is measured too (median of TIMED runs).
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from history_warp import clips, noisy
+from history_warp import arguments, clips, judged, loaded, noisy
 from provenance import finished, provenance, write_result
 from video import FRAMES
 
-import edgeae.runtime as rt
 from edgeae.core.metrics import video_metrics
 from edgeae.core.progress import progress
 from edgeae.runtime.history import RecurrentHistory, brightness_gain, shrunk
-from edgeae.runtime.pretrained import pretrained_path
 from edgeae.train.clips import Clip
 
-SIGMAS, PRECISIONS, THREADS, TIMED, FADE = (15, 25, 50), ("int8",), 2, 200, 0.96
+SIGMAS, PRECISIONS, TIMED, FADE = (15, 25, 50), ("int8",), 200, 0.96
 KINDS = ("steady", "fade down", "fade up")
 ARMS = {"as is": False, "matched": True}  # RecurrentHistory.match_brightness
 DECIDING = "int8"  # the precision the rule judges (live-video's default file)
@@ -148,30 +143,16 @@ def verdict(mean: dict, ms: float) -> dict:
                                              for s, d in steady.items()), FLICKER_RISE),
         "B6 ms added at 480x640": (ms, ADDED_MS),
     }
-    held = {name: (value >= bound if name[:2] in ("B1", "B2", "B3", "B4") else value <= bound)
-            for name, (value, bound) in tests.items()}
     return {"delta": {kind: {s: {k: round(v, 4) for k, v in d.items()} for s, d in per.items()}
                       for kind, per in delta.items()},
-            "tests": {name: {"value": round(v, 4), "bound": b, "holds": held[name]}
-                      for name, (v, b) in tests.items()},
-            "ships": all(held.values())}
+            **judged(tests, floors=("B1", "B2", "B3", "B4"))}
 
 
 def main() -> None:
     """Measure both arms on the chosen stills; judge on validation."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="../shared/data")
-    parser.add_argument("--stills", choices=("validation", "set12"), default="validation")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    run = provenance()
-    if not (args.data / "train400").is_dir() or not (args.data / "set12").is_dir():
-        sys.exit(f"error: {args.data} has no train400/ and set12/ folders")
-    models = {p: rt.load(pretrained_path("live-video", precision=p), num_threads=THREADS,
-                         task="denoise") for p in PRECISIONS}
-    single = rt.load(pretrained_path("live", precision="int8"), num_threads=THREADS,
-                     task="denoise")
-    rows = measure(models, single, clips(args.data, args.stills))
+    args, run = arguments(__doc__.splitlines()[0]), provenance()
+    models = {p: loaded("live-video", p) for p in PRECISIONS}
+    rows = measure(models, loaded("live", "int8"), clips(args.data, args.stills))
     mean, ms = means(rows), added_ms()
     result = {"provenance": finished(run), "stills": args.stills, "frames": FRAMES, "fade": FADE,
               "clips": len({r["still"] for r in rows}), "added_ms": ms, "mean": mean,
