@@ -48,14 +48,17 @@ GAIN_DB, SIGMA_DB, MOVING_DB, FLICKER_RISE, WARP_MS = 0.02, 0.01, 0.02, 0.01, 1.
 METRICS = ("psnr", "ssim", "flicker", "moving_psnr")
 
 
-def clips(data: Path, which: str) -> dict[str, Clip]:
-    """{still's name: clip}: Set12's twelve, or the 40 held-out Train400 images."""
+def clips(data: Path, which: str, **motion: float) -> dict[str, Clip]:
+    """{still's name: clip}: Set12's twelve, or the 40 held-out Train400 images.
+
+    `motion`: the camera's turn and zoom (camera_path's), where not its own.
+    """
     folder = data / ("set12" if which == "set12" else "train400")
     paths = sorted(folder.glob("*.png"))
     if which == "validation":
         paths = [paths[i] for i in split_indices(len(paths), 0.1, 0)[1]]
     return {p.name: clip_of(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), np.random.default_rng(i),
-                            FRAMES) for i, p in enumerate(paths)}
+                            FRAMES, **motion) for i, p in enumerate(paths)}
 
 
 def noisy(clip: Clip, sigma: float, seed: int) -> np.ndarray:

@@ -58,15 +58,17 @@ HELD_OUT, CHOICE = 10, 6  # Train400 stills measured (held out) and used to choo
 FRAME_480P, THREADS, TIMED_RUNS = (480, 640), 2, 50
 
 
-def clip_of(still: np.ndarray, rng: np.random.Generator, frames: int = FRAMES) -> Clip:
+def clip_of(still: np.ndarray, rng: np.random.Generator, frames: int = FRAMES,
+            **motion: float) -> Clip:
     """A clip of the largest size in SIZES the still leaves room for.
 
     Where even the smallest needs it (some of Train400's 180x180), the camera moves slower.
+    `motion`: camera_path's turn and zoom, where not its own.
     """
     for size, speed in [(size, 1.5) for size in SIZES] + [(SIZES[-1], 0.75)]:
         try:
             return clip_from_still(still[..., None], frames, size, rng, objects=OBJECTS,
-                                   speed=speed)
+                                   speed=speed, **motion)
         except ValueError:
             continue
     raise ValueError(f"a {still.shape[1]}x{still.shape[0]} still is too small for a clip")

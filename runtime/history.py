@@ -175,13 +175,78 @@ def _hann(w: int, h: int) -> np.ndarray:
     return cv2.createHanningWindow((w, h), cv2.CV_32F)
 
 
+CORNERS = 100  # corners of the last shrunk frame followed into this one
+LK_WINDOW, LK_LEVELS = (15, 15), 2  # Lucas-Kanade's window (shrunk pixels) and pyramid levels
+MIN_POINTS = 12  # fewer corners followed, or agreeing, than this: the phase correlation's shift
+RANSAC_PX = 0.7  # a corner off the fitted motion by more than this (shrunk pixels) is left out
+
+
+def global_motion(last: np.ndarray, current: np.ndarray, shape: tuple[int, ...],
+                  value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """The 2x3 similarity (shift, turn, zoom) from `last` to `current`, two `shrunk` planes.
+
+    In pixels of the full (H, W) `shape`. Corners of the last plane (cv2.goodFeaturesToTrack)
+    are followed into the current one by pyramidal Lucas-Kanade (cv2.calcOpticalFlowPyrLK), and
+    a turn, zoom and shift fitted to them by RANSAC (cv2.estimateAffinePartial2D), which leaves
+    out corners on objects moving on their own. Too few corners found or agreeing (a flat
+    scene): the phase correlation's shift.
+    """
+    fitted = _similarity(_as_bytes(last, value_range), _as_bytes(current, value_range))
+    if fitted is None:
+        return shift_motion(last, current, shape)
+    h, w = last.shape
+    to_small = np.diag([w / shape[1], h / shape[0], 1.0])
+    return (np.linalg.inv(to_small) @ np.vstack([fitted, [0, 0, 1]]) @ to_small)[:2] \
+        .astype(np.float32)
+
+
+def _as_bytes(plane: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """A shrunk plane as 8-bit pixels, which the corner and flow functions take."""
+    lo, hi = value_range
+    return cv2.convertScaleAbs(plane, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
+
+
+def _similarity(last: np.ndarray, current: np.ndarray) -> np.ndarray | None:
+    """The 2x3 similarity fitted to corners followed from `last` to `current`, or None."""
+    corners = cv2.goodFeaturesToTrack(last, CORNERS, 0.01, 4, blockSize=5)
+    if corners is None or len(corners) < MIN_POINTS:
+        return None
+    followed, found, _ = cv2.calcOpticalFlowPyrLK(last, current, corners, None,
+                                                  winSize=LK_WINDOW, maxLevel=LK_LEVELS)
+    found = found[:, 0] == 1
+    if found.sum() < MIN_POINTS:
+        return None
+    fitted, agree = cv2.estimateAffinePartial2D(corners[found], followed[found],
+                                                method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX)
+    return fitted if fitted is not None and agree.sum() >= MIN_POINTS else None
+
+
+def translation(dx: float, dy: float) -> np.ndarray:
+    """The 2x3 matrix that moves a plane by (dx, dy) pixels."""
+    return np.float32([[1, 0, dx], [0, 1, dy]])
+
+
+def shift_motion(last: np.ndarray, current: np.ndarray, shape: tuple[int, ...],
+                 value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """global_motion's signature for the phase correlation's shift alone (shift_between)."""
+    return translation(*shift_between(last, current, shape))
+
+
+ALIGNMENTS = {"shift": shift_motion, "similarity": global_motion}  # RecurrentHistory.alignment
+
+
 def shift_planes(planes: np.ndarray, dx: float, dy: float, out: np.ndarray,
                  interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """(N, H, W, C) planes moved by (dx, dy) pixels into `out` (mirrored borders).
+    """(N, H, W, C) planes moved by (dx, dy) pixels into `out` (mirrored borders)."""
+    return warp_planes(planes, translation(dx, dy), out, interpolation)
+
+
+def warp_planes(planes: np.ndarray, m: np.ndarray, out: np.ndarray,
+                interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """(N, H, W, C) planes moved by the 2x3 matrix `m` into `out` (mirrored borders).
 
     `interpolation` is the OpenCV flag they are resampled with.
     """
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
     n, h, w, c = planes.shape
     for i in range(n):
         for j in range(c):
@@ -227,6 +292,7 @@ class RecurrentHistory(FrameHistory):
 
     interpolation = cv2.INTER_CUBIC
     match_brightness = True
+    alignment = "shift"  # an ALIGNMENTS row
 
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0),
                  find_cuts: bool = True) -> None:
@@ -242,8 +308,9 @@ class RecurrentHistory(FrameHistory):
             stacked = StillFrames.stack(self, x)
         else:
             stacked = self._stacked
-            dx, dy = shift_between(self._last_small, small, x.shape[1:3])
-            aligned = shift_planes(self._output, dx, dy, self._aligned, self.interpolation)
+            m = ALIGNMENTS[self.alignment](self._last_small, small, x.shape[1:3],
+                                           self.value_range)
+            aligned = warp_planes(self._output, m, self._aligned, self.interpolation)
             if self.match_brightness:
                 self._brightened(aligned, brightness_gain(self._last_small, small,
                                                           self.value_range))
