@@ -27,10 +27,11 @@ takes on a 480x640 frame's shrunk planes is measured too (median of TIMED runs).
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 
 import cv2
 import numpy as np
-from history_warp import arguments, clips, judged, loaded, noisy
+from history_warp import arguments, clips, grouped_means, judged, loaded, noisy
 from provenance import finished, provenance, write_result
 from video import FRAMES
 
@@ -90,14 +91,7 @@ def measure(video, single, data, stills: str) -> list[dict]:
 
 def means(rows: list[dict]) -> dict:
     """{motion: {sigma: {arm: mean of each metric over the clips}}}."""
-    grouped: dict = {}
-    for r in rows:
-        grouped.setdefault(r["motion"], {}).setdefault(str(r["sigma"]), {}) \
-            .setdefault(r["arm"], []).append(r)
-    return {motion: {sigma: {arm: {key: round(float(np.mean(
-        [p[key] for p in picked if p[key] is not None])), 4) for key in METRICS}
-        for arm, picked in per_arm.items()} for sigma, per_arm in per_sigma.items()}
-        for motion, per_sigma in grouped.items()}
+    return grouped_means(rows, itemgetter("motion"), itemgetter("arm"), METRICS)
 
 
 def alignment_ms() -> dict[str, float]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 import cv2
@@ -107,17 +109,23 @@ def clip_rows(models: dict, name: str, clip: Clip, index: int) -> list[dict]:
 
 def means(rows: list[dict]) -> dict:
     """{precision: {sigma: {resampling: mean of each metric over the clips}}}."""
-    out: dict = {}
+    return grouped_means(rows, itemgetter("precision"), itemgetter("resampling"), METRICS)
+
+
+def grouped_means(rows: list[dict], outer: Callable[[dict], str],
+                  column: Callable[[dict], str], metrics: tuple[str, ...]) -> dict:
+    """{outer(row): {sigma: {column(row): mean of each metric over the clips}}}.
+
+    A metric a clip does not have (None) is left out of its mean.
+    """
+    grouped: dict = {}
     for r in rows:
-        out.setdefault(r["precision"], {}).setdefault(str(r["sigma"]), {}) \
-            .setdefault(r["resampling"], []).append(r)
-    for per_sigma in out.values():
-        for per_resampling in per_sigma.values():
-            for resampling, picked in per_resampling.items():
-                per_resampling[resampling] = {
-                    key: round(float(np.mean([p[key] for p in picked if p[key] is not None])), 4)
-                    for key in METRICS}
-    return out
+        grouped.setdefault(outer(r), {}).setdefault(str(r["sigma"]), {}) \
+            .setdefault(column(r), []).append(r)
+    return {o: {sigma: {c: {key: round(float(np.mean(
+        [p[key] for p in picked if p[key] is not None])), 4) for key in metrics}
+        for c, picked in per_column.items()} for sigma, per_column in per_sigma.items()}
+        for o, per_sigma in grouped.items()}
 
 
 def warp_ms() -> dict[str, float]:

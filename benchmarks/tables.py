@@ -2005,6 +2005,31 @@ def history_warp(name: str) -> str:
     return text + _verdict(data["verdict"], "Bicubic")
 
 
+def history_align(name: str) -> str:
+    """`live-video` with its history shifted or moved by a similarity, per motion and sigma."""
+    data = load(name)
+    rows = []
+    for motion, per_sigma in data["mean"].items():
+        for sigma, m in per_sigma.items():
+            old, new = m["shift"], m["similarity"]
+            moving = ("-" if old["moving_psnr"] is None
+                      else f"{new['moving_psnr'] - old['moving_psnr']:+.3f}")
+            rows.append([motion, sigma, f"{old['psnr']:.2f}", f"{new['psnr']:.2f}",
+                         f"{new['psnr'] - old['psnr']:+.3f}", moving,
+                         f"{old['flicker']:.2f} / {new['flicker']:.2f}",
+                         f"{m['live']['psnr']:.2f}"])
+    ms = data["alignment_ms"]
+    text = (caption(data["provenance"]) + "\n\n"
+            + f"Mean over {data['clips']} clips of {data['frames']} frames ({data['stills']} "
+            + "stills) in each motion, every frame; `live-video` int8. Aligning a 480x640 "
+            + f"frame's history: shift {ms['shift']:.2f} ms, similarity "
+            + f"{ms['similarity']:.2f} ms.\n\n"
+            + table(["motion", "sigma", "shift PSNR", "similarity PSNR", "PSNR change",
+                     "moving-region PSNR change", "flicker (shift / similarity)",
+                     "`live` int8 PSNR"], rows, right=set(range(2, 8))) + "\n")
+    return text + _verdict(data["verdict"], "The similarity")
+
+
 def _verdict(verdict: dict | None, candidate: str) -> str:
     """A rule's tests on the int8 file, each value against its bound, and whether it ships."""
     if not verdict:
@@ -2184,6 +2209,8 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {  # name -> (results file, r
     "history-warp-set12": _of(history_warp, "history_warp_set12"),
     "history-gain-validation": _of(history_gain, "history_gain_validation"),
     "history-gain-set12": _of(history_gain, "history_gain_set12"),
+    "history-align-validation": _of(history_align, "history_align_validation"),
+    "history-align-set12": _of(history_align, "history_align_set12"),
     "ov-graph": ("ov_graph", ov_graph),
     "cpu-peak": _of(cpu_peak, "cpu_peak"),
     "cpu-peak-avx2": _of(cpu_peak, "cpu_peak-avx2"),
