@@ -26,9 +26,10 @@ candidate adds to a 480x640 frame is measured too (median of TIMED runs).
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 
 import numpy as np
-from history_warp import arguments, clips, judged, loaded, noisy
+from history_warp import arguments, clips, grouped_means, judged, loaded, noisy
 from provenance import finished, provenance, write_result
 from video import FRAMES
 
@@ -103,15 +104,8 @@ def measure(models: dict, single, named_clips: dict[str, Clip]) -> list[dict]:
 
 def means(rows: list[dict]) -> dict:
     """{kind: {sigma: {"model precision arm": mean of each metric over the clips}}}."""
-    grouped: dict = {}
-    for r in rows:
-        column = f"{r['model']} {r['precision']} {r['arm']}"
-        grouped.setdefault(r["kind"], {}).setdefault(str(r["sigma"]), {}) \
-            .setdefault(column, []).append(r)
-    return {kind: {sigma: {column: {key: round(float(np.mean(
-        [p[key] for p in picked if p[key] is not None])), 4) for key in METRICS}
-        for column, picked in per_column.items()} for sigma, per_column in per_sigma.items()}
-        for kind, per_sigma in grouped.items()}
+    return grouped_means(rows, itemgetter("kind"),
+                         lambda r: f"{r['model']} {r['precision']} {r['arm']}", METRICS)
 
 
 def added_ms() -> float:
@@ -121,7 +115,7 @@ def added_ms() -> float:
     history, out, runs = RecurrentHistory(), plane[None, :, :, None].copy(), []
     for _ in range(TIMED):
         start = time.perf_counter()
-        history._brightened(out, brightness_gain(last, current))
+        history._brightened(out, [brightness_gain(last, current)])
         runs.append(time.perf_counter() - start)
     return round(1000 * float(np.median(runs)), 3)
 

@@ -122,7 +122,7 @@ class FrameHistory(StillFrames):
         return cv2.compareHist(*hists, cv2.HISTCMP_BHATTACHARYYA) > CUT_HISTOGRAM
 
 
-ALIGN_SIDE = 160  # the global shift is measured on frames shrunk to about this many pixels
+ALIGN_SIDE = 160  # the global motion is measured on frames shrunk to about this many pixels
 MIN_RESPONSE = 0.05  # a phase-correlation peak weaker than this is no shift (flat or cut scene)
 
 
@@ -189,9 +189,11 @@ def global_motion(last: np.ndarray, current: np.ndarray, shape: tuple[int, ...],
     are followed into the current one by pyramidal Lucas-Kanade (cv2.calcOpticalFlowPyrLK), and
     a turn, zoom and shift fitted to them by RANSAC (cv2.estimateAffinePartial2D), which leaves
     out corners on objects moving on their own. Too few corners found or agreeing (a flat
-    scene): the phase correlation's shift.
+    scene): the phase correlation's shift. The current plane is brought to the last one's
+    brightness first (brightness_gain): Lucas-Kanade takes a fade for motion.
     """
-    fitted = _similarity(_as_bytes(last, value_range), _as_bytes(current, value_range))
+    gain = brightness_gain(last, current, value_range)
+    fitted = _similarity(_as_bytes(last, value_range), _as_bytes(current, value_range, gain))
     if fitted is None:
         return shift_motion(last, current, shape)
     h, w = last.shape
@@ -200,10 +202,15 @@ def global_motion(last: np.ndarray, current: np.ndarray, shape: tuple[int, ...],
         .astype(np.float32)
 
 
-def _as_bytes(plane: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """A shrunk plane as 8-bit pixels, which the corner and flow functions take."""
+def _as_bytes(plane: np.ndarray, value_range: tuple[float, float],
+              gain: float = 1.0) -> np.ndarray:
+    """A shrunk plane as the 8-bit pixels the corner and flow functions take, divided by `gain`.
+
+    The light above the range's low end is divided.
+    """
     lo, hi = value_range
-    return cv2.convertScaleAbs(plane, alpha=255.0 / (hi - lo), beta=-255.0 * lo / (hi - lo))
+    scale = 255.0 / ((hi - lo) * gain)
+    return cv2.convertScaleAbs(plane, alpha=scale, beta=-lo * scale)
 
 
 def _similarity(last: np.ndarray, current: np.ndarray) -> np.ndarray | None:
@@ -277,10 +284,14 @@ def brightness_gain(last: np.ndarray, current: np.ndarray,
 class RecurrentHistory(FrameHistory):
     """A recurrent model's input: its own last output, moved with the scene, then the frame.
 
-    The output is moved by the global shift between the last frame and this one (global_shift),
-    so a panning camera's last output lines up with the frame it helps to denoise; what still
-    differs (objects moving on their own, turns, a missed cut) is for the model to reject. It
-    starts again, from two copies of the frame, as FrameHistory does. The output is moved by
+    The output is moved by the global motion between the last frame and this one (a shift,
+    turn and zoom fitted to corners followed from one to the other: global_motion), so a
+    panning, turning or zooming camera's last output lines up with the frame it helps to
+    denoise: +0.31 dB on validation clips over the shift alone, +0.80 where the camera turns or
+    zooms faster (BENCHMARKS.md, "The recurrent history's alignment"; `alignment` is the
+    ALIGNMENTS row). What still differs (objects moving on their own, a missed cut) is for the
+    model to reject. It starts again, from two copies of the frame, as FrameHistory does. The
+    output is moved by
     bicubic resampling, which keeps more of its detail at a sub-pixel shift than bilinear's
     (+0.17 dB for `live-video` on validation clips: BENCHMARKS.md, "The recurrent history's
     resampling"); `interpolation` is that OpenCV flag. When the light changes (a fade, a
@@ -292,43 +303,59 @@ class RecurrentHistory(FrameHistory):
 
     interpolation = cv2.INTER_CUBIC
     match_brightness = True
-    alignment = "shift"  # an ALIGNMENTS row
+    alignment = "similarity"  # an ALIGNMENTS row
 
     def __init__(self, value_range: tuple[float, float] = (0.0, 1.0),
                  find_cuts: bool = True) -> None:
         super().__init__(2, value_range, find_cuts)
-        self._last_small: np.ndarray | None = None  # the last frame, shrunk for its shift
+        self._last_smalls: list[np.ndarray] = []  # the last frame's planes, shrunk
         self._output: np.ndarray | None = None
 
     def stack(self, x: np.ndarray) -> np.ndarray:
         """[the last output, moved with the scene; this frame] as the model input."""
         c = x.shape[-1]
-        small = shrunk(x[0, :, :, 0])
+        smalls = self._shrunk_planes(x)
         if self._starts_again(x, self._output is not None and self._output.shape == x.shape):
             stacked = StillFrames.stack(self, x)
         else:
             stacked = self._stacked
-            m = ALIGNMENTS[self.alignment](self._last_small, small, x.shape[1:3],
+            m = ALIGNMENTS[self.alignment](self._last_smalls[0], smalls[0], x.shape[1:3],
                                            self.value_range)
             aligned = warp_planes(self._output, m, self._aligned, self.interpolation)
             if self.match_brightness:
-                self._brightened(aligned, brightness_gain(self._last_small, small,
-                                                          self.value_range))
+                self._brightened(aligned, [brightness_gain(last, now, self.value_range)
+                                           for last, now in zip(self._last_smalls, smalls)])
             stacked[..., :c] = aligned
             stacked[..., c:] = x
-        self._last_small = small  # shrunk once per frame, used again by the next one
+        self._last_smalls = smalls  # shrunk once per frame, used again by the next one
         return stacked
 
-    def _brightened(self, planes: np.ndarray, gain: float) -> None:
-        """`planes` scaled in place by `gain` above the range's low end, kept in the range."""
-        if gain == 1.0:
-            return
+    def _shrunk_planes(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each (image, channel) plane of `x` shrunk, the first one's giving the motion.
+
+        Every plane has its own light: a colour frame goes to the model as three planes (an
+        opponent colour way's chroma centred on mid-gray), and a fade scales the luma's alone.
+        """
+        n, _, _, c = x.shape
+        planes = range(n * c) if self.match_brightness else range(1)
+        return [shrunk(x[k // c, :, :, k % c]) for k in planes]
+
+    def _brightened(self, planes: np.ndarray, gains: list[float]) -> None:
+        """Each (image, channel) plane of `planes` scaled in place by its own gain.
+
+        Scaled above the range's low end, and kept in the range.
+        """
         lo, hi = self.value_range
-        np.multiply(planes, gain, out=planes)
-        if lo:
-            planes += lo * (1.0 - gain)
-        if gain > 1.0:
-            np.clip(planes, lo, hi, out=planes)
+        c = planes.shape[-1]
+        for k, gain in enumerate(gains):
+            if gain == 1.0:
+                continue
+            plane = planes[k // c, :, :, k % c]
+            np.multiply(plane, gain, out=plane)
+            if lo:
+                plane += lo * (1.0 - gain)
+            if gain > 1.0:
+                np.clip(plane, lo, hi, out=plane)
 
     def remember(self, y: np.ndarray) -> None:
         """Keep the model's output on this frame for the next one."""
