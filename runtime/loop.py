@@ -340,9 +340,14 @@ def open_output(path: Path | None, fps: float | None,
     """
     if path is None:
         return None
-    if path.suffix:
+    if writes_video(path):
         return VideoOutput(path, fps, overwrite)
     return FolderOutput(path, overwrite)
+
+
+def writes_video(output: Path) -> bool:
+    """Whether --output names a video file: a name with a suffix that is no existing folder."""
+    return bool(output.suffix) and not output.is_dir()
 
 
 class EventLog:
@@ -665,7 +670,8 @@ def check_run_options(source: Source, options: RunOptions, scoring: bool) -> Non
             and options.events.resolve().is_relative_to(Path(str(source.target)).resolve()):
         raise UserError(f"--events {options.events} is an image of the --source folder; give "
                         "the events another name (e.g. events.jsonl)")
-    if options.output is not None and source.kind == "folder" and not options.output.suffix \
+    if options.output is not None and source.kind == "folder" \
+            and not writes_video(options.output) \
             and options.output.resolve().is_relative_to(Path(str(source.target)).resolve()):
         raise UserError(f"--output {options.output} is inside the --source folder, whose frames "
                         "it would become (every --loop pass doubling them); write them elsewhere")
@@ -691,12 +697,14 @@ def _check_outputs_replaceable(options: RunOptions) -> None:
 
 def _check_output_replaceable(output: Path, overwrite: bool) -> None:
     """A video of a suffix OpenCV writes, or a folder: new, or replaced with `overwrite`."""
-    if output.suffix and output.suffix.lower() not in VIDEO_CODECS:
+    video = writes_video(output)
+    if video and output.suffix.lower() not in VIDEO_CODECS:
         raise UserError(f"cannot write video {output.name}: use one of "
-                        f"{', '.join(VIDEO_CODECS)} or a folder for PNG frames")
-    if not overwrite and output.exists() and (output.suffix or any(output.iterdir())):
+                        f"{', '.join(VIDEO_CODECS)}, or a folder for PNG frames (a name with a "
+                        "dot only if the folder exists)")
+    if not overwrite and output.exists() and (video or any(output.iterdir())):
         raise UserError(f"{output} already exists; pass --overwrite to replace it"
-                        if output.suffix else f"{output} already holds files; pass --overwrite "
+                        if video else f"{output} already holds files; pass --overwrite "
                         "to write into it")
 
 

@@ -259,6 +259,19 @@ def test_pipes_in_a_folder_are_no_frames(conv_tflite, tmp_path):
     assert summary.stopped_by == "end" and summary.frames == 2
 
 
+def test_an_existing_folder_with_a_dot_in_its_name_takes_png_frames(conv_tflite, tmp_path):
+    """`--output frames.v2`, a folder: its suffix had made it a video of an unknown kind."""
+    folder = write_folder(tmp_path / "photos", blobs(2))
+    out = tmp_path / "frames.v2"
+    out.mkdir()
+    run(rt.load(conv_tflite, task="denoise"), Source("folder", str(folder)),
+        RunOptions(output=out))
+    assert sorted(p.name for p in out.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+    with pytest.raises(UserError, match="already holds files"):  # as any folder's
+        run(rt.load(conv_tflite, task="denoise"), Source("folder", str(folder)),
+            RunOptions(output=out))
+
+
 def test_ctrl_c_acts_at_once_while_the_stream_never_sends(conv_tflite):
     with tcp_server(silent) as (url, accepted):
         proc = start_run("--model", conv_tflite, "--source", url)
