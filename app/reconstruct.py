@@ -39,7 +39,8 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
     of them as the runtime does; reconstructing needs them at that size.
     """
     spec = manifest.input
-    image_size = image_size or training_size(manifest)
+    resized_to_training = image_size is None and manifest.scored_size() is not None
+    image_size = image_size or manifest.scored_size()
     series = load_kwargs.pop("series", None) or SeriesOptions()
     if manifest.data.value_range is not None:  # rows of numbers: scale them as in training
         series = SeriesOptions(series.label_column or manifest.data.label_column,
@@ -48,26 +49,15 @@ def load_for_model(manifest: Manifest, data: str, image_size: tuple[int, int] | 
     splits: DataSplits = load_data(data, Preprocess(spec.channels, image_size), series=series,
                                    value_range=manifest.data.value_range, **load_kwargs)
     source = splits.test or splits.train
+    if resized_to_training:  # said once the data is read: a bad --data is its own one line
+        log.info("resizing images to %dx%d, the size the detector was trained at (the "
+                 "manifest's data.image_size); pass --image-size to choose another", *image_size)
     fixed = spec.fixed_size
     if fixed is not None and source.size != fixed and not scoring:
         have = "mixed sizes" if source.size is None else f"{source.size[0]}x{source.size[1]}"
         raise UserError(f"the model takes {fixed[0]}x{fixed[1]} images but {data} has {have}; "
                         f"pass --image-size {fixed[0]}x{fixed[1]} to resize them")
     return source
-
-
-def training_size(manifest: Manifest) -> tuple[int, int] | None:
-    """A detector's training image size, which its scores are calibrated at (said in a log line).
-
-    Images are resized to it unless --image-size says otherwise, as the runtime scores frames
-    (runtime/scoring.py); other models take the sizes they are given (a fixed-size one asks for
-    --image-size).
-    """
-    size = manifest.scored_size()
-    if size is not None:
-        log.info("resizing images to %dx%d, the size the detector was trained at (the "
-                 "manifest's data.image_size); pass --image-size to choose another", *size)
-    return size
 
 
 @dataclass(frozen=True)

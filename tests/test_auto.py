@@ -207,6 +207,23 @@ def test_auto_through_the_cli_and_the_api(conv_artifacts, conv_dir, tmp_path, mo
     assert (tmp_path / "cache" / CACHE_FILE).is_file()
 
 
+def test_a_bad_run_option_is_refused_before_the_engines_are_timed(tmp_path, monkeypatch):
+    """They had been timed for 7-10 s first, and their line printed before the error's; so had
+    score's existing --out."""
+    monkeypatch.setenv("EDGEAE_CACHE", str(tmp_path / "cache"))
+    photos = write_folder(tmp_path / "photos", blobs(2))
+    for bad in (["--side-by-side"], ["--output", str(tmp_path / "out.xyz")]):
+        code, _, err = run_cli("run", "--pretrained", "live", "--source", photos, "--backend",
+                               "auto", *bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "--backend auto" not in err and not (tmp_path / "cache").exists()
+    (tmp_path / "scores.csv").write_text("path,score\n")
+    code, _, err = run_cli("score", "--model", PRETRAINED_DIR / "live_int8.onnx", "--data",
+                           photos, "--out", tmp_path / "scores.csv", "--backend", "auto")
+    assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "cache").exists()
+
+
 def test_a_cache_that_cannot_be_written_costs_only_the_timing(conv_artifacts, tmp_path,
                                                                 monkeypatch, caplog):
     """A read-only home (a service's user) or a bad $EDGEAE_CACHE had ended OpenVINO's load

@@ -280,6 +280,11 @@ def test_detector_applies_its_training_size_to_mixed_sizes(tmp_path, caplog):
     assert code == 0, err  # no --image-size needed: the manifest says how training resized
     assert json.loads(out)["images"] == 6
     assert "resizing images to 24x24, the size the detector was trained at" in caplog.text
+    (tmp_path / "empty").mkdir()
+    caplog.clear()  # a bad --data: its own line alone, not the resize note before it
+    code, _, err = run_cli("score", "--model", model, "--data", tmp_path / "empty", "--out",
+                           tmp_path / "none.csv")
+    assert code == 2 and "no images found" in err and "resizing" not in caplog.text, err
     code, out, err = run_cli("evaluate", "--model", model, "--data", test)
     assert code == 0 and "auroc" in out, err
     from edgeae.app.benchmark import BenchmarkOptions, quality_set

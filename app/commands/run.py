@@ -266,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
     auto_threads = args.threads == "auto"
     if auto_threads:
         args.threads = None  # until chosen: --backend auto times the engines at their default
+    if args.backend == "auto":  # a bad option is refused before the engines are timed
+        checked_run(argparse.Namespace(**{**vars(args), "backend": None}), source,
+                    model_path(args))
     path = resolve_backend(args, model_path(args), frame_size_of(source), args.task,
                            args.score_size)
     use, options, capture = checked_run(args, source, path)

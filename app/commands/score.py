@@ -18,7 +18,7 @@ from edgeae.app.commands.args import (
     refuse_output_over_inputs,
     resolve_backend,
 )
-from edgeae.core.files import refuse_folder_inside_inputs
+from edgeae.core.files import check_writable, refuse_folder_inside_inputs
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_suffix(args.out, (".csv",), "--out")
     check_resume_or_overwrite(args)
+    check_writable(args.out, args.overwrite or args.resume)  # before --backend auto's timing
     inputs = refuse_output_over_inputs(args, "--out")
     refuse_folder_inside_inputs(args.maps, "--maps", inputs)
     check_model_and_data(args)
