@@ -57,14 +57,16 @@ def choose_threads(load: Callable[[int], Denoiser | AnomalyScorer], source: Sour
     """Run the loop with each count's model for TRIAL_SECONDS; the count to keep.
 
     `load(n)` opens the model with n inference threads. Only `options`' per-frame work (gray)
-    is kept: trials write nothing, show nothing and tell systemd nothing. When the user
-    stopped a trial (Ctrl-C, SIGTERM), its RunSummary: the run ends too, as it would have in
-    the loop.
+    is kept, and a file or folder loops for the whole trial: trials write nothing, show nothing
+    and tell systemd nothing. When the user stopped a trial (Ctrl-C, SIGTERM), its RunSummary:
+    the run ends too, as it would have in the loop.
     """
     # timed from each trial's first frame: a stream that takes seconds to open gave trials of
     # no frame at all, and a pick from nothing
+    # a file or folder plays again within a trial: a short one had been timed on its few
+    # frames, a photo on its first call alone
     trial = RunOptions(gray=options.gray, duration=TRIAL_SECONDS, timed_from_first_frame=True,
-                       notify=False)
+                       notify=False, loop=not source.live)
     frame_ms = {}
     for n in counts or candidates():
         summary = run(load(n), source, trial, capture)

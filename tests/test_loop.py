@@ -236,6 +236,26 @@ def test_threads_auto_times_a_slow_opening_stream_from_its_first_frame(conv_tfli
     assert set(choice.frame_ms) == {1, 2} and min(choice.frame_ms.values()) > 0, choice
 
 
+def test_threads_auto_times_a_short_file_for_the_whole_trial(conv_tflite, tmp_path,
+                                                              monkeypatch):
+    """A two-frame folder plays again through each trial: it had been timed on its two frames
+    (a photo on its first call alone) while the line said "over 2 s each"."""
+    from edgeae.runtime import threads
+
+    summaries = []
+
+    def recorded(*args, **kwargs):
+        summaries.append(run(*args, **kwargs))
+        return summaries[-1]
+
+    monkeypatch.setattr(threads, "run", recorded)
+    folder = write_folder(tmp_path / "photos", blobs(2))
+    threads.choose_threads(lambda n: rt.load(conv_tflite, num_threads=n, task="denoise"),
+                           Source("folder", str(folder)), RunOptions(), counts=[1, 2])
+    assert len(summaries) == 2 and all(s.frames > 2 for s in summaries), summaries
+    assert all(s.seconds >= threads.TRIAL_SECONDS for s in summaries)
+
+
 def test_a_runs_frame_rate_counts_from_its_first_frame(conv_tflite):
     """The summary's fps had counted a stream's seconds of opening: 4.8 where it gave 10."""
     stream = paced(fps=20)
