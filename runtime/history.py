@@ -264,19 +264,23 @@ def warp_planes(planes: np.ndarray, m: np.ndarray, out: np.ndarray,
 
 MAX_GAIN = 2.0  # a brightness change beyond this factor a frame is left to the cut test
 MIN_LEVEL = 0.02  # a last frame darker than this share of the range gives no gain (too noisy)
+# a gain within this of 1 is steady light: the means move that much with objects and a pan's
+# new border (scaled by it, steady light lost 0.012 dB with the similarity alignment)
+STEADY = 0.01
 
 
 def brightness_gain(last: np.ndarray, current: np.ndarray,
                     value_range: tuple[float, float] = (0.0, 1.0)) -> float:
     """How much brighter `current` is than `last` (shrunk planes), within the MAX_GAIN bounds.
 
-    The ratio of their means above the range's low end; 1.0 for a last frame too dark. A fade
+    The ratio of their means above the range's low end; 1.0 for a last frame too dark, or a
+    ratio within STEADY of 1. A fade
     or a camera's exposure change scales the light; the mean of a shrunk plane is the noise
     averaged away (a 160x120 plane's mean at sigma 50 is off by under 0.1%).
     """
     lo, hi = value_range
     before, now = float(last.mean()) - lo, float(current.mean()) - lo
-    if before < MIN_LEVEL * (hi - lo):
+    if before < MIN_LEVEL * (hi - lo) or abs(now / before - 1.0) <= STEADY:
         return 1.0
     return min(max(now / before, 1.0 / MAX_GAIN), MAX_GAIN)
 
