@@ -274,9 +274,9 @@ def brightness_gain(last: np.ndarray, current: np.ndarray,
     """How much brighter `current` is than `last` (shrunk planes), within the MAX_GAIN bounds.
 
     The ratio of their means above the range's low end; 1.0 for a last frame too dark, or a
-    ratio within STEADY of 1. A fade
-    or a camera's exposure change scales the light; the mean of a shrunk plane is the noise
-    averaged away (a 160x120 plane's mean at sigma 50 is off by under 0.1%).
+    ratio within STEADY of 1. A fade or a camera's exposure change scales the light; the mean
+    of a shrunk plane is the noise averaged away (a 160x120 plane's mean at sigma 50 is off by
+    under 0.1%).
     """
     lo, hi = value_range
     before, now = float(last.mean()) - lo, float(current.mean()) - lo
@@ -291,18 +291,17 @@ class RecurrentHistory(FrameHistory):
     The output is moved by the global motion between the last frame and this one (a shift,
     turn and zoom fitted to corners followed from one to the other: global_motion), so a
     panning, turning or zooming camera's last output lines up with the frame it helps to
-    denoise: +0.31 dB on validation clips over the shift alone, +0.80 where the camera turns or
+    denoise: +0.31 dB on validation clips over the shift alone, +0.81 where the camera turns or
     zooms faster (BENCHMARKS.md, "The recurrent history's alignment"; `alignment` is the
     ALIGNMENTS row). What still differs (objects moving on their own, a missed cut) is for the
     model to reject. It starts again, from two copies of the frame, as FrameHistory does. The
-    output is moved by
-    bicubic resampling, which keeps more of its detail at a sub-pixel shift than bilinear's
-    (+0.17 dB for `live-video` on validation clips: BENCHMARKS.md, "The recurrent history's
-    resampling"); `interpolation` is that OpenCV flag. When the light changes (a fade, a
-    camera's exposure), the moved output is scaled by it (`brightness_gain`), so the model is
-    not pulled towards the last frame's light: +0.45 dB on validation clips fading by 4% a
-    frame, within 0.01 dB in steady light (BENCHMARKS.md, "The recurrent history's
-    brightness"); `match_brightness` switches it.
+    output is moved by bicubic resampling, which keeps more of its detail at a sub-pixel shift
+    than bilinear's (+0.17 dB for `live-video` on validation clips: BENCHMARKS.md, "The
+    recurrent history's resampling"); `interpolation` is that OpenCV flag. When the light
+    changes (a fade, a camera's exposure), each plane of the moved output is scaled by its own
+    (`brightness_gain`), so the model is not pulled towards the last frame's light: +0.55 dB
+    on validation clips fading by 4% a frame, within 0.005 dB in steady light (BENCHMARKS.md,
+    "The recurrent history's brightness"); `match_brightness` switches it.
     """
 
     interpolation = cv2.INTER_CUBIC
