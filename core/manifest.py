@@ -82,7 +82,10 @@ from edgeae.core.tasks import TASKS
 # and an adaptation whose footage chose its brightness model each candidate's loss
 # (`training.adaptation.brightness_losses`), which a version 20 reader would refuse; models
 # before it learned the pristine image and were held to a named model.
-SCHEMA_VERSION = 22
+# 23: an artifact's parity records every backend its gate ran it in (`artifact.parity.backends`)
+# and whether int8 sums saturated on that CPU (`artifact.parity.int8_sums_saturate`), which a
+# version 22 reader would refuse; older files do not say.
+SCHEMA_VERSION = 23
 READABLE_VERSIONS = tuple(range(1, SCHEMA_VERSION + 1))
 PATCH_DIMS = 64  # principal axes a patch map compares on (benchmarks/patch_dims.py)
 PATCH_STRIDE = 1  # a patch map describes every n-th block (benchmarks/patch_stride.py)
@@ -310,6 +313,11 @@ class ParityInfo(_Strict):
     psnr_db: float | None = None  # artifact output vs the clean target
     keras_psnr_db: float | None = None  # the Keras model's, on the same inputs
     backend: str | None = None  # the runtime backend measured: the one it did worst in
+    # every backend the gate ran the file in (each must pass), and whether int8 sums saturate
+    # on the CPU it ran on (x86 without VNNI, where OpenVINO adds uint8 x int8 pairs in 16
+    # bits); None where not recorded (before version 23)
+    backends: list[str] | None = None
+    int8_sums_saturate: bool | None = None
     # On a labelled set (`--labelled`): anomaly scores (per-image reconstruction MSE) of the
     # artifact against the Keras model's, and each one's AUROC for normal vs anomalous; for a
     # mask predictor without one, its mask's pixels on samples with anomalies pasted in.
@@ -494,7 +502,7 @@ def _training_as_of_18(raw: dict) -> Any:
 class Manifest(_Strict):
     """Everything needed to use a model correctly, from any stage."""
 
-    schema_version: Literal[22] = SCHEMA_VERSION
+    schema_version: Literal[23] = SCHEMA_VERSION
     edgeae_version: str
     task: str  # a core/tasks.py row
     architecture: str

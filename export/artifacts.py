@@ -59,7 +59,7 @@ from edgeae.export.parity import (
     measure,
     run_batched,
 )
-from edgeae.runtime.backends import installed_backends
+from edgeae.runtime.backends import installed_backends, int8_sums_saturate
 from edgeae.runtime.features import PatchMemory
 from edgeae.runtime.models import Score
 from edgeae.runtime.scoring import (
@@ -159,7 +159,8 @@ class _Gate:
         worst = max(results, key=lambda b: (results[b][1] is not None,
                                             results[b][0].mean_abs_diff))
         parity, c.failure = results[worst]
-        c.parity = parity.model_copy(update={"backend": worst})
+        c.parity = parity.model_copy(update={"backend": worst, "backends": sorted(results),
+                                             "int8_sums_saturate": int8_sums_saturate()})
         if c.failure and len(results) > 1:
             c.failure = f"{c.failure} in {worst}"
 

@@ -679,19 +679,43 @@ def test_device_environment_runs_openvino(conv_artifacts, gray_folder, tmp_path)
     assert json.loads(run.stdout)["frames"] == 64
 
 
+def test_the_export_records_where_its_gate_ran_each_file(conv_artifacts):
+    """Every backend that ran a file in its gate, and whether int8 sums saturated there."""
+    from edgeae.runtime.backends import int8_sums_saturate
+
+    parity = rt.read_artifact_manifest(conv_artifacts / "model_int8.onnx").artifact.parity
+    assert parity.backends == ["onnxruntime", "openvino"]
+    assert parity.int8_sums_saturate is int8_sums_saturate()
+
+
 @pytest.mark.parametrize("saturate", [True, False])
-@pytest.mark.parametrize("fixed", [True, False])
-def test_an_ir_int8_file_without_the_overflow_fix_warns_where_sums_saturate(
-        conv_artifacts, monkeypatch, caplog, saturate, fixed):
-    """An IR exported on a CPU with VNNI keeps 8-bit weights past its first layer: on one
-    without (stood in for), that is said once, and not for an IR the export overflow-fixed."""
-    manifest = rt.read_artifact_manifest(conv_artifacts / "model_int8.xml")
-    quantization = manifest.artifact.quantization.model_copy(update={"overflow_fix": fixed})
-    manifest = manifest.model_copy(update={"artifact": manifest.artifact.model_copy(
-        update={"quantization": quantization})})
+@pytest.mark.parametrize(("name", "fix", "gated_saturating", "backends", "warns"), [
+    ("model_int8.xml", False, False, ["openvino"], True),  # exported on a CPU with VNNI
+    ("model_int8.xml", False, None, None, True),  # an IR before version 23 tells by its fix
+    ("model_int8.xml", True, False, ["openvino"], False),  # no sum can saturate
+    ("model_int8.onnx", None, False, ["onnxruntime", "openvino"], True),
+    ("model_int8.onnx", None, True, ["onnxruntime", "openvino"], False),
+    ("model_int8.onnx", None, True, ["onnxruntime"], True),  # OpenVINO was not installed
+    ("model_int8.onnx", True, False, ["onnxruntime", "openvino"], False),  # 7-bit weights
+    ("model_int8.onnx", None, None, None, False),  # before version 23: not known (the shipped)
+])
+def test_an_int8_file_never_gated_where_sums_saturate_warns_there_in_openvino(
+        conv_artifacts, monkeypatch, caplog, saturate, name, fix, gated_saturating, backends,
+        warns):
+    """A file exported on a CPU with VNNI, run by OpenVINO on one without (stood in for): said
+    once, as its output may be worse than its gate measured; onnxruntime is exact there."""
+    manifest = rt.read_artifact_manifest(conv_artifacts / name)
+    artifact = manifest.artifact
+    artifact = artifact.model_copy(update={
+        "quantization": artifact.quantization.model_copy(update={"overflow_fix": fix}),
+        "parity": artifact.parity.model_copy(update={"int8_sums_saturate": gated_saturating,
+                                                     "backends": backends})})
+    manifest = manifest.model_copy(update={"artifact": artifact})
     monkeypatch.setattr(rt, "int8_sums_saturate", lambda: saturate)
-    rt._warn_if_ir_int8_saturates(manifest)
-    assert ("without NNCF's overflow fix" in caplog.text) == (saturate and not fixed)
+    rt._warn_if_int8_saturates_unmeasured(manifest, "onnxruntime")
+    assert "saturate" not in caplog.text
+    rt._warn_if_int8_saturates_unmeasured(manifest, "openvino")
+    assert ("where int8 sums do not saturate" in caplog.text) == (saturate and warns)
 
 
 @pytest.mark.parametrize("saturate", [True, False])

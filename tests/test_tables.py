@@ -96,7 +96,7 @@ def test_params_are_the_architectures_typed_configuration_and_v1_files_read(tmp_
     manifest = Manifest.read(path)
     assert isinstance(manifest.params, UNetConfig) and manifest.params.size == "small"
     assert json.loads(manifest.to_json())["params"] == raw["params"]  # same JSON, now typed
-    assert manifest.schema_version == SCHEMA_VERSION == 22
+    assert manifest.schema_version == SCHEMA_VERSION == 23
     assert manifest.training.fake_quant == "moving"  # quantization-aware before version 18
     assert manifest.training.camera_truth == "pristine"  # what every model before 21 learned
     assert set(CONFIGS) == {"conv", "dense", "draem", "unet", "vae"}
