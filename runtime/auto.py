@@ -3,9 +3,10 @@
 The candidates are the artifact itself and the files exported beside it from the same model at
 the same precision (model_int8.tflite and model_int8.onnx), each with every installed backend
 that runs its format: the user's choice of precision, and so of quality, is kept; only the
-engine changes. Each is timed on a frame of the real size after a warm-up, and the fastest
-median wins. The choice is cached per artifact, frame size, thread count, CPU model and engine
-versions in `$EDGEAE_CACHE/backend-choices.json`, so later starts skip the timing.
+engine changes. Each is timed on a frame of the real size after a warm-up, the candidates taking
+turns a run at a time, and the fastest median wins. The choice is cached per artifact, frame
+size, thread count, CPU model and engine versions in `$EDGEAE_CACHE/backend-choices.json`, so
+later starts skip the timing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from edgeae.core.tasks import TASKS
 from edgeae.runtime.artifact import read_artifact_manifest
 from edgeae.runtime.backends import (
     Backend,
+    Session,
     backend_suffixes,
     installed_backends,
     open_session,
@@ -140,11 +142,6 @@ def run_times_ms(path: Path, backend: str, batch: np.ndarray, threads: int | Non
     return times
 
 
-def median_ms(path: Path, backend: Backend, batch: np.ndarray, threads: int | None) -> float:
-    """Median milliseconds of `backend` running `batch`, after one warm-up run."""
-    return statistics.median(run_times_ms(path, backend.name, batch, threads))
-
-
 def _version(backend: Backend) -> str:
     """The installed version of the distribution behind a backend's module."""
     top = backend.module.split(".")[0]
@@ -196,20 +193,39 @@ def _timings(pairs: list[tuple[Path, Backend, str]], batch: np.ndarray,
              threads: int | None) -> dict[str, float]:
     """Median ms of each candidate that runs; one that cannot is left out with a warning.
 
-    A sibling that this engine cannot run (tflite-runtime 2.14 and a dynamic-range int8 file)
-    had refused the file named, which runs.
+    The candidates take turns, a run each per round, so a machine that slows or speeds up
+    (another process, the VM's neighbours) slows them all alike: timed one after another,
+    under load, four fresh choices had picked four engines. A sibling that this engine cannot
+    run (tflite-runtime 2.14 and a dynamic-range int8 file) had refused the file named, which
+    runs.
     """
-    timings, problems = {}, []
+    sessions = _warmed_sessions(pairs, batch, threads)
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    for _ in range(RUNS):
+        for label, session in sessions.items():
+            start = time.perf_counter()
+            session.run(batch)
+            times[label].append((time.perf_counter() - start) * 1e3)
+    return {label: statistics.median(t) for label, t in times.items()}
+
+
+def _warmed_sessions(pairs: list[tuple[Path, Backend, str]], batch: np.ndarray,
+                     threads: int | None) -> dict[str, Session]:
+    """Each candidate's session, opened and run once; one that fails is left out, said once."""
+    sessions, problems = {}, []
     for file, backend, _ in pairs:
         try:
-            timings[f"{backend.name} on {file.name}"] = median_ms(file, backend, batch, threads)
+            session, _ = open_session(file, backend.name, threads)
+            session.run(batch)
         except Exception as exc:  # noqa: BLE001 - any engine's error: that candidate is out
             problems.append(exc)
             log.warning("--backend auto: %s on %s cannot run here, left out (%s)", backend.name,
                         file.name, first_line(exc))
-    if not timings:
+            continue
+        sessions[f"{backend.name} on {file.name}"] = session
+    if not sessions:
         raise problems[0]
-    return timings
+    return sessions
 
 
 def choose(path: str | Path, frame: tuple[int, int] | None = None,

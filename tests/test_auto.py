@@ -51,6 +51,26 @@ def test_auto_times_every_engine_on_both_formats_and_keeps_the_fastest(conv_arti
         assert not choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, tmp_path).cached
 
 
+def test_the_engines_take_turns_so_a_machine_that_slows_slows_them_alike(conv_artifacts,
+                                                                          tmp_path, monkeypatch):
+    """Timed one after another, under load, four fresh choices had picked four engines."""
+    import edgeae.runtime.auto as auto
+
+    order, opened = [], auto.open_session
+
+    def recording(path, backend, threads):
+        session, chosen = opened(path, backend, threads)
+        inner = session.run
+        session.run = lambda batch: order.append(f"{backend} on {path.name}") or inner(batch)
+        return session, chosen
+
+    monkeypatch.setattr(auto, "open_session", recording)
+    choice = choose(conv_artifacts / "model_int8.tflite", (32, 48), 1, cache_dir=tmp_path)
+    labels = list(choice.timings_ms)
+    assert order[:len(labels)] == labels  # each warmed up once
+    assert order[len(labels):] == labels * auto.RUNS  # then a run each per round
+
+
 def test_files_without_their_json_are_measured_again_once_replaced(conv_artifacts, tmp_path):
     """Their embedded manifests record no digest of themselves: the cache took the old pick."""
     names = ("model_int8.tflite", "model_int8.onnx")
