@@ -133,10 +133,11 @@ def _warn_if_int8_saturates_unmeasured(manifest: Manifest, backend: str) -> None
     artifact = manifest.artifact
     if backend == "openvino" and PRECISIONS[artifact.precision].int8_weights \
             and int8_sums_saturate() and _gated_where_sums_saturate(artifact) is False:
-        log.warning("%s was checked by its export where int8 sums do not saturate, and "
-                    "OpenVINO's saturate on this CPU (x86 without VNNI): its output may be "
-                    "worse than its export gate measured; export it here, or run the ONNX int8 "
-                    "file with onnxruntime (exact here)", artifact.file)
+        log.warning("%s may be worse here than its export gate measured: OpenVINO's int8 "
+                    "sums saturate on this CPU (x86 without VNNI), and its manifest records "
+                    "neither a gate that ran it so nor weights halved against it; export it "
+                    "here, or run the ONNX int8 file with onnxruntime (exact here)",
+                    artifact.file)
 
 
 def _gated_where_sums_saturate(artifact: ArtifactInfo) -> bool | None:
