@@ -134,12 +134,14 @@ def run_times_ms(path: Path, backend: str, batch: np.ndarray, threads: int | Non
     session, _ = open_session(path, backend, threads)
     for _ in range(warmup):
         session.run(batch)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(batch)
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+    return [timed_run_ms(session, batch) for _ in range(runs)]
+
+
+def timed_run_ms(session: Session, batch: np.ndarray) -> float:
+    """Milliseconds of one run of `batch`."""
+    start = time.perf_counter()
+    session.run(batch)
+    return (time.perf_counter() - start) * 1e3
 
 
 def _version(backend: Backend) -> str:
@@ -203,9 +205,7 @@ def _timings(pairs: list[tuple[Path, Backend, str]], batch: np.ndarray,
     times: dict[str, list[float]] = {label: [] for label in sessions}
     for _ in range(RUNS):
         for label, session in sessions.items():
-            start = time.perf_counter()
-            session.run(batch)
-            times[label].append((time.perf_counter() - start) * 1e3)
+            times[label].append(timed_run_ms(session, batch))
     return {label: statistics.median(t) for label, t in times.items()}
 
 
