@@ -19,20 +19,29 @@ ifeq ($(HAS_TFLITE_WHEELS),1)
 install: $(TFLITE_VENV)/.installed
 endif
 
-$(VENV)/.installed: pyproject.toml
+# uv installs the releases pip would (the same versions, compared with `pip freeze`), faster:
+# a fresh clone's `make install` took 210 s with pip, 41 s with uv (2026-12-08, empty caches).
+# uv reads no pip.conf: a private index goes in UV_INDEX_URL.
+UV := $(VENV)/bin/uv
+UV_INSTALL = $(UV) pip install --quiet --python
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[train,runtime,openvino,ncnn,service,dev]"
-	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps pnnx  # export --format ncnn (no PyTorch)
+	$(VENV)/bin/pip install $(PIP_FLAGS) uv
+
+$(VENV)/.installed: pyproject.toml | $(UV)
+	$(UV_INSTALL) $(VENV)/bin/python -e ".[train,runtime,openvino,ncnn,service,dev]"
+	$(UV_INSTALL) $(VENV)/bin/python --no-deps pnnx  # export --format ncnn (no PyTorch)
 	touch $@
 
-$(RUNTIME_VENV)/.installed: pyproject.toml
+$(RUNTIME_VENV)/.installed: pyproject.toml | $(UV)
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime,openvino,ncnn,service]"
+	$(UV_INSTALL) $(RUNTIME_VENV)/bin/python -e ".[runtime,openvino,ncnn,service]"
 	touch $@
 
-$(TFLITE_VENV)/.installed: pyproject.toml
+$(TFLITE_VENV)/.installed: pyproject.toml | $(UV)
 	$(PYTHON) -m venv $(TFLITE_VENV)
-	$(TFLITE_VENV)/bin/pip install $(PIP_FLAGS) -e ".[runtime-tflite]"
+	$(UV_INSTALL) $(TFLITE_VENV)/bin/python -e ".[runtime-tflite]"
 	touch $@
 
 demo: install
