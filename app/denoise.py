@@ -1,12 +1,12 @@
 """`edgeae denoise`: denoise image files and folders with an exported or pretrained model.
 
-Images keep their format, bit depth (8- or 16-bit PNG/TIFF) and size; EXIF orientation is
-applied on reading, as photo viewers do. Outputs mirror the inputs' names under --out and are
-written atomically; all output paths are checked before any work, so a refused overwrite costs
-nothing. Large archives: `workers` processes each open the model once and take images from one
-queue (each output keeps its input's name, so order does not matter), and `resume` skips the
-images whose output already exists (an interrupted run leaves only whole files). Needs only the
-runtime (no TensorFlow).
+Images keep their format, bit depth (8- or 16-bit PNG/TIFF), size, ICC profile and EXIF
+(core/metadata.py); EXIF orientation is applied on reading, as photo viewers do. Outputs mirror
+the inputs' names under --out and are written atomically; all output paths are checked before
+any work, so a refused overwrite costs nothing. Large archives: `workers` processes each open
+the model once and take images from one queue (each output keeps its input's name, so order
+does not matter), and `resume` skips the images whose output already exists (an interrupted
+run leaves only whole files). Needs only the runtime (no TensorFlow).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from edgeae.core.images import (
     image_files,
     jpeg_cut_short,
 )
+from edgeae.core.metadata import PhotoMetadata, read_metadata, with_metadata
 from edgeae.core.progress import progress
 from edgeae.runtime.models import Denoiser
 
@@ -41,6 +42,7 @@ LOSSY_QUALITY = 95
 WRITE_OPTIONS = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],  # lossy formats' quality
                  ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, LOSSY_QUALITY],
                  ".webp": [cv2.IMWRITE_WEBP_QUALITY, LOSSY_QUALITY]}
+NO_METADATA = PhotoMetadata()
 DEPTH_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 # the run loop's stop reasons that a signal gave, and what the command raises for each
 STOPPED_BY_SIGNAL: dict[str, type[BaseException]] = {"interrupt": KeyboardInterrupt,
@@ -98,8 +100,12 @@ def _warn_of_videos_in(folder: Path, files: Sequence[Path]) -> None:
                     "(e.g. %s)", folder, len(videos), videos[0])
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An image as stored (uint8 or uint16; gray, BGR or BGRA), turned upright by its EXIF tag."""
+def read_photo(path: Path) -> tuple[np.ndarray, PhotoMetadata]:
+    """An image as stored, and the ICC profile and EXIF its copy keeps.
+
+    The image is uint8 or uint16 (or float in [0, 1]); gray, BGR or BGRA; turned upright by its
+    EXIF tag.
+    """
     encoded = file_bytes(path)
     if jpeg_cut_short(encoded.data):  # OpenCV would decode it, its missing rows grey
         raise UserError(f"{path} is a JPEG cut short")
@@ -116,7 +122,7 @@ def read_image(path: Path) -> np.ndarray:
     if image.dtype not in DEPTH_MAX and image.dtype.kind != "f":
         raise UserError(f"{path} has {image.dtype} pixels; edgeae denoises 8- and 16-bit images "
                         "and floats in [0, 1]")
-    return image
+    return image, read_metadata(encoded.tobytes())
 
 
 def denoise_image(model: Denoiser, image: np.ndarray) -> np.ndarray:
@@ -207,14 +213,22 @@ def _denoise_video(model: Denoiser, job: Job, overwrite: bool) -> int:
     return summary.written
 
 
-def write_image(path: Path, image: np.ndarray, overwrite: bool) -> None:
-    """Write a gray, BGR or BGRA image atomically in the format its suffix names."""
+def write_image(path: Path, image: np.ndarray, overwrite: bool,
+                metadata: PhotoMetadata = NO_METADATA) -> None:
+    """Write a gray, BGR or BGRA image atomically in the format its suffix names.
+
+    `metadata` (an input photo's ICC profile and EXIF) goes into the file; a block the format
+    cannot hold is named in a warning.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix, image, WRITE_OPTIONS.get(path.suffix.lower(), []))
     if not ok:
         raise UserError(f"OpenCV cannot write {image.dtype} images as {path.suffix}")
+    data, dropped = with_metadata(encoded.tobytes(), metadata, image.shape)
+    if dropped:
+        log.warning("%s: its input's %s is not in it", path, " and ".join(dropped))
     with atomic_path(path, overwrite) as tmp:
-        tmp.write_bytes(encoded.tobytes())
+        tmp.write_bytes(data)
 
 
 def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
@@ -249,12 +263,12 @@ def denoise_files(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False,
 def _denoise(model: Denoiser, job: Job, overwrite: bool, strict: bool) -> str | None:
     """Denoise one image into its target; why not when it cannot be read (and not `strict`)."""
     try:
-        image = read_image(job.source)
+        image, metadata = read_photo(job.source)
     except UserError as exc:
         if strict:
             raise
         return str(exc)
-    write_image(job.target, denoise_image(model, image), overwrite)
+    write_image(job.target, denoise_image(model, image), overwrite, metadata)
     return None
 
 

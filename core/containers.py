@@ -33,7 +33,7 @@ def may_hold_alpha(encoded: np.ndarray) -> bool:
     """
     head = encoded[:32].tobytes()
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        before_pixels = takewhile(lambda chunk: chunk[0] != b"IDAT", _png_chunks(encoded))
+        before_pixels = takewhile(lambda chunk: chunk[0] != b"IDAT", png_chunks(encoded))
         return (len(head) > 25 and head[25] in (4, 6)) or any(
             kind == b"tRNS" for kind, _, _ in before_pixels)
     if head[:2] == b"BM" and len(head) > 29:
@@ -59,7 +59,7 @@ def unused_alpha(encoded: np.ndarray, stored: np.ndarray) -> bool:
     return encoded[:2].tobytes() == b"BM" and not stored[..., 3].any()
 
 
-def _png_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
+def png_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
     """A PNG's chunks in order, as (type, where its data starts, its length).
 
     Walked from length to length: searching a first MiB missed a chunk behind a larger text or
@@ -80,7 +80,7 @@ def png_cut_short(encoded: np.ndarray) -> bool:
     """
     if encoded[:8].tobytes() != b"\x89PNG\r\n\x1a\n":
         return False
-    for kind, at, length in _png_chunks(encoded):
+    for kind, at, length in png_chunks(encoded):
         if at + length + 4 > encoded.size:  # its data and CRC are not all there
             return True
         if kind == b"IEND":
@@ -97,7 +97,7 @@ def pnm_maxval(encoded: np.ndarray) -> int | None:
     return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
 
 
-def _tiff_numbers(encoded: np.ndarray, start: int) -> Callable[[int, int], int] | None:
+def tiff_numbers(encoded: np.ndarray, start: int) -> Callable[[int, int], int] | None:
     """A reader of the TIFF structure at `start`: (offset, size) -> the number there.
 
     In the header's byte order; None where no TIFF header is there.
@@ -111,15 +111,26 @@ def _tiff_numbers(encoded: np.ndarray, start: int) -> Callable[[int, int], int] 
 def exif_orientation(encoded: np.ndarray) -> int | None:
     """The EXIF orientation (1-8) of a TIFF, or of a PNG's or WebP's EXIF block; None if unsaid."""
     start = _exif_start(encoded)
-    number = None if start is None else _tiff_numbers(encoded, start)
+    if start is None:
+        return None
+    entry = first_ifd_entry(encoded, start, ORIENTATION_TAG)
+    return None if entry is None else tiff_numbers(encoded, start)(entry + 8, 2)
+
+
+def first_ifd_entry(encoded: np.ndarray, start: int, tag: int) -> int | None:
+    """Where the TIFF structure at `start` holds `tag` in its first directory (from `start`).
+
+    None where there is no TIFF header there, no such entry, or the directory is cut short.
+    """
+    number = tiff_numbers(encoded, start)
     if number is None:
         return None
     ifd = number(4, 4)
     for entry in range(ifd + 2, ifd + 2 + 12 * number(ifd, 2), 12):
-        if start + entry + 10 > encoded.size:
+        if start + entry + 12 > encoded.size:
             return None
-        if number(entry, 2) == ORIENTATION_TAG:
-            return number(entry + 8, 2)
+        if number(entry, 2) == tag:
+            return entry
     return None
 
 
@@ -128,7 +139,7 @@ def tiff_pages(encoded: np.ndarray, most: int = 1000) -> int:
 
     OpenCV's imdecode reads the first alone: a multi-page scan lost its other pages unsaid.
     """
-    number = _tiff_numbers(encoded, 0)
+    number = tiff_numbers(encoded, 0)
     if number is None:
         return 1
     pages, ifd = 0, number(4, 4)
@@ -147,15 +158,20 @@ def _exif_start(encoded: np.ndarray) -> int | None:
     if head[:4] in TIFF_MAGIC:
         return 0
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return next((at for kind, at, _ in _png_chunks(encoded) if kind == b"eXIf"), None)
+        return next((at for kind, at, _ in png_chunks(encoded) if kind == b"eXIf"), None)
     if (head[:4], head[8:12]) != (b"RIFF", b"WEBP"):
         return None
-    at = 12
-    while at + 8 <= encoded.size:
-        kind, length = encoded[at:at + 4].tobytes(), int.from_bytes(
-            encoded[at + 4:at + 8].tobytes(), "little")
+    for kind, at, _ in webp_chunks(encoded):
         if kind == b"EXIF":
-            prefix = encoded[at + 8:at + 14].tobytes() == b"Exif\x00\x00"
-            return at + 8 + (6 if prefix else 0)
-        at += 8 + length + (length & 1)  # chunks are padded to even sizes
+            prefix = encoded[at:at + 6].tobytes() == b"Exif\x00\x00"
+            return at + (6 if prefix else 0)
     return None
+
+
+def webp_chunks(encoded: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
+    """A WebP's chunks in order, as (type, where its data starts, its length)."""
+    at = 12  # after "RIFF", the size and "WEBP": type, length, data padded to an even size
+    while at + 8 <= encoded.size:
+        length = int.from_bytes(encoded[at + 4:at + 8].tobytes(), "little")
+        yield encoded[at:at + 4].tobytes(), at + 8, length
+        at += 8 + length + (length & 1)
