@@ -1,8 +1,7 @@
 # Three environments: .venv trains and exports (TensorFlow); the two a device gets, with no
 # TensorFlow, prove the runtime needs nothing more: .venv-runtime (LiteRT, onnxruntime, OpenVINO,
-# ncnn, numpy 2)
-# and .venv-tflite (tflite-runtime, onnxruntime, numpy < 2; tflite-runtime has wheels for
-# Python <= 3.11 only, so it is skipped on newer Pythons).
+# ncnn, PyAV, numpy 2) and .venv-tflite (tflite-runtime, onnxruntime, numpy < 2, no PyAV;
+# tflite-runtime has wheels for Python <= 3.11 only, so it is skipped on newer Pythons).
 PYTHON ?= python3
 VENV := .venv
 RUNTIME_VENV := .venv-runtime
@@ -30,13 +29,13 @@ $(UV):
 	$(VENV)/bin/pip install $(PIP_FLAGS) uv
 
 $(VENV)/.installed: pyproject.toml | $(UV)
-	$(UV_INSTALL) $(VENV)/bin/python -e ".[train,runtime,openvino,ncnn,service,dev]"
+	$(UV_INSTALL) $(VENV)/bin/python -e ".[train,runtime,openvino,ncnn,service,video,dev]"
 	$(UV_INSTALL) $(VENV)/bin/python --no-deps pnnx  # export --format ncnn (no PyTorch)
 	touch $@
 
 $(RUNTIME_VENV)/.installed: pyproject.toml | $(UV)
 	$(PYTHON) -m venv $(RUNTIME_VENV)
-	$(UV_INSTALL) $(RUNTIME_VENV)/bin/python -e ".[runtime,openvino,ncnn,service]"
+	$(UV_INSTALL) $(RUNTIME_VENV)/bin/python -e ".[runtime,openvino,ncnn,service,video]"
 	touch $@
 
 $(TFLITE_VENV)/.installed: pyproject.toml | $(UV)

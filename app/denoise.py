@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeae.app.remux import MISSING, pyav_installed, with_source_sound_and_times
 from edgeae.app.workers import ModelSpec, process_pool
 from edgeae.core.containers import tiff_pages
 from edgeae.core.data import VIDEO_SUFFIXES
@@ -179,6 +180,8 @@ def denoise_videos(spec: ModelSpec, jobs: Sequence[Job], overwrite: bool = False
     and scene cut); the output video is written atomically at the source's frame rate.
     """
     model, written = spec.open(), 0
+    if jobs and not pyav_installed():
+        log.warning("%s", MISSING)
     for job in jobs:
         model.reset()
         written += _denoise_video(model, job, overwrite)
@@ -200,7 +203,8 @@ def _denoise_video(model: Denoiser, job: Job, overwrite: bool) -> int:
     """One video into its target, which appears only once the video was read to its end.
 
     The run loop stops at Ctrl-C or SIGTERM and finalises what it has; a denoised video cut
-    short is no result, so it is removed and the stop passed on.
+    short is no result, so it is removed and the stop passed on. With PyAV the pictures then
+    get the source's sound and frame times (app/remux.py).
     """
     from edgeae.runtime.capture import Source
     from edgeae.runtime.loop import RunOptions, run
@@ -210,7 +214,26 @@ def _denoise_video(model: Denoiser, job: Job, overwrite: bool) -> int:
                       RunOptions(output=tmp, overwrite=True, overlay=False))
         if summary.stopped_by in STOPPED_BY_SIGNAL:
             raise STOPPED_BY_SIGNAL[summary.stopped_by]
+        if pyav_installed():
+            _add_source_sound_and_times(job.source, tmp)
     return summary.written
+
+
+def _add_source_sound_and_times(source: Path, pictures: Path) -> None:
+    """Rewrite `pictures` with `source`'s sound and frame times; warn (keeping it) if PyAV fails.
+
+    FFmpeg may refuse a source's audio in the container the copy is written in.
+    """
+    import av
+
+    try:
+        with atomic_path(pictures, overwrite=True) as both:
+            if not with_source_sound_and_times(source, pictures, both):
+                log.warning("%s: its copy's frames are not one per source frame; they keep a "
+                            "constant rate", source)
+    except av.FFmpegError as exc:
+        log.warning("%s: its sound and frame times could not be copied (%s); its copy is "
+                    "silent, at its mean frame rate", source, exc)
 
 
 def write_image(path: Path, image: np.ndarray, overwrite: bool,
