@@ -155,19 +155,16 @@ def _jpeg_segment(marker: int, payload: bytes) -> bytes:
 
 def _read_png(data: bytes) -> PhotoMetadata:
     """The iCCP chunk's profile (name, method 0, zlib stream) and the eXIf chunk."""
-    icc = exif = None
-    for kind, at, length in png_chunks(np.frombuffer(data, np.uint8)):
-        body = data[at:at + length]
-        if kind == b"iCCP" and b"\x00" in body:
-            try:
-                icc = zlib.decompress(body[body.index(b"\x00") + 2:])
-            except zlib.error:
-                icc = None  # a damaged profile is none: the copy shows as sRGB, as OpenCV's did
-        elif kind == b"eXIf":
-            exif = body
-        elif kind == b"IEND":
-            break
-    return PhotoMetadata(icc, exif)
+    found = {kind: data[at:at + length]  # the pixels' chunks are walked past, not copied
+             for kind, at, length in png_chunks(np.frombuffer(data, np.uint8))
+             if kind in (b"iCCP", b"eXIf")}
+    profile, icc = found.get(b"iCCP", b""), None
+    if b"\x00" in profile:  # its name, a zero, the compression method, the zlib stream
+        try:
+            icc = zlib.decompress(profile[profile.index(b"\x00") + 2:])
+        except zlib.error:
+            icc = None  # a damaged profile is none: the copy shows as sRGB, as OpenCV's did
+    return PhotoMetadata(icc, found.get(b"eXIf"))
 
 
 def _write_png(encoded: bytes, metadata: PhotoMetadata,
