@@ -417,8 +417,8 @@ class Denoiser(_FrameModel):
     OpenCV delivers colour frames in BGR order, the default here; pass color="rgb" for RGB.
     A gray model serves a colour frame in the planes `colour_planes` names (runtime/colour.py).
     A temporal model (manifest `input.frames` > 1) keeps the frames before in a FrameHistory:
-    frames given one after the other are a video; call `reset()` before an unrelated frame (a
-    scene cut is found by itself).
+    frames given to `denoise` one after the other are a video; call `reset()` before an
+    unrelated frame (a scene cut is found by itself). `reconstruct` takes each image as a still.
 
     Example:
         >>> model = edgeae.runtime.load("export/model_int8.tflite", task="denoise")
@@ -434,6 +434,23 @@ class Denoiser(_FrameModel):
             values = (norm.offset, 255.0 * norm.scale + norm.offset)
             self._frames = (RecurrentHistory(values) if manifest.input.recurrent
                             else FrameHistory(manifest.input.frames, values))
+            self._stills = StillFrames(manifest.input.frames)
+
+    @one_call_at_a_time
+    def reconstruct(self, frames: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Reconstruct `frames`, each image a still; a temporal model's history stays as it was.
+
+        A batch holds unrelated images (a folder's, a benchmark's): with the history, each had
+        been stacked with the image at its place in the batch before. `denoise` takes a video's
+        frames, one after the other.
+        """
+        if self._frames is None:
+            return super().reconstruct(frames, out)
+        history, self._frames = self._frames, self._stills
+        try:
+            return super().reconstruct(frames, out)
+        finally:
+            self._frames = history
 
     @property
     def scene_cuts(self) -> int:

@@ -278,6 +278,25 @@ def test_still_image_through_a_temporal_model_is_repeatable(temporal_artifacts):
     assert np.array_equal(stills.reconstruct(np.stack([still, still]))[1], first)
 
 
+def test_a_denoisers_reconstruct_takes_each_image_as_a_still_and_keeps_the_history(
+        temporal_artifacts):
+    """A batch of unrelated images had been stacked with the batch before, image by image."""
+    _, export = temporal_artifacts
+    model = rt.load(export / "model_fp32.onnx", task="denoise")
+    stills = rt.load(export / "model_fp32.onnx", task="reconstruct")
+    first, second = _clip(data.camera(), 2, 0), _clip(data.moon(), 2, 1)
+    model.reconstruct(first)
+    np.testing.assert_array_equal(model.reconstruct(second), stills.reconstruct(second))
+    video = _clip(data.astronaut()[..., 0], 2, 2)
+    model.reset()
+    model.denoise(video[0])
+    expected = model.denoise(video[1]).copy()
+    model.reset()
+    model.denoise(video[0])
+    model.reconstruct(second)  # same size: between two frames, the video's history stays
+    np.testing.assert_array_equal(model.denoise(video[1]), expected)
+
+
 def test_history_restarts_when_the_frame_size_changes_even_inside_the_padding(
         temporal_artifacts):
     """Frames padded to the same model input are still another size: the history restarts."""
