@@ -5,7 +5,8 @@ photo's copy shows as sRGB (its colours duller or shifted), and the camera's EXI
 blocks are copied as they are into the file OpenCV encoded: JPEG APP1/APP2 segments, PNG
 iCCP/eXIf chunks, WebP ICCP/EXIF chunks (its VP8X header saying so), a TIFF's ICC tag. A TIFF's
 EXIF is a directory pointing into the file it came from, so it is not carried. The EXIF
-orientation becomes 1: the copy is written upright.
+orientation becomes 1, as the copy is written upright (and a turned photo's thumbnail is left
+out).
 """
 
 from __future__ import annotations
@@ -77,14 +78,21 @@ def with_metadata(encoded: bytes, metadata: PhotoMetadata,
 
 
 def upright(exif: bytes) -> bytes:
-    """The EXIF block with its orientation 1 (as stored), as the copy is written upright."""
+    """The EXIF block with orientation 1 (as stored), as the copy is written upright.
+
+    Where the photo was turned, its thumbnail (the next directory, stored as the camera held
+    it) is left out too: file browsers showing it would show it turned.
+    """
     block = np.frombuffer(exif, np.uint8)
     entry = first_ifd_entry(block, 0, ORIENTATION_TAG)
-    if entry is None:
+    number = tiff_numbers(block, 0)
+    if entry is None or number(entry + 8, 2) == 1:
         return exif
-    order = TIFF_MAGIC[exif[:4]]
     turned = bytearray(exif)
-    turned[entry + 8:entry + 10] = (1).to_bytes(2, order)
+    turned[entry + 8:entry + 10] = (1).to_bytes(2, TIFF_MAGIC[exif[:4]])
+    ifd = number(4, 4)
+    after_entries = ifd + 2 + 12 * number(ifd, 2)  # where the next directory's offset is
+    turned[after_entries:after_entries + 4] = bytes(4)
     return bytes(turned)
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from edgeae.core.metadata import PhotoMetadata, read_metadata, with_metadata
+from edgeae.core.containers import tiff_numbers
+from edgeae.core.metadata import PhotoMetadata, read_metadata, upright, with_metadata
 
 from conftest import run_cli
 
@@ -18,9 +19,15 @@ MAKE, ORIENTATION = 0x010F, 0x0112
 
 
 def _exif(orientation: int) -> bytes:
+    """EXIF as Pillow writes it into a file: "Exif", two zeros, then the TIFF structure."""
     exif = Image.Exif()
     exif[MAKE], exif[ORIENTATION] = "EdgeCam", orientation
     return exif.tobytes()
+
+
+def _tiff_exif(orientation: int) -> bytes:
+    """The TIFF-structured block alone, as PhotoMetadata holds it."""
+    return _exif(orientation)[len(b"Exif\x00\x00"):]
 
 
 def _photo(size=(30, 44)) -> np.ndarray:
@@ -69,11 +76,12 @@ def test_a_large_profile_spans_jpeg_segments_and_pixels_stay_as_encoded():
     pixels = _photo()
     ok, encoded = cv2.imencode(".jpg", pixels)
     assert ok
-    written, left_out = with_metadata(encoded.tobytes(), PhotoMetadata(profile, _exif(8)),
+    written, left_out = with_metadata(encoded.tobytes(), PhotoMetadata(profile, _tiff_exif(8)),
                                       pixels.shape)
     assert not left_out
     assert Image.open(io.BytesIO(written)).info["icc_profile"] == profile
-    assert read_metadata(written) == PhotoMetadata(profile, read_metadata(written).exif)
+    assert read_metadata(written) == PhotoMetadata(profile, upright(_tiff_exif(8)))
+    assert Image.open(io.BytesIO(written)).getexif()[ORIENTATION] == 1
     np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(written, np.uint8), -1),
                                   cv2.imdecode(encoded, -1))
 
@@ -83,3 +91,20 @@ def test_a_file_without_metadata_is_written_as_encoded():
     assert ok and not read_metadata(encoded.tobytes())
     assert with_metadata(encoded.tobytes(), PhotoMetadata(), (30, 44, 3)) == (encoded.tobytes(),
                                                                               [])
+
+
+def test_a_turned_photos_exif_leaves_its_thumbnail_out():
+    """The thumbnail directory is stored as the camera held it: turned, once the photo is not."""
+    exif = bytearray(_tiff_exif(6))
+    number = tiff_numbers(np.frombuffer(bytes(exif), np.uint8), 0)
+    after_entries = number(4, 4) + 2 + 12 * number(number(4, 4), 2)
+    assert number(after_entries, 4) == 0  # Pillow wrote no thumbnail: one is added
+    exif[after_entries:after_entries + 4] = len(exif).to_bytes(4, "big")  # Pillow's order: MM
+    exif += b"\x00" * 6  # an empty directory, with no next one
+    turned = upright(bytes(exif))
+    assert tiff_numbers(np.frombuffer(turned, np.uint8), 0)(after_entries, 4) == 0
+    read = Image.Exif()
+    read.load(turned)
+    assert read[ORIENTATION] == 1 and read[MAKE] == "EdgeCam"
+    unturned = _tiff_exif(1)
+    assert upright(unturned) == unturned  # nothing turned: kept whole, thumbnail and all
