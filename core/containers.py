@@ -4,8 +4,9 @@ Whether it may hold an alpha plane (which decides a second, unchanged decode) or
 with a blank one, its EXIF orientation (which turns that alpha plane as OpenCV turned the
 colours), a Netpbm file's maxval (OpenCV keeps the raw values), whether a PNG is cut short
 (refused before libpng prints its own line), whether a file without an image's suffix is
-one, and how many pages a TIFF holds (OpenCV reads the first). Each reads a few header bytes
-or walks the chunks or directories.
+one, how many pages a TIFF holds (OpenCV reads the first) and whether its alpha is
+unassociated (OpenCV's 8-bit reader premultiplies it). Each reads a few header bytes or walks
+the chunks or directories.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 # PNG, WebP and TIFF files of all eight)
 EXIF_TURNS = {1: 0, 2: 4, 3: 2, 4: 6, 5: 7, 6: 3, 7: 5, 8: 1}
 ORIENTATION_TAG = 0x0112
+EXTRA_SAMPLES_TAG, UNASSOCIATED_ALPHA = 338, 2  # a TIFF's alpha: its colours not premultiplied
 TIFF_MAGIC = {b"II*\x00": "little", b"MM\x00*": "big"}  # a TIFF header: its byte order
 # the first bytes of each still image format OpenCV reads here (JPEG's also start an MJPEG file)
 STILL_SIGNATURES = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff|BM|II\*\x00|MM\x00\*|RIFF....WEBP"
@@ -115,6 +117,15 @@ def exif_orientation(encoded: np.ndarray) -> int | None:
         return None
     entry = first_ifd_entry(encoded, start, ORIENTATION_TAG)
     return None if entry is None else tiff_numbers(encoded, start)(entry + 8, 2)
+
+
+def tiff_unassociated_alpha(encoded: np.ndarray) -> bool:
+    """Whether a TIFF's first image has an unassociated alpha (ExtraSamples 2, as editors write).
+
+    OpenCV's 8-bit TIFF reader premultiplies its colours by it.
+    """
+    entry = first_ifd_entry(encoded, 0, EXTRA_SAMPLES_TAG)
+    return entry is not None and tiff_numbers(encoded, 0)(entry + 8, 2) == UNASSOCIATED_ALPHA
 
 
 def first_ifd_entry(encoded: np.ndarray, start: int, tag: int) -> int | None:

@@ -21,6 +21,7 @@ from edgeae.core.containers import (
     may_hold_alpha,
     png_cut_short,
     pnm_maxval,
+    tiff_unassociated_alpha,
     unused_alpha,
 )
 from edgeae.core.errors import UserError
@@ -127,7 +128,21 @@ def decode_upright(encoded: np.ndarray) -> np.ndarray | None:
                  if np.array_equal(_turned(colours, t), upright)), None)
     if turn is None:  # not a turn of what OpenCV decoded: no upright image to give
         return None
-    return np.dstack([as_bgr(upright), np.ascontiguousarray(_turned(stored[..., 3], turn))])
+    image = np.dstack([as_bgr(upright), np.ascontiguousarray(_turned(stored[..., 3], turn))])
+    if image.dtype == np.uint8 and tiff_unassociated_alpha(encoded):
+        _unpremultiply(image)
+    return image
+
+
+def _unpremultiply(image: np.ndarray) -> None:
+    """Divide BGRA colours by their alpha, in place: OpenCV's 8-bit TIFF reader multiplied them.
+
+    An editor's transparent TIFF (unassociated alpha) came back darkened where alpha is below
+    255, 200 read as 78 at alpha 100. Back to within a level or two where alpha is high; where
+    it is 0 nothing is left to recover (and nothing shows).
+    """
+    gain = np.float32(255.0) / np.maximum(image[..., 3:].astype(np.float32), 1.0)
+    image[..., :3] = np.clip(np.rint(image[..., :3] * gain), 0, 255)
 
 
 def _decoded(encoded: np.ndarray, flags: int) -> np.ndarray | None:

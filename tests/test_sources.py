@@ -373,6 +373,26 @@ def test_alpha_is_kept_in_a_32_bit_bmp_and_behind_a_large_png_chunk(tmp_path):
     assert read_image(tmp_path / "p.png").shape == (16, 16, 4)
 
 
+def test_a_tiffs_unassociated_alpha_leaves_its_colours_as_stored(tmp_path):
+    """OpenCV's 8-bit reader premultiplied them: an editor's transparent TIFF read darker where
+    its alpha is below 255 (200 read as 78 at alpha 100), and its denoised copy kept that."""
+    from PIL import Image
+
+    from edgeae.core.images import read_image
+
+    rgba = np.zeros((8, 16, 4), np.uint8)
+    rgba[..., :3] = [200, 120, 40]
+    rgba[..., 3] = np.linspace(0, 255, 16).astype(np.uint8)[None]  # clear to opaque
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "cut-out.tif")  # ExtraSamples 2
+    assert Image.open(tmp_path / "cut-out.tif").tag_v2[338] == (2,)
+    read = read_image(tmp_path / "cut-out.tif").astype(int)
+    np.testing.assert_array_equal(read[..., 3], rgba[..., 3])
+    seen = rgba[..., 3] >= 64  # at lower alpha the premultiplied levels are too few to go back
+    assert np.abs(read[seen][:, :3] - rgba[seen][:, :3]).max() <= 2
+    cv2.imwrite(str(tmp_path / "own.tif"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    np.testing.assert_array_equal(read_image(tmp_path / "own.tif"), rgba)  # OpenCV's own: as is
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp", ".tiff"])
 def test_the_alpha_of_a_one_colour_logo_turns_as_its_exif_says(tmp_path, suffix):
     """The turn was guessed by matching colours, and one colour matches every turn: a logo's
