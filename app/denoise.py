@@ -22,7 +22,7 @@ import numpy as np
 
 from edgeae.app.remux import MISSING, pyav_installed, with_source_sound_and_times
 from edgeae.app.workers import ModelSpec, process_pool
-from edgeae.core.containers import tiff_pages
+from edgeae.core.containers import tiff_gray_with_alpha, tiff_pages
 from edgeae.core.data import VIDEO_SUFFIXES
 from edgeae.core.errors import Terminated, UserError
 from edgeae.core.files import atomic_path, check_writable, refuse_writing_over_input
@@ -113,6 +113,9 @@ def read_photo(path: Path) -> tuple[np.ndarray, PhotoMetadata]:
     image = decode_upright(encoded)
     if image is None:
         raise UserError(f"cannot read {path} as an image")
+    if tiff_gray_with_alpha(encoded):
+        log.warning("%s is gray with alpha, which OpenCV reads without it: its copy has no alpha "
+                    "(save it as PNG to keep it)", path)
     if (pages := tiff_pages(encoded)) > 1:
         log.warning("%s holds %d pages; its first alone is denoised (save the pages as "
                     "separate files for the rest)", path, pages)

@@ -22,6 +22,7 @@ import numpy as np
 EXIF_TURNS = {1: 0, 2: 4, 3: 2, 4: 6, 5: 7, 6: 3, 7: 5, 8: 1}
 ORIENTATION_TAG = 0x0112
 EXTRA_SAMPLES_TAG, UNASSOCIATED_ALPHA = 338, 2  # a TIFF's alpha: its colours not premultiplied
+SAMPLES_PER_PIXEL_TAG = 277
 TIFF_MAGIC = {b"II*\x00": "little", b"MM\x00*": "big"}  # a TIFF header: its byte order
 # the first bytes of each still image format OpenCV reads here (JPEG's also start an MJPEG file)
 STILL_SIGNATURES = re.compile(rb"\x89PNG\r\n\x1a\n|\xff\xd8\xff|BM|II\*\x00|MM\x00\*|RIFF....WEBP"
@@ -126,6 +127,12 @@ def tiff_unassociated_alpha(encoded: np.ndarray) -> bool:
     """
     entry = first_ifd_entry(encoded, 0, EXTRA_SAMPLES_TAG)
     return entry is not None and tiff_numbers(encoded, 0)(entry + 8, 2) == UNASSOCIATED_ALPHA
+
+
+def tiff_gray_with_alpha(encoded: np.ndarray) -> bool:
+    """Whether a TIFF's first image is gray with alpha (two samples), which OpenCV reads gray."""
+    entry = first_ifd_entry(encoded, 0, SAMPLES_PER_PIXEL_TAG)
+    return entry is not None and tiff_numbers(encoded, 0)(entry + 8, 2) == 2
 
 
 def first_ifd_entry(encoded: np.ndarray, start: int, tag: int) -> int | None:

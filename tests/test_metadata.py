@@ -1,4 +1,5 @@
-"""A photo's ICC profile and EXIF reach its denoised copy (core/metadata.py), read by Pillow."""
+"""What a photo's denoised copy keeps beyond its pixels: its ICC profile and EXIF (read by
+Pillow: core/metadata.py), and where it cannot keep its alpha, a warning."""
 
 from __future__ import annotations
 
@@ -108,3 +109,15 @@ def test_a_turned_photos_exif_leaves_its_thumbnail_out():
     assert read[ORIENTATION] == 1 and read[MAKE] == "EdgeCam"
     unturned = _tiff_exif(1)
     assert upright(unturned) == unturned  # nothing turned: kept whole, thumbnail and all
+
+
+def test_a_gray_tiff_with_alpha_is_denoised_with_a_warning_that_its_alpha_is_lost(tmp_path,
+                                                                                   caplog):
+    """OpenCV reads a two-sample TIFF as gray alone: the copy had lost its alpha unsaid."""
+    gray_alpha = np.dstack([_photo()[..., 0], np.full((30, 44), 128, np.uint8)])
+    Image.fromarray(gray_alpha, "LA").save(tmp_path / "mask.tif")
+    code, _, err = run_cli("denoise", tmp_path / "mask.tif", "--pretrained", "live", "--out",
+                           tmp_path / "out")
+    assert code == 0, err
+    assert "mask.tif is gray with alpha, which OpenCV reads without it" in caplog.text
+    assert cv2.imread(str(tmp_path / "out" / "mask.tif"), cv2.IMREAD_UNCHANGED).shape == (30, 44)
