@@ -92,7 +92,8 @@ def upright(exif: bytes) -> bytes:
     turned[entry + 8:entry + 10] = (1).to_bytes(2, TIFF_MAGIC[exif[:4]])
     ifd = number(4, 4)
     after_entries = ifd + 2 + 12 * number(ifd, 2)  # where the next directory's offset is
-    turned[after_entries:after_entries + 4] = bytes(4)
+    if after_entries + 4 <= len(turned):
+        turned[after_entries:after_entries + 4] = bytes(4)
     return bytes(turned)
 
 
