@@ -64,7 +64,8 @@ def _frame_times(source: Path) -> tuple[list[int], Fraction]:
 
     with av.open(str(source)) as src:
         stream = src.streams.video[0]
-        times = sorted(p.pts for p in src.demux(stream) if p.pts is not None)
+        times = sorted(p.pts for p in src.demux(stream)  # an edit list's cut packets are no frames
+                       if p.pts is not None and not p.is_discard)
         return times, stream.time_base
 
 
@@ -92,6 +93,8 @@ def _retimed(packets: Iterator, times: list[int] | None,
     for packet in packets:
         if packet.dts is None or index >= len(times):
             continue
+        if packet.duration:  # in the pictures' time base, like its times were
+            packet.duration = round(packet.duration * packet.time_base / time_base)
         packet.time_base, packet.pts = time_base, times[index]
         packet.dts = packet.pts
         index += 1

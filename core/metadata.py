@@ -31,7 +31,7 @@ ICC_TAG = 34675  # a TIFF directory's InterColorProfile
 JPEG_ICC = b"ICC_PROFILE\x00"
 JPEG_EXIF = b"Exif\x00\x00"
 JPEG_PAYLOAD = 65533  # a segment's length field counts itself: 65535 - 2 bytes of payload
-WEBP_ICC, WEBP_EXIF = 0x20, 0x08  # VP8X flags
+WEBP_ICC, WEBP_ALPHA, WEBP_EXIF = 0x20, 0x10, 0x08  # VP8X flags
 
 
 @dataclass(frozen=True)
@@ -211,12 +211,25 @@ def _write_webp(encoded: bytes, metadata: PhotoMetadata,
     flags = header[0] if header else 0
     h, w = size
     flags |= (WEBP_ICC if metadata.icc else 0) | (WEBP_EXIF if metadata.exif else 0)
+    flags |= WEBP_ALPHA if _webp_has_alpha(chunks) else 0
     vp8x = bytes([flags, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
     body = _webp_chunk(b"VP8X", vp8x)
     body += _webp_chunk(b"ICCP", metadata.icc) if metadata.icc else b""
     body += b"".join(_webp_chunk(kind, data) for kind, data in chunks if kind != b"VP8X")
     body += _webp_chunk(b"EXIF", metadata.exif) if metadata.exif else b""
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body, []
+
+
+def _webp_has_alpha(chunks: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the image holds alpha: an ALPH chunk, or a lossless image's own alpha bit.
+
+    VP8X must say so: without its flag OpenCV reads a lossless WebP's alpha plane away.
+    """
+    for kind, data in chunks:
+        if kind == b"ALPH" or (kind == b"VP8L" and len(data) >= 5
+                               and int.from_bytes(data[1:5], "little") >> 28 & 1):
+            return True
+    return False
 
 
 def _webp_chunk(kind: bytes, data: bytes) -> bytes:

@@ -121,3 +121,12 @@ def test_a_gray_tiff_with_alpha_is_denoised_with_a_warning_that_its_alpha_is_los
     assert code == 0, err
     assert "mask.tif is gray with alpha, which OpenCV reads without it" in caplog.text
     assert cv2.imread(str(tmp_path / "out" / "mask.tif"), cv2.IMREAD_UNCHANGED).shape == (30, 44)
+
+
+def test_a_lossless_webps_alpha_is_kept_when_its_header_is_extended():
+    """VP8X must flag a lossless image's own alpha: without it OpenCV read the plane away."""
+    bgra = np.dstack([_photo(), np.full((30, 44), 90, np.uint8)])
+    ok, encoded = cv2.imencode(".webp", bgra, [cv2.IMWRITE_WEBP_QUALITY, 101])  # lossless
+    assert ok and encoded[12:16].tobytes() == b"VP8L"
+    written, _ = with_metadata(encoded.tobytes(), PhotoMetadata(SRGB), bgra.shape)
+    np.testing.assert_array_equal(cv2.imdecode(np.frombuffer(written, np.uint8), -1), bgra)

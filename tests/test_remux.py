@@ -20,10 +20,13 @@ from conftest import run_cli
 GAPS_MS = [50] * 10 + [150] * 10
 
 
-def _video_with_sound(path: Path, gaps_ms: list[int]) -> Path:
-    """An MPEG-4 video of noisy frames at the given gaps, each brighter, and a 440 Hz AAC tone."""
+def _video_with_sound(path: Path, gaps_ms: list[int], **options: str) -> Path:
+    """An MPEG-4 video of noisy frames at the given gaps, each brighter, and a 440 Hz AAC tone.
+
+    `options` go to the muxer (an iPhone's MOV: video_track_timescale="600").
+    """
     rng = np.random.default_rng(0)
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options) as out:
         video = out.add_stream("mpeg4", rate=20)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
         video.codec_context.time_base = Fraction(1, 1000)
@@ -119,3 +122,16 @@ def test_each_container_takes_the_sound_back(suffix, tmp_path):
     # the same packets; AVI has no audio timestamps, its demuxer counts them from the data
     assert sorted(data for _, data in after["audio"]) == sorted(
         data for _, data in _streams(source)["audio"])
+
+
+def test_the_last_frame_lasts_as_long_in_the_sources_time_base(tmp_path):
+    """Its duration had stayed in the pictures' time base: 512 ticks of OpenCV's 1/15360 read as
+    ticks of an iPhone MOV's 1/600 made the last frame last 0.85 s, not the source's 0.15."""
+    source = _video_with_sound(tmp_path / "phone.mov", GAPS_MS, video_track_timescale="600")
+    code, _, err = run_cli("denoise", source, "--pretrained", "live", "--out", tmp_path / "out")
+    assert code == 0, err
+    with av.open(str(source)) as before, av.open(str(tmp_path / "out" / "phone.mov")) as after:
+        assert before.streams.video[0].time_base == Fraction(1, 600)
+        lengths = [float(c.streams.video[0].duration * c.streams.video[0].time_base)
+                   for c in (before, after)]
+    assert abs(lengths[1] - lengths[0]) < 0.05, lengths
